@@ -1,0 +1,55 @@
+"""Guards for the scalar inputs every command takes: ids, instants and points.
+
+Each returns the value it was given or raises the matching
+:class:`~loyalty.errors.LoyaltyError` subclass naming ``field``; none of them
+coerce, because a POS that sends ``"12"`` where it means ``12`` has a bug we
+should surface rather than hide.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+
+from loyalty.errors import InvalidDatetime, InvalidId, InvalidPoints
+
+__all__ = ["MAX_ID_LENGTH", "MAX_POINTS", "check_aware", "check_id", "check_points"]
+
+MAX_ID_LENGTH = 128
+# Every adapter stores points and balances in a signed 64-bit column.
+MAX_POINTS = 2**63 - 1
+
+
+def check_id(field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidId(field, f"must be a string, not {type(value).__name__}")
+    if not value or value.isspace():
+        raise InvalidId(field, "must not be empty")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidId(field, f"must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
+    # Control and format characters (NUL, newlines, bidi overrides) make ids
+    # that print alike but differ, and NUL truncates in some drivers.
+    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value):
+        raise InvalidId(field, "must not contain control characters")
+    return value
+
+
+def check_aware(field: str, value: object) -> datetime:
+    if not isinstance(value, datetime):
+        raise InvalidDatetime(field, f"must be a datetime, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InvalidDatetime(field, "must be timezone-aware (naive datetimes are ambiguous)")
+    return value
+
+
+def check_points(field: str, value: object, *, allow_negative: bool = False) -> int:
+    """Points must be a non-zero int (bool refused); positive unless ``allow_negative``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidPoints(field, f"must be a whole number of points (int), not {type(value).__name__}")
+    if value == 0:
+        raise InvalidPoints(field, "must not be zero")
+    if value < 0 and not allow_negative:
+        raise InvalidPoints(field, f"must be positive, got {value}")
+    if abs(value) > MAX_POINTS:
+        raise InvalidPoints(field, f"must be within the 64-bit range (at most {MAX_POINTS})")
+    return value

@@ -1,0 +1,94 @@
+"""Turning results into JSON-able data and back, for the idempotency records.
+
+One cattrs converter, at the edge: domain classes know nothing of JSON. The
+*canonical request* functions give the form in which two requests under the
+same idempotency key are compared, field by field, so that an equal retry is
+recognised whatever the representation (``1.0`` vs ``1.00``, the same instant
+in two offsets) and a different one names the first field that differs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import cattrs
+
+from loyalty.purchases import Purchase
+
+__all__ = ["canonical_decimal", "canonical_instant", "first_difference", "purchase_request", "structure", "unstructure", "value_at"]
+
+T = TypeVar("T")
+
+_converter = cattrs.Converter()
+_converter.register_unstructure_hook(Decimal, str)
+_converter.register_structure_hook(Decimal, lambda value, _: Decimal(value))
+_converter.register_unstructure_hook(datetime, datetime.isoformat)
+_converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+_converter.register_unstructure_hook(date, date.isoformat)
+_converter.register_structure_hook(date, lambda value, _: date.fromisoformat(value))
+
+
+def unstructure(value: object) -> Any:
+    return _converter.unstructure(value)
+
+
+def structure(data: Any, cls: type[T]) -> T:
+    return _converter.structure(data, cls)
+
+
+def canonical_decimal(value: Decimal | int) -> str:
+    return format(Decimal(value).normalize(), "f")
+
+
+def canonical_instant(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def purchase_request(purchase: Purchase) -> dict[str, Any]:
+    return {
+        "member_id": purchase.member_id,
+        "at": canonical_instant(purchase.at),
+        "currency": purchase.currency,
+        "store_id": purchase.store_id,
+        "terminal_id": purchase.terminal_id,
+        "lines": [
+            {
+                "sku": line.sku,
+                "quantity": canonical_decimal(line.quantity),
+                "unit_price": canonical_decimal(line.unit_price),
+                "category": line.category,
+            }
+            for line in purchase.lines
+        ],
+    }
+
+
+def first_difference(old: Any, new: Any, path: str = "") -> str | None:
+    """The path of the first place where two canonical requests differ, or ``None``."""
+    if isinstance(old, Mapping) and isinstance(new, Mapping):
+        for key in sorted(set(old) | set(new)):
+            found = first_difference(old.get(key), new.get(key), f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+        return None
+    if isinstance(old, list) and isinstance(new, list):
+        for i, (a, b) in enumerate(zip(old, new, strict=False)):
+            found = first_difference(a, b, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return path if len(old) != len(new) else None
+    return None if old == new else path
+
+
+def value_at(data: Any, path: str) -> Any:
+    """The value at a path produced by :func:`first_difference` (``None`` where it is missing)."""
+    for part in path.replace("[", ".[").split("."):
+        if part.startswith("["):
+            index = int(part[1:-1])
+            data = data[index] if isinstance(data, list) and index < len(data) else None
+        elif part:
+            data = data.get(part) if isinstance(data, dict) else None
+    return data

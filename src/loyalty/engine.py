@@ -1,0 +1,311 @@
+"""The service layer: every command is one unit of work on the store.
+
+>>> from datetime import datetime, timezone
+>>> from decimal import Decimal
+>>> from loyalty import Engine, Line, Program, Purchase, open_store
+>>> t = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
+>>> engine = Engine(Program("Club", "EUR"), open_store("memory://"), clock=lambda: t)
+>>> engine.enroll("M1", at=t)
+Member(id='M1', ...)
+>>> engine.record_purchase(Purchase("T1-1", "M1", t, [Line("cake", 3, Decimal("4.15"))], "EUR")).points
+12
+>>> engine.redeem("M1", 10, id="T1-2", at=t).balance_after
+2
+>>> engine.redeem("M1", 10, id="T1-3", at=t)
+Traceback (most recent call last):
+...
+loyalty.errors.InsufficientPoints: points: 10 requested but only 2 available
+>>> [(e.kind.value, e.points) for e in engine.history("M1")]
+[('earn', 12), ('redeem', -10)]
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+
+import attrs
+
+from loyalty import codec
+from loyalty.checks import MAX_POINTS, check_aware, check_id, check_points
+from loyalty.earning import Receipt, earn
+from loyalty.errors import (
+    ConcurrencyError,
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidInput,
+    MemberAlreadyEnrolled,
+    PointsOverflow,
+    TransientStorageError,
+    UnknownMember,
+)
+from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.members import AttributeValue, Member
+from loyalty.program import Program
+from loyalty.purchases import Purchase
+from loyalty.store import Operation, Store, UnitOfWork
+
+__all__ = ["Clock", "Engine"]
+
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+
+
+def _system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+@attrs.frozen
+class _Declined:
+    """A command decided as declined: kept, so a retry is declined the same way."""
+
+    error: InsufficientPoints
+
+
+class Engine:
+    """Runs one :class:`~loyalty.Program` over one :class:`~loyalty.store.Store`.
+
+    ``clock`` gives the engine's own time (``recorded_at``); the till's time
+    travels with each command as ``at``. Commands that lose a race with
+    another writer are retried up to ``max_attempts`` times in all.
+    """
+
+    def __init__(
+        self, program: Program, store: Store, *, clock: Clock = _system_clock, max_attempts: int = 10
+    ) -> None:
+        if not isinstance(program, Program):
+            raise InvalidInput("program", f"must be a Program, not {type(program).__name__}")
+        self.program = program
+        self.store = store
+        self._clock = clock
+        self._max_attempts = max_attempts
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def enroll(
+        self,
+        member_id: str,
+        *,
+        at: datetime,
+        birthday: date | None = None,
+        attributes: Mapping[str, AttributeValue] | None = None,
+    ) -> Member:
+        """Enroll a member. The same enrollment again returns the member; other details raise."""
+        member = Member(member_id, at, birthday, attributes)  # type: ignore[arg-type]
+
+        def command(uow: UnitOfWork) -> Member:
+            existing = uow.member(member.id)
+            if existing is None:
+                uow.add_member(member)
+                uow.commit()
+                return member
+            for field in ("enrolled_at", "birthday", "attributes"):
+                if getattr(existing, field) != getattr(member, field):
+                    name = "at" if field == "enrolled_at" else field
+                    raise MemberAlreadyEnrolled(name, f"member {member.id!r} is already enrolled with another {name}")
+            return existing
+
+        return self._run(command)
+
+    def quote(self, purchase: Purchase) -> Receipt:
+        """What :meth:`record_purchase` would give, writing nothing."""
+        self._check_purchase(purchase)
+        receipt = earn(self.program, purchase)
+        with self.store.unit_of_work(readonly=True) as uow:
+            if uow.member(purchase.member_id) is None:
+                raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
+        return receipt
+
+    def record_purchase(self, purchase: Purchase) -> Receipt:
+        """Earn points for a purchase. Idempotent on ``purchase.id``."""
+        self._check_purchase(purchase)
+        receipt = earn(self.program, purchase)
+        request = codec.purchase_request(purchase)
+
+        def command(uow: UnitOfWork) -> Receipt:
+            replay = self._replay(uow, purchase.id, "purchase", request)
+            if replay is not None:
+                return codec.structure(replay.result, Receipt)
+            balance = self._balance_for_update(uow, purchase.member_id)
+            recorded = receipt
+            if receipt.points:
+                self._check_range(balance + receipt.points)
+                entry = uow.append(
+                    Posting(
+                        purchase.member_id,
+                        EntryKind.EARN,
+                        receipt.points,
+                        purchase.at,
+                        self._now(),
+                        purchase.id,
+                        "purchase",
+                        rule="base",
+                    )
+                )
+                balance = entry.balance_after
+            recorded = attrs.evolve(receipt, balance_after=balance)
+            uow.add_operation(
+                Operation(purchase.id, "purchase", request, codec.unstructure(recorded), self._now())
+            )
+            uow.commit()
+            return recorded
+
+        return self._run(command)
+
+    def redeem(self, member_id: str, points: int, *, id: str, at: datetime, reason: str = "redemption") -> Entry:
+        """Spend points. Raises :class:`InsufficientPoints` on a short balance, writing no entry.
+
+        The decline itself is remembered under ``id``: the same request retried
+        later is declined again with the same figures, even if the balance has
+        grown since, because the till already told the customer no.
+        """
+        check_points("points", points)
+        return self._debit_or_credit("redeem", EntryKind.REDEEM, member_id, -points, id, at, reason, None)
+
+    def adjust(self, member_id: str, points: int, *, id: str, at: datetime, reason: str, actor: str) -> Entry:
+        """A staff correction, positive or negative; ``reason`` and ``actor`` are required."""
+        check_points("points", points, allow_negative=True)
+        check_id("actor", actor)
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidInput("reason", "a correction must say why")
+        return self._debit_or_credit("adjust", EntryKind.ADJUST, member_id, points, id, at, reason, actor)
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def balance(self, member_id: str) -> int:
+        """The member's available points (maintained, so constant-time)."""
+        check_id("member_id", member_id)
+        with self.store.unit_of_work(readonly=True) as uow:
+            balance = uow.balance(member_id)
+        if balance is None:
+            raise UnknownMember("member_id", f"no member {member_id!r}")
+        return balance
+
+    def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
+        """The member's ledger entries in recording order, from ``seq > after``, at most ``limit``."""
+        check_id("member_id", member_id)
+        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+            raise InvalidInput("after", f"must be a non-negative int, got {after!r}")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
+            raise InvalidInput("limit", f"must be a positive int or None, got {limit!r}")
+        with self.store.unit_of_work(readonly=True) as uow:
+            if uow.member(member_id) is None:
+                raise UnknownMember("member_id", f"no member {member_id!r}")
+            return uow.history(member_id, after=after, limit=limit)
+
+    def member(self, member_id: str) -> Member:
+        """The enrolled member."""
+        check_id("member_id", member_id)
+        with self.store.unit_of_work(readonly=True) as uow:
+            member = uow.member(member_id)
+        if member is None:
+            raise UnknownMember("member_id", f"no member {member_id!r}")
+        return member
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _check_purchase(self, purchase: Purchase) -> None:
+        if not isinstance(purchase, Purchase):
+            raise InvalidInput("purchase", f"must be a Purchase, not {type(purchase).__name__}")
+
+    def _now(self) -> datetime:
+        return check_aware("clock", self._clock())
+
+    @staticmethod
+    def _check_range(balance: int) -> None:
+        if not -MAX_POINTS <= balance <= MAX_POINTS:
+            raise PointsOverflow("points", "the balance would leave the 64-bit range")
+
+    @staticmethod
+    def _balance_for_update(uow: UnitOfWork, member_id: str) -> int:
+        balance = uow.balance(member_id, for_update=True)
+        if balance is None:
+            raise UnknownMember("member_id", f"no member {member_id!r}")
+        return balance
+
+    @staticmethod
+    def _replay(uow: UnitOfWork, key: str, kind: str, request: dict[str, Any]) -> Operation | None:
+        """The earlier operation under ``key`` if this is a retry of it; a conflict raises."""
+        previous = uow.operation(key)
+        if previous is None:
+            return None
+        if previous.kind != kind:
+            raise IdempotencyConflict("kind", f"id {key!r} was already used for a {previous.kind}, not a {kind}")
+        field = codec.first_difference(previous.request, request)
+        if field is not None:
+            was, now = codec.value_at(previous.request, field), codec.value_at(request, field)
+            raise IdempotencyConflict(
+                field, f"id {key!r} was already used for a different {kind} (was {was!r}, now {now!r})"
+            )
+        return previous
+
+    def _debit_or_credit(
+        self,
+        kind: str,
+        entry_kind: EntryKind,
+        member_id: str,
+        points: int,
+        key: str,
+        at: datetime,
+        reason: str,
+        actor: str | None,
+    ) -> Entry:
+        check_id("member_id", member_id)
+        check_id("id", key)
+        check_aware("at", at)
+        request = {
+            "member_id": member_id,
+            "points": points,
+            "at": codec.canonical_instant(at),
+            "reason": reason,
+            "actor": actor,
+        }
+
+        def command(uow: UnitOfWork) -> Entry | _Declined:
+            replay = self._replay(uow, key, kind, request)
+            if replay is not None:
+                if "declined" in replay.result:
+                    return _Declined(self._insufficient(**replay.result["declined"]))
+                return codec.structure(replay.result, Entry)
+            balance = self._balance_for_update(uow, member_id)
+            if balance + points < 0:
+                error = self._insufficient(available=balance, requested=-points)
+                declined = {"declined": {"available": balance, "requested": -points}}
+                uow.add_operation(Operation(key, kind, request, declined, self._now()))
+                uow.commit()
+                return _Declined(error)
+            self._check_range(balance + points)
+            entry = uow.append(Posting(member_id, entry_kind, points, at, self._now(), key, reason, actor))
+            uow.add_operation(Operation(key, kind, request, codec.unstructure(entry), self._now()))
+            uow.commit()
+            return entry
+
+        outcome = self._run(command)
+        if isinstance(outcome, _Declined):
+            raise outcome.error
+        return outcome
+
+    @staticmethod
+    def _insufficient(available: int, requested: int) -> InsufficientPoints:
+        return InsufficientPoints(
+            "points",
+            f"{requested} requested but only {available} available",
+            available=available,
+            requested=requested,
+        )
+
+    def _run(self, command: Callable[[UnitOfWork], T]) -> T:
+        """Run ``command`` in a unit of work, retrying when it lost a race with another writer."""
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                with self.store.unit_of_work() as uow:
+                    return command(uow)
+            except TransientStorageError as exc:
+                if attempt == self._max_attempts:
+                    raise ConcurrencyError(None, f"gave up after {attempt} attempts: {exc}") from exc
+                # Jittered backoff so colliding writers do not collide again in lockstep.
+                time.sleep(random.uniform(0, 0.002 * 2**attempt))
+        raise AssertionError("unreachable")  # pragma: no cover

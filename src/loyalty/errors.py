@@ -1,0 +1,131 @@
+"""One error tree for everything the engine refuses.
+
+Every error names the field (or configuration path) at fault in ``.field`` so a
+POS can map it back to its own form or message, and every error is raised
+*before* anything is written: a caller that catches a :class:`LoyaltyError`
+knows the store is exactly as it was.
+
+>>> try:
+...     raise InvalidAmount("lines[0].unit_price", "must be a Decimal, not float")
+... except LoyaltyError as exc:
+...     print(exc.field, "|", exc)
+lines[0].unit_price | lines[0].unit_price: must be a Decimal, not float
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConcurrencyError",
+    "CurrencyMismatch",
+    "IdempotencyConflict",
+    "InsufficientPoints",
+    "InvalidAmount",
+    "InvalidDatetime",
+    "InvalidId",
+    "InvalidInput",
+    "InvalidPoints",
+    "InvalidQuantity",
+    "LoyaltyError",
+    "MemberAlreadyEnrolled",
+    "PointsOverflow",
+    "StorageError",
+    "TransientStorageError",
+    "UnknownCurrency",
+    "UnknownMember",
+]
+
+
+class LoyaltyError(Exception):
+    """Base of every error this library raises on purpose.
+
+    ``field`` names what was wrong (``"lines[1].quantity"``, ``"member_id"``);
+    it is ``None`` only for errors that are not about one input, such as a
+    storage failure.
+    """
+
+    def __init__(self, field: str | None, message: str) -> None:
+        self.field = field
+        self.message = message
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class InvalidInput(LoyaltyError, ValueError):
+    """An argument has the wrong type or an impossible value."""
+
+
+class InvalidAmount(InvalidInput):
+    """Money that is a float, bool, NaN, infinite, negative or otherwise unusable."""
+
+
+class InvalidDatetime(InvalidInput):
+    """A naive datetime (no timezone), or not a datetime at all."""
+
+
+class InvalidQuantity(InvalidInput):
+    """A zero, negative, non-finite or float quantity."""
+
+
+class InvalidPoints(InvalidInput):
+    """Points that are not a positive (or non-zero, for adjustments) integer in range."""
+
+
+class InvalidId(InvalidInput):
+    """An id that is empty, too long, not a string or holds control characters."""
+
+
+class UnknownCurrency(InvalidInput):
+    """A currency code that is not an active ISO 4217 code."""
+
+
+class CurrencyMismatch(InvalidInput):
+    """Money in one currency used where another currency is required."""
+
+
+class UnknownMember(LoyaltyError, LookupError):
+    """The member id is not enrolled in this store."""
+
+
+class MemberAlreadyEnrolled(LoyaltyError):
+    """An enrollment for a member id that is already enrolled with other details."""
+
+
+class InsufficientPoints(LoyaltyError):
+    """A redemption or negative adjustment larger than the available balance.
+
+    ``available`` is the balance when the request was decided and ``requested``
+    the points asked for; a retry with the same id raises the same error with
+    the same figures, even after the balance has grown.
+    """
+
+    def __init__(self, field: str | None, message: str, *, available: int, requested: int) -> None:
+        super().__init__(field, message)
+        self.available = available
+        self.requested = requested
+
+
+class PointsOverflow(LoyaltyError, OverflowError):
+    """A balance would leave the signed 64-bit range that every adapter stores."""
+
+
+class IdempotencyConflict(LoyaltyError):
+    """An idempotency key was reused for a different request.
+
+    ``field`` names the first field that differs from the original request
+    (``"kind"`` when the key was used for another kind of command).
+    """
+
+
+class StorageError(LoyaltyError):
+    """The storage backend failed; the unit of work was rolled back."""
+
+
+class ConcurrencyError(StorageError):
+    """Concurrent writers kept colliding and the bounded retries ran out."""
+
+
+class TransientStorageError(StorageError):
+    """A write lost a race (serialization failure, deadlock, duplicate key).
+
+    Adapters raise it after rolling back; the engine retries the whole command
+    a bounded number of times and raises :class:`ConcurrencyError` after that.
+    """

@@ -1,0 +1,72 @@
+"""The ledger: append-only entries that each say why points moved.
+
+A balance is never stored on its own authority: adapters maintain it as a
+cache of :func:`balance_of` over the member's entries, and the contract suite
+checks that the two agree after every write.
+
+>>> from datetime import datetime, timezone
+>>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
+>>> entries = [Entry(1, "M1", EntryKind.EARN, 40, 40, t, t, "T1-1", "purchase"),
+...            Entry(2, "M1", EntryKind.REDEEM, -25, 15, t, t, "T1-2", "redemption")]
+>>> balance_of(entries)
+15
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from datetime import datetime
+
+import attrs
+
+__all__ = ["Entry", "EntryKind", "Posting", "balance_of"]
+
+
+class EntryKind(enum.Enum):
+    EARN = "earn"
+    REDEEM = "redeem"
+    ADJUST = "adjust"
+
+
+@attrs.frozen
+class Posting:
+    """An entry the engine asks the store to append (the store numbers it)."""
+
+    member_id: str
+    kind: EntryKind
+    points: int
+    occurred_at: datetime
+    recorded_at: datetime
+    source_id: str
+    reason: str
+    actor: str | None = None
+    rule: str | None = None
+
+
+@attrs.frozen
+class Entry:
+    """A recorded ledger entry.
+
+    ``seq`` orders entries as the engine recorded them (``recorded_at``);
+    ``occurred_at`` is the till's time, which may be earlier than entries
+    recorded before it when a terminal was offline. ``source_id`` is the
+    idempotency key of the command that wrote it.
+    """
+
+    seq: int
+    member_id: str
+    kind: EntryKind
+    points: int
+    balance_after: int
+    occurred_at: datetime
+    recorded_at: datetime
+    source_id: str
+    reason: str
+    actor: str | None = None
+    rule: str | None = None
+
+
+def balance_of(entries: Iterable[Entry]) -> int:
+    """The balance the entries add up to: the figure every maintained balance must equal."""
+    return sum(entry.points for entry in entries)

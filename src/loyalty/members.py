@@ -1,0 +1,59 @@
+"""Members: who collects points.
+
+>>> from datetime import datetime, timezone
+>>> m = Member("M1", enrolled_at=datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc),
+...            attributes={"segment": "student"})
+>>> m.attributes["segment"]
+'student'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from loyalty.checks import check_aware, check_id
+from loyalty.errors import InvalidInput
+
+__all__ = ["AttributeValue", "Member"]
+
+AttributeValue = str | int | bool
+_MAX_ATTRIBUTES = 64
+
+
+def _freeze_attributes(value: Mapping[str, AttributeValue] | None) -> Mapping[str, AttributeValue]:
+    if value is None:
+        return MappingProxyType({})
+    if not isinstance(value, Mapping):
+        raise InvalidInput("attributes", f"must be a mapping, not {type(value).__name__}")
+    if len(value) > _MAX_ATTRIBUTES:
+        raise InvalidInput("attributes", f"at most {_MAX_ATTRIBUTES} attributes, got {len(value)}")
+    for key, item in value.items():
+        check_id("attributes", key)
+        # Floats are refused for the same reason as in money: attributes feed rule filters.
+        if not isinstance(item, str | int | bool):
+            raise InvalidInput(f"attributes[{key!r}]", f"must be str, int or bool, not {type(item).__name__}")
+        if isinstance(item, str) and len(item) > 1024:
+            raise InvalidInput(f"attributes[{key!r}]", "must be at most 1024 characters")
+    return MappingProxyType(dict(sorted(value.items())))
+
+
+def _check_birthday(_: Any, __: Any, value: object) -> None:
+    if value is not None and (isinstance(value, datetime) or not isinstance(value, date)):
+        raise InvalidInput("birthday", f"must be a date, not {type(value).__name__}")
+
+
+@attrs.frozen
+class Member:
+    """An enrolled member. ``attributes`` are free-form facts a POS knows (segment, store)."""
+
+    id: str = attrs.field(validator=lambda _, __, v: check_id("member_id", v))
+    enrolled_at: datetime = attrs.field(validator=lambda _, __, v: check_aware("at", v))
+    birthday: date | None = attrs.field(default=None, validator=_check_birthday)
+    attributes: Mapping[str, AttributeValue] = attrs.field(
+        default=None, converter=_freeze_attributes, hash=False  # type: ignore[arg-type]
+    )

@@ -1,0 +1,106 @@
+"""Money: a ``Decimal`` amount with an ISO 4217 currency.
+
+Floats are refused outright (``0.1 + 0.2`` is not a price), and so are bools,
+NaN and infinities. Arithmetic between two currencies raises.
+
+>>> from decimal import Decimal
+>>> Money(Decimal("2.50"), "EUR") + Money(Decimal("1.25"), "EUR")
+Money(amount=Decimal('3.75'), currency='EUR')
+>>> Money(Decimal("2.50"), "EUR") + Money(Decimal("1"), "USD")
+Traceback (most recent call last):
+...
+loyalty.errors.CurrencyMismatch: currency: cannot combine EUR with USD
+>>> Money(2.5, "EUR")  # type: ignore[arg-type]
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidAmount: amount: must be a Decimal, not float
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import attrs
+
+from loyalty.errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
+
+__all__ = ["CURRENCY_MINOR_UNITS", "Money", "check_currency", "check_decimal"]
+
+# Active ISO 4217 codes (funds codes included, precious metals and test codes
+# excluded) with their number of minor units. Withdrawn codes such as HRK, SLL,
+# ZWL and ANG are absent on purpose: a POS sending them is misconfigured.
+_MINOR_UNITS_BY_DIGITS = {
+    0: "BIF CLP DJF GNF ISK JPY KMF KRW PYG RWF UGX UYI VND VUV XAF XOF XPF",
+    3: "BHD IQD JOD KWD LYD OMR TND",
+    4: "CLF UYW",
+    2: (
+        "AED AFN ALL AMD AOA ARS AUD AWG AZN BAM BBD BDT BGN BMD BND BOB BOV BRL BSD BTN BWP BYN BZD "
+        "CAD CDF CHE CHF CHW CNY COP COU CRC CUP CVE CZK DKK DOP DZD EGP ERN ETB EUR FJD FKP GBP GEL "
+        "GHS GIP GMD GTQ GYD HKD HNL HTG HUF IDR ILS INR IRR JMD KES KGS KHR KPW KYD KZT LAK LBP LKR "
+        "LRD LSL MAD MDL MGA MKD MMK MNT MOP MRU MUR MVR MWK MXN MXV MYR MZN NAD NGN NIO NOK NPR NZD "
+        "PAB PEN PGK PHP PKR PLN QAR RON RSD RUB SAR SBD SCR SDG SEK SGD SHP SLE SOS SRD SSP STN SVC "
+        "SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG"
+    ),
+}
+CURRENCY_MINOR_UNITS: dict[str, int] = {
+    code: digits for digits, codes in _MINOR_UNITS_BY_DIGITS.items() for code in codes.split()
+}
+
+
+def check_currency(field: str, code: object) -> str:
+    """Return ``code`` if it is an active ISO 4217 code, else raise :class:`UnknownCurrency`."""
+    if not isinstance(code, str) or code not in CURRENCY_MINOR_UNITS:
+        raise UnknownCurrency(field, f"{code!r} is not an active ISO 4217 currency code")
+    return code
+
+
+def check_decimal(field: str, value: object, *, allow_negative: bool = False) -> Decimal:
+    """Return ``value`` if it is a finite ``Decimal`` (non-negative unless allowed)."""
+    if not isinstance(value, Decimal):
+        raise InvalidAmount(field, f"must be a Decimal, not {type(value).__name__}")
+    if not value.is_finite():
+        raise InvalidAmount(field, f"must be finite, got {value}")
+    if value < 0 and not allow_negative:
+        raise InvalidAmount(field, f"must not be negative, got {value}")
+    return value
+
+
+def _check_amount(_: Any, attribute: attrs.Attribute[Decimal], value: object) -> None:
+    check_decimal(attribute.name, value, allow_negative=True)
+
+
+def _check_code(_: Any, attribute: attrs.Attribute[str], value: object) -> None:
+    check_currency(attribute.name, value)
+
+
+@attrs.frozen
+class Money:
+    """An exact amount in one currency."""
+
+    amount: Decimal = attrs.field(validator=_check_amount)
+    currency: str = attrs.field(validator=_check_code)
+
+    @classmethod
+    def zero(cls, currency: str) -> Money:
+        return cls(Decimal(0), currency)
+
+    def _same(self, other: Money) -> None:
+        if self.currency != other.currency:
+            raise CurrencyMismatch("currency", f"cannot combine {self.currency} with {other.currency}")
+
+    def __add__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount + other.amount, self.currency)
+
+    def __sub__(self, other: Money) -> Money:
+        self._same(other)
+        return Money(self.amount - other.amount, self.currency)
+
+    def rounded(self) -> Money:
+        """This amount rounded half-up to the currency's minor unit (cents for EUR)."""
+        exponent = Decimal(1).scaleb(-CURRENCY_MINOR_UNITS[self.currency])
+        return Money(self.amount.quantize(exponent, rounding=ROUND_HALF_UP), self.currency)
+
+    def __str__(self) -> str:
+        return f"{self.rounded().amount} {self.currency}"

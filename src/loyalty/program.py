@@ -1,0 +1,77 @@
+"""A loyalty program: the currency it runs in and how purchases earn points.
+
+This is the value every later capability (rules, tiers, expiry) grows on; it is
+frozen, so a running engine can never see it change under its feet.
+
+>>> from decimal import Decimal
+>>> Program("Bakery Club", "EUR", rate=EarnRate(points=1, per=Decimal("10.00")))
+Program(name='Bakery Club', currency='EUR', rate=EarnRate(points=1, per=Decimal('10.00')), rounding=<Rounding.FLOOR: 'floor'>)
+>>> EarnRate(points=0)
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidInput: rate.points: must be a positive int, got 0
+"""
+
+from __future__ import annotations
+
+import enum
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from typing import Any
+
+import attrs
+
+from loyalty.checks import check_id
+from loyalty.errors import InvalidAmount, InvalidInput
+from loyalty.money import check_currency, check_decimal
+
+__all__ = ["EarnRate", "Program", "Rounding"]
+
+
+class Rounding(enum.Enum):
+    """How fractional points become whole points (applied once per purchase)."""
+
+    FLOOR = "floor"
+    HALF_UP = "half_up"
+    HALF_EVEN = "half_even"
+
+    @property
+    def decimal_mode(self) -> str:
+        return {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}[self.value]
+
+
+def _check_rate_points(_: Any, __: Any, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise InvalidInput("rate.points", f"must be a positive int, got {value!r}")
+
+
+def _check_per(_: Any, __: Any, value: object) -> None:
+    per = check_decimal("rate.per", value)
+    if per == 0:
+        raise InvalidAmount("rate.per", "must be positive, got 0")
+
+
+@attrs.frozen
+class EarnRate:
+    """``points`` for every ``per`` of money spent: 1 per 1.00, or 1 per 10.00, or 4 per 1.00."""
+
+    points: int = attrs.field(default=1, validator=_check_rate_points)
+    per: Decimal = attrs.field(default=Decimal(1), validator=_check_per)
+
+    def __str__(self) -> str:
+        unit = "point" if self.points == 1 else "points"
+        return f"{self.points} {unit} per {self.per}"
+
+
+def _check_rounding(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, Rounding):
+        raise InvalidInput("rounding", f"must be a Rounding, got {value!r}")
+
+
+@attrs.frozen
+class Program:
+    """A named program in one currency with a base earning rate."""
+
+    name: str = attrs.field(validator=lambda _, __, v: check_id("name", v))
+    currency: str = attrs.field(validator=lambda _, __, v: check_currency("currency", v))
+    rate: EarnRate = attrs.field(factory=EarnRate)
+    rounding: Rounding = attrs.field(default=Rounding.FLOOR, validator=_check_rounding)

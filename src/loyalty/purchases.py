@@ -1,0 +1,101 @@
+"""What a till sends: a purchase made of lines.
+
+>>> from datetime import datetime, timezone
+>>> from decimal import Decimal
+>>> p = Purchase("S01-T1-000001", "M1", datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc),
+...              [Line("8710000001236", 2, Decimal("1.29"), category="bakery")], "EUR")
+>>> p.total
+Money(amount=Decimal('2.58'), currency='EUR')
+>>> Line("sku", 0, Decimal("1.00"))
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidQuantity: quantity: must be positive, got 0
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from loyalty.checks import check_aware, check_id
+from loyalty.errors import InvalidInput, InvalidQuantity
+from loyalty.money import Money, check_currency, check_decimal
+
+__all__ = ["MAX_LINES", "Line", "Purchase"]
+
+MAX_LINES = 1000
+
+
+def _check_quantity(_: Any, __: Any, value: object) -> None:
+    # Whole units are ints; weighed goods (1.235 kg) are Decimals. Never floats.
+    if isinstance(value, bool) or not isinstance(value, int | Decimal):
+        raise InvalidQuantity("quantity", f"must be an int or Decimal, not {type(value).__name__}")
+    if isinstance(value, Decimal) and not value.is_finite():
+        raise InvalidQuantity("quantity", f"must be finite, got {value}")
+    if value <= 0:
+        raise InvalidQuantity("quantity", f"must be positive, got {value}")
+
+
+def _optional_id(field: str) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        if value is not None:
+            check_id(field, value)
+
+    return check
+
+
+@attrs.frozen
+class Line:
+    """One basket line: ``quantity`` units of ``sku`` at ``unit_price`` each."""
+
+    sku: str = attrs.field(validator=lambda _, __, v: check_id("sku", v))
+    quantity: int | Decimal = attrs.field(validator=_check_quantity)
+    unit_price: Decimal = attrs.field(validator=lambda _, __, v: check_decimal("unit_price", v))
+    category: str | None = attrs.field(default=None, validator=_optional_id("category"))
+
+    @property
+    def amount(self) -> Decimal:
+        """The exact line amount, before any rounding to the currency's minor unit."""
+        return self.quantity * self.unit_price
+
+
+def _lines(value: Iterable[Line]) -> tuple[Line, ...]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidInput("lines", f"must be a sequence of Line, not {type(value).__name__}")
+    return tuple(value)
+
+
+def _check_lines(_: Any, __: Any, lines: tuple[Line, ...]) -> None:
+    if not lines:
+        raise InvalidInput("lines", "a purchase needs at least one line (empty basket)")
+    if len(lines) > MAX_LINES:
+        raise InvalidInput("lines", f"at most {MAX_LINES} lines, got {len(lines)}")
+    for i, line in enumerate(lines):
+        if not isinstance(line, Line):
+            raise InvalidInput(f"lines[{i}]", f"must be a Line, not {type(line).__name__}")
+
+
+@attrs.frozen
+class Purchase:
+    """A sale at a till. ``id`` is the POS's own receipt id and the idempotency key.
+
+    ``at`` is when the sale happened at the till, which may be long before it
+    reaches the engine (offline terminals); it must be timezone-aware.
+    """
+
+    id: str = attrs.field(validator=lambda _, __, v: check_id("id", v))
+    member_id: str = attrs.field(validator=lambda _, __, v: check_id("member_id", v))
+    at: datetime = attrs.field(validator=lambda _, __, v: check_aware("at", v))
+    lines: tuple[Line, ...] = attrs.field(converter=_lines, validator=_check_lines)
+    currency: str = attrs.field(validator=lambda _, __, v: check_currency("currency", v))
+    store_id: str | None = attrs.field(default=None, validator=_optional_id("store_id"))
+    terminal_id: str | None = attrs.field(default=None, validator=_optional_id("terminal_id"))
+
+    @property
+    def total(self) -> Money:
+        """The basket total, rounded to the currency's minor unit."""
+        return Money(sum((line.amount for line in self.lines), Decimal(0)), self.currency).rounded()

@@ -1,0 +1,68 @@
+"""Row shapes shared by the SQL adapters: how values become columns and back.
+
+Instants are stored as a UTC timestamp plus the offset the till used, so
+``occurred_at`` comes back as the same instant in the same local offset (the
+zone's *name* is not kept: ``Europe/Amsterdam`` returns as ``+01:00``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta, timezone
+from typing import Any
+
+from loyalty.ledger import Entry, EntryKind
+from loyalty.members import Member
+
+__all__ = ["dump_json", "entry_from_row", "load_json", "member_from_row", "offset_of", "restore_instant"]
+
+ENTRY_COLUMNS = (
+    "seq, member_id, kind, points, balance_after, occurred_at, occurred_offset, "
+    "recorded_at, recorded_offset, source_id, reason, actor, rule"
+)
+MEMBER_COLUMNS = "member_id, enrolled_at, enrolled_offset, birthday, attributes"
+
+
+def offset_of(value: datetime) -> int:
+    offset = value.utcoffset()
+    assert offset is not None  # the engine only passes aware datetimes
+    return int(offset.total_seconds())
+
+
+def restore_instant(utc: datetime | str, offset: int) -> datetime:
+    if isinstance(utc, str):
+        utc = datetime.fromisoformat(utc)
+    if utc.tzinfo is None:
+        utc = utc.replace(tzinfo=UTC)
+    return utc.astimezone(timezone(timedelta(seconds=offset)))
+
+
+def dump_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def load_json(value: str | Any) -> Any:
+    return json.loads(value) if isinstance(value, str) else value
+
+
+def entry_from_row(row: Any) -> Entry:
+    return Entry(
+        seq=row[0],
+        member_id=row[1],
+        kind=EntryKind(row[2]),
+        points=row[3],
+        balance_after=row[4],
+        occurred_at=restore_instant(row[5], row[6]),
+        recorded_at=restore_instant(row[7], row[8]),
+        source_id=row[9],
+        reason=row[10],
+        actor=row[11],
+        rule=row[12],
+    )
+
+
+def member_from_row(row: Any) -> Member:
+    birthday = row[3]
+    if isinstance(birthday, str):
+        birthday = date.fromisoformat(birthday)
+    return Member(row[0], restore_instant(row[1], row[2]), birthday, load_json(row[4]))
