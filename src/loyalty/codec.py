@@ -79,7 +79,8 @@ def first_difference(old: Any, new: Any, path: str = "") -> str | None:
             found = first_difference(a, b, f"{path}[{i}]")
             if found is not None:
                 return found
-        return path if len(old) != len(new) else None
+        # An added or missing element is named by its index: ``lines[3]``.
+        return f"{path}[{min(len(old), len(new))}]" if len(old) != len(new) else None
     return None if old == new else path
 
 

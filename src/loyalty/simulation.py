@@ -1,0 +1,507 @@
+"""Seeded synthetic point-of-sale traffic: enrollments, sales and redemptions.
+
+:func:`generate` builds a chronological stream of events for demos, benchmarks
+and replay tests. It draws from one ``random.Random(seed)`` and nothing else, so
+the same arguments give the same events on every machine running the same
+Python minor version.
+
+>>> from datetime import date
+>>> workload = generate(members=3, purchases=12, seed=7, start=date(2024, 3, 25), days=14)
+>>> len(workload.enrollments), len(workload.sales), len(workload.redemptions)
+(3, 12, 2)
+>>> for event in workload.events[-4:]:
+...     print(type(event).__name__, event.id, event.member_id, event.at.isoformat())
+Redemption S05-T3-000001 M00002 2024-04-06T12:58:48+02:00
+Sale S05-T3-000002 M00002 2024-04-06T12:59:35+02:00
+Sale S05-T2-000003 M00003 2024-04-06T14:56:31+02:00
+Redemption S08-T1-000001 M00001 2024-04-06T15:14:13+02:00
+>>> from_jsonl(to_jsonl(workload.events)) == list(workload.events)
+True
+
+The shape of the traffic
+------------------------
+A few stores, each with one to four terminals ("S03" has "S03-T1".."S03-T4").
+Most members joined before the window opens and the rest join during it; a
+member never buys before joining, shops mostly at a home store, and some
+members shop far more often than others. Sales fall inside store hours
+(Monday to Saturday 08:00-21:00, Sunday 12:00-18:00, local time), with more
+traffic on Fridays and Saturdays. A basket has one to six distinct products,
+each one to three units at the product's fixed shelf price (a ``Decimal`` with
+two places, 0.49 to 89.99 EUR).
+
+A redemption takes place at the till a few seconds before one of the member's
+sales, and only when the member can afford it under "1 point per whole euro of
+each purchase total" (the default :class:`~loyalty.Program`), counting the
+redemptions already made: replayed through a default engine it never fails.
+
+POS ids are ``<terminal>-<receipt number>``, the six-digit number counting up
+per terminal in chronological order and shared by that terminal's sales and
+redemptions; enrollments use ``ENR-<member id>``.
+
+JSON Lines format
+-----------------
+:func:`to_jsonl` writes one JSON object per line and :func:`from_jsonl` reads
+them back; it is also a way to import POS events from elsewhere. Money is a
+decimal string (never a JSON number), quantities are integers (or decimal
+strings for weighed goods), and every ``at`` is an ISO 8601 timestamp with its
+UTC offset (the zone's name is not kept: an Amsterdam time comes back with a
+fixed ``+01:00`` or ``+02:00`` offset, the same instant)::
+
+    {"type": "enrollment", "id": "ENR-M00042", "member_id": "M00042",
+     "at": "2023-05-02T16:40:11+02:00", "birthday": "1981-02-28"}
+    {"type": "purchase", "id": "S03-T2-000123", "member_id": "M00042",
+     "at": "2024-03-05T14:03:22+01:00", "currency": "EUR",
+     "store_id": "S03", "terminal_id": "S03-T2",
+     "lines": [{"sku": "P0117", "category": "bakery", "quantity": 2, "unit_price": "1.29"}],
+     "total": "2.58"}
+    {"type": "redemption", "id": "S03-T2-000122", "member_id": "M00042",
+     "at": "2024-03-05T14:02:51+01:00", "points": 250}
+
+``birthday``, ``category``, ``store_id`` and ``terminal_id`` may be ``null``.
+``total`` is written for people and other tools; on reading it is checked
+against the lines, never trusted instead of them.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import json
+import math
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import IO, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+
+from loyalty.errors import InvalidInput, LoyaltyError
+from loyalty.purchases import Line, Purchase
+
+__all__ = ["Enrollment", "Event", "Redemption", "Sale", "Workload", "from_jsonl", "generate", "to_jsonl"]
+
+CURRENCY = "EUR"
+DEFAULT_START = date(2024, 3, 11)  # four weeks from here cross the spring DST change
+DEFAULT_DAYS = 28
+
+_STORES = 8
+_PRODUCTS = 240
+_EARLY_MEMBERS = 0.7  # share of members who joined before the window opens
+_HOME_STORE = 0.85
+_REDEEM_CHANCE = 0.12  # per sale at which the member could afford a reward
+_REWARDS = (50, 100, 150, 250, 500, 1000)
+_REWARD_WEIGHTS = (30, 30, 15, 12, 8, 5)
+_BASKET_WEIGHTS = (24, 22, 18, 15, 12, 9)  # 1..6 lines
+_QUANTITY_WEIGHTS = (78, 16, 6)  # 1..3 units
+_WEEKDAY_WEIGHTS = (0.9, 0.9, 1.0, 1.0, 1.25, 1.4, 0.6)  # Monday..Sunday
+_HOURS = {day: tuple(range(8, 21)) for day in range(6)} | {6: tuple(range(12, 18))}
+# Shelf price range in cents per category: a grocery-heavy assortment.
+_CATEGORIES = {
+    "bakery": (49, 599),
+    "dairy": (59, 899),
+    "produce": (49, 699),
+    "meat": (199, 2499),
+    "frozen": (99, 1199),
+    "drinks": (49, 1499),
+    "snacks": (49, 499),
+    "household": (99, 1999),
+    "care": (99, 2499),
+    "wine": (399, 4999),
+    "home": (299, 8999),
+}
+# Event kinds that share an instant are ordered so that a member exists
+# before anything happens to them.
+_ENROLL, _REDEEM, _SALE = 0, 1, 2
+
+
+@attrs.frozen
+class Enrollment:
+    """A member joins the program at a till or online."""
+
+    id: str
+    member_id: str
+    at: datetime
+    birthday: date | None = None
+
+
+@attrs.frozen
+class Sale:
+    """A purchase rung up at a till."""
+
+    purchase: Purchase
+
+    @property
+    def id(self) -> str:
+        return self.purchase.id
+
+    @property
+    def member_id(self) -> str:
+        return self.purchase.member_id
+
+    @property
+    def at(self) -> datetime:
+        return self.purchase.at
+
+    @property
+    def currency(self) -> str:
+        return self.purchase.currency
+
+
+@attrs.frozen
+class Redemption:
+    """A member spends points on a reward at a till."""
+
+    id: str
+    member_id: str
+    points: int
+    at: datetime
+
+
+Event = Enrollment | Sale | Redemption
+
+
+@attrs.frozen
+class Workload:
+    """A generated stream: ``events`` in chronological order, and what produced it."""
+
+    events: tuple[Event, ...]
+    seed: int
+    start: date
+    days: int
+    tz: str
+
+    @property
+    def enrollments(self) -> list[Enrollment]:
+        return [event for event in self.events if isinstance(event, Enrollment)]
+
+    @property
+    def sales(self) -> list[Purchase]:
+        return [event.purchase for event in self.events if isinstance(event, Sale)]
+
+    @property
+    def redemptions(self) -> list[Redemption]:
+        return [event for event in self.events if isinstance(event, Redemption)]
+
+
+def _pick(rng: random.Random, cumulative: Sequence[float], n: int | None = None) -> int:
+    """An index into the first ``n`` weights, given as running totals."""
+    n = len(cumulative) if n is None else n
+    return min(bisect.bisect_right(cumulative, rng.random() * cumulative[n - 1], 0, n), n - 1)
+
+
+def _running(weights: Iterable[float]) -> list[float]:
+    return list(itertools.accumulate(weights))
+
+
+class _Hours:
+    """Draws local instants inside store hours on a weighted range of days."""
+
+    def __init__(self, first: date, days: int, zone: ZoneInfo) -> None:
+        self._zone = zone
+        self._days = [first + timedelta(days=n) for n in range(days)]
+        self._cumulative = _running(_WEEKDAY_WEIGHTS[day.weekday()] for day in self._days)
+
+    def draw(self, rng: random.Random) -> datetime:
+        day = self._days[_pick(rng, self._cumulative)]
+        hour = rng.choice(_HOURS[day.weekday()])
+        # Store hours never touch the 02:00-03:00 DST gap, so every local time exists.
+        return datetime(
+            day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60), tzinfo=self._zone
+        )
+
+
+def _catalogue(rng: random.Random) -> list[tuple[str, str, Decimal]]:
+    products = []
+    categories = list(_CATEGORIES.items())
+    for serial in range(1, _PRODUCTS + 1):
+        category, (low, high) = categories[serial % len(categories)]
+        # Log-uniform: cheap items are common, expensive ones rare within a category.
+        cents = round(math.exp(rng.uniform(math.log(low), math.log(high))))
+        cents = cents - cents % 10 + 9 if cents >= 100 else cents  # shelf prices end in 9
+        cents = min(high, cents)
+        products.append((f"P{serial:04d}", category, Decimal(cents).scaleb(-2)))
+    return products
+
+
+def generate(
+    *,
+    members: int,
+    purchases: int,
+    seed: int = 1,
+    start: date = DEFAULT_START,
+    days: int = DEFAULT_DAYS,
+    tz: str = "Europe/Amsterdam",
+) -> Workload:
+    """A chronological stream of ``members`` enrollments, ``purchases`` sales and some redemptions.
+
+    Sales fall on the ``days`` days from ``start``, in local time of ``tz``.
+    """
+    for name, value, least in (("members", members, 1), ("purchases", purchases, 0), ("days", days, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < least:
+            raise InvalidInput(name, f"must be an int of at least {least}, got {value!r}")
+    if isinstance(start, datetime) or not isinstance(start, date):
+        raise InvalidInput("start", f"must be a date, got {start!r}")
+    try:
+        zone = ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput("tz", f"unknown time zone {tz!r}") from exc
+    rng = random.Random(seed)
+
+    store_weights = [rng.lognormvariate(0.0, 0.4) for _ in range(_STORES)]
+    stores = [f"S{n:02d}" for n in range(1, _STORES + 1)]
+    terminals = {store: [f"{store}-T{t}" for t in range(1, rng.randint(1, 4) + 1)] for store in stores}
+    store_cumulative = _running(store_weights)
+    products = _catalogue(rng)
+    # Zipf-like popularity: a few products are in most baskets.
+    product_cumulative = _running(1.0 / (rank + 1) ** 0.8 for rank in range(len(products)))
+    basket_cumulative = _running(_BASKET_WEIGHTS)
+    quantity_cumulative = _running(_QUANTITY_WEIGHTS)
+    reward_cumulative = _running(_REWARD_WEIGHTS)
+
+    # Members are numbered in the order they join.
+    window = _Hours(start, days, zone)
+    history_days = 2 * 365
+    before = _Hours(start - timedelta(days=history_days), history_days, zone)
+    early = max(1, round(members * _EARLY_MEMBERS))
+    joined = sorted(
+        [before.draw(rng) for _ in range(early)] + [window.draw(rng) for _ in range(members - early)],
+        key=datetime.timestamp,
+    )
+    joined_epochs = [at.timestamp() for at in joined]
+    width = max(5, len(str(members)))
+    member_ids = [f"M{n:0{width}d}" for n in range(1, members + 1)]
+    home = [stores[_pick(rng, store_cumulative)] for _ in range(members)]
+    # Heavy-tailed: a few members visit every other day, many only now and then.
+    activity_cumulative = _running(rng.paretovariate(1.6) for _ in range(members))
+
+    # Each entry: (epoch, kind, order, member index, terminal, payload); ids come last.
+    order = itertools.count()
+    raw: list[tuple[float, int, int, int, str | None, Any]] = []
+    for index, at in enumerate(joined):
+        age = timedelta(days=rng.randint(18 * 365, 80 * 365))
+        birthday = None if rng.random() < 0.1 else (at - age).date()
+        raw.append((joined_epochs[index], _ENROLL, next(order), index, None, (at, birthday)))
+
+    sale_times = sorted((window.draw(rng) for _ in range(purchases)), key=datetime.timestamp)
+    earned: dict[int, int] = {}
+    last_sale: dict[int, float] = {}
+    for at in sale_times:
+        epoch = at.timestamp()
+        eligible = bisect.bisect_right(joined_epochs, epoch)
+        member = _pick(rng, activity_cumulative, eligible)
+        store = home[member] if rng.random() < _HOME_STORE else stores[_pick(rng, store_cumulative)]
+        terminal = rng.choice(terminals[store])
+        chosen: dict[int, int] = {}
+        size = _pick(rng, basket_cumulative) + 1
+        while len(chosen) < size:
+            chosen.setdefault(_pick(rng, product_cumulative), _pick(rng, quantity_cumulative) + 1)
+        basket = list(chosen.items())
+
+        balance = earned.get(member, 0)
+        previous = last_sale.get(member, -math.inf)
+        if balance >= _REWARDS[0] and rng.random() < _REDEEM_CHANCE:
+            points = _REWARDS[_pick(rng, reward_cumulative)]
+            # A reward the member cannot afford yet becomes the largest one they can.
+            points = max((r for r in _REWARDS if r <= min(points, balance)), default=0)
+            redeemed_at = epoch - rng.randint(5, 90)
+            # The redemption must come after the member's previous sale, whose points it may spend.
+            if redeemed_at > previous:
+                raw.append((redeemed_at, _REDEEM, next(order), member, terminal, points))
+                balance -= points
+        total = sum((products[p][2] * quantity for p, quantity in basket), Decimal(0))
+        earned[member] = balance + int(total)  # 1 point per whole euro, rounded down
+        last_sale[member] = epoch
+        raw.append((epoch, _SALE, next(order), member, terminal, (at, store, basket)))
+
+    raw.sort(key=lambda item: item[:3])
+    receipt_numbers: dict[str, int] = {}
+    # Lines are frozen, so baskets can share them: most of the generation time otherwise goes on
+    # validating the same few hundred product/quantity pairs again and again.
+    line_of: dict[tuple[int, int], Line] = {}
+    events: list[Event] = []
+    for epoch, kind, _, member, terminal, payload in raw:
+        member_id = member_ids[member]
+        if terminal is None:
+            at, birthday = payload
+            events.append(Enrollment(f"ENR-{member_id}", member_id, at, birthday))
+            continue
+        receipt_numbers[terminal] = number = receipt_numbers.get(terminal, 0) + 1
+        event_id = f"{terminal}-{number:06d}"
+        if kind == _REDEEM:
+            events.append(Redemption(event_id, member_id, payload, datetime.fromtimestamp(epoch, zone)))
+        else:
+            at, store, basket = payload
+            lines = []
+            for pair in basket:
+                line = line_of.get(pair)
+                if line is None:
+                    sku, category, price = products[pair[0]]
+                    line = line_of[pair] = Line(sku, pair[1], price, category)
+                lines.append(line)
+            events.append(Sale(Purchase(event_id, member_id, at, lines, CURRENCY, store, terminal)))
+    return Workload(tuple(events), seed, start, days, tz)
+
+
+# -- JSON Lines -------------------------------------------------------------------------------
+
+
+def _event_record(event: Event) -> dict[str, Any]:
+    if isinstance(event, Enrollment):
+        return {
+            "type": "enrollment",
+            "id": event.id,
+            "member_id": event.member_id,
+            "at": event.at.isoformat(),
+            "birthday": None if event.birthday is None else event.birthday.isoformat(),
+        }
+    if isinstance(event, Redemption):
+        return {
+            "type": "redemption",
+            "id": event.id,
+            "member_id": event.member_id,
+            "at": event.at.isoformat(),
+            "points": event.points,
+        }
+    purchase = event.purchase
+    return {
+        "type": "purchase",
+        "id": purchase.id,
+        "member_id": purchase.member_id,
+        "at": purchase.at.isoformat(),
+        "currency": purchase.currency,
+        "store_id": purchase.store_id,
+        "terminal_id": purchase.terminal_id,
+        "lines": [
+            {
+                "sku": line.sku,
+                "category": line.category,
+                "quantity": line.quantity if isinstance(line.quantity, int) else str(line.quantity),
+                "unit_price": str(line.unit_price),
+            }
+            for line in purchase.lines
+        ],
+        "total": str(purchase.total.amount),
+    }
+
+
+def to_jsonl(events: Iterable[Event]) -> Iterator[str]:
+    """``events`` as JSON Lines, one ``"\\n"``-terminated string each: ``fp.writelines(to_jsonl(events))``."""
+    for event in events:
+        yield json.dumps(_event_record(event), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+class _Record:
+    """One parsed line, whose accessors raise errors that name the line and key."""
+
+    def __init__(self, number: int, data: dict[str, Any]) -> None:
+        self.number = number
+        self.data = data
+
+    def error(self, key: str, message: str) -> InvalidInput:
+        return InvalidInput(f"line {self.number}: {key}", message)
+
+    def get(self, key: str, kind: type | tuple[type, ...], *, optional: bool = False, within: Any = None) -> Any:
+        source = self.data if within is None else within
+        if key not in source:
+            raise self.error(key, "is missing")
+        value = source[key]
+        if value is None and optional:
+            return None
+        # bool is an int in Python but never a valid count or quantity here.
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise self.error(key, f"must be {_kind_name(kind)}, not {type(value).__name__}")
+        return value
+
+    def instant(self, key: str) -> datetime:
+        text = self.get(key, str)
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise self.error(key, f"not an ISO 8601 timestamp: {text!r}") from exc
+        if value.utcoffset() is None:
+            raise self.error(key, f"needs a UTC offset: {text!r}")
+        return value
+
+    def decimal(self, key: str, text: str) -> Decimal:
+        try:
+            value = Decimal(text)
+        except ArithmeticError as exc:
+            raise self.error(key, f"not a decimal number: {text!r}") from exc
+        if not value.is_finite():
+            raise self.error(key, f"must be finite, got {text!r}")
+        return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _parse(record: _Record) -> Event:
+    kind = record.get("type", str)
+    event_id = record.get("id", str)
+    member_id = record.get("member_id", str)
+    at = record.instant("at")
+    if kind == "enrollment":
+        birthday = record.get("birthday", str, optional=True)
+        try:
+            born = None if birthday is None else date.fromisoformat(birthday)
+        except ValueError as exc:
+            raise record.error("birthday", f"not an ISO 8601 date: {birthday!r}") from exc
+        return Enrollment(event_id, member_id, at, born)
+    if kind == "redemption":
+        return Redemption(event_id, member_id, record.get("points", int), at)
+    if kind != "purchase":
+        raise record.error("type", f"must be enrollment, purchase or redemption, got {kind!r}")
+    lines = []
+    for i, item in enumerate(record.get("lines", list)):
+        where = f"lines[{i}]"
+        if not isinstance(item, dict):
+            raise record.error(where, f"must be an object, not {type(item).__name__}")
+        quantity = record.get("quantity", (int, str), within=item)
+        if isinstance(quantity, str):
+            quantity = record.decimal(f"{where}.quantity", quantity)
+        price = record.decimal(f"{where}.unit_price", record.get("unit_price", str, within=item))
+        category = record.get("category", str, optional=True, within=item) if "category" in item else None
+        try:
+            lines.append(Line(record.get("sku", str, within=item), quantity, price, category))
+        except LoyaltyError as exc:
+            raise record.error(f"{where}.{exc.field}", exc.message) from exc
+    try:
+        purchase = Purchase(
+            event_id,
+            member_id,
+            at,
+            lines,
+            record.get("currency", str),
+            record.get("store_id", str, optional=True) if "store_id" in record.data else None,
+            record.get("terminal_id", str, optional=True) if "terminal_id" in record.data else None,
+        )
+    except LoyaltyError as exc:
+        raise record.error(exc.field or "purchase", exc.message) from exc
+    total = record.data.get("total")
+    if total is not None and record.decimal("total", record.get("total", str)) != purchase.total.amount:
+        raise record.error("total", f"{total} does not match the lines, which add up to {purchase.total.amount}")
+    return Sale(purchase)
+
+
+def from_jsonl(lines: Iterable[str]) -> list[Event]:
+    """Read events written by :func:`to_jsonl` (a file or any iterable of lines); blank lines are skipped.
+
+    A malformed line raises :class:`~loyalty.InvalidInput` naming the line number and key.
+    """
+    events = []
+    for number, text in enumerate(lines, start=1):
+        if not text.strip():
+            continue
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(f"line {number}", f"not JSON: {exc.msg}") from exc
+        if not isinstance(data, dict):
+            raise InvalidInput(f"line {number}", f"must be a JSON object, not {type(data).__name__}")
+        events.append(_parse(_Record(number, data)))
+    return events

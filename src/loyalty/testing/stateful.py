@@ -1,0 +1,180 @@
+"""A Hypothesis state machine that drives the engine over any store against a model.
+
+>>> from loyalty.store.memory import MemoryStore
+>>> LedgerMachine = ledger_machine(MemoryStore)
+>>> LedgerMachine.__name__
+'LedgerMachine'
+
+Use it in a test module as ``TestMyStoreLedger = ledger_machine(factory).TestCase``,
+where ``factory()`` returns a store on a fresh, empty location. Random
+sequences of enrollments, purchases, retries, conflicting retries,
+redemptions and adjustments run against a plain-Python model; after every
+step the machine checks, for every member, that the maintained balance equals
+the model and the sum of the ledger, that it is never negative, and that no
+retry ever wrote a second entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import attrs
+import pytest
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+
+from loyalty.earning import Receipt
+from loyalty.engine import Engine
+from loyalty.errors import IdempotencyConflict, InsufficientPoints, MemberAlreadyEnrolled, UnknownMember
+from loyalty.ledger import Entry, balance_of
+from loyalty.program import EarnRate, Program
+from loyalty.purchases import Line, Purchase
+from loyalty.store import Store
+
+__all__ = ["ledger_machine"]
+
+T0 = datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
+MEMBERS = ("M1", "M2", "M3")
+PROGRAM = Program("Stateful", "EUR", rate=EarnRate(points=2, per=Decimal("1.00")))
+
+
+@attrs.frozen
+class _Sent:
+    """A command that succeeded, kept so the machine can send it again."""
+
+    key: str
+    purchase: Purchase | None = None
+    receipt: Receipt | None = None
+    entry: Entry | None = None
+    redeem: tuple[str, int, datetime] | None = None
+
+
+def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMachine]:
+    """A state machine class whose every run starts from ``store_factory()``."""
+
+    class LedgerMachine(RuleBasedStateMachine):
+        sent = Bundle("sent")
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.store = store_factory()
+            self.clock = T0
+            self.engine = Engine(PROGRAM, self.store, clock=lambda: self.clock)
+            self.balances: dict[str, int] = {}
+            self.entries: dict[str, int] = {}
+            self.counter = 0
+
+        def teardown(self) -> None:
+            self.store.close()
+
+        def _key(self) -> str:
+            self.counter += 1
+            self.clock += timedelta(seconds=1)
+            return f"K{self.counter}"
+
+        @rule(member=st.sampled_from(MEMBERS))
+        def enroll(self, member: str) -> None:
+            self.engine.enroll(member, at=T0)
+            self.balances.setdefault(member, 0)
+            self.entries.setdefault(member, 0)
+
+        @rule(member=st.sampled_from(MEMBERS), at=st.datetimes(min_value=T0.replace(tzinfo=None)).map(
+            lambda d: d.replace(tzinfo=UTC)
+        ))
+        def enroll_again_differently(self, member: str, at: datetime) -> None:
+            if member not in self.balances or at == T0:
+                return
+            with pytest.raises(MemberAlreadyEnrolled):
+                self.engine.enroll(member, at=at)
+
+        @rule(
+            target=sent,
+            member=st.sampled_from(MEMBERS),
+            cents=st.lists(st.integers(1, 50_000), min_size=1, max_size=4),
+            late=st.integers(0, 30 * 24 * 3600),
+        )
+        def purchase(self, member: str, cents: list[int], late: int) -> _Sent:
+            key = self._key()
+            # Offline tills: the sale happened up to 30 days before it arrives.
+            at = self.clock - timedelta(seconds=late)
+            lines = [Line(f"sku{i}", 1, Decimal(c).scaleb(-2)) for i, c in enumerate(cents)]
+            purchase = Purchase(key, member, at, lines, "EUR")
+            if member not in self.balances:
+                with pytest.raises(UnknownMember):
+                    self.engine.record_purchase(purchase)
+                return _Sent(key)
+            receipt = self.engine.record_purchase(purchase)
+            assert receipt.points == sum(cents) * 2 // 100
+            assert receipt.balance_after == self.balances[member] + receipt.points
+            self.balances[member] += receipt.points
+            self.entries[member] += 1 if receipt.points else 0
+            return _Sent(key, purchase=purchase, receipt=receipt)
+
+        @rule(target=sent, member=st.sampled_from(MEMBERS), points=st.integers(1, 3000))
+        def redeem(self, member: str, points: int) -> _Sent:
+            key = self._key()
+            if member not in self.balances:
+                with pytest.raises(UnknownMember):
+                    self.engine.redeem(member, points, id=key, at=self.clock)
+                return _Sent(key)
+            if points > self.balances[member]:
+                with pytest.raises(InsufficientPoints):
+                    self.engine.redeem(member, points, id=key, at=self.clock)
+                return _Sent(key, redeem=(member, points, self.clock))
+            entry = self.engine.redeem(member, points, id=key, at=self.clock)
+            self.balances[member] -= points
+            self.entries[member] += 1
+            assert entry.balance_after == self.balances[member]
+            return _Sent(key, entry=entry, redeem=(member, points, self.clock))
+
+        @rule(member=st.sampled_from(MEMBERS), points=st.integers(-500, 500).filter(bool))
+        def adjust(self, member: str, points: int) -> None:
+            key = self._key()
+            if member not in self.balances:
+                with pytest.raises(UnknownMember):
+                    self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
+                return
+            if self.balances[member] + points < 0:
+                with pytest.raises(InsufficientPoints):
+                    self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
+                return
+            self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
+            self.balances[member] += points
+            self.entries[member] += 1
+
+        @rule(sent=sent)
+        def retry(self, sent: _Sent) -> None:
+            # A retry returns the original result and writes nothing, whatever happened since.
+            self.clock += timedelta(seconds=1)
+            if sent.purchase is not None:
+                assert self.engine.record_purchase(sent.purchase) == sent.receipt
+            elif sent.redeem is not None:
+                member, points, at = sent.redeem
+                if sent.entry is None:
+                    # Declined once, declined for good, even if the balance has grown since.
+                    with pytest.raises(InsufficientPoints):
+                        self.engine.redeem(member, points, id=sent.key, at=at)
+                    return
+                assert self.engine.redeem(member, points, id=sent.key, at=at) == sent.entry
+
+        @rule(sent=consumes(sent), extra=st.integers(1, 5))
+        def conflicting_retry(self, sent: _Sent, extra: int) -> None:
+            if sent.purchase is None:
+                return
+            changed = attrs.evolve(sent.purchase, lines=(*sent.purchase.lines, Line("extra", extra, Decimal(1))))
+            with pytest.raises(IdempotencyConflict) as info:
+                self.engine.record_purchase(changed)
+            assert info.value.field == f"lines[{len(sent.purchase.lines)}]"
+
+        @invariant()
+        def ledger_agrees(self) -> None:
+            for member, expected in self.balances.items():
+                history = self.engine.history(member)
+                assert self.engine.balance(member) == expected == balance_of(history) >= 0
+                assert len(history) == self.entries[member]
+                if history:
+                    assert history[-1].balance_after == expected
+
+    return LedgerMachine

@@ -1,0 +1,212 @@
+"""A golden table of refused inputs: each raises a typed error naming the field and writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loyalty import (
+    CurrencyMismatch,
+    Engine,
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidAmount,
+    InvalidDatetime,
+    InvalidId,
+    InvalidInput,
+    InvalidPoints,
+    InvalidQuantity,
+    Line,
+    LoyaltyError,
+    MemberAlreadyEnrolled,
+    PointsOverflow,
+    Program,
+    Purchase,
+    UnknownCurrency,
+    UnknownMember,
+)
+from loyalty.checks import MAX_POINTS
+from loyalty.store import Store
+from loyalty.store.memory import MemoryStore
+from loyalty.store.sqlite import SQLiteStore
+from loyalty.testing.contract import T0
+from loyalty.testing.snapshots import snapshot
+
+NAIVE = datetime(2024, 3, 1, 9, 30)
+PRICE = Decimal("2.50")
+
+
+def sale(**changes: Any) -> Purchase:
+    fields: dict[str, Any] = {
+        "id": "P-new",
+        "member_id": "M1",
+        "at": T0,
+        "lines": [Line("sku", 1, PRICE)],
+        "currency": "EUR",
+    }
+    fields.update(changes)
+    return Purchase(**fields)
+
+
+def line(**changes: Any) -> Line:
+    fields: dict[str, Any] = {"sku": "sku", "quantity": 1, "unit_price": PRICE}
+    fields.update(changes)
+    return Line(**fields)
+
+
+Case = Callable[[Engine], object]
+
+CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
+    ("float price", lambda e: line(unit_price=2.5), InvalidAmount, "unit_price"),
+    ("bool price", lambda e: line(unit_price=True), InvalidAmount, "unit_price"),
+    ("int price", lambda e: line(unit_price=2), InvalidAmount, "unit_price"),
+    ("NaN price", lambda e: line(unit_price=Decimal("NaN")), InvalidAmount, "unit_price"),
+    ("sNaN price", lambda e: line(unit_price=Decimal("sNaN")), InvalidAmount, "unit_price"),
+    ("infinite price", lambda e: line(unit_price=Decimal("Infinity")), InvalidAmount, "unit_price"),
+    ("negative price", lambda e: line(unit_price=Decimal("-0.01")), InvalidAmount, "unit_price"),
+    ("zero quantity", lambda e: line(quantity=0), InvalidQuantity, "quantity"),
+    ("negative quantity", lambda e: line(quantity=-2), InvalidQuantity, "quantity"),
+    ("float quantity", lambda e: line(quantity=1.5), InvalidQuantity, "quantity"),
+    ("bool quantity", lambda e: line(quantity=True), InvalidQuantity, "quantity"),
+    ("NaN quantity", lambda e: line(quantity=Decimal("NaN")), InvalidQuantity, "quantity"),
+    ("empty sku", lambda e: line(sku=""), InvalidId, "sku"),
+    ("naive purchase time", lambda e: e.record_purchase(sale(at=NAIVE)), InvalidDatetime, "at"),
+    ("date as purchase time", lambda e: sale(at=T0.date()), InvalidDatetime, "at"),
+    ("unknown currency", lambda e: sale(currency="EUX"), UnknownCurrency, "currency"),
+    ("lower-case currency", lambda e: sale(currency="eur"), UnknownCurrency, "currency"),
+    ("mismatched currency", lambda e: e.record_purchase(sale(currency="USD")), CurrencyMismatch, "currency"),
+    ("mismatched quote", lambda e: e.quote(sale(currency="USD")), CurrencyMismatch, "currency"),
+    ("empty basket", lambda e: sale(lines=[]), InvalidInput, "lines"),
+    ("basket of strings", lambda e: sale(lines="abc"), InvalidInput, "lines"),
+    ("line of wrong type", lambda e: sale(lines=[("sku", 1, PRICE)]), InvalidInput, "lines[0]"),
+    ("not a purchase", lambda e: e.record_purchase("P1"), InvalidInput, "purchase"),  # type: ignore[arg-type]
+    ("unknown member purchase", lambda e: e.record_purchase(sale(member_id="M9")), UnknownMember, "member_id"),
+    ("unknown member quote", lambda e: e.quote(sale(member_id="M9")), UnknownMember, "member_id"),
+    ("unknown member redeem", lambda e: e.redeem("M9", 5, id="R-new", at=T0), UnknownMember, "member_id"),
+    (
+        "unknown member adjust",
+        lambda e: e.adjust("M9", 5, id="A-new", at=T0, reason="x", actor="s"),
+        UnknownMember,
+        "member_id",
+    ),
+    ("unknown member balance", lambda e: e.balance("M9"), UnknownMember, "member_id"),
+    ("unknown member history", lambda e: e.history("M9"), UnknownMember, "member_id"),
+    ("duplicate enrollment", lambda e: e.enroll("M1", at=T0.replace(day=2)), MemberAlreadyEnrolled, "at"),
+    (
+        "enrollment with other attributes",
+        lambda e: e.enroll("M1", at=T0, attributes={"segment": "vip"}),
+        MemberAlreadyEnrolled,
+        "attributes",
+    ),
+    ("naive enrollment", lambda e: e.enroll("M2", at=NAIVE), InvalidDatetime, "at"),
+    ("float attribute", lambda e: e.enroll("M2", at=T0, attributes={"x": 1.5}), InvalidInput, "attributes['x']"),
+    ("datetime birthday", lambda e: e.enroll("M2", at=T0, birthday=T0), InvalidInput, "birthday"),  # type: ignore[arg-type]
+    ("redeem zero", lambda e: e.redeem("M1", 0, id="R-new", at=T0), InvalidPoints, "points"),
+    ("redeem negative", lambda e: e.redeem("M1", -5, id="R-new", at=T0), InvalidPoints, "points"),
+    ("redeem fractional", lambda e: e.redeem("M1", 1.5, id="R-new", at=T0), InvalidPoints, "points"),  # type: ignore[arg-type]
+    (
+        "redeem Decimal",
+        lambda e: e.redeem("M1", Decimal(5), id="R-new", at=T0),  # type: ignore[arg-type]
+        InvalidPoints,
+        "points",
+    ),
+    ("redeem bool", lambda e: e.redeem("M1", True, id="R-new", at=T0), InvalidPoints, "points"),
+    ("redeem beyond 64 bits", lambda e: e.redeem("M1", 2**63, id="R-new", at=T0), InvalidPoints, "points"),
+    ("redeem too much", lambda e: e.redeem("M1", 101, id="R-new", at=T0), InsufficientPoints, "points"),
+    ("redeem naive", lambda e: e.redeem("M1", 5, id="R-new", at=NAIVE), InvalidDatetime, "at"),
+    (
+        "adjust beyond 64 bits",
+        lambda e: e.adjust("M1", -(2**63), id="A-new", at=T0, reason="x", actor="s"),
+        InvalidPoints,
+        "points",
+    ),
+    (
+        "adjust overflowing the balance",
+        lambda e: e.adjust("M1", MAX_POINTS, id="A-new", at=T0, reason="x", actor="s"),
+        PointsOverflow,
+        "points",
+    ),
+    ("adjust zero", lambda e: e.adjust("M1", 0, id="A-new", at=T0, reason="x", actor="s"), InvalidPoints, "points"),
+    ("adjust below zero", lambda e: e.adjust("M1", -101, id="A-new", at=T0, reason="x", actor="s"),
+     InsufficientPoints, "points"),
+    ("adjust without reason", lambda e: e.adjust("M1", 5, id="A-new", at=T0, reason=" ", actor="s"),
+     InvalidInput, "reason"),
+    ("adjust without actor", lambda e: e.adjust("M1", 5, id="A-new", at=T0, reason="x", actor=""), InvalidId, "actor"),
+    ("empty id", lambda e: sale(id=""), InvalidId, "id"),
+    ("blank id", lambda e: sale(id="   "), InvalidId, "id"),
+    ("over-long id", lambda e: sale(id="x" * 129), InvalidId, "id"),
+    ("newline in id", lambda e: sale(id="P\n1"), InvalidId, "id"),
+    ("NUL in id", lambda e: sale(id="P\x001"), InvalidId, "id"),
+    ("bidi override in id", lambda e: sale(id="P\u202e1"), InvalidId, "id"),
+    ("int id", lambda e: sale(id=1), InvalidId, "id"),
+    ("redeem with empty id", lambda e: e.redeem("M1", 5, id="", at=T0), InvalidId, "id"),
+    ("over-long member id", lambda e: e.enroll("M" * 129, at=T0), InvalidId, "member_id"),
+    ("purchase id reused for other lines", lambda e: e.record_purchase(sale(id="P1")), IdempotencyConflict,
+     "lines[0].quantity"),
+    ("purchase id reused for a redemption", lambda e: e.redeem("M1", 5, id="P1", at=T0), IdempotencyConflict,
+     "kind"),
+    ("redemption id reused with other points", lambda e: e.redeem("M1", 6, id="R1", at=T0), IdempotencyConflict,
+     "points"),
+    (
+        "purchase id reused for another member",
+        lambda e: e.record_purchase(sale(id="P1", member_id="M2", lines=[line(quantity=40)])),
+        IdempotencyConflict,
+        "member_id",
+    ),
+]
+
+
+def _sqlite(tmp_path: Path) -> Store:
+    return SQLiteStore(tmp_path / "bad-input.db", synchronous="normal")
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    store = MemoryStore() if request.param == "memory" else _sqlite(tmp_path)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def engine(store: Store) -> Engine:
+    engine = Engine(Program("Bad input", "EUR"), store, clock=lambda: T0)
+    engine.enroll("M1", at=T0)
+    engine.enroll("M2", at=T0)
+    engine.record_purchase(sale(id="P1", lines=[line(quantity=40)]))  # 100 points
+    engine.redeem("M1", 5, id="R1", at=T0)
+    engine.adjust("M1", 5, id="A1", at=T0, reason="restore", actor="staff")
+    return engine
+
+
+@pytest.mark.parametrize(("case", "expected", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_refused_input_names_the_field_and_writes_nothing(
+    engine: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
+) -> None:
+    keys = ["P1", "R1", "A1", "P-new", "R-new", "A-new"]
+    members = ["M1", "M2", "M9", "M" * 129]
+    before = snapshot(store, members, keys)
+    with pytest.raises(expected) as info:
+        case(engine)
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: ")
+    after = snapshot(store, members, keys)
+    assert after["members"] == before["members"]
+    if expected is InsufficientPoints:
+        # The ledger is untouched; only the decision is kept, so a retry is declined alike.
+        declined = {k: op for k, op in after["operations"].items() if op != before["operations"][k]}
+        assert [op.result for op in declined.values()] == [
+            {"declined": {"available": 100, "requested": info.value.requested}}
+        ]
+    else:
+        assert after == before
+    assert engine.balance("M1") == 100
+
+
+def test_every_refusal_is_a_loyalty_error() -> None:
+    assert all(issubclass(expected, LoyaltyError) for _, _, expected, _ in CASES)
+    assert len({name for name, *_ in CASES}) == len(CASES)
