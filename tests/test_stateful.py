@@ -12,7 +12,9 @@ from loyalty.testing.stateful import ledger_machine
 
 def _fresh_sqlite() -> SQLiteStore:
     # Hypothesis runs many examples per test: each needs its own empty file.
-    return SQLiteStore(Path(tempfile.mkdtemp(prefix="loyalty-stateful-")) / "loyalty.db", synchronous="normal")
+    return SQLiteStore(
+        Path(tempfile.mkdtemp(prefix="loyalty-stateful-")) / "loyalty.db", synchronous="normal"
+    )
 
 
 TestMemoryLedger = ledger_machine(MemoryStore).TestCase

@@ -9,11 +9,13 @@ should surface rather than hide.
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from loyalty.errors import InvalidDatetime, InvalidId, InvalidPoints
 
-__all__ = ["MAX_ID_LENGTH", "MAX_POINTS", "check_aware", "check_id", "check_points"]
+__all__ = ["MAX_ID_LENGTH", "MAX_POINTS", "check_aware", "check_id", "check_points", "validates"]
 
 MAX_ID_LENGTH = 128
 # Every adapter stores points and balances in a signed 64-bit column.
@@ -53,3 +55,12 @@ def check_points(field: str, value: object, *, allow_negative: bool = False) -> 
     if abs(value) > MAX_POINTS:
         raise InvalidPoints(field, f"must be within the 64-bit range (at most {MAX_POINTS})")
     return value
+
+
+def validates(check: Callable[[str, Any], object], field: str) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator running ``check(field, value)``, so errors name the caller's field."""
+
+    def validator(_: Any, __: Any, value: Any) -> None:
+        check(field, value)
+
+    return validator

@@ -18,7 +18,15 @@ import cattrs
 
 from loyalty.purchases import Purchase
 
-__all__ = ["canonical_decimal", "canonical_instant", "first_difference", "purchase_request", "structure", "unstructure", "value_at"]
+__all__ = [
+    "canonical_decimal",
+    "canonical_instant",
+    "first_difference",
+    "purchase_request",
+    "structure",
+    "unstructure",
+    "value_at",
+]
 
 T = TypeVar("T")
 

@@ -80,7 +80,8 @@ def earn(program: Program, purchase: Purchase) -> Receipt:
     """Points ``purchase`` earns under ``program``, with the breakdown. Writes nothing."""
     if purchase.currency != program.currency:
         raise CurrencyMismatch(
-            "currency", f"purchase is in {purchase.currency} but program {program.name!r} runs in {program.currency}"
+            "currency",
+            f"purchase is in {purchase.currency} but program {program.name!r} runs in {program.currency}",
         )
     amount = purchase.total
     rate = program.rate

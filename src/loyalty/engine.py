@@ -94,7 +94,7 @@ class Engine:
         attributes: Mapping[str, AttributeValue] | None = None,
     ) -> Member:
         """Enroll a member. The same enrollment again returns the member; other details raise."""
-        member = Member(member_id, at, birthday, attributes)  # type: ignore[arg-type]
+        member = Member(member_id, at, birthday, attributes)
 
         def command(uow: UnitOfWork) -> Member:
             existing = uow.member(member.id)
@@ -105,7 +105,9 @@ class Engine:
             for field in ("enrolled_at", "birthday", "attributes"):
                 if getattr(existing, field) != getattr(member, field):
                     name = "at" if field == "enrolled_at" else field
-                    raise MemberAlreadyEnrolled(name, f"member {member.id!r} is already enrolled with another {name}")
+                    raise MemberAlreadyEnrolled(
+                        name, f"member {member.id!r} is already enrolled with another {name}"
+                    )
             return existing
 
         return self._run(command)
@@ -155,7 +157,9 @@ class Engine:
 
         return self._run(command)
 
-    def redeem(self, member_id: str, points: int, *, id: str, at: datetime, reason: str = "redemption") -> Entry:
+    def redeem(
+        self, member_id: str, points: int, *, id: str, at: datetime, reason: str = "redemption"
+    ) -> Entry:
         """Spend points. Raises :class:`InsufficientPoints` on a short balance, writing no entry.
 
         The decline itself is remembered under ``id``: the same request retried
@@ -233,7 +237,9 @@ class Engine:
         if previous is None:
             return None
         if previous.kind != kind:
-            raise IdempotencyConflict("kind", f"id {key!r} was already used for a {previous.kind}, not a {kind}")
+            raise IdempotencyConflict(
+                "kind", f"id {key!r} was already used for a {previous.kind}, not a {kind}"
+            )
         field = codec.first_difference(previous.request, request)
         if field is not None:
             was, now = codec.value_at(previous.request, field), codec.value_at(request, field)

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from loyalty.checks import check_aware, check_id
+from loyalty.checks import check_aware, check_id, validates
 from loyalty.errors import InvalidInput
 
 __all__ = ["AttributeValue", "Member"]
@@ -51,9 +51,11 @@ def _check_birthday(_: Any, __: Any, value: object) -> None:
 class Member:
     """An enrolled member. ``attributes`` are free-form facts a POS knows (segment, store)."""
 
-    id: str = attrs.field(validator=lambda _, __, v: check_id("member_id", v))
-    enrolled_at: datetime = attrs.field(validator=lambda _, __, v: check_aware("at", v))
+    id: str = attrs.field(validator=validates(check_id, "member_id"))
+    enrolled_at: datetime = attrs.field(validator=validates(check_aware, "at"))
     birthday: date | None = attrs.field(default=None, validator=_check_birthday)
     attributes: Mapping[str, AttributeValue] = attrs.field(
-        default=None, converter=_freeze_attributes, hash=False  # type: ignore[arg-type]
+        default=None,
+        converter=_freeze_attributes,
+        hash=False,
     )

@@ -4,8 +4,9 @@ This is the value every later capability (rules, tiers, expiry) grows on; it is
 frozen, so a running engine can never see it change under its feet.
 
 >>> from decimal import Decimal
->>> Program("Bakery Club", "EUR", rate=EarnRate(points=1, per=Decimal("10.00")))
-Program(name='Bakery Club', currency='EUR', rate=EarnRate(points=1, per=Decimal('10.00')), rounding=<Rounding.FLOOR: 'floor'>)
+>>> club = Program("Bakery Club", "EUR", rate=EarnRate(points=1, per=Decimal("10.00")))
+>>> print(club.rate, club.currency, club.rounding.value)
+1 point per 10.00 EUR floor
 >>> EarnRate(points=0)
 Traceback (most recent call last):
 ...
@@ -20,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from loyalty.checks import check_id
+from loyalty.checks import check_id, validates
 from loyalty.errors import InvalidAmount, InvalidInput
 from loyalty.money import check_currency, check_decimal
 
@@ -71,7 +72,7 @@ def _check_rounding(_: Any, __: Any, value: object) -> None:
 class Program:
     """A named program in one currency with a base earning rate."""
 
-    name: str = attrs.field(validator=lambda _, __, v: check_id("name", v))
-    currency: str = attrs.field(validator=lambda _, __, v: check_currency("currency", v))
+    name: str = attrs.field(validator=validates(check_id, "name"))
+    currency: str = attrs.field(validator=validates(check_currency, "currency"))
     rate: EarnRate = attrs.field(factory=EarnRate)
     rounding: Rounding = attrs.field(default=Rounding.FLOOR, validator=_check_rounding)

@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from loyalty.checks import check_aware, check_id
+from loyalty.checks import check_aware, check_id, validates
 from loyalty.errors import InvalidInput, InvalidQuantity
 from loyalty.money import Money, check_currency, check_decimal
 
@@ -30,7 +30,7 @@ __all__ = ["MAX_LINES", "Line", "Purchase"]
 MAX_LINES = 1000
 
 
-def _check_quantity(_: Any, __: Any, value: object) -> None:
+def _check_quantity(_: Any, __: Any, value: Any) -> None:
     # Whole units are ints; weighed goods (1.235 kg) are Decimals. Never floats.
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise InvalidQuantity("quantity", f"must be an int or Decimal, not {type(value).__name__}")
@@ -52,9 +52,9 @@ def _optional_id(field: str) -> Any:
 class Line:
     """One basket line: ``quantity`` units of ``sku`` at ``unit_price`` each."""
 
-    sku: str = attrs.field(validator=lambda _, __, v: check_id("sku", v))
+    sku: str = attrs.field(validator=validates(check_id, "sku"))
     quantity: int | Decimal = attrs.field(validator=_check_quantity)
-    unit_price: Decimal = attrs.field(validator=lambda _, __, v: check_decimal("unit_price", v))
+    unit_price: Decimal = attrs.field(validator=validates(check_decimal, "unit_price"))
     category: str | None = attrs.field(default=None, validator=_optional_id("category"))
 
     @property
@@ -87,11 +87,11 @@ class Purchase:
     reaches the engine (offline terminals); it must be timezone-aware.
     """
 
-    id: str = attrs.field(validator=lambda _, __, v: check_id("id", v))
-    member_id: str = attrs.field(validator=lambda _, __, v: check_id("member_id", v))
-    at: datetime = attrs.field(validator=lambda _, __, v: check_aware("at", v))
+    id: str = attrs.field(validator=validates(check_id, "id"))
+    member_id: str = attrs.field(validator=validates(check_id, "member_id"))
+    at: datetime = attrs.field(validator=validates(check_aware, "at"))
     lines: tuple[Line, ...] = attrs.field(converter=_lines, validator=_check_lines)
-    currency: str = attrs.field(validator=lambda _, __, v: check_currency("currency", v))
+    currency: str = attrs.field(validator=validates(check_currency, "currency"))
     store_id: str | None = attrs.field(default=None, validator=_optional_id("store_id"))
     terminal_id: str | None = attrs.field(default=None, validator=_optional_id("terminal_id"))
 

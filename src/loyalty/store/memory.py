@@ -96,7 +96,7 @@ class MemoryUnitOfWork:
         if operation.key in ops:
             raise StorageError("id", f"operation {operation.key!r} already exists")
         ops[operation.key] = operation
-        self._undo.append(lambda: ops.pop(operation.key))
+        self._undo.append(lambda: ops.__delitem__(operation.key))
 
     def commit(self) -> None:
         self._undo.clear()

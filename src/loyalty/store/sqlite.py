@@ -86,6 +86,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+# Column lists are module constants; every value is bound as a parameter.
+_SELECT_MEMBER = f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id = ?"  # noqa: S608
+_SELECT_HISTORY = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE member_id = ? AND seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 
 
@@ -101,9 +104,7 @@ class SQLiteUnitOfWork:
         self.committed = False
 
     def member(self, member_id: str) -> Member | None:
-        row = self._conn.execute(
-            f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id = ?", (member_id,)
-        ).fetchone()
+        row = self._conn.execute(_SELECT_MEMBER, (member_id,)).fetchone()
         return None if row is None else member_from_row(row)
 
     def add_member(self, member: Member) -> None:
@@ -166,8 +167,7 @@ class SQLiteUnitOfWork:
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         rows = self._conn.execute(
-            f"SELECT {ENTRY_COLUMNS} FROM entries WHERE member_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (member_id, after, -1 if limit is None else limit),
+            _SELECT_HISTORY, (member_id, after, -1 if limit is None else limit)
         ).fetchall()
         return [entry_from_row(row) for row in rows]
 
@@ -178,7 +178,9 @@ class SQLiteUnitOfWork:
         ).fetchone()
         if row is None:
             return None
-        return Operation(row[0], row[1], load_json(row[2]), load_json(row[3]), restore_instant(row[4], row[5]))
+        return Operation(
+            row[0], row[1], load_json(row[2]), load_json(row[3]), restore_instant(row[4], row[5])
+        )
 
     def add_operation(self, operation: Operation) -> None:
         self._conn.execute(
@@ -204,9 +206,13 @@ class SQLiteStore:
 
     def __init__(self, path: str | Path, *, synchronous: str = "full", busy_timeout_ms: int = 10_000) -> None:
         if synchronous.lower() not in _SYNCHRONOUS:
-            raise InvalidInput("synchronous", f"must be one of {', '.join(_SYNCHRONOUS)}, got {synchronous!r}")
+            raise InvalidInput(
+                "synchronous", f"must be one of {', '.join(_SYNCHRONOUS)}, got {synchronous!r}"
+            )
         if isinstance(busy_timeout_ms, bool) or not isinstance(busy_timeout_ms, int) or busy_timeout_ms < 0:
-            raise InvalidInput("busy_timeout", f"must be a non-negative int of milliseconds, got {busy_timeout_ms!r}")
+            raise InvalidInput(
+                "busy_timeout", f"must be a non-negative int of milliseconds, got {busy_timeout_ms!r}"
+            )
         self.path = Path(path)
         self.synchronous = _SYNCHRONOUS[synchronous.lower()]
         self.busy_timeout_ms = busy_timeout_ms
@@ -224,7 +230,10 @@ class SQLiteStore:
             try:
                 # isolation_level=None: we issue BEGIN ourselves (see the module docstring).
                 conn = sqlite3.connect(
-                    self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000
+                    self.path,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    timeout=self.busy_timeout_ms / 1000,
                 )
                 conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
                 conn.execute("PRAGMA journal_mode = WAL")

@@ -259,7 +259,10 @@ class StoreContract:
         try:
             again = Engine(Program("Contract", "EUR"), second, clock=lambda: T0)
             assert again.balance("M1") == 20
-            assert again.record_purchase(Purchase("P1", "M1", T0, [Line("x", 2, Decimal("10.00"))], "EUR")) == receipt
+            assert (
+                again.record_purchase(Purchase("P1", "M1", T0, [Line("x", 2, Decimal("10.00"))], "EUR"))
+                == receipt
+            )
             assert again.balance("M1") == 20
         finally:
             second.close()
@@ -304,7 +307,9 @@ class StoreContract:
             engine = Engine(Program("Contract", "EUR"), stores[n])
             start.wait()
             for i in range(per_worker):
-                engine.record_purchase(Purchase(f"W{n}-{i}", "M1", T0, [Line("x", 1, Decimal("3.00"))], "EUR"))
+                engine.record_purchase(
+                    Purchase(f"W{n}-{i}", "M1", T0, [Line("x", 1, Decimal("3.00"))], "EUR")
+                )
 
         try:
             with ThreadPoolExecutor(workers) as pool:

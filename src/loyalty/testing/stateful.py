@@ -80,9 +80,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.balances.setdefault(member, 0)
             self.entries.setdefault(member, 0)
 
-        @rule(member=st.sampled_from(MEMBERS), at=st.datetimes(min_value=T0.replace(tzinfo=None)).map(
-            lambda d: d.replace(tzinfo=UTC)
-        ))
+        @rule(
+            member=st.sampled_from(MEMBERS),
+            at=st.datetimes(min_value=T0.replace(tzinfo=None)).map(lambda d: d.replace(tzinfo=UTC)),
+        )
         def enroll_again_differently(self, member: str, at: datetime) -> None:
             if member not in self.balances or at == T0:
                 return
@@ -163,7 +164,9 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
         def conflicting_retry(self, sent: _Sent, extra: int) -> None:
             if sent.purchase is None:
                 return
-            changed = attrs.evolve(sent.purchase, lines=(*sent.purchase.lines, Line("extra", extra, Decimal(1))))
+            changed = attrs.evolve(
+                sent.purchase, lines=(*sent.purchase.lines, Line("extra", extra, Decimal(1)))
+            )
             with pytest.raises(IdempotencyConflict) as info:
                 self.engine.record_purchase(changed)
             assert info.value.field == f"lines[{len(sent.purchase.lines)}]"
