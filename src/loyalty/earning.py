@@ -19,7 +19,6 @@ Purchase T1-42: 10.95 EUR
 
 from __future__ import annotations
 
-import decimal
 from datetime import datetime
 from decimal import Decimal
 
@@ -27,14 +26,11 @@ import attrs
 
 from loyalty.checks import MAX_POINTS
 from loyalty.errors import CurrencyMismatch, PointsOverflow
-from loyalty.money import Money
+from loyalty.money import EXACT, Money
 from loyalty.program import Program, Rounding
 from loyalty.purchases import Purchase
 
 __all__ = ["Contribution", "Receipt", "earn"]
-
-# Wide enough that no amount a till can send loses digits before rounding.
-_EXACT = decimal.Context(prec=80, traps=[decimal.InvalidOperation, decimal.DivisionByZero])
 
 
 @attrs.frozen
@@ -85,7 +81,7 @@ def earn(program: Program, purchase: Purchase) -> Receipt:
         )
     amount = purchase.total
     rate = program.rate
-    raw = _EXACT.divide(_EXACT.multiply(amount.amount, Decimal(rate.points)), rate.per)
+    raw = EXACT.divide(EXACT.multiply(amount.amount, Decimal(rate.points)), rate.per)
     base = Contribution("base", raw, f"{rate} {program.currency} on {amount}")
     points = int(raw.to_integral_value(rounding=program.rounding.decimal_mode))
     if points > MAX_POINTS:

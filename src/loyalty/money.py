@@ -18,6 +18,7 @@ loyalty.errors.InvalidAmount: amount: must be a Decimal, not float
 
 from __future__ import annotations
 
+import decimal
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -25,7 +26,7 @@ import attrs
 
 from loyalty.errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
 
-__all__ = ["CURRENCY_MINOR_UNITS", "Money", "check_currency", "check_decimal"]
+__all__ = ["CURRENCY_MINOR_UNITS", "EXACT", "MAX_AMOUNT", "Money", "check_currency", "check_decimal"]
 
 # Active ISO 4217 codes (funds codes included, precious metals and test codes
 # excluded) with their number of minor units. Withdrawn codes such as HRK, SLL,
@@ -43,6 +44,12 @@ _MINOR_UNITS_BY_DIGITS = {
         "SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG"
     ),
 }
+#: No till sends an amount this large; refusing it keeps every product of
+#: quantity, price and rate exact within :data:`EXACT` (80 digits).
+MAX_AMOUNT = Decimal(10) ** 24
+#: The context for money arithmetic: wide enough that nothing a till can send is rounded by accident.
+EXACT = decimal.Context(prec=80, traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
+
 CURRENCY_MINOR_UNITS: dict[str, int] = {
     code: digits for digits, codes in _MINOR_UNITS_BY_DIGITS.items() for code in codes.split()
 }
@@ -63,6 +70,8 @@ def check_decimal(field: str, value: object, *, allow_negative: bool = False) ->
         raise InvalidAmount(field, f"must be finite, got {value}")
     if value < 0 and not allow_negative:
         raise InvalidAmount(field, f"must not be negative, got {value}")
+    if abs(value) >= MAX_AMOUNT:
+        raise InvalidAmount(field, f"must be below {MAX_AMOUNT:,.0f}, got {value}")
     return value
 
 
@@ -100,7 +109,7 @@ class Money:
     def rounded(self) -> Money:
         """This amount rounded half-up to the currency's minor unit (cents for EUR)."""
         exponent = Decimal(1).scaleb(-CURRENCY_MINOR_UNITS[self.currency])
-        return Money(self.amount.quantize(exponent, rounding=ROUND_HALF_UP), self.currency)
+        return Money(self.amount.quantize(exponent, rounding=ROUND_HALF_UP, context=EXACT), self.currency)
 
     def __str__(self) -> str:
         return f"{self.rounded().amount} {self.currency}"

@@ -22,8 +22,8 @@ from typing import Any
 import attrs
 
 from loyalty.checks import check_aware, check_id, validates
-from loyalty.errors import InvalidInput, InvalidQuantity
-from loyalty.money import Money, check_currency, check_decimal
+from loyalty.errors import InvalidAmount, InvalidInput, InvalidQuantity
+from loyalty.money import EXACT, MAX_AMOUNT, Money, check_currency, check_decimal
 
 __all__ = ["MAX_LINES", "Line", "Purchase"]
 
@@ -38,6 +38,8 @@ def _check_quantity(_: Any, __: Any, value: Any) -> None:
         raise InvalidQuantity("quantity", f"must be finite, got {value}")
     if value <= 0:
         raise InvalidQuantity("quantity", f"must be positive, got {value}")
+    if value >= MAX_AMOUNT:
+        raise InvalidQuantity("quantity", f"must be below {MAX_AMOUNT:,.0f}, got {value}")
 
 
 def _optional_id(field: str) -> Any:
@@ -60,7 +62,7 @@ class Line:
     @property
     def amount(self) -> Decimal:
         """The exact line amount, before any rounding to the currency's minor unit."""
-        return self.quantity * self.unit_price
+        return EXACT.multiply(self.unit_price, self.quantity)
 
 
 def _lines(value: Iterable[Line]) -> tuple[Line, ...]:
@@ -95,7 +97,18 @@ class Purchase:
     store_id: str | None = attrs.field(default=None, validator=_optional_id("store_id"))
     terminal_id: str | None = attrs.field(default=None, validator=_optional_id("terminal_id"))
 
+    def __attrs_post_init__(self) -> None:
+        total = self._exact_total()
+        if total >= MAX_AMOUNT:
+            raise InvalidAmount("lines", f"the basket total must be below {MAX_AMOUNT:,.0f}, got {total}")
+
+    def _exact_total(self) -> Decimal:
+        total = Decimal(0)
+        for line in self.lines:
+            total = EXACT.add(total, line.amount)
+        return total
+
     @property
     def total(self) -> Money:
         """The basket total, rounded to the currency's minor unit."""
-        return Money(sum((line.amount for line in self.lines), Decimal(0)), self.currency).rounded()
+        return Money(self._exact_total(), self.currency).rounded()
