@@ -31,11 +31,12 @@ from loyalty import (
     UnknownMember,
 )
 from loyalty.checks import MAX_POINTS
-from loyalty.store import Store
+from loyalty.store import Store, open_store
 from loyalty.store.memory import MemoryStore
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.contract import T0
 from loyalty.testing.snapshots import snapshot
+from pg import fresh_schema_url, postgres_dsn
 
 NAIVE = datetime(2024, 3, 1, 9, 30)
 PRICE = Decimal("2.50")
@@ -114,6 +115,24 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
         lambda e: e.enroll("M2", at=T0, attributes={"x": 1.5}),  # type: ignore[dict-item]
         InvalidInput,
         "attributes['x']",
+    ),
+    (
+        "lone surrogate in an attribute",
+        lambda e: e.enroll("M2", at=T0, attributes={"x": "a\ud800"}),
+        InvalidInput,
+        "attributes['x']",
+    ),
+    (
+        "NUL in a reason",
+        lambda e: e.adjust("M1", 5, id="A-new", at=T0, reason="a\x00b", actor="s"),
+        InvalidInput,
+        "reason",
+    ),
+    (
+        "reason of wrong type",
+        lambda e: e.redeem("M1", 5, id="R-new", at=T0, reason=5),  # type: ignore[arg-type]
+        InvalidInput,
+        "reason",
     ),
     ("datetime birthday", lambda e: e.enroll("M2", at=T0, birthday=T0), InvalidInput, "birthday"),
     ("redeem zero", lambda e: e.redeem("M1", 0, id="R-new", at=T0), InvalidPoints, "points"),
@@ -205,11 +224,18 @@ def _sqlite(tmp_path: Path) -> Store:
     return SQLiteStore(tmp_path / "bad-input.db", synchronous="normal")
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    store = MemoryStore() if request.param == "memory" else _sqlite(tmp_path)
+    if request.param != "postgres":
+        store = MemoryStore() if request.param == "memory" else _sqlite(tmp_path)
+        yield store
+        store.close()
+        return
+    url, drop = fresh_schema_url(postgres_dsn())
+    store = open_store(url + "&pool_min=1&pool_max=1")
     yield store
     store.close()
+    drop()
 
 
 @pytest.fixture

@@ -13,9 +13,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from loyalty.errors import InvalidDatetime, InvalidId, InvalidPoints
+from loyalty.errors import InvalidDatetime, InvalidId, InvalidInput, InvalidPoints
 
-__all__ = ["MAX_ID_LENGTH", "MAX_POINTS", "check_aware", "check_id", "check_points", "validates"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "MAX_POINTS",
+    "check_aware",
+    "check_id",
+    "check_points",
+    "check_text",
+    "validates",
+]
 
 MAX_ID_LENGTH = 128
 # Every adapter stores points and balances in a signed 64-bit column.
@@ -33,6 +41,22 @@ def check_id(field: str, value: object) -> str:
     # that print alike but differ, and NUL truncates in some drivers.
     if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value):
         raise InvalidId(field, "must not contain control characters")
+    return value
+
+
+def check_text(field: str, value: object, *, max_length: int = 1024) -> str:
+    """Free text (a reason, an attribute value): any printable text, but no NUL or lone surrogates.
+
+    Those two cannot be stored by every backend (PostgreSQL refuses NUL in
+    text, UTF-8 cannot encode a lone surrogate), so they are refused here,
+    before any adapter sees them, for the same behaviour everywhere.
+    """
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
+    if len(value) > max_length:
+        raise InvalidInput(field, f"must be at most {max_length} characters, got {len(value)}")
+    if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+        raise InvalidInput(field, "must not contain NUL characters or lone surrogates")
     return value
 
 

@@ -19,6 +19,7 @@ import cattrs
 from loyalty.purchases import Purchase
 
 __all__ = [
+    "canonical",
     "canonical_decimal",
     "canonical_instant",
     "first_difference",
@@ -47,31 +48,53 @@ def structure(data: Any, cls: type[T]) -> T:
     return _converter.structure(data, cls)
 
 
-def canonical_decimal(value: Decimal | int) -> str:
+def canonical_decimal(value: Decimal | int | str) -> str:
     return format(Decimal(value).normalize(), "f")
 
 
-def canonical_instant(value: datetime) -> str:
+def canonical_instant(value: datetime | str) -> str:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
     return value.astimezone(UTC).isoformat()
 
 
 def purchase_request(purchase: Purchase) -> dict[str, Any]:
+    """The purchase as kept under its key: cheap to build, made canonical only when compared."""
     return {
         "member_id": purchase.member_id,
-        "at": canonical_instant(purchase.at),
+        "at": purchase.at.isoformat(),
         "currency": purchase.currency,
         "store_id": purchase.store_id,
         "terminal_id": purchase.terminal_id,
         "lines": [
             {
                 "sku": line.sku,
-                "quantity": canonical_decimal(line.quantity),
-                "unit_price": canonical_decimal(line.unit_price),
+                "quantity": str(line.quantity),
+                "unit_price": str(line.unit_price),
                 "category": line.category,
             }
             for line in purchase.lines
         ],
     }
+
+
+# Fields compared by value rather than spelling: 1.0 == 1.00, one instant in two offsets.
+_BY_VALUE: dict[str, Any] = {
+    "at": canonical_instant,
+    "quantity": canonical_decimal,
+    "unit_price": canonical_decimal,
+}
+
+
+def canonical(request: Any, key: str = "") -> Any:
+    """``request`` with every amount, quantity and instant in one spelling, for comparison."""
+    if isinstance(request, dict):
+        return {k: canonical(v, k) for k, v in request.items()}
+    if isinstance(request, list):
+        return [canonical(v) for v in request]
+    if key in _BY_VALUE and isinstance(request, str):
+        return _BY_VALUE[key](request)
+    return request
 
 
 def first_difference(old: Any, new: Any, path: str = "") -> str | None:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import attrs
 
 from loyalty import codec
-from loyalty.checks import MAX_POINTS, check_aware, check_id, check_points
+from loyalty.checks import MAX_POINTS, check_aware, check_id, check_points, check_text
 from loyalty.earning import Receipt, earn
 from loyalty.errors import (
     ConcurrencyError,
@@ -132,26 +132,23 @@ class Engine:
             if replay is not None:
                 return codec.structure(replay.result, Receipt)
             balance = self._balance_for_update(uow, purchase.member_id)
-            recorded = receipt
+            now = self._now()
             if receipt.points:
                 self._check_range(balance + receipt.points)
-                entry = uow.append(
-                    Posting(
-                        purchase.member_id,
-                        EntryKind.EARN,
-                        receipt.points,
-                        purchase.at,
-                        self._now(),
-                        purchase.id,
-                        "purchase",
-                        rule="base",
-                    )
+                posting = Posting(
+                    purchase.member_id,
+                    EntryKind.EARN,
+                    receipt.points,
+                    purchase.at,
+                    now,
+                    purchase.id,
+                    "purchase",
+                    None,
+                    "base",
                 )
-                balance = entry.balance_after
-            recorded = attrs.evolve(receipt, balance_after=balance)
-            uow.add_operation(
-                Operation(purchase.id, "purchase", request, codec.unstructure(recorded), self._now())
-            )
+                balance = uow.append(posting).balance_after
+            recorded = receipt.with_balance(balance)
+            uow.add_operation(Operation(purchase.id, "purchase", request, codec.unstructure(recorded), now))
             uow.commit()
             return recorded
 
@@ -167,13 +164,15 @@ class Engine:
         grown since, because the till already told the customer no.
         """
         check_points("points", points)
+        check_text("reason", reason)
         return self._debit_or_credit("redeem", EntryKind.REDEEM, member_id, -points, id, at, reason, None)
 
     def adjust(self, member_id: str, points: int, *, id: str, at: datetime, reason: str, actor: str) -> Entry:
         """A staff correction, positive or negative; ``reason`` and ``actor`` are required."""
         check_points("points", points, allow_negative=True)
         check_id("actor", actor)
-        if not isinstance(reason, str) or not reason.strip():
+        check_text("reason", reason)
+        if not reason.strip():
             raise InvalidInput("reason", "a correction must say why")
         return self._debit_or_credit("adjust", EntryKind.ADJUST, member_id, points, id, at, reason, actor)
 
@@ -240,9 +239,10 @@ class Engine:
             raise IdempotencyConflict(
                 "kind", f"id {key!r} was already used for a {previous.kind}, not a {kind}"
             )
-        field = codec.first_difference(previous.request, request)
+        old, new = codec.canonical(previous.request), codec.canonical(request)
+        field = codec.first_difference(old, new)
         if field is not None:
-            was, now = codec.value_at(previous.request, field), codec.value_at(request, field)
+            was, now = codec.value_at(old, field), codec.value_at(new, field)
             raise IdempotencyConflict(
                 field, f"id {key!r} was already used for a different {kind} (was {was!r}, now {now!r})"
             )
@@ -265,7 +265,7 @@ class Engine:
         request = {
             "member_id": member_id,
             "points": points,
-            "at": codec.canonical_instant(at),
+            "at": at.isoformat(),
             "reason": reason,
             "actor": actor,
         }
@@ -284,8 +284,9 @@ class Engine:
                 uow.commit()
                 return _Declined(error)
             self._check_range(balance + points)
-            entry = uow.append(Posting(member_id, entry_kind, points, at, self._now(), key, reason, actor))
-            uow.add_operation(Operation(key, kind, request, codec.unstructure(entry), self._now()))
+            now = self._now()
+            entry = uow.append(Posting(member_id, entry_kind, points, at, now, key, reason, actor))
+            uow.add_operation(Operation(key, kind, request, codec.unstructure(entry), now))
             uow.commit()
             return entry
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from loyalty.checks import check_aware, check_id, validates
+from loyalty.checks import check_aware, check_id, check_text, validates
 from loyalty.errors import InvalidInput
 
 __all__ = ["AttributeValue", "Member"]
@@ -37,8 +37,8 @@ def _freeze_attributes(value: Mapping[str, AttributeValue] | None) -> Mapping[st
         # Floats are refused for the same reason as in money: attributes feed rule filters.
         if not isinstance(item, str | int | bool):
             raise InvalidInput(f"attributes[{key!r}]", f"must be str, int or bool, not {type(item).__name__}")
-        if isinstance(item, str) and len(item) > 1024:
-            raise InvalidInput(f"attributes[{key!r}]", "must be at most 1024 characters")
+        if isinstance(item, str):
+            check_text(f"attributes[{key!r}]", item)
     return MappingProxyType(dict(sorted(value.items())))
 
 

@@ -112,4 +112,7 @@ class Money:
         return Money(self.amount.quantize(exponent, rounding=ROUND_HALF_UP, context=EXACT), self.currency)
 
     def __str__(self) -> str:
-        return f"{self.rounded().amount} {self.currency}"
+        amount = self.amount
+        if amount.as_tuple().exponent != -CURRENCY_MINOR_UNITS[self.currency]:
+            amount = self.rounded().amount
+        return f"{amount} {self.currency}"

@@ -98,17 +98,13 @@ class Purchase:
     terminal_id: str | None = attrs.field(default=None, validator=_optional_id("terminal_id"))
 
     def __attrs_post_init__(self) -> None:
-        total = self._exact_total()
-        if total >= MAX_AMOUNT:
-            raise InvalidAmount("lines", f"the basket total must be below {MAX_AMOUNT:,.0f}, got {total}")
-
-    def _exact_total(self) -> Decimal:
-        total = Decimal(0)
+        exact = Decimal(0)
         for line in self.lines:
-            total = EXACT.add(total, line.amount)
-        return total
+            exact = EXACT.add(exact, line.amount)
+        if exact >= MAX_AMOUNT:
+            raise InvalidAmount("lines", f"the basket total must be below {MAX_AMOUNT:,.0f}, got {exact}")
+        # Computed once here: the engine reads it several times per command.
+        object.__setattr__(self, "total", Money(exact, self.currency).rounded())
 
-    @property
-    def total(self) -> Money:
-        """The basket total, rounded to the currency's minor unit."""
-        return Money(self._exact_total(), self.currency).rounded()
+    #: The basket total, rounded to the currency's minor unit.
+    total: Money = attrs.field(init=False, eq=False, repr=False)

@@ -11,8 +11,6 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-import attrs
-
 from loyalty.errors import StorageError
 from loyalty.ledger import Entry, Posting
 from loyalty.members import Member
@@ -67,9 +65,17 @@ class MemoryUnitOfWork:
         mid = posting.member_id
         before = data.balances[mid]
         entry = Entry(
-            seq=data.next_seq,
-            balance_after=before + posting.points,
-            **attrs.asdict(posting, recurse=False),
+            data.next_seq,
+            mid,
+            posting.kind,
+            posting.points,
+            before + posting.points,
+            posting.occurred_at,
+            posting.recorded_at,
+            posting.source_id,
+            posting.reason,
+            posting.actor,
+            posting.rule,
         )
         data.next_seq += 1
         data.balances[mid] = entry.balance_after

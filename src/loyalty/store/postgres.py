@@ -1,0 +1,506 @@
+"""The PostgreSQL adapter (psycopg 3 + psycopg-pool), for stores shared by many tills.
+
+``postgresql://user:password@host:5432/dbname`` (or ``postgres://``), with
+loyalty options as query parameters next to any libpq ones
+(``sslmode``, ``connect_timeout``, ``application_name``...):
+
+- ``schema`` (default ``loyalty``): where the tables live; it must match
+  ``^[a-z_][a-z0-9_]{0,62}$`` so it never needs quoting and never carries SQL.
+- ``pool_min`` / ``pool_max`` (default 1 / 10): connections kept open / at most.
+- ``pool_timeout`` in seconds (default 30): how long opening the store and
+  each unit of work wait for a connection before giving up.
+
+Writes run in READ COMMITTED and lock the member's row (``SELECT ... FOR
+UPDATE``) before deciding on its balance, so concurrent writers to one member
+queue up instead of losing updates, while writers to different members never
+wait for each other. The UNIQUE key of ``operations`` is the final arbiter of
+idempotency: the loser of a same-key race gets a unique violation, which is
+reported as :class:`~loyalty.errors.TransientStorageError` so the engine
+retries and then finds the winner's operation. Read-only units of work run in
+REPEATABLE READ so every read in one of them sees the same snapshot.
+
+psycopg is imported only when a store is opened, so ``import loyalty`` works
+without it; install it with ``pip install 'loyalty-engine[postgres]'``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from loyalty.errors import InvalidInput, StorageError, TransientStorageError
+from loyalty.ledger import Entry, Posting
+from loyalty.members import Member
+from loyalty.store import Operation
+from loyalty.store.rows import (
+    ENTRY_COLUMNS,
+    MEMBER_COLUMNS,
+    dump_json,
+    entry_from_row,
+    load_json,
+    member_from_row,
+    offset_of,
+    restore_instant,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
+    from psycopg_pool import ConnectionPool
+
+    Connection = psycopg.Connection[tuple[Any, ...]]
+
+__all__ = ["DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresStore", "open_postgres"]
+
+DEFAULT_SCHEMA = "loyalty"
+_SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+_INSTALL_HINT = "pip install 'loyalty-engine[postgres]'"
+
+# Forward migrations, applied in order; the list index + 1 is the version.
+# Never edit a released step: add a new one. ``{s}`` is the schema, filled in
+# with sql.Identifier; nothing else is ever formatted into SQL.
+_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE {s}.members (
+            member_id TEXT PRIMARY KEY,
+            enrolled_at TIMESTAMPTZ NOT NULL,
+            enrolled_offset INTEGER NOT NULL,
+            birthday DATE,
+            attributes TEXT NOT NULL,
+            balance BIGINT NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE {s}.entries (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES {s}.members(member_id),
+            kind TEXT NOT NULL,
+            points BIGINT NOT NULL,
+            balance_after BIGINT NOT NULL,
+            occurred_at TIMESTAMPTZ NOT NULL,
+            occurred_offset INTEGER NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            source_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT,
+            rule TEXT
+        )""",
+        "CREATE INDEX entries_by_member ON {s}.entries (member_id, seq)",
+        # The ledger is append-only: the database itself refuses edits, even
+        # from a client that bypasses the engine.
+        """CREATE FUNCTION {s}.entries_are_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'ledger entries are immutable'; END $$""",
+        """CREATE TRIGGER entries_no_update_or_delete BEFORE UPDATE OR DELETE ON {s}.entries
+           FOR EACH ROW EXECUTE FUNCTION {s}.entries_are_immutable()""",
+        """CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON {s}.entries
+           FOR EACH STATEMENT EXECUTE FUNCTION {s}.entries_are_immutable()""",
+        # request/result are TEXT holding rows.dump_json, as in SQLite: JSONB
+        # would buy nothing here, since they are only ever read back whole.
+        """CREATE TABLE {s}.operations (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            request TEXT NOT NULL,
+            result TEXT NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            recorded_offset INTEGER NOT NULL
+        )""",
+    ),
+)
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_UNIQUE_VIOLATION = "23505"
+_SERIALIZATION_FAILURE = "40001"
+_DEADLOCK_DETECTED = "40P01"
+# A duplicate key here means another transaction won a race for the same
+# member or idempotency key: a retry will see the winner and answer from it.
+_RACED_TABLES = frozenset({"members", "operations"})
+
+
+def _import_driver() -> None:
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        raise StorageError(
+            None, f"the PostgreSQL store needs psycopg 3 and psycopg-pool: {_INSTALL_HINT} ({exc})"
+        ) from exc
+
+
+def _translate(exc: psycopg.Error) -> StorageError:
+    if exc.sqlstate in (_SERIALIZATION_FAILURE, _DEADLOCK_DETECTED) or (
+        exc.sqlstate == _UNIQUE_VIOLATION and exc.diag.table_name in _RACED_TABLES
+    ):
+        return TransientStorageError(None, f"postgresql: {exc}")
+    return StorageError(None, f"postgresql: {exc}")
+
+
+def _text(field: str, value: str) -> str:
+    """Refuse, naming the field, the strings PostgreSQL text cannot hold (the driver would say only how)."""
+    if "\x00" in value:
+        raise InvalidInput(field, "PostgreSQL text cannot hold NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "must be valid Unicode (no unpaired surrogates)") from None
+    return value
+
+
+def _json(field: str, value: Any) -> str:
+    # dump_json escapes NUL as \u0000 but passes lone surrogates through.
+    return _text(field, dump_json(value))
+
+
+class _Queries:
+    """Every statement, composed once with the schema as an identifier."""
+
+    def __init__(self, schema: str) -> None:
+        from psycopg import sql
+
+        names = {
+            "s": sql.Identifier(schema),
+            "member_columns": sql.SQL(MEMBER_COLUMNS),
+            "entry_columns": sql.SQL(ENTRY_COLUMNS),
+        }
+
+        def q(template: str) -> sql.Composed:
+            return sql.SQL(template).format(**names)
+
+        self.member = q("SELECT {member_columns} FROM {s}.members WHERE member_id = %s")
+        self.add_member = q(
+            "INSERT INTO {s}.members (member_id, enrolled_at, enrolled_offset, birthday, attributes)"
+            " VALUES (%s, %s, %s, %s, %s)"
+        )
+        self.balance = q("SELECT balance FROM {s}.members WHERE member_id = %s")
+        self.balance_for_update = q("SELECT balance FROM {s}.members WHERE member_id = %s FOR UPDATE")
+        # One round trip: the UPDATE takes the member's row lock (if balance()
+        # has not already) before the entry draws its seq, so per member the
+        # seq order is also the commit order and paging by seq never skips.
+        self.append = q(
+            "WITH moved AS ("
+            " UPDATE {s}.members SET balance = balance + %(points)s"
+            " WHERE member_id = %(member_id)s RETURNING balance)"
+            " INSERT INTO {s}.entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
+            " recorded_at, recorded_offset, source_id, reason, actor, rule)"
+            " SELECT %(member_id)s, %(kind)s, %(points)s, moved.balance,"
+            " %(occurred_at)s, %(occurred_offset)s, %(recorded_at)s, %(recorded_offset)s,"
+            " %(source_id)s, %(reason)s, %(actor)s, %(rule)s FROM moved"
+            " RETURNING seq, balance_after"
+        )
+        self.history = q(
+            "SELECT {entry_columns} FROM {s}.entries WHERE member_id = %s AND seq > %s ORDER BY seq LIMIT %s"
+        )
+        self.operation = q(
+            "SELECT key, kind, request, result, recorded_at, recorded_offset"
+            " FROM {s}.operations WHERE key = %s"
+        )
+        self.add_operation = q(
+            "INSERT INTO {s}.operations (key, kind, request, result, recorded_at, recorded_offset)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+        )
+        self.create_schema = q("CREATE SCHEMA IF NOT EXISTS {s}")
+        self.create_version = q("CREATE TABLE IF NOT EXISTS {s}.schema_version (version INTEGER NOT NULL)")
+        self.version = q("SELECT version FROM {s}.schema_version")
+        self.insert_version = q("INSERT INTO {s}.schema_version (version) VALUES (%s)")
+        self.update_version = q("UPDATE {s}.schema_version SET version = %s")
+        self.migrations = [[q(statement) for statement in step] for step in _MIGRATIONS]
+
+
+class PostgresUnitOfWork:
+    def __init__(self, conn: Connection, queries: _Queries) -> None:
+        self._conn = conn
+        self._q = queries
+        self.committed = False
+
+    def _execute(self, query: sql.Composed | bytes, params: Any = None) -> psycopg.Cursor[tuple[Any, ...]]:
+        import psycopg
+
+        try:
+            return self._conn.execute(query, params)
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+
+    def member(self, member_id: str) -> Member | None:
+        row = self._execute(self._q.member, (member_id,)).fetchone()
+        return None if row is None else member_from_row(row)
+
+    def add_member(self, member: Member) -> None:
+        self._execute(
+            self._q.add_member,
+            (
+                _text("member_id", member.id),
+                member.enrolled_at,
+                offset_of(member.enrolled_at),
+                member.birthday,
+                _json("attributes", dict(member.attributes)),
+            ),
+        )
+
+    def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
+        query = self._q.balance_for_update if for_update else self._q.balance
+        row = self._execute(query, (member_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def append(self, posting: Posting) -> Entry:
+        row = self._execute(
+            self._q.append,
+            {
+                "member_id": _text("member_id", posting.member_id),
+                "kind": posting.kind.value,
+                "points": posting.points,
+                "occurred_at": posting.occurred_at,
+                "occurred_offset": offset_of(posting.occurred_at),
+                "recorded_at": posting.recorded_at,
+                "recorded_offset": offset_of(posting.recorded_at),
+                "source_id": _text("source_id", posting.source_id),
+                "reason": _text("reason", posting.reason),
+                "actor": None if posting.actor is None else _text("actor", posting.actor),
+                "rule": None if posting.rule is None else _text("rule", posting.rule),
+            },
+        ).fetchone()
+        if row is None:
+            raise StorageError("member_id", f"no member {posting.member_id!r} to append to")
+        seq, balance = row
+        return Entry(
+            seq=seq,
+            member_id=posting.member_id,
+            kind=posting.kind,
+            points=posting.points,
+            balance_after=balance,
+            occurred_at=posting.occurred_at,
+            recorded_at=posting.recorded_at,
+            source_id=posting.source_id,
+            reason=posting.reason,
+            actor=posting.actor,
+            rule=posting.rule,
+        )
+
+    def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
+        # LIMIT NULL is no limit.
+        rows = self._execute(self._q.history, (member_id, after, limit)).fetchall()
+        return [entry_from_row(row) for row in rows]
+
+    def operation(self, key: str) -> Operation | None:
+        row = self._execute(self._q.operation, (key,)).fetchone()
+        if row is None:
+            return None
+        key, kind, request, result, recorded_at, recorded_offset = row
+        recorded = restore_instant(recorded_at, recorded_offset)
+        return Operation(key, kind, load_json(request), load_json(result), recorded)
+
+    def add_operation(self, operation: Operation) -> None:
+        self._execute(
+            self._q.add_operation,
+            (
+                _text("id", operation.key),
+                _text("kind", operation.kind),
+                _json("request", operation.request),
+                _json("result", operation.result),
+                operation.recorded_at,
+                offset_of(operation.recorded_at),
+            ),
+        )
+
+    def commit(self) -> None:
+        from psycopg.pq import TransactionStatus
+
+        # PostgreSQL answers COMMIT of a failed transaction with a silent
+        # ROLLBACK; a caller that swallowed the error must not think it saved.
+        if self._conn.info.transaction_status == TransactionStatus.INERROR:
+            raise StorageError(None, "an earlier statement failed; the unit of work was rolled back")
+        self._execute(b"COMMIT")
+        self.committed = True
+
+
+class PostgresStore:
+    """A store in one schema of a PostgreSQL database, safe to share between threads and processes."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        pool_timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(schema, str) or not _SCHEMA_NAME.fullmatch(schema):
+            raise InvalidInput(
+                "schema",
+                f"must match ^[a-z_][a-z0-9_]{{0,62}}$ (lower case, at most 63 characters), got {schema!r}",
+            )
+        for name, value in (("pool_min", pool_min), ("pool_max", pool_max)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInput(name, f"must be a non-negative int, got {value!r}")
+        if pool_max < max(pool_min, 1):
+            raise InvalidInput("pool_max", f"must be at least max(1, pool_min={pool_min}), got {pool_max}")
+        if (
+            isinstance(pool_timeout, bool)
+            or not isinstance(pool_timeout, int | float)
+            or not pool_timeout > 0
+        ):
+            raise InvalidInput("pool_timeout", f"must be a positive number of seconds, got {pool_timeout!r}")
+        _import_driver()
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        self.schema = schema
+        self.pool_timeout = float(pool_timeout)
+        self._q = _Queries(schema)
+        self._closed = False
+        # autocommit: every transaction is opened by an explicit BEGIN that
+        # states its isolation level, whatever the server's default is.
+        self._pool: ConnectionPool[Connection] = ConnectionPool(
+            conninfo,
+            min_size=pool_min,
+            max_size=pool_max,
+            kwargs={"autocommit": True},
+            timeout=self.pool_timeout,
+            name=f"loyalty-{schema}",
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=self.pool_timeout)
+            self._migrate()
+        except psycopg.Error as exc:
+            self._pool.close()
+            raise _translate(exc) from exc
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _lock_key(self) -> int:
+        # Advisory locks are database-wide: one key per schema, stable across processes.
+        digest = hashlib.blake2b(f"loyalty-engine schema {self.schema}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
+    def _installed_version(self, conn: Connection) -> int | None:
+        row = conn.execute(
+            "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = 'schema_version'",
+            (self.schema,),
+        ).fetchone()
+        if row is None:
+            return None
+        row = conn.execute(self._q.version).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _refuse_newer(self, version: int | None) -> None:
+        if version is not None and version > SCHEMA_VERSION:
+            raise StorageError(
+                None,
+                f"schema {self.schema!r} has schema version {version}; this loyalty-engine knows up to "
+                f"{SCHEMA_VERSION}: upgrade loyalty-engine",
+            )
+
+    def _migrate(self) -> None:
+        with self._pool.connection() as conn:
+            version = self._installed_version(conn)
+            self._refuse_newer(version)
+            if version == SCHEMA_VERSION:
+                # The usual case needs no lock and no DDL privilege.
+                return
+            conn.execute(b"BEGIN")
+            try:
+                # Concurrent openers of a new schema queue here; the later ones
+                # then find it migrated. DDL is transactional, so a failed step
+                # leaves nothing behind.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key(),))
+                conn.execute(self._q.create_schema)
+                conn.execute(self._q.create_version)
+                row = conn.execute(self._q.version).fetchone()
+                version = 0 if row is None else int(row[0])
+                self._refuse_newer(version)
+                for step in self._q.migrations[version:]:
+                    for statement in step:
+                        conn.execute(statement)
+                if row is None:
+                    conn.execute(self._q.insert_version, (SCHEMA_VERSION,))
+                elif version != SCHEMA_VERSION:
+                    conn.execute(self._q.update_version, (SCHEMA_VERSION,))
+                conn.execute(b"COMMIT")
+            except BaseException:
+                conn.execute(b"ROLLBACK")
+                raise
+
+    def schema_version(self) -> int:
+        import psycopg
+
+        try:
+            with self._pool.connection() as conn:
+                return self._installed_version(conn) or 0
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+
+    @contextmanager
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[PostgresUnitOfWork]:
+        import psycopg
+        from psycopg.pq import TransactionStatus
+
+        if self._closed:
+            raise StorageError(None, "the store is closed")
+        try:
+            conn = self._pool.getconn()
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        try:
+            try:
+                conn.execute(
+                    b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                    if readonly
+                    else b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+                )
+            except psycopg.OperationalError as exc:
+                # The server dropped this connection while it sat in the pool
+                # (restart, idle timeout). Nothing has run yet, so the engine
+                # may safely retry; the pool replaces the dead connection.
+                raise TransientStorageError(None, f"postgresql: {exc}") from exc
+            yield PostgresUnitOfWork(conn, self._q)
+        except psycopg.Error as exc:
+            raise _translate(exc) from exc
+        finally:
+            try:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    # Not committed, or the block raised: nothing it did is kept.
+                    conn.execute(b"ROLLBACK")
+            except psycopg.Error:
+                # The connection is broken; the pool sees that and replaces it.
+                pass
+            self._pool.putconn(conn)
+
+    def close(self) -> None:
+        self._closed = True
+        self._pool.close()
+
+
+_OPTIONS = {"schema", "pool_min", "pool_max", "pool_timeout"}
+
+
+def open_postgres(url: str) -> PostgresStore:
+    """Open ``postgresql://user@host/db?schema=loyalty&pool_min=1&pool_max=10&pool_timeout=30``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise InvalidInput("url", f"expected postgresql://..., got {url!r}")
+    ours: dict[str, str] = {}
+    libpq: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _OPTIONS:
+            ours[key] = value
+        else:
+            libpq.append((key, value))
+    # libpq would refuse our options as unknown connection parameters.
+    conninfo = urlunsplit(parts._replace(query=urlencode(libpq)))
+    numbers: dict[str, Any] = {}
+    for name in ("pool_min", "pool_max"):
+        if name in ours:
+            if not ours[name].isdigit():
+                raise InvalidInput(name, f"must be a whole number, got {ours[name]!r}")
+            numbers[name] = int(ours[name])
+    if "pool_timeout" in ours:
+        try:
+            numbers["pool_timeout"] = float(ours["pool_timeout"])
+        except ValueError:
+            raise InvalidInput("pool_timeout", f"must be seconds, got {ours['pool_timeout']!r}") from None
+    return PostgresStore(conninfo, schema=ours.get("schema", DEFAULT_SCHEMA), **numbers)
