@@ -43,6 +43,22 @@ class Posting:
     actor: str | None = None
     rule: str | None = None
 
+    def recorded(self, seq: int, balance_after: int) -> Entry:
+        """The entry this posting became, once the store has numbered it and moved the balance."""
+        return Entry(
+            seq,
+            self.member_id,
+            self.kind,
+            self.points,
+            balance_after,
+            self.occurred_at,
+            self.recorded_at,
+            self.source_id,
+            self.reason,
+            self.actor,
+            self.rule,
+        )
+
 
 @attrs.frozen
 class Entry:

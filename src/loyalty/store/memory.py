@@ -64,19 +64,7 @@ class MemoryUnitOfWork:
         data = self._data
         mid = posting.member_id
         before = data.balances[mid]
-        entry = Entry(
-            data.next_seq,
-            mid,
-            posting.kind,
-            posting.points,
-            before + posting.points,
-            posting.occurred_at,
-            posting.recorded_at,
-            posting.source_id,
-            posting.reason,
-            posting.actor,
-            posting.rule,
-        )
+        entry = posting.recorded(data.next_seq, before + posting.points)
         data.next_seq += 1
         data.balances[mid] = entry.balance_after
         data.entries[mid].append(entry)

@@ -263,19 +263,7 @@ class PostgresUnitOfWork:
         if row is None:
             raise StorageError("member_id", f"no member {posting.member_id!r} to append to")
         seq, balance = row
-        return Entry(
-            seq=seq,
-            member_id=posting.member_id,
-            kind=posting.kind,
-            points=posting.points,
-            balance_after=balance,
-            occurred_at=posting.occurred_at,
-            recorded_at=posting.recorded_at,
-            source_id=posting.source_id,
-            reason=posting.reason,
-            actor=posting.actor,
-            rule=posting.rule,
-        )
+        return posting.recorded(seq, balance)
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         # LIMIT NULL is no limit.

@@ -151,19 +151,7 @@ class SQLiteUnitOfWork:
             ),
         )
         assert cursor.lastrowid is not None
-        return Entry(
-            seq=cursor.lastrowid,
-            member_id=posting.member_id,
-            kind=posting.kind,
-            points=posting.points,
-            balance_after=balance,
-            occurred_at=posting.occurred_at,
-            recorded_at=posting.recorded_at,
-            source_id=posting.source_id,
-            reason=posting.reason,
-            actor=posting.actor,
-            rule=posting.rule,
-        )
+        return posting.recorded(cursor.lastrowid, balance)
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         rows = self._conn.execute(
