@@ -9,12 +9,13 @@ Python minor version.
 >>> workload = generate(members=3, purchases=12, seed=7, start=date(2024, 3, 25), days=14)
 >>> len(workload.enrollments), len(workload.sales), len(workload.redemptions)
 (3, 12, 2)
->>> for event in workload.events[-4:]:
+>>> for event in workload.events[-5:]:
 ...     print(type(event).__name__, event.id, event.member_id, event.at.isoformat())
 Redemption S05-T3-000001 M00002 2024-04-06T12:58:48+02:00
 Sale S05-T3-000002 M00002 2024-04-06T12:59:35+02:00
 Sale S05-T2-000003 M00003 2024-04-06T14:56:31+02:00
 Redemption S08-T1-000001 M00001 2024-04-06T15:14:13+02:00
+Sale S08-T1-000002 M00001 2024-04-06T15:14:47+02:00
 >>> from_jsonl(to_jsonl(workload.events)) == list(workload.events)
 True
 
@@ -72,7 +73,7 @@ import random
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import IO, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
@@ -274,7 +275,7 @@ def generate(
     member_ids = [f"M{n:0{width}d}" for n in range(1, members + 1)]
     home = [stores[_pick(rng, store_cumulative)] for _ in range(members)]
     # Heavy-tailed: a few members visit every other day, many only now and then.
-    activity_cumulative = _running(rng.paretovariate(1.6) for _ in range(members))
+    activity_cumulative = _running(rng.paretovariate(2.5) for _ in range(members))
 
     # Each entry: (epoch, kind, order, member index, terminal, payload); ids come last.
     order = itertools.count()
@@ -285,7 +286,7 @@ def generate(
         raw.append((joined_epochs[index], _ENROLL, next(order), index, None, (at, birthday)))
 
     sale_times = sorted((window.draw(rng) for _ in range(purchases)), key=datetime.timestamp)
-    earned: dict[int, int] = {}
+    available: dict[int, int] = {}
     last_sale: dict[int, float] = {}
     for at in sale_times:
         epoch = at.timestamp()
@@ -299,7 +300,7 @@ def generate(
             chosen.setdefault(_pick(rng, product_cumulative), _pick(rng, quantity_cumulative) + 1)
         basket = list(chosen.items())
 
-        balance = earned.get(member, 0)
+        balance = available.get(member, 0)
         previous = last_sale.get(member, -math.inf)
         if balance >= _REWARDS[0] and rng.random() < _REDEEM_CHANCE:
             points = _REWARDS[_pick(rng, reward_cumulative)]
@@ -311,7 +312,7 @@ def generate(
                 raw.append((redeemed_at, _REDEEM, next(order), member, terminal, points))
                 balance -= points
         total = sum((products[p][2] * quantity for p, quantity in basket), Decimal(0))
-        earned[member] = balance + int(total)  # 1 point per whole euro, rounded down
+        available[member] = balance + int(total)  # 1 point per whole euro, rounded down
         last_sale[member] = epoch
         raw.append((epoch, _SALE, next(order), member, terminal, (at, store, basket)))
 
@@ -321,14 +322,14 @@ def generate(
     # validating the same few hundred product/quantity pairs again and again.
     line_of: dict[tuple[int, int], Line] = {}
     events: list[Event] = []
-    for epoch, kind, _, member, terminal, payload in raw:
+    for epoch, kind, _, member, till, payload in raw:
         member_id = member_ids[member]
-        if terminal is None:
+        if till is None:
             at, birthday = payload
             events.append(Enrollment(f"ENR-{member_id}", member_id, at, birthday))
             continue
-        receipt_numbers[terminal] = number = receipt_numbers.get(terminal, 0) + 1
-        event_id = f"{terminal}-{number:06d}"
+        receipt_numbers[till] = number = receipt_numbers.get(till, 0) + 1
+        event_id = f"{till}-{number:06d}"
         if kind == _REDEEM:
             events.append(Redemption(event_id, member_id, payload, datetime.fromtimestamp(epoch, zone)))
         else:
@@ -340,7 +341,7 @@ def generate(
                     sku, category, price = products[pair[0]]
                     line = line_of[pair] = Line(sku, pair[1], price, category)
                 lines.append(line)
-            events.append(Sale(Purchase(event_id, member_id, at, lines, CURRENCY, store, terminal)))
+            events.append(Sale(Purchase(event_id, member_id, at, lines, CURRENCY, store, till)))
     return Workload(tuple(events), seed, start, days, tz)
 
 
@@ -392,39 +393,52 @@ def to_jsonl(events: Iterable[Event]) -> Iterator[str]:
         yield json.dumps(_event_record(event), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-class _Record:
-    """One parsed line, whose accessors raise errors that name the line and key."""
+class _Fields:
+    """One JSON object from line ``number``; each accessor raises an error naming the line and key."""
 
-    def __init__(self, number: int, data: dict[str, Any]) -> None:
+    def __init__(self, number: int, data: object, path: str = "") -> None:
+        if not isinstance(data, dict):
+            raise InvalidInput(f"line {number}{path}", f"must be a JSON object, not {type(data).__name__}")
         self.number = number
-        self.data = data
+        self.data: dict[str, Any] = data
+        self.path = path
 
     def error(self, key: str, message: str) -> InvalidInput:
-        return InvalidInput(f"line {self.number}: {key}", message)
+        where = f"{self.path}{key}".rstrip(".")
+        return InvalidInput(f"line {self.number}: {where}" if where else f"line {self.number}", message)
 
-    def get(self, key: str, kind: type | tuple[type, ...], *, optional: bool = False, within: Any = None) -> Any:
-        source = self.data if within is None else within
-        if key not in source:
+    def _get(self, key: str, kinds: tuple[type[Any], ...], what: str, optional: bool) -> Any:
+        if key not in self.data:
+            if optional:
+                return None
             raise self.error(key, "is missing")
-        value = source[key]
+        value = self.data[key]
         if value is None and optional:
             return None
-        # bool is an int in Python but never a valid count or quantity here.
-        if isinstance(value, bool) or not isinstance(value, kind):
-            raise self.error(key, f"must be {_kind_name(kind)}, not {type(value).__name__}")
+        # bool is an int to Python, but true is never a count of points or units.
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise self.error(key, f"must be {what}, not {type(value).__name__}")
         return value
 
-    def instant(self, key: str) -> datetime:
-        text = self.get(key, str)
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise self.error(key, f"not an ISO 8601 timestamp: {text!r}") from exc
-        if value.utcoffset() is None:
-            raise self.error(key, f"needs a UTC offset: {text!r}")
+    def text(self, key: str) -> str:
+        value: str = self._get(key, (str,), "a string", optional=False)
         return value
 
-    def decimal(self, key: str, text: str) -> Decimal:
+    def optional_text(self, key: str) -> str | None:
+        value: str | None = self._get(key, (str,), "a string or null", optional=True)
+        return value
+
+    def integer(self, key: str) -> int:
+        value: int = self._get(key, (int,), "an integer", optional=False)
+        return value
+
+    def items(self, key: str) -> list[Any]:
+        value: list[Any] = self._get(key, (list,), "a list", optional=False)
+        return value
+
+    def decimal(self, key: str) -> Decimal:
+        # Money travels as a string: a JSON number would pass through a binary float in most readers.
+        text = self.text(key)
         try:
             value = Decimal(text)
         except ArithmeticError as exc:
@@ -433,65 +447,67 @@ class _Record:
             raise self.error(key, f"must be finite, got {text!r}")
         return value
 
+    def quantity(self, key: str) -> int | Decimal:
+        value = self._get(key, (int, str), "an integer or a decimal string", optional=False)
+        return self.decimal(key) if isinstance(value, str) else int(value)
 
-def _kind_name(kind: type | tuple[type, ...]) -> str:
-    names = {str: "a string", int: "an integer", list: "a list", dict: "an object"}
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    return " or ".join(names.get(k, k.__name__) for k in kinds)
+    def instant(self, key: str) -> datetime:
+        text = self.text(key)
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise self.error(key, f"not an ISO 8601 timestamp: {text!r}") from exc
+        if value.utcoffset() is None:
+            raise self.error(key, f"needs a UTC offset: {text!r}")
+        return value
+
+    def day(self, key: str) -> date | None:
+        text = self.optional_text(key)
+        try:
+            return None if text is None else date.fromisoformat(text)
+        except ValueError as exc:
+            raise self.error(key, f"not an ISO 8601 date: {text!r}") from exc
 
 
-def _parse(record: _Record) -> Event:
-    kind = record.get("type", str)
-    event_id = record.get("id", str)
-    member_id = record.get("member_id", str)
+def _purchase(record: _Fields, event_id: str, member_id: str, at: datetime) -> Purchase:
+    lines = []
+    for i, item in enumerate(record.items("lines")):
+        fields = _Fields(record.number, item, f"lines[{i}].")
+        sku, quantity, price = fields.text("sku"), fields.quantity("quantity"), fields.decimal("unit_price")
+        try:
+            lines.append(Line(sku, quantity, price, fields.optional_text("category")))
+        except LoyaltyError as exc:
+            raise fields.error(exc.field or "", exc.message) from exc
+    currency, store = record.text("currency"), record.optional_text("store_id")
+    till = record.optional_text("terminal_id")
+    try:
+        purchase = Purchase(event_id, member_id, at, lines, currency, store, till)
+    except LoyaltyError as exc:
+        raise record.error(exc.field or "", exc.message) from exc
+    if record.data.get("total") is not None:
+        total, computed = record.decimal("total"), purchase.total.amount
+        if total != computed:
+            raise record.error("total", f"{total} does not match the lines, which add up to {computed}")
+    return purchase
+
+
+def _event(record: _Fields) -> Event:
+    kind, event_id, member_id = record.text("type"), record.text("id"), record.text("member_id")
     at = record.instant("at")
     if kind == "enrollment":
-        birthday = record.get("birthday", str, optional=True)
-        try:
-            born = None if birthday is None else date.fromisoformat(birthday)
-        except ValueError as exc:
-            raise record.error("birthday", f"not an ISO 8601 date: {birthday!r}") from exc
-        return Enrollment(event_id, member_id, at, born)
+        return Enrollment(event_id, member_id, at, record.day("birthday"))
     if kind == "redemption":
-        return Redemption(event_id, member_id, record.get("points", int), at)
-    if kind != "purchase":
-        raise record.error("type", f"must be enrollment, purchase or redemption, got {kind!r}")
-    lines = []
-    for i, item in enumerate(record.get("lines", list)):
-        where = f"lines[{i}]"
-        if not isinstance(item, dict):
-            raise record.error(where, f"must be an object, not {type(item).__name__}")
-        quantity = record.get("quantity", (int, str), within=item)
-        if isinstance(quantity, str):
-            quantity = record.decimal(f"{where}.quantity", quantity)
-        price = record.decimal(f"{where}.unit_price", record.get("unit_price", str, within=item))
-        category = record.get("category", str, optional=True, within=item) if "category" in item else None
-        try:
-            lines.append(Line(record.get("sku", str, within=item), quantity, price, category))
-        except LoyaltyError as exc:
-            raise record.error(f"{where}.{exc.field}", exc.message) from exc
-    try:
-        purchase = Purchase(
-            event_id,
-            member_id,
-            at,
-            lines,
-            record.get("currency", str),
-            record.get("store_id", str, optional=True) if "store_id" in record.data else None,
-            record.get("terminal_id", str, optional=True) if "terminal_id" in record.data else None,
-        )
-    except LoyaltyError as exc:
-        raise record.error(exc.field or "purchase", exc.message) from exc
-    total = record.data.get("total")
-    if total is not None and record.decimal("total", record.get("total", str)) != purchase.total.amount:
-        raise record.error("total", f"{total} does not match the lines, which add up to {purchase.total.amount}")
-    return Sale(purchase)
+        return Redemption(event_id, member_id, record.integer("points"), at)
+    if kind == "purchase":
+        return Sale(_purchase(record, event_id, member_id, at))
+    raise record.error("type", f"must be enrollment, purchase or redemption, got {kind!r}")
 
 
 def from_jsonl(lines: Iterable[str]) -> list[Event]:
     """Read events written by :func:`to_jsonl` (a file or any iterable of lines); blank lines are skipped.
 
-    A malformed line raises :class:`~loyalty.InvalidInput` naming the line number and key.
+    A malformed line raises :class:`~loyalty.InvalidInput` naming the line number and key. Ids,
+    points and times are checked when the events reach an engine, as they would be from a till.
     """
     events = []
     for number, text in enumerate(lines, start=1):
@@ -501,7 +517,5 @@ def from_jsonl(lines: Iterable[str]) -> list[Event]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InvalidInput(f"line {number}", f"not JSON: {exc.msg}") from exc
-        if not isinstance(data, dict):
-            raise InvalidInput(f"line {number}", f"must be a JSON object, not {type(data).__name__}")
-        events.append(_parse(_Record(number, data)))
+        events.append(_event(_Fields(number, data)))
     return events

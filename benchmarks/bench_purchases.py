@@ -1,0 +1,439 @@
+"""Purchases per second through ``Engine.record_purchase``, each adapter against a raw baseline.
+
+Every engine figure is compared with a baseline measured in the same run, on the
+same seeded workload, so the ratio says what the engine costs on top of the
+work it cannot avoid, whatever the machine:
+
+- memory: a plain Python loop doing the same arithmetic (sum the line amounts as
+  Decimal, whole euros to points, add to a dict balance, append a tuple);
+- SQLite: raw ``sqlite3`` doing the same row writes with the same commit policy,
+  once with ``synchronous=normal`` and once with ``synchronous=full``;
+- PostgreSQL: raw psycopg doing the same row writes, one transaction per purchase.
+
+Only the purchase loop is timed: the workload is generated and the members are
+enrolled beforehand. Each figure is the best of ``--repeat`` runs, baseline and
+engine alternating, each run on a fresh store. The raw baselines write into
+tables created by the adapter's own migrations (in a separate file or schema),
+so they pay for the same indexes, constraints and triggers.
+
+    python benchmarks/bench_purchases.py                  # table on stdout
+    python benchmarks/bench_purchases.py --output docs/performance.md
+    python benchmarks/bench_purchases.py --profile sqlite # cProfile of the engine path
+
+PostgreSQL is measured when ``LOYALTY_TEST_POSTGRES_DSN`` (default
+``postgresql://postgres@127.0.0.1:5432/test``) can be opened with
+``loyalty.open_store``; otherwise its rows say why they were skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import io
+import json
+import os
+import platform
+import pstats
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import loyalty
+from loyalty import Engine, Program, Purchase, open_store
+from loyalty.simulation import Workload, generate
+from loyalty.store import Store
+
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+BEGIN_MARK = "<!-- bench_purchases:begin -->"
+END_MARK = "<!-- bench_purchases:end -->"
+
+# A loop over the workload that returns the seconds its timed part took.
+Run = Callable[[Workload], float]
+
+
+@dataclass(frozen=True)
+class Result:
+    adapter: str
+    policy: str
+    baseline: str
+    raw_rate: float
+    engine_rate: float
+    target: float
+
+    @property
+    def ratio(self) -> float:
+        return self.engine_rate / self.raw_rate
+
+
+@dataclass(frozen=True)
+class Skipped:
+    adapter: str
+    reason: str
+
+
+# -- the engine path ------------------------------------------------------------------------------
+
+
+def _enroll(engine: Engine, workload: Workload) -> None:
+    for enrollment in workload.enrollments:
+        engine.enroll(enrollment.member_id, at=enrollment.at, birthday=enrollment.birthday)
+
+
+def engine_run(open_fresh: Callable[[], Store], cleanup: Callable[[], None] = lambda: None) -> Run:
+    def run(workload: Workload) -> float:
+        store = open_fresh()
+        try:
+            engine = Engine(Program("Bench Grocer", "EUR"), store)
+            _enroll(engine, workload)
+            purchases = workload.sales
+            started = time.perf_counter()
+            for purchase in purchases:
+                engine.record_purchase(purchase)
+            return time.perf_counter() - started
+        finally:
+            store.close()
+            cleanup()
+
+    return run
+
+
+# -- raw baselines --------------------------------------------------------------------------------
+
+
+def raw_memory(workload: Workload) -> float:
+    balances = {enrollment.member_id: 0 for enrollment in workload.enrollments}
+    ledger: list[tuple[str, str, int, int]] = []
+    purchases = workload.sales
+    started = time.perf_counter()
+    for purchase in purchases:
+        total = sum((line.quantity * line.unit_price for line in purchase.lines), Decimal(0))
+        points = int(total)  # 1 point per whole euro, rounded down
+        balance = balances[purchase.member_id] + points
+        balances[purchase.member_id] = balance
+        ledger.append((purchase.id, purchase.member_id, points, balance))
+    return time.perf_counter() - started
+
+
+def _request_json(purchase: Purchase) -> str:
+    """Roughly what the engine keeps as an operation's request: the purchase, canonically."""
+    lines = [
+        {"sku": line.sku, "quantity": str(line.quantity), "unit_price": str(line.unit_price)}
+        for line in purchase.lines
+    ]
+    at = purchase.at.astimezone(UTC).isoformat()
+    return json.dumps({"member_id": purchase.member_id, "at": at, "lines": lines}, sort_keys=True)
+
+
+def _raw_rows(purchase: Purchase, balance: int, *, iso: bool) -> tuple[int, tuple[Any, ...], tuple[Any, ...]]:
+    """The points, the entry row and the operation row one purchase writes.
+
+    ``iso``: instants as UTC ISO text (SQLite's columns) rather than datetimes (PostgreSQL's).
+    """
+    total = sum((line.quantity * line.unit_price for line in purchase.lines), Decimal(0))
+    points = int(total)  # 1 point per whole euro, rounded down
+    offset = purchase.at.utcoffset()
+    seconds = 0 if offset is None else int(offset.total_seconds())
+    now = datetime.now(UTC)
+    occurred: Any = purchase.at.astimezone(UTC).isoformat() if iso else purchase.at
+    recorded: Any = now.isoformat() if iso else now
+    entry = (purchase.member_id, "earn", points, balance + points, occurred, seconds,
+             recorded, 0, purchase.id, "purchase", None, "base")  # fmt: skip
+    result = json.dumps({"points": points, "balance_after": balance + points, "amount": str(total)})
+    operation = (purchase.id, "purchase", _request_json(purchase), result, recorded, 0)
+    return points, entry, operation
+
+
+_SQLITE_ENTRY = (
+    "INSERT INTO entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
+    " recorded_at, recorded_offset, source_id, reason, actor, rule)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_BALANCE = "UPDATE members SET balance = ? WHERE member_id = ?"
+_SQLITE_OPERATION = (
+    "INSERT INTO operations (key, kind, request, result, recorded_at, recorded_offset)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+@contextmanager
+def _scratch_dir() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="loyalty-bench-") as name:
+        yield Path(name)
+
+
+def sqlite_runs(synchronous: str) -> tuple[Run, Run]:
+    def fresh_path() -> Path:
+        return Path(tempfile.mkdtemp(prefix="loyalty-bench-")) / "bench.db"
+
+    def remove(path: Path) -> None:
+        for leftover in path.parent.iterdir():
+            leftover.unlink()
+        path.parent.rmdir()
+
+    def raw(workload: Workload) -> float:
+        path = fresh_path()
+        try:
+            # The adapter's migrations create the tables (untimed); from here on it is plain sqlite3.
+            open_store(f"sqlite:///{path}").close()
+            conn = sqlite3.connect(path, isolation_level=None)
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.executemany(
+                "INSERT INTO members (member_id, enrolled_at, enrolled_offset, birthday, attributes)"
+                " VALUES (?, ?, 0, NULL, '{}')",
+                [(e.member_id, e.at.astimezone(UTC).isoformat()) for e in workload.enrollments],
+            )
+            purchases = workload.sales
+            started = time.perf_counter()
+            for purchase in purchases:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("SELECT 1 FROM operations WHERE key = ?", (purchase.id,)).fetchone()
+                (balance,) = conn.execute(
+                    "SELECT balance FROM members WHERE member_id = ?", (purchase.member_id,)
+                ).fetchone()
+                points, entry, operation = _raw_rows(purchase, balance, iso=True)
+                if points:
+                    conn.execute(_SQLITE_BALANCE, (balance + points, purchase.member_id))
+                    conn.execute(_SQLITE_ENTRY, entry)
+                conn.execute(_SQLITE_OPERATION, operation)
+                conn.execute("COMMIT")
+            elapsed = time.perf_counter() - started
+            conn.close()
+            return elapsed
+        finally:
+            remove(path)
+
+    def engine(workload: Workload) -> float:
+        path = fresh_path()
+        url = f"sqlite:///{path}?synchronous={synchronous}"
+        return engine_run(lambda: open_store(url), lambda: remove(path))(workload)
+
+    return raw, engine
+
+
+def postgres_runs(dsn: str) -> tuple[Run, Run] | str:
+    """The two PostgreSQL runs, or why they cannot run here."""
+    try:
+        import psycopg
+        from psycopg import sql
+    except ImportError as exc:
+        return f"psycopg is not installed ({exc})"
+    probe_schema = f"bench_probe_{os.getpid()}"
+    separator = "&" if "?" in dsn else "?"
+    try:
+        open_store(f"{dsn}{separator}schema={probe_schema}").close()
+    except Exception as exc:
+        # Whatever the failure (no adapter yet, no server, no rights), it is reported, not fatal.
+        return f"open_store({dsn!r}) failed: {type(exc).__name__}: {exc}"
+    counter = iter(range(1_000_000))
+
+    def drop(schema: str) -> None:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+    drop(probe_schema)
+
+    def fresh_schema(kind: str) -> str:
+        return f"bench_{kind}_{os.getpid()}_{next(counter)}"
+
+    def raw(workload: Workload) -> float:
+        schema = fresh_schema("raw")
+        try:
+            open_store(f"{dsn}{separator}schema={schema}").close()
+            s = sql.Identifier(schema)
+            select_operation = sql.SQL("SELECT 1 FROM {}.operations WHERE key = %s").format(s)
+            # FOR UPDATE as the adapter does: under READ COMMITTED a bare read-modify-write loses updates.
+            select_balance = sql.SQL(
+                "SELECT balance FROM {}.members WHERE member_id = %s FOR UPDATE"
+            ).format(s)
+            update_balance = sql.SQL("UPDATE {}.members SET balance = %s WHERE member_id = %s").format(s)
+            insert_entry = sql.SQL(
+                "INSERT INTO {}.entries (member_id, kind, points, balance_after, occurred_at,"
+                " occurred_offset, recorded_at, recorded_offset, source_id, reason, actor, rule)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            ).format(s)
+            insert_operation = sql.SQL(
+                "INSERT INTO {}.operations (key, kind, request, result, recorded_at, recorded_offset)"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
+            ).format(s)
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                with conn.cursor() as cursor:
+                    cursor.executemany(
+                        sql.SQL(
+                            "INSERT INTO {}.members (member_id, enrolled_at, enrolled_offset, attributes)"
+                            " VALUES (%s, %s, 0, '{{}}')"
+                        ).format(s),
+                        [(e.member_id, e.at) for e in workload.enrollments],
+                    )
+                purchases = workload.sales
+                started = time.perf_counter()
+                for purchase in purchases:
+                    conn.execute(b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE")
+                    conn.execute(select_operation, (purchase.id,)).fetchone()
+                    row = conn.execute(select_balance, (purchase.member_id,)).fetchone()
+                    assert row is not None
+                    balance = int(row[0])
+                    points, entry, operation = _raw_rows(purchase, balance, iso=False)
+                    if points:
+                        conn.execute(update_balance, (balance + points, purchase.member_id))
+                        conn.execute(insert_entry, entry)
+                    conn.execute(insert_operation, operation)
+                    conn.execute(b"COMMIT")
+                return time.perf_counter() - started
+        finally:
+            drop(schema)
+
+    def engine(workload: Workload) -> float:
+        schema = fresh_schema("engine")
+        url = f"{dsn}{separator}schema={schema}"
+        return engine_run(lambda: open_store(url), lambda: drop(schema))(workload)
+
+    return raw, engine
+
+
+# -- measuring and reporting ----------------------------------------------------------------------
+
+
+def best_rates(workload: Workload, raw: Run, engine: Run, repeat: int) -> tuple[float, float]:
+    """Purchases per second of the fastest of ``repeat`` runs each, alternating so drift hits both."""
+    raw_times, engine_times = [], []
+    for _ in range(repeat):
+        raw_times.append(raw(workload))
+        engine_times.append(engine(workload))
+    n = len(workload.sales)
+    return n / min(raw_times), n / min(engine_times)
+
+
+def measure(workload: Workload, repeat: int, dsn: str, only: set[str]) -> list[Result | Skipped]:
+    results: list[Result | Skipped] = []
+
+    def add(adapter: str, policy: str, baseline: str, target: float, runs: tuple[Run, Run]) -> None:
+        print(f"measuring {adapter} ({policy}) ...", file=sys.stderr, flush=True)
+        raw_rate, engine_rate = best_rates(workload, *runs, repeat)
+        results.append(Result(adapter, policy, baseline, raw_rate, engine_rate, target))
+
+    if "memory" in only:
+        memory = engine_run(lambda: open_store("memory://"))
+        add("memory", "none (in process)", "plain Python loop", 0.10, (raw_memory, memory))
+    if "sqlite" in only:
+        for synchronous in ("normal", "full"):
+            policy = f"WAL, synchronous={synchronous}, commit per purchase"
+            add("sqlite", policy, "raw sqlite3", 0.40, sqlite_runs(synchronous))
+    if "postgres" in only:
+        runs = postgres_runs(dsn)
+        if isinstance(runs, str):
+            print(f"skipping postgres: {runs}", file=sys.stderr)
+            results.append(Skipped("postgres", runs))
+        else:
+            add("postgres", "READ COMMITTED, commit per purchase", "raw psycopg", 0.40, runs)
+    return results
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return (
+        f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"loyalty-engine {loyalty.__version__}"
+    )
+
+
+def table(results: list[Result | Skipped], workload: Workload, repeat: int) -> str:
+    sales = workload.sales
+    lines_per_sale = sum(len(p.lines) for p in sales) / max(1, len(sales))
+    rows = [
+        f"Workload: seed {workload.seed}, {len(workload.enrollments):,} members, {len(sales):,} purchases "
+        f"({lines_per_sale:.1f} lines each); best of {repeat}.  ",
+        f"Machine: {machine()}.",
+        "",
+        "| Adapter | Commit policy | Baseline | Baseline purchases/s | Engine purchases/s "
+        "| Engine / baseline | Target | Met |",
+        "|---|---|---|---:|---:|---:|---:|:---:|",
+    ]
+    for r in results:
+        if isinstance(r, Skipped):
+            rows.append(f"| {r.adapter} | | | | | skipped: {r.reason} | | |")
+            continue
+        met = "yes" if r.ratio >= r.target else "no"
+        rows.append(
+            f"| {r.adapter} | {r.policy} | {r.baseline} | {r.raw_rate:,.0f} | {r.engine_rate:,.0f} "
+            f"| {r.ratio:.0%} | ≥ {r.target:.0%} | {met} |"
+        )
+    return "\n".join(rows)
+
+
+def write_output(path: Path, text: str) -> None:
+    """Replace the marked region of ``path`` with ``text``, or write ``text`` alone to a new file."""
+    block = f"{BEGIN_MARK}\n{text}\n{END_MARK}"
+    if path.exists():
+        current = path.read_text(encoding="utf-8")
+        if BEGIN_MARK in current and END_MARK in current:
+            head, _, rest = current.partition(BEGIN_MARK)
+            _, _, tail = rest.partition(END_MARK)
+            path.write_text(head + block + tail, encoding="utf-8")
+            return
+        raise SystemExit(f"{path} exists without the {BEGIN_MARK} markers; refusing to overwrite it")
+    path.write_text(block + "\n", encoding="utf-8")
+
+
+def profile(workload: Workload, adapter: str, limit: int) -> str:
+    """cProfile of the engine's purchase loop on one adapter, sorted by own time."""
+    with _scratch_dir() as scratch:
+        url = "memory://" if adapter == "memory" else f"sqlite:///{scratch / 'profile.db'}?synchronous=normal"
+        store = open_store(url)
+        try:
+            engine = Engine(Program("Bench Grocer", "EUR"), store)
+            _enroll(engine, workload)
+            profiler = cProfile.Profile()
+            profiler.enable()
+            for purchase in workload.sales:
+                engine.record_purchase(purchase)
+            profiler.disable()
+        finally:
+            store.close()
+    out = io.StringIO()
+    stats = pstats.Stats(profiler, stream=out)
+    stats.sort_stats("tottime").print_stats(limit)
+    stats.sort_stats("cumulative").print_stats(r"loyalty", limit)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--purchases", type=int, default=10_000, help="purchases to replay (default: 10000)")
+    parser.add_argument("--members", type=int, help="members (default: purchases / 10)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best counts (default: 3)")
+    parser.add_argument(
+        "--only", action="append", choices=("memory", "sqlite", "postgres"), help="measure only these"
+    )
+    parser.add_argument("--dsn", default=os.environ.get("LOYALTY_TEST_POSTGRES_DSN") or DEFAULT_DSN)
+    parser.add_argument("--output", type=Path, help="also write the table there (between its markers if any)")
+    parser.add_argument("--profile", choices=("memory", "sqlite"), help="profile the engine path instead")
+    args = parser.parse_args(argv)
+    if args.purchases < 1 or args.repeat < 1:
+        parser.error("--purchases and --repeat must be at least 1")
+    members = args.members or max(1, args.purchases // 10)
+    workload = generate(members=members, purchases=args.purchases, seed=args.seed)
+    if args.profile:
+        print(profile(workload, args.profile, 30))
+        return 0
+    results = measure(workload, args.repeat, args.dsn, set(args.only or ("memory", "sqlite", "postgres")))
+    text = table(results, workload, args.repeat)
+    print(text)
+    if args.output:
+        write_output(args.output, text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
