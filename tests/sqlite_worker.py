@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from loyalty import Engine, InsufficientPoints, Line, Program, Purchase
+from loyalty import Engine, InsufficientPoints, Line, LoyaltyError, Program, Purchase
 from loyalty.store.sqlite import SQLiteStore
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -29,6 +30,19 @@ def redemptions(path: str, worker: int, count: int) -> int:
         except InsufficientPoints:
             pass
     return won
+
+
+def open_and_enroll(args: tuple[str, int, float]) -> str:
+    path, worker, start = args
+    while time.time() < start:
+        pass
+    try:
+        store = SQLiteStore(path)
+        Engine(PROGRAM, store).enroll(f"M{worker}", at=T0)
+        store.close()
+    except LoyaltyError as exc:
+        return str(exc)
+    return "ok"
 
 
 def until_killed(path: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
@@ -16,6 +17,7 @@ from loyalty import (
     EarnRate,
     Engine,
     EntryKind,
+    IdempotencyConflict,
     InvalidDatetime,
     Line,
     Operation,
@@ -217,8 +219,8 @@ def test_sqlite_balance_reads_one_row_whatever_the_history(tmp_path: Path) -> No
     for i in range(300):
         engine.record_purchase(sale(f"P{i}", "1.00"))
     statements: list[str] = []
-    conn = store._connection()
-    conn.set_trace_callback(statements.append)
+    with store._connection() as conn:  # the idle connection the next unit of work reuses
+        conn.set_trace_callback(statements.append)
     try:
         assert engine.balance("M1") == 300
     finally:
@@ -230,3 +232,28 @@ def test_sqlite_balance_reads_one_row_whatever_the_history(tmp_path: Path) -> No
     assert any("USING INDEX" in str(row) or "PRIMARY KEY" in str(row) for row in plan)
     assert balance_of(engine.history("M1")) == 300
     store.close()
+
+
+def test_retries_are_judged_exactly_whatever_the_callers_decimal_context(engine: Engine) -> None:
+    receipt = engine.record_purchase(sale("P1", "123.41"))
+    with decimal.localcontext() as ctx:
+        # A host application with a coarse context that traps inexact results.
+        ctx.prec = 4
+        ctx.traps[decimal.Inexact] = True
+        ctx.traps[decimal.Rounded] = True
+        assert engine.record_purchase(sale("P1", "123.410")) == receipt
+        with pytest.raises(IdempotencyConflict) as info:
+            engine.record_purchase(sale("P1", "123.44"))
+        assert info.value.field == "lines[0].unit_price"
+        assert engine.record_purchase(sale("P2", "1.000000000001")).points == 1
+    with pytest.raises(IdempotencyConflict):
+        engine.record_purchase(sale("P2", "1.000000000009"))
+    assert engine.balance("M1") == 124
+
+
+def test_a_retry_returns_the_original_receipt_after_the_program_changed(store: Store) -> None:
+    Engine(PROGRAM, store, clock=lambda: T0).enroll("M1", at=T0)
+    receipt = Engine(PROGRAM, store, clock=lambda: T0).record_purchase(sale("P1", "50.00"))
+    richer = Engine(Program("Engine", "EUR", rate=EarnRate(10, Decimal(1))), store, clock=lambda: T0)
+    assert richer.record_purchase(sale("P1", "50.00")) == receipt
+    assert richer.balance("M1") == 50

@@ -8,13 +8,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from loyalty import Engine, InvalidInput, Program, StorageError, balance_of, open_store
+from loyalty import Engine, InvalidInput, Member, Program, StorageError, balance_of, open_store
 from loyalty.store.sqlite import SCHEMA_VERSION, SQLiteStore
 
 HERE = Path(__file__).parent
@@ -28,14 +29,15 @@ def test_open_store_parses_paths_and_options(tmp_path: Path) -> None:
     store = open_store(f"sqlite:///{tmp_path}/a.db?synchronous=normal&busy_timeout=2500")
     assert isinstance(store, SQLiteStore)
     assert store.path == tmp_path / "a.db"
-    conn = store._connection()
-    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1
-    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
+    with store._connection() as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == 2500
     store.close()
     full = open_store(f"sqlite:///{tmp_path}/b.db")
     assert isinstance(full, SQLiteStore)
-    assert full._connection().execute("PRAGMA synchronous").fetchone()[0] == 2
+    with full._connection() as conn:
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2
     full.close()
 
 
@@ -137,6 +139,44 @@ def test_a_locked_database_is_a_storage_error_not_a_driver_error(tmp_path: Path)
     store.close()
 
 
+def test_processes_creating_one_file_at_once_all_succeed(tmp_path: Path) -> None:
+    with _context().Pool(6) as pool:
+        for trial in range(8):
+            path = str(tmp_path / f"new-{trial}.db")
+            start = time.time() + 0.2  # every worker spins until the same instant, then opens
+            results = pool.map(
+                sqlite_worker.open_and_enroll, [(path, w, start) for w in range(6)], chunksize=1
+            )
+            assert results == ["ok"] * 6
+            with SQLiteStore(path)._connection() as conn:
+                assert conn.execute("SELECT count(*) FROM members").fetchone()[0] == 6
+                assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_short_lived_threads_do_not_leak_connections(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "threads.db", max_idle=4)
+    engine = Engine(Program("P", "EUR"), store)
+    engine.enroll("M1", at=T0)
+    for _ in range(6):
+        threads = [threading.Thread(target=engine.balance, args=("M1",)) for _ in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(store._idle) <= 4
+    store.close()
+    assert store._idle == []
+
+
+def test_a_read_only_unit_of_work_refuses_writes(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "ro.db")
+    with pytest.raises(StorageError, match="read-only"), store.unit_of_work(readonly=True) as uow:
+        uow.add_member(Member("M1", T0))
+    with store.unit_of_work(readonly=True) as uow:
+        assert uow.member("M1") is None
+    store.close()
+
+
 def _context() -> multiprocessing.context.SpawnContext:
     return multiprocessing.get_context("spawn")
 
@@ -144,10 +184,11 @@ def _context() -> multiprocessing.context.SpawnContext:
 def test_processes_sharing_one_file_lose_no_purchase(tmp_path: Path) -> None:
     path = str(tmp_path / "procs.db")
     Engine(sqlite_worker.PROGRAM, SQLiteStore(path)).enroll("M1", at=T0)
-    with _context().Pool(4) as pool:
-        pool.starmap(sqlite_worker.purchases, [(path, w, 100) for w in range(4)])
+    with _context().Pool(8) as pool:
+        pool.starmap(sqlite_worker.purchases, [(path, w, 200) for w in range(8)])
     engine = Engine(sqlite_worker.PROGRAM, SQLiteStore(path))
-    assert engine.balance("M1") == 4 * 100 * 2 == balance_of(engine.history("M1"))
+    assert engine.balance("M1") == 8 * 200 * 2 == balance_of(engine.history("M1"))
+    assert len(engine.history("M1")) == 1600
 
 
 def test_processes_racing_redemptions_never_overdraw(tmp_path: Path) -> None:

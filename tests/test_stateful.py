@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -15,10 +16,19 @@ from loyalty.testing.stateful import ledger_machine
 from pg import fresh_schema_url, postgres_dsn
 
 
-def _fresh_sqlite() -> SQLiteStore:
-    # Hypothesis runs many examples per test: each needs its own empty file.
-    folder = Path(tempfile.mkdtemp(prefix="loyalty-stateful-"))
-    return SQLiteStore(folder / "loyalty.db", synchronous="normal")
+class _TemporarySQLite(SQLiteStore):
+    """An SQLite store in its own temporary folder, removed on close.
+
+    Hypothesis runs many examples per test: each needs its own empty file.
+    """
+
+    def __init__(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="loyalty-stateful-"))
+        super().__init__(self.folder / "loyalty.db", synchronous="normal")
+
+    def close(self) -> None:
+        super().close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class _SchemaDroppingStore:
@@ -37,6 +47,5 @@ class _SchemaDroppingStore:
 
 
 TestMemoryLedger = ledger_machine(MemoryStore).TestCase
-TestSQLiteLedger = ledger_machine(_fresh_sqlite).TestCase
+TestSQLiteLedger = ledger_machine(_TemporarySQLite).TestCase
 TestPostgresLedger = pytest.mark.postgres(ledger_machine(_SchemaDroppingStore).TestCase)
-

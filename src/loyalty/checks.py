@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from loyalty.errors import InvalidDatetime, InvalidId, InvalidInput, InvalidPoints
@@ -26,6 +26,7 @@ __all__ = [
 ]
 
 MAX_ID_LENGTH = 128
+MIN_YEAR, MAX_YEAR = 1900, 9998
 # Every adapter stores points and balances in a signed 64-bit column.
 MAX_POINTS = 2**63 - 1
 
@@ -61,10 +62,24 @@ def check_text(field: str, value: object, *, max_length: int = 1024) -> str:
 
 
 def check_aware(field: str, value: object) -> datetime:
+    """A timezone-aware datetime whose UTC instant lies in years 1900 to 9998.
+
+    The bounds keep every instant representable in every adapter and in
+    Python after a conversion to UTC or another offset (year 1 in +01:00 is
+    year 0 in UTC, which neither Python nor PostgreSQL can read back).
+    """
     if not isinstance(value, datetime):
         raise InvalidDatetime(field, f"must be a datetime, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidDatetime(field, "must be timezone-aware (naive datetimes are ambiguous)")
+    try:
+        year = value.astimezone(UTC).year
+    except (OverflowError, ValueError):
+        year = 0
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise InvalidDatetime(
+            field, f"must lie in the years {MIN_YEAR} to {MAX_YEAR}, got {value.isoformat()}"
+        )
     return value
 
 

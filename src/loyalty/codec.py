@@ -49,7 +49,24 @@ def structure(data: Any, cls: type[T]) -> T:
 
 
 def canonical_decimal(value: Decimal | int | str) -> str:
-    return format(Decimal(value).normalize(), "f")
+    """One spelling per value (``2.50`` and ``2.5`` alike, ``-0`` is ``0``), exactly.
+
+    Built from the digits, not with ``normalize()``, which would round in the
+    caller's decimal context and could make two different amounts equal.
+    """
+    number = Decimal(value)  # exact for str and int: no context involved
+    if number.is_zero():
+        return "0"
+    sign, digits, exponent = number.as_tuple()
+    assert isinstance(exponent, int)
+    kept = list(digits)
+    while exponent < 0 and kept[-1] == 0:
+        kept.pop()
+        exponent += 1
+    if exponent > 0:
+        kept += [0] * exponent
+        exponent = 0
+    return str(Decimal((sign, tuple(kept), exponent)))
 
 
 def canonical_instant(value: datetime | str) -> str:

@@ -97,7 +97,7 @@ def earn(program: Program, purchase: Purchase) -> Receipt:
     rate = program.rate
     raw = EXACT.divide(EXACT.multiply(amount.amount, Decimal(rate.points)), rate.per)
     base = Contribution("base", raw, f"{rate} {program.currency} on {amount}")
-    points = int(raw.to_integral_value(rounding=program.rounding.decimal_mode))
+    points = int(raw.to_integral_value(rounding=program.rounding.decimal_mode, context=EXACT))
     if points > MAX_POINTS:
         raise PointsOverflow("lines", f"the purchase would earn {points} points, beyond the 64-bit range")
     return Receipt(
@@ -108,5 +108,5 @@ def earn(program: Program, purchase: Purchase) -> Receipt:
         points=points,
         breakdown=(base,),
         rounding=program.rounding,
-        rounding_adjustment=Decimal(points) - raw,
+        rounding_adjustment=EXACT.subtract(Decimal(points), raw),
     )

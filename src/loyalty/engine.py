@@ -58,6 +58,13 @@ def _system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def _typed(value: object) -> object:
+    """``value`` with the type of every attribute value, so ``True`` and ``1`` differ."""
+    if isinstance(value, Mapping):
+        return {key: (type(item), item) for key, item in value.items()}
+    return value
+
+
 @attrs.frozen
 class _Declined:
     """A command decided as declined: kept, so a retry is declined the same way."""
@@ -78,6 +85,12 @@ class Engine:
     ) -> None:
         if not isinstance(program, Program):
             raise InvalidInput("program", f"must be a Program, not {type(program).__name__}")
+        if not callable(getattr(store, "unit_of_work", None)):
+            raise InvalidInput("store", f"must be a loyalty Store, not {type(store).__name__}")
+        if not callable(clock):
+            raise InvalidInput("clock", "must be a callable returning an aware datetime")
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise InvalidInput("max_attempts", f"must be a positive int, got {max_attempts!r}")
         self.program = program
         self.store = store
         self._clock = clock
@@ -103,7 +116,7 @@ class Engine:
                 uow.commit()
                 return member
             for field in ("enrolled_at", "birthday", "attributes"):
-                if getattr(existing, field) != getattr(member, field):
+                if _typed(getattr(existing, field)) != _typed(getattr(member, field)):
                     name = "at" if field == "enrolled_at" else field
                     raise MemberAlreadyEnrolled(
                         name, f"member {member.id!r} is already enrolled with another {name}"
@@ -124,13 +137,14 @@ class Engine:
     def record_purchase(self, purchase: Purchase) -> Receipt:
         """Earn points for a purchase. Idempotent on ``purchase.id``."""
         self._check_purchase(purchase)
-        receipt = earn(self.program, purchase)
         request = codec.purchase_request(purchase)
 
         def command(uow: UnitOfWork) -> Receipt:
             replay = self._replay(uow, purchase.id, "purchase", request)
             if replay is not None:
+                # The original receipt, even if the program has changed since.
                 return codec.structure(replay.result, Receipt)
+            receipt = earn(self.program, purchase)
             balance = self._balance_for_update(uow, purchase.member_id)
             now = self._now()
             if receipt.points:
@@ -190,10 +204,12 @@ class Engine:
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         """The member's ledger entries in recording order, from ``seq > after``, at most ``limit``."""
         check_id("member_id", member_id)
-        if isinstance(after, bool) or not isinstance(after, int) or after < 0:
-            raise InvalidInput("after", f"must be a non-negative int, got {after!r}")
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit <= 0):
-            raise InvalidInput("limit", f"must be a positive int or None, got {limit!r}")
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_POINTS:
+            raise InvalidInput("after", f"must be an int from 0 to {MAX_POINTS}, got {after!r}")
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_POINTS
+        ):
+            raise InvalidInput("limit", f"must be None or an int from 1 to {MAX_POINTS}, got {limit!r}")
         with self.store.unit_of_work(readonly=True) as uow:
             if uow.member(member_id) is None:
                 raise UnknownMember("member_id", f"no member {member_id!r}")

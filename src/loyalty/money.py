@@ -24,9 +24,18 @@ from typing import Any
 
 import attrs
 
-from loyalty.errors import CurrencyMismatch, InvalidAmount, UnknownCurrency
+from loyalty.errors import CurrencyMismatch, InvalidAmount, InvalidInput, UnknownCurrency
 
-__all__ = ["CURRENCY_MINOR_UNITS", "EXACT", "MAX_AMOUNT", "Money", "check_currency", "check_decimal"]
+__all__ = [
+    "CURRENCY_MINOR_UNITS",
+    "EXACT",
+    "MAX_AMOUNT",
+    "MAX_DECIMAL_PLACES",
+    "Money",
+    "check_currency",
+    "check_decimal",
+    "check_magnitude",
+]
 
 # Active ISO 4217 codes (funds codes included, precious metals and test codes
 # excluded) with their number of minor units. Withdrawn codes such as HRK, SLL,
@@ -44,9 +53,11 @@ _MINOR_UNITS_BY_DIGITS = {
         "SYP SZL THB TJS TMT TOP TRY TTD TWD TZS UAH USD USN UYU UZS VED VES WST XCD XCG YER ZAR ZMW ZWG"
     ),
 }
-#: No till sends an amount this large; refusing it keeps every product of
-#: quantity, price and rate exact within :data:`EXACT` (80 digits).
+#: No till sends an amount this large or this finely divided; refusing them
+#: keeps every product of quantity and price exact within :data:`EXACT`
+#: (80 digits), whatever the caller's own decimal context says.
 MAX_AMOUNT = Decimal(10) ** 24
+MAX_DECIMAL_PLACES = 12
 #: The context for money arithmetic: wide enough that nothing a till can send is rounded by accident.
 EXACT = decimal.Context(prec=80, traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
 
@@ -70,9 +81,21 @@ def check_decimal(field: str, value: object, *, allow_negative: bool = False) ->
         raise InvalidAmount(field, f"must be finite, got {value}")
     if value < 0 and not allow_negative:
         raise InvalidAmount(field, f"must not be negative, got {value}")
-    if abs(value) >= MAX_AMOUNT:
-        raise InvalidAmount(field, f"must be below {MAX_AMOUNT:,.0f}, got {value}")
+    check_magnitude(field, value, InvalidAmount)
     return value
+
+
+def check_magnitude(field: str, value: Decimal, error: type[InvalidInput]) -> None:
+    """Refuse a finite ``value`` beyond :data:`MAX_AMOUNT` or with more than :data:`MAX_DECIMAL_PLACES`."""
+    # copy_abs and as_tuple are exact: they do not consult the (caller's) decimal context.
+    if value.copy_abs() >= MAX_AMOUNT:
+        raise error(field, f"must be below {MAX_AMOUNT:,.0f}, got {value}")
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite, checked by the caller
+    if exponent < -MAX_DECIMAL_PLACES and value != value.quantize(
+        Decimal(1).scaleb(-MAX_DECIMAL_PLACES), context=EXACT
+    ):
+        raise error(field, f"must have at most {MAX_DECIMAL_PLACES} decimal places, got {value}")
 
 
 def _check_amount(_: Any, attribute: attrs.Attribute[Decimal], value: object) -> None:
@@ -100,11 +123,11 @@ class Money:
 
     def __add__(self, other: Money) -> Money:
         self._same(other)
-        return Money(self.amount + other.amount, self.currency)
+        return Money(EXACT.add(self.amount, other.amount), self.currency)
 
     def __sub__(self, other: Money) -> Money:
         self._same(other)
-        return Money(self.amount - other.amount, self.currency)
+        return Money(EXACT.subtract(self.amount, other.amount), self.currency)
 
     def rounded(self) -> Money:
         """This amount rounded half-up to the currency's minor unit (cents for EUR)."""

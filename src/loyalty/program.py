@@ -63,6 +63,11 @@ class EarnRate:
         return f"{self.points} {unit} per {self.per}"
 
 
+def _check_rate(field: str, value: object) -> None:
+    if not isinstance(value, EarnRate):
+        raise InvalidInput(field, f"must be an EarnRate, got {value!r}")
+
+
 def _check_rounding(_: Any, __: Any, value: object) -> None:
     if not isinstance(value, Rounding):
         raise InvalidInput("rounding", f"must be a Rounding, got {value!r}")
@@ -74,5 +79,5 @@ class Program:
 
     name: str = attrs.field(validator=validates(check_id, "name"))
     currency: str = attrs.field(validator=validates(check_currency, "currency"))
-    rate: EarnRate = attrs.field(factory=EarnRate)
+    rate: EarnRate = attrs.field(factory=EarnRate, validator=validates(_check_rate, "rate"))
     rounding: Rounding = attrs.field(default=Rounding.FLOOR, validator=_check_rounding)

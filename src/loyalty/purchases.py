@@ -23,7 +23,7 @@ import attrs
 
 from loyalty.checks import check_aware, check_id, validates
 from loyalty.errors import InvalidAmount, InvalidInput, InvalidQuantity
-from loyalty.money import EXACT, MAX_AMOUNT, Money, check_currency, check_decimal
+from loyalty.money import EXACT, MAX_AMOUNT, Money, check_currency, check_decimal, check_magnitude
 
 __all__ = ["MAX_LINES", "Line", "Purchase"]
 
@@ -38,8 +38,7 @@ def _check_quantity(_: Any, __: Any, value: Any) -> None:
         raise InvalidQuantity("quantity", f"must be finite, got {value}")
     if value <= 0:
         raise InvalidQuantity("quantity", f"must be positive, got {value}")
-    if value >= MAX_AMOUNT:
-        raise InvalidQuantity("quantity", f"must be below {MAX_AMOUNT:,.0f}, got {value}")
+    check_magnitude("quantity", Decimal(value), InvalidQuantity)
 
 
 def _optional_id(field: str) -> Any:

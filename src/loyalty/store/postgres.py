@@ -483,7 +483,7 @@ def open_postgres(url: str) -> PostgresStore:
     numbers: dict[str, Any] = {}
     for name in ("pool_min", "pool_max"):
         if name in ours:
-            if not ours[name].isdigit():
+            if not (ours[name].isascii() and ours[name].isdecimal()):
                 raise InvalidInput(name, f"must be a whole number, got {ours[name]!r}")
             numbers[name] = int(ours[name])
     if "pool_timeout" in ours:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC
@@ -99,15 +100,21 @@ def _translate(exc: sqlite3.Error) -> StorageError:
 
 
 class SQLiteUnitOfWork:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
         self._conn = conn
+        self._readonly = readonly
         self.committed = False
+
+    def _writable(self) -> None:
+        if self._readonly:
+            raise StorageError(None, "write in a read-only unit of work")
 
     def member(self, member_id: str) -> Member | None:
         row = self._conn.execute(_SELECT_MEMBER, (member_id,)).fetchone()
         return None if row is None else member_from_row(row)
 
     def add_member(self, member: Member) -> None:
+        self._writable()
         self._conn.execute(
             "INSERT INTO members (member_id, enrolled_at, enrolled_offset, birthday, attributes)"
             " VALUES (?, ?, ?, ?, ?)",
@@ -126,6 +133,7 @@ class SQLiteUnitOfWork:
         return None if row is None else int(row[0])
 
     def append(self, posting: Posting) -> Entry:
+        self._writable()
         conn = self._conn
         (balance,) = conn.execute(
             "UPDATE members SET balance = balance + ? WHERE member_id = ? RETURNING balance",
@@ -171,6 +179,7 @@ class SQLiteUnitOfWork:
         )
 
     def add_operation(self, operation: Operation) -> None:
+        self._writable()
         self._conn.execute(
             "INSERT INTO operations (key, kind, request, result, recorded_at, recorded_offset)"
             " VALUES (?, ?, ?, ?, ?, ?)",
@@ -192,7 +201,9 @@ class SQLiteUnitOfWork:
 class SQLiteStore:
     """A store in one SQLite file, safe to share between threads and processes."""
 
-    def __init__(self, path: str | Path, *, synchronous: str = "full", busy_timeout_ms: int = 10_000) -> None:
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "full", busy_timeout_ms: int = 10_000, max_idle: int = 8
+    ) -> None:
         if synchronous.lower() not in _SYNCHRONOUS:
             raise InvalidInput(
                 "synchronous", f"must be one of {', '.join(_SYNCHRONOUS)}, got {synchronous!r}"
@@ -204,35 +215,67 @@ class SQLiteStore:
         self.path = Path(path)
         self.synchronous = _SYNCHRONOUS[synchronous.lower()]
         self.busy_timeout_ms = busy_timeout_ms
-        self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
+        self.max_idle = max_idle
+        self._idle: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._closed = False
-        self._migrate(self._connection())
+        with self._connection() as conn:
+            self._migrate(conn)
 
-    def _connection(self) -> sqlite3.Connection:
+    def _open(self) -> sqlite3.Connection:
         if self._closed:
             raise StorageError(None, "the store is closed")
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is None:
-            try:
-                # isolation_level=None: we issue BEGIN ourselves (see the module docstring).
-                conn = sqlite3.connect(
-                    self.path,
-                    isolation_level=None,
-                    check_same_thread=False,
-                    timeout=self.busy_timeout_ms / 1000,
-                )
-                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute(f"PRAGMA synchronous = {self.synchronous}")
-                conn.execute("PRAGMA foreign_keys = ON")
-            except sqlite3.Error as exc:
+        try:
+            # isolation_level=None: we issue BEGIN ourselves (see the module docstring).
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000
+            )
+        except sqlite3.Error as exc:
+            raise _translate(exc) from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            self._enable_wal(conn)
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
                 raise _translate(exc) from exc
-            self._local.conn = conn
-            with self._guard:
-                self._connections.append(conn)
+            raise
         return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # Switching a new file to WAL needs an exclusive lock and does not wait
+        # for busy_timeout, so processes creating one file at once retry here.
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a connection: an idle one if there is one, else a new one.
+
+        Connections are pooled rather than kept per thread, so a server that
+        runs each request on a new thread does not leak one per thread.
+        """
+        with self._guard:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._open()
+        try:
+            yield conn
+        finally:
+            with self._guard:
+                keep = not self._closed and len(self._idle) < self.max_idle
+                if keep:
+                    self._idle.append(conn)
+            if not keep:
+                conn.close()
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         try:
@@ -262,32 +305,33 @@ class SQLiteStore:
             raise _translate(exc) from exc
 
     def schema_version(self) -> int:
-        row = self._connection().execute("SELECT version FROM schema_version").fetchone()
-        return int(row[0])
+        with self._connection() as conn:
+            return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
 
     @contextmanager
     def unit_of_work(self, *, readonly: bool = False) -> Iterator[SQLiteUnitOfWork]:
-        conn = self._connection()
-        try:
-            conn.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise _translate(exc) from exc
-        uow = SQLiteUnitOfWork(conn)
-        try:
-            yield uow
-        except sqlite3.Error as exc:
-            raise _translate(exc) from exc
-        finally:
-            if conn.in_transaction:
-                # Not committed, or the block raised: nothing it did is kept.
-                conn.execute("ROLLBACK")
+        with self._connection() as conn:
+            try:
+                conn.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+            uow = SQLiteUnitOfWork(conn, readonly)
+            try:
+                yield uow
+            except sqlite3.Error as exc:
+                raise _translate(exc) from exc
+            finally:
+                if conn.in_transaction:
+                    # Not committed, or the block raised: nothing it did is kept.
+                    conn.execute("ROLLBACK")
 
     def close(self) -> None:
-        self._closed = True
+        """Close idle connections now; connections in use close when their unit of work ends."""
         with self._guard:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
 
 
 def open_sqlite(url: str) -> SQLiteStore:
@@ -303,6 +347,6 @@ def open_sqlite(url: str) -> SQLiteStore:
     if unknown:
         raise InvalidInput("url", f"unknown SQLite option(s): {', '.join(sorted(unknown))}")
     timeout = options.get("busy_timeout", "10000")
-    if not timeout.isdigit():
+    if not (timeout.isascii() and timeout.isdecimal()):
         raise InvalidInput("busy_timeout", f"must be whole milliseconds, got {timeout!r}")
     return SQLiteStore(path, synchronous=options.get("synchronous", "full"), busy_timeout_ms=int(timeout))

@@ -245,6 +245,34 @@ class StoreContract:
             # The tables are still there and still answer.
             assert uow.balance(hostile) == 3
 
+    @pytest.mark.parametrize("hostile", HOSTILE_STRINGS)
+    def test_hostile_ids_through_the_engine_leave_the_schema_intact(
+        self, engine: Engine, hostile: str
+    ) -> None:
+        engine.enroll("bystander", at=T0)
+        engine.adjust("bystander", 7, id="seed", at=T0, reason="before", actor="test")
+        engine.enroll(hostile, at=T0, attributes={"note": hostile})
+        line = Line(hostile, 1, Decimal("12.00"), category=hostile)
+        receipt = engine.record_purchase(Purchase(hostile, hostile, T0, [line], "EUR", store_id=hostile))
+        redemption = "r/" + hostile[:126]
+        engine.redeem(hostile, 2, id=redemption, at=T0, reason=hostile)
+        assert (
+            engine.record_purchase(Purchase(hostile, hostile, T0, [line], "EUR", store_id=hostile)) == receipt
+        )
+        assert engine.balance(hostile) == 10
+        assert [e.source_id for e in engine.history(hostile)] == [hostile, redemption]
+        assert engine.member(hostile).attributes == {"note": hostile}
+        assert engine.balance("bystander") == 7
+        engine.adjust("bystander", 1, id="after", at=T0, reason="tables still writable", actor="test")
+        assert engine.balance("bystander") == 8
+
+    def test_a_read_only_unit_of_work_refuses_writes(self, store: Store) -> None:
+        with pytest.raises(StorageError), store.unit_of_work(readonly=True) as uow:
+            uow.add_member(Member("M1", T0))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.member("M1") is None
+
     # -- durability -------------------------------------------------------------------------
 
     def test_committed_work_survives_reopening(self, store_factory: Callable[[], Store]) -> None:

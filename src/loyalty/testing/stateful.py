@@ -17,7 +17,7 @@ retry ever wrote a second entry.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import attrs
@@ -49,6 +49,7 @@ class _Sent:
     receipt: Receipt | None = None
     entry: Entry | None = None
     redeem: tuple[str, int, datetime] | None = None
+    adjust: tuple[str, int, datetime] | None = None
 
 
 def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMachine]:
@@ -130,20 +131,21 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             assert entry.balance_after == self.balances[member]
             return _Sent(key, entry=entry, redeem=(member, points, self.clock))
 
-        @rule(member=st.sampled_from(MEMBERS), points=st.integers(-500, 500).filter(bool))
-        def adjust(self, member: str, points: int) -> None:
+        @rule(target=sent, member=st.sampled_from(MEMBERS), points=st.integers(-500, 500).filter(bool))
+        def adjust(self, member: str, points: int) -> _Sent:
             key = self._key()
             if member not in self.balances:
                 with pytest.raises(UnknownMember):
                     self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
-                return
+                return _Sent(key)
             if self.balances[member] + points < 0:
                 with pytest.raises(InsufficientPoints):
                     self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
-                return
-            self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
+                return _Sent(key, adjust=(member, points, self.clock))
+            entry = self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
             self.balances[member] += points
             self.entries[member] += 1
+            return _Sent(key, entry=entry, adjust=(member, points, self.clock))
 
         @rule(sent=sent)
         def retry(self, sent: _Sent) -> None:
@@ -159,9 +161,43 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                         self.engine.redeem(member, points, id=sent.key, at=at)
                     return
                 assert self.engine.redeem(member, points, id=sent.key, at=at) == sent.entry
+            elif sent.adjust is not None:
+                member, points, at = sent.adjust
+                if sent.entry is None:
+                    with pytest.raises(InsufficientPoints):
+                        self.engine.adjust(member, points, id=sent.key, at=at, reason="fix", actor="staff")
+                    return
+                assert (
+                    self.engine.adjust(member, points, id=sent.key, at=at, reason="fix", actor="staff")
+                    == sent.entry
+                )
+
+        @rule(sent=sent, hours=st.integers(-12, 14))
+        def retry_spelled_differently(self, sent: _Sent, hours: int) -> None:
+            # The same sale from a till in another offset, with prices written with an extra zero.
+            if sent.purchase is None:
+                return
+            respelled = attrs.evolve(
+                sent.purchase,
+                at=sent.purchase.at.astimezone(timezone(timedelta(hours=hours))),
+                lines=[
+                    attrs.evolve(line, unit_price=line.unit_price.quantize(Decimal("0.001")))
+                    for line in sent.purchase.lines
+                ],
+            )
+            assert self.engine.record_purchase(respelled) == sent.receipt
 
         @rule(sent=consumes(sent), extra=st.integers(1, 5))
         def conflicting_retry(self, sent: _Sent, extra: int) -> None:
+            if sent.redeem is not None or sent.adjust is not None:
+                member, points, at = sent.redeem or sent.adjust  # type: ignore[misc]
+                with pytest.raises(IdempotencyConflict) as info:
+                    if sent.redeem is not None:
+                        self.engine.redeem(member, points + extra, id=sent.key, at=at)
+                    else:
+                        self.engine.adjust(member, -points, id=sent.key, at=at, reason="fix", actor="staff")
+                assert info.value.field == "points"
+                return
             if sent.purchase is None:
                 return
             changed = attrs.evolve(
