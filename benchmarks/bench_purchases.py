@@ -42,7 +42,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,9 @@ END_MARK = "<!-- bench_purchases:end -->"
 # A loop over the workload that returns the seconds its timed part took.
 Run = Callable[[Workload], float]
 
+
+#: The program every engine run uses: 1 point per 1.00 EUR, rounded down.
+PROGRAM = Program("Bench Grocer", "EUR")
 
 @dataclass(frozen=True)
 class Result:
@@ -91,7 +94,7 @@ def engine_run(open_fresh: Callable[[], Store], cleanup: Callable[[], None] = la
     def run(workload: Workload) -> float:
         store = open_fresh()
         try:
-            engine = Engine(Program("Bench Grocer", "EUR"), store)
+            engine = Engine(PROGRAM, store)
             _enroll(engine, workload)
             purchases = workload.sales
             started = time.perf_counter()
@@ -113,9 +116,14 @@ def raw_memory(workload: Workload) -> float:
     ledger: list[tuple[str, str, int, int]] = []
     purchases = workload.sales
     started = time.perf_counter()
+    cent = Decimal("0.01")
+    rate_points, rate_per = Decimal(PROGRAM.rate.points), PROGRAM.rate.per
     for purchase in purchases:
+        # The engine's arithmetic, bare: line amounts, the total rounded to the cent,
+        # the rate applied and the result rounded down to whole points.
         total = sum((line.quantity * line.unit_price for line in purchase.lines), Decimal(0))
-        points = int(total)  # 1 point per whole euro, rounded down
+        total = total.quantize(cent, rounding=ROUND_HALF_UP)
+        points = int((total * rate_points / rate_per).to_integral_value(rounding=ROUND_FLOOR))
         balance = balances[purchase.member_id] + points
         balances[purchase.member_id] = balance
         ledger.append((purchase.id, purchase.member_id, points, balance))
@@ -391,7 +399,7 @@ def profile(workload: Workload, adapter: str, limit: int) -> str:
         url = "memory://" if adapter == "memory" else f"sqlite:///{scratch / 'profile.db'}?synchronous=normal"
         store = open_store(url)
         try:
-            engine = Engine(Program("Bench Grocer", "EUR"), store)
+            engine = Engine(PROGRAM, store)
             _enroll(engine, workload)
             profiler = cProfile.Profile()
             profiler.enable()

@@ -162,7 +162,9 @@ class Engine:
                 )
                 balance = uow.append(posting).balance_after
             recorded = receipt.with_balance(balance)
-            uow.add_operation(Operation(purchase.id, "purchase", request, codec.unstructure(recorded), now))
+            uow.add_operation(
+                Operation(purchase.id, "purchase", request, codec.receipt_result(recorded), now)
+            )
             uow.commit()
             return recorded
 

@@ -37,7 +37,10 @@ class Rounding(enum.Enum):
 
     @property
     def decimal_mode(self) -> str:
-        return {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}[self.value]
+        return _DECIMAL_MODES[self.value]
+
+
+_DECIMAL_MODES = {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
 
 
 def _check_rate_points(_: Any, __: Any, value: object) -> None:

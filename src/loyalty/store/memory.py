@@ -8,8 +8,7 @@ leaves the dictionaries exactly as they were.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 from loyalty.errors import StorageError
 from loyalty.ledger import Entry, Posting
@@ -29,11 +28,25 @@ class _Data:
 
 
 class MemoryUnitOfWork:
-    def __init__(self, data: _Data, readonly: bool) -> None:
+    """Its own context manager (no generator): this is the hot path of every in-memory command."""
+
+    def __init__(self, data: _Data, readonly: bool, lock: threading.RLock) -> None:
         self._data = data
         self._readonly = readonly
+        self._lock = lock
         self._undo: list[Callable[[], None]] = []
         self.committed = False
+
+    def __enter__(self) -> MemoryUnitOfWork:
+        self._lock.acquire()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            # Rolled back unless committed, whether the block raised or not.
+            self.rollback()
+        finally:
+            self._lock.release()
 
     def _writable(self) -> None:
         if self._readonly:
@@ -110,17 +123,10 @@ class MemoryStore:
         self._lock = threading.RLock()
         self._closed = False
 
-    @contextmanager
-    def unit_of_work(self, *, readonly: bool = False) -> Iterator[MemoryUnitOfWork]:
+    def unit_of_work(self, *, readonly: bool = False) -> MemoryUnitOfWork:
         if self._closed:
             raise StorageError(None, "the store is closed")
-        with self._lock:
-            uow = MemoryUnitOfWork(self._data, readonly)
-            try:
-                yield uow
-            finally:
-                # Rolled back unless committed, whether the block raised or not.
-                uow.rollback()
+        return MemoryUnitOfWork(self._data, readonly, self._lock)
 
     def close(self) -> None:
         self._closed = True
