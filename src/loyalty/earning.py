@@ -86,8 +86,13 @@ class Receipt:
         return "\n".join(rows)
 
 
-def earn(program: Program, purchase: Purchase) -> Receipt:
-    """Points ``purchase`` earns under ``program``, with the breakdown. Writes nothing."""
+def earn(program: Program, purchase: Purchase, *, balance_before: int | None = None) -> Receipt:
+    """Points ``purchase`` earns under ``program``, with the breakdown. Writes nothing.
+
+    With ``balance_before`` (the member's balance before this purchase) the
+    receipt's ``balance_after`` is that plus the points; it plays no part in
+    the computation.
+    """
     if purchase.currency != program.currency:
         raise CurrencyMismatch(
             "currency",
@@ -96,7 +101,8 @@ def earn(program: Program, purchase: Purchase) -> Receipt:
     amount = purchase.total
     rate = program.rate
     raw = EXACT.divide(EXACT.multiply(amount.amount, Decimal(rate.points)), rate.per)
-    base = Contribution("base", raw, f"{rate} {program.currency} on {amount}")
+    # amount is already rounded to the minor unit, so its digits print as they are.
+    base = Contribution("base", raw, f"{rate} {program.currency} on {amount.amount} {program.currency}")
     points = int(raw.to_integral_value(rounding=program.rounding.decimal_mode, context=EXACT))
     if points > MAX_POINTS:
         raise PointsOverflow("lines", f"the purchase would earn {points} points, beyond the 64-bit range")
@@ -109,4 +115,5 @@ def earn(program: Program, purchase: Purchase) -> Receipt:
         breakdown=(base,),
         rounding=program.rounding,
         rounding_adjustment=EXACT.subtract(Decimal(points), raw),
+        balance_after=None if balance_before is None else balance_before + points,
     )

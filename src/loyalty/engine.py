@@ -39,6 +39,7 @@ from loyalty.errors import (
     InvalidInput,
     MemberAlreadyEnrolled,
     PointsOverflow,
+    StorageError,
     TransientStorageError,
     UnknownMember,
 )
@@ -144,8 +145,8 @@ class Engine:
             if replay is not None:
                 # The original receipt, even if the program has changed since.
                 return codec.structure(replay.result, Receipt)
-            receipt = earn(self.program, purchase)
             balance = self._balance_for_update(uow, purchase.member_id)
+            receipt = earn(self.program, purchase, balance_before=balance)
             now = self._now()
             if receipt.points:
                 self._check_range(balance + receipt.points)
@@ -160,13 +161,13 @@ class Engine:
                     None,
                     "base",
                 )
-                balance = uow.append(posting).balance_after
-            recorded = receipt.with_balance(balance)
-            uow.add_operation(
-                Operation(purchase.id, "purchase", request, codec.receipt_result(recorded), now)
-            )
+                if uow.append(posting).balance_after != receipt.balance_after:
+                    # The balance was read under the write lock: only a broken adapter gets here.
+                    raise StorageError("balance", "the store's balance moved during the unit of work")
+            result = codec.receipt_result(receipt)
+            uow.add_operation(Operation(purchase.id, "purchase", request, result, now))
             uow.commit()
-            return recorded
+            return receipt
 
         return self._run(command)
 
