@@ -62,6 +62,7 @@ Run = Callable[[Workload], float]
 #: The program every engine run uses: 1 point per 1.00 EUR, rounded down.
 PROGRAM = Program("Bench Grocer", "EUR")
 
+
 @dataclass(frozen=True)
 class Result:
     adapter: str
@@ -260,9 +261,9 @@ def postgres_runs(dsn: str) -> tuple[Run, Run] | str:
             s = sql.Identifier(schema)
             select_operation = sql.SQL("SELECT 1 FROM {}.operations WHERE key = %s").format(s)
             # FOR UPDATE as the adapter does: under READ COMMITTED a bare read-modify-write loses updates.
-            select_balance = sql.SQL(
-                "SELECT balance FROM {}.members WHERE member_id = %s FOR UPDATE"
-            ).format(s)
+            select_balance = sql.SQL("SELECT balance FROM {}.members WHERE member_id = %s FOR UPDATE").format(
+                s
+            )
             update_balance = sql.SQL("UPDATE {}.members SET balance = %s WHERE member_id = %s").format(s)
             insert_entry = sql.SQL(
                 "INSERT INTO {}.entries (member_id, kind, points, balance_after, occurred_at,"

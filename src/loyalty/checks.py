@@ -73,7 +73,7 @@ def check_aware(field: str, value: object) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise InvalidDatetime(field, "must be timezone-aware (naive datetimes are ambiguous)")
     try:
-        year = value.astimezone(UTC).year
+        year = value.year if value.tzinfo is UTC else value.astimezone(UTC).year
     except (OverflowError, ValueError):
         year = 0
     if not MIN_YEAR <= year <= MAX_YEAR:

@@ -42,7 +42,7 @@ _converter.register_unstructure_hook(date, date.isoformat)
 _converter.register_structure_hook(date, lambda value, _: date.fromisoformat(value))
 
 
-def receipt_result(receipt: Receipt) -> dict[str, Any]:
+def receipt_result(receipt: Receipt, *, occurred_at: str | None = None) -> dict[str, Any]:
     """A receipt as kept for replay; the same data as ``unstructure(receipt)``, built by hand.
 
     Hand-built because it is on every purchase's path and cattrs' generic
@@ -52,7 +52,8 @@ def receipt_result(receipt: Receipt) -> dict[str, Any]:
     return {
         "purchase_id": receipt.purchase_id,
         "member_id": receipt.member_id,
-        "occurred_at": receipt.occurred_at.isoformat(),
+        # The caller may pass the text it already made of the same instant.
+        "occurred_at": occurred_at or receipt.occurred_at.isoformat(),
         "amount": {"amount": str(receipt.amount.amount), "currency": receipt.amount.currency},
         "points": receipt.points,
         "breakdown": [

@@ -164,7 +164,7 @@ class Engine:
                 if uow.append(posting).balance_after != receipt.balance_after:
                     # The balance was read under the write lock: only a broken adapter gets here.
                     raise StorageError("balance", "the store's balance moved during the unit of work")
-            result = codec.receipt_result(receipt)
+            result = codec.receipt_result(receipt, occurred_at=request["at"])
             uow.add_operation(Operation(purchase.id, "purchase", request, result, now))
             uow.commit()
             return receipt
