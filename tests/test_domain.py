@@ -123,6 +123,16 @@ class TestProgram:
             EarnRate(points)  # type: ignore[arg-type]
         assert info.value.field == "rate.points"
 
+    def test_rate_prints_as_written(self) -> None:
+        # Equal Decimals, different spellings: the explanation keeps each one's.
+        assert str(EarnRate(1, Decimal("10.00"))) == "1 point per 10.00"
+        assert str(EarnRate(1, Decimal("10.0"))) == "1 point per 10.0"
+        assert str(EarnRate(4, Decimal("1"))) == "4 points per 1"
+
+    def test_rounding_modes_map_to_decimal_modes(self) -> None:
+        assert [r.decimal_mode for r in Rounding] == ["ROUND_FLOOR", "ROUND_HALF_UP", "ROUND_HALF_EVEN"]
+        assert Rounding("half_even") is Rounding.HALF_EVEN
+
     def test_rounding_must_be_a_rounding(self) -> None:
         with pytest.raises(InvalidInput) as info:
             Program("P", "EUR", rounding="floor")  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ loyalty.errors.InvalidInput: rate.points: must be a positive int, got 0
 from __future__ import annotations
 
 import enum
+import functools
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -28,6 +29,9 @@ from loyalty.money import check_currency, check_decimal
 __all__ = ["EarnRate", "Program", "Rounding"]
 
 
+_DECIMAL_MODES = {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
+
+
 class Rounding(enum.Enum):
     """How fractional points become whole points (applied once per purchase)."""
 
@@ -35,12 +39,9 @@ class Rounding(enum.Enum):
     HALF_UP = "half_up"
     HALF_EVEN = "half_even"
 
-    @property
-    def decimal_mode(self) -> str:
-        return _DECIMAL_MODES[self.value]
-
-
-_DECIMAL_MODES = {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
+    def __init__(self, value: str) -> None:
+        # A plain attribute, not a property: it is read on every purchase.
+        self.decimal_mode: str = _DECIMAL_MODES[value]
 
 
 def _check_rate_points(_: Any, __: Any, value: object) -> None:
@@ -62,8 +63,14 @@ class EarnRate:
     per: Decimal = attrs.field(default=Decimal(1), validator=_check_per)
 
     def __str__(self) -> str:
-        unit = "point" if self.points == 1 else "points"
-        return f"{self.points} {unit} per {self.per}"
+        return _rate_text(self.points, str(self.per))
+
+
+@functools.lru_cache(maxsize=256)
+def _rate_text(points: int, per: str) -> str:
+    # Cached: every receipt's explanation starts with it. Keyed by the text of
+    # ``per``, not the Decimal: 10.0 == 10.00, but they must print as written.
+    return f"{points} {'point' if points == 1 else 'points'} per {per}"
 
 
 def _check_rate(field: str, value: object) -> None:
