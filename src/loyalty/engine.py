@@ -234,6 +234,9 @@ class Engine:
             raise InvalidInput("purchase", f"must be a Purchase, not {type(purchase).__name__}")
 
     def _now(self) -> datetime:
+        if self._clock is _system_clock:
+            # Aware and in range by construction; an injected clock is checked.
+            return datetime.now(UTC)
         return check_aware("clock", self._clock())
 
     @staticmethod
