@@ -56,20 +56,6 @@ class Receipt:
     rounding_adjustment: Decimal
     balance_after: int | None = None
 
-    def with_balance(self, balance: int) -> Receipt:
-        """This receipt as recorded, showing the member's balance after it."""
-        return Receipt(
-            self.purchase_id,
-            self.member_id,
-            self.occurred_at,
-            self.amount,
-            self.points,
-            self.breakdown,
-            self.rounding,
-            self.rounding_adjustment,
-            balance,
-        )
-
     def render(self, width: int = 50) -> str:
         """A plain-text explanation fit for a till receipt."""
 

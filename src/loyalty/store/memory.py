@@ -35,7 +35,6 @@ class MemoryUnitOfWork:
         self._readonly = readonly
         self._lock = lock
         self._undo: list[Callable[[], None]] = []
-        self.committed = False
 
     def __enter__(self) -> MemoryUnitOfWork:
         self._lock.acquire()
@@ -107,7 +106,6 @@ class MemoryUnitOfWork:
 
     def commit(self) -> None:
         self._undo.clear()
-        self.committed = True
 
     def rollback(self) -> None:
         for undo in reversed(self._undo):

@@ -212,7 +212,6 @@ class PostgresUnitOfWork:
     def __init__(self, conn: Connection, queries: _Queries) -> None:
         self._conn = conn
         self._q = queries
-        self.committed = False
 
     def _execute(self, query: sql.Composed | bytes, params: Any = None) -> psycopg.Cursor[tuple[Any, ...]]:
         import psycopg
@@ -299,7 +298,6 @@ class PostgresUnitOfWork:
         if self._conn.info.transaction_status == TransactionStatus.INERROR:
             raise StorageError(None, "an earlier statement failed; the unit of work was rolled back")
         self._execute(b"COMMIT")
-        self.committed = True
 
 
 class PostgresStore:

@@ -103,7 +103,6 @@ class SQLiteUnitOfWork:
     def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
         self._conn = conn
         self._readonly = readonly
-        self.committed = False
 
     def _writable(self) -> None:
         if self._readonly:
@@ -195,7 +194,6 @@ class SQLiteUnitOfWork:
 
     def commit(self) -> None:
         self._conn.execute("COMMIT")
-        self.committed = True
 
 
 class SQLiteStore:
