@@ -118,6 +118,7 @@ def raw_memory(workload: Workload) -> float:
     purchases = workload.sales
     started = time.perf_counter()
     cent = Decimal("0.01")
+    assert PROGRAM.rate is not None
     rate_points, rate_per = Decimal(PROGRAM.rate.points), PROGRAM.rate.per
     for purchase in purchases:
         # The engine's arithmetic, bare: line amounts, the total rounded to the cent,

@@ -136,7 +136,7 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
     ("history after beyond 64 bits", lambda e: e.history("M1", after=2**63), InvalidInput, "after"),
     ("history limit beyond 64 bits", lambda e: e.history("M1", limit=2**63), InvalidInput, "limit"),
     ("history limit zero", lambda e: e.history("M1", limit=0), InvalidInput, "limit"),
-    ("program without a rate", lambda e: Program("P", "EUR", rate=None), InvalidInput, "rate"),  # type: ignore[arg-type]
+    ("program rate as text", lambda e: Program("P", "EUR", rate="1 per 1.00"), InvalidInput, "rate"),  # type: ignore[arg-type]
     ("rate per with 13 places", lambda e: EarnRate(1, Decimal("1E-13")), InvalidAmount, "rate.per"),
     (
         "engine with no retries",

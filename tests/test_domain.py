@@ -134,8 +134,9 @@ class TestProgram:
         assert Rounding("half_even") is Rounding.HALF_EVEN
 
     def test_rounding_must_be_a_rounding(self) -> None:
+        assert Program("P", "EUR", rounding="half_up").rounding is Rounding.HALF_UP
         with pytest.raises(InvalidInput) as info:
-            Program("P", "EUR", rounding="floor")  # type: ignore[arg-type]
+            Program("P", "EUR", rounding="ceiling")
         assert info.value.field == "rounding"
 
 
@@ -170,10 +171,11 @@ class TestEarn:
 
     def test_breakdown_explains_the_points(self) -> None:
         receipt = earn(Program("P", "EUR", rate=EarnRate(1, Decimal("10.00"))), basket("25.00", "4.99"))
-        (base,) = receipt.breakdown
-        assert base.rule == "base"
-        assert base.points == Decimal("2.999")
-        assert base.detail == "1 point per 10.00 EUR on 29.99 EUR"
+        first, second = receipt.breakdown
+        assert (first.rule, first.line, second.line) == ("base", 0, 1)
+        assert (first.points, second.points) == (Decimal("2.5"), Decimal("0.499"))
+        assert first.detail == "1 point per 10.00 EUR on s0 25.00"
+        assert receipt.points_of("base") == Decimal("2.999")
         assert receipt.points == 2
         assert receipt.rounding_adjustment == Decimal("-0.999")
         assert "points earned" in receipt.render()

@@ -118,7 +118,7 @@ def test_lost_races_are_retried(store: Store) -> None:
     engine = Engine(PROGRAM, flaky, clock=lambda: T0)
     engine.enroll("M1", at=T0)
     assert engine.record_purchase(sale("P1", "7.00")).points == 7
-    assert flaky.attempts == 5  # three lost races, the enrollment's win and the purchase's win
+    assert flaky.attempts == 6  # three lost races; the enrollment, program version and purchase win
 
 
 def test_retries_are_bounded(store: Store) -> None:
@@ -173,7 +173,12 @@ def test_entries_say_why(engine: Engine) -> None:
     engine.redeem("M1", 5, id="R1", at=T0)
     engine.adjust("M1", -3, id="A1", at=T0, reason="double scan on P1", actor="manager-7")
     earn, redeem, adjust = engine.history("M1")
-    assert (earn.kind, earn.source_id, earn.reason, earn.rule) == (EntryKind.EARN, "P1", "purchase", "base")
+    assert (earn.kind, earn.source_id, earn.reason, earn.rules) == (
+        EntryKind.EARN,
+        "P1",
+        "purchase",
+        ("base",),
+    )
     assert (redeem.kind, redeem.source_id, redeem.reason) == (EntryKind.REDEEM, "R1", "redemption")
     assert (adjust.kind, adjust.reason, adjust.actor, adjust.points) == (
         EntryKind.ADJUST,
@@ -254,6 +259,9 @@ def test_retries_are_judged_exactly_whatever_the_callers_decimal_context(engine:
 def test_a_retry_returns_the_original_receipt_after_the_program_changed(store: Store) -> None:
     Engine(PROGRAM, store, clock=lambda: T0).enroll("M1", at=T0)
     receipt = Engine(PROGRAM, store, clock=lambda: T0).record_purchase(sale("P1", "50.00"))
-    richer = Engine(Program("Engine", "EUR", rate=EarnRate(10, Decimal(1))), store, clock=lambda: T0)
+    richer_program = Program(
+        "Engine", "EUR", rate=EarnRate(10, Decimal(1)), version="2", effective_from=T0 - timedelta(days=1)
+    )
+    richer = Engine(richer_program, store, clock=lambda: T0)
     assert richer.record_purchase(sale("P1", "50.00")) == receipt
     assert richer.balance("M1") == 50

@@ -10,13 +10,17 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 
 from loyalty import Engine, InvalidInput, Member, Program, StorageError, balance_of, open_store
-from loyalty.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.store import StoredProgram, Tally
+from loyalty.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -83,11 +87,150 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 1
+    assert store.schema_version() == SCHEMA_VERSION == 2
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
     conn.close()
+
+
+# Schema version 1 exactly as released: migration 1 must never change.
+V1_DDL = (
+    """CREATE TABLE members (
+            member_id TEXT PRIMARY KEY,
+            enrolled_at TEXT NOT NULL,
+            enrolled_offset INTEGER NOT NULL,
+            birthday TEXT,
+            attributes TEXT NOT NULL,
+            balance INTEGER NOT NULL DEFAULT 0
+        )""",
+    """CREATE TABLE entries (
+            seq INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            kind TEXT NOT NULL,
+            points INTEGER NOT NULL,
+            balance_after INTEGER NOT NULL,
+            occurred_at TEXT NOT NULL,
+            occurred_offset INTEGER NOT NULL,
+            recorded_at TEXT NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            source_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT,
+            rule TEXT
+        )""",
+    "CREATE INDEX entries_by_member ON entries(member_id, seq)",
+    """CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+    """CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+    """CREATE TABLE operations (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            request TEXT NOT NULL,
+            result TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            recorded_offset INTEGER NOT NULL
+        )""",
+)
+
+
+def test_migration_1_is_unchanged() -> None:
+    assert _MIGRATIONS[0] == V1_DDL
+
+
+def _version_1_file(path: Path) -> None:
+    """A file as schema 1 left it: a member, an earn entry with its rule, a redemption, an operation."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("BEGIN")
+    for statement in V1_DDL:
+        conn.execute(statement)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    conn.execute(
+        "INSERT INTO members VALUES (?, ?, ?, ?, ?, ?)",
+        ("M1", "2024-03-01T08:30:00+00:00", 3600, "2000-02-29", '{"vip":true}', 30),
+    )
+    entry = "INSERT INTO entries VALUES (?, 'M1', ?, ?, ?, ?, 7200, ?, 0, ?, ?, NULL, ?)"
+    at = "2024-03-01T09:30:00+00:00"
+    conn.execute(entry, (1, "earn", 40, 40, at, "2024-03-01T09:31:00+00:00", "P1", "purchase", "base"))
+    conn.execute(entry, (2, "redeem", -10, 30, at, "2024-03-01T09:32:00+00:00", "R1", "redemption", None))
+    conn.execute(
+        "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?)",
+        ("P1", "purchase", "{}", '{"points":40}', "2024-03-01T09:31:00+00:00", 0),
+    )
+    conn.execute("COMMIT")
+    conn.close()
+
+
+def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _version_1_file(path)
+    store = SQLiteStore(path)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+        occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
+        with store.unit_of_work(readonly=True) as uow:
+            member = uow.member("M1")
+            assert member == Member("M1", enrolled, date(2000, 2, 29), {"vip": True})
+            assert member is not None and member.birthday_changed_at is None
+            assert uow.balance("M1") == 30
+            t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+            assert uow.history("M1") == [
+                Entry(1, "M1", EntryKind.EARN, 40, 40, occurred, t1, "P1", "purchase", None, ("base",)),
+                Entry(2, "M1", EntryKind.REDEEM, -10, 30, occurred, t2, "R1", "redemption"),
+            ]
+            operation = uow.operation("P1")
+            assert operation is not None and operation.result == {"points": 40}
+            assert uow.tallies(["k"]) == {"k": Tally()}
+            assert uow.program_versions() == []
+        # Everything new works on the upgraded file.
+        with store.unit_of_work() as uow:
+            uow.update_member(attrs.evolve(member, birthday=date(2001, 1, 1), birthday_changed_at=T0))
+            uow.add_tallies({"k": Tally(1, Decimal("0.5"))})
+            uow.add_program_version(StoredProgram("v1", None, {"rules": []}, T0))
+            rules = ("base", "bonus")
+            entry = uow.append(Posting("M1", EntryKind.EARN, 5, T0, T0, "P2", "purchase", None, rules, "v1"))
+            uow.commit()
+        assert (entry.seq, entry.balance_after) == (3, 35)
+        store.close()
+        store = SQLiteStore(path)
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.history("M1", after=2) == [entry]
+            assert uow.tallies(["k"]) == {"k": Tally(1, Decimal("0.5"))}
+            assert [p.version for p in uow.program_versions()] == ["v1"]
+            changed = uow.member("M1")
+            assert changed is not None and changed.birthday_changed_at == T0
+    finally:
+        store.close()
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        # The ledger is still append-only.
+        with pytest.raises(sqlite3.IntegrityError, match="immutable"):
+            conn.execute("UPDATE entries SET program_version = 'forged'")
+    finally:
+        conn.close()
+
+
+def test_an_upgrade_that_fails_leaves_the_file_at_version_1(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    _version_1_file(path)
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE tallies (squatter TEXT)")  # makes migration 2 fail half way
+    conn.commit()
+    conn.close()
+    with pytest.raises(StorageError, match="tallies"):
+        SQLiteStore(path)
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(1,)]
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(entries)")}
+        assert "program_version" not in columns
+    finally:
+        conn.close()
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

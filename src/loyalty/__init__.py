@@ -5,7 +5,7 @@
 ['Clock', 'ConcurrencyError', 'Contribution', 'CurrencyMismatch']
 """
 
-from loyalty.earning import Contribution, Receipt, earn
+from loyalty.earning import Event, earn
 from loyalty.engine import Clock, Engine
 from loyalty.errors import (
     ConcurrencyError,
@@ -31,6 +31,7 @@ from loyalty.members import Member
 from loyalty.money import Money
 from loyalty.program import EarnRate, Program, Rounding
 from loyalty.purchases import Line, Purchase
+from loyalty.receipts import Contribution, Receipt, Skipped
 from loyalty.store import Operation, Store, UnitOfWork, open_store
 
 __version__ = "0.1.0"
@@ -44,6 +45,7 @@ __all__ = [
     "Engine",
     "Entry",
     "EntryKind",
+    "Event",
     "IdempotencyConflict",
     "InsufficientPoints",
     "InvalidAmount",
@@ -64,6 +66,7 @@ __all__ = [
     "Purchase",
     "Receipt",
     "Rounding",
+    "Skipped",
     "StorageError",
     "Store",
     "TransientStorageError",

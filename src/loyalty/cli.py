@@ -25,12 +25,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import loyalty
-from loyalty.earning import Receipt
 from loyalty.engine import Engine
 from loyalty.errors import InvalidInput, LoyaltyError, StorageError
 from loyalty.ledger import EntryKind, balance_of
 from loyalty.program import Program
 from loyalty.purchases import Purchase
+from loyalty.receipts import Receipt
 from loyalty.simulation import Enrollment, Sale, Workload, generate
 from loyalty.store import open_store
 
@@ -156,7 +156,7 @@ def _replay(engine: Engine, clock: _ReplayClock, workload: Workload) -> _Tally:
             tally.purchase_seconds += time.perf_counter() - started
             member = purchase.member_id
             tally.visits[member] += 1
-            tally.spent[member] = tally.spent.get(member, Decimal(0)) + receipt.amount.amount
+            tally.spent[member] = tally.spent.get(member, Decimal(0)) + purchase.total.amount
             tally.earned += receipt.points
             tally.last_purchase[member] = purchase
         else:

@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 
 import cattrs
 
-from loyalty.earning import Receipt
 from loyalty.purchases import Purchase
+from loyalty.receipts import Receipt
 
 __all__ = [
     "canonical",
@@ -49,19 +49,27 @@ def receipt_result(receipt: Receipt, *, occurred_at: str | None = None) -> dict[
     route costs a fifth of an in-memory purchase; ``structure`` reads it back
     and a test holds the two forms equal.
     """
+    amount = receipt.amount
     return {
-        "purchase_id": receipt.purchase_id,
+        "source_id": receipt.source_id,
         "member_id": receipt.member_id,
         # The caller may pass the text it already made of the same instant.
         "occurred_at": occurred_at or receipt.occurred_at.isoformat(),
-        "amount": {"amount": str(receipt.amount.amount), "currency": receipt.amount.currency},
+        "amount": None if amount is None else {"amount": str(amount.amount), "currency": amount.currency},
         "points": receipt.points,
         "breakdown": [
-            {"rule": c.rule, "points": str(c.points), "detail": c.detail} for c in receipt.breakdown
+            {"rule": c.rule, "name": c.name, "points": str(c.points), "detail": c.detail, "line": c.line}
+            for c in receipt.breakdown
         ],
         "rounding": receipt.rounding.value,
         "rounding_adjustment": str(receipt.rounding_adjustment),
         "balance_after": receipt.balance_after,
+        "skipped": [{"rule": s.rule, "name": s.name, "reason": s.reason} for s in receipt.skipped],
+        "program_version": receipt.program_version,
+        "scale": receipt.scale,
+        "carried_in": str(receipt.carried_in),
+        "carried_out": str(receipt.carried_out),
+        "event": receipt.event,
     }
 
 
@@ -108,12 +116,16 @@ def purchase_request(purchase: Purchase) -> dict[str, Any]:
         "currency": purchase.currency,
         "store_id": purchase.store_id,
         "terminal_id": purchase.terminal_id,
+        "channel": purchase.channel,
         "lines": [
             {
                 "sku": line.sku,
                 "quantity": str(line.quantity),
                 "unit_price": str(line.unit_price),
                 "category": line.category,
+                "labels": dict(line.labels),
+                "discount": str(line.discount),
+                "tax": str(line.tax),
             }
             for line in purchase.lines
         ],
@@ -125,13 +137,17 @@ _BY_VALUE: dict[str, Any] = {
     "at": canonical_instant,
     "quantity": canonical_decimal,
     "unit_price": canonical_decimal,
+    "discount": canonical_decimal,
+    "tax": canonical_decimal,
 }
+# Free-form maps: their keys are the merchant's, not field names (a label may be called "at").
+_OPAQUE = frozenset({"labels", "properties", "attributes"})
 
 
 def canonical(request: Any, key: str = "") -> Any:
     """``request`` with every amount, quantity and instant in one spelling, for comparison."""
     if isinstance(request, dict):
-        return {k: canonical(v, k) for k, v in request.items()}
+        return {k: v if k in _OPAQUE else canonical(v, k) for k, v in request.items()}
     if isinstance(request, list):
         return [canonical(v) for v in request]
     if key in _BY_VALUE and isinstance(request, str):

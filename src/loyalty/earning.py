@@ -1,105 +1,684 @@
-"""How a purchase earns points, as a pure function with its explanation.
+"""How a purchase or event earns points: the program's rules, evaluated by pure functions.
+
+Rules run in a fixed order: spend rules, then multipliers (on the points the
+lines have by then), then fixed bonuses; within each, higher ``priority``
+first, then as listed. A rule flagged ``stop`` that fires skips every rule
+after it; of the rules sharing an exclusive ``group`` only the one giving the
+most points is kept. Caps and budgets then trim what a rule gives. The exact
+total is rounded once (or per line) into the program's integer units.
+
+What a rule needs to know about the past (visits so far, points a capped rule
+gave this month, what is left of a campaign budget, a carried fraction) comes
+in as *tallies* read by the engine; the evaluation returns the tally changes
+it implies, so the engine can write them in the same unit of work.
 
 >>> from datetime import datetime, timezone
 >>> from decimal import Decimal
 >>> from loyalty.program import EarnRate, Program
 >>> from loyalty.purchases import Line, Purchase
->>> program = Program("Club", "EUR", rate=EarnRate(1, Decimal("1.00")))
+>>> from loyalty.rules import Multiplier
+>>> program = Program("Club", "EUR", rate=EarnRate(1, Decimal("1.00")),
+...                   rules=[Multiplier(id="cake-x2", name="Cake week", factor=2, categories=["cake"])])
 >>> sale = Purchase("T1-42", "M1", datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc),
-...                 [Line("coffee", 2, Decimal("3.40")), Line("cake", 1, Decimal("4.15"))], "EUR")
+...                 [Line("coffee", 2, Decimal("3.40")), Line("tart", 1, Decimal("4.15"), category="cake")],
+...                 "EUR")
 >>> receipt = earn(program, sale)
 >>> receipt.points
-10
+15
 >>> print(receipt.render())
 Purchase T1-42: 10.95 EUR
-  base (1 point per 1.00 EUR on 10.95 EUR)  +10.95
-  rounding (floor)                           -0.95
-  points earned                                 10
+  base (1 point per 1.00 EUR on coffee 6.80) +6.80
+  base (1 point per 1.00 EUR on tart 4.15)   +4.15
+  Cake week (x2 on tart)                     +4.15
+  rounding (floor)                           -0.10
+  points earned                                 15
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
 
 import attrs
 
-from loyalty.checks import MAX_POINTS
-from loyalty.errors import CurrencyMismatch, PointsOverflow
-from loyalty.money import EXACT, Money
-from loyalty.program import Program, Rounding
+from loyalty.checks import MAX_POINTS, check_aware, check_id, validates
+from loyalty.conditions import (
+    birthday_in,
+    line_matches,
+    lines_reason,
+    member_reason,
+    place_reason,
+    properties_reason,
+    when_reason,
+)
+from loyalty.errors import CurrencyMismatch, InvalidInput, PointsOverflow
+from loyalty.members import AttributeValue, Member
+from loyalty.money import EXACT
+from loyalty.program import EventCombination, Program, RoundPer, TaxBasis
 from loyalty.purchases import Purchase
+from loyalty.receipts import Contribution, Receipt, Skipped
+from loyalty.rules import (
+    BirthdayBonus,
+    EventRule,
+    FirstPurchase,
+    Multiplier,
+    ProductBonus,
+    PurchaseBonus,
+    Rule,
+    Scope,
+    SpendRule,
+    StampCard,
+    UnitBonus,
+)
+from loyalty.store import Tally
 
-__all__ = ["Contribution", "Receipt", "earn"]
+__all__ = ["Evaluation", "Event", "earn", "evaluate", "evaluate_event", "tally_keys"]
+
+_ZERO = Decimal(0)
+_ONE = Decimal(1)
+_NO_TALLY = Tally()
+_ONE_VISIT = Tally(1, _ZERO)
+_NO_PROPERTIES: Mapping[str, AttributeValue] = MappingProxyType({})
+
+
+def _freeze_properties(value: Mapping[str, AttributeValue] | None) -> Mapping[str, AttributeValue]:
+    if value is None:
+        return _NO_PROPERTIES
+    if not isinstance(value, Mapping):
+        raise InvalidInput("properties", f"must be a mapping, not {type(value).__name__}")
+    for key, item in value.items():
+        check_id("properties", key)
+        if not isinstance(item, str | int | bool):
+            raise InvalidInput(f"properties[{key!r}]", f"must be str, int or bool, not {type(item).__name__}")
+        if isinstance(item, str):
+            check_id(f"properties[{key!r}]", item)
+    return MappingProxyType(dict(sorted(value.items())))
 
 
 @attrs.frozen
-class Contribution:
-    """One rule's share of a purchase's points, before rounding, and why."""
+class Event:
+    """Something a member did that is not a purchase (``survey_completed``), at the till's time."""
 
-    rule: str
-    points: Decimal
-    detail: str
+    id: str = attrs.field(validator=validates(check_id, "id"))
+    member_id: str = attrs.field(validator=validates(check_id, "member_id"))
+    name: str = attrs.field(validator=validates(check_id, "name"))
+    at: datetime = attrs.field(validator=validates(check_aware, "at"))
+    properties: Mapping[str, AttributeValue] = attrs.field(
+        default=None, converter=_freeze_properties, hash=False
+    )
 
 
 @attrs.frozen
-class Receipt:
-    """What a purchase earned and why. ``balance_after`` is ``None`` on a quote."""
+class Evaluation:
+    """A receipt and the tally changes that recording it implies."""
 
-    purchase_id: str
-    member_id: str
-    occurred_at: datetime
-    amount: Money
-    points: int
-    breakdown: tuple[Contribution, ...]
-    rounding: Rounding
-    rounding_adjustment: Decimal
-    balance_after: int | None = None
-
-    def render(self, width: int = 50) -> str:
-        """A plain-text explanation fit for a till receipt."""
-
-        def row(label: str, value: str) -> str:
-            return f"  {label}{value.rjust(max(1, width - 2 - len(label)))}"
-
-        rows = [f"Purchase {self.purchase_id}: {self.amount}"]
-        rows += [row(f"{c.rule} ({c.detail})", f"{c.points:+}") for c in self.breakdown]
-        if self.rounding_adjustment:
-            rows.append(row(f"rounding ({self.rounding.value})", f"{self.rounding_adjustment:+}"))
-        rows.append(row("points earned", str(self.points)))
-        if self.balance_after is not None:
-            rows.append(row("balance", str(self.balance_after)))
-        return "\n".join(rows)
+    receipt: Receipt
+    tallies: Mapping[str, Tally]
 
 
-def earn(program: Program, purchase: Purchase, *, balance_before: int | None = None) -> Receipt:
-    """Points ``purchase`` earns under ``program``, with the breakdown. Writes nothing.
+# -- tally keys ------------------------------------------------------------------------------
+# Member ids come last: they are the only part that may contain the separator.
 
-    With ``balance_before`` (the member's balance before this purchase) the
-    receipt's ``balance_after`` is that plus the points; it plays no part in
-    the computation.
+
+def visits_key(member_id: str) -> str:
+    return f"visits|{member_id}"
+
+
+def carry_key(member_id: str) -> str:
+    return f"carry|{member_id}"
+
+
+def _cap_key(rule: Rule, local: datetime, member_id: str) -> str:
+    assert rule.cap_period is not None
+    return f"cap|{rule.id}|{rule.cap_period.key(local)}|{member_id}"
+
+
+def _budget_key(rule: Rule) -> str:
+    return f"budget|{rule.id}"
+
+
+def _stamps_key(rule: Rule, member_id: str) -> str:
+    return f"stamps|{rule.id}|{member_id}"
+
+
+def _birthday_key(rule: Rule, year: int, member_id: str) -> str:
+    return f"birthday|{rule.id}|{year}|{member_id}"
+
+
+def _limit_key(rule: EventRule, local: datetime, member_id: str) -> str:
+    assert rule.limit_period is not None
+    return f"events|{rule.id}|{rule.limit_period.key(local)}|{member_id}"
+
+
+def tally_keys(
+    program: Program, subject: Purchase | Event, member: Member | None
+) -> tuple[list[str], list[str]]:
+    """The tallies evaluating ``subject`` reads: (the member's own, those shared by all members).
+
+    The member's own tallies are protected by the lock the engine already
+    holds on the member's balance; shared ones (campaign budgets) must be
+    read for update.
+    """
+    own: list[str] = []
+    shared: list[str] = []
+    member_id = subject.member_id
+    if isinstance(subject, Purchase):
+        own.append(visits_key(member_id))
+        rules: Sequence[Rule] = program.index.candidates(subject.lines)
+    else:
+        rules = program.index.by_event.get(subject.name, ())
+    if program.carry:
+        own.append(carry_key(member_id))
+    for rule in rules:
+        local = _local(program, rule, subject.at)
+        if rule.cap is not None:
+            own.append(_cap_key(rule, local, member_id))
+        if rule.budget is not None:
+            shared.append(_budget_key(rule))
+        if isinstance(rule, StampCard):
+            own.append(_stamps_key(rule, member_id))
+        elif isinstance(rule, BirthdayBonus) and member is not None and member.birthday is not None:
+            year = _birthday_year(rule, member.birthday, local.date())
+            if year is not None:
+                own.append(_birthday_key(rule, year, member_id))
+        elif isinstance(rule, EventRule) and rule.limit is not None:
+            own.append(_limit_key(rule, local, member_id))
+    return own, shared
+
+
+def _local(program: Program, rule: Rule, at: datetime) -> datetime:
+    zone = rule._zone or program.zone
+    # Converting is the dearest step of a plain rule; an instant already in the zone is kept.
+    return at if at.tzinfo is zone else at.astimezone(zone)
+
+
+def _birthday_year(rule: BirthdayBonus, birthday: date, today: date) -> int | None:
+    for year in (today.year, today.year - 1, today.year + 1):
+        day = birthday_in(year, birthday)
+        if day - timedelta(days=rule.days_before) <= today <= day + timedelta(days=rule.days_after):
+            return year
+    return None
+
+
+# -- evaluation ------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _Outcome:
+    """What one rule would give, before it is kept."""
+
+    rule: Rule
+    contributions: tuple[Contribution, ...]
+    total: Decimal
+    tallies: Mapping[str, Tally]
+
+
+class _Context:
+    """The evaluation's working state: the subject, the tallies, the points lines have so far."""
+
+    def __init__(
+        self,
+        program: Program,
+        subject: Purchase | Event,
+        member: Member | None,
+        tallies: Mapping[str, Tally],
+        explain: bool,
+    ) -> None:
+        self.program = program
+        self.subject = subject
+        self.member = member
+        self.tallies = tallies
+        self.explain = explain
+        self.breakdown: list[Contribution] = []
+        self.skipped: list[Skipped] = []
+        self.deltas: dict[str, Tally] = {}
+        if isinstance(subject, Purchase):
+            exclusive = program.tax is TaxBasis.EXCLUSIVE
+            self.basis = [
+                EXACT.subtract(line.amount, line.tax) if exclusive and line.tax else line.amount
+                for line in subject.lines
+            ]
+            self.line_points = [_ZERO] * len(subject.lines)
+            self.every_line = list(range(len(subject.lines)))
+
+    def tally(self, key: str) -> Tally:
+        return self.tallies.get(key, _NO_TALLY)
+
+    def skip(self, rule: Rule, reason: str) -> None:
+        if self.explain:
+            self.skipped.append(Skipped(rule.id, rule.title, reason))
+
+    def keep(self, outcome: _Outcome) -> None:
+        self.breakdown += outcome.contributions
+        for contribution in outcome.contributions:
+            if contribution.line is not None:
+                self.line_points[contribution.line] = EXACT.add(
+                    self.line_points[contribution.line], contribution.points
+                )
+        _merge(self.deltas, outcome.tallies)
+
+
+def _sum(values: Iterable[Decimal]) -> Decimal:
+    # Always in the exact context: the caller's may trap or round.
+    total = _ZERO
+    for value in values:
+        total = EXACT.add(total, value)
+    return total
+
+
+def _merge(into: dict[str, Tally], deltas: Mapping[str, Tally]) -> None:
+    for key, delta in deltas.items():
+        old = into.get(key, _NO_TALLY)
+        into[key] = Tally(old.count + delta.count, EXACT.add(old.points, delta.points))
+
+
+def evaluate(
+    program: Program,
+    purchase: Purchase,
+    *,
+    member: Member | None = None,
+    tallies: Mapping[str, Tally] | None = None,
+    explain: bool = False,
+    balance_before: int | None = None,
+) -> Evaluation:
+    """Points ``purchase`` earns under ``program`` given the member's ``tallies``. Writes nothing.
+
+    With ``explain`` every rule of the program is looked at, and those that
+    give nothing are listed in ``receipt.skipped`` with their reason;
+    without it, only the rules that can apply to the purchase's lines are.
     """
     if purchase.currency != program.currency:
         raise CurrencyMismatch(
             "currency",
             f"purchase is in {purchase.currency} but program {program.name!r} runs in {program.currency}",
         )
-    amount = purchase.total
-    rate = program.rate
-    raw = EXACT.divide(EXACT.multiply(amount.amount, Decimal(rate.points)), rate.per)
-    # amount is already rounded to the minor unit, so its digits print as they are.
-    base = Contribution("base", raw, f"{rate} {program.currency} on {amount.amount} {program.currency}")
-    points = int(raw.to_integral_value(rounding=program.rounding.decimal_mode, context=EXACT))
-    if points > MAX_POINTS:
-        raise PointsOverflow("lines", f"the purchase would earn {points} points, beyond the 64-bit range")
-    return Receipt(
-        purchase_id=purchase.id,
-        member_id=purchase.member_id,
-        occurred_at=purchase.at,
+    rules = program.index.ordered if explain else program.index.candidates(purchase.lines)
+    context = _Context(program, purchase, member, tallies or {}, explain)
+    _run(context, rules, best_of=False)
+    if explain:
+        for rule in program.index.ordered_events:
+            context.skip(rule, f"only for event {rule.event}")
+    visits = visits_key(purchase.member_id)
+    context.deltas[visits] = _ONE_VISIT  # no rule writes this key
+    return _finish(context, purchase.id, purchase.total, None, balance_before)
+
+
+def earn(
+    program: Program,
+    purchase: Purchase,
+    *,
+    member: Member | None = None,
+    tallies: Mapping[str, Tally] | None = None,
+    balance_before: int | None = None,
+    explain: bool = False,
+) -> Receipt:
+    """The receipt of :func:`evaluate`; with ``balance_before`` its ``balance_after`` is filled in."""
+    return evaluate(
+        program, purchase, member=member, tallies=tallies, explain=explain, balance_before=balance_before
+    ).receipt
+
+
+def evaluate_event(
+    program: Program,
+    event: Event,
+    *,
+    member: Member | None = None,
+    tallies: Mapping[str, Tally] | None = None,
+    explain: bool = False,
+    balance_before: int | None = None,
+) -> Evaluation:
+    """Points ``event`` earns: the program's event rules for its name, summed or best-of."""
+    if explain:
+        rules: Sequence[Rule] = program.index.ordered_events
+    else:
+        rules = program.index.by_event.get(event.name, ())
+    context = _Context(program, event, member, tallies or {}, explain)
+    _run(context, rules, best_of=program.events is EventCombination.BEST)
+    return _finish(context, event.id, None, event.name, balance_before)
+
+
+def _run(context: _Context, rules: Sequence[Rule], *, best_of: bool) -> None:
+    groups: dict[str, list[Rule]] = {}
+    for rule in rules:
+        group = "\x00best" if best_of else rule.group
+        if group is not None:
+            groups.setdefault(group, []).append(rule)
+    resolved: set[str] = set()
+    stopped_by: Rule | None = None
+    for rule in rules:
+        if stopped_by is not None:
+            context.skip(rule, f"stopped by {stopped_by.title}")
+            continue
+        group = "\x00best" if best_of else rule.group
+        if group is None:
+            outcome = _apply(context, rule)
+            if isinstance(outcome, str):
+                context.skip(rule, outcome)
+                continue
+            context.keep(outcome)
+            if rule.stop:
+                stopped_by = rule
+            continue
+        if group in resolved:
+            continue  # decided, and explained, when the group's first rule came up
+        resolved.add(group)
+        winner = _best_of_group(context, groups[group], "best-of" if best_of else f"group {group}")
+        if winner is not None and winner.stop:
+            stopped_by = winner
+
+
+def _best_of_group(context: _Context, members: list[Rule], label: str) -> Rule | None:
+    """Keep the group member giving the most points (the first on a tie); explain the others."""
+    outcomes = [(rule, _apply(context, rule)) for rule in members]
+    best: _Outcome | None = None
+    for _, outcome in outcomes:
+        if isinstance(outcome, _Outcome) and (best is None or outcome.total > best.total):
+            best = outcome
+    for rule, outcome in outcomes:
+        if isinstance(outcome, str):
+            context.skip(rule, outcome)
+        elif outcome is not best:
+            assert best is not None
+            context.skip(rule, f"{label}: {best.rule.title} gives more ({_plain(best.total)})")
+    if best is None:
+        return None
+    context.keep(best)
+    return best.rule
+
+
+def _apply(context: _Context, rule: Rule) -> _Outcome | str:
+    """What ``rule`` would give now, or why it gives nothing."""
+    program, subject = context.program, context.subject
+    local = _local(program, rule, subject.at) if rule._local else subject.at
+    if rule._timed:
+        reason = when_reason(rule, local)
+        if reason:
+            return reason
+    if rule._segmented:
+        reason = member_reason(rule, context.member)
+        if reason:
+            return reason
+    if isinstance(subject, Purchase):
+        if rule._placed:
+            reason = place_reason(rule, subject.store_id, subject.channel, subject.terminal_id)
+            if reason:
+                return reason
+        if isinstance(rule, EventRule):
+            return f"only for event {rule.event}"
+        lines = subject.lines
+        if rule._lined:
+            matching = [i for i, line in enumerate(lines) if line_matches(rule, line)]
+            if not matching:
+                return lines_reason(rule)
+        else:
+            matching = context.every_line
+        if rule.min_amount is not None or rule.min_quantity is not None:
+            reason = _minimum_reason(context, rule, matching)
+            if reason:
+                return reason
+        result = _give(context, rule, matching, local)
+    else:
+        if not isinstance(rule, EventRule):
+            return "only for purchases"
+        if rule.event != subject.name:
+            return f"only for event {rule.event}"
+        reason = place_reason(rule, None, None, None) or properties_reason(
+            rule.properties, subject.properties
+        )
+        if reason:
+            return reason
+        result = _give_event(context, rule, local)
+    if isinstance(result, str):
+        return result
+    contributions, deltas = result
+    if not rule._limited:
+        total = _sum(c.points for c in contributions)
+        return _Outcome(rule, tuple(contributions), total, deltas)
+    return _capped(context, rule, local, contributions, deltas)
+
+
+def _minimum_reason(context: _Context, rule: Rule, matching: list[int]) -> str | None:
+    if rule.min_amount is None and rule.min_quantity is None:
+        return None
+    assert isinstance(context.subject, Purchase)
+    lines = context.subject.lines
+    chosen = matching if rule.minimum_scope is Scope.LINES else range(len(lines))
+    where = " on the matching lines" if rule.minimum_scope is Scope.LINES else ""
+    if rule.min_amount is not None:
+        amount = _sum(context.basis[i] for i in chosen)
+        if amount < rule.min_amount:
+            return f"minimum order {rule.min_amount} not met{where}: {amount}"
+    if rule.min_quantity is not None:
+        quantity = _sum(Decimal(lines[i].quantity) for i in chosen)
+        if quantity < rule.min_quantity:
+            return f"minimum quantity {rule.min_quantity} not met{where}: {quantity}"
+    return None
+
+
+_Given = tuple[list[Contribution], dict[str, Tally]] | str
+
+
+def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -> _Given:
+    """The kind-specific part: what a purchase rule gives on its matching lines."""
+    subject = context.subject
+    assert isinstance(subject, Purchase)
+    lines, name, currency = subject.lines, rule.title, subject.currency
+    out: list[Contribution] = []
+    deltas: dict[str, Tally] = {}
+    if isinstance(rule, SpendRule):
+        unit = "point" if rule.points == 1 else "points"
+        rate = Decimal(rule.points)
+        prefix = f"{rule.points} {unit} per {rule.per} {currency} on "
+        for i in matching:
+            basis = context.basis[i]
+            if rule.rate is not None:
+                raw = EXACT.multiply(basis, rule.rate)
+            else:
+                raw = EXACT.divide(EXACT.multiply(basis, rate), rule.per)
+            out.append(Contribution(rule.id, name, raw, f"{prefix}{lines[i].sku} {basis}", i))
+    elif isinstance(rule, Multiplier):
+        for i in matching:
+            had = context.line_points[i]
+            factor = rule.factor
+            if factor is None:
+                value = lines[i].labels.get(rule.label or "")
+                factor = rule.factors.get(value) if value is not None else None
+                if factor is None:
+                    continue
+            if not had or factor == _ONE:
+                continue
+            extra = EXACT.multiply(had, EXACT.subtract(factor, _ONE))
+            out.append(Contribution(rule.id, name, extra, f"x{factor} on {lines[i].sku}", i))
+        if not out:
+            return "no points on the matching lines to multiply"
+    elif isinstance(rule, UnitBonus):
+        for i in matching:
+            units = int(lines[i].quantity)  # whole units: 2.5 kg is 2 units
+            if units:
+                points = Decimal(rule.points * units)  # exact: an int
+                out.append(Contribution(rule.id, name, points, f"{rule.points} x {units} {lines[i].sku}", i))
+        if not out:
+            return "no whole unit on the matching lines"
+    elif isinstance(rule, PurchaseBonus | ProductBonus):
+        what = "purchase" if isinstance(rule, PurchaseBonus) else f"bought {lines[matching[0]].sku}"
+        out.append(Contribution(rule.id, name, Decimal(rule.points), what))
+    elif isinstance(rule, FirstPurchase):
+        before = context.tally(visits_key(subject.member_id)).count
+        if before:
+            return f"not the member's first purchase ({before} before)"
+        out.append(Contribution(rule.id, name, Decimal(rule.points), "first purchase"))
+    elif isinstance(rule, StampCard):
+        key = _stamps_key(rule, subject.member_id)
+        visit = context.tally(key).count + 1
+        deltas[key] = Tally(1, _ZERO)
+        if visit % rule.every:
+            # The stamp is still collected: the caller keeps the delta only if the rule is kept,
+            # so a visit that earns no bonus yet is returned as a zero contribution.
+            out.append(Contribution(rule.id, name, _ZERO, f"stamp {visit % rule.every} of {rule.every}"))
+        else:
+            out.append(
+                Contribution(rule.id, name, Decimal(rule.points), f"visit {visit}: every {rule.every}th")
+            )
+    elif isinstance(rule, BirthdayBonus):
+        return _birthday(context, rule, local)
+    else:  # pragma: no cover - every purchase rule kind is handled above
+        raise AssertionError(f"unhandled rule kind {type(rule).__name__}")
+    return out, deltas
+
+
+def _birthday(context: _Context, rule: BirthdayBonus, local: datetime) -> _Given:
+    member = context.member
+    if member is None or member.birthday is None:
+        return "no birthday on file"
+    today = local.date()
+    year = _birthday_year(rule, member.birthday, today)
+    if year is None:
+        window = f"-{rule.days_before}/+{rule.days_after} days"
+        return f"not within the birthday window ({member.birthday:%m-%d}, {window})"
+    changed = member.birthday_changed_at
+    if rule.cooloff_days and changed is not None:
+        until = changed.astimezone(local.tzinfo).date() + timedelta(days=rule.cooloff_days)
+        if today < until:
+            return f"birthday changed on {changed.date()}: no bonus before {until}"
+    key = _birthday_key(rule, year, member.id)
+    if context.tally(key).count:
+        return f"birthday bonus already given for {year}"
+    detail = f"birthday {birthday_in(year, member.birthday)}"
+    return [Contribution(rule.id, rule.title, Decimal(rule.points), detail)], {key: Tally(1, _ZERO)}
+
+
+def _give_event(context: _Context, rule: EventRule, local: datetime) -> _Given:
+    deltas: dict[str, Tally] = {}
+    if rule.limit is not None:
+        assert rule.limit_period is not None
+        key = _limit_key(rule, local, context.subject.member_id)
+        if context.tally(key).count >= rule.limit:
+            per = "ever" if rule.limit_period.value == "ever" else f"per {rule.limit_period.value}"
+            return f"limit of {rule.limit} {per} reached"
+        deltas[key] = Tally(1, _ZERO)
+    return [Contribution(rule.id, rule.title, Decimal(rule.points), rule.event)], deltas
+
+
+def _capped(
+    context: _Context,
+    rule: Rule,
+    local: datetime,
+    contributions: list[Contribution],
+    deltas: dict[str, Tally],
+) -> _Outcome | str:
+    """Apply the rule's caps and budget to what it would give."""
+    total = _sum(c.points for c in contributions)
+    allowed, notes = total, []
+    member_id = context.subject.member_id
+    cap_key = _cap_key(rule, local, member_id) if rule.cap is not None else None
+    budget_key = _budget_key(rule) if rule.budget is not None else None
+    if total > 0:
+        if rule.cap_per_purchase is not None and allowed > rule.cap_per_purchase:
+            allowed = Decimal(rule.cap_per_purchase)
+            notes.append(f"capped at {rule.cap_per_purchase} per purchase")
+        if cap_key is not None:
+            assert rule.cap is not None and rule.cap_period is not None
+            left = EXACT.subtract(Decimal(rule.cap), context.tally(cap_key).points)
+            text = f"{rule.cap}/{rule.cap_period.value}"
+            if left <= 0:
+                return f"cap of {text} reached"
+            if allowed > left:
+                allowed = left
+                notes.append(f"cap of {text}: {_plain(left)} left")
+        if budget_key is not None:
+            assert rule.budget is not None
+            left = EXACT.subtract(Decimal(rule.budget), context.tally(budget_key).points)
+            if left <= 0:
+                return f"campaign budget of {rule.budget} used up"
+            if allowed > left:
+                allowed = left
+                notes.append(f"campaign budget of {rule.budget}: only {_plain(left)} left")
+    if allowed < total:
+        contributions = contributions + _trim(rule, contributions, total, allowed, "; ".join(notes))
+    deltas = dict(deltas)
+    if allowed > 0:
+        if cap_key is not None:
+            deltas[cap_key] = Tally(0, allowed)
+        if budget_key is not None:
+            deltas[budget_key] = Tally(0, allowed)
+    return _Outcome(rule, tuple(contributions), allowed, MappingProxyType(deltas))
+
+
+def _trim(
+    rule: Rule, contributions: list[Contribution], total: Decimal, allowed: Decimal, note: str
+) -> list[Contribution]:
+    """The negative rows that bring a rule down to ``allowed``, spread over its lines pro rata.
+
+    Spread, not one purchase-level row, so every line keeps a non-negative
+    total (rounding per line and later multipliers read the lines).
+    """
+    cut = EXACT.subtract(total, allowed)
+    on_lines = [c for c in contributions if c.line is not None and c.points]
+    if not on_lines or len(on_lines) != len([c for c in contributions if c.points]):
+        return [Contribution(rule.id, rule.title, EXACT.minus(cut), note)]
+    rows, given = [], _ZERO
+    for n, c in enumerate(on_lines):
+        share = (
+            EXACT.subtract(cut, given)
+            if n == len(on_lines) - 1
+            else EXACT.divide(EXACT.multiply(cut, c.points), total)
+        )
+        given = EXACT.add(given, share)
+        rows.append(Contribution(rule.id, rule.title, EXACT.minus(share), note, c.line))
+    return rows
+
+
+def _finish(
+    context: _Context, source_id: str, amount: Any, event: str | None, balance_before: int | None
+) -> Evaluation:
+    program = context.program
+    member_id = context.subject.member_id
+    carried_in = context.tally(carry_key(member_id)).points if program.carry else _ZERO
+    mode = program.rounding.decimal_mode
+    if program.round_per is RoundPer.LINE:
+        groups: dict[int | None, Decimal] = {}
+        for c in context.breakdown:
+            groups[c.line] = EXACT.add(groups.get(c.line, _ZERO), c.points)
+        groups[None] = EXACT.add(groups.get(None, _ZERO), carried_in)
+    else:
+        exact = _sum(c.points for c in context.breakdown)
+        groups = {None: EXACT.add(exact, carried_in)}
+    units = 0
+    for value in groups.values():
+        scaled = value.scaleb(program.scale, context=EXACT)
+        # No rule takes points away on balance; a total a hair below zero can
+        # only come from the last digit of an exact division.
+        units += max(0, int(scaled.to_integral_value(rounding=mode, context=EXACT)))
+    if units > MAX_POINTS:
+        raise PointsOverflow("lines", f"the purchase would earn {units} units, beyond the 64-bit range")
+    exact_total = _sum(groups.values())
+    given = Decimal(units).scaleb(-program.scale, context=EXACT)
+    adjustment = EXACT.subtract(given, exact_total)
+    carried_out = EXACT.minus(adjustment) if program.carry else _ZERO
+    if program.carry and carried_out != carried_in:
+        _merge(context.deltas, {carry_key(member_id): Tally(0, EXACT.subtract(carried_out, carried_in))})
+    receipt = Receipt(
+        source_id=source_id,
+        member_id=member_id,
+        occurred_at=context.subject.at,
         amount=amount,
-        points=points,
-        breakdown=(base,),
+        points=units,
+        breakdown=tuple(context.breakdown),
+        balance_after=None if balance_before is None else balance_before + units,
         rounding=program.rounding,
-        rounding_adjustment=EXACT.subtract(Decimal(points), raw),
-        balance_after=None if balance_before is None else balance_before + points,
+        rounding_adjustment=adjustment,
+        skipped=tuple(context.skipped),
+        program_version=program.version,
+        scale=program.scale,
+        carried_in=carried_in,
+        carried_out=carried_out,
+        event=event,
     )
+    return Evaluation(receipt, MappingProxyType(context.deltas))
+
+
+def _plain(value: Decimal) -> str:
+    return str(int(value)) if value == value.to_integral_value() else str(value)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
@@ -31,9 +31,10 @@ import attrs
 
 from loyalty import codec
 from loyalty.checks import MAX_POINTS, check_aware, check_id, check_points, check_text
-from loyalty.earning import Receipt, earn
+from loyalty.earning import Event, evaluate, evaluate_event, tally_keys
 from loyalty.errors import (
     ConcurrencyError,
+    ConfigError,
     IdempotencyConflict,
     InsufficientPoints,
     InvalidInput,
@@ -45,9 +46,10 @@ from loyalty.errors import (
 )
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.members import AttributeValue, Member
-from loyalty.program import Program
+from loyalty.program import Program, check_versions
 from loyalty.purchases import Purchase
-from loyalty.store import Operation, Store, UnitOfWork
+from loyalty.receipts import Receipt
+from loyalty.store import Operation, Store, StoredProgram, Tally, UnitOfWork
 
 __all__ = ["Clock", "Engine"]
 
@@ -66,6 +68,16 @@ def _typed(value: object) -> object:
     return value
 
 
+class _Unset:
+    """The default of an optional change: "leave as it is", distinct from ``None``."""
+
+    def __repr__(self) -> str:
+        return "<unchanged>"
+
+
+_UNSET = _Unset()
+
+
 @attrs.frozen
 class _Declined:
     """A command decided as declined: kept, so a retry is declined the same way."""
@@ -82,20 +94,54 @@ class Engine:
     """
 
     def __init__(
-        self, program: Program, store: Store, *, clock: Clock = _system_clock, max_attempts: int = 10
+        self,
+        program: Program | Iterable[Program],
+        store: Store,
+        *,
+        clock: Clock = _system_clock,
+        max_attempts: int = 10,
     ) -> None:
-        if not isinstance(program, Program):
-            raise InvalidInput("program", f"must be a Program, not {type(program).__name__}")
+        if isinstance(program, Program):
+            versions: tuple[Program, ...] = (program,)
+        elif isinstance(program, Iterable) and not isinstance(program, str | bytes | Mapping):
+            versions = check_versions(list(program))
+        else:
+            raise InvalidInput("program", f"must be a Program or its versions, not {type(program).__name__}")
         if not callable(getattr(store, "unit_of_work", None)):
             raise InvalidInput("store", f"must be a loyalty Store, not {type(store).__name__}")
         if not callable(clock):
             raise InvalidInput("clock", "must be a callable returning an aware datetime")
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise InvalidInput("max_attempts", f"must be a positive int, got {max_attempts!r}")
-        self.program = program
+        self._versions = versions
+        self._synced = False
         self.store = store
         self._clock = clock
         self._max_attempts = max_attempts
+
+    @property
+    def program(self) -> Program:
+        """The latest program version (the one in force now, unless a later one is scheduled)."""
+        return self._versions[-1]
+
+    @property
+    def versions(self) -> tuple[Program, ...]:
+        """Every program version this engine knows, by ``effective_from``."""
+        self._sync_versions()
+        return self._versions
+
+    def program_at(self, at: datetime) -> Program:
+        """The program version in force at ``at``: the last one whose ``effective_from`` is not after it."""
+        check_aware("at", at)
+        self._sync_versions()
+        chosen = None
+        for version in self._versions:
+            if version.effective_from is None or version.effective_from <= at:
+                chosen = version
+        if chosen is None:
+            first = self._versions[0].effective_from
+            raise InvalidInput("at", f"{at.isoformat()} is before the first program version (from {first})")
+        return chosen
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -127,47 +173,91 @@ class Engine:
         return self._run(command)
 
     def quote(self, purchase: Purchase) -> Receipt:
-        """What :meth:`record_purchase` would give, writing nothing."""
-        self._check_purchase(purchase)
-        receipt = earn(self.program, purchase)
-        with self.store.unit_of_work(readonly=True) as uow:
-            if uow.member(purchase.member_id) is None:
-                raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
-        return receipt
+        """What :meth:`record_purchase` would give now, writing nothing."""
+        return self._evaluate_readonly(purchase, explain=False)
+
+    def explain(self, purchase: Purchase) -> Receipt:
+        """:meth:`quote`, plus every rule that gives nothing with its reason in ``receipt.skipped``."""
+        return self._evaluate_readonly(purchase, explain=True)
 
     def record_purchase(self, purchase: Purchase) -> Receipt:
-        """Earn points for a purchase. Idempotent on ``purchase.id``."""
-        self._check_purchase(purchase)
-        request = codec.purchase_request(purchase)
+        """Earn points for a purchase, under the program version in force at ``purchase.at``.
 
-        def command(uow: UnitOfWork) -> Receipt:
-            replay = self._replay(uow, purchase.id, "purchase", request)
+        Idempotent on ``purchase.id``: a retry returns the original receipt.
+        """
+        self._check_purchase(purchase)
+        return self._earn(purchase, codec.purchase_request(purchase), "purchase", "purchase")
+
+    def record_event(
+        self,
+        member_id: str,
+        name: str,
+        *,
+        id: str,
+        at: datetime,
+        properties: Mapping[str, AttributeValue] | None = None,
+    ) -> Receipt:
+        """Earn points for a non-purchase event (``survey_completed``) under the event rules.
+
+        Idempotent on ``id`` like a purchase; an event no rule rewards is
+        still recorded (it may count towards a frequency limit later).
+        """
+        event = Event(id, member_id, name, at, properties)
+        request = {
+            "member_id": event.member_id,
+            "name": event.name,
+            "at": event.at.isoformat(),
+            "properties": dict(event.properties),
+        }
+        return self._earn(event, request, "event", f"event {event.name}")
+
+    def update_member(
+        self,
+        member_id: str,
+        *,
+        id: str,
+        at: datetime,
+        birthday: date | _Unset | None = _UNSET,
+        attributes: Mapping[str, AttributeValue] | _Unset = _UNSET,
+    ) -> Member:
+        """Change a member's birthday or attributes; ``id`` is the POS's key for the change.
+
+        A changed birthday records ``at`` as ``birthday_changed_at``, which a
+        birthday rule's ``cooloff_days`` counts from.
+        """
+        check_id("member_id", member_id)
+        check_id("id", id)
+        check_aware("at", at)
+        if not isinstance(birthday, _Unset):
+            Member(member_id, at, birthday)  # validates the birthday alone
+        if not isinstance(attributes, _Unset):
+            attributes = Member(member_id, at, attributes=attributes).attributes
+        request = {
+            "member_id": member_id,
+            "at": at.isoformat(),
+            "birthday": None
+            if isinstance(birthday, _Unset)
+            else {"set": None if birthday is None else str(birthday)},
+            "attributes": None if isinstance(attributes, _Unset) else dict(attributes),
+        }
+
+        def command(uow: UnitOfWork) -> Member:
+            replay = self._replay(uow, id, "member_update", request)
             if replay is not None:
-                # The original receipt, even if the program has changed since.
-                return codec.structure(replay.result, Receipt)
-            balance = self._balance_for_update(uow, purchase.member_id)
-            receipt = earn(self.program, purchase, balance_before=balance)
-            now = self._now()
-            if receipt.points:
-                self._check_range(balance + receipt.points)
-                posting = Posting(
-                    purchase.member_id,
-                    EntryKind.EARN,
-                    receipt.points,
-                    purchase.at,
-                    now,
-                    purchase.id,
-                    "purchase",
-                    None,
-                    "base",
-                )
-                if uow.append(posting).balance_after != receipt.balance_after:
-                    # The balance was read under the write lock: only a broken adapter gets here.
-                    raise StorageError("balance", "the store's balance moved during the unit of work")
-            result = codec.receipt_result(receipt, occurred_at=request["at"])
-            uow.add_operation(Operation(purchase.id, "purchase", request, result, now))
+                return codec.structure(replay.result, Member)
+            existing = uow.member(member_id)
+            if existing is None:
+                raise UnknownMember("member_id", f"no member {member_id!r}")
+            changes: dict[str, Any] = {}
+            if not isinstance(birthday, _Unset) and birthday != existing.birthday:
+                changes.update(birthday=birthday, birthday_changed_at=at)
+            if not isinstance(attributes, _Unset):
+                changes["attributes"] = attributes
+            member = attrs.evolve(existing, **changes)
+            uow.update_member(member)
+            uow.add_operation(Operation(id, "member_update", request, codec.unstructure(member), self._now()))
             uow.commit()
-            return receipt
+            return member
 
         return self._run(command)
 
@@ -228,6 +318,121 @@ class Engine:
         return member
 
     # -- internals --------------------------------------------------------------------------
+
+    def _earn(self, subject: Purchase | Event, request: dict[str, Any], kind: str, reason: str) -> Receipt:
+        """Evaluate a purchase or event with the version of its time and write what it earned."""
+        program = self.program_at(subject.at)
+
+        def command(uow: UnitOfWork) -> Receipt:
+            replay = self._replay(uow, subject.id, kind, request)
+            if replay is not None:
+                # The original receipt, even if the program has changed since.
+                return codec.structure(replay.result, Receipt)
+            balance = self._balance_for_update(uow, subject.member_id)
+            member = uow.member(subject.member_id) if program.index.needs_member else None
+            tallies = self._tallies(uow, program, subject, member)
+            if isinstance(subject, Purchase):
+                outcome = evaluate(program, subject, member=member, tallies=tallies, balance_before=balance)
+            else:
+                outcome = evaluate_event(
+                    program, subject, member=member, tallies=tallies, balance_before=balance
+                )
+            self._post(uow, outcome.receipt, outcome.tallies, subject.id, request, kind, reason)
+            return outcome.receipt
+
+        return self._run(command)
+
+    def _evaluate_readonly(self, purchase: Purchase, *, explain: bool) -> Receipt:
+        self._check_purchase(purchase)
+        program = self.program_at(purchase.at)
+        with self.store.unit_of_work(readonly=True) as uow:
+            balance = uow.balance(purchase.member_id)
+            if balance is None:
+                raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
+            member = uow.member(purchase.member_id) if explain or program.index.needs_member else None
+            own, shared = tally_keys(program, purchase, member)
+            tallies = uow.tallies([*own, *shared]) if own or shared else {}
+        return evaluate(program, purchase, member=member, tallies=tallies, explain=explain).receipt
+
+    @staticmethod
+    def _tallies(
+        uow: UnitOfWork, program: Program, subject: Purchase | Event, member: Member | None
+    ) -> Mapping[str, Tally]:
+        own, shared = tally_keys(program, subject, member)
+        # The member's own tallies are already guarded by the lock on its balance.
+        tallies = uow.tallies(own) if own else {}
+        if shared:
+            tallies = {**tallies, **uow.tallies(shared, for_update=True)}
+        return tallies
+
+    def _post(
+        self,
+        uow: UnitOfWork,
+        receipt: Receipt,
+        deltas: Mapping[str, Tally],
+        key: str,
+        request: dict[str, Any],
+        kind: str,
+        reason: str,
+    ) -> None:
+        """Write what an evaluation decided: the entry, the tallies and the operation."""
+        now = self._now()
+        if receipt.points:
+            assert receipt.balance_after is not None
+            self._check_range(receipt.balance_after)
+            posting = Posting(
+                receipt.member_id,
+                EntryKind.EARN,
+                receipt.points,
+                receipt.occurred_at,
+                now,
+                key,
+                reason,
+                None,
+                receipt.rules,
+                receipt.program_version,
+            )
+            if uow.append(posting).balance_after != receipt.balance_after:
+                # The balance was read under the write lock: only a broken adapter gets here.
+                raise StorageError("balance", "the store's balance moved during the unit of work")
+        if deltas:
+            uow.add_tallies(deltas)
+        result = codec.receipt_result(receipt, occurred_at=request["at"])
+        uow.add_operation(Operation(key, kind, request, result, now))
+        uow.commit()
+
+    def _sync_versions(self) -> None:
+        """Keep every program version in the store, and learn the ones other engines stored."""
+        if self._synced:
+            return
+        from loyalty import config
+
+        def command(uow: UnitOfWork) -> tuple[Program, ...]:
+            stored = {version.version: version for version in uow.program_versions()}
+            known = {version.version for version in self._versions}
+            for program in self._versions:
+                body = program.to_dict()
+                previous = stored.get(program.version)
+                if previous is None:
+                    uow.add_program_version(
+                        StoredProgram(program.version, program.effective_from, body, self._now())
+                    )
+                elif previous.body != body:
+                    raise ConfigError(
+                        [
+                            (
+                                "version",
+                                f"version {program.version!r} is already stored with other rules: "
+                                "give the changed program a new version",
+                            )
+                        ]
+                    )
+            uow.commit()
+            others = [config.program_from_dict(v.body) for k, v in stored.items() if k not in known]
+            return check_versions([*others, *self._versions]) if others else self._versions
+
+        self._versions = self._run(command)
+        self._synced = True
 
     def _check_purchase(self, purchase: Purchase) -> None:
         if not isinstance(purchase, Purchase):

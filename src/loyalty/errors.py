@@ -16,6 +16,7 @@ from __future__ import annotations
 
 __all__ = [
     "ConcurrencyError",
+    "ConfigError",
     "CurrencyMismatch",
     "IdempotencyConflict",
     "InsufficientPoints",
@@ -51,6 +52,29 @@ class LoyaltyError(Exception):
 
 class InvalidInput(LoyaltyError, ValueError):
     """An argument has the wrong type or an impossible value."""
+
+
+class ConfigError(InvalidInput):
+    """A program configuration with problems: ``problems`` lists every ``(path, message)``.
+
+    All problems are collected before raising, so a merchant fixes a file in
+    one pass; ``field`` is the first path.
+
+    >>> error = ConfigError([("rules[2].factor", "must not be negative, got -1"), ("scale", "must be 0-6")])
+    >>> print(error)
+    2 problems in the program:
+      rules[2].factor: must not be negative, got -1
+      scale: must be 0-6
+    """
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = tuple(problems)
+        lines = [f"  {path}: {message}" if path else f"  {message}" for path, message in self.problems]
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in the program:"
+        Exception.__init__(self, "\n".join([head, *lines]))
+        self.field = self.problems[0][0] if self.problems else None
+        self.message = str(self)
 
 
 class InvalidAmount(InvalidInput):

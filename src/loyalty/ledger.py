@@ -41,7 +41,8 @@ class Posting:
     source_id: str
     reason: str
     actor: str | None = None
-    rule: str | None = None
+    rules: tuple[str, ...] = ()
+    program_version: str | None = None
 
     def recorded(self, seq: int, balance_after: int) -> Entry:
         """The entry this posting became, once the store has numbered it and moved the balance."""
@@ -56,7 +57,8 @@ class Posting:
             self.source_id,
             self.reason,
             self.actor,
-            self.rule,
+            self.rules,
+            self.program_version,
         )
 
 
@@ -67,7 +69,9 @@ class Entry:
     ``seq`` orders entries as the engine recorded them (``recorded_at``);
     ``occurred_at`` is the till's time, which may be earlier than entries
     recorded before it when a terminal was offline. ``source_id`` is the
-    idempotency key of the command that wrote it.
+    idempotency key of the command that wrote it. ``rules`` are the ids of the
+    program rules that produced the points (empty for redemptions and
+    corrections) and ``program_version`` the version they belong to.
     """
 
     seq: int
@@ -80,7 +84,8 @@ class Entry:
     source_id: str
     reason: str
     actor: str | None = None
-    rule: str | None = None
+    rules: tuple[str, ...] = ()
+    program_version: str | None = None
 
 
 def balance_of(entries: Iterable[Entry]) -> int:

@@ -47,6 +47,11 @@ def _check_birthday(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("birthday", f"must be a date, not {type(value).__name__}")
 
 
+def _check_changed_at(_: Any, __: Any, value: object) -> None:
+    if value is not None:
+        check_aware("birthday_changed_at", value)
+
+
 @attrs.frozen
 class Member:
     """An enrolled member. ``attributes`` are free-form facts a POS knows (segment, store)."""
@@ -58,4 +63,7 @@ class Member:
         default=None,
         converter=_freeze_attributes,
         hash=False,
+    )
+    birthday_changed_at: datetime | None = attrs.field(
+        default=None, kw_only=True, validator=_check_changed_at
     )

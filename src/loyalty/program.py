@@ -17,16 +17,33 @@ from __future__ import annotations
 
 import enum
 import functools
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import attrs
 
-from loyalty.checks import check_id, validates
-from loyalty.errors import InvalidAmount, InvalidInput
-from loyalty.money import check_currency, check_decimal
+from loyalty.checks import check_aware, check_id, validates
+from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
+from loyalty.money import EXACT, check_currency, check_decimal
+from loyalty.purchases import Line
+from loyalty.rules import BirthdayBonus, EventRule, Rule, SpendRule, as_enum, check_rule_id, zone
 
-__all__ = ["EarnRate", "Program", "Rounding"]
+__all__ = [
+    "BASE",
+    "EarnRate",
+    "EventCombination",
+    "Program",
+    "RoundPer",
+    "Rounding",
+    "RuleIndex",
+    "TaxBasis",
+    "check_versions",
+]
 
 
 _DECIMAL_MODES = {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
@@ -74,8 +91,8 @@ def _rate_text(points: int, per: str) -> str:
 
 
 def _check_rate(field: str, value: object) -> None:
-    if not isinstance(value, EarnRate):
-        raise InvalidInput(field, f"must be an EarnRate, got {value!r}")
+    if value is not None and not isinstance(value, EarnRate):
+        raise InvalidInput(field, f"must be an EarnRate or None, got {value!r}")
 
 
 def _check_rounding(_: Any, __: Any, value: object) -> None:
@@ -83,11 +100,349 @@ def _check_rounding(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("rounding", f"must be a Rounding, got {value!r}")
 
 
+class RoundPer(enum.Enum):
+    """Where rounding happens: once on the purchase's total, or on each line's points."""
+
+    PURCHASE = "purchase"
+    LINE = "line"
+
+
+class TaxBasis(enum.Enum):
+    """Whether spend is counted with the tax included in the price or without it."""
+
+    INCLUSIVE = "inclusive"
+    EXCLUSIVE = "exclusive"
+
+
+class EventCombination(enum.Enum):
+    """When several event rules match one event: add them up, or keep only the best."""
+
+    SUM = "sum"
+    BEST = "best"
+
+
+def _to_rounding(value: Any) -> Any:
+    return as_enum(Rounding, value)
+
+
+def _to_round_per(value: Any) -> Any:
+    return as_enum(RoundPer, value)
+
+
+def _to_tax(value: Any) -> Any:
+    return as_enum(TaxBasis, value)
+
+
+def _to_events(value: Any) -> Any:
+    return as_enum(EventCombination, value)
+
+
+def _check_enum(kind: type[enum.Enum], field: str) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        if not isinstance(value, kind):
+            names = ", ".join(repr(member.value) for member in kind)
+            raise InvalidInput(field, f"must be one of {names}, got {value!r}")
+
+    return check
+
+
+def _check_scale(_: Any, __: Any, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
+        raise InvalidInput("scale", f"must be an int from 0 to 6, got {value!r}")
+
+
+def _check_bool(field: str) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        if not isinstance(value, bool):
+            raise InvalidInput(field, f"must be true or false, got {value!r}")
+
+    return check
+
+
+def _rules(value: Iterable[Rule] | None) -> tuple[Rule, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidInput("rules", f"must be a list of rules, not {type(value).__name__}")
+    return tuple(value)
+
+
+def _check_rules(_: Any, __: Any, rules: tuple[Rule, ...]) -> None:
+    if len(rules) > MAX_RULES:
+        raise InvalidInput("rules", f"at most {MAX_RULES} rules, got {len(rules)}")
+    seen: dict[str, int] = {}
+    for i, rule in enumerate(rules):
+        if not isinstance(rule, Rule) or type(rule) is Rule:
+            raise InvalidInput(f"rules[{i}]", f"must be a rule (SpendRule, Multiplier, ...), got {rule!r}")
+        if rule.id in seen:
+            raise InvalidInput(f"rules[{i}].id", f"{rule.id!r} is already the id of rules[{seen[rule.id]}]")
+        seen[rule.id] = i
+
+
+def _check_effective_from(_: Any, __: Any, value: object) -> None:
+    if value is not None:
+        check_aware("effective_from", value)
+
+
+#: The most rules one program version may hold.
+MAX_RULES = 10_000
+
+
 @attrs.frozen
 class Program:
-    """A named program in one currency with a base earning rate."""
+    """A named program in one currency: a base rate, rules, and how points are rounded.
+
+    ``rate`` is the base spend rule (id ``base``) every eligible purchase
+    earns; ``None`` leaves earning entirely to ``rules``. Points are kept as
+    integers in units of ``10**-scale`` of a point (``scale=2`` keeps
+    hundredths: 6.75 points are stored as 675). ``version`` and
+    ``effective_from`` place the program among its versions: a purchase is
+    evaluated with the version in force at its own time.
+    """
 
     name: str = attrs.field(validator=validates(check_id, "name"))
     currency: str = attrs.field(validator=validates(check_currency, "currency"))
-    rate: EarnRate = attrs.field(factory=EarnRate, validator=validates(_check_rate, "rate"))
-    rounding: Rounding = attrs.field(default=Rounding.FLOOR, validator=_check_rounding)
+    rate: EarnRate | None = attrs.field(factory=EarnRate, validator=validates(_check_rate, "rate"))
+    rounding: Rounding = attrs.field(
+        default=Rounding.FLOOR, converter=_to_rounding, validator=_check_rounding
+    )
+    rules: tuple[Rule, ...] = attrs.field(factory=tuple, converter=_rules, validator=_check_rules)
+    scale: int = attrs.field(default=0, validator=_check_scale, kw_only=True)
+    round_per: RoundPer = attrs.field(
+        default=RoundPer.PURCHASE,
+        converter=_to_round_per,
+        validator=_check_enum(RoundPer, "round_per"),
+        kw_only=True,
+    )
+    carry: bool = attrs.field(default=False, validator=_check_bool("carry"), kw_only=True)
+    tax: TaxBasis = attrs.field(
+        default=TaxBasis.INCLUSIVE,
+        converter=_to_tax,
+        validator=_check_enum(TaxBasis, "tax"),
+        kw_only=True,
+    )
+    events: EventCombination = attrs.field(
+        default=EventCombination.SUM,
+        converter=_to_events,
+        validator=_check_enum(EventCombination, "events"),
+        kw_only=True,
+    )
+    timezone: str = attrs.field(default="UTC", validator=lambda _, __, v: zone("timezone", v), kw_only=True)
+    version: str = attrs.field(default="1", validator=validates(check_rule_id, "version"), kw_only=True)
+    effective_from: datetime | None = attrs.field(default=None, validator=_check_effective_from, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if self.rate is not None and any(rule.id == BASE for rule in self.rules):
+            index = next(i for i, rule in enumerate(self.rules) if rule.id == BASE)
+            raise InvalidInput(
+                f"rules[{index}].id", f"{BASE!r} is the base rate's id; set rate to None to reuse it"
+            )
+        object.__setattr__(self, "_zone", zone("timezone", self.timezone))
+        object.__setattr__(self, "_index", RuleIndex.build(self))
+
+    _zone: ZoneInfo = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _index: RuleIndex = attrs.field(init=False, eq=False, repr=False, hash=False)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The program's timezone, in which days, hours and periods are read."""
+        return self._zone
+
+    @property
+    def index(self) -> RuleIndex:
+        """The rules in evaluation order, indexed by what they can apply to."""
+        return self._index
+
+    def format_points(self, units: int) -> str:
+        """``units`` (stored integers) as points are shown: ``675`` at scale 2 is ``6.75``."""
+        if not self.scale:
+            return str(units)
+        return str(Decimal(units).scaleb(-self.scale, context=EXACT))
+
+    # -- configuration as data (loyalty.config does the work) --------------------------------
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Program:
+        """A program from its dict form; every problem is reported at once as ``ConfigError``."""
+        from loyalty import config
+
+        return config.program_from_dict(data)
+
+    @classmethod
+    def from_json(cls, source: str | os.PathLike[str]) -> Program:
+        """A program from JSON text or a path to a ``.json`` file."""
+        from loyalty import config
+
+        return config.program_from_dict(config.read_json(source))
+
+    @classmethod
+    def from_toml(cls, source: str | os.PathLike[str]) -> Program:
+        """A program from TOML text or a path to a ``.toml`` file."""
+        from loyalty import config
+
+        return config.program_from_dict(config.read_toml(source))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The program as plain data (strings for decimals and datetimes); ``from_dict`` inverts it."""
+        from loyalty import config
+
+        return config.program_to_dict(self)
+
+
+#: The id of the base rate's rule.
+BASE = "base"
+
+
+def check_versions(programs: Sequence[Program]) -> tuple[Program, ...]:
+    """Several versions of one program, checked together and ordered by ``effective_from``.
+
+    They must share name and currency, have distinct ``version`` labels and
+    distinct ``effective_from`` instants (at most one without); every problem
+    is reported in one :class:`~loyalty.errors.ConfigError`.
+
+    >>> from datetime import datetime, timezone
+    >>> jan = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    >>> spring = Program("Club", "EUR", version="2", effective_from=jan)
+    >>> check_versions([spring, Program("Club", "EUR", version="2")])
+    Traceback (most recent call last):
+    ...
+    loyalty.errors.ConfigError: 1 problem in the program:
+      versions[1].version: '2' is already the version of versions[0]
+    """
+    problems: list[tuple[str, str]] = []
+    if not programs:
+        raise ConfigError([("versions", "at least one program version is needed")])
+    for i, program in enumerate(programs):
+        if not isinstance(program, Program):
+            problems.append((f"versions[{i}]", f"must be a Program, not {type(program).__name__}"))
+    if problems:
+        raise ConfigError(problems)
+    first = programs[0]
+    versions: dict[str, int] = {}
+    starts: dict[datetime | None, int] = {}
+    for i, program in enumerate(programs):
+        where = f"versions[{i}]"
+        if program.name != first.name:
+            problems.append(
+                (f"{where}.name", f"must be {first.name!r} like versions[0], got {program.name!r}")
+            )
+        if program.currency != first.currency:
+            problems.append(
+                (f"{where}.currency", f"must be {first.currency} like versions[0], got {program.currency}")
+            )
+        if program.version in versions:
+            j = versions[program.version]
+            problems.append(
+                (f"{where}.version", f"{program.version!r} is already the version of versions[{j}]")
+            )
+        versions.setdefault(program.version, i)
+        start = program.effective_from
+        if start in starts:
+            j = starts[start]
+            if start is None:
+                problems.append(
+                    (f"{where}.effective_from", f"missing, like versions[{j}]: only one may omit it")
+                )
+            else:
+                problems.append((f"{where}.effective_from", f"same as versions[{j}] ({start.isoformat()})"))
+        starts.setdefault(start, i)
+    if problems:
+        raise ConfigError(problems)
+    return tuple(
+        sorted(
+            programs,
+            key=lambda p: (
+                p.effective_from is not None,
+                p.effective_from.timestamp() if p.effective_from else 0.0,
+            ),
+        )
+    )
+
+
+@attrs.frozen
+class RuleIndex:
+    """The program's purchase and event rules, ordered and indexed for evaluation.
+
+    Order: spend rules, then multipliers, then fixed bonuses; within each,
+    higher ``priority`` first, then as listed. A purchase only looks at the
+    rules that can apply to one of its lines (by SKU, category or label) plus
+    the rules with no such include filter, so 1,000 rules aimed at other
+    categories cost a purchase almost nothing.
+    """
+
+    ordered: tuple[Rule, ...]
+    position: Mapping[str, int]
+    unfiltered: frozenset[int]
+    by_sku: Mapping[str, frozenset[int]]
+    by_category: Mapping[str, frozenset[int]]
+    by_label: Mapping[tuple[str, str], frozenset[int]]
+    by_event: Mapping[str, tuple[EventRule, ...]]
+    ordered_events: tuple[EventRule, ...]
+    needs_member: bool
+
+    def candidates(self, lines: Iterable[Line]) -> tuple[Rule, ...]:
+        """The purchase rules that can apply to a basket of ``lines``, in evaluation order."""
+        if not (self.by_sku or self.by_category or self.by_label):
+            return self.ordered
+        found = set(self.unfiltered)
+        for line in lines:
+            found.update(self.by_sku.get(line.sku, ()))
+            if line.category is not None:
+                found.update(self.by_category.get(line.category, ()))
+            for pair in line.labels.items():
+                found.update(self.by_label.get(pair, ()))
+        ordered = self.ordered
+        return tuple(ordered[i] for i in sorted(found))
+
+    @classmethod
+    def build(cls, program: Program) -> RuleIndex:
+        rules: list[Rule] = []
+        if program.rate is not None:
+            rules.append(SpendRule(id=BASE, points=program.rate.points, per=program.rate.per))
+        rules += program.rules
+        declared = {rule.id: i for i, rule in enumerate(rules)}
+        purchase = sorted(
+            (rule for rule in rules if not isinstance(rule, EventRule)),
+            key=lambda rule: (rule.phase, -rule.priority, declared[rule.id]),
+        )
+        unfiltered: set[int] = set()
+        by_sku: dict[str, set[int]] = {}
+        by_category: dict[str, set[int]] = {}
+        by_label: dict[tuple[str, str], set[int]] = {}
+        for i, rule in enumerate(purchase):
+            # Indexed by the narrowest include list; any line that can match is found through it.
+            if rule.skus:
+                for sku in rule.skus:
+                    by_sku.setdefault(sku, set()).add(i)
+            elif rule.categories:
+                for category in rule.categories:
+                    by_category.setdefault(category, set()).add(i)
+            elif rule.labels:
+                key, values = next(iter(rule.labels.items()))
+                for value in values:
+                    by_label.setdefault((key, value), set()).add(i)
+            else:
+                unfiltered.add(i)
+        by_event: dict[str, list[EventRule]] = {}
+        for rule in rules:
+            if isinstance(rule, EventRule):
+                by_event.setdefault(rule.event, []).append(rule)
+        for event_rules in by_event.values():
+            event_rules.sort(key=lambda rule: (-rule.priority, declared[rule.id]))
+        events = sorted(
+            (rule for rule in rules if isinstance(rule, EventRule)),
+            key=lambda rule: (-rule.priority, declared[rule.id]),
+        )
+        return cls(
+            ordered=tuple(purchase),
+            position=MappingProxyType({rule.id: i for i, rule in enumerate(purchase)}),
+            unfiltered=frozenset(unfiltered),
+            by_sku=MappingProxyType({k: frozenset(v) for k, v in by_sku.items()}),
+            by_category=MappingProxyType({k: frozenset(v) for k, v in by_category.items()}),
+            by_label=MappingProxyType({k: frozenset(v) for k, v in by_label.items()}),
+            by_event=MappingProxyType({k: tuple(v) for k, v in by_event.items()}),
+            ordered_events=tuple(events),
+            needs_member=any(
+                rule.members or rule.exclude_members or isinstance(rule, BirthdayBonus) for rule in rules
+            ),
+        )

@@ -14,9 +14,10 @@ loyalty.errors.InvalidQuantity: quantity: must be positive, got 0
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -49,19 +50,57 @@ def _optional_id(field: str) -> Any:
     return check
 
 
+def _freeze_labels(value: Mapping[str, str] | None) -> Mapping[str, str]:
+    if value is None:
+        return _NO_LABELS
+    if not isinstance(value, Mapping):
+        raise InvalidInput("labels", f"must be a mapping of str to str, not {type(value).__name__}")
+    if len(value) > _MAX_LABELS:
+        raise InvalidInput("labels", f"at most {_MAX_LABELS} labels, got {len(value)}")
+    for key, item in value.items():
+        check_id("labels", key)
+        if not isinstance(item, str):
+            raise InvalidInput(f"labels[{key!r}]", f"must be a str, not {type(item).__name__}")
+        check_id(f"labels[{key!r}]", item)
+    return MappingProxyType(dict(sorted(value.items())))
+
+
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
+_MAX_LABELS = 32
+_ZERO = Decimal(0)
+
+
 @attrs.frozen
 class Line:
-    """One basket line: ``quantity`` units of ``sku`` at ``unit_price`` each."""
+    """One basket line: ``quantity`` units of ``sku`` at ``unit_price`` each.
+
+    ``discount`` is the money taken off the whole line; ``tax`` is the tax
+    included in what the line costs after that discount (programs that earn on
+    amounts without tax subtract it). ``labels`` are key=value facts such as
+    ``{"color": "red"}`` that rules can filter on.
+    """
 
     sku: str = attrs.field(validator=validates(check_id, "sku"))
     quantity: int | Decimal = attrs.field(validator=_check_quantity)
     unit_price: Decimal = attrs.field(validator=validates(check_decimal, "unit_price"))
     category: str | None = attrs.field(default=None, validator=_optional_id("category"))
+    labels: Mapping[str, str] = attrs.field(default=None, converter=_freeze_labels, hash=False)
+    discount: Decimal = attrs.field(default=_ZERO, validator=validates(check_decimal, "discount"))
+    tax: Decimal = attrs.field(default=_ZERO, validator=validates(check_decimal, "tax"))
 
-    @property
-    def amount(self) -> Decimal:
-        """The exact line amount, before any rounding to the currency's minor unit."""
-        return EXACT.multiply(self.unit_price, self.quantity)
+    def __attrs_post_init__(self) -> None:
+        gross = EXACT.multiply(self.unit_price, self.quantity)
+        if self.discount > gross:
+            raise InvalidAmount("discount", f"must not exceed the line amount {gross}, got {self.discount}")
+        net = EXACT.subtract(gross, self.discount) if self.discount else gross
+        if self.tax > net:
+            raise InvalidAmount("tax", f"must not exceed the amount paid for the line {net}, got {self.tax}")
+        # Computed once: every rule that looks at the line reads it.
+        object.__setattr__(self, "amount", net)
+
+    #: The exact amount paid for the line (after its discount, tax included),
+    #: before any rounding to the currency's minor unit.
+    amount: Decimal = attrs.field(init=False, eq=False, repr=False, hash=False)
 
 
 def _lines(value: Iterable[Line]) -> tuple[Line, ...]:
@@ -95,6 +134,7 @@ class Purchase:
     currency: str = attrs.field(validator=validates(check_currency, "currency"))
     store_id: str | None = attrs.field(default=None, validator=_optional_id("store_id"))
     terminal_id: str | None = attrs.field(default=None, validator=_optional_id("terminal_id"))
+    channel: str | None = attrs.field(default=None, validator=_optional_id("channel"))
 
     def __attrs_post_init__(self) -> None:
         exact = Decimal(0)
@@ -105,5 +145,5 @@ class Purchase:
         # Computed once here: the engine reads it several times per command.
         object.__setattr__(self, "total", Money(exact, self.currency).rounded())
 
-    #: The basket total, rounded to the currency's minor unit.
+    #: The amount paid for the basket (after line discounts), rounded to the currency's minor unit.
     total: Money = attrs.field(init=False, eq=False, repr=False)

@@ -20,10 +20,12 @@ the URL and returns a :class:`Store`.
 
 from __future__ import annotations
 
+import decimal
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
+from decimal import Decimal
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Protocol
@@ -36,11 +38,18 @@ from loyalty.members import Member
 
 __all__ = [
     "DEFAULT_URL",
+    "MAX_TALLY_KEY_LENGTH",
     "Operation",
     "Store",
     "StoreFactory",
+    "StoredProgram",
+    "Tally",
     "UnitOfWork",
+    "check_deltas",
+    "check_rules",
+    "check_tally_key",
     "open_store",
+    "program_order",
 ]
 
 #: Where :func:`open_store` keeps data when no URL is given and
@@ -66,6 +75,114 @@ class Operation:
     recorded_at: datetime
 
 
+#: Tally keys are strings of at most this many characters.
+MAX_TALLY_KEY_LENGTH = 600
+#: Digits a tally's points may grow to. Additions are exact: one that would
+#: need more digits fails instead of rounding.
+_TALLY_DIGITS = 1000
+_EXACT = decimal.Context(
+    prec=_TALLY_DIGITS, traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow]
+)
+
+
+def _check_count(_: Any, __: Any, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("count", f"must be an int, not {type(value).__name__}")
+
+
+def _check_decimal(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, Decimal):
+        raise InvalidInput("points", f"must be a Decimal, not {type(value).__name__}")
+    if not value.is_finite():
+        raise InvalidInput("points", f"must be finite, got {value}")
+
+
+@attrs.frozen
+class Tally:
+    """A running count and an exact Decimal sum kept under a key.
+
+    The engine keeps these for caps, budgets, visit counts and carried
+    fractions. Adding two is exact (never rounded):
+
+    >>> Tally(1, Decimal("0.3333333333333333333333333333")) + Tally(2, Decimal("1"))
+    Tally(count=3, points=Decimal('1.3333333333333333333333333333'))
+    """
+
+    count: int = attrs.field(default=0, validator=_check_count)
+    points: Decimal = attrs.field(default=Decimal(0), validator=_check_decimal)
+
+    def __add__(self, other: Tally) -> Tally:
+        if not isinstance(other, Tally):
+            return NotImplemented
+        try:
+            points = _EXACT.add(self.points, other.points)
+        except decimal.DecimalException:
+            raise InvalidInput(
+                "points", f"{self.points} + {other.points} needs more than {_TALLY_DIGITS} digits"
+            ) from None
+        return Tally(self.count + other.count, points)
+
+
+@attrs.frozen
+class StoredProgram:
+    """A program version the engine has run, kept so old purchases can be evaluated with its rules."""
+
+    #: The program's version label, unique in a store.
+    version: str
+    #: Aware; ``None`` means in force since the beginning.
+    effective_from: datetime | None
+    #: The program's ``to_dict()`` form (JSON-serialisable).
+    body: JSON
+    recorded_at: datetime
+
+
+def program_order(program: StoredProgram) -> tuple[bool, datetime | None, str]:
+    """The order of :meth:`UnitOfWork.program_versions`: ``effective_from`` (``None`` first), version."""
+    return (program.effective_from is not None, program.effective_from, program.version)
+
+
+def _has_surrogate(value: str) -> bool:
+    return not value.isascii() and any("\ud800" <= ch <= "\udfff" for ch in value)
+
+
+def check_tally_key(key: object) -> str:
+    """A tally key every adapter can store: a string of at most 600 characters, no NUL, valid Unicode."""
+    if not isinstance(key, str):
+        raise InvalidInput("key", f"a tally key must be a string, not {type(key).__name__}")
+    if len(key) > MAX_TALLY_KEY_LENGTH:
+        raise InvalidInput(
+            "key", f"a tally key must be at most {MAX_TALLY_KEY_LENGTH} characters, got {len(key)}"
+        )
+    if "\x00" in key or _has_surrogate(key):
+        raise InvalidInput("key", "a tally key must not contain NUL characters or lone surrogates")
+    return key
+
+
+def check_deltas(deltas: Mapping[str, Tally]) -> None:
+    """What ``add_tallies`` is given must map tally keys to :class:`Tally` values."""
+    for key, delta in deltas.items():
+        check_tally_key(key)
+        if not isinstance(delta, Tally):
+            raise InvalidInput("deltas", f"must map keys to Tally, not {type(delta).__name__}")
+
+
+def check_rules(rules: Iterable[object]) -> None:
+    """Rule ids must be non-empty and free of whitespace, NUL and lone surrogates.
+
+    Adapters may store them joined by single spaces (the SQL ones do), so an
+    id that would not come back whole is refused, by every adapter alike.
+    """
+    if isinstance(rules, str):
+        raise InvalidInput("rules", f"must be a tuple of rule ids, not the string {rules!r}")
+    for rule in rules:
+        if not isinstance(rule, str):
+            raise InvalidInput("rules", f"rule ids must be strings, not {type(rule).__name__}")
+        if rule.split() != [rule]:
+            raise InvalidInput("rules", f"rule ids must be non-empty and contain no whitespace, got {rule!r}")
+        if "\x00" in rule or _has_surrogate(rule):
+            raise InvalidInput("rules", "rule ids must not contain NUL characters or lone surrogates")
+
+
 class UnitOfWork(Protocol):
     """One transaction. Nothing it did is visible to others or kept until :meth:`commit`."""
 
@@ -75,6 +192,15 @@ class UnitOfWork(Protocol):
 
     def add_member(self, member: Member) -> None:
         """Enroll ``member`` with a zero balance (the engine has checked it is new)."""
+        ...
+
+    def update_member(self, member: Member) -> None:
+        """Replace the stored member's birthday, ``birthday_changed_at`` and attributes.
+
+        Same id; the engine has checked the member exists (an adapter fails
+        with :class:`~loyalty.errors.StorageError` if not). The enrollment
+        time and the balance are kept.
+        """
         ...
 
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
@@ -100,6 +226,32 @@ class UnitOfWork(Protocol):
 
     def add_operation(self, operation: Operation) -> None:
         """Record an operation; a second one with the same key must fail (the final arbiter)."""
+        ...
+
+    def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
+        """The tally for every key in ``keys`` (``Tally()`` for a key never added to).
+
+        ``for_update=True``: the caller will decide a write on these values;
+        concurrent writers of the same keys must wait (lock), so a budget
+        shared by all members is never overspent. In a read-only unit of work
+        it is a plain read.
+        """
+        ...
+
+    def add_tallies(self, deltas: Mapping[str, Tally]) -> None:
+        """Add each delta's count and points to the tally under its key (creating it).
+
+        The sums are exact: the points read back are ``==`` the sum of every
+        delta added.
+        """
+        ...
+
+    def program_versions(self) -> list[StoredProgram]:
+        """Every stored program version, by ``effective_from`` (``None`` first), then ``version``."""
+        ...
+
+    def add_program_version(self, program: StoredProgram) -> None:
+        """Store a program version; a second one with the same ``version`` must fail."""
         ...
 
     def commit(self) -> None:

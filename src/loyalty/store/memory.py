@@ -8,12 +8,22 @@ leaves the dictionaries exactly as they were.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Mapping
+
+import attrs
 
 from loyalty.errors import StorageError
 from loyalty.ledger import Entry, Posting
 from loyalty.members import Member
-from loyalty.store import Operation
+from loyalty.store import (
+    Operation,
+    StoredProgram,
+    Tally,
+    check_deltas,
+    check_rules,
+    check_tally_key,
+    program_order,
+)
 
 __all__ = ["MemoryStore", "open_memory"]
 
@@ -24,7 +34,12 @@ class _Data:
         self.balances: dict[str, int] = {}
         self.entries: dict[str, list[Entry]] = {}
         self.operations: dict[str, Operation] = {}
+        self.tallies: dict[str, Tally] = {}
+        self.programs: dict[str, StoredProgram] = {}
         self.next_seq = 1
+
+
+_ZERO = Tally()
 
 
 class MemoryUnitOfWork:
@@ -68,11 +83,27 @@ class MemoryUnitOfWork:
 
         self._undo.append(undo)
 
+    def update_member(self, member: Member) -> None:
+        self._writable()
+        members = self._data.members
+        old = members.get(member.id)
+        if old is None:
+            raise StorageError("member_id", f"no member {member.id!r} to update")
+        members[member.id] = attrs.evolve(
+            old,
+            birthday=member.birthday,
+            attributes=member.attributes,
+            birthday_changed_at=member.birthday_changed_at,
+        )
+        self._undo.append(lambda: members.__setitem__(member.id, old))
+
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
         return self._data.balances.get(member_id)
 
     def append(self, posting: Posting) -> Entry:
         self._writable()
+        if posting.rules:
+            check_rules(posting.rules)
         data = self._data
         mid = posting.member_id
         before = data.balances[mid]
@@ -103,6 +134,40 @@ class MemoryUnitOfWork:
             raise StorageError("id", f"operation {operation.key!r} already exists")
         ops[operation.key] = operation
         self._undo.append(lambda: ops.__delitem__(operation.key))
+
+    def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
+        # The store's lock is held for the whole unit of work: nothing more to lock.
+        stored = self._data.tallies
+        return {check_tally_key(key): stored.get(key, _ZERO) for key in keys}
+
+    def add_tallies(self, deltas: Mapping[str, Tally]) -> None:
+        self._writable()
+        check_deltas(deltas)
+        stored = self._data.tallies
+        # Compute every sum first, so a sum that fails leaves nothing half added.
+        new = {key: stored.get(key, _ZERO) + delta for key, delta in deltas.items()}
+        old = {key: stored.get(key) for key in new}
+        stored.update(new)
+
+        def undo() -> None:
+            for key, value in old.items():
+                if value is None:
+                    del stored[key]
+                else:
+                    stored[key] = value
+
+        self._undo.append(undo)
+
+    def program_versions(self) -> list[StoredProgram]:
+        return sorted(self._data.programs.values(), key=program_order)
+
+    def add_program_version(self, program: StoredProgram) -> None:
+        self._writable()
+        programs = self._data.programs
+        if program.version in programs:
+            raise StorageError("version", f"program version {program.version!r} already exists")
+        programs[program.version] = program
+        self._undo.append(lambda: programs.__delitem__(program.version))
 
     def commit(self) -> None:
         self._undo.clear()

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -35,16 +35,19 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.ledger import Entry, Posting
 from loyalty.members import Member
-from loyalty.store import Operation
+from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
     MEMBER_COLUMNS,
+    PROGRAM_COLUMNS,
     dump_json,
     entry_from_row,
     load_json,
     member_from_row,
     offset_of,
+    program_from_row,
     restore_instant,
+    rules_text,
 )
 
 if TYPE_CHECKING:
@@ -108,15 +111,38 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             recorded_offset INTEGER NOT NULL
         )""",
     ),
+    # 2: earning rules. Entries name the program version their rules belong
+    # to (the ids go in the existing ``rule`` column, space-separated);
+    # birthdays can change; tallies for caps and budgets; program versions.
+    (
+        "ALTER TABLE {s}.entries ADD COLUMN program_version TEXT",
+        """ALTER TABLE {s}.members ADD COLUMN birthday_changed_at TIMESTAMPTZ,
+           ADD COLUMN birthday_changed_offset INTEGER""",
+        """CREATE TABLE {s}.tallies (
+            key TEXT PRIMARY KEY,
+            count BIGINT NOT NULL DEFAULT 0,
+            points NUMERIC NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE {s}.program_versions (
+            version TEXT PRIMARY KEY,
+            effective_from TIMESTAMPTZ,
+            effective_offset INTEGER,
+            body TEXT NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            recorded_offset INTEGER NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
+_ZERO = Tally()
 _UNIQUE_VIOLATION = "23505"
 _SERIALIZATION_FAILURE = "40001"
 _DEADLOCK_DETECTED = "40P01"
 # A duplicate key here means another transaction won a race for the same
-# member or idempotency key: a retry will see the winner and answer from it.
-_RACED_TABLES = frozenset({"members", "operations"})
+# member, idempotency key or program version: a retry will see the winner and
+# answer from it.
+_RACED_TABLES = frozenset({"members", "operations", "program_versions"})
 
 
 def _import_driver() -> None:
@@ -163,15 +189,17 @@ class _Queries:
             "s": sql.Identifier(schema),
             "member_columns": sql.SQL(MEMBER_COLUMNS),
             "entry_columns": sql.SQL(ENTRY_COLUMNS),
+            "program_columns": sql.SQL(PROGRAM_COLUMNS),
         }
 
         def q(template: str) -> sql.Composed:
             return sql.SQL(template).format(**names)
 
         self.member = q("SELECT {member_columns} FROM {s}.members WHERE member_id = %s")
-        self.add_member = q(
-            "INSERT INTO {s}.members (member_id, enrolled_at, enrolled_offset, birthday, attributes)"
-            " VALUES (%s, %s, %s, %s, %s)"
+        self.add_member = q("INSERT INTO {s}.members ({member_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s)")
+        self.update_member = q(
+            "UPDATE {s}.members SET birthday = %s, attributes = %s, birthday_changed_at = %s,"
+            " birthday_changed_offset = %s WHERE member_id = %s"
         )
         self.balance = q("SELECT balance FROM {s}.members WHERE member_id = %s")
         self.balance_for_update = q("SELECT balance FROM {s}.members WHERE member_id = %s FOR UPDATE")
@@ -183,10 +211,10 @@ class _Queries:
             " UPDATE {s}.members SET balance = balance + %(points)s"
             " WHERE member_id = %(member_id)s RETURNING balance)"
             " INSERT INTO {s}.entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
-            " recorded_at, recorded_offset, source_id, reason, actor, rule)"
+            " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version)"
             " SELECT %(member_id)s, %(kind)s, %(points)s, moved.balance,"
             " %(occurred_at)s, %(occurred_offset)s, %(recorded_at)s, %(recorded_offset)s,"
-            " %(source_id)s, %(reason)s, %(actor)s, %(rule)s FROM moved"
+            " %(source_id)s, %(reason)s, %(actor)s, %(rule)s, %(program_version)s FROM moved"
             " RETURNING seq, balance_after"
         )
         self.history = q(
@@ -200,6 +228,31 @@ class _Queries:
             "INSERT INTO {s}.operations (key, kind, request, result, recorded_at, recorded_offset)"
             " VALUES (%s, %s, %s, %s, %s, %s)"
         )
+        self.tallies = q("SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])")
+        # for_update: first make sure every key has a row (a missing one cannot
+        # be locked), then lock them all. Both go in one byte-wise order
+        # (COLLATE "C", which is also Python's str order) so writers of
+        # overlapping key sets never deadlock.
+        self.create_tallies = q(
+            "INSERT INTO {s}.tallies (key) SELECT k FROM unnest(%s::text[]) AS t(k)"
+            ' ORDER BY k COLLATE "C" ON CONFLICT DO NOTHING'
+        )
+        self.tallies_for_update = q(
+            "SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])"
+            ' ORDER BY key COLLATE "C" FOR UPDATE'
+        )
+        # NUMERIC addition is exact.
+        self.add_tallies = q(
+            "INSERT INTO {s}.tallies AS t (key, count, points)"
+            " SELECT k, c, p FROM unnest(%s::text[], %s::bigint[], %s::numeric[]) AS d(k, c, p)"
+            ' ORDER BY k COLLATE "C"'
+            " ON CONFLICT (key) DO UPDATE"
+            " SET count = t.count + excluded.count, points = t.points + excluded.points"
+        )
+        self.program_versions = q("SELECT {program_columns} FROM {s}.program_versions")
+        self.add_program_version = q(
+            "INSERT INTO {s}.program_versions ({program_columns}) VALUES (%s, %s, %s, %s, %s, %s)"
+        )
         self.create_schema = q("CREATE SCHEMA IF NOT EXISTS {s}")
         self.create_version = q("CREATE TABLE IF NOT EXISTS {s}.schema_version (version INTEGER NOT NULL)")
         self.version = q("SELECT version FROM {s}.schema_version")
@@ -209,9 +262,16 @@ class _Queries:
 
 
 class PostgresUnitOfWork:
-    def __init__(self, conn: Connection, queries: _Queries) -> None:
+    def __init__(self, conn: Connection, queries: _Queries, readonly: bool = False) -> None:
         self._conn = conn
         self._q = queries
+        self._readonly = readonly
+
+    def _writable(self) -> None:
+        # The server refuses writes in a READ ONLY transaction too; this says so
+        # before a round trip, and also for writes that would send nothing.
+        if self._readonly:
+            raise StorageError(None, "write in a read-only unit of work")
 
     def _execute(self, query: sql.Composed | bytes, params: Any = None) -> psycopg.Cursor[tuple[Any, ...]]:
         import psycopg
@@ -226,6 +286,8 @@ class PostgresUnitOfWork:
         return None if row is None else member_from_row(row)
 
     def add_member(self, member: Member) -> None:
+        self._writable()
+        changed = member.birthday_changed_at
         self._execute(
             self._q.add_member,
             (
@@ -234,8 +296,26 @@ class PostgresUnitOfWork:
                 offset_of(member.enrolled_at),
                 member.birthday,
                 _json("attributes", dict(member.attributes)),
+                changed,
+                None if changed is None else offset_of(changed),
             ),
         )
+
+    def update_member(self, member: Member) -> None:
+        self._writable()
+        changed = member.birthday_changed_at
+        cursor = self._execute(
+            self._q.update_member,
+            (
+                member.birthday,
+                _json("attributes", dict(member.attributes)),
+                changed,
+                None if changed is None else offset_of(changed),
+                _text("member_id", member.id),
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise StorageError("member_id", f"no member {member.id!r} to update")
 
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
         query = self._q.balance_for_update if for_update else self._q.balance
@@ -243,6 +323,9 @@ class PostgresUnitOfWork:
         return None if row is None else int(row[0])
 
     def append(self, posting: Posting) -> Entry:
+        self._writable()
+        rules = rules_text(posting.rules)
+        version = posting.program_version
         row = self._execute(
             self._q.append,
             {
@@ -256,7 +339,8 @@ class PostgresUnitOfWork:
                 "source_id": _text("source_id", posting.source_id),
                 "reason": _text("reason", posting.reason),
                 "actor": None if posting.actor is None else _text("actor", posting.actor),
-                "rule": None if posting.rule is None else _text("rule", posting.rule),
+                "rule": rules,
+                "program_version": None if version is None else _text("program_version", version),
             },
         ).fetchone()
         if row is None:
@@ -278,6 +362,7 @@ class PostgresUnitOfWork:
         return Operation(key, kind, load_json(request), load_json(result), recorded)
 
     def add_operation(self, operation: Operation) -> None:
+        self._writable()
         self._execute(
             self._q.add_operation,
             (
@@ -287,6 +372,49 @@ class PostgresUnitOfWork:
                 _json("result", operation.result),
                 operation.recorded_at,
                 offset_of(operation.recorded_at),
+            ),
+        )
+
+    def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
+        wanted = [check_tally_key(key) for key in keys]
+        if not wanted:
+            return {}
+        if for_update and not self._readonly:
+            ordered = sorted(set(wanted))
+            self._execute(self._q.create_tallies, (ordered,))
+            rows = self._execute(self._q.tallies_for_update, (ordered,)).fetchall()
+        else:
+            rows = self._execute(self._q.tallies, (wanted,)).fetchall()
+        found = {key: Tally(count, points) for key, count, points in rows}
+        return {key: found.get(key, _ZERO) for key in wanted}
+
+    def add_tallies(self, deltas: Mapping[str, Tally]) -> None:
+        self._writable()
+        if not deltas:
+            return
+        check_deltas(deltas)
+        keys = list(deltas)
+        self._execute(
+            self._q.add_tallies,
+            (keys, [deltas[k].count for k in keys], [deltas[k].points for k in keys]),
+        )
+
+    def program_versions(self) -> list[StoredProgram]:
+        rows = self._execute(self._q.program_versions).fetchall()
+        return sorted((program_from_row(row) for row in rows), key=program_order)
+
+    def add_program_version(self, program: StoredProgram) -> None:
+        self._writable()
+        effective = program.effective_from
+        self._execute(
+            self._q.add_program_version,
+            (
+                _text("version", program.version),
+                effective,
+                None if effective is None else offset_of(effective),
+                _json("body", program.body),
+                program.recorded_at,
+                offset_of(program.recorded_at),
             ),
         )
 
@@ -443,7 +571,7 @@ class PostgresStore:
                 # (restart, idle timeout). Nothing has run yet, so the engine
                 # may safely retry; the pool replaces the dead connection.
                 raise TransientStorageError(None, f"postgresql: {exc}") from exc
-            yield PostgresUnitOfWork(conn, self._q)
+            yield PostgresUnitOfWork(conn, self._q, readonly)
         except psycopg.Error as exc:
             raise _translate(exc) from exc
         finally:

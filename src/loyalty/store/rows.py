@@ -13,14 +13,30 @@ from typing import Any
 
 from loyalty.ledger import Entry, EntryKind
 from loyalty.members import Member
+from loyalty.store import StoredProgram, check_rules
 
-__all__ = ["dump_json", "entry_from_row", "load_json", "member_from_row", "offset_of", "restore_instant"]
+__all__ = [
+    "dump_json",
+    "entry_from_row",
+    "load_json",
+    "member_from_row",
+    "offset_of",
+    "program_from_row",
+    "restore_instant",
+    "rules_text",
+]
 
+# The ``rule`` column (schema 1) holds the rule ids joined by single spaces;
+# NULL or "" is no rules.
 ENTRY_COLUMNS = (
     "seq, member_id, kind, points, balance_after, occurred_at, occurred_offset, "
-    "recorded_at, recorded_offset, source_id, reason, actor, rule"
+    "recorded_at, recorded_offset, source_id, reason, actor, rule, program_version"
 )
-MEMBER_COLUMNS = "member_id, enrolled_at, enrolled_offset, birthday, attributes"
+MEMBER_COLUMNS = (
+    "member_id, enrolled_at, enrolled_offset, birthday, attributes,"
+    " birthday_changed_at, birthday_changed_offset"
+)
+PROGRAM_COLUMNS = "version, effective_from, effective_offset, body, recorded_at, recorded_offset"
 
 
 def offset_of(value: datetime) -> int:
@@ -35,6 +51,18 @@ def restore_instant(utc: datetime | str, offset: int) -> datetime:
     if utc.tzinfo is None:
         utc = utc.replace(tzinfo=UTC)
     return utc.astimezone(timezone(timedelta(seconds=offset)))
+
+
+def rules_text(rules: tuple[str, ...]) -> str | None:
+    """The ``rule`` column's value: the ids joined by single spaces, ``None`` for no rules."""
+    if not rules:
+        return None
+    check_rules(rules)
+    return " ".join(rules)
+
+
+def rules_of(text: str | None) -> tuple[str, ...]:
+    return tuple(text.split(" ")) if text else ()
 
 
 def dump_json(value: Any) -> str:
@@ -57,7 +85,8 @@ def entry_from_row(row: Any) -> Entry:
         source_id=row[9],
         reason=row[10],
         actor=row[11],
-        rule=row[12],
+        rules=rules_of(row[12]),
+        program_version=row[13],
     )
 
 
@@ -65,4 +94,12 @@ def member_from_row(row: Any) -> Member:
     birthday = row[3]
     if isinstance(birthday, str):
         birthday = date.fromisoformat(birthday)
-    return Member(row[0], restore_instant(row[1], row[2]), birthday, load_json(row[4]))
+    changed = None if row[5] is None else restore_instant(row[5], row[6])
+    return Member(
+        row[0], restore_instant(row[1], row[2]), birthday, load_json(row[4]), birthday_changed_at=changed
+    )
+
+
+def program_from_row(row: Any) -> StoredProgram:
+    effective = None if row[1] is None else restore_instant(row[1], row[2])
+    return StoredProgram(row[0], effective, load_json(row[3]), restore_instant(row[4], row[5]))

@@ -20,25 +20,29 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.ledger import Entry, Posting
 from loyalty.members import Member
-from loyalty.store import Operation
+from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
     MEMBER_COLUMNS,
+    PROGRAM_COLUMNS,
     dump_json,
     entry_from_row,
     load_json,
     member_from_row,
     offset_of,
+    program_from_row,
     restore_instant,
+    rules_text,
 )
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_sqlite"]
@@ -85,12 +89,48 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             recorded_offset INTEGER NOT NULL
         )""",
     ),
+    # 2: earning rules. Entries name the program version their rules belong
+    # to (the ids go in the existing ``rule`` column, space-separated);
+    # birthdays can change; tallies for caps and budgets; program versions.
+    (
+        "ALTER TABLE entries ADD COLUMN program_version TEXT",
+        "ALTER TABLE members ADD COLUMN birthday_changed_at TEXT",
+        "ALTER TABLE members ADD COLUMN birthday_changed_offset INTEGER",
+        # points is the Decimal's exact text; sums are done in Python.
+        """CREATE TABLE tallies (
+            key TEXT PRIMARY KEY,
+            count INTEGER NOT NULL,
+            points TEXT NOT NULL
+        )""",
+        """CREATE TABLE program_versions (
+            version TEXT PRIMARY KEY,
+            effective_from TEXT,
+            effective_offset INTEGER,
+            body TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            recorded_offset INTEGER NOT NULL
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 # Column lists are module constants; every value is bound as a parameter.
 _SELECT_MEMBER = f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id = ?"  # noqa: S608
 _SELECT_HISTORY = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE member_id = ? AND seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
+_INSERT_MEMBER = f"INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+_SELECT_PROGRAMS = f"SELECT {PROGRAM_COLUMNS} FROM program_versions"  # noqa: S608
+_INSERT_PROGRAM = f"INSERT INTO program_versions ({PROGRAM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
+_UPSERT_TALLY = (
+    "INSERT INTO tallies (key, count, points) VALUES (?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
+)
+_ZERO = Tally()
+# Keys per SELECT ... IN (...): well under SQLite's bound-parameter limit.
+_KEYS_PER_QUERY = 500
 _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
+
+
+def _utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
 
 
 def _translate(exc: sqlite3.Error) -> StorageError:
@@ -114,17 +154,36 @@ class SQLiteUnitOfWork:
 
     def add_member(self, member: Member) -> None:
         self._writable()
+        changed = member.birthday_changed_at
         self._conn.execute(
-            "INSERT INTO members (member_id, enrolled_at, enrolled_offset, birthday, attributes)"
-            " VALUES (?, ?, ?, ?, ?)",
+            _INSERT_MEMBER,
             (
                 member.id,
-                member.enrolled_at.astimezone(UTC).isoformat(),
+                _utc_text(member.enrolled_at),
                 offset_of(member.enrolled_at),
                 None if member.birthday is None else member.birthday.isoformat(),
                 dump_json(dict(member.attributes)),
+                None if changed is None else _utc_text(changed),
+                None if changed is None else offset_of(changed),
             ),
         )
+
+    def update_member(self, member: Member) -> None:
+        self._writable()
+        changed = member.birthday_changed_at
+        cursor = self._conn.execute(
+            "UPDATE members SET birthday = ?, attributes = ?, birthday_changed_at = ?,"
+            " birthday_changed_offset = ? WHERE member_id = ?",
+            (
+                None if member.birthday is None else member.birthday.isoformat(),
+                dump_json(dict(member.attributes)),
+                None if changed is None else _utc_text(changed),
+                None if changed is None else offset_of(changed),
+                member.id,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise StorageError("member_id", f"no member {member.id!r} to update")
 
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
         # BEGIN IMMEDIATE already holds the database's write lock: nothing more to lock.
@@ -133,6 +192,7 @@ class SQLiteUnitOfWork:
 
     def append(self, posting: Posting) -> Entry:
         self._writable()
+        rules = rules_text(posting.rules)
         conn = self._conn
         (balance,) = conn.execute(
             "UPDATE members SET balance = balance + ? WHERE member_id = ? RETURNING balance",
@@ -140,8 +200,8 @@ class SQLiteUnitOfWork:
         ).fetchone()
         cursor = conn.execute(
             "INSERT INTO entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
-            " recorded_at, recorded_offset, source_id, reason, actor, rule)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 posting.member_id,
                 posting.kind.value,
@@ -154,7 +214,8 @@ class SQLiteUnitOfWork:
                 posting.source_id,
                 posting.reason,
                 posting.actor,
-                posting.rule,
+                rules,
+                posting.program_version,
             ),
         )
         assert cursor.lastrowid is not None
@@ -189,6 +250,59 @@ class SQLiteUnitOfWork:
                 dump_json(operation.result),
                 operation.recorded_at.astimezone(UTC).isoformat(),
                 offset_of(operation.recorded_at),
+            ),
+        )
+
+    def _stored_tallies(self, keys: list[str]) -> dict[str, Tally]:
+        found: dict[str, Tally] = {}
+        for start in range(0, len(keys), _KEYS_PER_QUERY):
+            chunk = keys[start : start + _KEYS_PER_QUERY]
+            rows = self._conn.execute(
+                # Only "?" placeholders are formatted in; the keys are bound.
+                f"SELECT key, count, points FROM tallies WHERE key IN ({', '.join('?' * len(chunk))})",  # noqa: S608
+                chunk,
+            ).fetchall()
+            for key, count, points in rows:
+                found[key] = Tally(int(count), Decimal(points))
+        return found
+
+    def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
+        # A write unit of work holds the database's write lock from BEGIN IMMEDIATE:
+        # for_update needs nothing more.
+        wanted = [check_tally_key(key) for key in keys]
+        found = self._stored_tallies(wanted)
+        return {key: found.get(key, _ZERO) for key in wanted}
+
+    def add_tallies(self, deltas: Mapping[str, Tally]) -> None:
+        self._writable()
+        if not deltas:
+            return
+        # Read, add exactly in Python, write back: safe under the write lock
+        # BEGIN IMMEDIATE took, and SQLite has no exact decimal arithmetic.
+        check_deltas(deltas)
+        stored = self._stored_tallies(list(deltas))
+        rows = []
+        for key, delta in deltas.items():
+            total = stored.get(key, _ZERO) + delta
+            rows.append((key, total.count, str(total.points)))
+        self._conn.executemany(_UPSERT_TALLY, rows)
+
+    def program_versions(self) -> list[StoredProgram]:
+        rows = self._conn.execute(_SELECT_PROGRAMS).fetchall()
+        return sorted((program_from_row(row) for row in rows), key=program_order)
+
+    def add_program_version(self, program: StoredProgram) -> None:
+        self._writable()
+        effective = program.effective_from
+        self._conn.execute(
+            _INSERT_PROGRAM,
+            (
+                program.version,
+                None if effective is None else _utc_text(effective),
+                None if effective is None else offset_of(effective),
+                dump_json(program.body),
+                _utc_text(program.recorded_at),
+                offset_of(program.recorded_at),
             ),
         )
 

@@ -25,13 +25,16 @@ conftest does) to get pytest's detailed assertion messages from it.
 
 from __future__ import annotations
 
+import decimal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any, ClassVar
 
+import attrs
 import pytest
 
 from loyalty.checks import MAX_POINTS
@@ -39,20 +42,23 @@ from loyalty.engine import Engine
 from loyalty.errors import (
     IdempotencyConflict,
     InsufficientPoints,
+    InvalidInput,
     LoyaltyError,
     StorageError,
+    TransientStorageError,
 )
 from loyalty.ledger import EntryKind, Posting, balance_of
 from loyalty.members import Member
 from loyalty.program import Program
 from loyalty.purchases import Line, Purchase
-from loyalty.store import Operation, Store
+from loyalty.store import Operation, Store, StoredProgram, Tally, UnitOfWork
 from loyalty.testing.snapshots import snapshot
 
 __all__ = ["HOSTILE_STRINGS", "StoreContract"]
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 CET = timezone(timedelta(hours=1))
+THIRD = Decimal("0.3333333333333333333333333333")
 
 #: Strings that have broken SQL, JSON and terminal handling elsewhere; ids must
 #: survive them verbatim (or be refused by validation before any write).
@@ -93,6 +99,10 @@ class StoreContract:
     def engine(self, store: Store) -> Engine:
         return Engine(Program("Contract", "EUR"), store, clock=lambda: T0)
 
+    #: Threads x read-for-update-then-add cycles in the concurrent tally test.
+    tally_workers: ClassVar[int] = 8
+    tally_cycles: ClassVar[int] = 25
+
     def _enroll(self, store: Store, member_id: str = "M1") -> Member:
         member = Member(member_id, T0)
         with store.unit_of_work() as uow:
@@ -123,6 +133,69 @@ class StoreContract:
             assert uow.balance("M1") == 0
         assert got == member
         assert got is not None and got.enrolled_at.utcoffset() == timedelta(hours=1)
+
+    def test_member_birthday_change_time_round_trips(self, store: Store) -> None:
+        changed = datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=-5, minutes=-30)))
+        member = Member("M1", T0, date(1990, 1, 1), birthday_changed_at=changed)
+        with store.unit_of_work() as uow:
+            uow.add_member(member)
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            got = uow.member("M1")
+        assert got == member
+        assert got is not None and got.birthday_changed_at is not None
+        assert got.birthday_changed_at.utcoffset() == timedelta(hours=-5, minutes=-30)
+
+    def test_update_member_replaces_birthday_and_attributes(self, store: Store) -> None:
+        enrolled = datetime(2024, 3, 31, 2, 30, tzinfo=CET)
+        member = Member("M1", enrolled, date(2000, 2, 29), {"segment": "student"})
+        with store.unit_of_work() as uow:
+            uow.add_member(member)
+            uow.add_member(Member("M2", T0, date(1980, 5, 5), {"segment": "bystander"}))
+            entry = uow.append(_posting("M1", 10, "A1"))
+            uow.commit()
+        changed = datetime(2024, 6, 1, 14, 0, 5, 123456, tzinfo=timezone(timedelta(hours=-5)))
+        updated = attrs.evolve(
+            member,
+            birthday=date(1999, 12, 31),
+            attributes={"segment": "staff", "vip": True, "visits": 7, "note": "'; DROP TABLE members; --"},
+            birthday_changed_at=changed,
+        )
+        with store.unit_of_work() as uow:
+            uow.update_member(updated)
+            assert uow.member("M1") == updated
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            got = uow.member("M1")
+            assert (uow.balance("M1"), uow.history("M1")) == (10, [entry])
+            assert uow.member("M2") == Member("M2", T0, date(1980, 5, 5), {"segment": "bystander"})
+        assert got == updated
+        assert got is not None and got.birthday_changed_at is not None
+        assert got.birthday_changed_at.utcoffset() == timedelta(hours=-5)
+        assert got.enrolled_at.utcoffset() == timedelta(hours=1)
+        cleared = attrs.evolve(updated, birthday=None, attributes={}, birthday_changed_at=None)
+        with store.unit_of_work() as uow:
+            uow.update_member(cleared)
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.member("M1") == cleared
+
+    def test_update_member_rolls_back(self, store: Store) -> None:
+        member = self._enroll(store)
+        with store.unit_of_work() as uow:
+            uow.update_member(attrs.evolve(member, birthday=date(2001, 1, 1), birthday_changed_at=T0))
+        with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+            uow.update_member(attrs.evolve(member, attributes={"segment": "vip"}))
+            raise RuntimeError("crash between the write and the commit")
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.member("M1") == member
+
+    def test_update_of_an_unknown_member_fails(self, store: Store) -> None:
+        with pytest.raises(StorageError), store.unit_of_work() as uow:
+            uow.update_member(Member("nobody", T0, date(2000, 1, 1)))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.member("nobody") is None
 
     def test_append_numbers_entries_and_moves_the_balance(self, store: Store) -> None:
         self._enroll(store)
@@ -162,6 +235,34 @@ class StoreContract:
         assert entry.occurred_at.utcoffset() == timedelta(hours=2)
         assert entry.recorded_at == T0
 
+    def test_entries_keep_their_rules_and_program_version(self, store: Store) -> None:
+        self._enroll(store)
+        rules = ("base", "double-tuesday", "x2'\";--", "ünï✓🎉")
+        with store.unit_of_work() as uow:
+            many = uow.append(
+                Posting("M1", EntryKind.EARN, 12, T0, T0, "P1", "purchase", None, rules, "2024 'spring' ✓")
+            )
+            one = uow.append(
+                Posting("M1", EntryKind.EARN, 3, T0, T0, "P2", "purchase", None, ("base",), "v1")
+            )
+            none = uow.append(_posting("M1", -2, "R1"))
+            uow.commit()
+        assert (many.rules, many.program_version) == (rules, "2024 'spring' ✓")
+        assert (one.rules, one.program_version) == (("base",), "v1")
+        assert (none.rules, none.program_version) == ((), None)
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.history("M1") == [many, one, none]
+
+    @pytest.mark.parametrize("bad", ["two words", "", "tab\there", "new\nline", "nul\x00", "lone \ud800"])
+    def test_rule_ids_that_would_not_come_back_whole_are_refused(self, store: Store, bad: str) -> None:
+        self._enroll(store)
+        with pytest.raises(InvalidInput) as info, store.unit_of_work() as uow:
+            uow.append(Posting("M1", EntryKind.EARN, 5, T0, T0, "P1", "purchase", None, ("base", bad)))
+            uow.commit()
+        assert info.value.field == "rules"
+        with store.unit_of_work(readonly=True) as uow:
+            assert (uow.balance("M1"), uow.history("M1")) == (0, [])
+
     def test_balances_stay_exact_at_the_64_bit_edge(self, store: Store) -> None:
         self._enroll(store)
         with store.unit_of_work() as uow:
@@ -176,25 +277,37 @@ class StoreContract:
     # -- the unit of work -------------------------------------------------------------------
 
     def test_rolls_back_uncommitted_work_by_default(self, store: Store) -> None:
-        self._enroll(store)
+        member = self._enroll(store)
         with store.unit_of_work() as uow:
             uow.append(_posting("M1", 10, "lost"))
             uow.add_member(Member("M2", T0))
             uow.add_operation(Operation("op", "test", {}, {}, T0))
+            uow.update_member(attrs.evolve(member, birthday=date(2000, 1, 1)))
+            uow.add_tallies({"k": Tally(1, Decimal(1))})
+            uow.add_program_version(StoredProgram("v1", None, {}, T0))
         with store.unit_of_work(readonly=True) as uow:
             assert uow.balance("M1") == 0
             assert uow.history("M1") == []
+            assert uow.member("M1") == member
             assert uow.member("M2") is None
             assert uow.operation("op") is None
+            assert uow.tallies(["k"]) == {"k": Tally()}
+            assert uow.program_versions() == []
 
     def test_rolls_back_when_the_block_raises(self, store: Store) -> None:
         self._enroll(store)
-        before = snapshot(store, ["M1"], ["op"])
+        with store.unit_of_work() as uow:
+            uow.add_tallies({"k": Tally(1, Decimal("1.5"))})
+            uow.add_program_version(StoredProgram("v1", None, {}, T0))
+            uow.commit()
+        before = snapshot(store, ["M1"], ["op"], ["k", "new"], programs=True)
         with pytest.raises(RuntimeError), store.unit_of_work() as uow:
             uow.append(_posting("M1", 10, "lost"))
             uow.add_operation(Operation("op", "test", {}, {}, T0))
+            uow.add_tallies({"k": Tally(1, Decimal(1)), "new": Tally(1, Decimal(1))})
+            uow.add_program_version(StoredProgram("v2", T0, {}, T0))
             raise RuntimeError("crash between the write and the commit")
-        assert snapshot(store, ["M1"], ["op"]) == before
+        assert snapshot(store, ["M1"], ["op"], ["k", "new"], programs=True) == before
 
     def test_committed_work_is_visible_to_a_new_unit_of_work(self, store: Store) -> None:
         self._enroll(store)
@@ -231,17 +344,25 @@ class StoreContract:
     @pytest.mark.parametrize("hostile", HOSTILE_STRINGS)
     def test_hostile_strings_are_stored_verbatim(self, store: Store, hostile: str) -> None:
         member = Member(hostile, T0, None, {hostile: hostile})
+        program = StoredProgram(hostile, T0, {hostile: [hostile]}, T0)
         with store.unit_of_work() as uow:
             uow.add_member(member)
-            uow.append(Posting(hostile, EntryKind.ADJUST, 3, T0, T0, hostile, hostile, hostile, hostile))
+            uow.append(
+                Posting(hostile, EntryKind.ADJUST, 3, T0, T0, hostile, hostile, hostile, ("base",), hostile)
+            )
             uow.add_operation(Operation(hostile, hostile, {hostile: hostile}, {hostile: [hostile]}, T0))
+            uow.add_tallies({hostile: Tally(1, Decimal(1))})
+            uow.add_program_version(program)
             uow.commit()
         with store.unit_of_work(readonly=True) as uow:
             assert uow.member(hostile) == member
             (entry,) = uow.history(hostile)
-            assert (entry.source_id, entry.reason, entry.actor, entry.rule) == (hostile,) * 4
+            assert (entry.source_id, entry.reason, entry.actor, entry.program_version) == (hostile,) * 4
+            assert entry.rules == ("base",)
             operation = uow.operation(hostile)
             assert operation is not None and operation.result == {hostile: [hostile]}
+            assert uow.tallies([hostile]) == {hostile: Tally(1, Decimal(1))}
+            assert uow.program_versions() == [program]
             # The tables are still there and still answer.
             assert uow.balance(hostile) == 3
 
@@ -266,14 +387,322 @@ class StoreContract:
         engine.adjust("bystander", 1, id="after", at=T0, reason="tables still writable", actor="test")
         assert engine.balance("bystander") == 8
 
-    def test_a_read_only_unit_of_work_refuses_writes(self, store: Store) -> None:
+    _WRITES: ClassVar[dict[str, Callable[[UnitOfWork], object]]] = {
+        "add_member": lambda uow: uow.add_member(Member("M2", T0)),
+        "update_member": lambda uow: uow.update_member(Member("M1", T0, date(2000, 1, 1))),
+        "append": lambda uow: uow.append(_posting("M1", 5, "A1")),
+        "add_operation": lambda uow: uow.add_operation(Operation("op", "test", {}, {}, T0)),
+        "add_tallies": lambda uow: uow.add_tallies({"k": Tally(1, Decimal(1))}),
+        "add_tallies (none)": lambda uow: uow.add_tallies({}),
+        "add_program_version": lambda uow: uow.add_program_version(StoredProgram("v1", None, {}, T0)),
+    }
+
+    @pytest.mark.parametrize("write", list(_WRITES))
+    def test_a_read_only_unit_of_work_refuses_writes(self, store: Store, write: str) -> None:
+        self._enroll(store)
+        with store.unit_of_work() as uow:
+            uow.add_tallies({"k": Tally(2, Decimal("0.5"))})
+            uow.commit()
+        before = snapshot(store, ["M1", "M2"], ["op"], ["k"], programs=True)
         with pytest.raises(StorageError), store.unit_of_work(readonly=True) as uow:
-            uow.add_member(Member("M1", T0))
+            # Reading is fine, for update too (it locks nothing in a read-only unit of work).
+            seen = uow.tallies(["k", "new"], for_update=True)
+            assert seen == {"k": Tally(2, Decimal("0.5")), "new": Tally()}
+            assert uow.program_versions() == []
+            self._WRITES[write](uow)
+            uow.commit()
+        assert snapshot(store, ["M1", "M2"], ["op"], ["k", "new"], programs=True) == {
+            **before,
+            "tallies": {"k": Tally(2, Decimal("0.5")), "new": Tally()},
+        }
+
+    # -- tallies ----------------------------------------------------------------------------
+
+    def test_tallies_start_at_zero(self, store: Store) -> None:
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.tallies([]) == {}
+            assert uow.tallies(["cap:M1:2024-03", "budget"]) == {"cap:M1:2024-03": Tally(), "budget": Tally()}
+        with store.unit_of_work() as uow:
+            assert uow.tallies(["budget", "budget"], for_update=True) == {"budget": Tally()}
+            assert uow.tallies({"x", "y"}, for_update=True) == {"x": Tally(), "y": Tally()}
             uow.commit()
         with store.unit_of_work(readonly=True) as uow:
-            assert uow.member("M1") is None
+            assert uow.tallies(["budget"]) == {"budget": Tally()}
+
+    def test_tallies_add_up_exactly(self, store: Store) -> None:
+        forty_digits = Decimal("123456789012345678901234567890123456.7891")
+        deltas = [
+            Tally(1, THIRD),
+            Tally(1, THIRD),
+            Tally(2, Decimal("-1.5")),
+            Tally(1, forty_digits),
+            Tally(0, Decimal("1E-12")),
+            Tally(-1, Decimal(0)),
+            Tally(1, forty_digits.copy_negate()),
+        ]
+        for delta in deltas:
+            with store.unit_of_work() as uow:
+                uow.add_tallies({"sum": delta, "halves": Tally(1, Decimal("-1.5"))})
+                uow.commit()
+        with store.unit_of_work() as uow:
+            uow.add_tallies({"third": Tally(1, THIRD), "neg": Tally(1, Decimal("-1.5"))})
+            uow.add_tallies({"wide": Tally(1, THIRD)})
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.add_tallies({"wide": Tally(1, forty_digits)})
+            uow.commit()
+        exact = decimal.Context(prec=200)
+        expected = Decimal(0)
+        for delta in deltas:
+            expected = exact.add(expected, delta.points)
+        # The 40-digit ones cancel, which they only do exactly if no sum was rounded.
+        assert expected == Decimal("-0.8333333333323333333333333334")
+        with store.unit_of_work(readonly=True) as uow:
+            got = uow.tallies(["sum", "halves", "third", "neg", "wide", "untouched"])
+        assert got == {
+            "sum": Tally(5, expected),
+            "halves": Tally(7, Decimal("-10.5")),
+            "third": Tally(1, THIRD),
+            "neg": Tally(1, Decimal("-1.5")),
+            # 64 significant digits.
+            "wide": Tally(2, Decimal("123456789012345678901234567890123457.1224333333333333333333333333")),
+            "untouched": Tally(),
+        }
+        assert str(got["third"].points.normalize()) == str(THIRD)
+
+    def test_tallies_added_in_a_unit_of_work_are_read_back_in_it(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_tallies({"a": Tally(1, Decimal("2.5"))})
+            uow.add_tallies({"a": Tally(1, Decimal("0.25")), "b": Tally(3, Decimal(0))})
+            expected = {"a": Tally(2, Decimal("2.75")), "b": Tally(3, Decimal(0))}
+            assert uow.tallies(["a", "b"], for_update=True) == expected
+            uow.add_tallies({"a": Tally(-2, Decimal("-2.75"))})
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.tallies(["a", "b"]) == {"a": Tally(0, Decimal(0)), "b": Tally(3, Decimal(0))}
+
+    def test_tally_keys_up_to_600_characters_round_trip(self, store: Store) -> None:
+        keys = ["a" * 600, "🎉" * 600, "ü'\"; DROP TABLE tallies; --", "cap:M1:2024-03", "", " "]
+        with store.unit_of_work() as uow:
+            uow.add_tallies({key: Tally(n + 1, Decimal(n)) for n, key in enumerate(keys)})
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.tallies(keys) == {key: Tally(n + 1, Decimal(n)) for n, key in enumerate(keys)}
+
+    @pytest.mark.parametrize("key", ["x" * 601, "nul\x00", "lone \ud800"])
+    def test_tally_keys_no_adapter_can_store_are_refused(self, store: Store, key: str) -> None:
+        with pytest.raises(InvalidInput) as info, store.unit_of_work() as uow:
+            uow.add_tallies({"ok": Tally(1, Decimal(1)), key: Tally(1, Decimal(1))})
+            uow.commit()
+        assert info.value.field == "key"
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.tallies(["ok"]) == {"ok": Tally()}
+        with pytest.raises(InvalidInput), store.unit_of_work(readonly=True) as uow:
+            uow.tallies([key])
+
+    def test_tallies_roll_back_with_the_unit_of_work(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_tallies({"kept": Tally(1, Decimal("1.1"))})
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.add_tallies({"kept": Tally(5, Decimal(5)), "new": Tally(1, Decimal(1))})
+            uow.add_tallies({"kept": Tally(1, Decimal(1))})
+        expected = {"kept": Tally(1, Decimal("1.1")), "new": Tally()}
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.tallies(["kept", "new"]) == expected
+        with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+            uow.tallies(["kept", "new"], for_update=True)
+            uow.add_tallies({"kept": Tally(5, Decimal(5)), "new": Tally(1, Decimal(1))})
+            raise RuntimeError("crash between the write and the commit")
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.tallies(["kept", "new"]) == expected
+
+    def test_tallies_for_update_serialize_concurrent_writers(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        """Workers share a budget, which must never be overspent, and race for a new key each round."""
+        if not self.concurrent:
+            pytest.skip("this store is not shared between threads")
+        workers, cycles = self.tally_workers, self.tally_cycles
+        budget, cost = Decimal(100), Decimal("0.7")
+        fits = min(workers * cycles, int(budget / cost))
+        setup = store_factory()
+        stores = [store_factory() for _ in range(workers)]
+        start = threading.Barrier(workers)
+
+        def cycle(store: Store, keys: list[str], round_key: str) -> bool:
+            with store.unit_of_work() as uow:
+                seen = uow.tallies(keys, for_update=True)
+                deltas = {"visits": Tally(1, Decimal(0))}
+                if seen[round_key].count == 0:
+                    # First to a key nobody had added to: exactly one worker may see it at zero.
+                    deltas[round_key] = Tally(1, Decimal(0))
+                spend = seen["budget"].points + cost <= budget
+                if spend:
+                    deltas["budget"] = Tally(1, cost)
+                uow.add_tallies(deltas)
+                uow.commit()
+            return spend
+
+        def work(n: int) -> int:
+            granted = 0
+            start.wait()
+            for i in range(cycles):
+                keys = ["budget", "visits", f"round:{i}"]
+                # Workers name the keys in different orders: the adapter must not deadlock.
+                keys = keys[n % 3 :] + keys[: n % 3]
+                for attempt in range(100):
+                    try:
+                        granted += cycle(stores[n], keys, f"round:{i}")
+                        break
+                    except TransientStorageError:
+                        if attempt == 99:
+                            raise
+            return granted
+
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                granted = sum(pool.map(work, range(workers)))
+            assert granted == fits
+            rounds = [f"round:{i}" for i in range(cycles)]
+            with setup.unit_of_work(readonly=True) as uow:
+                assert uow.tallies(["budget", "visits"]) == {
+                    "budget": Tally(fits, cost * fits),
+                    "visits": Tally(workers * cycles, Decimal(0)),
+                }
+                assert uow.tallies(rounds) == {key: Tally(1, Decimal(0)) for key in rounds}
+        finally:
+            for store in [setup, *stores]:
+                store.close()
+
+    @pytest.mark.parametrize("existing", [False, True], ids=["new key", "existing key"])
+    def test_a_writer_reading_tallies_for_update_waits_for_the_one_before_it(
+        self, store_factory: Callable[[], Store], existing: bool
+    ) -> None:
+        if not self.concurrent:
+            pytest.skip("this store is not shared between threads")
+        first, second = store_factory(), store_factory()
+        base = Tally(1, Decimal(1)) if existing else Tally()
+        if existing:
+            with first.unit_of_work() as uow:
+                uow.add_tallies({"k": base})
+                uow.commit()
+        started = threading.Event()
+
+        def follow() -> dict[str, Tally]:
+            started.set()
+            with second.unit_of_work() as uow:
+                seen = uow.tallies(["k"], for_update=True)
+                uow.add_tallies({"k": Tally(1, Decimal("0.25"))})
+                uow.commit()
+            return seen
+
+        try:
+            with ThreadPoolExecutor(1) as pool:
+                with first.unit_of_work() as uow:
+                    # A new key has no row to lock, and must serialize all the same.
+                    assert uow.tallies(["k"], for_update=True) == {"k": base}
+                    follower = pool.submit(follow)
+                    started.wait()
+                    time.sleep(0.3)
+                    assert not follower.done(), "a second writer read a tally another one is deciding on"
+                    uow.add_tallies({"k": Tally(1, Decimal("0.5"))})
+                    uow.commit()
+                assert follower.result(timeout=30) == {"k": base + Tally(1, Decimal("0.5"))}
+            with first.unit_of_work(readonly=True) as uow:
+                assert uow.tallies(["k"]) == {"k": base + Tally(2, Decimal("0.75"))}
+        finally:
+            first.close()
+            second.close()
+
+    # -- program versions -------------------------------------------------------------------
+
+    def test_program_versions_round_trip_in_order(self, store: Store) -> None:
+        body: dict[str, Any] = {
+            "name": "Corner Bakery 'ü' 🎉",
+            "rules": [{"id": "base", "rate": "1.00", "cap": None, "days": [1, 2]}],
+            "flag": True,
+        }
+        # 2024-02-29T22:30Z: earlier than "2024-03" although its local text sorts later.
+        spring = StoredProgram(
+            "2024-spring",
+            datetime(2024, 3, 1, 0, 30, tzinfo=timezone(timedelta(hours=2))),
+            body,
+            datetime(2024, 2, 1, 12, 0, 0, 1, tzinfo=CET),
+        )
+        march = StoredProgram("2024-03", datetime(2024, 3, 1, tzinfo=UTC), {"v": 3}, T0)
+        # The same instant as "2024-03": ordered by version.
+        march_b = StoredProgram("2024-03-b", datetime(2024, 3, 1, 1, tzinfo=CET), {"v": 4}, T0)
+        first = StoredProgram("v1", None, {"v": 1}, T0)
+        zeroth = StoredProgram("v0", None, {}, T0)
+        with store.unit_of_work() as uow:
+            uow.add_program_version(march_b)
+            uow.add_program_version(first)
+            uow.add_program_version(spring)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.add_program_version(march)
+            uow.add_program_version(zeroth)
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            got = uow.program_versions()
+        assert got == [zeroth, first, spring, march, march_b]
+        assert got[2].effective_from is not None and got[2].effective_from.utcoffset() == timedelta(hours=2)
+        assert got[2].recorded_at.utcoffset() == timedelta(hours=1)
+        assert got[4].effective_from is not None and got[4].effective_from.utcoffset() == timedelta(hours=1)
+
+    def test_a_second_program_version_with_the_same_version_fails_and_keeps_nothing(
+        self, store: Store
+    ) -> None:
+        first = StoredProgram("v1", None, {"a": 1}, T0)
+        with store.unit_of_work() as uow:
+            uow.add_program_version(first)
+            uow.commit()
+        with pytest.raises(LoyaltyError), store.unit_of_work() as uow:
+            uow.add_tallies({"k": Tally(1, Decimal(1))})
+            uow.add_program_version(StoredProgram("v1", T0, {"a": 2}, T0))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.program_versions() == [first]
+            assert uow.tallies(["k"]) == {"k": Tally()}
+
+    def test_program_versions_roll_back(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_program_version(StoredProgram("v1", None, {}, T0))
+        with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+            uow.add_program_version(StoredProgram("v2", T0, {}, T0))
+            assert [p.version for p in uow.program_versions()] == ["v2"]
+            raise RuntimeError("crash between the write and the commit")
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.program_versions() == []
 
     # -- durability -------------------------------------------------------------------------
+
+    def test_tallies_programs_and_member_updates_survive_reopening(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        if not self.durable:
+            pytest.skip("this store does not outlive its handle")
+        program = StoredProgram("v1", datetime(2024, 1, 1, tzinfo=CET), {"rules": ["base"]}, T0)
+        member = Member("M1", T0, date(2000, 1, 1), {"segment": "staff"}, birthday_changed_at=T0)
+        first = store_factory()
+        try:
+            with first.unit_of_work() as uow:
+                uow.add_member(Member("M1", T0))
+                uow.update_member(member)
+                uow.add_tallies({"k": Tally(2, THIRD)})
+                uow.add_program_version(program)
+                uow.commit()
+        finally:
+            first.close()
+        second = store_factory()
+        try:
+            with second.unit_of_work(readonly=True) as uow:
+                assert uow.member("M1") == member
+                assert uow.tallies(["k"]) == {"k": Tally(2, THIRD)}
+                assert uow.program_versions() == [program]
+        finally:
+            second.close()
 
     def test_committed_work_survives_reopening(self, store_factory: Callable[[], Store]) -> None:
         if not self.durable:

@@ -14,9 +14,26 @@ from loyalty.store import Store
 __all__ = ["snapshot"]
 
 
-def snapshot(store: Store, member_ids: Iterable[str], operation_keys: Iterable[str] = ()) -> dict[str, Any]:
+def snapshot(
+    store: Store,
+    member_ids: Iterable[str],
+    operation_keys: Iterable[str] = (),
+    tally_keys: Iterable[str] = (),
+    *,
+    programs: bool = False,
+) -> dict[str, Any]:
+    """Members (with balance and history), operations and tallies under the given ids and keys.
+
+    ``programs=True`` adds every stored program version (left out by default:
+    an engine may record the version it runs on first use, even for a command
+    that is then refused).
+    """
     with store.unit_of_work(readonly=True) as uow:
-        return {
+        picture: dict[str, Any] = {
             "members": {m: (uow.member(m), uow.balance(m), uow.history(m)) for m in member_ids},
             "operations": {k: uow.operation(k) for k in operation_keys},
+            "tallies": uow.tallies(list(tally_keys)),
         }
+        if programs:
+            picture["programs"] = uow.program_versions()
+        return picture

@@ -25,12 +25,12 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from loyalty.earning import Receipt
 from loyalty.engine import Engine
 from loyalty.errors import IdempotencyConflict, InsufficientPoints, MemberAlreadyEnrolled, UnknownMember
 from loyalty.ledger import Entry, balance_of
 from loyalty.program import EarnRate, Program
 from loyalty.purchases import Line, Purchase
+from loyalty.receipts import Receipt
 from loyalty.store import Store
 
 __all__ = ["ledger_machine"]

@@ -1,0 +1,182 @@
+"""Whether a rule's conditions hold, and if not, why: pure functions over plain values.
+
+Each check returns ``None`` when the condition holds, else the reason as a
+short text fit for a receipt ("outside window Tue 14:00-17:00").
+
+>>> from datetime import datetime, timezone
+>>> from loyalty.rules import PurchaseBonus
+>>> rule = PurchaseBonus(id="happy", points=5, days=("tue",), hours=("14:00-17:00",))
+>>> tuesday_noon = datetime(2024, 3, 5, 12, 0, tzinfo=timezone.utc)
+>>> when_reason(rule, tuesday_noon)
+'outside window Tue 14:00-17:00'
+>>> when_reason(rule, tuesday_noon.replace(hour=15)) is None
+True
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime, time, timedelta
+from typing import Any
+
+from dateutil.rrule import rrule
+
+from loyalty.members import AttributeValue, Member
+from loyalty.purchases import Line
+from loyalty.rules import DAYS, Rule
+
+__all__ = [
+    "birthday_in",
+    "line_matches",
+    "lines_reason",
+    "member_reason",
+    "place_reason",
+    "properties_reason",
+    "when_reason",
+]
+
+
+def line_matches(rule: Rule, line: Line) -> bool:
+    """Whether ``line`` is one the rule looks at (in every include list, in no exclude list)."""
+    if rule.skus and line.sku not in rule.skus:
+        return False
+    if line.sku in rule.exclude_skus:
+        return False
+    if rule.categories and line.category not in rule.categories:
+        return False
+    if line.category is not None and line.category in rule.exclude_categories:
+        return False
+    for key, values in rule.labels.items():
+        if line.labels.get(key) not in values:
+            return False
+    return not any(line.labels.get(key) in values for key, values in rule.exclude_labels.items())
+
+
+def lines_reason(rule: Rule) -> str:
+    """Why no line of a purchase matched ``rule``."""
+    wanted = []
+    if rule.skus:
+        wanted.append(f"SKU {_either(rule.skus)}")
+    if rule.categories:
+        wanted.append(f"category {_either(rule.categories)}")
+    for key, values in rule.labels.items():
+        wanted.append(f"{key}={_either(values)}")
+    if wanted:
+        return f"no line with {' and '.join(wanted)}"
+    return "every line is excluded"
+
+
+def _either(values: Sequence[object]) -> str:
+    return "/".join(str(value) for value in values)
+
+
+def place_reason(
+    rule: Rule, store_id: str | None, channel: str | None, terminal_id: str | None
+) -> str | None:
+    """Store, channel and terminal conditions."""
+    for what, value, included, excluded in (
+        ("store", store_id, rule.stores, rule.exclude_stores),
+        ("channel", channel, rule.channels, rule.exclude_channels),
+        ("terminal", terminal_id, rule.terminals, rule.exclude_terminals),
+    ):
+        if included and value not in included:
+            if value is None:
+                return f"no {what} given; only for {what} {_either(included)}"
+            return f"{what} {value} is not {_either(included)}"
+        if value is not None and value in excluded:
+            return f"{what} {value} is excluded"
+    return None
+
+
+def member_reason(rule: Rule, member: Member | None) -> str | None:
+    """Member attribute (segment) conditions."""
+    if not rule.members and not rule.exclude_members:
+        return None
+    attributes: Mapping[str, AttributeValue] = {} if member is None else member.attributes
+    return _attributes_reason("member", attributes, rule.members, rule.exclude_members)
+
+
+def properties_reason(
+    wanted: Mapping[str, tuple[AttributeValue, ...]], properties: Mapping[str, AttributeValue]
+) -> str | None:
+    """An event's property conditions."""
+    return _attributes_reason("event", properties, wanted, {})
+
+
+def _attributes_reason(
+    what: str,
+    attributes: Mapping[str, AttributeValue],
+    included: Mapping[str, tuple[AttributeValue, ...]],
+    excluded: Mapping[str, tuple[AttributeValue, ...]],
+) -> str | None:
+    for key, values in included.items():
+        if key not in attributes:
+            return f"{what} has no {key}; only for {key}={_either(values)}"
+        # True == 1 in Python; a flag and a number must not match each other.
+        if not _contains(values, attributes[key]):
+            return f"{what} {key}={attributes[key]} is not {_either(values)}"
+    for key, values in excluded.items():
+        if key in attributes and _contains(values, attributes[key]):
+            return f"{what} {key}={attributes[key]} is excluded"
+    return None
+
+
+def _contains(values: tuple[AttributeValue, ...], value: AttributeValue) -> bool:
+    return any(type(item) is type(value) and item == value for item in values)
+
+
+def when_reason(rule: Rule, local: datetime) -> str | None:
+    """Date, weekday, hour and recurrence conditions, on ``local`` (already in the rule's timezone)."""
+    today = local.date()
+    if rule.starts is not None and today < rule.starts:
+        return f"not started: runs from {rule.starts}"
+    if rule.ends is not None and today > rule.ends:
+        return f"ended on {rule.ends}"
+    if rule.days and DAYS[today.weekday()] not in rule.days:
+        return f"outside {_window_text(rule)}"
+    if rule.hours and not any(_within(local.time(), start, end) for start, end in rule._windows):
+        return f"outside {_window_text(rule)}"
+    if rule._rrule is not None and not _occurs(rule.recurrence or "", rule._rrule, rule.starts, today):
+        return f"not a day of {rule.recurrence}"
+    return None
+
+
+def _window_text(rule: Rule) -> str:
+    days = "/".join(day.capitalize() for day in rule.days)
+    hours = ", ".join(rule.hours)
+    zone = f" {rule.timezone}" if rule.timezone else ""
+    return f"window {' '.join(part for part in (days, hours) if part)}{zone}"
+
+
+def _within(now: time, start: time | None, end: time | None) -> bool:
+    # Windows include their start and exclude their end; one whose end is
+    # before its start runs past midnight (22:00-02:00).
+    after_start = start is None or now >= start
+    before_end = end is None or now < end
+    if start is not None and end is not None and end < start:
+        return after_start or before_end
+    return after_start and before_end
+
+
+def _occurs(text: str, rule: rrule, starts: date | None, day: date) -> bool:
+    return _occurs_cached(text, starts, day, rule)
+
+
+@functools.lru_cache(maxsize=4096)
+def _occurs_cached(text: str, starts: date | None, day: date, rule: Any) -> bool:
+    # Cached per rule text and day: dateutil walks from the rule's start each
+    # time, and every purchase of a day asks the same question.
+    anchor = datetime.combine(starts or date(2000, 1, 1), time())
+    bound = rule.replace(dtstart=anchor)
+    midnight = datetime.combine(day, time())
+    hit = bound.after(midnight - timedelta(microseconds=1), inc=True)
+    return hit is not None and hit.date() == day
+
+
+def birthday_in(year: int, birthday: date) -> date:
+    """The member's birthday in ``year``; 29 February falls on 28 February in other years."""
+    try:
+        return birthday.replace(year=year)
+    except ValueError:
+        return date(year, 2, 28)
