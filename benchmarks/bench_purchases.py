@@ -114,6 +114,7 @@ def engine_run(open_fresh: Callable[[], Store], cleanup: Callable[[], None] = la
 
 def raw_memory(workload: Workload) -> float:
     balances = {enrollment.member_id: 0 for enrollment in workload.enrollments}
+    visits = dict.fromkeys(balances, 0)
     ledger: list[tuple[str, str, int, int]] = []
     purchases = workload.sales
     started = time.perf_counter()
@@ -128,6 +129,7 @@ def raw_memory(workload: Workload) -> float:
         points = int((total * rate_points / rate_per).to_integral_value(rounding=ROUND_FLOOR))
         balance = balances[purchase.member_id] + points
         balances[purchase.member_id] = balance
+        visits[purchase.member_id] += 1
         ledger.append((purchase.id, purchase.member_id, points, balance))
     return time.perf_counter() - started
 
@@ -167,6 +169,11 @@ _SQLITE_ENTRY = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SQLITE_BALANCE = "UPDATE members SET balance = ? WHERE member_id = ?"
+# The member's visit count: a rule such as "first purchase" needs it, so the engine keeps it.
+_SQLITE_TALLY = (
+    "INSERT INTO tallies (key, count, points) VALUES (?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
+)
 _SQLITE_OPERATION = (
     "INSERT INTO operations (key, kind, request, result, recorded_at, recorded_offset)"
     " VALUES (?, ?, ?, ?, ?, ?)"
@@ -210,10 +217,13 @@ def sqlite_runs(synchronous: str) -> tuple[Run, Run]:
                 (balance,) = conn.execute(
                     "SELECT balance FROM members WHERE member_id = ?", (purchase.member_id,)
                 ).fetchone()
+                visits_key = f"visits|{purchase.member_id}"
+                row = conn.execute("SELECT count FROM tallies WHERE key = ?", (visits_key,)).fetchone()
                 points, entry, operation = _raw_rows(purchase, balance, iso=True)
                 if points:
                     conn.execute(_SQLITE_BALANCE, (balance + points, purchase.member_id))
                     conn.execute(_SQLITE_ENTRY, entry)
+                conn.execute(_SQLITE_TALLY, (visits_key, 1 + (row[0] if row else 0), "0"))
                 conn.execute(_SQLITE_OPERATION, operation)
                 conn.execute("COMMIT")
             elapsed = time.perf_counter() - started
@@ -275,6 +285,11 @@ def postgres_runs(dsn: str) -> tuple[Run, Run] | str:
                 "INSERT INTO {}.operations (key, kind, request, result, recorded_at, recorded_offset)"
                 " VALUES (%s, %s, %s, %s, %s, %s)"
             ).format(s)
+            select_visits = sql.SQL("SELECT count FROM {}.tallies WHERE key = %s").format(s)
+            add_visit = sql.SQL(
+                "INSERT INTO {}.tallies AS t (key, count, points) VALUES (%s, 1, 0)"
+                " ON CONFLICT (key) DO UPDATE SET count = t.count + 1"
+            ).format(s)
             with psycopg.connect(dsn, autocommit=True) as conn:
                 with conn.cursor() as cursor:
                     cursor.executemany(
@@ -292,10 +307,13 @@ def postgres_runs(dsn: str) -> tuple[Run, Run] | str:
                     row = conn.execute(select_balance, (purchase.member_id,)).fetchone()
                     assert row is not None
                     balance = int(row[0])
+                    visits_key = f"visits|{purchase.member_id}"
+                    conn.execute(select_visits, (visits_key,)).fetchone()
                     points, entry, operation = _raw_rows(purchase, balance, iso=False)
                     if points:
                         conn.execute(update_balance, (balance + points, purchase.member_id))
                         conn.execute(insert_entry, entry)
+                    conn.execute(add_visit, (visits_key,))
                     conn.execute(insert_operation, operation)
                     conn.execute(b"COMMIT")
                 return time.perf_counter() - started

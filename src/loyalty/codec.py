@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import cattrs
 
-from loyalty.purchases import Purchase
+from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Receipt
 
 __all__ = [
@@ -117,19 +117,25 @@ def purchase_request(purchase: Purchase) -> dict[str, Any]:
         "store_id": purchase.store_id,
         "terminal_id": purchase.terminal_id,
         "channel": purchase.channel,
-        "lines": [
-            {
-                "sku": line.sku,
-                "quantity": str(line.quantity),
-                "unit_price": str(line.unit_price),
-                "category": line.category,
-                "labels": dict(line.labels),
-                "discount": str(line.discount),
-                "tax": str(line.tax),
-            }
-            for line in purchase.lines
-        ],
+        "lines": [_line_request(line) for line in purchase.lines],
     }
+
+
+def _line_request(line: Line) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "sku": line.sku,
+        "quantity": str(line.quantity),
+        "unit_price": str(line.unit_price),
+        "category": line.category,
+    }
+    # Left out when empty or zero, as most lines have none: the same line always gives the same form.
+    if line.labels:
+        request["labels"] = dict(line.labels)
+    if line.discount:
+        request["discount"] = str(line.discount)
+    if line.tax:
+        request["tax"] = str(line.tax)
+    return request
 
 
 # Fields compared by value rather than spelling: 1.0 == 1.00, one instant in two offsets.

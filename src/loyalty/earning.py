@@ -264,8 +264,17 @@ class _Context:
 def _sum(values: Iterable[Decimal]) -> Decimal:
     # Always in the exact context: the caller's may trap or round.
     total = _ZERO
+    add = EXACT.add
     for value in values:
-        total = EXACT.add(total, value)
+        total = add(total, value)
+    return total
+
+
+def _points(contributions: Iterable[Contribution]) -> Decimal:
+    total = _ZERO
+    add = EXACT.add
+    for contribution in contributions:
+        total = add(total, contribution.points)
     return total
 
 
@@ -435,7 +444,7 @@ def _apply(context: _Context, rule: Rule) -> _Outcome | str:
         return result
     contributions, deltas = result
     if not rule._limited:
-        total = _sum(c.points for c in contributions)
+        total = _points(contributions)
         return _Outcome(rule, tuple(contributions), total, deltas)
     return _capped(context, rule, local, contributions, deltas)
 
@@ -570,7 +579,7 @@ def _capped(
     deltas: dict[str, Tally],
 ) -> _Outcome | str:
     """Apply the rule's caps and budget to what it would give."""
-    total = _sum(c.points for c in contributions)
+    total = _points(contributions)
     allowed, notes = total, []
     member_id = context.subject.member_id
     cap_key = _cap_key(rule, local, member_id) if rule.cap is not None else None
@@ -644,7 +653,7 @@ def _finish(
             groups[c.line] = EXACT.add(groups.get(c.line, _ZERO), c.points)
         groups[None] = EXACT.add(groups.get(None, _ZERO), carried_in)
     else:
-        exact = _sum(c.points for c in context.breakdown)
+        exact = _points(context.breakdown)
         groups = {None: EXACT.add(exact, carried_in)}
     units = 0
     for value in groups.values():
@@ -654,7 +663,7 @@ def _finish(
         units += max(0, int(scaled.to_integral_value(rounding=mode, context=EXACT)))
     if units > MAX_POINTS:
         raise PointsOverflow("lines", f"the purchase would earn {units} units, beyond the 64-bit range")
-    exact_total = _sum(groups.values())
+    exact_total = _sum(groups.values()) if len(groups) > 1 else next(iter(groups.values()))
     given = Decimal(units).scaleb(-program.scale, context=EXACT)
     adjustment = EXACT.subtract(given, exact_total)
     carried_out = EXACT.minus(adjustment) if program.carry else _ZERO

@@ -120,7 +120,12 @@ class Tally:
             raise InvalidInput(
                 "points", f"{self.points} + {other.points} needs more than {_TALLY_DIGITS} digits"
             ) from None
-        return Tally(self.count + other.count, points)
+        # Both sides were checked when they were made; the sum of two checked
+        # tallies is valid, so it skips the validators (this is on every purchase).
+        total = object.__new__(Tally)
+        object.__setattr__(total, "count", self.count + other.count)
+        object.__setattr__(total, "points", points)
+        return total
 
 
 @attrs.frozen

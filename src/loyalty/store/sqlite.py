@@ -96,12 +96,13 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE entries ADD COLUMN program_version TEXT",
         "ALTER TABLE members ADD COLUMN birthday_changed_at TEXT",
         "ALTER TABLE members ADD COLUMN birthday_changed_offset INTEGER",
-        # points is the Decimal's exact text; sums are done in Python.
+        # points is the Decimal's exact text; sums are done in Python. Without
+        # rowid, the key's b-tree is the table: one page written per change, not two.
         """CREATE TABLE tallies (
             key TEXT PRIMARY KEY,
             count INTEGER NOT NULL,
             points TEXT NOT NULL
-        )""",
+        ) WITHOUT ROWID""",
         """CREATE TABLE program_versions (
             version TEXT PRIMARY KEY,
             effective_from TEXT,
@@ -143,6 +144,10 @@ class SQLiteUnitOfWork:
     def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
         self._conn = conn
         self._readonly = readonly
+        # Tallies this unit of work has read or written. A write unit of work
+        # holds the write lock from its first statement, so they cannot change
+        # under it: add_tallies adds to them without reading them again.
+        self._seen: dict[str, Tally] = {}
 
     def _writable(self) -> None:
         if self._readonly:
@@ -271,7 +276,10 @@ class SQLiteUnitOfWork:
         # for_update needs nothing more.
         wanted = [check_tally_key(key) for key in keys]
         found = self._stored_tallies(wanted)
-        return {key: found.get(key, _ZERO) for key in wanted}
+        result = {key: found.get(key, _ZERO) for key in wanted}
+        if not self._readonly:
+            self._seen.update(result)
+        return result
 
     def add_tallies(self, deltas: Mapping[str, Tally]) -> None:
         self._writable()
@@ -280,12 +288,15 @@ class SQLiteUnitOfWork:
         # Read, add exactly in Python, write back: safe under the write lock
         # BEGIN IMMEDIATE took, and SQLite has no exact decimal arithmetic.
         check_deltas(deltas)
-        stored = self._stored_tallies(list(deltas))
-        rows = []
-        for key, delta in deltas.items():
-            total = stored.get(key, _ZERO) + delta
-            rows.append((key, total.count, str(total.points)))
-        self._conn.executemany(_UPSERT_TALLY, rows)
+        seen = self._seen
+        unseen = [key for key in deltas if key not in seen]
+        stored = self._stored_tallies(unseen) if unseen else {}
+        totals = {
+            key: (seen[key] if key in seen else stored.get(key, _ZERO)) + delta
+            for key, delta in deltas.items()
+        }
+        self._conn.executemany(_UPSERT_TALLY, [(key, t.count, str(t.points)) for key, t in totals.items()])
+        seen.update(totals)
 
     def program_versions(self) -> list[StoredProgram]:
         rows = self._conn.execute(_SELECT_PROGRAMS).fetchall()

@@ -7,8 +7,10 @@
 
 Use it in a test module as ``TestMyStoreLedger = ledger_machine(factory).TestCase``,
 where ``factory()`` returns a store on a fresh, empty location. Random
-sequences of enrollments, purchases, retries, conflicting retries,
-redemptions and adjustments run against a plain-Python model; after every
+sequences of enrollments, purchases (under a base rate, a first-purchase
+bonus and a stamp card), survey events (earning once per member), retries,
+conflicting retries, redemptions and adjustments run against a plain-Python
+model; after every
 step the machine checks, for every member, that the maintained balance equals
 the model and the sum of the ledger, that it is never negative, and that no
 retry ever wrote a second entry.
@@ -31,13 +33,26 @@ from loyalty.ledger import Entry, balance_of
 from loyalty.program import EarnRate, Program
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Receipt
+from loyalty.rules import EventRule, FirstPurchase, StampCard
 from loyalty.store import Store
 
 __all__ = ["ledger_machine"]
 
 T0 = datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
 MEMBERS = ("M1", "M2", "M3")
-PROGRAM = Program("Stateful", "EUR", rate=EarnRate(points=2, per=Decimal("1.00")))
+WELCOME, STAMP, EVERY, SURVEY = 50, 10, 3, 25
+# Rules whose effect the model can state on its own: a welcome bonus on the
+# first purchase, a stamp card on every third, a survey that earns once.
+PROGRAM = Program(
+    "Stateful",
+    "EUR",
+    rate=EarnRate(points=2, per=Decimal("1.00")),
+    rules=[
+        FirstPurchase(id="welcome", points=WELCOME),
+        StampCard(id="card", points=STAMP, every=EVERY),
+        EventRule(id="survey", event="survey_completed", points=SURVEY, limit=1, limit_period="ever"),
+    ],
+)
 
 
 @attrs.frozen
@@ -47,6 +62,7 @@ class _Sent:
     key: str
     purchase: Purchase | None = None
     receipt: Receipt | None = None
+    event: str | None = None
     entry: Entry | None = None
     redeem: tuple[str, int, datetime] | None = None
     adjust: tuple[str, int, datetime] | None = None
@@ -65,6 +81,8 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.engine = Engine(PROGRAM, self.store, clock=lambda: self.clock)
             self.balances: dict[str, int] = {}
             self.entries: dict[str, int] = {}
+            self.visits: dict[str, int] = {}
+            self.surveyed: set[str] = set()
             self.counter = 0
 
         def teardown(self) -> None:
@@ -108,7 +126,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                     self.engine.record_purchase(purchase)
                 return _Sent(key)
             receipt = self.engine.record_purchase(purchase)
-            assert receipt.points == sum(cents) * 2 // 100
+            visit = self.visits.get(member, 0) + 1
+            self.visits[member] = visit
+            bonus = (WELCOME if visit == 1 else 0) + (STAMP if visit % EVERY == 0 else 0)
+            assert receipt.points == sum(cents) * 2 // 100 + bonus
             assert receipt.balance_after == self.balances[member] + receipt.points
             self.balances[member] += receipt.points
             self.entries[member] += 1 if receipt.points else 0
@@ -147,12 +168,33 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.entries[member] += 1
             return _Sent(key, entry=entry, adjust=(member, points, self.clock))
 
+        @rule(target=sent, member=st.sampled_from(MEMBERS))
+        def survey(self, member: str) -> _Sent:
+            key = self._key()
+            if member not in self.balances:
+                with pytest.raises(UnknownMember):
+                    self.engine.record_event(member, "survey_completed", id=key, at=self.clock)
+                return _Sent(key)
+            receipt = self.engine.record_event(member, "survey_completed", id=key, at=self.clock)
+            expected = 0 if member in self.surveyed else SURVEY
+            self.surveyed.add(member)
+            assert receipt.points == expected
+            self.balances[member] += expected
+            self.entries[member] += 1 if expected else 0
+            return _Sent(key, receipt=receipt, event=member)
+
         @rule(sent=sent)
         def retry(self, sent: _Sent) -> None:
             # A retry returns the original result and writes nothing, whatever happened since.
             self.clock += timedelta(seconds=1)
             if sent.purchase is not None:
                 assert self.engine.record_purchase(sent.purchase) == sent.receipt
+            elif sent.event is not None:
+                assert sent.receipt is not None
+                replay = self.engine.record_event(
+                    sent.event, "survey_completed", id=sent.key, at=sent.receipt.occurred_at
+                )
+                assert replay == sent.receipt
             elif sent.redeem is not None:
                 member, points, at = sent.redeem
                 if sent.entry is None:

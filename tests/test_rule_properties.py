@@ -1,0 +1,111 @@
+"""Properties of rule evaluation over generated programs and purchases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import attrs
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loyalty import Engine, open_store
+from loyalty.earning import evaluate
+from loyalty.members import Member
+from loyalty.program import Program
+from loyalty.purchases import Line, Purchase
+from loyalty.rules import EventRule, Multiplier, Rule
+from loyalty.testing.strategies import lines, members, programs, purchases
+
+T0 = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def unbounded(program: Program) -> Program:
+    """``program`` without what can make more basket mean fewer points.
+
+    Caps and thresholds (minimums, budgets) are dropped; so are ``stop``
+    flags (a new line can make a stopping rule fire and cut off later,
+    richer ones) and multipliers below 1 (they give a line fewer points).
+    """
+
+    def plain(rule: Rule) -> Rule:
+        return attrs.evolve(
+            rule,
+            stop=False,
+            min_amount=None,
+            min_quantity=None,
+            cap_per_purchase=None,
+            cap=None,
+            cap_period=None,
+            budget=None,
+        )
+
+    kept = [
+        plain(rule)
+        for rule in program.rules
+        if not (
+            isinstance(rule, Multiplier)
+            and ((rule.factor is not None and rule.factor < 1) or any(f < 1 for f in rule.factors.values()))
+        )
+    ]
+    return attrs.evolve(program, rules=kept)
+
+
+@settings(max_examples=150)
+@given(programs(), purchases(), lines(), members(("M1", "M2", "M3")))
+def test_adding_a_line_never_lowers_the_points(
+    program: Program, purchase: Purchase, extra: Line, member: Member
+) -> None:
+    program = unbounded(program)
+    member = attrs.evolve(member, id=purchase.member_id)
+    bigger = attrs.evolve(purchase, lines=[*purchase.lines, extra])
+    before = evaluate(program, purchase, member=member).receipt.points
+    after = evaluate(program, bigger, member=member).receipt.points
+    assert after >= before
+
+
+@settings(max_examples=150)
+@given(programs(), purchases(), st.data())
+def test_an_exclusion_never_raises_the_points(
+    program: Program, purchase: Purchase, data: st.DataObject
+) -> None:
+    program = unbounded(program)
+    if not program.rules:
+        return
+    index = data.draw(st.integers(0, len(program.rules) - 1), label="rule")
+    line = data.draw(st.sampled_from(purchase.lines), label="line")
+    rule = program.rules[index]
+    if isinstance(rule, EventRule):
+        return  # events have no lines to exclude
+    how = data.draw(st.sampled_from(["sku", "category", "label"]), label="exclude by")
+    if how == "sku":
+        changed = attrs.evolve(rule, exclude_skus=[*rule.exclude_skus, line.sku])
+    elif how == "category" and line.category is not None:
+        changed = attrs.evolve(rule, exclude_categories=[*rule.exclude_categories, line.category])
+    elif how == "label" and line.labels:
+        key, value = next(iter(line.labels.items()))
+        labels = {k: list(v) for k, v in rule.exclude_labels.items()}
+        labels[key] = [*labels.get(key, []), value]
+        changed = attrs.evolve(rule, exclude_labels=labels)
+    else:
+        return
+    rules = list(program.rules)
+    rules[index] = changed
+    narrower = attrs.evolve(program, rules=rules)
+    assert evaluate(narrower, purchase).receipt.points <= evaluate(program, purchase).receipt.points
+
+
+@settings(max_examples=40, deadline=None)
+@given(programs(), st.lists(purchases(), min_size=1, max_size=6, unique_by=lambda p: p.id))
+def test_quote_equals_record_for_the_same_input(program: Program, sales: list[Purchase]) -> None:
+    engine = Engine(attrs.evolve(program, effective_from=None), open_store("memory://"), clock=lambda: T0)
+    for member in ("M1", "M2", "M3"):
+        engine.enroll(member, at=T0)
+    for sale in sales:
+        quoted = engine.quote(sale)
+        recorded = engine.record_purchase(sale)
+        assert (quoted.points, quoted.breakdown, quoted.carried_in) == (
+            recorded.points,
+            recorded.breakdown,
+            recorded.carried_in,
+        )
+        assert recorded.balance_after == engine.balance(sale.member_id)
