@@ -327,8 +327,16 @@ def test_read_from_paths_and_text(tmp_path: Path) -> None:
     assert Program.from_json(str(json_file)) == club
     assert read_json(json.dumps(club.to_dict())) == club.to_dict()
     assert read_toml(program_to_toml(club)) == club.to_dict()
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(InvalidInput) as missing:
         read_toml(str(tmp_path / "missing.toml"))
+    assert type(missing.value) is InvalidInput
+    assert missing.value.message == "cannot be read: No such file or directory"
+    (tmp_path / "latin1.toml").write_bytes(b'name = "Caf\xe9"')
+    with pytest.raises(ConfigError) as undecodable:
+        read_toml(tmp_path / "latin1.toml")
+    assert undecodable.value.problems == (
+        (str(tmp_path / "latin1.toml"), "is not UTF-8 text (byte 11: invalid continuation byte)"),
+    )
 
 
 def test_toml_syntax_error_has_a_line() -> None:

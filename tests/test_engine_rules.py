@@ -75,9 +75,12 @@ class TestVersions:
     def test_a_changed_program_needs_a_new_version(self, store: Store) -> None:
         engine_for(store, self.spring).record_purchase(sale("P1"))
         changed = Program("Club", "EUR", rate=EarnRate(5, D("1.00")), version="spring")
+        before = snapshot(store, ["M1"], ["P2"], ["visits|M1"], programs=True)
         with pytest.raises(ConfigError) as info:
-            Engine(changed, store).record_purchase(sale("P2"))
+            # With a new version beside it: neither is stored when one is refused.
+            Engine([changed, self.summer], store).record_purchase(sale("P2"))
         assert info.value.field == "version"
+        assert snapshot(store, ["M1"], ["P2"], ["visits|M1"], programs=True) == before
 
     def test_a_new_version_never_changes_points_already_given(self, store: Store) -> None:
         first = engine_for(store, self.spring).record_purchase(sale("P1"))

@@ -1,40 +1,87 @@
 """The ``loyalty`` command.
 
-``loyalty demo`` builds a small grocery chain's program in a fresh SQLite file,
-replays a few weeks of seeded till traffic through the engine and shows what
-came of it: the best customers, one receipt's explanation and the throughput.
+- ``loyalty demo`` builds a small grocery chain's program in a fresh SQLite
+  file, replays a few weeks of seeded till traffic through the engine and
+  shows what came of it: the best customers, one receipt's explanation and
+  the throughput.
+- ``loyalty validate PROGRAM`` checks a program file (``.toml`` or ``.json``,
+  one program or a file of ``versions``) and prints a one-line summary of each
+  version, or every problem as ``path: message``, one per line on stderr.
+- ``loyalty quote PROGRAM BASKET.json`` (or ``--line SKU:QTY:PRICE[:CATEGORY]``
+  instead of a basket file) prints what a basket would earn, rule by rule,
+  with every rule that gives nothing and why, under the program version in
+  force at the basket's time. It is a pure evaluation: nothing is written.
 
-Errors the library raises on purpose (:class:`~loyalty.LoyaltyError`) are
-printed as ``error: <message>`` on stderr with exit status 2, the status
-``argparse`` uses for bad arguments:
+``validate`` and ``quote`` write nothing anywhere. The exit status:
+
+- **0**: done (the program is valid; the quote is printed).
+- **1**: the program file has problems; each is printed on stderr as
+  ``path: message`` (``rules[2].factor: must not be negative, got -1``).
+- **2**: a usage error or other refused input: bad arguments (``argparse``'s
+  status), a missing file, a bad basket, and any other error the library
+  raises on purpose (:class:`~loyalty.LoyaltyError`), printed as
+  ``error: <message>`` on stderr.
 
 >>> main(["demo", "--db", "/no/such/directory/demo.db"])  # stderr: error: --db: directory ... does not exist
 2
+>>> main(["validate", "/no/such/program.toml"])  # stderr: error: /no/such/program.toml: no such file
+2
+
+A basket given as JSON data becomes the purchase and member it describes;
+a bad field raises the library's error for it, with the field's path:
+
+>>> basket = basket_from_json({"member_id": "M1", "at": "2024-03-05T15:10:00+01:00", "currency": "EUR",
+...                            "lines": [{"sku": "latte", "quantity": 2, "unit_price": "3.40"}]})
+>>> basket.purchase.total, basket.visits
+(Money(amount=Decimal('6.80'), currency='EUR'), 0)
+>>> basket_from_json({"member_id": "M1", "at": "2024-03-05T15:10:00+01:00", "currency": "EUR",
+...                   "lines": [{"sku": "latte", "quantity": 2, "unit_price": 3.4}]})
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidAmount: lines[0].unit_price: must be a string such as "3.40", not float
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
+import re
 import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import loyalty
+from loyalty.checks import check_aware, check_id
+from loyalty.config import load_programs
+from loyalty.earning import evaluate, visits_key
 from loyalty.engine import Engine
-from loyalty.errors import InvalidInput, LoyaltyError, StorageError
+from loyalty.errors import (
+    ConfigError,
+    InvalidAmount,
+    InvalidDatetime,
+    InvalidInput,
+    InvalidQuantity,
+    LoyaltyError,
+    StorageError,
+)
 from loyalty.ledger import EntryKind, balance_of
-from loyalty.program import Program
-from loyalty.purchases import Purchase
+from loyalty.members import Member
+from loyalty.money import check_currency
+from loyalty.program import EventCombination, Program, RoundPer, TaxBasis
+from loyalty.purchases import MAX_LINES, Line, Purchase
 from loyalty.receipts import Receipt
+from loyalty.rules import RULE_KINDS
 from loyalty.simulation import Enrollment, Sale, Workload, generate
-from loyalty.store import open_store
+from loyalty.store import Tally, open_store
 
-__all__ = ["main"]
+__all__ = ["Basket", "basket_from_json", "main"]
 
 _VISITS_PER_WEEK = 2  # an average member's grocery runs; the busiest do several times that
 _TOP = 10
@@ -78,6 +125,65 @@ def _parser() -> argparse.ArgumentParser:
         "'normal' (default here) survives an application crash only, and is much faster",
     )
     demo.set_defaults(run=_demo)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a program file and summarise it",
+        description=(
+            "Check a program file (.toml or .json; one program, or several versions under 'versions'). "
+            "A valid program prints one summary line per version; otherwise every problem is printed "
+            "on stderr as 'path: message', one per line, and the exit status is 1. Nothing is written."
+        ),
+    )
+    validate.add_argument("program", type=Path, metavar="PROGRAM", help="the program file (.toml or .json)")
+    validate.set_defaults(run=_validate)
+
+    quote = commands.add_parser(
+        "quote",
+        help="explain what a basket would earn, writing nothing",
+        description=(
+            "Print what a basket would earn under the program version in force at its time: every "
+            "rule's points per line, the rounding, the total, and every rule that gives nothing with "
+            "its reason. The basket is a JSON file (- for standard input), or --line options. A quote "
+            "writes nothing and knows no history beyond the basket's member.visits."
+        ),
+    )
+    quote.add_argument("program", type=Path, metavar="PROGRAM", help="the program file (.toml or .json)")
+    quote.add_argument(
+        "basket", nargs="?", metavar="BASKET.json", help="the basket as JSON (- for standard input)"
+    )
+    quote.add_argument(
+        "--line",
+        dest="lines",
+        action="append",
+        type=_line_argument,
+        metavar="SKU:QTY:PRICE[:CATEGORY]",
+        help="a basket line instead of a basket file (repeat for more lines), e.g. latte:2:3.40:coffee",
+    )
+    quote.add_argument(
+        "--at",
+        type=_at_argument,
+        metavar="ISO",
+        help="the till's time, ISO 8601 with an offset (default: now, in UTC)",
+    )
+    quote.add_argument(
+        "--member-id", type=_id_argument, metavar="ID", help=f"the member (default: {_QUOTE_ID})"
+    )
+    quote.add_argument(
+        "--currency",
+        type=_currency_argument,
+        metavar="CODE",
+        help="ISO 4217 code (default: the program's currency)",
+    )
+    quote.add_argument(
+        "--id", type=_id_argument, metavar="ID", help=f"the purchase id (default: {_QUOTE_ID})"
+    )
+    quote.add_argument("--store", type=_id_argument, metavar="ID", help="the store id")
+    quote.add_argument("--terminal", type=_id_argument, metavar="ID", help="the terminal id")
+    quote.add_argument(
+        "--channel", type=_id_argument, metavar="NAME", help="the sales channel (web, app, ...)"
+    )
+    quote.set_defaults(run=_quote, usage=quote.error)
     return parser
 
 
@@ -86,6 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         status: int = args.run(args)
+    except ConfigError as exc:
+        # Only program files raise it: every problem, one per line, for the merchant to fix in one pass.
+        for path, message in exc.problems:
+            print(f"{path}: {message}" if path else message, file=sys.stderr)
+        return 1
     except LoyaltyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -263,3 +374,359 @@ def _report(engine: Engine, tally: _Tally, workload: Workload) -> str:
         receipt: Receipt = engine.record_purchase(tally.last_purchase[best])
         text += ["", f"Latest receipt of {best}, as stored:", receipt.render()]
     return "\n".join(text)
+
+
+# -- validate -----------------------------------------------------------------------------------
+
+_PROGRAM_SUFFIXES = (".toml", ".json")
+
+
+def _check_file(path: Path) -> None:
+    if not path.exists():
+        raise InvalidInput(str(path), "no such file")
+    if path.is_dir():
+        raise InvalidInput(str(path), "is a directory, not a file")
+
+
+def _program_versions(path: Path) -> tuple[Program, ...]:
+    """Every version in the program file at ``path``; its problems raise :class:`ConfigError` (exit 1)."""
+    _check_file(path)
+    if path.suffix not in _PROGRAM_SUFFIXES:
+        raise InvalidInput(str(path), "a program file is .toml or .json (the suffix says which)")
+    try:
+        return load_programs(path)
+    except UnicodeDecodeError as exc:
+        raise ConfigError([(str(path), f"is not UTF-8 text (byte {exc.start}: {exc.reason})")]) from None
+    except OSError as exc:
+        raise InvalidInput(str(path), f"cannot be read: {exc.strerror or exc}") from None
+
+
+def _summary(program: Program) -> str:
+    """One line saying what ``program`` is: ``ok: Corner Coffee (EUR), version 2024-03, ...``."""
+    parts = [f"{program.name} ({program.currency})", f"version {program.version}"]
+    if program.effective_from is not None:
+        parts.append(f"from {program.effective_from.isoformat()}")
+    parts.append(f"base rate {program.rate}" if program.rate is not None else "no base rate")
+    count = len(program.rules)
+    rules = f"{count} rule{'' if count == 1 else 's'}"
+    if count:
+        kinds = Counter(rule.kind for rule in program.rules)
+        rules += " (" + ", ".join(f"{kinds[kind]} {kind}" for kind in RULE_KINDS if kinds[kind]) + ")"
+    parts += [rules, f"scale {program.scale}"]
+    parts.append(program.rounding.value + (" per line" if program.round_per is RoundPer.LINE else ""))
+    # Settings left at their defaults are not mentioned.
+    if program.carry:
+        parts.append("fractions carried")
+    if program.tax is TaxBasis.EXCLUSIVE:
+        parts.append("tax excluded")
+    if program.events is EventCombination.BEST:
+        parts.append("best event rule only")
+    if program.timezone != "UTC":
+        parts.append(f"timezone {program.timezone}")
+    return "ok: " + ", ".join(parts)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    for program in _program_versions(args.program):
+        print(_summary(program))
+    return 0
+
+
+# -- quote --------------------------------------------------------------------------------------
+
+_QUOTE_ID = "quote"
+_BASKET_KEYS = ("member_id", "at", "currency", "id", "store_id", "terminal_id", "channel", "lines", "member")
+_LINE_KEYS = ("sku", "quantity", "unit_price", "category", "labels", "discount", "tax")
+_MEMBER_KEYS = ("birthday", "attributes", "visits")
+_DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
+_WHOLE_TEXT = re.compile(r"[0-9]+")
+_DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_AT_EXAMPLE = '"2024-03-05T15:10:00+01:00"'
+
+
+class Basket(NamedTuple):
+    """A basket to quote: the purchase, its member, and how many purchases the member made before."""
+
+    purchase: Purchase
+    member: Member
+    visits: int = 0
+
+    @property
+    def tallies(self) -> dict[str, Tally]:
+        """All a quote knows of the member's past: the visit count (for first-purchase rules)."""
+        return {visits_key(self.member.id): Tally(self.visits)}
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _within(path: str, error: InvalidInput) -> InvalidInput:
+    """``error`` (raised by a domain constructor, named relative to it) named from the basket's root."""
+    if not path:
+        return error
+    field = error.field or ""
+    joined = path + field if field.startswith("[") else _join(path, field) if field else path
+    return type(error)(joined, error.message)
+
+
+def _object(path: str, value: object, keys: Sequence[str], required: Sequence[str]) -> Mapping[str, Any]:
+    if not isinstance(value, dict):
+        what = "" if path else "the basket "
+        raise InvalidInput(path or None, f"{what}must be a JSON object, not {type(value).__name__}")
+    for key in value:
+        if key not in keys:
+            close = difflib.get_close_matches(str(key), keys, n=1, cutoff=0.6)
+            hint = f"did you mean {close[0]!r}?" if close else "the keys are " + ", ".join(keys)
+            raise InvalidInput(_join(path, str(key)), f"unknown key ({hint})")
+    for key in required:
+        if key not in value:
+            raise InvalidInput(_join(path, key), "missing")
+    return value
+
+
+def _given(table: Mapping[str, Any], key: str) -> Any:
+    """The value under ``key``; ``None`` when it is left out or null (the field's default)."""
+    return table.get(key)
+
+
+def _instant(field: str, value: object) -> datetime:
+    if not isinstance(value, str):
+        raise InvalidDatetime(
+            field, f"must be an ISO 8601 string such as {_AT_EXAMPLE}, not {type(value).__name__}"
+        )
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        raise InvalidDatetime(
+            field, f"must be an ISO 8601 date-time such as {_AT_EXAMPLE}, got {value!r}"
+        ) from None
+    if at.tzinfo is None:
+        raise InvalidDatetime(
+            field, f"must carry a UTC offset (+01:00, Z): {value!r} is ambiguous, e.g. {_AT_EXAMPLE}"
+        )
+    return check_aware(field, at)
+
+
+def _money(field: str, value: object) -> Decimal:
+    if isinstance(value, str):
+        if _DECIMAL_TEXT.fullmatch(value):
+            return Decimal(value)
+        raise InvalidAmount(field, f'must be an amount such as "3.40", got {value!r}')
+    raise InvalidAmount(field, f'must be a string such as "3.40", not {type(value).__name__}')
+
+
+def _quantity(field: str, value: object) -> int | Decimal:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        if _DECIMAL_TEXT.fullmatch(value):
+            return Decimal(value)
+        raise InvalidQuantity(field, f'must be a whole number or a decimal such as "1.250", got {value!r}')
+    raise InvalidQuantity(
+        field, f'must be an int or a decimal string such as "1.250", not {type(value).__name__}'
+    )
+
+
+def _line(path: str, value: object) -> Line:
+    line = _object(path, value, _LINE_KEYS, ("sku", "quantity", "unit_price"))
+    sku = check_id(_join(path, "sku"), line["sku"])
+    quantity = _quantity(_join(path, "quantity"), line["quantity"])
+    unit_price = _money(_join(path, "unit_price"), line["unit_price"])
+    extra: dict[str, Any] = {}
+    for key in ("discount", "tax"):
+        if _given(line, key) is not None:
+            extra[key] = _money(_join(path, key), line[key])
+    try:
+        return Line(
+            sku,
+            quantity,
+            unit_price,
+            category=_given(line, "category"),
+            labels=_given(line, "labels"),
+            **extra,
+        )
+    except InvalidInput as exc:
+        raise _within(path, exc) from None
+
+
+def _birthday(value: object) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and _DATE_TEXT.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise InvalidInput("member.birthday", f'must be a date such as "1990-03-04", got {value!r}')
+
+
+def _visits(value: object) -> int:
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InvalidInput(
+            "member.visits", f"must be the number of purchases before this one (an int >= 0), got {value!r}"
+        )
+    return value
+
+
+def basket_from_json(data: object) -> Basket:
+    """The purchase and member a basket's JSON ``data`` describes (the format is in ``docs/cli.md``).
+
+    Money is strings (``"3.40"``), quantities ints or decimal strings, ``at``
+    an ISO 8601 date-time with an offset. Anything else raises the
+    :class:`~loyalty.LoyaltyError` subclass the domain raises for it, its
+    ``field`` the path in ``data`` (``lines[0].unit_price``, ``member.birthday``).
+    """
+    basket = _object("", data, _BASKET_KEYS, ("member_id", "at", "currency", "lines"))
+    at = _instant("at", basket["at"])
+    raw_lines = basket["lines"]
+    if not isinstance(raw_lines, list):
+        raise InvalidInput("lines", f"must be a list of line objects, not {type(raw_lines).__name__}")
+    if len(raw_lines) > MAX_LINES:
+        raise InvalidInput("lines", f"at most {MAX_LINES} lines, got {len(raw_lines)}")
+    lines = [_line(f"lines[{i}]", item) for i, item in enumerate(raw_lines)]
+    purchase = Purchase(
+        _given(basket, "id") if _given(basket, "id") is not None else _QUOTE_ID,
+        basket["member_id"],
+        at,
+        lines,
+        basket["currency"],
+        store_id=_given(basket, "store_id"),
+        terminal_id=_given(basket, "terminal_id"),
+        channel=_given(basket, "channel"),
+    )
+    raw_member = _given(basket, "member")
+    about = {} if raw_member is None else _object("member", raw_member, _MEMBER_KEYS, ())
+    birthday = _birthday(_given(about, "birthday"))
+    visits = _visits(_given(about, "visits"))
+    try:
+        member = Member(purchase.member_id, at, birthday, _given(about, "attributes"))
+    except InvalidInput as exc:
+        raise _within("member", exc) from None
+    return Basket(purchase, member, visits)
+
+
+def _read_basket(source: str) -> object:
+    """The JSON value in the basket file ``source`` (``-``: standard input)."""
+    if source == "-":
+        label, text = "<stdin>", sys.stdin.read()
+    else:
+        path = Path(source)
+        _check_file(path)
+        label = source
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidInput(source, f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+        except OSError as exc:
+            raise InvalidInput(source, f"cannot be read: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{label} line {exc.lineno}", f"{exc.msg} (column {exc.colno})") from None
+    except RecursionError:
+        raise InvalidInput(label, "is nested too deeply to be a basket") from None
+
+
+def _argument(check: Any) -> Any:
+    """An argparse ``type`` running ``check(value)``, its LoyaltyError shown as argparse's own."""
+
+    def convert(text: str) -> Any:
+        try:
+            return check(text)
+        except InvalidInput as exc:
+            raise argparse.ArgumentTypeError(exc.message if not exc.field else str(exc)) from None
+
+    return convert
+
+
+def _parse_line(text: str) -> Line:
+    parts = text.split(":")
+    if len(parts) not in (3, 4):
+        raise InvalidInput(
+            None, f"expected SKU:QTY:PRICE[:CATEGORY] such as latte:2:3.40:coffee, got {text!r}"
+        )
+    sku, quantity, price = parts[:3]
+    data: dict[str, Any] = {
+        "sku": sku,
+        "quantity": int(quantity) if _WHOLE_TEXT.fullmatch(quantity) else quantity,
+        "unit_price": price,
+    }
+    if len(parts) == 4:
+        data["category"] = parts[3]
+    try:
+        return _line("", data)
+    except InvalidInput as exc:
+        raise InvalidInput(None, f"{text}: {exc}") from None
+
+
+_line_argument = _argument(_parse_line)
+_at_argument = _argument(lambda text: _instant("", text))
+_id_argument = _argument(lambda text: check_id("", text))
+_currency_argument = _argument(lambda text: check_currency("", text))
+
+
+def _in_force(versions: Sequence[Program], at: datetime) -> Program:
+    """The version in force at ``at``: the last whose ``effective_from`` is not after it."""
+    chosen = None
+    for version in versions:
+        if version.effective_from is None or version.effective_from <= at:
+            chosen = version
+    if chosen is None:
+        first = versions[0]
+        assert first.effective_from is not None  # an undated version is always in force
+        raise InvalidInput(
+            "at",
+            f"{at.isoformat()} is before the program's first version "
+            f"({first.version}, in force from {first.effective_from.isoformat()})",
+        )
+    return chosen
+
+
+def _quote(args: argparse.Namespace) -> int:
+    options = {
+        "--at": args.at,
+        "--member-id": args.member_id,
+        "--currency": args.currency,
+        "--id": args.id,
+        "--store": args.store,
+        "--terminal": args.terminal,
+        "--channel": args.channel,
+    }
+    if args.basket is not None:
+        if args.lines:
+            args.usage("give a basket file or --line options, not both")
+        given = [name for name, value in options.items() if value is not None]
+        if given:
+            args.usage(f"{', '.join(given)}: only with --line (the basket file says this itself)")
+    elif not args.lines:
+        args.usage("give a basket file (- for standard input) or at least one --line")
+    versions = _program_versions(args.program)
+    if args.basket is not None:
+        basket = basket_from_json(_read_basket(args.basket))
+    else:
+        at = args.at if args.at is not None else datetime.now(UTC)
+        member_id = args.member_id or _QUOTE_ID
+        purchase = Purchase(
+            args.id or _QUOTE_ID,
+            member_id,
+            at,
+            args.lines,
+            args.currency or versions[0].currency,  # every version has the same currency
+            store_id=args.store,
+            terminal_id=args.terminal,
+            channel=args.channel,
+        )
+        basket = Basket(purchase, Member(member_id, at))
+    program = _in_force(versions, basket.purchase.at)
+    evaluation = evaluate(
+        program, basket.purchase, member=basket.member, tallies=basket.tallies, explain=True
+    )
+    heading = f"{program.name} ({program.currency}), version {program.version}"
+    if program.effective_from is not None:
+        heading += f", in force from {program.effective_from.isoformat()}"
+    print(heading)
+    print(evaluation.receipt.render())
+    return 0

@@ -667,13 +667,23 @@ def programs_to_dict(programs: Iterable[Program]) -> dict[str, Any]:
 def _source(source: str | os.PathLike[str], suffix: str) -> tuple[str, str]:
     """``(text, label)``: the text of a path, or the text itself, with how problems should name it."""
     if isinstance(source, os.PathLike):
-        path = Path(source)
-        return path.read_text(encoding="utf-8"), str(path)
+        return _read(Path(source)), str(source)
     if not isinstance(source, str):
-        raise TypeError(f"source must be a path or text, not {type(source).__name__}")
-    if "\n" not in source and (source.endswith((".json", ".toml")) or _is_file(source)):
-        return Path(source).read_text(encoding="utf-8"), source
+        raise InvalidInput("source", f"must be a path or the text itself, not {type(source).__name__}")
+    if "\n" not in source and (source.lower().endswith((".json", ".toml")) or _is_file(source)):
+        return _read(Path(source)), source
     return source, f"<{suffix}>"
+
+
+def _read(path: Path) -> str:
+    """A program file's text. A file that cannot be read is an :class:`InvalidInput` naming it;
+    one that is not UTF-8 is a :class:`ConfigError` (its content is at fault)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([(str(path), f"is not UTF-8 text (byte {exc.start}: {exc.reason})")]) from None
+    except OSError as exc:
+        raise InvalidInput(str(path), f"cannot be read: {exc.strerror or exc}") from None
 
 
 def _is_file(text: str) -> bool:
@@ -733,7 +743,7 @@ def load_programs(source: str | os.PathLike[str]) -> tuple[Program, ...]:
     with ``{``, as TOML otherwise.
     """
     name = os.fspath(source)
-    if name.endswith(".json"):
+    if name.lower().endswith(".json"):
         return programs_from_dict(read_json(source))
     if name.endswith(".toml") or isinstance(source, os.PathLike) or _is_file(name):
         return programs_from_dict(read_toml(source))

@@ -485,6 +485,11 @@ def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -
             basis = context.basis[i]
             if rule.rate is not None:
                 raw = EXACT.multiply(basis, rule.rate)
+                if rule.fractional:
+                    # 2.00 x 0.5 is 1.000; shown as the money was spelled when that is exact.
+                    spelled = raw.quantize(basis, context=EXACT)
+                    if spelled == raw:
+                        raw = spelled
             else:
                 raw = EXACT.divide(EXACT.multiply(basis, rate), rule.per)
             out.append(Contribution(rule.id, name, raw, f"{prefix}{lines[i].sku} {basis}", i))

@@ -509,10 +509,13 @@ class SpendRule(Rule):
         except decimal.Inexact:
             rate = None
         object.__setattr__(self, "rate", rate)
+        object.__setattr__(self, "fractional", rate is not None and rate != rate.to_integral_value())
 
     #: ``points / per`` when that is an exact decimal (1 per 10.00 is 0.1; 1 per 3 is not):
     #: multiplying by it keeps the spelling of the money (6.80 earns 6.80, not 6.8).
     rate: Decimal | None = attrs.field(init=False, eq=False, repr=False, hash=False)
+    #: Whether ``rate`` has decimals (0.5), so the points can have more decimals than the money.
+    fractional: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
 
 
 @attrs.frozen(kw_only=True)
