@@ -155,6 +155,10 @@ class TestTallies:
         assert quoted.points == recorded.points == 110
         assert quoted.breakdown == recorded.breakdown
         assert engine.quote(sale("P2")).points == 10
+        # A recorded purchase quotes as its retry would answer: the original receipt.
+        assert engine.quote(sale("P1")) == engine.explain(sale("P1")) == recorded
+        with pytest.raises(IdempotencyConflict):
+            engine.quote(sale("P1", "11.00"))
 
 
 class TestEvents:

@@ -175,11 +175,20 @@ class Engine:
         return self._run(command)
 
     def quote(self, purchase: Purchase) -> Receipt:
-        """What :meth:`record_purchase` would give now, writing nothing."""
+        """What :meth:`record_purchase` would give now, writing nothing.
+
+        For a purchase already recorded that is its original receipt, as a
+        retry would get; a different purchase under a recorded id raises
+        :class:`IdempotencyConflict`, as recording it would.
+        """
         return self._evaluate_readonly(purchase, explain=False)
 
     def explain(self, purchase: Purchase) -> Receipt:
-        """:meth:`quote`, plus every rule that gives nothing with its reason in ``receipt.skipped``."""
+        """:meth:`quote`, plus every rule that gives nothing with its reason in ``receipt.skipped``.
+
+        Reasons are worked out for a purchase not yet recorded; for one
+        already recorded the original receipt comes back, with its breakdown.
+        """
         return self._evaluate_readonly(purchase, explain=True)
 
     def record_purchase(self, purchase: Purchase) -> Receipt:
@@ -348,6 +357,9 @@ class Engine:
         self._check_purchase(purchase)
         program = self.program_at(purchase.at)
         with self.store.unit_of_work(readonly=True) as uow:
+            replay = self._replay(uow, purchase.id, "purchase", codec.purchase_request(purchase))
+            if replay is not None:
+                return codec.structure(replay.result, Receipt)
             balance = uow.balance(purchase.member_id)
             if balance is None:
                 raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
