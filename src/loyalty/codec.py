@@ -25,6 +25,7 @@ __all__ = [
     "canonical_instant",
     "first_difference",
     "purchase_request",
+    "receipt_from_result",
     "receipt_result",
     "structure",
     "unstructure",
@@ -71,6 +72,19 @@ def receipt_result(receipt: Receipt, *, occurred_at: str | None = None) -> dict[
         "carried_out": str(receipt.carried_out),
         "event": receipt.event,
     }
+
+
+def receipt_from_result(data: dict[str, Any]) -> Receipt:
+    """A kept receipt read back, including one kept before earning rules existed.
+
+    Those (schema 1) named the purchase ``purchase_id`` and had one breakdown
+    row per rule, without a name or a line.
+    """
+    if "purchase_id" in data:
+        data = dict(data)
+        data["source_id"] = data.pop("purchase_id")
+        data["breakdown"] = [{"name": row["rule"], "line": None, **row} for row in data["breakdown"]]
+    return structure(data, Receipt)
 
 
 def unstructure(value: object) -> Any:
@@ -176,7 +190,8 @@ def first_difference(old: Any, new: Any, path: str = "") -> str | None:
                 return found
         # An added or missing element is named by its index: ``lines[3]``.
         return f"{path}[{min(len(old), len(new))}]" if len(old) != len(new) else None
-    return None if old == new else path
+    # True == 1 in Python, but a flag and a number are different requests.
+    return None if old == new and isinstance(old, bool) == isinstance(new, bool) else path
 
 
 def value_at(data: Any, path: str) -> Any:

@@ -133,9 +133,20 @@ def when_reason(rule: Rule, local: datetime) -> str | None:
         return f"not started: runs from {rule.starts}"
     if rule.ends is not None and today > rule.ends:
         return f"ended on {rule.ends}"
-    if rule.days and DAYS[today.weekday()] not in rule.days:
-        return f"outside {_window_text(rule)}"
-    if rule.hours and not any(_within(local.time(), start, end) for start, end in rule._windows):
+    if rule.hours:
+        now = local.time()
+        for start, end in rule._windows:
+            if not _within(now, start, end):
+                continue
+            # The early hours of a window past midnight (22:00-02:00) belong
+            # to the day it started: Saturday 01:00 is Friday night.
+            overnight = start is not None and end is not None and end < start and now < end
+            day = today - timedelta(days=1) if overnight else today
+            if not rule.days or DAYS[day.weekday()] in rule.days:
+                break
+        else:
+            return f"outside {_window_text(rule)}"
+    elif rule.days and DAYS[today.weekday()] not in rule.days:
         return f"outside {_window_text(rule)}"
     if rule._rrule is not None and not _occurs(rule.recurrence or "", rule._rrule, rule.starts, today):
         return f"not a day of {rule.recurrence}"

@@ -13,7 +13,7 @@ in as *tallies* read by the engine; the evaluation returns the tally changes
 it implies, so the engine can write them in the same unit of work.
 
 >>> from datetime import datetime, timezone
->>> from decimal import Decimal
+>>> from decimal import ROUND_FLOOR, Decimal
 >>> from loyalty.program import EarnRate, Program
 >>> from loyalty.purchases import Line, Purchase
 >>> from loyalty.rules import Multiplier
@@ -38,7 +38,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from types import MappingProxyType
 from typing import Any
 
@@ -81,6 +81,7 @@ _ZERO = Decimal(0)
 _ONE = Decimal(1)
 _NO_TALLY = Tally()
 _ONE_VISIT = Tally(1, _ZERO)
+_TOLERANCE = Decimal("1E-18")
 _NO_PROPERTIES: Mapping[str, AttributeValue] = MappingProxyType({})
 
 
@@ -304,10 +305,18 @@ def evaluate(
             "currency",
             f"purchase is in {purchase.currency} but program {program.name!r} runs in {program.currency}",
         )
-    rules = program.index.ordered if explain else program.index.candidates(purchase.lines)
+    rules = program.index.candidates(purchase.lines)
     context = _Context(program, purchase, member, tallies or {}, explain)
     _run(context, rules, best_of=False)
     if explain:
+        # The other rules cannot apply to these lines; each still says why not.
+        chosen = set(map(id, rules))
+        for rule in program.index.ordered:
+            if id(rule) not in chosen:
+                reason = _apply(context, rule)
+                context.skip(rule, reason if isinstance(reason, str) else lines_reason(rule))
+        position = program.index.position
+        context.skipped.sort(key=lambda skipped: position.get(skipped.rule, len(position)))
         for rule in program.index.ordered_events:
             context.skip(rule, f"only for event {rule.event}")
     visits = visits_key(purchase.member_id)
@@ -350,36 +359,53 @@ def evaluate_event(
 
 
 def _run(context: _Context, rules: Sequence[Rule], *, best_of: bool) -> None:
-    groups: dict[str, list[Rule]] = {}
-    for rule in rules:
-        group = "\x00best" if best_of else rule.group
+    """Apply ``rules`` in order, honouring stop flags and exclusive groups.
+
+    A group is decided where its last member comes up, so every member is
+    evaluated after everything ranked before it (a grouped multiplier sees
+    every spend rule). Members ranked after a stop that fired are out.
+    """
+    last: dict[str, int] = {}
+    for i, rule in enumerate(rules):
+        group = _BEST if best_of else rule.group
         if group is not None:
-            groups.setdefault(group, []).append(rule)
-    resolved: set[str] = set()
+            last[group] = i
+    contenders: dict[str, list[Rule]] = {}
     stopped_by: Rule | None = None
-    for rule in rules:
+    for i, rule in enumerate(rules):
+        group = _BEST if best_of else rule.group
         if stopped_by is not None:
             context.skip(rule, f"stopped by {stopped_by.title}")
             continue
-        group = "\x00best" if best_of else rule.group
         if group is None:
             outcome = _apply(context, rule)
             if isinstance(outcome, str):
                 context.skip(rule, outcome)
                 continue
             context.keep(outcome)
-            if rule.stop:
-                stopped_by = rule
-            continue
-        if group in resolved:
-            continue  # decided, and explained, when the group's first rule came up
-        resolved.add(group)
-        winner = _best_of_group(context, groups[group], "best-of" if best_of else f"group {group}")
-        if winner is not None and winner.stop:
-            stopped_by = winner
+        else:
+            contenders.setdefault(group, []).append(rule)
+            if i != last[group]:
+                continue
+            winner = _best_of_group(
+                context, contenders.pop(group), "best-of" if best_of else f"group {group}"
+            )
+            if winner is None:
+                continue
+            outcome = winner
+        # "Stop" only when the rule actually gave points.
+        if outcome.rule.stop and outcome.total > 0:
+            stopped_by = outcome.rule
+            # Groups still waiting for a later member are decided among those before the stop.
+            for group, members in contenders.items():
+                _best_of_group(context, members, "best-of" if best_of else f"group {group}")
+            contenders.clear()
 
 
-def _best_of_group(context: _Context, members: list[Rule], label: str) -> Rule | None:
+_BEST = "\x00best"
+
+
+def _best_of_group(context: _Context, members: list[Rule], label: str) -> _Outcome | None:
     """Keep the group member giving the most points (the first on a tie); explain the others."""
     outcomes = [(rule, _apply(context, rule)) for rule in members]
     best: _Outcome | None = None
@@ -391,11 +417,15 @@ def _best_of_group(context: _Context, members: list[Rule], label: str) -> Rule |
             context.skip(rule, outcome)
         elif outcome is not best:
             assert best is not None
-            context.skip(rule, f"{label}: {best.rule.title} gives more ({_plain(best.total)})")
+            verdict = "gives more" if best.total > outcome.total else "gives as much and comes first"
+            context.skip(rule, f"{label}: {best.rule.title} {verdict} ({_plain(best.total)})")
+            if isinstance(rule, StampCard):
+                # A visit counts on the card even when another rule of its group wins.
+                _merge(context.deltas, outcome.tallies)
     if best is None:
         return None
     context.keep(best)
-    return best.rule
+    return best
 
 
 def _apply(context: _Context, rule: Rule) -> _Outcome | str:
@@ -611,7 +641,8 @@ def _capped(
                 allowed = left
                 notes.append(f"campaign budget of {rule.budget}: only {_plain(left)} left")
     if allowed < total:
-        contributions = contributions + _trim(rule, contributions, total, allowed, "; ".join(notes))
+        per_line = context.program.round_per is RoundPer.LINE
+        contributions = contributions + _trim(rule, contributions, allowed, total, "; ".join(notes), per_line)
     deltas = dict(deltas)
     if allowed > 0:
         if cap_key is not None:
@@ -622,23 +653,31 @@ def _capped(
 
 
 def _trim(
-    rule: Rule, contributions: list[Contribution], total: Decimal, allowed: Decimal, note: str
+    rule: Rule,
+    contributions: list[Contribution],
+    allowed: Decimal,
+    total: Decimal,
+    note: str,
+    per_line: bool,
 ) -> list[Contribution]:
-    """The negative rows that bring a rule down to ``allowed``, spread over its lines pro rata.
+    """The negative rows that bring a rule down to ``allowed``.
 
-    Spread, not one purchase-level row, so every line keeps a non-negative
-    total (rounding per line and later multipliers read the lines).
+    Spread over the lines that gained from the rule, pro rata, so later
+    multipliers read capped lines; one purchase-level row when the program
+    rounds per line (a cut spread as fractions would be rounded away) or the
+    rule gave nothing per line.
     """
     cut = EXACT.subtract(total, allowed)
-    on_lines = [c for c in contributions if c.line is not None and c.points]
-    if not on_lines or len(on_lines) != len([c for c in contributions if c.points]):
+    gains = [c for c in contributions if c.line is not None and c.points > 0]
+    if per_line or not gains or any(c.line is None and c.points for c in contributions):
         return [Contribution(rule.id, rule.title, EXACT.minus(cut), note)]
+    base = _points(gains)
     rows, given = [], _ZERO
-    for n, c in enumerate(on_lines):
+    for n, c in enumerate(gains):
         share = (
             EXACT.subtract(cut, given)
-            if n == len(on_lines) - 1
-            else EXACT.divide(EXACT.multiply(cut, c.points), total)
+            if n == len(gains) - 1
+            else EXACT.divide(EXACT.multiply(cut, c.points), base)
         )
         given = EXACT.add(given, share)
         rows.append(Contribution(rule.id, rule.title, EXACT.minus(share), note, c.line))
@@ -661,11 +700,20 @@ def _finish(
         exact = _points(context.breakdown)
         groups = {None: EXACT.add(exact, carried_in)}
     units = 0
-    for value in groups.values():
+    for key, value in groups.items():
         scaled = value.scaleb(program.scale, context=EXACT)
-        # No rule takes points away on balance; a total a hair below zero can
-        # only come from the last digit of an exact division.
-        units += max(0, int(scaled.to_integral_value(rounding=mode, context=EXACT)))
+        # An inexact division (1 point per 3.00) leaves 1/3 + 1/3 + 1/3 at
+        # 0.99...9, not 1: a value within 10**-18 of a whole unit is that unit.
+        nearest = scaled.to_integral_value(context=EXACT)
+        if nearest != scaled and abs(EXACT.subtract(scaled, nearest)) <= _TOLERANCE:
+            scaled = nearest
+            groups[key] = nearest.scaleb(-program.scale, context=EXACT)
+        # Purchase-level rows can be negative (a cap's cut when rounding per
+        # line, a carried deficit): round those down, so no cap is exceeded.
+        rounding = mode if value >= 0 else ROUND_FLOOR
+        units += int(scaled.to_integral_value(rounding=rounding, context=EXACT))
+    # No rule takes points away on balance: a total below zero can only be rounding.
+    units = max(0, units)
     if units > MAX_POINTS:
         raise PointsOverflow("lines", f"the purchase would earn {units} units, beyond the 64-bit range")
     exact_total = _sum(groups.values()) if len(groups) > 1 else next(iter(groups.values()))

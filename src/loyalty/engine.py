@@ -68,6 +68,20 @@ def _typed(value: object) -> object:
     return value
 
 
+def _same_body(stored: dict[str, Any], body: dict[str, Any]) -> bool:
+    """Whether two ``to_dict`` forms are one program: ``effective_from`` compares as an instant."""
+    if stored.keys() != body.keys():
+        return False
+    for key, value in stored.items():
+        other = body[key]
+        if key == "effective_from" and isinstance(value, str) and isinstance(other, str):
+            if codec.canonical_instant(value) != codec.canonical_instant(other):
+                return False
+        elif value != other:
+            return False
+    return True
+
+
 class _Unset:
     """The default of an optional change: "leave as it is", distinct from ``None``."""
 
@@ -126,22 +140,24 @@ class Engine:
 
     @property
     def versions(self) -> tuple[Program, ...]:
-        """Every program version this engine knows, by ``effective_from``."""
-        self._sync_versions()
-        return self._versions
+        """Every program version this engine knows (its own and those stored), by ``effective_from``."""
+        return self._sync_versions()
 
     def program_at(self, at: datetime) -> Program:
         """The program version in force at ``at``: the last one whose ``effective_from`` is not after it."""
         check_aware("at", at)
-        self._sync_versions()
-        if len(self._versions) == 1 and self._versions[0].effective_from is None:
-            return self._versions[0]  # the common case, on every purchase
+        return self._version_at(at, write=False)
+
+    def _version_at(self, at: datetime, *, write: bool) -> Program:
+        versions = self._sync_versions(write=write)
+        if len(versions) == 1 and versions[0].effective_from is None:
+            return versions[0]  # the common case, on every purchase
         chosen = None
-        for version in self._versions:
+        for version in versions:
             if version.effective_from is None or version.effective_from <= at:
                 chosen = version
         if chosen is None:
-            first = self._versions[0].effective_from
+            first = versions[0].effective_from
             raise InvalidInput("at", f"{at.isoformat()} is before the first program version (from {first})")
         return chosen
 
@@ -332,13 +348,13 @@ class Engine:
 
     def _earn(self, subject: Purchase | Event, request: dict[str, Any], kind: str, reason: str) -> Receipt:
         """Evaluate a purchase or event with the version of its time and write what it earned."""
-        program = self.program_at(subject.at)
+        program = self._version_at(subject.at, write=True)
 
         def command(uow: UnitOfWork) -> Receipt:
             replay = self._replay(uow, subject.id, kind, request)
             if replay is not None:
                 # The original receipt, even if the program has changed since.
-                return codec.structure(replay.result, Receipt)
+                return codec.receipt_from_result(replay.result)
             balance = self._balance_for_update(uow, subject.member_id)
             member = uow.member(subject.member_id) if program.index.needs_member else None
             tallies = self._tallies(uow, program, subject, member)
@@ -355,11 +371,11 @@ class Engine:
 
     def _evaluate_readonly(self, purchase: Purchase, *, explain: bool) -> Receipt:
         self._check_purchase(purchase)
-        program = self.program_at(purchase.at)
+        program = self._version_at(purchase.at, write=False)
         with self.store.unit_of_work(readonly=True) as uow:
             replay = self._replay(uow, purchase.id, "purchase", codec.purchase_request(purchase))
             if replay is not None:
-                return codec.structure(replay.result, Receipt)
+                return codec.receipt_from_result(replay.result)
             balance = uow.balance(purchase.member_id)
             if balance is None:
                 raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
@@ -415,23 +431,27 @@ class Engine:
         uow.add_operation(Operation(key, kind, request, result, now))
         uow.commit()
 
-    def _sync_versions(self) -> None:
-        """Keep every program version in the store, and learn the ones other engines stored."""
+    def _sync_versions(self, *, write: bool = False) -> tuple[Program, ...]:
+        """Every version: this engine's and the ones other engines stored.
+
+        With ``write`` (on the first command) this engine's versions are
+        stored too; queries only read, so they work on a read-only replica.
+        """
         if self._synced:
-            return
+            return self._versions
         from loyalty import config
 
-        def command(uow: UnitOfWork) -> tuple[Program, ...]:
+        def merge(uow: UnitOfWork) -> tuple[Program, ...]:
             stored = {version.version: version for version in uow.program_versions()}
-            known = {version.version for version in self._versions}
             for program in self._versions:
                 body = program.to_dict()
                 previous = stored.get(program.version)
                 if previous is None:
-                    uow.add_program_version(
-                        StoredProgram(program.version, program.effective_from, body, self._now())
-                    )
-                elif previous.body != body:
+                    if write:
+                        uow.add_program_version(
+                            StoredProgram(program.version, program.effective_from, body, self._now())
+                        )
+                elif not _same_body(previous.body, body):
                     raise ConfigError(
                         [
                             (
@@ -441,12 +461,22 @@ class Engine:
                             )
                         ]
                     )
-            uow.commit()
+            known = {version.version for version in self._versions}
             others = [config.program_from_dict(v.body) for k, v in stored.items() if k not in known]
             return check_versions([*others, *self._versions]) if others else self._versions
 
+        if not write:
+            with self.store.unit_of_work(readonly=True) as uow:
+                return merge(uow)
+
+        def command(uow: UnitOfWork) -> tuple[Program, ...]:
+            versions = merge(uow)
+            uow.commit()
+            return versions
+
         self._versions = self._run(command)
         self._synced = True
+        return self._versions
 
     def _check_purchase(self, purchase: Purchase) -> None:
         if not isinstance(purchase, Purchase):

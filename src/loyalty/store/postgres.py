@@ -132,6 +132,17 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             recorded_offset INTEGER NOT NULL
         )""",
     ),
+    # 3: every member's visit count (recorded purchases), which first-purchase
+    # rules read, for purchases recorded before tallies existed. Set, not
+    # added: the operations hold every purchase ever recorded.
+    (
+        """INSERT INTO {s}.tallies AS t (key, count, points)
+           SELECT 'visits|' || (request::jsonb ->> 'member_id'), COUNT(*), 0
+           FROM {s}.operations
+           WHERE kind = 'purchase' AND request::jsonb ->> 'member_id' IS NOT NULL
+           GROUP BY request::jsonb ->> 'member_id'
+           ON CONFLICT (key) DO UPDATE SET count = excluded.count""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 

@@ -112,6 +112,17 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             recorded_offset INTEGER NOT NULL
         )""",
     ),
+    # 3: every member's visit count (recorded purchases), which first-purchase
+    # rules read, for purchases recorded before tallies existed. Set, not
+    # added: the operations hold every purchase ever recorded.
+    (
+        """INSERT INTO tallies (key, count, points)
+           SELECT 'visits|' || json_extract(request, '$.member_id'), COUNT(*), '0'
+           FROM operations
+           WHERE kind = 'purchase' AND json_extract(request, '$.member_id') IS NOT NULL
+           GROUP BY json_extract(request, '$.member_id')
+           ON CONFLICT (key) DO UPDATE SET count = excluded.count""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 # Column lists are module constants; every value is bound as a parameter.
