@@ -2,13 +2,14 @@
 
 >>> import loyalty
 >>> sorted(loyalty.__all__)[:4]
-['Clock', 'ConcurrencyError', 'Contribution', 'CurrencyMismatch']
+['BirthdayBonus', 'Clock', 'ConcurrencyError', 'ConfigError']
 """
 
 from loyalty.earning import Event, earn
 from loyalty.engine import Clock, Engine
 from loyalty.errors import (
     ConcurrencyError,
+    ConfigError,
     CurrencyMismatch,
     IdempotencyConflict,
     InsufficientPoints,
@@ -29,16 +30,32 @@ from loyalty.errors import (
 from loyalty.ledger import Entry, EntryKind, Posting, balance_of
 from loyalty.members import Member
 from loyalty.money import Money
-from loyalty.program import EarnRate, Program, Rounding
+from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Contribution, Receipt, Skipped
+from loyalty.rules import (
+    BirthdayBonus,
+    EventRule,
+    FirstPurchase,
+    Multiplier,
+    Period,
+    ProductBonus,
+    PurchaseBonus,
+    Rule,
+    Scope,
+    SpendRule,
+    StampCard,
+    UnitBonus,
+)
 from loyalty.store import Operation, Store, UnitOfWork, open_store
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "BirthdayBonus",
     "Clock",
     "ConcurrencyError",
+    "ConfigError",
     "Contribution",
     "CurrencyMismatch",
     "EarnRate",
@@ -46,6 +63,9 @@ __all__ = [
     "Entry",
     "EntryKind",
     "Event",
+    "EventCombination",
+    "EventRule",
+    "FirstPurchase",
     "IdempotencyConflict",
     "InsufficientPoints",
     "InvalidAmount",
@@ -59,17 +79,28 @@ __all__ = [
     "Member",
     "MemberAlreadyEnrolled",
     "Money",
+    "Multiplier",
     "Operation",
+    "Period",
     "PointsOverflow",
     "Posting",
+    "ProductBonus",
     "Program",
     "Purchase",
+    "PurchaseBonus",
     "Receipt",
+    "RoundPer",
     "Rounding",
+    "Rule",
+    "Scope",
     "Skipped",
+    "SpendRule",
+    "StampCard",
     "StorageError",
     "Store",
+    "TaxBasis",
     "TransientStorageError",
+    "UnitBonus",
     "UnitOfWork",
     "UnknownCurrency",
     "UnknownMember",

@@ -249,7 +249,8 @@ class Engine:
     ) -> Member:
         """Change a member's birthday or attributes; ``id`` is the POS's key for the change.
 
-        A changed birthday records ``at`` as ``birthday_changed_at``, which a
+        A changed birthday records the engine's time (not the till's, which
+        could be backdated) as ``birthday_changed_at``, which a
         birthday rule's ``cooloff_days`` counts from.
         """
         check_id("member_id", member_id)
@@ -277,7 +278,7 @@ class Engine:
                 raise UnknownMember("member_id", f"no member {member_id!r}")
             changes: dict[str, Any] = {}
             if not isinstance(birthday, _Unset) and birthday != existing.birthday:
-                changes.update(birthday=birthday, birthday_changed_at=at)
+                changes.update(birthday=birthday, birthday_changed_at=self._now())
             if not isinstance(attributes, _Unset):
                 changes["attributes"] = attributes
             member = attrs.evolve(existing, **changes)

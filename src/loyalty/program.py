@@ -19,7 +19,7 @@ import enum
 import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Any
@@ -348,15 +348,9 @@ def check_versions(programs: Sequence[Program]) -> tuple[Program, ...]:
         starts.setdefault(start, i)
     if problems:
         raise ConfigError(problems)
-    return tuple(
-        sorted(
-            programs,
-            key=lambda p: (
-                p.effective_from is not None,
-                p.effective_from.timestamp() if p.effective_from else 0.0,
-            ),
-        )
-    )
+    # Compared as datetimes: a float timestamp loses microseconds far in the future.
+    earliest = datetime.min.replace(tzinfo=UTC)
+    return tuple(sorted(programs, key=lambda p: (p.effective_from is not None, p.effective_from or earliest)))
 
 
 @attrs.frozen
