@@ -236,6 +236,9 @@ class _Context:
         self.breakdown: list[Contribution] = []
         self.skipped: list[Skipped] = []
         self.deltas: dict[str, Tally] = {}
+        # Rules cut by a cap under per-line rounding: their rows round as one
+        # purchase-level group, so lines rounded up cannot carry them past the cap.
+        self.trimmed: set[str] = set()
         if isinstance(subject, Purchase):
             exclusive = program.tax is TaxBasis.EXCLUSIVE
             self.basis = [
@@ -420,8 +423,10 @@ def _best_of_group(context: _Context, members: list[Rule], label: str) -> _Outco
             verdict = "gives more" if best.total > outcome.total else "gives as much and comes first"
             context.skip(rule, f"{label}: {best.rule.title} {verdict} ({_plain(best.total)})")
             if isinstance(rule, StampCard):
-                # A visit counts on the card even when another rule of its group wins.
-                _merge(context.deltas, outcome.tallies)
+                # A visit counts on the card even when another rule of its group wins;
+                # its cap and budget are not touched, as it gave nothing.
+                key = _stamps_key(rule, context.subject.member_id)
+                _merge(context.deltas, {key: outcome.tallies[key]})
     if best is None:
         return None
     context.keep(best)
@@ -642,6 +647,8 @@ def _capped(
                 notes.append(f"campaign budget of {rule.budget}: only {_plain(left)} left")
     if allowed < total:
         per_line = context.program.round_per is RoundPer.LINE
+        if per_line:
+            context.trimmed.add(rule.id)
         contributions = contributions + _trim(rule, contributions, allowed, total, "; ".join(notes), per_line)
     deltas = dict(deltas)
     if allowed > 0:
@@ -693,8 +700,10 @@ def _finish(
     mode = program.rounding.decimal_mode
     if program.round_per is RoundPer.LINE:
         groups: dict[int | None, Decimal] = {}
+        trimmed = context.trimmed
         for c in context.breakdown:
-            groups[c.line] = EXACT.add(groups.get(c.line, _ZERO), c.points)
+            line = None if c.rule in trimmed else c.line
+            groups[line] = EXACT.add(groups.get(line, _ZERO), c.points)
         groups[None] = EXACT.add(groups.get(None, _ZERO), carried_in)
     else:
         exact = _points(context.breakdown)
@@ -705,7 +714,7 @@ def _finish(
         # An inexact division (1 point per 3.00) leaves 1/3 + 1/3 + 1/3 at
         # 0.99...9, not 1: a value within 10**-18 of a whole unit is that unit.
         nearest = scaled.to_integral_value(context=EXACT)
-        if nearest != scaled and abs(EXACT.subtract(scaled, nearest)) <= _TOLERANCE:
+        if nearest != scaled and EXACT.abs(EXACT.subtract(scaled, nearest)) <= _TOLERANCE:
             scaled = nearest
             groups[key] = nearest.scaleb(-program.scale, context=EXACT)
         # Purchase-level rows can be negative (a cap's cut when rounding per

@@ -129,6 +129,7 @@ class Engine:
             raise InvalidInput("max_attempts", f"must be a positive int, got {max_attempts!r}")
         self._versions = versions
         self._synced = False
+        self._stored_versions = False
         self.store = store
         self._clock = clock
         self._max_attempts = max_attempts
@@ -349,9 +350,10 @@ class Engine:
 
     def _earn(self, subject: Purchase | Event, request: dict[str, Any], kind: str, reason: str) -> Receipt:
         """Evaluate a purchase or event with the version of its time and write what it earned."""
-        program = self._version_at(subject.at, write=True)
+        program = self._version_at(subject.at, write=False)
 
         def command(uow: UnitOfWork) -> Receipt:
+            self._stored_versions = False
             replay = self._replay(uow, subject.id, kind, request)
             if replay is not None:
                 # The original receipt, even if the program has changed since.
@@ -368,7 +370,10 @@ class Engine:
             self._post(uow, outcome.receipt, outcome.tallies, subject.id, request, kind, reason)
             return outcome.receipt
 
-        return self._run(command)
+        receipt = self._run(command)
+        if self._stored_versions:
+            self._synced = True
+        return receipt
 
     def _evaluate_readonly(self, purchase: Purchase, *, explain: bool) -> Receipt:
         self._check_purchase(purchase)
@@ -407,6 +412,10 @@ class Engine:
         reason: str,
     ) -> None:
         """Write what an evaluation decided: the entry, the tallies and the operation."""
+        if not self._synced:
+            # With the command's own writes: a refused command stores no version either.
+            self._versions = self._merge_versions(uow, write=True)
+            self._stored_versions = True
         now = self._now()
         if receipt.points:
             assert receipt.balance_after is not None
@@ -435,49 +444,50 @@ class Engine:
     def _sync_versions(self, *, write: bool = False) -> tuple[Program, ...]:
         """Every version: this engine's and the ones other engines stored.
 
-        With ``write`` (on the first command) this engine's versions are
-        stored too; queries only read, so they work on a read-only replica.
+        Queries only read, so they work on a read-only replica; commands store
+        this engine's versions inside their own unit of work (``_post``), so a
+        refused command stores nothing. ``write`` stores them at once.
         """
         if self._synced:
             return self._versions
-        from loyalty import config
-
-        def merge(uow: UnitOfWork) -> tuple[Program, ...]:
-            stored = {version.version: version for version in uow.program_versions()}
-            for program in self._versions:
-                body = program.to_dict()
-                previous = stored.get(program.version)
-                if previous is None:
-                    if write:
-                        uow.add_program_version(
-                            StoredProgram(program.version, program.effective_from, body, self._now())
-                        )
-                elif not _same_body(previous.body, body):
-                    raise ConfigError(
-                        [
-                            (
-                                "version",
-                                f"version {program.version!r} is already stored with other rules: "
-                                "give the changed program a new version",
-                            )
-                        ]
-                    )
-            known = {version.version for version in self._versions}
-            others = [config.program_from_dict(v.body) for k, v in stored.items() if k not in known]
-            return check_versions([*others, *self._versions]) if others else self._versions
-
         if not write:
             with self.store.unit_of_work(readonly=True) as uow:
-                return merge(uow)
+                return self._merge_versions(uow, write=False)
 
         def command(uow: UnitOfWork) -> tuple[Program, ...]:
-            versions = merge(uow)
+            versions = self._merge_versions(uow, write=True)
             uow.commit()
             return versions
 
         self._versions = self._run(command)
         self._synced = True
         return self._versions
+
+    def _merge_versions(self, uow: UnitOfWork, *, write: bool) -> tuple[Program, ...]:
+        from loyalty import config
+
+        stored = {version.version: version for version in uow.program_versions()}
+        for program in self._versions:
+            body = program.to_dict()
+            previous = stored.get(program.version)
+            if previous is None:
+                if write:
+                    uow.add_program_version(
+                        StoredProgram(program.version, program.effective_from, body, self._now())
+                    )
+            elif not _same_body(previous.body, body):
+                raise ConfigError(
+                    [
+                        (
+                            "version",
+                            f"version {program.version!r} is already stored with other rules: "
+                            "give the changed program a new version",
+                        )
+                    ]
+                )
+        known = {version.version for version in self._versions}
+        others = [config.program_from_dict(v.body) for k, v in stored.items() if k not in known]
+        return check_versions([*others, *self._versions]) if others else self._versions
 
     def _check_purchase(self, purchase: Purchase) -> None:
         if not isinstance(purchase, Purchase):
