@@ -18,7 +18,8 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from loyalty import Engine, Line, Program, Purchase, Receipt, open_store
+from loyalty import Engine, Line, Program, Purchase, Receipt, cli, open_store
+from loyalty.cli import basket_from_json
 from loyalty.config import load_programs, programs_from_dict, programs_to_dict
 from loyalty.earning import Event, evaluate_event
 from loyalty.errors import ConfigError, InvalidAmount
@@ -48,11 +49,12 @@ class Basket(NamedTuple):
     purchase: Purchase
     birthday: date | None
     attributes: Mapping[str, AttributeValue]
+    visits: int = 0
 
 
 _BASKET_KEYS = {"id", "member_id", "at", "currency", "store_id", "terminal_id", "channel", "lines", "member"}
 _LINE_KEYS = {"sku", "quantity", "unit_price", "category", "labels", "discount", "tax"}
-_MEMBER_KEYS = {"birthday", "attributes"}
+_MEMBER_KEYS = {"birthday", "attributes", "visits"}
 
 
 def _known(data: object, keys: set[str], where: str) -> Mapping[str, Any]:
@@ -111,7 +113,7 @@ def basket(data: object) -> Basket:
     )
     member = _known(doc.get("member", {}), _MEMBER_KEYS, "member")
     birthday = date.fromisoformat(member["birthday"]) if "birthday" in member else None
-    return Basket(purchase, birthday, member.get("attributes", {}))
+    return Basket(purchase, birthday, member.get("attributes", {}), member.get("visits", 0))
 
 
 def read_basket(name: str) -> Basket:
@@ -215,11 +217,32 @@ def test_each_basket_parses_and_quotes_exactly(name: str) -> None:
     assert f"| `{name}` | {quoted.shown_points()} |" in README.read_text(encoding="utf-8")
 
 
+@pytest.mark.parametrize("name", SAMPLES)
+def test_loyalty_quote_reads_each_basket_as_this_helper_does_and_prints_its_figure(
+    name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = json.loads((BASKETS / name).read_text(encoding="utf-8"))
+    mine, theirs = basket(data), basket_from_json(data)
+    assert theirs.purchase == mine.purchase
+    assert (theirs.member.birthday, theirs.member.attributes, theirs.visits) == (
+        mine.birthday,
+        mine.attributes,
+        mine.visits,
+    )
+    (source,) = [other for other in PROGRAMS if Path(other).stem == Path(name).stem]
+    assert cli.main(["quote", str(EXAMPLES / source), str(BASKETS / name)]) == 0
+    out = capsys.readouterr().out
+    shown = re.search(r"^  points earned +([\d.]+)$", out, re.MULTILINE)
+    points = load_programs(EXAMPLES / source)[-1].format_points(QUOTES[name])  # 6196 at scale 2 is 61.96
+    assert shown is not None and shown[1] == points
+
+
 def test_the_readme_basket_parses() -> None:
     (block,) = re.findall(r"```json\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
     sample = basket(json.loads(block))
     assert [line.quantity for line in sample.purchase.lines] == [2, D("0.452")]
     assert dict(sample.purchase.lines[0].labels) == {"size": "large"}
+    assert basket_from_json(json.loads(block)).purchase == sample.purchase
 
 
 def test_the_coffee_basket_reads_every_field() -> None:

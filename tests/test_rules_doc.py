@@ -1,68 +1,120 @@
-"""Every TOML snippet in docs/rules.md loads, and together they show every option."""
+"""Every TOML snippet in docs/rules.md loads, and together they show every kind, option and value.
+
+The convention, stated at the top of the reference: a snippet is a program
+file; one without a ``currency`` is a list of rules and is loaded inside
+``name = "Doc"``, ``currency = "EUR"``; one holding ``[[versions]]`` is read
+with ``load_programs``. The Python examples on the page run as doctests
+(``--doctest-glob=*.md``).
+"""
 
 from __future__ import annotations
 
+import enum
 import re
 import tomllib
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
 
-from loyalty.program import Program
-from loyalty.rules import RULE_KINDS
+from loyalty.config import load_programs, programs_from_dict, programs_to_dict
+from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
+from loyalty.rules import RULE_KINDS, Period, Rule, Scope
 
 DOC = Path(__file__).parent.parent / "docs" / "rules.md"
-SNIPPETS = re.findall(r"```toml\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
+TEXT = DOC.read_text(encoding="utf-8")
+SNIPPETS = re.findall(r"```toml\n(.*?)```", TEXT, re.DOTALL)
 HEADER = 'name = "Doc"\ncurrency = "EUR"\n'
+IDS = [f"snippet-{i}" for i in range(len(SNIPPETS))]
 
 
 def program_text(snippet: str) -> str:
     # A snippet without a currency is a list of rules: it goes inside a minimal program.
-    return snippet if "currency" in tomllib.loads(snippet) else HEADER + snippet
+    data = tomllib.loads(snippet)
+    return snippet if "currency" in data or "versions" in data else HEADER + snippet
 
 
-def test_the_reference_has_snippets() -> None:
-    assert len(SNIPPETS) >= 15
+def programs(snippet: str) -> tuple[Program, ...]:
+    text = program_text(snippet)
+    if "versions" in tomllib.loads(text):
+        return load_programs(text)
+    return (Program.from_toml(text),)
 
 
-@pytest.mark.parametrize("snippet", SNIPPETS, ids=[f"snippet-{i}" for i in range(len(SNIPPETS))])
-def test_every_snippet_loads(snippet: str) -> None:
-    program = Program.from_toml(program_text(snippet))
-    assert Program.from_dict(program.to_dict()) == program
+def test_the_reference_has_snippets_and_states_the_convention() -> None:
+    assert len(SNIPPETS) >= 20
+    assert "without a `currency` is a list of rules" in TEXT
+    assert "```python\n>>> " in TEXT  # the explanations shown run as doctests
 
 
-def _written_keys() -> set[str]:
-    keys: set[str] = set()
+@pytest.mark.parametrize("snippet", SNIPPETS, ids=IDS)
+def test_every_snippet_loads_and_round_trips(snippet: str) -> None:
+    loaded = programs(snippet)
+    assert programs_from_dict(programs_to_dict(loaded)) == loaded
 
-    def walk(value: object) -> None:
-        if isinstance(value, dict):
-            for key, item in value.items():
-                keys.add(key)
-                if key not in {
-                    "labels",
-                    "exclude_labels",
-                    "members",
-                    "exclude_members",
-                    "factors",
-                    "properties",
-                }:
-                    walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
 
+# -- what the snippets write ----------------------------------------------------------------
+
+
+def program_tables() -> Iterator[Mapping[str, Any]]:
     for snippet in SNIPPETS:
-        walk(tomllib.loads(snippet))
-    return keys
+        data = tomllib.loads(program_text(snippet))
+        yield from data.get("versions", [data])
 
 
-@pytest.mark.parametrize("cls", [Program, *RULE_KINDS.values()], ids=lambda cls: cls.__name__)
-def test_every_option_is_shown(cls: type) -> None:
-    options = {field.name for field in attrs.fields(cls) if field.init}
-    assert options - _written_keys() == set()
+def rule_tables() -> Iterator[Mapping[str, Any]]:
+    for table in program_tables():
+        yield from table.get("rules", [])
 
 
-def test_every_kind_is_shown() -> None:
-    kinds = {rule.get("kind") for snippet in SNIPPETS for rule in tomllib.loads(snippet).get("rules", [])}
-    assert set(RULE_KINDS) <= kinds
+def test_every_rule_kind_is_shown() -> None:
+    assert set(RULE_KINDS) <= {rule["kind"] for rule in rule_tables()}
+
+
+def _own_options(cls: type[Rule]) -> set[str]:
+    common = {field.name for field in attrs.fields(Rule) if field.init}
+    return {field.name for field in attrs.fields(cls) if field.init} - common
+
+
+@pytest.mark.parametrize("kind", sorted(RULE_KINDS))
+def test_every_option_of_each_kind_is_shown_on_a_rule_of_that_kind(kind: str) -> None:
+    written = {key for rule in rule_tables() if rule["kind"] == kind for key in rule}
+    assert _own_options(RULE_KINDS[kind]) - written == set()
+
+
+def test_every_option_all_rules_share_is_shown() -> None:
+    written = {key for rule in rule_tables() for key in rule}
+    assert {field.name for field in attrs.fields(Rule) if field.init} - written == set()
+
+
+def test_every_program_option_is_shown() -> None:
+    written = {key for table in program_tables() for key in table}
+    assert {field.name for field in attrs.fields(Program) if field.init} - written == set()
+    rates = [table["rate"] for table in program_tables() if "rate" in table]
+    assert False in rates  # no base rate
+    shown = {key for rate in rates if isinstance(rate, dict) for key in rate}
+    assert {field.name for field in attrs.fields(EarnRate)} - shown == set()
+
+
+CHOICES: list[tuple[str, type[enum.Enum]]] = [
+    ("rounding", Rounding),
+    ("round_per", RoundPer),
+    ("tax", TaxBasis),
+    ("events", EventCombination),
+    ("minimum_scope", Scope),
+    ("cap_period", Period),
+    ("limit_period", Period),
+]
+
+
+@pytest.mark.parametrize(("key", "choice"), CHOICES, ids=[key for key, _ in CHOICES])
+def test_every_value_of_every_choice_is_shown(key: str, choice: type[enum.Enum]) -> None:
+    tables = [*program_tables(), *rule_tables()]
+    written = {table[key] for table in tables if key in table}
+    if choice is Period:  # cap_period and limit_period share the periods: each need only show one
+        written = {
+            table[name] for table in tables for name in ("cap_period", "limit_period") if name in table
+        }
+    assert {member.value for member in choice} - written == set()
