@@ -321,7 +321,7 @@ def test_refused_input_names_the_field_and_writes_nothing(
         ]
     else:
         assert after == before
-    assert engine.balance("M1") == 100
+    assert engine.balance("M1").available == 100
 
 
 def test_case_names_are_unique() -> None:

@@ -110,7 +110,7 @@ def test_a_crash_inside_a_command_leaves_nothing_behind(engine: Engine, store: S
     with pytest.raises(RuntimeError):
         crashing.redeem("M1", 5, id="R1", at=T0)
     assert snapshot(store, ["M1"], ["P2", "R1"]) == before
-    assert engine.balance("M1") == 10
+    assert engine.balance("M1").available == 10
 
 
 def test_lost_races_are_retried(store: Store) -> None:
@@ -186,7 +186,7 @@ def test_entries_say_why(engine: Engine) -> None:
         "manager-7",
         -3,
     )
-    assert engine.balance("M1") == 12 == balance_of([earn, redeem, adjust])
+    assert engine.balance("M1").available == 12 == balance_of([earn, redeem, adjust])
 
 
 def test_history_pages(engine: Engine) -> None:
@@ -217,7 +217,7 @@ def test_program_rate_applies(store: Store) -> None:
     assert engine.record_purchase(sale("P1", "99.99")).points == 9
 
 
-def test_sqlite_balance_reads_one_row_whatever_the_history(tmp_path: Path) -> None:
+def test_sqlite_balance_reads_no_entries_and_only_indexed_lots(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "balance.db", synchronous="normal")
     engine = Engine(PROGRAM, store, clock=lambda: T0)
     engine.enroll("M1", at=T0)
@@ -227,14 +227,17 @@ def test_sqlite_balance_reads_one_row_whatever_the_history(tmp_path: Path) -> No
     with store._connection() as conn:  # the idle connection the next unit of work reuses
         conn.set_trace_callback(statements.append)
     try:
-        assert engine.balance("M1") == 300
+        assert engine.balance("M1").available == 300
     finally:
         conn.set_trace_callback(None)
     reads = [s for s in statements if s.startswith("SELECT")]
-    assert len(reads) == 1
-    assert "entries" not in reads[0]
-    plan = conn.execute("EXPLAIN QUERY PLAN SELECT balance FROM members WHERE member_id = 'M1'").fetchall()
-    assert any("USING INDEX" in str(row) or "PRIMARY KEY" in str(row) for row in plan)
+    # The maintained total, then the pending and past-due lots through their date indexes.
+    assert len(reads) == 3
+    assert not any("entries" in read for read in reads)
+    for read in reads:
+        plan = " ".join(str(row) for row in conn.execute(f"EXPLAIN QUERY PLAN {read}"))
+        assert "USING INDEX" in plan or "PRIMARY KEY" in plan, plan
+        assert "SCAN" not in plan, plan
     assert balance_of(engine.history("M1")) == 300
     store.close()
 
@@ -253,7 +256,7 @@ def test_retries_are_judged_exactly_whatever_the_callers_decimal_context(engine:
         assert engine.record_purchase(sale("P2", "1.000000000001")).points == 1
     with pytest.raises(IdempotencyConflict):
         engine.record_purchase(sale("P2", "1.000000000009"))
-    assert engine.balance("M1") == 124
+    assert engine.balance("M1").available == 124
 
 
 def test_a_retry_returns_the_original_receipt_after_the_program_changed(store: Store) -> None:
@@ -264,4 +267,4 @@ def test_a_retry_returns_the_original_receipt_after_the_program_changed(store: S
     )
     richer = Engine(richer_program, store, clock=lambda: T0)
     assert richer.record_purchase(sale("P1", "50.00")) == receipt
-    assert richer.balance("M1") == 50
+    assert richer.balance("M1").available == 50

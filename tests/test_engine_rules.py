@@ -86,7 +86,7 @@ class TestVersions:
         first = engine_for(store, self.spring).record_purchase(sale("P1"))
         both = Engine([self.spring, self.summer], store, clock=lambda: T0)
         assert both.record_purchase(sale("P1")) == first
-        assert both.balance("M1") == 10
+        assert both.balance("M1").available == 10
 
     def test_versions_with_the_same_start_are_refused(self) -> None:
         twin = Program("Club", "EUR", version="twin", effective_from=datetime(2024, 6, 1, tzinfo=UTC))

@@ -336,7 +336,7 @@ class TestCoffeeShop:
         ]
         # Visit 1: 3 + 25 welcome; visits 2-9: 3; visit 10: 3 + 30 stamp bonus.
         assert points == [28, 3, 3, 3, 3, 3, 3, 3, 3, 33]
-        assert shop.balance("M1") == 85
+        assert shop.balance("M1").available == 85
         tenth = shop.history("M1")[-1]
         assert tenth.rules == ("base", "coffee-card")
 
@@ -514,7 +514,7 @@ class TestHotel:
             )
         ]
         assert [r.points for r in reviews] == [50, 0, 0, 50]
-        assert hotel.balance("M1") == 100
+        assert hotel.balance("M1").available == 100
 
 
 # -- fashion store --------------------------------------------------------------------------
@@ -548,7 +548,7 @@ class TestFashionStore:
         # 4.995 rounds half up to 5.00, and the welcome gift adds 5.
         assert (first.points, first.shown_points(), first.rounding_adjustment) == (1000, "10.00", D("0.005"))
         assert "points earned                              10.00" in first.render()
-        assert shop.balance("M1") == 1000  # stored in hundredths
+        assert shop.balance("M1").available == 1000  # stored in hundredths
 
     def test_student_wednesday_compounds_with_the_colours(self) -> None:
         shop = engine(self.program, members=())
@@ -571,7 +571,7 @@ class TestFashionStore:
             for n, day in enumerate(dates)
         ]
         assert [r.shown_points() for r in surveys] == ["1.00", "0.00", "1.00", "0.00"]
-        assert shop.balance("M1") == 200
+        assert shop.balance("M1").available == 200
         # The engine keeps no reasons for events; the pure evaluation says why the second gave nothing.
         second = evaluate_event(
             self.program,

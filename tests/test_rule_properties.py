@@ -108,4 +108,4 @@ def test_quote_equals_record_for_the_same_input(program: Program, sales: list[Pu
             recorded.breakdown,
             recorded.carried_in,
         )
-        assert recorded.balance_after == engine.balance(sale.member_id)
+        assert recorded.balance_after == engine.balance(sale.member_id).available

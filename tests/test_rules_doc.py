@@ -20,6 +20,7 @@ import attrs
 import pytest
 
 from loyalty.config import load_programs, programs_from_dict, programs_to_dict
+from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
 from loyalty.rules import RULE_KINDS, Period, Rule, Scope
 
@@ -96,6 +97,15 @@ def test_every_program_option_is_shown() -> None:
     assert False in rates  # no base rate
     shown = {key for rate in rates if isinstance(rate, dict) for key in rate}
     assert {field.name for field in attrs.fields(EarnRate)} - shown == set()
+
+
+def test_every_expiry_option_and_value_is_shown() -> None:
+    tables = [table["expiry"] for table in program_tables() if "expiry" in table]
+    written = {key for table in tables for key in table}
+    assert {field.name for field in attrs.fields(Expiry)} - written == set()
+    assert {member.value for member in ExpiryPolicy} - {table["policy"] for table in tables} == set()
+    rounded = {table["round_up"] for table in tables if "round_up" in table}
+    assert {member.value for member in EndOf} - rounded - {"none"} == set()
 
 
 CHOICES: list[tuple[str, type[enum.Enum]]] = [

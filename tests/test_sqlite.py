@@ -19,6 +19,7 @@ import pytest
 
 from loyalty import Engine, InvalidInput, Member, Program, StorageError, balance_of, open_store
 from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.lots import Lot
 from loyalty.store import StoredProgram, Tally
 from loyalty.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 
@@ -87,7 +88,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 3
+    assert store.schema_version() == SCHEMA_VERSION == 4
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -169,7 +170,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -186,6 +187,8 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
             assert operation is not None and operation.result == {"points": 40}
             assert uow.tallies(["k"]) == {"k": Tally()}
             assert uow.program_versions() == []
+            # The points from before lots existed: one lot that never expires, numbered by the last entry.
+            assert uow.lots("M1") == [Lot(2, "M1", 30, 30, occurred)]
         # Everything new works on the upgraded file.
         with store.unit_of_work() as uow:
             uow.update_member(attrs.evolve(member, birthday=date(2001, 1, 1), birthday_changed_at=T0))
@@ -199,6 +202,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         store = SQLiteStore(path)
         with store.unit_of_work(readonly=True) as uow:
             assert uow.history("M1", after=2) == [entry]
+            assert [(lot.id, lot.remaining) for lot in uow.lots("M1")] == [(2, 30), (3, 5)]
             assert uow.tallies(["k"]) == {"k": Tally(1, Decimal("0.5"))}
             assert [p.version for p in uow.program_versions()] == ["v1"]
             changed = uow.member("M1")
@@ -207,7 +211,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(4,)]
         # The ledger is still append-only.
         with pytest.raises(sqlite3.IntegrityError, match="immutable"):
             conn.execute("UPDATE entries SET program_version = 'forged'")
@@ -278,7 +282,7 @@ def test_a_locked_database_is_a_storage_error_not_a_driver_error(tmp_path: Path)
     finally:
         blocker.execute("ROLLBACK")
         blocker.close()
-    assert Engine(Program("P", "EUR"), store).balance("M1") == 0
+    assert Engine(Program("P", "EUR"), store).balance("M1").available == 0
     store.close()
 
 
@@ -330,7 +334,7 @@ def test_processes_sharing_one_file_lose_no_purchase(tmp_path: Path) -> None:
     with _context().Pool(8) as pool:
         pool.starmap(sqlite_worker.purchases, [(path, w, 200) for w in range(8)])
     engine = Engine(sqlite_worker.PROGRAM, SQLiteStore(path))
-    assert engine.balance("M1") == 8 * 200 * 2 == balance_of(engine.history("M1"))
+    assert engine.balance("M1").available == 8 * 200 * 2 == balance_of(engine.history("M1"))
     assert len(engine.history("M1")) == 1600
 
 
@@ -342,7 +346,7 @@ def test_processes_racing_redemptions_never_overdraw(tmp_path: Path) -> None:
     with _context().Pool(5) as pool:
         won = pool.starmap(sqlite_worker.redemptions, [(path, w, 10) for w in range(5)])
     assert sum(won) == 33
-    assert engine.balance("M1") == 10 == balance_of(engine.history("M1"))
+    assert engine.balance("M1").available == 10 == balance_of(engine.history("M1"))
 
 
 @pytest.mark.slow
@@ -372,7 +376,7 @@ def test_kill_and_reopen_loses_no_acknowledged_purchase(tmp_path: Path) -> None:
         history = engine.history("M1")
         recorded = {e.source_id for e in history}
         assert set(acknowledged) <= recorded, "an acknowledged purchase was lost"
-        assert engine.balance("M1") == balance_of(history) == len(history)
+        assert engine.balance("M1").available == balance_of(history) == len(history)
         # At most one purchase can be committed without its acknowledgement reaching us.
         assert len(recorded - set(acknowledged)) <= round_ + 1
     assert len(acknowledged) > 50

@@ -210,7 +210,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -234,6 +234,11 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
         assert (entry.seq, entry.balance_after) == (3, 35)
         with store.unit_of_work(readonly=True) as uow:
             assert uow.history("M1", after=2) == [entry]
+            # The points from before lots existed: one lot that never expires, numbered by the last entry.
+            assert [(lot.id, lot.remaining, lot.expires_at) for lot in uow.lots("M1")] == [
+                (2, 30, None),
+                (3, 5, None),
+            ]
             assert uow.tallies(["k"]) == {"k": Tally(1, Decimal("0.5"))}
             changed = uow.member("M1")
             assert changed is not None and (changed.birthday, changed.birthday_changed_at) == (None, T0)
@@ -266,7 +271,7 @@ def test_concurrent_openers_of_a_new_schema_both_succeed(schema_url: str) -> Non
         Engine(Program("PG", "EUR"), stores[0], clock=lambda: T0).enroll("M1", at=T0)
         for store in stores:
             assert store.schema_version() == SCHEMA_VERSION
-            assert Engine(Program("PG", "EUR"), store).balance("M1") == 0
+            assert Engine(Program("PG", "EUR"), store).balance("M1").available == 0
     finally:
         for store in stores:
             store.close()
@@ -377,7 +382,7 @@ def test_racing_the_same_purchase_gives_one_receipt_and_one_entry(
     assert all(isinstance(o, Receipt) for o in outcomes)
     assert outcomes[0] == outcomes[1]
     assert len(engine.history("M1")) == 1
-    assert engine.balance("M1") == 10
+    assert engine.balance("M1").available == 10
 
 
 @pytest.mark.parametrize("attempt", range(5))
@@ -393,7 +398,7 @@ def test_racing_one_key_on_two_members_lets_exactly_one_win(
     assert (len(winners), len(losers)) == (1, 1)
     assert losers[0].field == "member_id"
     assert len(engine.history("M1")) + len(engine.history("M2")) == 1
-    assert engine.balance("M1") + engine.balance("M2") == 10
+    assert engine.balance("M1").available + engine.balance("M2").available == 10
 
 
 def test_racing_the_same_enrollment_enrolls_once(schema_url: str) -> None:
@@ -412,6 +417,6 @@ def test_a_connection_dropped_in_the_pool_is_retried_on_a_new_one(schema_url: st
             admin.execute("SELECT pg_terminate_backend(%s, 5000)", (row[0],))
         engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
         assert engine.enroll("M1", at=T0).id == "M1"
-        assert engine.balance("M1") == 0
+        assert engine.balance("M1").available == 0
     finally:
         store.close()

@@ -2,11 +2,11 @@
 
 >>> import loyalty
 >>> sorted(loyalty.__all__)[:4]
-['BirthdayBonus', 'Clock', 'ConcurrencyError', 'ConfigError']
+['Balance', 'BirthdayBonus', 'Clock', 'ConcurrencyError']
 """
 
 from loyalty.earning import Event, earn
-from loyalty.engine import Clock, Engine
+from loyalty.engine import Clock, Engine, Maintenance
 from loyalty.errors import (
     ConcurrencyError,
     ConfigError,
@@ -27,7 +27,9 @@ from loyalty.errors import (
     UnknownCurrency,
     UnknownMember,
 )
+from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.ledger import Entry, EntryKind, Posting, balance_of
+from loyalty.lots import Balance, Lot
 from loyalty.members import Member
 from loyalty.money import Money
 from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
@@ -52,6 +54,7 @@ from loyalty.store import Operation, Store, UnitOfWork, open_store
 __version__ = "0.1.0"
 
 __all__ = [
+    "Balance",
     "BirthdayBonus",
     "Clock",
     "ConcurrencyError",
@@ -59,12 +62,15 @@ __all__ = [
     "Contribution",
     "CurrencyMismatch",
     "EarnRate",
+    "EndOf",
     "Engine",
     "Entry",
     "EntryKind",
     "Event",
     "EventCombination",
     "EventRule",
+    "Expiry",
+    "ExpiryPolicy",
     "FirstPurchase",
     "IdempotencyConflict",
     "InsufficientPoints",
@@ -75,7 +81,9 @@ __all__ = [
     "InvalidPoints",
     "InvalidQuantity",
     "Line",
+    "Lot",
     "LoyaltyError",
+    "Maintenance",
     "Member",
     "MemberAlreadyEnrolled",
     "Money",

@@ -8,6 +8,7 @@ should surface rather than hide.
 
 from __future__ import annotations
 
+import enum
 import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ __all__ = [
     "check_id",
     "check_points",
     "check_text",
+    "one_of",
     "validates",
 ]
 
@@ -94,6 +96,17 @@ def check_points(field: str, value: object, *, allow_negative: bool = False) -> 
     if abs(value) > MAX_POINTS:
         raise InvalidPoints(field, f"must be within the 64-bit range (at most {MAX_POINTS})")
     return value
+
+
+def one_of(kind: type[enum.Enum], field: str) -> Callable[[Any, Any, Any], None]:
+    """An attrs validator: the value must be a member of ``kind``; the error lists the choices."""
+
+    def validator(_: Any, __: Any, value: Any) -> None:
+        if not isinstance(value, kind):
+            names = ", ".join(repr(member.value) for member in kind)
+            raise InvalidInput(field, f"must be one of {names}, got {value!r}")
+
+    return validator
 
 
 def validates(check: Callable[[str, Any], object], field: str) -> Callable[[Any, Any, Any], None]:

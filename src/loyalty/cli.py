@@ -338,7 +338,7 @@ def _report(engine: Engine, tally: _Tally, workload: Workload) -> str:
     for enrollment in workload.enrollments:
         member = enrollment.member_id
         entries = engine.history(member)
-        balance = engine.balance(member)
+        balance = engine.balance(member).total
         total = balance_of(entries)
         if balance != total:
             message = f"member {member}: balance {balance} but its ledger entries add up to {total}"

@@ -97,6 +97,7 @@ from cattrs.errors import (
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, make_mapping_structure_fn, override
 
 from loyalty.errors import ConfigError, InvalidInput
+from loyalty.expiry import Expiry
 from loyalty.program import EarnRate, Program
 from loyalty.rules import RULE_KINDS, Rule
 
@@ -520,13 +521,14 @@ def _unstructure_rule(value: Rule) -> dict[str, Any]:
     return data
 
 
-for _cls in (*RULE_KINDS.values(), EarnRate, Program):
+for _cls in (*RULE_KINDS.values(), EarnRate, Expiry, Program):
     attrs.resolve_types(_cls)
 _converter.register_structure_hook_func(lambda cls: cls is Rule, _structure_rule)
 _converter.register_unstructure_hook_func(lambda cls: cls is Rule, _unstructure_rule)
 for _cls in RULE_KINDS.values():
     _register(_cls)
 _register(EarnRate, strip="rate.")
+_register(Expiry)
 _register(
     Program,
     struct_rate=_structure_rate,

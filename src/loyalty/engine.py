@@ -24,7 +24,7 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
 import attrs
@@ -45,13 +45,14 @@ from loyalty.errors import (
     UnknownMember,
 )
 from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.lots import Balance, Lot, draw
 from loyalty.members import AttributeValue, Member
 from loyalty.program import Program, check_versions
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
 from loyalty.store import Operation, Store, StoredProgram, Tally, UnitOfWork
 
-__all__ = ["Clock", "Engine"]
+__all__ = ["Clock", "Engine", "Maintenance"]
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -90,6 +91,17 @@ class _Unset:
 
 
 _UNSET = _Unset()
+
+
+@attrs.frozen
+class Maintenance:
+    """What one :meth:`Engine.run_due` did."""
+
+    #: Lots that reached their expiry date and were written off, and their points.
+    expired_lots: int = 0
+    expired_points: int = 0
+    #: Members who lost points.
+    members: int = 0
 
 
 @attrs.frozen
@@ -149,7 +161,7 @@ class Engine:
         check_aware("at", at)
         return self._version_at(at, write=False)
 
-    def _version_at(self, at: datetime, *, write: bool) -> Program:
+    def _version_at(self, at: datetime, *, write: bool, default_first: bool = False) -> Program:
         versions = self._sync_versions(write=write)
         if len(versions) == 1 and versions[0].effective_from is None:
             return versions[0]  # the common case, on every purchase
@@ -157,6 +169,8 @@ class Engine:
         for version in versions:
             if version.effective_from is None or version.effective_from <= at:
                 chosen = version
+        if chosen is None and default_first:
+            chosen = versions[0]
         if chosen is None:
             first = versions[0].effective_from
             raise InvalidInput("at", f"{at.isoformat()} is before the first program version (from {first})")
@@ -314,14 +328,51 @@ class Engine:
 
     # -- queries ----------------------------------------------------------------------------
 
-    def balance(self, member_id: str) -> int:
-        """The member's available points (maintained, so constant-time)."""
+    def balance(self, member_id: str) -> Balance:
+        """The member's points now: available, pending and overdue (see :class:`~loyalty.lots.Balance`).
+
+        It costs what is pending or past due, not the member's history: the
+        total is maintained and the lots are found through their date indexes.
+        Vesting needs no maintenance: a lot is available once its date passes.
+        """
+        check_id("member_id", member_id)
+        now = self._now()
+        with self.store.unit_of_work(readonly=True) as uow:
+            total = uow.balance(member_id)
+            if total is None:
+                raise UnknownMember("member_id", f"no member {member_id!r}")
+            overdue = {lot.id: lot.remaining for lot in uow.due_lots(now, member_id=member_id)}
+            pending = sum(lot.remaining for lot in uow.pending_lots(member_id, now) if lot.id not in overdue)
+        late = sum(overdue.values())
+        return Balance(total - pending - late, pending, late)
+
+    def lots(self, member_id: str) -> list[Lot]:
+        """The member's open lots (points not yet spent or expired), by id."""
         check_id("member_id", member_id)
         with self.store.unit_of_work(readonly=True) as uow:
-            balance = uow.balance(member_id)
-        if balance is None:
-            raise UnknownMember("member_id", f"no member {member_id!r}")
-        return balance
+            if uow.member(member_id) is None:
+                raise UnknownMember("member_id", f"no member {member_id!r}")
+            return uow.lots(member_id)
+
+    def expiring(self, member_id: str, *, within: timedelta) -> list[Lot]:
+        """The member's lots that expire after now and no later than ``within`` from now, soonest first.
+
+        For reminders ("120 points expire on 31 March"): each lot's
+        ``remaining`` points and ``expires_at``.
+        """
+        check_id("member_id", member_id)
+        if not isinstance(within, timedelta) or within < timedelta(0):
+            raise InvalidInput("within", f"must be a non-negative timedelta, got {within!r}")
+        now = self._now()
+        try:
+            until = now + within
+        except OverflowError:
+            until = datetime.max.replace(tzinfo=UTC)
+        with self.store.unit_of_work(readonly=True) as uow:
+            if uow.member(member_id) is None:
+                raise UnknownMember("member_id", f"no member {member_id!r}")
+            due = uow.due_lots(until, member_id=member_id)
+        return [lot for lot in due if not lot.expired_at(now)]
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         """The member's ledger entries in recording order, from ``seq > after``, at most ``limit``."""
@@ -346,6 +397,62 @@ class Engine:
             raise UnknownMember("member_id", f"no member {member_id!r}")
         return member
 
+    # -- maintenance ------------------------------------------------------------------------
+
+    def run_due(self, now: datetime | None = None, *, batch: int = 500) -> Maintenance:
+        """Write off every lot whose expiry date has passed, ``batch`` lots per unit of work.
+
+        ``now`` defaults to the engine clock and may not be ahead of it
+        (points never expire early). Running it again changes nothing more;
+        its cost grows with the lots due, which are found through an index
+        on their expiry date, not with the number of members. Pending
+        points need nothing here: they are available once their date passes.
+        """
+        clock = self._now()
+        at = clock if now is None else check_aware("now", now)
+        if at > clock:
+            raise InvalidInput("now", f"{at.isoformat()} is ahead of the engine clock ({clock.isoformat()})")
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 100_000:
+            raise InvalidInput("batch", f"must be an int from 1 to 100000, got {batch!r}")
+
+        def command(uow: UnitOfWork) -> tuple[bool, list[Entry]]:
+            due = uow.due_lots(at, limit=batch)
+            written: list[Entry] = []
+            for member_id in dict.fromkeys(lot.member_id for lot in due):
+                self._balance_for_update(uow, member_id)
+                written += self._expire_due(uow, member_id, at)
+            uow.commit()
+            return bool(due), written
+
+        lots = points = 0
+        members: set[str] = set()
+        while True:
+            found, written = self._run(command)
+            if not found:
+                return Maintenance(lots, points, len(members))
+            lots += len(written)
+            points -= sum(entry.points for entry in written)
+            members.update(entry.member_id for entry in written)
+
+    def _expire_due(self, uow: UnitOfWork, member_id: str, at: datetime) -> list[Entry]:
+        """Write an expiry entry for each of the member's lots due at ``at`` (its balance is locked)."""
+        written = []
+        now = self._now()
+        for lot in uow.due_lots(at, member_id=member_id):
+            assert lot.expires_at is not None
+            posting = Posting(
+                member_id,
+                EntryKind.EXPIRE,
+                -lot.remaining,
+                lot.expires_at,
+                now,
+                f"expiry:{lot.id}",
+                f"points earned {lot.earned_at.date().isoformat()} expired",
+                draws=((lot.id, -lot.remaining),),
+            )
+            written.append(uow.append(posting))
+        return written
+
     # -- internals --------------------------------------------------------------------------
 
     def _earn(self, subject: Purchase | Event, request: dict[str, Any], kind: str, reason: str) -> Receipt:
@@ -367,7 +474,7 @@ class Engine:
                 outcome = evaluate_event(
                     program, subject, member=member, tallies=tallies, balance_before=balance
                 )
-            self._post(uow, outcome.receipt, outcome.tallies, subject.id, request, kind, reason)
+            self._post(uow, program, outcome.receipt, outcome.tallies, subject.id, request, kind, reason)
             return outcome.receipt
 
         receipt = self._run(command)
@@ -404,6 +511,7 @@ class Engine:
     def _post(
         self,
         uow: UnitOfWork,
+        program: Program,
         receipt: Receipt,
         deltas: Mapping[str, Tally],
         key: str,
@@ -420,6 +528,7 @@ class Engine:
         if receipt.points:
             assert receipt.balance_after is not None
             self._check_range(receipt.balance_after)
+            vests, expires = program.lot_dates(receipt.occurred_at, pending=kind == "purchase")
             posting = Posting(
                 receipt.member_id,
                 EntryKind.EARN,
@@ -431,6 +540,8 @@ class Engine:
                 None,
                 receipt.rules,
                 receipt.program_version,
+                vests,
+                expires,
             )
             if uow.append(posting).balance_after != receipt.balance_after:
                 # The balance was read under the write lock: only a broken adapter gets here.
@@ -559,15 +670,29 @@ class Engine:
                     return _Declined(self._insufficient(**replay.result["declined"]))
                 return codec.structure(replay.result, Entry)
             balance = self._balance_for_update(uow, member_id)
-            if balance + points < 0:
-                error = self._insufficient(available=balance, requested=-points)
-                declined = {"declined": {"available": balance, "requested": -points}}
-                uow.add_operation(Operation(key, kind, request, declined, self._now()))
-                uow.commit()
-                return _Declined(error)
-            self._check_range(balance + points)
             now = self._now()
-            entry = uow.append(Posting(member_id, entry_kind, points, at, now, key, reason, actor))
+            expires = None
+            draws: tuple[tuple[int, int], ...] = ()
+            if points < 0:
+                # Points past their date cannot be spent: write them off first.
+                self._expire_due(uow, member_id, now)
+                try:
+                    # A correction may also take points still pending; a redemption only available ones.
+                    draws = draw(uow.lots(member_id), -points, now, pending=entry_kind is EntryKind.ADJUST)
+                except InsufficientPoints as short:
+                    declined = {"declined": {"available": short.available, "requested": -points}}
+                    uow.add_operation(Operation(key, kind, request, declined, now))
+                    uow.commit()
+                    return _Declined(self._insufficient(**declined["declined"]))
+            else:
+                self._check_range(balance + points)
+                _, expires = self._version_at(at, write=False, default_first=True).lot_dates(
+                    at, pending=False
+                )
+            posting = Posting(
+                member_id, entry_kind, points, at, now, key, reason, actor, expires_at=expires, draws=draws
+            )
+            entry = uow.append(posting)
             uow.add_operation(Operation(key, kind, request, codec.unstructure(entry), now))
             uow.commit()
             return entry

@@ -27,6 +27,8 @@ class EntryKind(enum.Enum):
     EARN = "earn"
     REDEEM = "redeem"
     ADJUST = "adjust"
+    #: Points whose lot reached its expiry date (written by maintenance or by a debit).
+    EXPIRE = "expire"
 
 
 @attrs.frozen
@@ -43,6 +45,11 @@ class Posting:
     actor: str | None = None
     rules: tuple[str, ...] = ()
     program_version: str | None = None
+    #: For a credit: when its lot can be spent (``None``: at once) and when it expires (``None``: never).
+    vests_at: datetime | None = None
+    expires_at: datetime | None = None
+    #: For a debit: ``(lot, points)`` pairs, the (negative) points taken from each lot.
+    draws: tuple[tuple[int, int], ...] = ()
 
     def recorded(self, seq: int, balance_after: int) -> Entry:
         """The entry this posting became, once the store has numbered it and moved the balance."""
@@ -59,6 +66,9 @@ class Posting:
             self.actor,
             self.rules,
             self.program_version,
+            self.vests_at,
+            self.expires_at,
+            self.draws,
         )
 
 
@@ -72,6 +82,11 @@ class Entry:
     idempotency key of the command that wrote it. ``rules`` are the ids of the
     program rules that produced the points (empty for redemptions and
     corrections) and ``program_version`` the version they belong to.
+
+    Every credit (positive ``points``) opens a lot numbered by its ``seq``,
+    spendable from ``vests_at`` and valid until ``expires_at``; every debit
+    says in ``draws`` which lots it took its points from. The lots are thus
+    derived from the ledger alone (:func:`loyalty.lots.lots_of`).
     """
 
     seq: int
@@ -86,6 +101,9 @@ class Entry:
     actor: str | None = None
     rules: tuple[str, ...] = ()
     program_version: str | None = None
+    vests_at: datetime | None = None
+    expires_at: datetime | None = None
+    draws: tuple[tuple[int, int], ...] = ()
 
 
 def balance_of(entries: Iterable[Entry]) -> int:

@@ -27,8 +27,9 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from loyalty.checks import check_aware, check_id, validates
+from loyalty.checks import check_aware, check_id, one_of, validates
 from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
+from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.money import EXACT, check_currency, check_decimal
 from loyalty.purchases import Line
 from loyalty.rules import BirthdayBonus, EventRule, Rule, SpendRule, as_enum, check_rule_id, zone
@@ -137,15 +138,6 @@ def _to_events(value: Any) -> Any:
     return as_enum(EventCombination, value)
 
 
-def _check_enum(kind: type[enum.Enum], field: str) -> Any:
-    def check(_: Any, __: Any, value: object) -> None:
-        if not isinstance(value, kind):
-            names = ", ".join(repr(member.value) for member in kind)
-            raise InvalidInput(field, f"must be one of {names}, got {value!r}")
-
-    return check
-
-
 def _check_scale(_: Any, __: Any, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
         raise InvalidInput("scale", f"must be an int from 0 to 6, got {value!r}")
@@ -184,6 +176,16 @@ def _check_effective_from(_: Any, __: Any, value: object) -> None:
         check_aware("effective_from", value)
 
 
+def _check_pending_days(_: Any, __: Any, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
+        raise InvalidInput("pending_days", f"must be an int from 0 to {MAX_DAYS}, got {value!r}")
+
+
+def _check_expiry(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, Expiry):
+        raise InvalidInput("expiry", f"must be an Expiry, got {value!r}")
+
+
 #: The most rules one program version may hold.
 MAX_RULES = 10_000
 
@@ -198,6 +200,11 @@ class Program:
     hundredths: 6.75 points are stored as 675). ``version`` and
     ``effective_from`` place the program among its versions: a purchase is
     evaluated with the version in force at its own time.
+
+    Points a purchase earns stay pending for ``pending_days`` (the return
+    window) before they can be spent; every credit's points then expire
+    under ``expiry`` (see :mod:`loyalty.expiry`), with the dates of the
+    version it was earned under.
     """
 
     name: str = attrs.field(validator=validates(check_id, "name"))
@@ -211,25 +218,27 @@ class Program:
     round_per: RoundPer = attrs.field(
         default=RoundPer.PURCHASE,
         converter=_to_round_per,
-        validator=_check_enum(RoundPer, "round_per"),
+        validator=one_of(RoundPer, "round_per"),
         kw_only=True,
     )
     carry: bool = attrs.field(default=False, validator=_check_bool("carry"), kw_only=True)
     tax: TaxBasis = attrs.field(
         default=TaxBasis.INCLUSIVE,
         converter=_to_tax,
-        validator=_check_enum(TaxBasis, "tax"),
+        validator=one_of(TaxBasis, "tax"),
         kw_only=True,
     )
     events: EventCombination = attrs.field(
         default=EventCombination.SUM,
         converter=_to_events,
-        validator=_check_enum(EventCombination, "events"),
+        validator=one_of(EventCombination, "events"),
         kw_only=True,
     )
     timezone: str = attrs.field(default="UTC", validator=lambda _, __, v: zone("timezone", v), kw_only=True)
     version: str = attrs.field(default="1", validator=validates(check_rule_id, "version"), kw_only=True)
     effective_from: datetime | None = attrs.field(default=None, validator=_check_effective_from, kw_only=True)
+    pending_days: int = attrs.field(default=0, validator=_check_pending_days, kw_only=True)
+    expiry: Expiry = attrs.field(factory=Expiry, validator=_check_expiry, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.rate is not None and any(rule.id == BASE for rule in self.rules):
@@ -252,6 +261,19 @@ class Program:
     def index(self) -> RuleIndex:
         """The rules in evaluation order, indexed by what they can apply to."""
         return self._index
+
+    def lot_dates(self, earned_at: datetime, *, pending: bool) -> tuple[datetime | None, datetime | None]:
+        """When points earned at ``earned_at`` vest and expire; ``pending`` ones wait ``pending_days``."""
+        try:
+            vests = vests_at(earned_at, self.pending_days, self._zone) if pending else None
+        except (OverflowError, ValueError):
+            # Past the year 9999 no datetime exists: such points are never pending.
+            vests = None
+        start = vests if vests is not None and self.expiry.from_vesting else earned_at
+        try:
+            return vests, self.expiry.expires_at(start, self._zone)
+        except (OverflowError, ValueError):
+            return vests, None  # nor can they expire
 
     def format_points(self, units: int) -> str:
         """``units`` (stored integers) as points are shown: ``675`` at scale 2 is ``6.75``."""

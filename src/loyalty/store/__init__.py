@@ -34,11 +34,13 @@ import attrs
 
 from loyalty.errors import InvalidInput
 from loyalty.ledger import Entry, Posting
+from loyalty.lots import Lot
 from loyalty.members import Member
 
 __all__ = [
     "DEFAULT_URL",
     "MAX_TALLY_KEY_LENGTH",
+    "Lot",
     "Operation",
     "Store",
     "StoreFactory",
@@ -218,7 +220,36 @@ class UnitOfWork(Protocol):
         ...
 
     def append(self, posting: Posting) -> Entry:
-        """Append an entry, numbering it and moving the maintained balance with it."""
+        """Append an entry, numbering it and moving the maintained balance and lots with it.
+
+        A credit (positive points) opens a lot whose id is the entry's
+        ``seq``; a debit takes its ``draws`` out of the member's lots, which
+        the adapter checks with :func:`loyalty.lots.check_draws` first (a
+        failing check is a :class:`~loyalty.errors.StorageError` and writes
+        nothing).
+        """
+        ...
+
+    def lots(self, member_id: str) -> list[Lot]:
+        """The member's open lots (``remaining > 0``), by id."""
+        ...
+
+    def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
+        """The member's open lots still pending at ``at`` (``vests_at > at``), by id.
+
+        It must cost what is pending, not what the member ever earned: an
+        index on the vesting date.
+        """
+        ...
+
+    def due_lots(
+        self, until: datetime, *, member_id: str | None = None, limit: int | None = None
+    ) -> list[Lot]:
+        """Open lots whose ``expires_at <= until``, soonest first (ties by id); one member's or all.
+
+        Maintenance finds what is due through this: an index on the expiry
+        date, so its cost grows with what is due, not with the members.
+        """
         ...
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:

@@ -7,13 +7,16 @@ leaves the dictionaries exactly as they were.
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable, Collection, Mapping
+from datetime import datetime
 
 import attrs
 
 from loyalty.errors import StorageError
 from loyalty.ledger import Entry, Posting
+from loyalty.lots import Lot, check_draws
 from loyalty.members import Member
 from loyalty.store import (
     Operation,
@@ -37,9 +40,47 @@ class _Data:
         self.tallies: dict[str, Tally] = {}
         self.programs: dict[str, StoredProgram] = {}
         self.next_seq = 1
+        # Open lots (remaining > 0) per member, and sorted indexes of the dated
+        # ones, so reads cost what is pending or due, not every lot ever earned.
+        self.lots: dict[str, dict[int, Lot]] = {}
+        self.vesting: dict[str, list[tuple[datetime, int]]] = {}
+        self.expiring: dict[str, list[tuple[datetime, int]]] = {}
+        self.due: list[tuple[datetime, int, str]] = []
+
+    def open_lot(self, lot: Lot) -> None:
+        self.lots.setdefault(lot.member_id, {})[lot.id] = lot
+        if lot.vests_at is not None:
+            bisect.insort(self.vesting.setdefault(lot.member_id, []), (lot.vests_at, lot.id))
+        if lot.expires_at is not None:
+            bisect.insort(self.expiring.setdefault(lot.member_id, []), (lot.expires_at, lot.id))
+            bisect.insort(self.due, (lot.expires_at, lot.id, lot.member_id))
+
+    def close_lot(self, lot: Lot) -> None:
+        del self.lots[lot.member_id][lot.id]
+        if lot.vests_at is not None:
+            _remove(self.vesting[lot.member_id], (lot.vests_at, lot.id))
+        if lot.expires_at is not None:
+            _remove(self.expiring[lot.member_id], (lot.expires_at, lot.id))
+            _remove(self.due, (lot.expires_at, lot.id, lot.member_id))
+
+    def set_lot(self, old: Lot, new: Lot) -> None:
+        """Replace an open lot by what a draw left of it (closing it at zero)."""
+        if new.remaining:
+            self.lots[new.member_id][new.id] = new
+        else:
+            self.close_lot(old)
+
+
+def _remove(
+    index: list[tuple[datetime, int]] | list[tuple[datetime, int, str]], item: tuple[object, ...]
+) -> None:
+    at = bisect.bisect_left(index, item)
+    del index[at]
 
 
 _ZERO = Tally()
+# Larger than any lot id: (instant, _LAST) sorts after every lot dated at that instant.
+_LAST = 2**63
 
 
 class MemoryUnitOfWork:
@@ -108,17 +149,60 @@ class MemoryUnitOfWork:
         mid = posting.member_id
         before = data.balances[mid]
         entry = posting.recorded(data.next_seq, before + posting.points)
+        if posting.points < 0 or posting.draws:
+            check_draws(posting, data.lots.get(mid, {}))
         data.next_seq += 1
         data.balances[mid] = entry.balance_after
         data.entries[mid].append(entry)
+        if posting.points > 0:
+            lot = Lot.opened_by(entry, entry.seq)
+            data.open_lot(lot)
+            moved: list[tuple[Lot, Lot | None]] = [(lot, None)]
+        else:
+            moved = []
+            for lot_id, points in posting.draws:
+                old = data.lots[mid][lot_id]
+                new = attrs.evolve(old, remaining=old.remaining + points)
+                data.set_lot(old, new)
+                moved.append((old, new))
 
         def undo() -> None:
+            for old, new in reversed(moved):
+                if new is None:
+                    data.close_lot(old)
+                elif new.remaining:
+                    data.lots[mid][old.id] = old
+                else:
+                    data.open_lot(old)
             data.entries[mid].pop()
             data.balances[mid] = before
             data.next_seq -= 1
 
         self._undo.append(undo)
         return entry
+
+    def lots(self, member_id: str) -> list[Lot]:
+        return sorted(self._data.lots.get(member_id, {}).values(), key=lambda lot: lot.id)
+
+    def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
+        index = self._data.vesting.get(member_id, [])
+        start = bisect.bisect_right(index, (at, _LAST))
+        open_lots = self._data.lots.get(member_id, {})
+        return sorted((open_lots[lot_id] for _, lot_id in index[start:]), key=lambda lot: lot.id)
+
+    def due_lots(
+        self, until: datetime, *, member_id: str | None = None, limit: int | None = None
+    ) -> list[Lot]:
+        data = self._data
+        if member_id is None:
+            index = data.due
+            end = bisect.bisect_right(index, (until, _LAST, ""))
+            found = [data.lots[mid][lot_id] for _, lot_id, mid in index[:end]]
+        else:
+            own = data.expiring.get(member_id, [])
+            end = bisect.bisect_right(own, (until, _LAST))
+            found = [data.lots[member_id][lot_id] for _, lot_id in own[:end]]
+        return found if limit is None else found[:limit]
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         entries = [e for e in self._data.entries.get(member_id, ()) if e.seq > after]

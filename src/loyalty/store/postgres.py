@@ -29,20 +29,25 @@ import hashlib
 import re
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.ledger import Entry, Posting
+from loyalty.lots import Lot, check_draws
 from loyalty.members import Member
 from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
+    LOT_COLUMNS,
     MEMBER_COLUMNS,
     PROGRAM_COLUMNS,
+    draws_text,
     dump_json,
     entry_from_row,
     load_json,
+    lot_from_row,
     member_from_row,
     offset_of,
     program_from_row,
@@ -143,6 +148,37 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
            GROUP BY request::jsonb ->> 'member_id'
            ON CONFLICT (key) DO UPDATE SET count = excluded.count""",
     ),
+    # 4: lots. Credits carry their lot's dates, debits the lots they drew
+    # from; the lots table is maintained with them. Points from before lots
+    # existed become one lot per member that never expires (a policy applies
+    # to points earned after it), numbered by the member's last entry.
+    (
+        """ALTER TABLE {s}.entries ADD COLUMN vests_at TIMESTAMPTZ,
+           ADD COLUMN expires_at TIMESTAMPTZ, ADD COLUMN draws TEXT""",
+        """CREATE TABLE {s}.lots (
+            lot BIGINT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES {s}.members(member_id),
+            points BIGINT NOT NULL,
+            remaining BIGINT NOT NULL CHECK (remaining >= 0),
+            earned_at TIMESTAMPTZ NOT NULL,
+            earned_offset INTEGER NOT NULL,
+            vests_at TIMESTAMPTZ,
+            expires_at TIMESTAMPTZ
+        )""",
+        "CREATE INDEX lots_open ON {s}.lots (member_id, lot) WHERE remaining > 0",
+        """CREATE INDEX lots_vesting ON {s}.lots (member_id, vests_at)
+           WHERE remaining > 0 AND vests_at IS NOT NULL""",
+        """CREATE INDEX lots_due ON {s}.lots (expires_at, lot)
+           WHERE remaining > 0 AND expires_at IS NOT NULL""",
+        """CREATE INDEX lots_due_by_member ON {s}.lots (member_id, expires_at, lot)
+           WHERE remaining > 0 AND expires_at IS NOT NULL""",
+        """INSERT INTO {s}.lots (lot, member_id, points, remaining, earned_at, earned_offset)
+           SELECT e.seq, m.member_id, m.balance, m.balance, e.occurred_at, e.occurred_offset
+           FROM {s}.members AS m
+           JOIN {s}.entries AS e
+             ON e.seq = (SELECT MAX(seq) FROM {s}.entries WHERE member_id = m.member_id)
+           WHERE m.balance > 0""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -201,6 +237,7 @@ class _Queries:
             "member_columns": sql.SQL(MEMBER_COLUMNS),
             "entry_columns": sql.SQL(ENTRY_COLUMNS),
             "program_columns": sql.SQL(PROGRAM_COLUMNS),
+            "lot_columns": sql.SQL(LOT_COLUMNS),
         }
 
         def q(template: str) -> sql.Composed:
@@ -217,16 +254,48 @@ class _Queries:
         # One round trip: the UPDATE takes the member's row lock (if balance()
         # has not already) before the entry draws its seq, so per member the
         # seq order is also the commit order and paging by seq never skips.
+        # A credit opens its lot in the same statement.
         self.append = q(
             "WITH moved AS ("
             " UPDATE {s}.members SET balance = balance + %(points)s"
-            " WHERE member_id = %(member_id)s RETURNING balance)"
+            " WHERE member_id = %(member_id)s RETURNING balance),"
+            " entry AS ("
             " INSERT INTO {s}.entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
-            " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version)"
+            " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
+            " vests_at, expires_at, draws)"
             " SELECT %(member_id)s, %(kind)s, %(points)s, moved.balance,"
             " %(occurred_at)s, %(occurred_offset)s, %(recorded_at)s, %(recorded_offset)s,"
-            " %(source_id)s, %(reason)s, %(actor)s, %(rule)s, %(program_version)s FROM moved"
-            " RETURNING seq, balance_after"
+            " %(source_id)s, %(reason)s, %(actor)s, %(rule)s, %(program_version)s,"
+            " %(vests_at)s, %(expires_at)s, %(draws)s FROM moved"
+            " RETURNING seq, balance_after),"
+            " lot AS ("
+            " INSERT INTO {s}.lots ({lot_columns})"
+            " SELECT seq, %(member_id)s, %(points)s, %(points)s, %(occurred_at)s, %(occurred_offset)s,"
+            " %(vests_at)s, %(expires_at)s FROM entry WHERE %(points)s > 0)"
+            " SELECT seq, balance_after FROM entry"
+        )
+        self.lots_by_id = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND lot = ANY(%s::bigint[])"
+            " ORDER BY lot FOR UPDATE"
+        )
+        self.draw = q(
+            "UPDATE {s}.lots AS l SET remaining = l.remaining + d.p"
+            " FROM unnest(%s::bigint[], %s::bigint[]) AS d(lot, p) WHERE l.lot = d.lot"
+        )
+        self.lots = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining > 0 ORDER BY lot"
+        )
+        self.pending_lots = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining > 0"
+            " AND vests_at IS NOT NULL AND vests_at > %s ORDER BY lot"
+        )
+        self.due_lots = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE remaining > 0"
+            " AND expires_at IS NOT NULL AND expires_at <= %s ORDER BY expires_at, lot LIMIT %s"
+        )
+        self.member_due_lots = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining > 0"
+            " AND expires_at IS NOT NULL AND expires_at <= %s ORDER BY expires_at, lot LIMIT %s"
         )
         self.history = q(
             "SELECT {entry_columns} FROM {s}.entries WHERE member_id = %s AND seq > %s ORDER BY seq LIMIT %s"
@@ -337,6 +406,11 @@ class PostgresUnitOfWork:
         self._writable()
         rules = rules_text(posting.rules)
         version = posting.program_version
+        if posting.points < 0 or posting.draws:
+            # Checked before anything is written, against the lots as stored (and locked).
+            ids = [lot for lot, _ in posting.draws]
+            rows = self._execute(self._q.lots_by_id, (posting.member_id, ids)).fetchall()
+            check_draws(posting, {lot.id: lot for lot in map(lot_from_row, rows)})
         row = self._execute(
             self._q.append,
             {
@@ -352,12 +426,34 @@ class PostgresUnitOfWork:
                 "actor": None if posting.actor is None else _text("actor", posting.actor),
                 "rule": rules,
                 "program_version": None if version is None else _text("program_version", version),
+                "vests_at": posting.vests_at,
+                "expires_at": posting.expires_at,
+                "draws": draws_text(posting.draws),
             },
         ).fetchone()
         if row is None:
             raise StorageError("member_id", f"no member {posting.member_id!r} to append to")
         seq, balance = row
+        if posting.draws:
+            lots, points = zip(*posting.draws, strict=True)
+            self._execute(self._q.draw, (list(lots), list(points)))
         return posting.recorded(seq, balance)
+
+    def lots(self, member_id: str) -> list[Lot]:
+        return [lot_from_row(row) for row in self._execute(self._q.lots, (member_id,)).fetchall()]
+
+    def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
+        rows = self._execute(self._q.pending_lots, (member_id, at)).fetchall()
+        return [lot_from_row(row) for row in rows]
+
+    def due_lots(
+        self, until: datetime, *, member_id: str | None = None, limit: int | None = None
+    ) -> list[Lot]:
+        if member_id is None:
+            rows = self._execute(self._q.due_lots, (until, limit)).fetchall()
+        else:
+            rows = self._execute(self._q.member_due_lots, (member_id, until, limit)).fetchall()
+        return [lot_from_row(row) for row in rows]
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         # LIMIT NULL is no limit.

@@ -12,13 +12,16 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from loyalty.ledger import Entry, EntryKind
+from loyalty.lots import Lot
 from loyalty.members import Member
 from loyalty.store import StoredProgram, check_rules
 
 __all__ = [
+    "draws_text",
     "dump_json",
     "entry_from_row",
     "load_json",
+    "lot_from_row",
     "member_from_row",
     "offset_of",
     "program_from_row",
@@ -30,8 +33,10 @@ __all__ = [
 # NULL or "" is no rules.
 ENTRY_COLUMNS = (
     "seq, member_id, kind, points, balance_after, occurred_at, occurred_offset, "
-    "recorded_at, recorded_offset, source_id, reason, actor, rule, program_version"
+    "recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
+    " vests_at, expires_at, draws"
 )
+LOT_COLUMNS = "lot, member_id, points, remaining, earned_at, earned_offset, vests_at, expires_at"
 MEMBER_COLUMNS = (
     "member_id, enrolled_at, enrolled_offset, birthday, attributes,"
     " birthday_changed_at, birthday_changed_offset"
@@ -65,6 +70,24 @@ def rules_of(text: str | None) -> tuple[str, ...]:
     return tuple(text.split(" ")) if text else ()
 
 
+def draws_text(draws: tuple[tuple[int, int], ...]) -> str | None:
+    """The ``draws`` column's value: ``[[lot, points], ...]`` as JSON, ``None`` for none."""
+    return dump_json([list(pair) for pair in draws]) if draws else None
+
+
+def draws_of(text: str | None) -> tuple[tuple[int, int], ...]:
+    return tuple((int(lot), int(points)) for lot, points in json.loads(text)) if text else ()
+
+
+def utc_instant(value: datetime | str | None) -> datetime | None:
+    """A lot's date as stored (UTC text or timestamptz), back as an aware UTC datetime."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.astimezone(UTC)
+
+
 def dump_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -87,6 +110,21 @@ def entry_from_row(row: Any) -> Entry:
         actor=row[11],
         rules=rules_of(row[12]),
         program_version=row[13],
+        vests_at=utc_instant(row[14]),
+        expires_at=utc_instant(row[15]),
+        draws=draws_of(row[16]),
+    )
+
+
+def lot_from_row(row: Any) -> Lot:
+    return Lot(
+        int(row[0]),
+        row[1],
+        int(row[2]),
+        int(row[3]),
+        restore_instant(row[4], row[5]),
+        utc_instant(row[6]),
+        utc_instant(row[7]),
     )
 
 

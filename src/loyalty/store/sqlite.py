@@ -29,15 +29,19 @@ from urllib.parse import parse_qs, urlsplit
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.ledger import Entry, Posting
+from loyalty.lots import Lot, check_draws
 from loyalty.members import Member
 from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
+    LOT_COLUMNS,
     MEMBER_COLUMNS,
     PROGRAM_COLUMNS,
+    draws_text,
     dump_json,
     entry_from_row,
     load_json,
+    lot_from_row,
     member_from_row,
     offset_of,
     program_from_row,
@@ -123,6 +127,38 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
            GROUP BY json_extract(request, '$.member_id')
            ON CONFLICT (key) DO UPDATE SET count = excluded.count""",
     ),
+    # 4: lots. Credits carry their lot's dates, debits the lots they drew
+    # from; the lots table is maintained with them. Dates are fixed-width UTC
+    # text, so they sort as instants. Points from before lots existed become
+    # one lot per member that never expires (a policy applies to points
+    # earned after it), numbered by the member's last entry.
+    (
+        "ALTER TABLE entries ADD COLUMN vests_at TEXT",
+        "ALTER TABLE entries ADD COLUMN expires_at TEXT",
+        "ALTER TABLE entries ADD COLUMN draws TEXT",
+        """CREATE TABLE lots (
+            lot INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            points INTEGER NOT NULL,
+            remaining INTEGER NOT NULL CHECK (remaining >= 0),
+            earned_at TEXT NOT NULL,
+            earned_offset INTEGER NOT NULL,
+            vests_at TEXT,
+            expires_at TEXT
+        )""",
+        "CREATE INDEX lots_open ON lots(member_id, lot) WHERE remaining > 0",
+        """CREATE INDEX lots_vesting ON lots(member_id, vests_at)
+           WHERE remaining > 0 AND vests_at IS NOT NULL""",
+        """CREATE INDEX lots_due ON lots(expires_at, lot)
+           WHERE remaining > 0 AND expires_at IS NOT NULL""",
+        """CREATE INDEX lots_due_by_member ON lots(member_id, expires_at, lot)
+           WHERE remaining > 0 AND expires_at IS NOT NULL""",
+        """INSERT INTO lots (lot, member_id, points, remaining, earned_at, earned_offset)
+           SELECT e.seq, m.member_id, m.balance, m.balance, e.occurred_at, e.occurred_offset
+           FROM members AS m
+           JOIN entries AS e ON e.seq = (SELECT MAX(seq) FROM entries WHERE member_id = m.member_id)
+           WHERE m.balance > 0""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 # Column lists are module constants; every value is bound as a parameter.
@@ -131,6 +167,20 @@ _SELECT_HISTORY = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE member_id = ? AND 
 _INSERT_MEMBER = f"INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _SELECT_PROGRAMS = f"SELECT {PROGRAM_COLUMNS} FROM program_versions"  # noqa: S608
 _INSERT_PROGRAM = f"INSERT INTO program_versions ({PROGRAM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
+_INSERT_LOT = f"INSERT INTO lots ({LOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+_OPEN_LOTS = f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining > 0 ORDER BY lot"  # noqa: S608
+_PENDING_LOTS = (
+    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining > 0"  # noqa: S608
+    " AND vests_at IS NOT NULL AND vests_at > ? ORDER BY lot"
+)
+_DUE_LOTS = (
+    f"SELECT {LOT_COLUMNS} FROM lots WHERE remaining > 0"  # noqa: S608
+    " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, lot LIMIT ?"
+)
+_MEMBER_DUE_LOTS = (
+    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining > 0"  # noqa: S608
+    " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, lot LIMIT ?"
+)
 _UPSERT_TALLY = (
     "INSERT INTO tallies (key, count, points) VALUES (?, ?, ?)"
     " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
@@ -143,6 +193,11 @@ _SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
 
 def _utc_text(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
+
+
+def _sortable(value: datetime | None) -> str | None:
+    """A lot date as fixed-width UTC text, which sorts and compares as the instant does."""
+    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _translate(exc: sqlite3.Error) -> StorageError:
@@ -210,14 +265,20 @@ class SQLiteUnitOfWork:
         self._writable()
         rules = rules_text(posting.rules)
         conn = self._conn
+        drawn: list[tuple[int, int]] = []
+        if posting.points < 0 or posting.draws:
+            # Checked before anything is written, against the lots as stored.
+            lots = self._lots_by_id(posting.member_id, [lot for lot, _ in posting.draws])
+            check_draws(posting, lots)
+            drawn = [(points, lot) for lot, points in posting.draws]
         (balance,) = conn.execute(
             "UPDATE members SET balance = balance + ? WHERE member_id = ? RETURNING balance",
             (posting.points, posting.member_id),
         ).fetchone()
         cursor = conn.execute(
             "INSERT INTO entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
-            " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
+            " vests_at, expires_at, draws) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 posting.member_id,
                 posting.kind.value,
@@ -232,10 +293,60 @@ class SQLiteUnitOfWork:
                 posting.actor,
                 rules,
                 posting.program_version,
+                _sortable(posting.vests_at),
+                _sortable(posting.expires_at),
+                draws_text(posting.draws),
             ),
         )
-        assert cursor.lastrowid is not None
-        return posting.recorded(cursor.lastrowid, balance)
+        seq = cursor.lastrowid
+        assert seq is not None
+        if posting.points > 0:
+            conn.execute(
+                _INSERT_LOT,
+                (
+                    seq,
+                    posting.member_id,
+                    posting.points,
+                    posting.points,
+                    _utc_text(posting.occurred_at),
+                    offset_of(posting.occurred_at),
+                    _sortable(posting.vests_at),
+                    _sortable(posting.expires_at),
+                ),
+            )
+        elif drawn:
+            conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE lot = ?", drawn)
+        return posting.recorded(seq, balance)
+
+    def _lots_by_id(self, member_id: str, ids: list[int]) -> dict[int, Lot]:
+        found: dict[int, Lot] = {}
+        for start in range(0, len(ids), _KEYS_PER_QUERY):
+            chunk = ids[start : start + _KEYS_PER_QUERY]
+            rows = self._conn.execute(
+                # Only "?" placeholders are formatted in; the ids are bound.
+                f"SELECT {LOT_COLUMNS} FROM lots"  # noqa: S608
+                f" WHERE member_id = ? AND lot IN ({', '.join('?' * len(chunk))})",
+                [member_id, *chunk],
+            ).fetchall()
+            found.update((lot.id, lot) for lot in map(lot_from_row, rows))
+        return found
+
+    def lots(self, member_id: str) -> list[Lot]:
+        return [lot_from_row(row) for row in self._conn.execute(_OPEN_LOTS, (member_id,))]
+
+    def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
+        rows = self._conn.execute(_PENDING_LOTS, (member_id, _sortable(at)))
+        return [lot_from_row(row) for row in rows]
+
+    def due_lots(
+        self, until: datetime, *, member_id: str | None = None, limit: int | None = None
+    ) -> list[Lot]:
+        bound = -1 if limit is None else limit
+        if member_id is None:
+            rows = self._conn.execute(_DUE_LOTS, (_sortable(until), bound))
+        else:
+            rows = self._conn.execute(_MEMBER_DUE_LOTS, (member_id, _sortable(until), bound))
+        return [lot_from_row(row) for row in rows]
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         rows = self._conn.execute(

@@ -47,7 +47,8 @@ from loyalty.errors import (
     StorageError,
     TransientStorageError,
 )
-from loyalty.ledger import EntryKind, Posting, balance_of
+from loyalty.ledger import Entry, EntryKind, Posting, balance_of
+from loyalty.lots import Lot, draw, lots_of
 from loyalty.members import Member
 from loyalty.program import Program
 from loyalty.purchases import Line, Purchase
@@ -59,6 +60,7 @@ __all__ = ["HOSTILE_STRINGS", "StoreContract"]
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 CET = timezone(timedelta(hours=1))
 THIRD = Decimal("0.3333333333333333333333333333")
+DAY = timedelta(days=1)
 
 #: Strings that have broken SQL, JSON and terminal handling elsewhere; ids must
 #: survive them verbatim (or be refused by validation before any write).
@@ -74,6 +76,12 @@ HOSTILE_STRINGS = (
 
 def _posting(member_id: str, points: int, source: str, *, at: datetime = T0) -> Posting:
     return Posting(member_id, EntryKind.ADJUST, points, at, T0, source, "contract test", actor="tester")
+
+
+def _debit(uow: UnitOfWork, member_id: str, points: int, source: str) -> Entry:
+    """Append a debit of ``points`` (negative), drawn from the member's lots in spending order."""
+    draws = draw(uow.lots(member_id), -points, T0, pending=True)
+    return uow.append(attrs.evolve(_posting(member_id, points, source), draws=draws))
 
 
 class StoreContract:
@@ -201,7 +209,7 @@ class StoreContract:
         self._enroll(store)
         with store.unit_of_work() as uow:
             first = uow.append(_posting("M1", 40, "a"))
-            second = uow.append(_posting("M1", -15, "b"))
+            second = _debit(uow, "M1", -15, "b")
             assert uow.balance("M1", for_update=True) == 25
             uow.commit()
         assert second.seq > first.seq
@@ -245,7 +253,7 @@ class StoreContract:
             one = uow.append(
                 Posting("M1", EntryKind.EARN, 3, T0, T0, "P2", "purchase", None, ("base",), "v1")
             )
-            none = uow.append(_posting("M1", -2, "R1"))
+            none = _debit(uow, "M1", -2, "R1")
             uow.commit()
         assert (many.rules, many.program_version) == (rules, "2024 'spring' ✓")
         assert (one.rules, one.program_version) == (("base",), "v1")
@@ -267,12 +275,198 @@ class StoreContract:
         self._enroll(store)
         with store.unit_of_work() as uow:
             uow.append(_posting("M1", MAX_POINTS, "max"))
-            uow.append(_posting("M1", -MAX_POINTS, "back"))
+            _debit(uow, "M1", -MAX_POINTS, "back")
             uow.append(_posting("M1", MAX_POINTS - 1, "again"))
             uow.commit()
         with store.unit_of_work(readonly=True) as uow:
             assert uow.balance("M1") == MAX_POINTS - 1
             assert [e.points for e in uow.history("M1")] == [MAX_POINTS, -MAX_POINTS, MAX_POINTS - 1]
+
+    # -- lots -------------------------------------------------------------------------------
+
+    def _credit(
+        self,
+        uow: UnitOfWork,
+        points: int,
+        source: str,
+        *,
+        member_id: str = "M1",
+        vests: timedelta | None = None,
+        expires: timedelta | None = None,
+    ) -> Entry:
+        posting = attrs.evolve(
+            _posting(member_id, points, source),
+            vests_at=None if vests is None else T0 + vests,
+            expires_at=None if expires is None else T0 + expires,
+        )
+        return uow.append(posting)
+
+    def test_a_credit_opens_a_lot_and_a_debit_draws_from_it(self, store: Store) -> None:
+        self._enroll(store)
+        local = T0.astimezone(CET)
+        with store.unit_of_work() as uow:
+            credit = uow.append(
+                attrs.evolve(
+                    _posting("M1", 40, "a", at=local), vests_at=T0 + timedelta(days=14), expires_at=T0 + DAY
+                )
+            )
+            plain = self._credit(uow, 25, "b")
+            debit = uow.append(attrs.evolve(_posting("M1", -30, "c"), draws=((credit.seq, -30),)))
+            uow.commit()
+        assert debit.draws == ((credit.seq, -30),)
+        with store.unit_of_work(readonly=True) as uow:
+            history = uow.history("M1")
+            assert history == [credit, plain, debit]
+            lots = uow.lots("M1")
+            assert lots == [
+                Lot(credit.seq, "M1", 40, 10, local, T0 + timedelta(days=14), T0 + DAY),
+                Lot(plain.seq, "M1", 25, 25, T0),
+            ]
+            assert lots == lots_of(history)
+            assert lots[0].earned_at.utcoffset() == local.utcoffset()
+            assert sum(lot.remaining for lot in lots) == uow.balance("M1")
+
+    def test_a_lot_drawn_to_zero_is_closed(self, store: Store) -> None:
+        self._enroll(store)
+        with store.unit_of_work() as uow:
+            first = self._credit(uow, 10, "a", expires=DAY)
+            second = self._credit(uow, 10, "b")
+            uow.append(attrs.evolve(_posting("M1", -15, "c"), draws=((first.seq, -10), (second.seq, -5))))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert [(lot.id, lot.remaining) for lot in uow.lots("M1")] == [(second.seq, 5)]
+            assert uow.due_lots(T0 + 2 * DAY) == []
+            assert uow.lots("M1") == lots_of(uow.history("M1"))
+
+    @pytest.mark.parametrize(
+        "bad",
+        ["short", "foreign", "overdraw", "twice", "positive", "credit", "unknown"],
+    )
+    def test_draws_that_do_not_fit_are_refused_before_anything_is_written(
+        self, store: Store, bad: str
+    ) -> None:
+        self._enroll(store)
+        self._enroll(store, "M2")
+        with store.unit_of_work() as uow:
+            mine = self._credit(uow, 10, "a").seq
+            other = self._credit(uow, 10, "b").seq
+            theirs = self._credit(uow, 50, "c", member_id="M2").seq
+            uow.commit()
+        before = snapshot(store, ["M1", "M2"])
+        draws = {
+            "short": (-15, ((mine, -10),)),
+            "foreign": (-15, ((mine, -10), (theirs, -5))),
+            "overdraw": (-15, ((mine, -15),)),
+            "twice": (-10, ((mine, -5), (mine, -5))),
+            "positive": (-5, ((mine, -10), (other, 5))),
+            "credit": (5, ((mine, -5),)),
+            "unknown": (-5, ((other + theirs + 100, -5),)),
+        }
+        points, pairs = draws[bad]
+        with store.unit_of_work() as uow:
+            with pytest.raises(StorageError) as info:
+                uow.append(attrs.evolve(_posting("M1", points, "bad"), draws=pairs))
+            assert info.value.field == "draws"
+            # Refused before any write: the unit of work is still usable, and unchanged.
+            assert uow.balance("M1") == 20
+            assert [lot.remaining for lot in uow.lots("M1")] == [10, 10]
+            uow.commit()
+        assert snapshot(store, ["M1", "M2"]) == before
+
+    def test_lots_roll_back_with_the_unit_of_work(self, store: Store) -> None:
+        self._enroll(store)
+        with store.unit_of_work() as uow:
+            kept = self._credit(uow, 10, "a", expires=DAY)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            self._credit(uow, 5, "b", vests=DAY, expires=DAY)
+            uow.append(attrs.evolve(_posting("M1", -10, "c"), draws=((kept.seq, -10),)))
+            assert uow.lots("M1")[0].id != kept.seq
+        with store.unit_of_work(readonly=True) as uow:
+            assert [(lot.id, lot.remaining) for lot in uow.lots("M1")] == [(kept.seq, 10)]
+            assert [lot.id for lot in uow.due_lots(T0 + DAY)] == [kept.seq]
+            assert uow.pending_lots("M1", T0) == []
+
+    def test_pending_lots_are_those_not_yet_vested(self, store: Store) -> None:
+        self._enroll(store)
+        self._enroll(store, "M2")
+        with store.unit_of_work() as uow:
+            soon = self._credit(uow, 10, "a", vests=DAY).seq
+            later = self._credit(uow, 20, "b", vests=3 * DAY).seq
+            self._credit(uow, 30, "c")
+            self._credit(uow, 40, "d", member_id="M2", vests=3 * DAY)
+            spent = self._credit(uow, 5, "e", vests=3 * DAY).seq
+            uow.append(attrs.evolve(_posting("M1", -5, "f"), draws=((spent, -5),)))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert [lot.id for lot in uow.pending_lots("M1", T0)] == [soon, later]
+            # Vested at its instant exactly.
+            assert [lot.id for lot in uow.pending_lots("M1", T0 + DAY)] == [later]
+            assert [lot.id for lot in uow.pending_lots("M1", T0 + DAY - timedelta(microseconds=1))] == [
+                soon,
+                later,
+            ]
+            assert uow.pending_lots("M1", T0 + 3 * DAY) == []
+            assert uow.pending_lots("nobody", T0) == []
+
+    def test_due_lots_come_soonest_first_and_page(self, store: Store) -> None:
+        self._enroll(store)
+        self._enroll(store, "M2")
+        with store.unit_of_work() as uow:
+            late = self._credit(uow, 1, "a", expires=3 * DAY).seq
+            early = self._credit(uow, 2, "b", expires=DAY).seq
+            tie = self._credit(uow, 3, "c", member_id="M2", expires=DAY).seq
+            self._credit(uow, 4, "d")
+            self._credit(uow, 5, "e", expires=10 * DAY)
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.due_lots(T0) == []
+            assert [lot.id for lot in uow.due_lots(T0 + DAY)] == [early, tie]
+            assert [lot.id for lot in uow.due_lots(T0 + 3 * DAY)] == [early, tie, late]
+            assert [lot.id for lot in uow.due_lots(T0 + 3 * DAY, limit=2)] == [early, tie]
+            assert [lot.id for lot in uow.due_lots(T0 + 3 * DAY, member_id="M1")] == [early, late]
+            assert [lot.id for lot in uow.due_lots(T0 + 3 * DAY, member_id="M2", limit=1)] == [tie]
+            # Instants compare as instants, whatever the offset they are given in.
+            assert [lot.id for lot in uow.due_lots((T0 + DAY).astimezone(CET))] == [early, tie]
+
+    def test_engine_run_due_expires_each_lot_once_across_engines(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        if not self.concurrent:
+            pytest.skip("this store is not shared between threads")
+        setup = store_factory()
+        members = [f"M{n}" for n in range(20)]
+        with setup.unit_of_work() as uow:
+            for member_id in members:
+                uow.add_member(Member(member_id, T0))
+                for n in range(3):
+                    self._credit(uow, 10, f"{member_id}-{n}", member_id=member_id, expires=(n + 1) * DAY)
+            uow.commit()
+        workers = 4
+        stores = [store_factory() for _ in range(workers)]
+        later = T0 + 2 * DAY
+        start = threading.Barrier(workers)
+
+        def work(n: int) -> int:
+            engine = Engine(Program("Contract", "EUR"), stores[n], clock=lambda: later)
+            start.wait()
+            return engine.run_due(batch=7).expired_lots
+
+        try:
+            with ThreadPoolExecutor(workers) as pool:
+                expired = sum(pool.map(work, range(workers)))
+            assert expired == 2 * len(members)
+            engine = Engine(Program("Contract", "EUR"), setup, clock=lambda: later)
+            assert engine.run_due().expired_lots == 0
+            for member_id in members:
+                history = engine.history(member_id)
+                assert [e.points for e in history if e.kind is EntryKind.EXPIRE] == [-10, -10]
+                assert engine.balance(member_id).total == 10 == balance_of(history)
+                assert engine.lots(member_id) == lots_of(history)
+        finally:
+            for store in stores:
+                store.close()
+            setup.close()
 
     # -- the unit of work -------------------------------------------------------------------
 
@@ -380,12 +574,12 @@ class StoreContract:
         assert (
             engine.record_purchase(Purchase(hostile, hostile, T0, [line], "EUR", store_id=hostile)) == receipt
         )
-        assert engine.balance(hostile) == 10
+        assert engine.balance(hostile).available == 10
         assert [e.source_id for e in engine.history(hostile)] == [hostile, redemption]
         assert engine.member(hostile).attributes == {"note": hostile}
-        assert engine.balance("bystander") == 7
+        assert engine.balance("bystander").available == 7
         engine.adjust("bystander", 1, id="after", at=T0, reason="tables still writable", actor="test")
-        assert engine.balance("bystander") == 8
+        assert engine.balance("bystander").available == 8
 
     _WRITES: ClassVar[dict[str, Callable[[UnitOfWork], object]]] = {
         "add_member": lambda uow: uow.add_member(Member("M2", T0)),
@@ -715,12 +909,12 @@ class StoreContract:
         second = store_factory()
         try:
             again = Engine(Program("Contract", "EUR"), second, clock=lambda: T0)
-            assert again.balance("M1") == 20
+            assert again.balance("M1").available == 20
             assert (
                 again.record_purchase(Purchase("P1", "M1", T0, [Line("x", 2, Decimal("10.00"))], "EUR"))
                 == receipt
             )
-            assert again.balance("M1") == 20
+            assert again.balance("M1").available == 20
         finally:
             second.close()
 
@@ -731,7 +925,7 @@ class StoreContract:
         purchase = Purchase("P1", "M1", T0, [Line("x", 3, Decimal("4.15"))], "EUR")
         receipt = engine.record_purchase(purchase)
         assert engine.record_purchase(purchase) == receipt
-        assert engine.balance("M1") == 12 == balance_of(engine.history("M1"))
+        assert engine.balance("M1").available == 12 == balance_of(engine.history("M1"))
         assert len(engine.history("M1")) == 1
         with pytest.raises(IdempotencyConflict) as info:
             engine.record_purchase(Purchase("P1", "M1", T0, [Line("x", 4, Decimal("4.15"))], "EUR"))
@@ -747,7 +941,7 @@ class StoreContract:
         with pytest.raises(InsufficientPoints) as info:
             engine.redeem("M1", 30, id="R1", at=T0)
         assert (info.value.available, info.value.requested) == (20, 30)
-        assert engine.balance("M1") == 120
+        assert engine.balance("M1").available == 120
 
     def test_engine_concurrent_purchases_on_one_member_lose_nothing(
         self, store_factory: Callable[[], Store]
@@ -772,7 +966,7 @@ class StoreContract:
             with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(work, range(workers)))
             engine = Engine(Program("Contract", "EUR"), setup)
-            assert engine.balance("M1") == 3 * workers * per_worker
+            assert engine.balance("M1").available == 3 * workers * per_worker
             assert balance_of(engine.history("M1")) == 3 * workers * per_worker
         finally:
             for store in [setup, *stores]:
@@ -800,7 +994,7 @@ class StoreContract:
             with ThreadPoolExecutor(workers) as pool:
                 outcomes = list(pool.map(redeem, range(50)))
             assert outcomes.count(True) == 33
-            assert engine.balance("M1") == 10 == balance_of(engine.history("M1"))
+            assert engine.balance("M1").available == 10 == balance_of(engine.history("M1"))
         finally:
             for store in [setup, *stores]:
                 store.close()

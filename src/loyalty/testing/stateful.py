@@ -9,11 +9,15 @@ Use it in a test module as ``TestMyStoreLedger = ledger_machine(factory).TestCas
 where ``factory()`` returns a store on a fresh, empty location. Random
 sequences of enrollments, purchases (under a base rate, a first-purchase
 bonus and a stamp card), survey events (earning once per member), retries,
-conflicting retries, redemptions and adjustments run against a plain-Python
-model; after every
-step the machine checks, for every member, that the maintained balance equals
-the model and the sum of the ledger, that it is never negative, and that no
-retry ever wrote a second entry.
+conflicting retries, redemptions, adjustments, the clock moving on by days
+and maintenance runs go against a plain-Python model. Purchase points stay
+pending for a week and every credit expires 20 days after it was earned, so
+the model keeps its own lots. After every step the machine checks, for every
+member, that the maintained balance equals the model and the sum of the
+ledger, that it is never negative, that the available, pending and overdue
+points equal the model's, that the store's lots are those the ledger replays
+to, that everything ever earned is available, pending, overdue, spent or
+expired, and that no retry ever wrote a second entry.
 """
 
 from __future__ import annotations
@@ -27,9 +31,11 @@ import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
 
-from loyalty.engine import Engine
+from loyalty.engine import Engine, Maintenance
 from loyalty.errors import IdempotencyConflict, InsufficientPoints, MemberAlreadyEnrolled, UnknownMember
-from loyalty.ledger import Entry, balance_of
+from loyalty.expiry import Expiry, ExpiryPolicy
+from loyalty.ledger import Entry, EntryKind, balance_of
+from loyalty.lots import Balance, lots_of
 from loyalty.program import EarnRate, Program
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Receipt
@@ -41,6 +47,7 @@ __all__ = ["ledger_machine"]
 T0 = datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
 MEMBERS = ("M1", "M2", "M3")
 WELCOME, STAMP, EVERY, SURVEY = 50, 10, 3, 25
+PENDING, LIFETIME = timedelta(days=7), timedelta(days=20)
 # Rules whose effect the model can state on its own: a welcome bonus on the
 # first purchase, a stamp card on every third, a survey that earns once.
 PROGRAM = Program(
@@ -52,7 +59,67 @@ PROGRAM = Program(
         StampCard(id="card", points=STAMP, every=EVERY),
         EventRule(id="survey", event="survey_completed", points=SURVEY, limit=1, limit_period="ever"),
     ],
+    pending_days=PENDING.days,
+    expiry=Expiry(ExpiryPolicy.LIFETIME, days=LIFETIME.days),
 )
+
+
+@attrs.define
+class _Lot:
+    """The model's lot: what is left of one credit, and its dates."""
+
+    remaining: int
+    expires_at: datetime
+    vests_at: datetime | None = None
+
+
+class _Model:
+    """Each member's lots, spent soonest-expiring first (ties: oldest first), as the engine must."""
+
+    def __init__(self) -> None:
+        self.lots: dict[str, list[_Lot]] = {}
+        self.earned: dict[str, int] = {}
+        self.spent: dict[str, int] = {}
+        self.expired: dict[str, int] = {}
+
+    def enroll(self, member: str) -> None:
+        for tally in (self.lots, self.earned, self.spent, self.expired):
+            tally.setdefault(member, 0 if tally is not self.lots else [])  # type: ignore[arg-type]
+
+    def credit(self, member: str, points: int, at: datetime, *, pending: bool) -> None:
+        if points:
+            self.lots[member].append(_Lot(points, at + LIFETIME, at + PENDING if pending else None))
+            self.earned[member] += points
+
+    def expire(self, member: str, now: datetime) -> int:
+        """Write off the member's lots due at ``now``; the number of lots (one expiry entry each)."""
+        due = [lot for lot in self.lots[member] if lot.remaining and lot.expires_at <= now]
+        for lot in due:
+            self.expired[member] += lot.remaining
+            lot.remaining = 0
+        return len(due)
+
+    def usable(self, member: str, now: datetime, *, pending: bool) -> list[_Lot]:
+        lots = [lot for lot in self.lots[member] if lot.remaining and lot.expires_at > now]
+        vested = [lot for lot in lots if lot.vests_at is None or lot.vests_at <= now]
+        waiting = [lot for lot in lots if lot not in vested] if pending else []
+        return sorted(vested, key=lambda lot: lot.expires_at) + sorted(
+            waiting, key=lambda lot: lot.expires_at
+        )
+
+    def debit(self, member: str, points: int, now: datetime, *, pending: bool) -> None:
+        self.spent[member] += points
+        for lot in self.usable(member, now, pending=pending):
+            taken = min(points, lot.remaining)
+            lot.remaining -= taken
+            points -= taken
+        assert points == 0
+
+    def balance(self, member: str, now: datetime) -> Balance:
+        available = sum(lot.remaining for lot in self.usable(member, now, pending=False))
+        total = sum(lot.remaining for lot in self.lots[member])
+        pending = sum(lot.remaining for lot in self.usable(member, now, pending=True)) - available
+        return Balance(available, pending, total - available - pending)
 
 
 @attrs.frozen
@@ -83,6 +150,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.entries: dict[str, int] = {}
             self.visits: dict[str, int] = {}
             self.surveyed: set[str] = set()
+            self.model = _Model()
             self.counter = 0
 
         def teardown(self) -> None:
@@ -98,6 +166,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.engine.enroll(member, at=T0)
             self.balances.setdefault(member, 0)
             self.entries.setdefault(member, 0)
+            self.model.enroll(member)
 
         @rule(
             member=st.sampled_from(MEMBERS),
@@ -133,20 +202,25 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             assert receipt.balance_after == self.balances[member] + receipt.points
             self.balances[member] += receipt.points
             self.entries[member] += 1 if receipt.points else 0
+            self.model.credit(member, receipt.points, at, pending=True)
             return _Sent(key, purchase=purchase, receipt=receipt)
 
-        @rule(target=sent, member=st.sampled_from(MEMBERS), points=st.integers(1, 3000))
+        # Small redemptions too, so that they often succeed and split lots.
+        @rule(target=sent, member=st.sampled_from(MEMBERS), points=st.integers(1, 60) | st.integers(1, 3000))
         def redeem(self, member: str, points: int) -> _Sent:
             key = self._key()
             if member not in self.balances:
                 with pytest.raises(UnknownMember):
                     self.engine.redeem(member, points, id=key, at=self.clock)
                 return _Sent(key)
-            if points > self.balances[member]:
+            # A debit first writes off what is past its date, declined or not.
+            self._expire(member)
+            if points > self.model.balance(member, self.clock).available:
                 with pytest.raises(InsufficientPoints):
                     self.engine.redeem(member, points, id=key, at=self.clock)
                 return _Sent(key, redeem=(member, points, self.clock))
             entry = self.engine.redeem(member, points, id=key, at=self.clock)
+            self.model.debit(member, points, self.clock, pending=False)
             self.balances[member] -= points
             self.entries[member] += 1
             assert entry.balance_after == self.balances[member]
@@ -159,11 +233,18 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 with pytest.raises(UnknownMember):
                     self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
                 return _Sent(key)
+            if points < 0:
+                self._expire(member)
             if self.balances[member] + points < 0:
                 with pytest.raises(InsufficientPoints):
                     self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
                 return _Sent(key, adjust=(member, points, self.clock))
             entry = self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
+            if points > 0:
+                self.model.credit(member, points, self.clock, pending=False)
+            else:
+                # A correction may take pending points too.
+                self.model.debit(member, -points, self.clock, pending=True)
             self.balances[member] += points
             self.entries[member] += 1
             return _Sent(key, entry=entry, adjust=(member, points, self.clock))
@@ -181,7 +262,28 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             assert receipt.points == expected
             self.balances[member] += expected
             self.entries[member] += 1 if expected else 0
+            self.model.credit(member, expected, self.clock, pending=False)
             return _Sent(key, receipt=receipt, event=member)
+
+        def _expire(self, member: str) -> int:
+            before = self.model.expired[member]
+            lots = self.model.expire(member, self.clock)
+            self.balances[member] -= self.model.expired[member] - before
+            self.entries[member] += lots
+            return lots
+
+        @rule(days=st.integers(1, 12))
+        def time_passes(self, days: int) -> None:
+            self.clock += timedelta(days=days)
+
+        @rule()
+        def maintenance(self) -> None:
+            expired_before = sum(self.model.expired.values())
+            lots = sum(self._expire(member) for member in list(self.balances))
+            report = self.engine.run_due()
+            assert report.expired_lots == lots
+            assert report.expired_points == sum(self.model.expired.values()) - expired_before
+            assert self.engine.run_due() == Maintenance()
 
         @rule(sent=sent)
         def retry(self, sent: _Sent) -> None:
@@ -253,9 +355,25 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
         def ledger_agrees(self) -> None:
             for member, expected in self.balances.items():
                 history = self.engine.history(member)
-                assert self.engine.balance(member) == expected == balance_of(history) >= 0
+                balance = self.engine.balance(member)
+                assert balance.total == expected == balance_of(history) >= 0
                 assert len(history) == self.entries[member]
                 if history:
                     assert history[-1].balance_after == expected
+                model = self.model
+                assert balance == model.balance(member, self.clock)
+                lots = self.engine.lots(member)
+                assert lots == lots_of(history)
+                assert all(lot.remaining > 0 for lot in lots)
+                # The same points left in the same lots: the spending order is the model's.
+                assert [(lot.expires_at, lot.vests_at, lot.remaining) for lot in lots] == [
+                    (lot.expires_at, lot.vests_at, lot.remaining)
+                    for lot in model.lots[member]
+                    if lot.remaining
+                ]
+                expired = -sum(e.points for e in history if e.kind is EntryKind.EXPIRE)
+                assert expired == model.expired[member]
+                # Conservation: every point ever earned is still held, was spent, or expired.
+                assert model.earned[member] == balance.total + model.spent[member] + expired
 
     return LedgerMachine

@@ -1,0 +1,167 @@
+"""How long earned points stay pending and how long they stay valid.
+
+Dates are worked out on the program's wall clock (its ``timezone``), with
+:mod:`dateutil.relativedelta` semantics: a month after 31 January is the end
+of February, and a day after noon on the eve of a DST change is noon again.
+An expiry instant is the first instant at which the points are no longer
+valid; rounding up to the end of a day, month, quarter or year moves it to
+the start of the next one.
+
+>>> from datetime import datetime
+>>> from zoneinfo import ZoneInfo
+>>> ams = ZoneInfo("Europe/Amsterdam")
+>>> earned = datetime(2024, 1, 31, 15, 0, tzinfo=ams)
+>>> print(Expiry(ExpiryPolicy.LIFETIME, months=1).expires_at(earned, ams))
+2024-02-29 15:00:00+01:00
+>>> print(Expiry(ExpiryPolicy.LIFETIME, months=1, round_up=EndOf.MONTH).expires_at(earned, ams))
+2024-03-01 00:00:00+01:00
+>>> print(Expiry(ExpiryPolicy.CALENDAR).expires_at(earned, ams))
+2026-01-01 00:00:00+01:00
+>>> Expiry(ExpiryPolicy.LIFETIME)
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidInput: months: a lifetime needs months or days, got neither
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, tzinfo
+from typing import Any
+
+import attrs
+from dateutil.relativedelta import relativedelta
+
+from loyalty.checks import one_of
+from loyalty.errors import InvalidInput
+from loyalty.rules import as_enum
+
+__all__ = ["EndOf", "Expiry", "ExpiryPolicy", "vests_at"]
+
+#: The longest lifetime, pending window or calendar delay a program may set (in months, days, years).
+MAX_MONTHS, MAX_DAYS, MAX_YEARS = 1200, 36_600, 100
+
+
+class ExpiryPolicy(enum.Enum):
+    """Whether points expire, and how their date is found."""
+
+    #: Points never expire.
+    NONE = "none"
+    #: A fixed lifetime from the day they were earned (or vested).
+    LIFETIME = "lifetime"
+    #: Points earned in a calendar year expire at the end of a later year.
+    CALENDAR = "calendar"
+
+
+class EndOf(enum.Enum):
+    """Where a lifetime's end is rounded up to."""
+
+    NONE = "none"
+    DAY = "day"
+    MONTH = "month"
+    QUARTER = "quarter"
+    YEAR = "year"
+
+
+def _whole(field: str, limit: int) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+            raise InvalidInput(field, f"must be an int from 0 to {limit}, got {value!r}")
+
+    return check
+
+
+def _to_policy(value: Any) -> Any:
+    return as_enum(ExpiryPolicy, value)
+
+
+def _to_end(value: Any) -> Any:
+    return as_enum(EndOf, value)
+
+
+def _check_from_vesting(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidInput("from_vesting", f"must be true or false, got {value!r}")
+
+
+@attrs.frozen
+class Expiry:
+    """A program's expiry policy, applied to each lot as it is earned.
+
+    ``LIFETIME``: ``months`` and/or ``days`` after the points were earned
+    (or vested, with ``from_vesting``), optionally rounded up to the end of
+    that day, month, quarter or year. ``CALENDAR``: points earned (or
+    vested) in a year expire at the end of the year ``years`` later (1: all
+    of 2024's points expire when 2025 ends). A lot keeps the date it was
+    given: a later program version with another policy applies to the
+    points earned under it.
+    """
+
+    policy: ExpiryPolicy = attrs.field(
+        default=ExpiryPolicy.NONE,
+        converter=_to_policy,
+        validator=one_of(ExpiryPolicy, "policy"),
+    )
+    months: int = attrs.field(default=0, validator=_whole("months", MAX_MONTHS), kw_only=True)
+    days: int = attrs.field(default=0, validator=_whole("days", MAX_DAYS), kw_only=True)
+    round_up: EndOf = attrs.field(
+        default=EndOf.NONE,
+        converter=_to_end,
+        validator=one_of(EndOf, "round_up"),
+        kw_only=True,
+    )
+    years: int = attrs.field(default=1, validator=_whole("years", MAX_YEARS), kw_only=True)
+    from_vesting: bool = attrs.field(default=False, validator=_check_from_vesting, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        if self.policy is ExpiryPolicy.LIFETIME and not (self.months or self.days):
+            raise InvalidInput("months", "a lifetime needs months or days, got neither")
+        if self.policy is not ExpiryPolicy.LIFETIME:
+            for name in ("months", "days"):
+                if getattr(self, name):
+                    raise InvalidInput(name, f"only a lifetime policy takes {name}")
+            if self.round_up is not EndOf.NONE:
+                raise InvalidInput("round_up", "only a lifetime policy is rounded up")
+        if self.policy is ExpiryPolicy.CALENDAR and self.years < 1:
+            raise InvalidInput("years", f"must be at least 1, got {self.years}")
+        if self.policy is not ExpiryPolicy.CALENDAR and self.years != 1:
+            raise InvalidInput("years", "only a calendar policy takes years")
+        if self.policy is ExpiryPolicy.NONE and self.from_vesting:
+            raise InvalidInput("from_vesting", "points that never expire have no date to count from")
+
+    def expires_at(self, start: datetime, zone: tzinfo) -> datetime | None:
+        """When points that count from ``start`` (earned or vested) expire; ``None``: never."""
+        if self.policy is ExpiryPolicy.NONE:
+            return None
+        local = start.astimezone(zone)
+        if self.policy is ExpiryPolicy.CALENDAR:
+            return datetime(local.year + self.years + 1, 1, 1, tzinfo=zone)
+        end = local + relativedelta(months=self.months, days=self.days)
+        return _round_up(end, self.round_up, zone)
+
+
+def _round_up(end: datetime, to: EndOf, zone: tzinfo) -> datetime:
+    """``end``, or the start of the day/month/quarter/year after the one it falls in.
+
+    An ``end`` already on such a boundary (midnight on the 1st) stays: the
+    points were valid to the end of the period before it.
+    """
+    if to is EndOf.NONE:
+        return end
+    if to is EndOf.DAY:
+        start, step = datetime(end.year, end.month, end.day, tzinfo=zone), relativedelta(days=1)
+    elif to is EndOf.MONTH:
+        start, step = datetime(end.year, end.month, 1, tzinfo=zone), relativedelta(months=1)
+    elif to is EndOf.QUARTER:
+        first = (end.month - 1) // 3 * 3 + 1
+        start, step = datetime(end.year, first, 1, tzinfo=zone), relativedelta(months=3)
+    else:
+        start, step = datetime(end.year, 1, 1, tzinfo=zone), relativedelta(years=1)
+    return end if end == start else start + step
+
+
+def vests_at(earned_at: datetime, pending_days: int, zone: tzinfo) -> datetime | None:
+    """When points earned at ``earned_at`` stop being pending: ``pending_days`` later on the wall clock."""
+    if not pending_days:
+        return None
+    return earned_at.astimezone(zone) + relativedelta(days=pending_days)

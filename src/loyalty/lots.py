@@ -1,0 +1,189 @@
+"""Lots: every credit's points, tracked until they are spent or expire.
+
+A lot is derived state, like the balance: each credit entry opens one
+(numbered by the entry's ``seq``), each debit entry names the lots it drew
+from. :func:`lots_of` replays a member's entries into their lots, and every
+adapter's maintained lots must equal it. What can be spent at an instant
+follows from the lots' dates alone, so a lot vests on time even if no
+maintenance ran.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from loyalty.ledger import Entry, EntryKind
+>>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
+>>> month = t + timedelta(days=30)
+>>> entries = [
+...     Entry(1, "M1", EntryKind.EARN, 40, 40, t, t, "T1", "purchase", expires_at=month),
+...     Entry(2, "M1", EntryKind.EARN, 25, 65, t, t, "T2", "purchase", vests_at=t + timedelta(days=14)),
+...     Entry(3, "M1", EntryKind.REDEEM, -30, 35, t, t, "T3", "redemption", draws=((1, -30),)),
+... ]
+>>> [(lot.id, lot.remaining) for lot in lots_of(entries)]
+[(1, 10), (2, 25)]
+>>> summarize(lots_of(entries), t + timedelta(days=1))
+Balance(available=10, pending=25, overdue=0)
+>>> summarize(lots_of(entries), t + timedelta(days=31))
+Balance(available=25, pending=0, overdue=10)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import attrs
+
+from loyalty.errors import InsufficientPoints, StorageError
+from loyalty.ledger import Entry, Posting
+
+__all__ = ["Balance", "Lot", "check_draws", "draw", "lots_of", "spend_order", "summarize"]
+
+
+@attrs.frozen
+class Lot:
+    """The points one credit brought in, and what is left of them.
+
+    ``earned_at`` is the till time of the credit; the lot can be spent from
+    ``vests_at`` (``None``: at once) until just before ``expires_at``
+    (``None``: it never expires).
+    """
+
+    id: int
+    member_id: str
+    points: int
+    remaining: int
+    earned_at: datetime
+    vests_at: datetime | None = None
+    expires_at: datetime | None = None
+
+    def pending_at(self, now: datetime) -> bool:
+        """Whether the lot is still in its pending (return) window at ``now``."""
+        return self.vests_at is not None and now < self.vests_at
+
+    def expired_at(self, now: datetime) -> bool:
+        """Whether the lot's points are no longer valid at ``now``."""
+        return self.expires_at is not None and now >= self.expires_at
+
+    @classmethod
+    def opened_by(cls, entry: Entry | Posting, lot_id: int) -> Lot:
+        """The lot a credit opens."""
+        return cls(
+            lot_id,
+            entry.member_id,
+            entry.points,
+            entry.points,
+            entry.occurred_at,
+            entry.vests_at,
+            entry.expires_at,
+        )
+
+
+@attrs.frozen
+class Balance:
+    """A member's points by state at one instant.
+
+    ``available`` can be spent now; ``pending`` are still in their return
+    window; ``overdue`` are past their expiry date but their expiry entry has
+    not been written yet (maintenance or the member's next debit writes it):
+    they can no longer be spent. ``total`` is what the ledger adds up to.
+    """
+
+    available: int
+    pending: int = 0
+    overdue: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.available + self.pending + self.overdue
+
+
+def lots_of(entries: Iterable[Entry]) -> list[Lot]:
+    """Replay entries (in ``seq`` order) into the lots they leave open, by lot id.
+
+    Raises :class:`~loyalty.errors.StorageError` for a debit whose draws do
+    not add up or draw from a lot that cannot give them: a ledger no engine
+    would write.
+    """
+    lots: dict[int, Lot] = {}
+    for entry in entries:
+        if entry.points > 0:
+            lots[entry.seq] = Lot.opened_by(entry, entry.seq)
+        elif entry.points < 0:
+            check_draws(entry, lots)
+            for lot_id, points in entry.draws:
+                lot = lots[lot_id]
+                lots[lot_id] = attrs.evolve(lot, remaining=lot.remaining + points)
+    return [lot for lot in lots.values() if lot.remaining > 0]
+
+
+def check_draws(posting: Posting | Entry, lots: dict[int, Lot]) -> None:
+    """A debit's draws must be negative, distinct, add up to its points, and fit in the member's lots.
+
+    ``lots`` maps the lot ids drawn from to their current state (others may
+    be absent). Every adapter calls this before it writes a debit, so a
+    broken caller cannot make the lots disagree with the ledger.
+    """
+    draws = posting.draws
+    if posting.points >= 0:
+        if draws:
+            raise StorageError("draws", "only a debit draws from lots")
+        return
+    if sum(points for _, points in draws) != posting.points:
+        raise StorageError("draws", f"the draws add up to {sum(p for _, p in draws)}, not {posting.points}")
+    if len({lot_id for lot_id, _ in draws}) != len(draws):
+        raise StorageError("draws", "a debit draws from each lot at most once")
+    for lot_id, points in draws:
+        lot = lots.get(lot_id)
+        if points >= 0:
+            raise StorageError("draws", f"a draw takes points out of a lot, got {points} from lot {lot_id}")
+        if lot is None or lot.member_id != posting.member_id or lot.remaining < -points:
+            raise StorageError("draws", f"lot {lot_id} of {posting.member_id!r} cannot give {-points} points")
+
+
+def spend_order(lot: Lot) -> tuple[bool, datetime | None, int]:
+    """Soonest-expiring first, lots that never expire last; ties oldest first."""
+    return (lot.expires_at is None, lot.expires_at, lot.id)
+
+
+def summarize(lots: Iterable[Lot], now: datetime) -> Balance:
+    """The :class:`Balance` that open ``lots`` make at ``now``."""
+    available = pending = overdue = 0
+    for lot in lots:
+        if lot.expired_at(now):
+            overdue += lot.remaining
+        elif lot.pending_at(now):
+            pending += lot.remaining
+        else:
+            available += lot.remaining
+    return Balance(available, pending, overdue)
+
+
+def draw(
+    lots: Sequence[Lot], points: int, now: datetime, *, pending: bool = False
+) -> tuple[tuple[int, int], ...]:
+    """The draws that take ``points`` from ``lots`` in :func:`spend_order`, at ``now``.
+
+    Only available lots are drawn from, unless ``pending`` (a staff
+    correction may also take points still in their return window, after
+    the available ones); expired lots never. Raises
+    :class:`~loyalty.errors.InsufficientPoints` when they do not reach.
+    """
+    usable = [lot for lot in lots if not lot.expired_at(now)]
+    order = sorted(usable, key=lambda lot: (lot.pending_at(now), *spend_order(lot)))
+    if not pending:
+        order = [lot for lot in order if not lot.pending_at(now)]
+    draws: list[tuple[int, int]] = []
+    left = points
+    for lot in order:
+        if left == 0:
+            break
+        taken = min(left, lot.remaining)
+        draws.append((lot.id, -taken))
+        left -= taken
+    if left:
+        available = points - left
+        raise InsufficientPoints(
+            "points",
+            f"{points} requested but only {available} available",
+            available=available,
+            requested=points,
+        )
+    return tuple(draws)

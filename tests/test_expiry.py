@@ -1,0 +1,429 @@
+"""Pending points, lots and expiry through the engine, with a fixed clock and exact numbers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from loyalty import Engine, EntryKind, InsufficientPoints, Line, LoyaltyError, Program, Purchase, open_store
+from loyalty.engine import Maintenance
+from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
+from loyalty.lots import Balance, lots_of
+from loyalty.store import Store
+from loyalty.testing.snapshots import snapshot
+
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+class Clock:
+    """The engine's clock, moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    store = open_store("memory://")
+    yield store
+    store.close()
+
+
+def program(**options: object) -> Program:
+    return Program("Club", "EUR", timezone="Europe/Amsterdam", **options)  # type: ignore[arg-type]
+
+
+def sale(key: str, at: datetime, amount: str, member: str = "M1") -> Purchase:
+    return Purchase(key, member, at, [Line("goods", 1, Decimal(amount))], "EUR")
+
+
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=AMS)
+
+
+def engine_at(store: Store, now: datetime, *versions: Program) -> tuple[Engine, Clock]:
+    clock = Clock(now)
+    engine = Engine(list(versions) if len(versions) > 1 else versions[0], store, clock=clock)
+    engine.enroll("M1", at=now - timedelta(days=400))
+    return engine, clock
+
+
+def expiries(engine: Engine, member: str = "M1") -> list[tuple[int, datetime]]:
+    return [(e.points, e.occurred_at) for e in engine.history(member) if e.kind is EntryKind.EXPIRE]
+
+
+# -- the dates of a lot ---------------------------------------------------------------------------
+
+
+def test_a_month_after_31_january_is_the_end_of_february_in_a_leap_year(store: Store) -> None:
+    earned = local(2024, 1, 31, 15, 0)
+    engine, clock = engine_at(store, earned, program(expiry=Expiry(ExpiryPolicy.LIFETIME, months=1)))
+    assert engine.record_purchase(sale("P1", earned, "40.00")).points == 40
+    (lot,) = engine.lots("M1")
+    assert lot.expires_at == local(2024, 2, 29, 15, 0)
+    clock.now = local(2024, 2, 29, 14, 59)
+    assert engine.balance("M1") == Balance(available=40)
+    clock.now = local(2024, 2, 29, 15, 0)
+    assert engine.balance("M1") == Balance(available=0, overdue=40)
+    assert engine.run_due() == Maintenance(expired_lots=1, expired_points=40, members=1)
+    assert engine.balance("M1") == Balance(available=0)
+    assert expiries(engine) == [(-40, local(2024, 2, 29, 15, 0))]
+
+
+def test_a_month_after_31_january_is_28_february_in_a_common_year(store: Store) -> None:
+    earned = local(2023, 1, 31, 9, 0)
+    engine, _ = engine_at(store, earned, program(expiry=Expiry(ExpiryPolicy.LIFETIME, months=1)))
+    engine.record_purchase(sale("P1", earned, "10.00"))
+    assert engine.lots("M1")[0].expires_at == local(2023, 2, 28, 9, 0)
+
+
+def test_points_earned_on_a_leap_day_last_to_28_february_or_the_end_of_the_month(store: Store) -> None:
+    leap = local(2024, 2, 29, 12, 0)
+    year = Expiry(ExpiryPolicy.LIFETIME, months=12)
+    assert year.expires_at(leap, AMS) == local(2025, 2, 28, 12, 0)
+    to_month_end = Expiry(ExpiryPolicy.LIFETIME, months=12, round_up=EndOf.MONTH)
+    assert to_month_end.expires_at(leap, AMS) == local(2025, 3, 1)
+    engine, clock = engine_at(store, leap, program(expiry=to_month_end))
+    engine.record_purchase(sale("P1", leap, "25.00"))
+    clock.now = local(2025, 2, 28, 23, 59, 59)
+    assert engine.balance("M1").available == 25
+    clock.now = local(2025, 3, 1)
+    assert engine.run_due().expired_points == 25
+
+
+def test_a_day_across_the_spring_dst_change_is_a_wall_clock_day(store: Store) -> None:
+    # 2024-03-31 02:00 in Amsterdam skips to 03:00: the day is 23 hours long.
+    earned = local(2024, 3, 30, 12, 0)
+    engine, clock = engine_at(
+        store, earned, program(pending_days=1, expiry=Expiry(ExpiryPolicy.LIFETIME, days=2))
+    )
+    engine.record_purchase(sale("P1", earned, "30.00"))
+    (lot,) = engine.lots("M1")
+    assert lot.vests_at == local(2024, 3, 31, 12, 0)
+    assert lot.vests_at.astimezone(UTC) - earned.astimezone(UTC) == timedelta(hours=23)
+    assert lot.expires_at == local(2024, 4, 1, 12, 0)
+    assert str(lot.expires_at.astimezone(AMS)) == "2024-04-01 12:00:00+02:00"
+    clock.now = local(2024, 3, 31, 11, 59)
+    assert engine.balance("M1") == Balance(available=0, pending=30)
+    clock.now = local(2024, 3, 31, 12, 0)
+    assert engine.balance("M1") == Balance(available=30)
+
+
+def test_rounding_up_to_the_end_of_the_day_quarter_and_year() -> None:
+    earned = local(2024, 10, 26, 18, 30)  # the autumn DST change is the next night
+    day = Expiry(ExpiryPolicy.LIFETIME, days=1, round_up=EndOf.DAY)
+    assert day.expires_at(earned, AMS) == local(2024, 10, 28)
+    quarter = Expiry(ExpiryPolicy.LIFETIME, months=1, round_up=EndOf.QUARTER)
+    assert quarter.expires_at(earned, AMS) == local(2025, 1, 1)
+    year = Expiry(ExpiryPolicy.LIFETIME, months=3, round_up=EndOf.YEAR)
+    assert year.expires_at(earned, AMS) == local(2026, 1, 1)
+    # Already on a boundary: valid to the end of the period before it.
+    midnight = local(2024, 2, 1)
+    assert Expiry(ExpiryPolicy.LIFETIME, months=1, round_up=EndOf.MONTH).expires_at(midnight, AMS) == local(
+        2024, 3, 1
+    )
+
+
+def test_calendar_expiry_ends_with_the_next_year(store: Store) -> None:
+    earned = local(2024, 6, 15, 10, 0)
+    engine, clock = engine_at(store, earned, program(expiry=Expiry(ExpiryPolicy.CALENDAR)))
+    engine.record_purchase(sale("P1", earned, "12.00"))
+    engine.record_purchase(sale("P2", local(2024, 12, 31, 23, 0), "8.00"))
+    engine.record_purchase(sale("P3", local(2025, 1, 1, 0, 0), "5.00"))
+    assert [lot.expires_at for lot in engine.lots("M1")] == [
+        local(2026, 1, 1),
+        local(2026, 1, 1),
+        local(2027, 1, 1),
+    ]
+    clock.now = local(2026, 1, 1)
+    assert engine.run_due() == Maintenance(expired_lots=2, expired_points=20, members=1)
+    assert engine.balance("M1") == Balance(available=5)
+
+
+def test_expiry_counts_from_vesting_when_the_program_says_so(store: Store) -> None:
+    earned = local(2024, 5, 1, 10, 0)
+    rules = program(pending_days=14, expiry=Expiry(ExpiryPolicy.LIFETIME, days=30, from_vesting=True))
+    engine, _ = engine_at(store, earned, rules)
+    engine.record_purchase(sale("P1", earned, "10.00"))
+    (lot,) = engine.lots("M1")
+    assert (lot.vests_at, lot.expires_at) == (local(2024, 5, 15, 10, 0), local(2024, 6, 14, 10, 0))
+    counted_from_earning = program(pending_days=14, expiry=Expiry(ExpiryPolicy.LIFETIME, days=30))
+    assert counted_from_earning.lot_dates(earned, pending=True) == (
+        local(2024, 5, 15, 10),
+        local(2024, 5, 31, 10),
+    )
+
+
+# -- pending points -------------------------------------------------------------------------------
+
+
+def test_pending_points_cannot_be_redeemed_until_they_vest(store: Store) -> None:
+    bought = local(2024, 4, 2, 11, 0)
+    engine, clock = engine_at(store, bought, program(pending_days=14))
+    engine.adjust("M1", 20, id="A1", at=bought, reason="welcome", actor="staff")
+    assert engine.record_purchase(sale("P1", bought, "50.00")).points == 50
+    assert engine.balance("M1") == Balance(available=20, pending=50)
+    with pytest.raises(InsufficientPoints) as info:
+        engine.redeem("M1", 30, id="R1", at=bought)
+    assert (info.value.available, info.value.requested) == (20, 30)
+    # Vesting is a matter of time: no maintenance ran, and the points are there.
+    clock.now = local(2024, 4, 16, 11, 0)
+    assert engine.balance("M1") == Balance(available=70)
+    assert engine.redeem("M1", 30, id="R2", at=clock.now).balance_after == 40
+    assert engine.run_due() == Maintenance()
+
+
+def test_events_and_corrections_are_never_pending(store: Store) -> None:
+    at = local(2024, 4, 2, 11, 0)
+    engine, _ = engine_at(store, at, program(pending_days=14))
+    engine.adjust("M1", 20, id="A1", at=at, reason="goodwill", actor="staff")
+    assert [lot.vests_at for lot in engine.lots("M1")] == [None]
+
+
+def test_a_correction_may_take_pending_points_a_redemption_may_not(store: Store) -> None:
+    at = local(2024, 4, 2, 11, 0)
+    engine, _ = engine_at(store, at, program(pending_days=14))
+    engine.record_purchase(sale("P1", at, "50.00"))
+    with pytest.raises(InsufficientPoints):
+        engine.redeem("M1", 10, id="R1", at=at)
+    entry = engine.adjust("M1", -10, id="A1", at=at, reason="wrong scan", actor="staff")
+    assert entry.balance_after == 40
+    assert engine.balance("M1") == Balance(available=0, pending=40)
+    with pytest.raises(InsufficientPoints) as info:
+        engine.adjust("M1", -41, id="A2", at=at, reason="too much", actor="staff")
+    assert info.value.available == 40
+
+
+# -- spending order -------------------------------------------------------------------------------
+
+
+def test_spending_takes_the_soonest_expiring_points_first_then_the_oldest(store: Store) -> None:
+    start = local(2024, 1, 10, 10, 0)
+    v1 = program(version="1")
+    v2 = program(
+        version="2", effective_from=local(2024, 2, 1), expiry=Expiry(ExpiryPolicy.LIFETIME, months=6)
+    )
+    v3 = program(
+        version="3", effective_from=local(2024, 3, 1), expiry=Expiry(ExpiryPolicy.LIFETIME, months=2)
+    )
+    engine, clock = engine_at(store, start, v1, v2, v3)
+    never = engine.record_purchase(sale("P1", start, "10.00"))
+    six = engine.record_purchase(sale("P2", local(2024, 2, 5, 10), "10.00"))
+    two_a = engine.record_purchase(sale("P3", local(2024, 3, 5, 10), "10.00"))
+    two_b = engine.record_purchase(sale("P4", local(2024, 3, 5, 10), "10.00"))
+    assert [lot.expires_at for lot in engine.lots("M1")] == [
+        None,
+        local(2024, 8, 5, 10),
+        local(2024, 5, 5, 10),
+        local(2024, 5, 5, 10),
+    ]
+    clock.now = local(2024, 3, 6)
+    seqs = {
+        r.source_id: e.seq
+        for r in (never, six, two_a, two_b)
+        for e in engine.history("M1")
+        if e.source_id == r.source_id
+    }
+    redeemed = engine.redeem("M1", 25, id="R1", at=clock.now)
+    assert redeemed.draws == ((seqs["P3"], -10), (seqs["P4"], -10), (seqs["P2"], -5))
+    redeemed = engine.redeem("M1", 10, id="R2", at=clock.now)
+    assert redeemed.draws == ((seqs["P2"], -5), (seqs["P1"], -5))
+    assert [(lot.id, lot.remaining) for lot in engine.lots("M1")] == [(seqs["P1"], 5)]
+    assert engine.lots("M1") == lots_of(engine.history("M1"))
+
+
+def test_a_redemption_writes_off_points_past_their_date_before_it_spends(store: Store) -> None:
+    at = local(2024, 1, 10, 10, 0)
+    engine, clock = engine_at(store, at, program(expiry=Expiry(ExpiryPolicy.LIFETIME, days=10)))
+    engine.record_purchase(sale("P1", at, "30.00"))
+    engine.adjust("M1", 5, id="A1", at=local(2024, 1, 15), reason="goodwill", actor="staff")
+    clock.now = local(2024, 1, 21)
+    assert engine.balance("M1") == Balance(available=5, overdue=30)
+    with pytest.raises(InsufficientPoints) as info:
+        engine.redeem("M1", 10, id="R1", at=clock.now)
+    assert info.value.available == 5
+    # The decline still wrote the expiry that was due: the points were gone either way.
+    assert expiries(engine) == [(-30, local(2024, 1, 20, 10, 0))]
+    assert engine.balance("M1") == Balance(available=5)
+    assert engine.run_due() == Maintenance()
+
+
+# -- maintenance ----------------------------------------------------------------------------------
+
+
+def test_run_due_twice_changes_nothing_more(store: Store) -> None:
+    at = local(2024, 1, 10, 10, 0)
+    engine, clock = engine_at(store, at, program(expiry=Expiry(ExpiryPolicy.LIFETIME, days=10)))
+    engine.enroll("M2", at=at)
+    engine.record_purchase(sale("P1", at, "30.00"))
+    engine.record_purchase(sale("P2", at, "20.00", member="M2"))
+    engine.record_purchase(sale("P3", local(2024, 1, 15), "7.00", member="M2"))
+    clock.now = local(2024, 1, 21)
+    assert engine.run_due(batch=1) == Maintenance(expired_lots=2, expired_points=50, members=2)
+    history = engine.history("M1") + engine.history("M2")
+    assert engine.run_due() == Maintenance()
+    assert engine.history("M1") + engine.history("M2") == history
+    assert engine.balance("M2") == Balance(available=7)
+    (entry,) = [e for e in engine.history("M2") if e.kind is EntryKind.EXPIRE]
+    assert (entry.source_id, entry.reason) == (
+        f"expiry:{entry.draws[0][0]}",
+        "points earned 2024-01-10 expired",
+    )
+
+
+def test_a_late_offline_purchase_after_a_later_expiry_run(store: Store) -> None:
+    engine, _ = engine_at(
+        store, local(2024, 3, 10, 9, 0), program(expiry=Expiry(ExpiryPolicy.LIFETIME, days=30))
+    )
+    engine.record_purchase(sale("P1", local(2024, 2, 1, 10, 0), "15.00"))
+    assert engine.run_due() == Maintenance(expired_lots=1, expired_points=15, members=1)
+    # A till that was offline since January sends its sale now, with its own time:
+    # its points were valid until 19 February, so they arrive already past their date.
+    receipt = engine.record_purchase(sale("P0", local(2024, 1, 20, 16, 0), "12.00"))
+    assert receipt.points == 12
+    assert engine.balance("M1") == Balance(available=0, overdue=12)
+    assert engine.expiring("M1", within=timedelta(days=365)) == []
+    assert engine.run_due() == Maintenance(expired_lots=1, expired_points=12, members=1)
+    assert expiries(engine) == [(-15, local(2024, 3, 2, 10, 0)), (-12, local(2024, 2, 19, 16, 0))]
+    # A late sale still inside its lifetime keeps its remaining days.
+    engine.record_purchase(sale("P5", local(2024, 3, 1, 10, 0), "9.00"))
+    assert engine.balance("M1") == Balance(available=9)
+    assert [lot.expires_at for lot in engine.expiring("M1", within=timedelta(days=30))] == [
+        local(2024, 3, 31, 10, 0)
+    ]
+
+
+def test_a_policy_change_applies_to_points_earned_after_it(store: Store) -> None:
+    v1 = program(version="1")
+    v2 = program(
+        version="2", effective_from=local(2024, 6, 1), expiry=Expiry(ExpiryPolicy.LIFETIME, months=1)
+    )
+    engine, clock = engine_at(store, local(2024, 5, 20), v1, v2)
+    engine.record_purchase(sale("P1", local(2024, 5, 20, 10), "10.00"))
+    clock.now = local(2024, 6, 2)
+    engine.record_purchase(sale("P2", local(2024, 6, 2, 10), "20.00"))
+    engine.adjust("M1", 5, id="A1", at=local(2024, 6, 2, 11), reason="goodwill", actor="staff")
+    assert [lot.expires_at for lot in engine.lots("M1")] == [
+        None,
+        local(2024, 7, 2, 10),
+        local(2024, 7, 2, 11),
+    ]
+    clock.now = local(2024, 8, 1)
+    assert engine.run_due() == Maintenance(expired_lots=2, expired_points=25, members=1)
+    assert engine.balance("M1") == Balance(available=10)
+
+
+def test_expiring_lists_what_expires_within_the_window(store: Store) -> None:
+    at = local(2024, 1, 10, 10, 0)
+    engine, clock = engine_at(store, at, program(expiry=Expiry(ExpiryPolicy.LIFETIME, days=30)))
+    engine.record_purchase(sale("P1", at, "10.00"))
+    engine.record_purchase(sale("P2", local(2024, 1, 25, 10), "20.00"))
+    clock.now = local(2024, 2, 1)
+    soon = engine.expiring("M1", within=timedelta(days=10))
+    assert [(lot.remaining, lot.expires_at) for lot in soon] == [(10, local(2024, 2, 9, 10))]
+    both = engine.expiring("M1", within=timedelta(days=30))
+    assert [lot.remaining for lot in both] == [10, 20]
+    assert engine.expiring("M1", within=timedelta(0)) == []
+
+
+# -- refused input ----------------------------------------------------------------------------------
+
+
+def test_maintenance_and_lot_queries_refuse_bad_input_and_write_nothing(store: Store) -> None:
+    at = local(2024, 1, 10, 10, 0)
+    engine, clock = engine_at(store, at, program(expiry=Expiry(ExpiryPolicy.LIFETIME, days=1)))
+    engine.record_purchase(sale("P1", at, "10.00"))
+    clock.now = local(2024, 1, 20)
+    before = snapshot(store, ["M1"])
+    cases: list[tuple[Callable[[], object], str]] = [
+        (lambda: engine.run_due(local(2024, 1, 21)), "now"),
+        (lambda: engine.run_due(datetime(2024, 1, 20)), "now"),  # naive on purpose
+        (lambda: engine.run_due(batch=0), "batch"),
+        (lambda: engine.run_due(batch=True), "batch"),
+        (lambda: engine.expiring("M1", within=timedelta(days=-1)), "within"),
+        (lambda: engine.expiring("M1", within=30), "within"),  # type: ignore[arg-type]
+        (lambda: engine.expiring("M9", within=timedelta(days=1)), "member_id"),
+        (lambda: engine.lots("M9"), "member_id"),
+        (lambda: engine.balance("M9"), "member_id"),
+    ]
+    for call, field in cases:
+        with pytest.raises(LoyaltyError) as info:
+            call()
+        assert info.value.field == field, (field, info.value)
+        assert snapshot(store, ["M1"]) == before
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"pending_days": -1}, "pending_days: must be an int from 0 to 36600, got -1"),
+        ({"pending_days": 1.5}, "pending_days: must be an int, not float 1.5"),
+        ({"expiry": {"policy": "lifetime"}}, "expiry.months: a lifetime needs months or days, got neither"),
+        ({"expiry": {"policy": "forever"}}, "expiry.policy: must be one of 'none', 'lifetime', 'calendar'"),
+        ({"expiry": {"policy": "calendar", "days": 3}}, "expiry.days: only a lifetime policy takes days"),
+        ({"expiry": {"policy": "calendar", "years": 0}}, "expiry.years: must be at least 1, got 0"),
+        ({"expiry": {"policy": "lifetime", "months": 1, "years": 2}}, "expiry.years: only a calendar policy"),
+        (
+            {"expiry": {"policy": "none", "from_vesting": True}},
+            "expiry.from_vesting: points that never expire",
+        ),
+        (
+            {"expiry": {"policy": "lifetime", "days": 1, "round_up": "week"}},
+            "expiry.round_up: must be one of",
+        ),
+        ({"expiry": {"policy": "lifetime", "days": 1, "every": 2}}, "expiry.every: unknown key"),
+    ],
+)
+def test_a_malformed_lifecycle_configuration_names_its_path(data: dict[str, object], problem: str) -> None:
+    from loyalty import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        Program.from_dict({"name": "Club", "currency": "EUR", **data})
+    assert problem in str(info.value)
+
+
+def test_the_lifecycle_configuration_round_trips() -> None:
+    text = """
+name = "Club"
+currency = "EUR"
+timezone = "Europe/Amsterdam"
+pending_days = 14
+
+[expiry]
+policy = "lifetime"
+months = 12
+round_up = "month"
+from_vesting = true
+"""
+    loaded = Program.from_toml(text)
+    assert loaded.expiry == Expiry(ExpiryPolicy.LIFETIME, months=12, round_up=EndOf.MONTH, from_vesting=True)
+    assert loaded.pending_days == 14
+    assert Program.from_dict(loaded.to_dict()) == loaded
+
+
+def test_dates_beyond_the_calendar_never_expire() -> None:
+    late = datetime(9998, 12, 31, 12, tzinfo=UTC)
+    assert program(expiry=Expiry(ExpiryPolicy.CALENDAR, years=5)).lot_dates(late, pending=False) == (
+        None,
+        None,
+    )
+
+
+def test_the_guide_s_program_file_loads() -> None:
+    import re
+    from pathlib import Path
+
+    guide = (Path(__file__).parent.parent / "docs" / "expiry.md").read_text(encoding="utf-8")
+    (snippet,) = re.findall(r"```toml\n(.*?)```", guide, re.DOTALL)
+    loaded = Program.from_toml(snippet)
+    assert (loaded.pending_days, loaded.expiry) == (
+        14,
+        Expiry(ExpiryPolicy.LIFETIME, months=12, round_up=EndOf.MONTH),
+    )
