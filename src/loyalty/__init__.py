@@ -11,6 +11,8 @@ from loyalty.errors import (
     ConcurrencyError,
     ConfigError,
     CurrencyMismatch,
+    HoldEnded,
+    HoldExpired,
     IdempotencyConflict,
     InsufficientPoints,
     InvalidAmount,
@@ -25,9 +27,11 @@ from loyalty.errors import (
     StorageError,
     TransientStorageError,
     UnknownCurrency,
+    UnknownHold,
     UnknownMember,
 )
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
+from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting, balance_of
 from loyalty.lots import Balance, Lot
 from loyalty.members import Member
@@ -72,6 +76,10 @@ __all__ = [
     "Expiry",
     "ExpiryPolicy",
     "FirstPurchase",
+    "Hold",
+    "HoldEnded",
+    "HoldExpired",
+    "HoldStatus",
     "IdempotencyConflict",
     "InsufficientPoints",
     "InvalidAmount",
@@ -111,6 +119,7 @@ __all__ = [
     "UnitBonus",
     "UnitOfWork",
     "UnknownCurrency",
+    "UnknownHold",
     "UnknownMember",
     "__version__",
     "balance_of",

@@ -35,15 +35,20 @@ from loyalty.earning import Event, evaluate, evaluate_event, tally_keys
 from loyalty.errors import (
     ConcurrencyError,
     ConfigError,
+    HoldEnded,
+    HoldExpired,
     IdempotencyConflict,
     InsufficientPoints,
     InvalidInput,
+    InvalidPoints,
     MemberAlreadyEnrolled,
     PointsOverflow,
     StorageError,
     TransientStorageError,
+    UnknownHold,
     UnknownMember,
 )
+from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Balance, Lot, draw
 from loyalty.members import AttributeValue, Member
@@ -55,6 +60,8 @@ from loyalty.store import Operation, Store, StoredProgram, Tally, UnitOfWork
 __all__ = ["Clock", "Engine", "Maintenance"]
 
 Clock = Callable[[], datetime]
+#: The longest a hold may stay open.
+MAX_HOLD_TTL = timedelta(days=366)
 T = TypeVar("T")
 
 
@@ -100,8 +107,11 @@ class Maintenance:
     #: Lots that reached their expiry date and were written off, and their points.
     expired_lots: int = 0
     expired_points: int = 0
-    #: Members who lost points.
+    #: Members who lost points or had a hold expire.
     members: int = 0
+    #: Holds whose time ran out, and the points they gave back.
+    expired_holds: int = 0
+    released_points: int = 0
 
 
 @attrs.frozen
@@ -343,8 +353,9 @@ class Engine:
                 raise UnknownMember("member_id", f"no member {member_id!r}")
             overdue = {lot.id: lot.remaining for lot in uow.due_lots(now, member_id=member_id)}
             pending = sum(lot.remaining for lot in uow.pending_lots(member_id, now) if lot.id not in overdue)
+            held = sum(hold.points for hold in uow.open_holds(member_id))
         late = sum(overdue.values())
-        return Balance(total - pending - late, pending, late)
+        return Balance(total - pending - late, pending, late, held)
 
     def lots(self, member_id: str) -> list[Lot]:
         """The member's open lots (points not yet spent or expired), by id."""
@@ -416,28 +427,46 @@ class Engine:
             raise InvalidInput("batch", f"must be an int from 1 to 100000, got {batch!r}")
 
         def command(uow: UnitOfWork) -> tuple[bool, list[Entry]]:
-            due = uow.due_lots(at, limit=batch)
+            due = [hold.member_id for hold in uow.due_holds(at, limit=batch)]
+            due += [lot.member_id for lot in uow.due_lots(at, limit=batch)]
             written: list[Entry] = []
-            for member_id in dict.fromkeys(lot.member_id for lot in due):
+            for member_id in dict.fromkeys(due):
                 self._balance_for_update(uow, member_id)
                 written += self._expire_due(uow, member_id, at)
             uow.commit()
             return bool(due), written
 
-        lots = points = 0
+        report = Maintenance()
         members: set[str] = set()
         while True:
             found, written = self._run(command)
-            if not found:
-                return Maintenance(lots, points, len(members))
-            lots += len(written)
-            points -= sum(entry.points for entry in written)
+            # Nothing found, or all of it ended by another engine meanwhile: done. (Stopping
+            # on a batch that wrote nothing also bounds the loop whatever an adapter returns.)
+            if not found or not written:
+                return attrs.evolve(report, members=len(members))
+            expired = [entry.points for entry in written if entry.kind is EntryKind.EXPIRE]
+            released = [entry.points for entry in written if entry.kind is EntryKind.RELEASE]
+            report = attrs.evolve(
+                report,
+                expired_lots=report.expired_lots + len(expired),
+                expired_points=report.expired_points - sum(expired),
+                expired_holds=report.expired_holds + len(released),
+                released_points=report.released_points + sum(released),
+            )
             members.update(entry.member_id for entry in written)
 
     def _expire_due(self, uow: UnitOfWork, member_id: str, at: datetime) -> list[Entry]:
-        """Write an expiry entry for each of the member's lots due at ``at`` (its balance is locked)."""
+        """End the member's holds whose time ran out by ``at``, then write off its lots due by then.
+
+        The member's balance is locked. Holds go first: the points they give
+        back may themselves be past their date.
+        """
         written = []
         now = self._now()
+        for hold in uow.open_holds(member_id):
+            if hold.expires_at <= at:
+                written.append(self._give_back(uow, hold, hold.points, now, "hold expired"))
+                uow.end_hold(hold.id, HoldStatus.EXPIRED, 0, now)
         for lot in uow.due_lots(at, member_id=member_id):
             assert lot.expires_at is not None
             posting = Posting(
@@ -452,6 +481,159 @@ class Engine:
             )
             written.append(uow.append(posting))
         return written
+
+    @staticmethod
+    def _give_back(uow: UnitOfWork, hold: Hold, points: int, now: datetime, why: str) -> Entry:
+        """Return ``points`` of a hold to the lots they came from."""
+        posting = Posting(
+            hold.member_id,
+            EntryKind.RELEASE,
+            points,
+            now,
+            now,
+            hold.id,
+            f"{why}: {points} of {hold.points} points back",
+            draws=hold.give_back(points),
+        )
+        return uow.append(posting)
+
+    # -- holds at the till -------------------------------------------------------------------
+
+    def hold(self, member_id: str, points: int, *, id: str, at: datetime, ttl: timedelta) -> Hold:
+        """Reserve ``points`` the moment the till asks, for ``ttl`` on the engine clock.
+
+        The points leave the member's available balance at once (a ``hold``
+        entry draws them from the lots, soonest-expiring first), so they
+        cannot be spent twice. The hold then ends exactly once, with
+        :meth:`capture`, :meth:`release`, or expiry by :meth:`run_due` once
+        ``ttl`` has passed on the engine's clock (never the till's).
+        Idempotent on ``id`` (which is also the hold's id): a retry returns
+        the hold as it was made; a hold declined for want of points stays
+        declined.
+        """
+        check_id("member_id", member_id)
+        check_points("points", points)
+        check_id("id", id)
+        check_aware("at", at)
+        if not isinstance(ttl, timedelta) or not timedelta(0) < ttl <= MAX_HOLD_TTL:
+            raise InvalidInput(
+                "ttl", f"must be a timedelta above 0 and at most {MAX_HOLD_TTL.days} days, got {ttl!r}"
+            )
+        request = {
+            "member_id": member_id,
+            "points": points,
+            "at": at.isoformat(),
+            "ttl": ttl // timedelta(microseconds=1),
+        }
+
+        def command(uow: UnitOfWork) -> Hold | _Declined:
+            replay = self._replay(uow, id, "hold", request)
+            if replay is not None:
+                if "declined" in replay.result:
+                    return _Declined(self._insufficient(**replay.result["declined"]))
+                return codec.structure(replay.result, Hold)
+            self._balance_for_update(uow, member_id)
+            now = self._now()
+            self._expire_due(uow, member_id, now)
+            try:
+                draws = draw(uow.lots(member_id), points, now)
+            except InsufficientPoints as short:
+                declined = {"declined": {"available": short.available, "requested": points}}
+                uow.add_operation(Operation(id, "hold", request, declined, now))
+                uow.commit()
+                return _Declined(self._insufficient(**declined["declined"]))
+            hold = Hold(id, member_id, points, draws, at, now + ttl)
+            uow.append(Posting(member_id, EntryKind.HOLD, -points, at, now, id, "hold", draws=draws))
+            uow.add_hold(hold)
+            uow.add_operation(Operation(id, "hold", request, codec.unstructure(hold), now))
+            uow.commit()
+            return hold
+
+        outcome = self._run(command)
+        if isinstance(outcome, _Declined):
+            raise outcome.error
+        return outcome
+
+    def capture(self, hold_id: str, *, id: str, at: datetime, points: int | None = None) -> Hold:
+        """Spend a hold's points: all of them, or ``points`` of them with the rest given back.
+
+        Idempotent on ``id``. Raises :class:`~loyalty.errors.HoldExpired` once
+        the hold's time has run out on the engine clock, and
+        :class:`~loyalty.errors.HoldEnded` for a hold already captured or
+        released; neither writes anything.
+        """
+        check_id("hold_id", hold_id)
+        check_id("id", id)
+        check_aware("at", at)
+        if points is not None:
+            check_points("points", points)
+        request = {"hold_id": hold_id, "at": at.isoformat(), "points": points}
+
+        def command(uow: UnitOfWork) -> Hold:
+            replay = self._replay(uow, id, "capture", request)
+            if replay is not None:
+                return codec.structure(replay.result, Hold)
+            hold = self._locked_hold(uow, hold_id)
+            now = self._now()
+            if not hold.open:
+                raise HoldEnded(
+                    "hold_id", f"hold {hold_id!r} was already {hold.status.value}", status=hold.status.value
+                )
+            if now >= hold.expires_at:
+                raise HoldExpired(
+                    "hold_id", f"hold {hold_id!r} expired at {hold.expires_at.isoformat()}", status="expired"
+                )
+            captured = hold.points if points is None else points
+            if captured > hold.points:
+                raise InvalidPoints("points", f"the hold is of {hold.points} points, not {captured}")
+            if captured < hold.points:
+                self._give_back(uow, hold, hold.points - captured, now, f"hold captured for {captured}")
+            ended = uow.end_hold(hold_id, HoldStatus.CAPTURED, captured, now)
+            uow.add_operation(Operation(id, "capture", request, codec.unstructure(ended), now))
+            uow.commit()
+            return ended
+
+        return self._run(command)
+
+    def release(self, hold_id: str, *, at: datetime) -> Hold:
+        """Give a hold's points back (the sale was cancelled). A released or expired hold is
+        returned as it is, so a retry is harmless; a captured one raises
+        :class:`~loyalty.errors.HoldEnded`.
+        """
+        check_id("hold_id", hold_id)
+        check_aware("at", at)
+
+        def command(uow: UnitOfWork) -> Hold:
+            hold = self._locked_hold(uow, hold_id)
+            if hold.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
+                return hold
+            if hold.status is HoldStatus.CAPTURED:
+                raise HoldEnded("hold_id", f"hold {hold_id!r} was already captured", status="captured")
+            now = self._now()
+            self._give_back(uow, hold, hold.points, now, "hold released")
+            ended = uow.end_hold(hold_id, HoldStatus.RELEASED, 0, now)
+            uow.commit()
+            return ended
+
+        return self._run(command)
+
+    def holds(self, member_id: str) -> list[Hold]:
+        """The member's open holds, by id."""
+        check_id("member_id", member_id)
+        with self.store.unit_of_work(readonly=True) as uow:
+            if uow.member(member_id) is None:
+                raise UnknownMember("member_id", f"no member {member_id!r}")
+            return uow.open_holds(member_id)
+
+    def _locked_hold(self, uow: UnitOfWork, hold_id: str) -> Hold:
+        """The hold, read again once its member's balance is locked (so it cannot end under us)."""
+        found = uow.hold(hold_id)
+        if found is None:
+            raise UnknownHold("hold_id", f"no hold {hold_id!r}")
+        self._balance_for_update(uow, found.member_id)
+        hold = uow.hold(hold_id)
+        assert hold is not None  # holds are never deleted
+        return hold
 
     # -- internals --------------------------------------------------------------------------
 

@@ -18,6 +18,8 @@ __all__ = [
     "ConcurrencyError",
     "ConfigError",
     "CurrencyMismatch",
+    "HoldEnded",
+    "HoldExpired",
     "IdempotencyConflict",
     "InsufficientPoints",
     "InvalidAmount",
@@ -32,6 +34,7 @@ __all__ = [
     "StorageError",
     "TransientStorageError",
     "UnknownCurrency",
+    "UnknownHold",
     "UnknownMember",
 ]
 
@@ -125,6 +128,25 @@ class InsufficientPoints(LoyaltyError):
         super().__init__(field, message)
         self.available = available
         self.requested = requested
+
+
+class UnknownHold(LoyaltyError, LookupError):
+    """The hold id names no hold in this store."""
+
+
+class HoldEnded(LoyaltyError):
+    """The hold has already ended (captured, released or expired) and cannot end again.
+
+    ``status`` is how it ended.
+    """
+
+    def __init__(self, field: str | None, message: str, *, status: str) -> None:
+        super().__init__(field, message)
+        self.status = status
+
+
+class HoldExpired(HoldEnded):
+    """The hold's time ran out on the engine clock: it can no longer be captured."""
 
 
 class PointsOverflow(LoyaltyError, OverflowError):

@@ -29,6 +29,10 @@ class EntryKind(enum.Enum):
     ADJUST = "adjust"
     #: Points whose lot reached its expiry date (written by maintenance or by a debit).
     EXPIRE = "expire"
+    #: Points reserved at the till (a hold); spent if the hold is captured.
+    HOLD = "hold"
+    #: Held points given back to their lots: the hold was released, expired, or captured in part.
+    RELEASE = "release"
 
 
 @attrs.frozen

@@ -2,6 +2,7 @@
 
 A lot is derived state, like the balance: each credit entry opens one
 (numbered by the entry's ``seq``), each debit entry names the lots it drew
+from, and points given back (a released hold) return to the lots they came
 from. :func:`lots_of` replays a member's entries into their lots, and every
 adapter's maintained lots must equal it. What can be spent at an instant
 follows from the lots' dates alone, so a lot vests on time even if no
@@ -19,14 +20,14 @@ maintenance ran.
 >>> [(lot.id, lot.remaining) for lot in lots_of(entries)]
 [(1, 10), (2, 25)]
 >>> summarize(lots_of(entries), t + timedelta(days=1))
-Balance(available=10, pending=25, overdue=0)
+Balance(available=10, pending=25, overdue=0, held=0)
 >>> summarize(lots_of(entries), t + timedelta(days=31))
-Balance(available=25, pending=0, overdue=10)
+Balance(available=25, pending=0, overdue=10, held=0)
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -84,11 +85,14 @@ class Balance:
     window; ``overdue`` are past their expiry date but their expiry entry has
     not been written yet (maintenance or the member's next debit writes it):
     they can no longer be spent. ``total`` is what the ledger adds up to.
+    ``held`` are reserved by open holds at the till: they have already left
+    the total (a ``hold`` entry) and come back if the hold is released.
     """
 
     available: int
     pending: int = 0
     overdue: int = 0
+    held: int = 0
 
     @property
     def total(self) -> int:
@@ -104,9 +108,9 @@ def lots_of(entries: Iterable[Entry]) -> list[Lot]:
     """
     lots: dict[int, Lot] = {}
     for entry in entries:
-        if entry.points > 0:
+        if entry.points > 0 and not entry.draws:
             lots[entry.seq] = Lot.opened_by(entry, entry.seq)
-        elif entry.points < 0:
+        elif entry.points:
             check_draws(entry, lots)
             for lot_id, points in entry.draws:
                 lot = lots[lot_id]
@@ -114,28 +118,37 @@ def lots_of(entries: Iterable[Entry]) -> list[Lot]:
     return [lot for lot in lots.values() if lot.remaining > 0]
 
 
-def check_draws(posting: Posting | Entry, lots: dict[int, Lot]) -> None:
-    """A debit's draws must be negative, distinct, add up to its points, and fit in the member's lots.
+def check_draws(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
+    """An entry's draws must fit the member's lots, so the lots always agree with the ledger.
 
-    ``lots`` maps the lot ids drawn from to their current state (others may
-    be absent). Every adapter calls this before it writes a debit, so a
-    broken caller cannot make the lots disagree with the ledger.
+    A debit's draws are negative and must add up to its points, each within
+    what its lot has left. A credit either has none (it opens a lot of its
+    own) or gives points back to the lots they came from (a released hold):
+    positive draws adding up to its points, none filling a lot beyond what it
+    was earned with. Each lot appears at most once. ``lots`` maps the lot
+    ids drawn on to their current state, closed lots included. Every adapter
+    calls this before it writes, so a broken caller cannot corrupt the lots.
     """
     draws = posting.draws
-    if posting.points >= 0:
-        if draws:
-            raise StorageError("draws", "only a debit draws from lots")
+    if not draws and posting.points >= 0:
         return
+    if not posting.points:
+        raise StorageError("draws", "an entry of no points draws on no lots")
     if sum(points for _, points in draws) != posting.points:
         raise StorageError("draws", f"the draws add up to {sum(p for _, p in draws)}, not {posting.points}")
     if len({lot_id for lot_id, _ in draws}) != len(draws):
-        raise StorageError("draws", "a debit draws from each lot at most once")
+        raise StorageError("draws", "an entry draws on each lot at most once")
+    debit = posting.points < 0
     for lot_id, points in draws:
         lot = lots.get(lot_id)
-        if points >= 0:
-            raise StorageError("draws", f"a draw takes points out of a lot, got {points} from lot {lot_id}")
-        if lot is None or lot.member_id != posting.member_id or lot.remaining < -points:
+        if (points < 0) != debit or not points:
+            raise StorageError("draws", f"a draw on lot {lot_id} must have the entry's sign, got {points}")
+        if lot is None or lot.member_id != posting.member_id:
+            raise StorageError("draws", f"{posting.member_id!r} has no lot {lot_id}")
+        if debit and lot.remaining < -points:
             raise StorageError("draws", f"lot {lot_id} of {posting.member_id!r} cannot give {-points} points")
+        if not debit and lot.remaining + points > lot.points:
+            raise StorageError("draws", f"lot {lot_id} of {posting.member_id!r} cannot take {points} back")
 
 
 def spend_order(lot: Lot) -> tuple[bool, datetime | None, int]:

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import attrs
 
 from loyalty.errors import InvalidInput
+from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
 from loyalty.lots import Lot
 from loyalty.members import Member
@@ -40,6 +41,7 @@ from loyalty.members import Member
 __all__ = [
     "DEFAULT_URL",
     "MAX_TALLY_KEY_LENGTH",
+    "Hold",
     "Lot",
     "Operation",
     "Store",
@@ -254,6 +256,28 @@ class UnitOfWork(Protocol):
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         """The member's entries with ``seq > after``, in recording order."""
+        ...
+
+    def add_hold(self, hold: Hold) -> None:
+        """Record an open hold (its ``hold`` entry is appended separately); a duplicate id must fail."""
+        ...
+
+    def hold(self, hold_id: str) -> Hold | None:
+        """The hold recorded under ``hold_id``, open or ended, or ``None``."""
+        ...
+
+    def open_holds(self, member_id: str) -> list[Hold]:
+        """The member's open holds, by id (an index on the open ones: a read of the balance uses it)."""
+        ...
+
+    def due_holds(self, until: datetime, *, limit: int | None = None) -> list[Hold]:
+        """Open holds whose ``expires_at <= until``, soonest first, ties by id (an index on the date)."""
+        ...
+
+    def end_hold(self, hold_id: str, status: HoldStatus, captured: int, at: datetime) -> Hold:
+        """End an open hold, returning it ended. A hold ends exactly once: ending one that is not
+        open (or unknown) fails with :class:`~loyalty.errors.StorageError` and changes nothing.
+        """
         ...
 
     def operation(self, key: str) -> Operation | None:

@@ -15,6 +15,7 @@ from datetime import datetime
 import attrs
 
 from loyalty.errors import StorageError
+from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
 from loyalty.lots import Lot, check_draws
 from loyalty.members import Member
@@ -46,6 +47,11 @@ class _Data:
         self.vesting: dict[str, list[tuple[datetime, int]]] = {}
         self.expiring: dict[str, list[tuple[datetime, int]]] = {}
         self.due: list[tuple[datetime, int, str]] = []
+        # Spent or expired lots, which a released hold may give points back to.
+        self.closed: dict[str, dict[int, Lot]] = {}
+        self.holds: dict[str, Hold] = {}
+        self.open_holds: dict[str, dict[str, Hold]] = {}
+        self.due_holds: list[tuple[datetime, str]] = []
 
     def open_lot(self, lot: Lot) -> None:
         self.lots.setdefault(lot.member_id, {})[lot.id] = lot
@@ -63,16 +69,28 @@ class _Data:
             _remove(self.expiring[lot.member_id], (lot.expires_at, lot.id))
             _remove(self.due, (lot.expires_at, lot.id, lot.member_id))
 
-    def set_lot(self, old: Lot, new: Lot) -> None:
-        """Replace an open lot by what a draw left of it (closing it at zero)."""
-        if new.remaining:
+    def lot(self, member_id: str, lot_id: int) -> Lot | None:
+        found = self.lots.get(member_id, {}).get(lot_id)
+        return found if found is not None else self.closed.get(member_id, {}).get(lot_id)
+
+    def replace_lot(self, old: Lot, new: Lot) -> None:
+        """Put ``new`` where ``old`` was: a draw or a give-back, closing or reopening the lot."""
+        closed = self.closed.setdefault(old.member_id, {})
+        if old.remaining and new.remaining:
             self.lots[new.member_id][new.id] = new
-        else:
+        elif old.remaining:
             self.close_lot(old)
+            closed[new.id] = new
+        elif new.remaining:
+            del closed[old.id]
+            self.open_lot(new)
+        else:
+            closed[new.id] = new
 
 
 def _remove(
-    index: list[tuple[datetime, int]] | list[tuple[datetime, int, str]], item: tuple[object, ...]
+    index: list[tuple[datetime, int]] | list[tuple[datetime, int, str]] | list[tuple[datetime, str]],
+    item: tuple[object, ...],
 ) -> None:
     at = bisect.bisect_left(index, item)
     del index[at]
@@ -149,31 +167,28 @@ class MemoryUnitOfWork:
         mid = posting.member_id
         before = data.balances[mid]
         entry = posting.recorded(data.next_seq, before + posting.points)
-        if posting.points < 0 or posting.draws:
-            check_draws(posting, data.lots.get(mid, {}))
+        if posting.draws or posting.points < 0:
+            check_draws(posting, {lot: found for lot, _ in posting.draws if (found := data.lot(mid, lot))})
         data.next_seq += 1
         data.balances[mid] = entry.balance_after
         data.entries[mid].append(entry)
-        if posting.points > 0:
-            lot = Lot.opened_by(entry, entry.seq)
-            data.open_lot(lot)
-            moved: list[tuple[Lot, Lot | None]] = [(lot, None)]
-        else:
-            moved = []
-            for lot_id, points in posting.draws:
-                old = data.lots[mid][lot_id]
-                new = attrs.evolve(old, remaining=old.remaining + points)
-                data.set_lot(old, new)
-                moved.append((old, new))
+        opened = None
+        moved: list[tuple[Lot, Lot]] = []
+        if posting.points > 0 and not posting.draws:
+            opened = Lot.opened_by(entry, entry.seq)
+            data.open_lot(opened)
+        for lot_id, points in posting.draws:
+            old = data.lot(mid, lot_id)
+            assert old is not None  # check_draws found it
+            new = attrs.evolve(old, remaining=old.remaining + points)
+            data.replace_lot(old, new)
+            moved.append((old, new))
 
         def undo() -> None:
             for old, new in reversed(moved):
-                if new is None:
-                    data.close_lot(old)
-                elif new.remaining:
-                    data.lots[mid][old.id] = old
-                else:
-                    data.open_lot(old)
+                data.replace_lot(new, old)
+            if opened is not None:
+                data.close_lot(opened)
             data.entries[mid].pop()
             data.balances[mid] = before
             data.next_seq -= 1
@@ -194,19 +209,68 @@ class MemoryUnitOfWork:
         self, until: datetime, *, member_id: str | None = None, limit: int | None = None
     ) -> list[Lot]:
         data = self._data
+        # Cut the index to ``limit`` before building lots: maintenance pages through it.
         if member_id is None:
             index = data.due
             end = bisect.bisect_right(index, (until, _LAST, ""))
-            found = [data.lots[mid][lot_id] for _, lot_id, mid in index[:end]]
-        else:
-            own = data.expiring.get(member_id, [])
-            end = bisect.bisect_right(own, (until, _LAST))
-            found = [data.lots[member_id][lot_id] for _, lot_id in own[:end]]
-        return found if limit is None else found[:limit]
+            end = end if limit is None else min(end, limit)
+            return [data.lots[mid][lot_id] for _, lot_id, mid in index[:end]]
+        own = data.expiring.get(member_id, [])
+        end = bisect.bisect_right(own, (until, _LAST))
+        end = end if limit is None else min(end, limit)
+        return [data.lots[member_id][lot_id] for _, lot_id in own[:end]]
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         entries = [e for e in self._data.entries.get(member_id, ()) if e.seq > after]
         return entries if limit is None else entries[:limit]
+
+    def add_hold(self, hold: Hold) -> None:
+        self._writable()
+        data = self._data
+        if hold.id in data.holds:
+            raise StorageError("id", f"hold {hold.id!r} already exists")
+        if not hold.open:
+            raise StorageError("status", "a hold is recorded open")
+        data.holds[hold.id] = hold
+        data.open_holds.setdefault(hold.member_id, {})[hold.id] = hold
+        bisect.insort(data.due_holds, (hold.expires_at, hold.id))
+
+        def undo() -> None:
+            del data.holds[hold.id], data.open_holds[hold.member_id][hold.id]
+            _remove(data.due_holds, (hold.expires_at, hold.id))
+
+        self._undo.append(undo)
+
+    def hold(self, hold_id: str) -> Hold | None:
+        return self._data.holds.get(hold_id)
+
+    def open_holds(self, member_id: str) -> list[Hold]:
+        return sorted(self._data.open_holds.get(member_id, {}).values(), key=lambda hold: hold.id)
+
+    def due_holds(self, until: datetime, *, limit: int | None = None) -> list[Hold]:
+        data = self._data
+        end = bisect.bisect_right(data.due_holds, until, key=lambda item: item[0])
+        end = end if limit is None else min(end, limit)
+        return [data.holds[hold_id] for _, hold_id in data.due_holds[:end]]
+
+    def end_hold(self, hold_id: str, status: HoldStatus, captured: int, at: datetime) -> Hold:
+        self._writable()
+        data = self._data
+        old = data.holds.get(hold_id)
+        if old is None or not old.open or status is HoldStatus.OPEN:
+            raise StorageError("hold_id", f"no open hold {hold_id!r} to end")
+        new = old.ended(status, captured, at)
+        data.holds[hold_id] = new
+        del data.open_holds[old.member_id][hold_id]
+        _remove(data.due_holds, (old.expires_at, hold_id))
+
+        def undo() -> None:
+            data.holds[hold_id] = old
+            data.open_holds[old.member_id][hold_id] = old
+            bisect.insort(data.due_holds, (old.expires_at, hold_id))
+
+        self._undo.append(undo)
+        return new
 
     def operation(self, key: str) -> Operation | None:
         return self._data.operations.get(key)

@@ -34,18 +34,21 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
+from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
 from loyalty.lots import Lot, check_draws
 from loyalty.members import Member
 from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
+    HOLD_COLUMNS,
     LOT_COLUMNS,
     MEMBER_COLUMNS,
     PROGRAM_COLUMNS,
     draws_text,
     dump_json,
     entry_from_row,
+    hold_from_row,
     load_json,
     lot_from_row,
     member_from_row,
@@ -148,7 +151,7 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
            GROUP BY request::jsonb ->> 'member_id'
            ON CONFLICT (key) DO UPDATE SET count = excluded.count""",
     ),
-    # 4: lots. Credits carry their lot's dates, debits the lots they drew
+    # 4: lots and holds. Credits carry their lot's dates, debits the lots they drew
     # from; the lots table is maintained with them. Points from before lots
     # existed become one lot per member that never expires (a policy applies
     # to points earned after it), numbered by the member's last entry.
@@ -178,6 +181,21 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
            JOIN {s}.entries AS e
              ON e.seq = (SELECT MAX(seq) FROM {s}.entries WHERE member_id = m.member_id)
            WHERE m.balance > 0""",
+        # Holds: open ones are found by member (for the balance) and by expiry date (maintenance).
+        """CREATE TABLE {s}.holds (
+            hold_id TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES {s}.members(member_id),
+            points BIGINT NOT NULL,
+            draws TEXT NOT NULL,
+            held_at TIMESTAMPTZ NOT NULL,
+            held_offset INTEGER NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL,
+            status TEXT NOT NULL,
+            captured BIGINT NOT NULL DEFAULT 0,
+            ended_at TIMESTAMPTZ
+        )""",
+        "CREATE INDEX holds_open ON {s}.holds (member_id, hold_id) WHERE status = 'open'",
+        "CREATE INDEX holds_due ON {s}.holds (expires_at, hold_id) WHERE status = 'open'",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -189,7 +207,7 @@ _DEADLOCK_DETECTED = "40P01"
 # A duplicate key here means another transaction won a race for the same
 # member, idempotency key or program version: a retry will see the winner and
 # answer from it.
-_RACED_TABLES = frozenset({"members", "operations", "program_versions"})
+_RACED_TABLES = frozenset({"members", "operations", "program_versions", "holds"})
 
 
 def _import_driver() -> None:
@@ -238,6 +256,7 @@ class _Queries:
             "entry_columns": sql.SQL(ENTRY_COLUMNS),
             "program_columns": sql.SQL(PROGRAM_COLUMNS),
             "lot_columns": sql.SQL(LOT_COLUMNS),
+            "hold_columns": sql.SQL(HOLD_COLUMNS),
         }
 
         def q(template: str) -> sql.Composed:
@@ -271,7 +290,7 @@ class _Queries:
             " lot AS ("
             " INSERT INTO {s}.lots ({lot_columns})"
             " SELECT seq, %(member_id)s, %(points)s, %(points)s, %(occurred_at)s, %(occurred_offset)s,"
-            " %(vests_at)s, %(expires_at)s FROM entry WHERE %(points)s > 0)"
+            " %(vests_at)s, %(expires_at)s FROM entry WHERE %(opens)s)"
             " SELECT seq, balance_after FROM entry"
         )
         self.lots_by_id = q(
@@ -281,6 +300,23 @@ class _Queries:
         self.draw = q(
             "UPDATE {s}.lots AS l SET remaining = l.remaining + d.p"
             " FROM unnest(%s::bigint[], %s::bigint[]) AS d(lot, p) WHERE l.lot = d.lot"
+        )
+        self.add_hold = q(
+            "INSERT INTO {s}.holds ({hold_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        )
+        self.hold = q("SELECT {hold_columns} FROM {s}.holds WHERE hold_id = %s")
+        self.open_holds = q(
+            "SELECT {hold_columns} FROM {s}.holds WHERE member_id = %s AND status = 'open'"
+            ' ORDER BY hold_id COLLATE "C"'
+        )
+        self.due_holds = q(
+            "SELECT {hold_columns} FROM {s}.holds WHERE status = 'open' AND expires_at <= %s"
+            ' ORDER BY expires_at, hold_id COLLATE "C" LIMIT %s'
+        )
+        # The status test is the final arbiter: a hold ends exactly once.
+        self.end_hold = q(
+            "UPDATE {s}.holds SET status = %s, captured = %s, ended_at = %s"
+            " WHERE hold_id = %s AND status = 'open' RETURNING {hold_columns}"
         )
         self.lots = q(
             "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining > 0 ORDER BY lot"
@@ -429,6 +465,7 @@ class PostgresUnitOfWork:
                 "vests_at": posting.vests_at,
                 "expires_at": posting.expires_at,
                 "draws": draws_text(posting.draws),
+                "opens": posting.points > 0 and not posting.draws,
             },
         ).fetchone()
         if row is None:
@@ -438,6 +475,45 @@ class PostgresUnitOfWork:
             lots, points = zip(*posting.draws, strict=True)
             self._execute(self._q.draw, (list(lots), list(points)))
         return posting.recorded(seq, balance)
+
+    def add_hold(self, hold: Hold) -> None:
+        self._writable()
+        if not hold.open:
+            raise StorageError("status", "a hold is recorded open")
+        self._execute(
+            self._q.add_hold,
+            (
+                _text("id", hold.id),
+                _text("member_id", hold.member_id),
+                hold.points,
+                draws_text(hold.draws) or "[]",
+                hold.held_at,
+                offset_of(hold.held_at),
+                hold.expires_at,
+                hold.status.value,
+                hold.captured,
+                None,
+            ),
+        )
+
+    def hold(self, hold_id: str) -> Hold | None:
+        row = self._execute(self._q.hold, (hold_id,)).fetchone()
+        return None if row is None else hold_from_row(row)
+
+    def open_holds(self, member_id: str) -> list[Hold]:
+        return [hold_from_row(row) for row in self._execute(self._q.open_holds, (member_id,)).fetchall()]
+
+    def due_holds(self, until: datetime, *, limit: int | None = None) -> list[Hold]:
+        return [hold_from_row(row) for row in self._execute(self._q.due_holds, (until, limit)).fetchall()]
+
+    def end_hold(self, hold_id: str, status: HoldStatus, captured: int, at: datetime) -> Hold:
+        self._writable()
+        if status is HoldStatus.OPEN:
+            raise StorageError("status", "a hold ends captured, released or expired")
+        row = self._execute(self._q.end_hold, (status.value, captured, at, hold_id)).fetchone()
+        if row is None:
+            raise StorageError("hold_id", f"no open hold {hold_id!r} to end")
+        return hold_from_row(row)
 
     def lots(self, member_id: str) -> list[Lot]:
         return [lot_from_row(row) for row in self._execute(self._q.lots, (member_id,)).fetchall()]

@@ -11,6 +11,7 @@ import json
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
+from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind
 from loyalty.lots import Lot
 from loyalty.members import Member
@@ -20,6 +21,7 @@ __all__ = [
     "draws_text",
     "dump_json",
     "entry_from_row",
+    "hold_from_row",
     "load_json",
     "lot_from_row",
     "member_from_row",
@@ -37,6 +39,9 @@ ENTRY_COLUMNS = (
     " vests_at, expires_at, draws"
 )
 LOT_COLUMNS = "lot, member_id, points, remaining, earned_at, earned_offset, vests_at, expires_at"
+HOLD_COLUMNS = (
+    "hold_id, member_id, points, draws, held_at, held_offset, expires_at, status, captured, ended_at"
+)
 MEMBER_COLUMNS = (
     "member_id, enrolled_at, enrolled_offset, birthday, attributes,"
     " birthday_changed_at, birthday_changed_offset"
@@ -113,6 +118,22 @@ def entry_from_row(row: Any) -> Entry:
         vests_at=utc_instant(row[14]),
         expires_at=utc_instant(row[15]),
         draws=draws_of(row[16]),
+    )
+
+
+def hold_from_row(row: Any) -> Hold:
+    expires = utc_instant(row[6])
+    assert expires is not None  # NOT NULL
+    return Hold(
+        row[0],
+        row[1],
+        int(row[2]),
+        draws_of(row[3]),
+        restore_instant(row[4], row[5]),
+        expires,
+        HoldStatus(row[7]),
+        int(row[8]),
+        utc_instant(row[9]),
     )
 
 

@@ -28,18 +28,21 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
+from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
 from loyalty.lots import Lot, check_draws
 from loyalty.members import Member
 from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
+    HOLD_COLUMNS,
     LOT_COLUMNS,
     MEMBER_COLUMNS,
     PROGRAM_COLUMNS,
     draws_text,
     dump_json,
     entry_from_row,
+    hold_from_row,
     load_json,
     lot_from_row,
     member_from_row,
@@ -127,8 +130,8 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
            GROUP BY json_extract(request, '$.member_id')
            ON CONFLICT (key) DO UPDATE SET count = excluded.count""",
     ),
-    # 4: lots. Credits carry their lot's dates, debits the lots they drew
-    # from; the lots table is maintained with them. Dates are fixed-width UTC
+    # 4: lots and holds. Credits carry their lot's dates, debits the lots they
+    # drew from; the lots table is maintained with them. Dates are fixed-width UTC
     # text, so they sort as instants. Points from before lots existed become
     # one lot per member that never expires (a policy applies to points
     # earned after it), numbered by the member's last entry.
@@ -158,6 +161,21 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
            FROM members AS m
            JOIN entries AS e ON e.seq = (SELECT MAX(seq) FROM entries WHERE member_id = m.member_id)
            WHERE m.balance > 0""",
+        # Holds: open ones are found by member (for the balance) and by expiry date (maintenance).
+        """CREATE TABLE holds (
+            hold_id TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            points INTEGER NOT NULL,
+            draws TEXT NOT NULL,
+            held_at TEXT NOT NULL,
+            held_offset INTEGER NOT NULL,
+            expires_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            captured INTEGER NOT NULL DEFAULT 0,
+            ended_at TEXT
+        )""",
+        "CREATE INDEX holds_open ON holds(member_id, hold_id) WHERE status = 'open'",
+        "CREATE INDEX holds_due ON holds(expires_at, hold_id) WHERE status = 'open'",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -180,6 +198,13 @@ _DUE_LOTS = (
 _MEMBER_DUE_LOTS = (
     f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining > 0"  # noqa: S608
     " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, lot LIMIT ?"
+)
+_INSERT_HOLD = f"INSERT INTO holds ({HOLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+_SELECT_HOLD = f"SELECT {HOLD_COLUMNS} FROM holds WHERE hold_id = ?"  # noqa: S608
+_OPEN_HOLDS = f"SELECT {HOLD_COLUMNS} FROM holds WHERE member_id = ? AND status = 'open' ORDER BY hold_id"  # noqa: S608
+_DUE_HOLDS = (
+    f"SELECT {HOLD_COLUMNS} FROM holds WHERE status = 'open' AND expires_at <= ?"  # noqa: S608
+    " ORDER BY expires_at, hold_id LIMIT ?"
 )
 _UPSERT_TALLY = (
     "INSERT INTO tallies (key, count, points) VALUES (?, ?, ?)"
@@ -300,7 +325,7 @@ class SQLiteUnitOfWork:
         )
         seq = cursor.lastrowid
         assert seq is not None
-        if posting.points > 0:
+        if posting.points > 0 and not drawn:
             conn.execute(
                 _INSERT_LOT,
                 (
@@ -314,7 +339,7 @@ class SQLiteUnitOfWork:
                     _sortable(posting.expires_at),
                 ),
             )
-        elif drawn:
+        if drawn:
             conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE lot = ?", drawn)
         return posting.recorded(seq, balance)
 
@@ -353,6 +378,51 @@ class SQLiteUnitOfWork:
             _SELECT_HISTORY, (member_id, after, -1 if limit is None else limit)
         ).fetchall()
         return [entry_from_row(row) for row in rows]
+
+    def add_hold(self, hold: Hold) -> None:
+        self._writable()
+        if not hold.open:
+            raise StorageError("status", "a hold is recorded open")
+        self._conn.execute(
+            _INSERT_HOLD,
+            (
+                hold.id,
+                hold.member_id,
+                hold.points,
+                draws_text(hold.draws) or "[]",
+                _utc_text(hold.held_at),
+                offset_of(hold.held_at),
+                _sortable(hold.expires_at),
+                hold.status.value,
+                hold.captured,
+                None,
+            ),
+        )
+
+    def hold(self, hold_id: str) -> Hold | None:
+        row = self._conn.execute(_SELECT_HOLD, (hold_id,)).fetchone()
+        return None if row is None else hold_from_row(row)
+
+    def open_holds(self, member_id: str) -> list[Hold]:
+        return [hold_from_row(row) for row in self._conn.execute(_OPEN_HOLDS, (member_id,))]
+
+    def due_holds(self, until: datetime, *, limit: int | None = None) -> list[Hold]:
+        rows = self._conn.execute(_DUE_HOLDS, (_sortable(until), -1 if limit is None else limit))
+        return [hold_from_row(row) for row in rows]
+
+    def end_hold(self, hold_id: str, status: HoldStatus, captured: int, at: datetime) -> Hold:
+        self._writable()
+        if status is HoldStatus.OPEN:
+            raise StorageError("status", "a hold ends captured, released or expired")
+        # The status test is the final arbiter: a hold ends exactly once.
+        row = self._conn.execute(
+            f"UPDATE holds SET status = ?, captured = ?, ended_at = ? WHERE hold_id = ? AND status = 'open'"  # noqa: S608
+            f" RETURNING {HOLD_COLUMNS}",
+            (status.value, captured, _sortable(at), hold_id),
+        ).fetchone()
+        if row is None:
+            raise StorageError("hold_id", f"no open hold {hold_id!r} to end")
+        return hold_from_row(row)
 
     def operation(self, key: str) -> Operation | None:
         row = self._conn.execute(

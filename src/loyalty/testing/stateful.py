@@ -29,11 +29,27 @@ from decimal import Decimal
 import attrs
 import pytest
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule
+from hypothesis.stateful import (
+    Bundle,
+    MultipleResults,
+    RuleBasedStateMachine,
+    consumes,
+    initialize,
+    invariant,
+    multiple,
+    rule,
+)
 
 from loyalty.engine import Engine, Maintenance
-from loyalty.errors import IdempotencyConflict, InsufficientPoints, MemberAlreadyEnrolled, UnknownMember
+from loyalty.errors import (
+    HoldEnded,
+    IdempotencyConflict,
+    InsufficientPoints,
+    MemberAlreadyEnrolled,
+    UnknownMember,
+)
 from loyalty.expiry import Expiry, ExpiryPolicy
+from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, balance_of
 from loyalty.lots import Balance, lots_of
 from loyalty.program import EarnRate, Program
@@ -65,6 +81,15 @@ PROGRAM = Program(
 
 
 @attrs.define
+class _Hold:
+    member: str
+    points: int
+    taken: list[tuple[_Lot, int]]
+    expires_at: datetime
+    status: str = "open"
+
+
+@attrs.define
 class _Lot:
     """The model's lot: what is left of one credit, and its dates."""
 
@@ -81,6 +106,7 @@ class _Model:
         self.earned: dict[str, int] = {}
         self.spent: dict[str, int] = {}
         self.expired: dict[str, int] = {}
+        self.holds: dict[str, _Hold] = {}
 
     def enroll(self, member: str) -> None:
         for tally in (self.lots, self.earned, self.spent, self.expired):
@@ -107,19 +133,49 @@ class _Model:
             waiting, key=lambda lot: lot.expires_at
         )
 
-    def debit(self, member: str, points: int, now: datetime, *, pending: bool) -> None:
-        self.spent[member] += points
+    def debit(self, member: str, points: int, now: datetime, *, pending: bool) -> list[tuple[_Lot, int]]:
+        """Take ``points`` out of the lots in spending order; the (lot, points) pairs taken."""
+        taken: list[tuple[_Lot, int]] = []
         for lot in self.usable(member, now, pending=pending):
-            taken = min(points, lot.remaining)
-            lot.remaining -= taken
-            points -= taken
+            share = min(points, lot.remaining)
+            if share:
+                lot.remaining -= share
+                points -= share
+                taken.append((lot, share))
         assert points == 0
+        return taken
+
+    def hold(self, key: str, member: str, points: int, now: datetime, ttl: timedelta) -> None:
+        self.holds[key] = _Hold(member, points, self.debit(member, points, now, pending=False), now + ttl)
+
+    def give_back(self, hold: _Hold, points: int) -> None:
+        for lot, taken in reversed(hold.taken):
+            share = min(points, taken)
+            lot.remaining += share
+            points -= share
+
+    def held(self, member: str) -> int:
+        return sum(
+            hold.points for hold in self.holds.values() if hold.member == member and hold.status == "open"
+        )
+
+    def expire_holds(self, member: str, now: datetime) -> list[_Hold]:
+        """End the member's holds whose time ran out, giving their points back."""
+        due = [
+            h
+            for h in self.holds.values()
+            if h.member == member and h.status == "open" and h.expires_at <= now
+        ]
+        for hold in due:
+            self.give_back(hold, hold.points)
+            hold.status = "expired"
+        return due
 
     def balance(self, member: str, now: datetime) -> Balance:
         available = sum(lot.remaining for lot in self.usable(member, now, pending=False))
         total = sum(lot.remaining for lot in self.lots[member])
         pending = sum(lot.remaining for lot in self.usable(member, now, pending=True)) - available
-        return Balance(available, pending, total - available - pending)
+        return Balance(available, pending, total - available - pending, self.held(member))
 
 
 @attrs.frozen
@@ -133,6 +189,7 @@ class _Sent:
     entry: Entry | None = None
     redeem: tuple[str, int, datetime] | None = None
     adjust: tuple[str, int, datetime] | None = None
+    hold: tuple[Hold, timedelta] | None = None
 
 
 def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMachine]:
@@ -140,6 +197,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
 
     class LedgerMachine(RuleBasedStateMachine):
         sent = Bundle("sent")
+        held = Bundle("held")
 
         def __init__(self) -> None:
             super().__init__()
@@ -167,6 +225,16 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.balances.setdefault(member, 0)
             self.entries.setdefault(member, 0)
             self.model.enroll(member)
+
+        @initialize()
+        def a_member_with_points(self) -> None:
+            # One member starts with points to spend, so holds and redemptions get going at once;
+            # the others enroll (or not) as the run goes.
+            self.enroll("M1")
+            self.engine.adjust("M1", 500, id="K0", at=self.clock, reason="welcome", actor="staff")
+            self.model.credit("M1", 500, self.clock, pending=False)
+            self.balances["M1"] += 500
+            self.entries["M1"] += 1
 
         @rule(
             member=st.sampled_from(MEMBERS),
@@ -221,6 +289,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 return _Sent(key, redeem=(member, points, self.clock))
             entry = self.engine.redeem(member, points, id=key, at=self.clock)
             self.model.debit(member, points, self.clock, pending=False)
+            self.model.spent[member] += points
             self.balances[member] -= points
             self.entries[member] += 1
             assert entry.balance_after == self.balances[member]
@@ -245,6 +314,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             else:
                 # A correction may take pending points too.
                 self.model.debit(member, -points, self.clock, pending=True)
+                self.model.spent[member] -= points
             self.balances[member] += points
             self.entries[member] += 1
             return _Sent(key, entry=entry, adjust=(member, points, self.clock))
@@ -265,12 +335,83 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.model.credit(member, expected, self.clock, pending=False)
             return _Sent(key, receipt=receipt, event=member)
 
-        def _expire(self, member: str) -> int:
+        def _expire(self, member: str) -> tuple[int, list[_Hold]]:
+            """What a debit or maintenance writes first: expired holds back, then due lots off."""
+            holds = self.model.expire_holds(member, self.clock)
+            self.balances[member] += sum(hold.points for hold in holds)
             before = self.model.expired[member]
             lots = self.model.expire(member, self.clock)
             self.balances[member] -= self.model.expired[member] - before
-            self.entries[member] += lots
-            return lots
+            self.entries[member] += lots + len(holds)
+            return lots, holds
+
+        @rule(
+            target=held,
+            member=st.sampled_from(MEMBERS),
+            share=st.integers(1, 110),
+            ttl=st.sampled_from([timedelta(hours=1), timedelta(days=3)]),
+        )
+        def hold(self, member: str, share: int, ttl: timedelta) -> _Sent | MultipleResults[_Sent]:
+            key = self._key()
+            if member not in self.balances:
+                with pytest.raises(UnknownMember):
+                    self.engine.hold(member, share, id=key, at=self.clock, ttl=ttl)
+                return multiple()
+            self._expire(member)
+            # A share of what is available (past 100%: more than there is, to be declined).
+            points = max(1, self.model.balance(member, self.clock).available * share // 100)
+            if points > self.model.balance(member, self.clock).available:
+                with pytest.raises(InsufficientPoints):
+                    self.engine.hold(member, points, id=key, at=self.clock, ttl=ttl)
+                return multiple()
+            hold = self.engine.hold(member, points, id=key, at=self.clock, ttl=ttl)
+            assert hold.expires_at == self.clock + ttl
+            self.model.hold(key, member, points, self.clock, ttl)
+            self.balances[member] -= points
+            self.entries[member] += 1
+            return _Sent(key, hold=(hold, ttl))
+
+        @rule(sent=held, part=st.integers(0, 100))
+        def capture(self, sent: _Sent, part: int) -> None:
+            if sent.hold is None:
+                return
+            made, _ = sent.hold
+            model = self.model.holds[made.id]
+            points = max(1, made.points * part // 100) if part else None
+            key = self._key()
+            if model.status != "open" or self.clock >= model.expires_at:
+                with pytest.raises(HoldEnded):
+                    self.engine.capture(made.id, id=key, at=self.clock, points=points)
+                return
+            ended = self.engine.capture(made.id, id=key, at=self.clock, points=points)
+            captured = made.points if points is None else points
+            assert (ended.status, ended.captured) == (HoldStatus.CAPTURED, captured)
+            self.model.give_back(model, made.points - captured)
+            model.status = "captured"
+            self.model.spent[made.member_id] += captured
+            self.balances[made.member_id] += made.points - captured
+            self.entries[made.member_id] += 1 if captured < made.points else 0
+            assert self.engine.capture(made.id, id=key, at=self.clock, points=points) == ended
+
+        @rule(sent=held)
+        def release(self, sent: _Sent) -> None:
+            if sent.hold is None:
+                return
+            made, _ = sent.hold
+            model = self.model.holds[made.id]
+            if model.status == "captured":
+                with pytest.raises(HoldEnded):
+                    self.engine.release(made.id, at=self.clock)
+                return
+            ended = self.engine.release(made.id, at=self.clock)
+            if model.status == "open":
+                assert ended.status is HoldStatus.RELEASED
+                self.model.give_back(model, made.points)
+                model.status = "released"
+                self.balances[made.member_id] += made.points
+                self.entries[made.member_id] += 1
+            else:
+                assert ended.status.value == model.status
 
         @rule(days=st.integers(1, 12))
         def time_passes(self, days: int) -> None:
@@ -279,13 +420,15 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
         @rule()
         def maintenance(self) -> None:
             expired_before = sum(self.model.expired.values())
-            lots = sum(self._expire(member) for member in list(self.balances))
+            done = [self._expire(member) for member in list(self.balances)]
             report = self.engine.run_due()
-            assert report.expired_lots == lots
+            assert report.expired_lots == sum(lots for lots, _ in done)
             assert report.expired_points == sum(self.model.expired.values()) - expired_before
+            assert report.expired_holds == sum(len(holds) for _, holds in done)
+            assert report.released_points == sum(hold.points for _, holds in done for hold in holds)
             assert self.engine.run_due() == Maintenance()
 
-        @rule(sent=sent)
+        @rule(sent=sent | held)
         def retry(self, sent: _Sent) -> None:
             # A retry returns the original result and writes nothing, whatever happened since.
             self.clock += timedelta(seconds=1)
@@ -305,6 +448,12 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                         self.engine.redeem(member, points, id=sent.key, at=at)
                     return
                 assert self.engine.redeem(member, points, id=sent.key, at=at) == sent.entry
+            elif sent.hold is not None:
+                made, ttl = sent.hold
+                assert (
+                    self.engine.hold(made.member_id, made.points, id=made.id, at=made.held_at, ttl=ttl)
+                    == made
+                )
             elif sent.adjust is not None:
                 member, points, at = sent.adjust
                 if sent.entry is None:
@@ -373,7 +522,9 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 ]
                 expired = -sum(e.points for e in history if e.kind is EntryKind.EXPIRE)
                 assert expired == model.expired[member]
-                # Conservation: every point ever earned is still held, was spent, or expired.
-                assert model.earned[member] == balance.total + model.spent[member] + expired
+                # Conservation: every point ever earned is still the member's (available,
+                # pending, overdue or held), was spent, or expired.
+                assert model.earned[member] == balance.total + balance.held + model.spent[member] + expired
+                assert balance.held == sum(hold.points for hold in self.engine.holds(member))
 
     return LedgerMachine
