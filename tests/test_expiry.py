@@ -14,19 +14,10 @@ from loyalty.engine import Maintenance
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.lots import Balance, lots_of
 from loyalty.store import Store
+from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 
 AMS = ZoneInfo("Europe/Amsterdam")
-
-
-class Clock:
-    """The engine's clock, moved by the test."""
-
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -48,8 +39,8 @@ def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0, secon
     return datetime(year, month, day, hour, minute, second, tzinfo=AMS)
 
 
-def engine_at(store: Store, now: datetime, *versions: Program) -> tuple[Engine, Clock]:
-    clock = Clock(now)
+def engine_at(store: Store, now: datetime, *versions: Program) -> tuple[Engine, ManualClock]:
+    clock = ManualClock(now)
     engine = Engine(list(versions) if len(versions) > 1 else versions[0], store, clock=clock)
     engine.enroll("M1", at=now - timedelta(days=400))
     return engine, clock

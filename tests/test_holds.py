@@ -25,19 +25,12 @@ from loyalty import (
 from loyalty.holds import HoldStatus
 from loyalty.lots import lots_of
 from loyalty.store import Store
+from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 
 AMS = ZoneInfo("Europe/Amsterdam")
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=AMS)
 TTL = timedelta(minutes=15)
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -48,12 +41,12 @@ def store() -> Iterator[Store]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock(T0)
+def clock() -> ManualClock:
+    return ManualClock(T0)
 
 
 @pytest.fixture
-def engine(store: Store, clock: Clock) -> Engine:
+def engine(store: Store, clock: ManualClock) -> Engine:
     """A member with two lots: 100 points valid for 30 days, then 50 that never expire."""
     program = Program(
         "Club", "EUR", timezone="Europe/Amsterdam", expiry=Expiry(ExpiryPolicy.LIFETIME, days=30)
@@ -100,7 +93,7 @@ def test_a_partial_capture_gives_the_rest_back_to_the_latest_expiring_lots(engin
     assert engine.lots("M1") == lots_of(engine.history("M1"))
 
 
-def test_a_release_gives_every_point_back_to_its_own_lot_and_date(engine: Engine, clock: Clock) -> None:
+def test_a_release_gives_every_point_back_to_its_own_lot_and_date(engine: Engine, clock: ManualClock) -> None:
     expiring = engine.lots("M1")[0].expires_at
     engine.hold("M1", 100, id="H1", at=T0, ttl=TTL)
     assert lots(engine) == [(2, 50)]  # lot 1 is drawn to nothing
@@ -144,7 +137,7 @@ def test_a_hold_ends_exactly_once(engine: Engine) -> None:
     assert engine.balance("M1") == Balance(available=140)
 
 
-def test_a_hold_expires_on_the_engine_clock_not_the_till_s(engine: Engine, clock: Clock) -> None:
+def test_a_hold_expires_on_the_engine_clock_not_the_till_s(engine: Engine, clock: ManualClock) -> None:
     # The till's own time is a day behind: it does not matter.
     engine.hold("M1", 40, id="H1", at=T0 - timedelta(days=1), ttl=TTL)
     clock.now = T0 + TTL - timedelta(seconds=1)
@@ -164,7 +157,7 @@ def test_a_hold_expires_on_the_engine_clock_not_the_till_s(engine: Engine, clock
     assert engine.run_due() == Maintenance()
 
 
-def test_a_debit_ends_the_member_s_expired_holds_first(engine: Engine, clock: Clock) -> None:
+def test_a_debit_ends_the_member_s_expired_holds_first(engine: Engine, clock: ManualClock) -> None:
     engine.hold("M1", 150, id="H1", at=T0, ttl=TTL)
     clock.now = T0 + TTL
     assert engine.balance("M1") == Balance(available=0, held=150)
@@ -172,7 +165,7 @@ def test_a_debit_ends_the_member_s_expired_holds_first(engine: Engine, clock: Cl
     assert [e.kind for e in engine.history("M1")][2:] == [EntryKind.HOLD, EntryKind.RELEASE, EntryKind.REDEEM]
 
 
-def test_points_given_back_after_their_date_expire(engine: Engine, clock: Clock) -> None:
+def test_points_given_back_after_their_date_expire(engine: Engine, clock: ManualClock) -> None:
     engine.hold("M1", 100, id="H1", at=T0, ttl=timedelta(days=40))
     clock.now = T0 + timedelta(days=31)
     assert engine.run_due() == Maintenance()  # held points are not in any lot: nothing to expire

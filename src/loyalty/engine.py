@@ -538,10 +538,7 @@ class Engine:
             try:
                 draws = draw(uow.lots(member_id), points, now)
             except InsufficientPoints as short:
-                declined = {"declined": {"available": short.available, "requested": points}}
-                uow.add_operation(Operation(id, "hold", request, declined, now))
-                uow.commit()
-                return _Declined(self._insufficient(**declined["declined"]))
+                return self._decline(uow, Operation(id, "hold", request, {}, now), short)
             hold = Hold(id, member_id, points, draws, at, now + ttl)
             uow.append(Posting(member_id, EntryKind.HOLD, -points, at, now, id, "hold", draws=draws))
             uow.add_hold(hold)
@@ -549,10 +546,7 @@ class Engine:
             uow.commit()
             return hold
 
-        outcome = self._run(command)
-        if isinstance(outcome, _Declined):
-            raise outcome.error
-        return outcome
+        return self._run_or_decline(command)
 
     def capture(self, hold_id: str, *, id: str, at: datetime, points: int | None = None) -> Hold:
         """Spend a hold's points: all of them, or ``points`` of them with the rest given back.
@@ -862,10 +856,7 @@ class Engine:
                     # A correction may also take points still pending; a redemption only available ones.
                     draws = draw(uow.lots(member_id), -points, now, pending=entry_kind is EntryKind.ADJUST)
                 except InsufficientPoints as short:
-                    declined = {"declined": {"available": short.available, "requested": -points}}
-                    uow.add_operation(Operation(key, kind, request, declined, now))
-                    uow.commit()
-                    return _Declined(self._insufficient(**declined["declined"]))
+                    return self._decline(uow, Operation(key, kind, request, {}, now), short)
             else:
                 self._check_range(balance + points)
                 _, expires = self._version_at(at, write=False, default_first=True).lot_dates(
@@ -879,6 +870,17 @@ class Engine:
             uow.commit()
             return entry
 
+        return self._run_or_decline(command)
+
+    def _decline(self, uow: UnitOfWork, operation: Operation, short: InsufficientPoints) -> _Declined:
+        """Keep the decision to decline under the command's key, so a retry is declined alike."""
+        figures = {"available": short.available, "requested": short.requested}
+        uow.add_operation(attrs.evolve(operation, result={"declined": figures}))
+        uow.commit()
+        return _Declined(self._insufficient(**figures))
+
+    def _run_or_decline(self, command: Callable[[UnitOfWork], T | _Declined]) -> T:
+        """:meth:`_run`, raising the error of a command that was declined (after it was kept)."""
         outcome = self._run(command)
         if isinstance(outcome, _Declined):
             raise outcome.error
