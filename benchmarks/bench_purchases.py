@@ -169,6 +169,10 @@ _SQLITE_ENTRY = (
     " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SQLITE_BALANCE = "UPDATE members SET balance = ? WHERE member_id = ?"
+# Every credit opens a lot (numbered by its entry), which the engine keeps for spending and expiry.
+_SQLITE_LOT = (
+    "INSERT INTO lots (lot, member_id, points, remaining, earned_at, earned_offset) VALUES (?, ?, ?, ?, ?, ?)"
+)
 # The member's visit count: a rule such as "first purchase" needs it, so the engine keeps it.
 _SQLITE_TALLY = (
     "INSERT INTO tallies (key, count, points) VALUES (?, ?, ?)"
@@ -222,7 +226,8 @@ def sqlite_runs(synchronous: str) -> tuple[Run, Run]:
                 points, entry, operation = _raw_rows(purchase, balance, iso=True)
                 if points:
                     conn.execute(_SQLITE_BALANCE, (balance + points, purchase.member_id))
-                    conn.execute(_SQLITE_ENTRY, entry)
+                    seq = conn.execute(_SQLITE_ENTRY, entry).lastrowid
+                    conn.execute(_SQLITE_LOT, (seq, purchase.member_id, points, points, entry[4], entry[5]))
                 conn.execute(_SQLITE_TALLY, (visits_key, 1 + (row[0] if row else 0), "0"))
                 conn.execute(_SQLITE_OPERATION, operation)
                 conn.execute("COMMIT")
@@ -279,7 +284,12 @@ def postgres_runs(dsn: str) -> tuple[Run, Run] | str:
             insert_entry = sql.SQL(
                 "INSERT INTO {}.entries (member_id, kind, points, balance_after, occurred_at,"
                 " occurred_offset, recorded_at, recorded_offset, source_id, reason, actor, rule)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING seq"
+            ).format(s)
+            # Every credit opens a lot (numbered by its entry), kept for spending and expiry.
+            insert_lot = sql.SQL(
+                "INSERT INTO {}.lots (lot, member_id, points, remaining, earned_at, earned_offset)"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
             ).format(s)
             insert_operation = sql.SQL(
                 "INSERT INTO {}.operations (key, kind, request, result, recorded_at, recorded_offset)"
@@ -312,7 +322,10 @@ def postgres_runs(dsn: str) -> tuple[Run, Run] | str:
                     points, entry, operation = _raw_rows(purchase, balance, iso=False)
                     if points:
                         conn.execute(update_balance, (balance + points, purchase.member_id))
-                        conn.execute(insert_entry, entry)
+                        entered = conn.execute(insert_entry, entry).fetchone()
+                        assert entered is not None
+                        lot = (entered[0], purchase.member_id, points, points, entry[4], entry[5])
+                        conn.execute(insert_lot, lot)
                     conn.execute(add_visit, (visits_key,))
                     conn.execute(insert_operation, operation)
                     conn.execute(b"COMMIT")

@@ -22,6 +22,7 @@ import pytest
 from loyalty.config import load_programs, programs_from_dict, programs_to_dict
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
+from loyalty.returns import Clawback
 from loyalty.rules import RULE_KINDS, Period, Rule, Scope
 
 DOC = Path(__file__).parent.parent / "docs" / "rules.md"
@@ -113,6 +114,7 @@ CHOICES: list[tuple[str, type[enum.Enum]]] = [
     ("round_per", RoundPer),
     ("tax", TaxBasis),
     ("events", EventCombination),
+    ("clawback", Clawback),
     ("minimum_scope", Scope),
     ("cap_period", Period),
     ("limit_period", Period),

@@ -2,12 +2,13 @@
 
 >>> import loyalty
 >>> sorted(loyalty.__all__)[:4]
-['Balance', 'BirthdayBonus', 'Clock', 'ConcurrencyError']
+['AlreadyReturned', 'Balance', 'BirthdayBonus', 'Clawback']
 """
 
 from loyalty.earning import Event, earn
 from loyalty.engine import Clock, Engine, Maintenance
 from loyalty.errors import (
+    AlreadyReturned,
     ConcurrencyError,
     ConfigError,
     CurrencyMismatch,
@@ -29,6 +30,7 @@ from loyalty.errors import (
     UnknownCurrency,
     UnknownHold,
     UnknownMember,
+    UnknownPurchase,
 )
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.holds import Hold, HoldStatus
@@ -39,6 +41,7 @@ from loyalty.money import Money
 from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Contribution, Receipt, Skipped
+from loyalty.returns import Clawback, Return, Returned, ReturnReceipt
 from loyalty.rules import (
     BirthdayBonus,
     EventRule,
@@ -58,8 +61,10 @@ from loyalty.store import Operation, Store, UnitOfWork, open_store
 __version__ = "0.1.0"
 
 __all__ = [
+    "AlreadyReturned",
     "Balance",
     "BirthdayBonus",
+    "Clawback",
     "Clock",
     "ConcurrencyError",
     "ConfigError",
@@ -105,6 +110,9 @@ __all__ = [
     "Purchase",
     "PurchaseBonus",
     "Receipt",
+    "Return",
+    "ReturnReceipt",
+    "Returned",
     "RoundPer",
     "Rounding",
     "Rule",
@@ -121,6 +129,7 @@ __all__ = [
     "UnknownCurrency",
     "UnknownHold",
     "UnknownMember",
+    "UnknownPurchase",
     "__version__",
     "balance_of",
     "earn",

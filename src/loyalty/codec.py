@@ -24,6 +24,7 @@ __all__ = [
     "canonical_decimal",
     "canonical_instant",
     "first_difference",
+    "purchase_from_request",
     "purchase_request",
     "receipt_from_result",
     "receipt_result",
@@ -133,6 +134,38 @@ def purchase_request(purchase: Purchase) -> dict[str, Any]:
         "channel": purchase.channel,
         "lines": [_line_request(line) for line in purchase.lines],
     }
+
+
+def purchase_from_request(key: str, request: dict[str, Any]) -> Purchase:
+    """The purchase a kept request describes (the inverse of :func:`purchase_request`)."""
+    lines = [
+        Line(
+            line["sku"],
+            _quantity(line["quantity"]),
+            Decimal(line["unit_price"]),
+            line.get("category"),
+            line.get("labels"),
+            Decimal(line.get("discount", "0")),
+            Decimal(line.get("tax", "0")),
+        )
+        for line in request["lines"]
+    ]
+    return Purchase(
+        key,
+        request["member_id"],
+        datetime.fromisoformat(request["at"]),
+        lines,
+        request["currency"],
+        request.get("store_id"),
+        request.get("terminal_id"),
+        request.get("channel"),
+    )
+
+
+def _quantity(text: str) -> int | Decimal:
+    number = Decimal(text)
+    # Whole units went in as ints; they come back as ints, so rules that count units see the same.
+    return int(number) if text.lstrip("-").isdecimal() else number
 
 
 def _line_request(line: Line) -> dict[str, Any]:

@@ -25,6 +25,7 @@ import random
 import time
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any, TypeVar
 
 import attrs
@@ -33,6 +34,7 @@ from loyalty import codec
 from loyalty.checks import MAX_POINTS, check_aware, check_id, check_points, check_text
 from loyalty.earning import Event, evaluate, evaluate_event, tally_keys
 from loyalty.errors import (
+    AlreadyReturned,
     ConcurrencyError,
     ConfigError,
     HoldEnded,
@@ -47,14 +49,29 @@ from loyalty.errors import (
     TransientStorageError,
     UnknownHold,
     UnknownMember,
+    UnknownPurchase,
 )
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, Lot, draw
+from loyalty.lots import Balance, Lot, draw, spend_order
 from loyalty.members import AttributeValue, Member
+from loyalty.money import EXACT
 from loyalty.program import Program, check_versions
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
+from loyalty.returns import (
+    Clawback,
+    Return,
+    ReturnReceipt,
+    debt_key,
+    owed_key,
+    paid_key,
+    refunded_key,
+    remaining,
+    returned_after,
+    returned_key,
+    taken_key,
+)
 from loyalty.store import Operation, Store, StoredProgram, Tally, UnitOfWork
 
 __all__ = ["Clock", "Engine", "Maintenance"]
@@ -63,6 +80,41 @@ Clock = Callable[[], datetime]
 #: The longest a hold may stay open.
 MAX_HOLD_TTL = timedelta(days=366)
 T = TypeVar("T")
+
+
+def _repayments(debts: list[Lot], points: int) -> tuple[tuple[int, int], ...]:
+    """Positive draws that repay ``debts`` (oldest first) out of ``points``."""
+    draws = []
+    for lot in sorted(debts, key=lambda lot: lot.id):
+        if not points:
+            break
+        repaid = min(points, -lot.remaining)
+        draws.append((lot.id, repaid))
+        points -= repaid
+    return tuple(draws)
+
+
+def _take_back(lots: list[Lot], points: int, own: int | None, now: datetime) -> tuple[tuple[int, int], ...]:
+    """Draws taking up to ``points`` back: the purchase's own lot, then pending lots, then available ones."""
+    usable = [lot for lot in lots if lot.remaining > 0 and not lot.expired_at(now)]
+    order = sorted(usable, key=lambda lot: (lot.id != own, not lot.pending_at(now), *spend_order(lot)))
+    draws = []
+    for lot in order:
+        if not points:
+            break
+        taken = min(points, lot.remaining)
+        draws.append((lot.id, -taken))
+        points -= taken
+    return tuple(draws)
+
+
+def _merged(*parts: Mapping[str, Tally]) -> dict[str, Tally]:
+    """Tally deltas added up key by key."""
+    total: dict[str, Tally] = {}
+    for part in parts:
+        for name, delta in part.items():
+            total[name] = total[name] + delta if name in total else delta
+    return total
 
 
 def _system_clock() -> datetime:
@@ -315,17 +367,30 @@ class Engine:
         return self._run(command)
 
     def redeem(
-        self, member_id: str, points: int, *, id: str, at: datetime, reason: str = "redemption"
+        self,
+        member_id: str,
+        points: int,
+        *,
+        id: str,
+        at: datetime,
+        reason: str = "redemption",
+        purchase_id: str | None = None,
     ) -> Entry:
         """Spend points. Raises :class:`InsufficientPoints` on a short balance, writing no entry.
 
         The decline itself is remembered under ``id``: the same request retried
         later is declined again with the same figures, even if the balance has
         grown since, because the till already told the customer no.
+        ``purchase_id`` names the recorded purchase the points paid for: a
+        return of its goods gives them back in proportion.
         """
         check_points("points", points)
         check_text("reason", reason)
-        return self._debit_or_credit("redeem", EntryKind.REDEEM, member_id, -points, id, at, reason, None)
+        if purchase_id is not None:
+            check_id("purchase_id", purchase_id)
+        return self._debit_or_credit(
+            "redeem", EntryKind.REDEEM, member_id, -points, id, at, reason, None, purchase_id
+        )
 
     def adjust(self, member_id: str, points: int, *, id: str, at: datetime, reason: str, actor: str) -> Entry:
         """A staff correction, positive or negative; ``reason`` and ``actor`` are required."""
@@ -497,6 +562,186 @@ class Engine:
         )
         return uow.append(posting)
 
+    # -- returns and voids -------------------------------------------------------------------
+
+    def record_return(self, returned: Return) -> ReturnReceipt:
+        """Take back what returned goods earned, and give back points spent on them.
+
+        The purchase is recomputed without every unit returned so far, under
+        the program version it was earned with and with the tallies it was
+        evaluated with (its visit count, caps, budgets), and the difference
+        from the previous state is taken back: bonuses whose minimum the rest
+        no longer meets go too, and a void also takes back a first-purchase
+        bonus and gives the visit back. The take-backs of all returns of a
+        purchase never exceed what it earned. Points come first out of the
+        purchase's own lot (pending, if still in the return window), then
+        other pending points, then available ones; if the member spent them,
+        the program's ``clawback`` decides (:class:`~loyalty.returns.Clawback`).
+        Points redeemed to pay for the purchase (``redeem(..., purchase_id=)``)
+        are given back in proportion to the amount returned, as a new lot.
+        Idempotent on ``returned.id``.
+        """
+        if not isinstance(returned, Return):
+            raise InvalidInput("return", f"must be a Return, not {type(returned).__name__}")
+        request = {
+            "purchase_id": returned.purchase_id,
+            "at": returned.at.isoformat(),
+            "lines": None
+            if returned.lines is None
+            else [{"sku": line.sku, "quantity": str(line.quantity)} for line in returned.lines],
+        }
+
+        def command(uow: UnitOfWork) -> ReturnReceipt:
+            replay = self._replay(uow, returned.id, "return", request)
+            if replay is not None:
+                return codec.structure(replay.result, ReturnReceipt)
+            return self._return(uow, returned, request)
+
+        return self._run(command)
+
+    def _return(self, uow: UnitOfWork, returned: Return, request: dict[str, Any]) -> ReturnReceipt:
+        sold = uow.operation(returned.purchase_id)
+        if sold is None or sold.kind != "purchase":
+            raise UnknownPurchase("purchase_id", f"no purchase {returned.purchase_id!r} was recorded")
+        pid = returned.purchase_id
+        purchase = codec.purchase_from_request(pid, sold.request)
+        receipt = codec.receipt_from_result(sold.result)
+        member_id = purchase.member_id
+        self._balance_for_update(uow, member_id)
+        lines = range(len(purchase.lines))
+        state = uow.tallies(
+            [*(returned_key(pid, i) for i in lines), taken_key(pid), paid_key(pid), refunded_key(pid)]
+        )
+        before = {i: state[returned_key(pid, i)].points for i in lines if state[returned_key(pid, i)].points}
+        if all(before.get(i, 0) >= Decimal(line.quantity) for i, line in enumerate(purchase.lines)):
+            raise AlreadyReturned("purchase_id", f"everything of purchase {pid!r} has already been returned")
+        after = returned_after(purchase, before, returned.lines)
+        program = self._version_of(receipt.program_version, purchase.at)
+        member = uow.member(member_id) if program.index.needs_member else None
+        context = self._context(uow, program, purchase, member, sold.result)
+        was, now_is = remaining(purchase, before), remaining(purchase, after)
+        was_eval = evaluate(program, was, member=member, tallies=context) if was is not None else None
+        new_eval = evaluate(program, now_is, member=member, tallies=context) if now_is is not None else None
+        earned_before = receipt.points if not before else (was_eval.receipt.points if was_eval else 0)
+        earns_now = new_eval.receipt.points if new_eval is not None else 0
+        taken_so_far = int(state[taken_key(pid)].points)
+        take = max(0, min(earned_before - earns_now, receipt.points - taken_so_far))
+        # What the returned units counted for (visits, caps, budgets, stamps) is given back.
+        corrections = _merged(
+            new_eval.tallies if new_eval is not None else {},
+            {k: Tally(-t.count, -t.points) for k, t in (was_eval.tallies if was_eval else {}).items()},
+        )
+        now = self._now()
+        self._expire_due(uow, member_id, now)
+        refund = self._refund_due(state, pid, purchase, now_is)
+        if refund:
+            _, expires = program.lot_dates(returned.at, pending=False)
+            uow.append(
+                Posting(
+                    member_id,
+                    EntryKind.REFUND,
+                    refund,
+                    returned.at,
+                    now,
+                    returned.id,
+                    f"{refund} points paid for returned goods of {pid}",
+                    expires_at=expires,
+                )
+            )
+        owed = uncollected = 0
+        if take:
+            lots = uow.lots(member_id)
+            own = sold.result.get("lot")
+            draws = _take_back(lots, take, own if isinstance(own, int) else None, now)
+            short = take + sum(points for _, points in draws)  # the draws are negative
+            points = -take
+            what = "void" if now_is is None else "return"
+            if short and program.clawback is Clawback.NEGATIVE:
+                corrections = _merged(corrections, {debt_key(member_id): Tally(0, Decimal(short))})
+            elif short:
+                points = -(take - short)
+                if program.clawback is Clawback.FUTURE:
+                    owed = short
+                    corrections = _merged(corrections, {owed_key(member_id): Tally(0, Decimal(short))})
+                else:
+                    uncollected = short
+            if points:
+                uow.append(
+                    Posting(
+                        member_id,
+                        EntryKind.RETURN,
+                        points,
+                        returned.at,
+                        now,
+                        returned.id,
+                        f"{what} of {pid}: {take} points earned on it taken back",
+                        draws=draws,
+                    )
+                )
+        returned_now = {
+            returned_key(pid, i): Tally(0, q - before.get(i, Decimal(0))) for i, q in after.items()
+        }
+        bookkeeping = {taken_key(pid): Tally(1, Decimal(take)), refunded_key(pid): Tally(0, Decimal(refund))}
+        uow.add_tallies(_merged(corrections, returned_now, bookkeeping))
+        balance = uow.balance(member_id)
+        assert balance is not None
+        result = ReturnReceipt(
+            returned.id,
+            pid,
+            member_id,
+            now_is is None,
+            receipt.points,
+            earns_now,
+            take,
+            refund,
+            owed,
+            uncollected,
+            balance,
+        )
+        uow.add_operation(Operation(returned.id, "return", request, codec.unstructure(result), now))
+        uow.commit()
+        return result
+
+    def _version_of(self, label: str, at: datetime) -> Program:
+        """The program version a purchase was earned with: by its label, else the one in force at ``at``."""
+        for version in self._sync_versions():
+            if version.version == label:
+                return version
+        return self._version_at(at, write=False, default_first=True)
+
+    @staticmethod
+    def _context(
+        uow: UnitOfWork, program: Program, purchase: Purchase, member: Member | None, result: dict[str, Any]
+    ) -> dict[str, Tally]:
+        """The tallies the purchase was evaluated with, kept with it (recorded before they were kept:
+        today's tallies less what the purchase itself added)."""
+        kept = result.get("context")
+        if isinstance(kept, dict):
+            return {name: Tally(int(count), Decimal(points)) for name, (count, points) in kept.items()}
+        own, shared = tally_keys(program, purchase, member)
+        today = uow.tallies([*own, *shared])
+        added = evaluate(program, purchase, member=member, tallies=today).tallies
+        return {
+            name: tally + Tally(-added[name].count, -added[name].points) if name in added else tally
+            for name, tally in today.items()
+        }
+
+    @staticmethod
+    def _refund_due(state: Mapping[str, Tally], pid: str, purchase: Purchase, left: Purchase | None) -> int:
+        """Points paid for the purchase owed back once it is down to ``left``, less those refunded."""
+        paid = int(state[paid_key(pid)].points)
+        if not paid:
+            return 0
+        total = purchase.total.amount
+        if left is None or not total:
+            due = paid
+        else:
+            share = EXACT.divide(EXACT.subtract(total, left.total.amount), total)
+            due = int(
+                EXACT.multiply(Decimal(paid), share).to_integral_value(rounding=ROUND_FLOOR, context=EXACT)
+            )
+        return max(0, due - int(state[refunded_key(pid)].points))
+
     # -- holds at the till -------------------------------------------------------------------
 
     def hold(self, member_id: str, points: int, *, id: str, at: datetime, ttl: timedelta) -> Hold:
@@ -650,7 +895,9 @@ class Engine:
                 outcome = evaluate_event(
                     program, subject, member=member, tallies=tallies, balance_before=balance
                 )
-            self._post(uow, program, outcome.receipt, outcome.tallies, subject.id, request, kind, reason)
+            self._post(
+                uow, program, outcome.receipt, outcome.tallies, subject.id, request, kind, reason, tallies
+            )
             return outcome.receipt
 
         receipt = self._run(command)
@@ -678,8 +925,10 @@ class Engine:
         uow: UnitOfWork, program: Program, subject: Purchase | Event, member: Member | None
     ) -> Mapping[str, Tally]:
         own, shared = tally_keys(program, subject, member)
+        # What returns left the member owing, read with the rest: earnings repay it first.
+        own += (debt_key(subject.member_id), owed_key(subject.member_id))
         # The member's own tallies are already guarded by the lock on its balance.
-        tallies = uow.tallies(own) if own else {}
+        tallies = uow.tallies(own)
         if shared:
             tallies = {**tallies, **uow.tallies(shared, for_update=True)}
         return tallies
@@ -694,13 +943,24 @@ class Engine:
         request: dict[str, Any],
         kind: str,
         reason: str,
+        read: Mapping[str, Tally],
     ) -> None:
-        """Write what an evaluation decided: the entry, the tallies and the operation."""
+        """Write what an evaluation decided: the entry, the tallies and the operation.
+
+        The operation keeps, besides the receipt, the tallies the evaluation
+        read and the lot the points went into, so a later return can
+        recompute the purchase as it was.
+        """
         if not self._synced:
             # With the command's own writes: a refused command stores no version either.
             self._versions = self._merge_versions(uow, write=True)
             self._stored_versions = True
         now = self._now()
+        result = codec.receipt_result(receipt, occurred_at=request["at"])
+        member_id = receipt.member_id
+        debt = int(read[debt_key(member_id)].points)
+        owed = int(read[owed_key(member_id)].points)
+        settled: dict[str, Tally] = {}
         if receipt.points:
             assert receipt.balance_after is not None
             self._check_range(receipt.balance_after)
@@ -719,12 +979,36 @@ class Engine:
                 vests,
                 expires,
             )
-            if uow.append(posting).balance_after != receipt.balance_after:
+            if debt:
+                # A debt a return left (clawback "negative") is repaid first, oldest first.
+                repay = _repayments([lot for lot in uow.lots(member_id) if lot.debt], receipt.points)
+                posting = attrs.evolve(posting, draws=repay)
+                settled[debt_key(member_id)] = Tally(0, Decimal(-sum(p for _, p in repay)))
+            entry = uow.append(posting)
+            if entry.balance_after != receipt.balance_after:
                 # The balance was read under the write lock: only a broken adapter gets here.
                 raise StorageError("balance", "the store's balance moved during the unit of work")
-        if deltas:
-            uow.add_tallies(deltas)
-        result = codec.receipt_result(receipt, occurred_at=request["at"])
+            result["lot"] = entry.seq
+            opened = receipt.points - sum(p for _, p in posting.draws)
+            if owed and opened:
+                # What a return could not take (clawback "future") comes out of these points.
+                collected = min(owed, opened)
+                uow.append(
+                    Posting(
+                        member_id,
+                        EntryKind.COLLECT,
+                        -collected,
+                        receipt.occurred_at,
+                        now,
+                        key,
+                        f"{collected} points owed from a return",
+                        draws=((entry.seq, -collected),),
+                    )
+                )
+                settled[owed_key(member_id)] = Tally(0, Decimal(-collected))
+        if deltas or settled:
+            uow.add_tallies(_merged(deltas, settled))
+        result["context"] = {name: [tally.count, str(tally.points)] for name, tally in read.items()}
         uow.add_operation(Operation(key, kind, request, result, now))
         uow.commit()
 
@@ -827,6 +1111,7 @@ class Engine:
         at: datetime,
         reason: str,
         actor: str | None,
+        purchase_id: str | None = None,
     ) -> Entry:
         check_id("member_id", member_id)
         check_id("id", key)
@@ -838,6 +1123,8 @@ class Engine:
             "reason": reason,
             "actor": actor,
         }
+        if purchase_id is not None:
+            request["purchase_id"] = purchase_id
 
         def command(uow: UnitOfWork) -> Entry | _Declined:
             replay = self._replay(uow, key, kind, request)
@@ -846,6 +1133,10 @@ class Engine:
                     return _Declined(self._insufficient(**replay.result["declined"]))
                 return codec.structure(replay.result, Entry)
             balance = self._balance_for_update(uow, member_id)
+            if purchase_id is not None:
+                sold = uow.operation(purchase_id)
+                if sold is None or sold.kind != "purchase" or sold.request["member_id"] != member_id:
+                    raise UnknownPurchase("purchase_id", f"{member_id!r} has no purchase {purchase_id!r}")
             now = self._now()
             expires = None
             draws: tuple[tuple[int, int], ...] = ()
@@ -857,6 +1148,8 @@ class Engine:
                     draws = draw(uow.lots(member_id), -points, now, pending=entry_kind is EntryKind.ADJUST)
                 except InsufficientPoints as short:
                     return self._decline(uow, Operation(key, kind, request, {}, now), short)
+                if purchase_id is not None:
+                    uow.add_tallies({paid_key(purchase_id): Tally(0, Decimal(-points))})
             else:
                 self._check_range(balance + points)
                 _, expires = self._version_at(at, write=False, default_first=True).lot_dates(

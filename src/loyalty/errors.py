@@ -15,6 +15,7 @@ lines[0].unit_price | lines[0].unit_price: must be a Decimal, not float
 from __future__ import annotations
 
 __all__ = [
+    "AlreadyReturned",
     "ConcurrencyError",
     "ConfigError",
     "CurrencyMismatch",
@@ -36,6 +37,7 @@ __all__ = [
     "UnknownCurrency",
     "UnknownHold",
     "UnknownMember",
+    "UnknownPurchase",
 ]
 
 
@@ -132,6 +134,14 @@ class InsufficientPoints(LoyaltyError):
 
 class UnknownHold(LoyaltyError, LookupError):
     """The hold id names no hold in this store."""
+
+
+class UnknownPurchase(LoyaltyError, LookupError):
+    """The purchase id names no recorded purchase."""
+
+
+class AlreadyReturned(LoyaltyError):
+    """Everything the purchase had has already been returned (a second void, say)."""
 
 
 class HoldEnded(LoyaltyError):

@@ -33,6 +33,12 @@ class EntryKind(enum.Enum):
     HOLD = "hold"
     #: Held points given back to their lots: the hold was released, expired, or captured in part.
     RELEASE = "release"
+    #: Points a return or void takes back from what its purchase earned.
+    RETURN = "return"
+    #: Points a return gives back: those spent on the returned goods.
+    REFUND = "refund"
+    #: Points a return took back beyond the member's points, collected from a later credit.
+    COLLECT = "collect"
 
 
 @attrs.frozen

@@ -33,9 +33,9 @@ from datetime import datetime
 import attrs
 
 from loyalty.errors import InsufficientPoints, StorageError
-from loyalty.ledger import Entry, Posting
+from loyalty.ledger import Entry, EntryKind, Posting
 
-__all__ = ["Balance", "Lot", "check_draws", "draw", "lots_of", "spend_order", "summarize"]
+__all__ = ["Balance", "Lot", "check_draws", "draw", "lots_of", "opens", "spend_order", "summarize"]
 
 
 @attrs.frozen
@@ -63,17 +63,16 @@ class Lot:
         """Whether the lot's points are no longer valid at ``now``."""
         return self.expires_at is not None and now >= self.expires_at
 
+    @property
+    def debt(self) -> bool:
+        """A lot of negative points: what a return took back beyond what the member had."""
+        return self.points < 0
+
     @classmethod
-    def opened_by(cls, entry: Entry | Posting, lot_id: int) -> Lot:
-        """The lot a credit opens."""
+    def opened_by(cls, entry: Entry | Posting, lot_id: int, points: int) -> Lot:
+        """The lot of ``points`` (see :func:`opens`) an entry opens."""
         return cls(
-            lot_id,
-            entry.member_id,
-            entry.points,
-            entry.points,
-            entry.occurred_at,
-            entry.vests_at,
-            entry.expires_at,
+            lot_id, entry.member_id, points, points, entry.occurred_at, entry.vests_at, entry.expires_at
         )
 
 
@@ -108,46 +107,64 @@ def lots_of(entries: Iterable[Entry]) -> list[Lot]:
     """
     lots: dict[int, Lot] = {}
     for entry in entries:
-        if entry.points > 0 and not entry.draws:
-            lots[entry.seq] = Lot.opened_by(entry, entry.seq)
-        elif entry.points:
-            check_draws(entry, lots)
-            for lot_id, points in entry.draws:
-                lot = lots[lot_id]
-                lots[lot_id] = attrs.evolve(lot, remaining=lot.remaining + points)
-    return [lot for lot in lots.values() if lot.remaining > 0]
+        if not entry.points:
+            continue
+        check_draws(entry, lots)
+        for lot_id, points in entry.draws:
+            lot = lots[lot_id]
+            lots[lot_id] = attrs.evolve(lot, remaining=lot.remaining + points)
+        rest = opens(entry)
+        if rest:
+            lots[entry.seq] = Lot.opened_by(entry, entry.seq, rest)
+    return [lot for lot in lots.values() if lot.remaining]
+
+
+def opens(posting: Posting | Entry) -> int:
+    """The points of the lot an entry opens (numbered by its ``seq``): what its draws leave over.
+
+    A plain credit opens a lot of all its points; one that first repays a
+    debt or gives points back opens one of the rest, if any. A take-back
+    (``return``) larger than the member's lots opens a debt: a lot of
+    negative points, which later credits repay.
+    """
+    return posting.points - sum(points for _, points in posting.draws)
 
 
 def check_draws(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
     """An entry's draws must fit the member's lots, so the lots always agree with the ledger.
 
-    A debit's draws are negative and must add up to its points, each within
-    what its lot has left. A credit either has none (it opens a lot of its
-    own) or gives points back to the lots they came from (a released hold):
-    positive draws adding up to its points, none filling a lot beyond what it
-    was earned with. Each lot appears at most once. ``lots`` maps the lot
-    ids drawn on to their current state, closed lots included. Every adapter
-    calls this before it writes, so a broken caller cannot corrupt the lots.
+    A debit's draws are negative, each within what its (positive) lot has
+    left, and add up to its points, except that a ``return`` may open a debt
+    for the rest (:func:`opens`). A credit's draws are positive: points given
+    back to the lots they came from (never beyond what a lot was earned
+    with) or a debt repaid (never beyond zero); what they leave over opens a
+    lot. Each lot appears at most once. ``lots`` maps the lot ids drawn on to
+    their current state, closed lots included. Every adapter calls this
+    before it writes, so a broken caller cannot corrupt the lots.
     """
     draws = posting.draws
     if not draws and posting.points >= 0:
         return
     if not posting.points:
         raise StorageError("draws", "an entry of no points draws on no lots")
-    if sum(points for _, points in draws) != posting.points:
-        raise StorageError("draws", f"the draws add up to {sum(p for _, p in draws)}, not {posting.points}")
+    debit = posting.points < 0
+    rest = opens(posting)
+    if (rest < 0) != (debit and rest != 0) or (rest < 0 and posting.kind is not EntryKind.RETURN):
+        drawn = sum(p for _, p in draws)
+        raise StorageError(
+            "draws", f"the draws add up to {drawn}, which {posting.points} points cannot leave"
+        )
     if len({lot_id for lot_id, _ in draws}) != len(draws):
         raise StorageError("draws", "an entry draws on each lot at most once")
-    debit = posting.points < 0
     for lot_id, points in draws:
         lot = lots.get(lot_id)
         if (points < 0) != debit or not points:
             raise StorageError("draws", f"a draw on lot {lot_id} must have the entry's sign, got {points}")
         if lot is None or lot.member_id != posting.member_id:
             raise StorageError("draws", f"{posting.member_id!r} has no lot {lot_id}")
-        if debit and lot.remaining < -points:
+        if debit and (lot.debt or lot.remaining < -points):
             raise StorageError("draws", f"lot {lot_id} of {posting.member_id!r} cannot give {-points} points")
-        if not debit and lot.remaining + points > lot.points:
+        if not debit and lot.remaining + points > max(lot.points, 0):
             raise StorageError("draws", f"lot {lot_id} of {posting.member_id!r} cannot take {points} back")
 
 
@@ -179,10 +196,21 @@ def draw(
     the available ones); expired lots never. Raises
     :class:`~loyalty.errors.InsufficientPoints` when they do not reach.
     """
-    usable = [lot for lot in lots if not lot.expired_at(now)]
+    usable = [lot for lot in lots if lot.remaining > 0 and not lot.expired_at(now)]
     order = sorted(usable, key=lambda lot: (lot.pending_at(now), *spend_order(lot)))
     if not pending:
         order = [lot for lot in order if not lot.pending_at(now)]
+    # A debt a return left counts against the points: nothing is spent past zero.
+    debt = sum(lot.remaining for lot in lots if lot.debt)
+    reach = sum(lot.remaining for lot in order) + debt
+    if points > reach:
+        available = max(0, reach)
+        raise InsufficientPoints(
+            "points",
+            f"{points} requested but only {available} available",
+            available=available,
+            requested=points,
+        )
     draws: list[tuple[int, int]] = []
     left = points
     for lot in order:
@@ -191,12 +219,4 @@ def draw(
         taken = min(left, lot.remaining)
         draws.append((lot.id, -taken))
         left -= taken
-    if left:
-        available = points - left
-        raise InsufficientPoints(
-            "points",
-            f"{points} requested but only {available} available",
-            available=available,
-            requested=points,
-        )
     return tuple(draws)

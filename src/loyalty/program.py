@@ -32,6 +32,7 @@ from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
 from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.money import EXACT, check_currency, check_decimal
 from loyalty.purchases import Line
+from loyalty.returns import Clawback
 from loyalty.rules import BirthdayBonus, EventRule, Rule, SpendRule, as_enum, check_rule_id, zone
 
 __all__ = [
@@ -138,6 +139,10 @@ def _to_events(value: Any) -> Any:
     return as_enum(EventCombination, value)
 
 
+def _to_clawback(value: Any) -> Any:
+    return as_enum(Clawback, value)
+
+
 def _check_scale(_: Any, __: Any, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
         raise InvalidInput("scale", f"must be an int from 0 to 6, got {value!r}")
@@ -204,7 +209,8 @@ class Program:
     Points a purchase earns stay pending for ``pending_days`` (the return
     window) before they can be spent; every credit's points then expire
     under ``expiry`` (see :mod:`loyalty.expiry`), with the dates of the
-    version it was earned under.
+    version it was earned under. ``clawback`` says what a return does when
+    the points it takes back were already spent (:class:`~loyalty.returns.Clawback`).
     """
 
     name: str = attrs.field(validator=validates(check_id, "name"))
@@ -239,6 +245,9 @@ class Program:
     effective_from: datetime | None = attrs.field(default=None, validator=_check_effective_from, kw_only=True)
     pending_days: int = attrs.field(default=0, validator=_check_pending_days, kw_only=True)
     expiry: Expiry = attrs.field(factory=Expiry, validator=_check_expiry, kw_only=True)
+    clawback: Clawback = attrs.field(
+        default=Clawback.CLAMP, converter=_to_clawback, validator=one_of(Clawback, "clawback"), kw_only=True
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.rate is not None and any(rule.id == BASE for rule in self.rules):

@@ -26,12 +26,12 @@ from loyalty.checks import check_aware, check_id, validates
 from loyalty.errors import InvalidAmount, InvalidInput, InvalidQuantity
 from loyalty.money import EXACT, MAX_AMOUNT, Money, check_currency, check_decimal, check_magnitude
 
-__all__ = ["MAX_LINES", "Line", "Purchase"]
+__all__ = ["MAX_LINES", "Line", "Purchase", "check_quantity"]
 
 MAX_LINES = 1000
 
 
-def _check_quantity(_: Any, __: Any, value: Any) -> None:
+def check_quantity(_: Any, __: Any, value: Any) -> None:
     # Whole units are ints; weighed goods (1.235 kg) are Decimals. Never floats.
     if isinstance(value, bool) or not isinstance(value, int | Decimal):
         raise InvalidQuantity("quantity", f"must be an int or Decimal, not {type(value).__name__}")
@@ -81,7 +81,7 @@ class Line:
     """
 
     sku: str = attrs.field(validator=validates(check_id, "sku"))
-    quantity: int | Decimal = attrs.field(validator=_check_quantity)
+    quantity: int | Decimal = attrs.field(validator=check_quantity)
     unit_price: Decimal = attrs.field(validator=validates(check_decimal, "unit_price"))
     category: str | None = attrs.field(default=None, validator=_optional_id("category"))
     labels: Mapping[str, str] = attrs.field(default=None, converter=_freeze_labels, hash=False)

@@ -233,7 +233,7 @@ class UnitOfWork(Protocol):
         ...
 
     def lots(self, member_id: str) -> list[Lot]:
-        """The member's open lots (``remaining > 0``), by id."""
+        """The member's open lots (``remaining`` not zero: debts are open lots too), by id."""
         ...
 
     def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:

@@ -17,7 +17,7 @@ import attrs
 from loyalty.errors import StorageError
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
-from loyalty.lots import Lot, check_draws
+from loyalty.lots import Lot, check_draws, opens
 from loyalty.members import Member
 from loyalty.store import (
     Operation,
@@ -41,7 +41,7 @@ class _Data:
         self.tallies: dict[str, Tally] = {}
         self.programs: dict[str, StoredProgram] = {}
         self.next_seq = 1
-        # Open lots (remaining > 0) per member, and sorted indexes of the dated
+        # Open lots (remaining not zero) per member, and sorted indexes of the dated
         # ones, so reads cost what is pending or due, not every lot ever earned.
         self.lots: dict[str, dict[int, Lot]] = {}
         self.vesting: dict[str, list[tuple[datetime, int]]] = {}
@@ -172,17 +172,17 @@ class MemoryUnitOfWork:
         data.next_seq += 1
         data.balances[mid] = entry.balance_after
         data.entries[mid].append(entry)
-        opened = None
         moved: list[tuple[Lot, Lot]] = []
-        if posting.points > 0 and not posting.draws:
-            opened = Lot.opened_by(entry, entry.seq)
-            data.open_lot(opened)
         for lot_id, points in posting.draws:
             old = data.lot(mid, lot_id)
             assert old is not None  # check_draws found it
             new = attrs.evolve(old, remaining=old.remaining + points)
             data.replace_lot(old, new)
             moved.append((old, new))
+        rest = opens(posting)
+        opened = Lot.opened_by(entry, entry.seq, rest) if rest else None
+        if opened is not None:
+            data.open_lot(opened)
 
         def undo() -> None:
             for old, new in reversed(moved):

@@ -36,7 +36,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
-from loyalty.lots import Lot, check_draws
+from loyalty.lots import Lot, check_draws, opens
 from loyalty.members import Member
 from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
 from loyalty.store.rows import (
@@ -162,19 +162,22 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             lot BIGINT PRIMARY KEY,
             member_id TEXT NOT NULL REFERENCES {s}.members(member_id),
             points BIGINT NOT NULL,
-            remaining BIGINT NOT NULL CHECK (remaining >= 0),
+            -- A debt (what a return took back beyond the member's points) is a lot of negative points.
+            remaining BIGINT NOT NULL
+                CHECK (points > 0 AND remaining BETWEEN 0 AND points
+                    OR points < 0 AND remaining BETWEEN points AND 0),
             earned_at TIMESTAMPTZ NOT NULL,
             earned_offset INTEGER NOT NULL,
             vests_at TIMESTAMPTZ,
             expires_at TIMESTAMPTZ
         )""",
-        "CREATE INDEX lots_open ON {s}.lots (member_id, lot) WHERE remaining > 0",
+        "CREATE INDEX lots_open ON {s}.lots (member_id, lot) WHERE remaining <> 0",
         """CREATE INDEX lots_vesting ON {s}.lots (member_id, vests_at)
-           WHERE remaining > 0 AND vests_at IS NOT NULL""",
+           WHERE remaining <> 0 AND vests_at IS NOT NULL""",
         """CREATE INDEX lots_due ON {s}.lots (expires_at, lot)
-           WHERE remaining > 0 AND expires_at IS NOT NULL""",
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
         """CREATE INDEX lots_due_by_member ON {s}.lots (member_id, expires_at, lot)
-           WHERE remaining > 0 AND expires_at IS NOT NULL""",
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
         """INSERT INTO {s}.lots (lot, member_id, points, remaining, earned_at, earned_offset)
            SELECT e.seq, m.member_id, m.balance, m.balance, e.occurred_at, e.occurred_offset
            FROM {s}.members AS m
@@ -289,8 +292,8 @@ class _Queries:
             " RETURNING seq, balance_after),"
             " lot AS ("
             " INSERT INTO {s}.lots ({lot_columns})"
-            " SELECT seq, %(member_id)s, %(points)s, %(points)s, %(occurred_at)s, %(occurred_offset)s,"
-            " %(vests_at)s, %(expires_at)s FROM entry WHERE %(opens)s)"
+            " SELECT seq, %(member_id)s, %(opens)s, %(opens)s, %(occurred_at)s, %(occurred_offset)s,"
+            " %(vests_at)s, %(expires_at)s FROM entry WHERE %(opens)s <> 0)"
             " SELECT seq, balance_after FROM entry"
         )
         self.lots_by_id = q(
@@ -319,18 +322,18 @@ class _Queries:
             " WHERE hold_id = %s AND status = 'open' RETURNING {hold_columns}"
         )
         self.lots = q(
-            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining > 0 ORDER BY lot"
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining <> 0 ORDER BY lot"
         )
         self.pending_lots = q(
-            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining > 0"
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining <> 0"
             " AND vests_at IS NOT NULL AND vests_at > %s ORDER BY lot"
         )
         self.due_lots = q(
-            "SELECT {lot_columns} FROM {s}.lots WHERE remaining > 0"
+            "SELECT {lot_columns} FROM {s}.lots WHERE remaining <> 0"
             " AND expires_at IS NOT NULL AND expires_at <= %s ORDER BY expires_at, lot LIMIT %s"
         )
         self.member_due_lots = q(
-            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining > 0"
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining <> 0"
             " AND expires_at IS NOT NULL AND expires_at <= %s ORDER BY expires_at, lot LIMIT %s"
         )
         self.history = q(
@@ -465,7 +468,7 @@ class PostgresUnitOfWork:
                 "vests_at": posting.vests_at,
                 "expires_at": posting.expires_at,
                 "draws": draws_text(posting.draws),
-                "opens": posting.points > 0 and not posting.draws,
+                "opens": opens(posting),
             },
         ).fetchone()
         if row is None:

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlsplit
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
-from loyalty.lots import Lot, check_draws
+from loyalty.lots import Lot, check_draws, opens
 from loyalty.members import Member
 from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
 from loyalty.store.rows import (
@@ -143,19 +143,22 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             lot INTEGER PRIMARY KEY,
             member_id TEXT NOT NULL REFERENCES members(member_id),
             points INTEGER NOT NULL,
-            remaining INTEGER NOT NULL CHECK (remaining >= 0),
+            -- A debt (what a return took back beyond the member's points) is a lot of negative points.
+            remaining INTEGER NOT NULL
+                CHECK (points > 0 AND remaining BETWEEN 0 AND points
+                    OR points < 0 AND remaining BETWEEN points AND 0),
             earned_at TEXT NOT NULL,
             earned_offset INTEGER NOT NULL,
             vests_at TEXT,
             expires_at TEXT
         )""",
-        "CREATE INDEX lots_open ON lots(member_id, lot) WHERE remaining > 0",
+        "CREATE INDEX lots_open ON lots(member_id, lot) WHERE remaining <> 0",
         """CREATE INDEX lots_vesting ON lots(member_id, vests_at)
-           WHERE remaining > 0 AND vests_at IS NOT NULL""",
+           WHERE remaining <> 0 AND vests_at IS NOT NULL""",
         """CREATE INDEX lots_due ON lots(expires_at, lot)
-           WHERE remaining > 0 AND expires_at IS NOT NULL""",
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
         """CREATE INDEX lots_due_by_member ON lots(member_id, expires_at, lot)
-           WHERE remaining > 0 AND expires_at IS NOT NULL""",
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
         """INSERT INTO lots (lot, member_id, points, remaining, earned_at, earned_offset)
            SELECT e.seq, m.member_id, m.balance, m.balance, e.occurred_at, e.occurred_offset
            FROM members AS m
@@ -186,17 +189,17 @@ _INSERT_MEMBER = f"INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?,
 _SELECT_PROGRAMS = f"SELECT {PROGRAM_COLUMNS} FROM program_versions"  # noqa: S608
 _INSERT_PROGRAM = f"INSERT INTO program_versions ({PROGRAM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
 _INSERT_LOT = f"INSERT INTO lots ({LOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-_OPEN_LOTS = f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining > 0 ORDER BY lot"  # noqa: S608
+_OPEN_LOTS = f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0 ORDER BY lot"  # noqa: S608
 _PENDING_LOTS = (
-    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining > 0"  # noqa: S608
+    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0"  # noqa: S608
     " AND vests_at IS NOT NULL AND vests_at > ? ORDER BY lot"
 )
 _DUE_LOTS = (
-    f"SELECT {LOT_COLUMNS} FROM lots WHERE remaining > 0"  # noqa: S608
+    f"SELECT {LOT_COLUMNS} FROM lots WHERE remaining <> 0"  # noqa: S608
     " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, lot LIMIT ?"
 )
 _MEMBER_DUE_LOTS = (
-    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining > 0"  # noqa: S608
+    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0"  # noqa: S608
     " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, lot LIMIT ?"
 )
 _INSERT_HOLD = f"INSERT INTO holds ({HOLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
@@ -325,14 +328,15 @@ class SQLiteUnitOfWork:
         )
         seq = cursor.lastrowid
         assert seq is not None
-        if posting.points > 0 and not drawn:
+        rest = opens(posting)
+        if rest:
             conn.execute(
                 _INSERT_LOT,
                 (
                     seq,
                     posting.member_id,
-                    posting.points,
-                    posting.points,
+                    rest,
+                    rest,
                     _utc_text(posting.occurred_at),
                     offset_of(posting.occurred_at),
                     _sortable(posting.vests_at),

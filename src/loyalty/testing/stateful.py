@@ -42,6 +42,7 @@ from hypothesis.stateful import (
 
 from loyalty.engine import Engine, Maintenance
 from loyalty.errors import (
+    AlreadyReturned,
     HoldEnded,
     IdempotencyConflict,
     InsufficientPoints,
@@ -55,6 +56,7 @@ from loyalty.lots import Balance, lots_of
 from loyalty.program import EarnRate, Program
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Receipt
+from loyalty.returns import Return, Returned
 from loyalty.rules import EventRule, FirstPurchase, StampCard
 from loyalty.store import Store
 
@@ -107,15 +109,41 @@ class _Model:
         self.spent: dict[str, int] = {}
         self.expired: dict[str, int] = {}
         self.holds: dict[str, _Hold] = {}
+        self.taken: dict[str, int] = {}
+        self.taken_for: dict[str, int] = {}
 
     def enroll(self, member: str) -> None:
-        for tally in (self.lots, self.earned, self.spent, self.expired):
+        for tally in (self.lots, self.earned, self.spent, self.expired, self.taken):
             tally.setdefault(member, 0 if tally is not self.lots else [])  # type: ignore[arg-type]
 
-    def credit(self, member: str, points: int, at: datetime, *, pending: bool) -> None:
-        if points:
-            self.lots[member].append(_Lot(points, at + LIFETIME, at + PENDING if pending else None))
-            self.earned[member] += points
+    def credit(self, member: str, points: int, at: datetime, *, pending: bool) -> _Lot | None:
+        if not points:
+            return None
+        lot = _Lot(points, at + LIFETIME, at + PENDING if pending else None)
+        self.lots[member].append(lot)
+        self.earned[member] += points
+        return lot
+
+    def take_back(self, member: str, points: int, own: _Lot | None, now: datetime) -> int:
+        """Take up to ``points``: the purchase's own lot, then pending lots, then available ones."""
+        usable = [lot for lot in self.lots[member] if lot.remaining and lot.expires_at > now]
+        pending = [lot for lot in usable if lot.vests_at is not None and lot.vests_at > now]
+        order = sorted(
+            usable,
+            key=lambda lot: (
+                lot is not own,
+                lot not in pending,
+                lot.expires_at,
+                self.lots[member].index(lot),
+            ),
+        )
+        taken = 0
+        for lot in order:
+            share = min(points - taken, lot.remaining)
+            lot.remaining -= share
+            taken += share
+        self.taken[member] += taken
+        return taken
 
     def expire(self, member: str, now: datetime) -> int:
         """Write off the member's lots due at ``now``; the number of lots (one expiry entry each)."""
@@ -190,6 +218,7 @@ class _Sent:
     redeem: tuple[str, int, datetime] | None = None
     adjust: tuple[str, int, datetime] | None = None
     hold: tuple[Hold, timedelta] | None = None
+    lot: _Lot | None = None
 
 
 def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMachine]:
@@ -208,6 +237,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.entries: dict[str, int] = {}
             self.visits: dict[str, int] = {}
             self.surveyed: set[str] = set()
+            self.returned: dict[str, set[int]] = {}
             self.model = _Model()
             self.counter = 0
 
@@ -270,8 +300,47 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             assert receipt.balance_after == self.balances[member] + receipt.points
             self.balances[member] += receipt.points
             self.entries[member] += 1 if receipt.points else 0
-            self.model.credit(member, receipt.points, at, pending=True)
-            return _Sent(key, purchase=purchase, receipt=receipt)
+            lot = self.model.credit(member, receipt.points, at, pending=True)
+            self.returned[key] = set()
+            return _Sent(key, purchase=purchase, receipt=receipt, lot=lot)
+
+        @rule(sent=sent, which=st.integers(0, 15))
+        def give_back_goods(self, sent: _Sent, which: int) -> None:
+            # Lines whose bit is set come back; 0 voids what is left.
+            if sent.purchase is None or sent.receipt is None:
+                return
+            purchase, receipt = sent.purchase, sent.receipt
+            member, done = purchase.member_id, self.returned[purchase.id]
+            left = [i for i in range(len(purchase.lines)) if i not in done]
+            back = left if not which else [i for i in left if which >> i & 1]
+            key = self._key()
+            if not left:
+                with pytest.raises(AlreadyReturned):
+                    self.engine.record_return(Return(key, purchase.id, self.clock))
+                return
+            if not back:
+                return
+            lines = None if not which else [Returned(purchase.lines[i].sku, 1) for i in back]
+            result = self.engine.record_return(Return(key, purchase.id, self.clock, lines))
+
+            def base(kept: set[int]) -> int:
+                return sum(int(purchase.lines[i].unit_price * 100) for i in kept) * 2 // 100
+
+            every = set(range(len(purchase.lines)))
+            bonus = receipt.points - base(every)
+            before = receipt.points if not done else base(every - done) + bonus
+            done.update(back)
+            after = base(every - done) + bonus if done != every else 0
+            take = min(before - after, receipt.points - self.model.taken_for.get(purchase.id, 0))
+            take = max(take, 0)
+            self.model.taken_for[purchase.id] = self.model.taken_for.get(purchase.id, 0) + take
+            if done == every:
+                self.visits[member] -= 1  # a void gives the visit back
+            self._expire(member)
+            taken = self.model.take_back(member, take, sent.lot, self.clock) if take else 0
+            assert (result.taken_back, result.uncollected, result.void) == (take, take - taken, done == every)
+            self.balances[member] -= taken
+            self.entries[member] += 1 if taken else 0
 
         # Small redemptions too, so that they often succeed and split lots.
         @rule(target=sent, member=st.sampled_from(MEMBERS), points=st.integers(1, 60) | st.integers(1, 3000))
@@ -513,7 +582,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 assert balance == model.balance(member, self.clock)
                 lots = self.engine.lots(member)
                 assert lots == lots_of(history)
-                assert all(lot.remaining > 0 for lot in lots)
+                assert all(lot.remaining for lot in lots)
                 # The same points left in the same lots: the spending order is the model's.
                 assert [(lot.expires_at, lot.vests_at, lot.remaining) for lot in lots] == [
                     (lot.expires_at, lot.vests_at, lot.remaining)
@@ -522,9 +591,13 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 ]
                 expired = -sum(e.points for e in history if e.kind is EntryKind.EXPIRE)
                 assert expired == model.expired[member]
+                taken = -sum(e.points for e in history if e.kind is EntryKind.RETURN)
+                assert taken == model.taken[member]
                 # Conservation: every point ever earned is still the member's (available,
-                # pending, overdue or held), was spent, or expired.
-                assert model.earned[member] == balance.total + balance.held + model.spent[member] + expired
+                # pending, overdue or held), was spent, expired or was taken back by a return.
+                assert model.earned[member] == (
+                    balance.total + balance.held + model.spent[member] + expired + taken
+                )
                 assert balance.held == sum(hold.points for hold in self.engine.holds(member))
 
     return LedgerMachine

@@ -1,0 +1,230 @@
+"""Returns and voids: what a purchase keeps earning once goods come back.
+
+A return names the purchase and the units brought back; a void
+(``lines=None``) brings back everything that is left. The engine recomputes
+the purchase *without* the returned units, under the program version it was
+earned with and with what it knew then (visit count, caps), and takes back
+the difference, so thresholds, multipliers and caps stay right; the
+take-backs of all returns of one purchase never add up to more than it
+earned. The pure part, which units remain, lives here.
+
+>>> from datetime import datetime, timezone
+>>> from decimal import Decimal
+>>> from loyalty.purchases import Line, Purchase
+>>> t = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
+>>> lines = [Line("shirt", 2, Decimal("20.00")), Line("socks", 3, Decimal("4.00"))]
+>>> sale = Purchase("T1", "M1", t, lines, "EUR")
+>>> returned = returned_after(sale, {}, (Returned("shirt", 1),))
+>>> returned
+{0: Decimal('1')}
+>>> [(line.sku, line.quantity) for line in remaining(sale, returned).lines]
+[('shirt', Decimal('1')), ('socks', 3)]
+>>> returned_after(sale, returned, (Returned("shirt", 2),))
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidQuantity: lines[0].quantity: 2 of 'shirt' returned, but only 1 is left to return
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from loyalty.checks import check_aware, check_id, validates
+from loyalty.errors import InvalidInput, InvalidQuantity
+from loyalty.money import EXACT
+from loyalty.purchases import MAX_LINES, Line, Purchase, check_quantity
+
+__all__ = [
+    "Clawback",
+    "Return",
+    "ReturnReceipt",
+    "Returned",
+    "debt_key",
+    "owed_key",
+    "paid_key",
+    "refunded_key",
+    "remaining",
+    "returned_after",
+    "returned_key",
+    "taken_key",
+]
+
+
+class Clawback(enum.Enum):
+    """What a return does when the points it takes back were already spent."""
+
+    #: Take them anyway: the balance goes below zero, and later earnings repay it.
+    NEGATIVE = "negative"
+    #: Take what there is; the rest is recorded on the return as not collected, and forgotten.
+    CLAMP = "clamp"
+    #: Take what there is now, and the rest from the member's next earnings.
+    FUTURE = "future"
+
+
+@attrs.frozen
+class Returned:
+    """``quantity`` units of ``sku`` brought back."""
+
+    sku: str = attrs.field(validator=validates(check_id, "sku"))
+    quantity: int | Decimal = attrs.field(validator=check_quantity)
+
+
+def _returned_lines(value: Iterable[Returned] | None) -> tuple[Returned, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        raise InvalidInput(
+            "lines", f"must be a sequence of Returned, or None for a void, not {type(value).__name__}"
+        )
+    return tuple(value)
+
+
+def _check_returned(_: Any, __: Any, lines: tuple[Returned, ...] | None) -> None:
+    if lines is None:
+        return
+    if not lines:
+        raise InvalidInput("lines", "a return needs at least one line (None voids the whole purchase)")
+    if len(lines) > MAX_LINES:
+        raise InvalidInput("lines", f"at most {MAX_LINES} lines, got {len(lines)}")
+    for i, line in enumerate(lines):
+        if not isinstance(line, Returned):
+            raise InvalidInput(f"lines[{i}]", f"must be a Returned, not {type(line).__name__}")
+
+
+@attrs.frozen
+class Return:
+    """Goods brought back from purchase ``purchase_id``; ``id`` is the POS's key for the return.
+
+    ``lines=None`` is a void: everything of the purchase that is not yet
+    returned. ``at`` is the till's time.
+    """
+
+    id: str = attrs.field(validator=validates(check_id, "id"))
+    purchase_id: str = attrs.field(validator=validates(check_id, "purchase_id"))
+    at: datetime = attrs.field(validator=validates(check_aware, "at"))
+    lines: tuple[Returned, ...] | None = attrs.field(
+        default=None, converter=_returned_lines, validator=_check_returned
+    )
+
+
+@attrs.frozen
+class ReturnReceipt:
+    """What a return did, for the till's slip and for the merchant.
+
+    ``earned`` is what the purchase earned when it was made and ``now_earns``
+    what it earns without everything returned so far; ``taken_back`` is
+    what this return took back (``owed`` of it left to collect from future
+    earnings, ``uncollected`` of it given up under ``clamp``); ``refunded``
+    are points spent on the purchase that this return gave back.
+    """
+
+    id: str
+    purchase_id: str
+    member_id: str
+    void: bool
+    earned: int
+    now_earns: int
+    taken_back: int
+    refunded: int
+    owed: int
+    uncollected: int
+    balance_after: int
+
+
+def returned_after(
+    purchase: Purchase, before: Mapping[int, Decimal], lines: tuple[Returned, ...] | None
+) -> dict[int, Decimal]:
+    """The units returned per line of ``purchase`` once ``lines`` come back after ``before``.
+
+    Each returned SKU is taken from the purchase's lines of that SKU in
+    order. ``None`` returns everything left. A SKU the purchase did not have,
+    or more units than are left, raises
+    :class:`~loyalty.errors.InvalidQuantity` naming the returned line.
+    """
+    after = {i: Decimal(before.get(i, 0)) for i in range(len(purchase.lines))}
+    if lines is None:
+        return {i: Decimal(line.quantity) for i, line in enumerate(purchase.lines)}
+    for n, back in enumerate(lines):
+        wanted = Decimal(back.quantity)
+        left_total = Decimal(0)
+        for i, line in enumerate(purchase.lines):
+            if line.sku != back.sku:
+                continue
+            left = EXACT.subtract(Decimal(line.quantity), after[i])
+            left_total = EXACT.add(left_total, left)
+            take = min(left, wanted)
+            after[i] = EXACT.add(after[i], take)
+            wanted = EXACT.subtract(wanted, take)
+        if wanted:
+            unit = "is" if left_total == 1 else "are"
+            left_text = f"{left_total.normalize():f}"
+            raise InvalidQuantity(
+                f"lines[{n}].quantity",
+                f"{back.quantity} of {back.sku!r} returned, but only {left_text} {unit} left to return",
+            )
+    return {i: quantity for i, quantity in after.items() if quantity}
+
+
+def remaining(purchase: Purchase, returned: Mapping[int, Decimal]) -> Purchase | None:
+    """The purchase as if the ``returned`` units had never been bought; ``None`` when nothing is left.
+
+    A line's discount and tax shrink in proportion to the units kept.
+    """
+    lines: list[Line] = []
+    for i, line in enumerate(purchase.lines):
+        back = returned.get(i, Decimal(0))
+        if not back:
+            lines.append(line)
+            continue
+        kept = EXACT.subtract(Decimal(line.quantity), back)
+        if kept <= 0:
+            continue
+        share = EXACT.divide(kept, Decimal(line.quantity))
+        lines.append(
+            attrs.evolve(
+                line,
+                quantity=kept,
+                discount=EXACT.multiply(line.discount, share) if line.discount else line.discount,
+                tax=EXACT.multiply(line.tax, share) if line.tax else line.tax,
+            )
+        )
+    return attrs.evolve(purchase, lines=lines) if lines else None
+
+
+# Tally keys the engine keeps for returns. Ids are at most 128 characters, so every key fits.
+
+
+def returned_key(purchase_id: str, line: int) -> str:
+    """Units of the purchase's line ``line`` returned so far (the tally's points)."""
+    return f"returned|{purchase_id}|{line}"
+
+
+def taken_key(purchase_id: str) -> str:
+    """Returns of the purchase (count) and the points they took back (points)."""
+    return f"taken|{purchase_id}"
+
+
+def paid_key(purchase_id: str) -> str:
+    """Points redeemed to pay for the purchase."""
+    return f"paid|{purchase_id}"
+
+
+def refunded_key(purchase_id: str) -> str:
+    """Points its returns gave back of those paid."""
+    return f"refunded|{purchase_id}"
+
+
+def debt_key(member_id: str) -> str:
+    """Points a return took beyond the member's lots under ``negative``: open debt lots."""
+    return f"debt|{member_id}"
+
+
+def owed_key(member_id: str) -> str:
+    """Points a return could not take under ``future``, to collect from later earnings."""
+    return f"owed|{member_id}"
