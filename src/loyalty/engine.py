@@ -441,7 +441,7 @@ class Engine:
             raise InvalidInput("within", f"must be a non-negative timedelta, got {within!r}")
         now = self._now()
         try:
-            until = now + within
+            until = now.astimezone(UTC) + within
         except OverflowError:
             until = datetime.max.replace(tzinfo=UTC)
         with self.store.unit_of_work(readonly=True) as uow:
@@ -495,9 +495,12 @@ class Engine:
             due = [hold.member_id for hold in uow.due_holds(at, limit=batch)]
             due += [lot.member_id for lot in uow.due_lots(at, limit=batch)]
             written: list[Entry] = []
-            for member_id in dict.fromkeys(due):
+            # Members locked in one order, so two maintenance runs cannot deadlock each other.
+            for member_id in sorted(set(due)):
+                if len(written) >= batch:
+                    break  # the rest is found again by the next unit of work
                 self._balance_for_update(uow, member_id)
-                written += self._expire_due(uow, member_id, at)
+                written += self._expire_due(uow, member_id, at, limit=batch - len(written))
             uow.commit()
             return bool(due), written
 
@@ -520,19 +523,24 @@ class Engine:
             )
             members.update(entry.member_id for entry in written)
 
-    def _expire_due(self, uow: UnitOfWork, member_id: str, at: datetime) -> list[Entry]:
+    def _expire_due(
+        self, uow: UnitOfWork, member_id: str, at: datetime, *, limit: int | None = None
+    ) -> list[Entry]:
         """End the member's holds whose time ran out by ``at``, then write off its lots due by then.
 
         The member's balance is locked. Holds go first: the points they give
-        back may themselves be past their date.
+        back may themselves be past their date. At most ``limit`` of them.
         """
         written = []
         now = self._now()
-        for hold in uow.open_holds(member_id):
-            if hold.expires_at <= at:
-                written.append(self._give_back(uow, hold, hold.points, now, "hold expired"))
-                uow.end_hold(hold.id, HoldStatus.EXPIRED, 0, now)
-        for lot in uow.due_lots(at, member_id=member_id):
+        due = [hold for hold in uow.open_holds(member_id) if hold.expires_at <= at]
+        for hold in due[:limit]:
+            written.append(self._give_back(uow, hold, hold.points, now, "hold expired"))
+            uow.end_hold(hold.id, HoldStatus.EXPIRED, 0, now.astimezone(UTC))
+        left = None if limit is None else limit - len(written)
+        if left == 0:
+            return written
+        for lot in uow.due_lots(at, member_id=member_id, limit=left):
             assert lot.expires_at is not None
             posting = Posting(
                 member_id,
@@ -608,6 +616,10 @@ class Engine:
         receipt = codec.receipt_from_result(sold.result)
         member_id = purchase.member_id
         self._balance_for_update(uow, member_id)
+        # A retry that waited on the lock for the original: its result is there now.
+        replay = self._replay(uow, returned.id, "return", request)
+        if replay is not None:
+            return codec.structure(replay.result, ReturnReceipt)
         lines = range(len(purchase.lines))
         state = uow.tallies(
             [*(returned_key(pid, i) for i in lines), taken_key(pid), paid_key(pid), refunded_key(pid)]
@@ -784,7 +796,9 @@ class Engine:
                 draws = draw(uow.lots(member_id), points, now)
             except InsufficientPoints as short:
                 return self._decline(uow, Operation(id, "hold", request, {}, now), short)
-            hold = Hold(id, member_id, points, draws, at, now + ttl)
+            # Elapsed time, whatever zone the clock answers in (wall-clock arithmetic would
+            # stretch a hold across a DST change).
+            hold = Hold(id, member_id, points, draws, at, now.astimezone(UTC) + ttl)
             uow.append(Posting(member_id, EntryKind.HOLD, -points, at, now, id, "hold", draws=draws))
             uow.add_hold(hold)
             uow.add_operation(Operation(id, "hold", request, codec.unstructure(hold), now))
@@ -813,7 +827,15 @@ class Engine:
             if replay is not None:
                 return codec.structure(replay.result, Hold)
             hold = self._locked_hold(uow, hold_id)
+            # A retry that waited on the lock for the original: its result is there now.
+            replay = self._replay(uow, id, "capture", request)
+            if replay is not None:
+                return codec.structure(replay.result, Hold)
             now = self._now()
+            if hold.status is HoldStatus.EXPIRED:
+                raise HoldExpired(
+                    "hold_id", f"hold {hold_id!r} expired at {hold.expires_at.isoformat()}", status="expired"
+                )
             if not hold.open:
                 raise HoldEnded(
                     "hold_id", f"hold {hold_id!r} was already {hold.status.value}", status=hold.status.value
@@ -827,7 +849,7 @@ class Engine:
                 raise InvalidPoints("points", f"the hold is of {hold.points} points, not {captured}")
             if captured < hold.points:
                 self._give_back(uow, hold, hold.points - captured, now, f"hold captured for {captured}")
-            ended = uow.end_hold(hold_id, HoldStatus.CAPTURED, captured, now)
+            ended = uow.end_hold(hold_id, HoldStatus.CAPTURED, captured, now.astimezone(UTC))
             uow.add_operation(Operation(id, "capture", request, codec.unstructure(ended), now))
             uow.commit()
             return ended
@@ -850,7 +872,7 @@ class Engine:
                 raise HoldEnded("hold_id", f"hold {hold_id!r} was already captured", status="captured")
             now = self._now()
             self._give_back(uow, hold, hold.points, now, "hold released")
-            ended = uow.end_hold(hold_id, HoldStatus.RELEASED, 0, now)
+            ended = uow.end_hold(hold_id, HoldStatus.RELEASED, 0, now.astimezone(UTC))
             uow.commit()
             return ended
 

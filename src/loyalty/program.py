@@ -191,6 +191,10 @@ def _check_expiry(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("expiry", f"must be an Expiry, got {value!r}")
 
 
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
 #: The most rules one program version may hold.
 MAX_RULES = 10_000
 
@@ -272,15 +276,20 @@ class Program:
         return self._index
 
     def lot_dates(self, earned_at: datetime, *, pending: bool) -> tuple[datetime | None, datetime | None]:
-        """When points earned at ``earned_at`` vest and expire; ``pending`` ones wait ``pending_days``."""
+        """When points earned at ``earned_at`` vest and expire; ``pending`` ones wait ``pending_days``.
+
+        Worked out on the program's wall clock, returned in UTC: two instants
+        in one zone compare by wall time in Python, which would misplace a
+        date in the hour a DST change skips.
+        """
         try:
-            vests = vests_at(earned_at, self.pending_days, self._zone) if pending else None
+            vests = _utc(vests_at(earned_at, self.pending_days, self._zone)) if pending else None
         except (OverflowError, ValueError):
             # Past the year 9999 no datetime exists: such points are never pending.
             vests = None
         start = vests if vests is not None and self.expiry.from_vesting else earned_at
         try:
-            return vests, self.expiry.expires_at(start, self._zone)
+            return vests, _utc(self.expiry.expires_at(start, self._zone))
         except (OverflowError, ValueError):
             return vests, None  # nor can they expire
 
