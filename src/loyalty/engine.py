@@ -53,7 +53,7 @@ from loyalty.errors import (
 )
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, Lot, draw, spend_order
+from loyalty.lots import Balance, Lot, draw, take_back
 from loyalty.members import AttributeValue, Member
 from loyalty.money import EXACT
 from loyalty.program import Program, check_versions
@@ -91,20 +91,6 @@ def _repayments(debts: list[Lot], points: int) -> tuple[tuple[int, int], ...]:
         repaid = min(points, -lot.remaining)
         draws.append((lot.id, repaid))
         points -= repaid
-    return tuple(draws)
-
-
-def _take_back(lots: list[Lot], points: int, own: int | None, now: datetime) -> tuple[tuple[int, int], ...]:
-    """Draws taking up to ``points`` back: the purchase's own lot, then pending lots, then available ones."""
-    usable = [lot for lot in lots if lot.remaining > 0 and not lot.expired_at(now)]
-    order = sorted(usable, key=lambda lot: (lot.id != own, not lot.pending_at(now), *spend_order(lot)))
-    draws = []
-    for lot in order:
-        if not points:
-            break
-        taken = min(points, lot.remaining)
-        draws.append((lot.id, -taken))
-        points -= taken
     return tuple(draws)
 
 
@@ -664,7 +650,7 @@ class Engine:
         if take:
             lots = uow.lots(member_id)
             own = sold.result.get("lot")
-            draws = _take_back(lots, take, own if isinstance(own, int) else None, now)
+            draws = take_back(lots, take, own if isinstance(own, int) else None, now)
             short = take + sum(points for _, points in draws)  # the draws are negative
             points = -take
             what = "void" if now_is is None else "return"

@@ -35,7 +35,17 @@ import attrs
 from loyalty.errors import InsufficientPoints, StorageError
 from loyalty.ledger import Entry, EntryKind, Posting
 
-__all__ = ["Balance", "Lot", "check_draws", "draw", "lots_of", "opens", "spend_order", "summarize"]
+__all__ = [
+    "Balance",
+    "Lot",
+    "check_draws",
+    "draw",
+    "lots_of",
+    "opens",
+    "spend_order",
+    "summarize",
+    "take_back",
+]
 
 
 @attrs.frozen
@@ -211,12 +221,30 @@ def draw(
             available=available,
             requested=points,
         )
+    return _take(order, points)
+
+
+def take_back(
+    lots: Sequence[Lot], points: int, own: int | None, now: datetime
+) -> tuple[tuple[int, int], ...]:
+    """The draws that take up to ``points`` back for a return: first the purchase's ``own`` lot,
+    then lots still pending, then available ones in :func:`spend_order`; never expired ones.
+
+    They may fall short of ``points`` when the member has spent them.
+    """
+    usable = [lot for lot in lots if lot.remaining > 0 and not lot.expired_at(now)]
+    return _take(
+        sorted(usable, key=lambda lot: (lot.id != own, not lot.pending_at(now), *spend_order(lot))), points
+    )
+
+
+def _take(order: Iterable[Lot], points: int) -> tuple[tuple[int, int], ...]:
+    """Negative draws taking up to ``points`` from the lots in ``order``."""
     draws: list[tuple[int, int]] = []
-    left = points
     for lot in order:
-        if left == 0:
+        if not points:
             break
-        taken = min(left, lot.remaining)
+        taken = min(points, lot.remaining)
         draws.append((lot.id, -taken))
-        left -= taken
+        points -= taken
     return tuple(draws)
