@@ -221,3 +221,13 @@ def test_bad_hold_commands_name_the_field_and_write_nothing(engine: Engine, stor
         assert info.value.field == field, (field, info.value)
         assert snapshot(store, ["M1"], ["H1", "H2", "C1"]) == before
     assert [h.id for h in engine.holds("M1")] == ["H1"]
+
+
+def test_a_release_after_the_time_is_up_ends_the_hold_as_expired(engine: Engine, clock: ManualClock) -> None:
+    engine.hold("M1", 40, id="H1", at=T0, ttl=TTL)
+    clock.advance(TTL)
+    ended = engine.release("H1", at=clock.now)
+    assert (ended.status, ended.ended_at) == (HoldStatus.EXPIRED, T0 + TTL)
+    assert engine.history("M1")[-1].reason == "hold expired: 40 of 40 points back"
+    assert engine.run_due() == Maintenance()
+    assert engine.release("H1", at=clock.now) == ended

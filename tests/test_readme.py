@@ -22,6 +22,10 @@ def test_readme_python_example_runs(
     assert "points earned" in out
     assert out.strip().endswith("2")  # 7.40 EUR earns 7 points, 5 redeemed
     assert (tmp_path / "loyalty.db").exists()
+    # A second run is a retry of the same commands: the same output, nothing written twice.
+    for block in blocks:
+        exec(compile(block, str(README), "exec"), {})
+    assert capsys.readouterr().out == out
 
 
 def test_readme_opens_with_the_demo_and_test_commands() -> None:

@@ -153,7 +153,7 @@ def spent_then_voided(store: Store, clock: ManualClock, clawback: Clawback) -> E
 def test_a_void_after_the_points_were_spent_clamps_at_zero(store: Store, clock: ManualClock) -> None:
     engine = spent_then_voided(store, clock, Clawback.CLAMP)
     void = engine.record_return(Return("V1", "P1", T0))
-    assert (void.taken_back, void.uncollected, void.owed, void.balance_after) == (100, 90, 0, 0)
+    assert (void.taken_back, void.uncollected, void.owed, void.balance_after) == (10, 90, 0, 0)
     assert history_kinds(engine)[-1] == (EntryKind.RETURN, -10)
     assert engine.record_purchase(sale("P2", ("bell", 1, "30.00"))).points == 30
     assert engine.balance("M1") == Balance(available=30)
@@ -184,7 +184,7 @@ def test_a_void_after_the_points_were_spent_takes_the_rest_from_future_earnings(
 ) -> None:
     engine = spent_then_voided(store, clock, Clawback.FUTURE)
     void = engine.record_return(Return("V1", "P1", T0))
-    assert (void.taken_back, void.owed, void.balance_after) == (100, 90, 0)
+    assert (void.taken_back, void.owed, void.balance_after) == (10, 90, 0)
     assert engine.record_purchase(sale("P2", ("bell", 1, "50.00"))).points == 50
     assert engine.balance("M1") == Balance(available=0)
     engine.record_purchase(sale("P3", ("lock", 1, "60.00")))
@@ -223,7 +223,12 @@ def test_retries_are_idempotent_and_bad_returns_write_nothing(store: Store, cloc
     cases: list[tuple[Callable[[], object], str]] = [
         (lambda: engine.record_return(Return("R2", "P9", T0)), "purchase_id"),
         (lambda: engine.record_return(Return("R2", "P1", T0, (Returned("shirt", 2),))), "lines[0].quantity"),
-        (lambda: engine.record_return(Return("R2", "P1", T0, (Returned("shoes", 1),))), "lines[0].quantity"),
+        (lambda: engine.record_return(Return("R2", "P1", T0, (Returned("shoes", 1),))), "lines[0].sku"),
+        (
+            lambda: engine.record_return(Return("R2", "P1", T0, (Returned("shirt", Decimal("0.5")),))),
+            "lines[0].quantity",
+        ),
+        (lambda: engine.record_return(Return("R2", "P1", T0 - timedelta(days=1))), "at"),
         (lambda: engine.record_return(Return("R2", "R1", T0)), "purchase_id"),
         (lambda: engine.record_return("P1"), "return"),  # type: ignore[arg-type]
         (lambda: Return("R2", "P1", T0, ()), "lines"),

@@ -601,6 +601,11 @@ class Engine:
         purchase = codec.purchase_from_request(pid, sold.request)
         receipt = codec.receipt_from_result(sold.result)
         member_id = purchase.member_id
+        if returned.at < purchase.at:
+            raise InvalidInput(
+                "at",
+                f"the return ({returned.at.isoformat()}) is before its purchase ({purchase.at.isoformat()})",
+            )
         self._balance_for_update(uow, member_id)
         # A retry that waited on the lock for the original: its result is there now.
         replay = self._replay(uow, returned.id, "return", request)
@@ -646,7 +651,7 @@ class Engine:
                     expires_at=expires,
                 )
             )
-        owed = uncollected = 0
+        owed = uncollected = taken = 0
         if take:
             lots = uow.lots(member_id)
             own = sold.result.get("lot")
@@ -663,7 +668,9 @@ class Engine:
                     corrections = _merged(corrections, {owed_key(member_id): Tally(0, Decimal(short))})
                 else:
                     uncollected = short
+            taken = -points
             if points:
+                rest = f", {owed} owed" if owed else f", {uncollected} not collected" if uncollected else ""
                 uow.append(
                     Posting(
                         member_id,
@@ -672,7 +679,7 @@ class Engine:
                         returned.at,
                         now,
                         returned.id,
-                        f"{what} of {pid}: {take} points earned on it taken back",
+                        f"{what} of {pid}: {taken} of the {take} points its goods earned taken back{rest}",
                         draws=draws,
                     )
                 )
@@ -690,7 +697,7 @@ class Engine:
             now_is is None,
             receipt.points,
             earns_now,
-            take,
+            taken,
             refund,
             owed,
             uncollected,
@@ -845,7 +852,8 @@ class Engine:
     def release(self, hold_id: str, *, at: datetime) -> Hold:
         """Give a hold's points back (the sale was cancelled). A released or expired hold is
         returned as it is, so a retry is harmless; a captured one raises
-        :class:`~loyalty.errors.HoldEnded`.
+        :class:`~loyalty.errors.HoldEnded`. A hold whose time is up ends as
+        expired, as maintenance would have ended it.
         """
         check_id("hold_id", hold_id)
         check_aware("at", at)
@@ -857,8 +865,10 @@ class Engine:
             if hold.status is HoldStatus.CAPTURED:
                 raise HoldEnded("hold_id", f"hold {hold_id!r} was already captured", status="captured")
             now = self._now()
-            self._give_back(uow, hold, hold.points, now, "hold released")
-            ended = uow.end_hold(hold_id, HoldStatus.RELEASED, 0, now.astimezone(UTC))
+            # Past its time the hold has expired, whether or not maintenance has said so yet.
+            status = HoldStatus.EXPIRED if now >= hold.expires_at else HoldStatus.RELEASED
+            self._give_back(uow, hold, hold.points, now, f"hold {status.value}")
+            ended = uow.end_hold(hold_id, status, 0, now.astimezone(UTC))
             uow.commit()
             return ended
 

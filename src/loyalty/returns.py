@@ -118,10 +118,12 @@ class ReturnReceipt:
     """What a return did, for the till's slip and for the merchant.
 
     ``earned`` is what the purchase earned when it was made and ``now_earns``
-    what it earns without everything returned so far; ``taken_back`` is
-    what this return took back (``owed`` of it left to collect from future
-    earnings, ``uncollected`` of it given up under ``clamp``); ``refunded``
-    are points spent on the purchase that this return gave back.
+    what it earns without everything returned so far. Of what this return's
+    goods had earned, ``taken_back`` is what it took from the member now (a
+    ``return`` entry of that many points), ``owed`` what is left to collect
+    from future earnings (``clawback = "future"``) and ``uncollected`` what
+    was given up (``"clamp"``); the three add up to the goods' points.
+    ``refunded`` are points spent on the purchase that this return gave back.
     """
 
     id: str
@@ -143,9 +145,10 @@ def returned_after(
     """The units returned per line of ``purchase`` once ``lines`` come back after ``before``.
 
     Each returned SKU is taken from the purchase's lines of that SKU in
-    order. ``None`` returns everything left. A SKU the purchase did not have,
-    or more units than are left, raises
-    :class:`~loyalty.errors.InvalidQuantity` naming the returned line.
+    order (the first line first). ``None`` returns everything left. A SKU
+    the purchase did not have, a fraction of a SKU sold in whole units, or
+    more units than are left raises :class:`~loyalty.errors.InvalidQuantity`
+    naming the returned line.
     """
     after = {i: Decimal(before.get(i, 0)) for i in range(len(purchase.lines))}
     if lines is None:
@@ -153,9 +156,18 @@ def returned_after(
     for n, back in enumerate(lines):
         wanted = Decimal(back.quantity)
         left_total = Decimal(0)
-        for i, line in enumerate(purchase.lines):
-            if line.sku != back.sku:
-                continue
+        matching = [i for i, line in enumerate(purchase.lines) if line.sku == back.sku]
+        if not matching:
+            raise InvalidQuantity(f"lines[{n}].sku", f"purchase {purchase.id!r} has no {back.sku!r}")
+        if (
+            all(isinstance(purchase.lines[i].quantity, int) for i in matching)
+            and wanted != wanted.to_integral_value()
+        ):
+            raise InvalidQuantity(
+                f"lines[{n}].quantity", f"{back.sku!r} was sold in whole units, not {back.quantity}"
+            )
+        for i in matching:
+            line = purchase.lines[i]
             left = EXACT.subtract(Decimal(line.quantity), after[i])
             left_total = EXACT.add(left_total, left)
             take = min(left, wanted)

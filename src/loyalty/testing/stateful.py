@@ -338,7 +338,11 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 self.visits[member] -= 1  # a void gives the visit back
             self._expire(member)
             taken = self.model.take_back(member, take, sent.lot, self.clock) if take else 0
-            assert (result.taken_back, result.uncollected, result.void) == (take, take - taken, done == every)
+            assert (result.taken_back, result.uncollected, result.void) == (
+                taken,
+                take - taken,
+                done == every,
+            )
             self.balances[member] -= taken
             self.entries[member] += 1 if taken else 0
 
