@@ -19,6 +19,7 @@ from loyalty import (
     InsufficientPoints,
     Line,
     LoyaltyError,
+    Multiplier,
     Program,
     Purchase,
     PurchaseBonus,
@@ -242,3 +243,50 @@ def test_retries_are_idempotent_and_bad_returns_write_nothing(store: Store, cloc
             call()
         assert info.value.field == field, (field, info.value)
         assert snapshot(store, ["M1", "M2"], ["R2", "R0"]) == before
+
+
+# -- regressions from the review of returns -------------------------------------------------------
+
+
+def test_a_part_return_of_a_discounted_taxed_line_recomputes(store: Store, clock: ManualClock) -> None:
+    engine = engine_for(store, clock, Program("Club", "EUR", tax="exclusive"))
+    line = Line("mug", 3, Decimal("10.00"), discount=Decimal("1.00"), tax=Decimal("2.00"))
+    assert engine.record_purchase(Purchase("P1", "M1", T0, [line], "EUR")).points == 27
+    back = engine.record_return(Return("R1", "P1", T0, (Returned("mug", 1),)))
+    # Two mugs kept: 20.00 less 2/3 of the 1.00 discount and of the 2.00 tax (each cut to
+    # 12 places) is 18.000000000001 without tax: 18 points, two thirds of the 27.
+    assert (back.now_earns, back.taken_back) == (18, 9)
+
+
+def test_a_return_recomputes_with_the_member_as_it_was(store: Store, clock: ManualClock) -> None:
+    gold = Multiplier(id="gold", factor=Decimal(2), members={"level": ["gold"]})
+    engine = engine_for(store, clock, Program("Club", "EUR", rules=[gold]))
+    engine.update_member("M1", id="U1", at=T0, attributes={"level": "gold"})
+    assert engine.record_purchase(sale("P1", ("coat", 2, "50.00"))).points == 200
+    engine.update_member("M1", id="U2", at=T0, attributes={"level": "silver"})
+    back = engine.record_return(Return("R1", "P1", T0, (Returned("coat", 1),)))
+    assert (back.now_earns, back.taken_back) == (100, 100)
+
+
+def test_a_receipt_shows_the_balance_after_what_a_return_left_owing(store: Store, clock: ManualClock) -> None:
+    engine = spent_then_voided(store, clock, Clawback.FUTURE)
+    engine.record_return(Return("V1", "P1", T0))
+    receipt = engine.record_purchase(sale("P2", ("bell", 1, "60.00")))
+    assert (receipt.points, receipt.balance_after) == (60, 0)
+    assert engine.record_purchase(sale("P2", ("bell", 1, "60.00"))) == receipt  # a retry, the same
+
+
+@pytest.mark.postgres
+def test_a_return_on_a_one_connection_pool_does_not_wait_on_itself(clock: ManualClock) -> None:
+    url, drop = fresh_schema_url(postgres_dsn())
+    store = open_store(url + "&pool_min=1&pool_max=1&pool_timeout=5")
+    try:
+        first = engine_for(store, clock, club())
+        first.record_purchase(sale("P1", ("shirt", 2, "60.00")))
+        fresh = Engine(club(), store, clock=clock)  # has not read the stored versions yet
+        assert fresh.record_return(Return("R1", "P1", T0, (Returned("shirt", 1),))).taken_back == 110
+        fresh = Engine(club(), store, clock=clock)
+        assert fresh.adjust("M1", 5, id="A1", at=T0, reason="goodwill", actor="staff").points == 5
+    finally:
+        store.close()
+        drop()

@@ -94,6 +94,25 @@ def _repayments(debts: list[Lot], points: int) -> tuple[tuple[int, int], ...]:
     return tuple(draws)
 
 
+def _in_force(versions: tuple[Program, ...], at: datetime, *, default_first: bool = False) -> Program:
+    """The version in force at ``at``: the last whose ``effective_from`` is not after it.
+
+    Before the first, ``default_first`` takes the first; otherwise it is refused.
+    """
+    if len(versions) == 1 and versions[0].effective_from is None:
+        return versions[0]  # the common case, on every purchase
+    chosen = None
+    for version in versions:
+        if version.effective_from is None or version.effective_from <= at:
+            chosen = version
+    if chosen is None and default_first:
+        chosen = versions[0]
+    if chosen is None:
+        first = versions[0].effective_from
+        raise InvalidInput("at", f"{at.isoformat()} is before the first program version (from {first})")
+    return chosen
+
+
 def _merged(*parts: Mapping[str, Tally]) -> dict[str, Tally]:
     """Tally deltas added up key by key."""
     total: dict[str, Tally] = {}
@@ -209,20 +228,13 @@ class Engine:
         check_aware("at", at)
         return self._version_at(at, write=False)
 
-    def _version_at(self, at: datetime, *, write: bool, default_first: bool = False) -> Program:
-        versions = self._sync_versions(write=write)
-        if len(versions) == 1 and versions[0].effective_from is None:
-            return versions[0]  # the common case, on every purchase
-        chosen = None
-        for version in versions:
-            if version.effective_from is None or version.effective_from <= at:
-                chosen = version
-        if chosen is None and default_first:
-            chosen = versions[0]
-        if chosen is None:
-            first = versions[0].effective_from
-            raise InvalidInput("at", f"{at.isoformat()} is before the first program version (from {first})")
-        return chosen
+    def _version_at(self, at: datetime, *, write: bool) -> Program:
+        return _in_force(self._sync_versions(write=write), at)
+
+    def _versions_in(self, uow: UnitOfWork) -> tuple[Program, ...]:
+        """Every version, read in the command's own unit of work (a second one could wait on
+        a connection the first holds)."""
+        return self._versions if self._synced else self._merge_versions(uow, write=False)
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -619,8 +631,12 @@ class Engine:
         if all(before.get(i, 0) >= Decimal(line.quantity) for i, line in enumerate(purchase.lines)):
             raise AlreadyReturned("purchase_id", f"everything of purchase {pid!r} has already been returned")
         after = returned_after(purchase, before, returned.lines)
-        program = self._version_of(receipt.program_version, purchase.at)
-        member = uow.member(member_id) if program.index.needs_member else None
+        program = self._version_of(uow, receipt.program_version, purchase.at)
+        kept_member = sold.result.get("member")
+        if isinstance(kept_member, dict):
+            member: Member | None = codec.structure(kept_member, Member)
+        else:  # recorded before members were kept with purchases, or not needed then
+            member = uow.member(member_id) if program.index.needs_member else None
         context = self._context(uow, program, purchase, member, sold.result)
         was, now_is = remaining(purchase, before), remaining(purchase, after)
         was_eval = evaluate(program, was, member=member, tallies=context) if was is not None else None
@@ -707,12 +723,13 @@ class Engine:
         uow.commit()
         return result
 
-    def _version_of(self, label: str, at: datetime) -> Program:
+    def _version_of(self, uow: UnitOfWork, label: str, at: datetime) -> Program:
         """The program version a purchase was earned with: by its label, else the one in force at ``at``."""
-        for version in self._sync_versions():
+        versions = self._versions_in(uow)
+        for version in versions:
             if version.version == label:
                 return version
-        return self._version_at(at, write=False, default_first=True)
+        return _in_force(versions, at, default_first=True)
 
     @staticmethod
     def _context(
@@ -913,10 +930,18 @@ class Engine:
                 outcome = evaluate_event(
                     program, subject, member=member, tallies=tallies, balance_before=balance
                 )
-            self._post(
-                uow, program, outcome.receipt, outcome.tallies, subject.id, request, kind, reason, tallies
+            return self._post(
+                uow,
+                program,
+                outcome.receipt,
+                outcome.tallies,
+                subject.id,
+                request,
+                kind,
+                reason,
+                tallies,
+                member,
             )
-            return outcome.receipt
 
         receipt = self._run(command)
         if self._stored_versions:
@@ -962,7 +987,8 @@ class Engine:
         kind: str,
         reason: str,
         read: Mapping[str, Tally],
-    ) -> None:
+        member: Member | None,
+    ) -> Receipt:
         """Write what an evaluation decided: the entry, the tallies and the operation.
 
         The operation keeps, besides the receipt, the tallies the evaluation
@@ -974,7 +1000,7 @@ class Engine:
             self._versions = self._merge_versions(uow, write=True)
             self._stored_versions = True
         now = self._now()
-        result = codec.receipt_result(receipt, occurred_at=request["at"])
+        lot: int | None = None
         member_id = receipt.member_id
         debt = int(read[debt_key(member_id)].points)
         owed = int(read[owed_key(member_id)].points)
@@ -1006,12 +1032,13 @@ class Engine:
             if entry.balance_after != receipt.balance_after:
                 # The balance was read under the write lock: only a broken adapter gets here.
                 raise StorageError("balance", "the store's balance moved during the unit of work")
-            result["lot"] = entry.seq
+            lot = entry.seq
             opened = receipt.points - sum(p for _, p in posting.draws)
             if owed and opened:
-                # What a return could not take (clawback "future") comes out of these points.
+                # What a return could not take (clawback "future") comes out of these points,
+                # and the receipt shows the balance left.
                 collected = min(owed, opened)
-                uow.append(
+                collect = uow.append(
                     Posting(
                         member_id,
                         EntryKind.COLLECT,
@@ -1023,12 +1050,20 @@ class Engine:
                         draws=((entry.seq, -collected),),
                     )
                 )
+                receipt = attrs.evolve(receipt, balance_after=collect.balance_after)
                 settled[owed_key(member_id)] = Tally(0, Decimal(-collected))
         if deltas or settled:
             uow.add_tallies(_merged(deltas, settled))
+        result = codec.receipt_result(receipt, occurred_at=request["at"])
+        # What a return needs to recompute the purchase as it was: its lot, the tallies
+        # and the member it was evaluated with.
+        result["lot"] = lot
         result["context"] = {name: [tally.count, str(tally.points)] for name, tally in read.items()}
+        if member is not None:
+            result["member"] = codec.unstructure(member)
         uow.add_operation(Operation(key, kind, request, result, now))
         uow.commit()
+        return receipt
 
     def _sync_versions(self, *, write: bool = False) -> tuple[Program, ...]:
         """Every version: this engine's and the ones other engines stored.
@@ -1170,9 +1205,8 @@ class Engine:
                     uow.add_tallies({paid_key(purchase_id): Tally(0, Decimal(-points))})
             else:
                 self._check_range(balance + points)
-                _, expires = self._version_at(at, write=False, default_first=True).lot_dates(
-                    at, pending=False
-                )
+                program = _in_force(self._versions_in(uow), at, default_first=True)
+                _, expires = program.lot_dates(at, pending=False)
             posting = Posting(
                 member_id, entry_kind, points, at, now, key, reason, actor, expires_at=expires, draws=draws
             )

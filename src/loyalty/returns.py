@@ -9,7 +9,7 @@ take-backs of all returns of one purchase never add up to more than it
 earned. The pure part, which units remain, lives here.
 
 >>> from datetime import datetime, timezone
->>> from decimal import Decimal
+>>> from decimal import ROUND_DOWN, Decimal
 >>> from loyalty.purchases import Line, Purchase
 >>> t = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
 >>> lines = [Line("shirt", 2, Decimal("20.00")), Line("socks", 3, Decimal("4.00"))]
@@ -30,7 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_DOWN, Decimal
 from typing import Any
 
 import attrs
@@ -183,10 +183,23 @@ def returned_after(
     return {i: quantity for i, quantity in after.items() if quantity}
 
 
+#: Money keeps at most 12 decimal places (what a Line accepts).
+_MONEY_PLACES = Decimal(1).scaleb(-12)
+
+
+def _share(amount: Decimal, share: Decimal) -> Decimal:
+    """``amount`` scaled by ``share``, cut to 12 places: down, so a kept discount or tax never
+    exceeds what the kept units cost."""
+    if not amount:
+        return amount
+    return EXACT.multiply(amount, share).quantize(_MONEY_PLACES, rounding=ROUND_DOWN, context=EXACT)
+
+
 def remaining(purchase: Purchase, returned: Mapping[int, Decimal]) -> Purchase | None:
     """The purchase as if the ``returned`` units had never been bought; ``None`` when nothing is left.
 
-    A line's discount and tax shrink in proportion to the units kept.
+    A line's discount and tax shrink in proportion to the units kept (to 12
+    decimal places, rounded down).
     """
     lines: list[Line] = []
     for i, line in enumerate(purchase.lines):
@@ -202,8 +215,8 @@ def remaining(purchase: Purchase, returned: Mapping[int, Decimal]) -> Purchase |
             attrs.evolve(
                 line,
                 quantity=kept,
-                discount=EXACT.multiply(line.discount, share) if line.discount else line.discount,
-                tax=EXACT.multiply(line.tax, share) if line.tax else line.tax,
+                discount=_share(line.discount, share),
+                tax=_share(line.tax, share),
             )
         )
     return attrs.evolve(purchase, lines=lines) if lines else None
