@@ -141,6 +141,9 @@ def test_points_paid_for_returned_goods_come_back_in_proportion(store: Store, cl
     assert (half.refunded, half.taken_back, half.balance_after) == (75, 0, 125)
     rest = engine.record_return(Return("R2", "P1", T0))
     assert (rest.refunded, rest.balance_after) == (75, 200)
+    with pytest.raises(AlreadyReturned):  # nothing left to pay for
+        engine.redeem("M1", 10, id="R3", at=T0, purchase_id="P1")
+    assert engine.balance("M1") == Balance(available=200)
     assert [kind for kind, _ in history_kinds(engine)][-2:] == [EntryKind.REFUND, EntryKind.REFUND]
 
 
@@ -167,16 +170,17 @@ def test_a_void_after_the_points_were_spent_can_go_negative(store: Store, clock:
     assert engine.balance("M1") == Balance(available=-90)
     (debt,) = engine.lots("M1")
     assert (debt.debt, debt.points, debt.remaining) == (True, -90, -90)
-    engine.adjust("M1", 20, id="A1", at=T0, reason="goodwill", actor="staff")
     with pytest.raises(InsufficientPoints) as info:  # nothing is spent while the member is below zero
         engine.redeem("M1", 1, id="R1", at=T0)
     assert info.value.available == 0
-    # Earnings repay the debt first.
+    # Every credit repays the debt first: a correction, then earnings.
+    engine.adjust("M1", 20, id="A1", at=T0, reason="goodwill", actor="staff")
+    assert engine.balance("M1") == Balance(available=-70)
     engine.record_purchase(sale("P2", ("bell", 1, "50.00")))
     assert engine.balance("M1") == Balance(available=-20)
     engine.record_purchase(sale("P3", ("lock", 1, "60.00")))
     assert engine.balance("M1") == Balance(available=40)
-    assert [lot.remaining for lot in engine.lots("M1")] == [20, 20]
+    assert [lot.remaining for lot in engine.lots("M1")] == [40]
     assert engine.lots("M1") == lots_of(engine.history("M1"))
 
 
@@ -188,10 +192,13 @@ def test_a_void_after_the_points_were_spent_takes_the_rest_from_future_earnings(
     assert (void.taken_back, void.owed, void.balance_after) == (10, 90, 0)
     assert engine.record_purchase(sale("P2", ("bell", 1, "50.00"))).points == 50
     assert engine.balance("M1") == Balance(available=0)
+    # A staff credit is collected from too: it cannot be spent while points are owed.
+    assert engine.adjust("M1", 15, id="A1", at=T0, reason="goodwill", actor="staff").points == 15
+    assert engine.balance("M1") == Balance(available=0)
     engine.record_purchase(sale("P3", ("lock", 1, "60.00")))
-    assert engine.balance("M1") == Balance(available=20)
+    assert engine.balance("M1") == Balance(available=35)
     collected = [points for kind, points in history_kinds(engine) if kind is EntryKind.COLLECT]
-    assert collected == [-50, -40]
+    assert collected == [-50, -15, -25]
 
 
 def test_a_return_uses_the_version_the_purchase_was_earned_with(store: Store, clock: ManualClock) -> None:

@@ -655,7 +655,8 @@ class Engine:
         refund = self._refund_due(state, pid, purchase, now_is)
         if refund:
             _, expires = program.lot_dates(returned.at, pending=False)
-            uow.append(
+            self._credit(
+                uow,
                 Posting(
                     member_id,
                     EntryKind.REFUND,
@@ -665,7 +666,7 @@ class Engine:
                     returned.id,
                     f"{refund} points paid for returned goods of {pid}",
                     expires_at=expires,
-                )
+                ),
             )
         owed = uncollected = taken = 0
         if take:
@@ -1004,7 +1005,7 @@ class Engine:
         member_id = receipt.member_id
         debt = int(read[debt_key(member_id)].points)
         owed = int(read[owed_key(member_id)].points)
-        settled: dict[str, Tally] = {}
+        settled: dict[str, Tally] = {}  # filled by _credit, written with the evaluation's tallies
         if receipt.points:
             assert receipt.balance_after is not None
             self._check_range(receipt.balance_after)
@@ -1023,35 +1024,13 @@ class Engine:
                 vests,
                 expires,
             )
-            if debt:
-                # A debt a return left (clawback "negative") is repaid first, oldest first.
-                repay = _repayments([lot for lot in uow.lots(member_id) if lot.debt], receipt.points)
-                posting = attrs.evolve(posting, draws=repay)
-                settled[debt_key(member_id)] = Tally(0, Decimal(-sum(p for _, p in repay)))
-            entry = uow.append(posting)
+            entry, last = self._credit(uow, posting, debt=debt, owed=owed, settled=settled)
             if entry.balance_after != receipt.balance_after:
                 # The balance was read under the write lock: only a broken adapter gets here.
                 raise StorageError("balance", "the store's balance moved during the unit of work")
             lot = entry.seq
-            opened = receipt.points - sum(p for _, p in posting.draws)
-            if owed and opened:
-                # What a return could not take (clawback "future") comes out of these points,
-                # and the receipt shows the balance left.
-                collected = min(owed, opened)
-                collect = uow.append(
-                    Posting(
-                        member_id,
-                        EntryKind.COLLECT,
-                        -collected,
-                        receipt.occurred_at,
-                        now,
-                        key,
-                        f"{collected} points owed from a return",
-                        draws=((entry.seq, -collected),),
-                    )
-                )
-                receipt = attrs.evolve(receipt, balance_after=collect.balance_after)
-                settled[owed_key(member_id)] = Tally(0, Decimal(-collected))
+            # After a collection the receipt shows the balance left.
+            receipt = attrs.evolve(receipt, balance_after=last.balance_after)
         if deltas or settled:
             uow.add_tallies(_merged(deltas, settled))
         result = codec.receipt_result(receipt, occurred_at=request["at"])
@@ -1064,6 +1043,56 @@ class Engine:
         uow.add_operation(Operation(key, kind, request, result, now))
         uow.commit()
         return receipt
+
+    def _credit(
+        self,
+        uow: UnitOfWork,
+        posting: Posting,
+        *,
+        debt: int | None = None,
+        owed: int | None = None,
+        settled: dict[str, Tally] | None = None,
+    ) -> tuple[Entry, Entry]:
+        """Append a credit that first repays what returns left the member owing.
+
+        A debt (clawback ``negative``) is repaid out of the credit's own
+        points, oldest debt first; what is owed (``future``) is collected from
+        the lot the credit opens by a ``collect`` entry. Returns the credit's
+        entry and the last one written. ``debt`` and ``owed`` are read here
+        unless the caller already has them; the tally changes go into
+        ``settled`` if given (the caller writes them), else straight to the store.
+        """
+        member_id = posting.member_id
+        if debt is None or owed is None:
+            read = uow.tallies([debt_key(member_id), owed_key(member_id)])
+            debt, owed = int(read[debt_key(member_id)].points), int(read[owed_key(member_id)].points)
+        changes: dict[str, Tally] = {}
+        if debt:
+            repay = _repayments([lot for lot in uow.lots(member_id) if lot.debt], posting.points)
+            posting = attrs.evolve(posting, draws=repay)
+            changes[debt_key(member_id)] = Tally(0, Decimal(-sum(p for _, p in repay)))
+        entry = last = uow.append(posting)
+        opened = posting.points - sum(p for _, p in posting.draws)
+        if owed and opened:
+            collected = min(owed, opened)
+            last = uow.append(
+                Posting(
+                    member_id,
+                    EntryKind.COLLECT,
+                    -collected,
+                    posting.occurred_at,
+                    posting.recorded_at,
+                    posting.source_id,
+                    f"{collected} points owed from a return",
+                    draws=((entry.seq, -collected),),
+                )
+            )
+            changes[owed_key(member_id)] = Tally(0, Decimal(-collected))
+        if settled is not None:
+            settled.update(changes)
+        elif changes:
+            uow.add_tallies(changes)
+        return entry, last
 
     def _sync_versions(self, *, write: bool = False) -> tuple[Program, ...]:
         """Every version: this engine's and the ones other engines stored.
@@ -1190,6 +1219,15 @@ class Engine:
                 sold = uow.operation(purchase_id)
                 if sold is None or sold.kind != "purchase" or sold.request["member_id"] != member_id:
                     raise UnknownPurchase("purchase_id", f"{member_id!r} has no purchase {purchase_id!r}")
+                lines = sold.request["lines"]
+                back = uow.tallies([returned_key(purchase_id, i) for i in range(len(lines))])
+                if all(
+                    back[returned_key(purchase_id, i)].points >= Decimal(line["quantity"])
+                    for i, line in enumerate(lines)
+                ):
+                    raise AlreadyReturned(
+                        "purchase_id", f"purchase {purchase_id!r} has been returned in full"
+                    )
             now = self._now()
             expires = None
             draws: tuple[tuple[int, int], ...] = ()
@@ -1210,7 +1248,7 @@ class Engine:
             posting = Posting(
                 member_id, entry_kind, points, at, now, key, reason, actor, expires_at=expires, draws=draws
             )
-            entry = uow.append(posting)
+            entry = self._credit(uow, posting)[0] if points > 0 else uow.append(posting)
             uow.add_operation(Operation(key, kind, request, codec.unstructure(entry), now))
             uow.commit()
             return entry
