@@ -1,11 +1,17 @@
-"""Shared test setup: Hypothesis profiles, assertion rewriting, the PostgreSQL DSN."""
+"""Shared test setup: Hypothesis profiles, assertion rewriting, the PostgreSQL DSN, a store per adapter."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+
+from loyalty.store import Store, open_store
+from loyalty.store.sqlite import SQLiteStore
+from pg import fresh_schema_url, postgres_dsn
 
 pytest.register_assert_rewrite("loyalty.testing")
 
@@ -19,3 +25,20 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on each adapter in turn (PostgreSQL: a schema of its own, dropped after)."""
+    drop = None
+    if request.param == "memory":
+        store: Store = open_store("memory://")
+    elif request.param == "sqlite":
+        store = SQLiteStore(tmp_path / "any.db", synchronous="normal")
+    else:
+        url, drop = fresh_schema_url(postgres_dsn())
+        store = open_store(url)
+    yield store
+    store.close()
+    if drop is not None:
+        drop()

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta, timezone
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from loyalty import Balance, Engine, EntryKind, Expiry, ExpiryPolicy, HoldExpired, Program, open_store
 from loyalty.store import Store, UnitOfWork
-from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.clock import ManualClock
 from pg import fresh_schema_url, postgres_dsn
 
@@ -22,22 +19,9 @@ AMS = ZoneInfo("Europe/Amsterdam")
 ADAPTERS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
-@pytest.fixture(params=ADAPTERS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        store: Store = open_store("memory://")
-        yield store
-        store.close()
-    elif request.param == "sqlite":
-        store = SQLiteStore(tmp_path / "review.db", synchronous="normal")
-        yield store
-        store.close()
-    else:
-        url, drop = fresh_schema_url(postgres_dsn())
-        store = open_store(url)
-        yield store
-        store.close()
-        drop()
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    return any_store
 
 
 def daily(store: Store, clock: ManualClock) -> Engine:

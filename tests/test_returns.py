@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 
@@ -29,7 +28,6 @@ from loyalty import (
 from loyalty.lots import lots_of
 from loyalty.returns import Clawback, Return, Returned
 from loyalty.store import Store
-from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 from pg import fresh_schema_url, postgres_dsn
@@ -37,22 +35,9 @@ from pg import fresh_schema_url, postgres_dsn
 T0 = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        store: Store = open_store("memory://")
-        yield store
-        store.close()
-    elif request.param == "sqlite":
-        store = SQLiteStore(tmp_path / "returns.db", synchronous="normal")
-        yield store
-        store.close()
-    else:
-        url, drop = fresh_schema_url(postgres_dsn())
-        store = open_store(url)
-        yield store
-        store.close()
-        drop()
+@pytest.fixture
+def store(any_store: Store) -> Store:
+    return any_store
 
 
 @pytest.fixture

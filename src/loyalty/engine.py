@@ -424,8 +424,7 @@ class Engine:
         """The member's open lots (points not yet spent or expired), by id."""
         check_id("member_id", member_id)
         with self.store.unit_of_work(readonly=True) as uow:
-            if uow.member(member_id) is None:
-                raise UnknownMember("member_id", f"no member {member_id!r}")
+            self._known(uow, member_id)
             return uow.lots(member_id)
 
     def expiring(self, member_id: str, *, within: timedelta) -> list[Lot]:
@@ -443,8 +442,7 @@ class Engine:
         except OverflowError:
             until = datetime.max.replace(tzinfo=UTC)
         with self.store.unit_of_work(readonly=True) as uow:
-            if uow.member(member_id) is None:
-                raise UnknownMember("member_id", f"no member {member_id!r}")
+            self._known(uow, member_id)
             due = uow.due_lots(until, member_id=member_id)
         return [lot for lot in due if not lot.expired_at(now)]
 
@@ -458,8 +456,7 @@ class Engine:
         ):
             raise InvalidInput("limit", f"must be None or an int from 1 to {MAX_POINTS}, got {limit!r}")
         with self.store.unit_of_work(readonly=True) as uow:
-            if uow.member(member_id) is None:
-                raise UnknownMember("member_id", f"no member {member_id!r}")
+            self._known(uow, member_id)
             return uow.history(member_id, after=after, limit=limit)
 
     def member(self, member_id: str) -> Member:
@@ -896,8 +893,7 @@ class Engine:
         """The member's open holds, by id."""
         check_id("member_id", member_id)
         with self.store.unit_of_work(readonly=True) as uow:
-            if uow.member(member_id) is None:
-                raise UnknownMember("member_id", f"no member {member_id!r}")
+            self._known(uow, member_id)
             return uow.open_holds(member_id)
 
     def _locked_hold(self, uow: UnitOfWork, hold_id: str) -> Hold:
@@ -1156,6 +1152,12 @@ class Engine:
     def _check_range(balance: int) -> None:
         if not -MAX_POINTS <= balance <= MAX_POINTS:
             raise PointsOverflow("points", "the balance would leave the 64-bit range")
+
+    @staticmethod
+    def _known(uow: UnitOfWork, member_id: str) -> None:
+        """Refuse an unknown member (for the queries that read more than the member's row)."""
+        if uow.member(member_id) is None:
+            raise UnknownMember("member_id", f"no member {member_id!r}")
 
     @staticmethod
     def _balance_for_update(uow: UnitOfWork, member_id: str) -> int:
