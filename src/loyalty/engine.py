@@ -1025,15 +1025,19 @@ class Engine:
                 # The balance was read under the write lock: only a broken adapter gets here.
                 raise StorageError("balance", "the store's balance moved during the unit of work")
             lot = entry.seq
-            # After a collection the receipt shows the balance left.
-            receipt = attrs.evolve(receipt, balance_after=last.balance_after)
+            if last is not entry:
+                # After a collection the receipt shows the balance left.
+                receipt = attrs.evolve(receipt, balance_after=last.balance_after)
         if deltas or settled:
             uow.add_tallies(_merged(deltas, settled))
         result = codec.receipt_result(receipt, occurred_at=request["at"])
         # What a return needs to recompute the purchase as it was: its lot, the tallies
         # and the member it was evaluated with.
         result["lot"] = lot
-        result["context"] = {name: [tally.count, str(tally.points)] for name, tally in read.items()}
+        # Only tallies that are not zero: a missing one reads as zero (this is on every purchase).
+        result["context"] = {
+            name: [t.count, str(t.points)] for name, t in read.items() if t.count or t.points
+        }
         if member is not None:
             result["member"] = codec.unstructure(member)
         uow.add_operation(Operation(key, kind, request, result, now))
