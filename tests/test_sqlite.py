@@ -22,6 +22,7 @@ from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.store import StoredProgram, Tally
 from loyalty.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from loyalty.tiers import TierState
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
@@ -88,7 +89,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 4
+    assert store.schema_version() == SCHEMA_VERSION == 5
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -170,7 +171,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION == 5
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -196,11 +197,14 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
             uow.add_program_version(StoredProgram("v1", None, {"rules": []}, T0))
             rules = ("base", "bonus")
             entry = uow.append(Posting("M1", EntryKind.EARN, 5, T0, T0, "P2", "purchase", None, rules, "v1"))
+            assert uow.tier_state("M1") is None
+            uow.put_tier_state(TierState("M1", "gold", "gold", T0, T0, T0))
             uow.commit()
         assert (entry.seq, entry.balance_after) == (3, 35)
         store.close()
         store = SQLiteStore(path)
         with store.unit_of_work(readonly=True) as uow:
+            assert uow.due_tier_states(T0) == [TierState("M1", "gold", "gold", T0, T0, T0)]
             assert uow.history("M1", after=2) == [entry]
             assert [(lot.id, lot.remaining) for lot in uow.lots("M1")] == [(2, 30), (3, 5)]
             assert uow.tallies(["k"]) == {"k": Tally(1, Decimal("0.5"))}
@@ -211,7 +215,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(4,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(5,)]
         # The ledger is still append-only.
         with pytest.raises(sqlite3.IntegrityError, match="immutable"):
             conn.execute("UPDATE entries SET program_version = 'forged'")

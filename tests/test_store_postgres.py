@@ -23,6 +23,7 @@ from loyalty.purchases import Line, Purchase
 from loyalty.store import Operation, Store, StoredProgram, Tally, open_store
 from loyalty.store.postgres import _MIGRATIONS, SCHEMA_VERSION, PostgresStore, open_postgres
 from loyalty.testing.contract import StoreContract
+from loyalty.tiers import TierState
 from pg import fresh_schema_url, postgres_dsn
 
 pytestmark = pytest.mark.postgres
@@ -210,7 +211,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 4
+        assert store.schema_version() == SCHEMA_VERSION == 5
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -230,10 +231,13 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
             uow.add_program_version(StoredProgram("v1", None, {"rules": []}, T0))
             rules = ("base", "bonus")
             entry = uow.append(Posting("M1", EntryKind.EARN, 5, T0, T0, "P2", "purchase", None, rules, "v1"))
+            assert uow.tier_state("M1") is None
+            uow.put_tier_state(TierState("M1", "gold", "gold", T0, T0, T0))
             uow.commit()
         assert (entry.seq, entry.balance_after) == (3, 35)
         with store.unit_of_work(readonly=True) as uow:
             assert uow.history("M1", after=2) == [entry]
+            assert uow.due_tier_states(T0) == [TierState("M1", "gold", "gold", T0, T0, T0)]
             # The points from before lots existed: one lot that never expires, numbered by the last entry.
             assert [(lot.id, lot.remaining, lot.expires_at) for lot in uow.lots("M1")] == [
                 (2, 30, None),

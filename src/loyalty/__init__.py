@@ -31,6 +31,7 @@ from loyalty.errors import (
     UnknownHold,
     UnknownMember,
     UnknownPurchase,
+    UnknownTier,
 )
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.holds import Hold, HoldStatus
@@ -57,6 +58,7 @@ from loyalty.rules import (
     UnitBonus,
 )
 from loyalty.store import Operation, Store, UnitOfWork, open_store
+from loyalty.tiers import Downgrade, Metric, ReviewDate, Tier, Tiers, TierState, TierStatus, Upgrade, Window
 
 __version__ = "0.1.0"
 
@@ -70,6 +72,7 @@ __all__ = [
     "ConfigError",
     "Contribution",
     "CurrencyMismatch",
+    "Downgrade",
     "EarnRate",
     "EndOf",
     "Engine",
@@ -99,6 +102,7 @@ __all__ = [
     "Maintenance",
     "Member",
     "MemberAlreadyEnrolled",
+    "Metric",
     "Money",
     "Multiplier",
     "Operation",
@@ -113,6 +117,7 @@ __all__ = [
     "Return",
     "ReturnReceipt",
     "Returned",
+    "ReviewDate",
     "RoundPer",
     "Rounding",
     "Rule",
@@ -123,6 +128,10 @@ __all__ = [
     "StorageError",
     "Store",
     "TaxBasis",
+    "Tier",
+    "TierState",
+    "TierStatus",
+    "Tiers",
     "TransientStorageError",
     "UnitBonus",
     "UnitOfWork",
@@ -130,6 +139,9 @@ __all__ = [
     "UnknownHold",
     "UnknownMember",
     "UnknownPurchase",
+    "UnknownTier",
+    "Upgrade",
+    "Window",
     "__version__",
     "balance_of",
     "earn",

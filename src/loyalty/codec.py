@@ -72,6 +72,9 @@ def receipt_result(receipt: Receipt, *, occurred_at: str | None = None) -> dict[
         "carried_in": str(receipt.carried_in),
         "carried_out": str(receipt.carried_out),
         "event": receipt.event,
+        "tier": receipt.tier,
+        "tier_reached": receipt.tier_reached,
+        "tier_bonus": receipt.tier_bonus,
     }
 
 

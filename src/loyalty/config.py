@@ -100,6 +100,7 @@ from loyalty.errors import ConfigError, InvalidInput
 from loyalty.expiry import Expiry
 from loyalty.program import EarnRate, Program
 from loyalty.rules import RULE_KINDS, Rule
+from loyalty.tiers import Tier, Tiers
 
 __all__ = [
     "load_programs",
@@ -521,7 +522,7 @@ def _unstructure_rule(value: Rule) -> dict[str, Any]:
     return data
 
 
-for _cls in (*RULE_KINDS.values(), EarnRate, Expiry, Program):
+for _cls in (*RULE_KINDS.values(), EarnRate, Expiry, Tier, Tiers, Program):
     attrs.resolve_types(_cls)
 _converter.register_structure_hook_func(lambda cls: cls is Rule, _structure_rule)
 _converter.register_unstructure_hook_func(lambda cls: cls is Rule, _unstructure_rule)
@@ -529,6 +530,8 @@ for _cls in RULE_KINDS.values():
     _register(_cls)
 _register(EarnRate, strip="rate.")
 _register(Expiry)
+_register(Tier)
+_register(Tiers)
 _register(
     Program,
     struct_rate=_structure_rate,

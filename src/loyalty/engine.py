@@ -32,7 +32,7 @@ import attrs
 
 from loyalty import codec
 from loyalty.checks import MAX_POINTS, check_aware, check_id, check_points, check_text
-from loyalty.earning import Event, evaluate, evaluate_event, tally_keys
+from loyalty.earning import Evaluation, Event, evaluate, evaluate_event, tally_keys
 from loyalty.errors import (
     AlreadyReturned,
     ConcurrencyError,
@@ -50,6 +50,7 @@ from loyalty.errors import (
     UnknownHold,
     UnknownMember,
     UnknownPurchase,
+    UnknownTier,
 )
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
@@ -73,6 +74,20 @@ from loyalty.returns import (
     taken_key,
 )
 from loyalty.store import Operation, Store, StoredProgram, Tally, UnitOfWork
+from loyalty.tiers import (
+    TIER_ATTRIBUTE,
+    Downgrade,
+    Metric,
+    TierChange,
+    Tiers,
+    TierState,
+    TierStatus,
+    Upgrade,
+    assign,
+    metric_key,
+    review,
+    upgrade,
+)
 
 __all__ = ["Clock", "Engine", "Maintenance"]
 
@@ -122,6 +137,26 @@ def _merged(*parts: Mapping[str, Tally]) -> dict[str, Tally]:
     return total
 
 
+def _tiered(member: Member, tier: str) -> Member:
+    """``member`` as rules see it under a tiered program: with its tier as the ``tier`` attribute."""
+    return attrs.evolve(member, attributes={**member.attributes, TIER_ATTRIBUTE: tier})
+
+
+def _contribution(tiers: Tiers, program: Program, subject: Purchase | Event, points: int) -> Tally:
+    """What ``subject``, earning ``points`` (stored units), adds to the tier metric."""
+    if tiers.metric is Metric.POINTS:
+        return Tally(0, Decimal(points).scaleb(-program.scale, context=EXACT))
+    if not isinstance(subject, Purchase):
+        return Tally()  # an event is neither spend nor a visit
+    if tiers.metric is Metric.SPEND:
+        return Tally(0, subject.total.amount)
+    return Tally(1, Decimal(0))
+
+
+def _value(tiers: Tiers, tally: Tally) -> Decimal:
+    return Decimal(tally.count) if tiers.metric is Metric.VISITS else tally.points
+
+
 def _system_clock() -> datetime:
     return datetime.now(UTC)
 
@@ -169,6 +204,9 @@ class Maintenance:
     #: Holds whose time ran out, and the points they gave back.
     expired_holds: int = 0
     released_points: int = 0
+    #: Tier reviews (and ends of assigned tiers) carried out, and the moves between tiers they made.
+    tier_reviews: int = 0
+    tier_changes: int = 0
 
 
 @attrs.frozen
@@ -486,37 +524,64 @@ class Engine:
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 100_000:
             raise InvalidInput("batch", f"must be an int from 1 to 100000, got {batch!r}")
 
-        def command(uow: UnitOfWork) -> tuple[bool, list[Entry]]:
+        def command(uow: UnitOfWork) -> tuple[bool, list[Entry], int]:
             due = [hold.member_id for hold in uow.due_holds(at, limit=batch)]
             due += [lot.member_id for lot in uow.due_lots(at, limit=batch)]
+            due += [state.member_id for state in uow.due_tier_states(at, limit=batch)]
             written: list[Entry] = []
+            reviewed = 0
             # Members locked in one order, so two maintenance runs cannot deadlock each other.
             for member_id in sorted(set(due)):
-                if len(written) >= batch:
+                if len(written) + reviewed >= batch:
                     break  # the rest is found again by the next unit of work
                 self._balance_for_update(uow, member_id)
                 written += self._expire_due(uow, member_id, at, limit=batch - len(written))
+                done, moves = self._review_due(uow, member_id, at)
+                reviewed += done
+                written += moves
             uow.commit()
-            return bool(due), written
+            return bool(due), written, reviewed
 
         report = Maintenance()
         members: set[str] = set()
         while True:
-            found, written = self._run(command)
+            found, written, reviewed = self._run(command)
             # Nothing found, or all of it ended by another engine meanwhile: done. (Stopping
-            # on a batch that wrote nothing also bounds the loop whatever an adapter returns.)
-            if not found or not written:
+            # on a batch that did nothing also bounds the loop whatever an adapter returns.)
+            if not found or not (written or reviewed):
                 return attrs.evolve(report, members=len(members))
             expired = [entry.points for entry in written if entry.kind is EntryKind.EXPIRE]
             released = [entry.points for entry in written if entry.kind is EntryKind.RELEASE]
+            moved = [entry for entry in written if entry.kind is EntryKind.TIER]
             report = attrs.evolve(
                 report,
                 expired_lots=report.expired_lots + len(expired),
                 expired_points=report.expired_points - sum(expired),
                 expired_holds=report.expired_holds + len(released),
                 released_points=report.released_points + sum(released),
+                tier_reviews=report.tier_reviews + reviewed,
+                tier_changes=report.tier_changes + len(moved),
             )
-            members.update(entry.member_id for entry in written)
+            members.update(entry.member_id for entry in written if entry.kind is not EntryKind.TIER)
+
+    def _review_due(self, uow: UnitOfWork, member_id: str, at: datetime) -> tuple[int, list[Entry]]:
+        """Carry out the member's tier reviews due by ``at`` (its balance is locked): (1 if any, moves)."""
+        stored = uow.tier_state(member_id)
+        if stored is None or stored.due_at is None or stored.due_at > at:
+            return 0, []
+        program = _in_force(self._versions_in(uow), at, default_first=True)
+        member = uow.member(member_id)
+        assert member is not None  # it has a balance
+        now = self._now()
+        if program.tiers is None:
+            # The program in force has no tiers any more: nothing to review, ever.
+            uow.put_tier_state(attrs.evolve(stored, due_at=None))
+            return 1, []
+        tiers = program.tiers
+        measure = self._measure(uow, program, tiers, member)
+        state, moves = review(stored, tiers, at, program.zone, member.enrolled_at, measure)
+        source = f"tier-review:{member_id}:{stored.due_at.isoformat()}"
+        return 1, self._write_tier(uow, program, tiers, member_id, state, stored, moves, source, now)
 
     def _expire_due(
         self, uow: UnitOfWork, member_id: str, at: datetime, *, limit: int | None = None
@@ -564,6 +629,123 @@ class Engine:
             draws=hold.give_back(points),
         )
         return uow.append(posting)
+
+    # -- tiers ------------------------------------------------------------------------------
+
+    def tier(self, member_id: str) -> TierStatus:
+        """Where the member stands in the program's tiers now (:class:`~loyalty.tiers.TierStatus`).
+
+        Reviews that fell due are taken into account even if maintenance has
+        not run yet (nothing is written). Raises
+        :class:`~loyalty.errors.UnknownTier` if the program has no tiers.
+        """
+        check_id("member_id", member_id)
+        now = self._now()
+        with self.store.unit_of_work(readonly=True) as uow:
+            member = uow.member(member_id)
+            if member is None:
+                raise UnknownMember("member_id", f"no member {member_id!r}")
+            program = _in_force(self._versions_in(uow), now, default_first=True)
+            tiers = program.tiers
+            if tiers is None:
+                raise UnknownTier(
+                    "tiers", f"program {program.name!r} (version {program.version}) has no tiers"
+                )
+            state = self._tier_settled(uow, program, tiers, member, now)[0]
+            measure = self._measure(uow, program, tiers, member)
+            value = measure(now)
+            earned = tiers.tier(state.earned)
+            review_at = state.review_at if tiers.position(state.earned) > 0 else None
+            to_keep = None
+            if review_at is not None:
+                to_keep = max(
+                    Decimal(0), EXACT.subtract(earned.threshold, measure(tiers.measured_at(review_at)))
+                )
+        position = tiers.position(state.tier)
+        following = tiers.levels[position + 1] if position + 1 < len(tiers.levels) else None
+        floor = state.floor if state.floor_until is not None and now < state.floor_until else None
+        return TierStatus(
+            member_id,
+            tiers.tier(state.tier),
+            state.since,
+            tiers.metric,
+            value,
+            following,
+            None if following is None else max(Decimal(0), EXACT.subtract(following.threshold, value)),
+            review_at,
+            to_keep,
+            earned,
+            None if floor is None else tiers.tier(floor),
+            None if floor is None else state.floor_until,
+        )
+
+    def assign_tier(
+        self,
+        member_id: str,
+        tier: str,
+        *,
+        until: datetime,
+        id: str,
+        at: datetime,
+        reason: str,
+        actor: str,
+    ) -> TierState:
+        """Give the member ``tier`` as a floor until ``until`` (a status match, a goodwill gesture).
+
+        While it lasts the member holds at least ``tier``; activity can still
+        lift it higher, and reviews judge only the tier earned by activity.
+        When it ends the member falls back to the earned tier. No entry bonus
+        is paid for an assigned tier. The assignment is a ``tier`` ledger
+        entry naming ``actor`` and ``reason``; idempotent on ``id``.
+        """
+        check_id("member_id", member_id)
+        check_id("tier", tier)
+        check_id("id", id)
+        check_aware("at", at)
+        check_aware("until", until)
+        check_id("actor", actor)
+        check_text("reason", reason)
+        if not reason.strip():
+            raise InvalidInput("reason", "an assignment must say why")
+        if until <= at:
+            raise InvalidInput("until", f"must be after at ({at.isoformat()}), got {until.isoformat()}")
+        request = {
+            "member_id": member_id,
+            "tier": tier,
+            "until": until.isoformat(),
+            "at": at.isoformat(),
+            "reason": reason,
+            "actor": actor,
+        }
+
+        def command(uow: UnitOfWork) -> TierState:
+            replay = self._replay(uow, id, "tier_assign", request)
+            if replay is not None:
+                return codec.structure(replay.result, TierState)
+            self._balance_for_update(uow, member_id)
+            member = uow.member(member_id)
+            assert member is not None  # it has a balance
+            program = _in_force(self._versions_in(uow), at, default_first=True)
+            tiers = program.tiers
+            if tiers is None:
+                raise UnknownTier(
+                    "tier", f"program {program.name!r} (version {program.version}) has no tiers"
+                )
+            if tier not in {level.id for level in tiers.levels}:
+                known = ", ".join(level.id for level in tiers.levels)
+                raise UnknownTier("tier", f"no tier {tier!r} in the program (its tiers: {known})")
+            now = self._now()
+            if until <= now:
+                raise InvalidInput("until", f"must be after now ({now.isoformat()}), got {until.isoformat()}")
+            state, stored, moves = self._tier_settled(uow, program, tiers, member, now)
+            why = f"assigned by {actor} until {until.isoformat()}: {reason}"
+            state, more = assign(state, tiers, tier, until, at, why)
+            self._write_tier(uow, program, tiers, member_id, state, stored, moves + more, id, now, actor)
+            uow.add_operation(Operation(id, "tier_assign", request, codec.unstructure(state), now))
+            uow.commit()
+            return state
+
+        return self._run(command)
 
     # -- returns and voids -------------------------------------------------------------------
 
@@ -701,7 +883,20 @@ class Engine:
             returned_key(pid, i): Tally(0, q - before.get(i, Decimal(0))) for i, q in after.items()
         }
         bookkeeping = {taken_key(pid): Tally(1, Decimal(take)), refunded_key(pid): Tally(0, Decimal(refund))}
-        uow.add_tallies(_merged(corrections, returned_now, bookkeeping))
+        tiers = program.tiers
+        enrolled = uow.member(member_id) if tiers is not None else None
+        metric: dict[str, Tally] = {}
+        if tiers is not None and enrolled is not None:
+            metric = self._tier_correction(tiers, program, enrolled, purchase, take, was, now_is)
+        uow.add_tallies(_merged(corrections, returned_now, bookkeeping, metric))
+        if tiers is not None and enrolled is not None:
+            # The metric fell: a downgrade at once follows it; a review will see it.
+            tiered, stored, moves = self._tier_settled(uow, program, tiers, enrolled, now)
+            if tiers.downgrade is Downgrade.IMMEDIATE:
+                value = self._measure(uow, program, tiers, enrolled)(now)
+                tiered, more = upgrade(tiered, tiers, value, now, program.zone, enrolled.enrolled_at)
+                moves += more
+            self._write_tier(uow, program, tiers, member_id, tiered, stored, moves, returned.id, now)
         balance = uow.balance(member_id)
         assert balance is not None
         result = ReturnReceipt(
@@ -720,6 +915,30 @@ class Engine:
         uow.add_operation(Operation(returned.id, "return", request, codec.unstructure(result), now))
         uow.commit()
         return result
+
+    @staticmethod
+    def _tier_correction(
+        tiers: Tiers,
+        program: Program,
+        member: Member,
+        purchase: Purchase,
+        take: int,
+        was: Purchase | None,
+        now_is: Purchase | None,
+    ) -> dict[str, Tally]:
+        """What a return takes off the tier metric, in the stretch its purchase counted in."""
+        if tiers.metric is Metric.POINTS:
+            delta = Tally(0, -Decimal(take).scaleb(-program.scale, context=EXACT))
+        elif tiers.metric is Metric.SPEND:
+            before = was.total.amount if was is not None else Decimal(0)
+            after = now_is.total.amount if now_is is not None else Decimal(0)
+            delta = Tally(0, EXACT.subtract(after, before))
+        else:
+            delta = Tally(-1 if now_is is None else 0, Decimal(0))  # a void gives the visit back
+        if not (delta.count or delta.points):
+            return {}
+        bucket = tiers.bucket(purchase.at, program.zone, member.enrolled_at)
+        return {metric_key(tiers.metric, member.id, bucket): delta}
 
     def _version_of(self, uow: UnitOfWork, label: str, at: datetime) -> Program:
         """The program version a purchase was earned with: by its label, else the one in force at ``at``."""
@@ -920,13 +1139,12 @@ class Engine:
                 return codec.receipt_from_result(replay.result)
             balance = self._balance_for_update(uow, subject.member_id)
             member = uow.member(subject.member_id) if program.index.needs_member else None
-            tallies = self._tallies(uow, program, subject, member)
-            if isinstance(subject, Purchase):
-                outcome = evaluate(program, subject, member=member, tallies=tallies, balance_before=balance)
-            else:
-                outcome = evaluate_event(
-                    program, subject, member=member, tallies=tallies, balance_before=balance
+            if program.tiers is not None and member is not None:
+                return self._earn_tiered(
+                    uow, program, program.tiers, subject, member, balance, request, kind, reason
                 )
+            tallies = self._tallies(uow, program, subject, member)
+            outcome = self._evaluate(program, subject, member, tallies, balance)
             return self._post(
                 uow,
                 program,
@@ -945,6 +1163,155 @@ class Engine:
             self._synced = True
         return receipt
 
+    @staticmethod
+    def _evaluate(
+        program: Program,
+        subject: Purchase | Event,
+        member: Member | None,
+        tallies: Mapping[str, Tally],
+        balance: int,
+    ) -> Evaluation:
+        if isinstance(subject, Purchase):
+            return evaluate(program, subject, member=member, tallies=tallies, balance_before=balance)
+        return evaluate_event(program, subject, member=member, tallies=tallies, balance_before=balance)
+
+    def _earn_tiered(
+        self,
+        uow: UnitOfWork,
+        program: Program,
+        tiers: Tiers,
+        subject: Purchase | Event,
+        member: Member,
+        balance: int,
+        request: dict[str, Any],
+        kind: str,
+        reason: str,
+    ) -> Receipt:
+        """:meth:`_earn` under a tiered program: at the member's tier, moving it up if the metric says so.
+
+        Reviews that fell due before the purchase are carried out first (as
+        maintenance would have), so it earns at the tier they left.
+        """
+        now = self._now()
+        zone, enrolled = program.zone, member.enrolled_at
+        state, stored, moves = self._tier_settled(uow, program, tiers, member, now)
+        if moves:
+            self._write_tier(uow, program, tiers, member.id, state, stored, moves, subject.id, now)
+            stored = state
+        earned_at = state.tier
+        seen = _tiered(member, earned_at)
+        tallies = self._tallies(uow, program, subject, seen)
+        outcome = self._evaluate(program, subject, seen, tallies, balance)
+        gained = _contribution(tiers, program, subject, outcome.receipt.points)
+        value = EXACT.add(self._measure(uow, program, tiers, member)(subject.at), _value(tiers, gained))
+        after, moves = upgrade(state, tiers, value, subject.at, zone, enrolled)
+        if tiers.upgrade is Upgrade.THIS_PURCHASE and after.tier != state.tier:
+            earned_at = after.tier
+            seen = _tiered(member, earned_at)
+            outcome = self._evaluate(program, subject, seen, tallies, balance)
+            gained = _contribution(tiers, program, subject, outcome.receipt.points)
+        deltas: Mapping[str, Tally] = outcome.tallies
+        if gained.count or gained.points:
+            bucket = metric_key(tiers.metric, member.id, tiers.bucket(subject.at, zone, enrolled))
+            deltas = _merged(deltas, {bucket: gained})
+        bonus = sum(tiers.tier(tier).bonus for move in moves for tier in move.bonuses) * 10**program.scale
+        up = tiers.position(after.tier) > tiers.position(state.tier)
+        receipt = attrs.evolve(
+            outcome.receipt,
+            tier=earned_at,
+            tier_reached=after.tier if up else None,
+            tier_bonus=bonus,
+        )
+
+        def then() -> Entry | None:
+            written = self._write_tier(uow, program, tiers, member.id, after, stored, moves, subject.id, now)
+            return written[-1] if written else None
+
+        return self._post(
+            uow, program, receipt, deltas, subject.id, request, kind, reason, tallies, seen, then
+        )
+
+    @staticmethod
+    def _measure(
+        uow: UnitOfWork, program: Program, tiers: Tiers, member: Member
+    ) -> Callable[[datetime], Decimal]:
+        """The member's tier metric over the window at a given instant, read from its tallies."""
+
+        def measure(at: datetime) -> Decimal:
+            buckets = tiers.buckets(at, program.zone, member.enrolled_at)
+            total = Decimal(0)
+            for tally in uow.tallies([metric_key(tiers.metric, member.id, b) for b in buckets]).values():
+                total = EXACT.add(total, _value(tiers, tally))
+            return total
+
+        return measure
+
+    def _tier_settled(
+        self, uow: UnitOfWork, program: Program, tiers: Tiers, member: Member, now: datetime
+    ) -> tuple[TierState, TierState | None, list[TierChange]]:
+        """The member's tier state with every review due by ``now`` carried out: (state, as stored, moves)."""
+        stored = uow.tier_state(member.id)
+        state = stored if stored is not None else TierState.initial(member.id, tiers, member.enrolled_at)
+        measure = self._measure(uow, program, tiers, member)
+        state, moves = review(state, tiers, now, program.zone, member.enrolled_at, measure)
+        return state, stored, moves
+
+    def _write_tier(
+        self,
+        uow: UnitOfWork,
+        program: Program,
+        tiers: Tiers,
+        member_id: str,
+        state: TierState,
+        stored: TierState | None,
+        moves: list[TierChange],
+        source: str,
+        now: datetime,
+        actor: str | None = None,
+    ) -> list[Entry]:
+        """Write each move as a zero-point ``tier`` entry, each entry bonus due as a credit, and the state."""
+        written: list[Entry] = []
+        for move in moves:
+            old, new = tiers.tier(move.old), tiers.tier(move.new)
+            what = f"tier {old.label} -> {new.label}" if move.old != move.new else f"tier {new.label}"
+            posting = Posting(
+                member_id,
+                EntryKind.TIER,
+                0,
+                move.at,
+                now,
+                source,
+                f"{what}: {move.reason}",
+                actor,
+                program_version=program.version,
+            )
+            written.append(uow.append(posting))
+            for tier_id in move.bonuses:
+                tier = tiers.tier(tier_id)
+                if not tier.bonus:
+                    continue
+                units = tier.bonus * 10**program.scale
+                self._check_range(written[-1].balance_after + units)
+                _, expires = program.lot_dates(move.at, pending=False)
+                bonus = Posting(
+                    member_id,
+                    EntryKind.EARN,
+                    units,
+                    move.at,
+                    now,
+                    source,
+                    f"entry bonus for reaching {tier.label}",
+                    rules=(f"{tier.rule_id}:bonus",),
+                    program_version=program.version,
+                    expires_at=expires,
+                )
+                written += dict.fromkeys(self._credit(uow, bonus))
+        # A member still where it started (no row, no move) needs no row.
+        untouched = stored is None and state == TierState.initial(member_id, tiers, state.since)
+        if state != stored and not untouched:
+            uow.put_tier_state(state)
+        return written
+
     def _evaluate_readonly(self, purchase: Purchase, *, explain: bool) -> Receipt:
         self._check_purchase(purchase)
         program = self._version_at(purchase.at, write=False)
@@ -956,9 +1323,14 @@ class Engine:
             if balance is None:
                 raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
             member = uow.member(purchase.member_id) if explain or program.index.needs_member else None
+            tier = None
+            if program.tiers is not None and member is not None:
+                state = self._tier_settled(uow, program, program.tiers, member, self._now())[0]
+                tier, member = state.tier, _tiered(member, state.tier)
             own, shared = tally_keys(program, purchase, member)
             tallies = uow.tallies([*own, *shared]) if own or shared else {}
-        return evaluate(program, purchase, member=member, tallies=tallies, explain=explain).receipt
+        receipt = evaluate(program, purchase, member=member, tallies=tallies, explain=explain).receipt
+        return receipt if tier is None else attrs.evolve(receipt, tier=tier)
 
     @staticmethod
     def _tallies(
@@ -985,8 +1357,12 @@ class Engine:
         reason: str,
         read: Mapping[str, Tally],
         member: Member | None,
+        then: Callable[[], Entry | None] | None = None,
     ) -> Receipt:
         """Write what an evaluation decided: the entry, the tallies and the operation.
+
+        ``then`` writes what follows from it (a tier move and its entry bonus)
+        and returns the last entry it wrote, whose balance the receipt shows.
 
         The operation keeps, besides the receipt, the tallies the evaluation
         read and the lot the points went into, so a later return can
@@ -1030,6 +1406,10 @@ class Engine:
                 receipt = attrs.evolve(receipt, balance_after=last.balance_after)
         if deltas or settled:
             uow.add_tallies(_merged(deltas, settled))
+        if then is not None:
+            last_written = then()
+            if last_written is not None:
+                receipt = attrs.evolve(receipt, balance_after=last_written.balance_after)
         result = codec.receipt_result(receipt, occurred_at=request["at"])
         # What a return needs to recompute the purchase as it was: its lot, the tallies
         # and the member it was evaluated with.

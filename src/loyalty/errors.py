@@ -38,6 +38,7 @@ __all__ = [
     "UnknownHold",
     "UnknownMember",
     "UnknownPurchase",
+    "UnknownTier",
 ]
 
 
@@ -138,6 +139,10 @@ class UnknownHold(LoyaltyError, LookupError):
 
 class UnknownPurchase(LoyaltyError, LookupError):
     """The purchase id names no recorded purchase."""
+
+
+class UnknownTier(LoyaltyError, LookupError):
+    """The tier id names no tier of the program (or the program has no tiers)."""
 
 
 class AlreadyReturned(LoyaltyError):

@@ -39,6 +39,8 @@ class EntryKind(enum.Enum):
     REFUND = "refund"
     #: Points a return took back beyond the member's points, collected from a later credit.
     COLLECT = "collect"
+    #: A move between tiers (zero points): the reason says from which to which, and why.
+    TIER = "tier"
 
 
 @attrs.frozen

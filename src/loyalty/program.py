@@ -33,7 +33,17 @@ from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.money import EXACT, check_currency, check_decimal
 from loyalty.purchases import Line
 from loyalty.returns import Clawback
-from loyalty.rules import BirthdayBonus, EventRule, Rule, SpendRule, as_enum, check_rule_id, zone
+from loyalty.rules import (
+    BirthdayBonus,
+    EventRule,
+    Multiplier,
+    Rule,
+    SpendRule,
+    as_enum,
+    check_rule_id,
+    zone,
+)
+from loyalty.tiers import TIER_ATTRIBUTE, Tiers
 
 __all__ = [
     "BASE",
@@ -191,6 +201,11 @@ def _check_expiry(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("expiry", f"must be an Expiry, got {value!r}")
 
 
+def _check_tiers(_: Any, __: Any, value: object) -> None:
+    if value is not None and not isinstance(value, Tiers):
+        raise InvalidInput("tiers", f"must be Tiers or None, got {value!r}")
+
+
 def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
@@ -215,6 +230,9 @@ class Program:
     under ``expiry`` (see :mod:`loyalty.expiry`), with the dates of the
     version it was earned under. ``clawback`` says what a return does when
     the points it takes back were already spent (:class:`~loyalty.returns.Clawback`).
+    ``tiers`` (:class:`~loyalty.tiers.Tiers`) adds levels members reach and
+    keep by a metric: each tier's multiplier becomes a rule ``tier-<id>``, and
+    any rule can target tiers with ``members={"tier": [...]}``.
     """
 
     name: str = attrs.field(validator=validates(check_id, "name"))
@@ -252,6 +270,7 @@ class Program:
     clawback: Clawback = attrs.field(
         default=Clawback.CLAMP, converter=_to_clawback, validator=one_of(Clawback, "clawback"), kw_only=True
     )
+    tiers: Tiers | None = attrs.field(default=None, validator=_check_tiers, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.rate is not None and any(rule.id == BASE for rule in self.rules):
@@ -259,6 +278,14 @@ class Program:
             raise InvalidInput(
                 f"rules[{index}].id", f"{BASE!r} is the base rate's id; set rate to None to reuse it"
             )
+        if self.tiers is not None:
+            taken = {rule.id: i for i, rule in enumerate(self.rules)}
+            for j, tier in enumerate(self.tiers.levels):
+                if tier.rule_id in taken:
+                    raise InvalidInput(
+                        f"rules[{taken[tier.rule_id]}].id",
+                        f"{tier.rule_id!r} is the id of tiers.levels[{j}]'s multiplier",
+                    )
         object.__setattr__(self, "_zone", zone("timezone", self.timezone))
         object.__setattr__(self, "_index", RuleIndex.build(self))
 
@@ -434,6 +461,19 @@ class RuleIndex:
         if program.rate is not None:
             rules.append(SpendRule(id=BASE, points=program.rate.points, per=program.rate.per))
         rules += program.rules
+        if program.tiers is not None:
+            # A tier's multiplier is a rule like any other, so the receipt shows it and
+            # explain says why another tier's did not apply.
+            rules += [
+                Multiplier(
+                    id=tier.rule_id,
+                    name=f"{tier.label} tier",
+                    factor=tier.multiplier,
+                    members={TIER_ATTRIBUTE: (tier.id,)},
+                )
+                for tier in program.tiers.levels
+                if tier.multiplier != 1
+            ]
         declared = {rule.id: i for i, rule in enumerate(rules)}
         purchase = sorted(
             (rule for rule in rules if not isinstance(rule, EventRule)),
@@ -476,7 +516,6 @@ class RuleIndex:
             by_label=MappingProxyType({k: frozenset(v) for k, v in by_label.items()}),
             by_event=MappingProxyType({k: tuple(v) for k, v in by_event.items()}),
             ordered_events=tuple(events),
-            needs_member=any(
-                rule.members or rule.exclude_members or isinstance(rule, BirthdayBonus) for rule in rules
-            ),
+            needs_member=program.tiers is not None
+            or any(rule.members or rule.exclude_members or isinstance(rule, BirthdayBonus) for rule in rules),
         )

@@ -68,7 +68,7 @@ class Receipt:
     :meth:`~loyalty.Engine.explain` only, as finding every reason costs more
     than earning. ``carried_in``/``carried_out`` are the fractions of a point
     a program with ``carry`` brings from the member's earlier purchases and
-    keeps for the next one.
+    keeps for the next one. ``balance_after`` includes an entry bonus.
     """
 
     source_id: str
@@ -86,6 +86,11 @@ class Receipt:
     carried_in: Decimal = _ZERO
     carried_out: Decimal = _ZERO
     event: str | None = None
+    #: Under a tiered program: the tier the purchase earned at, the tier it lifted
+    #: the member to (if it did), and the entry bonus that paid (in stored units).
+    tier: str | None = None
+    tier_reached: str | None = None
+    tier_bonus: int = 0
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -124,6 +129,10 @@ class Receipt:
         elif self.rounding_adjustment:
             rows.append(row(f"rounding ({self.rounding.value})", _signed(self.rounding_adjustment)))
         rows.append(row("points earned", self.shown_points()))
+        if self.tier_reached is not None:
+            rows.append(f"  tier reached: {self.tier_reached}")
+        if self.tier_bonus:
+            rows.append(row("entry bonus", f"+{self.shown_points(self.tier_bonus)}"))
         if self.balance_after is not None:
             rows.append(row("balance", self.shown_points(self.balance_after)))
         if self.skipped:

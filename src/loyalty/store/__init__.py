@@ -37,6 +37,7 @@ from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
 from loyalty.lots import Lot
 from loyalty.members import Member
+from loyalty.tiers import TierState
 
 __all__ = [
     "DEFAULT_URL",
@@ -48,6 +49,7 @@ __all__ = [
     "StoreFactory",
     "StoredProgram",
     "Tally",
+    "TierState",
     "UnitOfWork",
     "check_deltas",
     "check_rules",
@@ -277,6 +279,25 @@ class UnitOfWork(Protocol):
     def end_hold(self, hold_id: str, status: HoldStatus, captured: int, at: datetime) -> Hold:
         """End an open hold, returning it ended. A hold ends exactly once: ending one that is not
         open (or unknown) fails with :class:`~loyalty.errors.StorageError` and changes nothing.
+        """
+        ...
+
+    def tier_state(self, member_id: str) -> TierState | None:
+        """The member's tier state, or ``None`` (a member who never left the lowest tier)."""
+        ...
+
+    def put_tier_state(self, state: TierState) -> None:
+        """Record the member's tier state, replacing the one stored (the engine holds the member's lock).
+
+        A state for an unknown member fails with :class:`~loyalty.errors.StorageError`.
+        """
+        ...
+
+    def due_tier_states(self, until: datetime, *, limit: int | None = None) -> list[TierState]:
+        """States whose ``due_at <= until``, soonest first, ties by member id.
+
+        Maintenance finds tier reviews through this: an index on ``due_at``,
+        so its cost grows with the reviews due, not with the members.
         """
         ...
 

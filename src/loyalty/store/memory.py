@@ -28,6 +28,7 @@ from loyalty.store import (
     check_tally_key,
     program_order,
 )
+from loyalty.tiers import TierState
 
 __all__ = ["MemoryStore", "open_memory"]
 
@@ -52,6 +53,8 @@ class _Data:
         self.holds: dict[str, Hold] = {}
         self.open_holds: dict[str, dict[str, Hold]] = {}
         self.due_holds: list[tuple[datetime, str]] = []
+        self.tier_states: dict[str, TierState] = {}
+        self.due_tiers: list[tuple[datetime, str]] = []
 
     def open_lot(self, lot: Lot) -> None:
         self.lots.setdefault(lot.member_id, {})[lot.id] = lot
@@ -271,6 +274,39 @@ class MemoryUnitOfWork:
 
         self._undo.append(undo)
         return new
+
+    def tier_state(self, member_id: str) -> TierState | None:
+        return self._data.tier_states.get(member_id)
+
+    def put_tier_state(self, state: TierState) -> None:
+        self._writable()
+        data = self._data
+        if state.member_id not in data.members:
+            raise StorageError("member_id", f"no member {state.member_id!r}")
+        old = data.tier_states.get(state.member_id)
+        if old is not None and old.due_at is not None:
+            _remove(data.due_tiers, (old.due_at, old.member_id))
+        data.tier_states[state.member_id] = state
+        if state.due_at is not None:
+            bisect.insort(data.due_tiers, (state.due_at, state.member_id))
+
+        def undo() -> None:
+            if state.due_at is not None:
+                _remove(data.due_tiers, (state.due_at, state.member_id))
+            if old is None:
+                del data.tier_states[state.member_id]
+            else:
+                data.tier_states[state.member_id] = old
+                if old.due_at is not None:
+                    bisect.insort(data.due_tiers, (old.due_at, old.member_id))
+
+        self._undo.append(undo)
+
+    def due_tier_states(self, until: datetime, *, limit: int | None = None) -> list[TierState]:
+        data = self._data
+        end = bisect.bisect_right(data.due_tiers, until, key=lambda item: item[0])
+        end = end if limit is None else min(end, limit)
+        return [data.tier_states[member_id] for _, member_id in data.due_tiers[:end]]
 
     def operation(self, key: str) -> Operation | None:
         return self._data.operations.get(key)

@@ -45,6 +45,7 @@ from loyalty.store.rows import (
     LOT_COLUMNS,
     MEMBER_COLUMNS,
     PROGRAM_COLUMNS,
+    TIER_COLUMNS,
     draws_text,
     dump_json,
     entry_from_row,
@@ -56,7 +57,9 @@ from loyalty.store.rows import (
     program_from_row,
     restore_instant,
     rules_text,
+    tier_state_from_row,
 )
+from loyalty.tiers import TierState
 
 if TYPE_CHECKING:
     import psycopg
@@ -200,6 +203,23 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX holds_open ON {s}.holds (member_id, hold_id) WHERE status = 'open'",
         "CREATE INDEX holds_due ON {s}.holds (expires_at, hold_id) WHERE status = 'open'",
     ),
+    # 5: tiers. One row per member who has left the lowest tier (or was assigned
+    # one), found by member and, for maintenance, by the date it is next due.
+    (
+        """CREATE TABLE {s}.tier_states (
+            member_id TEXT PRIMARY KEY REFERENCES {s}.members(member_id),
+            tier TEXT NOT NULL,
+            earned TEXT NOT NULL,
+            since TIMESTAMPTZ NOT NULL,
+            review_at TIMESTAMPTZ,
+            due_at TIMESTAMPTZ,
+            floor TEXT,
+            floor_until TIMESTAMPTZ,
+            reached TEXT NOT NULL
+        )""",
+        """CREATE INDEX tier_states_due ON {s}.tier_states (due_at, member_id COLLATE "C")
+           WHERE due_at IS NOT NULL""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -260,6 +280,7 @@ class _Queries:
             "program_columns": sql.SQL(PROGRAM_COLUMNS),
             "lot_columns": sql.SQL(LOT_COLUMNS),
             "hold_columns": sql.SQL(HOLD_COLUMNS),
+            "tier_columns": sql.SQL(TIER_COLUMNS),
         }
 
         def q(template: str) -> sql.Composed:
@@ -323,6 +344,17 @@ class _Queries:
         )
         self.lots = q(
             "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining <> 0 ORDER BY lot"
+        )
+        self.tier_state = q("SELECT {tier_columns} FROM {s}.tier_states WHERE member_id = %s")
+        self.put_tier_state = q(
+            "INSERT INTO {s}.tier_states ({tier_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (member_id) DO UPDATE SET tier = excluded.tier, earned = excluded.earned,"
+            " since = excluded.since, review_at = excluded.review_at, due_at = excluded.due_at,"
+            " floor = excluded.floor, floor_until = excluded.floor_until, reached = excluded.reached"
+        )
+        self.due_tier_states = q(
+            "SELECT {tier_columns} FROM {s}.tier_states WHERE due_at IS NOT NULL AND due_at <= %s"
+            ' ORDER BY due_at, member_id COLLATE "C" LIMIT %s'
         )
         self.pending_lots = q(
             "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining <> 0"
@@ -520,6 +552,36 @@ class PostgresUnitOfWork:
 
     def lots(self, member_id: str) -> list[Lot]:
         return [lot_from_row(row) for row in self._execute(self._q.lots, (member_id,)).fetchall()]
+
+    def tier_state(self, member_id: str) -> TierState | None:
+        row = self._execute(self._q.tier_state, (member_id,)).fetchone()
+        return None if row is None else tier_state_from_row(row)
+
+    def put_tier_state(self, state: TierState) -> None:
+        self._writable()
+        try:
+            self._execute(
+                self._q.put_tier_state,
+                (
+                    _text("member_id", state.member_id),
+                    _text("tier", state.tier),
+                    _text("earned", state.earned),
+                    state.since,
+                    state.review_at,
+                    state.due_at,
+                    state.floor,
+                    state.floor_until,
+                    _json("reached", list(state.reached)),
+                ),
+            )
+        except StorageError as exc:
+            if "foreign key" in exc.message:
+                raise StorageError("member_id", f"no member {state.member_id!r}") from exc
+            raise
+
+    def due_tier_states(self, until: datetime, *, limit: int | None = None) -> list[TierState]:
+        rows = self._execute(self._q.due_tier_states, (until, limit)).fetchall()
+        return [tier_state_from_row(row) for row in rows]
 
     def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
         rows = self._execute(self._q.pending_lots, (member_id, at)).fetchall()

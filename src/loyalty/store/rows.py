@@ -16,6 +16,7 @@ from loyalty.ledger import Entry, EntryKind
 from loyalty.lots import Lot
 from loyalty.members import Member
 from loyalty.store import StoredProgram, check_rules
+from loyalty.tiers import TierState
 
 __all__ = [
     "draws_text",
@@ -29,6 +30,7 @@ __all__ = [
     "program_from_row",
     "restore_instant",
     "rules_text",
+    "tier_state_from_row",
 ]
 
 # The ``rule`` column (schema 1) holds the rule ids joined by single spaces;
@@ -46,6 +48,7 @@ MEMBER_COLUMNS = (
     "member_id, enrolled_at, enrolled_offset, birthday, attributes,"
     " birthday_changed_at, birthday_changed_offset"
 )
+TIER_COLUMNS = "member_id, tier, earned, since, review_at, due_at, floor, floor_until, reached"
 PROGRAM_COLUMNS = "version, effective_from, effective_offset, body, recorded_at, recorded_offset"
 
 
@@ -162,3 +165,19 @@ def member_from_row(row: Any) -> Member:
 def program_from_row(row: Any) -> StoredProgram:
     effective = None if row[1] is None else restore_instant(row[1], row[2])
     return StoredProgram(row[0], effective, load_json(row[3]), restore_instant(row[4], row[5]))
+
+
+def tier_state_from_row(row: Any) -> TierState:
+    since = utc_instant(row[3])
+    assert since is not None  # NOT NULL
+    return TierState(
+        row[0],
+        row[1],
+        row[2],
+        since,
+        utc_instant(row[4]),
+        utc_instant(row[5]),
+        row[6],
+        utc_instant(row[7]),
+        tuple(load_json(row[8])),
+    )

@@ -39,6 +39,7 @@ from loyalty.store.rows import (
     LOT_COLUMNS,
     MEMBER_COLUMNS,
     PROGRAM_COLUMNS,
+    TIER_COLUMNS,
     draws_text,
     dump_json,
     entry_from_row,
@@ -50,7 +51,9 @@ from loyalty.store.rows import (
     program_from_row,
     restore_instant,
     rules_text,
+    tier_state_from_row,
 )
+from loyalty.tiers import TierState
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_sqlite"]
 
@@ -180,6 +183,22 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX holds_open ON holds(member_id, hold_id) WHERE status = 'open'",
         "CREATE INDEX holds_due ON holds(expires_at, hold_id) WHERE status = 'open'",
     ),
+    # 5: tiers. One row per member who has left the lowest tier (or was assigned
+    # one), found by member and, for maintenance, by the date it is next due.
+    (
+        """CREATE TABLE tier_states (
+            member_id TEXT PRIMARY KEY REFERENCES members(member_id),
+            tier TEXT NOT NULL,
+            earned TEXT NOT NULL,
+            since TEXT NOT NULL,
+            review_at TEXT,
+            due_at TEXT,
+            floor TEXT,
+            floor_until TEXT,
+            reached TEXT NOT NULL
+        )""",
+        "CREATE INDEX tier_states_due ON tier_states(due_at, member_id) WHERE due_at IS NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 # Column lists are module constants; every value is bound as a parameter.
@@ -208,6 +227,17 @@ _OPEN_HOLDS = f"SELECT {HOLD_COLUMNS} FROM holds WHERE member_id = ? AND status 
 _DUE_HOLDS = (
     f"SELECT {HOLD_COLUMNS} FROM holds WHERE status = 'open' AND expires_at <= ?"  # noqa: S608
     " ORDER BY expires_at, hold_id LIMIT ?"
+)
+_SELECT_TIER = f"SELECT {TIER_COLUMNS} FROM tier_states WHERE member_id = ?"  # noqa: S608
+_PUT_TIER = (
+    f"INSERT INTO tier_states ({TIER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+    " ON CONFLICT (member_id) DO UPDATE SET tier = excluded.tier, earned = excluded.earned,"
+    " since = excluded.since, review_at = excluded.review_at, due_at = excluded.due_at,"
+    " floor = excluded.floor, floor_until = excluded.floor_until, reached = excluded.reached"
+)
+_DUE_TIERS = (
+    f"SELECT {TIER_COLUMNS} FROM tier_states WHERE due_at IS NOT NULL AND due_at <= ?"  # noqa: S608
+    " ORDER BY due_at, member_id LIMIT ?"
 )
 _UPSERT_TALLY = (
     "INSERT INTO tallies (key, count, points) VALUES (?, ?, ?)"
@@ -427,6 +457,36 @@ class SQLiteUnitOfWork:
         if row is None:
             raise StorageError("hold_id", f"no open hold {hold_id!r} to end")
         return hold_from_row(row)
+
+    def tier_state(self, member_id: str) -> TierState | None:
+        row = self._conn.execute(_SELECT_TIER, (member_id,)).fetchone()
+        return None if row is None else tier_state_from_row(row)
+
+    def put_tier_state(self, state: TierState) -> None:
+        self._writable()
+        if (
+            self._conn.execute("SELECT 1 FROM members WHERE member_id = ?", (state.member_id,)).fetchone()
+            is None
+        ):
+            raise StorageError("member_id", f"no member {state.member_id!r}")
+        self._conn.execute(
+            _PUT_TIER,
+            (
+                state.member_id,
+                state.tier,
+                state.earned,
+                _sortable(state.since),
+                _sortable(state.review_at),
+                _sortable(state.due_at),
+                state.floor,
+                _sortable(state.floor_until),
+                dump_json(list(state.reached)),
+            ),
+        )
+
+    def due_tier_states(self, until: datetime, *, limit: int | None = None) -> list[TierState]:
+        rows = self._conn.execute(_DUE_TIERS, (_sortable(until), -1 if limit is None else limit))
+        return [tier_state_from_row(row) for row in rows]
 
     def operation(self, key: str) -> Operation | None:
         row = self._conn.execute(

@@ -22,7 +22,7 @@ def snapshot(
     *,
     programs: bool = False,
 ) -> dict[str, Any]:
-    """Members (with balance and history), operations and tallies under the given ids and keys.
+    """Members (balance, history, lots, holds, tier), operations and tallies under the given ids and keys.
 
     ``programs=True`` adds every stored program version (left out by default:
     an engine may record the version it runs on first use, even for a command
@@ -30,7 +30,17 @@ def snapshot(
     """
     with store.unit_of_work(readonly=True) as uow:
         picture: dict[str, Any] = {
-            "members": {m: (uow.member(m), uow.balance(m), uow.history(m)) for m in member_ids},
+            "members": {
+                m: (
+                    uow.member(m),
+                    uow.balance(m),
+                    uow.history(m),
+                    uow.lots(m),
+                    uow.open_holds(m),
+                    uow.tier_state(m),
+                )
+                for m in member_ids
+            },
             "operations": {k: uow.operation(k) for k in operation_keys},
             "tallies": uow.tallies(list(tally_keys)),
         }

@@ -1,0 +1,655 @@
+"""Tiers: levels a member reaches by a qualifying metric, and keeps or loses by a policy.
+
+A program's :class:`Tiers` names its levels (lowest first, the lowest at
+threshold 0), the metric that qualifies (points earned, amount spent or
+visits) and the window it is counted over (lifetime, calendar year,
+membership year, or the current month and the ``months - 1`` before it).
+Everything here is pure: the engine reads the member's activity and its
+:class:`TierState`, and these functions decide.
+
+>>> from datetime import datetime, timezone
+>>> from decimal import Decimal
+>>> tiers = Tiers(levels=[Tier(id="member"), Tier(id="silver", threshold=500),
+...                       Tier(id="gold", threshold=2000, multiplier=Decimal("1.5"), bonus=100)])
+>>> [tier.id for tier in tiers.reached(Decimal(2500))]
+['member', 'silver', 'gold']
+>>> tiers.levels[tiers.level_for(Decimal(499))].id
+'member'
+>>> Tiers(levels=[Tier(id="silver", threshold=500)])
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidInput: levels[0].threshold: the lowest tier must have threshold 0, got 500
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta, tzinfo
+from decimal import Decimal
+from typing import Any
+
+import attrs
+from dateutil.relativedelta import relativedelta
+
+from loyalty.checks import check_aware, one_of
+from loyalty.errors import InvalidInput
+from loyalty.rules import as_enum, check_rule_id
+
+__all__ = [
+    "Downgrade",
+    "Metric",
+    "ReviewDate",
+    "Tier",
+    "TierChange",
+    "TierState",
+    "TierStatus",
+    "Tiers",
+    "Upgrade",
+    "Window",
+    "metric_key",
+]
+
+#: The most levels a program may define, and the longest rolling window and grace period.
+MAX_LEVELS, MAX_MONTHS, MAX_GRACE_DAYS = 50, 120, 366
+#: The member attribute rules filter on to target tiers (``members = {tier = ["gold"]}``).
+TIER_ATTRIBUTE = "tier"
+_TICK = timedelta(microseconds=1)
+
+
+class Metric(enum.Enum):
+    """What qualifies a member for a tier."""
+
+    #: Points earned on purchases and events (in points, not stored units), less those returns take back.
+    POINTS = "points"
+    #: The purchases' total amount, less what was returned.
+    SPEND = "spend"
+    #: Purchases recorded (a void gives its visit back).
+    VISITS = "visits"
+
+
+class Window(enum.Enum):
+    """Over which stretch of time the metric is counted (in the program's timezone)."""
+
+    LIFETIME = "lifetime"
+    #: 1 January to 31 December.
+    CALENDAR_YEAR = "calendar_year"
+    #: From the member's enrollment anniversary to the next.
+    MEMBERSHIP_YEAR = "membership_year"
+    #: The current calendar month and the ``months - 1`` whole months before it.
+    ROLLING = "rolling"
+
+
+class Upgrade(enum.Enum):
+    """Which rate the purchase that crosses a threshold earns at."""
+
+    #: The old tier's; the new tier applies from the next purchase.
+    NEXT_PURCHASE = "next_purchase"
+    THIS_PURCHASE = "this_purchase"
+
+
+class Downgrade(enum.Enum):
+    """When a member whose metric no longer meets the tier's threshold loses it."""
+
+    NEVER = "never"
+    #: As soon as the metric falls below (a return, or the window moving on).
+    IMMEDIATE = "immediate"
+    #: At the next review date (plus ``grace_days``), if the window it measures fell short.
+    REVIEW = "review"
+
+
+class ReviewDate(enum.Enum):
+    """Where tier reviews fall."""
+
+    #: Each year on the member's enrollment anniversary.
+    ANNIVERSARY = "anniversary"
+    #: Each year on ``review_on`` ("01-01"), at midnight.
+    FIXED = "fixed"
+
+
+def _to_metric(value: Any) -> Any:
+    return as_enum(Metric, value)
+
+
+def _to_window(value: Any) -> Any:
+    return as_enum(Window, value)
+
+
+def _to_upgrade(value: Any) -> Any:
+    return as_enum(Upgrade, value)
+
+
+def _to_downgrade(value: Any) -> Any:
+    return as_enum(Downgrade, value)
+
+
+def _to_review(value: Any) -> Any:
+    return as_enum(ReviewDate, value)
+
+
+def _to_decimal(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Decimal(value)
+    return value
+
+
+def _shown(value: object) -> str:
+    return str(value) if isinstance(value, Decimal) else repr(value)
+
+
+def _check_threshold(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite() or value < 0:
+        raise InvalidInput("threshold", f"must be a number of at least 0, got {_shown(value)}")
+
+
+def _check_multiplier(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0 or value > 1000:
+        raise InvalidInput("multiplier", f"must be positive and at most 1000, got {_shown(value)}")
+
+
+def _check_bonus(_: Any, __: Any, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**12:
+        raise InvalidInput("bonus", f"must be an int from 0 to 10**12, got {value!r}")
+
+
+def _check_name(_: Any, __: Any, value: object) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200):
+        raise InvalidInput("name", f"must be None or a text of 1 to 200 characters, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Tier:
+    """One level: reached when the metric is at least ``threshold`` (inclusive).
+
+    ``multiplier`` multiplies what the member's purchases earn while in the
+    tier (shown as rule ``tier-<id>`` on the receipt); ``bonus`` points are
+    paid once, the first time the member reaches the tier.
+    """
+
+    id: str = attrs.field(validator=lambda _, __, v: check_rule_id("id", v))
+    name: str | None = attrs.field(default=None, validator=_check_name)
+    threshold: Decimal = attrs.field(default=Decimal(0), converter=_to_decimal, validator=_check_threshold)
+    multiplier: Decimal = attrs.field(default=Decimal(1), converter=_to_decimal, validator=_check_multiplier)
+    bonus: int = attrs.field(default=0, validator=_check_bonus)
+
+    @property
+    def label(self) -> str:
+        """The name to show: ``name``, else the id."""
+        return self.name or self.id
+
+    @property
+    def rule_id(self) -> str:
+        """The id of the multiplier rule the tier adds to the program."""
+        return f"tier-{self.id}"
+
+
+def _levels(value: Iterable[Tier] | None) -> tuple[Tier, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidInput("levels", f"must be a list of tiers, not {type(value).__name__}")
+    return tuple(value)
+
+
+def _check_levels(_: Any, __: Any, levels: tuple[Tier, ...]) -> None:
+    if not levels:
+        raise InvalidInput("levels", "at least one tier is needed")
+    if len(levels) > MAX_LEVELS:
+        raise InvalidInput("levels", f"at most {MAX_LEVELS} tiers, got {len(levels)}")
+    seen: dict[str, int] = {}
+    for i, tier in enumerate(levels):
+        if not isinstance(tier, Tier):
+            raise InvalidInput(f"levels[{i}]", f"must be a Tier, got {tier!r}")
+        if tier.id in seen:
+            raise InvalidInput(f"levels[{i}].id", f"{tier.id!r} is already the id of levels[{seen[tier.id]}]")
+        seen[tier.id] = i
+        if i == 0 and tier.threshold != 0:
+            raise InvalidInput(
+                "levels[0].threshold", f"the lowest tier must have threshold 0, got {tier.threshold}"
+            )
+        if i and tier.threshold <= levels[i - 1].threshold:
+            raise InvalidInput(
+                f"levels[{i}].threshold",
+                f"must be above levels[{i - 1}]'s ({levels[i - 1].threshold}), got {tier.threshold}",
+            )
+
+
+def _check_months(_: Any, __: Any, value: object) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_MONTHS
+    ):
+        raise InvalidInput("months", f"must be None or an int from 1 to {MAX_MONTHS}, got {value!r}")
+
+
+def _check_grace(_: Any, __: Any, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_GRACE_DAYS:
+        raise InvalidInput("grace_days", f"must be an int from 0 to {MAX_GRACE_DAYS}, got {value!r}")
+
+
+def _check_one_step(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidInput("one_step", f"must be true or false, got {value!r}")
+
+
+def _check_review_on(_: Any, __: Any, value: object) -> None:
+    if value is None:
+        return
+    try:
+        if not isinstance(value, str) or len(value) != 5 or value[2] != "-":
+            raise ValueError
+        month, day = int(value[:2]), int(value[3:])
+        datetime(2023, month, day)  # a year without 29 February: the date must exist every year
+    except ValueError:
+        raise InvalidInput(
+            "review_on", f'must be a date "MM-DD" that exists every year ("01-01"), got {value!r}'
+        ) from None
+
+
+@attrs.frozen(kw_only=True)
+class Tiers:
+    """A program's tiers and the policy that moves members between them.
+
+    ``upgrade``: a member moves up at once when the metric reaches a
+    threshold (several tiers in one jump if it reaches several);
+    ``downgrade``: whether and when a member moves down
+    (:class:`Downgrade`). Reviews fall on ``review`` dates; ``grace_days``
+    delays a downgrade a review decides, and ``one_step`` limits it to one
+    tier per review. Each review measures the window as it stood just
+    before the review date.
+    """
+
+    levels: tuple[Tier, ...] = attrs.field(converter=_levels, validator=_check_levels)
+    metric: Metric = attrs.field(
+        default=Metric.POINTS, converter=_to_metric, validator=one_of(Metric, "metric")
+    )
+    window: Window = attrs.field(
+        default=Window.LIFETIME, converter=_to_window, validator=one_of(Window, "window")
+    )
+    months: int | None = attrs.field(default=None, validator=_check_months)
+    upgrade: Upgrade = attrs.field(
+        default=Upgrade.NEXT_PURCHASE,
+        converter=_to_upgrade,
+        validator=one_of(Upgrade, "upgrade"),
+    )
+    downgrade: Downgrade = attrs.field(
+        default=Downgrade.NEVER,
+        converter=_to_downgrade,
+        validator=one_of(Downgrade, "downgrade"),
+    )
+    review: ReviewDate = attrs.field(
+        default=ReviewDate.ANNIVERSARY,
+        converter=_to_review,
+        validator=one_of(ReviewDate, "review"),
+    )
+    review_on: str | None = attrs.field(default=None, validator=_check_review_on)
+    grace_days: int = attrs.field(default=0, validator=_check_grace)
+    one_step: bool = attrs.field(default=False, validator=_check_one_step)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.window is Window.ROLLING) != (self.months is not None):
+            raise InvalidInput(
+                "months", "a rolling window needs months, and only a rolling window takes them"
+            )
+        if self.metric is Metric.VISITS:
+            for i, tier in enumerate(self.levels):
+                if tier.threshold != tier.threshold.to_integral_value():
+                    raise InvalidInput(f"levels[{i}].threshold", f"visits are whole, got {tier.threshold}")
+        if self.review is ReviewDate.FIXED and self.review_on is None:
+            raise InvalidInput("review_on", 'a fixed review needs its date, "MM-DD"')
+        if self.review is not ReviewDate.FIXED and self.review_on is not None:
+            raise InvalidInput("review_on", "only a fixed review takes a date")
+        if self.downgrade is not Downgrade.REVIEW:
+            if self.grace_days:
+                raise InvalidInput("grace_days", "only a downgrade at review has a grace period")
+            if self.one_step:
+                raise InvalidInput("one_step", "only a downgrade at review goes one step at a time")
+        object.__setattr__(self, "_position", {tier.id: i for i, tier in enumerate(self.levels)})
+
+    _position: Mapping[str, int] = attrs.field(init=False, eq=False, repr=False, hash=False)
+
+    # -- levels ---------------------------------------------------------------------------
+
+    def level_for(self, value: Decimal) -> int:
+        """The index of the highest tier whose threshold ``value`` meets."""
+        found = 0
+        for i, tier in enumerate(self.levels):
+            if value >= tier.threshold:
+                found = i
+        return found
+
+    def reached(self, value: Decimal) -> list[Tier]:
+        """Every tier whose threshold ``value`` meets, lowest first."""
+        return list(self.levels[: self.level_for(value) + 1])
+
+    def position(self, tier_id: str | None) -> int:
+        """The index of ``tier_id``; a tier a later version dropped counts as the lowest."""
+        return self._position.get(tier_id, 0) if tier_id is not None else 0
+
+    def tier(self, tier_id: str | None) -> Tier:
+        return self.levels[self.position(tier_id)]
+
+    # -- the window ---------------------------------------------------------------------------
+
+    def bucket(self, at: datetime, zone: tzinfo, enrolled_at: datetime) -> str:
+        """The stretch of time activity at ``at`` counts in (a tally's suffix)."""
+        local = at.astimezone(zone)
+        if self.window is Window.LIFETIME:
+            return "all"
+        if self.window is Window.CALENDAR_YEAR:
+            return f"{local.year:04d}"
+        if self.window is Window.MEMBERSHIP_YEAR:
+            return f"y{_membership_year(at, zone, enrolled_at)}"
+        return f"{local.year:04d}-{local.month:02d}"
+
+    def buckets(self, at: datetime, zone: tzinfo, enrolled_at: datetime) -> list[str]:
+        """The stretches whose activity adds up to the metric at ``at``."""
+        if self.window is not Window.ROLLING:
+            return [self.bucket(at, zone, enrolled_at)]
+        assert self.months is not None
+        local = at.astimezone(zone)
+        index = local.year * 12 + local.month - 1
+        return [
+            f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - self.months + 1, index + 1) if i >= 0
+        ]
+
+    def next_boundary(self, after: datetime, zone: tzinfo, enrolled_at: datetime) -> datetime | None:
+        """The first instant after ``after`` at which the window moves on (``None``: lifetime)."""
+        local = after.astimezone(zone)
+        try:
+            if self.window is Window.LIFETIME:
+                return None
+            if self.window is Window.CALENDAR_YEAR:
+                return _utc(datetime(local.year + 1, 1, 1, tzinfo=zone))
+            if self.window is Window.MEMBERSHIP_YEAR:
+                return _anniversary(enrolled_at, zone, _membership_year(after, zone, enrolled_at) + 1)
+            return _utc(datetime(local.year, local.month, 1, tzinfo=zone) + relativedelta(months=1))
+        except (OverflowError, ValueError):
+            return None  # past the year 9999
+
+    def next_review(self, after: datetime, zone: tzinfo, enrolled_at: datetime) -> datetime | None:
+        """The first review date after ``after`` (``None`` when the policy has no reviews)."""
+        if self.downgrade is Downgrade.NEVER:
+            return None
+        if self.downgrade is Downgrade.IMMEDIATE:
+            return self.next_boundary(after, zone, enrolled_at)
+        try:
+            if self.review is ReviewDate.ANNIVERSARY:
+                return _anniversary(enrolled_at, zone, _membership_year(after, zone, enrolled_at) + 1)
+            assert self.review_on is not None
+            month, day = int(self.review_on[:2]), int(self.review_on[3:])
+            local = after.astimezone(zone)
+            review = _utc(datetime(local.year, month, day, tzinfo=zone))
+            if review <= after:
+                review = _utc(datetime(local.year + 1, month, day, tzinfo=zone))
+            return review
+        except (OverflowError, ValueError):
+            return None
+
+    def measured_at(self, review: datetime) -> datetime:
+        """The instant whose window a review on ``review`` measures: the one just before it,
+        or, for a downgrade at once, the review's own (the window that has just begun)."""
+        return review if self.downgrade is Downgrade.IMMEDIATE else review - _TICK
+
+    def effective_at(self, review: datetime) -> datetime:
+        """When what a review decides takes effect: ``grace_days`` after it."""
+        try:
+            return review + timedelta(days=self.grace_days)
+        except OverflowError:
+            return datetime.max.replace(tzinfo=UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _anniversary(enrolled_at: datetime, zone: tzinfo, years: int) -> datetime:
+    """The start of membership year ``years`` (0 is enrollment), on the program's wall clock.
+
+    A member enrolled on 29 February has anniversaries on 28 February.
+    """
+    return _utc(enrolled_at.astimezone(zone) + relativedelta(years=years))
+
+
+def _membership_year(at: datetime, zone: tzinfo, enrolled_at: datetime) -> int:
+    """Which membership year ``at`` falls in (0 is the first); compared as instants, not wall times."""
+    if at < enrolled_at:
+        return 0
+    years = at.astimezone(zone).year - enrolled_at.astimezone(zone).year
+    try:
+        while years > 0 and _anniversary(enrolled_at, zone, years) > at:
+            years -= 1
+    except (OverflowError, ValueError):
+        years -= 1
+    return max(years, 0)
+
+
+def _amount(metric: Metric, value: Decimal) -> str:
+    """The metric's value as a reason states it: "1250 points", "310.50 spent", "12 visits"."""
+    if metric is Metric.SPEND:
+        return f"{value} spent"
+    return f"{value} {metric.value}"
+
+
+def metric_key(metric: Metric, member_id: str, bucket: str) -> str:
+    """The tally that counts the member's qualifying ``metric`` in ``bucket``."""
+    return f"tier|{metric.value}|{bucket}|{member_id}"
+
+
+def _check_optional_id(field: str) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        if value is not None:
+            check_rule_id(field, value)
+
+    return check
+
+
+def _check_utc(field: str, optional: bool) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        if value is None and optional:
+            return
+        check_aware(field, value)
+
+    return check
+
+
+def _ids(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class TierState:
+    """What the store keeps of a member's tier (members at the lowest tier need none).
+
+    ``earned`` is the tier the member's activity has earned under the
+    policy; ``tier`` is the one in force: ``earned``, or ``floor`` while a
+    manually assigned tier lasts (until ``floor_until``). ``review_at`` is
+    the next review (or, for a downgrade at once, the next time the window
+    moves on); ``due_at`` is when maintenance must next look at the member:
+    the earlier of that review's effect and the floor's end. ``reached`` are
+    the tiers the member has ever reached, whose entry bonus is paid.
+    """
+
+    member_id: str
+    tier: str = attrs.field(validator=lambda _, __, v: check_rule_id("tier", v))
+    earned: str = attrs.field(validator=lambda _, __, v: check_rule_id("earned", v))
+    since: datetime = attrs.field(validator=_check_utc("since", False))
+    review_at: datetime | None = attrs.field(default=None, validator=_check_utc("review_at", True))
+    due_at: datetime | None = attrs.field(default=None, validator=_check_utc("due_at", True))
+    floor: str | None = attrs.field(default=None, validator=_check_optional_id("floor"))
+    floor_until: datetime | None = attrs.field(default=None, validator=_check_utc("floor_until", True))
+    reached: tuple[str, ...] = attrs.field(default=(), converter=_ids)
+
+    @classmethod
+    def initial(cls, member_id: str, tiers: Tiers, enrolled_at: datetime) -> TierState:
+        """A member who has never moved: the lowest tier since enrollment."""
+        lowest = tiers.levels[0].id
+        return cls(member_id, lowest, lowest, _utc(enrolled_at), reached=(lowest,))
+
+
+@attrs.frozen
+class TierChange:
+    """A move from one tier to another, at ``at``, and why (written to the ledger)."""
+
+    at: datetime
+    old: str
+    new: str
+    reason: str
+    #: Tiers reached for the first time with it, whose entry bonus is now due.
+    bonuses: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class TierStatus:
+    """Where a member stands: :meth:`loyalty.Engine.tier`'s answer.
+
+    ``value`` is the metric over the current window; ``to_next`` what it
+    still needs for the next tier (``None`` at the top); ``review_at`` the
+    next review date (a downgrade it decides takes effect ``grace_days``
+    later; for a downgrade at once, the next time the window moves on) and
+    ``to_keep`` what the window that review measures still needs for the
+    current tier (0 when it is already met; ``None`` when there is no review).
+    """
+
+    member_id: str
+    tier: Tier
+    since: datetime
+    metric: Metric
+    value: Decimal
+    next: Tier | None
+    to_next: Decimal | None
+    review_at: datetime | None
+    to_keep: Decimal | None
+    earned: Tier
+    floor: Tier | None = None
+    floor_until: datetime | None = None
+
+
+def _in_force(state: TierState, tiers: Tiers, at: datetime) -> str:
+    """The tier in force at ``at``: the earned one, or the floor while it lasts, whichever is higher."""
+    floored = state.floor is not None and state.floor_until is not None and at < state.floor_until
+    if floored and tiers.position(state.floor) > tiers.position(state.earned):
+        assert state.floor is not None
+        return state.floor
+    return state.earned
+
+
+def _due(state: TierState, tiers: Tiers) -> datetime | None:
+    """When maintenance must next look at the member."""
+    times = []
+    if state.review_at is not None and tiers.position(state.earned) > 0:
+        times.append(tiers.effective_at(state.review_at))
+    if state.floor_until is not None:
+        times.append(state.floor_until)
+    return min(times) if times else None
+
+
+def _settled(state: TierState, tiers: Tiers, at: datetime, changes: list[TierChange], why: str) -> TierState:
+    """``state`` with its tier in force at ``at`` and its due date recomputed; a move is noted."""
+    tier = _in_force(state, tiers, at)
+    floor_over = state.floor_until is not None and at >= state.floor_until
+    if floor_over:
+        state = attrs.evolve(state, floor=None, floor_until=None)
+    if tier != state.tier:
+        changes.append(TierChange(at, state.tier, tier, why))
+        state = attrs.evolve(state, tier=tier, since=_utc(at))
+    return attrs.evolve(state, due_at=_due(state, tiers))
+
+
+def upgrade(
+    state: TierState,
+    tiers: Tiers,
+    value: Decimal,
+    at: datetime,
+    zone: tzinfo,
+    enrolled_at: datetime,
+) -> tuple[TierState, list[TierChange]]:
+    """The member's tier once the metric reached ``value`` at ``at`` (activity: it only goes up,
+    except that a downgrade at once also follows a metric that fell)."""
+    changes: list[TierChange] = []
+    level = tiers.level_for(value)
+    earned = tiers.position(state.earned)
+    if level == earned or (level < earned and tiers.downgrade is not Downgrade.IMMEDIATE):
+        return state, changes
+    new = tiers.levels[level]
+    moved_at = max(_utc(at), state.since)
+    if level > earned:
+        bonuses = tuple(t.id for t in tiers.levels[earned + 1 : level + 1] if t.id not in state.reached)
+        reached = state.reached + bonuses
+        why = f"reached {new.label}: {_amount(tiers.metric, value)} (threshold {new.threshold})"
+        review = tiers.next_review(moved_at, zone, enrolled_at) if earned == 0 else state.review_at
+    else:
+        bonuses, reached = (), state.reached
+        old = tiers.levels[earned]
+        why = f"down to {new.label}: {_amount(tiers.metric, value)}, below {old.label}'s {old.threshold}"
+        review = state.review_at
+    state = attrs.evolve(state, earned=new.id, reached=reached, review_at=review)
+    state = _settled(state, tiers, moved_at, changes, why)
+    if changes:
+        changes[-1] = attrs.evolve(changes[-1], bonuses=bonuses)
+    elif bonuses:
+        # Reached under a higher floor: no move to show, but the bonus is still due once.
+        changes.append(TierChange(moved_at, state.tier, state.tier, why, bonuses))
+    return state, changes
+
+
+def review(
+    state: TierState,
+    tiers: Tiers,
+    now: datetime,
+    zone: tzinfo,
+    enrolled_at: datetime,
+    measure: Callable[[datetime], Decimal],
+) -> tuple[TierState, list[TierChange]]:
+    """Every review and floor end due by ``now``, in order. ``measure(at)`` is the metric at ``at``.
+
+    A review at ``R`` measures the window just before ``R`` (for a downgrade
+    at once: the window that begins at ``R``); if it falls short of the
+    earned tier, the member moves down to the tier it meets (one tier only
+    with ``one_step``), ``grace_days`` after ``R``. The next review is
+    scheduled a year on (for a downgrade at once: when the window next moves).
+    """
+    changes: list[TierChange] = []
+    for _ in range(10_000):  # at most monthly over centuries; bounded whatever the data says
+        due = state.due_at
+        if due is None or due > now:
+            break
+        if state.review_at is not None and tiers.effective_at(state.review_at) <= due:
+            at = tiers.effective_at(state.review_at)
+            reviewed = state.review_at
+            value = measure(tiers.measured_at(reviewed))
+            earned = tiers.position(state.earned)
+            level = min(tiers.level_for(value), earned)
+            if tiers.one_step:
+                level = max(level, earned - 1)
+            new, old = tiers.levels[level], tiers.levels[earned]
+            day = reviewed.astimezone(zone).date().isoformat()
+            when = (
+                f"the window moved on {day}" if tiers.downgrade is Downgrade.IMMEDIATE else f"review of {day}"
+            )
+            why = f"{when}: {_amount(tiers.metric, value)}, below {old.label}'s {old.threshold}"
+            following = tiers.next_review(reviewed, zone, enrolled_at)
+            state = attrs.evolve(state, earned=new.id, review_at=following if level else None)
+            seen = len(changes)
+            state = _settled(state, tiers, at, changes, why)
+            if level != earned and len(changes) == seen:
+                # The earned tier fell under an assigned one, which stays: still on the record.
+                assert state.floor_until is not None
+                until = state.floor_until.astimezone(zone).date().isoformat()
+                why = f"{why}; earned tier now {new.label}, {state.tier} assigned until {until}"
+                changes.append(TierChange(at, state.tier, state.tier, why))
+        else:
+            state = _settled(state, tiers, due, changes, "the assigned tier's term ended")
+    return state, changes
+
+
+def assign(
+    state: TierState, tiers: Tiers, tier_id: str, until: datetime, at: datetime, why: str
+) -> tuple[TierState, list[TierChange]]:
+    """A manually assigned ``tier_id`` as a floor from ``at`` until ``until``."""
+    changes: list[TierChange] = []
+    state = attrs.evolve(state, floor=tier_id, floor_until=_utc(until))
+    state = _settled(state, tiers, max(_utc(at), state.since), changes, why)
+    if not changes:
+        # The member already holds as much: the assignment is still on the record.
+        changes.append(TierChange(max(_utc(at), state.since), state.tier, state.tier, why))
+    return state, changes
