@@ -358,7 +358,10 @@ def test_maintenance_and_lot_queries_refuse_bad_input_and_write_nothing(store: S
         ({"pending_days": 1.5}, "pending_days: must be an int, not float 1.5"),
         ({"expiry": {"policy": "lifetime"}}, "expiry.months: a lifetime needs months or days, got neither"),
         ({"expiry": {"policy": "forever"}}, "expiry.policy: must be one of 'none', 'lifetime', 'calendar'"),
-        ({"expiry": {"policy": "calendar", "days": 3}}, "expiry.days: only a lifetime policy takes days"),
+        (
+            {"expiry": {"policy": "calendar", "days": 3}},
+            "expiry.days: only a lifetime or inactivity policy takes days",
+        ),
         ({"expiry": {"policy": "calendar", "years": 0}}, "expiry.years: must be at least 1, got 0"),
         ({"expiry": {"policy": "lifetime", "months": 1, "years": 2}}, "expiry.years: only a calendar policy"),
         (
@@ -412,9 +415,101 @@ def test_the_guide_s_program_file_loads() -> None:
     from pathlib import Path
 
     guide = (Path(__file__).parent.parent / "docs" / "expiry.md").read_text(encoding="utf-8")
-    (snippet,) = re.findall(r"```toml\n(.*?)```", guide, re.DOTALL)
+    snippet, redating = re.findall(r"```toml\n(.*?)```", guide, re.DOTALL)
     loaded = Program.from_toml(snippet)
     assert (loaded.pending_days, loaded.expiry) == (
         14,
         Expiry(ExpiryPolicy.LIFETIME, months=12, round_up=EndOf.MONTH),
     )
+    assert Program.from_toml(redating).expiry == Expiry(ExpiryPolicy.LIFETIME, months=24, redate_earlier=True)
+
+
+# -- inactivity, and versions that re-date earlier points ---------------------------------------
+
+
+def test_inactivity_moves_every_rolling_lot_on_with_each_purchase_or_event(any_store: Store) -> None:
+    policy = program(expiry=Expiry(ExpiryPolicy.INACTIVITY, months=6))
+    engine, clock = engine_at(any_store, local(2024, 1, 31, 12, 0), policy)
+    engine.record_purchase(sale("P1", clock(), "100.00"))
+    assert [lot.expires_at for lot in engine.lots("M1")] == [local(2024, 7, 31, 12, 0).astimezone(UTC)]
+    clock.now = local(2024, 5, 15, 12, 0)
+    engine.record_purchase(sale("P2", clock(), "50.00"))
+    engine.adjust(
+        "M1", 10, id="A1", at=clock(), reason="goodwill", actor="staff"
+    )  # not activity; it rolls too
+    deadline = local(2024, 11, 15, 12, 0).astimezone(UTC)
+    assert [(lot.points, lot.expires_at, lot.rolling) for lot in engine.lots("M1")] == [
+        (100, deadline, True),
+        (50, deadline, True),
+        (10, deadline, True),
+    ]
+    history = engine.history("M1")
+    assert [(e.kind.value, e.reason) for e in history if e.kind is EntryKind.REDATE] == [
+        ("redate", "activity on 2024-05-15: points expire 2024-11-15T12:00:00+01:00"),
+    ]
+    assert engine.lots("M1") == lots_of(history)
+    clock.now = local(2024, 11, 15, 11, 59)
+    assert engine.run_due().expired_points == 0
+    clock.now = local(2024, 11, 15, 12, 0)
+    assert engine.run_due() == Maintenance(expired_lots=3, expired_points=160, members=1)
+    # Activity after the date does not bring the points back.
+    engine.record_purchase(sale("P3", clock(), "5.00"))
+    assert engine.balance("M1").total == 5
+
+
+def test_inactivity_points_expire_before_a_late_purchase_that_comes_after_their_date(store: Store) -> None:
+    policy = program(expiry=Expiry(ExpiryPolicy.INACTIVITY, days=30))
+    engine, clock = engine_at(store, local(2024, 3, 1, 9, 0), policy)
+    engine.record_purchase(sale("P1", clock(), "40.00"))
+    clock.now = local(2024, 4, 5, 9, 0)  # no maintenance ran on 31 March
+    receipt = engine.record_purchase(sale("P2", clock(), "10.00"))
+    assert receipt.balance_after == 10  # the 40 expired first, as of their date
+    assert expiries(engine) == [(-40, local(2024, 3, 31, 9, 0).astimezone(UTC))]
+    # A till that was offline sends a purchase from before the last one: the date stays.
+    engine.record_purchase(sale("P0", local(2024, 4, 1, 9, 0), "1.00"))
+    assert {lot.expires_at for lot in engine.lots("M1")} == {local(2024, 5, 5, 9, 0).astimezone(UTC)}
+
+
+def test_a_version_that_re_dates_earlier_points_does_so_once(any_store: Store) -> None:
+    never = program()
+    spring = program(
+        version="2",
+        effective_from=local(2024, 6, 1),
+        expiry=Expiry(ExpiryPolicy.LIFETIME, months=12, redate_earlier=True),
+    )
+    engine, clock = engine_at(any_store, local(2024, 1, 10, 12, 0), never, spring)
+    engine.enroll("M2", at=clock())
+    engine.record_purchase(sale("P1", clock(), "100.00"))
+    engine.record_purchase(sale("Q1", clock(), "30.00", member="M2"))
+    engine.redeem("M2", 30, id="Q2", at=clock())  # nothing left to re-date for M2
+    clock.now = local(2024, 6, 2)
+    engine.record_purchase(sale("P2", clock(), "20.00"))
+    report = engine.run_due(batch=1)
+    assert report.redated_lots == 1
+    assert engine.run_due().redated_lots == 0
+    dates = [(lot.points, lot.expires_at) for lot in engine.lots("M1")]
+    assert dates == [
+        (100, local(2025, 1, 10, 12, 0).astimezone(UTC)),
+        (20, local(2025, 6, 2).astimezone(UTC)),
+    ]
+    (moved,) = [e for e in engine.history("M1") if e.kind is EntryKind.REDATE]
+    assert moved.reason == "program version 2 re-dates points earned before it"
+    assert engine.lots("M1") == lots_of(engine.history("M1"))
+    # A late purchase from before version 2 arrives after the pass: it gets version 2's dates too.
+    engine.record_purchase(sale("P0", local(2024, 5, 1), "5.00"))
+    assert engine.lots("M1")[-1].expires_at == local(2025, 5, 1).astimezone(UTC)
+
+
+def test_inactivity_and_re_dating_options_are_checked() -> None:
+    with pytest.raises(LoyaltyError, match="inactivity needs months or days"):
+        Expiry(ExpiryPolicy.INACTIVITY)
+    with pytest.raises(LoyaltyError, match="from_vesting"):
+        Expiry(ExpiryPolicy.INACTIVITY, months=6, from_vesting=True)
+    with pytest.raises(LoyaltyError, match="redate_earlier"):
+        Expiry(ExpiryPolicy.INACTIVITY, months=6, redate_earlier=True)
+    data = {
+        "name": "Club",
+        "currency": "EUR",
+        "expiry": {"policy": "inactivity", "months": 18, "round_up": "month"},
+    }
+    assert Program.from_dict(data).to_dict() == data

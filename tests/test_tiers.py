@@ -476,8 +476,8 @@ def test_the_tier_lifecycle_is_the_same_on_every_adapter(any_store: Store, clock
     assert buy(engine, clock, "P1", "2000.00", T0).tier_bonus == 250
     engine.assign_tier("M1", "gold", until=ams(2026, 6, 1), id="A1", at=T0, reason="goodwill", actor="staff")
     clock.now = ams(2026, 1, 11)
-    report = engine.run_due()  # 2025 was empty; gold stays, assigned, until June
-    assert (report.tier_reviews, report.tier_changes) == (1, 1)
+    report = engine.run_due()  # 2025 was empty: the earned tier falls, but gold stays assigned until June
+    assert (report.tier_reviews, report.tier_changes) == (1, 0)
     status = engine.tier("M1")
     assert (status.tier.id, status.earned.id) == ("gold", "member")
     clock.now = ams(2026, 6, 1)
@@ -497,3 +497,180 @@ def test_policies_without_reviews_have_no_review_dates_on_lifetime_windows(
     status = engine.tier("M1")
     assert (status.tier.id, status.metric, status.review_at) == ("silver", Metric.POINTS, None)
     assert Tiers(levels=LEVELS).window is Window.LIFETIME
+
+
+# -- found in review: late purchases, grace periods, versions, quotes ---------------------------
+
+
+def review_club(**options: Any) -> Program:
+    return club(window="calendar_year", downgrade="review", review="fixed", review_on="01-01", **options)
+
+
+def test_a_late_purchase_in_an_old_window_does_not_bring_back_a_lost_tier(
+    store: Store, clock: ManualClock
+) -> None:
+    engine = engine_for(review_club(), store, clock, enrolled=ams(2023, 1, 5))
+    buy(engine, clock, "P0", "600.00", ams(2023, 6, 1))
+    clock.now = ams(2025, 1, 2)
+    engine.run_due()  # 2024 was empty: silver is gone
+    before = moves(engine)
+    late = Purchase("P1", "M1", ams(2023, 7, 1), [Line("goods", 1, Decimal("1.00"))], "EUR")
+    receipt = engine.record_purchase(late)
+    assert (receipt.tier, receipt.tier_reached, receipt.tier_bonus) == ("member", None, 0)
+    assert engine.tier("M1").tier.id == "member"
+    assert moves(engine) == before  # up and straight down again is no move at all
+
+
+def test_a_late_purchase_neither_lifts_nor_drops_a_tier_that_follows_the_window_now(
+    store: Store, clock: ManualClock
+) -> None:
+    engine = engine_for(
+        club(window="calendar_year", downgrade="immediate"), store, clock, enrolled=ams(2024, 1, 2)
+    )
+    buy(engine, clock, "P1", "600.00", ams(2025, 2, 1))
+    late = Purchase("P0", "M1", ams(2024, 12, 20), [Line("goods", 1, Decimal("600.00"))], "EUR")
+    assert engine.record_purchase(late).tier_reached is None
+    small = Purchase("P2", "M1", ams(2024, 12, 21), [Line("goods", 1, Decimal("1.00"))], "EUR")
+    assert engine.record_purchase(small).tier == "silver"
+    status = engine.tier("M1")
+    assert (status.tier.id, status.value) == ("silver", Decimal(600))
+    assert len(moves(engine)) == 1
+
+
+def test_this_purchase_keeps_climbing_while_the_new_rate_reaches_further(
+    store: Store, clock: ManualClock
+) -> None:
+    engine = engine_for(club(upgrade="this_purchase"), store, clock)
+    receipt = buy(engine, clock, "P1", "1300.00", T0)
+    # 1300 reaches silver; at silver's rate it earns 1625, which reaches gold; at gold's, 1950.
+    assert (receipt.points, receipt.tier, receipt.tier_reached, receipt.tier_bonus) == (
+        1950,
+        "gold",
+        "gold",
+        250,
+    )
+    assert engine.tier("M1").value == Decimal(1950)
+
+
+def test_a_quote_shows_what_recording_would_give(store: Store, clock: ManualClock) -> None:
+    engine = engine_for(club(upgrade="this_purchase"), store, clock)
+    basket = Purchase("P1", "M1", T0, [Line("goods", 1, Decimal("600.00"))], "EUR")
+    quoted = engine.quote(basket)
+    assert (quoted.points, quoted.tier, quoted.tier_reached, quoted.tier_bonus) == (
+        750,
+        "silver",
+        "silver",
+        50,
+    )
+    assert engine.explain(basket).points == 750
+    recorded = engine.record_purchase(basket)
+    assert (recorded.points, recorded.tier_reached, recorded.tier_bonus) == (750, "silver", 50)
+
+
+def test_climbing_during_a_grace_period_cancels_the_review_that_fell_short(
+    store: Store, clock: ManualClock
+) -> None:
+    engine = engine_for(review_club(grace_days=30), store, clock)
+    buy(engine, clock, "P1", "600.00", T0)  # silver for 2024
+    # 2025 is empty; the review of 1 January 2026 would take silver on the 31st, but the member climbs first.
+    buy(engine, clock, "P2", "2500.00", ams(2026, 1, 10))
+    clock.now = ams(2026, 2, 1)
+    assert engine.run_due().tier_changes == 0
+    status = engine.tier("M1")
+    assert (status.tier.id, status.review_at) == ("gold", ams(2027, 1, 1).astimezone(UTC))
+
+
+def test_the_grace_period_counts_days_on_the_programs_clock_across_dst(
+    store: Store, clock: ManualClock
+) -> None:
+    program = club(
+        window="calendar_year", downgrade="review", review="fixed", review_on="10-15", grace_days=30
+    )
+    assert program.tiers is not None
+    review_day = ams(2025, 10, 15)
+    # Summer time ends on 26 October: 30 days later is still midnight in Amsterdam.
+    assert program.tiers.effective_at(review_day.astimezone(UTC), AMS) == ams(2025, 11, 14).astimezone(UTC)
+
+
+def test_the_earned_tier_moving_under_a_floor_is_on_the_record(store: Store, clock: ManualClock) -> None:
+    engine = engine_for(club(metric="spend", downgrade="immediate"), store, clock)
+    engine.assign_tier("M1", "gold", until=ams(2024, 6, 1), id="A1", at=T0, reason="match", actor="staff")
+    buy(engine, clock, "P1", "600.00", T0)
+    engine.record_return(Return("R1", "P1", T0 + timedelta(days=1)))
+    reasons = [reason for _, reason in moves(engine)]
+    assert reasons[1].startswith("tier Gold: reached Silver")
+    assert (
+        reasons[2].startswith("tier Gold: down to Member")
+        and "gold stays assigned until 2024-06-01" in reasons[2]
+    )
+    assert engine.tier("M1").earned.id == "member"
+
+
+def test_the_version_in_force_now_decides_tiers(store: Store, clock: ManualClock) -> None:
+    first = club(metric="spend", downgrade="immediate")
+    second = Program(
+        "Club",
+        "EUR",
+        timezone="Europe/Amsterdam",
+        tiers=Tiers(levels=LEVELS, metric="spend"),
+        version="2",
+        effective_from=ams(2024, 6, 1),
+    )
+    engine = Engine([first, second], store, clock=clock)
+    engine.enroll("M1", at=T0)
+    buy(engine, clock, "P1", "300.00", T0, quantity=2)
+    clock.now = ams(2024, 7, 1)
+    # Returned under version 2, which never downgrades: silver stays.
+    engine.record_return(Return("R1", "P1", ams(2024, 7, 1), [Returned("goods", 1)]))
+    assert engine.tier("M1").tier.id == "silver"
+
+
+def test_a_policy_that_no_longer_downgrades_ignores_reviews_scheduled_before(
+    store: Store, clock: ManualClock
+) -> None:
+    engine = engine_for(review_club(), store, clock)
+    buy(engine, clock, "P1", "600.00", T0)
+    never = Program(
+        "Club",
+        "EUR",
+        timezone="Europe/Amsterdam",
+        tiers=Tiers(levels=LEVELS),
+        version="2",
+        effective_from=ams(2024, 6, 1),
+    )
+    later = Engine([review_club(), never], store, clock=clock)
+    clock.now = ams(2026, 1, 2)
+    assert later.tier("M1").tier.id == "silver"
+    assert later.run_due().tier_changes == 0
+    assert later.tier("M1").tier.id == "silver"
+
+
+def test_an_assignment_retried_with_until_in_another_offset_is_the_same(
+    store: Store, clock: ManualClock
+) -> None:
+    engine = engine_for(club(), store, clock)
+    until = ams(2024, 3, 1)
+    first = engine.assign_tier("M1", "gold", until=until, id="A1", at=T0, reason="match", actor="staff")
+    again = engine.assign_tier(
+        "M1", "gold", until=until.astimezone(UTC), id="A1", at=T0, reason="match", actor="staff"
+    )
+    assert again == first
+
+
+def test_tier_configurations_that_cannot_work_are_refused() -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"downgrade": "review", "review": "fixed", "review_on": " 1-01"}, "review_on"),
+        ({"review": "fixed", "review_on": "01-01"}, "review"),
+        ({"downgrade": "review", "window": "calendar_year"}, "review"),
+        (
+            {"downgrade": "review", "window": "membership_year", "review": "fixed", "review_on": "01-01"},
+            "review",
+        ),
+    ]
+    for options, field in cases:
+        with pytest.raises(InvalidInput) as info:
+            Tiers(levels=LEVELS, **options)
+        assert info.value.field == field, options
+    with pytest.raises(InvalidInput) as info:
+        Tiers(levels=[Tier(id="member", bonus=5), LEVELS[1]])
+    assert info.value.field == "levels[0].bonus"

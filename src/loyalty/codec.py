@@ -191,6 +191,7 @@ def _line_request(line: Line) -> dict[str, Any]:
 # Fields compared by value rather than spelling: 1.0 == 1.00, one instant in two offsets.
 _BY_VALUE: dict[str, Any] = {
     "at": canonical_instant,
+    "until": canonical_instant,
     "quantity": canonical_decimal,
     "unit_price": canonical_decimal,
     "discount": canonical_decimal,

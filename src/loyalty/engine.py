@@ -21,6 +21,7 @@ loyalty.errors.InsufficientPoints: points: 10 requested but only 2 available
 
 from __future__ import annotations
 
+import functools
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -52,6 +53,7 @@ from loyalty.errors import (
     UnknownPurchase,
     UnknownTier,
 )
+from loyalty.expiry import ExpiryPolicy
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Balance, Lot, draw, take_back
@@ -207,6 +209,20 @@ class Maintenance:
     #: Tier reviews (and ends of assigned tiers) carried out, and the moves between tiers they made.
     tier_reviews: int = 0
     tier_changes: int = 0
+    #: Lots given new dates by a program version that re-dates points earned before it.
+    redated_lots: int = 0
+
+
+@attrs.frozen
+class _TierDecision:
+    """What a purchase under a tiered program earns, and the tier moves it causes."""
+
+    receipt: Receipt
+    deltas: Mapping[str, Tally]
+    tallies: Mapping[str, Tally]
+    member: Member
+    after: TierState
+    moves: list[TierChange]
 
 
 @attrs.frozen
@@ -524,12 +540,12 @@ class Engine:
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 100_000:
             raise InvalidInput("batch", f"must be an int from 1 to 100000, got {batch!r}")
 
-        def command(uow: UnitOfWork) -> tuple[bool, list[Entry], int]:
+        def command(uow: UnitOfWork) -> tuple[bool, list[Entry], int, int]:
             due = [hold.member_id for hold in uow.due_holds(at, limit=batch)]
             due += [lot.member_id for lot in uow.due_lots(at, limit=batch)]
             due += [state.member_id for state in uow.due_tier_states(at, limit=batch)]
             written: list[Entry] = []
-            reviewed = 0
+            reviewed = moved = 0
             # Members locked in one order, so two maintenance runs cannot deadlock each other.
             for member_id in sorted(set(due)):
                 if len(written) + reviewed >= batch:
@@ -538,21 +554,20 @@ class Engine:
                 written += self._expire_due(uow, member_id, at, limit=batch - len(written))
                 done, moves = self._review_due(uow, member_id, at)
                 reviewed += done
-                written += moves
+                moved += moves
             uow.commit()
-            return bool(due), written, reviewed
+            return bool(due), written, reviewed, moved
 
-        report = Maintenance()
+        report = Maintenance(redated_lots=self._redate_earlier(at, batch))
         members: set[str] = set()
         while True:
-            found, written, reviewed = self._run(command)
+            found, written, reviewed, moved = self._run(command)
             # Nothing found, or all of it ended by another engine meanwhile: done. (Stopping
             # on a batch that did nothing also bounds the loop whatever an adapter returns.)
             if not found or not (written or reviewed):
                 return attrs.evolve(report, members=len(members))
             expired = [entry.points for entry in written if entry.kind is EntryKind.EXPIRE]
             released = [entry.points for entry in written if entry.kind is EntryKind.RELEASE]
-            moved = [entry for entry in written if entry.kind is EntryKind.TIER]
             report = attrs.evolve(
                 report,
                 expired_lots=report.expired_lots + len(expired),
@@ -560,15 +575,89 @@ class Engine:
                 expired_holds=report.expired_holds + len(released),
                 released_points=report.released_points + sum(released),
                 tier_reviews=report.tier_reviews + reviewed,
-                tier_changes=report.tier_changes + len(moved),
+                tier_changes=report.tier_changes + moved,
             )
-            members.update(entry.member_id for entry in written if entry.kind is not EntryKind.TIER)
+            members.update(entry.member_id for entry in written)
 
-    def _review_due(self, uow: UnitOfWork, member_id: str, at: datetime) -> tuple[int, list[Entry]]:
-        """Carry out the member's tier reviews due by ``at`` (its balance is locked): (1 if any, moves)."""
+    def _redate_earlier(self, at: datetime, batch: int) -> int:
+        """Once per program version that says ``redate_earlier``: give every open lot earned
+        before it the dates its policy gives (a pass over the open lots, by id, ``batch`` at a
+        time, each member's lots moved by one ``redate`` entry under the member's lock).
+
+        A tally marks the version done, so later runs cost one read. Returns the lots moved.
+        """
+        program = _in_force(self._sync_versions(), at, default_first=True)
+        if not program.expiry.redate_earlier:
+            return 0
+        done = f"redated|{program.version}"
+        with self.store.unit_of_work(readonly=True) as uow:
+            if uow.tallies([done])[done].count:
+                return 0
+        start, zone, expiry = program.effective_from, program.zone, program.expiry
+
+        def new_date(lot: Lot) -> datetime | None:
+            begin = lot.vests_at if expiry.from_vesting and lot.vests_at is not None else lot.earned_at
+            try:
+                until = expiry.expires_at(begin, zone)
+            except (OverflowError, ValueError):
+                return None
+            return None if until is None else until.astimezone(UTC)
+
+        def moves(lot: Lot) -> bool:
+            earlier = start is None or lot.earned_at < start
+            return lot.remaining > 0 and not lot.rolling and earlier and new_date(lot) != lot.expires_at
+
+        def command(uow: UnitOfWork, after: int) -> tuple[int | None, int]:
+            page = uow.open_lots(after=after, limit=batch)
+            due: dict[str, set[int]] = {}
+            for lot in page:
+                if moves(lot):
+                    due.setdefault(lot.member_id, set()).add(lot.id)
+            now = self._now()
+            moved = 0
+            for member_id in sorted(due):
+                self._balance_for_update(uow, member_id)
+                # Read again under the lock: the member may have spent or earned meanwhile.
+                redates = tuple(
+                    (lot.id, new_date(lot))
+                    for lot in uow.lots(member_id)
+                    if lot.id in due[member_id] and moves(lot)
+                )
+                if redates:
+                    reason = f"program version {program.version} re-dates points earned before it"
+                    uow.append(
+                        Posting(
+                            member_id,
+                            EntryKind.REDATE,
+                            0,
+                            at,
+                            now,
+                            f"redate:{program.version}",
+                            reason,
+                            program_version=program.version,
+                            redates=redates,
+                        )
+                    )
+                    moved += len(redates)
+            if not page:
+                uow.add_tallies({done: Tally(1, Decimal(0))})
+            uow.commit()
+            return (page[-1].id if page else None), moved
+
+        after: int | None = 0
+        total = 0
+        while after is not None:
+            cursor = after
+            after, moved = self._run(functools.partial(command, after=cursor))
+            total += moved
+        return total
+
+    def _review_due(self, uow: UnitOfWork, member_id: str, at: datetime) -> tuple[int, int]:
+        """Carry out the member's tier reviews due by ``at`` (its balance is locked): (1 if any were
+        due, the moves of the tier in force they made)."""
         stored = uow.tier_state(member_id)
         if stored is None or stored.due_at is None or stored.due_at > at:
-            return 0, []
+            return 0, 0
         program = _in_force(self._versions_in(uow), at, default_first=True)
         member = uow.member(member_id)
         assert member is not None  # it has a balance
@@ -576,12 +665,13 @@ class Engine:
         if program.tiers is None:
             # The program in force has no tiers any more: nothing to review, ever.
             uow.put_tier_state(attrs.evolve(stored, due_at=None))
-            return 1, []
+            return 1, 0
         tiers = program.tiers
         measure = self._measure(uow, program, tiers, member)
         state, moves = review(stored, tiers, at, program.zone, member.enrolled_at, measure)
         source = f"tier-review:{member_id}:{stored.due_at.isoformat()}"
-        return 1, self._write_tier(uow, program, tiers, member_id, state, stored, moves, source, now)
+        self._write_tier(uow, program, tiers, member_id, state, stored, moves, source, now)
+        return 1, sum(move.moved for move in moves)
 
     def _expire_due(
         self, uow: UnitOfWork, member_id: str, at: datetime, *, limit: int | None = None
@@ -725,7 +815,8 @@ class Engine:
             self._balance_for_update(uow, member_id)
             member = uow.member(member_id)
             assert member is not None  # it has a balance
-            program = _in_force(self._versions_in(uow), at, default_first=True)
+            now = self._now()
+            program = _in_force(self._versions_in(uow), now, default_first=True)
             tiers = program.tiers
             if tiers is None:
                 raise UnknownTier(
@@ -734,12 +825,11 @@ class Engine:
             if tier not in {level.id for level in tiers.levels}:
                 known = ", ".join(level.id for level in tiers.levels)
                 raise UnknownTier("tier", f"no tier {tier!r} in the program (its tiers: {known})")
-            now = self._now()
             if until <= now:
                 raise InvalidInput("until", f"must be after now ({now.isoformat()}), got {until.isoformat()}")
             state, stored, moves = self._tier_settled(uow, program, tiers, member, now)
             why = f"assigned by {actor} until {until.isoformat()}: {reason}"
-            state, more = assign(state, tiers, tier, until, at, why)
+            state, more = assign(state, tiers, program.zone, tier, until, at, why)
             self._write_tier(uow, program, tiers, member_id, state, stored, moves + more, id, now, actor)
             uow.add_operation(Operation(id, "tier_assign", request, codec.unstructure(state), now))
             uow.commit()
@@ -846,6 +936,7 @@ class Engine:
                     f"{refund} points paid for returned goods of {pid}",
                     expires_at=expires,
                 ),
+                program=program,
             )
         owed = uncollected = taken = 0
         if take:
@@ -883,20 +974,21 @@ class Engine:
             returned_key(pid, i): Tally(0, q - before.get(i, Decimal(0))) for i, q in after.items()
         }
         bookkeeping = {taken_key(pid): Tally(1, Decimal(take)), refunded_key(pid): Tally(0, Decimal(refund))}
-        tiers = program.tiers
-        enrolled = uow.member(member_id) if tiers is not None else None
+        current = self._tiered_now(uow)
+        enrolled = uow.member(member_id) if current is not None else None
         metric: dict[str, Tally] = {}
-        if tiers is not None and enrolled is not None:
-            metric = self._tier_correction(tiers, program, enrolled, purchase, take, was, now_is)
+        if current is not None and enrolled is not None:
+            metric = self._tier_correction(current, program, enrolled, purchase, take, was, now_is)
         uow.add_tallies(_merged(corrections, returned_now, bookkeeping, metric))
-        if tiers is not None and enrolled is not None:
+        if current is not None and current.tiers is not None and enrolled is not None:
             # The metric fell: a downgrade at once follows it; a review will see it.
-            tiered, stored, moves = self._tier_settled(uow, program, tiers, enrolled, now)
+            tiers = current.tiers
+            tiered, stored, moves = self._tier_settled(uow, current, tiers, enrolled, now)
             if tiers.downgrade is Downgrade.IMMEDIATE:
-                value = self._measure(uow, program, tiers, enrolled)(now)
-                tiered, more = upgrade(tiered, tiers, value, now, program.zone, enrolled.enrolled_at)
+                value = self._measure(uow, current, tiers, enrolled)(now)
+                tiered, more = upgrade(tiered, tiers, value, now, current.zone, enrolled.enrolled_at)
                 moves += more
-            self._write_tier(uow, program, tiers, member_id, tiered, stored, moves, returned.id, now)
+            self._write_tier(uow, current, tiers, member_id, tiered, stored, moves, returned.id, now)
         balance = uow.balance(member_id)
         assert balance is not None
         result = ReturnReceipt(
@@ -918,7 +1010,7 @@ class Engine:
 
     @staticmethod
     def _tier_correction(
-        tiers: Tiers,
+        current: Program,
         program: Program,
         member: Member,
         purchase: Purchase,
@@ -926,7 +1018,10 @@ class Engine:
         was: Purchase | None,
         now_is: Purchase | None,
     ) -> dict[str, Tally]:
-        """What a return takes off the tier metric, in the stretch its purchase counted in."""
+        """What a return takes off the tier metric (of ``current``'s tiers), in the stretch its
+        purchase counted in; ``take`` is in the units of ``program``, its version."""
+        tiers = current.tiers
+        assert tiers is not None
         if tiers.metric is Metric.POINTS:
             delta = Tally(0, -Decimal(take).scaleb(-program.scale, context=EXACT))
         elif tiers.metric is Metric.SPEND:
@@ -937,7 +1032,7 @@ class Engine:
             delta = Tally(-1 if now_is is None else 0, Decimal(0))  # a void gives the visit back
         if not (delta.count or delta.points):
             return {}
-        bucket = tiers.bucket(purchase.at, program.zone, member.enrolled_at)
+        bucket = tiers.bucket(purchase.at, current.zone, member.enrolled_at)
         return {metric_key(tiers.metric, member.id, bucket): delta}
 
     def _version_of(self, uow: UnitOfWork, label: str, at: datetime) -> Program:
@@ -1138,10 +1233,14 @@ class Engine:
                 # The original receipt, even if the program has changed since.
                 return codec.receipt_from_result(replay.result)
             balance = self._balance_for_update(uow, subject.member_id)
-            member = uow.member(subject.member_id) if program.index.needs_member else None
-            if program.tiers is not None and member is not None:
+            if program.expiry.policy is ExpiryPolicy.INACTIVITY:
+                balance = self._keep_active(uow, program, subject)
+            current = self._tiered_now(uow)
+            needs_member = program.index.needs_member or current is not None
+            member = uow.member(subject.member_id) if needs_member else None
+            if current is not None and member is not None:
                 return self._earn_tiered(
-                    uow, program, program.tiers, subject, member, balance, request, kind, reason
+                    uow, program, current, subject, member, balance, request, kind, reason
                 )
             tallies = self._tallies(uow, program, subject, member)
             outcome = self._evaluate(program, subject, member, tallies, balance)
@@ -1163,6 +1262,39 @@ class Engine:
             self._synced = True
         return receipt
 
+    def _tiered_now(self, uow: UnitOfWork) -> Program | None:
+        """The program version in force now, if it has tiers: its tiers decide every member's."""
+        current = _in_force(self._versions_in(uow), self._now(), default_first=True)
+        return current if current.tiers is not None else None
+
+    def _keep_active(self, uow: UnitOfWork, program: Program, subject: Purchase | Event) -> int:
+        """A purchase or event under an inactivity policy: points already past their date are
+        written off, and the member's other rolling lots move on to the new date. Returns
+        the balance left."""
+        member_id = subject.member_id
+        now = self._now()
+        self._expire_due(uow, member_id, now)
+        _, until = program.lot_dates(subject.at, pending=False)
+        moved = tuple(
+            (lot.id, until)
+            for lot in uow.lots(member_id)
+            if lot.rolling
+            and lot.remaining > 0
+            and lot.expires_at is not None
+            and (until is None or lot.expires_at < until)
+        )
+        if moved:
+            when = "never" if until is None else until.astimezone(program.zone).isoformat()
+            reason = (
+                f"activity on {subject.at.astimezone(program.zone).date().isoformat()}: points expire {when}"
+            )
+            uow.append(
+                Posting(member_id, EntryKind.REDATE, 0, subject.at, now, subject.id, reason, redates=moved)
+            )
+        balance = uow.balance(member_id)
+        assert balance is not None  # locked by the caller
+        return balance
+
     @staticmethod
     def _evaluate(
         program: Program,
@@ -1179,7 +1311,7 @@ class Engine:
         self,
         uow: UnitOfWork,
         program: Program,
-        tiers: Tiers,
+        current: Program,
         subject: Purchase | Event,
         member: Member,
         balance: int,
@@ -1189,47 +1321,105 @@ class Engine:
     ) -> Receipt:
         """:meth:`_earn` under a tiered program: at the member's tier, moving it up if the metric says so.
 
-        Reviews that fell due before the purchase are carried out first (as
-        maintenance would have), so it earns at the tier they left.
+        ``program`` is the version the purchase earns under; ``current`` the
+        one in force now, whose tiers decide. Reviews that fell due before
+        the purchase are carried out first (as maintenance would have), so
+        it earns at the tier they left.
         """
+        tiers = current.tiers
+        assert tiers is not None
         now = self._now()
-        zone, enrolled = program.zone, member.enrolled_at
-        state, stored, moves = self._tier_settled(uow, program, tiers, member, now)
+        state, stored, moves = self._tier_settled(uow, current, tiers, member, now)
         if moves:
-            self._write_tier(uow, program, tiers, member.id, state, stored, moves, subject.id, now)
+            self._write_tier(uow, current, tiers, member.id, state, stored, moves, subject.id, now)
             stored = state
+        decided = self._tier_decide(uow, program, current, subject, member, balance, state, now)
+        receipt = decided.receipt
+
+        def then() -> Entry | None:
+            written = self._write_tier(
+                uow, current, tiers, member.id, decided.after, stored, decided.moves, subject.id, now
+            )
+            return written[-1] if written else None
+
+        return self._post(
+            uow,
+            program,
+            receipt,
+            decided.deltas,
+            subject.id,
+            request,
+            kind,
+            reason,
+            decided.tallies,
+            decided.member,
+            then,
+        )
+
+    def _tier_decide(
+        self,
+        uow: UnitOfWork,
+        program: Program,
+        current: Program,
+        subject: Purchase | Event,
+        member: Member,
+        balance: int,
+        state: TierState,
+        now: datetime,
+    ) -> _TierDecision:
+        """Evaluate ``subject`` at the member's tier and decide the moves it causes. Writes nothing.
+
+        The metric is judged in the window of the purchase's own time (a
+        downgrade at once: the window of now, which a late purchase from an
+        earlier one does not change); reviews that fell between a late
+        purchase's time and now are carried out again with it counted.
+        """
+        tiers = current.tiers
+        assert tiers is not None
+        zone, enrolled = current.zone, member.enrolled_at
+        measure = self._measure(uow, current, tiers, member)
+        when = now if tiers.downgrade is Downgrade.IMMEDIATE else subject.at
+        bucket = tiers.bucket(subject.at, zone, enrolled)
+        counts = bucket in tiers.buckets(when, zone, enrolled)
+        base = measure(when)
         earned_at = state.tier
         seen = _tiered(member, earned_at)
         tallies = self._tallies(uow, program, subject, seen)
         outcome = self._evaluate(program, subject, seen, tallies, balance)
-        gained = _contribution(tiers, program, subject, outcome.receipt.points)
-        value = EXACT.add(self._measure(uow, program, tiers, member)(subject.at), _value(tiers, gained))
-        after, moves = upgrade(state, tiers, value, subject.at, zone, enrolled)
-        if tiers.upgrade is Upgrade.THIS_PURCHASE and after.tier != state.tier:
+        after, moves = state, list[TierChange]()
+        gained = Tally()
+        # With this_purchase the purchase is rated again at each tier it reaches, until it stays.
+        for _ in range(len(tiers.levels)):
+            gained = _contribution(tiers, program, subject, outcome.receipt.points)
+            value = EXACT.add(base, _value(tiers, gained)) if counts else base
+            after, moves = upgrade(state, tiers, value, when, zone, enrolled)
+            if tiers.upgrade is not Upgrade.THIS_PURCHASE or after.tier == earned_at:
+                break
             earned_at = after.tier
             seen = _tiered(member, earned_at)
             outcome = self._evaluate(program, subject, seen, tallies, balance)
-            gained = _contribution(tiers, program, subject, outcome.receipt.points)
+
+        def with_purchase(at: datetime) -> Decimal:
+            counted = measure(at)
+            if bucket in tiers.buckets(at, zone, enrolled):
+                counted = EXACT.add(counted, _value(tiers, gained))
+            return counted
+
+        after, later = review(after, tiers, now, zone, enrolled, with_purchase)
+        moves += later
+        if (after.tier, after.earned) == (state.tier, state.earned):
+            # Up and down again (a late purchase in a window a later review judged): only
+            # first-time bonuses are left to record.
+            moves = [attrs.evolve(move, old=state.tier, new=state.tier) for move in moves if move.bonuses]
         deltas: Mapping[str, Tally] = outcome.tallies
         if gained.count or gained.points:
-            bucket = metric_key(tiers.metric, member.id, tiers.bucket(subject.at, zone, enrolled))
-            deltas = _merged(deltas, {bucket: gained})
-        bonus = sum(tiers.tier(tier).bonus for move in moves for tier in move.bonuses) * 10**program.scale
+            deltas = _merged(deltas, {metric_key(tiers.metric, member.id, bucket): gained})
+        bonus = sum(tiers.tier(tier).bonus for move in moves for tier in move.bonuses) * 10**current.scale
         up = tiers.position(after.tier) > tiers.position(state.tier)
         receipt = attrs.evolve(
-            outcome.receipt,
-            tier=earned_at,
-            tier_reached=after.tier if up else None,
-            tier_bonus=bonus,
+            outcome.receipt, tier=earned_at, tier_reached=after.tier if up else None, tier_bonus=bonus
         )
-
-        def then() -> Entry | None:
-            written = self._write_tier(uow, program, tiers, member.id, after, stored, moves, subject.id, now)
-            return written[-1] if written else None
-
-        return self._post(
-            uow, program, receipt, deltas, subject.id, request, kind, reason, tallies, seen, then
-        )
+        return _TierDecision(receipt, deltas, tallies, seen, after, moves)
 
     @staticmethod
     def _measure(
@@ -1305,7 +1495,7 @@ class Engine:
                     program_version=program.version,
                     expires_at=expires,
                 )
-                written += dict.fromkeys(self._credit(uow, bonus))
+                written += dict.fromkeys(self._credit(uow, bonus, program=program))
         # A member still where it started (no row, no move) needs no row.
         untouched = stored is None and state == TierState.initial(member_id, tiers, state.since)
         if state != stored and not untouched:
@@ -1322,15 +1512,28 @@ class Engine:
             balance = uow.balance(purchase.member_id)
             if balance is None:
                 raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
-            member = uow.member(purchase.member_id) if explain or program.index.needs_member else None
-            tier = None
-            if program.tiers is not None and member is not None:
-                state = self._tier_settled(uow, program, program.tiers, member, self._now())[0]
-                tier, member = state.tier, _tiered(member, state.tier)
+            current = self._tiered_now(uow)
+            needs_member = explain or program.index.needs_member or current is not None
+            member = uow.member(purchase.member_id) if needs_member else None
+            if current is not None and member is not None:
+                assert current.tiers is not None
+                now = self._now()
+                state = self._tier_settled(uow, current, current.tiers, member, now)[0]
+                decided = self._tier_decide(uow, program, current, purchase, member, balance, state, now)
+                if not explain:
+                    return attrs.evolve(decided.receipt, balance_after=None)
+                member = decided.member
+                tier = decided.receipt
+            else:
+                tier = None
             own, shared = tally_keys(program, purchase, member)
             tallies = uow.tallies([*own, *shared]) if own or shared else {}
         receipt = evaluate(program, purchase, member=member, tallies=tallies, explain=explain).receipt
-        return receipt if tier is None else attrs.evolve(receipt, tier=tier)
+        if tier is None:
+            return receipt
+        return attrs.evolve(
+            receipt, tier=tier.tier, tier_reached=tier.tier_reached, tier_bonus=tier.tier_bonus
+        )
 
     @staticmethod
     def _tallies(
@@ -1382,6 +1585,11 @@ class Engine:
             assert receipt.balance_after is not None
             self._check_range(receipt.balance_after)
             vests, expires = program.lot_dates(receipt.occurred_at, pending=kind == "purchase")
+            later = _in_force(self._versions, now, default_first=True)
+            if later is not program and later.expiry.redate_earlier:
+                # A late purchase under an earlier version gets the dates a later one re-dated
+                # that version's points to.
+                expires = later.lot_dates(receipt.occurred_at, pending=kind == "purchase")[1]
             posting = Posting(
                 receipt.member_id,
                 EntryKind.EARN,
@@ -1396,7 +1604,7 @@ class Engine:
                 vests,
                 expires,
             )
-            entry, last = self._credit(uow, posting, debt=debt, owed=owed, settled=settled)
+            entry, last = self._credit(uow, posting, debt=debt, owed=owed, settled=settled, program=program)
             if entry.balance_after != receipt.balance_after:
                 # The balance was read under the write lock: only a broken adapter gets here.
                 raise StorageError("balance", "the store's balance moved during the unit of work")
@@ -1432,8 +1640,12 @@ class Engine:
         debt: int | None = None,
         owed: int | None = None,
         settled: dict[str, Tally] | None = None,
+        program: Program | None = None,
     ) -> tuple[Entry, Entry]:
         """Append a credit that first repays what returns left the member owing.
+
+        Under ``program``'s inactivity expiry the credit's lot rolls with the
+        member's others: it expires with them, or later.
 
         A debt (clawback ``negative``) is repaid out of the credit's own
         points, oldest debt first; what is owed (``future``) is collected from
@@ -1443,6 +1655,10 @@ class Engine:
         ``settled`` if given (the caller writes them), else straight to the store.
         """
         member_id = posting.member_id
+        if program is not None and program.expiry.policy is ExpiryPolicy.INACTIVITY:
+            dates = [lot.expires_at for lot in uow.lots(member_id) if lot.rolling and lot.expires_at]
+            latest = max([*dates, posting.expires_at] if posting.expires_at else dates, default=None)
+            posting = attrs.evolve(posting, rolling=True, expires_at=latest)
         if debt is None or owed is None:
             read = uow.tallies([debt_key(member_id), owed_key(member_id)])
             debt, owed = int(read[debt_key(member_id)].points), int(read[owed_key(member_id)].points)
@@ -1616,6 +1832,7 @@ class Engine:
                     )
             now = self._now()
             expires = None
+            program: Program | None = None
             draws: tuple[tuple[int, int], ...] = ()
             if points < 0:
                 # Points past their date cannot be spent: write them off first.
@@ -1634,7 +1851,7 @@ class Engine:
             posting = Posting(
                 member_id, entry_kind, points, at, now, key, reason, actor, expires_at=expires, draws=draws
             )
-            entry = self._credit(uow, posting)[0] if points > 0 else uow.append(posting)
+            entry = self._credit(uow, posting, program=program)[0] if points > 0 else uow.append(posting)
             uow.add_operation(Operation(key, kind, request, codec.unstructure(entry), now))
             uow.commit()
             return entry

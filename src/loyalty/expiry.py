@@ -51,6 +51,9 @@ class ExpiryPolicy(enum.Enum):
     LIFETIME = "lifetime"
     #: Points earned in a calendar year expire at the end of a later year.
     CALENDAR = "calendar"
+    #: A member's points expire once a stretch of time passes without qualifying activity
+    #: (a purchase or an event); each activity moves the date of all of them on.
+    INACTIVITY = "inactivity"
 
 
 class EndOf(enum.Enum):
@@ -79,6 +82,11 @@ def _to_end(value: Any) -> Any:
     return as_enum(EndOf, value)
 
 
+def _check_redate(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidInput("redate_earlier", f"must be true or false, got {value!r}")
+
+
 def _check_from_vesting(_: Any, __: Any, value: object) -> None:
     if not isinstance(value, bool):
         raise InvalidInput("from_vesting", f"must be true or false, got {value!r}")
@@ -92,9 +100,12 @@ class Expiry:
     (or vested, with ``from_vesting``), optionally rounded up to the end of
     that day, month, quarter or year. ``CALENDAR``: points earned (or
     vested) in a year expire at the end of the year ``years`` later (1: all
-    of 2024's points expire when 2025 ends). A lot keeps the date it was
-    given: a later program version with another policy applies to the
-    points earned under it.
+    of 2024's points expire when 2025 ends). ``INACTIVITY``: ``months``
+    and/or ``days`` after the member's last purchase or event, for all the
+    points earned under it. A lot keeps the date it was given: a later
+    program version with another policy applies to the points earned under
+    it, unless it says ``redate_earlier``, which gives the points earned
+    before it this policy's dates (``Engine.redate`` writes them).
     """
 
     policy: ExpiryPolicy = attrs.field(
@@ -112,16 +123,25 @@ class Expiry:
     )
     years: int = attrs.field(default=1, validator=_whole("years", MAX_YEARS), kw_only=True)
     from_vesting: bool = attrs.field(default=False, validator=_check_from_vesting, kw_only=True)
+    redate_earlier: bool = attrs.field(default=False, validator=_check_redate, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
-        if self.policy is ExpiryPolicy.LIFETIME and not (self.months or self.days):
-            raise InvalidInput("months", "a lifetime needs months or days, got neither")
-        if self.policy is not ExpiryPolicy.LIFETIME:
+        timed = self.policy in (ExpiryPolicy.LIFETIME, ExpiryPolicy.INACTIVITY)
+        if timed and not (self.months or self.days):
+            name = "a lifetime" if self.policy is ExpiryPolicy.LIFETIME else "inactivity"
+            raise InvalidInput("months", f"{name} needs months or days, got neither")
+        if not timed:
             for name in ("months", "days"):
                 if getattr(self, name):
-                    raise InvalidInput(name, f"only a lifetime policy takes {name}")
+                    raise InvalidInput(name, f"only a lifetime or inactivity policy takes {name}")
             if self.round_up is not EndOf.NONE:
-                raise InvalidInput("round_up", "only a lifetime policy is rounded up")
+                raise InvalidInput("round_up", "only a lifetime or inactivity policy is rounded up")
+        if self.policy is ExpiryPolicy.INACTIVITY and self.from_vesting:
+            raise InvalidInput("from_vesting", "inactivity counts from the last activity, not from vesting")
+        if self.policy is ExpiryPolicy.INACTIVITY and self.redate_earlier:
+            raise InvalidInput(
+                "redate_earlier", "an inactivity policy cannot re-date points earned before it"
+            )
         if self.policy is ExpiryPolicy.CALENDAR and self.years < 1:
             raise InvalidInput("years", f"must be at least 1, got {self.years}")
         if self.policy is not ExpiryPolicy.CALENDAR and self.years != 1:

@@ -41,6 +41,9 @@ class EntryKind(enum.Enum):
     COLLECT = "collect"
     #: A move between tiers (zero points): the reason says from which to which, and why.
     TIER = "tier"
+    #: New expiry dates for open lots (zero points): activity under an inactivity policy,
+    #: or a program version that re-dates points earned before it.
+    REDATE = "redate"
 
 
 @attrs.frozen
@@ -62,6 +65,10 @@ class Posting:
     expires_at: datetime | None = None
     #: For a debit: ``(lot, points)`` pairs, the (negative) points taken from each lot.
     draws: tuple[tuple[int, int], ...] = ()
+    #: For a credit: whether its lot's date moves with the member's activity (inactivity expiry).
+    rolling: bool = False
+    #: For a ``redate`` entry: ``(lot, expires_at)`` pairs, the open lots' new dates.
+    redates: tuple[tuple[int, datetime | None], ...] = ()
 
     def recorded(self, seq: int, balance_after: int) -> Entry:
         """The entry this posting became, once the store has numbered it and moved the balance."""
@@ -81,6 +88,8 @@ class Posting:
             self.vests_at,
             self.expires_at,
             self.draws,
+            self.rolling,
+            self.redates,
         )
 
 
@@ -98,7 +107,9 @@ class Entry:
     Every credit (positive ``points``) opens a lot numbered by its ``seq``,
     spendable from ``vests_at`` and valid until ``expires_at``; every debit
     says in ``draws`` which lots it took its points from. The lots are thus
-    derived from the ledger alone (:func:`loyalty.lots.lots_of`).
+    derived from the ledger alone (:func:`loyalty.lots.lots_of`). A credit
+    whose lot is ``rolling`` has its date moved by later ``redate`` entries,
+    each listing the lots it moves and their new ``expires_at`` in ``redates``.
     """
 
     seq: int
@@ -116,6 +127,8 @@ class Entry:
     vests_at: datetime | None = None
     expires_at: datetime | None = None
     draws: tuple[tuple[int, int], ...] = ()
+    rolling: bool = False
+    redates: tuple[tuple[int, datetime | None], ...] = ()
 
 
 def balance_of(entries: Iterable[Entry]) -> int:

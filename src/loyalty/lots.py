@@ -39,6 +39,7 @@ __all__ = [
     "Balance",
     "Lot",
     "check_draws",
+    "check_redates",
     "draw",
     "lots_of",
     "opens",
@@ -64,6 +65,8 @@ class Lot:
     earned_at: datetime
     vests_at: datetime | None = None
     expires_at: datetime | None = None
+    #: Whether the date moves with the member's activity (an inactivity policy).
+    rolling: bool = False
 
     def pending_at(self, now: datetime) -> bool:
         """Whether the lot is still in its pending (return) window at ``now``."""
@@ -82,7 +85,14 @@ class Lot:
     def opened_by(cls, entry: Entry | Posting, lot_id: int, points: int) -> Lot:
         """The lot of ``points`` (see :func:`opens`) an entry opens."""
         return cls(
-            lot_id, entry.member_id, points, points, entry.occurred_at, entry.vests_at, entry.expires_at
+            lot_id,
+            entry.member_id,
+            points,
+            points,
+            entry.occurred_at,
+            entry.vests_at,
+            entry.expires_at,
+            entry.rolling,
         )
 
 
@@ -117,6 +127,10 @@ def lots_of(entries: Iterable[Entry]) -> list[Lot]:
     """
     lots: dict[int, Lot] = {}
     for entry in entries:
+        if entry.redates:
+            check_redates(entry, lots)
+            for lot_id, expires in entry.redates:
+                lots[lot_id] = attrs.evolve(lots[lot_id], expires_at=expires)
         if not entry.points:
             continue
         check_draws(entry, lots)
@@ -176,6 +190,25 @@ def check_draws(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
             raise StorageError("draws", f"lot {lot_id} of {posting.member_id!r} cannot give {-points} points")
         if not debit and lot.remaining + points > max(lot.points, 0):
             raise StorageError("draws", f"lot {lot_id} of {posting.member_id!r} cannot take {points} back")
+
+
+def check_redates(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
+    """A ``redate`` entry moves the dates of the member's open lots of points, nothing else.
+
+    It has no points and no draws, names each lot once, and every lot is
+    open (``remaining`` above zero) and the member's. ``lots`` maps the ids
+    named to their current state. Every adapter calls this before it writes.
+    """
+    if posting.kind is not EntryKind.REDATE or posting.points or posting.draws:
+        raise StorageError("redates", "only a redate entry, of no points and no draws, moves lot dates")
+    if len({lot_id for lot_id, _ in posting.redates}) != len(posting.redates):
+        raise StorageError("redates", "an entry moves each lot at most once")
+    for lot_id, expires in posting.redates:
+        lot = lots.get(lot_id)
+        if lot is None or lot.member_id != posting.member_id or lot.remaining <= 0:
+            raise StorageError("redates", f"{posting.member_id!r} has no open lot {lot_id}")
+        if expires is not None and expires.utcoffset() is None:
+            raise StorageError("redates", f"lot {lot_id}: a new date must be timezone-aware")
 
 
 def spend_order(lot: Lot) -> tuple[bool, datetime | None, int]:

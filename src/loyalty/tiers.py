@@ -237,6 +237,8 @@ def _check_review_on(_: Any, __: Any, value: object) -> None:
     try:
         if not isinstance(value, str) or len(value) != 5 or value[2] != "-":
             raise ValueError
+        if not (value[:2].isdigit() and value[3:].isdigit() and value.isascii()):
+            raise ValueError
         month, day = int(value[:2]), int(value[3:])
         datetime(2023, month, day)  # a year without 29 February: the date must exist every year
     except ValueError:
@@ -294,15 +296,27 @@ class Tiers:
             for i, tier in enumerate(self.levels):
                 if tier.threshold != tier.threshold.to_integral_value():
                     raise InvalidInput(f"levels[{i}].threshold", f"visits are whole, got {tier.threshold}")
+        if self.levels[0].bonus:
+            raise InvalidInput("levels[0].bonus", "members start in the lowest tier: it has no entry bonus")
         if self.review is ReviewDate.FIXED and self.review_on is None:
             raise InvalidInput("review_on", 'a fixed review needs its date, "MM-DD"')
         if self.review is not ReviewDate.FIXED and self.review_on is not None:
             raise InvalidInput("review_on", "only a fixed review takes a date")
         if self.downgrade is not Downgrade.REVIEW:
+            if self.review is not ReviewDate.ANNIVERSARY or self.review_on is not None:
+                raise InvalidInput("review", "only a downgrade at review has review dates")
             if self.grace_days:
                 raise InvalidInput("grace_days", "only a downgrade at review has a grace period")
             if self.one_step:
                 raise InvalidInput("one_step", "only a downgrade at review goes one step at a time")
+        elif self.window is Window.CALENDAR_YEAR and self.review is ReviewDate.ANNIVERSARY:
+            # An anniversary would measure a calendar year cut short.
+            raise InvalidInput(
+                "review",
+                'a calendar-year window is reviewed on a fixed date (review = "fixed", review_on = "01-01")',
+            )
+        elif self.window is Window.MEMBERSHIP_YEAR and self.review is ReviewDate.FIXED:
+            raise InvalidInput("review", "a membership-year window is reviewed on the anniversary")
         object.__setattr__(self, "_position", {tier.id: i for i, tier in enumerate(self.levels)})
 
     _position: Mapping[str, int] = attrs.field(init=False, eq=False, repr=False, hash=False)
@@ -390,11 +404,13 @@ class Tiers:
         or, for a downgrade at once, the review's own (the window that has just begun)."""
         return review if self.downgrade is Downgrade.IMMEDIATE else review - _TICK
 
-    def effective_at(self, review: datetime) -> datetime:
-        """When what a review decides takes effect: ``grace_days`` after it."""
+    def effective_at(self, review: datetime, zone: tzinfo) -> datetime:
+        """When what a review decides takes effect: ``grace_days`` after it, on the wall clock."""
+        if not self.grace_days:
+            return review
         try:
-            return review + timedelta(days=self.grace_days)
-        except OverflowError:
+            return _utc(review.astimezone(zone) + relativedelta(days=self.grace_days))
+        except (OverflowError, ValueError):
             return datetime.max.replace(tzinfo=UTC)
 
 
@@ -496,6 +512,13 @@ class TierChange:
     reason: str
     #: Tiers reached for the first time with it, whose entry bonus is now due.
     bonuses: tuple[str, ...] = ()
+    #: The tier earned by activity after it (the same as ``new`` unless a floor holds).
+    earned: str | None = None
+
+    @property
+    def moved(self) -> bool:
+        """Whether the tier in force changed (not only the earned one, or a note)."""
+        return self.old != self.new
 
 
 @attrs.frozen
@@ -533,26 +556,48 @@ def _in_force(state: TierState, tiers: Tiers, at: datetime) -> str:
     return state.earned
 
 
-def _due(state: TierState, tiers: Tiers) -> datetime | None:
-    """When maintenance must next look at the member."""
+def _due(state: TierState, tiers: Tiers, zone: tzinfo) -> datetime | None:
+    """When maintenance must next look at the member (under the policy in force)."""
     times = []
-    if state.review_at is not None and tiers.position(state.earned) > 0:
-        times.append(tiers.effective_at(state.review_at))
+    reviewed = tiers.downgrade is not Downgrade.NEVER and tiers.position(state.earned) > 0
+    if state.review_at is not None and reviewed:
+        times.append(tiers.effective_at(state.review_at, zone))
     if state.floor_until is not None:
         times.append(state.floor_until)
     return min(times) if times else None
 
 
-def _settled(state: TierState, tiers: Tiers, at: datetime, changes: list[TierChange], why: str) -> TierState:
-    """``state`` with its tier in force at ``at`` and its due date recomputed; a move is noted."""
+def _floor_note(state: TierState, zone: tzinfo) -> str:
+    if state.floor is None or state.floor_until is None:
+        return ""
+    return f"; {state.floor} stays assigned until {state.floor_until.astimezone(zone).date().isoformat()}"
+
+
+def _settled(
+    state: TierState,
+    tiers: Tiers,
+    zone: tzinfo,
+    at: datetime,
+    changes: list[TierChange],
+    why: str,
+    earned_before: str,
+) -> TierState:
+    """``state`` with its tier in force at ``at`` and its due date recomputed.
+
+    A move of the tier in force is noted; so is a move of the earned tier
+    alone (from ``earned_before``, under an assigned floor), so every change
+    is on the record.
+    """
     tier = _in_force(state, tiers, at)
-    floor_over = state.floor_until is not None and at >= state.floor_until
-    if floor_over:
+    if state.floor_until is not None and at >= state.floor_until:
         state = attrs.evolve(state, floor=None, floor_until=None)
     if tier != state.tier:
-        changes.append(TierChange(at, state.tier, tier, why))
+        changes.append(TierChange(at, state.tier, tier, why, earned=state.earned))
         state = attrs.evolve(state, tier=tier, since=_utc(at))
-    return attrs.evolve(state, due_at=_due(state, tiers))
+    elif state.earned != earned_before:
+        note = f"{why}; earned tier now {tiers.tier(state.earned).label}{_floor_note(state, zone)}"
+        changes.append(TierChange(at, tier, tier, note, earned=state.earned))
+    return attrs.evolve(state, due_at=_due(state, tiers, zone))
 
 
 def upgrade(
@@ -563,8 +608,12 @@ def upgrade(
     zone: tzinfo,
     enrolled_at: datetime,
 ) -> tuple[TierState, list[TierChange]]:
-    """The member's tier once the metric reached ``value`` at ``at`` (activity: it only goes up,
-    except that a downgrade at once also follows a metric that fell)."""
+    """The member's tier once the metric reached ``value`` in the window of ``at`` (activity: it
+    only goes up, except that a downgrade at once also follows a metric that fell).
+
+    A member moving up is next reviewed after the window it qualified in
+    (or later, if a review already scheduled falls later).
+    """
     changes: list[TierChange] = []
     level = tiers.level_for(value)
     earned = tiers.position(state.earned)
@@ -572,23 +621,22 @@ def upgrade(
         return state, changes
     new = tiers.levels[level]
     moved_at = max(_utc(at), state.since)
+    bonuses: tuple[str, ...] = ()
+    review = state.review_at
     if level > earned:
         bonuses = tuple(t.id for t in tiers.levels[earned + 1 : level + 1] if t.id not in state.reached)
-        reached = state.reached + bonuses
         why = f"reached {new.label}: {_amount(tiers.metric, value)} (threshold {new.threshold})"
-        review = tiers.next_review(moved_at, zone, enrolled_at) if earned == 0 else state.review_at
+        fresh = tiers.next_review(_utc(at), zone, enrolled_at)
+        if earned == 0 or review is None or (fresh is not None and fresh > review):
+            review = fresh
     else:
-        bonuses, reached = (), state.reached
         old = tiers.levels[earned]
         why = f"down to {new.label}: {_amount(tiers.metric, value)}, below {old.label}'s {old.threshold}"
-        review = state.review_at
-    state = attrs.evolve(state, earned=new.id, reached=reached, review_at=review)
-    state = _settled(state, tiers, moved_at, changes, why)
-    if changes:
+    was = state.earned
+    state = attrs.evolve(state, earned=new.id, reached=state.reached + bonuses, review_at=review)
+    state = _settled(state, tiers, zone, moved_at, changes, why, was)
+    if bonuses:
         changes[-1] = attrs.evolve(changes[-1], bonuses=bonuses)
-    elif bonuses:
-        # Reached under a higher floor: no move to show, but the bonus is still due once.
-        changes.append(TierChange(moved_at, state.tier, state.tier, why, bonuses))
     return state, changes
 
 
@@ -607,15 +655,22 @@ def review(
     earned tier, the member moves down to the tier it meets (one tier only
     with ``one_step``), ``grace_days`` after ``R``. The next review is
     scheduled a year on (for a downgrade at once: when the window next moves).
+    The due date is worked out under the policy given, which may not be the
+    one the state was last written under.
     """
     changes: list[TierChange] = []
+    state = attrs.evolve(state, due_at=_due(state, tiers, zone))
     for _ in range(10_000):  # at most monthly over centuries; bounded whatever the data says
         due = state.due_at
         if due is None or due > now:
             break
-        if state.review_at is not None and tiers.effective_at(state.review_at) <= due:
-            at = tiers.effective_at(state.review_at)
-            reviewed = state.review_at
+        reviewed = state.review_at
+        if (
+            reviewed is not None
+            and tiers.downgrade is not Downgrade.NEVER
+            and tiers.effective_at(reviewed, zone) <= due
+        ):
+            at = tiers.effective_at(reviewed, zone)
             value = measure(tiers.measured_at(reviewed))
             earned = tiers.position(state.earned)
             level = min(tiers.level_for(value), earned)
@@ -629,27 +684,21 @@ def review(
             why = f"{when}: {_amount(tiers.metric, value)}, below {old.label}'s {old.threshold}"
             following = tiers.next_review(reviewed, zone, enrolled_at)
             state = attrs.evolve(state, earned=new.id, review_at=following if level else None)
-            seen = len(changes)
-            state = _settled(state, tiers, at, changes, why)
-            if level != earned and len(changes) == seen:
-                # The earned tier fell under an assigned one, which stays: still on the record.
-                assert state.floor_until is not None
-                until = state.floor_until.astimezone(zone).date().isoformat()
-                why = f"{why}; earned tier now {new.label}, {state.tier} assigned until {until}"
-                changes.append(TierChange(at, state.tier, state.tier, why))
+            state = _settled(state, tiers, zone, at, changes, why, old.id)
         else:
-            state = _settled(state, tiers, due, changes, "the assigned tier's term ended")
+            state = _settled(state, tiers, zone, due, changes, "the assigned tier's term ended", state.earned)
     return state, changes
 
 
 def assign(
-    state: TierState, tiers: Tiers, tier_id: str, until: datetime, at: datetime, why: str
+    state: TierState, tiers: Tiers, zone: tzinfo, tier_id: str, until: datetime, at: datetime, why: str
 ) -> tuple[TierState, list[TierChange]]:
-    """A manually assigned ``tier_id`` as a floor from ``at`` until ``until``."""
+    """A manually assigned ``tier_id`` as a floor from ``at`` until ``until`` (replacing any other)."""
     changes: list[TierChange] = []
     state = attrs.evolve(state, floor=tier_id, floor_until=_utc(until))
-    state = _settled(state, tiers, max(_utc(at), state.since), changes, why)
+    moved_at = max(_utc(at), state.since)
+    state = _settled(state, tiers, zone, moved_at, changes, why, state.earned)
     if not changes:
         # The member already holds as much: the assignment is still on the record.
-        changes.append(TierChange(max(_utc(at), state.since), state.tier, state.tier, why))
+        changes.append(TierChange(moved_at, state.tier, state.tier, why, earned=state.earned))
     return state, changes

@@ -238,6 +238,11 @@ class UnitOfWork(Protocol):
         """The member's open lots (``remaining`` not zero: debts are open lots too), by id."""
         ...
 
+    def open_lots(self, *, after: int = 0, limit: int) -> list[Lot]:
+        """Every member's open lots with ``id > after``, by id, at most ``limit`` (a one-off pass:
+        maintenance re-dating points under a new program version pages through it)."""
+        ...
+
     def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
         """The member's open lots still pending at ``at`` (``vests_at > at``), by id.
 

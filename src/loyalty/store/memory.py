@@ -16,8 +16,8 @@ import attrs
 
 from loyalty.errors import StorageError
 from loyalty.holds import Hold, HoldStatus
-from loyalty.ledger import Entry, Posting
-from loyalty.lots import Lot, check_draws, opens
+from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.lots import Lot, check_draws, check_redates, opens
 from loyalty.members import Member
 from loyalty.store import (
     Operation,
@@ -172,6 +172,10 @@ class MemoryUnitOfWork:
         entry = posting.recorded(data.next_seq, before + posting.points)
         if posting.draws or posting.points < 0:
             check_draws(posting, {lot: found for lot, _ in posting.draws if (found := data.lot(mid, lot))})
+        if posting.redates or posting.kind is EntryKind.REDATE:
+            check_redates(
+                posting, {lot: found for lot, _ in posting.redates if (found := data.lot(mid, lot))}
+            )
         data.next_seq += 1
         data.balances[mid] = entry.balance_after
         data.entries[mid].append(entry)
@@ -182,12 +186,22 @@ class MemoryUnitOfWork:
             new = attrs.evolve(old, remaining=old.remaining + points)
             data.replace_lot(old, new)
             moved.append((old, new))
+        redated: list[tuple[Lot, Lot]] = []
+        for lot_id, expires in posting.redates:
+            old = data.lots[mid][lot_id]
+            new = attrs.evolve(old, expires_at=expires)
+            data.close_lot(old)
+            data.open_lot(new)
+            redated.append((old, new))
         rest = opens(posting)
         opened = Lot.opened_by(entry, entry.seq, rest) if rest else None
         if opened is not None:
             data.open_lot(opened)
 
         def undo() -> None:
+            for old, new in reversed(redated):
+                data.close_lot(new)
+                data.open_lot(old)
             for old, new in reversed(moved):
                 data.replace_lot(new, old)
             if opened is not None:
@@ -201,6 +215,10 @@ class MemoryUnitOfWork:
 
     def lots(self, member_id: str) -> list[Lot]:
         return sorted(self._data.lots.get(member_id, {}).values(), key=lambda lot: lot.id)
+
+    def open_lots(self, *, after: int = 0, limit: int) -> list[Lot]:
+        found = [lot for lots in self._data.lots.values() for lot in lots.values() if lot.id > after]
+        return sorted(found, key=lambda lot: lot.id)[:limit]
 
     def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
         index = self._data.vesting.get(member_id, [])

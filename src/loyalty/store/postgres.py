@@ -35,8 +35,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.holds import Hold, HoldStatus
-from loyalty.ledger import Entry, Posting
-from loyalty.lots import Lot, check_draws, opens
+from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.lots import Lot, check_draws, check_redates, opens
 from loyalty.members import Member
 from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
 from loyalty.store.rows import (
@@ -55,6 +55,7 @@ from loyalty.store.rows import (
     member_from_row,
     offset_of,
     program_from_row,
+    redates_text,
     restore_instant,
     rules_text,
     tier_state_from_row,
@@ -219,6 +220,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         """CREATE INDEX tier_states_due ON {s}.tier_states (due_at, member_id COLLATE "C")
            WHERE due_at IS NOT NULL""",
+        # Lots whose date moves with the member's activity, and the entries that move them.
+        """ALTER TABLE {s}.entries ADD COLUMN rolling BOOLEAN NOT NULL DEFAULT FALSE,
+           ADD COLUMN redates TEXT""",
+        "ALTER TABLE {s}.lots ADD COLUMN rolling BOOLEAN NOT NULL DEFAULT FALSE",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -305,21 +310,25 @@ class _Queries:
             " entry AS ("
             " INSERT INTO {s}.entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
             " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
-            " vests_at, expires_at, draws)"
+            " vests_at, expires_at, draws, rolling, redates)"
             " SELECT %(member_id)s, %(kind)s, %(points)s, moved.balance,"
             " %(occurred_at)s, %(occurred_offset)s, %(recorded_at)s, %(recorded_offset)s,"
             " %(source_id)s, %(reason)s, %(actor)s, %(rule)s, %(program_version)s,"
-            " %(vests_at)s, %(expires_at)s, %(draws)s FROM moved"
+            " %(vests_at)s, %(expires_at)s, %(draws)s, %(rolling)s, %(redates)s FROM moved"
             " RETURNING seq, balance_after),"
             " lot AS ("
             " INSERT INTO {s}.lots ({lot_columns})"
             " SELECT seq, %(member_id)s, %(opens)s, %(opens)s, %(occurred_at)s, %(occurred_offset)s,"
-            " %(vests_at)s, %(expires_at)s FROM entry WHERE %(opens)s <> 0)"
+            " %(vests_at)s, %(expires_at)s, %(rolling)s FROM entry WHERE %(opens)s <> 0)"
             " SELECT seq, balance_after FROM entry"
         )
         self.lots_by_id = q(
             "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND lot = ANY(%s::bigint[])"
             " ORDER BY lot FOR UPDATE"
+        )
+        self.redate = q(
+            "UPDATE {s}.lots AS l SET expires_at = d.e"
+            " FROM unnest(%s::bigint[], %s::timestamptz[]) AS d(lot, e) WHERE l.lot = d.lot"
         )
         self.draw = q(
             "UPDATE {s}.lots AS l SET remaining = l.remaining + d.p"
@@ -344,6 +353,9 @@ class _Queries:
         )
         self.lots = q(
             "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining <> 0 ORDER BY lot"
+        )
+        self.open_lots = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE lot > %s AND remaining <> 0 ORDER BY lot LIMIT %s"
         )
         self.tier_state = q("SELECT {tier_columns} FROM {s}.tier_states WHERE member_id = %s")
         self.put_tier_state = q(
@@ -482,6 +494,10 @@ class PostgresUnitOfWork:
             ids = [lot for lot, _ in posting.draws]
             rows = self._execute(self._q.lots_by_id, (posting.member_id, ids)).fetchall()
             check_draws(posting, {lot.id: lot for lot in map(lot_from_row, rows)})
+        if posting.redates or posting.kind is EntryKind.REDATE:
+            ids = [lot for lot, _ in posting.redates]
+            rows = self._execute(self._q.lots_by_id, (posting.member_id, ids)).fetchall()
+            check_redates(posting, {lot.id: lot for lot in map(lot_from_row, rows)})
         row = self._execute(
             self._q.append,
             {
@@ -500,6 +516,8 @@ class PostgresUnitOfWork:
                 "vests_at": posting.vests_at,
                 "expires_at": posting.expires_at,
                 "draws": draws_text(posting.draws),
+                "rolling": posting.rolling,
+                "redates": redates_text(posting.redates),
                 "opens": opens(posting),
             },
         ).fetchone()
@@ -509,6 +527,9 @@ class PostgresUnitOfWork:
         if posting.draws:
             lots, points = zip(*posting.draws, strict=True)
             self._execute(self._q.draw, (list(lots), list(points)))
+        if posting.redates:
+            moved, dates = zip(*posting.redates, strict=True)
+            self._execute(self._q.redate, (list(moved), list(dates)))
         return posting.recorded(seq, balance)
 
     def add_hold(self, hold: Hold) -> None:
@@ -582,6 +603,10 @@ class PostgresUnitOfWork:
     def due_tier_states(self, until: datetime, *, limit: int | None = None) -> list[TierState]:
         rows = self._execute(self._q.due_tier_states, (until, limit)).fetchall()
         return [tier_state_from_row(row) for row in rows]
+
+    def open_lots(self, *, after: int = 0, limit: int) -> list[Lot]:
+        rows = self._execute(self._q.open_lots, (after, limit)).fetchall()
+        return [lot_from_row(row) for row in rows]
 
     def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
         rows = self._execute(self._q.pending_lots, (member_id, at)).fetchall()

@@ -28,6 +28,7 @@ __all__ = [
     "member_from_row",
     "offset_of",
     "program_from_row",
+    "redates_text",
     "restore_instant",
     "rules_text",
     "tier_state_from_row",
@@ -38,9 +39,9 @@ __all__ = [
 ENTRY_COLUMNS = (
     "seq, member_id, kind, points, balance_after, occurred_at, occurred_offset, "
     "recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
-    " vests_at, expires_at, draws"
+    " vests_at, expires_at, draws, rolling, redates"
 )
-LOT_COLUMNS = "lot, member_id, points, remaining, earned_at, earned_offset, vests_at, expires_at"
+LOT_COLUMNS = "lot, member_id, points, remaining, earned_at, earned_offset, vests_at, expires_at, rolling"
 HOLD_COLUMNS = (
     "hold_id, member_id, points, draws, held_at, held_offset, expires_at, status, captured, ended_at"
 )
@@ -87,6 +88,19 @@ def draws_of(text: str | None) -> tuple[tuple[int, int], ...]:
     return tuple((int(lot), int(points)) for lot, points in json.loads(text)) if text else ()
 
 
+def redates_text(redates: tuple[tuple[int, datetime | None], ...]) -> str | None:
+    """The ``redates`` column's value: ``[[lot, "UTC instant" or null], ...]``, ``None`` for none."""
+    if not redates:
+        return None
+    return dump_json([[lot, None if at is None else at.astimezone(UTC).isoformat()] for lot, at in redates])
+
+
+def redates_of(text: str | None) -> tuple[tuple[int, datetime | None], ...]:
+    if not text:
+        return ()
+    return tuple((int(lot), utc_instant(at)) for lot, at in json.loads(text))
+
+
 def utc_instant(value: datetime | str | None) -> datetime | None:
     """A lot's date as stored (UTC text or timestamptz), back as an aware UTC datetime."""
     if value is None:
@@ -121,6 +135,8 @@ def entry_from_row(row: Any) -> Entry:
         vests_at=utc_instant(row[14]),
         expires_at=utc_instant(row[15]),
         draws=draws_of(row[16]),
+        rolling=bool(row[17]),
+        redates=redates_of(row[18]),
     )
 
 
@@ -149,6 +165,7 @@ def lot_from_row(row: Any) -> Lot:
         restore_instant(row[4], row[5]),
         utc_instant(row[6]),
         utc_instant(row[7]),
+        bool(row[8]),
     )
 
 

@@ -29,8 +29,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.holds import Hold, HoldStatus
-from loyalty.ledger import Entry, Posting
-from loyalty.lots import Lot, check_draws, opens
+from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.lots import Lot, check_draws, check_redates, opens
 from loyalty.members import Member
 from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
 from loyalty.store.rows import (
@@ -49,6 +49,7 @@ from loyalty.store.rows import (
     member_from_row,
     offset_of,
     program_from_row,
+    redates_text,
     restore_instant,
     rules_text,
     tier_state_from_row,
@@ -198,6 +199,10 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             reached TEXT NOT NULL
         )""",
         "CREATE INDEX tier_states_due ON tier_states(due_at, member_id) WHERE due_at IS NOT NULL",
+        # Lots whose date moves with the member's activity, and the entries that move them.
+        "ALTER TABLE entries ADD COLUMN rolling INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE entries ADD COLUMN redates TEXT",
+        "ALTER TABLE lots ADD COLUMN rolling INTEGER NOT NULL DEFAULT 0",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -207,8 +212,9 @@ _SELECT_HISTORY = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE member_id = ? AND 
 _INSERT_MEMBER = f"INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _SELECT_PROGRAMS = f"SELECT {PROGRAM_COLUMNS} FROM program_versions"  # noqa: S608
 _INSERT_PROGRAM = f"INSERT INTO program_versions ({PROGRAM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
-_INSERT_LOT = f"INSERT INTO lots ({LOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+_INSERT_LOT = f"INSERT INTO lots ({LOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _OPEN_LOTS = f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0 ORDER BY lot"  # noqa: S608
+_ALL_OPEN_LOTS = f"SELECT {LOT_COLUMNS} FROM lots WHERE lot > ? AND remaining <> 0 ORDER BY lot LIMIT ?"  # noqa: S608
 _PENDING_LOTS = (
     f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0"  # noqa: S608
     " AND vests_at IS NOT NULL AND vests_at > ? ORDER BY lot"
@@ -329,6 +335,8 @@ class SQLiteUnitOfWork:
             lots = self._lots_by_id(posting.member_id, [lot for lot, _ in posting.draws])
             check_draws(posting, lots)
             drawn = [(points, lot) for lot, points in posting.draws]
+        if posting.redates or posting.kind is EntryKind.REDATE:
+            check_redates(posting, self._lots_by_id(posting.member_id, [lot for lot, _ in posting.redates]))
         (balance,) = conn.execute(
             "UPDATE members SET balance = balance + ? WHERE member_id = ? RETURNING balance",
             (posting.points, posting.member_id),
@@ -336,7 +344,8 @@ class SQLiteUnitOfWork:
         cursor = conn.execute(
             "INSERT INTO entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
             " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
-            " vests_at, expires_at, draws) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " vests_at, expires_at, draws, rolling, redates)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 posting.member_id,
                 posting.kind.value,
@@ -354,6 +363,8 @@ class SQLiteUnitOfWork:
                 _sortable(posting.vests_at),
                 _sortable(posting.expires_at),
                 draws_text(posting.draws),
+                int(posting.rolling),
+                redates_text(posting.redates),
             ),
         )
         seq = cursor.lastrowid
@@ -371,10 +382,14 @@ class SQLiteUnitOfWork:
                     offset_of(posting.occurred_at),
                     _sortable(posting.vests_at),
                     _sortable(posting.expires_at),
+                    int(posting.rolling),
                 ),
             )
         if drawn:
             conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE lot = ?", drawn)
+        if posting.redates:
+            moved = [(_sortable(at), lot) for lot, at in posting.redates]
+            conn.executemany("UPDATE lots SET expires_at = ? WHERE lot = ?", moved)
         return posting.recorded(seq, balance)
 
     def _lots_by_id(self, member_id: str, ids: list[int]) -> dict[int, Lot]:
@@ -392,6 +407,10 @@ class SQLiteUnitOfWork:
 
     def lots(self, member_id: str) -> list[Lot]:
         return [lot_from_row(row) for row in self._conn.execute(_OPEN_LOTS, (member_id,))]
+
+    def open_lots(self, *, after: int = 0, limit: int) -> list[Lot]:
+        rows = self._conn.execute(_ALL_OPEN_LOTS, (after, limit))
+        return [lot_from_row(row) for row in rows]
 
     def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
         rows = self._conn.execute(_PENDING_LOTS, (member_id, _sortable(at)))

@@ -435,6 +435,68 @@ class StoreContract:
             # Instants compare as instants, whatever the offset they are given in.
             assert [lot.id for lot in uow.due_lots((T0 + DAY).astimezone(CET))] == [early, tie]
 
+    def test_redate_entries_move_open_lots_dates_and_the_ledger_says_so(self, store: Store) -> None:
+        self._enroll(store)
+        self._enroll(store, "M2")
+        with store.unit_of_work() as uow:
+            rolling = uow.append(attrs.evolve(_posting("M1", 10, "a"), expires_at=T0 + DAY, rolling=True)).seq
+            plain = self._credit(uow, 5, "b").seq
+            theirs = self._credit(uow, 7, "c", member_id="M2", expires=DAY).seq
+            uow.commit()
+        redate = Posting(
+            "M1",
+            EntryKind.REDATE,
+            0,
+            T0,
+            T0,
+            "r",
+            "activity",
+            redates=((rolling, T0 + 9 * DAY), (plain, T0 + 2 * DAY)),
+        )
+        with store.unit_of_work() as uow:
+            entry = uow.append(redate)
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            lots = {lot.id: lot for lot in uow.lots("M1")}
+            assert (lots[rolling].expires_at, lots[rolling].rolling) == (T0 + 9 * DAY, True)
+            assert (lots[plain].expires_at, lots[plain].rolling) == (T0 + 2 * DAY, False)
+            assert [lot.id for lot in uow.due_lots(T0 + 2 * DAY)] == [theirs, plain]
+            assert [lot.id for lot in uow.due_lots(T0 + 9 * DAY, member_id="M1")] == [plain, rolling]
+            history = uow.history("M1")
+            assert history[-1] == entry and entry.redates == redate.redates and entry.balance_after == 15
+            assert uow.lots("M1") == lots_of(history)
+            assert [lot.id for lot in uow.open_lots(limit=10)] == [rolling, plain, theirs]
+            assert [lot.id for lot in uow.open_lots(after=rolling, limit=1)] == [plain]
+        # Never another member's lot, a spent one, or with points or draws; nothing is written.
+        with store.unit_of_work() as uow:
+            _debit(uow, "M1", -5, "spend")  # lot "a" (soonest-expiring) gives 5 of its 10
+            uow.commit()
+        bad = [
+            attrs.evolve(redate, redates=((theirs, T0),)),
+            attrs.evolve(redate, redates=((rolling, T0), (rolling, T0))),
+            attrs.evolve(redate, points=1),
+            attrs.evolve(redate, kind=EntryKind.ADJUST),
+            attrs.evolve(redate, redates=((999_999, T0),)),
+            attrs.evolve(redate, redates=((plain, T0),)),  # spent
+        ]
+        before = snapshot(store, ["M1", "M2"])
+        for posting in bad:
+            with pytest.raises(StorageError) as info, store.unit_of_work() as uow:
+                uow.append(posting)
+            assert info.value.field == "redates", posting
+        assert snapshot(store, ["M1", "M2"]) == before
+
+    def test_redates_roll_back_with_the_unit_of_work(self, store: Store) -> None:
+        self._enroll(store)
+        with store.unit_of_work() as uow:
+            lot = self._credit(uow, 10, "a", expires=DAY).seq
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.append(Posting("M1", EntryKind.REDATE, 0, T0, T0, "r", "x", redates=((lot, None),)))
+        with store.unit_of_work(readonly=True) as uow:
+            assert [(open_.id, open_.expires_at) for open_ in uow.lots("M1")] == [(lot, T0 + DAY)]
+            assert [due.id for due in uow.due_lots(T0 + DAY)] == [lot]
+
     def test_engine_run_due_expires_each_lot_once_across_engines(
         self, store_factory: Callable[[], Store]
     ) -> None:
@@ -527,7 +589,8 @@ class StoreContract:
             pytest.skip("this store is not shared between threads")
         tiers = Tiers(
             levels=[Tier(id="member"), Tier(id="gold", threshold=100)],
-            window="calendar_year",
+            window="rolling",
+            months=12,
             downgrade="review",
             review="anniversary",
         )
