@@ -674,3 +674,15 @@ def test_tier_configurations_that_cannot_work_are_refused() -> None:
     with pytest.raises(InvalidInput) as info:
         Tiers(levels=[Tier(id="member", bonus=5), LEVELS[1]])
     assert info.value.field == "levels[0].bonus"
+
+
+def test_activity_during_the_grace_period_keeps_the_tier_it_qualifies_for(
+    store: Store, clock: ManualClock
+) -> None:
+    engine = engine_for(review_club(grace_days=30), store, clock)
+    buy(engine, clock, "P1", "2000.00", T0)  # gold for 2024; 2025 stays empty
+    buy(engine, clock, "P2", "600.00", ams(2026, 1, 10))  # silver's worth in 2026, during the grace period
+    clock.now = ams(2026, 2, 1)
+    assert engine.run_due().tier_changes == 1
+    status = engine.tier("M1")
+    assert (status.tier.id, status.review_at) == ("silver", ams(2027, 1, 1).astimezone(UTC))

@@ -1378,10 +1378,13 @@ class Engine:
         assert tiers is not None
         zone, enrolled = current.zone, member.enrolled_at
         measure = self._measure(uow, current, tiers, member)
-        when = now if tiers.downgrade is Downgrade.IMMEDIATE else subject.at
         bucket = tiers.bucket(subject.at, zone, enrolled)
-        counts = bucket in tiers.buckets(when, zone, enrolled)
-        base = measure(when)
+        # The windows the purchase can lift: its own time's (not under a downgrade at once,
+        # which follows the window of now alone) and now's, if it counts there too.
+        windows = [now] if tiers.downgrade is Downgrade.IMMEDIATE else [subject.at, now]
+        windows = [at for at in windows if bucket in tiers.buckets(at, zone, enrolled)] or [now]
+        bases = [(at, measure(at)) for at in windows]
+        counts = bucket in tiers.buckets(windows[0], zone, enrolled)
         earned_at = state.tier
         seen = _tiered(member, earned_at)
         tallies = self._tallies(uow, program, subject, seen)
@@ -1391,7 +1394,11 @@ class Engine:
         # With this_purchase the purchase is rated again at each tier it reaches, until it stays.
         for _ in range(len(tiers.levels)):
             gained = _contribution(tiers, program, subject, outcome.receipt.points)
-            value = EXACT.add(base, _value(tiers, gained)) if counts else base
+            # The window where it reaches furthest decides (the first on a tie: its own time's).
+            when, value = max(
+                ((at, EXACT.add(base, _value(tiers, gained)) if counts else base) for at, base in bases),
+                key=lambda pair: tiers.level_for(pair[1]),
+            )
             after, moves = upgrade(state, tiers, value, when, zone, enrolled)
             if tiers.upgrade is not Upgrade.THIS_PURCHASE or after.tier == earned_at:
                 break

@@ -676,6 +676,9 @@ def review(
             level = min(tiers.level_for(value), earned)
             if tiers.one_step:
                 level = max(level, earned - 1)
+            # Never below what the window in force when it takes effect already qualifies for
+            # (activity during the grace period, which did not lift an earned tier above it).
+            level = max(level, min(tiers.level_for(measure(at)), earned))
             new, old = tiers.levels[level], tiers.levels[earned]
             day = reviewed.astimezone(zone).date().isoformat()
             when = (
