@@ -59,6 +59,7 @@ from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Balance, Lot, draw, take_back
 from loyalty.members import AttributeValue, Member
 from loyalty.money import EXACT
+from loyalty.outbox import DomainEvent, EventKind, NewEvent
 from loyalty.program import Program, check_versions
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
@@ -211,6 +212,8 @@ class Maintenance:
     tier_changes: int = 0
     #: Lots given new dates by a program version that re-dates points earned before it.
     redated_lots: int = 0
+    #: ``points_expiring`` events written (one per member with points newly in the reminder window).
+    reminders: int = 0
 
 
 @attrs.frozen
@@ -525,7 +528,9 @@ class Engine:
     # -- maintenance ------------------------------------------------------------------------
 
     def run_due(self, now: datetime | None = None, *, batch: int = 500) -> Maintenance:
-        """Write off every lot whose expiry date has passed, ``batch`` lots per unit of work.
+        """Write off every lot whose expiry date has passed, ``batch`` lots per unit of work; end holds
+        whose time ran out; carry out tier reviews; re-date earlier points under a version that says
+        so; and announce points about to expire (``remind_days``) as ``points_expiring`` events.
 
         ``now`` defaults to the engine clock and may not be ahead of it
         (points never expire early). Running it again changes nothing more;
@@ -565,7 +570,7 @@ class Engine:
             # Nothing found, or all of it ended by another engine meanwhile: done. (Stopping
             # on a batch that did nothing also bounds the loop whatever an adapter returns.)
             if not found or not (written or reviewed):
-                return attrs.evolve(report, members=len(members))
+                return attrs.evolve(report, members=len(members), reminders=self._remind(at, batch))
             expired = [entry.points for entry in written if entry.kind is EntryKind.EXPIRE]
             released = [entry.points for entry in written if entry.kind is EntryKind.RELEASE]
             report = attrs.evolve(
@@ -578,6 +583,65 @@ class Engine:
                 tier_changes=report.tier_changes + moved,
             )
             members.update(entry.member_id for entry in written)
+
+    def _remind(self, at: datetime, batch: int) -> int:
+        """A ``points_expiring`` event per member whose points newly fall within ``remind_days``.
+
+        Found through the expiry-date index (its cost is what expires in the
+        window); each lot is announced once per expiry date, marked by a
+        tally written with the event under the member's lock.
+        """
+        program = _in_force(self._sync_versions(), at, default_first=True)
+        if not program.remind_days:
+            return 0
+        try:
+            until = at.astimezone(UTC) + timedelta(days=program.remind_days)
+        except OverflowError:
+            until = datetime.max.replace(tzinfo=UTC)
+
+        def first_of(lot: Lot) -> datetime:
+            assert lot.expires_at is not None  # found by its expiry date
+            return lot.expires_at
+
+        def key(lot: Lot) -> str:
+            return f"reminded|{lot.id}|{first_of(lot).isoformat()}"
+
+        with self.store.unit_of_work(readonly=True) as uow:
+            window = [lot for lot in uow.due_lots(until) if not lot.expired_at(at) and lot.remaining > 0]
+            marked = uow.tallies([key(lot) for lot in window])
+        members = sorted({lot.member_id for lot in window if not marked[key(lot)].count})
+
+        def command(uow: UnitOfWork, chunk: list[str]) -> int:
+            now = self._now()
+            sent = 0
+            for member_id in chunk:
+                self._balance_for_update(uow, member_id)
+                lots = [
+                    lot
+                    for lot in uow.due_lots(until, member_id=member_id)
+                    if not lot.expired_at(at) and lot.remaining > 0
+                ]
+                seen = uow.tallies([key(lot) for lot in lots])
+                new = [lot for lot in lots if not seen[key(lot)].count]
+                if not new:
+                    continue  # another engine announced them meanwhile
+                first = min(first_of(lot) for lot in new)
+                data = {
+                    "points": sum(lot.remaining for lot in new),
+                    "expires_at": first.isoformat(),
+                    "lots": [[lot.id, lot.remaining, first_of(lot).isoformat()] for lot in new],
+                }
+                source = f"remind:{member_id}:{first.isoformat()}"
+                uow.add_event(NewEvent(EventKind.POINTS_EXPIRING, member_id, at, now, source, data))
+                uow.add_tallies({key(lot): Tally(1, Decimal(0)) for lot in new})
+                sent += 1
+            uow.commit()
+            return sent
+
+        total = 0
+        for start in range(0, len(members), batch):
+            total += self._run(functools.partial(command, chunk=members[start : start + batch]))
+        return total
 
     def _redate_earlier(self, at: datetime, batch: int) -> int:
         """Once per program version that says ``redate_earlier``: give every open lot earned
@@ -687,6 +751,7 @@ class Engine:
         for hold in due[:limit]:
             written.append(self._give_back(uow, hold, hold.points, now, "hold expired"))
             uow.end_hold(hold.id, HoldStatus.EXPIRED, 0, now.astimezone(UTC))
+            self._hold_expired(uow, hold, now)
         left = None if limit is None else limit - len(written)
         if left == 0:
             return written
@@ -706,6 +771,11 @@ class Engine:
         return written
 
     @staticmethod
+    def _hold_expired(uow: UnitOfWork, hold: Hold, now: datetime) -> None:
+        data = {"hold_id": hold.id, "points": hold.points, "expires_at": hold.expires_at.isoformat()}
+        uow.add_event(NewEvent(EventKind.HOLD_EXPIRED, hold.member_id, hold.expires_at, now, hold.id, data))
+
+    @staticmethod
     def _give_back(uow: UnitOfWork, hold: Hold, points: int, now: datetime, why: str) -> Entry:
         """Return ``points`` of a hold to the lots they came from."""
         posting = Posting(
@@ -719,6 +789,22 @@ class Engine:
             draws=hold.give_back(points),
         )
         return uow.append(posting)
+
+    # -- events for integrations ----------------------------------------------------------------
+
+    def events(self, *, after: int = 0, limit: int = 100) -> list[DomainEvent]:
+        """Domain events with ``seq > after``, in the order they were committed, at most ``limit``.
+
+        Keep the ``seq`` of the last event handled and pass it as ``after``
+        next time: each event is seen once, none is skipped (see
+        :mod:`loyalty.outbox`).
+        """
+        if isinstance(after, bool) or not isinstance(after, int) or not 0 <= after <= MAX_POINTS:
+            raise InvalidInput("after", f"must be an int from 0 to {MAX_POINTS}, got {after!r}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 10_000:
+            raise InvalidInput("limit", f"must be an int from 1 to 10000, got {limit!r}")
+        with self.store.unit_of_work(readonly=True) as uow:
+            return uow.events(after=after, limit=limit)
 
     # -- tiers ------------------------------------------------------------------------------
 
@@ -1198,6 +1284,8 @@ class Engine:
             status = HoldStatus.EXPIRED if now >= hold.expires_at else HoldStatus.RELEASED
             self._give_back(uow, hold, hold.points, now, f"hold {status.value}")
             ended = uow.end_hold(hold_id, status, 0, now.astimezone(UTC))
+            if status is HoldStatus.EXPIRED:
+                self._hold_expired(uow, hold, now)
             uow.commit()
             return ended
 
@@ -1483,6 +1571,9 @@ class Engine:
                 program_version=program.version,
             )
             written.append(uow.append(posting))
+            if move.moved:
+                data = {"old": move.old, "new": move.new, "earned": move.earned, "reason": move.reason}
+                uow.add_event(NewEvent(EventKind.TIER_CHANGED, member_id, move.at, now, source, data))
             for tier_id in move.bonuses:
                 tier = tiers.tier(tier_id)
                 if not tier.bonus:

@@ -201,6 +201,11 @@ def _check_expiry(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("expiry", f"must be an Expiry, got {value!r}")
 
 
+def _check_remind_days(_: Any, __: Any, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 366:
+        raise InvalidInput("remind_days", f"must be an int from 0 to 366, got {value!r}")
+
+
 def _check_tiers(_: Any, __: Any, value: object) -> None:
     if value is not None and not isinstance(value, Tiers):
         raise InvalidInput("tiers", f"must be Tiers or None, got {value!r}")
@@ -230,6 +235,8 @@ class Program:
     under ``expiry`` (see :mod:`loyalty.expiry`), with the dates of the
     version it was earned under. ``clawback`` says what a return does when
     the points it takes back were already spent (:class:`~loyalty.returns.Clawback`).
+    With ``remind_days``, maintenance writes a ``points_expiring`` event
+    (:mod:`loyalty.outbox`) for points that expire within that many days.
     ``tiers`` (:class:`~loyalty.tiers.Tiers`) adds levels members reach and
     keep by a metric: each tier's multiplier becomes a rule ``tier-<id>``, and
     any rule can target tiers with ``members={"tier": [...]}``.
@@ -271,6 +278,7 @@ class Program:
         default=Clawback.CLAMP, converter=_to_clawback, validator=one_of(Clawback, "clawback"), kw_only=True
     )
     tiers: Tiers | None = attrs.field(default=None, validator=_check_tiers, kw_only=True)
+    remind_days: int = attrs.field(default=0, validator=_check_remind_days, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.rate is not None and any(rule.id == BASE for rule in self.rules):

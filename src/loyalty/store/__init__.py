@@ -21,6 +21,7 @@ the URL and returns a :class:`Store`.
 from __future__ import annotations
 
 import decimal
+import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
@@ -37,11 +38,13 @@ from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
 from loyalty.lots import Lot
 from loyalty.members import Member
+from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.tiers import TierState
 
 __all__ = [
     "DEFAULT_URL",
     "MAX_TALLY_KEY_LENGTH",
+    "DomainEvent",
     "Hold",
     "Lot",
     "Operation",
@@ -52,6 +55,7 @@ __all__ = [
     "TierState",
     "UnitOfWork",
     "check_deltas",
+    "check_json",
     "check_rules",
     "check_tally_key",
     "open_store",
@@ -175,6 +179,17 @@ def check_deltas(deltas: Mapping[str, Tally]) -> None:
         check_tally_key(key)
         if not isinstance(delta, Tally):
             raise InvalidInput("deltas", f"must map keys to Tally, not {type(delta).__name__}")
+
+
+def check_json(field: str, value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as every adapter gives it back: JSON (string keys, no NaN), read back."""
+    try:
+        normal: dict[str, Any] = json.loads(json.dumps(dict(value), allow_nan=False, sort_keys=True))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            field, f"must be JSON data (strings, numbers, booleans, lists, tables): {exc}"
+        ) from None
+    return normal
 
 
 def check_rules(rules: Iterable[object]) -> None:
@@ -304,6 +319,20 @@ class UnitOfWork(Protocol):
         Maintenance finds tier reviews through this: an index on ``due_at``,
         so its cost grows with the reviews due, not with the members.
         """
+        ...
+
+    def add_event(self, event: NewEvent) -> None:
+        """Add a domain event to the outbox, kept only if the unit of work commits.
+
+        Its ``seq`` must follow every event committed before this unit of
+        work commits and precede every one committed after, so a reader
+        paging by ``seq`` never skips one that committed late (the SQL
+        adapters number them at commit, under a lock).
+        """
+        ...
+
+    def events(self, *, after: int = 0, limit: int | None = None) -> list[DomainEvent]:
+        """Committed events with ``seq > after``, by ``seq``, at most ``limit``."""
         ...
 
     def operation(self, key: str) -> Operation | None:

@@ -19,11 +19,13 @@ from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, check_draws, check_redates, opens
 from loyalty.members import Member
+from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.store import (
     Operation,
     StoredProgram,
     Tally,
     check_deltas,
+    check_json,
     check_rules,
     check_tally_key,
     program_order,
@@ -53,6 +55,7 @@ class _Data:
         self.holds: dict[str, Hold] = {}
         self.open_holds: dict[str, dict[str, Hold]] = {}
         self.due_holds: list[tuple[datetime, str]] = []
+        self.events: list[DomainEvent] = []
         self.tier_states: dict[str, TierState] = {}
         self.due_tiers: list[tuple[datetime, str]] = []
 
@@ -292,6 +295,23 @@ class MemoryUnitOfWork:
 
         self._undo.append(undo)
         return new
+
+    def add_event(self, event: NewEvent) -> None:
+        self._writable()
+        data = self._data
+        # As the SQL adapters give it back: JSON, read back.
+        event = attrs.evolve(event, data=check_json("data", event.data))
+        # Writers hold the store's lock for the whole unit of work: seq order is commit order.
+        data.events.append(event.recorded(len(data.events) + 1))
+
+        def undo() -> None:
+            data.events.pop()
+
+        self._undo.append(undo)
+
+    def events(self, *, after: int = 0, limit: int | None = None) -> list[DomainEvent]:
+        found = self._data.events[max(after, 0) :]
+        return found if limit is None else found[:limit]
 
     def tier_state(self, member_id: str) -> TierState | None:
         return self._data.tier_states.get(member_id)

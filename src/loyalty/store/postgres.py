@@ -38,9 +38,19 @@ from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, check_draws, check_redates, opens
 from loyalty.members import Member
-from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
+from loyalty.outbox import DomainEvent, NewEvent
+from loyalty.store import (
+    Operation,
+    StoredProgram,
+    Tally,
+    check_deltas,
+    check_json,
+    check_tally_key,
+    program_order,
+)
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
+    EVENT_COLUMNS,
     HOLD_COLUMNS,
     LOT_COLUMNS,
     MEMBER_COLUMNS,
@@ -49,6 +59,7 @@ from loyalty.store.rows import (
     draws_text,
     dump_json,
     entry_from_row,
+    event_from_row,
     hold_from_row,
     load_json,
     lot_from_row,
@@ -224,6 +235,24 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """ALTER TABLE {s}.entries ADD COLUMN rolling BOOLEAN NOT NULL DEFAULT FALSE,
            ADD COLUMN redates TEXT""",
         "ALTER TABLE {s}.lots ADD COLUMN rolling BOOLEAN NOT NULL DEFAULT FALSE",
+        # The outbox. Events are numbered at commit from one head row, whose lock makes
+        # concurrent writers of events commit in seq order: a reader never skips one.
+        """CREATE TABLE {s}.events (
+            seq BIGINT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            member_id TEXT NOT NULL,
+            occurred_at TIMESTAMPTZ NOT NULL,
+            occurred_offset INTEGER NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            source_id TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
+        """CREATE TABLE {s}.outbox_head (
+            one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+            last BIGINT NOT NULL
+        )""",
+        "INSERT INTO {s}.outbox_head (last) VALUES (0)",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -286,6 +315,7 @@ class _Queries:
             "lot_columns": sql.SQL(LOT_COLUMNS),
             "hold_columns": sql.SQL(HOLD_COLUMNS),
             "tier_columns": sql.SQL(TIER_COLUMNS),
+            "event_columns": sql.SQL(EVENT_COLUMNS),
         }
 
         def q(template: str) -> sql.Composed:
@@ -357,6 +387,13 @@ class _Queries:
         self.open_lots = q(
             "SELECT {lot_columns} FROM {s}.lots WHERE lot > %s AND remaining <> 0 ORDER BY lot LIMIT %s"
         )
+        self.claim_events = q("UPDATE {s}.outbox_head SET last = last + %s RETURNING last")
+        self.add_events = q(
+            "INSERT INTO {s}.events ({event_columns})"
+            " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::integer[],"
+            " %s::timestamptz[], %s::integer[], %s::text[], %s::text[])"
+        )
+        self.events = q("SELECT {event_columns} FROM {s}.events WHERE seq > %s ORDER BY seq LIMIT %s")
         self.tier_state = q("SELECT {tier_columns} FROM {s}.tier_states WHERE member_id = %s")
         self.put_tier_state = q(
             "INSERT INTO {s}.tier_states ({tier_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -429,6 +466,7 @@ class PostgresUnitOfWork:
         self._conn = conn
         self._q = queries
         self._readonly = readonly
+        self._events: list[NewEvent] = []
 
     def _writable(self) -> None:
         # The server refuses writes in a READ ONLY transaction too; this says so
@@ -574,6 +612,15 @@ class PostgresUnitOfWork:
     def lots(self, member_id: str) -> list[Lot]:
         return [lot_from_row(row) for row in self._execute(self._q.lots, (member_id,)).fetchall()]
 
+    def add_event(self, event: NewEvent) -> None:
+        self._writable()
+        check_json("data", event.data)  # refused now, not at commit
+        self._events.append(event)
+
+    def events(self, *, after: int = 0, limit: int | None = None) -> list[DomainEvent]:
+        rows = self._execute(self._q.events, (after, limit)).fetchall()
+        return [event_from_row(row) for row in rows]
+
     def tier_state(self, member_id: str) -> TierState | None:
         row = self._execute(self._q.tier_state, (member_id,)).fetchone()
         return None if row is None else tier_state_from_row(row)
@@ -698,7 +745,35 @@ class PostgresUnitOfWork:
         # ROLLBACK; a caller that swallowed the error must not think it saved.
         if self._conn.info.transaction_status == TransactionStatus.INERROR:
             raise StorageError(None, "an earlier statement failed; the unit of work was rolled back")
+        if self._events:
+            self._flush_events()
         self._execute(b"COMMIT")
+
+    def _flush_events(self) -> None:
+        """Number the unit of work's events and write them, last thing before COMMIT.
+
+        The head row's lock is the last lock the transaction takes and is held
+        to its commit, so events are numbered in commit order and no two
+        writers can deadlock over it.
+        """
+        events, self._events = self._events, []
+        row = self._execute(self._q.claim_events, (len(events),)).fetchone()
+        assert row is not None  # the head row is created with the table
+        first = int(row[0]) - len(events) + 1
+        self._execute(
+            self._q.add_events,
+            (
+                list(range(first, first + len(events))),
+                [event.kind.value for event in events],
+                [_text("member_id", event.member_id) for event in events],
+                [event.occurred_at for event in events],
+                [offset_of(event.occurred_at) for event in events],
+                [event.recorded_at for event in events],
+                [offset_of(event.recorded_at) for event in events],
+                [_text("source_id", event.source_id) for event in events],
+                [_json("data", check_json("data", event.data)) for event in events],
+            ),
+        )
 
 
 class PostgresStore:

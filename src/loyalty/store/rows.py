@@ -15,6 +15,7 @@ from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind
 from loyalty.lots import Lot
 from loyalty.members import Member
+from loyalty.outbox import DomainEvent, EventKind
 from loyalty.store import StoredProgram, check_rules
 from loyalty.tiers import TierState
 
@@ -22,6 +23,7 @@ __all__ = [
     "draws_text",
     "dump_json",
     "entry_from_row",
+    "event_from_row",
     "hold_from_row",
     "load_json",
     "lot_from_row",
@@ -48,6 +50,9 @@ HOLD_COLUMNS = (
 MEMBER_COLUMNS = (
     "member_id, enrolled_at, enrolled_offset, birthday, attributes,"
     " birthday_changed_at, birthday_changed_offset"
+)
+EVENT_COLUMNS = (
+    "seq, kind, member_id, occurred_at, occurred_offset, recorded_at, recorded_offset, source_id, data"
 )
 TIER_COLUMNS = "member_id, tier, earned, since, review_at, due_at, floor, floor_until, reached"
 PROGRAM_COLUMNS = "version, effective_from, effective_offset, body, recorded_at, recorded_offset"
@@ -197,4 +202,16 @@ def tier_state_from_row(row: Any) -> TierState:
         row[6],
         utc_instant(row[7]),
         tuple(load_json(row[8])),
+    )
+
+
+def event_from_row(row: Any) -> DomainEvent:
+    return DomainEvent(
+        int(row[0]),
+        EventKind(row[1]),
+        row[2],
+        restore_instant(row[3], row[4]),
+        restore_instant(row[5], row[6]),
+        row[7],
+        load_json(row[8]),
     )

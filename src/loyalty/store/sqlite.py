@@ -32,9 +32,19 @@ from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, check_draws, check_redates, opens
 from loyalty.members import Member
-from loyalty.store import Operation, StoredProgram, Tally, check_deltas, check_tally_key, program_order
+from loyalty.outbox import DomainEvent, NewEvent
+from loyalty.store import (
+    Operation,
+    StoredProgram,
+    Tally,
+    check_deltas,
+    check_json,
+    check_tally_key,
+    program_order,
+)
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
+    EVENT_COLUMNS,
     HOLD_COLUMNS,
     LOT_COLUMNS,
     MEMBER_COLUMNS,
@@ -43,6 +53,7 @@ from loyalty.store.rows import (
     draws_text,
     dump_json,
     entry_from_row,
+    event_from_row,
     hold_from_row,
     load_json,
     lot_from_row,
@@ -203,6 +214,18 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE entries ADD COLUMN rolling INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE entries ADD COLUMN redates TEXT",
         "ALTER TABLE lots ADD COLUMN rolling INTEGER NOT NULL DEFAULT 0",
+        # The outbox. Writers are serialized (BEGIN IMMEDIATE), so seq order is commit order.
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            member_id TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            occurred_offset INTEGER NOT NULL,
+            recorded_at TEXT NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            source_id TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -234,6 +257,7 @@ _DUE_HOLDS = (
     f"SELECT {HOLD_COLUMNS} FROM holds WHERE status = 'open' AND expires_at <= ?"  # noqa: S608
     " ORDER BY expires_at, hold_id LIMIT ?"
 )
+_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
 _SELECT_TIER = f"SELECT {TIER_COLUMNS} FROM tier_states WHERE member_id = ?"  # noqa: S608
 _PUT_TIER = (
     f"INSERT INTO tier_states ({TIER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
@@ -476,6 +500,27 @@ class SQLiteUnitOfWork:
         if row is None:
             raise StorageError("hold_id", f"no open hold {hold_id!r} to end")
         return hold_from_row(row)
+
+    def add_event(self, event: NewEvent) -> None:
+        self._writable()
+        self._conn.execute(
+            "INSERT INTO events (kind, member_id, occurred_at, occurred_offset, recorded_at, recorded_offset,"
+            " source_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.kind.value,
+                event.member_id,
+                _utc_text(event.occurred_at),
+                offset_of(event.occurred_at),
+                _utc_text(event.recorded_at),
+                offset_of(event.recorded_at),
+                event.source_id,
+                dump_json(check_json("data", event.data)),
+            ),
+        )
+
+    def events(self, *, after: int = 0, limit: int | None = None) -> list[DomainEvent]:
+        rows = self._conn.execute(_EVENTS, (after, -1 if limit is None else limit))
+        return [event_from_row(row) for row in rows]
 
     def tier_state(self, member_id: str) -> TierState | None:
         row = self._conn.execute(_SELECT_TIER, (member_id,)).fetchone()

@@ -53,6 +53,7 @@ from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting, balance_of
 from loyalty.lots import Lot, draw, lots_of
 from loyalty.members import Member
+from loyalty.outbox import EventKind, NewEvent
 from loyalty.program import Program
 from loyalty.purchases import Line, Purchase
 from loyalty.store import Operation, Store, StoredProgram, Tally, UnitOfWork
@@ -628,6 +629,100 @@ class StoreContract:
                 store.close()
             setup.close()
 
+    # -- the outbox -------------------------------------------------------------------------
+
+    def _event(self, n: int, member_id: str = "M1") -> NewEvent:
+        return NewEvent(
+            EventKind.TIER_CHANGED, member_id, T0.astimezone(CET), T0, f"s{n}", {"n": n, "x": [1, "a"]}
+        )
+
+    def test_events_are_numbered_in_order_and_read_with_a_cursor(self, store: Store) -> None:
+        self._enroll(store)
+        with store.unit_of_work() as uow:
+            uow.add_event(self._event(1))
+            uow.add_event(self._event(2))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.add_event(self._event(3))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            events = uow.events()
+            assert [(e.seq, e.data["n"]) for e in events] == [(1, 1), (2, 2), (3, 3)]
+            first = events[0]
+            assert first == self._event(1).recorded(1)
+            assert first.occurred_at.utcoffset() == CET.utcoffset(None) and first.data["x"] == [1, "a"]
+            assert [e.seq for e in uow.events(after=1)] == [2, 3]
+            assert [e.seq for e in uow.events(after=1, limit=1)] == [2]
+            assert uow.events(after=3) == []
+
+    def test_events_roll_back_with_their_change(self, store: Store) -> None:
+        self._enroll(store)
+        with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+            uow.append(_posting("M1", 5, "a"))
+            uow.add_event(self._event(1))
+            raise RuntimeError("the till crashed")
+        with store.unit_of_work() as uow:
+            uow.add_event(self._event(2))  # not committed
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.events() == [] and uow.history("M1") == []
+        with store.unit_of_work() as uow:
+            uow.add_event(self._event(3))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert [(e.seq, e.data["n"]) for e in uow.events()] == [(1, 3)]  # no gap either
+        with pytest.raises(InvalidInput), store.unit_of_work() as uow:
+            uow.add_event(attrs.evolve(self._event(4), data={"bad": float("nan")}))
+
+    def test_a_reader_polling_with_a_cursor_sees_every_event_once_in_order(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        if not self.concurrent:
+            pytest.skip("this store is not shared between threads")
+        setup = store_factory()
+        self._enroll(setup)
+        workers, rounds = 4, 15
+        stores = [store_factory() for _ in range(workers + 1)]
+        done = threading.Event()
+
+        def write(n: int) -> None:
+            for r in range(rounds):
+                while True:
+                    try:
+                        with stores[n].unit_of_work() as uow:
+                            uow.balance("M1", for_update=n % 2 == 0)
+                            for k in range(1 + r % 3):
+                                uow.add_event(self._event(n * 1000 + r * 10 + k))
+                            time.sleep(random.uniform(0, 0.002))
+                            uow.commit()
+                        break
+                    except TransientStorageError:
+                        continue
+
+        def read() -> list[int]:
+            seen: list[int] = []
+            while True:
+                finished = done.is_set()
+                with stores[workers].unit_of_work(readonly=True) as uow:
+                    batch = uow.events(after=seen[-1] if seen else 0)
+                # Contiguous from the cursor: nothing committed later slips in below it.
+                assert [e.seq for e in batch] == list(range(len(seen) + 1, len(seen) + 1 + len(batch)))
+                seen += [e.seq for e in batch]
+                if finished:
+                    return seen
+
+        try:
+            with ThreadPoolExecutor(workers + 1) as pool:
+                reader = pool.submit(read)
+                list(pool.map(write, range(workers)))
+                done.set()
+                seen = reader.result()
+            expected = workers * sum(1 + r % 3 for r in range(rounds))
+            assert seen == list(range(1, expected + 1))
+        finally:
+            for store in stores:
+                store.close()
+            setup.close()
+
     # -- holds ------------------------------------------------------------------------------
 
     def _hold(self, uow: UnitOfWork, hold_id: str, points: int, lot: int, *, member_id: str = "M1") -> Hold:
@@ -931,6 +1026,7 @@ class StoreContract:
         "add_tallies (none)": lambda uow: uow.add_tallies({}),
         "add_program_version": lambda uow: uow.add_program_version(StoredProgram("v1", None, {}, T0)),
         "put_tier_state": lambda uow: uow.put_tier_state(TierState("M1", "gold", "gold", T0)),
+        "add_event": lambda uow: uow.add_event(NewEvent(EventKind.HOLD_EXPIRED, "M1", T0, T0, "h", {})),
     }
 
     @pytest.mark.parametrize("write", list(_WRITES))

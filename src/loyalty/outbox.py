@@ -1,0 +1,73 @@
+"""Domain events for integrations: a transactional outbox.
+
+A change that matters outside the engine (a member's tier changed, a hold
+expired, points are about to expire) writes a :class:`DomainEvent` in the
+same unit of work as the change itself, so an event exists exactly when its
+change does: a command that fails leaves neither. Events are numbered by
+``seq`` in the order their units of work committed, so a POS or CRM that
+reads them with :meth:`loyalty.Engine.events` and keeps the last ``seq`` it
+handled as its cursor sees each one once, in order, and never misses one
+that committed late.
+
+>>> from datetime import datetime, timezone
+>>> t = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
+>>> event = NewEvent(EventKind.HOLD_EXPIRED, "M1", t, t, "S1-T4-0007", {"hold_id": "H7", "points": 150})
+>>> event.recorded(12).seq, event.recorded(12).data["points"]
+(12, 150)
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+__all__ = ["DomainEvent", "EventKind", "NewEvent"]
+
+
+class EventKind(enum.Enum):
+    #: The tier in force moved: ``data`` has ``old``, ``new``, ``earned`` and ``reason``.
+    TIER_CHANGED = "tier_changed"
+    #: A hold's time ran out and its points went back: ``hold_id`` and ``points``.
+    HOLD_EXPIRED = "hold_expired"
+    #: A lot expires within the program's ``remind_days``: ``lot``, ``points`` and ``expires_at``.
+    POINTS_EXPIRING = "points_expiring"
+
+
+def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+@attrs.frozen
+class NewEvent:
+    """An event the engine asks the store to add to the outbox (the store numbers it)."""
+
+    kind: EventKind
+    member_id: str
+    occurred_at: datetime
+    recorded_at: datetime
+    source_id: str
+    #: JSON-ready facts about the change (strings, numbers, booleans, None).
+    data: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen, hash=False)
+
+    def recorded(self, seq: int) -> DomainEvent:
+        return DomainEvent(
+            seq, self.kind, self.member_id, self.occurred_at, self.recorded_at, self.source_id, self.data
+        )
+
+
+@attrs.frozen
+class DomainEvent:
+    """An event in the outbox. ``seq`` orders events as their units of work committed."""
+
+    seq: int
+    kind: EventKind
+    member_id: str
+    occurred_at: datetime
+    recorded_at: datetime
+    source_id: str
+    data: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen, hash=False)
