@@ -25,12 +25,14 @@ from loyalty.errors import (
     LoyaltyError,
     MemberAlreadyEnrolled,
     PointsOverflow,
+    ReferralCodeTaken,
     StorageError,
     TransientStorageError,
     UnknownCurrency,
     UnknownHold,
     UnknownMember,
     UnknownPurchase,
+    UnknownReferralCode,
     UnknownTier,
 )
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
@@ -39,9 +41,11 @@ from loyalty.ledger import Entry, EntryKind, Posting, balance_of
 from loyalty.lots import Balance, Lot
 from loyalty.members import Member
 from loyalty.money import Money
+from loyalty.outbox import DomainEvent, EventKind
 from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Contribution, Receipt, Skipped
+from loyalty.referrals import Referral, ReferralReport, Referrals, ReferralState
 from loyalty.returns import Clawback, Return, Returned, ReturnReceipt
 from loyalty.rules import (
     BirthdayBonus,
@@ -72,6 +76,7 @@ __all__ = [
     "ConfigError",
     "Contribution",
     "CurrencyMismatch",
+    "DomainEvent",
     "Downgrade",
     "EarnRate",
     "EndOf",
@@ -80,6 +85,7 @@ __all__ = [
     "EntryKind",
     "Event",
     "EventCombination",
+    "EventKind",
     "EventRule",
     "Expiry",
     "ExpiryPolicy",
@@ -114,6 +120,11 @@ __all__ = [
     "Purchase",
     "PurchaseBonus",
     "Receipt",
+    "Referral",
+    "ReferralCodeTaken",
+    "ReferralReport",
+    "ReferralState",
+    "Referrals",
     "Return",
     "ReturnReceipt",
     "Returned",
@@ -139,6 +150,7 @@ __all__ = [
     "UnknownHold",
     "UnknownMember",
     "UnknownPurchase",
+    "UnknownReferralCode",
     "UnknownTier",
     "Upgrade",
     "Window",

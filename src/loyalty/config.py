@@ -99,6 +99,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, make_ma
 from loyalty.errors import ConfigError, InvalidInput
 from loyalty.expiry import Expiry
 from loyalty.program import EarnRate, Program
+from loyalty.referrals import Referrals
 from loyalty.rules import RULE_KINDS, Rule
 from loyalty.tiers import Tier, Tiers
 
@@ -522,7 +523,7 @@ def _unstructure_rule(value: Rule) -> dict[str, Any]:
     return data
 
 
-for _cls in (*RULE_KINDS.values(), EarnRate, Expiry, Tier, Tiers, Program):
+for _cls in (*RULE_KINDS.values(), EarnRate, Expiry, Tier, Tiers, Referrals, Program):
     attrs.resolve_types(_cls)
 _converter.register_structure_hook_func(lambda cls: cls is Rule, _structure_rule)
 _converter.register_unstructure_hook_func(lambda cls: cls is Rule, _unstructure_rule)
@@ -532,6 +533,7 @@ _register(EarnRate, strip="rate.")
 _register(Expiry)
 _register(Tier)
 _register(Tiers)
+_register(Referrals)
 _register(
     Program,
     struct_rate=_structure_rate,

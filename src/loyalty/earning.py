@@ -37,7 +37,7 @@ Purchase T1-42: 10.95 EUR
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from types import MappingProxyType
 from typing import Any
@@ -187,7 +187,32 @@ def tally_keys(
                 own.append(_birthday_key(rule, year, member_id))
         elif isinstance(rule, EventRule) and rule.limit is not None:
             own.append(_limit_key(rule, local, member_id))
+        if rule.redeemed_within_days is not None:
+            own.append(redeemed_key(member_id))
     return own, shared
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def redeemed_key(member_id: str) -> str:
+    """The tally whose points are the time of the member's last redemption, in microseconds since 1970."""
+    return f"redeemed|{member_id}"
+
+
+def epoch_micros(at: datetime) -> int:
+    """``at`` as whole microseconds since 1970 (UTC), exactly."""
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _redeemed_reason(days: int, context: _Context, at: datetime) -> str | None:
+    last = context.tally(redeemed_key(context.subject.member_id)).points
+    if not last:
+        return f"only for members who redeemed in the last {days} days; never redeemed"
+    when = _EPOCH + timedelta(microseconds=int(last))
+    if at - when > timedelta(days=days):
+        return f"only for members who redeemed in the last {days} days; last on {when.date().isoformat()}"
+    return None
 
 
 def _local(program: Program, rule: Rule, at: datetime) -> datetime:
@@ -445,6 +470,10 @@ def _apply(context: _Context, rule: Rule) -> _Outcome | str:
         reason = member_reason(rule, context.member)
         if reason:
             return reason
+        if rule.redeemed_within_days is not None:
+            reason = _redeemed_reason(rule.redeemed_within_days, context, subject.at)
+            if reason:
+                return reason
     if isinstance(subject, Purchase):
         if rule._placed:
             reason = place_reason(rule, subject.store_id, subject.channel, subject.terminal_id)

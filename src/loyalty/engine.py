@@ -30,10 +30,20 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, TypeVar
 
 import attrs
+from dateutil.relativedelta import relativedelta
 
 from loyalty import codec
 from loyalty.checks import MAX_POINTS, check_aware, check_id, check_points, check_text
-from loyalty.earning import Evaluation, Event, evaluate, evaluate_event, tally_keys
+from loyalty.earning import (
+    Evaluation,
+    Event,
+    epoch_micros,
+    evaluate,
+    evaluate_event,
+    redeemed_key,
+    tally_keys,
+    visits_key,
+)
 from loyalty.errors import (
     AlreadyReturned,
     ConcurrencyError,
@@ -46,11 +56,13 @@ from loyalty.errors import (
     InvalidPoints,
     MemberAlreadyEnrolled,
     PointsOverflow,
+    ReferralCodeTaken,
     StorageError,
     TransientStorageError,
     UnknownHold,
     UnknownMember,
     UnknownPurchase,
+    UnknownReferralCode,
     UnknownTier,
 )
 from loyalty.expiry import ExpiryPolicy
@@ -63,6 +75,7 @@ from loyalty.outbox import DomainEvent, EventKind, NewEvent
 from loyalty.program import Program, check_versions
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
+from loyalty.referrals import Referral, ReferralReport, ReferralState, new_code, normalize_code
 from loyalty.returns import (
     Clawback,
     Return,
@@ -302,14 +315,27 @@ class Engine:
         at: datetime,
         birthday: date | None = None,
         attributes: Mapping[str, AttributeValue] | None = None,
+        referred_by: str | None = None,
     ) -> Member:
-        """Enroll a member. The same enrollment again returns the member; other details raise."""
+        """Enroll a member. The same enrollment again returns the member; other details raise.
+
+        ``referred_by`` is another member's referral code (any case, spaces
+        and hyphens ignored): the attribution is recorded with the member,
+        once and for good (see :meth:`referrals`). An unknown code raises
+        :class:`~loyalty.errors.UnknownReferralCode` and enrolls nobody.
+        """
         member = Member(member_id, at, birthday, attributes)
+        code = None if referred_by is None else normalize_code(referred_by, "referred_by")
 
         def command(uow: UnitOfWork) -> Member:
+            referrer = None if code is None else uow.code_owner(code)
+            if code is not None and referrer is None:
+                raise UnknownReferralCode("referred_by", f"no member has the referral code {code!r}")
             existing = uow.member(member.id)
             if existing is None:
                 uow.add_member(member)
+                if code is not None and referrer is not None:
+                    self._attribute(uow, member, referrer, code)
                 uow.commit()
                 return member
             for field in ("enrolled_at", "birthday", "attributes"):
@@ -318,9 +344,89 @@ class Engine:
                     raise MemberAlreadyEnrolled(
                         name, f"member {member.id!r} is already enrolled with another {name}"
                     )
+            attributed = uow.referral(member.id)
+            if (attributed.code if attributed else None) != code:
+                raise MemberAlreadyEnrolled(
+                    "referred_by",
+                    f"member {member.id!r} is already enrolled, with another referral (or none)",
+                )
             return existing
 
         return self._run(command)
+
+    def _attribute(self, uow: UnitOfWork, member: Member, referrer_id: str, code: str) -> None:
+        """Record who referred a new member; a self-referral is recorded rejected, with why."""
+        program = _in_force(self._versions_in(uow), self._now(), default_first=True)
+        terms = program.referrals
+        state, reason = ReferralState.PENDING, None
+        referrer = uow.member(referrer_id)
+        assert referrer is not None  # it owns a code
+        if terms is not None and terms.identity is not None:
+            mine = member.attributes.get(terms.identity)
+            if mine is not None and _typed({"v": mine}) == _typed(
+                {"v": referrer.attributes.get(terms.identity)}
+            ):
+                state, reason = ReferralState.REJECTED, f"same {terms.identity} as the referrer"
+        now = self._now()
+        uow.put_referral(
+            Referral(
+                member.id,
+                referrer_id,
+                code,
+                member.enrolled_at,
+                state,
+                reason,
+                decided_at=now.astimezone(UTC) if state is ReferralState.REJECTED else None,
+            )
+        )
+
+    def referral_code(self, member_id: str, *, code: str | None = None) -> str:
+        """The member's referral code, made the first time it is asked for.
+
+        A generated code is eight characters from :data:`loyalty.referrals.ALPHABET`
+        (no 0/O, 1/I/L), checked unused; ``code`` gives the member the
+        merchant's own instead. Asking again returns the same code; another
+        ``code`` for a member who has one, or a code another member has,
+        raises :class:`~loyalty.errors.ReferralCodeTaken`.
+        """
+        check_id("member_id", member_id)
+        wanted = None if code is None else normalize_code(code)
+
+        def command(uow: UnitOfWork) -> str:
+            self._balance_for_update(uow, member_id)
+            mine = uow.referral_code(member_id)
+            if mine is not None:
+                if wanted is not None and wanted != mine:
+                    raise ReferralCodeTaken("code", f"member {member_id!r} already has the code {mine!r}")
+                return mine
+            if wanted is not None:
+                if uow.code_owner(wanted) is not None:
+                    raise ReferralCodeTaken("code", f"the code {wanted!r} is another member's")
+                chosen = wanted
+            else:
+                for _ in range(32):
+                    chosen = new_code()
+                    if uow.code_owner(chosen) is None:
+                        break
+                else:  # pragma: no cover - 32 collisions in 8.5e11 codes
+                    raise StorageError("code", "could not find an unused referral code")
+            uow.add_referral_code(member_id, chosen)
+            uow.commit()
+            return chosen
+
+        return self._run(command)
+
+    def referrals(self, member_id: str) -> ReferralReport:
+        """The member's code, who referred it, whom it referred (each as it stands) and points earned."""
+        check_id("member_id", member_id)
+        now = self._now()
+        with self.store.unit_of_work(readonly=True) as uow:
+            self._known(uow, member_id)
+            code = uow.referral_code(member_id)
+            mine = uow.referral(member_id)
+            theirs = [referral.at(now) for referral in uow.referrals_by(member_id)]
+        earned = sum(r.referrer_points for r in theirs if r.state is not ReferralState.REJECTED)
+        return ReferralReport(member_id, code, None if mine is None else mine.at(now), theirs, earned)
 
     def quote(self, purchase: Purchase) -> Receipt:
         """What :meth:`record_purchase` would give now, writing nothing.
@@ -771,6 +877,15 @@ class Engine:
         return written
 
     @staticmethod
+    def _mark_redeemed(uow: UnitOfWork, member_id: str, at: datetime) -> None:
+        """Remember the member's latest redemption (for rules with ``redeemed_within_days``)."""
+        key = redeemed_key(member_id)
+        last = uow.tallies([key])[key].points
+        when = Decimal(epoch_micros(at))
+        if when > last:
+            uow.add_tallies({key: Tally(0, when - last)})
+
+    @staticmethod
     def _hold_expired(uow: UnitOfWork, hold: Hold, now: datetime) -> None:
         data = {"hold_id": hold.id, "points": hold.points, "expires_at": hold.expires_at.isoformat()}
         uow.add_event(NewEvent(EventKind.HOLD_EXPIRED, hold.member_id, hold.expires_at, now, hold.id, data))
@@ -1075,6 +1190,16 @@ class Engine:
                 tiered, more = upgrade(tiered, tiers, value, now, current.zone, enrolled.enrolled_at)
                 moves += more
             self._write_tier(uow, current, tiers, member_id, tiered, stored, moves, returned.id, now)
+        referral = uow.referral(member_id)
+        if (
+            referral is not None
+            and referral.purchase_id == pid
+            and referral.state in (ReferralState.QUALIFIED, ReferralState.REWARDED)
+        ):
+            minimum = program.referrals.min_spend if program.referrals is not None else None
+            if now_is is None or (minimum is not None and now_is.total.amount < minimum):
+                # What is left no longer qualifies: no reward for it.
+                self._take_back_referral(uow, program, referral, returned, now)
         balance = uow.balance(member_id)
         assert balance is not None
         result = ReturnReceipt(
@@ -1253,6 +1378,8 @@ class Engine:
                     "hold_id", f"hold {hold_id!r} expired at {hold.expires_at.isoformat()}", status="expired"
                 )
             captured = hold.points if points is None else points
+            if captured:
+                self._mark_redeemed(uow, hold.member_id, at)
             if captured > hold.points:
                 raise InvalidPoints("points", f"the hold is of {hold.points} points, not {captured}")
             if captured < hold.points:
@@ -1332,6 +1459,7 @@ class Engine:
                 )
             tallies = self._tallies(uow, program, subject, member)
             outcome = self._evaluate(program, subject, member, tallies, balance)
+            referral = self._referral_due(uow, subject, tallies)
             return self._post(
                 uow,
                 program,
@@ -1343,12 +1471,176 @@ class Engine:
                 reason,
                 tallies,
                 member,
+                None if referral is None else self._rewarding(uow, program, subject, referral),
             )
 
         receipt = self._run(command)
         if self._stored_versions:
             self._synced = True
         return receipt
+
+    @staticmethod
+    def _referral_due(
+        uow: UnitOfWork, subject: Purchase | Event, tallies: Mapping[str, Tally]
+    ) -> Referral | None:
+        """The referee's pending referral, if ``subject`` is its first purchase (the visit count read)."""
+        if not isinstance(subject, Purchase):
+            return None
+        visits = tallies.get(visits_key(subject.member_id))
+        if visits is not None and visits.count:
+            return None
+        referral = uow.referral(subject.member_id)
+        return referral if referral is not None and referral.state is ReferralState.PENDING else None
+
+    def _rewarding(
+        self, uow: UnitOfWork, program: Program, purchase: Purchase | Event, referral: Referral
+    ) -> Callable[[Receipt], Entry | None]:
+        """What a referee's first purchase does to its referral, once its own points are written:
+        rewards both members (the referrer's balance locked after the referee's: referrers
+        enrolled first, so locks are always taken newer to older) or rejects it, with why."""
+        assert isinstance(purchase, Purchase)
+
+        def reward(receipt: Receipt) -> Entry | None:
+            now = self._now()
+            terms = program.referrals
+            if terms is None:
+                return None  # this version has no referral terms: the referral waits
+            member = uow.member(purchase.member_id)
+            assert member is not None
+            zone = program.zone
+            reject = None
+            amount = purchase.total.amount
+            if terms.min_spend is not None and amount < terms.min_spend:
+                reject = f"first purchase of {amount} is below the minimum of {terms.min_spend}"
+            elif terms.within_days is not None:
+                deadline = member.enrolled_at.astimezone(zone) + relativedelta(days=terms.within_days)
+                if purchase.at > deadline:
+                    reject = f"first purchase more than {terms.within_days} days after enrolling"
+            cap_key = None
+            if terms.cap is not None and terms.cap_period is not None:
+                self._balance_for_update(uow, referral.referrer)
+                period = terms.cap_period.key(purchase.at.astimezone(zone))
+                cap_key = f"referrals|{period}|{referral.referrer}"
+                if reject is None and uow.tallies([cap_key])[cap_key].count >= terms.cap:
+                    period_name = terms.cap_period.value
+                    reject = f"the referrer already has {terms.cap} rewarded referrals this {period_name}"
+            if reject is not None:
+                uow.put_referral(
+                    attrs.evolve(
+                        referral,
+                        state=ReferralState.REJECTED,
+                        reason=reject,
+                        purchase_id=purchase.id,
+                        decided_at=now.astimezone(UTC),
+                    )
+                )
+                return None
+            points = Decimal(receipt.points).scaleb(-program.scale, context=EXACT)
+            vests = program.lot_dates(purchase.at, pending=True)[0] if terms.pending else None
+            expires = program.lot_dates(purchase.at, pending=False)[1]
+            written: dict[str, tuple[Entry, Entry] | None] = {}
+            for side, member_id, why in (
+                ("referee", purchase.member_id, f"referral bonus: welcome, referred by {referral.referrer}"),
+                (
+                    "referrer",
+                    referral.referrer,
+                    f"referral bonus: {purchase.member_id} made a first purchase",
+                ),
+            ):
+                share = EXACT.multiply(terms.bonus(side, points), Decimal(10) ** program.scale)
+                units = int(share.to_integral_value(rounding=ROUND_FLOOR, context=EXACT))
+                written[side] = None
+                if units:
+                    balance = self._balance_for_update(uow, member_id)
+                    self._check_range(balance + units)
+                    posting = Posting(
+                        member_id,
+                        EntryKind.EARN,
+                        units,
+                        purchase.at,
+                        now,
+                        purchase.id,
+                        why,
+                        rules=(f"referral:{side}",),
+                        program_version=program.version,
+                        vests_at=vests,
+                        expires_at=expires,
+                    )
+                    written[side] = self._credit(uow, posting, program=program)
+            mine, theirs = written["referee"], written["referrer"]
+            rewarded = attrs.evolve(
+                referral,
+                state=ReferralState.QUALIFIED if vests is not None else ReferralState.REWARDED,
+                purchase_id=purchase.id,
+                referee_points=0 if mine is None else mine[0].points,
+                referrer_points=0 if theirs is None else theirs[0].points,
+                referee_lot=None if mine is None else mine[0].seq,
+                referrer_lot=None if theirs is None else theirs[0].seq,
+                vests_at=vests,
+                decided_at=now.astimezone(UTC),
+            )
+            uow.put_referral(rewarded)
+            if cap_key is not None:
+                uow.add_tallies({cap_key: Tally(1, Decimal(0))})
+            data = {
+                "referee": purchase.member_id,
+                "purchase_id": purchase.id,
+                "referrer_points": rewarded.referrer_points,
+                "referee_points": rewarded.referee_points,
+                "vests_at": None if vests is None else vests.isoformat(),
+            }
+            uow.add_event(
+                NewEvent(EventKind.REFERRAL_REWARDED, referral.referrer, purchase.at, now, purchase.id, data)
+            )
+            return None if mine is None else mine[1]
+
+        return reward
+
+    def _take_back_referral(
+        self, uow: UnitOfWork, program: Program, referral: Referral, returned: Return, now: datetime
+    ) -> None:
+        """The referee's qualifying purchase came back: both bonuses go, under the program's clawback."""
+        terms = program.referrals
+        for member_id, points, lot in (
+            (referral.referee, referral.referee_points, referral.referee_lot),
+            (referral.referrer, referral.referrer_points, referral.referrer_lot),
+        ):
+            if not points:
+                continue
+            self._balance_for_update(uow, member_id)
+            self._expire_due(uow, member_id, now)
+            draws = take_back(uow.lots(member_id), points, lot, now)
+            short = points + sum(p for _, p in draws)
+            taken, rest = points - short, ""
+            if short and program.clawback is Clawback.NEGATIVE:
+                taken = points
+                uow.add_tallies({debt_key(member_id): Tally(0, Decimal(short))})
+            elif short and program.clawback is Clawback.FUTURE:
+                uow.add_tallies({owed_key(member_id): Tally(0, Decimal(short))})
+                rest = f", {short} owed"
+            elif short:
+                rest = f", {short} not collected"
+            if taken:
+                why = f"referral bonus taken back, {referral.purchase_id} returned: {taken} of {points}{rest}"
+                uow.append(
+                    Posting(
+                        member_id, EntryKind.RETURN, -taken, returned.at, now, returned.id, why, draws=draws
+                    )
+                )
+        if terms is not None and terms.cap is not None and terms.cap_period is not None:
+            assert referral.decided_at is not None
+            sold = uow.operation(referral.purchase_id or "")
+            at = datetime.fromisoformat(sold.request["at"]) if sold is not None else referral.decided_at
+            period = terms.cap_period.key(at.astimezone(program.zone))
+            uow.add_tallies({f"referrals|{period}|{referral.referrer}": Tally(-1, Decimal(0))})
+        uow.put_referral(
+            attrs.evolve(
+                referral,
+                state=ReferralState.REJECTED,
+                reason=f"the qualifying purchase {referral.purchase_id} was returned: bonuses taken back",
+                decided_at=now.astimezone(UTC),
+            )
+        )
 
     def _tiered_now(self, uow: UnitOfWork) -> Program | None:
         """The program version in force now, if it has tiers: its tiers decide every member's."""
@@ -1424,11 +1716,15 @@ class Engine:
         decided = self._tier_decide(uow, program, current, subject, member, balance, state, now)
         receipt = decided.receipt
 
-        def then() -> Entry | None:
+        referral = self._referral_due(uow, subject, decided.tallies)
+        rewarding = None if referral is None else self._rewarding(uow, program, subject, referral)
+
+        def then(earned: Receipt) -> Entry | None:
             written = self._write_tier(
                 uow, current, tiers, member.id, decided.after, stored, decided.moves, subject.id, now
             )
-            return written[-1] if written else None
+            last = rewarding(earned) if rewarding is not None else None
+            return last or (written[-1] if written else None)
 
         return self._post(
             uow,
@@ -1658,12 +1954,13 @@ class Engine:
         reason: str,
         read: Mapping[str, Tally],
         member: Member | None,
-        then: Callable[[], Entry | None] | None = None,
+        then: Callable[[Receipt], Entry | None] | None = None,
     ) -> Receipt:
         """Write what an evaluation decided: the entry, the tallies and the operation.
 
-        ``then`` writes what follows from it (a tier move and its entry bonus)
-        and returns the last entry it wrote, whose balance the receipt shows.
+        ``then`` writes what follows from it (a tier move and its entry bonus,
+        a referral's bonuses) and returns the member's last entry it wrote,
+        whose balance the receipt shows.
 
         The operation keeps, besides the receipt, the tallies the evaluation
         read and the lot the points went into, so a later return can
@@ -1713,7 +2010,7 @@ class Engine:
         if deltas or settled:
             uow.add_tallies(_merged(deltas, settled))
         if then is not None:
-            last_written = then()
+            last_written = then(receipt)
             if last_written is not None:
                 receipt = attrs.evolve(receipt, balance_after=last_written.balance_after)
         result = codec.receipt_result(receipt, occurred_at=request["at"])
@@ -1942,6 +2239,8 @@ class Engine:
                     return self._decline(uow, Operation(key, kind, request, {}, now), short)
                 if purchase_id is not None:
                     uow.add_tallies({paid_key(purchase_id): Tally(0, Decimal(-points))})
+                if entry_kind is EntryKind.REDEEM:
+                    self._mark_redeemed(uow, member_id, at)
             else:
                 self._check_range(balance + points)
                 program = _in_force(self._versions_in(uow), at, default_first=True)

@@ -32,12 +32,14 @@ __all__ = [
     "LoyaltyError",
     "MemberAlreadyEnrolled",
     "PointsOverflow",
+    "ReferralCodeTaken",
     "StorageError",
     "TransientStorageError",
     "UnknownCurrency",
     "UnknownHold",
     "UnknownMember",
     "UnknownPurchase",
+    "UnknownReferralCode",
     "UnknownTier",
 ]
 
@@ -139,6 +141,14 @@ class UnknownHold(LoyaltyError, LookupError):
 
 class UnknownPurchase(LoyaltyError, LookupError):
     """The purchase id names no recorded purchase."""
+
+
+class UnknownReferralCode(LoyaltyError, LookupError):
+    """The referral code names no member's code."""
+
+
+class ReferralCodeTaken(LoyaltyError):
+    """The referral code is another member's, or the member already has a different one."""
 
 
 class UnknownTier(LoyaltyError, LookupError):

@@ -34,8 +34,11 @@ class EventKind(enum.Enum):
     TIER_CHANGED = "tier_changed"
     #: A hold's time ran out and its points went back: ``hold_id`` and ``points``.
     HOLD_EXPIRED = "hold_expired"
-    #: A lot expires within the program's ``remind_days``: ``lot``, ``points`` and ``expires_at``.
+    #: A member's points expire within the program's ``remind_days``: ``points``, ``expires_at``, ``lots``.
     POINTS_EXPIRING = "points_expiring"
+    #: A referee's first purchase rewarded its referrer (the event's member): ``referee``,
+    #: ``purchase_id``, ``referrer_points``, ``referee_points``, ``vests_at``.
+    REFERRAL_REWARDED = "referral_rewarded"
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

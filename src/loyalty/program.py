@@ -32,6 +32,7 @@ from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
 from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.money import EXACT, check_currency, check_decimal
 from loyalty.purchases import Line
+from loyalty.referrals import Referrals
 from loyalty.returns import Clawback
 from loyalty.rules import (
     BirthdayBonus,
@@ -206,6 +207,11 @@ def _check_remind_days(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("remind_days", f"must be an int from 0 to 366, got {value!r}")
 
 
+def _check_referrals(_: Any, __: Any, value: object) -> None:
+    if value is not None and not isinstance(value, Referrals):
+        raise InvalidInput("referrals", f"must be Referrals or None, got {value!r}")
+
+
 def _check_tiers(_: Any, __: Any, value: object) -> None:
     if value is not None and not isinstance(value, Tiers):
         raise InvalidInput("tiers", f"must be Tiers or None, got {value!r}")
@@ -237,6 +243,8 @@ class Program:
     the points it takes back were already spent (:class:`~loyalty.returns.Clawback`).
     With ``remind_days``, maintenance writes a ``points_expiring`` event
     (:mod:`loyalty.outbox`) for points that expire within that many days.
+    ``referrals`` (:class:`~loyalty.referrals.Referrals`) rewards members
+    whose code brings in a friend, and the friend.
     ``tiers`` (:class:`~loyalty.tiers.Tiers`) adds levels members reach and
     keep by a metric: each tier's multiplier becomes a rule ``tier-<id>``, and
     any rule can target tiers with ``members={"tier": [...]}``.
@@ -279,6 +287,7 @@ class Program:
     )
     tiers: Tiers | None = attrs.field(default=None, validator=_check_tiers, kw_only=True)
     remind_days: int = attrs.field(default=0, validator=_check_remind_days, kw_only=True)
+    referrals: Referrals | None = attrs.field(default=None, validator=_check_referrals, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.rate is not None and any(rule.id == BASE for rule in self.rules):

@@ -417,6 +417,8 @@ class Rule:
         default=None, converter=_to_period, validator=_check_enum(Period, optional=True)
     )
     budget: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    #: Only for members who redeemed points within this many days (the likeliest to refer a friend).
+    redeemed_within_days: int | None = attrs.field(default=None, validator=_optional_positive_int)
 
     def __attrs_post_init__(self) -> None:
         if self.starts is not None and self.ends is not None and self.ends < self.starts:
@@ -448,7 +450,11 @@ class Rule:
                 or self.exclude_terminals
             ),
         )
-        object.__setattr__(self, "_segmented", bool(self.members or self.exclude_members))
+        object.__setattr__(
+            self,
+            "_segmented",
+            bool(self.members or self.exclude_members or self.redeemed_within_days is not None),
+        )
         object.__setattr__(self, "_lined", self.has_line_filter)
         limited = self.cap_per_purchase is not None or self.cap is not None or self.budget is not None
         object.__setattr__(self, "_limited", limited)

@@ -39,6 +39,7 @@ from loyalty.ledger import Entry, Posting
 from loyalty.lots import Lot
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent, NewEvent
+from loyalty.referrals import Referral
 from loyalty.tiers import TierState
 
 __all__ = [
@@ -319,6 +320,30 @@ class UnitOfWork(Protocol):
         Maintenance finds tier reviews through this: an index on ``due_at``,
         so its cost grows with the reviews due, not with the members.
         """
+        ...
+
+    def referral_code(self, member_id: str) -> str | None:
+        """The member's referral code, or ``None``."""
+        ...
+
+    def code_owner(self, code: str) -> str | None:
+        """The member whose referral code ``code`` is (stored normalized), or ``None``."""
+        ...
+
+    def add_referral_code(self, member_id: str, code: str) -> None:
+        """Give the member ``code``; a code already taken, or a member who has one, must fail."""
+        ...
+
+    def referral(self, referee: str) -> Referral | None:
+        """The attribution of ``referee`` (one per member, ever), or ``None``."""
+        ...
+
+    def referrals_by(self, referrer: str) -> list[Referral]:
+        """The attributions naming ``referrer``, by referee id (an index on the referrer)."""
+        ...
+
+    def put_referral(self, referral: Referral) -> None:
+        """Record a referral, replacing the one of the same referee (the engine holds its lock)."""
         ...
 
     def add_event(self, event: NewEvent) -> None:

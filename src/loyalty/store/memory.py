@@ -20,6 +20,7 @@ from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, check_draws, check_redates, opens
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent, NewEvent
+from loyalty.referrals import Referral
 from loyalty.store import (
     Operation,
     StoredProgram,
@@ -56,6 +57,9 @@ class _Data:
         self.open_holds: dict[str, dict[str, Hold]] = {}
         self.due_holds: list[tuple[datetime, str]] = []
         self.events: list[DomainEvent] = []
+        self.codes: dict[str, str] = {}  # code -> member
+        self.code_of: dict[str, str] = {}  # member -> code
+        self.referrals: dict[str, Referral] = {}
         self.tier_states: dict[str, TierState] = {}
         self.due_tiers: list[tuple[datetime, str]] = []
 
@@ -295,6 +299,51 @@ class MemoryUnitOfWork:
 
         self._undo.append(undo)
         return new
+
+    def referral_code(self, member_id: str) -> str | None:
+        return self._data.code_of.get(member_id)
+
+    def code_owner(self, code: str) -> str | None:
+        return self._data.codes.get(code)
+
+    def add_referral_code(self, member_id: str, code: str) -> None:
+        self._writable()
+        data = self._data
+        if member_id not in data.members:
+            raise StorageError("member_id", f"no member {member_id!r}")
+        if code in data.codes or member_id in data.code_of:
+            raise StorageError("code", f"code {code!r} or member {member_id!r} already has a code")
+        data.codes[code] = member_id
+        data.code_of[member_id] = code
+
+        def undo() -> None:
+            del data.codes[code], data.code_of[member_id]
+
+        self._undo.append(undo)
+
+    def referral(self, referee: str) -> Referral | None:
+        return self._data.referrals.get(referee)
+
+    def referrals_by(self, referrer: str) -> list[Referral]:
+        found = [r for r in self._data.referrals.values() if r.referrer == referrer]
+        return sorted(found, key=lambda r: r.referee)
+
+    def put_referral(self, referral: Referral) -> None:
+        self._writable()
+        data = self._data
+        for member_id in (referral.referee, referral.referrer):
+            if member_id not in data.members:
+                raise StorageError("member_id", f"no member {member_id!r}")
+        old = data.referrals.get(referral.referee)
+        data.referrals[referral.referee] = referral
+
+        def undo() -> None:
+            if old is None:
+                del data.referrals[referral.referee]
+            else:
+                data.referrals[referral.referee] = old
+
+        self._undo.append(undo)
 
     def add_event(self, event: NewEvent) -> None:
         self._writable()

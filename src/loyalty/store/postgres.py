@@ -39,6 +39,7 @@ from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, check_draws, check_redates, opens
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent, NewEvent
+from loyalty.referrals import Referral
 from loyalty.store import (
     Operation,
     StoredProgram,
@@ -55,6 +56,7 @@ from loyalty.store.rows import (
     LOT_COLUMNS,
     MEMBER_COLUMNS,
     PROGRAM_COLUMNS,
+    REFERRAL_COLUMNS,
     TIER_COLUMNS,
     draws_text,
     dump_json,
@@ -67,6 +69,7 @@ from loyalty.store.rows import (
     offset_of,
     program_from_row,
     redates_text,
+    referral_from_row,
     restore_instant,
     rules_text,
     tier_state_from_row,
@@ -253,6 +256,28 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             last BIGINT NOT NULL
         )""",
         "INSERT INTO {s}.outbox_head (last) VALUES (0)",
+        # Referrals: one code per member, one attribution per referee.
+        """CREATE TABLE {s}.referral_codes (
+            code TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL UNIQUE REFERENCES {s}.members(member_id)
+        )""",
+        """CREATE TABLE {s}.referrals (
+            referee TEXT PRIMARY KEY REFERENCES {s}.members(member_id),
+            referrer TEXT NOT NULL REFERENCES {s}.members(member_id),
+            code TEXT NOT NULL,
+            referred_at TIMESTAMPTZ NOT NULL,
+            referred_offset INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            purchase_id TEXT,
+            referrer_points BIGINT NOT NULL,
+            referee_points BIGINT NOT NULL,
+            referrer_lot BIGINT,
+            referee_lot BIGINT,
+            vests_at TIMESTAMPTZ,
+            decided_at TIMESTAMPTZ
+        )""",
+        'CREATE INDEX referrals_by_referrer ON {s}.referrals (referrer, referee COLLATE "C")',
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -264,7 +289,7 @@ _DEADLOCK_DETECTED = "40P01"
 # A duplicate key here means another transaction won a race for the same
 # member, idempotency key or program version: a retry will see the winner and
 # answer from it.
-_RACED_TABLES = frozenset({"members", "operations", "program_versions", "holds"})
+_RACED_TABLES = frozenset({"members", "operations", "program_versions", "holds", "referral_codes"})
 
 
 def _import_driver() -> None:
@@ -316,6 +341,7 @@ class _Queries:
             "hold_columns": sql.SQL(HOLD_COLUMNS),
             "tier_columns": sql.SQL(TIER_COLUMNS),
             "event_columns": sql.SQL(EVENT_COLUMNS),
+            "referral_columns": sql.SQL(REFERRAL_COLUMNS),
         }
 
         def q(template: str) -> sql.Composed:
@@ -386,6 +412,23 @@ class _Queries:
         )
         self.open_lots = q(
             "SELECT {lot_columns} FROM {s}.lots WHERE lot > %s AND remaining <> 0 ORDER BY lot LIMIT %s"
+        )
+        self.referral_code = q("SELECT code FROM {s}.referral_codes WHERE member_id = %s")
+        self.code_owner = q("SELECT member_id FROM {s}.referral_codes WHERE code = %s")
+        self.add_referral_code = q("INSERT INTO {s}.referral_codes (code, member_id) VALUES (%s, %s)")
+        self.referral = q("SELECT {referral_columns} FROM {s}.referrals WHERE referee = %s")
+        self.referrals_by = q(
+            'SELECT {referral_columns} FROM {s}.referrals WHERE referrer = %s ORDER BY referee COLLATE "C"'
+        )
+        self.put_referral = q(
+            "INSERT INTO {s}.referrals ({referral_columns})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (referee) DO UPDATE SET referrer = excluded.referrer, code = excluded.code,"
+            " referred_at = excluded.referred_at, referred_offset = excluded.referred_offset,"
+            " state = excluded.state, reason = excluded.reason, purchase_id = excluded.purchase_id,"
+            " referrer_points = excluded.referrer_points, referee_points = excluded.referee_points,"
+            " referrer_lot = excluded.referrer_lot, referee_lot = excluded.referee_lot,"
+            " vests_at = excluded.vests_at, decided_at = excluded.decided_at"
         )
         self.claim_events = q("UPDATE {s}.outbox_head SET last = last + %s RETURNING last")
         self.add_events = q(
@@ -611,6 +654,53 @@ class PostgresUnitOfWork:
 
     def lots(self, member_id: str) -> list[Lot]:
         return [lot_from_row(row) for row in self._execute(self._q.lots, (member_id,)).fetchall()]
+
+    def referral_code(self, member_id: str) -> str | None:
+        row = self._execute(self._q.referral_code, (member_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def code_owner(self, code: str) -> str | None:
+        row = self._execute(self._q.code_owner, (code,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def add_referral_code(self, member_id: str, code: str) -> None:
+        self._writable()
+        if self.member(member_id) is None:
+            raise StorageError("member_id", f"no member {member_id!r}")
+        # A code taken meanwhile by another writer is a unique violation the engine retries.
+        self._execute(self._q.add_referral_code, (_text("code", code), _text("member_id", member_id)))
+
+    def referral(self, referee: str) -> Referral | None:
+        row = self._execute(self._q.referral, (referee,)).fetchone()
+        return None if row is None else referral_from_row(row)
+
+    def referrals_by(self, referrer: str) -> list[Referral]:
+        return [referral_from_row(row) for row in self._execute(self._q.referrals_by, (referrer,)).fetchall()]
+
+    def put_referral(self, referral: Referral) -> None:
+        self._writable()
+        for member_id in (referral.referee, referral.referrer):
+            if self.member(member_id) is None:
+                raise StorageError("member_id", f"no member {member_id!r}")
+        self._execute(
+            self._q.put_referral,
+            (
+                _text("referee", referral.referee),
+                _text("referrer", referral.referrer),
+                _text("code", referral.code),
+                referral.referred_at,
+                offset_of(referral.referred_at),
+                referral.state.value,
+                None if referral.reason is None else _text("reason", referral.reason),
+                None if referral.purchase_id is None else _text("purchase_id", referral.purchase_id),
+                referral.referrer_points,
+                referral.referee_points,
+                referral.referrer_lot,
+                referral.referee_lot,
+                referral.vests_at,
+                referral.decided_at,
+            ),
+        )
 
     def add_event(self, event: NewEvent) -> None:
         self._writable()

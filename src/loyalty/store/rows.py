@@ -16,6 +16,7 @@ from loyalty.ledger import Entry, EntryKind
 from loyalty.lots import Lot
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent, EventKind
+from loyalty.referrals import Referral, ReferralState
 from loyalty.store import StoredProgram, check_rules
 from loyalty.tiers import TierState
 
@@ -31,6 +32,7 @@ __all__ = [
     "offset_of",
     "program_from_row",
     "redates_text",
+    "referral_from_row",
     "restore_instant",
     "rules_text",
     "tier_state_from_row",
@@ -53,6 +55,10 @@ MEMBER_COLUMNS = (
 )
 EVENT_COLUMNS = (
     "seq, kind, member_id, occurred_at, occurred_offset, recorded_at, recorded_offset, source_id, data"
+)
+REFERRAL_COLUMNS = (
+    "referee, referrer, code, referred_at, referred_offset, state, reason, purchase_id,"
+    " referrer_points, referee_points, referrer_lot, referee_lot, vests_at, decided_at"
 )
 TIER_COLUMNS = "member_id, tier, earned, since, review_at, due_at, floor, floor_until, reached"
 PROGRAM_COLUMNS = "version, effective_from, effective_offset, body, recorded_at, recorded_offset"
@@ -214,4 +220,22 @@ def event_from_row(row: Any) -> DomainEvent:
         restore_instant(row[5], row[6]),
         row[7],
         load_json(row[8]),
+    )
+
+
+def referral_from_row(row: Any) -> Referral:
+    return Referral(
+        row[0],
+        row[1],
+        row[2],
+        restore_instant(row[3], row[4]),
+        ReferralState(row[5]),
+        row[6],
+        row[7],
+        int(row[8]),
+        int(row[9]),
+        None if row[10] is None else int(row[10]),
+        None if row[11] is None else int(row[11]),
+        utc_instant(row[12]),
+        utc_instant(row[13]),
     )

@@ -33,6 +33,7 @@ from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, check_draws, check_redates, opens
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent, NewEvent
+from loyalty.referrals import Referral
 from loyalty.store import (
     Operation,
     StoredProgram,
@@ -49,6 +50,7 @@ from loyalty.store.rows import (
     LOT_COLUMNS,
     MEMBER_COLUMNS,
     PROGRAM_COLUMNS,
+    REFERRAL_COLUMNS,
     TIER_COLUMNS,
     draws_text,
     dump_json,
@@ -61,6 +63,7 @@ from loyalty.store.rows import (
     offset_of,
     program_from_row,
     redates_text,
+    referral_from_row,
     restore_instant,
     rules_text,
     tier_state_from_row,
@@ -226,6 +229,28 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
             source_id TEXT NOT NULL,
             data TEXT NOT NULL
         )""",
+        # Referrals: one code per member, one attribution per referee.
+        """CREATE TABLE referral_codes (
+            code TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL UNIQUE REFERENCES members(member_id)
+        )""",
+        """CREATE TABLE referrals (
+            referee TEXT PRIMARY KEY REFERENCES members(member_id),
+            referrer TEXT NOT NULL REFERENCES members(member_id),
+            code TEXT NOT NULL,
+            referred_at TEXT NOT NULL,
+            referred_offset INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            purchase_id TEXT,
+            referrer_points INTEGER NOT NULL,
+            referee_points INTEGER NOT NULL,
+            referrer_lot INTEGER,
+            referee_lot INTEGER,
+            vests_at TEXT,
+            decided_at TEXT
+        )""",
+        "CREATE INDEX referrals_by_referrer ON referrals(referrer, referee)",
     ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -257,6 +282,9 @@ _DUE_HOLDS = (
     f"SELECT {HOLD_COLUMNS} FROM holds WHERE status = 'open' AND expires_at <= ?"  # noqa: S608
     " ORDER BY expires_at, hold_id LIMIT ?"
 )
+_SELECT_REFERRAL = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referee = ?"  # noqa: S608
+_REFERRALS_BY = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ? ORDER BY referee"  # noqa: S608
+_PUT_REFERRAL = f"INSERT OR REPLACE INTO referrals ({REFERRAL_COLUMNS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
 _EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
 _SELECT_TIER = f"SELECT {TIER_COLUMNS} FROM tier_states WHERE member_id = ?"  # noqa: S608
 _PUT_TIER = (
@@ -500,6 +528,62 @@ class SQLiteUnitOfWork:
         if row is None:
             raise StorageError("hold_id", f"no open hold {hold_id!r} to end")
         return hold_from_row(row)
+
+    def referral_code(self, member_id: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT code FROM referral_codes WHERE member_id = ?", (member_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def code_owner(self, code: str) -> str | None:
+        row = self._conn.execute("SELECT member_id FROM referral_codes WHERE code = ?", (code,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def add_referral_code(self, member_id: str, code: str) -> None:
+        self._writable()
+        if self._conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone() is None:
+            raise StorageError("member_id", f"no member {member_id!r}")
+        try:
+            self._conn.execute(
+                "INSERT INTO referral_codes (code, member_id) VALUES (?, ?)", (code, member_id)
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StorageError("code", f"code {code!r} or member {member_id!r} already has a code") from exc
+
+    def referral(self, referee: str) -> Referral | None:
+        row = self._conn.execute(_SELECT_REFERRAL, (referee,)).fetchone()
+        return None if row is None else referral_from_row(row)
+
+    def referrals_by(self, referrer: str) -> list[Referral]:
+        return [referral_from_row(row) for row in self._conn.execute(_REFERRALS_BY, (referrer,))]
+
+    def put_referral(self, referral: Referral) -> None:
+        self._writable()
+        for member_id in (referral.referee, referral.referrer):
+            if (
+                self._conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone()
+                is None
+            ):
+                raise StorageError("member_id", f"no member {member_id!r}")
+        self._conn.execute(
+            _PUT_REFERRAL,
+            (
+                referral.referee,
+                referral.referrer,
+                referral.code,
+                _utc_text(referral.referred_at),
+                offset_of(referral.referred_at),
+                referral.state.value,
+                referral.reason,
+                referral.purchase_id,
+                referral.referrer_points,
+                referral.referee_points,
+                referral.referrer_lot,
+                referral.referee_lot,
+                _sortable(referral.vests_at),
+                _sortable(referral.decided_at),
+            ),
+        )
 
     def add_event(self, event: NewEvent) -> None:
         self._writable()

@@ -56,6 +56,7 @@ from loyalty.members import Member
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.program import Program
 from loyalty.purchases import Line, Purchase
+from loyalty.referrals import Referral, ReferralState
 from loyalty.store import Operation, Store, StoredProgram, Tally, UnitOfWork
 from loyalty.testing.snapshots import snapshot
 from loyalty.tiers import Tier, Tiers, TierState
@@ -629,6 +630,53 @@ class StoreContract:
                 store.close()
             setup.close()
 
+    # -- referrals --------------------------------------------------------------------------
+
+    def test_referral_codes_are_one_per_member_and_unique(self, store: Store) -> None:
+        self._enroll(store)
+        self._enroll(store, "M2")
+        with store.unit_of_work() as uow:
+            assert uow.referral_code("M1") is None and uow.code_owner("ABCD2345") is None
+            uow.add_referral_code("M1", "ABCD2345")
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert (uow.referral_code("M1"), uow.code_owner("ABCD2345")) == ("ABCD2345", "M1")
+        for member_id, code in (("M2", "ABCD2345"), ("M1", "WXYZ6789")):
+            with pytest.raises(StorageError), store.unit_of_work() as uow:
+                uow.add_referral_code(member_id, code)
+        with store.unit_of_work() as uow:
+            uow.add_referral_code("M2", "WXYZ6789")  # rolled back
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.referral_code("M2") is None and uow.code_owner("WXYZ6789") is None
+
+    def test_referrals_round_trip_are_replaced_and_found_by_referrer(self, store: Store) -> None:
+        for member_id in ("A", "B", "C"):
+            self._enroll(store, member_id)
+        first = Referral("C", "A", "ABCD2345", T0.astimezone(CET))
+        rewarded = Referral(
+            "B", "A", "ABCD2345", T0, ReferralState.QUALIFIED, None, "P1", 100, 25, 7, 6, T0 + DAY, T0
+        )
+        with store.unit_of_work() as uow:
+            uow.put_referral(first)
+            uow.put_referral(rewarded)
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.referral("B") == rewarded and uow.referral("A") is None
+            assert uow.referrals_by("A") == [rewarded, first]
+            found = uow.referral("C")
+            assert found is not None and found.referred_at.utcoffset() == CET.utcoffset(None)
+            assert uow.referrals_by("B") == []
+        rejected = attrs.evolve(rewarded, state=ReferralState.REJECTED, reason="returned")
+        with store.unit_of_work() as uow:
+            uow.put_referral(rejected)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            uow.put_referral(attrs.evolve(first, state=ReferralState.REJECTED))  # rolled back
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.referral("B") == rejected and uow.referral("C") == first
+        with pytest.raises(StorageError), store.unit_of_work() as uow:
+            uow.put_referral(Referral("nobody", "A", "X", T0))
+
     # -- the outbox -------------------------------------------------------------------------
 
     def _event(self, n: int, member_id: str = "M1") -> NewEvent:
@@ -1027,6 +1075,8 @@ class StoreContract:
         "add_program_version": lambda uow: uow.add_program_version(StoredProgram("v1", None, {}, T0)),
         "put_tier_state": lambda uow: uow.put_tier_state(TierState("M1", "gold", "gold", T0)),
         "add_event": lambda uow: uow.add_event(NewEvent(EventKind.HOLD_EXPIRED, "M1", T0, T0, "h", {})),
+        "add_referral_code": lambda uow: uow.add_referral_code("M1", "ABCD2345"),
+        "put_referral": lambda uow: uow.put_referral(Referral("M1", "M2", "ABCD2345", T0)),
     }
 
     @pytest.mark.parametrize("write", list(_WRITES))

@@ -1,0 +1,213 @@
+"""Referrals: a member's code brings in a friend, and the friend's first purchase rewards both.
+
+A program's :class:`Referrals` says what qualifies (the referee's first
+purchase, optionally with a minimum spend and within some days of
+enrolling), what each side earns (fixed points, or a share of the
+qualifying purchase's points), whether those points wait out the
+purchase's return window, how many referrals a referrer may be rewarded
+for per period, and which member attribute identifies a person (so nobody
+refers themselves under a second card).
+
+Codes are short and read aloud without mistakes: no 0/O, 1/I/L, and
+case does not matter.
+
+>>> normalize_code(" ab-cd 2345 ")
+'ABCD2345'
+>>> len(new_code()), set(new_code()) <= set(ALPHABET)
+(8, True)
+>>> Referrals(referrer_points=100, referrer_share=Decimal("0.1"))
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidInput: referrer_share: give referrer_points or referrer_share, not both
+"""
+
+from __future__ import annotations
+
+import enum
+import secrets
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from loyalty.checks import check_id, one_of
+from loyalty.errors import InvalidInput
+from loyalty.rules import Period, as_enum
+
+__all__ = [
+    "ALPHABET",
+    "Referral",
+    "ReferralReport",
+    "ReferralState",
+    "Referrals",
+    "new_code",
+    "normalize_code",
+]
+
+#: The letters and digits a generated code uses: none that read like another (0/O, 1/I/L).
+ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8
+#: A merchant's own codes: letters and digits, this long.
+MIN_CODE, MAX_CODE = 4, 32
+
+
+def new_code() -> str:
+    """A random code of :data:`CODE_LENGTH` characters from :data:`ALPHABET` (31**8: about 8.5e11)."""
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_code(code: object, field: str = "code") -> str:
+    """A code as stored and compared: upper case, without spaces or hyphens; refused if not a code."""
+    if not isinstance(code, str):
+        raise InvalidInput(field, f"must be a text, not {type(code).__name__}")
+    text = code.replace("-", "").replace(" ", "").upper()
+    if not (MIN_CODE <= len(text) <= MAX_CODE and text.isascii() and text.isalnum()):
+        raise InvalidInput(
+            field, f"a referral code is {MIN_CODE} to {MAX_CODE} letters and digits, got {code!r}"
+        )
+    return text
+
+
+def _optional_points(field: str) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**12:
+            raise InvalidInput(field, f"must be an int from 0 to 10**12, got {value!r}")
+
+    return check
+
+
+def _optional_share(field: str) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        if value is None:
+            return
+        if not isinstance(value, Decimal) or not value.is_finite() or not 0 < value <= 10:
+            raise InvalidInput(field, f"must be None or a share above 0 and at most 10, got {value!r}")
+
+    return check
+
+
+def _optional_int(field: str, low: int, high: int) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise InvalidInput(field, f"must be None or an int from {low} to {high}, got {value!r}")
+
+    return check
+
+
+def _min_spend(_: Any, __: Any, value: object) -> None:
+    if value is None:
+        return
+    if not isinstance(value, Decimal) or not value.is_finite() or value <= 0:
+        raise InvalidInput("min_spend", f"must be None or a positive amount, got {value!r}")
+
+
+def _to_decimal(value: Any) -> Any:
+    return Decimal(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _to_period(value: Any) -> Any:
+    return None if value is None else as_enum(Period, value)
+
+
+def _check_period(_: Any, __: Any, value: object) -> None:
+    if value is not None:
+        one_of(Period, "cap_period")(None, None, value)
+
+
+def _check_identity(_: Any, __: Any, value: object) -> None:
+    if value is not None:
+        check_id("identity", value)
+
+
+def _check_pending(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidInput("pending", f"must be true or false, got {value!r}")
+
+
+@attrs.frozen(kw_only=True)
+class Referrals:
+    """A program's referral terms (see the module's docs). Points are whole points."""
+
+    referrer_points: int = attrs.field(default=0, validator=_optional_points("referrer_points"))
+    referrer_share: Decimal | None = attrs.field(
+        default=None, converter=_to_decimal, validator=_optional_share("referrer_share")
+    )
+    referee_points: int = attrs.field(default=0, validator=_optional_points("referee_points"))
+    referee_share: Decimal | None = attrs.field(
+        default=None, converter=_to_decimal, validator=_optional_share("referee_share")
+    )
+    min_spend: Decimal | None = attrs.field(default=None, converter=_to_decimal, validator=_min_spend)
+    within_days: int | None = attrs.field(default=None, validator=_optional_int("within_days", 1, 3660))
+    pending: bool = attrs.field(default=False, validator=_check_pending)
+    cap: int | None = attrs.field(default=None, validator=_optional_int("cap", 1, 1_000_000))
+    cap_period: Period | None = attrs.field(default=None, converter=_to_period, validator=_check_period)
+    identity: str | None = attrs.field(default=None, validator=_check_identity)
+
+    def __attrs_post_init__(self) -> None:
+        for side in ("referrer", "referee"):
+            if getattr(self, f"{side}_points") and getattr(self, f"{side}_share") is not None:
+                raise InvalidInput(f"{side}_share", f"give {side}_points or {side}_share, not both")
+        if (self.cap is None) != (self.cap_period is None):
+            raise InvalidInput("cap_period", "cap and cap_period go together: referrals per month, ...")
+
+    def bonus(self, side: str, purchase_points: Decimal) -> Decimal:
+        """What ``side`` ("referrer" or "referee") earns, in points, on a purchase of ``purchase_points``."""
+        share: Decimal | None = getattr(self, f"{side}_share")
+        if share is not None:
+            return share * purchase_points
+        return Decimal(getattr(self, f"{side}_points"))
+
+
+class ReferralState(enum.Enum):
+    """Where a referral stands."""
+
+    #: The referee has not made the qualifying purchase yet.
+    PENDING = "pending"
+    #: Rewarded, the bonuses still waiting out the qualifying purchase's return window.
+    QUALIFIED = "qualified"
+    REWARDED = "rewarded"
+    #: Not rewarded (or taken back); ``reason`` says why.
+    REJECTED = "rejected"
+
+
+@attrs.frozen
+class Referral:
+    """One attribution: ``referee`` enrolled with ``referrer``'s ``code``. Points are stored units."""
+
+    referee: str
+    referrer: str
+    code: str
+    referred_at: datetime
+    state: ReferralState = ReferralState.PENDING
+    reason: str | None = None
+    purchase_id: str | None = None
+    referrer_points: int = 0
+    referee_points: int = 0
+    referrer_lot: int | None = None
+    referee_lot: int | None = None
+    vests_at: datetime | None = None
+    decided_at: datetime | None = None
+
+    def at(self, now: datetime) -> Referral:
+        """The referral as it stands at ``now``: a qualified one whose window has passed is rewarded."""
+        if self.state is ReferralState.QUALIFIED and (self.vests_at is None or now >= self.vests_at):
+            return attrs.evolve(self, state=ReferralState.REWARDED)
+        return self
+
+
+@attrs.frozen
+class ReferralReport:
+    """:meth:`loyalty.Engine.referrals`: a member's code, who referred it, whom it referred.
+
+    ``points`` are what the member earned as a referrer (stored units), not
+    counting referrals rejected or taken back.
+    """
+
+    member_id: str
+    code: str | None
+    referred_by: Referral | None
+    referred: list[Referral]
+    points: int
