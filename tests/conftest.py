@@ -42,3 +42,11 @@ def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]
     store.close()
     if drop is not None:
         drop()
+
+
+@pytest.fixture
+def store() -> Iterator[Store]:
+    """A fresh in-memory store (test modules that need another kind define their own)."""
+    store = open_store("memory://")
+    yield store
+    store.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -24,7 +23,6 @@ from loyalty import (
     Return,
     Returned,
     UnknownReferralCode,
-    open_store,
 )
 from loyalty.lots import lots_of
 from loyalty.outbox import EventKind
@@ -39,13 +37,6 @@ T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 def club(**terms: Any) -> Program:
     extra = terms.pop("program", {})
     return Program("Club", "EUR", referrals=Referrals(**terms), **extra)
-
-
-@pytest.fixture
-def store() -> Iterator[Store]:
-    store = open_store("memory://")
-    yield store
-    store.close()
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -46,13 +45,6 @@ LEVELS = [
 def club(**options: Any) -> Program:
     extra = options.pop("program", {})
     return Program("Club", "EUR", timezone="Europe/Amsterdam", tiers=Tiers(levels=LEVELS, **options), **extra)
-
-
-@pytest.fixture
-def store() -> Iterator[Store]:
-    store = open_store("memory://")
-    yield store
-    store.close()
 
 
 @pytest.fixture

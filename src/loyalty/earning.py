@@ -55,6 +55,7 @@ from loyalty.conditions import (
     when_reason,
 )
 from loyalty.errors import CurrencyMismatch, InvalidInput, PointsOverflow
+from loyalty.habits import last_key
 from loyalty.members import AttributeValue, Member
 from loyalty.money import EXACT
 from loyalty.program import EventCombination, Program, RoundPer, TaxBasis
@@ -189,6 +190,8 @@ def tally_keys(
             own.append(_limit_key(rule, local, member_id))
         if rule.redeemed_within_days is not None:
             own.append(redeemed_key(member_id))
+        if rule.absent_days is not None:
+            own.append(last_key(member_id))
     return own, shared
 
 
@@ -212,6 +215,16 @@ def _redeemed_reason(days: int, context: _Context, at: datetime) -> str | None:
     when = _EPOCH + timedelta(microseconds=int(last))
     if at - when > timedelta(days=days):
         return f"only for members who redeemed in the last {days} days; last on {when.date().isoformat()}"
+    return None
+
+
+def _absence_reason(days: int, context: _Context, at: datetime) -> str | None:
+    last = context.tally(last_key(context.subject.member_id)).points
+    if not last:
+        return f"only for members back after {days} days away; no earlier visit"
+    away = at - (_EPOCH + timedelta(microseconds=int(last)))
+    if away < timedelta(days=days):
+        return f"only for members back after {days} days away; last visit {away.days} days before"
     return None
 
 
@@ -472,6 +485,10 @@ def _apply(context: _Context, rule: Rule) -> _Outcome | str:
             return reason
         if rule.redeemed_within_days is not None:
             reason = _redeemed_reason(rule.redeemed_within_days, context, subject.at)
+            if reason:
+                return reason
+        if rule.absent_days is not None:
+            reason = _absence_reason(rule.absent_days, context, subject.at)
             if reason:
                 return reason
     if isinstance(subject, Purchase):

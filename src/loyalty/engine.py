@@ -66,6 +66,18 @@ from loyalty.errors import (
     UnknownTier,
 )
 from loyalty.expiry import ExpiryPolicy
+from loyalty.habits import (
+    AtRisk,
+    AtRiskReport,
+    Habit,
+    drift,
+    first_key,
+    instant,
+    last_key,
+    micros,
+    month_key,
+    spent_key,
+)
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Balance, Lot, draw, take_back
@@ -905,6 +917,91 @@ class Engine:
         )
         return uow.append(posting)
 
+    # -- retention ----------------------------------------------------------------------------
+
+    def at_risk(
+        self,
+        now: datetime | None = None,
+        *,
+        factor: Decimal = Decimal(2),
+        drop: Decimal = Decimal("0.5"),
+        recent_months: int = 3,
+        baseline_months: int = 12,
+        min_visits: int = 3,
+        page: int = 500,
+    ) -> AtRiskReport:
+        """Members drifting away at ``now`` (default: the engine clock), each with why and the figures.
+
+        A member is at risk when the time since the last visit is more than
+        ``factor`` times its own typical gap between visits, or when it spent
+        more than ``drop`` (a share) less per month over the last
+        ``recent_months`` (the current one counted for the part that has
+        passed) than over the ``baseline_months`` before. Members with fewer
+        than ``min_visits`` visits have no baseline: they are listed in
+        ``no_baseline``, not judged. Reads every member's habits, ``page``
+        members per query (:mod:`loyalty.habits`).
+        """
+        at = self._now() if now is None else check_aware("now", now)
+        for name, value, least in (("factor", factor, Decimal(1)), ("drop", drop, Decimal(0))):
+            if not isinstance(value, Decimal) or not value.is_finite() or value < least:
+                raise InvalidInput(name, f"must be a Decimal of at least {least}, got {value!r}")
+        if drop >= 1:
+            raise InvalidInput("drop", f"must be below 1 (a share of the baseline), got {drop}")
+        limits = (
+            ("recent_months", recent_months, 1, 24),
+            ("baseline_months", baseline_months, 1, 120),
+            ("min_visits", min_visits, 2, 10_000),
+            ("page", page, 1, 10_000),
+        )
+        for name, number, low, top in limits:
+            if isinstance(number, bool) or not isinstance(number, int) or not low <= number <= top:
+                raise InvalidInput(name, f"must be an int from {low} to {top}, got {number!r}")
+        program = _in_force(self._sync_versions(), at, default_first=True)
+        local = at.astimezone(program.zone)
+        index = local.year * 12 + local.month - 1
+        months = [
+            f"{(index - m) // 12:04d}-{(index - m) % 12 + 1:02d}"
+            for m in range(recent_months + baseline_months)
+        ]
+        start = datetime(local.year, local.month, 1, tzinfo=program.zone)
+        end = start + relativedelta(months=1)
+        month_done = Decimal((at - start) / (end - start)).quantize(Decimal("0.0001"))
+        risky: list[AtRisk] = []
+        unknown: list[str] = []
+        checked = 0
+        after = ""
+        while True:
+            with self.store.unit_of_work(readonly=True) as uow:
+                ids = uow.member_ids(after=after, limit=page)
+                keys = [
+                    key
+                    for member_id in ids
+                    for key in (
+                        visits_key(member_id),
+                        first_key(member_id),
+                        last_key(member_id),
+                        *(spent_key(member_id, month) for month in months),
+                    )
+                ]
+                read = uow.tallies(keys)
+            for member_id in ids:
+                checked += 1
+                visits = read[visits_key(member_id)].count
+                first, last = read[first_key(member_id)].points, read[last_key(member_id)].points
+                if visits < min_visits or not last:
+                    unknown.append(member_id)
+                    continue
+                habit = Habit(member_id, visits, instant(first), instant(last))
+                spend = {m: read[spent_key(member_id, month)].points for m, month in enumerate(months)}
+                found = drift(
+                    habit, at, spend, min_visits, factor, drop, recent_months, baseline_months, month_done
+                )
+                if found.reasons:
+                    risky.append(found)
+            if len(ids) < page:
+                return AtRiskReport(at, risky, unknown, checked)
+            after = ids[-1]
+
     # -- events for integrations ----------------------------------------------------------------
 
     def events(self, *, after: int = 0, limit: int = 100) -> list[DomainEvent]:
@@ -1180,7 +1277,11 @@ class Engine:
         metric: dict[str, Tally] = {}
         if current is not None and enrolled is not None:
             metric = self._tier_correction(current, program, enrolled, purchase, take, was, now_is)
-        uow.add_tallies(_merged(corrections, returned_now, bookkeeping, metric))
+        month = spent_key(member_id, month_key(purchase.at.astimezone(program.zone)))
+        before_amount = was.total.amount if was is not None else Decimal(0)
+        after_amount = now_is.total.amount if now_is is not None else Decimal(0)
+        habit = {month: Tally(-1 if now_is is None else 0, EXACT.subtract(after_amount, before_amount))}
+        uow.add_tallies(_merged(corrections, returned_now, bookkeeping, metric, habit))
         if current is not None and current.tiers is not None and enrolled is not None:
             # The metric fell: a downgrade at once follows it; a review will see it.
             tiers = current.tiers
@@ -1936,6 +2037,9 @@ class Engine:
         own, shared = tally_keys(program, subject, member)
         # What returns left the member owing, read with the rest: earnings repay it first.
         own += (debt_key(subject.member_id), owed_key(subject.member_id))
+        if isinstance(subject, Purchase):
+            # The member's first and last visits, kept with every purchase (loyalty.habits).
+            own += (first_key(subject.member_id), last_key(subject.member_id))
         # The member's own tallies are already guarded by the lock on its balance.
         tallies = uow.tallies(own)
         if shared:
@@ -2007,6 +2111,8 @@ class Engine:
             if last is not entry:
                 # After a collection the receipt shows the balance left.
                 receipt = attrs.evolve(receipt, balance_after=last.balance_after)
+        if kind == "purchase":
+            deltas = _merged(deltas, self._habit(program, receipt, read))
         if deltas or settled:
             uow.add_tallies(_merged(deltas, settled))
         if then is not None:
@@ -2026,6 +2132,24 @@ class Engine:
         uow.add_operation(Operation(key, kind, request, result, now))
         uow.commit()
         return receipt
+
+    @staticmethod
+    def _habit(program: Program, receipt: Receipt, read: Mapping[str, Tally]) -> dict[str, Tally]:
+        """What a purchase adds to the member's habits: first and last visit, the month's spend."""
+        member_id, at = receipt.member_id, receipt.occurred_at
+        when = Decimal(micros(at))
+        changes: dict[str, Tally] = {}
+        first, last = (
+            read.get(first_key(member_id), Tally()).points,
+            read.get(last_key(member_id), Tally()).points,
+        )
+        if not first or when < first:
+            changes[first_key(member_id)] = Tally(0, when - first)
+        if when > last:
+            changes[last_key(member_id)] = Tally(0, when - last)
+        amount = receipt.amount.amount if receipt.amount is not None else Decimal(0)
+        changes[spent_key(member_id, month_key(at.astimezone(program.zone)))] = Tally(1, amount)
+        return changes
 
     def _credit(
         self,

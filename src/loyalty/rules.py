@@ -419,6 +419,8 @@ class Rule:
     budget: int | None = attrs.field(default=None, validator=_optional_positive_int)
     #: Only for members who redeemed points within this many days (the likeliest to refer a friend).
     redeemed_within_days: int | None = attrs.field(default=None, validator=_optional_positive_int)
+    #: Only for members whose last visit was at least this many days before (a win-back bonus).
+    absent_days: int | None = attrs.field(default=None, validator=_optional_positive_int)
 
     def __attrs_post_init__(self) -> None:
         if self.starts is not None and self.ends is not None and self.ends < self.starts:
@@ -453,7 +455,12 @@ class Rule:
         object.__setattr__(
             self,
             "_segmented",
-            bool(self.members or self.exclude_members or self.redeemed_within_days is not None),
+            bool(
+                self.members
+                or self.exclude_members
+                or self.redeemed_within_days is not None
+                or self.absent_days is not None
+            ),
         )
         object.__setattr__(self, "_lined", self.has_line_filter)
         limited = self.cap_per_purchase is not None or self.cap is not None or self.budget is not None

@@ -217,6 +217,10 @@ class UnitOfWork(Protocol):
         """The enrolled member, or ``None``."""
         ...
 
+    def member_ids(self, *, after: str = "", limit: int) -> list[str]:
+        """Enrolled members' ids above ``after``, in code-point order, at most ``limit`` (for reports)."""
+        ...
+
     def add_member(self, member: Member) -> None:
         """Enroll ``member`` with a zero balance (the engine has checked it is new)."""
         ...

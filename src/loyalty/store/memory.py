@@ -138,6 +138,9 @@ class MemoryUnitOfWork:
     def member(self, member_id: str) -> Member | None:
         return self._data.members.get(member_id)
 
+    def member_ids(self, *, after: str = "", limit: int) -> list[str]:
+        return sorted(member_id for member_id in self._data.members if member_id > after)[:limit]
+
     def add_member(self, member: Member) -> None:
         self._writable()
         data = self._data

@@ -348,6 +348,10 @@ class _Queries:
             return sql.SQL(template).format(**names)
 
         self.member = q("SELECT {member_columns} FROM {s}.members WHERE member_id = %s")
+        self.member_ids = q(
+            'SELECT member_id FROM {s}.members WHERE member_id COLLATE "C" > %s'
+            ' ORDER BY member_id COLLATE "C" LIMIT %s'
+        )
         self.add_member = q("INSERT INTO {s}.members ({member_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s)")
         self.update_member = q(
             "UPDATE {s}.members SET birthday = %s, attributes = %s, birthday_changed_at = %s,"
@@ -528,6 +532,10 @@ class PostgresUnitOfWork:
     def member(self, member_id: str) -> Member | None:
         row = self._execute(self._q.member, (member_id,)).fetchone()
         return None if row is None else member_from_row(row)
+
+    def member_ids(self, *, after: str = "", limit: int) -> list[str]:
+        rows = self._execute(self._q.member_ids, (after, limit)).fetchall()
+        return [str(row[0]) for row in rows]
 
     def add_member(self, member: Member) -> None:
         self._writable()

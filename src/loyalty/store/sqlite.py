@@ -339,6 +339,13 @@ class SQLiteUnitOfWork:
         row = self._conn.execute(_SELECT_MEMBER, (member_id,)).fetchone()
         return None if row is None else member_from_row(row)
 
+    def member_ids(self, *, after: str = "", limit: int) -> list[str]:
+        # SQLite's default BINARY collation compares UTF-8 bytes: code-point order, as Python does.
+        rows = self._conn.execute(
+            "SELECT member_id FROM members WHERE member_id > ? ORDER BY member_id LIMIT ?", (after, limit)
+        )
+        return [str(row[0]) for row in rows]
+
     def add_member(self, member: Member) -> None:
         self._writable()
         changed = member.birthday_changed_at

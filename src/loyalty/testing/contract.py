@@ -134,6 +134,14 @@ class StoreContract:
             assert uow.balance("nobody") is None
             assert uow.history("nobody") == []
 
+    def test_member_ids_page_in_code_point_order(self, store: Store) -> None:
+        for member_id in ("b", "a", "B", "ü", "a2"):
+            self._enroll(store, member_id)
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.member_ids(limit=10) == ["B", "a", "a2", "b", "ü"]
+            assert uow.member_ids(after="a", limit=2) == ["a2", "b"]
+            assert uow.member_ids(after="ü", limit=5) == []
+
     def test_member_round_trips(self, store: Store) -> None:
         member = Member(
             "M1",

@@ -1,0 +1,153 @@
+"""A member's buying habits, kept as they happen, and the signs that the member is drifting away.
+
+Every recorded purchase keeps, in the member's own tallies: the first and
+the last visit (to the microsecond) and what was spent in each calendar
+month (the program's timezone). The visit count is the engine's own. From
+these, :func:`drift` tells whether a member is drifting: the time since the
+last visit is ``factor`` times the member's own typical gap between visits
+(the span from first to last visit over the gaps in it), or the spend per
+month of the recent months fell by more than ``drop`` against the months
+before. Members with fewer than ``min_visits`` visits have no baseline, and
+are not guessed at.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from decimal import Decimal
+>>> t = datetime(2024, 6, 1, tzinfo=timezone.utc)
+>>> weekly = Habit("M1", visits=9, first=t - timedelta(weeks=11), last=t - timedelta(weeks=3))
+>>> [reason.split(":")[0] for reason in drift(weekly, t, {}, 3, Decimal(2), Decimal("0.5"), 3, 12).reasons]
+['no visit for 21 days']
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import attrs
+
+__all__ = ["AtRisk", "AtRiskReport", "Habit", "drift", "first_key", "last_key", "month_key", "spent_key"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = timedelta(days=1)
+
+
+def micros(at: datetime) -> int:
+    """``at`` as whole microseconds since 1970 (UTC), exactly."""
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def instant(value: Decimal | int) -> datetime:
+    return _EPOCH + timedelta(microseconds=int(value))
+
+
+def first_key(member_id: str) -> str:
+    return f"seen|first|{member_id}"
+
+
+def last_key(member_id: str) -> str:
+    return f"seen|last|{member_id}"
+
+
+def month_key(local: datetime) -> str:
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+def spent_key(member_id: str, month: str) -> str:
+    """The member's visits (count) and spend (points) in ``month`` (``2024-03``)."""
+    return f"spent|{month}|{member_id}"
+
+
+@attrs.frozen
+class Habit:
+    """What the tallies say of a member's visits."""
+
+    member_id: str
+    visits: int
+    first: datetime | None
+    last: datetime | None
+
+    @property
+    def typical_gap(self) -> timedelta | None:
+        """The mean gap between visits; ``None`` with fewer than two."""
+        if self.visits < 2 or self.first is None or self.last is None:
+            return None
+        return (self.last - self.first) / (self.visits - 1)
+
+
+@attrs.frozen
+class AtRisk:
+    """A member drifting away, with why and the figures."""
+
+    member_id: str
+    reasons: tuple[str, ...]
+    last_visit: datetime
+    days_since: Decimal
+    typical_gap_days: Decimal
+    recent_spend: Decimal
+    baseline_spend: Decimal
+
+
+@attrs.frozen
+class AtRiskReport:
+    """:meth:`loyalty.Engine.at_risk`: members drifting, and those with too few visits to judge."""
+
+    at: datetime
+    at_risk: list[AtRisk]
+    no_baseline: list[str]
+    checked: int
+
+
+def _days(delta: timedelta) -> Decimal:
+    return (Decimal(delta // timedelta(microseconds=1)) / Decimal(86_400_000_000)).quantize(Decimal("0.1"))
+
+
+def _shown(delta: timedelta) -> str:
+    return f"{_days(delta).normalize():f}"
+
+
+def drift(
+    habit: Habit,
+    now: datetime,
+    spend: Mapping[int, Decimal],
+    min_visits: int,
+    factor: Decimal,
+    drop: Decimal,
+    recent_months: int,
+    baseline_months: int,
+    month_done: Decimal = Decimal(1),
+) -> AtRisk:
+    """Why ``habit`` is drifting at ``now`` (``reasons`` empty if it is not).
+
+    ``spend`` maps months back from now (0 is the current month) to what was
+    spent in it; ``month_done`` is the share of the current month that has
+    passed, so a month under way is not read as a fall.
+    """
+    assert habit.last is not None and habit.visits >= min_visits
+    reasons: list[str] = []
+    since = now - habit.last
+    gap = habit.typical_gap or timedelta(0)
+    if gap > timedelta(0) and since > gap * float(factor):
+        times = Decimal(since / gap).quantize(Decimal("0.1"))
+        reasons.append(f"no visit for {_shown(since)} days: {times} times the usual {_shown(gap)}")
+    elapsed = Decimal(recent_months - 1) + month_done
+    spent = sum((spend.get(m, Decimal(0)) for m in range(recent_months)), Decimal(0))
+    # A single recent month that has only just begun says nothing yet.
+    recent = spent / elapsed if elapsed else Decimal(0)
+    back = range(recent_months, recent_months + baseline_months)
+    baseline = sum((spend.get(m, Decimal(0)) for m in back), Decimal(0)) / Decimal(baseline_months)
+    if elapsed and baseline > 0 and recent < baseline * (1 - drop):
+        fall = ((1 - recent / baseline) * 100).quantize(Decimal(1))
+        reasons.append(
+            f"spends {recent.quantize(Decimal('0.01'))} a month lately: {fall}% below "
+            f"the usual {baseline.quantize(Decimal('0.01'))}"
+        )
+    return AtRisk(
+        habit.member_id,
+        tuple(reasons),
+        habit.last,
+        _days(since),
+        _days(gap),
+        recent.quantize(Decimal("0.01")),
+        baseline.quantize(Decimal("0.01")),
+    )
