@@ -513,3 +513,59 @@ def test_inactivity_and_re_dating_options_are_checked() -> None:
         "expiry": {"policy": "inactivity", "months": 18, "round_up": "month"},
     }
     assert Program.from_dict(data).to_dict() == data
+
+
+def test_points_back_from_a_hold_roll_on_with_the_others(store: Store) -> None:
+    policy = program(expiry=Expiry(ExpiryPolicy.INACTIVITY, days=30))
+    engine, clock = engine_at(store, local(2024, 3, 1, 9, 0), policy)
+    engine.record_purchase(sale("P1", clock(), "100.00"))
+    clock.now = local(2024, 3, 21, 9, 0)
+    engine.hold("M1", 100, id="H1", at=clock(), ttl=timedelta(days=10))
+    clock.now = local(2024, 3, 26, 9, 0)
+    engine.record_purchase(sale("P2", clock(), "1.00"))  # activity while the points were held
+    clock.now = local(2024, 3, 27, 9, 0)
+    engine.release("H1", at=clock())
+    assert {lot.expires_at for lot in engine.lots("M1")} == {local(2024, 4, 25, 9, 0).astimezone(UTC)}
+    clock.now = local(2024, 4, 1, 9, 0)
+    assert engine.run_due().expired_points == 0
+    assert engine.lots("M1") == lots_of(engine.history("M1"))
+
+
+def test_re_dating_reaches_held_points_and_points_from_an_inactivity_version(store: Store) -> None:
+    idle = program(expiry=Expiry(ExpiryPolicy.INACTIVITY, days=30))
+    fixed = program(
+        version="2",
+        effective_from=local(2024, 3, 10),
+        expiry=Expiry(ExpiryPolicy.LIFETIME, months=24, redate_earlier=True),
+    )
+    engine, clock = engine_at(store, local(2024, 3, 1, 9, 0), idle, fixed)
+    engine.record_purchase(sale("P1", clock(), "100.00"))
+    engine.record_purchase(sale("P2", clock(), "50.00"))
+    engine.hold("M1", 50, id="H1", at=clock(), ttl=timedelta(days=30))  # lot 2, held to the last point
+    clock.now = local(2024, 3, 11)
+    assert engine.run_due().redated_lots == 2
+    clock.now = local(2024, 4, 15)
+    engine.release("H1", at=clock())
+    lots = engine.lots("M1")
+    assert [(lot.points, lot.expires_at, lot.rolling) for lot in lots] == [
+        (100, local(2026, 3, 1, 9, 0).astimezone(UTC), False),
+        (50, local(2026, 3, 1, 9, 0).astimezone(UTC), False),
+    ]
+    assert engine.run_due().expired_points == 0
+    assert lots == lots_of(engine.history("M1"))
+
+
+def test_a_late_sale_gets_the_dates_of_the_last_version_that_re_dated_its_time(store: Store) -> None:
+    short = program(expiry=Expiry(ExpiryPolicy.LIFETIME, months=3))
+    redating = program(
+        version="2",
+        effective_from=local(2024, 3, 1),
+        expiry=Expiry(ExpiryPolicy.LIFETIME, months=24, redate_earlier=True),
+    )
+    idle = program(
+        version="3", effective_from=local(2024, 4, 1), expiry=Expiry(ExpiryPolicy.INACTIVITY, days=30)
+    )
+    engine, _ = engine_at(store, local(2024, 4, 10), short, redating, idle)
+    engine.record_purchase(sale("P0", local(2024, 2, 1, 12, 0), "10.00"))  # sold under version 1
+    (lot,) = engine.lots("M1")
+    assert (lot.expires_at, lot.rolling) == (local(2026, 2, 1, 12, 0).astimezone(UTC), False)

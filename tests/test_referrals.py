@@ -246,3 +246,63 @@ def test_a_rule_can_target_members_who_just_redeemed(store: Store, clock: Manual
     engine.hold("ann", 10, id="H1", at=T0 + timedelta(days=9), ttl=timedelta(minutes=5))
     engine.capture("H1", id="H1-c", at=T0 + timedelta(days=9))  # paying at the till counts too
     assert buy(engine, "P4", "ann", "1.00", T0 + timedelta(days=10)).points == 21
+
+
+# -- found in review ---------------------------------------------------------------------------
+
+
+def test_a_second_card_is_caught_at_the_qualifying_purchase_too(store: Store, clock: ManualClock) -> None:
+    engine, code = setup(club(referrer_points=100, referee_points=50, identity="phone"), store, clock)
+    engine.enroll("bob", at=T0, referred_by=code)  # no phone yet
+    engine.update_member("bob", id="U1", at=T0, attributes={"phone": "h-ann"})
+    buy(engine, "B1", "bob", "50.00", T0)
+    (bob,) = engine.referrals("ann").referred
+    assert (bob.state, bob.reason) == (ReferralState.REJECTED, "same phone as the referrer")
+    assert engine.balance("ann").total == 0
+
+
+def test_a_first_purchase_that_earns_nothing_rewards_nobody_and_keeps_the_cap(
+    store: Store, clock: ManualClock
+) -> None:
+    engine, code = setup(
+        club(referrer_share=Decimal("1"), referee_share=Decimal("1"), cap=1, cap_period="month"), store, clock
+    )
+    engine.enroll("bob", at=T0, referred_by=code)
+    engine.enroll("cat", at=T0, referred_by=code)
+    buy(engine, "B1", "bob", "0.50", T0)  # 0 points
+    buy(engine, "C1", "cat", "50.00", T0)
+    states = {r.referee: (r.state.value, r.reason) for r in engine.referrals("ann").referred}
+    assert states == {
+        "bob": ("rejected", "the first purchase earned no points to share"),
+        "cat": ("rewarded", None),
+    }
+    assert [e.data["referee"] for e in engine.events()] == ["cat"]
+
+
+def test_a_taken_back_referral_is_announced(store: Store, clock: ManualClock) -> None:
+    engine, code = setup(club(referrer_points=100), store, clock)
+    engine.enroll("bob", at=T0, referred_by=code)
+    buy(engine, "B1", "bob", "50.00", T0)
+    engine.record_return(Return("B1-void", "B1", T0 + timedelta(hours=1)))
+    assert [(e.kind, e.member_id, e.source_id) for e in engine.events()] == [
+        (EventKind.REFERRAL_REWARDED, "ann", "B1"),
+        (EventKind.REFERRAL_REVOKED, "ann", "B1-void"),
+    ]
+
+
+def test_codes_outside_ascii_are_refused_not_folded() -> None:
+    from loyalty.referrals import normalize_code
+
+    for code in ("straße12", "ﬃ1234", "ab"):
+        with pytest.raises(InvalidInput):
+            normalize_code(code)
+
+
+def test_a_redemption_after_a_late_purchase_does_not_count_for_it(store: Store, clock: ManualClock) -> None:
+    invite = PurchaseBonus(id="invite", points=20, redeemed_within_days=7)
+    engine = Engine(Program("Club", "EUR", rules=[invite]), store, clock=clock)
+    engine.enroll("ann", at=T0)
+    engine.adjust("ann", 50, id="A1", at=T0, reason="welcome", actor="staff")
+    engine.redeem("ann", 30, id="R1", at=T0 + timedelta(days=10))
+    late = buy(engine, "P0", "ann", "10.00", T0 + timedelta(days=1))  # an offline till, days later
+    assert late.points == 10

@@ -213,6 +213,9 @@ def _redeemed_reason(days: int, context: _Context, at: datetime) -> str | None:
     if not last:
         return f"only for members who redeemed in the last {days} days; never redeemed"
     when = _EPOCH + timedelta(microseconds=int(last))
+    if when > at:
+        # Only the latest redemption is kept: one after this (late) purchase says nothing of before.
+        return f"only for members who redeemed in the last {days} days; the last was after this purchase"
     if at - when > timedelta(days=days):
         return f"only for members who redeemed in the last {days} days; last on {when.date().isoformat()}"
     return None

@@ -669,13 +669,15 @@ class Engine:
             due += [state.member_id for state in uow.due_tier_states(at, limit=batch)]
             written: list[Entry] = []
             reviewed = moved = 0
+            # Once per unit of work, not per review (reading the versions costs more than a review).
+            program = _in_force(self._versions_in(uow), at, default_first=True)
             # Members locked in one order, so two maintenance runs cannot deadlock each other.
             for member_id in sorted(set(due)):
                 if len(written) + reviewed >= batch:
                     break  # the rest is found again by the next unit of work
                 self._balance_for_update(uow, member_id)
                 written += self._expire_due(uow, member_id, at, limit=batch - len(written))
-                done, moves = self._review_due(uow, member_id, at)
+                done, moves = self._review_due(uow, program, member_id, at)
                 reviewed += done
                 moved += moves
             uow.commit()
@@ -787,7 +789,7 @@ class Engine:
 
         def moves(lot: Lot) -> bool:
             earlier = start is None or lot.earned_at < start
-            return lot.remaining > 0 and not lot.rolling and earlier and new_date(lot) != lot.expires_at
+            return lot.points > 0 and earlier and (new_date(lot) != lot.expires_at or lot.rolling)
 
         def command(uow: UnitOfWork, after: int) -> tuple[int | None, int]:
             page = uow.open_lots(after=after, limit=batch)
@@ -795,14 +797,26 @@ class Engine:
             for lot in page:
                 if moves(lot):
                     due.setdefault(lot.member_id, set()).add(lot.id)
+            if not page:
+                # Lots held to the last point are closed, but their points may come back: held
+                # lots get the new dates too.
+                for hold in uow.due_holds(datetime.max.replace(tzinfo=UTC)):
+                    due.setdefault(hold.member_id, set()).update(lot for lot, _ in hold.draws)
             now = self._now()
             moved = 0
             for member_id in sorted(due):
                 self._balance_for_update(uow, member_id)
                 # Read again under the lock: the member may have spent or earned meanwhile.
+                found = {lot.id: lot for lot in uow.lots(member_id)}
+                for hold in uow.open_holds(member_id):
+                    for lot_id, _ in hold.draws:
+                        if lot_id not in found:
+                            held = uow.lot(member_id, lot_id)
+                            if held is not None:
+                                found[lot_id] = held
                 redates = tuple(
                     (lot.id, new_date(lot))
-                    for lot in uow.lots(member_id)
+                    for lot in found.values()
                     if lot.id in due[member_id] and moves(lot)
                 )
                 if redates:
@@ -834,13 +848,12 @@ class Engine:
             total += moved
         return total
 
-    def _review_due(self, uow: UnitOfWork, member_id: str, at: datetime) -> tuple[int, int]:
+    def _review_due(self, uow: UnitOfWork, program: Program, member_id: str, at: datetime) -> tuple[int, int]:
         """Carry out the member's tier reviews due by ``at`` (its balance is locked): (1 if any were
         due, the moves of the tier in force they made)."""
         stored = uow.tier_state(member_id)
         if stored is None or stored.due_at is None or stored.due_at > at:
             return 0, 0
-        program = _in_force(self._versions_in(uow), at, default_first=True)
         member = uow.member(member_id)
         assert member is not None  # it has a balance
         now = self._now()
@@ -904,7 +917,13 @@ class Engine:
 
     @staticmethod
     def _give_back(uow: UnitOfWork, hold: Hold, points: int, now: datetime, why: str) -> Entry:
-        """Return ``points`` of a hold to the lots they came from."""
+        """Return ``points`` of a hold to the lots they came from.
+
+        Points back in a rolling lot (inactivity expiry) move on with the
+        member's other rolling points: activity while they were held counted
+        for them too.
+        """
+        draws = hold.give_back(points)
         posting = Posting(
             hold.member_id,
             EntryKind.RELEASE,
@@ -913,9 +932,34 @@ class Engine:
             now,
             hold.id,
             f"{why}: {points} of {hold.points} points back",
-            draws=hold.give_back(points),
+            draws=draws,
         )
-        return uow.append(posting)
+        entry = uow.append(posting)
+        back = {lot for lot, _ in draws}
+        lots = uow.lots(hold.member_id)
+        dates = [lot.expires_at for lot in lots if lot.rolling and lot.expires_at is not None]
+        if dates and any(lot.rolling for lot in lots if lot.id in back):
+            latest = max(dates)
+            moved = tuple(
+                (lot.id, latest)
+                for lot in lots
+                if lot.id in back and lot.rolling and lot.expires_at is not None and lot.expires_at < latest
+            )
+            if moved:
+                reason = f"points back from hold {hold.id} roll on with the others"
+                redate = Posting(
+                    hold.member_id,
+                    EntryKind.REDATE,
+                    0,
+                    now,
+                    now,
+                    hold.id,
+                    reason,
+                    rolling=True,
+                    redates=moved,
+                )
+                uow.append(redate)
+        return entry
 
     # -- retention ----------------------------------------------------------------------------
 
@@ -1185,7 +1229,7 @@ class Engine:
                 "at",
                 f"the return ({returned.at.isoformat()}) is before its purchase ({purchase.at.isoformat()})",
             )
-        self._balance_for_update(uow, member_id)
+        self._lock_with_referrer(uow, member_id)
         # A retry that waited on the lock for the original: its result is there now.
         replay = self._replay(uow, returned.id, "return", request)
         if replay is not None:
@@ -1221,7 +1265,7 @@ class Engine:
         self._expire_due(uow, member_id, now)
         refund = self._refund_due(state, pid, purchase, now_is)
         if refund:
-            _, expires = program.lot_dates(returned.at, pending=False)
+            _, expires = self._dates(program, returned.at, pending=False, now=now)
             self._credit(
                 uow,
                 Posting(
@@ -1548,7 +1592,10 @@ class Engine:
             if replay is not None:
                 # The original receipt, even if the program has changed since.
                 return codec.receipt_from_result(replay.result)
-            balance = self._balance_for_update(uow, subject.member_id)
+            if isinstance(subject, Purchase) and program.referrals is not None:
+                balance = self._lock_with_referrer(uow, subject.member_id)
+            else:
+                balance = self._balance_for_update(uow, subject.member_id)
             if program.expiry.policy is ExpiryPolicy.INACTIVITY:
                 balance = self._keep_active(uow, program, subject)
             current = self._tiered_now(uow)
@@ -1579,6 +1626,17 @@ class Engine:
         if self._stored_versions:
             self._synced = True
         return receipt
+
+    def _lock_with_referrer(self, uow: UnitOfWork, member_id: str) -> int:
+        """Lock the member's balance, and its referrer's with it if a referral may reward or take back
+        points from both, in member-id order like maintenance, so no two writers wait on each other.
+        Returns the member's balance."""
+        referral = uow.referral(member_id)
+        members = {member_id}
+        if referral is not None and referral.state is not ReferralState.REJECTED:
+            members.add(referral.referrer)
+        balances = {m: self._balance_for_update(uow, m) for m in sorted(members)}
+        return balances[member_id]
 
     @staticmethod
     def _referral_due(
@@ -1617,6 +1675,12 @@ class Engine:
                 deadline = member.enrolled_at.astimezone(zone) + relativedelta(days=terms.within_days)
                 if purchase.at > deadline:
                     reject = f"first purchase more than {terms.within_days} days after enrolling"
+            if reject is None and terms.identity is not None:
+                referrer = uow.member(referral.referrer)
+                own_id = member.attributes.get(terms.identity)
+                their_id = None if referrer is None else referrer.attributes.get(terms.identity)
+                if own_id is not None and _typed({"v": own_id}) == _typed({"v": their_id}):
+                    reject = f"same {terms.identity} as the referrer"
             cap_key = None
             if terms.cap is not None and terms.cap_period is not None:
                 self._balance_for_update(uow, referral.referrer)
@@ -1637,8 +1701,29 @@ class Engine:
                 )
                 return None
             points = Decimal(receipt.points).scaleb(-program.scale, context=EXACT)
+            shares = {
+                side: int(
+                    EXACT.multiply(terms.bonus(side, points), Decimal(10) ** program.scale).to_integral_value(
+                        rounding=ROUND_FLOOR, context=EXACT
+                    )
+                )
+                for side in ("referee", "referrer")
+            }
+            if not any(shares.values()):
+                reject = "the first purchase earned no points to share"
+            if reject is not None:
+                uow.put_referral(
+                    attrs.evolve(
+                        referral,
+                        state=ReferralState.REJECTED,
+                        reason=reject,
+                        purchase_id=purchase.id,
+                        decided_at=now.astimezone(UTC),
+                    )
+                )
+                return None
             vests = program.lot_dates(purchase.at, pending=True)[0] if terms.pending else None
-            expires = program.lot_dates(purchase.at, pending=False)[1]
+            expires = self._dates(program, purchase.at, pending=False, now=now)[1]
             written: dict[str, tuple[Entry, Entry] | None] = {}
             for side, member_id, why in (
                 ("referee", purchase.member_id, f"referral bonus: welcome, referred by {referral.referrer}"),
@@ -1648,8 +1733,7 @@ class Engine:
                     f"referral bonus: {purchase.member_id} made a first purchase",
                 ),
             ):
-                share = EXACT.multiply(terms.bonus(side, points), Decimal(10) ** program.scale)
-                units = int(share.to_integral_value(rounding=ROUND_FLOOR, context=EXACT))
+                units = shares[side]
                 written[side] = None
                 if units:
                     balance = self._balance_for_update(uow, member_id)
@@ -1734,13 +1818,21 @@ class Engine:
             at = datetime.fromisoformat(sold.request["at"]) if sold is not None else referral.decided_at
             period = terms.cap_period.key(at.astimezone(program.zone))
             uow.add_tallies({f"referrals|{period}|{referral.referrer}": Tally(-1, Decimal(0))})
+        reason = f"the qualifying purchase {referral.purchase_id} was returned: bonuses taken back"
         uow.put_referral(
             attrs.evolve(
-                referral,
-                state=ReferralState.REJECTED,
-                reason=f"the qualifying purchase {referral.purchase_id} was returned: bonuses taken back",
-                decided_at=now.astimezone(UTC),
+                referral, state=ReferralState.REJECTED, reason=reason, decided_at=now.astimezone(UTC)
             )
+        )
+        data = {
+            "referee": referral.referee,
+            "purchase_id": referral.purchase_id,
+            "return_id": returned.id,
+            "referrer_points": referral.referrer_points,
+            "referee_points": referral.referee_points,
+        }
+        uow.add_event(
+            NewEvent(EventKind.REFERRAL_REVOKED, referral.referrer, returned.at, now, returned.id, data)
         )
 
     def _tiered_now(self, uow: UnitOfWork) -> Program | None:
@@ -1770,7 +1862,17 @@ class Engine:
                 f"activity on {subject.at.astimezone(program.zone).date().isoformat()}: points expire {when}"
             )
             uow.append(
-                Posting(member_id, EntryKind.REDATE, 0, subject.at, now, subject.id, reason, redates=moved)
+                Posting(
+                    member_id,
+                    EntryKind.REDATE,
+                    0,
+                    subject.at,
+                    now,
+                    subject.id,
+                    reason,
+                    rolling=True,
+                    redates=moved,
+                )
             )
         balance = uow.balance(member_id)
         assert balance is not None  # locked by the caller
@@ -1868,6 +1970,10 @@ class Engine:
         # which follows the window of now alone) and now's, if it counts there too.
         windows = [now] if tiers.downgrade is Downgrade.IMMEDIATE else [subject.at, now]
         windows = [at for at in windows if bucket in tiers.buckets(at, zone, enrolled)] or [now]
+        if len(windows) == 2 and tiers.buckets(windows[0], zone, enrolled) == tiers.buckets(
+            now, zone, enrolled
+        ):
+            windows = windows[:1]  # a till online: the purchase's window is now's, read once
         bases = [(at, measure(at)) for at in windows]
         counts = bucket in tiers.buckets(windows[0], zone, enrolled)
         earned_at = state.tier
@@ -1977,7 +2083,7 @@ class Engine:
                     continue
                 units = tier.bonus * 10**program.scale
                 self._check_range(written[-1].balance_after + units)
-                _, expires = program.lot_dates(move.at, pending=False)
+                _, expires = self._dates(program, move.at, pending=False, now=now)
                 bonus = Posting(
                     member_id,
                     EntryKind.EARN,
@@ -2083,12 +2189,7 @@ class Engine:
         if receipt.points:
             assert receipt.balance_after is not None
             self._check_range(receipt.balance_after)
-            vests, expires = program.lot_dates(receipt.occurred_at, pending=kind == "purchase")
-            later = _in_force(self._versions, now, default_first=True)
-            if later is not program and later.expiry.redate_earlier:
-                # A late purchase under an earlier version gets the dates a later one re-dated
-                # that version's points to.
-                expires = later.lot_dates(receipt.occurred_at, pending=kind == "purchase")[1]
+            vests, expires = self._dates(program, receipt.occurred_at, pending=kind == "purchase", now=now)
             posting = Posting(
                 receipt.member_id,
                 EntryKind.EARN,
@@ -2208,6 +2309,19 @@ class Engine:
         elif changes:
             uow.add_tallies(changes)
         return entry, last
+
+    def _dates(
+        self, program: Program, at: datetime, *, pending: bool, now: datetime
+    ) -> tuple[datetime | None, datetime | None]:
+        """When points earned at ``at`` under ``program`` vest and expire: its dates, unless a later
+        version in force by ``now`` re-dates points earned before it (``redate_earlier``), whose
+        dates they then get, like the others it re-dated."""
+        vests, expires = program.lot_dates(at, pending=pending)
+        for version in self._versions:
+            start = version.effective_from
+            if version.expiry.redate_earlier and start is not None and at < start <= now:
+                expires = version.lot_dates(at, pending=pending)[1]
+        return vests, expires
 
     def _sync_versions(self, *, write: bool = False) -> tuple[Program, ...]:
         """Every version: this engine's and the ones other engines stored.
@@ -2368,7 +2482,7 @@ class Engine:
             else:
                 self._check_range(balance + points)
                 program = _in_force(self._versions_in(uow), at, default_first=True)
-                _, expires = program.lot_dates(at, pending=False)
+                _, expires = self._dates(program, at, pending=False, now=now)
             posting = Posting(
                 member_id, entry_kind, points, at, now, key, reason, actor, expires_at=expires, draws=draws
             )

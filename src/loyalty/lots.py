@@ -130,7 +130,7 @@ def lots_of(entries: Iterable[Entry]) -> list[Lot]:
         if entry.redates:
             check_redates(entry, lots)
             for lot_id, expires in entry.redates:
-                lots[lot_id] = attrs.evolve(lots[lot_id], expires_at=expires)
+                lots[lot_id] = attrs.evolve(lots[lot_id], expires_at=expires, rolling=entry.rolling)
         if not entry.points:
             continue
         check_draws(entry, lots)
@@ -195,9 +195,12 @@ def check_draws(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
 def check_redates(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
     """A ``redate`` entry moves the dates of the member's open lots of points, nothing else.
 
-    It has no points and no draws, names each lot once, and every lot is
-    open (``remaining`` above zero) and the member's. ``lots`` maps the ids
-    named to their current state. Every adapter calls this before it writes.
+    It has no points and no draws, names each lot once, and every lot is a
+    lot of points (not a debt) of the member's, open or spent to the last
+    point (a hold may still give points back to it). ``lots`` maps the ids
+    named to their current state, closed lots included. The entry's
+    ``rolling`` flag becomes each moved lot's. Every adapter calls this
+    before it writes.
     """
     if posting.kind is not EntryKind.REDATE or posting.points or posting.draws:
         raise StorageError("redates", "only a redate entry, of no points and no draws, moves lot dates")
@@ -205,8 +208,8 @@ def check_redates(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
         raise StorageError("redates", "an entry moves each lot at most once")
     for lot_id, expires in posting.redates:
         lot = lots.get(lot_id)
-        if lot is None or lot.member_id != posting.member_id or lot.remaining <= 0:
-            raise StorageError("redates", f"{posting.member_id!r} has no open lot {lot_id}")
+        if lot is None or lot.member_id != posting.member_id or lot.points <= 0:
+            raise StorageError("redates", f"{posting.member_id!r} has no lot of points {lot_id}")
         if expires is not None and expires.utcoffset() is None:
             raise StorageError("redates", f"lot {lot_id}: a new date must be timezone-aware")
 

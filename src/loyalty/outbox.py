@@ -39,6 +39,9 @@ class EventKind(enum.Enum):
     #: A referee's first purchase rewarded its referrer (the event's member): ``referee``,
     #: ``purchase_id``, ``referrer_points``, ``referee_points``, ``vests_at``.
     REFERRAL_REWARDED = "referral_rewarded"
+    #: The qualifying purchase came back and both bonuses were taken back: ``referee``,
+    #: ``purchase_id``, ``return_id``, ``referrer_points``, ``referee_points``.
+    REFERRAL_REVOKED = "referral_revoked"
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -61,12 +61,13 @@ def normalize_code(code: object, field: str = "code") -> str:
     """A code as stored and compared: upper case, without spaces or hyphens; refused if not a code."""
     if not isinstance(code, str):
         raise InvalidInput(field, f"must be a text, not {type(code).__name__}")
-    text = code.replace("-", "").replace(" ", "").upper()
-    if not (MIN_CODE <= len(text) <= MAX_CODE and text.isascii() and text.isalnum()):
+    text = code.replace("-", "").replace(" ", "")
+    # ASCII first: upper() would turn "straße" into "STRASSE".
+    if not (text.isascii() and text.isalnum() and MIN_CODE <= len(text) <= MAX_CODE):
         raise InvalidInput(
             field, f"a referral code is {MIN_CODE} to {MAX_CODE} letters and digits, got {code!r}"
         )
-    return text
+    return text.upper()
 
 
 def _optional_points(field: str) -> Any:

@@ -258,6 +258,10 @@ class UnitOfWork(Protocol):
         """The member's open lots (``remaining`` not zero: debts are open lots too), by id."""
         ...
 
+    def lot(self, member_id: str, lot_id: int) -> Lot | None:
+        """The member's lot ``lot_id``, open or closed (spent or held to the last point), or ``None``."""
+        ...
+
     def open_lots(self, *, after: int = 0, limit: int) -> list[Lot]:
         """Every member's open lots with ``id > after``, by id, at most ``limit`` (a one-off pass:
         maintenance re-dating points under a new program version pages through it)."""

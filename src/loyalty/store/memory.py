@@ -83,6 +83,14 @@ class _Data:
         found = self.lots.get(member_id, {}).get(lot_id)
         return found if found is not None else self.closed.get(member_id, {}).get(lot_id)
 
+    def relabel(self, old: Lot, new: Lot) -> None:
+        """Put ``new`` (the same points, other dates) where ``old`` was, open or closed."""
+        if old.remaining:
+            self.close_lot(old)
+            self.open_lot(new)
+        else:
+            self.closed[old.member_id][old.id] = new
+
     def replace_lot(self, old: Lot, new: Lot) -> None:
         """Put ``new`` where ``old`` was: a draw or a give-back, closing or reopening the lot."""
         closed = self.closed.setdefault(old.member_id, {})
@@ -198,10 +206,10 @@ class MemoryUnitOfWork:
             moved.append((old, new))
         redated: list[tuple[Lot, Lot]] = []
         for lot_id, expires in posting.redates:
-            old = data.lots[mid][lot_id]
-            new = attrs.evolve(old, expires_at=expires)
-            data.close_lot(old)
-            data.open_lot(new)
+            old = data.lot(mid, lot_id)
+            assert old is not None  # check_redates found it
+            new = attrs.evolve(old, expires_at=expires, rolling=posting.rolling)
+            data.relabel(old, new)
             redated.append((old, new))
         rest = opens(posting)
         opened = Lot.opened_by(entry, entry.seq, rest) if rest else None
@@ -210,8 +218,7 @@ class MemoryUnitOfWork:
 
         def undo() -> None:
             for old, new in reversed(redated):
-                data.close_lot(new)
-                data.open_lot(old)
+                data.relabel(new, old)
             for old, new in reversed(moved):
                 data.replace_lot(new, old)
             if opened is not None:
@@ -225,6 +232,9 @@ class MemoryUnitOfWork:
 
     def lots(self, member_id: str) -> list[Lot]:
         return sorted(self._data.lots.get(member_id, {}).values(), key=lambda lot: lot.id)
+
+    def lot(self, member_id: str, lot_id: int) -> Lot | None:
+        return self._data.lot(member_id, lot_id)
 
     def open_lots(self, *, after: int = 0, limit: int) -> list[Lot]:
         found = [lot for lots in self._data.lots.values() for lot in lots.values() if lot.id > after]

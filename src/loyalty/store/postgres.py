@@ -387,7 +387,7 @@ class _Queries:
             " ORDER BY lot FOR UPDATE"
         )
         self.redate = q(
-            "UPDATE {s}.lots AS l SET expires_at = d.e"
+            "UPDATE {s}.lots AS l SET expires_at = d.e, rolling = %s"
             " FROM unnest(%s::bigint[], %s::timestamptz[]) AS d(lot, e) WHERE l.lot = d.lot"
         )
         self.draw = q(
@@ -414,6 +414,7 @@ class _Queries:
         self.lots = q(
             "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining <> 0 ORDER BY lot"
         )
+        self.lot = q("SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND lot = %s")
         self.open_lots = q(
             "SELECT {lot_columns} FROM {s}.lots WHERE lot > %s AND remaining <> 0 ORDER BY lot LIMIT %s"
         )
@@ -618,7 +619,7 @@ class PostgresUnitOfWork:
             self._execute(self._q.draw, (list(lots), list(points)))
         if posting.redates:
             moved, dates = zip(*posting.redates, strict=True)
-            self._execute(self._q.redate, (list(moved), list(dates)))
+            self._execute(self._q.redate, (posting.rolling, list(moved), list(dates)))
         return posting.recorded(seq, balance)
 
     def add_hold(self, hold: Hold) -> None:
@@ -748,6 +749,10 @@ class PostgresUnitOfWork:
     def due_tier_states(self, until: datetime, *, limit: int | None = None) -> list[TierState]:
         rows = self._execute(self._q.due_tier_states, (until, limit)).fetchall()
         return [tier_state_from_row(row) for row in rows]
+
+    def lot(self, member_id: str, lot_id: int) -> Lot | None:
+        row = self._execute(self._q.lot, (member_id, lot_id)).fetchone()
+        return None if row is None else lot_from_row(row)
 
     def open_lots(self, *, after: int = 0, limit: int) -> list[Lot]:
         rows = self._execute(self._q.open_lots, (after, limit)).fetchall()

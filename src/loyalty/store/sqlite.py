@@ -447,8 +447,8 @@ class SQLiteUnitOfWork:
         if drawn:
             conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE lot = ?", drawn)
         if posting.redates:
-            moved = [(_sortable(at), lot) for lot, at in posting.redates]
-            conn.executemany("UPDATE lots SET expires_at = ? WHERE lot = ?", moved)
+            moved = [(_sortable(at), int(posting.rolling), lot) for lot, at in posting.redates]
+            conn.executemany("UPDATE lots SET expires_at = ?, rolling = ? WHERE lot = ?", moved)
         return posting.recorded(seq, balance)
 
     def _lots_by_id(self, member_id: str, ids: list[int]) -> dict[int, Lot]:
@@ -466,6 +466,9 @@ class SQLiteUnitOfWork:
 
     def lots(self, member_id: str) -> list[Lot]:
         return [lot_from_row(row) for row in self._conn.execute(_OPEN_LOTS, (member_id,))]
+
+    def lot(self, member_id: str, lot_id: int) -> Lot | None:
+        return self._lots_by_id(member_id, [lot_id]).get(lot_id)
 
     def open_lots(self, *, after: int = 0, limit: int) -> list[Lot]:
         rows = self._conn.execute(_ALL_OPEN_LOTS, (after, limit))
