@@ -1689,17 +1689,6 @@ class Engine:
                 if reject is None and uow.tallies([cap_key])[cap_key].count >= terms.cap:
                     period_name = terms.cap_period.value
                     reject = f"the referrer already has {terms.cap} rewarded referrals this {period_name}"
-            if reject is not None:
-                uow.put_referral(
-                    attrs.evolve(
-                        referral,
-                        state=ReferralState.REJECTED,
-                        reason=reject,
-                        purchase_id=purchase.id,
-                        decided_at=now.astimezone(UTC),
-                    )
-                )
-                return None
             points = Decimal(receipt.points).scaleb(-program.scale, context=EXACT)
             shares = {
                 side: int(
@@ -1709,7 +1698,7 @@ class Engine:
                 )
                 for side in ("referee", "referrer")
             }
-            if not any(shares.values()):
+            if reject is None and not any(shares.values()):
                 reject = "the first purchase earned no points to share"
             if reject is not None:
                 uow.put_referral(
