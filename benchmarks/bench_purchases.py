@@ -41,7 +41,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -173,7 +173,21 @@ _SQLITE_BALANCE = "UPDATE members SET balance = ? WHERE member_id = ?"
 _SQLITE_LOT = (
     "INSERT INTO lots (lot, member_id, points, remaining, earned_at, earned_offset) VALUES (?, ?, ?, ?, ?, ?)"
 )
+
+
 # The member's visit count: a rule such as "first purchase" needs it, so the engine keeps it.
+def _habit_keys(purchase: Purchase) -> tuple[str, str, str]:
+    """The tallies a purchase adds to: the visit count, the first and last visit, the month's spend.
+
+    (The workload runs in UTC, the engine's program zone here.)"""
+    member, at = purchase.member_id, purchase.at.astimezone(UTC)
+    return f"visits|{member}", f"seen|{member}", f"spent|{at.year:04d}-{at.month:02d}|{member}"
+
+
+def _micros(at: datetime) -> int:
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+
+
 _SQLITE_TALLY = (
     "INSERT INTO tallies (key, count, points) VALUES (?, ?, ?)"
     " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
@@ -221,14 +235,29 @@ def sqlite_runs(synchronous: str) -> tuple[Run, Run]:
                 (balance,) = conn.execute(
                     "SELECT balance FROM members WHERE member_id = ?", (purchase.member_id,)
                 ).fetchone()
-                visits_key = f"visits|{purchase.member_id}"
-                row = conn.execute("SELECT count FROM tallies WHERE key = ?", (visits_key,)).fetchone()
+                # The tallies the engine keeps per purchase: visits, and the member's habits
+                # (first and last visit in one row, the month's spend), read together.
+                visits_key, seen, spent = _habit_keys(purchase)
+                rows = {
+                    key: (count, value)
+                    for key, count, value in conn.execute(
+                        "SELECT key, count, points FROM tallies WHERE key IN (?, ?, ?)",
+                        (visits_key, seen, spent),
+                    )
+                }
                 points, entry, operation = _raw_rows(purchase, balance, iso=True)
                 if points:
                     conn.execute(_SQLITE_BALANCE, (balance + points, purchase.member_id))
                     seq = conn.execute(_SQLITE_ENTRY, entry).lastrowid
                     conn.execute(_SQLITE_LOT, (seq, purchase.member_id, points, points, entry[4], entry[5]))
-                conn.execute(_SQLITE_TALLY, (visits_key, 1 + (row[0] if row else 0), "0"))
+                conn.execute(_SQLITE_TALLY, (visits_key, 1 + rows.get(visits_key, (0, "0"))[0], "0"))
+                when = _micros(purchase.at)
+                first = rows.get(seen, (0, "0"))[0] or when
+                conn.execute(_SQLITE_TALLY, (seen, min(first, when), str(when)))
+                month = rows.get(spent, (0, "0"))
+                conn.execute(
+                    _SQLITE_TALLY, (spent, month[0] + 1, str(Decimal(month[1]) + purchase.total.amount))
+                )
                 conn.execute(_SQLITE_OPERATION, operation)
                 conn.execute("COMMIT")
             elapsed = time.perf_counter() - started
@@ -295,7 +324,11 @@ def postgres_runs(dsn: str) -> tuple[Run, Run] | str:
                 "INSERT INTO {}.operations (key, kind, request, result, recorded_at, recorded_offset)"
                 " VALUES (%s, %s, %s, %s, %s, %s)"
             ).format(s)
-            select_visits = sql.SQL("SELECT count FROM {}.tallies WHERE key = %s").format(s)
+            select_visits = sql.SQL("SELECT key, count, points FROM {}.tallies WHERE key = ANY(%s)").format(s)
+            add_habits = sql.SQL(
+                "INSERT INTO {}.tallies AS t (key, count, points) VALUES (%s, %s, %s), (%s, 1, %s)"
+                " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
+            ).format(s)
             add_visit = sql.SQL(
                 "INSERT INTO {}.tallies AS t (key, count, points) VALUES (%s, 1, 0)"
                 " ON CONFLICT (key) DO UPDATE SET count = t.count + 1"
@@ -317,8 +350,8 @@ def postgres_runs(dsn: str) -> tuple[Run, Run] | str:
                     row = conn.execute(select_balance, (purchase.member_id,)).fetchone()
                     assert row is not None
                     balance = int(row[0])
-                    visits_key = f"visits|{purchase.member_id}"
-                    conn.execute(select_visits, (visits_key,)).fetchone()
+                    visits_key, seen, spent = _habit_keys(purchase)
+                    conn.execute(select_visits, ([visits_key, seen, spent],)).fetchall()
                     points, entry, operation = _raw_rows(purchase, balance, iso=False)
                     if points:
                         conn.execute(update_balance, (balance + points, purchase.member_id))
@@ -327,6 +360,8 @@ def postgres_runs(dsn: str) -> tuple[Run, Run] | str:
                         lot = (entered[0], purchase.member_id, points, points, entry[4], entry[5])
                         conn.execute(insert_lot, lot)
                     conn.execute(add_visit, (visits_key,))
+                    when = _micros(purchase.at)
+                    conn.execute(add_habits, (seen, when, when, spent, purchase.total.amount))
                     conn.execute(insert_operation, operation)
                     conn.execute(b"COMMIT")
                 return time.perf_counter() - started

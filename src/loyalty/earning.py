@@ -55,7 +55,7 @@ from loyalty.conditions import (
     when_reason,
 )
 from loyalty.errors import CurrencyMismatch, InvalidInput, PointsOverflow
-from loyalty.habits import last_key
+from loyalty.habits import seen_key
 from loyalty.members import AttributeValue, Member
 from loyalty.money import EXACT
 from loyalty.program import EventCombination, Program, RoundPer, TaxBasis
@@ -191,7 +191,7 @@ def tally_keys(
         if rule.redeemed_within_days is not None:
             own.append(redeemed_key(member_id))
         if rule.absent_days is not None:
-            own.append(last_key(member_id))
+            own.append(seen_key(member_id))
     return own, shared
 
 
@@ -222,7 +222,7 @@ def _redeemed_reason(days: int, context: _Context, at: datetime) -> str | None:
 
 
 def _absence_reason(days: int, context: _Context, at: datetime) -> str | None:
-    last = context.tally(last_key(context.subject.member_id)).points
+    last = context.tally(seen_key(context.subject.member_id)).points
     if not last:
         return f"only for members back after {days} days away; no earlier visit"
     away = at - (_EPOCH + timedelta(microseconds=int(last)))

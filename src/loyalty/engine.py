@@ -71,11 +71,10 @@ from loyalty.habits import (
     AtRiskReport,
     Habit,
     drift,
-    first_key,
     instant,
-    last_key,
     micros,
     month_key,
+    seen_key,
     spent_key,
 )
 from loyalty.holds import Hold, HoldStatus
@@ -1022,8 +1021,7 @@ class Engine:
                     for member_id in ids
                     for key in (
                         visits_key(member_id),
-                        first_key(member_id),
-                        last_key(member_id),
+                        seen_key(member_id),
                         *(spent_key(member_id, month) for month in months),
                     )
                 ]
@@ -1031,7 +1029,7 @@ class Engine:
             for member_id in ids:
                 checked += 1
                 visits = read[visits_key(member_id)].count
-                first, last = read[first_key(member_id)].points, read[last_key(member_id)].points
+                first, last = read[seen_key(member_id)].count, read[seen_key(member_id)].points
                 if visits < min_visits or not last:
                     unknown.append(member_id)
                     continue
@@ -2134,7 +2132,9 @@ class Engine:
         own += (debt_key(subject.member_id), owed_key(subject.member_id))
         if isinstance(subject, Purchase):
             # The member's first and last visits, kept with every purchase (loyalty.habits).
-            own += (first_key(subject.member_id), last_key(subject.member_id))
+            # (The month's spend is read with them so the adapter need not read it to add to it.)
+            month = month_key(subject.at.astimezone(program.zone))
+            own += (seen_key(subject.member_id), spent_key(subject.member_id, month))
         # The member's own tallies are already guarded by the lock on its balance.
         tallies = uow.tallies(own)
         if shared:
@@ -2227,16 +2227,15 @@ class Engine:
     def _habit(program: Program, receipt: Receipt, read: Mapping[str, Tally]) -> dict[str, Tally]:
         """What a purchase adds to the member's habits: first and last visit, the month's spend."""
         member_id, at = receipt.member_id, receipt.occurred_at
-        when = Decimal(micros(at))
+        when = micros(at)
         changes: dict[str, Tally] = {}
-        first, last = (
-            read.get(first_key(member_id), Tally()).points,
-            read.get(last_key(member_id), Tally()).points,
-        )
-        if not first or when < first:
-            changes[first_key(member_id)] = Tally(0, when - first)
-        if when > last:
-            changes[last_key(member_id)] = Tally(0, when - last)
+        seen = read.get(seen_key(member_id), Tally())
+        # Deltas that make the count the earliest visit and the points the latest (a late
+        # offline sale may be either, or neither).
+        earlier = when - seen.count if not seen.count or when < seen.count else 0
+        later = Decimal(when) - seen.points if when > seen.points else Decimal(0)
+        if earlier or later:
+            changes[seen_key(member_id)] = Tally(earlier, later)
         amount = receipt.amount.amount if receipt.amount is not None else Decimal(0)
         changes[spent_key(member_id, month_key(at.astimezone(program.zone)))] = Tally(1, amount)
         return changes

@@ -1,7 +1,7 @@
 """A member's buying habits, kept as they happen, and the signs that the member is drifting away.
 
 Every recorded purchase keeps, in the member's own tallies: the first and
-the last visit (to the microsecond) and what was spent in each calendar
+the last visit (to the microsecond, in one tally) and what was spent in each calendar
 month (the program's timezone). The visit count is the engine's own. From
 these, :func:`drift` tells whether a member is drifting: the time since the
 last visit is ``factor`` times the member's own typical gap between visits
@@ -26,7 +26,7 @@ from decimal import Decimal
 
 import attrs
 
-__all__ = ["AtRisk", "AtRiskReport", "Habit", "drift", "first_key", "last_key", "month_key", "spent_key"]
+__all__ = ["AtRisk", "AtRiskReport", "Habit", "drift", "month_key", "seen_key", "spent_key"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
@@ -41,12 +41,10 @@ def instant(value: Decimal | int) -> datetime:
     return _EPOCH + timedelta(microseconds=int(value))
 
 
-def first_key(member_id: str) -> str:
-    return f"seen|first|{member_id}"
-
-
-def last_key(member_id: str) -> str:
-    return f"seen|last|{member_id}"
+def seen_key(member_id: str) -> str:
+    """The tally of the member's first visit (``count``) and last visit (``points``), in
+    microseconds since 1970: one row, so a purchase writes one more tally, not two."""
+    return f"seen|{member_id}"
 
 
 def month_key(local: datetime) -> str:
