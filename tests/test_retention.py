@@ -105,3 +105,24 @@ def test_at_risk_refuses_bad_settings() -> None:
         assert info.value.field == field
     with pytest.raises(InvalidInput):
         engine.at_risk(datetime(2024, 1, 1))
+
+
+def test_members_at_risk_are_announced_once_per_spell(any_store: Store) -> None:
+    shop = Shop(any_store)
+    shop.engine.enroll("weekly", at=T0)
+    for week in range(10):
+        shop.visit("weekly", T0 + timedelta(weeks=week))
+    later = T0 + timedelta(weeks=12)
+    shop.clock.now = later
+    assert shop.engine.announce_at_risk() == 1
+    assert shop.engine.announce_at_risk() == 0  # still the same spell
+    (event,) = shop.engine.events()
+    assert (event.kind.value, event.member_id, event.data["reasons"]) == (
+        "member_at_risk",
+        "weekly",
+        ["no visit for 21 days: 3.0 times the usual 7"],
+    )
+    shop.visit("weekly", later)  # back, and then away again
+    shop.clock.now = later + timedelta(weeks=4)
+    assert shop.engine.announce_at_risk() == 1
+    assert [e.kind.value for e in shop.engine.events()] == ["member_at_risk", "member_at_risk"]

@@ -1044,6 +1044,66 @@ class Engine:
                 return AtRiskReport(at, risky, unknown, checked)
             after = ids[-1]
 
+    def announce_at_risk(
+        self,
+        now: datetime | None = None,
+        *,
+        factor: Decimal = Decimal(2),
+        drop: Decimal = Decimal("0.5"),
+        recent_months: int = 3,
+        baseline_months: int = 12,
+        min_visits: int = 3,
+        batch: int = 500,
+    ) -> int:
+        """Write a ``member_at_risk`` event for every member :meth:`at_risk` finds (same settings),
+        once per spell: a member is announced again only after a new visit. Returns the events written.
+
+        It reads every member's habits, so run it as a daily job, not on every maintenance run.
+        """
+        if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 100_000:
+            raise InvalidInput("batch", f"must be an int from 1 to 100000, got {batch!r}")
+        report = self.at_risk(
+            now,
+            factor=factor,
+            drop=drop,
+            recent_months=recent_months,
+            baseline_months=baseline_months,
+            min_visits=min_visits,
+        )
+        drifting = sorted(report.at_risk, key=lambda risk: risk.member_id)
+
+        def command(uow: UnitOfWork, chunk: list[AtRisk]) -> int:
+            written = 0
+            recorded = self._now()
+            for risk in chunk:
+                self._balance_for_update(uow, risk.member_id)
+                key = f"atrisk|{risk.member_id}"
+                marked = uow.tallies([key])[key].points
+                spell = Decimal(micros(risk.last_visit))
+                if marked == spell:
+                    continue  # announced already, and no visit since
+                data = {
+                    "reasons": list(risk.reasons),
+                    "last_visit": risk.last_visit.isoformat(),
+                    "days_since": str(risk.days_since),
+                    "typical_gap_days": str(risk.typical_gap_days),
+                    "recent_spend": str(risk.recent_spend),
+                    "baseline_spend": str(risk.baseline_spend),
+                }
+                source = f"at-risk:{risk.member_id}:{risk.last_visit.isoformat()}"
+                uow.add_event(
+                    NewEvent(EventKind.MEMBER_AT_RISK, risk.member_id, report.at, recorded, source, data)
+                )
+                uow.add_tallies({key: Tally(0, spell - marked)})
+                written += 1
+            uow.commit()
+            return written
+
+        total = 0
+        for start in range(0, len(drifting), batch):
+            total += self._run(functools.partial(command, chunk=drifting[start : start + batch]))
+        return total
+
     # -- events for integrations ----------------------------------------------------------------
 
     def events(self, *, after: int = 0, limit: int = 100) -> list[DomainEvent]:

@@ -42,6 +42,9 @@ class EventKind(enum.Enum):
     #: The qualifying purchase came back and both bonuses were taken back: ``referee``,
     #: ``purchase_id``, ``return_id``, ``referrer_points``, ``referee_points``.
     REFERRAL_REVOKED = "referral_revoked"
+    #: :meth:`loyalty.Engine.announce_at_risk` found the member drifting away: ``reasons``,
+    #: ``last_visit``, ``days_since``, ``typical_gap_days``, ``recent_spend``, ``baseline_spend``.
+    MEMBER_AT_RISK = "member_at_risk"
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
