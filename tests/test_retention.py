@@ -114,7 +114,7 @@ def test_members_at_risk_are_announced_once_per_spell(any_store: Store) -> None:
         shop.visit("weekly", T0 + timedelta(weeks=week))
     later = T0 + timedelta(weeks=12)
     shop.clock.now = later
-    assert shop.engine.announce_at_risk() == 1
+    assert shop.engine.announce_at_risk(shop.engine.at_risk(factor=Decimal(2))) == 1
     assert shop.engine.announce_at_risk() == 0  # still the same spell
     (event,) = shop.engine.events()
     assert (event.kind.value, event.member_id, event.data["reasons"]) == (

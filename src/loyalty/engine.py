@@ -1044,33 +1044,22 @@ class Engine:
                 return AtRiskReport(at, risky, unknown, checked)
             after = ids[-1]
 
-    def announce_at_risk(
-        self,
-        now: datetime | None = None,
-        *,
-        factor: Decimal = Decimal(2),
-        drop: Decimal = Decimal("0.5"),
-        recent_months: int = 3,
-        baseline_months: int = 12,
-        min_visits: int = 3,
-        batch: int = 500,
-    ) -> int:
-        """Write a ``member_at_risk`` event for every member :meth:`at_risk` finds (same settings),
-        once per spell: a member is announced again only after a new visit. Returns the events written.
+    def announce_at_risk(self, report: AtRiskReport | None = None, *, batch: int = 500) -> int:
+        """Write a ``member_at_risk`` event for every member in ``report`` (default: :meth:`at_risk`
+        now, with its defaults), once per spell: a member is announced again only after a new
+        visit. Returns the events written.
 
-        It reads every member's habits, so run it as a daily job, not on every maintenance run.
+        :meth:`at_risk` reads every member's habits, so run this as a daily job, not on every
+        maintenance run.
         """
         if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 100_000:
             raise InvalidInput("batch", f"must be an int from 1 to 100000, got {batch!r}")
-        report = self.at_risk(
-            now,
-            factor=factor,
-            drop=drop,
-            recent_months=recent_months,
-            baseline_months=baseline_months,
-            min_visits=min_visits,
-        )
-        drifting = sorted(report.at_risk, key=lambda risk: risk.member_id)
+        if report is None:
+            report = self.at_risk()
+        elif not isinstance(report, AtRiskReport):
+            raise InvalidInput("report", f"must be an AtRiskReport, not {type(report).__name__}")
+        found = report
+        drifting = sorted(found.at_risk, key=lambda risk: risk.member_id)
 
         def command(uow: UnitOfWork, chunk: list[AtRisk]) -> int:
             written = 0
