@@ -20,6 +20,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from common import DEFAULT_DSN, drop_schema
 from loyalty import Engine, EntryKind, LoyaltyError, Member, Posting, Program, balance_of, open_store
 from loyalty.store import Store
 
@@ -69,10 +70,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--reads", type=int, default=5_000)
-    parser.add_argument(
-        "--dsn",
-        default=os.environ.get("LOYALTY_TEST_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/test"),
-    )
+    parser.add_argument("--dsn", default=os.environ.get("LOYALTY_TEST_POSTGRES_DSN", DEFAULT_DSN))
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="loyalty-bench-balance-"))
     rows = [
@@ -91,11 +89,7 @@ def main() -> None:
     except LoyaltyError as exc:  # no server or no driver: say so in the row
         rows.append(f"| postgres | skipped: {exc} | | |")
     else:
-        import psycopg
-        from psycopg import sql
-
-        with psycopg.connect(args.dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        drop_schema(args.dsn, schema)
     print("\n".join(rows))
 
 

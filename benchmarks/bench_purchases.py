@@ -32,7 +32,6 @@ import cProfile
 import io
 import json
 import os
-import platform
 import pstats
 import sqlite3
 import sys
@@ -46,14 +45,10 @@ from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
-import loyalty
+from common import ADAPTERS, Skipped, add_adapters, add_repeat, drop_schema, machine, write_output
 from loyalty import Engine, Program, Purchase, open_store
 from loyalty.simulation import Workload, generate
 from loyalty.store import Store
-
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-BEGIN_MARK = "<!-- bench_purchases:begin -->"
-END_MARK = "<!-- bench_purchases:end -->"
 
 # A loop over the workload that returns the seconds its timed part took.
 Run = Callable[[Workload], float]
@@ -75,12 +70,6 @@ class Result:
     @property
     def ratio(self) -> float:
         return self.engine_rate / self.raw_rate
-
-
-@dataclass(frozen=True)
-class Skipped:
-    adapter: str
-    reason: str
 
 
 # -- the engine path ------------------------------------------------------------------------------
@@ -290,11 +279,7 @@ def postgres_runs(dsn: str) -> tuple[Run, Run] | str:
         return f"open_store({dsn!r}) failed: {type(exc).__name__}: {exc}"
     counter = iter(range(1_000_000))
 
-    def drop(schema: str) -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-    drop(probe_schema)
+    drop_schema(dsn, probe_schema)
 
     def fresh_schema(kind: str) -> str:
         return f"bench_{kind}_{os.getpid()}_{next(counter)}"
@@ -366,12 +351,12 @@ def postgres_runs(dsn: str) -> tuple[Run, Run] | str:
                     conn.execute(b"COMMIT")
                 return time.perf_counter() - started
         finally:
-            drop(schema)
+            drop_schema(dsn, schema)
 
     def engine(workload: Workload) -> float:
         schema = fresh_schema("engine")
         url = f"{dsn}{separator}schema={schema}"
-        return engine_run(lambda: open_store(url), lambda: drop(schema))(workload)
+        return engine_run(lambda: open_store(url), lambda: drop_schema(dsn, schema))(workload)
 
     return raw, engine
 
@@ -414,15 +399,6 @@ def measure(workload: Workload, repeat: int, dsn: str, only: set[str]) -> list[R
     return results
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-        f"loyalty-engine {loyalty.__version__}"
-    )
-
-
 def table(results: list[Result | Skipped], workload: Workload, repeat: int) -> str:
     sales = workload.sales
     lines_per_sale = sum(len(p.lines) for p in sales) / max(1, len(sales))
@@ -445,20 +421,6 @@ def table(results: list[Result | Skipped], workload: Workload, repeat: int) -> s
             f"| {r.ratio:.0%} | ≥ {r.target:.0%} | {met} |"
         )
     return "\n".join(rows)
-
-
-def write_output(path: Path, text: str) -> None:
-    """Replace the marked region of ``path`` with ``text``, or write ``text`` alone to a new file."""
-    block = f"{BEGIN_MARK}\n{text}\n{END_MARK}"
-    if path.exists():
-        current = path.read_text(encoding="utf-8")
-        if BEGIN_MARK in current and END_MARK in current:
-            head, _, rest = current.partition(BEGIN_MARK)
-            _, _, tail = rest.partition(END_MARK)
-            path.write_text(head + block + tail, encoding="utf-8")
-            return
-        raise SystemExit(f"{path} exists without the {BEGIN_MARK} markers; refusing to overwrite it")
-    path.write_text(block + "\n", encoding="utf-8")
 
 
 def profile(workload: Workload, adapter: str, limit: int) -> str:
@@ -488,11 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--purchases", type=int, default=10_000, help="purchases to replay (default: 10000)")
     parser.add_argument("--members", type=int, help="members (default: purchases / 10)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=3, help="runs per figure; the best counts (default: 3)")
-    parser.add_argument(
-        "--only", action="append", choices=("memory", "sqlite", "postgres"), help="measure only these"
-    )
-    parser.add_argument("--dsn", default=os.environ.get("LOYALTY_TEST_POSTGRES_DSN") or DEFAULT_DSN)
+    add_repeat(parser, 3)
+    add_adapters(parser)
     parser.add_argument("--output", type=Path, help="also write the table there (between its markers if any)")
     parser.add_argument("--profile", choices=("memory", "sqlite"), help="profile the engine path instead")
     args = parser.parse_args(argv)
@@ -503,11 +462,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         print(profile(workload, args.profile, 30))
         return 0
-    results = measure(workload, args.repeat, args.dsn, set(args.only or ("memory", "sqlite", "postgres")))
+    results = measure(workload, args.repeat, args.dsn, set(args.only or ADAPTERS))
     text = table(results, workload, args.repeat)
     print(text)
     if args.output:
-        write_output(args.output, text)
+        write_output(args.output, text, "bench_purchases")
     return 0
 
 

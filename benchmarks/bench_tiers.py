@@ -60,29 +60,35 @@ from __future__ import annotations
 
 import argparse
 import gc
-import itertools
-import os
-import platform
 import sqlite3
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-import loyalty
-from loyalty import Engine, LoyaltyError, Member, Program, Tier, Tiers, open_store
+from common import (
+    ADAPTERS,
+    DueRun,
+    Fresh,
+    Skipped,
+    add_adapters,
+    add_members,
+    add_repeat,
+    checkpoint,
+    fresh_stores,
+    machine,
+    raw_baseline,
+    timed_run_due,
+    write_output,
+)
+from loyalty import Engine, Member, Program, Tier, Tiers
 from loyalty.simulation import Workload, generate
 from loyalty.store import Store, Tally
 from loyalty.tiers import Metric, TierState, metric_key
 
-DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
-BEGIN_MARK = "<!-- bench_tiers:begin -->"
-END_MARK = "<!-- bench_tiers:end -->"
 LEVELS = ("member", "gold")
 
 # -- the reviews' program and dates -----------------------------------------------------------------
@@ -118,9 +124,6 @@ TIERED = Program("Bench Grocer", "EUR", tiers=PURCHASE_TIERS)
 #: no review falls due during them.
 PURCHASES_NOW = datetime(2024, 4, 8, tzinfo=UTC)
 
-# A fresh, empty store, and for SQLite the path of its file (for the raw baseline).
-Fresh = Callable[[], AbstractContextManager[tuple[Store, Path | None]]]
-
 # What the raw baseline does: the due states through the index, then for each its member's row and
 # the tally its review measures, and one row written.
 _RAW_DUE = (
@@ -134,20 +137,6 @@ _RAW_INSERT = "INSERT INTO bench_scratch (member_id, tier, points) VALUES (?, ?,
 
 
 @dataclass(frozen=True)
-class Reviewed:
-    adapter: str
-    members: int
-    due: int
-    populate: float
-    engine: float
-    baseline: float | None
-
-    @property
-    def per_review(self) -> float:
-        return self.engine / self.due
-
-
-@dataclass(frozen=True)
 class Purchased:
     adapter: str
     policy: str
@@ -158,12 +147,6 @@ class Purchased:
     @property
     def ratio(self) -> float:
         return self.tiered_rate / self.plain_rate
-
-
-@dataclass(frozen=True)
-class Skipped:
-    adapter: str
-    reason: str
 
 
 # -- populating (reviews) -------------------------------------------------------------------------
@@ -230,10 +213,7 @@ def restore(store: Store, members: int, due: int) -> None:
 
 def time_run_due(store: Store, due: int) -> float:
     engine = Engine(REVIEW_PROGRAM, store, clock=lambda: NOW)
-    gc.collect()
-    started = time.perf_counter()
-    report = engine.run_due()
-    elapsed = time.perf_counter() - started
+    elapsed, report = timed_run_due(engine)
     assert report.tier_reviews == due, report
     assert report.tier_changes == due // 2, report  # the odd ones fell short
     assert report.expired_lots == 0 and report.expired_holds == 0, report
@@ -241,47 +221,31 @@ def time_run_due(store: Store, due: int) -> float:
     return elapsed
 
 
-def checkpoint(path: Path) -> None:
-    """Copy what populating left in the WAL into the file, so ``run_due`` is not charged for it."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-        assert busy == 0, "the WAL could not be checkpointed"
-    finally:
-        conn.close()
+def _write_reviews(conn: sqlite3.Connection, rows: list[tuple[str, str]]) -> None:
+    for member_id, earned in rows:
+        # Its balance (the engine locks it) and its enrollment (the window needs it).
+        member = conn.execute(_RAW_MEMBER, (member_id,)).fetchone()
+        # The window the review measures: 2024, the year before it.
+        key = metric_key(Metric.POINTS, member_id, "2024")
+        tally = conn.execute(_RAW_TALLY, (key,)).fetchone()
+        assert member is not None and tally is not None
+        conn.execute(_RAW_INSERT, (member_id, earned, tally[1]))
 
 
 def sqlite_baseline(path: Path, due: int) -> float:
     """Raw ``sqlite3``: the due states through the index; the member, its tally and an insert each."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.execute("PRAGMA synchronous = NORMAL")  # as the store's URL says; WAL is kept in the file
-        conn.execute(_RAW_SCRATCH)
-        until = NOW.astimezone(UTC).isoformat(timespec="microseconds")  # the adapter's date text
-        plan = " ".join(str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {_RAW_DUE}", (until,)))
-        assert "tier_states_due" in plan, plan
-        gc.collect()
-        started = time.perf_counter()
-        conn.execute("BEGIN IMMEDIATE")
-        rows = conn.execute(_RAW_DUE, (until,)).fetchall()
-        for member_id, earned in rows:
-            # Its balance (the engine locks it) and its enrollment (the window needs it).
-            member = conn.execute(_RAW_MEMBER, (member_id,)).fetchone()
-            # The window the review measures: 2024, the year before it.
-            key = metric_key(Metric.POINTS, member_id, "2024")
-            tally = conn.execute(_RAW_TALLY, (key,)).fetchone()
-            assert member is not None and tally is not None
-            conn.execute(_RAW_INSERT, (member_id, earned, tally[1]))
-        conn.execute("COMMIT")
-        elapsed = time.perf_counter() - started
-        assert len(rows) == due, len(rows)
-        conn.execute("DROP TABLE bench_scratch")  # leave the file as the adapter made it
-        return elapsed
-    finally:
-        conn.close()
+    return raw_baseline(
+        path,
+        due,
+        scratch=_RAW_SCRATCH,
+        select=_RAW_DUE,
+        index="tier_states_due",
+        now=NOW,
+        write=_write_reviews,
+    )
 
 
-def measure_reviews(name: str, fresh: Fresh, sizes: list[int], args: argparse.Namespace) -> list[Reviewed]:
+def measure_reviews(name: str, fresh: Fresh, sizes: list[int], args: argparse.Namespace) -> list[DueRun]:
     """The best run for each member count in ``sizes``.
 
     By default every size's store is populated once, then the runs go round the sizes
@@ -320,7 +284,7 @@ def measure_reviews(name: str, fresh: Fresh, sizes: list[int], args: argparse.Na
                         restore(store, members, args.due)
                     run(store, path, members)
     return [
-        Reviewed(
+        DueRun(
             name,
             members,
             args.due,
@@ -375,91 +339,10 @@ def measure_purchases(name: str, policy: str, fresh: Fresh, workload: Workload, 
     return Purchased(name, policy, n / min(plain_times), n / min(tiered_times), upgrades)
 
 
-# -- the adapters ---------------------------------------------------------------------------------
-
-
-@contextmanager
-def memory_store() -> Iterator[tuple[Store, Path | None]]:
-    store = open_store("memory://")
-    try:
-        yield store, None
-    finally:
-        store.close()
-
-
-def sqlite_fresh(folder: Path) -> Fresh:
-    counter = itertools.count()
-
-    @contextmanager
-    def fresh() -> Iterator[tuple[Store, Path | None]]:
-        path = folder / f"tiers-{next(counter)}.db"
-        store = open_store(f"sqlite:///{path}?synchronous=normal")
-        try:
-            yield store, path
-        finally:
-            store.close()
-            for leftover in folder.glob(f"{path.name}*"):
-                leftover.unlink()
-
-    return fresh
-
-
-def postgres_fresh(dsn: str) -> Fresh | str:
-    """Fresh stores on new schemas of the server at ``dsn``, or why there can be none."""
-    try:
-        import psycopg
-        from psycopg import sql
-    except ImportError as exc:
-        return f"psycopg is not installed ({exc})"
-    separator = "&" if "?" in dsn else "?"
-    counter = itertools.count()
-
-    def drop(schema: str) -> None:
-        with psycopg.connect(dsn, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
-
-    def schema_name() -> str:
-        return f"bench_tiers_{os.getpid()}_{next(counter)}"
-
-    def url(schema: str) -> str:
-        # One command at a time: the pool never needs a second connection.
-        return f"{dsn}{separator}schema={schema}&pool_max=2"
-
-    probe = schema_name()
-    try:
-        open_store(url(probe)).close()
-        drop(probe)
-    except (LoyaltyError, psycopg.Error) as exc:  # no server, no rights: say so in the row
-        return f"PostgreSQL at {dsn} is unreachable: {' '.join(str(exc).split())}"
-
-    @contextmanager
-    def fresh() -> Iterator[tuple[Store, Path | None]]:
-        schema = schema_name()
-        try:
-            store = open_store(url(schema))
-            try:
-                yield store, None
-            finally:
-                store.close()
-        finally:
-            drop(schema)
-
-    return fresh
-
-
 # -- reporting ------------------------------------------------------------------------------------
 
 
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    return (
-        f"{os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
-        f"loyalty-engine {loyalty.__version__}"
-    )
-
-
-def reviews_table(results: list[Reviewed | Skipped], args: argparse.Namespace, sizes: list[int]) -> str:
+def reviews_table(results: list[DueRun | Skipped], args: argparse.Namespace, sizes: list[int]) -> str:
     others = (
         "every other member is Gold with its review not yet due"
         if args.others == "gold"
@@ -486,7 +369,7 @@ def reviews_table(results: list[Reviewed | Skipped], args: argparse.Namespace, s
         if isinstance(r, Skipped):
             rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | | | | |")
             continue
-        first, first_baseline = reference.setdefault(r.adapter, (r.per_review, r.baseline))
+        first, first_baseline = reference.setdefault(r.adapter, (r.per_item, r.baseline))
         baseline = versus = growth = ""
         if r.baseline is not None:
             baseline, versus = f"{r.baseline:.4f}", f"{r.engine / r.baseline:.1f}×"
@@ -494,7 +377,7 @@ def reviews_table(results: list[Reviewed | Skipped], args: argparse.Namespace, s
                 growth = f"{r.baseline / first_baseline:.2f}"
         rows.append(
             f"| {r.adapter} | {r.members:,} | {r.due:,} | {r.populate:.1f} | {r.engine:.4f} "
-            f"| {r.per_review * 1e6:.1f} | {r.per_review / first:.2f} | {baseline} | {growth} | {versus} |"
+            f"| {r.per_item * 1e6:.1f} | {r.per_item / first:.2f} | {baseline} | {growth} | {versus} |"
         )
     return "\n".join(rows)
 
@@ -521,30 +404,6 @@ def purchases_table(results: list[Purchased | Skipped], workload: Workload, repe
     return "\n".join(rows)
 
 
-def write_output(path: Path, text: str) -> None:
-    """Replace the marked region of ``path`` with ``text``, or write ``text`` alone to a new file."""
-    block = f"{BEGIN_MARK}\n{text}\n{END_MARK}"
-    if path.exists():
-        current = path.read_text(encoding="utf-8")
-        if BEGIN_MARK in current and END_MARK in current:
-            head, _, rest = current.partition(BEGIN_MARK)
-            _, _, tail = rest.partition(END_MARK)
-            path.write_text(head + block + tail, encoding="utf-8")
-            return
-        raise SystemExit(f"{path} exists without the {BEGIN_MARK} markers; refusing to overwrite it")
-    path.write_text(block + "\n", encoding="utf-8")
-
-
-def sizes_of(text: str) -> list[int]:
-    try:
-        sizes = [int(part.replace("_", "")) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected counts separated by commas, got {text!r}") from None
-    if not sizes or min(sizes) < 1 or len(set(sizes)) != len(sizes):
-        raise argparse.ArgumentTypeError(f"expected distinct positive counts, got {text!r}")
-    return sizes
-
-
 POLICIES = {
     "memory": "none (in process)",
     "sqlite": "WAL, synchronous=normal, commit per purchase",
@@ -554,9 +413,7 @@ POLICIES = {
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument(
-        "--members", type=sizes_of, default=[10_000, 100_000], help="member counts (default: 10000,100000)"
-    )
+    add_members(parser, distinct=True)
     parser.add_argument("--due", type=int, default=1_000, help="tier reviews due (default: 1000)")
     parser.add_argument(
         "--others",
@@ -579,14 +436,11 @@ def main(argv: list[str] | None = None) -> int:
         help="purchases to replay, by a tenth as many members (default: 1500)",
     )
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=5, help="runs per figure; the best counts (default: 5)")
+    add_repeat(parser, 5)
     parser.add_argument(
         "--part", action="append", choices=("reviews", "purchases"), help="measure only these (default: both)"
     )
-    parser.add_argument(
-        "--only", action="append", choices=("memory", "sqlite", "postgres"), help="measure only these"
-    )
-    parser.add_argument("--dsn", default=os.environ.get("LOYALTY_TEST_POSTGRES_DSN") or DEFAULT_DSN)
+    add_adapters(parser)
     parser.add_argument(
         "--output", type=Path, help="also write the tables there (between its markers if any)"
     )
@@ -597,21 +451,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.due > min(sizes):
         parser.error(f"--due ({args.due}) cannot exceed the smallest member count ({min(sizes)})")
     parts = set(args.part or ("reviews", "purchases"))
-    only = set(args.only or ("memory", "sqlite", "postgres"))
+    only = set(args.only or ADAPTERS)
     workload = generate(members=args.purchases // 10, purchases=args.purchases, seed=args.seed)
     started = time.perf_counter()
-    reviewed: list[Reviewed | Skipped] = []
+    reviewed: list[DueRun | Skipped] = []
     purchased: list[Purchased | Skipped] = []
-    with tempfile.TemporaryDirectory(prefix="loyalty-bench-tiers-") as folder:
-        adapters: list[tuple[str, Fresh | str]] = [
-            ("memory", memory_store),
-            ("sqlite", sqlite_fresh(Path(folder))),
-        ]
-        if "postgres" in only:
-            adapters.append(("postgres", postgres_fresh(args.dsn)))
+    # One command at a time: the pool never needs a second connection.
+    with fresh_stores("tiers", only, args.dsn, postgres_options="&pool_max=2") as adapters:
         for name, fresh in adapters:
-            if name not in only:
-                continue
             if isinstance(fresh, str):
                 print(f"skipping {name}: {fresh}", file=sys.stderr)
                 reviewed.append(Skipped(name, fresh))
@@ -629,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n\n".join(sections)
     print(text)
     if args.output:
-        write_output(args.output, text)
+        write_output(args.output, text, "bench_tiers")
     print(f"\nTotal wall time: {time.perf_counter() - started:.0f} s.")
     return 0
 
