@@ -184,7 +184,83 @@ def _parser() -> argparse.ArgumentParser:
         "--channel", type=_id_argument, metavar="NAME", help="the sales channel (web, app, ...)"
     )
     quote.set_defaults(run=_quote, usage=quote.error)
+
+    report = commands.add_parser(
+        "report",
+        help="print a period's figures: members, retention, points and their liability",
+        description=(
+            "Print the program's figures for a period from a store: members enrolled and active, "
+            "retention and defection against the period of the same length before, points issued, "
+            "redeemed, expired and outstanding, breakage, the liability at --point-value, spend and "
+            "an estimated lifetime value. The figures are added up in the store. Nothing is written."
+        ),
+    )
+    report.add_argument("store", metavar="STORE_URL", help="the store, e.g. sqlite:///loyalty.db")
+    report.add_argument("--from", dest="start", type=_at_argument, required=True, metavar="ISO")
+    report.add_argument("--to", dest="end", type=_at_argument, required=True, metavar="ISO")
+    report.add_argument(
+        "--point-value", type=_argument(lambda text: _money("point-value", text)), metavar="AMOUNT"
+    )
+    report.add_argument(
+        "--program",
+        type=Path,
+        metavar="PROGRAM",
+        help="the program file (default: the latest version stored with the data)",
+    )
+    report.set_defaults(run=_report_command)
     return parser
+
+
+def _report_command(args: argparse.Namespace) -> int:
+    store = open_store(args.store)
+    try:
+        if args.program is not None:
+            versions = _program_versions(args.program)
+        else:
+            with store.unit_of_work(readonly=True) as uow:
+                stored = uow.program_versions()
+            if not stored:
+                raise InvalidInput("program", "the store holds no program version: give --program")
+            versions = tuple(Program.from_dict(version.body) for version in stored)
+        engine = Engine(list(versions) if len(versions) > 1 else versions[0], store)
+        found = engine.figures(args.start, args.end, point_value=args.point_value)
+    finally:
+        store.close()
+    program = versions[-1]
+
+    def points(units: int) -> str:
+        return program.format_points(units)
+
+    def rate(value: Decimal | None) -> str:
+        return "-" if value is None else f"{value * 100:.1f}%"
+
+    def money(value: object) -> str:
+        return "-" if value is None else str(value)
+
+    rows = [
+        ("period", f"{found.start.isoformat()} to {found.end.isoformat()}"),
+        ("members enrolled", f"{found.members:,}"),
+        ("active members", f"{found.active:,} (before: {found.active_before:,}, both: {found.retained:,})"),
+        ("retention rate", rate(found.retention_rate)),
+        ("defection rate", rate(found.defection_rate)),
+        ("points issued", points(found.issued)),
+        ("points redeemed", points(found.redeemed)),
+        ("points expired", points(found.expired)),
+        ("points taken back", points(found.taken_back)),
+        ("points adjusted", points(found.adjusted)),
+        ("breakage rate", rate(found.breakage_rate)),
+        ("points outstanding", points(found.outstanding)),
+        ("liability", money(found.liability)),
+        ("purchases", f"{found.purchases:,}"),
+        ("spend", str(found.spend)),
+        ("spend per active member", money(found.average_spend)),
+        ("estimated lifetime value", money(found.lifetime_value)),
+    ]
+    width = max(len(label) for label, _ in rows)
+    print(f"{program.name}: figures")
+    for label, value in rows:
+        print(f"  {label.ljust(width)}  {value}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -66,6 +66,7 @@ from loyalty.errors import (
     UnknownTier,
 )
 from loyalty.expiry import ExpiryPolicy
+from loyalty.figures import Figures, figures
 from loyalty.habits import (
     AtRisk,
     AtRiskReport,
@@ -1092,6 +1093,29 @@ class Engine:
         for start in range(0, len(drifting), batch):
             total += self._run(functools.partial(command, chunk=drifting[start : start + batch]))
         return total
+
+    def figures(self, start: datetime, end: datetime, *, point_value: Decimal | None = None) -> Figures:
+        """The program's figures for ``[start, end)`` (:mod:`loyalty.figures`), added up in the store.
+
+        Retention compares with the period of the same length just before;
+        ``point_value`` (money per point) prices the outstanding points.
+        """
+        check_aware("start", start)
+        check_aware("end", end)
+        if end <= start:
+            raise InvalidInput("end", f"must be after start ({start.isoformat()}), got {end.isoformat()}")
+        if point_value is not None and (
+            not isinstance(point_value, Decimal) or not point_value.is_finite() or point_value < 0
+        ):
+            raise InvalidInput("point_value", f"must be None or a Decimal of at least 0, got {point_value!r}")
+        try:
+            before = start - (end - start)
+        except OverflowError:
+            before = datetime.min.replace(tzinfo=UTC)
+        with self.store.unit_of_work(readonly=True) as uow:
+            totals = uow.period_totals(start, end, before)
+        program = self.program
+        return figures(totals, start, end, program.currency, point_value=point_value, scale=program.scale)
 
     # -- events for integrations ----------------------------------------------------------------
 

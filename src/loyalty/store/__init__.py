@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import attrs
 
 from loyalty.errors import InvalidInput
+from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
 from loyalty.lots import Lot
@@ -352,6 +353,11 @@ class UnitOfWork(Protocol):
 
     def put_referral(self, referral: Referral) -> None:
         """Record a referral, replacing the one of the same referee (the engine holds its lock)."""
+        ...
+
+    def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
+        """What :mod:`loyalty.figures` needs for ``[start, end)``, added up in the store (SQL
+        aggregates, not every entry loaded): ``before`` starts the period compared for retention."""
         ...
 
     def add_event(self, event: NewEvent) -> None:

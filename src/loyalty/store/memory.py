@@ -11,10 +11,12 @@ import bisect
 import threading
 from collections.abc import Callable, Collection, Mapping
 from datetime import datetime
+from decimal import Decimal
 
 import attrs
 
 from loyalty.errors import StorageError
+from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, check_draws, check_redates, opens
@@ -357,6 +359,36 @@ class MemoryUnitOfWork:
                 data.referrals[referral.referee] = old
 
         self._undo.append(undo)
+
+    def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
+        data = self._data
+        by_kind: dict[str, int] = {}
+        outstanding = 0
+        for entries in data.entries.values():
+            for entry in entries:
+                if entry.occurred_at < end:
+                    outstanding += entry.points
+                    if entry.occurred_at >= start:
+                        by_kind[entry.kind.value] = by_kind.get(entry.kind.value, 0) + entry.points
+        now: set[str] = set()
+        then: set[str] = set()
+        purchases = 0
+        spend = Decimal(0)
+        for operation in data.operations.values():
+            if operation.kind != "purchase":
+                continue
+            at = datetime.fromisoformat(operation.request["at"])
+            member = operation.request["member_id"]
+            if start <= at < end:
+                now.add(member)
+                purchases += 1
+                spend += Decimal(operation.result["amount"]["amount"])
+            elif before <= at < start:
+                then.add(member)
+        members = sum(1 for member in data.members.values() if member.enrolled_at < end)
+        return PeriodTotals(
+            by_kind, outstanding, members, len(now), len(then), len(now & then), purchases, spend
+        )
 
     def add_event(self, event: NewEvent) -> None:
         self._writable()

@@ -30,10 +30,12 @@ import re
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
+from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, check_draws, check_redates, opens
@@ -435,6 +437,24 @@ class _Queries:
             " referrer_lot = excluded.referrer_lot, referee_lot = excluded.referee_lot,"
             " vests_at = excluded.vests_at, decided_at = excluded.decided_at"
         )
+        self.period_kinds = q(
+            "SELECT kind, SUM(points) FROM {s}.entries"
+            " WHERE occurred_at >= %s AND occurred_at < %s GROUP BY kind"
+        )
+        self.period_purchases = q(
+            "WITH sold AS ("
+            " SELECT request::jsonb ->> 'member_id' AS member, (request::jsonb ->> 'at')::timestamptz AS at,"
+            " (result::jsonb -> 'amount' ->> 'amount')::numeric AS amount"
+            " FROM {s}.operations WHERE kind = 'purchase'),"
+            " now AS (SELECT * FROM sold WHERE at >= %(lo)s AND at < %(hi)s),"
+            " prior AS (SELECT * FROM sold WHERE at >= %(first)s AND at < %(lo)s)"
+            " SELECT (SELECT COALESCE(SUM(points), 0) FROM {s}.entries WHERE occurred_at < %(hi)s),"
+            " (SELECT COUNT(*) FROM {s}.members WHERE enrolled_at < %(hi)s),"
+            " (SELECT COUNT(*) FROM now), (SELECT COUNT(DISTINCT member) FROM now),"
+            " (SELECT COUNT(DISTINCT member) FROM prior),"
+            " (SELECT COUNT(*) FROM (SELECT member FROM now INTERSECT SELECT member FROM prior) AS both_),"
+            " (SELECT COALESCE(SUM(amount), 0) FROM now)"
+        )
         self.claim_events = q("UPDATE {s}.outbox_head SET last = last + %s RETURNING last")
         self.add_events = q(
             "INSERT INTO {s}.events ({event_columns})"
@@ -709,6 +729,23 @@ class PostgresUnitOfWork:
                 referral.vests_at,
                 referral.decided_at,
             ),
+        )
+
+    def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
+        rows = self._execute(self._q.period_kinds, (start, end)).fetchall()
+        by_kind = {str(kind): int(points) for kind, points in rows}
+        row = self._execute(self._q.period_purchases, {"lo": start, "hi": end, "first": before}).fetchone()
+        assert row is not None
+        outstanding, members, purchases, active, active_before, retained, spend = row
+        return PeriodTotals(
+            by_kind,
+            int(outstanding),
+            int(members),
+            int(active),
+            int(active_before),
+            int(retained),
+            int(purchases),
+            Decimal(spend),
         )
 
     def add_event(self, event: NewEvent) -> None:

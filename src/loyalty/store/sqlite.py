@@ -28,6 +28,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
+from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, check_draws, check_redates, opens
@@ -285,6 +286,30 @@ _DUE_HOLDS = (
 _SELECT_REFERRAL = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referee = ?"  # noqa: S608
 _REFERRALS_BY = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ? ORDER BY referee"  # noqa: S608
 _PUT_REFERRAL = f"INSERT OR REPLACE INTO referrals ({REFERRAL_COLUMNS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
+# The period's purchases, from the operations kept for idempotency. Till times carry their own
+# offset; julianday() reads them as instants (to the millisecond). Totals are rounded to the
+# currency's minor unit, so their digits without the point add up exactly as integers.
+_PERIOD_PURCHASES = """
+WITH sold AS (
+    SELECT json_extract(request, '$.member_id') AS member,
+           julianday(json_extract(request, '$.at')) AS at,
+           json_extract(result, '$.amount.amount') AS amount
+    FROM operations WHERE kind = 'purchase'
+), now AS (
+    SELECT * FROM sold WHERE at >= julianday(:lo) AND at < julianday(:hi)
+), prior AS (
+    SELECT * FROM sold WHERE at >= julianday(:first) AND at < julianday(:lo)
+)
+SELECT (SELECT COUNT(*) FROM now),
+       (SELECT COUNT(DISTINCT member) FROM now),
+       (SELECT COUNT(DISTINCT member) FROM prior),
+       (SELECT COUNT(*) FROM (SELECT member FROM now INTERSECT SELECT member FROM prior)),
+       (SELECT SUM(CAST(REPLACE(amount, '.', '') AS INTEGER)) FROM now),
+       (SELECT MIN(CASE WHEN instr(amount, '.') THEN length(amount) - instr(amount, '.') ELSE 0 END)
+        FROM now),
+       (SELECT MAX(CASE WHEN instr(amount, '.') THEN length(amount) - instr(amount, '.') ELSE 0 END)
+        FROM now)
+"""
 _EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
 _SELECT_TIER = f"SELECT {TIER_COLUMNS} FROM tier_states WHERE member_id = ?"  # noqa: S608
 _PUT_TIER = (
@@ -593,6 +618,38 @@ class SQLiteUnitOfWork:
                 _sortable(referral.vests_at),
                 _sortable(referral.decided_at),
             ),
+        )
+
+    def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
+        conn = self._conn
+        lo, hi, first = _utc_text(start), _utc_text(end), _utc_text(before)
+        # UTC ISO text compares as the instant does ("+" sorts before "." and the digits).
+        by_kind = {
+            str(kind): int(points)
+            for kind, points in conn.execute(
+                "SELECT kind, SUM(points) FROM entries"
+                " WHERE occurred_at >= ? AND occurred_at < ? GROUP BY kind",
+                (lo, hi),
+            )
+        }
+        (outstanding,) = conn.execute(
+            "SELECT COALESCE(SUM(points), 0) FROM entries WHERE occurred_at < ?", (hi,)
+        ).fetchone()
+        (members,) = conn.execute("SELECT COUNT(*) FROM members WHERE enrolled_at < ?", (hi,)).fetchone()
+        row = conn.execute(_PERIOD_PURCHASES, {"lo": lo, "hi": hi, "first": first}).fetchone()
+        purchases, active, active_before, retained, minor, low, high = row
+        if low != high:
+            raise StorageError(None, "purchase totals with different numbers of decimals in one store")
+        spend = Decimal(minor or 0).scaleb(-(low or 0))
+        return PeriodTotals(
+            by_kind,
+            int(outstanding),
+            int(members),
+            int(active),
+            int(active_before),
+            int(retained),
+            int(purchases),
+            spend,
         )
 
     def add_event(self, event: NewEvent) -> None:

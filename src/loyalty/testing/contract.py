@@ -638,6 +638,36 @@ class StoreContract:
                 store.close()
             setup.close()
 
+    # -- figures ----------------------------------------------------------------------------
+
+    def test_period_totals_add_up_the_ledger_and_the_purchases(self, store: Store) -> None:
+        before, start, end = T0, T0 + 10 * DAY, T0 + 20 * DAY
+        clock = [before]
+        engine = Engine(Program("Contract", "EUR"), store, clock=lambda: clock[0])
+        for member_id in ("A", "B", "C"):
+            engine.enroll(member_id, at=before)
+        engine.enroll("late", at=end + DAY)  # enrolled after the period: not counted
+        for key, member_id, day, amount in (
+            ("P1", "A", 1, "10.00"),
+            ("P2", "B", 2, "20.50"),
+            ("P3", "A", 11, "30.25"),
+            ("P4", "C", 12, "7.00"),
+            ("P5", "C", 25, "99.00"),  # after the period
+        ):
+            clock[0] = T0.astimezone(CET) + day * DAY
+            engine.record_purchase(Purchase(key, member_id, clock[0], [Line("x", 1, Decimal(amount))], "EUR"))
+        engine.redeem("A", 5, id="R1", at=T0 + 13 * DAY)
+        with store.unit_of_work(readonly=True) as uow:
+            totals = uow.period_totals(start, end, before)
+        assert totals.by_kind == {"earn": 37, "redeem": -5}
+        assert (totals.outstanding, totals.members, totals.purchases, totals.spend) == (
+            62,
+            3,
+            2,
+            Decimal("37.25"),
+        )
+        assert (totals.active, totals.active_before, totals.retained) == (2, 2, 1)
+
     # -- referrals --------------------------------------------------------------------------
 
     def test_referral_codes_are_one_per_member_and_unique(self, store: Store) -> None:

@@ -1,0 +1,149 @@
+"""Program economics for a period: who stayed, who left, and what the points cost.
+
+The store adds everything up (:class:`PeriodTotals`, from
+``UnitOfWork.period_totals``: sums over the ledger and the recorded
+purchases, never every entry loaded into Python); :func:`figures` turns the
+totals into rates.
+
+>>> from datetime import datetime, timezone
+>>> from decimal import Decimal
+>>> jan, feb = datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 2, 1, tzinfo=timezone.utc)
+>>> totals = PeriodTotals(by_kind={"earn": 1000, "redeem": -400, "expire": -100}, outstanding=2500,
+...                       members=50, active=30, active_before=40, retained=28, purchases=90,
+...                       spend=Decimal("2700.00"))
+>>> f = figures(totals, jan, feb, "EUR", point_value=Decimal("0.01"))
+>>> f.retention_rate, f.defection_rate, f.breakage_rate
+(Decimal('0.7000'), Decimal('0.3000'), Decimal('0.1000'))
+>>> print(f.liability, f.lifetime_value)
+25.00 EUR 300.00 EUR
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+import attrs
+
+from loyalty.money import CURRENCY_MINOR_UNITS, Money
+
+__all__ = ["Figures", "PeriodTotals", "figures"]
+
+_RATE = Decimal("0.0001")
+
+
+@attrs.frozen
+class PeriodTotals:
+    """What the store adds up for ``[start, end)`` (instants of the till's time, ``occurred_at``).
+
+    ``by_kind`` sums the points of the ledger entries in the period by kind;
+    ``outstanding`` sums every entry before ``end``; ``members`` counts
+    those enrolled before ``end``; ``active`` those with a purchase in the
+    period, ``active_before`` in the period of the same length before it,
+    ``retained`` in both; ``purchases`` and ``spend`` are the period's
+    purchases and their totals.
+    """
+
+    by_kind: Mapping[str, int]
+    outstanding: int
+    members: int
+    active: int
+    active_before: int
+    retained: int
+    purchases: int
+    spend: Decimal
+
+
+@attrs.frozen
+class Figures:
+    """A period's figures (points in stored units, rates as shares from 0 to 1)."""
+
+    start: datetime
+    end: datetime
+    members: int
+    active: int
+    active_before: int
+    retained: int
+    #: Of the members active in the period before, the share active again (``None``: nobody was).
+    retention_rate: Decimal | None
+    #: The share of them who were not: they defected.
+    defection_rate: Decimal | None
+    issued: int
+    redeemed: int
+    expired: int
+    taken_back: int
+    adjusted: int
+    #: Points expired over points issued in the period.
+    breakage_rate: Decimal | None
+    outstanding: int
+    #: ``outstanding`` at the value of a point, if one was given.
+    liability: Money | None
+    purchases: int
+    spend: Money
+    #: Spend per active member in the period.
+    average_spend: Money | None
+    #: Spend per active member per period over the periods a member is expected to stay
+    #: (1 / defection rate); ``None`` when nobody defected or nothing is known.
+    lifetime_value: Money | None
+
+
+def _money(value: Decimal, currency: str) -> Money:
+    """``value`` rounded half-up to the currency's minor unit, as money."""
+    unit = Decimal(1).scaleb(-CURRENCY_MINOR_UNITS[currency])
+    return Money(value.quantize(unit, rounding=ROUND_HALF_UP), currency)
+
+
+def _share(part: int, whole: int) -> Decimal | None:
+    return None if not whole else (Decimal(part) / Decimal(whole)).quantize(_RATE)
+
+
+def figures(
+    totals: PeriodTotals,
+    start: datetime,
+    end: datetime,
+    currency: str,
+    *,
+    point_value: Decimal | None = None,
+    scale: int = 0,
+) -> Figures:
+    """The period's figures from the store's totals. ``point_value`` is money per point (not per
+    stored unit: ``scale`` is the program's)."""
+    kind = totals.by_kind
+    issued = kind.get("earn", 0) + kind.get("refund", 0)
+    # A hold's entry is the redemption; points given back from holds come off it.
+    redeemed = -(kind.get("redeem", 0) + kind.get("hold", 0) + kind.get("release", 0))
+    retention = _share(totals.retained, totals.active_before)
+    defection = None if retention is None else Decimal(1) - retention
+    liability = None
+    if point_value is not None:
+        value = Decimal(totals.outstanding).scaleb(-scale) * point_value
+        liability = _money(value, currency)
+    average = None
+    if totals.active:
+        average = _money(totals.spend / totals.active, currency)
+    lifetime = None
+    if average is not None and defection:
+        lifetime = _money(average.amount / defection, currency)
+    return Figures(
+        start,
+        end,
+        totals.members,
+        totals.active,
+        totals.active_before,
+        totals.retained,
+        retention,
+        defection,
+        issued,
+        redeemed,
+        -kind.get("expire", 0),
+        -(kind.get("return", 0) + kind.get("collect", 0)),
+        kind.get("adjust", 0),
+        _share(-kind.get("expire", 0), issued),
+        totals.outstanding,
+        liability,
+        totals.purchases,
+        _money(totals.spend, currency),
+        average,
+        lifetime,
+    )
