@@ -6,7 +6,7 @@ import contextlib
 import io
 import tempfile
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from loyalty import (
     open_store,
 )
 from loyalty.cli import main
-from loyalty.figures import PeriodTotals
+from loyalty.figures import PeriodTotals, figures
 from loyalty.store import Store
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.clock import ManualClock
@@ -210,3 +210,42 @@ def test_loyalty_report_prints_the_figures(tmp_path: Path, capsys: pytest.Captur
 def _stored(store: Store) -> dict[str, object]:
     with store.unit_of_work(readonly=True) as uow:
         return uow.program_versions()[-1].body
+
+
+def test_purchases_a_moment_from_the_edges_fall_on_the_right_side(any_store: Store) -> None:
+    plus5 = timezone(timedelta(hours=5))
+    engine = Engine(Program("Club", "EUR"), any_store, clock=lambda: END)
+    engine.enroll("a", at=BEFORE)
+    for key, at in (("P1", START - timedelta(microseconds=300)), ("P2", END - timedelta(microseconds=300))):
+        engine.record_purchase(Purchase(key, "a", at.astimezone(plus5), [Line("x", 1, Decimal(5))], "EUR"))
+    found = engine.figures(START, END)
+    assert (found.active, found.active_before, found.retained, found.purchases) == (1, 1, 1, 1)
+
+
+def test_the_lifetime_value_is_rounded_once() -> None:
+    totals = PeriodTotals({}, 0, 3, 3, 3, 2, 3, Decimal("300.00"))
+    found = figures(totals, START, END, "EUR")
+    assert str(found.lifetime_value) == "300.00 EUR"  # not 300.03 from 100.00 / 0.3333
+
+
+def test_bad_report_inputs_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.db"
+    assert (
+        main(
+            [
+                "report",
+                f"sqlite:///{missing}",
+                "--from",
+                "2024-01-01T00:00:00Z",
+                "--to",
+                "2024-02-01T00:00:00Z",
+            ]
+        )
+        == 2
+    )
+    assert not missing.exists()
+    assert "error: store: no SQLite file" in capsys.readouterr().err
+    engine = Engine(Program("Club", "EUR"), open_store("memory://"))
+    with pytest.raises(InvalidInput) as info:
+        engine.figures(START, END, point_value=Decimal("1e30"))
+    assert info.value.field == "point_value"

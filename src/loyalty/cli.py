@@ -212,6 +212,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _report_command(args: argparse.Namespace) -> int:
+    if args.store.startswith("sqlite:///") and not Path(args.store.removeprefix("sqlite:///")).is_file():
+        # Opening would create (and migrate) a new file: a report writes nothing.
+        raise InvalidInput("store", f"no SQLite file at {args.store.removeprefix('sqlite:///')}")
     store = open_store(args.store)
     try:
         if args.program is not None:

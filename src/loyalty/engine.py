@@ -1105,9 +1105,14 @@ class Engine:
         if end <= start:
             raise InvalidInput("end", f"must be after start ({start.isoformat()}), got {end.isoformat()}")
         if point_value is not None and (
-            not isinstance(point_value, Decimal) or not point_value.is_finite() or point_value < 0
+            not isinstance(point_value, Decimal)
+            or not point_value.is_finite()
+            or not 0 <= point_value <= 1_000_000
         ):
-            raise InvalidInput("point_value", f"must be None or a Decimal of at least 0, got {point_value!r}")
+            raise InvalidInput(
+                "point_value",
+                f"must be None or a Decimal from 0 to 1000000 (money per point), got {point_value!r}",
+            )
         try:
             before = start - (end - start)
         except OverflowError:

@@ -26,7 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import attrs
 
-from loyalty.money import CURRENCY_MINOR_UNITS, Money
+from loyalty.money import CURRENCY_MINOR_UNITS, EXACT, Money
 
 __all__ = ["Figures", "PeriodTotals", "figures"]
 
@@ -91,7 +91,7 @@ class Figures:
 def _money(value: Decimal, currency: str) -> Money:
     """``value`` rounded half-up to the currency's minor unit, as money."""
     unit = Decimal(1).scaleb(-CURRENCY_MINOR_UNITS[currency])
-    return Money(value.quantize(unit, rounding=ROUND_HALF_UP), currency)
+    return Money(value.quantize(unit, rounding=ROUND_HALF_UP, context=EXACT), currency)
 
 
 def _share(part: int, whole: int) -> Decimal | None:
@@ -123,8 +123,13 @@ def figures(
     if totals.active:
         average = _money(totals.spend / totals.active, currency)
     lifetime = None
-    if average is not None and defection:
-        lifetime = _money(average.amount / defection, currency)
+    defected = totals.active_before - totals.retained
+    if totals.active and defected:
+        # From the exact totals, rounded once: spend per active member over the defection rate.
+        exact = EXACT.divide(
+            EXACT.multiply(totals.spend, Decimal(totals.active_before)), Decimal(totals.active * defected)
+        )
+        lifetime = _money(exact, currency)
     return Figures(
         start,
         end,

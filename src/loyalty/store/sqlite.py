@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -287,18 +287,18 @@ _SELECT_REFERRAL = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referee = ?"
 _REFERRALS_BY = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ? ORDER BY referee"  # noqa: S608
 _PUT_REFERRAL = f"INSERT OR REPLACE INTO referrals ({REFERRAL_COLUMNS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
 # The period's purchases, from the operations kept for idempotency. Till times carry their own
-# offset; julianday() reads them as instants (to the millisecond). Totals are rounded to the
+# offset; loyalty_instant() reads them as exact instants (microseconds). Totals are rounded to the
 # currency's minor unit, so their digits without the point add up exactly as integers.
 _PERIOD_PURCHASES = """
 WITH sold AS (
     SELECT json_extract(request, '$.member_id') AS member,
-           julianday(json_extract(request, '$.at')) AS at,
+           loyalty_instant(json_extract(request, '$.at')) AS at,
            json_extract(result, '$.amount.amount') AS amount
     FROM operations WHERE kind = 'purchase'
 ), now AS (
-    SELECT * FROM sold WHERE at >= julianday(:lo) AND at < julianday(:hi)
+    SELECT * FROM sold WHERE at >= :lo AND at < :hi
 ), prior AS (
-    SELECT * FROM sold WHERE at >= julianday(:first) AND at < julianday(:lo)
+    SELECT * FROM sold WHERE at >= :first AND at < :lo
 )
 SELECT (SELECT COUNT(*) FROM now),
        (SELECT COUNT(DISTINCT member) FROM now),
@@ -339,6 +339,18 @@ def _utc_text(value: datetime) -> str:
 def _sortable(value: datetime | None) -> str | None:
     """A lot date as fixed-width UTC text, which sorts and compares as the instant does."""
     return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime) -> int:
+    return (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _instant_micros(text: str | None) -> int | None:
+    """An ISO 8601 instant with its offset, as microseconds since 1970 (an SQL function)."""
+    return None if text is None else _micros(datetime.fromisoformat(text))
 
 
 def _translate(exc: sqlite3.Error) -> StorageError:
@@ -622,7 +634,7 @@ class SQLiteUnitOfWork:
 
     def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
         conn = self._conn
-        lo, hi, first = _utc_text(start), _utc_text(end), _utc_text(before)
+        lo, hi = _utc_text(start), _utc_text(end)
         # UTC ISO text compares as the instant does ("+" sorts before "." and the digits).
         by_kind = {
             str(kind): int(points)
@@ -636,7 +648,8 @@ class SQLiteUnitOfWork:
             "SELECT COALESCE(SUM(points), 0) FROM entries WHERE occurred_at < ?", (hi,)
         ).fetchone()
         (members,) = conn.execute("SELECT COUNT(*) FROM members WHERE enrolled_at < ?", (hi,)).fetchone()
-        row = conn.execute(_PERIOD_PURCHASES, {"lo": lo, "hi": hi, "first": first}).fetchone()
+        bounds = {"lo": _micros(start), "hi": _micros(end), "first": _micros(before)}
+        row = conn.execute(_PERIOD_PURCHASES, bounds).fetchone()
         purchases, active, active_before, retained, minor, low, high = row
         if low != high:
             raise StorageError(None, "purchase totals with different numbers of decimals in one store")
@@ -828,6 +841,8 @@ class SQLiteStore:
             raise _translate(exc) from exc
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            # Exact instants for the period figures (julianday() rounds to the millisecond).
+            conn.create_function("loyalty_instant", 1, _instant_micros, deterministic=True)
             self._enable_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
