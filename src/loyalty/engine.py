@@ -123,6 +123,7 @@ Clock = Callable[[], datetime]
 #: The longest a hold may stay open.
 MAX_HOLD_TTL = timedelta(days=366)
 T = TypeVar("T")
+C = TypeVar("C")
 
 
 def _repayments(debts: list[Lot], points: int) -> tuple[tuple[int, int], ...]:
@@ -758,10 +759,7 @@ class Engine:
             uow.commit()
             return sent
 
-        total = 0
-        for start in range(0, len(members), batch):
-            total += self._run(functools.partial(command, chunk=members[start : start + batch]))
-        return total
+        return self._in_chunks(members, batch, command)
 
     def _redate_earlier(self, at: datetime, batch: int) -> int:
         """Once per program version that says ``redate_earlier``: give every open lot earned
@@ -1089,10 +1087,7 @@ class Engine:
             uow.commit()
             return written
 
-        total = 0
-        for start in range(0, len(drifting), batch):
-            total += self._run(functools.partial(command, chunk=drifting[start : start + batch]))
-        return total
+        return self._in_chunks(drifting, batch, command)
 
     def figures(self, start: datetime, end: datetime, *, point_value: Decimal | None = None) -> Figures:
         """The program's figures for ``[start, end)`` (:mod:`loyalty.figures`), added up in the store.
@@ -2581,6 +2576,18 @@ class Engine:
             available=available,
             requested=requested,
         )
+
+    def _in_chunks(self, items: list[C], batch: int, command: Callable[[UnitOfWork, list[C]], int]) -> int:
+        """Run ``command`` on ``items``, ``batch`` at a time, one unit of work each; the sum of its counts."""
+        total = 0
+        for start in range(0, len(items), batch):
+            part = items[start : start + batch]
+
+            def one(uow: UnitOfWork, part: list[C] = part) -> int:
+                return command(uow, part)
+
+            total += self._run(one)
+        return total
 
     def _run(self, command: Callable[[UnitOfWork], T]) -> T:
         """Run ``command`` in a unit of work, retrying when it lost a race with another writer."""
