@@ -43,6 +43,7 @@ __all__ = [
     "draw",
     "lots_of",
     "opens",
+    "repayments",
     "spend_order",
     "summarize",
     "take_back",
@@ -283,4 +284,16 @@ def _take(order: Iterable[Lot], points: int) -> tuple[tuple[int, int], ...]:
         taken = min(points, lot.remaining)
         draws.append((lot.id, -taken))
         points -= taken
+    return tuple(draws)
+
+
+def repayments(debts: Iterable[Lot], points: int) -> tuple[tuple[int, int], ...]:
+    """Positive draws that repay ``debts`` (oldest first) out of ``points`` a credit brings."""
+    draws = []
+    for lot in sorted(debts, key=lambda lot: lot.id):
+        if not points:
+            break
+        repaid = min(points, -lot.remaining)
+        draws.append((lot.id, repaid))
+        points -= repaid
     return tuple(draws)

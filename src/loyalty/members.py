@@ -19,7 +19,7 @@ import attrs
 from loyalty.checks import check_aware, check_id, check_text, validates
 from loyalty.errors import InvalidInput
 
-__all__ = ["AttributeValue", "Member"]
+__all__ = ["AttributeValue", "Member", "same_value"]
 
 AttributeValue = str | int | bool
 _MAX_ATTRIBUTES = 64
@@ -67,3 +67,16 @@ class Member:
     birthday_changed_at: datetime | None = attrs.field(
         default=None, kw_only=True, validator=_check_changed_at
     )
+
+
+def same_value(one: object, other: object) -> bool:
+    """Whether two member details are the same, type and all: ``True`` is not ``1``.
+
+    Mappings (attributes) compare key by key.
+
+    >>> same_value({"vip": True}, {"vip": 1}), same_value("A1", "A1")
+    (False, True)
+    """
+    if isinstance(one, Mapping) and isinstance(other, Mapping):
+        return one.keys() == other.keys() and all(same_value(one[key], other[key]) for key in one)
+    return type(one) is type(other) and one == other

@@ -25,14 +25,17 @@ from __future__ import annotations
 
 import enum
 import secrets
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, tzinfo
+from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
 import attrs
+from dateutil.relativedelta import relativedelta
 
 from loyalty.checks import check_id, one_of
 from loyalty.errors import InvalidInput
+from loyalty.members import Member, same_value
+from loyalty.money import EXACT
 from loyalty.rules import Period, as_enum
 
 __all__ = [
@@ -41,8 +44,11 @@ __all__ = [
     "ReferralReport",
     "ReferralState",
     "Referrals",
+    "first_purchase_verdict",
+    "identity_clash",
     "new_code",
     "normalize_code",
+    "shares",
 ]
 
 #: The letters and digits a generated code uses: none that read like another (0/O, 1/I/L).
@@ -212,3 +218,61 @@ class ReferralReport:
     referred_by: Referral | None
     referred: list[Referral]
     points: int
+
+
+def identity_clash(terms: Referrals | None, referee: Member, referrer: Member | None) -> str | None:
+    """Why ``referee`` cannot be ``referrer``'s referral under ``terms``: the same person by the
+    identity attribute (an unknown identity clashes with nothing), or ``None``."""
+    if terms is None or terms.identity is None:
+        return None
+    mine = referee.attributes.get(terms.identity)
+    theirs = None if referrer is None else referrer.attributes.get(terms.identity)
+    if mine is not None and same_value(mine, theirs):
+        return f"same {terms.identity} as the referrer"
+    return None
+
+
+def first_purchase_verdict(
+    terms: Referrals,
+    referee: Member,
+    referrer: Member | None,
+    amount: Decimal,
+    at: datetime,
+    zone: tzinfo,
+    rewarded_this_period: int,
+) -> str | None:
+    """Why a referee's first purchase of ``amount`` at ``at`` does not qualify, or ``None``.
+
+    ``rewarded_this_period`` counts the referrer's rewarded referrals in the
+    cap's period (ignored without a cap).
+    """
+    if terms.min_spend is not None and amount < terms.min_spend:
+        return f"first purchase of {amount} is below the minimum of {terms.min_spend}"
+    if terms.within_days is not None:
+        deadline = referee.enrolled_at.astimezone(zone) + relativedelta(days=terms.within_days)
+        if at > deadline:
+            return f"first purchase more than {terms.within_days} days after enrolling"
+    clash = identity_clash(terms, referee, referrer)
+    if clash is not None:
+        return clash
+    if terms.cap is not None and terms.cap_period is not None and rewarded_this_period >= terms.cap:
+        return f"the referrer already has {terms.cap} rewarded referrals this {terms.cap_period.value}"
+    return None
+
+
+def shares(terms: Referrals, purchase_units: int, scale: int) -> dict[str, int]:
+    """What each side (``referee``, ``referrer``) earns, in stored units, on a first purchase that
+    earned ``purchase_units``; a share of it is rounded down to whole units.
+
+    >>> shares(Referrals(referrer_points=50, referee_share=Decimal("0.5")), 125, 0)
+    {'referee': 62, 'referrer': 50}
+    """
+    points = Decimal(purchase_units).scaleb(-scale, context=EXACT)
+    return {
+        side: int(
+            EXACT.multiply(terms.bonus(side, points), Decimal(10) ** scale).to_integral_value(
+                rounding=ROUND_FLOOR, context=EXACT
+            )
+        )
+        for side in ("referee", "referrer")
+    }

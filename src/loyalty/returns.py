@@ -9,7 +9,7 @@ take-backs of all returns of one purchase never add up to more than it
 earned. The pure part, which units remain, lives here.
 
 >>> from datetime import datetime, timezone
->>> from decimal import ROUND_DOWN, Decimal
+>>> from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 >>> from loyalty.purchases import Line, Purchase
 >>> t = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
 >>> lines = [Line("shirt", 2, Decimal("20.00")), Line("socks", 3, Decimal("4.00"))]
@@ -30,7 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable, Mapping
 from datetime import datetime
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_DOWN, ROUND_FLOOR, Decimal
 from typing import Any
 
 import attrs
@@ -42,12 +42,15 @@ from loyalty.purchases import MAX_LINES, Line, Purchase, check_quantity
 
 __all__ = [
     "Clawback",
+    "Clawed",
     "Return",
     "ReturnReceipt",
     "Returned",
+    "claw",
     "debt_key",
     "owed_key",
     "paid_key",
+    "refund_due",
     "refunded_key",
     "remaining",
     "returned_after",
@@ -253,3 +256,64 @@ def debt_key(member_id: str) -> str:
 def owed_key(member_id: str) -> str:
     """Points a return could not take under ``future``, to collect from later earnings."""
     return f"owed|{member_id}"
+
+
+@attrs.frozen
+class Clawed:
+    """How points to take back are split when the member has spent some (``short``) of them."""
+
+    #: Taken from the member now (the take-back entry's points, as a positive number).
+    taken: int
+    #: Left as a debt below zero (``negative``), to be repaid by later credits.
+    debt: int
+    #: Owed, collected from the next earnings (``future``).
+    owed: int
+    #: Given up (``clamp``).
+    uncollected: int
+
+    def note(self) -> str:
+        """What the take-back left behind, for its entry's reason (``", 10 owed"``), or ``""``."""
+        if self.owed:
+            return f", {self.owed} owed"
+        if self.uncollected:
+            return f", {self.uncollected} not collected"
+        return ""
+
+
+def claw(policy: Clawback, wanted: int, short: int) -> Clawed:
+    """Split ``wanted`` points to take back, ``short`` of which the member's lots no longer hold.
+
+    >>> claw(Clawback.FUTURE, 30, 10)
+    Clawed(taken=20, debt=0, owed=10, uncollected=0)
+    >>> claw(Clawback.NEGATIVE, 30, 10)
+    Clawed(taken=30, debt=10, owed=0, uncollected=0)
+    """
+    if not short:
+        return Clawed(wanted, 0, 0, 0)
+    if policy is Clawback.NEGATIVE:
+        return Clawed(wanted, short, 0, 0)
+    if policy is Clawback.FUTURE:
+        return Clawed(wanted - short, 0, short, 0)
+    return Clawed(wanted - short, 0, 0, short)
+
+
+def refund_due(paid: int, refunded: int, purchase: Purchase, left: Purchase | None) -> int:
+    """Points ``paid`` for ``purchase`` that are owed back once it is down to ``left`` (``None``:
+    nothing left), less those already ``refunded``; a part return refunds its share, rounded down.
+
+    >>> from datetime import datetime, timezone
+    >>> from loyalty.purchases import Line
+    >>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    >>> sale = Purchase("T1", "M1", t, [Line("a", 1, Decimal("30")), Line("b", 1, Decimal("10"))], "EUR")
+    >>> refund_due(100, 0, sale, remaining(sale, {0: Decimal(1)}))
+    75
+    """
+    if not paid:
+        return 0
+    total = purchase.total.amount
+    if left is None or not total:
+        due = paid
+    else:
+        share = EXACT.divide(EXACT.subtract(total, left.total.amount), total)
+        due = int(EXACT.multiply(Decimal(paid), share).to_integral_value(rounding=ROUND_FLOOR, context=EXACT))
+    return max(0, due - refunded)

@@ -1,0 +1,83 @@
+"""Idempotency for every command: the POS's own id is the key.
+
+A command is kept with its canonical request and its result. The same key
+again with the same request replays the stored result (the original receipt,
+even after the program changed); with another request it is refused with
+:class:`~loyalty.errors.IdempotencyConflict` naming the first field that
+differs; a declined command stays declined with the figures the till was told.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+import attrs
+
+from loyalty import codec
+from loyalty.errors import IdempotencyConflict, InsufficientPoints
+from loyalty.service.running import Declined
+from loyalty.store import Operation, UnitOfWork
+
+__all__ = ["Command", "insufficient"]
+
+T = TypeVar("T")
+
+
+def insufficient(available: int, requested: int) -> InsufficientPoints:
+    """The error of a short balance, with its figures."""
+    return InsufficientPoints(
+        "points",
+        f"{requested} requested but only {available} available",
+        available=available,
+        requested=requested,
+    )
+
+
+@attrs.frozen
+class Command:
+    """A write the POS asked for: its ``key`` (the POS's id), ``kind`` and canonical ``request``."""
+
+    key: str
+    kind: str
+    request: dict[str, Any]
+
+    def replay(self, uow: UnitOfWork) -> Operation | None:
+        """The earlier operation under the key if this is a retry of it; a conflicting reuse raises."""
+        previous = uow.operation(self.key)
+        if previous is None:
+            return None
+        if previous.kind != self.kind:
+            raise IdempotencyConflict(
+                "kind", f"id {self.key!r} was already used for a {previous.kind}, not a {self.kind}"
+            )
+        old, new = codec.canonical(previous.request), codec.canonical(self.request)
+        field = codec.first_difference(old, new)
+        if field is not None:
+            was, now = codec.value_at(old, field), codec.value_at(new, field)
+            raise IdempotencyConflict(
+                field,
+                f"id {self.key!r} was already used for a different {self.kind} (was {was!r}, now {now!r})",
+            )
+        return previous
+
+    def replayed(self, uow: UnitOfWork, decode: Callable[[dict[str, Any]], T]) -> T | Declined | None:
+        """The stored outcome of a retry, decoded (or its decline), or ``None`` for a new command."""
+        previous = self.replay(uow)
+        if previous is None:
+            return None
+        if "declined" in previous.result:
+            return Declined(insufficient(**previous.result["declined"]))
+        return decode(previous.result)
+
+    def remember(self, uow: UnitOfWork, result: dict[str, Any], now: datetime) -> None:
+        """Keep the command's result under its key, in the command's own unit of work."""
+        uow.add_operation(Operation(self.key, self.kind, self.request, result, now))
+
+    def decline(self, uow: UnitOfWork, short: InsufficientPoints, now: datetime) -> Declined:
+        """Keep the decision to decline under the key, so a retry is declined alike, and commit it."""
+        figures = {"available": short.available, "requested": short.requested}
+        self.remember(uow, {"declined": figures}, now)
+        uow.commit()
+        return Declined(insufficient(**figures))

@@ -1,0 +1,46 @@
+"""Members' locks: a command decides on a member's points only while it holds the member's balance.
+
+Locks are taken in member-id order wherever a command needs two members
+(a referee and its referrer, a maintenance batch), so no two writers wait
+on each other.
+"""
+
+from __future__ import annotations
+
+from loyalty.checks import MAX_POINTS
+from loyalty.errors import PointsOverflow, UnknownMember
+from loyalty.referrals import ReferralState
+from loyalty.store import UnitOfWork
+
+__all__ = ["check_range", "known", "lock", "lock_with_referrer"]
+
+
+def lock(uow: UnitOfWork, member_id: str) -> int:
+    """Lock the member's balance for this unit of work and return it; an unknown member is refused."""
+    balance = uow.balance(member_id, for_update=True)
+    if balance is None:
+        raise UnknownMember("member_id", f"no member {member_id!r}")
+    return balance
+
+
+def lock_with_referrer(uow: UnitOfWork, member_id: str) -> int:
+    """Lock the member's balance, and its referrer's with it if a referral may reward or take back
+    points from both, in member-id order. Returns the member's balance."""
+    referral = uow.referral(member_id)
+    members = {member_id}
+    if referral is not None and referral.state is not ReferralState.REJECTED:
+        members.add(referral.referrer)
+    balances = {m: lock(uow, m) for m in sorted(members)}
+    return balances[member_id]
+
+
+def known(uow: UnitOfWork, member_id: str) -> None:
+    """Refuse an unknown member (for the queries that read more than the member's row)."""
+    if uow.member(member_id) is None:
+        raise UnknownMember("member_id", f"no member {member_id!r}")
+
+
+def check_range(balance: int) -> None:
+    """A balance must stay in the 64-bit range every adapter stores."""
+    if not -MAX_POINTS <= balance <= MAX_POINTS:
+        raise PointsOverflow("points", "the balance would leave the 64-bit range")

@@ -1,0 +1,248 @@
+"""Maintenance an operator schedules: expiry, holds whose time ran out, tier reviews, re-dating
+under a new version, and reminders of points about to expire (:meth:`loyalty.Engine.run_due`).
+
+Everything due is found through date indexes, so the cost grows with what is
+due, not with the members; each batch is one unit of work that locks its
+members in id order, so two maintenance runs never deadlock each other.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import attrs
+
+from loyalty.checks import check_aware
+from loyalty.errors import InvalidInput
+from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.lots import Lot
+from loyalty.outbox import EventKind, NewEvent
+from loyalty.service import locks, postings, tiering
+from loyalty.service.context import Context
+from loyalty.store import Tally, UnitOfWork
+from loyalty.versions import in_force
+
+__all__ = ["Maintenance", "run_due"]
+
+
+@attrs.frozen
+class Maintenance:
+    """What one :meth:`Engine.run_due` did."""
+
+    #: Lots that reached their expiry date and were written off, and their points.
+    expired_lots: int = 0
+    expired_points: int = 0
+    #: Members who lost points or had a hold expire.
+    members: int = 0
+    #: Holds whose time ran out, and the points they gave back.
+    expired_holds: int = 0
+    released_points: int = 0
+    #: Tier reviews (and ends of assigned tiers) carried out, and the moves between tiers they made.
+    tier_reviews: int = 0
+    tier_changes: int = 0
+    #: Lots given new dates by a program version that re-dates points earned before it.
+    redated_lots: int = 0
+    #: ``points_expiring`` events written (one per member with points newly in the reminder window).
+    reminders: int = 0
+
+
+def _reminded_key(lot: Lot) -> str:
+    """Marks a lot announced as expiring on its expiry date."""
+    assert lot.expires_at is not None  # found by its expiry date
+    return f"reminded|{lot.id}|{lot.expires_at.isoformat()}"
+
+
+def _redated_key(version: str) -> str:
+    """Marks a version's re-dating of earlier points done."""
+    return f"redated|{version}"
+
+
+def run_due(ctx: Context, now: datetime | None, batch: int) -> Maintenance:
+    """Everything due by ``now`` (see :meth:`loyalty.Engine.run_due`)."""
+    clock = ctx.now()
+    at = clock if now is None else check_aware("now", now)
+    if at > clock:
+        raise InvalidInput("now", f"{at.isoformat()} is ahead of the engine clock ({clock.isoformat()})")
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 100_000:
+        raise InvalidInput("batch", f"must be an int from 1 to 100000, got {batch!r}")
+
+    def command(uow: UnitOfWork) -> tuple[bool, list[Entry], int, int]:
+        due = [hold.member_id for hold in uow.due_holds(at, limit=batch)]
+        due += [lot.member_id for lot in uow.due_lots(at, limit=batch)]
+        due += [state.member_id for state in uow.due_tier_states(at, limit=batch)]
+        written: list[Entry] = []
+        reviewed = moved = 0
+        # Once per unit of work, not per review (reading the versions costs more than a review).
+        program = in_force(ctx.programs.in_uow(uow), at, default_first=True)
+        # Members locked in one order, so two maintenance runs cannot deadlock each other.
+        for member_id in sorted(set(due)):
+            if len(written) + reviewed >= batch:
+                break  # the rest is found again by the next unit of work
+            locks.lock(uow, member_id)
+            written += postings.expire_due(uow, member_id, at, ctx.now(), limit=batch - len(written))
+            done, moves = tiering.review_due(ctx, uow, program, member_id, at)
+            reviewed += done
+            moved += moves
+        uow.commit()
+        return bool(due), written, reviewed, moved
+
+    report = Maintenance(redated_lots=_redate_earlier(ctx, at, batch))
+    members: set[str] = set()
+    while True:
+        found, written, reviewed, moved = ctx.runner.run(command)
+        # Nothing found, or all of it ended by another engine meanwhile: done. (Stopping
+        # on a batch that did nothing also bounds the loop whatever an adapter returns.)
+        if not found or not (written or reviewed):
+            return attrs.evolve(report, members=len(members), reminders=_remind(ctx, at, batch))
+        expired = [entry.points for entry in written if entry.kind is EntryKind.EXPIRE]
+        released = [entry.points for entry in written if entry.kind is EntryKind.RELEASE]
+        report = attrs.evolve(
+            report,
+            expired_lots=report.expired_lots + len(expired),
+            expired_points=report.expired_points - sum(expired),
+            expired_holds=report.expired_holds + len(released),
+            released_points=report.released_points + sum(released),
+            tier_reviews=report.tier_reviews + reviewed,
+            tier_changes=report.tier_changes + moved,
+        )
+        members.update(entry.member_id for entry in written)
+
+
+def _remind(ctx: Context, at: datetime, batch: int) -> int:
+    """A ``points_expiring`` event per member whose points newly fall within ``remind_days``.
+
+    Found through the expiry-date index (its cost is what expires in the
+    window); each lot is announced once per expiry date, marked by a
+    tally written with the event under the member's lock.
+    """
+    program = in_force(ctx.programs.all(), at, default_first=True)
+    if not program.remind_days:
+        return 0
+    try:
+        until = at.astimezone(UTC) + timedelta(days=program.remind_days)
+    except OverflowError:
+        until = datetime.max.replace(tzinfo=UTC)
+
+    def expires(lot: Lot) -> datetime:
+        assert lot.expires_at is not None  # found by its expiry date
+        return lot.expires_at
+
+    with ctx.runner.reading() as uow:
+        window = [lot for lot in uow.due_lots(until) if not lot.expired_at(at) and lot.remaining > 0]
+        marked = uow.tallies([_reminded_key(lot) for lot in window])
+    members = sorted({lot.member_id for lot in window if not marked[_reminded_key(lot)].count})
+
+    def command(uow: UnitOfWork, chunk: list[str]) -> int:
+        now = ctx.now()
+        sent = 0
+        for member_id in chunk:
+            locks.lock(uow, member_id)
+            lots = [
+                lot
+                for lot in uow.due_lots(until, member_id=member_id)
+                if not lot.expired_at(at) and lot.remaining > 0
+            ]
+            seen = uow.tallies([_reminded_key(lot) for lot in lots])
+            new = [lot for lot in lots if not seen[_reminded_key(lot)].count]
+            if not new:
+                continue  # another engine announced them meanwhile
+            first = min(expires(lot) for lot in new)
+            data = {
+                "points": sum(lot.remaining for lot in new),
+                "expires_at": first.isoformat(),
+                "lots": [[lot.id, lot.remaining, expires(lot).isoformat()] for lot in new],
+            }
+            source = f"remind:{member_id}:{first.isoformat()}"
+            uow.add_event(NewEvent(EventKind.POINTS_EXPIRING, member_id, at, now, source, data))
+            uow.add_tallies({_reminded_key(lot): Tally(1, Decimal(0)) for lot in new})
+            sent += 1
+        uow.commit()
+        return sent
+
+    return ctx.runner.in_chunks(members, batch, command)
+
+
+def _redate_earlier(ctx: Context, at: datetime, batch: int) -> int:
+    """Once per program version that says ``redate_earlier``: give every open lot earned
+    before it the dates its policy gives (a pass over the open lots, by id, ``batch`` at a
+    time, each member's lots moved by one ``redate`` entry under the member's lock).
+
+    A tally marks the version done, so later runs cost one read. Returns the lots moved.
+    """
+    program = in_force(ctx.programs.all(), at, default_first=True)
+    if not program.expiry.redate_earlier:
+        return 0
+    done = _redated_key(program.version)
+    with ctx.runner.reading() as uow:
+        if uow.tallies([done])[done].count:
+            return 0
+    start, zone, expiry = program.effective_from, program.zone, program.expiry
+
+    def new_date(lot: Lot) -> datetime | None:
+        begin = lot.vests_at if expiry.from_vesting and lot.vests_at is not None else lot.earned_at
+        try:
+            until = expiry.expires_at(begin, zone)
+        except (OverflowError, ValueError):
+            return None
+        return None if until is None else until.astimezone(UTC)
+
+    def moves(lot: Lot) -> bool:
+        earlier = start is None or lot.earned_at < start
+        return lot.points > 0 and earlier and (new_date(lot) != lot.expires_at or lot.rolling)
+
+    def command(uow: UnitOfWork, after: int) -> tuple[int | None, int]:
+        page = uow.open_lots(after=after, limit=batch)
+        due: dict[str, set[int]] = {}
+        for lot in page:
+            if moves(lot):
+                due.setdefault(lot.member_id, set()).add(lot.id)
+        if not page:
+            # Lots held to the last point are closed, but their points may come back: held
+            # lots get the new dates too.
+            for held in uow.due_holds(datetime.max.replace(tzinfo=UTC)):
+                due.setdefault(held.member_id, set()).update(lot for lot, _ in held.draws)
+        now = ctx.now()
+        moved = 0
+        for member_id in sorted(due):
+            locks.lock(uow, member_id)
+            # Read again under the lock: the member may have spent or earned meanwhile.
+            found = {lot.id: lot for lot in uow.lots(member_id)}
+            for held in uow.open_holds(member_id):
+                for lot_id, _ in held.draws:
+                    if lot_id not in found:
+                        closed = uow.lot(member_id, lot_id)
+                        if closed is not None:
+                            found[lot_id] = closed
+            redates = tuple(
+                (lot.id, new_date(lot)) for lot in found.values() if lot.id in due[member_id] and moves(lot)
+            )
+            if redates:
+                reason = f"program version {program.version} re-dates points earned before it"
+                uow.append(
+                    Posting(
+                        member_id,
+                        EntryKind.REDATE,
+                        0,
+                        at,
+                        now,
+                        f"redate:{program.version}",
+                        reason,
+                        program_version=program.version,
+                        redates=redates,
+                    )
+                )
+                moved += len(redates)
+        if not page:
+            uow.add_tallies({done: Tally(1, Decimal(0))})
+        uow.commit()
+        return (page[-1].id if page else None), moved
+
+    after: int | None = 0
+    total = 0
+    while after is not None:
+        cursor = after
+        after, moved = ctx.runner.run(functools.partial(command, after=cursor))
+        total += moved
+    return total

@@ -1,0 +1,120 @@
+"""Enrolling members and changing what the till knows about them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+import attrs
+
+from loyalty import codec
+from loyalty.checks import check_aware, check_id
+from loyalty.errors import MemberAlreadyEnrolled, UnknownMember, UnknownReferralCode
+from loyalty.members import AttributeValue, Member, same_value
+from loyalty.referrals import normalize_code
+from loyalty.service import referring
+from loyalty.service.context import Context
+from loyalty.service.idempotency import Command
+from loyalty.store import UnitOfWork
+
+__all__ = ["UNSET", "Unset", "enroll", "update_member"]
+
+
+class Unset:
+    """The default of an optional change: "leave as it is", distinct from ``None``."""
+
+    def __repr__(self) -> str:
+        return "<unchanged>"
+
+
+UNSET = Unset()
+
+
+def enroll(
+    ctx: Context,
+    member_id: str,
+    *,
+    at: datetime,
+    birthday: date | None,
+    attributes: Mapping[str, AttributeValue] | None,
+    referred_by: str | None,
+) -> Member:
+    """Enroll a member (see :meth:`loyalty.Engine.enroll`)."""
+    member = Member(member_id, at, birthday, attributes)
+    code = None if referred_by is None else normalize_code(referred_by, "referred_by")
+
+    def command(uow: UnitOfWork) -> Member:
+        referrer = None if code is None else uow.code_owner(code)
+        if code is not None and referrer is None:
+            raise UnknownReferralCode("referred_by", f"no member has the referral code {code!r}")
+        existing = uow.member(member.id)
+        if existing is None:
+            uow.add_member(member)
+            if code is not None and referrer is not None:
+                referring.attribute(ctx, uow, member, referrer, code)
+            uow.commit()
+            return member
+        for field in ("enrolled_at", "birthday", "attributes"):
+            if not same_value(getattr(existing, field), getattr(member, field)):
+                name = "at" if field == "enrolled_at" else field
+                raise MemberAlreadyEnrolled(
+                    name, f"member {member.id!r} is already enrolled with another {name}"
+                )
+        attributed = uow.referral(member.id)
+        if (attributed.code if attributed else None) != code:
+            raise MemberAlreadyEnrolled(
+                "referred_by", f"member {member.id!r} is already enrolled, with another referral (or none)"
+            )
+        return existing
+
+    return ctx.runner.run(command)
+
+
+def update_member(
+    ctx: Context,
+    member_id: str,
+    *,
+    id: str,
+    at: datetime,
+    birthday: date | Unset | None,
+    attributes: Mapping[str, AttributeValue] | Unset,
+) -> Member:
+    """Change a member's birthday or attributes (see :meth:`loyalty.Engine.update_member`)."""
+    check_id("member_id", member_id)
+    check_id("id", id)
+    check_aware("at", at)
+    if not isinstance(birthday, Unset):
+        Member(member_id, at, birthday)  # validates the birthday alone
+    if not isinstance(attributes, Unset):
+        attributes = Member(member_id, at, attributes=attributes).attributes
+    request = {
+        "member_id": member_id,
+        "at": at.isoformat(),
+        "birthday": None
+        if isinstance(birthday, Unset)
+        else {"set": None if birthday is None else str(birthday)},
+        "attributes": None if isinstance(attributes, Unset) else dict(attributes),
+    }
+    update = Command(id, "member_update", request)
+
+    def command(uow: UnitOfWork) -> Member:
+        replay = update.replay(uow)
+        if replay is not None:
+            return codec.structure(replay.result, Member)
+        existing = uow.member(member_id)
+        if existing is None:
+            raise UnknownMember("member_id", f"no member {member_id!r}")
+        now = ctx.now()
+        changes: dict[str, Any] = {}
+        if not isinstance(birthday, Unset) and birthday != existing.birthday:
+            changes.update(birthday=birthday, birthday_changed_at=now)
+        if not isinstance(attributes, Unset):
+            changes["attributes"] = attributes
+        member = attrs.evolve(existing, **changes)
+        uow.update_member(member)
+        update.remember(uow, codec.unstructure(member), now)
+        uow.commit()
+        return member
+
+    return ctx.runner.run(command)

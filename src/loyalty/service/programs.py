@@ -1,0 +1,121 @@
+"""The program versions an engine runs: its own, and those other engines stored.
+
+An engine is built with its versions; the store keeps every version any
+engine ran, so a purchase earned under an older one can still be explained,
+replayed and returned. Queries only read the stored versions (a replica can
+serve them); a command stores this engine's versions inside its own unit of
+work, so a refused command stores nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from loyalty.errors import ConfigError
+from loyalty.program import Program, check_versions
+from loyalty.service.running import Runner
+from loyalty.store import StoredProgram, UnitOfWork
+from loyalty.versions import by_label, in_force, lot_dates, same_body
+
+__all__ = ["Programs"]
+
+
+class Programs:
+    """Every program version an engine knows, synchronised with the store once."""
+
+    def __init__(self, versions: tuple[Program, ...], runner: Runner) -> None:
+        self._versions = versions
+        self._runner = runner
+        #: Whether the store has been read and holds this engine's versions.
+        self._synced = False
+        #: Whether the running command stored this engine's versions (synced once it commits).
+        self._storing = False
+
+    @property
+    def latest(self) -> Program:
+        """The latest version (the one in force now, unless a later one is scheduled)."""
+        return self._versions[-1]
+
+    def known(self) -> tuple[Program, ...]:
+        """The versions as last read, without reading the store (for dates of versions already seen)."""
+        return self._versions
+
+    def all(self, *, write: bool = False) -> tuple[Program, ...]:
+        """Every version: this engine's and the ones other engines stored. ``write`` stores them at once."""
+        if self._synced:
+            return self._versions
+        if not write:
+            with self._runner.reading() as uow:
+                return self._merge(uow, write=False)
+
+        def command(uow: UnitOfWork) -> tuple[Program, ...]:
+            versions = self._merge(uow, write=True)
+            uow.commit()
+            return versions
+
+        self._versions = self._runner.run(command)
+        self._synced = True
+        return self._versions
+
+    def at(self, at: datetime) -> Program:
+        """The version in force at ``at`` (before the first: refused)."""
+        return in_force(self.all(), at)
+
+    def in_uow(self, uow: UnitOfWork) -> tuple[Program, ...]:
+        """Every version, read in the command's own unit of work (a second one could wait on
+        a connection the first holds)."""
+        return self._versions if self._synced else self._merge(uow, write=False)
+
+    def now_in(self, uow: UnitOfWork, at: datetime) -> Program:
+        """The version in force at ``at``, the first before any: what decides tiers and maintenance."""
+        return in_force(self.in_uow(uow), at, default_first=True)
+
+    def labelled(self, uow: UnitOfWork, label: str, at: datetime) -> Program:
+        """The version a purchase was earned with: by its label, else the one in force at ``at``."""
+        return by_label(self.in_uow(uow), label, at)
+
+    def dates(
+        self, program: Program, at: datetime, *, pending: bool, now: datetime
+    ) -> tuple[datetime | None, datetime | None]:
+        """When points earned at ``at`` under ``program`` vest and expire (see
+        :func:`~loyalty.versions.lot_dates`)."""
+        return lot_dates(self._versions, program, at, pending=pending, now=now)
+
+    def begin(self) -> None:
+        """A command starts: it has stored nothing yet."""
+        self._storing = False
+
+    def store_in(self, uow: UnitOfWork) -> None:
+        """Store this engine's versions with the command's own writes (once per engine)."""
+        if not self._synced:
+            self._versions = self._merge(uow, write=True)
+            self._storing = True
+
+    def committed(self) -> None:
+        """The command that stored the versions committed: the store has them from now on."""
+        if self._storing:
+            self._synced = True
+
+    def _merge(self, uow: UnitOfWork, *, write: bool) -> tuple[Program, ...]:
+        stored = {version.version: version for version in uow.program_versions()}
+        for program in self._versions:
+            body = program.to_dict()
+            previous = stored.get(program.version)
+            if previous is None:
+                if write:
+                    uow.add_program_version(
+                        StoredProgram(program.version, program.effective_from, body, self._runner.now())
+                    )
+            elif not same_body(previous.body, body):
+                raise ConfigError(
+                    [
+                        (
+                            "version",
+                            f"version {program.version!r} is already stored with other rules: "
+                            "give the changed program a new version",
+                        )
+                    ]
+                )
+        known = {version.version for version in self._versions}
+        others = [Program.from_dict(v.body) for k, v in stored.items() if k not in known]
+        return check_versions([*others, *self._versions]) if others else self._versions

@@ -1,0 +1,241 @@
+"""Spending and correcting points: redemptions, staff corrections, and holds at the till.
+
+A debit draws on the member's lots, soonest-expiring first, after writing
+off what is past its date; a short balance is declined, and the decline is
+kept so a retry is declined alike. A hold reserves points at once and ends
+exactly once: captured, released, or expired.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from loyalty import codec
+from loyalty.checks import check_aware, check_id, check_points
+from loyalty.errors import (
+    AlreadyReturned,
+    HoldEnded,
+    HoldExpired,
+    InsufficientPoints,
+    InvalidInput,
+    InvalidPoints,
+    UnknownHold,
+    UnknownPurchase,
+)
+from loyalty.holds import Hold, HoldStatus
+from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.lots import draw
+from loyalty.returns import paid_key, returned_key
+from loyalty.service import locks, postings
+from loyalty.service.context import Context
+from loyalty.service.idempotency import Command
+from loyalty.service.running import Declined
+from loyalty.store import Tally, UnitOfWork
+from loyalty.versions import in_force
+
+__all__ = ["MAX_HOLD_TTL", "capture", "debit_or_credit", "hold", "release"]
+
+#: The longest a hold may stay open.
+MAX_HOLD_TTL = timedelta(days=366)
+
+
+def _check_paid_purchase(uow: UnitOfWork, member_id: str, purchase_id: str) -> None:
+    """Points may pay for a recorded purchase of the member's that has not come back in full."""
+    sold = uow.operation(purchase_id)
+    if sold is None or sold.kind != "purchase" or sold.request["member_id"] != member_id:
+        raise UnknownPurchase("purchase_id", f"{member_id!r} has no purchase {purchase_id!r}")
+    lines = sold.request["lines"]
+    back = uow.tallies([returned_key(purchase_id, i) for i in range(len(lines))])
+    if all(
+        back[returned_key(purchase_id, i)].points >= Decimal(line["quantity"]) for i, line in enumerate(lines)
+    ):
+        raise AlreadyReturned("purchase_id", f"purchase {purchase_id!r} has been returned in full")
+
+
+def debit_or_credit(
+    ctx: Context,
+    kind: str,
+    entry_kind: EntryKind,
+    member_id: str,
+    points: int,
+    *,
+    key: str,
+    at: datetime,
+    reason: str,
+    actor: str | None,
+    purchase_id: str | None = None,
+) -> Entry:
+    """A redemption (``points`` negative) or a staff correction of either sign."""
+    check_id("member_id", member_id)
+    check_id("id", key)
+    check_aware("at", at)
+    request = {
+        "member_id": member_id,
+        "points": points,
+        "at": at.isoformat(),
+        "reason": reason,
+        "actor": actor,
+    }
+    if purchase_id is not None:
+        request["purchase_id"] = purchase_id
+    change = Command(key, kind, request)
+
+    def command(uow: UnitOfWork) -> Entry | Declined:
+        replay = change.replayed(uow, lambda result: codec.structure(result, Entry))
+        if replay is not None:
+            return replay
+        balance = locks.lock(uow, member_id)
+        if purchase_id is not None:
+            _check_paid_purchase(uow, member_id, purchase_id)
+        now = ctx.now()
+        if points < 0:
+            # Points past their date cannot be spent: write them off first.
+            postings.expire_due(uow, member_id, now, now)
+            try:
+                # A correction may also take points still pending; a redemption only available ones.
+                draws = draw(uow.lots(member_id), -points, now, pending=entry_kind is EntryKind.ADJUST)
+            except InsufficientPoints as short:
+                return change.decline(uow, short, now)
+            if purchase_id is not None:
+                uow.add_tallies({paid_key(purchase_id): Tally(0, Decimal(-points))})
+            if entry_kind is EntryKind.REDEEM:
+                postings.mark_redeemed(uow, member_id, at)
+            entry = uow.append(
+                Posting(member_id, entry_kind, points, at, now, key, reason, actor, draws=draws)
+            )
+        else:
+            locks.check_range(balance + points)
+            program = in_force(ctx.programs.in_uow(uow), at, default_first=True)
+            _, expires = ctx.programs.dates(program, at, pending=False, now=now)
+            posting = Posting(member_id, entry_kind, points, at, now, key, reason, actor, expires_at=expires)
+            entry = postings.credit(uow, posting, program).entry if points > 0 else uow.append(posting)
+        change.remember(uow, codec.unstructure(entry), now)
+        uow.commit()
+        return entry
+
+    return ctx.runner.run_or_decline(command)
+
+
+def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, ttl: timedelta) -> Hold:
+    """Reserve points the moment the till asks (see :meth:`loyalty.Engine.hold`)."""
+    check_id("member_id", member_id)
+    check_points("points", points)
+    check_id("id", id)
+    check_aware("at", at)
+    if not isinstance(ttl, timedelta) or not timedelta(0) < ttl <= MAX_HOLD_TTL:
+        raise InvalidInput(
+            "ttl", f"must be a timedelta above 0 and at most {MAX_HOLD_TTL.days} days, got {ttl!r}"
+        )
+    request = {
+        "member_id": member_id,
+        "points": points,
+        "at": at.isoformat(),
+        "ttl": ttl // timedelta(microseconds=1),
+    }
+    reservation = Command(id, "hold", request)
+
+    def command(uow: UnitOfWork) -> Hold | Declined:
+        replay = reservation.replayed(uow, lambda result: codec.structure(result, Hold))
+        if replay is not None:
+            return replay
+        locks.lock(uow, member_id)
+        now = ctx.now()
+        postings.expire_due(uow, member_id, now, now)
+        try:
+            draws = draw(uow.lots(member_id), points, now)
+        except InsufficientPoints as short:
+            return reservation.decline(uow, short, now)
+        # Elapsed time, whatever zone the clock answers in (wall-clock arithmetic would
+        # stretch a hold across a DST change).
+        made = Hold(id, member_id, points, draws, at, now.astimezone(UTC) + ttl)
+        uow.append(Posting(member_id, EntryKind.HOLD, -points, at, now, id, "hold", draws=draws))
+        uow.add_hold(made)
+        reservation.remember(uow, codec.unstructure(made), now)
+        uow.commit()
+        return made
+
+    return ctx.runner.run_or_decline(command)
+
+
+def _locked_hold(uow: UnitOfWork, hold_id: str) -> Hold:
+    """The hold, read again once its member's balance is locked (so it cannot end under us)."""
+    found = uow.hold(hold_id)
+    if found is None:
+        raise UnknownHold("hold_id", f"no hold {hold_id!r}")
+    locks.lock(uow, found.member_id)
+    locked = uow.hold(hold_id)
+    assert locked is not None  # holds are never deleted
+    return locked
+
+
+def _expired(hold_id: str, held: Hold) -> HoldExpired:
+    return HoldExpired(
+        "hold_id", f"hold {hold_id!r} expired at {held.expires_at.isoformat()}", status="expired"
+    )
+
+
+def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | None) -> Hold:
+    """Spend a hold's points, all or some (see :meth:`loyalty.Engine.capture`)."""
+    check_id("hold_id", hold_id)
+    check_id("id", id)
+    check_aware("at", at)
+    if points is not None:
+        check_points("points", points)
+    capturing = Command(id, "capture", {"hold_id": hold_id, "at": at.isoformat(), "points": points})
+
+    def command(uow: UnitOfWork) -> Hold:
+        replay = capturing.replay(uow)
+        if replay is not None:
+            return codec.structure(replay.result, Hold)
+        held = _locked_hold(uow, hold_id)
+        # A retry that waited on the lock for the original: its result is there now.
+        replay = capturing.replay(uow)
+        if replay is not None:
+            return codec.structure(replay.result, Hold)
+        now = ctx.now()
+        if held.status is HoldStatus.EXPIRED:
+            raise _expired(hold_id, held)
+        if not held.open:
+            raise HoldEnded(
+                "hold_id", f"hold {hold_id!r} was already {held.status.value}", status=held.status.value
+            )
+        if now >= held.expires_at:
+            raise _expired(hold_id, held)
+        captured = held.points if points is None else points
+        if captured:
+            postings.mark_redeemed(uow, held.member_id, at)
+        if captured > held.points:
+            raise InvalidPoints("points", f"the hold is of {held.points} points, not {captured}")
+        if captured < held.points:
+            postings.give_back(uow, held, held.points - captured, now, f"hold captured for {captured}")
+        ended = uow.end_hold(hold_id, HoldStatus.CAPTURED, captured, now.astimezone(UTC))
+        capturing.remember(uow, codec.unstructure(ended), now)
+        uow.commit()
+        return ended
+
+    return ctx.runner.run(command)
+
+
+def release(ctx: Context, hold_id: str, *, at: datetime) -> Hold:
+    """Give a hold's points back (see :meth:`loyalty.Engine.release`)."""
+    check_id("hold_id", hold_id)
+    check_aware("at", at)
+
+    def command(uow: UnitOfWork) -> Hold:
+        held = _locked_hold(uow, hold_id)
+        if held.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
+            return held
+        if held.status is HoldStatus.CAPTURED:
+            raise HoldEnded("hold_id", f"hold {hold_id!r} was already captured", status="captured")
+        now = ctx.now()
+        # Past its time the hold has expired, whether or not maintenance has said so yet.
+        status = HoldStatus.EXPIRED if now >= held.expires_at else HoldStatus.RELEASED
+        postings.give_back(uow, held, held.points, now, f"hold {status.value}")
+        ended = uow.end_hold(hold_id, status, 0, now.astimezone(UTC))
+        if status is HoldStatus.EXPIRED:
+            postings.hold_expired(uow, held, now)
+        uow.commit()
+        return ended
+
+    return ctx.runner.run(command)

@@ -1,0 +1,103 @@
+"""Queries: what a till or a back office reads about a member, writing nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from loyalty.checks import MAX_POINTS, check_id
+from loyalty.errors import InvalidInput, UnknownMember
+from loyalty.holds import Hold
+from loyalty.ledger import Entry
+from loyalty.lots import Balance, Lot
+from loyalty.members import Member
+from loyalty.outbox import DomainEvent
+from loyalty.service import locks
+from loyalty.service.context import Context
+
+__all__ = ["balance", "events", "expiring", "history", "holds", "lots", "member"]
+
+
+def _check_cursor(name: str, value: object, low: int, top: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
+        raise InvalidInput(name, f"must be an int from {low} to {top}, got {value!r}")
+
+
+def balance(ctx: Context, member_id: str) -> Balance:
+    """The member's points now by state (see :meth:`loyalty.Engine.balance`)."""
+    check_id("member_id", member_id)
+    now = ctx.now()
+    with ctx.runner.reading() as uow:
+        total = uow.balance(member_id)
+        if total is None:
+            raise UnknownMember("member_id", f"no member {member_id!r}")
+        overdue = {lot.id: lot.remaining for lot in uow.due_lots(now, member_id=member_id)}
+        pending = sum(lot.remaining for lot in uow.pending_lots(member_id, now) if lot.id not in overdue)
+        held = sum(hold.points for hold in uow.open_holds(member_id))
+    late = sum(overdue.values())
+    return Balance(total - pending - late, pending, late, held)
+
+
+def lots(ctx: Context, member_id: str) -> list[Lot]:
+    """The member's open lots, by id."""
+    check_id("member_id", member_id)
+    with ctx.runner.reading() as uow:
+        locks.known(uow, member_id)
+        return uow.lots(member_id)
+
+
+def expiring(ctx: Context, member_id: str, within: timedelta) -> list[Lot]:
+    """The member's lots that expire after now and no later than ``within`` from now, soonest first."""
+    check_id("member_id", member_id)
+    if not isinstance(within, timedelta) or within < timedelta(0):
+        raise InvalidInput("within", f"must be a non-negative timedelta, got {within!r}")
+    now = ctx.now()
+    try:
+        until = now.astimezone(UTC) + within
+    except OverflowError:
+        until = datetime.max.replace(tzinfo=UTC)
+    with ctx.runner.reading() as uow:
+        locks.known(uow, member_id)
+        due = uow.due_lots(until, member_id=member_id)
+    return [lot for lot in due if not lot.expired_at(now)]
+
+
+def history(ctx: Context, member_id: str, after: int, limit: int | None) -> list[Entry]:
+    """The member's ledger entries in recording order, from ``seq > after``, at most ``limit``."""
+    check_id("member_id", member_id)
+    _check_cursor("after", after, 0, MAX_POINTS)
+    if limit is not None:
+        try:
+            _check_cursor("limit", limit, 1, MAX_POINTS)
+        except InvalidInput:
+            raise InvalidInput(
+                "limit", f"must be None or an int from 1 to {MAX_POINTS}, got {limit!r}"
+            ) from None
+    with ctx.runner.reading() as uow:
+        locks.known(uow, member_id)
+        return uow.history(member_id, after=after, limit=limit)
+
+
+def member(ctx: Context, member_id: str) -> Member:
+    """The enrolled member."""
+    check_id("member_id", member_id)
+    with ctx.runner.reading() as uow:
+        found = uow.member(member_id)
+    if found is None:
+        raise UnknownMember("member_id", f"no member {member_id!r}")
+    return found
+
+
+def holds(ctx: Context, member_id: str) -> list[Hold]:
+    """The member's open holds, by id."""
+    check_id("member_id", member_id)
+    with ctx.runner.reading() as uow:
+        locks.known(uow, member_id)
+        return uow.open_holds(member_id)
+
+
+def events(ctx: Context, after: int, limit: int) -> list[DomainEvent]:
+    """Domain events with ``seq > after``, in commit order, at most ``limit``."""
+    _check_cursor("after", after, 0, MAX_POINTS)
+    _check_cursor("limit", limit, 1, 10_000)
+    with ctx.runner.reading() as uow:
+        return uow.events(after=after, limit=limit)
