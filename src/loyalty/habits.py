@@ -26,7 +26,7 @@ from decimal import Decimal
 
 import attrs
 
-__all__ = ["AtRisk", "AtRiskReport", "Habit", "drift", "month_key", "seen_key", "spent_key"]
+__all__ = ["AtRisk", "AtRiskReport", "Habit", "at_risk_key", "drift", "month_key", "seen_key", "spent_key"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
@@ -54,6 +54,12 @@ def month_key(local: datetime) -> str:
 def spent_key(member_id: str, month: str) -> str:
     """The member's visits (count) and spend (points) in ``month`` (``2024-03``)."""
     return f"spent|{month}|{member_id}"
+
+
+def at_risk_key(member_id: str) -> str:
+    """The last visit (``points``, in microseconds since 1970) of the spell for which the
+    member was last announced at risk: announced once per spell, again only after a new visit."""
+    return f"atrisk|{member_id}"
 
 
 @attrs.frozen
