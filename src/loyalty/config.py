@@ -80,7 +80,6 @@ from loyalty import schema
 from loyalty.documents import is_file, read_json, read_toml, toml_text
 from loyalty.errors import ConfigError
 from loyalty.program import Program
-from loyalty.schema import describe
 
 __all__ = [
     "load_programs",
@@ -117,7 +116,7 @@ def programs_from_dict(data: Mapping[str, Any]) -> tuple[Program, ...]:
     ``data`` is either a single program table or ``{"versions": [program, ...]}``.
     """
     if not isinstance(data, Mapping):
-        raise ConfigError([("", f"must be a table of key = value, not {describe(data)}")])
+        raise ConfigError([("", f"must be a table of key = value, not {schema.describe(data)}")])
     if "versions" not in data:
         return (program_from_dict(data),)
     problems: list[tuple[str, str]] = [
@@ -127,7 +126,7 @@ def programs_from_dict(data: Mapping[str, Any]) -> tuple[Program, ...]:
     ]
     versions = data["versions"]
     if not isinstance(versions, list | tuple) or not versions:
-        what = describe(versions) if not isinstance(versions, list | tuple) else "an empty list"
+        what = schema.describe(versions) if not isinstance(versions, list | tuple) else "an empty list"
         raise ConfigError(
             [*problems, ("versions", f"must be a non-empty list of program tables, not {what}")]
         )
