@@ -47,6 +47,8 @@ from typing import Any
 
 from common import ADAPTERS, Skipped, add_adapters, add_repeat, drop_schema, machine, write_output
 from loyalty import Engine, Program, Purchase, open_store
+from loyalty.earning import visits_key
+from loyalty.habits import month_key, seen_key, spent_key
 from loyalty.simulation import Workload, generate
 from loyalty.store import Store
 
@@ -170,7 +172,7 @@ def _habit_keys(purchase: Purchase) -> tuple[str, str, str]:
 
     (The workload runs in UTC, the engine's program zone here.)"""
     member, at = purchase.member_id, purchase.at.astimezone(UTC)
-    return f"visits|{member}", f"seen|{member}", f"spent|{at.year:04d}-{at.month:02d}|{member}"
+    return visits_key(member), seen_key(member), spent_key(member, month_key(at))
 
 
 def _micros(at: datetime) -> int:

@@ -86,7 +86,8 @@ from common import (
 )
 from loyalty import Engine, Member, Program, Tier, Tiers
 from loyalty.simulation import Workload, generate
-from loyalty.store import Store, Tally
+from loyalty.store import Store
+from loyalty.tallies import Tally
 from loyalty.tiers import Metric, TierState, metric_key
 
 LEVELS = ("member", "gold")

@@ -713,6 +713,13 @@ def test_bad_versions_lists() -> None:
     )
 
 
+def test_a_version_that_itself_holds_versions_is_refused_at_its_own_path() -> None:
+    nested = {**BASE, "versions": [BASE], "rounding": "down"}
+    assert versions_problems({"versions": [BASE, nested]}) == (
+        ("versions[1].versions", "this holds several versions of a program: read it with load_programs"),
+    )
+
+
 def test_load_programs_from_files_and_text(tmp_path: Path) -> None:
     versions = (
         Program("Club", "EUR", version="1"),

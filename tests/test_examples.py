@@ -24,7 +24,7 @@ from loyalty.config import load_programs, programs_from_dict, programs_to_dict
 from loyalty.earning import Event, evaluate_event
 from loyalty.errors import ConfigError, InvalidAmount
 from loyalty.members import AttributeValue
-from loyalty.store import Tally
+from loyalty.tallies import Tally
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 BASKETS = EXAMPLES / "baskets"

@@ -11,7 +11,7 @@ import pytest
 
 from loyalty import Engine, EntryKind, InsufficientPoints, Line, LoyaltyError, Program, Purchase, open_store
 from loyalty.engine import Maintenance
-from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
+from loyalty.expiry import EndOf, Expiry, ExpiryPolicy, redated_key
 from loyalty.lots import Balance, lots_of
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
@@ -498,6 +498,23 @@ def test_a_version_that_re_dates_earlier_points_does_so_once(any_store: Store) -
     # A late purchase from before version 2 arrives after the pass: it gets version 2's dates too.
     engine.record_purchase(sale("P0", local(2024, 5, 1), "5.00"))
     assert engine.lots("M1")[-1].expires_at == local(2025, 5, 1).astimezone(UTC)
+
+
+def test_a_version_done_re_dating_is_marked_under_its_redated_key(store: Store) -> None:
+    assert redated_key("2") == "redated|2"
+    spring = program(
+        version="2",
+        effective_from=local(2024, 6, 1),
+        expiry=Expiry(ExpiryPolicy.LIFETIME, months=12, redate_earlier=True),
+    )
+    engine, clock = engine_at(store, local(2024, 1, 10, 12, 0), program(), spring)
+    engine.record_purchase(sale("P1", clock(), "100.00"))
+    clock.now = local(2024, 6, 2)
+    with store.unit_of_work(readonly=True) as uow:
+        assert uow.tallies([redated_key("2")])[redated_key("2")].count == 0
+    assert engine.run_due().redated_lots == 1
+    with store.unit_of_work(readonly=True) as uow:
+        assert uow.tallies([redated_key("2")])[redated_key("2")].count == 1
 
 
 def test_inactivity_and_re_dating_options_are_checked() -> None:

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from loyalty import Engine, Expiry, InvalidInput, Line, Program, Purchase, Tier, Tiers, open_store
+from loyalty.expiry import reminded_key
 from loyalty.outbox import EventKind
 from loyalty.store import Store, UnitOfWork
 from loyalty.testing.clock import ManualClock
@@ -93,6 +94,24 @@ def test_points_about_to_expire_are_announced_once(any_store: Store, clock: Manu
     assert engine.run_due().reminders == 1
     second = engine.events(after=first.seq)[0]
     assert (second.data["points"], [lot[1] for lot in second.data["lots"]]) == (15, [15])
+
+
+def test_a_reminder_key_names_the_lot_and_its_expiry_instant() -> None:
+    expires = datetime(2024, 3, 31, 12, 0, tzinfo=AMS)
+    assert reminded_key(7, expires) == "reminded|7|2024-03-31T12:00:00+02:00"
+    assert reminded_key(7, expires.astimezone(UTC)) == "reminded|7|2024-03-31T10:00:00+00:00"
+
+
+def test_an_announced_lot_is_marked_under_its_reminded_key(store: Store, clock: ManualClock) -> None:
+    engine = engine_for(store, clock, remind_days=7, expiry=Expiry("lifetime", days=30))
+    engine.record_purchase(sale("P1", T0, "40.00"))
+    clock.now = T0 + timedelta(days=24)
+    assert engine.run_due().reminders == 1
+    (lot,) = engine.lots("M1")
+    assert lot.expires_at is not None
+    with store.unit_of_work(readonly=True) as uow:
+        key = reminded_key(lot.id, lot.expires_at)
+        assert uow.tallies([key])[key].count == 1
 
 
 class _Crashing:

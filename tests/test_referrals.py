@@ -26,7 +26,7 @@ from loyalty import (
 )
 from loyalty.lots import lots_of
 from loyalty.outbox import EventKind
-from loyalty.referrals import ALPHABET, Referrals, ReferralState
+from loyalty.referrals import ALPHABET, Referrals, ReferralState, cap_key
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
@@ -151,6 +151,20 @@ def test_a_cap_per_period_rejects_the_referrals_beyond_it(store: Store, clock: M
         "e": ("rewarded", None),
     }
     assert engine.balance("ann").total == 30
+
+
+def test_the_referrers_rewarded_referrals_are_counted_under_the_periods_cap_key(
+    store: Store, clock: ManualClock
+) -> None:
+    assert cap_key("2024-03", "ann") == "referrals|2024-03|ann"
+    engine, code = setup(club(referrer_points=10, cap=2, cap_period="month"), store, clock)
+    for name in ("b", "c"):
+        engine.enroll(name, at=T0, referred_by=code)
+        buy(engine, f"{name}1", name, "5.00", T0 + timedelta(hours=1))
+    engine.record_return(Return("c1-void", "c1", T0 + timedelta(days=1)))  # taken back: counts off
+    month = T0.strftime("%Y-%m")
+    with store.unit_of_work(readonly=True) as uow:
+        assert uow.tallies([cap_key(month, "ann")])[cap_key(month, "ann")].count == 1
 
 
 def test_first_purchases_that_do_not_qualify_are_rejected_with_why(store: Store, clock: ManualClock) -> None:

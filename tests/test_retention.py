@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from loyalty import Engine, InvalidInput, Line, Program, Purchase, PurchaseBonus, Return, open_store
+from loyalty.habits import at_risk_key, micros
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 
@@ -126,3 +127,16 @@ def test_members_at_risk_are_announced_once_per_spell(any_store: Store) -> None:
     shop.clock.now = later + timedelta(weeks=4)
     assert shop.engine.announce_at_risk() == 1
     assert [e.kind.value for e in shop.engine.events()] == ["member_at_risk", "member_at_risk"]
+
+
+def test_an_announced_spell_is_kept_under_the_members_at_risk_key(store: Store) -> None:
+    assert at_risk_key("weekly") == "atrisk|weekly"
+    shop = Shop(store)
+    shop.engine.enroll("weekly", at=T0)
+    for week in range(10):
+        shop.visit("weekly", T0 + timedelta(weeks=week))
+    shop.clock.now = T0 + timedelta(weeks=12)
+    assert shop.engine.announce_at_risk() == 1
+    with store.unit_of_work(readonly=True) as uow:
+        last_visit = uow.tallies([at_risk_key("weekly")])[at_risk_key("weekly")].points
+    assert last_visit == micros(T0 + timedelta(weeks=9))

@@ -27,7 +27,7 @@ from loyalty.rules import (
     StampCard,
     UnitBonus,
 )
-from loyalty.store import Tally
+from loyalty.tallies import Tally
 
 # Friday 1 March 2024, 09:30 UTC.
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)

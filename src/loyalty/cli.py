@@ -79,7 +79,8 @@ from loyalty.purchases import MAX_LINES, Line, Purchase
 from loyalty.receipts import Receipt
 from loyalty.rules import RULE_KINDS
 from loyalty.simulation import Enrollment, Sale, Workload, generate
-from loyalty.store import Tally, open_store
+from loyalty.store import open_store
+from loyalty.tallies import Tally
 
 __all__ = ["Basket", "basket_from_json", "main"]
 

@@ -74,7 +74,7 @@ from loyalty.rules import (
     StampCard,
     UnitBonus,
 )
-from loyalty.store import Tally
+from loyalty.tallies import Tally
 
 __all__ = ["Evaluation", "Event", "earn", "evaluate", "evaluate_event", "tally_keys"]
 

@@ -36,7 +36,7 @@ from loyalty.checks import one_of
 from loyalty.errors import InvalidInput
 from loyalty.rules import as_enum
 
-__all__ = ["EndOf", "Expiry", "ExpiryPolicy", "vests_at"]
+__all__ = ["EndOf", "Expiry", "ExpiryPolicy", "redated_key", "reminded_key", "vests_at"]
 
 #: The longest lifetime, pending window or calendar delay a program may set (in months, days, years).
 MAX_MONTHS, MAX_DAYS, MAX_YEARS = 1200, 36_600, 100
@@ -149,6 +149,12 @@ class Expiry:
         if self.policy is ExpiryPolicy.NONE and self.from_vesting:
             raise InvalidInput("from_vesting", "points that never expire have no date to count from")
 
+    @property
+    def rolls(self) -> bool:
+        """Whether points roll with the member's activity (inactivity expiry): every credit's lot
+        expires with the member's others, or later."""
+        return self.policy is ExpiryPolicy.INACTIVITY
+
     def expires_at(self, start: datetime, zone: tzinfo) -> datetime | None:
         """When points that count from ``start`` (earned or vested) expire; ``None``: never."""
         if self.policy is ExpiryPolicy.NONE:
@@ -185,3 +191,28 @@ def vests_at(earned_at: datetime, pending_days: int, zone: tzinfo) -> datetime |
     if not pending_days:
         return None
     return earned_at.astimezone(zone) + relativedelta(days=pending_days)
+
+
+# -- tally keys --------------------------------------------------------------------------------
+# Stored data is found by these exact strings: a change of spelling loses the marks already kept.
+
+
+def reminded_key(lot_id: int, expires_at: datetime) -> str:
+    """The mark (a count of 1) that a ``points_expiring`` event went out for lot ``lot_id``
+    expiring at ``expires_at``: the same lot re-dated to another instant is announced again.
+
+    >>> from datetime import timezone
+    >>> reminded_key(42, datetime(2025, 1, 1, tzinfo=timezone.utc))
+    'reminded|42|2025-01-01T00:00:00+00:00'
+    """
+    return f"reminded|{lot_id}|{expires_at.isoformat()}"
+
+
+def redated_key(version: str) -> str:
+    """The mark (a count of 1) that program version ``version``'s ``redate_earlier`` has moved
+    every open lot earned before it, so later maintenance runs skip it with one read.
+
+    >>> redated_key("2024-spring")
+    'redated|2024-spring'
+    """
+    return f"redated|{version}"

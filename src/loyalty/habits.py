@@ -26,7 +26,19 @@ from decimal import Decimal
 
 import attrs
 
-__all__ = ["AtRisk", "AtRiskReport", "Habit", "drift", "month_key", "seen_key", "spent_key"]
+from loyalty.tallies import Tally
+
+__all__ = [
+    "AtRisk",
+    "AtRiskReport",
+    "Habit",
+    "at_risk_key",
+    "drift",
+    "month_key",
+    "purchase_changes",
+    "seen_key",
+    "spent_key",
+]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
@@ -54,6 +66,39 @@ def month_key(local: datetime) -> str:
 def spent_key(member_id: str, month: str) -> str:
     """The member's visits (count) and spend (points) in ``month`` (``2024-03``)."""
     return f"spent|{month}|{member_id}"
+
+
+def purchase_changes(
+    member_id: str, at: datetime, amount: Decimal, month: str, seen: Tally
+) -> dict[str, Tally]:
+    """What a purchase at ``at`` of ``amount``, in local ``month``, adds to the member's habits,
+    given the first and last visit ``seen`` so far: the first or last visit moved, the month's
+    visit and spend.
+
+    >>> t = datetime(2024, 3, 5, tzinfo=UTC)
+    >>> first = purchase_changes("M1", t, Decimal("12.50"), "2024-03", Tally())
+    >>> first["seen|M1"] == Tally(micros(t), Decimal(micros(t))), first["spent|2024-03|M1"]
+    (True, Tally(count=1, points=Decimal('12.50')))
+    >>> later = Tally(micros(t), Decimal(micros(t)))
+    >>> "seen|M1" in purchase_changes("M1", t - timedelta(days=1), Decimal(1), "2024-03", later)
+    True
+    """
+    when = micros(at)
+    changes: dict[str, Tally] = {}
+    # Deltas that make the count the earliest visit and the points the latest (a late
+    # offline sale may be either, or neither).
+    earlier = when - seen.count if not seen.count or when < seen.count else 0
+    later = Decimal(when) - seen.points if when > seen.points else Decimal(0)
+    if earlier or later:
+        changes[seen_key(member_id)] = Tally(earlier, later)
+    changes[spent_key(member_id, month)] = Tally(1, amount)
+    return changes
+
+
+def at_risk_key(member_id: str) -> str:
+    """The last visit (``points``, in microseconds since 1970) of the spell for which the
+    member was last announced at risk: announced once per spell, again only after a new visit."""
+    return f"atrisk|{member_id}"
 
 
 @attrs.frozen

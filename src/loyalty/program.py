@@ -27,7 +27,9 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from loyalty import schema
 from loyalty.checks import check_aware, check_id, one_of, validates
+from loyalty.documents import read_json, read_toml
 from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
 from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.money import EXACT, check_currency, check_decimal
@@ -343,34 +345,26 @@ class Program:
             return str(units)
         return str(Decimal(units).scaleb(-self.scale, context=EXACT))
 
-    # -- configuration as data (loyalty.config does the work) --------------------------------
+    # -- configuration as data (formats: loyalty.config; the converter: loyalty.schema) --------
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Program:
         """A program from its dict form; every problem is reported at once as ``ConfigError``."""
-        from loyalty import config
-
-        return config.program_from_dict(data)
+        return schema.structure(data, Program)
 
     @classmethod
     def from_json(cls, source: str | os.PathLike[str]) -> Program:
         """A program from JSON text or a path to a ``.json`` file."""
-        from loyalty import config
-
-        return config.program_from_dict(config.read_json(source))
+        return cls.from_dict(read_json(source))
 
     @classmethod
     def from_toml(cls, source: str | os.PathLike[str]) -> Program:
         """A program from TOML text or a path to a ``.toml`` file."""
-        from loyalty import config
-
-        return config.program_from_dict(config.read_toml(source))
+        return cls.from_dict(read_toml(source))
 
     def to_dict(self) -> dict[str, Any]:
         """The program as plain data (strings for decimals and datetimes); ``from_dict`` inverts it."""
-        from loyalty import config
-
-        return config.program_to_dict(self)
+        return schema.unstructure(self, Program)
 
 
 #: The id of the base rate's rule.
@@ -536,3 +530,40 @@ class RuleIndex:
             needs_member=program.tiers is not None
             or any(rule.members or rule.exclude_members or isinstance(rule, BirthdayBonus) for rule in rules),
         )
+
+
+# -- the program's own tables in the configuration schema ----------------------------------------
+# Registered here, where both classes are defined, so that loyalty.schema needs
+# nothing from this module and loyalty.config can build on both.
+
+
+def _structure_rate(value: object, _: object) -> EarnRate | None:
+    if value is False:
+        return None
+    if isinstance(value, Mapping):
+        rate: EarnRate = schema.converter.structure(value, EarnRate)
+        return rate
+    if value is None:
+        raise schema.Problem(
+            "null is not a rate: leave rate out for 1 point per 1, or write false for no base rate"
+        )
+    raise schema.Problem(
+        f'must be a table {{points = 1, per = "1.00"}}, or false for no base rate, '
+        f"not {schema.describe(value)}"
+    )
+
+
+def _unstructure_rate(value: EarnRate | None) -> Any:
+    return False if value is None else schema.unstructure(value, EarnRate)
+
+
+attrs.resolve_types(EarnRate)
+attrs.resolve_types(Program)
+schema.register(EarnRate, strip="rate.")
+schema.register(
+    Program,
+    refuse={"versions": "this holds several versions of a program: read it with load_programs"},
+    struct_rate=_structure_rate,
+    unstruct_rate=_unstructure_rate,
+    struct_rules=schema.structure_rules,
+)

@@ -44,6 +44,7 @@ __all__ = [
     "ReferralReport",
     "ReferralState",
     "Referrals",
+    "cap_key",
     "first_purchase_verdict",
     "identity_clash",
     "new_code",
@@ -166,6 +167,18 @@ class Referrals:
         if share is not None:
             return share * purchase_points
         return Decimal(getattr(self, f"{side}_points"))
+
+
+def cap_key(period: str, referrer: str) -> str:
+    """The referrals ``referrer`` was rewarded for in ``period`` (the count; a taken-back one
+    counts off), which the program's ``cap`` bounds. ``period`` is the cap period's text
+    (:meth:`loyalty.rules.Period.key`: ``2024-03``); the member id comes last, as it alone may
+    contain the separator.
+
+    >>> cap_key("2024-03", "M1")
+    'referrals|2024-03|M1'
+    """
+    return f"referrals|{period}|{referrer}"
 
 
 class ReferralState(enum.Enum):

@@ -16,12 +16,14 @@ import attrs
 
 from loyalty.checks import check_aware
 from loyalty.errors import InvalidInput
+from loyalty.expiry import redated_key, reminded_key
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.service import locks, postings, tiering
 from loyalty.service.context import Context
-from loyalty.store import Tally, UnitOfWork
+from loyalty.store import UnitOfWork
+from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
 __all__ = ["Maintenance", "run_due"]
@@ -46,17 +48,6 @@ class Maintenance:
     redated_lots: int = 0
     #: ``points_expiring`` events written (one per member with points newly in the reminder window).
     reminders: int = 0
-
-
-def _reminded_key(lot: Lot) -> str:
-    """Marks a lot announced as expiring on its expiry date."""
-    assert lot.expires_at is not None  # found by its expiry date
-    return f"reminded|{lot.id}|{lot.expires_at.isoformat()}"
-
-
-def _redated_key(version: str) -> str:
-    """Marks a version's re-dating of earlier points done."""
-    return f"redated|{version}"
 
 
 def run_due(ctx: Context, now: datetime | None, batch: int) -> Maintenance:
@@ -129,10 +120,13 @@ def _remind(ctx: Context, at: datetime, batch: int) -> int:
         assert lot.expires_at is not None  # found by its expiry date
         return lot.expires_at
 
+    def mark(lot: Lot) -> str:
+        return reminded_key(lot.id, expires(lot))
+
     with ctx.runner.reading() as uow:
         window = [lot for lot in uow.due_lots(until) if not lot.expired_at(at) and lot.remaining > 0]
-        marked = uow.tallies([_reminded_key(lot) for lot in window])
-    members = sorted({lot.member_id for lot in window if not marked[_reminded_key(lot)].count})
+        marked = uow.tallies([mark(lot) for lot in window])
+    members = sorted({lot.member_id for lot in window if not marked[mark(lot)].count})
 
     def command(uow: UnitOfWork, chunk: list[str]) -> int:
         now = ctx.now()
@@ -144,8 +138,8 @@ def _remind(ctx: Context, at: datetime, batch: int) -> int:
                 for lot in uow.due_lots(until, member_id=member_id)
                 if not lot.expired_at(at) and lot.remaining > 0
             ]
-            seen = uow.tallies([_reminded_key(lot) for lot in lots])
-            new = [lot for lot in lots if not seen[_reminded_key(lot)].count]
+            seen = uow.tallies([mark(lot) for lot in lots])
+            new = [lot for lot in lots if not seen[mark(lot)].count]
             if not new:
                 continue  # another engine announced them meanwhile
             first = min(expires(lot) for lot in new)
@@ -156,7 +150,7 @@ def _remind(ctx: Context, at: datetime, batch: int) -> int:
             }
             source = f"remind:{member_id}:{first.isoformat()}"
             uow.add_event(NewEvent(EventKind.POINTS_EXPIRING, member_id, at, now, source, data))
-            uow.add_tallies({_reminded_key(lot): Tally(1, Decimal(0)) for lot in new})
+            uow.add_tallies({mark(lot): Tally(1, Decimal(0)) for lot in new})
             sent += 1
         uow.commit()
         return sent
@@ -174,7 +168,7 @@ def _redate_earlier(ctx: Context, at: datetime, batch: int) -> int:
     program = in_force(ctx.programs.all(), at, default_first=True)
     if not program.expiry.redate_earlier:
         return 0
-    done = _redated_key(program.version)
+    done = redated_key(program.version)
     with ctx.runner.reading() as uow:
         if uow.tallies([done])[done].count:
             return 0

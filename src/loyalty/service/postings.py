@@ -14,81 +14,80 @@ from decimal import Decimal
 import attrs
 
 from loyalty.earning import Event, epoch_micros, redeemed_key
-from loyalty.expiry import ExpiryPolicy
+from loyalty.errors import StorageError
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import repayments
 from loyalty.outbox import EventKind, NewEvent
+from loyalty.plans import PREVIOUS_LOT, Account, Plan, Planner
 from loyalty.program import Program
 from loyalty.purchases import Purchase
 from loyalty.returns import debt_key, owed_key
-from loyalty.store import Tally, UnitOfWork
+from loyalty.store import UnitOfWork
+from loyalty.tallies import Tally
 
-__all__ = ["Credited", "credit", "expire_due", "give_back", "hold_expired", "keep_active", "mark_redeemed"]
+__all__ = [
+    "apply",
+    "credit",
+    "expire_due",
+    "give_back",
+    "hold_expired",
+    "keep_active",
+    "mark_redeemed",
+    "read_account",
+]
 
 
-@attrs.frozen
-class Credited:
-    """A credit written: its entry, the member's last entry it wrote (a collection may follow),
-    and the tally changes that settle what the member owed (written by :func:`credit` unless
-    the caller adds them to its own)."""
-
-    entry: Entry
-    last: Entry
-    settled: Mapping[str, Tally]
-
-
-def credit(
+def read_account(
     uow: UnitOfWork,
-    posting: Posting,
+    member_id: str,
     program: Program,
     *,
-    owing: tuple[int, int] | None = None,
-    settle: bool = True,
-) -> Credited:
-    """Append a credit that first repays what returns left the member owing.
-
-    Under ``program``'s inactivity expiry the credit's lot rolls with the
-    member's others: it expires with them, or later. A debt (clawback
-    ``negative``) is repaid out of the credit's own points, oldest debt
-    first; what is owed (``future``) is collected from the lot the credit
-    opens by a ``collect`` entry. ``owing`` is (debt, owed) if the caller
-    read them already. ``settle=False`` leaves the tally changes to the caller.
-    """
-    member_id = posting.member_id
-    if program.expiry.policy is ExpiryPolicy.INACTIVITY:
-        dates = [lot.expires_at for lot in uow.lots(member_id) if lot.rolling and lot.expires_at]
-        latest = max([*dates, posting.expires_at] if posting.expires_at else dates, default=None)
-        posting = attrs.evolve(posting, rolling=True, expires_at=latest)
-    if owing is None:
+    balance: int | None = None,
+    read: Mapping[str, Tally] | None = None,
+) -> Account:
+    """The member's points as a plan starts from (its balance is locked by the caller): the
+    balance, what returns left it owing and its debt lots, and, under inactivity expiry, the
+    latest date of its rolling lots. ``balance`` and the ``read`` debt and owed tallies are
+    taken as given when the caller has them."""
+    if balance is None:
+        balance = uow.balance(member_id)
+        assert balance is not None  # locked by the caller
+    if read is None:
         read = uow.tallies([debt_key(member_id), owed_key(member_id)])
-        owing = int(read[debt_key(member_id)].points), int(read[owed_key(member_id)].points)
-    debt, owed = owing
-    changes: dict[str, Tally] = {}
-    if debt:
-        repay = repayments([lot for lot in uow.lots(member_id) if lot.debt], posting.points)
-        posting = attrs.evolve(posting, draws=repay)
-        changes[debt_key(member_id)] = Tally(0, Decimal(-sum(p for _, p in repay)))
-    entry = last = uow.append(posting)
-    opened = posting.points - sum(p for _, p in posting.draws)
-    if owed and opened:
-        collected = min(owed, opened)
-        last = uow.append(
-            Posting(
-                member_id,
-                EntryKind.COLLECT,
-                -collected,
-                posting.occurred_at,
-                posting.recorded_at,
-                posting.source_id,
-                f"{collected} points owed from a return",
-                draws=((entry.seq, -collected),),
-            )
-        )
-        changes[owed_key(member_id)] = Tally(0, Decimal(-collected))
-    if settle and changes:
-        uow.add_tallies(changes)
-    return Credited(entry, last, changes)
+    debt, owed = int(read[debt_key(member_id)].points), int(read[owed_key(member_id)].points)
+    if not debt and not program.expiry.rolls:
+        return Account(member_id, balance, debt, owed)  # the common case: no lot to read
+    lots = uow.lots(member_id)
+    rolling = [lot.expires_at for lot in lots if lot.rolling and lot.expires_at is not None]
+    debts = tuple(lot for lot in lots if lot.debt)  # open lots come by id: oldest first
+    return Account(member_id, balance, debt, owed, debts, max(rolling, default=None))
+
+
+def apply(uow: UnitOfWork, plan: Plan) -> list[Entry]:
+    """Write a plan: its postings in order (a draw on :data:`~loyalty.plans.PREVIOUS_LOT` taken
+    from the lot the posting before opened), its tally changes and its events."""
+    entries: list[Entry] = []
+    for posting, balance in zip(plan.postings, plan.balances, strict=True):
+        if posting.draws and posting.draws[0][0] == PREVIOUS_LOT:  # a collection: its only draw
+            posting = attrs.evolve(posting, draws=((entries[-1].seq, posting.draws[0][1]),))
+        entry = uow.append(posting)
+        if entry.balance_after != balance:
+            # Balances were read under the write lock: only a broken adapter gets here.
+            raise StorageError("balance", "the store's balance moved during the unit of work")
+        entries.append(entry)
+    if plan.tallies:
+        uow.add_tallies(plan.tallies)
+    for event in plan.events:
+        uow.add_event(event)
+    return entries
+
+
+def credit(uow: UnitOfWork, posting: Posting, program: Program) -> Entry:
+    """Write a credit that first repays what returns left the member owing (see
+    :meth:`loyalty.plans.Planner.credit`); returns its entry."""
+    planner = Planner([read_account(uow, posting.member_id, program)], rolling=program.expiry.rolls)
+    index = planner.credit(posting)
+    return apply(uow, planner.plan())[index]
 
 
 def expire_due(

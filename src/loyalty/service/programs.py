@@ -26,6 +26,8 @@ class Programs:
     def __init__(self, versions: tuple[Program, ...], runner: Runner) -> None:
         self._versions = versions
         self._runner = runner
+        # Whether any version has tiers (a purchase under none need not ask which is in force now).
+        self._tiered = any(version.tiers is not None for version in versions)
         #: Whether the store has been read and holds this engine's versions.
         self._synced = False
         #: Whether the running command stored this engine's versions (synced once it commits).
@@ -53,13 +55,19 @@ class Programs:
             uow.commit()
             return versions
 
-        self._versions = self._runner.run(command)
+        self._learn(self._runner.run(command))
         self._synced = True
         return self._versions
 
     def at(self, at: datetime) -> Program:
         """The version in force at ``at`` (before the first: refused)."""
         return in_force(self.all(), at)
+
+    @property
+    def may_tier(self) -> bool:
+        """Whether a version may have tiers: ``False`` once the store's versions are known and
+        none has."""
+        return self._tiered or not self._synced
 
     def in_uow(self, uow: UnitOfWork) -> tuple[Program, ...]:
         """Every version, read in the command's own unit of work (a second one could wait on
@@ -88,13 +96,17 @@ class Programs:
     def store_in(self, uow: UnitOfWork) -> None:
         """Store this engine's versions with the command's own writes (once per engine)."""
         if not self._synced:
-            self._versions = self._merge(uow, write=True)
+            self._learn(self._merge(uow, write=True))
             self._storing = True
 
     def committed(self) -> None:
         """The command that stored the versions committed: the store has them from now on."""
         if self._storing:
             self._synced = True
+
+    def _learn(self, versions: tuple[Program, ...]) -> None:
+        self._versions = versions
+        self._tiered = any(version.tiers is not None for version in versions)
 
     def _merge(self, uow: UnitOfWork, *, write: bool) -> tuple[Program, ...]:
         stored = {version.version: version for version in uow.program_versions()}

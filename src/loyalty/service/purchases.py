@@ -1,36 +1,35 @@
 """Earning: purchases and events, recorded or quoted.
 
-A recorded purchase reads what its decision needs under the member's lock
-(balance, tallies, tier state, referral), has the domain evaluate it
-(:func:`loyalty.earning.evaluate`, with the tier decision of
-:mod:`loyalty.service.tiering`), then writes the outcome: the earn entry
-with its lot, the tally changes, the tier moves, the referral's bonuses and
-the operation a retry replays.
+A recorded purchase reads one snapshot under the member's lock (balance,
+what it owes, tallies, tier state, referral: :class:`loyalty.recording.Snapshot`),
+has the domain decide everything it writes (:func:`loyalty.recording.plan_earning`),
+and writes that plan in one place with the operation a retry replays.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 import attrs
 
 from loyalty import codec
 from loyalty.earning import Event, evaluate, tally_keys, visits_key
-from loyalty.errors import InvalidInput, StorageError, UnknownMember
-from loyalty.expiry import ExpiryPolicy
-from loyalty.habits import micros, month_key, seen_key, spent_key
-from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.errors import InvalidInput, UnknownMember
+from loyalty.habits import month_key, seen_key, spent_key
 from loyalty.members import Member
 from loyalty.program import Program
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
+from loyalty.recording import ReferralSnapshot, Snapshot, TierSnapshot, plan_earning
+from loyalty.referrals import ReferralState, cap_key
 from loyalty.returns import debt_key, owed_key
-from loyalty.service import locks, postings, referring, tiering
+from loyalty.service import locks, postings, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
-from loyalty.store import Tally, UnitOfWork
+from loyalty.store import UnitOfWork
+from loyalty.tallies import Tally
+from loyalty.tier_decisions import as_tier, decide
 
 __all__ = ["check_purchase", "evaluate_readonly", "record", "request_of_event"]
 
@@ -52,14 +51,6 @@ def request_of_event(event: Event) -> dict[str, Any]:
     }
 
 
-def _merged(*parts: Mapping[str, Tally]) -> dict[str, Tally]:
-    total: dict[str, Tally] = {}
-    for part in parts:
-        for name, delta in part.items():
-            total[name] = total[name] + delta if name in total else delta
-    return total
-
-
 def _read(
     uow: UnitOfWork, program: Program, subject: Purchase | Event, member: Member | None
 ) -> dict[str, Tally]:
@@ -78,86 +69,65 @@ def _read(
     return tallies
 
 
-def _habit(program: Program, receipt: Receipt, read: Mapping[str, Tally]) -> dict[str, Tally]:
-    """What a purchase adds to the member's habits: first and last visit, the month's spend."""
-    member_id, at = receipt.member_id, receipt.occurred_at
-    when = micros(at)
-    changes: dict[str, Tally] = {}
-    seen = read.get(seen_key(member_id), Tally())
-    # Deltas that make the count the earliest visit and the points the latest (a late
-    # offline sale may be either, or neither).
-    earlier = when - seen.count if not seen.count or when < seen.count else 0
-    later = Decimal(when) - seen.points if when > seen.points else Decimal(0)
-    if earlier or later:
-        changes[seen_key(member_id)] = Tally(earlier, later)
-    amount = receipt.amount.amount if receipt.amount is not None else Decimal(0)
-    changes[spent_key(member_id, month_key(at.astimezone(program.zone)))] = Tally(1, amount)
-    return changes
+def _referral(
+    uow: UnitOfWork, program: Program, purchase: Purchase, read: Mapping[str, Tally]
+) -> ReferralSnapshot | None:
+    """What a referee's first purchase needs of its pending referral: the referrer (its balance
+    locked with the referee's), and its rewarded referrals in the cap's period."""
+    terms = program.referrals
+    visits = read.get(visits_key(purchase.member_id))
+    if terms is None or (visits is not None and visits.count):
+        return None
+    referral = uow.referral(purchase.member_id)
+    if referral is None or referral.state is not ReferralState.PENDING:
+        return None
+    locks.lock(uow, referral.referrer)
+    rewarded = 0
+    if terms.cap is not None and terms.cap_period is not None:
+        counted = cap_key(terms.cap_period.key(purchase.at.astimezone(program.zone)), referral.referrer)
+        rewarded = uow.tallies([counted])[counted].count
+    referee = uow.member(purchase.member_id)
+    assert referee is not None  # it has a balance
+    referrer = uow.member(referral.referrer) if terms.identity is not None else None
+    account = postings.read_account(uow, referral.referrer, program)
+    return ReferralSnapshot(referral, referee, account, referrer, rewarded)
 
 
-@attrs.frozen
-class _Earned:
-    """The earn entry written: the receipt showing the balance left, and the lot it opened."""
-
-    receipt: Receipt
-    lot: int | None
-
-
-def _write_earning(
-    ctx: Context,
-    uow: UnitOfWork,
-    program: Program,
-    receipt: Receipt,
-    deltas: Mapping[str, Tally],
-    read: Mapping[str, Tally],
-    key: str,
-    reason: str,
-    *,
-    purchase: bool,
-) -> _Earned:
-    """Write the earn entry (repaying debts, collecting what is owed) and the tally changes."""
+def _snapshot(
+    ctx: Context, uow: UnitOfWork, program: Program, subject: Purchase | Event, reason: str
+) -> Snapshot:
+    """Everything recording ``subject`` decides on, read under the member's lock (and its
+    referrer's, which a first purchase may reward). Points past their date under an inactivity
+    policy are written off first, as maintenance would have."""
+    purchase = subject if isinstance(subject, Purchase) else None
+    if purchase is not None and program.referrals is not None:
+        balance = locks.lock_with_referrer(uow, subject.member_id)
+    else:
+        balance = locks.lock(uow, subject.member_id)
     now = ctx.now()
-    member_id = receipt.member_id
-    lot: int | None = None
-    settled: Mapping[str, Tally] = {}
-    if receipt.points:
-        assert receipt.balance_after is not None
-        locks.check_range(receipt.balance_after)
-        vests, expires = ctx.programs.dates(program, receipt.occurred_at, pending=purchase, now=now)
-        posting = Posting(
-            member_id,
-            EntryKind.EARN,
-            receipt.points,
-            receipt.occurred_at,
-            now,
-            key,
-            reason,
-            None,
-            receipt.rules,
-            receipt.program_version,
-            vests,
-            expires,
-        )
-        owing = int(read[debt_key(member_id)].points), int(read[owed_key(member_id)].points)
-        credited = postings.credit(uow, posting, program, owing=owing, settle=False)
-        if credited.entry.balance_after != receipt.balance_after:
-            # The balance was read under the write lock: only a broken adapter gets here.
-            raise StorageError("balance", "the store's balance moved during the unit of work")
-        lot, settled = credited.entry.seq, credited.settled
-        if credited.last is not credited.entry:
-            # After a collection the receipt shows the balance left.
-            receipt = attrs.evolve(receipt, balance_after=credited.last.balance_after)
-    if purchase:
-        deltas = _merged(deltas, _habit(program, receipt, read))
-    if deltas or settled:
-        uow.add_tallies(_merged(deltas, settled))
-    return _Earned(receipt, lot)
+    if program.expiry.rolls:
+        balance = postings.keep_active(uow, program, subject, now)
+    current = tiering.tiered_now(ctx, uow)
+    needs_member = program.index.needs_member or current is not None
+    member = uow.member(subject.member_id) if needs_member else None
+    tier = None
+    seen = member
+    if current is not None and current.tiers is not None and member is not None:
+        settled = tiering.settled(uow, current, current.tiers, member, now)
+        tier = TierSnapshot(current, settled, tiering.measure(uow, current, current.tiers, member))
+        seen = as_tier(member, settled.state.tier)
+    read = _read(uow, program, subject, seen)
+    account = postings.read_account(uow, subject.member_id, program, balance=balance, read=read)
+    referral = (
+        None if purchase is None or program.referrals is None else _referral(uow, program, purchase, read)
+    )
+    versions = ctx.programs.known()
+    return Snapshot(subject, program, versions, now, account, member, read, reason, tier, referral)
 
 
 def record(ctx: Context, subject: Purchase | Event, command: Command, reason: str) -> Receipt:
-    """Evaluate a purchase or event with the version of its time and write what it earned."""
+    """Record a purchase or event under the version of its time: read, decide, write once."""
     program = ctx.programs.at(subject.at)
-    purchase = isinstance(subject, Purchase)
 
     def run(uow: UnitOfWork) -> Receipt:
         ctx.programs.begin()
@@ -165,68 +135,29 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         if replay is not None:
             # The original receipt, even if the program has changed since.
             return codec.receipt_from_result(replay.result)
-        # Read, under the member's lock (and its referrer's, which a first purchase may reward).
-        if purchase and program.referrals is not None:
-            balance = locks.lock_with_referrer(uow, subject.member_id)
-        else:
-            balance = locks.lock(uow, subject.member_id)
-        now = ctx.now()
-        if program.expiry.policy is ExpiryPolicy.INACTIVITY:
-            balance = postings.keep_active(uow, program, subject, now)
-        current = tiering.tiered_now(ctx, uow)
-        needs_member = program.index.needs_member or current is not None
-        member = uow.member(subject.member_id) if needs_member else None
-        tier: tiering.Settled | None = None
-        if current is not None and member is not None:
-            assert current.tiers is not None
-            # Reviews that fell due before the purchase are carried out first (as maintenance
-            # would have), so it earns at the tier they left.
-            before = tiering.settled(uow, current, current.tiers, member, now)
-            stored = before.stored
-            if before.moves:
-                tiering.write(ctx, uow, current, member.id, before, subject.id, now)
-                stored = before.state
-            read = _read(uow, program, subject, tiering.as_tier(member, before.state.tier))
-            decision = tiering.decide(
-                uow, program, current, subject, member, read, balance, before.state, now
-            )
-            receipt, deltas, member = decision.receipt, decision.deltas, decision.member
-            tier = tiering.Settled(decision.state, stored, decision.moves)
-        else:
-            read = _read(uow, program, subject, member)
-            outcome = tiering.evaluation(program, subject, member, read, balance)
-            receipt, deltas = outcome.receipt, outcome.tallies
-        visits = read.get(visits_key(subject.member_id))
-        referral = None
-        if isinstance(subject, Purchase):
-            referral = referring.due(uow, subject, visits.count if visits is not None else 0)
+        snapshot = _snapshot(ctx, uow, program, subject, reason)
+        decided = plan_earning(snapshot)
         # Write: with the command's own writes, a refused command stores no version either.
         ctx.programs.store_in(uow)
-        earned = _write_earning(
-            ctx, uow, program, receipt, deltas, read, subject.id, reason, purchase=purchase
-        )
-        receipt = earned.receipt
-        last: Entry | None = None
-        if tier is not None and current is not None:
-            written = tiering.write(ctx, uow, current, subject.member_id, tier, subject.id, now)
-            last = written[-1] if written else None
-        if referral is not None and isinstance(subject, Purchase):
-            last = referring.reward(ctx, uow, program, subject, referral, receipt.points) or last
-        if last is not None:
-            receipt = attrs.evolve(receipt, balance_after=last.balance_after)
-        result = codec.receipt_result(receipt, occurred_at=command.request["at"])
+        entries = postings.apply(uow, decided.plan)
+        if decided.tier_state is not None:
+            uow.put_tier_state(decided.tier_state)
+        if decided.referral is not None:
+            referee, referrer = (None if i is None else entries[i].seq for i in decided.referral_lots)
+            uow.put_referral(attrs.evolve(decided.referral, referee_lot=referee, referrer_lot=referrer))
+        result = codec.receipt_result(decided.receipt, occurred_at=command.request["at"])
         # What a return needs to recompute the purchase as it was: its lot, the tallies
         # and the member it was evaluated with (only tallies that are not zero: a missing
         # one reads as zero, and this is on every purchase).
-        result["lot"] = earned.lot
+        result["lot"] = None if decided.lot is None else entries[decided.lot].seq
         result["context"] = {
-            name: [t.count, str(t.points)] for name, t in read.items() if t.count or t.points
+            name: [t.count, str(t.points)] for name, t in snapshot.read.items() if t.count or t.points
         }
-        if member is not None:
-            result["member"] = codec.unstructure(member)
+        if decided.member is not None:
+            result["member"] = codec.unstructure(decided.member)
         command.remember(uow, result, ctx.now())
         uow.commit()
-        return receipt
+        return decided.receipt
 
     receipt = ctx.runner.run(run)
     ctx.programs.committed()
@@ -252,8 +183,19 @@ def evaluate_readonly(ctx: Context, purchase: Purchase, *, explain: bool) -> Rec
             assert current.tiers is not None
             now = ctx.now()
             state = tiering.settled(uow, current, current.tiers, member, now).state
-            read = _read(uow, program, purchase, tiering.as_tier(member, state.tier))
-            decided = tiering.decide(uow, program, current, purchase, member, read, balance, state, now)
+            read = _read(uow, program, purchase, as_tier(member, state.tier))
+            measure = tiering.measure(uow, current, current.tiers, member)
+            decided = decide(
+                program,
+                current,
+                purchase,
+                member,
+                read=read,
+                balance=balance,
+                state=state,
+                now=now,
+                measure=measure,
+            )
             if not explain:
                 return attrs.evolve(decided.receipt, balance_after=None)
             member = decided.member

@@ -9,34 +9,28 @@ import attrs
 
 from loyalty.checks import check_id
 from loyalty.errors import ReferralCodeTaken, StorageError
-from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.ledger import EntryKind, Posting
 from loyalty.lots import take_back
 from loyalty.members import Member
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.program import Program
-from loyalty.purchases import Purchase
 from loyalty.referrals import (
     Referral,
     ReferralReport,
     ReferralState,
-    first_purchase_verdict,
+    cap_key,
     identity_clash,
     new_code,
     normalize_code,
-    shares,
 )
 from loyalty.returns import Return, claw, debt_key, owed_key
 from loyalty.service import locks, postings
 from loyalty.service.context import Context
-from loyalty.store import Tally, UnitOfWork
+from loyalty.store import UnitOfWork
+from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
-__all__ = ["attribute", "code", "due", "report", "reward", "take_back_bonuses"]
-
-
-def _cap_key(period: str, referrer: str) -> str:
-    """The count of a referrer's rewarded referrals in a cap period."""
-    return f"referrals|{period}|{referrer}"
+__all__ = ["attribute", "code", "report", "take_back_bonuses"]
 
 
 def attribute(ctx: Context, uow: UnitOfWork, member: Member, referrer_id: str, code: str) -> None:
@@ -98,103 +92,6 @@ def report(ctx: Context, member_id: str) -> ReferralReport:
     )
 
 
-def due(uow: UnitOfWork, purchase: Purchase, visits_before: int) -> Referral | None:
-    """The referee's pending referral, if ``purchase`` is its first (no visit before it)."""
-    if visits_before:
-        return None
-    referral = uow.referral(purchase.member_id)
-    return referral if referral is not None and referral.state is ReferralState.PENDING else None
-
-
-def reward(
-    ctx: Context, uow: UnitOfWork, program: Program, purchase: Purchase, referral: Referral, earned: int
-) -> Entry | None:
-    """What a referee's first purchase, which earned ``earned``, does to its referral: rewards both
-    members or rejects it, with why. The referrer's balance is locked after the referee's
-    (referrers enrolled first, so locks are always taken newer to older). Returns the referee's
-    last entry written, if any."""
-    now = ctx.now()
-    terms = program.referrals
-    if terms is None:
-        return None  # this version has no referral terms: the referral waits
-    member = uow.member(purchase.member_id)
-    assert member is not None
-    cap_key = None
-    rewarded = 0
-    if terms.cap is not None and terms.cap_period is not None:
-        locks.lock(uow, referral.referrer)
-        cap_key = _cap_key(terms.cap_period.key(purchase.at.astimezone(program.zone)), referral.referrer)
-        rewarded = uow.tallies([cap_key])[cap_key].count
-    referrer = uow.member(referral.referrer) if terms.identity is not None else None
-    reject = first_purchase_verdict(
-        terms, member, referrer, purchase.total.amount, purchase.at, program.zone, rewarded
-    )
-    units = shares(terms, earned, program.scale)
-    if reject is None and not any(units.values()):
-        reject = "the first purchase earned no points to share"
-    if reject is not None:
-        decided = attrs.evolve(
-            referral,
-            state=ReferralState.REJECTED,
-            reason=reject,
-            purchase_id=purchase.id,
-            decided_at=now.astimezone(UTC),
-        )
-        uow.put_referral(decided)
-        return None
-    vests = program.lot_dates(purchase.at, pending=True)[0] if terms.pending else None
-    expires = ctx.programs.dates(program, purchase.at, pending=False, now=now)[1]
-    written: dict[str, postings.Credited | None] = {}
-    for side, member_id, why in (
-        ("referee", purchase.member_id, f"referral bonus: welcome, referred by {referral.referrer}"),
-        ("referrer", referral.referrer, f"referral bonus: {purchase.member_id} made a first purchase"),
-    ):
-        written[side] = None
-        if units[side]:
-            balance = locks.lock(uow, member_id)
-            locks.check_range(balance + units[side])
-            posting = Posting(
-                member_id,
-                EntryKind.EARN,
-                units[side],
-                purchase.at,
-                now,
-                purchase.id,
-                why,
-                rules=(f"referral:{side}",),
-                program_version=program.version,
-                vests_at=vests,
-                expires_at=expires,
-            )
-            written[side] = postings.credit(uow, posting, program)
-    mine, theirs = written["referee"], written["referrer"]
-    rewarded_referral = attrs.evolve(
-        referral,
-        state=ReferralState.QUALIFIED if vests is not None else ReferralState.REWARDED,
-        purchase_id=purchase.id,
-        referee_points=0 if mine is None else mine.entry.points,
-        referrer_points=0 if theirs is None else theirs.entry.points,
-        referee_lot=None if mine is None else mine.entry.seq,
-        referrer_lot=None if theirs is None else theirs.entry.seq,
-        vests_at=vests,
-        decided_at=now.astimezone(UTC),
-    )
-    uow.put_referral(rewarded_referral)
-    if cap_key is not None:
-        uow.add_tallies({cap_key: Tally(1, Decimal(0))})
-    data = {
-        "referee": purchase.member_id,
-        "purchase_id": purchase.id,
-        "referrer_points": rewarded_referral.referrer_points,
-        "referee_points": rewarded_referral.referee_points,
-        "vests_at": None if vests is None else vests.isoformat(),
-    }
-    uow.add_event(
-        NewEvent(EventKind.REFERRAL_REWARDED, referral.referrer, purchase.at, now, purchase.id, data)
-    )
-    return None if mine is None else mine.last
-
-
 def take_back_bonuses(
     ctx: Context, uow: UnitOfWork, program: Program, referral: Referral, returned: Return, now: datetime
 ) -> None:
@@ -235,7 +132,7 @@ def take_back_bonuses(
         sold = uow.operation(referral.purchase_id or "")
         at = datetime.fromisoformat(sold.request["at"]) if sold is not None else referral.decided_at
         period = terms.cap_period.key(at.astimezone(program.zone))
-        uow.add_tallies({_cap_key(period, referral.referrer): Tally(-1, Decimal(0))})
+        uow.add_tallies({cap_key(period, referral.referrer): Tally(-1, Decimal(0))})
     reason = f"the qualifying purchase {referral.purchase_id} was returned: bonuses taken back"
     uow.put_referral(
         attrs.evolve(referral, state=ReferralState.REJECTED, reason=reason, decided_at=now.astimezone(UTC))

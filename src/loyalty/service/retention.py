@@ -11,19 +11,25 @@ from loyalty.checks import check_aware
 from loyalty.earning import visits_key
 from loyalty.errors import InvalidInput
 from loyalty.figures import Figures, figures
-from loyalty.habits import AtRisk, AtRiskReport, Habit, drift, instant, micros, seen_key, spent_key
+from loyalty.habits import (
+    AtRisk,
+    AtRiskReport,
+    Habit,
+    at_risk_key,
+    drift,
+    instant,
+    micros,
+    seen_key,
+    spent_key,
+)
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.service import locks
 from loyalty.service.context import Context
-from loyalty.store import Tally, UnitOfWork
+from loyalty.store import UnitOfWork
+from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
 __all__ = ["announce_at_risk", "at_risk", "check_batch", "period_figures"]
-
-
-def _at_risk_key(member_id: str) -> str:
-    """The last visit of the spell in which the member was announced at risk."""
-    return f"atrisk|{member_id}"
 
 
 def check_batch(batch: object) -> int:
@@ -115,7 +121,7 @@ def announce_at_risk(ctx: Context, report: AtRiskReport, batch: int) -> int:
         recorded = ctx.now()
         for risk in chunk:
             locks.lock(uow, risk.member_id)
-            key = _at_risk_key(risk.member_id)
+            key = at_risk_key(risk.member_id)
             marked = uow.tallies([key])[key].points
             spell = Decimal(micros(risk.last_visit))
             if marked == spell:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -34,18 +33,12 @@ from loyalty.returns import (
 from loyalty.service import locks, postings, referring, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
-from loyalty.store import Tally, UnitOfWork
+from loyalty.store import UnitOfWork
+from loyalty.tallies import Tally, merged
+from loyalty.tier_decisions import Settled, correction
 from loyalty.tiers import Downgrade, upgrade
 
 __all__ = ["record_return", "request_of"]
-
-
-def _merged(*parts: Mapping[str, Tally]) -> dict[str, Tally]:
-    total: dict[str, Tally] = {}
-    for part in parts:
-        for name, delta in part.items():
-            total[name] = total[name] + delta if name in total else delta
-    return total
 
 
 def request_of(returned: Return) -> dict[str, Any]:
@@ -131,7 +124,7 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
     taken_so_far = int(state[taken_key(pid)].points)
     take = max(0, min(earned_before - earns_now, receipt.points - taken_so_far))
     # What the returned units counted for (visits, caps, budgets, stamps) is given back.
-    corrections = _merged(
+    corrections = merged(
         new_eval.tallies if new_eval is not None else {},
         {k: Tally(-t.count, -t.points) for k, t in (was_eval.tallies if was_eval else {}).items()},
     )
@@ -160,7 +153,7 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
         clawed = claw(program.clawback, take, take + sum(points for _, points in draws))  # draws are negative
         owed, uncollected, taken = clawed.owed, clawed.uncollected, clawed.taken
         owing = {debt_key(member_id): clawed.debt, owed_key(member_id): clawed.owed}
-        corrections = _merged(corrections, {key: Tally(0, Decimal(n)) for key, n in owing.items() if n})
+        corrections = merged(corrections, {key: Tally(0, Decimal(n)) for key, n in owing.items() if n})
         if taken:
             what = "void" if now_is is None else "return"
             uow.append(
@@ -182,12 +175,12 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
     enrolled = uow.member(member_id) if current is not None else None
     metric: dict[str, Tally] = {}
     if current is not None and enrolled is not None:
-        metric = tiering.correction(current, program, enrolled, purchase, take, was, now_is)
+        metric = correction(current, program, enrolled, purchase, take, was, now_is)
     month = spent_key(member_id, month_key(purchase.at.astimezone(program.zone)))
     before_amount = was.total.amount if was is not None else Decimal(0)
     after_amount = now_is.total.amount if now_is is not None else Decimal(0)
     habit = {month: Tally(-1 if now_is is None else 0, EXACT.subtract(after_amount, before_amount))}
-    uow.add_tallies(_merged(corrections, returned_now, bookkeeping, metric, habit))
+    uow.add_tallies(merged(corrections, returned_now, bookkeeping, metric, habit))
     if current is not None and current.tiers is not None and enrolled is not None:
         # The metric fell: a downgrade at once follows it; a review will see it.
         tiers = current.tiers
@@ -195,8 +188,8 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
         if tiers.downgrade is Downgrade.IMMEDIATE:
             value = tiering.measure(uow, current, tiers, enrolled)(now)
             lowered, more = upgrade(tier.state, tiers, value, now, current.zone, enrolled.enrolled_at)
-            tier = tiering.Settled(lowered, tier.stored, tier.moves + more)
-        tiering.write(ctx, uow, current, member_id, tier, returned.id, now)
+            tier = Settled(lowered, tier.stored, tier.moves + more)
+        tiering.write(ctx, uow, current, member_id, tier, source=returned.id, now=now)
     referral = uow.referral(member_id)
     if (
         referral is not None

@@ -31,7 +31,8 @@ from loyalty.service import locks, postings
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Declined
-from loyalty.store import Tally, UnitOfWork
+from loyalty.store import UnitOfWork
+from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
 __all__ = ["MAX_HOLD_TTL", "capture", "debit_or_credit", "hold", "release"]
@@ -109,7 +110,7 @@ def debit_or_credit(
             program = in_force(ctx.programs.in_uow(uow), at, default_first=True)
             _, expires = ctx.programs.dates(program, at, pending=False, now=now)
             posting = Posting(member_id, entry_kind, points, at, now, key, reason, actor, expires_at=expires)
-            entry = postings.credit(uow, posting, program).entry if points > 0 else uow.append(posting)
+            entry = postings.credit(uow, posting, program) if points > 0 else uow.append(posting)
         change.remember(uow, codec.unstructure(entry), now)
         uow.commit()
         return entry

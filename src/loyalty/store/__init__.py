@@ -20,13 +20,11 @@ the URL and returns a :class:`Store`.
 
 from __future__ import annotations
 
-import decimal
 import json
 import os
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
-from decimal import Decimal
 from importlib import import_module
 from importlib.metadata import entry_points
 from typing import Any, Protocol
@@ -41,6 +39,7 @@ from loyalty.lots import Lot
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
+from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
 __all__ = [
@@ -89,55 +88,6 @@ class Operation:
 
 #: Tally keys are strings of at most this many characters.
 MAX_TALLY_KEY_LENGTH = 600
-#: Digits a tally's points may grow to. Additions are exact: one that would
-#: need more digits fails instead of rounding.
-_TALLY_DIGITS = 1000
-_EXACT = decimal.Context(
-    prec=_TALLY_DIGITS, traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow]
-)
-
-
-def _check_count(_: Any, __: Any, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput("count", f"must be an int, not {type(value).__name__}")
-
-
-def _check_decimal(_: Any, __: Any, value: object) -> None:
-    if not isinstance(value, Decimal):
-        raise InvalidInput("points", f"must be a Decimal, not {type(value).__name__}")
-    if not value.is_finite():
-        raise InvalidInput("points", f"must be finite, got {value}")
-
-
-@attrs.frozen
-class Tally:
-    """A running count and an exact Decimal sum kept under a key.
-
-    The engine keeps these for caps, budgets, visit counts and carried
-    fractions. Adding two is exact (never rounded):
-
-    >>> Tally(1, Decimal("0.3333333333333333333333333333")) + Tally(2, Decimal("1"))
-    Tally(count=3, points=Decimal('1.3333333333333333333333333333'))
-    """
-
-    count: int = attrs.field(default=0, validator=_check_count)
-    points: Decimal = attrs.field(default=Decimal(0), validator=_check_decimal)
-
-    def __add__(self, other: Tally) -> Tally:
-        if not isinstance(other, Tally):
-            return NotImplemented
-        try:
-            points = _EXACT.add(self.points, other.points)
-        except decimal.DecimalException:
-            raise InvalidInput(
-                "points", f"{self.points} + {other.points} needs more than {_TALLY_DIGITS} digits"
-            ) from None
-        # Both sides were checked when they were made; the sum of two checked
-        # tallies is valid, so it skips the validators (this is on every purchase).
-        total = object.__new__(Tally)
-        object.__setattr__(total, "count", self.count + other.count)
-        object.__setattr__(total, "points", points)
-        return total
 
 
 @attrs.frozen

@@ -26,13 +26,13 @@ from loyalty.referrals import Referral
 from loyalty.store import (
     Operation,
     StoredProgram,
-    Tally,
     check_deltas,
     check_json,
     check_rules,
     check_tally_key,
     program_order,
 )
+from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
 __all__ = ["MemoryStore", "open_memory"]

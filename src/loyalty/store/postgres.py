@@ -45,7 +45,6 @@ from loyalty.referrals import Referral
 from loyalty.store import (
     Operation,
     StoredProgram,
-    Tally,
     check_deltas,
     check_json,
     check_tally_key,
@@ -76,6 +75,7 @@ from loyalty.store.rows import (
     rules_text,
     tier_state_from_row,
 )
+from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
 if TYPE_CHECKING:

@@ -57,7 +57,8 @@ from loyalty.outbox import EventKind, NewEvent
 from loyalty.program import Program
 from loyalty.purchases import Line, Purchase
 from loyalty.referrals import Referral, ReferralState
-from loyalty.store import Operation, Store, StoredProgram, Tally, UnitOfWork
+from loyalty.store import Operation, Store, StoredProgram, UnitOfWork
+from loyalty.tallies import Tally
 from loyalty.testing.snapshots import snapshot
 from loyalty.tiers import Tier, Tiers, TierState
 

@@ -1,0 +1,255 @@
+"""Recording a purchase or an event: from what was read under the member's lock to the plan of
+what it writes.
+
+:func:`plan_earning` is the whole decision. It takes a :class:`Snapshot`
+(the subject, the program versions, the member's :class:`~loyalty.plans.Account`,
+the tallies the rules need, the tier state and the pending referral) and
+returns an :class:`EarningPlan`: the receipt, the ledger postings in order
+(tier moves that fell due, the earn entry, a collection, tier moves and
+bonuses, referral bonuses), the tally changes, the events, and the tier state
+and referral to record. The service layer applies it in one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import attrs
+
+from loyalty.earning import Event
+from loyalty.habits import month_key, purchase_changes, seen_key
+from loyalty.ledger import EntryKind, Posting
+from loyalty.members import Member
+from loyalty.outbox import EventKind, NewEvent
+from loyalty.plans import Account, Plan, Planner
+from loyalty.program import Program
+from loyalty.purchases import Purchase
+from loyalty.receipts import Receipt
+from loyalty.referrals import Referral, ReferralState, cap_key, first_purchase_verdict, shares
+from loyalty.tallies import Tally
+from loyalty.tier_decisions import Settled, decide, evaluation, plan_moves
+from loyalty.tiers import TierState
+from loyalty.versions import lot_dates
+
+__all__ = ["EarningPlan", "ReferralSnapshot", "Snapshot", "TierSnapshot", "plan_earning"]
+
+
+@attrs.frozen
+class TierSnapshot:
+    """A tiered program's part of the snapshot: the version in force now (its tiers decide),
+    the member's state with the reviews due carried out, and the metric over a window."""
+
+    current: Program
+    settled: Settled
+    measure: Callable[[datetime], Decimal]
+
+
+@attrs.frozen
+class ReferralSnapshot:
+    """A referee's first purchase: its pending referral, the referee, the referrer as read under
+    its lock, and the referrer's rewarded referrals in the cap's period (0 without a cap)."""
+
+    referral: Referral
+    referee: Member
+    referrer: Account
+    referrer_member: Member | None
+    rewarded: int
+
+
+@attrs.frozen
+class Snapshot:
+    """What recording ``subject`` reads under the member's lock."""
+
+    subject: Purchase | Event
+    #: The version in force at the subject's time, and every version (for re-dated lots).
+    program: Program
+    versions: tuple[Program, ...]
+    now: datetime
+    account: Account
+    #: The member, when rules, tiers or referrals need it.
+    member: Member | None
+    #: The tallies the evaluation reads (visits, caps, budgets, what is owed, habits).
+    read: Mapping[str, Tally]
+    reason: str
+    tier: TierSnapshot | None = None
+    referral: ReferralSnapshot | None = None
+
+
+@attrs.frozen
+class EarningPlan:
+    """What recording a purchase or event writes."""
+
+    receipt: Receipt
+    plan: Plan
+    #: The index in ``plan.postings`` of the earn entry (its lot), if it earned.
+    lot: int | None
+    #: The member as the rules saw it (kept with the purchase, for returns).
+    member: Member | None
+    tier_state: TierState | None = None
+    referral: Referral | None = None
+    #: The indexes of the referee's and the referrer's bonus credits (their lots).
+    referral_lots: tuple[int | None, int | None] = (None, None)
+
+
+def plan_earning(snapshot: Snapshot) -> EarningPlan:
+    """Decide everything recording the snapshot's subject writes (see the module's docs)."""
+    subject, program, now = snapshot.subject, snapshot.program, snapshot.now
+    member_id = subject.member_id
+    accounts = [snapshot.account]
+    if snapshot.referral is not None and snapshot.referral.referrer.member_id != member_id:
+        accounts.append(snapshot.referral.referrer)
+    planner = Planner(accounts, rolling=program.expiry.rolls)
+    member = snapshot.member
+    tier_state: TierState | None = None
+    final: Settled | None = None
+    if snapshot.tier is not None and member is not None:
+        current, before = snapshot.tier.current, snapshot.tier.settled
+        stored = before.stored
+        if before.moves:
+            # Reviews that fell due before the purchase, as maintenance would have carried them out.
+            tier_state = plan_moves(
+                planner, current, member_id, before, source=subject.id, now=now, versions=snapshot.versions
+            )
+            stored = before.state
+        decision = decide(
+            program,
+            current,
+            subject,
+            member,
+            read=snapshot.read,
+            balance=planner.balance(member_id),
+            state=before.state,
+            now=now,
+            measure=snapshot.tier.measure,
+        )
+        receipt, deltas, member = decision.receipt, decision.deltas, decision.member
+        final = Settled(decision.state, stored, decision.moves)
+    else:
+        outcome = evaluation(program, subject, member, snapshot.read, planner.balance(member_id))
+        receipt, deltas = outcome.receipt, outcome.tallies
+    lot = None
+    if receipt.points:
+        vests, expires = lot_dates(
+            snapshot.versions, program, receipt.occurred_at, pending=isinstance(subject, Purchase), now=now
+        )
+        posting = Posting(
+            member_id,
+            EntryKind.EARN,
+            receipt.points,
+            receipt.occurred_at,
+            now,
+            subject.id,
+            snapshot.reason,
+            None,
+            receipt.rules,
+            receipt.program_version,
+            vests,
+            expires,
+        )
+        lot = planner.credit(posting)
+    planner.add_tallies(deltas)
+    if isinstance(subject, Purchase):
+        amount = receipt.amount.amount if receipt.amount is not None else Decimal(0)
+        month = month_key(receipt.occurred_at.astimezone(program.zone))
+        seen = snapshot.read.get(seen_key(member_id), Tally())
+        planner.add_tallies(purchase_changes(member_id, receipt.occurred_at, amount, month, seen))
+    if final is not None and snapshot.tier is not None:
+        moved = plan_moves(
+            planner,
+            snapshot.tier.current,
+            member_id,
+            final,
+            source=subject.id,
+            now=now,
+            versions=snapshot.versions,
+        )
+        tier_state = moved if moved is not None else tier_state
+    referral: Referral | None = None
+    referral_lots: tuple[int | None, int | None] = (None, None)
+    if snapshot.referral is not None and isinstance(subject, Purchase) and program.referrals is not None:
+        referral, referral_lots = _plan_reward(planner, snapshot, snapshot.referral, subject, receipt.points)
+    # The member's balance once everything is written (after a collection, a tier bonus, its own
+    # referral bonus).
+    if receipt.balance_after != planner.balance(member_id):
+        receipt = attrs.evolve(receipt, balance_after=planner.balance(member_id))
+    return EarningPlan(receipt, planner.plan(), lot, member, tier_state, referral, referral_lots)
+
+
+def _plan_reward(
+    planner: Planner, snapshot: Snapshot, found: ReferralSnapshot, purchase: Purchase, earned: int
+) -> tuple[Referral, tuple[int | None, int | None]]:
+    """A referee's first purchase, which earned ``earned``: rewards both members, or rejects the
+    referral with why."""
+    program, now, referral = snapshot.program, snapshot.now, found.referral
+    terms = program.referrals
+    assert terms is not None
+    reject = first_purchase_verdict(
+        terms,
+        found.referee,
+        found.referrer_member,
+        purchase.total.amount,
+        purchase.at,
+        program.zone,
+        found.rewarded,
+    )
+    units = shares(terms, earned, program.scale)
+    if reject is None and not any(units.values()):
+        reject = "the first purchase earned no points to share"
+    decided_at = now.astimezone(UTC)
+    if reject is not None:
+        rejected = attrs.evolve(
+            referral,
+            state=ReferralState.REJECTED,
+            reason=reject,
+            purchase_id=purchase.id,
+            decided_at=decided_at,
+        )
+        return rejected, (None, None)
+    vests = program.lot_dates(purchase.at, pending=True)[0] if terms.pending else None
+    expires = lot_dates(snapshot.versions, program, purchase.at, pending=False, now=now)[1]
+    lots: dict[str, int | None] = {}
+    for side, member_id, why in (
+        ("referee", purchase.member_id, f"referral bonus: welcome, referred by {referral.referrer}"),
+        ("referrer", referral.referrer, f"referral bonus: {purchase.member_id} made a first purchase"),
+    ):
+        lots[side] = None
+        if units[side]:
+            posting = Posting(
+                member_id,
+                EntryKind.EARN,
+                units[side],
+                purchase.at,
+                now,
+                purchase.id,
+                why,
+                rules=(f"referral:{side}",),
+                program_version=program.version,
+                vests_at=vests,
+                expires_at=expires,
+            )
+            lots[side] = planner.credit(posting)
+    rewarded = attrs.evolve(
+        referral,
+        state=ReferralState.QUALIFIED if vests is not None else ReferralState.REWARDED,
+        purchase_id=purchase.id,
+        referee_points=units["referee"],
+        referrer_points=units["referrer"],
+        vests_at=vests,
+        decided_at=decided_at,
+    )
+    if terms.cap is not None and terms.cap_period is not None:
+        period = terms.cap_period.key(purchase.at.astimezone(program.zone))
+        planner.add_tallies({cap_key(period, referral.referrer): Tally(1, Decimal(0))})
+    data = {
+        "referee": purchase.member_id,
+        "purchase_id": purchase.id,
+        "referrer_points": rewarded.referrer_points,
+        "referee_points": rewarded.referee_points,
+        "vests_at": None if vests is None else vests.isoformat(),
+    }
+    planner.event(
+        NewEvent(EventKind.REFERRAL_REWARDED, referral.referrer, purchase.at, now, purchase.id, data)
+    )
+    return rewarded, (lots["referee"], lots["referrer"])

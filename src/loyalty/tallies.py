@@ -1,0 +1,90 @@
+"""Tallies: the running counts and exact sums the domain keeps under string keys.
+
+What a rule, a cap, a budget, a return or a reminder needs to remember
+between two commands is a :class:`Tally` under a key (``visits|M1``,
+``cap|coffee|2024-03|M1``). Each key is named by one function in the module
+that owns its concept (:func:`loyalty.earning.visits_key`,
+:func:`loyalty.returns.taken_key`, ...); the store only adds deltas up.
+
+A decision says how tallies change as deltas, and deltas of several steps of
+one command are added key by key with :func:`merged` before they are written:
+
+>>> from decimal import Decimal
+>>> merged({"visits|M1": Tally(1)}, {"visits|M1": Tally(1), "carry|M1": Tally(0, Decimal("0.25"))})
+{'visits|M1': Tally(count=2, points=Decimal('0')), 'carry|M1': Tally(count=0, points=Decimal('0.25'))}
+"""
+
+from __future__ import annotations
+
+import decimal
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from loyalty.errors import InvalidInput
+
+__all__ = ["Tally", "merged"]
+
+#: Digits a tally's points may grow to. Additions are exact: one that would
+#: need more digits fails instead of rounding.
+_TALLY_DIGITS = 1000
+_EXACT = decimal.Context(
+    prec=_TALLY_DIGITS, traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow]
+)
+
+
+def _check_count(_: Any, __: Any, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput("count", f"must be an int, not {type(value).__name__}")
+
+
+def _check_decimal(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, Decimal):
+        raise InvalidInput("points", f"must be a Decimal, not {type(value).__name__}")
+    if not value.is_finite():
+        raise InvalidInput("points", f"must be finite, got {value}")
+
+
+@attrs.frozen
+class Tally:
+    """A running count and an exact Decimal sum kept under a key.
+
+    The engine keeps these for caps, budgets, visit counts and carried
+    fractions. Adding two is exact (never rounded):
+
+    >>> Tally(1, Decimal("0.3333333333333333333333333333")) + Tally(2, Decimal("1"))
+    Tally(count=3, points=Decimal('1.3333333333333333333333333333'))
+    """
+
+    count: int = attrs.field(default=0, validator=_check_count)
+    points: Decimal = attrs.field(default=Decimal(0), validator=_check_decimal)
+
+    def __add__(self, other: Tally) -> Tally:
+        if not isinstance(other, Tally):
+            return NotImplemented
+        try:
+            points = _EXACT.add(self.points, other.points)
+        except decimal.DecimalException:
+            raise InvalidInput(
+                "points", f"{self.points} + {other.points} needs more than {_TALLY_DIGITS} digits"
+            ) from None
+        # Both sides were checked when they were made; the sum of two checked
+        # tallies is valid, so it skips the validators (this is on every purchase).
+        total = object.__new__(Tally)
+        object.__setattr__(total, "count", self.count + other.count)
+        object.__setattr__(total, "points", points)
+        return total
+
+
+def merged(*parts: Mapping[str, Tally]) -> dict[str, Tally]:
+    """Tally deltas added up key by key, keys in the order they first appear.
+
+    A key in one part only keeps its delta as it is; the parts are not changed.
+    """
+    total: dict[str, Tally] = {}
+    for part in parts:
+        for key, delta in part.items():
+            total[key] = total[key] + delta if key in total else delta
+    return total
