@@ -37,7 +37,7 @@ from loyalty.store.memory import MemoryStore
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.contract import T0
 from loyalty.testing.snapshots import snapshot
-from pg import fresh_schema_url, postgres_dsn
+from tests.pg import fresh_schema_url, postgres_dsn
 
 NAIVE = datetime(2024, 3, 1, 9, 30)
 PRICE = Decimal("2.50")

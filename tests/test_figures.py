@@ -30,7 +30,7 @@ from loyalty.figures import PeriodTotals, figures
 from loyalty.store import Store
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.clock import ManualClock
-from pg import fresh_schema_url, postgres_dsn
+from tests.pg import fresh_schema_url, postgres_dsn
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
 BEFORE, END = START - timedelta(days=30), START + timedelta(days=30)

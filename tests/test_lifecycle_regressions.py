@@ -13,7 +13,7 @@ import pytest
 from loyalty import Balance, Engine, EntryKind, Expiry, ExpiryPolicy, HoldExpired, Program, open_store
 from loyalty.store import Store, UnitOfWork
 from loyalty.testing.clock import ManualClock
-from pg import fresh_schema_url, postgres_dsn
+from tests.pg import fresh_schema_url, postgres_dsn
 
 AMS = ZoneInfo("Europe/Amsterdam")
 ADAPTERS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -30,7 +30,7 @@ from loyalty.returns import Clawback, Return, Returned
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
-from pg import fresh_schema_url, postgres_dsn
+from tests.pg import fresh_schema_url, postgres_dsn
 
 T0 = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)
 

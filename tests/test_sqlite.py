@@ -23,10 +23,7 @@ from loyalty.lots import Lot
 from loyalty.store import StoredProgram, Tally
 from loyalty.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 from loyalty.tiers import TierState
-
-HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
-import sqlite_worker  # noqa: E402  (a sibling module the spawned children import too)
+from tests import sqlite_worker  # the spawned children import it too
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -361,7 +358,7 @@ def test_kill_and_reopen_loses_no_acknowledged_purchase(tmp_path: Path) -> None:
     start = 0
     for round_ in range(8):
         child = subprocess.Popen(
-            [sys.executable, str(HERE / "sqlite_worker.py"), str(path), "kill", str(start)],
+            [sys.executable, sqlite_worker.__file__, str(path), "kill", str(start)],
             stdout=subprocess.PIPE,
             text=True,
         )

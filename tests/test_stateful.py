@@ -13,7 +13,7 @@ from loyalty.store import UnitOfWork, open_store
 from loyalty.store.memory import MemoryStore
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.stateful import ledger_machine
-from pg import fresh_schema_url, postgres_dsn
+from tests.pg import fresh_schema_url, postgres_dsn
 
 
 class _TemporarySQLite(SQLiteStore):

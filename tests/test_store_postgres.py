@@ -24,7 +24,7 @@ from loyalty.store import Operation, Store, StoredProgram, Tally, open_store
 from loyalty.store.postgres import _MIGRATIONS, SCHEMA_VERSION, PostgresStore, open_postgres
 from loyalty.testing.contract import StoreContract
 from loyalty.tiers import TierState
-from pg import fresh_schema_url, postgres_dsn
+from tests.pg import fresh_schema_url, postgres_dsn
 
 pytestmark = pytest.mark.postgres
 
