@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).parent.parent / "README.md"
+from tests.paths import ROOT
+
+README = ROOT / "README.md"
 
 
 def test_readme_python_example_runs(

@@ -25,8 +25,8 @@ from loyalty.earning import Event, evaluate_event
 from loyalty.errors import ConfigError, InvalidAmount
 from loyalty.members import AttributeValue
 from loyalty.store import Tally
+from tests.paths import EXAMPLES
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
 BASKETS = EXAMPLES / "baskets"
 README = EXAMPLES / "README.md"
 PROGRAMS = sorted(path.name for path in EXAMPLES.iterdir() if path.suffix in (".toml", ".json"))

@@ -13,7 +13,6 @@ import enum
 import re
 import tomllib
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -24,8 +23,9 @@ from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
 from loyalty.returns import Clawback
 from loyalty.rules import RULE_KINDS, Period, Rule, Scope
+from tests.paths import DOCS
 
-DOC = Path(__file__).parent.parent / "docs" / "rules.md"
+DOC = DOCS / "rules.md"
 TEXT = DOC.read_text(encoding="utf-8")
 SNIPPETS = re.findall(r"```toml\n(.*?)```", TEXT, re.DOTALL)
 HEADER = 'name = "Doc"\ncurrency = "EUR"\n'
