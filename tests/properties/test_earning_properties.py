@@ -1,14 +1,15 @@
-"""Properties of rule evaluation over generated programs and purchases."""
+"""Properties of earning: the base rate's arithmetic, and rule evaluation over generated programs."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty import Engine, open_store
+from loyalty import EarnRate, Engine, earn, open_store
 from loyalty.earning import evaluate
 from loyalty.members import Member
 from loyalty.program import Program
@@ -48,6 +49,35 @@ def unbounded(program: Program) -> Program:
         )
     ]
     return attrs.evolve(program, rules=kept)
+
+
+def basket(*prices: str) -> Purchase:
+    """M1's purchase of one line per price."""
+    return Purchase("P1", "M1", T0, [Line(f"s{i}", 1, Decimal(p)) for i, p in enumerate(prices)], "EUR")
+
+
+# -- the base rate alone ------------------------------------------------------------------------
+
+
+@given(st.lists(st.integers(0, 10**9), min_size=1, max_size=20), st.integers(1, 100), st.integers(1, 10**4))
+def test_points_match_integer_arithmetic(cents: list[int], points: int, per_cents: int) -> None:
+    program = Program("P", "EUR", rate=EarnRate(points, Decimal(per_cents).scaleb(-2)))
+    receipt = earn(program, basket(*(str(Decimal(c).scaleb(-2)) for c in cents)))
+    assert receipt.points == sum(cents) * points // per_cents
+    assert receipt.points >= 0
+
+
+@given(st.lists(st.integers(1, 10**6), min_size=1, max_size=8), st.integers(1, 10**6))
+def test_adding_a_line_never_lowers_points(cents: list[int], extra: int) -> None:
+    program = Program("P", "EUR")
+    prices = [str(Decimal(c).scaleb(-2)) for c in cents]
+    assert (
+        earn(program, basket(*prices, str(Decimal(extra).scaleb(-2)))).points
+        >= earn(program, basket(*prices)).points
+    )
+
+
+# -- generated programs -------------------------------------------------------------------------
 
 
 @settings(max_examples=150)
