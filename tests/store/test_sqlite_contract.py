@@ -1,3 +1,5 @@
+"""The SQLite adapter passes the shipped store contract, with synchronous=full (the default) and normal."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
