@@ -29,6 +29,7 @@ from loyalty.errors import (
     InvalidQuantity,
     UnknownCurrency,
 )
+from tests.paths import DOCS, EXAMPLES
 
 _ROW = re.compile(r"^(M\d+) +([\d,]+) +([\d,]+\.\d\d) +([\d,]+) +([\d,]+) +([\d,]+)$", re.MULTILINE)
 
@@ -640,7 +641,6 @@ def test_quote_bad_arguments_exit_2(
     assert message in err
 
 
-EXAMPLES = Path(__file__).parent.parent / "examples"
 
 
 @pytest.mark.parametrize("basket", sorted(path.name for path in (EXAMPLES / "baskets").glob("*.json")))
@@ -773,7 +773,7 @@ def test_basket_from_json_leaves_the_program_to_the_evaluation() -> None:
 
 # -- docs/cli.md --------------------------------------------------------------------------------
 
-DOCS = Path(__file__).parent.parent / "docs" / "cli.md"
+DOC = DOCS / "cli.md"
 _DOC_FILE = re.compile(r"^`([\w.-]+)`:\n\n```(?:toml|json)\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 _DOC_SESSION = re.compile(r"^```console\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 
@@ -781,7 +781,7 @@ _DOC_SESSION = re.compile(r"^```console\n(.*?)^```\n", re.MULTILINE | re.DOTALL)
 def test_docs_examples_run_as_shown(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    text = DOCS.read_text(encoding="utf-8")
+    text = DOC.read_text(encoding="utf-8")
     files = _DOC_FILE.findall(text)
     assert {name for name, _ in files} >= {"corner.toml", "basket.json", "broken.toml", "versions.toml"}
     for name, body in files:
