@@ -412,9 +412,10 @@ def test_dates_beyond_the_calendar_never_expire() -> None:
 
 def test_the_guide_s_program_file_loads() -> None:
     import re
-    from pathlib import Path
 
-    guide = (Path(__file__).parent.parent / "docs" / "expiry.md").read_text(encoding="utf-8")
+    from tests.paths import DOCS
+
+    guide = (DOCS / "expiry.md").read_text(encoding="utf-8")
     snippet, redating = re.findall(r"```toml\n(.*?)```", guide, re.DOTALL)
     loaded = Program.from_toml(snippet)
     assert (loaded.pending_days, loaded.expiry) == (
