@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import attrs
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loyalty import EarnRate, Engine, earn, open_store
+from loyalty import Engine, earn, open_store
 from loyalty.earning import evaluate
 from loyalty.members import Member
-from loyalty.program import Program
+from loyalty.program import EarnRate, Program
 from loyalty.purchases import Line, Purchase
-from loyalty.rules import EventRule, Multiplier, Rule
+from loyalty.rules import EventRule, Multiplier, PurchaseBonus, Rule, SpendRule
 from loyalty.testing.strategies import lines, members, programs, purchases
 
 T0 = datetime(2000, 1, 1, tzinfo=UTC)
@@ -139,3 +139,34 @@ def test_quote_equals_record_for_the_same_input(program: Program, sales: list[Pu
             recorded.carried_in,
         )
         assert recorded.balance_after == engine.balance(sale.member_id).available
+
+
+# -- caps and budgets through the engine ------------------------------------------------------
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(amounts=st.lists(st.integers(1, 5_000), min_size=1, max_size=12), cap=st.integers(1, 60))
+def test_no_cap_or_budget_is_ever_exceeded(amounts: list[int], cap: int) -> None:
+    program = Program(
+        "Club",
+        "EUR",
+        rate=None,
+        rules=[
+            SpendRule(id="capped", points=1, cap=cap, cap_period="ever"),
+            PurchaseBonus(id="budgeted", points=7, budget=cap),
+            SpendRule(id="per-purchase", points=3, cap_per_purchase=cap),
+        ],
+    )
+    engine = Engine(program, open_store("memory://"), clock=lambda: T0)
+    engine.enroll("M1", at=T0)
+    given_by: dict[str, Decimal] = {}
+    for n, cents in enumerate(amounts):
+        at = T0 + timedelta(minutes=n)
+        receipt = engine.record_purchase(
+            Purchase(f"P{n}", "M1", at, [Line("sku", 1, Decimal(cents).scaleb(-2))], "EUR")
+        )
+        assert receipt.points_of("per-purchase") <= cap
+        for rule in ("capped", "budgeted"):
+            given_by[rule] = given_by.get(rule, Decimal(0)) + receipt.points_of(rule)
+    assert given_by["capped"] <= cap
+    assert given_by["budgeted"] <= cap
