@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from loyalty import Engine, EntryKind, InsufficientPoints, Line, LoyaltyError, Program, Purchase, open_store
+from loyalty import Engine, EntryKind, InsufficientPoints, Line, LoyaltyError, Program, Purchase
 from loyalty.engine import Maintenance
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.lots import Balance, lots_of
@@ -18,13 +18,6 @@ from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 
 AMS = ZoneInfo("Europe/Amsterdam")
-
-
-@pytest.fixture
-def store() -> Iterator[Store]:
-    store = open_store("memory://")
-    yield store
-    store.close()
 
 
 def program(**options: object) -> Program:
@@ -105,21 +98,6 @@ def test_a_day_across_the_spring_dst_change_is_a_wall_clock_day(store: Store) ->
     assert engine.balance("M1") == Balance(available=0, pending=30)
     clock.now = local(2024, 3, 31, 12, 0)
     assert engine.balance("M1") == Balance(available=30)
-
-
-def test_rounding_up_to_the_end_of_the_day_quarter_and_year() -> None:
-    earned = local(2024, 10, 26, 18, 30)  # the autumn DST change is the next night
-    day = Expiry(ExpiryPolicy.LIFETIME, days=1, round_up=EndOf.DAY)
-    assert day.expires_at(earned, AMS) == local(2024, 10, 28)
-    quarter = Expiry(ExpiryPolicy.LIFETIME, months=1, round_up=EndOf.QUARTER)
-    assert quarter.expires_at(earned, AMS) == local(2025, 1, 1)
-    year = Expiry(ExpiryPolicy.LIFETIME, months=3, round_up=EndOf.YEAR)
-    assert year.expires_at(earned, AMS) == local(2026, 1, 1)
-    # Already on a boundary: valid to the end of the period before it.
-    midnight = local(2024, 2, 1)
-    assert Expiry(ExpiryPolicy.LIFETIME, months=1, round_up=EndOf.MONTH).expires_at(midnight, AMS) == local(
-        2024, 3, 1
-    )
 
 
 def test_calendar_expiry_ends_with_the_next_year(store: Store) -> None:
@@ -351,80 +329,6 @@ def test_maintenance_and_lot_queries_refuse_bad_input_and_write_nothing(store: S
         assert snapshot(store, ["M1"]) == before
 
 
-@pytest.mark.parametrize(
-    ("data", "problem"),
-    [
-        ({"pending_days": -1}, "pending_days: must be an int from 0 to 36600, got -1"),
-        ({"pending_days": 1.5}, "pending_days: must be an int, not float 1.5"),
-        ({"expiry": {"policy": "lifetime"}}, "expiry.months: a lifetime needs months or days, got neither"),
-        ({"expiry": {"policy": "forever"}}, "expiry.policy: must be one of 'none', 'lifetime', 'calendar'"),
-        (
-            {"expiry": {"policy": "calendar", "days": 3}},
-            "expiry.days: only a lifetime or inactivity policy takes days",
-        ),
-        ({"expiry": {"policy": "calendar", "years": 0}}, "expiry.years: must be at least 1, got 0"),
-        ({"expiry": {"policy": "lifetime", "months": 1, "years": 2}}, "expiry.years: only a calendar policy"),
-        (
-            {"expiry": {"policy": "none", "from_vesting": True}},
-            "expiry.from_vesting: points that never expire",
-        ),
-        (
-            {"expiry": {"policy": "lifetime", "days": 1, "round_up": "week"}},
-            "expiry.round_up: must be one of",
-        ),
-        ({"expiry": {"policy": "lifetime", "days": 1, "every": 2}}, "expiry.every: unknown key"),
-    ],
-)
-def test_a_malformed_lifecycle_configuration_names_its_path(data: dict[str, object], problem: str) -> None:
-    from loyalty import ConfigError
-
-    with pytest.raises(ConfigError) as info:
-        Program.from_dict({"name": "Club", "currency": "EUR", **data})
-    assert problem in str(info.value)
-
-
-def test_the_lifecycle_configuration_round_trips() -> None:
-    text = """
-name = "Club"
-currency = "EUR"
-timezone = "Europe/Amsterdam"
-pending_days = 14
-
-[expiry]
-policy = "lifetime"
-months = 12
-round_up = "month"
-from_vesting = true
-"""
-    loaded = Program.from_toml(text)
-    assert loaded.expiry == Expiry(ExpiryPolicy.LIFETIME, months=12, round_up=EndOf.MONTH, from_vesting=True)
-    assert loaded.pending_days == 14
-    assert Program.from_dict(loaded.to_dict()) == loaded
-
-
-def test_dates_beyond_the_calendar_never_expire() -> None:
-    late = datetime(9998, 12, 31, 12, tzinfo=UTC)
-    assert program(expiry=Expiry(ExpiryPolicy.CALENDAR, years=5)).lot_dates(late, pending=False) == (
-        None,
-        None,
-    )
-
-
-def test_the_guide_s_program_file_loads() -> None:
-    import re
-
-    from tests.paths import DOCS
-
-    guide = (DOCS / "expiry.md").read_text(encoding="utf-8")
-    snippet, redating = re.findall(r"```toml\n(.*?)```", guide, re.DOTALL)
-    loaded = Program.from_toml(snippet)
-    assert (loaded.pending_days, loaded.expiry) == (
-        14,
-        Expiry(ExpiryPolicy.LIFETIME, months=12, round_up=EndOf.MONTH),
-    )
-    assert Program.from_toml(redating).expiry == Expiry(ExpiryPolicy.LIFETIME, months=24, redate_earlier=True)
-
-
 # -- inactivity, and versions that re-date earlier points ---------------------------------------
 
 
@@ -499,21 +403,6 @@ def test_a_version_that_re_dates_earlier_points_does_so_once(any_store: Store) -
     # A late purchase from before version 2 arrives after the pass: it gets version 2's dates too.
     engine.record_purchase(sale("P0", local(2024, 5, 1), "5.00"))
     assert engine.lots("M1")[-1].expires_at == local(2025, 5, 1).astimezone(UTC)
-
-
-def test_inactivity_and_re_dating_options_are_checked() -> None:
-    with pytest.raises(LoyaltyError, match="inactivity needs months or days"):
-        Expiry(ExpiryPolicy.INACTIVITY)
-    with pytest.raises(LoyaltyError, match="from_vesting"):
-        Expiry(ExpiryPolicy.INACTIVITY, months=6, from_vesting=True)
-    with pytest.raises(LoyaltyError, match="redate_earlier"):
-        Expiry(ExpiryPolicy.INACTIVITY, months=6, redate_earlier=True)
-    data = {
-        "name": "Club",
-        "currency": "EUR",
-        "expiry": {"policy": "inactivity", "months": 18, "round_up": "month"},
-    }
-    assert Program.from_dict(data).to_dict() == data
 
 
 def test_points_back_from_a_hold_roll_on_with_the_others(store: Store) -> None:

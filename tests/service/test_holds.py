@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,6 @@ from loyalty import (
     LoyaltyError,
     Maintenance,
     Program,
-    open_store,
 )
 from loyalty.holds import HoldStatus
 from loyalty.lots import lots_of
@@ -31,13 +30,6 @@ from loyalty.testing.snapshots import snapshot
 AMS = ZoneInfo("Europe/Amsterdam")
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=AMS)
 TTL = timedelta(minutes=15)
-
-
-@pytest.fixture
-def store() -> Iterator[Store]:
-    store = open_store("memory://")
-    yield store
-    store.close()
 
 
 @pytest.fixture
