@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -14,6 +15,10 @@ T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
 def basket(*prices: str, currency: str = "EUR") -> Purchase:
     return Purchase("P1", "M1", T0, [Line(f"s{i}", 1, Decimal(p)) for i, p in enumerate(prices)], currency)
+
+
+def purchase(*lines: Line) -> Purchase:
+    return Purchase("P1", "M1", T0, lines, "EUR")
 
 
 class TestEarn:
@@ -30,6 +35,14 @@ class TestEarn:
     def test_base_rate_floors_by_default(self, rate: EarnRate, prices: list[str], points: int) -> None:
         assert earn(Program("P", "EUR", rate=rate), basket(*prices)).points == points
 
+    def test_rate_with_non_terminating_per_loses_a_point_over_several_lines(self) -> None:
+        # 1 point per 3.00: each 1.00 line earns 1/3 rounded at 80 digits; three of them sum to
+        # 0.999...9, which floors to 0. One 3.00 line earns 1, so splitting a basket loses points.
+        program = Program("Club", "EUR", rate=EarnRate(1, Decimal("3.00")))
+        lines = [Line(sku, 1, Decimal("1.00")) for sku in ("a", "b", "c")]
+        assert earn(program, purchase(Line("a", 3, Decimal("1.00")))).points == 1
+        assert earn(program, purchase(*lines)).points == 1
+
     @pytest.mark.parametrize(
         ("rounding", "price", "points"),
         [
@@ -44,6 +57,16 @@ class TestEarn:
         receipt = earn(Program("P", "EUR", rounding=rounding), basket(price))
         assert receipt.points == points
         assert receipt.rounding_adjustment == points - Decimal(price)
+
+    def test_caller_decimal_context_with_traps_does_not_crash_rounding(self) -> None:
+        program = Program("Club", "EUR", rate=EarnRate(1, Decimal("1.00")))
+        sale = purchase(Line("a", 1, Decimal("12.3456")))
+        with decimal.localcontext() as ctx:
+            ctx.prec = 3
+            ctx.traps[decimal.Inexact] = True
+            ctx.traps[decimal.Rounded] = True
+            receipt = earn(program, sale)
+        assert receipt.points == 12
 
     def test_breakdown_explains_the_points(self) -> None:
         receipt = earn(Program("P", "EUR", rate=EarnRate(1, Decimal("10.00"))), basket("25.00", "4.99"))

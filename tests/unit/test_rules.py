@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from loyalty.earning import Event, evaluate, evaluate_event, tally_keys
+from loyalty.earning import Event, earn, evaluate, evaluate_event, tally_keys
 from loyalty.errors import InvalidAmount, InvalidInput
 from loyalty.members import Member
 from loyalty.program import EarnRate, Program
@@ -198,6 +198,21 @@ class TestPurchaseFilters:
         assert run(prog, sale(at=T0.replace(hour=1))).points == 5
         assert run(prog, sale(at=T0.replace(hour=2))).points == 0
 
+    def test_an_overnight_window_belongs_to_the_day_it_starts(self) -> None:
+        # "Fri 22:00-02:00": Saturday 01:00 is inside Friday night's window, but the weekday is
+        # checked on the local date (Saturday), and the explanation says "outside window
+        # Fri 22:00-02:00". (Conversely, Friday 01:00 - Thursday night - earns the bonus.)
+        program = Program(
+            "Club",
+            "EUR",
+            rate=None,
+            rules=[PurchaseBonus(id="late", points=5, days=["fri"], hours=["22:00-02:00"])],
+        )
+        saturday_1am = datetime(2024, 3, 2, 1, 0, tzinfo=UTC)
+        friday_1am = datetime(2024, 3, 1, 1, 0, tzinfo=UTC)
+        assert earn(program, sale(at=saturday_1am)).points == 5
+        assert earn(program, sale(at=friday_1am)).points == 0
+
     def test_recurring_window_first_tuesday_of_the_month(self) -> None:
         prog = program(PurchaseBonus(id="r", points=5, recurrence="FREQ=MONTHLY;BYDAY=+1TU"))
         assert run(prog, sale(at=datetime(2024, 3, 5, 12, tzinfo=UTC))).points == 5
@@ -381,6 +396,21 @@ class TestCombination:
         assert receipt.points == 50
         assert reasons(receipt) == {"base": "stopped by vip"}
 
+    def test_a_stop_rule_that_gave_nothing_does_not_stop(self) -> None:
+        # "stop after this rule (only when it actually fired)": a spend rule on a free line
+        # gives 0 points, yet it stops the purchase bonus.
+        program = Program(
+            "Club",
+            "EUR",
+            rate=None,
+            rules=[
+                SpendRule(id="freebie", points=1, skus=["free"], stop=True),
+                PurchaseBonus(id="bonus", points=50),
+            ],
+        )
+        receipt = earn(program, sale(Line("free", 1, D("0.00")), Line("bread", 1, D("5.00"))))
+        assert receipt.points == 50
+
     def test_exclusive_group_keeps_the_best(self) -> None:
         prog = program(
             PurchaseBonus(id="ten", points=10, group="promo"),
@@ -397,6 +427,24 @@ class TestCombination:
         small = run(prog, sale(line("a", "1.00")))
         assert given(small) == {"thirty": D(30), "other": D(1)}
         assert reasons(small)["fifty"] == "minimum order 5.00 not met: 1.00"
+
+    def test_a_grouped_multiplier_multiplies_every_spend_rule_before_it(self) -> None:
+        # Group G: "cake-extra" (a spend rule) or "cake-x3" (a multiplier). The group is resolved
+        # at cake-extra's place, before "everyone-extra" (a later spend rule) ran, so the
+        # multiplier only sees the base points: x3 of 10 (+20) ties with cake-extra (+20).
+        # Evaluated in its own phase it gives x3 of 20 (+40) and wins: 10 + 10 + 40 = 60.
+        program = Program(
+            "Club",
+            "EUR",
+            rate=EarnRate(1, D("1.00")),
+            rules=[
+                SpendRule(id="cake-extra", points=2, per=D("1.00"), categories=["cake"], group="G"),
+                SpendRule(id="everyone-extra", points=1, per=D("1.00")),
+                Multiplier(id="cake-x3", factor=3, categories=["cake"], group="G"),
+            ],
+        )
+        receipt = earn(program, sale(Line("tart", 1, D("10.00"), category="cake")))
+        assert receipt.points == 60
 
     def test_explain_lists_every_rule_that_gave_nothing(self) -> None:
         prog = program(
@@ -429,6 +477,57 @@ class TestCaps:
         cuts = [c.points for c in receipt.breakdown if c.points < 0]
         assert cuts == [D("-10.00"), D("-20.00")]
         assert "capped at 30 per purchase" in receipt.render()
+
+    @pytest.mark.parametrize("rounding", ["floor", "half_up", "half_even"])
+    def test_cap_per_purchase_holds_after_per_line_rounding(self, rounding: str) -> None:
+        # The trim spreads the cut pro rata (0.5 off each of ten 1-point lines), and each line
+        # is then rounded on its own: half_up gives 10 (twice the cap), floor/half_even give 0.
+        program = Program(
+            "Club",
+            "EUR",
+            rate=None,
+            rounding=rounding,
+            round_per="line",
+            rules=[SpendRule(id="spend", points=1, cap_per_purchase=5)],
+        )
+        lines = [Line(f"s{i}", 1, D("1.00")) for i in range(10)]
+        assert earn(program, sale(*lines)).points == 5
+
+    def test_cap_per_purchase_holds_with_half_up_per_line_rounding(self) -> None:
+        program = Program(
+            "Club",
+            "EUR",
+            rate=None,
+            rounding="half_up",
+            round_per="line",
+            rules=[SpendRule(id="spend", points=1, per=Decimal("1.00"), cap_per_purchase=10)],
+        )
+        receipt = earn(program, sale(Line("a", 1, Decimal("7.50")), Line("b", 1, Decimal("7.50"))))
+        assert receipt.points <= 10
+
+    def test_a_cap_row_never_adds_points(self) -> None:
+        # A label multiplier with mixed factors (x3 red, x0.5 blue) capped at 5: the trim is
+        # spread pro rata over signed contributions, so the receipt shows a "capped at 5 per
+        # purchase" row of +3.3333 next to one of -13.3333. The total is right; the rows are not.
+        program = Program(
+            "Club",
+            "EUR",
+            rules=[
+                Multiplier(
+                    id="colors", label="color", factors={"red": 3, "blue": D("0.5")}, cap_per_purchase=5
+                )
+            ],
+        )
+        receipt = earn(
+            program,
+            sale(
+                Line("a", 1, D("10.00"), labels={"color": "red"}),
+                Line("b", 1, D("10.00"), labels={"color": "blue"}),
+            ),
+        )
+        assert receipt.points == 25
+        capped = [c for c in receipt.breakdown if c.detail.startswith("capped")]
+        assert capped and all(c.points <= 0 for c in capped)
 
     def test_member_cap_per_period(self) -> None:
         prog = program(SpendRule(id="r", points=1, cap=500, cap_period="month"))
