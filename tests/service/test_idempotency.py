@@ -8,9 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty import EarnRate, Engine, IdempotencyConflict, Program
+from loyalty import EarnRate, Engine, EventRule, IdempotencyConflict, Program
 from loyalty.store import Store
-from tests.service.helpers import PROGRAM, T0, sale
+from tests.service.helpers import PROGRAM, T0, engine_for, sale
 
 
 @pytest.fixture
@@ -52,6 +52,27 @@ def test_retries_are_judged_exactly_whatever_the_callers_decimal_context(engine:
     with pytest.raises(IdempotencyConflict):
         engine.record_purchase(sale("P2", "1.000000000009"))
     assert engine.balance("M1").available == 124
+
+
+def test_an_event_retry_with_1_instead_of_true_is_a_conflict(store: Store) -> None:
+    # Rules tell True from 1 (the retry would not match the rule), but the request compare
+    # treats event properties as opaque and True == 1 in Python: the retry is taken as the
+    # same request and answered with the original 5 points.
+    rule = EventRule(id="survey", event="survey", points=5, properties={"verified": [True]})
+    engine = engine_for(store, Program("Club", "EUR", rules=[rule]))
+    engine.record_event("M1", "survey", id="E1", at=T0, properties={"verified": True})
+    with pytest.raises(IdempotencyConflict) as info:
+        engine.record_event("M1", "survey", id="E1", at=T0, properties={"verified": 1})
+    assert (info.value.field or "").startswith("properties")
+
+
+def test_an_update_member_retry_with_1_instead_of_true_is_a_conflict(store: Store) -> None:
+    # enroll() compares attributes with their types; update_member's replay does not.
+    engine = engine_for(store, Program("Club", "EUR"))
+    engine.update_member("M1", id="U1", at=T0, attributes={"vip": True})
+    with pytest.raises(IdempotencyConflict) as info:
+        engine.update_member("M1", id="U1", at=T0, attributes={"vip": 1})
+    assert (info.value.field or "").startswith("attributes")
 
 
 def test_a_retry_returns_the_original_receipt_after_the_program_changed(store: Store) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
 
-from loyalty import Engine, open_store
+from loyalty import Engine, Line, Purchase, open_store
 from loyalty.errors import ConfigError, InvalidInput
 from loyalty.program import EarnRate, Program
 from loyalty.store import Store
@@ -61,6 +61,22 @@ class TestVersions:
         assert info.value.field == "version"
         assert snapshot(store, ["M1"], ["P2"], ["visits|M1"], programs=True) == before
 
+    def test_the_same_version_with_effective_from_in_another_offset_is_not_a_change(
+        self, store: Store
+    ) -> None:
+        # The two programs are == (one instant), but their to_dict bodies spell it differently,
+        # so a second till configured in local time is refused: "already stored with other rules".
+        utc = Program("Club", "EUR", version="v2", effective_from=datetime(2024, 6, 1, tzinfo=UTC))
+        local = Program(
+            "Club",
+            "EUR",
+            version="v2",
+            effective_from=datetime(2024, 6, 1, 2, tzinfo=timezone(timedelta(hours=2))),
+        )
+        assert utc == local
+        assert [v.version for v in Engine(utc, store, clock=lambda: T0).versions] == ["v2"]
+        assert [v.version for v in Engine(local, store, clock=lambda: T0).versions] == ["v2"]
+
     def test_a_new_version_never_changes_points_already_given(self, store: Store) -> None:
         first = engine_for(store, self.spring).record_purchase(sale("P1"))
         both = Engine([self.spring, self.summer], store, clock=lambda: T0)
@@ -83,3 +99,11 @@ class TestVersions:
             engine.record_purchase(sale("P1"))
         assert info.value.field == "at"
         assert snapshot(store, ["M1"], ["P1"]) == before
+
+    def test_refused_purchase_writes_no_program_version(self, store: Store) -> None:
+        engine = Engine(Program("Club", "EUR", effective_from=T0), store, clock=lambda: T0)
+        early = Purchase("P1", "M1", datetime(2024, 2, 1, tzinfo=UTC), [Line("a", 1, Decimal("1"))], "EUR")
+        with pytest.raises(InvalidInput):
+            engine.record_purchase(early)
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.program_versions() == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from loyalty import Engine, FirstPurchase, IdempotencyConflict, Program
+from loyalty import Engine, FirstPurchase, IdempotencyConflict, Program, PurchaseBonus
 from loyalty.store import Store
 from loyalty.testing.snapshots import snapshot
 from tests.service.helpers import engine_for, sale
@@ -39,3 +39,36 @@ def test_quote_equals_record(store: Store) -> None:
     assert engine.quote(sale("P1")) == engine.explain(sale("P1")) == recorded
     with pytest.raises(IdempotencyConflict):
         engine.quote(sale("P1", "11.00"))
+
+
+def test_explain_gives_the_same_points_as_quote_with_a_group_around_a_stop(store: Store) -> None:
+    # A group is resolved where its first member stands in the rule list. explain() walks all
+    # rules (A first), quote()/record walk only candidates (A is not one), so B is evaluated
+    # before the stop rule S in explain and after it in quote: 51 points vs 1. explain also
+    # lists B both in the breakdown and as "stopped by S".
+    program = Program(
+        "Club",
+        "EUR",
+        rate=None,
+        rules=[
+            PurchaseBonus(id="A", points=100, priority=10, group="G", skus=["X"]),
+            PurchaseBonus(id="S", points=1, priority=5, stop=True),
+            PurchaseBonus(id="B", points=50, priority=0, group="G"),
+        ],
+    )
+    engine = engine_for(store, program)
+    purchase = sale("Q1", "1.00")
+    explained = engine.explain(purchase)
+    assert explained.points == engine.quote(purchase).points
+    skipped = {s.rule for s in explained.skipped}
+    assert not skipped & set(explained.rules), "a rule is both given and skipped"
+
+
+def test_quote_and_explain_write_nothing(store: Store) -> None:
+    # A quote is a read, but the first one takes a write transaction (BEGIN IMMEDIATE on
+    # SQLite) and stores the program version; on a read-only replica it would fail.
+    engine = engine_for(store, Program("Club", "EUR"))
+    engine.quote(sale("Q1"))
+    engine.explain(sale("Q1"))
+    with store.unit_of_work(readonly=True) as uow:
+        assert uow.program_versions() == []
