@@ -10,7 +10,7 @@ from pathlib import Path
 import attrs
 import pytest
 
-from loyalty import Member, StorageError
+from loyalty import Engine, FirstPurchase, Line, Member, Program, Purchase, StorageError, open_store
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.store import StoredProgram, Tally
@@ -76,8 +76,8 @@ def test_migration_1_is_unchanged() -> None:
     assert _MIGRATIONS[0] == V1_DDL
 
 
-def _version_1_file(path: Path) -> None:
-    """A file as schema 1 left it: a member, an earn entry with its rule, a redemption, an operation."""
+def _schema_1_file(path: Path, *rows: tuple[str, tuple[object, ...]]) -> None:
+    """An SQLite file at schema version 1 exactly as released, holding ``rows`` (statement, values)."""
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("BEGIN")
@@ -85,20 +85,29 @@ def _version_1_file(path: Path) -> None:
         conn.execute(statement)
     conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
     conn.execute("INSERT INTO schema_version (version) VALUES (1)")
-    conn.execute(
-        "INSERT INTO members VALUES (?, ?, ?, ?, ?, ?)",
-        ("M1", "2024-03-01T08:30:00+00:00", 3600, "2000-02-29", '{"vip":true}', 30),
-    )
-    entry = "INSERT INTO entries VALUES (?, 'M1', ?, ?, ?, ?, 7200, ?, 0, ?, ?, NULL, ?)"
-    at = "2024-03-01T09:30:00+00:00"
-    conn.execute(entry, (1, "earn", 40, 40, at, "2024-03-01T09:31:00+00:00", "P1", "purchase", "base"))
-    conn.execute(entry, (2, "redeem", -10, 30, at, "2024-03-01T09:32:00+00:00", "R1", "redemption", None))
-    conn.execute(
-        "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?)",
-        ("P1", "purchase", "{}", '{"points":40}', "2024-03-01T09:31:00+00:00", 0),
-    )
+    for statement, values in rows:
+        conn.execute(statement, values)
     conn.execute("COMMIT")
     conn.close()
+
+
+def _version_1_file(path: Path) -> None:
+    """A file as schema 1 left it: a member, an earn entry with its rule, a redemption, an operation."""
+    entry = "INSERT INTO entries VALUES (?, 'M1', ?, ?, ?, ?, 7200, ?, 0, ?, ?, NULL, ?)"
+    at = "2024-03-01T09:30:00+00:00"
+    _schema_1_file(
+        path,
+        (
+            "INSERT INTO members VALUES (?, ?, ?, ?, ?, ?)",
+            ("M1", "2024-03-01T08:30:00+00:00", 3600, "2000-02-29", '{"vip":true}', 30),
+        ),
+        (entry, (1, "earn", 40, 40, at, "2024-03-01T09:31:00+00:00", "P1", "purchase", "base")),
+        (entry, (2, "redeem", -10, 30, at, "2024-03-01T09:32:00+00:00", "R1", "redemption", None)),
+        (
+            "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?)",
+            ("P1", "purchase", "{}", '{"points":40}', "2024-03-01T09:31:00+00:00", 0),
+        ),
+    )
 
 
 def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
@@ -156,6 +165,69 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
             conn.execute("UPDATE entries SET program_version = 'forged'")
     finally:
         conn.close()
+
+
+# What the issue-2 engine (commit f93a468) kept for one 10.00 purchase by M1: a till may retry it.
+_V1_REQUEST = (
+    '{"at":"2024-03-01T09:30:00+00:00","currency":"EUR","lines":[{"category":null,"quantity":"1",'
+    '"sku":"a","unit_price":"10.00"}],"member_id":"M1","store_id":null,"terminal_id":null}'
+)
+_V1_RESULT = (
+    '{"amount":{"amount":"10.00","currency":"EUR"},"balance_after":10,"breakdown":[{"detail":'
+    '"1 point per 1 EUR on 10.00 EUR","points":"10.00","rule":"base"}],"member_id":"M1",'
+    '"occurred_at":"2024-03-01T09:30:00+00:00","points":10,"purchase_id":"P1","rounding":"floor",'
+    '"rounding_adjustment":"0.00"}'
+)
+
+
+def _issue_2_file(path: Path) -> None:
+    """An SQLite file as the issue-2 engine left it after one 10.00 purchase by M1."""
+    at = "2024-03-01T09:30:00+00:00"
+    _schema_1_file(
+        path,
+        ("INSERT INTO members VALUES ('M1', ?, 0, NULL, '{}', 10)", (at,)),
+        (
+            "INSERT INTO entries VALUES (1, 'M1', 'earn', 10, 10, ?, 0, ?, 0, 'P1', 'purchase', NULL,"
+            " 'base')",
+            (at, at),
+        ),
+        ("INSERT INTO operations VALUES ('P1', 'purchase', ?, ?, ?, 0)", (_V1_REQUEST, _V1_RESULT, at)),
+    )
+
+
+def _ten_euros(pid: str) -> Purchase:
+    return Purchase(pid, "M1", T0, [Line("a", 1, Decimal("10.00"))], "EUR")
+
+
+def test_a_retry_of_a_purchase_recorded_before_the_upgrade_returns_its_receipt(tmp_path: Path) -> None:
+    # The replay record of schema 1 has purchase_id (not source_id) and breakdown rows without
+    # a name: structuring it as the new Receipt raises cattrs' ClassValidationError, not even a
+    # LoyaltyError, so a till retrying a sale sent just before the upgrade crashes.
+    path = tmp_path / "v1.db"
+    _issue_2_file(path)
+    store = open_store(f"sqlite:///{path}")
+    try:
+        engine = Engine(Program("Club", "EUR"), store, clock=lambda: T0)
+        receipt = engine.record_purchase(_ten_euros("P1"))
+        assert (receipt.points, receipt.balance_after) == (10, 10)
+    finally:
+        store.close()
+
+
+def test_first_purchase_is_not_given_to_a_member_who_bought_before_the_upgrade(tmp_path: Path) -> None:
+    # "First purchase" reads the visits tally, which starts empty on an upgraded file:
+    # every existing customer gets the welcome bonus on their next purchase.
+    path = tmp_path / "v1.db"
+    _issue_2_file(path)
+    store = open_store(f"sqlite:///{path}")
+    try:
+        program = Program("Club", "EUR", rules=[FirstPurchase(id="welcome", points=100)])
+        engine = Engine(program, store, clock=lambda: T0)
+        receipt = engine.record_purchase(_ten_euros("P2"))
+        assert "welcome" not in receipt.rules
+        assert receipt.points == 10
+    finally:
+        store.close()
 
 
 def test_an_upgrade_that_fails_leaves_the_file_at_version_1(tmp_path: Path) -> None:
