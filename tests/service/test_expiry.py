@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -13,11 +14,12 @@ from loyalty import Engine, EntryKind, InsufficientPoints, Line, LoyaltyError, P
 from loyalty.engine import Maintenance
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.lots import Balance, lots_of
-from loyalty.store import Store
+from loyalty.store import Store, UnitOfWork
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 
 AMS = ZoneInfo("Europe/Amsterdam")
+ONE_DAY = Expiry(ExpiryPolicy.LIFETIME, days=1)
 
 
 def program(**options: object) -> Program:
@@ -98,6 +100,24 @@ def test_a_day_across_the_spring_dst_change_is_a_wall_clock_day(store: Store) ->
     assert engine.balance("M1") == Balance(available=0, pending=30)
     clock.now = local(2024, 3, 31, 12, 0)
     assert engine.balance("M1") == Balance(available=30)
+
+
+def test_a_date_in_the_skipped_dst_hour_sorts_as_its_instant(any_store: Store) -> None:
+    # 2024-03-31 02:30 does not exist in Amsterdam: it is read as 01:30Z. A lot earned
+    # at 03:15 the day before expires at 03:15 CEST, 01:15Z: earlier, though "later" on the wall.
+    engine, clock = engine_at(any_store, local(2024, 3, 30, 3, 30), program(expiry=ONE_DAY))
+    engine.adjust("M1", 10, id="A1", at=datetime(2024, 3, 30, 2, 30, tzinfo=AMS), reason="a", actor="s")
+    engine.adjust("M1", 10, id="A2", at=datetime(2024, 3, 30, 3, 15, tzinfo=AMS), reason="b", actor="s")
+    first, second = engine.lots("M1")
+    assert (first.expires_at, second.expires_at) == (
+        datetime(2024, 3, 31, 1, 30, tzinfo=UTC),
+        datetime(2024, 3, 31, 1, 15, tzinfo=UTC),
+    )
+    clock.now = datetime(2024, 3, 31, 1, 20, tzinfo=UTC).astimezone(AMS)
+    assert engine.balance("M1") == Balance(available=10, overdue=10)
+    report = engine.run_due(batch=1)
+    assert (report.expired_lots, report.expired_points) == (1, 10)
+    assert [lot.id for lot in engine.lots("M1")] == [first.id]
 
 
 def test_calendar_expiry_ends_with_the_next_year(store: Store) -> None:
@@ -208,6 +228,14 @@ def test_spending_takes_the_soonest_expiring_points_first_then_the_oldest(store:
     assert engine.lots("M1") == lots_of(engine.history("M1"))
 
 
+def test_spending_in_the_skipped_hour_takes_the_soonest_expiring_instant(any_store: Store) -> None:
+    engine, clock = engine_at(any_store, local(2024, 3, 30, 3, 30), program(expiry=ONE_DAY))
+    engine.adjust("M1", 10, id="A1", at=datetime(2024, 3, 30, 2, 30, tzinfo=AMS), reason="a", actor="s")
+    engine.adjust("M1", 10, id="A2", at=datetime(2024, 3, 30, 3, 15, tzinfo=AMS), reason="b", actor="s")
+    _, second = engine.lots("M1")
+    assert engine.redeem("M1", 5, id="R1", at=clock.now).draws == ((second.id, -5),)
+
+
 def test_a_redemption_writes_off_points_past_their_date_before_it_spends(store: Store) -> None:
     at = local(2024, 1, 10, 10, 0)
     engine, clock = engine_at(store, at, program(expiry=Expiry(ExpiryPolicy.LIFETIME, days=10)))
@@ -245,6 +273,42 @@ def test_run_due_twice_changes_nothing_more(store: Store) -> None:
         f"expiry:{entry.draws[0][0]}",
         "points earned 2024-01-10 expired",
     )
+
+
+def test_expiry_entries_read_back_alike_on_every_adapter(any_store: Store) -> None:
+    engine, clock = engine_at(any_store, local(2024, 2, 17, 10, 0), program(expiry=ONE_DAY))
+    engine.adjust("M1", 10, id="A1", at=clock.now, reason="a", actor="s")
+    clock.advance(days=2)
+    engine.run_due()
+    (expired,) = [e for e in engine.history("M1") if e.kind is EntryKind.EXPIRE]
+    assert expired.occurred_at.isoformat() == "2024-02-18T09:00:00+00:00"
+
+
+class _CountingStore:
+    """Counts the write units of work a store opens."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.writes = 0
+
+    def unit_of_work(self, *, readonly: bool = False) -> AbstractContextManager[UnitOfWork]:
+        self.writes += 0 if readonly else 1
+        return self.inner.unit_of_work(readonly=readonly)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_run_due_writes_at_most_batch_items_per_unit_of_work(any_store: Store) -> None:
+    counting = _CountingStore(any_store)
+    engine, clock = engine_at(counting, datetime(2024, 5, 1, 12, 0, tzinfo=UTC), program(expiry=ONE_DAY))
+    for n in range(25):
+        engine.adjust("M1", 1, id=f"A{n}", at=clock.now, reason="a", actor="s")
+    clock.advance(days=2)
+    before = counting.writes
+    assert engine.run_due(batch=10).expired_lots == 25
+    # 10 + 10 + 5, and one more that finds nothing.
+    assert counting.writes - before == 4
 
 
 def test_a_late_offline_purchase_after_a_later_expiry_run(store: Store) -> None:
@@ -300,6 +364,13 @@ def test_expiring_lists_what_expires_within_the_window(store: Store) -> None:
     both = engine.expiring("M1", within=timedelta(days=30))
     assert [lot.remaining for lot in both] == [10, 20]
     assert engine.expiring("M1", within=timedelta(0)) == []
+
+
+def test_expiring_at_the_end_of_the_calendar_is_no_raw_error(any_store: Store) -> None:
+    west = timezone(timedelta(hours=-5))
+    engine, clock = engine_at(any_store, datetime(2024, 5, 1, 12, 0, tzinfo=west), program(expiry=ONE_DAY))
+    limit = datetime.max.replace(tzinfo=west) - clock.now.replace(tzinfo=west)
+    assert engine.expiring("M1", within=limit) == []
 
 
 # -- refused input ----------------------------------------------------------------------------------

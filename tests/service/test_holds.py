@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,12 +22,14 @@ from loyalty import (
     LoyaltyError,
     Maintenance,
     Program,
+    open_store,
 )
 from loyalty.holds import HoldStatus
 from loyalty.lots import lots_of
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
+from tests.pg import fresh_schema_url, postgres_dsn
 
 AMS = ZoneInfo("Europe/Amsterdam")
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=AMS)
@@ -53,6 +57,16 @@ def engine(store: Store, clock: ManualClock) -> Engine:
 
 def lots(engine: Engine) -> list[tuple[int, int]]:
     return [(lot.id, lot.remaining) for lot in engine.lots("M1")]
+
+
+def daily(store: Store, clock: ManualClock) -> Engine:
+    """An engine on ``store`` whose points last a day (Amsterdam time), M1 enrolled."""
+    program = Program(
+        "Club", "EUR", timezone="Europe/Amsterdam", expiry=Expiry(ExpiryPolicy.LIFETIME, days=1)
+    )
+    engine = Engine(program, store, clock=clock)
+    engine.enroll("M1", at=datetime(2024, 3, 1, tzinfo=UTC))
+    return engine
 
 
 def test_a_hold_reserves_points_at_once_and_a_capture_spends_them(engine: Engine) -> None:
@@ -149,6 +163,30 @@ def test_a_hold_expires_on_the_engine_clock_not_the_till_s(engine: Engine, clock
     assert engine.run_due() == Maintenance()
 
 
+def test_a_hold_s_ttl_is_elapsed_time_across_a_dst_change(any_store: Store) -> None:
+    # The clock answers in Amsterdam time; 02:50 CEST + 15 minutes is 02:05 CET, after the change.
+    clock = ManualClock(datetime(2024, 10, 27, 2, 50, tzinfo=AMS))
+    engine = daily(any_store, clock)
+    engine.adjust("M1", 100, id="A1", at=clock.now, reason="a", actor="s")
+    hold = engine.hold("M1", 50, id="H1", at=clock.now, ttl=timedelta(minutes=15))
+    assert hold.expires_at == clock.now.astimezone(UTC) + timedelta(minutes=15)
+    clock.now = (clock.now.astimezone(UTC) + timedelta(minutes=30)).astimezone(AMS)
+    with pytest.raises(HoldExpired):
+        engine.capture("H1", id="C1", at=clock.now)
+
+
+def test_capturing_a_hold_maintenance_expired_raises_hold_expired(any_store: Store) -> None:
+    clock = ManualClock(datetime(2024, 5, 1, 12, 0, tzinfo=UTC))
+    engine = daily(any_store, clock)
+    engine.adjust("M1", 100, id="A1", at=clock.now, reason="a", actor="s")
+    engine.hold("M1", 50, id="H1", at=clock.now, ttl=timedelta(minutes=15))
+    clock.advance(minutes=15)
+    engine.run_due()
+    with pytest.raises(HoldExpired) as info:
+        engine.capture("H1", id="C1", at=clock.now)
+    assert info.value.status == "expired"
+
+
 def test_a_debit_ends_the_member_s_expired_holds_first(engine: Engine, clock: ManualClock) -> None:
     engine.hold("M1", 150, id="H1", at=T0, ttl=TTL)
     clock.now = T0 + TTL
@@ -185,6 +223,48 @@ def test_retries_and_declines_are_remembered(engine: Engine) -> None:
     with pytest.raises(IdempotencyConflict) as conflict:
         engine.capture("H1", id="C1", at=T0, points=5)
     assert conflict.value.field == "points"
+
+
+@pytest.mark.postgres
+def test_a_capture_retried_while_the_original_is_in_flight_gets_the_original() -> None:
+    url, drop = fresh_schema_url(postgres_dsn())
+    store = open_store(url)
+    try:
+        t = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+        slow = threading.Event()
+
+        def slow_clock() -> datetime:
+            # The original's clock stalls once inside its unit of work, holding the member's lock.
+            if slow.is_set():
+                slow.clear()
+                time.sleep(1.0)
+            return t
+
+        original = Engine(Program("Club", "EUR"), store, clock=slow_clock)
+        retry = Engine(Program("Club", "EUR"), store, clock=lambda: t)
+        original.enroll("M1", at=t)
+        original.adjust("M1", 200, id="A1", at=t, reason="welcome", actor="staff")
+        original.hold("M1", 150, id="H1", at=t, ttl=timedelta(minutes=15))
+        results: dict[str, object] = {}
+
+        def run(name: str, engine: Engine) -> None:
+            try:
+                results[name] = engine.capture("H1", id="C1", at=t, points=100)
+            except Exception as exc:  # the outcome, whatever it is, is what is compared
+                results[name] = exc
+
+        slow.set()
+        first = threading.Thread(target=run, args=("original", original))
+        first.start()
+        time.sleep(0.3)
+        second = threading.Thread(target=run, args=("retry", retry))
+        second.start()
+        first.join()
+        second.join()
+        assert results["retry"] == results["original"]
+    finally:
+        store.close()
+        drop()
 
 
 def test_bad_hold_commands_name_the_field_and_write_nothing(engine: Engine, store: Store) -> None:
