@@ -1,12 +1,14 @@
-"""Shared by the engine's service tests: an instant, the plain program, a sale, an engine with M1 enrolled."""
+"""Shared by the service tests: an instant, the plain program, a sale, an engine with M1, a crashing store."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
 from loyalty import Engine, Line, Program, Purchase
-from loyalty.store import Store
+from loyalty.store import Store, UnitOfWork
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 PROGRAM = Program("Engine", "EUR")  # the plain program: 1 point per EUR, floored
@@ -24,3 +26,23 @@ def engine_for(store: Store, *programs: Program) -> Engine:
     engine = Engine(programs[0] if len(programs) == 1 else programs, store, clock=lambda: T0)
     engine.enroll("M1", at=T0)
     return engine
+
+
+class CrashingStore:
+    """A store whose units of work crash as a command records its result, before anything commits."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    @contextmanager
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
+        with self.inner.unit_of_work(readonly=readonly) as uow:
+
+            def crash(*_: object) -> None:
+                raise RuntimeError("power cut between the ledger entry and the idempotency record")
+
+            uow.add_operation = crash  # type: ignore[method-assign,assignment]
+            yield uow
+
+    def close(self) -> None:
+        self.inner.close()

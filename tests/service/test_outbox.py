@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -13,8 +11,9 @@ import pytest
 
 from loyalty import Engine, Expiry, InvalidInput, Line, Program, Purchase, Tier, Tiers, open_store
 from loyalty.outbox import EventKind
-from loyalty.store import Store, UnitOfWork
+from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
+from tests.service.helpers import CrashingStore
 
 AMS = ZoneInfo("Europe/Amsterdam")
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=AMS)
@@ -95,35 +94,14 @@ def test_points_about_to_expire_are_announced_once(any_store: Store, clock: Manu
     assert (second.data["points"], [lot[1] for lot in second.data["lots"]]) == (15, [15])
 
 
-class _Crashing:
-    """A store whose units of work fail as the command is about to record its result."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def unit_of_work(self, *, readonly: bool = False) -> AbstractContextManager[UnitOfWork]:
-        @contextmanager
-        def crashing() -> Iterator[UnitOfWork]:
-            with self._store.unit_of_work(readonly=readonly) as uow:
-
-                def crash(*_: object) -> None:
-                    raise RuntimeError("the process died before it could commit")
-
-                uow.add_operation = crash  # type: ignore[method-assign,assignment]
-                yield uow
-
-        return crashing()
-
-    def close(self) -> None:
-        self._store.close()
-
-
 def test_a_command_that_crashes_leaves_neither_its_change_nor_its_event(
     any_store: Store, clock: ManualClock
 ) -> None:
     engine_for(any_store, clock, tiers=TIERS)
     crashing = Engine(
-        Program("Club", "EUR", timezone="Europe/Amsterdam", tiers=TIERS), _Crashing(any_store), clock=clock
+        Program("Club", "EUR", timezone="Europe/Amsterdam", tiers=TIERS),
+        CrashingStore(any_store),
+        clock=clock,
     )
     with pytest.raises(RuntimeError):
         crashing.record_purchase(sale("P1", T0, "150.00"))

@@ -4,45 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import pytest
 
-from loyalty import ConcurrencyError, Engine, Operation, TransientStorageError, UnitOfWork
+from loyalty import ConcurrencyError, Engine, TransientStorageError, UnitOfWork
 from loyalty.store import Store
 from loyalty.testing.snapshots import snapshot
-from tests.service.helpers import PROGRAM, T0, sale
+from tests.service.helpers import PROGRAM, T0, CrashingStore, sale
 
 
 @pytest.fixture
 def store(memory_or_sqlite_store: Store) -> Store:
     return memory_or_sqlite_store
-
-
-class _CrashingUnitOfWork:
-    """Delegates to a real unit of work but crashes when the operation is recorded."""
-
-    def __init__(self, inner: UnitOfWork) -> None:
-        self._inner = inner
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    def add_operation(self, operation: Operation) -> None:
-        raise RuntimeError("power cut between the ledger entry and the idempotency record")
-
-
-class _Crashing:
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-
-    @contextmanager
-    def unit_of_work(self, *, readonly: bool = False) -> Iterator[Any]:
-        with self.inner.unit_of_work(readonly=readonly) as uow:
-            yield _CrashingUnitOfWork(uow)
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 class _Flaky:
@@ -69,7 +42,7 @@ class _Flaky:
 def test_a_crash_inside_a_command_leaves_nothing_behind(engine: Engine, store: Store) -> None:
     engine.record_purchase(sale("P1", "10.00"))
     before = snapshot(store, ["M1"], ["P2", "R1"])
-    crashing = Engine(PROGRAM, _Crashing(store), clock=lambda: T0)
+    crashing = Engine(PROGRAM, CrashingStore(store), clock=lambda: T0)
     with pytest.raises(RuntimeError):
         crashing.record_purchase(sale("P2", "25.00"))
     with pytest.raises(RuntimeError):
