@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, settings
 
 from loyalty.store import Store, open_store
 from loyalty.store.sqlite import SQLiteStore
-from pg import fresh_schema_url, postgres_dsn
+from tests.pg import fresh_schema_url, postgres_dsn
 
 pytest.register_assert_rewrite("loyalty.testing")
 

@@ -11,12 +11,16 @@ import os
 import uuid
 from collections.abc import Callable
 from functools import cache
+from typing import TYPE_CHECKING
 
 import pytest
 
+if TYPE_CHECKING:
+    from psycopg.sql import Composed
+
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 
-__all__ = ["DEFAULT_DSN", "fresh_schema_url", "postgres_dsn"]
+__all__ = ["DEFAULT_DSN", "admin", "fresh_schema_url", "postgres_dsn", "schema_of"]
 
 
 @cache
@@ -58,3 +62,16 @@ def fresh_schema_url(dsn: str) -> tuple[str, Callable[[], None]]:
             conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
     return url, drop
+
+
+def schema_of(url: str) -> str:
+    """The schema a store URL made by :func:`fresh_schema_url` names."""
+    return url.rsplit("schema=", 1)[1]
+
+
+def admin(statement: Composed) -> None:
+    """Run one statement on the test server as its owner, outside any store (autocommit)."""
+    import psycopg
+
+    with psycopg.connect(postgres_dsn(), autocommit=True) as conn:
+        conn.execute(statement)

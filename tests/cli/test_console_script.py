@@ -1,0 +1,53 @@
+"""The installed loyalty console script, and --version."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import loyalty
+from loyalty.cli import main
+from tests.cli.helpers import CORNER
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"loyalty {loyalty.__version__}"
+
+
+def test_installed_console_script(tmp_path: Path) -> None:
+    script = shutil.which("loyalty", path=str(Path(sys.executable).parent))
+    assert script, "the loyalty console script is not installed next to this Python"
+    path = tmp_path / "script.db"
+    done = subprocess.run(
+        [script, "demo", "--db", str(path), "--members", "10", "--weeks", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"Demo store: {path}" in done.stdout
+    assert path.stat().st_size > 0
+
+
+def test_installed_script_validate_exits_1_listing_problems(files: Path) -> None:
+    script = shutil.which("loyalty", path=str(Path(sys.executable).parent))
+    assert script
+    Path("broken.toml").write_text(CORNER.replace('factor = "2"', 'factor = "-1"'), encoding="utf-8")
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run(
+        [script, "validate", "broken.toml"], capture_output=True, text=True, timeout=60, check=False, env=env
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (
+        1,
+        "",
+        "rules[2].factor: must not be negative, got -1\n",
+    )

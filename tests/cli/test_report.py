@@ -1,0 +1,89 @@
+"""loyalty report: a period's figures from a store, or an error that writes nothing."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from loyalty import Engine, InvalidInput, Program, open_store
+from loyalty.cli import main
+from loyalty.store import Store
+
+START = datetime(2024, 3, 1, tzinfo=UTC)
+
+
+END = START + timedelta(days=30)
+
+
+def test_loyalty_report_prints_the_figures(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "r.db"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["demo", "--db", str(path), "--members", "20", "--weeks", "2", "--seed", "3"]) == 0
+    url = f"sqlite:///{path}"
+    assert (
+        main(
+            [
+                "report",
+                url,
+                "--from",
+                "2024-03-11T00:00:00+00:00",
+                "--to",
+                "2024-03-25T00:00:00+00:00",
+                "--point-value",
+                "0.01",
+            ]
+        )
+        == 0
+    )
+    out = capsys.readouterr().out
+    for label in (
+        "members enrolled",
+        "retention rate",
+        "points outstanding",
+        "liability",
+        "estimated lifetime value",
+    ):
+        assert label in out
+    store = open_store(url)
+    try:
+        engine = Engine(Program.from_dict(_stored(store)), store)
+        found = engine.figures(datetime(2024, 3, 11, tzinfo=UTC), datetime(2024, 3, 25, tzinfo=UTC))
+    finally:
+        store.close()
+    assert f"{found.active:,} (before: {found.active_before:,}" in out
+    assert (
+        main(["report", url, "--from", "2024-03-25T00:00:00+00:00", "--to", "2024-03-11T00:00:00+00:00"]) == 2
+    )
+
+
+def _stored(store: Store) -> dict[str, object]:
+    with store.unit_of_work(readonly=True) as uow:
+        return uow.program_versions()[-1].body
+
+
+def test_bad_report_inputs_write_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.db"
+    assert (
+        main(
+            [
+                "report",
+                f"sqlite:///{missing}",
+                "--from",
+                "2024-01-01T00:00:00Z",
+                "--to",
+                "2024-02-01T00:00:00Z",
+            ]
+        )
+        == 2
+    )
+    assert not missing.exists()
+    assert "error: store: no SQLite file" in capsys.readouterr().err
+    engine = Engine(Program("Club", "EUR"), open_store("memory://"))
+    with pytest.raises(InvalidInput) as info:
+        engine.figures(START, END, point_value=Decimal("1e30"))
+    assert info.value.field == "point_value"

@@ -1,0 +1,135 @@
+"""loyalty validate: a one-line summary per version, or every problem with its path and exit status 1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import CORNER, run_cli
+
+
+def test_validate_prints_a_one_line_summary(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_cli(capsys, "validate", "corner.toml") == (
+        0,
+        "ok: Corner Coffee (EUR), version 2024-03, from 2024-03-01T00:00:00+01:00, base rate 1 point per "
+        "1.00, 5 rules (2 spend, 1 multiplier, 1 stamp_card, 1 birthday), scale 0, floor, "
+        "timezone Europe/Paris\n",
+        "",
+    )
+
+
+def test_validate_reads_json_and_names_settings_that_are_not_the_default(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    program = {
+        "name": "Web Shop",
+        "currency": "JPY",
+        "rate": False,
+        "rules": [{"kind": "event", "id": "survey", "event": "survey_completed", "points": 5}],
+        "scale": 2,
+        "rounding": "half_up",
+        "round_per": "line",
+        "carry": True,
+        "tax": "exclusive",
+        "events": "best",
+    }
+    path = tmp_path / "shop.json"
+    path.write_text(json.dumps(program), encoding="utf-8")
+    assert run_cli(capsys, "validate", str(path)) == (
+        0,
+        "ok: Web Shop (JPY), version 1, no base rate, 1 rule (1 event), scale 2, half_up per line, "
+        "fractions carried, tax excluded, best event rule only\n",
+        "",
+    )
+
+
+def test_validate_a_file_of_versions_prints_one_line_per_version_oldest_first(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run_cli(capsys, "validate", "versions.toml")
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [
+        "ok: Corner Coffee (EUR), version 2024-01, from 2024-01-01T00:00:00+01:00, base rate 1 point per 1, "
+        "0 rules, scale 0, floor",
+        "ok: Corner Coffee (EUR), version 2024-03, from 2024-03-01T00:00:00+01:00, base rate 2 points per "
+        "1.00, 1 rule (1 first_purchase), scale 0, floor",
+    ]
+
+
+def test_validate_lists_every_problem_with_its_path_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text(
+        CORNER.replace('currency = "EUR"', 'currency = "EUX"')
+        .replace('factor = "2"', 'factor = "-1"')
+        .replace('kind = "stamp_card"', 'kind = "stamp-card"')
+        .replace("days_after = 3", "days_after = 3.5"),
+        encoding="utf-8",
+    )
+    status, out, err = run_cli(capsys, "validate", str(path))
+    assert (status, out) == (1, "")
+    assert err.splitlines() == [
+        "currency: 'EUX' is not an active ISO 4217 currency code",
+        "rules[2].factor: must not be negative, got -1",
+        "rules[3].kind: unknown rule kind 'stamp-card'; the kinds are spend, multiplier, purchase_bonus, "
+        "unit_bonus, product_bonus, first_purchase, stamp_card, birthday, event",
+        "rules[4].days_after: must be an int, not float 3.5",
+    ]
+
+
+def test_validate_lists_problems_across_versions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "versions.json"
+    versions = [
+        {"name": "Club", "currency": "EUR", "version": "1"},
+        {"name": "Club", "currency": "USD", "version": "1"},
+        {"name": "Club", "currency": "EUR", "version": "2", "rate": {"per": 1.5}},
+    ]
+    path.write_text(json.dumps({"versions": versions}), encoding="utf-8")
+    status, out, err = run_cli(capsys, "validate", str(path))
+    assert (status, out) == (1, "")
+    assert err.splitlines() == [
+        'versions[2].rate.per: must be a decimal string such as "1.00" (or an int), not float 1.5',
+        "versions[1].currency: must be the same in every version: 'USD' here, 'EUR' in versions[0]",
+        "versions[1].version: '1' is already the version of versions[0]",
+        "versions[1].effective_from: missing, as in versions[0]: only one version may leave it out "
+        "(the first in force)",
+    ]
+
+
+def test_validate_a_syntax_error_is_a_problem_at_its_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "typo.toml"
+    path.write_text('name = "Club"\ncurrency = \n', encoding="utf-8")
+    assert run_cli(capsys, "validate", str(path)) == (1, "", f"{path} line 2: Invalid value (column 12)\n")
+    path.write_bytes(b"\xff\xfe")
+    assert run_cli(capsys, "validate", str(path)) == (
+        1,
+        "",
+        f"{path}: is not UTF-8 text (byte 0: invalid start byte)\n",
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("missing.toml", "missing.toml: no such file"),
+        ("folder.toml", "folder.toml: is a directory, not a file"),
+        ("program.yaml", "program.yaml: a program file is .toml or .json (the suffix says which)"),
+    ],
+)
+def test_validate_an_unusable_file_is_a_usage_error(
+    name: str,
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "folder.toml").mkdir()
+    (tmp_path / "program.yaml").write_text(CORNER, encoding="utf-8")
+    assert run_cli(capsys, "validate", name) == (2, "", f"error: {message}\n")
+    assert run_cli(capsys, "quote", name, "--line", "latte:1:3.40") == (2, "", f"error: {message}\n")

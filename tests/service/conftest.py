@@ -1,0 +1,31 @@
+"""Fixtures of the service tests (tests/conftest.py has ``store``, memory only, and ``any_store``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from loyalty import Engine
+from loyalty.store import Store
+from loyalty.store.memory import MemoryStore
+from loyalty.store.sqlite import SQLiteStore
+from tests.service.helpers import PROGRAM, engine_for
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def memory_or_sqlite_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A fresh store on each adapter that needs no server (SQLite: a new file, synchronous=full).
+
+    A module runs its tests on both by defining ``store`` as this fixture.
+    """
+    store: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "loyalty.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def engine(store: Store) -> Engine:
+    """An engine on ``store`` with the plain program, its clock at T0, M1 enrolled."""
+    return engine_for(store, PROGRAM)

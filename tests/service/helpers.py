@@ -1,0 +1,48 @@
+"""Shared by the service tests: an instant, the plain program, a sale, an engine with M1, a crashing store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from loyalty import Engine, Line, Program, Purchase
+from loyalty.store import Store, UnitOfWork
+
+T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+PROGRAM = Program("Engine", "EUR")  # the plain program: 1 point per EUR, floored
+
+
+def sale(
+    pid: str, amount: str = "10.00", *, member: str = "M1", at: datetime = T0, **line: object
+) -> Purchase:
+    """A one-line purchase of ``amount`` EUR (sku "sku"); ``line`` sets the line's other fields."""
+    return Purchase(pid, member, at, [Line("sku", 1, Decimal(amount), **line)], "EUR")  # type: ignore[arg-type]
+
+
+def engine_for(store: Store, *programs: Program) -> Engine:
+    """An engine on ``store`` running ``programs`` (one, or its versions), clock at T0, M1 enrolled."""
+    engine = Engine(programs[0] if len(programs) == 1 else programs, store, clock=lambda: T0)
+    engine.enroll("M1", at=T0)
+    return engine
+
+
+class CrashingStore:
+    """A store whose units of work crash as a command records its result, before anything commits."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+
+    @contextmanager
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
+        with self.inner.unit_of_work(readonly=readonly) as uow:
+
+            def crash(*_: object) -> None:
+                raise RuntimeError("power cut between the ledger entry and the idempotency record")
+
+            uow.add_operation = crash  # type: ignore[method-assign,assignment]
+            yield uow
+
+    def close(self) -> None:
+        self.inner.close()

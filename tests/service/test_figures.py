@@ -1,0 +1,55 @@
+"""Period figures through the engine: members active, retained, points issued and outstanding, spend."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from loyalty import Engine, InvalidInput, Line, Program, Purchase
+from loyalty.store import Store
+from loyalty.testing.clock import ManualClock
+
+START = datetime(2024, 3, 1, tzinfo=UTC)
+BEFORE, END = START - timedelta(days=30), START + timedelta(days=30)
+
+
+def test_the_figures_of_a_period(store: Store) -> None:
+    clock = ManualClock(BEFORE)
+    engine = Engine(Program("Club", "EUR"), store, clock=clock)
+    for member in ("a", "b", "c"):
+        engine.enroll(member, at=BEFORE)
+    # a and b shop before; a and c during: one of two stayed.
+    for key, member, at, amount in (
+        ("P1", "a", BEFORE + timedelta(days=1), "100.00"),
+        ("P2", "b", BEFORE + timedelta(days=2), "50.00"),
+        ("P3", "a", START + timedelta(days=1), "60.00"),
+        ("P4", "c", START + timedelta(days=2), "40.00"),
+    ):
+        clock.now = at
+        engine.record_purchase(Purchase(key, member, at, [Line("goods", 1, Decimal(amount))], "EUR"))
+    engine.redeem("a", 30, id="R1", at=START + timedelta(days=3))
+    found = engine.figures(START, END, point_value=Decimal("0.01"))
+    assert (found.members, found.active, found.active_before, found.retained) == (3, 2, 2, 1)
+    assert (found.retention_rate, found.defection_rate) == (Decimal("0.5000"), Decimal("0.5000"))
+    assert (found.issued, found.redeemed, found.outstanding) == (100, 30, 220)
+    assert (str(found.liability), str(found.spend), str(found.average_spend)) == (
+        "2.20 EUR",
+        "100.00 EUR",
+        "50.00 EUR",
+    )
+    assert str(found.lifetime_value) == "100.00 EUR"  # 50.00 a period, over 1 / 0.5 periods
+    with pytest.raises(InvalidInput) as info:
+        engine.figures(END, START)
+    assert info.value.field == "end"
+
+
+def test_purchases_a_moment_from_the_edges_fall_on_the_right_side(any_store: Store) -> None:
+    plus5 = timezone(timedelta(hours=5))
+    engine = Engine(Program("Club", "EUR"), any_store, clock=lambda: END)
+    engine.enroll("a", at=BEFORE)
+    for key, at in (("P1", START - timedelta(microseconds=300)), ("P2", END - timedelta(microseconds=300))):
+        engine.record_purchase(Purchase(key, "a", at.astimezone(plus5), [Line("x", 1, Decimal(5))], "EUR"))
+    found = engine.figures(START, END)
+    assert (found.active, found.active_before, found.retained, found.purchases) == (1, 1, 1, 1)

@@ -1,0 +1,109 @@
+"""Program versions: a purchase earns under the version in force at its own time; each is stored once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+
+import pytest
+
+from loyalty import Engine, Line, Purchase, open_store
+from loyalty.errors import ConfigError, InvalidInput
+from loyalty.program import EarnRate, Program
+from loyalty.store import Store
+from loyalty.testing.snapshots import snapshot
+from tests.service.helpers import T0, engine_for, sale
+
+D = Decimal
+
+
+@pytest.fixture
+def store(memory_or_sqlite_store: Store) -> Store:
+    return memory_or_sqlite_store
+
+
+class TestVersions:
+    spring = Program("Club", "EUR", rate=EarnRate(1, D("1.00")), version="spring")
+    summer = Program(
+        "Club",
+        "EUR",
+        rate=EarnRate(2, D("1.00")),
+        version="summer",
+        effective_from=datetime(2024, 6, 1, tzinfo=UTC),
+    )
+
+    def test_a_purchase_uses_the_version_in_force_at_its_own_time(self, store: Store) -> None:
+        engine = engine_for(store, self.summer, self.spring)
+        june = datetime(2024, 6, 2, tzinfo=UTC)
+        assert engine.record_purchase(sale("P1", at=june)).points == 20
+        # A late offline sale from May arrives after June's: May's rules apply.
+        late = engine.record_purchase(sale("P2", at=datetime(2024, 5, 31, 23, tzinfo=UTC)))
+        assert (late.points, late.program_version) == (10, "spring")
+        entries = engine.history("M1")
+        assert [(e.points, e.program_version, e.rules) for e in entries] == [
+            (20, "summer", ("base",)),
+            (10, "spring", ("base",)),
+        ]
+
+    def test_versions_are_stored_and_a_later_engine_learns_them(self, store: Store) -> None:
+        engine_for(store, self.spring, self.summer).record_purchase(sale("P1"))
+        later = Engine(self.summer, store, clock=lambda: T0)
+        assert [v.version for v in later.versions] == ["spring", "summer"]
+        assert later.program_at(T0) == self.spring
+
+    def test_a_changed_program_needs_a_new_version(self, store: Store) -> None:
+        engine_for(store, self.spring).record_purchase(sale("P1"))
+        changed = Program("Club", "EUR", rate=EarnRate(5, D("1.00")), version="spring")
+        before = snapshot(store, ["M1"], ["P2"], ["visits|M1"], programs=True)
+        with pytest.raises(ConfigError) as info:
+            # With a new version beside it: neither is stored when one is refused.
+            Engine([changed, self.summer], store).record_purchase(sale("P2"))
+        assert info.value.field == "version"
+        assert snapshot(store, ["M1"], ["P2"], ["visits|M1"], programs=True) == before
+
+    def test_the_same_version_with_effective_from_in_another_offset_is_not_a_change(
+        self, store: Store
+    ) -> None:
+        # The two programs are == (one instant), but their to_dict bodies spell it differently,
+        # so a second till configured in local time is refused: "already stored with other rules".
+        utc = Program("Club", "EUR", version="v2", effective_from=datetime(2024, 6, 1, tzinfo=UTC))
+        local = Program(
+            "Club",
+            "EUR",
+            version="v2",
+            effective_from=datetime(2024, 6, 1, 2, tzinfo=timezone(timedelta(hours=2))),
+        )
+        assert utc == local
+        assert [v.version for v in Engine(utc, store, clock=lambda: T0).versions] == ["v2"]
+        assert [v.version for v in Engine(local, store, clock=lambda: T0).versions] == ["v2"]
+
+    def test_a_new_version_never_changes_points_already_given(self, store: Store) -> None:
+        first = engine_for(store, self.spring).record_purchase(sale("P1"))
+        both = Engine([self.spring, self.summer], store, clock=lambda: T0)
+        assert both.record_purchase(sale("P1")) == first
+        assert both.balance("M1").available == 10
+
+    def test_versions_with_the_same_start_are_refused(self) -> None:
+        twin = Program("Club", "EUR", version="twin", effective_from=datetime(2024, 6, 1, tzinfo=UTC))
+        with pytest.raises(ConfigError) as info:
+            Engine([self.summer, twin], open_store("memory://"))
+        assert info.value.problems == (
+            ("versions[1].effective_from", "same as versions[0] (2024-06-01T00:00:00+00:00)"),
+        )
+
+    def test_a_purchase_before_the_first_version_is_refused_and_nothing_written(self, store: Store) -> None:
+        engine = engine_for(store, self.summer)
+        assert [v.version for v in engine.versions] == ["summer"]  # stored before the snapshot
+        before = snapshot(store, ["M1"], ["P1"])
+        with pytest.raises(InvalidInput) as info:
+            engine.record_purchase(sale("P1"))
+        assert info.value.field == "at"
+        assert snapshot(store, ["M1"], ["P1"]) == before
+
+    def test_refused_purchase_writes_no_program_version(self, store: Store) -> None:
+        engine = Engine(Program("Club", "EUR", effective_from=T0), store, clock=lambda: T0)
+        early = Purchase("P1", "M1", datetime(2024, 2, 1, tzinfo=UTC), [Line("a", 1, Decimal("1"))], "EUR")
+        with pytest.raises(InvalidInput):
+            engine.record_purchase(early)
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.program_versions() == []

@@ -1,0 +1,47 @@
+"""Recording a member's event (a survey, a review): earned as its rules say, retried safely, refused whole."""
+
+from __future__ import annotations
+
+import pytest
+
+from loyalty.errors import IdempotencyConflict, InvalidInput, UnknownMember
+from loyalty.program import Program
+from loyalty.rules import EventRule
+from loyalty.store import Store
+from loyalty.testing.snapshots import snapshot
+from tests.service.helpers import T0, engine_for
+
+
+@pytest.fixture
+def store(memory_or_sqlite_store: Store) -> Store:
+    return memory_or_sqlite_store
+
+
+class TestEvents:
+    survey = EventRule(id="survey", event="survey_completed", points=20, limit=1, limit_period="ever")
+
+    def test_record_event_earns_once_and_is_idempotent(self, store: Store) -> None:
+        engine = engine_for(store, Program("Club", "EUR", rules=[self.survey]))
+        first = engine.record_event("M1", "survey_completed", id="E1", at=T0)
+        assert (first.points, first.event, first.balance_after) == (20, "survey_completed", 20)
+        assert engine.record_event("M1", "survey_completed", id="E1", at=T0) == first
+        assert engine.record_event("M1", "survey_completed", id="E2", at=T0).points == 0
+        with pytest.raises(IdempotencyConflict) as info:
+            engine.record_event("M1", "review_posted", id="E1", at=T0)
+        assert info.value.field == "name"
+        (entry,) = engine.history("M1")
+        assert (entry.reason, entry.rules, entry.source_id) == ("event survey_completed", ("survey",), "E1")
+
+    def test_bad_events_write_nothing(self, store: Store) -> None:
+        engine = engine_for(store, Program("Club", "EUR", rules=[self.survey]))
+        assert engine.versions  # stores the program version before the snapshot
+        before = snapshot(store, ["M1"], ["E1"])
+        with pytest.raises(UnknownMember):
+            engine.record_event("nobody", "survey_completed", id="E1", at=T0)
+        with pytest.raises(InvalidInput) as info:
+            engine.record_event("M1", "survey_completed", id="E1", at=T0.replace(tzinfo=None))
+        assert info.value.field == "at"
+        with pytest.raises(InvalidInput) as info:
+            engine.record_event("M1", "survey_completed", id="E1", at=T0, properties={"score": 4.5})  # type: ignore[dict-item]
+        assert info.value.field == "properties['score']"
+        assert snapshot(store, ["M1"], ["E1"]) == before

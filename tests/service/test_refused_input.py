@@ -1,0 +1,328 @@
+"""A golden table of refused inputs: each raises a typed error naming the field and writes nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loyalty import (
+    CurrencyMismatch,
+    EarnRate,
+    Engine,
+    IdempotencyConflict,
+    InsufficientPoints,
+    InvalidAmount,
+    InvalidDatetime,
+    InvalidId,
+    InvalidInput,
+    InvalidPoints,
+    InvalidQuantity,
+    Line,
+    LoyaltyError,
+    MemberAlreadyEnrolled,
+    PointsOverflow,
+    Program,
+    Purchase,
+    UnknownCurrency,
+    UnknownMember,
+)
+from loyalty.checks import MAX_POINTS
+from loyalty.store import Store, open_store
+from loyalty.store.memory import MemoryStore
+from loyalty.store.sqlite import SQLiteStore
+from loyalty.testing.contract import T0
+from loyalty.testing.snapshots import snapshot
+from tests.pg import fresh_schema_url, postgres_dsn
+
+NAIVE = datetime(2024, 3, 1, 9, 30)
+PRICE = Decimal("2.50")
+
+
+def sale(**changes: Any) -> Purchase:
+    fields: dict[str, Any] = {
+        "id": "P-new",
+        "member_id": "M1",
+        "at": T0,
+        "lines": [Line("sku", 1, PRICE)],
+        "currency": "EUR",
+    }
+    fields.update(changes)
+    return Purchase(**fields)
+
+
+def line(**changes: Any) -> Line:
+    fields: dict[str, Any] = {"sku": "sku", "quantity": 1, "unit_price": PRICE}
+    fields.update(changes)
+    return Line(**fields)
+
+
+Case = Callable[[Engine], object]
+
+CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
+    ("float price", lambda e: line(unit_price=2.5), InvalidAmount, "unit_price"),
+    ("bool price", lambda e: line(unit_price=True), InvalidAmount, "unit_price"),
+    ("int price", lambda e: line(unit_price=2), InvalidAmount, "unit_price"),
+    ("NaN price", lambda e: line(unit_price=Decimal("NaN")), InvalidAmount, "unit_price"),
+    ("sNaN price", lambda e: line(unit_price=Decimal("sNaN")), InvalidAmount, "unit_price"),
+    ("infinite price", lambda e: line(unit_price=Decimal("Infinity")), InvalidAmount, "unit_price"),
+    (
+        "price with 13 decimal places",
+        lambda e: line(unit_price=Decimal("1.0000000000001")),
+        InvalidAmount,
+        "unit_price",
+    ),
+    (
+        "quantity with 13 decimal places",
+        lambda e: line(quantity=Decimal("1.0000000000001")),
+        InvalidQuantity,
+        "quantity",
+    ),
+    ("negative price", lambda e: line(unit_price=Decimal("-0.01")), InvalidAmount, "unit_price"),
+    ("zero quantity", lambda e: line(quantity=0), InvalidQuantity, "quantity"),
+    ("negative quantity", lambda e: line(quantity=-2), InvalidQuantity, "quantity"),
+    ("float quantity", lambda e: line(quantity=1.5), InvalidQuantity, "quantity"),
+    ("bool quantity", lambda e: line(quantity=True), InvalidQuantity, "quantity"),
+    ("NaN quantity", lambda e: line(quantity=Decimal("NaN")), InvalidQuantity, "quantity"),
+    ("empty sku", lambda e: line(sku=""), InvalidId, "sku"),
+    ("naive purchase time", lambda e: e.record_purchase(sale(at=NAIVE)), InvalidDatetime, "at"),
+    (
+        "year 1 in +01:00 (year 0 in UTC)",
+        lambda e: e.enroll("M2", at=datetime(1, 1, 1, 0, 30, tzinfo=timezone(timedelta(hours=1)))),
+        InvalidDatetime,
+        "at",
+    ),
+    (
+        "purchase at the end of year 9999 in -05:00",
+        lambda e: sale(at=datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-5)))),
+        InvalidDatetime,
+        "at",
+    ),
+    (
+        "redeem in 1899",
+        lambda e: e.redeem("M1", 5, id="R-new", at=T0.replace(year=1899)),
+        InvalidDatetime,
+        "at",
+    ),
+    ("date as purchase time", lambda e: sale(at=T0.date()), InvalidDatetime, "at"),
+    ("unknown currency", lambda e: sale(currency="EUX"), UnknownCurrency, "currency"),
+    ("lower-case currency", lambda e: sale(currency="eur"), UnknownCurrency, "currency"),
+    ("mismatched currency", lambda e: e.record_purchase(sale(currency="USD")), CurrencyMismatch, "currency"),
+    ("mismatched quote", lambda e: e.quote(sale(currency="USD")), CurrencyMismatch, "currency"),
+    ("empty basket", lambda e: sale(lines=[]), InvalidInput, "lines"),
+    ("basket of strings", lambda e: sale(lines="abc"), InvalidInput, "lines"),
+    ("line of wrong type", lambda e: sale(lines=[("sku", 1, PRICE)]), InvalidInput, "lines[0]"),
+    ("not a purchase", lambda e: e.record_purchase("P1"), InvalidInput, "purchase"),  # type: ignore[arg-type]
+    (
+        "unknown member purchase",
+        lambda e: e.record_purchase(sale(member_id="M9")),
+        UnknownMember,
+        "member_id",
+    ),
+    ("unknown member quote", lambda e: e.quote(sale(member_id="M9")), UnknownMember, "member_id"),
+    ("unknown member redeem", lambda e: e.redeem("M9", 5, id="R-new", at=T0), UnknownMember, "member_id"),
+    (
+        "unknown member adjust",
+        lambda e: e.adjust("M9", 5, id="A-new", at=T0, reason="x", actor="s"),
+        UnknownMember,
+        "member_id",
+    ),
+    ("unknown member balance", lambda e: e.balance("M9"), UnknownMember, "member_id"),
+    ("unknown member history", lambda e: e.history("M9"), UnknownMember, "member_id"),
+    ("history after beyond 64 bits", lambda e: e.history("M1", after=2**63), InvalidInput, "after"),
+    ("history limit beyond 64 bits", lambda e: e.history("M1", limit=2**63), InvalidInput, "limit"),
+    ("history limit zero", lambda e: e.history("M1", limit=0), InvalidInput, "limit"),
+    ("program rate as text", lambda e: Program("P", "EUR", rate="1 per 1.00"), InvalidInput, "rate"),  # type: ignore[arg-type]
+    ("rate per with 13 places", lambda e: EarnRate(1, Decimal("1E-13")), InvalidAmount, "rate.per"),
+    (
+        "engine with no retries",
+        lambda e: Engine(e.program, e.store, max_attempts=0),
+        InvalidInput,
+        "max_attempts",
+    ),
+    ("engine without a store", lambda e: Engine(e.program, None), InvalidInput, "store"),  # type: ignore[arg-type]
+    ("engine without a program", lambda e: Engine(None, e.store), InvalidInput, "program"),  # type: ignore[arg-type]
+    (
+        "enrollment with True where 1 was",
+        lambda e: e.enroll("M3", at=T0, attributes={"vip": True}),
+        MemberAlreadyEnrolled,
+        "attributes",
+    ),
+    ("duplicate enrollment", lambda e: e.enroll("M1", at=T0.replace(day=2)), MemberAlreadyEnrolled, "at"),
+    (
+        "enrollment with other attributes",
+        lambda e: e.enroll("M1", at=T0, attributes={"segment": "vip"}),
+        MemberAlreadyEnrolled,
+        "attributes",
+    ),
+    ("naive enrollment", lambda e: e.enroll("M2", at=NAIVE), InvalidDatetime, "at"),
+    (
+        "float attribute",
+        lambda e: e.enroll("M2", at=T0, attributes={"x": 1.5}),  # type: ignore[dict-item]
+        InvalidInput,
+        "attributes['x']",
+    ),
+    (
+        "lone surrogate in an attribute",
+        lambda e: e.enroll("M2", at=T0, attributes={"x": "a\ud800"}),
+        InvalidInput,
+        "attributes['x']",
+    ),
+    (
+        "NUL in a reason",
+        lambda e: e.adjust("M1", 5, id="A-new", at=T0, reason="a\x00b", actor="s"),
+        InvalidInput,
+        "reason",
+    ),
+    (
+        "reason of wrong type",
+        lambda e: e.redeem("M1", 5, id="R-new", at=T0, reason=5),  # type: ignore[arg-type]
+        InvalidInput,
+        "reason",
+    ),
+    ("datetime birthday", lambda e: e.enroll("M2", at=T0, birthday=T0), InvalidInput, "birthday"),
+    ("redeem zero", lambda e: e.redeem("M1", 0, id="R-new", at=T0), InvalidPoints, "points"),
+    ("redeem negative", lambda e: e.redeem("M1", -5, id="R-new", at=T0), InvalidPoints, "points"),
+    ("redeem fractional", lambda e: e.redeem("M1", 1.5, id="R-new", at=T0), InvalidPoints, "points"),  # type: ignore[arg-type]
+    (
+        "redeem Decimal",
+        lambda e: e.redeem("M1", Decimal(5), id="R-new", at=T0),  # type: ignore[arg-type]
+        InvalidPoints,
+        "points",
+    ),
+    ("redeem bool", lambda e: e.redeem("M1", True, id="R-new", at=T0), InvalidPoints, "points"),
+    ("redeem beyond 64 bits", lambda e: e.redeem("M1", 2**63, id="R-new", at=T0), InvalidPoints, "points"),
+    ("redeem too much", lambda e: e.redeem("M1", 101, id="R-new", at=T0), InsufficientPoints, "points"),
+    ("redeem naive", lambda e: e.redeem("M1", 5, id="R-new", at=NAIVE), InvalidDatetime, "at"),
+    (
+        "adjust beyond 64 bits",
+        lambda e: e.adjust("M1", -(2**63), id="A-new", at=T0, reason="x", actor="s"),
+        InvalidPoints,
+        "points",
+    ),
+    (
+        "adjust overflowing the balance",
+        lambda e: e.adjust("M1", MAX_POINTS, id="A-new", at=T0, reason="x", actor="s"),
+        PointsOverflow,
+        "points",
+    ),
+    (
+        "adjust zero",
+        lambda e: e.adjust("M1", 0, id="A-new", at=T0, reason="x", actor="s"),
+        InvalidPoints,
+        "points",
+    ),
+    (
+        "adjust below zero",
+        lambda e: e.adjust("M1", -101, id="A-new", at=T0, reason="x", actor="s"),
+        InsufficientPoints,
+        "points",
+    ),
+    (
+        "adjust without reason",
+        lambda e: e.adjust("M1", 5, id="A-new", at=T0, reason=" ", actor="s"),
+        InvalidInput,
+        "reason",
+    ),
+    (
+        "adjust without actor",
+        lambda e: e.adjust("M1", 5, id="A-new", at=T0, reason="x", actor=""),
+        InvalidId,
+        "actor",
+    ),
+    ("empty id", lambda e: sale(id=""), InvalidId, "id"),
+    ("blank id", lambda e: sale(id="   "), InvalidId, "id"),
+    ("over-long id", lambda e: sale(id="x" * 129), InvalidId, "id"),
+    ("newline in id", lambda e: sale(id="P\n1"), InvalidId, "id"),
+    ("NUL in id", lambda e: sale(id="P\x001"), InvalidId, "id"),
+    ("bidi override in id", lambda e: sale(id="P\u202e1"), InvalidId, "id"),
+    ("int id", lambda e: sale(id=1), InvalidId, "id"),
+    ("redeem with empty id", lambda e: e.redeem("M1", 5, id="", at=T0), InvalidId, "id"),
+    ("over-long member id", lambda e: e.enroll("M" * 129, at=T0), InvalidId, "member_id"),
+    (
+        "purchase id reused for other lines",
+        lambda e: e.record_purchase(sale(id="P1")),
+        IdempotencyConflict,
+        "lines[0].quantity",
+    ),
+    (
+        "purchase id reused for a redemption",
+        lambda e: e.redeem("M1", 5, id="P1", at=T0),
+        IdempotencyConflict,
+        "kind",
+    ),
+    (
+        "redemption id reused with other points",
+        lambda e: e.redeem("M1", 6, id="R1", at=T0),
+        IdempotencyConflict,
+        "points",
+    ),
+    (
+        "purchase id reused for another member",
+        lambda e: e.record_purchase(sale(id="P1", member_id="M2", lines=[line(quantity=40)])),
+        IdempotencyConflict,
+        "member_id",
+    ),
+]
+
+
+def _sqlite(tmp_path: Path) -> Store:
+    return SQLiteStore(tmp_path / "bad-input.db", synchronous="normal")
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param != "postgres":
+        store = MemoryStore() if request.param == "memory" else _sqlite(tmp_path)
+        yield store
+        store.close()
+        return
+    url, drop = fresh_schema_url(postgres_dsn())
+    store = open_store(url + "&pool_min=1&pool_max=1")
+    yield store
+    store.close()
+    drop()
+
+
+@pytest.fixture
+def engine(store: Store) -> Engine:
+    engine = Engine(Program("Bad input", "EUR"), store, clock=lambda: T0)
+    engine.enroll("M1", at=T0)
+    engine.enroll("M2", at=T0)
+    engine.enroll("M3", at=T0, attributes={"vip": 1})
+    engine.record_purchase(sale(id="P1", lines=[line(quantity=40)]))  # 100 points
+    engine.redeem("M1", 5, id="R1", at=T0)
+    engine.adjust("M1", 5, id="A1", at=T0, reason="restore", actor="staff")
+    return engine
+
+
+@pytest.mark.parametrize(("case", "expected", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_refused_input_names_the_field_and_writes_nothing(
+    engine: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
+) -> None:
+    keys = ["P1", "R1", "A1", "P-new", "R-new", "A-new"]
+    members = ["M1", "M2", "M3", "M9", "M" * 129]
+    before = snapshot(store, members, keys)
+    with pytest.raises(expected) as info:
+        case(engine)
+    assert info.value.field == field
+    assert str(info.value).startswith(f"{field}: ")
+    after = snapshot(store, members, keys)
+    assert after["members"] == before["members"]
+    if expected is InsufficientPoints:
+        # The ledger is untouched; only the decision is kept, so a retry is declined alike.
+        declined = {k: op for k, op in after["operations"].items() if op != before["operations"][k]}
+        assert [op.result for op in declined.values()] == [
+            {"declined": {"available": 100, "requested": getattr(info.value, "requested", None)}}
+        ]
+    else:
+        assert after == before
+    assert engine.balance("M1").available == 100
+
+
+def test_case_names_are_unique() -> None:
+    assert len({name for name, *_ in CASES}) == len(CASES)

@@ -1,0 +1,67 @@
+"""Each command is one unit of work: a crash leaves nothing behind, a lost race is retried, boundedly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from loyalty import ConcurrencyError, Engine, TransientStorageError, UnitOfWork
+from loyalty.store import Store
+from loyalty.testing.snapshots import snapshot
+from tests.service.helpers import PROGRAM, T0, CrashingStore, sale
+
+
+@pytest.fixture
+def store(memory_or_sqlite_store: Store) -> Store:
+    return memory_or_sqlite_store
+
+
+class _Flaky:
+    """A store whose first ``failures`` write units of work lose a race."""
+
+    def __init__(self, inner: Store, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.attempts = 0
+
+    @contextmanager
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
+        with self.inner.unit_of_work(readonly=readonly) as uow:
+            if not readonly:
+                self.attempts += 1
+                if self.attempts <= self.failures:
+                    raise TransientStorageError(None, "serialization failure (simulated)")
+            yield uow
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_crash_inside_a_command_leaves_nothing_behind(engine: Engine, store: Store) -> None:
+    engine.record_purchase(sale("P1", "10.00"))
+    before = snapshot(store, ["M1"], ["P2", "R1"])
+    crashing = Engine(PROGRAM, CrashingStore(store), clock=lambda: T0)
+    with pytest.raises(RuntimeError):
+        crashing.record_purchase(sale("P2", "25.00"))
+    with pytest.raises(RuntimeError):
+        crashing.redeem("M1", 5, id="R1", at=T0)
+    assert snapshot(store, ["M1"], ["P2", "R1"]) == before
+    assert engine.balance("M1").available == 10
+
+
+def test_lost_races_are_retried(store: Store) -> None:
+    flaky = _Flaky(store, failures=3)
+    engine = Engine(PROGRAM, flaky, clock=lambda: T0)
+    engine.enroll("M1", at=T0)
+    assert engine.record_purchase(sale("P1", "7.00")).points == 7
+    assert flaky.attempts == 5  # three lost races, the enrollment's win and the purchase's win
+
+
+def test_retries_are_bounded(store: Store) -> None:
+    Engine(PROGRAM, store).enroll("M1", at=T0)
+    engine = Engine(PROGRAM, _Flaky(store, failures=100), clock=lambda: T0, max_attempts=3)
+    with pytest.raises(ConcurrencyError):
+        engine.record_purchase(sale("P1", "7.00"))
+    assert snapshot(store, ["M1"], ["P1"])["operations"] == {"P1": None}

@@ -1,0 +1,21 @@
+"""The PostgreSQL adapter passes the shipped store contract (loyalty.testing.contract)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from loyalty.store import Store, open_store
+from loyalty.testing.contract import StoreContract
+
+pytestmark = pytest.mark.postgres
+
+
+class TestPostgresStore(StoreContract):
+    concurrent_workers = 8
+    concurrent_purchases = 200
+
+    @pytest.fixture
+    def store_factory(self, schema_url: str) -> Callable[[], Store]:
+        return lambda: open_store(schema_url)

@@ -1,0 +1,182 @@
+"""PostgreSQL schema migrations: run once, concurrently safe, version 1 upgraded in place, newer refused."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
+
+import attrs
+import psycopg
+import pytest
+from psycopg import sql
+
+from loyalty.engine import Engine
+from loyalty.errors import StorageError
+from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.members import Member
+from loyalty.program import Program
+from loyalty.store import StoredProgram, Tally
+from loyalty.store.postgres import _MIGRATIONS, SCHEMA_VERSION, PostgresStore, open_postgres
+from loyalty.tiers import TierState
+from tests.pg import admin, postgres_dsn, schema_of
+
+pytestmark = pytest.mark.postgres
+
+T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def test_migrations_are_idempotent(schema_url: str) -> None:
+    first = open_postgres(schema_url)
+    Engine(Program("PG", "EUR"), first, clock=lambda: T0).enroll("M1", at=T0)
+    first.close()
+    second = open_postgres(schema_url)
+    try:
+        assert second.schema_version() == SCHEMA_VERSION
+        assert Engine(Program("PG", "EUR"), second).member("M1").id == "M1"
+    finally:
+        second.close()
+
+
+# Schema version 1 exactly as released: migration 1 must never change.
+V1_DDL = (
+    """CREATE TABLE {s}.members (
+            member_id TEXT PRIMARY KEY,
+            enrolled_at TIMESTAMPTZ NOT NULL,
+            enrolled_offset INTEGER NOT NULL,
+            birthday DATE,
+            attributes TEXT NOT NULL,
+            balance BIGINT NOT NULL DEFAULT 0
+        )""",
+    """CREATE TABLE {s}.entries (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES {s}.members(member_id),
+            kind TEXT NOT NULL,
+            points BIGINT NOT NULL,
+            balance_after BIGINT NOT NULL,
+            occurred_at TIMESTAMPTZ NOT NULL,
+            occurred_offset INTEGER NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            source_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT,
+            rule TEXT
+        )""",
+    "CREATE INDEX entries_by_member ON {s}.entries (member_id, seq)",
+    """CREATE FUNCTION {s}.entries_are_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'ledger entries are immutable'; END $$""",
+    """CREATE TRIGGER entries_no_update_or_delete BEFORE UPDATE OR DELETE ON {s}.entries
+           FOR EACH ROW EXECUTE FUNCTION {s}.entries_are_immutable()""",
+    """CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON {s}.entries
+           FOR EACH STATEMENT EXECUTE FUNCTION {s}.entries_are_immutable()""",
+    """CREATE TABLE {s}.operations (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            request TEXT NOT NULL,
+            result TEXT NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            recorded_offset INTEGER NOT NULL
+        )""",
+)
+
+
+def test_migration_1_is_unchanged() -> None:
+    assert _MIGRATIONS[0] == V1_DDL
+
+
+def _version_1_schema(url: str) -> None:
+    """A schema as version 1 left it: a member, an earn entry with its rule, a redemption."""
+    s = sql.Identifier(schema_of(url))
+    with psycopg.connect(postgres_dsn()) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(s))
+        for statement in V1_DDL:
+            conn.execute(sql.SQL(statement).format(s=s))
+        conn.execute(sql.SQL("CREATE TABLE {}.schema_version (version INTEGER NOT NULL)").format(s))
+        conn.execute(sql.SQL("INSERT INTO {}.schema_version (version) VALUES (1)").format(s))
+        conn.execute(
+            sql.SQL("INSERT INTO {}.members VALUES (%s, %s, %s, %s, %s, %s)").format(s),
+            ("M1", datetime(2024, 3, 1, 8, 30, tzinfo=UTC), 3600, date(2000, 2, 29), '{"vip":true}', 30),
+        )
+        entry = sql.SQL(
+            "INSERT INTO {}.entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
+            " recorded_at, recorded_offset, source_id, reason, actor, rule)"
+            " VALUES ('M1', %s, %s, %s, %s, 7200, %s, 0, %s, %s, NULL, %s)"
+        ).format(s)
+        conn.execute(entry, ("earn", 40, 40, T0, T0 + timedelta(minutes=1), "P1", "purchase", "base"))
+        conn.execute(entry, ("redeem", -10, 30, T0, T0 + timedelta(minutes=2), "R1", "redemption", None))
+
+
+def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
+    _version_1_schema(schema_url)
+    store = open_postgres(schema_url)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION == 5
+        occurred = T0.astimezone(timezone(timedelta(hours=2)))
+        t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
+        with store.unit_of_work(readonly=True) as uow:
+            member = uow.member("M1")
+            enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
+            assert member == Member("M1", enrolled, date(2000, 2, 29), {"vip": True})
+            assert uow.history("M1") == [
+                Entry(1, "M1", EntryKind.EARN, 40, 40, occurred, t1, "P1", "purchase", None, ("base",)),
+                Entry(2, "M1", EntryKind.REDEEM, -10, 30, occurred, t2, "R1", "redemption"),
+            ]
+            assert uow.tallies(["k"]) == {"k": Tally()}
+            assert uow.program_versions() == []
+        assert member is not None
+        with store.unit_of_work() as uow:
+            uow.update_member(attrs.evolve(member, birthday=None, birthday_changed_at=T0))
+            uow.add_tallies({"k": Tally(1, Decimal("0.5"))})
+            uow.add_program_version(StoredProgram("v1", None, {"rules": []}, T0))
+            rules = ("base", "bonus")
+            entry = uow.append(Posting("M1", EntryKind.EARN, 5, T0, T0, "P2", "purchase", None, rules, "v1"))
+            assert uow.tier_state("M1") is None
+            uow.put_tier_state(TierState("M1", "gold", "gold", T0, T0, T0))
+            uow.commit()
+        assert (entry.seq, entry.balance_after) == (3, 35)
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.history("M1", after=2) == [entry]
+            assert uow.due_tier_states(T0) == [TierState("M1", "gold", "gold", T0, T0, T0)]
+            # The points from before lots existed: one lot that never expires, numbered by the last entry.
+            assert [(lot.id, lot.remaining, lot.expires_at) for lot in uow.lots("M1")] == [
+                (2, 30, None),
+                (3, 5, None),
+            ]
+            assert uow.tallies(["k"]) == {"k": Tally(1, Decimal("0.5"))}
+            changed = uow.member("M1")
+            assert changed is not None and (changed.birthday, changed.birthday_changed_at) == (None, T0)
+    finally:
+        store.close()
+    forge = sql.SQL("UPDATE {}.entries SET program_version = 'forged'")
+    with pytest.raises(psycopg.errors.RaiseException, match="immutable"):
+        admin(forge.format(sql.Identifier(schema_of(schema_url))))
+
+
+def test_a_newer_schema_version_is_refused(schema_url: str) -> None:
+    open_postgres(schema_url).close()
+    schema = sql.Identifier(schema_of(schema_url))
+    admin(sql.SQL("UPDATE {}.schema_version SET version = {}").format(schema, SCHEMA_VERSION + 1))
+    with pytest.raises(StorageError, match="upgrade loyalty-engine"):
+        open_postgres(schema_url)
+
+
+def test_concurrent_openers_of_a_new_schema_both_succeed(schema_url: str) -> None:
+    openers = 4
+    start = threading.Barrier(openers)
+
+    def open_one(_: int) -> PostgresStore:
+        start.wait()
+        return open_postgres(schema_url)
+
+    with ThreadPoolExecutor(openers) as pool:
+        stores = list(pool.map(open_one, range(openers)))
+    try:
+        Engine(Program("PG", "EUR"), stores[0], clock=lambda: T0).enroll("M1", at=T0)
+        for store in stores:
+            assert store.schema_version() == SCHEMA_VERSION
+            assert Engine(Program("PG", "EUR"), store).balance("M1").available == 0
+    finally:
+        for store in stores:
+            store.close()

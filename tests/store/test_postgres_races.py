@@ -1,0 +1,108 @@
+"""Races on PostgreSQL that the engine resolves by retrying, and a connection lost in the pool."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import psycopg
+import pytest
+
+from loyalty import Receipt
+from loyalty.engine import Engine
+from loyalty.errors import IdempotencyConflict
+from loyalty.members import Member
+from loyalty.program import Program
+from loyalty.purchases import Line, Purchase
+from loyalty.store.postgres import PostgresStore, open_postgres
+from tests.pg import postgres_dsn
+
+pytestmark = pytest.mark.postgres
+
+
+T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(postgres_store: PostgresStore) -> PostgresStore:
+    return postgres_store
+
+
+def _race(url: str, commands: list[Callable[[Engine], object]]) -> list[object]:
+    """Run each command on its own store at the same instant; return results or raised errors."""
+    stores = [open_postgres(url) for _ in commands]
+    start = threading.Barrier(len(commands))
+
+    def run(n: int) -> object:
+        engine = Engine(Program("PG", "EUR"), stores[n], clock=lambda: T0)
+        start.wait()
+        try:
+            return commands[n](engine)
+        except IdempotencyConflict as exc:
+            return exc
+
+    try:
+        with ThreadPoolExecutor(len(commands)) as pool:
+            return list(pool.map(run, range(len(commands))))
+    finally:
+        for store in stores:
+            store.close()
+
+
+def _buy(member_id: str) -> Callable[[Engine], object]:
+    """The same purchase id "P1" for ``member_id``: a retry if the member is the same, a conflict if not."""
+    purchase = Purchase("P1", member_id, T0, [Line("x", 2, Decimal("5.00"))], "EUR")
+    return lambda engine: engine.record_purchase(purchase)
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_racing_the_same_purchase_gives_one_receipt_and_one_entry(
+    store: PostgresStore, schema_url: str, attempt: int
+) -> None:
+    engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
+    engine.enroll("M1", at=T0)
+    outcomes = _race(schema_url, [_buy("M1")] * 2)
+    assert all(isinstance(o, Receipt) for o in outcomes)
+    assert outcomes[0] == outcomes[1]
+    assert len(engine.history("M1")) == 1
+    assert engine.balance("M1").available == 10
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_racing_one_key_on_two_members_lets_exactly_one_win(
+    store: PostgresStore, schema_url: str, attempt: int
+) -> None:
+    engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
+    engine.enroll("M1", at=T0)
+    engine.enroll("M2", at=T0)
+    outcomes = _race(schema_url, [_buy("M1"), _buy("M2")])
+    winners = [o for o in outcomes if isinstance(o, Receipt)]
+    losers = [o for o in outcomes if isinstance(o, IdempotencyConflict)]
+    assert (len(winners), len(losers)) == (1, 1)
+    assert losers[0].field == "member_id"
+    assert len(engine.history("M1")) + len(engine.history("M2")) == 1
+    assert engine.balance("M1").available + engine.balance("M2").available == 10
+
+
+def test_racing_the_same_enrollment_enrolls_once(schema_url: str) -> None:
+    outcomes = _race(schema_url, [lambda engine: engine.enroll("M1", at=T0)] * 4)
+    assert all(isinstance(o, Member) and o.id == "M1" for o in outcomes)
+
+
+def test_a_connection_dropped_in_the_pool_is_retried_on_a_new_one(schema_url: str) -> None:
+    store = open_postgres(f"{schema_url}&pool_min=1&pool_max=1")
+    try:
+        with store._pool.connection() as conn:
+            row = conn.execute("SELECT pg_backend_pid()").fetchone()
+        assert row is not None
+        with psycopg.connect(postgres_dsn(), autocommit=True) as admin:
+            # The timeout makes it wait until the backend is gone, so the next BEGIN meets a dead socket.
+            admin.execute("SELECT pg_terminate_backend(%s, 5000)", (row[0],))
+        engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
+        assert engine.enroll("M1", at=T0).id == "M1"
+        assert engine.balance("M1").available == 0
+    finally:
+        store.close()

@@ -1,0 +1,108 @@
+"""Processes and threads on one SQLite file, and a process killed mid-write: nothing acknowledged is lost."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from loyalty import Engine, Program, balance_of
+from loyalty.store.sqlite import SQLiteStore
+from tests import sqlite_worker  # the spawned children import it too
+
+T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def test_processes_creating_one_file_at_once_all_succeed(tmp_path: Path) -> None:
+    with _context().Pool(6) as pool:
+        for trial in range(8):
+            path = str(tmp_path / f"new-{trial}.db")
+            start = time.time() + 0.2  # every worker spins until the same instant, then opens
+            results = pool.map(
+                sqlite_worker.open_and_enroll, [(path, w, start) for w in range(6)], chunksize=1
+            )
+            assert results == ["ok"] * 6
+            with SQLiteStore(path)._connection() as conn:
+                assert conn.execute("SELECT count(*) FROM members").fetchone()[0] == 6
+                assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_short_lived_threads_do_not_leak_connections(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "threads.db", max_idle=4)
+    engine = Engine(Program("P", "EUR"), store)
+    engine.enroll("M1", at=T0)
+    for _ in range(6):
+        threads = [threading.Thread(target=engine.balance, args=("M1",)) for _ in range(50)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(store._idle) <= 4
+    store.close()
+    assert store._idle == []
+
+
+def _context() -> multiprocessing.context.SpawnContext:
+    return multiprocessing.get_context("spawn")
+
+
+def test_processes_sharing_one_file_lose_no_purchase(tmp_path: Path) -> None:
+    path = str(tmp_path / "procs.db")
+    Engine(sqlite_worker.PROGRAM, SQLiteStore(path)).enroll("M1", at=T0)
+    with _context().Pool(8) as pool:
+        pool.starmap(sqlite_worker.purchases, [(path, w, 200) for w in range(8)])
+    engine = Engine(sqlite_worker.PROGRAM, SQLiteStore(path))
+    assert engine.balance("M1").available == 8 * 200 * 2 == balance_of(engine.history("M1"))
+    assert len(engine.history("M1")) == 1600
+
+
+def test_processes_racing_redemptions_never_overdraw(tmp_path: Path) -> None:
+    path = str(tmp_path / "race.db")
+    engine = Engine(sqlite_worker.PROGRAM, SQLiteStore(path), clock=lambda: T0)
+    engine.enroll("M1", at=T0)
+    engine.adjust("M1", 1000, id="seed", at=T0, reason="opening balance", actor="test")
+    with _context().Pool(5) as pool:
+        won = pool.starmap(sqlite_worker.redemptions, [(path, w, 10) for w in range(5)])
+    assert sum(won) == 33
+    assert engine.balance("M1").available == 10 == balance_of(engine.history("M1"))
+
+
+@pytest.mark.slow
+def test_kill_and_reopen_loses_no_acknowledged_purchase(tmp_path: Path) -> None:
+    path = tmp_path / "kill.db"
+    Engine(sqlite_worker.PROGRAM, SQLiteStore(path)).enroll("M1", at=T0)
+    acknowledged: list[str] = []
+    start = 0
+    for round_ in range(8):
+        child = subprocess.Popen(
+            [sys.executable, sqlite_worker.__file__, str(path), "kill", str(start)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert child.stdout is not None
+        deadline = time.monotonic() + 0.3 + 0.1 * round_
+        while time.monotonic() < deadline:
+            line = child.stdout.readline()
+            if not line:
+                break
+            acknowledged.append(line.strip())
+        os.kill(child.pid, signal.SIGKILL)
+        rest, _ = child.communicate()
+        acknowledged += rest.split()
+        start += 1_000_000
+        engine = Engine(sqlite_worker.PROGRAM, SQLiteStore(path))
+        history = engine.history("M1")
+        recorded = {e.source_id for e in history}
+        assert set(acknowledged) <= recorded, "an acknowledged purchase was lost"
+        assert engine.balance("M1").available == balance_of(history) == len(history)
+        # At most one purchase can be committed without its acknowledgement reaching us.
+        assert len(recorded - set(acknowledged)) <= round_ + 1
+    assert len(acknowledged) > 50

@@ -1,0 +1,116 @@
+"""Expiry policies as values: the dates they give in the program's timezone, their configuration checked."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from loyalty import LoyaltyError, Program
+from loyalty.expiry import EndOf, Expiry, ExpiryPolicy, reminded_key
+
+AMS = ZoneInfo("Europe/Amsterdam")
+
+
+def program(**options: object) -> Program:
+    return Program("Club", "EUR", timezone="Europe/Amsterdam", **options)  # type: ignore[arg-type]
+
+
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=AMS)
+
+
+def test_rounding_up_to_the_end_of_the_day_quarter_and_year() -> None:
+    earned = local(2024, 10, 26, 18, 30)  # the autumn DST change is the next night
+    day = Expiry(ExpiryPolicy.LIFETIME, days=1, round_up=EndOf.DAY)
+    assert day.expires_at(earned, AMS) == local(2024, 10, 28)
+    quarter = Expiry(ExpiryPolicy.LIFETIME, months=1, round_up=EndOf.QUARTER)
+    assert quarter.expires_at(earned, AMS) == local(2025, 1, 1)
+    year = Expiry(ExpiryPolicy.LIFETIME, months=3, round_up=EndOf.YEAR)
+    assert year.expires_at(earned, AMS) == local(2026, 1, 1)
+    # Already on a boundary: valid to the end of the period before it.
+    midnight = local(2024, 2, 1)
+    assert Expiry(ExpiryPolicy.LIFETIME, months=1, round_up=EndOf.MONTH).expires_at(midnight, AMS) == local(
+        2024, 3, 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "problem"),
+    [
+        ({"pending_days": -1}, "pending_days: must be an int from 0 to 36600, got -1"),
+        ({"pending_days": 1.5}, "pending_days: must be an int, not float 1.5"),
+        ({"expiry": {"policy": "lifetime"}}, "expiry.months: a lifetime needs months or days, got neither"),
+        ({"expiry": {"policy": "forever"}}, "expiry.policy: must be one of 'none', 'lifetime', 'calendar'"),
+        (
+            {"expiry": {"policy": "calendar", "days": 3}},
+            "expiry.days: only a lifetime or inactivity policy takes days",
+        ),
+        ({"expiry": {"policy": "calendar", "years": 0}}, "expiry.years: must be at least 1, got 0"),
+        ({"expiry": {"policy": "lifetime", "months": 1, "years": 2}}, "expiry.years: only a calendar policy"),
+        (
+            {"expiry": {"policy": "none", "from_vesting": True}},
+            "expiry.from_vesting: points that never expire",
+        ),
+        (
+            {"expiry": {"policy": "lifetime", "days": 1, "round_up": "week"}},
+            "expiry.round_up: must be one of",
+        ),
+        ({"expiry": {"policy": "lifetime", "days": 1, "every": 2}}, "expiry.every: unknown key"),
+    ],
+)
+def test_a_malformed_lifecycle_configuration_names_its_path(data: dict[str, object], problem: str) -> None:
+    from loyalty import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        Program.from_dict({"name": "Club", "currency": "EUR", **data})
+    assert problem in str(info.value)
+
+
+def test_the_lifecycle_configuration_round_trips() -> None:
+    text = """
+name = "Club"
+currency = "EUR"
+timezone = "Europe/Amsterdam"
+pending_days = 14
+
+[expiry]
+policy = "lifetime"
+months = 12
+round_up = "month"
+from_vesting = true
+"""
+    loaded = Program.from_toml(text)
+    assert loaded.expiry == Expiry(ExpiryPolicy.LIFETIME, months=12, round_up=EndOf.MONTH, from_vesting=True)
+    assert loaded.pending_days == 14
+    assert Program.from_dict(loaded.to_dict()) == loaded
+
+
+def test_dates_beyond_the_calendar_never_expire() -> None:
+    late = datetime(9998, 12, 31, 12, tzinfo=UTC)
+    assert program(expiry=Expiry(ExpiryPolicy.CALENDAR, years=5)).lot_dates(late, pending=False) == (
+        None,
+        None,
+    )
+
+
+def test_inactivity_and_re_dating_options_are_checked() -> None:
+    with pytest.raises(LoyaltyError, match="inactivity needs months or days"):
+        Expiry(ExpiryPolicy.INACTIVITY)
+    with pytest.raises(LoyaltyError, match="from_vesting"):
+        Expiry(ExpiryPolicy.INACTIVITY, months=6, from_vesting=True)
+    with pytest.raises(LoyaltyError, match="redate_earlier"):
+        Expiry(ExpiryPolicy.INACTIVITY, months=6, redate_earlier=True)
+    data = {
+        "name": "Club",
+        "currency": "EUR",
+        "expiry": {"policy": "inactivity", "months": 18, "round_up": "month"},
+    }
+    assert Program.from_dict(data).to_dict() == data
+
+
+def test_a_reminder_key_names_the_lot_and_its_expiry_instant() -> None:
+    expires = datetime(2024, 3, 31, 12, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    assert reminded_key(7, expires) == "reminded|7|2024-03-31T12:00:00+02:00"
+    assert reminded_key(7, expires.astimezone(UTC)) == "reminded|7|2024-03-31T10:00:00+00:00"

@@ -1,0 +1,97 @@
+"""Plans: a credit repays debts, collects what is owed and rolls with the member's lots, as the
+ledger would; balances are decided with the postings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from loyalty.checks import MAX_POINTS
+from loyalty.errors import PointsOverflow
+from loyalty.ledger import EntryKind, Posting
+from loyalty.lots import Lot
+from loyalty.plans import PREVIOUS_LOT, Account, Planner
+from loyalty.tallies import Tally
+
+T = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+
+
+def earn(points: int, member: str = "M1", expires_at: datetime | None = None) -> Posting:
+    return Posting(member, EntryKind.EARN, points, T, T, "T1", "purchase", expires_at=expires_at)
+
+
+def debt(lot_id: int, remaining: int) -> Lot:
+    return Lot(lot_id, "M1", remaining, remaining, T)
+
+
+def test_a_plain_credit_is_one_posting_moving_the_balance() -> None:
+    planner = Planner([Account("M1", balance=7)])
+    assert planner.credit(earn(10)) == 0
+    plan = planner.plan()
+    assert plan.postings == (earn(10),)
+    assert plan.balances == (17,)
+    assert dict(plan.tallies) == {}
+    assert planner.balance("M1") == 17
+
+
+def test_a_credit_repays_debts_oldest_first_out_of_its_own_points() -> None:
+    account = Account("M1", balance=-8, debt=8, debts=(debt(9, -5), debt(4, -3)))
+    planner = Planner([account])
+    planner.credit(earn(6))
+    plan = planner.plan()
+    assert plan.postings[0].draws == ((4, 3), (9, 3))
+    assert plan.balances == (-2,)
+    assert dict(plan.tallies) == {"debt|M1": Tally(0, Decimal(-6))}
+
+
+def test_a_second_credit_repays_what_the_first_left() -> None:
+    planner = Planner([Account("M1", balance=-8, debt=8, debts=(debt(4, -8),))])
+    planner.credit(earn(5))
+    planner.credit(earn(5))
+    plan = planner.plan()
+    assert [p.draws for p in plan.postings] == [((4, 5),), ((4, 3),)]
+    assert plan.balances == (-3, 2)
+    assert dict(plan.tallies) == {"debt|M1": Tally(0, Decimal(-8))}
+
+
+def test_what_is_owed_is_collected_from_the_lot_the_credit_opens() -> None:
+    planner = Planner([Account("M1", balance=0, owed=30)])
+    assert planner.credit(earn(20)) == 0
+    assert planner.credit(earn(20)) == 2
+    plan = planner.plan()
+    kinds = [(p.kind, p.points, p.draws) for p in plan.postings]
+    assert kinds == [
+        (EntryKind.EARN, 20, ()),
+        (EntryKind.COLLECT, -20, ((PREVIOUS_LOT, -20),)),
+        (EntryKind.EARN, 20, ()),
+        (EntryKind.COLLECT, -10, ((PREVIOUS_LOT, -10),)),
+    ]
+    assert plan.balances == (20, 0, 20, 10)
+    assert dict(plan.tallies) == {"owed|M1": Tally(0, Decimal(-30))}
+
+
+def test_a_rolling_credit_expires_with_the_members_latest_lot_or_later() -> None:
+    later, sooner = T + timedelta(days=90), T + timedelta(days=30)
+    planner = Planner([Account("M1", balance=0, rolling_until=later)], rolling=True)
+    planner.credit(earn(5, expires_at=sooner))
+    planner.credit(earn(5, expires_at=later + timedelta(days=1)))
+    planner.credit(earn(5, expires_at=None))
+    dates = [(p.rolling, p.expires_at) for p in planner.plan().postings]
+    assert dates == [(True, later), (True, later + timedelta(days=1)), (True, later + timedelta(days=1))]
+
+
+def test_credits_to_two_members_move_their_own_balances() -> None:
+    planner = Planner([Account("M1", balance=1), Account("M2", balance=100)])
+    planner.credit(earn(10, "M2"))
+    planner.credit(earn(10, "M1"))
+    assert planner.plan().balances == (110, 11)
+    assert (planner.balance("M1"), planner.balance("M2")) == (11, 110)
+
+
+def test_a_balance_leaving_the_64_bit_range_is_refused() -> None:
+    planner = Planner([Account("M1", balance=MAX_POINTS - 1)])
+    with pytest.raises(PointsOverflow):
+        planner.credit(earn(2))
+    assert planner.plan().postings == ()
