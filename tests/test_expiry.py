@@ -12,7 +12,7 @@ import pytest
 from loyalty import Engine, EntryKind, InsufficientPoints, Line, LoyaltyError, Program, Purchase, open_store
 from loyalty.engine import Maintenance
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
-from loyalty.lots import Balance, lots_of
+from loyalty.lots import Balance, Lot, draw, draw_from, lots_of
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
@@ -569,3 +569,22 @@ def test_a_late_sale_gets_the_dates_of_the_last_version_that_re_dated_its_time(s
     engine.record_purchase(sale("P0", local(2024, 2, 1, 12, 0), "10.00"))  # sold under version 1
     (lot,) = engine.lots("M1")
     assert (lot.expires_at, lot.rolling) == (local(2026, 2, 1, 12, 0).astimezone(UTC), False)
+
+
+def test_drawing_from_a_lazy_order_reads_only_the_lots_it_takes() -> None:
+    t = datetime(2024, 3, 1, tzinfo=UTC)
+    lots = [Lot(n, "M1", 10, 10, t, expires_at=t + timedelta(days=n)) for n in range(1, 6)]
+    read: list[int] = []
+
+    def lazily() -> Iterator[Lot]:
+        for lot in lots:
+            read.append(lot.id)
+            yield lot
+
+    assert draw_from(lazily(), 20, 50) == ((1, -10), (2, -10))
+    assert read == [1, 2]  # the second lot covers it: the third is never asked for
+    assert draw_from(iter(lots), 20, 50) == draw(lots, 20, t)
+    with pytest.raises(InsufficientPoints) as info:
+        draw_from(lazily(), 20, 15)
+    assert (info.value.available, info.value.requested) == (15, 20)
+    assert draw_from(lazily(), 0, 0) == ()
