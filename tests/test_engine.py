@@ -231,8 +231,9 @@ def test_sqlite_balance_reads_no_entries_and_only_indexed_lots(tmp_path: Path) -
     finally:
         conn.set_trace_callback(None)
     reads = [s for s in statements if s.startswith("SELECT")]
-    # The maintained total, the pending and past-due lots through their date indexes, the open holds.
-    assert len(reads) == 4
+    # One statement: the maintained total, the pending and past-due lots through their date
+    # indexes, the open holds.
+    assert len(reads) == 1
     assert not any("entries" in read for read in reads)
     for read in reads:
         plan = " ".join(str(row) for row in conn.execute(f"EXPLAIN QUERY PLAN {read}"))

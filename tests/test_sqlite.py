@@ -21,11 +21,13 @@ from loyalty import Engine, InvalidInput, Member, Program, StorageError, balance
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.store import StoredProgram, Tally
+from loyalty.store import sqlite as sqlite_module
 from loyalty.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 from loyalty.tiers import TierState
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
+import shop  # noqa: E402  (a sibling module)
 import sqlite_worker  # noqa: E402  (a sibling module the spawned children import too)
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -89,7 +91,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 5
+    assert store.schema_version() == SCHEMA_VERSION == 6
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -171,7 +173,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 5
+        assert store.schema_version() == SCHEMA_VERSION == 6
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -215,7 +217,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(5,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(6,)]
         # The ledger is still append-only.
         with pytest.raises(sqlite3.IntegrityError, match="immutable"):
             conn.execute("UPDATE entries SET program_version = 'forged'")
@@ -384,3 +386,98 @@ def test_kill_and_reopen_loses_no_acknowledged_purchase(tmp_path: Path) -> None:
         # At most one purchase can be committed without its acknowledgement reaching us.
         assert len(recorded - set(acknowledged)) <= round_ + 1
     assert len(acknowledged) > 50
+
+
+# What migration 6 added, taken off a current file again: a file as schema version 5 left it.
+V6_INDEXES = ("lots_spendable", "entries_by_time", "operations_purchases", "members_by_enrolment")
+
+
+def _shape(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Every table's columns and every index's name, by table."""
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {
+        table: [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        + sorted(row[1] for row in conn.execute(f"PRAGMA index_list({table})"))
+        for table in tables
+    }
+
+
+def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    path, v5 = tmp_path / "v5.db", tmp_path / "fresh-v5.db"
+    store = SQLiteStore(path)
+    before = shop.reading(shop.record(store))
+    store.close()
+    conn = sqlite3.connect(path)
+    for index in V6_INDEXES:
+        conn.execute(f"DROP INDEX {index}")
+    conn.execute("ALTER TABLE operations DROP COLUMN purchased_micros")
+    conn.execute("UPDATE schema_version SET version = 5")
+    conn.commit()
+    fresh = sqlite3.connect(v5)
+    for step in _MIGRATIONS[:5]:
+        for statement in step:
+            fresh.execute(statement)
+    assert _shape(conn) == {**_shape(fresh), "schema_version": ["version"]}
+    fresh.close()
+    conn.close()
+    store = SQLiteStore(path)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION == 6
+        shop.check_upgraded(store, before)
+    finally:
+        store.close()
+    conn = sqlite3.connect(path)
+    try:
+        plan = " ".join(
+            row[-1]
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM operations WHERE kind = 'purchase' AND purchased_micros < 0"
+            )
+        )
+        assert "operations_purchases" in plan, plan
+        filled = conn.execute("SELECT COUNT(*) FROM operations WHERE purchased_micros IS NOT NULL").fetchone()
+        assert filled == (6,)  # every purchase, nothing else
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        ("_SPENDABLE_DATED", "lots_spendable"),
+        ("_SPENDABLE_UNDATED", "lots_spendable"),
+        ("_PERIOD_PURCHASES", "operations_purchases"),
+        ("_POINTS_BEFORE", "entries_by_time"),
+        ("_LEDGER_SPAN", "entries_by_time"),
+    ],
+)
+def test_the_reads_that_cost_what_they_return_search_their_index(
+    tmp_path: Path, query: str, index: str
+) -> None:
+    store = SQLiteStore(tmp_path / "plans.db")
+    statement = getattr(sqlite_module, query)
+    names = {
+        "m": "M1",
+        "now": "x",
+        "expires": "x",
+        "lot": 1,
+        "pending": 0,
+        "n": 1,
+        "lo": 0,
+        "hi": 1,
+        "first": 0,
+    }
+    params = (
+        {name: value for name, value in names.items() if f":{name}" in statement}
+        if ":" in statement
+        else ("x",) * statement.count("?")
+    )
+    with store._connection() as conn:
+        plan = [str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}", params)]
+    store.close()
+    assert any(step.startswith("SEARCH") and index in step for step in plan), plan
+    tables = {"lots", "entries", "operations", "members", "holds"}
+    # No table read whole: a scan of one of them names the index it goes through.
+    assert not [
+        step for step in plan if step.split()[:2] in [["SCAN", t] for t in tables] and "USING" not in step
+    ]

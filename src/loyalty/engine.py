@@ -80,7 +80,7 @@ from loyalty.habits import (
 )
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, Lot, draw, take_back
+from loyalty.lots import Balance, Lot, take_back
 from loyalty.members import AttributeValue, Member
 from loyalty.money import EXACT
 from loyalty.outbox import DomainEvent, EventKind, NewEvent
@@ -102,6 +102,7 @@ from loyalty.returns import (
     taken_key,
 )
 from loyalty.store import Operation, Store, StoredProgram, Tally, UnitOfWork
+from loyalty.store.spending import draw_points
 from loyalty.tiers import (
     TIER_ATTRIBUTE,
     Downgrade,
@@ -587,14 +588,10 @@ class Engine:
         check_id("member_id", member_id)
         now = self._now()
         with self.store.unit_of_work(readonly=True) as uow:
-            total = uow.balance(member_id)
-            if total is None:
-                raise UnknownMember("member_id", f"no member {member_id!r}")
-            overdue = {lot.id: lot.remaining for lot in uow.due_lots(now, member_id=member_id)}
-            pending = sum(lot.remaining for lot in uow.pending_lots(member_id, now) if lot.id not in overdue)
-            held = sum(hold.points for hold in uow.open_holds(member_id))
-        late = sum(overdue.values())
-        return Balance(total - pending - late, pending, late, held)
+            found = uow.balance_by_state(member_id, now)
+        if found is None:
+            raise UnknownMember("member_id", f"no member {member_id!r}")
+        return found
 
     def lots(self, member_id: str) -> list[Lot]:
         """The member's open lots (points not yet spent or expired), by id."""
@@ -1542,7 +1539,7 @@ class Engine:
             now = self._now()
             self._expire_due(uow, member_id, now)
             try:
-                draws = draw(uow.lots(member_id), points, now)
+                draws = draw_points(uow, member_id, points, now)
             except InsufficientPoints as short:
                 return self._decline(uow, Operation(id, "hold", request, {}, now), short)
             # Elapsed time, whatever zone the clock answers in (wall-clock arithmetic would
@@ -2533,7 +2530,7 @@ class Engine:
                 self._expire_due(uow, member_id, now)
                 try:
                     # A correction may also take points still pending; a redemption only available ones.
-                    draws = draw(uow.lots(member_id), -points, now, pending=entry_kind is EntryKind.ADJUST)
+                    draws = draw_points(uow, member_id, -points, now, pending=entry_kind is EntryKind.ADJUST)
                 except InsufficientPoints as short:
                     return self._decline(uow, Operation(key, kind, request, {}, now), short)
                 if purchase_id is not None:
