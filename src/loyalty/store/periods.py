@@ -2,12 +2,14 @@
 from, and the in-memory adapter's indexes by time.
 
 The memory indexes are sorted lists (``sortedcontainers``: a change costs about log n), so the
-figures of a period cost the entries and purchases in it, as an index range does in SQL.
+figures of a period cost the entries and purchases in it, as an index range does in SQL. The
+points outstanding at an instant add up the day totals kept before its day and the entries of
+its day up to it: a day's figures cost a day's entries and one sum a day, not the ledger.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from sortedcontainers import SortedList
@@ -18,6 +20,9 @@ from loyalty.members import Member
 from loyalty.store import Operation
 
 __all__ = ["PeriodIndex", "count_from_start", "instant_of", "purchase_time"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = timedelta(days=1)
 
 
 def instant_of(value: object) -> datetime | None:
@@ -54,17 +59,24 @@ class PeriodIndex:
     def __init__(self) -> None:
         # (occurred_at, seq, kind, points): seq is unique, so the kind is never compared.
         self._entries: SortedList[tuple[datetime, int, str, int]] = SortedList()
-        self._total = 0
+        # The points of the entries of each UTC day (days since 1970), and the days in order.
+        self._daily: dict[int, int] = {}
+        self._days: SortedList[int] = SortedList()
         self._purchases: SortedList[tuple[datetime, str]] = SortedList()
         self._enrolled: SortedList[tuple[datetime, str]] = SortedList()
 
     def add_entry(self, entry: Entry) -> None:
         self._entries.add(_entry_key(entry))
-        self._total += entry.points
+        day = _day_of(entry.occurred_at)
+        if day not in self._daily:
+            self._days.add(day)
+            self._daily[day] = 0
+        self._daily[day] += entry.points
 
     def remove_entry(self, entry: Entry) -> None:
         self._entries.remove(_entry_key(entry))
-        self._total -= entry.points
+        # The day stays, perhaps at zero: an undo need not know whether it was the day's last.
+        self._daily[_day_of(entry.occurred_at)] -= entry.points
 
     def add_operation(self, operation: Operation) -> None:
         at = purchase_time(operation)
@@ -93,11 +105,7 @@ class PeriodIndex:
         by_kind: dict[str, int] = {}
         for _, _, kind, points in entries.islice(first, cut):
             by_kind[kind] = by_kind.get(kind, 0) + points
-        # The exact count of rows either side is known here: the cheaper side is certain.
-        if cut <= len(entries) - cut:
-            outstanding = sum(points for *_, points in entries.islice(0, cut))
-        else:
-            outstanding = self._total - sum(points for *_, points in entries.islice(cut))
+        outstanding = self._points_before(end, cut)
         now = self._buyers(operations, start, end)
         then = {member for member, _ in self._buyers(operations, before, start)}
         members = {member for member, _ in now}
@@ -106,6 +114,19 @@ class PeriodIndex:
         return PeriodTotals(
             by_kind, outstanding, enrolled, len(members), len(then), len(members & then), len(now), spend
         )
+
+    def _points_before(self, end: datetime, cut: int) -> int:
+        """The points of the entries before ``end``, the first ``cut`` of them: whole days from
+        their totals, ``end``'s own day entry by entry."""
+        entries = self._entries
+        day = _day_of(end)
+        try:
+            midnight = _EPOCH + day * _DAY
+        except OverflowError:  # an instant at the edge of the calendar: add up every entry
+            return sum(points for *_, points in entries.islice(0, cut))
+        whole = sum(self._daily[d] for d in self._days.irange(maximum=day, inclusive=(True, False)))
+        today = entries.islice(entries.bisect_left((midnight, 0, "", 0)), cut)
+        return whole + sum(points for *_, points in today)
 
     def _buyers(
         self, operations: dict[str, Operation], start: datetime, end: datetime
@@ -117,6 +138,11 @@ class PeriodIndex:
             (operations[key].request["member_id"], Decimal(operations[key].result["amount"]["amount"]))
             for _, key in found
         ]
+
+
+def _day_of(at: datetime) -> int:
+    """The UTC day ``at`` falls on, as days since 1970."""
+    return (at - _EPOCH) // _DAY
 
 
 def _entry_key(entry: Entry) -> tuple[datetime, int, str, int]:
