@@ -1,97 +1,170 @@
-"""Does reading a balance cost the same with 10 or 100,000 entries in the member's history?
+"""What does a balance by state cost: how many statements, and how much more than a key read?
 
-Run: ``python benchmarks/bench_balance.py [--entries 100000] [--reads 5000]``.
+Run: ``python benchmarks/bench_balance.py [--lots 100000] [--reads 2000] [--repeat 5] [--only sqlite]``.
 
-For each adapter, one member gets 10 ledger entries and another gets
-``--entries``, appended through the adapter's own ``UnitOfWork.append`` in one
-transaction (so the maintained balance is the adapter's own, not patched in).
-Then ``Engine.balance`` is timed for each member; the ratio long/short should
-stay near 1.0 because the balance is read from the member's row, never summed.
-The script checks each balance against the sum of the member's history.
+For each adapter one member gets 10 lots and another ``--lots``, through the storage port
+(``common.fill_lots``): two of them pending, two past their date, 5 points of one held by an
+open hold, the rest expiring later or never. ``Engine.balance`` is checked against
+``loyalty.lots.summarize`` over the member's open lots and its holds, then timed for both
+members and for a key read of the maintained total: raw ``sqlite3`` on the store's file for
+SQLite (a read transaction, the member's row by its key), the adapter's own
+``UnitOfWork.balance`` in a read-only unit of work for memory and PostgreSQL. The three take
+turns; each figure is the median of ``--repeat`` rounds of ``--reads`` reads. On SQLite the
+statements one ``Engine.balance`` sends are counted with ``sqlite3``'s trace callback.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
+import sqlite3
+import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
-from common import DEFAULT_DSN, drop_schema
-from loyalty import Engine, EntryKind, LoyaltyError, Member, Posting, Program, balance_of, open_store
+from common import (
+    Skipped,
+    add_adapters,
+    add_repeat,
+    alternating_medians,
+    fill_lots,
+    machine,
+    on_each_adapter,
+    publish,
+)
+from loyalty import Engine, Program
+from loyalty.lots import Balance, summarize
 from loyalty.store import Store
+from loyalty.store.sqlite import SQLiteStore
 
-T0 = datetime(2024, 1, 1, tzinfo=UTC)
+NOW = datetime(2025, 1, 1, tzinfo=UTC)
 PROGRAM = Program("Bench", "EUR")
+HELD = 5
 
 
-def fill(store: Store, member_id: str, entries: int) -> None:
-    with store.unit_of_work() as uow:
-        uow.add_member(Member(member_id, T0))
-        uow.commit()
-    # Chunks of 500: PostgreSQL slows down quadratically when one transaction
-    # updates the same balance row tens of thousands of times.
-    for start in range(0, entries, 500):
-        with store.unit_of_work() as uow:
-            for n in range(start, min(start + 500, entries)):
-                uow.append(
-                    Posting(member_id, EntryKind.ADJUST, 1, T0, T0, f"{member_id}-{n}", "bench", "bench")
-                )
-            uow.commit()
+@dataclass(frozen=True)
+class Result:
+    adapter: str
+    lots: int
+    statements: int | None
+    short: float
+    long: float
+    key_read: float
 
 
-def per_read(engine: Engine, member_id: str, reads: int) -> float:
-    best = float("inf")
-    for _ in range(3):
+def expected(store: Store, member_id: str) -> Balance:
+    """The balance by state from every open lot and hold: what the engine must answer."""
+    with store.unit_of_work(readonly=True) as uow:
+        found = summarize(uow.lots(member_id), NOW)
+        held = sum(hold.points for hold in uow.open_holds(member_id))
+    return Balance(found.available, found.pending, found.overdue, held)
+
+
+def statements_per_balance(store: Store, engine: Engine, member_id: str) -> int | None:
+    """The statements one ``Engine.balance`` sends to SQLite (``None`` on other adapters)."""
+    if not isinstance(store, SQLiteStore):
+        return None
+    sent: list[str] = []
+    with store._connection() as conn:  # the idle connection the next unit of work reuses
+        conn.set_trace_callback(sent.append)
+    try:
+        engine.balance(member_id)
+    finally:
+        conn.set_trace_callback(None)
+    return sum(1 for statement in sent if statement.lstrip().upper().startswith("SELECT"))
+
+
+def per_read(read: Callable[[], object], reads: int) -> Callable[[], float]:
+    def run() -> float:
         started = time.perf_counter()
         for _ in range(reads):
-            engine.balance(member_id)
-        best = min(best, (time.perf_counter() - started) / reads)
-    return best
+            read()
+        return (time.perf_counter() - started) / reads
+
+    return run
 
 
-def measure(name: str, open_: Callable[[], Store], entries: int, reads: int) -> str:
-    store = open_()
-    try:
-        fill(store, "short", 10)
-        fill(store, "long", entries)
-        engine = Engine(PROGRAM, store)
-        assert engine.balance("long").available == entries == balance_of(engine.history("long"))
-        short, long = per_read(engine, "short", reads), per_read(engine, "long", reads)
-    finally:
-        store.close()
-    return f"| {name} | {short * 1e6:.1f} | {long * 1e6:.1f} | {long / short:.2f} |"
+def key_read(store: Store, path: Path | None, member_id: str) -> Callable[[], object]:
+    """A read of the member's maintained total by its key: raw ``sqlite3`` on SQLite, else the port's."""
+    if path is not None:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+
+        def raw() -> object:
+            conn.execute("BEGIN")
+            row = conn.execute("SELECT balance FROM members WHERE member_id = ?", (member_id,)).fetchone()
+            conn.execute("COMMIT")
+            return row
+
+        return raw
+
+    def port() -> object:
+        with store.unit_of_work(readonly=True) as uow:
+            return uow.balance(member_id)
+
+    return port
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--entries", type=int, default=100_000)
-    parser.add_argument("--reads", type=int, default=5_000)
-    parser.add_argument("--dsn", default=os.environ.get("LOYALTY_TEST_POSTGRES_DSN", DEFAULT_DSN))
-    args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="loyalty-bench-balance-"))
+def measure(args: argparse.Namespace, adapter: str, store: Store, path: Path | None) -> Result:
+    print(f"measuring {adapter} ...", file=sys.stderr, flush=True)
+    for member_id, lots in (("short", 10), ("long", args.lots)):
+        fill_lots(store, member_id, lots, now=NOW, points=100, overdue=2, held=HELD)
+    engine = Engine(PROGRAM, store, clock=lambda: NOW)
+    for member_id in ("short", "long"):
+        found = engine.balance(member_id)
+        assert found == expected(store, member_id), (found, expected(store, member_id))
+        assert found.held == HELD and found.pending and found.overdue, found
+    statements = statements_per_balance(store, engine, "long")
+    short, long, key = alternating_medians(
+        [
+            per_read(lambda: engine.balance("short"), args.reads),
+            per_read(lambda: engine.balance("long"), args.reads),
+            per_read(key_read(store, path, "long"), args.reads),
+        ],
+        args.repeat,
+    )
+    return Result(adapter, args.lots, statements, short, long, key)
+
+
+def table(results: list[Result | Skipped], args: argparse.Namespace) -> str:
     rows = [
-        f"Balance reads, best of 3 x {args.reads:,}; 10 entries vs {args.entries:,} entries.",
+        f"`Engine.balance`, median of {args.repeat} alternating rounds of {args.reads:,} reads; "
+        f"a member with 10 open lots and one with {args.lots:,} (two pending, two past their date, "
+        "one open hold each).  ",
+        f"Machine: {machine()}.",
         "",
-        "| Adapter | µs per read, 10 entries | µs per read, long history | Ratio |",
-        "|---|---:|---:|---:|",
-        measure("memory", lambda: open_store("memory://"), args.entries, args.reads),
-        measure("sqlite", lambda: open_store(f"sqlite:///{folder}/balance.db"), args.entries, args.reads),
+        "| Adapter | SELECTs per balance | µs, 10 lots | µs, many lots | Many / 10 "
+        "| Key read µs | Balance (many) / key read |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
-    schema = f"bench_balance_{os.getpid()}"
-    try:
+    for r in results:
+        if isinstance(r, Skipped):
+            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | |")
+            continue
+        statements = "" if r.statements is None else str(r.statements)
         rows.append(
-            measure("postgres", lambda: open_store(f"{args.dsn}?schema={schema}"), args.entries, args.reads)
+            f"| {r.adapter} | {statements} | {r.short * 1e6:.1f} | {r.long * 1e6:.1f} "
+            f"| {r.long / r.short:.2f} | {r.key_read * 1e6:.1f} | {r.long / r.key_read:.1f}× |"
         )
-    except LoyaltyError as exc:  # no server or no driver: say so in the row
-        rows.append(f"| postgres | skipped: {exc} | | |")
-    else:
-        drop_schema(args.dsn, schema)
-    print("\n".join(rows))
+    return "\n".join(rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--lots", type=int, default=100_000, help="the long member's lots (default: 100000)")
+    parser.add_argument("--reads", type=int, default=2_000, help="reads per round (default: 2000)")
+    add_repeat(parser, 5, counts="the median")
+    add_adapters(parser)
+    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
+    args = parser.parse_args(argv)
+    if args.lots < 10 or args.reads < 1 or args.repeat < 1:
+        parser.error("--lots must be at least 10, --reads and --repeat at least 1")
+    results = on_each_adapter("balance", args, partial(measure, args))
+    publish(table(results, args), args.output, "bench_balance")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

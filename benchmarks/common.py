@@ -12,17 +12,18 @@ import itertools
 import os
 import platform
 import sqlite3
+import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import loyalty
-from loyalty import Engine, LoyaltyError, Maintenance, open_store
+from loyalty import Engine, EntryKind, Hold, LoyaltyError, Maintenance, Member, Posting, open_store
 from loyalty.store import Store
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -88,9 +89,10 @@ def add_members(parser: argparse.ArgumentParser, *, distinct: bool = False) -> N
     )
 
 
-def add_repeat(parser: argparse.ArgumentParser, default: int) -> None:
+def add_repeat(parser: argparse.ArgumentParser, default: int, *, counts: str = "the best") -> None:
+    """``--repeat``: runs per figure, of which ``counts`` counts."""
     parser.add_argument(
-        "--repeat", type=int, default=default, help=f"runs per figure; the best counts (default: {default})"
+        "--repeat", type=int, default=default, help=f"runs per figure; {counts} counts (default: {default})"
     )
 
 
@@ -197,6 +199,32 @@ def fresh_stores(
         yield [(adapter, fresh) for adapter, fresh in adapters if adapter in only]
 
 
+R = TypeVar("R")
+
+
+def on_each_adapter(
+    name: str, args: argparse.Namespace, measure: Callable[[str, Store, Path | None], R]
+) -> list[R | Skipped]:
+    """``measure(adapter, store, sqlite_path)`` on one fresh store of each adapter ``--only`` names,
+    or why an adapter has none."""
+    results: list[R | Skipped] = []
+    with fresh_stores(name, set(args.only or ADAPTERS), args.dsn) as adapters:
+        for adapter, fresh in adapters:
+            if isinstance(fresh, str):
+                results.append(Skipped(adapter, fresh))
+                continue
+            with fresh() as (store, path):
+                results.append(measure(adapter, store, path))
+    return results
+
+
+def publish(text: str, output: Path | None, name: str) -> None:
+    """Print the table, and write it to ``output`` between ``name``'s markers if one is given."""
+    print(text)
+    if output:
+        write_output(output, text, name)
+
+
 # -- raw SQLite baselines -------------------------------------------------------------------------
 
 
@@ -280,3 +308,85 @@ def write_output(path: Path, text: str, name: str) -> None:
             return
         raise SystemExit(f"{path} exists without the {begin} markers; refusing to overwrite it")
     path.write_text(block + "\n", encoding="utf-8")
+
+
+# -- members with many lots -----------------------------------------------------------------------
+
+
+def fill_lots(
+    store: Store,
+    member_id: str,
+    lots: int,
+    *,
+    now: datetime,
+    points: int,
+    pending: int = 2,
+    overdue: int = 0,
+    held: int = 0,
+    chunk: int = 1_000,
+) -> None:
+    """Enroll ``member_id`` and give it ``lots`` lots of ``points`` through the storage port.
+
+    ``pending`` of them vest after ``now`` and ``overdue`` expired before it; of the rest every
+    tenth never expires and the others expire after ``now``, an hour apart, so the spending
+    order is not the lot order. ``held`` points of the first lot go to an open hold.
+    """
+    with store.unit_of_work() as uow:
+        uow.add_member(Member(member_id, now - timedelta(days=400)))
+        uow.commit()
+    first: int | None = None
+    for start in range(0, lots, chunk):
+        with store.unit_of_work() as uow:
+            for n in range(start, min(start + chunk, lots)):
+                vests, expires = _lot_dates(n, lots, now, pending, overdue)
+                earned = now - timedelta(days=200)
+                posting = Posting(
+                    member_id,
+                    EntryKind.ADJUST,
+                    points,
+                    earned,
+                    earned,
+                    f"{member_id}-{n}",
+                    "bench",
+                    "bench",
+                    vests_at=vests,
+                    expires_at=expires,
+                )
+                seq = uow.append(posting).seq
+                first = seq if first is None else first
+            uow.commit()
+    if held and first is not None:
+        draws = ((first, -held),)
+        with store.unit_of_work() as uow:
+            uow.append(
+                Posting(member_id, EntryKind.HOLD, -held, now, now, f"{member_id}-h", "hold", draws=draws)
+            )
+            uow.add_hold(Hold(f"{member_id}-h", member_id, held, draws, now, now + timedelta(days=1)))
+            uow.commit()
+
+
+def _lot_dates(
+    n: int, lots: int, now: datetime, pending: int, overdue: int
+) -> tuple[datetime | None, datetime | None]:
+    """The vesting and expiry dates of lot number ``n`` of ``lots`` (see :func:`fill_lots`)."""
+    # 7919 is prime: n * 7919 % lots numbers the lots in another order, unless lots is its multiple.
+    later = now + timedelta(days=30, hours=(n * 7919) % lots)
+    if n >= lots - pending:
+        return now + timedelta(days=14), later
+    if n >= lots - pending - overdue:
+        return None, now - timedelta(days=1, hours=n % 24)
+    return None, None if n % 10 == 0 else later
+
+
+# -- timing ---------------------------------------------------------------------------------------
+
+
+def alternating_medians(runs: list[Callable[[], float]], repeat: int) -> list[float]:
+    """Each run's median over ``repeat`` rounds (what each call returns, in seconds), the runs taking
+    turns in every round so that drift on the machine hits them all alike."""
+    times: list[list[float]] = [[] for _ in runs]
+    for _ in range(repeat):
+        for run, seen in zip(runs, times, strict=True):
+            gc.collect()
+            seen.append(run())
+    return [statistics.median(seen) for seen in times]

@@ -41,6 +41,8 @@ __all__ = [
     "check_draws",
     "check_redates",
     "draw",
+    "draw_from",
+    "draw_order",
     "lots_of",
     "opens",
     "repayments",
@@ -117,6 +119,11 @@ class Balance:
     @property
     def total(self) -> int:
         return self.available + self.pending + self.overdue
+
+    def reach(self, *, pending: bool = False) -> int:
+        """What the member's lots can give now, debts counted against them: the available points,
+        and with ``pending`` those still pending too (what :func:`draw` may take)."""
+        return self.available + self.pending if pending else self.available
 
 
 def lots_of(entries: Iterable[Entry]) -> list[Lot]:
@@ -220,6 +227,12 @@ def spend_order(lot: Lot) -> tuple[bool, datetime | None, int]:
     return (lot.expires_at is None, lot.expires_at, lot.id)
 
 
+def draw_order(lot: Lot, now: datetime) -> tuple[bool, bool, datetime | None, int]:
+    """The order :func:`draw` takes lots in at ``now``: available ones first, each part in
+    :func:`spend_order`."""
+    return (lot.pending_at(now), *spend_order(lot))
+
+
 def summarize(lots: Iterable[Lot], now: datetime) -> Balance:
     """The :class:`Balance` that open ``lots`` make at ``now``."""
     available = pending = overdue = 0
@@ -244,12 +257,22 @@ def draw(
     :class:`~loyalty.errors.InsufficientPoints` when they do not reach.
     """
     usable = [lot for lot in lots if lot.remaining > 0 and not lot.expired_at(now)]
-    order = sorted(usable, key=lambda lot: (lot.pending_at(now), *spend_order(lot)))
+    order = sorted(usable, key=lambda lot: draw_order(lot, now))
     if not pending:
         order = [lot for lot in order if not lot.pending_at(now)]
     # A debt a return left counts against the points: nothing is spent past zero.
     debt = sum(lot.remaining for lot in lots if lot.debt)
-    reach = sum(lot.remaining for lot in order) + debt
+    return draw_from(order, points, sum(lot.remaining for lot in order) + debt)
+
+
+def draw_from(order: Iterable[Lot], points: int, reach: int) -> tuple[tuple[int, int], ...]:
+    """:func:`draw` for lots already usable and in :func:`draw_order`, given what they ``reach``
+    (:meth:`Balance.reach`: debts counted against them).
+
+    ``order`` may be lazy: it is read only as far as ``points`` need, so a store can hand over
+    the member's lots a page at a time. Raises
+    :class:`~loyalty.errors.InsufficientPoints` when ``points`` exceed ``reach``.
+    """
     if points > reach:
         available = max(0, reach)
         raise InsufficientPoints(
@@ -277,13 +300,15 @@ def take_back(
 
 def _take(order: Iterable[Lot], points: int) -> tuple[tuple[int, int], ...]:
     """Negative draws taking up to ``points`` from the lots in ``order``."""
+    if not points:
+        return ()
     draws: list[tuple[int, int]] = []
     for lot in order:
-        if not points:
-            break
         taken = min(points, lot.remaining)
         draws.append((lot.id, -taken))
         points -= taken
+        if not points:
+            break  # before asking a lazy ``order`` for one more lot
     return tuple(draws)
 
 

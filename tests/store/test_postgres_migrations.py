@@ -20,7 +20,8 @@ from loyalty.program import Program
 from loyalty.store import StoredProgram, Tally
 from loyalty.store.postgres import _MIGRATIONS, SCHEMA_VERSION, PostgresStore, open_postgres
 from loyalty.tiers import TierState
-from tests.pg import admin, postgres_dsn, schema_of
+from tests import shop
+from tests.pg import admin, fresh_schema_url, postgres_dsn, schema_of
 
 pytestmark = pytest.mark.postgres
 
@@ -112,7 +113,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 5
+        assert store.schema_version() == SCHEMA_VERSION == 6
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -180,3 +181,60 @@ def test_concurrent_openers_of_a_new_schema_both_succeed(schema_url: str) -> Non
     finally:
         for store in stores:
             store.close()
+
+
+# What migration 6 added, taken off a current schema again: a schema as version 5 left it.
+V6_INDEXES = (
+    "lots_spendable",
+    "entries_by_time",
+    "operations_purchases",
+    "members_by_enrolment",
+    "members_in_code_point_order",
+)
+
+
+def _shape(schema: str) -> set[tuple[str, str]]:
+    """Every column and index of ``schema``, as (table, name) pairs."""
+    with psycopg.connect(postgres_dsn()) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = %s"
+            " UNION SELECT tablename, indexname FROM pg_indexes WHERE schemaname = %s",
+            (schema, schema),
+        ).fetchall()
+    return {(str(table), str(name)) for table, name in rows}
+
+
+def test_a_version_5_schema_is_upgraded_in_place(schema_url: str) -> None:
+    store = open_postgres(schema_url)
+    before = shop.reading(shop.record(store))
+    store.close()
+    schema = schema_of(schema_url)
+    s = sql.Identifier(schema)
+    for index in V6_INDEXES:
+        admin(sql.SQL("DROP INDEX {}.{}").format(s, sql.Identifier(index)))
+    admin(sql.SQL("ALTER TABLE {}.operations DROP COLUMN purchased_at").format(s))
+    admin(sql.SQL("UPDATE {}.schema_version SET version = 5").format(s))
+    fresh_url, drop = fresh_schema_url(postgres_dsn())
+    fresh = sql.Identifier(schema_of(fresh_url))
+    try:
+        with psycopg.connect(postgres_dsn()) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(fresh))
+            for step in _MIGRATIONS[:5]:
+                for statement in step:
+                    conn.execute(sql.SQL(statement).format(s=fresh))
+        assert _shape(schema) - {("schema_version", "version")} == _shape(schema_of(fresh_url))
+    finally:
+        drop()
+    store = open_postgres(schema_url)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION == 6
+        shop.check_upgraded(store, before)
+    finally:
+        store.close()
+    assert {(table, index) for table, index in _shape(schema) if index in V6_INDEXES} == {
+        ("lots", "lots_spendable"),
+        ("entries", "entries_by_time"),
+        ("operations", "operations_purchases"),
+        ("members", "members_by_enrolment"),
+        ("members", "members_in_code_point_order"),
+    }

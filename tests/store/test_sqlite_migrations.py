@@ -16,6 +16,7 @@ from loyalty.lots import Lot
 from loyalty.store import StoredProgram, Tally
 from loyalty.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 from loyalty.tiers import TierState
+from tests import shop
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -24,7 +25,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 5
+    assert store.schema_version() == SCHEMA_VERSION == 6
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -115,7 +116,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 5
+        assert store.schema_version() == SCHEMA_VERSION == 6
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -159,7 +160,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(5,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(6,)]
         # The ledger is still append-only.
         with pytest.raises(sqlite3.IntegrityError, match="immutable"):
             conn.execute("UPDATE entries SET program_version = 'forged'")
@@ -257,3 +258,56 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StorageError, match="upgrade loyalty-engine"):
         SQLiteStore(path)
+
+
+# What migration 6 added, taken off a current file again: a file as schema version 5 left it.
+V6_INDEXES = ("lots_spendable", "entries_by_time", "operations_purchases", "members_by_enrolment")
+
+
+def _shape(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Every table's columns and every index's name, by table."""
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {
+        table: [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        + sorted(row[1] for row in conn.execute(f"PRAGMA index_list({table})"))
+        for table in tables
+    }
+
+
+def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:
+    path, v5 = tmp_path / "v5.db", tmp_path / "fresh-v5.db"
+    store = SQLiteStore(path)
+    before = shop.reading(shop.record(store))
+    store.close()
+    conn = sqlite3.connect(path)
+    for index in V6_INDEXES:
+        conn.execute(f"DROP INDEX {index}")
+    conn.execute("ALTER TABLE operations DROP COLUMN purchased_micros")
+    conn.execute("UPDATE schema_version SET version = 5")
+    conn.commit()
+    fresh = sqlite3.connect(v5)
+    for step in _MIGRATIONS[:5]:
+        for statement in step:
+            fresh.execute(statement)
+    assert _shape(conn) == {**_shape(fresh), "schema_version": ["version"]}
+    fresh.close()
+    conn.close()
+    store = SQLiteStore(path)
+    try:
+        assert store.schema_version() == SCHEMA_VERSION == 6
+        shop.check_upgraded(store, before)
+    finally:
+        store.close()
+    conn = sqlite3.connect(path)
+    try:
+        plan = " ".join(
+            row[-1]
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM operations WHERE kind = 'purchase' AND purchased_micros < 0"
+            )
+        )
+        assert "operations_purchases" in plan, plan
+        filled = conn.execute("SELECT COUNT(*) FROM operations WHERE purchased_micros IS NOT NULL").fetchone()
+        assert filled == (6,)  # every purchase, nothing else
+    finally:
+        conn.close()

@@ -6,7 +6,10 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from loyalty import Engine, Line, Program, Purchase, balance_of
+from loyalty.store import sqlite as sqlite_module
 from loyalty.store.sqlite import SQLiteStore
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -31,8 +34,9 @@ def test_sqlite_balance_reads_no_entries_and_only_indexed_lots(tmp_path: Path) -
     finally:
         conn.set_trace_callback(None)
     reads = [s for s in statements if s.startswith("SELECT")]
-    # The maintained total, the pending and past-due lots through their date indexes, the open holds.
-    assert len(reads) == 4
+    # One statement: the maintained total, the pending and past-due lots through their date
+    # indexes, the open holds.
+    assert len(reads) == 1
     assert not any("entries" in read for read in reads)
     for read in reads:
         plan = " ".join(str(row) for row in conn.execute(f"EXPLAIN QUERY PLAN {read}"))
@@ -40,3 +44,45 @@ def test_sqlite_balance_reads_no_entries_and_only_indexed_lots(tmp_path: Path) -
         assert "SCAN" not in plan, plan
     assert balance_of(engine.history("M1")) == 300
     store.close()
+
+
+@pytest.mark.parametrize(
+    ("query", "index"),
+    [
+        ("_SPENDABLE_DATED", "lots_spendable"),
+        ("_SPENDABLE_UNDATED", "lots_spendable"),
+        ("_PERIOD_PURCHASES", "operations_purchases"),
+        ("_POINTS_BEFORE", "entries_by_time"),
+        ("_LEDGER_SPAN", "entries_by_time"),
+    ],
+)
+def test_the_reads_that_cost_what_they_return_search_their_index(
+    tmp_path: Path, query: str, index: str
+) -> None:
+    store = SQLiteStore(tmp_path / "plans.db")
+    statement = getattr(sqlite_module, query)
+    names = {
+        "m": "M1",
+        "now": "x",
+        "expires": "x",
+        "lot": 1,
+        "pending": 0,
+        "n": 1,
+        "lo": 0,
+        "hi": 1,
+        "first": 0,
+    }
+    params = (
+        {name: value for name, value in names.items() if f":{name}" in statement}
+        if ":" in statement
+        else ("x",) * statement.count("?")
+    )
+    with store._connection() as conn:
+        plan = [str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {statement}", params)]
+    store.close()
+    assert any(step.startswith("SEARCH") and index in step for step in plan), plan
+    tables = {"lots", "entries", "operations", "members", "holds"}
+    # No table read whole: a scan of one of them names the index it goes through.
+    assert not [
+        step for step in plan if step.split()[:2] in [["SCAN", t] for t in tables] and "USING" not in step
+    ]

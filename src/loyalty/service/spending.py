@@ -25,13 +25,13 @@ from loyalty.errors import (
 )
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import draw
 from loyalty.returns import paid_key, returned_key
 from loyalty.service import locks, postings
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Declined
 from loyalty.store import UnitOfWork
+from loyalty.store.spending import draw_points
 from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
@@ -95,7 +95,7 @@ def debit_or_credit(
             postings.expire_due(uow, member_id, now, now)
             try:
                 # A correction may also take points still pending; a redemption only available ones.
-                draws = draw(uow.lots(member_id), -points, now, pending=entry_kind is EntryKind.ADJUST)
+                draws = draw_points(uow, member_id, -points, now, pending=entry_kind is EntryKind.ADJUST)
             except InsufficientPoints as short:
                 return change.decline(uow, short, now)
             if purchase_id is not None:
@@ -144,7 +144,7 @@ def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, tt
         now = ctx.now()
         postings.expire_due(uow, member_id, now, now)
         try:
-            draws = draw(uow.lots(member_id), points, now)
+            draws = draw_points(uow, member_id, points, now)
         except InsufficientPoints as short:
             return reservation.decline(uow, short, now)
         # Elapsed time, whatever zone the clock answers in (wall-clock arithmetic would

@@ -27,14 +27,10 @@ def balance(ctx: Context, member_id: str) -> Balance:
     check_id("member_id", member_id)
     now = ctx.now()
     with ctx.runner.reading() as uow:
-        total = uow.balance(member_id)
-        if total is None:
-            raise UnknownMember("member_id", f"no member {member_id!r}")
-        overdue = {lot.id: lot.remaining for lot in uow.due_lots(now, member_id=member_id)}
-        pending = sum(lot.remaining for lot in uow.pending_lots(member_id, now) if lot.id not in overdue)
-        held = sum(hold.points for hold in uow.open_holds(member_id))
-    late = sum(overdue.values())
-    return Balance(total - pending - late, pending, late, held)
+        found = uow.balance_by_state(member_id, now)
+    if found is None:
+        raise UnknownMember("member_id", f"no member {member_id!r}")
+    return found
 
 
 def lots(ctx: Context, member_id: str) -> list[Lot]:

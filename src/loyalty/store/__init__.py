@@ -35,7 +35,7 @@ from loyalty.errors import InvalidInput
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
-from loyalty.lots import Lot
+from loyalty.lots import Balance, Lot
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
@@ -45,6 +45,7 @@ from loyalty.tiers import TierState
 __all__ = [
     "DEFAULT_URL",
     "MAX_TALLY_KEY_LENGTH",
+    "Balance",
     "DomainEvent",
     "Hold",
     "Lot",
@@ -169,7 +170,11 @@ class UnitOfWork(Protocol):
         ...
 
     def member_ids(self, *, after: str = "", limit: int) -> list[str]:
-        """Enrolled members' ids above ``after``, in code-point order, at most ``limit`` (for reports)."""
+        """Enrolled members' ids above ``after``, in code-point order, at most ``limit`` (for reports).
+
+        A page must cost about ``limit`` ids, not the members before ``after`` (an index in
+        code-point order), so paging through every member takes linear time.
+        """
         ...
 
     def add_member(self, member: Member) -> None:
@@ -191,6 +196,17 @@ class UnitOfWork(Protocol):
         ``for_update=True`` means the caller will decide a write on this value:
         the adapter must make concurrent writers to this member wait (row lock,
         write transaction) so no update is lost.
+        """
+        ...
+
+    def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
+        """The member's points by state at ``now``, or ``None`` for an unknown member.
+
+        ``overdue`` adds up the open lots whose ``expires_at <= now``; ``pending`` the open
+        lots whose ``vests_at > now`` that are not overdue; ``held`` the points of the open
+        holds; ``available`` is the rest of the maintained total (debts included). One
+        statement in the SQL adapters, through the indexes on lots by date and on open
+        holds: it costs what is pending, due or held, not what the member ever earned.
         """
         ...
 
@@ -223,6 +239,23 @@ class UnitOfWork(Protocol):
 
         It must cost what is pending, not what the member ever earned: an
         index on the vesting date.
+        """
+        ...
+
+    def spendable_lots(
+        self, member_id: str, now: datetime, *, pending: bool = False, after: Lot | None = None, limit: int
+    ) -> list[Lot]:
+        """The member's lots :func:`loyalty.lots.draw` may take at ``now``, in its order
+        (:func:`loyalty.lots.draw_order`), at most ``limit`` of them, those after ``after``
+        (the last lot of the page before, ``None`` for the first page).
+
+        Only lots with points left (``remaining > 0``: no debts) that have not expired
+        (``expires_at`` after ``now`` or none): the available ones (``vests_at`` none or at
+        most ``now``) soonest-expiring first, the ones that never expire last, ties by id;
+        then, only with ``pending``, the pending ones in the same order.
+        :func:`loyalty.store.spending.segments` splits that order into the four runs an index
+        can return, with the key to resume each: a page reads about ``limit`` lots however
+        many the member has open.
         """
         ...
 
@@ -307,7 +340,15 @@ class UnitOfWork(Protocol):
 
     def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
         """What :mod:`loyalty.figures` needs for ``[start, end)``, added up in the store (SQL
-        aggregates, not every entry loaded): ``before`` starts the period compared for retention."""
+        aggregates, not every entry loaded): ``before`` starts the period compared for retention.
+
+        Purchases are the operations of kind ``purchase``, at their request's ``at`` (the till's
+        time), of the request's ``member_id``, for the result's ``amount.amount``. The period's
+        entries (by ``occurred_at``) and purchases must be found through indexes on those
+        times, so a day costs a day's rows. ``outstanding`` (every entry before ``end``) may
+        be counted from whichever end of the ledger is nearer: the maintained balances less
+        the entries from ``end`` on.
+        """
         ...
 
     def add_event(self, event: NewEvent) -> None:

@@ -7,19 +7,19 @@ leaves the dictionaries exactly as they were.
 
 from __future__ import annotations
 
-import bisect
 import threading
-from collections.abc import Callable, Collection, Mapping
-from datetime import datetime
-from decimal import Decimal
+from collections.abc import Callable, Collection, Iterator, Mapping
+from datetime import datetime, timedelta
+from itertools import islice
 
 import attrs
+from sortedcontainers import SortedList
 
 from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Lot, check_draws, check_redates, opens
+from loyalty.lots import Balance, Lot, check_draws, check_redates, opens
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
@@ -32,6 +32,8 @@ from loyalty.store import (
     check_tally_key,
     program_order,
 )
+from loyalty.store.periods import PeriodIndex
+from loyalty.store.spending import LAST_ID, Segment, collect
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
@@ -48,38 +50,49 @@ class _Data:
         self.programs: dict[str, StoredProgram] = {}
         self.next_seq = 1
         # Open lots (remaining not zero) per member, and sorted indexes of the dated
-        # ones, so reads cost what is pending or due, not every lot ever earned.
+        # ones, so reads cost what is pending or due, not every lot ever earned. The lots
+        # of points that never expire are indexed too: spending reaches them in id order.
+        # Sorted lists (sortedcontainers) keep every change to an index about log n.
         self.lots: dict[str, dict[int, Lot]] = {}
-        self.vesting: dict[str, list[tuple[datetime, int]]] = {}
-        self.expiring: dict[str, list[tuple[datetime, int]]] = {}
-        self.due: list[tuple[datetime, int, str]] = []
+        self.vesting: dict[str, SortedList[tuple[datetime, int]]] = {}
+        self.expiring: dict[str, SortedList[tuple[datetime, int]]] = {}
+        self.undated: dict[str, SortedList[int]] = {}
+        self.due: SortedList[tuple[datetime, int, str]] = SortedList()
         # Spent or expired lots, which a released hold may give points back to.
         self.closed: dict[str, dict[int, Lot]] = {}
         self.holds: dict[str, Hold] = {}
         self.open_holds: dict[str, dict[str, Hold]] = {}
-        self.due_holds: list[tuple[datetime, str]] = []
+        self.due_holds: SortedList[tuple[datetime, str]] = SortedList()
         self.events: list[DomainEvent] = []
         self.codes: dict[str, str] = {}  # code -> member
         self.code_of: dict[str, str] = {}  # member -> code
         self.referrals: dict[str, Referral] = {}
         self.tier_states: dict[str, TierState] = {}
-        self.due_tiers: list[tuple[datetime, str]] = []
+        self.due_tiers: SortedList[tuple[datetime, str]] = SortedList()
+        self.member_ids: SortedList[str] = SortedList()
+        self.periods = PeriodIndex()
 
     def open_lot(self, lot: Lot) -> None:
-        self.lots.setdefault(lot.member_id, {})[lot.id] = lot
+        member = lot.member_id
+        self.lots.setdefault(member, {})[lot.id] = lot
         if lot.vests_at is not None:
-            bisect.insort(self.vesting.setdefault(lot.member_id, []), (lot.vests_at, lot.id))
+            self.vesting.setdefault(member, SortedList()).add((lot.vests_at, lot.id))
         if lot.expires_at is not None:
-            bisect.insort(self.expiring.setdefault(lot.member_id, []), (lot.expires_at, lot.id))
-            bisect.insort(self.due, (lot.expires_at, lot.id, lot.member_id))
+            self.expiring.setdefault(member, SortedList()).add((lot.expires_at, lot.id))
+            self.due.add((lot.expires_at, lot.id, member))
+        elif lot.points > 0:
+            self.undated.setdefault(member, SortedList()).add(lot.id)
 
     def close_lot(self, lot: Lot) -> None:
-        del self.lots[lot.member_id][lot.id]
+        member = lot.member_id
+        del self.lots[member][lot.id]
         if lot.vests_at is not None:
-            _remove(self.vesting[lot.member_id], (lot.vests_at, lot.id))
+            self.vesting[member].remove((lot.vests_at, lot.id))
         if lot.expires_at is not None:
-            _remove(self.expiring[lot.member_id], (lot.expires_at, lot.id))
-            _remove(self.due, (lot.expires_at, lot.id, lot.member_id))
+            self.expiring[member].remove((lot.expires_at, lot.id))
+            self.due.remove((lot.expires_at, lot.id, member))
+        elif lot.points > 0:
+            self.undated[member].remove(lot.id)
 
     def lot(self, member_id: str, lot_id: int) -> Lot | None:
         found = self.lots.get(member_id, {}).get(lot_id)
@@ -108,17 +121,19 @@ class _Data:
             closed[new.id] = new
 
 
-def _remove(
-    index: list[tuple[datetime, int]] | list[tuple[datetime, int, str]] | list[tuple[datetime, str]],
-    item: tuple[object, ...],
-) -> None:
-    at = bisect.bisect_left(index, item)
-    del index[at]
-
-
 _ZERO = Tally()
-# Larger than any lot id: (instant, _LAST) sorts after every lot dated at that instant.
-_LAST = 2**63
+_EMPTY: SortedList[tuple[datetime, int]] = SortedList()
+_NO_IDS: SortedList[int] = SortedList()
+_TICK = timedelta(microseconds=1)
+
+
+def _through(index: SortedList[tuple[datetime, str]], until: datetime) -> int:
+    """How many items of ``index`` are dated ``until`` or before: those before the first of the
+    next microsecond ("" sorts before every id), the finest step a datetime takes."""
+    try:
+        return index.bisect_left((until + _TICK, ""))
+    except OverflowError:
+        return len(index)
 
 
 class MemoryUnitOfWork:
@@ -149,7 +164,9 @@ class MemoryUnitOfWork:
         return self._data.members.get(member_id)
 
     def member_ids(self, *, after: str = "", limit: int) -> list[str]:
-        return sorted(member_id for member_id in self._data.members if member_id > after)[:limit]
+        index = self._data.member_ids
+        start = index.bisect_right(after)
+        return list(index.islice(start, start + limit))
 
     def add_member(self, member: Member) -> None:
         self._writable()
@@ -159,9 +176,13 @@ class MemoryUnitOfWork:
         data.members[member.id] = member
         data.balances[member.id] = 0
         data.entries[member.id] = []
+        data.member_ids.add(member.id)
+        data.periods.add_member(member)
 
         def undo() -> None:
             del data.members[member.id], data.balances[member.id], data.entries[member.id]
+            data.member_ids.remove(member.id)
+            data.periods.remove_member(member)
 
         self._undo.append(undo)
 
@@ -182,6 +203,19 @@ class MemoryUnitOfWork:
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
         return self._data.balances.get(member_id)
 
+    def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
+        data = self._data
+        total = data.balances.get(member_id)
+        if total is None:
+            return None
+        lots = data.lots.get(member_id, {})
+        late = data.expiring.get(member_id, _EMPTY).irange(maximum=(now, LAST_ID))
+        overdue = sum(lots[lot_id].remaining for _, lot_id in late)
+        vesting = data.vesting.get(member_id, _EMPTY).irange(minimum=(now, LAST_ID))
+        pending = sum(lots[lot_id].remaining for _, lot_id in vesting if not lots[lot_id].expired_at(now))
+        held = sum(hold.points for hold in data.open_holds.get(member_id, {}).values())
+        return Balance(total - pending - overdue, pending, overdue, held)
+
     def append(self, posting: Posting) -> Entry:
         self._writable()
         if posting.rules:
@@ -199,6 +233,7 @@ class MemoryUnitOfWork:
         data.next_seq += 1
         data.balances[mid] = entry.balance_after
         data.entries[mid].append(entry)
+        data.periods.add_entry(entry)
         moved: list[tuple[Lot, Lot]] = []
         for lot_id, points in posting.draws:
             old = data.lot(mid, lot_id)
@@ -225,7 +260,7 @@ class MemoryUnitOfWork:
                 data.replace_lot(new, old)
             if opened is not None:
                 data.close_lot(opened)
-            data.entries[mid].pop()
+            data.periods.remove_entry(data.entries[mid].pop())
             data.balances[mid] = before
             data.next_seq -= 1
 
@@ -243,10 +278,35 @@ class MemoryUnitOfWork:
         return sorted(found, key=lambda lot: lot.id)[:limit]
 
     def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
-        index = self._data.vesting.get(member_id, [])
-        start = bisect.bisect_right(index, (at, _LAST))
+        index = self._data.vesting.get(member_id, _EMPTY)
         open_lots = self._data.lots.get(member_id, {})
-        return sorted((open_lots[lot_id] for _, lot_id in index[start:]), key=lambda lot: lot.id)
+        return sorted(
+            (open_lots[lot_id] for _, lot_id in index.irange(minimum=(at, LAST_ID))), key=lambda lot: lot.id
+        )
+
+    def spendable_lots(
+        self, member_id: str, now: datetime, *, pending: bool = False, after: Lot | None = None, limit: int
+    ) -> list[Lot]:
+        def read(segment: Segment, n: int) -> list[Lot]:
+            kept = (
+                lot
+                for lot in self._segment(member_id, segment)
+                if lot.remaining > 0 and lot.pending_at(now) == segment.pending
+            )
+            return list(islice(kept, n))
+
+        return collect(now, pending=pending, after=after, limit=limit, read=read)
+
+    def _segment(self, member_id: str, segment: Segment) -> Iterator[Lot]:
+        """The member's open lots of ``segment``'s kind after its key, pending or not, debts too."""
+        data = self._data
+        lots = data.lots.get(member_id, {})
+        if segment.dated:
+            dated = data.expiring.get(member_id, _EMPTY)
+            key = (segment.after_expires, segment.after_id)
+            return (lots[lot_id] for _, lot_id in dated.irange(minimum=key, inclusive=(False, True)))
+        undated = data.undated.get(member_id, _NO_IDS)
+        return (lots[lot_id] for lot_id in undated.irange(minimum=segment.after_id, inclusive=(False, True)))
 
     def due_lots(
         self, until: datetime, *, member_id: str | None = None, limit: int | None = None
@@ -255,13 +315,13 @@ class MemoryUnitOfWork:
         # Cut the index to ``limit`` before building lots: maintenance pages through it.
         if member_id is None:
             index = data.due
-            end = bisect.bisect_right(index, (until, _LAST, ""))
+            end = index.bisect_right((until, LAST_ID, ""))
             end = end if limit is None else min(end, limit)
-            return [data.lots[mid][lot_id] for _, lot_id, mid in index[:end]]
-        own = data.expiring.get(member_id, [])
-        end = bisect.bisect_right(own, (until, _LAST))
+            return [data.lots[mid][lot_id] for _, lot_id, mid in index.islice(0, end)]
+        own = data.expiring.get(member_id, _EMPTY)
+        end = own.bisect_right((until, LAST_ID))
         end = end if limit is None else min(end, limit)
-        return [data.lots[member_id][lot_id] for _, lot_id in own[:end]]
+        return [data.lots[member_id][lot_id] for _, lot_id in own.islice(0, end)]
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         entries = [e for e in self._data.entries.get(member_id, ()) if e.seq > after]
@@ -276,11 +336,11 @@ class MemoryUnitOfWork:
             raise StorageError("status", "a hold is recorded open")
         data.holds[hold.id] = hold
         data.open_holds.setdefault(hold.member_id, {})[hold.id] = hold
-        bisect.insort(data.due_holds, (hold.expires_at, hold.id))
+        data.due_holds.add((hold.expires_at, hold.id))
 
         def undo() -> None:
             del data.holds[hold.id], data.open_holds[hold.member_id][hold.id]
-            _remove(data.due_holds, (hold.expires_at, hold.id))
+            data.due_holds.remove((hold.expires_at, hold.id))
 
         self._undo.append(undo)
 
@@ -292,9 +352,9 @@ class MemoryUnitOfWork:
 
     def due_holds(self, until: datetime, *, limit: int | None = None) -> list[Hold]:
         data = self._data
-        end = bisect.bisect_right(data.due_holds, until, key=lambda item: item[0])
+        end = _through(data.due_holds, until)
         end = end if limit is None else min(end, limit)
-        return [data.holds[hold_id] for _, hold_id in data.due_holds[:end]]
+        return [data.holds[hold_id] for _, hold_id in data.due_holds.islice(0, end)]
 
     def end_hold(self, hold_id: str, status: HoldStatus, captured: int, at: datetime) -> Hold:
         self._writable()
@@ -305,12 +365,12 @@ class MemoryUnitOfWork:
         new = old.ended(status, captured, at)
         data.holds[hold_id] = new
         del data.open_holds[old.member_id][hold_id]
-        _remove(data.due_holds, (old.expires_at, hold_id))
+        data.due_holds.remove((old.expires_at, hold_id))
 
         def undo() -> None:
             data.holds[hold_id] = old
             data.open_holds[old.member_id][hold_id] = old
-            bisect.insort(data.due_holds, (old.expires_at, hold_id))
+            data.due_holds.add((old.expires_at, hold_id))
 
         self._undo.append(undo)
         return new
@@ -361,34 +421,7 @@ class MemoryUnitOfWork:
         self._undo.append(undo)
 
     def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
-        data = self._data
-        by_kind: dict[str, int] = {}
-        outstanding = 0
-        for entries in data.entries.values():
-            for entry in entries:
-                if entry.occurred_at < end:
-                    outstanding += entry.points
-                    if entry.occurred_at >= start:
-                        by_kind[entry.kind.value] = by_kind.get(entry.kind.value, 0) + entry.points
-        now: set[str] = set()
-        then: set[str] = set()
-        purchases = 0
-        spend = Decimal(0)
-        for operation in data.operations.values():
-            if operation.kind != "purchase":
-                continue
-            at = datetime.fromisoformat(operation.request["at"])
-            member = operation.request["member_id"]
-            if start <= at < end:
-                now.add(member)
-                purchases += 1
-                spend += Decimal(operation.result["amount"]["amount"])
-            elif before <= at < start:
-                then.add(member)
-        members = sum(1 for member in data.members.values() if member.enrolled_at < end)
-        return PeriodTotals(
-            by_kind, outstanding, members, len(now), len(then), len(now & then), purchases, spend
-        )
+        return self._data.periods.totals(self._data.operations, start, end, before)
 
     def add_event(self, event: NewEvent) -> None:
         self._writable()
@@ -417,28 +450,28 @@ class MemoryUnitOfWork:
             raise StorageError("member_id", f"no member {state.member_id!r}")
         old = data.tier_states.get(state.member_id)
         if old is not None and old.due_at is not None:
-            _remove(data.due_tiers, (old.due_at, old.member_id))
+            data.due_tiers.remove((old.due_at, old.member_id))
         data.tier_states[state.member_id] = state
         if state.due_at is not None:
-            bisect.insort(data.due_tiers, (state.due_at, state.member_id))
+            data.due_tiers.add((state.due_at, state.member_id))
 
         def undo() -> None:
             if state.due_at is not None:
-                _remove(data.due_tiers, (state.due_at, state.member_id))
+                data.due_tiers.remove((state.due_at, state.member_id))
             if old is None:
                 del data.tier_states[state.member_id]
             else:
                 data.tier_states[state.member_id] = old
                 if old.due_at is not None:
-                    bisect.insort(data.due_tiers, (old.due_at, old.member_id))
+                    data.due_tiers.add((old.due_at, old.member_id))
 
         self._undo.append(undo)
 
     def due_tier_states(self, until: datetime, *, limit: int | None = None) -> list[TierState]:
         data = self._data
-        end = bisect.bisect_right(data.due_tiers, until, key=lambda item: item[0])
+        end = _through(data.due_tiers, until)
         end = end if limit is None else min(end, limit)
-        return [data.tier_states[member_id] for _, member_id in data.due_tiers[:end]]
+        return [data.tier_states[member_id] for _, member_id in data.due_tiers.islice(0, end)]
 
     def operation(self, key: str) -> Operation | None:
         return self._data.operations.get(key)
@@ -449,7 +482,14 @@ class MemoryUnitOfWork:
         if operation.key in ops:
             raise StorageError("id", f"operation {operation.key!r} already exists")
         ops[operation.key] = operation
-        self._undo.append(lambda: ops.__delitem__(operation.key))
+        periods = self._data.periods
+        periods.add_operation(operation)
+
+        def undo() -> None:
+            del ops[operation.key]
+            periods.remove_operation(operation)
+
+        self._undo.append(undo)
 
     def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
         # The store's lock is held for the whole unit of work: nothing more to lock.

@@ -38,7 +38,7 @@ from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Lot, check_draws, check_redates, opens
+from loyalty.lots import Balance, Lot, check_draws, check_redates, opens
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
@@ -50,6 +50,7 @@ from loyalty.store import (
     check_tally_key,
     program_order,
 )
+from loyalty.store.periods import count_from_start, purchase_time
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
     EVENT_COLUMNS,
@@ -75,6 +76,7 @@ from loyalty.store.rows import (
     rules_text,
     tier_state_from_row,
 )
+from loyalty.store.spending import Segment, collect
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
@@ -281,6 +283,21 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         'CREATE INDEX referrals_by_referrer ON {s}.referrals (referrer, referee COLLATE "C")',
     ),
+    # 6: reads that cost what they return. Spending finds a member's lots of points in draw
+    # order (btree order puts the lots that never expire last); period figures find the
+    # period's entries and purchases by their time (a purchase's till time copied out of its
+    # request); member_ids pages in code-point order, which the primary key's collation
+    # need not be.
+    (
+        "CREATE INDEX lots_spendable ON {s}.lots (member_id, expires_at, lot) WHERE remaining > 0",
+        "CREATE INDEX entries_by_time ON {s}.entries (occurred_at) INCLUDE (kind, points)",
+        "ALTER TABLE {s}.operations ADD COLUMN purchased_at TIMESTAMPTZ",
+        """UPDATE {s}.operations SET purchased_at = (request::jsonb ->> 'at')::timestamptz
+           WHERE kind = 'purchase'""",
+        "CREATE INDEX operations_purchases ON {s}.operations (purchased_at) WHERE kind = 'purchase'",
+        "CREATE INDEX members_by_enrolment ON {s}.members (enrolled_at)",
+        'CREATE INDEX members_in_code_point_order ON {s}.members (member_id COLLATE "C")',
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 
@@ -361,6 +378,30 @@ class _Queries:
         )
         self.balance = q("SELECT balance FROM {s}.members WHERE member_id = %s")
         self.balance_for_update = q("SELECT balance FROM {s}.members WHERE member_id = %s FOR UPDATE")
+        # Each part through its partial index.
+        self.balance_by_state = q(
+            "SELECT balance,"
+            " (SELECT COALESCE(SUM(remaining), 0) FROM {s}.lots WHERE member_id = %(m)s"
+            " AND remaining <> 0 AND expires_at IS NOT NULL AND expires_at <= %(now)s),"
+            " (SELECT COALESCE(SUM(remaining), 0) FROM {s}.lots WHERE member_id = %(m)s"
+            " AND remaining <> 0 AND vests_at IS NOT NULL AND vests_at > %(now)s"
+            " AND (expires_at IS NULL OR expires_at > %(now)s)),"
+            " (SELECT COALESCE(SUM(points), 0) FROM {s}.holds WHERE member_id = %(m)s AND status = 'open')"
+            " FROM {s}.members WHERE member_id = %(m)s"
+        )
+        # One segment of the draw order (loyalty.store.spending) through lots_spendable.
+        spendable = (
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %(m)s AND remaining > 0"
+            " AND (vests_at IS NOT NULL AND vests_at > %(now)s) = %(pending)s"
+        )
+        self.spendable_dated = q(
+            f"{spendable} AND (expires_at, lot) > (%(expires)s, %(lot)s) ORDER BY expires_at, lot LIMIT %(n)s"
+        )
+        # Ordered by expires_at too (NULL in every row): the index's own order, so the planner
+        # takes it rather than the primary key and a filter on the member.
+        self.spendable_undated = q(
+            f"{spendable} AND expires_at IS NULL AND lot > %(lot)s ORDER BY expires_at, lot LIMIT %(n)s"
+        )
         # One round trip: the UPDATE takes the member's row lock (if balance()
         # has not already) before the entry draws its seq, so per member the
         # seq order is also the commit order and paging by seq never skips.
@@ -442,18 +483,23 @@ class _Queries:
             " WHERE occurred_at >= %s AND occurred_at < %s GROUP BY kind"
         )
         self.period_purchases = q(
-            "WITH sold AS ("
-            " SELECT request::jsonb ->> 'member_id' AS member, (request::jsonb ->> 'at')::timestamptz AS at,"
-            " (result::jsonb -> 'amount' ->> 'amount')::numeric AS amount"
-            " FROM {s}.operations WHERE kind = 'purchase'),"
-            " now AS (SELECT * FROM sold WHERE at >= %(lo)s AND at < %(hi)s),"
-            " prior AS (SELECT * FROM sold WHERE at >= %(first)s AND at < %(lo)s)"
-            " SELECT (SELECT COALESCE(SUM(points), 0) FROM {s}.entries WHERE occurred_at < %(hi)s),"
-            " (SELECT COUNT(*) FROM {s}.members WHERE enrolled_at < %(hi)s),"
+            "WITH now AS ("
+            " SELECT request::jsonb ->> 'member_id' AS member,"
+            " (result::jsonb -> 'amount' ->> 'amount')::numeric AS amount FROM {s}.operations"
+            " WHERE kind = 'purchase' AND purchased_at >= %(lo)s AND purchased_at < %(hi)s),"
+            " prior AS (SELECT request::jsonb ->> 'member_id' AS member FROM {s}.operations"
+            " WHERE kind = 'purchase' AND purchased_at >= %(first)s AND purchased_at < %(lo)s)"
+            " SELECT (SELECT COUNT(*) FROM {s}.members WHERE enrolled_at < %(hi)s),"
             " (SELECT COUNT(*) FROM now), (SELECT COUNT(DISTINCT member) FROM now),"
             " (SELECT COUNT(DISTINCT member) FROM prior),"
             " (SELECT COUNT(*) FROM (SELECT member FROM now INTERSECT SELECT member FROM prior) AS both_),"
             " (SELECT COALESCE(SUM(amount), 0) FROM now)"
+        )
+        self.ledger_span = q("SELECT MIN(occurred_at), MAX(occurred_at) FROM {s}.entries")
+        self.points_before = q("SELECT COALESCE(SUM(points), 0) FROM {s}.entries WHERE occurred_at < %s")
+        self.points_before_from_total = q(
+            "SELECT (SELECT COALESCE(SUM(balance), 0) FROM {s}.members)"
+            " - (SELECT COALESCE(SUM(points), 0) FROM {s}.entries WHERE occurred_at >= %s)"
         )
         self.claim_events = q("UPDATE {s}.outbox_head SET last = last + %s RETURNING last")
         self.add_events = q(
@@ -493,8 +539,8 @@ class _Queries:
             " FROM {s}.operations WHERE key = %s"
         )
         self.add_operation = q(
-            "INSERT INTO {s}.operations (key, kind, request, result, recorded_at, recorded_offset)"
-            " VALUES (%s, %s, %s, %s, %s, %s)"
+            "INSERT INTO {s}.operations (key, kind, request, result, recorded_at, recorded_offset,"
+            " purchased_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
         )
         self.tallies = q("SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])")
         # for_update: first make sure every key has a row (a missing one cannot
@@ -594,6 +640,13 @@ class PostgresUnitOfWork:
         query = self._q.balance_for_update if for_update else self._q.balance
         row = self._execute(query, (member_id,)).fetchone()
         return None if row is None else int(row[0])
+
+    def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
+        row = self._execute(self._q.balance_by_state, {"m": member_id, "now": now}).fetchone()
+        if row is None:
+            return None
+        total, overdue, pending, held = map(int, row)
+        return Balance(total - pending - overdue, pending, overdue, held)
 
     def append(self, posting: Posting) -> Entry:
         self._writable()
@@ -736,10 +789,10 @@ class PostgresUnitOfWork:
         by_kind = {str(kind): int(points) for kind, points in rows}
         row = self._execute(self._q.period_purchases, {"lo": start, "hi": end, "first": before}).fetchone()
         assert row is not None
-        outstanding, members, purchases, active, active_before, retained, spend = row
+        members, purchases, active, active_before, retained, spend = row
         return PeriodTotals(
             by_kind,
-            int(outstanding),
+            self._points_before(end),
             int(members),
             int(active),
             int(active_before),
@@ -747,6 +800,17 @@ class PostgresUnitOfWork:
             int(purchases),
             Decimal(spend),
         )
+
+    def _points_before(self, end: datetime) -> int:
+        """The points of every entry before ``end``, added up from the nearer end of the ledger."""
+        span = self._execute(self._q.ledger_span).fetchone()
+        if span is None or span[0] is None:
+            return 0
+        ahead = count_from_start(span[0], span[1], end)
+        query = self._q.points_before if ahead else self._q.points_before_from_total
+        row = self._execute(query, (end,)).fetchone()
+        assert row is not None
+        return int(row[0])
 
     def add_event(self, event: NewEvent) -> None:
         self._writable()
@@ -799,6 +863,18 @@ class PostgresUnitOfWork:
         rows = self._execute(self._q.pending_lots, (member_id, at)).fetchall()
         return [lot_from_row(row) for row in rows]
 
+    def spendable_lots(
+        self, member_id: str, now: datetime, *, pending: bool = False, after: Lot | None = None, limit: int
+    ) -> list[Lot]:
+        def read(segment: Segment, n: int) -> list[Lot]:
+            bounds = {"m": member_id, "now": now, "pending": segment.pending, "lot": segment.after_id, "n": n}
+            if segment.dated:
+                bounds["expires"] = segment.after_expires
+            query = self._q.spendable_dated if segment.dated else self._q.spendable_undated
+            return [lot_from_row(row) for row in self._execute(query, bounds).fetchall()]
+
+        return collect(now, pending=pending, after=after, limit=limit, read=read)
+
     def due_lots(
         self, until: datetime, *, member_id: str | None = None, limit: int | None = None
     ) -> list[Lot]:
@@ -832,6 +908,7 @@ class PostgresUnitOfWork:
                 _json("result", operation.result),
                 operation.recorded_at,
                 offset_of(operation.recorded_at),
+                purchase_time(operation),
             ),
         )
 

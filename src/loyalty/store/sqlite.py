@@ -31,7 +31,7 @@ from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Lot, check_draws, check_redates, opens
+from loyalty.lots import Balance, Lot, check_draws, check_redates, opens
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
@@ -43,6 +43,7 @@ from loyalty.store import (
     check_tally_key,
     program_order,
 )
+from loyalty.store.periods import count_from_start, instant_of, purchase_time
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
     EVENT_COLUMNS,
@@ -68,6 +69,7 @@ from loyalty.store.rows import (
     rules_text,
     tier_state_from_row,
 )
+from loyalty.store.spending import Segment, collect
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
@@ -253,6 +255,19 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX referrals_by_referrer ON referrals(referrer, referee)",
     ),
+    # 6: reads that cost what they return. Spending finds a member's lots of points in draw
+    # order; period figures find the period's entries and purchases by their time. A
+    # purchase's till time is copied out of its request as exact microseconds by
+    # loyalty_instant(), which the store registers on every connection, this one included.
+    (
+        "CREATE INDEX lots_spendable ON lots(member_id, expires_at, lot) WHERE remaining > 0",
+        "CREATE INDEX entries_by_time ON entries(occurred_at, kind, points)",
+        "ALTER TABLE operations ADD COLUMN purchased_micros INTEGER",
+        """UPDATE operations SET purchased_micros = loyalty_instant(json_extract(request, '$.at'))
+           WHERE kind = 'purchase'""",
+        "CREATE INDEX operations_purchases ON operations(purchased_micros) WHERE kind = 'purchase'",
+        "CREATE INDEX members_by_enrolment ON members(enrolled_at)",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 # Column lists are module constants; every value is bound as a parameter.
@@ -267,6 +282,25 @@ _ALL_OPEN_LOTS = f"SELECT {LOT_COLUMNS} FROM lots WHERE lot > ? AND remaining <>
 _PENDING_LOTS = (
     f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0"  # noqa: S608
     " AND vests_at IS NOT NULL AND vests_at > ? ORDER BY lot"
+)
+# The balance by state in one statement, each part through its partial index.
+_BALANCE_BY_STATE = """SELECT balance,
+       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = :m AND remaining <> 0
+        AND expires_at IS NOT NULL AND expires_at <= :now),
+       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = :m AND remaining <> 0
+        AND vests_at IS NOT NULL AND vests_at > :now AND (expires_at IS NULL OR expires_at > :now)),
+       (SELECT COALESCE(SUM(points), 0) FROM holds WHERE member_id = :m AND status = 'open')
+FROM members WHERE member_id = :m
+"""
+# One segment of the draw order (loyalty.store.spending) through lots_spendable.
+_SPENDABLE = f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = :m AND remaining > 0"  # noqa: S608
+_SPENDABLE_DATED = (
+    f"{_SPENDABLE} AND (expires_at, lot) > (:expires, :lot)"
+    " AND (vests_at IS NOT NULL AND vests_at > :now) = :pending ORDER BY expires_at, lot LIMIT :n"
+)
+_SPENDABLE_UNDATED = (
+    f"{_SPENDABLE} AND expires_at IS NULL AND lot > :lot"
+    " AND (vests_at IS NOT NULL AND vests_at > :now) = :pending ORDER BY lot LIMIT :n"
 )
 _DUE_LOTS = (
     f"SELECT {LOT_COLUMNS} FROM lots WHERE remaining <> 0"  # noqa: S608
@@ -286,19 +320,17 @@ _DUE_HOLDS = (
 _SELECT_REFERRAL = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referee = ?"  # noqa: S608
 _REFERRALS_BY = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ? ORDER BY referee"  # noqa: S608
 _PUT_REFERRAL = f"INSERT OR REPLACE INTO referrals ({REFERRAL_COLUMNS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
-# The period's purchases, from the operations kept for idempotency. Till times carry their own
-# offset; loyalty_instant() reads them as exact instants (microseconds). Totals are rounded to the
-# currency's minor unit, so their digits without the point add up exactly as integers.
+# The period's purchases, from the operations kept for idempotency, through their till time
+# (exact microseconds). Totals are rounded to the currency's minor unit, so their digits
+# without the point add up exactly as integers.
 _PERIOD_PURCHASES = """
-WITH sold AS (
+WITH now AS (
     SELECT json_extract(request, '$.member_id') AS member,
-           loyalty_instant(json_extract(request, '$.at')) AS at,
            json_extract(result, '$.amount.amount') AS amount
-    FROM operations WHERE kind = 'purchase'
-), now AS (
-    SELECT * FROM sold WHERE at >= :lo AND at < :hi
+    FROM operations WHERE kind = 'purchase' AND purchased_micros >= :lo AND purchased_micros < :hi
 ), prior AS (
-    SELECT * FROM sold WHERE at >= :first AND at < :lo
+    SELECT json_extract(request, '$.member_id') AS member
+    FROM operations WHERE kind = 'purchase' AND purchased_micros >= :first AND purchased_micros < :lo
 )
 SELECT (SELECT COUNT(*) FROM now),
        (SELECT COUNT(DISTINCT member) FROM now),
@@ -310,6 +342,13 @@ SELECT (SELECT COUNT(*) FROM now),
        (SELECT MAX(CASE WHEN instr(amount, '.') THEN length(amount) - instr(amount, '.') ELSE 0 END)
         FROM now)
 """
+# The ledger's first and last instants, each through entries_by_time.
+_LEDGER_SPAN = "SELECT (SELECT MIN(occurred_at) FROM entries), (SELECT MAX(occurred_at) FROM entries)"
+_POINTS_BEFORE = "SELECT COALESCE(SUM(points), 0) FROM entries WHERE occurred_at < ?"
+_POINTS_BEFORE_FROM_TOTAL = (
+    "SELECT (SELECT COALESCE(SUM(balance), 0) FROM members)"
+    " - (SELECT COALESCE(SUM(points), 0) FROM entries WHERE occurred_at >= ?)"
+)
 _EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
 _SELECT_TIER = f"SELECT {TIER_COLUMNS} FROM tier_states WHERE member_id = ?"  # noqa: S608
 _PUT_TIER = (
@@ -348,9 +387,11 @@ def _micros(at: datetime) -> int:
     return (at - _EPOCH) // timedelta(microseconds=1)
 
 
-def _instant_micros(text: str | None) -> int | None:
-    """An ISO 8601 instant with its offset, as microseconds since 1970 (an SQL function)."""
-    return None if text is None else _micros(datetime.fromisoformat(text))
+def _instant_micros(text: object) -> int | None:
+    """An ISO 8601 instant with its offset, as microseconds since 1970 (an SQL function);
+    ``None`` for anything else, as :func:`~loyalty.store.periods.purchase_time` reads it."""
+    at = instant_of(text)
+    return None if at is None else _micros(at)
 
 
 def _translate(exc: sqlite3.Error) -> StorageError:
@@ -420,6 +461,13 @@ class SQLiteUnitOfWork:
         # BEGIN IMMEDIATE already holds the database's write lock: nothing more to lock.
         row = self._conn.execute("SELECT balance FROM members WHERE member_id = ?", (member_id,)).fetchone()
         return None if row is None else int(row[0])
+
+    def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
+        row = self._conn.execute(_BALANCE_BY_STATE, {"m": member_id, "now": _sortable(now)}).fetchone()
+        if row is None:
+            return None
+        total, overdue, pending, held = map(int, row)
+        return Balance(total - pending - overdue, pending, overdue, held)
 
     def append(self, posting: Posting) -> Entry:
         self._writable()
@@ -514,6 +562,19 @@ class SQLiteUnitOfWork:
     def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
         rows = self._conn.execute(_PENDING_LOTS, (member_id, _sortable(at)))
         return [lot_from_row(row) for row in rows]
+
+    def spendable_lots(
+        self, member_id: str, now: datetime, *, pending: bool = False, after: Lot | None = None, limit: int
+    ) -> list[Lot]:
+        def read(segment: Segment, n: int) -> list[Lot]:
+            bounds = {"m": member_id, "lot": segment.after_id, "now": _sortable(now), "n": n}
+            bounds["pending"] = segment.pending
+            if segment.dated:
+                bounds["expires"] = _sortable(segment.after_expires)
+            query = _SPENDABLE_DATED if segment.dated else _SPENDABLE_UNDATED
+            return [lot_from_row(row) for row in self._conn.execute(query, bounds)]
+
+        return collect(now, pending=pending, after=after, limit=limit, read=read)
 
     def due_lots(
         self, until: datetime, *, member_id: str | None = None, limit: int | None = None
@@ -644,9 +705,6 @@ class SQLiteUnitOfWork:
                 (lo, hi),
             )
         }
-        (outstanding,) = conn.execute(
-            "SELECT COALESCE(SUM(points), 0) FROM entries WHERE occurred_at < ?", (hi,)
-        ).fetchone()
         (members,) = conn.execute("SELECT COUNT(*) FROM members WHERE enrolled_at < ?", (hi,)).fetchone()
         bounds = {"lo": _micros(start), "hi": _micros(end), "first": _micros(before)}
         row = conn.execute(_PERIOD_PURCHASES, bounds).fetchone()
@@ -656,7 +714,7 @@ class SQLiteUnitOfWork:
         spend = Decimal(minor or 0).scaleb(-(low or 0))
         return PeriodTotals(
             by_kind,
-            int(outstanding),
+            self._points_before(end),
             int(members),
             int(active),
             int(active_before),
@@ -664,6 +722,16 @@ class SQLiteUnitOfWork:
             int(purchases),
             spend,
         )
+
+    def _points_before(self, end: datetime) -> int:
+        """The points of every entry before ``end``, added up from the nearer end of the ledger."""
+        first, last = self._conn.execute(_LEDGER_SPAN).fetchone()
+        if first is None:
+            return 0
+        ahead = count_from_start(datetime.fromisoformat(first), datetime.fromisoformat(last), end)
+        query = _POINTS_BEFORE if ahead else _POINTS_BEFORE_FROM_TOTAL
+        (points,) = self._conn.execute(query, (_utc_text(end),)).fetchone()
+        return int(points)
 
     def add_event(self, event: NewEvent) -> None:
         self._writable()
@@ -729,9 +797,10 @@ class SQLiteUnitOfWork:
 
     def add_operation(self, operation: Operation) -> None:
         self._writable()
+        purchased = purchase_time(operation)
         self._conn.execute(
-            "INSERT INTO operations (key, kind, request, result, recorded_at, recorded_offset)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO operations (key, kind, request, result, recorded_at, recorded_offset,"
+            " purchased_micros) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 operation.key,
                 operation.kind,
@@ -739,6 +808,7 @@ class SQLiteUnitOfWork:
                 dump_json(operation.result),
                 operation.recorded_at.astimezone(UTC).isoformat(),
                 offset_of(operation.recorded_at),
+                None if purchased is None else _micros(purchased),
             ),
         )
 

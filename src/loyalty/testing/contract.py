@@ -59,6 +59,7 @@ from loyalty.purchases import Line, Purchase
 from loyalty.referrals import Referral, ReferralState
 from loyalty.store import Operation, Store, StoredProgram, UnitOfWork
 from loyalty.tallies import Tally
+from loyalty.testing.contract_reads import ReadsContract
 from loyalty.testing.snapshots import snapshot
 from loyalty.tiers import Tier, Tiers, TierState
 
@@ -91,8 +92,8 @@ def _debit(uow: UnitOfWork, member_id: str, points: int, source: str) -> Entry:
     return uow.append(attrs.evolve(_posting(member_id, points, source), draws=draws))
 
 
-class StoreContract:
-    """Mixin with the tests every storage adapter must pass."""
+class StoreContract(ReadsContract):
+    """Mixin with the tests every storage adapter must pass (those of :class:`ReadsContract` too)."""
 
     durable: ClassVar[bool] = True
     concurrent: ClassVar[bool] = True

@@ -1,0 +1,149 @@
+"""Period figures in the stores: when a purchase was rung up, which end of the ledger to count
+from, and the in-memory adapter's indexes by time.
+
+The memory indexes are sorted lists (``sortedcontainers``: a change costs about log n), so the
+figures of a period cost the entries and purchases in it, as an index range does in SQL. The
+points outstanding at an instant add up the day totals kept before its day and the entries of
+its day up to it: a day's figures cost a day's entries and one sum a day, not the ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from sortedcontainers import SortedList
+
+from loyalty.figures import PeriodTotals
+from loyalty.ledger import Entry
+from loyalty.members import Member
+from loyalty.store import Operation
+
+__all__ = ["PeriodIndex", "count_from_start", "instant_of", "purchase_time"]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = timedelta(days=1)
+
+
+def instant_of(value: object) -> datetime | None:
+    """``value`` read as an aware ISO 8601 instant, or ``None`` if it is not one."""
+    if not isinstance(value, str):
+        return None
+    try:
+        found = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return found if found.utcoffset() is not None else None
+
+
+def purchase_time(operation: Operation) -> datetime | None:
+    """When a recorded purchase was rung up (its request's ``at``), or ``None`` for other operations.
+
+    A purchase recorded without a readable ``at`` (only a hand-made one) counts in no period.
+    """
+    return instant_of(operation.request.get("at")) if operation.kind == "purchase" else None
+
+
+def count_from_start(first: datetime, last: datetime, end: datetime) -> bool:
+    """Whether the points of the entries before ``end`` are cheaper to add up from the ledger's
+    ``first`` entry than back from the total (all points less those from ``end`` on), for a
+    ledger that runs from ``first`` to ``last``: whichever side of ``end`` spans less time.
+    Either way gives the same sum; only the rows read differ."""
+    return end - first <= last - end
+
+
+class PeriodIndex:
+    """Entries by ``occurred_at``, purchases by their till time, members by enrolment; undo is the
+    caller's (each ``add_*`` has its ``remove_*``)."""
+
+    def __init__(self) -> None:
+        # (occurred_at, seq, kind, points): seq is unique, so the kind is never compared.
+        self._entries: SortedList[tuple[datetime, int, str, int]] = SortedList()
+        # The points of the entries of each UTC day (days since 1970), and the days in order.
+        self._daily: dict[int, int] = {}
+        self._days: SortedList[int] = SortedList()
+        self._purchases: SortedList[tuple[datetime, str]] = SortedList()
+        self._enrolled: SortedList[tuple[datetime, str]] = SortedList()
+
+    def add_entry(self, entry: Entry) -> None:
+        self._entries.add(_entry_key(entry))
+        day = _day_of(entry.occurred_at)
+        if day not in self._daily:
+            self._days.add(day)
+            self._daily[day] = 0
+        self._daily[day] += entry.points
+
+    def remove_entry(self, entry: Entry) -> None:
+        self._entries.remove(_entry_key(entry))
+        # The day stays, perhaps at zero: an undo need not know whether it was the day's last.
+        self._daily[_day_of(entry.occurred_at)] -= entry.points
+
+    def add_operation(self, operation: Operation) -> None:
+        at = purchase_time(operation)
+        if at is not None:
+            self._purchases.add((at, operation.key))
+
+    def remove_operation(self, operation: Operation) -> None:
+        at = purchase_time(operation)
+        if at is not None:
+            self._purchases.remove((at, operation.key))
+
+    def add_member(self, member: Member) -> None:
+        self._enrolled.add((member.enrolled_at, member.id))
+
+    def remove_member(self, member: Member) -> None:
+        self._enrolled.remove((member.enrolled_at, member.id))
+
+    def totals(
+        self, operations: dict[str, Operation], start: datetime, end: datetime, before: datetime
+    ) -> PeriodTotals:
+        """:meth:`~loyalty.store.UnitOfWork.period_totals`, ``operations`` being the store's by key."""
+        entries = self._entries
+        # Seq 0 and "" sort before every entry and key of the same instant: these are the
+        # positions of the first ones at or after the instant.
+        first, cut = entries.bisect_left((start, 0, "", 0)), entries.bisect_left((end, 0, "", 0))
+        by_kind: dict[str, int] = {}
+        for _, _, kind, points in entries.islice(first, cut):
+            by_kind[kind] = by_kind.get(kind, 0) + points
+        outstanding = self._points_before(end, cut)
+        now = self._buyers(operations, start, end)
+        then = {member for member, _ in self._buyers(operations, before, start)}
+        members = {member for member, _ in now}
+        spend = sum((amount for _, amount in now), Decimal(0))
+        enrolled = self._enrolled.bisect_left((end, ""))
+        return PeriodTotals(
+            by_kind, outstanding, enrolled, len(members), len(then), len(members & then), len(now), spend
+        )
+
+    def _points_before(self, end: datetime, cut: int) -> int:
+        """The points of the entries before ``end``, the first ``cut`` of them: whole days from
+        their totals, ``end``'s own day entry by entry."""
+        entries = self._entries
+        day = _day_of(end)
+        try:
+            midnight = _EPOCH + day * _DAY
+        except OverflowError:  # an instant at the edge of the calendar: add up every entry
+            return sum(points for *_, points in entries.islice(0, cut))
+        whole = sum(self._daily[d] for d in self._days.irange(maximum=day, inclusive=(True, False)))
+        today = entries.islice(entries.bisect_left((midnight, 0, "", 0)), cut)
+        return whole + sum(points for *_, points in today)
+
+    def _buyers(
+        self, operations: dict[str, Operation], start: datetime, end: datetime
+    ) -> list[tuple[str, Decimal]]:
+        """The member and amount of every purchase rung up in ``[start, end)``."""
+        index = self._purchases
+        found = index.islice(index.bisect_left((start, "")), index.bisect_left((end, "")))
+        return [
+            (operations[key].request["member_id"], Decimal(operations[key].result["amount"]["amount"]))
+            for _, key in found
+        ]
+
+
+def _day_of(at: datetime) -> int:
+    """The UTC day ``at`` falls on, as days since 1970."""
+    return (at - _EPOCH) // _DAY
+
+
+def _entry_key(entry: Entry) -> tuple[datetime, int, str, int]:
+    return (entry.occurred_at, entry.seq, entry.kind.value, entry.points)

@@ -1,0 +1,108 @@
+"""Spending a member's points through the storage port, reading only the lots it takes.
+
+:func:`loyalty.lots.draw` wants every open lot; a member with thousands of them would pay for
+all of them on every redemption. :meth:`~loyalty.store.UnitOfWork.spendable_lots` hands them
+over in draw order a page at a time instead, and the balance by state says beforehand what
+they reach, so :func:`draw_points` answers as ``draw(uow.lots(member_id), ...)`` does, declines
+included, after reading a page or two.
+
+The draw order is four runs, each one index scan in a SQL store: :func:`segments` names them
+and where each resumes.
+
+>>> from datetime import datetime, timezone
+>>> now = datetime(2024, 3, 1, tzinfo=timezone.utc)
+>>> [(s.pending, s.dated) for s in segments(now, pending=True, after=None)]
+[(False, True), (False, False), (True, True), (True, False)]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import attrs
+
+from loyalty.lots import Lot, draw_from
+from loyalty.store import UnitOfWork
+
+__all__ = ["LAST_ID", "Segment", "collect", "draw_points", "segments", "spendable"]
+
+#: Larger than any lot id: ``(instant, LAST_ID)`` sorts after every lot dated at that instant.
+LAST_ID = 2**63 - 1
+# Pages grow, so a small draw reads a few lots and a large one few round trips.
+_FIRST_PAGE = 8
+_LARGEST_PAGE = 512
+
+
+@attrs.frozen
+class Segment:
+    """One run of the draw order: lots with points left, available or ``pending`` at ``now``,
+    with an expiry date after ``now`` (``dated``, by ``(expires_at, id)``) or none (by id).
+
+    A store returns the segment's lots after the key: ``(expires_at, id) > (after_expires,
+    after_id)`` for a dated one (the key is never before ``now``, so no expired lot passes),
+    ``id > after_id`` for the other.
+    """
+
+    pending: bool
+    dated: bool
+    after_expires: datetime
+    after_id: int
+
+
+def segments(now: datetime, *, pending: bool, after: Lot | None) -> list[Segment]:
+    """The runs of the draw order at ``now`` that come after the lot ``after`` (all for ``None``).
+
+    Only ``after``'s place counts (its dates and id), not what it has left. A lot outside the
+    order (expired at ``now``, or pending when ``pending`` is not asked) has nothing after it.
+    """
+    runs = [(False, True), (False, False)] + ([(True, True), (True, False)] if pending else [])
+    fresh = [Segment(p, d, now, LAST_ID if d else 0) for p, d in runs]
+    if after is None:
+        return fresh
+    where = (after.pending_at(now), after.expires_at is not None)
+    if after.expired_at(now) or where not in runs:
+        return []
+    resumed = Segment(*where, now if after.expires_at is None else after.expires_at, after.id)
+    return [resumed, *fresh[runs.index(where) + 1 :]]
+
+
+def collect(
+    now: datetime,
+    *,
+    pending: bool,
+    after: Lot | None,
+    limit: int,
+    read: Callable[[Segment, int], list[Lot]],
+) -> list[Lot]:
+    """:meth:`~loyalty.store.UnitOfWork.spendable_lots` from ``read``, a store's reader of one
+    segment: at most ``n`` of its lots after its key, as ``read(segment, n)``."""
+    found: list[Lot] = []
+    for segment in segments(now, pending=pending, after=after):
+        if len(found) >= limit:
+            break
+        found += read(segment, limit - len(found))
+    return found
+
+
+def spendable(uow: UnitOfWork, member_id: str, now: datetime, *, pending: bool = False) -> Iterator[Lot]:
+    """The member's lots in draw order at ``now``, read a page at a time as the caller goes on."""
+    after: Lot | None = None
+    limit = _FIRST_PAGE
+    while True:
+        page = uow.spendable_lots(member_id, now, pending=pending, after=after, limit=limit)
+        yield from page
+        if len(page) < limit:
+            return
+        after = page[-1]
+        limit = min(limit * 4, _LARGEST_PAGE)
+
+
+def draw_points(
+    uow: UnitOfWork, member_id: str, points: int, now: datetime, *, pending: bool = False
+) -> tuple[tuple[int, int], ...]:
+    """What ``draw(uow.lots(member_id), points, now, pending=pending)`` answers, declines and
+    their figures included, reading the balance by state and only the lots drawn from."""
+    balance = uow.balance_by_state(member_id, now)
+    reach = 0 if balance is None else balance.reach(pending=pending)
+    return draw_from(spendable(uow, member_id, now, pending=pending), points, reach)
