@@ -17,13 +17,15 @@ what is owed from the lot it opens:
 >>> planner = Planner([Account("M1", balance=5, owed=3)])
 >>> planner.credit(Posting("M1", EntryKind.EARN, 10, t, t, "T1", "purchase"))
 0
->>> [(p.kind.value, p.points, p.draws) for p in planner.plan().postings]
-[('earn', 10, ()), ('collect', -3, ((0, -3),))]
+>>> [(p.kind.value, p.points, p.draws == ((planned_lot(0), -3),)) for p in planner.plan().postings]
+[('earn', 10, False), ('collect', -3, True)]
 >>> planner.plan().balances, dict(planner.plan().tallies)
 ((15, 12), {'owed|M1': Tally(count=0, points=Decimal('-3'))})
 
-A draw on lot :data:`PREVIOUS_LOT` (0, never a real lot) means the lot the
-posting just before opened: its number is known once the store appends it.
+A lot a planned posting opens has no number until the store appends it:
+the plan calls it :func:`planned_lot` of the posting's index, a number above
+any real lot's (so it sorts after them, as the newest lot would), and the
+plan's writer puts the real number in its place.
 """
 
 from __future__ import annotations
@@ -37,15 +39,20 @@ import attrs
 from loyalty.checks import MAX_POINTS
 from loyalty.errors import PointsOverflow
 from loyalty.ledger import EntryKind, Posting
-from loyalty.lots import Lot, repayments
+from loyalty.lots import Lot, opens, repayments
 from loyalty.outbox import NewEvent
 from loyalty.returns import debt_key, owed_key
 from loyalty.tallies import Tally
 
-__all__ = ["PREVIOUS_LOT", "Account", "Plan", "Planner"]
+__all__ = ["PLANNED", "Account", "Plan", "Planner", "planned_lot"]
 
-#: In a planned posting's draws: the lot the posting just before it opens.
-PREVIOUS_LOT = 0
+#: Lot numbers from here on name lots a plan opens (no store numbers entries this high).
+PLANNED = 2**62
+
+
+def planned_lot(index: int) -> int:
+    """The number a plan gives the lot its posting ``index`` opens, until the store numbers it."""
+    return PLANNED + index
 
 
 @attrs.frozen
@@ -62,6 +69,8 @@ class Account:
     debts: tuple[Lot, ...] = ()
     #: The latest expiry date of the member's rolling lots (inactivity expiry), if any.
     rolling_until: datetime | None = None
+    #: The member's open lots, by id, when the command takes points from them (``None``: not read).
+    lots: tuple[Lot, ...] | None = None
 
 
 @attrs.frozen
@@ -87,6 +96,7 @@ class Planner:
         self._owed: dict[str, int] = {}
         self._debts: dict[str, tuple[Lot, ...]] = {}
         self._rolling: dict[str, datetime | None] = {}
+        self._lots: dict[str, dict[int, Lot]] = {}
         for account in accounts:
             member_id = account.member_id
             self._balance[member_id] = account.balance
@@ -94,6 +104,8 @@ class Planner:
             self._owed[member_id] = account.owed
             self._debts[member_id] = account.debts
             self._rolling[member_id] = account.rolling_until
+            if account.lots is not None:
+                self._lots[member_id] = {lot.id: lot for lot in account.lots}
         self._postings: list[Posting] = []
         self._balances: list[int] = []
         self._tallies: dict[str, Tally] = {}
@@ -103,6 +115,10 @@ class Planner:
         """The member's balance after what is planned so far."""
         return self._balance[member_id]
 
+    def lots(self, member_id: str) -> list[Lot]:
+        """The member's open lots after what is planned so far, by id (its account's lots were read)."""
+        return sorted(self._lots[member_id].values(), key=lambda lot: lot.id)
+
     def post(self, posting: Posting) -> int:
         """Plan ``posting`` as it is; returns its index. A balance leaving the 64-bit range every
         adapter stores is refused."""
@@ -110,9 +126,21 @@ class Planner:
         if not -MAX_POINTS <= balance <= MAX_POINTS:
             raise PointsOverflow("points", "the balance would leave the 64-bit range")
         self._balance[posting.member_id] = balance
+        index = len(self._postings)
         self._postings.append(posting)
         self._balances.append(balance)
-        return len(self._postings) - 1
+        lots = self._lots.get(posting.member_id)
+        if lots is not None and posting.points:
+            # The lots move as lots_of would replay the entry.
+            for lot_id, points in posting.draws:
+                lot = lots[lot_id]
+                lots[lot_id] = attrs.evolve(lot, remaining=lot.remaining + points)
+            rest = opens(posting)
+            if rest:
+                lots[planned_lot(index)] = Lot.opened_by(posting, planned_lot(index), rest)
+            for lot_id in [lot_id for lot_id, _ in posting.draws if not lots[lot_id].remaining]:
+                del lots[lot_id]
+        return index
 
     def credit(self, posting: Posting) -> int:
         """Plan a credit that first repays what returns left the member owing; returns the
@@ -150,7 +178,7 @@ class Planner:
                 posting.recorded_at,
                 posting.source_id,
                 f"{collected} points owed from a return",
-                draws=((PREVIOUS_LOT, -collected),),
+                draws=((planned_lot(index), -collected),),
             )
             self.post(collect)
             changes[owed_key(member_id)] = Tally(0, Decimal(-collected))

@@ -12,7 +12,7 @@ from loyalty.checks import MAX_POINTS
 from loyalty.errors import PointsOverflow
 from loyalty.ledger import EntryKind, Posting
 from loyalty.lots import Lot
-from loyalty.plans import PREVIOUS_LOT, Account, Planner
+from loyalty.plans import Account, Planner, planned_lot
 from loyalty.tallies import Tally
 
 T = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -64,9 +64,9 @@ def test_what_is_owed_is_collected_from_the_lot_the_credit_opens() -> None:
     kinds = [(p.kind, p.points, p.draws) for p in plan.postings]
     assert kinds == [
         (EntryKind.EARN, 20, ()),
-        (EntryKind.COLLECT, -20, ((PREVIOUS_LOT, -20),)),
+        (EntryKind.COLLECT, -20, ((planned_lot(0), -20),)),
         (EntryKind.EARN, 20, ()),
-        (EntryKind.COLLECT, -10, ((PREVIOUS_LOT, -10),)),
+        (EntryKind.COLLECT, -10, ((planned_lot(2), -10),)),
     ]
     assert plan.balances == (20, 0, 20, 10)
     assert dict(plan.tallies) == {"owed|M1": Tally(0, Decimal(-30))}
@@ -95,3 +95,11 @@ def test_a_balance_leaving_the_64_bit_range_is_refused() -> None:
     with pytest.raises(PointsOverflow):
         planner.credit(earn(2))
     assert planner.plan().postings == ()
+
+
+def test_tracked_lots_move_with_the_postings_and_new_lots_sort_last() -> None:
+    lots = (Lot(3, "M1", 10, 10, T), Lot(7, "M1", 5, 5, T))
+    planner = Planner([Account("M1", balance=15, lots=lots)])
+    planner.post(Posting("M1", EntryKind.REDEEM, -12, T, T, "R1", "redemption", draws=((3, -10), (7, -2))))
+    planner.credit(earn(4))
+    assert [(lot.id, lot.remaining) for lot in planner.lots("M1")] == [(7, 3), (planned_lot(1), 4)]

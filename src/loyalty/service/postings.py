@@ -18,7 +18,7 @@ from loyalty.errors import StorageError
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.plans import PREVIOUS_LOT, Account, Plan, Planner
+from loyalty.plans import PLANNED, Account, Plan, Planner
 from loyalty.program import Program
 from loyalty.purchases import Purchase
 from loyalty.returns import debt_key, owed_key
@@ -44,32 +44,41 @@ def read_account(
     *,
     balance: int | None = None,
     read: Mapping[str, Tally] | None = None,
+    with_lots: bool = False,
 ) -> Account:
     """The member's points as a plan starts from (its balance is locked by the caller): the
     balance, what returns left it owing and its debt lots, and, under inactivity expiry, the
-    latest date of its rolling lots. ``balance`` and the ``read`` debt and owed tallies are
-    taken as given when the caller has them."""
+    latest date of its rolling lots; ``with_lots``, every open lot (for a command that takes points
+    back). ``balance`` and the ``read`` debt and owed tallies are taken as given when the caller
+    has them."""
     if balance is None:
         balance = uow.balance(member_id)
         assert balance is not None  # locked by the caller
     if read is None:
         read = uow.tallies([debt_key(member_id), owed_key(member_id)])
     debt, owed = int(read[debt_key(member_id)].points), int(read[owed_key(member_id)].points)
-    if not debt and not program.expiry.rolls:
+    if not debt and not program.expiry.rolls and not with_lots:
         return Account(member_id, balance, debt, owed)  # the common case: no lot to read
     lots = uow.lots(member_id)
     rolling = [lot.expires_at for lot in lots if lot.rolling and lot.expires_at is not None]
     debts = tuple(lot for lot in lots if lot.debt)  # open lots come by id: oldest first
-    return Account(member_id, balance, debt, owed, debts, max(rolling, default=None))
+    return Account(
+        member_id, balance, debt, owed, debts, max(rolling, default=None), tuple(lots) if with_lots else None
+    )
 
 
 def apply(uow: UnitOfWork, plan: Plan) -> list[Entry]:
-    """Write a plan: its postings in order (a draw on :data:`~loyalty.plans.PREVIOUS_LOT` taken
-    from the lot the posting before opened), its tally changes and its events."""
+    """Write a plan: its postings in order (a draw on a lot the plan opened, numbered by
+    :func:`~loyalty.plans.planned_lot`, goes to the lot the store numbered), its tally changes
+    and its events."""
     entries: list[Entry] = []
     for posting, balance in zip(plan.postings, plan.balances, strict=True):
-        if posting.draws and posting.draws[0][0] == PREVIOUS_LOT:  # a collection: its only draw
-            posting = attrs.evolve(posting, draws=((entries[-1].seq, posting.draws[0][1]),))
+        if posting.draws and any(lot >= PLANNED for lot, _ in posting.draws):
+            draws = tuple(
+                (entries[lot - PLANNED].seq if lot >= PLANNED else lot, points)
+                for lot, points in posting.draws
+            )
+            posting = attrs.evolve(posting, draws=draws)
         entry = uow.append(posting)
         if entry.balance_after != balance:
             # Balances were read under the write lock: only a broken adapter gets here.

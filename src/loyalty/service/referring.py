@@ -2,35 +2,25 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
-
-import attrs
+from datetime import UTC
 
 from loyalty.checks import check_id
 from loyalty.errors import ReferralCodeTaken, StorageError
-from loyalty.ledger import EntryKind, Posting
-from loyalty.lots import take_back
 from loyalty.members import Member
-from loyalty.outbox import EventKind, NewEvent
-from loyalty.program import Program
 from loyalty.referrals import (
     Referral,
     ReferralReport,
     ReferralState,
-    cap_key,
     identity_clash,
     new_code,
     normalize_code,
 )
-from loyalty.returns import Return, claw, debt_key, owed_key
-from loyalty.service import locks, postings
+from loyalty.service import locks
 from loyalty.service.context import Context
 from loyalty.store import UnitOfWork
-from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
-__all__ = ["attribute", "code", "report", "take_back_bonuses"]
+__all__ = ["attribute", "code", "report"]
 
 
 def attribute(ctx: Context, uow: UnitOfWork, member: Member, referrer_id: str, code: str) -> None:
@@ -89,61 +79,4 @@ def report(ctx: Context, member_id: str) -> ReferralReport:
     earned = sum(r.referrer_points for r in theirs if r.state is not ReferralState.REJECTED)
     return ReferralReport(
         member_id, mine, None if referred_by is None else referred_by.at(now), theirs, earned
-    )
-
-
-def take_back_bonuses(
-    ctx: Context, uow: UnitOfWork, program: Program, referral: Referral, returned: Return, now: datetime
-) -> None:
-    """The referee's qualifying purchase came back: both bonuses go, under the program's clawback."""
-    terms = program.referrals
-    for member_id, bonus, lot in (
-        (referral.referee, referral.referee_points, referral.referee_lot),
-        (referral.referrer, referral.referrer_points, referral.referrer_lot),
-    ):
-        if not bonus:
-            continue
-        locks.lock(uow, member_id)
-        postings.expire_due(uow, member_id, now, now)
-        draws = take_back(uow.lots(member_id), bonus, lot, now)
-        clawed = claw(program.clawback, bonus, bonus + sum(p for _, p in draws))
-        owing = {debt_key(member_id): clawed.debt, owed_key(member_id): clawed.owed}
-        if clawed.debt or clawed.owed:
-            uow.add_tallies({key: Tally(0, Decimal(points)) for key, points in owing.items() if points})
-        if clawed.taken:
-            why = (
-                f"referral bonus taken back, {referral.purchase_id} returned: "
-                f"{clawed.taken} of {bonus}{clawed.note()}"
-            )
-            uow.append(
-                Posting(
-                    member_id,
-                    EntryKind.RETURN,
-                    -clawed.taken,
-                    returned.at,
-                    now,
-                    returned.id,
-                    why,
-                    draws=draws,
-                )
-            )
-    if terms is not None and terms.cap is not None and terms.cap_period is not None:
-        assert referral.decided_at is not None
-        sold = uow.operation(referral.purchase_id or "")
-        at = datetime.fromisoformat(sold.request["at"]) if sold is not None else referral.decided_at
-        period = terms.cap_period.key(at.astimezone(program.zone))
-        uow.add_tallies({cap_key(period, referral.referrer): Tally(-1, Decimal(0))})
-    reason = f"the qualifying purchase {referral.purchase_id} was returned: bonuses taken back"
-    uow.put_referral(
-        attrs.evolve(referral, state=ReferralState.REJECTED, reason=reason, decided_at=now.astimezone(UTC))
-    )
-    data = {
-        "referee": referral.referee,
-        "purchase_id": referral.purchase_id,
-        "return_id": returned.id,
-        "referrer_points": referral.referrer_points,
-        "referee_points": referral.referee_points,
-    }
-    uow.add_event(
-        NewEvent(EventKind.REFERRAL_REVOKED, referral.referrer, returned.at, now, returned.id, data)
     )
