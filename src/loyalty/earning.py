@@ -326,7 +326,7 @@ def _points(contributions: Iterable[Contribution]) -> Decimal:
 def _merge(into: dict[str, Tally], deltas: Mapping[str, Tally]) -> None:
     for key, delta in deltas.items():
         old = into.get(key, _NO_TALLY)
-        into[key] = Tally(old.count + delta.count, EXACT.add(old.points, delta.points))
+        into[key] = Tally.of(old.count + delta.count, EXACT.add(old.points, delta.points))
 
 
 def evaluate(

@@ -42,11 +42,12 @@ __all__ = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
+_MICROSECOND = timedelta(microseconds=1)
 
 
 def micros(at: datetime) -> int:
     """``at`` as whole microseconds since 1970 (UTC), exactly."""
-    return (at - _EPOCH) // timedelta(microseconds=1)
+    return (at - _EPOCH) // _MICROSECOND
 
 
 def instant(value: Decimal | int) -> datetime:
@@ -90,8 +91,8 @@ def purchase_changes(
     earlier = when - seen.count if not seen.count or when < seen.count else 0
     later = Decimal(when) - seen.points if when > seen.points else Decimal(0)
     if earlier or later:
-        changes[seen_key(member_id)] = Tally(earlier, later)
-    changes[spent_key(member_id, month)] = Tally(1, amount)
+        changes[seen_key(member_id)] = Tally.of(earlier, later)
+    changes[spent_key(member_id, month)] = Tally.of(1, amount)
     return changes
 
 

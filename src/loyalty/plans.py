@@ -162,7 +162,7 @@ class Planner:
             repay = repayments(self._debts[member_id], posting.points)
             repaid = sum(points for _, points in repay)
             posting = attrs.evolve(posting, draws=repay)
-            changes[debt_key(member_id)] = Tally(0, Decimal(-repaid))
+            changes[debt_key(member_id)] = Tally.of(0, Decimal(-repaid))
             self._debt[member_id] -= repaid
             self._debts[member_id] = _after_repaying(self._debts[member_id], repay)
         index = self.post(posting)
@@ -181,7 +181,7 @@ class Planner:
                 draws=((planned_lot(index), -collected),),
             )
             self.post(collect)
-            changes[owed_key(member_id)] = Tally(0, Decimal(-collected))
+            changes[owed_key(member_id)] = Tally.of(0, Decimal(-collected))
             self._owed[member_id] = owed - collected
         self.add_tallies(changes)
         return index
