@@ -48,13 +48,23 @@ __all__ = [
     "Balance",
     "DomainEvent",
     "Hold",
+    "HoldsRole",
+    "LedgerRole",
     "Lot",
+    "MembersRole",
     "Operation",
+    "OperationsRole",
+    "OutboxRole",
+    "ProgramsRole",
+    "ReferralsRole",
+    "ReportsRole",
     "Store",
     "StoreFactory",
     "StoredProgram",
+    "TalliesRole",
     "Tally",
     "TierState",
+    "TiersRole",
     "UnitOfWork",
     "check_deltas",
     "check_json",
@@ -162,8 +172,8 @@ def check_rules(rules: Iterable[object]) -> None:
             raise InvalidInput("rules", "rule ids must not contain NUL characters or lone surrogates")
 
 
-class UnitOfWork(Protocol):
-    """One transaction. Nothing it did is visible to others or kept until :meth:`commit`."""
+class MembersRole(Protocol):
+    """Enrolled members: who collects points."""
 
     def member(self, member_id: str) -> Member | None:
         """The enrolled member, or ``None``."""
@@ -189,6 +199,10 @@ class UnitOfWork(Protocol):
         time and the balance are kept.
         """
         ...
+
+
+class LedgerRole(Protocol):
+    """The ledger, the balance maintained beside it and the lots derived from it."""
 
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
         """The maintained balance, or ``None`` for an unknown member.
@@ -273,6 +287,10 @@ class UnitOfWork(Protocol):
         """The member's entries with ``seq > after``, in recording order."""
         ...
 
+
+class HoldsRole(Protocol):
+    """Points reserved at the till, each ended exactly once."""
+
     def add_hold(self, hold: Hold) -> None:
         """Record an open hold (its ``hold`` entry is appended separately); a duplicate id must fail."""
         ...
@@ -295,6 +313,10 @@ class UnitOfWork(Protocol):
         """
         ...
 
+
+class TiersRole(Protocol):
+    """Members' tier states and the reviews due."""
+
     def tier_state(self, member_id: str) -> TierState | None:
         """The member's tier state, or ``None`` (a member who never left the lowest tier)."""
         ...
@@ -313,6 +335,10 @@ class UnitOfWork(Protocol):
         so its cost grows with the reviews due, not with the members.
         """
         ...
+
+
+class ReferralsRole(Protocol):
+    """Referral codes and who referred whom."""
 
     def referral_code(self, member_id: str) -> str | None:
         """The member's referral code, or ``None``."""
@@ -338,6 +364,10 @@ class UnitOfWork(Protocol):
         """Record a referral, replacing the one of the same referee (the engine holds its lock)."""
         ...
 
+
+class ReportsRole(Protocol):
+    """Figures added up in the store."""
+
     def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
         """What :mod:`loyalty.figures` needs for ``[start, end)``, added up in the store (SQL
         aggregates, not every entry loaded): ``before`` starts the period compared for retention.
@@ -350,6 +380,10 @@ class UnitOfWork(Protocol):
         the entries from ``end`` on.
         """
         ...
+
+
+class OutboxRole(Protocol):
+    """Domain events, written with the change they announce."""
 
     def add_event(self, event: NewEvent) -> None:
         """Add a domain event to the outbox, kept only if the unit of work commits.
@@ -365,6 +399,10 @@ class UnitOfWork(Protocol):
         """Committed events with ``seq > after``, by ``seq``, at most ``limit``."""
         ...
 
+
+class OperationsRole(Protocol):
+    """Commands kept under the POS's idempotency keys."""
+
     def operation(self, key: str) -> Operation | None:
         """The operation recorded under ``key``, or ``None``."""
         ...
@@ -372,6 +410,10 @@ class UnitOfWork(Protocol):
     def add_operation(self, operation: Operation) -> None:
         """Record an operation; a second one with the same key must fail (the final arbiter)."""
         ...
+
+
+class TalliesRole(Protocol):
+    """Running counts and exact sums under keys (caps, budgets, visits, habits)."""
 
     def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
         """The tally for every key in ``keys`` (``Tally()`` for a key never added to).
@@ -391,6 +433,10 @@ class UnitOfWork(Protocol):
         """
         ...
 
+
+class ProgramsRole(Protocol):
+    """The program versions engines have run."""
+
     def program_versions(self) -> list[StoredProgram]:
         """Every stored program version, by ``effective_from`` (``None`` first), then ``version``."""
         ...
@@ -398,6 +444,26 @@ class UnitOfWork(Protocol):
     def add_program_version(self, program: StoredProgram) -> None:
         """Store a program version; a second one with the same ``version`` must fail."""
         ...
+
+
+class UnitOfWork(
+    MembersRole,
+    LedgerRole,
+    HoldsRole,
+    TiersRole,
+    ReferralsRole,
+    ReportsRole,
+    OutboxRole,
+    OperationsRole,
+    TalliesRole,
+    ProgramsRole,
+    Protocol,
+):
+    """One transaction. Nothing it did is visible to others or kept until :meth:`commit`.
+
+    It is every role above, composed: an adapter author can read, implement and test one
+    role at a time.
+    """
 
     def commit(self) -> None:
         """Make everything done in this unit of work durable and visible."""
