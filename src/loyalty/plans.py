@@ -129,6 +129,10 @@ class Planner:
         index = len(self._postings)
         self._postings.append(posting)
         self._balances.append(balance)
+        if posting.points and opens(posting) < 0:
+            # A take-back beyond the member's lots opens a debt, which later credits repay.
+            debt = Lot.opened_by(posting, planned_lot(index), opens(posting))
+            self._debts[posting.member_id] = (*self._debts[posting.member_id], debt)
         lots = self._lots.get(posting.member_id)
         if lots is not None and posting.points:
             # The lots move as lots_of would replay the entry.
@@ -142,21 +146,23 @@ class Planner:
                 del lots[lot_id]
         return index
 
-    def credit(self, posting: Posting) -> int:
+    def credit(self, posting: Posting, *, rolling: bool | None = None) -> int:
         """Plan a credit that first repays what returns left the member owing; returns the
         credit's index (a ``collect`` may follow it).
 
-        Under inactivity expiry (``rolling``) its lot rolls with the member's
-        others: it expires with them, or later. A debt is repaid out of the
-        credit's own points, oldest debt first; what is owed is collected from
-        the lot it opens by a ``collect`` entry.
+        When lots roll (inactivity expiry: the planner's ``rolling``, unless
+        the credit's own version says otherwise) its lot expires with the
+        latest of the member's open rolling lots, or later. A debt is repaid
+        out of the credit's own points, oldest debt first; what is owed is
+        collected from the lot it opens by a ``collect`` entry.
         """
         member_id = posting.member_id
-        if self.rolling:
+        rolls = self.rolling if rolling is None else rolling
+        until = None
+        if rolls:
             latest = self._rolling[member_id]
             until = posting.expires_at if latest is None else max(latest, posting.expires_at or latest)
             posting = attrs.evolve(posting, rolling=True, expires_at=until)
-            self._rolling[member_id] = until
         changes: dict[str, Tally] = {}
         if self._debt[member_id]:
             repay = repayments(self._debts[member_id], posting.points)
@@ -168,6 +174,7 @@ class Planner:
         index = self.post(posting)
         opened = posting.points - sum(points for _, points in posting.draws)
         owed = self._owed[member_id]
+        collected = 0
         if owed and opened:
             collected = min(owed, opened)
             collect = Posting(
@@ -183,8 +190,24 @@ class Planner:
             self.post(collect)
             changes[owed_key(member_id)] = Tally.of(0, Decimal(-collected))
             self._owed[member_id] = owed - collected
+        if until is not None and opened > collected:
+            # Only a lot that stays open sets the date the member's rolling lots expire.
+            self._rolling[member_id] = until
         self.add_tallies(changes)
         return index
+
+    def owe(self, member_id: str, *, debt: int = 0, owed: int = 0) -> None:
+        """Plan what a take-back left the member owing: a ``debt`` below zero (its lot is opened
+        by the take-back's posting) or points ``owed``; credits planned after it repay or
+        collect them."""
+        changes = {}
+        if debt:
+            changes[debt_key(member_id)] = Tally.of(0, Decimal(debt))
+            self._debt[member_id] += debt
+        if owed:
+            changes[owed_key(member_id)] = Tally.of(0, Decimal(owed))
+            self._owed[member_id] += owed
+        self.add_tallies(changes)
 
     def add_tallies(self, deltas: Mapping[str, Tally]) -> None:
         """Plan tally changes (added up with those planned already)."""

@@ -63,7 +63,8 @@ class Snapshot:
     """What recording ``subject`` reads under the member's lock."""
 
     subject: Purchase | Event
-    #: The version in force at the subject's time, and every version (for re-dated lots).
+    #: The version in force at the subject's time, and every version the engine knows, its own
+    #: and those other engines stored (for lots a later version re-dates).
     program: Program
     versions: tuple[Program, ...]
     now: datetime
@@ -155,7 +156,8 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
         month = month_key(receipt.occurred_at.astimezone(program.zone))
         seen = snapshot.read.get(seen_key(member_id), Tally())
         planner.add_tallies(purchase_changes(member_id, receipt.occurred_at, amount, month, seen))
-    if final is not None and snapshot.tier is not None:
+    if final is not None:
+        assert snapshot.tier is not None
         moved = plan_moves(
             planner,
             snapshot.tier.current,

@@ -36,8 +36,6 @@ from loyalty.returns import (
     Return,
     ReturnReceipt,
     claw,
-    debt_key,
-    owed_key,
     paid_key,
     refund_due,
     refunded_key,
@@ -171,14 +169,13 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
         draws = take_back(planner.lots(member_id), take, snapshot.own_lot, now)
         clawed = claw(program.clawback, take, take + sum(points for _, points in draws))  # draws are negative
         owed, uncollected, taken = clawed.owed, clawed.uncollected, clawed.taken
-        owing = {debt_key(member_id): clawed.debt, owed_key(member_id): clawed.owed}
-        corrections = merged(corrections, {key: Tally(0, Decimal(n)) for key, n in owing.items() if n})
         if taken:
             what = "void" if now_is is None else "return"
             why = f"{what} of {pid}: {taken} of the {take} points its goods earned taken back{clawed.note()}"
             planner.post(
                 Posting(member_id, EntryKind.RETURN, -taken, returned.at, now, returned.id, why, draws=draws)
             )
+        planner.owe(member_id, debt=clawed.debt, owed=clawed.owed)
     returned_now = {returned_key(pid, i): Tally(0, q - before.get(i, Decimal(0))) for i, q in after.items()}
     bookkeeping = {taken_key(pid): Tally(1, Decimal(take)), refunded_key(pid): Tally(0, Decimal(refund))}
     metric: dict[str, Tally] = {}
@@ -251,8 +248,6 @@ def _plan_revoke(planner: Planner, snapshot: ReturnSnapshot, revoked: Revoked) -
             continue
         draws = take_back(planner.lots(member_id), bonus, lot, now)
         clawed = claw(program.clawback, bonus, bonus + sum(p for _, p in draws))
-        owing = {debt_key(member_id): clawed.debt, owed_key(member_id): clawed.owed}
-        planner.add_tallies({key: Tally(0, Decimal(points)) for key, points in owing.items() if points})
         if clawed.taken:
             why = (
                 f"referral bonus taken back, {referral.purchase_id} returned: "
@@ -270,6 +265,7 @@ def _plan_revoke(planner: Planner, snapshot: ReturnSnapshot, revoked: Revoked) -
                     draws=draws,
                 )
             )
+        planner.owe(member_id, debt=clawed.debt, owed=clawed.owed)
     if revoked.cap_period is not None:
         planner.add_tallies({cap_key(revoked.cap_period, referral.referrer): Tally(-1, Decimal(0))})
     reason = f"the qualifying purchase {referral.purchase_id} was returned: bonuses taken back"

@@ -241,7 +241,7 @@ def plan_moves(
                 program_version=program.version,
                 expires_at=expires,
             )
-            planner.credit(bonus)
+            planner.credit(bonus, rolling=program.expiry.rolls)
     state, stored = settled.state, settled.stored
     # A member still where it started (no row, no move) needs no row.
     untouched = stored is None and state == TierState.initial(member_id, tiers, state.since)

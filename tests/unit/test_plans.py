@@ -103,3 +103,43 @@ def test_tracked_lots_move_with_the_postings_and_new_lots_sort_last() -> None:
     planner.post(Posting("M1", EntryKind.REDEEM, -12, T, T, "R1", "redemption", draws=((3, -10), (7, -2))))
     planner.credit(earn(4))
     assert [(lot.id, lot.remaining) for lot in planner.lots("M1")] == [(7, 3), (planned_lot(1), 4)]
+
+
+def test_a_credit_after_a_take_back_repays_the_debt_it_left() -> None:
+    planner = Planner([Account("M1", balance=0)])
+    take = Posting("M1", EntryKind.RETURN, -10, T, T, "R1", "return")
+    planner.post(take)  # nothing to draw from: a debt lot of -10 opens
+    planner.owe("M1", debt=10)
+    planner.credit(earn(25))
+    plan = planner.plan()
+    assert plan.postings[1].draws == ((planned_lot(0), 10),)
+    assert plan.balances == (-10, 15)
+    assert dict(plan.tallies) == {"debt|M1": Tally(0, Decimal(0))}  # added and repaid in one plan
+
+
+def test_a_credit_after_a_take_back_collects_what_it_left_owing() -> None:
+    planner = Planner([Account("M1", balance=0)])
+    planner.owe("M1", owed=7)
+    planner.credit(earn(20))
+    assert [(p.kind, p.points) for p in planner.plan().postings] == [
+        (EntryKind.EARN, 20),
+        (EntryKind.COLLECT, -7),
+    ]
+
+
+def test_only_a_lot_that_stays_open_moves_the_rolling_date() -> None:
+    sooner, later = T + timedelta(days=30), T + timedelta(days=60)
+    planner = Planner([Account("M1", balance=0, owed=50, rolling_until=sooner)], rolling=True)
+    planner.credit(earn(5, expires_at=later))  # all of it collected: no lot stays open
+    planner.owe("M1", owed=-45)
+    planner.credit(earn(5, expires_at=T + timedelta(days=10)))
+    assert planner.plan().postings[-1].expires_at == sooner
+
+
+def test_a_credit_can_roll_under_another_version_than_the_plans() -> None:
+    planner = Planner([Account("M1", balance=0, rolling_until=T + timedelta(days=90))], rolling=False)
+    planner.credit(earn(5, expires_at=T + timedelta(days=30)), rolling=True)
+    planner.credit(earn(5, expires_at=T + timedelta(days=30)))
+    first, second = planner.plan().postings
+    assert (first.rolling, first.expires_at) == (True, T + timedelta(days=90))
+    assert (second.rolling, second.expires_at) == (False, T + timedelta(days=30))

@@ -7,12 +7,11 @@ on each other.
 
 from __future__ import annotations
 
-from loyalty.checks import MAX_POINTS
-from loyalty.errors import PointsOverflow, UnknownMember
+from loyalty.errors import UnknownMember
 from loyalty.referrals import ReferralState
 from loyalty.store import UnitOfWork
 
-__all__ = ["check_range", "known", "lock", "lock_with_referrer"]
+__all__ = ["known", "lock", "lock_with_referrer"]
 
 
 def lock(uow: UnitOfWork, member_id: str) -> int:
@@ -38,9 +37,3 @@ def known(uow: UnitOfWork, member_id: str) -> None:
     """Refuse an unknown member (for the queries that read more than the member's row)."""
     if uow.member(member_id) is None:
         raise UnknownMember("member_id", f"no member {member_id!r}")
-
-
-def check_range(balance: int) -> None:
-    """A balance must stay in the 64-bit range every adapter stores."""
-    if not -MAX_POINTS <= balance <= MAX_POINTS:
-        raise PointsOverflow("points", "the balance would leave the 64-bit range")

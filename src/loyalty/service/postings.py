@@ -40,24 +40,24 @@ __all__ = [
 def read_account(
     uow: UnitOfWork,
     member_id: str,
-    program: Program,
     *,
+    rolls: bool,
     balance: int | None = None,
     read: Mapping[str, Tally] | None = None,
     with_lots: bool = False,
 ) -> Account:
     """The member's points as a plan starts from (its balance is locked by the caller): the
-    balance, what returns left it owing and its debt lots, and, under inactivity expiry, the
-    latest date of its rolling lots; ``with_lots``, every open lot (for a command that takes points
-    back). ``balance`` and the ``read`` debt and owed tallies are taken as given when the caller
-    has them."""
+    balance, what returns left it owing, its debt lots (read when it has a debt), the latest date
+    of its rolling lots (read when a version the plan credits under ``rolls``), and, with
+    ``with_lots``, every open lot (for a command that takes points back). ``balance`` and the
+    ``read`` debt and owed tallies are taken as given when the caller has them."""
     if balance is None:
         balance = uow.balance(member_id)
         assert balance is not None  # locked by the caller
     if read is None:
         read = uow.tallies([debt_key(member_id), owed_key(member_id)])
     debt, owed = int(read[debt_key(member_id)].points), int(read[owed_key(member_id)].points)
-    if not debt and not program.expiry.rolls and not with_lots:
+    if not debt and not rolls and not with_lots:
         return Account(member_id, balance, debt, owed)  # the common case: no lot to read
     lots = uow.lots(member_id)
     rolling = [lot.expires_at for lot in lots if lot.rolling and lot.expires_at is not None]
@@ -94,7 +94,8 @@ def apply(uow: UnitOfWork, plan: Plan) -> list[Entry]:
 def credit(uow: UnitOfWork, posting: Posting, program: Program) -> Entry:
     """Write a credit that first repays what returns left the member owing (see
     :meth:`loyalty.plans.Planner.credit`); returns its entry."""
-    planner = Planner([read_account(uow, posting.member_id, program)], rolling=program.expiry.rolls)
+    rolls = program.expiry.rolls
+    planner = Planner([read_account(uow, posting.member_id, rolls=rolls)], rolling=rolls)
     index = planner.credit(posting)
     return apply(uow, planner.plan())[index]
 

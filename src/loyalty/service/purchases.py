@@ -70,10 +70,11 @@ def _read(
 
 
 def _referral(
-    uow: UnitOfWork, program: Program, purchase: Purchase, read: Mapping[str, Tally]
+    uow: UnitOfWork, program: Program, purchase: Purchase, read: Mapping[str, Tally], rolls: bool
 ) -> ReferralSnapshot | None:
-    """What a referee's first purchase needs of its pending referral: the referrer (its balance
-    locked with the referee's), and its rewarded referrals in the cap's period."""
+    """What a referee's first purchase needs of its pending referral: the referrer (whose
+    balance :func:`~loyalty.service.locks.lock_with_referrer` locked with the referee's), and
+    its rewarded referrals in the cap's period."""
     terms = program.referrals
     visits = read.get(visits_key(purchase.member_id))
     if terms is None or (visits is not None and visits.count):
@@ -81,7 +82,6 @@ def _referral(
     referral = uow.referral(purchase.member_id)
     if referral is None or referral.state is not ReferralState.PENDING:
         return None
-    locks.lock(uow, referral.referrer)
     rewarded = 0
     if terms.cap is not None and terms.cap_period is not None:
         counted = cap_key(terms.cap_period.key(purchase.at.astimezone(program.zone)), referral.referrer)
@@ -89,7 +89,7 @@ def _referral(
     referee = uow.member(purchase.member_id)
     assert referee is not None  # it has a balance
     referrer = uow.member(referral.referrer) if terms.identity is not None else None
-    account = postings.read_account(uow, referral.referrer, program)
+    account = postings.read_account(uow, referral.referrer, rolls=rolls)
     return ReferralSnapshot(referral, referee, account, referrer, rewarded)
 
 
@@ -117,9 +117,13 @@ def _snapshot(
         tier = TierSnapshot(current, settled, tiering.measure(uow, current, current.tiers, member))
         seen = as_tier(member, settled.state.tier)
     read = _read(uow, program, subject, seen)
-    account = postings.read_account(uow, subject.member_id, program, balance=balance, read=read)
+    # Lots roll under the purchase's version (its points) or the one in force (tier bonuses).
+    rolls = program.expiry.rolls or (current is not None and current.expiry.rolls)
+    account = postings.read_account(uow, subject.member_id, rolls=rolls, balance=balance, read=read)
     referral = (
-        None if purchase is None or program.referrals is None else _referral(uow, program, purchase, read)
+        None
+        if purchase is None or program.referrals is None
+        else _referral(uow, program, purchase, read, rolls)
     )
     versions = ctx.programs.known()
     return Snapshot(subject, program, versions, now, account, member, read, reason, tier, referral)
@@ -135,10 +139,11 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         if replay is not None:
             # The original receipt, even if the program has changed since.
             return codec.receipt_from_result(replay.result)
+        # This engine's versions are stored with the command's own writes (a refused command
+        # stores none), and the ones other engines stored are known before any date is decided.
+        ctx.programs.store_in(uow)
         snapshot = _snapshot(ctx, uow, program, subject, reason)
         decided = plan_earning(snapshot)
-        # Write: with the command's own writes, a refused command stores no version either.
-        ctx.programs.store_in(uow)
         entries = postings.apply(uow, decided.plan)
         if decided.tier_state is not None:
             uow.put_tier_state(decided.tier_state)

@@ -141,7 +141,7 @@ def _snapshot(
         period = None
         if terms is not None and terms.cap is not None and terms.cap_period is not None:
             period = terms.cap_period.key(purchase.at.astimezone(program.zone))
-        account = postings.read_account(uow, referrer, program, with_lots=True)
+        account = postings.read_account(uow, referrer, rolls=program.expiry.rolls, with_lots=True)
         revoked = Revoked(referral, account, period)
     tier = None
     current = tiering.tiered_now(ctx, uow)
@@ -160,7 +160,7 @@ def _snapshot(
         member,
         context,
         state,
-        postings.read_account(uow, member_id, program, with_lots=True),
+        postings.read_account(uow, member_id, rolls=program.expiry.rolls, with_lots=True),
         own if isinstance(own, int) else None,
         tier,
         revoked,

@@ -86,7 +86,7 @@ def debit_or_credit(
         replay = change.replayed(uow, lambda result: codec.structure(result, Entry))
         if replay is not None:
             return replay
-        balance = locks.lock(uow, member_id)
+        locks.lock(uow, member_id)
         if purchase_id is not None:
             _check_paid_purchase(uow, member_id, purchase_id)
         now = ctx.now()
@@ -106,7 +106,6 @@ def debit_or_credit(
                 Posting(member_id, entry_kind, points, at, now, key, reason, actor, draws=draws)
             )
         else:
-            locks.check_range(balance + points)
             program = in_force(ctx.programs.in_uow(uow), at, default_first=True)
             _, expires = ctx.programs.dates(program, at, pending=False, now=now)
             posting = Posting(member_id, entry_kind, points, at, now, key, reason, actor, expires_at=expires)

@@ -82,7 +82,8 @@ def write(
 ) -> list[Entry]:
     """Write the moves of ``tier`` (entries, events, entry bonuses) and its state (see
     :func:`loyalty.tier_decisions.plan_moves`)."""
-    planner = Planner([postings.read_account(uow, member_id, program)], rolling=program.expiry.rolls)
+    rolls = program.expiry.rolls
+    planner = Planner([postings.read_account(uow, member_id, rolls=rolls)], rolling=rolls)
     state = plan_moves(
         planner, program, member_id, tier, source=source, now=now, versions=ctx.programs.known(), actor=actor
     )
