@@ -1,0 +1,133 @@
+"""Part of the store contract (:class:`~loyalty.testing.contract.StoreContract`).
+
+Operations (idempotency records), hostile strings and read-only units of work."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from decimal import Decimal
+from typing import Any, ClassVar
+
+import pytest
+
+from loyalty.engine import Engine
+from loyalty.errors import (
+    LoyaltyError,
+    StorageError,
+)
+from loyalty.ledger import EntryKind, Posting
+from loyalty.members import Member
+from loyalty.outbox import EventKind, NewEvent
+from loyalty.purchases import Line, Purchase
+from loyalty.referrals import Referral
+from loyalty.store import Operation, Store, StoredProgram, UnitOfWork
+from loyalty.tallies import Tally
+from loyalty.testing.contract._base import HOSTILE_STRINGS, T0, ContractBase, adjust_posting
+from loyalty.testing.snapshots import snapshot
+from loyalty.tiers import TierState
+
+
+class OperationsContract(ContractBase):
+    """Operations (idempotency records), hostile strings and read-only units of work."""
+
+    def test_operation_round_trips(self, store: Store) -> None:
+        request: dict[str, Any] = {"member_id": "M1", "lines": [{"sku": "ü'\"", "q": "1.5"}], "n": None}
+        result: dict[str, Any] = {"points": 12, "nested": {"deep": [1, 2, {"x": "🎉"}]}, "flag": True}
+        with store.unit_of_work() as uow:
+            uow.add_operation(Operation("T1-000001", "purchase", request, result, T0))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.operation("T1-000001") == Operation("T1-000001", "purchase", request, result, T0)
+            assert uow.operation("T1-000002") is None
+
+    def test_a_second_operation_with_the_same_key_fails_and_keeps_nothing(self, store: Store) -> None:
+        self._enroll(store)
+        with store.unit_of_work() as uow:
+            uow.add_operation(Operation("dup", "purchase", {"a": 1}, {}, T0))
+            uow.commit()
+        before = snapshot(store, ["M1"], ["dup"])
+        with pytest.raises(LoyaltyError), store.unit_of_work() as uow:
+            uow.append(adjust_posting("M1", 10, "dup"))
+            uow.add_operation(Operation("dup", "purchase", {"a": 2}, {}, T0))
+            uow.commit()
+        assert snapshot(store, ["M1"], ["dup"]) == before
+
+    @pytest.mark.parametrize("hostile", HOSTILE_STRINGS)
+    def test_hostile_strings_are_stored_verbatim(self, store: Store, hostile: str) -> None:
+        member = Member(hostile, T0, None, {hostile: hostile})
+        program = StoredProgram(hostile, T0, {hostile: [hostile]}, T0)
+        with store.unit_of_work() as uow:
+            uow.add_member(member)
+            uow.append(
+                Posting(hostile, EntryKind.ADJUST, 3, T0, T0, hostile, hostile, hostile, ("base",), hostile)
+            )
+            uow.add_operation(Operation(hostile, hostile, {hostile: hostile}, {hostile: [hostile]}, T0))
+            uow.add_tallies({hostile: Tally(1, Decimal(1))})
+            uow.add_program_version(program)
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.member(hostile) == member
+            (entry,) = uow.history(hostile)
+            assert (entry.source_id, entry.reason, entry.actor, entry.program_version) == (hostile,) * 4
+            assert entry.rules == ("base",)
+            operation = uow.operation(hostile)
+            assert operation is not None and operation.result == {hostile: [hostile]}
+            assert uow.tallies([hostile]) == {hostile: Tally(1, Decimal(1))}
+            assert uow.program_versions() == [program]
+            # The tables are still there and still answer.
+            assert uow.balance(hostile) == 3
+
+    @pytest.mark.parametrize("hostile", HOSTILE_STRINGS)
+    def test_hostile_ids_through_the_engine_leave_the_schema_intact(
+        self, engine: Engine, hostile: str
+    ) -> None:
+        engine.enroll("bystander", at=T0)
+        engine.adjust("bystander", 7, id="seed", at=T0, reason="before", actor="test")
+        engine.enroll(hostile, at=T0, attributes={"note": hostile})
+        line = Line(hostile, 1, Decimal("12.00"), category=hostile)
+        receipt = engine.record_purchase(Purchase(hostile, hostile, T0, [line], "EUR", store_id=hostile))
+        redemption = "r/" + hostile[:126]
+        engine.redeem(hostile, 2, id=redemption, at=T0, reason=hostile)
+        assert (
+            engine.record_purchase(Purchase(hostile, hostile, T0, [line], "EUR", store_id=hostile)) == receipt
+        )
+        assert engine.balance(hostile).available == 10
+        assert [e.source_id for e in engine.history(hostile)] == [hostile, redemption]
+        assert engine.member(hostile).attributes == {"note": hostile}
+        assert engine.balance("bystander").available == 7
+        engine.adjust("bystander", 1, id="after", at=T0, reason="tables still writable", actor="test")
+        assert engine.balance("bystander").available == 8
+
+    _WRITES: ClassVar[dict[str, Callable[[UnitOfWork], object]]] = {
+        "add_member": lambda uow: uow.add_member(Member("M2", T0)),
+        "update_member": lambda uow: uow.update_member(Member("M1", T0, date(2000, 1, 1))),
+        "append": lambda uow: uow.append(adjust_posting("M1", 5, "A1")),
+        "add_operation": lambda uow: uow.add_operation(Operation("op", "test", {}, {}, T0)),
+        "add_tallies": lambda uow: uow.add_tallies({"k": Tally(1, Decimal(1))}),
+        "add_tallies (none)": lambda uow: uow.add_tallies({}),
+        "add_program_version": lambda uow: uow.add_program_version(StoredProgram("v1", None, {}, T0)),
+        "put_tier_state": lambda uow: uow.put_tier_state(TierState("M1", "gold", "gold", T0)),
+        "add_event": lambda uow: uow.add_event(NewEvent(EventKind.HOLD_EXPIRED, "M1", T0, T0, "h", {})),
+        "add_referral_code": lambda uow: uow.add_referral_code("M1", "ABCD2345"),
+        "put_referral": lambda uow: uow.put_referral(Referral("M1", "M2", "ABCD2345", T0)),
+    }
+
+    @pytest.mark.parametrize("write", list(_WRITES))
+    def test_a_read_only_unit_of_work_refuses_writes(self, store: Store, write: str) -> None:
+        self._enroll(store)
+        with store.unit_of_work() as uow:
+            uow.add_tallies({"k": Tally(2, Decimal("0.5"))})
+            uow.commit()
+        before = snapshot(store, ["M1", "M2"], ["op"], ["k"], programs=True)
+        with pytest.raises(StorageError), store.unit_of_work(readonly=True) as uow:
+            # Reading is fine, for update too (it locks nothing in a read-only unit of work).
+            seen = uow.tallies(["k", "new"], for_update=True)
+            assert seen == {"k": Tally(2, Decimal("0.5")), "new": Tally()}
+            assert uow.program_versions() == []
+            self._WRITES[write](uow)
+            uow.commit()
+        assert snapshot(store, ["M1", "M2"], ["op"], ["k", "new"], programs=True) == {
+            **before,
+            "tallies": {"k": Tally(2, Decimal("0.5")), "new": Tally()},
+        }
