@@ -74,10 +74,6 @@ class Programs:
         a connection the first holds)."""
         return self._versions if self._synced else self._merge(uow, write=False)
 
-    def now_in(self, uow: UnitOfWork, at: datetime) -> Program:
-        """The version in force at ``at``, the first before any: what decides tiers and maintenance."""
-        return in_force(self.in_uow(uow), at, default_first=True)
-
     def labelled(self, uow: UnitOfWork, label: str, at: datetime) -> Program:
         """The version a purchase was earned with: by its label, else the one in force at ``at``."""
         return by_label(self.in_uow(uow), label, at)
