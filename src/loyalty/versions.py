@@ -41,8 +41,13 @@ def in_force(versions: tuple[Program, ...], at: datetime, *, default_first: bool
     if chosen is None and default_first:
         chosen = versions[0]
     if chosen is None:
-        first = versions[0].effective_from
-        raise InvalidInput("at", f"{at.isoformat()} is before the first program version (from {first})")
+        first = versions[0]
+        assert first.effective_from is not None  # an undated version is always in force
+        raise InvalidInput(
+            "at",
+            f"{at.isoformat()} is before the program's first version "
+            f"({first.version}, in force from {first.effective_from.isoformat()})",
+        )
     return chosen
 
 

@@ -24,7 +24,7 @@ def test_the_last_version_started_is_in_force() -> None:
 
 def test_before_the_first_version_is_refused_unless_the_first_is_taken() -> None:
     early = datetime(2024, 1, 1, tzinfo=UTC)
-    with pytest.raises(InvalidInput, match="before the first program version"):
+    with pytest.raises(InvalidInput, match="before the program's first version"):
         in_force((FIRST, SECOND), early)
     assert in_force((FIRST, SECOND), early, default_first=True).version == "v1"
 

@@ -1,0 +1,210 @@
+"""The ``loyalty`` command.
+
+- ``loyalty demo`` builds a small grocery chain's program in a fresh SQLite
+  file, replays a few weeks of seeded till traffic through the engine and
+  shows what came of it: the best customers, one receipt's explanation and
+  the throughput.
+- ``loyalty validate PROGRAM`` checks a program file (``.toml`` or ``.json``,
+  one program or a file of ``versions``) and prints a one-line summary of each
+  version, or every problem as ``path: message``, one per line on stderr.
+- ``loyalty quote PROGRAM BASKET.json`` (or ``--line SKU:QTY:PRICE[:CATEGORY]``
+  instead of a basket file) prints what a basket would earn, rule by rule,
+  with every rule that gives nothing and why, under the program version in
+  force at the basket's time. It is a pure evaluation: nothing is written.
+
+``validate`` and ``quote`` write nothing anywhere. The exit status:
+
+- **0**: done (the program is valid; the quote is printed).
+- **1**: the program file has problems; each is printed on stderr as
+  ``path: message`` (``rules[2].factor: must not be negative, got -1``).
+- **2**: a usage error or other refused input: bad arguments (``argparse``'s
+  status), a missing file, a bad basket, and any other error the library
+  raises on purpose (:class:`~loyalty.LoyaltyError`), printed as
+  ``error: <message>`` on stderr.
+
+>>> main(["demo", "--db", "/no/such/directory/demo.db"])  # stderr: error: --db: directory ... does not exist
+2
+>>> main(["validate", "/no/such/program.toml"])  # stderr: error: /no/such/program.toml: no such file
+2
+
+A basket given as JSON data becomes the purchase and member it describes;
+a bad field raises the library's error for it, with the field's path:
+
+>>> basket = basket_from_json({"member_id": "M1", "at": "2024-03-05T15:10:00+01:00", "currency": "EUR",
+...                            "lines": [{"sku": "latte", "quantity": 2, "unit_price": "3.40"}]})
+>>> basket.purchase.total, basket.visits
+(Money(amount=Decimal('6.80'), currency='EUR'), 0)
+>>> basket_from_json({"member_id": "M1", "at": "2024-03-05T15:10:00+01:00", "currency": "EUR",
+...                   "lines": [{"sku": "latte", "quantity": 2, "unit_price": 3.4}]})
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidAmount: lines[0].unit_price: must be a string such as "3.40", not float
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import loyalty
+from loyalty.cli.baskets import (
+    QUOTE_ID,
+    Basket,
+    argument,
+    at_argument,
+    basket_from_json,
+    currency_argument,
+    id_argument,
+    line_argument,
+    money_text,
+)
+from loyalty.cli.demo import VISITS_PER_WEEK
+from loyalty.cli.demo import demo as run_demo
+from loyalty.cli.programs import validate as run_validate
+from loyalty.cli.quote import quote as run_quote
+from loyalty.cli.report import report as run_report
+from loyalty.errors import ConfigError, LoyaltyError
+
+__all__ = ["Basket", "basket_from_json", "main"]
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loyalty", description="An embeddable, explainable loyalty engine for point-of-sale software."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {loyalty.__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="replay a few weeks of synthetic till traffic into an SQLite file and report on it",
+        description=(
+            "Enroll members of a 'Demo Grocer' program (1 point per whole euro), replay seeded purchases "
+            f"(about {VISITS_PER_WEEK} per member a week) and redemptions through the engine into an "
+            "SQLite file, then print the top members, a receipt explanation and a summary."
+        ),
+    )
+    demo.add_argument("--db", type=Path, help="SQLite file to create (default: a new temporary directory)")
+    demo.add_argument("--force", action="store_true", help="replace --db if it already holds data")
+    demo.add_argument("--members", type=_count, default=200, help="members to enroll (default: 200)")
+    demo.add_argument("--weeks", type=_count, default=4, help="weeks of purchases to replay (default: 4)")
+    demo.add_argument("--seed", type=int, default=1, help="seed of the synthetic traffic (default: 1)")
+    demo.add_argument(
+        "--synchronous",
+        choices=("normal", "full"),
+        default="normal",
+        help="SQLite durability: 'full' fsyncs every commit and survives power loss; "
+        "'normal' (default here) survives an application crash only, and is much faster",
+    )
+    demo.set_defaults(run=run_demo)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a program file and summarise it",
+        description=(
+            "Check a program file (.toml or .json; one program, or several versions under 'versions'). "
+            "A valid program prints one summary line per version; otherwise every problem is printed "
+            "on stderr as 'path: message', one per line, and the exit status is 1. Nothing is written."
+        ),
+    )
+    validate.add_argument("program", type=Path, metavar="PROGRAM", help="the program file (.toml or .json)")
+    validate.set_defaults(run=run_validate)
+
+    quote = commands.add_parser(
+        "quote",
+        help="explain what a basket would earn, writing nothing",
+        description=(
+            "Print what a basket would earn under the program version in force at its time: every "
+            "rule's points per line, the rounding, the total, and every rule that gives nothing with "
+            "its reason. The basket is a JSON file (- for standard input), or --line options. A quote "
+            "writes nothing and knows no history beyond the basket's member.visits."
+        ),
+    )
+    quote.add_argument("program", type=Path, metavar="PROGRAM", help="the program file (.toml or .json)")
+    quote.add_argument(
+        "basket", nargs="?", metavar="BASKET.json", help="the basket as JSON (- for standard input)"
+    )
+    quote.add_argument(
+        "--line",
+        dest="lines",
+        action="append",
+        type=line_argument,
+        metavar="SKU:QTY:PRICE[:CATEGORY]",
+        help="a basket line instead of a basket file (repeat for more lines), e.g. latte:2:3.40:coffee",
+    )
+    quote.add_argument(
+        "--at",
+        type=at_argument,
+        metavar="ISO",
+        help="the till's time, ISO 8601 with an offset (default: now, in UTC)",
+    )
+    quote.add_argument(
+        "--member-id", type=id_argument, metavar="ID", help=f"the member (default: {QUOTE_ID})"
+    )
+    quote.add_argument(
+        "--currency",
+        type=currency_argument,
+        metavar="CODE",
+        help="ISO 4217 code (default: the program's currency)",
+    )
+    quote.add_argument(
+        "--id", type=id_argument, metavar="ID", help=f"the purchase id (default: {QUOTE_ID})"
+    )
+    quote.add_argument("--store", type=id_argument, metavar="ID", help="the store id")
+    quote.add_argument("--terminal", type=id_argument, metavar="ID", help="the terminal id")
+    quote.add_argument(
+        "--channel", type=id_argument, metavar="NAME", help="the sales channel (web, app, ...)"
+    )
+    quote.set_defaults(run=run_quote, usage=quote.error)
+
+    report = commands.add_parser(
+        "report",
+        help="print a period's figures: members, retention, points and their liability",
+        description=(
+            "Print the program's figures for a period from a store: members enrolled and active, "
+            "retention and defection against the period of the same length before, points issued, "
+            "redeemed, expired and outstanding, breakage, the liability at --point-value, spend and "
+            "an estimated lifetime value. The figures are added up in the store. Nothing is written."
+        ),
+    )
+    report.add_argument("store", metavar="STORE_URL", help="the store, e.g. sqlite:///loyalty.db")
+    report.add_argument("--from", dest="start", type=at_argument, required=True, metavar="ISO")
+    report.add_argument("--to", dest="end", type=at_argument, required=True, metavar="ISO")
+    report.add_argument(
+        "--point-value", type=argument(lambda text: money_text("point-value", text)), metavar="AMOUNT"
+    )
+    report.add_argument(
+        "--program",
+        type=Path,
+        metavar="PROGRAM",
+        help="the program file (default: the latest version stored with the data)",
+    )
+    report.set_defaults(run=run_report)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``loyalty`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        status: int = args.run(args)
+    except ConfigError as exc:
+        # Only program files raise it: every problem, one per line, for the merchant to fix in one pass.
+        for path, message in exc.problems:
+            print(f"{path}: {message}" if path else message, file=sys.stderr)
+        return 1
+    except LoyaltyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return status

@@ -1,0 +1,60 @@
+"""``loyalty quote``: what a basket would earn, rule by rule, under the version in force at its time."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime
+
+from loyalty.cli.baskets import QUOTE_ID, Basket, basket_from_json, read_basket
+from loyalty.cli.programs import program_versions
+from loyalty.earning import evaluate
+from loyalty.members import Member
+from loyalty.purchases import Purchase
+from loyalty.versions import in_force
+
+
+def quote(args: argparse.Namespace) -> int:
+    options = {
+        "--at": args.at,
+        "--member-id": args.member_id,
+        "--currency": args.currency,
+        "--id": args.id,
+        "--store": args.store,
+        "--terminal": args.terminal,
+        "--channel": args.channel,
+    }
+    if args.basket is not None:
+        if args.lines:
+            args.usage("give a basket file or --line options, not both")
+        given = [name for name, value in options.items() if value is not None]
+        if given:
+            args.usage(f"{', '.join(given)}: only with --line (the basket file says this itself)")
+    elif not args.lines:
+        args.usage("give a basket file (- for standard input) or at least one --line")
+    versions = program_versions(args.program)
+    if args.basket is not None:
+        basket = basket_from_json(read_basket(args.basket))
+    else:
+        at = args.at if args.at is not None else datetime.now(UTC)
+        member_id = args.member_id or QUOTE_ID
+        purchase = Purchase(
+            args.id or QUOTE_ID,
+            member_id,
+            at,
+            args.lines,
+            args.currency or versions[0].currency,  # every version has the same currency
+            store_id=args.store,
+            terminal_id=args.terminal,
+            channel=args.channel,
+        )
+        basket = Basket(purchase, Member(member_id, at))
+    program = in_force(versions, basket.purchase.at)
+    evaluation = evaluate(
+        program, basket.purchase, member=basket.member, tallies=basket.tallies, explain=True
+    )
+    heading = f"{program.name} ({program.currency}), version {program.version}"
+    if program.effective_from is not None:
+        heading += f", in force from {program.effective_from.isoformat()}"
+    print(heading)
+    print(evaluation.receipt.render())
+    return 0

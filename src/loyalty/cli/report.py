@@ -1,0 +1,68 @@
+"""``loyalty report``: a period's figures from a store, added up in the store."""
+
+from __future__ import annotations
+
+import argparse
+from decimal import Decimal
+from pathlib import Path
+
+from loyalty.cli.programs import program_versions
+from loyalty.engine import Engine
+from loyalty.errors import InvalidInput
+from loyalty.program import Program
+from loyalty.store import open_store
+
+
+def report(args: argparse.Namespace) -> int:
+    if args.store.startswith("sqlite:///") and not Path(args.store.removeprefix("sqlite:///")).is_file():
+        # Opening would create (and migrate) a new file: a report writes nothing.
+        raise InvalidInput("store", f"no SQLite file at {args.store.removeprefix('sqlite:///')}")
+    store = open_store(args.store)
+    try:
+        if args.program is not None:
+            versions = program_versions(args.program)
+        else:
+            with store.unit_of_work(readonly=True) as uow:
+                stored = uow.program_versions()
+            if not stored:
+                raise InvalidInput("program", "the store holds no program version: give --program")
+            versions = tuple(Program.from_dict(version.body) for version in stored)
+        engine = Engine(list(versions) if len(versions) > 1 else versions[0], store)
+        found = engine.figures(args.start, args.end, point_value=args.point_value)
+    finally:
+        store.close()
+    program = versions[-1]
+
+    def points(units: int) -> str:
+        return program.format_points(units)
+
+    def rate(value: Decimal | None) -> str:
+        return "-" if value is None else f"{value * 100:.1f}%"
+
+    def money(value: object) -> str:
+        return "-" if value is None else str(value)
+
+    rows = [
+        ("period", f"{found.start.isoformat()} to {found.end.isoformat()}"),
+        ("members enrolled", f"{found.members:,}"),
+        ("active members", f"{found.active:,} (before: {found.active_before:,}, both: {found.retained:,})"),
+        ("retention rate", rate(found.retention_rate)),
+        ("defection rate", rate(found.defection_rate)),
+        ("points issued", points(found.issued)),
+        ("points redeemed", points(found.redeemed)),
+        ("points expired", points(found.expired)),
+        ("points taken back", points(found.taken_back)),
+        ("points adjusted", points(found.adjusted)),
+        ("breakage rate", rate(found.breakage_rate)),
+        ("points outstanding", points(found.outstanding)),
+        ("liability", money(found.liability)),
+        ("purchases", f"{found.purchases:,}"),
+        ("spend", str(found.spend)),
+        ("spend per active member", money(found.average_spend)),
+        ("estimated lifetime value", money(found.lifetime_value)),
+    ]
+    width = max(len(label) for label, _ in rows)
+    print(f"{program.name}: figures")
+    for label, value in rows:
+        print(f"  {label.ljust(width)}  {value}")
+    return 0
