@@ -563,20 +563,20 @@ def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -
     deltas: dict[str, Tally] = {}
     if isinstance(rule, SpendRule):
         unit = "point" if rule.points == 1 else "points"
-        rate = Decimal(rule.points)
         prefix = f"{rule.points} {unit} per {rule.per} {currency} on "
+        basis_of, exact_rate, rid, multiply = context.basis, rule.rate, rule.id, EXACT.multiply
         for i in matching:
-            basis = context.basis[i]
-            if rule.rate is not None:
-                raw = EXACT.multiply(basis, rule.rate)
+            basis = basis_of[i]
+            if exact_rate is not None:
+                raw = multiply(basis, exact_rate)
                 if rule.fractional:
                     # 2.00 x 0.5 is 1.000; shown as the money was spelled when that is exact.
                     spelled = raw.quantize(basis, context=EXACT)
                     if spelled == raw:
                         raw = spelled
             else:
-                raw = EXACT.divide(EXACT.multiply(basis, rate), rule.per)
-            out.append(Contribution(rule.id, name, raw, f"{prefix}{lines[i].sku} {basis}", i))
+                raw = EXACT.divide(multiply(basis, Decimal(rule.points)), rule.per)
+            out.append(Contribution(rid, name, raw, f"{prefix}{lines[i].sku} {basis}", i))
     elif isinstance(rule, Multiplier):
         for i in matching:
             had = context.line_points[i]

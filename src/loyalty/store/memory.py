@@ -76,11 +76,14 @@ class _Data:
         self.checked_rules: set[tuple[str, ...]] = set()
 
     def check_rules(self, rules: tuple[str, ...]) -> None:
-        known = type(rules) is tuple and all(type(rule) is str for rule in rules)
-        if known and rules in self.checked_rules:
-            return
+        try:
+            if rules in self.checked_rules:
+                return
+        except TypeError:  # unhashable: not a tuple of ids, which check_rules says
+            pass
         check_rules(rules)
-        if known and len(self.checked_rules) < _MAX_CHECKED_RULES:
+        # Passed: a tuple of them is a tuple of strings now.
+        if type(rules) is tuple and len(self.checked_rules) < _MAX_CHECKED_RULES:
             self.checked_rules.add(rules)
 
     def open_lot(self, lot: Lot) -> None:
