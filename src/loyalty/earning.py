@@ -771,22 +771,25 @@ def _finish(
     carried_out = EXACT.minus(adjustment) if program.carry else _ZERO
     if program.carry and carried_out != carried_in:
         _merge(context.deltas, {carry_key(member_id): Tally.of(0, EXACT.subtract(carried_out, carried_in))})
+    # Positional, in the fields' order (source_id, member_id, occurred_at, amount, points,
+    # breakdown, rounding, rounding_adjustment, balance_after, skipped, program_version, scale,
+    # carried_in, carried_out, event): made on every purchase.
     receipt = Receipt(
-        source_id=source_id,
-        member_id=member_id,
-        occurred_at=context.subject.at,
-        amount=amount,
-        points=units,
-        breakdown=tuple(context.breakdown),
-        balance_after=None if balance_before is None else balance_before + units,
-        rounding=program.rounding,
-        rounding_adjustment=adjustment,
-        skipped=tuple(context.skipped),
-        program_version=program.version,
-        scale=program.scale,
-        carried_in=carried_in,
-        carried_out=carried_out,
-        event=event,
+        source_id,
+        member_id,
+        context.subject.at,
+        amount,
+        units,
+        tuple(context.breakdown),
+        program.rounding,
+        adjustment,
+        None if balance_before is None else balance_before + units,
+        tuple(context.skipped),
+        program.version,
+        scale,
+        carried_in,
+        carried_out,
+        event,
     )
     return Evaluation(receipt, MappingProxyType(context.deltas))
 
