@@ -528,8 +528,11 @@ class MemoryUnitOfWork:
                 check_deltas(deltas)
                 break
         # Compute every sum first, so a sum that fails leaves nothing half added.
-        new = {key: stored.get(key, _ZERO) + delta for key, delta in deltas.items()}
-        old = {key: stored.get(key) for key in new}
+        new: dict[str, Tally] = {}
+        old: dict[str, Tally | None] = {}
+        for key, delta in deltas.items():
+            before = old[key] = stored.get(key)
+            new[key] = (_ZERO if before is None else before) + delta
         stored.update(new)
 
         def undo() -> None:
