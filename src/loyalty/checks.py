@@ -41,8 +41,10 @@ def check_id(field: str, value: object) -> str:
     if len(value) > MAX_ID_LENGTH:
         raise InvalidId(field, f"must be at most {MAX_ID_LENGTH} characters, got {len(value)}")
     # Control and format characters (NUL, newlines, bidi overrides) make ids
-    # that print alike but differ, and NUL truncates in some drivers.
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value):
+    # that print alike but differ, and NUL truncates in some drivers. A printable
+    # string has none of them (``isprintable`` is false for every Cc, Cf and Cs
+    # character), so only the others are looked at character by character.
+    if not value.isprintable() and any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value):
         raise InvalidId(field, "must not contain control characters")
     return value
 

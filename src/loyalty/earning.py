@@ -563,20 +563,20 @@ def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -
     deltas: dict[str, Tally] = {}
     if isinstance(rule, SpendRule):
         unit = "point" if rule.points == 1 else "points"
-        rate = Decimal(rule.points)
         prefix = f"{rule.points} {unit} per {rule.per} {currency} on "
+        basis_of, exact_rate, rid, multiply = context.basis, rule.rate, rule.id, EXACT.multiply
         for i in matching:
-            basis = context.basis[i]
-            if rule.rate is not None:
-                raw = EXACT.multiply(basis, rule.rate)
+            basis = basis_of[i]
+            if exact_rate is not None:
+                raw = multiply(basis, exact_rate)
                 if rule.fractional:
                     # 2.00 x 0.5 is 1.000; shown as the money was spelled when that is exact.
                     spelled = raw.quantize(basis, context=EXACT)
                     if spelled == raw:
                         raw = spelled
             else:
-                raw = EXACT.divide(EXACT.multiply(basis, rate), rule.per)
-            out.append(Contribution(rule.id, name, raw, f"{prefix}{lines[i].sku} {basis}", i))
+                raw = EXACT.divide(multiply(basis, Decimal(rule.points)), rule.per)
+            out.append(Contribution(rid, name, raw, f"{prefix}{lines[i].sku} {basis}", i))
     elif isinstance(rule, Multiplier):
         for i in matching:
             had = context.line_points[i]
@@ -746,7 +746,7 @@ def _finish(
     program = context.program
     member_id = context.subject.member_id
     carried_in = context.tally(carry_key(member_id)).points if program.carry else _ZERO
-    mode = program.rounding.decimal_mode
+    mode, scale = program.rounding.decimal_mode, program.scale
     if program.round_per is RoundPer.LINE:
         groups: dict[int | None, Decimal] = {}
         trimmed = context.trimmed
@@ -754,50 +754,61 @@ def _finish(
             line = None if c.rule in trimmed else c.line
             groups[line] = EXACT.add(groups.get(line, _ZERO), c.points)
         groups[None] = EXACT.add(groups.get(None, _ZERO), carried_in)
+        units = 0
+        for key, value in groups.items():
+            whole, groups[key] = _rounded(value, scale, mode)
+            units += whole
+        exact_total = _sum(groups.values()) if len(groups) > 1 else next(iter(groups.values()))
     else:
-        exact = _points(context.breakdown)
-        groups = {None: EXACT.add(exact, carried_in)}
-    units = 0
-    for key, value in groups.items():
-        scaled = value.scaleb(program.scale, context=EXACT)
-        # An inexact division (1 point per 3.00) leaves 1/3 + 1/3 + 1/3 at
-        # 0.99...9, not 1: a value within 10**-18 of a whole unit is that unit.
-        nearest = scaled.to_integral_value(context=EXACT)
-        if nearest != scaled and EXACT.abs(EXACT.subtract(scaled, nearest)) <= _TOLERANCE:
-            scaled = nearest
-            groups[key] = nearest.scaleb(-program.scale, context=EXACT)
-        # Purchase-level rows can be negative (a cap's cut when rounding per
-        # line, a carried deficit): round those down, so no cap is exceeded.
-        rounding = mode if value >= 0 else ROUND_FLOOR
-        units += int(scaled.to_integral_value(rounding=rounding, context=EXACT))
+        # One group, the whole purchase: the common case, without the bookkeeping of groups.
+        units, exact_total = _rounded(EXACT.add(_points(context.breakdown), carried_in), scale, mode)
     # No rule takes points away on balance: a total below zero can only be rounding.
     units = max(0, units)
     if units > MAX_POINTS:
         raise PointsOverflow("lines", f"the purchase would earn {units} units, beyond the 64-bit range")
-    exact_total = _sum(groups.values()) if len(groups) > 1 else next(iter(groups.values()))
-    given = Decimal(units).scaleb(-program.scale, context=EXACT)
+    given = Decimal(units).scaleb(-scale, context=EXACT) if scale else Decimal(units)
     adjustment = EXACT.subtract(given, exact_total)
     carried_out = EXACT.minus(adjustment) if program.carry else _ZERO
     if program.carry and carried_out != carried_in:
-        _merge(context.deltas, {carry_key(member_id): Tally(0, EXACT.subtract(carried_out, carried_in))})
+        _merge(context.deltas, {carry_key(member_id): Tally.of(0, EXACT.subtract(carried_out, carried_in))})
+    # Positional, in the fields' order (source_id, member_id, occurred_at, amount, points,
+    # breakdown, rounding, rounding_adjustment, balance_after, skipped, program_version, scale,
+    # carried_in, carried_out, event): made on every purchase.
     receipt = Receipt(
-        source_id=source_id,
-        member_id=member_id,
-        occurred_at=context.subject.at,
-        amount=amount,
-        points=units,
-        breakdown=tuple(context.breakdown),
-        balance_after=None if balance_before is None else balance_before + units,
-        rounding=program.rounding,
-        rounding_adjustment=adjustment,
-        skipped=tuple(context.skipped),
-        program_version=program.version,
-        scale=program.scale,
-        carried_in=carried_in,
-        carried_out=carried_out,
-        event=event,
+        source_id,
+        member_id,
+        context.subject.at,
+        amount,
+        units,
+        tuple(context.breakdown),
+        program.rounding,
+        adjustment,
+        None if balance_before is None else balance_before + units,
+        tuple(context.skipped),
+        program.version,
+        scale,
+        carried_in,
+        carried_out,
+        event,
     )
     return Evaluation(receipt, MappingProxyType(context.deltas))
+
+
+def _rounded(value: Decimal, scale: int, mode: str) -> tuple[int, Decimal]:
+    """``value`` (exact points) in whole units of ``10**-scale`` by ``mode``, and the exact value
+    it is taken to be (itself, or the whole unit it is within 10**-18 of)."""
+    # (scaleb by 0 changes nothing: values made in EXACT fit its precision.)
+    scaled = value.scaleb(scale, context=EXACT) if scale else value
+    # An inexact division (1 point per 3.00) leaves 1/3 + 1/3 + 1/3 at
+    # 0.99...9, not 1: a value within 10**-18 of a whole unit is that unit.
+    nearest = scaled.to_integral_value(context=EXACT)
+    if nearest != scaled and EXACT.abs(EXACT.subtract(scaled, nearest)) <= _TOLERANCE:
+        scaled = nearest
+        value = nearest.scaleb(-scale, context=EXACT)
+    # Purchase-level rows can be negative (a cap's cut when rounding per
+    # line, a carried deficit): round those down, so no cap is exceeded.
+    rounding = mode if value >= 0 else ROUND_FLOOR
+    return int(scaled.to_integral_value(rounding=rounding, context=EXACT)), value
 
 
 def _plain(value: Decimal) -> str:

@@ -129,7 +129,7 @@ class Planner:
         index = len(self._postings)
         self._postings.append(posting)
         self._balances.append(balance)
-        if posting.points and opens(posting) < 0:
+        if posting.points and (opens(posting) if posting.draws else posting.points) < 0:
             # A take-back beyond the member's lots opens a debt, which later credits repay.
             debt = Lot.opened_by(posting, planned_lot(index), opens(posting))
             self._debts[posting.member_id] = (*self._debts[posting.member_id], debt)
@@ -172,7 +172,7 @@ class Planner:
             self._debt[member_id] -= repaid
             self._debts[member_id] = _after_repaying(self._debts[member_id], repay)
         index = self.post(posting)
-        opened = posting.points - sum(points for _, points in posting.draws)
+        opened = opens(posting) if posting.draws else posting.points
         owed = self._owed[member_id]
         collected = 0
         if owed and opened:
@@ -193,7 +193,8 @@ class Planner:
         if until is not None and opened > collected:
             # Only a lot that stays open sets the date the member's rolling lots expire.
             self._rolling[member_id] = until
-        self.add_tallies(changes)
+        if changes:
+            self.add_tallies(changes)
         return index
 
     def owe(self, member_id: str, *, debt: int = 0, owed: int = 0) -> None:

@@ -39,7 +39,18 @@ def check_quantity(_: Any, __: Any, value: Any) -> None:
         raise InvalidQuantity("quantity", f"must be finite, got {value}")
     if value <= 0:
         raise InvalidQuantity("quantity", f"must be positive, got {value}")
+    if type(value) is int and value < MAX_AMOUNT:
+        return  # a whole number of units has no decimal places to check
     check_magnitude("quantity", Decimal(value), InvalidQuantity)
+
+
+def _amount(field: str) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        # Most lines have no discount and no tax: the default zero is known good.
+        if value is not _ZERO:
+            check_decimal(field, value)
+
+    return check
 
 
 def _optional_id(field: str) -> Any:
@@ -85,8 +96,8 @@ class Line:
     unit_price: Decimal = attrs.field(validator=validates(check_decimal, "unit_price"))
     category: str | None = attrs.field(default=None, validator=_optional_id("category"))
     labels: Mapping[str, str] = attrs.field(default=None, converter=_freeze_labels, hash=False)
-    discount: Decimal = attrs.field(default=_ZERO, validator=validates(check_decimal, "discount"))
-    tax: Decimal = attrs.field(default=_ZERO, validator=validates(check_decimal, "tax"))
+    discount: Decimal = attrs.field(default=_ZERO, validator=_amount("discount"))
+    tax: Decimal = attrs.field(default=_ZERO, validator=_amount("tax"))
 
     def __attrs_post_init__(self) -> None:
         gross = EXACT.multiply(self.unit_price, self.quantity)
@@ -142,8 +153,11 @@ class Purchase:
             exact = EXACT.add(exact, line.amount)
         if exact >= MAX_AMOUNT:
             raise InvalidAmount("lines", f"the basket total must be below {MAX_AMOUNT:,.0f}, got {exact}")
+        # The exact total is checked as an amount (a product of quantity and price can have
+        # more places than either); the rounded one is made from it unchecked.
+        check_magnitude("amount", exact, InvalidAmount)
         # Computed once here: the engine reads it several times per command.
-        object.__setattr__(self, "total", Money(exact, self.currency).rounded())
+        object.__setattr__(self, "total", Money.of(exact, self.currency).rounded())
 
     #: The amount paid for the basket (after line discounts), rounded to the currency's minor unit.
     total: Money = attrs.field(init=False, eq=False, repr=False)

@@ -95,7 +95,7 @@ class Receipt:
     @property
     def rules(self) -> tuple[str, ...]:
         """The ids of the rules that gave points, in evaluation order, each once."""
-        return tuple(dict.fromkeys(c.rule for c in self.breakdown))
+        return tuple(dict.fromkeys([c.rule for c in self.breakdown]))
 
     def points_of(self, rule: str) -> Decimal:
         """The exact points ``rule`` contributed (before rounding)."""

@@ -35,6 +35,8 @@ from loyalty.versions import lot_dates
 
 __all__ = ["EarningPlan", "ReferralSnapshot", "Snapshot", "TierSnapshot", "plan_earning"]
 
+_NO_TALLY = Tally()
+
 
 @attrs.frozen
 class TierSnapshot:
@@ -76,6 +78,9 @@ class Snapshot:
     reason: str
     tier: TierSnapshot | None = None
     referral: ReferralSnapshot | None = None
+    #: A purchase's month in the program's zone (``2024-03``: its spend tally), as the reads
+    #: worked it out; ``None`` to work it out again.
+    month: str | None = None
 
 
 @attrs.frozen
@@ -153,8 +158,8 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
     planner.add_tallies(deltas)
     if isinstance(subject, Purchase):
         amount = receipt.amount.amount if receipt.amount is not None else Decimal(0)
-        month = month_key(receipt.occurred_at.astimezone(program.zone))
-        seen = snapshot.read.get(seen_key(member_id), Tally())
+        month = snapshot.month or month_key(receipt.occurred_at.astimezone(program.zone))
+        seen = snapshot.read.get(seen_key(member_id), _NO_TALLY)
         planner.add_tallies(purchase_changes(member_id, receipt.occurred_at, amount, month, seen))
     if final is not None:
         assert snapshot.tier is not None

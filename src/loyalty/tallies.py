@@ -33,6 +33,10 @@ _TALLY_DIGITS = 1000
 _EXACT = decimal.Context(
     prec=_TALLY_DIGITS, traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow]
 )
+# Nearly every sum fits in far fewer digits: it is tried in this narrower context first (an
+# exact sum is the same in any context it fits in), and only one that would be rounded here
+# is done again in the wide one.
+_NARROW = decimal.Context(prec=80, traps=[decimal.Inexact, decimal.InvalidOperation, decimal.Overflow])
 
 
 def _check_count(_: Any, __: Any, value: object) -> None:
@@ -78,13 +82,21 @@ class Tally:
         if not isinstance(other, Tally):
             return NotImplemented
         try:
-            points = _EXACT.add(self.points, other.points)
+            points = _NARROW.add(self.points, other.points)
         except decimal.DecimalException:
-            raise InvalidInput(
-                "points", f"{self.points} + {other.points} needs more than {_TALLY_DIGITS} digits"
-            ) from None
+            points = _wide_sum(self.points, other.points)
         # Both sides were checked when they were made: their sum needs no check again.
-        return Tally.of(self.count + other.count, points)
+        made = object.__new__(Tally)
+        object.__setattr__(made, "count", self.count + other.count)
+        object.__setattr__(made, "points", points)
+        return made
+
+
+def _wide_sum(a: Decimal, b: Decimal) -> Decimal:
+    try:
+        return _EXACT.add(a, b)
+    except decimal.DecimalException:
+        raise InvalidInput("points", f"{a} + {b} needs more than {_TALLY_DIGITS} digits") from None
 
 
 def merged(*parts: Mapping[str, Tally]) -> dict[str, Tally]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -55,3 +56,53 @@ class TestPurchase:
         with pytest.raises(InvalidInput) as info:
             Purchase("P", "M", T0, [Line("a", 1, Decimal(1))], "EUR", store_id="")
         assert info.value.field == "store_id"
+
+
+class TestCheckedOnce:
+    """A purchase's values are checked once, when the till's values come in; what is worked out
+    from them (the total) is made without checking again, and refused exactly as before."""
+
+    def test_the_total_is_made_unchecked_but_equals_a_checked_one(self) -> None:
+        total = basket("1.005", "2.10").total
+        assert total == Money(Decimal("3.11"), "EUR")
+        assert repr(total) == repr(Money(Decimal("3.11"), "EUR"))
+        assert hash(total) == hash(Money(Decimal("3.11"), "EUR"))
+
+    def test_an_exact_total_with_too_many_places_is_still_refused_as_the_amount(self) -> None:
+        # 1.5 x 0.333333333333 has 13 places: more than any amount may have.
+        line = Line("weighed", Decimal("1.5"), Decimal("0.333333333333"))
+        with pytest.raises(InvalidAmount) as info:
+            Purchase("P", "M", T0, [line], "EUR")
+        assert info.value.field == "amount"
+
+    def test_a_total_rounded_up_to_the_bound_is_still_refused(self) -> None:
+        line = Line("bulk", 1, Decimal("999999999999999999999999.995"))
+        with pytest.raises(InvalidAmount) as info:
+            Purchase("P", "M", T0, [line], "EUR")
+        assert info.value.field == "amount"
+
+    @pytest.mark.parametrize("field", ["discount", "tax"])
+    def test_a_callers_zero_or_bad_discount_and_tax_are_still_checked(self, field: str) -> None:
+        zero: dict[str, Any] = {field: Decimal("0.00")}
+        assert getattr(Line("a", 1, Decimal(1), **zero), field) == 0
+        for bad in (0.5, Decimal("NaN"), Decimal("-0.01"), Decimal("1E-13")):
+            given: dict[str, Any] = {field: bad}
+            with pytest.raises(InvalidAmount) as info:
+                Line("a", 1, Decimal(1), **given)
+            assert info.value.field == field
+
+    @pytest.mark.parametrize("quantity", [10**24, 10**30])
+    def test_a_whole_quantity_beyond_the_bound_is_refused(self, quantity: int) -> None:
+        with pytest.raises(InvalidInput) as info:
+            Line("a", quantity, Decimal(1))
+        assert info.value.field == "quantity"
+
+    @pytest.mark.parametrize("sku", ["a\u200bb", "a\x00", "a\nb", "\u202eab", "a\ud800"])
+    def test_ids_with_control_or_format_characters_are_refused(self, sku: str) -> None:
+        with pytest.raises(InvalidInput) as info:
+            Line(sku, 1, Decimal(1))
+        assert info.value.field == "sku"
+
+    @pytest.mark.parametrize("sku", ["café-crème", "コーヒー", "a b", "A\u00a0B"])
+    def test_printable_ids_beyond_ascii_are_accepted(self, sku: str) -> None:
+        assert Line(sku, 1, Decimal(1)).sku == sku

@@ -20,6 +20,14 @@ def test_tallies_add_exactly_and_refuse_what_cannot_be_kept() -> None:
         Tally(0, Decimal("1E+500")) + Tally(0, Decimal("1E-600"))
 
 
+def test_tally_sums_beyond_eighty_digits_stay_exact() -> None:
+    # Sums are tried in a narrower context first; one that would be rounded there is not.
+    wide = Decimal("1E+100")
+    assert Tally(0, wide) + Tally(1, Decimal("0.5")) == Tally(1, Decimal("1" + "0" * 100 + ".5"))
+    # The spelling of the sum is Decimal's own, as before: 2.5 + 0.00 is 2.50.
+    assert str((Tally(0, Decimal("2.5")) + Tally(1, Decimal("0.00"))).points) == "2.50"
+
+
 @pytest.mark.parametrize(
     ("count", "points", "field"),
     [

@@ -52,15 +52,20 @@ def request_of_event(event: Event) -> dict[str, Any]:
 
 
 def _read(
-    uow: UnitOfWork, program: Program, subject: Purchase | Event, member: Member | None
+    uow: UnitOfWork,
+    program: Program,
+    subject: Purchase | Event,
+    member: Member | None,
+    month: str | None = None,
 ) -> dict[str, Tally]:
     """The tallies an evaluation of ``subject`` reads, with what returns left the member owing and,
-    for a purchase, its habits (first and last visit, the month's spend)."""
+    for a purchase, its habits (first and last visit, the ``month``'s spend)."""
     own, shared = tally_keys(program, subject, member)
     own += (debt_key(subject.member_id), owed_key(subject.member_id))
     if isinstance(subject, Purchase):
         # (The month's spend is read with the rest so the adapter need not read it to add to it.)
-        month = month_key(subject.at.astimezone(program.zone))
+        if month is None:
+            month = month_key(subject.at.astimezone(program.zone))
         own += (seen_key(subject.member_id), spent_key(subject.member_id, month))
     # The member's own tallies are already guarded by the lock on its balance.
     tallies = uow.tallies(own)
@@ -105,7 +110,8 @@ def _snapshot(
     else:
         balance = locks.lock(uow, subject.member_id)
     now = ctx.now()
-    if program.expiry.rolls:
+    rolls = program.expiry.rolls
+    if rolls:
         balance = postings.keep_active(uow, program, subject, now)
     current = tiering.tiered_now(ctx, uow)
     needs_member = program.index.needs_member or current is not None
@@ -116,9 +122,10 @@ def _snapshot(
         settled = tiering.settled(uow, current, current.tiers, member, now)
         tier = TierSnapshot(current, settled, tiering.measure(uow, current, current.tiers, member))
         seen = as_tier(member, settled.state.tier)
-    read = _read(uow, program, subject, seen)
+    month = None if purchase is None else month_key(purchase.at.astimezone(program.zone))
+    read = _read(uow, program, subject, seen, month)
     # Lots roll under the purchase's version (its points) or the one in force (tier bonuses).
-    rolls = program.expiry.rolls or (current is not None and current.expiry.rolls)
+    rolls = rolls or (current is not None and current.expiry.rolls)
     account = postings.read_account(uow, subject.member_id, rolls=rolls, balance=balance, read=read)
     referral = (
         None
@@ -126,7 +133,7 @@ def _snapshot(
         else _referral(uow, program, purchase, read, rolls)
     )
     versions = ctx.programs.known()
-    return Snapshot(subject, program, versions, now, account, member, read, reason, tier, referral)
+    return Snapshot(subject, program, versions, now, account, member, read, reason, tier, referral, month)
 
 
 def record(ctx: Context, subject: Purchase | Event, command: Command, reason: str) -> Receipt:
@@ -155,12 +162,15 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         # and the member it was evaluated with (only tallies that are not zero: a missing
         # one reads as zero, and this is on every purchase).
         result["lot"] = None if decided.lot is None else entries[decided.lot].seq
+        # (Pairs as tuples: the same JSON array in a database, and in memory a tuple of plain
+        # values is one object fewer for the garbage collector to walk than a list.)
         result["context"] = {
-            name: [t.count, str(t.points)] for name, t in snapshot.read.items() if t.count or t.points
+            name: (t.count, str(t.points)) for name, t in snapshot.read.items() if t.count or t.points
         }
         if decided.member is not None:
             result["member"] = codec.unstructure(decided.member)
-        command.remember(uow, result, ctx.now())
+        # Recorded at the instant the entries were (read once, in the snapshot).
+        command.remember(uow, result, snapshot.now)
         uow.commit()
         return decided.receipt
 

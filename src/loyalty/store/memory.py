@@ -71,6 +71,20 @@ class _Data:
         self.due_tiers: SortedList[tuple[datetime, str]] = SortedList()
         self.member_ids: SortedList[str] = SortedList()
         self.periods = PeriodIndex()
+        # The rule lists appended so far that passed check_rules: a program's few lists come
+        # back on every purchase, and need checking once.
+        self.checked_rules: set[tuple[str, ...]] = set()
+
+    def check_rules(self, rules: tuple[str, ...]) -> None:
+        try:
+            if rules in self.checked_rules:
+                return
+        except TypeError:  # unhashable: not a tuple of ids, which check_rules says
+            pass
+        check_rules(rules)
+        # Passed: a tuple of them is a tuple of strings now.
+        if type(rules) is tuple and len(self.checked_rules) < _MAX_CHECKED_RULES:
+            self.checked_rules.add(rules)
 
     def open_lot(self, lot: Lot) -> None:
         member = lot.member_id
@@ -122,6 +136,7 @@ class _Data:
 
 
 _ZERO = Tally()
+_MAX_CHECKED_RULES = 4096
 _EMPTY: SortedList[tuple[datetime, int]] = SortedList()
 _NO_IDS: SortedList[int] = SortedList()
 _TICK = timedelta(microseconds=1)
@@ -218,9 +233,9 @@ class MemoryUnitOfWork:
 
     def append(self, posting: Posting) -> Entry:
         self._writable()
-        if posting.rules:
-            check_rules(posting.rules)
         data = self._data
+        if posting.rules:
+            data.check_rules(posting.rules)
         mid = posting.member_id
         before = data.balances[mid]
         entry = posting.recorded(data.next_seq, before + posting.points)
@@ -248,7 +263,7 @@ class MemoryUnitOfWork:
             new = attrs.evolve(old, expires_at=expires, rolling=posting.rolling)
             data.relabel(old, new)
             redated.append((old, new))
-        rest = opens(posting)
+        rest = opens(posting) if posting.draws else posting.points
         opened = Lot.opened_by(entry, entry.seq, rest) if rest else None
         if opened is not None:
             data.open_lot(opened)
@@ -494,15 +509,30 @@ class MemoryUnitOfWork:
     def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
         # The store's lock is held for the whole unit of work: nothing more to lock.
         stored = self._data.tallies
-        return {check_tally_key(key): stored.get(key, _ZERO) for key in keys}
+        found: dict[str, Tally] = {}
+        for key in keys:
+            value = stored.get(key)
+            if value is None:
+                # A stored key was checked when it was first added: only a new one is checked.
+                check_tally_key(key)
+                value = _ZERO
+            found[key] = value
+        return found
 
     def add_tallies(self, deltas: Mapping[str, Tally]) -> None:
         self._writable()
-        check_deltas(deltas)
         stored = self._data.tallies
+        for key, delta in deltas.items():
+            # Keys already stored were checked when they were first added.
+            if key not in stored or not isinstance(delta, Tally):
+                check_deltas(deltas)
+                break
         # Compute every sum first, so a sum that fails leaves nothing half added.
-        new = {key: stored.get(key, _ZERO) + delta for key, delta in deltas.items()}
-        old = {key: stored.get(key) for key in new}
+        new: dict[str, Tally] = {}
+        old: dict[str, Tally | None] = {}
+        for key, delta in deltas.items():
+            before = old[key] = stored.get(key)
+            new[key] = (_ZERO if before is None else before) + delta
         stored.update(new)
 
         def undo() -> None:
