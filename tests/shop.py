@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
-from loyalty import Engine, Line, Program, Purchase
+from loyalty import Engine, FirstPurchase, Line, Multiplier, Program, Purchase, Receipt, Return, Returned
 from loyalty.figures import Figures
 from loyalty.lots import Balance
-from loyalty.store import Store
+from loyalty.store import Store, open_store
 from loyalty.testing.clock import ManualClock
 
-__all__ = ["AT", "END", "MEMBERS", "PROGRAM", "START", "check_upgraded", "reading", "record"]
+__all__ = [
+    "AT",
+    "BASKETS",
+    "END",
+    "MEMBERS",
+    "PROGRAM",
+    "RULED",
+    "START",
+    "check_reopened",
+    "check_replays",
+    "check_upgraded",
+    "reading",
+    "record",
+    "record_baskets",
+]
 
 START = datetime(2024, 3, 10, tzinfo=UTC)
 END = START + timedelta(days=10)
@@ -44,9 +60,101 @@ def reading(engine: Engine) -> tuple[Figures, list[Balance]]:
     return engine.figures(START, END), [engine.balance(member) for member in MEMBERS]
 
 
+def check_reopened(
+    store: Any,
+    version: int,
+    before: tuple[Figures, list[Balance]],
+    receipts: dict[str, Receipt] | None = None,
+    kept: list[tuple[str, str, str]] | None = None,
+) -> None:
+    """A reopened SQL ``store`` is at schema ``version`` and passes :func:`check_upgraded` (and,
+    given ``receipts``, :func:`check_replays`); it is closed afterwards."""
+    try:
+        assert store.schema_version() == version
+        check_upgraded(store, before)
+        if receipts is not None:
+            check_replays(store, receipts, kept or [])
+    finally:
+        store.close()
+
+
 def check_upgraded(store: Store, before: tuple[Figures, list[Balance]]) -> None:
     """The upgraded ``store`` answers as it did ``before``, and spends from its lots."""
     engine = Engine(PROGRAM, store, clock=lambda: AT)
     assert reading(engine) == before
     engine.redeem("a", 5, id="R2", at=AT)
     assert engine.balance("a").available == before[1][0].available - 5
+
+
+#: A program whose receipts have every kind of breakdown row (per line, doubled lines, a welcome),
+#: in force from :data:`START` after :data:`PROGRAM`.
+RULED = Program(
+    "Shop",
+    "EUR",
+    rules=[
+        Multiplier(id="organic", name="Organic x2", factor=Decimal(2), labels={"organic": ["yes"]}),
+        FirstPurchase(id="welcome", points=25),
+    ],
+    version="club",
+    effective_from=START,
+)
+_T = START + timedelta(days=1)
+#: Baskets of every shape a line can take: labels, discounts, tax, fractional quantities, a store.
+BASKETS = (
+    Purchase(
+        "B1",
+        "k",
+        _T.astimezone(timezone(timedelta(hours=2))),
+        [
+            Line("apple", 3, Decimal("0.45"), "fruit", {"organic": "yes"}, Decimal("0.10"), Decimal("0.05")),
+            Line("cheese", Decimal("0.250"), Decimal("18.90"), "dairy"),
+            Line("bag", 1, Decimal("0.10")),
+        ],
+        "EUR",
+        "S1",
+        "S1-T2",
+        "till",
+    ),
+    Purchase("B2", "m", _T + timedelta(hours=1), [Line("bread", 2, Decimal("2.35"), "bakery")], "EUR"),
+    Purchase(
+        "B3",
+        "k",
+        _T + timedelta(hours=2),
+        [Line("apple", 10, Decimal("0.45"), labels={"organic": "yes"})],
+        "EUR",
+    ),
+)
+
+
+def record_baskets(store: Store) -> dict[str, Receipt]:
+    """:data:`BASKETS` recorded under :data:`RULED` by enrolled members; their receipts by id."""
+    engine = Engine(RULED, store, clock=lambda: _T)
+    for member in ("k", "m"):
+        engine.enroll(member, at=START)
+    return {basket.id: engine.record_purchase(basket) for basket in BASKETS}
+
+
+def check_replays(store: Store, receipts: dict[str, Receipt], kept: list[tuple[str, str, str]]) -> None:
+    """The ``kept`` operations (key, request and result as JSON text, as an older schema held
+    them) come back as they were; every basket replays and explains as recorded, and its return
+    takes back what it would have on a store that never changed (the same receipt as on a fresh
+    store with the same history)."""
+    with store.unit_of_work(readonly=True) as uow:
+        for key, request, result in kept:
+            operation = uow.operation(key)
+            assert operation is not None
+            assert (operation.request, operation.result) == (json.loads(request), json.loads(result))
+    later = _T + timedelta(days=3)
+    engine = Engine(RULED, store, clock=lambda: later)
+    for basket in BASKETS:
+        assert engine.record_purchase(basket) == receipts[basket.id]
+        assert engine.explain(basket) == receipts[basket.id]
+    returned = Return("X1", "B1", later, [Returned("apple", 2), Returned("cheese", Decimal("0.250"))])
+    got = engine.record_return(returned)
+    fresh = open_store("memory://")
+    try:
+        record_baskets(fresh)
+        expected = Engine(RULED, fresh, clock=lambda: later).record_return(returned)
+    finally:
+        fresh.close()
+    assert got == expected

@@ -9,6 +9,7 @@ in two offsets) and a different one names the first field that differs.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -24,11 +25,13 @@ __all__ = [
     "canonical_decimal",
     "canonical_instant",
     "first_difference",
+    "pack_operation",
     "purchase_from_request",
     "purchase_request",
     "receipt_from_result",
     "receipt_result",
     "structure",
+    "unpack_operation",
     "unstructure",
     "value_at",
 ]
@@ -240,3 +243,213 @@ def value_at(data: Any, path: str) -> Any:
         elif part:
             data = data.get(part) if isinstance(data, dict) else None
     return data
+
+
+# -- compact idempotency records ----------------------------------------------------------------
+#
+# A purchase's record is one JSON array, the request's and the result's values by position: no
+# key repeated, nothing stored twice (the result's ``source_id``, ``member_id``, ``occurred_at``
+# and currency are the key's and the request's), the lines once. It starts with the member and
+# the amount, where the period figures read them whatever the layout:
+#
+#   [member_id, amount, 1, at, currency, store_id, terminal_id, channel, lines, breakdown,
+#    skipped, texts, points, rounding_adjustment, balance_after, lot, context, member,
+#    rounding, program_version, scale, carried_in, carried_out, event, tier, tier_reached,
+#    tier_bonus]
+#
+# where the values from ``member`` on are left out at the end while they are what most
+# purchases have (no member kept, ``floor``, version ``1``, no carry, no event or tier).
+# A line is [sku, quantity, unit_price, category(, labels, discount, tax)] (the last three
+# ``null`` when absent, trailing ones left out); a contribution [rule, points, line, detail(, name)]
+# and a skipped rule [rule, reason(, name)], the name left out when it is the rule's id. A
+# line's detail that ends with its sku and points is the index of its beginning in ``texts``
+# (every line a rule earned on has the same); a context key ending with ``|`` and the member's
+# id is kept without the id. Any other record, or one this layout would not give back
+# exactly, is kept whole: [member_id, amount, 0, request, result].
+
+_WHOLE, _PACKED = 0, 1
+_TAIL = ("points", "rounding_adjustment", "balance_after", "lot", "context")
+# The fields after ``member``, each with the value that may be left out at the end.
+_USUAL = (
+    ("rounding", "floor"),
+    ("program_version", "1"),
+    ("scale", 0),
+    ("carried_in", "0"),
+    ("carried_out", "0"),
+    ("event", None),
+    ("tier", None),
+    ("tier_reached", None),
+    ("tier_bonus", 0),
+)
+_ABSENT = object()
+_LINE_OPTIONAL = ("labels", "discount", "tax")
+
+
+def pack_operation(kind: str, key: str, request: dict[str, Any], result: dict[str, Any]) -> str:
+    """The text an SQL adapter keeps for an operation: compact for a purchase, whole otherwise.
+
+    The compact form is used only when :func:`unpack_operation` gives back exactly the
+    ``request`` and ``result`` given, so nothing a replay, a return or a conflict check
+    reads is ever lost; any other shape (a future field, a hand-made record) is kept whole.
+    """
+    member = amount = None
+    if kind == "purchase":
+        member = request.get("member_id")
+        money = result.get("amount")
+        amount = money.get("amount") if isinstance(money, dict) else None
+        try:
+            # Checked before it is written as JSON: the layout only moves values about, so what
+            # comes back from the text is what comes back from the list.
+            packed = _pack_purchase(request, result)
+            if packed is not None and _unpack_purchase(key, packed) == (request, result):
+                return _dump(packed)
+        except (LookupError, TypeError, AttributeError, ValueError):
+            pass  # a shape this layout does not hold
+    return _dump([member, amount, _WHOLE, request, result])
+
+
+def unpack_operation(key: str, text: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request and result a record made by :func:`pack_operation` holds."""
+    data = json.loads(text)
+    if data[2] == _WHOLE:
+        return data[3], data[4]
+    return _unpack_purchase(key, data)
+
+
+def _dump(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _pack_line(line: dict[str, Any]) -> list[Any]:
+    packed = [line["sku"], line["quantity"], line["unit_price"], line["category"]]
+    packed += [line.get(name) for name in _LINE_OPTIONAL]
+    while len(packed) > 4 and packed[-1] is None:
+        packed.pop()
+    return packed
+
+
+def _unpack_line(packed: list[Any]) -> dict[str, Any]:
+    line = {"sku": packed[0], "quantity": packed[1], "unit_price": packed[2], "category": packed[3]}
+    for name, value in zip(_LINE_OPTIONAL, packed[4:], strict=False):
+        if value is not None:
+            line[name] = value
+    return line
+
+
+def _pack_purchase(request: dict[str, Any], result: dict[str, Any]) -> list[Any] | None:
+    if len(request) != 7 or not set(result) <= {*_RECEIPT_KEYS, *_TAIL, "member", *dict(_USUAL)}:
+        return None
+    member = request["member_id"]
+    money = result["amount"]
+    lines = request["lines"]
+    texts: dict[str, int] = {}
+    breakdown = [
+        [
+            c["rule"],
+            c["points"],
+            c["line"],
+            _detail(c, lines, texts),
+            *([] if c["name"] == c["rule"] else [c["name"]]),
+        ]
+        for c in result["breakdown"]
+    ]
+    skipped = [
+        [s["rule"], s["reason"], *([] if s["name"] == s["rule"] else [s["name"]])] for s in result["skipped"]
+    ]
+    own = f"|{member}"
+    context = {
+        name[: -len(member)] if name.endswith(own) else name: value
+        for name, value in result["context"].items()
+    }
+    packed = [
+        member,
+        None if money is None else money["amount"],
+        _PACKED,
+        request["at"],
+        request["currency"],
+        request["store_id"],
+        request["terminal_id"],
+        request["channel"],
+        [_pack_line(line) for line in lines],
+        breakdown,
+        skipped,
+        list(texts),
+        *(result[name] for name in _TAIL[:-1]),
+        context,
+        result.get("member", _ABSENT),
+        *(result[name] for name, _ in _USUAL),
+    ]
+    usual = [_ABSENT, *(value for _, value in _USUAL)]
+    while usual and _same(packed[-1], usual[-1]):
+        packed.pop()
+        usual.pop()
+    slot = _FIRST_OF_TAIL + len(_TAIL)
+    if len(packed) > slot and packed[slot] is _ABSENT:
+        packed[slot] = None  # no member, before values that are kept
+    return packed
+
+
+_RECEIPT_KEYS = ("source_id", "member_id", "occurred_at", "amount", "breakdown", "skipped")
+_FIRST_OF_TAIL = 12
+
+
+def _same(value: Any, usual: Any) -> bool:
+    """Equal and of the same type: ``False`` is not the ``0`` it equals."""
+    return value is usual or (type(value) is type(usual) and value == usual)
+
+
+def _detail(contribution: dict[str, Any], lines: list[dict[str, Any]], texts: dict[str, int]) -> Any:
+    """A line's detail that ends with its sku and points (``1 point per 1 EUR on P0002 3.09``) as
+    the number of its beginning in the record's ``texts``, which the purchase's lines share;
+    any other detail as it is."""
+    detail, line = contribution["detail"], contribution["line"]
+    if isinstance(line, int) and isinstance(detail, str) and 0 <= line < len(lines):
+        end = f"{lines[line]['sku']} {contribution['points']}"
+        if detail.endswith(end):
+            return texts.setdefault(detail[: -len(end)], len(texts))
+    return detail
+
+
+def _unpack_purchase(key: str, data: list[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    member, amount, _, at, currency, store, terminal, channel, lines, breakdown, skipped, texts = data[
+        :_FIRST_OF_TAIL
+    ]
+    request = {
+        "member_id": member,
+        "at": at,
+        "currency": currency,
+        "store_id": store,
+        "terminal_id": terminal,
+        "channel": channel,
+        "lines": [_unpack_line(line) for line in lines],
+    }
+    skus = [line[0] for line in lines]
+    result: dict[str, Any] = {
+        "source_id": key,
+        "member_id": member,
+        "occurred_at": at,
+        "amount": None if amount is None else {"amount": amount, "currency": currency},
+        "breakdown": [
+            {
+                "rule": c[0],
+                "name": c[4] if len(c) > 4 else c[0],
+                "points": c[1],
+                "detail": f"{texts[c[3]]}{skus[c[2]]} {c[1]}" if isinstance(c[3], int) else c[3],
+                "line": c[2],
+            }
+            for c in breakdown
+        ],
+        "skipped": [{"rule": s[0], "name": s[2] if len(s) > 2 else s[0], "reason": s[1]} for s in skipped],
+    }
+    tail = data[_FIRST_OF_TAIL:]
+    result.update(zip(_TAIL, tail, strict=False))
+    result["context"] = {
+        f"{name}{member}" if name.endswith("|") else name: value for name, value in result["context"].items()
+    }
+    rest = tail[len(_TAIL) :]
+    if rest and rest[0] is not None:
+        result["member"] = rest[0]
+    kept = rest[1:]
+    for i, (name, usual) in enumerate(_USUAL):
+        result[name] = kept[i] if i < len(kept) else usual
+    return request, result

@@ -12,6 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from loyalty.codec import unpack_operation
 from loyalty.engine import Engine
 from loyalty.errors import StorageError
 from loyalty.ledger import Entry, EntryKind, Posting
@@ -19,6 +20,7 @@ from loyalty.members import Member
 from loyalty.program import Program
 from loyalty.store import StoredProgram, Tally
 from loyalty.store.postgres import _MIGRATIONS, SCHEMA_VERSION, PostgresStore, open_postgres
+from loyalty.store.rows import dump_json
 from loyalty.tiers import TierState
 from tests import shop
 from tests.pg import admin, fresh_schema_url, postgres_dsn, schema_of
@@ -113,7 +115,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 6
+        assert store.schema_version() == SCHEMA_VERSION == 7
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -209,28 +211,14 @@ def test_a_version_5_schema_is_upgraded_in_place(schema_url: str) -> None:
     before = shop.reading(shop.record(store))
     store.close()
     schema = schema_of(schema_url)
+    _as_schema_6(schema)
     s = sql.Identifier(schema)
     for index in V6_INDEXES:
         admin(sql.SQL("DROP INDEX {}.{}").format(s, sql.Identifier(index)))
     admin(sql.SQL("ALTER TABLE {}.operations DROP COLUMN purchased_at").format(s))
     admin(sql.SQL("UPDATE {}.schema_version SET version = 5").format(s))
-    fresh_url, drop = fresh_schema_url(postgres_dsn())
-    fresh = sql.Identifier(schema_of(fresh_url))
-    try:
-        with psycopg.connect(postgres_dsn()) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(fresh))
-            for step in _MIGRATIONS[:5]:
-                for statement in step:
-                    conn.execute(sql.SQL(statement).format(s=fresh))
-        assert _shape(schema) - {("schema_version", "version")} == _shape(schema_of(fresh_url))
-    finally:
-        drop()
-    store = open_postgres(schema_url)
-    try:
-        assert store.schema_version() == SCHEMA_VERSION == 6
-        shop.check_upgraded(store, before)
-    finally:
-        store.close()
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(5)
+    shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
     assert {(table, index) for table, index in _shape(schema) if index in V6_INDEXES} == {
         ("lots", "lots_spendable"),
         ("entries", "entries_by_time"),
@@ -238,3 +226,68 @@ def test_a_version_5_schema_is_upgraded_in_place(schema_url: str) -> None:
         ("members", "members_by_enrolment"),
         ("members", "members_in_code_point_order"),
     }
+
+
+def _migrated_shape(version: int) -> set[tuple[str, str]]:
+    """The shape of a new schema taken through the first ``version`` migrations."""
+    fresh_url, drop = fresh_schema_url(postgres_dsn())
+    fresh = sql.Identifier(schema_of(fresh_url))
+    try:
+        with psycopg.connect(postgres_dsn()) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(fresh))
+            for step in _MIGRATIONS[:version]:
+                for statement in step:
+                    conn.execute(sql.SQL(statement).format(s=fresh))
+        return _shape(schema_of(fresh_url))
+    finally:
+        drop()
+
+
+def _as_schema_6(schema: str) -> None:
+    """A current schema's operations as schema 6 kept them: the request and the result as JSON
+    text (``rows.dump_json``, as the schema-6 adapter wrote them)."""
+    s = sql.Identifier(schema)
+    with psycopg.connect(postgres_dsn()) as conn:
+        rows = conn.execute(sql.SQL("SELECT key, body FROM {}.operations").format(s)).fetchall()
+        conn.execute(
+            sql.SQL("ALTER TABLE {}.operations ADD COLUMN request TEXT, ADD COLUMN result TEXT").format(s)
+        )
+        for key, body in rows:
+            request, result = unpack_operation(key, body)
+            conn.execute(
+                sql.SQL("UPDATE {}.operations SET request = %s, result = %s WHERE key = %s").format(s),
+                (dump_json(request), dump_json(result), key),
+            )
+        conn.execute(
+            sql.SQL(
+                "ALTER TABLE {}.operations DROP COLUMN body, ALTER COLUMN request SET NOT NULL,"
+                " ALTER COLUMN result SET NOT NULL"
+            ).format(s)
+        )
+        conn.execute(sql.SQL("UPDATE {}.schema_version SET version = 6").format(s))
+
+
+def test_a_version_6_schema_is_upgraded_in_place_and_its_purchases_replay_return_and_explain(
+    schema_url: str,
+) -> None:
+    store = open_postgres(schema_url)
+    engine = shop.record(store)
+    receipts = shop.record_baskets(store)
+    before = shop.reading(engine)
+    store.close()
+    schema = schema_of(schema_url)
+    _as_schema_6(schema)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(6)
+    s = sql.Identifier(schema)
+    with psycopg.connect(postgres_dsn()) as conn:
+        kept = conn.execute(sql.SQL("SELECT key, request, result FROM {}.operations").format(s)).fetchall()
+    shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before, receipts, kept)
+    with psycopg.connect(postgres_dsn()) as conn:
+        layouts = conn.execute(
+            sql.SQL(
+                "SELECT kind, (body::jsonb ->> 2)::int, COUNT(*) FROM {}.operations"
+                " GROUP BY 1, 2 ORDER BY 1, 2"
+            ).format(s)
+        ).fetchall()
+    # Every purchase is kept compactly (the layout tagged 1), the rest whole (0).
+    assert layouts == [("hold", 0, 1), ("purchase", 1, 9), ("redeem", 0, 2), ("return", 0, 1)]

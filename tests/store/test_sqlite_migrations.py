@@ -11,21 +11,24 @@ import attrs
 import pytest
 
 from loyalty import Engine, FirstPurchase, Line, Member, Program, Purchase, StorageError, open_store
+from loyalty.codec import unpack_operation
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.store import StoredProgram, Tally
+from loyalty.store.rows import dump_json
 from loyalty.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 from loyalty.tiers import TierState
 from tests import shop
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path) -> None:
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 6
+    assert store.schema_version() == SCHEMA_VERSION == 7
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -116,7 +119,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 6
+        assert store.schema_version() == SCHEMA_VERSION == 7
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -160,7 +163,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
         store.close()
     conn = sqlite3.connect(path)
     try:
-        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(6,)]
+        assert conn.execute("SELECT version FROM schema_version").fetchall() == [(SCHEMA_VERSION,)]
         # The ledger is still append-only.
         with pytest.raises(sqlite3.IntegrityError, match="immutable"):
             conn.execute("UPDATE entries SET program_version = 'forged'")
@@ -280,6 +283,7 @@ def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:
     before = shop.reading(shop.record(store))
     store.close()
     conn = sqlite3.connect(path)
+    _as_schema_6(conn)
     for index in V6_INDEXES:
         conn.execute(f"DROP INDEX {index}")
     conn.execute("ALTER TABLE operations DROP COLUMN purchased_micros")
@@ -292,12 +296,7 @@ def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:
     assert _shape(conn) == {**_shape(fresh), "schema_version": ["version"]}
     fresh.close()
     conn.close()
-    store = SQLiteStore(path)
-    try:
-        assert store.schema_version() == SCHEMA_VERSION == 6
-        shop.check_upgraded(store, before)
-    finally:
-        store.close()
+    shop.check_reopened(SQLiteStore(path), SCHEMA_VERSION, before)
     conn = sqlite3.connect(path)
     try:
         plan = " ".join(
@@ -309,5 +308,58 @@ def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:
         assert "operations_purchases" in plan, plan
         filled = conn.execute("SELECT COUNT(*) FROM operations WHERE purchased_micros IS NOT NULL").fetchone()
         assert filled == (6,)  # every purchase, nothing else
+    finally:
+        conn.close()
+
+
+def _as_schema_6(conn: sqlite3.Connection) -> None:
+    """A current file's operations as schema 6 kept them: the request and the result as JSON text
+    (``rows.dump_json``, as the schema-6 adapter wrote them), the time as UTC text."""
+    rows = conn.execute(
+        "SELECT key, kind, body, recorded_micros, recorded_offset, purchased_micros FROM operations"
+    ).fetchall()
+    conn.execute("DROP TABLE operations")
+    conn.execute(_MIGRATIONS[0][5])
+    conn.execute(_MIGRATIONS[5][2])
+    conn.execute(_MIGRATIONS[5][4])
+    for key, kind, body, micros, offset, purchased in rows:
+        request, result = unpack_operation(key, body)
+        recorded = (EPOCH + timedelta(microseconds=micros)).isoformat()
+        conn.execute(
+            "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (key, kind, dump_json(request), dump_json(result), recorded, offset, purchased),
+        )
+    conn.execute("UPDATE schema_version SET version = 6")
+    conn.commit()
+
+
+def test_a_version_6_file_is_upgraded_in_place_and_its_purchases_replay_return_and_explain(
+    tmp_path: Path,
+) -> None:
+    path, v6 = tmp_path / "v6.db", tmp_path / "fresh-v6.db"
+    store = SQLiteStore(path)
+    engine = shop.record(store)
+    receipts = shop.record_baskets(store)
+    before = shop.reading(engine)
+    store.close()
+    conn = sqlite3.connect(path)
+    _as_schema_6(conn)
+    fresh = sqlite3.connect(v6)
+    fresh.create_function("loyalty_instant", 1, lambda text: None)  # no rows to read
+    for step in _MIGRATIONS[:6]:
+        for statement in step:
+            fresh.execute(statement)
+    assert _shape(conn) == {**_shape(fresh), "schema_version": ["version"]}
+    fresh.close()
+    kept = conn.execute("SELECT key, request, result FROM operations ORDER BY key").fetchall()
+    conn.close()
+    shop.check_reopened(SQLiteStore(path), SCHEMA_VERSION, before, receipts, kept)
+    conn = sqlite3.connect(path)
+    try:
+        # Every purchase is kept compactly (the layout tagged 1), the rest whole (0).
+        layouts = conn.execute(
+            "SELECT kind, json_extract(body, '$[2]'), COUNT(*) FROM operations GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+        assert layouts == [("hold", 0, 1), ("purchase", 1, 9), ("redeem", 0, 2), ("return", 0, 1)]
     finally:
         conn.close()

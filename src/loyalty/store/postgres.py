@@ -34,6 +34,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from loyalty.codec import pack_operation, unpack_operation
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
@@ -95,7 +96,9 @@ _INSTALL_HINT = "pip install 'loyalty-engine[postgres]'"
 
 # Forward migrations, applied in order; the list index + 1 is the version.
 # Never edit a released step: add a new one. ``{s}`` is the schema, filled in
-# with sql.Identifier; nothing else is ever formatted into SQL.
+# with sql.Identifier; nothing else is ever formatted into SQL. ``_REPACK`` is a
+# step done in Python.
+_REPACK = "-- pack the operations kept before schema 7"
 _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE {s}.members (
@@ -298,10 +301,23 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX members_by_enrolment ON {s}.members (enrolled_at)",
         'CREATE INDEX members_in_code_point_order ON {s}.members (member_id COLLATE "C")',
     ),
+    # 7: idempotency records kept compactly (loyalty.codec.pack_operation: a purchase's request
+    # and result once, by position, in one column). The records kept before are packed in
+    # Python (_REPACK), a page at a time, in the migration's transaction.
+    (
+        "ALTER TABLE {s}.operations ADD COLUMN body TEXT",
+        _REPACK,
+        "ALTER TABLE {s}.operations DROP COLUMN request, DROP COLUMN result",
+        "ALTER TABLE {s}.operations ALTER COLUMN body SET NOT NULL",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
+# Records packed per statement while migrating to schema 7.
+_REPACK_PAGE = 1000
 
 _ZERO = Tally()
+_BEGIN_READ = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+_BEGIN_WRITE = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
 _UNIQUE_VIOLATION = "23505"
 _SERIALIZATION_FAILURE = "40001"
 _DEADLOCK_DETECTED = "40P01"
@@ -483,11 +499,11 @@ class _Queries:
             " WHERE occurred_at >= %s AND occurred_at < %s GROUP BY kind"
         )
         self.period_purchases = q(
+            # A record starts with its member and amount (loyalty.codec.pack_operation).
             "WITH now AS ("
-            " SELECT request::jsonb ->> 'member_id' AS member,"
-            " (result::jsonb -> 'amount' ->> 'amount')::numeric AS amount FROM {s}.operations"
+            " SELECT body::jsonb ->> 0 AS member, (body::jsonb ->> 1)::numeric AS amount FROM {s}.operations"
             " WHERE kind = 'purchase' AND purchased_at >= %(lo)s AND purchased_at < %(hi)s),"
-            " prior AS (SELECT request::jsonb ->> 'member_id' AS member FROM {s}.operations"
+            " prior AS (SELECT body::jsonb ->> 0 AS member FROM {s}.operations"
             " WHERE kind = 'purchase' AND purchased_at >= %(first)s AND purchased_at < %(lo)s)"
             " SELECT (SELECT COUNT(*) FROM {s}.members WHERE enrolled_at < %(hi)s),"
             " (SELECT COUNT(*) FROM now), (SELECT COUNT(DISTINCT member) FROM now),"
@@ -535,12 +551,19 @@ class _Queries:
             "SELECT {entry_columns} FROM {s}.entries WHERE member_id = %s AND seq > %s ORDER BY seq LIMIT %s"
         )
         self.operation = q(
-            "SELECT key, kind, request, result, recorded_at, recorded_offset"
-            " FROM {s}.operations WHERE key = %s"
+            "SELECT kind, body, recorded_at, recorded_offset FROM {s}.operations WHERE key = %s"
         )
         self.add_operation = q(
-            "INSERT INTO {s}.operations (key, kind, request, result, recorded_at, recorded_offset,"
-            " purchased_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+            "INSERT INTO {s}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+        )
+        # A page of the records kept before schema 7, through the primary key's index.
+        self.unpacked = q(
+            "SELECT key, kind, request, result FROM {s}.operations WHERE key > %s ORDER BY key LIMIT %s"
+        )
+        self.repack = q(
+            "UPDATE {s}.operations AS o SET body = p.body FROM unnest(%s::text[], %s::text[]) AS p(key, body)"
+            " WHERE o.key = p.key"
         )
         self.tallies = q("SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])")
         # for_update: first make sure every key has a row (a missing one cannot
@@ -572,15 +595,33 @@ class _Queries:
         self.version = q("SELECT version FROM {s}.schema_version")
         self.insert_version = q("INSERT INTO {s}.schema_version (version) VALUES (%s)")
         self.update_version = q("UPDATE {s}.schema_version SET version = %s")
-        self.migrations = [[q(statement) for statement in step] for step in _MIGRATIONS]
+        self.migrations = [
+            [statement if statement == _REPACK else q(statement) for statement in step]
+            for step in _MIGRATIONS
+        ]
 
 
 class PostgresUnitOfWork:
-    def __init__(self, conn: Connection, queries: _Queries, readonly: bool = False) -> None:
+    """One transaction on one connection, which sends what needs no answer with what does.
+
+    Its ``BEGIN`` and the writes whose answer nothing waits for (tallies added, an operation
+    kept, lots drawn or re-dated, events) are queued and go to the server in one simple query
+    with the next statement that must be answered, or with ``COMMIT``: a purchase costs one
+    round trip per read it decides on, one for its entry and one for the rest and the commit.
+    A queued write that fails raises from the call that sent it (at the latest, ``commit``),
+    and the transaction is then rolled back as for any failed statement.
+    """
+
+    def __init__(
+        self, conn: Connection, queries: _Queries, readonly: bool = False, begin: bytes | None = None
+    ) -> None:
         self._conn = conn
         self._q = queries
         self._readonly = readonly
         self._events: list[NewEvent] = []
+        self._queued: list[tuple[sql.Composed | bytes, Any]] = [] if begin is None else [(begin, None)]
+        # Until BEGIN has gone out, a connection the server dropped in the pool can be retried.
+        self._fresh = begin is not None
 
     def _writable(self) -> None:
         # The server refuses writes in a READ ONLY transaction too; this says so
@@ -589,12 +630,39 @@ class PostgresUnitOfWork:
             raise StorageError(None, "write in a read-only unit of work")
 
     def _execute(self, query: sql.Composed | bytes, params: Any = None) -> psycopg.Cursor[tuple[Any, ...]]:
+        """Run ``query`` (after what is queued, in one round trip) and return its cursor."""
         import psycopg
 
+        fresh, self._fresh = self._fresh, False
         try:
-            return self._conn.execute(query, params)
+            if not self._queued:
+                return self._conn.execute(query, params)
+            return self._batch(query, params)
+        except psycopg.OperationalError as exc:
+            if fresh:
+                # The server dropped this connection while it sat in the pool (restart, idle
+                # timeout). Nothing had run before, so the engine may safely retry; the pool
+                # replaces the dead connection.
+                raise TransientStorageError(None, f"postgresql: {exc}") from exc
+            raise _translate(exc) from exc
         except psycopg.Error as exc:
             raise _translate(exc) from exc
+
+    def _batch(self, query: sql.Composed | bytes, params: Any) -> psycopg.Cursor[tuple[Any, ...]]:
+        """The queued statements and ``query`` as one simple query (values bound by the driver on
+        this side), answered by ``query``'s result, the last of the batch."""
+        from psycopg import ClientCursor
+
+        cursor = ClientCursor(self._conn)
+        queued, self._queued = self._queued, []
+        cursor.execute("; ".join(cursor.mogrify(text, values) for text, values in [*queued, (query, params)]))
+        while cursor.nextset():
+            pass
+        return cursor
+
+    def _queue(self, query: sql.Composed, params: Any) -> None:
+        """Send ``query`` with the next statement that needs an answer (its values checked now)."""
+        self._queued.append((query, params))
 
     def member(self, member_id: str) -> Member | None:
         row = self._execute(self._q.member, (member_id,)).fetchone()
@@ -689,10 +757,10 @@ class PostgresUnitOfWork:
         seq, balance = row
         if posting.draws:
             lots, points = zip(*posting.draws, strict=True)
-            self._execute(self._q.draw, (list(lots), list(points)))
+            self._queue(self._q.draw, (list(lots), list(points)))
         if posting.redates:
             moved, dates = zip(*posting.redates, strict=True)
-            self._execute(self._q.redate, (posting.rolling, list(moved), list(dates)))
+            self._queue(self._q.redate, (posting.rolling, list(moved), list(dates)))
         return posting.recorded(seq, balance)
 
     def add_hold(self, hold: Hold) -> None:
@@ -893,19 +961,27 @@ class PostgresUnitOfWork:
         row = self._execute(self._q.operation, (key,)).fetchone()
         if row is None:
             return None
-        key, kind, request, result, recorded_at, recorded_offset = row
-        recorded = restore_instant(recorded_at, recorded_offset)
-        return Operation(key, kind, load_json(request), load_json(result), recorded)
+        kind, body, recorded_at, recorded_offset = row
+        request, result = unpack_operation(key, body)
+        return Operation(key, kind, request, result, restore_instant(recorded_at, recorded_offset))
 
     def add_operation(self, operation: Operation) -> None:
         self._writable()
-        self._execute(
+        key, kind = _text("id", operation.key), _text("kind", operation.kind)
+        body = pack_operation(kind, key, operation.request, operation.result)
+        try:
+            _text("body", body)
+        except InvalidInput:
+            # Name the part that PostgreSQL cannot hold.
+            _json("request", operation.request)
+            _json("result", operation.result)
+            raise
+        self._queue(
             self._q.add_operation,
             (
-                _text("id", operation.key),
-                _text("kind", operation.kind),
-                _json("request", operation.request),
-                _json("result", operation.result),
+                key,
+                kind,
+                body,
                 operation.recorded_at,
                 offset_of(operation.recorded_at),
                 purchase_time(operation),
@@ -918,7 +994,7 @@ class PostgresUnitOfWork:
             return {}
         if for_update and not self._readonly:
             ordered = sorted(set(wanted))
-            self._execute(self._q.create_tallies, (ordered,))
+            self._queue(self._q.create_tallies, (ordered,))
             rows = self._execute(self._q.tallies_for_update, (ordered,)).fetchall()
         else:
             rows = self._execute(self._q.tallies, (wanted,)).fetchall()
@@ -931,7 +1007,7 @@ class PostgresUnitOfWork:
             return
         check_deltas(deltas)
         keys = list(deltas)
-        self._execute(
+        self._queue(
             self._q.add_tallies,
             (keys, [deltas[k].count for k in keys], [deltas[k].points for k in keys]),
         )
@@ -977,7 +1053,7 @@ class PostgresUnitOfWork:
         row = self._execute(self._q.claim_events, (len(events),)).fetchone()
         assert row is not None  # the head row is created with the table
         first = int(row[0]) - len(events) + 1
-        self._execute(
+        self._queue(
             self._q.add_events,
             (
                 list(range(first, first + len(events))),
@@ -1094,7 +1170,10 @@ class PostgresStore:
                 self._refuse_newer(version)
                 for step in self._q.migrations[version:]:
                     for statement in step:
-                        conn.execute(statement)
+                        if isinstance(statement, str):
+                            self._repack(conn)
+                        else:
+                            conn.execute(statement)
                 if row is None:
                     conn.execute(self._q.insert_version, (SCHEMA_VERSION,))
                 elif version != SCHEMA_VERSION:
@@ -1103,6 +1182,18 @@ class PostgresStore:
             except BaseException:
                 conn.execute(b"ROLLBACK")
                 raise
+
+    def _repack(self, conn: Connection) -> None:
+        """Migration 7: every operation kept whole (request and result), packed a page at a time."""
+        last = ""
+        while rows := conn.execute(self._q.unpacked, (last, _REPACK_PAGE)).fetchall():
+            keys = [key for key, _, _, _ in rows]
+            last = keys[-1]
+            bodies = [
+                pack_operation(kind, key, load_json(request), load_json(result))
+                for key, kind, request, result in rows
+            ]
+            conn.execute(self._q.repack, (keys, bodies))
 
     def schema_version(self) -> int:
         import psycopg
@@ -1125,18 +1216,9 @@ class PostgresStore:
         except psycopg.Error as exc:
             raise _translate(exc) from exc
         try:
-            try:
-                conn.execute(
-                    b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                    if readonly
-                    else b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
-                )
-            except psycopg.OperationalError as exc:
-                # The server dropped this connection while it sat in the pool
-                # (restart, idle timeout). Nothing has run yet, so the engine
-                # may safely retry; the pool replaces the dead connection.
-                raise TransientStorageError(None, f"postgresql: {exc}") from exc
-            yield PostgresUnitOfWork(conn, self._q, readonly)
+            # BEGIN goes out with the unit of work's first statement.
+            begin = _BEGIN_READ if readonly else _BEGIN_WRITE
+            yield PostgresUnitOfWork(conn, self._q, readonly, begin)
         except psycopg.Error as exc:
             raise _translate(exc) from exc
         finally:

@@ -27,6 +27,7 @@ from decimal import Decimal
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from loyalty.codec import pack_operation, unpack_operation
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
@@ -268,6 +269,26 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX operations_purchases ON operations(purchased_micros) WHERE kind = 'purchase'",
         "CREATE INDEX members_by_enrolment ON members(enrolled_at)",
     ),
+    # 7: idempotency records kept compactly (loyalty.codec.pack_operation: a purchase's request
+    # and result once, by position, in one column, which loyalty_pack() writes for the records
+    # kept before), with the times as microseconds. Without rowid, the key's b-tree is the table.
+    (
+        """CREATE TABLE operations_7 (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            recorded_micros INTEGER NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            purchased_micros INTEGER
+        ) WITHOUT ROWID""",
+        """INSERT INTO operations_7 (key, kind, body, recorded_micros, recorded_offset, purchased_micros)
+           SELECT key, kind, loyalty_pack(kind, key, request, result), loyalty_instant(recorded_at),
+                  recorded_offset, purchased_micros
+           FROM operations""",
+        "DROP TABLE operations",
+        "ALTER TABLE operations_7 RENAME TO operations",
+        "CREATE INDEX operations_purchases ON operations(purchased_micros) WHERE kind = 'purchase'",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 # Column lists are module constants; every value is bound as a parameter.
@@ -321,15 +342,15 @@ _SELECT_REFERRAL = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referee = ?"
 _REFERRALS_BY = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ? ORDER BY referee"  # noqa: S608
 _PUT_REFERRAL = f"INSERT OR REPLACE INTO referrals ({REFERRAL_COLUMNS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
 # The period's purchases, from the operations kept for idempotency, through their till time
-# (exact microseconds). Totals are rounded to the currency's minor unit, so their digits
+# (exact microseconds); a record starts with its member and amount (loyalty.codec.pack_operation).
+# Totals are rounded to the currency's minor unit, so their digits
 # without the point add up exactly as integers.
 _PERIOD_PURCHASES = """
 WITH now AS (
-    SELECT json_extract(request, '$.member_id') AS member,
-           json_extract(result, '$.amount.amount') AS amount
+    SELECT json_extract(body, '$[0]') AS member, json_extract(body, '$[1]') AS amount
     FROM operations WHERE kind = 'purchase' AND purchased_micros >= :lo AND purchased_micros < :hi
 ), prior AS (
-    SELECT json_extract(request, '$.member_id') AS member
+    SELECT json_extract(body, '$[0]') AS member
     FROM operations WHERE kind = 'purchase' AND purchased_micros >= :first AND purchased_micros < :lo
 )
 SELECT (SELECT COUNT(*) FROM now),
@@ -365,6 +386,11 @@ _UPSERT_TALLY = (
     "INSERT INTO tallies (key, count, points) VALUES (?, ?, ?)"
     " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
 )
+_SELECT_OPERATION = "SELECT kind, body, recorded_micros, recorded_offset FROM operations WHERE key = ?"
+_INSERT_OPERATION = (
+    "INSERT INTO operations (key, kind, body, recorded_micros, recorded_offset, purchased_micros)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
 _ZERO = Tally()
 # Keys per SELECT ... IN (...): well under SQLite's bound-parameter limit.
 _KEYS_PER_QUERY = 500
@@ -392,6 +418,11 @@ def _instant_micros(text: object) -> int | None:
     ``None`` for anything else, as :func:`~loyalty.store.periods.purchase_time` reads it."""
     at = instant_of(text)
     return None if at is None else _micros(at)
+
+
+def _pack(kind: str, key: str, request: str, result: str) -> str:
+    """An operation kept before schema 7 (request and result as JSON text), as kept now (an SQL function)."""
+    return pack_operation(kind, key, load_json(request), load_json(result))
 
 
 def _translate(exc: sqlite3.Error) -> StorageError:
@@ -785,28 +816,25 @@ class SQLiteUnitOfWork:
         return [tier_state_from_row(row) for row in rows]
 
     def operation(self, key: str) -> Operation | None:
-        row = self._conn.execute(
-            "SELECT key, kind, request, result, recorded_at, recorded_offset FROM operations WHERE key = ?",
-            (key,),
-        ).fetchone()
+        row = self._conn.execute(_SELECT_OPERATION, (key,)).fetchone()
         if row is None:
             return None
+        kind, body, recorded, offset = row
+        request, result = unpack_operation(key, body)
         return Operation(
-            row[0], row[1], load_json(row[2]), load_json(row[3]), restore_instant(row[4], row[5])
+            key, kind, request, result, restore_instant(_EPOCH + timedelta(microseconds=recorded), offset)
         )
 
     def add_operation(self, operation: Operation) -> None:
         self._writable()
         purchased = purchase_time(operation)
         self._conn.execute(
-            "INSERT INTO operations (key, kind, request, result, recorded_at, recorded_offset,"
-            " purchased_micros) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            _INSERT_OPERATION,
             (
                 operation.key,
                 operation.kind,
-                dump_json(operation.request),
-                dump_json(operation.result),
-                operation.recorded_at.astimezone(UTC).isoformat(),
+                pack_operation(operation.kind, operation.key, operation.request, operation.result),
+                _micros(operation.recorded_at),
                 offset_of(operation.recorded_at),
                 None if purchased is None else _micros(purchased),
             ),
@@ -913,6 +941,8 @@ class SQLiteStore:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             # Exact instants for the period figures (julianday() rounds to the millisecond).
             conn.create_function("loyalty_instant", 1, _instant_micros, deterministic=True)
+            # Records kept before schema 7, made compact (migration 7).
+            conn.create_function("loyalty_pack", 4, _pack, deterministic=True)
             self._enable_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
