@@ -1,0 +1,45 @@
+"""The compiled index changes nothing a caller sees: a purchase evaluated through its candidates
+earns what the full walk over every rule (the explanation's) gives, from the tallies it reads."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import attrs
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from loyalty.earning import evaluate, tally_keys
+from loyalty.members import Member
+from loyalty.program import Program
+from loyalty.purchases import Line, Purchase
+from loyalty.rules import Rule, _line_conditions
+from loyalty.tallies import Tally
+from loyalty.testing.strategies import lines, members, programs, purchases, rules
+
+
+@settings(suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(programs(), purchases(), st.none() | members(), st.data())
+def test_the_candidates_earn_what_every_rule_gives(
+    program: Program, purchase: Purchase, member: Member | None, data: st.DataObject
+) -> None:
+    member = None if member is None else attrs.evolve(member, id=purchase.member_id)
+    own, shared = tally_keys(program, purchase, member, explain=True)
+    # Some of the tallies the full walk reads have counts and points: visits, caps, stamps, budgets.
+    tallies = {
+        key: Tally(data.draw(st.integers(0, 12)), Decimal(data.draw(st.integers(0, 600))))
+        for key in data.draw(st.lists(st.sampled_from([*own, *shared]), unique=True))
+        if own or shared
+    }
+    full = evaluate(program, purchase, member=member, tallies=tallies, explain=True)
+    fast_own, fast_shared = tally_keys(program, purchase, member)
+    read = {key: tallies[key] for key in (*fast_own, *fast_shared) if key in tallies}
+    fast = evaluate(program, purchase, member=member, tallies=read)
+    assert fast.receipt == attrs.evolve(full.receipt, skipped=())
+    assert fast.tallies == full.tallies
+    assert set(fast_own) <= set(own) and set(fast_shared) <= set(shared)
+
+
+@given(rules(), lines())
+def test_a_rules_prepared_line_test_agrees_with_its_conditions(rule: Rule, line: Line) -> None:
+    assert rule._matches(line) is _line_conditions(rule, line)
