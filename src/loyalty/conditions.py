@@ -39,18 +39,7 @@ __all__ = [
 
 def line_matches(rule: Rule, line: Line) -> bool:
     """Whether ``line`` is one the rule looks at (in every include list, in no exclude list)."""
-    if rule.skus and line.sku not in rule.skus:
-        return False
-    if line.sku in rule.exclude_skus:
-        return False
-    if rule.categories and line.category not in rule.categories:
-        return False
-    if line.category is not None and line.category in rule.exclude_categories:
-        return False
-    for key, values in rule.labels.items():
-        if line.labels.get(key) not in values:
-            return False
-    return not any(line.labels.get(key) in values for key, values in rule.exclude_labels.items())
+    return rule._matches(line)
 
 
 def lines_reason(rule: Rule) -> str:

@@ -45,9 +45,9 @@ from typing import Any
 import attrs
 
 from loyalty.checks import MAX_POINTS, check_aware, check_id, validates
+from loyalty.compiled import Selection
 from loyalty.conditions import (
     birthday_in,
-    line_matches,
     lines_reason,
     member_reason,
     place_reason,
@@ -156,38 +156,38 @@ def _limit_key(rule: EventRule, local: datetime, member_id: str) -> str:
 
 
 def tally_keys(
-    program: Program, subject: Purchase | Event, member: Member | None
+    program: Program, subject: Purchase | Event, member: Member | None, *, explain: bool = False
 ) -> tuple[list[str], list[str]]:
     """The tallies evaluating ``subject`` reads: (the member's own, those shared by all members).
 
     The member's own tallies are protected by the lock the engine already
     holds on the member's balance; shared ones (campaign budgets) must be
-    read for update.
+    read for update. With ``explain``, those the explanation's rules read too.
     """
     own: list[str] = []
     shared: list[str] = []
     member_id = subject.member_id
+    selection = program.index.select(subject)
+    rules: Sequence[Rule] = selection.rules
     if isinstance(subject, Purchase):
         own.append(visits_key(member_id))
-        rules: Sequence[Rule] = program.index.candidates(subject.lines)
-    else:
-        rules = program.index.by_event.get(subject.name, ())
+        if explain:
+            rules = program.index.candidates(subject.lines)
     if program.carry:
         own.append(carry_key(member_id))
     for rule in rules:
-        local = _local(program, rule, subject.at)
         if rule.cap is not None:
-            own.append(_cap_key(rule, local, member_id))
+            own.append(_cap_key(rule, selection.local(rule), member_id))
         if rule.budget is not None:
             shared.append(_budget_key(rule))
         if isinstance(rule, StampCard):
             own.append(_stamps_key(rule, member_id))
         elif isinstance(rule, BirthdayBonus) and member is not None and member.birthday is not None:
-            year = _birthday_year(rule, member.birthday, local.date())
+            year = _birthday_year(selection, rule, member.birthday)
             if year is not None:
                 own.append(_birthday_key(rule, year, member_id))
         elif isinstance(rule, EventRule) and rule.limit is not None:
-            own.append(_limit_key(rule, local, member_id))
+            own.append(_limit_key(rule, selection.local(rule), member_id))
         if rule.redeemed_within_days is not None:
             own.append(redeemed_key(member_id))
         if rule.absent_days is not None:
@@ -231,18 +231,21 @@ def _absence_reason(days: int, context: _Context, at: datetime) -> str | None:
     return None
 
 
-def _local(program: Program, rule: Rule, at: datetime) -> datetime:
-    zone = rule._zone or program.zone
-    # Converting is the dearest step of a plain rule; an instant already in the zone is kept.
-    return at if at.tzinfo is zone else at.astimezone(zone)
-
-
-def _birthday_year(rule: BirthdayBonus, birthday: date, today: date) -> int | None:
+def _birthday_year(selection: Selection, rule: BirthdayBonus, birthday: date) -> int | None:
+    """The year whose birthday window holds the subject's day, once per purchase and rule."""
+    key = (rule.id, birthday)
+    memo = selection.birthdays
+    if key in memo:
+        return memo[key]
+    today = selection.local(rule).date()
+    found = None
     for year in (today.year, today.year - 1, today.year + 1):
         day = birthday_in(year, birthday)
         if day - timedelta(days=rule.days_before) <= today <= day + timedelta(days=rule.days_after):
-            return year
-    return None
+            found = year
+            break
+    memo[key] = found
+    return found
 
 
 # -- evaluation ------------------------------------------------------------------------------
@@ -268,9 +271,11 @@ class _Context:
         member: Member | None,
         tallies: Mapping[str, Tally],
         explain: bool,
+        selection: Selection,
     ) -> None:
         self.program = program
         self.subject = subject
+        self.selection = selection
         self.member = member
         self.tallies = tallies
         self.explain = explain
@@ -349,8 +354,11 @@ def evaluate(
             "currency",
             f"purchase is in {purchase.currency} but program {program.name!r} runs in {program.currency}",
         )
-    rules = program.index.candidates(purchase.lines)
-    context = _Context(program, purchase, member, tallies or {}, explain)
+    index = program.index
+    selection = index.select(purchase)
+    # An explanation walks the rules by their lines only, so each rule left out gives its own reason.
+    rules = index.candidates(purchase.lines) if explain else selection.rules
+    context = _Context(program, purchase, member, tallies or {}, explain, selection)
     _run(context, rules, best_of=False)
     if explain:
         # The other rules cannot apply to these lines; each still says why not.
@@ -393,11 +401,9 @@ def evaluate_event(
     balance_before: int | None = None,
 ) -> Evaluation:
     """Points ``event`` earns: the program's event rules for its name, summed or best-of."""
-    if explain:
-        rules: Sequence[Rule] = program.index.ordered_events
-    else:
-        rules = program.index.by_event.get(event.name, ())
-    context = _Context(program, event, member, tallies or {}, explain)
+    selection = program.index.select(event)
+    rules: Sequence[Rule] = program.index.ordered_events if explain else selection.rules
+    context = _Context(program, event, member, tallies or {}, explain, selection)
     _run(context, rules, best_of=program.events is EventCombination.BEST)
     return _finish(context, event.id, None, event.name, balance_before)
 
@@ -476,8 +482,8 @@ def _best_of_group(context: _Context, members: list[Rule], label: str) -> _Outco
 
 def _apply(context: _Context, rule: Rule) -> _Outcome | str:
     """What ``rule`` would give now, or why it gives nothing."""
-    program, subject = context.program, context.subject
-    local = _local(program, rule, subject.at) if rule._local else subject.at
+    subject = context.subject
+    local = context.selection.local(rule) if rule._local else subject.at
     if rule._timed:
         reason = when_reason(rule, local)
         if reason:
@@ -503,7 +509,8 @@ def _apply(context: _Context, rule: Rule) -> _Outcome | str:
             return f"only for event {rule.event}"
         lines = subject.lines
         if rule._lined:
-            matching = [i for i, line in enumerate(lines) if line_matches(rule, line)]
+            matches = rule._matches
+            matching = [i for i, line in enumerate(lines) if matches(line)]
             if not matching:
                 return lines_reason(rule)
         else:
@@ -632,7 +639,7 @@ def _birthday(context: _Context, rule: BirthdayBonus, local: datetime) -> _Given
     if member is None or member.birthday is None:
         return "no birthday on file"
     today = local.date()
-    year = _birthday_year(rule, member.birthday, today)
+    year = _birthday_year(context.selection, rule, member.birthday)
     if year is None:
         window = f"-{rule.days_before}/+{rule.days_after} days"
         return f"not within the birthday window ({member.birthday:%m-%d}, {window})"

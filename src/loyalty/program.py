@@ -21,7 +21,6 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
-from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,16 +28,14 @@ import attrs
 
 from loyalty import schema
 from loyalty.checks import check_aware, check_id, one_of, validates
+from loyalty.compiled import RuleIndex
 from loyalty.documents import read_json, read_toml
 from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
 from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.money import EXACT, check_currency, check_decimal
-from loyalty.purchases import Line
 from loyalty.referrals import Referrals
 from loyalty.returns import Clawback
 from loyalty.rules import (
-    BirthdayBonus,
-    EventRule,
     Multiplier,
     Rule,
     SpendRule,
@@ -306,7 +303,9 @@ class Program:
                         f"{tier.rule_id!r} is the id of tiers.levels[{j}]'s multiplier",
                     )
         object.__setattr__(self, "_zone", zone("timezone", self.timezone))
-        object.__setattr__(self, "_index", RuleIndex.build(self))
+        # Compiled once per version: a program is frozen, so its index never goes stale.
+        compiled = RuleIndex.build(_rules_of(self), self._zone, tiered=self.tiers is not None)
+        object.__setattr__(self, "_index", compiled)
 
     _zone: ZoneInfo = attrs.field(init=False, eq=False, repr=False, hash=False)
     _index: RuleIndex = attrs.field(init=False, eq=False, repr=False, hash=False)
@@ -318,7 +317,7 @@ class Program:
 
     @property
     def index(self) -> RuleIndex:
-        """The rules in evaluation order, indexed by what they can apply to."""
+        """The rules in evaluation order, indexed by what they can apply to (:mod:`loyalty.compiled`)."""
         return self._index
 
     def lot_dates(self, earned_at: datetime, *, pending: bool) -> tuple[datetime | None, datetime | None]:
@@ -431,105 +430,26 @@ def check_versions(programs: Sequence[Program]) -> tuple[Program, ...]:
     return tuple(sorted(programs, key=lambda p: (p.effective_from is not None, p.effective_from or earliest)))
 
 
-@attrs.frozen
-class RuleIndex:
-    """The program's purchase and event rules, ordered and indexed for evaluation.
-
-    Order: spend rules, then multipliers, then fixed bonuses; within each,
-    higher ``priority`` first, then as listed. A purchase only looks at the
-    rules that can apply to one of its lines (by SKU, category or label) plus
-    the rules with no such include filter, so 1,000 rules aimed at other
-    categories cost a purchase almost nothing.
-    """
-
-    ordered: tuple[Rule, ...]
-    position: Mapping[str, int]
-    unfiltered: frozenset[int]
-    by_sku: Mapping[str, frozenset[int]]
-    by_category: Mapping[str, frozenset[int]]
-    by_label: Mapping[tuple[str, str], frozenset[int]]
-    by_event: Mapping[str, tuple[EventRule, ...]]
-    ordered_events: tuple[EventRule, ...]
-    needs_member: bool
-
-    def candidates(self, lines: Iterable[Line]) -> tuple[Rule, ...]:
-        """The purchase rules that can apply to a basket of ``lines``, in evaluation order."""
-        if not (self.by_sku or self.by_category or self.by_label):
-            return self.ordered
-        found = set(self.unfiltered)
-        for line in lines:
-            found.update(self.by_sku.get(line.sku, ()))
-            if line.category is not None:
-                found.update(self.by_category.get(line.category, ()))
-            for pair in line.labels.items():
-                found.update(self.by_label.get(pair, ()))
-        ordered = self.ordered
-        return tuple(ordered[i] for i in sorted(found))
-
-    @classmethod
-    def build(cls, program: Program) -> RuleIndex:
-        rules: list[Rule] = []
-        if program.rate is not None:
-            rules.append(SpendRule(id=BASE, points=program.rate.points, per=program.rate.per))
-        rules += program.rules
-        if program.tiers is not None:
-            # A tier's multiplier is a rule like any other, so the receipt shows it and
-            # explain says why another tier's did not apply.
-            rules += [
-                Multiplier(
-                    id=tier.rule_id,
-                    name=f"{tier.label} tier",
-                    factor=tier.multiplier,
-                    members={TIER_ATTRIBUTE: (tier.id,)},
-                )
-                for tier in program.tiers.levels
-                if tier.multiplier != 1
-            ]
-        declared = {rule.id: i for i, rule in enumerate(rules)}
-        purchase = sorted(
-            (rule for rule in rules if not isinstance(rule, EventRule)),
-            key=lambda rule: (rule.phase, -rule.priority, declared[rule.id]),
-        )
-        unfiltered: set[int] = set()
-        by_sku: dict[str, set[int]] = {}
-        by_category: dict[str, set[int]] = {}
-        by_label: dict[tuple[str, str], set[int]] = {}
-        for i, rule in enumerate(purchase):
-            # Indexed by the narrowest include list; any line that can match is found through it.
-            if rule.skus:
-                for sku in rule.skus:
-                    by_sku.setdefault(sku, set()).add(i)
-            elif rule.categories:
-                for category in rule.categories:
-                    by_category.setdefault(category, set()).add(i)
-            elif rule.labels:
-                key, values = next(iter(rule.labels.items()))
-                for value in values:
-                    by_label.setdefault((key, value), set()).add(i)
-            else:
-                unfiltered.add(i)
-        by_event: dict[str, list[EventRule]] = {}
-        for rule in rules:
-            if isinstance(rule, EventRule):
-                by_event.setdefault(rule.event, []).append(rule)
-        for event_rules in by_event.values():
-            event_rules.sort(key=lambda rule: (-rule.priority, declared[rule.id]))
-        events = sorted(
-            (rule for rule in rules if isinstance(rule, EventRule)),
-            key=lambda rule: (-rule.priority, declared[rule.id]),
-        )
-        return cls(
-            ordered=tuple(purchase),
-            position=MappingProxyType({rule.id: i for i, rule in enumerate(purchase)}),
-            unfiltered=frozenset(unfiltered),
-            by_sku=MappingProxyType({k: frozenset(v) for k, v in by_sku.items()}),
-            by_category=MappingProxyType({k: frozenset(v) for k, v in by_category.items()}),
-            by_label=MappingProxyType({k: frozenset(v) for k, v in by_label.items()}),
-            by_event=MappingProxyType({k: tuple(v) for k, v in by_event.items()}),
-            ordered_events=tuple(events),
-            needs_member=program.tiers is not None
-            or any(rule.members or rule.exclude_members or isinstance(rule, BirthdayBonus) for rule in rules),
-        )
+def _rules_of(program: Program) -> list[Rule]:
+    """The program's rules as evaluation sees them: the base rate, the rules, the tiers' multipliers."""
+    rules: list[Rule] = []
+    if program.rate is not None:
+        rules.append(SpendRule(id=BASE, points=program.rate.points, per=program.rate.per))
+    rules += program.rules
+    if program.tiers is not None:
+        # A tier's multiplier is a rule like any other, so the receipt shows it and
+        # explain says why another tier's did not apply.
+        rules += [
+            Multiplier(
+                id=tier.rule_id,
+                name=f"{tier.label} tier",
+                factor=tier.multiplier,
+                members={TIER_ATTRIBUTE: (tier.id,)},
+            )
+            for tier in program.tiers.levels
+            if tier.multiplier != 1
+        ]
+    return rules
 
 
 # -- the program's own tables in the configuration schema ----------------------------------------

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import decimal
 import enum
+import functools
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 from types import MappingProxyType
@@ -48,6 +49,7 @@ from dateutil.rrule import rrule, rrulestr
 from loyalty.checks import MAX_POINTS
 from loyalty.errors import InvalidAmount, InvalidInput
 from loyalty.members import AttributeValue
+from loyalty.purchases import Line
 
 __all__ = [
     "BirthdayBonus",
@@ -463,6 +465,7 @@ class Rule:
             ),
         )
         object.__setattr__(self, "_lined", self.has_line_filter)
+        object.__setattr__(self, "_matches", _line_test(self))
         limited = self.cap_per_purchase is not None or self.cap is not None or self.budget is not None
         object.__setattr__(self, "_limited", limited)
         object.__setattr__(
@@ -478,6 +481,8 @@ class Rule:
     _placed: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
     _segmented: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
     _lined: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
+    #: Whether a line is one the rule looks at: the line conditions, prepared once.
+    _matches: Callable[[Line], bool] = attrs.field(init=False, eq=False, repr=False, hash=False)
     _limited: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
     #: Whether evaluating the rule reads the local date or time (windows, periods, birthdays).
     _local: bool = attrs.field(init=False, eq=False, repr=False, hash=False)
@@ -497,6 +502,51 @@ class Rule:
             or self.labels
             or self.exclude_labels
         )
+
+
+def _line_conditions(rule: Rule, line: Line) -> bool:
+    """Whether ``line`` is one the rule looks at (in every include list, in no exclude list)."""
+    if rule.skus and line.sku not in rule.skus:
+        return False
+    if line.sku in rule.exclude_skus:
+        return False
+    if rule.categories and line.category not in rule.categories:
+        return False
+    if line.category is not None and line.category in rule.exclude_categories:
+        return False
+    for key, values in rule.labels.items():
+        if line.labels.get(key) not in values:
+            return False
+    return not any(line.labels.get(key) in values for key, values in rule.exclude_labels.items())
+
+
+def _line_test(rule: Rule) -> Callable[[Line], bool]:
+    """:func:`_line_conditions` for ``rule``, as one set lookup when the rule has one kind of line
+    condition (the common case: a category, some SKUs, categories left out)."""
+    lists = {
+        name: getattr(rule, name)
+        for name in ("skus", "exclude_skus", "categories", "exclude_categories", "labels", "exclude_labels")
+        if getattr(rule, name)
+    }
+    if not lists:
+        return _every_line
+    if len(lists) == 1:
+        ((name, values),) = lists.items()
+        if name in ("skus", "exclude_skus", "categories", "exclude_categories"):
+            wanted = frozenset(values)
+            if name == "skus":
+                return lambda line: line.sku in wanted
+            if name == "exclude_skus":
+                return lambda line: line.sku not in wanted
+            if name == "categories":
+                return lambda line: line.category in wanted
+            # A line without a category is never left out: None is in no list.
+            return lambda line: line.category not in wanted
+    return functools.partial(_line_conditions, rule)
+
+
+def _every_line(line: Line) -> bool:
+    return True
 
 
 def _clock(text: str) -> time | None:

@@ -215,7 +215,7 @@ def evaluate_readonly(ctx: Context, purchase: Purchase, *, explain: bool) -> Rec
                 return attrs.evolve(decided.receipt, balance_after=None)
             member = decided.member
             tier = decided.receipt
-        own, shared = tally_keys(program, purchase, member)
+        own, shared = tally_keys(program, purchase, member, explain=explain)
         tallies = uow.tallies([*own, *shared]) if own or shared else {}
     receipt = evaluate(program, purchase, member=member, tallies=tallies, explain=explain).receipt
     if tier is None:
