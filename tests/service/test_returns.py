@@ -97,6 +97,40 @@ def test_a_void_takes_back_the_welcome_and_gives_the_visit_back(store: Store, cl
     assert engine.record_purchase(sale("P3", ("cake", 1, "10.00"))).points == 60
 
 
+def kept_context(store: Store, key: str) -> dict[str, tuple[int, str]]:
+    """The tallies purchase ``key`` keeps for its returns (JSON gives lists back: made tuples)."""
+    with store.unit_of_work(readonly=True) as uow:
+        found = uow.operation(key)
+    assert found is not None
+    context = found.result["context"]
+    assert isinstance(context, dict)
+    return {name: tuple(pair) for name, pair in context.items()}
+
+
+def test_a_purchase_keeps_for_its_returns_only_the_tallies_its_rules_read(
+    store: Store, clock: ManualClock
+) -> None:
+    engine = engine_for(store, clock, club())
+    engine.record_purchase(sale("P1", ("shirt", 1, "60.00")))
+    engine.record_purchase(sale("P2", ("shirt", 1, "60.00"), at=T0 + timedelta(days=1)))
+    # The visit count, which first-purchase rules read; not the habits or what is owed.
+    assert kept_context(store, "P2") == {"visits|M1": (1, "0")}
+
+
+def test_a_return_sees_the_last_visit_a_win_back_rule_read(store: Store, clock: ManualClock) -> None:
+    back = PurchaseBonus(id="welcome-back", points=50, absent_days=30)
+    engine = engine_for(store, clock, Program("Club", "EUR", rules=[back]))
+    engine.record_purchase(sale("P1", ("cake", 1, "10.00")))
+    later = T0 + timedelta(days=30)
+    clock.now = later
+    assert engine.record_purchase(sale("P2", ("cake", 2, "10.00"), at=later)).points == 70
+    assert "seen|M1" in kept_context(store, "P2")
+    clock.now = later + timedelta(days=1)
+    engine.record_purchase(sale("P3", ("cake", 1, "10.00"), at=clock.now))
+    # What is left of P2 still came 30 days after the last visit: the bonus stays.
+    assert engine.record_return(Return("R1", "P2", clock.now, (Returned("cake", 1),))).taken_back == 10
+
+
 def test_caps_stay_right_after_a_return(store: Store, clock: ManualClock) -> None:
     capped = Program("Club", "EUR", rate=None, rules=[SpendRule(id="spend", points=1, cap_per_purchase=100)])
     engine = engine_for(store, clock, capped)

@@ -136,6 +136,28 @@ def _snapshot(
     return Snapshot(subject, program, versions, now, account, member, read, reason, tier, referral, month)
 
 
+def _kept(snapshot: Snapshot) -> dict[str, tuple[int, str]]:
+    """The tallies a return evaluates the purchase again with: those its rules read, not zero.
+
+    What returns left the member owing and the month's spend are read for the purchase's own
+    writes and no rule reads them; the first and last visit only rules with ``absent_days``
+    read. Keeping only the rest keeps about 100 bytes less per purchase. (Pairs as tuples:
+    the same JSON array in a database, and in memory a tuple of plain values is one object
+    fewer for the garbage collector to walk than a list.)
+    """
+    member_id = snapshot.subject.member_id
+    unread = {debt_key(member_id), owed_key(member_id)}
+    if snapshot.month is not None:
+        unread.add(spent_key(member_id, snapshot.month))
+    if not snapshot.program.index.reads_seen:
+        unread.add(seen_key(member_id))
+    return {
+        name: (t.count, str(t.points))
+        for name, t in snapshot.read.items()
+        if (t.count or t.points) and name not in unread
+    }
+
+
 def record(ctx: Context, subject: Purchase | Event, command: Command, reason: str) -> Receipt:
     """Record a purchase or event under the version of its time: read, decide, write once."""
     program = ctx.programs.at(subject.at)
@@ -164,9 +186,7 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         result["lot"] = None if decided.lot is None else entries[decided.lot].seq
         # (Pairs as tuples: the same JSON array in a database, and in memory a tuple of plain
         # values is one object fewer for the garbage collector to walk than a list.)
-        result["context"] = {
-            name: (t.count, str(t.points)) for name, t in snapshot.read.items() if t.count or t.points
-        }
+        result["context"] = _kept(snapshot)
         if decided.member is not None:
             result["member"] = codec.unstructure(decided.member)
         # Recorded at the instant the entries were (read once, in the snapshot).
