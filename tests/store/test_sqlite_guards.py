@@ -59,3 +59,15 @@ def test_a_read_only_unit_of_work_refuses_writes(tmp_path: Path) -> None:
     with store.unit_of_work(readonly=True) as uow:
         assert uow.member("M1") is None
     store.close()
+
+
+def test_a_failed_read_is_a_storage_error_and_its_connection_goes_back_idle(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "r.db")
+    with pytest.raises(StorageError, match="sqlite: no such table"), store.unit_of_work(readonly=True) as uow:
+        uow._conn.execute("SELECT * FROM no_such_table")
+    assert len(store._idle) == 1
+    assert not store._idle[0].in_transaction
+    with store.unit_of_work(readonly=True) as uow:
+        assert uow.balance("M1") is None
+    assert len(store._idle) == 1
+    store.close()

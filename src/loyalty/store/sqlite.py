@@ -17,14 +17,16 @@ its own connection; several processes may share one file.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 import time
 from collections.abc import Collection, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 from loyalty.codec import pack_operation, unpack_operation
@@ -304,14 +306,15 @@ _PENDING_LOTS = (
     f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0"  # noqa: S608
     " AND vests_at IS NOT NULL AND vests_at > ? ORDER BY lot"
 )
-# The balance by state in one statement, each part through its partial index.
+# The balance by state in one statement, each part through its partial index; ?1 is the
+# member, ?2 the instant (numbered, so they bind from a tuple, not a dict looked up by name).
 _BALANCE_BY_STATE = """SELECT balance,
-       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = :m AND remaining <> 0
-        AND expires_at IS NOT NULL AND expires_at <= :now),
-       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = :m AND remaining <> 0
-        AND vests_at IS NOT NULL AND vests_at > :now AND (expires_at IS NULL OR expires_at > :now)),
-       (SELECT COALESCE(SUM(points), 0) FROM holds WHERE member_id = :m AND status = 'open')
-FROM members WHERE member_id = :m
+       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = ?1 AND remaining <> 0
+        AND expires_at IS NOT NULL AND expires_at <= ?2),
+       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = ?1 AND remaining <> 0
+        AND vests_at IS NOT NULL AND vests_at > ?2 AND (expires_at IS NULL OR expires_at > ?2)),
+       (SELECT COALESCE(SUM(points), 0) FROM holds WHERE member_id = ?1 AND status = 'open')
+FROM members WHERE member_id = ?1
 """
 # One segment of the draw order (loyalty.store.spending) through lots_spendable.
 _SPENDABLE = f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = :m AND remaining > 0"  # noqa: S608
@@ -401,9 +404,27 @@ def _utc_text(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
+# isoformat() cost a balance read about a sixth of its time; a day's text is the same all day.
+_TWO_DIGITS = tuple(f"{n:02}" for n in range(100))
+
+
+@functools.lru_cache(maxsize=8)
+def _day_text(ordinal: int) -> str:
+    return date.fromordinal(ordinal).isoformat() + "T"
+
+
 def _sortable(value: datetime | None) -> str | None:
-    """A lot date as fixed-width UTC text, which sorts and compares as the instant does."""
-    return None if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
+    """A lot date as fixed-width UTC text, which sorts and compares as the instant does: what
+    ``isoformat(timespec="microseconds")`` gives in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    two = _TWO_DIGITS
+    return (
+        f"{_day_text(value.toordinal())}{two[value.hour]}:{two[value.minute]}:{two[value.second]}"
+        f".{value.microsecond:06}+00:00"
+    )
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -494,10 +515,11 @@ class SQLiteUnitOfWork:
         return None if row is None else int(row[0])
 
     def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
-        row = self._conn.execute(_BALANCE_BY_STATE, {"m": member_id, "now": _sortable(now)}).fetchone()
+        row = self._conn.execute(_BALANCE_BY_STATE, (member_id, _sortable(now))).fetchone()
         if row is None:
             return None
-        total, overdue, pending, held = map(int, row)
+        # INTEGER columns and integer sums: ints as they come.
+        total, overdue, pending, held = row
         return Balance(total - pending - overdue, pending, overdue, held)
 
     def append(self, posting: Posting) -> Entry:
@@ -965,26 +987,33 @@ class SQLiteStore:
                     raise
                 time.sleep(0.01)
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        """Borrow a connection: an idle one if there is one, else a new one.
+    def _borrow(self) -> sqlite3.Connection:
+        """An idle connection if there is one, else a new one.
 
         Connections are pooled rather than kept per thread, so a server that
         runs each request on a new thread does not leak one per thread.
         """
         with self._guard:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
-            conn = self._open()
+            if self._idle:
+                return self._idle.pop()
+        return self._open()
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._guard:
+            keep = not self._closed and len(self._idle) < self.max_idle
+            if keep:
+                self._idle.append(conn)
+        if not keep:
+            conn.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a connection for the block (see :meth:`_borrow`)."""
+        conn = self._borrow()
         try:
             yield conn
         finally:
-            with self._guard:
-                keep = not self._closed and len(self._idle) < self.max_idle
-                if keep:
-                    self._idle.append(conn)
-            if not keep:
-                conn.close()
+            self._give_back(conn)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         try:
@@ -1017,22 +1046,8 @@ class SQLiteStore:
         with self._connection() as conn:
             return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
 
-    @contextmanager
-    def unit_of_work(self, *, readonly: bool = False) -> Iterator[SQLiteUnitOfWork]:
-        with self._connection() as conn:
-            try:
-                conn.execute("BEGIN" if readonly else "BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise _translate(exc) from exc
-            uow = SQLiteUnitOfWork(conn, readonly)
-            try:
-                yield uow
-            except sqlite3.Error as exc:
-                raise _translate(exc) from exc
-            finally:
-                if conn.in_transaction:
-                    # Not committed, or the block raised: nothing it did is kept.
-                    conn.execute("ROLLBACK")
+    def unit_of_work(self, *, readonly: bool = False) -> _Transaction:
+        return _Transaction(self, readonly)
 
     def close(self) -> None:
         """Close idle connections now; connections in use close when their unit of work ends."""
@@ -1041,6 +1056,48 @@ class SQLiteStore:
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+class _Transaction:
+    """A unit of work's transaction on a borrowed connection: ``BEGIN`` (``BEGIN IMMEDIATE`` to
+    write) on entry; on exit, ``ROLLBACK`` unless committed, driver errors translated, and the
+    connection back in the pool.
+
+    A class rather than a generator-based context manager: a read such as a
+    balance is a handful of statements, and the generator machinery cost
+    about as much as the query.
+    """
+
+    __slots__ = ("_conn", "_readonly", "_store")
+
+    def __init__(self, store: SQLiteStore, readonly: bool) -> None:
+        self._store = store
+        self._readonly = readonly
+
+    def __enter__(self) -> SQLiteUnitOfWork:
+        conn = self._store._borrow()
+        try:
+            conn.execute("BEGIN" if self._readonly else "BEGIN IMMEDIATE")
+        except BaseException as exc:
+            self._store._give_back(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise _translate(exc) from exc
+            raise
+        self._conn = conn
+        return SQLiteUnitOfWork(conn, self._readonly)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn = self._conn
+        try:
+            if conn.in_transaction:
+                # Not committed, or the block raised: nothing it did is kept.
+                conn.execute("ROLLBACK")
+        finally:
+            self._store._give_back(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise _translate(exc) from exc
 
 
 def open_sqlite(url: str) -> SQLiteStore:
