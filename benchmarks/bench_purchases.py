@@ -158,14 +158,10 @@ def raw_memory(workload: Workload) -> float:
     return time.perf_counter() - started
 
 
-def _request_json(purchase: Purchase) -> str:
-    """Roughly what the engine keeps as an operation's request: the purchase, canonically."""
-    lines = [
-        {"sku": line.sku, "quantity": str(line.quantity), "unit_price": str(line.unit_price)}
-        for line in purchase.lines
-    ]
-    at = purchase.at.astimezone(UTC).isoformat()
-    return json.dumps({"member_id": purchase.member_id, "at": at, "lines": lines}, sort_keys=True)
+def _request(purchase: Purchase) -> list[Any]:
+    """Roughly what the engine keeps as an operation's request: the purchase's values by position."""
+    lines = [[line.sku, str(line.quantity), str(line.unit_price)] for line in purchase.lines]
+    return [purchase.member_id, purchase.at.astimezone(UTC).isoformat(), lines]
 
 
 def _raw_rows(purchase: Purchase, balance: int, *, iso: bool) -> tuple[int, tuple[Any, ...], tuple[Any, ...]]:
@@ -182,8 +178,11 @@ def _raw_rows(purchase: Purchase, balance: int, *, iso: bool) -> tuple[int, tupl
     recorded: Any = now.isoformat() if iso else now
     entry = (purchase.member_id, "earn", points, balance + points, occurred, seconds,
              recorded, 0, purchase.id, "purchase", None, "base")  # fmt: skip
-    result = json.dumps({"points": points, "balance_after": balance + points, "amount": str(total)})
-    operation = (purchase.id, "purchase", _request_json(purchase), result, recorded, 0)
+    result = {"points": points, "balance_after": balance + points, "amount": str(total)}
+    # Request and result in one compact document, as the adapters keep them (schema 7).
+    body = json.dumps([_request(purchase), result], separators=(",", ":"))
+    purchased: Any = _micros(purchase.at) if iso else purchase.at
+    operation = (purchase.id, "purchase", body, _micros(now) if iso else now, 0, purchased)
     return points, entry, operation
 
 
@@ -217,7 +216,7 @@ _SQLITE_TALLY = (
     " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
 )
 _SQLITE_OPERATION = (
-    "INSERT INTO operations (key, kind, request, result, recorded_at, recorded_offset)"
+    "INSERT INTO operations (key, kind, body, recorded_micros, recorded_offset, purchased_micros)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
 
@@ -362,7 +361,7 @@ def postgres_runs(dsn: str) -> tuple[Run, Run, Run] | str:
                 " VALUES (%s, %s, %s, %s, %s, %s)"
             ).format(s)
             insert_operation = sql.SQL(
-                "INSERT INTO {}.operations (key, kind, request, result, recorded_at, recorded_offset)"
+                "INSERT INTO {}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
                 " VALUES (%s, %s, %s, %s, %s, %s)"
             ).format(s)
             select_visits = sql.SQL("SELECT key, count, points FROM {}.tallies WHERE key = ANY(%s)").format(s)
