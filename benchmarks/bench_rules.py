@@ -35,10 +35,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+from bench_purchases import engine_run as memory_run
 from bench_purchases import raw_memory
 from common import machine
 from common import write_output as write_marked
-from loyalty import Engine, open_store
+from loyalty import open_store
 from loyalty.earning import evaluate
 from loyalty.program import EarnRate, Program
 from loyalty.purchases import Line, Purchase
@@ -203,17 +204,7 @@ def grocer_ratio(purchases: int, repeat: int) -> list[tuple[float, float]]:
     grocer, default = Program.from_toml(GROCER), Program("Bench Grocer", "EUR")
 
     def engine_run(program: Program) -> float:
-        store = open_store("memory://")
-        try:
-            engine = Engine(program, store)
-            for enrollment in workload.enrollments:
-                engine.enroll(enrollment.member_id, at=enrollment.at, birthday=enrollment.birthday)
-            started = time.perf_counter()
-            for purchase in workload.sales:
-                engine.record_purchase(purchase)
-            return time.perf_counter() - started
-        finally:
-            store.close()
+        return memory_run(lambda: open_store("memory://"), program=program)(workload)
 
     times: list[list[float]] = [[], [], []]
     ratios: list[list[float]] = [[], [], []]
