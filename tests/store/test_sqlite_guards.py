@@ -71,3 +71,16 @@ def test_a_failed_read_is_a_storage_error_and_its_connection_goes_back_idle(tmp_
         assert uow.balance("M1") is None
     assert len(store._idle) == 1
     store.close()
+
+
+def test_a_unit_of_work_entered_twice_is_refused_and_the_pool_stays_whole(tmp_path: Path) -> None:
+    store = SQLiteStore(str(tmp_path / "x.db"))
+    try:
+        work = store.unit_of_work(readonly=True)
+        with work, pytest.raises(StorageError, match="entered once"):
+            work.__enter__()
+        # One connection, given back once: the next two units of work get different ones.
+        with store.unit_of_work(readonly=True) as first, store.unit_of_work(readonly=True) as second:
+            assert first._conn is not second._conn
+    finally:
+        store.close()

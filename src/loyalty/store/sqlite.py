@@ -1073,8 +1073,13 @@ class _Transaction:
     def __init__(self, store: SQLiteStore, readonly: bool) -> None:
         self._store = store
         self._readonly = readonly
+        self._conn: sqlite3.Connection | None = None
 
     def __enter__(self) -> SQLiteUnitOfWork:
+        if self._conn is not None:
+            # Entered again, its first connection would be lost mid-transaction and the second
+            # given back to the pool twice, to be handed to two borrowers at once.
+            raise StorageError(None, "a unit of work is entered once: ask the store for another")
         conn = self._store._borrow()
         try:
             conn.execute("BEGIN" if self._readonly else "BEGIN IMMEDIATE")
@@ -1090,11 +1095,13 @@ class _Transaction:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         conn = self._conn
+        assert conn is not None  # entered
         try:
             if conn.in_transaction:
                 # Not committed, or the block raised: nothing it did is kept.
                 conn.execute("ROLLBACK")
         finally:
+            self._conn = None
             self._store._give_back(conn)
         if isinstance(exc, sqlite3.Error):
             raise _translate(exc) from exc
