@@ -288,9 +288,12 @@ _LINE_OPTIONAL = ("labels", "discount", "tax")
 def pack_operation(kind: str, key: str, request: dict[str, Any], result: dict[str, Any]) -> str:
     """The text an SQL adapter keeps for an operation: compact for a purchase, whole otherwise.
 
-    The compact form is used only when :func:`unpack_operation` gives back exactly the
-    ``request`` and ``result`` given, so nothing a replay, a return or a conflict check
-    reads is ever lost; any other shape (a future field, a hand-made record) is kept whole.
+    The compact form is used only for the exact shape it holds (every map with exactly its
+    keys, every value one that comes back as it went in), so :func:`unpack_operation` gives
+    back exactly the ``request`` and ``result`` given and nothing a replay, a return or a
+    conflict check reads is ever lost; any other shape (a future field, a hand-made record)
+    is kept whole. (Checked by shape as it is packed rather than by unpacking and comparing:
+    this is on every purchase, and the property tests hold the two equal.)
     """
     member = amount = None
     if kind == "purchase":
@@ -298,13 +301,11 @@ def pack_operation(kind: str, key: str, request: dict[str, Any], result: dict[st
         money = result.get("amount")
         amount = money.get("amount") if isinstance(money, dict) else None
         try:
-            # Checked before it is written as JSON: the layout only moves values about, so what
-            # comes back from the text is what comes back from the list.
-            packed = _pack_purchase(request, result)
-            if packed is not None and _unpack_purchase(key, packed) == (request, result):
-                return _dump(packed)
+            packed = _pack_purchase(key, request, result)
         except (LookupError, TypeError, AttributeError, ValueError):
-            pass  # a shape this layout does not hold
+            packed = None  # a shape this layout does not hold
+        if packed is not None:
+            return _dump(packed)
     return _dump([member, amount, _WHOLE, request, result])
 
 
@@ -316,15 +317,22 @@ def unpack_operation(key: str, text: str) -> tuple[dict[str, Any], dict[str, Any
     return _unpack_purchase(key, data)
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+# One encoder, made once: ``json.dumps`` with options makes a new one on every call.
+_dump = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 
-def _pack_line(line: dict[str, Any]) -> list[Any]:
+def _pack_line(line: dict[str, Any]) -> list[Any] | None:
+    """A line as a list, or ``None`` if it has a key this layout does not hold (or an optional
+    one set to ``None``, which would come back absent)."""
+    if type(line) is not dict or not _LINE_REQUIRED <= line.keys() <= _LINE_KEYS:
+        return None
     packed = [line["sku"], line["quantity"], line["unit_price"], line["category"]]
-    packed += [line.get(name) for name in _LINE_OPTIONAL]
-    while len(packed) > 4 and packed[-1] is None:
-        packed.pop()
+    if len(line) > 4:
+        packed += [line.get(name) for name in _LINE_OPTIONAL]
+        if sum(value is not None for value in packed[4:]) != len(line) - 4:
+            return None
+        while packed[-1] is None:
+            packed.pop()
     return packed
 
 
@@ -336,41 +344,72 @@ def _unpack_line(packed: list[Any]) -> dict[str, Any]:
     return line
 
 
-def _pack_purchase(request: dict[str, Any], result: dict[str, Any]) -> list[Any] | None:
-    if len(request) != 7 or not set(result) <= {*_RECEIPT_KEYS, *_TAIL, "member", *dict(_USUAL)}:
+def _pack_purchase(key: str, request: dict[str, Any], result: dict[str, Any]) -> list[Any] | None:
+    """The compact form of a purchase's record, or ``None`` if it is not of the one shape whose
+    every value the layout gives back as it was."""
+    if request.keys() != _REQUEST_KEYS:
+        return None
+    keys = result.keys()
+    if not (keys == _RESULT_KEYS or (keys == _RESULT_KEYS_WITH_MEMBER and result["member"] is not None)):
         return None
     member = request["member_id"]
     money = result["amount"]
-    lines = request["lines"]
+    currency = request["currency"]
+    # What the record does not keep, as it is the key's or the request's, must be just that.
+    if (
+        not _same(result["source_id"], key)
+        or not _same(result["member_id"], member)
+        or not _same(result["occurred_at"], request["at"])
+        or not (
+            money is None
+            or (
+                type(money) is dict
+                and money.keys() == _MONEY_KEYS
+                and money["amount"] is not None  # which would come back as no amount
+                and _same(money["currency"], currency)
+            )
+        )
+    ):
+        return None
+    request_lines, contributions, skips = request["lines"], result["breakdown"], result["skipped"]
+    # Lists and dicts only: a tuple or another mapping would come back as a list or a dict.
+    if not type(request_lines) is type(contributions) is type(skips) is list:
+        return None
+    if type(result["context"]) is not dict:
+        return None
+    lines = [_pack_line(line) for line in request_lines]
+    if None in lines:
+        return None
     texts: dict[str, int] = {}
-    breakdown = [
-        [
-            c["rule"],
-            c["points"],
-            c["line"],
-            _detail(c, lines, texts),
-            *([] if c["name"] == c["rule"] else [c["name"]]),
-        ]
-        for c in result["breakdown"]
-    ]
-    skipped = [
-        [s["rule"], s["reason"], *([] if s["name"] == s["rule"] else [s["name"]])] for s in result["skipped"]
-    ]
+    breakdown = []
+    for c in contributions:
+        if type(c) is not dict or c.keys() != _CONTRIBUTION_KEYS or not isinstance(c["detail"], str | None):
+            return None
+        row = [c["rule"], c["points"], c["line"], _detail(c, request_lines, texts)]
+        if not _same(c["name"], c["rule"]):
+            row.append(c["name"])
+        breakdown.append(row)
+    skipped = []
+    for s in skips:
+        if type(s) is not dict or s.keys() != _SKIPPED_KEYS:
+            return None
+        skipped.append([s["rule"], s["reason"], *([] if _same(s["name"], s["rule"]) else [s["name"]])])
     own = f"|{member}"
-    context = {
-        name[: -len(member)] if name.endswith(own) else name: value
-        for name, value in result["context"].items()
-    }
+    context = {}
+    for name, value in result["context"].items():
+        if name.endswith("|"):
+            return None  # it would come back with the member's id after it
+        context[name[: -len(member)] if name.endswith(own) else name] = value
     packed = [
         member,
         None if money is None else money["amount"],
         _PACKED,
         request["at"],
-        request["currency"],
+        currency,
         request["store_id"],
         request["terminal_id"],
         request["channel"],
-        [_pack_line(line) for line in lines],
+        lines,
         breakdown,
         skipped,
         list(texts),
@@ -391,6 +430,15 @@ def _pack_purchase(request: dict[str, Any], result: dict[str, Any]) -> list[Any]
 
 _RECEIPT_KEYS = ("source_id", "member_id", "occurred_at", "amount", "breakdown", "skipped")
 _FIRST_OF_TAIL = 12
+# The exact key sets of the maps the compact layout holds.
+_REQUEST_KEYS = frozenset({"member_id", "at", "currency", "store_id", "terminal_id", "channel", "lines"})
+_RESULT_KEYS = frozenset({*_RECEIPT_KEYS, *_TAIL, *dict(_USUAL)})
+_RESULT_KEYS_WITH_MEMBER = _RESULT_KEYS | {"member"}
+_MONEY_KEYS = frozenset({"amount", "currency"})
+_CONTRIBUTION_KEYS = frozenset({"rule", "name", "points", "detail", "line"})
+_SKIPPED_KEYS = frozenset({"rule", "name", "reason"})
+_LINE_REQUIRED = frozenset({"sku", "quantity", "unit_price", "category"})
+_LINE_KEYS = _LINE_REQUIRED | frozenset(_LINE_OPTIONAL)
 
 
 def _same(value: Any, usual: Any) -> bool:

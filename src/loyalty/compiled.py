@@ -173,7 +173,6 @@ class RuleIndex:
         "ordered",
         "ordered_events",
         "position",
-        "reads_seen",
         "unfiltered",
     )
 
@@ -192,8 +191,6 @@ class RuleIndex:
     by_event: Mapping[str, tuple[EventRule, ...]]
     ordered_events: tuple[EventRule, ...]
     needs_member: bool
-    #: Whether a rule reads the member's first and last visit (``absent_days``).
-    reads_seen: bool
 
     def candidates(self, lines: Iterable[Line]) -> tuple[Rule, ...]:
         """The purchase rules that can apply to a basket of ``lines``, whatever the till and the date."""
@@ -341,7 +338,6 @@ class RuleIndex:
         index.needs_member = tiered or any(
             rule.members or rule.exclude_members or isinstance(rule, BirthdayBonus) for rule in rules
         )
-        index.reads_seen = any(rule.absent_days is not None for rule in rules)
         index._zone = zone
         index._line_indexed = bool(by_sku or by_category or by_label)
         index._calendars = tuple(_Calendar(z, s) for z, s in spans.items())

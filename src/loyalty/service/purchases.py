@@ -57,21 +57,25 @@ def _read(
     subject: Purchase | Event,
     member: Member | None,
     month: str | None = None,
-) -> dict[str, Tally]:
+) -> tuple[dict[str, Tally], list[str]]:
     """The tallies an evaluation of ``subject`` reads, with what returns left the member owing and,
-    for a purchase, its habits (first and last visit, the ``month``'s spend)."""
+    for a purchase, its habits (first and last visit, the ``month``'s spend); and the keys of
+    those the rules read (what a return evaluates the purchase again with)."""
     own, shared = tally_keys(program, subject, member)
-    own += (debt_key(subject.member_id), owed_key(subject.member_id))
+    rules_read = own + shared
+    own.append(debt_key(subject.member_id))
+    own.append(owed_key(subject.member_id))
     if isinstance(subject, Purchase):
         # (The month's spend is read with the rest so the adapter need not read it to add to it.)
         if month is None:
             month = month_key(subject.at.astimezone(program.zone))
-        own += (seen_key(subject.member_id), spent_key(subject.member_id, month))
+        own.append(seen_key(subject.member_id))
+        own.append(spent_key(subject.member_id, month))
     # The member's own tallies are already guarded by the lock on its balance.
     tallies = uow.tallies(own)
     if shared:
         tallies = {**tallies, **uow.tallies(shared, for_update=True)}
-    return tallies
+    return tallies, rules_read
 
 
 def _referral(
@@ -100,7 +104,7 @@ def _referral(
 
 def _snapshot(
     ctx: Context, uow: UnitOfWork, program: Program, subject: Purchase | Event, reason: str
-) -> Snapshot:
+) -> tuple[Snapshot, dict[str, tuple[int, str]]]:
     """Everything recording ``subject`` decides on, read under the member's lock (and its
     referrer's, which a first purchase may reward). Points past their date under an inactivity
     policy are written off first, as maintenance would have."""
@@ -123,7 +127,7 @@ def _snapshot(
         tier = TierSnapshot(current, settled, tiering.measure(uow, current, current.tiers, member))
         seen = as_tier(member, settled.state.tier)
     month = None if purchase is None else month_key(purchase.at.astimezone(program.zone))
-    read = _read(uow, program, subject, seen, month)
+    read, rules_read = _read(uow, program, subject, seen, month)
     # Lots roll under the purchase's version (its points) or the one in force (tier bonuses).
     rolls = rolls or (current is not None and current.expiry.rolls)
     account = postings.read_account(uow, subject.member_id, rolls=rolls, balance=balance, read=read)
@@ -133,29 +137,26 @@ def _snapshot(
         else _referral(uow, program, purchase, read, rolls)
     )
     versions = ctx.programs.known()
-    return Snapshot(subject, program, versions, now, account, member, read, reason, tier, referral, month)
+    snapshot = Snapshot(subject, program, versions, now, account, member, read, reason, tier, referral, month)
+    return snapshot, _kept(read, rules_read)
 
 
-def _kept(snapshot: Snapshot) -> dict[str, tuple[int, str]]:
+def _kept(read: Mapping[str, Tally], rules_read: list[str]) -> dict[str, tuple[int, str]]:
     """The tallies a return evaluates the purchase again with: those its rules read, not zero.
 
-    What returns left the member owing and the month's spend are read for the purchase's own
-    writes and no rule reads them; the first and last visit only rules with ``absent_days``
-    read. Keeping only the rest keeps about 100 bytes less per purchase. (Pairs as tuples:
-    the same JSON array in a database, and in memory a tuple of plain values is one object
-    fewer for the garbage collector to walk than a list.)
+    (What returns left the member owing, the month's spend and the first and last visit are
+    read for the purchase's own writes; a rule that reads the visits, with ``absent_days``,
+    names them among its keys. Keeping only the rest keeps about 100 bytes less per purchase.
+    A return's lines are some of the purchase's, so its rules are some of the purchase's.
+    Pairs as tuples: the same JSON array in a database, and in memory a tuple of plain values
+    is one object fewer for the garbage collector to walk than a list.)
     """
-    member_id = snapshot.subject.member_id
-    unread = {debt_key(member_id), owed_key(member_id)}
-    if snapshot.month is not None:
-        unread.add(spent_key(member_id, snapshot.month))
-    if not snapshot.program.index.reads_seen:
-        unread.add(seen_key(member_id))
-    return {
-        name: (t.count, str(t.points))
-        for name, t in snapshot.read.items()
-        if (t.count or t.points) and name not in unread
-    }
+    kept = {}
+    for name in rules_read:
+        t = read[name]
+        if t.count or t.points:
+            kept[name] = (t.count, str(t.points))
+    return kept
 
 
 def record(ctx: Context, subject: Purchase | Event, command: Command, reason: str) -> Receipt:
@@ -171,7 +172,7 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         # This engine's versions are stored with the command's own writes (a refused command
         # stores none), and the ones other engines stored are known before any date is decided.
         ctx.programs.store_in(uow)
-        snapshot = _snapshot(ctx, uow, program, subject, reason)
+        snapshot, kept = _snapshot(ctx, uow, program, subject, reason)
         decided = plan_earning(snapshot)
         entries = postings.apply(uow, decided.plan)
         if decided.tier_state is not None:
@@ -186,7 +187,7 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         result["lot"] = None if decided.lot is None else entries[decided.lot].seq
         # (Pairs as tuples: the same JSON array in a database, and in memory a tuple of plain
         # values is one object fewer for the garbage collector to walk than a list.)
-        result["context"] = _kept(snapshot)
+        result["context"] = kept
         if decided.member is not None:
             result["member"] = codec.unstructure(decided.member)
         # Recorded at the instant the entries were (read once, in the snapshot).
@@ -218,7 +219,7 @@ def evaluate_readonly(ctx: Context, purchase: Purchase, *, explain: bool) -> Rec
             assert current.tiers is not None
             now = ctx.now()
             state = tiering.settled(uow, current, current.tiers, member, now).state
-            read = _read(uow, program, purchase, as_tier(member, state.tier))
+            read, _ = _read(uow, program, purchase, as_tier(member, state.tier))
             measure = tiering.measure(uow, current, current.tiers, member)
             decided = decide(
                 program,
