@@ -27,6 +27,8 @@ __all__ = [
     "reading",
     "record",
     "record_baskets",
+    "recorded",
+    "row_tallies",
 ]
 
 START = datetime(2024, 3, 10, tzinfo=UTC)
@@ -53,6 +55,30 @@ def record(store: Store) -> Engine:
     engine.redeem("a", 7, id="R1", at=clock.now)
     engine.hold("b", 3, id="H1", at=clock.now, ttl=timedelta(days=1))
     return engine
+
+
+def recorded(store: Store) -> tuple[dict[str, Receipt], tuple[Figures, list[Balance]]]:
+    """:func:`record` and :func:`record_baskets` on ``store``, which is then closed: the baskets'
+    receipts and what the store answered (:func:`reading`)."""
+    engine = record(store)
+    receipts = record_baskets(store)
+    before = reading(engine)
+    store.close()
+    return receipts, before
+
+
+def row_tallies(member_id: str, text: str | None) -> list[tuple[str, int, str]]:
+    """The tallies a member's row keeps (``loyalty.store.member_tallies``'s JSON, taken apart by
+    hand) as the rows of the tallies table schema 7 kept them in: key, count, points."""
+    found = []
+    for family, value in json.loads(text or "{}").items():
+        if family == "spent":
+            month, count, points = value
+            found.append((f"spent|{month}|{member_id}", count, points))
+        else:
+            count, points = value
+            found.append((f"{family}|{member_id}", count, points))
+    return found
 
 
 def reading(engine: Engine) -> tuple[Figures, list[Balance]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -13,12 +14,15 @@ import pytest
 from psycopg import sql
 
 from loyalty.codec import unpack_operation
+from loyalty.earning import visits_key
 from loyalty.engine import Engine
 from loyalty.errors import StorageError
+from loyalty.habits import seen_key, spent_key
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.members import Member
 from loyalty.program import Program
 from loyalty.store import StoredProgram, Tally
+from loyalty.store.member_tallies import FAMILIES
 from loyalty.store.postgres import _MIGRATIONS, SCHEMA_VERSION, PostgresStore, open_postgres
 from loyalty.store.rows import dump_json
 from loyalty.tiers import TierState
@@ -115,7 +119,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 7
+        assert store.schema_version() == SCHEMA_VERSION == 8
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -243,9 +247,24 @@ def _migrated_shape(version: int) -> set[tuple[str, str]]:
         drop()
 
 
+def _as_schema_7(schema: str) -> None:
+    """A current schema as schema 7 left it: the tallies its members' rows keep as rows of the
+    tallies table (``loyalty.store.member_tallies``'s layout, taken apart by hand)."""
+    s = sql.Identifier(schema)
+    with psycopg.connect(postgres_dsn()) as conn:
+        rows = conn.execute(sql.SQL("SELECT member_id, tallies FROM {}.members").format(s)).fetchall()
+        insert = sql.SQL("INSERT INTO {}.tallies (key, count, points) VALUES (%s, %s, %s::numeric)")
+        for member_id, text in rows:
+            for row in shop.row_tallies(member_id, text):
+                conn.execute(insert.format(s), row)
+        conn.execute(sql.SQL("ALTER TABLE {}.members DROP COLUMN tallies").format(s))
+        conn.execute(sql.SQL("UPDATE {}.schema_version SET version = 7").format(s))
+
+
 def _as_schema_6(schema: str) -> None:
     """A current schema's operations as schema 6 kept them: the request and the result as JSON
     text (``rows.dump_json``, as the schema-6 adapter wrote them)."""
+    _as_schema_7(schema)
     s = sql.Identifier(schema)
     with psycopg.connect(postgres_dsn()) as conn:
         rows = conn.execute(sql.SQL("SELECT key, body FROM {}.operations").format(s)).fetchall()
@@ -270,11 +289,7 @@ def _as_schema_6(schema: str) -> None:
 def test_a_version_6_schema_is_upgraded_in_place_and_its_purchases_replay_return_and_explain(
     schema_url: str,
 ) -> None:
-    store = open_postgres(schema_url)
-    engine = shop.record(store)
-    receipts = shop.record_baskets(store)
-    before = shop.reading(engine)
-    store.close()
+    receipts, before = shop.recorded(open_postgres(schema_url))
     schema = schema_of(schema_url)
     _as_schema_6(schema)
     assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(6)
@@ -291,3 +306,55 @@ def test_a_version_6_schema_is_upgraded_in_place_and_its_purchases_replay_return
         ).fetchall()
     # Every purchase is kept compactly (the layout tagged 1), the rest whole (0).
     assert layouts == [("hold", 0, 1), ("purchase", 1, 9), ("redeem", 0, 2), ("return", 0, 1)]
+
+
+def _tallies(schema: str) -> dict[str, Tally]:
+    with psycopg.connect(postgres_dsn()) as conn:
+        query = sql.SQL("SELECT key, count, points FROM {}.tallies").format(sql.Identifier(schema))
+        rows = conn.execute(query)
+        return {key: Tally(count, points) for key, count, points in rows}
+
+
+def test_a_version_7_schema_keeps_its_members_habits_in_their_rows_after_the_upgrade(
+    schema_url: str,
+) -> None:
+    receipts, before = shop.recorded(open_postgres(schema_url))
+    schema = schema_of(schema_url)
+    _as_schema_7(schema)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(7)
+    s = sql.Identifier(schema)
+    # Besides what the engine wrote: an earlier month of a member's, and keys of no member.
+    handmade = {
+        spent_key("a", "2023-12"): Tally(1, Decimal("4.50")),
+        spent_key("ghost", "2024-03"): Tally(1, Decimal(1)),
+        visits_key("ghost"): Tally(2, Decimal(0)),
+    }
+    with psycopg.connect(postgres_dsn()) as conn:
+        for key, tally in handmade.items():
+            insert = sql.SQL("INSERT INTO {}.tallies VALUES (%s, %s, %s)").format(s)
+            conn.execute(insert, (key, tally.count, tally.points))
+        kept = [
+            (key, *map(json.dumps, unpack_operation(key, body)))
+            for key, body in conn.execute(sql.SQL("SELECT key, body FROM {}.operations").format(s))
+        ]
+    tallies = _tallies(schema)
+    assert {seen_key("a"), spent_key("a", "2024-03"), visits_key("k")} <= tallies.keys()
+    store = open_postgres(schema_url)
+    with store.unit_of_work(readonly=True) as uow:
+        assert uow.tallies(list(tallies)) == tallies
+    shop.check_reopened(store, SCHEMA_VERSION, before, receipts, kept)
+    # Only the members' earlier months and the keys of no member are left in the table.
+    left = {key for key in _tallies(schema) if key.partition("|")[0] in {"spent", *FAMILIES.values()}}
+    assert left == set(handmade)
+    with psycopg.connect(postgres_dsn()) as conn:
+        query = sql.SQL("SELECT tallies FROM {}.members WHERE member_id = 'c'").format(s)
+        found = conn.execute(query).fetchone()
+    assert found is not None
+    (row,) = found
+    seen = tallies[seen_key("c")]
+    spent = tallies[spent_key("c", "2024-03")]
+    assert json.loads(row) == {
+        "visits": [1, "0"],
+        "seen": [seen.count, str(seen.points)],
+        "spent": ["2024-03", spent.count, str(spent.points)],
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -12,9 +13,12 @@ import pytest
 
 from loyalty import Engine, FirstPurchase, Line, Member, Program, Purchase, StorageError, open_store
 from loyalty.codec import unpack_operation
+from loyalty.earning import visits_key
+from loyalty.habits import seen_key, spent_key
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.store import StoredProgram, Tally
+from loyalty.store.member_tallies import FAMILIES
 from loyalty.store.rows import dump_json
 from loyalty.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
 from loyalty.tiers import TierState
@@ -28,7 +32,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 7
+    assert store.schema_version() == SCHEMA_VERSION == 8
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -119,7 +123,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 7
+        assert store.schema_version() == SCHEMA_VERSION == 8
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -312,9 +316,20 @@ def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:
         conn.close()
 
 
+def _as_schema_7(conn: sqlite3.Connection) -> None:
+    """A current file as schema 7 left it: the tallies its members' rows keep as rows of the
+    tallies table (``loyalty.store.member_tallies``'s layout, taken apart by hand)."""
+    for member_id, text in conn.execute("SELECT member_id, tallies FROM members").fetchall():
+        conn.executemany("INSERT INTO tallies VALUES (?, ?, ?)", shop.row_tallies(member_id, text))
+    conn.execute("ALTER TABLE members DROP COLUMN tallies")
+    conn.execute("UPDATE schema_version SET version = 7")
+    conn.commit()
+
+
 def _as_schema_6(conn: sqlite3.Connection) -> None:
     """A current file's operations as schema 6 kept them: the request and the result as JSON text
     (``rows.dump_json``, as the schema-6 adapter wrote them), the time as UTC text."""
+    _as_schema_7(conn)
     rows = conn.execute(
         "SELECT key, kind, body, recorded_micros, recorded_offset, purchased_micros FROM operations"
     ).fetchall()
@@ -337,11 +352,7 @@ def test_a_version_6_file_is_upgraded_in_place_and_its_purchases_replay_return_a
     tmp_path: Path,
 ) -> None:
     path, v6 = tmp_path / "v6.db", tmp_path / "fresh-v6.db"
-    store = SQLiteStore(path)
-    engine = shop.record(store)
-    receipts = shop.record_baskets(store)
-    before = shop.reading(engine)
-    store.close()
+    receipts, before = shop.recorded(SQLiteStore(path))
     conn = sqlite3.connect(path)
     _as_schema_6(conn)
     fresh = sqlite3.connect(v6)
@@ -363,3 +374,61 @@ def test_a_version_6_file_is_upgraded_in_place_and_its_purchases_replay_return_a
         assert layouts == [("hold", 0, 1), ("purchase", 1, 9), ("redeem", 0, 2), ("return", 0, 1)]
     finally:
         conn.close()
+
+
+def _tallies(conn: sqlite3.Connection) -> dict[str, tuple[int, str]]:
+    return {key: (count, points) for key, count, points in conn.execute("SELECT * FROM tallies")}
+
+
+def test_a_version_7_file_keeps_its_members_habits_in_their_rows_after_the_upgrade(tmp_path: Path) -> None:
+    path, v7 = tmp_path / "v7.db", tmp_path / "fresh-v7.db"
+    receipts, before = shop.recorded(SQLiteStore(path))
+    conn = sqlite3.connect(path)
+    _as_schema_7(conn)
+    fresh = sqlite3.connect(v7)
+    fresh.create_function("loyalty_instant", 1, lambda text: None)  # no rows to read
+    fresh.create_function("loyalty_pack", 4, lambda *row: None)
+    for step in _MIGRATIONS[:7]:
+        for statement in step:
+            fresh.execute(statement)
+    assert _shape(conn) == {**_shape(fresh), "schema_version": ["version"]}
+    fresh.close()
+    # Besides what the engine wrote: an earlier month of a member's, and keys of no member.
+    handmade = {
+        spent_key("a", "2023-12"): (1, "4.50"),
+        spent_key("ghost", "2024-03"): (1, "1"),
+        visits_key("ghost"): (2, "0"),
+    }
+    conn.executemany("INSERT INTO tallies VALUES (?, ?, ?)", [(k, *v) for k, v in handmade.items()])
+    conn.commit()
+    tallies = _tallies(conn)
+    assert {seen_key("a"), spent_key("a", "2024-03"), visits_key("k")} <= tallies.keys()
+    kept = [
+        (key, *map(json.dumps, unpack_operation(key, body)))
+        for key, body in conn.execute("SELECT key, body FROM operations ORDER BY key")
+    ]
+    conn.close()
+    store = SQLiteStore(path)
+    with store.unit_of_work(readonly=True) as uow:
+        assert uow.tallies(list(tallies)) == {k: Tally(c, Decimal(p)) for k, (c, p) in tallies.items()}
+    shop.check_reopened(store, SCHEMA_VERSION, before, receipts, kept)
+    conn = sqlite3.connect(path)
+    try:
+        # Only the members' earlier months and the keys of no member are left in the table.
+        left = {key for key in _tallies(conn) if key.partition("|")[0] in {"spent", *FAMILIES.values()}}
+        assert left == set(handmade)
+        (row,) = conn.execute("SELECT tallies FROM members WHERE member_id = 'c'").fetchone()
+        assert json.loads(row) == {
+            "visits": [1, "0"],
+            "seen": list(tallies[seen_key("c")]),
+            "spent": ["2024-03", *tallies[spent_key("c", "2024-03")]],
+        }
+    finally:
+        conn.close()
+
+
+def test_migration_8_moves_the_keys_the_adapter_keeps_in_members_rows() -> None:
+    # The migration spells the key prefixes, as it must never change; they are the owners' keys.
+    moved = " ".join(_MIGRATIONS[7])
+    assert all(f"'{prefix}'" in moved for prefix in FAMILIES)
+    assert spent_key("M", "2024-03") == "spent|2024-03|M"  # substr(key, 7, 7) and substr(key, 15)

@@ -68,10 +68,14 @@ def read_account(
 
 
 def apply(uow: UnitOfWork, plan: Plan) -> list[Entry]:
-    """Write a plan: its postings in order (a draw on a lot the plan opened, numbered by
-    :func:`~loyalty.plans.planned_lot`, goes to the lot the store numbered), its tally changes
-    and its events."""
+    """Write a plan: its tally changes, its postings in order (a draw on a lot the plan opened,
+    numbered by :func:`~loyalty.plans.planned_lot`, goes to the lot the store numbered) and its
+    events."""
     entries: list[Entry] = []
+    # Tallies first: an SQL adapter writes a member's row tallies with its balance, in one
+    # statement, when they come before the member's entries.
+    if plan.tallies:
+        uow.add_tallies(plan.tallies)
     for posting, balance in zip(plan.postings, plan.balances, strict=True):
         if posting.draws and any(lot >= PLANNED for lot, _ in posting.draws):
             draws = tuple(
@@ -84,8 +88,6 @@ def apply(uow: UnitOfWork, plan: Plan) -> list[Entry]:
             # Balances were read under the write lock: only a broken adapter gets here.
             raise StorageError("balance", "the store's balance moved during the unit of work")
         entries.append(entry)
-    if plan.tallies:
-        uow.add_tallies(plan.tallies)
     for event in plan.events:
         uow.add_event(event)
     return entries

@@ -51,6 +51,7 @@ from loyalty.store import (
     check_tally_key,
     program_order,
 )
+from loyalty.store.member_tallies import Row, Rows, own_keys, where
 from loyalty.store.periods import count_from_start, purchase_time
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
@@ -310,6 +311,38 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE {s}.operations DROP COLUMN request, DROP COLUMN result",
         "ALTER TABLE {s}.operations ALTER COLUMN body SET NOT NULL",
     ),
+    # 8: the tallies every purchase touches kept in the member's row (loyalty.store.member_tallies):
+    # its visits, first and last visit, what returns left it owing (the keys of
+    # earning.visits_key, habits.seen_key, returns.debt_key and owed_key, as of this schema) and
+    # its latest month's spend (habits.spent_key), taken out of the tallies table.
+    (
+        "ALTER TABLE {s}.members ADD COLUMN tallies TEXT",
+        """WITH moved AS (
+               DELETE FROM {s}.tallies AS t
+               USING {s}.members AS m, (VALUES ('visits|'), ('seen|'), ('debt|'), ('owed|')) AS p(prefix)
+               WHERE t.key = p.prefix || m.member_id
+               RETURNING m.member_id, split_part(t.key, '|', 1) AS family, t.count, t.points
+           )
+           UPDATE {s}.members AS m SET tallies = j.tallies
+           FROM (SELECT member_id, json_object_agg(family, json_build_array(count, points::text))::text
+                 FROM moved GROUP BY member_id) AS j(member_id, tallies)
+           WHERE m.member_id = j.member_id""",
+        """WITH latest AS (
+               SELECT substr(key, 15) AS member_id, max(substr(key, 7, 7)) AS month FROM {s}.tallies
+               WHERE left(key, 6) = 'spent|' AND substr(key, 14, 1) = '|' AND length(key) > 14
+                 AND substr(key, 7, 7) ~ '^[0-9][0-9][0-9][0-9]-[0-9][0-9]$'
+                 AND substr(key, 15) IN (SELECT member_id FROM {s}.members)
+               GROUP BY 1
+           ), moved AS (
+               DELETE FROM {s}.tallies AS t USING latest AS l
+               WHERE t.key = 'spent|' || l.month || '|' || l.member_id
+               RETURNING l.member_id, l.month, t.count, t.points
+           )
+           UPDATE {s}.members AS m
+           SET tallies = jsonb_set(COALESCE(m.tallies, '{{}}')::jsonb, '{{spent}}',
+                                   jsonb_build_array(moved.month, moved.count, moved.points::text))::text
+           FROM moved WHERE m.member_id = moved.member_id""",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 # Records packed per statement while migrating to schema 7.
@@ -387,13 +420,33 @@ class _Queries:
             'SELECT member_id FROM {s}.members WHERE member_id COLLATE "C" > %s'
             ' ORDER BY member_id COLLATE "C" LIMIT %s'
         )
-        self.add_member = q("INSERT INTO {s}.members ({member_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s)")
+        # The member's own tallies live in its row from now on: any kept before it enrolled
+        # (only a hand-made key can be) move in with it.
+        self.add_member = q(
+            "WITH moved AS (DELETE FROM {s}.tallies WHERE key = ANY(%s::text[]) RETURNING key, count, points)"
+            " INSERT INTO {s}.members ({member_columns}, tallies) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+            " (SELECT json_object_agg(split_part(key, '|', 1), json_build_array(count, points::text))::text"
+            " FROM moved)) RETURNING tallies"
+        )
         self.update_member = q(
             "UPDATE {s}.members SET birthday = %s, attributes = %s, birthday_changed_at = %s,"
             " birthday_changed_offset = %s WHERE member_id = %s"
         )
         self.balance = q("SELECT balance FROM {s}.members WHERE member_id = %s")
-        self.balance_for_update = q("SELECT balance FROM {s}.members WHERE member_id = %s FOR UPDATE")
+        # The row's tallies come with the lock: a purchase reads them next.
+        self.balance_for_update = q(
+            "SELECT balance, tallies FROM {s}.members WHERE member_id = %s FOR UPDATE"
+        )
+        self.row_tallies = q("SELECT member_id, tallies FROM {s}.members WHERE member_id = ANY(%s::text[])")
+        # A write unit of work adds to what it reads: the rows are locked, in one order.
+        self.row_tallies_for_update = q(
+            "SELECT member_id, tallies FROM {s}.members WHERE member_id = ANY(%s::text[])"
+            ' ORDER BY member_id COLLATE "C" FOR UPDATE'
+        )
+        self.put_row_tallies = q(
+            "UPDATE {s}.members AS m SET tallies = d.t FROM unnest(%s::text[], %s::text[]) AS d(m, t)"
+            " WHERE m.member_id = d.m"
+        )
         # Each part through its partial index.
         self.balance_by_state = q(
             "SELECT balance,"
@@ -424,7 +477,8 @@ class _Queries:
         # A credit opens its lot in the same statement.
         self.append = q(
             "WITH moved AS ("
-            " UPDATE {s}.members SET balance = balance + %(points)s"
+            " UPDATE {s}.members"
+            " SET balance = balance + %(points)s, tallies = COALESCE(%(tallies)s::text, tallies)"
             " WHERE member_id = %(member_id)s RETURNING balance),"
             " entry AS ("
             " INSERT INTO {s}.entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
@@ -578,6 +632,15 @@ class _Queries:
             "SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])"
             ' ORDER BY key COLLATE "C" FOR UPDATE'
         )
+        # A month's spend a member's row let go of (set: the table did not hold it), and one it
+        # took in.
+        self.set_tallies = q(
+            "INSERT INTO {s}.tallies AS t (key, count, points)"
+            " SELECT k, c, p FROM unnest(%s::text[], %s::bigint[], %s::numeric[]) AS d(k, c, p)"
+            ' ORDER BY k COLLATE "C"'
+            " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
+        )
+        self.take_tallies = q("DELETE FROM {s}.tallies WHERE key = ANY(%s::text[])")
         # NUMERIC addition is exact.
         self.add_tallies = q(
             "INSERT INTO {s}.tallies AS t (key, count, points)"
@@ -622,6 +685,9 @@ class PostgresUnitOfWork:
         self._queued: list[tuple[sql.Composed | bytes, Any]] = [] if begin is None else [(begin, None)]
         # Until BEGIN has gone out, a connection the server dropped in the pool can be retried.
         self._fresh = begin is not None
+        # Members' row tallies (loyalty.store.member_tallies), read from locked rows: changes are
+        # written with the member's next balance update, or at commit.
+        self._rows = Rows()
 
     def _writable(self) -> None:
         # The server refuses writes in a READ ONLY transaction too; this says so
@@ -675,10 +741,11 @@ class PostgresUnitOfWork:
     def add_member(self, member: Member) -> None:
         self._writable()
         changed = member.birthday_changed_at
-        self._execute(
+        row = self._execute(
             self._q.add_member,
             (
-                _text("member_id", member.id),
+                own_keys(_text("member_id", member.id)),
+                member.id,
                 member.enrolled_at,
                 offset_of(member.enrolled_at),
                 member.birthday,
@@ -686,7 +753,9 @@ class PostgresUnitOfWork:
                 changed,
                 None if changed is None else offset_of(changed),
             ),
-        )
+        ).fetchone()
+        assert row is not None  # an INSERT ... RETURNING
+        self._rows.rows[member.id] = Row(member.id, row[0])
 
     def update_member(self, member: Member) -> None:
         self._writable()
@@ -705,9 +774,15 @@ class PostgresUnitOfWork:
             raise StorageError("member_id", f"no member {member.id!r} to update")
 
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
-        query = self._q.balance_for_update if for_update else self._q.balance
-        row = self._execute(query, (member_id,)).fetchone()
-        return None if row is None else int(row[0])
+        if not for_update:
+            row = self._execute(self._q.balance, (member_id,)).fetchone()
+            return None if row is None else int(row[0])
+        row = self._execute(self._q.balance_for_update, (member_id,)).fetchone()
+        if row is None:
+            return None
+        # Locked: this unit of work may add to the row's tallies (only locked rows are kept).
+        self._rows.loaded(member_id, row[1])
+        return int(row[0])
 
     def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
         row = self._execute(self._q.balance_by_state, {"m": member_id, "now": now}).fetchone()
@@ -750,6 +825,8 @@ class PostgresUnitOfWork:
                 "rolling": posting.rolling,
                 "redates": redates_text(posting.redates),
                 "opens": opens(posting),
+                # The row's tallies this unit of work changed go with the balance.
+                "tallies": self._rows.take(posting.member_id),
             },
         ).fetchone()
         if row is None:
@@ -988,29 +1065,58 @@ class PostgresUnitOfWork:
             ),
         )
 
+    def _load_rows(self, members: list[str]) -> list[tuple[str, str | None]]:
+        query = self._q.row_tallies if self._readonly else self._q.row_tallies_for_update
+        return self._execute(query, (members,)).fetchall()
+
+    def _table_tallies(self, keys: list[str], for_update: bool) -> dict[str, Tally]:
+        if for_update and not self._readonly:
+            ordered = sorted(set(keys))
+            self._queue(self._q.create_tallies, (ordered,))
+            rows = self._execute(self._q.tallies_for_update, (ordered,)).fetchall()
+        else:
+            rows = self._execute(self._q.tallies, (keys,)).fetchall()
+        return {key: Tally(count, points) for key, count, points in rows}
+
     def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
         wanted = [check_tally_key(key) for key in keys]
         if not wanted:
             return {}
-        if for_update and not self._readonly:
-            ordered = sorted(set(wanted))
-            self._queue(self._q.create_tallies, (ordered,))
-            rows = self._execute(self._q.tallies_for_update, (ordered,)).fetchall()
-        else:
-            rows = self._execute(self._q.tallies, (wanted,)).fetchall()
-        found = {key: Tally(count, points) for key, count, points in rows}
-        return {key: found.get(key, _ZERO) for key in wanted}
+        # Keys of the table are read afresh (what is queued goes first); a member's row is read
+        # once, locked in a write unit of work, and holds what this unit of work added to it.
+        found = self._rows.read(
+            wanted, {}, self._load_rows, lambda table: self._table_tallies(table, for_update)
+        )
+        return {key: found[key] for key in wanted}
 
     def add_tallies(self, deltas: Mapping[str, Tally]) -> None:
         self._writable()
         if not deltas:
             return
         check_deltas(deltas)
-        keys = list(deltas)
-        self._queue(
-            self._q.add_tallies,
-            (keys, [deltas[k].count for k in keys], [deltas[k].points for k in keys]),
-        )
+        rows = self._rows
+        # A member's row tallies are added up here, on the locked row; the rest by the server.
+        kept = [key for key in deltas if where(key) is not None]
+        now = self.tallies(kept) if kept else {}
+        added: list[tuple[str, Tally]] = []
+        let_go: list[tuple[str, Tally]] = []
+        taken: list[str] = []
+        for key, delta in deltas.items():
+            if not rows.keeps(key):
+                added.append((key, delta))
+                continue
+            gone, held = rows.put(key, now[key] + delta)
+            if gone is not None:
+                let_go.append(gone)
+            if held:
+                taken.append(key)  # read into the total, kept by the row from now on
+        if taken:
+            self._queue(self._q.take_tallies, (taken,))
+        for query, part in ((self._q.set_tallies, let_go), (self._q.add_tallies, added)):
+            if part:
+                self._queue(
+                    query, ([k for k, _ in part], [t.count for _, t in part], [t.points for _, t in part])
+                )
 
     def program_versions(self) -> list[StoredProgram]:
         rows = self._execute(self._q.program_versions).fetchall()
@@ -1038,6 +1144,11 @@ class PostgresUnitOfWork:
         # ROLLBACK; a caller that swallowed the error must not think it saved.
         if self._conn.info.transaction_status == TransactionStatus.INERROR:
             raise StorageError(None, "an earlier statement failed; the unit of work was rolled back")
+        changed = self._rows.changed()
+        if changed:
+            self._queue(
+                self._q.put_row_tallies, ([row.member_id for row in changed], [row.text() for row in changed])
+            )
         if self._events:
             self._flush_events()
         self._execute(b"COMMIT")

@@ -46,6 +46,7 @@ from loyalty.store import (
     check_tally_key,
     program_order,
 )
+from loyalty.store.member_tallies import Row, Rows, own_keys, where
 from loyalty.store.periods import count_from_start, instant_of, purchase_time
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
@@ -291,12 +292,40 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE operations_7 RENAME TO operations",
         "CREATE INDEX operations_purchases ON operations(purchased_micros) WHERE kind = 'purchase'",
     ),
+    # 8: the tallies every purchase touches kept in the member's row (loyalty.store.member_tallies):
+    # its visits, first and last visit, what returns left it owing (the keys of
+    # earning.visits_key, habits.seen_key, returns.debt_key and owed_key, as of this schema) and
+    # its latest month's spend (habits.spent_key), taken out of the tallies table.
+    (
+        "ALTER TABLE members ADD COLUMN tallies TEXT",
+        """UPDATE members SET tallies = (
+            SELECT json_group_object(substr(t.key, 1, instr(t.key, '|') - 1), json_array(t.count, t.points))
+            FROM tallies AS t
+            WHERE t.key IN ('visits|' || members.member_id, 'seen|' || members.member_id,
+                            'debt|' || members.member_id, 'owed|' || members.member_id)
+        )""",
+        """DELETE FROM tallies WHERE key IN (
+            SELECT p.prefix || m.member_id
+            FROM members AS m, (SELECT 'visits|' AS prefix UNION ALL SELECT 'seen|'
+                                UNION ALL SELECT 'debt|' UNION ALL SELECT 'owed|') AS p
+        )""",
+        """CREATE TEMP TABLE latest_spent AS
+           SELECT substr(key, 15) AS member_id, MAX(substr(key, 7, 7)) AS month FROM tallies
+           WHERE key GLOB 'spent|[0-9][0-9][0-9][0-9]-[0-9][0-9]|?*'
+             AND substr(key, 15) IN (SELECT member_id FROM members)
+           GROUP BY 1""",
+        """UPDATE members SET tallies = json_set(tallies, '$.spent', json_array(l.month, t.count, t.points))
+           FROM latest_spent AS l JOIN tallies AS t ON t.key = 'spent|' || l.month || '|' || l.member_id
+           WHERE members.member_id = l.member_id""",
+        "DELETE FROM tallies WHERE key IN (SELECT 'spent|' || month || '|' || member_id FROM latest_spent)",
+        "DROP TABLE temp.latest_spent",
+    ),
 )
 SCHEMA_VERSION = len(_MIGRATIONS)
 # Column lists are module constants; every value is bound as a parameter.
 _SELECT_MEMBER = f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id = ?"  # noqa: S608
 _SELECT_HISTORY = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE member_id = ? AND seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
-_INSERT_MEMBER = f"INSERT INTO members ({MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+_INSERT_MEMBER = f"INSERT INTO members ({MEMBER_COLUMNS}, tallies) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 _SELECT_PROGRAMS = f"SELECT {PROGRAM_COLUMNS} FROM program_versions"  # noqa: S608
 _INSERT_PROGRAM = f"INSERT INTO program_versions ({PROGRAM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
 _INSERT_LOT = f"INSERT INTO lots ({LOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
@@ -394,6 +423,8 @@ _INSERT_OPERATION = (
     "INSERT INTO operations (key, kind, body, recorded_micros, recorded_offset, purchased_micros)"
     " VALUES (?, ?, ?, ?, ?, ?)"
 )
+_SELECT_ROW_TALLIES = "SELECT member_id, tallies FROM members WHERE member_id IN ({})"
+_PUT_ROW_TALLIES = "UPDATE members SET tallies = ? WHERE member_id = ?"
 _ZERO = Tally()
 # Keys per SELECT ... IN (...): well under SQLite's bound-parameter limit.
 _KEYS_PER_QUERY = 500
@@ -460,6 +491,9 @@ class SQLiteUnitOfWork:
         # holds the write lock from its first statement, so they cannot change
         # under it: add_tallies adds to them without reading them again.
         self._seen: dict[str, Tally] = {}
+        # Members' row tallies (loyalty.store.member_tallies): changes are written with the
+        # member's next balance update, or at commit.
+        self._rows = Rows()
 
     def _writable(self) -> None:
         if self._readonly:
@@ -479,6 +513,18 @@ class SQLiteUnitOfWork:
     def add_member(self, member: Member) -> None:
         self._writable()
         changed = member.birthday_changed_at
+        # The member's own tallies live in its row from now on: any kept before it enrolled
+        # (only a hand-made key can be) move in with it.
+        keys = own_keys(member.id)
+        moved = self._conn.execute(
+            f"DELETE FROM tallies WHERE key IN ({', '.join('?' * len(keys))}) RETURNING key, count, points",  # noqa: S608
+            keys,
+        ).fetchall()
+        row = Row(member.id, None)
+        for key, count, points in moved:
+            found = where(key)
+            assert found is not None
+            row.put(found[1], None, Tally(int(count), Decimal(points)))
         self._conn.execute(
             _INSERT_MEMBER,
             (
@@ -489,8 +535,11 @@ class SQLiteUnitOfWork:
                 dump_json(dict(member.attributes)),
                 None if changed is None else _utc_text(changed),
                 None if changed is None else offset_of(changed),
+                row.text() if moved else None,
             ),
         )
+        row.changed = False
+        self._rows.rows[member.id] = row
 
     def update_member(self, member: Member) -> None:
         self._writable()
@@ -511,8 +560,13 @@ class SQLiteUnitOfWork:
 
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
         # BEGIN IMMEDIATE already holds the database's write lock: nothing more to lock.
-        row = self._conn.execute("SELECT balance FROM members WHERE member_id = ?", (member_id,)).fetchone()
-        return None if row is None else int(row[0])
+        # The row's tallies come with it: a purchase reads them next.
+        found = self._conn.execute("SELECT balance, tallies FROM members WHERE member_id = ?", (member_id,))
+        row = found.fetchone()
+        if row is None:
+            return None
+        self._rows.loaded(member_id, row[1])
+        return int(row[0])
 
     def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
         row = self._conn.execute(_BALANCE_BY_STATE, (member_id, _sortable(now))).fetchone()
@@ -534,10 +588,18 @@ class SQLiteUnitOfWork:
             drawn = [(points, lot) for lot, points in posting.draws]
         if posting.redates or posting.kind is EntryKind.REDATE:
             check_redates(posting, self._lots_by_id(posting.member_id, [lot for lot, _ in posting.redates]))
-        (balance,) = conn.execute(
-            "UPDATE members SET balance = balance + ? WHERE member_id = ? RETURNING balance",
-            (posting.points, posting.member_id),
-        ).fetchone()
+        tallies = self._rows.take(posting.member_id)
+        if tallies is not None:
+            # The row's tallies this unit of work changed go with the balance: one statement.
+            (balance,) = conn.execute(
+                "UPDATE members SET balance = balance + ?, tallies = ? WHERE member_id = ? RETURNING balance",
+                (posting.points, tallies, posting.member_id),
+            ).fetchone()
+        else:
+            (balance,) = conn.execute(
+                "UPDATE members SET balance = balance + ? WHERE member_id = ? RETURNING balance",
+                (posting.points, posting.member_id),
+            ).fetchone()
         cursor = conn.execute(
             "INSERT INTO entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
             " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
@@ -875,15 +937,21 @@ class SQLiteUnitOfWork:
                 found[key] = Tally(int(count), Decimal(points))
         return found
 
+    def _load_rows(self, members: list[str]) -> list[tuple[str, str | None]]:
+        found: list[tuple[str, str | None]] = []
+        for start in range(0, len(members), _KEYS_PER_QUERY):
+            chunk = members[start : start + _KEYS_PER_QUERY]
+            found += self._conn.execute(_SELECT_ROW_TALLIES.format(", ".join("?" * len(chunk))), chunk)
+        return found
+
     def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
         # A write unit of work holds the database's write lock from BEGIN IMMEDIATE:
         # for_update needs nothing more.
         wanted = [check_tally_key(key) for key in keys]
-        found = self._stored_tallies(wanted)
-        result = {key: found.get(key, _ZERO) for key in wanted}
+        result = self._rows.read(wanted, self._seen, self._load_rows, self._stored_tallies)
         if not self._readonly:
             self._seen.update(result)
-        return result
+        return {key: result[key] for key in wanted}
 
     def add_tallies(self, deltas: Mapping[str, Tally]) -> None:
         self._writable()
@@ -892,15 +960,26 @@ class SQLiteUnitOfWork:
         # Read, add exactly in Python, write back: safe under the write lock
         # BEGIN IMMEDIATE took, and SQLite has no exact decimal arithmetic.
         check_deltas(deltas)
-        seen = self._seen
+        seen, rows = self._seen, self._rows
         unseen = [key for key in deltas if key not in seen]
-        stored = self._stored_tallies(unseen) if unseen else {}
-        totals = {
-            key: (seen[key] if key in seen else stored.get(key, _ZERO)) + delta
-            for key, delta in deltas.items()
-        }
-        self._conn.executemany(_UPSERT_TALLY, [(key, t.count, str(t.points)) for key, t in totals.items()])
-        seen.update(totals)
+        if unseen:
+            self.tallies(unseen)  # what they are now, and their members' rows
+        table: list[tuple[str, int, str]] = []
+        taken: list[tuple[str]] = []
+        for key, delta in deltas.items():
+            total = seen[key] = seen[key] + delta
+            if not rows.keeps(key):
+                table.append((key, total.count, str(total.points)))
+                continue
+            gone, held = rows.put(key, total)
+            if gone is not None:
+                table.append((gone[0], gone[1].count, str(gone[1].points)))
+            if held:
+                taken.append((key,))  # read into the total, kept by the row from now on
+        if taken:
+            self._conn.executemany("DELETE FROM tallies WHERE key = ?", taken)
+        if table:
+            self._conn.executemany(_UPSERT_TALLY, table)
 
     def program_versions(self) -> list[StoredProgram]:
         rows = self._conn.execute(_SELECT_PROGRAMS).fetchall()
@@ -922,6 +1001,9 @@ class SQLiteUnitOfWork:
         )
 
     def commit(self) -> None:
+        changed = [(row.text(), row.member_id) for row in self._rows.changed()]
+        if changed:
+            self._conn.executemany(_PUT_ROW_TALLIES, changed)
         self._conn.execute("COMMIT")
 
 

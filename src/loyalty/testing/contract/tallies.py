@@ -13,13 +13,16 @@ from decimal import Decimal
 
 import pytest
 
+from loyalty.earning import visits_key
 from loyalty.errors import (
     InvalidInput,
     TransientStorageError,
 )
+from loyalty.habits import spent_key
+from loyalty.returns import owed_key
 from loyalty.store import Store
 from loyalty.tallies import Tally
-from loyalty.testing.contract._base import THIRD, ContractBase
+from loyalty.testing.contract._base import THIRD, ContractBase, adjust_posting
 
 
 class TalliesContract(ContractBase):
@@ -221,3 +224,49 @@ class TalliesContract(ContractBase):
         finally:
             first.close()
             second.close()
+
+    def test_a_members_own_tallies_add_up_wherever_the_adapter_keeps_them(self, store: Store) -> None:
+        """The tallies every purchase touches (visits, first and last visit, what it owes, a
+        month's spend) may live in the member's row (as on SQLite): written before the member
+        enrolled, for months in any order, rolled back or read in the unit of work that wrote
+        them, they add up as any other tally."""
+        visits, owed = visits_key("M9"), owed_key("M9")
+        march, april, may, june = (spent_key("M9", f"2024-0{month}") for month in (3, 4, 5, 6))
+        with store.unit_of_work() as uow:
+            uow.add_tallies({visits: Tally(2, Decimal(0)), may: Tally(1, Decimal("5.5"))})
+            uow.commit()
+        self._enroll(store, "M9")
+        with store.unit_of_work() as uow:
+            assert uow.balance("M9", for_update=True) == 0
+            assert uow.tallies([visits, may, owed]) == {
+                visits: Tally(2, Decimal(0)),
+                may: Tally(1, Decimal("5.5")),
+                owed: Tally(),
+            }
+            uow.add_tallies({visits: Tally(1, Decimal(0)), may: Tally(1, Decimal(1))})
+            uow.add_tallies({april: Tally(1, Decimal(2)), june: Tally(1, Decimal("0.25"))})
+            uow.append(adjust_posting("M9", 5, "a"))
+            uow.add_tallies({march: Tally(1, THIRD), owed: Tally(0, Decimal(3))})
+            assert uow.tallies([visits, june, may]) == {
+                visits: Tally(3, Decimal(0)),
+                june: Tally(1, Decimal("0.25")),
+                may: Tally(2, Decimal("6.5")),
+            }
+            uow.commit()
+        with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+            uow.add_tallies({visits: Tally(5, Decimal(0)), spent_key("M9", "2024-07"): Tally(1, Decimal(1))})
+            raise RuntimeError("crash before the commit")
+        with store.unit_of_work() as uow:
+            uow.add_tallies({june: Tally(1, Decimal(1)), may: Tally(0, Decimal("-6.5"))})
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.tallies([visits, march, april, may, june, owed, spent_key("M9", "2024-07")]) == {
+                visits: Tally(3, Decimal(0)),
+                march: Tally(1, THIRD),
+                april: Tally(1, Decimal(2)),
+                may: Tally(2, Decimal(0)),
+                june: Tally(2, Decimal("1.25")),
+                owed: Tally(0, Decimal(3)),
+                spent_key("M9", "2024-07"): Tally(),
+            }
+            assert uow.balance("M9") == 5

@@ -1,0 +1,62 @@
+"""What a purchase writes on SQLite: its entry, its lot, its idempotency record and one update
+of the member's row, which carries the balance and the tallies every purchase touches."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from loyalty import Engine, Line, Program, Purchase
+from loyalty.habits import spent_key
+from loyalty.store.sqlite import SQLiteStore
+from loyalty.tallies import Tally
+
+T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+
+
+def _traced(store: SQLiteStore, engine: Engine, purchase: Purchase) -> list[str]:
+    statements: list[str] = []
+    with store._connection() as conn:  # the idle connection the next unit of work reuses
+        conn.set_trace_callback(statements.append)
+    try:
+        engine.record_purchase(purchase)
+    finally:
+        conn.set_trace_callback(None)
+    return [" ".join(s.split()) for s in statements]
+
+
+def test_a_purchase_writes_its_members_tallies_with_its_balance(tmp_path: Path) -> None:
+    store = SQLiteStore(tmp_path / "shop.db", synchronous="normal")
+    engine = Engine(Program("Shop", "EUR"), store, clock=lambda: T0 + timedelta(days=60))
+    engine.enroll("M1", at=T0)
+
+    def sale(n: int, at: datetime) -> Purchase:
+        return Purchase(f"P{n}", "M1", at, [Line("sku", 1, Decimal("2.50"))], "EUR")
+
+    engine.record_purchase(sale(1, T0))
+    march = _traced(store, engine, sale(2, T0 + timedelta(days=1)))
+    assert [" ".join(s.split()[:3]) for s in march] == [
+        "BEGIN IMMEDIATE",
+        "SELECT kind, body,",  # the idempotency record, if this is a retry
+        "SELECT balance, tallies",  # the member's balance and tallies, under the write lock
+        "UPDATE members SET",  # both, in one statement
+        "INSERT INTO entries",
+        "INSERT INTO lots",
+        "INSERT INTO operations",
+        "COMMIT",
+    ]
+    # A new month: its spend is looked for in the table (a key written before the member
+    # enrolled would be there) and March's goes there, out of the row.
+    april = _traced(store, engine, sale(3, T0 + timedelta(days=31)))
+    table = [s for s in april if " tallies (" in s or "FROM tallies" in s]
+    assert [s.split(" WHERE")[0].split(" VALUES")[0] for s in table] == [
+        "SELECT key, count, points FROM tallies",
+        "INSERT INTO tallies (key, count, points)",
+    ]
+    with store.unit_of_work(readonly=True) as uow:
+        assert uow.tallies([spent_key("M1", "2024-03"), spent_key("M1", "2024-04")]) == {
+            spent_key("M1", "2024-03"): Tally(2, Decimal("5.00")),
+            spent_key("M1", "2024-04"): Tally(1, Decimal("2.50")),
+        }
+    store.close()
