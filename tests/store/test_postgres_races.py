@@ -12,12 +12,14 @@ import psycopg
 import pytest
 
 from loyalty import Receipt
+from loyalty.earning import visits_key
 from loyalty.engine import Engine
 from loyalty.errors import IdempotencyConflict
 from loyalty.members import Member
 from loyalty.program import Program
 from loyalty.purchases import Line, Purchase
 from loyalty.store.postgres import PostgresStore, open_postgres
+from loyalty.tallies import Tally
 from tests.pg import postgres_dsn
 
 pytestmark = pytest.mark.postgres
@@ -106,3 +108,51 @@ def test_a_connection_dropped_in_the_pool_is_retried_on_a_new_one(schema_url: st
         assert engine.balance("M1").available == 0
     finally:
         store.close()
+
+
+def test_an_enrolment_waits_for_a_writer_of_the_members_keys_and_takes_them_in(store: PostgresStore) -> None:
+    """Adding to a key a member's row will keep (``visits|N``) before N is enrolled puts it in
+    the table; an enrolment that takes the member's keys out of the table must wait for that
+    writer's commit, or the key would be left behind in the table, unread."""
+    with store.unit_of_work() as writer:
+        writer.add_tallies({visits_key("N"): Tally(1)})
+        writer.balance("nobody")  # the queued add goes out
+        enrolled = threading.Event()
+
+        def enrol() -> None:
+            with store.unit_of_work() as uow:
+                uow.add_member(Member("N", T0))
+                uow.commit()
+            enrolled.set()
+
+        thread = threading.Thread(target=enrol)
+        thread.start()
+        assert not enrolled.wait(1), "the enrolment did not wait for the writer of its keys"
+        writer.commit()
+    thread.join(timeout=30)
+    assert enrolled.is_set()
+    with store.unit_of_work(readonly=True) as uow:
+        assert uow.tallies([visits_key("N")]) == {visits_key("N"): Tally(1)}
+
+
+def test_reading_another_members_tallies_takes_no_lock(store: PostgresStore) -> None:
+    """Two writers that each hold their member's lock may read each other's tallies: a plain
+    read locks nothing (it would deadlock here if it locked the row)."""
+    with store.unit_of_work() as uow:
+        uow.add_member(Member("A", T0))
+        uow.add_member(Member("B", T0))
+        uow.commit()
+    both = threading.Barrier(2, timeout=30)
+
+    def read(me: str, other: str) -> dict[str, Tally]:
+        with store.unit_of_work() as uow:
+            uow.balance(me, for_update=True)
+            both.wait()
+            seen = uow.tallies([visits_key(other)])
+            uow.commit()
+        return seen
+
+    with ThreadPoolExecutor(2) as pool:
+        reads = [pool.submit(read, "A", "B"), pool.submit(read, "B", "A")]
+        seen = [r.result(timeout=30) for r in reads]
+    assert seen == [{visits_key("B"): Tally()}, {visits_key("A"): Tally()}]

@@ -46,11 +46,12 @@ from decimal import Decimal
 from typing import Any
 
 from loyalty.earning import visits_key
+from loyalty.errors import InvalidInput
 from loyalty.habits import seen_key, spent_key
 from loyalty.returns import debt_key, owed_key
 from loyalty.tallies import Tally
 
-__all__ = ["FAMILIES", "Row", "Rows", "own_keys", "where"]
+__all__ = ["FAMILIES", "Row", "Rows", "checked", "own_keys", "where"]
 
 #: The kinds of tally kept whole in the row, by the prefix of their keys (member id last).
 FAMILIES: dict[str, str] = {
@@ -83,6 +84,17 @@ def where(key: str) -> tuple[str, str, str | None] | None:
         if rest[_MONTH_WIDTH : _MONTH_WIDTH + 1] == "|" and member and _MONTH.fullmatch(month):
             return member, "spent", month
     return None
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def checked(key: str, total: Tally) -> Tally:
+    """``total`` if a database can keep its count (a signed 64-bit integer, as the tallies
+    table's column), else :class:`~loyalty.errors.InvalidInput` before anything is written."""
+    if total.count not in _INT64:
+        raise InvalidInput("deltas", f"the count of tally {key!r} would leave the 64-bit range")
+    return total
 
 
 def own_keys(member_id: str) -> list[str]:
@@ -159,10 +171,8 @@ class Row:
         return self.spent is None or month >= self.spent[0]
 
     def text(self) -> str:
-        """The row as JSON, zeros left out."""
-        data: dict[str, Any] = {
-            family: [t.count, str(t.points)] for family, t in self._load().items() if t.count or t.points
-        }
+        """The row as JSON (each points value as its exact text, as the tallies table kept it)."""
+        data: dict[str, Any] = {family: [t.count, str(t.points)] for family, t in self._load().items()}
         if self.spent is not None:
             month, t = self.spent
             data["spent"] = [month, t.count, str(t.points)]
@@ -191,16 +201,29 @@ class Rows:
         if self.rows.get(member_id) is None:
             self.rows[member_id] = Row(member_id, text)
 
+    def absent(self, keys: Iterable[str]) -> list[str]:
+        """The members, read in this unit of work as not enrolled, of those of ``keys`` a row
+        would keep."""
+        members = set()
+        for key in keys:
+            found = where(key)
+            if found is not None and found[0] in self.rows and self.rows[found[0]] is None:
+                members.add(found[0])
+        return sorted(members)
+
     def read(
         self,
         keys: Iterable[str],
         seen: Mapping[str, Tally],
         load: Callable[[list[str]], Iterable[tuple[str, str | None]]],
         table: Callable[[list[str]], dict[str, Tally]],
+        *,
+        keep: bool = True,
     ) -> dict[str, Tally]:
         """The tallies ``keys`` (checked), from ``seen`` (what this unit of work read or wrote),
         the members' rows (``load`` reads those not read yet: member and text, for the
-        enrolled ones) or the tallies table (``table``: the keys it holds)."""
+        enrolled ones) or the tallies table (``table``: the keys it holds). With ``keep`` false
+        the rows ``load`` reads are not kept for :meth:`put` (they were read without a lock)."""
         result: dict[str, Tally] = {}
         in_rows: list[tuple[str, tuple[str, str, str | None]]] = []
         in_table: list[str] = []
@@ -213,12 +236,12 @@ class Rows:
                 in_table.append(key)
             else:
                 in_rows.append((key, found))
-        rows = self.rows
+        rows = self.rows if keep else dict(self.rows)
         if in_rows:
             missing = sorted({found[0] for _, found in in_rows if found[0] not in rows})
             if missing:
                 for member_id, text in load(missing):
-                    self.loaded(member_id, text)
+                    rows[member_id] = Row(member_id, text)
                 for member_id in missing:
                     rows.setdefault(member_id, None)
             for key, (member_id, family, month) in in_rows:

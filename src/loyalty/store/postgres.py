@@ -51,7 +51,7 @@ from loyalty.store import (
     check_tally_key,
     program_order,
 )
-from loyalty.store.member_tallies import Row, Rows, own_keys, where
+from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
 from loyalty.store.periods import count_from_start, purchase_time
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
@@ -400,6 +400,8 @@ class _Queries:
     def __init__(self, schema: str) -> None:
         from psycopg import sql
 
+        #: What the advisory lock of a member's keys hashes before its id (one set per schema).
+        self.lock_prefix = f"{schema}.member:"
         names = {
             "s": sql.Identifier(schema),
             "member_columns": sql.SQL(MEMBER_COLUMNS),
@@ -438,6 +440,13 @@ class _Queries:
             "SELECT balance, tallies FROM {s}.members WHERE member_id = %s FOR UPDATE"
         )
         self.row_tallies = q("SELECT member_id, tallies FROM {s}.members WHERE member_id = ANY(%s::text[])")
+        # Enrolling a member and adding to one of its keys while it is not enrolled take this
+        # lock (one per member id, held to the end of the transaction): an enrolment that takes
+        # the member's keys out of the table cannot miss one a writer has not committed yet.
+        self.lock_member_keys = q(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s || m, 0))"
+            ' FROM (SELECT m FROM unnest(%s::text[]) AS t(m) ORDER BY m COLLATE "C") AS ordered'
+        )
         # A write unit of work adds to what it reads: the rows are locked, in one order.
         self.row_tallies_for_update = q(
             "SELECT member_id, tallies FROM {s}.members WHERE member_id = ANY(%s::text[])"
@@ -688,6 +697,8 @@ class PostgresUnitOfWork:
         # Members' row tallies (loyalty.store.member_tallies), read from locked rows: changes are
         # written with the member's next balance update, or at commit.
         self._rows = Rows()
+        # Members not enrolled whose keys this unit of work added to, under their lock.
+        self._unenrolled: set[str] = set()
 
     def _writable(self) -> None:
         # The server refuses writes in a READ ONLY transaction too; this says so
@@ -741,6 +752,9 @@ class PostgresUnitOfWork:
     def add_member(self, member: Member) -> None:
         self._writable()
         changed = member.birthday_changed_at
+        # Its own statement before the insert, so the insert's snapshot sees what a writer that
+        # held the lock committed.
+        self._queue(self._q.lock_member_keys, (self._q.lock_prefix, [_text("member_id", member.id)]))
         row = self._execute(
             self._q.add_member,
             (
@@ -1065,8 +1079,8 @@ class PostgresUnitOfWork:
             ),
         )
 
-    def _load_rows(self, members: list[str]) -> list[tuple[str, str | None]]:
-        query = self._q.row_tallies if self._readonly else self._q.row_tallies_for_update
+    def _load_rows(self, members: list[str], *, lock: bool) -> list[tuple[str, str | None]]:
+        query = self._q.row_tallies_for_update if lock else self._q.row_tallies
         return self._execute(query, (members,)).fetchall()
 
     def _table_tallies(self, keys: list[str], for_update: bool) -> dict[str, Tally]:
@@ -1078,15 +1092,24 @@ class PostgresUnitOfWork:
             rows = self._execute(self._q.tallies, (keys,)).fetchall()
         return {key: Tally(count, points) for key, count, points in rows}
 
+    def _read(self, keys: list[str], *, for_update: bool, lock_rows: bool) -> dict[str, Tally]:
+        # Keys of the table are read afresh (what is queued goes first); a member's row is kept
+        # for the unit of work, with what it added to it, only when it was locked (or in a
+        # read-only unit of work, whose snapshot does not move).
+        keep = lock_rows or self._readonly
+        return self._rows.read(
+            keys,
+            {},
+            lambda members: self._load_rows(members, lock=lock_rows and not self._readonly),
+            lambda table: self._table_tallies(table, for_update),
+            keep=keep,
+        )
+
     def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
         wanted = [check_tally_key(key) for key in keys]
         if not wanted:
             return {}
-        # Keys of the table are read afresh (what is queued goes first); a member's row is read
-        # once, locked in a write unit of work, and holds what this unit of work added to it.
-        found = self._rows.read(
-            wanted, {}, self._load_rows, lambda table: self._table_tallies(table, for_update)
-        )
+        found = self._read(wanted, for_update=for_update, lock_rows=for_update)
         return {key: found[key] for key in wanted}
 
     def add_tallies(self, deltas: Mapping[str, Tally]) -> None:
@@ -1097,15 +1120,29 @@ class PostgresUnitOfWork:
         rows = self._rows
         # A member's row tallies are added up here, on the locked row; the rest by the server.
         kept = [key for key in deltas if where(key) is not None]
-        now = self.tallies(kept) if kept else {}
+        now = self._read(kept, for_update=False, lock_rows=True) if kept else {}
+        absent = [m for m in rows.absent(kept) if m not in self._unenrolled]
+        if absent:
+            # Their keys go to the table: under the lock an enrolment takes, and only if they
+            # are still not enrolled once it is held.
+            self._queue(self._q.lock_member_keys, (self._q.lock_prefix, absent))
+            enrolled = self._load_rows(absent, lock=True)
+            self._unenrolled.update(absent)
+            if enrolled:
+                for member_id, text in enrolled:
+                    rows.rows[member_id] = Row(member_id, text)
+                now = self._read(kept, for_update=False, lock_rows=True)
+        # Every sum first: one that fails leaves nothing added.
+        totals = {key: checked(key, now[key] + deltas[key]) for key in kept if rows.keeps(key)}
         added: list[tuple[str, Tally]] = []
         let_go: list[tuple[str, Tally]] = []
         taken: list[str] = []
         for key, delta in deltas.items():
-            if not rows.keeps(key):
+            # (Kept no longer if an earlier key moved its row to a later month: the table's.)
+            if key not in totals or not rows.keeps(key):
                 added.append((key, delta))
                 continue
-            gone, held = rows.put(key, now[key] + delta)
+            gone, held = rows.put(key, totals[key])
             if gone is not None:
                 let_go.append(gone)
             if held:

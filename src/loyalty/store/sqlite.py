@@ -46,7 +46,7 @@ from loyalty.store import (
     check_tally_key,
     program_order,
 )
-from loyalty.store.member_tallies import Row, Rows, own_keys, where
+from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
 from loyalty.store.periods import count_from_start, instant_of, purchase_time
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
@@ -964,10 +964,12 @@ class SQLiteUnitOfWork:
         unseen = [key for key in deltas if key not in seen]
         if unseen:
             self.tallies(unseen)  # what they are now, and their members' rows
+        # Every sum first: one that fails leaves nothing added.
+        totals = {key: checked(key, seen[key] + delta) for key, delta in deltas.items()}
+        seen.update(totals)
         table: list[tuple[str, int, str]] = []
         taken: list[tuple[str]] = []
-        for key, delta in deltas.items():
-            total = seen[key] = seen[key] + delta
+        for key, total in totals.items():
             if not rows.keeps(key):
                 table.append((key, total.count, str(total.points)))
                 continue

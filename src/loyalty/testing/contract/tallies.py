@@ -18,7 +18,7 @@ from loyalty.errors import (
     InvalidInput,
     TransientStorageError,
 )
-from loyalty.habits import spent_key
+from loyalty.habits import seen_key, spent_key
 from loyalty.returns import owed_key
 from loyalty.store import Store
 from loyalty.tallies import Tally
@@ -270,3 +270,27 @@ class TalliesContract(ContractBase):
                 spent_key("M9", "2024-07"): Tally(),
             }
             assert uow.balance("M9") == 5
+
+    def test_an_add_that_cannot_be_exact_adds_nothing(self, store: Store) -> None:
+        """A sum that would need more than 1,000 digits is refused, and none of the call's other
+        deltas is added, wherever the adapter keeps the tallies."""
+        self._enroll(store, "M8")
+        with store.unit_of_work() as uow:
+            uow.add_tallies({seen_key("M8"): Tally(0, Decimal("1E+999"))})
+            uow.commit()
+        untouched = {visits_key("M8"): Tally(), "other": Tally()}
+        with store.unit_of_work() as uow:
+            uow.balance("M8", for_update=True)
+            with pytest.raises(InvalidInput):
+                uow.add_tallies(
+                    {visits_key("M8"): Tally(1), "other": Tally(1), seen_key("M8"): Tally(0, Decimal("1E-5"))}
+                )
+            assert uow.tallies(list(untouched)) == untouched
+            uow.add_tallies({"other": Tally(1)})
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.tallies([*untouched, seen_key("M8")]) == {
+                visits_key("M8"): Tally(),
+                "other": Tally(1),
+                seen_key("M8"): Tally(0, Decimal("1E+999")),
+            }
