@@ -34,7 +34,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return trips
 
 
-def test_a_purchase_waits_for_four_round_trips(postgres_store: PostgresStore, sent: list[str]) -> None:
+def test_a_purchase_waits_for_three_round_trips(postgres_store: PostgresStore, sent: list[str]) -> None:
     engine = Engine(Program("Shop", "EUR"), postgres_store, clock=lambda: T0 + timedelta(days=60))
     engine.enroll("M1", at=T0)
 
@@ -45,8 +45,8 @@ def test_a_purchase_waits_for_four_round_trips(postgres_store: PostgresStore, se
     sent.clear()
     engine.record_purchase(sale(2, T0 + timedelta(days=1)))
     assert sent == [
-        "SELECT kind,",  # with BEGIN: the idempotency record, if this is a retry
-        "SELECT balance,",  # the member's balance and tallies, locked
+        "WITH locked",  # with BEGIN: the idempotency record, if this is a retry, and the
+        # member's balance and tallies, locked
         "WITH moved",  # the entry, its lot, the balance and the tallies
         "COMMIT",  # with the idempotency record
     ]

@@ -45,7 +45,15 @@ class Command:
 
     def replay(self, uow: UnitOfWork) -> Operation | None:
         """The earlier operation under the key if this is a retry of it; a conflicting reuse raises."""
-        previous = uow.operation(self.key)
+        return self._check(uow.operation(self.key))
+
+    def replay_and_lock(self, uow: UnitOfWork, member_id: str) -> tuple[Operation | None, int | None]:
+        """:meth:`replay`, with ``member_id``'s balance locked for the command (``None`` for no
+        such member) in the same read: for a command on one member, which is rarely a retry."""
+        previous, balance = uow.operation_and_lock(self.key, member_id)
+        return self._check(previous), balance
+
+    def _check(self, previous: Operation | None) -> Operation | None:
         if previous is None:
             return None
         if previous.kind != self.kind:

@@ -103,13 +103,21 @@ def _referral(
 
 
 def _snapshot(
-    ctx: Context, uow: UnitOfWork, program: Program, subject: Purchase | Event, reason: str
+    ctx: Context,
+    uow: UnitOfWork,
+    program: Program,
+    subject: Purchase | Event,
+    reason: str,
+    locked: int | None,
 ) -> tuple[Snapshot, dict[str, tuple[int, str]]]:
     """Everything recording ``subject`` decides on, read under the member's lock (and its
-    referrer's, which a first purchase may reward). Points past their date under an inactivity
-    policy are written off first, as maintenance would have."""
+    referrer's, which a first purchase may reward), or with the balance ``locked`` already.
+    Points past their date under an inactivity policy are written off first, as maintenance
+    would have."""
     purchase = subject if isinstance(subject, Purchase) else None
-    if purchase is not None and program.referrals is not None:
+    if locked is not None:
+        balance = locked
+    elif purchase is not None and program.referrals is not None:
         balance = locks.lock_with_referrer(uow, subject.member_id)
     else:
         balance = locks.lock(uow, subject.member_id)
@@ -163,16 +171,25 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
     """Record a purchase or event under the version of its time: read, decide, write once."""
     program = ctx.programs.at(subject.at)
 
+    # Without referral terms a command locks its own member only: it can do so with its lookup.
+    alone = program.referrals is None
+
     def run(uow: UnitOfWork) -> Receipt:
         ctx.programs.begin()
-        replay = command.replay(uow)
+        locked = None
+        if alone:
+            replay, locked = command.replay_and_lock(uow, subject.member_id)
+            if replay is None and locked is None:
+                raise UnknownMember("member_id", f"no member {subject.member_id!r}")
+        else:
+            replay = command.replay(uow)
         if replay is not None:
             # The original receipt, even if the program has changed since.
             return codec.receipt_from_result(replay.result)
         # This engine's versions are stored with the command's own writes (a refused command
         # stores none), and the ones other engines stored are known before any date is decided.
         ctx.programs.store_in(uow)
-        snapshot, kept = _snapshot(ctx, uow, program, subject, reason)
+        snapshot, kept = _snapshot(ctx, uow, program, subject, reason, locked)
         decided = plan_earning(snapshot)
         entries = postings.apply(uow, decided.plan)
         if decided.tier_state is not None:

@@ -408,6 +408,15 @@ class OperationsRole(Protocol):
         """The operation recorded under ``key``, or ``None``."""
         ...
 
+    def operation_and_lock(self, key: str, member_id: str) -> tuple[Operation | None, int | None]:
+        """:meth:`operation` of ``key`` and :meth:`~MembersRole.balance` of ``member_id`` with
+        ``for_update=True`` (``None`` for no such member), in one read where the adapter can:
+        how a command that decides on one member's points begins, since it is rarely a retry.
+
+        ``return self.operation(key), self.balance(member_id, for_update=True)`` is a correct
+        implementation."""
+        ...
+
     def add_operation(self, operation: Operation) -> None:
         """Record an operation; a second one with the same key must fail (the final arbiter)."""
         ...

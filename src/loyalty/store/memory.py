@@ -491,6 +491,9 @@ class MemoryUnitOfWork:
     def operation(self, key: str) -> Operation | None:
         return self._data.operations.get(key)
 
+    def operation_and_lock(self, key: str, member_id: str) -> tuple[Operation | None, int | None]:
+        return self._data.operations.get(key), self._data.balances.get(member_id)
+
     def add_operation(self, operation: Operation) -> None:
         self._writable()
         ops = self._data.operations

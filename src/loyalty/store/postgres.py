@@ -616,6 +616,14 @@ class _Queries:
         self.operation = q(
             "SELECT kind, body, recorded_at, recorded_offset FROM {s}.operations WHERE key = %s"
         )
+        # The lookup and the member's row lock in one statement (one row, whether or not either
+        # is found): the lock is taken whatever the lookup finds, which a retry does not mind.
+        self.operation_and_lock = q(
+            "WITH locked AS (SELECT balance, tallies FROM {s}.members WHERE member_id = %s FOR UPDATE)"
+            " SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, l.balance, l.tallies"
+            " FROM (SELECT 1) AS one LEFT JOIN {s}.operations AS o ON o.key = %s"
+            " LEFT JOIN locked AS l ON true"
+        )
         self.add_operation = q(
             "INSERT INTO {s}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
             " VALUES (%s, %s, %s, %s, %s, %s)"
@@ -1055,6 +1063,22 @@ class PostgresUnitOfWork:
         kind, body, recorded_at, recorded_offset = row
         request, result = unpack_operation(key, body)
         return Operation(key, kind, request, result, restore_instant(recorded_at, recorded_offset))
+
+    def operation_and_lock(self, key: str, member_id: str) -> tuple[Operation | None, int | None]:
+        if self._readonly:
+            return self.operation(key), self.balance(member_id)  # nothing to lock for
+        row = self._execute(self._q.operation_and_lock, (member_id, key)).fetchone()
+        assert row is not None  # one row, always
+        kind, body, recorded_at, recorded_offset, balance, tallies = row
+        operation = None
+        if kind is not None:
+            request, result = unpack_operation(key, body)
+            operation = Operation(key, kind, request, result, restore_instant(recorded_at, recorded_offset))
+        if balance is None:
+            return operation, None
+        # Locked: this unit of work may add to the row's tallies (only locked rows are kept).
+        self._rows.loaded(member_id, tallies)
+        return operation, int(balance)
 
     def add_operation(self, operation: Operation) -> None:
         self._writable()

@@ -899,6 +899,10 @@ class SQLiteUnitOfWork:
         rows = self._conn.execute(_DUE_TIERS, (_sortable(until), -1 if limit is None else limit))
         return [tier_state_from_row(row) for row in rows]
 
+    def operation_and_lock(self, key: str, member_id: str) -> tuple[Operation | None, int | None]:
+        # Two statements: SQLite has no round trip to save, and BEGIN IMMEDIATE is the lock.
+        return self.operation(key), self.balance(member_id, for_update=True)
+
     def operation(self, key: str) -> Operation | None:
         row = self._conn.execute(_SELECT_OPERATION, (key,)).fetchone()
         if row is None:

@@ -41,6 +41,25 @@ class OperationsContract(ContractBase):
             assert uow.operation("T1-000001") == Operation("T1-000001", "purchase", request, result, T0)
             assert uow.operation("T1-000002") is None
 
+    def test_an_operation_and_its_members_balance_are_read_together(self, store: Store) -> None:
+        self._enroll(store)
+        kept = Operation("T1-000001", "purchase", {"member_id": "M1"}, {"points": 3}, T0)
+        with store.unit_of_work() as uow:
+            uow.append(adjust_posting("M1", 25, "A1"))
+            uow.add_operation(kept)
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.operation_and_lock("T1-000002", "M1") == (None, 25)
+            assert uow.operation_and_lock("T1-000001", "M1") == (kept, 25)
+            assert uow.operation_and_lock("T1-000002", "nobody") == (None, None)
+            # Locked as by balance(for_update=True): the unit of work decides and writes on it.
+            uow.add_tallies({"visits|M1": Tally(1)})
+            assert uow.append(adjust_posting("M1", 5, "A2")).balance_after == 30
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.operation_and_lock("T1-000001", "M1") == (kept, 30)
+            assert uow.tallies(["visits|M1"]) == {"visits|M1": Tally(1)}
+
     def test_a_second_operation_with_the_same_key_fails_and_keeps_nothing(self, store: Store) -> None:
         self._enroll(store)
         with store.unit_of_work() as uow:
