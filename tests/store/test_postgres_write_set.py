@@ -34,7 +34,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return trips
 
 
-def test_a_purchase_waits_for_three_round_trips(postgres_store: PostgresStore, sent: list[str]) -> None:
+def test_a_purchase_waits_for_two_round_trips(postgres_store: PostgresStore, sent: list[str]) -> None:
     engine = Engine(Program("Shop", "EUR"), postgres_store, clock=lambda: T0 + timedelta(days=60))
     engine.enroll("M1", at=T0)
 
@@ -45,10 +45,9 @@ def test_a_purchase_waits_for_three_round_trips(postgres_store: PostgresStore, s
     sent.clear()
     engine.record_purchase(sale(2, T0 + timedelta(days=1)))
     assert sent == [
-        "WITH locked",  # with BEGIN: the idempotency record, if this is a retry, and the
-        # member's balance and tallies, locked
-        "WITH moved",  # the entry, its lot, the balance and the tallies
-        "COMMIT",  # with the idempotency record
+        "SELECT o.kind,",  # with BEGIN and the member's lock: the idempotency record, if this is
+        # a retry, the member's balance and tallies, and the number of its entry
+        "COMMIT",  # with the entry, its lot, the balance, the tallies and the idempotency record
     ]
     engine.record_purchase(sale(3, T0 + timedelta(days=31)))
     with postgres_store.unit_of_work(readonly=True) as uow:

@@ -402,6 +402,8 @@ class _Queries:
 
         #: What the advisory lock of a member's keys hashes before its id (one set per schema).
         self.lock_prefix = f"{schema}.member:"
+        #: The entries table, as pg_get_serial_sequence names it (the name needs no quotes).
+        self.entries_table = f"{schema}.entries"
         names = {
             "s": sql.Identifier(schema),
             "member_columns": sql.SQL(MEMBER_COLUMNS),
@@ -483,26 +485,32 @@ class _Queries:
         # One round trip: the UPDATE takes the member's row lock (if balance()
         # has not already) before the entry draws its seq, so per member the
         # seq order is also the commit order and paging by seq never skips.
-        # A credit opens its lot in the same statement.
-        self.append = q(
+        # A credit opens its lot in the same statement. append_numbered is the same with the
+        # entry's number drawn beforehand under the member's lock (operation_and_lock): it goes
+        # out with the commit, since nothing waits for its answer.
+        append = (
             "WITH moved AS ("
-            " UPDATE {s}.members"
+            " UPDATE {{s}}.members"
             " SET balance = balance + %(points)s, tallies = COALESCE(%(tallies)s::text, tallies)"
             " WHERE member_id = %(member_id)s RETURNING balance),"
             " entry AS ("
-            " INSERT INTO {s}.entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
-            " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
-            " vests_at, expires_at, draws, rolling, redates)"
-            " SELECT %(member_id)s, %(kind)s, %(points)s, moved.balance,"
+            " INSERT INTO {{s}}.entries ({seq}member_id, kind, points, balance_after, occurred_at,"
+            " occurred_offset, recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
+            " vests_at, expires_at, draws, rolling, redates){overriding}"
+            " SELECT {numbered}%(member_id)s, %(kind)s, %(points)s, moved.balance,"
             " %(occurred_at)s, %(occurred_offset)s, %(recorded_at)s, %(recorded_offset)s,"
             " %(source_id)s, %(reason)s, %(actor)s, %(rule)s, %(program_version)s,"
             " %(vests_at)s, %(expires_at)s, %(draws)s, %(rolling)s, %(redates)s FROM moved"
             " RETURNING seq, balance_after),"
             " lot AS ("
-            " INSERT INTO {s}.lots ({lot_columns})"
+            " INSERT INTO {{s}}.lots ({{lot_columns}})"
             " SELECT seq, %(member_id)s, %(opens)s, %(opens)s, %(occurred_at)s, %(occurred_offset)s,"
             " %(vests_at)s, %(expires_at)s, %(rolling)s FROM entry WHERE %(opens)s <> 0)"
             " SELECT seq, balance_after FROM entry"
+        )
+        self.append = q(append.format(seq="", overriding="", numbered=""))
+        self.append_numbered = q(
+            append.format(seq="seq, ", overriding=" OVERRIDING SYSTEM VALUE", numbered="%(seq)s, ")
         )
         self.lots_by_id = q(
             "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND lot = ANY(%s::bigint[])"
@@ -616,13 +624,16 @@ class _Queries:
         self.operation = q(
             "SELECT kind, body, recorded_at, recorded_offset FROM {s}.operations WHERE key = %s"
         )
-        # The lookup and the member's row lock in one statement (one row, whether or not either
-        # is found): the lock is taken whatever the lookup finds, which a retry does not mind.
+        # The lookup and the member's row lock in one round trip (one row, whether or not either
+        # is found), the lock taken whatever the lookup finds, which a retry does not mind. The
+        # lock is a statement of its own, before: the entry number the lookup draws is then
+        # drawn under it, so per member the number order is still the commit order.
+        self.lock_member = q("SELECT 1 FROM {s}.members WHERE member_id = %s FOR UPDATE")
         self.operation_and_lock = q(
-            "WITH locked AS (SELECT balance, tallies FROM {s}.members WHERE member_id = %s FOR UPDATE)"
-            " SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, l.balance, l.tallies"
+            "SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, m.balance, m.tallies,"
+            " CASE WHEN m.member_id IS NOT NULL THEN nextval(pg_get_serial_sequence(%s, 'seq')) END"
             " FROM (SELECT 1) AS one LEFT JOIN {s}.operations AS o ON o.key = %s"
-            " LEFT JOIN locked AS l ON true"
+            " LEFT JOIN {s}.members AS m ON m.member_id = %s"
         )
         self.add_operation = q(
             "INSERT INTO {s}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
@@ -707,6 +718,10 @@ class PostgresUnitOfWork:
         self._rows = Rows()
         # Members not enrolled whose keys this unit of work added to, under their lock.
         self._unenrolled: set[str] = set()
+        # Balances read under the member's lock, as this unit of work's entries moved them, and
+        # an entry number drawn under it (operation_and_lock) for the member's next credit.
+        self._balances: dict[str, int] = {}
+        self._numbered: tuple[str, int] | None = None
 
     def _writable(self) -> None:
         # The server refuses writes in a READ ONLY transaction too; this says so
@@ -815,8 +830,22 @@ class PostgresUnitOfWork:
 
     def append(self, posting: Posting) -> Entry:
         self._writable()
-        rules = rules_text(posting.rules)
-        version = posting.program_version
+        member_id = posting.member_id
+        numbered = self._numbered
+        plain = posting.points >= 0 and not posting.draws and not posting.redates
+        if (
+            numbered is not None
+            and numbered[0] == member_id
+            and plain
+            and posting.kind is not EntryKind.REDATE
+        ):
+            # A credit to the member locked with its number drawn: its number and balance are
+            # known, so it goes out with the commit (or the next statement that is answered).
+            self._numbered = None
+            balance = self._balances[member_id] + posting.points
+            self._queue(self._q.append_numbered, {**self._entry_values(posting), "seq": numbered[1]})
+            self._balances[member_id] = balance
+            return posting.recorded(numbered[1], balance)
         if posting.points < 0 or posting.draws:
             # Checked before anything is written, against the lots as stored (and locked).
             ids = [lot for lot, _ in posting.draws]
@@ -826,34 +855,14 @@ class PostgresUnitOfWork:
             ids = [lot for lot, _ in posting.redates]
             rows = self._execute(self._q.lots_by_id, (posting.member_id, ids)).fetchall()
             check_redates(posting, {lot.id: lot for lot in map(lot_from_row, rows)})
-        row = self._execute(
-            self._q.append,
-            {
-                "member_id": _text("member_id", posting.member_id),
-                "kind": posting.kind.value,
-                "points": posting.points,
-                "occurred_at": posting.occurred_at,
-                "occurred_offset": offset_of(posting.occurred_at),
-                "recorded_at": posting.recorded_at,
-                "recorded_offset": offset_of(posting.recorded_at),
-                "source_id": _text("source_id", posting.source_id),
-                "reason": _text("reason", posting.reason),
-                "actor": None if posting.actor is None else _text("actor", posting.actor),
-                "rule": rules,
-                "program_version": None if version is None else _text("program_version", version),
-                "vests_at": posting.vests_at,
-                "expires_at": posting.expires_at,
-                "draws": draws_text(posting.draws),
-                "rolling": posting.rolling,
-                "redates": redates_text(posting.redates),
-                "opens": opens(posting),
-                # The row's tallies this unit of work changed go with the balance.
-                "tallies": self._rows.take(posting.member_id),
-            },
-        ).fetchone()
+        # Drawn from here on, a number drawn before would come after this entry's.
+        self._numbered = None
+        row = self._execute(self._q.append, self._entry_values(posting)).fetchone()
         if row is None:
             raise StorageError("member_id", f"no member {posting.member_id!r} to append to")
         seq, balance = row
+        if member_id in self._balances:
+            self._balances[member_id] = balance
         if posting.draws:
             lots, points = zip(*posting.draws, strict=True)
             self._queue(self._q.draw, (list(lots), list(points)))
@@ -861,6 +870,32 @@ class PostgresUnitOfWork:
             moved, dates = zip(*posting.redates, strict=True)
             self._queue(self._q.redate, (posting.rolling, list(moved), list(dates)))
         return posting.recorded(seq, balance)
+
+    def _entry_values(self, posting: Posting) -> dict[str, Any]:
+        version = posting.program_version
+        rules = rules_text(posting.rules)
+        return {
+            "member_id": _text("member_id", posting.member_id),
+            "kind": posting.kind.value,
+            "points": posting.points,
+            "occurred_at": posting.occurred_at,
+            "occurred_offset": offset_of(posting.occurred_at),
+            "recorded_at": posting.recorded_at,
+            "recorded_offset": offset_of(posting.recorded_at),
+            "source_id": _text("source_id", posting.source_id),
+            "reason": _text("reason", posting.reason),
+            "actor": None if posting.actor is None else _text("actor", posting.actor),
+            "rule": rules,
+            "program_version": None if version is None else _text("program_version", version),
+            "vests_at": posting.vests_at,
+            "expires_at": posting.expires_at,
+            "draws": draws_text(posting.draws),
+            "rolling": posting.rolling,
+            "redates": redates_text(posting.redates),
+            "opens": opens(posting),
+            # The row's tallies this unit of work changed go with the balance.
+            "tallies": self._rows.take(posting.member_id),
+        }
 
     def add_hold(self, hold: Hold) -> None:
         self._writable()
@@ -1067,17 +1102,21 @@ class PostgresUnitOfWork:
     def operation_and_lock(self, key: str, member_id: str) -> tuple[Operation | None, int | None]:
         if self._readonly:
             return self.operation(key), self.balance(member_id)  # nothing to lock for
-        row = self._execute(self._q.operation_and_lock, (member_id, key)).fetchone()
+        self._queue(self._q.lock_member, (member_id,))
+        row = self._execute(self._q.operation_and_lock, (self._q.entries_table, key, member_id)).fetchone()
         assert row is not None  # one row, always
-        kind, body, recorded_at, recorded_offset, balance, tallies = row
+        kind, body, recorded_at, recorded_offset, balance, tallies, seq = row
         operation = None
         if kind is not None:
             request, result = unpack_operation(key, body)
             operation = Operation(key, kind, request, result, restore_instant(recorded_at, recorded_offset))
         if balance is None:
             return operation, None
-        # Locked: this unit of work may add to the row's tallies (only locked rows are kept).
+        # Locked: this unit of work may add to the row's tallies (only locked rows are kept), and
+        # knows the balance its next entry moves, and that entry's number.
         self._rows.loaded(member_id, tallies)
+        self._balances[member_id] = int(balance)
+        self._numbered = (member_id, int(seq))
         return operation, int(balance)
 
     def add_operation(self, operation: Operation) -> None:
