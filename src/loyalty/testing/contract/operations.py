@@ -4,6 +4,7 @@ Operations (idempotency records), hostile strings and read-only units of work.""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -23,7 +24,7 @@ from loyalty.purchases import Line, Purchase
 from loyalty.referrals import Referral
 from loyalty.store import Operation, Store, StoredProgram, UnitOfWork
 from loyalty.tallies import Tally
-from loyalty.testing.contract._base import HOSTILE_STRINGS, T0, ContractBase, adjust_posting
+from loyalty.testing.contract._base import HOSTILE_STRINGS, T0, ContractBase, adjust_posting, debit
 from loyalty.testing.snapshots import snapshot
 from loyalty.tiers import TierState
 
@@ -59,6 +60,37 @@ class OperationsContract(ContractBase):
         with store.unit_of_work(readonly=True) as uow:
             assert uow.operation_and_lock("T1-000001", "M1") == (kept, 30)
             assert uow.tallies(["visits|M1"]) == {"visits|M1": Tally(1)}
+
+    @pytest.mark.parametrize("first", [-5, 0, 7])
+    def test_entries_after_a_lookup_and_lock_come_back_in_the_order_appended(
+        self, store: Store, first: int
+    ) -> None:
+        """Whatever an adapter does ahead of time when a command begins with a lookup and a lock
+        (PostgreSQL draws the number of the member's next entry), the entries come back in the
+        order appended, with the balances each left, and another member's are untouched."""
+        self._enroll(store)
+        self._enroll(store, "M2")
+        with store.unit_of_work() as uow:
+            uow.append(adjust_posting("M1", 10, "A0"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.operation_and_lock("K1", "M1") == (None, 10)
+            made = []
+            if first < 0:
+                made.append(debit(uow, "M1", first, "A1"))  # draws on the lot it checks first
+            elif first:
+                made.append(uow.append(adjust_posting("M1", first, "A1")))
+            made += [uow.append(adjust_posting("M1", points, f"A{points}")) for points in (3, 4)]
+            other = uow.append(adjust_posting("M2", 2, "B1"))
+            left = list(itertools.accumulate((e.points for e in made), initial=10))[1:]
+            assert [e.balance_after for e in made] == left
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            history = uow.history("M1")
+            assert history[1:] == made
+            assert [e.seq for e in history] == sorted(e.seq for e in history)
+            assert uow.history("M2") == [other]
+            assert uow.balance("M1") == made[-1].balance_after
 
     def test_a_second_operation_with_the_same_key_fails_and_keeps_nothing(self, store: Store) -> None:
         self._enroll(store)
