@@ -21,13 +21,15 @@ T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The first words of what each round trip ends with (the statement that is answered)."""
+    """The first words of what each round trip ends with (the statement that is answered), and
+    how many statements go before it in the same round trip."""
     trips: list[str] = []
     execute = PostgresUnitOfWork._execute
 
     def counted(self: PostgresUnitOfWork, query: Any, params: Any = None) -> Any:
         text = query if isinstance(query, bytes) else query.as_string(self._conn)
-        trips.append(" ".join(str(text if isinstance(text, str) else text.decode()).split()[:2]))
+        words = " ".join(str(text if isinstance(text, str) else text.decode()).split()[:2])
+        trips.append(f"{words} ({len(self._queued)} queued)")
         return execute(self, query, params)
 
     monkeypatch.setattr(PostgresUnitOfWork, "_execute", counted)
@@ -45,9 +47,11 @@ def test_a_purchase_waits_for_two_round_trips(postgres_store: PostgresStore, sen
     sent.clear()
     engine.record_purchase(sale(2, T0 + timedelta(days=1)))
     assert sent == [
-        "SELECT o.kind,",  # with BEGIN and the member's lock: the idempotency record, if this is
-        # a retry, the member's balance and tallies, and the number of its entry
-        "COMMIT",  # with the entry, its lot, the balance, the tallies and the idempotency record
+        # With BEGIN only: in one statement, so that the member it finds is the one it locked,
+        # the member's lock, the idempotency record (if this is a retry), the member's balance
+        # and tallies, and the number of its entry.
+        "WITH locked (1 queued)",
+        "COMMIT (2 queued)",  # with the entry (its lot, the balance and tallies) and the record
     ]
     engine.record_purchase(sale(3, T0 + timedelta(days=31)))
     with postgres_store.unit_of_work(readonly=True) as uow:

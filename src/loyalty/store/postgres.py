@@ -624,16 +624,19 @@ class _Queries:
         self.operation = q(
             "SELECT kind, body, recorded_at, recorded_offset FROM {s}.operations WHERE key = %s"
         )
-        # The lookup and the member's row lock in one round trip (one row, whether or not either
-        # is found), the lock taken whatever the lookup finds, which a retry does not mind. The
-        # lock is a statement of its own, before: the entry number the lookup draws is then
-        # drawn under it, so per member the number order is still the commit order.
-        self.lock_member = q("SELECT 1 FROM {s}.members WHERE member_id = %s FOR UPDATE")
+        # The lookup and the member's row lock in one statement (one row, whether or not either
+        # is found), the lock taken whatever the lookup finds, which a retry does not mind. One
+        # statement, so that the member the lookup finds is the one it locked (a member enrolled
+        # between two statements would be found unlocked); the entry number is drawn in the
+        # outer select, once the materialized CTE holds the lock, so per member the number order
+        # is still the commit order.
         self.operation_and_lock = q(
-            "SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, m.balance, m.tallies,"
-            " CASE WHEN m.member_id IS NOT NULL THEN nextval(pg_get_serial_sequence(%s, 'seq')) END"
+            "WITH locked AS MATERIALIZED ("
+            " SELECT balance, tallies FROM {s}.members WHERE member_id = %s FOR UPDATE)"
+            " SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, l.balance, l.tallies,"
+            " CASE WHEN l.balance IS NOT NULL THEN nextval(pg_get_serial_sequence(%s, 'seq')) END"
             " FROM (SELECT 1) AS one LEFT JOIN {s}.operations AS o ON o.key = %s"
-            " LEFT JOIN {s}.members AS m ON m.member_id = %s"
+            " LEFT JOIN locked AS l ON true"
         )
         self.add_operation = q(
             "INSERT INTO {s}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
@@ -1102,8 +1105,7 @@ class PostgresUnitOfWork:
     def operation_and_lock(self, key: str, member_id: str) -> tuple[Operation | None, int | None]:
         if self._readonly:
             return self.operation(key), self.balance(member_id)  # nothing to lock for
-        self._queue(self._q.lock_member, (member_id,))
-        row = self._execute(self._q.operation_and_lock, (self._q.entries_table, key, member_id)).fetchone()
+        row = self._execute(self._q.operation_and_lock, (member_id, self._q.entries_table, key)).fetchone()
         assert row is not None  # one row, always
         kind, body, recorded_at, recorded_offset, balance, tallies, seq = row
         operation = None
