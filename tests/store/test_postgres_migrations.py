@@ -23,7 +23,8 @@ from loyalty.members import Member
 from loyalty.program import Program
 from loyalty.store import StoredProgram, Tally
 from loyalty.store.member_tallies import FAMILIES
-from loyalty.store.postgres import _MIGRATIONS, SCHEMA_VERSION, PostgresStore, open_postgres
+from loyalty.store.postgres import SCHEMA_VERSION, PostgresStore, open_postgres
+from loyalty.store.postgres.migrations import MIGRATIONS
 from loyalty.store.rows import dump_json
 from loyalty.tiers import TierState
 from tests import shop
@@ -90,7 +91,7 @@ V1_DDL = (
 
 
 def test_migration_1_is_unchanged() -> None:
-    assert _MIGRATIONS[0] == V1_DDL
+    assert MIGRATIONS[0] == V1_DDL
 
 
 def _version_1_schema(url: str) -> None:
@@ -239,7 +240,7 @@ def _migrated_shape(version: int) -> set[tuple[str, str]]:
     try:
         with psycopg.connect(postgres_dsn()) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(fresh))
-            for step in _MIGRATIONS[:version]:
+            for step in MIGRATIONS[:version]:
                 for statement in step:
                     conn.execute(sql.SQL(statement).format(s=fresh))
         return _shape(schema_of(fresh_url))

@@ -1,0 +1,254 @@
+"""The PostgreSQL adapter (psycopg 3 + psycopg-pool), for stores shared by many tills.
+
+``postgresql://user:password@host:5432/dbname`` (or ``postgres://``), with
+loyalty options as query parameters next to any libpq ones
+(``sslmode``, ``connect_timeout``, ``application_name``...):
+
+- ``schema`` (default ``loyalty``): where the tables live; it must match
+  ``^[a-z_][a-z0-9_]{0,62}$`` so it never needs quoting and never carries SQL.
+- ``pool_min`` / ``pool_max`` (default 1 / 10): connections kept open / at most.
+- ``pool_timeout`` in seconds (default 30): how long opening the store and
+  each unit of work wait for a connection before giving up.
+
+Writes run in READ COMMITTED and lock the member's row (``SELECT ... FOR
+UPDATE``) before deciding on its balance, so concurrent writers to one member
+queue up instead of losing updates, while writers to different members never
+wait for each other. The UNIQUE key of ``operations`` is the final arbiter of
+idempotency: the loser of a same-key race gets a unique violation, which is
+reported as :class:`~loyalty.errors.TransientStorageError` so the engine
+retries and then finds the winner's operation. Read-only units of work run in
+REPEATABLE READ so every read in one of them sees the same snapshot.
+
+psycopg is imported only when a store is opened, so ``import loyalty`` works
+without it; install it with ``pip install 'loyalty-engine[postgres]'``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from loyalty.codec import pack_operation
+from loyalty.errors import InvalidInput, StorageError
+from loyalty.store.postgres.driver import (
+    BEGIN_READ,
+    BEGIN_WRITE,
+    DEFAULT_SCHEMA,
+    SCHEMA_NAME,
+    import_driver,
+    translate,
+)
+from loyalty.store.postgres.migrations import REPACK_PAGE
+from loyalty.store.postgres.migrations import SCHEMA_VERSION as SCHEMA_VERSION
+from loyalty.store.postgres.queries import Queries
+from loyalty.store.postgres.unit_of_work import PostgresUnitOfWork as PostgresUnitOfWork
+from loyalty.store.rows import load_json
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+    Connection = psycopg.Connection[tuple[Any, ...]]
+
+__all__ = ["DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresStore", "open_postgres"]
+
+
+class PostgresStore:
+    """A store in one schema of a PostgreSQL database, safe to share between threads and processes."""
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        schema: str = DEFAULT_SCHEMA,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        pool_timeout: float = 30.0,
+    ) -> None:
+        if not isinstance(schema, str) or not SCHEMA_NAME.fullmatch(schema):
+            raise InvalidInput(
+                "schema",
+                f"must match ^[a-z_][a-z0-9_]{{0,62}}$ (lower case, at most 63 characters), got {schema!r}",
+            )
+        for name, value in (("pool_min", pool_min), ("pool_max", pool_max)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInput(name, f"must be a non-negative int, got {value!r}")
+        if pool_max < max(pool_min, 1):
+            raise InvalidInput("pool_max", f"must be at least max(1, pool_min={pool_min}), got {pool_max}")
+        if (
+            isinstance(pool_timeout, bool)
+            or not isinstance(pool_timeout, int | float)
+            or not pool_timeout > 0
+        ):
+            raise InvalidInput("pool_timeout", f"must be a positive number of seconds, got {pool_timeout!r}")
+        import_driver()
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        self.schema = schema
+        self.pool_timeout = float(pool_timeout)
+        self._q = Queries(schema)
+        self._closed = False
+        # autocommit: every transaction is opened by an explicit BEGIN that
+        # states its isolation level, whatever the server's default is.
+        self._pool: ConnectionPool[Connection] = ConnectionPool(
+            conninfo,
+            min_size=pool_min,
+            max_size=pool_max,
+            kwargs={"autocommit": True},
+            timeout=self.pool_timeout,
+            name=f"loyalty-{schema}",
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=self.pool_timeout)
+            self._migrate()
+        except psycopg.Error as exc:
+            self._pool.close()
+            raise translate(exc) from exc
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _lock_key(self) -> int:
+        # Advisory locks are database-wide: one key per schema, stable across processes.
+        digest = hashlib.blake2b(f"loyalty-engine schema {self.schema}".encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big", signed=True)
+
+    def _installed_version(self, conn: Connection) -> int | None:
+        row = conn.execute(
+            "SELECT 1 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND c.relname = 'schema_version'",
+            (self.schema,),
+        ).fetchone()
+        if row is None:
+            return None
+        row = conn.execute(self._q.version).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def _refuse_newer(self, version: int | None) -> None:
+        if version is not None and version > SCHEMA_VERSION:
+            raise StorageError(
+                None,
+                f"schema {self.schema!r} has schema version {version}; this loyalty-engine knows up to "
+                f"{SCHEMA_VERSION}: upgrade loyalty-engine",
+            )
+
+    def _migrate(self) -> None:
+        with self._pool.connection() as conn:
+            version = self._installed_version(conn)
+            self._refuse_newer(version)
+            if version == SCHEMA_VERSION:
+                # The usual case needs no lock and no DDL privilege.
+                return
+            conn.execute(b"BEGIN")
+            try:
+                # Concurrent openers of a new schema queue here; the later ones
+                # then find it migrated. DDL is transactional, so a failed step
+                # leaves nothing behind.
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key(),))
+                conn.execute(self._q.create_schema)
+                conn.execute(self._q.create_version)
+                row = conn.execute(self._q.version).fetchone()
+                version = 0 if row is None else int(row[0])
+                self._refuse_newer(version)
+                for step in self._q.migrations[version:]:
+                    for statement in step:
+                        if isinstance(statement, str):
+                            self._repack(conn)
+                        else:
+                            conn.execute(statement)
+                if row is None:
+                    conn.execute(self._q.insert_version, (SCHEMA_VERSION,))
+                elif version != SCHEMA_VERSION:
+                    conn.execute(self._q.update_version, (SCHEMA_VERSION,))
+                conn.execute(b"COMMIT")
+            except BaseException:
+                conn.execute(b"ROLLBACK")
+                raise
+
+    def _repack(self, conn: Connection) -> None:
+        """Migration 7: every operation kept whole (request and result), packed a page at a time."""
+        last = ""
+        while rows := conn.execute(self._q.unpacked, (last, REPACK_PAGE)).fetchall():
+            keys = [key for key, _, _, _ in rows]
+            last = keys[-1]
+            bodies = [
+                pack_operation(kind, key, load_json(request), load_json(result))
+                for key, kind, request, result in rows
+            ]
+            conn.execute(self._q.repack, (keys, bodies))
+
+    def schema_version(self) -> int:
+        import psycopg
+
+        try:
+            with self._pool.connection() as conn:
+                return self._installed_version(conn) or 0
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+
+    @contextmanager
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[PostgresUnitOfWork]:
+        import psycopg
+        from psycopg.pq import TransactionStatus
+
+        if self._closed:
+            raise StorageError(None, "the store is closed")
+        try:
+            conn = self._pool.getconn()
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        try:
+            # BEGIN goes out with the unit of work's first statement.
+            begin = BEGIN_READ if readonly else BEGIN_WRITE
+            yield PostgresUnitOfWork(conn, self._q, readonly, begin)
+        except psycopg.Error as exc:
+            raise translate(exc) from exc
+        finally:
+            try:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    # Not committed, or the block raised: nothing it did is kept.
+                    conn.execute(b"ROLLBACK")
+            except psycopg.Error:
+                # The connection is broken; the pool sees that and replaces it.
+                pass
+            self._pool.putconn(conn)
+
+    def close(self) -> None:
+        self._closed = True
+        self._pool.close()
+
+
+_OPTIONS = {"schema", "pool_min", "pool_max", "pool_timeout"}
+
+
+def open_postgres(url: str) -> PostgresStore:
+    """Open ``postgresql://user@host/db?schema=loyalty&pool_min=1&pool_max=10&pool_timeout=30``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise InvalidInput("url", f"expected postgresql://..., got {url!r}")
+    ours: dict[str, str] = {}
+    libpq: list[tuple[str, str]] = []
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key in _OPTIONS:
+            ours[key] = value
+        else:
+            libpq.append((key, value))
+    # libpq would refuse our options as unknown connection parameters.
+    conninfo = urlunsplit(parts._replace(query=urlencode(libpq)))
+    numbers: dict[str, Any] = {}
+    for name in ("pool_min", "pool_max"):
+        if name in ours:
+            if not (ours[name].isascii() and ours[name].isdecimal()):
+                raise InvalidInput(name, f"must be a whole number, got {ours[name]!r}")
+            numbers[name] = int(ours[name])
+    if "pool_timeout" in ours:
+        try:
+            numbers["pool_timeout"] = float(ours["pool_timeout"])
+        except ValueError:
+            raise InvalidInput("pool_timeout", f"must be seconds, got {ours['pool_timeout']!r}") from None
+    return PostgresStore(conninfo, schema=ours.get("schema", DEFAULT_SCHEMA), **numbers)

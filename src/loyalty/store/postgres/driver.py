@@ -1,0 +1,67 @@
+"""What the PostgreSQL adapter needs of psycopg: importing it on demand, its errors as the
+engine's, and the values PostgreSQL text cannot hold."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from loyalty.errors import InvalidInput, StorageError, TransientStorageError
+from loyalty.store.rows import (
+    dump_json,
+)
+from loyalty.tallies import Tally
+
+if TYPE_CHECKING:
+    import psycopg
+
+    Connection = psycopg.Connection[tuple[Any, ...]]
+
+DEFAULT_SCHEMA = "loyalty"
+SCHEMA_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+INSTALL_HINT = "pip install 'loyalty-engine[postgres]'"
+
+ZERO = Tally()
+BEGIN_READ = b"BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+BEGIN_WRITE = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+UNIQUE_VIOLATION = "23505"
+SERIALIZATION_FAILURE = "40001"
+DEADLOCK_DETECTED = "40P01"
+# A duplicate key here means another transaction won a race for the same
+# member, idempotency key or program version: a retry will see the winner and
+# answer from it.
+RACED_TABLES = frozenset({"members", "operations", "program_versions", "holds", "referral_codes"})
+
+
+def import_driver() -> None:
+    try:
+        import psycopg  # noqa: F401
+        import psycopg_pool  # noqa: F401
+    except ImportError as exc:
+        raise StorageError(
+            None, f"the PostgreSQL store needs psycopg 3 and psycopg-pool: {INSTALL_HINT} ({exc})"
+        ) from exc
+
+
+def translate(exc: psycopg.Error) -> StorageError:
+    if exc.sqlstate in (SERIALIZATION_FAILURE, DEADLOCK_DETECTED) or (
+        exc.sqlstate == UNIQUE_VIOLATION and exc.diag.table_name in RACED_TABLES
+    ):
+        return TransientStorageError(None, f"postgresql: {exc}")
+    return StorageError(None, f"postgresql: {exc}")
+
+
+def pg_text(field: str, value: str) -> str:
+    """Refuse, naming the field, the strings PostgreSQL text cannot hold (the driver would say only how)."""
+    if "\x00" in value:
+        raise InvalidInput(field, "PostgreSQL text cannot hold NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(field, "must be valid Unicode (no unpaired surrogates)") from None
+    return value
+
+
+def pg_json(field: str, value: Any) -> str:
+    # dump_json escapes NUL as \u0000 but passes lone surrogates through.
+    return pg_text(field, dump_json(value))

@@ -1,0 +1,263 @@
+"""The PostgreSQL schema's forward migrations, one step per version."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+
+    Connection = psycopg.Connection[tuple[Any, ...]]
+
+# Forward migrations, applied in order; the list index + 1 is the version.
+# Never edit a released step: add a new one. ``{s}`` is the schema, filled in
+# with sql.Identifier; nothing else is ever formatted into SQL. ``REPACK`` is a
+# step done in Python.
+REPACK = "-- pack the operations kept before schema 7"
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE {s}.members (
+            member_id TEXT PRIMARY KEY,
+            enrolled_at TIMESTAMPTZ NOT NULL,
+            enrolled_offset INTEGER NOT NULL,
+            birthday DATE,
+            attributes TEXT NOT NULL,
+            balance BIGINT NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE {s}.entries (
+            seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES {s}.members(member_id),
+            kind TEXT NOT NULL,
+            points BIGINT NOT NULL,
+            balance_after BIGINT NOT NULL,
+            occurred_at TIMESTAMPTZ NOT NULL,
+            occurred_offset INTEGER NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            source_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT,
+            rule TEXT
+        )""",
+        "CREATE INDEX entries_by_member ON {s}.entries (member_id, seq)",
+        # The ledger is append-only: the database itself refuses edits, even
+        # from a client that bypasses the engine.
+        """CREATE FUNCTION {s}.entries_are_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN RAISE EXCEPTION 'ledger entries are immutable'; END $$""",
+        """CREATE TRIGGER entries_no_update_or_delete BEFORE UPDATE OR DELETE ON {s}.entries
+           FOR EACH ROW EXECUTE FUNCTION {s}.entries_are_immutable()""",
+        """CREATE TRIGGER entries_no_truncate BEFORE TRUNCATE ON {s}.entries
+           FOR EACH STATEMENT EXECUTE FUNCTION {s}.entries_are_immutable()""",
+        # request/result are TEXT holding rows.dump_json, as in SQLite: JSONB
+        # would buy nothing here, since they are only ever read back whole.
+        """CREATE TABLE {s}.operations (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            request TEXT NOT NULL,
+            result TEXT NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            recorded_offset INTEGER NOT NULL
+        )""",
+    ),
+    # 2: earning rules. Entries name the program version their rules belong
+    # to (the ids go in the existing ``rule`` column, space-separated);
+    # birthdays can change; tallies for caps and budgets; program versions.
+    (
+        "ALTER TABLE {s}.entries ADD COLUMN program_version TEXT",
+        """ALTER TABLE {s}.members ADD COLUMN birthday_changed_at TIMESTAMPTZ,
+           ADD COLUMN birthday_changed_offset INTEGER""",
+        """CREATE TABLE {s}.tallies (
+            key TEXT PRIMARY KEY,
+            count BIGINT NOT NULL DEFAULT 0,
+            points NUMERIC NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE {s}.program_versions (
+            version TEXT PRIMARY KEY,
+            effective_from TIMESTAMPTZ,
+            effective_offset INTEGER,
+            body TEXT NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            recorded_offset INTEGER NOT NULL
+        )""",
+    ),
+    # 3: every member's visit count (recorded purchases), which first-purchase
+    # rules read, for purchases recorded before tallies existed. Set, not
+    # added: the operations hold every purchase ever recorded.
+    (
+        """INSERT INTO {s}.tallies AS t (key, count, points)
+           SELECT 'visits|' || (request::jsonb ->> 'member_id'), COUNT(*), 0
+           FROM {s}.operations
+           WHERE kind = 'purchase' AND request::jsonb ->> 'member_id' IS NOT NULL
+           GROUP BY request::jsonb ->> 'member_id'
+           ON CONFLICT (key) DO UPDATE SET count = excluded.count""",
+    ),
+    # 4: lots and holds. Credits carry their lot's dates, debits the lots they drew
+    # from; the lots table is maintained with them. Points from before lots
+    # existed become one lot per member that never expires (a policy applies
+    # to points earned after it), numbered by the member's last entry.
+    (
+        """ALTER TABLE {s}.entries ADD COLUMN vests_at TIMESTAMPTZ,
+           ADD COLUMN expires_at TIMESTAMPTZ, ADD COLUMN draws TEXT""",
+        """CREATE TABLE {s}.lots (
+            lot BIGINT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES {s}.members(member_id),
+            points BIGINT NOT NULL,
+            -- A debt (what a return took back beyond the member's points) is a lot of negative points.
+            remaining BIGINT NOT NULL
+                CHECK (points > 0 AND remaining BETWEEN 0 AND points
+                    OR points < 0 AND remaining BETWEEN points AND 0),
+            earned_at TIMESTAMPTZ NOT NULL,
+            earned_offset INTEGER NOT NULL,
+            vests_at TIMESTAMPTZ,
+            expires_at TIMESTAMPTZ
+        )""",
+        "CREATE INDEX lots_open ON {s}.lots (member_id, lot) WHERE remaining <> 0",
+        """CREATE INDEX lots_vesting ON {s}.lots (member_id, vests_at)
+           WHERE remaining <> 0 AND vests_at IS NOT NULL""",
+        """CREATE INDEX lots_due ON {s}.lots (expires_at, lot)
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
+        """CREATE INDEX lots_due_by_member ON {s}.lots (member_id, expires_at, lot)
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
+        """INSERT INTO {s}.lots (lot, member_id, points, remaining, earned_at, earned_offset)
+           SELECT e.seq, m.member_id, m.balance, m.balance, e.occurred_at, e.occurred_offset
+           FROM {s}.members AS m
+           JOIN {s}.entries AS e
+             ON e.seq = (SELECT MAX(seq) FROM {s}.entries WHERE member_id = m.member_id)
+           WHERE m.balance > 0""",
+        # Holds: open ones are found by member (for the balance) and by expiry date (maintenance).
+        """CREATE TABLE {s}.holds (
+            hold_id TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES {s}.members(member_id),
+            points BIGINT NOT NULL,
+            draws TEXT NOT NULL,
+            held_at TIMESTAMPTZ NOT NULL,
+            held_offset INTEGER NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL,
+            status TEXT NOT NULL,
+            captured BIGINT NOT NULL DEFAULT 0,
+            ended_at TIMESTAMPTZ
+        )""",
+        "CREATE INDEX holds_open ON {s}.holds (member_id, hold_id) WHERE status = 'open'",
+        "CREATE INDEX holds_due ON {s}.holds (expires_at, hold_id) WHERE status = 'open'",
+    ),
+    # 5: tiers. One row per member who has left the lowest tier (or was assigned
+    # one), found by member and, for maintenance, by the date it is next due.
+    (
+        """CREATE TABLE {s}.tier_states (
+            member_id TEXT PRIMARY KEY REFERENCES {s}.members(member_id),
+            tier TEXT NOT NULL,
+            earned TEXT NOT NULL,
+            since TIMESTAMPTZ NOT NULL,
+            review_at TIMESTAMPTZ,
+            due_at TIMESTAMPTZ,
+            floor TEXT,
+            floor_until TIMESTAMPTZ,
+            reached TEXT NOT NULL
+        )""",
+        """CREATE INDEX tier_states_due ON {s}.tier_states (due_at, member_id COLLATE "C")
+           WHERE due_at IS NOT NULL""",
+        # Lots whose date moves with the member's activity, and the entries that move them.
+        """ALTER TABLE {s}.entries ADD COLUMN rolling BOOLEAN NOT NULL DEFAULT FALSE,
+           ADD COLUMN redates TEXT""",
+        "ALTER TABLE {s}.lots ADD COLUMN rolling BOOLEAN NOT NULL DEFAULT FALSE",
+        # The outbox. Events are numbered at commit from one head row, whose lock makes
+        # concurrent writers of events commit in seq order: a reader never skips one.
+        """CREATE TABLE {s}.events (
+            seq BIGINT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            member_id TEXT NOT NULL,
+            occurred_at TIMESTAMPTZ NOT NULL,
+            occurred_offset INTEGER NOT NULL,
+            recorded_at TIMESTAMPTZ NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            source_id TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
+        """CREATE TABLE {s}.outbox_head (
+            one BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (one),
+            last BIGINT NOT NULL
+        )""",
+        "INSERT INTO {s}.outbox_head (last) VALUES (0)",
+        # Referrals: one code per member, one attribution per referee.
+        """CREATE TABLE {s}.referral_codes (
+            code TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL UNIQUE REFERENCES {s}.members(member_id)
+        )""",
+        """CREATE TABLE {s}.referrals (
+            referee TEXT PRIMARY KEY REFERENCES {s}.members(member_id),
+            referrer TEXT NOT NULL REFERENCES {s}.members(member_id),
+            code TEXT NOT NULL,
+            referred_at TIMESTAMPTZ NOT NULL,
+            referred_offset INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            purchase_id TEXT,
+            referrer_points BIGINT NOT NULL,
+            referee_points BIGINT NOT NULL,
+            referrer_lot BIGINT,
+            referee_lot BIGINT,
+            vests_at TIMESTAMPTZ,
+            decided_at TIMESTAMPTZ
+        )""",
+        'CREATE INDEX referrals_by_referrer ON {s}.referrals (referrer, referee COLLATE "C")',
+    ),
+    # 6: reads that cost what they return. Spending finds a member's lots of points in draw
+    # order (btree order puts the lots that never expire last); period figures find the
+    # period's entries and purchases by their time (a purchase's till time copied out of its
+    # request); member_ids pages in code-point order, which the primary key's collation
+    # need not be.
+    (
+        "CREATE INDEX lots_spendable ON {s}.lots (member_id, expires_at, lot) WHERE remaining > 0",
+        "CREATE INDEX entries_by_time ON {s}.entries (occurred_at) INCLUDE (kind, points)",
+        "ALTER TABLE {s}.operations ADD COLUMN purchased_at TIMESTAMPTZ",
+        """UPDATE {s}.operations SET purchased_at = (request::jsonb ->> 'at')::timestamptz
+           WHERE kind = 'purchase'""",
+        "CREATE INDEX operations_purchases ON {s}.operations (purchased_at) WHERE kind = 'purchase'",
+        "CREATE INDEX members_by_enrolment ON {s}.members (enrolled_at)",
+        'CREATE INDEX members_in_code_point_order ON {s}.members (member_id COLLATE "C")',
+    ),
+    # 7: idempotency records kept compactly (loyalty.codec.pack_operation: a purchase's request
+    # and result once, by position, in one column). The records kept before are packed in
+    # Python (REPACK), a page at a time, in the migration's transaction.
+    (
+        "ALTER TABLE {s}.operations ADD COLUMN body TEXT",
+        REPACK,
+        "ALTER TABLE {s}.operations DROP COLUMN request, DROP COLUMN result",
+        "ALTER TABLE {s}.operations ALTER COLUMN body SET NOT NULL",
+    ),
+    # 8: the tallies every purchase touches kept in the member's row (loyalty.store.member_tallies):
+    # its visits, first and last visit, what returns left it owing (the keys of
+    # earning.visits_key, habits.seen_key, returns.debt_key and owed_key, as of this schema) and
+    # its latest month's spend (habits.spent_key), taken out of the tallies table.
+    (
+        "ALTER TABLE {s}.members ADD COLUMN tallies TEXT",
+        """WITH moved AS (
+               DELETE FROM {s}.tallies AS t
+               USING {s}.members AS m, (VALUES ('visits|'), ('seen|'), ('debt|'), ('owed|')) AS p(prefix)
+               WHERE t.key = p.prefix || m.member_id
+               RETURNING m.member_id, split_part(t.key, '|', 1) AS family, t.count, t.points
+           )
+           UPDATE {s}.members AS m SET tallies = j.tallies
+           FROM (SELECT member_id, json_object_agg(family, json_build_array(count, points::text))::text
+                 FROM moved GROUP BY member_id) AS j(member_id, tallies)
+           WHERE m.member_id = j.member_id""",
+        """WITH latest AS (
+               SELECT substr(key, 15) AS member_id, max(substr(key, 7, 7)) AS month FROM {s}.tallies
+               WHERE left(key, 6) = 'spent|' AND substr(key, 14, 1) = '|' AND length(key) > 14
+                 AND substr(key, 7, 7) ~ '^[0-9][0-9][0-9][0-9]-[0-9][0-9]$'
+                 AND substr(key, 15) IN (SELECT member_id FROM {s}.members)
+               GROUP BY 1
+           ), moved AS (
+               DELETE FROM {s}.tallies AS t USING latest AS l
+               WHERE t.key = 'spent|' || l.month || '|' || l.member_id
+               RETURNING l.member_id, l.month, t.count, t.points
+           )
+           UPDATE {s}.members AS m
+           SET tallies = jsonb_set(COALESCE(m.tallies, '{{}}')::jsonb, '{{spent}}',
+                                   jsonb_build_array(moved.month, moved.count, moved.points::text))::text
+           FROM moved WHERE m.member_id = moved.member_id""",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+# Records packed per statement while migrating to schema 7.
+REPACK_PAGE = 1000

@@ -1,0 +1,323 @@
+"""Every statement of the PostgreSQL adapter, composed once per schema."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loyalty.store.postgres.migrations import MIGRATIONS, REPACK
+from loyalty.store.rows import (
+    ENTRY_COLUMNS,
+    EVENT_COLUMNS,
+    HOLD_COLUMNS,
+    LOT_COLUMNS,
+    MEMBER_COLUMNS,
+    PROGRAM_COLUMNS,
+    REFERRAL_COLUMNS,
+    TIER_COLUMNS,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
+
+    Connection = psycopg.Connection[tuple[Any, ...]]
+
+
+class Queries:
+    """Every statement, composed once with the schema as an identifier."""
+
+    def __init__(self, schema: str) -> None:
+        from psycopg import sql
+
+        #: What the advisory lock of a member's keys hashes before its id (one set per schema).
+        self.lock_prefix = f"{schema}.member:"
+        #: The entries table, as pg_get_serial_sequence names it (the name needs no quotes).
+        self.entries_table = f"{schema}.entries"
+        names = {
+            "s": sql.Identifier(schema),
+            "member_columns": sql.SQL(MEMBER_COLUMNS),
+            "entry_columns": sql.SQL(ENTRY_COLUMNS),
+            "program_columns": sql.SQL(PROGRAM_COLUMNS),
+            "lot_columns": sql.SQL(LOT_COLUMNS),
+            "hold_columns": sql.SQL(HOLD_COLUMNS),
+            "tier_columns": sql.SQL(TIER_COLUMNS),
+            "event_columns": sql.SQL(EVENT_COLUMNS),
+            "referral_columns": sql.SQL(REFERRAL_COLUMNS),
+        }
+
+        def q(template: str) -> sql.Composed:
+            return sql.SQL(template).format(**names)
+
+        self.member = q("SELECT {member_columns} FROM {s}.members WHERE member_id = %s")
+        self.member_ids = q(
+            'SELECT member_id FROM {s}.members WHERE member_id COLLATE "C" > %s'
+            ' ORDER BY member_id COLLATE "C" LIMIT %s'
+        )
+        # The member's own tallies live in its row from now on: any kept before it enrolled
+        # (only a hand-made key can be) move in with it.
+        self.add_member = q(
+            "WITH moved AS (DELETE FROM {s}.tallies WHERE key = ANY(%s::text[]) RETURNING key, count, points)"
+            " INSERT INTO {s}.members ({member_columns}, tallies) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+            " (SELECT json_object_agg(split_part(key, '|', 1), json_build_array(count, points::text))::text"
+            " FROM moved)) RETURNING tallies"
+        )
+        self.update_member = q(
+            "UPDATE {s}.members SET birthday = %s, attributes = %s, birthday_changed_at = %s,"
+            " birthday_changed_offset = %s WHERE member_id = %s"
+        )
+        self.balance = q("SELECT balance FROM {s}.members WHERE member_id = %s")
+        # The row's tallies come with the lock: a purchase reads them next.
+        self.balance_for_update = q(
+            "SELECT balance, tallies FROM {s}.members WHERE member_id = %s FOR UPDATE"
+        )
+        self.row_tallies = q("SELECT member_id, tallies FROM {s}.members WHERE member_id = ANY(%s::text[])")
+        # Enrolling a member and adding to one of its keys while it is not enrolled take this
+        # lock (one per member id, held to the end of the transaction): an enrolment that takes
+        # the member's keys out of the table cannot miss one a writer has not committed yet.
+        self.lock_member_keys = q(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s || m, 0))"
+            ' FROM (SELECT m FROM unnest(%s::text[]) AS t(m) ORDER BY m COLLATE "C") AS ordered'
+        )
+        # A write unit of work adds to what it reads: the rows are locked, in one order.
+        self.row_tallies_for_update = q(
+            "SELECT member_id, tallies FROM {s}.members WHERE member_id = ANY(%s::text[])"
+            ' ORDER BY member_id COLLATE "C" FOR UPDATE'
+        )
+        self.put_row_tallies = q(
+            "UPDATE {s}.members AS m SET tallies = d.t FROM unnest(%s::text[], %s::text[]) AS d(m, t)"
+            " WHERE m.member_id = d.m"
+        )
+        # Each part through its partial index.
+        self.balance_by_state = q(
+            "SELECT balance,"
+            " (SELECT COALESCE(SUM(remaining), 0) FROM {s}.lots WHERE member_id = %(m)s"
+            " AND remaining <> 0 AND expires_at IS NOT NULL AND expires_at <= %(now)s),"
+            " (SELECT COALESCE(SUM(remaining), 0) FROM {s}.lots WHERE member_id = %(m)s"
+            " AND remaining <> 0 AND vests_at IS NOT NULL AND vests_at > %(now)s"
+            " AND (expires_at IS NULL OR expires_at > %(now)s)),"
+            " (SELECT COALESCE(SUM(points), 0) FROM {s}.holds WHERE member_id = %(m)s AND status = 'open')"
+            " FROM {s}.members WHERE member_id = %(m)s"
+        )
+        # One segment of the draw order (loyalty.store.spending) through lots_spendable.
+        spendable = (
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %(m)s AND remaining > 0"
+            " AND (vests_at IS NOT NULL AND vests_at > %(now)s) = %(pending)s"
+        )
+        self.spendable_dated = q(
+            f"{spendable} AND (expires_at, lot) > (%(expires)s, %(lot)s) ORDER BY expires_at, lot LIMIT %(n)s"
+        )
+        # Ordered by expires_at too (NULL in every row): the index's own order, so the planner
+        # takes it rather than the primary key and a filter on the member.
+        self.spendable_undated = q(
+            f"{spendable} AND expires_at IS NULL AND lot > %(lot)s ORDER BY expires_at, lot LIMIT %(n)s"
+        )
+        # One round trip: the UPDATE takes the member's row lock (if balance()
+        # has not already) before the entry draws its seq, so per member the
+        # seq order is also the commit order and paging by seq never skips.
+        # A credit opens its lot in the same statement. append_numbered is the same with the
+        # entry's number drawn beforehand under the member's lock (operation_and_lock): it goes
+        # out with the commit, since nothing waits for its answer.
+        append = (
+            "WITH moved AS ("
+            " UPDATE {{s}}.members"
+            " SET balance = balance + %(points)s, tallies = COALESCE(%(tallies)s::text, tallies)"
+            " WHERE member_id = %(member_id)s RETURNING balance),"
+            " entry AS ("
+            " INSERT INTO {{s}}.entries ({seq}member_id, kind, points, balance_after, occurred_at,"
+            " occurred_offset, recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
+            " vests_at, expires_at, draws, rolling, redates){overriding}"
+            " SELECT {numbered}%(member_id)s, %(kind)s, %(points)s, moved.balance,"
+            " %(occurred_at)s, %(occurred_offset)s, %(recorded_at)s, %(recorded_offset)s,"
+            " %(source_id)s, %(reason)s, %(actor)s, %(rule)s, %(program_version)s,"
+            " %(vests_at)s, %(expires_at)s, %(draws)s, %(rolling)s, %(redates)s FROM moved"
+            " RETURNING seq, balance_after),"
+            " lot AS ("
+            " INSERT INTO {{s}}.lots ({{lot_columns}})"
+            " SELECT seq, %(member_id)s, %(opens)s, %(opens)s, %(occurred_at)s, %(occurred_offset)s,"
+            " %(vests_at)s, %(expires_at)s, %(rolling)s FROM entry WHERE %(opens)s <> 0)"
+            " SELECT seq, balance_after FROM entry"
+        )
+        self.append = q(append.format(seq="", overriding="", numbered=""))
+        self.append_numbered = q(
+            append.format(seq="seq, ", overriding=" OVERRIDING SYSTEM VALUE", numbered="%(seq)s, ")
+        )
+        self.lots_by_id = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND lot = ANY(%s::bigint[])"
+            " ORDER BY lot FOR UPDATE"
+        )
+        self.redate = q(
+            "UPDATE {s}.lots AS l SET expires_at = d.e, rolling = %s"
+            " FROM unnest(%s::bigint[], %s::timestamptz[]) AS d(lot, e) WHERE l.lot = d.lot"
+        )
+        self.draw = q(
+            "UPDATE {s}.lots AS l SET remaining = l.remaining + d.p"
+            " FROM unnest(%s::bigint[], %s::bigint[]) AS d(lot, p) WHERE l.lot = d.lot"
+        )
+        self.add_hold = q(
+            "INSERT INTO {s}.holds ({hold_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        )
+        self.hold = q("SELECT {hold_columns} FROM {s}.holds WHERE hold_id = %s")
+        self.open_holds = q(
+            "SELECT {hold_columns} FROM {s}.holds WHERE member_id = %s AND status = 'open'"
+            ' ORDER BY hold_id COLLATE "C"'
+        )
+        self.due_holds = q(
+            "SELECT {hold_columns} FROM {s}.holds WHERE status = 'open' AND expires_at <= %s"
+            ' ORDER BY expires_at, hold_id COLLATE "C" LIMIT %s'
+        )
+        # The status test is the final arbiter: a hold ends exactly once.
+        self.end_hold = q(
+            "UPDATE {s}.holds SET status = %s, captured = %s, ended_at = %s"
+            " WHERE hold_id = %s AND status = 'open' RETURNING {hold_columns}"
+        )
+        self.lots = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining <> 0 ORDER BY lot"
+        )
+        self.lot = q("SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND lot = %s")
+        self.open_lots = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE lot > %s AND remaining <> 0 ORDER BY lot LIMIT %s"
+        )
+        self.referral_code = q("SELECT code FROM {s}.referral_codes WHERE member_id = %s")
+        self.code_owner = q("SELECT member_id FROM {s}.referral_codes WHERE code = %s")
+        self.add_referral_code = q("INSERT INTO {s}.referral_codes (code, member_id) VALUES (%s, %s)")
+        self.referral = q("SELECT {referral_columns} FROM {s}.referrals WHERE referee = %s")
+        self.referrals_by = q(
+            'SELECT {referral_columns} FROM {s}.referrals WHERE referrer = %s ORDER BY referee COLLATE "C"'
+        )
+        self.put_referral = q(
+            "INSERT INTO {s}.referrals ({referral_columns})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (referee) DO UPDATE SET referrer = excluded.referrer, code = excluded.code,"
+            " referred_at = excluded.referred_at, referred_offset = excluded.referred_offset,"
+            " state = excluded.state, reason = excluded.reason, purchase_id = excluded.purchase_id,"
+            " referrer_points = excluded.referrer_points, referee_points = excluded.referee_points,"
+            " referrer_lot = excluded.referrer_lot, referee_lot = excluded.referee_lot,"
+            " vests_at = excluded.vests_at, decided_at = excluded.decided_at"
+        )
+        self.period_kinds = q(
+            "SELECT kind, SUM(points) FROM {s}.entries"
+            " WHERE occurred_at >= %s AND occurred_at < %s GROUP BY kind"
+        )
+        self.period_purchases = q(
+            # A record starts with its member and amount (loyalty.codec.pack_operation).
+            "WITH now AS ("
+            " SELECT body::jsonb ->> 0 AS member, (body::jsonb ->> 1)::numeric AS amount FROM {s}.operations"
+            " WHERE kind = 'purchase' AND purchased_at >= %(lo)s AND purchased_at < %(hi)s),"
+            " prior AS (SELECT body::jsonb ->> 0 AS member FROM {s}.operations"
+            " WHERE kind = 'purchase' AND purchased_at >= %(first)s AND purchased_at < %(lo)s)"
+            " SELECT (SELECT COUNT(*) FROM {s}.members WHERE enrolled_at < %(hi)s),"
+            " (SELECT COUNT(*) FROM now), (SELECT COUNT(DISTINCT member) FROM now),"
+            " (SELECT COUNT(DISTINCT member) FROM prior),"
+            " (SELECT COUNT(*) FROM (SELECT member FROM now INTERSECT SELECT member FROM prior) AS both_),"
+            " (SELECT COALESCE(SUM(amount), 0) FROM now)"
+        )
+        self.ledger_span = q("SELECT MIN(occurred_at), MAX(occurred_at) FROM {s}.entries")
+        self.points_before = q("SELECT COALESCE(SUM(points), 0) FROM {s}.entries WHERE occurred_at < %s")
+        self.points_before_from_total = q(
+            "SELECT (SELECT COALESCE(SUM(balance), 0) FROM {s}.members)"
+            " - (SELECT COALESCE(SUM(points), 0) FROM {s}.entries WHERE occurred_at >= %s)"
+        )
+        self.claim_events = q("UPDATE {s}.outbox_head SET last = last + %s RETURNING last")
+        self.add_events = q(
+            "INSERT INTO {s}.events ({event_columns})"
+            " SELECT * FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::integer[],"
+            " %s::timestamptz[], %s::integer[], %s::text[], %s::text[])"
+        )
+        self.events = q("SELECT {event_columns} FROM {s}.events WHERE seq > %s ORDER BY seq LIMIT %s")
+        self.tier_state = q("SELECT {tier_columns} FROM {s}.tier_states WHERE member_id = %s")
+        self.put_tier_state = q(
+            "INSERT INTO {s}.tier_states ({tier_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (member_id) DO UPDATE SET tier = excluded.tier, earned = excluded.earned,"
+            " since = excluded.since, review_at = excluded.review_at, due_at = excluded.due_at,"
+            " floor = excluded.floor, floor_until = excluded.floor_until, reached = excluded.reached"
+        )
+        self.due_tier_states = q(
+            "SELECT {tier_columns} FROM {s}.tier_states WHERE due_at IS NOT NULL AND due_at <= %s"
+            ' ORDER BY due_at, member_id COLLATE "C" LIMIT %s'
+        )
+        self.pending_lots = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining <> 0"
+            " AND vests_at IS NOT NULL AND vests_at > %s ORDER BY lot"
+        )
+        self.due_lots = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE remaining <> 0"
+            " AND expires_at IS NOT NULL AND expires_at <= %s ORDER BY expires_at, lot LIMIT %s"
+        )
+        self.member_due_lots = q(
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining <> 0"
+            " AND expires_at IS NOT NULL AND expires_at <= %s ORDER BY expires_at, lot LIMIT %s"
+        )
+        self.history = q(
+            "SELECT {entry_columns} FROM {s}.entries WHERE member_id = %s AND seq > %s ORDER BY seq LIMIT %s"
+        )
+        self.operation = q(
+            "SELECT kind, body, recorded_at, recorded_offset FROM {s}.operations WHERE key = %s"
+        )
+        # The lookup and the member's row lock in one statement (one row, whether or not either
+        # is found), the lock taken whatever the lookup finds, which a retry does not mind. One
+        # statement, so that the member the lookup finds is the one it locked (a member enrolled
+        # between two statements would be found unlocked); the entry number is drawn in the
+        # outer select, once the materialized CTE holds the lock, so per member the number order
+        # is still the commit order.
+        self.operation_and_lock = q(
+            "WITH locked AS MATERIALIZED ("
+            " SELECT balance, tallies FROM {s}.members WHERE member_id = %s FOR UPDATE)"
+            " SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, l.balance, l.tallies,"
+            " CASE WHEN l.balance IS NOT NULL THEN nextval(pg_get_serial_sequence(%s, 'seq')) END"
+            " FROM (SELECT 1) AS one LEFT JOIN {s}.operations AS o ON o.key = %s"
+            " LEFT JOIN locked AS l ON true"
+        )
+        self.add_operation = q(
+            "INSERT INTO {s}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s)"
+        )
+        # A page of the records kept before schema 7, through the primary key's index.
+        self.unpacked = q(
+            "SELECT key, kind, request, result FROM {s}.operations WHERE key > %s ORDER BY key LIMIT %s"
+        )
+        self.repack = q(
+            "UPDATE {s}.operations AS o SET body = p.body FROM unnest(%s::text[], %s::text[]) AS p(key, body)"
+            " WHERE o.key = p.key"
+        )
+        self.tallies = q("SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])")
+        # for_update: first make sure every key has a row (a missing one cannot
+        # be locked), then lock them all. Both go in one byte-wise order
+        # (COLLATE "C", which is also Python's str order) so writers of
+        # overlapping key sets never deadlock.
+        self.create_tallies = q(
+            "INSERT INTO {s}.tallies (key) SELECT k FROM unnest(%s::text[]) AS t(k)"
+            ' ORDER BY k COLLATE "C" ON CONFLICT DO NOTHING'
+        )
+        self.tallies_for_update = q(
+            "SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])"
+            ' ORDER BY key COLLATE "C" FOR UPDATE'
+        )
+        # A month's spend a member's row let go of (set: the table did not hold it), and one it
+        # took in.
+        self.set_tallies = q(
+            "INSERT INTO {s}.tallies AS t (key, count, points)"
+            " SELECT k, c, p FROM unnest(%s::text[], %s::bigint[], %s::numeric[]) AS d(k, c, p)"
+            ' ORDER BY k COLLATE "C"'
+            " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
+        )
+        self.take_tallies = q("DELETE FROM {s}.tallies WHERE key = ANY(%s::text[])")
+        # NUMERIC addition is exact.
+        self.add_tallies = q(
+            "INSERT INTO {s}.tallies AS t (key, count, points)"
+            " SELECT k, c, p FROM unnest(%s::text[], %s::bigint[], %s::numeric[]) AS d(k, c, p)"
+            ' ORDER BY k COLLATE "C"'
+            " ON CONFLICT (key) DO UPDATE"
+            " SET count = t.count + excluded.count, points = t.points + excluded.points"
+        )
+        self.program_versions = q("SELECT {program_columns} FROM {s}.program_versions")
+        self.add_program_version = q(
+            "INSERT INTO {s}.program_versions ({program_columns}) VALUES (%s, %s, %s, %s, %s, %s)"
+        )
+        self.create_schema = q("CREATE SCHEMA IF NOT EXISTS {s}")
+        self.create_version = q("CREATE TABLE IF NOT EXISTS {s}.schema_version (version INTEGER NOT NULL)")
+        self.version = q("SELECT version FROM {s}.schema_version")
+        self.insert_version = q("INSERT INTO {s}.schema_version (version) VALUES (%s)")
+        self.update_version = q("UPDATE {s}.schema_version SET version = %s")
+        self.migrations = [
+            [statement if statement == REPACK else q(statement) for statement in step] for step in MIGRATIONS
+        ]
