@@ -20,7 +20,8 @@ from loyalty.lots import Lot
 from loyalty.store import StoredProgram, Tally
 from loyalty.store.member_tallies import FAMILIES
 from loyalty.store.rows import dump_json
-from loyalty.store.sqlite import _MIGRATIONS, SCHEMA_VERSION, SQLiteStore
+from loyalty.store.sqlite import SCHEMA_VERSION, SQLiteStore
+from loyalty.store.sqlite.migrations import MIGRATIONS
 from loyalty.tiers import TierState
 from tests import shop
 
@@ -81,7 +82,7 @@ V1_DDL = (
 
 
 def test_migration_1_is_unchanged() -> None:
-    assert _MIGRATIONS[0] == V1_DDL
+    assert MIGRATIONS[0] == V1_DDL
 
 
 def _schema_1_file(path: Path, *rows: tuple[str, tuple[object, ...]]) -> None:
@@ -294,7 +295,7 @@ def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:
     conn.execute("UPDATE schema_version SET version = 5")
     conn.commit()
     fresh = sqlite3.connect(v5)
-    for step in _MIGRATIONS[:5]:
+    for step in MIGRATIONS[:5]:
         for statement in step:
             fresh.execute(statement)
     assert _shape(conn) == {**_shape(fresh), "schema_version": ["version"]}
@@ -334,9 +335,9 @@ def _as_schema_6(conn: sqlite3.Connection) -> None:
         "SELECT key, kind, body, recorded_micros, recorded_offset, purchased_micros FROM operations"
     ).fetchall()
     conn.execute("DROP TABLE operations")
-    conn.execute(_MIGRATIONS[0][5])
-    conn.execute(_MIGRATIONS[5][2])
-    conn.execute(_MIGRATIONS[5][4])
+    conn.execute(MIGRATIONS[0][5])
+    conn.execute(MIGRATIONS[5][2])
+    conn.execute(MIGRATIONS[5][4])
     for key, kind, body, micros, offset, purchased in rows:
         request, result = unpack_operation(key, body)
         recorded = (EPOCH + timedelta(microseconds=micros)).isoformat()
@@ -357,7 +358,7 @@ def test_a_version_6_file_is_upgraded_in_place_and_its_purchases_replay_return_a
     _as_schema_6(conn)
     fresh = sqlite3.connect(v6)
     fresh.create_function("loyalty_instant", 1, lambda text: None)  # no rows to read
-    for step in _MIGRATIONS[:6]:
+    for step in MIGRATIONS[:6]:
         for statement in step:
             fresh.execute(statement)
     assert _shape(conn) == {**_shape(fresh), "schema_version": ["version"]}
@@ -388,7 +389,7 @@ def test_a_version_7_file_keeps_its_members_habits_in_their_rows_after_the_upgra
     fresh = sqlite3.connect(v7)
     fresh.create_function("loyalty_instant", 1, lambda text: None)  # no rows to read
     fresh.create_function("loyalty_pack", 4, lambda *row: None)
-    for step in _MIGRATIONS[:7]:
+    for step in MIGRATIONS[:7]:
         for statement in step:
             fresh.execute(statement)
     assert _shape(conn) == {**_shape(fresh), "schema_version": ["version"]}
@@ -429,6 +430,6 @@ def test_a_version_7_file_keeps_its_members_habits_in_their_rows_after_the_upgra
 
 def test_migration_8_moves_the_keys_the_adapter_keeps_in_members_rows() -> None:
     # The migration spells the key prefixes, as it must never change; they are the owners' keys.
-    moved = " ".join(_MIGRATIONS[7])
+    moved = " ".join(MIGRATIONS[7])
     assert all(f"'{prefix}'" in moved for prefix in FAMILIES)
     assert spent_key("M", "2024-03") == "spent|2024-03|M"  # substr(key, 7, 7) and substr(key, 15)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from loyalty import Engine, Line, Program, Purchase, balance_of
-from loyalty.store import sqlite as sqlite_module
 from loyalty.store.sqlite import SQLiteStore
+from loyalty.store.sqlite import statements as sql_statements
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 PROGRAM = Program("Engine", "EUR")
@@ -49,18 +49,18 @@ def test_sqlite_balance_reads_no_entries_and_only_indexed_lots(tmp_path: Path) -
 @pytest.mark.parametrize(
     ("query", "index"),
     [
-        ("_SPENDABLE_DATED", "lots_spendable"),
-        ("_SPENDABLE_UNDATED", "lots_spendable"),
-        ("_PERIOD_PURCHASES", "operations_purchases"),
-        ("_POINTS_BEFORE", "entries_by_time"),
-        ("_LEDGER_SPAN", "entries_by_time"),
+        ("SPENDABLE_DATED", "lots_spendable"),
+        ("SPENDABLE_UNDATED", "lots_spendable"),
+        ("PERIOD_PURCHASES", "operations_purchases"),
+        ("POINTS_BEFORE", "entries_by_time"),
+        ("LEDGER_SPAN", "entries_by_time"),
     ],
 )
 def test_the_reads_that_cost_what_they_return_search_their_index(
     tmp_path: Path, query: str, index: str
 ) -> None:
     store = SQLiteStore(tmp_path / "plans.db")
-    statement = getattr(sqlite_module, query)
+    statement = getattr(sql_statements, query)
     names = {
         "m": "M1",
         "now": "x",

@@ -1,0 +1,233 @@
+"""The SQLite adapter (stdlib ``sqlite3``): the embedded default.
+
+``sqlite:///relative.db`` or ``sqlite:////absolute/path.db``, with options as
+query parameters:
+
+- ``synchronous=full`` (default) or ``normal``: with ``full`` an acknowledged
+  write survives a power loss; ``normal`` survives an application crash only,
+  and commits several times faster because WAL commits then do not fsync.
+- ``busy_timeout`` in milliseconds (default 10000): how long a writer waits
+  for another connection's write transaction before the engine retries.
+
+Every write runs in ``BEGIN IMMEDIATE``: the write lock is taken before the
+first read, so a read-then-write transaction cannot fail half way with
+SQLITE_BUSY and no two writers decide on the same balance. Each thread gets
+its own connection; several processes may share one file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import TracebackType
+from urllib.parse import parse_qs, urlsplit
+
+from loyalty.errors import InvalidInput, StorageError
+from loyalty.store.sqlite.migrations import MIGRATIONS
+from loyalty.store.sqlite.migrations import SCHEMA_VERSION as SCHEMA_VERSION
+from loyalty.store.sqlite.statements import SYNCHRONOUS, instant_micros, pack, translate
+from loyalty.store.sqlite.unit_of_work import SQLiteUnitOfWork as SQLiteUnitOfWork
+
+__all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_sqlite"]
+
+
+class SQLiteStore:
+    """A store in one SQLite file, safe to share between threads and processes."""
+
+    def __init__(
+        self, path: str | Path, *, synchronous: str = "full", busy_timeout_ms: int = 10_000, max_idle: int = 8
+    ) -> None:
+        if synchronous.lower() not in SYNCHRONOUS:
+            raise InvalidInput("synchronous", f"must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}")
+        if isinstance(busy_timeout_ms, bool) or not isinstance(busy_timeout_ms, int) or busy_timeout_ms < 0:
+            raise InvalidInput(
+                "busy_timeout", f"must be a non-negative int of milliseconds, got {busy_timeout_ms!r}"
+            )
+        self.path = Path(path)
+        self.synchronous = SYNCHRONOUS[synchronous.lower()]
+        self.busy_timeout_ms = busy_timeout_ms
+        self.max_idle = max_idle
+        self._idle: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._closed = False
+        with self._connection() as conn:
+            self._migrate(conn)
+
+    def _open(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StorageError(None, "the store is closed")
+        try:
+            # isolation_level=None: we issue BEGIN ourselves (see the module docstring).
+            conn = sqlite3.connect(
+                self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000
+            )
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
+            # Exact instants for the period figures (julianday() rounds to the millisecond).
+            conn.create_function("loyalty_instant", 1, instant_micros, deterministic=True)
+            # Records kept before schema 7, made compact (migration 7).
+            conn.create_function("loyalty_pack", 4, pack, deterministic=True)
+            self._enable_wal(conn)
+            conn.execute(f"PRAGMA synchronous = {self.synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+        except BaseException as exc:
+            conn.close()
+            if isinstance(exc, sqlite3.Error):
+                raise translate(exc) from exc
+            raise
+        return conn
+
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        # Switching a new file to WAL needs an exclusive lock and does not wait
+        # for busy_timeout, so processes creating one file at once retry here.
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+            except sqlite3.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def _borrow(self) -> sqlite3.Connection:
+        """An idle connection if there is one, else a new one.
+
+        Connections are pooled rather than kept per thread, so a server that
+        runs each request on a new thread does not leak one per thread.
+        """
+        with self._guard:
+            if self._idle:
+                return self._idle.pop()
+        return self._open()
+
+    def _give_back(self, conn: sqlite3.Connection) -> None:
+        with self._guard:
+            keep = not self._closed and len(self._idle) < self.max_idle
+            if keep:
+                self._idle.append(conn)
+        if not keep:
+            conn.close()
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        """Borrow a connection for the block (see :meth:`_borrow`)."""
+        conn = self._borrow()
+        try:
+            yield conn
+        finally:
+            self._give_back(conn)
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+                row = conn.execute("SELECT version FROM schema_version").fetchone()
+                version = 0 if row is None else int(row[0])
+                if version > SCHEMA_VERSION:
+                    raise StorageError(
+                        None,
+                        f"{self.path} has schema version {version}; this loyalty-engine knows up to "
+                        f"{SCHEMA_VERSION}: upgrade loyalty-engine",
+                    )
+                for step in MIGRATIONS[version:]:
+                    for statement in step:
+                        conn.execute(statement)
+                if row is None:
+                    conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                else:
+                    conn.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as exc:
+            raise translate(exc) from exc
+
+    def schema_version(self) -> int:
+        with self._connection() as conn:
+            return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
+
+    def unit_of_work(self, *, readonly: bool = False) -> _Transaction:
+        return _Transaction(self, readonly)
+
+    def close(self) -> None:
+        """Close idle connections now; connections in use close when their unit of work ends."""
+        with self._guard:
+            self._closed = True
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+class _Transaction:
+    """A unit of work's transaction on a borrowed connection: ``BEGIN`` (``BEGIN IMMEDIATE`` to
+    write) on entry; on exit, ``ROLLBACK`` unless committed, driver errors translated, and the
+    connection back in the pool.
+
+    A class rather than a generator-based context manager: a read such as a
+    balance is a handful of statements, and the generator machinery cost
+    about as much as the query.
+    """
+
+    __slots__ = ("_conn", "_readonly", "_store")
+
+    def __init__(self, store: SQLiteStore, readonly: bool) -> None:
+        self._store = store
+        self._readonly = readonly
+        self._conn: sqlite3.Connection | None = None
+
+    def __enter__(self) -> SQLiteUnitOfWork:
+        if self._conn is not None:
+            # Entered again, its first connection would be lost mid-transaction and the second
+            # given back to the pool twice, to be handed to two borrowers at once.
+            raise StorageError(None, "a unit of work is entered once: ask the store for another")
+        conn = self._store._borrow()
+        try:
+            conn.execute("BEGIN" if self._readonly else "BEGIN IMMEDIATE")
+        except BaseException as exc:
+            self._store._give_back(conn)
+            if isinstance(exc, sqlite3.Error):
+                raise translate(exc) from exc
+            raise
+        self._conn = conn
+        return SQLiteUnitOfWork(conn, self._readonly)
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        conn = self._conn
+        assert conn is not None  # entered
+        try:
+            if conn.in_transaction:
+                # Not committed, or the block raised: nothing it did is kept.
+                conn.execute("ROLLBACK")
+        finally:
+            self._conn = None
+            self._store._give_back(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise translate(exc) from exc
+
+
+def open_sqlite(url: str) -> SQLiteStore:
+    """Open ``sqlite:///path.db?synchronous=normal&busy_timeout=5000``."""
+    parts = urlsplit(url)
+    if parts.scheme != "sqlite" or parts.netloc:
+        raise InvalidInput("url", f"expected sqlite:///relative.db or sqlite:////absolute.db, got {url!r}")
+    path = parts.path[1:] if parts.path.startswith("/") else parts.path
+    if not path or path == ":memory:":
+        raise InvalidInput("url", "an SQLite store needs a file path (use memory:// for an in-memory store)")
+    options = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    unknown = set(options) - {"synchronous", "busy_timeout"}
+    if unknown:
+        raise InvalidInput("url", f"unknown SQLite option(s): {', '.join(sorted(unknown))}")
+    timeout = options.get("busy_timeout", "10000")
+    if not (timeout.isascii() and timeout.isdecimal()):
+        raise InvalidInput("busy_timeout", f"must be whole milliseconds, got {timeout!r}")
+    return SQLiteStore(path, synchronous=options.get("synchronous", "full"), busy_timeout_ms=int(timeout))

@@ -1,0 +1,247 @@
+"""The SQLite schema's forward migrations, one step per version."""
+
+from __future__ import annotations
+
+# Forward migrations, applied in order; the list index + 1 is the version.
+# Never edit a released step: add a new one.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE members (
+            member_id TEXT PRIMARY KEY,
+            enrolled_at TEXT NOT NULL,
+            enrolled_offset INTEGER NOT NULL,
+            birthday TEXT,
+            attributes TEXT NOT NULL,
+            balance INTEGER NOT NULL DEFAULT 0
+        )""",
+        """CREATE TABLE entries (
+            seq INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            kind TEXT NOT NULL,
+            points INTEGER NOT NULL,
+            balance_after INTEGER NOT NULL,
+            occurred_at TEXT NOT NULL,
+            occurred_offset INTEGER NOT NULL,
+            recorded_at TEXT NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            source_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT,
+            rule TEXT
+        )""",
+        "CREATE INDEX entries_by_member ON entries(member_id, seq)",
+        # The ledger is append-only: the database itself refuses edits.
+        """CREATE TRIGGER entries_no_update BEFORE UPDATE ON entries
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+        """CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+        """CREATE TABLE operations (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            request TEXT NOT NULL,
+            result TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            recorded_offset INTEGER NOT NULL
+        )""",
+    ),
+    # 2: earning rules. Entries name the program version their rules belong
+    # to (the ids go in the existing ``rule`` column, space-separated);
+    # birthdays can change; tallies for caps and budgets; program versions.
+    (
+        "ALTER TABLE entries ADD COLUMN program_version TEXT",
+        "ALTER TABLE members ADD COLUMN birthday_changed_at TEXT",
+        "ALTER TABLE members ADD COLUMN birthday_changed_offset INTEGER",
+        # points is the Decimal's exact text; sums are done in Python. Without
+        # rowid, the key's b-tree is the table: one page written per change, not two.
+        """CREATE TABLE tallies (
+            key TEXT PRIMARY KEY,
+            count INTEGER NOT NULL,
+            points TEXT NOT NULL
+        ) WITHOUT ROWID""",
+        """CREATE TABLE program_versions (
+            version TEXT PRIMARY KEY,
+            effective_from TEXT,
+            effective_offset INTEGER,
+            body TEXT NOT NULL,
+            recorded_at TEXT NOT NULL,
+            recorded_offset INTEGER NOT NULL
+        )""",
+    ),
+    # 3: every member's visit count (recorded purchases), which first-purchase
+    # rules read, for purchases recorded before tallies existed. Set, not
+    # added: the operations hold every purchase ever recorded.
+    (
+        """INSERT INTO tallies (key, count, points)
+           SELECT 'visits|' || json_extract(request, '$.member_id'), COUNT(*), '0'
+           FROM operations
+           WHERE kind = 'purchase' AND json_extract(request, '$.member_id') IS NOT NULL
+           GROUP BY json_extract(request, '$.member_id')
+           ON CONFLICT (key) DO UPDATE SET count = excluded.count""",
+    ),
+    # 4: lots and holds. Credits carry their lot's dates, debits the lots they
+    # drew from; the lots table is maintained with them. Dates are fixed-width UTC
+    # text, so they sort as instants. Points from before lots existed become
+    # one lot per member that never expires (a policy applies to points
+    # earned after it), numbered by the member's last entry.
+    (
+        "ALTER TABLE entries ADD COLUMN vests_at TEXT",
+        "ALTER TABLE entries ADD COLUMN expires_at TEXT",
+        "ALTER TABLE entries ADD COLUMN draws TEXT",
+        """CREATE TABLE lots (
+            lot INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            points INTEGER NOT NULL,
+            -- A debt (what a return took back beyond the member's points) is a lot of negative points.
+            remaining INTEGER NOT NULL
+                CHECK (points > 0 AND remaining BETWEEN 0 AND points
+                    OR points < 0 AND remaining BETWEEN points AND 0),
+            earned_at TEXT NOT NULL,
+            earned_offset INTEGER NOT NULL,
+            vests_at TEXT,
+            expires_at TEXT
+        )""",
+        "CREATE INDEX lots_open ON lots(member_id, lot) WHERE remaining <> 0",
+        """CREATE INDEX lots_vesting ON lots(member_id, vests_at)
+           WHERE remaining <> 0 AND vests_at IS NOT NULL""",
+        """CREATE INDEX lots_due ON lots(expires_at, lot)
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
+        """CREATE INDEX lots_due_by_member ON lots(member_id, expires_at, lot)
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
+        """INSERT INTO lots (lot, member_id, points, remaining, earned_at, earned_offset)
+           SELECT e.seq, m.member_id, m.balance, m.balance, e.occurred_at, e.occurred_offset
+           FROM members AS m
+           JOIN entries AS e ON e.seq = (SELECT MAX(seq) FROM entries WHERE member_id = m.member_id)
+           WHERE m.balance > 0""",
+        # Holds: open ones are found by member (for the balance) and by expiry date (maintenance).
+        """CREATE TABLE holds (
+            hold_id TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            points INTEGER NOT NULL,
+            draws TEXT NOT NULL,
+            held_at TEXT NOT NULL,
+            held_offset INTEGER NOT NULL,
+            expires_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            captured INTEGER NOT NULL DEFAULT 0,
+            ended_at TEXT
+        )""",
+        "CREATE INDEX holds_open ON holds(member_id, hold_id) WHERE status = 'open'",
+        "CREATE INDEX holds_due ON holds(expires_at, hold_id) WHERE status = 'open'",
+    ),
+    # 5: tiers. One row per member who has left the lowest tier (or was assigned
+    # one), found by member and, for maintenance, by the date it is next due.
+    (
+        """CREATE TABLE tier_states (
+            member_id TEXT PRIMARY KEY REFERENCES members(member_id),
+            tier TEXT NOT NULL,
+            earned TEXT NOT NULL,
+            since TEXT NOT NULL,
+            review_at TEXT,
+            due_at TEXT,
+            floor TEXT,
+            floor_until TEXT,
+            reached TEXT NOT NULL
+        )""",
+        "CREATE INDEX tier_states_due ON tier_states(due_at, member_id) WHERE due_at IS NOT NULL",
+        # Lots whose date moves with the member's activity, and the entries that move them.
+        "ALTER TABLE entries ADD COLUMN rolling INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE entries ADD COLUMN redates TEXT",
+        "ALTER TABLE lots ADD COLUMN rolling INTEGER NOT NULL DEFAULT 0",
+        # The outbox. Writers are serialized (BEGIN IMMEDIATE), so seq order is commit order.
+        """CREATE TABLE events (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT,
+            kind TEXT NOT NULL,
+            member_id TEXT NOT NULL,
+            occurred_at TEXT NOT NULL,
+            occurred_offset INTEGER NOT NULL,
+            recorded_at TEXT NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            source_id TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
+        # Referrals: one code per member, one attribution per referee.
+        """CREATE TABLE referral_codes (
+            code TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL UNIQUE REFERENCES members(member_id)
+        )""",
+        """CREATE TABLE referrals (
+            referee TEXT PRIMARY KEY REFERENCES members(member_id),
+            referrer TEXT NOT NULL REFERENCES members(member_id),
+            code TEXT NOT NULL,
+            referred_at TEXT NOT NULL,
+            referred_offset INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            purchase_id TEXT,
+            referrer_points INTEGER NOT NULL,
+            referee_points INTEGER NOT NULL,
+            referrer_lot INTEGER,
+            referee_lot INTEGER,
+            vests_at TEXT,
+            decided_at TEXT
+        )""",
+        "CREATE INDEX referrals_by_referrer ON referrals(referrer, referee)",
+    ),
+    # 6: reads that cost what they return. Spending finds a member's lots of points in draw
+    # order; period figures find the period's entries and purchases by their time. A
+    # purchase's till time is copied out of its request as exact microseconds by
+    # loyalty_instant(), which the store registers on every connection, this one included.
+    (
+        "CREATE INDEX lots_spendable ON lots(member_id, expires_at, lot) WHERE remaining > 0",
+        "CREATE INDEX entries_by_time ON entries(occurred_at, kind, points)",
+        "ALTER TABLE operations ADD COLUMN purchased_micros INTEGER",
+        """UPDATE operations SET purchased_micros = loyalty_instant(json_extract(request, '$.at'))
+           WHERE kind = 'purchase'""",
+        "CREATE INDEX operations_purchases ON operations(purchased_micros) WHERE kind = 'purchase'",
+        "CREATE INDEX members_by_enrolment ON members(enrolled_at)",
+    ),
+    # 7: idempotency records kept compactly (loyalty.codec.pack_operation: a purchase's request
+    # and result once, by position, in one column, which loyalty_pack() writes for the records
+    # kept before), with the times as microseconds. Without rowid, the key's b-tree is the table.
+    (
+        """CREATE TABLE operations_7 (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            body TEXT NOT NULL,
+            recorded_micros INTEGER NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            purchased_micros INTEGER
+        ) WITHOUT ROWID""",
+        """INSERT INTO operations_7 (key, kind, body, recorded_micros, recorded_offset, purchased_micros)
+           SELECT key, kind, loyalty_pack(kind, key, request, result), loyalty_instant(recorded_at),
+                  recorded_offset, purchased_micros
+           FROM operations""",
+        "DROP TABLE operations",
+        "ALTER TABLE operations_7 RENAME TO operations",
+        "CREATE INDEX operations_purchases ON operations(purchased_micros) WHERE kind = 'purchase'",
+    ),
+    # 8: the tallies every purchase touches kept in the member's row (loyalty.store.member_tallies):
+    # its visits, first and last visit, what returns left it owing (the keys of
+    # earning.visits_key, habits.seen_key, returns.debt_key and owed_key, as of this schema) and
+    # its latest month's spend (habits.spent_key), taken out of the tallies table.
+    (
+        "ALTER TABLE members ADD COLUMN tallies TEXT",
+        """UPDATE members SET tallies = (
+            SELECT json_group_object(substr(t.key, 1, instr(t.key, '|') - 1), json_array(t.count, t.points))
+            FROM tallies AS t
+            WHERE t.key IN ('visits|' || members.member_id, 'seen|' || members.member_id,
+                            'debt|' || members.member_id, 'owed|' || members.member_id)
+        )""",
+        """DELETE FROM tallies WHERE key IN (
+            SELECT p.prefix || m.member_id
+            FROM members AS m, (SELECT 'visits|' AS prefix UNION ALL SELECT 'seen|'
+                                UNION ALL SELECT 'debt|' UNION ALL SELECT 'owed|') AS p
+        )""",
+        """CREATE TEMP TABLE latest_spent AS
+           SELECT substr(key, 15) AS member_id, MAX(substr(key, 7, 7)) AS month FROM tallies
+           WHERE key GLOB 'spent|[0-9][0-9][0-9][0-9]-[0-9][0-9]|?*'
+             AND substr(key, 15) IN (SELECT member_id FROM members)
+           GROUP BY 1""",
+        """UPDATE members SET tallies = json_set(tallies, '$.spent', json_array(l.month, t.count, t.points))
+           FROM latest_spent AS l JOIN tallies AS t ON t.key = 'spent|' || l.month || '|' || l.member_id
+           WHERE members.member_id = l.member_id""",
+        "DELETE FROM tallies WHERE key IN (SELECT 'spent|' || month || '|' || member_id FROM latest_spent)",
+        "DROP TABLE temp.latest_spent",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)

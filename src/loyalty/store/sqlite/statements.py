@@ -1,0 +1,184 @@
+"""Every statement of the SQLite adapter whose text is fixed, and the values it binds:
+UTC text that sorts as the instants do, exact microseconds, errors as the engine's."""
+
+from __future__ import annotations
+
+import functools
+import sqlite3
+from datetime import UTC, date, datetime, timedelta
+
+from loyalty.codec import pack_operation
+from loyalty.errors import StorageError, TransientStorageError
+from loyalty.store.periods import instant_of
+from loyalty.store.rows import (
+    ENTRY_COLUMNS,
+    EVENT_COLUMNS,
+    HOLD_COLUMNS,
+    LOT_COLUMNS,
+    MEMBER_COLUMNS,
+    PROGRAM_COLUMNS,
+    REFERRAL_COLUMNS,
+    TIER_COLUMNS,
+    load_json,
+)
+from loyalty.tallies import Tally
+
+# Column lists are module constants; every value is bound as a parameter.
+SELECT_MEMBER = f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id = ?"  # noqa: S608
+SELECT_HISTORY = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE member_id = ? AND seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
+INSERT_MEMBER = f"INSERT INTO members ({MEMBER_COLUMNS}, tallies) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+SELECT_PROGRAMS = f"SELECT {PROGRAM_COLUMNS} FROM program_versions"  # noqa: S608
+INSERT_PROGRAM = f"INSERT INTO program_versions ({PROGRAM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
+INSERT_LOT = f"INSERT INTO lots ({LOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+OPEN_LOTS = f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0 ORDER BY lot"  # noqa: S608
+ALL_OPEN_LOTS = f"SELECT {LOT_COLUMNS} FROM lots WHERE lot > ? AND remaining <> 0 ORDER BY lot LIMIT ?"  # noqa: S608
+PENDING_LOTS = (
+    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0"  # noqa: S608
+    " AND vests_at IS NOT NULL AND vests_at > ? ORDER BY lot"
+)
+# The balance by state in one statement, each part through its partial index; ?1 is the
+# member, ?2 the instant (numbered, so they bind from a tuple, not a dict looked up by name).
+BALANCE_BY_STATE = """SELECT balance,
+       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = ?1 AND remaining <> 0
+        AND expires_at IS NOT NULL AND expires_at <= ?2),
+       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = ?1 AND remaining <> 0
+        AND vests_at IS NOT NULL AND vests_at > ?2 AND (expires_at IS NULL OR expires_at > ?2)),
+       (SELECT COALESCE(SUM(points), 0) FROM holds WHERE member_id = ?1 AND status = 'open')
+FROM members WHERE member_id = ?1
+"""
+# One segment of the draw order (loyalty.store.spending) through lots_spendable.
+SPENDABLE = f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = :m AND remaining > 0"  # noqa: S608
+SPENDABLE_DATED = (
+    f"{SPENDABLE} AND (expires_at, lot) > (:expires, :lot)"
+    " AND (vests_at IS NOT NULL AND vests_at > :now) = :pending ORDER BY expires_at, lot LIMIT :n"
+)
+SPENDABLE_UNDATED = (
+    f"{SPENDABLE} AND expires_at IS NULL AND lot > :lot"
+    " AND (vests_at IS NOT NULL AND vests_at > :now) = :pending ORDER BY lot LIMIT :n"
+)
+DUE_LOTS = (
+    f"SELECT {LOT_COLUMNS} FROM lots WHERE remaining <> 0"  # noqa: S608
+    " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, lot LIMIT ?"
+)
+MEMBER_DUE_LOTS = (
+    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0"  # noqa: S608
+    " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, lot LIMIT ?"
+)
+INSERT_HOLD = f"INSERT INTO holds ({HOLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+SELECT_HOLD = f"SELECT {HOLD_COLUMNS} FROM holds WHERE hold_id = ?"  # noqa: S608
+OPEN_HOLDS = f"SELECT {HOLD_COLUMNS} FROM holds WHERE member_id = ? AND status = 'open' ORDER BY hold_id"  # noqa: S608
+DUE_HOLDS = (
+    f"SELECT {HOLD_COLUMNS} FROM holds WHERE status = 'open' AND expires_at <= ?"  # noqa: S608
+    " ORDER BY expires_at, hold_id LIMIT ?"
+)
+SELECT_REFERRAL = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referee = ?"  # noqa: S608
+REFERRALS_BY = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ? ORDER BY referee"  # noqa: S608
+PUT_REFERRAL = f"INSERT OR REPLACE INTO referrals ({REFERRAL_COLUMNS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
+# The period's purchases, from the operations kept for idempotency, through their till time
+# (exact microseconds); a record starts with its member and amount (loyalty.codec.pack_operation).
+# Totals are rounded to the currency's minor unit, so their digits
+# without the point add up exactly as integers.
+PERIOD_PURCHASES = """
+WITH now AS (
+    SELECT json_extract(body, '$[0]') AS member, json_extract(body, '$[1]') AS amount
+    FROM operations WHERE kind = 'purchase' AND purchased_micros >= :lo AND purchased_micros < :hi
+), prior AS (
+    SELECT json_extract(body, '$[0]') AS member
+    FROM operations WHERE kind = 'purchase' AND purchased_micros >= :first AND purchased_micros < :lo
+)
+SELECT (SELECT COUNT(*) FROM now),
+       (SELECT COUNT(DISTINCT member) FROM now),
+       (SELECT COUNT(DISTINCT member) FROM prior),
+       (SELECT COUNT(*) FROM (SELECT member FROM now INTERSECT SELECT member FROM prior)),
+       (SELECT SUM(CAST(REPLACE(amount, '.', '') AS INTEGER)) FROM now),
+       (SELECT MIN(CASE WHEN instr(amount, '.') THEN length(amount) - instr(amount, '.') ELSE 0 END)
+        FROM now),
+       (SELECT MAX(CASE WHEN instr(amount, '.') THEN length(amount) - instr(amount, '.') ELSE 0 END)
+        FROM now)
+"""
+# The ledger's first and last instants, each through entries_by_time.
+LEDGER_SPAN = "SELECT (SELECT MIN(occurred_at) FROM entries), (SELECT MAX(occurred_at) FROM entries)"
+POINTS_BEFORE = "SELECT COALESCE(SUM(points), 0) FROM entries WHERE occurred_at < ?"
+POINTS_BEFORE_FROM_TOTAL = (
+    "SELECT (SELECT COALESCE(SUM(balance), 0) FROM members)"
+    " - (SELECT COALESCE(SUM(points), 0) FROM entries WHERE occurred_at >= ?)"
+)
+EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
+SELECT_TIER = f"SELECT {TIER_COLUMNS} FROM tier_states WHERE member_id = ?"  # noqa: S608
+PUT_TIER = (
+    f"INSERT INTO tier_states ({TIER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
+    " ON CONFLICT (member_id) DO UPDATE SET tier = excluded.tier, earned = excluded.earned,"
+    " since = excluded.since, review_at = excluded.review_at, due_at = excluded.due_at,"
+    " floor = excluded.floor, floor_until = excluded.floor_until, reached = excluded.reached"
+)
+DUE_TIERS = (
+    f"SELECT {TIER_COLUMNS} FROM tier_states WHERE due_at IS NOT NULL AND due_at <= ?"  # noqa: S608
+    " ORDER BY due_at, member_id LIMIT ?"
+)
+UPSERT_TALLY = (
+    "INSERT INTO tallies (key, count, points) VALUES (?, ?, ?)"
+    " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
+)
+SELECT_OPERATION = "SELECT kind, body, recorded_micros, recorded_offset FROM operations WHERE key = ?"
+INSERT_OPERATION = (
+    "INSERT INTO operations (key, kind, body, recorded_micros, recorded_offset, purchased_micros)"
+    " VALUES (?, ?, ?, ?, ?, ?)"
+)
+SELECT_ROW_TALLIES = "SELECT member_id, tallies FROM members WHERE member_id IN ({})"
+PUT_ROW_TALLIES = "UPDATE members SET tallies = ? WHERE member_id = ?"
+ZERO = Tally()
+# Keys per SELECT ... IN (...): well under SQLite's bound-parameter limit.
+KEYS_PER_QUERY = 500
+SYNCHRONOUS = {"full": "FULL", "normal": "NORMAL", "extra": "EXTRA"}
+
+
+def utc_text(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+# isoformat() cost a balance read about a sixth of its time; a day's text is the same all day.
+TWO_DIGITS = tuple(f"{n:02}" for n in range(100))
+
+
+@functools.lru_cache(maxsize=8)
+def day_text(ordinal: int) -> str:
+    return date.fromordinal(ordinal).isoformat() + "T"
+
+
+def sortable(value: datetime | None) -> str | None:
+    """A lot date as fixed-width UTC text, which sorts and compares as the instant does: what
+    ``isoformat(timespec="microseconds")`` gives in UTC."""
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    two = TWO_DIGITS
+    return (
+        f"{day_text(value.toordinal())}{two[value.hour]}:{two[value.minute]}:{two[value.second]}"
+        f".{value.microsecond:06}+00:00"
+    )
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def micros(at: datetime) -> int:
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def instant_micros(text: object) -> int | None:
+    """An ISO 8601 instant with its offset, as microseconds since 1970 (an SQL function);
+    ``None`` for anything else, as :func:`~loyalty.store.periods.purchase_time` reads it."""
+    at = instant_of(text)
+    return None if at is None else micros(at)
+
+
+def pack(kind: str, key: str, request: str, result: str) -> str:
+    """An operation kept before schema 7 (request and result as JSON text), as kept now (an SQL function)."""
+    return pack_operation(kind, key, load_json(request), load_json(result))
+
+
+def translate(exc: sqlite3.Error) -> StorageError:
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+        return TransientStorageError(None, f"sqlite: {exc}")
+    return StorageError(None, f"sqlite: {exc}")

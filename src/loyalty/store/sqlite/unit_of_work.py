@@ -1,0 +1,620 @@
+"""An SQLite unit of work: one transaction on one connection."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Collection, Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from loyalty.codec import pack_operation, unpack_operation
+from loyalty.errors import StorageError
+from loyalty.figures import PeriodTotals
+from loyalty.holds import Hold, HoldStatus
+from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.lots import Balance, Lot, check_draws, check_redates, opens
+from loyalty.members import Member
+from loyalty.outbox import DomainEvent, NewEvent
+from loyalty.referrals import Referral
+from loyalty.store import (
+    Operation,
+    StoredProgram,
+    check_deltas,
+    check_json,
+    check_tally_key,
+    program_order,
+)
+from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
+from loyalty.store.periods import count_from_start, purchase_time
+from loyalty.store.rows import (
+    HOLD_COLUMNS,
+    LOT_COLUMNS,
+    draws_text,
+    dump_json,
+    entry_from_row,
+    event_from_row,
+    hold_from_row,
+    lot_from_row,
+    member_from_row,
+    offset_of,
+    program_from_row,
+    redates_text,
+    referral_from_row,
+    restore_instant,
+    rules_text,
+    tier_state_from_row,
+)
+from loyalty.store.spending import Segment, collect
+from loyalty.store.sqlite.statements import (
+    ALL_OPEN_LOTS,
+    BALANCE_BY_STATE,
+    DUE_HOLDS,
+    DUE_LOTS,
+    DUE_TIERS,
+    EPOCH,
+    EVENTS,
+    INSERT_HOLD,
+    INSERT_LOT,
+    INSERT_MEMBER,
+    INSERT_OPERATION,
+    INSERT_PROGRAM,
+    KEYS_PER_QUERY,
+    LEDGER_SPAN,
+    MEMBER_DUE_LOTS,
+    OPEN_HOLDS,
+    OPEN_LOTS,
+    PENDING_LOTS,
+    PERIOD_PURCHASES,
+    POINTS_BEFORE,
+    POINTS_BEFORE_FROM_TOTAL,
+    PUT_REFERRAL,
+    PUT_ROW_TALLIES,
+    PUT_TIER,
+    REFERRALS_BY,
+    SELECT_HISTORY,
+    SELECT_HOLD,
+    SELECT_MEMBER,
+    SELECT_OPERATION,
+    SELECT_PROGRAMS,
+    SELECT_REFERRAL,
+    SELECT_ROW_TALLIES,
+    SELECT_TIER,
+    SPENDABLE_DATED,
+    SPENDABLE_UNDATED,
+    UPSERT_TALLY,
+    micros,
+    sortable,
+    utc_text,
+)
+from loyalty.tallies import Tally
+from loyalty.tiers import TierState
+
+
+class SQLiteUnitOfWork:
+    def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
+        self._conn = conn
+        self._readonly = readonly
+        # Tallies this unit of work has read or written. A write unit of work
+        # holds the write lock from its first statement, so they cannot change
+        # under it: add_tallies adds to them without reading them again.
+        self._seen: dict[str, Tally] = {}
+        # Members' row tallies (loyalty.store.member_tallies): changes are written with the
+        # member's next balance update, or at commit.
+        self._rows = Rows()
+
+    def _writable(self) -> None:
+        if self._readonly:
+            raise StorageError(None, "write in a read-only unit of work")
+
+    def member(self, member_id: str) -> Member | None:
+        row = self._conn.execute(SELECT_MEMBER, (member_id,)).fetchone()
+        return None if row is None else member_from_row(row)
+
+    def member_ids(self, *, after: str = "", limit: int) -> list[str]:
+        # SQLite's default BINARY collation compares UTF-8 bytes: code-point order, as Python does.
+        rows = self._conn.execute(
+            "SELECT member_id FROM members WHERE member_id > ? ORDER BY member_id LIMIT ?", (after, limit)
+        )
+        return [str(row[0]) for row in rows]
+
+    def add_member(self, member: Member) -> None:
+        self._writable()
+        changed = member.birthday_changed_at
+        # The member's own tallies live in its row from now on: any kept before it enrolled
+        # (only a hand-made key can be) move in with it.
+        keys = own_keys(member.id)
+        moved = self._conn.execute(
+            f"DELETE FROM tallies WHERE key IN ({', '.join('?' * len(keys))}) RETURNING key, count, points",  # noqa: S608
+            keys,
+        ).fetchall()
+        row = Row(member.id, None)
+        for key, count, points in moved:
+            found = where(key)
+            assert found is not None
+            row.put(found[1], None, Tally(int(count), Decimal(points)))
+        self._conn.execute(
+            INSERT_MEMBER,
+            (
+                member.id,
+                utc_text(member.enrolled_at),
+                offset_of(member.enrolled_at),
+                None if member.birthday is None else member.birthday.isoformat(),
+                dump_json(dict(member.attributes)),
+                None if changed is None else utc_text(changed),
+                None if changed is None else offset_of(changed),
+                row.text() if moved else None,
+            ),
+        )
+        row.changed = False
+        self._rows.rows[member.id] = row
+
+    def update_member(self, member: Member) -> None:
+        self._writable()
+        changed = member.birthday_changed_at
+        cursor = self._conn.execute(
+            "UPDATE members SET birthday = ?, attributes = ?, birthday_changed_at = ?,"
+            " birthday_changed_offset = ? WHERE member_id = ?",
+            (
+                None if member.birthday is None else member.birthday.isoformat(),
+                dump_json(dict(member.attributes)),
+                None if changed is None else utc_text(changed),
+                None if changed is None else offset_of(changed),
+                member.id,
+            ),
+        )
+        if cursor.rowcount != 1:
+            raise StorageError("member_id", f"no member {member.id!r} to update")
+
+    def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
+        # BEGIN IMMEDIATE already holds the database's write lock: nothing more to lock.
+        # The row's tallies come with it: a purchase reads them next.
+        found = self._conn.execute("SELECT balance, tallies FROM members WHERE member_id = ?", (member_id,))
+        row = found.fetchone()
+        if row is None:
+            return None
+        self._rows.loaded(member_id, row[1])
+        return int(row[0])
+
+    def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
+        row = self._conn.execute(BALANCE_BY_STATE, (member_id, sortable(now))).fetchone()
+        if row is None:
+            return None
+        # INTEGER columns and integer sums: ints as they come.
+        total, overdue, pending, held = row
+        return Balance(total - pending - overdue, pending, overdue, held)
+
+    def append(self, posting: Posting) -> Entry:
+        self._writable()
+        rules = rules_text(posting.rules)
+        conn = self._conn
+        drawn: list[tuple[int, int]] = []
+        if posting.points < 0 or posting.draws:
+            # Checked before anything is written, against the lots as stored.
+            lots = self._lots_by_id(posting.member_id, [lot for lot, _ in posting.draws])
+            check_draws(posting, lots)
+            drawn = [(points, lot) for lot, points in posting.draws]
+        if posting.redates or posting.kind is EntryKind.REDATE:
+            check_redates(posting, self._lots_by_id(posting.member_id, [lot for lot, _ in posting.redates]))
+        tallies = self._rows.take(posting.member_id)
+        if tallies is not None:
+            # The row's tallies this unit of work changed go with the balance: one statement.
+            (balance,) = conn.execute(
+                "UPDATE members SET balance = balance + ?, tallies = ? WHERE member_id = ? RETURNING balance",
+                (posting.points, tallies, posting.member_id),
+            ).fetchone()
+        else:
+            (balance,) = conn.execute(
+                "UPDATE members SET balance = balance + ? WHERE member_id = ? RETURNING balance",
+                (posting.points, posting.member_id),
+            ).fetchone()
+        cursor = conn.execute(
+            "INSERT INTO entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
+            " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
+            " vests_at, expires_at, draws, rolling, redates)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                posting.member_id,
+                posting.kind.value,
+                posting.points,
+                balance,
+                posting.occurred_at.astimezone(UTC).isoformat(),
+                offset_of(posting.occurred_at),
+                posting.recorded_at.astimezone(UTC).isoformat(),
+                offset_of(posting.recorded_at),
+                posting.source_id,
+                posting.reason,
+                posting.actor,
+                rules,
+                posting.program_version,
+                sortable(posting.vests_at),
+                sortable(posting.expires_at),
+                draws_text(posting.draws),
+                int(posting.rolling),
+                redates_text(posting.redates),
+            ),
+        )
+        seq = cursor.lastrowid
+        assert seq is not None
+        rest = opens(posting)
+        if rest:
+            conn.execute(
+                INSERT_LOT,
+                (
+                    seq,
+                    posting.member_id,
+                    rest,
+                    rest,
+                    utc_text(posting.occurred_at),
+                    offset_of(posting.occurred_at),
+                    sortable(posting.vests_at),
+                    sortable(posting.expires_at),
+                    int(posting.rolling),
+                ),
+            )
+        if drawn:
+            conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE lot = ?", drawn)
+        if posting.redates:
+            moved = [(sortable(at), int(posting.rolling), lot) for lot, at in posting.redates]
+            conn.executemany("UPDATE lots SET expires_at = ?, rolling = ? WHERE lot = ?", moved)
+        return posting.recorded(seq, balance)
+
+    def _lots_by_id(self, member_id: str, ids: list[int]) -> dict[int, Lot]:
+        found: dict[int, Lot] = {}
+        for start in range(0, len(ids), KEYS_PER_QUERY):
+            chunk = ids[start : start + KEYS_PER_QUERY]
+            rows = self._conn.execute(
+                # Only "?" placeholders are formatted in; the ids are bound.
+                f"SELECT {LOT_COLUMNS} FROM lots"  # noqa: S608
+                f" WHERE member_id = ? AND lot IN ({', '.join('?' * len(chunk))})",
+                [member_id, *chunk],
+            ).fetchall()
+            found.update((lot.id, lot) for lot in map(lot_from_row, rows))
+        return found
+
+    def lots(self, member_id: str) -> list[Lot]:
+        return [lot_from_row(row) for row in self._conn.execute(OPEN_LOTS, (member_id,))]
+
+    def lot(self, member_id: str, lot_id: int) -> Lot | None:
+        return self._lots_by_id(member_id, [lot_id]).get(lot_id)
+
+    def open_lots(self, *, after: int = 0, limit: int) -> list[Lot]:
+        rows = self._conn.execute(ALL_OPEN_LOTS, (after, limit))
+        return [lot_from_row(row) for row in rows]
+
+    def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
+        rows = self._conn.execute(PENDING_LOTS, (member_id, sortable(at)))
+        return [lot_from_row(row) for row in rows]
+
+    def spendable_lots(
+        self, member_id: str, now: datetime, *, pending: bool = False, after: Lot | None = None, limit: int
+    ) -> list[Lot]:
+        def read(segment: Segment, n: int) -> list[Lot]:
+            bounds = {"m": member_id, "lot": segment.after_id, "now": sortable(now), "n": n}
+            bounds["pending"] = segment.pending
+            if segment.dated:
+                bounds["expires"] = sortable(segment.after_expires)
+            query = SPENDABLE_DATED if segment.dated else SPENDABLE_UNDATED
+            return [lot_from_row(row) for row in self._conn.execute(query, bounds)]
+
+        return collect(now, pending=pending, after=after, limit=limit, read=read)
+
+    def due_lots(
+        self, until: datetime, *, member_id: str | None = None, limit: int | None = None
+    ) -> list[Lot]:
+        bound = -1 if limit is None else limit
+        if member_id is None:
+            rows = self._conn.execute(DUE_LOTS, (sortable(until), bound))
+        else:
+            rows = self._conn.execute(MEMBER_DUE_LOTS, (member_id, sortable(until), bound))
+        return [lot_from_row(row) for row in rows]
+
+    def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
+        rows = self._conn.execute(
+            SELECT_HISTORY, (member_id, after, -1 if limit is None else limit)
+        ).fetchall()
+        return [entry_from_row(row) for row in rows]
+
+    def add_hold(self, hold: Hold) -> None:
+        self._writable()
+        if not hold.open:
+            raise StorageError("status", "a hold is recorded open")
+        self._conn.execute(
+            INSERT_HOLD,
+            (
+                hold.id,
+                hold.member_id,
+                hold.points,
+                draws_text(hold.draws) or "[]",
+                utc_text(hold.held_at),
+                offset_of(hold.held_at),
+                sortable(hold.expires_at),
+                hold.status.value,
+                hold.captured,
+                None,
+            ),
+        )
+
+    def hold(self, hold_id: str) -> Hold | None:
+        row = self._conn.execute(SELECT_HOLD, (hold_id,)).fetchone()
+        return None if row is None else hold_from_row(row)
+
+    def open_holds(self, member_id: str) -> list[Hold]:
+        return [hold_from_row(row) for row in self._conn.execute(OPEN_HOLDS, (member_id,))]
+
+    def due_holds(self, until: datetime, *, limit: int | None = None) -> list[Hold]:
+        rows = self._conn.execute(DUE_HOLDS, (sortable(until), -1 if limit is None else limit))
+        return [hold_from_row(row) for row in rows]
+
+    def end_hold(self, hold_id: str, status: HoldStatus, captured: int, at: datetime) -> Hold:
+        self._writable()
+        if status is HoldStatus.OPEN:
+            raise StorageError("status", "a hold ends captured, released or expired")
+        # The status test is the final arbiter: a hold ends exactly once.
+        row = self._conn.execute(
+            f"UPDATE holds SET status = ?, captured = ?, ended_at = ? WHERE hold_id = ? AND status = 'open'"  # noqa: S608
+            f" RETURNING {HOLD_COLUMNS}",
+            (status.value, captured, sortable(at), hold_id),
+        ).fetchone()
+        if row is None:
+            raise StorageError("hold_id", f"no open hold {hold_id!r} to end")
+        return hold_from_row(row)
+
+    def referral_code(self, member_id: str) -> str | None:
+        row = self._conn.execute(
+            "SELECT code FROM referral_codes WHERE member_id = ?", (member_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def code_owner(self, code: str) -> str | None:
+        row = self._conn.execute("SELECT member_id FROM referral_codes WHERE code = ?", (code,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def add_referral_code(self, member_id: str, code: str) -> None:
+        self._writable()
+        if self._conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone() is None:
+            raise StorageError("member_id", f"no member {member_id!r}")
+        try:
+            self._conn.execute(
+                "INSERT INTO referral_codes (code, member_id) VALUES (?, ?)", (code, member_id)
+            )
+        except sqlite3.IntegrityError as exc:
+            raise StorageError("code", f"code {code!r} or member {member_id!r} already has a code") from exc
+
+    def referral(self, referee: str) -> Referral | None:
+        row = self._conn.execute(SELECT_REFERRAL, (referee,)).fetchone()
+        return None if row is None else referral_from_row(row)
+
+    def referrals_by(self, referrer: str) -> list[Referral]:
+        return [referral_from_row(row) for row in self._conn.execute(REFERRALS_BY, (referrer,))]
+
+    def put_referral(self, referral: Referral) -> None:
+        self._writable()
+        for member_id in (referral.referee, referral.referrer):
+            if (
+                self._conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone()
+                is None
+            ):
+                raise StorageError("member_id", f"no member {member_id!r}")
+        self._conn.execute(
+            PUT_REFERRAL,
+            (
+                referral.referee,
+                referral.referrer,
+                referral.code,
+                utc_text(referral.referred_at),
+                offset_of(referral.referred_at),
+                referral.state.value,
+                referral.reason,
+                referral.purchase_id,
+                referral.referrer_points,
+                referral.referee_points,
+                referral.referrer_lot,
+                referral.referee_lot,
+                sortable(referral.vests_at),
+                sortable(referral.decided_at),
+            ),
+        )
+
+    def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
+        conn = self._conn
+        lo, hi = utc_text(start), utc_text(end)
+        # UTC ISO text compares as the instant does ("+" sorts before "." and the digits).
+        by_kind = {
+            str(kind): int(points)
+            for kind, points in conn.execute(
+                "SELECT kind, SUM(points) FROM entries"
+                " WHERE occurred_at >= ? AND occurred_at < ? GROUP BY kind",
+                (lo, hi),
+            )
+        }
+        (members,) = conn.execute("SELECT COUNT(*) FROM members WHERE enrolled_at < ?", (hi,)).fetchone()
+        bounds = {"lo": micros(start), "hi": micros(end), "first": micros(before)}
+        row = conn.execute(PERIOD_PURCHASES, bounds).fetchone()
+        purchases, active, active_before, retained, minor, low, high = row
+        if low != high:
+            raise StorageError(None, "purchase totals with different numbers of decimals in one store")
+        spend = Decimal(minor or 0).scaleb(-(low or 0))
+        return PeriodTotals(
+            by_kind,
+            self._points_before(end),
+            int(members),
+            int(active),
+            int(active_before),
+            int(retained),
+            int(purchases),
+            spend,
+        )
+
+    def _points_before(self, end: datetime) -> int:
+        """The points of every entry before ``end``, added up from the nearer end of the ledger."""
+        first, last = self._conn.execute(LEDGER_SPAN).fetchone()
+        if first is None:
+            return 0
+        ahead = count_from_start(datetime.fromisoformat(first), datetime.fromisoformat(last), end)
+        query = POINTS_BEFORE if ahead else POINTS_BEFORE_FROM_TOTAL
+        (points,) = self._conn.execute(query, (utc_text(end),)).fetchone()
+        return int(points)
+
+    def add_event(self, event: NewEvent) -> None:
+        self._writable()
+        self._conn.execute(
+            "INSERT INTO events (kind, member_id, occurred_at, occurred_offset, recorded_at, recorded_offset,"
+            " source_id, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.kind.value,
+                event.member_id,
+                utc_text(event.occurred_at),
+                offset_of(event.occurred_at),
+                utc_text(event.recorded_at),
+                offset_of(event.recorded_at),
+                event.source_id,
+                dump_json(check_json("data", event.data)),
+            ),
+        )
+
+    def events(self, *, after: int = 0, limit: int | None = None) -> list[DomainEvent]:
+        rows = self._conn.execute(EVENTS, (after, -1 if limit is None else limit))
+        return [event_from_row(row) for row in rows]
+
+    def tier_state(self, member_id: str) -> TierState | None:
+        row = self._conn.execute(SELECT_TIER, (member_id,)).fetchone()
+        return None if row is None else tier_state_from_row(row)
+
+    def put_tier_state(self, state: TierState) -> None:
+        self._writable()
+        if (
+            self._conn.execute("SELECT 1 FROM members WHERE member_id = ?", (state.member_id,)).fetchone()
+            is None
+        ):
+            raise StorageError("member_id", f"no member {state.member_id!r}")
+        self._conn.execute(
+            PUT_TIER,
+            (
+                state.member_id,
+                state.tier,
+                state.earned,
+                sortable(state.since),
+                sortable(state.review_at),
+                sortable(state.due_at),
+                state.floor,
+                sortable(state.floor_until),
+                dump_json(list(state.reached)),
+            ),
+        )
+
+    def due_tier_states(self, until: datetime, *, limit: int | None = None) -> list[TierState]:
+        rows = self._conn.execute(DUE_TIERS, (sortable(until), -1 if limit is None else limit))
+        return [tier_state_from_row(row) for row in rows]
+
+    def operation_and_lock(self, key: str, member_id: str) -> tuple[Operation | None, int | None]:
+        # Two statements: SQLite has no round trip to save, and BEGIN IMMEDIATE is the lock.
+        return self.operation(key), self.balance(member_id, for_update=True)
+
+    def operation(self, key: str) -> Operation | None:
+        row = self._conn.execute(SELECT_OPERATION, (key,)).fetchone()
+        if row is None:
+            return None
+        kind, body, recorded, offset = row
+        request, result = unpack_operation(key, body)
+        return Operation(
+            key, kind, request, result, restore_instant(EPOCH + timedelta(microseconds=recorded), offset)
+        )
+
+    def add_operation(self, operation: Operation) -> None:
+        self._writable()
+        purchased = purchase_time(operation)
+        self._conn.execute(
+            INSERT_OPERATION,
+            (
+                operation.key,
+                operation.kind,
+                pack_operation(operation.kind, operation.key, operation.request, operation.result),
+                micros(operation.recorded_at),
+                offset_of(operation.recorded_at),
+                None if purchased is None else micros(purchased),
+            ),
+        )
+
+    def _stored_tallies(self, keys: list[str]) -> dict[str, Tally]:
+        found: dict[str, Tally] = {}
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            chunk = keys[start : start + KEYS_PER_QUERY]
+            rows = self._conn.execute(
+                # Only "?" placeholders are formatted in; the keys are bound.
+                f"SELECT key, count, points FROM tallies WHERE key IN ({', '.join('?' * len(chunk))})",  # noqa: S608
+                chunk,
+            ).fetchall()
+            for key, count, points in rows:
+                found[key] = Tally(int(count), Decimal(points))
+        return found
+
+    def _load_rows(self, members: list[str]) -> list[tuple[str, str | None]]:
+        found: list[tuple[str, str | None]] = []
+        for start in range(0, len(members), KEYS_PER_QUERY):
+            chunk = members[start : start + KEYS_PER_QUERY]
+            found += self._conn.execute(SELECT_ROW_TALLIES.format(", ".join("?" * len(chunk))), chunk)
+        return found
+
+    def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
+        # A write unit of work holds the database's write lock from BEGIN IMMEDIATE:
+        # for_update needs nothing more.
+        wanted = [check_tally_key(key) for key in keys]
+        result = self._rows.read(wanted, self._seen, self._load_rows, self._stored_tallies)
+        if not self._readonly:
+            self._seen.update(result)
+        return {key: result[key] for key in wanted}
+
+    def add_tallies(self, deltas: Mapping[str, Tally]) -> None:
+        self._writable()
+        if not deltas:
+            return
+        # Read, add exactly in Python, write back: safe under the write lock
+        # BEGIN IMMEDIATE took, and SQLite has no exact decimal arithmetic.
+        check_deltas(deltas)
+        seen, rows = self._seen, self._rows
+        unseen = [key for key in deltas if key not in seen]
+        if unseen:
+            self.tallies(unseen)  # what they are now, and their members' rows
+        # Every sum first: one that fails leaves nothing added.
+        totals = {key: checked(key, seen[key] + delta) for key, delta in deltas.items()}
+        seen.update(totals)
+        table: list[tuple[str, int, str]] = []
+        taken: list[tuple[str]] = []
+        for key, total in totals.items():
+            if not rows.keeps(key):
+                table.append((key, total.count, str(total.points)))
+                continue
+            gone, held = rows.put(key, total)
+            if gone is not None:
+                table.append((gone[0], gone[1].count, str(gone[1].points)))
+            if held:
+                taken.append((key,))  # read into the total, kept by the row from now on
+        if taken:
+            self._conn.executemany("DELETE FROM tallies WHERE key = ?", taken)
+        if table:
+            self._conn.executemany(UPSERT_TALLY, table)
+
+    def program_versions(self) -> list[StoredProgram]:
+        rows = self._conn.execute(SELECT_PROGRAMS).fetchall()
+        return sorted((program_from_row(row) for row in rows), key=program_order)
+
+    def add_program_version(self, program: StoredProgram) -> None:
+        self._writable()
+        effective = program.effective_from
+        self._conn.execute(
+            INSERT_PROGRAM,
+            (
+                program.version,
+                None if effective is None else utc_text(effective),
+                None if effective is None else offset_of(effective),
+                dump_json(program.body),
+                utc_text(program.recorded_at),
+                offset_of(program.recorded_at),
+            ),
+        )
+
+    def commit(self) -> None:
+        changed = [(row.text(), row.member_id) for row in self._rows.changed()]
+        if changed:
+            self._conn.executemany(PUT_ROW_TALLIES, changed)
+        self._conn.execute("COMMIT")
