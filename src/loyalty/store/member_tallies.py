@@ -23,7 +23,7 @@ Keys of members that are not enrolled are ordinary tallies in the table.
 
 >>> where("visits|M1"), where("spent|2024-03|M1"), where("spent|March|M1"), where("cap|M1")
 (('M1', 'visits', None), ('M1', 'spent', '2024-03'), None, None)
->>> row = Row.parse('{"visits": [3, "0"], "spent": ["2024-03", 2, "21.50"]}')
+>>> row = Row.parse('{"visits": [3, "0"], "spent": ["2024-03", 2, "21.50"]}', "M1")
 >>> row.get("visits", None), row.get("debt", None)
 (Tally(count=3, points=Decimal('0')), Tally(count=0, points=Decimal('0')))
 >>> row.get("spent", "2024-03")
@@ -116,7 +116,7 @@ class Row:
         self.changed = False
 
     @classmethod
-    def parse(cls, text: str | None, member_id: str = "M1") -> Row:
+    def parse(cls, text: str | None, member_id: str) -> Row:
         row = cls(member_id, text)
         row._load()
         return row

@@ -1,5 +1,5 @@
 """What the PostgreSQL adapter needs of psycopg: importing it on demand, its errors as the
-engine's, and the values PostgreSQL text cannot hold."""
+engine's, the values PostgreSQL text cannot hold, and an entry's values as its statements bind them."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
-from loyalty.store.rows import (
-    dump_json,
-)
+from loyalty.ledger import Posting
+from loyalty.lots import opens
+from loyalty.store.rows import draws_text, dump_json, offset_of, redates_text, rules_text
 from loyalty.tallies import Tally
 
 if TYPE_CHECKING:
@@ -65,3 +65,31 @@ def pg_text(field: str, value: str) -> str:
 def pg_json(field: str, value: Any) -> str:
     # dump_json escapes NUL as \u0000 but passes lone surrogates through.
     return pg_text(field, dump_json(value))
+
+
+def entry_values(posting: Posting, tallies: str | None) -> dict[str, Any]:
+    """The values of an entry's statement (``append`` and ``append_numbered`` in queries), with
+    the member row's ``tallies`` text when the unit of work changed them."""
+    version = posting.program_version
+    rules = rules_text(posting.rules)
+    return {
+        "member_id": pg_text("member_id", posting.member_id),
+        "kind": posting.kind.value,
+        "points": posting.points,
+        "occurred_at": posting.occurred_at,
+        "occurred_offset": offset_of(posting.occurred_at),
+        "recorded_at": posting.recorded_at,
+        "recorded_offset": offset_of(posting.recorded_at),
+        "source_id": pg_text("source_id", posting.source_id),
+        "reason": pg_text("reason", posting.reason),
+        "actor": None if posting.actor is None else pg_text("actor", posting.actor),
+        "rule": rules,
+        "program_version": None if version is None else pg_text("program_version", version),
+        "vests_at": posting.vests_at,
+        "expires_at": posting.expires_at,
+        "draws": draws_text(posting.draws),
+        "rolling": posting.rolling,
+        "redates": redates_text(posting.redates),
+        "opens": opens(posting),
+        "tallies": tallies,
+    }

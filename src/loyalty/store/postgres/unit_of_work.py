@@ -12,7 +12,7 @@ from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, Lot, check_draws, check_redates, opens
+from loyalty.lots import Balance, Lot, check_draws, check_redates
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
@@ -26,7 +26,7 @@ from loyalty.store import (
 )
 from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
 from loyalty.store.periods import count_from_start, purchase_time
-from loyalty.store.postgres.driver import pg_json, pg_text, translate
+from loyalty.store.postgres.driver import entry_values, pg_json, pg_text, translate
 from loyalty.store.postgres.queries import Queries
 from loyalty.store.rows import (
     draws_text,
@@ -37,10 +37,8 @@ from loyalty.store.rows import (
     member_from_row,
     offset_of,
     program_from_row,
-    redates_text,
     referral_from_row,
     restore_instant,
-    rules_text,
     tier_state_from_row,
 )
 from loyalty.store.spending import Segment, collect
@@ -205,7 +203,10 @@ class PostgresUnitOfWork:
             # known, so it goes out with the commit (or the next statement that is answered).
             self._numbered = None
             balance = self._balances[member_id] + posting.points
-            self._queue(self._q.append_numbered, {**self._entry_values(posting), "seq": numbered[1]})
+            self._queue(
+                self._q.append_numbered,
+                {**entry_values(posting, self._rows.take(posting.member_id)), "seq": numbered[1]},
+            )
             self._balances[member_id] = balance
             return posting.recorded(numbered[1], balance)
         if posting.points < 0 or posting.draws:
@@ -219,7 +220,9 @@ class PostgresUnitOfWork:
             check_redates(posting, {lot.id: lot for lot in map(lot_from_row, rows)})
         # Drawn from here on, a number drawn before would come after this entry's.
         self._numbered = None
-        row = self._execute(self._q.append, self._entry_values(posting)).fetchone()
+        row = self._execute(
+            self._q.append, entry_values(posting, self._rows.take(posting.member_id))
+        ).fetchone()
         if row is None:
             raise StorageError("member_id", f"no member {posting.member_id!r} to append to")
         seq, balance = row
@@ -232,32 +235,6 @@ class PostgresUnitOfWork:
             moved, dates = zip(*posting.redates, strict=True)
             self._queue(self._q.redate, (posting.rolling, list(moved), list(dates)))
         return posting.recorded(seq, balance)
-
-    def _entry_values(self, posting: Posting) -> dict[str, Any]:
-        version = posting.program_version
-        rules = rules_text(posting.rules)
-        return {
-            "member_id": pg_text("member_id", posting.member_id),
-            "kind": posting.kind.value,
-            "points": posting.points,
-            "occurred_at": posting.occurred_at,
-            "occurred_offset": offset_of(posting.occurred_at),
-            "recorded_at": posting.recorded_at,
-            "recorded_offset": offset_of(posting.recorded_at),
-            "source_id": pg_text("source_id", posting.source_id),
-            "reason": pg_text("reason", posting.reason),
-            "actor": None if posting.actor is None else pg_text("actor", posting.actor),
-            "rule": rules,
-            "program_version": None if version is None else pg_text("program_version", version),
-            "vests_at": posting.vests_at,
-            "expires_at": posting.expires_at,
-            "draws": draws_text(posting.draws),
-            "rolling": posting.rolling,
-            "redates": redates_text(posting.redates),
-            "opens": opens(posting),
-            # The row's tallies this unit of work changed go with the balance.
-            "tallies": self._rows.take(posting.member_id),
-        }
 
     def add_hold(self, hold: Hold) -> None:
         self._writable()
