@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import closing
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -15,20 +16,23 @@ PROGRAM = Program("Processes", "EUR")
 
 
 def purchases(path: str, worker: int, count: int) -> None:
-    engine = Engine(PROGRAM, SQLiteStore(path))
-    for i in range(count):
-        engine.record_purchase(Purchase(f"W{worker}-{i}", "M1", T0, [Line("x", 1, Decimal("2.00"))], "EUR"))
+    with closing(SQLiteStore(path)) as store:
+        engine = Engine(PROGRAM, store)
+        for i in range(count):
+            line = Line("x", 1, Decimal("2.00"))
+            engine.record_purchase(Purchase(f"W{worker}-{i}", "M1", T0, [line], "EUR"))
 
 
 def redemptions(path: str, worker: int, count: int) -> int:
-    engine = Engine(PROGRAM, SQLiteStore(path))
     won = 0
-    for i in range(count):
-        try:
-            engine.redeem("M1", 30, id=f"R{worker}-{i}", at=T0)
-            won += 1
-        except InsufficientPoints:
-            pass
+    with closing(SQLiteStore(path)) as store:
+        engine = Engine(PROGRAM, store)
+        for i in range(count):
+            try:
+                engine.redeem("M1", 30, id=f"R{worker}-{i}", at=T0)
+                won += 1
+            except InsufficientPoints:
+                pass
     return won
 
 
@@ -37,9 +41,8 @@ def open_and_enroll(args: tuple[str, int, float]) -> str:
     while time.time() < start:
         pass
     try:
-        store = SQLiteStore(path)
-        Engine(PROGRAM, store).enroll(f"M{worker}", at=T0)
-        store.close()
+        with closing(SQLiteStore(path)) as store:
+            Engine(PROGRAM, store).enroll(f"M{worker}", at=T0)
     except LoyaltyError as exc:
         return str(exc)
     return "ok"

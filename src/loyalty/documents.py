@@ -6,11 +6,11 @@ line it is on, under the file's path (or ``<toml>``/``<json>`` for text):
 
 >>> read_toml('rate = {points = 1, per = "1.00"}')
 {'rate': {'points': 1, 'per': '1.00'}}
->>> read_json('{"name": "Club",}')
+>>> read_json('{"name" "Club"}')
 Traceback (most recent call last):
 ...
 loyalty.errors.ConfigError: 1 problem in the program:
-  <json> line 1: Expecting property name enclosed in double quotes (column 17)
+  <json> line 1: Expecting ':' delimiter (column 9)
 >>> print(toml_text({"name": "Club", "rules": [{"kind": "spend", "id": "s", "skus": ["A 1"]}]}), end="")
 name = "Club"
 <BLANKLINE>

@@ -42,4 +42,4 @@ def test_ci_runs_the_readme_test_command() -> None:
     blocks = re.findall(r"```sh\n(.*?)```", README.read_text(encoding="utf-8"), flags=re.S)
     command = blocks[1].strip()
     ci = (README.parent / ".ci" / "run").read_text(encoding="utf-8").strip().splitlines()
-    assert ci[-1] == command
+    assert command in [line.strip() for line in ci]

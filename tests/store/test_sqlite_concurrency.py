@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,7 +31,7 @@ def test_processes_creating_one_file_at_once_all_succeed(tmp_path: Path) -> None
                 sqlite_worker.open_and_enroll, [(path, w, start) for w in range(6)], chunksize=1
             )
             assert results == ["ok"] * 6
-            with SQLiteStore(path)._connection() as conn:
+            with closing(SQLiteStore(path)) as store, store._connection() as conn:
                 assert conn.execute("SELECT count(*) FROM members").fetchone()[0] == 6
                 assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -56,29 +57,33 @@ def _context() -> multiprocessing.context.SpawnContext:
 
 def test_processes_sharing_one_file_lose_no_purchase(tmp_path: Path) -> None:
     path = str(tmp_path / "procs.db")
-    Engine(sqlite_worker.PROGRAM, SQLiteStore(path)).enroll("M1", at=T0)
+    with closing(SQLiteStore(path)) as store:
+        Engine(sqlite_worker.PROGRAM, store).enroll("M1", at=T0)
     with _context().Pool(8) as pool:
         pool.starmap(sqlite_worker.purchases, [(path, w, 200) for w in range(8)])
-    engine = Engine(sqlite_worker.PROGRAM, SQLiteStore(path))
-    assert engine.balance("M1").available == 8 * 200 * 2 == balance_of(engine.history("M1"))
-    assert len(engine.history("M1")) == 1600
+    with closing(SQLiteStore(path)) as store:
+        engine = Engine(sqlite_worker.PROGRAM, store)
+        assert engine.balance("M1").available == 8 * 200 * 2 == balance_of(engine.history("M1"))
+        assert len(engine.history("M1")) == 1600
 
 
 def test_processes_racing_redemptions_never_overdraw(tmp_path: Path) -> None:
     path = str(tmp_path / "race.db")
-    engine = Engine(sqlite_worker.PROGRAM, SQLiteStore(path), clock=lambda: T0)
-    engine.enroll("M1", at=T0)
-    engine.adjust("M1", 1000, id="seed", at=T0, reason="opening balance", actor="test")
-    with _context().Pool(5) as pool:
-        won = pool.starmap(sqlite_worker.redemptions, [(path, w, 10) for w in range(5)])
-    assert sum(won) == 33
-    assert engine.balance("M1").available == 10 == balance_of(engine.history("M1"))
+    with closing(SQLiteStore(path)) as store:
+        engine = Engine(sqlite_worker.PROGRAM, store, clock=lambda: T0)
+        engine.enroll("M1", at=T0)
+        engine.adjust("M1", 1000, id="seed", at=T0, reason="opening balance", actor="test")
+        with _context().Pool(5) as pool:
+            won = pool.starmap(sqlite_worker.redemptions, [(path, w, 10) for w in range(5)])
+        assert sum(won) == 33
+        assert engine.balance("M1").available == 10 == balance_of(engine.history("M1"))
 
 
 @pytest.mark.slow
 def test_kill_and_reopen_loses_no_acknowledged_purchase(tmp_path: Path) -> None:
     path = tmp_path / "kill.db"
-    Engine(sqlite_worker.PROGRAM, SQLiteStore(path)).enroll("M1", at=T0)
+    with closing(SQLiteStore(path)) as store:
+        Engine(sqlite_worker.PROGRAM, store).enroll("M1", at=T0)
     acknowledged: list[str] = []
     start = 0
     for round_ in range(8):
@@ -103,11 +108,12 @@ def test_kill_and_reopen_loses_no_acknowledged_purchase(tmp_path: Path) -> None:
         rest, _ = child.communicate()
         acknowledged += rest.split()
         start += 1_000_000
-        engine = Engine(sqlite_worker.PROGRAM, SQLiteStore(path))
-        history = engine.history("M1")
-        recorded = {e.source_id for e in history}
-        assert set(acknowledged) <= recorded, "an acknowledged purchase was lost"
-        assert engine.balance("M1").available == balance_of(history) == len(history)
+        with closing(SQLiteStore(path)) as store:
+            engine = Engine(sqlite_worker.PROGRAM, store)
+            history = engine.history("M1")
+            recorded = {e.source_id for e in history}
+            assert set(acknowledged) <= recorded, "an acknowledged purchase was lost"
+            assert engine.balance("M1").available == balance_of(history) == len(history)
         # At most one purchase can be committed without its acknowledgement reaching us.
         assert len(recorded - set(acknowledged)) <= round_ + 1
     assert len(acknowledged) > 50

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -266,6 +268,30 @@ def test_a_newer_schema_is_refused(tmp_path: Path) -> None:
     conn.close()
     with pytest.raises(StorageError, match="upgrade loyalty-engine"):
         SQLiteStore(path)
+
+
+def test_a_store_that_cannot_be_opened_keeps_no_connection_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "future.db"
+    SQLiteStore(path).close()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("UPDATE schema_version SET version = 99")
+        conn.commit()
+    opened: list[sqlite3.Connection] = []
+    connect = sqlite3.connect
+
+    def tracked(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    monkeypatch.setattr(sqlite3, "connect", tracked)
+    with pytest.raises(StorageError, match="upgrade loyalty-engine"):
+        SQLiteStore(path)
+    assert opened
+    for conn in opened:
+        with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+            conn.execute("SELECT 1")
 
 
 # What migration 6 added, taken off a current file again: a file as schema version 5 left it.

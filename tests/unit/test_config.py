@@ -358,10 +358,9 @@ def test_syntax_errors_in_files_name_the_file(tmp_path: Path) -> None:
 
 def test_json_syntax_errors() -> None:
     with pytest.raises(ConfigError) as caught:
-        Program.from_json('{"name": "x",\n "currency": "EUR",\n}')
-    assert caught.value.problems == (
-        ("<json> line 3", "Expecting property name enclosed in double quotes (column 1)"),
-    )
+        # An error whose wording is the same from Python 3.11 to 3.13 (a trailing comma's is not).
+        Program.from_json('{"name": "x",\n "currency" "EUR"\n}')
+    assert caught.value.problems == (("<json> line 2", "Expecting ':' delimiter (column 13)"),)
     with pytest.raises(ConfigError) as caught:
         Program.from_json("[1, 2]")
     assert caught.value.problems == (("<json>", "the document must be a JSON object, not list"),)

@@ -54,8 +54,12 @@ class SQLiteStore:
         self._idle: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._closed = False
-        with self._connection() as conn:
-            self._migrate(conn)
+        try:
+            with self._connection() as conn:
+                self._migrate(conn)
+        except BaseException:
+            self.close()  # a store that could not be opened keeps no connection open
+            raise
 
     def _open(self) -> sqlite3.Connection:
         if self._closed:

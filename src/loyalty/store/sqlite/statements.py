@@ -36,16 +36,24 @@ PENDING_LOTS = (
     f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0"  # noqa: S608
     " AND vests_at IS NOT NULL AND vests_at > ? ORDER BY lot"
 )
-# The balance by state in one statement, each part through its partial index; ?1 is the
-# member, ?2 the instant (numbered, so they bind from a tuple, not a dict looked up by name).
+# The balance by state in one statement, each part through its partial index. Bound from a
+# tuple (balance_by_state_parameters), not a dict looked up by name; plain ``?`` because
+# numbered ones bound from a sequence are deprecated from Python 3.12.
 BALANCE_BY_STATE = """SELECT balance,
-       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = ?1 AND remaining <> 0
-        AND expires_at IS NOT NULL AND expires_at <= ?2),
-       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = ?1 AND remaining <> 0
-        AND vests_at IS NOT NULL AND vests_at > ?2 AND (expires_at IS NULL OR expires_at > ?2)),
-       (SELECT COALESCE(SUM(points), 0) FROM holds WHERE member_id = ?1 AND status = 'open')
-FROM members WHERE member_id = ?1
+       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = ? AND remaining <> 0
+        AND expires_at IS NOT NULL AND expires_at <= ?),
+       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = ? AND remaining <> 0
+        AND vests_at IS NOT NULL AND vests_at > ? AND (expires_at IS NULL OR expires_at > ?)),
+       (SELECT COALESCE(SUM(points), 0) FROM holds WHERE member_id = ? AND status = 'open')
+FROM members WHERE member_id = ?
 """
+
+
+def balance_by_state_parameters(member_id: str, instant: str | None) -> tuple[str | None, ...]:
+    """BALANCE_BY_STATE's parameters, in the order its placeholders appear."""
+    return (member_id, instant, member_id, instant, instant, member_id, member_id)
+
+
 # One segment of the draw order (loyalty.store.spending) through lots_spendable.
 SPENDABLE = f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = :m AND remaining > 0"  # noqa: S608
 SPENDABLE_DATED = (

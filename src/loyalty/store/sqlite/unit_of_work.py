@@ -82,6 +82,7 @@ from loyalty.store.sqlite.statements import (
     SPENDABLE_DATED,
     SPENDABLE_UNDATED,
     UPSERT_TALLY,
+    balance_by_state_parameters,
     micros,
     sortable,
     utc_text,
@@ -176,7 +177,8 @@ class SQLiteUnitOfWork:
         return int(row[0])
 
     def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
-        row = self._conn.execute(BALANCE_BY_STATE, (member_id, sortable(now))).fetchone()
+        parameters = balance_by_state_parameters(member_id, sortable(now))
+        row = self._conn.execute(BALANCE_BY_STATE, parameters).fetchone()
         if row is None:
             return None
         # INTEGER columns and integer sums: ints as they come.
