@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import cattrs
 
+from loyalty.money import EXACT
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Receipt
 
@@ -252,7 +253,7 @@ def value_at(data: Any, path: str) -> Any:
 # and currency are the key's and the request's), the lines once. It starts with the member and
 # the amount, where the period figures read them whatever the layout:
 #
-#   [member_id, amount, 1, at, currency, store_id, terminal_id, channel, lines, breakdown,
+#   [member_id, amount, 2, at, currency, store_id, terminal_id, channel, lines, breakdown,
 #    skipped, texts, points, rounding_adjustment, balance_after, lot, context, member,
 #    rounding, program_version, scale, carried_in, carried_out, event, tier, tier_reached,
 #    tier_bonus]
@@ -261,13 +262,17 @@ def value_at(data: Any, path: str) -> Any:
 # purchases have (no member kept, ``floor``, version ``1``, no carry, no event or tier).
 # A line is [sku, quantity, unit_price, category(, labels, discount, tax)] (the last three
 # ``null`` when absent, trailing ones left out); a contribution [rule, points, line, detail(, name)]
-# and a skipped rule [rule, reason(, name)], the name left out when it is the rule's id. A
+# and a skipped rule [rule, reason(, name)], the name left out when it is the rule's id. A rule's
+# contributions on consecutive lines, each named by the rule's id and with the same detail, are
+# one run [first_line, rule, detail, count(, points...)]: the points are left out when each is
+# its line's amount (quantity times unit price, as most rate rules give), else each is 0 for
+# that or the text. (Records of layout 1 have no runs; an int leads a run, a rule's id a row.) A
 # line's detail that ends with its sku and points is the index of its beginning in ``texts``
 # (every line a rule earned on has the same); a context key ending with ``|`` and the member's
 # id is kept without the id. Any other record, or one this layout would not give back
 # exactly, is kept whole: [member_id, amount, 0, request, result].
 
-_WHOLE, _PACKED = 0, 1
+_WHOLE, _PACKED_1, _PACKED = 0, 1, 2
 _TAIL = ("points", "rounding_adjustment", "balance_after", "lot", "context")
 # The fields after ``member``, each with the value that may be left out at the end.
 _USUAL = (
@@ -302,7 +307,7 @@ def pack_operation(kind: str, key: str, request: dict[str, Any], result: dict[st
         amount = money.get("amount") if isinstance(money, dict) else None
         try:
             packed = _pack_purchase(key, request, result)
-        except (LookupError, TypeError, AttributeError, ValueError):
+        except (LookupError, TypeError, AttributeError, ValueError, ArithmeticError):
             packed = None  # a shape this layout does not hold
         if packed is not None:
             return _dump(packed)
@@ -377,18 +382,41 @@ def _pack_purchase(key: str, request: dict[str, Any], result: dict[str, Any]) ->
         return None
     if type(result["context"]) is not dict:
         return None
-    lines = [_pack_line(line) for line in request_lines]
-    if None in lines:
-        return None
+    lines = []
+    for line in request_lines:
+        packed_line = _pack_line(line)
+        if packed_line is None:
+            return None
+        lines.append(packed_line)
     texts: dict[str, int] = {}
-    breakdown = []
+    breakdown: list[list[Any]] = []
+    run: list[Any] | None = None  # the run the previous contribution went to, if any
     for c in contributions:
         if type(c) is not dict or c.keys() != _CONTRIBUTION_KEYS or not isinstance(c["detail"], str | None):
             return None
-        row = [c["rule"], c["points"], c["line"], _detail(c, request_lines, texts)]
-        if not _same(c["name"], c["rule"]):
-            row.append(c["name"])
-        breakdown.append(row)
+        rule, line, detail = c["rule"], c["line"], _detail(c, request_lines, texts)
+        if type(rule) is not str:
+            return None  # a row starts with a rule's id, a run with an int
+        if type(line) is not int or type(detail) is not int or not _same(c["name"], rule):
+            run = None
+            row = [rule, c["points"], line, detail]
+            if not _same(c["name"], rule):
+                row.append(c["name"])
+            breakdown.append(row)
+            continue
+        points = c["points"]
+        if type(points) is not str or not 0 <= line < len(lines):
+            return None
+        shown = 0 if points == _line_amount(lines[line]) else points
+        if run is not None and run[1] == rule and run[2] == detail and run[0] + run[3] == line:
+            run[3] += 1
+            run.append(shown)
+        else:
+            run = [line, rule, detail, 1, shown]
+            breakdown.append(run)
+    for row in breakdown:
+        if type(row[0]) is int and not any(row[4:]):
+            del row[4:]  # every one its line's amount
     skipped = []
     for s in skips:
         if type(s) is not dict or s.keys() != _SKIPPED_KEYS:
@@ -471,22 +499,12 @@ def _unpack_purchase(key: str, data: list[Any]) -> tuple[dict[str, Any], dict[st
         "channel": channel,
         "lines": [_unpack_line(line) for line in lines],
     }
-    skus = [line[0] for line in lines]
     result: dict[str, Any] = {
         "source_id": key,
         "member_id": member,
         "occurred_at": at,
         "amount": None if amount is None else {"amount": amount, "currency": currency},
-        "breakdown": [
-            {
-                "rule": c[0],
-                "name": c[4] if len(c) > 4 else c[0],
-                "points": c[1],
-                "detail": f"{texts[c[3]]}{skus[c[2]]} {c[1]}" if isinstance(c[3], int) else c[3],
-                "line": c[2],
-            }
-            for c in breakdown
-        ],
+        "breakdown": _unpack_breakdown(breakdown, lines, texts, runs=data[2] == _PACKED),
         "skipped": [{"rule": s[0], "name": s[2] if len(s) > 2 else s[0], "reason": s[1]} for s in skipped],
     }
     tail = data[_FIRST_OF_TAIL:]
@@ -501,3 +519,36 @@ def _unpack_purchase(key: str, data: list[Any]) -> tuple[dict[str, Any], dict[st
     for i, (name, usual) in enumerate(_USUAL):
         result[name] = kept[i] if i < len(kept) else usual
     return request, result
+
+
+def _line_amount(line: list[Any]) -> str:
+    """A packed line's quantity times its unit price, exactly, as text: what a run's points are
+    compared with (and made from again), whatever the caller's decimal context."""
+    return str(EXACT.multiply(Decimal(line[1]), Decimal(line[2])))
+
+
+def _unpack_breakdown(
+    breakdown: list[list[Any]], lines: list[list[Any]], texts: list[str], *, runs: bool
+) -> list[dict[str, Any]]:
+    unpacked = []
+    for c in breakdown:
+        if runs and type(c[0]) is int:
+            first, rule, detail, count = c[:4]
+            shown = c[4:] or [0] * count
+            for line, points in enumerate(shown, start=first):
+                if points == 0:
+                    points = _line_amount(lines[line])
+                text = f"{texts[detail]}{lines[line][0]} {points}"
+                unpacked.append({"rule": rule, "name": rule, "points": points, "detail": text, "line": line})
+            continue
+        rule, points, line, detail = c[:4]
+        unpacked.append(
+            {
+                "rule": rule,
+                "name": c[4] if len(c) > 4 else rule,
+                "points": points,
+                "detail": f"{texts[detail]}{lines[line][0]} {points}" if isinstance(detail, int) else detail,
+                "line": line,
+            }
+        )
+    return unpacked

@@ -39,7 +39,7 @@ _JSONISH = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-3, 3)
-    | st.sampled_from(["", "|", "x|", "M1", "|M1", "base", "1"]),
+    | st.sampled_from(["", "|", "x|", "M1", "|M1", "base", "1", "0.10", "1.25", "0"]),
     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(st.sampled_from(["a", "rule", "sku"]), inner),
     max_leaves=4,
 )
@@ -71,6 +71,14 @@ def _record() -> tuple[dict[str, Any], dict[str, Any]]:
                 "points": "1.25",
                 "detail": "1 point per 1 EUR on apple 1.25",
                 "line": 0,
+            },
+            # With the one before, a run of the rule's lines, each its line's amount.
+            {
+                "rule": "base",
+                "name": "base",
+                "points": "0.10",
+                "detail": "1 point per 1 EUR on bag 0.10",
+                "line": 1,
             },
             {"rule": "bonus", "name": "Bonus", "points": "1", "detail": "first purchase", "line": None},
         ],

@@ -305,8 +305,8 @@ def test_a_version_6_schema_is_upgraded_in_place_and_its_purchases_replay_return
                 " GROUP BY 1, 2 ORDER BY 1, 2"
             ).format(s)
         ).fetchall()
-    # Every purchase is kept compactly (the layout tagged 1), the rest whole (0).
-    assert layouts == [("hold", 0, 1), ("purchase", 1, 9), ("redeem", 0, 2), ("return", 0, 1)]
+    # Every purchase is kept compactly (the current layout, 2), the rest whole (0).
+    assert layouts == [("hold", 0, 1), ("purchase", 2, 9), ("redeem", 0, 2), ("return", 0, 1)]
 
 
 def _tallies(schema: str) -> dict[str, Tally]:

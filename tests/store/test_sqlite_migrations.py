@@ -394,11 +394,11 @@ def test_a_version_6_file_is_upgraded_in_place_and_its_purchases_replay_return_a
     shop.check_reopened(SQLiteStore(path), SCHEMA_VERSION, before, receipts, kept)
     conn = sqlite3.connect(path)
     try:
-        # Every purchase is kept compactly (the layout tagged 1), the rest whole (0).
+        # Every purchase is kept compactly (the current layout, 2), the rest whole (0).
         layouts = conn.execute(
             "SELECT kind, json_extract(body, '$[2]'), COUNT(*) FROM operations GROUP BY 1, 2 ORDER BY 1, 2"
         ).fetchall()
-        assert layouts == [("hold", 0, 1), ("purchase", 1, 9), ("redeem", 0, 2), ("return", 0, 1)]
+        assert layouts == [("hold", 0, 1), ("purchase", 2, 9), ("redeem", 0, 2), ("return", 0, 1)]
     finally:
         conn.close()
 

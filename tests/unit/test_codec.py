@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from decimal import Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 import pytest
@@ -100,13 +100,70 @@ def test_a_purchase_record_comes_back_exactly_from_its_compact_form() -> None:
     assert unpack_operation("T1-42", packed) == (request, result)
     data = json.loads(packed)
     # The member and the amount lead (the period figures read them), then the compact layout.
-    assert data[:3] == ["M1", "1.30", 1]
+    assert data[:3] == ["M1", "1.30", 2]
     # Nothing is kept twice: not the key, the member, the time, nor a line's sku in its detail.
     assert "T1-42" not in packed
     assert packed.count("M1") == 2  # the member, and the member kept for returns: not in "visits|M1"
     assert packed.count(request["at"]) == 1
     assert packed.count("apple") == 2  # the line and the multiplier's detail, kept verbatim
     assert len(packed) < len(json.dumps(request)) + len(json.dumps(result)) // 2
+
+
+# A record as layout 1 (schema 7 and 8 before runs) wrote it: one row per contribution.
+_LAYOUT_1 = (
+    '["M1","1.30",1,"2024-03-01T09:30:00+00:00","EUR","S1",null,null,'
+    '[["apple","3","0.45","fruit",{"organic":"yes"},"0.10","0.05"],["bag","1","0.10",null]],'
+    '[["base","1.25",0,0],["base","0.10",1,0],["organic","1.25",0,"x2 on apple","Organic x2"],'
+    '["welcome","1",null,"first purchase"]],[["happy","outside window","Happy hour"],'
+    '["x","no line matches"]],["1 point per 1 EUR on "],3,"-0.60",3,7,{"visits|":[1,"0"]},'
+    '{"id":"M1","attributes":{}}]'
+)
+
+
+def test_a_record_of_the_first_compact_layout_still_comes_back_exactly() -> None:
+    assert unpack_operation("T1-42", _LAYOUT_1) == _purchase_record()
+
+
+def test_a_rules_contributions_on_consecutive_lines_are_kept_as_one_run() -> None:
+    request, result = _purchase_record()
+    data = json.loads(pack_operation("purchase", "T1-42", request, result))
+    # The apple's base points are not its line's amount (a discount came off): kept as text;
+    # the bag's are (0.10): kept as 0. The other rules' rows are as before.
+    assert data[9] == [
+        [0, "base", 0, 2, "1.25", 0],
+        ["organic", "1.25", 0, "x2 on apple", "Organic x2"],
+        ["welcome", "1", None, "first purchase"],
+    ]
+
+
+def test_a_run_ends_where_the_detail_or_the_next_line_changes() -> None:
+    request, result = _purchase_record()
+    result["breakdown"][1]["detail"] = "2 points per 1 EUR on bag 0.10"
+    result["breakdown"][2].update(rule="base", name="base", line=0, detail="1 point per 1 EUR on apple 1.25")
+    data = json.loads(pack_operation("purchase", "T1-42", request, result))
+    assert data[9][:3] == [[0, "base", 0, 1, "1.25"], [1, "base", 1, 1], [0, "base", 0, 1, "1.25"]]
+    assert unpack_operation("T1-42", json.dumps(data)) == (request, result)
+
+
+def test_a_run_of_line_amounts_keeps_no_points_at_all() -> None:
+    lines = [Line(f"P{i}", i + 1, Decimal("1.19")) for i in range(4)]
+    purchase = Purchase("T1-43", "M1", _AT, lines, "EUR")
+    contributions = tuple(
+        Contribution("base", "base", line.quantity * line.unit_price, f"1 point per 1 EUR on {line.sku} "
+                     f"{line.quantity * line.unit_price}", i)
+        for i, line in enumerate(lines)
+    )  # fmt: skip
+    receipt = Receipt("T1-43", "M1", _AT, Money(Decimal("11.90"), "EUR"), 11, contributions, Rounding.FLOOR,
+                      Decimal("-0.90"), balance_after=11)  # fmt: skip
+    request, result = purchase_request(purchase), receipt_result(receipt, occurred_at=_AT.isoformat())
+    result.update(lot=1, context={})
+    packed = pack_operation("purchase", "T1-43", request, result)
+    assert json.loads(packed)[9] == [[0, "base", 0, 4]]
+    assert '"4.76"' not in packed  # 4 x 1.19, worked out again when unpacked
+    assert unpack_operation("T1-43", packed) == (request, result)
+    # Worked out exactly whatever the caller's decimal context.
+    with localcontext(Context(prec=2)):
+        assert unpack_operation("T1-43", packed) == (request, result)
 
 
 @pytest.mark.parametrize(
@@ -152,7 +209,7 @@ def test_only_what_most_purchases_have_is_left_out_of_the_compact_form(name: str
     usual = pack_operation("purchase", "T1-42", request, result)
     result[name] = value
     packed = pack_operation("purchase", "T1-42", request, result)
-    assert json.loads(packed)[2] == 1
+    assert json.loads(packed)[2] == 2
     assert len(packed) > len(usual)
     back = unpack_operation("T1-42", packed)
     assert back == (request, result)
