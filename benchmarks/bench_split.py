@@ -1,0 +1,195 @@
+"""Where an SQLite purchase's time goes: in each statement the adapter runs, and in Python.
+
+``bench_purchases.py`` gives the ratio to the minimal raw ledger; this script says
+what the rest of that ratio is made of, so the next change aims at the largest
+part. Every ``execute`` on the store's connections (and on the raw ledger's) is
+timed and grouped by statement (its text up to the first parenthesis or
+``WHERE``); whatever the purchase loop spends outside them is the Python path
+(the engine, the adapter's binding and row building, the driver's call). Both
+loops run the same seeded workload with the default 1-point-per-euro program,
+``synchronous=normal`` (or ``--synchronous full``) and a commit per purchase,
+taking turns; each figure is the median of ``--repeat`` rounds, in microseconds
+per purchase.
+
+    python benchmarks/bench_split.py --purchases 5000 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sqlite3
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench_purchases import _MINIMAL_BALANCE, _MINIMAL_ENTRY, _MINIMAL_SCHEMA, PROGRAM, _points
+from common import add_repeat, machine
+from loyalty import Engine
+from loyalty.simulation import Workload, generate
+from loyalty.store.sqlite import SQLiteStore
+
+# Seconds spent in each statement kind during the timed loop, and how many ran.
+Spent = dict[str, list[float]]
+
+_SHAPE = re.compile(r"\s+")
+
+
+def _kind(sql: str) -> str:
+    """A statement's kind: its text up to its values, its first parenthesis or its WHERE."""
+    text = _SHAPE.sub(" ", sql).strip()
+    for stop in (" VALUES", " WHERE", "(", " SET"):
+        cut = text.find(stop)
+        if cut > 0:
+            text = text[:cut]
+    return text[:60]
+
+
+class _Timed(sqlite3.Connection):
+    """A connection whose ``execute`` adds its time to ``spent`` while ``spent`` is set."""
+
+    spent: Spent | None = None
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        spent = _Timed.spent
+        if spent is None:
+            return super().execute(sql, parameters)
+        started = time.perf_counter()
+        try:
+            return super().execute(sql, parameters)
+        finally:
+            entry = spent[_kind(sql)]
+            entry[0] += time.perf_counter() - started
+            entry[1] += 1
+
+
+@contextmanager
+def _timing(spent: Spent) -> Iterator[None]:
+    _Timed.spent = spent
+    try:
+        yield
+    finally:
+        _Timed.spent = None
+
+
+@contextmanager
+def _timed_connections() -> Iterator[None]:
+    """Every ``sqlite3.connect`` in the block makes a :class:`_Timed` connection."""
+    connect = sqlite3.connect
+
+    def timed(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        return connect(*args, **kwargs, factory=_Timed)
+
+    sqlite3.connect = timed  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sqlite3.connect = connect
+
+
+def engine_round(workload: Workload, synchronous: str) -> tuple[float, Spent]:
+    spent: Spent = defaultdict(lambda: [0.0, 0])
+    with tempfile.TemporaryDirectory() as scratch, _timed_connections():
+        store = SQLiteStore(Path(scratch) / "engine.db", synchronous=synchronous)
+        with closing(store):
+            engine = Engine(PROGRAM, store)
+            for enrollment in workload.enrollments:
+                engine.enroll(enrollment.member_id, at=enrollment.at)
+            with _timing(spent):
+                started = time.perf_counter()
+                for purchase in workload.sales:
+                    engine.record_purchase(purchase)
+                total = time.perf_counter() - started
+    return total, spent
+
+
+def raw_round(workload: Workload, synchronous: str) -> tuple[float, Spent]:
+    spent: Spent = defaultdict(lambda: [0.0, 0])
+    with tempfile.TemporaryDirectory() as scratch:
+        conn = sqlite3.connect(Path(scratch) / "raw.db", isolation_level=None, factory=_Timed)
+        with closing(conn):
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute(f"PRAGMA synchronous = {synchronous}")
+            for statement in _MINIMAL_SCHEMA:
+                conn.execute(statement)
+            entry = _MINIMAL_ENTRY.format(ledger="ledger", p="?")
+            balance = _MINIMAL_BALANCE.format(balances="balances", p="?")
+            with _timing(spent):
+                started = time.perf_counter()
+                for purchase in workload.sales:
+                    points = _points(purchase)
+                    conn.execute("BEGIN IMMEDIATE")
+                    conn.execute(entry, (purchase.id, purchase.member_id, points, purchase.at.isoformat()))
+                    conn.execute(balance, (purchase.member_id, points))
+                    conn.execute("COMMIT")
+                total = time.perf_counter() - started
+    return total, spent
+
+
+def split(rounds: list[tuple[float, Spent]], purchases: int) -> tuple[float, dict[str, tuple[float, float]]]:
+    """The median total, and by statement kind the median microseconds and count per purchase."""
+    total = statistics.median(t for t, _ in rounds) / purchases * 1e6
+    kinds = {kind for _, spent in rounds for kind in spent}
+    by_kind = {
+        kind: (
+            statistics.median(spent[kind][0] for _, spent in rounds) / purchases * 1e6,
+            statistics.median(spent[kind][1] for _, spent in rounds) / purchases,
+        )
+        for kind in kinds
+    }
+    return total, by_kind
+
+
+def table(name: str, total: float, by_kind: dict[str, tuple[float, float]]) -> list[str]:
+    rows = [f"### {name}: {total:,.1f} µs per purchase", ""]
+    rows += ["| Part | µs per purchase | Share | Runs per purchase |", "|---|---:|---:|---:|"]
+    in_sql = sum(us for us, _ in by_kind.values())
+    for kind, (us, count) in sorted(by_kind.items(), key=lambda item: -item[1][0]):
+        rows.append(f"| `{kind}` | {us:,.1f} | {us / total:.0%} | {count:.2f} |")
+    rows.append(f"| all statements | {in_sql:,.1f} | {in_sql / total:.0%} | |")
+    rest = total - in_sql
+    rows.append(f"| Python (outside the statements) | {rest:,.1f} | {rest / total:.0%} | |")
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--purchases", type=int, default=5000)
+    parser.add_argument("--members", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--synchronous", choices=("normal", "full"), default="normal")
+    add_repeat(parser, 3, counts="the median")
+    args = parser.parse_args(argv)
+    workload = generate(members=args.members, purchases=args.purchases, seed=args.seed)
+    runs: dict[str, list[tuple[float, Spent]]] = {"engine": [], "raw": []}
+    rounds: list[tuple[str, Callable[[Workload, str], tuple[float, Spent]]]] = [
+        ("raw", raw_round),
+        ("engine", engine_round),
+    ]
+    for _ in range(args.repeat):
+        for name, run in rounds:
+            runs[name].append(run(workload, args.synchronous))
+    count = len(workload.sales)
+    print(
+        f"Workload: seed {args.seed}, {args.members:,} members, {count:,} purchases; "
+        f"synchronous={args.synchronous}, commit per purchase; "
+        f"median of {args.repeat} alternating rounds.  "
+    )
+    print(f"Machine: {machine()}.")
+    print()
+    for name, title in (("raw", "Minimal raw ledger"), ("engine", "Engine")):
+        total, by_kind = split(runs[name], count)
+        print("\n".join(table(title, total, by_kind)))
+        print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
