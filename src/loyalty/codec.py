@@ -415,8 +415,8 @@ def _pack_purchase(key: str, request: dict[str, Any], result: dict[str, Any]) ->
             run = [line, rule, detail, 1, shown]
             breakdown.append(run)
     for row in breakdown:
-        if type(row[0]) is int and not any(row[4:]):
-            del row[4:]  # every one its line's amount
+        if type(row[0]) is int and all(type(shown) is int for shown in row[4:]):
+            del row[4:]  # every one its line's amount (the 0 that stands for it; any text is kept)
     skipped = []
     for s in skips:
         if type(s) is not dict or s.keys() != _SKIPPED_KEYS:
@@ -480,9 +480,12 @@ def _detail(contribution: dict[str, Any], lines: list[dict[str, Any]], texts: di
     any other detail as it is."""
     detail, line = contribution["detail"], contribution["line"]
     if isinstance(line, int) and isinstance(detail, str) and 0 <= line < len(lines):
-        end = f"{lines[line]['sku']} {contribution['points']}"
-        if detail.endswith(end):
-            return texts.setdefault(detail[: -len(end)], len(texts))
+        sku, points = lines[line]["sku"], contribution["points"]
+        # Texts only: a tuple would be written into the detail as one and come back as a list.
+        if type(sku) is str and type(points) is str:
+            end = f"{sku} {points}"
+            if detail.endswith(end):
+                return texts.setdefault(detail[: -len(end)], len(texts))
     return detail
 
 
@@ -523,8 +526,9 @@ def _unpack_purchase(key: str, data: list[Any]) -> tuple[dict[str, Any], dict[st
 
 def _line_amount(line: list[Any]) -> str:
     """A packed line's quantity times its unit price, exactly, as text: what a run's points are
-    compared with (and made from again), whatever the caller's decimal context."""
-    return str(EXACT.multiply(Decimal(line[1]), Decimal(line[2])))
+    compared with (and made from again). Converted, multiplied and written out in the exact
+    context, so the caller's (its traps, its ``capitals``) changes nothing."""
+    return EXACT.to_sci_string(EXACT.multiply(Decimal(line[1], EXACT), Decimal(line[2], EXACT)))
 
 
 def _unpack_breakdown(

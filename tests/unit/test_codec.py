@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from decimal import Context, Decimal, localcontext
+from decimal import Context, Decimal, FloatOperation, Inexact, Rounded, localcontext
 from typing import Any
 
 import pytest
@@ -215,3 +215,51 @@ def test_only_what_most_purchases_have_is_left_out_of_the_compact_form(name: str
     assert back == (request, result)
     assert type(back[1][name]) is type(value)
     assert "member" not in back[1]
+
+
+def _one_line_record(quantity: Any, unit_price: Any, points: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    request, result = _purchase_record()
+    request["lines"] = [{"sku": "A", "quantity": quantity, "unit_price": unit_price, "category": None}]
+    result["breakdown"] = [{"rule": "r", "name": "r", "points": points, "detail": f"p A {points}", "line": 0}]
+    return request, result
+
+
+@pytest.mark.parametrize("points", ["", "0", "2.0"])
+def test_points_that_only_look_like_nothing_come_back_as_they_were(points: str) -> None:
+    request, result = _one_line_record("1", "2", points)
+    packed = pack_operation("purchase", "T1-42", request, result)
+    assert unpack_operation("T1-42", packed) == (request, result)
+
+
+@pytest.mark.parametrize(
+    ("quantity", "unit_price", "points"),
+    [("1E+2", "1", "1e+2"), ("0.000001", "0.1", "1E-7"), ("abc", "1", "NaN"), (0.5, "2", "1.0")],
+)
+@pytest.mark.parametrize(
+    "context",
+    [
+        Context(capitals=0),
+        Context(traps=[]),
+        Context(prec=1, traps=[FloatOperation, Inexact, Rounded]),
+    ],
+)
+def test_the_callers_decimal_context_changes_no_record(
+    quantity: Any, unit_price: Any, points: str, context: Context
+) -> None:
+    request, result = _one_line_record(quantity, unit_price, points)
+    as_json = json.loads(json.dumps([request, result]))
+    with localcontext(context):
+        packed = pack_operation("purchase", "T1-42", request, result)
+    assert list(unpack_operation("T1-42", packed)) == as_json
+    with localcontext(context):
+        again = pack_operation("purchase", "T1-42", request, result)
+        assert list(unpack_operation("T1-42", again)) == as_json
+        assert list(unpack_operation("T1-42", packed)) == as_json
+
+
+def test_a_detail_is_kept_as_it_is_when_its_sku_is_not_text() -> None:
+    request, result = _one_line_record("1", "2", "2")
+    request["lines"][0]["sku"] = ("a", "b")
+    result["breakdown"][0]["detail"] = "p ('a', 'b') 2"
+    as_json = json.loads(json.dumps([request, result]))
+    assert list(unpack_operation("T1-42", pack_operation("purchase", "T1-42", request, result))) == as_json
