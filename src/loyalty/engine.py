@@ -59,13 +59,13 @@ from loyalty.service.membership import UNSET, Unset
 from loyalty.service.programs import Programs
 from loyalty.service.running import Clock, Runner, system_clock
 from loyalty.service.spending import MAX_HOLD_TTL
-from loyalty.store import Store
+from loyalty.store import Closing, Store
 from loyalty.tiers import TierState, TierStatus
 
 __all__ = ["MAX_HOLD_TTL", "Clock", "Engine", "Maintenance"]
 
 
-class Engine:
+class Engine(Closing):
     """Runs one :class:`~loyalty.Program` over one :class:`~loyalty.store.Store`.
 
     ``clock`` gives the engine's own time (``recorded_at``); the till's time
@@ -98,6 +98,11 @@ class Engine:
         self.store = store
         runner = Runner(store, clock, max_attempts)
         self._ctx = Context(runner, Programs(versions, runner))
+
+    def close(self) -> None:
+        """Close the engine's store (see :meth:`loyalty.store.Store.close`); so does leaving a
+        ``with Engine(...) as engine:`` block. Other engines on the same store lose it too."""
+        self.store.close()
 
     @property
     def program(self) -> Program:

@@ -51,3 +51,15 @@ def test_installed_script_validate_exits_1_listing_problems(files: Path) -> None
         "",
         "rules[2].factor: must not be negative, got -1\n",
     )
+
+
+def test_python_dash_m_loyalty_runs_the_command() -> None:
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "loyalty", *args]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    done = run("--version")
+    assert (done.returncode, done.stdout.strip()) == (0, f"loyalty {loyalty.__version__}")
+    done = run("no-such-command")
+    assert done.returncode == 2
+    assert "invalid choice: 'no-such-command'" in done.stderr

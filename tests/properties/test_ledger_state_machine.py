@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from loyalty.store import UnitOfWork, open_store
+from loyalty.store import Closing, UnitOfWork, open_store
 from loyalty.store.memory import MemoryStore
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.stateful import ledger_machine
@@ -31,7 +31,7 @@ class _TemporarySQLite(SQLiteStore):
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-class _SchemaDroppingStore:
+class _SchemaDroppingStore(Closing):
     """A PostgreSQL store on its own schema, dropped when the store is closed."""
 
     def __init__(self) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 from loyalty import Engine, Line, Program, Purchase
-from loyalty.store import Store, UnitOfWork
+from loyalty.store import Closing, Store, UnitOfWork
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 PROGRAM = Program("Engine", "EUR")  # the plain program: 1 point per EUR, floored
@@ -28,7 +28,7 @@ def engine_for(store: Store, *programs: Program) -> Engine:
     return engine
 
 
-class CrashingStore:
+class CrashingStore(Closing):
     """A store whose units of work crash as a command records its result, before anything commits."""
 
     def __init__(self, inner: Store) -> None:

@@ -14,7 +14,7 @@ from loyalty import Engine, EntryKind, InsufficientPoints, Line, LoyaltyError, P
 from loyalty.engine import Maintenance
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy, redated_key
 from loyalty.lots import Balance, lots_of
-from loyalty.store import Store, UnitOfWork
+from loyalty.store import Closing, Store, UnitOfWork
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 
@@ -284,7 +284,7 @@ def test_expiry_entries_read_back_alike_on_every_adapter(any_store: Store) -> No
     assert expired.occurred_at.isoformat() == "2024-02-18T09:00:00+00:00"
 
 
-class _CountingStore:
+class _CountingStore(Closing):
     """Counts the write units of work a store opens."""
 
     def __init__(self, inner: Store) -> None:

@@ -7,8 +7,8 @@ from contextlib import contextmanager
 
 import pytest
 
-from loyalty import ConcurrencyError, Engine, TransientStorageError, UnitOfWork
-from loyalty.store import Store
+from loyalty import ConcurrencyError, Engine, StorageError, TransientStorageError, UnitOfWork
+from loyalty.store import Closing, Store
 from loyalty.testing.snapshots import snapshot
 from tests.service.helpers import PROGRAM, T0, CrashingStore, sale
 
@@ -18,7 +18,7 @@ def store(memory_or_sqlite_store: Store) -> Store:
     return memory_or_sqlite_store
 
 
-class _Flaky:
+class _Flaky(Closing):
     """A store whose first ``failures`` write units of work lose a race."""
 
     def __init__(self, inner: Store, failures: int) -> None:
@@ -65,3 +65,18 @@ def test_retries_are_bounded(store: Store) -> None:
     with pytest.raises(ConcurrencyError):
         engine.record_purchase(sale("P1", "7.00"))
     assert snapshot(store, ["M1"], ["P1"])["operations"] == {"P1": None}
+
+
+def test_an_engine_in_a_with_block_closes_its_store_when_the_block_ends(store: Store) -> None:
+    with Engine(PROGRAM, store) as engine:
+        engine.enroll("M1", at=T0)
+    with pytest.raises(StorageError):
+        engine.balance("M1")
+
+
+def test_closing_an_engine_closes_its_store(store: Store) -> None:
+    engine = Engine(PROGRAM, store)
+    engine.enroll("M1", at=T0)
+    engine.close()
+    with pytest.raises(StorageError), store.unit_of_work(readonly=True) as uow:
+        uow.balance("M1")

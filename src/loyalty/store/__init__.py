@@ -27,7 +27,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from importlib import import_module
 from importlib.metadata import entry_points
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Any, Protocol, Self
 
 import attrs
 
@@ -46,6 +47,7 @@ __all__ = [
     "DEFAULT_URL",
     "MAX_TALLY_KEY_LENGTH",
     "Balance",
+    "Closing",
     "DomainEvent",
     "Hold",
     "HoldsRole",
@@ -481,7 +483,8 @@ class UnitOfWork(
 
 
 class Store(Protocol):
-    """A storage adapter."""
+    """A storage adapter: also a context manager that closes it on leaving the block
+    (:class:`Closing` gives an adapter that for its ``close``)."""
 
     def unit_of_work(self, *, readonly: bool = False) -> AbstractContextManager[UnitOfWork]:
         """A new transaction; rolled back on exit unless committed, translating driver errors."""
@@ -490,6 +493,37 @@ class Store(Protocol):
     def close(self) -> None:
         """Release connections and files; the store cannot be used afterwards."""
         ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None: ...
+
+
+class Closing:
+    """``with store:`` for an adapter with a ``close()``: the block gets the store, and the
+    store is closed when the block ends, however it ends.
+
+    >>> from loyalty.store.memory import MemoryStore
+    >>> with MemoryStore() as store:
+    ...     pass
+    >>> store.unit_of_work()
+    Traceback (most recent call last):
+    ...
+    loyalty.errors.StorageError: the store is closed
+    """
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
 
 StoreFactory = Callable[[str], Store]

@@ -24,6 +24,7 @@ from loyalty.members import Member
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
 from loyalty.store import (
+    Closing,
     Operation,
     StoredProgram,
     check_deltas,
@@ -567,7 +568,7 @@ class MemoryUnitOfWork:
         self._undo.clear()
 
 
-class MemoryStore:
+class MemoryStore(Closing):
     """A store that lives as long as the object does. ``memory://`` in :func:`~loyalty.open_store`."""
 
     def __init__(self) -> None:

@@ -33,6 +33,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from loyalty.codec import pack_operation
 from loyalty.errors import InvalidInput, StorageError
+from loyalty.store import Closing
 from loyalty.store.postgres.driver import (
     BEGIN_READ,
     BEGIN_WRITE,
@@ -56,7 +57,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresStore", "open_postgres"]
 
 
-class PostgresStore:
+class PostgresStore(Closing):
     """A store in one schema of a PostgreSQL database, safe to share between threads and processes."""
 
     def __init__(

@@ -27,6 +27,7 @@ from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 from loyalty.errors import InvalidInput, StorageError
+from loyalty.store import Closing
 from loyalty.store.sqlite.migrations import MIGRATIONS
 from loyalty.store.sqlite.migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from loyalty.store.sqlite.statements import SYNCHRONOUS, instant_micros, pack, translate
@@ -35,7 +36,7 @@ from loyalty.store.sqlite.unit_of_work import SQLiteUnitOfWork as SQLiteUnitOfWo
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_sqlite"]
 
 
-class SQLiteStore:
+class SQLiteStore(Closing):
     """A store in one SQLite file, safe to share between threads and processes."""
 
     def __init__(

@@ -4,12 +4,14 @@ The unit of work: nothing kept unless committed."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 
 import attrs
 import pytest
 
+from loyalty.errors import StorageError
 from loyalty.members import Member
 from loyalty.store import Operation, Store, StoredProgram
 from loyalty.tallies import Tally
@@ -60,3 +62,20 @@ class UnitOfWorkContract(ContractBase):
             uow.commit()
         with store.unit_of_work(readonly=True) as uow:
             assert uow.balance("M1") == 7
+
+    def test_a_store_used_in_a_with_block_is_closed_when_the_block_ends(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        with store_factory() as store:
+            self._enroll(store)
+        with pytest.raises(StorageError), store.unit_of_work(readonly=True) as uow:
+            uow.balance("M1")
+        store.close()  # closing again is harmless
+
+    def test_a_store_used_in_a_with_block_is_closed_when_the_block_raises(
+        self, store_factory: Callable[[], Store]
+    ) -> None:
+        with pytest.raises(RuntimeError), store_factory() as store:
+            raise RuntimeError("the caller's own failure")
+        with pytest.raises(StorageError), store.unit_of_work(readonly=True) as uow:
+            uow.balance("M1")

@@ -1,0 +1,5 @@
+"""``python -m loyalty``: the ``loyalty`` command, for where its script is not on the PATH."""
+
+from loyalty.cli import main
+
+raise SystemExit(main())
