@@ -30,33 +30,50 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from loyalty.errors import ConfigError, InvalidInput
+from loyalty.errors import ConfigError, InvalidInput, MissingFile
 from loyalty.schema import describe
 
-__all__ = ["is_file", "read_json", "read_toml", "toml_text"]
+__all__ = ["is_file", "read_json", "read_json_file", "read_toml", "read_toml_file", "toml_text"]
 
 
 # -- reading ---------------------------------------------------------------------------------------
 
 
 def _source(source: str | os.PathLike[str], suffix: str) -> tuple[str, str]:
-    """``(text, label)``: the text of a path, or the text itself, with how problems should name it."""
+    """``(text, label)``: the text of a path, or the text itself, with how problems should name it.
+
+    A ``str`` is a path when it has no line break and names a file, or when it could not be a
+    one-line document of the kind (TOML has a ``=`` or a ``[table]``, JSON begins with ``{`` or
+    ``[``): ``cafe.tml`` mistyped is a missing file, not TOML text to fail on."""
     if isinstance(source, os.PathLike):
         return _read(Path(source)), str(source)
     if not isinstance(source, str):
         raise InvalidInput("source", f"must be a path or the text itself, not {type(source).__name__}")
-    if "\n" not in source and (source.lower().endswith((".json", ".toml")) or is_file(source)):
+    if "\n" not in source and (is_file(source) or not _one_line_document(source, suffix)):
         return _read(Path(source)), source
-    return source, f"<{suffix}>"
+    return source.removeprefix(_BOM), f"<{suffix}>"
+
+
+_BOM = "\ufeff"
+
+
+def _one_line_document(text: str, suffix: str) -> bool:
+    start = text.removeprefix(_BOM).lstrip()
+    if suffix == "json":
+        return start.startswith(("{", "["))
+    return "=" in start or start.startswith("[")
 
 
 def _read(path: Path) -> str:
-    """A program file's text. A file that cannot be read is an :class:`InvalidInput` naming it;
-    one that is not UTF-8 is a :class:`ConfigError` (its content is at fault)."""
+    """A program file's text, without the byte order mark some editors save UTF-8 with. A missing
+    file is a :class:`MissingFile` and another that cannot be read an :class:`InvalidInput`, each
+    naming it; one that is not UTF-8 is a :class:`ConfigError` (its content is at fault)."""
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError([(str(path), f"is not UTF-8 text (byte {exc.start}: {exc.reason})")]) from None
+    except FileNotFoundError:
+        raise MissingFile(str(path), "no such file") from None
     except OSError as exc:
         raise InvalidInput(str(path), f"cannot be read: {exc.strerror or exc}") from None
 
@@ -97,7 +114,8 @@ def read_toml(source: str | os.PathLike[str]) -> dict[str, Any]:
     """The table in TOML ``source``: a path (or a str naming a file or ending in ``.toml``), or TOML text.
 
     A syntax error raises :class:`ConfigError` at ``<toml> line N`` (the file's path for a file);
-    a missing file raises :class:`FileNotFoundError`.
+    a missing file raises :class:`~loyalty.errors.MissingFile` (a :class:`FileNotFoundError`)
+    naming it.
     """
     text, label = _source(source, "toml")
     return _parse_toml(text, label)
@@ -106,10 +124,21 @@ def read_toml(source: str | os.PathLike[str]) -> dict[str, Any]:
 def read_json(source: str | os.PathLike[str]) -> dict[str, Any]:
     """The object in JSON ``source``: a path (or a str naming a file or ending in ``.json``), or JSON text.
 
-    A syntax error raises :class:`ConfigError` at ``<json> line N`` (the file's path for a file).
+    A syntax error raises :class:`ConfigError` at ``<json> line N`` (the file's path for a file);
+    a missing file raises :class:`~loyalty.errors.MissingFile` naming it.
     """
     text, label = _source(source, "json")
     return _parse_json(text, label)
+
+
+def read_toml_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The table in the TOML file at ``path``, whatever the path looks like."""
+    return _parse_toml(_read(Path(path)), str(path))
+
+
+def read_json_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The object in the JSON file at ``path``, whatever the path looks like."""
+    return _parse_json(_read(Path(path)), str(path))
 
 
 # -- writing ---------------------------------------------------------------------------------------

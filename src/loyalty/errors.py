@@ -31,6 +31,7 @@ __all__ = [
     "InvalidQuantity",
     "LoyaltyError",
     "MemberAlreadyEnrolled",
+    "MissingFile",
     "PointsOverflow",
     "ReferralCodeTaken",
     "StorageError",
@@ -83,6 +84,10 @@ class ConfigError(InvalidInput):
         Exception.__init__(self, "\n".join([head, *lines]))
         self.field = self.problems[0][0] if self.problems else None
         self.message = str(self)
+
+
+class MissingFile(InvalidInput, FileNotFoundError):
+    """A program (or other document) file that does not exist: ``field`` is its path as given."""
 
 
 class InvalidAmount(InvalidInput):

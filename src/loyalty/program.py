@@ -29,7 +29,7 @@ import attrs
 from loyalty import schema
 from loyalty.checks import check_aware, check_id, one_of, validates
 from loyalty.compiled import RuleIndex
-from loyalty.documents import read_json, read_toml
+from loyalty.documents import read_json, read_json_file, read_toml, read_toml_file
 from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
 from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.money import EXACT, check_currency, check_decimal
@@ -358,8 +358,19 @@ class Program:
 
     @classmethod
     def from_toml(cls, source: str | os.PathLike[str]) -> Program:
-        """A program from TOML text or a path to a ``.toml`` file."""
+        """A program from TOML text or a path to a TOML file (see :meth:`from_toml_file`)."""
         return cls.from_dict(read_toml(source))
+
+    @classmethod
+    def from_toml_file(cls, path: str | os.PathLike[str]) -> Program:
+        """A program from the TOML file at ``path``, never read as text; a missing file raises
+        :class:`~loyalty.errors.MissingFile` naming it."""
+        return cls.from_dict(read_toml_file(path))
+
+    @classmethod
+    def from_json_file(cls, path: str | os.PathLike[str]) -> Program:
+        """A program from the JSON file at ``path``, never read as text."""
+        return cls.from_dict(read_json_file(path))
 
     def to_dict(self) -> dict[str, Any]:
         """The program as plain data (strings for decimals and datetimes); ``from_dict`` inverts it."""

@@ -22,7 +22,7 @@ from loyalty.config import (
     read_json,
     read_toml,
 )
-from loyalty.errors import ConfigError, InvalidInput
+from loyalty.errors import ConfigError, InvalidInput, MissingFile
 from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
 from loyalty.rules import (
     BirthdayBonus,
@@ -327,16 +327,63 @@ def test_read_from_paths_and_text(tmp_path: Path) -> None:
     assert Program.from_json(str(json_file)) == club
     assert read_json(json.dumps(club.to_dict())) == club.to_dict()
     assert read_toml(program_to_toml(club)) == club.to_dict()
-    with pytest.raises(InvalidInput) as missing:
+    with pytest.raises(MissingFile) as missing:
         read_toml(str(tmp_path / "missing.toml"))
-    assert type(missing.value) is InvalidInput
-    assert missing.value.message == "cannot be read: No such file or directory"
+    assert (missing.value.field, missing.value.message) == (str(tmp_path / "missing.toml"), "no such file")
+    assert isinstance(missing.value, FileNotFoundError) and isinstance(missing.value, InvalidInput)
+    with pytest.raises(InvalidInput, match="cannot be read") as unreadable:
+        read_toml(tmp_path)  # a directory
+    assert unreadable.value.field == str(tmp_path)
     (tmp_path / "latin1.toml").write_bytes(b'name = "Caf\xe9"')
     with pytest.raises(ConfigError) as undecodable:
         read_toml(tmp_path / "latin1.toml")
     assert undecodable.value.problems == (
         (str(tmp_path / "latin1.toml"), "is not UTF-8 text (byte 11: invalid continuation byte)"),
     )
+
+
+@pytest.mark.parametrize("read", [Program.from_toml, Program.from_toml_file])
+def test_a_mistyped_program_path_is_a_missing_file_naming_it(
+    read: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(MissingFile) as missing:
+        read("cafe.tml")  # not TOML text to fail to parse
+    assert str(missing.value) == "cafe.tml: no such file"
+
+
+def test_a_mistyped_json_program_path_is_a_missing_file() -> None:
+    with pytest.raises(MissingFile, match=r"club\.jsn: no such file"):
+        Program.from_json("club.jsn")
+    with pytest.raises(MissingFile, match=r"club\.json: no such file"):
+        Program.from_json_file("club.json")
+
+
+def test_one_line_documents_are_still_text() -> None:
+    assert read_toml('name = "Club"') == {"name": "Club"}
+    assert read_toml("[rate]") == {"rate": {}}
+    assert read_json('{"name": "Club"}') == {"name": "Club"}
+
+
+def test_the_file_readers_read_a_path_that_looks_like_a_document(tmp_path: Path) -> None:
+    odd = tmp_path / "a = b.toml"
+    odd.write_text(CLUB_TOML, encoding="utf-8")
+    assert Program.from_toml_file(odd) == Program.from_toml(CLUB_TOML)
+    assert Program.from_toml_file(str(odd)) == Program.from_toml(CLUB_TOML)
+    assert Program.from_toml(str(odd)) == Program.from_toml(CLUB_TOML)  # it names a file
+    as_json = tmp_path / "{club}.json"
+    as_json.write_text(json.dumps(Program.from_toml(CLUB_TOML).to_dict()), encoding="utf-8")
+    assert Program.from_json_file(as_json) == Program.from_toml(CLUB_TOML)
+
+
+def test_a_utf8_byte_order_mark_is_accepted(tmp_path: Path) -> None:
+    club = Program.from_toml(CLUB_TOML)
+    toml_file, json_file = tmp_path / "club.toml", tmp_path / "club.json"
+    toml_file.write_bytes(b"\xef\xbb\xbf" + CLUB_TOML.encode())
+    json_file.write_bytes(b"\xef\xbb\xbf" + json.dumps(club.to_dict()).encode())
+    assert Program.from_toml(toml_file) == Program.from_toml_file(toml_file) == club
+    assert Program.from_json(json_file) == Program.from_json_file(json_file) == club
+    assert Program.from_toml("\ufeff" + CLUB_TOML) == club
 
 
 def test_toml_syntax_error_has_a_line() -> None:

@@ -65,7 +65,8 @@ from loyalty.cli.demo import demo as run_demo
 from loyalty.cli.programs import validate as run_validate
 from loyalty.cli.quote import quote as run_quote
 from loyalty.cli.report import report as run_report
-from loyalty.errors import ConfigError, LoyaltyError
+from loyalty.cli.run_due import run_due
+from loyalty.errors import ConfigError, LoyaltyError, StorageError
 
 __all__ = ["Basket", "basket_from_json", "main"]
 
@@ -191,6 +192,38 @@ def _parser() -> argparse.ArgumentParser:
         help="the program file (default: the latest version stored with the data)",
     )
     report.set_defaults(run=run_report)
+
+    due = commands.add_parser(
+        "run-due",
+        help="carry out everything due: expiries, ended holds, tier reviews, expiry reminders",
+        description=(
+            "What an operator schedules (daily, say): write off points past their expiry date, end "
+            "holds whose time ran out, carry out tier reviews, re-date points where a program version "
+            "says so, and announce points about to expire, each once (running it again does nothing "
+            "more), then print what it did. The store must exist; the program is the latest version "
+            "stored with the data unless --program is given."
+        ),
+    )
+    due.add_argument(
+        "--store", metavar="URL", help="the store, e.g. sqlite:///loyalty.db (default: $LOYALTY_STORE_URL)"
+    )
+    due.add_argument(
+        "--program",
+        type=Path,
+        metavar="PROGRAM",
+        help="the program file (default: the versions stored with the data)",
+    )
+    due.add_argument(
+        "--at",
+        type=at_argument,
+        metavar="ISO",
+        help="what is due by this instant, ISO 8601 with an offset, not in the future (default: now)",
+    )
+    due.add_argument(
+        "--batch", type=_count, default=500, metavar="N", help="lots per unit of work (default: 500)"
+    )
+    due.add_argument("--json", action="store_true", help="print what was done as one JSON object")
+    due.set_defaults(run=run_due)
     return parser
 
 
@@ -204,6 +237,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for path, message in exc.problems:
             print(f"{path}: {message}" if path else message, file=sys.stderr)
         return 1
+    except StorageError as exc:
+        # Not the input: the database (unreachable, locked, a newer schema). Worth a retry later.
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
     except LoyaltyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

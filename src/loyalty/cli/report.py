@@ -4,34 +4,14 @@ from __future__ import annotations
 
 import argparse
 from decimal import Decimal
-from pathlib import Path
 
-from loyalty.cli.programs import program_versions
-from loyalty.engine import Engine
-from loyalty.errors import InvalidInput
-from loyalty.program import Program
-from loyalty.store import open_store
+from loyalty.cli.stores import engine_on, open_existing
 
 
 def report(args: argparse.Namespace) -> int:
-    if args.store.startswith("sqlite:///") and not Path(args.store.removeprefix("sqlite:///")).is_file():
-        # Opening would create (and migrate) a new file: a report writes nothing.
-        raise InvalidInput("store", f"no SQLite file at {args.store.removeprefix('sqlite:///')}")
-    store = open_store(args.store)
-    try:
-        if args.program is not None:
-            versions = program_versions(args.program)
-        else:
-            with store.unit_of_work(readonly=True) as uow:
-                stored = uow.program_versions()
-            if not stored:
-                raise InvalidInput("program", "the store holds no program version: give --program")
-            versions = tuple(Program.from_dict(version.body) for version in stored)
-        engine = Engine(list(versions) if len(versions) > 1 else versions[0], store)
+    with open_existing(args.store) as store:
+        engine, program = engine_on(store, args.program)
         found = engine.figures(args.start, args.end, point_value=args.point_value)
-    finally:
-        store.close()
-    program = versions[-1]
 
     def points(units: int) -> str:
         return program.format_points(units)

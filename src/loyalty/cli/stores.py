@@ -1,0 +1,47 @@
+"""Opening the store and the program a command works on."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from loyalty.cli.programs import program_versions
+from loyalty.engine import Engine
+from loyalty.errors import InvalidInput
+from loyalty.program import Program
+from loyalty.store import Store, open_store
+
+#: Where a command finds its store when ``--store`` is not given.
+STORE_VARIABLE = "LOYALTY_STORE_URL"
+
+
+def store_url(given: str | None) -> str:
+    """``--store``, else ``LOYALTY_STORE_URL``: a command on data never guesses a default file."""
+    url = given or os.environ.get(STORE_VARIABLE)
+    if not url:
+        raise InvalidInput("store", f"give --store URL or set {STORE_VARIABLE}")
+    return url
+
+
+def open_existing(url: str) -> Store:
+    """The store at ``url``; a missing SQLite file is refused rather than created empty."""
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///").partition("?")[0])
+        if not path.is_file():
+            raise InvalidInput("store", f"no SQLite file at {path}")
+    return open_store(url)
+
+
+def engine_on(store: Store, program: Path | None) -> tuple[Engine, Program]:
+    """An engine on ``store`` with the versions in the ``program`` file, or else the versions
+    stored with the data; and the latest of them."""
+    if program is not None:
+        versions = program_versions(program)
+    else:
+        with store.unit_of_work(readonly=True) as uow:
+            stored = uow.program_versions()
+        if not stored:
+            raise InvalidInput("program", "the store holds no program version: give --program")
+        versions = tuple(Program.from_dict(version.body) for version in stored)
+    engine = Engine(list(versions) if len(versions) > 1 else versions[0], store)
+    return engine, versions[-1]
