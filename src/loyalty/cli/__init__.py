@@ -62,6 +62,9 @@ from loyalty.cli.baskets import (
 )
 from loyalty.cli.demo import VISITS_PER_WEEK
 from loyalty.cli.demo import demo as run_demo
+from loyalty.cli.members import events as run_events
+from loyalty.cli.members import history as run_history
+from loyalty.cli.members import show as run_show
 from loyalty.cli.programs import validate as run_validate
 from loyalty.cli.quote import quote as run_quote
 from loyalty.cli.report import report as run_report
@@ -71,14 +74,23 @@ from loyalty.errors import ConfigError, LoyaltyError, StorageError
 __all__ = ["Basket", "basket_from_json", "main"]
 
 
-def _count(text: str) -> int:
+def _whole(text: str, least: int) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
     return value
+
+
+def _count(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _seq(text: str) -> int:
+    """An entry's or event's number, or 0 for "from the start"."""
+    return _whole(text, 0)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -204,15 +216,7 @@ def _parser() -> argparse.ArgumentParser:
             "stored with the data unless --program is given."
         ),
     )
-    due.add_argument(
-        "--store", metavar="URL", help="the store, e.g. sqlite:///loyalty.db (default: $LOYALTY_STORE_URL)"
-    )
-    due.add_argument(
-        "--program",
-        type=Path,
-        metavar="PROGRAM",
-        help="the program file (default: the versions stored with the data)",
-    )
+    _store_options(due)
     due.add_argument(
         "--at",
         type=at_argument,
@@ -224,7 +228,69 @@ def _parser() -> argparse.ArgumentParser:
     )
     due.add_argument("--json", action="store_true", help="print what was done as one JSON object")
     due.set_defaults(run=run_due)
+
+    member = commands.add_parser(
+        "member",
+        help="look up a member: balance, tier, points expiring, holds, history",
+        description="Look up a member in a store. Nothing is written.",
+    )
+    lookups = member.add_subparsers(dest="lookup", required=True, metavar="LOOKUP")
+    show = lookups.add_parser(
+        "show",
+        help="balance by state, tier and progress, points expiring soon, open holds",
+        description=(
+            "The member's points now (available, pending, overdue, held), its tier and what the next "
+            "one needs (under a tiered program), its lots expiring within --expiring-days, and its "
+            "open holds."
+        ),
+    )
+    _lookup_options(show)
+    show.add_argument(
+        "--expiring-days", type=_count, default=30, metavar="N", help="the window for expiring points (30)"
+    )
+    show.set_defaults(run=run_show)
+    history = lookups.add_parser(
+        "history",
+        help="the member's ledger entries, oldest first",
+        description="The member's ledger entries in recording order, from after --after, at most --limit.",
+    )
+    _lookup_options(history)
+    history.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="entries after this one (0)")
+    history.add_argument("--limit", type=_count, default=50, metavar="N", help="at most N entries (50)")
+    history.set_defaults(run=run_history)
+
+    events = commands.add_parser(
+        "events",
+        help="the outbox: events in commit order, for an integration to pick up",
+        description=(
+            "The outbox's events (points expiring, tiers reached, referrals rewarded, members at "
+            "risk, ...) in commit order, from after --after, at most --limit. Nothing is written."
+        ),
+    )
+    _store_options(events)
+    events.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="events after this one (0)")
+    events.add_argument("--limit", type=_count, default=100, metavar="N", help="at most N events (100)")
+    events.add_argument("--json", action="store_true", help="print the events as one JSON array")
+    events.set_defaults(run=run_events)
     return parser
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", metavar="URL", help="the store, e.g. sqlite:///loyalty.db (default: $LOYALTY_STORE_URL)"
+    )
+    parser.add_argument(
+        "--program",
+        type=Path,
+        metavar="PROGRAM",
+        help="the program file (default: the versions stored with the data)",
+    )
+
+
+def _lookup_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("member_id", metavar="ID", help="the member's id")
+    _store_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the answer as JSON")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,96 @@
+"""``loyalty member show|history`` and ``loyalty events``: looking things up in a store, writing nothing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import timedelta
+from typing import Any
+
+from loyalty import codec
+from loyalty.cli.stores import engine_on, open_existing, store_url
+from loyalty.program import Program
+
+
+def _print_json(data: Any) -> None:
+    print(json.dumps(codec.unstructure(data), ensure_ascii=False))
+
+
+def show(args: argparse.Namespace) -> int:
+    with open_existing(store_url(args.store)) as store:
+        engine, program = engine_on(store, args.program)
+        member = engine.member(args.member_id)
+        balance = engine.balance(args.member_id)
+        tier = engine.tier(args.member_id) if program.tiers is not None else None
+        expiring = engine.expiring(args.member_id, within=timedelta(days=args.expiring_days))
+        holds = engine.holds(args.member_id)
+    if args.json:
+        _print_json(
+            {"member": member, "balance": balance, "tier": tier, "expiring": expiring, "holds": holds}
+        )
+        return 0
+    points = program.format_points
+    rows = [
+        ("available", points(balance.available)),
+        ("pending", points(balance.pending)),
+        ("overdue", points(balance.overdue)),
+        ("held", points(balance.held)),
+    ]
+    if tier is not None:
+        rows.append(("tier", f"{tier.tier.name or tier.tier.id} since {tier.since.isoformat()}"))
+        following, needed = tier.next, tier.to_next
+        if following is not None and needed is not None:
+            rows.append((f"to {following.name or following.id}", f"{needed} more ({tier.metric.value})"))
+    width = max(len(label) for label, _ in rows)
+    print(f"Member {member.id}, enrolled {member.enrolled_at.isoformat()}")
+    for label, value in rows:
+        print(f"  {label.ljust(width)}  {value}")
+    print(f"  expiring within {args.expiring_days} days:" + ("" if expiring else " none"))
+    for lot in expiring:
+        assert lot.expires_at is not None  # expiring lots have a date
+        print(f"    {points(lot.remaining)} on {lot.expires_at.isoformat()}")
+    print("  open holds:" + ("" if holds else " none"))
+    for hold in holds:
+        print(f"    {hold.id}: {points(hold.points)} until {hold.expires_at.isoformat()}")
+    return 0
+
+
+def history(args: argparse.Namespace) -> int:
+    with open_existing(store_url(args.store)) as store:
+        engine, program = engine_on(store, args.program)
+        entries = engine.history(args.member_id, after=args.after, limit=args.limit)
+    if args.json:
+        _print_json(entries)
+        return 0
+    if not entries:
+        print(f"Member {args.member_id}: no entries after {args.after}")
+        return 0
+    print(f"Member {args.member_id}: entries {entries[0].seq} to {entries[-1].seq}")
+    for entry in entries:
+        print(
+            f"  {entry.seq:>8}  {entry.occurred_at.isoformat()}  {entry.kind.value:<8}"
+            f" {_signed(program, entry.points):>10} -> {program.format_points(entry.balance_after):>10}"
+            f"  {entry.source_id}: {entry.reason}"
+        )
+    return 0
+
+
+def events(args: argparse.Namespace) -> int:
+    with open_existing(store_url(args.store)) as store:
+        engine, _ = engine_on(store, args.program)
+        found = engine.events(after=args.after, limit=args.limit)
+    if args.json:
+        _print_json(found)
+        return 0
+    if not found:
+        print(f"no events after {args.after}")
+    for event in found:
+        data = json.dumps(dict(event.data), ensure_ascii=False, sort_keys=True)
+        when = event.recorded_at.isoformat()
+        print(f"{event.seq:>8}  {when}  {event.kind.value}  {event.member_id}  {data}")
+    return 0
+
+
+def _signed(program: Program, units: int) -> str:
+    shown = program.format_points(units)
+    return shown if units < 0 else f"+{shown}"
