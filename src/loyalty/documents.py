@@ -42,26 +42,32 @@ __all__ = ["is_file", "read_json", "read_json_file", "read_toml", "read_toml_fil
 def _source(source: str | os.PathLike[str], suffix: str) -> tuple[str, str]:
     """``(text, label)``: the text of a path, or the text itself, with how problems should name it.
 
-    A ``str`` is a path when it has no line break and names a file, or when it could not be a
-    one-line document of the kind (TOML has a ``=`` or a ``[table]``, JSON begins with ``{`` or
-    ``[``): ``cafe.tml`` mistyped is a missing file, not TOML text to fail on."""
+    A ``str`` is a path when it has no line break and names a file, ends in ``.toml`` or ``.json``,
+    or could not be a one-line document of the kind (TOML: blank, a comment, a ``key = value`` or
+    a ``[table]``; JSON: a value): ``cafe.tml`` mistyped is a missing file, not TOML to fail on."""
     if isinstance(source, os.PathLike):
         return _read(Path(source)), str(source)
     if not isinstance(source, str):
         raise InvalidInput("source", f"must be a path or the text itself, not {type(source).__name__}")
-    if "\n" not in source and (is_file(source) or not _one_line_document(source, suffix)):
+    if "\n" not in source and (
+        source.lower().endswith((".json", ".toml"))
+        or is_file(source)
+        or not _one_line_document(source, suffix)
+    ):
         return _read(Path(source)), source
     return source.removeprefix(_BOM), f"<{suffix}>"
 
 
 _BOM = "\ufeff"
+# How a one-line JSON document can begin: an object, an array, a string, a number or a literal.
+_JSON_START = re.compile(r'[{\["\-0-9]|(?:true|false|null)\b')
 
 
 def _one_line_document(text: str, suffix: str) -> bool:
-    start = text.removeprefix(_BOM).lstrip()
+    start = text.removeprefix(_BOM).strip()
     if suffix == "json":
-        return start.startswith(("{", "["))
-    return "=" in start or start.startswith("[")
+        return not start or _JSON_START.match(start) is not None
+    return not start or start.startswith(("#", "[")) or "=" in start
 
 
 def _read(path: Path) -> str:
@@ -73,9 +79,11 @@ def _read(path: Path) -> str:
     except UnicodeDecodeError as exc:
         raise ConfigError([(str(path), f"is not UTF-8 text (byte {exc.start}: {exc.reason})")]) from None
     except FileNotFoundError:
-        raise MissingFile(str(path), "no such file") from None
+        raise MissingFile(str(path)) from None
     except OSError as exc:
         raise InvalidInput(str(path), f"cannot be read: {exc.strerror or exc}") from None
+    except ValueError as exc:  # a NUL in the path
+        raise InvalidInput(repr(str(path)), f"is not a usable path: {exc}") from None
 
 
 def is_file(text: str) -> bool:

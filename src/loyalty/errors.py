@@ -14,6 +14,9 @@ lines[0].unit_price | lines[0].unit_price: must be a Decimal, not float
 
 from __future__ import annotations
 
+import errno
+import os
+
 __all__ = [
     "AlreadyReturned",
     "ConcurrencyError",
@@ -87,7 +90,18 @@ class ConfigError(InvalidInput):
 
 
 class MissingFile(InvalidInput, FileNotFoundError):
-    """A program (or other document) file that does not exist: ``field`` is its path as given."""
+    """A program (or other document) file that does not exist: ``field`` is its path as given,
+    and so is ``filename``, as for any :class:`FileNotFoundError`."""
+
+    def __init__(self, path: str, message: str = "no such file") -> None:
+        super().__init__(path, message)
+        self.errno = errno.ENOENT
+        self.strerror = os.strerror(errno.ENOENT)
+        self.filename = path
+
+    def __str__(self) -> str:
+        # As every LoyaltyError reads, not OSError's "[Errno 2] ...".
+        return f"{self.field}: {self.message}"
 
 
 class InvalidAmount(InvalidInput):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import closing
+from contextlib import AbstractContextManager, closing
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from loyalty import Engine, Line, Program, Purchase, balance_of, open_store
-from loyalty.cli import main
+from loyalty.cli import main, stores
+from loyalty.store import Store, UnitOfWork
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 PROGRAM = """
@@ -117,3 +118,42 @@ def test_a_store_that_cannot_be_used_exits_3(tmp_path: Path, capsys: pytest.Capt
         conn.commit()
     assert main(["run-due", "--store", f"sqlite:///{path}"]) == 3
     assert "upgrade loyalty-engine" in capsys.readouterr().err
+
+
+def test_a_missing_file_is_refused_whatever_the_schemes_case(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "typo.db"
+    assert main(["run-due", "--store", f"SQLite:///{missing}"]) == 2
+    assert capsys.readouterr().err == f"error: store: no SQLite file at {missing}\n"
+    assert not missing.exists()
+
+
+class _Bare:
+    """Someone else's adapter, as the port asked before stores were context managers."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner, self.closed = inner, False
+
+    def unit_of_work(self, *, readonly: bool = False) -> AbstractContextManager[UnitOfWork]:
+        return self.inner.unit_of_work(readonly=readonly)
+
+    def close(self) -> None:
+        self.closed = True
+        self.inner.close()
+
+
+def test_an_adapter_that_is_no_context_manager_still_serves_and_is_closed(
+    store_file: tuple[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = store_file
+    opened: list[_Bare] = []
+
+    def open_bare(given: str) -> _Bare:
+        opened.append(_Bare(open_store(given)))
+        return opened[-1]
+
+    monkeypatch.setattr(stores, "open_store", open_bare)
+    assert main(["run-due", "--store", url, "--at", "2024-06-01T00:00:00+00:00", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["expired_points"] == 12
+    assert [bare.closed for bare in opened] == [True]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import tomllib
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -362,7 +363,24 @@ def test_a_mistyped_json_program_path_is_a_missing_file() -> None:
 def test_one_line_documents_are_still_text() -> None:
     assert read_toml('name = "Club"') == {"name": "Club"}
     assert read_toml("[rate]") == {"rate": {}}
+    assert read_toml("") == read_toml("   ") == read_toml("# nothing yet") == {}
     assert read_json('{"name": "Club"}') == {"name": "Club"}
+    for value in ("null", '"Club"', "12", "-1", "[]"):
+        with pytest.raises(ConfigError, match="must be a JSON object"):
+            read_json(value)
+
+
+@pytest.mark.parametrize("path", ["run=3/program.toml", "[draft] cafe.toml", "C:\\shop\\cafe.toml"])
+def test_a_name_ending_in_toml_is_a_path_whatever_else_it_holds(path: str) -> None:
+    with pytest.raises(MissingFile) as missing:
+        read_toml(path)
+    assert (missing.value.field, missing.value.filename, missing.value.errno) == (path, path, errno.ENOENT)
+    assert str(missing.value) == f"{path}: no such file"
+
+
+def test_a_path_with_a_nul_is_refused_as_input() -> None:
+    with pytest.raises(InvalidInput, match="is not a usable path"):
+        Program.from_toml_file("club\x00.toml")
 
 
 def test_the_file_readers_read_a_path_that_looks_like_a_document(tmp_path: Path) -> None:

@@ -12,15 +12,23 @@
   with every rule that gives nothing and why, under the program version in
   force at the basket's time. It is a pure evaluation: nothing is written.
 
-``validate`` and ``quote`` write nothing anywhere. The exit status:
+- ``loyalty report``, ``loyalty run-due``, ``loyalty member show|history`` and
+  ``loyalty events`` work on a store: a period's figures, everything due
+  carried out once, a member looked up, the outbox read.
 
-- **0**: done (the program is valid; the quote is printed).
+``validate``, ``quote``, ``report``, ``member`` and ``events`` write nothing
+anywhere. The exit status:
+
+- **0**: done (the program is valid; the quote, figures or answer is printed;
+  what was due is done).
 - **1**: the program file has problems; each is printed on stderr as
   ``path: message`` (``rules[2].factor: must not be negative, got -1``).
 - **2**: a usage error or other refused input: bad arguments (``argparse``'s
   status), a missing file, a bad basket, and any other error the library
   raises on purpose (:class:`~loyalty.LoyaltyError`), printed as
   ``error: <message>`` on stderr.
+- **3**: the store could not be used (:class:`~loyalty.StorageError`: unreachable,
+  locked, not a database, a newer schema), printed the same way.
 
 >>> main(["demo", "--db", "/no/such/directory/demo.db"])  # stderr: error: --db: directory ... does not exist
 2
@@ -212,8 +220,8 @@ def _parser() -> argparse.ArgumentParser:
             "What an operator schedules (daily, say): write off points past their expiry date, end "
             "holds whose time ran out, carry out tier reviews, re-date points where a program version "
             "says so, and announce points about to expire, each once (running it again does nothing "
-            "more), then print what it did. The store must exist; the program is the latest version "
-            "stored with the data unless --program is given."
+            "more), then print what it did. A missing SQLite file is refused, not created; the program "
+            "is the versions stored with the data unless --program is given."
         ),
     )
     _store_options(due)

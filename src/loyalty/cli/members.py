@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from loyalty import codec
-from loyalty.cli.stores import engine_on, open_existing, store_url
+from loyalty.cli.stores import engine_on, existing_store, store_url
 from loyalty.program import Program
 
 
@@ -17,7 +17,7 @@ def _print_json(data: Any) -> None:
 
 
 def show(args: argparse.Namespace) -> int:
-    with open_existing(store_url(args.store)) as store:
+    with existing_store(store_url(args.store)) as store:
         engine, program = engine_on(store, args.program)
         member = engine.member(args.member_id)
         balance = engine.balance(args.member_id)
@@ -56,7 +56,7 @@ def show(args: argparse.Namespace) -> int:
 
 
 def history(args: argparse.Namespace) -> int:
-    with open_existing(store_url(args.store)) as store:
+    with existing_store(store_url(args.store)) as store:
         engine, program = engine_on(store, args.program)
         entries = engine.history(args.member_id, after=args.after, limit=args.limit)
     if args.json:
@@ -76,7 +76,7 @@ def history(args: argparse.Namespace) -> int:
 
 
 def events(args: argparse.Namespace) -> int:
-    with open_existing(store_url(args.store)) as store:
+    with existing_store(store_url(args.store)) as store:
         engine, _ = engine_on(store, args.program)
         found = engine.events(after=args.after, limit=args.limit)
     if args.json:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from decimal import Decimal
 
-from loyalty.cli.stores import engine_on, open_existing
+from loyalty.cli.stores import engine_on, existing_store
 
 
 def report(args: argparse.Namespace) -> int:
-    with open_existing(args.store) as store:
+    with existing_store(args.store) as store:
         engine, program = engine_on(store, args.program)
         found = engine.figures(args.start, args.end, point_value=args.point_value)
 

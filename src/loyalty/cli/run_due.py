@@ -8,12 +8,11 @@ from typing import Any
 
 import attrs
 
-from loyalty.cli.stores import engine_on, open_existing, store_url
+from loyalty.cli.stores import engine_on, existing_store, store_url
 
 
 def run_due(args: argparse.Namespace) -> int:
-    store = open_existing(store_url(args.store))
-    with store:
+    with existing_store(store_url(args.store)) as store:
         engine, program = engine_on(store, args.program)
         done = engine.run_due(args.at, batch=args.batch)
     figures: dict[str, Any] = attrs.asdict(done)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from loyalty.cli.programs import program_versions
@@ -23,13 +25,21 @@ def store_url(given: str | None) -> str:
     return url
 
 
-def open_existing(url: str) -> Store:
-    """The store at ``url``; a missing SQLite file is refused rather than created empty."""
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///").partition("?")[0])
+@contextmanager
+def existing_store(url: str) -> Iterator[Store]:
+    """The store at ``url`` for the block, closed after it (with ``close()``: an adapter of
+    someone else's need not be a context manager). A missing SQLite file is refused rather than
+    created empty. (A PostgreSQL schema that does not exist yet is still created by opening it.)"""
+    scheme, _, rest = url.partition("://")
+    if scheme.lower() == "sqlite" and rest.startswith("/"):
+        path = Path(rest[1:].partition("?")[0].partition("#")[0])
         if not path.is_file():
             raise InvalidInput("store", f"no SQLite file at {path}")
-    return open_store(url)
+    store = open_store(url)
+    try:
+        yield store
+    finally:
+        store.close()
 
 
 def engine_on(store: Store, program: Path | None) -> tuple[Engine, Program]:
