@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime
@@ -501,7 +502,7 @@ class Store(Protocol):
     ) -> None: ...
 
 
-class Closing:
+class Closing(ABC):
     """``with store:`` for an adapter with a ``close()``: the block gets the store, and the
     store is closed when the block ends, however it ends.
 
@@ -514,8 +515,9 @@ class Closing:
     loyalty.errors.StorageError: the store is closed
     """
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release what the object holds; see :meth:`Store.close`."""
 
     def __enter__(self) -> Self:
         return self
