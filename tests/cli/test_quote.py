@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from loyalty.codec import structure
+from loyalty.receipts import Receipt
 from tests.cli.helpers import AT, CORNER, run_cli, sample, tree_of, with_line
 from tests.paths import EXAMPLES
 
@@ -222,3 +224,15 @@ def test_quote_reads_every_example_basket(basket: str, capsys: pytest.CaptureFix
     status, out, err = run_cli(capsys, "quote", str(program), str(EXAMPLES / "baskets" / basket))
     assert (status, err) == (0, "")
     assert re.search(r"^  points earned +[\d.]+$", out, re.MULTILINE)
+
+
+def test_quote_as_json_is_the_engines_receipt(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    status, out, err = run_cli(capsys, "quote", "corner.toml", "basket.json", "--json")
+    assert (status, err) == (0, "")
+    quoted = json.loads(out)
+    assert (quoted["program"], quoted["version"]) == ("Corner Coffee", "2024-03")
+    receipt = structure(quoted["receipt"], Receipt)
+    assert receipt.source_id == "S01-T2-000123"
+    assert receipt.points == sum(c.points for c in receipt.breakdown) + receipt.rounding_adjustment
+    _, text, _ = run_cli(capsys, "quote", "corner.toml", "basket.json")
+    assert receipt.render() in text  # the same receipt, as the text form shows it

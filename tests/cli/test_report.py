@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -87,3 +88,26 @@ def test_bad_report_inputs_write_nothing(tmp_path: Path, capsys: pytest.CaptureF
     with pytest.raises(InvalidInput) as info:
         engine.figures(START, END, point_value=Decimal("1e30"))
     assert info.value.field == "point_value"
+
+
+def test_report_takes_the_store_as_the_other_commands_do_and_prints_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "r.db"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["demo", "--db", str(path), "--members", "20", "--weeks", "2", "--seed", "3"]) == 0
+    url = f"sqlite:///{path}"
+    period = ["--from", "2024-03-11T00:00:00+00:00", "--to", "2024-03-25T00:00:00+00:00"]
+    assert main(["report", url, *period]) == 0
+    text = capsys.readouterr().out
+    assert main(["report", "--store", url, *period]) == 0
+    assert capsys.readouterr().out == text
+    monkeypatch.setenv("LOYALTY_STORE_URL", url)
+    assert main(["report", *period, "--json", "--point-value", "0.01"]) == 0
+    figures = json.loads(capsys.readouterr().out)
+    assert figures["program"] == "Demo Grocer"
+    assert figures["start"] == "2024-03-11T00:00:00+00:00"
+    assert f"points issued             {figures['issued']}\n" in text
+    assert figures["liability"]["currency"] == "EUR"
+    assert main(["report", url, "--store", f"{url}-other", *period]) == 2
+    assert capsys.readouterr().err == "error: store: give the store once: STORE_URL or --store\n"

@@ -187,6 +187,7 @@ def _parser() -> argparse.ArgumentParser:
     quote.add_argument(
         "--channel", type=id_argument, metavar="NAME", help="the sales channel (web, app, ...)"
     )
+    quote.add_argument("--json", action="store_true", help="print the receipt as one JSON object")
     quote.set_defaults(run=run_quote, usage=quote.error)
 
     report = commands.add_parser(
@@ -199,7 +200,15 @@ def _parser() -> argparse.ArgumentParser:
             "an estimated lifetime value. The figures are added up in the store. Nothing is written."
         ),
     )
-    report.add_argument("store", metavar="STORE_URL", help="the store, e.g. sqlite:///loyalty.db")
+    report.add_argument(
+        "store", nargs="?", metavar="STORE_URL", help="the store, e.g. sqlite:///loyalty.db (or --store)"
+    )
+    report.add_argument(
+        "--store",
+        dest="store_option",
+        metavar="URL",
+        help="the store, as the other commands take it (default: $LOYALTY_STORE_URL)",
+    )
     report.add_argument("--from", dest="start", type=at_argument, required=True, metavar="ISO")
     report.add_argument("--to", dest="end", type=at_argument, required=True, metavar="ISO")
     report.add_argument(
@@ -211,6 +220,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="PROGRAM",
         help="the program file (default: the latest version stored with the data)",
     )
+    report.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     report.set_defaults(run=run_report)
 
     due = commands.add_parser(

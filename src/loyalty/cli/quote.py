@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import UTC, datetime
 
+from loyalty import codec
 from loyalty.cli.baskets import QUOTE_ID, Basket, basket_from_json, read_basket
 from loyalty.cli.programs import program_versions
 from loyalty.earning import evaluate
@@ -52,6 +54,11 @@ def quote(args: argparse.Namespace) -> int:
     evaluation = evaluate(
         program, basket.purchase, member=basket.member, tallies=basket.tallies, explain=True
     )
+    if args.json:
+        receipt = codec.unstructure(evaluation.receipt)
+        document = {"program": program.name, "version": program.version, "receipt": receipt}
+        print(json.dumps(document, ensure_ascii=False))
+        return 0
     heading = f"{program.name} ({program.currency}), version {program.version}"
     if program.effective_from is not None:
         heading += f", in force from {program.effective_from.isoformat()}"

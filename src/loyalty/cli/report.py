@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 from decimal import Decimal
 
-from loyalty.cli.stores import engine_on, existing_store
+from loyalty import codec
+from loyalty.cli.stores import engine_on, existing_store, store_url
+from loyalty.errors import InvalidInput
 
 
 def report(args: argparse.Namespace) -> int:
-    with existing_store(args.store) as store:
+    if args.store is not None and args.store_option is not None and args.store != args.store_option:
+        raise InvalidInput("store", "give the store once: STORE_URL or --store")
+    with existing_store(store_url(args.store or args.store_option)) as store:
         engine, program = engine_on(store, args.program)
         found = engine.figures(args.start, args.end, point_value=args.point_value)
+    if args.json:
+        print(json.dumps({"program": program.name, **codec.unstructure(found)}, ensure_ascii=False))
+        return 0
 
     def points(units: int) -> str:
         return program.format_points(units)
