@@ -236,3 +236,12 @@ def test_quote_as_json_is_the_engines_receipt(files: Path, capsys: pytest.Captur
     assert receipt.points == sum(c.points for c in receipt.breakdown) + receipt.rounding_adjustment
     _, text, _ = run_cli(capsys, "quote", "corner.toml", "basket.json")
     assert receipt.render() in text  # the same receipt, as the text form shows it
+
+
+def test_a_basket_saved_with_a_byte_order_mark_is_read(
+    files: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(sample()).encode())
+    assert run_cli(capsys, "quote", "corner.toml", "bom.json") == (0, QUOTE, "")
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\ufeff" + json.dumps(sample())))
+    assert run_cli(capsys, "quote", "corner.toml", "-") == (0, QUOTE, "")

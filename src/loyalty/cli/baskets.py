@@ -203,13 +203,14 @@ def basket_from_json(data: object) -> Basket:
 def read_basket(source: str) -> object:
     """The JSON value in the basket file ``source`` (``-``: standard input)."""
     if source == "-":
-        label, text = "<stdin>", sys.stdin.read()
+        label, text = "<stdin>", sys.stdin.read().removeprefix("\ufeff")
     else:
         path = Path(source)
         check_file(path)
         label = source
         try:
-            text = path.read_text(encoding="utf-8")
+            # utf-8-sig: a byte order mark, which some editors save UTF-8 with, is not the basket's.
+            text = path.read_text(encoding="utf-8-sig")
         except UnicodeDecodeError as exc:
             raise InvalidInput(source, f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
         except OSError as exc:
