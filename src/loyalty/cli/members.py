@@ -9,6 +9,7 @@ from typing import Any
 
 from loyalty import codec
 from loyalty.cli.stores import engine_on, existing_store, store_url
+from loyalty.cli.tables import print_rows
 from loyalty.program import Program
 
 
@@ -41,10 +42,7 @@ def show(args: argparse.Namespace) -> int:
         following, needed = tier.next, tier.to_next
         if following is not None and needed is not None:
             rows.append((f"to {following.name or following.id}", f"{needed} more ({tier.metric.value})"))
-    width = max(len(label) for label, _ in rows)
-    print(f"Member {member.id}, enrolled {member.enrolled_at.isoformat()}")
-    for label, value in rows:
-        print(f"  {label.ljust(width)}  {value}")
+    print_rows(f"Member {member.id}, enrolled {member.enrolled_at.isoformat()}", rows)
     print(f"  expiring within {args.expiring_days} days:" + ("" if expiring else " none"))
     for lot in expiring:
         assert lot.expires_at is not None  # expiring lots have a date

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 from loyalty import codec
 from loyalty.cli.stores import engine_on, existing_store, store_url
+from loyalty.cli.tables import print_rows
 from loyalty.errors import InvalidInput
 
 
@@ -49,8 +50,5 @@ def report(args: argparse.Namespace) -> int:
         ("spend per active member", money(found.average_spend)),
         ("estimated lifetime value", money(found.lifetime_value)),
     ]
-    width = max(len(label) for label, _ in rows)
-    print(f"{program.name}: figures")
-    for label, value in rows:
-        print(f"  {label.ljust(width)}  {value}")
+    print_rows(f"{program.name}: figures", rows)
     return 0
