@@ -3,6 +3,7 @@ after it stopped checking the keys and rule lists it has already seen."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -11,9 +12,11 @@ from typing import Any
 import attrs
 import pytest
 
+from loyalty import Engine, Program
 from loyalty.errors import InvalidInput
 from loyalty.ledger import EntryKind, Posting
 from loyalty.members import Member
+from loyalty.simulation import generate
 from loyalty.store import Store, Tally
 from loyalty.store.memory import MemoryStore
 from loyalty.testing.contract import StoreContract
@@ -70,3 +73,24 @@ def test_rule_ids_are_checked_on_every_append_whatever_was_appended_before() -> 
                 uow.append(attrs.evolve(posting, source_id="T3", rules=bad))
             assert info.value.field == "rules"
         assert uow.balance("M1") == 10
+
+
+def test_a_recorded_purchase_leaves_the_collector_few_objects_to_walk() -> None:
+    # Every object the store keeps is walked by each full collection: kept as JSON-shaped
+    # dicts, a purchase's idempotency record alone was about six of them.
+    workload = generate(members=20, purchases=600, seed=3)
+    store = MemoryStore()
+    engine = Engine(Program("Walk", "EUR"), store)
+    for enrollment in workload.enrollments:
+        engine.enroll(enrollment.member_id, at=enrollment.at)
+    sales = workload.sales
+    for purchase in sales[:100]:
+        engine.record_purchase(purchase)
+    gc.collect()
+    before = len(gc.get_objects())
+    for purchase in sales[100:]:
+        engine.record_purchase(purchase)
+    gc.collect()
+    per_purchase = (len(gc.get_objects()) - before) / (len(sales) - 100)
+    # The entry, its lot and a share of the tallies and indexes.
+    assert per_purchase < 4

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from sortedcontainers import SortedList
 
@@ -20,7 +21,20 @@ from loyalty.ledger import Entry
 from loyalty.members import Member
 from loyalty.store import Operation
 
-__all__ = ["PeriodIndex", "count_from_start", "instant_of", "purchase_time"]
+__all__ = [
+    "PeriodIndex",
+    "PurchaseFacts",
+    "count_from_start",
+    "instant_of",
+    "purchase_facts",
+    "purchase_time",
+]
+
+#: What the period figures read of a recorded purchase: its till time (the request's ``at`` as
+#: given), key, member and amount (the result's, as text). A tuple of strings: the memory store
+#: keeps one per purchase, and the garbage collector stops walking such a tuple once it has seen
+#: that it holds no containers.
+PurchaseFacts = tuple[Any, str, Any, Any]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
@@ -43,6 +57,15 @@ def purchase_time(operation: Operation) -> datetime | None:
     A purchase recorded without a readable ``at`` (only a hand-made one) counts in no period.
     """
     return instant_of(operation.request.get("at")) if operation.kind == "purchase" else None
+
+
+def purchase_facts(operation: Operation) -> PurchaseFacts | None:
+    """What the period figures read of ``operation``, or ``None`` if it is not a purchase."""
+    if operation.kind != "purchase":
+        return None
+    money = operation.result.get("amount")
+    amount = money.get("amount") if isinstance(money, dict) else None
+    return (operation.request.get("at"), operation.key, operation.request.get("member_id"), amount)
 
 
 def count_from_start(first: datetime, last: datetime, end: datetime) -> bool:
@@ -68,10 +91,11 @@ class PeriodIndex:
         # The points of the entries of each UTC day (days since 1970), and the days in order.
         self._daily: dict[int, int] = {}
         self._days: SortedList[int] = SortedList()
-        self._purchases: SortedList[tuple[datetime, str]] = SortedList()
+        # (till time, key, member, amount): the key is unique, so neither of the others is compared.
+        self._purchases: SortedList[tuple[datetime, str, Any, Any]] = SortedList()
         self._enrolled: SortedList[tuple[datetime, str]] = SortedList()
         self._new_entries: list[Entry] = []
-        self._new_operations: list[Operation] = []
+        self._new_purchases: list[PurchaseFacts] = []
 
     def add_entry(self, entry: Entry) -> None:
         self._new_entries.append(entry)
@@ -86,18 +110,18 @@ class PeriodIndex:
         # The day stays, perhaps at zero: an undo need not know whether it was the day's last.
         self._daily[_day_of(entry.occurred_at)] -= entry.points
 
-    def add_operation(self, operation: Operation) -> None:
-        self._new_operations.append(operation)
+    def add_purchase(self, facts: PurchaseFacts) -> None:
+        self._new_purchases.append(facts)
 
-    def remove_operation(self, operation: Operation) -> None:
-        new = self._new_operations
-        if new and new[-1] is operation:
+    def remove_purchase(self, facts: PurchaseFacts) -> None:
+        new = self._new_purchases
+        if new and new[-1] is facts:
             new.pop()
             return
         self._settle()
-        at = purchase_time(operation)
+        at = instant_of(facts[0])
         if at is not None:
-            self._purchases.remove((at, operation.key))
+            self._purchases.remove((at, *facts[1:]))
 
     def _settle(self) -> None:
         """Sort what was added since the last figures into the indexes."""
@@ -111,10 +135,10 @@ class PeriodIndex:
                 daily[day] += entry.points
             self._entries.update(map(_entry_key, self._new_entries))
             self._new_entries = []
-        if self._new_operations:
-            times = ((purchase_time(operation), operation.key) for operation in self._new_operations)
-            self._purchases.update((at, key) for at, key in times if at is not None)
-            self._new_operations = []
+        if self._new_purchases:
+            timed = ((instant_of(facts[0]), *facts[1:]) for facts in self._new_purchases)
+            self._purchases.update((at, *rest) for at, *rest in timed if at is not None)
+            self._new_purchases = []
 
     def add_member(self, member: Member) -> None:
         self._enrolled.add((member.enrolled_at, member.id))
@@ -122,10 +146,8 @@ class PeriodIndex:
     def remove_member(self, member: Member) -> None:
         self._enrolled.remove((member.enrolled_at, member.id))
 
-    def totals(
-        self, operations: dict[str, Operation], start: datetime, end: datetime, before: datetime
-    ) -> PeriodTotals:
-        """:meth:`~loyalty.store.UnitOfWork.period_totals`, ``operations`` being the store's by key."""
+    def totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
+        """:meth:`~loyalty.store.UnitOfWork.period_totals`."""
         self._settle()
         entries = self._entries
         # Seq 0 and "" sort before every entry and key of the same instant: these are the
@@ -135,8 +157,8 @@ class PeriodIndex:
         for _, _, kind, points in entries.islice(first, cut):
             by_kind[kind] = by_kind.get(kind, 0) + points
         outstanding = self._points_before(end, cut)
-        now = self._buyers(operations, start, end)
-        then = {member for member, _ in self._buyers(operations, before, start)}
+        now = self._buyers(start, end)
+        then = {member for member, _ in self._buyers(before, start)}
         members = {member for member, _ in now}
         spend = sum((amount for _, amount in now), Decimal(0))
         enrolled = self._enrolled.bisect_left((end, ""))
@@ -157,16 +179,12 @@ class PeriodIndex:
         today = entries.islice(entries.bisect_left((midnight, 0, "", 0)), cut)
         return whole + sum(points for *_, points in today)
 
-    def _buyers(
-        self, operations: dict[str, Operation], start: datetime, end: datetime
-    ) -> list[tuple[str, Decimal]]:
+    def _buyers(self, start: datetime, end: datetime) -> list[tuple[str, Decimal]]:
         """The member and amount of every purchase rung up in ``[start, end)``."""
         index = self._purchases
-        found = index.islice(index.bisect_left((start, "")), index.bisect_left((end, "")))
-        return [
-            (operations[key].request["member_id"], Decimal(operations[key].result["amount"]["amount"]))
-            for _, key in found
-        ]
+        # Keys are never empty: "" sorts before every purchase of the same instant.
+        found = index.islice(index.bisect_left((start, "", "", "")), index.bisect_left((end, "", "", "")))
+        return [(member, Decimal(amount)) for _, _, member, amount in found]
 
 
 def _day_of(at: datetime) -> int:

@@ -42,6 +42,26 @@ class OperationsContract(ContractBase):
             assert uow.operation("T1-000001") == Operation("T1-000001", "purchase", request, result, T0)
             assert uow.operation("T1-000002") is None
 
+    def test_an_operation_is_kept_as_it_was_when_added(self, store: Store) -> None:
+        # A caller that reuses or edits its dicts afterwards must not rewrite a kept
+        # receipt, and one that edits what it read must not rewrite it either.
+        request: dict[str, Any] = {"member_id": "M1", "lines": [{"sku": "A", "quantity": "1"}]}
+        result: dict[str, Any] = {"points": 12, "breakdown": [{"rule": "base", "points": "12"}]}
+        with store.unit_of_work() as uow:
+            uow.add_operation(Operation("T1-000001", "purchase", request, result, T0))
+            request["lines"][0]["sku"] = "B"
+            result["breakdown"].clear()
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            read = uow.operation("T1-000001")
+            assert read is not None
+            read.result["breakdown"].clear()
+        with store.unit_of_work(readonly=True) as uow:
+            kept = uow.operation("T1-000001")
+            assert kept is not None
+            assert kept.request == {"member_id": "M1", "lines": [{"sku": "A", "quantity": "1"}]}
+            assert kept.result == {"points": 12, "breakdown": [{"rule": "base", "points": "12"}]}
+
     def test_an_operation_and_its_members_balance_are_read_together(self, store: Store) -> None:
         self._enroll(store)
         kept = Operation("T1-000001", "purchase", {"member_id": "M1"}, {"points": 3}, T0)
