@@ -7,9 +7,20 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
-from loyalty import Engine, FirstPurchase, Line, Multiplier, Program, Purchase, Receipt, Return, Returned
+from loyalty import (
+    Engine,
+    FirstPurchase,
+    Line,
+    Multiplier,
+    Program,
+    Purchase,
+    Receipt,
+    Return,
+    Returned,
+    balance_of,
+)
 from loyalty.figures import Figures
-from loyalty.lots import Balance
+from loyalty.lots import Balance, Lot
 from loyalty.store import Store, open_store
 from loyalty.testing.clock import ManualClock
 
@@ -17,13 +28,16 @@ __all__ = [
     "AT",
     "BASKETS",
     "END",
+    "IN_DEBT",
     "MEMBERS",
     "PROGRAM",
     "RULED",
     "START",
+    "check_debts_reopened",
     "check_reopened",
     "check_replays",
     "check_upgraded",
+    "indebted",
     "reading",
     "record",
     "record_baskets",
@@ -65,6 +79,40 @@ def recorded(store: Store) -> tuple[dict[str, Receipt], tuple[Figures, list[Bala
     before = reading(engine)
     store.close()
     return receipts, before
+
+
+#: :data:`PROGRAM` where a return takes back points already spent, leaving a debt.
+IN_DEBT = Program("Shop", "EUR", clawback="negative")
+
+
+def indebted(store: Store) -> Engine:
+    """Under :data:`IN_DEBT`, a member ``d`` who spent a purchase's points and returned it after a
+    second purchase, so that ``store`` holds a debt (a lot of negative points), and a member ``e``
+    with a lot of points left; the engine, its clock at :data:`AT`."""
+    engine = Engine(IN_DEBT, store, clock=lambda: AT)
+    day = START + timedelta(days=1)
+    for member in ("d", "e"):
+        engine.enroll(member, at=START)
+        engine.record_purchase(Purchase(f"{member}1", member, day, [Line("x", 1, Decimal("40.00"))], "EUR"))
+    engine.redeem("d", 40, id="d-R1", at=day + timedelta(hours=1))
+    engine.record_purchase(Purchase("d2", "d", day + timedelta(hours=2), [Line("x", 1, Decimal("5"))], "EUR"))
+    engine.record_return(Return("d1-void", "d1", day + timedelta(hours=3)))
+    return engine
+
+
+def check_debts_reopened(store: Any, version: int, lots: dict[str, list[Lot]]) -> None:
+    """A reopened SQL ``store`` that :func:`indebted` wrote, whose members' open ``lots`` were
+    read before, is at schema ``version``, reads the same lots, and repays the debt from the next
+    credit; it is closed afterwards."""
+    try:
+        assert store.schema_version() == version
+        engine = Engine(IN_DEBT, store, clock=lambda: AT)
+        assert {member: engine.lots(member) for member in lots} == lots
+        engine.record_purchase(Purchase("d3", "d", AT, [Line("x", 1, Decimal("50"))], "EUR"))
+        assert engine.balance("d").available == 15 == balance_of(engine.history("d"))
+        assert [lot.remaining for lot in engine.lots("d")] == [15]
+    finally:
+        store.close()
 
 
 def row_tallies(member_id: str, text: str | None) -> list[tuple[str, int, str]]:

@@ -120,7 +120,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 8
+        assert store.schema_version() == SCHEMA_VERSION == 9
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -248,9 +248,23 @@ def _migrated_shape(version: int) -> set[tuple[str, str]]:
         drop()
 
 
+# The index migration 4 made and migration 9 dropped.
+(LOTS_OPEN,) = (statement for statement in MIGRATIONS[3] if "INDEX lots_open" in statement)
+
+
+def _as_schema_8(schema: str) -> None:
+    """A current schema as schema 8 left it: every open lot indexed by lots_open, no lots_debts."""
+    s = sql.Identifier(schema)
+    with psycopg.connect(postgres_dsn()) as conn:
+        conn.execute(sql.SQL("DROP INDEX {}.lots_debts").format(s))
+        conn.execute(sql.SQL(LOTS_OPEN).format(s=s))
+        conn.execute(sql.SQL("UPDATE {}.schema_version SET version = 8").format(s))
+
+
 def _as_schema_7(schema: str) -> None:
     """A current schema as schema 7 left it: the tallies its members' rows keep as rows of the
     tallies table (``loyalty.store.member_tallies``'s layout, taken apart by hand)."""
+    _as_schema_8(schema)
     s = sql.Identifier(schema)
     with psycopg.connect(postgres_dsn()) as conn:
         rows = conn.execute(sql.SQL("SELECT member_id, tallies FROM {}.members").format(s)).fetchall()
@@ -359,3 +373,17 @@ def test_a_version_7_schema_keeps_its_members_habits_in_their_rows_after_the_upg
         "seen": [seen.count, str(seen.points)],
         "spent": ["2024-03", spent.count, str(spent.points)],
     }
+
+
+def test_a_version_8_schema_finds_open_lots_and_debts_through_their_own_indexes(schema_url: str) -> None:
+    store = open_postgres(schema_url)
+    engine = shop.indebted(store)
+    lots = {member: engine.lots(member) for member in ("d", "e")}
+    assert [lot.remaining for lot in lots["d"] + lots["e"]] == [-35, 40]
+    store.close()
+    schema = schema_of(schema_url)
+    _as_schema_8(schema)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(8)
+    shop.check_debts_reopened(open_postgres(schema_url), SCHEMA_VERSION, lots)
+    indexes = {index for table, index in _shape(schema) if table == "lots"}
+    assert "lots_open" not in indexes and "lots_debts" in indexes

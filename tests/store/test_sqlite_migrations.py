@@ -13,7 +13,16 @@ from typing import Any
 import attrs
 import pytest
 
-from loyalty import Engine, FirstPurchase, Line, Member, Program, Purchase, StorageError, open_store
+from loyalty import (
+    Engine,
+    FirstPurchase,
+    Line,
+    Member,
+    Program,
+    Purchase,
+    StorageError,
+    open_store,
+)
 from loyalty.codec import unpack_operation
 from loyalty.earning import visits_key
 from loyalty.habits import seen_key, spent_key
@@ -24,6 +33,7 @@ from loyalty.store.member_tallies import FAMILIES
 from loyalty.store.rows import dump_json
 from loyalty.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from loyalty.store.sqlite.migrations import MIGRATIONS
+from loyalty.store.sqlite.statements import OPEN_LOTS
 from loyalty.tiers import TierState
 from tests import shop
 
@@ -35,7 +45,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 8
+    assert store.schema_version() == SCHEMA_VERSION == 9
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -126,7 +136,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 8
+        assert store.schema_version() == SCHEMA_VERSION == 9
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -343,9 +353,22 @@ def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:
         conn.close()
 
 
+# The index migration 4 made and migration 9 dropped.
+(LOTS_OPEN,) = (statement for statement in MIGRATIONS[3] if "INDEX lots_open" in statement)
+
+
+def _as_schema_8(conn: sqlite3.Connection) -> None:
+    """A current file as schema 8 left it: every open lot indexed by lots_open, no lots_debts."""
+    conn.execute("DROP INDEX lots_debts")
+    conn.execute(LOTS_OPEN)
+    conn.execute("UPDATE schema_version SET version = 8")
+    conn.commit()
+
+
 def _as_schema_7(conn: sqlite3.Connection) -> None:
     """A current file as schema 7 left it: the tallies its members' rows keep as rows of the
     tallies table (``loyalty.store.member_tallies``'s layout, taken apart by hand)."""
+    _as_schema_8(conn)
     for member_id, text in conn.execute("SELECT member_id, tallies FROM members").fetchall():
         conn.executemany("INSERT INTO tallies VALUES (?, ?, ?)", shop.row_tallies(member_id, text))
     conn.execute("ALTER TABLE members DROP COLUMN tallies")
@@ -403,6 +426,18 @@ def test_a_version_6_file_is_upgraded_in_place_and_its_purchases_replay_return_a
         conn.close()
 
 
+def _migrated_shape(path: Path, version: int) -> dict[str, list[str]]:
+    """The shape of a new file at ``path`` taken through the first ``version`` migrations, with
+    the schema_version table an adapter adds."""
+    with closing(sqlite3.connect(path)) as fresh:
+        fresh.create_function("loyalty_instant", 1, lambda text: None)  # no rows to read
+        fresh.create_function("loyalty_pack", 4, lambda *row: None)
+        for step in MIGRATIONS[:version]:
+            for statement in step:
+                fresh.execute(statement)
+        return {**_shape(fresh), "schema_version": ["version"]}
+
+
 def _tallies(conn: sqlite3.Connection) -> dict[str, tuple[int, str]]:
     return {key: (count, points) for key, count, points in conn.execute("SELECT * FROM tallies")}
 
@@ -412,14 +447,7 @@ def test_a_version_7_file_keeps_its_members_habits_in_their_rows_after_the_upgra
     receipts, before = shop.recorded(SQLiteStore(path))
     conn = sqlite3.connect(path)
     _as_schema_7(conn)
-    fresh = sqlite3.connect(v7)
-    fresh.create_function("loyalty_instant", 1, lambda text: None)  # no rows to read
-    fresh.create_function("loyalty_pack", 4, lambda *row: None)
-    for step in MIGRATIONS[:7]:
-        for statement in step:
-            fresh.execute(statement)
-    assert _shape(conn) == {**_shape(fresh), "schema_version": ["version"]}
-    fresh.close()
+    assert _shape(conn) == _migrated_shape(v7, 7)
     # Besides what the engine wrote: an earlier month of a member's, and keys of no member.
     handmade = {
         spent_key("a", "2023-12"): (1, "4.50"),
@@ -459,3 +487,25 @@ def test_migration_8_moves_the_keys_the_adapter_keeps_in_members_rows() -> None:
     moved = " ".join(MIGRATIONS[7])
     assert all(f"'{prefix}'" in moved for prefix in FAMILIES)
     assert spent_key("M", "2024-03") == "spent|2024-03|M"  # substr(key, 7, 7) and substr(key, 15)
+
+
+def test_a_version_8_file_finds_open_lots_and_debts_through_their_own_indexes(tmp_path: Path) -> None:
+    path, v8 = tmp_path / "v8.db", tmp_path / "fresh-v8.db"
+    store = SQLiteStore(path)
+    engine = shop.indebted(store)
+    lots = {member: engine.lots(member) for member in ("d", "e")}
+    assert [lot.remaining for lot in lots["d"] + lots["e"]] == [-35, 40]
+    store.close()
+    conn = sqlite3.connect(path)
+    _as_schema_8(conn)
+    assert _shape(conn) == _migrated_shape(v8, 8)
+    conn.close()
+    shop.check_debts_reopened(SQLiteStore(path), SCHEMA_VERSION, lots)
+    conn = sqlite3.connect(path)
+    try:
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(lots)")}
+        assert "lots_open" not in indexes and "lots_debts" in indexes
+        plan = " ".join(row[-1] for row in conn.execute(f"EXPLAIN QUERY PLAN {OPEN_LOTS}", {"m": "d"}))
+        assert "lots_spendable" in plan and "lots_debts" in plan and "SCAN" not in plan, plan
+    finally:
+        conn.close()

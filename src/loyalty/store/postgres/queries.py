@@ -170,8 +170,11 @@ class Queries:
             "UPDATE {s}.holds SET status = %s, captured = %s, ended_at = %s"
             " WHERE hold_id = %s AND status = 'open' RETURNING {hold_columns}"
         )
+        # A member's open lots: those with points left (lots_spendable), then its debts (lots_debts).
         self.lots = q(
-            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND remaining <> 0 ORDER BY lot"
+            "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %(m)s AND remaining > 0"
+            " UNION ALL SELECT {lot_columns} FROM {s}.lots WHERE member_id = %(m)s AND remaining < 0"
+            " ORDER BY lot"
         )
         self.lot = q("SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND lot = %s")
         self.open_lots = q(

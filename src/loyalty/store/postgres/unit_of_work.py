@@ -276,7 +276,7 @@ class PostgresUnitOfWork:
         return hold_from_row(row)
 
     def lots(self, member_id: str) -> list[Lot]:
-        return [lot_from_row(row) for row in self._execute(self._q.lots, (member_id,)).fetchall()]
+        return [lot_from_row(row) for row in self._execute(self._q.lots, {"m": member_id}).fetchall()]
 
     def referral_code(self, member_id: str) -> str | None:
         row = self._execute(self._q.referral_code, (member_id,)).fetchone()

@@ -243,5 +243,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DELETE FROM tallies WHERE key IN (SELECT 'spent|' || month || '|' || member_id FROM latest_spent)",
         "DROP TABLE temp.latest_spent",
     ),
+    # 9: a member's open lots found through lots_spendable (the lots with points left, which it
+    # already held) and lots_debts (the few lots a return left negative), so a credit that opens
+    # a lot writes one index page fewer than lots_open, which held every open lot again.
+    (
+        "CREATE INDEX lots_debts ON lots(member_id, lot) WHERE remaining < 0",
+        "DROP INDEX lots_open",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

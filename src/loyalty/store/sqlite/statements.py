@@ -30,7 +30,11 @@ INSERT_MEMBER = f"INSERT INTO members ({MEMBER_COLUMNS}, tallies) VALUES (?, ?, 
 SELECT_PROGRAMS = f"SELECT {PROGRAM_COLUMNS} FROM program_versions"  # noqa: S608
 INSERT_PROGRAM = f"INSERT INTO program_versions ({PROGRAM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
 INSERT_LOT = f"INSERT INTO lots ({LOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-OPEN_LOTS = f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0 ORDER BY lot"  # noqa: S608
+# A member's open lots: those with points left (lots_spendable), then its debts (lots_debts).
+OPEN_LOTS = (
+    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = :m AND remaining > 0"  # noqa: S608
+    f" UNION ALL SELECT {LOT_COLUMNS} FROM lots WHERE member_id = :m AND remaining < 0 ORDER BY lot"
+)
 ALL_OPEN_LOTS = f"SELECT {LOT_COLUMNS} FROM lots WHERE lot > ? AND remaining <> 0 ORDER BY lot LIMIT ?"  # noqa: S608
 PENDING_LOTS = (
     f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0"  # noqa: S608

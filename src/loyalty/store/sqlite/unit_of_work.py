@@ -274,7 +274,7 @@ class SQLiteUnitOfWork:
         return found
 
     def lots(self, member_id: str) -> list[Lot]:
-        return [lot_from_row(row) for row in self._conn.execute(OPEN_LOTS, (member_id,))]
+        return [lot_from_row(row) for row in self._conn.execute(OPEN_LOTS, {"m": member_id})]
 
     def lot(self, member_id: str, lot_id: int) -> Lot | None:
         return self._lots_by_id(member_id, [lot_id]).get(lot_id)
