@@ -149,8 +149,8 @@ def test_an_adapter_that_is_no_context_manager_still_serves_and_is_closed(
     url, _ = store_file
     opened: list[_Bare] = []
 
-    def open_bare(given: str) -> _Bare:
-        opened.append(_Bare(open_store(given)))
+    def open_bare(given: str, *, migrate: bool = True) -> _Bare:
+        opened.append(_Bare(open_store(given, migrate=migrate)))
         return opened[-1]
 
     monkeypatch.setattr(stores, "open_store", open_bare)

@@ -73,6 +73,7 @@ from loyalty.cli.demo import demo as run_demo
 from loyalty.cli.members import events as run_events
 from loyalty.cli.members import history as run_history
 from loyalty.cli.members import show as run_show
+from loyalty.cli.migrate import run_migrate
 from loyalty.cli.programs import validate as run_validate
 from loyalty.cli.quote import quote as run_quote
 from loyalty.cli.report import report as run_report
@@ -276,6 +277,22 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="entries after this one (0)")
     history.add_argument("--limit", type=_count, default=50, metavar="N", help="at most N entries (50)")
     history.set_defaults(run=run_history)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="create a store, or upgrade an older one to this version's schema",
+        description=(
+            "Create the store at --store (an SQLite file, a PostgreSQL schema) if it is absent, or "
+            "bring an older one up to this version's schema, and print its schema version. The "
+            "commands that read or maintain existing data never do either: they refuse a store that "
+            "is missing or older."
+        ),
+    )
+    migrate.add_argument(
+        "--store", metavar="URL", help="the store, e.g. sqlite:///loyalty.db (default: $LOYALTY_STORE_URL)"
+    )
+    migrate.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
+    migrate.set_defaults(run=run_migrate)
 
     events = commands.add_parser(
         "events",

@@ -28,14 +28,15 @@ def store_url(given: str | None) -> str:
 @contextmanager
 def existing_store(url: str) -> Iterator[Store]:
     """The store at ``url`` for the block, closed after it (with ``close()``: an adapter of
-    someone else's need not be a context manager). A missing SQLite file is refused rather than
-    created empty. (A PostgreSQL schema that does not exist yet is still created by opening it.)"""
+    someone else's need not be a context manager). It is opened without migrating: a missing
+    SQLite file, an absent PostgreSQL schema or an older one is refused, and nothing is created
+    or upgraded (``loyalty migrate`` does that)."""
     scheme, _, rest = url.partition("://")
     if scheme.lower() == "sqlite" and rest.startswith("/"):
         path = Path(rest[1:].partition("?")[0].partition("#")[0])
         if not path.is_file():
             raise InvalidInput("store", f"no SQLite file at {path}")
-    store = open_store(url)
+    store = open_store(url, migrate=False)
     try:
         yield store
     finally:

@@ -123,9 +123,11 @@ def _remind(ctx: Context, at: datetime, batch: int) -> int:
     def mark(lot: Lot) -> str:
         return reminded_key(lot.id, expires(lot))
 
-    with ctx.runner.reading() as uow:
+    def window_and_marks(uow: UnitOfWork) -> tuple[list[Lot], dict[str, Tally]]:
         window = [lot for lot in uow.due_lots(until) if not lot.expired_at(at) and lot.remaining > 0]
-        marked = uow.tallies([mark(lot) for lot in window])
+        return window, uow.tallies([mark(lot) for lot in window])
+
+    window, marked = ctx.runner.read(window_and_marks)
     members = sorted({lot.member_id for lot in window if not marked[mark(lot)].count})
 
     def command(uow: UnitOfWork, chunk: list[str]) -> int:
@@ -169,9 +171,8 @@ def _redate_earlier(ctx: Context, at: datetime, batch: int) -> int:
     if not program.expiry.redate_earlier:
         return 0
     done = redated_key(program.version)
-    with ctx.runner.reading() as uow:
-        if uow.tallies([done])[done].count:
-            return 0
+    if ctx.runner.read(lambda uow: uow.tallies([done])[done].count):
+        return 0
     start, zone, expiry = program.effective_from, program.zone, program.expiry
 
     def new_date(lot: Lot) -> datetime | None:

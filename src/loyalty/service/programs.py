@@ -47,8 +47,7 @@ class Programs:
         if self._synced:
             return self._versions
         if not write:
-            with self._runner.reading() as uow:
-                return self._merge(uow, write=False)
+            return self._runner.read(lambda uow: self._merge(uow, write=False))
 
         def command(uow: UnitOfWork) -> tuple[Program, ...]:
             versions = self._merge(uow, write=True)

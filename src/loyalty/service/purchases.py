@@ -221,40 +221,46 @@ def evaluate_readonly(ctx: Context, purchase: Purchase, *, explain: bool) -> Rec
     """What recording ``purchase`` would give now, writing nothing (see :meth:`loyalty.Engine.quote`)."""
     check_purchase(purchase)
     program = ctx.programs.at(purchase.at)
-    with ctx.runner.reading() as uow:
-        replay = Command(purchase.id, "purchase", codec.purchase_request(purchase)).replay(uow)
-        if replay is not None:
-            return codec.receipt_from_result(replay.result)
-        balance = uow.balance(purchase.member_id)
-        if balance is None:
-            raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
-        current = tiering.tiered_now(ctx, uow)
-        needs_member = explain or program.index.needs_member or current is not None
-        member = uow.member(purchase.member_id) if needs_member else None
-        tier = None
-        if current is not None and member is not None:
-            assert current.tiers is not None
-            now = ctx.now()
-            state = tiering.settled(uow, current, current.tiers, member, now).state
-            read, _ = _read(uow, program, purchase, as_tier(member, state.tier))
-            measure = tiering.measure(uow, current, current.tiers, member)
-            decided = decide(
-                program,
-                current,
-                purchase,
-                member,
-                read=read,
-                balance=balance,
-                state=state,
-                now=now,
-                measure=measure,
-            )
-            if not explain:
-                return attrs.evolve(decided.receipt, balance_after=None)
-            member = decided.member
-            tier = decided.receipt
-        own, shared = tally_keys(program, purchase, member, explain=explain)
-        tallies = uow.tallies([*own, *shared]) if own or shared else {}
+    return ctx.runner.read(lambda uow: _evaluate_in(ctx, uow, program, purchase, explain=explain))
+
+
+def _evaluate_in(
+    ctx: Context, uow: UnitOfWork, program: Program, purchase: Purchase, *, explain: bool
+) -> Receipt:
+    """:func:`evaluate_readonly` in the read-only unit of work ``uow``."""
+    replay = Command(purchase.id, "purchase", codec.purchase_request(purchase)).replay(uow)
+    if replay is not None:
+        return codec.receipt_from_result(replay.result)
+    balance = uow.balance(purchase.member_id)
+    if balance is None:
+        raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
+    current = tiering.tiered_now(ctx, uow)
+    needs_member = explain or program.index.needs_member or current is not None
+    member = uow.member(purchase.member_id) if needs_member else None
+    tier = None
+    if current is not None and member is not None:
+        assert current.tiers is not None
+        now = ctx.now()
+        state = tiering.settled(uow, current, current.tiers, member, now).state
+        read, _ = _read(uow, program, purchase, as_tier(member, state.tier))
+        measure = tiering.measure(uow, current, current.tiers, member)
+        decided = decide(
+            program,
+            current,
+            purchase,
+            member,
+            read=read,
+            balance=balance,
+            state=state,
+            now=now,
+            measure=measure,
+        )
+        if not explain:
+            return attrs.evolve(decided.receipt, balance_after=None)
+        member = decided.member
+        tier = decided.receipt
+    own, shared = tally_keys(program, purchase, member, explain=explain)
+    tallies = uow.tallies([*own, *shared]) if own or shared else {}
     receipt = evaluate(program, purchase, member=member, tallies=tallies, explain=explain).receipt
     if tier is None:
         return receipt

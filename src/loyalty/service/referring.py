@@ -71,11 +71,13 @@ def report(ctx: Context, member_id: str) -> ReferralReport:
     """The member's code, who referred it, whom it referred and the points earned."""
     check_id("member_id", member_id)
     now = ctx.now()
-    with ctx.runner.reading() as uow:
+
+    def query(uow: UnitOfWork) -> tuple[str | None, Referral | None, list[Referral]]:
         locks.known(uow, member_id)
-        mine = uow.referral_code(member_id)
-        referred_by = uow.referral(member_id)
-        theirs = [referral.at(now) for referral in uow.referrals_by(member_id)]
+        return uow.referral_code(member_id), uow.referral(member_id), uow.referrals_by(member_id)
+
+    mine, referred_by, referrals = ctx.runner.read(query)
+    theirs = [referral.at(now) for referral in referrals]
     earned = sum(r.referrer_points for r in theirs if r.state is not ReferralState.REJECTED)
     return ReferralReport(
         member_id, mine, None if referred_by is None else referred_by.at(now), theirs, earned

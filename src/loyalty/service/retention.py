@@ -80,7 +80,8 @@ def at_risk(
     checked = 0
     after = ""
     while True:
-        with ctx.runner.reading() as uow:
+
+        def page_of(uow: UnitOfWork, after: str = after) -> tuple[list[str], dict[str, Tally]]:
             ids = uow.member_ids(after=after, limit=page)
             keys = [
                 key
@@ -91,7 +92,9 @@ def at_risk(
                     *(spent_key(member_id, month) for month in months),
                 )
             ]
-            read = uow.tallies(keys)
+            return ids, uow.tallies(keys)
+
+        ids, read = ctx.runner.read(page_of)
         for member_id in ids:
             checked += 1
             visits = read[visits_key(member_id)].count
@@ -165,7 +168,6 @@ def period_figures(ctx: Context, start: datetime, end: datetime, point_value: De
         before = start - (end - start)
     except OverflowError:
         before = datetime.min.replace(tzinfo=UTC)
-    with ctx.runner.reading() as uow:
-        totals = uow.period_totals(start, end, before)
+    totals = ctx.runner.read(lambda uow: uow.period_totals(start, end, before))
     program = ctx.programs.latest
     return figures(totals, start, end, program.currency, point_value=point_value, scale=program.scale)

@@ -4,7 +4,7 @@ Every command of the service layer is a function of a unit of work; a
 :class:`Runner` opens the unit of work, runs the command in it and, when the
 store says another writer got there first (:class:`~loyalty.errors.TransientStorageError`),
 runs it again from the start, up to its bound. Queries read in a read-only
-unit of work, which a replica can serve.
+unit of work, which a replica can serve, retried alike.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -56,16 +55,20 @@ class Runner:
             return datetime.now(UTC)
         return check_aware("clock", self.clock())
 
-    def reading(self) -> AbstractContextManager[UnitOfWork]:
-        """A read-only unit of work, for queries: the store's own, handed over as it is (a wrapper
-        would cost about as much as a key read)."""
-        return self.store.unit_of_work(readonly=True)
+    def read(self, query: Callable[[UnitOfWork], T]) -> T:
+        """Run ``query`` in a read-only unit of work (which a replica can serve), again when the
+        store reports a transient failure, such as a pooled connection the server dropped,
+        as :meth:`run` does for writes."""
+        return self._attempts(query, readonly=True)
 
     def run(self, command: Callable[[UnitOfWork], T]) -> T:
         """Run ``command`` in a unit of work, retrying when it lost a race with another writer."""
+        return self._attempts(command, readonly=False)
+
+    def _attempts(self, command: Callable[[UnitOfWork], T], *, readonly: bool) -> T:
         for attempt in range(1, self.max_attempts + 1):
             try:
-                with self.store.unit_of_work() as uow:
+                with self.store.unit_of_work(readonly=readonly) as uow:
                     return command(uow)
             except TransientStorageError as exc:
                 if attempt == self.max_attempts:

@@ -121,7 +121,8 @@ def status(ctx: Context, member_id: str) -> TierStatus:
     """Where the member stands in the program's tiers now (see :meth:`loyalty.Engine.tier`)."""
     check_id("member_id", member_id)
     now = ctx.now()
-    with ctx.runner.reading() as uow:
+
+    def query(uow: UnitOfWork) -> TierStatus:
         member = uow.member(member_id)
         if member is None:
             raise UnknownMember("member_id", f"no member {member_id!r}")
@@ -137,23 +138,25 @@ def status(ctx: Context, member_id: str) -> TierStatus:
         to_keep = None
         if review_at is not None:
             to_keep = max(Decimal(0), EXACT.subtract(earned.threshold, metric(tiers.measured_at(review_at))))
-    position = tiers.position(state.tier)
-    following = tiers.levels[position + 1] if position + 1 < len(tiers.levels) else None
-    floor = state.floor if state.floor_until is not None and now < state.floor_until else None
-    return TierStatus(
-        member_id,
-        tiers.tier(state.tier),
-        state.since,
-        tiers.metric,
-        value,
-        following,
-        None if following is None else max(Decimal(0), EXACT.subtract(following.threshold, value)),
-        review_at,
-        to_keep,
-        earned,
-        None if floor is None else tiers.tier(floor),
-        None if floor is None else state.floor_until,
-    )
+        position = tiers.position(state.tier)
+        following = tiers.levels[position + 1] if position + 1 < len(tiers.levels) else None
+        floor = state.floor if state.floor_until is not None and now < state.floor_until else None
+        return TierStatus(
+            member_id,
+            tiers.tier(state.tier),
+            state.since,
+            tiers.metric,
+            value,
+            following,
+            None if following is None else max(Decimal(0), EXACT.subtract(following.threshold, value)),
+            review_at,
+            to_keep,
+            earned,
+            None if floor is None else tiers.tier(floor),
+            None if floor is None else state.floor_until,
+        )
+
+    return ctx.runner.read(query)
 
 
 def assign_tier(

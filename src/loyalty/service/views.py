@@ -13,6 +13,7 @@ from loyalty.members import Member
 from loyalty.outbox import DomainEvent
 from loyalty.service import locks
 from loyalty.service.context import Context
+from loyalty.store import UnitOfWork
 
 __all__ = ["balance", "events", "expiring", "history", "holds", "lots", "member"]
 
@@ -26,8 +27,7 @@ def balance(ctx: Context, member_id: str) -> Balance:
     """The member's points now by state (see :meth:`loyalty.Engine.balance`)."""
     check_id("member_id", member_id)
     now = ctx.now()
-    with ctx.runner.reading() as uow:
-        found = uow.balance_by_state(member_id, now)
+    found = ctx.runner.read(lambda uow: uow.balance_by_state(member_id, now))
     if found is None:
         raise UnknownMember("member_id", f"no member {member_id!r}")
     return found
@@ -36,9 +36,11 @@ def balance(ctx: Context, member_id: str) -> Balance:
 def lots(ctx: Context, member_id: str) -> list[Lot]:
     """The member's open lots, by id."""
     check_id("member_id", member_id)
-    with ctx.runner.reading() as uow:
+    def query(uow: UnitOfWork) -> list[Lot]:
         locks.known(uow, member_id)
         return uow.lots(member_id)
+
+    return ctx.runner.read(query)
 
 
 def expiring(ctx: Context, member_id: str, within: timedelta) -> list[Lot]:
@@ -51,9 +53,11 @@ def expiring(ctx: Context, member_id: str, within: timedelta) -> list[Lot]:
         until = now.astimezone(UTC) + within
     except OverflowError:
         until = datetime.max.replace(tzinfo=UTC)
-    with ctx.runner.reading() as uow:
+    def query(uow: UnitOfWork) -> list[Lot]:
         locks.known(uow, member_id)
-        due = uow.due_lots(until, member_id=member_id)
+        return uow.due_lots(until, member_id=member_id)
+
+    due = ctx.runner.read(query)
     return [lot for lot in due if not lot.expired_at(now)]
 
 
@@ -68,16 +72,17 @@ def history(ctx: Context, member_id: str, after: int, limit: int | None) -> list
             raise InvalidInput(
                 "limit", f"must be None or an int from 1 to {MAX_POINTS}, got {limit!r}"
             ) from None
-    with ctx.runner.reading() as uow:
+    def query(uow: UnitOfWork) -> list[Entry]:
         locks.known(uow, member_id)
         return uow.history(member_id, after=after, limit=limit)
+
+    return ctx.runner.read(query)
 
 
 def member(ctx: Context, member_id: str) -> Member:
     """The enrolled member."""
     check_id("member_id", member_id)
-    with ctx.runner.reading() as uow:
-        found = uow.member(member_id)
+    found = ctx.runner.read(lambda uow: uow.member(member_id))
     if found is None:
         raise UnknownMember("member_id", f"no member {member_id!r}")
     return found
@@ -86,14 +91,15 @@ def member(ctx: Context, member_id: str) -> Member:
 def holds(ctx: Context, member_id: str) -> list[Hold]:
     """The member's open holds, by id."""
     check_id("member_id", member_id)
-    with ctx.runner.reading() as uow:
+    def query(uow: UnitOfWork) -> list[Hold]:
         locks.known(uow, member_id)
         return uow.open_holds(member_id)
+
+    return ctx.runner.read(query)
 
 
 def events(ctx: Context, after: int, limit: int) -> list[DomainEvent]:
     """Domain events with ``seq > after``, in commit order, at most ``limit``."""
     _check_cursor("after", after, 0, MAX_POINTS)
     _check_cursor("limit", limit, 1, 10_000)
-    with ctx.runner.reading() as uow:
-        return uow.events(after=after, limit=limit)
+    return ctx.runner.read(lambda uow: uow.events(after=after, limit=limit))

@@ -28,12 +28,13 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from importlib import import_module
 from importlib.metadata import entry_points
+from inspect import Parameter, signature
 from types import TracebackType
 from typing import Any, Protocol, Self
 
 import attrs
 
-from loyalty.errors import InvalidInput
+from loyalty.errors import InvalidInput, StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
@@ -528,7 +529,9 @@ class Closing(ABC):
         self.close()
 
 
-StoreFactory = Callable[[str], Store]
+#: An adapter's opener: ``factory(url)``. One that can open an existing store without creating
+#: or upgrading anything also takes ``migrate=False`` (see :func:`open_store`).
+StoreFactory = Callable[..., Store]
 
 _BUILTIN: Mapping[str, str] = {
     "memory": "loyalty.store.memory:open_memory",
@@ -544,10 +547,16 @@ def _load(target: str) -> StoreFactory:
     return factory
 
 
-def open_store(url: str | None = None) -> Store:
+def open_store(url: str | None = None, *, migrate: bool = True) -> Store:
     """Open the store at ``url``: ``memory://``, ``sqlite:///path.db`` or ``postgresql://...``.
 
     With no URL, ``LOYALTY_STORE_URL`` is used if set, else :data:`DEFAULT_URL`.
+    Opening creates the store (a file, a schema) if it is absent and brings an
+    older one up to this version's schema. ``migrate=False`` opens only a store
+    that is there and current, and refuses anything else with a
+    :class:`~loyalty.errors.StorageError` naming ``url``, writing nothing: what
+    a report or a lookup wants. An adapter of someone else's that takes no
+    ``migrate`` argument is refused then, as it cannot promise that.
     """
     if url is None:
         url = os.environ.get("LOYALTY_STORE_URL") or DEFAULT_URL
@@ -563,4 +572,10 @@ def open_store(url: str | None = None) -> Store:
     if target is None:
         known = ", ".join(sorted({*_BUILTIN, *(ep.name for ep in entry_points(group="loyalty.stores"))}))
         raise InvalidInput("url", f"no storage adapter for scheme {scheme!r} (known: {known})")
-    return _load(target)(url)
+    factory = _load(target)
+    if migrate:
+        return factory(url)
+    parameters = signature(factory).parameters.values()
+    if not any(p.name == "migrate" or p.kind is Parameter.VAR_KEYWORD for p in parameters):
+        raise StorageError("url", f"the {scheme!r} adapter cannot open a store without creating or upgrading")
+    return factory(url, migrate=False)

@@ -612,5 +612,6 @@ class MemoryStore(Closing):
         self._closed = True
 
 
-def open_memory(url: str = "memory://") -> MemoryStore:
+def open_memory(url: str = "memory://", *, migrate: bool = True) -> MemoryStore:
+    """A new, empty store (``migrate`` has nothing to create or upgrade here)."""
     return MemoryStore()

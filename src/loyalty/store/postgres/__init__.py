@@ -7,8 +7,14 @@ loyalty options as query parameters next to any libpq ones
 - ``schema`` (default ``loyalty``): where the tables live; it must match
   ``^[a-z_][a-z0-9_]{0,62}$`` so it never needs quoting and never carries SQL.
 - ``pool_min`` / ``pool_max`` (default 1 / 10): connections kept open / at most.
-- ``pool_timeout`` in seconds (default 30): how long opening the store and
-  each unit of work wait for a connection before giving up.
+- ``pool_timeout`` in seconds (default 30): how long each unit of work waits
+  for a connection before giving up.
+
+Opening the store connects once first, so a wrong host, port, database, role,
+password or option fails at once (libpq's ``connect_timeout``, 5 seconds
+unless the URL gives one, bounds an unreachable host) with the server's own
+reason in the :class:`~loyalty.errors.StorageError`. With ``migrate=False``
+an absent or older schema is refused instead of created or upgraded.
 
 Writes run in READ COMMITTED and lock the member's row (``SELECT ... FOR
 UPDATE``) before deciding on its balance, so concurrent writers to one member
@@ -68,6 +74,7 @@ class PostgresStore(Closing):
         pool_min: int = 1,
         pool_max: int = 10,
         pool_timeout: float = 30.0,
+        migrate: bool = True,
     ) -> None:
         if not isinstance(schema, str) or not SCHEMA_NAME.fullmatch(schema):
             raise InvalidInput(
@@ -93,6 +100,13 @@ class PostgresStore(Closing):
         self.pool_timeout = float(pool_timeout)
         self._q = Queries(schema)
         self._closed = False
+        try:
+            # One connection of our own before the pool's: the pool retries a failed connection
+            # in the background until its timeout and then says only that it timed out.
+            with psycopg.connect(_with_timeout(conninfo), autocommit=True) as conn:
+                self._migrate(conn, migrate=migrate)
+        except psycopg.Error as exc:
+            raise StorageError("url", f"postgresql: cannot open the store: {exc}") from exc
         # autocommit: every transaction is opened by an explicit BEGIN that
         # states its isolation level, whatever the server's default is.
         self._pool: ConnectionPool[Connection] = ConnectionPool(
@@ -106,7 +120,6 @@ class PostgresStore(Closing):
         )
         try:
             self._pool.open(wait=True, timeout=self.pool_timeout)
-            self._migrate()
         except psycopg.Error as exc:
             self._pool.close()
             raise translate(exc) from exc
@@ -138,38 +151,45 @@ class PostgresStore(Closing):
                 f"{SCHEMA_VERSION}: upgrade loyalty-engine",
             )
 
-    def _migrate(self) -> None:
-        with self._pool.connection() as conn:
-            version = self._installed_version(conn)
+    def _migrate(self, conn: Connection, *, migrate: bool) -> None:
+        version = self._installed_version(conn)
+        self._refuse_newer(version)
+        if version == SCHEMA_VERSION:
+            # The usual case needs no lock and no DDL privilege.
+            return
+        if not migrate:
+            found = "no loyalty store" if version is None else f"schema version {version}"
+            raise StorageError(
+                "url",
+                f"schema {self.schema!r} holds {found}; this loyalty-engine uses {SCHEMA_VERSION}, and "
+                "opening without migrate creates and upgrades nothing (open it once with migrate, "
+                "as `loyalty migrate` does)",
+            )
+        conn.execute(b"BEGIN")
+        try:
+            # Concurrent openers of a new schema queue here; the later ones
+            # then find it migrated. DDL is transactional, so a failed step
+            # leaves nothing behind.
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key(),))
+            conn.execute(self._q.create_schema)
+            conn.execute(self._q.create_version)
+            row = conn.execute(self._q.version).fetchone()
+            version = 0 if row is None else int(row[0])
             self._refuse_newer(version)
-            if version == SCHEMA_VERSION:
-                # The usual case needs no lock and no DDL privilege.
-                return
-            conn.execute(b"BEGIN")
-            try:
-                # Concurrent openers of a new schema queue here; the later ones
-                # then find it migrated. DDL is transactional, so a failed step
-                # leaves nothing behind.
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key(),))
-                conn.execute(self._q.create_schema)
-                conn.execute(self._q.create_version)
-                row = conn.execute(self._q.version).fetchone()
-                version = 0 if row is None else int(row[0])
-                self._refuse_newer(version)
-                for step in self._q.migrations[version:]:
-                    for statement in step:
-                        if isinstance(statement, str):
-                            self._repack(conn)
-                        else:
-                            conn.execute(statement)
-                if row is None:
-                    conn.execute(self._q.insert_version, (SCHEMA_VERSION,))
-                elif version != SCHEMA_VERSION:
-                    conn.execute(self._q.update_version, (SCHEMA_VERSION,))
-                conn.execute(b"COMMIT")
-            except BaseException:
-                conn.execute(b"ROLLBACK")
-                raise
+            for step in self._q.migrations[version:]:
+                for statement in step:
+                    if isinstance(statement, str):
+                        self._repack(conn)
+                    else:
+                        conn.execute(statement)
+            if row is None:
+                conn.execute(self._q.insert_version, (SCHEMA_VERSION,))
+            elif version != SCHEMA_VERSION:
+                conn.execute(self._q.update_version, (SCHEMA_VERSION,))
+            conn.execute(b"COMMIT")
+        except BaseException:
+            conn.execute(b"ROLLBACK")
+            raise
 
     def _repack(self, conn: Connection) -> None:
         """Migration 7: every operation kept whole (request and result), packed a page at a time."""
@@ -218,6 +238,11 @@ class PostgresStore(Closing):
                 # The connection is broken; the pool sees that and replaces it.
                 pass
             self._pool.putconn(conn)
+            if conn.broken:
+                # The server dropped it (a restart, an idle timeout): the others that sat in the
+                # pool as long are likely dead too. Test them now and replace the dead ones, so
+                # the engine's retry gets a live connection rather than the next dead one.
+                self._pool.check()
 
     def close(self) -> None:
         self._closed = True
@@ -225,10 +250,22 @@ class PostgresStore(Closing):
 
 
 _OPTIONS = {"schema", "pool_min", "pool_max", "pool_timeout"}
+#: Seconds libpq waits for an unreachable server when the URL does not say.
+CONNECT_TIMEOUT = 5
 
 
-def open_postgres(url: str) -> PostgresStore:
-    """Open ``postgresql://user@host/db?schema=loyalty&pool_min=1&pool_max=10&pool_timeout=30``."""
+def _with_timeout(conninfo: str) -> str:
+    """``conninfo`` for the first connection, with :data:`CONNECT_TIMEOUT` unless it has its own."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    if "connect_timeout" in conninfo_to_dict(conninfo):
+        return conninfo
+    return make_conninfo(conninfo, connect_timeout=CONNECT_TIMEOUT)
+
+
+def open_postgres(url: str, *, migrate: bool = True) -> PostgresStore:
+    """Open ``postgresql://user@host/db?schema=loyalty&pool_min=1&pool_max=10&pool_timeout=30``;
+    with ``migrate=False`` an absent or older schema is refused rather than created or upgraded."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise InvalidInput("url", f"expected postgresql://..., got {url!r}")
@@ -252,4 +289,4 @@ def open_postgres(url: str) -> PostgresStore:
             numbers["pool_timeout"] = float(ours["pool_timeout"])
         except ValueError:
             raise InvalidInput("pool_timeout", f"must be seconds, got {ours['pool_timeout']!r}") from None
-    return PostgresStore(conninfo, schema=ours.get("schema", DEFAULT_SCHEMA), **numbers)
+    return PostgresStore(conninfo, schema=ours.get("schema", DEFAULT_SCHEMA), migrate=migrate, **numbers)

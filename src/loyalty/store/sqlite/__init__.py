@@ -9,6 +9,10 @@ query parameters:
 - ``busy_timeout`` in milliseconds (default 10000): how long a writer waits
   for another connection's write transaction before the engine retries.
 
+Opening a file creates it, or brings an older one up to the current schema;
+with ``migrate=False`` a missing file, one that holds no loyalty store or one
+at an older schema is refused instead, and nothing is written to it.
+
 Every write runs in ``BEGIN IMMEDIATE``: the write lock is taken before the
 first read, so a read-then-write transaction cannot fail half way with
 SQLITE_BUSY and no two writers decide on the same balance. Each thread gets
@@ -21,7 +25,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
@@ -40,7 +44,13 @@ class SQLiteStore(Closing):
     """A store in one SQLite file, safe to share between threads and processes."""
 
     def __init__(
-        self, path: str | Path, *, synchronous: str = "full", busy_timeout_ms: int = 10_000, max_idle: int = 8
+        self,
+        path: str | Path,
+        *,
+        synchronous: str = "full",
+        busy_timeout_ms: int = 10_000,
+        max_idle: int = 8,
+        migrate: bool = True,
     ) -> None:
         if synchronous.lower() not in SYNCHRONOUS:
             raise InvalidInput("synchronous", f"must be one of {', '.join(SYNCHRONOUS)}, got {synchronous!r}")
@@ -55,6 +65,10 @@ class SQLiteStore(Closing):
         self._idle: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._closed = False
+        # A file opened without migrate is never created, even if it goes away meanwhile.
+        self._target: str | Path = self.path if migrate else self.path.absolute().as_uri() + "?mode=rw"
+        if not migrate:
+            self._check_current()
         try:
             with self._connection() as conn:
                 self._migrate(conn)
@@ -68,7 +82,11 @@ class SQLiteStore(Closing):
         try:
             # isolation_level=None: we issue BEGIN ourselves (see the module docstring).
             conn = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=self.busy_timeout_ms / 1000
+                self._target,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=self.busy_timeout_ms / 1000,
+                uri=isinstance(self._target, str),
             )
         except sqlite3.Error as exc:
             raise translate(exc) from exc
@@ -87,6 +105,27 @@ class SQLiteStore(Closing):
                 raise translate(exc) from exc
             raise
         return conn
+
+    def _check_current(self) -> None:
+        """Refuse, before anything is written, a file that is not a loyalty store at this
+        schema version (switching a new file to WAL would already write to it)."""
+        if not self.path.is_file():
+            raise StorageError("url", f"no SQLite file at {self.path}")
+        try:
+            with closing(sqlite3.connect(self._target, uri=True)) as conn:
+                row = conn.execute("SELECT version FROM schema_version").fetchone()
+        except sqlite3.Error:
+            row = None  # no such table, or not a database at all
+        if row is None:
+            raise StorageError("url", f"{self.path} holds no loyalty store (opened without migrate)")
+        version = int(row[0])
+        if version < SCHEMA_VERSION:
+            raise StorageError(
+                "url",
+                f"{self.path} has schema version {version}; this loyalty-engine uses {SCHEMA_VERSION}, "
+                "and opening without migrate upgrades nothing (open it once with migrate, "
+                "as `loyalty migrate` does)",
+            )
 
     def _enable_wal(self, conn: sqlite3.Connection) -> None:
         # Switching a new file to WAL needs an exclusive lock and does not wait
@@ -220,8 +259,9 @@ class _Transaction:
             raise translate(exc) from exc
 
 
-def open_sqlite(url: str) -> SQLiteStore:
-    """Open ``sqlite:///path.db?synchronous=normal&busy_timeout=5000``."""
+def open_sqlite(url: str, *, migrate: bool = True) -> SQLiteStore:
+    """Open ``sqlite:///path.db?synchronous=normal&busy_timeout=5000``; with ``migrate=False`` a
+    missing, empty or older file is refused rather than created or upgraded."""
     parts = urlsplit(url)
     if parts.scheme != "sqlite" or parts.netloc:
         raise InvalidInput("url", f"expected sqlite:///relative.db or sqlite:////absolute.db, got {url!r}")
@@ -235,4 +275,6 @@ def open_sqlite(url: str) -> SQLiteStore:
     timeout = options.get("busy_timeout", "10000")
     if not (timeout.isascii() and timeout.isdecimal()):
         raise InvalidInput("busy_timeout", f"must be whole milliseconds, got {timeout!r}")
-    return SQLiteStore(path, synchronous=options.get("synchronous", "full"), busy_timeout_ms=int(timeout))
+    return SQLiteStore(
+        path, synchronous=options.get("synchronous", "full"), busy_timeout_ms=int(timeout), migrate=migrate
+    )

@@ -1,0 +1,30 @@
+"""SQLite files as an older loyalty-engine left them, for the tests that open or upgrade one."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+
+from loyalty.store.sqlite import SCHEMA_VERSION
+from loyalty.store.sqlite.migrations import MIGRATIONS
+
+__all__ = ["previous_schema_file", "schema_version_of"]
+
+
+def previous_schema_file(path: Path) -> None:
+    """A new file at ``path`` as the previous schema version made it (no rows)."""
+    with closing(sqlite3.connect(path)) as conn, conn:
+        conn.create_function("loyalty_instant", 1, lambda text: None)  # no rows to read
+        conn.create_function("loyalty_pack", 4, lambda *row: None)
+        for step in MIGRATIONS[:-1]:
+            for statement in step:
+                conn.execute(statement)
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION - 1,))
+
+
+def schema_version_of(path: Path) -> int:
+    """The schema version the file at ``path`` records."""
+    with closing(sqlite3.connect(path)) as conn:
+        return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
