@@ -5,6 +5,9 @@
 ['AlreadyReturned', 'Balance', 'BirthdayBonus', 'Clawback']
 """
 
+# The converter gives every result its to_dict/from_dict (loyalty.json_form) as it loads: loaded
+# here, with the package, whichever module a caller imports.
+from loyalty import codec as _codec  # noqa: F401
 from loyalty.earning import Event, earn
 from loyalty.engine import Clock, Engine, Maintenance
 from loyalty.errors import (

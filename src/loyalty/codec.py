@@ -1,6 +1,11 @@
-"""Turning results into JSON-able data and back, for the idempotency records.
+"""Turning results into JSON-able data and back, for the idempotency records and for callers.
 
-One cattrs converter, at the edge: domain classes know nothing of JSON. The
+One cattrs converter, at the edge: domain classes know nothing of JSON (their
+``to_dict``/``from_dict``, from :class:`loyalty.json_form.JsonForm`, call
+:func:`to_dict` and :func:`from_dict`, handed to it here). Decimals are written as strings,
+date-times in ISO 8601 with their offset, enums as their values, tuples as
+lists. What the engine kept itself is read back leniently (records of older
+layouts); what a caller hands :func:`from_dict` is read strictly. The
 *canonical request* functions give the form in which two requests under the
 same idempotency key are compared, field by field, so that an equal retry is
 recognised whatever the representation (``1.0`` vs ``1.00``, the same instant
@@ -17,6 +22,8 @@ from typing import Any, TypeVar
 
 import cattrs
 
+from loyalty import json_form, schema
+from loyalty.errors import InvalidInput
 from loyalty.money import EXACT
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Receipt
@@ -26,12 +33,14 @@ __all__ = [
     "canonical_decimal",
     "canonical_instant",
     "first_difference",
+    "from_dict",
     "pack_operation",
     "purchase_from_request",
     "purchase_request",
     "receipt_from_result",
     "receipt_result",
     "structure",
+    "to_dict",
     "unpack_operation",
     "unstructure",
     "value_at",
@@ -39,7 +48,8 @@ __all__ = [
 
 T = TypeVar("T")
 
-_converter = cattrs.Converter()
+# JSON has no tuples: they are written as lists (and read back as tuples by their type).
+_converter = cattrs.Converter(unstruct_collection_overrides={tuple: list})
 _converter.register_unstructure_hook(Decimal, str)
 _converter.register_structure_hook(Decimal, lambda value, _: Decimal(value))
 _converter.register_unstructure_hook(datetime, datetime.isoformat)
@@ -93,6 +103,40 @@ def receipt_from_result(data: dict[str, Any]) -> Receipt:
         data["source_id"] = data.pop("purchase_id")
         data["breakdown"] = [{"name": row["rule"], "line": None, **row} for row in data["breakdown"]]
     return structure(data, Receipt)
+
+
+# Data from outside, for from_dict: the same converter, but no unknown key (a misspelt one
+# would quietly take its default) and schema's strict readers (no float for a Decimal, no
+# naive date-time, no string for a list). The engine's own records keep the lenient reading:
+# a purchase's result holds more keys than a Receipt, and older layouts must still replay.
+_reader = _converter.copy(forbid_extra_keys=True)
+schema.strict(_reader)
+
+
+def to_dict(value: object) -> dict[str, Any]:
+    """A result (an attrs value such as a Receipt) as JSON-ready data: ``json.dumps`` takes it."""
+    data: dict[str, Any] = _converter.unstructure(value)
+    return data
+
+
+def from_dict(data: object, cls: type[T]) -> T:
+    """The ``cls`` that ``data`` (a :func:`to_dict` form) describes.
+
+    Raises :class:`~loyalty.errors.InvalidInput` naming the first field at
+    fault (``breakdown[0].points``): a missing or unknown key, a value of the
+    wrong type (a float for an amount, a date-time without an offset), or one
+    the class's own checks refuse.
+    """
+    if not isinstance(data, Mapping):
+        raise InvalidInput("data", f"must be a mapping, not {schema.describe(data)}")
+    try:
+        return _reader.structure(data, cls)
+    except (cattrs.BaseValidationError, schema.Problem, InvalidInput) as exc:
+        path, message = schema.problems(exc)[0]
+        raise InvalidInput(path or "data", message) from None
+
+
+json_form.use(to_dict, from_dict)
 
 
 def unstructure(value: object) -> Any:

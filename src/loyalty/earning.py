@@ -57,7 +57,7 @@ from loyalty.conditions import (
 from loyalty.errors import CurrencyMismatch, InvalidInput, PointsOverflow
 from loyalty.habits import seen_key
 from loyalty.members import AttributeValue, Member
-from loyalty.money import EXACT
+from loyalty.money import CURRENCY_MINOR_UNITS, EXACT, Money
 from loyalty.program import EventCombination, Program, RoundPer, TaxBasis
 from loyalty.purchases import Purchase
 from loyalty.receipts import Contribution, Receipt, Skipped
@@ -561,6 +561,15 @@ def _minimum_reason(context: _Context, rule: Rule, matching: list[int]) -> str |
 _Given = tuple[list[Contribution], dict[str, Tally]] | str
 
 
+def _as_money(amount: Decimal, currency: str) -> Decimal:
+    """``amount`` as a slip shows money: as spelled, or rounded half-up to the currency's minor
+    unit when finer (1.25 kg at 2.47 is 3.0875 EUR, shown 3.09)."""
+    exponent = amount.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -CURRENCY_MINOR_UNITS[currency]:
+        return Money.of(amount, currency).rounded().amount
+    return amount
+
+
 def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -> _Given:
     """The kind-specific part: what a purchase rule gives on its matching lines."""
     subject = context.subject
@@ -583,7 +592,8 @@ def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -
                         raw = spelled
             else:
                 raw = EXACT.divide(multiply(basis, Decimal(rule.points)), rule.per)
-            out.append(Contribution(rid, name, raw, f"{prefix}{lines[i].sku} {basis}", i))
+            detail = f"{prefix}{lines[i].sku} {_as_money(basis, currency)}"
+            out.append(Contribution(rid, name, raw, detail, i))
     elif isinstance(rule, Multiplier):
         for i in matching:
             had = context.line_points[i]

@@ -26,6 +26,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import attrs
 
+from loyalty.json_form import JsonForm
 from loyalty.money import CURRENCY_MINOR_UNITS, EXACT, Money
 
 __all__ = ["Figures", "PeriodTotals", "figures"]
@@ -56,7 +57,7 @@ class PeriodTotals:
 
 
 @attrs.frozen
-class Figures:
+class Figures(JsonForm):
     """A period's figures (points in stored units, rates as shares from 0 to 1)."""
 
     start: datetime

@@ -26,6 +26,7 @@ from decimal import Decimal
 
 import attrs
 
+from loyalty.json_form import JsonForm
 from loyalty.tallies import Tally
 
 __all__ = [
@@ -120,7 +121,7 @@ class Habit:
 
 
 @attrs.frozen
-class AtRisk:
+class AtRisk(JsonForm):
     """A member drifting away, with why and the figures."""
 
     member_id: str

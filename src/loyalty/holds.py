@@ -23,6 +23,8 @@ from datetime import datetime
 
 import attrs
 
+from loyalty.json_form import JsonForm
+
 __all__ = ["Hold", "HoldStatus"]
 
 
@@ -34,7 +36,7 @@ class HoldStatus(enum.Enum):
 
 
 @attrs.frozen
-class Hold:
+class Hold(JsonForm):
     """A reservation of ``points`` for member ``member_id``, under the POS's id ``id``.
 
     ``draws`` are the ``(lot, points)`` pairs the hold took (negative, in

@@ -20,6 +20,8 @@ from datetime import datetime
 
 import attrs
 
+from loyalty.json_form import JsonForm
+
 __all__ = ["Entry", "EntryKind", "Posting", "balance_of"]
 
 
@@ -94,7 +96,7 @@ class Posting:
 
 
 @attrs.frozen
-class Entry:
+class Entry(JsonForm):
     """A recorded ledger entry.
 
     ``seq`` orders entries as the engine recorded them (``recorded_at``);

@@ -33,6 +33,7 @@ from datetime import datetime
 import attrs
 
 from loyalty.errors import InsufficientPoints, StorageError
+from loyalty.json_form import JsonForm
 from loyalty.ledger import Entry, EntryKind, Posting
 
 __all__ = [
@@ -100,7 +101,7 @@ class Lot:
 
 
 @attrs.frozen
-class Balance:
+class Balance(JsonForm):
     """A member's points by state at one instant.
 
     ``available`` can be spent now; ``pending`` are still in their return

@@ -18,6 +18,7 @@ import attrs
 
 from loyalty.checks import check_aware, check_id, check_text, validates
 from loyalty.errors import InvalidInput
+from loyalty.json_form import JsonForm
 
 __all__ = ["AttributeValue", "Member", "same_value"]
 
@@ -53,7 +54,7 @@ def _check_changed_at(_: Any, __: Any, value: object) -> None:
 
 
 @attrs.frozen
-class Member:
+class Member(JsonForm):
     """An enrolled member. ``attributes`` are free-form facts a POS knows (segment, store)."""
 
     id: str = attrs.field(validator=validates(check_id, "member_id"))

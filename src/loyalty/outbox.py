@@ -26,6 +26,8 @@ from typing import Any
 
 import attrs
 
+from loyalty.json_form import JsonForm
+
 __all__ = ["DomainEvent", "EventKind", "NewEvent"]
 
 
@@ -70,7 +72,7 @@ class NewEvent:
 
 
 @attrs.frozen
-class DomainEvent:
+class DomainEvent(JsonForm):
     """An event in the outbox. ``seq`` orders events as their units of work committed."""
 
     seq: int

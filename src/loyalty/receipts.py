@@ -21,18 +21,26 @@ Purchase T1-42: 10.95 EUR
 
 from __future__ import annotations
 
+import textwrap
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 import attrs
 
+from loyalty.errors import InvalidInput
+from loyalty.json_form import JsonForm
 from loyalty.money import EXACT, Money
 from loyalty.program import Rounding
 
-__all__ = ["Contribution", "Receipt", "Skipped"]
+__all__ = ["MIN_WIDTH", "Contribution", "Receipt", "Skipped"]
 
 _ZERO = Decimal(0)
-_SHOWN = Decimal("0.0001")
+#: The narrowest slip :meth:`Receipt.render` lays out: a figure and a few words a line.
+MIN_WIDTH = 24
+# Points a rule gave are shown to at most this many places (or the program's scale, if finer).
+_PLACES = 2
+# The least room beside a figure worth wrapping a label into (else the figure gets its own line).
+_ROOM = 12
 
 
 @attrs.frozen
@@ -60,7 +68,7 @@ class Skipped:
 
 
 @attrs.frozen
-class Receipt:
+class Receipt(JsonForm):
     """What a purchase (or an event, ``event`` set) earned, rule by rule.
 
     ``points`` are in the program's stored units (``10**-scale`` of a point).
@@ -111,38 +119,99 @@ class Receipt:
         return str(Decimal(units).scaleb(-self.scale, context=EXACT)) if self.scale else str(units)
 
     def render(self, width: int = 50) -> str:
-        """A plain-text explanation fit for a till receipt."""
+        """A plain-text explanation for a till slip ``width`` characters wide: no line is longer.
 
-        def row(label: str, value: str, indent: str = "  ") -> str:
-            gap = max(1, width - len(indent) - len(label) - len(value))
-            return f"{indent}{label}{' ' * gap}{value}"
+        A label too long for its line goes on over lines indented two more
+        spaces, its figure right-aligned on the last of them. The amount is
+        shown at its currency's minor unit (``10.95 EUR``); a rule's points,
+        the rounding and carried fractions with their sign, rounded half-up
+        to at most two decimal places (or the program's ``scale``, if finer):
+        ``+3.0876`` is shown ``+3.09``, ``-0.3700`` is ``-0.37``, ``+6.80``
+        stays ``+6.80``. A ``width`` below :data:`MIN_WIDTH` raises
+        :class:`~loyalty.errors.InvalidInput`.
+
+        >>> from datetime import datetime, timezone
+        >>> receipt = Receipt(
+        ...     source_id="T1-42", member_id="M1", occurred_at=datetime(2024, 3, 1, tzinfo=timezone.utc),
+        ...     amount=Money(Decimal("3.0876"), "EUR"), points=3,
+        ...     breakdown=(Contribution("base", "Points on everything", Decimal("3.0876"),
+        ...                             "1 point per 1.00 EUR on P0002 3.09", 0),),
+        ...     rounding=Rounding.FLOOR, rounding_adjustment=Decimal("-0.0876"), balance_after=120)
+        >>> print(receipt.render(width=32))
+        Purchase T1-42: 3.09 EUR
+          Points on everything (1 point
+            per 1.00 EUR on P0002
+            3.09)                  +3.09
+          rounding (floor)         -0.09
+          points earned                3
+          balance                    120
+        >>> receipt.render(width=20)
+        Traceback (most recent call last):
+        ...
+        loyalty.errors.InvalidInput: width: must be an int of at least 24, got 20
+        """
+        if isinstance(width, bool) or not isinstance(width, int) or width < MIN_WIDTH:
+            raise InvalidInput("width", f"must be an int of at least {MIN_WIDTH}, got {width!r}")
+        places = max(_PLACES, self.scale)
+
+        def row(label: str, value: str) -> list[str]:
+            return _row(label, value, width)
 
         if self.event is not None:
-            rows = [f"Event {self.source_id}: {self.event}"]
+            rows = _wrapped(f"Event {self.source_id}: {self.event}", width, "")
         else:
-            rows = [f"Purchase {self.source_id}: {self.amount}"]
-        rows += [row(f"{c.name} ({c.detail})", _signed(c.points)) for c in self.breakdown]
+            rows = _wrapped(f"Purchase {self.source_id}: {self.amount}", width, "")
+        for c in self.breakdown:
+            rows += row(f"{c.name} ({c.detail})", _signed(c.points, places))
         if self.carried_in:
-            rows.append(row("carried from earlier purchases", _signed(self.carried_in)))
+            rows += row("carried from earlier purchases", _signed(self.carried_in, places))
         if self.carried_out:
-            rows.append(row("carried to the next purchase", _signed(EXACT.minus(self.carried_out))))
+            rows += row("carried to the next purchase", _signed(EXACT.minus(self.carried_out), places))
         elif self.rounding_adjustment:
-            rows.append(row(f"rounding ({self.rounding.value})", _signed(self.rounding_adjustment)))
-        rows.append(row("points earned", self.shown_points()))
+            rows += row(f"rounding ({self.rounding.value})", _signed(self.rounding_adjustment, places))
+        rows += row("points earned", self.shown_points())
         if self.tier_reached is not None:
-            rows.append(f"  tier reached: {self.tier_reached}")
+            rows += _wrapped(f"tier reached: {self.tier_reached}", width, "  ")
         if self.tier_bonus:
-            rows.append(row("entry bonus", f"+{self.shown_points(self.tier_bonus)}"))
+            rows += row("entry bonus", f"+{self.shown_points(self.tier_bonus)}")
         if self.balance_after is not None:
-            rows.append(row("balance", self.shown_points(self.balance_after)))
+            rows += row("balance", self.shown_points(self.balance_after))
         if self.skipped:
             rows.append("  not applied:")
-            rows += [f"    {s.name}: {s.reason}" for s in self.skipped]
+            for s in self.skipped:
+                rows += _wrapped(f"{s.name}: {s.reason}", width, "    ")
         return "\n".join(rows)
 
 
-def _signed(value: Decimal) -> str:
-    # Exact figures can have many digits (a third of a point); a receipt shows four.
-    if isinstance(value.as_tuple().exponent, int) and value.as_tuple().exponent < -4:  # type: ignore[operator]
-        value = value.quantize(_SHOWN, context=EXACT)
-    return f"{value:+}"
+def _wrapped(text: str, width: int, indent: str, then: str | None = None) -> list[str]:
+    """``text`` in lines of at most ``width``, the first indented by ``indent``, the others by
+    ``then`` (two more spaces); a word longer than a line is cut, an id is not cut at hyphens."""
+    then = indent + "  " if then is None else then
+    lines = textwrap.wrap(text, width, initial_indent=indent, subsequent_indent=then, break_on_hyphens=False)
+    return lines or [indent]
+
+
+def _row(label: str, value: str, width: int) -> list[str]:
+    """A label and its figure, right-aligned on the label's last line: that line is wrapped again
+    to leave the figure room, or, with too little room left, the figure goes under it (cut into
+    lines of ``width`` if it is wider than the slip)."""
+    lines = _wrapped(label, width, "  ")
+    room = width - len(value) - 1
+    if len(lines[-1]) > room and room >= _ROOM:
+        indent = "  " if len(lines) == 1 else "    "
+        lines[-1:] = _wrapped(lines[-1][len(indent) :], room, indent, "    ")
+    last = lines[-1]
+    if len(last) + 1 + len(value) <= width:
+        lines[-1] = last + value.rjust(width - len(last))
+    else:
+        lines += [part.rjust(width) for part in textwrap.wrap(value, width)]
+    return lines
+
+
+def _signed(value: Decimal, places: int) -> str:
+    # Exact figures can have many digits (a third of a point, the points on a price of 2.0584):
+    # a slip shows at most ``places``; written out in full, never as 1E+1.
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -places:
+        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP, context=EXACT)
+    return f"{value:+f}"

@@ -37,6 +37,7 @@ import attrs
 
 from loyalty.checks import check_aware, check_id, validates
 from loyalty.errors import InvalidInput, InvalidQuantity
+from loyalty.json_form import JsonForm
 from loyalty.money import EXACT
 from loyalty.purchases import MAX_LINES, Line, Purchase, check_quantity
 
@@ -117,7 +118,7 @@ class Return:
 
 
 @attrs.frozen
-class ReturnReceipt:
+class ReturnReceipt(JsonForm):
     """What a return did, for the till's slip and for the merchant.
 
     ``earned`` is what the purchase earned when it was made and ``now_earns``

@@ -55,7 +55,9 @@ __all__ = [
     "Problem",
     "converter",
     "describe",
+    "problems",
     "register",
+    "strict",
     "structure",
     "structure_rules",
     "unstructure",
@@ -107,8 +109,8 @@ def _unknown_key(cls: type, key: object) -> str:
     return "unknown key"
 
 
-def _problems(exc: BaseException, path: str) -> list[tuple[str, str]]:
-    """Flatten cattrs' exception groups into ``(path, message)`` pairs."""
+def problems(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
+    """Flatten cattrs' exception groups into ``(path, message)`` pairs, each under ``path``."""
     if isinstance(exc, ClassValidationError):
         out: list[tuple[str, str]] = []
         with_notes, without = exc.group_exceptions()
@@ -118,22 +120,22 @@ def _problems(exc: BaseException, path: str) -> list[tuple[str, str]]:
                 # and may be more precise than the attribute ("labels.color", "hours[0]").
                 out.append((_join(path, sub.field or note.name), sub.message))
             else:
-                out += _problems(sub, _join(path, note.name))
+                out += problems(sub, _join(path, note.name))
         for sub in without:
             if isinstance(sub, ForbiddenExtraKeysError):
                 for key in sorted(sub.extra_fields, key=str):
                     out.append((path + _key_path(key) if path else str(key), _unknown_key(sub.cl, key)))
             else:
-                out += _problems(sub, path)
+                out += problems(sub, path)
         return out
     if isinstance(exc, IterableValidationError):
         out = []
         with_index, rest = exc.group_exceptions()
         for sub, index_note in with_index:
             index = index_note.index
-            out += _problems(sub, f"{path}[{index}]" if isinstance(index, int) else path + _key_path(index))
+            out += problems(sub, f"{path}[{index}]" if isinstance(index, int) else path + _key_path(index))
         for sub in rest:
-            out += _problems(sub, path)
+            out += problems(sub, path)
         return out
     if isinstance(exc, ConfigError):
         return [(_join(path, sub_path), message) for sub_path, message in exc.problems]
@@ -148,7 +150,7 @@ def _problems(exc: BaseException, path: str) -> list[tuple[str, str]]:
 
 def _config_error(exc: BaseException, path: str = "") -> ConfigError:
     seen: dict[tuple[str, str], None] = {}
-    for problem in _problems(exc, path):
+    for problem in problems(exc, path):
         seen.setdefault(problem)
     return ConfigError(list(seen))
 
@@ -254,8 +256,8 @@ def _is_tuple(cls: Any) -> bool:
     return get_origin(cls) is tuple and len(args) == 2 and args[1] is Ellipsis
 
 
-def _tuple_hook(cls: Any) -> Callable[[object, object], tuple[Any, ...]]:
-    inner = homogenous_tuple_structure_factory(cls, converter)
+def _tuple_hook(cls: Any, target: cattrs.Converter) -> Callable[[object, object], tuple[Any, ...]]:
+    inner = homogenous_tuple_structure_factory(cls, target)
 
     def structure(value: object, kind: object) -> tuple[Any, ...]:
         if not isinstance(value, list | tuple):
@@ -276,8 +278,8 @@ def _is_mapping(cls: Any) -> bool:
     return get_origin(cls) in (collections.abc.Mapping, dict) and len(get_args(cls)) == 2
 
 
-def _mapping_hook(cls: Any) -> Callable[[object, object], dict[Any, Any]]:
-    inner = make_mapping_structure_fn(cls, converter)
+def _mapping_hook(cls: Any, target: cattrs.Converter) -> Callable[[object, object], dict[Any, Any]]:
+    inner = make_mapping_structure_fn(cls, target)
 
     def structure(value: object, kind: object) -> dict[Any, Any]:
         if not isinstance(value, Mapping):
@@ -288,16 +290,27 @@ def _mapping_hook(cls: Any) -> Callable[[object, object], dict[Any, Any]]:
     return structure
 
 
-converter.register_structure_hook(str, _structure_str)
-converter.register_structure_hook(int, _structure_int)
-converter.register_structure_hook(bool, _structure_bool)
-converter.register_structure_hook(Decimal, _structure_decimal)
-converter.register_structure_hook(date, _structure_date)
-converter.register_structure_hook(datetime, _structure_datetime)
-converter.register_structure_hook(str | int | bool, _structure_attribute_value)
-converter.register_structure_hook_factory(_is_enum, _enum_hook)
-converter.register_structure_hook_factory(_is_tuple, _tuple_hook)
-converter.register_structure_hook_factory(_is_mapping, _mapping_hook)
+def strict(target: cattrs.Converter) -> None:
+    """Give ``target`` this module's strict readers of plain values: ints that are ints (not
+    ``2.7`` or ``True``), decimals from text or ints (never floats), dates and offset-aware
+    date-times from ISO 8601 text, enums by value, lists (not a string) for tuples and tables
+    for mappings. Each refusal is a :class:`Problem` that :func:`problems` places at its path.
+
+    :mod:`loyalty.codec` reads results with them too (``Receipt.from_dict``).
+    """
+    target.register_structure_hook(str, _structure_str)
+    target.register_structure_hook(int, _structure_int)
+    target.register_structure_hook(bool, _structure_bool)
+    target.register_structure_hook(Decimal, _structure_decimal)
+    target.register_structure_hook(date, _structure_date)
+    target.register_structure_hook(datetime, _structure_datetime)
+    target.register_structure_hook(str | int | bool, _structure_attribute_value)
+    target.register_structure_hook_factory(_is_enum, _enum_hook)
+    target.register_structure_hook_factory(_is_tuple, lambda cls: _tuple_hook(cls, target))
+    target.register_structure_hook_factory(_is_mapping, lambda cls: _mapping_hook(cls, target))
+
+
+strict(converter)
 converter.register_unstructure_hook(Decimal, str)
 converter.register_unstructure_hook(date, date.isoformat)
 converter.register_unstructure_hook(datetime, datetime.isoformat)

@@ -34,6 +34,7 @@ from dateutil.relativedelta import relativedelta
 
 from loyalty.checks import check_aware, one_of
 from loyalty.errors import InvalidInput
+from loyalty.json_form import JsonForm
 from loyalty.rules import as_enum, check_rule_id
 
 __all__ = [
@@ -522,7 +523,7 @@ class TierChange:
 
 
 @attrs.frozen
-class TierStatus:
+class TierStatus(JsonForm):
     """Where a member stands: :meth:`loyalty.Engine.tier`'s answer.
 
     ``value`` is the metric over the current window; ``to_next`` what it

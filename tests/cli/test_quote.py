@@ -31,15 +31,18 @@ QUOTE = """\
 Corner Coffee (EUR), version 2024-03, in force from 2024-03-01T00:00:00+01:00
 Purchase S01-T2-000123: 8.80 EUR
   base (1 point per 1.00 EUR on latte 6.80)  +6.80
-  base (1 point per 1.00 EUR on croissant 2.00) +2.00
-  Pastry bonus (1 point per 1 EUR on croissant 2.00) +2.00
+  base (1 point per 1.00 EUR on croissant
+    2.00)                                    +2.00
+  Pastry bonus (1 point per 1 EUR on croissant
+    2.00)                                    +2.00
   Happy hour (x2 on latte)                   +6.80
   Tenth coffee (stamp 1 of 10)                  +0
   Birthday treat (birthday 2024-03-04)         +50
   rounding (floor)                           -0.60
   points earned                                 67
   not applied:
-    Student bonus: member segment=regular is not student
+    Student bonus: member segment=regular is not
+      student
 """
 
 
@@ -63,7 +66,7 @@ def test_quote_explains_every_rule_that_gives_nothing(
     )
     status, out, err = run_cli(capsys, "quote", "corner.toml", "wednesday.json")
     assert (status, err) == (0, "")
-    assert "  Student bonus (1 point per 1 EUR on latte 6.80) +6.80\n" in out
+    assert "  Student bonus (1 point per 1 EUR on latte\n    6.80)" + " " * 36 + "+6.80\n" in out
     assert out.endswith(
         "  not applied:\n"
         "    Happy hour: outside window Tue 14:00-17:00\n"
@@ -79,13 +82,15 @@ def test_quote_with_line_arguments(files: Path, capsys: pytest.CaptureFixture[st
         "Corner Coffee (EUR), version 2024-03, in force from 2024-03-01T00:00:00+01:00\n"
         "Purchase T-1: 7.80 EUR\n"
         "  base (1 point per 1.00 EUR on latte 6.80)  +6.80\n"
-        "  base (1 point per 1.00 EUR on flour 1.00000) +1.0000\n"
+        # 1.250 kg at 0.80 is 1.00000 EUR: shown, and its points, at the currency's cents.
+        "  base (1 point per 1.00 EUR on flour 1.00)  +1.00\n"
         "  Tenth coffee (stamp 1 of 10)                  +0\n"
-        "  rounding (floor)                         -0.8000\n"
+        "  rounding (floor)                           -0.80\n"
         "  points earned                                  7\n"
         "  not applied:\n"
         "    Pastry bonus: no line with category pastry\n"
-        "    Student bonus: member has no segment; only for segment=student\n"
+        "    Student bonus: member has no segment; only for\n"
+        "      segment=student\n"
         "    Happy hour: outside window Tue 14:00-17:00\n"
         "    Birthday treat: no birthday on file\n"
     )
@@ -112,7 +117,7 @@ def test_quote_visits_decide_first_purchase_rules(files: Path, capsys: pytest.Ca
         in run_cli(capsys, "quote", "versions.toml", "first.json")[1]
     )
     assert run_cli(capsys, "quote", "versions.toml", "later.json")[1].endswith(
-        "  not applied:\n    Welcome: not the member's first purchase (3 before)\n"
+        "  not applied:\n    Welcome: not the member's first purchase (3\n      before)\n"
     )
 
 

@@ -314,7 +314,7 @@ class TestCoffeeShop:
         evening = shop.explain(sale("P2", "2024-03-05T18:00:00+01:00", self.latte()))
         assert evening.points == 3
         assert reasons(evening)["happy-hours"] == "outside window Mon/Tue/Wed/Thu/Fri 14:00-17:00"
-        assert "Happy hours: outside window Mon/Tue/Wed/Thu/Fri 14:00-17:00" in evening.render()
+        assert "Happy hours: outside window Mon/Tue/Wed/Thu/Fri 14:00-17:00" in evening.render(width=120)
         # 17:00 is the end of the window, and Saturday is not a weekday.
         assert shop.quote(sale("P3", "2024-03-05T17:00:00+01:00", self.latte())).points == 3
         assert shop.quote(sale("P4", "2024-03-09T15:00:00+01:00", self.latte())).points == 3
@@ -408,7 +408,7 @@ class TestGrocer:
         ]
         assert [r.points for r in march] == [80, 80, 60, 40]
         assert [r.points_of("fresh-x2") for r in march] == [40, 40, 20, 0]
-        assert "cap of 100/month: 20 left" in march[2].render()
+        assert "cap of 100/month: 20 left" in march[2].render(width=120)
         full = shop.explain(sale("P30", "2024-03-30T10:00:00+01:00", veg_box))
         assert reasons(full)["fresh-x2"] == "cap of 100/month reached"
         # 22:30 UTC on 31 March is 00:30 on 1 April in Amsterdam: a new month.
@@ -419,7 +419,7 @@ class TestGrocer:
         beans = Line("freshway-beans-1kg", 4, D("12.50"), category="coffee", labels={"brand": "freshway"})
         receipt = shop.quote(sale("P1", self.saturday, beans))
         assert (receipt.points, receipt.points_of("own-brand-x3")) == (110, D(60))  # 50 + (100 capped at 60)
-        assert "FreshWay brand x3 (capped at 60 per purchase)" in receipt.render()
+        assert "FreshWay brand x3 (capped at 60 per purchase)" in receipt.render(width=120)
         small = shop.quote(
             sale("P2", self.saturday, Line("freshway-pasta", 3, D("0.99"), labels={"brand": "freshway"}))
         )

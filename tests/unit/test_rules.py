@@ -558,7 +558,7 @@ class TestCaps:
         assert tally_keys(prog, sale(), None) == (["visits|M1"], ["budget|launch"])
         last = run(prog, sale(), tallies={"budget|launch": Tally(0, D(9_970))})
         assert last.points == 30
-        assert "campaign budget of 10000: only 30 left" in last.render()
+        assert "campaign budget of 10000: only 30 left" in last.render(width=120)
         spent = run(prog, sale(), tallies={"budget|launch": Tally(0, D(10_000))})
         assert reasons(spent) == {"launch": "campaign budget of 10000 used up"}
 
