@@ -561,13 +561,18 @@ def _minimum_reason(context: _Context, rule: Rule, matching: list[int]) -> str |
 _Given = tuple[list[Contribution], dict[str, Tally]] | str
 
 
-def _as_money(amount: Decimal, currency: str) -> Decimal:
+def _as_money(amount: Decimal, currency: str) -> str:
     """``amount`` as a slip shows money: as spelled, or rounded half-up to the currency's minor
-    unit when finer (1.25 kg at 2.47 is 3.0875 EUR, shown 3.09)."""
-    exponent = amount.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -CURRENCY_MINOR_UNITS[currency]:
-        return Money.of(amount, currency).rounded().amount
-    return amount
+    unit when finer (1.25 kg at 2.47 is 3.0875 EUR, shown 3.09). (Read off the text, which the
+    detail needs anyway: this is once per line of every purchase.)"""
+    text = str(amount)
+    dot = text.find(".")
+    if "E" in text:
+        exponent = amount.as_tuple().exponent
+        finer = isinstance(exponent, int) and exponent < -CURRENCY_MINOR_UNITS[currency]
+    else:
+        finer = dot >= 0 and len(text) - dot - 1 > CURRENCY_MINOR_UNITS[currency]
+    return str(Money.of(amount, currency).rounded().amount) if finer else text
 
 
 def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -> _Given:
