@@ -3,7 +3,12 @@
 >>> import loyalty
 >>> sorted(loyalty.__all__)[:4]
 ['AlreadyReturned', 'Balance', 'BirthdayBonus', 'Clawback']
+
+The library logs through the standard :mod:`logging` module, under the
+``loyalty`` logger, and configures nothing itself (``docs/logging.md``).
 """
+
+import logging
 
 # The converter gives every result its to_dict/from_dict (loyalty.json_form) as it loads: loaded
 # here, with the package, whichever module a caller imports.
@@ -69,6 +74,10 @@ from loyalty.store import Operation, Store, UnitOfWork, open_store
 from loyalty.tiers import Downgrade, Metric, ReviewDate, Tier, Tiers, TierState, TierStatus, Upgrade, Window
 
 __version__ = "0.1.0"
+
+# As libraries do: without a handler of the application's, records go nowhere (not to
+# logging's last-resort handler on stderr), whatever their level.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "AlreadyReturned",

@@ -63,3 +63,27 @@ def test_python_dash_m_loyalty_runs_the_command() -> None:
     done = run("no-such-command")
     assert done.returncode == 2
     assert "invalid choice: 'no-such-command'" in done.stderr
+
+
+def test_verbose_flags_log_the_library_to_stderr_without_member_ids(tmp_path: Path) -> None:
+    script = shutil.which("loyalty", path=str(Path(sys.executable).parent))
+    assert script
+
+    def demo(*flags: str) -> subprocess.CompletedProcess[str]:
+        path = tmp_path / f"demo{len(flags)}{''.join(flags)}.db"
+        command = [script, *flags, "demo", "--db", str(path), "--members", "5", "--weeks", "1"]
+        return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+
+    quiet, info, debug = demo(), demo("-v"), demo("-vv")
+    assert [done.returncode for done in (quiet, info, debug)] == [0, 0, 0]
+    assert quiet.stderr == ""
+    new_file = tmp_path / "demo1-v.db"
+    migrated = f"INFO loyalty.store.sqlite: SQLite store {new_file}: schema migrated from version 0 to"
+    assert info.stderr.startswith(migrated), info.stderr
+    assert "DEBUG" not in info.stderr
+    lines = debug.stderr.splitlines()
+    assert "DEBUG loyalty.service.membership: enroll: recorded" in lines
+    purchases = [line for line in lines if line.startswith("DEBUG loyalty.service.idempotency: purchase '")]
+    assert purchases and any(line.endswith("': replayed") for line in purchases)  # the demo's till retry
+    # The demo's members (M00001...) are on stdout, never in the log.
+    assert "M0000" in debug.stdout and "M0000" not in debug.stderr

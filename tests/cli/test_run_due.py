@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from contextlib import AbstractContextManager, closing
 from datetime import UTC, datetime
@@ -157,3 +158,22 @@ def test_an_adapter_that_is_no_context_manager_still_serves_and_is_closed(
     assert main(["run-due", "--store", url, "--at", "2024-06-01T00:00:00+00:00", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["expired_points"] == 12
     assert [bare.closed for bare in opened] == [True]
+
+
+def test_verbose_run_due_logs_the_run_on_stderr_and_leaves_logging_as_it_was(
+    store_file: tuple[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, _ = store_file
+    logger = logging.getLogger("loyalty")
+    before = (list(logger.handlers), logger.level)
+    assert main(["-v", "run-due", "--store", url, "--at", "2024-06-01T00:00:00+00:00"]) == 0
+    out, err = capsys.readouterr()
+    assert out.startswith("Expiring Club: everything due by 2024-06-01T00:00:00+00:00\n")
+    (line,) = err.splitlines()
+    assert line.startswith(
+        "INFO loyalty.service.maintenance: run_due at 2024-06-01T00:00:00+00:00: "
+        "1 lots expired (12 points) of 1 members, 0 holds expired (0 points back), "
+    )
+    assert (list(logger.handlers), logger.level) == before
+    assert main(["run-due", "--store", url]) == 0
+    assert capsys.readouterr().err == ""

@@ -1,4 +1,5 @@
-"""Shared by the service tests: an instant, the plain program, a sale, an engine with M1, a crashing store."""
+"""Shared by the service tests: an instant, the plain program, a sale, an engine with M1, a crashing store
+and one that loses races."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from loyalty import Engine, Line, Program, Purchase
+from loyalty import Engine, Line, Program, Purchase, TransientStorageError
 from loyalty.store import Closing, Store, UnitOfWork
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -42,6 +43,27 @@ class CrashingStore(Closing):
                 raise RuntimeError("power cut between the ledger entry and the idempotency record")
 
             uow.add_operation = crash  # type: ignore[method-assign,assignment]
+            yield uow
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class FlakyStore(Closing):
+    """A store whose first ``failures`` write units of work lose a race."""
+
+    def __init__(self, inner: Store, failures: int) -> None:
+        self.inner = inner
+        self.failures = failures
+        self.attempts = 0
+
+    @contextmanager
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
+        with self.inner.unit_of_work(readonly=readonly) as uow:
+            if not readonly:
+                self.attempts += 1
+                if self.attempts <= self.failures:
+                    raise TransientStorageError(None, "serialization failure (simulated)")
             yield uow
 
     def close(self) -> None:

@@ -2,41 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 import pytest
 
-from loyalty import ConcurrencyError, Engine, StorageError, TransientStorageError, UnitOfWork
-from loyalty.store import Closing, Store
+from loyalty import ConcurrencyError, Engine, StorageError
+from loyalty.store import Store
 from loyalty.testing.snapshots import snapshot
-from tests.service.helpers import PROGRAM, T0, CrashingStore, sale
+from tests.service.helpers import PROGRAM, T0, CrashingStore, FlakyStore, sale
 
 
 @pytest.fixture
 def store(memory_or_sqlite_store: Store) -> Store:
     return memory_or_sqlite_store
-
-
-class _Flaky(Closing):
-    """A store whose first ``failures`` write units of work lose a race."""
-
-    def __init__(self, inner: Store, failures: int) -> None:
-        self.inner = inner
-        self.failures = failures
-        self.attempts = 0
-
-    @contextmanager
-    def unit_of_work(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
-        with self.inner.unit_of_work(readonly=readonly) as uow:
-            if not readonly:
-                self.attempts += 1
-                if self.attempts <= self.failures:
-                    raise TransientStorageError(None, "serialization failure (simulated)")
-            yield uow
-
-    def close(self) -> None:
-        self.inner.close()
 
 
 def test_a_crash_inside_a_command_leaves_nothing_behind(engine: Engine, store: Store) -> None:
@@ -52,7 +28,7 @@ def test_a_crash_inside_a_command_leaves_nothing_behind(engine: Engine, store: S
 
 
 def test_lost_races_are_retried(store: Store) -> None:
-    flaky = _Flaky(store, failures=3)
+    flaky = FlakyStore(store, failures=3)
     engine = Engine(PROGRAM, flaky, clock=lambda: T0)
     engine.enroll("M1", at=T0)
     assert engine.record_purchase(sale("P1", "7.00")).points == 7
@@ -61,7 +37,7 @@ def test_lost_races_are_retried(store: Store) -> None:
 
 def test_retries_are_bounded(store: Store) -> None:
     Engine(PROGRAM, store).enroll("M1", at=T0)
-    engine = Engine(PROGRAM, _Flaky(store, failures=100), clock=lambda: T0, max_attempts=3)
+    engine = Engine(PROGRAM, FlakyStore(store, failures=100), clock=lambda: T0, max_attempts=3)
     with pytest.raises(ConcurrencyError):
         engine.record_purchase(sale("P1", "7.00"))
     assert snapshot(store, ["M1"], ["P1"])["operations"] == {"P1": None}

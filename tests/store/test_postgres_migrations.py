@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -387,3 +388,22 @@ def test_a_version_8_schema_finds_open_lots_and_debts_through_their_own_indexes(
     shop.check_debts_reopened(open_postgres(schema_url), SCHEMA_VERSION, lots)
     indexes = {index for table, index in _shape(schema) if table == "lots"}
     assert "lots_open" not in indexes and "lots_debts" in indexes
+
+
+def test_a_migration_is_logged_at_info_with_its_versions_and_duration(
+    schema_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="loyalty")
+    shop.record(open_postgres(schema_url)).close()
+    open_postgres(schema_url).close()  # at the current version: nothing to say
+    schema = schema_of(schema_url)
+    _as_schema_7(schema)
+    open_postgres(schema_url).close()
+    records = [r for r in caplog.records if r.name == "loyalty.store.postgres"]
+    assert [r.levelno for r in records] == [logging.INFO, logging.INFO]
+    messages = [r.getMessage().rpartition(" in ") for r in records]
+    assert [head for head, _, _ in messages] == [
+        f"PostgreSQL store, schema {schema!r}: migrated from version {old} to {SCHEMA_VERSION}"
+        for old in (0, 7)
+    ]
+    assert all(took.endswith(" s") and float(took[:-2]) >= 0 for _, _, took in messages)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -34,6 +36,41 @@ def test_processes_creating_one_file_at_once_all_succeed(tmp_path: Path) -> None
             with closing(SQLiteStore(path)) as store, store._connection() as conn:
                 assert conn.execute("SELECT count(*) FROM members").fetchone()[0] == 6
                 assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+class _Contended:
+    """A new file's connection whose switch to WAL is refused ``refusals`` times, as while another
+    process holds the file (which the test above provokes, but not on demand)."""
+
+    def __init__(self, conn: sqlite3.Connection, refusals: int) -> None:
+        self.conn = conn
+        self.refusals = refusals
+
+    def execute(self, statement: str) -> sqlite3.Cursor:
+        if statement == "PRAGMA journal_mode = WAL" and self.refusals:
+            self.refusals -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return self.conn.execute(statement)
+
+
+def test_waiting_to_switch_a_new_file_to_wal_is_logged_once_at_info(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="loyalty")
+    with closing(SQLiteStore(tmp_path / "store.db", busy_timeout_ms=5_000)) as store:
+        caplog.clear()  # (its own migration)
+        with closing(sqlite3.connect(tmp_path / "new.db")) as conn:
+            contended = _Contended(conn, refusals=3)
+            store._enable_wal(contended)  # type: ignore[arg-type]
+            assert (contended.refusals, conn.execute("PRAGMA journal_mode").fetchone()[0]) == (0, "wal")
+    assert [(r.name, r.levelno, r.getMessage()) for r in caplog.records] == [
+        (
+            "loyalty.store.sqlite",
+            logging.INFO,
+            f"SQLite store {tmp_path / 'store.db'}: switching to WAL failed (OperationalError), "
+            "retrying for up to 5000 ms",
+        )
+    ]
 
 
 def test_short_lived_threads_do_not_leak_connections(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 from contextlib import closing
 from datetime import UTC, date, datetime, timedelta, timezone
@@ -480,6 +481,26 @@ def test_a_version_7_file_keeps_its_members_habits_in_their_rows_after_the_upgra
         }
     finally:
         conn.close()
+
+
+def test_a_migration_is_logged_at_info_with_its_versions_and_duration(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "logged.db"
+    caplog.set_level(logging.DEBUG, logger="loyalty")
+    shop.record(SQLiteStore(path)).close()
+    conn = sqlite3.connect(path)
+    _as_schema_7(conn)
+    conn.close()
+    SQLiteStore(path).close()
+    SQLiteStore(path).close()  # at the current version: nothing to say
+    records = [r for r in caplog.records if r.name == "loyalty.store.sqlite"]
+    assert [r.levelno for r in records] == [logging.INFO, logging.INFO]
+    messages = [r.getMessage().rpartition(" in ") for r in records]
+    assert [head for head, _, _ in messages] == [
+        f"SQLite store {path}: schema migrated from version {old} to {SCHEMA_VERSION}" for old in (0, 7)
+    ]
+    assert all(took.endswith(" s") and float(took[:-2]) >= 0 for _, _, took in messages)
 
 
 def test_migration_8_moves_the_keys_the_adapter_keeps_in_members_rows() -> None:

@@ -17,7 +17,9 @@
   carried out once, a member looked up, the outbox read.
 
 ``validate``, ``quote``, ``report``, ``member`` and ``events`` write nothing
-anywhere. The exit status:
+anywhere. ``loyalty -v COMMAND`` shows the library's log on stderr: retries,
+declines, migrations and maintenance runs (INFO); ``-vv`` adds a line per
+command (DEBUG). See ``docs/logging.md``. The exit status:
 
 - **0**: done (the program is valid; the quote, figures or answer is printed;
   what was due is done).
@@ -52,8 +54,10 @@ loyalty.errors.InvalidAmount: lines[0].unit_price: must be a string such as "3.4
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import loyalty
@@ -107,6 +111,14 @@ def _parser() -> argparse.ArgumentParser:
         prog="loyalty", description="An embeddable, explainable loyalty engine for point-of-sale software."
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {loyalty.__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log to stderr what the library logs: -v retries, declines, migrations and maintenance "
+        "runs; -vv each command too (before COMMAND: loyalty -v run-due ...)",
+    )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
@@ -328,9 +340,34 @@ def _lookup_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
 
 
+@contextmanager
+def _logging_to_stderr(verbose: int) -> Iterator[None]:
+    """The ``loyalty`` loggers' records on stderr for the command's run: INFO and up with ``-v``,
+    DEBUG too with ``-vv``. Undone afterwards, as ``main`` may run many times in one process."""
+    if not verbose:
+        yield
+        return
+    logger = logging.getLogger("loyalty")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``loyalty`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     args = _parser().parse_args(argv)
+    with _logging_to_stderr(args.verbose):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         status: int = args.run(args)
     except ConfigError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
@@ -19,6 +20,8 @@ from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
 
 __all__ = ["UNSET", "Unset", "enroll", "update_member"]
+
+logger = logging.getLogger(__name__)
 
 
 class Unset:
@@ -44,7 +47,7 @@ def enroll(
     member = Member(member_id, at, birthday, attributes)
     code = None if referred_by is None else normalize_code(referred_by, "referred_by")
 
-    def command(uow: UnitOfWork) -> Member:
+    def command(uow: UnitOfWork) -> tuple[Member, bool]:
         referrer = None if code is None else uow.code_owner(code)
         if code is not None and referrer is None:
             raise UnknownReferralCode("referred_by", f"no member has the referral code {code!r}")
@@ -54,7 +57,7 @@ def enroll(
             if code is not None and referrer is not None:
                 referring.attribute(ctx, uow, member, referrer, code)
             uow.commit()
-            return member
+            return member, False
         for field in ("enrolled_at", "birthday", "attributes"):
             if not same_value(getattr(existing, field), getattr(member, field)):
                 name = "at" if field == "enrolled_at" else field
@@ -66,9 +69,12 @@ def enroll(
             raise MemberAlreadyEnrolled(
                 "referred_by", f"member {member.id!r} is already enrolled, with another referral (or none)"
             )
-        return existing
+        return existing, True
 
-    return ctx.runner.run(command)
+    enrolled, replayed = ctx.runner.run(command, "enroll")
+    # No id: an enrollment's key is the member's id, which is never logged.
+    logger.debug("enroll: %s", "replayed" if replayed else "recorded")
+    return enrolled
 
 
 def update_member(
@@ -117,4 +123,4 @@ def update_member(
         uow.commit()
         return member
 
-    return ctx.runner.run(command)
+    return update.run(ctx.runner, command)

@@ -54,7 +54,7 @@ class Programs:
             uow.commit()
             return versions
 
-        self._learn(self._runner.run(command))
+        self._learn(self._runner.run(command, "storing the program versions"))
         self._synced = True
         return self._versions
 

@@ -212,7 +212,7 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         uow.commit()
         return decided.receipt
 
-    receipt = ctx.runner.run(run)
+    receipt = command.run(ctx.runner, run)
     ctx.programs.committed()
     return receipt
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC
 
 from loyalty.checks import check_id
@@ -21,6 +22,8 @@ from loyalty.store import UnitOfWork
 from loyalty.versions import in_force
 
 __all__ = ["attribute", "code", "report"]
+
+logger = logging.getLogger(__name__)
 
 
 def attribute(ctx: Context, uow: UnitOfWork, member: Member, referrer_id: str, code: str) -> None:
@@ -42,13 +45,13 @@ def code(ctx: Context, member_id: str, wanted_code: str | None) -> str:
     check_id("member_id", member_id)
     wanted = None if wanted_code is None else normalize_code(wanted_code)
 
-    def command(uow: UnitOfWork) -> str:
+    def command(uow: UnitOfWork) -> tuple[str, bool]:
         locks.lock(uow, member_id)
         mine = uow.referral_code(member_id)
         if mine is not None:
             if wanted is not None and wanted != mine:
                 raise ReferralCodeTaken("code", f"member {member_id!r} already has the code {mine!r}")
-            return mine
+            return mine, True
         if wanted is not None:
             if uow.code_owner(wanted) is not None:
                 raise ReferralCodeTaken("code", f"the code {wanted!r} is another member's")
@@ -62,9 +65,12 @@ def code(ctx: Context, member_id: str, wanted_code: str | None) -> str:
                 raise StorageError("code", "could not find an unused referral code")
         uow.add_referral_code(member_id, chosen)
         uow.commit()
-        return chosen
+        return chosen, False
 
-    return ctx.runner.run(command)
+    given, replayed = ctx.runner.run(command, "referral_code")
+    # Neither the member nor the code (which a member hands out) is logged.
+    logger.debug("referral_code: %s", "replayed" if replayed else "recorded")
+    return given
 
 
 def report(ctx: Context, member_id: str) -> ReferralReport:

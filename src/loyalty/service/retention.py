@@ -1,7 +1,12 @@
-"""Retention: members drifting away, their announcement, and the program's figures."""
+"""Retention: members drifting away, their announcement, and the program's figures.
+
+An announcement run is logged at INFO with its counts and duration (see ``docs/logging.md``).
+"""
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -30,6 +35,8 @@ from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
 __all__ = ["announce_at_risk", "at_risk", "check_batch", "period_figures"]
+
+logger = logging.getLogger(__name__)
 
 
 def check_batch(batch: object) -> int:
@@ -117,6 +124,7 @@ def at_risk(
 def announce_at_risk(ctx: Context, report: AtRiskReport, batch: int) -> int:
     """A ``member_at_risk`` event per member in ``report``, once per spell (see
     :meth:`loyalty.Engine.announce_at_risk`)."""
+    started = time.perf_counter()
     drifting = sorted(report.at_risk, key=lambda risk: risk.member_id)
 
     def command(uow: UnitOfWork, chunk: list[AtRisk]) -> int:
@@ -146,7 +154,14 @@ def announce_at_risk(ctx: Context, report: AtRiskReport, batch: int) -> int:
         uow.commit()
         return written
 
-    return ctx.runner.in_chunks(drifting, batch, command)
+    written = ctx.runner.in_chunks(drifting, batch, command, "announce_at_risk")
+    logger.info(
+        "announce_at_risk: %d member_at_risk events written for %d members at risk, in %.3f s",
+        written,
+        len(drifting),
+        time.perf_counter() - started,
+    )
+    return written
 
 
 def period_figures(ctx: Context, start: datetime, end: datetime, point_value: Decimal | None) -> Figures:

@@ -72,7 +72,7 @@ def record_return(ctx: Context, returned: Return) -> ReturnReceipt:
             return codec.structure(replay.result, ReturnReceipt)
         return _return(ctx, uow, returned, command)
 
-    return ctx.runner.run(run)
+    return command.run(ctx.runner, run)
 
 
 def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -> ReturnReceipt:

@@ -8,6 +8,7 @@ exactly once: captured, released, or expired.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -36,6 +37,8 @@ from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
 __all__ = ["MAX_HOLD_TTL", "capture", "debit_or_credit", "hold", "release"]
+
+logger = logging.getLogger(__name__)
 
 #: The longest a hold may stay open.
 MAX_HOLD_TTL = timedelta(days=366)
@@ -114,7 +117,7 @@ def debit_or_credit(
         uow.commit()
         return entry
 
-    return ctx.runner.run_or_decline(command)
+    return change.run(ctx.runner, command)
 
 
 def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, ttl: timedelta) -> Hold:
@@ -155,7 +158,7 @@ def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, tt
         uow.commit()
         return made
 
-    return ctx.runner.run_or_decline(command)
+    return reservation.run(ctx.runner, command)
 
 
 def _locked_hold(uow: UnitOfWork, hold_id: str) -> Hold:
@@ -214,7 +217,7 @@ def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | 
         uow.commit()
         return ended
 
-    return ctx.runner.run(command)
+    return capturing.run(ctx.runner, command)
 
 
 def release(ctx: Context, hold_id: str, *, at: datetime) -> Hold:
@@ -222,10 +225,10 @@ def release(ctx: Context, hold_id: str, *, at: datetime) -> Hold:
     check_id("hold_id", hold_id)
     check_aware("at", at)
 
-    def command(uow: UnitOfWork) -> Hold:
+    def command(uow: UnitOfWork) -> tuple[Hold, bool]:
         held = _locked_hold(uow, hold_id)
         if held.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED):
-            return held
+            return held, True
         if held.status is HoldStatus.CAPTURED:
             raise HoldEnded("hold_id", f"hold {hold_id!r} was already captured", status="captured")
         now = ctx.now()
@@ -236,6 +239,10 @@ def release(ctx: Context, hold_id: str, *, at: datetime) -> Hold:
         if status is HoldStatus.EXPIRED:
             postings.hold_expired(uow, held, now)
         uow.commit()
-        return ended
+        return ended, False
 
-    return ctx.runner.run(command)
+    what = f"release {hold_id!r}"
+    ended, before = ctx.runner.run(command, what)
+    # (The hold's id is the POS's id of the hold: logged like a command's.)
+    logger.debug("%s: %s%s", what, "already " if before else "", ended.status.value)
+    return ended

@@ -218,4 +218,4 @@ def assign_tier(
         uow.commit()
         return state
 
-    return ctx.runner.run(command)
+    return assignment.run(ctx.runner, command)

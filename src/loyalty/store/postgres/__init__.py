@@ -27,11 +27,16 @@ REPEATABLE READ so every read in one of them sees the same snapshot.
 
 psycopg is imported only when a store is opened, so ``import loyalty`` works
 without it; install it with ``pip install 'loyalty-engine[postgres]'``.
+
+Opening a store migrates its schema forward, logged at INFO: from which
+version to which, and how long it took (see ``docs/logging.md``).
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -61,6 +66,8 @@ if TYPE_CHECKING:
     Connection = psycopg.Connection[tuple[Any, ...]]
 
 __all__ = ["DEFAULT_SCHEMA", "SCHEMA_VERSION", "PostgresStore", "open_postgres"]
+
+logger = logging.getLogger(__name__)
 
 
 class PostgresStore(Closing):
@@ -165,6 +172,7 @@ class PostgresStore(Closing):
                 "opening without migrate creates and upgrades nothing (open it once with migrate, "
                 "as `loyalty migrate` does)",
             )
+        started = time.perf_counter()
         conn.execute(b"BEGIN")
         try:
             # Concurrent openers of a new schema queue here; the later ones
@@ -190,6 +198,15 @@ class PostgresStore(Closing):
         except BaseException:
             conn.execute(b"ROLLBACK")
             raise
+        if version != SCHEMA_VERSION:
+            # (Not when another opener migrated it while this one waited for the lock.)
+            logger.info(
+                "PostgreSQL store, schema %r: migrated from version %d to %d in %.3f s",
+                self.schema,
+                version,
+                SCHEMA_VERSION,
+                time.perf_counter() - started,
+            )
 
     def _repack(self, conn: Connection) -> None:
         """Migration 7: every operation kept whole (request and result), packed a page at a time."""

@@ -17,10 +17,15 @@ Every write runs in ``BEGIN IMMEDIATE``: the write lock is taken before the
 first read, so a read-then-write transaction cannot fail half way with
 SQLITE_BUSY and no two writers decide on the same balance. Each thread gets
 its own connection; several processes may share one file.
+
+Opening a file migrates its schema forward, logged at INFO (from which version
+to which, and how long it took); waiting for another process to switch a new
+file to WAL is logged at INFO once (see ``docs/logging.md``).
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -38,6 +43,8 @@ from loyalty.store.sqlite.statements import SYNCHRONOUS, instant_micros, pack, t
 from loyalty.store.sqlite.unit_of_work import SQLiteUnitOfWork as SQLiteUnitOfWork
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_sqlite"]
+
+logger = logging.getLogger(__name__)
 
 
 class SQLiteStore(Closing):
@@ -131,12 +138,22 @@ class SQLiteStore(Closing):
         # Switching a new file to WAL needs an exclusive lock and does not wait
         # for busy_timeout, so processes creating one file at once retry here.
         deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        waited = False
         while conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
             try:
                 conn.execute("PRAGMA journal_mode = WAL")
-            except sqlite3.OperationalError:
+            except sqlite3.OperationalError as exc:
                 if time.monotonic() > deadline:
                     raise
+                if not waited:
+                    # Once, not every 10 ms.
+                    logger.info(
+                        "SQLite store %s: switching to WAL failed (%s), retrying for up to %d ms",
+                        self.path,
+                        type(exc).__name__,
+                        self.busy_timeout_ms,
+                    )
+                    waited = True
                 time.sleep(0.01)
 
     def _borrow(self) -> sqlite3.Connection:
@@ -168,6 +185,7 @@ class SQLiteStore(Closing):
             self._give_back(conn)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        started = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -193,6 +211,14 @@ class SQLiteStore(Closing):
                 raise
         except sqlite3.Error as exc:
             raise translate(exc) from exc
+        if version < SCHEMA_VERSION:
+            logger.info(
+                "SQLite store %s: schema migrated from version %d to %d in %.3f s",
+                self.path,
+                version,
+                SCHEMA_VERSION,
+                time.perf_counter() - started,
+            )
 
     def schema_version(self) -> int:
         with self._connection() as conn:
