@@ -37,7 +37,7 @@ Every problem in a document is collected and raised at once as a
 
 A file may also hold several versions of one program, read with
 :func:`load_programs`: ``versions = [program, ...]`` (TOML ``[[versions]]``),
-checked across versions (same name and currency, distinct ``version`` labels
+checked across versions (same name, currency and scale, distinct ``version`` labels
 and ``effective_from`` instants, at most one version without
 ``effective_from``) and returned sorted by ``effective_from``.
 
@@ -159,7 +159,7 @@ def _cross_version_problems(built: list[tuple[int, Program]]) -> list[tuple[str,
     undated: int | None = None
     for i, program in built:
         where = f"versions[{i}]"
-        for name in ("name", "currency"):
+        for name in ("name", "currency", "scale"):
             mine, theirs = getattr(program, name), getattr(first, name)
             if mine != theirs:
                 problems.append(

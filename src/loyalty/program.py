@@ -384,7 +384,7 @@ BASE = "base"
 def check_versions(programs: Sequence[Program]) -> tuple[Program, ...]:
     """Several versions of one program, checked together and ordered by ``effective_from``.
 
-    They must share name and currency, have distinct ``version`` labels and
+    They must share name, currency and scale, have distinct ``version`` labels and
     distinct ``effective_from`` instants (at most one without); every problem
     is reported in one :class:`~loyalty.errors.ConfigError`.
 
@@ -417,6 +417,12 @@ def check_versions(programs: Sequence[Program]) -> tuple[Program, ...]:
         if program.currency != first.currency:
             problems.append(
                 (f"{where}.currency", f"must be {first.currency} like versions[0], got {program.currency}")
+            )
+        if program.scale != first.scale:
+            # The ledger's integers are units of 10**-scale of a point: another scale would
+            # change what every stored entry, lot and balance means.
+            problems.append(
+                (f"{where}.scale", f"must be {first.scale} like versions[0], got {program.scale}")
             )
         if program.version in versions:
             j = versions[program.version]

@@ -61,6 +61,25 @@ class TestVersions:
         assert info.value.field == "version"
         assert snapshot(store, ["M1"], ["P2"], ["visits|M1"], programs=True) == before
 
+    def test_a_later_version_with_another_scale_is_refused_and_nothing_is_written(
+        self, store: Store
+    ) -> None:
+        # The ledger's integers are units of 10**-scale of a point: a version that kept
+        # hundredths would make every stored balance a hundredth of what it was.
+        engine_for(store, self.spring).record_purchase(sale("P1"))
+        finer = Program(
+            "Club", "EUR", version="autumn", scale=2, effective_from=datetime(2024, 9, 1, tzinfo=UTC)
+        )
+        before = snapshot(store, ["M1"], ["P2"], ["visits|M1"], programs=True)
+        with pytest.raises(ConfigError) as info:
+            Engine([self.spring, finer], store).record_purchase(sale("P2"))
+        assert info.value.problems == (("versions[1].scale", "must be 0 like versions[0], got 2"),)
+        with pytest.raises(ConfigError) as stored_first:
+            # An engine given only the new version learns the stored one, and refuses the same way.
+            Engine(finer, store).record_purchase(sale("P2"))
+        assert stored_first.value.problems == (("versions[1].scale", "must be 0 like versions[0], got 2"),)
+        assert snapshot(store, ["M1"], ["P2"], ["visits|M1"], programs=True) == before
+
     def test_the_same_version_with_effective_from_in_another_offset_is_not_a_change(
         self, store: Store
     ) -> None:

@@ -737,7 +737,7 @@ def test_cross_version_problems() -> None:
         "name": "Bakery Club",
         "versions": [
             version("1"),
-            version("1", name="Other Club", currency="USD"),
+            version("1", name="Other Club", currency="USD", scale=2),
             version("2", "2024-01-01T00:00:00Z", rules=[{"kind": "spend", "id": "s", "points": 1.5}]),
             version("3"),
         ],
@@ -750,6 +750,7 @@ def test_cross_version_problems() -> None:
             "must be the same in every version: 'Other Club' here, 'Bakery Club' in versions[0]",
         ),
         ("versions[1].currency", "must be the same in every version: 'USD' here, 'EUR' in versions[0]"),
+        ("versions[1].scale", "must be the same in every version: 2 here, 0 in versions[0]"),
         ("versions[1].version", "'1' is already the version of versions[0]"),
         (
             "versions[1].effective_from",
