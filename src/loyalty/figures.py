@@ -13,7 +13,7 @@ totals into rates.
 ...                       spend=Decimal("2700.00"))
 >>> f = figures(totals, jan, feb, "EUR", point_value=Decimal("0.01"))
 >>> f.retention_rate, f.defection_rate, f.breakage_rate
-(Decimal('0.7000'), Decimal('0.3000'), Decimal('0.1000'))
+(Decimal('0.7000'), Decimal('0.3000'), Decimal('0.2000'))
 >>> print(f.liability, f.lifetime_value)
 25.00 EUR 300.00 EUR
 """
@@ -75,7 +75,8 @@ class Figures(JsonForm):
     expired: int
     taken_back: int
     adjusted: int
-    #: Points expired over points issued in the period.
+    #: Of the points that reached their end in the period, the share that expired rather than
+    #: being redeemed: ``expired / (expired + redeemed)``, from 0 to 1 (``None``: none ended).
     breakage_rate: Decimal | None
     outstanding: int
     #: ``outstanding`` at the value of a point, if one was given.
@@ -114,6 +115,10 @@ def figures(
     issued = kind.get("earn", 0) + kind.get("refund", 0)
     # A hold's entry is the redemption; points given back from holds come off it.
     redeemed = -(kind.get("redeem", 0) + kind.get("hold", 0) + kind.get("release", 0))
+    # Breakage is a share of the points that ended, not of those issued: a period's expiries
+    # are mostly points issued in earlier periods, so over issuance it could pass 100%. Net
+    # redemptions below zero (holds of an earlier period released in this one) end nothing.
+    expired = -kind.get("expire", 0)
     retention = _share(totals.retained, totals.active_before)
     defection = None if retention is None else Decimal(1) - retention
     liability = None
@@ -142,10 +147,10 @@ def figures(
         defection,
         issued,
         redeemed,
-        -kind.get("expire", 0),
+        expired,
         -(kind.get("return", 0) + kind.get("collect", 0)),
         kind.get("adjust", 0),
-        _share(-kind.get("expire", 0), issued),
+        _share(expired, expired + max(redeemed, 0)),
         totals.outstanding,
         liability,
         totals.purchases,

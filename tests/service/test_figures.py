@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from loyalty import Engine, InvalidInput, Line, Program, Purchase
+from loyalty.expiry import Expiry, ExpiryPolicy
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 
@@ -53,3 +54,23 @@ def test_purchases_a_moment_from_the_edges_fall_on_the_right_side(any_store: Sto
         engine.record_purchase(Purchase(key, "a", at.astimezone(plus5), [Line("x", 1, Decimal(5))], "EUR"))
     found = engine.figures(START, END)
     assert (found.active, found.active_before, found.retained, found.purchases) == (1, 1, 1, 1)
+
+
+def test_breakage_counts_the_points_that_ended_in_the_period(any_store: Store) -> None:
+    # 200 points earned before the period expire in it, while only 50 are issued and 100
+    # redeemed: of the 300 that ended, 200 expired (it was 400% of the points issued).
+    clock = ManualClock(BEFORE)
+    month = Expiry(ExpiryPolicy.LIFETIME, days=30)
+    engine = Engine(Program("Club", "EUR", expiry=month), any_store, clock=clock)
+    for member in ("a", "b"):
+        engine.enroll(member, at=BEFORE)
+    clock.now = BEFORE + timedelta(days=1)
+    engine.record_purchase(Purchase("P1", "a", clock.now, [Line("goods", 1, Decimal("200.00"))], "EUR"))
+    clock.now = START + timedelta(days=1)
+    engine.record_purchase(Purchase("P2", "b", clock.now, [Line("goods", 1, Decimal("150.00"))], "EUR"))
+    engine.redeem("b", 100, id="R1", at=clock.now)
+    clock.now = START + timedelta(days=5)
+    engine.run_due()
+    found = engine.figures(START, END)
+    assert (found.issued, found.redeemed, found.expired) == (150, 100, 200)
+    assert found.breakage_rate == Decimal("0.6667")
