@@ -664,6 +664,26 @@ class BirthdayBonus(_Fixed):
     cooloff_days: int = attrs.field(default=0, validator=_non_negative_int)
 
 
+_NO_LINES = "an event has no lines: SKU, category and label filters do not apply"
+_NO_PLACE = "an event has no store, channel or terminal: it is recorded for the member, not at a till"
+_NO_AMOUNT = "an event has no amount or quantity: minimums apply to purchases only"
+#: The conditions only a purchase can meet, and why an event rule may not have them: accepted,
+#: they would either never let the rule fire or (the minimums) be silently ignored.
+_PURCHASE_ONLY: Mapping[str, str] = MappingProxyType(
+    {
+        **dict.fromkeys(
+            ("skus", "exclude_skus", "categories", "exclude_categories", "labels", "exclude_labels"),
+            _NO_LINES,
+        ),
+        **dict.fromkeys(
+            ("stores", "exclude_stores", "channels", "exclude_channels", "terminals", "exclude_terminals"),
+            _NO_PLACE,
+        ),
+        **dict.fromkeys(("min_amount", "min_quantity"), _NO_AMOUNT),
+    }
+)
+
+
 @attrs.frozen(kw_only=True)
 class EventRule(Rule):
     """``points`` when a member's ``event`` is recorded (``survey_completed``).
@@ -689,8 +709,11 @@ class EventRule(Rule):
         super().__attrs_post_init__()
         if (self.limit is None) != (self.limit_period is None):
             raise InvalidInput("limit_period", "limit and limit_period go together: 1 per day/week/.../ever")
-        if self.has_line_filter:
-            raise InvalidInput("skus", "an event has no lines: SKU, category and label filters do not apply")
+        for name in _PURCHASE_ONLY:
+            if getattr(self, name):
+                raise InvalidInput(name, _PURCHASE_ONLY[name])
+        if self.minimum_scope is not Scope.BASKET:
+            raise InvalidInput("minimum_scope", _PURCHASE_ONLY["min_amount"])
 
 
 #: Every rule kind by its ``kind`` name, as written in configuration files.

@@ -266,7 +266,7 @@ def test_every_rule_kind_round_trips() -> None:
         FirstPurchase(id="first", points=100, exclude_stores=("S9",)),
         StampCard(id="stamps", points=1, every=3, min_quantity=Decimal("0.5")),
         BirthdayBonus(id="birthday", points=7, cooloff_days=30, exclude_members={"tier": ("staff",)}),
-        EventRule(id="event", event="review", points=2, channels=("app",)),
+        EventRule(id="event", event="review", points=2, properties={"source": ("app",)}),
     ]
     program = Program("Club", "EUR", rules=rules)
     data = program.to_dict()
@@ -650,6 +650,34 @@ def test_cross_field_rule_checks() -> None:
         ("rules[1].skus", "an event has no lines: SKU, category and label filters do not apply"),
         ("rules[2].cap_period", "cap and cap_period go together: points per day/week/month/..."),
     )
+
+
+NO_LINES = "an event has no lines: SKU, category and label filters do not apply"
+NO_PLACE = "an event has no store, channel or terminal: it is recorded for the member, not at a till"
+NO_AMOUNT = "an event has no amount or quantity: minimums apply to purchases only"
+
+
+@pytest.mark.parametrize(
+    ("condition", "reason"),
+    [
+        ({"categories": ["coffee"]}, NO_LINES),
+        ({"exclude_labels": {"brand": ["x"]}}, NO_LINES),
+        ({"stores": ["S1"]}, NO_PLACE),
+        ({"exclude_channels": ["web"]}, NO_PLACE),
+        ({"terminals": ["T1"]}, NO_PLACE),
+        ({"min_amount": "20.00"}, NO_AMOUNT),
+        ({"min_quantity": "2"}, NO_AMOUNT),
+        ({"minimum_scope": "lines"}, NO_AMOUNT),
+    ],
+)
+def test_an_event_rule_with_a_condition_only_a_purchase_can_meet_is_refused(
+    condition: dict[str, Any], reason: str
+) -> None:
+    # Accepted, a store condition would keep the rule from ever firing and a minimum would
+    # be ignored: both are refused where the merchant wrote them.
+    rule = {"kind": "event", "id": "survey", "event": "survey_completed", "points": 10, **condition}
+    spend = {"kind": "spend", "id": "s", "points": 1, "stores": ["S1"]}
+    assert problems({**BASE, "rules": [spend, rule]}) == ((f"rules[1].{next(iter(condition))}", reason),)
 
 
 def test_several_problems_are_all_reported() -> None:

@@ -163,22 +163,27 @@ _LINE_CONDITIONS: tuple[tuple[str, st.SearchStrategy[Any], int], ...] = (
     ("labels", _LABEL_FILTERS, 6),
     ("exclude_labels", _LABEL_FILTERS, 10),
 )
-_OTHER_CONDITIONS: tuple[tuple[str, st.SearchStrategy[Any], int], ...] = (
+# A purchase's own: its lines (above), its place and its minimums; an event rule has none of them.
+_PLACE_CONDITIONS: tuple[tuple[str, st.SearchStrategy[Any], int], ...] = (
     ("stores", _subset(STORES), 8),
     ("exclude_stores", _subset(STORES, 1), 10),
     ("channels", _subset(CHANNELS), 8),
     ("exclude_channels", _subset(CHANNELS, 1), 10),
     ("terminals", _subset(TERMINALS), 10),
     ("exclude_terminals", _subset(TERMINALS, 1), 10),
+)
+_MINIMUM_CONDITIONS: tuple[tuple[str, st.SearchStrategy[Any], int], ...] = (
+    ("min_amount", _decimals("0.01", 50), 6),
+    ("min_quantity", _decimals("0.001", 5, 3), 10),
+    ("minimum_scope", st.sampled_from(Scope), 6),
+)
+_OTHER_CONDITIONS: tuple[tuple[str, st.SearchStrategy[Any], int], ...] = (
     ("members", _MEMBER_FILTERS, 6),
     ("exclude_members", _MEMBER_FILTERS, 10),
     ("days", _subset(DAYS, 4), 6),
     ("hours", _subset(_HOURS, 2), 6),
     ("timezone", st.sampled_from(TIMEZONES), 6),
     ("recurrence", st.sampled_from(_RECURRENCES), 10),
-    ("min_amount", _decimals("0.01", 50), 6),
-    ("min_quantity", _decimals("0.001", 5, 3), 10),
-    ("minimum_scope", st.sampled_from(Scope), 6),
     ("cap_per_purchase", st.integers(1, 500), 6),
     ("budget", st.integers(1, 100_000), 8),
 )
@@ -196,10 +201,12 @@ def rule_ids() -> st.SearchStrategy[str]:
 
 
 @st.composite
-def _conditions(draw: st.DrawFn, lines: bool) -> dict[str, Any]:
-    """The conditions every rule kind shares, each present now and then."""
+def _conditions(draw: st.DrawFn, purchase: bool) -> dict[str, Any]:
+    """The conditions a rule kind may have, each present now and then: a purchase rule's, or an
+    event rule's (no lines, place or minimums)."""
     found: dict[str, Any] = {}
-    for name, strategy, one_in in _HEAD_CONDITIONS + (_LINE_CONDITIONS if lines else ()) + _OTHER_CONDITIONS:
+    own = _LINE_CONDITIONS + _PLACE_CONDITIONS + _MINIMUM_CONDITIONS if purchase else ()
+    for name, strategy, one_in in _HEAD_CONDITIONS + own + _OTHER_CONDITIONS:
         value = _sometimes(draw, strategy, one_in)
         if value is not None:
             found[name] = value
