@@ -72,6 +72,10 @@ _MINOR_UNIT = {code: Decimal(1).scaleb(-digits) for code, digits in CURRENCY_MIN
 def check_currency(field: str, code: object) -> str:
     """Return ``code`` if it is an active ISO 4217 code, else raise :class:`UnknownCurrency`."""
     if not isinstance(code, str) or code not in CURRENCY_MINOR_UNITS:
+        if isinstance(code, str) and code.upper() in CURRENCY_MINOR_UNITS:
+            # The likeliest slip at a till or in a file: the code exists, the case does not match.
+            hint = f"did you mean {code.upper()!r}?"
+            raise UnknownCurrency(field, f"{code!r}: ISO 4217 codes are upper case, {hint}")
         raise UnknownCurrency(field, f"{code!r} is not an active ISO 4217 currency code")
     return code
 

@@ -91,6 +91,7 @@ PRICE = "lines[0].unit_price"
         (sample(at="2024-03-05"), InvalidDatetime, "at", "must carry a UTC offset"),
         (sample(at="0001-01-01T00:00:00+01:00"), InvalidDatetime, "at", "must lie in the years 1900"),
         (sample(currency="EUX"), UnknownCurrency, "currency", "'EUX' is not an active ISO 4217"),
+        (sample(currency="Eur"), UnknownCurrency, "currency", "'Eur': ISO 4217 codes are upper case"),
         (sample(lines=[]), InvalidInput, "lines", "a purchase needs at least one line (empty basket)"),
         (sample(lines={"sku": "latte"}), InvalidInput, "lines", "must be a list of line objects, not dict"),
         (sample(lines=["latte"]), InvalidInput, "lines[0]", "must be a JSON object, not str"),

@@ -53,9 +53,10 @@ def test_installed_script_validate_exits_1_listing_problems(files: Path) -> None
     )
 
 
-def test_python_dash_m_loyalty_runs_the_command() -> None:
+@pytest.mark.parametrize("module", ["loyalty", "loyalty.cli"])
+def test_python_dash_m_runs_the_command(module: str) -> None:
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        command = [sys.executable, "-m", "loyalty", *args]
+        command = [sys.executable, "-m", module, *args]
         return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
 
     done = run("--version")

@@ -165,6 +165,7 @@ def test_quote_with_a_broken_program_lists_its_problems(
         (with_line(unit_price=3.4), 'lines[0].unit_price: must be a string such as "3.40", not float'),
         (sample(at="2024-03-05T15:10:00"), "at: must carry a UTC offset (+01:00, Z)"),
         (sample(currency="EUX"), "currency: 'EUX' is not an active ISO 4217 currency code"),
+        (sample(currency="eur"), "currency: 'eur': ISO 4217 codes are upper case, did you mean 'EUR'?"),
         (sample(currency="USD"), "currency: purchase is in USD but program 'Corner Coffee' runs in EUR"),
         (with_line(quantity=0), "lines[0].quantity: must be positive, got 0"),
         (
@@ -208,7 +209,10 @@ def test_quote_a_basket_that_is_not_json(files: Path, capsys: pytest.CaptureFixt
         (["--line", "latte:1:-3.40"], "argument --line: latte:1:-3.40: unit_price: must not be negative"),
         (["--line", "latte:1:3.40", "--at", "2024-03-05T10:00"], "argument --at: must carry a UTC offset"),
         (["--line", "latte:1:3.40", "--at", "tuesday"], "argument --at: must be an ISO 8601 date-time"),
-        (["--line", "latte:1:3.40", "--currency", "eur"], "argument --currency: 'eur' is not an active"),
+        (
+            ["--line", "latte:1:3.40", "--currency", "eur"],
+            "argument --currency: 'eur': ISO 4217 codes are upper case, did you mean 'EUR'?",
+        ),
         (["--line", "latte:1:3.40", "--member-id", ""], "argument --member-id: must not be empty"),
     ],
 )

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from loyalty import Engine, InvalidInput, Program, open_store
+from loyalty import Engine, InvalidInput, Line, Program, Purchase, open_store
 from loyalty.cli import main
 from loyalty.store import Store
+from tests.paths import EXAMPLES
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -56,7 +57,7 @@ def test_loyalty_report_prints_the_figures(tmp_path: Path, capsys: pytest.Captur
         found = engine.figures(datetime(2024, 3, 11, tzinfo=UTC), datetime(2024, 3, 25, tzinfo=UTC))
     finally:
         store.close()
-    assert f"{found.active:,} (before: {found.active_before:,}" in out
+    assert f"{found.active} (before: {found.active_before}" in out
     assert (
         main(["report", url, "--from", "2024-03-25T00:00:00+00:00", "--to", "2024-03-11T00:00:00+00:00"]) == 2
     )
@@ -111,3 +112,47 @@ def test_report_takes_the_store_as_the_other_commands_do_and_prints_json(
     assert figures["liability"]["currency"] == "EUR"
     assert main(["report", url, "--store", f"{url}-other", *period]) == 2
     assert capsys.readouterr().err == "error: store: give the store once: STORE_URL or --store\n"
+
+
+def test_report_dates_are_whole_days_in_the_programs_timezone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'days.db'}"
+    store = open_store(url)
+    try:
+        # Enrolled and buying late on 31 March in Amsterdam: already 1 April in UTC.
+        engine = Engine(Program("Canal Club", "EUR", timezone="Europe/Amsterdam"), store)
+        at = datetime.fromisoformat("2024-03-31T23:30:00+02:00")
+        engine.enroll("M1", at=at)
+        engine.record_purchase(Purchase("P1", "M1", at, [Line("tea", 1, Decimal("2.50"))], "EUR"))
+    finally:
+        store.close()
+    assert main(["report", url, "--from", "2024-03-01", "--to", "2024-03-31", "--json"]) == 0
+    march = json.loads(capsys.readouterr().out)
+    assert (march["start"], march["end"]) == ("2024-03-01T00:00:00+01:00", "2024-04-01T00:00:00+02:00")
+    assert (march["members"], march["purchases"]) == (1, 1)
+    assert main(["report", url, "--from", "2024-04-01", "--to", "2024-04-01", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["purchases"] == 0
+    with pytest.raises(SystemExit) as exit_info:
+        main(["report", url, "--from", "2024-02-30", "--to", "2024-03-31"])
+    assert exit_info.value.code == 2
+    assert "argument --from: '2024-02-30' is not a date" in capsys.readouterr().err
+
+
+def test_another_programs_file_is_refused_on_a_stores_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "grocer.db"
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["demo", "--db", str(path), "--members", "5", "--weeks", "1"]) == 0
+    hotel = EXAMPLES / "hotel.toml"
+    refused = (
+        f"error: program: {hotel} is 'Harbour View Hotels' (EUR), "
+        "but the store holds the data of 'Demo Grocer' (EUR)\n"
+    )
+    period = ["--from", "2024-03-01", "--to", "2024-03-31"]
+    for command in (["report", *period], ["run-due"], ["member", "show", "M00001"], ["events"]):
+        before = path.read_bytes()
+        assert main([*command, "--store", f"sqlite:///{path}", "--program", str(hotel)]) == 2
+        assert capsys.readouterr() == ("", refused)
+        assert path.read_bytes() == before

@@ -68,6 +68,7 @@ from loyalty.cli.baskets import (
     at_argument,
     basket_from_json,
     currency_argument,
+    day_or_at_argument,
     id_argument,
     line_argument,
     money_text,
@@ -222,8 +223,22 @@ def _parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="the store, as the other commands take it (default: $LOYALTY_STORE_URL)",
     )
-    report.add_argument("--from", dest="start", type=at_argument, required=True, metavar="ISO")
-    report.add_argument("--to", dest="end", type=at_argument, required=True, metavar="ISO")
+    report.add_argument(
+        "--from",
+        dest="start",
+        type=day_or_at_argument,
+        required=True,
+        metavar="DATE|ISO",
+        help="the period's start: a date (from its midnight in the program's timezone) or an instant",
+    )
+    report.add_argument(
+        "--to",
+        dest="end",
+        type=day_or_at_argument,
+        required=True,
+        metavar="DATE|ISO",
+        help="the period's end: a date (the day included) or an instant (excluded)",
+    )
     report.add_argument(
         "--point-value", type=argument(lambda text: money_text("point-value", text)), metavar="AMOUNT"
     )

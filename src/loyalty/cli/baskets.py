@@ -257,5 +257,18 @@ def _parse_line(text: str) -> Line:
 
 line_argument = argument(_parse_line)
 at_argument = argument(lambda text: _instant("", text))
+
+
+def _day_or_instant(text: str) -> date | datetime:
+    """A plain date (``2024-03-25``: a whole day, read in the program's timezone later), or an instant."""
+    if _DATE_TEXT.fullmatch(text):
+        try:
+            return date.fromisoformat(text)
+        except ValueError:
+            raise InvalidDatetime(None, f"{text!r} is not a date") from None
+    return _instant("", text)
+
+
+day_or_at_argument = argument(_day_or_instant)
 id_argument = argument(lambda text: check_id("", text))
 currency_argument = argument(lambda text: check_currency("", text))

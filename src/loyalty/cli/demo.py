@@ -137,14 +137,14 @@ def demo(args: argparse.Namespace) -> int:
     print()
     print("Summary")
     summary = [
-        ("members", f"{len(workload.enrollments):,}"),
-        ("purchases", f"{purchases:,}"),
-        ("redemptions", f"{tally.redemptions:,}"),
-        ("points issued", f"{tally.earned:,}"),
-        ("points redeemed", f"{tally.redeemed:,}"),
-        ("points outstanding", f"{tally.earned - tally.redeemed:,}"),
-        ("elapsed", f"{elapsed:.2f} s for {len(workload.events):,} events"),
-        ("purchases/s", f"{purchases / tally.purchase_seconds:,.0f}" if tally.purchase_seconds else "n/a"),
+        ("members", f"{len(workload.enrollments)}"),
+        ("purchases", f"{purchases}"),
+        ("redemptions", f"{tally.redemptions}"),
+        ("points issued", f"{tally.earned}"),
+        ("points redeemed", f"{tally.redeemed}"),
+        ("points outstanding", f"{tally.earned - tally.redeemed}"),
+        ("elapsed", f"{elapsed:.2f} s for {len(workload.events)} events"),
+        ("purchases/s", f"{purchases / tally.purchase_seconds:.0f}" if tally.purchase_seconds else "n/a"),
     ]
     for label, value in summary:
         print(f"  {label:<20}{value}")
@@ -176,11 +176,11 @@ def _report(engine: Engine, tally: _Tally, workload: Workload) -> str:
     top = [
         (
             member,
-            f"{tally.visits[member]:,}",
-            f"{tally.spent.get(member, Decimal(0)):,.2f}",
-            f"{earned:,}",
-            f"{redeemed:,}",
-            f"{balance:,}",
+            f"{tally.visits[member]}",
+            f"{tally.spent.get(member, Decimal(0)):.2f}",
+            f"{earned}",
+            f"{redeemed}",
+            f"{balance}",
         )
         for balance, member, earned, redeemed in rows[:_TOP]
     ]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from loyalty import codec
 from loyalty.cli.stores import engine_on, existing_store, store_url
@@ -17,7 +19,8 @@ def report(args: argparse.Namespace) -> int:
         raise InvalidInput("store", "give the store once: STORE_URL or --store")
     with existing_store(store_url(args.store or args.store_option)) as store:
         engine, program = engine_on(store, args.program)
-        found = engine.figures(args.start, args.end, point_value=args.point_value)
+        start, end = _bound(args.start, program.zone), _bound(args.end, program.zone, day_included=True)
+        found = engine.figures(start, end, point_value=args.point_value)
     if args.json:
         print(json.dumps({"program": program.name, **codec.unstructure(found)}, ensure_ascii=False))
         return 0
@@ -33,8 +36,8 @@ def report(args: argparse.Namespace) -> int:
 
     rows = [
         ("period", f"{found.start.isoformat()} to {found.end.isoformat()}"),
-        ("members enrolled", f"{found.members:,}"),
-        ("active members", f"{found.active:,} (before: {found.active_before:,}, both: {found.retained:,})"),
+        ("members enrolled", f"{found.members}"),
+        ("active members", f"{found.active} (before: {found.active_before}, both: {found.retained})"),
         ("retention rate", rate(found.retention_rate)),
         ("defection rate", rate(found.defection_rate)),
         ("points issued", points(found.issued)),
@@ -45,10 +48,18 @@ def report(args: argparse.Namespace) -> int:
         ("breakage rate", rate(found.breakage_rate)),
         ("points outstanding", points(found.outstanding)),
         ("liability", money(found.liability)),
-        ("purchases", f"{found.purchases:,}"),
+        ("purchases", f"{found.purchases}"),
         ("spend", str(found.spend)),
         ("spend per active member", money(found.average_spend)),
         ("estimated lifetime value", money(found.lifetime_value)),
     ]
     print_rows(f"{program.name}: figures", rows)
     return 0
+
+
+def _bound(value: date | datetime, zone: ZoneInfo, *, day_included: bool = False) -> datetime:
+    """An instant as given; a date as the midnight that starts it (or, for ``--to``, ends it) in the
+    program's timezone, where its days are counted: ``--from 2024-03-01 --to 2024-03-31`` is March."""
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value + timedelta(days=1) if day_included else value, time(), zone)

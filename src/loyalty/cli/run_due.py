@@ -24,12 +24,12 @@ def run_due(args: argparse.Namespace) -> int:
     print_rows(
         f"{program.name}: everything due by {when}",
         [
-            ("lots expired", f"{done.expired_lots:,} ({points(done.expired_points)} points)"),
-            ("members who lost points", f"{done.members:,}"),
-            ("holds expired", f"{done.expired_holds:,} ({points(done.released_points)} points back)"),
-            ("tier reviews", f"{done.tier_reviews:,} ({done.tier_changes:,} changed tier)"),
-            ("lots re-dated", f"{done.redated_lots:,}"),
-            ("expiry reminders", f"{done.reminders:,}"),
+            ("lots expired", f"{done.expired_lots} ({points(done.expired_points)} points)"),
+            ("members who lost points", f"{done.members}"),
+            ("holds expired", f"{done.expired_holds} ({points(done.released_points)} points back)"),
+            ("tier reviews", f"{done.tier_reviews} ({done.tier_changes} changed tier)"),
+            ("lots re-dated", f"{done.redated_lots}"),
+            ("expiry reminders", f"{done.reminders}"),
         ],
     )
     return 0

@@ -46,13 +46,26 @@ def existing_store(url: str) -> Iterator[Store]:
 def engine_on(store: Store, program: Path | None) -> tuple[Engine, Program]:
     """An engine on ``store`` with the versions in the ``program`` file, or else the versions
     stored with the data; and the latest of them."""
+    with store.unit_of_work(readonly=True) as uow:
+        stored = tuple(Program.from_dict(version.body) for version in uow.program_versions())
     if program is not None:
         versions = program_versions(program)
+        if stored:
+            _check_same_merchant(program, versions[-1], stored[-1])
+    elif not stored:
+        raise InvalidInput("program", "the store holds no program version: give --program")
     else:
-        with store.unit_of_work(readonly=True) as uow:
-            stored = uow.program_versions()
-        if not stored:
-            raise InvalidInput("program", "the store holds no program version: give --program")
-        versions = tuple(Program.from_dict(version.body) for version in stored)
+        versions = stored
     engine = Engine(list(versions) if len(versions) > 1 else versions[0], store)
     return engine, versions[-1]
+
+
+def _check_same_merchant(path: Path, given: Program, stored: Program) -> None:
+    """A program file of another program than the store's would report or maintain that merchant's
+    data under the wrong rules without a word: refused. A new version of the same program is fine."""
+    if (given.name, given.currency) != (stored.name, stored.currency):
+        raise InvalidInput(
+            "program",
+            f"{path} is {given.name!r} ({given.currency}), but the store holds the data of "
+            f"{stored.name!r} ({stored.currency})",
+        )
