@@ -21,7 +21,7 @@ loyalty.errors.InsufficientPoints: points: 10 requested but only 2 available
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -300,7 +300,13 @@ class Engine(Closing):
         """The enrolled member."""
         return views.member(self._ctx, member_id)
 
-    def run_due(self, now: datetime | None = None, *, batch: int = 500) -> Maintenance:
+    def run_due(
+        self,
+        now: datetime | None = None,
+        *,
+        batch: int = 500,
+        progress: Callable[[Maintenance], None] | None = None,
+    ) -> Maintenance:
         """Write off every lot whose expiry date has passed, ``batch`` lots per unit of work; end holds
         whose time ran out; carry out tier reviews; re-date earlier points under a version that says
         so; and announce points about to expire (``remind_days``) as ``points_expiring`` events.
@@ -310,8 +316,12 @@ class Engine(Closing):
         its cost grows with the lots due, which are found through an index
         on their expiry date, not with the number of members. Pending
         points need nothing here: they are available once their date passes.
+
+        ``progress``, if given, is called after each unit of work commits
+        with what the run has done so far (a scheduler's log line, a
+        progress display); how much is due is not known in advance.
         """
-        return maintenance.run_due(self._ctx, now, batch)
+        return maintenance.run_due(self._ctx, now, batch, progress)
 
     def at_risk(
         self,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import re
 import shutil
 from pathlib import Path
@@ -142,3 +143,22 @@ def test_bad_db_path_is_a_loyalty_error(
 ) -> None:
     assert main(["demo", "--db", str(tmp_path / name)]) == 2
     assert capsys.readouterr().err.startswith("error: --db: ")
+
+
+def test_demo_json_tells_what_the_text_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    text = _run_demo(capsys, "--db", str(tmp_path / "t.db"), "--members", "30", "--weeks", "2", "--seed", "4")
+    found = json.loads(
+        _run_demo(
+            capsys, "--db", str(tmp_path / "j.db"), "--members", "30", "--weeks", "2", "--seed", "4", "--json"
+        )
+    )
+    assert found["store"] == f"sqlite:///{tmp_path / 'j.db'}"
+    assert Program.from_dict(found["program"]) == Program("Demo Grocer", "EUR")
+    assert [tuple(str(value) for value in row.values()) for row in found["top"]] == _ROW.findall(text)
+    figures = dict(re.findall(r"^  (points \w+) +(\d+)$", text, re.MULTILINE))
+    assert found["points_issued"] == _figure(figures["points issued"])
+    assert found["points_outstanding"] == found["points_issued"] - found["points_redeemed"]
+    receipt = found["receipt"]
+    assert receipt["member_id"] == found["top"][0]["member"]
+    (earned,) = re.findall(r"^  points earned +(\d+)$", text, re.MULTILINE)
+    assert receipt["points"] == int(earned)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from loyalty import Program
+from loyalty.config import load_programs
 from tests.cli.helpers import CORNER, run_cli
 
 
@@ -133,3 +135,36 @@ def test_validate_an_unusable_file_is_a_usage_error(
     (tmp_path / "program.yaml").write_text(CORNER, encoding="utf-8")
     assert run_cli(capsys, "validate", name) == (2, "", f"error: {message}\n")
     assert run_cli(capsys, "quote", name, "--line", "latte:1:3.40") == (2, "", f"error: {message}\n")
+
+
+def test_validate_json_gives_each_versions_summary_and_program(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, out, err = run_cli(capsys, "validate", "versions.toml", "--json")
+    assert (status, err) == (0, "")
+    verdict = json.loads(out)
+    assert verdict["valid"] is True
+    assert [version["summary"] for version in verdict["versions"]] == [
+        line.removeprefix("ok: ") for line in run_cli(capsys, "validate", "versions.toml")[1].splitlines()
+    ]
+    # Each program as the loader understood it: loading it again gives the same program.
+    programs = [Program.from_dict(version["program"]) for version in verdict["versions"]]
+    assert programs == list(load_programs(files / "versions.toml"))
+
+
+def test_validate_json_lists_every_problem_on_stdout_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "broken.toml"
+    path.write_text(
+        CORNER.replace('currency = "EUR"', 'currency = "eur"').replace('factor = "2"', 'factor = "-1"')
+    )
+    status, out, err = run_cli(capsys, "validate", str(path), "--json")
+    assert (status, err) == (1, "")
+    assert json.loads(out) == {
+        "valid": False,
+        "problems": [
+            {"path": "currency", "message": "'eur': ISO 4217 codes are upper case, did you mean 'EUR'?"},
+            {"path": "rules[2].factor", "message": "must not be negative, got -1"},
+        ],
+    }

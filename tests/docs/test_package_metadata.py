@@ -60,9 +60,16 @@ def test_the_testing_extra_is_what_the_test_kit_imports_beyond_the_engine() -> N
     assert INSTALL_HINT == "pip install 'loyalty-engine[testing]'"
 
 
+def test_the_cli_extra_is_what_the_command_imports_beyond_the_engine() -> None:
+    extras = PROJECT["optional-dependencies"]
+    runtime = {IMPORT_NAMES.get(name, name) for name in map(requirement_name, PROJECT["dependencies"])}
+    assert [requirement_name(r) for r in extras["cli"]] == ["rich"]
+    assert third_party_imports(ROOT / "src" / "loyalty" / "cli") - runtime == {"rich"}
+
+
 def test_the_project_tools_include_the_test_kit_and_test_is_their_old_name() -> None:
     extras = PROJECT["optional-dependencies"]
-    assert "loyalty-engine[testing,postgres]" in extras["dev"]
+    assert "loyalty-engine[testing,postgres,cli]" in extras["dev"]
     assert {"ruff", "mypy", "import-linter", "build"} <= {requirement_name(r) for r in extras["dev"]}
     assert extras["test"] == ["loyalty-engine[dev]"]
     # What adopters install stays small: none of the project's own tools leak into it.

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 from loyalty import Engine, EntryKind, InsufficientPoints, Line, LoyaltyError, Program, Purchase
@@ -309,6 +310,18 @@ def test_run_due_writes_at_most_batch_items_per_unit_of_work(any_store: Store) -
     assert engine.run_due(batch=10).expired_lots == 25
     # 10 + 10 + 5, and one more that finds nothing.
     assert counting.writes - before == 4
+
+
+def test_run_due_reports_its_progress_after_each_unit_of_work(any_store: Store) -> None:
+    engine, clock = engine_at(any_store, datetime(2024, 5, 1, 12, 0, tzinfo=UTC), program(expiry=ONE_DAY))
+    engine.enroll("M2", at=clock.now)
+    for n in range(5):
+        engine.adjust("M1" if n < 3 else "M2", 1, id=f"A{n}", at=clock.now, reason="a", actor="s")
+    clock.advance(days=2)
+    seen: list[Maintenance] = []
+    done = engine.run_due(batch=2, progress=seen.append)
+    assert [(m.expired_lots, m.expired_points, m.members) for m in seen] == [(2, 2, 1), (4, 4, 2), (5, 5, 2)]
+    assert done == attrs.evolve(seen[-1], reminders=done.reminders)
 
 
 def test_a_late_offline_purchase_after_a_later_expiry_run(store: Store) -> None:

@@ -31,6 +31,12 @@ command (DEBUG). See ``docs/logging.md``. The exit status:
   ``error: <message>`` on stderr.
 - **3**: the store could not be used (:class:`~loyalty.StorageError`: unreachable,
   locked, not a database, a newer schema), printed the same way.
+- **130**: stopped by Ctrl-C, with ``interrupted`` on stderr; the unit of work
+  it cut short rolled back.
+- **141**: the reader of the output went away (``| head``); nothing more is printed.
+
+``demo``, ``run-due`` and ``report`` show progress on a terminal's stderr when
+the ``cli`` extra (rich) is installed (:mod:`loyalty.cli.progress`).
 
 >>> main(["demo", "--db", "/no/such/directory/demo.db"])  # stderr: error: --db: directory ... does not exist
 2
@@ -54,7 +60,9 @@ loyalty.errors.InvalidAmount: lines[0].unit_price: must be a string such as "3.4
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -142,6 +150,11 @@ def _parser() -> argparse.ArgumentParser:
         help="SQLite durability: 'full' fsyncs every commit and survives power loss; "
         "'normal' (default here) survives an application crash only, and is much faster",
     )
+    demo.add_argument(
+        "--json",
+        action="store_true",
+        help="print the store, the summary, the top members and the receipt as one JSON object",
+    )
     demo.set_defaults(run=run_demo)
 
     validate = commands.add_parser(
@@ -154,6 +167,12 @@ def _parser() -> argparse.ArgumentParser:
         ),
     )
     validate.add_argument("program", type=Path, metavar="PROGRAM", help="the program file (.toml or .json)")
+    validate.add_argument(
+        "--json",
+        action="store_true",
+        help="print the verdict as one JSON object on stdout: each version's summary and program, "
+        "or every problem as {path, message}",
+    )
     validate.set_defaults(run=run_validate)
 
     quote = commands.add_parser(
@@ -378,8 +397,22 @@ def _logging_to_stderr(verbose: int) -> Iterator[None]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``loyalty`` command with ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     args = _parser().parse_args(argv)
-    with _logging_to_stderr(args.verbose):
-        return _run(args)
+    try:
+        with _logging_to_stderr(args.verbose):
+            status = _run(args)
+            # Written out here, not at interpreter exit, so that a reader gone away is seen below.
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        # Ctrl-C: the unit of work it cut short rolled back on its way out; one line, no traceback.
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # The reader (head, less, grep -m) stopped reading: stop quietly, as a shell tool does,
+        # with stdout pointed at /dev/null so that the interpreter's own final flush cannot fail.
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    return status
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import tempfile
 import time
 from collections import Counter
@@ -10,7 +11,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
+from loyalty.cli.progress import Advance, progress
 from loyalty.engine import Engine
 from loyalty.errors import InvalidInput, StorageError
 from loyalty.ledger import EntryKind, balance_of
@@ -22,7 +25,7 @@ from loyalty.store import open_store
 
 VISITS_PER_WEEK = 2  # an average member's grocery runs; the busiest do several times that
 _TOP = 10
-
+_SHOWN_EVERY = 100  # events between progress updates: the bar costs nothing next to the replay
 
 
 class _ReplayClock:
@@ -73,9 +76,11 @@ class _Tally:
         self.last_purchase: dict[str, Purchase] = {}
 
 
-def _replay(engine: Engine, clock: _ReplayClock, workload: Workload) -> _Tally:
+def _replay(engine: Engine, clock: _ReplayClock, workload: Workload, advance: Advance) -> _Tally:
     tally = _Tally()
-    for event in workload.events:
+    for done, event in enumerate(workload.events, 1):
+        if not done % _SHOWN_EVERY:
+            advance(_SHOWN_EVERY)
         clock.now = event.at
         if isinstance(event, Enrollment):
             engine.enroll(event.member_id, at=event.at, birthday=event.birthday)
@@ -93,6 +98,7 @@ def _replay(engine: Engine, clock: _ReplayClock, workload: Workload) -> _Tally:
             engine.redeem(event.member_id, event.points, id=event.id, at=event.at, reason="reward")
             tally.redeemed += event.points
             tally.redemptions += 1
+    advance(len(workload.events) % _SHOWN_EVERY)
     return tally
 
 
@@ -107,6 +113,17 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     return "\n".join(lines)
 
 
+class _Top(NamedTuple):
+    """One of the top members: each figure read back from the store and checked against its ledger."""
+
+    member: str
+    visits: int
+    spent: Decimal
+    earned: int
+    redeemed: int
+    balance: int
+
+
 def demo(args: argparse.Namespace) -> int:
     path = _demo_path(args.db, args.force)
     purchases = args.members * args.weeks * VISITS_PER_WEEK
@@ -117,11 +134,35 @@ def demo(args: argparse.Namespace) -> int:
     try:
         engine = Engine(program, store, clock=clock)
         started = time.perf_counter()
-        tally = _replay(engine, clock, workload)
+        with progress("demo: replaying till traffic", len(workload.events)) as advance:
+            tally = _replay(engine, clock, workload, advance)
         elapsed = time.perf_counter() - started
-        report = _report(engine, tally, workload)
+        top, receipt = _read_back(engine, tally, workload)
     finally:
         store.close()
+    rate = purchases / tally.purchase_seconds if tally.purchase_seconds else None
+    summary = {
+        "members": len(workload.enrollments),
+        "purchases": purchases,
+        "redemptions": tally.redemptions,
+        "points_issued": tally.earned,
+        "points_redeemed": tally.redeemed,
+        "points_outstanding": tally.earned - tally.redeemed,
+        "events": len(workload.events),
+        "elapsed_seconds": round(elapsed, 3),
+        "purchases_per_second": None if rate is None else round(rate),
+    }
+    if args.json:
+        document = {
+            "store": f"sqlite:///{path}",
+            "synchronous": args.synchronous,
+            "program": program.to_dict(),
+            "top": [{**row._asdict(), "spent": f"{row.spent:.2f}"} for row in top],
+            "receipt": None if receipt is None else {"member_id": top[0].member, **receipt.to_dict()},
+            **summary,
+        }
+        print(json.dumps(document, ensure_ascii=False))
+        return 0
 
     durability = (
         "every commit fsynced: survives a power loss"
@@ -133,26 +174,33 @@ def demo(args: argparse.Namespace) -> int:
     print(f"  program {program.name!r}: {program.rate} {program.currency}, rounded {program.rounding.value}")
     print(f'  open it again with loyalty.open_store("sqlite:///{path}")')
     print()
-    print(report)
+    print(f"Top {len(top)} members by balance (each balance checked against its ledger entries)")
+    headers = ("member", "visits", "spent (EUR)", "earned", "redeemed", "balance")
+    print(_table(headers, [(m, f"{v}", f"{s:.2f}", f"{e}", f"{r}", f"{b}") for m, v, s, e, r, b in top]))
+    if receipt is not None:
+        print()
+        print(f"Latest receipt of {top[0].member}, as stored:")
+        print(receipt.render())
     print()
     print("Summary")
-    summary = [
-        ("members", f"{len(workload.enrollments)}"),
+    rows = [
+        ("members", f"{summary['members']}"),
         ("purchases", f"{purchases}"),
         ("redemptions", f"{tally.redemptions}"),
         ("points issued", f"{tally.earned}"),
         ("points redeemed", f"{tally.redeemed}"),
-        ("points outstanding", f"{tally.earned - tally.redeemed}"),
+        ("points outstanding", f"{summary['points_outstanding']}"),
         ("elapsed", f"{elapsed:.2f} s for {len(workload.events)} events"),
-        ("purchases/s", f"{purchases / tally.purchase_seconds:.0f}" if tally.purchase_seconds else "n/a"),
+        ("purchases/s", "n/a" if rate is None else f"{rate:.0f}"),
     ]
-    for label, value in summary:
+    for label, value in rows:
         print(f"  {label:<20}{value}")
     return 0
 
 
-def _report(engine: Engine, tally: _Tally, workload: Workload) -> str:
-    """The top members and one receipt, after checking every balance against its ledger."""
+def _read_back(engine: Engine, tally: _Tally, workload: Workload) -> tuple[list[_Top], Receipt | None]:
+    """The top members and the best one's latest receipt, after checking every balance against its
+    ledger and the ledger's totals against what the engine answered during the replay."""
     rows = []
     for enrollment in workload.enrollments:
         member = enrollment.member_id
@@ -174,22 +222,10 @@ def _report(engine: Engine, tally: _Tally, workload: Workload) -> str:
         )
     rows.sort(key=lambda row: (-row[0], row[1]))
     top = [
-        (
-            member,
-            f"{tally.visits[member]}",
-            f"{tally.spent.get(member, Decimal(0)):.2f}",
-            f"{earned}",
-            f"{redeemed}",
-            f"{balance}",
-        )
+        _Top(member, tally.visits[member], tally.spent.get(member, Decimal(0)), earned, redeemed, balance)
         for balance, member, earned, redeemed in rows[:_TOP]
     ]
-    headers = ("member", "visits", "spent (EUR)", "earned", "redeemed", "balance")
-    text = [f"Top {len(top)} members by balance (each balance checked against its ledger entries)"]
-    text.append(_table(headers, top))
-    best = rows[0][1]
-    if best in tally.last_purchase:
-        # Recording the same purchase again is an idempotent replay: the stored receipt comes back.
-        receipt: Receipt = engine.record_purchase(tally.last_purchase[best])
-        text += ["", f"Latest receipt of {best}, as stored:", receipt.render()]
-    return "\n".join(text)
+    best = top[0].member
+    # Recording the same purchase again is an idempotent replay: the stored receipt comes back.
+    receipt = engine.record_purchase(tally.last_purchase[best]) if best in tally.last_purchase else None
+    return top, receipt

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -60,6 +61,20 @@ def _summary(program: Program) -> str:
 
 
 def validate(args: argparse.Namespace) -> int:
-    for program in program_versions(args.program):
-        print(_summary(program))
+    if not args.json:
+        for program in program_versions(args.program):
+            print(_summary(program))
+        return 0
+    # For an editor or a CI job: the verdict on stdout as one object, problems included.
+    try:
+        versions = program_versions(args.program)
+    except ConfigError as exc:
+        problems = [{"path": path, "message": message} for path, message in exc.problems]
+        print(json.dumps({"valid": False, "problems": problems}, ensure_ascii=False))
+        return 1
+    described = [
+        {"summary": _summary(program).removeprefix("ok: "), "program": program.to_dict()}
+        for program in versions
+    ]
+    print(json.dumps({"valid": True, "versions": described}, ensure_ascii=False))
     return 0

@@ -9,6 +9,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from loyalty import codec
+from loyalty.cli.progress import progress
 from loyalty.cli.stores import engine_on, existing_store, store_url
 from loyalty.cli.tables import print_rows
 from loyalty.errors import InvalidInput
@@ -20,7 +21,8 @@ def report(args: argparse.Namespace) -> int:
     with existing_store(store_url(args.store or args.store_option)) as store:
         engine, program = engine_on(store, args.program)
         start, end = _bound(args.start, program.zone), _bound(args.end, program.zone, day_included=True)
-        found = engine.figures(start, end, point_value=args.point_value)
+        with progress("report: adding up the figures in the store"):
+            found = engine.figures(start, end, point_value=args.point_value)
     if args.json:
         print(json.dumps({"program": program.name, **codec.unstructure(found)}, ensure_ascii=False))
         return 0

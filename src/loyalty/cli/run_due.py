@@ -7,14 +7,24 @@ import json
 
 import attrs
 
+from loyalty.cli.progress import progress
 from loyalty.cli.stores import engine_on, existing_store, store_url
 from loyalty.cli.tables import print_rows
+from loyalty.engine import Maintenance
 
 
 def run_due(args: argparse.Namespace) -> int:
     with existing_store(store_url(args.store)) as store:
         engine, program = engine_on(store, args.program)
-        done = engine.run_due(args.at, batch=args.batch)
+        with progress("run-due") as advance:
+
+            def show(so_far: Maintenance) -> None:
+                advance(
+                    description=f"run-due: {so_far.expired_lots} lots expired, "
+                    f"{so_far.expired_holds} holds ended, {so_far.tier_reviews} tier reviews"
+                )
+
+            done = engine.run_due(args.at, batch=args.batch, progress=show)
     if args.json:
         at = None if args.at is None else args.at.isoformat()
         print(json.dumps({"program": program.name, "at": at, **attrs.asdict(done)}))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -57,7 +58,9 @@ class Maintenance:
     reminders: int = 0
 
 
-def run_due(ctx: Context, now: datetime | None, batch: int) -> Maintenance:
+def run_due(
+    ctx: Context, now: datetime | None, batch: int, progress: Callable[[Maintenance], None] | None = None
+) -> Maintenance:
     """Everything due by ``now`` (see :meth:`loyalty.Engine.run_due`)."""
     clock = ctx.now()
     at = clock if now is None else check_aware("now", now)
@@ -109,6 +112,8 @@ def run_due(ctx: Context, now: datetime | None, batch: int) -> Maintenance:
             tier_changes=report.tier_changes + moved,
         )
         members.update(entry.member_id for entry in written)
+        if progress is not None:
+            progress(attrs.evolve(report, members=len(members)))
 
 
 def _log(report: Maintenance, at: datetime, seconds: float) -> None:
