@@ -1,4 +1,4 @@
-"""Guards for the scalar inputs every command takes: ids, instants and points.
+"""Guards for the scalar inputs every command takes: ids, instants, points and switches.
 
 Each returns the value it was given or raises the matching
 :class:`~loyalty.errors.LoyaltyError` subclass naming ``field``; none of them
@@ -20,6 +20,7 @@ __all__ = [
     "MAX_ID_LENGTH",
     "MAX_POINTS",
     "check_aware",
+    "check_flag",
     "check_id",
     "check_points",
     "check_text",
@@ -84,6 +85,13 @@ def check_aware(field: str, value: object) -> datetime:
         raise InvalidDatetime(
             field, f"must lie in the years {MIN_YEAR} to {MAX_YEAR}, got {value.isoformat()}"
         )
+    return value
+
+
+def check_flag(field: str, value: object) -> bool:
+    """A switch: ``True`` or ``False``, not ``1`` or ``"yes"`` (which would read as true)."""
+    if not isinstance(value, bool):
+        raise InvalidInput(field, f"must be True or False, not {type(value).__name__} {value!r}")
     return value
 
 

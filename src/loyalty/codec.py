@@ -59,14 +59,15 @@ _converter.register_structure_hook(date, lambda value, _: date.fromisoformat(val
 
 
 def receipt_result(receipt: Receipt, *, occurred_at: str | None = None) -> dict[str, Any]:
-    """A receipt as kept for replay; the same data as ``unstructure(receipt)``, built by hand.
+    """A receipt as kept for replay; the same data as ``unstructure(receipt)`` but for ``guest``,
+    left out when it is false, built by hand.
 
     Hand-built because it is on every purchase's path and cattrs' generic
     route costs a fifth of an in-memory purchase; ``structure`` reads it back
     and a test holds the two forms equal.
     """
     amount = receipt.amount
-    return {
+    result: dict[str, Any] = {
         "source_id": receipt.source_id,
         "member_id": receipt.member_id,
         # The caller may pass the text it already made of the same instant.
@@ -90,6 +91,11 @@ def receipt_result(receipt: Receipt, *, occurred_at: str | None = None) -> dict[
         "tier_reached": receipt.tier_reached,
         "tier_bonus": receipt.tier_bonus,
     }
+    if receipt.guest:
+        # A recorded receipt is never a guest quote's: the key is kept only where it is set, so
+        # records keep their compact layout and those from before the key read back alike.
+        result["guest"] = True
+    return result
 
 
 def receipt_from_result(data: dict[str, Any]) -> Receipt:

@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from loyalty import codec
-from loyalty.checks import check_aware, check_id, check_points, check_text
+from loyalty.checks import check_aware, check_flag, check_id, check_points, check_text
 from loyalty.earning import Event
 from loyalty.errors import InvalidInput
 from loyalty.figures import Figures
@@ -42,6 +42,7 @@ from loyalty.receipts import Receipt
 from loyalty.referrals import ReferralReport
 from loyalty.returns import Return, ReturnReceipt
 from loyalty.service import (
+    guests,
     maintenance,
     membership,
     purchases,
@@ -154,21 +155,43 @@ class Engine(Closing):
         """The member's code, who referred it, whom it referred (each as it stands) and points earned."""
         return referring.report(self._ctx, member_id)
 
-    def quote(self, purchase: Purchase) -> Receipt:
+    def quote(self, purchase: Purchase, *, guest: bool = False) -> Receipt:
         """What :meth:`record_purchase` would give now, writing nothing.
 
         For a purchase already recorded that is its original receipt, as a
         retry would get; a different purchase under a recorded id raises
         :class:`IdempotencyConflict`, as recording it would.
+
+        ``guest=True`` quotes a card that is not enrolled: what the basket
+        would earn ``purchase.member_id`` had it enrolled at ``purchase.at``
+        (the till's "join now and earn N points"). The member is a new one
+        (no attributes or birthday, no visits, none of its own tallies, the
+        lowest tier, no referral), so first-purchase rules give and member
+        filters see nothing; what all members share (a campaign's budget) is
+        read from the store, so a spent budget is not promised. The program
+        is the version in force at ``purchase.at``. Nothing is written and the
+        purchase's id is neither looked up nor reserved: the sale can be
+        recorded under it once the member has enrolled. The receipt has
+        ``guest`` set and no ``balance_after``. An enrolled ``member_id``
+        raises :class:`InvalidInput` naming it: a guest quote would leave out
+        what that member has earned towards (its visits, stamps, tier), so
+        it would understate or overstate the points, where a plain quote is exact.
         """
+        check_flag("guest", guest)
+        if guest:
+            return guests.quote_guest(self._ctx, purchase, explain=False)
         return purchases.evaluate_readonly(self._ctx, purchase, explain=False)
 
-    def explain(self, purchase: Purchase) -> Receipt:
+    def explain(self, purchase: Purchase, *, guest: bool = False) -> Receipt:
         """:meth:`quote`, plus every rule that gives nothing with its reason in ``receipt.skipped``.
 
         Reasons are worked out for a purchase not yet recorded; for one
         already recorded the original receipt comes back, with its breakdown.
+        ``guest=True`` explains a guest quote (see :meth:`quote`).
         """
+        check_flag("guest", guest)
+        if guest:
+            return guests.quote_guest(self._ctx, purchase, explain=True)
         return purchases.evaluate_readonly(self._ctx, purchase, explain=True)
 
     def record_purchase(self, purchase: Purchase) -> Receipt:

@@ -77,6 +77,7 @@ class Receipt(JsonForm):
     than earning. ``carried_in``/``carried_out`` are the fractions of a point
     a program with ``carry`` brings from the member's earlier purchases and
     keeps for the next one. ``balance_after`` includes an entry bonus.
+    ``guest`` marks a guest quote, made for a card not enrolled.
     """
 
     source_id: str
@@ -99,6 +100,9 @@ class Receipt(JsonForm):
     tier: str | None = None
     tier_reached: str | None = None
     tier_bonus: int = 0
+    #: A guest quote (:meth:`~loyalty.Engine.quote` with ``guest=True``): what the basket
+    #: would earn a card's holder who joined now. Never a recorded purchase's.
+    guest: bool = False
 
     @property
     def rules(self) -> tuple[str, ...]:
@@ -127,8 +131,8 @@ class Receipt(JsonForm):
         the rounding and carried fractions with their sign, rounded half-up
         to at most two decimal places (or the program's ``scale``, if finer):
         ``+3.0876`` is shown ``+3.09``, ``-0.3700`` is ``-0.37``, ``+6.80``
-        stays ``+6.80``. A ``width`` below :data:`MIN_WIDTH` raises
-        :class:`~loyalty.errors.InvalidInput`.
+        stays ``+6.80``. A guest quote says so under the points earned. A
+        ``width`` below :data:`MIN_WIDTH` raises :class:`~loyalty.errors.InvalidInput`.
 
         >>> from datetime import datetime, timezone
         >>> receipt = Receipt(
@@ -170,6 +174,8 @@ class Receipt(JsonForm):
         elif self.rounding_adjustment:
             rows += row(f"rounding ({self.rounding.value})", _signed(self.rounding_adjustment, places))
         rows += row("points earned", self.shown_points())
+        if self.guest:
+            rows += _wrapped("join now to earn these points", width, "  ")
         if self.tier_reached is not None:
             rows += _wrapped(f"tier reached: {self.tier_reached}", width, "  ")
         if self.tier_bonus:

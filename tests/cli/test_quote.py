@@ -254,3 +254,42 @@ def test_a_basket_saved_with_a_byte_order_mark_is_read(
     assert run_cli(capsys, "quote", "corner.toml", "bom.json") == (0, QUOTE, "")
     monkeypatch.setattr(sys, "stdin", io.StringIO("\ufeff" + json.dumps(sample())))
     assert run_cli(capsys, "quote", "corner.toml", "-") == (0, QUOTE, "")
+
+
+def test_a_guest_quote_is_a_new_members_and_says_join_now(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = ["--line", "latte:1:3.40", "--at", "2024-03-10T09:00:00+01:00"]
+    status, out, err = run_cli(capsys, "quote", "versions.toml", "--guest", *line)
+    assert (status, err) == (0, "")
+    # The same figures as a plain --line quote (whose member is new too), then the invitation.
+    assert out == run_cli(capsys, "quote", "versions.toml", *line)[1] + "  join now to earn these points\n"
+    assert "  Welcome (first purchase)                     +25\n" in out
+    status, out, err = run_cli(capsys, "quote", "versions.toml", "--guest", "--json", *line)
+    receipt = json.loads(out)["receipt"]
+    assert (status, receipt["guest"], receipt["points"]) == (0, True, 31)
+    assert structure(receipt, Receipt).guest
+    plain = json.loads(run_cli(capsys, "quote", "versions.toml", "--json", *line)[1])
+    assert plain["receipt"]["guest"] is False
+
+
+def test_a_guest_quote_of_a_basket_file_without_member_details(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("new.json").write_text(json.dumps(sample(member={"visits": 0})), encoding="utf-8")
+    status, out, err = run_cli(capsys, "quote", "corner.toml", "new.json", "--guest")
+    assert (status, err) == (0, "")
+    assert "  join now to earn these points\n" in out
+    assert "    Birthday treat: no birthday on file\n" in out
+
+
+@pytest.mark.parametrize(
+    "member", [{"visits": 3}, {"birthday": "1990-03-04"}, {"attributes": {"segment": "x"}}]
+)
+def test_a_guest_quote_of_a_basket_whose_member_is_known_is_refused(
+    member: dict[str, Any], files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    Path("known.json").write_text(json.dumps(sample(member=member)), encoding="utf-8")
+    status, out, err = run_cli(capsys, "quote", "corner.toml", "known.json", "--guest")
+    assert (status, out) == (2, "")
+    assert "--guest: the basket's member has a birthday, attributes or visits; a guest has none" in err

@@ -124,6 +124,16 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
         "member_id",
     ),
     ("unknown member quote", lambda e: e.quote(sale(member_id="M9")), UnknownMember, "member_id"),
+    ("guest quote of a member", lambda e: e.quote(sale(), guest=True), InvalidInput, "member_id"),
+    ("guest explanation of a member", lambda e: e.explain(sale(), guest=True), InvalidInput, "member_id"),
+    ("guest quote with 1 for True", lambda e: e.quote(sale(member_id="M9"), guest=1), InvalidInput, "guest"),  # type: ignore[arg-type]
+    ("guest quote of no purchase", lambda e: e.quote("P1", guest=True), InvalidInput, "purchase"),  # type: ignore[arg-type]
+    (
+        "mismatched guest quote",
+        lambda e: e.quote(sale(member_id="M9", currency="USD"), guest=True),
+        CurrencyMismatch,
+        "currency",
+    ),
     ("unknown member redeem", lambda e: e.redeem("M9", 5, id="R-new", at=T0), UnknownMember, "member_id"),
     (
         "unknown member adjust",

@@ -17,6 +17,7 @@ from loyalty.codec import (
     first_difference,
     pack_operation,
     purchase_request,
+    receipt_from_result,
     receipt_result,
     unpack_operation,
 )
@@ -122,6 +123,15 @@ _LAYOUT_1 = (
 
 def test_a_record_of_the_first_compact_layout_still_comes_back_exactly() -> None:
     assert unpack_operation("T1-42", _LAYOUT_1) == _purchase_record()
+
+
+def test_a_recorded_receipt_keeps_no_guest_key_and_reads_back_as_no_guest() -> None:
+    request, result = _purchase_record()
+    assert "guest" not in result
+    assert receipt_from_result(unpack_operation("T1-42", _LAYOUT_1)[1]).guest is False
+    packed = pack_operation("purchase", "T1-42", request, result)
+    assert json.loads(packed)[2] == 2
+    assert receipt_from_result(unpack_operation("T1-42", packed)[1]).guest is False
 
 
 def test_a_rules_contributions_on_consecutive_lines_are_kept_as_one_run() -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 from loyalty import Engine, Line, Purchase, open_store
@@ -47,6 +48,7 @@ RECEIPT = Receipt(
 
 VALUES: list[JsonForm] = [
     RECEIPT,
+    attrs.evolve(RECEIPT, balance_after=None, guest=True),
     ReturnReceipt("R1", "T1-42", "M1", False, 10, 6, 4, 0, 0, 0, 40),
     Balance(120, pending=30, overdue=5, held=10),
     TierStatus(
@@ -121,11 +123,23 @@ def test_a_recorded_receipt_has_the_form_the_engine_keeps() -> None:
     engine = Engine(program, open_store("memory://"), clock=lambda: T)
     engine.enroll("M1", at=T)
     receipt = engine.record_purchase(Purchase("T1", "M1", T, [Line("tart", 3, Decimal("4.15"))], "EUR"))
-    assert receipt.to_dict() == receipt_result(receipt)
+    # Less ``guest``, which a recorded receipt never is: the record leaves it out.
+    assert receipt.to_dict() == {**receipt_result(receipt), "guest": False}
     assert Receipt.from_dict(receipt.to_dict()) == receipt
     balance = engine.balance("M1")
     assert Balance.from_dict(json.loads(json.dumps(balance.to_dict()))) == balance
     assert [Entry.from_dict(e.to_dict()) for e in engine.history("M1")] == list(engine.history("M1"))
+
+
+def test_a_receipt_says_whether_it_is_a_guest_quote_and_reads_false_when_the_key_is_missing() -> None:
+    assert RECEIPT.to_dict()["guest"] is False
+    guest = attrs.evolve(RECEIPT, balance_after=None, guest=True)
+    assert guest.to_dict()["guest"] is True
+    assert json.loads(json.dumps(guest.to_dict()))["guest"] is True
+    # Receipts written out before the key existed.
+    older = RECEIPT.to_dict()
+    del older["guest"]
+    assert Receipt.from_dict(older) == RECEIPT
 
 
 @pytest.mark.parametrize(

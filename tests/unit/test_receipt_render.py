@@ -50,6 +50,18 @@ def test_a_42_character_slip() -> None:
     )
 
 
+def test_a_guest_quote_says_to_join_under_the_points_and_shows_no_balance() -> None:
+    # A guest quote has no balance: its last figure is the points, then the invitation.
+    plain = _receipt(balance_after=None).render(width=42)
+    assert plain.endswith("  points earned                         13")
+    assert _receipt(balance_after=None, guest=True).render(width=42) == (
+        plain + "\n  join now to earn these points"
+    )
+    narrow = _receipt(balance_after=None, guest=True).render(width=MIN_WIDTH)
+    assert narrow.endswith("  points earned       13\n  join now to earn these\n    points")
+    assert "join now" not in _receipt().render()
+
+
 def test_the_narrowest_slip_keeps_every_word() -> None:
     receipt = _receipt(
         skipped=(Skipped("happy", "Happy hour", "outside window Mon/Tue/Wed/Thu/Fri 14:00-17:00"),),

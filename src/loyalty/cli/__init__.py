@@ -11,6 +11,8 @@
   instead of a basket file) prints what a basket would earn, rule by rule,
   with every rule that gives nothing and why, under the program version in
   force at the basket's time. It is a pure evaluation: nothing is written.
+  ``--guest`` quotes for a card not enrolled (a new member; the receipt says
+  "join now to earn these points").
 
 - ``loyalty report``, ``loyalty run-due``, ``loyalty member show|history`` and
   ``loyalty events`` work on a store: a period's figures, everything due
@@ -219,6 +221,14 @@ def _parser() -> argparse.ArgumentParser:
     quote.add_argument("--terminal", type=id_argument, metavar="ID", help="the terminal id")
     quote.add_argument(
         "--channel", type=id_argument, metavar="NAME", help="the sales channel (web, app, ...)"
+    )
+    quote.add_argument(
+        "--guest",
+        action="store_true",
+        help=(
+            "quote for a card not enrolled: the member is new (no birthday, attributes or earlier "
+            "purchases) and the receipt says 'join now to earn these points'"
+        ),
     )
     quote.add_argument("--json", action="store_true", help="print the receipt as one JSON object")
     quote.set_defaults(run=run_quote, usage=quote.error)

@@ -6,6 +6,8 @@ import argparse
 import json
 from datetime import UTC, datetime
 
+import attrs
+
 from loyalty import codec
 from loyalty.cli.baskets import QUOTE_ID, Basket, basket_from_json, read_basket
 from loyalty.cli.programs import program_versions
@@ -50,18 +52,21 @@ def quote(args: argparse.Namespace) -> int:
             channel=args.channel,
         )
         basket = Basket(purchase, Member(member_id, at))
+    member = basket.member
+    if args.guest and (basket.visits or member.birthday is not None or member.attributes):
+        # As --at and the like with a basket file: a contradiction is refused, not settled silently.
+        args.usage("--guest: the basket's member has a birthday, attributes or visits; a guest has none")
     program = in_force(versions, basket.purchase.at)
-    evaluation = evaluate(
-        program, basket.purchase, member=basket.member, tallies=basket.tallies, explain=True
-    )
+    evaluation = evaluate(program, basket.purchase, member=member, tallies=basket.tallies, explain=True)
+    receipt = attrs.evolve(evaluation.receipt, guest=True) if args.guest else evaluation.receipt
     if args.json:
-        receipt = codec.unstructure(evaluation.receipt)
-        document = {"program": program.name, "version": program.version, "receipt": receipt}
+        receipt_data = codec.unstructure(receipt)
+        document = {"program": program.name, "version": program.version, "receipt": receipt_data}
         print(json.dumps(document, ensure_ascii=False))
         return 0
     heading = f"{program.name} ({program.currency}), version {program.version}"
     if program.effective_from is not None:
         heading += f", in force from {program.effective_from.isoformat()}"
     print(heading)
-    print(evaluation.receipt.render())
+    print(receipt.render())
     return 0
