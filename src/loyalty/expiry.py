@@ -17,10 +17,14 @@ the start of the next one.
 2024-03-01 00:00:00+01:00
 >>> print(Expiry(ExpiryPolicy.CALENDAR).expires_at(earned, ams))
 2026-01-01 00:00:00+01:00
->>> Expiry(ExpiryPolicy.LIFETIME)
+>>> print(Expiry(ExpiryPolicy.LIFETIME, round_up=EndOf.QUARTER).expires_at(earned, ams))
+2024-04-01 00:00:00+02:00
+>>> print(Expiry(ExpiryPolicy.ANNUAL, on="03-31").expires_at(earned, ams))
+2024-04-01 00:00:00+02:00
+>>> Expiry(ExpiryPolicy.LIFETIME)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-loyalty.errors.InvalidInput: months: a lifetime needs months or days, got neither
+loyalty.errors.InvalidInput: months: a lifetime needs months or days, or round_up alone (the end ...)
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ class ExpiryPolicy(enum.Enum):
     #: A member's points expire once a stretch of time passes without qualifying activity
     #: (a purchase or an event); each activity moves the date of all of them on.
     INACTIVITY = "inactivity"
+    #: Points expire when a fixed day of the year (``on``, "03-31") has passed ``years`` times
+    #: after the day they were earned.
+    ANNUAL = "annual"
 
 
 class EndOf(enum.Enum):
@@ -87,6 +94,24 @@ def _check_redate(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("redate_earlier", f"must be true or false, got {value!r}")
 
 
+_MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _check_on(_: Any, __: Any, value: object) -> None:
+    if value is None:
+        return
+    month, day = _month_day(value)
+    # 29 February is refused: in three years out of four the points would have no date.
+    if not (1 <= month <= 12 and 1 <= day <= _MONTH_DAYS[month - 1]):
+        raise InvalidInput("on", f'must be a day every year has, as MM-DD ("03-31"), got {value!r}')
+
+
+def _month_day(value: object) -> tuple[int, int]:
+    if isinstance(value, str) and len(value) == 5 and value[2] == "-" and (value[:2] + value[3:]).isdigit():
+        return int(value[:2]), int(value[3:])
+    raise InvalidInput("on", f'must be a day of the year as MM-DD ("03-31"), got {value!r}')
+
+
 def _check_from_vesting(_: Any, __: Any, value: object) -> None:
     if not isinstance(value, bool):
         raise InvalidInput("from_vesting", f"must be true or false, got {value!r}")
@@ -98,11 +123,15 @@ class Expiry:
 
     ``LIFETIME``: ``months`` and/or ``days`` after the points were earned
     (or vested, with ``from_vesting``), optionally rounded up to the end of
-    that day, month, quarter or year. ``CALENDAR``: points earned (or
+    that day, month, quarter or year; with ``round_up`` alone (no months
+    or days) they expire at the end of the day, month, quarter or year they
+    were earned in. ``CALENDAR``: points earned (or
     vested) in a year expire at the end of the year ``years`` later (1: all
     of 2024's points expire when 2025 ends). ``INACTIVITY``: ``months``
     and/or ``days`` after the member's last purchase or event, for all the
-    points earned under it. A lot keeps the date it was given: a later
+    points earned under it. ``ANNUAL``: at the end of the fixed day of the
+    year ``on`` (``"03-31"``), the ``years``-th one after the day they were
+    earned (or vested). A lot keeps the date it was given: a later
     program version with another policy applies to the points earned under
     it, unless it says ``redate_earlier``, which gives the points earned
     before it this policy's dates (``Engine.redate`` writes them).
@@ -122,14 +151,21 @@ class Expiry:
         kw_only=True,
     )
     years: int = attrs.field(default=1, validator=_whole("years", MAX_YEARS), kw_only=True)
+    on: str | None = attrs.field(default=None, validator=_check_on, kw_only=True)
     from_vesting: bool = attrs.field(default=False, validator=_check_from_vesting, kw_only=True)
     redate_earlier: bool = attrs.field(default=False, validator=_check_redate, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         timed = self.policy in (ExpiryPolicy.LIFETIME, ExpiryPolicy.INACTIVITY)
-        if timed and not (self.months or self.days):
-            name = "a lifetime" if self.policy is ExpiryPolicy.LIFETIME else "inactivity"
-            raise InvalidInput("months", f"{name} needs months or days, got neither")
+        if self.policy is ExpiryPolicy.LIFETIME and not (
+            self.months or self.days or self.round_up.value != "none"
+        ):
+            raise InvalidInput(
+                "months",
+                "a lifetime needs months or days, or round_up alone (the end of the period earned in)",
+            )
+        if self.policy is ExpiryPolicy.INACTIVITY and not (self.months or self.days):
+            raise InvalidInput("months", "inactivity needs months or days, got neither")
         if not timed:
             for name in ("months", "days"):
                 if getattr(self, name):
@@ -142,10 +178,18 @@ class Expiry:
             raise InvalidInput(
                 "redate_earlier", "an inactivity policy cannot re-date points earned before it"
             )
-        if self.policy is ExpiryPolicy.CALENDAR and self.years < 1:
+        yearly = self.policy in (ExpiryPolicy.CALENDAR, ExpiryPolicy.ANNUAL)
+        if yearly and self.years < 1:
             raise InvalidInput("years", f"must be at least 1, got {self.years}")
-        if self.policy is not ExpiryPolicy.CALENDAR and self.years != 1:
-            raise InvalidInput("years", "only a calendar policy takes years")
+        if not yearly and self.years != 1:
+            raise InvalidInput("years", "only a calendar or annual policy takes years")
+        if (self.policy is ExpiryPolicy.ANNUAL) != (self.on is not None):
+            message = (
+                "an annual policy needs the day, as MM-DD"
+                if self.on is None
+                else "only an annual policy takes on"
+            )
+            raise InvalidInput("on", message)
         if self.policy is ExpiryPolicy.NONE and self.from_vesting:
             raise InvalidInput("from_vesting", "points that never expire have no date to count from")
 
@@ -162,6 +206,15 @@ class Expiry:
         local = start.astimezone(zone)
         if self.policy is ExpiryPolicy.CALENDAR:
             return datetime(local.year + self.years + 1, 1, 1, tzinfo=zone)
+        if self.policy is ExpiryPolicy.ANNUAL:
+            assert self.on is not None  # checked at construction
+            month, day = _month_day(self.on)
+            # The first such day strictly after the day earned: points earned on it get a full year.
+            first = local.year if (local.month, local.day) < (month, day) else local.year + 1
+            last = datetime(first + self.years - 1, month, day, tzinfo=zone)
+            return last + relativedelta(days=1)
+        if not (self.months or self.days):
+            return _period_start(local, self.round_up, zone) + _STEP[self.round_up]
         end = local + relativedelta(months=self.months, days=self.days)
         return _round_up(end, self.round_up, zone)
 
@@ -174,16 +227,27 @@ def _round_up(end: datetime, to: EndOf, zone: tzinfo) -> datetime:
     """
     if to is EndOf.NONE:
         return end
-    if to is EndOf.DAY:
-        start, step = datetime(end.year, end.month, end.day, tzinfo=zone), relativedelta(days=1)
-    elif to is EndOf.MONTH:
-        start, step = datetime(end.year, end.month, 1, tzinfo=zone), relativedelta(months=1)
-    elif to is EndOf.QUARTER:
-        first = (end.month - 1) // 3 * 3 + 1
-        start, step = datetime(end.year, first, 1, tzinfo=zone), relativedelta(months=3)
-    else:
-        start, step = datetime(end.year, 1, 1, tzinfo=zone), relativedelta(years=1)
-    return end if end == start else start + step
+    start = _period_start(end, to, zone)
+    return end if end == start else start + _STEP[to]
+
+
+_STEP = {
+    EndOf.DAY: relativedelta(days=1),
+    EndOf.MONTH: relativedelta(months=1),
+    EndOf.QUARTER: relativedelta(months=3),
+    EndOf.YEAR: relativedelta(years=1),
+}
+
+
+def _period_start(at: datetime, period: EndOf, zone: tzinfo) -> datetime:
+    """The midnight that starts the day, month, quarter or year ``at`` (local) falls in."""
+    if period is EndOf.DAY:
+        return datetime(at.year, at.month, at.day, tzinfo=zone)
+    if period is EndOf.MONTH:
+        return datetime(at.year, at.month, 1, tzinfo=zone)
+    if period is EndOf.QUARTER:
+        return datetime(at.year, (at.month - 1) // 3 * 3 + 1, 1, tzinfo=zone)
+    return datetime(at.year, 1, 1, tzinfo=zone)
 
 
 def vests_at(earned_at: datetime, pending_days: int, zone: tzinfo) -> datetime | None:

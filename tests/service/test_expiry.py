@@ -121,6 +121,27 @@ def test_a_date_in_the_skipped_dst_hour_sorts_as_its_instant(any_store: Store) -
     assert [lot.id for lot in engine.lots("M1")] == [first.id]
 
 
+def test_an_annual_day_and_the_end_of_the_earning_quarter_expire_points_on_every_adapter(
+    any_store: Store,
+) -> None:
+    annual = program(expiry=Expiry(ExpiryPolicy.ANNUAL, on="03-31"))
+    engine, clock = engine_at(any_store, local(2024, 2, 10, 9, 0), annual)
+    engine.record_purchase(sale("P1", clock.now, "12.00"))
+    clock.now = local(2024, 3, 31, 23, 0)
+    engine.record_purchase(sale("P2", clock.now, "5.00"))  # earned on the day itself: a year more
+    assert [lot.expires_at for lot in engine.lots("M1")] == [local(2024, 4, 1), local(2025, 4, 1)]
+    clock.now = local(2024, 4, 1, 0, 30)
+    assert engine.run_due() == Maintenance(expired_lots=1, expired_points=12, members=1)
+    assert engine.balance("M1") == Balance(available=5)
+
+    # A later version: the end of the quarter the points were earned in.
+    quarter = Expiry(ExpiryPolicy.LIFETIME, round_up=EndOf.QUARTER)
+    quarterly = attrs.evolve(annual, version="2", effective_from=local(2024, 5, 1), expiry=quarter)
+    later = Engine([annual, quarterly], any_store, clock=ManualClock(local(2024, 5, 2)))
+    later.record_purchase(sale("P3", local(2024, 5, 2), "7.00"))
+    assert [lot.expires_at for lot in later.lots("M1")] == [local(2025, 4, 1), local(2024, 7, 1)]
+
+
 def test_calendar_expiry_ends_with_the_next_year(store: Store) -> None:
     earned = local(2024, 6, 15, 10, 0)
     engine, clock = engine_at(store, earned, program(expiry=Expiry(ExpiryPolicy.CALENDAR)))

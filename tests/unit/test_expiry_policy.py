@@ -36,19 +36,79 @@ def test_rounding_up_to_the_end_of_the_day_quarter_and_year() -> None:
     )
 
 
+def test_round_up_alone_ends_the_points_with_the_period_they_were_earned_in() -> None:
+    earned = local(2024, 2, 14, 18, 30)
+    ends = {
+        to: Expiry(ExpiryPolicy.LIFETIME, round_up=to).expires_at(earned, AMS)
+        for to in EndOf
+        if to.value != "none"
+    }
+    assert ends == {
+        EndOf.DAY: local(2024, 2, 15),
+        EndOf.MONTH: local(2024, 3, 1),
+        EndOf.QUARTER: local(2024, 4, 1),
+        EndOf.YEAR: local(2025, 1, 1),
+    }
+    # Earned on the very first instant of a period: valid to its end, not gone at once.
+    assert Expiry(ExpiryPolicy.LIFETIME, round_up=EndOf.MONTH).expires_at(local(2024, 3, 1), AMS) == local(
+        2024, 4, 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("earned", "years", "expires"),
+    [
+        (local(2024, 2, 10, 9), 1, local(2024, 4, 1)),  # valid through the next 31 March
+        (local(2024, 3, 31, 23, 59), 1, local(2025, 4, 1)),  # earned on the day itself: the next one
+        (local(2024, 4, 1), 1, local(2025, 4, 1)),
+        (local(2024, 2, 10, 9), 2, local(2025, 4, 1)),  # the second 31 March after
+    ],
+)
+def test_an_annual_date_ends_the_points_on_the_nth_such_day_after_they_were_earned(
+    earned: datetime, years: int, expires: datetime
+) -> None:
+    assert Expiry(ExpiryPolicy.ANNUAL, on="03-31", years=years).expires_at(earned, AMS) == expires
+
+
+def test_an_annual_date_is_read_on_the_programs_wall_clock() -> None:
+    # 22:30 UTC on 31 December is already 1 January in Amsterdam: past "12-31", so next year's.
+    earned = datetime(2024, 12, 31, 23, 30, tzinfo=UTC)
+    assert Expiry(ExpiryPolicy.ANNUAL, on="12-31").expires_at(earned, AMS) == local(2026, 1, 1)
+
+
 @pytest.mark.parametrize(
     ("data", "problem"),
     [
         ({"pending_days": -1}, "pending_days: must be an int from 0 to 36600, got -1"),
         ({"pending_days": 1.5}, "pending_days: must be an int, not float 1.5"),
-        ({"expiry": {"policy": "lifetime"}}, "expiry.months: a lifetime needs months or days, got neither"),
+        (
+            {"expiry": {"policy": "lifetime"}},
+            "expiry.months: a lifetime needs months or days, or round_up alone (the end of the period",
+        ),
+        ({"expiry": {"policy": "inactivity"}}, "expiry.months: inactivity needs months or days, got neither"),
+        ({"expiry": {"policy": "annual"}}, "expiry.on: an annual policy needs the day, as MM-DD"),
+        (
+            {"expiry": {"policy": "annual", "on": "02-29"}},
+            "expiry.on: must be a day every year has, as MM-DD (\"03-31\"), got '02-29'",
+        ),
+        ({"expiry": {"policy": "annual", "on": "3-31"}}, "expiry.on: must be a day of the year as MM-DD"),
+        ({"expiry": {"policy": "annual", "on": "04-31"}}, "expiry.on: must be a day every year has"),
+        ({"expiry": {"policy": "annual", "on": 331}}, "expiry.on: must be a string"),
+        (
+            {"expiry": {"policy": "annual", "on": "03-31", "years": 0}},
+            "expiry.years: must be at least 1, got 0",
+        ),
+        ({"expiry": {"policy": "calendar", "on": "03-31"}}, "expiry.on: only an annual policy takes on"),
         ({"expiry": {"policy": "forever"}}, "expiry.policy: must be one of 'none', 'lifetime', 'calendar'"),
         (
             {"expiry": {"policy": "calendar", "days": 3}},
             "expiry.days: only a lifetime or inactivity policy takes days",
         ),
         ({"expiry": {"policy": "calendar", "years": 0}}, "expiry.years: must be at least 1, got 0"),
-        ({"expiry": {"policy": "lifetime", "months": 1, "years": 2}}, "expiry.years: only a calendar policy"),
+        (
+            {"expiry": {"policy": "lifetime", "months": 1, "years": 2}},
+            "expiry.years: only a calendar or annual policy",
+        ),
         (
             {"expiry": {"policy": "none", "from_vesting": True}},
             "expiry.from_vesting: points that never expire",
@@ -114,3 +174,15 @@ def test_a_reminder_key_names_the_lot_and_its_expiry_instant() -> None:
     expires = datetime(2024, 3, 31, 12, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
     assert reminded_key(7, expires) == "reminded|7|2024-03-31T12:00:00+02:00"
     assert reminded_key(7, expires.astimezone(UTC)) == "reminded|7|2024-03-31T10:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    "expiry",
+    [
+        Expiry(ExpiryPolicy.ANNUAL, on="03-31", years=2),
+        Expiry(ExpiryPolicy.LIFETIME, round_up=EndOf.MONTH),
+    ],
+)
+def test_the_new_policies_round_trip_through_the_dict_form(expiry: Expiry) -> None:
+    club = program(expiry=expiry)
+    assert Program.from_dict(club.to_dict()) == club
