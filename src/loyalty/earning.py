@@ -405,6 +405,9 @@ def evaluate_event(
     rules: Sequence[Rule] = program.index.ordered_events if explain else selection.rules
     context = _Context(program, event, member, tallies or {}, explain, selection)
     _run(context, rules, best_of=program.events is EventCombination.BEST)
+    if explain:
+        for rule in program.index.ordered:
+            context.skip(rule, "only for purchases")
     return _finish(context, event.id, None, event.name, balance_before)
 
 

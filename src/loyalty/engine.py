@@ -221,6 +221,22 @@ class Engine(Closing):
         command = Command(event.id, "event", purchases.request_of_event(event))
         return purchases.record(self._ctx, event, command, f"event {event.name}")
 
+    def explain_event(
+        self,
+        member_id: str,
+        name: str,
+        *,
+        id: str,
+        at: datetime,
+        properties: Mapping[str, AttributeValue] | None = None,
+    ) -> Receipt:
+        """What :meth:`record_event` would give now, with every rule that gives nothing and its
+        reason in ``receipt.skipped`` (a limit reached, another event's rule, a purchase rule),
+        writing nothing. For an event already recorded under ``id`` it is the original receipt.
+        """
+        event = Event(id, member_id, name, at, properties)
+        return purchases.evaluate_readonly(self._ctx, event, explain=True)
+
     def update_member(
         self,
         member_id: str,

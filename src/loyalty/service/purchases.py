@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from loyalty import codec
-from loyalty.earning import Event, evaluate, tally_keys, visits_key
+from loyalty.earning import Event, evaluate, evaluate_event, tally_keys, visits_key
 from loyalty.errors import InvalidInput, UnknownMember
 from loyalty.habits import month_key, seen_key, spent_key
 from loyalty.members import Member
@@ -217,20 +217,27 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
     return receipt
 
 
-def evaluate_readonly(ctx: Context, purchase: Purchase, *, explain: bool) -> Receipt:
-    """What recording ``purchase`` would give now, writing nothing (see :meth:`loyalty.Engine.quote`)."""
-    check_purchase(purchase)
-    program = ctx.programs.at(purchase.at)
-    return ctx.runner.read(lambda uow: _evaluate_in(ctx, uow, program, purchase, explain=explain))
+def evaluate_readonly(ctx: Context, subject: Purchase | Event, *, explain: bool) -> Receipt:
+    """What recording ``subject`` would give now, writing nothing (see :meth:`loyalty.Engine.quote`
+    and :meth:`loyalty.Engine.explain_event`)."""
+    if not isinstance(subject, Event):
+        check_purchase(subject)
+    program = ctx.programs.at(subject.at)
+    return ctx.runner.read(lambda uow: _evaluate_in(ctx, uow, program, subject, explain=explain))
 
 
 def _evaluate_in(
-    ctx: Context, uow: UnitOfWork, program: Program, purchase: Purchase, *, explain: bool
+    ctx: Context, uow: UnitOfWork, program: Program, subject: Purchase | Event, *, explain: bool
 ) -> Receipt:
     """:func:`evaluate_readonly` in the read-only unit of work ``uow``."""
-    replay = Command(purchase.id, "purchase", codec.purchase_request(purchase)).replay(uow)
+    if isinstance(subject, Event):
+        command = Command(subject.id, "event", request_of_event(subject))
+    else:
+        command = Command(subject.id, "purchase", codec.purchase_request(subject))
+    replay = command.replay(uow)
     if replay is not None:
         return codec.receipt_from_result(replay.result)
+    purchase = subject
     balance = uow.balance(purchase.member_id)
     if balance is None:
         raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
@@ -261,7 +268,10 @@ def _evaluate_in(
         tier = decided.receipt
     own, shared = tally_keys(program, purchase, member, explain=explain)
     tallies = uow.tallies([*own, *shared]) if own or shared else {}
-    receipt = evaluate(program, purchase, member=member, tallies=tallies, explain=explain).receipt
+    if isinstance(purchase, Event):
+        receipt = evaluate_event(program, purchase, member=member, tallies=tallies, explain=explain).receipt
+    else:
+        receipt = evaluate(program, purchase, member=member, tallies=tallies, explain=explain).receipt
     if tier is None:
         return receipt
     return attrs.evolve(receipt, tier=tier.tier, tier_reached=tier.tier_reached, tier_bonus=tier.tier_bonus)
