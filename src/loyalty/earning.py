@@ -661,11 +661,15 @@ def _birthday(context: _Context, rule: BirthdayBonus, local: datetime) -> _Given
     if year is None:
         window = f"-{rule.days_before}/+{rule.days_after} days"
         return f"not within the birthday window ({member.birthday:%m-%d}, {window})"
-    changed = member.birthday_changed_at
-    if rule.cooloff_days and changed is not None:
-        until = changed.astimezone(local.tzinfo).date() + timedelta(days=rule.cooloff_days)
+    if rule.cooloff_days:
+        # A birthday given at enrollment is on file from then: joining the week before one's
+        # birthday pays from next year, as moving it does.
+        changed = member.birthday_changed_at
+        since = member.enrolled_at if changed is None else changed
+        until = since.astimezone(local.tzinfo).date() + timedelta(days=rule.cooloff_days)
         if today < until:
-            return f"birthday changed on {changed.date()}: no bonus before {until}"
+            what = "enrolled" if changed is None else "birthday changed"
+            return f"{what} on {since.astimezone(local.tzinfo).date()}: no bonus before {until}"
     key = _birthday_key(rule, year, member.id)
     if context.tally(key).count:
         return f"birthday bonus already given for {year}"

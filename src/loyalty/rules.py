@@ -654,8 +654,9 @@ class StampCard(_Fixed):
 class BirthdayBonus(_Fixed):
     """``points`` once a year on a purchase from ``days_before`` to ``days_after`` the birthday.
 
-    ``cooloff_days``: no bonus while a birthday changed less than that many
-    days ago, so moving one's birthday does not pay.
+    ``cooloff_days``: no bonus while a birthday changed, or the member
+    enrolled with it, less than that many days ago, so neither moving one's
+    birthday nor joining the week before it pays.
     """
 
     kind: ClassVar[str] = "birthday"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -72,9 +72,14 @@ def test_basket_from_json_defaults() -> None:
     assert basket.member.birthday is None and not basket.member.attributes
     assert basket.visits == 4 and basket.tallies == {"visits|M1": loyalty.store.Tally(4)}
     assert basket_from_json(sample(member=None)).visits == 0
+    # A regular member unless the basket says when it enrolled (a birthday cool-off counts from then).
+    assert basket.member.enrolled_at.year == 1900
+    joined = basket_from_json(sample(member={"enrolled_at": "2024-03-01T10:00:00+01:00"}))
+    assert joined.member.enrolled_at == datetime(2024, 3, 1, 9, tzinfo=UTC)
 
 
 PRICE = "lines[0].unit_price"
+JOINED = "member.enrolled_at"
 
 
 @pytest.mark.parametrize(
@@ -91,6 +96,8 @@ PRICE = "lines[0].unit_price"
         (sample(at="2024-03-05"), InvalidDatetime, "at", "must carry a UTC offset"),
         (sample(at="0001-01-01T00:00:00+01:00"), InvalidDatetime, "at", "must lie in the years 1900"),
         (sample(currency="EUX"), UnknownCurrency, "currency", "'EUX' is not an active ISO 4217"),
+        (sample(member={"enrolled_at": "2031-01-01T00:00:00Z"}), InvalidDatetime, JOINED, "must not be aft"),
+        (sample(member={"enrolled_at": "2024-03-01"}), InvalidDatetime, JOINED, "must carry a UTC offset"),
         (sample(currency="Eur"), UnknownCurrency, "currency", "'Eur': ISO 4217 codes are upper case"),
         (sample(lines=[]), InvalidInput, "lines", "a purchase needs at least one line (empty basket)"),
         (sample(lines={"sku": "latte"}), InvalidInput, "lines", "must be a list of line objects, not dict"),

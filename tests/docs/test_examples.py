@@ -31,6 +31,7 @@ PROGRAMS = sorted(path.name for path in EXAMPLES.iterdir() if path.suffix in (".
 SAMPLES = sorted(path.name for path in BASKETS.glob("*.json"))
 
 CLOCK = datetime(2024, 3, 1, tzinfo=UTC)  # the engine's own clock: only stamps recorded_at
+A_YEAR_BEFORE = datetime(2023, 3, 1, tzinfo=UTC)  # when the regular customers of these tests enrolled
 D = Decimal
 
 
@@ -204,8 +205,9 @@ def test_each_basket_parses_and_quotes_exactly(name: str) -> None:
     assert sample.purchase.lines and sample.purchase.at.tzinfo is not None
     (source,) = [other for other in PROGRAMS if Path(other).stem == Path(name).stem]
     running = Engine(load_programs(EXAMPLES / source), open_store("memory://"), clock=lambda: CLOCK)
+    # A regular customer, as a basket's member is: enrolled well before its birthday's cool-off.
     running.enroll(
-        sample.purchase.member_id, at=CLOCK, birthday=sample.birthday, attributes=sample.attributes
+        sample.purchase.member_id, at=A_YEAR_BEFORE, birthday=sample.birthday, attributes=sample.attributes
     )
     quoted = running.quote(sample.purchase)
     assert quoted.points == QUOTES[name]
@@ -350,7 +352,7 @@ class TestCoffeeShop:
 
     def test_birthday_bonus_once_a_year_in_its_window(self) -> None:
         shop = engine(self.program, members=())
-        shop.enroll("M1", at=CLOCK, birthday=date(1990, 3, 8))
+        shop.enroll("M1", at=A_YEAR_BEFORE, birthday=date(1990, 3, 8))
         too_early = shop.explain(sale("P0", "2024-03-04T09:00:00+01:00", self.latte()))
         assert reasons(too_early)["birthday"] == "not within the birthday window (03-08, -3/+7 days)"
         three_days_before = shop.record_purchase(sale("P1", "2024-03-05T09:00:00+01:00", self.latte()))
@@ -359,6 +361,15 @@ class TestCoffeeShop:
         assert (again.points, reasons(again)["birthday"]) == (3, "birthday bonus already given for 2024")
         next_year = shop.record_purchase(sale("P3", "2025-03-15T09:00:00+01:00", self.latte()))
         assert next_year.points == 3 + 50
+
+    def test_joining_the_week_before_ones_birthday_pays_from_next_year(self) -> None:
+        shop = engine(self.program, members=())
+        shop.enroll("M1", at=at("2024-03-01T10:00:00+01:00"), birthday=date(1990, 3, 8))
+        birthday = shop.explain(sale("P1", "2024-03-08T09:00:00+01:00", self.latte()))
+        assert birthday.points == 3 + 25
+        assert reasons(birthday)["birthday"] == "enrolled on 2024-03-01: no bonus before 2024-05-30"
+        # (Nothing was recorded: a year on it is still the member's first purchase, hence the 25.)
+        assert shop.quote(sale("P2", "2025-03-08T09:00:00+01:00", self.latte())).points == 3 + 25 + 50
 
     def test_a_changed_birthday_waits_90_days(self) -> None:
         shop = engine(self.program, members=())

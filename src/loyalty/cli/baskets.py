@@ -12,7 +12,7 @@ import json
 import re
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -29,7 +29,10 @@ from loyalty.tallies import Tally
 QUOTE_ID = "quote"
 _BASKET_KEYS = ("member_id", "at", "currency", "id", "store_id", "terminal_id", "channel", "lines", "member")
 _LINE_KEYS = ("sku", "quantity", "unit_price", "category", "labels", "discount", "tax")
-_MEMBER_KEYS = ("birthday", "attributes", "visits")
+_MEMBER_KEYS = ("birthday", "attributes", "visits", "enrolled_at")
+#: A basket's member enrolled "long ago" unless it says when: a quote is for a regular member,
+#: whom no cool-off since enrollment holds back (the earliest instant the library takes).
+_LONG_AGO = datetime(1900, 1, 1, tzinfo=UTC)
 _DECIMAL_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 _WHOLE_TEXT = re.compile(r"[0-9]+")
 _DATE_TEXT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
@@ -193,8 +196,15 @@ def basket_from_json(data: object) -> Basket:
     about = {} if raw_member is None else _object("member", raw_member, _MEMBER_KEYS, ())
     birthday = _birthday(_given(about, "birthday"))
     visits = _visits(_given(about, "visits"))
+    enrolled = (
+        _LONG_AGO
+        if _given(about, "enrolled_at") is None
+        else _instant("member.enrolled_at", about["enrolled_at"])
+    )
+    if enrolled > at:
+        raise InvalidDatetime("member.enrolled_at", "must not be after the basket's at")
     try:
-        member = Member(purchase.member_id, at, birthday, _given(about, "attributes"))
+        member = Member(purchase.member_id, enrolled, birthday, _given(about, "attributes"))
     except InvalidInput as exc:
         raise _within("member", exc) from None
     return Basket(purchase, member, visits)
