@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import enum
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, TypeVar
 
 from loyalty.errors import InvalidDatetime, InvalidId, InvalidInput, InvalidPoints
 
 __all__ = [
     "MAX_ID_LENGTH",
     "MAX_POINTS",
+    "accepts",
     "check_aware",
     "check_flag",
     "check_id",
     "check_points",
     "check_text",
+    "keywords_of",
+    "marked",
     "one_of",
     "validates",
 ]
@@ -126,3 +130,32 @@ def validates(check: Callable[[str, Any], object], field: str) -> Callable[[Any,
         check(field, value)
 
     return validator
+
+
+V = TypeVar("V", bound=Callable[..., Any])
+_KEYWORDS: dict[object, Mapping[str, Any]] = {}
+
+
+def accepts(**keywords: Any) -> Callable[[V], V]:
+    """Mark an attrs validator with the JSON Schema keywords (``minimum``, ``maximum``,
+    ``pattern``) that say what it accepts, for the program file schema (:mod:`loyalty.json_schema`).
+
+    Only the bounds a schema can state go here; the validator stays the rule, and the tests
+    hold every mark to its validator (the bounds pass, one step past them is refused).
+    """
+
+    def mark(validator: V) -> V:
+        _KEYWORDS[validator] = MappingProxyType(keywords)
+        return validator
+
+    return mark
+
+
+def keywords_of(validator: object) -> Mapping[str, Any]:
+    """The keywords :func:`accepts` gave ``validator``; empty when it has none."""
+    return _KEYWORDS.get(validator, MappingProxyType({}))
+
+
+def marked() -> Mapping[object, Mapping[str, Any]]:
+    """Every validator :func:`accepts` marked, with its keywords (for the tests that check them)."""
+    return MappingProxyType(_KEYWORDS)

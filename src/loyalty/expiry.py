@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from loyalty.checks import one_of
+from loyalty.checks import accepts, one_of
 from loyalty.errors import InvalidInput
 from loyalty.rules import as_enum
 
@@ -78,7 +78,7 @@ def _whole(field: str, limit: int) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
             raise InvalidInput(field, f"must be an int from 0 to {limit}, got {value!r}")
 
-    return check
+    return accepts(minimum=0, maximum=limit)(check)
 
 
 def _to_policy(value: Any) -> Any:

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from loyalty import schema
-from loyalty.checks import check_aware, check_id, one_of, validates
+from loyalty.checks import accepts, check_aware, check_id, one_of, validates
 from loyalty.compiled import RuleIndex
 from loyalty.documents import read_json, read_json_file, read_toml, read_toml_file
 from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
@@ -73,6 +73,7 @@ class Rounding(enum.Enum):
         self.decimal_mode: str = _DECIMAL_MODES[value]
 
 
+@accepts(minimum=1)
 def _check_rate_points(_: Any, __: Any, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise InvalidInput("rate.points", f"must be a positive int, got {value!r}")
@@ -153,6 +154,7 @@ def _to_clawback(value: Any) -> Any:
     return as_enum(Clawback, value)
 
 
+@accepts(minimum=0, maximum=6)
 def _check_scale(_: Any, __: Any, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
         raise InvalidInput("scale", f"must be an int from 0 to 6, got {value!r}")
@@ -191,6 +193,7 @@ def _check_effective_from(_: Any, __: Any, value: object) -> None:
         check_aware("effective_from", value)
 
 
+@accepts(minimum=0, maximum=MAX_DAYS)
 def _check_pending_days(_: Any, __: Any, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_DAYS:
         raise InvalidInput("pending_days", f"must be an int from 0 to {MAX_DAYS}, got {value!r}")
@@ -201,6 +204,7 @@ def _check_expiry(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("expiry", f"must be an Expiry, got {value!r}")
 
 
+@accepts(minimum=0, maximum=366)
 def _check_remind_days(_: Any, __: Any, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 366:
         raise InvalidInput("remind_days", f"must be an int from 0 to 366, got {value!r}")

@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from loyalty.checks import check_id, one_of
+from loyalty.checks import accepts, check_id, one_of
 from loyalty.errors import InvalidInput
 from loyalty.members import Member, same_value
 from loyalty.money import EXACT
@@ -82,7 +82,7 @@ def _optional_points(field: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**12:
             raise InvalidInput(field, f"must be an int from 0 to 10**12, got {value!r}")
 
-    return check
+    return accepts(minimum=0, maximum=10**12)(check)
 
 
 def _optional_share(field: str) -> Any:
@@ -102,7 +102,7 @@ def _optional_int(field: str, low: int, high: int) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise InvalidInput(field, f"must be None or an int from {low} to {high}, got {value!r}")
 
-    return check
+    return accepts(minimum=low, maximum=high)(check)
 
 
 def _min_spend(_: Any, __: Any, value: object) -> None:

@@ -46,7 +46,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 from dateutil.rrule import rrule, rrulestr
 
-from loyalty.checks import MAX_POINTS
+from loyalty.checks import MAX_POINTS, accepts
 from loyalty.errors import InvalidAmount, InvalidInput
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line
@@ -168,16 +168,19 @@ def _check_member_map(_: Any, attribute: attrs.Attribute[Any], value: Mapping[st
                 )
 
 
+@accepts(minimum=1, maximum=MAX_POINTS)
 def _positive_int(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_POINTS:
         raise InvalidInput(attribute.name, f"must be a positive int, got {value!r}")
 
 
+@accepts(minimum=1, maximum=MAX_POINTS)
 def _optional_positive_int(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None:
         _positive_int(_, attribute, value)
 
 
+@accepts(minimum=0, maximum=366)
 def _non_negative_int(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 366:
         raise InvalidInput(attribute.name, f"must be an int from 0 to 366, got {value!r}")
@@ -294,6 +297,7 @@ def _check_text(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         )
 
 
+@accepts(minimum=-1_000_000, maximum=1_000_000)
 def _check_priority(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not -1_000_000 <= value <= 1_000_000:
         raise InvalidInput(attribute.name, f"must be an int from -1000000 to 1000000, got {value!r}")
@@ -304,6 +308,7 @@ def _check_bool(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
         raise InvalidInput(attribute.name, f"must be true or false, got {value!r}")
 
 
+@accepts(pattern=f"^(?:{_RULE_ID.pattern})$")
 def _check_rule_id(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     check_rule_id(attribute.name, value)
 

@@ -52,6 +52,8 @@ from loyalty.rules import RULE_KINDS, Rule
 from loyalty.tiers import Tier, Tiers
 
 __all__ = [
+    "DATE_TEXT",
+    "DECIMAL_TEXT",
     "Problem",
     "converter",
     "describe",
@@ -158,8 +160,13 @@ def _config_error(exc: BaseException, path: str = "") -> ConfigError:
 # -- the converter -----------------------------------------------------------------------------
 
 converter = cattrs.Converter(forbid_extra_keys=True, omit_if_default=True, detailed_validation=True)
-_DECIMAL = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?|[+-]?(NaN|sNaN|Inf|Infinity)", re.IGNORECASE)
-_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+#: A decimal number as text ("1.00", "-2", "1e3"), as the converter reads it. NaN and the
+#: infinities are read too (``_DECIMAL``), so that each field's own validator refuses them by name.
+DECIMAL_TEXT = r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?"
+#: A date as text: ISO 8601's ``YYYY-MM-DD``.
+DATE_TEXT = r"\d{4}-\d{2}-\d{2}"
+_DECIMAL = re.compile(DECIMAL_TEXT + r"|[+-]?(NaN|sNaN|Inf|Infinity)", re.IGNORECASE)
+_DATE = re.compile(DATE_TEXT)
 
 
 def _structure_str(value: object, _: object) -> str:

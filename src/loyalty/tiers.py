@@ -32,7 +32,7 @@ from typing import Any
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from loyalty.checks import check_aware, one_of
+from loyalty.checks import accepts, check_aware, one_of
 from loyalty.errors import InvalidInput
 from loyalty.json_form import JsonForm
 from loyalty.rules import as_enum, check_rule_id
@@ -148,6 +148,7 @@ def _check_multiplier(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("multiplier", f"must be positive and at most 1000, got {_shown(value)}")
 
 
+@accepts(minimum=0, maximum=10**12)
 def _check_bonus(_: Any, __: Any, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10**12:
         raise InvalidInput("bonus", f"must be an int from 0 to 10**12, got {value!r}")
@@ -215,6 +216,7 @@ def _check_levels(_: Any, __: Any, levels: tuple[Tier, ...]) -> None:
             )
 
 
+@accepts(minimum=1, maximum=MAX_MONTHS)
 def _check_months(_: Any, __: Any, value: object) -> None:
     if value is not None and (
         isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_MONTHS
@@ -222,6 +224,7 @@ def _check_months(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("months", f"must be None or an int from 1 to {MAX_MONTHS}, got {value!r}")
 
 
+@accepts(minimum=0, maximum=MAX_GRACE_DAYS)
 def _check_grace(_: Any, __: Any, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_GRACE_DAYS:
         raise InvalidInput("grace_days", f"must be an int from 0 to {MAX_GRACE_DAYS}, got {value!r}")

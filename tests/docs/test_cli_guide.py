@@ -46,3 +46,15 @@ def test_docs_examples_run_as_shown(
             commands += 1
     assert commands >= 8
     assert tree_of(tmp_path) == before
+
+
+def test_the_schema_shown_is_the_head_of_what_loyalty_schema_prints(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = DOC.read_text(encoding="utf-8")
+    ((count, shown),) = re.findall(
+        r"\(`loyalty schema \| head -n (\d+)`\):\n\n```text\n(.*?)^```\n", text, re.M | re.S
+    )
+    status, out, err = run_cli(capsys, "schema")
+    assert (status, err) == (0, "")
+    assert "".join(out.splitlines(keepends=True)[: int(count)]) == shown

@@ -13,15 +13,19 @@
   force at the basket's time. It is a pure evaluation: nothing is written.
   ``--guest`` quotes for a card not enrolled (a new member; the receipt says
   "join now to earn these points").
+- ``loyalty schema [--output FILE]`` prints the JSON Schema of program files
+  (or writes it to ``FILE``), for editors to check and complete them
+  (``docs/editors.md``).
 
 - ``loyalty report``, ``loyalty run-due``, ``loyalty member show|history`` and
   ``loyalty events`` work on a store: a period's figures, everything due
   carried out once, a member looked up, the outbox read.
 
 ``validate``, ``quote``, ``report``, ``member`` and ``events`` write nothing
-anywhere. ``loyalty -v COMMAND`` shows the library's log on stderr: retries,
-declines, migrations and maintenance runs (INFO); ``-vv`` adds a line per
-command (DEBUG). See ``docs/logging.md``. The exit status:
+anywhere, nor does ``schema`` without ``--output``. ``loyalty -v COMMAND``
+shows the library's log on stderr: retries, declines, migrations and
+maintenance runs (INFO); ``-vv`` adds a line per command (DEBUG). See
+``docs/logging.md``. The exit status:
 
 - **0**: done (the program is valid; the quote, figures or answer is printed;
   what was due is done).
@@ -93,6 +97,7 @@ from loyalty.cli.programs import validate as run_validate
 from loyalty.cli.quote import quote as run_quote
 from loyalty.cli.report import report as run_report
 from loyalty.cli.run_due import run_due
+from loyalty.cli.schema import schema as run_schema
 from loyalty.errors import ConfigError, LoyaltyError, StorageError
 
 __all__ = ["Basket", "basket_from_json", "main"]
@@ -176,6 +181,24 @@ def _parser() -> argparse.ArgumentParser:
         "or every problem as {path, message}",
     )
     validate.set_defaults(run=run_validate)
+
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of program files, for editors",
+        description=(
+            "Print the JSON Schema (draft 2020-12) of program files (.toml or .json; one program, or "
+            "several versions under 'versions'), generated from the classes that read them, for an "
+            "editor to check and complete program files as they are typed (docs/editors.md). It "
+            "prints nothing else; with --output it writes the schema to FILE and prints nothing."
+        ),
+    )
+    schema.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write the schema to FILE instead (its directory must exist)",
+    )
+    schema.set_defaults(run=run_schema)
 
     quote = commands.add_parser(
         "quote",
