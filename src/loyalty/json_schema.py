@@ -215,8 +215,9 @@ class _Builder:
             }
         else:
             value = self.type_schema(field.type, keywords_of(field.validator))
-        if note is None and isinstance(field.type, type) and issubclass(field.type, enum.Enum):
-            note = _class_description(field.type)
+        choice = _optional(field.type) or field.type
+        if note is None and isinstance(choice, type) and issubclass(choice, enum.Enum):
+            note = _class_description(choice)  # what the choice is about, on each field it is offered
         if note is not None:
             value = {"description": note, **value}
         if field.default is not attrs.NOTHING:

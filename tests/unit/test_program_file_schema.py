@@ -75,6 +75,8 @@ def test_descriptions_come_from_the_docstrings_and_field_comments() -> None:
         "Only for members whose last visit was at least this many days before (a win-back bonus)."
     )
     assert defs["Program"]["properties"]["rounding"]["description"].startswith("How fractional points")
+    # An optional choice is described by its enum's docstring too.
+    assert defs["SpendRule"]["properties"]["cap_period"]["description"].startswith("A calendar period")
 
 
 BOTH_REFUSE = [
