@@ -50,7 +50,7 @@ import attrs
 from loyalty import schema
 from loyalty.checks import keywords_of
 from loyalty.program import EarnRate, Program
-from loyalty.rules import RULE_KINDS, Rule
+from loyalty.rules import PURCHASE_ONLY_FIELDS, RULE_KINDS, EventRule, Rule
 
 __all__ = ["DIALECT", "program_file_schema"]
 
@@ -231,6 +231,8 @@ class _Builder:
     def _object(self, cls: type, kind: str | None = None) -> Schema:
         notes = _field_notes(cls)
         fields = [field for field in attrs.fields(cls) if field.init]
+        if cls is EventRule:  # what only a purchase has is refused on an event rule: not offered
+            fields = [field for field in fields if field.name not in PURCHASE_ONLY_FIELDS]
         properties: Schema = {}
         required = [field.name for field in fields if field.default is attrs.NOTHING]
         if kind is not None:

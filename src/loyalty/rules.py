@@ -688,6 +688,9 @@ _PURCHASE_ONLY: Mapping[str, str] = MappingProxyType(
         **dict.fromkeys(("min_amount", "min_quantity"), _NO_AMOUNT),
     }
 )
+#: The fields an event rule may not set (``minimum_scope`` only at its default): what a program
+#: file's schema leaves out of an event rule (:mod:`loyalty.json_schema`).
+PURCHASE_ONLY_FIELDS: frozenset[str] = frozenset({*_PURCHASE_ONLY, "minimum_scope"})
 
 
 @attrs.frozen(kw_only=True)

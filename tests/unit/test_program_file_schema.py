@@ -17,7 +17,7 @@ from loyalty.config import program_to_dict, programs_from_dict, programs_to_dict
 from loyalty.errors import ConfigError, InvalidInput
 from loyalty.json_schema import program_file_schema
 from loyalty.program import Program
-from loyalty.rules import RULE_KINDS, Rule
+from loyalty.rules import PURCHASE_ONLY_FIELDS, RULE_KINDS, EventRule, Rule
 from loyalty.testing.strategies import programs
 
 SCHEMA = program_file_schema()
@@ -55,7 +55,9 @@ def test_the_schema_has_every_configurable_field_and_requires_those_without_a_de
     defs = SCHEMA["$defs"]
     classes: list[type[Any]] = [Program, *RULE_KINDS.values()]
     for cls in classes:
-        fields = [field for field in attrs.fields(cls) if field.init]
+        # (An event rule is offered none of the conditions only a purchase can meet.)
+        refused = PURCHASE_ONLY_FIELDS if cls is EventRule else frozenset()
+        fields = [field for field in attrs.fields(cls) if field.init and field.name not in refused]
         shape = defs[cls.__name__]
         assert set(shape["properties"]) - {"kind"} == {field.name for field in fields}
         assert set(shape["required"]) - {"kind"} == {f.name for f in fields if f.default is attrs.NOTHING}
@@ -116,6 +118,16 @@ BOTH_REFUSE = [
         "unknown tier key",
         {**BASE, "tiers": {"levels": [{"id": "gold", "treshold": "100"}]}},
         "tiers.levels[0].treshold",
+    ),
+    (
+        "a purchase-only condition on an event rule",
+        {**BASE, "rules": [{"kind": "event", "id": "e", "event": "survey", "points": 5, "stores": ["S1"]}]},
+        "rules[0].stores",
+    ),
+    (
+        "an annual expiry on a day not every year has",
+        {**BASE, "expiry": {"policy": "annual", "on": "02-30"}},
+        "expiry.on",
     ),
     ("another key beside versions", {"versions": [BASE], "name": "Club"}, "name"),
     ("no versions", {"versions": []}, "versions"),
@@ -205,7 +217,9 @@ def test_every_bound_a_validator_states_is_the_one_it_enforces(validator: Any, k
     if "maximum" in keywords:
         assert accepted(keywords["maximum"]) and not accepted(keywords["maximum"] + 1)
     if "pattern" in keywords:
-        for text in ("a", "gold", "a.b:c-d_e", "x" * 64, "x" * 65, "my rule", "-a", "", "é"):
+        ids = ("a", "gold", "a.b:c-d_e", "x" * 64, "x" * 65, "my rule", "-a", "", "é")
+        days = ("03-31", "02-28", "02-29", "04-30", "04-31", "12-01", "13-01", "00-10", "3-31", "01-00")
+        for text in (*ids, *days):
             assert accepted(text) == bool(re.search(keywords["pattern"], text)), text
 
 
