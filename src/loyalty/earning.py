@@ -125,6 +125,11 @@ class Evaluation:
 # Member ids come last: they are the only part that may contain the separator.
 
 
+#: The event an enrollment is: event rules for it are a sign-up bonus, paid by
+#: :meth:`loyalty.Engine.enroll` itself (a till may not record it).
+ENROLLED = "enrolled"
+
+
 def visits_key(member_id: str) -> str:
     return f"visits|{member_id}"
 

@@ -27,7 +27,6 @@ from decimal import Decimal
 
 from loyalty import codec
 from loyalty.checks import check_aware, check_flag, check_id, check_points, check_text
-from loyalty.earning import Event
 from loyalty.errors import InvalidInput
 from loyalty.figures import Figures
 from loyalty.habits import AtRiskReport
@@ -217,7 +216,7 @@ class Engine(Closing):
         Idempotent on ``id`` like a purchase; an event no rule rewards is
         still recorded (it may count towards a frequency limit later).
         """
-        event = Event(id, member_id, name, at, properties)
+        event = purchases.till_event(id, member_id, name, at, properties)
         command = Command(event.id, "event", purchases.request_of_event(event))
         return purchases.record(self._ctx, event, command, f"event {event.name}")
 
@@ -234,7 +233,7 @@ class Engine(Closing):
         reason in ``receipt.skipped`` (a limit reached, another event's rule, a purchase rule),
         writing nothing. For an event already recorded under ``id`` it is the original receipt.
         """
-        event = Event(id, member_id, name, at, properties)
+        event = purchases.till_event(id, member_id, name, at, properties)
         return purchases.evaluate_readonly(self._ctx, event, explain=True)
 
     def update_member(

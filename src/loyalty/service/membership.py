@@ -14,7 +14,7 @@ from loyalty.checks import check_aware, check_id
 from loyalty.errors import MemberAlreadyEnrolled, UnknownMember, UnknownReferralCode
 from loyalty.members import AttributeValue, Member, same_value
 from loyalty.referrals import normalize_code
-from loyalty.service import referring
+from loyalty.service import purchases, referring
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
@@ -53,9 +53,11 @@ def enroll(
             raise UnknownReferralCode("referred_by", f"no member has the referral code {code!r}")
         existing = uow.member(member.id)
         if existing is None:
+            ctx.programs.begin()
             uow.add_member(member)
             if code is not None and referrer is not None:
                 referring.attribute(ctx, uow, member, referrer, code)
+            purchases.earn_on_enrollment(ctx, uow, member.id, at)
             uow.commit()
             return member, False
         for field in ("enrolled_at", "birthday", "attributes"):
@@ -72,6 +74,7 @@ def enroll(
         return existing, True
 
     enrolled, replayed = ctx.runner.run(command, "enroll")
+    ctx.programs.committed()
     # No id: an enrollment's key is the member's id, which is never logged.
     logger.debug("enroll: %s", "replayed" if replayed else "recorded")
     return enrolled

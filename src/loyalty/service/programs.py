@@ -10,6 +10,7 @@ work, so a refused command stores nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from loyalty.errors import ConfigError
 from loyalty.program import Program, check_versions
@@ -32,6 +33,7 @@ class Programs:
         self._synced = False
         #: Whether the running command stored this engine's versions (synced once it commits).
         self._storing = False
+        self._body_cache: tuple[tuple[Program, ...], tuple[dict[str, Any], ...]] | None = None
 
     @property
     def latest(self) -> Program:
@@ -99,14 +101,19 @@ class Programs:
         if self._storing:
             self._synced = True
 
+    def _bodies(self) -> tuple[dict[str, Any], ...]:
+        """The dict form of this engine's versions, worked out once (it costs more than the read)."""
+        if self._body_cache is None or self._body_cache[0] is not self._versions:
+            self._body_cache = (self._versions, tuple(program.to_dict() for program in self._versions))
+        return self._body_cache[1]
+
     def _learn(self, versions: tuple[Program, ...]) -> None:
         self._versions = versions
         self._tiered = any(version.tiers is not None for version in versions)
 
     def _merge(self, uow: UnitOfWork, *, write: bool) -> tuple[Program, ...]:
         stored = {version.version: version for version in uow.program_versions()}
-        for program in self._versions:
-            body = program.to_dict()
+        for program, body in zip(self._versions, self._bodies(), strict=True):
             previous = stored.get(program.version)
             if previous is None:
                 if write:

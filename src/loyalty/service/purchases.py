@@ -9,19 +9,21 @@ and writes that plan in one place with the operation a retry replays.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import attrs
 
 from loyalty import codec
-from loyalty.earning import Event, evaluate, evaluate_event, tally_keys, visits_key
+from loyalty.earning import ENROLLED, Event, evaluate, evaluate_event, tally_keys, visits_key
 from loyalty.errors import InvalidInput, UnknownMember
 from loyalty.habits import month_key, seen_key, spent_key
-from loyalty.members import Member
+from loyalty.ledger import Entry
+from loyalty.members import AttributeValue, Member
 from loyalty.program import Program
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
-from loyalty.recording import ReferralSnapshot, Snapshot, TierSnapshot, plan_earning
+from loyalty.recording import EarningPlan, ReferralSnapshot, Snapshot, TierSnapshot, plan_earning
 from loyalty.referrals import ReferralState, cap_key
 from loyalty.returns import debt_key, owed_key
 from loyalty.service import locks, postings, tiering
@@ -30,6 +32,7 @@ from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.tier_decisions import as_tier, decide
+from loyalty.versions import in_force
 
 __all__ = ["check_purchase", "evaluate_readonly", "record", "request_of_event"]
 
@@ -39,6 +42,17 @@ def check_purchase(purchase: object) -> Purchase:
     if not isinstance(purchase, Purchase):
         raise InvalidInput("purchase", f"must be a Purchase, not {type(purchase).__name__}")
     return purchase
+
+
+def till_event(
+    id: str, member_id: str, name: str, at: datetime, properties: Mapping[str, AttributeValue] | None
+) -> Event:
+    """An event a till records; not an enrollment, which :meth:`loyalty.Engine.enroll` records."""
+    if name == ENROLLED:
+        raise InvalidInput(
+            "name", f"{ENROLLED!r} is recorded by Engine.enroll, which pays the sign-up rules once"
+        )
+    return Event(id, member_id, name, at, properties)
 
 
 def request_of_event(event: Event) -> dict[str, Any]:
@@ -189,14 +203,7 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         # This engine's versions are stored with the command's own writes (a refused command
         # stores none), and the ones other engines stored are known before any date is decided.
         ctx.programs.store_in(uow)
-        snapshot, kept = _snapshot(ctx, uow, program, subject, reason, locked)
-        decided = plan_earning(snapshot)
-        entries = postings.apply(uow, decided.plan)
-        if decided.tier_state is not None:
-            uow.put_tier_state(decided.tier_state)
-        if decided.referral is not None:
-            referee, referrer = (None if i is None else entries[i].seq for i in decided.referral_lots)
-            uow.put_referral(attrs.evolve(decided.referral, referee_lot=referee, referrer_lot=referrer))
+        snapshot, kept, decided, entries = _earn_in(ctx, uow, program, subject, reason, locked)
         result = codec.receipt_result(decided.receipt, occurred_at=command.request["at"])
         # What a return needs to recompute the purchase as it was: its lot, the tallies
         # and the member it was evaluated with (only tallies that are not zero: a missing
@@ -215,6 +222,45 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
     receipt = command.run(ctx.runner, run)
     ctx.programs.committed()
     return receipt
+
+
+def _earn_in(
+    ctx: Context,
+    uow: UnitOfWork,
+    program: Program,
+    subject: Purchase | Event,
+    reason: str,
+    locked: int | None,
+) -> tuple[Snapshot, dict[str, tuple[int, str]], EarningPlan, list[Entry]]:
+    """Read, decide and write what ``subject`` earns, in the caller's unit of work."""
+    snapshot, kept = _snapshot(ctx, uow, program, subject, reason, locked)
+    decided = plan_earning(snapshot)
+    entries = postings.apply(uow, decided.plan)
+    if decided.tier_state is not None:
+        uow.put_tier_state(decided.tier_state)
+    if decided.referral is not None:
+        referee, referrer = (None if i is None else entries[i].seq for i in decided.referral_lots)
+        uow.put_referral(attrs.evolve(decided.referral, referee_lot=referee, referrer_lot=referrer))
+    return snapshot, kept, decided, entries
+
+
+def earn_on_enrollment(ctx: Context, uow: UnitOfWork, member_id: str, at: datetime) -> None:
+    """Pay the sign-up rules (event rules for :data:`~loyalty.earning.ENROLLED`) of the version in
+    force at ``at`` to the member just added in ``uow``, with the enrollment's own writes: both
+    or neither. Before the program's first version there is nothing to pay."""
+    # Read in this unit of work: a second one could wait on the connection this one holds.
+    versions = ctx.programs.in_uow(uow)
+    first = versions[0].effective_from
+    if first is not None and at < first:
+        return
+    program = in_force(versions, at)
+    # Its id is the entry's source: "enrolled" on the member's own ledger says it all, and a
+    # member id at the length limit leaves no room for more.
+    event = Event(ENROLLED, member_id, ENROLLED, at)
+    if not program.index.select(event).rules:
+        return
+    ctx.programs.store_in(uow)
+    _earn_in(ctx, uow, program, event, f"event {ENROLLED}", None)
 
 
 def evaluate_readonly(ctx: Context, subject: Purchase | Event, *, explain: bool) -> Receipt:
