@@ -41,11 +41,13 @@ _NO_TALLY = Tally()
 @attrs.frozen
 class TierSnapshot:
     """A tiered program's part of the snapshot: the version in force now (its tiers decide),
-    the member's state with the reviews due carried out, and the metric over a window."""
+    the member's state with the reviews due carried out, and the metric over a window and in
+    one bucket of it (once those reviews are written)."""
 
     current: Program
     settled: Settled
     measure: Callable[[datetime], Decimal]
+    progress: Callable[[str], Decimal]
 
 
 @attrs.frozen
@@ -129,6 +131,7 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
             state=before.state,
             now=now,
             measure=snapshot.tier.measure,
+            progress=snapshot.tier.progress,
         )
         receipt, deltas, member = decision.receipt, decision.deltas, decision.member
         final = Settled(decision.state, stored, decision.moves)

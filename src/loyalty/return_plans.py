@@ -61,6 +61,7 @@ class ReturnTier:
     member: Member
     stored: TierState | None
     measure: Callable[[datetime], Decimal]
+    progress: Callable[[str], Decimal]
 
 
 @attrs.frozen
@@ -226,8 +227,12 @@ def _plan_tier(
             value = EXACT.add(value, less)
         return value
 
+    def progress(counted_in: str) -> Decimal:
+        value = tier.progress(counted_in)
+        return EXACT.add(value, less) if counted_in == bucket else value
+
     start = tier.stored if tier.stored is not None else TierState.initial(member.id, tiers, enrolled)
-    state, moves = review(start, tiers, now, zone, enrolled, measure)
+    state, moves = review(start, tiers, now, zone, enrolled, measure, progress)
     if tiers.downgrade is Downgrade.IMMEDIATE:
         state, more = upgrade(state, tiers, measure(now), now, zone, enrolled)
         moves += more

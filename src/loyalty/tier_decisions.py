@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 Measure = Callable[[datetime], Decimal]
+Progress = Callable[[str], Decimal]
 
 
 def as_tier(member: Member, tier: str) -> Member:
@@ -68,6 +69,11 @@ def contribution(tiers: Tiers, scale: int, subject: Purchase | Event, earned: in
     if tiers.metric is Metric.SPEND:
         return Tally(0, subject.total.amount)
     return Tally(1, Decimal(0))
+
+
+def _less(tiers: Tiers, value: Decimal) -> Tally:
+    """The tally change that takes ``value`` off a metric tally (a count for visits)."""
+    return Tally(-int(value), Decimal(0)) if tiers.metric is Metric.VISITS else Tally(0, -value)
 
 
 def metric_value(tiers: Tiers, tally: Tally) -> Decimal:
@@ -123,11 +129,13 @@ def decide(
     state: TierState,
     now: datetime,
     measure: Measure,
+    progress: Progress,
 ) -> Decision:
     """Evaluate ``subject`` at the member's tier and decide the moves it causes.
 
     ``program`` is the version the purchase earns under; ``current`` the one
-    in force now, whose tiers decide. ``read`` holds the tallies the
+    in force now, whose tiers decide; ``measure`` and ``progress`` read the metric
+    over the window at an instant and in one bucket of it. ``read`` holds the tallies the
     evaluation needs, read for the member at its tier (:func:`as_tier`). The
     metric is judged in the window of the purchase's own time (a downgrade at
     once: the window of now, which a late purchase from an earlier one does
@@ -172,7 +180,13 @@ def decide(
             counted = EXACT.add(counted, metric_value(tiers, gained))
         return counted
 
-    after, later = review(after, tiers, now, zone, enrolled, with_purchase)
+    def progress_with_purchase(counted_in: str) -> Decimal:
+        counted = progress(counted_in)
+        if counted_in == bucket:
+            counted = EXACT.add(counted, metric_value(tiers, gained))
+        return counted
+
+    after, later = review(after, tiers, now, zone, enrolled, with_purchase, progress_with_purchase)
     moves += later
     if (after.tier, after.earned) == (state.tier, state.earned):
         # Up and down again (a late purchase in a window a later review judged): only
@@ -221,6 +235,13 @@ def plan_moves(
                 program_version=program.version,
             )
         )
+        if move.reset:
+            planner.add_tallies(
+                {
+                    metric_key(tiers.metric, member_id, bucket): _less(tiers, held)
+                    for bucket, held in move.reset
+                }
+            )
         if move.moved:
             data = {"old": move.old, "new": move.new, "earned": move.earned, "reason": move.reason}
             planner.event(NewEvent(EventKind.TIER_CHANGED, member_id, move.at, now, source, data))

@@ -35,6 +35,7 @@ from dateutil.relativedelta import relativedelta
 from loyalty.checks import accepts, check_aware, one_of
 from loyalty.errors import InvalidInput
 from loyalty.json_form import JsonForm
+from loyalty.money import EXACT
 from loyalty.rules import as_enum, check_rule_id
 
 __all__ = [
@@ -49,13 +50,20 @@ __all__ = [
     "Upgrade",
     "Window",
     "metric_key",
+    "progress_without_resets",
+    "without_resets",
 ]
 
 #: The most levels a program may define, and the longest rolling window and grace period.
 MAX_LEVELS, MAX_MONTHS, MAX_GRACE_DAYS = 50, 120, 366
+#: The longest review cycle in days (ten years).
+MAX_REVIEW_DAYS = 3660
 #: The member attribute rules filter on to target tiers (``members = {tier = ["gold"]}``).
 TIER_ATTRIBUTE = "tier"
 _TICK = timedelta(microseconds=1)
+#: The metric over the window at an instant, and in one stretch of it (a tally's bucket).
+Measure = Callable[[datetime], Decimal]
+Progress = Callable[[str], Decimal]
 
 
 class Metric(enum.Enum):
@@ -106,6 +114,8 @@ class ReviewDate(enum.Enum):
     ANNIVERSARY = "anniversary"
     #: Each year on ``review_on`` ("01-01"), at midnight.
     FIXED = "fixed"
+    #: Every ``review_days`` days from the member's enrollment, at its time of day.
+    DAYS = "days"
 
 
 def _to_metric(value: Any) -> Any:
@@ -230,9 +240,21 @@ def _check_grace(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("grace_days", f"must be an int from 0 to {MAX_GRACE_DAYS}, got {value!r}")
 
 
-def _check_one_step(_: Any, __: Any, value: object) -> None:
-    if not isinstance(value, bool):
-        raise InvalidInput("one_step", f"must be true or false, got {value!r}")
+def _check_flag(field: str) -> Callable[[Any, Any, object], None]:
+    def check(_: Any, __: Any, value: object) -> None:
+        if not isinstance(value, bool):
+            raise InvalidInput(field, f"must be true or false, got {value!r}")
+
+    return check
+
+
+def _check_review_days(_: Any, __: Any, value: object) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REVIEW_DAYS
+    ):
+        raise InvalidInput(
+            "review_days", f"must be None or an int from 1 to {MAX_REVIEW_DAYS}, got {value!r}"
+        )
 
 
 def _check_review_on(_: Any, __: Any, value: object) -> None:
@@ -258,10 +280,13 @@ class Tiers:
     ``upgrade``: a member moves up at once when the metric reaches a
     threshold (several tiers in one jump if it reaches several);
     ``downgrade``: whether and when a member moves down
-    (:class:`Downgrade`). Reviews fall on ``review`` dates; ``grace_days``
-    delays a downgrade a review decides, and ``one_step`` limits it to one
-    tier per review. Each review measures the window as it stood just
-    before the review date.
+    (:class:`Downgrade`). Reviews fall on ``review`` dates (``review_on``
+    for a fixed date, ``review_days`` for a cycle of days); ``grace_days``
+    delays a downgrade a review decides, ``one_step`` limits it to one
+    tier per review and ``to_base`` sends the member straight to the lowest
+    tier. Each review measures the window as it stood just before the review
+    date. ``reset_on_downgrade`` sets the member's progress in the window
+    back to zero when a review moves its earned tier down.
     """
 
     levels: tuple[Tier, ...] = attrs.field(converter=_levels, validator=_check_levels)
@@ -288,8 +313,11 @@ class Tiers:
         validator=one_of(ReviewDate, "review"),
     )
     review_on: str | None = attrs.field(default=None, validator=_check_review_on)
+    review_days: int | None = attrs.field(default=None, validator=_check_review_days)
     grace_days: int = attrs.field(default=0, validator=_check_grace)
-    one_step: bool = attrs.field(default=False, validator=_check_one_step)
+    one_step: bool = attrs.field(default=False, validator=_check_flag("one_step"))
+    to_base: bool = attrs.field(default=False, validator=_check_flag("to_base"))
+    reset_on_downgrade: bool = attrs.field(default=False, validator=_check_flag("reset_on_downgrade"))
 
     def __attrs_post_init__(self) -> None:
         if (self.window is Window.ROLLING) != (self.months is not None):
@@ -306,6 +334,16 @@ class Tiers:
             raise InvalidInput("review_on", 'a fixed review needs its date, "MM-DD"')
         if self.review is not ReviewDate.FIXED and self.review_on is not None:
             raise InvalidInput("review_on", "only a fixed review takes a date")
+        if self.review is ReviewDate.DAYS and self.review_days is None:
+            raise InvalidInput("review_days", "a review every so many days needs its number of days")
+        if self.review is not ReviewDate.DAYS and self.review_days is not None:
+            raise InvalidInput("review_days", 'only a review every so many days (review = "days") takes them')
+        if self.to_base and self.one_step:
+            raise InvalidInput("to_base", "a downgrade goes one step or straight to the base tier, not both")
+        if self.reset_on_downgrade and self.downgrade is not Downgrade.REVIEW:
+            # Under "immediate" the tier follows the metric: progress set to zero would take
+            # the member on down to the lowest tier at once.
+            raise InvalidInput("reset_on_downgrade", "only a downgrade at review resets progress")
         if self.downgrade is not Downgrade.REVIEW:
             if self.review is not ReviewDate.ANNIVERSARY or self.review_on is not None:
                 raise InvalidInput("review", "only a downgrade at review has review dates")
@@ -313,13 +351,16 @@ class Tiers:
                 raise InvalidInput("grace_days", "only a downgrade at review has a grace period")
             if self.one_step:
                 raise InvalidInput("one_step", "only a downgrade at review goes one step at a time")
-        elif self.window is Window.CALENDAR_YEAR and self.review is ReviewDate.ANNIVERSARY:
-            # An anniversary would measure a calendar year cut short.
+            if self.to_base:
+                # Under "immediate" the tier follows the metric, which may still meet a tier between.
+                raise InvalidInput("to_base", "only a downgrade at review goes straight to the base tier")
+        elif self.window is Window.CALENDAR_YEAR and self.review is not ReviewDate.FIXED:
+            # An anniversary or a cycle of days would measure a calendar year cut short.
             raise InvalidInput(
                 "review",
                 'a calendar-year window is reviewed on a fixed date (review = "fixed", review_on = "01-01")',
             )
-        elif self.window is Window.MEMBERSHIP_YEAR and self.review is ReviewDate.FIXED:
+        elif self.window is Window.MEMBERSHIP_YEAR and self.review is not ReviewDate.ANNIVERSARY:
             raise InvalidInput("review", "a membership-year window is reviewed on the anniversary")
         object.__setattr__(self, "_position", {tier.id: i for i, tier in enumerate(self.levels)})
 
@@ -393,6 +434,9 @@ class Tiers:
         try:
             if self.review is ReviewDate.ANNIVERSARY:
                 return _anniversary(enrolled_at, zone, _membership_year(after, zone, enrolled_at) + 1)
+            if self.review is ReviewDate.DAYS:
+                assert self.review_days is not None
+                return _every(enrolled_at, zone, self.review_days, after)
             assert self.review_on is not None
             month, day = int(self.review_on[:2]), int(self.review_on[3:])
             local = after.astimezone(zone)
@@ -428,6 +472,18 @@ def _anniversary(enrolled_at: datetime, zone: tzinfo, years: int) -> datetime:
     A member enrolled on 29 February has anniversaries on 28 February.
     """
     return _utc(enrolled_at.astimezone(zone) + relativedelta(years=years))
+
+
+def _every(enrolled_at: datetime, zone: tzinfo, days: int, after: datetime) -> datetime:
+    """The first of the dates ``days``, ``2 * days``, ... days after enrollment (on the program's
+    wall clock, at the enrollment's time of day) that falls after ``after``."""
+    start = enrolled_at.astimezone(zone)
+    cycles = max((after.astimezone(zone).date() - start.date()).days // days, 1)
+    review = _utc(start + relativedelta(days=cycles * days))
+    while review <= after:  # at most twice: the same day, later than the enrollment's time
+        cycles += 1
+        review = _utc(start + relativedelta(days=cycles * days))
+    return review
 
 
 def _membership_year(at: datetime, zone: tzinfo, enrolled_at: datetime) -> int:
@@ -518,6 +574,9 @@ class TierChange:
     bonuses: tuple[str, ...] = ()
     #: The tier earned by activity after it (the same as ``new`` unless a floor holds).
     earned: str | None = None
+    #: The progress set back to zero with it (``reset_on_downgrade``): each stretch of the
+    #: window (a tally's bucket) and the metric it held.
+    reset: tuple[tuple[str, Decimal], ...] = ()
 
     @property
     def moved(self) -> bool:
@@ -650,20 +709,25 @@ def review(
     now: datetime,
     zone: tzinfo,
     enrolled_at: datetime,
-    measure: Callable[[datetime], Decimal],
+    measure: Measure,
+    progress: Progress | None = None,
 ) -> tuple[TierState, list[TierChange]]:
-    """Every review and floor end due by ``now``, in order. ``measure(at)`` is the metric at ``at``.
+    """Every review and floor end due by ``now``, in order. ``measure(at)`` is the metric at ``at``;
+    ``progress(bucket)`` the metric in one stretch of the window (needed to reset progress).
 
     A review at ``R`` measures the window just before ``R`` (for a downgrade
     at once: the window that begins at ``R``); if it falls short of the
     earned tier, the member moves down to the tier it meets (one tier only
-    with ``one_step``), ``grace_days`` after ``R``. The next review is
-    scheduled a year on (for a downgrade at once: when the window next moves).
-    The due date is worked out under the policy given, which may not be the
-    one the state was last written under.
+    with ``one_step``, the lowest with ``to_base``), ``grace_days`` after
+    ``R``, its progress in the window of then set back to zero with
+    ``reset_on_downgrade``. The next review is scheduled by ``review`` (for a
+    downgrade at once: when the window next moves). The due date is worked
+    out under the policy given, which may not be the one the state was last
+    written under.
     """
     changes: list[TierChange] = []
     state = attrs.evolve(state, due_at=_due(state, tiers, zone))
+    counted = without_resets(measure, changes, tiers, zone, enrolled_at)
     for _ in range(10_000):  # at most monthly over centuries; bounded whatever the data says
         due = state.due_at
         if due is None or due > now:
@@ -675,26 +739,104 @@ def review(
             and tiers.effective_at(reviewed, zone) <= due
         ):
             at = tiers.effective_at(reviewed, zone)
-            value = measure(tiers.measured_at(reviewed))
+            value = counted(tiers.measured_at(reviewed))
             earned = tiers.position(state.earned)
             level = min(tiers.level_for(value), earned)
-            if tiers.one_step:
-                level = max(level, earned - 1)
-            # Never below what the window in force when it takes effect already qualifies for
-            # (activity during the grace period, which did not lift an earned tier above it).
-            level = max(level, min(tiers.level_for(measure(at)), earned))
+            met = level
+            if level < earned and tiers.one_step:
+                level = earned - 1
+            elif level < earned and tiers.to_base:
+                level = 0
+            if tiers.downgrade is not Downgrade.IMMEDIATE and not (
+                # The window in force then holds activity the review judged: straight to the base
+                # tier means the member qualifies afresh (its next activity lifts it).
+                tiers.to_base
+                and set(tiers.buckets(at, zone, enrolled_at))
+                & set(tiers.buckets(tiers.measured_at(reviewed), zone, enrolled_at))
+            ):
+                # Never below what the window in force when it takes effect already qualifies for
+                # (activity during the grace period, which did not lift an earned tier above it).
+                level = max(level, min(tiers.level_for(counted(at)), earned))
             new, old = tiers.levels[level], tiers.levels[earned]
             day = reviewed.astimezone(zone).date().isoformat()
             when = (
                 f"the window moved on {day}" if tiers.downgrade is Downgrade.IMMEDIATE else f"review of {day}"
             )
             why = f"{when}: {_amount(tiers.metric, value)}, below {old.label}'s {old.threshold}"
+            if level < met:
+                why = f"{why}; a downgrade goes to the base tier, {new.label}"
+            reset: tuple[tuple[str, Decimal], ...] = ()
+            if level < earned and tiers.reset_on_downgrade:
+                reset = _reset(tiers, zone, enrolled_at, at, progress, changes)
+                if reset:
+                    total = sum((held for _, held in reset), Decimal(0))
+                    why = f"{why}; progress restarts at 0 ({_amount(tiers.metric, total)} set aside)"
             following = tiers.next_review(reviewed, zone, enrolled_at)
             state = attrs.evolve(state, earned=new.id, review_at=following if level else None)
             state = _settled(state, tiers, zone, at, changes, why, old.id)
+            if reset:
+                changes[-1] = attrs.evolve(changes[-1], reset=reset)
         else:
             state = _settled(state, tiers, zone, due, changes, "the assigned tier's term ended", state.earned)
     return state, changes
+
+
+def _reset(
+    tiers: Tiers,
+    zone: tzinfo,
+    enrolled_at: datetime,
+    at: datetime,
+    progress: Progress | None,
+    changes: list[TierChange],
+) -> tuple[tuple[str, Decimal], ...]:
+    """The stretches of the window of ``at`` and the progress each holds (after the resets in
+    ``changes``), to be set back to zero."""
+    if progress is None:
+        raise TypeError("review(): a policy that resets progress on downgrade needs progress=")
+    counted = progress_without_resets(progress, changes)
+    held = []
+    for bucket in tiers.buckets(at, zone, enrolled_at):
+        value = counted(bucket)
+        if value:
+            held.append((bucket, value))
+    return tuple(held)
+
+
+def _set_aside(changes: Iterable[TierChange]) -> dict[str, Decimal]:
+    total: dict[str, Decimal] = {}
+    for change in changes:
+        for bucket, value in change.reset:
+            total[bucket] = EXACT.add(total.get(bucket, Decimal(0)), value)
+    return total
+
+
+def without_resets(
+    measure: Measure, changes: list[TierChange], tiers: Tiers, zone: tzinfo, enrolled_at: datetime
+) -> Measure:
+    """``measure`` less the progress the resets among ``changes`` set aside (``changes`` is read at
+    each call, so moves appended later count): the metric once those moves are written."""
+
+    def counted(at: datetime) -> Decimal:
+        value = measure(at)
+        if any(change.reset for change in changes):
+            set_aside = _set_aside(changes)
+            for bucket in tiers.buckets(at, zone, enrolled_at):
+                value = EXACT.subtract(value, set_aside.get(bucket, Decimal(0)))
+        return value
+
+    return counted
+
+
+def progress_without_resets(progress: Progress, changes: list[TierChange]) -> Progress:
+    """``progress`` less what the resets among ``changes`` set aside (read at each call)."""
+
+    def counted(bucket: str) -> Decimal:
+        value = progress(bucket)
+        if any(change.reset for change in changes):
+            value = EXACT.subtract(value, _set_aside(changes).get(bucket, Decimal(0)))
+        return value
+
+    return counted
 
 
 def assign(

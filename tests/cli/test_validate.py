@@ -168,3 +168,50 @@ def test_validate_json_lists_every_problem_on_stdout_and_exits_1(
             {"path": "rules[2].factor", "message": "must not be negative, got -1"},
         ],
     }
+
+
+TIERED = """name = "Club"
+currency = "EUR"
+
+[tiers]
+window = "rolling"
+months = 3
+downgrade = "review"
+review = "days"
+review_days = 90
+to_base = true
+reset_on_downgrade = true
+
+[[tiers.levels]]
+id = "member"
+
+[[tiers.levels]]
+id = "gold"
+threshold = 1500
+"""
+
+
+def test_validate_accepts_the_downgrade_policies_and_refuses_bad_ones_by_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "tiered.toml"
+    good.write_text(TIERED, encoding="utf-8")
+    status, out, err = run_cli(capsys, "validate", str(good))
+    assert (status, err) == (0, "")
+    assert out.startswith("ok: Club (EUR)")
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        TIERED.replace("review_days = 90", "review_days = 0").replace("to_base = true", "to_base = 1"),
+        encoding="utf-8",
+    )
+    status, out, err = run_cli(capsys, "validate", str(bad))
+    assert (status, out) == (1, "")
+    assert err.splitlines() == [
+        "tiers.review_days: must be None or an int from 1 to 3660, got 0",
+        "tiers.to_base: must be true or false, not int 1",
+    ]
+    clash = tmp_path / "clash.toml"
+    clash.write_text(TIERED.replace('downgrade = "review"', 'downgrade = "immediate"'), encoding="utf-8")
+    status, out, err = run_cli(capsys, "validate", str(clash))
+    assert (status, out) == (1, "")
+    assert err.splitlines() == ["tiers.reset_on_downgrade: only a downgrade at review resets progress"]

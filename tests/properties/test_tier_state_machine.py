@@ -49,7 +49,15 @@ def tier_programs(draw: st.DrawFn) -> Program:
         fixed = window == "calendar_year" or (window != "membership_year" and draw(st.booleans()))
         if fixed:
             options.update(review="fixed", review_on="01-01" if window == "calendar_year" else "07-01")
-        options.update(grace_days=draw(st.sampled_from([0, 10])), one_step=draw(st.booleans()))
+        elif window in ("lifetime", "rolling") and draw(st.booleans()):
+            options.update(review="days", review_days=draw(st.sampled_from([1, 30, 90])))
+        step = draw(st.sampled_from(["met", "one_step", "to_base"]))
+        options.update(
+            grace_days=draw(st.sampled_from([0, 10])),
+            one_step=step == "one_step",
+            to_base=step == "to_base",
+            reset_on_downgrade=draw(st.booleans()),
+        )
     return Program("Club", "EUR", timezone="Europe/Amsterdam", tiers=Tiers(levels=levels, **options))
 
 
@@ -116,9 +124,11 @@ class TierMachine(RuleBasedStateMachine):
         qualifies = self.tiers.level_for(status.value)
         if self.tiers.downgrade is Downgrade.IMMEDIATE:
             assert earned == qualifies, status
-        else:
+        elif not self.tiers.to_base or earned:
             # Activity in the window of now lifts at once; only a review takes it away.
             assert earned >= qualifies, status
+        # (Straight to the base tier, a member whose window still meets a tier between
+        # qualifies afresh: its next activity lifts it.)
         if self.tiers.downgrade is Downgrade.NEVER:
             assert earned >= self.highest_earned, status
         in_force = self.tiers.position(status.tier.id)

@@ -38,6 +38,11 @@ def quote_guest(ctx: Context, purchase: Purchase, *, explain: bool) -> Receipt:
     return ctx.runner.read(lambda uow: _quote_in(ctx, uow, program, purchase, explain=explain))
 
 
+def _none(_: str) -> Decimal:
+    """A new member's tier metric in any bucket of the window."""
+    return Decimal(0)
+
+
 def _nothing(_: datetime) -> Decimal:
     """A new member's tier metric in any window."""
     return Decimal(0)
@@ -68,9 +73,18 @@ def _quote_in(
     now = ctx.now()
     # As a member enrolled at the purchase's time whose reviews due by now were carried out.
     start = TierState.initial(member.id, tiers, member.enrolled_at)
-    state, _ = review(start, tiers, now, current.zone, member.enrolled_at, _nothing)
+    state, _ = review(start, tiers, now, current.zone, member.enrolled_at, _nothing, _none)
     decided = decide(
-        program, current, purchase, member, read=read, balance=0, state=state, now=now, measure=_nothing
+        program,
+        current,
+        purchase,
+        member,
+        read=read,
+        balance=0,
+        state=state,
+        now=now,
+        measure=_nothing,
+        progress=_none,
     )
     receipt = decided.receipt
     if explain:

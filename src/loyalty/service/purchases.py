@@ -146,7 +146,12 @@ def _snapshot(
     seen = member
     if current is not None and current.tiers is not None and member is not None:
         settled = tiering.settled(uow, current, current.tiers, member, now)
-        tier = TierSnapshot(current, settled, tiering.measure(uow, current, current.tiers, member))
+        tier = TierSnapshot(
+            current,
+            settled,
+            tiering.measure_settled(uow, current, current.tiers, member, settled),
+            tiering.progress_settled(uow, current.tiers, member.id, settled),
+        )
         seen = as_tier(member, settled.state.tier)
     month = None if purchase is None else month_key(purchase.at.astimezone(program.zone))
     read, rules_read = _read(uow, program, subject, seen, month)
@@ -294,9 +299,10 @@ def _evaluate_in(
     if current is not None and member is not None:
         assert current.tiers is not None
         now = ctx.now()
-        state = tiering.settled(uow, current, current.tiers, member, now).state
+        settled = tiering.settled(uow, current, current.tiers, member, now)
+        state = settled.state
         read, _ = _read(uow, program, purchase, as_tier(member, state.tier))
-        measure = tiering.measure(uow, current, current.tiers, member)
+        measure = tiering.measure_settled(uow, current, current.tiers, member, settled)
         decided = decide(
             program,
             current,
@@ -307,6 +313,7 @@ def _evaluate_in(
             state=state,
             now=now,
             measure=measure,
+            progress=tiering.progress_settled(uow, current.tiers, member.id, settled),
         )
         if not explain:
             return attrs.evolve(decided.receipt, balance_after=None)

@@ -31,11 +31,24 @@ from loyalty.tiers import (
     TierStatus,
     assign,
     metric_key,
+    progress_without_resets,
     review,
+    without_resets,
 )
 from loyalty.versions import in_force
 
-__all__ = ["assign_tier", "measure", "review_due", "settled", "status", "tiered_now", "write"]
+__all__ = [
+    "assign_tier",
+    "measure",
+    "measure_settled",
+    "progress",
+    "progress_settled",
+    "review_due",
+    "settled",
+    "status",
+    "tiered_now",
+    "write",
+]
 
 
 def tiered_now(ctx: Context, uow: UnitOfWork) -> Program | None:
@@ -44,6 +57,16 @@ def tiered_now(ctx: Context, uow: UnitOfWork) -> Program | None:
         return None  # no version has tiers: no need to read the clock
     current = in_force(ctx.programs.in_uow(uow), ctx.now(), default_first=True)
     return current if current.tiers is not None else None
+
+
+def progress(uow: UnitOfWork, tiers: Tiers, member_id: str) -> Callable[[str], Decimal]:
+    """The member's tier metric in one bucket of the window, read from its tally."""
+
+    def of(bucket: str) -> Decimal:
+        key = metric_key(tiers.metric, member_id, bucket)
+        return metric_value(tiers, uow.tallies([key])[key])
+
+    return of
 
 
 def measure(uow: UnitOfWork, program: Program, tiers: Tiers, member: Member) -> Callable[[datetime], Decimal]:
@@ -64,9 +87,31 @@ def settled(uow: UnitOfWork, program: Program, tiers: Tiers, member: Member, now
     stored = uow.tier_state(member.id)
     state = stored if stored is not None else TierState.initial(member.id, tiers, member.enrolled_at)
     state, moves = review(
-        state, tiers, now, program.zone, member.enrolled_at, measure(uow, program, tiers, member)
+        state,
+        tiers,
+        now,
+        program.zone,
+        member.enrolled_at,
+        measure(uow, program, tiers, member),
+        progress(uow, tiers, member.id),
     )
     return Settled(state, stored, moves)
+
+
+def measure_settled(
+    uow: UnitOfWork, program: Program, tiers: Tiers, member: Member, tier: Settled
+) -> Callable[[datetime], Decimal]:
+    """:func:`measure` once ``tier``'s moves are written (less the progress they reset)."""
+    return without_resets(
+        measure(uow, program, tiers, member), tier.moves, tiers, program.zone, member.enrolled_at
+    )
+
+
+def progress_settled(
+    uow: UnitOfWork, tiers: Tiers, member_id: str, tier: Settled
+) -> Callable[[str], Decimal]:
+    """:func:`progress` once ``tier``'s moves are written (less the progress they reset)."""
+    return progress_without_resets(progress(uow, tiers, member_id), tier.moves)
 
 
 def write(
@@ -110,7 +155,13 @@ def review_due(
         uow.put_tier_state(attrs.evolve(stored, due_at=None))
         return 1, 0
     state, moves = review(
-        stored, tiers, at, program.zone, member.enrolled_at, measure(uow, program, tiers, member)
+        stored,
+        tiers,
+        at,
+        program.zone,
+        member.enrolled_at,
+        measure(uow, program, tiers, member),
+        progress(uow, tiers, member_id),
     )
     source = f"tier-review:{member_id}:{stored.due_at.isoformat()}"
     write(ctx, uow, program, member_id, Settled(state, stored, moves), source=source, now=now)
@@ -130,8 +181,9 @@ def status(ctx: Context, member_id: str) -> TierStatus:
         tiers = program.tiers
         if tiers is None:
             raise UnknownTier("tiers", f"program {program.name!r} (version {program.version}) has no tiers")
-        state = settled(uow, program, tiers, member, now).state
-        metric = measure(uow, program, tiers, member)
+        current = settled(uow, program, tiers, member, now)
+        state = current.state
+        metric = measure_settled(uow, program, tiers, member, current)
         value = metric(now)
         earned = tiers.tier(state.earned)
         review_at = state.review_at if tiers.position(state.earned) > 0 else None

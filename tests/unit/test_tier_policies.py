@@ -1,0 +1,268 @@
+"""Downgrade policies as pure decisions: straight to the base tier, progress reset on the way down,
+reviews every so many days (:func:`loyalty.tiers.review` and :func:`loyalty.tiers.upgrade`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from loyalty import ConfigError, InvalidInput, Program, Tiers
+from loyalty.config import program_to_toml
+from loyalty.tiers import TierChange, TierState, review, without_resets
+from tests.tiered_club import AMS, LEVELS, club
+
+ENROLLED = datetime(2024, 1, 10, 12, 0, tzinfo=AMS)
+
+
+def ams(year: int, month: int, day: int, hour: int = 0) -> datetime:
+    return datetime(year, month, day, hour, tzinfo=AMS)
+
+
+def utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def at_gold(tiers: Tiers, review_at: datetime) -> TierState:
+    return TierState(
+        "M1", "gold", "gold", utc(ENROLLED), review_at=utc(review_at), reached=("member", "gold")
+    )
+
+
+def by_year(values: dict[str, Decimal], tiers: Tiers) -> Callable[[datetime], Decimal]:
+    """A calendar-year metric read from ``values`` (one bucket per year)."""
+    return lambda at: sum((values.get(b, Decimal(0)) for b in tiers.buckets(at, AMS, ENROLLED)), Decimal(0))
+
+
+def reviewed_by(
+    tiers: Tiers, values: dict[str, Decimal], now: datetime
+) -> tuple[TierState, list[TierChange]]:
+    """A gold member's review of 1 January 2026 (and any due after it) carried out at ``now``."""
+
+    def progress(bucket: str) -> Decimal:
+        return values.get(bucket, Decimal(0))
+
+    return review(
+        at_gold(tiers, ams(2026, 1, 1)), tiers, utc(now), AMS, ENROLLED, by_year(values, tiers), progress
+    )
+
+
+def yearly(**options: Any) -> Tiers:
+    return Tiers(
+        levels=LEVELS,
+        window="calendar_year",
+        downgrade="review",
+        review="fixed",
+        review_on="01-01",
+        **options,
+    )
+
+
+# -- straight to the base tier ------------------------------------------------------------
+
+
+def test_a_review_that_finds_the_member_short_drops_it_to_the_base_tier() -> None:
+    values = {"2024": Decimal(2000), "2025": Decimal(600)}  # 2025 meets silver's 500, not gold's 1500
+    assert reviewed_by(yearly(), values, ams(2026, 1, 2))[0].tier == "silver"
+    after, moves = reviewed_by(yearly(to_base=True), values, ams(2026, 1, 2))
+    assert (after.tier, after.earned, after.review_at) == ("member", "member", None)
+    assert [(m.old, m.new, m.reason) for m in moves] == [
+        (
+            "gold",
+            "member",
+            "review of 2026-01-01: 600 points, below Gold's 1500; a downgrade goes to the base tier, Member",
+        )
+    ]
+
+
+def test_a_review_that_keeps_the_tier_is_not_affected_by_to_base() -> None:
+    tiers = yearly(to_base=True)
+    values = {"2025": Decimal(1500)}
+    after, moves = reviewed_by(tiers, values, ams(2026, 1, 2))
+    assert (after.tier, moves, after.review_at) == ("gold", [], utc(ams(2027, 1, 1)))
+
+
+def test_activity_during_the_grace_period_still_holds_the_tier_it_qualifies_for() -> None:
+    tiers = yearly(to_base=True, grace_days=30)
+    values = {"2025": Decimal(600), "2026": Decimal(700)}  # silver's worth in January 2026
+    after, moves = reviewed_by(tiers, values, ams(2026, 2, 1))
+    assert after.tier == "silver"
+    assert moves[0].reason == "review of 2026-01-01: 600 points, below Gold's 1500"
+
+
+@pytest.mark.parametrize(("to_base", "lands_in"), [(True, "member"), (False, "silver")])
+def test_to_base_ignores_a_window_of_then_that_still_holds_what_the_review_judged(
+    to_base: bool, lands_in: str
+) -> None:
+    # A rolling window reviewed every 90 days: the window in force when the downgrade takes
+    # effect still holds the 600 points the review found short of gold, which meet silver.
+    tiers = Tiers(
+        levels=LEVELS,
+        window="rolling",
+        months=4,
+        downgrade="review",
+        review="days",
+        review_days=90,
+        to_base=to_base,
+    )
+    state = at_gold(tiers, ams(2024, 7, 8, 12))
+    after, _ = review(state, tiers, utc(ams(2024, 7, 9)), AMS, ENROLLED, lambda _: Decimal(600))
+    assert after.tier == lands_in
+
+
+# -- progress reset on the way down -----------------------------------------------------------
+
+
+def test_a_downgrade_sets_the_progress_of_the_window_then_in_force_aside() -> None:
+    tiers = yearly(grace_days=30, reset_on_downgrade=True)
+    values = {"2025": Decimal(600), "2026": Decimal(700)}
+    after, moves = reviewed_by(tiers, values, ams(2026, 2, 1))
+    assert after.tier == "silver"
+    assert moves[0].reset == (("2026", Decimal(700)),)
+    assert moves[0].reason.endswith("; progress restarts at 0 (700 points set aside)")
+    assert without_resets(by_year(values, tiers), moves, tiers, AMS, ENROLLED)(utc(ams(2026, 3, 1))) == 0
+
+
+def test_reviews_caught_up_in_one_go_see_the_progress_an_earlier_one_set_aside() -> None:
+    tiers = Tiers(levels=LEVELS, downgrade="review", review="days", review_days=100, reset_on_downgrade=True)
+    values = {"all": Decimal(1000)}  # a lifetime window (one bucket), after a return took 1000 back
+    # Maintenance did not run: the reviews of 19 April and 28 July are carried out on 1 August.
+    state = at_gold(tiers, ams(2024, 4, 19, 12))
+    after, moves = review(
+        state,
+        tiers,
+        utc(ams(2024, 8, 1)),
+        AMS,
+        ENROLLED,
+        lambda at: values["all"],
+        lambda bucket: values[bucket],
+    )
+    assert [(m.old, m.new, m.reset) for m in moves] == [
+        ("gold", "silver", (("all", Decimal(1000)),)),
+        ("silver", "member", ()),  # the second review measured 0, not the 1000 set aside
+    ]
+    assert after.review_at is None
+
+
+def test_a_reset_needs_the_progress_by_bucket() -> None:
+    tiers = yearly(reset_on_downgrade=True)
+    with pytest.raises(TypeError, match="needs progress="):
+        review(
+            at_gold(tiers, ams(2026, 1, 1)),
+            tiers,
+            utc(ams(2026, 1, 2)),
+            AMS,
+            ENROLLED,
+            lambda _: Decimal(700),
+        )
+
+
+def test_a_downgrade_without_progress_in_the_window_resets_nothing() -> None:
+    tiers = yearly(reset_on_downgrade=True)
+    values = {"2025": Decimal(600)}
+    _, moves = reviewed_by(tiers, values, ams(2026, 1, 2))
+    assert (moves[0].reset, moves[0].reason) == ((), "review of 2026-01-01: 600 points, below Gold's 1500")
+
+
+# -- reviews every so many days ---------------------------------------------------------------
+
+
+def test_reviews_every_n_days_count_from_enrollment_on_the_programs_wall_clock() -> None:
+    tiers = Tiers(levels=LEVELS, downgrade="review", review="days", review_days=90)
+    # 90 days after 10 January is 9 April, after summer time began: still 12:00 in Amsterdam.
+    assert tiers.next_review(utc(ENROLLED), AMS, ENROLLED) == utc(ams(2024, 4, 9, 12))
+    assert tiers.next_review(utc(ams(2024, 4, 9, 11)), AMS, ENROLLED) == utc(ams(2024, 4, 9, 12))
+    assert tiers.next_review(utc(ams(2024, 4, 9, 12)), AMS, ENROLLED) == utc(ams(2024, 7, 8, 12))
+    assert tiers.next_review(utc(ams(2023, 6, 1)), AMS, ENROLLED) == utc(ams(2024, 4, 9, 12))
+    assert tiers.next_review(utc(ams(2034, 1, 1)), AMS, ENROLLED) == utc(ams(2034, 2, 16, 12))
+
+
+def test_a_review_every_n_days_schedules_the_next_one_a_cycle_on() -> None:
+    tiers = Tiers(
+        levels=LEVELS, window="rolling", months=4, downgrade="review", review="days", review_days=90
+    )
+    state = at_gold(tiers, ams(2024, 4, 9, 12))
+    after, moves = review(state, tiers, utc(ams(2024, 4, 10)), AMS, ENROLLED, lambda _: Decimal(1600))
+    assert (after.tier, after.review_at, moves) == ("gold", utc(ams(2024, 7, 8, 12)), [])
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+def test_the_new_options_round_trip_through_toml_and_json() -> None:
+    program = club(
+        window="rolling", months=3, downgrade="review", review="days", review_days=30, to_base=True
+    )
+    reset = club(downgrade="review", reset_on_downgrade=True, one_step=True)
+    for each in (program, reset):
+        assert Program.from_toml(program_to_toml(each)) == each
+        assert Program.from_dict(each.to_dict()) == each
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (
+            {"downgrade": "review", "review": "days"},
+            ("tiers.review_days", "a review every so many days needs its number of days"),
+        ),
+        (
+            {"downgrade": "review", "review": "days", "review_days": 0},
+            ("tiers.review_days", "must be None or an int from 1 to 3660, got 0"),
+        ),
+        (
+            {"downgrade": "review", "review": "days", "review_days": 2.5},
+            ("tiers.review_days", "must be an int, not float 2.5"),
+        ),
+        (
+            {"downgrade": "review", "review_days": 30},
+            ("tiers.review_days", 'only a review every so many days (review = "days") takes them'),
+        ),
+        (
+            {"review": "days", "review_days": 30},
+            ("tiers.review", "only a downgrade at review has review dates"),
+        ),
+        (
+            {"downgrade": "immediate", "to_base": True},
+            ("tiers.to_base", "only a downgrade at review goes straight to the base tier"),
+        ),
+        (
+            {"to_base": "yes", "downgrade": "review"},
+            ("tiers.to_base", "must be true or false, not str 'yes'"),
+        ),
+        (
+            {"downgrade": "review", "to_base": True, "one_step": True},
+            ("tiers.to_base", "a downgrade goes one step or straight to the base tier, not both"),
+        ),
+        (
+            {"downgrade": "immediate", "reset_on_downgrade": True},
+            ("tiers.reset_on_downgrade", "only a downgrade at review resets progress"),
+        ),
+        ({"reset_on_downgrade": 1}, ("tiers.reset_on_downgrade", "must be true or false, not int 1")),
+        (
+            {"window": "membership_year", "downgrade": "review", "review": "days", "review_days": 30},
+            ("tiers.review", "a membership-year window is reviewed on the anniversary"),
+        ),
+        (
+            {"window": "calendar_year", "downgrade": "review", "review": "days", "review_days": 30},
+            (
+                "tiers.review",
+                'a calendar-year window is reviewed on a fixed date (review = "fixed", review_on = "01-01")',
+            ),
+        ),
+    ],
+)
+def test_bad_policy_options_are_refused_by_path(options: dict[str, Any], problem: tuple[str, str]) -> None:
+    data = {
+        "name": "Club",
+        "currency": "EUR",
+        "tiers": {"levels": [{"id": "member"}, {"id": "gold", "threshold": 10}], **options},
+    }
+    with pytest.raises(ConfigError) as info:
+        Program.from_dict(data)
+    assert list(info.value.problems) == [problem]
+    with pytest.raises(InvalidInput):
+        Tiers(levels=LEVELS, **options)
