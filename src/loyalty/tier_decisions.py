@@ -62,7 +62,7 @@ def as_tier(member: Member, tier: str) -> Member:
 
 def contribution(tiers: Tiers, scale: int, subject: Purchase | Event, earned: int) -> Tally:
     """What ``subject``, earning ``earned`` stored units (of a program of ``scale``), adds to the metric."""
-    if tiers.metric is Metric.POINTS:
+    if tiers.metric in (Metric.POINTS, Metric.BALANCE):
         return Tally(0, Decimal(earned).scaleb(-scale, context=EXACT))
     if not isinstance(subject, Purchase):
         return Tally()  # an event is neither spend nor a visit
@@ -193,7 +193,8 @@ def decide(
         # first-time bonuses are left to record.
         moves = [attrs.evolve(move, old=state.tier, new=state.tier) for move in moves if move.bonuses]
     deltas: Mapping[str, Tally] = outcome.tallies
-    if gained.count or gained.points:
+    # (A balance is the ledger's, not a tally: the purchase's entries move it.)
+    if (gained.count or gained.points) and tiers.metric is not Metric.BALANCE:
         deltas = merged(deltas, {metric_key(tiers.metric, member.id, bucket): gained})
     bonus = sum(tiers.tier(tier).bonus for move in moves for tier in move.bonuses) * 10**current.scale
     up = tiers.position(after.tier) > tiers.position(state.tier)
@@ -282,6 +283,8 @@ def correction(
     purchase counted in; ``take`` is in the units of ``program``, its version."""
     tiers = current.tiers
     assert tiers is not None
+    if tiers.metric is Metric.BALANCE:
+        return {}  # the return's own entries lower the balance
     if tiers.metric is Metric.POINTS:
         delta = Tally(0, -Decimal(take).scaleb(-program.scale, context=EXACT))
     elif tiers.metric is Metric.SPEND:

@@ -75,6 +75,9 @@ class Metric(enum.Enum):
     SPEND = "spend"
     #: Purchases recorded (a void gives its visit back).
     VISITS = "visits"
+    #: The member's balance as the ledger holds it (in points; held points out, pending in),
+    #: followed after every write that changes it: spending points can move a member down.
+    BALANCE = "balance"
 
 
 class Window(enum.Enum):
@@ -340,6 +343,11 @@ class Tiers:
             raise InvalidInput("review_days", 'only a review every so many days (review = "days") takes them')
         if self.to_base and self.one_step:
             raise InvalidInput("to_base", "a downgrade goes one step or straight to the base tier, not both")
+        if self.metric is Metric.BALANCE and self.window is not Window.LIFETIME:
+            raise InvalidInput("window", "a balance is what the member has now: it has no window")
+        if self.metric is Metric.BALANCE and self.reset_on_downgrade:
+            # Setting progress aside would mean taking the member's points.
+            raise InvalidInput("reset_on_downgrade", "a balance is not progress: it cannot be reset")
         if self.reset_on_downgrade and self.downgrade is not Downgrade.REVIEW:
             # Under "immediate" the tier follows the metric: progress set to zero would take
             # the member on down to the lowest tier at once.
@@ -500,9 +508,12 @@ def _membership_year(at: datetime, zone: tzinfo, enrolled_at: datetime) -> int:
 
 
 def _amount(metric: Metric, value: Decimal) -> str:
-    """The metric's value as a reason states it: "1250 points", "310.50 spent", "12 visits"."""
+    """The metric's value as a reason states it: "1250 points", "310.50 spent", "12 visits",
+    "a balance of 900"."""
     if metric is Metric.SPEND:
         return f"{value} spent"
+    if metric is Metric.BALANCE:
+        return f"a balance of {value}"
     return f"{value} {metric.value}"
 
 

@@ -215,3 +215,18 @@ def test_validate_accepts_the_downgrade_policies_and_refuses_bad_ones_by_path(
     status, out, err = run_cli(capsys, "validate", str(clash))
     assert (status, out) == (1, "")
     assert err.splitlines() == ["tiers.reset_on_downgrade: only a downgrade at review resets progress"]
+
+
+def test_validate_accepts_a_balance_metric_and_refuses_it_a_window(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    wallet = TIERED.replace('window = "rolling"\nmonths = 3\n', 'metric = "balance"\n').replace(
+        "reset_on_downgrade = true\n", ""
+    )
+    path = tmp_path / "wallet.toml"
+    path.write_text(wallet, encoding="utf-8")
+    assert run_cli(capsys, "validate", str(path))[0] == 0
+    path.write_text(wallet.replace('metric = "balance"', 'metric = "balance"\nwindow = "calendar_year"'))
+    status, out, err = run_cli(capsys, "validate", str(path))
+    assert (status, out) == (1, "")
+    assert err.splitlines() == ["tiers.window: a balance is what the member has now: it has no window"]

@@ -28,7 +28,7 @@ START = datetime(2024, 1, 1, 10, 0, tzinfo=AMS)
 
 @st.composite
 def tier_programs(draw: st.DrawFn) -> Program:
-    metric = draw(st.sampled_from(["points", "spend", "visits"]))
+    metric = draw(st.sampled_from(["points", "spend", "visits", "balance"]))
     steps = [0, 2, 5] if metric == "visits" else [0, 100, 400]
     levels = [
         Tier(
@@ -40,6 +40,8 @@ def tier_programs(draw: st.DrawFn) -> Program:
         for i, threshold in enumerate(steps)
     ]
     window = draw(st.sampled_from(["lifetime", "calendar_year", "membership_year", "rolling"]))
+    if metric == "balance":
+        window = "lifetime"  # a balance has no window
     downgrade = draw(st.sampled_from(["never", "immediate", "review"]))
     options: dict[str, Any] = {"metric": metric, "window": window, "downgrade": downgrade}
     options["upgrade"] = draw(st.sampled_from(["next_purchase", "this_purchase"]))
@@ -56,7 +58,7 @@ def tier_programs(draw: st.DrawFn) -> Program:
             grace_days=draw(st.sampled_from([0, 10])),
             one_step=step == "one_step",
             to_base=step == "to_base",
-            reset_on_downgrade=draw(st.booleans()),
+            reset_on_downgrade=metric != "balance" and draw(st.booleans()),
         )
     return Program("Club", "EUR", timezone="Europe/Amsterdam", tiers=Tiers(levels=levels, **options))
 

@@ -1,5 +1,6 @@
-"""Downgrade policies as pure decisions: straight to the base tier, progress reset on the way down,
-reviews every so many days (:func:`loyalty.tiers.review` and :func:`loyalty.tiers.upgrade`)."""
+"""Tier policies as pure decisions: straight to the base tier, progress reset on the way down,
+reviews every so many days, a metric on the current balance (:func:`loyalty.tiers.review`,
+:func:`loyalty.tiers.upgrade`, :func:`loyalty.tier_decisions.decide`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from loyalty import ConfigError, InvalidInput, Program, Tiers
+from loyalty import ConfigError, InvalidInput, Line, Program, Purchase, Tiers
 from loyalty.config import program_to_toml
-from loyalty.tiers import TierChange, TierState, review, without_resets
+from loyalty.members import Member
+from loyalty.tier_decisions import correction, decide
+from loyalty.tiers import TierChange, TierState, review, upgrade, without_resets
 from tests.tiered_club import AMS, LEVELS, club
 
 ENROLLED = datetime(2024, 1, 10, 12, 0, tzinfo=AMS)
@@ -266,3 +269,67 @@ def test_bad_policy_options_are_refused_by_path(options: dict[str, Any], problem
     assert list(info.value.problems) == [problem]
     with pytest.raises(InvalidInput):
         Tiers(levels=LEVELS, **options)
+
+
+# -- the current balance ----------------------------------------------------------------------
+
+
+def test_a_balance_tier_moves_both_ways_with_the_balance_under_a_downgrade_at_once() -> None:
+    tiers = Tiers(levels=LEVELS, metric="balance", downgrade="immediate")
+    start = TierState.initial("M1", tiers, ENROLLED)
+    up, moves = upgrade(start, tiers, Decimal(1600), utc(ams(2024, 2, 1)), AMS, ENROLLED)
+    assert (up.tier, moves[0].bonuses) == ("gold", ("silver", "gold"))
+    assert moves[0].reason == "reached Gold: a balance of 1600 (threshold 1500)"
+    down, moves = upgrade(up, tiers, Decimal(600), utc(ams(2024, 2, 2)), AMS, ENROLLED)
+    assert (down.tier, moves[0].reason) == ("silver", "down to Silver: a balance of 600, below Gold's 1500")
+    kept, moves = upgrade(
+        up, Tiers(levels=LEVELS, metric="balance"), Decimal(600), utc(ams(2024, 2, 2)), AMS, ENROLLED
+    )
+    assert (kept.tier, moves) == ("gold", [])  # never: spending does not take a tier away
+
+
+def test_a_purchase_adds_what_it_earns_to_a_balance_and_writes_no_metric_tally() -> None:
+    program = club(metric="balance", downgrade="immediate")
+    assert program.tiers is not None
+    purchase = Purchase("P1", "M1", ENROLLED, [Line("goods", 1, Decimal("600.00"))], "EUR")
+    decided = decide(
+        program,
+        program,
+        purchase,
+        Member("M1", ENROLLED),
+        read={},
+        balance=0,
+        state=TierState.initial("M1", program.tiers, ENROLLED),
+        now=utc(ENROLLED),
+        measure=lambda _: Decimal(400),  # 400 points before the purchase
+        progress=lambda _: Decimal(400),
+    )
+    assert (decided.state.tier, decided.receipt.tier_reached) == ("silver", "silver")
+    assert not [key for key in decided.deltas if key.startswith("tier|")]
+    assert correction(program, program, Member("M1", ENROLLED), purchase, 600, purchase, None) == {}
+
+
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (
+            {"window": "calendar_year"},
+            ("tiers.window", "a balance is what the member has now: it has no window"),
+        ),
+        (
+            {"downgrade": "review", "reset_on_downgrade": True},
+            ("tiers.reset_on_downgrade", "a balance is not progress: it cannot be reset"),
+        ),
+    ],
+)
+def test_a_balance_has_no_window_and_no_reset(options: dict[str, Any], problem: tuple[str, str]) -> None:
+    data = {
+        "name": "Club",
+        "currency": "EUR",
+        "tiers": {"levels": [{"id": "member"}], "metric": "balance", **options},
+    }
+    with pytest.raises(ConfigError) as info:
+        Program.from_dict(data)
+    assert list(info.value.problems) == [problem]
+    program = club(metric="balance", downgrade="review", review="days", review_days=30, to_base=True)
+    assert Program.from_toml(program_to_toml(program)) == program

@@ -86,6 +86,10 @@ def run_due(
             done, moves = tiering.review_due(ctx, uow, program, member_id, at)
             reviewed += done
             moved += moves
+            # Under a balance metric the tier follows what expiry took.
+            source = f"tier-balance:{member_id}:{at.astimezone(UTC).isoformat()}"
+            follow = tiering.follow_balance(ctx, uow, [member_id], source=source, at=at, program=program)
+            moved += sum(each.moved for each in follow.values())
         uow.commit()
         return bool(due), written, reviewed, moved
 

@@ -16,6 +16,7 @@ from loyalty.errors import ConfigError
 from loyalty.program import Program, check_versions
 from loyalty.service.running import Runner
 from loyalty.store import StoredProgram, UnitOfWork
+from loyalty.tiers import Metric
 from loyalty.versions import by_label, in_force, lot_dates, same_body
 
 __all__ = ["Programs"]
@@ -29,6 +30,7 @@ class Programs:
         self._runner = runner
         # Whether any version has tiers (a purchase under none need not ask which is in force now).
         self._tiered = any(version.tiers is not None for version in versions)
+        self._by_balance = any(_by_balance(version) for version in versions)
         #: Whether the store has been read and holds this engine's versions.
         self._synced = False
         #: Whether the running command stored this engine's versions (synced once it commits).
@@ -70,6 +72,12 @@ class Programs:
         none has."""
         return self._tiered or not self._synced
 
+    @property
+    def may_follow_balance(self) -> bool:
+        """Whether a version may have tiers by balance (which every write that changes a
+        balance must follow): ``False`` once the store's versions are known and none has."""
+        return self._by_balance or not self._synced
+
     def in_uow(self, uow: UnitOfWork) -> tuple[Program, ...]:
         """Every version, read in the command's own unit of work (a second one could wait on
         a connection the first holds)."""
@@ -110,6 +118,7 @@ class Programs:
     def _learn(self, versions: tuple[Program, ...]) -> None:
         self._versions = versions
         self._tiered = any(version.tiers is not None for version in versions)
+        self._by_balance = any(_by_balance(version) for version in versions)
 
     def _merge(self, uow: UnitOfWork, *, write: bool) -> tuple[Program, ...]:
         stored = {version.version: version for version in uow.program_versions()}
@@ -133,3 +142,7 @@ class Programs:
         known = {version.version for version in self._versions}
         others = [Program.from_dict(v.body) for k, v in stored.items() if k not in known]
         return check_versions([*others, *self._versions]) if others else self._versions
+
+
+def _by_balance(program: Program) -> bool:
+    return program.tiers is not None and program.tiers.metric is Metric.BALANCE

@@ -208,8 +208,8 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         # This engine's versions are stored with the command's own writes (a refused command
         # stores none), and the ones other engines stored are known before any date is decided.
         ctx.programs.store_in(uow)
-        snapshot, kept, decided, entries = _earn_in(ctx, uow, program, subject, reason, locked)
-        result = codec.receipt_result(decided.receipt, occurred_at=command.request["at"])
+        snapshot, kept, decided, entries, receipt = _earn_in(ctx, uow, program, subject, reason, locked)
+        result = codec.receipt_result(receipt, occurred_at=command.request["at"])
         # What a return needs to recompute the purchase as it was: its lot, the tallies
         # and the member it was evaluated with (only tallies that are not zero: a missing
         # one reads as zero, and this is on every purchase).
@@ -222,7 +222,7 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         # Recorded at the instant the entries were (read once, in the snapshot).
         command.remember(uow, result, snapshot.now)
         uow.commit()
-        return decided.receipt
+        return receipt
 
     receipt = command.run(ctx.runner, run)
     ctx.programs.committed()
@@ -236,8 +236,9 @@ def _earn_in(
     subject: Purchase | Event,
     reason: str,
     locked: int | None,
-) -> tuple[Snapshot, dict[str, tuple[int, str]], EarningPlan, list[Entry]]:
-    """Read, decide and write what ``subject`` earns, in the caller's unit of work."""
+) -> tuple[Snapshot, dict[str, tuple[int, str]], EarningPlan, list[Entry], Receipt]:
+    """Read, decide and write what ``subject`` earns, in the caller's unit of work; the receipt
+    shows where a balance metric took its member."""
     snapshot, kept = _snapshot(ctx, uow, program, subject, reason, locked)
     decided = plan_earning(snapshot)
     entries = postings.apply(uow, decided.plan)
@@ -246,7 +247,29 @@ def _earn_in(
     if decided.referral is not None:
         referee, referrer = (None if i is None else entries[i].seq for i in decided.referral_lots)
         uow.put_referral(attrs.evolve(decided.referral, referee_lot=referee, referrer_lot=referrer))
-    return snapshot, kept, decided, entries
+    return snapshot, kept, decided, entries, _follow_balances(ctx, uow, snapshot, decided.receipt, entries)
+
+
+def _follow_balances(
+    ctx: Context, uow: UnitOfWork, snapshot: Snapshot, receipt: Receipt, entries: list[Entry]
+) -> Receipt:
+    """Under a balance metric, every member whose balance the purchase moved follows it (an
+    entry bonus or a referral bonus can lift a member further than the points earned did);
+    the receipt shows where its member ended."""
+    member_id = snapshot.subject.member_id
+    members = {member_id, *(entry.member_id for entry in entries)}
+    followed = tiering.follow_balance(ctx, uow, members, source=snapshot.subject.id, at=snapshot.now)
+    mine = followed.get(member_id)
+    tiers = None if snapshot.tier is None else snapshot.tier.current.tiers
+    if mine is None or not (mine.moved or mine.bonus) or tiers is None or snapshot.tier is None:
+        return receipt
+    up = tiers.position(mine.state.tier) > tiers.position(snapshot.tier.settled.state.tier)
+    return attrs.evolve(
+        receipt,
+        tier_reached=mine.state.tier if up else None,
+        tier_bonus=receipt.tier_bonus + mine.bonus,
+        balance_after=uow.balance(member_id),
+    )
 
 
 def earn_on_enrollment(ctx: Context, uow: UnitOfWork, member_id: str, at: datetime) -> None:

@@ -93,11 +93,14 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
     if replay is not None:
         return codec.structure(replay.result, ReturnReceipt)
     decided = plan_return(_snapshot(ctx, uow, returned, purchase, receipt, sold.result))
-    postings.apply(uow, decided.plan)
+    entries = postings.apply(uow, decided.plan)
     if decided.tier_state is not None:
         uow.put_tier_state(decided.tier_state)
     if decided.referral is not None:
         uow.put_referral(decided.referral)
+    # Under a balance metric the tiers follow the balances the return lowered.
+    members = {member_id, *(entry.member_id for entry in entries)}
+    tiering.follow_balance(ctx, uow, members, source=returned.id, at=ctx.now())
     command.remember(uow, codec.unstructure(decided.receipt), ctx.now())
     uow.commit()
     return decided.receipt

@@ -27,7 +27,7 @@ from loyalty.errors import (
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.returns import paid_key, returned_key
-from loyalty.service import locks, postings
+from loyalty.service import locks, postings, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Declined
@@ -101,6 +101,8 @@ def debit_or_credit(
                 draws = draw_points(uow, member_id, -points, now, pending=entry_kind is EntryKind.ADJUST)
             except InsufficientPoints as short:
                 return change.decline(uow, short, now)
+            # Reviews due measure the balance before this write (under a balance metric).
+            tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
             if purchase_id is not None:
                 uow.add_tallies({paid_key(purchase_id): Tally(0, Decimal(-points))})
             if entry_kind is EntryKind.REDEEM:
@@ -109,10 +111,12 @@ def debit_or_credit(
                 Posting(member_id, entry_kind, points, at, now, key, reason, actor, draws=draws)
             )
         else:
+            tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
             program = in_force(ctx.programs.in_uow(uow), at, default_first=True)
             _, expires = ctx.programs.dates(program, at, pending=False, now=now)
             posting = Posting(member_id, entry_kind, points, at, now, key, reason, actor, expires_at=expires)
             entry = postings.credit(uow, posting, program) if points > 0 else uow.append(posting)
+        tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
         change.remember(uow, codec.unstructure(entry), now)
         uow.commit()
         return entry
@@ -152,8 +156,10 @@ def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, tt
         # Elapsed time, whatever zone the clock answers in (wall-clock arithmetic would
         # stretch a hold across a DST change).
         made = Hold(id, member_id, points, draws, at, now.astimezone(UTC) + ttl)
+        tiering.follow_balance(ctx, uow, [member_id], source=id, at=now)
         uow.append(Posting(member_id, EntryKind.HOLD, -points, at, now, id, "hold", draws=draws))
         uow.add_hold(made)
+        tiering.follow_balance(ctx, uow, [member_id], source=id, at=now)
         reservation.remember(uow, codec.unstructure(made), now)
         uow.commit()
         return made
@@ -210,9 +216,11 @@ def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | 
             postings.mark_redeemed(uow, held.member_id, at)
         if captured > held.points:
             raise InvalidPoints("points", f"the hold is of {held.points} points, not {captured}")
+        tiering.follow_balance(ctx, uow, [held.member_id], source=id, at=now)
         if captured < held.points:
             postings.give_back(uow, held, held.points - captured, now, f"hold captured for {captured}")
         ended = uow.end_hold(hold_id, HoldStatus.CAPTURED, captured, now.astimezone(UTC))
+        tiering.follow_balance(ctx, uow, [held.member_id], source=id, at=now)
         capturing.remember(uow, codec.unstructure(ended), now)
         uow.commit()
         return ended
@@ -234,10 +242,12 @@ def release(ctx: Context, hold_id: str, *, at: datetime) -> Hold:
         now = ctx.now()
         # Past its time the hold has expired, whether or not maintenance has said so yet.
         status = HoldStatus.EXPIRED if now >= held.expires_at else HoldStatus.RELEASED
+        tiering.follow_balance(ctx, uow, [held.member_id], source=hold_id, at=now)
         postings.give_back(uow, held, held.points, now, f"hold {status.value}")
         ended = uow.end_hold(hold_id, status, 0, now.astimezone(UTC))
         if status is HoldStatus.EXPIRED:
             postings.hold_expired(uow, held, now)
+        tiering.follow_balance(ctx, uow, [held.member_id], source=hold_id, at=now)
         uow.commit()
         return ended, False
 

@@ -6,7 +6,7 @@ kept in tallies per bucket of the tier window (:func:`loyalty.tiers.metric_key`)
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from decimal import Decimal
 
@@ -26,6 +26,7 @@ from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
 from loyalty.tier_decisions import Settled, metric_value, plan_moves
 from loyalty.tiers import (
+    Metric,
     Tiers,
     TierState,
     TierStatus,
@@ -33,12 +34,15 @@ from loyalty.tiers import (
     metric_key,
     progress_without_resets,
     review,
+    upgrade,
     without_resets,
 )
 from loyalty.versions import in_force
 
 __all__ = [
+    "Followed",
     "assign_tier",
+    "follow_balance",
     "measure",
     "measure_settled",
     "progress",
@@ -70,7 +74,15 @@ def progress(uow: UnitOfWork, tiers: Tiers, member_id: str) -> Callable[[str], D
 
 
 def measure(uow: UnitOfWork, program: Program, tiers: Tiers, member: Member) -> Callable[[datetime], Decimal]:
-    """The member's tier metric over the window at a given instant, read from its tallies."""
+    """The member's tier metric over the window at a given instant, read from its tallies (a
+    balance metric: the balance now, as this unit of work has written it, in points)."""
+    if tiers.metric is Metric.BALANCE:
+
+        def balance(_: datetime) -> Decimal:
+            units = uow.balance(member.id)
+            return Decimal(units or 0).scaleb(-program.scale, context=EXACT)
+
+        return balance
 
     def at(when: datetime) -> Decimal:
         buckets = tiers.buckets(when, program.zone, member.enrolled_at)
@@ -136,6 +148,60 @@ def write(
     if state is not None:
         uow.put_tier_state(state)
     return written
+
+
+@attrs.frozen
+class Followed:
+    """What following the balance did to one member: the moves of the tier in force, the entry
+    bonuses paid (in stored units), and the tier state after."""
+
+    moved: int
+    bonus: int
+    state: TierState
+
+
+def follow_balance(
+    ctx: Context,
+    uow: UnitOfWork,
+    member_ids: Iterable[str],
+    *,
+    source: str,
+    at: datetime,
+    program: Program | None = None,
+) -> dict[str, Followed]:
+    """Under a balance metric, move each member's tier to what its balance now qualifies for
+    (after the reviews due by ``at``), writing the moves as ``source``; the members' balances are
+    locked and written. ``program`` is the version whose tiers decide (default: the one in force
+    now). Other metrics: nothing to do (they move with the activity that counts)."""
+    if program is None and not ctx.programs.may_follow_balance:
+        return {}  # no version follows balances: no need to ask which is in force
+    current = program if program is not None else tiered_now(ctx, uow)
+    tiers = None if current is None else current.tiers
+    if current is None or tiers is None or tiers.metric is not Metric.BALANCE:
+        return {}
+    now = ctx.now()
+    followed = {}
+    for member_id in sorted(set(member_ids)):
+        member = uow.member(member_id)
+        assert member is not None  # it has a balance
+        moved = bonus = 0
+        # An entry bonus raises the balance again: at most one round per tier.
+        for _ in range(len(tiers.levels)):
+            tier = settled(uow, current, tiers, member, at)
+            value = measure(uow, current, tiers, member)(at)
+            state, moves = upgrade(tier.state, tiers, value, at, current.zone, member.enrolled_at)
+            tier = Settled(state, tier.stored, tier.moves + moves)
+            if not tier.moves and (tier.stored is None or tier.state == tier.stored):
+                break  # where it stands: nothing to write
+            before = uow.balance(member_id) or 0
+            write(ctx, uow, current, member_id, tier, source=source, now=now)
+            moved += sum(move.moved for move in tier.moves)
+            bonus += (uow.balance(member_id) or 0) - before
+            if not moves or not any(move.bonuses for move in moves):
+                break
+        state = uow.tier_state(member_id) or TierState.initial(member_id, tiers, member.enrolled_at)
+        followed[member_id] = Followed(moved, bonus, state)
+    return followed
 
 
 def review_due(

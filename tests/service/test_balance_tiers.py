@@ -1,0 +1,147 @@
+"""Tiers on the current balance, on every adapter: every write that changes a balance moves the
+tier (earning, redeeming, corrections, holds, returns, expiry), written as tier moves are."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from loyalty import Engine, EntryKind, InsufficientPoints, Line, Program, Purchase, Return
+from loyalty.expiry import Expiry, ExpiryPolicy
+from loyalty.outbox import EventKind
+from loyalty.store import Store
+from loyalty.testing.clock import ManualClock
+from loyalty.testing.snapshots import snapshot
+from tests.tiered_club import AMS, club
+
+T0 = datetime(2024, 1, 10, 12, 0, tzinfo=AMS)
+
+
+def start(program: Program, store: Store) -> tuple[Engine, ManualClock]:
+    clock = ManualClock(T0)
+    engine = Engine(program, store, clock=clock)
+    engine.enroll("M1", at=T0)
+    return engine, clock
+
+
+def buy(engine: Engine, key: str, amount: str, at: datetime = T0) -> Any:
+    return engine.record_purchase(Purchase(key, "M1", at, [Line("goods", 1, Decimal(amount))], "EUR"))
+
+
+def tiers_moved(engine: Engine) -> list[tuple[str, str]]:
+    return [(e.source_id, e.reason.split(":")[0]) for e in engine.history("M1") if e.kind is EntryKind.TIER]
+
+
+def test_a_balance_tier_follows_every_write_that_changes_the_balance(any_store: Store) -> None:
+    engine, _ = start(club(metric="balance", downgrade="immediate"), any_store)
+    assert buy(engine, "P1", "1400.00").tier_reached == "silver"  # 1400, and silver's 50 on top
+    engine.redeem("M1", 1000, id="R1", at=T0)
+    assert (engine.tier("M1").tier.id, engine.tier("M1").value) == ("member", Decimal(450))
+    engine.adjust("M1", 1200, id="A1", at=T0, reason="goodwill", actor="staff")
+    assert (engine.tier("M1").tier.id, engine.balance("M1").total) == ("gold", 1850)  # gold's 200 paid
+    engine.hold("M1", 1000, id="H1", at=T0, ttl=timedelta(hours=1))
+    assert engine.tier("M1").tier.id == "silver"  # held points have left the balance
+    engine.release("H1", at=T0)
+    engine.hold("M1", 400, id="H2", at=T0, ttl=timedelta(hours=1))
+    engine.capture("H2", id="C2", at=T0, points=100)  # 300 of the 400 come back
+    assert (engine.tier("M1").tier.id, engine.balance("M1").total) == ("gold", 1750)
+    assert tiers_moved(engine) == [
+        ("P1", "tier Member -> Silver"),
+        ("R1", "tier Silver -> Member"),
+        ("A1", "tier Member -> Gold"),
+        ("H1", "tier Gold -> Silver"),
+        ("H1", "tier Silver -> Gold"),
+        ("H2", "tier Gold -> Silver"),
+        ("C2", "tier Silver -> Gold"),
+    ]
+    assert [e.reason for e in engine.history("M1") if e.source_id == "R1"][-1] == (
+        "tier Silver -> Member: down to Member: a balance of 450, below Silver's 500"
+    )
+    changed = [e for e in engine.events() if e.kind is EventKind.TIER_CHANGED]
+    assert len(changed) == 7
+    bonuses = [e.points for e in engine.history("M1") if e.reason.startswith("entry bonus")]
+    assert bonuses == [50, 200]  # each paid once, whatever the round trips
+
+
+def test_an_entry_bonus_that_lifts_the_balance_further_is_on_the_receipt(any_store: Store) -> None:
+    engine, _ = start(club(metric="balance", downgrade="immediate"), any_store)
+    receipt = buy(engine, "P1", "1460.00")  # silver's 50 takes the balance to 1510: gold
+    assert (receipt.tier, receipt.tier_reached, receipt.tier_bonus, receipt.balance_after) == (
+        "member",
+        "gold",
+        250,
+        1710,
+    )
+    assert tiers_moved(engine) == [("P1", "tier Member -> Silver"), ("P1", "tier Silver -> Gold")]
+    assert buy(engine, "P1", "1460.00") == receipt  # a replay: the same receipt, nothing written
+    assert engine.balance("M1").total == 1710
+
+
+def test_a_declined_redemption_moves_no_tier_and_writes_nothing_but_its_decline(any_store: Store) -> None:
+    engine, _ = start(club(metric="balance", downgrade="immediate"), any_store)
+    buy(engine, "P1", "600.00")
+    before = snapshot(any_store, ["M1"], [])
+    with pytest.raises(InsufficientPoints):
+        engine.redeem("M1", 5000, id="R1", at=T0)
+    assert snapshot(any_store, ["M1"], []) == before
+    assert engine.tier("M1").tier.id == "silver"
+
+
+def test_a_return_and_expiry_by_maintenance_move_a_balance_tier_down(any_store: Store) -> None:
+    program = club(
+        metric="balance",
+        downgrade="immediate",
+        program={"expiry": Expiry(ExpiryPolicy.LIFETIME, months=1)},
+    )
+    engine, clock = start(program, any_store)
+    buy(engine, "P1", "400.00")
+    buy(engine, "P2", "200.00")
+    assert engine.tier("M1").tier.id == "silver"  # 600, and silver's 50 on top
+    engine.record_return(Return("V2", "P2", T0 + timedelta(hours=1)))
+    assert engine.tier("M1").tier.id == "member"  # 450
+    clock.now = T0 + timedelta(days=20)
+    buy(engine, "P3", "100.00", clock())
+    assert engine.tier("M1").tier.id == "silver"  # 550
+    clock.now = T0 + timedelta(days=35)  # P1's 400 and the bonus expired; 100 are left
+    report = engine.run_due()
+    assert (report.expired_points, report.tier_changes) == (450, 1)
+    assert engine.tier("M1").tier.id == "member"
+    assert tiers_moved(engine)[-1] == (
+        f"tier-balance:M1:{clock.now.astimezone(UTC).isoformat()}",
+        "tier Silver -> Member",
+    )
+    assert engine.run_due().tier_changes == 0
+
+
+def test_under_reviews_a_balance_is_measured_at_the_review(any_store: Store) -> None:
+    engine, clock = start(club(metric="balance", downgrade="review"), any_store)
+    buy(engine, "P1", "1600.00")  # gold, and 250 in bonuses: 1850
+    engine.redeem("M1", 1200, id="R1", at=T0 + timedelta(days=1))
+    status = engine.tier("M1")
+    assert (status.tier.id, status.value, status.to_keep) == ("gold", Decimal(650), Decimal(850))
+    clock.now = datetime(2025, 1, 10, 12, 0, tzinfo=AMS)  # the anniversary: a balance of 650
+    report = engine.run_due()
+    assert (report.tier_reviews, report.tier_changes) == (1, 1)
+    assert engine.tier("M1").tier.id == "silver"
+    engine.adjust("M1", 900, id="A1", at=clock(), reason="goodwill", actor="staff")
+    assert engine.tier("M1").tier.id == "gold"  # up at once, as ever
+
+
+def test_a_review_carried_out_by_a_later_redemption_measures_the_balance_before_it(
+    any_store: Store,
+) -> None:
+    engine, clock = start(club(metric="balance", downgrade="review"), any_store)
+    buy(engine, "P1", "1600.00")  # gold, 1850 with the bonuses
+    clock.now = datetime(2025, 1, 11, 12, 0, tzinfo=AMS)  # the anniversary passed, no maintenance
+    engine.redeem("M1", 1500, id="R1", at=clock())
+    status = engine.tier("M1")  # the review of 10 January found 1850: gold is kept, until the next
+    assert (status.tier.id, status.value, status.review_at) == (
+        "gold",
+        Decimal(350),
+        datetime(2026, 1, 10, 12, 0, tzinfo=AMS).astimezone(UTC),
+    )
+    hold = engine.hold("M1", 300, id="H1", at=clock(), ttl=timedelta(hours=1))
+    assert (hold.points, engine.tier("M1").tier.id) == (300, "gold")
