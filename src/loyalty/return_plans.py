@@ -46,7 +46,8 @@ from loyalty.returns import (
 )
 from loyalty.tallies import Tally, merged
 from loyalty.tier_decisions import Settled, correction, metric_value, plan_moves
-from loyalty.tiers import Downgrade, TierState, review, upgrade
+from loyalty.tier_moves import review, upgrade
+from loyalty.tiers import Downgrade, TierState
 from loyalty.versions import lot_dates
 
 __all__ = ["ReturnPlan", "ReturnSnapshot", "ReturnTier", "Revoked", "plan_return", "revokes"]

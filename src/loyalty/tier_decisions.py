@@ -1,7 +1,7 @@
 """Tier decisions: what a purchase does to a member's tier, and the ledger moves that records.
 
 The metric is read through ``measure(at)``, the metric over the window at
-an instant (as :func:`loyalty.tiers.review` takes it); everything else is
+an instant (as :func:`loyalty.tier_moves.review` takes it); everything else is
 decided from values. :func:`decide` rates a purchase at the member's tier
 and works out the moves it causes; :func:`plan_moves` turns moves into
 zero-point ``tier`` entries, ``tier_changed`` events and entry bonuses.
@@ -25,18 +25,8 @@ from loyalty.program import Program
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
 from loyalty.tallies import Tally, merged
-from loyalty.tiers import (
-    TIER_ATTRIBUTE,
-    Downgrade,
-    Metric,
-    TierChange,
-    Tiers,
-    TierState,
-    Upgrade,
-    metric_key,
-    review,
-    upgrade,
-)
+from loyalty.tier_moves import TierChange, review, upgrade
+from loyalty.tiers import TIER_ATTRIBUTE, Downgrade, Metric, Tiers, TierState, Upgrade, metric_key
 from loyalty.versions import lot_dates
 
 __all__ = [

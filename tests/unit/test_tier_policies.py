@@ -1,6 +1,6 @@
 """Tier policies as pure decisions: straight to the base tier, progress reset on the way down,
-reviews every so many days, a metric on the current balance (:func:`loyalty.tiers.review`,
-:func:`loyalty.tiers.upgrade`, :func:`loyalty.tier_decisions.decide`)."""
+reviews every so many days, a metric on the current balance (:func:`loyalty.tier_moves.review`,
+:func:`loyalty.tier_moves.upgrade`, :func:`loyalty.tier_decisions.decide`)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,8 @@ from loyalty import ConfigError, InvalidInput, Line, Program, Purchase, Tiers
 from loyalty.config import program_to_toml
 from loyalty.members import Member
 from loyalty.tier_decisions import correction, decide
-from loyalty.tiers import TierChange, TierState, review, upgrade, without_resets
+from loyalty.tier_moves import TierChange, review, upgrade, without_resets
+from loyalty.tiers import TierState
 from tests.tiered_club import AMS, LEVELS, club
 
 ENROLLED = datetime(2024, 1, 10, 12, 0, tzinfo=AMS)

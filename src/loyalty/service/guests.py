@@ -26,7 +26,8 @@ from loyalty.service.purchases import check_purchase
 from loyalty.store import UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.tier_decisions import decide
-from loyalty.tiers import TierState, review
+from loyalty.tier_moves import review
+from loyalty.tiers import TierState
 
 __all__ = ["quote_guest"]
 

@@ -25,18 +25,8 @@ from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
 from loyalty.tier_decisions import Settled, metric_value, plan_moves
-from loyalty.tiers import (
-    Metric,
-    Tiers,
-    TierState,
-    TierStatus,
-    assign,
-    metric_key,
-    progress_without_resets,
-    review,
-    upgrade,
-    without_resets,
-)
+from loyalty.tier_moves import assign, progress_without_resets, review, upgrade, without_resets
+from loyalty.tiers import Metric, Tiers, TierState, TierStatus, metric_key
 from loyalty.versions import in_force
 
 __all__ = [
