@@ -10,7 +10,7 @@ zero-point ``tier`` entries, ``tier_changed`` events and entry bonuses.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, tzinfo
 from decimal import Decimal
 
 import attrs
@@ -178,6 +178,9 @@ def decide(
 
     after, later = review(after, tiers, now, zone, enrolled, with_purchase, progress_with_purchase)
     moves += later
+    if tiers.metric is Metric.BALANCE:
+        after, more = _bonus_chain(tiers, after, moves, with_purchase(now), now, zone, enrolled)
+        moves += more
     if (after.tier, after.earned) == (state.tier, state.earned):
         # Up and down again (a late purchase in a window a later review judged): only
         # first-time bonuses are left to record.
@@ -192,6 +195,27 @@ def decide(
         outcome.receipt, tier=earned_at, tier_reached=after.tier if up else None, tier_bonus=bonus
     )
     return Decision(receipt, deltas, seen, after, moves)
+
+
+def _bonus_chain(
+    tiers: Tiers,
+    state: TierState,
+    moves: list[TierChange],
+    balance: Decimal,
+    now: datetime,
+    zone: tzinfo,
+    enrolled: datetime,
+) -> tuple[TierState, list[TierChange]]:
+    """Under a balance metric, the moves the entry bonuses of ``moves`` make in turn (a bonus
+    raises the balance, which may reach a further tier, whose bonus raises it again)."""
+    more: list[TierChange] = []
+    for _ in range(len(tiers.levels)):
+        paid = sum(tiers.tier(tier).bonus for move in [*moves, *more] for tier in move.bonuses)
+        state, next_moves = upgrade(state, tiers, EXACT.add(balance, Decimal(paid)), now, zone, enrolled)
+        if not next_moves:
+            break
+        more += next_moves
+    return state, more
 
 
 def plan_moves(

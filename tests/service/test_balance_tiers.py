@@ -68,6 +68,9 @@ def test_a_balance_tier_follows_every_write_that_changes_the_balance(any_store: 
 
 def test_an_entry_bonus_that_lifts_the_balance_further_is_on_the_receipt(any_store: Store) -> None:
     engine, _ = start(club(metric="balance", downgrade="immediate"), any_store)
+    basket = Purchase("P1", "M1", T0, [Line("goods", 1, Decimal("1460.00"))], "EUR")
+    quoted = engine.quote(basket)
+    assert (quoted.tier_reached, quoted.tier_bonus) == ("gold", 250)
     receipt = buy(engine, "P1", "1460.00")  # silver's 50 takes the balance to 1510: gold
     assert (receipt.tier, receipt.tier_reached, receipt.tier_bonus, receipt.balance_after) == (
         "member",

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 from loyalty import ConfigError, InvalidInput, Line, Program, Purchase, Tiers
@@ -307,6 +308,24 @@ def test_a_purchase_adds_what_it_earns_to_a_balance_and_writes_no_metric_tally()
     )
     assert (decided.state.tier, decided.receipt.tier_reached) == ("silver", "silver")
     assert not [key for key in decided.deltas if key.startswith("tier|")]
+    # 1050 more: 1450 reaches silver, whose bonus of 50 takes the balance to gold's 1500.
+    chained = decide(
+        program,
+        program,
+        attrs.evolve(purchase, lines=[Line("goods", 1, Decimal("1050.00"))]),
+        Member("M1", ENROLLED),
+        read={},
+        balance=0,
+        state=TierState.initial("M1", program.tiers, ENROLLED),
+        now=utc(ENROLLED),
+        measure=lambda _: Decimal(400),
+        progress=lambda _: Decimal(400),
+    )
+    assert [(m.old, m.new, m.bonuses) for m in chained.moves] == [
+        ("member", "silver", ("silver",)),
+        ("silver", "gold", ("gold",)),
+    ]
+    assert (chained.receipt.tier_reached, chained.receipt.tier_bonus) == ("gold", 250)
     assert correction(program, program, Member("M1", ENROLLED), purchase, 600, purchase, None) == {}
 
 
