@@ -32,6 +32,7 @@ from loyalty.errors import (
     InvalidQuantity,
     LoyaltyError,
     MemberAlreadyEnrolled,
+    MemberNotActive,
     MissingFile,
     PointsOverflow,
     ReferralCodeTaken,
@@ -48,7 +49,7 @@ from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting, balance_of
 from loyalty.lots import Balance, Lot
-from loyalty.members import Member
+from loyalty.members import Member, MemberStatus
 from loyalty.money import Money
 from loyalty.outbox import DomainEvent, EventKind
 from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
@@ -121,6 +122,8 @@ __all__ = [
     "Maintenance",
     "Member",
     "MemberAlreadyEnrolled",
+    "MemberNotActive",
+    "MemberStatus",
     "Metric",
     "MissingFile",
     "Money",

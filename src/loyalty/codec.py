@@ -24,6 +24,7 @@ import cattrs
 
 from loyalty import json_form, schema
 from loyalty.errors import InvalidInput
+from loyalty.members import Member, MemberStatus
 from loyalty.money import EXACT
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Receipt
@@ -34,6 +35,7 @@ __all__ = [
     "canonical_instant",
     "first_difference",
     "from_dict",
+    "member_record",
     "pack_operation",
     "purchase_from_request",
     "purchase_request",
@@ -56,6 +58,15 @@ _converter.register_unstructure_hook(datetime, datetime.isoformat)
 _converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
 _converter.register_unstructure_hook(date, date.isoformat)
 _converter.register_structure_hook(date, lambda value, _: date.fromisoformat(value))
+
+
+def member_record(member: Member) -> dict[str, Any]:
+    """A member as a purchase's record keeps it: ``unstructure(member)`` without ``status`` when it
+    is active, which only an active member can earn with (``structure`` reads it back as active)."""
+    data: dict[str, Any] = _converter.unstructure(member)
+    if member.status is MemberStatus.ACTIVE:
+        del data["status"]
+    return data
 
 
 def receipt_result(receipt: Receipt, *, occurred_at: str | None = None) -> dict[str, Any]:

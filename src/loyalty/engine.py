@@ -33,7 +33,7 @@ from loyalty.habits import AtRiskReport
 from loyalty.holds import Hold
 from loyalty.ledger import Entry, EntryKind
 from loyalty.lots import Balance, Lot
-from loyalty.members import AttributeValue, Member
+from loyalty.members import AttributeValue, Member, MemberStatus
 from loyalty.outbox import DomainEvent
 from loyalty.program import Program, check_versions
 from loyalty.purchases import Purchase
@@ -137,6 +137,24 @@ class Engine(Closing):
         """
         return membership.enroll(
             self._ctx, member_id, at=at, birthday=birthday, attributes=attributes, referred_by=referred_by
+        )
+
+    def change_status(
+        self, member_id: str, status: MemberStatus | str, *, id: str, at: datetime, reason: str, actor: str
+    ) -> Member:
+        """Suspend (``"suspended"``), reinstate or reopen (``"active"``) or close (``"closed"``) a
+        member, with why and who; returns the member as it now stands.
+
+        A suspended member neither earns nor spends (purchases, events, redemptions and new
+        holds raise :class:`~loyalty.errors.MemberNotActive`) but is still corrected
+        (:meth:`adjust`) and updated; a closed one keeps its history and balance and nothing
+        new happens to it. Holds already open are captured, released or expire, and returns
+        settle, whatever the status. Each change is a ``member_status_changed`` event in the
+        outbox. Idempotent on ``id``; the status it already has raises
+        :class:`~loyalty.errors.InvalidInput` naming ``status``.
+        """
+        return membership.change_status(
+            self._ctx, member_id, status, id=id, at=at, reason=reason, actor=actor
         )
 
     def referral_code(self, member_id: str, *, code: str | None = None) -> str:

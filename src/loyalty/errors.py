@@ -140,6 +140,15 @@ class MemberAlreadyEnrolled(LoyaltyError):
     """An enrollment for a member id that is already enrolled with other details."""
 
 
+class MemberNotActive(LoyaltyError):
+    """A command the member's status does not allow: a suspended member earning or spending, a
+    closed one doing anything new (:class:`loyalty.members.MemberStatus`). ``status`` says which."""
+
+    def __init__(self, field: str | None, message: str, *, status: str) -> None:
+        super().__init__(field, message)
+        self.status = status
+
+
 class InsufficientPoints(LoyaltyError):
     """A redemption or negative adjustment larger than the available balance.
 

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from datetime import date, datetime
 from types import MappingProxyType
@@ -20,7 +21,7 @@ from loyalty.checks import check_aware, check_id, check_text, validates
 from loyalty.errors import InvalidInput
 from loyalty.json_form import JsonForm
 
-__all__ = ["AttributeValue", "Member", "same_value"]
+__all__ = ["AttributeValue", "Member", "MemberStatus", "same_value"]
 
 AttributeValue = str | int | bool
 _MAX_ATTRIBUTES = 64
@@ -53,6 +54,34 @@ def _check_changed_at(_: Any, __: Any, value: object) -> None:
         check_aware("birthday_changed_at", value)
 
 
+class MemberStatus(enum.Enum):
+    """Whether a member may take part: the engine refuses what its status does not allow."""
+
+    #: Earns, spends and is corrected as usual.
+    ACTIVE = "active"
+    #: Can neither earn nor spend (purchases, events, redemptions and new holds are refused);
+    #: holds already open are captured or released, returns and corrections still settle.
+    SUSPENDED = "suspended"
+    #: Its history is kept; nothing new happens (earning, spending, holds, corrections, updates)
+    #: until it is reopened. Holds already open still settle, returns of its purchases too.
+    CLOSED = "closed"
+
+
+def _to_status(value: object) -> object:
+    if isinstance(value, str):
+        try:
+            return MemberStatus(value)
+        except ValueError:
+            choices = ", ".join(repr(status.value) for status in MemberStatus)
+            raise InvalidInput("status", f"must be one of {choices}, got {value!r}") from None
+    return value
+
+
+def _check_status(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, MemberStatus):
+        raise InvalidInput("status", f"must be a MemberStatus, not {type(value).__name__}")
+
+
 @attrs.frozen
 class Member(JsonForm):
     """An enrolled member. ``attributes`` are free-form facts a POS knows (segment, store)."""
@@ -67,6 +96,9 @@ class Member(JsonForm):
     )
     birthday_changed_at: datetime | None = attrs.field(
         default=None, kw_only=True, validator=_check_changed_at
+    )
+    status: MemberStatus = attrs.field(
+        default=MemberStatus.ACTIVE, kw_only=True, converter=_to_status, validator=_check_status
     )
 
 

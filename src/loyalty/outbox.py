@@ -47,6 +47,9 @@ class EventKind(enum.Enum):
     #: :meth:`loyalty.Engine.announce_at_risk` found the member drifting away: ``reasons``,
     #: ``last_visit``, ``days_since``, ``typical_gap_days``, ``recent_spend``, ``baseline_spend``.
     MEMBER_AT_RISK = "member_at_risk"
+    #: :meth:`loyalty.Engine.change_status` suspended, reinstated, closed or reopened the member:
+    #: ``old``, ``new`` (``active``, ``suspended``, ``closed``), ``reason`` and ``actor``.
+    MEMBER_STATUS_CHANGED = "member_status_changed"
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -121,7 +121,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 9
+        assert store.schema_version() == SCHEMA_VERSION == 10
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -253,8 +253,17 @@ def _migrated_shape(version: int) -> set[tuple[str, str]]:
 (LOTS_OPEN,) = (statement for statement in MIGRATIONS[3] if "INDEX lots_open" in statement)
 
 
+def _as_schema_9(schema: str) -> None:
+    """A current schema as schema 9 left it: no member status (every member was active)."""
+    s = sql.Identifier(schema)
+    with psycopg.connect(postgres_dsn()) as conn:
+        conn.execute(sql.SQL("ALTER TABLE {}.members DROP COLUMN status").format(s))
+        conn.execute(sql.SQL("UPDATE {}.schema_version SET version = 9").format(s))
+
+
 def _as_schema_8(schema: str) -> None:
     """A current schema as schema 8 left it: every open lot indexed by lots_open, no lots_debts."""
+    _as_schema_9(schema)
     s = sql.Identifier(schema)
     with psycopg.connect(postgres_dsn()) as conn:
         conn.execute(sql.SQL("DROP INDEX {}.lots_debts").format(s))

@@ -46,7 +46,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 9
+    assert store.schema_version() == SCHEMA_VERSION == 10
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -137,7 +137,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 9
+        assert store.schema_version() == SCHEMA_VERSION == 10
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -358,8 +358,16 @@ def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:
 (LOTS_OPEN,) = (statement for statement in MIGRATIONS[3] if "INDEX lots_open" in statement)
 
 
+def _as_schema_9(conn: sqlite3.Connection) -> None:
+    """A current file as schema 9 left it: no member status (every member was active)."""
+    conn.execute("ALTER TABLE members DROP COLUMN status")
+    conn.execute("UPDATE schema_version SET version = 9")
+    conn.commit()
+
+
 def _as_schema_8(conn: sqlite3.Connection) -> None:
     """A current file as schema 8 left it: every open lot indexed by lots_open, no lots_debts."""
+    _as_schema_9(conn)
     conn.execute("DROP INDEX lots_debts")
     conn.execute(LOTS_OPEN)
     conn.execute("UPDATE schema_version SET version = 8")

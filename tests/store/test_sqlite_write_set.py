@@ -39,7 +39,7 @@ def test_a_purchase_writes_its_members_tallies_with_its_balance(tmp_path: Path) 
     assert [" ".join(s.split()[:3]) for s in march] == [
         "BEGIN IMMEDIATE",
         "SELECT kind, body,",  # the idempotency record, if this is a retry
-        "SELECT balance, tallies",  # the member's balance and tallies, under the write lock
+        "SELECT balance, tallies,",  # the member's balance and tallies, under the write lock
         "UPDATE members SET",  # both, in one statement
         "INSERT INTO entries",
         "INSERT INTO lots",

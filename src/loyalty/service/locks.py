@@ -7,11 +7,16 @@ on each other.
 
 from __future__ import annotations
 
-from loyalty.errors import UnknownMember
+from loyalty.errors import MemberNotActive, UnknownMember
+from loyalty.members import MemberStatus
 from loyalty.referrals import ReferralState
 from loyalty.store import UnitOfWork
 
-__all__ = ["known", "lock", "lock_with_referrer"]
+__all__ = ["CHANGE", "CORRECT", "EARN", "SPEND", "allowed", "known", "lock", "lock_with_referrer"]
+
+#: What a command does to a member, for :func:`allowed`.
+EARN, SPEND, CORRECT, CHANGE = "earn", "spend", "correct", "change"
+_SUSPENDED_MAY = frozenset({CORRECT, CHANGE})
 
 
 def lock(uow: UnitOfWork, member_id: str) -> int:
@@ -20,6 +25,23 @@ def lock(uow: UnitOfWork, member_id: str) -> int:
     if balance is None:
         raise UnknownMember("member_id", f"no member {member_id!r}")
     return balance
+
+
+def allowed(uow: UnitOfWork, member_id: str, doing: str) -> None:
+    """Refuse what the member's status does not allow (asked after the member's lock, which read
+    the status with the balance): a suspended member neither earns nor spends, though it is
+    corrected and updated; a closed one does nothing new. Holds already open and returns settle
+    whatever the status, so their commands do not ask."""
+    status = uow.member_status(member_id)
+    if status is None or status is MemberStatus.ACTIVE:
+        return
+    if status is MemberStatus.SUSPENDED:
+        if doing in _SUSPENDED_MAY:
+            return
+        message = f"member {member_id!r} is suspended: it can neither earn nor spend until reinstated"
+    else:
+        message = f"member {member_id!r} is closed: nothing new happens to it until it is reopened"
+    raise MemberNotActive("member_id", message, status=status.value)
 
 
 def lock_with_referrer(uow: UnitOfWork, member_id: str) -> int:

@@ -10,16 +10,17 @@ from typing import Any
 import attrs
 
 from loyalty import codec
-from loyalty.checks import check_aware, check_id
-from loyalty.errors import MemberAlreadyEnrolled, UnknownMember, UnknownReferralCode
-from loyalty.members import AttributeValue, Member, same_value
+from loyalty.checks import check_aware, check_id, check_text
+from loyalty.errors import InvalidInput, MemberAlreadyEnrolled, UnknownMember, UnknownReferralCode
+from loyalty.members import AttributeValue, Member, MemberStatus, same_value
+from loyalty.outbox import EventKind, NewEvent
 from loyalty.referrals import normalize_code
-from loyalty.service import purchases, referring
+from loyalty.service import locks, purchases, referring
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
 
-__all__ = ["UNSET", "Unset", "enroll", "update_member"]
+__all__ = ["UNSET", "Unset", "change_status", "enroll", "update_member"]
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,7 @@ def update_member(
         existing = uow.member(member_id)
         if existing is None:
             raise UnknownMember("member_id", f"no member {member_id!r}")
+        locks.allowed(uow, member_id, locks.CHANGE)
         now = ctx.now()
         changes: dict[str, Any] = {}
         if not isinstance(birthday, Unset) and birthday != existing.birthday:
@@ -127,3 +129,51 @@ def update_member(
         return member
 
     return update.run(ctx.runner, command)
+
+
+def change_status(
+    ctx: Context,
+    member_id: str,
+    status: MemberStatus | str,
+    *,
+    id: str,
+    at: datetime,
+    reason: str,
+    actor: str,
+) -> Member:
+    """Suspend, reinstate, close or reopen a member (see :meth:`loyalty.Engine.change_status`)."""
+    check_id("member_id", member_id)
+    new = Member(member_id, at, status=status).status  # checks the status and ``at``
+    check_id("id", id)
+    check_text("reason", reason)
+    check_text("actor", actor)
+    request = {
+        "member_id": member_id,
+        "status": new.value,
+        "at": at.isoformat(),
+        "reason": reason,
+        "actor": actor,
+    }
+    change = Command(id, "member_status", request)
+
+    def command(uow: UnitOfWork) -> Member:
+        replay = change.replay(uow)
+        if replay is not None:
+            return codec.structure(replay.result, Member)
+        locks.lock(uow, member_id)  # beside the commands that check the status under this lock
+        existing = uow.member(member_id)
+        assert existing is not None  # locked
+        if existing.status is new:
+            raise InvalidInput("status", f"member {member_id!r} is already {new.value}")
+        now = ctx.now()
+        member = attrs.evolve(existing, status=new)
+        uow.update_member(member)
+        data = {"old": existing.status.value, "new": new.value, "reason": reason, "actor": actor}
+        uow.add_event(NewEvent(EventKind.MEMBER_STATUS_CHANGED, member_id, at, now, id, data))
+        change.remember(uow, codec.unstructure(member), now)
+        uow.commit()
+        return member
+
+    changed = change.run(ctx.runner, command)
+    logger.debug("change_status: %s", changed.status.value)
+    return changed

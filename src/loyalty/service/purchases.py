@@ -135,6 +135,7 @@ def _snapshot(
         balance = locks.lock_with_referrer(uow, subject.member_id)
     else:
         balance = locks.lock(uow, subject.member_id)
+    locks.allowed(uow, subject.member_id, locks.EARN)
     now = ctx.now()
     rolls = program.expiry.rolls
     if rolls:
@@ -218,7 +219,7 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         # values is one object fewer for the garbage collector to walk than a list.)
         result["context"] = kept
         if decided.member is not None:
-            result["member"] = codec.unstructure(decided.member)
+            result["member"] = codec.member_record(decided.member)
         # Recorded at the instant the entries were (read once, in the snapshot).
         command.remember(uow, result, snapshot.now)
         uow.commit()
@@ -315,6 +316,7 @@ def _evaluate_in(
     balance = uow.balance(purchase.member_id)
     if balance is None:
         raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
+    locks.allowed(uow, purchase.member_id, locks.EARN)
     current = tiering.tiered_now(ctx, uow)
     needs_member = explain or program.index.needs_member or current is not None
     member = uow.member(purchase.member_id) if needs_member else None

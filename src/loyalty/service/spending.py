@@ -90,6 +90,7 @@ def debit_or_credit(
         if replay is not None:
             return replay
         locks.lock(uow, member_id)
+        locks.allowed(uow, member_id, locks.SPEND if entry_kind is EntryKind.REDEEM else locks.CORRECT)
         if purchase_id is not None:
             _check_paid_purchase(uow, member_id, purchase_id)
         now = ctx.now()
@@ -147,6 +148,7 @@ def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, tt
         if replay is not None:
             return replay
         locks.lock(uow, member_id)
+        locks.allowed(uow, member_id, locks.SPEND)
         now = ctx.now()
         postings.expire_due(uow, member_id, now, now)
         try:

@@ -39,7 +39,7 @@ from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
 from loyalty.lots import Balance, Lot
-from loyalty.members import Member
+from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
 from loyalty.tallies import Tally
@@ -197,11 +197,18 @@ class MembersRole(Protocol):
         ...
 
     def update_member(self, member: Member) -> None:
-        """Replace the stored member's birthday, ``birthday_changed_at`` and attributes.
+        """Replace the stored member's birthday, ``birthday_changed_at``, attributes and status.
 
         Same id; the engine has checked the member exists (an adapter fails
         with :class:`~loyalty.errors.StorageError` if not). The enrollment
         time and the balance are kept.
+        """
+        ...
+
+    def member_status(self, member_id: str) -> MemberStatus | None:
+        """The member's status, or ``None`` for an unknown member. A command asks it right after
+        locking the member's balance, so an adapter may read it with the lock (the SQL adapters
+        do) and answer from that; ``self.member(member_id).status`` is a correct implementation.
         """
         ...
 

@@ -22,7 +22,7 @@ from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Balance, Lot, check_draws, check_redates, opens
-from loyalty.members import Member
+from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
 from loyalty.store import (
@@ -234,8 +234,13 @@ class MemoryUnitOfWork:
             birthday=member.birthday,
             attributes=member.attributes,
             birthday_changed_at=member.birthday_changed_at,
+            status=member.status,
         )
         self._undo.append(lambda: members.__setitem__(member.id, old))
+
+    def member_status(self, member_id: str) -> MemberStatus | None:
+        member = self._data.members.get(member_id)
+        return None if member is None else member.status
 
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
         return self._data.balances.get(member_id)

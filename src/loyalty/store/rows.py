@@ -14,7 +14,7 @@ from typing import Any
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind
 from loyalty.lots import Lot
-from loyalty.members import Member
+from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, EventKind
 from loyalty.referrals import Referral, ReferralState
 from loyalty.store import StoredProgram, check_rules
@@ -51,7 +51,7 @@ HOLD_COLUMNS = (
 )
 MEMBER_COLUMNS = (
     "member_id, enrolled_at, enrolled_offset, birthday, attributes,"
-    " birthday_changed_at, birthday_changed_offset"
+    " birthday_changed_at, birthday_changed_offset, status"
 )
 EVENT_COLUMNS = (
     "seq, kind, member_id, occurred_at, occurred_offset, recorded_at, recorded_offset, source_id, data"
@@ -186,7 +186,12 @@ def member_from_row(row: Any) -> Member:
         birthday = date.fromisoformat(birthday)
     changed = None if row[5] is None else restore_instant(row[5], row[6])
     return Member(
-        row[0], restore_instant(row[1], row[2]), birthday, load_json(row[4]), birthday_changed_at=changed
+        row[0],
+        restore_instant(row[1], row[2]),
+        birthday,
+        load_json(row[4]),
+        birthday_changed_at=changed,
+        status=MemberStatus(row[7]),
     )
 
 

@@ -264,6 +264,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX lots_debts ON {s}.lots (member_id, lot) WHERE remaining < 0",
         "DROP INDEX {s}.lots_open",
     ),
+    # 10: a member's status (loyalty.members.MemberStatus): read with the balance's lock, so a
+    # command checks it for nothing; every member enrolled before it is active.
+    ("ALTER TABLE {s}.members ADD COLUMN status TEXT NOT NULL DEFAULT 'active'",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

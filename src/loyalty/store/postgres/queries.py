@@ -57,19 +57,20 @@ class Queries:
         # (only a hand-made key can be) move in with it.
         self.add_member = q(
             "WITH moved AS (DELETE FROM {s}.tallies WHERE key = ANY(%s::text[]) RETURNING key, count, points)"
-            " INSERT INTO {s}.members ({member_columns}, tallies) VALUES (%s, %s, %s, %s, %s, %s, %s,"
+            " INSERT INTO {s}.members ({member_columns}, tallies) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
             " (SELECT json_object_agg(split_part(key, '|', 1), json_build_array(count, points::text))::text"
             " FROM moved)) RETURNING tallies"
         )
         self.update_member = q(
             "UPDATE {s}.members SET birthday = %s, attributes = %s, birthday_changed_at = %s,"
-            " birthday_changed_offset = %s WHERE member_id = %s"
+            " birthday_changed_offset = %s, status = %s WHERE member_id = %s"
         )
         self.balance = q("SELECT balance FROM {s}.members WHERE member_id = %s")
-        # The row's tallies come with the lock: a purchase reads them next.
+        # The row's tallies and the member's status come with the lock: a purchase reads them next.
         self.balance_for_update = q(
-            "SELECT balance, tallies FROM {s}.members WHERE member_id = %s FOR UPDATE"
+            "SELECT balance, tallies, status FROM {s}.members WHERE member_id = %s FOR UPDATE"
         )
+        self.member_status = q("SELECT status FROM {s}.members WHERE member_id = %s")
         self.row_tallies = q("SELECT member_id, tallies FROM {s}.members WHERE member_id = ANY(%s::text[])")
         # Enrolling a member and adding to one of its keys while it is not enrolled take this
         # lock (one per member id, held to the end of the transaction): an enrolment that takes
@@ -264,8 +265,8 @@ class Queries:
         # is still the commit order.
         self.operation_and_lock = q(
             "WITH locked AS MATERIALIZED ("
-            " SELECT balance, tallies FROM {s}.members WHERE member_id = %s FOR UPDATE)"
-            " SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, l.balance, l.tallies,"
+            " SELECT balance, tallies, status FROM {s}.members WHERE member_id = %s FOR UPDATE)"
+            " SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, l.balance, l.tallies, l.status,"
             " CASE WHEN l.balance IS NOT NULL THEN nextval(pg_get_serial_sequence(%s, 'seq')) END"
             " FROM (SELECT 1) AS one LEFT JOIN {s}.operations AS o ON o.key = %s"
             " LEFT JOIN locked AS l ON true"

@@ -13,7 +13,7 @@ from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Balance, Lot, check_draws, check_redates
-from loyalty.members import Member
+from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
 from loyalty.store import (
@@ -76,6 +76,8 @@ class PostgresUnitOfWork:
         # Members' row tallies (loyalty.store.member_tallies), read from locked rows: changes are
         # written with the member's next balance update, or at commit.
         self._rows = Rows()
+        #: Members' statuses as this unit of work read or wrote them (a lock reads it with the balance).
+        self._statuses: dict[str, MemberStatus] = {}
         # Members not enrolled whose keys this unit of work added to, under their lock.
         self._unenrolled: set[str] = set()
         # Balances read under the member's lock, as this unit of work's entries moved them, and
@@ -149,6 +151,7 @@ class PostgresUnitOfWork:
                 pg_json("attributes", dict(member.attributes)),
                 changed,
                 None if changed is None else offset_of(changed),
+                member.status.value,
             ),
         ).fetchone()
         assert row is not None  # an INSERT ... RETURNING
@@ -164,11 +167,13 @@ class PostgresUnitOfWork:
                 pg_json("attributes", dict(member.attributes)),
                 changed,
                 None if changed is None else offset_of(changed),
+                member.status.value,
                 pg_text("member_id", member.id),
             ),
         )
         if cursor.rowcount != 1:
             raise StorageError("member_id", f"no member {member.id!r} to update")
+        self._statuses[member.id] = member.status
 
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
         if not for_update:
@@ -179,7 +184,17 @@ class PostgresUnitOfWork:
             return None
         # Locked: this unit of work may add to the row's tallies (only locked rows are kept).
         self._rows.loaded(member_id, row[1])
+        self._statuses[member_id] = MemberStatus(row[2])
         return int(row[0])
+
+    def member_status(self, member_id: str) -> MemberStatus | None:
+        status = self._statuses.get(member_id)
+        if status is None:
+            row = self._execute(self._q.member_status, (member_id,)).fetchone()
+            if row is None:
+                return None
+            status = self._statuses[member_id] = MemberStatus(row[0])
+        return status
 
     def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
         row = self._execute(self._q.balance_by_state, {"m": member_id, "now": now}).fetchone()
@@ -443,7 +458,7 @@ class PostgresUnitOfWork:
             return self.operation(key), self.balance(member_id)  # nothing to lock for
         row = self._execute(self._q.operation_and_lock, (member_id, self._q.entries_table, key)).fetchone()
         assert row is not None  # one row, always
-        kind, body, recorded_at, recorded_offset, balance, tallies, seq = row
+        kind, body, recorded_at, recorded_offset, balance, tallies, status, seq = row
         operation = None
         if kind is not None:
             request, result = unpack_operation(key, body)
@@ -453,6 +468,7 @@ class PostgresUnitOfWork:
         # Locked: this unit of work may add to the row's tallies (only locked rows are kept), and
         # knows the balance its next entry moves, and that entry's number.
         self._rows.loaded(member_id, tallies)
+        self._statuses[member_id] = MemberStatus(status)
         self._balances[member_id] = int(balance)
         self._numbered = (member_id, int(seq))
         return operation, int(balance)

@@ -250,5 +250,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX lots_debts ON lots(member_id, lot) WHERE remaining < 0",
         "DROP INDEX lots_open",
     ),
+    # 10: a member's status (loyalty.members.MemberStatus): read with the balance's lock, so a
+    # command checks it for nothing; every member enrolled before it is active.
+    ("ALTER TABLE members ADD COLUMN status TEXT NOT NULL DEFAULT 'active'",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

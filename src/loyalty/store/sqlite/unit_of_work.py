@@ -13,7 +13,7 @@ from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Balance, Lot, check_draws, check_redates, opens
-from loyalty.members import Member
+from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
 from loyalty.store import (
@@ -102,6 +102,8 @@ class SQLiteUnitOfWork:
         # Members' row tallies (loyalty.store.member_tallies): changes are written with the
         # member's next balance update, or at commit.
         self._rows = Rows()
+        #: Members' statuses as this unit of work read or wrote them (a lock reads it with the balance).
+        self._statuses: dict[str, MemberStatus] = {}
 
     def _writable(self) -> None:
         if self._readonly:
@@ -143,6 +145,7 @@ class SQLiteUnitOfWork:
                 dump_json(dict(member.attributes)),
                 None if changed is None else utc_text(changed),
                 None if changed is None else offset_of(changed),
+                member.status.value,
                 row.text() if moved else None,
             ),
         )
@@ -154,27 +157,43 @@ class SQLiteUnitOfWork:
         changed = member.birthday_changed_at
         cursor = self._conn.execute(
             "UPDATE members SET birthday = ?, attributes = ?, birthday_changed_at = ?,"
-            " birthday_changed_offset = ? WHERE member_id = ?",
+            " birthday_changed_offset = ?, status = ? WHERE member_id = ?",
             (
                 None if member.birthday is None else member.birthday.isoformat(),
                 dump_json(dict(member.attributes)),
                 None if changed is None else utc_text(changed),
                 None if changed is None else offset_of(changed),
+                member.status.value,
                 member.id,
             ),
         )
         if cursor.rowcount != 1:
             raise StorageError("member_id", f"no member {member.id!r} to update")
+        self._statuses[member.id] = member.status
 
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
         # BEGIN IMMEDIATE already holds the database's write lock: nothing more to lock.
         # The row's tallies come with it: a purchase reads them next.
-        found = self._conn.execute("SELECT balance, tallies FROM members WHERE member_id = ?", (member_id,))
+        # And its status, which the command checks next (loyalty.service.locks).
+        found = self._conn.execute(
+            "SELECT balance, tallies, status FROM members WHERE member_id = ?", (member_id,)
+        )
         row = found.fetchone()
         if row is None:
             return None
         self._rows.loaded(member_id, row[1])
+        self._statuses[member_id] = MemberStatus(row[2])
         return int(row[0])
+
+    def member_status(self, member_id: str) -> MemberStatus | None:
+        status = self._statuses.get(member_id)
+        if status is None:
+            found = self._conn.execute("SELECT status FROM members WHERE member_id = ?", (member_id,))
+            row = found.fetchone()
+            if row is None:
+                return None
+            status = self._statuses[member_id] = MemberStatus(row[0])
+        return status
 
     def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
         parameters = balance_by_state_parameters(member_id, sortable(now))

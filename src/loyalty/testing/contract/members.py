@@ -15,7 +15,7 @@ from loyalty.errors import (
     StorageError,
 )
 from loyalty.ledger import EntryKind, Posting, balance_of
-from loyalty.members import Member
+from loyalty.members import Member, MemberStatus
 from loyalty.store import Store
 from loyalty.testing.contract._base import CET, T0, ContractBase, adjust_posting, debit
 
@@ -98,6 +98,28 @@ class MembersContract(ContractBase):
             uow.commit()
         with store.unit_of_work(readonly=True) as uow:
             assert uow.member("M1") == cleared
+
+    def test_a_members_status_is_kept_and_read_with_or_without_its_lock(self, store: Store) -> None:
+        with store.unit_of_work() as uow:
+            uow.add_member(Member("M1", T0))
+            uow.add_member(Member("M2", T0, status=MemberStatus.SUSPENDED))
+            assert uow.member_status("M1") is MemberStatus.ACTIVE
+            uow.commit()
+        with store.unit_of_work() as uow:
+            assert uow.balance("M1", for_update=True) == 0
+            assert uow.member_status("M1") is MemberStatus.ACTIVE
+            closed = Member("M1", T0, status=MemberStatus.CLOSED)
+            uow.update_member(closed)
+            # Asked again in the unit of work that changed it: the new status, not the lock's.
+            assert uow.member_status("M1") is MemberStatus.CLOSED
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.member("M1") == closed
+            assert uow.member_status("M2") is MemberStatus.SUSPENDED
+            assert uow.member_status("nobody") is None
+        with store.unit_of_work() as uow:
+            assert uow.balance("M2", for_update=True) == 0
+            assert uow.member_status("M2") is MemberStatus.SUSPENDED
 
     def test_update_member_rolls_back(self, store: Store) -> None:
         member = self._enroll(store)
