@@ -56,7 +56,7 @@ from loyalty.program import EarnRate, EventCombination, Program, Rounding, Round
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Contribution, Receipt, Skipped
 from loyalty.referrals import Referral, ReferralReport, Referrals, ReferralState
-from loyalty.returns import Clawback, Return, Returned, ReturnReceipt
+from loyalty.returns import Clawback, Return, Returned, ReturnPolicy, ReturnReceipt
 from loyalty.rules import (
     BirthdayBonus,
     EventRule,
@@ -143,6 +143,7 @@ __all__ = [
     "ReferralState",
     "Referrals",
     "Return",
+    "ReturnPolicy",
     "ReturnReceipt",
     "Returned",
     "ReviewDate",

@@ -485,8 +485,10 @@ class Engine(Closing):
         from the previous state is taken back: bonuses whose minimum the rest
         no longer meets go too, and a void also takes back a first-purchase
         bonus and gives the visit back. The take-backs of all returns of a
-        purchase never exceed what it earned. Points come first out of the
-        purchase's own lot (pending, if still in the return window), then
+        purchase never exceed what it earned. Under ``returns =
+        "proportional"`` the points taken back are what the amount returned
+        earns at the base rate instead (:mod:`loyalty.proportional`). Points
+        come first out of the purchase's own lot (pending, if still in the return window), then
         other pending points, then available ones; if the member spent them,
         the program's ``clawback`` decides (:class:`~loyalty.returns.Clawback`).
         Points redeemed to pay for the purchase (``redeem(..., purchase_id=)``)

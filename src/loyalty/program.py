@@ -34,7 +34,7 @@ from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
 from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.money import EXACT, check_currency, check_decimal
 from loyalty.referrals import Referrals
-from loyalty.returns import Clawback
+from loyalty.returns import Clawback, ReturnPolicy
 from loyalty.rules import (
     Multiplier,
     Rule,
@@ -154,6 +154,10 @@ def _to_clawback(value: Any) -> Any:
     return as_enum(Clawback, value)
 
 
+def _to_returns(value: Any) -> Any:
+    return as_enum(ReturnPolicy, value)
+
+
 @accepts(minimum=0, maximum=6)
 def _check_scale(_: Any, __: Any, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
@@ -243,7 +247,10 @@ class Program:
     window) before they can be spent; every credit's points then expire
     under ``expiry`` (see :mod:`loyalty.expiry`), with the dates of the
     version it was earned under. ``clawback`` says what a return does when
-    the points it takes back were already spent (:class:`~loyalty.returns.Clawback`).
+    the points it takes back were already spent (:class:`~loyalty.returns.Clawback`);
+    ``returns`` how it works out those points: by recomputing the purchase
+    without the returned goods, or by the amount returned at the base rate
+    (:class:`~loyalty.returns.ReturnPolicy`, :mod:`loyalty.proportional`).
     With ``remind_days``, maintenance writes a ``points_expiring`` event
     (:mod:`loyalty.outbox`) for points that expire within that many days.
     ``referrals`` (:class:`~loyalty.referrals.Referrals`) rewards members
@@ -288,11 +295,25 @@ class Program:
     clawback: Clawback = attrs.field(
         default=Clawback.CLAMP, converter=_to_clawback, validator=one_of(Clawback, "clawback"), kw_only=True
     )
+    #: How a return works out the points it takes back: "recompute" the purchase without the
+    #: returned goods, or "proportional": the amount returned at the base rate (needs one).
+    returns: ReturnPolicy = attrs.field(
+        default=ReturnPolicy.RECOMPUTE,
+        converter=_to_returns,
+        validator=one_of(ReturnPolicy, "returns"),
+        kw_only=True,
+    )
     tiers: Tiers | None = attrs.field(default=None, validator=_check_tiers, kw_only=True)
     remind_days: int = attrs.field(default=0, validator=_check_remind_days, kw_only=True)
     referrals: Referrals | None = attrs.field(default=None, validator=_check_referrals, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
+        if self.returns is ReturnPolicy.PROPORTIONAL and self.rate is None:
+            raise InvalidInput(
+                "returns",
+                '"proportional" takes back points at the base rate, and this program has none '
+                '(rate = false): use "recompute"',
+            )
         if self.rate is not None and any(rule.id == BASE for rule in self.rules):
             index = next(i for i, rule in enumerate(self.rules) if rule.id == BASE)
             raise InvalidInput(

@@ -9,7 +9,10 @@ drawn from the lots, referral bonuses taken back), the tally changes, the
 events, and the tier state and referral to record. The purchase is
 recomputed without every unit returned so far, under the version it was
 earned with and the tallies it was evaluated with; the take-backs of all
-returns of a purchase never exceed what it earned.
+returns of a purchase never exceed what it earned. Under ``returns =
+"proportional"`` the points taken back are those the amount returned earns
+at the base rate instead (:mod:`loyalty.proportional`); what the goods counted
+for (visits, caps, the tier metric) is given back by the recomputation all the same.
 """
 
 from __future__ import annotations
@@ -29,11 +32,13 @@ from loyalty.money import EXACT
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.plans import Account, Plan, Planner
 from loyalty.program import Program
+from loyalty.proportional import proportional_take
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
 from loyalty.referrals import Referral, ReferralState, cap_key
 from loyalty.returns import (
     Return,
+    ReturnPolicy,
     ReturnReceipt,
     claw,
     paid_key,
@@ -145,7 +150,13 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
     earned_before = receipt.points if not before else (was_eval.receipt.points if was_eval else 0)
     earns_now = new_eval.receipt.points if new_eval is not None else 0
     taken_so_far = int(state[taken_key(pid)].points)
-    take = max(0, min(earned_before - earns_now, receipt.points - taken_so_far))
+    detail = ""
+    if program.returns is ReturnPolicy.PROPORTIONAL:
+        share = proportional_take(program, purchase, after, earned=receipt.points, taken=taken_so_far)
+        take, detail = share.take, share.detail
+        earns_now = receipt.points - share.due
+    else:
+        take = max(0, min(earned_before - earns_now, receipt.points - taken_so_far))
     # What the returned units counted for (visits, caps, budgets, stamps) is given back.
     corrections = merged(
         new_eval.tallies if new_eval is not None else {},
@@ -173,7 +184,8 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
         owed, uncollected, taken = clawed.owed, clawed.uncollected, clawed.taken
         if taken:
             what = "void" if now_is is None else "return"
-            why = f"{what} of {pid}: {taken} of the {take} points its goods earned taken back{clawed.note()}"
+            goods = "the amount returned earns" if detail else "its goods earned"
+            why = f"{what} of {pid}: {taken} of the {take} points {goods} taken back{clawed.note()}"
             planner.post(
                 Posting(member_id, EntryKind.RETURN, -taken, returned.at, now, returned.id, why, draws=draws)
             )
@@ -207,6 +219,8 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
         owed,
         uncollected,
         planner.balance(member_id),
+        program.returns,
+        detail,
     )
     return ReturnPlan(result, planner.plan(), tier_state, referral)
 

@@ -45,6 +45,7 @@ __all__ = [
     "Clawback",
     "Clawed",
     "Return",
+    "ReturnPolicy",
     "ReturnReceipt",
     "Returned",
     "claw",
@@ -69,6 +70,16 @@ class Clawback(enum.Enum):
     CLAMP = "clamp"
     #: Take what there is now, and the rest from the member's next earnings.
     FUTURE = "future"
+
+
+class ReturnPolicy(enum.Enum):
+    """How a return works out the points it takes back (the program's ``returns``)."""
+
+    #: Recompute the purchase without every unit returned so far and take back the difference.
+    RECOMPUTE = "recompute"
+    #: Take back what the amount returned earns at the base rate, rounded as earning rounds,
+    #: never more than the purchase earned (:mod:`loyalty.proportional`).
+    PROPORTIONAL = "proportional"
 
 
 @attrs.frozen
@@ -128,6 +139,9 @@ class ReturnReceipt(JsonForm):
     from future earnings (``clawback = "future"``) and ``uncollected`` what
     was given up (``"clamp"``); the three add up to the goods' points.
     ``refunded`` are points spent on the purchase that this return gave back.
+    ``policy`` is the program's ``returns`` the take-back was worked out by,
+    and ``detail`` says how (``"25.00 EUR returned so far at 1 point per
+    10.00 EUR: 2 points (floor), 0 taken before"``; empty when recomputed).
     """
 
     id: str
@@ -141,6 +155,8 @@ class ReturnReceipt(JsonForm):
     owed: int
     uncollected: int
     balance_after: int
+    policy: ReturnPolicy = ReturnPolicy.RECOMPUTE
+    detail: str = ""
 
 
 def returned_after(

@@ -230,3 +230,24 @@ def test_validate_accepts_a_balance_metric_and_refuses_it_a_window(
     status, out, err = run_cli(capsys, "validate", str(path))
     assert (status, out) == (1, "")
     assert err.splitlines() == ["tiers.window: a balance is what the member has now: it has no window"]
+
+
+def test_validate_accepts_proportional_returns_and_refuses_them_without_a_base_rate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "club.toml"
+    path.write_text('name = "Club"\ncurrency = "EUR"\nreturns = "proportional"\n', encoding="utf-8")
+    assert run_cli(capsys, "validate", str(path))[0] == 0
+    path.write_text(
+        'name = "Club"\ncurrency = "EUR"\nrate = false\nreturns = "proportional"\n', encoding="utf-8"
+    )
+    status, out, err = run_cli(capsys, "validate", str(path))
+    assert (status, out) == (1, "")
+    assert err.splitlines() == [
+        'returns: "proportional" takes back points at the base rate, and this program has none '
+        '(rate = false): use "recompute"'
+    ]
+    path.write_text('name = "Club"\ncurrency = "EUR"\nreturns = "prorata"\n', encoding="utf-8")
+    assert run_cli(capsys, "validate", str(path))[2].splitlines() == [
+        "returns: must be one of 'recompute', 'proportional', got 'prorata'"
+    ]

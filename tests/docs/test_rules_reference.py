@@ -21,7 +21,7 @@ import pytest
 from loyalty.config import load_programs, programs_from_dict, programs_to_dict
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
-from loyalty.returns import Clawback
+from loyalty.returns import Clawback, ReturnPolicy
 from loyalty.rules import RULE_KINDS, Period, Rule, Scope
 from tests.paths import DOCS
 
@@ -115,6 +115,7 @@ CHOICES: list[tuple[str, type[enum.Enum]]] = [
     ("tax", TaxBasis),
     ("events", EventCombination),
     ("clawback", Clawback),
+    ("returns", ReturnPolicy),
     ("minimum_scope", Scope),
     ("cap_period", Period),
     ("limit_period", Period),

@@ -11,6 +11,7 @@ import pytest
 from loyalty import (
     AlreadyReturned,
     Balance,
+    EarnRate,
     Engine,
     EntryKind,
     FirstPurchase,
@@ -22,6 +23,8 @@ from loyalty import (
     Program,
     Purchase,
     PurchaseBonus,
+    ReturnPolicy,
+    ReturnReceipt,
     SpendRule,
     open_store,
 )
@@ -316,3 +319,48 @@ def test_a_return_on_a_one_connection_pool_does_not_wait_on_itself(clock: Manual
     finally:
         store.close()
         drop()
+
+
+def proportional(**options: object) -> Program:
+    return Program("Club", "EUR", rate=EarnRate(1, Decimal("10.00")), returns="proportional", **options)  # type: ignore[arg-type]
+
+
+def test_a_proportional_return_takes_what_the_amount_returned_earns(store: Store, clock: ManualClock) -> None:
+    rules = [Multiplier(id="double", factor=2)]
+    engine = engine_for(store, clock, proportional(rules=rules))
+    assert engine.record_purchase(sale("P1", ("shirt", 2, "25.00"), ("socks", 1, "5.00"))).points == 11
+    # 25.00 back at 1 point per 10.00: 2 points, whatever the multiplier gave.
+    first = engine.record_return(Return("R1", "P1", T0, (Returned("shirt", 1),)))
+    assert (first.taken_back, first.now_earns, first.policy) == (2, 9, ReturnPolicy.PROPORTIONAL)
+    assert (
+        first.detail == "25.00 EUR returned so far at 1 point per 10.00 EUR: 2 points (floor), 0 taken before"
+    )
+    socks = engine.record_return(Return("R2", "P1", T0, (Returned("socks", 1),)))
+    assert (socks.taken_back, socks.now_earns) == (1, 8)  # 30.00 so far: 3 points, 2 taken before
+    void = engine.record_return(Return("R3", "P1", T0))
+    assert (void.taken_back, void.now_earns, void.balance_after) == (8, 0, 0)  # nothing left: the rest goes
+    assert history_kinds(engine)[-1] == (EntryKind.RETURN, -8)
+    assert ReturnReceipt.from_dict(void.to_dict()) == void
+
+
+def test_a_proportional_return_of_spent_points_goes_below_zero_under_negative(
+    store: Store, clock: ManualClock
+) -> None:
+    engine = engine_for(store, clock, proportional(clawback=Clawback.NEGATIVE))
+    engine.record_purchase(sale("P1", ("bike", 1, "100.00"), ("bell", 1, "20.00")))
+    engine.redeem("M1", 12, id="X1", at=T0)
+    back = engine.record_return(Return("R1", "P1", T0, (Returned("bike", 1),)))
+    assert (back.taken_back, back.balance_after) == (10, -10)
+    assert engine.record_return(Return("R1", "P1", T0, (Returned("bike", 1),))) == back  # a retry
+
+
+def test_a_proportional_return_of_spent_points_is_collected_later_under_future(
+    store: Store, clock: ManualClock
+) -> None:
+    engine = engine_for(store, clock, proportional(clawback=Clawback.FUTURE))
+    engine.record_purchase(sale("P1", ("bike", 1, "100.00")))
+    engine.redeem("M1", 6, id="X1", at=T0)
+    back = engine.record_return(Return("R1", "P1", T0, (Returned("bike", 1),)))
+    assert (back.taken_back, back.owed, back.balance_after) == (4, 6, 0)
+    engine.record_purchase(sale("P2", ("lock", 1, "80.00")))
+    assert engine.balance("M1") == Balance(available=2)
