@@ -44,6 +44,7 @@ from typing import Any
 
 import attrs
 
+from loyalty.blocks import count_blocks
 from loyalty.checks import MAX_POINTS, check_aware, check_id, validates
 from loyalty.compiled import Selection
 from loyalty.conditions import (
@@ -593,6 +594,8 @@ def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -
     if isinstance(rule, SpendRule):
         unit = "point" if rule.points == 1 else "points"
         prefix = f"{rule.points} {unit} per {rule.per} {currency} on "
+        if rule.whole_blocks:
+            return _blocks(context, rule, matching, prefix)
         basis_of, exact_rate, rid, multiply = context.basis, rule.rate, rule.id, EXACT.multiply
         for i in matching:
             basis = basis_of[i]
@@ -655,6 +658,30 @@ def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -
     else:  # pragma: no cover - every purchase rule kind is handled above
         raise AssertionError(f"unhandled rule kind {type(rule).__name__}")
     return out, deltas
+
+
+def _blocks(context: _Context, rule: SpendRule, matching: list[int], prefix: str) -> _Given:
+    """A whole-block spend rule: its blocks' points, one row per line by its share of them."""
+    subject = context.subject
+    assert isinstance(subject, Purchase)
+    currency, lines = subject.currency, subject.lines
+    counted = count_blocks(rule.points, rule.per, context.basis, matching)
+    total = _as_money(counted.amount, currency)
+    if not counted.blocks:
+        return f"no whole {rule.per} {currency} in {total}"
+    many = "block" if counted.blocks == 1 else "blocks"
+    out = [
+        Contribution(
+            rule.id,
+            rule.title,
+            share,
+            f"{prefix}{lines[i].sku} {_as_money(context.basis[i], currency)}, "
+            f"{counted.blocks} whole {many} in {total}",
+            i,
+        )
+        for i, share in counted.shares
+    ]
+    return out, {}
 
 
 def _birthday(context: _Context, rule: BirthdayBonus, local: datetime) -> _Given:

@@ -85,15 +85,26 @@ def _check_per(_: Any, __: Any, value: object) -> None:
         raise InvalidAmount("rate.per", "must be positive, got 0")
 
 
+def _check_bool(field: str) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        if not isinstance(value, bool):
+            raise InvalidInput(field, f"must be true or false, got {value!r}")
+
+    return check
+
+
 @attrs.frozen
 class EarnRate:
     """``points`` for every ``per`` of money spent: 1 per 1.00, or 1 per 10.00, or 4 per 1.00."""
 
     points: int = attrs.field(default=1, validator=_check_rate_points)
     per: Decimal = attrs.field(default=Decimal(1), validator=_check_per)
+    #: Only whole blocks of ``per`` in the basket earn; the rest earns nothing (:mod:`loyalty.blocks`).
+    whole_blocks: bool = attrs.field(default=False, validator=_check_bool("rate.whole_blocks"))
 
     def __str__(self) -> str:
-        return _rate_text(self.points, str(self.per))
+        text = _rate_text(self.points, str(self.per))
+        return f"{text} (whole blocks)" if self.whole_blocks else text
 
 
 @functools.lru_cache(maxsize=256)
@@ -162,14 +173,6 @@ def _to_returns(value: Any) -> Any:
 def _check_scale(_: Any, __: Any, value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 6:
         raise InvalidInput("scale", f"must be an int from 0 to 6, got {value!r}")
-
-
-def _check_bool(field: str) -> Any:
-    def check(_: Any, __: Any, value: object) -> None:
-        if not isinstance(value, bool):
-            raise InvalidInput(field, f"must be true or false, got {value!r}")
-
-    return check
 
 
 def _rules(value: Iterable[Rule] | None) -> tuple[Rule, ...]:
@@ -314,6 +317,8 @@ class Program:
                 '"proportional" takes back points at the base rate, and this program has none '
                 '(rate = false): use "recompute"',
             )
+        if self.round_per is RoundPer.LINE:
+            _refuse_blocks_per_line(self)
         if self.rate is not None and any(rule.id == BASE for rule in self.rules):
             index = next(i for i, rule in enumerate(self.rules) if rule.id == BASE)
             raise InvalidInput(
@@ -472,11 +477,23 @@ def check_versions(programs: Sequence[Program]) -> tuple[Program, ...]:
     return tuple(sorted(programs, key=lambda p: (p.effective_from is not None, p.effective_from or earliest)))
 
 
+def _refuse_blocks_per_line(program: Program) -> None:
+    """Whole blocks are counted over the basket and their points shared over the lines in
+    fractions: rounding each line would round those shares away."""
+    why = 'whole blocks are counted over the basket: they cannot be rounded per line (round_per = "line")'
+    if program.rate is not None and program.rate.whole_blocks:
+        raise InvalidInput("rate.whole_blocks", why)
+    for i, rule in enumerate(program.rules):
+        if isinstance(rule, SpendRule) and rule.whole_blocks:
+            raise InvalidInput(f"rules[{i}].whole_blocks", why)
+
+
 def _rules_of(program: Program) -> list[Rule]:
     """The program's rules as evaluation sees them: the base rate, the rules, the tiers' multipliers."""
     rules: list[Rule] = []
     if program.rate is not None:
-        rules.append(SpendRule(id=BASE, points=program.rate.points, per=program.rate.per))
+        rate = program.rate
+        rules.append(SpendRule(id=BASE, points=rate.points, per=rate.per, whole_blocks=rate.whole_blocks))
     rules += program.rules
     if program.tiers is not None:
         # A tier's multiplier is a rule like any other, so the receipt shows it and

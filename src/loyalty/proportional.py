@@ -5,7 +5,8 @@ purchase. The amount of every unit returned so far, counted as earning
 counts spend (after line discounts; without tax when the program's ``tax``
 is ``"exclusive"``), earns points at the base ``rate`` of the version the
 purchase was earned with, rounded by that version's ``rounding``; what that
-comes to, less what earlier returns of the purchase took, is taken back.
+comes to, less what earlier returns of the purchase took, is taken back
+(with ``whole_blocks``, only the whole blocks in the amount returned so far).
 Never more than the purchase earned, and everything it earned once nothing
 of it is left. The figure is worked out on the running total, so two part
 returns take exactly what one return of the same goods would.
@@ -30,6 +31,7 @@ from decimal import Decimal
 
 import attrs
 
+from loyalty.blocks import block_points
 from loyalty.errors import InvalidInput
 from loyalty.money import EXACT, Money
 from loyalty.program import Program, TaxBasis
@@ -72,7 +74,10 @@ def proportional_take(
         raise InvalidInput("returns", "proportional returns need a base rate")
     left = remaining(purchase, after)
     amount = EXACT.subtract(spend_of(program, purchase), spend_of(program, left))
-    raw = EXACT.divide(EXACT.multiply(amount, Decimal(rate.points)), rate.per)
+    if rate.whole_blocks:
+        _, raw = block_points(amount, rate.points, rate.per)
+    else:
+        raw = EXACT.divide(EXACT.multiply(amount, Decimal(rate.points)), rate.per)
     scaled = raw.scaleb(program.scale, context=EXACT) if program.scale else raw
     units = int(scaled.to_integral_value(rounding=program.rounding.decimal_mode, context=EXACT))
     due = earned if left is None else min(earned, units)
@@ -80,7 +85,8 @@ def proportional_take(
     points = program.format_points(units)
     unit = "point" if points == "1" else "points"
     detail = (
-        f"{money} {purchase.currency} returned so far at {rate} {purchase.currency}: "
+        f"{money} {purchase.currency} returned so far at {attrs.evolve(rate, whole_blocks=False)} "
+        f"{purchase.currency}{' in whole blocks' if rate.whole_blocks else ''}: "
         f"{points} {unit} ({program.rounding.value}), {program.format_points(taken)} taken before"
     )
     if left is None:

@@ -562,13 +562,21 @@ def _clock(text: str) -> time | None:
 
 @attrs.frozen(kw_only=True)
 class SpendRule(Rule):
-    """``points`` for every ``per`` of money paid on the matching lines (after discounts)."""
+    """``points`` for every ``per`` of money paid on the matching lines (after discounts).
+
+    With ``whole_blocks`` only whole blocks of ``per`` earn, counted over the
+    matching lines' amount in the basket: the part below a block earns
+    nothing (:mod:`loyalty.blocks`).
+    """
 
     kind: ClassVar[str] = "spend"
     phase: ClassVar[int] = 0
 
     points: int = attrs.field(validator=_positive_int)
     per: Decimal = attrs.field(default=Decimal(1), converter=_to_decimal, validator=_positive_decimal)
+    #: Only whole blocks of ``per`` earn, counted over the matching lines' amount in the basket
+    #: (two lines of 5.00 make one block of 10.00); the rest earns nothing.
+    whole_blocks: bool = attrs.field(default=False, validator=_check_bool)
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()

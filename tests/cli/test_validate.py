@@ -251,3 +251,20 @@ def test_validate_accepts_proportional_returns_and_refuses_them_without_a_base_r
     assert run_cli(capsys, "validate", str(path))[2].splitlines() == [
         "returns: must be one of 'recompute', 'proportional', got 'prorata'"
     ]
+
+
+def test_validate_names_whole_blocks_and_refuses_them_rounded_per_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "shop.toml"
+    text = 'name = "Shop"\ncurrency = "EUR"\nrate = {per = "10.00", whole_blocks = true}\n'
+    path.write_text(text, encoding="utf-8")
+    status, out, _ = run_cli(capsys, "validate", str(path))
+    assert (status, out.split(", ")[2]) == (0, "base rate 1 point per 10.00 (whole blocks)")
+    path.write_text(text + 'round_per = "line"\n', encoding="utf-8")
+    assert run_cli(capsys, "validate", str(path)) == (
+        1,
+        "",
+        "rate.whole_blocks: whole blocks are counted over the basket: they cannot be rounded per line "
+        '(round_per = "line")\n',
+    )
