@@ -26,12 +26,14 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
 
 from loyalty.members import AttributeValue, Member
 from loyalty.money import EXACT
 from loyalty.program import BASE, EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
 from loyalty.purchases import Line, Purchase
+from loyalty.returns import ReturnPolicy
 from loyalty.rules import (
     DAYS,
     RULE_KINDS,
@@ -293,14 +295,28 @@ def programs(draw: st.DrawFn, currency: str = "EUR") -> Program:
     name = draw(_NAMES)
     rate = draw(_RATES)
     effective_from = _sometimes(draw, _EFFECTIVE, 2)
+    rules = draw(_RULE_LISTS)
+    round_per = draw(st.sampled_from(RoundPer))
+    if round_per is RoundPer.PURCHASE:
+        # Whole blocks are refused with per-line rounding; about one rate and spend rule in four has them.
+        if rate is not None and draw(_dice(4)) == 1:
+            rate = attrs.evolve(rate, whole_blocks=True)
+        rules = [
+            attrs.evolve(rule, whole_blocks=True)
+            if isinstance(rule, SpendRule) and draw(_dice(4)) == 1
+            else rule
+            for rule in rules
+        ]
+    proportional = rate is not None and draw(_dice(4)) == 1
     return Program(
         name,
         currency,
         rate=rate,
         rounding=draw(st.sampled_from(Rounding)),
-        rules=draw(_RULE_LISTS),
+        rules=rules,
         scale=draw(st.integers(0, 2)),
-        round_per=draw(st.sampled_from(RoundPer)),
+        round_per=round_per,
+        returns=ReturnPolicy.PROPORTIONAL if proportional else ReturnPolicy.RECOMPUTE,
         carry=draw(st.booleans()),
         tax=draw(st.sampled_from(TaxBasis)),
         events=draw(st.sampled_from(EventCombination)),
