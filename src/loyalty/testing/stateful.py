@@ -47,13 +47,16 @@ from loyalty.errors import (
     HoldEnded,
     IdempotencyConflict,
     InsufficientPoints,
+    InvalidInput,
     MemberAlreadyEnrolled,
+    MemberNotActive,
     UnknownMember,
 )
 from loyalty.expiry import Expiry, ExpiryPolicy
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, balance_of
 from loyalty.lots import Balance, lots_of
+from loyalty.members import MemberStatus
 from loyalty.program import EarnRate, Program
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Receipt
@@ -239,6 +242,8 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.visits: dict[str, int] = {}
             self.surveyed: set[str] = set()
             self.returned: dict[str, set[int]] = {}
+            # Members suspended or closed: refused what their status does not allow, nothing written.
+            self.status: dict[str, MemberStatus] = {}
             self.model = _Model()
             self.counter = 0
 
@@ -296,6 +301,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 with pytest.raises(UnknownMember):
                     self.engine.record_purchase(purchase)
                 return _Sent(key)
+            if self._refused(member):
+                with pytest.raises(MemberNotActive):
+                    self.engine.record_purchase(purchase)
+                return _Sent(key)
             receipt = self.engine.record_purchase(purchase)
             visit = self.visits.get(member, 0) + 1
             self.visits[member] = visit
@@ -307,6 +316,33 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             lot = self.model.credit(member, receipt.points, at, pending=True)
             self.returned[key] = set()
             return _Sent(key, purchase=purchase, receipt=receipt, lot=lot)
+
+        @rule(member=st.sampled_from(MEMBERS), status=st.sampled_from(MemberStatus))
+        def change_status(self, member: str, status: MemberStatus) -> None:
+            key = self._key()
+            if member not in self.balances:
+                with pytest.raises(UnknownMember):
+                    self.engine.change_status(
+                        member, status, id=key, at=self.clock, reason="r", actor="staff"
+                    )
+                return
+            if self.status.get(member, MemberStatus.ACTIVE) is status:
+                with pytest.raises(InvalidInput):
+                    self.engine.change_status(
+                        member, status, id=key, at=self.clock, reason="r", actor="staff"
+                    )
+                return
+            changed = self.engine.change_status(
+                member, status, id=key, at=self.clock, reason="r", actor="staff"
+            )
+            assert changed.status is status
+            self.status[member] = status
+
+        def _refused(self, member: str, *, correction: bool = False) -> bool:
+            """Whether the member's status refuses this command: a suspended member takes only
+            corrections, a closed one nothing."""
+            status = self.status.get(member, MemberStatus.ACTIVE)
+            return status is MemberStatus.CLOSED or (status is MemberStatus.SUSPENDED and not correction)
 
         @rule(sent=sent, which=st.integers(0, 15))
         def give_back_goods(self, sent: _Sent, which: int) -> None:
@@ -358,6 +394,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 with pytest.raises(UnknownMember):
                     self.engine.redeem(member, points, id=key, at=self.clock)
                 return _Sent(key)
+            if self._refused(member):
+                with pytest.raises(MemberNotActive):
+                    self.engine.redeem(member, points, id=key, at=self.clock)
+                return _Sent(key)
             # A debit first writes off what is past its date, declined or not.
             self._expire(member)
             if points > self.model.balance(member, self.clock).available:
@@ -377,6 +417,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             key = self._key()
             if member not in self.balances:
                 with pytest.raises(UnknownMember):
+                    self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
+                return _Sent(key)
+            if self._refused(member, correction=True):
+                with pytest.raises(MemberNotActive):
                     self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
                 return _Sent(key)
             if points < 0:
@@ -401,6 +445,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             key = self._key()
             if member not in self.balances:
                 with pytest.raises(UnknownMember):
+                    self.engine.record_event(member, "survey_completed", id=key, at=self.clock)
+                return _Sent(key)
+            if self._refused(member):
+                with pytest.raises(MemberNotActive):
                     self.engine.record_event(member, "survey_completed", id=key, at=self.clock)
                 return _Sent(key)
             receipt = self.engine.record_event(member, "survey_completed", id=key, at=self.clock)
@@ -432,6 +480,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             key = self._key()
             if member not in self.balances:
                 with pytest.raises(UnknownMember):
+                    self.engine.hold(member, share, id=key, at=self.clock, ttl=ttl)
+                return multiple()
+            if self._refused(member):
+                with pytest.raises(MemberNotActive):
                     self.engine.hold(member, share, id=key, at=self.clock, ttl=ttl)
                 return multiple()
             self._expire(member)
