@@ -156,3 +156,16 @@ def test_another_programs_file_is_refused_on_a_stores_data(
         assert main([*command, "--store", f"sqlite:///{path}", "--program", str(hotel)]) == 2
         assert capsys.readouterr() == ("", refused)
         assert path.read_bytes() == before
+
+
+def test_a_last_day_past_the_calendar_is_refused_by_field_not_with_a_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'far.db'}"
+    with open_store(url) as store:
+        engine = Engine(Program("Club", "EUR"), store)
+        engine.enroll("M1", at=START)
+        engine.record_purchase(Purchase("P1", "M1", START, [Line("tea", 1, Decimal("2.50"))], "EUR"))
+    # The day after 9999-12-31, where the period would end, is no date.
+    assert main(["report", url, "--from", "2024-01-01", "--to", "9999-12-31"]) == 2
+    assert capsys.readouterr().err == "error: end: must lie in the years 1900 to 9998, got 9999-12-31\n"

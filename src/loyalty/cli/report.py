@@ -9,10 +9,11 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from loyalty import codec
+from loyalty.checks import MAX_YEAR, MIN_YEAR
 from loyalty.cli.progress import progress
 from loyalty.cli.stores import engine_on, existing_store, store_url
 from loyalty.cli.tables import print_rows
-from loyalty.errors import InvalidInput
+from loyalty.errors import InvalidDatetime, InvalidInput
 
 
 def report(args: argparse.Namespace) -> int:
@@ -20,7 +21,8 @@ def report(args: argparse.Namespace) -> int:
         raise InvalidInput("store", "give the store once: STORE_URL or --store")
     with existing_store(store_url(args.store or args.store_option)) as store:
         engine, program = engine_on(store, args.program)
-        start, end = _bound(args.start, program.zone), _bound(args.end, program.zone, day_included=True)
+        start = _bound(args.start, program.zone, field="start")
+        end = _bound(args.end, program.zone, field="end", day_included=True)
         with progress("report: adding up the figures in the store"):
             found = engine.figures(start, end, point_value=args.point_value)
     if args.json:
@@ -59,9 +61,13 @@ def report(args: argparse.Namespace) -> int:
     return 0
 
 
-def _bound(value: date | datetime, zone: ZoneInfo, *, day_included: bool = False) -> datetime:
+def _bound(value: date | datetime, zone: ZoneInfo, *, field: str, day_included: bool = False) -> datetime:
     """An instant as given; a date as the midnight that starts it (or, for ``--to``, ends it) in the
     program's timezone, where its days are counted: ``--from 2024-03-01 --to 2024-03-31`` is March."""
     if isinstance(value, datetime):
         return value
-    return datetime.combine(value + timedelta(days=1) if day_included else value, time(), zone)
+    try:
+        return datetime.combine(value + timedelta(days=1) if day_included else value, time(), zone)
+    except OverflowError:
+        # The day after 9999-12-31 is no date: refused as the engine refuses any such instant.
+        raise InvalidDatetime(field, f"must lie in the years {MIN_YEAR} to {MAX_YEAR}, got {value}") from None
