@@ -109,8 +109,10 @@ def _check_on(_: Any, __: Any, value: object) -> None:
 
 
 def _month_day(value: object) -> tuple[int, int]:
-    if isinstance(value, str) and len(value) == 5 and value[2] == "-" and (value[:2] + value[3:]).isdigit():
-        return int(value[:2]), int(value[3:])
+    # ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and "３" (which it reads).
+    text = value if isinstance(value, str) and value.isascii() else ""
+    if len(text) == 5 and text[2] == "-" and (text[:2] + text[3:]).isdigit():
+        return int(text[:2]), int(text[3:])
     raise InvalidInput("on", f'must be a day of the year as MM-DD ("03-31"), got {value!r}')
 
 

@@ -92,6 +92,9 @@ def test_an_annual_date_is_read_on_the_programs_wall_clock() -> None:
             "expiry.on: must be a day every year has, as MM-DD (\"03-31\"), got '02-29'",
         ),
         ({"expiry": {"policy": "annual", "on": "3-31"}}, "expiry.on: must be a day of the year as MM-DD"),
+        # Digits that str.isdigit() takes but are not ASCII: one int() refuses, one it reads as 3.
+        ({"expiry": {"policy": "annual", "on": "0²-31"}}, "expiry.on: must be a day of the year as MM-DD"),
+        ({"expiry": {"policy": "annual", "on": "０３-３１"}}, "expiry.on: must be a day of the year"),
         ({"expiry": {"policy": "annual", "on": "04-31"}}, "expiry.on: must be a day every year has"),
         ({"expiry": {"policy": "annual", "on": 331}}, "expiry.on: must be a string"),
         (
@@ -186,3 +189,12 @@ def test_a_reminder_key_names_the_lot_and_its_expiry_instant() -> None:
 def test_the_new_policies_round_trip_through_the_dict_form(expiry: Expiry) -> None:
     club = program(expiry=expiry)
     assert Program.from_dict(club.to_dict()) == club
+
+
+def test_an_annual_day_in_other_digits_is_refused_naming_on() -> None:
+    from loyalty import InvalidInput
+
+    for text in ("0²-31", "０３-３１"):
+        with pytest.raises(InvalidInput) as info:
+            Expiry(ExpiryPolicy.ANNUAL, on=text)
+        assert info.value.field == "on"
