@@ -36,7 +36,7 @@ from typing import Any
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from loyalty.checks import accepts, one_of
+from loyalty.checks import EVERY_YEAR_DAY, accepts, one_of
 from loyalty.errors import InvalidInput
 from loyalty.rules import as_enum
 
@@ -97,8 +97,7 @@ def _check_redate(_: Any, __: Any, value: object) -> None:
 _MONTH_DAYS = (31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-# Every day every year has: 31-day months, 30-day months, and February to the 28th.
-@accepts(pattern="^((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))$")
+@accepts(pattern=EVERY_YEAR_DAY)
 def _check_on(_: Any, __: Any, value: object) -> None:
     if value is None:
         return

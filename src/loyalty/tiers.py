@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from loyalty.checks import accepts, check_aware, one_of
+from loyalty.checks import EVERY_YEAR_DAY, accepts, check_aware, one_of
 from loyalty.errors import InvalidInput
 from loyalty.json_form import JsonForm
 from loyalty.rules import as_enum, check_rule_id
@@ -245,6 +245,7 @@ def _check_flag(field: str) -> Callable[[Any, Any, object], None]:
     return check
 
 
+@accepts(minimum=1, maximum=MAX_REVIEW_DAYS)
 def _check_review_days(_: Any, __: Any, value: object) -> None:
     if value is not None and (
         isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_REVIEW_DAYS
@@ -254,6 +255,7 @@ def _check_review_days(_: Any, __: Any, value: object) -> None:
         )
 
 
+@accepts(pattern=EVERY_YEAR_DAY)
 def _check_review_on(_: Any, __: Any, value: object) -> None:
     if value is None:
         return

@@ -229,3 +229,14 @@ def test_the_bounds_reach_the_schema() -> None:
     cap = SCHEMA["$defs"]["SpendRule"]["properties"]["cap"]["anyOf"][0]
     assert cap["minimum"] == 1
     assert len(MARKED) >= 10
+
+
+def test_a_tier_reviews_days_and_date_are_bounded_in_the_schema_as_the_loader_bounds_them() -> None:
+    levels = [{"id": "member"}, {"id": "silver", "threshold": 500}]
+    every = {"downgrade": "review", "review": "days", "levels": levels}
+    for days in (0, 3661):
+        assert schema_errors({"name": "C", "currency": "EUR", "tiers": {**every, "review_days": days}})
+    fixed = {"window": "calendar_year", "downgrade": "review", "review": "fixed", "levels": levels}
+    for day in ("02-29", "04-31", "13-01"):
+        assert schema_errors({"name": "C", "currency": "EUR", "tiers": {**fixed, "review_on": day}})
+    assert schema_errors({"name": "C", "currency": "EUR", "tiers": {**fixed, "review_on": "02-28"}}) == []
