@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from loyalty import Engine, Line, Purchase, open_store
-from loyalty.errors import ConfigError, InvalidInput
+from loyalty.errors import ConfigError, InvalidInput, PointsOverflow
 from loyalty.program import EarnRate, Program
 from loyalty.store import Store
 from loyalty.testing.snapshots import snapshot
@@ -118,6 +118,17 @@ class TestVersions:
             engine.record_purchase(sale("P1"))
         assert info.value.field == "at"
         assert snapshot(store, ["M1"], ["P1"]) == before
+
+    def test_a_replayed_enrollment_after_a_refused_purchase_leaves_the_versions_to_be_stored(
+        self, store: Store
+    ) -> None:
+        engine = engine_for(store, Program("Club", "EUR", rate=EarnRate(100, D("0.0001"))))
+        with pytest.raises(PointsOverflow):
+            engine.record_purchase(sale("P0", "1e20"))  # refused after the versions were written
+        engine.enroll("M1", at=T0)  # a till's retry: a replay, which stores nothing
+        engine.record_purchase(sale("P1"))
+        with store.unit_of_work(readonly=True) as uow:
+            assert [version.version for version in uow.program_versions()] == ["1"]
 
     def test_refused_purchase_writes_no_program_version(self, store: Store) -> None:
         engine = Engine(Program("Club", "EUR", effective_from=T0), store, clock=lambda: T0)

@@ -49,12 +49,14 @@ def enroll(
     code = None if referred_by is None else normalize_code(referred_by, "referred_by")
 
     def command(uow: UnitOfWork) -> tuple[Member, bool]:
+        # On every path, a replay too: committed() below must not take the versions a refused
+        # command stored (and rolled back) for stored.
+        ctx.programs.begin()
         referrer = None if code is None else uow.code_owner(code)
         if code is not None and referrer is None:
             raise UnknownReferralCode("referred_by", f"no member has the referral code {code!r}")
         existing = uow.member(member.id)
         if existing is None:
-            ctx.programs.begin()
             uow.add_member(member)
             if code is not None and referrer is not None:
                 referring.attribute(ctx, uow, member, referrer, code)
