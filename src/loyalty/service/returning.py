@@ -5,6 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+import attrs
+
 from loyalty import codec
 from loyalty.earning import evaluate, tally_keys
 from loyalty.errors import AlreadyReturned, InvalidInput, UnknownPurchase
@@ -100,10 +102,15 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
         uow.put_referral(decided.referral)
     # Under a balance metric the tiers follow the balances the return lowered.
     members = {member_id, *(entry.member_id for entry in entries)}
-    tiering.follow_balance(ctx, uow, members, source=returned.id, at=ctx.now())
-    command.remember(uow, codec.unstructure(decided.receipt), ctx.now())
+    followed = tiering.follow_balance(ctx, uow, members, source=returned.id, at=ctx.now())
+    result = decided.receipt
+    mine = followed.get(member_id)
+    if mine is not None and mine.bonus:
+        # Points given back can lift the member to a tier whose entry bonus this command pays.
+        result = attrs.evolve(result, balance_after=uow.balance(member_id) or 0)
+    command.remember(uow, codec.unstructure(result), ctx.now())
     uow.commit()
-    return decided.receipt
+    return result
 
 
 def _snapshot(
