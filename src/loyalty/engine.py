@@ -234,7 +234,9 @@ class Engine(Closing):
         Idempotent on ``id`` like a purchase; an event no rule rewards is
         still recorded (it may count towards a frequency limit later).
         """
-        event = purchases.till_event(id, member_id, name, at, properties)
+        event = purchases.till_event(self._ctx, id, member_id, name, at, properties)
+        if isinstance(event, Receipt):
+            return event
         command = Command(event.id, "event", purchases.request_of_event(event))
         return purchases.record(self._ctx, event, command, f"event {event.name}")
 
@@ -251,7 +253,9 @@ class Engine(Closing):
         reason in ``receipt.skipped`` (a limit reached, another event's rule, a purchase rule),
         writing nothing. For an event already recorded under ``id`` it is the original receipt.
         """
-        event = purchases.till_event(id, member_id, name, at, properties)
+        event = purchases.till_event(self._ctx, id, member_id, name, at, properties)
+        if isinstance(event, Receipt):
+            return event
         return purchases.evaluate_readonly(self._ctx, event, explain=True)
 
     def update_member(

@@ -8,7 +8,10 @@ import attrs
 import pytest
 
 from loyalty import Engine, EntryKind, InvalidInput, MemberAlreadyEnrolled, Program
+from loyalty.earning import Event
 from loyalty.rules import EventRule
+from loyalty.service import purchases
+from loyalty.service.idempotency import Command
 from loyalty.store import Store
 from loyalty.testing.snapshots import snapshot
 from tests.service.helpers import T0
@@ -78,3 +81,19 @@ def test_a_member_id_at_the_length_limit_gets_its_bonus(any_store: Store) -> Non
     club = engine(any_store, CLUB)
     club.enroll(longest, at=T0)
     assert [(e.source_id, e.points) for e in club.history(longest)] == [("enrolled", 50)]
+
+
+def test_an_enrollment_event_a_till_recorded_before_the_sign_up_bonus_is_replayed(any_store: Store) -> None:
+    club = engine(any_store, CLUB)
+    club.enroll("M1", at=T0)
+    # As an earlier release recorded it, from the till (record_event then took any name).
+    earlier = Event("E1", "M1", "enrolled", T0)
+    command = Command("E1", "event", purchases.request_of_event(earlier))
+    original = purchases.record(club._ctx, earlier, command, "event enrolled")
+    before = snapshot(any_store, ["M1"], ["E1"])
+    # The till's retry gets the original receipt, as for any id already recorded.
+    assert club.record_event("M1", "enrolled", id="E1", at=T0) == original
+    assert club.explain_event("M1", "enrolled", id="E1", at=T0) == original
+    assert snapshot(any_store, ["M1"], ["E1"]) == before
+    with pytest.raises(InvalidInput):
+        club.record_event("M1", "enrolled", id="E2", at=T0)

@@ -45,14 +45,27 @@ def check_purchase(purchase: object) -> Purchase:
 
 
 def till_event(
-    id: str, member_id: str, name: str, at: datetime, properties: Mapping[str, AttributeValue] | None
-) -> Event:
-    """An event a till records; not an enrollment, which :meth:`loyalty.Engine.enroll` records."""
-    if name == ENROLLED:
-        raise InvalidInput(
-            "name", f"{ENROLLED!r} is recorded by Engine.enroll, which pays the sign-up rules once"
-        )
-    return Event(id, member_id, name, at, properties)
+    ctx: Context,
+    id: str,
+    member_id: str,
+    name: str,
+    at: datetime,
+    properties: Mapping[str, AttributeValue] | None,
+) -> Event | Receipt:
+    """An event a till records; not an enrollment, which :meth:`loyalty.Engine.enroll` records.
+
+    An enrollment event a till recorded before the engine paid sign-up rules itself is a retry:
+    its original receipt, as for any id already recorded."""
+    event = Event(id, member_id, name, at, properties)
+    if event.name != ENROLLED:
+        return event
+    command = Command(event.id, "event", request_of_event(event))
+    replay = ctx.runner.read(command.replay)
+    if replay is not None:
+        return codec.receipt_from_result(replay.result)
+    raise InvalidInput(
+        "name", f"{ENROLLED!r} is recorded by Engine.enroll, which pays the sign-up rules once"
+    )
 
 
 def request_of_event(event: Event) -> dict[str, Any]:
