@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
-from loyalty import Engine, EntryKind, InsufficientPoints, Line, LoyaltyError, Program, Purchase
+from loyalty import Engine, EntryKind, InsufficientPoints, InvalidInput, Line, LoyaltyError, Program, Purchase
 from loyalty.engine import Maintenance
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy, redated_key
 from loyalty.lots import Balance, lots_of
@@ -343,6 +343,18 @@ def test_run_due_reports_its_progress_after_each_unit_of_work(any_store: Store) 
     done = engine.run_due(batch=2, progress=seen.append)
     assert [(m.expired_lots, m.expired_points, m.members) for m in seen] == [(2, 2, 1), (4, 4, 2), (5, 5, 2)]
     assert done == attrs.evolve(seen[-1], reminders=done.reminders)
+
+
+def test_run_due_refuses_a_progress_that_cannot_be_called_before_writing_anything(any_store: Store) -> None:
+    engine, clock = engine_at(any_store, datetime(2024, 5, 1, 12, 0, tzinfo=UTC), program(expiry=ONE_DAY))
+    engine.adjust("M1", 1, id="A1", at=clock.now, reason="a", actor="s")
+    clock.advance(days=2)
+    before = snapshot(any_store, ["M1"], ["A1"])
+    with pytest.raises(InvalidInput) as info:
+        engine.run_due(progress="yes")  # type: ignore[arg-type]
+    assert info.value.field == "progress"
+    assert snapshot(any_store, ["M1"], ["A1"]) == before
+    assert engine.run_due().expired_points == 1
 
 
 def test_a_late_offline_purchase_after_a_later_expiry_run(store: Store) -> None:

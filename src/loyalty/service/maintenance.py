@@ -68,6 +68,9 @@ def run_due(
         raise InvalidInput("now", f"{at.isoformat()} is ahead of the engine clock ({clock.isoformat()})")
     if isinstance(batch, bool) or not isinstance(batch, int) or not 1 <= batch <= 100_000:
         raise InvalidInput("batch", f"must be an int from 1 to 100000, got {batch!r}")
+    # Checked here: it is first called once a unit of work has committed.
+    if progress is not None and not callable(progress):
+        raise InvalidInput("progress", f"must be a function or None, not {type(progress).__name__}")
 
     def command(uow: UnitOfWork) -> tuple[bool, list[Entry], int, int]:
         due = [hold.member_id for hold in uow.due_holds(at, limit=batch)]
