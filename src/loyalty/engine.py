@@ -134,6 +134,9 @@ class Engine(Closing):
         and hyphens ignored): the attribution is recorded with the member,
         once and for good (see :meth:`referrals`). An unknown code raises
         :class:`~loyalty.errors.UnknownReferralCode` and enrolls nobody.
+        Event rules for the event ``enrolled`` (a sign-up bonus) are paid
+        with the enrollment, in its unit of work, once: the same enrollment
+        again pays nothing more.
         """
         return membership.enroll(
             self._ctx, member_id, at=at, birthday=birthday, attributes=attributes, referred_by=referred_by
@@ -232,7 +235,9 @@ class Engine(Closing):
         """Earn points for a non-purchase event (``survey_completed``) under the event rules.
 
         Idempotent on ``id`` like a purchase; an event no rule rewards is
-        still recorded (it may count towards a frequency limit later).
+        still recorded (it may count towards a frequency limit later). The
+        name ``enrolled`` is refused (:class:`InvalidInput` naming ``name``):
+        :meth:`enroll` records it and pays its rules.
         """
         event = purchases.till_event(self._ctx, id, member_id, name, at, properties)
         if isinstance(event, Receipt):
