@@ -341,6 +341,10 @@ class Tiers:
             raise InvalidInput("to_base", "a downgrade goes one step or straight to the base tier, not both")
         if self.metric is Metric.BALANCE and self.window is not Window.LIFETIME:
             raise InvalidInput("window", "a balance is what the member has now: it has no window")
+        if self.metric is Metric.BALANCE and self.to_base:
+            # The balance is followed in the review's own unit of work: the member would be told
+            # it fell to the base tier and then rose to the tier its balance meets, twice a move.
+            raise InvalidInput("to_base", "a balance tier follows the balance: a review does not skip tiers")
         if self.metric is Metric.BALANCE and self.reset_on_downgrade:
             # Setting progress aside would mean taking the member's points.
             raise InvalidInput("reset_on_downgrade", "a balance is not progress: it cannot be reset")

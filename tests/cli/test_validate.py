@@ -220,8 +220,10 @@ def test_validate_accepts_the_downgrade_policies_and_refuses_bad_ones_by_path(
 def test_validate_accepts_a_balance_metric_and_refuses_it_a_window(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    wallet = TIERED.replace('window = "rolling"\nmonths = 3\n', 'metric = "balance"\n').replace(
-        "reset_on_downgrade = true\n", ""
+    wallet = (
+        TIERED.replace('window = "rolling"\nmonths = 3\n', 'metric = "balance"\n')
+        .replace("reset_on_downgrade = true\n", "")
+        .replace("to_base = true\n", "")
     )
     path = tmp_path / "wallet.toml"
     path.write_text(wallet, encoding="utf-8")

@@ -53,7 +53,8 @@ def tier_programs(draw: st.DrawFn) -> Program:
             options.update(review="fixed", review_on="01-01" if window == "calendar_year" else "07-01")
         elif window in ("lifetime", "rolling") and draw(st.booleans()):
             options.update(review="days", review_days=draw(st.sampled_from([1, 30, 90])))
-        step = draw(st.sampled_from(["met", "one_step", "to_base"]))
+        # (A balance tier is not sent straight to the base: it follows the balance.)
+        step = draw(st.sampled_from(["met", "one_step"] + (["to_base"] if metric != "balance" else [])))
         options.update(
             grace_days=draw(st.sampled_from([0, 10])),
             one_step=step == "one_step",

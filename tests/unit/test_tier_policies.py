@@ -340,6 +340,10 @@ def test_a_purchase_adds_what_it_earns_to_a_balance_and_writes_no_metric_tally()
             {"downgrade": "review", "reset_on_downgrade": True},
             ("tiers.reset_on_downgrade", "a balance is not progress: it cannot be reset"),
         ),
+        (
+            {"downgrade": "review", "to_base": True},
+            ("tiers.to_base", "a balance tier follows the balance: a review does not skip tiers"),
+        ),
     ],
 )
 def test_a_balance_has_no_window_and_no_reset(options: dict[str, Any], problem: tuple[str, str]) -> None:
@@ -351,5 +355,5 @@ def test_a_balance_has_no_window_and_no_reset(options: dict[str, Any], problem: 
     with pytest.raises(ConfigError) as info:
         Program.from_dict(data)
     assert list(info.value.problems) == [problem]
-    program = club(metric="balance", downgrade="review", review="days", review_days=30, to_base=True)
+    program = club(metric="balance", downgrade="review", review="days", review_days=30)
     assert Program.from_toml(program_to_toml(program)) == program
