@@ -135,7 +135,9 @@ def validates(check: Callable[[str, Any], object], field: str) -> Callable[[Any,
 #: A JSON Schema pattern of the "MM-DD" days every year has: 31-day months, 30-day months, and
 #: February to the 28th (an expiry's ``on``, a tier review's ``review_on``).
 EVERY_YEAR_DAY = (
-    "^((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))$"
+    "^((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])"  # 31-day months
+    "|(0[469]|11)-(0[1-9]|[12][0-9]|30)"  # 30-day months
+    "|02-(0[1-9]|1[0-9]|2[0-8]))$"  # February, to the 28th
 )
 
 

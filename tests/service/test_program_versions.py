@@ -61,9 +61,7 @@ class TestVersions:
         assert info.value.field == "version"
         assert snapshot(store, ["M1"], ["P2"], ["visits|M1"], programs=True) == before
 
-    def test_a_later_version_with_another_scale_is_refused_and_nothing_is_written(
-        self, store: Store
-    ) -> None:
+    def test_a_later_version_with_another_scale_is_refused_and_nothing_is_written(self, store: Store) -> None:
         # The ledger's integers are units of 10**-scale of a point: a version that kept
         # hundredths would make every stored balance a hundredth of what it was.
         engine_for(store, self.spring).record_purchase(sale("P1"))

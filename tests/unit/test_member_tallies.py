@@ -28,7 +28,15 @@ def test_the_row_keeps_the_members_own_keys_and_its_months_spend() -> None:
 # The last has digits, but not ASCII ones.
 @pytest.mark.parametrize(
     "key",
-    ["visits|", "visits", "cap|M", "spent|2024-3|M", "spent|March-1|M", "spent|2024-03|", "spent|２０２４-03|M"],  # noqa: E501
+    [
+        "visits|",
+        "visits",
+        "cap|M",
+        "spent|2024-3|M",
+        "spent|March-1|M",
+        "spent|2024-03|",
+        "spent|２０２４-03|M",
+    ],
 )
 def test_other_keys_are_the_tables(key: str) -> None:
     assert where(key) is None

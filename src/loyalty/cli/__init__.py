@@ -237,9 +237,7 @@ def _parser() -> argparse.ArgumentParser:
         metavar="CODE",
         help="ISO 4217 code (default: the program's currency)",
     )
-    quote.add_argument(
-        "--id", type=id_argument, metavar="ID", help=f"the purchase id (default: {QUOTE_ID})"
-    )
+    quote.add_argument("--id", type=id_argument, metavar="ID", help=f"the purchase id (default: {QUOTE_ID})")
     quote.add_argument("--store", type=id_argument, metavar="ID", help="the store id")
     quote.add_argument("--terminal", type=id_argument, metavar="ID", help="the terminal id")
     quote.add_argument(

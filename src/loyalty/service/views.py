@@ -36,6 +36,7 @@ def balance(ctx: Context, member_id: str) -> Balance:
 def lots(ctx: Context, member_id: str) -> list[Lot]:
     """The member's open lots, by id."""
     check_id("member_id", member_id)
+
     def query(uow: UnitOfWork) -> list[Lot]:
         locks.known(uow, member_id)
         return uow.lots(member_id)
@@ -53,6 +54,7 @@ def expiring(ctx: Context, member_id: str, within: timedelta) -> list[Lot]:
         until = now.astimezone(UTC) + within
     except OverflowError:
         until = datetime.max.replace(tzinfo=UTC)
+
     def query(uow: UnitOfWork) -> list[Lot]:
         locks.known(uow, member_id)
         return uow.due_lots(until, member_id=member_id)
@@ -72,6 +74,7 @@ def history(ctx: Context, member_id: str, after: int, limit: int | None) -> list
             raise InvalidInput(
                 "limit", f"must be None or an int from 1 to {MAX_POINTS}, got {limit!r}"
             ) from None
+
     def query(uow: UnitOfWork) -> list[Entry]:
         locks.known(uow, member_id)
         return uow.history(member_id, after=after, limit=limit)
@@ -91,6 +94,7 @@ def member(ctx: Context, member_id: str) -> Member:
 def holds(ctx: Context, member_id: str) -> list[Hold]:
     """The member's open holds, by id."""
     check_id("member_id", member_id)
+
     def query(uow: UnitOfWork) -> list[Hold]:
         locks.known(uow, member_id)
         return uow.open_holds(member_id)
