@@ -37,7 +37,7 @@ from common import (
     write_output,
 )
 from loyalty import Engine, Member, Program
-from loyalty.earning import visits_key
+from loyalty.earning_keys import visits_key
 from loyalty.habits import micros, seen_key, spent_key
 from loyalty.store import Store, Tally
 

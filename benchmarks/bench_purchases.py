@@ -55,7 +55,7 @@ from typing import Any
 from common import ADAPTERS, Skipped, add_adapters, add_repeat, checkpoint, drop_schema, machine, write_output
 from loyalty import Engine, Program, Purchase, open_store
 from loyalty.config import load_programs
-from loyalty.earning import visits_key
+from loyalty.earning_keys import visits_key
 from loyalty.habits import month_key, seen_key, spent_key
 from loyalty.simulation import Workload, generate
 from loyalty.store import Store

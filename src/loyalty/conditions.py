@@ -24,7 +24,8 @@ from dateutil.rrule import rrule
 
 from loyalty.members import AttributeValue, Member
 from loyalty.purchases import Line
-from loyalty.rules import DAYS, Rule
+from loyalty.rule_fields import DAYS
+from loyalty.rules import Rule
 
 __all__ = [
     "birthday_in",

@@ -38,7 +38,7 @@ from dateutil.relativedelta import relativedelta
 
 from loyalty.checks import EVERY_YEAR_DAY, accepts, one_of
 from loyalty.errors import InvalidInput
-from loyalty.rules import as_enum
+from loyalty.rule_fields import as_enum
 
 __all__ = ["EndOf", "Expiry", "ExpiryPolicy", "redated_key", "reminded_key", "vests_at"]
 

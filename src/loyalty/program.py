@@ -35,13 +35,11 @@ from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.money import EXACT, check_currency, check_decimal
 from loyalty.referrals import Referrals
 from loyalty.returns import Clawback, ReturnPolicy
+from loyalty.rule_fields import as_enum, check_rule_id, zone
 from loyalty.rules import (
     Multiplier,
     Rule,
     SpendRule,
-    as_enum,
-    check_rule_id,
-    zone,
 )
 from loyalty.tiers import TIER_ATTRIBUTE, Tiers
 

@@ -36,7 +36,8 @@ from loyalty.checks import accepts, check_id, one_of
 from loyalty.errors import InvalidInput
 from loyalty.members import Member, same_value
 from loyalty.money import EXACT
-from loyalty.rules import Period, as_enum
+from loyalty.rule_fields import as_enum
+from loyalty.rules import Period
 
 __all__ = [
     "ALPHABET",

@@ -33,21 +33,18 @@ loyalty.errors.InvalidAmount: factor: must not be negative, got -1
 from __future__ import annotations
 
 import decimal
-import enum
 import functools
-import re
-from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, time
+from collections.abc import Callable, Mapping
+from datetime import date, time
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, ClassVar
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import ClassVar
+from zoneinfo import ZoneInfo
 
 import attrs
-from dateutil.rrule import rrule, rrulestr
+from dateutil.rrule import rrule
 
-from loyalty.checks import MAX_POINTS, accepts
-from loyalty.errors import InvalidAmount, InvalidInput
+from loyalty.errors import InvalidInput
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line
 
@@ -67,284 +64,41 @@ __all__ = [
     "check_rule_id",
 ]
 
-_RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-_MAX_MULTIPLIER = Decimal(10_000)
-_EXACT_ONLY = decimal.Context(prec=40, traps=[decimal.Inexact, decimal.InvalidOperation])
-
-
-class Period(enum.Enum):
-    """A calendar period in the program's timezone, for caps and frequency limits."""
-
-    DAY = "day"
-    WEEK = "week"  # ISO weeks, Monday to Sunday
-    MONTH = "month"
-    YEAR = "year"
-    EVER = "ever"
-
-    def key(self, local: datetime) -> str:
-        """The period ``local`` falls in, as a short stable text (``2024-03``)."""
-        if self is Period.DAY:
-            return local.date().isoformat()
-        if self is Period.WEEK:
-            year, week, _ = local.isocalendar()
-            return f"{year}-W{week:02d}"
-        if self is Period.MONTH:
-            return f"{local.year}-{local.month:02d}"
-        if self is Period.YEAR:
-            return str(local.year)
-        return "ever"
-
-
-class Scope(enum.Enum):
-    """What a minimum is measured on: the whole basket or the rule's matching lines."""
-
-    BASKET = "basket"
-    LINES = "lines"
-
-
-def check_rule_id(field: str, value: object) -> str:
-    """A rule id: letters, digits and ``_.:-``, at most 64 characters (no spaces)."""
-    if not isinstance(value, str) or not _RULE_ID.fullmatch(value):
-        raise InvalidInput(
-            field, f"must be 1-64 letters, digits or _.:- starting with a letter or digit, got {value!r}"
-        )
-    return value
-
-
-# -- validators and converters --------------------------------------------------------------
-
-
-def _tuple_of_ids(value: Iterable[str] | str | None) -> tuple[str, ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        # A bare string would otherwise become a tuple of its characters.
-        return (value,)
-    return tuple(value)
-
-
-def _check_ids(_: Any, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
-    for i, item in enumerate(value):
-        if not isinstance(item, str) or not item or len(item) > 128:
-            raise InvalidInput(f"{attribute.name}[{i}]", f"must be a non-empty string, got {item!r}")
-
-
-def _frozen_map(value: Mapping[str, Iterable[Any] | Any] | None) -> Mapping[str, tuple[Any, ...]]:
-    if value is None:
-        return MappingProxyType({})
-    if not isinstance(value, Mapping):
-        raise InvalidInput("labels", f"must be a mapping, not {type(value).__name__}")
-    return MappingProxyType(
-        {
-            key: (items,) if isinstance(items, str | int | bool) else tuple(items)
-            for key, items in sorted(value.items())
-        }
-    )
-
-
-def _check_label_map(_: Any, attribute: attrs.Attribute[Any], value: Mapping[str, tuple[Any, ...]]) -> None:
-    for key, items in value.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidInput(attribute.name, f"keys must be non-empty strings, got {key!r}")
-        if not items:
-            raise InvalidInput(f"{attribute.name}.{key}", "must list at least one value")
-        for item in items:
-            if not isinstance(item, str):
-                raise InvalidInput(f"{attribute.name}.{key}", f"values must be strings, got {item!r}")
-
-
-def _check_member_map(_: Any, attribute: attrs.Attribute[Any], value: Mapping[str, tuple[Any, ...]]) -> None:
-    for key, items in value.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidInput(attribute.name, f"keys must be non-empty strings, got {key!r}")
-        if not items:
-            raise InvalidInput(f"{attribute.name}.{key}", "must list at least one value")
-        for item in items:
-            if not isinstance(item, str | int | bool):
-                raise InvalidInput(
-                    f"{attribute.name}.{key}", f"values must be str, int or bool, got {item!r}"
-                )
-
-
-@accepts(minimum=1, maximum=MAX_POINTS)
-def _positive_int(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_POINTS:
-        raise InvalidInput(attribute.name, f"must be a positive int, got {value!r}")
-
-
-@accepts(minimum=1, maximum=MAX_POINTS)
-def _optional_positive_int(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        _positive_int(_, attribute, value)
-
-
-@accepts(minimum=0, maximum=366)
-def _non_negative_int(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 366:
-        raise InvalidInput(attribute.name, f"must be an int from 0 to 366, got {value!r}")
-
-
-def _decimal(attribute: str, value: object, *, positive: bool, limit: Decimal | None = None) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, Decimal | int):
-        raise InvalidAmount(attribute, f"must be a Decimal, not {type(value).__name__}")
-    number = Decimal(value)
-    if not number.is_finite():
-        raise InvalidAmount(attribute, f"must be finite, got {value}")
-    if number < 0 or (positive and number == 0):
-        raise InvalidAmount(
-            attribute, f"must {'be positive' if positive else 'not be negative'}, got {value}"
-        )
-    if limit is not None and number > limit:
-        raise InvalidAmount(attribute, f"must be at most {limit}, got {value}")
-    if number.as_tuple().exponent < -12:  # type: ignore[operator]
-        raise InvalidAmount(attribute, f"must have at most 12 decimal places, got {value}")
-    return number
-
-
-def _to_decimal(value: Any) -> Any:
-    # ints are exact; everything else is left for the validator to refuse.
-    return Decimal(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-def _positive_decimal(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    _decimal(attribute.name, value, positive=True)
-
-
-def _optional_positive_decimal(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        _decimal(attribute.name, value, positive=True)
-
-
-def _check_factor(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        _decimal(attribute.name, value, positive=False, limit=_MAX_MULTIPLIER)
-
-
-def _check_factors(_: Any, attribute: attrs.Attribute[Any], value: Mapping[str, Any]) -> None:
-    for key, factor in value.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidInput(attribute.name, f"keys must be non-empty strings, got {key!r}")
-        _decimal(f"{attribute.name}.{key}", factor, positive=False, limit=_MAX_MULTIPLIER)
-
-
-def _factor_map(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    if value is None:
-        return MappingProxyType({})
-    if not isinstance(value, Mapping):
-        raise InvalidInput("factors", f"must be a mapping, not {type(value).__name__}")
-    return MappingProxyType({key: _to_decimal(item) for key, item in sorted(value.items())})
-
-
-def _check_days(_: Any, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
-    for i, day in enumerate(value):
-        if day not in DAYS:
-            raise InvalidInput(f"{attribute.name}[{i}]", f"must be one of {', '.join(DAYS)}, got {day!r}")
-
-
-def _check_hours(_: Any, attribute: attrs.Attribute[Any], value: tuple[object, ...]) -> None:
-    for i, window in enumerate(value):
-        if not isinstance(window, str) or not _HOURS.fullmatch(window):
-            raise InvalidInput(f"{attribute.name}[{i}]", f"must be HH:MM-HH:MM, got {window!r}")
-        start, end = window.split("-")
-        if start == end:
-            raise InvalidInput(f"{attribute.name}[{i}]", f"an empty window: {window!r}")
-
-
-def _check_timezone(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        zone(attribute.name, value)
-
-
-def zone(field: str, name: object) -> ZoneInfo:
-    """The IANA timezone ``name``; an unknown one raises naming ``field``."""
-    if not isinstance(name, str) or not name or len(name) > 64:
-        raise InvalidInput(field, f"must be an IANA timezone name such as 'Europe/Amsterdam', got {name!r}")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise InvalidInput(field, f"unknown timezone {name!r}") from None
-
-
-def _check_recurrence(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        recurrence(attribute.name, value)
-
-
-def recurrence(field: str, text: object) -> rrule:
-    """The dateutil rrule of an RFC 5545 ``RRULE`` text such as ``FREQ=MONTHLY;BYDAY=+1TU``."""
-    if not isinstance(text, str) or not text.strip() or len(text) > 512:
-        raise InvalidInput(field, f"must be an RRULE text such as 'FREQ=MONTHLY;BYDAY=+1TU', got {text!r}")
-    try:
-        parsed = rrulestr(text, dtstart=datetime(2000, 1, 1), cache=False)
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(field, f"not a valid RRULE ({exc}): {text!r}") from None
-    if not isinstance(parsed, rrule):
-        raise InvalidInput(field, f"must be a single RRULE, got {text!r}")
-    return parsed
-
-
-def _check_optional_date(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (isinstance(value, datetime) or not isinstance(value, date)):
-        raise InvalidInput(attribute.name, f"must be a date, not {type(value).__name__}")
-
-
-def _check_text(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200):
-        raise InvalidInput(
-            attribute.name, f"must be a non-empty text of at most 200 characters, got {value!r}"
-        )
-
-
-@accepts(minimum=-1_000_000, maximum=1_000_000)
-def _check_priority(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not -1_000_000 <= value <= 1_000_000:
-        raise InvalidInput(attribute.name, f"must be an int from -1000000 to 1000000, got {value!r}")
-
-
-def _check_bool(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, bool):
-        raise InvalidInput(attribute.name, f"must be true or false, got {value!r}")
-
-
-@accepts(pattern=f"^(?:{_RULE_ID.pattern})$")
-def _check_rule_id(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    check_rule_id(attribute.name, value)
-
-
-def _check_optional_rule_id(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None:
-        check_rule_id(attribute.name, value)
-
-
-def as_enum(kind: type[enum.Enum], value: Any) -> Any:
-    """``value`` as a member of ``kind`` when it is one's value; else as it is, for the validator."""
-    if isinstance(value, str):
-        try:
-            return kind(value)
-        except ValueError:
-            pass
-    return value
-
-
-def _to_scope(value: Any) -> Any:
-    return as_enum(Scope, value)
-
-
-def _to_period(value: Any) -> Any:
-    return as_enum(Period, value)
-
-
-def _check_enum(kind: type[enum.Enum], optional: bool = False) -> Any:
-    def check(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-        if optional and value is None:
-            return
-        if not isinstance(value, kind):
-            names = ", ".join(repr(member.value) for member in kind)
-            raise InvalidInput(attribute.name, f"must be one of {names}, got {value!r}")
-
-    return check
+from loyalty.rule_fields import (
+    _EXACT_ONLY,
+    Period,
+    Scope,
+    _check_bool,
+    _check_days,
+    _check_enum,
+    _check_factor,
+    _check_factors,
+    _check_hours,
+    _check_ids,
+    _check_label_map,
+    _check_member_map,
+    _check_optional_date,
+    _check_optional_rule_id,
+    _check_priority,
+    _check_recurrence,
+    _check_rule_id,
+    _check_text,
+    _check_timezone,
+    _factor_map,
+    _frozen_map,
+    _non_negative_int,
+    _optional_positive_decimal,
+    _optional_positive_int,
+    _positive_decimal,
+    _positive_int,
+    _to_decimal,
+    _to_period,
+    _to_scope,
+    _tuple_of_ids,
+    check_rule_id,
+    recurrence,
+    zone,
+)
 
 
 @attrs.frozen(kw_only=True)

@@ -3,7 +3,7 @@
 What a rule, a cap, a budget, a return or a reminder needs to remember
 between two commands is a :class:`Tally` under a key (``visits|M1``,
 ``cap|coffee|2024-03|M1``). Each key is named by one function in the module
-that owns its concept (:func:`loyalty.earning.visits_key`,
+that owns its concept (:func:`loyalty.earning_keys.visits_key`,
 :func:`loyalty.returns.taken_key`, ...); the store only adds deltas up.
 
 A decision says how tallies change as deltas, and deltas of several steps of

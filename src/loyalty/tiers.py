@@ -36,7 +36,7 @@ from dateutil.relativedelta import relativedelta
 from loyalty.checks import EVERY_YEAR_DAY, accepts, check_aware, one_of
 from loyalty.errors import InvalidInput
 from loyalty.json_form import JsonForm
-from loyalty.rules import as_enum, check_rule_id
+from loyalty.rule_fields import as_enum, check_rule_id
 
 __all__ = [
     "Downgrade",

@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty import EarnRate, Line, Program, Purchase, Receipt, Rounding, earn
-from loyalty.codec import pack_operation, receipt_result, structure, unpack_operation, unstructure
+from loyalty.codec import receipt_result, structure, unstructure
+from loyalty.records import pack_operation, unpack_operation
 
 T0 = datetime(2024, 10, 27, 2, 30, tzinfo=timezone(timedelta(hours=2)))
 

@@ -15,7 +15,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.earning import visits_key
+from loyalty.earning_keys import visits_key
 from loyalty.errors import InvalidInput
 from loyalty.habits import seen_key, spent_key
 from loyalty.ledger import EntryKind, Posting

@@ -14,14 +14,14 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from loyalty.codec import unpack_operation
-from loyalty.earning import visits_key
+from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
 from loyalty.errors import StorageError
 from loyalty.habits import seen_key, spent_key
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.members import Member
 from loyalty.program import Program
+from loyalty.records import unpack_operation
 from loyalty.store import StoredProgram, Tally
 from loyalty.store.member_tallies import FAMILIES
 from loyalty.store.postgres import SCHEMA_VERSION, PostgresStore, open_postgres

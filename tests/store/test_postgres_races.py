@@ -12,7 +12,7 @@ import psycopg
 import pytest
 
 from loyalty import Receipt
-from loyalty.earning import visits_key
+from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
 from loyalty.errors import IdempotencyConflict
 from loyalty.members import Member

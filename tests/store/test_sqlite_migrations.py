@@ -24,11 +24,11 @@ from loyalty import (
     StorageError,
     open_store,
 )
-from loyalty.codec import unpack_operation
-from loyalty.earning import visits_key
+from loyalty.earning_keys import visits_key
 from loyalty.habits import seen_key, spent_key
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
+from loyalty.records import unpack_operation
 from loyalty.store import StoredProgram, Tally
 from loyalty.store.member_tallies import FAMILIES
 from loyalty.store.rows import dump_json

@@ -15,15 +15,14 @@ from loyalty.codec import (
     canonical,
     canonical_decimal,
     first_difference,
-    pack_operation,
     purchase_request,
     receipt_from_result,
     receipt_result,
-    unpack_operation,
 )
 from loyalty.money import Money
 from loyalty.program import Rounding
 from loyalty.receipts import Contribution, Receipt, Skipped
+from loyalty.records import pack_operation, unpack_operation
 
 
 @pytest.mark.parametrize(

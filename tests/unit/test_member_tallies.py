@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.earning import visits_key
+from loyalty.earning_keys import visits_key
 from loyalty.errors import InvalidInput
 from loyalty.habits import seen_key, spent_key
 from loyalty.returns import debt_key, owed_key

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from loyalty.earning import tally_keys, visits_key
+from loyalty.earning import tally_keys
+from loyalty.earning_keys import visits_key
 from loyalty.habits import micros, seen_key, spent_key
 from loyalty.ledger import EntryKind
 from loyalty.members import Member

@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 from loyalty.checks import check_aware, check_id
 from loyalty.cli.programs import check_file
-from loyalty.earning import visits_key
+from loyalty.earning_keys import visits_key
 from loyalty.errors import InvalidAmount, InvalidDatetime, InvalidInput, InvalidQuantity
 from loyalty.members import Member
 from loyalty.money import check_currency

@@ -13,7 +13,8 @@ from decimal import Decimal
 
 import attrs
 
-from loyalty.earning import Event, epoch_micros, redeemed_key
+from loyalty.earning import Event
+from loyalty.earning_keys import epoch_micros, redeemed_key
 from loyalty.errors import StorageError
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting

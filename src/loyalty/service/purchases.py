@@ -15,7 +15,8 @@ from typing import Any
 import attrs
 
 from loyalty import codec
-from loyalty.earning import ENROLLED, Event, evaluate, evaluate_event, tally_keys, visits_key
+from loyalty.earning import Event, evaluate, evaluate_event, tally_keys
+from loyalty.earning_keys import ENROLLED, visits_key
 from loyalty.errors import InvalidInput, UnknownMember
 from loyalty.habits import month_key, seen_key, spent_key
 from loyalty.ledger import Entry
@@ -287,7 +288,7 @@ def _follow_balances(
 
 
 def earn_on_enrollment(ctx: Context, uow: UnitOfWork, member_id: str, at: datetime) -> None:
-    """Pay the sign-up rules (event rules for :data:`~loyalty.earning.ENROLLED`) of the version in
+    """Pay the sign-up rules (event rules for :data:`~loyalty.earning_keys.ENROLLED`) of the version in
     force at ``at`` to the member just added in ``uow``, with the enrollment's own writes: both
     or neither. Before the program's first version there is nothing to pay."""
     # Read in this unit of work: a second one could wait on the connection this one holds.

@@ -13,7 +13,7 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 
 from loyalty.checks import check_aware
-from loyalty.earning import visits_key
+from loyalty.earning_keys import visits_key
 from loyalty.errors import InvalidInput
 from loyalty.figures import Figures, figures
 from loyalty.habits import (

@@ -45,7 +45,7 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
-from loyalty.earning import visits_key
+from loyalty.earning_keys import visits_key
 from loyalty.errors import InvalidInput
 from loyalty.habits import seen_key, spent_key
 from loyalty.returns import debt_key, owed_key

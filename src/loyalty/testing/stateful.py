@@ -55,7 +55,7 @@ from loyalty.errors import (
 from loyalty.expiry import Expiry, ExpiryPolicy
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, balance_of
-from loyalty.lots import Balance, lots_of
+from loyalty.lots import lots_of
 from loyalty.members import MemberStatus
 from loyalty.program import EarnRate, Program
 from loyalty.purchases import Line, Purchase
@@ -63,13 +63,13 @@ from loyalty.receipts import Receipt
 from loyalty.returns import Return, Returned
 from loyalty.rules import EventRule, FirstPurchase, StampCard
 from loyalty.store import Store
+from loyalty.testing.ledger_model import LIFETIME, PENDING, LedgerModel, ModelHold, ModelLot
 
 __all__ = ["ledger_machine"]
 
 T0 = datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
 MEMBERS = ("M1", "M2", "M3")
 WELCOME, STAMP, EVERY, SURVEY = 50, 10, 3, 25
-PENDING, LIFETIME = timedelta(days=7), timedelta(days=20)
 # Rules whose effect the model can state on its own: a welcome bonus on the
 # first purchase, a stamp card on every third, a survey that earns once.
 PROGRAM = Program(
@@ -86,130 +86,6 @@ PROGRAM = Program(
 )
 
 
-@attrs.define
-class _Hold:
-    member: str
-    points: int
-    taken: list[tuple[_Lot, int]]
-    expires_at: datetime
-    status: str = "open"
-
-
-@attrs.define
-class _Lot:
-    """The model's lot: what is left of one credit, and its dates."""
-
-    remaining: int
-    expires_at: datetime
-    vests_at: datetime | None = None
-
-
-class _Model:
-    """Each member's lots, spent soonest-expiring first (ties: oldest first), as the engine must."""
-
-    def __init__(self) -> None:
-        self.lots: dict[str, list[_Lot]] = {}
-        self.earned: dict[str, int] = {}
-        self.spent: dict[str, int] = {}
-        self.expired: dict[str, int] = {}
-        self.holds: dict[str, _Hold] = {}
-        self.taken: dict[str, int] = {}
-        self.taken_for: dict[str, int] = {}
-
-    def enroll(self, member: str) -> None:
-        for tally in (self.lots, self.earned, self.spent, self.expired, self.taken):
-            tally.setdefault(member, 0 if tally is not self.lots else [])  # type: ignore[arg-type]
-
-    def credit(self, member: str, points: int, at: datetime, *, pending: bool) -> _Lot | None:
-        if not points:
-            return None
-        lot = _Lot(points, at + LIFETIME, at + PENDING if pending else None)
-        self.lots[member].append(lot)
-        self.earned[member] += points
-        return lot
-
-    def take_back(self, member: str, points: int, own: _Lot | None, now: datetime) -> int:
-        """Take up to ``points``: the purchase's own lot, then pending lots, then available ones."""
-        usable = [lot for lot in self.lots[member] if lot.remaining and lot.expires_at > now]
-        pending = [lot for lot in usable if lot.vests_at is not None and lot.vests_at > now]
-        order = sorted(
-            usable,
-            key=lambda lot: (
-                lot is not own,
-                lot not in pending,
-                lot.expires_at,
-                self.lots[member].index(lot),
-            ),
-        )
-        taken = 0
-        for lot in order:
-            share = min(points - taken, lot.remaining)
-            lot.remaining -= share
-            taken += share
-        self.taken[member] += taken
-        return taken
-
-    def expire(self, member: str, now: datetime) -> int:
-        """Write off the member's lots due at ``now``; the number of lots (one expiry entry each)."""
-        due = [lot for lot in self.lots[member] if lot.remaining and lot.expires_at <= now]
-        for lot in due:
-            self.expired[member] += lot.remaining
-            lot.remaining = 0
-        return len(due)
-
-    def usable(self, member: str, now: datetime, *, pending: bool) -> list[_Lot]:
-        lots = [lot for lot in self.lots[member] if lot.remaining and lot.expires_at > now]
-        vested = [lot for lot in lots if lot.vests_at is None or lot.vests_at <= now]
-        waiting = [lot for lot in lots if lot not in vested] if pending else []
-        return sorted(vested, key=lambda lot: lot.expires_at) + sorted(
-            waiting, key=lambda lot: lot.expires_at
-        )
-
-    def debit(self, member: str, points: int, now: datetime, *, pending: bool) -> list[tuple[_Lot, int]]:
-        """Take ``points`` out of the lots in spending order; the (lot, points) pairs taken."""
-        taken: list[tuple[_Lot, int]] = []
-        for lot in self.usable(member, now, pending=pending):
-            share = min(points, lot.remaining)
-            if share:
-                lot.remaining -= share
-                points -= share
-                taken.append((lot, share))
-        assert points == 0
-        return taken
-
-    def hold(self, key: str, member: str, points: int, now: datetime, ttl: timedelta) -> None:
-        self.holds[key] = _Hold(member, points, self.debit(member, points, now, pending=False), now + ttl)
-
-    def give_back(self, hold: _Hold, points: int) -> None:
-        for lot, taken in reversed(hold.taken):
-            share = min(points, taken)
-            lot.remaining += share
-            points -= share
-
-    def held(self, member: str) -> int:
-        return sum(
-            hold.points for hold in self.holds.values() if hold.member == member and hold.status == "open"
-        )
-
-    def expire_holds(self, member: str, now: datetime) -> list[_Hold]:
-        """End the member's holds whose time ran out, giving their points back."""
-        due = [
-            h
-            for h in self.holds.values()
-            if h.member == member and h.status == "open" and h.expires_at <= now
-        ]
-        for hold in due:
-            self.give_back(hold, hold.points)
-            hold.status = "expired"
-        return due
-
-    def balance(self, member: str, now: datetime) -> Balance:
-        available = sum(lot.remaining for lot in self.usable(member, now, pending=False))
-        total = sum(lot.remaining for lot in self.lots[member])
-        pending = sum(lot.remaining for lot in self.usable(member, now, pending=True)) - available
-        return Balance(available, pending, total - available - pending, self.held(member))
-
-
 @attrs.frozen
 class _Sent:
     """A command that succeeded, kept so the machine can send it again."""
@@ -222,7 +98,7 @@ class _Sent:
     redeem: tuple[str, int, datetime] | None = None
     adjust: tuple[str, int, datetime] | None = None
     hold: tuple[Hold, timedelta] | None = None
-    lot: _Lot | None = None
+    lot: ModelLot | None = None
 
 
 def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMachine]:
@@ -244,7 +120,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.returned: dict[str, set[int]] = {}
             # Members suspended or closed: refused what their status does not allow, nothing written.
             self.status: dict[str, MemberStatus] = {}
-            self.model = _Model()
+            self.model = LedgerModel()
             self.counter = 0
 
         def teardown(self) -> None:
@@ -460,7 +336,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.model.credit(member, expected, self.clock, pending=False)
             return _Sent(key, receipt=receipt, event=member)
 
-        def _expire(self, member: str) -> tuple[int, list[_Hold]]:
+        def _expire(self, member: str) -> tuple[int, list[ModelHold]]:
             """What a debit or maintenance writes first: expired holds back, then due lots off."""
             holds = self.model.expire_holds(member, self.clock)
             self.balances[member] += sum(hold.points for hold in holds)

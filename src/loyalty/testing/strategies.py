@@ -34,8 +34,8 @@ from loyalty.money import EXACT
 from loyalty.program import BASE, EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import ReturnPolicy
+from loyalty.rule_fields import DAYS
 from loyalty.rules import (
-    DAYS,
     RULE_KINDS,
     BirthdayBonus,
     EventRule,

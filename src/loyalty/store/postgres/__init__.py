@@ -42,8 +42,8 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from loyalty.codec import pack_operation
 from loyalty.errors import InvalidInput, StorageError
+from loyalty.records import pack_operation
 from loyalty.store import Closing
 from loyalty.store.postgres.driver import (
     BEGIN_READ,

@@ -216,7 +216,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX members_by_enrolment ON {s}.members (enrolled_at)",
         'CREATE INDEX members_in_code_point_order ON {s}.members (member_id COLLATE "C")',
     ),
-    # 7: idempotency records kept compactly (loyalty.codec.pack_operation: a purchase's request
+    # 7: idempotency records kept compactly (loyalty.records.pack_operation: a purchase's request
     # and result once, by position, in one column). The records kept before are packed in
     # Python (REPACK), a page at a time, in the migration's transaction.
     (

@@ -203,7 +203,7 @@ class Queries:
             " WHERE occurred_at >= %s AND occurred_at < %s GROUP BY kind"
         )
         self.period_purchases = q(
-            # A record starts with its member and amount (loyalty.codec.pack_operation).
+            # A record starts with its member and amount (loyalty.records.pack_operation).
             "WITH now AS ("
             " SELECT body::jsonb ->> 0 AS member, (body::jsonb ->> 1)::numeric AS amount FROM {s}.operations"
             " WHERE kind = 'purchase' AND purchased_at >= %(lo)s AND purchased_at < %(hi)s),"

@@ -7,7 +7,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from loyalty.codec import pack_operation, unpack_operation
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
@@ -15,6 +14,7 @@ from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Balance, Lot, check_draws, check_redates
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
+from loyalty.records import pack_operation, unpack_operation
 from loyalty.referrals import Referral
 from loyalty.store import (
     Operation,

@@ -195,7 +195,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX operations_purchases ON operations(purchased_micros) WHERE kind = 'purchase'",
         "CREATE INDEX members_by_enrolment ON members(enrolled_at)",
     ),
-    # 7: idempotency records kept compactly (loyalty.codec.pack_operation: a purchase's request
+    # 7: idempotency records kept compactly (loyalty.records.pack_operation: a purchase's request
     # and result once, by position, in one column, which loyalty_pack() writes for the records
     # kept before), with the times as microseconds. Without rowid, the key's b-tree is the table.
     (

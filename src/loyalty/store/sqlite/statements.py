@@ -7,8 +7,8 @@ import functools
 import sqlite3
 from datetime import UTC, date, datetime, timedelta
 
-from loyalty.codec import pack_operation
 from loyalty.errors import StorageError, TransientStorageError
+from loyalty.records import pack_operation
 from loyalty.store.periods import instant_of
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
@@ -87,7 +87,7 @@ SELECT_REFERRAL = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referee = ?" 
 REFERRALS_BY = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ? ORDER BY referee"  # noqa: S608
 PUT_REFERRAL = f"INSERT OR REPLACE INTO referrals ({REFERRAL_COLUMNS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
 # The period's purchases, from the operations kept for idempotency, through their till time
-# (exact microseconds); a record starts with its member and amount (loyalty.codec.pack_operation).
+# (exact microseconds); a record starts with its member and amount (loyalty.records.pack_operation).
 # Totals are rounded to the currency's minor unit, so their digits
 # without the point add up exactly as integers.
 PERIOD_PURCHASES = """

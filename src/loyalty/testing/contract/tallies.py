@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty.earning import visits_key
+from loyalty.earning_keys import visits_key
 from loyalty.errors import (
     InvalidInput,
     TransientStorageError,
