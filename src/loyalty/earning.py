@@ -469,8 +469,10 @@ def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -
     out: list[Contribution] = []
     deltas: dict[str, Tally] = {}
     if isinstance(rule, SpendRule):
-        unit = "point" if rule.points == 1 else "points"
-        prefix = f"{rule.points} {unit} per {rule.per} {currency} on "
+        # A slip shows points as the program does (scale 2: 100 is "1.00 point").
+        figure = context.program.format_points(rule.points)
+        unit = "point" if Decimal(figure) == 1 else "points"
+        prefix = f"{figure} {unit} per {rule.per} {currency} on "
         if rule.whole_blocks:
             return _blocks(context, rule, matching, prefix)
         basis_of, exact_rate, rid, multiply = context.basis, rule.rate, rule.id, EXACT.multiply
@@ -507,7 +509,8 @@ def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -
             units = int(lines[i].quantity)  # whole units: 2.5 kg is 2 units
             if units:
                 points = Decimal(rule.points * units)  # exact: an int
-                out.append(Contribution(rule.id, name, points, f"{rule.points} x {units} {lines[i].sku}", i))
+                figure = context.program.format_points(rule.points)
+                out.append(Contribution(rule.id, name, points, f"{figure} x {units} {lines[i].sku}", i))
         if not out:
             return "no whole unit on the matching lines"
     elif isinstance(rule, PurchaseBonus | ProductBonus):
@@ -684,7 +687,7 @@ def _finish(
     program = context.program
     member_id = context.subject.member_id
     carried_in = context.tally(carry_key(member_id)).points if program.carry else _ZERO
-    mode, scale = program.rounding.decimal_mode, program.scale
+    mode = program.rounding.decimal_mode
     if program.round_per is RoundPer.LINE:
         groups: dict[int | None, Decimal] = {}
         trimmed = context.trimmed
@@ -694,18 +697,17 @@ def _finish(
         groups[None] = EXACT.add(groups.get(None, _ZERO), carried_in)
         units = 0
         for key, value in groups.items():
-            whole, groups[key] = _rounded(value, scale, mode)
+            whole, groups[key] = _rounded(value, mode)
             units += whole
         exact_total = _sum(groups.values()) if len(groups) > 1 else next(iter(groups.values()))
     else:
         # One group, the whole purchase: the common case, without the bookkeeping of groups.
-        units, exact_total = _rounded(EXACT.add(_points(context.breakdown), carried_in), scale, mode)
+        units, exact_total = _rounded(EXACT.add(_points(context.breakdown), carried_in), mode)
     # No rule takes points away on balance: a total below zero can only be rounding.
     units = max(0, units)
     if units > MAX_POINTS:
         raise PointsOverflow("lines", f"the purchase would earn {units} units, beyond the 64-bit range")
-    given = Decimal(units).scaleb(-scale, context=EXACT) if scale else Decimal(units)
-    adjustment = EXACT.subtract(given, exact_total)
+    adjustment = EXACT.subtract(Decimal(units), exact_total)
     carried_out = EXACT.minus(adjustment) if program.carry else _ZERO
     if program.carry and carried_out != carried_in:
         _merge(context.deltas, {carry_key(member_id): Tally.of(0, EXACT.subtract(carried_out, carried_in))})
@@ -724,7 +726,7 @@ def _finish(
         None if balance_before is None else balance_before + units,
         tuple(context.skipped),
         program.version,
-        scale,
+        program.scale,
         carried_in,
         carried_out,
         event,
@@ -732,21 +734,18 @@ def _finish(
     return Evaluation(receipt, MappingProxyType(context.deltas))
 
 
-def _rounded(value: Decimal, scale: int, mode: str) -> tuple[int, Decimal]:
-    """``value`` (exact points) in whole units of ``10**-scale`` by ``mode``, and the exact value
-    it is taken to be (itself, or the whole unit it is within 10**-18 of)."""
-    # (scaleb by 0 changes nothing: values made in EXACT fit its precision.)
-    scaled = value.scaleb(scale, context=EXACT) if scale else value
+def _rounded(value: Decimal, mode: str) -> tuple[int, Decimal]:
+    """``value`` (exact points) in whole points by ``mode``, and the exact value it is taken to
+    be (itself, or the whole point it is within 10**-18 of)."""
     # An inexact division (1 point per 3.00) leaves 1/3 + 1/3 + 1/3 at
-    # 0.99...9, not 1: a value within 10**-18 of a whole unit is that unit.
-    nearest = scaled.to_integral_value(context=EXACT)
-    if nearest != scaled and EXACT.abs(EXACT.subtract(scaled, nearest)) <= _TOLERANCE:
-        scaled = nearest
-        value = nearest.scaleb(-scale, context=EXACT)
+    # 0.99...9, not 1: a value within 10**-18 of a whole point is that point.
+    nearest = value.to_integral_value(context=EXACT)
+    if nearest != value and EXACT.abs(EXACT.subtract(value, nearest)) <= _TOLERANCE:
+        value = nearest
     # Purchase-level rows can be negative (a cap's cut when rounding per
     # line, a carried deficit): round those down, so no cap is exceeded.
     rounding = mode if value >= 0 else ROUND_FLOOR
-    return int(scaled.to_integral_value(rounding=rounding, context=EXACT)), value
+    return int(value.to_integral_value(rounding=rounding, context=EXACT)), value
 
 
 def _plain(value: Decimal) -> str:

@@ -58,7 +58,7 @@ class PeriodTotals:
 
 @attrs.frozen
 class Figures(JsonForm):
-    """A period's figures (points in stored units, rates as shares from 0 to 1)."""
+    """A period's figures (points as integers, rates as shares from 0 to 1)."""
 
     start: datetime
     end: datetime
@@ -107,10 +107,8 @@ def figures(
     currency: str,
     *,
     point_value: Decimal | None = None,
-    scale: int = 0,
 ) -> Figures:
-    """The period's figures from the store's totals. ``point_value`` is money per point (not per
-    stored unit: ``scale`` is the program's)."""
+    """The period's figures from the store's totals. ``point_value`` is money per point."""
     kind = totals.by_kind
     issued = kind.get("earn", 0) + kind.get("refund", 0)
     # A hold's entry is the redemption; points given back from holds come off it.
@@ -123,7 +121,7 @@ def figures(
     defection = None if retention is None else Decimal(1) - retention
     liability = None
     if point_value is not None:
-        value = Decimal(totals.outstanding).scaleb(-scale) * point_value
+        value = Decimal(totals.outstanding) * point_value
         liability = _money(value, currency)
     average = None
     if totals.active:

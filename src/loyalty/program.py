@@ -238,9 +238,11 @@ class Program:
     """A named program in one currency: a base rate, rules, and how points are rounded.
 
     ``rate`` is the base spend rule (id ``base``) every eligible purchase
-    earns; ``None`` leaves earning entirely to ``rules``. Points are kept as
-    integers in units of ``10**-scale`` of a point (``scale=2`` keeps
-    hundredths: 6.75 points are stored as 675). ``version`` and
+    earns; ``None`` leaves earning entirely to ``rules``. Points are
+    integers, in the program and in the API alike; ``scale`` is how many of
+    their digits a till shows as decimals (``scale=2`` shows 675 as 6.75,
+    and its rules state hundredths: ``EarnRate(100, Decimal("10.00"))`` is
+    1.00 shown point per 10.00). ``version`` and
     ``effective_from`` place the program among its versions: a purchase is
     evaluated with the version in force at its own time.
 
@@ -366,11 +368,11 @@ class Program:
         except (OverflowError, ValueError):
             return vests, None  # nor can they expire
 
-    def format_points(self, units: int) -> str:
-        """``units`` (stored integers) as points are shown: ``675`` at scale 2 is ``6.75``."""
+    def format_points(self, points: int | Decimal) -> str:
+        """``points`` as a till shows them: with ``scale`` 2, ``675`` is ``6.75``."""
         if not self.scale:
-            return str(units)
-        return str(Decimal(units).scaleb(-self.scale, context=EXACT))
+            return str(points)
+        return str(Decimal(points).scaleb(-self.scale, context=EXACT))
 
     # -- configuration as data (formats: loyalty.config; the converter: loyalty.schema) --------
 
@@ -447,8 +449,8 @@ def check_versions(programs: Sequence[Program]) -> tuple[Program, ...]:
                 (f"{where}.currency", f"must be {first.currency} like versions[0], got {program.currency}")
             )
         if program.scale != first.scale:
-            # The ledger's integers are units of 10**-scale of a point: another scale would
-            # change what every stored entry, lot and balance means.
+            # Another scale would show every stored entry, lot and balance differently,
+            # and the version's figures (stated in the same unit) would mean other points.
             problems.append(
                 (f"{where}.scale", f"must be {first.scale} like versions[0], got {program.scale}")
             )

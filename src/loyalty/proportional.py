@@ -78,11 +78,10 @@ def proportional_take(
         _, raw = block_points(amount, rate.points, rate.per)
     else:
         raw = EXACT.divide(EXACT.multiply(amount, Decimal(rate.points)), rate.per)
-    scaled = raw.scaleb(program.scale, context=EXACT) if program.scale else raw
-    units = int(scaled.to_integral_value(rounding=program.rounding.decimal_mode, context=EXACT))
-    due = earned if left is None else min(earned, units)
+    points_due = int(raw.to_integral_value(rounding=program.rounding.decimal_mode, context=EXACT))
+    due = earned if left is None else min(earned, points_due)
     money = Money.of(amount, purchase.currency).rounded().amount
-    points = program.format_points(units)
+    points = program.format_points(points_due)
     unit = "point" if points == "1" else "points"
     detail = (
         f"{money} {purchase.currency} returned so far at {attrs.evolve(rate, whole_blocks=False)} "
@@ -91,6 +90,6 @@ def proportional_take(
     )
     if left is None:
         detail += "; nothing left, so all it earned"
-    elif due < units:
+    elif due < points_due:
         detail += f"; at most the {program.format_points(earned)} it earned"
     return Share(amount, due, max(0, due - taken), detail)

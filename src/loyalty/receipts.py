@@ -71,7 +71,8 @@ class Skipped:
 class Receipt(JsonForm):
     """What a purchase (or an event, ``event`` set) earned, rule by rule.
 
-    ``points`` are in the program's stored units (``10**-scale`` of a point).
+    ``points``, like every figure of points, are integers in the program's one unit;
+    ``scale`` is how many of their digits :meth:`render` shows as decimals.
     ``balance_after`` is ``None`` on a quote; ``skipped`` is filled by
     :meth:`~loyalty.Engine.explain` only, as finding every reason costs more
     than earning. ``carried_in``/``carried_out`` are the fractions of a point
@@ -96,7 +97,7 @@ class Receipt(JsonForm):
     carried_out: Decimal = _ZERO
     event: str | None = None
     #: Under a tiered program: the tier the purchase earned at, the tier it lifted
-    #: the member to (if it did), and the entry bonus that paid (in stored units).
+    #: the member to (if it did), and the entry bonus that paid.
     tier: str | None = None
     tier_reached: str | None = None
     tier_bonus: int = 0
@@ -118,7 +119,7 @@ class Receipt(JsonForm):
         return total
 
     def shown_points(self, units: int | None = None) -> str:
-        """Stored units as points are shown: 675 at scale 2 is ``6.75``."""
+        """Points as a till shows them: 675 at scale 2 is ``6.75``."""
         units = self.points if units is None else units
         return str(Decimal(units).scaleb(-self.scale, context=EXACT)) if self.scale else str(units)
 
@@ -165,14 +166,19 @@ class Receipt(JsonForm):
             rows = _wrapped(f"Event {self.source_id}: {self.event}", width, "")
         else:
             rows = _wrapped(f"Purchase {self.source_id}: {self.amount}", width, "")
+        scale = self.scale
+
+        def signed(points: Decimal) -> str:
+            return _signed(points.scaleb(-scale, context=EXACT) if scale else points, places)
+
         for c in self.breakdown:
-            rows += row(f"{c.name} ({c.detail})", _signed(c.points, places))
+            rows += row(f"{c.name} ({c.detail})", signed(c.points))
         if self.carried_in:
-            rows += row("carried from earlier purchases", _signed(self.carried_in, places))
+            rows += row("carried from earlier purchases", signed(self.carried_in))
         if self.carried_out:
-            rows += row("carried to the next purchase", _signed(EXACT.minus(self.carried_out), places))
+            rows += row("carried to the next purchase", signed(EXACT.minus(self.carried_out)))
         elif self.rounding_adjustment:
-            rows += row(f"rounding ({self.rounding.value})", _signed(self.rounding_adjustment, places))
+            rows += row(f"rounding ({self.rounding.value})", signed(self.rounding_adjustment))
         rows += row("points earned", self.shown_points())
         if self.guest:
             rows += _wrapped("join now to earn these points", width, "  ")

@@ -204,7 +204,7 @@ def _plan_reward(
         program.zone,
         found.rewarded,
     )
-    units = shares(terms, earned, program.scale)
+    units = shares(terms, earned)
     if reject is None and not any(units.values()):
         reject = "the first purchase earned no points to share"
     decided_at = now.astimezone(UTC)

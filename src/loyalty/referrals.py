@@ -196,7 +196,7 @@ class ReferralState(enum.Enum):
 
 @attrs.frozen
 class Referral:
-    """One attribution: ``referee`` enrolled with ``referrer``'s ``code``. Points are stored units."""
+    """One attribution: ``referee`` enrolled with ``referrer``'s ``code``. Points are the program's points."""
 
     referee: str
     referrer: str
@@ -223,7 +223,7 @@ class Referral:
 class ReferralReport:
     """:meth:`loyalty.Engine.referrals`: a member's code, who referred it, whom it referred.
 
-    ``points`` are what the member earned as a referrer (stored units), not
+    ``points`` are what the member earned as a referrer, not
     counting referrals rejected or taken back.
     """
 
@@ -274,19 +274,15 @@ def first_purchase_verdict(
     return None
 
 
-def shares(terms: Referrals, purchase_units: int, scale: int) -> dict[str, int]:
-    """What each side (``referee``, ``referrer``) earns, in stored units, on a first purchase that
-    earned ``purchase_units``; a share of it is rounded down to whole units.
+def shares(terms: Referrals, purchase_points: int) -> dict[str, int]:
+    """What each side (``referee``, ``referrer``) earns on a first purchase that earned
+    ``purchase_points``; a share of it is rounded down to whole points.
 
-    >>> shares(Referrals(referrer_points=50, referee_share=Decimal("0.5")), 125, 0)
+    >>> shares(Referrals(referrer_points=50, referee_share=Decimal("0.5")), 125)
     {'referee': 62, 'referrer': 50}
     """
-    points = Decimal(purchase_units).scaleb(-scale, context=EXACT)
+    points = Decimal(purchase_points)
     return {
-        side: int(
-            EXACT.multiply(terms.bonus(side, points), Decimal(10) ** scale).to_integral_value(
-                rounding=ROUND_FLOOR, context=EXACT
-            )
-        )
+        side: int(terms.bonus(side, points).to_integral_value(rounding=ROUND_FLOOR, context=EXACT))
         for side in ("referee", "referrer")
     }

@@ -50,10 +50,10 @@ def as_tier(member: Member, tier: str) -> Member:
     return attrs.evolve(member, attributes={**member.attributes, TIER_ATTRIBUTE: tier})
 
 
-def contribution(tiers: Tiers, scale: int, subject: Purchase | Event, earned: int) -> Tally:
-    """What ``subject``, earning ``earned`` stored units (of a program of ``scale``), adds to the metric."""
+def contribution(tiers: Tiers, subject: Purchase | Event, earned: int) -> Tally:
+    """What ``subject``, earning ``earned`` points, adds to the metric."""
     if tiers.metric in (Metric.POINTS, Metric.BALANCE):
-        return Tally(0, Decimal(earned).scaleb(-scale, context=EXACT))
+        return Tally(0, Decimal(earned))
     if not isinstance(subject, Purchase):
         return Tally()  # an event is neither spend nor a visit
     if tiers.metric is Metric.SPEND:
@@ -151,7 +151,7 @@ def decide(
     gained = Tally()
     # With this_purchase the purchase is rated again at each tier it reaches, until it stays.
     for _ in range(len(tiers.levels)):
-        gained = contribution(tiers, program.scale, subject, outcome.receipt.points)
+        gained = contribution(tiers, subject, outcome.receipt.points)
         # The window where it reaches furthest decides (the first on a tie: its own time's).
         when, value = max(
             ((at, EXACT.add(base, metric_value(tiers, gained)) if counts else base) for at, base in bases),
@@ -189,7 +189,7 @@ def decide(
     # (A balance is the ledger's, not a tally: the purchase's entries move it.)
     if (gained.count or gained.points) and tiers.metric is not Metric.BALANCE:
         deltas = merged(deltas, {metric_key(tiers.metric, member.id, bucket): gained})
-    bonus = sum(tiers.tier(tier).bonus for move in moves for tier in move.bonuses) * 10**current.scale
+    bonus = sum(tiers.tier(tier).bonus for move in moves for tier in move.bonuses)
     up = tiers.position(after.tier) > tiers.position(state.tier)
     receipt = attrs.evolve(
         outcome.receipt, tier=earned_at, tier_reached=after.tier if up else None, tier_bonus=bonus
@@ -268,7 +268,7 @@ def plan_moves(
             bonus = Posting(
                 member_id,
                 EntryKind.EARN,
-                level.bonus * 10**program.scale,
+                level.bonus,
                 move.at,
                 now,
                 source,
@@ -294,13 +294,13 @@ def correction(
     now_is: Purchase | None,
 ) -> dict[str, Tally]:
     """What a return takes off the tier metric (of ``current``'s tiers), in the stretch its
-    purchase counted in; ``take`` is in the units of ``program``, its version."""
+    purchase counted in; ``take`` is the points it takes back under ``program``, its version."""
     tiers = current.tiers
     assert tiers is not None
     if tiers.metric is Metric.BALANCE:
         return {}  # the return's own entries lower the balance
     if tiers.metric is Metric.POINTS:
-        delta = Tally(0, -Decimal(take).scaleb(-program.scale, context=EXACT))
+        delta = Tally(0, -Decimal(take))
     elif tiers.metric is Metric.SPEND:
         before = was.total.amount if was is not None else Decimal(0)
         after = now_is.total.amount if now_is is not None else Decimal(0)

@@ -63,7 +63,7 @@ _TICK = timedelta(microseconds=1)
 class Metric(enum.Enum):
     """What qualifies a member for a tier."""
 
-    #: Points earned on purchases and events (in points, not stored units), less those returns take back.
+    #: Points earned on purchases and events, less those returns take back.
     POINTS = "points"
     #: The purchases' total amount, less what was returned.
     SPEND = "spend"

@@ -38,8 +38,9 @@ def test_every_line_fits_and_every_figure_is_shown(
     places = max(2, receipt.scale)
     figures = [line.split()[-1] for line in lines if len(line) == width]
     for c in receipt.breakdown:
-        exact = c.points.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-        assert f"{c.points:+f}" in figures or f"{exact:+f}" in figures
+        shown = c.points.scaleb(-receipt.scale)  # the program's integers, with its decimals
+        exact = shown.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+        assert f"{shown:+f}" in figures or f"{exact:+f}" in figures
     assert figures.count(receipt.shown_points()) >= 1
     balance_line = next(line for line in lines if line.startswith("  balance "))
     assert balance_line.split()[-1] == receipt.shown_points(receipt.balance_after)

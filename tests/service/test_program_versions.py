@@ -62,8 +62,8 @@ class TestVersions:
         assert snapshot(store, ["M1"], ["P2"], ["visits|M1"], programs=True) == before
 
     def test_a_later_version_with_another_scale_is_refused_and_nothing_is_written(self, store: Store) -> None:
-        # The ledger's integers are units of 10**-scale of a point: a version that kept
-        # hundredths would make every stored balance a hundredth of what it was.
+        # A version that showed hundredths would show every stored balance as a hundredth
+        # of what it was, and state its own figures in another unit.
         engine_for(store, self.spring).record_purchase(sale("P1"))
         finer = Program(
             "Club", "EUR", version="autumn", scale=2, effective_from=datetime(2024, 9, 1, tzinfo=UTC)

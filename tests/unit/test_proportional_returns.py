@@ -73,7 +73,8 @@ def test_once_nothing_is_left_the_rest_of_what_it_earned_goes() -> None:
 
 
 def test_points_kept_in_hundredths_are_taken_back_in_hundredths() -> None:
-    fine = Program("Club", "EUR", rate=EarnRate(1, Decimal("10.00")), scale=2, returns="proportional")
+    # Scale 2: the rate, like every point figure, counts hundredths (100 is 1.00 point).
+    fine = Program("Club", "EUR", rate=EarnRate(100, Decimal("10.00")), scale=2, returns="proportional")
     share = proportional_take(fine, SALE, {0: Decimal(1)}, earned=370, taken=0)
     assert (share.take, share.detail.split(": ")[1]) == (125, "1.25 points (floor), 0.00 taken before")
 

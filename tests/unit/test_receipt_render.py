@@ -118,10 +118,10 @@ def test_trailing_zeros_of_exact_arithmetic_are_not_shown() -> None:
 
 def test_a_program_with_finer_points_shows_its_places() -> None:
     receipt = _receipt(
-        breakdown=(Contribution("base", "base", Decimal("0.12345"), "a third", None),),
+        breakdown=(Contribution("base", "base", Decimal("123.45"), "a third", None),),
         points=123,
         scale=3,
-        rounding_adjustment=Decimal("-0.00045"),
+        rounding_adjustment=Decimal("-0.45"),
         balance_after=None,
     )
     assert receipt.render(width=30).splitlines()[2:] == [

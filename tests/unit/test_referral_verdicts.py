@@ -60,7 +60,7 @@ def test_the_same_person_by_identity_clashes_type_and_all() -> None:
     assert identity_clash(None, twin, REFERRER) is None
 
 
-def test_shares_are_fixed_points_or_a_share_rounded_down_in_stored_units() -> None:
+def test_shares_are_fixed_points_or_a_share_rounded_down_to_whole_points() -> None:
     terms = Referrals(referrer_share=Decimal("0.1"), referee_points=5)
-    assert shares(terms, 125, 0) == {"referee": 5, "referrer": 12}
-    assert shares(terms, 125, 2) == {"referee": 500, "referrer": 12}
+    assert shares(terms, 125) == {"referee": 5, "referrer": 12}
+    assert shares(terms, 129) == {"referee": 5, "referrer": 12}

@@ -573,7 +573,8 @@ class TestCaps:
 
 class TestRounding:
     def test_scale_two_keeps_hundredths(self) -> None:
-        prog = program(SpendRule(id="r", points=1), scale=2)
+        # Every point figure counts hundredths at scale 2: 100 per 1.00 is 1.00 point per euro.
+        prog = program(SpendRule(id="r", points=100), scale=2)
         receipt = run(prog, sale(line("a", "6.754")))
         assert receipt.points == 675
         assert receipt.shown_points() == "6.75"

@@ -185,4 +185,4 @@ def period_figures(ctx: Context, start: datetime, end: datetime, point_value: De
         before = datetime.min.replace(tzinfo=UTC)
     totals = ctx.runner.read(lambda uow: uow.period_totals(start, end, before))
     program = ctx.programs.latest
-    return figures(totals, start, end, program.currency, point_value=point_value, scale=program.scale)
+    return figures(totals, start, end, program.currency, point_value=point_value)

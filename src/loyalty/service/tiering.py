@@ -69,8 +69,7 @@ def measure(uow: UnitOfWork, program: Program, tiers: Tiers, member: Member) -> 
     if tiers.metric is Metric.BALANCE:
 
         def balance(_: datetime) -> Decimal:
-            units = uow.balance(member.id)
-            return Decimal(units or 0).scaleb(-program.scale, context=EXACT)
+            return Decimal(uow.balance(member.id) or 0)
 
         return balance
 
@@ -143,7 +142,7 @@ def write(
 @attrs.frozen
 class Followed:
     """What following the balance did to one member: the moves of the tier in force, the entry
-    bonuses paid (in stored units), and the tier state after."""
+    bonuses paid, and the tier state after."""
 
     moved: int
     bonus: int
