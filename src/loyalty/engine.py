@@ -34,13 +34,16 @@ from loyalty.holds import Hold
 from loyalty.ledger import Entry, EntryKind
 from loyalty.lots import Balance, Lot
 from loyalty.members import AttributeValue, Member, MemberStatus
+from loyalty.money import Money
 from loyalty.outbox import DomainEvent
 from loyalty.program import Program, check_versions
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
+from loyalty.redemption import PaymentQuote
 from loyalty.referrals import ReferralReport
 from loyalty.returns import Return, ReturnReceipt
 from loyalty.service import (
+    allowances,
     guests,
     maintenance,
     membership,
@@ -316,6 +319,17 @@ class Engine(Closing):
             actor=None,
             purchase_id=purchase_id,
         )
+
+    def quote_payment(self, member_id: str, amount: Money, *, purchase_id: str | None = None) -> PaymentQuote:
+        """How many points pay ``amount`` now, and how many of them the member can use, writing
+        nothing (:class:`~loyalty.redemption.PaymentQuote`).
+
+        Needs the program's ``redemption.point_value`` (money per point). With
+        ``purchase_id`` (a recorded purchase the points would pay for), what
+        was paid for it already, ``per_purchase`` and its total count too. Pay
+        with :meth:`redeem` and the same ``purchase_id``.
+        """
+        return allowances.quote_payment(self._ctx, member_id, amount, purchase_id)
 
     def adjust(self, member_id: str, points: int, *, id: str, at: datetime, reason: str, actor: str) -> Entry:
         """A staff correction, positive or negative; ``reason`` and ``actor`` are required."""

@@ -36,6 +36,7 @@ __all__ = [
     "MemberAlreadyEnrolled",
     "MissingFile",
     "PointsOverflow",
+    "RedemptionLimit",
     "ReferralCodeTaken",
     "StorageError",
     "TransientStorageError",
@@ -161,6 +162,22 @@ class InsufficientPoints(LoyaltyError):
         super().__init__(field, message)
         self.available = available
         self.requested = requested
+
+
+class RedemptionLimit(InsufficientPoints):
+    """A redemption or hold the program's redemption limits leave no room for (see
+    :mod:`loyalty.redemption`): ``limit`` names which (``per_day``, ``per_purchase``,
+    ``basket``, ``same_purchase``) and ``available`` is what it still allows. Declined
+    like a short balance: a retry with the same id is declined alike.
+    """
+
+    def __init__(
+        self, field: str | None, message: str, *, available: int, requested: int, limit: str, detail: str = ""
+    ) -> None:
+        super().__init__(field, message, available=available, requested=requested)
+        self.limit = limit
+        #: What the message quotes besides the figures (a purchase's total, for ``basket``).
+        self.detail = detail
 
 
 class UnknownHold(LoyaltyError, LookupError):

@@ -33,6 +33,7 @@ from loyalty.documents import read_json, read_json_file, read_toml, read_toml_fi
 from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
 from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.money import EXACT, check_currency, check_decimal
+from loyalty.redemption import Redemption
 from loyalty.referrals import Referrals
 from loyalty.returns import Clawback, ReturnPolicy
 from loyalty.rule_fields import as_enum, check_rule_id, zone
@@ -215,6 +216,11 @@ def _check_remind_days(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("remind_days", f"must be an int from 0 to 366, got {value!r}")
 
 
+def _check_redemption(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, Redemption):
+        raise InvalidInput("redemption", f"must be Redemption, got {value!r}")
+
+
 def _check_referrals(_: Any, __: Any, value: object) -> None:
     if value is not None and not isinstance(value, Referrals):
         raise InvalidInput("referrals", f"must be Referrals or None, got {value!r}")
@@ -309,6 +315,8 @@ class Program:
     tiers: Tiers | None = attrs.field(default=None, validator=_check_tiers, kw_only=True)
     remind_days: int = attrs.field(default=0, validator=_check_remind_days, kw_only=True)
     referrals: Referrals | None = attrs.field(default=None, validator=_check_referrals, kw_only=True)
+    #: Limits on redemptions and holds, and what a point is worth as payment (:mod:`loyalty.redemption`).
+    redemption: Redemption = attrs.field(factory=Redemption, validator=_check_redemption, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.returns is ReturnPolicy.PROPORTIONAL and self.rate is None:

@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 import attrs
 
 from loyalty import codec
-from loyalty.errors import IdempotencyConflict, InsufficientPoints
+from loyalty.errors import IdempotencyConflict, InsufficientPoints, RedemptionLimit
+from loyalty.redemption import refusal
 from loyalty.service.running import Declined, Runner
 from loyalty.store import Operation, UnitOfWork
 
@@ -32,8 +33,12 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 
-def insufficient(available: int, requested: int) -> InsufficientPoints:
-    """The error of a short balance, with its figures."""
+def insufficient(
+    available: int, requested: int, limit: str | None = None, detail: str = ""
+) -> InsufficientPoints:
+    """The error of a short balance, or of a redemption ``limit``, with its figures."""
+    if limit is not None:
+        return refusal(limit, available, requested, detail)
     return InsufficientPoints(
         "points",
         f"{requested} requested but only {available} available",
@@ -119,7 +124,9 @@ class Command:
 
     def decline(self, uow: UnitOfWork, short: InsufficientPoints, now: datetime) -> Declined:
         """Keep the decision to decline under the key, so a retry is declined alike, and commit it."""
-        figures = {"available": short.available, "requested": short.requested}
+        figures: dict[str, Any] = {"available": short.available, "requested": short.requested}
+        if isinstance(short, RedemptionLimit):
+            figures |= {"limit": short.limit, "detail": short.detail}
         self.remember(uow, {"declined": figures}, now)
         uow.commit()
         return Declined(insufficient(**figures))

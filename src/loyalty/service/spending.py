@@ -15,19 +15,18 @@ from decimal import Decimal
 from loyalty import codec
 from loyalty.checks import check_aware, check_id, check_points
 from loyalty.errors import (
-    AlreadyReturned,
     HoldEnded,
     HoldExpired,
     InsufficientPoints,
     InvalidInput,
     InvalidPoints,
     UnknownHold,
-    UnknownPurchase,
 )
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.returns import paid_key, returned_key
-from loyalty.service import locks, postings, tiering
+from loyalty.redemption import check_request
+from loyalty.returns import paid_key
+from loyalty.service import allowances, locks, postings, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Declined
@@ -42,19 +41,6 @@ logger = logging.getLogger(__name__)
 
 #: The longest a hold may stay open.
 MAX_HOLD_TTL = timedelta(days=366)
-
-
-def _check_paid_purchase(uow: UnitOfWork, member_id: str, purchase_id: str) -> None:
-    """Points may pay for a recorded purchase of the member's that has not come back in full."""
-    sold = uow.operation(purchase_id)
-    if sold is None or sold.kind != "purchase" or sold.request["member_id"] != member_id:
-        raise UnknownPurchase("purchase_id", f"{member_id!r} has no purchase {purchase_id!r}")
-    lines = sold.request["lines"]
-    back = uow.tallies([returned_key(purchase_id, i) for i in range(len(lines))])
-    if all(
-        back[returned_key(purchase_id, i)].points >= Decimal(line["quantity"]) for i, line in enumerate(lines)
-    ):
-        raise AlreadyReturned("purchase_id", f"purchase {purchase_id!r} has been returned in full")
 
 
 def debit_or_credit(
@@ -91,15 +77,23 @@ def debit_or_credit(
             return replay
         locks.lock(uow, member_id)
         locks.allowed(uow, member_id, locks.SPEND if entry_kind is EntryKind.REDEEM else locks.CORRECT)
-        if purchase_id is not None:
-            _check_paid_purchase(uow, member_id, purchase_id)
+        sold = None if purchase_id is None else allowances.paid_purchase(uow, member_id, purchase_id)
         now = ctx.now()
+        redeeming = entry_kind is EntryKind.REDEEM
+        program = allowances.program_at(ctx, uow, at) if redeeming else None
+        if program is not None:
+            check_request(program.redemption, -points)
         if points < 0:
             # Points past their date cannot be spent: write them off first.
             postings.expire_due(uow, member_id, now, now)
             try:
-                # A correction may also take points still pending; a redemption only available ones.
-                draws = draw_points(uow, member_id, -points, now, pending=entry_kind is EntryKind.ADJUST)
+                if program is not None:
+                    paying = None if sold is None else allowances.Payment(uow, sold.key, sold)
+                    draws = allowances.draw_within_limits(uow, program, member_id, -points, at, now, paying)
+                    allowances.count_spent(uow, program, member_id, at, -points)
+                else:
+                    # A correction may also take points still pending.
+                    draws = draw_points(uow, member_id, -points, now, pending=True)
             except InsufficientPoints as short:
                 return change.decline(uow, short, now)
             # Reviews due measure the balance before this write (under a balance metric).
@@ -151,8 +145,10 @@ def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, tt
         locks.allowed(uow, member_id, locks.SPEND)
         now = ctx.now()
         postings.expire_due(uow, member_id, now, now)
+        program = allowances.program_at(ctx, uow, at)
+        check_request(program.redemption, points)
         try:
-            draws = draw_points(uow, member_id, points, now)
+            draws = allowances.draw_within_limits(uow, program, member_id, points, at, now)
         except InsufficientPoints as short:
             return reservation.decline(uow, short, now)
         # Elapsed time, whatever zone the clock answers in (wall-clock arithmetic would
@@ -216,6 +212,9 @@ def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | 
         captured = held.points if points is None else points
         if captured:
             postings.mark_redeemed(uow, held.member_id, at)
+            # The open hold counted toward its day; what it spends stays counted there.
+            program = allowances.program_at(ctx, uow, held.held_at)
+            allowances.count_spent(uow, program, held.member_id, held.held_at, min(captured, held.points))
         if captured > held.points:
             raise InvalidPoints("points", f"the hold is of {held.points} points, not {captured}")
         tiering.follow_balance(ctx, uow, [held.member_id], source=id, at=now)

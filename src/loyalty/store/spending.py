@@ -99,10 +99,24 @@ def spendable(uow: UnitOfWork, member_id: str, now: datetime, *, pending: bool =
 
 
 def draw_points(
-    uow: UnitOfWork, member_id: str, points: int, now: datetime, *, pending: bool = False
+    uow: UnitOfWork,
+    member_id: str,
+    points: int,
+    now: datetime,
+    *,
+    pending: bool = False,
+    exclude: int | None = None,
 ) -> tuple[tuple[int, int], ...]:
     """What ``draw(uow.lots(member_id), points, now, pending=pending)`` answers, declines and
-    their figures included, reading the balance by state and only the lots drawn from."""
+    their figures included, reading the balance by state and only the lots drawn from; without
+    the lot ``exclude`` (a purchase's own points, which may not pay for it), if given."""
     balance = uow.balance_by_state(member_id, now)
     reach = 0 if balance is None else balance.reach(pending=pending)
-    return draw_from(spendable(uow, member_id, now, pending=pending), points, reach)
+    order = spendable(uow, member_id, now, pending=pending)
+    if exclude is not None:
+        own = uow.lot(member_id, exclude)
+        usable = own is not None and own.remaining > 0 and not own.expired_at(now)
+        if own is not None and usable and (pending or not own.pending_at(now)):
+            reach -= own.remaining
+        order = (lot for lot in order if lot.id != exclude)
+    return draw_from(order, points, reach)
