@@ -143,6 +143,26 @@ _MINIMAL_BALANCE = (
 )
 
 
+def minimal_sqlite(conn: sqlite3.Connection, synchronous: str) -> None:
+    """Make ``conn``'s new database the minimal raw ledger: WAL, ``synchronous``, its two tables."""
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
+    for statement in _MINIMAL_SCHEMA:
+        conn.execute(statement)
+
+
+def minimal_sales(conn: sqlite3.Connection, sales: list[Purchase]) -> None:
+    """Record ``sales`` in the minimal raw ledger on ``conn``, a transaction each."""
+    entry = _MINIMAL_ENTRY.format(ledger="ledger", p="?")
+    credit = _MINIMAL_BALANCE.format(balances="balances", p="?")
+    for purchase in sales:
+        points = _points(purchase)
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(entry, (purchase.id, purchase.member_id, points, purchase.at.isoformat()))
+        conn.execute(credit, (purchase.member_id, points))
+        conn.execute("COMMIT")
+
+
 def raw_memory(workload: Workload) -> float:
     balances = {enrollment.member_id: 0 for enrollment in workload.enrollments}
     visits = dict.fromkeys(balances, 0)
@@ -186,10 +206,15 @@ def _raw_rows(purchase: Purchase, balance: int, *, iso: bool) -> tuple[int, tupl
     return points, entry, operation
 
 
+# A purchase that earns keeps its idempotency record in its entry (schema 11).
 _SQLITE_ENTRY = (
     "INSERT INTO entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
-    " recorded_at, recorded_offset, source_id, reason, actor, rule)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " recorded_at, recorded_offset, source_id, reason, actor, rule, record)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+_SQLITE_LOOKUP = (
+    "SELECT 1 FROM entries WHERE source_id = :k AND record IS NOT NULL"
+    " UNION ALL SELECT 1 FROM operations WHERE key = :k"
 )
 _SQLITE_BALANCE = "UPDATE members SET balance = ? WHERE member_id = ?"
 # Every credit opens a lot (numbered by its entry), which the engine keeps for spending and expiry.
@@ -254,7 +279,7 @@ def sqlite_runs(synchronous: str) -> tuple[Run, Run, Run]:
             started = time.perf_counter()
             for purchase in purchases:
                 conn.execute("BEGIN IMMEDIATE")
-                conn.execute("SELECT 1 FROM operations WHERE key = ?", (purchase.id,)).fetchone()
+                conn.execute(_SQLITE_LOOKUP, {"k": purchase.id}).fetchone()
                 (balance,) = conn.execute(
                     "SELECT balance FROM members WHERE member_id = ?", (purchase.member_id,)
                 ).fetchone()
@@ -271,7 +296,7 @@ def sqlite_runs(synchronous: str) -> tuple[Run, Run, Run]:
                 points, entry, operation = _raw_rows(purchase, balance, iso=True)
                 if points:
                     conn.execute(_SQLITE_BALANCE, (balance + points, purchase.member_id))
-                    seq = conn.execute(_SQLITE_ENTRY, entry).lastrowid
+                    seq = conn.execute(_SQLITE_ENTRY, (*entry, operation[2])).lastrowid
                     conn.execute(_SQLITE_LOT, (seq, purchase.member_id, points, points, entry[4], entry[5]))
                 conn.execute(_SQLITE_TALLY, (visits_key, 1 + rows.get(visits_key, (0, "0"))[0], "0"))
                 when = _micros(purchase.at)
@@ -281,7 +306,8 @@ def sqlite_runs(synchronous: str) -> tuple[Run, Run, Run]:
                 conn.execute(
                     _SQLITE_TALLY, (spent, month[0] + 1, str(Decimal(month[1]) + purchase.total.amount))
                 )
-                conn.execute(_SQLITE_OPERATION, operation)
+                if not points:
+                    conn.execute(_SQLITE_OPERATION, operation)
                 conn.execute("COMMIT")
             elapsed = time.perf_counter() - started
             conn.close()
@@ -291,21 +317,11 @@ def sqlite_runs(synchronous: str) -> tuple[Run, Run, Run]:
 
     def minimal(workload: Workload) -> float:
         path = fresh_path()
-        entry = _MINIMAL_ENTRY.format(ledger="ledger", p="?")
-        credit = _MINIMAL_BALANCE.format(balances="balances", p="?")
         try:
             with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-                conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute(f"PRAGMA synchronous = {synchronous.upper()}")
-                for statement in _MINIMAL_SCHEMA:
-                    conn.execute(statement)
+                minimal_sqlite(conn, synchronous)
                 started = time.perf_counter()
-                for purchase in workload.sales:
-                    points = _points(purchase)
-                    conn.execute("BEGIN IMMEDIATE")
-                    conn.execute(entry, (purchase.id, purchase.member_id, points, purchase.at.isoformat()))
-                    conn.execute(credit, (purchase.member_id, points))
-                    conn.execute("COMMIT")
+                minimal_sales(conn, workload.sales)
                 return time.perf_counter() - started
         finally:
             remove(path)

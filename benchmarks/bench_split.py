@@ -12,6 +12,9 @@ taking turns; each figure is the median of ``--repeat`` rounds, in microseconds
 per purchase.
 
     python benchmarks/bench_split.py --purchases 5000 --repeat 3
+
+``--wal N`` also counts the pages a commit writes: the WAL frames that ``N`` purchases add with
+automatic checkpoints off (after the enrollments are checkpointed), per purchase, for each loop.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench_purchases import _MINIMAL_BALANCE, _MINIMAL_ENTRY, _MINIMAL_SCHEMA, PROGRAM, _points
+from bench_purchases import PROGRAM, minimal_sales, minimal_sqlite
 from common import add_repeat, machine
 from loyalty import Engine
 from loyalty.simulation import Workload, generate
@@ -113,22 +116,45 @@ def raw_round(workload: Workload, synchronous: str) -> tuple[float, Spent]:
     with tempfile.TemporaryDirectory() as scratch:
         conn = sqlite3.connect(Path(scratch) / "raw.db", isolation_level=None, factory=_Timed)
         with closing(conn):
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {synchronous}")
-            for statement in _MINIMAL_SCHEMA:
-                conn.execute(statement)
-            entry = _MINIMAL_ENTRY.format(ledger="ledger", p="?")
-            balance = _MINIMAL_BALANCE.format(balances="balances", p="?")
+            minimal_sqlite(conn, synchronous)
             with _timing(spent):
                 started = time.perf_counter()
-                for purchase in workload.sales:
-                    points = _points(purchase)
-                    conn.execute("BEGIN IMMEDIATE")
-                    conn.execute(entry, (purchase.id, purchase.member_id, points, purchase.at.isoformat()))
-                    conn.execute(balance, (purchase.member_id, points))
-                    conn.execute("COMMIT")
+                minimal_sales(conn, workload.sales)
                 total = time.perf_counter() - started
     return total, spent
+
+
+def _frames(conn: sqlite3.Connection, wal: Path) -> float:
+    """The frames in the WAL of ``conn``'s database (each a page and its 24-byte header)."""
+    (page,) = conn.execute("PRAGMA page_size").fetchone()
+    return (wal.stat().st_size - 32) / (page + 24) if wal.exists() else 0.0
+
+
+def wal_frames(workload: Workload, synchronous: str) -> tuple[float, float]:
+    """WAL frames per purchase (one commit each) of the minimal raw ledger and of the engine."""
+    count = len(workload.sales)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "raw.db"
+        with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+            minimal_sqlite(conn, synchronous)
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            conn.execute("PRAGMA wal_autocheckpoint = 0")
+            minimal_sales(conn, workload.sales)
+            raw = _frames(conn, Path(f"{path}-wal")) / count
+        path = Path(scratch) / "engine.db"
+        store = SQLiteStore(path, synchronous=synchronous)
+        with closing(store):
+            engine = Engine(PROGRAM, store)
+            for enrollment in workload.enrollments:
+                engine.enroll(enrollment.member_id, at=enrollment.at)
+            with store._connection() as conn:  # the idle connection every unit of work reuses here
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                conn.execute("PRAGMA wal_autocheckpoint = 0")
+            for purchase in workload.sales:
+                engine.record_purchase(purchase)
+            with store._connection() as conn:
+                mine = _frames(conn, Path(f"{path}-wal")) / count
+    return raw, mine
 
 
 def split(rounds: list[tuple[float, Spent]], purchases: int) -> tuple[float, dict[str, tuple[float, float]]]:
@@ -166,8 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--synchronous", choices=("normal", "full"), default="normal")
     add_repeat(parser, 3, counts="the median")
+    parser.add_argument(
+        "--wal", type=int, metavar="N", help="also count WAL frames per commit over N purchases"
+    )
     args = parser.parse_args(argv)
     workload = generate(members=args.members, purchases=args.purchases, seed=args.seed)
+    if args.wal:
+        raw, mine = wal_frames(
+            generate(members=max(1, args.wal // 10), purchases=args.wal, seed=args.seed), args.synchronous
+        )
+        print(f"WAL frames per commit over {args.wal:,} purchases: raw ledger {raw:.2f}, engine {mine:.2f}.")
     runs: dict[str, list[tuple[float, Spent]]] = {"engine": [], "raw": []}
     rounds: list[tuple[str, Callable[[Workload, str], tuple[float, Spent]]]] = [
         ("raw", raw_round),

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from loyalty import (
     Engine,
     FirstPurchase,
+    IdempotencyConflict,
+    InsufficientPoints,
     Line,
     Multiplier,
     Program,
@@ -17,6 +22,7 @@ from loyalty import (
     Receipt,
     Return,
     Returned,
+    ReturnReceipt,
     balance_of,
 )
 from loyalty.figures import Figures
@@ -34,14 +40,17 @@ __all__ = [
     "RULED",
     "START",
     "check_debts_reopened",
+    "check_records_upgraded",
     "check_reopened",
     "check_replays",
     "check_upgraded",
     "indebted",
+    "kept_apart",
     "reading",
     "record",
     "record_baskets",
     "recorded",
+    "recorded_and_returned",
     "row_tallies",
 ]
 
@@ -232,3 +241,60 @@ def check_replays(store: Store, receipts: dict[str, Receipt], kept: list[tuple[s
     finally:
         fresh.close()
     assert got == expected
+
+
+def recorded_and_returned(
+    store: Store,
+) -> tuple[dict[str, Receipt], ReturnReceipt, tuple[Figures, list[Balance]]]:
+    """:func:`recorded`, with a replay of a basket, its key reused for a redemption (refused) and
+    its return before ``store`` is closed: the baskets' receipts, the return's, and :func:`reading`."""
+    engine = record(store)
+    receipts = record_baskets(store)
+    baskets = Engine(RULED, store, clock=lambda: AT)
+    assert baskets.record_purchase(BASKETS[1]) == receipts["B2"]
+    with pytest.raises(IdempotencyConflict, match="purchase"):
+        baskets.redeem("m", 1, id="B2", at=AT)
+    voided = baskets.record_return(Return("X0", "B2", AT))
+    before = reading(engine)
+    store.close()
+    return receipts, voided, before
+
+
+def check_records_upgraded(
+    reopen: Callable[[], Any],
+    version: int,
+    receipts: dict[str, Receipt],
+    voided: ReturnReceipt,
+    before: tuple[Figures, list[Balance]],
+) -> None:
+    """The SQL store that :func:`recorded_and_returned` wrote, opened with ``reopen`` (each store
+    closed afterwards), answers as before (:func:`check_reopened`): its return replays, a new
+    purchase's key is refused to another command, and every balance is its ledger's."""
+    check_reopened(reopen(), version, before, receipts)
+    with reopen() as again:
+        later = Engine(RULED, again, clock=lambda: AT)
+        assert later.record_return(Return("X0", "B2", AT)) == voided
+        later.record_purchase(Purchase("N1", "m", AT, [Line("bread", 1, Decimal("9.80"))], "EUR"))
+        with pytest.raises(IdempotencyConflict, match="purchase"):
+            later.redeem("m", 1, id="N1", at=AT)
+        for member in (*MEMBERS, "k", "m"):
+            assert later.balance(member).total == balance_of(later.history(member))
+
+
+def kept_apart(store: Store) -> None:
+    """Under :data:`PROGRAM`, a purchase that earns (``P1``), one of no points (``P2``), a declined
+    and a granted redemption (``R1``, ``R2``), each retried as a till would, and ``P1``'s key
+    refused to a redemption; ``store`` is closed afterwards. Only ``P1`` wrote an entry: the SQL
+    adapters keep its record in it, the others' as operations."""
+    with store:
+        engine = Engine(PROGRAM, store, clock=lambda: AT)
+        engine.enroll("M1", at=START)
+        for _ in range(2):
+            engine.record_purchase(Purchase("P1", "M1", AT, [Line("x", 1, Decimal("2.50"))], "EUR"))
+            engine.record_purchase(Purchase("P2", "M1", AT, [Line("x", 1, Decimal("0.50"))], "EUR"))
+            with pytest.raises(InsufficientPoints):
+                engine.redeem("M1", 5, id="R1", at=AT)
+            engine.redeem("M1", 1, id="R2", at=AT)
+        with pytest.raises(IdempotencyConflict, match="purchase"):
+            engine.redeem("M1", 1, id="P1", at=AT)
+        assert engine.balance("M1").available == 1 == balance_of(engine.history("M1"))

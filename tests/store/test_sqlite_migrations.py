@@ -46,7 +46,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 10
+    assert store.schema_version() == SCHEMA_VERSION == 11
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -137,7 +137,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 10
+        assert store.schema_version() == SCHEMA_VERSION == 11
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -358,8 +358,31 @@ def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:
 (LOTS_OPEN,) = (statement for statement in MIGRATIONS[3] if "INDEX lots_open" in statement)
 
 
+def _micros(text: str) -> int:
+    return (datetime.fromisoformat(text) - EPOCH) // timedelta(microseconds=1)
+
+
+def _as_schema_10(conn: sqlite3.Connection) -> None:
+    """A current file as schema 10 left it: every purchase's record in a row of operations (at its
+    entry's till and recording times, which the adapter checks are the record's), none in entries."""
+    carried = conn.execute(
+        "SELECT source_id, record, recorded_at, recorded_offset, occurred_at FROM entries"
+        " WHERE record IS NOT NULL"
+    ).fetchall()
+    conn.execute("DROP TRIGGER operations_key_once")
+    conn.execute("DROP INDEX entries_by_key")
+    conn.execute("ALTER TABLE entries DROP COLUMN record")
+    conn.executemany(
+        "INSERT INTO operations VALUES (?, 'purchase', ?, ?, ?, ?)",
+        [(key, record, _micros(at), offset, _micros(till)) for key, record, at, offset, till in carried],
+    )
+    conn.execute("UPDATE schema_version SET version = 10")
+    conn.commit()
+
+
 def _as_schema_9(conn: sqlite3.Connection) -> None:
     """A current file as schema 9 left it: no member status (every member was active)."""
+    _as_schema_10(conn)
     conn.execute("ALTER TABLE members DROP COLUMN status")
     conn.execute("UPDATE schema_version SET version = 9")
     conn.commit()
@@ -538,3 +561,23 @@ def test_a_version_8_file_finds_open_lots_and_debts_through_their_own_indexes(tm
         assert "lots_spendable" in plan and "lots_debts" in plan and "SCAN" not in plan, plan
     finally:
         conn.close()
+
+
+def test_a_version_10_file_keeps_its_records_and_its_purchases_replay_return_and_explain(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v10.db"
+    receipts, voided, before = shop.recorded_and_returned(SQLiteStore(path))
+    with closing(sqlite3.connect(path)) as conn:
+        _as_schema_10(conn)
+        assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v10.db", 10)
+        kept = conn.execute("SELECT key, kind, body FROM operations ORDER BY key").fetchall()
+    purchases = [key for key, kind, _ in kept if kind == "purchase"]
+    assert purchases == ["B1", "B2", "B3", "P0", "P1", "P2", "P3", "P4", "P5"]
+    shop.check_records_upgraded(lambda: SQLiteStore(path), SCHEMA_VERSION, receipts, voided, before)
+    with closing(sqlite3.connect(path)) as conn:
+        # The records kept before stay where they were, as they were; the new purchase's is in its entry.
+        assert set(kept) <= set(conn.execute("SELECT key, kind, body FROM operations"))
+        assert conn.execute("SELECT source_id FROM entries WHERE record IS NOT NULL").fetchall() == [("N1",)]
+        triggers = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
+        assert triggers == {"entries_no_update", "entries_no_delete", "operations_key_once"}

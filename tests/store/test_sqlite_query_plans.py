@@ -52,6 +52,7 @@ def test_sqlite_balance_reads_no_entries_and_only_indexed_lots(tmp_path: Path) -
         ("SPENDABLE_DATED", "lots_spendable"),
         ("SPENDABLE_UNDATED", "lots_spendable"),
         ("PERIOD_PURCHASES", "operations_purchases"),
+        ("PERIOD_PURCHASES", "entries_by_time"),
         ("POINTS_BEFORE", "entries_by_time"),
         ("LEDGER_SPAN", "entries_by_time"),
     ],
@@ -71,6 +72,9 @@ def test_the_reads_that_cost_what_they_return_search_their_index(
         "lo": 0,
         "hi": 1,
         "first": 0,
+        "lo_at": "x",
+        "hi_at": "x",
+        "first_at": "x",
     }
     params = (
         {name: value for name, value in names.items() if f":{name}" in statement}

@@ -1,8 +1,10 @@
-"""What a purchase writes on SQLite: its entry, its lot, its idempotency record and one update
-of the member's row, which carries the balance and the tallies every purchase touches."""
+"""What a purchase writes on SQLite: its entry with its idempotency record in it, its lot and one
+update of the member's row, which carries the balance and the tallies every purchase touches."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -11,6 +13,7 @@ from loyalty import Engine, Line, Program, Purchase
 from loyalty.habits import spent_key
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.tallies import Tally
+from tests import shop
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -38,12 +41,11 @@ def test_a_purchase_writes_its_members_tallies_with_its_balance(tmp_path: Path) 
     march = _traced(store, engine, sale(2, T0 + timedelta(days=1)))
     assert [" ".join(s.split()[:3]) for s in march] == [
         "BEGIN IMMEDIATE",
-        "SELECT kind, body,",  # the idempotency record, if this is a retry
+        "SELECT 'purchase', record,",  # the idempotency record, if this is a retry
         "SELECT balance, tallies,",  # the member's balance and tallies, under the write lock
-        "UPDATE members SET",  # both, in one statement
-        "INSERT INTO entries",
+        "UPDATE members SET",  # both, in one statement, numbering the entry
         "INSERT INTO lots",
-        "INSERT INTO operations",
+        "INSERT INTO entries",  # with the idempotency record: no row of operations
         "COMMIT",
     ]
     # A new month: its spend is looked for in the table (a key written before the member
@@ -60,3 +62,12 @@ def test_a_purchase_writes_its_members_tallies_with_its_balance(tmp_path: Path) 
             spent_key("M1", "2024-04"): Tally(1, Decimal("2.50")),
         }
     store.close()
+
+
+def test_only_what_writes_no_entry_keeps_its_record_as_an_operation(tmp_path: Path) -> None:
+    shop.kept_apart(SQLiteStore(tmp_path / "shop.db"))
+    with closing(sqlite3.connect(tmp_path / "shop.db")) as conn:
+        carried = conn.execute("SELECT source_id FROM entries WHERE record IS NOT NULL").fetchall()
+        kept = conn.execute("SELECT key, kind FROM operations ORDER BY key").fetchall()
+    assert carried == [("P1",)]
+    assert kept == [("P2", "purchase"), ("R1", "redeem"), ("R2", "redeem")]

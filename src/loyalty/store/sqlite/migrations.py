@@ -253,5 +253,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 10: a member's status (loyalty.members.MemberStatus): read with the balance's lock, so a
     # command checks it for nothing; every member enrolled before it is active.
     ("ALTER TABLE members ADD COLUMN status TEXT NOT NULL DEFAULT 'active'",),
+    # 11: a purchase's idempotency record goes in its entry's insert (loyalty.records.pack_operation
+    # in ``record``, found by the entry's source_id), not in a row and an index of operations of its
+    # own; what writes no entry (a decline, a purchase of no points) and every other kind keeps
+    # using operations. Records kept before stay where they are: the ledger is never rewritten.
+    # A key is one namespace across both tables: the unique index keeps it among entries, the
+    # trigger keeps an operation off a key an entry holds, and the adapter puts a record in an
+    # entry only for a key it found in neither table under the write lock it holds.
+    (
+        "ALTER TABLE entries ADD COLUMN record TEXT",
+        "CREATE UNIQUE INDEX entries_by_key ON entries(source_id) WHERE record IS NOT NULL",
+        """CREATE TRIGGER operations_key_once BEFORE INSERT ON operations
+           WHEN EXISTS (SELECT 1 FROM entries WHERE source_id = NEW.key AND record IS NOT NULL)
+           BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: entries.source_id'); END""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

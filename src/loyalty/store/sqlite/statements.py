@@ -86,17 +86,24 @@ DUE_HOLDS = (
 SELECT_REFERRAL = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referee = ?"  # noqa: S608
 REFERRALS_BY = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ? ORDER BY referee"  # noqa: S608
 PUT_REFERRAL = f"INSERT OR REPLACE INTO referrals ({REFERRAL_COLUMNS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
-# The period's purchases, from the operations kept for idempotency, through their till time
-# (exact microseconds); a record starts with its member and amount (loyalty.records.pack_operation).
-# Totals are rounded to the currency's minor unit, so their digits
-# without the point add up exactly as integers.
+# The period's purchases, from the idempotency records: those kept in their entries (schema 11)
+# through entries_by_time, at the entry's till time (UTC text, which sorts as the instant does),
+# and those kept as operations through their till time (exact microseconds); a record starts with
+# its member and amount (loyalty.records.pack_operation). Totals are rounded to the currency's
+# minor unit, so their digits without the point add up exactly as integers.
 PERIOD_PURCHASES = """
 WITH now AS (
     SELECT json_extract(body, '$[0]') AS member, json_extract(body, '$[1]') AS amount
     FROM operations WHERE kind = 'purchase' AND purchased_micros >= :lo AND purchased_micros < :hi
+    UNION ALL
+    SELECT json_extract(record, '$[0]'), json_extract(record, '$[1]')
+    FROM entries WHERE occurred_at >= :lo_at AND occurred_at < :hi_at AND record IS NOT NULL
 ), prior AS (
     SELECT json_extract(body, '$[0]') AS member
     FROM operations WHERE kind = 'purchase' AND purchased_micros >= :first AND purchased_micros < :lo
+    UNION ALL
+    SELECT json_extract(record, '$[0]')
+    FROM entries WHERE occurred_at >= :first_at AND occurred_at < :lo_at AND record IS NOT NULL
 )
 SELECT (SELECT COUNT(*) FROM now),
        (SELECT COUNT(DISTINCT member) FROM now),
@@ -131,7 +138,29 @@ UPSERT_TALLY = (
     "INSERT INTO tallies (key, count, points) VALUES (?, ?, ?)"
     " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
 )
-SELECT_OPERATION = "SELECT kind, body, recorded_micros, recorded_offset FROM operations WHERE key = ?"
+# A key's record, in its entry (a purchase's, recorded_at as UTC text) or kept as an operation
+# (recorded_micros): the triggers of schema 11 keep it in one place at most.
+SELECT_OPERATION = (
+    "SELECT 'purchase', record, recorded_at, recorded_offset FROM entries"
+    " WHERE source_id = :k AND record IS NOT NULL"
+    " UNION ALL SELECT kind, body, recorded_micros, recorded_offset FROM operations WHERE key = :k"
+)
+INSERT_ENTRY = (
+    "INSERT INTO entries (seq, member_id, kind, points, balance_after, occurred_at, occurred_offset,"
+    " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
+    " vests_at, expires_at, draws, rolling, redates, record)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+# The member's balance moved by an entry, and the number of the ledger's last entry: the new one
+# is numbered after it, as SQLite would number it (the write lock is held, so it cannot change).
+MOVE_BALANCE = (
+    "UPDATE members SET balance = balance + ? WHERE member_id = ?"
+    " RETURNING balance, (SELECT MAX(seq) FROM entries)"
+)
+MOVE_BALANCE_AND_TALLIES = (
+    "UPDATE members SET balance = balance + ?, tallies = ? WHERE member_id = ?"
+    " RETURNING balance, (SELECT MAX(seq) FROM entries)"
+)
 INSERT_OPERATION = (
     "INSERT INTO operations (key, kind, body, recorded_micros, recorded_offset, purchased_micros)"
     " VALUES (?, ?, ?, ?, ?, ?)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Collection, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from loyalty.errors import StorageError
@@ -24,8 +24,9 @@ from loyalty.store import (
     check_tally_key,
     program_order,
 )
+from loyalty.store.entry_records import carries
 from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
-from loyalty.store.periods import count_from_start, purchase_time
+from loyalty.store.periods import purchase_time
 from loyalty.store.rows import (
     HOLD_COLUMNS,
     LOT_COLUMNS,
@@ -38,13 +39,14 @@ from loyalty.store.rows import (
     member_from_row,
     offset_of,
     program_from_row,
-    redates_text,
     referral_from_row,
     restore_instant,
     rules_text,
     tier_state_from_row,
 )
 from loyalty.store.spending import Segment, collect
+from loyalty.store.sqlite.entries import Pending, lot_values, pending
+from loyalty.store.sqlite.periods import period_totals
 from loyalty.store.sqlite.statements import (
     ALL_OPEN_LOTS,
     BALANCE_BY_STATE,
@@ -53,20 +55,19 @@ from loyalty.store.sqlite.statements import (
     DUE_TIERS,
     EPOCH,
     EVENTS,
+    INSERT_ENTRY,
     INSERT_HOLD,
     INSERT_LOT,
     INSERT_MEMBER,
     INSERT_OPERATION,
     INSERT_PROGRAM,
     KEYS_PER_QUERY,
-    LEDGER_SPAN,
     MEMBER_DUE_LOTS,
+    MOVE_BALANCE,
+    MOVE_BALANCE_AND_TALLIES,
     OPEN_HOLDS,
     OPEN_LOTS,
     PENDING_LOTS,
-    PERIOD_PURCHASES,
-    POINTS_BEFORE,
-    POINTS_BEFORE_FROM_TOTAL,
     PUT_REFERRAL,
     PUT_ROW_TALLIES,
     PUT_TIER,
@@ -104,6 +105,11 @@ class SQLiteUnitOfWork:
         self._rows = Rows()
         #: Members' statuses as this unit of work read or wrote them (a lock reads it with the balance).
         self._statuses: dict[str, MemberStatus] = {}
+        # The entry appended last, numbered but not inserted yet (loyalty.store.sqlite.entries).
+        self._pending: Pending | None = None
+        # Keys operation() found in neither table: under the write lock, no one else can take them,
+        # so a purchase's record may go in its entry (schema 11) without a look in operations.
+        self._free: set[str] = set()
 
     def _writable(self) -> None:
         if self._readonly:
@@ -206,7 +212,8 @@ class SQLiteUnitOfWork:
 
     def append(self, posting: Posting) -> Entry:
         self._writable()
-        rules = rules_text(posting.rules)
+        # The entry before goes in first: this one is numbered after it.
+        self._flush()
         conn = self._conn
         drawn: list[tuple[int, int]] = []
         if posting.points < 0 or posting.draws:
@@ -216,68 +223,34 @@ class SQLiteUnitOfWork:
             drawn = [(points, lot) for lot, points in posting.draws]
         if posting.redates or posting.kind is EntryKind.REDATE:
             check_redates(posting, self._lots_by_id(posting.member_id, [lot for lot, _ in posting.redates]))
+        rules_text(posting.rules)  # refused before anything is written
         tallies = self._rows.take(posting.member_id)
         if tallies is not None:
             # The row's tallies this unit of work changed go with the balance: one statement.
-            (balance,) = conn.execute(
-                "UPDATE members SET balance = balance + ?, tallies = ? WHERE member_id = ? RETURNING balance",
-                (posting.points, tallies, posting.member_id),
-            ).fetchone()
+            found = conn.execute(MOVE_BALANCE_AND_TALLIES, (posting.points, tallies, posting.member_id))
         else:
-            (balance,) = conn.execute(
-                "UPDATE members SET balance = balance + ? WHERE member_id = ? RETURNING balance",
-                (posting.points, posting.member_id),
-            ).fetchone()
-        cursor = conn.execute(
-            "INSERT INTO entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
-            " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
-            " vests_at, expires_at, draws, rolling, redates)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                posting.member_id,
-                posting.kind.value,
-                posting.points,
-                balance,
-                posting.occurred_at.astimezone(UTC).isoformat(),
-                offset_of(posting.occurred_at),
-                posting.recorded_at.astimezone(UTC).isoformat(),
-                offset_of(posting.recorded_at),
-                posting.source_id,
-                posting.reason,
-                posting.actor,
-                rules,
-                posting.program_version,
-                sortable(posting.vests_at),
-                sortable(posting.expires_at),
-                draws_text(posting.draws),
-                int(posting.rolling),
-                redates_text(posting.redates),
-            ),
-        )
-        seq = cursor.lastrowid
-        assert seq is not None
+            found = conn.execute(MOVE_BALANCE, (posting.points, posting.member_id))
+        balance, last = found.fetchone()
+        seq = (last or 0) + 1
+        # Inserted with the record of the command that appends it, if that comes next (add_operation).
+        self._pending = pending(posting, seq, balance)
         rest = opens(posting)
         if rest:
-            conn.execute(
-                INSERT_LOT,
-                (
-                    seq,
-                    posting.member_id,
-                    rest,
-                    rest,
-                    utc_text(posting.occurred_at),
-                    offset_of(posting.occurred_at),
-                    sortable(posting.vests_at),
-                    sortable(posting.expires_at),
-                    int(posting.rolling),
-                ),
-            )
+            conn.execute(INSERT_LOT, lot_values(posting, seq, rest))
         if drawn:
             conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE lot = ?", drawn)
         if posting.redates:
             moved = [(sortable(at), int(posting.rolling), lot) for lot, at in posting.redates]
             conn.executemany("UPDATE lots SET expires_at = ?, rolling = ? WHERE lot = ?", moved)
         return posting.recorded(seq, balance)
+
+    def _flush(self, record: str | None = None) -> None:
+        """Insert the entry appended last, if it is not in yet (with ``record``): before anything
+        reads the ledger or the idempotency records, and before the commit."""
+        entry = self._pending
+        if entry is not None:
+            self._pending = None
+            self._conn.execute(INSERT_ENTRY, (*entry.values, record))
 
     def _lots_by_id(self, member_id: str, ids: list[int]) -> dict[int, Lot]:
         found: dict[int, Lot] = {}
@@ -330,6 +303,7 @@ class SQLiteUnitOfWork:
         return [lot_from_row(row) for row in rows]
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
+        self._flush()
         rows = self._conn.execute(
             SELECT_HISTORY, (member_id, after, -1 if limit is None else limit)
         ).fetchall()
@@ -437,44 +411,8 @@ class SQLiteUnitOfWork:
         )
 
     def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
-        conn = self._conn
-        lo, hi = utc_text(start), utc_text(end)
-        # UTC ISO text compares as the instant does ("+" sorts before "." and the digits).
-        by_kind = {
-            str(kind): int(points)
-            for kind, points in conn.execute(
-                "SELECT kind, SUM(points) FROM entries"
-                " WHERE occurred_at >= ? AND occurred_at < ? GROUP BY kind",
-                (lo, hi),
-            )
-        }
-        (members,) = conn.execute("SELECT COUNT(*) FROM members WHERE enrolled_at < ?", (hi,)).fetchone()
-        bounds = {"lo": micros(start), "hi": micros(end), "first": micros(before)}
-        row = conn.execute(PERIOD_PURCHASES, bounds).fetchone()
-        purchases, active, active_before, retained, minor, low, high = row
-        if low != high:
-            raise StorageError(None, "purchase totals with different numbers of decimals in one store")
-        spend = Decimal(minor or 0).scaleb(-(low or 0))
-        return PeriodTotals(
-            by_kind,
-            self._points_before(end),
-            int(members),
-            int(active),
-            int(active_before),
-            int(retained),
-            int(purchases),
-            spend,
-        )
-
-    def _points_before(self, end: datetime) -> int:
-        """The points of every entry before ``end``, added up from the nearer end of the ledger."""
-        first, last = self._conn.execute(LEDGER_SPAN).fetchone()
-        if first is None:
-            return 0
-        ahead = count_from_start(datetime.fromisoformat(first), datetime.fromisoformat(last), end)
-        query = POINTS_BEFORE if ahead else POINTS_BEFORE_FROM_TOTAL
-        (points,) = self._conn.execute(query, (utc_text(end),)).fetchone()
-        return int(points)
+        self._flush()
+        return period_totals(self._conn, start, end, before)
 
     def add_event(self, event: NewEvent) -> None:
         self._writable()
@@ -532,24 +470,36 @@ class SQLiteUnitOfWork:
         return self.operation(key), self.balance(member_id, for_update=True)
 
     def operation(self, key: str) -> Operation | None:
-        row = self._conn.execute(SELECT_OPERATION, (key,)).fetchone()
+        self._flush()
+        row = self._conn.execute(SELECT_OPERATION, {"k": key}).fetchone()
         if row is None:
+            if not self._readonly:
+                self._free.add(key)
             return None
         kind, body, recorded, offset = row
         request, result = unpack_operation(key, body)
-        return Operation(
-            key, kind, request, result, restore_instant(EPOCH + timedelta(microseconds=recorded), offset)
-        )
+        if isinstance(recorded, int):
+            recorded = EPOCH + timedelta(microseconds=recorded)
+        return Operation(key, kind, request, result, restore_instant(recorded, offset))
 
     def add_operation(self, operation: Operation) -> None:
         self._writable()
+        kind, key = operation.kind, operation.key
+        entry, free = self._pending, self._free
+        if key in free:
+            free.discard(key)
+            if entry is not None and carries(entry.posting, operation):
+                # A purchase's record goes in its entry: one row written, not two.
+                self._flush(pack_operation(kind, key, operation.request, operation.result))
+                return
+        self._flush()
         purchased = purchase_time(operation)
         self._conn.execute(
             INSERT_OPERATION,
             (
-                operation.key,
-                operation.kind,
-                pack_operation(operation.kind, operation.key, operation.request, operation.result),
+                key,
+                kind,
+                pack_operation(kind, key, operation.request, operation.result),
                 micros(operation.recorded_at),
                 offset_of(operation.recorded_at),
                 None if purchased is None else micros(purchased),
@@ -635,6 +585,7 @@ class SQLiteUnitOfWork:
         )
 
     def commit(self) -> None:
+        self._flush()
         changed = [(row.text(), row.member_id) for row in self._rows.changed()]
         if changed:
             self._conn.executemany(PUT_ROW_TALLIES, changed)

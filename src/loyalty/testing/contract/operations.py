@@ -24,7 +24,15 @@ from loyalty.purchases import Line, Purchase
 from loyalty.referrals import Referral
 from loyalty.store import Operation, Store, StoredProgram, UnitOfWork
 from loyalty.tallies import Tally
-from loyalty.testing.contract._base import HOSTILE_STRINGS, T0, ContractBase, adjust_posting, debit
+from loyalty.testing.contract._base import (
+    CET,
+    DAY,
+    HOSTILE_STRINGS,
+    T0,
+    ContractBase,
+    adjust_posting,
+    debit,
+)
 from loyalty.testing.snapshots import snapshot
 from loyalty.tiers import TierState
 
@@ -123,6 +131,51 @@ class OperationsContract(ContractBase):
             uow.add_operation(Operation("dup", "purchase", {"a": 2}, {}, T0))
             uow.commit()
         assert snapshot(store, ["M1"], ["dup"]) == before
+
+    @pytest.mark.parametrize("first", ["entry", "operation"])
+    def test_a_purchase_written_with_its_entry_keeps_its_key_for_every_kind(
+        self, store: Store, first: str
+    ) -> None:
+        """A purchase's record added right after the entry it wrote (the SQL adapters keep it in
+        that entry's row) comes back as added, inside the unit of work and after it, counts once
+        in the period's figures, and its key stays taken, whichever record comes second."""
+        self._enroll(store)
+        at = T0.astimezone(CET)
+        request = {"member_id": "M1", "at": at.isoformat(), "lines": [{"sku": "A", "quantity": "1"}]}
+        result = {"amount": {"amount": "5.00", "currency": "EUR"}, "points": 5}
+        kept = Operation("K1", "purchase", request, result, T0)
+        other = Operation("K1", "redeem", {"member_id": "M1", "points": 2}, {"declined": {}}, T0)
+        with store.unit_of_work() as uow:
+            assert uow.operation("K1") is None  # as a command begins
+            if first == "entry":
+                entry = uow.append(adjust_posting("M1", 5, "K1", at=at))
+                uow.add_operation(kept)
+                assert uow.history("M1") == [entry]
+            else:
+                uow.add_operation(other)
+            assert uow.operation("K1") == (kept if first == "entry" else other)
+            uow.commit()
+        before = snapshot(store, ["M1"], ["K1"])
+        for looked in (False, True):
+            with pytest.raises(LoyaltyError), store.unit_of_work() as uow:
+                if looked:
+                    assert uow.operation("K1") is not None
+                if first == "entry":
+                    uow.add_operation(other)
+                else:
+                    uow.append(adjust_posting("M1", 5, "K1", at=at))
+                    uow.add_operation(kept)
+                uow.commit()
+            assert snapshot(store, ["M1"], ["K1"]) == before
+        if first == "entry":
+            with pytest.raises(LoyaltyError), store.unit_of_work() as uow:
+                uow.append(adjust_posting("M1", 5, "K1", at=at))
+                uow.add_operation(kept)
+                uow.commit()
+            assert snapshot(store, ["M1"], ["K1"]) == before
+            with store.unit_of_work(readonly=True) as uow:
+                totals = uow.period_totals(T0 - DAY, T0 + DAY, T0 - 2 * DAY)
+            assert (totals.purchases, totals.active, totals.spend) == (1, 1, Decimal("5.00"))
 
     @pytest.mark.parametrize("hostile", HOSTILE_STRINGS)
     def test_hostile_strings_are_stored_verbatim(self, store: Store, hostile: str) -> None:

@@ -1,0 +1,72 @@
+"""An SQLite entry between its append and its insert (schema 11).
+
+A purchase's idempotency record is decided after its entry (the record names the lot, which is
+the entry's number), and entries are never updated: so the unit of work numbers an entry and
+moves the balance when it is appended, and inserts it when the record comes (with the record in
+it, one row and no operation's row), or when anything else is appended or reads the ledger.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+import attrs
+
+from loyalty.ledger import Posting
+from loyalty.store.rows import draws_text, offset_of, redates_text, rules_text
+from loyalty.store.sqlite.statements import sortable, utc_text
+
+__all__ = ["Pending", "lot_values", "pending"]
+
+
+@attrs.frozen
+class Pending:
+    """An appended entry not inserted yet: its posting, and INSERT_ENTRY's values but the record."""
+
+    posting: Posting
+    values: tuple[Any, ...]
+
+
+def pending(posting: Posting, seq: int, balance: int) -> Pending:
+    """``posting`` as entry ``seq`` leaving ``balance``, its values checked and made now: what
+    cannot be stored fails at the append, as when the entry was inserted there."""
+    return Pending(
+        posting,
+        (
+            seq,
+            posting.member_id,
+            posting.kind.value,
+            posting.points,
+            balance,
+            posting.occurred_at.astimezone(UTC).isoformat(),
+            offset_of(posting.occurred_at),
+            posting.recorded_at.astimezone(UTC).isoformat(),
+            offset_of(posting.recorded_at),
+            posting.source_id,
+            posting.reason,
+            posting.actor,
+            rules_text(posting.rules),
+            posting.program_version,
+            sortable(posting.vests_at),
+            sortable(posting.expires_at),
+            draws_text(posting.draws),
+            int(posting.rolling),
+            redates_text(posting.redates),
+        ),
+    )
+
+
+def lot_values(posting: Posting, seq: int, points: int) -> tuple[Any, ...]:
+    """INSERT_LOT's values for the lot of ``points`` that entry ``seq`` of ``posting`` opens."""
+    return (
+        seq,
+        posting.member_id,
+        points,
+        points,
+        utc_text(posting.occurred_at),
+        offset_of(posting.occurred_at),
+        sortable(posting.vests_at),
+        sortable(posting.expires_at),
+        int(posting.rolling),
+    )

@@ -1,0 +1,64 @@
+"""The SQLite adapter's period figures (``UnitOfWork.period_totals``), each part through its index."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+from decimal import Decimal
+
+from loyalty.errors import StorageError
+from loyalty.figures import PeriodTotals
+from loyalty.store.periods import count_from_start
+from loyalty.store.sqlite.statements import (
+    LEDGER_SPAN,
+    PERIOD_PURCHASES,
+    POINTS_BEFORE,
+    POINTS_BEFORE_FROM_TOTAL,
+    micros,
+    utc_text,
+)
+
+__all__ = ["period_totals"]
+
+
+def period_totals(conn: sqlite3.Connection, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
+    """What :mod:`loyalty.figures` needs for ``[start, end)``, ``before`` starting the period
+    compared for retention, added up on ``conn`` (every entry of the unit of work inserted)."""
+    lo, hi = utc_text(start), utc_text(end)
+    # UTC ISO text compares as the instant does ("+" sorts before "." and the digits).
+    by_kind = {
+        str(kind): int(points)
+        for kind, points in conn.execute(
+            "SELECT kind, SUM(points) FROM entries WHERE occurred_at >= ? AND occurred_at < ? GROUP BY kind",
+            (lo, hi),
+        )
+    }
+    (members,) = conn.execute("SELECT COUNT(*) FROM members WHERE enrolled_at < ?", (hi,)).fetchone()
+    bounds: dict[str, int | str] = {"lo": micros(start), "hi": micros(end), "first": micros(before)}
+    bounds |= {"lo_at": lo, "hi_at": hi, "first_at": utc_text(before)}
+    row = conn.execute(PERIOD_PURCHASES, bounds).fetchone()
+    purchases, active, active_before, retained, minor, low, high = row
+    if low != high:
+        raise StorageError(None, "purchase totals with different numbers of decimals in one store")
+    spend = Decimal(minor or 0).scaleb(-(low or 0))
+    return PeriodTotals(
+        by_kind,
+        _points_before(conn, end),
+        int(members),
+        int(active),
+        int(active_before),
+        int(retained),
+        int(purchases),
+        spend,
+    )
+
+
+def _points_before(conn: sqlite3.Connection, end: datetime) -> int:
+    """The points of every entry before ``end``, added up from the nearer end of the ledger."""
+    first, last = conn.execute(LEDGER_SPAN).fetchone()
+    if first is None:
+        return 0
+    ahead = count_from_start(datetime.fromisoformat(first), datetime.fromisoformat(last), end)
+    query = POINTS_BEFORE if ahead else POINTS_BEFORE_FROM_TOTAL
+    (points,) = conn.execute(query, (utc_text(end),)).fetchone()
+    return int(points)
