@@ -74,6 +74,7 @@ from loyalty.rules import (
 )
 from loyalty.store import Operation, Store, UnitOfWork, open_store
 from loyalty.tiers import Downgrade, Metric, ReviewDate, Tier, Tiers, TierState, TierStatus, Upgrade, Window
+from loyalty.transfers import Transfer
 
 __version__ = "0.1.0"
 
@@ -163,6 +164,7 @@ __all__ = [
     "TierState",
     "TierStatus",
     "Tiers",
+    "Transfer",
     "TransientStorageError",
     "UnitBonus",
     "UnitOfWork",

@@ -53,6 +53,7 @@ from loyalty.service import (
     returning,
     spending,
     tiering,
+    transferring,
     views,
 )
 from loyalty.service.context import Context
@@ -64,6 +65,7 @@ from loyalty.service.running import Clock, Runner, system_clock
 from loyalty.service.spending import MAX_HOLD_TTL
 from loyalty.store import Closing, Store
 from loyalty.tiers import TierState, TierStatus
+from loyalty.transfers import Transfer
 
 __all__ = ["MAX_HOLD_TTL", "Clock", "Engine", "Maintenance"]
 
@@ -349,6 +351,30 @@ class Engine(Closing):
             reason=reason,
             actor=actor,
         )
+
+    def transfer(
+        self,
+        from_member: str,
+        to_member: str,
+        points: int,
+        *,
+        id: str,
+        at: datetime,
+        reason: str = "transfer",
+    ) -> Transfer:
+        """Move ``points`` from one member to another, as one unit of work on both.
+
+        They are drawn from ``from_member``'s available points as a redemption draws them
+        (points still pending cannot be sent) and reach ``to_member`` as lots keeping their
+        expiry dates. Both sides are ``transfer`` entries saying why, and a
+        ``points_transferred`` event goes to the outbox. Refused, writing nothing, for the same
+        member twice (:class:`InvalidInput` naming ``to_member``), an unknown member
+        (:class:`UnknownMember`) and a sender that may not spend or a receiver that may not earn
+        (:class:`MemberNotActive`), each naming ``from_member`` or ``to_member``. A short
+        balance raises :class:`InsufficientPoints` and, as for :meth:`redeem`, the decline is
+        remembered under ``id``. Idempotent on ``id``.
+        """
+        return transferring.transfer(self._ctx, from_member, to_member, points, key=id, at=at, reason=reason)
 
     def balance(self, member_id: str) -> Balance:
         """The member's points now: available, pending and overdue (see :class:`~loyalty.lots.Balance`).

@@ -46,6 +46,9 @@ class EntryKind(enum.Enum):
     #: New expiry dates for open lots (zero points): activity under an inactivity policy,
     #: or a program version that re-dates points earned before it.
     REDATE = "redate"
+    #: Points sent to another member (negative, drawing on the sender's lots) or received from
+    #: one (positive, a lot keeping the sent points' expiry date); the reason names the other.
+    TRANSFER = "transfer"
 
 
 @attrs.frozen

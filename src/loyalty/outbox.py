@@ -50,6 +50,9 @@ class EventKind(enum.Enum):
     #: :meth:`loyalty.Engine.change_status` suspended, reinstated, closed or reopened the member:
     #: ``old``, ``new`` (``active``, ``suspended``, ``closed``), ``reason`` and ``actor``.
     MEMBER_STATUS_CHANGED = "member_status_changed"
+    #: :meth:`loyalty.Engine.transfer` moved points from the member (the sender) to another:
+    #: ``from_member``, ``to_member``, ``points`` (stored units) and ``reason``.
+    POINTS_TRANSFERRED = "points_transferred"
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

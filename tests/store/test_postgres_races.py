@@ -11,7 +11,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from loyalty import Receipt
+from loyalty import Receipt, Transfer, balance_of
 from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
 from loyalty.errors import IdempotencyConflict
@@ -156,3 +156,39 @@ def test_reading_another_members_tallies_takes_no_lock(store: PostgresStore) -> 
         reads = [pool.submit(read, "A", "B"), pool.submit(read, "B", "A")]
         seen = [r.result(timeout=30) for r in reads]
     assert seen == [{visits_key("B"): Tally()}, {visits_key("A"): Tally()}]
+
+
+def test_opposite_transfers_at_once_never_deadlock(store: PostgresStore, schema_url: str) -> None:
+    """Both members' locks are taken in member-id order, so A -> B and B -> A at the same instant
+    queue: with no retry allowed, a deadlock (which PostgreSQL breaks by failing one) would raise."""
+    engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
+    for member in ("A", "B"):
+        engine.enroll(member, at=T0)
+        engine.adjust(member, 1000, id=f"start-{member}", at=T0, reason="start", actor="test")
+    stores = [open_postgres(schema_url) for _ in range(2)]
+    start = threading.Barrier(2, timeout=30)
+
+    def send(n: int) -> list[Transfer]:
+        one = Engine(Program("PG", "EUR"), stores[n], clock=lambda: T0, max_attempts=1)
+        frm, to = ("A", "B") if n == 0 else ("B", "A")
+        made = []
+        try:
+            for i in range(20):
+                start.wait()
+                made.append(one.transfer(frm, to, 7 + n, id=f"X{n}-{i}", at=T0))
+        except BaseException:
+            start.abort()  # the other thread stops waiting at once
+            raise
+        return made
+
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            done = [pool.submit(send, n) for n in range(2)]
+            made = [d.result(timeout=120) for d in done]
+    finally:
+        for each in stores:
+            each.close()
+    assert [len(m) for m in made] == [20, 20]
+    assert (engine.balance("A").total, engine.balance("B").total) == (1020, 980)
+    for member in ("A", "B"):
+        assert engine.balance(member).total == balance_of(engine.history(member))

@@ -27,6 +27,7 @@ from loyalty.program import EarnRate, Program, Rounding
 from loyalty.receipts import Contribution, Receipt, Skipped
 from loyalty.returns import ReturnReceipt
 from loyalty.tiers import Metric, Tier, TierStatus
+from loyalty.transfers import Transfer
 
 PARIS = timezone(timedelta(hours=1))
 T = datetime(2024, 3, 1, 9, 30, tzinfo=PARIS)
@@ -72,6 +73,14 @@ VALUES: list[JsonForm] = [
     ),
     Entry(9, "M1", EntryKind.REDATE, 0, 40, T, T, "r", "activity", redates=((7, T), (8, None))),
     Entry(8, "M1", EntryKind.REDEEM, -25, 15, T, T, "T1-2", "redemption", actor="till 4", draws=((7, -25),)),
+    Transfer(
+        "X1",
+        "M1",
+        "M2",
+        30,
+        Entry(10, "M1", EntryKind.TRANSFER, -30, 10, T, T, "X1", "transfer to M2: gift", draws=((7, -30),)),
+        (Entry(11, "M2", EntryKind.TRANSFER, 30, 30, T, T, "X1", "transfer from M1: gift", expires_at=T),),
+    ),
     Member("M1", T, date(1990, 2, 28), {"segment": "student", "visits": 3, "vip": True}),
     Member("M2", T, birthday_changed_at=T),
     figures(

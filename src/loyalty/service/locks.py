@@ -19,19 +19,20 @@ EARN, SPEND, CORRECT, CHANGE = "earn", "spend", "correct", "change"
 _SUSPENDED_MAY = frozenset({CORRECT, CHANGE})
 
 
-def lock(uow: UnitOfWork, member_id: str) -> int:
-    """Lock the member's balance for this unit of work and return it; an unknown member is refused."""
+def lock(uow: UnitOfWork, member_id: str, field: str = "member_id") -> int:
+    """Lock the member's balance for this unit of work and return it; an unknown member is refused
+    naming ``field`` (the argument that named the member)."""
     balance = uow.balance(member_id, for_update=True)
     if balance is None:
-        raise UnknownMember("member_id", f"no member {member_id!r}")
+        raise UnknownMember(field, f"no member {member_id!r}")
     return balance
 
 
-def allowed(uow: UnitOfWork, member_id: str, doing: str) -> None:
+def allowed(uow: UnitOfWork, member_id: str, doing: str, field: str = "member_id") -> None:
     """Refuse what the member's status does not allow (asked after the member's lock, which read
-    the status with the balance): a suspended member neither earns nor spends, though it is
-    corrected and updated; a closed one does nothing new. Holds already open and returns settle
-    whatever the status, so their commands do not ask."""
+    the status with the balance), naming ``field``: a suspended member neither earns nor spends,
+    though it is corrected and updated; a closed one does nothing new. Holds already open and
+    returns settle whatever the status, so their commands do not ask."""
     status = uow.member_status(member_id)
     if status is None or status is MemberStatus.ACTIVE:
         return
@@ -41,7 +42,7 @@ def allowed(uow: UnitOfWork, member_id: str, doing: str) -> None:
         message = f"member {member_id!r} is suspended: it can neither earn nor spend until reinstated"
     else:
         message = f"member {member_id!r} is closed: nothing new happens to it until it is reopened"
-    raise MemberNotActive("member_id", message, status=status.value)
+    raise MemberNotActive(field, message, status=status.value)
 
 
 def lock_with_referrer(uow: UnitOfWork, member_id: str) -> int:

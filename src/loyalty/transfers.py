@@ -1,0 +1,127 @@
+"""Transfers: points moving from one member to another, as the ledger of both records them.
+
+The sender's points are drawn exactly as a redemption draws them (available
+lots only, soonest-expiring first, past-due lots never), and each run of
+drawn lots that share an expiry date becomes one lot of the receiver's, with
+that date: a transfer neither extends nor shortens the points' life. Points
+still pending (in a purchase's return window) cannot be sent: a return could
+still take them back, and they would have left. Both sides are ``transfer``
+entries under the caller's id; the receiver's credits first repay what
+returns left it owing, like any credit.
+
+>>> from datetime import datetime, timedelta, timezone
+>>> from loyalty.lots import Lot
+>>> from loyalty.plans import Account
+>>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
+>>> june, july = t + timedelta(days=90), t + timedelta(days=120)
+>>> lots = (Lot(1, "A", 30, 30, t, expires_at=june), Lot(2, "A", 50, 50, t, expires_at=july))
+>>> plan = plan_transfer(
+...     Account("A", 80, lots=lots), Account("B", 0), 40, key="X1", at=t, now=t, reason="gift"
+... )
+>>> [(p.member_id, p.points, p.draws, p.expires_at == june) for p in plan.postings]
+[('A', -40, ((1, -30), (2, -10)), False), ('B', 30, (), True), ('B', 10, (), False)]
+>>> plan.balances
+(40, 30, 40)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import attrs
+
+from loyalty.errors import InvalidInput
+from loyalty.json_form import JsonForm
+from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.lots import Lot, draw
+from loyalty.outbox import EventKind, NewEvent
+from loyalty.plans import Account, Plan, Planner
+
+__all__ = ["Transfer", "check_parties", "plan_transfer"]
+
+
+@attrs.frozen
+class Transfer(JsonForm):
+    """A transfer as recorded: the sender's ``transfer`` entry and the receiver's (one per expiry
+    date of the points received, each opening a lot with that date; a ``collect`` entry follows
+    one when the receiver owed points from a return)."""
+
+    id: str
+    from_member: str
+    to_member: str
+    points: int
+    sent: Entry
+    received: tuple[Entry, ...]
+
+    @property
+    def from_balance(self) -> int:
+        """The sender's balance right after the transfer."""
+        return self.sent.balance_after
+
+    @property
+    def to_balance(self) -> int:
+        """The receiver's balance right after the transfer."""
+        return self.received[-1].balance_after
+
+
+def check_parties(from_member: str, to_member: str) -> None:
+    """A transfer needs two members: points sent to their own owner would move nothing."""
+    if from_member == to_member:
+        raise InvalidInput("to_member", f"must be another member than from_member ({from_member!r})")
+
+
+def plan_transfer(
+    sender: Account,
+    receiver: Account,
+    points: int,
+    *,
+    key: str,
+    at: datetime,
+    now: datetime,
+    reason: str,
+) -> Plan:
+    """The entries, tally changes and event of sending ``points`` from ``sender`` (its lots read,
+    past-due ones already written off) to ``receiver``, decided at the engine's ``now``.
+
+    Raises :class:`~loyalty.errors.InsufficientPoints` when the sender's available points fall
+    short, with the figures a redemption would give.
+    """
+    assert sender.lots is not None, "the sender's lots are read"
+    draws = draw(sender.lots, points, now)
+    planner = Planner([sender, receiver])
+    to, frm = receiver.member_id, sender.member_id
+    planner.post(
+        Posting(frm, EntryKind.TRANSFER, -points, at, now, key, f"transfer to {to}: {reason}", draws=draws)
+    )
+    drawn = {lot.id: lot for lot in sender.lots}
+    for lot, taken in _runs(drawn, draws):
+        received = Posting(
+            to,
+            EntryKind.TRANSFER,
+            taken,
+            at,
+            now,
+            key,
+            f"transfer from {frm}: {reason}",
+            expires_at=lot.expires_at,
+            rolling=lot.rolling,
+        )
+        # The sender's date as it stands: the lot rolls with the receiver's activity from now on.
+        planner.credit(received, rolling=False)
+    data = {"from_member": frm, "to_member": to, "points": points, "reason": reason}
+    planner.event(NewEvent(EventKind.POINTS_TRANSFERRED, frm, at, now, key, data))
+    return planner.plan()
+
+
+def _runs(lots: Mapping[int, Lot], draws: tuple[tuple[int, int], ...]) -> list[tuple[Lot, int]]:
+    """The drawn points by the dates they keep, in draw order: consecutive lots that expire
+    together (and roll alike) become one lot of the receiver's."""
+    runs: list[tuple[Lot, int]] = []
+    for lot_id, taken in draws:
+        lot = lots[lot_id]
+        if runs and (runs[-1][0].expires_at, runs[-1][0].rolling) == (lot.expires_at, lot.rolling):
+            runs[-1] = (runs[-1][0], runs[-1][1] - taken)
+        else:
+            runs.append((lot, -taken))
+    return runs
