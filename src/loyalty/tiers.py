@@ -285,7 +285,8 @@ class Tiers:
     tier per review and ``to_base`` sends the member straight to the lowest
     tier. Each review measures the window as it stood just before the review
     date. ``reset_on_downgrade`` sets the member's progress in the window
-    back to zero when a review moves its earned tier down.
+    back to zero when a review moves its earned tier down. With ``count_transfers`` points a
+    member receives by transfer count toward its ``points`` metric, as earned points do.
     """
 
     levels: tuple[Tier, ...] = attrs.field(converter=_levels, validator=_check_levels)
@@ -317,6 +318,8 @@ class Tiers:
     one_step: bool = attrs.field(default=False, validator=_check_flag("one_step"))
     to_base: bool = attrs.field(default=False, validator=_check_flag("to_base"))
     reset_on_downgrade: bool = attrs.field(default=False, validator=_check_flag("reset_on_downgrade"))
+    #: Points received from another member count toward a points metric (by default they do not).
+    count_transfers: bool = attrs.field(default=False, validator=_check_flag("count_transfers"))
 
     def __attrs_post_init__(self) -> None:
         if (self.window is Window.ROLLING) != (self.months is not None):
@@ -348,6 +351,9 @@ class Tiers:
         if self.metric is Metric.BALANCE and self.reset_on_downgrade:
             # Setting progress aside would mean taking the member's points.
             raise InvalidInput("reset_on_downgrade", "a balance is not progress: it cannot be reset")
+        if self.count_transfers and self.metric is not Metric.POINTS:
+            # A transfer is neither spend nor a visit, and a balance follows it whatever is asked.
+            raise InvalidInput("count_transfers", "only a points metric counts points received by transfer")
         if self.reset_on_downgrade and self.downgrade is not Downgrade.REVIEW:
             # Under "immediate" the tier follows the metric: progress set to zero would take
             # the member on down to the lowest tier at once.

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
+from decimal import Decimal
 
 import attrs
 
@@ -35,10 +36,15 @@ from loyalty.errors import InvalidInput
 from loyalty.json_form import JsonForm
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, draw
+from loyalty.members import Member
+from loyalty.money import EXACT
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.plans import Account, Plan, Planner
+from loyalty.program import Program
+from loyalty.tallies import Tally
+from loyalty.tiers import metric_key
 
-__all__ = ["Transfer", "check_parties", "plan_transfer"]
+__all__ = ["Transfer", "check_parties", "plan_transfer", "progress"]
 
 
 @attrs.frozen
@@ -80,12 +86,14 @@ def plan_transfer(
     at: datetime,
     now: datetime,
     reason: str,
+    counted: Mapping[str, Tally] | None = None,
 ) -> Plan:
     """The entries, tally changes and event of sending ``points`` from ``sender`` (its lots read,
     past-due ones already written off) to ``receiver``, decided at the engine's ``now``.
 
     Raises :class:`~loyalty.errors.InsufficientPoints` when the sender's available points fall
-    short, with the figures a redemption would give.
+    short, with the figures a redemption would give. ``counted`` is what the points add to the
+    receiver's tier metric (:func:`progress`).
     """
     assert sender.lots is not None, "the sender's lots are read"
     draws = draw(sender.lots, points, now)
@@ -109,6 +117,8 @@ def plan_transfer(
         )
         # The sender's date as it stands: the lot rolls with the receiver's activity from now on.
         planner.credit(received, rolling=False)
+    if counted:
+        planner.add_tallies(counted)
     data = {"from_member": frm, "to_member": to, "points": points, "reason": reason}
     planner.event(NewEvent(EventKind.POINTS_TRANSFERRED, frm, at, now, key, data))
     return planner.plan()
@@ -125,3 +135,16 @@ def _runs(lots: Mapping[int, Lot], draws: tuple[tuple[int, int], ...]) -> list[t
         else:
             runs.append((lot, -taken))
     return runs
+
+
+def progress(current: Program, receiver: Member, points: int, at: datetime) -> dict[str, Tally]:
+    """What ``points`` (stored units) received at ``at`` add to the receiver's tier metric under
+    ``current``, the version in force (whose tiers decide): nothing unless its tiers
+    ``count_transfers``; otherwise the points, in the stretch of the window of the transfer's
+    time, as a purchase's count in its own."""
+    tiers = current.tiers
+    if tiers is None or not tiers.count_transfers:
+        return {}
+    bucket = tiers.bucket(at, current.zone, receiver.enrolled_at)
+    gained = Decimal(points).scaleb(-current.scale, context=EXACT)
+    return {metric_key(tiers.metric, receiver.id, bucket): Tally(0, gained)}

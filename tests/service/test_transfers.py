@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -22,6 +23,7 @@ from loyalty import (
     LoyaltyError,
     MemberNotActive,
     Program,
+    Tiers,
     Transfer,
     UnknownMember,
     balance_of,
@@ -32,6 +34,8 @@ from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 from tests.service.helpers import T0, sale
+from tests.tiered_club import LEVELS
+from tests.tiered_club import club as tiered_club
 
 # Purchase points wait out a week's return window; every credit lives 30 days.
 CLUB = Program("Club", "EUR", pending_days=7, expiry=Expiry(ExpiryPolicy.LIFETIME, days=30))
@@ -159,3 +163,42 @@ def test_opposite_transfers_both_land(any_store: Store) -> None:
     assert engine.balance("A").total + engine.balance("B").total == 80
     # B's 40 came from A's day-0 lot: the 15 back keep that date.
     assert back.received[0].expires_at == T0 + timedelta(days=30)
+
+
+@pytest.mark.parametrize("counts", [False, True])
+def test_received_points_count_toward_the_receivers_tier_only_if_the_program_says_so(
+    any_store: Store, counts: bool
+) -> None:
+    engine = Engine(tiered_club(count_transfers=counts), any_store, clock=lambda: T0)
+    for member in MEMBERS:
+        engine.enroll(member, at=T0)
+    engine.adjust("A", 800, id="A1", at=T0, reason="welcome", actor="crm")  # corrections never count
+    engine.transfer("A", "B", 600, id="X1", at=T0)
+    assert engine.tier("A").value == 0  # sending takes nothing off the sender's progress
+    status = engine.tier("B")
+    if not counts:
+        assert (status.tier.id, status.value, engine.balance("B").total) == ("member", Decimal(0), 600)
+        assert [e.kind for e in engine.events()] == [EventKind.POINTS_TRANSFERRED]
+        return
+    assert (status.tier.id, status.value, engine.balance("B").total) == ("silver", Decimal(600), 650)
+    assert [(e.kind.value, e.points, e.source_id) for e in engine.history("B")] == [
+        ("transfer", 600, "X1"),
+        ("tier", 0, "X1"),
+        ("earn", 50, "X1"),
+    ]
+    assert [e.kind for e in engine.events()] == [EventKind.POINTS_TRANSFERRED, EventKind.TIER_CHANGED]
+    # A retry counts nothing twice.
+    engine.transfer("A", "B", 600, id="X1", at=T0)
+    assert engine.tier("B").value == 600
+
+
+def test_balance_tiers_follow_both_balances(any_store: Store) -> None:
+    wallet = Tiers(levels=LEVELS[:2], metric="balance", downgrade="immediate")
+    engine = Engine(Program("Wallet", "EUR", tiers=wallet), any_store, clock=lambda: T0)
+    for member in MEMBERS:
+        engine.enroll(member, at=T0)
+    engine.adjust("A", 600, id="A1", at=T0, reason="welcome", actor="crm")
+    assert (engine.tier("A").tier.id, engine.balance("A").total) == ("silver", 650)
+    engine.transfer("A", "B", 500, id="X1", at=T0)
+    assert (engine.tier("A").tier.id, engine.balance("A").total) == ("member", 150)
+    assert (engine.tier("B").tier.id, engine.balance("B").total) == ("silver", 550)

@@ -129,6 +129,11 @@ BOTH_REFUSE = [
         {**BASE, "expiry": {"policy": "annual", "on": "02-30"}},
         "expiry.on",
     ),
+    (
+        "a tier option that is no bool",
+        {**BASE, "tiers": {"levels": [{"id": "m"}], "count_transfers": "yes"}},
+        "tiers.count_transfers",
+    ),
     ("another key beside versions", {"versions": [BASE], "name": "Club"}, "name"),
     ("no versions", {"versions": []}, "versions"),
     ("a version with an unknown key", {"versions": [{**BASE, "colour": "red"}]}, "versions[0].colour"),
@@ -162,6 +167,7 @@ BOTH_ACCEPT = [
         "dates and offset date-times as text",
         {**spend(starts="2024-05-01", ends="2024-05-07"), "effective_from": "2024-05-01T00:00:00+02:00"},
     ),
+    ("tiers counting transfers", {**BASE, "tiers": {"levels": [{"id": "m"}], "count_transfers": True}}),
     ("tables of lists", spend(labels={"color": ["red"]}, members={"tier": ["gold"], "age": [30, True]})),
     (
         "label factors",

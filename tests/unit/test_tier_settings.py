@@ -36,6 +36,9 @@ def test_tier_options_are_checked_and_round_trip_through_toml() -> None:
     )
     assert Program.from_toml(program_toml(program)) == program
     assert Program.from_dict(program.to_dict()) == program
+    counting = club(count_transfers=True)
+    assert "count_transfers = true" in program_toml(counting)
+    assert Program.from_toml(program_toml(counting)) == counting != club()
     cases: list[tuple[dict[str, Any], str]] = [
         ({"window": "rolling"}, "months"),
         ({"months": 3}, "months"),
@@ -44,6 +47,7 @@ def test_tier_options_are_checked_and_round_trip_through_toml() -> None:
         ({"grace_days": 5}, "grace_days"),
         ({"downgrade": "review", "one_step": 1}, "one_step"),
         ({"downgrade": "review", "review": "fixed", "review_on": "02-29"}, "review_on"),
+        ({"count_transfers": "yes"}, "count_transfers"),
     ]
     for options, field in cases:
         with pytest.raises(InvalidInput) as info:
@@ -68,6 +72,10 @@ def test_tier_configurations_that_cannot_work_are_refused() -> None:
             {"downgrade": "review", "window": "membership_year", "review": "fixed", "review_on": "01-01"},
             "review",
         ),
+        # A transfer is neither spend nor a visit; a balance follows it whatever is asked.
+        ({"metric": "spend", "count_transfers": True}, "count_transfers"),
+        ({"metric": "visits", "count_transfers": True}, "count_transfers"),
+        ({"metric": "balance", "downgrade": "immediate", "count_transfers": True}, "count_transfers"),
     ]
     for options, field in cases:
         with pytest.raises(InvalidInput) as info:

@@ -4,16 +4,21 @@ expiry dates, a debt or what the receiver owes repaid first, refused when the po
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 import pytest
 
 from loyalty.errors import InsufficientPoints, InvalidInput
 from loyalty.ledger import EntryKind
 from loyalty.lots import Lot, lots_of
+from loyalty.members import Member
 from loyalty.outbox import EventKind
 from loyalty.plans import Account, planned_lot
+from loyalty.program import Program
 from loyalty.returns import owed_key
-from loyalty.transfers import check_parties, plan_transfer
+from loyalty.tallies import Tally
+from loyalty.tiers import Metric, Tier, Tiers, metric_key
+from loyalty.transfers import check_parties, plan_transfer, progress
 
 T = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 SOON, LATER = T + timedelta(days=30), T + timedelta(days=90)
@@ -108,3 +113,30 @@ def test_a_member_cannot_send_points_to_itself() -> None:
         check_parties("A", "A")
     assert info.value.field == "to_member"
     check_parties("A", "B")
+
+
+def tiered(**options: object) -> Program:
+    levels = [Tier(id="member"), Tier(id="silver", threshold=100)]
+    tiers = Tiers(levels=levels, window="calendar_year", downgrade="never", **options)  # type: ignore[arg-type]
+    return Program("Club", "EUR", timezone="Europe/Amsterdam", scale=2, tiers=tiers)
+
+
+def test_received_points_count_toward_tiers_only_when_the_program_says_so() -> None:
+    receiver = Member("B", T - timedelta(days=400))
+    # 23:30 UTC on 31 December is already the next year in Amsterdam.
+    new_year = datetime(2024, 12, 31, 23, 30, tzinfo=UTC)
+    assert progress(tiered(), receiver, 1234, new_year) == {}
+    assert progress(Program("Club", "EUR"), receiver, 1234, new_year) == {}
+    counted = progress(tiered(count_transfers=True), receiver, 1234, new_year)
+    assert counted == {metric_key(Metric.POINTS, "B", "2025"): Tally(0, Decimal("12.34"))}
+    plan = plan_transfer(
+        sender(lot(1, 2000, None)),
+        Account("B", 0),
+        1234,
+        key="X",
+        at=T,
+        now=T,
+        reason="gift",
+        counted=counted,
+    )
+    assert plan.tallies == counted

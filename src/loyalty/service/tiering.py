@@ -38,6 +38,7 @@ __all__ = [
     "progress",
     "progress_settled",
     "review_due",
+    "rise",
     "settled",
     "status",
     "tiered_now",
@@ -191,6 +192,23 @@ def follow_balance(
         state = uow.tier_state(member_id) or TierState.initial(member_id, tiers, member.enrolled_at)
         followed[member_id] = Followed(moved, bonus, state)
     return followed
+
+
+def rise(ctx: Context, uow: UnitOfWork, program: Program, member_id: str, *, source: str) -> None:
+    """Move the member (its balance locked) up to the tier its metric meets now under ``program``'s
+    tiers, after the reviews due, writing the moves as ``source``: for what counts toward the
+    metric outside a purchase (points received by transfer), which decides no tier itself."""
+    tiers = program.tiers
+    assert tiers is not None
+    member = uow.member(member_id)
+    assert member is not None  # it has a balance
+    now = ctx.now()
+    tier = settled(uow, program, tiers, member, now)
+    value = measure_settled(uow, program, tiers, member, tier)(now)
+    state, moves = upgrade(tier.state, tiers, value, now, program.zone, member.enrolled_at)
+    tier = Settled(state, tier.stored, tier.moves + moves)
+    if tier.moves or (tier.stored is not None and tier.state != tier.stored):
+        write(ctx, uow, program, member_id, tier, source=source, now=now)
 
 
 def review_due(

@@ -19,7 +19,7 @@ from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Declined
 from loyalty.store import UnitOfWork
-from loyalty.transfers import Transfer, check_parties, plan_transfer
+from loyalty.transfers import Transfer, check_parties, plan_transfer, progress
 
 __all__ = ["transfer"]
 
@@ -61,11 +61,21 @@ def transfer(
         tiering.follow_balance(ctx, uow, both, source=key, at=now)
         sender = postings.read_account(uow, from_member, rolls=False, with_lots=True)
         receiver = postings.read_account(uow, to_member, rolls=False)
+        current = tiering.tiered_now(ctx, uow)
+        counted = {}
+        if current is not None:
+            member = uow.member(to_member)
+            assert member is not None  # it has a balance
+            counted = progress(current, member, points, at)
         try:
-            plan = plan_transfer(sender, receiver, points, key=key, at=at, now=now, reason=reason)
+            plan = plan_transfer(
+                sender, receiver, points, key=key, at=at, now=now, reason=reason, counted=counted
+            )
         except InsufficientPoints as short:
             return sending.decline(uow, short, now)
         written = postings.apply(uow, plan)
+        if current is not None and counted:
+            tiering.rise(ctx, uow, current, to_member, source=key)
         tiering.follow_balance(ctx, uow, both, source=key, at=now)
         made = Transfer(key, from_member, to_member, points, written[0], tuple(written[1:]))
         sending.remember(uow, codec.unstructure(made), now)
