@@ -44,9 +44,12 @@ class LedgerModel:
         self.holds: dict[str, ModelHold] = {}
         self.taken: dict[str, int] = {}
         self.taken_for: dict[str, int] = {}
+        #: Points each member sent to others and received from them.
+        self.sent: dict[str, int] = {}
+        self.received: dict[str, int] = {}
 
     def enroll(self, member: str) -> None:
-        for tally in (self.lots, self.earned, self.spent, self.expired, self.taken):
+        for tally in (self.lots, self.earned, self.spent, self.expired, self.taken, self.sent, self.received):
             tally.setdefault(member, 0 if tally is not self.lots else [])  # type: ignore[arg-type]
 
     def credit(self, member: str, points: int, at: datetime, *, pending: bool) -> ModelLot | None:
@@ -105,6 +108,20 @@ class LedgerModel:
                 taken.append((lot, share))
         assert points == 0
         return taken
+
+    def transfer(self, sender: str, receiver: str, points: int, now: datetime) -> int:
+        """Send ``points`` as a redemption spends them; the receiver gets a lot per run of lots
+        that expire together. Returns the receiver's new lots (one entry each)."""
+        runs: list[ModelLot] = []
+        for lot, share in self.debit(sender, points, now, pending=False):
+            if runs and runs[-1].expires_at == lot.expires_at:
+                runs[-1].remaining += share
+            else:
+                runs.append(ModelLot(share, lot.expires_at))
+        self.lots[receiver] += runs
+        self.sent[sender] += points
+        self.received[receiver] += points
+        return len(runs)
 
     def hold(self, key: str, member: str, points: int, now: datetime, ttl: timedelta) -> None:
         self.holds[key] = ModelHold(member, points, self.debit(member, points, now, pending=False), now + ttl)

@@ -9,19 +9,22 @@ Use it in a test module as ``TestMyStoreLedger = ledger_machine(factory).TestCas
 where ``factory()`` returns a store on a fresh, empty location. Random
 sequences of enrollments, purchases (under a base rate, a first-purchase
 bonus and a stamp card), survey events (earning once per member), retries,
-conflicting retries, redemptions, adjustments, the clock moving on by days
-and maintenance runs go against a plain-Python model. Purchase points stay
-pending for a week and every credit expires 20 days after it was earned, so
-the model keeps its own lots. After every step the machine checks, for every
-member, that the maintained balance equals the model and the sum of the
-ledger, that it is never negative, that the available, pending and overdue
-points equal the model's, that the store's lots are those the ledger replays
-to, that everything ever earned is available, pending, overdue, spent or
-expired, and that no retry ever wrote a second entry.
+conflicting retries, redemptions, adjustments, transfers between members,
+the clock moving on by days and maintenance runs go against a plain-Python
+model. Purchase points stay pending for a week and every credit expires 20
+days after it was earned, so the model keeps its own lots. After every step
+the machine checks, for every member, that the maintained balance equals the
+model and the sum of the ledger, that it is never negative, that the
+available, pending and overdue points equal the model's, that the store's
+lots are those the ledger replays to, that everything ever earned or
+received is available, pending, overdue, spent, expired or sent, that
+transfers create and lose no point, and that no retry ever wrote a second
+entry.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -64,6 +67,7 @@ from loyalty.returns import Return, Returned
 from loyalty.rules import EventRule, FirstPurchase, StampCard
 from loyalty.store import Store
 from loyalty.testing.ledger_model import LIFETIME, PENDING, LedgerModel, ModelHold, ModelLot
+from loyalty.transfers import Transfer
 
 __all__ = ["ledger_machine"]
 
@@ -99,6 +103,8 @@ class _Sent:
     adjust: tuple[str, int, datetime] | None = None
     hold: tuple[Hold, timedelta] | None = None
     lot: ModelLot | None = None
+    transfer: tuple[str, str, int, datetime] | None = None
+    made: Transfer | None = None
 
 
 def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMachine]:
@@ -288,6 +294,40 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             assert entry.balance_after == self.balances[member]
             return _Sent(key, entry=entry, redeem=(member, points, self.clock))
 
+        @rule(
+            target=sent,
+            sender=st.sampled_from(MEMBERS),
+            receiver=st.sampled_from(MEMBERS),
+            points=st.integers(1, 60) | st.integers(1, 3000),
+        )
+        def transfer(self, sender: str, receiver: str, points: int) -> _Sent:
+            key = self._key()
+            asked = (sender, receiver, points, self.clock)
+            send = functools.partial(self.engine.transfer, sender, receiver, points, id=key, at=self.clock)
+            refusal: type[Exception] | None = None
+            if sender == receiver:
+                refusal = InvalidInput
+            elif sender not in self.balances or receiver not in self.balances:
+                refusal = UnknownMember
+            elif self._refused(sender) or self._refused(receiver):
+                refusal = MemberNotActive
+            if refusal is not None:
+                with pytest.raises(refusal):
+                    send()
+                return _Sent(key)
+            self._expire(sender)  # what a debit writes first, declined or not
+            if points > self.model.balance(sender, self.clock).available:
+                with pytest.raises(InsufficientPoints):
+                    send()
+                return _Sent(key, transfer=asked)
+            made = send()
+            self.entries[receiver] += self.model.transfer(sender, receiver, points, self.clock)
+            self.entries[sender] += 1
+            self.balances[sender] -= points
+            self.balances[receiver] += points
+            assert (made.from_balance, made.to_balance) == (self.balances[sender], self.balances[receiver])
+            return _Sent(key, transfer=asked, made=made)
+
         @rule(target=sent, member=st.sampled_from(MEMBERS), points=st.integers(-500, 500).filter(bool))
         def adjust(self, member: str, points: int) -> _Sent:
             key = self._key()
@@ -460,6 +500,13 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                     self.engine.hold(made.member_id, made.points, id=made.id, at=made.held_at, ttl=ttl)
                     == made
                 )
+            elif sent.transfer is not None:
+                sender, receiver, points, at = sent.transfer
+                if sent.made is None:
+                    with pytest.raises(InsufficientPoints):
+                        self.engine.transfer(sender, receiver, points, id=sent.key, at=at)
+                    return
+                assert self.engine.transfer(sender, receiver, points, id=sent.key, at=at) == sent.made
             elif sent.adjust is not None:
                 member, points, at = sent.adjust
                 if sent.entry is None:
@@ -488,6 +535,12 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
 
         @rule(sent=consumes(sent), extra=st.integers(1, 5))
         def conflicting_retry(self, sent: _Sent, extra: int) -> None:
+            if sent.transfer is not None:
+                sender, receiver, points, at = sent.transfer
+                with pytest.raises(IdempotencyConflict) as info:
+                    self.engine.transfer(sender, receiver, points + extra, id=sent.key, at=at)
+                assert info.value.field == "points"
+                return
             if sent.redeem is not None or sent.adjust is not None:
                 member, points, at = sent.redeem or sent.adjust  # type: ignore[misc]
                 with pytest.raises(IdempotencyConflict) as info:
@@ -508,8 +561,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
 
         @invariant()
         def ledger_agrees(self) -> None:
+            moved = 0
             for member, expected in self.balances.items():
                 history = self.engine.history(member)
+                moved += sum(e.points for e in history if e.kind is EntryKind.TRANSFER)
                 balance = self.engine.balance(member)
                 assert balance.total == expected == balance_of(history) >= 0
                 assert len(history) == self.entries[member]
@@ -530,11 +585,15 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 assert expired == model.expired[member]
                 taken = -sum(e.points for e in history if e.kind is EntryKind.RETURN)
                 assert taken == model.taken[member]
-                # Conservation: every point ever earned is still the member's (available,
-                # pending, overdue or held), was spent, expired or was taken back by a return.
-                assert model.earned[member] == (
-                    balance.total + balance.held + model.spent[member] + expired + taken
+                # Conservation: every point ever earned or received is still the member's
+                # (available, pending, overdue or held), was spent, expired, taken back by a
+                # return or sent to another member.
+                assert model.earned[member] + model.received[member] == (
+                    balance.total + balance.held + model.spent[member] + expired + taken + model.sent[member]
                 )
                 assert balance.held == sum(hold.points for hold in self.engine.holds(member))
+            # Transfers create and lose nothing: what was sent was received.
+            assert moved == 0
+            assert sum(self.model.sent.values()) == sum(self.model.received.values())
 
     return LedgerMachine
