@@ -1,6 +1,7 @@
-"""Does a redemption cost the same whether the member has 10 open lots or 5,000?
+"""Does a redemption (or a transfer) cost the same whether the member has 10 open lots or 5,000?
 
-Run: ``python benchmarks/bench_spend.py [--lots 5000] [--redemptions 100] [--repeat 5] [--only sqlite]``.
+Run: ``python benchmarks/bench_spend.py [--lots 5000] [--redemptions 100] [--repeat 5] [--only sqlite]
+[--transfer]``.
 
 For each adapter one member gets 10 lots and another ``--lots``, through the storage port
 (``common.fill_lots``): two of them still pending, every tenth of the rest never expiring, the
@@ -10,6 +11,8 @@ member, the members taking turns; each figure is the median of ``--repeat`` roun
 10-lot member is the baseline: the ratio many / 10 should stay near 1, because a redemption
 should read the few lots it draws from, not every open lot. Afterwards each member's lots
 must replay from its history and its available points must have dropped by what was redeemed.
+``--transfer`` times ``Engine.transfer`` of 10 points to a member with no lots instead, which
+draws as a redemption does.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ NOW = datetime(2025, 1, 1, tzinfo=UTC)
 PROGRAM = Program("Bench", "EUR")
 POINTS_PER_LOT = 100_000
 REDEEMED = 10
+#: Who ``--transfer`` sends the points to.
+RECEIVER = "receiver"
 
 
 @dataclass(frozen=True)
@@ -52,14 +57,19 @@ class Result:
     many: float
 
 
-def redemptions(engine: Engine, member_id: str, count: int) -> Callable[[], float]:
-    """A round of ``count`` redemptions of 10 points: its seconds per redemption."""
+def redemptions(engine: Engine, member_id: str, count: int, *, transfer: bool) -> Callable[[], float]:
+    """A round of ``count`` redemptions (or transfers to ``RECEIVER``) of 10 points: its seconds
+    per command."""
     keys = itertools.count()
 
     def run() -> float:
         started = time.perf_counter()
         for _ in range(count):
-            engine.redeem(member_id, REDEEMED, id=f"{member_id}-r{next(keys)}", at=NOW)
+            key = f"{member_id}-r{next(keys)}"
+            if transfer:
+                engine.transfer(member_id, RECEIVER, REDEEMED, id=key, at=NOW)
+            else:
+                engine.redeem(member_id, REDEEMED, id=key, at=NOW)
         return (time.perf_counter() - started) / count
 
     return run
@@ -77,23 +87,32 @@ def measure(args: argparse.Namespace, adapter: str, store: Store, _path: Path | 
     for member_id, lots in members:
         fill_lots(store, member_id, lots, now=NOW, points=POINTS_PER_LOT)
     engine = Engine(PROGRAM, store, clock=lambda: NOW)
+    if args.transfer:
+        engine.enroll(RECEIVER, at=NOW)
     before = {member_id: engine.balance(member_id).available for member_id, _ in members}
     few, many = alternating_medians(
-        [redemptions(engine, member_id, args.redemptions) for member_id, _ in members], args.repeat
+        [
+            redemptions(engine, member_id, args.redemptions, transfer=args.transfer)
+            for member_id, _ in members
+        ],
+        args.repeat,
     )
     for member_id, _ in members:
         check(engine, store, member_id, before[member_id], REDEEMED * args.redemptions * args.repeat)
+    if args.transfer:
+        check(engine, store, RECEIVER, 0, -2 * REDEEMED * args.redemptions * args.repeat)
     return Result(adapter, args.lots, few, many)
 
 
 def table(results: list[Result | Skipped], args: argparse.Namespace) -> str:
+    what = "transfer" if args.transfer else "redemption"
     rows = [
-        f"`Engine.redeem` of {REDEEMED} points, median of {args.repeat} alternating rounds of "
-        f"{args.redemptions} redemptions per member; one member with 10 open lots, one with "
-        f"{args.lots:,} (two pending, a tenth never expiring).  ",
+        f"`Engine.{'transfer' if args.transfer else 'redeem'}` of {REDEEMED} points, median of "
+        f"{args.repeat} alternating rounds of {args.redemptions} {what}s per member; one member with "
+        f"10 open lots, one with {args.lots:,} (two pending, a tenth never expiring).  ",
         f"Machine: {machine()}.",
         "",
-        "| Adapter | µs per redemption, 10 lots | µs per redemption, many lots | Many / 10 | Target | Met |",
+        f"| Adapter | µs per {what}, 10 lots | µs per {what}, many lots | Many / 10 | Target | Met |",
         "|---|---:|---:|---:|---:|:---:|",
     ]
     for r in results:
@@ -112,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--redemptions", type=int, default=100, help="per member and round (default: 100)")
     add_repeat(parser, 5, counts="the median")
     add_adapters(parser)
+    parser.add_argument("--transfer", action="store_true", help="time transfers instead of redemptions")
     parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
     args = parser.parse_args(argv)
     if args.lots < 10 or args.redemptions < 1 or args.repeat < 1:

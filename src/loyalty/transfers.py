@@ -14,9 +14,9 @@ returns left it owing, like any credit.
 >>> from loyalty.plans import Account
 >>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
 >>> june, july = t + timedelta(days=90), t + timedelta(days=120)
->>> lots = (Lot(1, "A", 30, 30, t, expires_at=june), Lot(2, "A", 50, 50, t, expires_at=july))
+>>> lots = [Lot(1, "A", 30, 30, t, expires_at=june), Lot(2, "A", 50, 50, t, expires_at=july)]
 >>> plan = plan_transfer(
-...     Account("A", 80, lots=lots), Account("B", 0), 40, key="X1", at=t, now=t, reason="gift"
+...     Account("A", 80), Account("B", 0), 40, drawable=lots, reach=80, key="X1", at=t, now=t, reason="gift"
 ... )
 >>> [(p.member_id, p.points, p.draws, p.expires_at == june) for p in plan.postings]
 [('A', -40, ((1, -30), (2, -10)), False), ('B', 30, (), True), ('B', 10, (), False)]
@@ -26,7 +26,7 @@ returns left it owing, like any credit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -35,7 +35,7 @@ import attrs
 from loyalty.errors import InvalidInput
 from loyalty.json_form import JsonForm
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Lot, draw
+from loyalty.lots import Lot, draw_from
 from loyalty.members import Member
 from loyalty.money import EXACT
 from loyalty.outbox import EventKind, NewEvent
@@ -82,27 +82,31 @@ def plan_transfer(
     receiver: Account,
     points: int,
     *,
+    drawable: Sequence[Lot],
+    reach: int,
     key: str,
     at: datetime,
     now: datetime,
     reason: str,
     counted: Mapping[str, Tally] | None = None,
 ) -> Plan:
-    """The entries, tally changes and event of sending ``points`` from ``sender`` (its lots read,
-    past-due ones already written off) to ``receiver``, decided at the engine's ``now``.
+    """The entries, tally changes and event of sending ``points`` from ``sender`` to ``receiver``,
+    decided at the engine's ``now``.
 
-    Raises :class:`~loyalty.errors.InsufficientPoints` when the sender's available points fall
-    short, with the figures a redemption would give. ``counted`` is what the points add to the
+    ``drawable`` are the sender's lots in draw order at ``now`` (available ones, soonest-expiring
+    first), as far as the points need them, and ``reach`` what they reach, debts counted against
+    them (:func:`loyalty.store.spending.drawable` reads both, as a redemption's draw does). Raises
+    :class:`~loyalty.errors.InsufficientPoints` when ``points`` are out of reach, with the
+    figures a redemption would give. ``counted`` is what the points add to the
     receiver's tier metric (:func:`progress`).
     """
-    assert sender.lots is not None, "the sender's lots are read"
-    draws = draw(sender.lots, points, now)
+    draws = draw_from(drawable, points, reach)
     planner = Planner([sender, receiver])
     to, frm = receiver.member_id, sender.member_id
     planner.post(
         Posting(frm, EntryKind.TRANSFER, -points, at, now, key, f"transfer to {to}: {reason}", draws=draws)
     )
-    drawn = {lot.id: lot for lot in sender.lots}
+    drawn = {lot.id: lot for lot in drawable}
     for lot, taken in _runs(drawn, draws):
         received = Posting(
             to,

@@ -118,6 +118,18 @@ def test_a_short_balance_is_declined_and_stays_declined(any_store: Store) -> Non
     assert engine.transfer("A", "B", 81, id="X2", at=clock()).points == 81
 
 
+def test_points_past_their_date_are_written_off_and_never_sent(any_store: Store) -> None:
+    engine, clock = club(any_store)
+    clock.advance(days=19)  # day 31: the 50 points of day 0 expired yesterday
+    with pytest.raises(InsufficientPoints) as info:
+        engine.transfer("A", "B", 31, id="X1", at=clock())
+    assert info.value.available == 30
+    # Written off by the transfer's unit of work, declined or not, as by a redemption's.
+    assert [(e.kind, e.points) for e in engine.history("A")][-1] == (EntryKind.EXPIRE, -50)
+    made = engine.transfer("A", "B", 30, id="X2", at=clock())
+    assert [(e.points, e.expires_at) for e in made.received] == [(30, T0 + timedelta(days=35))]
+
+
 def test_refusals_name_the_field_and_write_nothing(any_store: Store) -> None:
     engine, clock = club(any_store)
     engine.enroll("S", at=T0)

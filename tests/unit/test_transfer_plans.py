@@ -13,7 +13,7 @@ from loyalty.ledger import EntryKind
 from loyalty.lots import Lot, lots_of
 from loyalty.members import Member
 from loyalty.outbox import EventKind
-from loyalty.plans import Account, planned_lot
+from loyalty.plans import Account, Plan, planned_lot
 from loyalty.program import Program
 from loyalty.returns import owed_key
 from loyalty.tallies import Tally
@@ -28,13 +28,27 @@ def lot(lot_id: int, points: int, expires: datetime | None, **more: object) -> L
     return Lot(lot_id, "A", points, points, T - timedelta(days=10), expires_at=expires, **more)  # type: ignore[arg-type]
 
 
-def sender(*lots: Lot) -> Account:
-    return Account("A", sum(lot.remaining for lot in lots), lots=lots)
+def send(points: int, lots: list[Lot], receiver: Account | None = None, **more: object) -> Plan:
+    """``points`` sent from A, whose drawable lots are ``lots`` (in draw order) and reach all of them."""
+    reach = sum(x.remaining for x in lots)
+    return plan_transfer(
+        Account("A", reach),
+        receiver or Account("B", 0),
+        points,
+        drawable=lots,
+        reach=reach,
+        key="X",
+        at=T,
+        now=T,
+        reason="gift",
+        **more,  # type: ignore[arg-type]
+    )
 
 
-def test_points_are_drawn_soonest_expiring_first_and_keep_their_dates() -> None:
-    lots = (lot(1, 20, LATER), lot(2, 15, SOON), lot(3, 10, None), lot(4, 5, SOON))
-    plan = plan_transfer(sender(*lots), Account("B", 7), 45, key="X", at=T, now=T, reason="gift")
+def test_points_are_drawn_in_draw_order_and_keep_their_dates() -> None:
+    # In draw order: soonest-expiring first, lots that never expire last.
+    lots = [lot(2, 15, SOON), lot(4, 5, SOON), lot(1, 20, LATER), lot(3, 10, None)]
+    plan = send(45, lots, Account("B", 7))
     sent, *received = plan.postings
     assert (sent.member_id, sent.kind, sent.points) == ("A", EntryKind.TRANSFER, -45)
     assert sent.draws == ((2, -15), (4, -5), (1, -20), (3, -5))
@@ -48,34 +62,27 @@ def test_points_are_drawn_soonest_expiring_first_and_keep_their_dates() -> None:
     assert sent.reason == "transfer to B: gift"
     assert {p.reason for p in received} == {"transfer from A: gift"}
     assert all(p.source_id == "X" and p.occurred_at == T and not p.draws for p in received)
+    assert all(p.vests_at is None for p in received)
 
 
-def test_pending_and_expired_points_are_not_sent() -> None:
-    lots = (
-        lot(1, 30, SOON, vests_at=T + timedelta(days=7)),
-        lot(2, 25, T),  # its date is now: no longer valid
-        lot(3, 10, LATER),
-    )
+def test_points_out_of_reach_are_declined_with_a_redemptions_figures() -> None:
+    lots = [lot(1, 20, LATER)]
     with pytest.raises(InsufficientPoints) as info:
-        plan_transfer(sender(*lots), Account("B", 0), 11, key="X", at=T, now=T, reason="gift")
-    assert (info.value.field, info.value.available, info.value.requested) == ("points", 10, 11)
-    plan = plan_transfer(sender(*lots), Account("B", 0), 10, key="X", at=T, now=T, reason="gift")
-    assert plan.postings[0].draws == ((3, -10),)
-    assert plan.postings[1].vests_at is None
-
-
-def test_a_debt_of_the_sender_counts_against_what_it_can_send() -> None:
-    debt = Lot(5, "A", -8, -8, T)
-    account = Account("A", 12, debt=8, debts=(debt,), lots=(lot(1, 20, LATER), debt))
+        plan_transfer(
+            Account("A", 20), Account("B", 0), 13, drawable=lots, reach=12, key="X", at=T, now=T, reason="r"
+        )
+    assert (info.value.field, info.value.available, info.value.requested) == ("points", 12, 13)
+    # A debt larger than the lots leaves nothing to send, not less than nothing.
     with pytest.raises(InsufficientPoints) as info:
-        plan_transfer(account, Account("B", 0), 13, key="X", at=T, now=T, reason="gift")
-    assert info.value.available == 12
+        plan_transfer(
+            Account("A", -5), Account("B", 0), 1, drawable=[], reach=-5, key="X", at=T, now=T, reason="r"
+        )
+    assert info.value.available == 0
 
 
 def test_the_receiver_repays_its_debt_and_what_it_owes_before_it_keeps_any() -> None:
     debt = Lot(9, "B", -4, -4, T)
-    receiver = Account("B", -4, debt=4, owed=3, debts=(debt,))
-    plan = plan_transfer(sender(lot(1, 20, SOON)), receiver, 10, key="X", at=T, now=T, reason="gift")
+    plan = send(10, [lot(1, 20, SOON)], Account("B", -4, debt=4, owed=3, debts=(debt,)))
     _, received, collect = plan.postings
     assert (received.points, received.draws, received.expires_at) == (10, ((9, 4),), SOON)
     assert (collect.kind, collect.points, collect.draws) == (EntryKind.COLLECT, -3, ((planned_lot(1), -3),))
@@ -84,16 +91,12 @@ def test_the_receiver_repays_its_debt_and_what_it_owes_before_it_keeps_any() -> 
 
 
 def test_a_rolling_lot_arrives_rolling_with_the_senders_date() -> None:
-    plan = plan_transfer(
-        sender(lot(1, 20, SOON, rolling=True)), Account("B", 0), 5, key="X", at=T, now=T, reason="gift"
-    )
-    received = plan.postings[1]
+    received = send(5, [lot(1, 20, SOON, rolling=True)]).postings[1]
     assert (received.rolling, received.expires_at) == (True, SOON)
 
 
 def test_the_plan_replays_into_the_lots_it_describes() -> None:
-    lots = (lot(1, 20, LATER), lot(2, 15, SOON))
-    plan = plan_transfer(sender(*lots), Account("B", 0), 25, key="X", at=T, now=T, reason="gift")
+    plan = send(25, [lot(2, 15, SOON), lot(1, 20, LATER)])
     entries = [
         p.recorded(100 + i, b) for i, (p, b) in enumerate(zip(plan.postings, plan.balances, strict=True))
     ]
@@ -102,7 +105,7 @@ def test_the_plan_replays_into_the_lots_it_describes() -> None:
 
 
 def test_one_event_names_both_members() -> None:
-    plan = plan_transfer(sender(lot(1, 20, SOON)), Account("B", 0), 5, key="X", at=T, now=T, reason="gift")
+    plan = send(5, [lot(1, 20, SOON)])
     (event,) = plan.events
     assert (event.kind, event.member_id, event.source_id) == (EventKind.POINTS_TRANSFERRED, "A", "X")
     assert dict(event.data) == {"from_member": "A", "to_member": "B", "points": 5, "reason": "gift"}
@@ -129,14 +132,4 @@ def test_received_points_count_toward_tiers_only_when_the_program_says_so() -> N
     assert progress(Program("Club", "EUR"), receiver, 1234, new_year) == {}
     counted = progress(tiered(count_transfers=True), receiver, 1234, new_year)
     assert counted == {metric_key(Metric.POINTS, "B", "2025"): Tally(0, Decimal("12.34"))}
-    plan = plan_transfer(
-        sender(lot(1, 2000, None)),
-        Account("B", 0),
-        1234,
-        key="X",
-        at=T,
-        now=T,
-        reason="gift",
-        counted=counted,
-    )
-    assert plan.tallies == counted
+    assert send(1234, [lot(1, 2000, None)], counted=counted).tallies == counted

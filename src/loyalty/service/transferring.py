@@ -2,8 +2,9 @@
 
 The locks are taken in member-id order (:mod:`loyalty.service.locks`), so two transfers in
 opposite directions between the same members queue rather than deadlock. The sender's
-past-due points are written off first, as before any debit; then the sender's lots are read
-and :func:`loyalty.transfers.plan_transfer` decides the entries, written at once. A short
+past-due points are written off first, as before any debit; then the sender's lots are read in
+draw order, as far as the points need (a redemption's draw: :mod:`loyalty.store.spending`), and
+:func:`loyalty.transfers.plan_transfer` decides the entries, written at once. A short
 balance is declined and the decline kept under the id, as a redemption's is.
 """
 
@@ -19,6 +20,7 @@ from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Declined
 from loyalty.store import UnitOfWork
+from loyalty.store.spending import drawable
 from loyalty.transfers import Transfer, check_parties, plan_transfer, progress
 
 __all__ = ["transfer"]
@@ -59,8 +61,9 @@ def transfer(
         both = [from_member, to_member]
         # Reviews due measure the balances before this write (under a balance metric).
         tiering.follow_balance(ctx, uow, both, source=key, at=now)
-        sender = postings.read_account(uow, from_member, rolls=False, with_lots=True)
+        sender = postings.read_account(uow, from_member, rolls=False)
         receiver = postings.read_account(uow, to_member, rolls=False)
+        lots, reach = drawable(uow, from_member, points, now)
         current = tiering.tiered_now(ctx, uow)
         counted = {}
         if current is not None:
@@ -69,7 +72,16 @@ def transfer(
             counted = progress(current, member, points, at)
         try:
             plan = plan_transfer(
-                sender, receiver, points, key=key, at=at, now=now, reason=reason, counted=counted
+                sender,
+                receiver,
+                points,
+                drawable=lots,
+                reach=reach,
+                key=key,
+                at=at,
+                now=now,
+                reason=reason,
+                counted=counted,
             )
         except InsufficientPoints as short:
             return sending.decline(uow, short, now)

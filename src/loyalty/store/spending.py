@@ -25,7 +25,7 @@ import attrs
 from loyalty.lots import Lot, draw_from
 from loyalty.store import UnitOfWork
 
-__all__ = ["LAST_ID", "Segment", "collect", "draw_points", "segments", "spendable"]
+__all__ = ["LAST_ID", "Segment", "collect", "draw_points", "drawable", "segments", "spendable"]
 
 #: Larger than any lot id: ``(instant, LAST_ID)`` sorts after every lot dated at that instant.
 LAST_ID = 2**63 - 1
@@ -96,6 +96,25 @@ def spendable(uow: UnitOfWork, member_id: str, now: datetime, *, pending: bool =
             return
         after = page[-1]
         limit = min(limit * 4, _LARGEST_PAGE)
+
+
+def drawable(
+    uow: UnitOfWork, member_id: str, points: int, now: datetime, *, pending: bool = False
+) -> tuple[list[Lot], int]:
+    """What a draw of ``points`` needs to know, for :func:`~loyalty.lots.draw_from`: the member's
+    lots in draw order at ``now`` as far as ``points`` need them (none when they are out of
+    reach), and what the lots reach (:meth:`~loyalty.lots.Balance.reach`)."""
+    balance = uow.balance_by_state(member_id, now)
+    reach = 0 if balance is None else balance.reach(pending=pending)
+    lots: list[Lot] = []
+    if points <= reach:
+        taken = 0
+        for lot in spendable(uow, member_id, now, pending=pending):
+            lots.append(lot)
+            taken += lot.remaining
+            if taken >= points:
+                break  # before asking for one more lot, which may cost a page
+    return lots, reach
 
 
 def draw_points(
