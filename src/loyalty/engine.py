@@ -23,28 +23,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 
 from loyalty import codec
-from loyalty.checks import check_aware, check_flag, check_id, check_points, check_text
+from loyalty.checks import check_aware, check_id, check_points, check_text
+from loyalty.engine_reads import EngineReads
 from loyalty.errors import InvalidInput
-from loyalty.figures import Figures
 from loyalty.habits import AtRiskReport
 from loyalty.holds import Hold
 from loyalty.ledger import Entry, EntryKind
-from loyalty.lots import Balance, Lot
 from loyalty.members import AttributeValue, Member, MemberStatus
-from loyalty.money import Money
-from loyalty.outbox import DomainEvent
 from loyalty.program import Program, check_versions
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
-from loyalty.redemption import PaymentQuote
-from loyalty.referrals import ReferralReport
 from loyalty.returns import Return, ReturnReceipt
 from loyalty.service import (
-    allowances,
-    guests,
     maintenance,
     membership,
     purchases,
@@ -54,7 +46,6 @@ from loyalty.service import (
     spending,
     tiering,
     transferring,
-    views,
 )
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
@@ -64,13 +55,13 @@ from loyalty.service.programs import Programs
 from loyalty.service.running import Clock, Runner, system_clock
 from loyalty.service.spending import MAX_HOLD_TTL
 from loyalty.store import Closing, Store
-from loyalty.tiers import TierState, TierStatus
+from loyalty.tiers import TierState
 from loyalty.transfers import Transfer
 
 __all__ = ["MAX_HOLD_TTL", "Clock", "Engine", "Maintenance"]
 
 
-class Engine(Closing):
+class Engine(EngineReads, Closing):
     """Runs one :class:`~loyalty.Program` over one :class:`~loyalty.store.Store`.
 
     ``clock`` gives the engine's own time (``recorded_at``); the till's time
@@ -176,49 +167,6 @@ class Engine(Closing):
         """
         return referring.code(self._ctx, member_id, code)
 
-    def referrals(self, member_id: str) -> ReferralReport:
-        """The member's code, who referred it, whom it referred (each as it stands) and points earned."""
-        return referring.report(self._ctx, member_id)
-
-    def quote(self, purchase: Purchase, *, guest: bool = False) -> Receipt:
-        """What :meth:`record_purchase` would give now, writing nothing.
-
-        For a purchase already recorded that is its original receipt, as a
-        retry would get; a different purchase under a recorded id raises
-        :class:`IdempotencyConflict`, as recording it would.
-
-        ``guest=True`` quotes a card that is not enrolled: what the basket
-        would earn ``purchase.member_id`` had it enrolled at ``purchase.at``
-        (the till's "join now and earn N points"). The member is a new one
-        (no attributes or birthday, no visits, none of its own tallies, the
-        lowest tier, no referral), so first-purchase rules give and member
-        filters see nothing; what all members share (a campaign's budget) is
-        read from the store, so a spent budget is not promised. The program
-        is the version in force at ``purchase.at``. Nothing is written and the
-        purchase's id is neither looked up nor reserved: the sale can be
-        recorded under it once the member has enrolled. The receipt has
-        ``guest`` set and no ``balance_after``. An enrolled ``member_id``
-        raises :class:`InvalidInput` naming it: a guest quote would leave out
-        what that member has earned towards (its visits, stamps, tier), so
-        it would understate or overstate the points, where a plain quote is exact.
-        """
-        check_flag("guest", guest)
-        if guest:
-            return guests.quote_guest(self._ctx, purchase, explain=False)
-        return purchases.evaluate_readonly(self._ctx, purchase, explain=False)
-
-    def explain(self, purchase: Purchase, *, guest: bool = False) -> Receipt:
-        """:meth:`quote`, plus every rule that gives nothing with its reason in ``receipt.skipped``.
-
-        Reasons are worked out for a purchase not yet recorded; for one
-        already recorded the original receipt comes back, with its breakdown.
-        ``guest=True`` explains a guest quote (see :meth:`quote`).
-        """
-        check_flag("guest", guest)
-        if guest:
-            return guests.quote_guest(self._ctx, purchase, explain=True)
-        return purchases.evaluate_readonly(self._ctx, purchase, explain=True)
-
     def record_purchase(self, purchase: Purchase) -> Receipt:
         """Earn points for a purchase, under the program version in force at ``purchase.at``.
 
@@ -249,24 +197,6 @@ class Engine(Closing):
             return event
         command = Command(event.id, "event", purchases.request_of_event(event))
         return purchases.record(self._ctx, event, command, f"event {event.name}")
-
-    def explain_event(
-        self,
-        member_id: str,
-        name: str,
-        *,
-        id: str,
-        at: datetime,
-        properties: Mapping[str, AttributeValue] | None = None,
-    ) -> Receipt:
-        """What :meth:`record_event` would give now, with every rule that gives nothing and its
-        reason in ``receipt.skipped`` (a limit reached, another event's rule, a purchase rule),
-        writing nothing. For an event already recorded under ``id`` it is the original receipt.
-        """
-        event = purchases.till_event(self._ctx, id, member_id, name, at, properties)
-        if isinstance(event, Receipt):
-            return event
-        return purchases.evaluate_readonly(self._ctx, event, explain=True)
 
     def update_member(
         self,
@@ -322,17 +252,6 @@ class Engine(Closing):
             purchase_id=purchase_id,
         )
 
-    def quote_payment(self, member_id: str, amount: Money, *, purchase_id: str | None = None) -> PaymentQuote:
-        """How many points pay ``amount`` now, and how many of them the member can use, writing
-        nothing (:class:`~loyalty.redemption.PaymentQuote`).
-
-        Needs the program's ``redemption.point_value`` (money per point). With
-        ``purchase_id`` (a recorded purchase the points would pay for), what
-        was paid for it already, ``per_purchase`` and its total count too. Pay
-        with :meth:`redeem` and the same ``purchase_id``.
-        """
-        return allowances.quote_payment(self._ctx, member_id, amount, purchase_id)
-
     def adjust(self, member_id: str, points: int, *, id: str, at: datetime, reason: str, actor: str) -> Entry:
         """A staff correction, positive or negative; ``reason`` and ``actor`` are required."""
         check_points("points", points, allow_negative=True)
@@ -376,35 +295,6 @@ class Engine(Closing):
         """
         return transferring.transfer(self._ctx, from_member, to_member, points, key=id, at=at, reason=reason)
 
-    def balance(self, member_id: str) -> Balance:
-        """The member's points now: available, pending and overdue (see :class:`~loyalty.lots.Balance`).
-
-        It costs what is pending or past due, not the member's history: the
-        total is maintained and the lots are found through their date indexes.
-        Vesting needs no maintenance: a lot is available once its date passes.
-        """
-        return views.balance(self._ctx, member_id)
-
-    def lots(self, member_id: str) -> list[Lot]:
-        """The member's open lots (points not yet spent or expired), by id."""
-        return views.lots(self._ctx, member_id)
-
-    def expiring(self, member_id: str, *, within: timedelta) -> list[Lot]:
-        """The member's lots that expire after now and no later than ``within`` from now, soonest first.
-
-        For reminders ("120 points expire on 31 March"): each lot's
-        ``remaining`` points and ``expires_at``.
-        """
-        return views.expiring(self._ctx, member_id, within)
-
-    def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
-        """The member's ledger entries in recording order, from ``seq > after``, at most ``limit``."""
-        return views.history(self._ctx, member_id, after, limit)
-
-    def member(self, member_id: str) -> Member:
-        """The enrolled member."""
-        return views.member(self._ctx, member_id)
-
     def run_due(
         self,
         now: datetime | None = None,
@@ -428,39 +318,6 @@ class Engine(Closing):
         """
         return maintenance.run_due(self._ctx, now, batch, progress)
 
-    def at_risk(
-        self,
-        now: datetime | None = None,
-        *,
-        factor: Decimal = Decimal(2),
-        drop: Decimal = Decimal("0.5"),
-        recent_months: int = 3,
-        baseline_months: int = 12,
-        min_visits: int = 3,
-        page: int = 500,
-    ) -> AtRiskReport:
-        """Members drifting away at ``now`` (default: the engine clock), each with why and the figures.
-
-        A member is at risk when the time since the last visit is more than
-        ``factor`` times its own typical gap between visits, or when it spent
-        more than ``drop`` (a share) less per month over the last
-        ``recent_months`` (the current one counted for the part that has
-        passed) than over the ``baseline_months`` before. Members with fewer
-        than ``min_visits`` visits have no baseline: they are listed in
-        ``no_baseline``, not judged. Reads every member's habits, ``page``
-        members per query (:mod:`loyalty.habits`).
-        """
-        return retention.at_risk(
-            self._ctx,
-            now,
-            factor=factor,
-            drop=drop,
-            recent_months=recent_months,
-            baseline_months=baseline_months,
-            min_visits=min_visits,
-            page=page,
-        )
-
     def announce_at_risk(self, report: AtRiskReport | None = None, *, batch: int = 500) -> int:
         """Write a ``member_at_risk`` event for every member in ``report`` (default: :meth:`at_risk`
         now, with its defaults), once per spell: a member is announced again only after a new
@@ -475,32 +332,6 @@ class Engine(Closing):
         elif not isinstance(report, AtRiskReport):
             raise InvalidInput("report", f"must be an AtRiskReport, not {type(report).__name__}")
         return retention.announce_at_risk(self._ctx, report, batch)
-
-    def figures(self, start: datetime, end: datetime, *, point_value: Decimal | None = None) -> Figures:
-        """The program's figures for ``[start, end)`` (:mod:`loyalty.figures`), added up in the store.
-
-        Retention compares with the period of the same length just before;
-        ``point_value`` (money per point) prices the outstanding points.
-        """
-        return retention.period_figures(self._ctx, start, end, point_value)
-
-    def events(self, *, after: int = 0, limit: int = 100) -> list[DomainEvent]:
-        """Domain events with ``seq > after``, in the order they were committed, at most ``limit``.
-
-        Keep the ``seq`` of the last event handled and pass it as ``after``
-        next time: each event is seen once, none is skipped (see
-        :mod:`loyalty.outbox`).
-        """
-        return views.events(self._ctx, after, limit)
-
-    def tier(self, member_id: str) -> TierStatus:
-        """Where the member stands in the program's tiers now (:class:`~loyalty.tiers.TierStatus`).
-
-        Reviews that fell due are taken into account even if maintenance has
-        not run yet (nothing is written). Raises
-        :class:`~loyalty.errors.UnknownTier` if the program has no tiers.
-        """
-        return tiering.status(self._ctx, member_id)
 
     def assign_tier(
         self,
@@ -577,7 +408,3 @@ class Engine(Closing):
         expired, as maintenance would have ended it.
         """
         return spending.release(self._ctx, hold_id, at=at)
-
-    def holds(self, member_id: str) -> list[Hold]:
-        """The member's open holds, by id."""
-        return views.holds(self._ctx, member_id)

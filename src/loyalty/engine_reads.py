@@ -1,0 +1,200 @@
+"""What the engine answers without writing: quotes, explanations, balances, history, figures.
+
+:class:`~loyalty.Engine` inherits these; they live here so that the commands
+and the reads each stay a page one can read through.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from loyalty.checks import check_flag
+from loyalty.figures import Figures
+from loyalty.habits import AtRiskReport
+from loyalty.holds import Hold
+from loyalty.ledger import Entry
+from loyalty.lots import Balance, Lot
+from loyalty.members import AttributeValue, Member
+from loyalty.money import Money
+from loyalty.outbox import DomainEvent
+from loyalty.purchases import Purchase
+from loyalty.receipts import Receipt
+from loyalty.redemption import PaymentQuote
+from loyalty.referrals import ReferralReport
+from loyalty.service import allowances, guests, purchases, referring, retention, tiering, views
+from loyalty.service.context import Context
+from loyalty.tiers import TierStatus
+
+__all__ = ["EngineReads"]
+
+
+class EngineReads:
+    """The read side of :class:`~loyalty.Engine`: nothing here writes to the store."""
+
+    _ctx: Context
+
+    def referrals(self, member_id: str) -> ReferralReport:
+        """The member's code, who referred it, whom it referred (each as it stands) and points earned."""
+        return referring.report(self._ctx, member_id)
+
+    def quote(self, purchase: Purchase, *, guest: bool = False) -> Receipt:
+        """What :meth:`record_purchase` would give now, writing nothing.
+
+        For a purchase already recorded that is its original receipt, as a
+        retry would get; a different purchase under a recorded id raises
+        :class:`IdempotencyConflict`, as recording it would.
+
+        ``guest=True`` quotes a card that is not enrolled: what the basket
+        would earn ``purchase.member_id`` had it enrolled at ``purchase.at``
+        (the till's "join now and earn N points"). The member is a new one
+        (no attributes or birthday, no visits, none of its own tallies, the
+        lowest tier, no referral), so first-purchase rules give and member
+        filters see nothing; what all members share (a campaign's budget) is
+        read from the store, so a spent budget is not promised. The program
+        is the version in force at ``purchase.at``. Nothing is written and the
+        purchase's id is neither looked up nor reserved: the sale can be
+        recorded under it once the member has enrolled. The receipt has
+        ``guest`` set and no ``balance_after``. An enrolled ``member_id``
+        raises :class:`InvalidInput` naming it: a guest quote would leave out
+        what that member has earned towards (its visits, stamps, tier), so
+        it would understate or overstate the points, where a plain quote is exact.
+        """
+        check_flag("guest", guest)
+        if guest:
+            return guests.quote_guest(self._ctx, purchase, explain=False)
+        return purchases.evaluate_readonly(self._ctx, purchase, explain=False)
+
+    def explain(self, purchase: Purchase, *, guest: bool = False) -> Receipt:
+        """:meth:`quote`, plus every rule that gives nothing with its reason in ``receipt.skipped``.
+
+        Reasons are worked out for a purchase not yet recorded; for one
+        already recorded the original receipt comes back, with its breakdown.
+        ``guest=True`` explains a guest quote (see :meth:`quote`).
+        """
+        check_flag("guest", guest)
+        if guest:
+            return guests.quote_guest(self._ctx, purchase, explain=True)
+        return purchases.evaluate_readonly(self._ctx, purchase, explain=True)
+
+    def explain_event(
+        self,
+        member_id: str,
+        name: str,
+        *,
+        id: str,
+        at: datetime,
+        properties: Mapping[str, AttributeValue] | None = None,
+    ) -> Receipt:
+        """What :meth:`record_event` would give now, with every rule that gives nothing and its
+        reason in ``receipt.skipped`` (a limit reached, another event's rule, a purchase rule),
+        writing nothing. For an event already recorded under ``id`` it is the original receipt.
+        """
+        event = purchases.till_event(self._ctx, id, member_id, name, at, properties)
+        if isinstance(event, Receipt):
+            return event
+        return purchases.evaluate_readonly(self._ctx, event, explain=True)
+
+    def quote_payment(self, member_id: str, amount: Money, *, purchase_id: str | None = None) -> PaymentQuote:
+        """How many points pay ``amount`` now, and how many of them the member can use, writing
+        nothing (:class:`~loyalty.redemption.PaymentQuote`).
+
+        Needs the program's ``redemption.point_value`` (money per point). With
+        ``purchase_id`` (a recorded purchase the points would pay for), what
+        was paid for it already, ``per_purchase`` and its total count too. Pay
+        with :meth:`redeem` and the same ``purchase_id``.
+        """
+        return allowances.quote_payment(self._ctx, member_id, amount, purchase_id)
+
+    def balance(self, member_id: str) -> Balance:
+        """The member's points now: available, pending and overdue (see :class:`~loyalty.lots.Balance`).
+
+        It costs what is pending or past due, not the member's history: the
+        total is maintained and the lots are found through their date indexes.
+        Vesting needs no maintenance: a lot is available once its date passes.
+        """
+        return views.balance(self._ctx, member_id)
+
+    def lots(self, member_id: str) -> list[Lot]:
+        """The member's open lots (points not yet spent or expired), by id."""
+        return views.lots(self._ctx, member_id)
+
+    def expiring(self, member_id: str, *, within: timedelta) -> list[Lot]:
+        """The member's lots that expire after now and no later than ``within`` from now, soonest first.
+
+        For reminders ("120 points expire on 31 March"): each lot's
+        ``remaining`` points and ``expires_at``.
+        """
+        return views.expiring(self._ctx, member_id, within)
+
+    def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
+        """The member's ledger entries in recording order, from ``seq > after``, at most ``limit``."""
+        return views.history(self._ctx, member_id, after, limit)
+
+    def member(self, member_id: str) -> Member:
+        """The enrolled member."""
+        return views.member(self._ctx, member_id)
+
+    def at_risk(
+        self,
+        now: datetime | None = None,
+        *,
+        factor: Decimal = Decimal(2),
+        drop: Decimal = Decimal("0.5"),
+        recent_months: int = 3,
+        baseline_months: int = 12,
+        min_visits: int = 3,
+        page: int = 500,
+    ) -> AtRiskReport:
+        """Members drifting away at ``now`` (default: the engine clock), each with why and the figures.
+
+        A member is at risk when the time since the last visit is more than
+        ``factor`` times its own typical gap between visits, or when it spent
+        more than ``drop`` (a share) less per month over the last
+        ``recent_months`` (the current one counted for the part that has
+        passed) than over the ``baseline_months`` before. Members with fewer
+        than ``min_visits`` visits have no baseline: they are listed in
+        ``no_baseline``, not judged. Reads every member's habits, ``page``
+        members per query (:mod:`loyalty.habits`).
+        """
+        return retention.at_risk(
+            self._ctx,
+            now,
+            factor=factor,
+            drop=drop,
+            recent_months=recent_months,
+            baseline_months=baseline_months,
+            min_visits=min_visits,
+            page=page,
+        )
+
+    def figures(self, start: datetime, end: datetime, *, point_value: Decimal | None = None) -> Figures:
+        """The program's figures for ``[start, end)`` (:mod:`loyalty.figures`), added up in the store.
+
+        Retention compares with the period of the same length just before;
+        ``point_value`` (money per point) prices the outstanding points.
+        """
+        return retention.period_figures(self._ctx, start, end, point_value)
+
+    def events(self, *, after: int = 0, limit: int = 100) -> list[DomainEvent]:
+        """Domain events with ``seq > after``, in the order they were committed, at most ``limit``.
+
+        Keep the ``seq`` of the last event handled and pass it as ``after``
+        next time: each event is seen once, none is skipped (see
+        :mod:`loyalty.outbox`).
+        """
+        return views.events(self._ctx, after, limit)
+
+    def tier(self, member_id: str) -> TierStatus:
+        """Where the member stands in the program's tiers now (:class:`~loyalty.tiers.TierStatus`).
+
+        Reviews that fell due are taken into account even if maintenance has
+        not run yet (nothing is written). Raises
+        :class:`~loyalty.errors.UnknownTier` if the program has no tiers.
+        """
+        return tiering.status(self._ctx, member_id)
+
+    def holds(self, member_id: str) -> list[Hold]:
+        """The member's open holds, by id."""
+        return views.holds(self._ctx, member_id)
