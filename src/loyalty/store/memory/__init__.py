@@ -10,12 +10,10 @@ from __future__ import annotations
 import pickle
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import islice
-from typing import NamedTuple
 
 import attrs
-from sortedcontainers import SortedList
 
 from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
@@ -31,11 +29,11 @@ from loyalty.store import (
     StoredProgram,
     check_deltas,
     check_json,
-    check_rules,
     check_tally_key,
     program_order,
 )
-from loyalty.store.periods import PeriodIndex, PurchaseFacts, purchase_facts
+from loyalty.store.memory.data import EMPTY, NO_IDS, ZERO, Data, Kept, through
+from loyalty.store.periods import purchase_facts
 from loyalty.store.spending import LAST_ID, Segment, collect
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
@@ -43,140 +41,10 @@ from loyalty.tiers import TierState
 __all__ = ["MemoryStore", "open_memory"]
 
 
-class _Kept(NamedTuple):
-    """An operation as the store keeps it: its request and result pickled into one bytes object.
-
-    As given, a purchase's request and result are about 20 dicts and lists; kept for every
-    purchase, each full collection walked all of them (about a quarter of a purchase's time in
-    this store went to the collector). A tuple of atoms is walked once and then left alone.
-    Pickling also copies: what a caller does to its dicts afterwards cannot reach the store.
-    """
-
-    kind: str
-    body: bytes
-    recorded_at: datetime
-    facts: PurchaseFacts | None
-
-    def operation(self, key: str) -> Operation:
-        request, result = pickle.loads(self.body)
-        return Operation(key, self.kind, request, result, self.recorded_at)
-
-
-class _Data:
-    def __init__(self) -> None:
-        self.members: dict[str, Member] = {}
-        self.balances: dict[str, int] = {}
-        self.entries: dict[str, list[Entry]] = {}
-        self.operations: dict[str, _Kept] = {}
-        self.tallies: dict[str, Tally] = {}
-        self.programs: dict[str, StoredProgram] = {}
-        self.next_seq = 1
-        # Open lots (remaining not zero) per member, and sorted indexes of the dated
-        # ones, so reads cost what is pending or due, not every lot ever earned. The lots
-        # of points that never expire are indexed too: spending reaches them in id order.
-        # Sorted lists (sortedcontainers) keep every change to an index about log n.
-        self.lots: dict[str, dict[int, Lot]] = {}
-        self.vesting: dict[str, SortedList[tuple[datetime, int]]] = {}
-        self.expiring: dict[str, SortedList[tuple[datetime, int]]] = {}
-        self.undated: dict[str, SortedList[int]] = {}
-        self.due: SortedList[tuple[datetime, int, str]] = SortedList()
-        # Spent or expired lots, which a released hold may give points back to.
-        self.closed: dict[str, dict[int, Lot]] = {}
-        self.holds: dict[str, Hold] = {}
-        self.open_holds: dict[str, dict[str, Hold]] = {}
-        self.due_holds: SortedList[tuple[datetime, str]] = SortedList()
-        self.events: list[DomainEvent] = []
-        self.codes: dict[str, str] = {}  # code -> member
-        self.code_of: dict[str, str] = {}  # member -> code
-        self.referrals: dict[str, Referral] = {}
-        self.tier_states: dict[str, TierState] = {}
-        self.due_tiers: SortedList[tuple[datetime, str]] = SortedList()
-        self.member_ids: SortedList[str] = SortedList()
-        self.periods = PeriodIndex()
-        # The rule lists appended so far that passed check_rules: a program's few lists come
-        # back on every purchase, and need checking once.
-        self.checked_rules: set[tuple[str, ...]] = set()
-
-    def check_rules(self, rules: tuple[str, ...]) -> None:
-        try:
-            if rules in self.checked_rules:
-                return
-        except TypeError:  # unhashable: not a tuple of ids, which check_rules says
-            pass
-        check_rules(rules)
-        # Passed: a tuple of them is a tuple of strings now.
-        if type(rules) is tuple and len(self.checked_rules) < _MAX_CHECKED_RULES:
-            self.checked_rules.add(rules)
-
-    def open_lot(self, lot: Lot) -> None:
-        member = lot.member_id
-        self.lots.setdefault(member, {})[lot.id] = lot
-        if lot.vests_at is not None:
-            self.vesting.setdefault(member, SortedList()).add((lot.vests_at, lot.id))
-        if lot.expires_at is not None:
-            self.expiring.setdefault(member, SortedList()).add((lot.expires_at, lot.id))
-            self.due.add((lot.expires_at, lot.id, member))
-        elif lot.points > 0:
-            self.undated.setdefault(member, SortedList()).add(lot.id)
-
-    def close_lot(self, lot: Lot) -> None:
-        member = lot.member_id
-        del self.lots[member][lot.id]
-        if lot.vests_at is not None:
-            self.vesting[member].remove((lot.vests_at, lot.id))
-        if lot.expires_at is not None:
-            self.expiring[member].remove((lot.expires_at, lot.id))
-            self.due.remove((lot.expires_at, lot.id, member))
-        elif lot.points > 0:
-            self.undated[member].remove(lot.id)
-
-    def lot(self, member_id: str, lot_id: int) -> Lot | None:
-        found = self.lots.get(member_id, {}).get(lot_id)
-        return found if found is not None else self.closed.get(member_id, {}).get(lot_id)
-
-    def relabel(self, old: Lot, new: Lot) -> None:
-        """Put ``new`` (the same points, other dates) where ``old`` was, open or closed."""
-        if old.remaining:
-            self.close_lot(old)
-            self.open_lot(new)
-        else:
-            self.closed[old.member_id][old.id] = new
-
-    def replace_lot(self, old: Lot, new: Lot) -> None:
-        """Put ``new`` where ``old`` was: a draw or a give-back, closing or reopening the lot."""
-        closed = self.closed.setdefault(old.member_id, {})
-        if old.remaining and new.remaining:
-            self.lots[new.member_id][new.id] = new
-        elif old.remaining:
-            self.close_lot(old)
-            closed[new.id] = new
-        elif new.remaining:
-            del closed[old.id]
-            self.open_lot(new)
-        else:
-            closed[new.id] = new
-
-
-_ZERO = Tally()
-_MAX_CHECKED_RULES = 4096
-_EMPTY: SortedList[tuple[datetime, int]] = SortedList()
-_NO_IDS: SortedList[int] = SortedList()
-_TICK = timedelta(microseconds=1)
-
-
-def _through(index: SortedList[tuple[datetime, str]], until: datetime) -> int:
-    """How many items of ``index`` are dated ``until`` or before: those before the first of the
-    next microsecond ("" sorts before every id), the finest step a datetime takes."""
-    try:
-        return index.bisect_left((until + _TICK, ""))
-    except OverflowError:
-        return len(index)
-
-
 class MemoryUnitOfWork:
     """Its own context manager (no generator): this is the hot path of every in-memory command."""
 
-    def __init__(self, data: _Data, readonly: bool, lock: threading.RLock) -> None:
+    def __init__(self, data: Data, readonly: bool, lock: threading.RLock) -> None:
         self._data = data
         self._readonly = readonly
         self._lock = lock
@@ -251,9 +119,9 @@ class MemoryUnitOfWork:
         if total is None:
             return None
         lots = data.lots.get(member_id, {})
-        late = data.expiring.get(member_id, _EMPTY).irange(maximum=(now, LAST_ID))
+        late = data.expiring.get(member_id, EMPTY).irange(maximum=(now, LAST_ID))
         overdue = sum(lots[lot_id].remaining for _, lot_id in late)
-        vesting = data.vesting.get(member_id, _EMPTY).irange(minimum=(now, LAST_ID))
+        vesting = data.vesting.get(member_id, EMPTY).irange(minimum=(now, LAST_ID))
         pending = sum(lots[lot_id].remaining for _, lot_id in vesting if not lots[lot_id].expired_at(now))
         held = sum(hold.points for hold in data.open_holds.get(member_id, {}).values())
         return Balance(total - pending - overdue, pending, overdue, held)
@@ -320,7 +188,7 @@ class MemoryUnitOfWork:
         return sorted(found, key=lambda lot: lot.id)[:limit]
 
     def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
-        index = self._data.vesting.get(member_id, _EMPTY)
+        index = self._data.vesting.get(member_id, EMPTY)
         open_lots = self._data.lots.get(member_id, {})
         return sorted(
             (open_lots[lot_id] for _, lot_id in index.irange(minimum=(at, LAST_ID))), key=lambda lot: lot.id
@@ -344,10 +212,10 @@ class MemoryUnitOfWork:
         data = self._data
         lots = data.lots.get(member_id, {})
         if segment.dated:
-            dated = data.expiring.get(member_id, _EMPTY)
+            dated = data.expiring.get(member_id, EMPTY)
             key = (segment.after_expires, segment.after_id)
             return (lots[lot_id] for _, lot_id in dated.irange(minimum=key, inclusive=(False, True)))
-        undated = data.undated.get(member_id, _NO_IDS)
+        undated = data.undated.get(member_id, NO_IDS)
         return (lots[lot_id] for lot_id in undated.irange(minimum=segment.after_id, inclusive=(False, True)))
 
     def due_lots(
@@ -360,7 +228,7 @@ class MemoryUnitOfWork:
             end = index.bisect_right((until, LAST_ID, ""))
             end = end if limit is None else min(end, limit)
             return [data.lots[mid][lot_id] for _, lot_id, mid in index.islice(0, end)]
-        own = data.expiring.get(member_id, _EMPTY)
+        own = data.expiring.get(member_id, EMPTY)
         end = own.bisect_right((until, LAST_ID))
         end = end if limit is None else min(end, limit)
         return [data.lots[member_id][lot_id] for _, lot_id in own.islice(0, end)]
@@ -394,7 +262,7 @@ class MemoryUnitOfWork:
 
     def due_holds(self, until: datetime, *, limit: int | None = None) -> list[Hold]:
         data = self._data
-        end = _through(data.due_holds, until)
+        end = through(data.due_holds, until)
         end = end if limit is None else min(end, limit)
         return [data.holds[hold_id] for _, hold_id in data.due_holds.islice(0, end)]
 
@@ -511,7 +379,7 @@ class MemoryUnitOfWork:
 
     def due_tier_states(self, until: datetime, *, limit: int | None = None) -> list[TierState]:
         data = self._data
-        end = _through(data.due_tiers, until)
+        end = through(data.due_tiers, until)
         end = end if limit is None else min(end, limit)
         return [data.tier_states[member_id] for _, member_id in data.due_tiers.islice(0, end)]
 
@@ -530,7 +398,7 @@ class MemoryUnitOfWork:
             raise StorageError("id", f"operation {key!r} already exists")
         body = pickle.dumps((operation.request, operation.result), pickle.HIGHEST_PROTOCOL)
         facts = purchase_facts(operation)
-        ops[key] = _Kept(operation.kind, body, operation.recorded_at, facts)
+        ops[key] = Kept(operation.kind, body, operation.recorded_at, facts)
         periods = self._data.periods
         if facts is not None:
             periods.add_purchase(facts)
@@ -551,7 +419,7 @@ class MemoryUnitOfWork:
             if value is None:
                 # A stored key was checked when it was first added: only a new one is checked.
                 check_tally_key(key)
-                value = _ZERO
+                value = ZERO
             found[key] = value
         return found
 
@@ -568,7 +436,7 @@ class MemoryUnitOfWork:
         old: dict[str, Tally | None] = {}
         for key, delta in deltas.items():
             before = old[key] = stored.get(key)
-            new[key] = (_ZERO if before is None else before) + delta
+            new[key] = (ZERO if before is None else before) + delta
         stored.update(new)
 
         def undo() -> None:
@@ -604,7 +472,7 @@ class MemoryStore(Closing):
     """A store that lives as long as the object does. ``memory://`` in :func:`~loyalty.open_store`."""
 
     def __init__(self) -> None:
-        self._data = _Data()
+        self._data = Data()
         self._lock = threading.RLock()
         self._closed = False
 
