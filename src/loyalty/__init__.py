@@ -49,7 +49,7 @@ from loyalty.errors import (
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting, balance_of
-from loyalty.lots import Balance, Lot
+from loyalty.lots import Balance, DrawOrder, Lot
 from loyalty.members import Member, MemberStatus
 from loyalty.money import Money
 from loyalty.outbox import DomainEvent, EventKind
@@ -94,6 +94,7 @@ __all__ = [
     "CurrencyMismatch",
     "DomainEvent",
     "Downgrade",
+    "DrawOrder",
     "EarnRate",
     "EndOf",
     "Engine",

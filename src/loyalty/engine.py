@@ -381,7 +381,7 @@ class Engine(EngineReads, Closing):
         """Reserve ``points`` the moment the till asks, for ``ttl`` on the engine clock.
 
         The points leave the member's available balance at once (a ``hold``
-        entry draws them from the lots, soonest-expiring first), so they
+        entry draws them from the lots in the program's draw order), so they
         cannot be spent twice. The hold then ends exactly once, with
         :meth:`capture`, :meth:`release`, or expiry by :meth:`run_due` once
         ``ttl`` has passed on the engine's clock (never the till's).

@@ -38,6 +38,7 @@ from dateutil.relativedelta import relativedelta
 
 from loyalty.checks import EVERY_YEAR_DAY, accepts, one_of
 from loyalty.errors import InvalidInput
+from loyalty.lots import DrawOrder
 from loyalty.rule_fields import as_enum
 
 __all__ = ["EndOf", "Expiry", "ExpiryPolicy", "redated_key", "reminded_key", "vests_at"]
@@ -89,6 +90,10 @@ def _to_end(value: Any) -> Any:
     return as_enum(EndOf, value)
 
 
+def _to_draw(value: Any) -> Any:
+    return as_enum(DrawOrder, value)
+
+
 def _check_redate(_: Any, __: Any, value: object) -> None:
     if not isinstance(value, bool):
         raise InvalidInput("redate_earlier", f"must be true or false, got {value!r}")
@@ -138,6 +143,11 @@ class Expiry:
     program version with another policy applies to the points earned under
     it, unless it says ``redate_earlier``, which gives the points earned
     before it this policy's dates (``Engine.redate`` writes them).
+
+    ``draw`` says which points a debit (a redemption, a hold, a transfer, a
+    correction) spends first: the soonest-expiring (the default) or the
+    oldest-earned (first in, first out); a return takes points back in the
+    same order after the purchase's own.
     """
 
     policy: ExpiryPolicy = attrs.field(
@@ -157,6 +167,12 @@ class Expiry:
     on: str | None = attrs.field(default=None, validator=_check_on, kw_only=True)
     from_vesting: bool = attrs.field(default=False, validator=_check_from_vesting, kw_only=True)
     redate_earlier: bool = attrs.field(default=False, validator=_check_redate, kw_only=True)
+    draw: DrawOrder = attrs.field(
+        default=DrawOrder.SOONEST_EXPIRING,
+        converter=_to_draw,
+        validator=one_of(DrawOrder, "draw"),
+        kw_only=True,
+    )
 
     def __attrs_post_init__(self) -> None:
         timed = self.policy in (ExpiryPolicy.LIFETIME, ExpiryPolicy.INACTIVITY)

@@ -62,7 +62,7 @@ class Hold(JsonForm):
     def give_back(self, points: int) -> tuple[tuple[int, int], ...]:
         """The (positive) draws that return ``points`` to the lots, the last-drawn first.
 
-        A partial capture spends the soonest-expiring points it held, as a
+        A partial capture spends the points it drew first (the program's draw order), as a
         plain redemption would have, and gives back the rest.
         """
         back: list[tuple[int, int]] = []

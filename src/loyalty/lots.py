@@ -27,6 +27,7 @@ Balance(available=25, pending=0, overdue=10, held=0)
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 
@@ -38,6 +39,7 @@ from loyalty.ledger import Entry, EntryKind, Posting
 
 __all__ = [
     "Balance",
+    "DrawOrder",
     "Lot",
     "check_draws",
     "check_redates",
@@ -223,15 +225,40 @@ def check_redates(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
             raise StorageError("redates", f"lot {lot_id}: a new date must be timezone-aware")
 
 
-def spend_order(lot: Lot) -> tuple[bool, datetime | None, int]:
-    """Soonest-expiring first, lots that never expire last; ties oldest first."""
+class DrawOrder(enum.Enum):
+    """Which of a member's lots a debit spends first: a program's ``[expiry] draw``."""
+
+    #: The points nearest their expiry date first, points that never expire last: what the
+    #: member would lose soonest is used first.
+    SOONEST_EXPIRING = "soonest_expiring"
+    #: The points earned longest ago first (first in, first out), whatever their dates.
+    OLDEST_EARNED = "oldest_earned"
+
+
+def spend_order(lot: Lot, order: DrawOrder = DrawOrder.SOONEST_EXPIRING) -> tuple[bool, datetime | None, int]:
+    """Soonest-expiring first, lots that never expire last; ties oldest first. With
+    :attr:`DrawOrder.OLDEST_EARNED`, by the till time they were earned at, ties by id.
+
+    >>> from datetime import timedelta, timezone
+    >>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    >>> old = Lot(1, "M1", 10, 10, t, expires_at=t + timedelta(days=90))
+    >>> new = Lot(2, "M1", 10, 10, t + timedelta(days=5), expires_at=t + timedelta(days=30))
+    >>> [lot.id for lot in sorted([old, new], key=spend_order)]
+    [2, 1]
+    >>> [lot.id for lot in sorted([new, old], key=lambda lot: spend_order(lot, DrawOrder.OLDEST_EARNED))]
+    [1, 2]
+    """
+    if order is DrawOrder.OLDEST_EARNED:
+        return (False, lot.earned_at, lot.id)
     return (lot.expires_at is None, lot.expires_at, lot.id)
 
 
-def draw_order(lot: Lot, now: datetime) -> tuple[bool, bool, datetime | None, int]:
+def draw_order(
+    lot: Lot, now: datetime, order: DrawOrder = DrawOrder.SOONEST_EXPIRING
+) -> tuple[bool, bool, datetime | None, int]:
     """The order :func:`draw` takes lots in at ``now``: available ones first, each part in
     :func:`spend_order`."""
-    return (lot.pending_at(now), *spend_order(lot))
+    return (lot.pending_at(now), *spend_order(lot, order))
 
 
 def summarize(lots: Iterable[Lot], now: datetime) -> Balance:
@@ -248,9 +275,14 @@ def summarize(lots: Iterable[Lot], now: datetime) -> Balance:
 
 
 def draw(
-    lots: Sequence[Lot], points: int, now: datetime, *, pending: bool = False
+    lots: Sequence[Lot],
+    points: int,
+    now: datetime,
+    *,
+    pending: bool = False,
+    order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
 ) -> tuple[tuple[int, int], ...]:
-    """The draws that take ``points`` from ``lots`` in :func:`spend_order`, at ``now``.
+    """The draws that take ``points`` from ``lots`` in :func:`spend_order` (by ``order``), at ``now``.
 
     Only available lots are drawn from, unless ``pending`` (a staff
     correction may also take points still in their return window, after
@@ -258,12 +290,12 @@ def draw(
     :class:`~loyalty.errors.InsufficientPoints` when they do not reach.
     """
     usable = [lot for lot in lots if lot.remaining > 0 and not lot.expired_at(now)]
-    order = sorted(usable, key=lambda lot: draw_order(lot, now))
+    ordered = sorted(usable, key=lambda lot: draw_order(lot, now, order))
     if not pending:
-        order = [lot for lot in order if not lot.pending_at(now)]
+        ordered = [lot for lot in ordered if not lot.pending_at(now)]
     # A debt a return left counts against the points: nothing is spent past zero.
     debt = sum(lot.remaining for lot in lots if lot.debt)
-    return draw_from(order, points, sum(lot.remaining for lot in order) + debt)
+    return draw_from(ordered, points, sum(lot.remaining for lot in ordered) + debt)
 
 
 def draw_from(order: Iterable[Lot], points: int, reach: int) -> tuple[tuple[int, int], ...]:
@@ -286,16 +318,22 @@ def draw_from(order: Iterable[Lot], points: int, reach: int) -> tuple[tuple[int,
 
 
 def take_back(
-    lots: Sequence[Lot], points: int, own: int | None, now: datetime
+    lots: Sequence[Lot],
+    points: int,
+    own: int | None,
+    now: datetime,
+    order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
 ) -> tuple[tuple[int, int], ...]:
     """The draws that take up to ``points`` back for a return: first the purchase's ``own`` lot,
-    then lots still pending, then available ones in :func:`spend_order`; never expired ones.
+    then lots still pending, then available ones in :func:`spend_order` (by ``order``); never
+    expired ones.
 
     They may fall short of ``points`` when the member has spent them.
     """
     usable = [lot for lot in lots if lot.remaining > 0 and not lot.expired_at(now)]
     return _take(
-        sorted(usable, key=lambda lot: (lot.id != own, not lot.pending_at(now), *spend_order(lot))), points
+        sorted(usable, key=lambda lot: (lot.id != own, not lot.pending_at(now), *spend_order(lot, order))),
+        points,
     )
 
 

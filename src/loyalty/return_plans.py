@@ -53,7 +53,7 @@ from loyalty.tallies import Tally, merged
 from loyalty.tier_decisions import Settled, correction, metric_value, plan_moves
 from loyalty.tier_moves import review, upgrade
 from loyalty.tiers import Downgrade, TierState
-from loyalty.versions import lot_dates
+from loyalty.versions import in_force, lot_dates
 
 __all__ = ["ReturnPlan", "ReturnSnapshot", "ReturnTier", "Revoked", "plan_return", "revokes"]
 
@@ -179,7 +179,9 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
         )
     owed = uncollected = taken = 0
     if take:
-        draws = take_back(planner.lots(member_id), take, snapshot.own_lot, now)
+        # Taken back in the draw order of the version in force when the goods come back.
+        order = in_force(snapshot.versions, returned.at, default_first=True).expiry.draw
+        draws = take_back(planner.lots(member_id), take, snapshot.own_lot, now, order)
         clawed = claw(program.clawback, take, take + sum(points for _, points in draws))  # draws are negative
         owed, uncollected, taken = clawed.owed, clawed.uncollected, clawed.taken
         if taken:
@@ -260,13 +262,14 @@ def _plan_tier(
 def _plan_revoke(planner: Planner, snapshot: ReturnSnapshot, revoked: Revoked) -> Referral:
     """The referee's qualifying purchase came back: both bonuses go, under the program's clawback."""
     program, returned, now, referral = snapshot.program, snapshot.returned, snapshot.now, revoked.referral
+    order = in_force(snapshot.versions, returned.at, default_first=True).expiry.draw
     for member_id, bonus, lot in (
         (referral.referee, referral.referee_points, referral.referee_lot),
         (referral.referrer, referral.referrer_points, referral.referrer_lot),
     ):
         if not bonus:
             continue
-        draws = take_back(planner.lots(member_id), bonus, lot, now)
+        draws = take_back(planner.lots(member_id), bonus, lot, now, order)
         clawed = claw(program.clawback, bonus, bonus + sum(p for _, p in draws))
         if clawed.taken:
             why = (

@@ -1,7 +1,7 @@
 """Transfers: points moving from one member to another, as the ledger of both records them.
 
 The sender's points are drawn exactly as a redemption draws them (available
-lots only, soonest-expiring first, past-due lots never), and each run of
+lots only, in the program's draw order, past-due lots never), and each run of
 drawn lots that share an expiry date becomes one lot of the receiver's, with
 that date: a transfer neither extends nor shortens the points' life. Points
 still pending (in a purchase's return window) cannot be sent: a return could
@@ -93,8 +93,8 @@ def plan_transfer(
     """The entries, tally changes and event of sending ``points`` from ``sender`` to ``receiver``,
     decided at the engine's ``now``.
 
-    ``drawable`` are the sender's lots in draw order at ``now`` (available ones, soonest-expiring
-    first), as far as the points need them, and ``reach`` what they reach, debts counted against
+    ``drawable`` are the sender's lots in draw order at ``now`` (available ones, in the program's
+    order), as far as the points need them, and ``reach`` what they reach, debts counted against
     them (:func:`loyalty.store.spending.drawable` reads both, as a redemption's draw does). Raises
     :class:`~loyalty.errors.InsufficientPoints` when ``points`` are out of reach, with the
     figures a redemption would give. ``counted`` is what the points add to the

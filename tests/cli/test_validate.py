@@ -270,3 +270,19 @@ def test_validate_names_whole_blocks_and_refuses_them_rounded_per_line(
         "rate.whole_blocks: whole blocks are counted over the basket: they cannot be rounded per line "
         '(round_per = "line")\n',
     )
+
+
+def test_validate_names_the_oldest_earned_draw_and_refuses_an_unknown_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "shop.toml"
+    text = 'name = "Shop"\ncurrency = "EUR"\n[expiry]\npolicy = "lifetime"\nmonths = 12\n'
+    path.write_text(text + 'draw = "oldest_earned"\n', encoding="utf-8")
+    status, out, _ = run_cli(capsys, "validate", str(path))
+    assert (status, out.rstrip().split(", ")[-1]) == (0, "oldest-earned points spent first")
+    path.write_text(text + 'draw = "newest"\n', encoding="utf-8")
+    assert run_cli(capsys, "validate", str(path)) == (
+        1,
+        "",
+        "expiry.draw: must be one of 'soonest_expiring', 'oldest_earned', got 'newest'\n",
+    )

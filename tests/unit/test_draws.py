@@ -1,4 +1,5 @@
-"""Drawing points from lots in spending order: soonest-expiring first, read only as far as needed."""
+"""Drawing points from lots in spending order (soonest-expiring or oldest-earned first), read only
+as far as needed."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loyalty.errors import InsufficientPoints
-from loyalty.lots import Lot, draw, draw_from
+from loyalty.lots import DrawOrder, Lot, draw, draw_from, take_back
 
 
 def test_drawing_from_a_lazy_order_reads_only_the_lots_it_takes() -> None:
@@ -28,3 +29,49 @@ def test_drawing_from_a_lazy_order_reads_only_the_lots_it_takes() -> None:
         draw_from(lazily(), 20, 15)
     assert (info.value.available, info.value.requested) == (15, 20)
     assert draw_from(lazily(), 0, 0) == ()
+
+
+T = datetime(2024, 3, 1, tzinfo=UTC)
+#: Earned in the order 1, 2, 3, 4; they expire 3, 1, never, 2 (lot 4 is still pending on T + 10d).
+LOTS = [
+    Lot(1, "M1", 10, 10, T, expires_at=T + timedelta(days=90)),
+    Lot(2, "M1", 10, 10, T + timedelta(days=1), expires_at=T + timedelta(days=30)),
+    Lot(3, "M1", 10, 10, T + timedelta(days=2)),
+    Lot(
+        4,
+        "M1",
+        10,
+        10,
+        T + timedelta(days=3),
+        vests_at=T + timedelta(days=14),
+        expires_at=T + timedelta(days=60),
+    ),
+]
+NOW = T + timedelta(days=10)
+
+
+@pytest.mark.parametrize(
+    ("order", "first_three"),
+    [
+        (DrawOrder.SOONEST_EXPIRING, ((2, -10), (1, -10), (3, -5))),
+        (DrawOrder.OLDEST_EARNED, ((1, -10), (2, -10), (3, -5))),
+    ],
+)
+def test_a_draw_takes_available_lots_in_the_programs_order(
+    order: DrawOrder, first_three: tuple[tuple[int, int], ...]
+) -> None:
+    assert draw(LOTS, 25, NOW, order=order) == first_three
+    # Pending points come after every available one, whatever the order.
+    assert draw(LOTS, 40, NOW, pending=True, order=order)[-1] == (4, -10)
+    with pytest.raises(InsufficientPoints):
+        draw(LOTS, 31, NOW, order=order)
+
+
+def test_oldest_earned_breaks_ties_by_lot_and_never_takes_expired_points() -> None:
+    same_time = [Lot(7, "M1", 5, 5, T), Lot(6, "M1", 5, 5, T), Lot(5, "M1", 5, 5, T, expires_at=T)]
+    assert draw(same_time, 10, NOW, order=DrawOrder.OLDEST_EARNED) == ((6, -5), (7, -5))
+
+
+def test_a_return_takes_its_own_lot_first_then_pending_then_the_programs_order() -> None:
+    assert take_back(LOTS, 25, 3, NOW, DrawOrder.OLDEST_EARNED) == ((3, -10), (4, -10), (1, -5))
+    assert take_back(LOTS, 25, 3, NOW, DrawOrder.SOONEST_EXPIRING) == ((3, -10), (4, -10), (2, -5))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from loyalty.config import load_programs
 from loyalty.errors import ConfigError, InvalidInput
+from loyalty.lots import DrawOrder
 from loyalty.program import EventCombination, Program, RoundPer, TaxBasis
 from loyalty.rules import RULE_KINDS
 
@@ -55,6 +56,8 @@ def _summary(program: Program) -> str:
         parts.append("tax excluded")
     if program.events is EventCombination.BEST:
         parts.append("best event rule only")
+    if program.expiry.draw is DrawOrder.OLDEST_EARNED:
+        parts.append("oldest-earned points spent first")
     if program.timezone != "UTC":
         parts.append(f"timezone {program.timezone}")
     return "ok: " + ", ".join(parts)

@@ -119,7 +119,7 @@ def draw_within_limits(
         raise refused
     own = None if payment is None or terms.same_purchase else payment.lot
     try:
-        return draw_points(uow, member_id, points, now, exclude=own)
+        return draw_points(uow, member_id, points, now, exclude=own, order=program.expiry.draw)
     except InsufficientPoints as short:
         if own is None or isinstance(short, RedemptionLimit):
             raise

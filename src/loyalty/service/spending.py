@@ -1,6 +1,6 @@
 """Spending and correcting points: redemptions, staff corrections, and holds at the till.
 
-A debit draws on the member's lots, soonest-expiring first, after writing
+A debit draws on the member's lots in the program's draw order, after writing
 off what is past its date; a short balance is declined, and the decline is
 kept so a retry is declined alike. A hold reserves points at once and ends
 exactly once: captured, released, or expired.
@@ -93,7 +93,8 @@ def debit_or_credit(
                     allowances.count_spent(uow, program, member_id, at, -points)
                 else:
                     # A correction may also take points still pending.
-                    draws = draw_points(uow, member_id, -points, now, pending=True)
+                    order = allowances.program_at(ctx, uow, at).expiry.draw
+                    draws = draw_points(uow, member_id, -points, now, pending=True, order=order)
             except InsufficientPoints as short:
                 return change.decline(uow, short, now)
             # Reviews due measure the balance before this write (under a balance metric).

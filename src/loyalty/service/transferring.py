@@ -15,7 +15,7 @@ from datetime import datetime
 from loyalty import codec
 from loyalty.checks import check_aware, check_id, check_points, check_text
 from loyalty.errors import InsufficientPoints
-from loyalty.service import locks, postings, tiering
+from loyalty.service import allowances, locks, postings, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Declined
@@ -63,7 +63,8 @@ def transfer(
         tiering.follow_balance(ctx, uow, both, source=key, at=now)
         sender = postings.read_account(uow, from_member, rolls=False)
         receiver = postings.read_account(uow, to_member, rolls=False)
-        lots, reach = drawable(uow, from_member, points, now)
+        order = allowances.program_at(ctx, uow, at).expiry.draw
+        lots, reach = drawable(uow, from_member, points, now, order=order)
         current = tiering.tiered_now(ctx, uow)
         counted = {}
         if current is not None:

@@ -7,7 +7,11 @@ they reach, so :func:`draw_points` answers as ``draw(uow.lots(member_id), ...)``
 included, after reading a page or two.
 
 The draw order is four runs, each one index scan in a SQL store: :func:`segments` names them
-and where each resumes.
+and where each resumes. A program that spends the oldest-earned points first
+(:attr:`~loyalty.lots.DrawOrder.OLDEST_EARNED`) has no index of that order: its debits read the
+member's open lots (:meth:`~loyalty.store.UnitOfWork.lots`) and sort them, a cost that grows with
+the lots the member has open, so that purchases, which every program makes, keep writing one
+index fewer.
 
 >>> from datetime import datetime, timezone
 >>> now = datetime(2024, 3, 1, tzinfo=timezone.utc)
@@ -22,7 +26,7 @@ from datetime import datetime
 
 import attrs
 
-from loyalty.lots import Lot, draw_from
+from loyalty.lots import DrawOrder, Lot, draw_from, draw_order
 from loyalty.store import UnitOfWork
 
 __all__ = ["LAST_ID", "Segment", "collect", "draw_points", "drawable", "segments", "spendable"]
@@ -85,8 +89,23 @@ def collect(
     return found
 
 
-def spendable(uow: UnitOfWork, member_id: str, now: datetime, *, pending: bool = False) -> Iterator[Lot]:
+def spendable(
+    uow: UnitOfWork,
+    member_id: str,
+    now: datetime,
+    *,
+    pending: bool = False,
+    order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
+) -> Iterator[Lot]:
     """The member's lots in draw order at ``now``, read a page at a time as the caller goes on."""
+    if order is not DrawOrder.SOONEST_EXPIRING:
+        usable = [
+            lot
+            for lot in uow.lots(member_id)
+            if lot.remaining > 0 and not lot.expired_at(now) and (pending or not lot.pending_at(now))
+        ]
+        yield from sorted(usable, key=lambda lot: draw_order(lot, now, order))
+        return
     after: Lot | None = None
     limit = _FIRST_PAGE
     while True:
@@ -99,7 +118,13 @@ def spendable(uow: UnitOfWork, member_id: str, now: datetime, *, pending: bool =
 
 
 def drawable(
-    uow: UnitOfWork, member_id: str, points: int, now: datetime, *, pending: bool = False
+    uow: UnitOfWork,
+    member_id: str,
+    points: int,
+    now: datetime,
+    *,
+    pending: bool = False,
+    order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
 ) -> tuple[list[Lot], int]:
     """What a draw of ``points`` needs to know, for :func:`~loyalty.lots.draw_from`: the member's
     lots in draw order at ``now`` as far as ``points`` need them (none when they are out of
@@ -109,7 +134,7 @@ def drawable(
     lots: list[Lot] = []
     if points <= reach:
         taken = 0
-        for lot in spendable(uow, member_id, now, pending=pending):
+        for lot in spendable(uow, member_id, now, pending=pending, order=order):
             lots.append(lot)
             taken += lot.remaining
             if taken >= points:
@@ -125,17 +150,19 @@ def draw_points(
     *,
     pending: bool = False,
     exclude: int | None = None,
+    order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
 ) -> tuple[tuple[int, int], ...]:
-    """What ``draw(uow.lots(member_id), points, now, pending=pending)`` answers, declines and
-    their figures included, reading the balance by state and only the lots drawn from; without
-    the lot ``exclude`` (a purchase's own points, which may not pay for it), if given."""
+    """What ``draw(uow.lots(member_id), points, now, pending=pending, order=order)`` answers,
+    declines and their figures included, reading the balance by state and only the lots drawn
+    from; without the lot ``exclude`` (a purchase's own points, which may not pay for it), if
+    given."""
     balance = uow.balance_by_state(member_id, now)
     reach = 0 if balance is None else balance.reach(pending=pending)
-    order = spendable(uow, member_id, now, pending=pending)
+    lots = spendable(uow, member_id, now, pending=pending, order=order)
     if exclude is not None:
         own = uow.lot(member_id, exclude)
         usable = own is not None and own.remaining > 0 and not own.expired_at(now)
         if own is not None and usable and (pending or not own.pending_at(now)):
             reach -= own.remaining
-        order = (lot for lot in order if lot.id != exclude)
-    return draw_from(order, points, reach)
+        lots = (lot for lot in lots if lot.id != exclude)
+    return draw_from(lots, points, reach)
