@@ -38,7 +38,7 @@ from loyalty.errors import InvalidInput, StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, Posting
-from loyalty.lots import Balance, Lot
+from loyalty.lots import Balance, DrawOrder, Lot
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
@@ -269,11 +269,18 @@ class LedgerRole(Protocol):
         ...
 
     def spendable_lots(
-        self, member_id: str, now: datetime, *, pending: bool = False, after: Lot | None = None, limit: int
+        self,
+        member_id: str,
+        now: datetime,
+        *,
+        pending: bool = False,
+        after: Lot | None = None,
+        limit: int,
+        order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
     ) -> list[Lot]:
         """The member's lots :func:`loyalty.lots.draw` may take at ``now``, in its order
-        (:func:`loyalty.lots.draw_order`), at most ``limit`` of them, those after ``after``
-        (the last lot of the page before, ``None`` for the first page).
+        (:func:`loyalty.lots.draw_order` by ``order``), at most ``limit`` of them, those after
+        ``after`` (the last lot of the page before, ``None`` for the first page).
 
         Only lots with points left (``remaining > 0``: no debts) that have not expired
         (``expires_at`` after ``now`` or none): the available ones (``vests_at`` none or at
@@ -281,7 +288,9 @@ class LedgerRole(Protocol):
         then, only with ``pending``, the pending ones in the same order.
         :func:`loyalty.store.spending.segments` splits that order into the four runs an index
         can return, with the key to resume each: a page reads about ``limit`` lots however
-        many the member has open.
+        many the member has open. With :attr:`~loyalty.lots.DrawOrder.OLDEST_EARNED`, the
+        available lots then the pending ones, each by ``(earned_at, id)``: two runs that a
+        store may sort from the member's lots (no index needs that order).
         """
         ...
 

@@ -7,32 +7,35 @@ they reach, so :func:`draw_points` answers as ``draw(uow.lots(member_id), ...)``
 included, after reading a page or two.
 
 The draw order is four runs, each one index scan in a SQL store: :func:`segments` names them
-and where each resumes. A program that spends the oldest-earned points first
-(:attr:`~loyalty.lots.DrawOrder.OLDEST_EARNED`) has no index of that order: its debits read the
-member's open lots (:meth:`~loyalty.store.UnitOfWork.lots`) and sort them, a cost that grows with
-the lots the member has open, so that purchases, which every program makes, keep writing one
-index fewer.
+and where each resumes. The oldest-earned order (:attr:`~loyalty.lots.DrawOrder.OLDEST_EARNED`)
+is two runs, available then pending, by ``(earned_at, id)``: no index has that order (purchases,
+which every program makes, would write it), so a SQL store finds the member's lots through the
+same index and sorts them, which costs about what the member has open, but in the database.
 
 >>> from datetime import datetime, timezone
 >>> now = datetime(2024, 3, 1, tzinfo=timezone.utc)
 >>> [(s.pending, s.dated) for s in segments(now, pending=True, after=None)]
 [(False, True), (False, False), (True, True), (True, False)]
+>>> [(s.pending, s.by_earned) for s in segments(now, pending=True, after=None, order=DrawOrder.OLDEST_EARNED)]
+[(False, True), (True, True)]
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import attrs
 
-from loyalty.lots import DrawOrder, Lot, draw_from, draw_order
+from loyalty.lots import DrawOrder, Lot, draw_from
 from loyalty.store import UnitOfWork
 
-__all__ = ["LAST_ID", "Segment", "collect", "draw_points", "drawable", "segments", "spendable"]
+__all__ = ["EARLIEST", "LAST_ID", "Segment", "collect", "draw_points", "drawable", "segments", "spendable"]
 
 #: Larger than any lot id: ``(instant, LAST_ID)`` sorts after every lot dated at that instant.
 LAST_ID = 2**63 - 1
+#: Before any lot was earned: ``(EARLIEST, 0)`` sorts before every lot by ``(earned_at, id)``.
+EARLIEST = datetime(1, 1, 1, tzinfo=UTC)
 # Pages grow, so a small draw reads a few lots and a large one few round trips.
 _FIRST_PAGE = 8
 _LARGEST_PAGE = 512
@@ -45,21 +48,32 @@ class Segment:
 
     A store returns the segment's lots after the key: ``(expires_at, id) > (after_expires,
     after_id)`` for a dated one (the key is never before ``now``, so no expired lot passes),
-    ``id > after_id`` for the other.
+    ``id > after_id`` for the other. A run of the oldest-earned order (``by_earned``) holds
+    every lot not expired at ``now``, dated or not, by ``(earned_at, id)``, after
+    ``(after_earned, after_id)``; ``dated`` and ``after_expires`` say nothing then.
     """
 
     pending: bool
     dated: bool
     after_expires: datetime
     after_id: int
+    after_earned: datetime | None = None
+
+    @property
+    def by_earned(self) -> bool:
+        return self.after_earned is not None
 
 
-def segments(now: datetime, *, pending: bool, after: Lot | None) -> list[Segment]:
+def segments(
+    now: datetime, *, pending: bool, after: Lot | None, order: DrawOrder = DrawOrder.SOONEST_EXPIRING
+) -> list[Segment]:
     """The runs of the draw order at ``now`` that come after the lot ``after`` (all for ``None``).
 
     Only ``after``'s place counts (its dates and id), not what it has left. A lot outside the
     order (expired at ``now``, or pending when ``pending`` is not asked) has nothing after it.
     """
+    if order is DrawOrder.OLDEST_EARNED:
+        return _earned_segments(now, pending=pending, after=after)
     runs = [(False, True), (False, False)] + ([(True, True), (True, False)] if pending else [])
     fresh = [Segment(p, d, now, LAST_ID if d else 0) for p, d in runs]
     if after is None:
@@ -71,6 +85,17 @@ def segments(now: datetime, *, pending: bool, after: Lot | None) -> list[Segment
     return [resumed, *fresh[runs.index(where) + 1 :]]
 
 
+def _earned_segments(now: datetime, *, pending: bool, after: Lot | None) -> list[Segment]:
+    runs = [False, True] if pending else [False]
+    fresh = [Segment(run, False, now, 0, EARLIEST) for run in runs]
+    if after is None:
+        return fresh
+    where = after.pending_at(now)
+    if after.expired_at(now) or where not in runs:
+        return []
+    return [Segment(where, False, now, after.id, after.earned_at), *fresh[runs.index(where) + 1 :]]
+
+
 def collect(
     now: datetime,
     *,
@@ -78,11 +103,12 @@ def collect(
     after: Lot | None,
     limit: int,
     read: Callable[[Segment, int], list[Lot]],
+    order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
 ) -> list[Lot]:
     """:meth:`~loyalty.store.UnitOfWork.spendable_lots` from ``read``, a store's reader of one
     segment: at most ``n`` of its lots after its key, as ``read(segment, n)``."""
     found: list[Lot] = []
-    for segment in segments(now, pending=pending, after=after):
+    for segment in segments(now, pending=pending, after=after, order=order):
         if len(found) >= limit:
             break
         found += read(segment, limit - len(found))
@@ -98,18 +124,14 @@ def spendable(
     order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
 ) -> Iterator[Lot]:
     """The member's lots in draw order at ``now``, read a page at a time as the caller goes on."""
-    if order is not DrawOrder.SOONEST_EXPIRING:
-        usable = [
-            lot
-            for lot in uow.lots(member_id)
-            if lot.remaining > 0 and not lot.expired_at(now) and (pending or not lot.pending_at(now))
-        ]
-        yield from sorted(usable, key=lambda lot: draw_order(lot, now, order))
-        return
     after: Lot | None = None
     limit = _FIRST_PAGE
     while True:
-        page = uow.spendable_lots(member_id, now, pending=pending, after=after, limit=limit)
+        if order is DrawOrder.SOONEST_EXPIRING:
+            # Without the keyword: an adapter written before there was a choice still works.
+            page = uow.spendable_lots(member_id, now, pending=pending, after=after, limit=limit)
+        else:
+            page = uow.spendable_lots(member_id, now, pending=pending, after=after, limit=limit, order=order)
         yield from page
         if len(page) < limit:
             return

@@ -18,7 +18,7 @@ import pytest
 from loyalty.errors import InsufficientPoints
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import EntryKind, Posting
-from loyalty.lots import Balance, Lot, draw, draw_order, summarize
+from loyalty.lots import Balance, DrawOrder, Lot, draw, draw_order, summarize
 from loyalty.members import Member
 from loyalty.store import Operation, Store, UnitOfWork
 from loyalty.store.spending import draw_points
@@ -40,9 +40,10 @@ def _credit(
     member_id: str = "M1",
     vests: datetime | None = None,
     expires: datetime | None = None,
+    earned: datetime = EARNED,
 ) -> int:
     """A lot of ``points`` with the dates given; its id."""
-    posting = Posting(member_id, EntryKind.ADJUST, points, EARNED, EARNED, source, "reads contract", "tester")
+    posting = Posting(member_id, EntryKind.ADJUST, points, earned, EARNED, source, "reads contract", "tester")
     return uow.append(attrs.evolve(posting, vests_at=vests, expires_at=expires)).seq
 
 
@@ -53,18 +54,34 @@ def _expected(uow: UnitOfWork, member_id: str, now: datetime) -> Balance:
     return Balance(found.available, found.pending, found.overdue, held)
 
 
-def _in_draw_order(uow: UnitOfWork, member_id: str, now: datetime, *, pending: bool) -> list[Lot]:
+def _in_draw_order(
+    uow: UnitOfWork,
+    member_id: str,
+    now: datetime,
+    *,
+    pending: bool,
+    order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
+) -> list[Lot]:
     """What :func:`loyalty.lots.draw` would take from, in its order, from every open lot."""
     usable = [lot for lot in uow.lots(member_id) if lot.remaining > 0 and not lot.expired_at(now)]
     return sorted(
-        (lot for lot in usable if pending or not lot.pending_at(now)), key=lambda lot: draw_order(lot, now)
+        (lot for lot in usable if pending or not lot.pending_at(now)),
+        key=lambda lot: draw_order(lot, now, order),
     )
 
 
-def _pages(uow: UnitOfWork, member_id: str, now: datetime, *, pending: bool, limit: int) -> Iterator[Lot]:
+def _pages(
+    uow: UnitOfWork,
+    member_id: str,
+    now: datetime,
+    *,
+    pending: bool,
+    limit: int,
+    order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
+) -> Iterator[Lot]:
     after: Lot | None = None
     while True:
-        page = uow.spendable_lots(member_id, now, pending=pending, after=after, limit=limit)
+        page = uow.spendable_lots(member_id, now, pending=pending, after=after, limit=limit, order=order)
         assert len(page) <= limit
         yield from page
         if len(page) < limit:
@@ -221,6 +238,44 @@ class ReadsContract:
             for pending in (False, True):
                 expected = _in_draw_order(uow, "M1", NOW, pending=pending)
                 assert list(_pages(uow, "M1", NOW, pending=pending, limit=4)) == expected
+
+    def test_oldest_earned_lots_page_in_their_order_and_draw_as_every_lot_would(self, store: Store) -> None:
+        self._member(store)
+        with store.unit_of_work() as uow:
+            for n in range(48):
+                # Earned in another order than the ids, with ties, whole seconds and microseconds,
+                # in two offsets; some expired or pending at NOW + HOUR, every seventh undated.
+                earned = EARNED + (n * 37 % 13) * HOUR + (0, 1, 500_000, 999_999)[n % 4] * TICK
+                expires = None if n % 7 == 0 else NOW + (n * 5 % 9 - 2) * HOUR
+                vests = NOW + 2 * HOUR if n % 5 == 0 else None
+                at = earned.astimezone(PLUS5) if n % 2 else earned
+                _credit(uow, n + 1, f"L{n}", vests=vests, expires=expires, earned=at)
+            uow.commit()
+        oldest = DrawOrder.OLDEST_EARNED
+        with store.unit_of_work(readonly=True) as uow:
+            for now in (NOW, NOW + HOUR, NOW + 2 * HOUR):
+                for pending in (False, True):
+                    expected = _in_draw_order(uow, "M1", now, pending=pending, order=oldest)
+                    whole = uow.spendable_lots("M1", now, pending=pending, limit=100, order=oldest)
+                    assert whole == expected, (now, pending)
+                    paged = _pages(uow, "M1", now, pending=pending, limit=4, order=oldest)
+                    assert list(paged) == expected, (now, pending)
+                    for points in (1, 30, 200, 600, 5000):
+                        try:
+                            drawn: object = draw_points(uow, "M1", points, now, pending=pending, order=oldest)
+                        except InsufficientPoints as short:
+                            drawn = (short.available, short.requested)
+                        try:
+                            all_lots: object = draw(
+                                uow.lots("M1"), points, now, pending=pending, order=oldest
+                            )
+                        except InsufficientPoints as short:
+                            all_lots = (short.available, short.requested)
+                        assert drawn == all_lots, (now, pending, points)
+            expired = next(lot for lot in uow.lots("M1") if lot.expired_at(NOW + HOUR))
+            assert (
+                uow.spendable_lots("M1", NOW + HOUR, pending=True, after=expired, limit=9, order=oldest) == []
+            )
 
     # -- members ----------------------------------------------------------------------------
 

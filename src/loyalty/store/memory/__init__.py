@@ -19,7 +19,7 @@ from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, Lot, check_draws, check_redates, opens
+from loyalty.lots import Balance, DrawOrder, Lot, check_draws, check_redates, opens
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
@@ -195,9 +195,18 @@ class MemoryUnitOfWork:
         )
 
     def spendable_lots(
-        self, member_id: str, now: datetime, *, pending: bool = False, after: Lot | None = None, limit: int
+        self,
+        member_id: str,
+        now: datetime,
+        *,
+        pending: bool = False,
+        after: Lot | None = None,
+        limit: int,
+        order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
     ) -> list[Lot]:
         def read(segment: Segment, n: int) -> list[Lot]:
+            if segment.after_earned is not None:
+                return self._earned(member_id, now, segment)[:n]
             kept = (
                 lot
                 for lot in self._segment(member_id, segment)
@@ -205,7 +214,22 @@ class MemoryUnitOfWork:
             )
             return list(islice(kept, n))
 
-        return collect(now, pending=pending, after=after, limit=limit, read=read)
+        return collect(now, pending=pending, after=after, limit=limit, read=read, order=order)
+
+    def _earned(self, member_id: str, now: datetime, segment: Segment) -> list[Lot]:
+        """The lots of an oldest-earned ``segment``, sorted from the member's open lots: no index
+        keeps that order, which only programs that choose it would use."""
+        assert segment.after_earned is not None
+        key = (segment.after_earned, segment.after_id)
+        kept = [
+            lot
+            for lot in self._data.lots.get(member_id, {}).values()
+            if lot.remaining > 0
+            and not lot.expired_at(now)
+            and lot.pending_at(now) == segment.pending
+            and (lot.earned_at, lot.id) > key
+        ]
+        return sorted(kept, key=lambda lot: (lot.earned_at, lot.id))
 
     def _segment(self, member_id: str, segment: Segment) -> Iterator[Lot]:
         """The member's open lots of ``segment``'s kind after its key, pending or not, debts too."""

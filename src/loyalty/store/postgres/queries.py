@@ -112,6 +112,11 @@ class Queries:
         self.spendable_undated = q(
             f"{spendable} AND expires_at IS NULL AND lot > %(lot)s ORDER BY expires_at, lot LIMIT %(n)s"
         )
+        # The oldest-earned order: the member's lots through lots_spendable, sorted (no index has it).
+        self.spendable_earned = q(
+            f"{spendable} AND (expires_at IS NULL OR expires_at > %(now)s)"
+            " AND (earned_at, lot) > (%(earned)s, %(lot)s) ORDER BY earned_at, lot LIMIT %(n)s"
+        )
         # One round trip: the UPDATE takes the member's row lock (if balance()
         # has not already) before the entry draws its seq, so per member the
         # seq order is also the commit order and paging by seq never skips.

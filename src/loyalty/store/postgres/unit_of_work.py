@@ -11,7 +11,7 @@ from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, Lot, check_draws, check_redates
+from loyalty.lots import Balance, DrawOrder, Lot, check_draws, check_redates
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.records import pack_operation, unpack_operation
@@ -420,16 +420,28 @@ class PostgresUnitOfWork:
         return [lot_from_row(row) for row in rows]
 
     def spendable_lots(
-        self, member_id: str, now: datetime, *, pending: bool = False, after: Lot | None = None, limit: int
+        self,
+        member_id: str,
+        now: datetime,
+        *,
+        pending: bool = False,
+        after: Lot | None = None,
+        limit: int,
+        order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
     ) -> list[Lot]:
         def read(segment: Segment, n: int) -> list[Lot]:
             bounds = {"m": member_id, "now": now, "pending": segment.pending, "lot": segment.after_id, "n": n}
-            if segment.dated:
+            if segment.after_earned is not None:
+                bounds["earned"] = segment.after_earned
+                query = self._q.spendable_earned
+            elif segment.dated:
                 bounds["expires"] = segment.after_expires
-            query = self._q.spendable_dated if segment.dated else self._q.spendable_undated
+                query = self._q.spendable_dated
+            else:
+                query = self._q.spendable_undated
             return [lot_from_row(row) for row in self._execute(query, bounds).fetchall()]
 
-        return collect(now, pending=pending, after=after, limit=limit, read=read)
+        return collect(now, pending=pending, after=after, limit=limit, read=read, order=order)
 
     def due_lots(
         self, until: datetime, *, member_id: str | None = None, limit: int | None = None

@@ -68,6 +68,17 @@ SPENDABLE_UNDATED = (
     f"{SPENDABLE} AND expires_at IS NULL AND lot > :lot"
     " AND (vests_at IS NOT NULL AND vests_at > :now) = :pending ORDER BY lot LIMIT :n"
 )
+# earned_at is isoformat() in UTC, which leaves out zero microseconds: padded to a fixed width
+# (what earned_key gives) it sorts as the instant does.
+_EARNED = (
+    "substr(earned_at, 1, 19)"
+    " || CASE WHEN substr(earned_at, 20, 1) = '.' THEN substr(earned_at, 20, 7) ELSE '.000000' END"
+)
+# The oldest-earned order: the member's lots through lots_spendable, sorted (no index has it).
+SPENDABLE_EARNED = (
+    f"{SPENDABLE} AND (expires_at IS NULL OR expires_at > :now) AND ({_EARNED}, lot) > (:earned, :lot)"
+    f" AND (vests_at IS NOT NULL AND vests_at > :now) = :pending ORDER BY {_EARNED}, lot LIMIT :n"
+)
 DUE_LOTS = (
     f"SELECT {LOT_COLUMNS} FROM lots WHERE remaining <> 0"  # noqa: S608
     " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, lot LIMIT ?"
@@ -223,3 +234,10 @@ def translate(exc: sqlite3.Error) -> StorageError:
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
         return TransientStorageError(None, f"sqlite: {exc}")
     return StorageError(None, f"sqlite: {exc}")
+
+
+def earned_key(value: datetime) -> str:
+    """``value`` as SPENDABLE_EARNED compares ``earned_at``: fixed-width UTC text, no offset."""
+    text = sortable(value)
+    assert text is not None
+    return text[:26]

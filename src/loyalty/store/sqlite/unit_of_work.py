@@ -11,7 +11,7 @@ from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, Lot, check_draws, check_redates, opens
+from loyalty.lots import Balance, DrawOrder, Lot, check_draws, check_redates, opens
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.records import pack_operation, unpack_operation
@@ -81,9 +81,11 @@ from loyalty.store.sqlite.statements import (
     SELECT_ROW_TALLIES,
     SELECT_TIER,
     SPENDABLE_DATED,
+    SPENDABLE_EARNED,
     SPENDABLE_UNDATED,
     UPSERT_TALLY,
     balance_by_state_parameters,
+    earned_key,
     micros,
     sortable,
     utc_text,
@@ -280,17 +282,29 @@ class SQLiteUnitOfWork:
         return [lot_from_row(row) for row in rows]
 
     def spendable_lots(
-        self, member_id: str, now: datetime, *, pending: bool = False, after: Lot | None = None, limit: int
+        self,
+        member_id: str,
+        now: datetime,
+        *,
+        pending: bool = False,
+        after: Lot | None = None,
+        limit: int,
+        order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
     ) -> list[Lot]:
         def read(segment: Segment, n: int) -> list[Lot]:
             bounds = {"m": member_id, "lot": segment.after_id, "now": sortable(now), "n": n}
             bounds["pending"] = segment.pending
-            if segment.dated:
+            if segment.after_earned is not None:
+                bounds["earned"] = earned_key(segment.after_earned)
+                query = SPENDABLE_EARNED
+            elif segment.dated:
                 bounds["expires"] = sortable(segment.after_expires)
-            query = SPENDABLE_DATED if segment.dated else SPENDABLE_UNDATED
+                query = SPENDABLE_DATED
+            else:
+                query = SPENDABLE_UNDATED
             return [lot_from_row(row) for row in self._conn.execute(query, bounds)]
 
-        return collect(now, pending=pending, after=after, limit=limit, read=read)
+        return collect(now, pending=pending, after=after, limit=limit, read=read, order=order)
 
     def due_lots(
         self, until: datetime, *, member_id: str | None = None, limit: int | None = None
