@@ -23,6 +23,8 @@ from loyalty.errors import (
     HoldEnded,
     HoldExpired,
     IdempotencyConflict,
+    IdentifierReplaced,
+    IdentifierTaken,
     InsufficientPoints,
     InvalidAmount,
     InvalidDatetime,
@@ -41,6 +43,7 @@ from loyalty.errors import (
     TransientStorageError,
     UnknownCurrency,
     UnknownHold,
+    UnknownIdentifier,
     UnknownMember,
     UnknownPurchase,
     UnknownReferralCode,
@@ -48,6 +51,7 @@ from loyalty.errors import (
 )
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.holds import Hold, HoldStatus
+from loyalty.identifiers import Identifier, IdentifierKind, Identifiers, IdentifierStatus, LostCard
 from loyalty.ledger import Entry, EntryKind, Posting, balance_of
 from loyalty.lots import Balance, DrawOrder, Lot
 from loyalty.members import Member, MemberStatus
@@ -112,6 +116,12 @@ __all__ = [
     "HoldExpired",
     "HoldStatus",
     "IdempotencyConflict",
+    "Identifier",
+    "IdentifierKind",
+    "IdentifierReplaced",
+    "IdentifierStatus",
+    "IdentifierTaken",
+    "Identifiers",
     "InsufficientPoints",
     "InvalidAmount",
     "InvalidDatetime",
@@ -120,6 +130,7 @@ __all__ = [
     "InvalidPoints",
     "InvalidQuantity",
     "Line",
+    "LostCard",
     "Lot",
     "LoyaltyError",
     "Maintenance",
@@ -171,6 +182,7 @@ __all__ = [
     "UnitOfWork",
     "UnknownCurrency",
     "UnknownHold",
+    "UnknownIdentifier",
     "UnknownMember",
     "UnknownPurchase",
     "UnknownReferralCode",

@@ -25,6 +25,8 @@ __all__ = [
     "HoldEnded",
     "HoldExpired",
     "IdempotencyConflict",
+    "IdentifierReplaced",
+    "IdentifierTaken",
     "InsufficientPoints",
     "InvalidAmount",
     "InvalidDatetime",
@@ -34,6 +36,7 @@ __all__ = [
     "InvalidQuantity",
     "LoyaltyError",
     "MemberAlreadyEnrolled",
+    "MemberNotActive",
     "MissingFile",
     "PointsOverflow",
     "RedemptionLimit",
@@ -42,6 +45,7 @@ __all__ = [
     "TransientStorageError",
     "UnknownCurrency",
     "UnknownHold",
+    "UnknownIdentifier",
     "UnknownMember",
     "UnknownPurchase",
     "UnknownReferralCode",
@@ -135,6 +139,20 @@ class CurrencyMismatch(InvalidInput):
 
 class UnknownMember(LoyaltyError, LookupError):
     """The member id is not enrolled in this store."""
+
+
+class UnknownIdentifier(UnknownMember):
+    """No member has the key (:mod:`loyalty.identifiers`): never given, removed, or not the
+    member's when a command names both. A kind of :class:`UnknownMember`."""
+
+
+class IdentifierTaken(LoyaltyError):
+    """The key is another member's: a key finds one member."""
+
+
+class IdentifierReplaced(LoyaltyError):
+    """The card was replaced by another (:meth:`loyalty.Engine.replace_card`): under the program's
+    ``identifiers.lost_card = "refuse"`` it finds no one, and it is never given again."""
 
 
 class MemberAlreadyEnrolled(LoyaltyError):

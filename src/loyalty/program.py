@@ -32,6 +32,7 @@ from loyalty.compiled import RuleIndex
 from loyalty.documents import read_json, read_json_file, read_toml, read_toml_file
 from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
 from loyalty.expiry import MAX_DAYS, Expiry, vests_at
+from loyalty.identifiers import Identifiers
 from loyalty.money import EXACT, check_currency, check_decimal
 from loyalty.redemption import Redemption
 from loyalty.referrals import Referrals
@@ -221,6 +222,11 @@ def _check_redemption(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("redemption", f"must be Redemption, got {value!r}")
 
 
+def _check_identifiers(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, Identifiers):
+        raise InvalidInput("identifiers", f"must be Identifiers, got {value!r}")
+
+
 def _check_referrals(_: Any, __: Any, value: object) -> None:
     if value is not None and not isinstance(value, Referrals):
         raise InvalidInput("referrals", f"must be Referrals or None, got {value!r}")
@@ -317,6 +323,8 @@ class Program:
     referrals: Referrals | None = attrs.field(default=None, validator=_check_referrals, kw_only=True)
     #: Limits on redemptions and holds, and what a point is worth as payment (:mod:`loyalty.redemption`).
     redemption: Redemption = attrs.field(factory=Redemption, validator=_check_redemption, kw_only=True)
+    #: Members' cards and keys: what a replaced card finds (:mod:`loyalty.identifiers`).
+    identifiers: Identifiers = attrs.field(factory=Identifiers, validator=_check_identifiers, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         if self.returns is ReturnPolicy.PROPORTIONAL and self.rate is None:

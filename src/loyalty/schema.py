@@ -47,6 +47,7 @@ from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, make_ma
 
 from loyalty.errors import ConfigError, InvalidInput
 from loyalty.expiry import Expiry
+from loyalty.identifiers import Identifiers
 from loyalty.redemption import Redemption
 from loyalty.referrals import Referrals
 from loyalty.rules import RULE_KINDS, Rule
@@ -489,7 +490,7 @@ def _unstructure_rule(value: Rule) -> dict[str, Any]:
     return data
 
 
-for _cls in (*RULE_KINDS.values(), Expiry, Tier, Tiers, Referrals, Redemption):
+for _cls in (*RULE_KINDS.values(), Expiry, Tier, Tiers, Referrals, Redemption, Identifiers):
     attrs.resolve_types(_cls)
 converter.register_structure_hook_func(lambda cls: cls is Rule, _structure_rule)
 converter.register_unstructure_hook_func(lambda cls: cls is Rule, _unstructure_rule)
@@ -500,6 +501,7 @@ register(Tier)
 register(Tiers)
 register(Referrals)
 register(Redemption)
+register(Identifiers)
 
 
 # -- reading and writing -----------------------------------------------------------------------

@@ -36,13 +36,14 @@ def test_validate_reads_json_and_names_settings_that_are_not_the_default(
         "carry": True,
         "tax": "exclusive",
         "events": "best",
+        "identifiers": {"lost_card": "redirect"},
     }
     path = tmp_path / "shop.json"
     path.write_text(json.dumps(program), encoding="utf-8")
     assert run_cli(capsys, "validate", str(path)) == (
         0,
         "ok: Web Shop (JPY), version 1, no base rate, 1 rule (1 event), scale 2, half_up per line, "
-        "fractions carried, tax excluded, best event rule only\n",
+        "fractions carried, tax excluded, best event rule only, lost cards redirect\n",
         "",
     )
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from loyalty.config import load_programs
 from loyalty.errors import ConfigError, InvalidInput
 from loyalty.lots import DrawOrder
+from loyalty.identifiers import LostCard
 from loyalty.program import EventCombination, Program, RoundPer, TaxBasis
 from loyalty.rules import RULE_KINDS
 
@@ -58,6 +59,8 @@ def _summary(program: Program) -> str:
         parts.append("best event rule only")
     if program.expiry.draw is DrawOrder.OLDEST_EARNED:
         parts.append("oldest-earned points spent first")
+    if program.identifiers.lost_card is LostCard.REDIRECT:
+        parts.append("lost cards redirect")
     if program.timezone != "UTC":
         parts.append(f"timezone {program.timezone}")
     return "ok: " + ", ".join(parts)
