@@ -18,6 +18,7 @@ from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
 from loyalty.errors import StorageError
 from loyalty.habits import seen_key, spent_key
+from loyalty.identifiers import Identifier, IdentifierKind
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.members import Member
 from loyalty.program import Program
@@ -121,7 +122,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 10
+        assert store.schema_version() == SCHEMA_VERSION == 11
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -253,8 +254,17 @@ def _migrated_shape(version: int) -> set[tuple[str, str]]:
 (LOTS_OPEN,) = (statement for statement in MIGRATIONS[3] if "INDEX lots_open" in statement)
 
 
+def _as_schema_10(schema: str) -> None:
+    """A current schema as schema 10 left it: no members' keys."""
+    s = sql.Identifier(schema)
+    with psycopg.connect(postgres_dsn()) as conn:
+        conn.execute(sql.SQL("DROP TABLE {}.identifiers").format(s))
+        conn.execute(sql.SQL("UPDATE {}.schema_version SET version = 10").format(s))
+
+
 def _as_schema_9(schema: str) -> None:
     """A current schema as schema 9 left it: no member status (every member was active)."""
+    _as_schema_10(schema)
     s = sql.Identifier(schema)
     with psycopg.connect(postgres_dsn()) as conn:
         conn.execute(sql.SQL("ALTER TABLE {}.members DROP COLUMN status").format(s))
@@ -416,3 +426,22 @@ def test_a_migration_is_logged_at_info_with_its_versions_and_duration(
         for old in (0, 7)
     ]
     assert all(took.endswith(" s") and float(took[:-2]) >= 0 for _, _, took in messages)
+
+
+def test_a_version_10_schema_gains_members_keys_and_keeps_its_members(schema_url: str) -> None:
+    program = Program("Club", "EUR")
+    with Engine(program, open_postgres(schema_url), clock=lambda: T0) as engine:
+        engine.enroll("M1", at=T0)
+        engine.adjust("M1", 5, id="A1", at=T0, reason="welcome", actor="staff")
+    schema = schema_of(schema_url)
+    _as_schema_10(schema)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(10)
+    email = Identifier(IdentifierKind.EMAIL, "ann@example.com", "M1", T0)
+    with open_postgres(schema_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        with store.unit_of_work() as uow:
+            uow.add_identifier(email)
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.identifiers("M1") == [email] and uow.balance("M1") == 5
+    assert ("identifiers", "identifiers_by_member") in _shape(schema)

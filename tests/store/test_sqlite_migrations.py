@@ -26,6 +26,7 @@ from loyalty import (
 )
 from loyalty.earning_keys import visits_key
 from loyalty.habits import seen_key, spent_key
+from loyalty.identifiers import Identifier, IdentifierKind
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.records import unpack_operation
@@ -46,7 +47,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 11
+    assert store.schema_version() == SCHEMA_VERSION == 12
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -137,7 +138,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 11
+        assert store.schema_version() == SCHEMA_VERSION == 12
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -362,9 +363,17 @@ def _micros(text: str) -> int:
     return (datetime.fromisoformat(text) - EPOCH) // timedelta(microseconds=1)
 
 
+def _as_schema_11(conn: sqlite3.Connection) -> None:
+    """A current file as schema 11 left it: no members' keys."""
+    conn.execute("DROP TABLE identifiers")
+    conn.execute("UPDATE schema_version SET version = 11")
+    conn.commit()
+
+
 def _as_schema_10(conn: sqlite3.Connection) -> None:
     """A current file as schema 10 left it: every purchase's record in a row of operations (at its
     entry's till and recording times, which the adapter checks are the record's), none in entries."""
+    _as_schema_11(conn)
     carried = conn.execute(
         "SELECT source_id, record, recorded_at, recorded_offset, occurred_at FROM entries"
         " WHERE record IS NOT NULL"
@@ -581,3 +590,30 @@ def test_a_version_10_file_keeps_its_records_and_its_purchases_replay_return_and
         assert conn.execute("SELECT source_id FROM entries WHERE record IS NOT NULL").fetchall() == [("N1",)]
         triggers = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
         assert triggers == {"entries_no_update", "entries_no_delete", "operations_key_once"}
+
+
+def test_a_version_11_file_gains_members_keys_and_keeps_its_members(tmp_path: Path) -> None:
+    path = tmp_path / "v11.db"
+    program = Program("Club", "EUR")
+    with Engine(program, SQLiteStore(path), clock=lambda: T0) as engine:
+        engine.enroll("M1", at=T0)
+        engine.adjust("M1", 5, id="A1", at=T0, reason="welcome", actor="staff")
+    with closing(sqlite3.connect(path)) as conn:
+        _as_schema_11(conn)
+        assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v11.db", 11)
+    card = Identifier(IdentifierKind.CARD, "12345678", "M1", T0)
+    with SQLiteStore(path) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        with store.unit_of_work() as uow:
+            uow.add_identifier(card)
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.identifiers("M1") == [card] and uow.balance("M1") == 5
+    with closing(sqlite3.connect(path)) as conn:
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(identifiers)")}
+        assert "identifiers_by_member" in indexes
+        plan = " ".join(
+            row[-1]
+            for row in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM identifiers WHERE member_id = 'M1'")
+        )
+        assert "identifiers_by_member" in plan, plan

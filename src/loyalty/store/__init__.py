@@ -37,11 +37,13 @@ import attrs
 from loyalty.errors import InvalidInput, StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
+from loyalty.identifiers import Identifier
 from loyalty.ledger import Entry, Posting
 from loyalty.lots import Balance, DrawOrder, Lot
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
+from loyalty.store.identifier_role import IdentifiersRole
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
@@ -53,6 +55,8 @@ __all__ = [
     "DomainEvent",
     "Hold",
     "HoldsRole",
+    "Identifier",
+    "IdentifiersRole",
     "LedgerRole",
     "Lot",
     "MembersRole",
@@ -487,6 +491,7 @@ class UnitOfWork(
     OperationsRole,
     TalliesRole,
     ProgramsRole,
+    IdentifiersRole,
     Protocol,
 ):
     """One transaction. Nothing it did is visible to others or kept until :meth:`commit`.

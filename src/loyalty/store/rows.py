@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
 from loyalty.holds import Hold, HoldStatus
+from loyalty.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from loyalty.ledger import Entry, EntryKind
 from loyalty.lots import Lot
 from loyalty.members import Member, MemberStatus
@@ -26,6 +27,7 @@ __all__ = [
     "entry_from_row",
     "event_from_row",
     "hold_from_row",
+    "identifier_from_row",
     "load_json",
     "lot_from_row",
     "member_from_row",
@@ -61,6 +63,7 @@ REFERRAL_COLUMNS = (
     " referrer_points, referee_points, referrer_lot, referee_lot, vests_at, decided_at"
 )
 TIER_COLUMNS = "member_id, tier, earned, since, review_at, due_at, floor, floor_until, reached"
+IDENTIFIER_COLUMNS = "kind, value, member_id, since, since_offset, status, replaced_by"
 PROGRAM_COLUMNS = "version, effective_from, effective_offset, body, recorded_at, recorded_offset"
 
 
@@ -192,6 +195,17 @@ def member_from_row(row: Any) -> Member:
         load_json(row[4]),
         birthday_changed_at=changed,
         status=MemberStatus(row[7]),
+    )
+
+
+def identifier_from_row(row: Any) -> Identifier:
+    return Identifier(
+        IdentifierKind(row[0]),
+        row[1],
+        row[2],
+        restore_instant(row[3], row[4]),
+        IdentifierStatus(row[5]),
+        row[6],
     )
 
 

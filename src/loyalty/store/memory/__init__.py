@@ -18,6 +18,7 @@ import attrs
 from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
+from loyalty.identifiers import Identifier, IdentifierKind
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Balance, DrawOrder, Lot, check_draws, check_redates, opens
 from loyalty.members import Member, MemberStatus
@@ -351,6 +352,51 @@ class MemoryUnitOfWork:
                 del data.referrals[referral.referee]
             else:
                 data.referrals[referral.referee] = old
+
+        self._undo.append(undo)
+
+    def add_identifier(self, identifier: Identifier) -> None:
+        self._writable()
+        data = self._data
+        key = (identifier.kind, identifier.value)
+        if identifier.member_id not in data.members:
+            raise StorageError("member_id", f"no member {identifier.member_id!r}")
+        if key in data.identifiers:
+            raise StorageError("key", f"{identifier.key} is already recorded")
+        data.identifiers[key] = identifier
+        data.keys_of.setdefault(identifier.member_id, set()).add(key)
+
+        def undo() -> None:
+            del data.identifiers[key]
+            data.keys_of[identifier.member_id].discard(key)
+
+        self._undo.append(undo)
+
+    def identifier(self, kind: IdentifierKind, value: str) -> Identifier | None:
+        return self._data.identifiers.get((kind, value))
+
+    def identifiers(self, member_id: str) -> list[Identifier]:
+        data = self._data
+        found = [data.identifiers[key] for key in data.keys_of.get(member_id, ())]
+        return sorted(found, key=lambda i: (i.since, i.kind.value, i.value))
+
+    def update_identifier(self, identifier: Identifier) -> None:
+        self._writable()
+        data = self._data
+        key = (identifier.kind, identifier.value)
+        old = data.identifiers.get(key)
+        if old is None:
+            raise StorageError("key", f"no {identifier.key} to update")
+        if identifier.member_id not in data.members:
+            raise StorageError("member_id", f"no member {identifier.member_id!r}")
+        data.identifiers[key] = identifier
+        data.keys_of[old.member_id].discard(key)
+        data.keys_of.setdefault(identifier.member_id, set()).add(key)
+
+        def undo() -> None:
+            data.identifiers[key] = old
+            data.keys_of[identifier.member_id].discard(key)
+            data.keys_of[old.member_id].add(key)
 
         self._undo.append(undo)
 

@@ -12,6 +12,7 @@ from typing import NamedTuple
 from sortedcontainers import SortedList
 
 from loyalty.holds import Hold
+from loyalty.identifiers import Identifier, IdentifierKind
 from loyalty.ledger import Entry
 from loyalty.lots import Lot
 from loyalty.members import Member
@@ -71,6 +72,9 @@ class Data:
         self.codes: dict[str, str] = {}  # code -> member
         self.code_of: dict[str, str] = {}  # member -> code
         self.referrals: dict[str, Referral] = {}
+        # Members' keys by kind and value, and each member's keys (the index identifiers() reads).
+        self.identifiers: dict[tuple[IdentifierKind, str], Identifier] = {}
+        self.keys_of: dict[str, set[tuple[IdentifierKind, str]]] = {}
         self.tier_states: dict[str, TierState] = {}
         self.due_tiers: SortedList[tuple[datetime, str]] = SortedList()
         self.member_ids: SortedList[str] = SortedList()

@@ -28,9 +28,11 @@ UNIQUE_VIOLATION = "23505"
 SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
 # A duplicate key here means another transaction won a race for the same
-# member, idempotency key or program version: a retry will see the winner and
+# member, idempotency key, program version or member's key: a retry will see the winner and
 # answer from it.
-RACED_TABLES = frozenset({"members", "operations", "program_versions", "holds", "referral_codes"})
+RACED_TABLES = frozenset(
+    {"members", "operations", "program_versions", "holds", "referral_codes", "identifiers"}
+)
 
 
 def import_driver() -> None:

@@ -267,6 +267,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 10: a member's status (loyalty.members.MemberStatus): read with the balance's lock, so a
     # command checks it for nothing; every member enrolled before it is active.
     ("ALTER TABLE {s}.members ADD COLUMN status TEXT NOT NULL DEFAULT 'active'",),
+    # 11: members' cards and keys (loyalty.identifiers): one row per key ever given, unique by
+    # kind and value whatever its status (a replaced card stays retired), found by member too.
+    (
+        """CREATE TABLE {s}.identifiers (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            member_id TEXT NOT NULL REFERENCES {s}.members(member_id),
+            since TIMESTAMPTZ NOT NULL,
+            since_offset INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            replaced_by TEXT,
+            PRIMARY KEY (kind, value)
+        )""",
+        "CREATE INDEX identifiers_by_member ON {s}.identifiers (member_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

@@ -9,6 +9,7 @@ from loyalty.store.rows import (
     ENTRY_COLUMNS,
     EVENT_COLUMNS,
     HOLD_COLUMNS,
+    IDENTIFIER_COLUMNS,
     LOT_COLUMNS,
     MEMBER_COLUMNS,
     PROGRAM_COLUMNS,
@@ -43,6 +44,7 @@ class Queries:
             "tier_columns": sql.SQL(TIER_COLUMNS),
             "event_columns": sql.SQL(EVENT_COLUMNS),
             "referral_columns": sql.SQL(REFERRAL_COLUMNS),
+            "identifier_columns": sql.SQL(IDENTIFIER_COLUMNS),
         }
 
         def q(template: str) -> sql.Composed:
@@ -189,6 +191,18 @@ class Queries:
         self.referral_code = q("SELECT code FROM {s}.referral_codes WHERE member_id = %s")
         self.code_owner = q("SELECT member_id FROM {s}.referral_codes WHERE code = %s")
         self.add_referral_code = q("INSERT INTO {s}.referral_codes (code, member_id) VALUES (%s, %s)")
+        self.add_identifier = q(
+            "INSERT INTO {s}.identifiers ({identifier_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+        )
+        self.identifier = q("SELECT {identifier_columns} FROM {s}.identifiers WHERE kind = %s AND value = %s")
+        self.identifiers = q(
+            "SELECT {identifier_columns} FROM {s}.identifiers WHERE member_id = %s"
+            ' ORDER BY since, kind COLLATE "C", value COLLATE "C"'
+        )
+        self.update_identifier = q(
+            "UPDATE {s}.identifiers SET member_id = %s, since = %s, since_offset = %s, status = %s,"
+            " replaced_by = %s WHERE kind = %s AND value = %s"
+        )
         self.referral = q("SELECT {referral_columns} FROM {s}.referrals WHERE referee = %s")
         self.referrals_by = q(
             'SELECT {referral_columns} FROM {s}.referrals WHERE referrer = %s ORDER BY referee COLLATE "C"'

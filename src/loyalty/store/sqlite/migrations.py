@@ -267,5 +267,22 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            WHEN EXISTS (SELECT 1 FROM entries WHERE source_id = NEW.key AND record IS NOT NULL)
            BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: entries.source_id'); END""",
     ),
+    # 12: members' cards and keys (loyalty.identifiers): one row per key ever given, unique by
+    # kind and value whatever its status (a replaced card stays retired), found by member too.
+    # ``since`` is fixed-width UTC text, which orders a member's keys. Without rowid, the
+    # primary key's b-tree is the table.
+    (
+        """CREATE TABLE identifiers (
+            kind TEXT NOT NULL,
+            value TEXT NOT NULL,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            since TEXT NOT NULL,
+            since_offset INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            replaced_by TEXT,
+            PRIMARY KEY (kind, value)
+        ) WITHOUT ROWID""",
+        "CREATE INDEX identifiers_by_member ON identifiers(member_id)",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -46,6 +46,7 @@ from loyalty.store.rows import (
 )
 from loyalty.store.spending import Segment, collect
 from loyalty.store.sqlite.entries import Pending, lot_values, pending
+from loyalty.store.sqlite.identifiers import IdentifierRows
 from loyalty.store.sqlite.periods import period_totals
 from loyalty.store.sqlite.statements import (
     ALL_OPEN_LOTS,
@@ -94,7 +95,7 @@ from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
 
-class SQLiteUnitOfWork:
+class SQLiteUnitOfWork(IdentifierRows):
     def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
         self._conn = conn
         self._readonly = readonly

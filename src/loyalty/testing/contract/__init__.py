@@ -30,6 +30,7 @@ from loyalty.testing.contract.durability import DurabilityContract
 from loyalty.testing.contract.engine import EngineContract
 from loyalty.testing.contract.figures import FiguresContract
 from loyalty.testing.contract.holds import HoldsContract
+from loyalty.testing.contract.identifiers import IdentifiersContract
 from loyalty.testing.contract.lots import LotsContract
 from loyalty.testing.contract.members import MembersContract
 from loyalty.testing.contract.operations import OperationsContract
@@ -51,6 +52,7 @@ class StoreContract(
     TiersContract,
     FiguresContract,
     ReferralsContract,
+    IdentifiersContract,
     OutboxContract,
     HoldsContract,
     UnitOfWorkContract,
