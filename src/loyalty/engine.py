@@ -30,6 +30,7 @@ from loyalty.engine_reads import EngineReads
 from loyalty.errors import InvalidInput
 from loyalty.habits import AtRiskReport
 from loyalty.holds import Hold
+from loyalty.identifiers import Identifier
 from loyalty.ledger import Entry, EntryKind
 from loyalty.members import AttributeValue, Member, MemberStatus
 from loyalty.program import Program, check_versions
@@ -37,6 +38,7 @@ from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
 from loyalty.returns import Return, ReturnReceipt
 from loyalty.service import (
+    identifying,
     maintenance,
     membership,
     purchases,
@@ -123,6 +125,7 @@ class Engine(EngineReads, Closing):
         birthday: date | None = None,
         attributes: Mapping[str, AttributeValue] | None = None,
         referred_by: str | None = None,
+        identifiers: Iterable[str] | None = None,
     ) -> Member:
         """Enroll a member. The same enrollment again returns the member; other details raise.
 
@@ -133,10 +136,61 @@ class Engine(EngineReads, Closing):
         Event rules for the event ``enrolled`` (a sign-up bonus) are paid
         with the enrollment, in its unit of work, once: the same enrollment
         again pays nothing more.
+
+        ``identifiers`` are keys (``"card:1234"``, ``"email:ann@example.com"``) given to the
+        member with the enrollment, in its unit of work (see :meth:`add_identifier`): a key
+        another member has raises :class:`~loyalty.errors.IdentifierTaken` naming
+        ``identifiers[i]`` and enrolls nobody. The same enrollment again checks that the keys
+        are the member's.
         """
         return membership.enroll(
-            self._ctx, member_id, at=at, birthday=birthday, attributes=attributes, referred_by=referred_by
+            self._ctx,
+            member_id,
+            at=at,
+            birthday=birthday,
+            attributes=attributes,
+            referred_by=referred_by,
+            identifiers=identifiers,
         )
+
+    def add_identifier(self, member_id: str, key: str, *, id: str, at: datetime) -> Identifier:
+        """Give the member a card or key, ``kind:value`` (kinds ``card``, ``phone``, ``email``,
+        ``other``; the value is kept in its normal form, :mod:`loyalty.identifiers`), found by
+        :meth:`find_member` from then on.
+
+        A key another member has raises :class:`~loyalty.errors.IdentifierTaken` and a
+        replaced card :class:`~loyalty.errors.IdentifierReplaced` (a lost card is retired for
+        good), each naming ``key``; a removed key is given afresh. A closed member gains no
+        keys (:class:`~loyalty.errors.MemberNotActive`); a suspended one may. A key the member
+        has already is returned as it stands, under a new ``id`` too, and nothing but the
+        record is written. Idempotent on ``id``; each key given is an ``identifier_added``
+        event in the outbox.
+        """
+        return identifying.add(self._ctx, member_id, key, id=id, at=at)
+
+    def replace_card(
+        self, member_id: str, old_key: str, new_key: str, *, id: str, at: datetime
+    ) -> Identifier:
+        """Replace the member's card ``old_key`` (lost, stolen, worn) with ``new_key``; returns
+        the new card.
+
+        Both are ``card:`` keys; the old one must be the member's and active
+        (:class:`~loyalty.errors.UnknownIdentifier` naming ``old_key``), the new one free as
+        for :meth:`add_identifier` (errors naming ``new_key``). The old card is kept as
+        ``replaced``, naming the new one: the program's ``[identifiers] lost_card`` says
+        whether :meth:`find_member` refuses it (``"refuse"``, the default) or finds the member
+        (``"redirect"``). A closed member's card is not replaced (``MemberNotActive``).
+        Idempotent on ``id``; an ``identifier_replaced`` event goes to the outbox.
+        """
+        return identifying.replace_card(self._ctx, member_id, old_key, new_key, id=id, at=at)
+
+    def remove_identifier(self, member_id: str, key: str, *, id: str, at: datetime) -> Identifier:
+        """Take a key off the member, whatever the member's status; returns it as removed. It
+        finds no one afterwards and may be given again. A key that is not the member's active
+        key raises :class:`~loyalty.errors.UnknownIdentifier` naming ``key``. Idempotent on
+        ``id``; an ``identifier_removed`` event goes to the outbox.
+        """
+        return identifying.remove(self._ctx, member_id, key, id=id, at=at)
 
     def change_status(
         self, member_id: str, status: MemberStatus | str, *, id: str, at: datetime, reason: str, actor: str

@@ -14,6 +14,7 @@ from loyalty.checks import check_flag
 from loyalty.figures import Figures
 from loyalty.habits import AtRiskReport
 from loyalty.holds import Hold
+from loyalty.identifiers import Identifier
 from loyalty.ledger import Entry
 from loyalty.lots import Balance, Lot
 from loyalty.members import AttributeValue, Member
@@ -23,7 +24,7 @@ from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
 from loyalty.redemption import PaymentQuote
 from loyalty.referrals import ReferralReport
-from loyalty.service import allowances, guests, purchases, referring, retention, tiering, views
+from loyalty.service import allowances, guests, identifying, purchases, referring, retention, tiering, views
 from loyalty.service.context import Context
 from loyalty.tiers import TierStatus
 
@@ -135,6 +136,22 @@ class EngineReads:
     def member(self, member_id: str) -> Member:
         """The enrolled member."""
         return views.member(self._ctx, member_id)
+
+    def find_member(self, key: str) -> Member:
+        """The member a card or key finds, ``kind:value`` in any spelling of its normal form
+        (``"card:1234 5678"`` finds ``card:12345678``); a suspended or closed member too.
+
+        A key no member has (never given, or removed) raises
+        :class:`~loyalty.errors.UnknownIdentifier`, a kind of
+        :class:`~loyalty.errors.UnknownMember`; a replaced card raises
+        :class:`~loyalty.errors.IdentifierReplaced` unless the program's
+        ``[identifiers] lost_card`` is ``"redirect"``, which finds its member. Each names ``key``.
+        """
+        return identifying.find_member(self._ctx, key)
+
+    def identifiers(self, member_id: str) -> list[Identifier]:
+        """The member's cards and keys, active, replaced and removed, in the order given."""
+        return identifying.identifiers(self._ctx, member_id)
 
     def at_risk(
         self,

@@ -53,6 +53,13 @@ class EventKind(enum.Enum):
     #: :meth:`loyalty.Engine.transfer` moved points from the member (the sender) to another:
     #: ``from_member``, ``to_member``, ``points`` (stored units) and ``reason``.
     POINTS_TRANSFERRED = "points_transferred"
+    #: :meth:`loyalty.Engine.add_identifier` (or an enrollment with ``identifiers``) gave the
+    #: member a card or key: ``key`` (``kind:value``, in normal form).
+    IDENTIFIER_ADDED = "identifier_added"
+    #: :meth:`loyalty.Engine.replace_card` replaced the member's card: ``old`` and ``new`` (keys).
+    IDENTIFIER_REPLACED = "identifier_replaced"
+    #: :meth:`loyalty.Engine.remove_identifier` took a key off the member: ``key``.
+    IDENTIFIER_REMOVED = "identifier_removed"
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

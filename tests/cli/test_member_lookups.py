@@ -125,3 +125,36 @@ def test_lookups_refuse_what_they_cannot_answer_and_write_nothing(
         f"error: store: no SQLite file at {missing}\n",
     )
     assert tree_of(tmp_path) == before
+
+
+def test_a_member_is_looked_up_by_a_card_or_key(store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with Engine(Program.from_toml(PROGRAM), open_store(store), clock=lambda: T0) as engine:
+        engine.add_identifier("M1", "card:0042-1234", id="K1", at=T0)
+        engine.add_identifier("M1", "card:0042-9999", id="K2", at=T0)
+        engine.replace_card("M1", "card:00429999", "card:77", id="K3", at=T0)
+    by_id = run_cli(capsys, "member", "show", "M1")
+    assert run_cli(capsys, "member", "show", "--key", "card:0042 1234") == by_id
+    status, out, _ = run_cli(capsys, "member", "history", "--key", "card:00421234", "--json")
+    assert status == 0 and [entry["kind"] for entry in json.loads(out)] == ["earn", "hold", "release"]
+    assert run_cli(capsys, "member", "history", "--key", "card:00421234", "--limit", "1")[1].startswith(
+        "Member M1: entries "
+    )
+    assert run_cli(capsys, "member", "show", "--key", "card:9") == (
+        2,
+        "",
+        "error: key: no member has card:9\n",
+    )
+    assert run_cli(capsys, "member", "show", "--key", "card:0042-9999") == (
+        2,
+        "",
+        "error: key: card:00429999 was replaced by another card and no longer finds its member\n",
+    )
+    assert run_cli(capsys, "member", "history", "--key", "fax:1")[2] == (
+        "error: key: the kind must be one of 'card', 'phone', 'email', 'other', got 'fax'\n"
+    )
+    for both_or_neither in (("M1", "--key", "card:00421234"), ()):
+        assert run_cli(capsys, "member", "show", *both_or_neither) == (
+            2,
+            "",
+            "error: member_id: give the member's ID or --key KEY, one of the two\n",
+        )

@@ -14,7 +14,8 @@ import pytest
 from loyalty import Receipt, Transfer, balance_of
 from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
-from loyalty.errors import IdempotencyConflict
+from loyalty.errors import IdempotencyConflict, IdentifierTaken
+from loyalty.identifiers import Identifier
 from loyalty.members import Member
 from loyalty.program import Program
 from loyalty.purchases import Line, Purchase
@@ -192,3 +193,35 @@ def test_opposite_transfers_at_once_never_deadlock(store: PostgresStore, schema_
     assert (engine.balance("A").total, engine.balance("B").total) == (1020, 980)
     for member in ("A", "B"):
         assert engine.balance(member).total == balance_of(engine.history(member))
+
+
+def _give(member_id: str, key: str) -> Callable[[Engine], object]:
+    """Give ``key`` to ``member_id`` (the command's id names the member): the key or the refusal."""
+
+    def give(engine: Engine) -> object:
+        try:
+            return engine.add_identifier(member_id, key, id=f"give-{member_id}", at=T0)
+        except IdentifierTaken as exc:
+            return exc
+
+    return give
+
+
+@pytest.mark.parametrize("removed", [False, True])
+def test_racing_members_for_one_key_gives_it_to_exactly_one(
+    store: PostgresStore, schema_url: str, removed: bool
+) -> None:
+    # A key never given is settled by the unique key; a removed one, given again, by its former
+    # owner's lock (an update would not be refused by a unique key).
+    engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
+    racers = ["M2", "M3", "M4", "M5"]
+    for member_id in ["M1", *racers]:
+        engine.enroll(member_id, at=T0)
+    if removed:
+        engine.add_identifier("M1", "card:42", id="K1", at=T0)
+        engine.remove_identifier("M1", "card:42", id="K2", at=T0)
+    outcomes = _race(schema_url, [_give(member_id, "card:42") for member_id in racers])
+    winners = [o for o in outcomes if isinstance(o, Identifier)]
+    assert len(winners) == 1 and all(isinstance(o, IdentifierTaken) for o in outcomes if o not in winners)
+    assert engine.find_member("card:42").id == winners[0].member_id
+    assert [e.member_id for e in engine.events() if e.source_id.startswith("give-")] == [winners[0].member_id]

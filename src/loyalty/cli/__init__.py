@@ -400,7 +400,12 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _lookup_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("member_id", metavar="ID", help="the member's id")
+    parser.add_argument("member_id", metavar="ID", nargs="?", help="the member's id (or give --key)")
+    parser.add_argument(
+        "--key",
+        metavar="KEY",
+        help="find the member by a card or key instead, kind:value (card:1234-5678, email:ann@example.com)",
+    )
     _store_options(parser)
     parser.add_argument("--json", action="store_true", help="print the answer as JSON")
 

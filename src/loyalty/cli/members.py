@@ -10,6 +10,8 @@ from typing import Any
 from loyalty import codec
 from loyalty.cli.stores import engine_on, existing_store, store_url
 from loyalty.cli.tables import print_rows
+from loyalty.engine import Engine
+from loyalty.errors import InvalidInput
 from loyalty.program import Program
 
 
@@ -17,14 +19,30 @@ def _print_json(data: Any) -> None:
     print(json.dumps(codec.unstructure(data), ensure_ascii=False))
 
 
+def _check_lookup(args: argparse.Namespace) -> None:
+    """An ID or a --key, not both: refused before the store is opened."""
+    if (args.member_id is None) == (args.key is None):
+        raise InvalidInput("member_id", "give the member's ID or --key KEY, one of the two")
+
+
+def _member_id(engine: Engine, args: argparse.Namespace) -> str:
+    """The member the lookup names: by its id, or the member its ``--key`` finds."""
+    if args.key is None:
+        member_id: str = args.member_id
+        return member_id
+    return engine.find_member(args.key).id
+
+
 def show(args: argparse.Namespace) -> int:
+    _check_lookup(args)
     with existing_store(store_url(args.store)) as store:
         engine, program = engine_on(store, args.program)
-        member = engine.member(args.member_id)
-        balance = engine.balance(args.member_id)
-        tier = engine.tier(args.member_id) if program.tiers is not None else None
-        expiring = engine.expiring(args.member_id, within=timedelta(days=args.expiring_days))
-        holds = engine.holds(args.member_id)
+        member_id = _member_id(engine, args)
+        member = engine.member(member_id)
+        balance = engine.balance(member_id)
+        tier = engine.tier(member_id) if program.tiers is not None else None
+        expiring = engine.expiring(member_id, within=timedelta(days=args.expiring_days))
+        holds = engine.holds(member_id)
     if args.json:
         _print_json(
             {"member": member, "balance": balance, "tier": tier, "expiring": expiring, "holds": holds}
@@ -54,16 +72,18 @@ def show(args: argparse.Namespace) -> int:
 
 
 def history(args: argparse.Namespace) -> int:
+    _check_lookup(args)
     with existing_store(store_url(args.store)) as store:
         engine, program = engine_on(store, args.program)
-        entries = engine.history(args.member_id, after=args.after, limit=args.limit)
+        member_id = _member_id(engine, args)
+        entries = engine.history(member_id, after=args.after, limit=args.limit)
     if args.json:
         _print_json(entries)
         return 0
     if not entries:
-        print(f"Member {args.member_id}: no entries after {args.after}")
+        print(f"Member {member_id}: no entries after {args.after}")
         return 0
-    print(f"Member {args.member_id}: entries {entries[0].seq} to {entries[-1].seq}")
+    print(f"Member {member_id}: entries {entries[0].seq} to {entries[-1].seq}")
     for entry in entries:
         print(
             f"  {entry.seq:>8}  {entry.occurred_at.isoformat()}  {entry.kind.value:<8}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from loyalty.errors import InvalidInput, MemberAlreadyEnrolled, UnknownMember, U
 from loyalty.members import AttributeValue, Member, MemberStatus, same_value
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.referrals import normalize_code
-from loyalty.service import locks, purchases, referring
+from loyalty.service import identifying, locks, purchases, referring
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
@@ -43,10 +43,12 @@ def enroll(
     birthday: date | None,
     attributes: Mapping[str, AttributeValue] | None,
     referred_by: str | None,
+    identifiers: Iterable[str] | None = None,
 ) -> Member:
     """Enroll a member (see :meth:`loyalty.Engine.enroll`)."""
     member = Member(member_id, at, birthday, attributes)
     code = None if referred_by is None else normalize_code(referred_by, "referred_by")
+    keys = identifying.check_keys(identifiers)
 
     def command(uow: UnitOfWork) -> tuple[Member, bool]:
         # On every path, a replay too: committed() below must not take the versions a refused
@@ -58,6 +60,7 @@ def enroll(
         existing = uow.member(member.id)
         if existing is None:
             uow.add_member(member)
+            identifying.enrolled(ctx, uow, member, keys, new=True)
             if code is not None and referrer is not None:
                 referring.attribute(ctx, uow, member, referrer, code)
             purchases.earn_on_enrollment(ctx, uow, member.id, at)
@@ -74,6 +77,7 @@ def enroll(
             raise MemberAlreadyEnrolled(
                 "referred_by", f"member {member.id!r} is already enrolled, with another referral (or none)"
             )
+        identifying.enrolled(ctx, uow, existing, keys, new=False)
         return existing, True
 
     enrolled, replayed = ctx.runner.run(command, "enroll")

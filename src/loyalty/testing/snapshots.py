@@ -22,7 +22,8 @@ def snapshot(
     *,
     programs: bool = False,
 ) -> dict[str, Any]:
-    """Members (balance, history, lots, holds, tier), operations and tallies under the given ids and keys.
+    """Members (balance, history, lots, holds, tier, cards and keys), operations and tallies under the
+    given ids and keys.
 
     ``programs=True`` adds every stored program version (left out by default:
     an engine may record the version it runs on first use, even for a command
@@ -38,6 +39,7 @@ def snapshot(
                     uow.lots(m),
                     uow.open_holds(m),
                     uow.tier_state(m),
+                    uow.identifiers(m),
                 )
                 for m in member_ids
             },
