@@ -209,6 +209,11 @@ def _check_status(_: Any, __: Any, value: Any) -> None:
         raise InvalidInput("status", f"must be an IdentifierStatus, not {type(value).__name__}")
 
 
+def _check_value(_: Any, __: Any, value: Any) -> None:
+    if not isinstance(value, str):
+        raise InvalidInput("value", f"must be a string, not {type(value).__name__}")
+
+
 def _check_replaced_by(_: Any, __: Any, value: Any) -> None:
     if value is not None:
         parse_key(value, "replaced_by")
@@ -221,7 +226,7 @@ class Identifier(JsonForm):
     names its replacement in ``replaced_by`` (a key)."""
 
     kind: IdentifierKind = attrs.field(converter=_to_kind, validator=_check_kind)
-    value: str = attrs.field(validator=attrs.validators.instance_of(str))
+    value: str = attrs.field(validator=_check_value)
     member_id: str = attrs.field(validator=validates(check_id, "member_id"))
     since: datetime = attrs.field(validator=validates(check_aware, "at"))
     status: IdentifierStatus = attrs.field(

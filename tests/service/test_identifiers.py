@@ -81,6 +81,9 @@ def refusals(engine: Engine) -> list[tuple[Callable[[], object], type[LoyaltyErr
         (lambda: engine.add_identifier("M2", "card:1111 2222", id="X1", at=T0), IdentifierTaken, "key"),
         (lambda: engine.add_identifier("M2", "loyalty:42", id="X1", at=T0), InvalidInput, "key"),
         (lambda: engine.add_identifier("M2", "email:ann", id="X1", at=T0), InvalidInput, "key"),
+        (lambda: engine.add_identifier("M 2\n", "card:x", id="X1", at=T0), InvalidInput, "member_id"),
+        (lambda: engine.remove_identifier("M2", "card:x", id="", at=T0), InvalidInput, "id"),
+        (lambda: engine.enroll("M3", at=T0, identifiers="card:55"), InvalidInput, "identifiers"),
         (lambda: engine.add_identifier("nobody", "card:5", id="X1", at=T0), UnknownMember, "member_id"),
         (
             lambda: engine.replace_card("M2", "card:1111-2222", "card:5", id="X1", at=T0),

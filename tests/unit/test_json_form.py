@@ -17,6 +17,7 @@ from loyalty.errors import InvalidInput
 from loyalty.figures import PeriodTotals, figures
 from loyalty.habits import AtRisk
 from loyalty.holds import Hold, HoldStatus
+from loyalty.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from loyalty.json_form import JsonForm
 from loyalty.ledger import Entry, EntryKind
 from loyalty.lots import Balance
@@ -83,6 +84,8 @@ VALUES: list[JsonForm] = [
     ),
     Member("M1", T, date(1990, 2, 28), {"segment": "student", "visits": 3, "vip": True}),
     Member("M2", T, birthday_changed_at=T),
+    Identifier(IdentifierKind.CARD, "12345678", "M1", T, IdentifierStatus.REPLACED, "card:87654321"),
+    Identifier(IdentifierKind.EMAIL, "ann@example.com", "M2", T),
     figures(
         PeriodTotals(
             {"earn": 1000, "redeem": -400, "expire": -100}, 2500, 50, 30, 40, 28, 90, Decimal("2700")
@@ -166,6 +169,10 @@ def test_a_receipt_says_whether_it_is_a_guest_quote_and_reads_false_when_the_key
         (Member, {"id": ""}, "member_id", "must"),
         (Member, {"attributes": {"segment": 1.5}}, "attributes.segment", "string, int or bool"),
         (Member, {"birthday": "1990-02-30"}, "birthday", "not a valid date"),
+        (Identifier, {"kind": "fax"}, "kind", "must be one of 'card'"),
+        (Identifier, {"value": "1234-5678"}, "value", "must be in normal form"),
+        (Identifier, {"value": 1234}, "value", "must be a string"),
+        (Identifier, {"replaced_by": "lost"}, "replaced_by", "must be kind:value"),
     ],
 )
 def test_bad_data_is_refused_naming_the_field(

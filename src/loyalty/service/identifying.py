@@ -66,16 +66,16 @@ def _event(
     return NewEvent(kind, identifier.member_id, at, now, source, data)
 
 
-def _checked(member_id: str, id: str, at: datetime) -> None:
-    check_id("member_id", member_id)
+def _checked(id: str, at: datetime) -> None:
     check_id("id", id)
     check_aware("at", at)
 
 
 def add(ctx: Context, member_id: str, key: str, *, id: str, at: datetime) -> Identifier:
     """Give the member a key (see :meth:`loyalty.Engine.add_identifier`)."""
+    check_id("member_id", member_id)
     kind, value = parse_key(key)
-    _checked(member_id, id, at)
+    _checked(id, at)
     adding = Command(
         id, "identifier_add", {"member_id": member_id, "key": key_text(kind, value), "at": at.isoformat()}
     )
@@ -106,8 +106,9 @@ def replace_card(
     ctx: Context, member_id: str, old_key: str, new_key: str, *, id: str, at: datetime
 ) -> Identifier:
     """Replace the member's card with another (see :meth:`loyalty.Engine.replace_card`)."""
+    check_id("member_id", member_id)
     old, new = parse_key(old_key, "old_key"), parse_key(new_key, "new_key")
-    _checked(member_id, id, at)
+    _checked(id, at)
     request = {
         "member_id": member_id,
         "old_key": key_text(*old),
@@ -138,8 +139,9 @@ def replace_card(
 
 def remove(ctx: Context, member_id: str, key: str, *, id: str, at: datetime) -> Identifier:
     """Take a key off the member (see :meth:`loyalty.Engine.remove_identifier`)."""
+    check_id("member_id", member_id)
     kind, value = parse_key(key)
-    _checked(member_id, id, at)
+    _checked(id, at)
     request = {"member_id": member_id, "key": key_text(kind, value), "at": at.isoformat()}
     removing = Command(id, "identifier_remove", request)
 
