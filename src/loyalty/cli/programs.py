@@ -9,8 +9,8 @@ from pathlib import Path
 
 from loyalty.config import load_programs
 from loyalty.errors import ConfigError, InvalidInput
-from loyalty.lots import DrawOrder
 from loyalty.identifiers import LostCard
+from loyalty.lots import DrawOrder
 from loyalty.program import EventCombination, Program, RoundPer, TaxBasis
 from loyalty.rules import RULE_KINDS
 
