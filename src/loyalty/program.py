@@ -37,6 +37,7 @@ from loyalty.money import EXACT, check_currency, check_decimal
 from loyalty.redemption import Redemption
 from loyalty.referrals import Referrals
 from loyalty.returns import Clawback, ReturnPolicy
+from loyalty.rewards import Reward, check_rewards
 from loyalty.rule_fields import as_enum, check_rule_id, zone
 from loyalty.rules import (
     Multiplier,
@@ -232,6 +233,18 @@ def _check_referrals(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("referrals", f"must be Referrals or None, got {value!r}")
 
 
+def _rewards(value: Iterable[Reward] | None) -> tuple[Reward, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str | bytes | Mapping) or not isinstance(value, Iterable):
+        raise InvalidInput("rewards", f"must be a list of rewards, not {type(value).__name__}")
+    return tuple(value)
+
+
+def _check_rewards(_: Any, __: Any, value: tuple[Reward, ...]) -> None:
+    check_rewards(value)
+
+
 def _check_tiers(_: Any, __: Any, value: object) -> None:
     if value is not None and not isinstance(value, Tiers):
         raise InvalidInput("tiers", f"must be Tiers or None, got {value!r}")
@@ -273,6 +286,7 @@ class Program:
     ``tiers`` (:class:`~loyalty.tiers.Tiers`) adds levels members reach and
     keep by a metric: each tier's multiplier becomes a rule ``tier-<id>``, and
     any rule can target tiers with ``members={"tier": [...]}``.
+    ``rewards`` is the catalogue members spend points on (:mod:`loyalty.rewards`).
     """
 
     name: str = attrs.field(validator=validates(check_id, "name"))
@@ -325,6 +339,10 @@ class Program:
     redemption: Redemption = attrs.field(factory=Redemption, validator=_check_redemption, kw_only=True)
     #: Members' cards and keys: what a replaced card finds (:mod:`loyalty.identifiers`).
     identifiers: Identifiers = attrs.field(factory=Identifiers, validator=_check_identifiers, kw_only=True)
+    #: The rewards catalogue: what members buy with points, each as a voucher (:mod:`loyalty.rewards`).
+    rewards: tuple[Reward, ...] = attrs.field(
+        factory=tuple, converter=_rewards, validator=_check_rewards, kw_only=True
+    )
 
     def __attrs_post_init__(self) -> None:
         if self.returns is ReturnPolicy.PROPORTIONAL and self.rate is None:
@@ -383,6 +401,10 @@ class Program:
             return vests, _utc(self.expiry.expires_at(start, self._zone))
         except (OverflowError, ValueError):
             return vests, None  # nor can they expire
+
+    def reward(self, reward_id: str) -> Reward | None:
+        """The catalogue's reward ``reward_id``, or ``None``."""
+        return next((reward for reward in self.rewards if reward.id == reward_id), None)
 
     def format_points(self, points: int | Decimal) -> str:
         """``points`` as a till shows them: with ``scale`` 2, ``675`` is ``6.75``."""

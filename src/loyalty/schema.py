@@ -50,6 +50,7 @@ from loyalty.expiry import Expiry
 from loyalty.identifiers import Identifiers
 from loyalty.redemption import Redemption
 from loyalty.referrals import Referrals
+from loyalty.rewards import Reward
 from loyalty.rules import RULE_KINDS, Rule
 from loyalty.tiers import Tier, Tiers
 
@@ -490,7 +491,7 @@ def _unstructure_rule(value: Rule) -> dict[str, Any]:
     return data
 
 
-for _cls in (*RULE_KINDS.values(), Expiry, Tier, Tiers, Referrals, Redemption, Identifiers):
+for _cls in (*RULE_KINDS.values(), Expiry, Tier, Tiers, Referrals, Redemption, Identifiers, Reward):
     attrs.resolve_types(_cls)
 converter.register_structure_hook_func(lambda cls: cls is Rule, _structure_rule)
 converter.register_unstructure_hook_func(lambda cls: cls is Rule, _unstructure_rule)
@@ -502,6 +503,7 @@ register(Tiers)
 register(Referrals)
 register(Redemption)
 register(Identifiers)
+register(Reward)
 
 
 # -- reading and writing -----------------------------------------------------------------------

@@ -287,3 +287,14 @@ def test_validate_names_the_oldest_earned_draw_and_refuses_an_unknown_one(
         "",
         "expiry.draw: must be one of 'soonest_expiring', 'oldest_earned', got 'newest'\n",
     )
+def test_validate_counts_the_rewards_in_the_catalogue(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "cafe.toml"
+    path.write_text(
+        'name = "Cafe"\ncurrency = "EUR"\n[[rewards]]\nid = "coffee"\nname = "Coffee"\ncost = 300\n'
+        'gives = "voucher"\n',
+        encoding="utf-8",
+    )
+    code, out, _ = run_cli(capsys, "validate", str(path))
+    assert (code, out.rstrip().endswith(", 1 reward in the catalogue")) == (0, True)

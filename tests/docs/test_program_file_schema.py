@@ -73,3 +73,10 @@ def test_the_editor_guide_shows_the_real_command_and_a_program_the_loader_and_th
     assert schema_errors(tomllib.loads(program)) == []
     for settings in re.findall(r"```json\n(.*?)```", text, re.DOTALL):
         assert json.loads(settings)  # the settings shown are JSON as VS Code reads it
+
+
+def test_a_reward_catalogue_is_in_the_schema_with_its_bounds() -> None:
+    coffee = {"id": "coffee", "name": "Coffee", "cost": 300, "gives": "product", "sku": "ESP"}
+    assert schema_errors({"name": "C", "currency": "EUR", "rewards": [coffee]}) == []
+    for change in ({"cost": 0}, {"gives": "cash"}, {"valid_for_days": 3661}, {"id": "free coffee"}, {"x": 1}):
+        assert schema_errors({"name": "C", "currency": "EUR", "rewards": [{**coffee, **change}]}), change

@@ -63,6 +63,9 @@ def _summary(program: Program) -> str:
         parts.append("lost cards redirect")
     if program.timezone != "UTC":
         parts.append(f"timezone {program.timezone}")
+    if program.rewards:
+        count = len(program.rewards)
+        parts.append(f"{count} reward{'' if count == 1 else 's'} in the catalogue")
     return "ok: " + ", ".join(parts)
 
 
