@@ -47,7 +47,12 @@ from loyalty.errors import (
     UnknownMember,
     UnknownPurchase,
     UnknownReferralCode,
+    UnknownReward,
     UnknownTier,
+    UnknownVoucher,
+    VoucherEnded,
+    VoucherExpired,
+    VoucherNotOwned,
 )
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy
 from loyalty.holds import Hold, HoldStatus
@@ -62,6 +67,7 @@ from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Contribution, Receipt, Skipped
 from loyalty.referrals import Referral, ReferralReport, Referrals, ReferralState
 from loyalty.returns import Clawback, Return, Returned, ReturnPolicy, ReturnReceipt
+from loyalty.rewards import Gives, Reward
 from loyalty.rules import (
     BirthdayBonus,
     EventRule,
@@ -79,6 +85,7 @@ from loyalty.rules import (
 from loyalty.store import Operation, Store, UnitOfWork, open_store
 from loyalty.tiers import Downgrade, Metric, ReviewDate, Tier, Tiers, TierState, TierStatus, Upgrade, Window
 from loyalty.transfers import Transfer
+from loyalty.vouchers import Voucher, VoucherStatus
 
 __version__ = "0.1.0"
 
@@ -111,6 +118,7 @@ __all__ = [
     "Expiry",
     "ExpiryPolicy",
     "FirstPurchase",
+    "Gives",
     "Hold",
     "HoldEnded",
     "HoldExpired",
@@ -162,6 +170,7 @@ __all__ = [
     "ReturnReceipt",
     "Returned",
     "ReviewDate",
+    "Reward",
     "RoundPer",
     "Rounding",
     "Rule",
@@ -186,8 +195,15 @@ __all__ = [
     "UnknownMember",
     "UnknownPurchase",
     "UnknownReferralCode",
+    "UnknownReward",
     "UnknownTier",
+    "UnknownVoucher",
     "Upgrade",
+    "Voucher",
+    "VoucherEnded",
+    "VoucherExpired",
+    "VoucherNotOwned",
+    "VoucherStatus",
     "Window",
     "__version__",
     "balance_of",

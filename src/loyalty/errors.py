@@ -49,7 +49,12 @@ __all__ = [
     "UnknownMember",
     "UnknownPurchase",
     "UnknownReferralCode",
+    "UnknownReward",
     "UnknownTier",
+    "UnknownVoucher",
+    "VoucherEnded",
+    "VoucherExpired",
+    "VoucherNotOwned",
 ]
 
 
@@ -235,6 +240,30 @@ class HoldEnded(LoyaltyError):
 
 class HoldExpired(HoldEnded):
     """The hold's time ran out on the engine clock: it can no longer be captured."""
+
+
+class UnknownReward(LoyaltyError, LookupError):
+    """The reward id names no reward of the catalogue, or none on offer at the request's time."""
+
+
+class UnknownVoucher(LoyaltyError, LookupError):
+    """The code names no voucher in this store."""
+
+
+class VoucherEnded(LoyaltyError):
+    """The voucher has already ended (used, voided, expired or revoked). ``status`` is how."""
+
+    def __init__(self, field: str | None, message: str, *, status: str) -> None:
+        super().__init__(field, message)
+        self.status = status
+
+
+class VoucherExpired(VoucherEnded):
+    """The voucher's time ran out on the engine clock: it can no longer be used."""
+
+
+class VoucherNotOwned(LoyaltyError):
+    """The voucher is another member's."""
 
 
 class PointsOverflow(LoyaltyError, OverflowError):

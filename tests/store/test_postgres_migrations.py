@@ -122,7 +122,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 11
+        assert store.schema_version() == SCHEMA_VERSION == 12
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -254,8 +254,17 @@ def _migrated_shape(version: int) -> set[tuple[str, str]]:
 (LOTS_OPEN,) = (statement for statement in MIGRATIONS[3] if "INDEX lots_open" in statement)
 
 
+def _as_schema_11(schema: str) -> None:
+    """A current schema as schema 11 left it: no vouchers."""
+    s = sql.Identifier(schema)
+    with psycopg.connect(postgres_dsn()) as conn:
+        conn.execute(sql.SQL("DROP TABLE {}.vouchers").format(s))
+        conn.execute(sql.SQL("UPDATE {}.schema_version SET version = 11").format(s))
+
+
 def _as_schema_10(schema: str) -> None:
-    """A current schema as schema 10 left it: no members' keys."""
+    """A current schema as schema 10 left it: no members' keys either."""
+    _as_schema_11(schema)
     s = sql.Identifier(schema)
     with psycopg.connect(postgres_dsn()) as conn:
         conn.execute(sql.SQL("DROP TABLE {}.identifiers").format(s))
@@ -445,3 +454,16 @@ def test_a_version_10_schema_gains_members_keys_and_keeps_its_members(schema_url
         with store.unit_of_work(readonly=True) as uow:
             assert uow.identifiers("M1") == [email] and uow.balance("M1") == 5
     assert ("identifiers", "identifiers_by_member") in _shape(schema)
+
+
+def test_a_version_11_schema_gains_vouchers_and_keeps_its_history(schema_url: str) -> None:
+    store = open_postgres(schema_url)
+    before = shop.reading(shop.record(store))
+    store.close()
+    schema = schema_of(schema_url)
+    _as_schema_11(schema)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(11)
+    shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(12)
+    indexes = {index for table, index in _shape(schema) if table == "vouchers"}
+    assert {"vouchers_by_member", "vouchers_due", "vouchers_against"} <= indexes

@@ -47,7 +47,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 12
+    assert store.schema_version() == SCHEMA_VERSION == 13
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -138,7 +138,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 12
+        assert store.schema_version() == SCHEMA_VERSION == 13
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -363,8 +363,16 @@ def _micros(text: str) -> int:
     return (datetime.fromisoformat(text) - EPOCH) // timedelta(microseconds=1)
 
 
+def _as_schema_12(conn: sqlite3.Connection) -> None:
+    """A current file as schema 12 left it: no vouchers."""
+    conn.execute("DROP TABLE vouchers")
+    conn.execute("UPDATE schema_version SET version = 12")
+    conn.commit()
+
+
 def _as_schema_11(conn: sqlite3.Connection) -> None:
-    """A current file as schema 11 left it: no members' keys."""
+    """A current file as schema 11 left it: no members' keys either."""
+    _as_schema_12(conn)
     conn.execute("DROP TABLE identifiers")
     conn.execute("UPDATE schema_version SET version = 11")
     conn.commit()
@@ -617,3 +625,18 @@ def test_a_version_11_file_gains_members_keys_and_keeps_its_members(tmp_path: Pa
             for row in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM identifiers WHERE member_id = 'M1'")
         )
         assert "identifiers_by_member" in plan, plan
+
+
+def test_a_version_12_file_gains_vouchers_and_keeps_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "v12.db"
+    store = SQLiteStore(path)
+    before = shop.reading(shop.record(store))
+    store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        _as_schema_12(conn)
+        assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v12.db", 12)
+    shop.check_reopened(SQLiteStore(path), SCHEMA_VERSION, before)
+    with closing(sqlite3.connect(path)) as conn:
+        assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v13.db", 13)
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(vouchers)")}
+        assert {"vouchers_by_member", "vouchers_due", "vouchers_against"} <= indexes

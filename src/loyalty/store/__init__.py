@@ -44,6 +44,7 @@ from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
 from loyalty.store.identifier_role import IdentifiersRole
+from loyalty.store.voucher_role import VouchersRole
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
@@ -74,6 +75,7 @@ __all__ = [
     "TierState",
     "TiersRole",
     "UnitOfWork",
+    "VouchersRole",
     "check_deltas",
     "check_json",
     "check_rules",
@@ -492,6 +494,7 @@ class UnitOfWork(
     TalliesRole,
     ProgramsRole,
     IdentifiersRole,
+    VouchersRole,
     Protocol,
 ):
     """One transaction. Nothing it did is visible to others or kept until :meth:`commit`.

@@ -20,6 +20,7 @@ from loyalty.outbox import DomainEvent, EventKind
 from loyalty.referrals import Referral, ReferralState
 from loyalty.store import StoredProgram, check_rules
 from loyalty.tiers import TierState
+from loyalty.vouchers import Voucher, VoucherStatus
 
 __all__ = [
     "draws_text",
@@ -38,6 +39,7 @@ __all__ = [
     "restore_instant",
     "rules_text",
     "tier_state_from_row",
+    "voucher_from_row",
 ]
 
 # The ``rule`` column (schema 1) holds the rule ids joined by single spaces;
@@ -50,6 +52,10 @@ ENTRY_COLUMNS = (
 LOT_COLUMNS = "lot, member_id, points, remaining, earned_at, earned_offset, vests_at, expires_at, rolling"
 HOLD_COLUMNS = (
     "hold_id, member_id, points, draws, held_at, held_offset, expires_at, status, captured, ended_at"
+)
+VOUCHER_COLUMNS = (
+    "code, member_id, reward_id, points, draws, issued_at, issued_offset, expires_at, status,"
+    " purchase_id, ended_at, used_for"
 )
 MEMBER_COLUMNS = (
     "member_id, enrolled_at, enrolled_offset, birthday, attributes,"
@@ -167,6 +173,24 @@ def hold_from_row(row: Any) -> Hold:
         HoldStatus(row[7]),
         int(row[8]),
         utc_instant(row[9]),
+    )
+
+
+def voucher_from_row(row: Any) -> Voucher:
+    expires = utc_instant(row[7])
+    assert expires is not None  # NOT NULL
+    return Voucher(
+        row[0],
+        row[1],
+        row[2],
+        int(row[3]),
+        draws_of(row[4]),
+        restore_instant(row[5], row[6]),
+        expires,
+        VoucherStatus(row[8]),
+        row[9],
+        utc_instant(row[10]),
+        row[11],
     )
 
 

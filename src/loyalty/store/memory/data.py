@@ -22,8 +22,9 @@ from loyalty.store import Operation, StoredProgram, check_rules
 from loyalty.store.periods import PeriodIndex, PurchaseFacts
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
+from loyalty.vouchers import Voucher
 
-__all__ = ["EMPTY", "MAX_CHECKED_RULES", "NO_IDS", "ZERO", "Data", "Kept", "through"]
+__all__ = ["EMPTY", "MAX_CHECKED_RULES", "NO_IDS", "ZERO", "Data", "Kept", "VoucherData", "through"]
 
 
 class Kept(NamedTuple):
@@ -43,6 +44,26 @@ class Kept(NamedTuple):
     def operation(self, key: str) -> Operation:
         request, result = pickle.loads(self.body)
         return Operation(key, self.kind, request, result, self.recorded_at)
+
+
+class VoucherData:
+    """Vouchers by code, with the indexes of the issued ones (by date, by purchase)."""
+
+    def __init__(self) -> None:
+        self.by_code: dict[str, Voucher] = {}
+        self.by_member: dict[str, set[str]] = {}
+        self.due: SortedList[tuple[datetime, str]] = SortedList()
+        self.against: dict[str, set[str]] = {}
+
+    def index(self, voucher: Voucher) -> None:
+        self.due.add((voucher.expires_at, voucher.code))
+        if voucher.purchase_id is not None:
+            self.against.setdefault(voucher.purchase_id, set()).add(voucher.code)
+
+    def unindex(self, voucher: Voucher) -> None:
+        self.due.remove((voucher.expires_at, voucher.code))
+        if voucher.purchase_id is not None:
+            self.against[voucher.purchase_id].discard(voucher.code)
 
 
 class Data:
@@ -68,6 +89,7 @@ class Data:
         self.holds: dict[str, Hold] = {}
         self.open_holds: dict[str, dict[str, Hold]] = {}
         self.due_holds: SortedList[tuple[datetime, str]] = SortedList()
+        self.vouchers = VoucherData()
         self.events: list[DomainEvent] = []
         self.codes: dict[str, str] = {}  # code -> member
         self.code_of: dict[str, str] = {}  # member -> code

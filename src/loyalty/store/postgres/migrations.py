@@ -282,6 +282,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX identifiers_by_member ON {s}.identifiers (member_id)",
     ),
+    # 12: vouchers for rewards bought with points (loyalty.vouchers), kept by code; found by
+    # member, and while issued by the date they expire (maintenance) and by the purchase they
+    # were bought against (a full return revokes them).
+    (
+        """CREATE TABLE {s}.vouchers (
+            code TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES {s}.members(member_id),
+            reward_id TEXT NOT NULL,
+            points BIGINT NOT NULL CHECK (points > 0),
+            draws TEXT NOT NULL,
+            issued_at TIMESTAMPTZ NOT NULL,
+            issued_offset INTEGER NOT NULL,
+            expires_at TIMESTAMPTZ NOT NULL,
+            status TEXT NOT NULL,
+            purchase_id TEXT,
+            ended_at TIMESTAMPTZ,
+            used_for TEXT
+        )""",
+        'CREATE INDEX vouchers_by_member ON {s}.vouchers (member_id, issued_at, code COLLATE "C")',
+        """CREATE INDEX vouchers_due ON {s}.vouchers (expires_at, code COLLATE "C")
+           WHERE status = 'issued'""",
+        """CREATE INDEX vouchers_against ON {s}.vouchers (purchase_id, code COLLATE "C")
+           WHERE status = 'issued' AND purchase_id IS NOT NULL""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

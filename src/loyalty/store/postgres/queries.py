@@ -15,6 +15,7 @@ from loyalty.store.rows import (
     PROGRAM_COLUMNS,
     REFERRAL_COLUMNS,
     TIER_COLUMNS,
+    VOUCHER_COLUMNS,
 )
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ class Queries:
             "event_columns": sql.SQL(EVENT_COLUMNS),
             "referral_columns": sql.SQL(REFERRAL_COLUMNS),
             "identifier_columns": sql.SQL(IDENTIFIER_COLUMNS),
+            "voucher_columns": sql.SQL(VOUCHER_COLUMNS),
         }
 
         def q(template: str) -> sql.Composed:
@@ -331,6 +333,28 @@ class Queries:
             ' ORDER BY k COLLATE "C"'
             " ON CONFLICT (key) DO UPDATE"
             " SET count = t.count + excluded.count, points = t.points + excluded.points"
+        )
+        self.add_voucher = q(
+            "INSERT INTO {s}.vouchers ({voucher_columns})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        )
+        self.voucher = q("SELECT {voucher_columns} FROM {s}.vouchers WHERE code = %s")
+        self.member_vouchers = q(
+            "SELECT {voucher_columns} FROM {s}.vouchers WHERE member_id = %s"
+            ' ORDER BY issued_at, code COLLATE "C"'
+        )
+        self.due_vouchers = q(
+            "SELECT {voucher_columns} FROM {s}.vouchers WHERE status = 'issued' AND expires_at <= %s"
+            ' ORDER BY expires_at, code COLLATE "C" LIMIT %s'
+        )
+        self.vouchers_bought_against = q(
+            "SELECT {voucher_columns} FROM {s}.vouchers WHERE status = 'issued'"
+            ' AND purchase_id IS NOT NULL AND purchase_id = %s ORDER BY code COLLATE "C"'
+        )
+        # The status test is the final arbiter: a voucher ends exactly once.
+        self.end_voucher = q(
+            "UPDATE {s}.vouchers SET status = %s, ended_at = %s, used_for = %s"
+            " WHERE code = %s AND status = 'issued' RETURNING {voucher_columns}"
         )
         self.program_versions = q("SELECT {program_columns} FROM {s}.program_versions")
         self.add_program_version = q(

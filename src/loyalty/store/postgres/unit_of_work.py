@@ -29,6 +29,7 @@ from loyalty.store.periods import count_from_start, purchase_time
 from loyalty.store.postgres.driver import entry_values, pg_json, pg_text, translate
 from loyalty.store.postgres.identifiers import IdentifierRows
 from loyalty.store.postgres.queries import Queries
+from loyalty.store.postgres.vouchers import PostgresVouchers
 from loyalty.store.rows import (
     draws_text,
     entry_from_row,
@@ -53,7 +54,7 @@ if TYPE_CHECKING:
     Connection = psycopg.Connection[tuple[Any, ...]]
 
 
-class PostgresUnitOfWork(IdentifierRows):
+class PostgresUnitOfWork(IdentifierRows, PostgresVouchers):
     """One transaction on one connection, which sends what needs no answer with what does.
 
     Its ``BEGIN`` and the writes whose answer nothing waits for (tallies added, an operation

@@ -284,5 +284,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) WITHOUT ROWID""",
         "CREATE INDEX identifiers_by_member ON identifiers(member_id)",
     ),
+    # 13: vouchers for rewards bought with points (loyalty.vouchers), kept by code; found by
+    # member, and while issued by the date they expire (maintenance) and by the purchase they
+    # were bought against (a full return revokes them). Dates are fixed-width UTC text.
+    (
+        """CREATE TABLE vouchers (
+            code TEXT PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            reward_id TEXT NOT NULL,
+            points INTEGER NOT NULL CHECK (points > 0),
+            draws TEXT NOT NULL,
+            issued_at TEXT NOT NULL,
+            issued_offset INTEGER NOT NULL,
+            expires_at TEXT NOT NULL,
+            status TEXT NOT NULL,
+            purchase_id TEXT,
+            ended_at TEXT,
+            used_for TEXT
+        )""",
+        "CREATE INDEX vouchers_by_member ON vouchers(member_id, issued_at, code)",
+        "CREATE INDEX vouchers_due ON vouchers(expires_at, code) WHERE status = 'issued'",
+        """CREATE INDEX vouchers_against ON vouchers(purchase_id, code)
+           WHERE status = 'issued' AND purchase_id IS NOT NULL""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -91,11 +91,12 @@ from loyalty.store.sqlite.statements import (
     sortable,
     utc_text,
 )
+from loyalty.store.sqlite.vouchers import SQLiteVouchers
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
 
-class SQLiteUnitOfWork(IdentifierRows):
+class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers):
     def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
         self._conn = conn
         self._readonly = readonly

@@ -40,6 +40,7 @@ from loyalty.testing.contract.referrals import ReferralsContract
 from loyalty.testing.contract.tallies import TalliesContract
 from loyalty.testing.contract.tiers import TiersContract
 from loyalty.testing.contract.units import UnitOfWorkContract
+from loyalty.testing.contract.vouchers import VouchersContract
 from loyalty.testing.contract_reads import ReadsContract
 
 __all__ = ["HOSTILE_STRINGS", "T0", "StoreContract"]
@@ -55,6 +56,7 @@ class StoreContract(
     IdentifiersContract,
     OutboxContract,
     HoldsContract,
+    VouchersContract,
     UnitOfWorkContract,
     OperationsContract,
     TalliesContract,
