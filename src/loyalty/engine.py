@@ -45,6 +45,7 @@ from loyalty.service import (
     referring,
     retention,
     returning,
+    rewarding,
     spending,
     tiering,
     transferring,
@@ -59,6 +60,7 @@ from loyalty.service.spending import MAX_HOLD_TTL
 from loyalty.store import Closing, Store
 from loyalty.tiers import TierState
 from loyalty.transfers import Transfer
+from loyalty.vouchers import Voucher
 
 __all__ = ["MAX_HOLD_TTL", "Clock", "Engine", "Maintenance"]
 
@@ -349,6 +351,58 @@ class Engine(EngineReads, Closing):
         """
         return transferring.transfer(self._ctx, from_member, to_member, points, key=id, at=at, reason=reason)
 
+    def redeem_reward(
+        self, member_id: str, reward_id: str, *, id: str, at: datetime, purchase_id: str | None = None
+    ) -> Voucher:
+        """Buy the catalogue's reward ``reward_id`` with its ``cost`` in points: a voucher with a code.
+
+        The points are spent as :meth:`redeem` spends them (points past their date written
+        off first, then soonest-expiring first) and count toward the day's
+        ``redemption.per_day``; ``minimum``, ``multiple`` and the limits on paying for a
+        purchase do not apply (the catalogue sets the cost). A short balance raises
+        :class:`InsufficientPoints` and, as for :meth:`redeem`, the decline is remembered under
+        ``id``. A reward not in the catalogue of the version in force at ``at``, or not on
+        offer that day, raises :class:`~loyalty.errors.UnknownReward`; ``purchase_id`` names a
+        recorded purchase of the member's it was bought against, whose return in full revokes
+        the voucher unused (its points come back). Suspended and closed members are refused
+        (:class:`MemberNotActive`). Idempotent on ``id``: a retry returns the voucher as issued,
+        with the same code; a ``voucher_issued`` event goes to the outbox.
+        """
+        return rewarding.redeem_reward(
+            self._ctx, member_id, reward_id, key=id, at=at, purchase_id=purchase_id
+        )
+
+    def use_voucher(
+        self,
+        code: str,
+        *,
+        id: str,
+        at: datetime,
+        purchase_id: str | None = None,
+        member_id: str | None = None,
+    ) -> Voucher:
+        """Use a voucher at the till: once, before it expires on the engine clock.
+
+        ``member_id`` (the card the till scanned) and ``purchase_id`` (the recorded purchase it
+        goes to) must be the voucher's member's, or :class:`~loyalty.errors.VoucherNotOwned`
+        is raised. A used, voided, revoked or expired voucher raises
+        :class:`~loyalty.errors.VoucherEnded` (:class:`~loyalty.errors.VoucherExpired` once its
+        time is up), an unknown code :class:`~loyalty.errors.UnknownVoucher`, each naming
+        ``code`` and writing nothing. Idempotent on ``id``; a ``voucher_used`` event.
+        """
+        return rewarding.use_voucher(
+            self._ctx, code, key=id, at=at, purchase_id=purchase_id, member_id=member_id
+        )
+
+    def void_voucher(self, code: str, *, id: str, at: datetime) -> Voucher:
+        """Take an unused voucher back: its points return to the lots they were drawn from (a
+        ``release`` entry; points whose date passed meanwhile are written off as usual).
+
+        Refused like :meth:`use_voucher` for an ended or expired voucher; allowed for a
+        suspended member (a correction). Idempotent on ``id``; a ``voucher_voided`` event.
+        """
+        return rewarding.void_voucher(self._ctx, code, key=id, at=at)
+
     def run_due(
         self,
         now: datetime | None = None,
@@ -358,7 +412,8 @@ class Engine(EngineReads, Closing):
     ) -> Maintenance:
         """Write off every lot whose expiry date has passed, ``batch`` lots per unit of work; end holds
         whose time ran out; carry out tier reviews; re-date earlier points under a version that says
-        so; and announce points about to expire (``remind_days``) as ``points_expiring`` events.
+        so; announce points about to expire (``remind_days``) as ``points_expiring`` events; and end
+        vouchers unused past their time (no points come back).
 
         ``now`` defaults to the engine clock and may not be ahead of it
         (points never expire early). Running it again changes nothing more;

@@ -24,9 +24,21 @@ from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
 from loyalty.redemption import PaymentQuote
 from loyalty.referrals import ReferralReport
-from loyalty.service import allowances, guests, identifying, purchases, referring, retention, tiering, views
+from loyalty.rewards import Reward
+from loyalty.service import (
+    allowances,
+    guests,
+    identifying,
+    purchases,
+    referring,
+    retention,
+    rewarding,
+    tiering,
+    views,
+)
 from loyalty.service.context import Context
 from loyalty.tiers import TierStatus
+from loyalty.vouchers import Voucher
 
 __all__ = ["EngineReads"]
 
@@ -35,6 +47,20 @@ class EngineReads:
     """The read side of :class:`~loyalty.Engine`: nothing here writes to the store."""
 
     _ctx: Context
+
+    def rewards(self, member_id: str | None = None) -> list[Reward]:
+        """The catalogue's rewards on offer now (the version in force on the engine clock), or,
+        with ``member_id``, those its available points pay for."""
+        return rewarding.rewards(self._ctx, member_id)
+
+    def voucher(self, code: str) -> Voucher:
+        """The voucher of ``code`` as it stands; an unknown code raises
+        :class:`~loyalty.errors.UnknownVoucher`."""
+        return rewarding.voucher(self._ctx, code)
+
+    def vouchers(self, member_id: str, *, open_only: bool = False) -> list[Voucher]:
+        """The member's vouchers, oldest first (only the unused ones with ``open_only``)."""
+        return rewarding.vouchers(self._ctx, member_id, open_only=check_flag("open_only", open_only))
 
     def referrals(self, member_id: str) -> ReferralReport:
         """The member's code, who referred it, whom it referred (each as it stands) and points earned."""

@@ -60,6 +60,18 @@ class EventKind(enum.Enum):
     IDENTIFIER_REPLACED = "identifier_replaced"
     #: :meth:`loyalty.Engine.remove_identifier` took a key off the member: ``key``.
     IDENTIFIER_REMOVED = "identifier_removed"
+    #: :meth:`loyalty.Engine.redeem_reward` bought a reward (:mod:`loyalty.vouchers`): ``code``,
+    #: ``reward_id``, ``points``, ``expires_at`` and ``purchase_id`` (bought against, or None).
+    VOUCHER_ISSUED = "voucher_issued"
+    #: The voucher was used at the till: ``code``, ``reward_id`` and ``purchase_id`` (used on, or None).
+    VOUCHER_USED = "voucher_used"
+    #: The merchant voided the voucher and its points came back: ``code``, ``reward_id``, ``points``.
+    VOUCHER_VOIDED = "voucher_voided"
+    #: The voucher's time ran out unused (no points back): ``code``, ``reward_id``, ``points``.
+    VOUCHER_EXPIRED = "voucher_expired"
+    #: The purchase it was bought against came back in full, and its points with it: ``code``,
+    #: ``reward_id``, ``points``, ``return_id``.
+    VOUCHER_REVOKED = "voucher_revoked"
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -73,7 +73,8 @@ def test_member_show_gives_the_balance_tier_and_what_expires(
         "  tier       member since 2024-03-01T09:30:00+00:00\n"
         "  to Silver  500.00 more (spend)\n"
         "  expiring within 30 days: none\n"
-        "  open holds: none\n",
+        "  open holds: none\n"
+        "  open vouchers: none\n",
         "",
     )
     status, out, _ = run_cli(capsys, "member", "show", "M1", "--json")
@@ -82,6 +83,7 @@ def test_member_show_gives_the_balance_tier_and_what_expires(
     assert shown["balance"] == {"available": 0, "pending": 0, "overdue": 41, "held": 0}
     assert shown["tier"]["tier"]["id"] == "member" and shown["tier"]["to_next"] == "500.00"
     assert shown["member"]["id"] == "M1" and shown["expiring"] == [] and shown["holds"] == []
+    assert shown["vouchers"] == []
 
 
 def test_member_history_pages_through_the_ledger(store: str, capsys: pytest.CaptureFixture[str]) -> None:

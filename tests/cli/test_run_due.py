@@ -61,6 +61,7 @@ def test_run_due_writes_off_what_expired_once(
         "  tier reviews             0 (0 changed tier)\n"
         "  lots re-dated            0\n"
         "  expiry reminders         0\n"
+        "  vouchers expired         0\n"
     )
     assert _balance(url) == 0
     # Run again (a scheduler that fired twice): nothing more is due.
@@ -88,6 +89,7 @@ def test_run_due_reads_the_store_from_the_environment_and_the_program_from_a_fil
         "tier_changes": 0,
         "redated_lots": 0,
         "reminders": 0,
+        "expired_vouchers": 0,
     }
     assert _balance(url) == 12
 

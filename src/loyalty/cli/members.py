@@ -43,10 +43,10 @@ def show(args: argparse.Namespace) -> int:
         tier = engine.tier(member_id) if program.tiers is not None else None
         expiring = engine.expiring(member_id, within=timedelta(days=args.expiring_days))
         holds = engine.holds(member_id)
+        vouchers = engine.vouchers(member_id, open_only=True)
     if args.json:
-        _print_json(
-            {"member": member, "balance": balance, "tier": tier, "expiring": expiring, "holds": holds}
-        )
+        shown = {"member": member, "balance": balance, "tier": tier, "expiring": expiring, "holds": holds}
+        _print_json({**shown, "vouchers": vouchers})
         return 0
     points = program.format_points
     rows = [
@@ -68,6 +68,9 @@ def show(args: argparse.Namespace) -> int:
     print("  open holds:" + ("" if holds else " none"))
     for hold in holds:
         print(f"    {hold.id}: {points(hold.points)} until {hold.expires_at.isoformat()}")
+    print("  open vouchers:" + ("" if vouchers else " none"))
+    for voucher in vouchers:
+        print(f"    {voucher.code}: {voucher.reward_id} until {voucher.expires_at.isoformat()}")
     return 0
 
 

@@ -40,6 +40,7 @@ def run_due(args: argparse.Namespace) -> int:
             ("tier reviews", f"{done.tier_reviews} ({done.tier_changes} changed tier)"),
             ("lots re-dated", f"{done.redated_lots}"),
             ("expiry reminders", f"{done.reminders}"),
+            ("vouchers expired", f"{done.expired_vouchers}"),
         ],
     )
     return 0

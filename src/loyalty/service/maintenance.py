@@ -26,7 +26,7 @@ from loyalty.expiry import redated_key, reminded_key
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.service import locks, postings, tiering
+from loyalty.service import locks, postings, rewarding, tiering
 from loyalty.service.context import Context
 from loyalty.store import UnitOfWork
 from loyalty.tallies import Tally
@@ -56,6 +56,8 @@ class Maintenance:
     redated_lots: int = 0
     #: ``points_expiring`` events written (one per member with points newly in the reminder window).
     reminders: int = 0
+    #: Vouchers that reached their expiry date unused (no points come back: :mod:`loyalty.vouchers`).
+    expired_vouchers: int = 0
 
 
 def run_due(
@@ -104,7 +106,12 @@ def run_due(
         # Nothing found, or all of it ended by another engine meanwhile: done. (Stopping
         # on a batch that did nothing also bounds the loop whatever an adapter returns.)
         if not found or not (written or reviewed):
-            report = attrs.evolve(report, members=len(members), reminders=_remind(ctx, at, batch))
+            report = attrs.evolve(
+                report,
+                members=len(members),
+                reminders=_remind(ctx, at, batch),
+                expired_vouchers=rewarding.expire_due(ctx, at, batch),
+            )
             _log(report, at, time.perf_counter() - started)
             return report
         expired = [entry.points for entry in written if entry.kind is EntryKind.EXPIRE]
@@ -127,7 +134,7 @@ def _log(report: Maintenance, at: datetime, seconds: float) -> None:
     """One INFO line for a run: its counts (no member is named) and how long it took."""
     logger.info(
         "run_due at %s: %d lots expired (%d points) of %d members, %d holds expired (%d points back), "
-        "%d tier reviews (%d tier changes), %d lots re-dated, %d reminders, in %.3f s",
+        "%d tier reviews (%d tier changes), %d lots re-dated, %d reminders, %d vouchers expired, in %.3f s",
         at.isoformat(),
         report.expired_lots,
         report.expired_points,
@@ -138,6 +145,7 @@ def _log(report: Maintenance, at: datetime, seconds: float) -> None:
         report.tier_changes,
         report.redated_lots,
         report.reminders,
+        report.expired_vouchers,
         seconds,
     )
 

@@ -152,26 +152,32 @@ def hold_expired(uow: UnitOfWork, hold: Hold, now: datetime) -> None:
 
 
 def give_back(uow: UnitOfWork, hold: Hold, points: int, now: datetime, why: str) -> Entry:
-    """Return ``points`` of a hold to the lots they came from.
+    """Return ``points`` of a hold to the lots they came from (see :func:`return_draws`)."""
+    reason = f"{why}: {points} of {hold.points} points back"
+    return return_draws(uow, hold.member_id, hold.id, hold.give_back(points), now, reason, f"hold {hold.id}")
+
+
+def return_draws(
+    uow: UnitOfWork,
+    member_id: str,
+    source: str,
+    draws: tuple[tuple[int, int], ...],
+    now: datetime,
+    reason: str,
+    label: str,
+) -> Entry:
+    """A ``release`` entry giving ``draws`` (positive) back to the lots they were taken from: a
+    hold's points, or a voucher's (:mod:`loyalty.service.rewarding`), ``label`` saying which.
 
     Points back in a rolling lot (inactivity expiry) move on with the
-    member's other rolling points: activity while they were held counted
+    member's other rolling points: activity while they were spent counted
     for them too.
     """
-    draws = hold.give_back(points)
-    posting = Posting(
-        hold.member_id,
-        EntryKind.RELEASE,
-        points,
-        now,
-        now,
-        hold.id,
-        f"{why}: {points} of {hold.points} points back",
-        draws=draws,
-    )
+    points = sum(taken for _, taken in draws)
+    posting = Posting(member_id, EntryKind.RELEASE, points, now, now, source, reason, draws=draws)
     entry = uow.append(posting)
     back = {lot for lot, _ in draws}
-    lots = uow.lots(hold.member_id)
+    lots = uow.lots(member_id)
     dates = [lot.expires_at for lot in lots if lot.rolling and lot.expires_at is not None]
     if dates and any(lot.rolling for lot in lots if lot.id in back):
         latest = max(dates)
@@ -181,9 +187,9 @@ def give_back(uow: UnitOfWork, hold: Hold, points: int, now: datetime, why: str)
             if lot.id in back and lot.rolling and lot.expires_at is not None and lot.expires_at < latest
         )
         if moved:
-            reason = f"points back from hold {hold.id} roll on with the others"
+            why = f"points back from {label} roll on with the others"
             redate = Posting(
-                hold.member_id, EntryKind.REDATE, 0, now, now, hold.id, reason, rolling=True, redates=moved
+                member_id, EntryKind.REDATE, 0, now, now, source, why, rolling=True, redates=moved
             )
             uow.append(redate)
     return entry

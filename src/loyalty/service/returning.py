@@ -25,7 +25,7 @@ from loyalty.returns import (
     returned_key,
     taken_key,
 )
-from loyalty.service import locks, postings, tiering
+from loyalty.service import locks, postings, rewarding, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
@@ -94,6 +94,8 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
     replay = command.replay(uow)
     if replay is not None:
         return codec.structure(replay.result, ReturnReceipt)
+    # Vouchers bought against the purchase go with its last goods: their points come back first.
+    rewarding.revoke_if_returned(ctx, uow, purchase, returned, ctx.now())
     decided = plan_return(_snapshot(ctx, uow, returned, purchase, receipt, sold.result))
     entries = postings.apply(uow, decided.plan)
     if decided.tier_state is not None:
