@@ -3,6 +3,7 @@ maintenance without them, revoked by a full return of the purchase they were bou
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -32,6 +33,7 @@ from loyalty.returns import Returned
 from loyalty.rewards import Gives, Reward
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
+from loyalty.testing.snapshots import snapshot
 from loyalty.vouchers import VoucherStatus
 from tests.service.helpers import sale
 
@@ -180,3 +182,42 @@ def test_a_suspended_member_cannot_use_a_voucher_but_it_can_be_voided(engine: En
     assert refused.value.field == "code"
     assert engine.voucher(code).open
     assert engine.void_voucher(code, id="X1", at=T0 + timedelta(minutes=1)).status is VoucherStatus.VOIDED
+
+
+def test_tills_racing_to_use_one_voucher_use_it_once(engine: Engine) -> None:
+    code = engine.redeem_reward("M1", "coffee", id="R1", at=T0).code
+
+    def use(n: int) -> str:
+        try:
+            return engine.use_voucher(code, id=f"U{n}", at=T0).status.value
+        except VoucherEnded as ended:
+            return f"refused: {ended.status}"
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = sorted(pool.map(use, range(6)))
+    assert outcomes == ["refused: used"] * 5 + ["used"]
+    assert kinds(engine) == [EventKind.VOUCHER_ISSUED, EventKind.VOUCHER_USED]
+
+
+def test_refused_uses_and_voids_write_nothing_and_an_id_reused_names_the_field(
+    engine: Engine, store: Store
+) -> None:
+    first = engine.redeem_reward("M1", "coffee", id="R1", at=T0)
+    second = engine.redeem_reward("M1", "coffee", id="R2", at=T0)
+    engine.use_voucher(first.code, id="U1", at=T0)
+
+    def written() -> object:
+        return snapshot(store, ["M1", "M2"], ["U2", "X2"]), engine.vouchers("M1"), engine.events()
+
+    before = written()
+    with pytest.raises(VoucherEnded):
+        engine.void_voucher(first.code, id="X2", at=T0)
+    with pytest.raises(VoucherNotOwned):
+        engine.use_voucher(second.code, id="U2", at=T0, member_id="M2")
+    with pytest.raises(UnknownVoucher):
+        engine.void_voucher("NOSUCHCODE", id="X2", at=T0)
+    assert written() == before
+    engine.void_voucher(second.code, id="X1", at=T0)
+    with pytest.raises(IdempotencyConflict) as conflict:
+        engine.void_voucher(first.code, id="X1", at=T0)
+    assert conflict.value.field == "code"

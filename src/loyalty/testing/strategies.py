@@ -34,6 +34,7 @@ from loyalty.money import EXACT
 from loyalty.program import BASE, EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import ReturnPolicy
+from loyalty.rewards import MAX_VALID_DAYS, Gives, Reward
 from loyalty.rule_fields import DAYS
 from loyalty.rules import (
     RULE_KINDS,
@@ -64,6 +65,7 @@ __all__ = [
     "members",
     "programs",
     "purchases",
+    "rewards",
     "rule_ids",
     "rules",
 ]
@@ -286,12 +288,35 @@ def rules(kinds: Iterable[str] | None = None) -> st.SearchStrategy[Rule]:
 _RATES = st.none() | st.just(EarnRate()) | st.builds(EarnRate, st.integers(1, 100), _decimals("0.01", 100))
 _EFFECTIVE = st.datetimes(datetime(2000, 1, 1), datetime(2100, 1, 1), timezones=st.sampled_from(_OFFSETS))
 _RULE_LISTS = st.lists(rules(), max_size=8, unique_by=lambda rule: rule.id)
+
+
+@st.composite
+def rewards(draw: st.DrawFn) -> Reward:
+    """Rewards of a catalogue: each kind of gift with what it needs, sometimes a season."""
+    gives = draw(st.sampled_from(Gives))
+    start = _sometimes(draw, _DATES, 3)
+    end = _sometimes(draw, st.integers(0, 400), 2)
+    return Reward(
+        id=draw(_RULE_IDS),
+        name=draw(_NAMES),
+        cost=draw(st.integers(1, 10**6)),
+        gives=gives,
+        amount=draw(_decimals("0.01", 100)) if gives is Gives.AMOUNT_OFF else None,
+        sku=draw(st.sampled_from(SKUS)) if gives is Gives.PRODUCT else None,
+        valid_for_days=draw(st.integers(1, MAX_VALID_DAYS)),
+        available_from=start,
+        available_until=None if start is None or end is None else start + timedelta(days=end),
+    )
+
+
+_REWARD_LISTS = st.lists(rewards(), max_size=3, unique_by=lambda reward: reward.id)
 _VERSIONS = st.sampled_from(("1", "2", "2024-05", "v3.1")) | _RULE_IDS
 
 
 @st.composite
 def programs(draw: st.DrawFn, currency: str = "EUR") -> Program:
-    """Programs in ``currency`` with 0-8 rules (unique ids), scale 0-2 and every rounding option."""
+    """Programs in ``currency`` with 0-8 rules (unique ids), scale 0-2, every rounding option and
+    0-3 rewards in the catalogue."""
     name = draw(_NAMES)
     rate = draw(_RATES)
     effective_from = _sometimes(draw, _EFFECTIVE, 2)
@@ -323,6 +348,7 @@ def programs(draw: st.DrawFn, currency: str = "EUR") -> Program:
         timezone=draw(st.sampled_from(TIMEZONES)),
         version=draw(_VERSIONS),
         effective_from=effective_from,
+        rewards=draw(_REWARD_LISTS),
     )
 
 
