@@ -160,3 +160,25 @@ def test_a_member_is_looked_up_by_a_card_or_key(store: str, capsys: pytest.Captu
             "",
             "error: member_id: give the member's ID or --key KEY, one of the two\n",
         )
+
+
+def test_member_show_lists_the_vouchers_not_yet_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cafe.db'}"
+    menu = (
+        'name = "Cafe"\ncurrency = "EUR"\n[[rewards]]\nid = "coffee"\nname = "A coffee"\ncost = 3\n'
+        'gives = "voucher"\nvalid_for_days = 3660\n'
+    )
+    with Engine(Program.from_toml(menu), open_store(url), clock=lambda: T0) as engine:
+        engine.enroll("M1", at=T0)
+        engine.record_purchase(Purchase("T1", "M1", T0, [Line("cake", 2, Decimal("4.15"))], "EUR"))
+        kept = engine.redeem_reward("M1", "coffee", id="R1", at=T0)
+        used = engine.redeem_reward("M1", "coffee", id="R2", at=T0)
+        engine.use_voucher(used.code, id="U1", at=T0)
+    monkeypatch.setenv("LOYALTY_STORE_URL", url)
+    status, out, _ = run_cli(capsys, "member", "show", "M1")
+    assert status == 0
+    assert out.endswith(f"  open vouchers:\n    {kept.code}: coffee until 2034-03-09T09:30:00+00:00\n")
+    status, out, _ = run_cli(capsys, "member", "show", "M1", "--json")
+    assert [voucher["code"] for voucher in json.loads(out)["vouchers"]] == [kept.code]
