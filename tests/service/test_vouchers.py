@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 
 from loyalty import (
+    AlreadyReturned,
     Engine,
     EntryKind,
     EventKind,
@@ -221,3 +222,13 @@ def test_refused_uses_and_voids_write_nothing_and_an_id_reused_names_the_field(
     with pytest.raises(IdempotencyConflict) as conflict:
         engine.void_voucher(first.code, id="X1", at=T0)
     assert conflict.value.field == "code"
+
+
+def test_a_return_of_a_purchase_already_returned_in_full_is_refused_as_before(engine: Engine) -> None:
+    engine.redeem_reward("M1", "coffee", id="R1", at=T0, purchase_id="P1")
+    engine.record_return(Return("B1", "P1", T0))
+    for lines in (None, [Returned("sku", 1)]):
+        with pytest.raises(AlreadyReturned):
+            engine.record_return(Return("B2", "P1", T0, lines))
+    with pytest.raises(AlreadyReturned):  # nor can a reward be bought against it now
+        engine.redeem_reward("M1", "coffee", id="R2", at=T0, purchase_id="P1")

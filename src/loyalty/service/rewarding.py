@@ -240,11 +240,15 @@ def revoke_if_returned(
     back: their points return before the return takes back what the purchase earned. Called by the
     return, with the member's lock held; returns the vouchers revoked."""
     pid = purchase.id
+    revoked = uow.vouchers_bought_against(pid)
+    if not revoked:
+        return 0  # the usual case, found through the index: nothing more to read
     state = uow.tallies([returned_key(pid, i) for i in range(len(purchase.lines))])
     before = returned_before(purchase, state)
+    if remaining(purchase, before) is None:
+        return 0  # returned in full already: the return refuses itself (AlreadyReturned)
     if remaining(purchase, returned_after(purchase, before, returned.lines)) is not None:
         return 0
-    revoked = uow.vouchers_bought_against(pid)
     for found in revoked:
         check_open(found)
         _give_back(ctx, uow, found, returned.id, now, f"revoked: purchase {pid} returned")
