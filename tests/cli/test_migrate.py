@@ -47,6 +47,9 @@ def test_loyalty_migrate_upgrades_an_older_store_and_says_to_what(
     url = f"sqlite:///{path}"
     assert run_cli(capsys, "migrate", "--store", url) == (0, f"{url}: schema version {SCHEMA_VERSION}\n", "")
     assert schema_version_of(path) == SCHEMA_VERSION
+    # The guide shows the same session, so it names this version too.
+    guide = (Path(__file__).parents[2] / "docs" / "cli.md").read_text(encoding="utf-8")
+    assert f"sqlite:///club.db: schema version {SCHEMA_VERSION}\n" in guide
     status, out, _ = run_cli(capsys, "member", "history", "M1", "--store", url)
     assert status == 2 and out == ""  # opens now; there is no such member
     status, out, _ = run_cli(capsys, "migrate", "--store", url, "--json")

@@ -287,6 +287,8 @@ def test_validate_names_the_oldest_earned_draw_and_refuses_an_unknown_one(
         "",
         "expiry.draw: must be one of 'soonest_expiring', 'oldest_earned', got 'newest'\n",
     )
+
+
 def test_validate_counts_the_rewards_in_the_catalogue(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
