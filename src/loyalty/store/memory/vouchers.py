@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 from loyalty.errors import StorageError
 from loyalty.store.memory.data import Data, through
@@ -12,14 +13,22 @@ from loyalty.vouchers import Voucher, VoucherStatus
 __all__ = ["MemoryVouchers"]
 
 
-class MemoryVouchers:
+class Transaction(Protocol):
+    """The in-memory unit of work, as its vouchers see it: the data, the undo log and the guard."""
+
     _data: Data
     _undo: list[Callable[[], None]]
 
     def _writable(self) -> None:
-        raise NotImplementedError  # pragma: no cover - the unit of work's own
+        """Refuse a write in a read-only unit of work (:class:`~loyalty.errors.StorageError`)."""
+        ...
 
-    def add_voucher(self, voucher: Voucher) -> None:
+
+class MemoryVouchers:
+    """What :class:`~loyalty.store.memory.MemoryUnitOfWork` does with vouchers; its methods take
+    ``self: Transaction``, so mypy checks the unit of work has what they use."""
+
+    def add_voucher(self: Transaction, voucher: Voucher) -> None:
         self._writable()
         data = self._data
         kept = data.vouchers
@@ -40,16 +49,16 @@ class MemoryVouchers:
 
         self._undo.append(undo)
 
-    def voucher(self, code: str) -> Voucher | None:
+    def voucher(self: Transaction, code: str) -> Voucher | None:
         return self._data.vouchers.by_code.get(code)
 
-    def vouchers(self, member_id: str) -> list[Voucher]:
+    def vouchers(self: Transaction, member_id: str) -> list[Voucher]:
         kept = self._data.vouchers
         found = [kept.by_code[code] for code in kept.by_member.get(member_id, ())]
         return sorted(found, key=lambda voucher: (voucher.issued_at, voucher.code))
 
     def end_voucher(
-        self, code: str, status: VoucherStatus, at: datetime, *, used_for: str | None = None
+        self: Transaction, code: str, status: VoucherStatus, at: datetime, *, used_for: str | None = None
     ) -> Voucher:
         self._writable()
         kept = self._data.vouchers
@@ -67,12 +76,12 @@ class MemoryVouchers:
         self._undo.append(undo)
         return new
 
-    def due_vouchers(self, until: datetime, *, limit: int | None = None) -> list[Voucher]:
+    def due_vouchers(self: Transaction, until: datetime, *, limit: int | None = None) -> list[Voucher]:
         kept = self._data.vouchers
         end = through(kept.due, until)
         end = end if limit is None else min(end, limit)
         return [kept.by_code[code] for _, code in kept.due.islice(0, end)]
 
-    def vouchers_bought_against(self, purchase_id: str) -> list[Voucher]:
+    def vouchers_bought_against(self: Transaction, purchase_id: str) -> list[Voucher]:
         kept = self._data.vouchers
         return [kept.by_code[code] for code in sorted(kept.against.get(purchase_id, ()))]

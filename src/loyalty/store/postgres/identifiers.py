@@ -3,43 +3,26 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from loyalty.errors import StorageError
 from loyalty.identifiers import Identifier, IdentifierKind
-from loyalty.members import Member
 from loyalty.store.postgres.driver import pg_text
-from loyalty.store.postgres.queries import Queries
+from loyalty.store.postgres.transaction import Transaction
 from loyalty.store.rows import identifier_from_row, offset_of
 
-if TYPE_CHECKING:
-    import psycopg
-    from psycopg import sql
-
 __all__ = ["IdentifierRows"]
+
+
+def _known(uow: Transaction, member_id: str) -> None:
+    if uow.member(member_id) is None:
+        raise StorageError("member_id", f"no member {member_id!r}")
 
 
 class IdentifierRows:
     """What :class:`~loyalty.store.postgres.unit_of_work.PostgresUnitOfWork` does with keys."""
 
-    _q: Queries
-
-    def _writable(self) -> None:
-        raise NotImplementedError  # the unit of work's
-
-    def _execute(self, query: sql.Composed | bytes, params: Any = None) -> psycopg.Cursor[tuple[Any, ...]]:
-        raise NotImplementedError  # the unit of work's
-
-    def member(self, member_id: str) -> Member | None:
-        raise NotImplementedError  # the unit of work's
-
-    def _known(self, member_id: str) -> None:
-        if self.member(member_id) is None:
-            raise StorageError("member_id", f"no member {member_id!r}")
-
-    def add_identifier(self, identifier: Identifier) -> None:
+    def add_identifier(self: Transaction, identifier: Identifier) -> None:
         self._writable()
-        self._known(identifier.member_id)
+        _known(self, identifier.member_id)
         # A key taken meanwhile by another writer is a unique violation the engine retries, and
         # the retry finds the key taken.
         self._execute(
@@ -55,18 +38,18 @@ class IdentifierRows:
             ),
         )
 
-    def identifier(self, kind: IdentifierKind, value: str) -> Identifier | None:
+    def identifier(self: Transaction, kind: IdentifierKind, value: str) -> Identifier | None:
         row = self._execute(self._q.identifier, (kind.value, pg_text("key", value))).fetchone()
         return None if row is None else identifier_from_row(row)
 
-    def identifiers(self, member_id: str) -> list[Identifier]:
+    def identifiers(self: Transaction, member_id: str) -> list[Identifier]:
         return [
             identifier_from_row(row) for row in self._execute(self._q.identifiers, (member_id,)).fetchall()
         ]
 
-    def update_identifier(self, identifier: Identifier) -> None:
+    def update_identifier(self: Transaction, identifier: Identifier) -> None:
         self._writable()
-        self._known(identifier.member_id)
+        _known(self, identifier.member_id)
         cursor = self._execute(
             self._q.update_identifier,
             (

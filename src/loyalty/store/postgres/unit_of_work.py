@@ -9,9 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.figures import PeriodTotals
-from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, DrawOrder, Lot, check_draws, check_redates
+from loyalty.lots import Balance, check_draws, check_redates
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.records import pack_operation, unpack_operation
@@ -27,14 +26,14 @@ from loyalty.store import (
 from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
 from loyalty.store.periods import count_from_start, purchase_time
 from loyalty.store.postgres.driver import entry_values, pg_json, pg_text, translate
+from loyalty.store.postgres.holds import PostgresHolds
 from loyalty.store.postgres.identifiers import IdentifierRows
+from loyalty.store.postgres.lots import PostgresLots
 from loyalty.store.postgres.queries import Queries
 from loyalty.store.postgres.vouchers import PostgresVouchers
 from loyalty.store.rows import (
-    draws_text,
     entry_from_row,
     event_from_row,
-    hold_from_row,
     lot_from_row,
     member_from_row,
     offset_of,
@@ -43,7 +42,6 @@ from loyalty.store.rows import (
     restore_instant,
     tier_state_from_row,
 )
-from loyalty.store.spending import Segment, collect
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
@@ -54,7 +52,7 @@ if TYPE_CHECKING:
     Connection = psycopg.Connection[tuple[Any, ...]]
 
 
-class PostgresUnitOfWork(IdentifierRows, PostgresVouchers):
+class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, PostgresHolds):
     """One transaction on one connection, which sends what needs no answer with what does.
 
     Its ``BEGIN`` and the writes whose answer nothing waits for (tallies added, an operation
@@ -253,48 +251,6 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers):
             self._queue(self._q.redate, (posting.rolling, list(moved), list(dates)))
         return posting.recorded(seq, balance)
 
-    def add_hold(self, hold: Hold) -> None:
-        self._writable()
-        if not hold.open:
-            raise StorageError("status", "a hold is recorded open")
-        self._execute(
-            self._q.add_hold,
-            (
-                pg_text("id", hold.id),
-                pg_text("member_id", hold.member_id),
-                hold.points,
-                draws_text(hold.draws) or "[]",
-                hold.held_at,
-                offset_of(hold.held_at),
-                hold.expires_at,
-                hold.status.value,
-                hold.captured,
-                None,
-            ),
-        )
-
-    def hold(self, hold_id: str) -> Hold | None:
-        row = self._execute(self._q.hold, (hold_id,)).fetchone()
-        return None if row is None else hold_from_row(row)
-
-    def open_holds(self, member_id: str) -> list[Hold]:
-        return [hold_from_row(row) for row in self._execute(self._q.open_holds, (member_id,)).fetchall()]
-
-    def due_holds(self, until: datetime, *, limit: int | None = None) -> list[Hold]:
-        return [hold_from_row(row) for row in self._execute(self._q.due_holds, (until, limit)).fetchall()]
-
-    def end_hold(self, hold_id: str, status: HoldStatus, captured: int, at: datetime) -> Hold:
-        self._writable()
-        if status is HoldStatus.OPEN:
-            raise StorageError("status", "a hold ends captured, released or expired")
-        row = self._execute(self._q.end_hold, (status.value, captured, at, hold_id)).fetchone()
-        if row is None:
-            raise StorageError("hold_id", f"no open hold {hold_id!r} to end")
-        return hold_from_row(row)
-
-    def lots(self, member_id: str) -> list[Lot]:
-        return [lot_from_row(row) for row in self._execute(self._q.lots, {"m": member_id}).fetchall()]
-
     def referral_code(self, member_id: str) -> str | None:
         row = self._execute(self._q.referral_code, (member_id,)).fetchone()
         return None if row is None else str(row[0])
@@ -408,51 +364,6 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers):
     def due_tier_states(self, until: datetime, *, limit: int | None = None) -> list[TierState]:
         rows = self._execute(self._q.due_tier_states, (until, limit)).fetchall()
         return [tier_state_from_row(row) for row in rows]
-
-    def lot(self, member_id: str, lot_id: int) -> Lot | None:
-        row = self._execute(self._q.lot, (member_id, lot_id)).fetchone()
-        return None if row is None else lot_from_row(row)
-
-    def open_lots(self, *, after: int = 0, limit: int) -> list[Lot]:
-        rows = self._execute(self._q.open_lots, (after, limit)).fetchall()
-        return [lot_from_row(row) for row in rows]
-
-    def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
-        rows = self._execute(self._q.pending_lots, (member_id, at)).fetchall()
-        return [lot_from_row(row) for row in rows]
-
-    def spendable_lots(
-        self,
-        member_id: str,
-        now: datetime,
-        *,
-        pending: bool = False,
-        after: Lot | None = None,
-        limit: int,
-        order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
-    ) -> list[Lot]:
-        def read(segment: Segment, n: int) -> list[Lot]:
-            bounds = {"m": member_id, "now": now, "pending": segment.pending, "lot": segment.after_id, "n": n}
-            if segment.after_earned is not None:
-                bounds["earned"] = segment.after_earned
-                query = self._q.spendable_earned
-            elif segment.dated:
-                bounds["expires"] = segment.after_expires
-                query = self._q.spendable_dated
-            else:
-                query = self._q.spendable_undated
-            return [lot_from_row(row) for row in self._execute(query, bounds).fetchall()]
-
-        return collect(now, pending=pending, after=after, limit=limit, read=read, order=order)
-
-    def due_lots(
-        self, until: datetime, *, member_id: str | None = None, limit: int | None = None
-    ) -> list[Lot]:
-        if member_id is None:
-            rows = self._execute(self._q.due_lots, (until, limit)).fetchall()
-        else:
-            rows = self._execute(self._q.member_due_lots, (member_id, until, limit)).fetchall()
-        return [lot_from_row(row) for row in rows]
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         # LIMIT NULL is no limit.

@@ -3,33 +3,20 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
 from loyalty.errors import StorageError
 from loyalty.store.postgres.driver import pg_text
-from loyalty.store.postgres.queries import Queries
+from loyalty.store.postgres.transaction import Transaction
 from loyalty.store.rows import draws_text, offset_of, voucher_from_row
 from loyalty.vouchers import Voucher, VoucherStatus
-
-if TYPE_CHECKING:
-    import psycopg
-    from psycopg import sql
 
 __all__ = ["PostgresVouchers"]
 
 
 class PostgresVouchers:
-    _q: Queries
+    """What :class:`~loyalty.store.postgres.unit_of_work.PostgresUnitOfWork` does with vouchers."""
 
-    if TYPE_CHECKING:
-
-        def _writable(self) -> None: ...
-
-        def _execute(
-            self, query: sql.Composed | bytes, params: Any = None
-        ) -> psycopg.Cursor[tuple[Any, ...]]: ...
-
-    def add_voucher(self, voucher: Voucher) -> None:
+    def add_voucher(self: Transaction, voucher: Voucher) -> None:
         self._writable()
         if not voucher.open:
             raise StorageError("status", "a voucher is recorded issued")
@@ -52,16 +39,16 @@ class PostgresVouchers:
             ),
         )
 
-    def voucher(self, code: str) -> Voucher | None:
+    def voucher(self: Transaction, code: str) -> Voucher | None:
         row = self._execute(self._q.voucher, (pg_text("code", code),)).fetchone()
         return None if row is None else voucher_from_row(row)
 
-    def vouchers(self, member_id: str) -> list[Voucher]:
+    def vouchers(self: Transaction, member_id: str) -> list[Voucher]:
         rows = self._execute(self._q.member_vouchers, (pg_text("member_id", member_id),)).fetchall()
         return [voucher_from_row(row) for row in rows]
 
     def end_voucher(
-        self, code: str, status: VoucherStatus, at: datetime, *, used_for: str | None = None
+        self: Transaction, code: str, status: VoucherStatus, at: datetime, *, used_for: str | None = None
     ) -> Voucher:
         self._writable()
         if status is VoucherStatus.ISSUED:
@@ -72,11 +59,11 @@ class PostgresVouchers:
             raise StorageError("code", f"no issued voucher {code!r} to end")
         return voucher_from_row(row)
 
-    def due_vouchers(self, until: datetime, *, limit: int | None = None) -> list[Voucher]:
+    def due_vouchers(self: Transaction, until: datetime, *, limit: int | None = None) -> list[Voucher]:
         return [
             voucher_from_row(row) for row in self._execute(self._q.due_vouchers, (until, limit)).fetchall()
         ]
 
-    def vouchers_bought_against(self, purchase_id: str) -> list[Voucher]:
+    def vouchers_bought_against(self: Transaction, purchase_id: str) -> list[Voucher]:
         rows = self._execute(self._q.vouchers_bought_against, (pg_text("purchase_id", purchase_id),))
         return [voucher_from_row(row) for row in rows.fetchall()]

@@ -9,6 +9,7 @@ from loyalty.errors import StorageError
 from loyalty.identifiers import Identifier, IdentifierKind
 from loyalty.store.rows import IDENTIFIER_COLUMNS, identifier_from_row, offset_of
 from loyalty.store.sqlite.statements import sortable
+from loyalty.store.sqlite.transaction import Transaction
 
 __all__ = ["IdentifierRows"]
 
@@ -25,21 +26,17 @@ _UPDATE = (
 )
 
 
+def _known(conn: sqlite3.Connection, member_id: str) -> None:
+    if conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone() is None:
+        raise StorageError("member_id", f"no member {member_id!r}")
+
+
 class IdentifierRows:
     """What :class:`~loyalty.store.sqlite.unit_of_work.SQLiteUnitOfWork` does with keys."""
 
-    _conn: sqlite3.Connection
-
-    def _writable(self) -> None:
-        raise NotImplementedError  # the unit of work's
-
-    def _known(self, member_id: str) -> None:
-        if self._conn.execute("SELECT 1 FROM members WHERE member_id = ?", (member_id,)).fetchone() is None:
-            raise StorageError("member_id", f"no member {member_id!r}")
-
-    def add_identifier(self, identifier: Identifier) -> None:
+    def add_identifier(self: Transaction, identifier: Identifier) -> None:
         self._writable()
-        self._known(identifier.member_id)
+        _known(self._conn, identifier.member_id)
         try:
             self._conn.execute(
                 _INSERT,
@@ -56,16 +53,16 @@ class IdentifierRows:
         except sqlite3.IntegrityError as exc:
             raise StorageError("key", f"{identifier.key} is already recorded") from exc
 
-    def identifier(self, kind: IdentifierKind, value: str) -> Identifier | None:
+    def identifier(self: Transaction, kind: IdentifierKind, value: str) -> Identifier | None:
         row = self._conn.execute(_SELECT, (kind.value, value)).fetchone()
         return None if row is None else identifier_from_row(row)
 
-    def identifiers(self, member_id: str) -> list[Identifier]:
+    def identifiers(self: Transaction, member_id: str) -> list[Identifier]:
         return [identifier_from_row(row) for row in self._conn.execute(_OF_MEMBER, (member_id,))]
 
-    def update_identifier(self, identifier: Identifier) -> None:
+    def update_identifier(self: Transaction, identifier: Identifier) -> None:
         self._writable()
-        self._known(identifier.member_id)
+        _known(self._conn, identifier.member_id)
         cursor = self._conn.execute(
             _UPDATE,
             (

@@ -9,9 +9,8 @@ from decimal import Decimal
 
 from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
-from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, DrawOrder, Lot, check_draws, check_redates, opens
+from loyalty.lots import Balance, check_draws, check_redates, opens
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.records import pack_operation, unpack_operation
@@ -28,14 +27,9 @@ from loyalty.store.entry_records import carries
 from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
 from loyalty.store.periods import purchase_time
 from loyalty.store.rows import (
-    HOLD_COLUMNS,
-    LOT_COLUMNS,
-    draws_text,
     dump_json,
     entry_from_row,
     event_from_row,
-    hold_from_row,
-    lot_from_row,
     member_from_row,
     offset_of,
     program_from_row,
@@ -44,49 +38,37 @@ from loyalty.store.rows import (
     rules_text,
     tier_state_from_row,
 )
-from loyalty.store.spending import Segment, collect
 from loyalty.store.sqlite.entries import Pending, lot_values, pending
+from loyalty.store.sqlite.holds import SQLiteHolds
 from loyalty.store.sqlite.identifiers import IdentifierRows
+from loyalty.store.sqlite.lots import SQLiteLots, lots_by_id
 from loyalty.store.sqlite.periods import period_totals
 from loyalty.store.sqlite.statements import (
-    ALL_OPEN_LOTS,
     BALANCE_BY_STATE,
-    DUE_HOLDS,
-    DUE_LOTS,
     DUE_TIERS,
     EPOCH,
     EVENTS,
     INSERT_ENTRY,
-    INSERT_HOLD,
     INSERT_LOT,
     INSERT_MEMBER,
     INSERT_OPERATION,
     INSERT_PROGRAM,
     KEYS_PER_QUERY,
-    MEMBER_DUE_LOTS,
     MOVE_BALANCE,
     MOVE_BALANCE_AND_TALLIES,
-    OPEN_HOLDS,
-    OPEN_LOTS,
-    PENDING_LOTS,
     PUT_REFERRAL,
     PUT_ROW_TALLIES,
     PUT_TIER,
     REFERRALS_BY,
     SELECT_HISTORY,
-    SELECT_HOLD,
     SELECT_MEMBER,
     SELECT_OPERATION,
     SELECT_PROGRAMS,
     SELECT_REFERRAL,
     SELECT_ROW_TALLIES,
     SELECT_TIER,
-    SPENDABLE_DATED,
-    SPENDABLE_EARNED,
-    SPENDABLE_UNDATED,
     UPSERT_TALLY,
     balance_by_state_parameters,
-    earned_key,
     micros,
     sortable,
     utc_text,
@@ -96,7 +78,7 @@ from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
 
-class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers):
+class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteLots, SQLiteHolds):
     def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
         self._conn = conn
         self._readonly = readonly
@@ -222,11 +204,12 @@ class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers):
         drawn: list[tuple[int, int]] = []
         if posting.points < 0 or posting.draws:
             # Checked before anything is written, against the lots as stored.
-            lots = self._lots_by_id(posting.member_id, [lot for lot, _ in posting.draws])
+            lots = lots_by_id(self._conn, posting.member_id, [lot for lot, _ in posting.draws])
             check_draws(posting, lots)
             drawn = [(points, lot) for lot, points in posting.draws]
         if posting.redates or posting.kind is EntryKind.REDATE:
-            check_redates(posting, self._lots_by_id(posting.member_id, [lot for lot, _ in posting.redates]))
+            redated = lots_by_id(self._conn, posting.member_id, [lot for lot, _ in posting.redates])
+            check_redates(posting, redated)
         rules_text(posting.rules)  # refused before anything is written
         tallies = self._rows.take(posting.member_id)
         if tallies is not None:
@@ -256,119 +239,12 @@ class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers):
             self._pending = None
             self._conn.execute(INSERT_ENTRY, (*entry.values, record))
 
-    def _lots_by_id(self, member_id: str, ids: list[int]) -> dict[int, Lot]:
-        found: dict[int, Lot] = {}
-        for start in range(0, len(ids), KEYS_PER_QUERY):
-            chunk = ids[start : start + KEYS_PER_QUERY]
-            rows = self._conn.execute(
-                # Only "?" placeholders are formatted in; the ids are bound.
-                f"SELECT {LOT_COLUMNS} FROM lots"  # noqa: S608
-                f" WHERE member_id = ? AND lot IN ({', '.join('?' * len(chunk))})",
-                [member_id, *chunk],
-            ).fetchall()
-            found.update((lot.id, lot) for lot in map(lot_from_row, rows))
-        return found
-
-    def lots(self, member_id: str) -> list[Lot]:
-        return [lot_from_row(row) for row in self._conn.execute(OPEN_LOTS, {"m": member_id})]
-
-    def lot(self, member_id: str, lot_id: int) -> Lot | None:
-        return self._lots_by_id(member_id, [lot_id]).get(lot_id)
-
-    def open_lots(self, *, after: int = 0, limit: int) -> list[Lot]:
-        rows = self._conn.execute(ALL_OPEN_LOTS, (after, limit))
-        return [lot_from_row(row) for row in rows]
-
-    def pending_lots(self, member_id: str, at: datetime) -> list[Lot]:
-        rows = self._conn.execute(PENDING_LOTS, (member_id, sortable(at)))
-        return [lot_from_row(row) for row in rows]
-
-    def spendable_lots(
-        self,
-        member_id: str,
-        now: datetime,
-        *,
-        pending: bool = False,
-        after: Lot | None = None,
-        limit: int,
-        order: DrawOrder = DrawOrder.SOONEST_EXPIRING,
-    ) -> list[Lot]:
-        def read(segment: Segment, n: int) -> list[Lot]:
-            bounds = {"m": member_id, "lot": segment.after_id, "now": sortable(now), "n": n}
-            bounds["pending"] = segment.pending
-            if segment.after_earned is not None:
-                bounds["earned"] = earned_key(segment.after_earned)
-                query = SPENDABLE_EARNED
-            elif segment.dated:
-                bounds["expires"] = sortable(segment.after_expires)
-                query = SPENDABLE_DATED
-            else:
-                query = SPENDABLE_UNDATED
-            return [lot_from_row(row) for row in self._conn.execute(query, bounds)]
-
-        return collect(now, pending=pending, after=after, limit=limit, read=read, order=order)
-
-    def due_lots(
-        self, until: datetime, *, member_id: str | None = None, limit: int | None = None
-    ) -> list[Lot]:
-        bound = -1 if limit is None else limit
-        if member_id is None:
-            rows = self._conn.execute(DUE_LOTS, (sortable(until), bound))
-        else:
-            rows = self._conn.execute(MEMBER_DUE_LOTS, (member_id, sortable(until), bound))
-        return [lot_from_row(row) for row in rows]
-
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         self._flush()
         rows = self._conn.execute(
             SELECT_HISTORY, (member_id, after, -1 if limit is None else limit)
         ).fetchall()
         return [entry_from_row(row) for row in rows]
-
-    def add_hold(self, hold: Hold) -> None:
-        self._writable()
-        if not hold.open:
-            raise StorageError("status", "a hold is recorded open")
-        self._conn.execute(
-            INSERT_HOLD,
-            (
-                hold.id,
-                hold.member_id,
-                hold.points,
-                draws_text(hold.draws) or "[]",
-                utc_text(hold.held_at),
-                offset_of(hold.held_at),
-                sortable(hold.expires_at),
-                hold.status.value,
-                hold.captured,
-                None,
-            ),
-        )
-
-    def hold(self, hold_id: str) -> Hold | None:
-        row = self._conn.execute(SELECT_HOLD, (hold_id,)).fetchone()
-        return None if row is None else hold_from_row(row)
-
-    def open_holds(self, member_id: str) -> list[Hold]:
-        return [hold_from_row(row) for row in self._conn.execute(OPEN_HOLDS, (member_id,))]
-
-    def due_holds(self, until: datetime, *, limit: int | None = None) -> list[Hold]:
-        rows = self._conn.execute(DUE_HOLDS, (sortable(until), -1 if limit is None else limit))
-        return [hold_from_row(row) for row in rows]
-
-    def end_hold(self, hold_id: str, status: HoldStatus, captured: int, at: datetime) -> Hold:
-        self._writable()
-        if status is HoldStatus.OPEN:
-            raise StorageError("status", "a hold ends captured, released or expired")
-        # The status test is the final arbiter: a hold ends exactly once.
-        row = self._conn.execute(
-            f"UPDATE holds SET status = ?, captured = ?, ended_at = ? WHERE hold_id = ? AND status = 'open'"  # noqa: S608
-            f" RETURNING {HOLD_COLUMNS}",
-            (status.value, captured, sortable(at), hold_id),
-        ).fetchone()
-        if row is None:
-            raise StorageError("hold_id", f"no open hold {hold_id!r} to end")
-        return hold_from_row(row)
 
     def referral_code(self, member_id: str) -> str | None:
         row = self._conn.execute(

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import datetime
 
 from loyalty.errors import StorageError
 from loyalty.store.rows import VOUCHER_COLUMNS, draws_text, offset_of, voucher_from_row
 from loyalty.store.sqlite.statements import sortable
+from loyalty.store.sqlite.transaction import Transaction
 from loyalty.vouchers import Voucher, VoucherStatus
 
 __all__ = ["SQLiteVouchers"]
@@ -31,12 +31,9 @@ END_VOUCHER = (
 
 
 class SQLiteVouchers:
-    _conn: sqlite3.Connection
+    """What :class:`~loyalty.store.sqlite.unit_of_work.SQLiteUnitOfWork` does with vouchers."""
 
-    def _writable(self) -> None:
-        raise NotImplementedError  # pragma: no cover - the unit of work's own
-
-    def add_voucher(self, voucher: Voucher) -> None:
+    def add_voucher(self: Transaction, voucher: Voucher) -> None:
         self._writable()
         if not voucher.open:
             raise StorageError("status", "a voucher is recorded issued")
@@ -58,15 +55,15 @@ class SQLiteVouchers:
             ),
         )
 
-    def voucher(self, code: str) -> Voucher | None:
+    def voucher(self: Transaction, code: str) -> Voucher | None:
         row = self._conn.execute(SELECT_VOUCHER, (code,)).fetchone()
         return None if row is None else voucher_from_row(row)
 
-    def vouchers(self, member_id: str) -> list[Voucher]:
+    def vouchers(self: Transaction, member_id: str) -> list[Voucher]:
         return [voucher_from_row(row) for row in self._conn.execute(MEMBER_VOUCHERS, (member_id,))]
 
     def end_voucher(
-        self, code: str, status: VoucherStatus, at: datetime, *, used_for: str | None = None
+        self: Transaction, code: str, status: VoucherStatus, at: datetime, *, used_for: str | None = None
     ) -> Voucher:
         self._writable()
         if status is VoucherStatus.ISSUED:
@@ -76,9 +73,9 @@ class SQLiteVouchers:
             raise StorageError("code", f"no issued voucher {code!r} to end")
         return voucher_from_row(row)
 
-    def due_vouchers(self, until: datetime, *, limit: int | None = None) -> list[Voucher]:
+    def due_vouchers(self: Transaction, until: datetime, *, limit: int | None = None) -> list[Voucher]:
         rows = self._conn.execute(DUE_VOUCHERS, (sortable(until), -1 if limit is None else limit))
         return [voucher_from_row(row) for row in rows]
 
-    def vouchers_bought_against(self, purchase_id: str) -> list[Voucher]:
+    def vouchers_bought_against(self: Transaction, purchase_id: str) -> list[Voucher]:
         return [voucher_from_row(row) for row in self._conn.execute(BOUGHT_AGAINST, (purchase_id,))]
