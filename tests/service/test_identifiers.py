@@ -4,6 +4,7 @@ replay; each change is an outbox event. On every adapter."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import attrs
 import pytest
@@ -77,6 +78,10 @@ def test_a_retry_replays_a_reused_id_conflicts_and_the_members_own_key_is_return
 
 
 def refusals(engine: Engine) -> list[tuple[Callable[[], object], type[LoyaltyError], str]]:
+    replace, remove = (
+        partial(write, id="X1", at=T0) for write in (engine.replace_card, engine.remove_identifier)
+    )
+    enroll = partial(engine.enroll, "M3", at=T0)
     return [
         (lambda: engine.add_identifier("M2", "card:1111 2222", id="X1", at=T0), IdentifierTaken, "key"),
         (lambda: engine.add_identifier("M2", "loyalty:42", id="X1", at=T0), InvalidInput, "key"),
@@ -85,36 +90,12 @@ def refusals(engine: Engine) -> list[tuple[Callable[[], object], type[LoyaltyErr
         (lambda: engine.remove_identifier("M2", "card:x", id="", at=T0), InvalidInput, "id"),
         (lambda: engine.enroll("M3", at=T0, identifiers="card:55"), InvalidInput, "identifiers"),
         (lambda: engine.add_identifier("nobody", "card:5", id="X1", at=T0), UnknownMember, "member_id"),
-        (
-            lambda: engine.replace_card("M2", "card:1111-2222", "card:5", id="X1", at=T0),
-            UnknownIdentifier,
-            "old_key",
-        ),
-        (
-            lambda: engine.replace_card("M1", "card:11112222", "card:11112222", id="X1", at=T0),
-            InvalidInput,
-            "new_key",
-        ),
-        (
-            lambda: engine.replace_card("M1", "email:ann@example.com", "card:5", id="X1", at=T0),
-            InvalidInput,
-            "old_key",
-        ),
-        (
-            lambda: engine.remove_identifier("M2", "email:ann@example.com", id="X1", at=T0),
-            UnknownIdentifier,
-            "key",
-        ),
-        (
-            lambda: engine.enroll("M3", at=T0, identifiers=["card:5", "email:ANN@example.com"]),
-            IdentifierTaken,
-            "identifiers[1]",
-        ),
-        (
-            lambda: engine.enroll("M3", at=T0, identifiers=["card:55", "card:5-5"]),
-            InvalidInput,
-            "identifiers[1]",
-        ),
+        (lambda: replace("M2", "card:1111-2222", "card:5"), UnknownIdentifier, "old_key"),
+        (lambda: replace("M1", "card:11112222", "card:11112222"), InvalidInput, "new_key"),
+        (lambda: replace("M1", "email:ann@example.com", "card:5"), InvalidInput, "old_key"),
+        (lambda: remove("M2", "email:ann@example.com"), UnknownIdentifier, "key"),
+        (lambda: enroll(identifiers=["card:5", "email:ANN@example.com"]), IdentifierTaken, "identifiers[1]"),
+        (lambda: enroll(identifiers=["card:55", "card:5-5"]), InvalidInput, "identifiers[1]"),
         (lambda: engine.enroll("M1", at=T0, identifiers=["card:5"]), MemberAlreadyEnrolled, "identifiers"),
     ]
 
@@ -125,19 +106,12 @@ def test_refused_input_names_the_field_and_writes_nothing(any_store: Store) -> N
     engine.replace_card("M1", "card:8888", "card:7777", id="R1", at=T0)
     before = snapshot(any_store, ["M1", "M2", "M3"], ["X1"])
     events = engine.events()
+    replace = partial(engine.replace_card, "M1", id="X1", at=T0)
     table: list[tuple[Callable[[], object], type[LoyaltyError], str]] = [
         *refusals(engine),
         (lambda: engine.add_identifier("M2", "card:8888", id="X1", at=T0), IdentifierReplaced, "key"),
-        (
-            lambda: engine.replace_card("M1", "card:8888", "card:5", id="X1", at=T0),
-            UnknownIdentifier,
-            "old_key",
-        ),
-        (
-            lambda: engine.replace_card("M1", "card:7777", "card:8888", id="X1", at=T0),
-            IdentifierReplaced,
-            "new_key",
-        ),
+        (lambda: replace("card:8888", "card:5"), UnknownIdentifier, "old_key"),
+        (lambda: replace("card:7777", "card:8888"), IdentifierReplaced, "new_key"),
     ]
     for refused, error, field in table:
         with pytest.raises(error) as info:

@@ -254,40 +254,37 @@ def _migrated_shape(version: int) -> set[tuple[str, str]]:
 (LOTS_OPEN,) = (statement for statement in MIGRATIONS[3] if "INDEX lots_open" in statement)
 
 
-def _as_schema_11(schema: str) -> None:
-    """A current schema as schema 11 left it: no vouchers."""
+def _undo(schema: str, version: int, *statements: str) -> None:
+    """Take a migration back by hand: run ``statements`` (``{s}`` is the schema), then say the
+    schema is at ``version``."""
     s = sql.Identifier(schema)
     with psycopg.connect(postgres_dsn()) as conn:
-        conn.execute(sql.SQL("DROP TABLE {}.vouchers").format(s))
-        conn.execute(sql.SQL("UPDATE {}.schema_version SET version = 11").format(s))
+        for statement in statements:
+            conn.execute(sql.SQL(statement).format(s=s))
+        conn.execute(sql.SQL("UPDATE {s}.schema_version SET version = %s").format(s=s), (version,))
+
+
+def _as_schema_11(schema: str) -> None:
+    """A current schema as schema 11 left it: no vouchers."""
+    _undo(schema, 11, "DROP TABLE {s}.vouchers")
 
 
 def _as_schema_10(schema: str) -> None:
     """A current schema as schema 10 left it: no members' keys either."""
     _as_schema_11(schema)
-    s = sql.Identifier(schema)
-    with psycopg.connect(postgres_dsn()) as conn:
-        conn.execute(sql.SQL("DROP TABLE {}.identifiers").format(s))
-        conn.execute(sql.SQL("UPDATE {}.schema_version SET version = 10").format(s))
+    _undo(schema, 10, "DROP TABLE {s}.identifiers")
 
 
 def _as_schema_9(schema: str) -> None:
     """A current schema as schema 9 left it: no member status (every member was active)."""
     _as_schema_10(schema)
-    s = sql.Identifier(schema)
-    with psycopg.connect(postgres_dsn()) as conn:
-        conn.execute(sql.SQL("ALTER TABLE {}.members DROP COLUMN status").format(s))
-        conn.execute(sql.SQL("UPDATE {}.schema_version SET version = 9").format(s))
+    _undo(schema, 9, "ALTER TABLE {s}.members DROP COLUMN status")
 
 
 def _as_schema_8(schema: str) -> None:
     """A current schema as schema 8 left it: every open lot indexed by lots_open, no lots_debts."""
     _as_schema_9(schema)
-    s = sql.Identifier(schema)
-    with psycopg.connect(postgres_dsn()) as conn:
-        conn.execute(sql.SQL("DROP INDEX {}.lots_debts").format(s))
-        conn.execute(sql.SQL(LOTS_OPEN).format(s=s))
-        conn.execute(sql.SQL("UPDATE {}.schema_version SET version = 8").format(s))
+    _undo(schema, 8, "DROP INDEX {s}.lots_debts", LOTS_OPEN)
 
 
 def _as_schema_7(schema: str) -> None:

@@ -363,19 +363,23 @@ def _micros(text: str) -> int:
     return (datetime.fromisoformat(text) - EPOCH) // timedelta(microseconds=1)
 
 
+def _undo(conn: sqlite3.Connection, version: int, *statements: str) -> None:
+    """Take a migration back by hand: run ``statements``, then say the file is at ``version``."""
+    for statement in statements:
+        conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = ?", (version,))
+    conn.commit()
+
+
 def _as_schema_12(conn: sqlite3.Connection) -> None:
     """A current file as schema 12 left it: no vouchers."""
-    conn.execute("DROP TABLE vouchers")
-    conn.execute("UPDATE schema_version SET version = 12")
-    conn.commit()
+    _undo(conn, 12, "DROP TABLE vouchers")
 
 
 def _as_schema_11(conn: sqlite3.Connection) -> None:
     """A current file as schema 11 left it: no members' keys either."""
     _as_schema_12(conn)
-    conn.execute("DROP TABLE identifiers")
-    conn.execute("UPDATE schema_version SET version = 11")
-    conn.commit()
+    _undo(conn, 11, "DROP TABLE identifiers")
 
 
 def _as_schema_10(conn: sqlite3.Connection) -> None:
@@ -400,18 +404,13 @@ def _as_schema_10(conn: sqlite3.Connection) -> None:
 def _as_schema_9(conn: sqlite3.Connection) -> None:
     """A current file as schema 9 left it: no member status (every member was active)."""
     _as_schema_10(conn)
-    conn.execute("ALTER TABLE members DROP COLUMN status")
-    conn.execute("UPDATE schema_version SET version = 9")
-    conn.commit()
+    _undo(conn, 9, "ALTER TABLE members DROP COLUMN status")
 
 
 def _as_schema_8(conn: sqlite3.Connection) -> None:
     """A current file as schema 8 left it: every open lot indexed by lots_open, no lots_debts."""
     _as_schema_9(conn)
-    conn.execute("DROP INDEX lots_debts")
-    conn.execute(LOTS_OPEN)
-    conn.execute("UPDATE schema_version SET version = 8")
-    conn.commit()
+    _undo(conn, 8, "DROP INDEX lots_debts", LOTS_OPEN)
 
 
 def _as_schema_7(conn: sqlite3.Connection) -> None:
