@@ -37,6 +37,7 @@ from loyalty.versions import in_force
 
 __all__ = [
     "Payment",
+    "check_day",
     "count_spent",
     "draw_within_limits",
     "paid_purchase",
@@ -61,6 +62,17 @@ def spent_on(uow: UnitOfWork, member_id: str, program: Program, day: date) -> in
     counted = int(uow.tallies([key])[key].points)
     held = sum(hold.points for hold in uow.open_holds(member_id) if _day(program, hold.held_at) == day)
     return counted + held
+
+
+def check_day(uow: UnitOfWork, program: Program, member_id: str, points: int, at: datetime) -> None:
+    """Decline ``points`` leaving ``member_id`` at ``at`` beyond the day's ``per_day`` (a transfer's
+    points, which no purchase limit concerns), raising :class:`~loyalty.errors.RedemptionLimit`."""
+    if program.redemption.per_day is None:
+        return
+    used = spent_on(uow, member_id, program, _day(program, at))
+    refused = limit_refusal(program.redemption, points, day_used=used)
+    if refused is not None:
+        raise refused
 
 
 def count_spent(uow: UnitOfWork, program: Program, member_id: str, at: datetime, points: int) -> None:
