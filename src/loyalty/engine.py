@@ -345,9 +345,11 @@ class Engine(EngineReads, Closing):
         ``points_transferred`` event goes to the outbox. Refused, writing nothing, for the same
         member twice (:class:`InvalidInput` naming ``to_member``), an unknown member
         (:class:`UnknownMember`) and a sender that may not spend or a receiver that may not earn
-        (:class:`MemberNotActive`), each naming ``from_member`` or ``to_member``. A short
-        balance raises :class:`InsufficientPoints` and, as for :meth:`redeem`, the decline is
-        remembered under ``id``. Idempotent on ``id``.
+        (:class:`MemberNotActive`), each naming ``from_member`` or ``to_member``. The program's
+        ``redemption.minimum`` and ``multiple`` apply as to :meth:`redeem` (:class:`InvalidPoints`),
+        and the points count toward the sender's ``per_day``. A short balance or day raises
+        :class:`InsufficientPoints` (:class:`RedemptionLimit` for the day) and, as for
+        :meth:`redeem`, the decline is remembered under ``id``. Idempotent on ``id``.
         """
         return transferring.transfer(self._ctx, from_member, to_member, points, key=id, at=at, reason=reason)
 

@@ -8,12 +8,14 @@ totals into rates.
 >>> from datetime import datetime, timezone
 >>> from decimal import Decimal
 >>> jan, feb = datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 2, 1, tzinfo=timezone.utc)
->>> totals = PeriodTotals(by_kind={"earn": 1000, "redeem": -400, "expire": -100}, outstanding=2500,
-...                       members=50, active=30, active_before=40, retained=28, purchases=90,
-...                       spend=Decimal("2700.00"))
+>>> totals = PeriodTotals(by_kind={"earn": 1000, "redeem": -400, "expire": -100, "transfer": 0},
+...                       outstanding=2500, members=50, active=30, active_before=40, retained=28,
+...                       purchases=90, spend=Decimal("2700.00"), transferred=120)
 >>> f = figures(totals, jan, feb, "EUR", point_value=Decimal("0.01"))
 >>> f.retention_rate, f.defection_rate, f.breakage_rate
 (Decimal('0.7000'), Decimal('0.3000'), Decimal('0.2000'))
+>>> f.transferred_out, f.transferred_in
+(120, 120)
 >>> print(f.liability, f.lifetime_value)
 25.00 EUR 300.00 EUR
 """
@@ -43,7 +45,10 @@ class PeriodTotals:
     those enrolled before ``end``; ``active`` those with a purchase in the
     period, ``active_before`` in the period of the same length before it,
     ``retained`` in both; ``purchases`` and ``spend`` are the period's
-    purchases and their totals.
+    purchases and their totals. ``transferred`` sums the points of the
+    period's ``transfer`` entries that credited a member (``by_kind`` has
+    their net, what was received less what was sent: zero when each
+    transfer's two sides fall in the period, as they do, written at one time).
     """
 
     by_kind: Mapping[str, int]
@@ -54,6 +59,7 @@ class PeriodTotals:
     retained: int
     purchases: int
     spend: Decimal
+    transferred: int
 
 
 @attrs.frozen
@@ -75,6 +81,10 @@ class Figures(JsonForm):
     expired: int
     taken_back: int
     adjusted: int
+    #: Points members sent to other members in the period, and points received from them: the
+    #: same points, moving between members (neither issued nor redeemed, nor outstanding more).
+    transferred_out: int
+    transferred_in: int
     #: Of the points that reached their end in the period, the share that expired rather than
     #: being redeemed: ``expired / (expired + redeemed)``, from 0 to 1 (``None``: none ended).
     breakage_rate: Decimal | None
@@ -148,6 +158,8 @@ def figures(
         expired,
         -(kind.get("return", 0) + kind.get("collect", 0)),
         kind.get("adjust", 0),
+        totals.transferred - kind.get("transfer", 0),
+        totals.transferred,
         _share(expired, expired + max(redeemed, 0)),
         totals.outstanding,
         liability,

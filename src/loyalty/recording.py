@@ -21,13 +21,20 @@ import attrs
 from loyalty.earning import Event
 from loyalty.habits import month_key, purchase_changes, seen_key
 from loyalty.ledger import EntryKind, Posting
-from loyalty.members import Member
+from loyalty.members import Member, MemberStatus
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.plans import Account, Plan, Planner
 from loyalty.program import Program
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
-from loyalty.referrals import Referral, ReferralState, cap_key, first_purchase_verdict, shares
+from loyalty.referrals import (
+    Referral,
+    ReferralState,
+    cap_key,
+    first_purchase_verdict,
+    referrer_left_out,
+    shares,
+)
 from loyalty.tallies import Tally
 from loyalty.tier_decisions import Settled, decide, evaluation, plan_moves
 from loyalty.tiers import TierState
@@ -53,13 +60,15 @@ class TierSnapshot:
 @attrs.frozen
 class ReferralSnapshot:
     """A referee's first purchase: its pending referral, the referee, the referrer as read under
-    its lock, and the referrer's rewarded referrals in the cap's period (0 without a cap)."""
+    its lock, the referrer's rewarded referrals in the cap's period (0 without a cap), and the
+    referrer's status (one that may not earn gets no bonus)."""
 
     referral: Referral
     referee: Member
     referrer: Account
     referrer_member: Member | None
     rewarded: int
+    referrer_status: MemberStatus | None = MemberStatus.ACTIVE
 
 
 @attrs.frozen
@@ -205,8 +214,11 @@ def _plan_reward(
         found.rewarded,
     )
     units = shares(terms, earned)
+    left_out = referrer_left_out(found.referrer_status)
+    if left_out is not None:
+        units["referrer"] = 0
     if reject is None and not any(units.values()):
-        reject = "the first purchase earned no points to share"
+        reject = left_out or "the first purchase earned no points to share"
     decided_at = now.astimezone(UTC)
     if reject is not None:
         rejected = attrs.evolve(
@@ -248,7 +260,11 @@ def _plan_reward(
         referrer_points=units["referrer"],
         vests_at=vests,
         decided_at=decided_at,
+        reason=left_out,
     )
+    if left_out is not None:
+        # The referrer was not rewarded: its cap keeps the place and it hears nothing.
+        return rewarded, (lots["referee"], None)
     if terms.cap is not None and terms.cap_period is not None:
         period = terms.cap_period.key(purchase.at.astimezone(program.zone))
         planner.add_tallies({cap_key(period, referral.referrer): Tally(1, Decimal(0))})

@@ -34,7 +34,7 @@ from dateutil.relativedelta import relativedelta
 
 from loyalty.checks import accepts, check_id, one_of
 from loyalty.errors import InvalidInput
-from loyalty.members import Member, same_value
+from loyalty.members import Member, MemberStatus, same_value
 from loyalty.money import EXACT
 from loyalty.rule_fields import as_enum
 from loyalty.rules import Period
@@ -50,6 +50,7 @@ __all__ = [
     "identity_clash",
     "new_code",
     "normalize_code",
+    "referrer_left_out",
     "shares",
 ]
 
@@ -196,7 +197,11 @@ class ReferralState(enum.Enum):
 
 @attrs.frozen
 class Referral:
-    """One attribution: ``referee`` enrolled with ``referrer``'s ``code``. Points are the program's points."""
+    """One attribution: ``referee`` enrolled with ``referrer``'s ``code``. Points are the program's points.
+
+    ``reason`` says why a rejected one was rejected, or why a rewarded one rewarded the referee
+    alone (its referrer could not earn at the qualifying purchase).
+    """
 
     referee: str
     referrer: str
@@ -211,6 +216,13 @@ class Referral:
     referee_lot: int | None = None
     vests_at: datetime | None = None
     decided_at: datetime | None = None
+
+    @property
+    def referrer_rewarded(self) -> bool:
+        """Whether the referrer was rewarded for it (counted under its cap, told of it): qualified
+        or rewarded, and no ``reason`` saying why its referrer was left out
+        (:func:`referrer_left_out`)."""
+        return self.state in (ReferralState.QUALIFIED, ReferralState.REWARDED) and self.reason is None
 
     def at(self, now: datetime) -> Referral:
         """The referral as it stands at ``now``: a qualified one whose window has passed is rewarded."""
@@ -272,6 +284,21 @@ def first_purchase_verdict(
     if terms.cap is not None and terms.cap_period is not None and rewarded_this_period >= terms.cap:
         return f"the referrer already has {terms.cap} rewarded referrals this {terms.cap_period.value}"
     return None
+
+
+def referrer_left_out(status: MemberStatus | None) -> str | None:
+    """Why a referrer of ``status`` at the qualifying purchase earns no bonus, or ``None``: a
+    suspended or closed member earns nothing, and the bonus is not kept for its reinstatement
+    (the purchase it rewarded is the referee's, rewarded when it was made).
+
+    >>> referrer_left_out(MemberStatus.SUSPENDED)
+    'the referrer was suspended at the qualifying purchase: no referrer bonus, now or later'
+    >>> referrer_left_out(MemberStatus.ACTIVE) is None
+    True
+    """
+    if status is None or status is MemberStatus.ACTIVE:
+        return None
+    return f"the referrer was {status.value} at the qualifying purchase: no referrer bonus, now or later"
 
 
 def shares(terms: Referrals, purchase_points: int) -> dict[str, int]:

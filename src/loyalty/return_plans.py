@@ -299,7 +299,8 @@ def _plan_revoke(planner: Planner, snapshot: ReturnSnapshot, revoked: Revoked) -
         "referrer_points": referral.referrer_points,
         "referee_points": referral.referee_points,
     }
-    planner.event(
-        NewEvent(EventKind.REFERRAL_REVOKED, referral.referrer, returned.at, now, returned.id, data)
-    )
+    if referral.referrer_rewarded:  # else the referrer never heard of it
+        planner.event(
+            NewEvent(EventKind.REFERRAL_REVOKED, referral.referrer, returned.at, now, returned.id, data)
+        )
     return attrs.evolve(referral, state=ReferralState.REJECTED, reason=reason, decided_at=now.astimezone(UTC))

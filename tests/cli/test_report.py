@@ -125,12 +125,17 @@ def test_report_dates_are_whole_days_in_the_programs_timezone(
         at = datetime.fromisoformat("2024-03-31T23:30:00+02:00")
         engine.enroll("M1", at=at)
         engine.record_purchase(Purchase("P1", "M1", at, [Line("tea", 1, Decimal("2.50"))], "EUR"))
+        engine.enroll("M2", at=at)
+        engine.transfer("M1", "M2", 2, id="X1", at=at)
     finally:
         store.close()
     assert main(["report", url, "--from", "2024-03-01", "--to", "2024-03-31", "--json"]) == 0
     march = json.loads(capsys.readouterr().out)
     assert (march["start"], march["end"]) == ("2024-03-01T00:00:00+01:00", "2024-04-01T00:00:00+02:00")
-    assert (march["members"], march["purchases"]) == (1, 1)
+    assert (march["members"], march["purchases"]) == (2, 1)
+    assert (march["transferred_out"], march["transferred_in"], march["outstanding"]) == (2, 2, 2)
+    assert main(["report", url, "--from", "2024-03-01", "--to", "2024-03-31"]) == 0
+    assert "  points transferred        2 out, 2 in\n" in capsys.readouterr().out
     assert main(["report", url, "--from", "2024-04-01", "--to", "2024-04-01", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["purchases"] == 0
     with pytest.raises(SystemExit) as exit_info:

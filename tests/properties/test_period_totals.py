@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loyalty import Engine, Expiry, InsufficientPoints, Line, Program, Purchase, Return, open_store
+from loyalty import Engine, EntryKind, Expiry, InsufficientPoints, Line, Program, Purchase, Return, open_store
 from loyalty.figures import PeriodTotals
 from loyalty.store import Store
 from loyalty.store.sqlite import SQLiteStore
@@ -34,7 +34,7 @@ MEMBERS = ("a", "b", "c", "d")
 
 actions = st.lists(
     st.tuples(
-        st.sampled_from(["buy", "buy", "buy", "redeem", "void"]),
+        st.sampled_from(["buy", "buy", "buy", "redeem", "void", "transfer"]),
         st.sampled_from(MEMBERS),
         st.integers(0, 89 * 24),  # hours after enrollment, spanning before, during and after the period
         st.integers(1, 30_000),  # cents
@@ -67,19 +67,29 @@ def fresh(kind: str) -> Iterator[Store]:
 def brute_force(engine: Engine, sold: list[tuple[str, datetime, Decimal]]) -> PeriodTotals:
     """The same totals, from every member's whole history and the purchases as recorded."""
     by_kind: dict[str, int] = {}
-    outstanding = 0
+    outstanding = transferred = 0
     for member in MEMBERS:
         for entry in engine.history(member):
             if entry.occurred_at < END:
                 outstanding += entry.points
                 if entry.occurred_at >= START:
                     by_kind[entry.kind.value] = by_kind.get(entry.kind.value, 0) + entry.points
+                    if entry.kind is EntryKind.TRANSFER and entry.points > 0:
+                        transferred += entry.points
     now = {member for member, at, _ in sold if START <= at < END}
     then = {member for member, at, _ in sold if BEFORE <= at < START}
     spend = sum((amount for _, at, amount in sold if START <= at < END), Decimal(0))
     purchases = sum(1 for _, at, _ in sold if START <= at < END)
     return PeriodTotals(
-        by_kind, outstanding, len(MEMBERS), len(now), len(then), len(now & then), purchases, spend
+        by_kind,
+        outstanding,
+        len(MEMBERS),
+        len(now),
+        len(then),
+        len(now & then),
+        purchases,
+        spend,
+        transferred,
     )
 
 
@@ -103,6 +113,10 @@ def check_against_brute_force(kind: str, history: list[tuple[str, str, int, int]
             elif action == "redeem":
                 with contextlib.suppress(InsufficientPoints):
                     engine.redeem(member, cents % 50 + 1, id=f"R{n}", at=at)
+            elif action == "transfer":
+                receiver = MEMBERS[(MEMBERS.index(member) + 1) % len(MEMBERS)]
+                with contextlib.suppress(InsufficientPoints):
+                    engine.transfer(member, receiver, cents % 50 + 1, id=f"X{n}", at=at)
             elif keys:
                 engine.record_return(Return(f"V{n}", keys.pop(0), at))  # a void keeps its purchase counted
         clock.now = END + timedelta(days=60)

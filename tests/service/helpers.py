@@ -1,9 +1,9 @@
-"""Shared by the service tests: an instant, the plain program, a sale, an engine with M1, a crashing store
-and one that loses races."""
+"""Shared by the service tests: an instant, the plain program, a sale, an engine with M1, a crashing store,
+one that loses races and one that notes calls."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -65,6 +65,33 @@ class FlakyStore(Closing):
                 if self.attempts <= self.failures:
                     raise TransientStorageError(None, "serialization failure (simulated)")
             yield uow
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class WatchedStore(Closing):
+    """A store whose units of work note each call of the ``watched`` methods (name and arguments)
+    in ``calls``, and then do it: a test sees what a command read or wrote, in order."""
+
+    def __init__(self, inner: Store, *watched: str) -> None:
+        self.inner = inner
+        self.watched = watched
+        self.calls: list[tuple[str, tuple[object, ...]]] = []
+
+    @contextmanager
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
+        with self.inner.unit_of_work(readonly=readonly) as uow:
+            for name in self.watched:
+                setattr(uow, name, self._noting(name, getattr(uow, name)))
+            yield uow
+
+    def _noting(self, name: str, method: Callable[..., object]) -> Callable[..., object]:
+        def noted(*args: object, **kwargs: object) -> object:
+            self.calls.append((name, args))
+            return method(*args, **kwargs)
+
+        return noted
 
     def close(self) -> None:
         self.inner.close()

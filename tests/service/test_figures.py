@@ -56,17 +56,24 @@ def test_purchases_a_moment_from_the_edges_fall_on_the_right_side(any_store: Sto
     assert (found.active, found.active_before, found.retained, found.purchases) == (1, 1, 1, 1)
 
 
-def test_breakage_counts_the_points_that_ended_in_the_period(any_store: Store) -> None:
-    # 200 points earned before the period expire in it, while only 50 are issued and 100
-    # redeemed: of the 300 that ended, 200 expired (it was 400% of the points issued).
+def earned_before(store: Store, *, days: int) -> tuple[Engine, ManualClock]:
+    """a and b enrolled, a with 200 points from the day after BEFORE that last ``days`` days;
+    the clock a day into the period."""
     clock = ManualClock(BEFORE)
-    month = Expiry(ExpiryPolicy.LIFETIME, days=30)
-    engine = Engine(Program("Club", "EUR", expiry=month), any_store, clock=clock)
+    lifetime = Expiry(ExpiryPolicy.LIFETIME, days=days)
+    engine = Engine(Program("Club", "EUR", expiry=lifetime), store, clock=clock)
     for member in ("a", "b"):
         engine.enroll(member, at=BEFORE)
     clock.now = BEFORE + timedelta(days=1)
     engine.record_purchase(Purchase("P1", "a", clock.now, [Line("goods", 1, Decimal("200.00"))], "EUR"))
     clock.now = START + timedelta(days=1)
+    return engine, clock
+
+
+def test_breakage_counts_the_points_that_ended_in_the_period(any_store: Store) -> None:
+    # 200 points earned before the period expire in it, while only 50 are issued and 100
+    # redeemed: of the 300 that ended, 200 expired (it was 400% of the points issued).
+    engine, clock = earned_before(any_store, days=30)
     engine.record_purchase(Purchase("P2", "b", clock.now, [Line("goods", 1, Decimal("150.00"))], "EUR"))
     engine.redeem("b", 100, id="R1", at=clock.now)
     clock.now = START + timedelta(days=5)
@@ -74,3 +81,29 @@ def test_breakage_counts_the_points_that_ended_in_the_period(any_store: Store) -
     found = engine.figures(START, END)
     assert (found.issued, found.redeemed, found.expired) == (150, 100, 200)
     assert found.breakage_rate == Decimal("0.6667")
+
+
+def test_points_transferred_in_the_period_show_both_ways_and_change_nothing_else(any_store: Store) -> None:
+    # a earns 200 before the period; in it a sends 120 to b (b redeems 100 of them, the rest
+    # expires). Transfers net to zero across members: issuance, redemption, breakage and what is
+    # outstanding are the same as had a redeemed and let expire the points itself.
+    engine, clock = earned_before(any_store, days=40)
+    engine.transfer("a", "b", 120, id="X1", at=clock.now, reason="gift")
+    engine.transfer("b", "a", 20, id="X2", at=clock.now, reason="change")
+    engine.redeem("b", 100, id="R1", at=clock.now)
+    outside = engine.transfer("a", "b", 10, id="X3", at=END + timedelta(days=1), reason="late")
+    assert outside.points == 10
+    clock.now = START + timedelta(days=15)
+    engine.run_due()
+    found = engine.figures(START, END, point_value=Decimal("0.01"))
+    assert (found.transferred_out, found.transferred_in) == (140, 140)
+    assert (found.issued, found.redeemed, found.expired, found.adjusted) == (0, 100, 100, 0)
+    assert found.breakage_rate == Decimal("0.5000")
+    assert (found.outstanding, str(found.liability)) == (0, "0.00 EUR")
+    before = engine.figures(BEFORE, START)
+    assert (before.issued, before.transferred_out, before.transferred_in, before.outstanding) == (
+        200,
+        0,
+        0,
+        200,
+    )

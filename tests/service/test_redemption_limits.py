@@ -24,7 +24,7 @@ from loyalty.program import EarnRate
 from loyalty.redemption import Redemption, day_key
 from loyalty.store import Store
 from loyalty.testing.snapshots import snapshot
-from tests.service.helpers import T0, sale
+from tests.service.helpers import T0, WatchedStore, sale
 
 NEXT_DAY = T0 + timedelta(days=1)
 
@@ -173,3 +173,31 @@ def test_a_payment_quote_is_in_the_programs_currency(store: Store) -> None:
     assert other.value.field == "amount"
     with pytest.raises(UnknownMember):
         engine.quote_payment("M9", Money(Decimal("1.00"), "EUR"))
+
+
+def test_a_payment_quote_reads_no_day_without_a_per_day_limit(any_store: Store) -> None:
+    watched = WatchedStore(any_store, "tallies", "open_holds")
+    engine = start(watched, club(point_value=Decimal("0.01")))
+    engine.record_purchase(sale("P1", "2.00"))
+    watched.calls.clear()
+    quote = engine.quote_payment("M1", Money(Decimal("1.00"), "EUR"))
+    paying = engine.quote_payment("M1", Money(Decimal("3.00"), "EUR"), purchase_id="P1")
+    assert (quote.usable, paying.usable, paying.limited_by) == (100, 200, "basket")
+    day = day_key("M1", (NEXT_DAY + timedelta(days=1)).date())
+    assert [name for name, _ in watched.calls if name == "open_holds"] == []
+    assert [args for name, args in watched.calls if name == "tallies" and day in str(args)] == []
+
+
+def test_capturing_more_than_the_hold_is_refused_before_the_day_is_touched(any_store: Store) -> None:
+    watched = WatchedStore(any_store, "tallies", "add_tallies", "open_holds")
+    engine = start(watched, club(per_day=500))
+    engine.hold("M1", 100, id="H1", at=T0, ttl=timedelta(days=30))
+    spent = day_key("M1", T0.date())
+    before = snapshot(any_store, ["M1"], ["H1", "C1"], [spent])
+    watched.calls.clear()
+    with pytest.raises(InvalidPoints) as over:
+        engine.capture("H1", id="C1", at=T0, points=150)
+    assert (over.value.field, str(over.value)) == ("points", "points: the hold is of 100 points, not 150")
+    assert watched.calls == []  # neither the day's spending nor the last redemption read or counted
+    assert snapshot(any_store, ["M1"], ["H1", "C1"], [spent]) == before
+    assert engine.capture("H1", id="C1", at=T0, points=100).captured == 100

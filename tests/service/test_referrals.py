@@ -312,3 +312,61 @@ def test_a_redemption_after_a_late_purchase_does_not_count_for_it(store: Store, 
     engine.redeem("ann", 30, id="R1", at=T0 + timedelta(days=10))
     late = buy(engine, "P0", "ann", "10.00", T0 + timedelta(days=1))  # an offline till, days later
     assert late.points == 10
+
+
+@pytest.mark.parametrize("status", ["suspended", "closed"])
+def test_a_referrer_that_may_not_earn_gets_no_bonus_and_the_referee_still_does(
+    any_store: Store, clock: ManualClock, status: str
+) -> None:
+    terms = club(referrer_points=100, referee_share=Decimal("0.5"), cap=1, cap_period="month")
+    engine, code = setup(terms, any_store, clock)
+    engine.enroll("bob", at=T0, referred_by=code)
+    engine.change_status("ann", status, id="S1", at=T0, reason="chargeback", actor="crm")
+    receipt = buy(engine, "B1", "bob", "60.00", T0)
+    assert (receipt.points, receipt.balance_after) == (60, 90)  # the referee's welcome as ever
+    why = f"the referrer was {status} at the qualifying purchase: no referrer bonus, now or later"
+    (bob,) = engine.referrals("ann").referred
+    assert (bob.state, bob.reason, bob.referrer_points, bob.referee_points, bob.referrer_lot) == (
+        ReferralState.REWARDED,
+        why,
+        0,
+        30,
+        None,
+    )
+    assert engine.referrals("ann").points == 0
+    assert engine.history("ann") == []
+    # The referrer was not rewarded: nothing to tell it.
+    assert EventKind.REFERRAL_REWARDED not in [event.kind for event in engine.events()]
+    # Not paid when it may earn again.
+    engine.change_status("ann", "active", id="S2", at=T0, reason="cleared", actor="crm")
+    buy(engine, "B2", "bob", "60.00", T0)
+    assert (engine.balance("ann").total, engine.balance("bob").total) == (0, 150)
+    # The qualifying purchase comes back: the referee's welcome goes; the referrer, never rewarded,
+    # keeps its cap's place and hears nothing.
+    engine.record_return(Return("B1-void", "B1", T0 + timedelta(hours=1)))
+    assert (engine.balance("ann").total, engine.balance("bob").total) == (0, 60)
+    assert EventKind.REFERRAL_REVOKED not in [event.kind for event in engine.events()]
+    month = cap_key(T0.strftime("%Y-%m"), "ann")
+    with any_store.unit_of_work(readonly=True) as uow:
+        assert uow.tallies([month])[month].count == 0
+
+
+def test_a_referral_rewarding_only_a_referrer_that_may_not_earn_is_rejected(
+    store: Store, clock: ManualClock
+) -> None:
+    engine, code = setup(club(referrer_points=100, cap=1, cap_period="month"), store, clock)
+    engine.enroll("bob", at=T0, referred_by=code)
+    engine.enroll("cat", at=T0, referred_by=code)
+    engine.change_status("ann", "suspended", id="S1", at=T0, reason="chargeback", actor="crm")
+    buy(engine, "B1", "bob", "50.00", T0)
+    engine.change_status("ann", "active", id="S2", at=T0, reason="cleared", actor="crm")
+    buy(engine, "C1", "cat", "50.00", T0)  # the cap was not used by bob's
+    states = {r.referee: (r.state.value, r.reason) for r in engine.referrals("ann").referred}
+    assert states == {
+        "bob": (
+            "rejected",
+            "the referrer was suspended at the qualifying purchase: no referrer bonus, now or later",
+        ),
+        "cat": ("rewarded", None),
+    }
+    assert engine.balance("ann").total == 100

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from loyalty import (
@@ -23,6 +24,7 @@ from loyalty import (
     LoyaltyError,
     MemberNotActive,
     Program,
+    RedemptionLimit,
     Tiers,
     Transfer,
     UnknownMember,
@@ -30,6 +32,7 @@ from loyalty import (
 )
 from loyalty.expiry import Expiry, ExpiryPolicy
 from loyalty.lots import lots_of
+from loyalty.redemption import Redemption, day_key
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
@@ -214,3 +217,44 @@ def test_balance_tiers_follow_both_balances(any_store: Store) -> None:
     engine.transfer("A", "B", 500, id="X1", at=T0)
     assert (engine.tier("A").tier.id, engine.balance("A").total) == ("member", 150)
     assert (engine.tier("B").tier.id, engine.balance("B").total) == ("silver", 550)
+
+
+def test_the_senders_minimum_steps_and_day_apply_but_not_a_purchases_limits(any_store: Store) -> None:
+    # Points leaving a member are points spent: a transfer keeps the sender's day, minimum and
+    # steps as a redemption does; per_purchase and point_value concern paying for a purchase.
+    terms = Redemption(minimum=10, multiple=5, per_purchase=10, per_day=60, point_value=Decimal("0.01"))
+    clock = ManualClock(T0 + timedelta(days=12))
+    engine = Engine(attrs.evolve(CLUB, redemption=terms), any_store, clock=clock)
+    for member in MEMBERS:
+        engine.enroll(member, at=T0)
+    engine.adjust("A", 80, id="A1", at=T0, reason="welcome", actor="crm")
+    at = clock()
+    spent = day_key("A", at.date())
+    before = snapshot(any_store, MEMBERS, ["X1"], [spent])
+    for points, rule in ((5, "minimum"), (12, "multiple")):
+        with pytest.raises(InvalidPoints, match=rf"redemption\.{rule}") as bad:
+            engine.transfer("A", "B", points, id="X1", at=at)
+        assert bad.value.field == "points"
+    assert snapshot(any_store, MEMBERS, ["X1"], [spent]) == before
+    engine.redeem("A", 25, id="R1", at=at)
+    declined = snapshot(any_store, MEMBERS, (), [spent])
+    with pytest.raises(RedemptionLimit) as over:
+        engine.transfer("A", "B", 40, id="X1", at=at)
+    assert (over.value.field, over.value.limit, over.value.available, over.value.requested) == (
+        "points",
+        "per_day",
+        35,
+        40,
+    )
+    assert snapshot(any_store, MEMBERS, (), [spent]) == declined  # only the decline is kept
+    clock.advance(days=1)
+    with pytest.raises(RedemptionLimit):  # retried another day: declined as the till was told
+        engine.transfer("A", "B", 40, id="X1", at=at)
+    # Above per_purchase, and counted toward the sender's day: nothing is left of it today.
+    assert engine.transfer("A", "B", 35, id="X2", at=at).points == 35
+    with pytest.raises(RedemptionLimit) as full:
+        engine.redeem("A", 10, id="R2", at=at)
+    assert (full.value.limit, full.value.available) == ("per_day", 0)
+    # The receiver's day is its own: points received are not points spent.
+    assert engine.redeem("B", 35, id="R3", at=at).points == -35
+    assert engine.transfer("A", "B", 20, id="X3", at=clock()).from_balance == 0

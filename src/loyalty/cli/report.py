@@ -49,6 +49,7 @@ def report(args: argparse.Namespace) -> int:
         ("points expired", points(found.expired)),
         ("points taken back", points(found.taken_back)),
         ("points adjusted", points(found.adjusted)),
+        ("points transferred", f"{points(found.transferred_out)} out, {points(found.transferred_in)} in"),
         ("breakage rate", rate(found.breakage_rate)),
         ("points outstanding", points(found.outstanding)),
         ("liability", money(found.liability)),

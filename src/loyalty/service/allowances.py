@@ -37,6 +37,7 @@ from loyalty.versions import in_force
 
 __all__ = [
     "Payment",
+    "check_day",
     "count_spent",
     "draw_within_limits",
     "paid_purchase",
@@ -61,6 +62,22 @@ def spent_on(uow: UnitOfWork, member_id: str, program: Program, day: date) -> in
     counted = int(uow.tallies([key])[key].points)
     held = sum(hold.points for hold in uow.open_holds(member_id) if _day(program, hold.held_at) == day)
     return counted + held
+
+
+def _used(uow: UnitOfWork, program: Program, member_id: str, at: datetime) -> int:
+    """What the member spent on the day of ``at``: read only while a ``per_day`` limit is in
+    force (nothing else asks, and the count is not kept without one)."""
+    if program.redemption.per_day is None:
+        return 0
+    return spent_on(uow, member_id, program, _day(program, at))
+
+
+def check_day(uow: UnitOfWork, program: Program, member_id: str, points: int, at: datetime) -> None:
+    """Decline ``points`` leaving ``member_id`` at ``at`` beyond the day's ``per_day`` (a transfer's
+    points, which no purchase limit concerns), raising :class:`~loyalty.errors.RedemptionLimit`."""
+    refused = limit_refusal(program.redemption, points, day_used=_used(uow, program, member_id, at))
+    if refused is not None:
+        raise refused
 
 
 def count_spent(uow: UnitOfWork, program: Program, member_id: str, at: datetime, points: int) -> None:
@@ -107,11 +124,10 @@ def draw_within_limits(
     limits; raises :class:`~loyalty.errors.RedemptionLimit` or
     :class:`~loyalty.errors.InsufficientPoints` to decline it."""
     terms = program.redemption
-    used = spent_on(uow, member_id, program, _day(program, at)) if terms.per_day is not None else 0
     refused = limit_refusal(
         terms,
         points,
-        day_used=used,
+        day_used=_used(uow, program, member_id, at),
         paid=None if payment is None else payment.paid,
         basket=None if payment is None else payment.total,
     )
@@ -159,7 +175,7 @@ def quote_payment(ctx: Context, member_id: str, amount: Money, purchase_id: str 
             program.redemption,
             amount,
             available=max(0, balance.available),
-            day_used=spent_on(uow, member_id, program, _day(program, now)),
+            day_used=_used(uow, program, member_id, now),
             paid=None if paying is None else paying.paid,
             basket=None if paying is None else paying.total,
         )

@@ -127,7 +127,8 @@ def _referral(
     assert referee is not None  # it has a balance
     referrer = uow.member(referral.referrer) if terms.identity is not None else None
     account = postings.read_account(uow, referral.referrer, rolls=rolls)
-    return ReferralSnapshot(referral, referee, account, referrer, rewarded)
+    status = uow.member_status(referral.referrer)
+    return ReferralSnapshot(referral, referee, account, referrer, rewarded, status)
 
 
 def _snapshot(

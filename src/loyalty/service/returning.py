@@ -151,7 +151,9 @@ def _snapshot(
             postings.expire_due(uow, referrer, now, now)
         terms = program.referrals
         period = None
-        if terms is not None and terms.cap is not None and terms.cap_period is not None:
+        # A referral whose referrer was left out took no place under its cap to free.
+        capped = terms is not None and terms.cap is not None
+        if capped and referral.referrer_rewarded and terms is not None and terms.cap_period is not None:
             period = terms.cap_period.key(purchase.at.astimezone(program.zone))
         account = postings.read_account(uow, referrer, rolls=program.expiry.rolls, with_lots=True)
         revoked = Revoked(referral, account, period)

@@ -211,13 +211,14 @@ def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | 
         if now >= held.expires_at:
             raise _expired(hold_id, held)
         captured = held.points if points is None else points
+        # Refused before anything is read for the capture or counted.
+        if captured > held.points:
+            raise InvalidPoints("points", f"the hold is of {held.points} points, not {captured}")
         if captured:
             postings.mark_redeemed(uow, held.member_id, at)
             # The open hold counted toward its day; what it spends stays counted there.
             program = allowances.program_at(ctx, uow, held.held_at)
-            allowances.count_spent(uow, program, held.member_id, held.held_at, min(captured, held.points))
-        if captured > held.points:
-            raise InvalidPoints("points", f"the hold is of {held.points} points, not {captured}")
+            allowances.count_spent(uow, program, held.member_id, held.held_at, captured)
         tiering.follow_balance(ctx, uow, [held.member_id], source=id, at=now)
         if captured < held.points:
             postings.give_back(uow, held, held.points - captured, now, f"hold captured for {captured}")

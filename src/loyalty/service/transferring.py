@@ -5,7 +5,10 @@ opposite directions between the same members queue rather than deadlock. The sen
 past-due points are written off first, as before any debit; then the sender's lots are read in
 draw order, as far as the points need (a redemption's draw: :mod:`loyalty.store.spending`), and
 :func:`loyalty.transfers.plan_transfer` decides the entries, written at once. A short
-balance is declined and the decline kept under the id, as a redemption's is.
+balance is declined and the decline kept under the id, as a redemption's is; so is a transfer
+beyond the sender's ``redemption.per_day``, which the points sent count toward. The program's
+``minimum`` and ``multiple`` apply as to a redemption (bad input); ``per_purchase``,
+``same_purchase`` and ``point_value`` concern paying for a purchase, which a transfer is not.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from datetime import datetime
 from loyalty import codec
 from loyalty.checks import check_aware, check_id, check_points, check_text
 from loyalty.errors import InsufficientPoints
+from loyalty.redemption import check_request
 from loyalty.service import allowances, locks, postings, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
@@ -55,6 +59,10 @@ def transfer(
             locks.lock(uow, member_id, fields[member_id])
         locks.allowed(uow, from_member, locks.SPEND, "from_member")
         locks.allowed(uow, to_member, locks.EARN, "to_member")
+        # Points leaving the sender are spent as a redemption's are: its minimum and steps are
+        # bad input, its day a limit (the limits on paying for a purchase concern no transfer).
+        program = allowances.program_at(ctx, uow, at)
+        check_request(program.redemption, points)
         now = ctx.now()
         # Points past their date cannot be sent: write them off first.
         postings.expire_due(uow, from_member, now, now)
@@ -63,8 +71,7 @@ def transfer(
         tiering.follow_balance(ctx, uow, both, source=key, at=now)
         sender = postings.read_account(uow, from_member, rolls=False)
         receiver = postings.read_account(uow, to_member, rolls=False)
-        order = allowances.program_at(ctx, uow, at).expiry.draw
-        lots, reach = drawable(uow, from_member, points, now, order=order)
+        lots, reach = drawable(uow, from_member, points, now, order=program.expiry.draw)
         current = tiering.tiered_now(ctx, uow)
         counted = {}
         if current is not None:
@@ -72,6 +79,7 @@ def transfer(
             assert member is not None  # it has a balance
             counted = progress(current, member, points, at)
         try:
+            allowances.check_day(uow, program, from_member, points, at)
             plan = plan_transfer(
                 sender,
                 receiver,
@@ -87,6 +95,7 @@ def transfer(
         except InsufficientPoints as short:
             return sending.decline(uow, short, now)
         written = postings.apply(uow, plan)
+        allowances.count_spent(uow, program, from_member, at, points)
         if current is not None and counted:
             tiering.rise(ctx, uow, current, to_member, source=key)
         tiering.follow_balance(ctx, uow, both, source=key, at=now)

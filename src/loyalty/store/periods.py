@@ -154,8 +154,11 @@ class PeriodIndex:
         # positions of the first ones at or after the instant.
         first, cut = entries.bisect_left((start, 0, "", 0)), entries.bisect_left((end, 0, "", 0))
         by_kind: dict[str, int] = {}
+        transferred = 0
         for _, _, kind, points in entries.islice(first, cut):
             by_kind[kind] = by_kind.get(kind, 0) + points
+            if kind == "transfer" and points > 0:
+                transferred += points
         outstanding = self._points_before(end, cut)
         now = self._buyers(start, end)
         then = {member for member, _ in self._buyers(before, start)}
@@ -163,7 +166,15 @@ class PeriodIndex:
         spend = sum((amount for _, amount in now), Decimal(0))
         enrolled = self._enrolled.bisect_left((end, ""))
         return PeriodTotals(
-            by_kind, outstanding, enrolled, len(members), len(then), len(members & then), len(now), spend
+            by_kind,
+            outstanding,
+            enrolled,
+            len(members),
+            len(then),
+            len(members & then),
+            len(now),
+            spend,
+            transferred,
         )
 
     def _points_before(self, end: datetime, cut: int) -> int:

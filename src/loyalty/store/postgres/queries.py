@@ -220,7 +220,7 @@ class Queries:
             " vests_at = excluded.vests_at, decided_at = excluded.decided_at"
         )
         self.period_kinds = q(
-            "SELECT kind, SUM(points) FROM {s}.entries"
+            "SELECT kind, SUM(points), SUM(GREATEST(points, 0)) FROM {s}.entries"
             " WHERE occurred_at >= %s AND occurred_at < %s GROUP BY kind"
         )
         self.period_purchases = q(

@@ -300,7 +300,8 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
 
     def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
         rows = self._execute(self._q.period_kinds, (start, end)).fetchall()
-        by_kind = {str(kind): int(points) for kind, points in rows}
+        by_kind = {str(kind): int(points) for kind, points, _ in rows}
+        credited = {str(kind): int(gained) for kind, _, gained in rows}
         row = self._execute(self._q.period_purchases, {"lo": start, "hi": end, "first": before}).fetchone()
         assert row is not None
         members, purchases, active, active_before, retained, spend = row
@@ -313,6 +314,7 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
             int(retained),
             int(purchases),
             Decimal(spend),
+            credited.get("transfer", 0),
         )
 
     def _points_before(self, end: datetime) -> int:

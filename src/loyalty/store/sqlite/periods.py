@@ -26,13 +26,14 @@ def period_totals(conn: sqlite3.Connection, start: datetime, end: datetime, befo
     compared for retention, added up on ``conn`` (every entry of the unit of work inserted)."""
     lo, hi = utc_text(start), utc_text(end)
     # UTC ISO text compares as the instant does ("+" sorts before "." and the digits).
-    by_kind = {
-        str(kind): int(points)
-        for kind, points in conn.execute(
-            "SELECT kind, SUM(points) FROM entries WHERE occurred_at >= ? AND occurred_at < ? GROUP BY kind",
-            (lo, hi),
-        )
-    }
+    # Each kind's net points and its credits (MAX of two values is SQLite's greatest).
+    sums = conn.execute(
+        "SELECT kind, SUM(points), SUM(MAX(points, 0)) FROM entries"
+        " WHERE occurred_at >= ? AND occurred_at < ? GROUP BY kind",
+        (lo, hi),
+    ).fetchall()
+    by_kind = {str(kind): int(points) for kind, points, _ in sums}
+    credited = {str(kind): int(gained) for kind, _, gained in sums}
     (members,) = conn.execute("SELECT COUNT(*) FROM members WHERE enrolled_at < ?", (hi,)).fetchone()
     bounds: dict[str, int | str] = {"lo": micros(start), "hi": micros(end), "first": micros(before)}
     bounds |= {"lo_at": lo, "hi_at": hi, "first_at": utc_text(before)}
@@ -50,6 +51,7 @@ def period_totals(conn: sqlite3.Connection, start: datetime, end: datetime, befo
         int(retained),
         int(purchases),
         spend,
+        credited.get("transfer", 0),
     )
 
 

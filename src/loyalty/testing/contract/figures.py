@@ -43,3 +43,17 @@ class FiguresContract(ContractBase):
             Decimal("37.25"),
         )
         assert (totals.active, totals.active_before, totals.retained) == (2, 2, 1)
+
+    def test_period_totals_add_up_what_transfers_credited(self, store: Store) -> None:
+        clock = [T0]
+        engine = Engine(Program("Contract", "EUR"), store, clock=lambda: clock[0])
+        for member_id in ("A", "B"):
+            engine.enroll(member_id, at=T0)
+        engine.adjust("A", 50, id="J1", at=T0, reason="welcome", actor="crm")
+        for key, day, points in (("X1", 1, 30), ("X2", 2, 5), ("X3", 12, 7)):
+            clock[0] = T0 + day * DAY
+            engine.transfer("A", "B", points, id=key, at=clock[0])
+        with store.unit_of_work(readonly=True) as uow:
+            totals = uow.period_totals(T0 + DAY, T0 + 10 * DAY, T0)
+        # The net of the period's transfer entries is nothing; what they credited is 35.
+        assert (totals.by_kind, totals.transferred, totals.outstanding) == ({"transfer": 0}, 35, 50)
