@@ -53,10 +53,12 @@ def lock_with_referrer(uow: UnitOfWork, member_id: str) -> int:
     if referral is not None and referral.state is not ReferralState.REJECTED:
         members.add(referral.referrer)
     balances = {m: lock(uow, m) for m in sorted(members)}
-    again = uow.referral(member_id)
-    if again is not None and again.state is not ReferralState.REJECTED and again.referrer not in members:
-        # A merge gave the referral to another referrer between the read and the locks.
-        raise TransientStorageError(None, "the member's referrer changed while it was read")
+    if len(members) > 1:
+        # A merge may have given the referral to another referrer between the read and the locks
+        # (a referral absent or rejected at the first read has no referrer to change).
+        again = uow.referral(member_id)
+        if again is not None and again.state is not ReferralState.REJECTED and again.referrer not in members:
+            raise TransientStorageError(None, "the member's referrer changed while it was read")
     return balances[member_id]
 
 
