@@ -420,7 +420,7 @@ class Engine(EngineReads, Closing):
         ``absorbed``), an unknown member (:class:`UnknownMember`), a survivor that may not earn
         or an absorbed member that may not spend, closed or merged already
         (:class:`MemberNotActive`), each naming ``survivor`` or ``absorbed``; an absorbed member
-        with open holds, points still pending or points owed from a return
+        with open holds, unused vouchers, points still pending or points owed from a return
         (:class:`MergeBlocked` naming ``absorbed``). Idempotent on ``id``: a retry returns the
         original merge.
         """

@@ -176,8 +176,8 @@ class MemberNotActive(LoyaltyError):
 
 class MergeBlocked(LoyaltyError):
     """A merge the absorbed member's points do not allow yet (:mod:`loyalty.merges`): open holds,
-    points still pending (a return could take them back), or points owed from a return.
-    ``blocking`` says which: ``holds``, ``pending`` or ``owed``."""
+    unused vouchers, points still pending (a return could take them back), or points owed from a
+    return. ``blocking`` says which: ``holds``, ``vouchers``, ``pending`` or ``owed``."""
 
     def __init__(self, field: str | None, message: str, *, blocking: str) -> None:
         super().__init__(field, message)

@@ -20,9 +20,10 @@ say why, and nothing is created or lost:
 
 The absorbed member is closed. What a merge cannot carry blocks it
 (:class:`~loyalty.errors.MergeBlocked` naming ``absorbed``): open holds
-(capture or release them first), points still pending (a return could still
-take them back from the absorbed member: wait for their date), and points
-owed from a return (settle them with an adjustment).
+(capture or release them first), unused vouchers still valid (use or void
+them), points still pending (a return could still take them back from the
+absorbed member: wait for their date), and points owed from a return
+(settle them with an adjustment).
 
 >>> from datetime import datetime, timedelta, timezone
 >>> from loyalty.lots import Lot
@@ -59,6 +60,7 @@ from loyalty.plans import Account, Plan, Planner
 from loyalty.referrals import Referral, ReferralState
 from loyalty.tallies import Tally
 from loyalty.tiers import Metric, Tiers, metric_key
+from loyalty.vouchers import Voucher
 
 __all__ = [
     "Carried",
@@ -122,9 +124,14 @@ def check_parties(survivor: str, absorbed: str) -> None:
     check_distinct("absorbed", absorbed, "survivor", survivor)
 
 
-def check_mergeable(absorbed: Account, holds: Sequence[Hold], now: datetime) -> None:
-    """Refuse, naming ``absorbed``, what a merge cannot carry: open holds, points still pending
-    at ``now`` and points owed from a return (its account read with its lots).
+def check_mergeable(
+    absorbed: Account, holds: Sequence[Hold], now: datetime, vouchers: Sequence[Voucher] = ()
+) -> None:
+    """Refuse, naming ``absorbed``, what a merge cannot carry: open holds, unused vouchers still
+    valid at ``now`` (both hold points drawn from the absorbed member's lots, which a release or
+    a void would give back to them), points still pending at ``now`` and points owed from a
+    return (its account read with its lots). A voucher past its time is no obstacle: it ends
+    unused, without points back.
 
     >>> t = datetime(2024, 3, 1)
     >>> check_mergeable(Account("B", 0, owed=5, lots=()), [], t)
@@ -133,13 +140,23 @@ def check_mergeable(absorbed: Account, holds: Sequence[Hold], now: datetime) -> 
     loyalty.errors.MergeBlocked: absorbed: member 'B' owes 5 points from a return: settle them first
     """
     member = absorbed.member_id
-    if holds:
-        ids = ", ".join(repr(hold.id) for hold in holds)
-        raise MergeBlocked(
-            "absorbed",
-            f"member {member!r} has open holds ({ids}): capture or release them first",
-            blocking="holds",
-        )
+    # Points drawn from the absorbed member's lots and not spent yet: a release or a void would
+    # give them back to lots the merge had emptied.
+    reserved = (
+        ("holds", "open holds", [hold.id for hold in holds], "capture or release them first"),
+        (
+            "vouchers",
+            "unused vouchers",
+            [voucher.code for voucher in vouchers if voucher.open and voucher.expires_at > now],
+            "use or void them first",
+        ),
+    )
+    for blocking, what, ids, todo in reserved:
+        if ids:
+            listed = ", ".join(repr(each) for each in ids)
+            raise MergeBlocked(
+                "absorbed", f"member {member!r} has {what} ({listed}): {todo}", blocking=blocking
+            )
     lots = absorbed.lots or ()
     pending = [lot for lot in lots if lot.remaining > 0 and lot.pending_at(now)]
     if pending:

@@ -41,6 +41,7 @@ from loyalty.habits import micros
 from loyalty.identifiers import Identifiers
 from loyalty.lots import lots_of
 from loyalty.referrals import Referral
+from loyalty.rewards import Gives, Reward
 from loyalty.service import locks
 from loyalty.store import Store, UnitOfWork
 from loyalty.testing.clock import ManualClock
@@ -231,6 +232,27 @@ def test_refusals_name_the_field_and_write_nothing(any_store: Store) -> None:
     with pytest.raises(MemberNotActive) as again:
         engine.merge_members("B", "H", id="G4", at=clock(), reason="duplicate")
     assert (again.value.field, again.value.status) == ("absorbed", "closed")
+
+
+def test_an_unused_voucher_blocks_the_merge_until_it_is_used_voided_or_past_its_time(
+    any_store: Store,
+) -> None:
+    coffee = Reward(
+        id="coffee", name="A coffee", cost=30, gives=Gives.PRODUCT, sku="espresso", valid_for_days=7
+    )
+    engine, clock = club(any_store, Program("Cafe", "EUR", rewards=[coffee]))
+    first = engine.redeem_reward("B", "coffee", id="V1", at=clock())
+    before = snapshot(any_store, MEMBERS, ["G1"], HABITS)
+    with pytest.raises(MergeBlocked) as info:
+        engine.merge_members("A", "B", id="G1", at=clock(), reason="duplicate")
+    assert (info.value.field, info.value.blocking) == ("absorbed", "vouchers")
+    assert f"'{first.code}'" in str(info.value)
+    assert snapshot(any_store, MEMBERS, ["G1"], HABITS) == before
+    # Voided, its points are back in B's lots, and they move with the rest.
+    engine.void_voucher(first.code, id="VV1", at=clock())
+    engine.redeem_reward("B", "coffee", id="V2", at=clock())
+    clock.advance(days=8)  # the second voucher's time is up: it ends unused, nothing to carry
+    assert engine.merge_members("A", "B", id="G1", at=clock(), reason="duplicate").points == 50
 
 
 def test_points_owed_from_a_return_block_the_merge_until_settled(any_store: Store) -> None:

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 
 from loyalty.errors import InvalidInput, MergeBlocked
@@ -36,6 +37,7 @@ from loyalty.referrals import Referral, ReferralState
 from loyalty.returns import debt_key
 from loyalty.tallies import Tally
 from loyalty.tiers import Tier, Tiers
+from loyalty.vouchers import Voucher, VoucherStatus
 
 T = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 SOON, LATER = T + timedelta(days=30), T + timedelta(days=90)
@@ -151,6 +153,20 @@ def test_what_a_merge_cannot_carry_blocks_it_naming_absorbed(
 def test_points_vested_already_and_nothing_at_all_merge() -> None:
     check_mergeable(Account("B", 10, lots=(lot(2, 10, SOON, vests_at=T),)), [], T)
     check_mergeable(Account("B", 0, lots=()), [], T)
+
+
+def test_an_unused_voucher_blocks_until_it_has_ended_or_its_time_is_up() -> None:
+    account = Account("B", 10, lots=(lot(2, 10, SOON),))
+    valid = Voucher("CODE1", "B", "coffee", 30, ((2, -30),), T, T + timedelta(days=7))
+    with pytest.raises(MergeBlocked) as info:
+        check_mergeable(account, [], T, [valid])
+    assert (info.value.blocking, str(info.value)) == (
+        "vouchers",
+        "absorbed: member 'B' has unused vouchers ('CODE1'): use or void them first",
+    )
+    used = attrs.evolve(valid, status=VoucherStatus.USED, ended_at=T)
+    check_mergeable(account, [], T, [used])
+    check_mergeable(account, [], T + timedelta(days=7), [valid])  # past its time: ends unused
 
 
 def test_tier_progress_moves_stretch_by_stretch() -> None:

@@ -78,7 +78,7 @@ def merge(ctx: Context, survivor: str, absorbed: str, *, key: str, at: datetime,
         # Reviews due measure the balances before this write (under a balance metric).
         tiering.follow_balance(ctx, uow, both, source=key, at=now)
         gone = postings.read_account(uow, absorbed, rolls=False, with_lots=True)
-        check_mergeable(gone, uow.open_holds(absorbed), now)
+        check_mergeable(gone, uow.open_holds(absorbed), now, uow.vouchers(absorbed))
         kept = postings.read_account(uow, survivor, rolls=False)
         members = {m: uow.member(m) for m in both}
         mine, theirs = members[survivor], members[absorbed]
