@@ -35,6 +35,7 @@ from loyalty.errors import (
     LoyaltyError,
     MemberAlreadyEnrolled,
     MemberNotActive,
+    MergeBlocked,
     MissingFile,
     PointsOverflow,
     RedemptionLimit,
@@ -60,6 +61,7 @@ from loyalty.identifiers import Identifier, IdentifierKind, Identifiers, Identif
 from loyalty.ledger import Entry, EntryKind, Posting, balance_of
 from loyalty.lots import Balance, DrawOrder, Lot
 from loyalty.members import Member, MemberStatus
+from loyalty.merges import Merge
 from loyalty.money import Money
 from loyalty.outbox import DomainEvent, EventKind
 from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
@@ -146,6 +148,8 @@ __all__ = [
     "MemberAlreadyEnrolled",
     "MemberNotActive",
     "MemberStatus",
+    "Merge",
+    "MergeBlocked",
     "Metric",
     "MissingFile",
     "Money",

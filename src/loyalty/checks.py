@@ -22,6 +22,7 @@ __all__ = [
     "MAX_POINTS",
     "accepts",
     "check_aware",
+    "check_distinct",
     "check_flag",
     "check_id",
     "check_points",
@@ -90,6 +91,19 @@ def check_aware(field: str, value: object) -> datetime:
             field, f"must lie in the years {MIN_YEAR} to {MAX_YEAR}, got {value.isoformat()}"
         )
     return value
+
+
+def check_distinct(field: str, value: str, other_field: str, other: str) -> None:
+    """Two members a command moves points between must be two: ``value`` (``field``) must not be
+    ``other`` (``other_field``), or :class:`InvalidInput` names ``field``.
+
+    >>> check_distinct("to_member", "A", "from_member", "A")
+    Traceback (most recent call last):
+    ...
+    loyalty.errors.InvalidInput: to_member: must be another member than from_member ('A')
+    """
+    if value == other:
+        raise InvalidInput(field, f"must be another member than {other_field} ({other!r})")
 
 
 def check_flag(field: str, value: object) -> bool:

@@ -33,6 +33,7 @@ from loyalty.holds import Hold
 from loyalty.identifiers import Identifier
 from loyalty.ledger import Entry, EntryKind
 from loyalty.members import AttributeValue, Member, MemberStatus
+from loyalty.merges import Merge
 from loyalty.program import Program, check_versions
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
@@ -41,6 +42,7 @@ from loyalty.service import (
     identifying,
     maintenance,
     membership,
+    merging,
     purchases,
     referring,
     retention,
@@ -404,6 +406,27 @@ class Engine(EngineReads, Closing):
         suspended member (a correction). Idempotent on ``id``; a ``voucher_voided`` event.
         """
         return rewarding.void_voucher(self._ctx, code, key=id, at=at)
+
+    def merge_members(self, survivor: str, absorbed: str, *, id: str, at: datetime, reason: str) -> Merge:
+        """Merge ``absorbed`` into ``survivor``, two members found to be one person, as one unit of
+        work on both (see :mod:`loyalty.merges`).
+
+        The survivor receives the absorbed member's points (``merge`` entries on both sides, a lot
+        per lot keeping its expiry date), its tier progress in the current window, its habits
+        (visits, monthly spend, first and last visit), the referrals it made and its cards and
+        keys, which find the survivor from then on (:meth:`find_member`); the absorbed member is
+        closed. ``member_merged`` and ``member_status_changed`` events go to the outbox, and the
+        :class:`~loyalty.merges.Merge` returned lists everything carried.
+
+        Refused, writing nothing: the same member twice (:class:`InvalidInput` naming
+        ``absorbed``), an unknown member (:class:`UnknownMember`), a survivor that may not earn
+        or an absorbed member that may not spend, closed or merged already
+        (:class:`MemberNotActive`), each naming ``survivor`` or ``absorbed``; an absorbed member
+        with open holds, unused vouchers, points still pending or points owed from a return
+        (:class:`MergeBlocked` naming ``absorbed``). Idempotent on ``id``: a retry returns the
+        original merge.
+        """
+        return merging.merge(self._ctx, survivor, absorbed, key=id, at=at, reason=reason)
 
     def run_due(
         self,

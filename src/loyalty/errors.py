@@ -37,6 +37,7 @@ __all__ = [
     "LoyaltyError",
     "MemberAlreadyEnrolled",
     "MemberNotActive",
+    "MergeBlocked",
     "MissingFile",
     "PointsOverflow",
     "RedemptionLimit",
@@ -171,6 +172,16 @@ class MemberNotActive(LoyaltyError):
     def __init__(self, field: str | None, message: str, *, status: str) -> None:
         super().__init__(field, message)
         self.status = status
+
+
+class MergeBlocked(LoyaltyError):
+    """A merge the absorbed member's points do not allow yet (:mod:`loyalty.merges`): open holds,
+    unused vouchers, points still pending (a return could take them back), or points owed from a
+    return. ``blocking`` says which: ``holds``, ``vouchers``, ``pending`` or ``owed``."""
+
+    def __init__(self, field: str | None, message: str, *, blocking: str) -> None:
+        super().__init__(field, message)
+        self.blocking = blocking
 
 
 class InsufficientPoints(LoyaltyError):

@@ -49,6 +49,10 @@ class EntryKind(enum.Enum):
     #: Points sent to another member (negative, drawing on the sender's lots) or received from
     #: one (positive, a lot keeping the sent points' expiry date); the reason names the other.
     TRANSFER = "transfer"
+    #: Two members merged into one: the absorbed member's points leaving it (negative, drawing
+    #: on every open lot) and reaching the survivor (positive, a lot per lot, keeping its expiry
+    #: date); the reason names the other member. Zero points when the absorbed member had none.
+    MERGE = "merge"
 
 
 @attrs.frozen

@@ -72,6 +72,10 @@ class EventKind(enum.Enum):
     #: The purchase it was bought against came back in full, and its points with it: ``code``,
     #: ``reward_id``, ``points``, ``return_id``.
     VOUCHER_REVOKED = "voucher_revoked"
+    #: :meth:`loyalty.Engine.merge_members` merged the member (the absorbed one, now closed) into
+    #: another: ``survivor``, ``absorbed``, ``points`` (stored units), ``lots``, ``keys`` (the keys
+    #: that now find the survivor), ``referrals`` (the referees now the survivor's) and ``reason``.
+    MEMBER_MERGED = "member_merged"
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

@@ -32,7 +32,7 @@ from decimal import Decimal
 
 import attrs
 
-from loyalty.errors import InvalidInput
+from loyalty.checks import check_distinct
 from loyalty.json_form import JsonForm
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, draw_from
@@ -73,8 +73,7 @@ class Transfer(JsonForm):
 
 def check_parties(from_member: str, to_member: str) -> None:
     """A transfer needs two members: points sent to their own owner would move nothing."""
-    if from_member == to_member:
-        raise InvalidInput("to_member", f"must be another member than from_member ({from_member!r})")
+    check_distinct("to_member", to_member, "from_member", from_member)
 
 
 def plan_transfer(

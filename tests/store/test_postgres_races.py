@@ -11,7 +11,7 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from loyalty import Receipt, Transfer, balance_of
+from loyalty import Merge, Receipt, Referrals, Transfer, balance_of
 from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
 from loyalty.errors import IdempotencyConflict, IdentifierTaken
@@ -27,6 +27,7 @@ pytestmark = pytest.mark.postgres
 
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+PG = Program("PG", "EUR")
 
 
 @pytest.fixture
@@ -34,13 +35,13 @@ def store(postgres_store: PostgresStore) -> PostgresStore:
     return postgres_store
 
 
-def _race(url: str, commands: list[Callable[[Engine], object]]) -> list[object]:
+def _race(url: str, commands: list[Callable[[Engine], object]], program: Program = PG) -> list[object]:
     """Run each command on its own store at the same instant; return results or raised errors."""
     stores = [open_postgres(url) for _ in commands]
     start = threading.Barrier(len(commands))
 
     def run(n: int) -> object:
-        engine = Engine(Program("PG", "EUR"), stores[n], clock=lambda: T0)
+        engine = Engine(program, stores[n], clock=lambda: T0)
         start.wait()
         try:
             return commands[n](engine)
@@ -225,3 +226,33 @@ def test_racing_members_for_one_key_gives_it_to_exactly_one(
     assert len(winners) == 1 and all(isinstance(o, IdentifierTaken) for o in outcomes if o not in winners)
     assert engine.find_member("card:42").id == winners[0].member_id
     assert [e.member_id for e in engine.events() if e.source_id.startswith("give-")] == [winners[0].member_id]
+
+
+@pytest.mark.parametrize("attempt", range(4))
+def test_a_merge_racing_a_referees_first_purchase_rewards_the_survivor_once(
+    store: PostgresStore, schema_url: str, attempt: int
+) -> None:
+    """C, whom B referred, buys for the first time while B is merged into A. Whichever goes first,
+    the referrer's bonus is paid once and ends with A: the purchase reads its referral again under
+    the locks, and runs again if the merge gave it to A meanwhile."""
+    program = Program("PG", "EUR", referrals=Referrals(referrer_points=20, referee_points=10))
+    engine = Engine(program, store, clock=lambda: T0)
+    for member in ("A", "B"):
+        engine.enroll(member, at=T0)
+        engine.adjust(member, 100, id=f"start-{member}", at=T0, reason="start", actor="test")
+    engine.enroll("C", at=T0, referred_by=engine.referral_code("B"))
+    purchase = Purchase("P1", "C", T0, [Line("x", 1, Decimal("30.00"))], "EUR")
+    merged, bought = _race(
+        schema_url,
+        [
+            lambda one: one.merge_members("A", "B", id="G1", at=T0, reason="duplicate"),
+            lambda one: one.record_purchase(purchase),
+        ],
+        program,
+    )
+    assert isinstance(merged, Merge) and isinstance(bought, Receipt)
+    assert (engine.balance("A").total, engine.balance("B").total, engine.balance("C").total) == (220, 0, 40)
+    for member in ("A", "B", "C"):
+        assert engine.balance(member).total == balance_of(engine.history(member))
+    referral = engine.referrals("C").referred_by
+    assert referral is not None and referral.referrer == "A"

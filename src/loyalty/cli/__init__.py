@@ -91,6 +91,7 @@ from loyalty.cli.demo import VISITS_PER_WEEK
 from loyalty.cli.demo import demo as run_demo
 from loyalty.cli.members import events as run_events
 from loyalty.cli.members import history as run_history
+from loyalty.cli.members import merge as run_merge
 from loyalty.cli.members import show as run_show
 from loyalty.cli.migrate import run_migrate
 from loyalty.cli.programs import validate as run_validate
@@ -327,8 +328,11 @@ def _parser() -> argparse.ArgumentParser:
 
     member = commands.add_parser(
         "member",
-        help="look up a member: balance, tier, points expiring, holds, history",
-        description="Look up a member in a store. Nothing is written.",
+        help="look up a member (balance, tier, points expiring, holds, history), or merge two",
+        description=(
+            "Look up a member in a store (show, history: nothing is written), or merge two members "
+            "found to be one person (merge)."
+        ),
     )
     lookups = member.add_subparsers(dest="lookup", required=True, metavar="LOOKUP")
     show = lookups.add_parser(
@@ -354,6 +358,27 @@ def _parser() -> argparse.ArgumentParser:
     history.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="entries after this one (0)")
     history.add_argument("--limit", type=_count, default=50, metavar="N", help="at most N entries (50)")
     history.set_defaults(run=run_history)
+    merging = lookups.add_parser(
+        "merge",
+        help="merge ABSORBED into SURVIVOR: its points, tier progress, habits, referrals and keys",
+        description=(
+            "Merge two members found to be one person: SURVIVOR receives ABSORBED's points (lot by lot, "
+            "each keeping its expiry date), its tier progress, habits, referrals, cards and keys, and "
+            "ABSORBED is closed. Idempotent on --id: running it again with the same id does nothing more."
+        ),
+    )
+    merging.add_argument("survivor", metavar="SURVIVOR", help="the member who remains")
+    merging.add_argument("absorbed", metavar="ABSORBED", help="the member merged in, then closed")
+    merging.add_argument(
+        "--id", required=True, type=id_argument, metavar="ID", help="the merge's id (its idempotency key)"
+    )
+    merging.add_argument("--reason", required=True, metavar="TEXT", help="why: kept on both members' entries")
+    merging.add_argument(
+        "--at", type=at_argument, metavar="ISO", help="when, ISO 8601 with an offset (default: now)"
+    )
+    _store_options(merging)
+    merging.add_argument("--json", action="store_true", help="print the merge as JSON")
+    merging.set_defaults(run=run_merge)
 
     migrate = commands.add_parser(
         "migrate",

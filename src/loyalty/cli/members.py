@@ -1,10 +1,11 @@
-"""``loyalty member show|history`` and ``loyalty events``: looking things up in a store, writing nothing."""
+"""``loyalty member show|history`` and ``loyalty events``: looking things up in a store, writing nothing;
+``loyalty member merge``: two members found to be one person merged into one."""
 
 from __future__ import annotations
 
 import argparse
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from loyalty import codec
@@ -93,6 +94,30 @@ def history(args: argparse.Namespace) -> int:
             f" {_signed(program, entry.points):>10} -> {program.format_points(entry.balance_after):>10}"
             f"  {entry.source_id}: {entry.reason}"
         )
+    return 0
+
+
+def merge(args: argparse.Namespace) -> int:
+    with existing_store(store_url(args.store)) as store:
+        engine, program = engine_on(store, args.program)
+        at = args.at if args.at is not None else datetime.now(UTC)
+        made = engine.merge_members(args.survivor, args.absorbed, id=args.id, at=at, reason=args.reason)
+    if args.json:
+        _print_json(made)
+        return 0
+    lots = sum(1 for entry in made.received if entry.kind.value == "merge" and entry.points > 0)
+    # One word for the months of spend carried: "spend", not a line per month.
+    carried = sorted({"spend" if item.what.startswith("spend ") else item.what for item in made.carried})
+    print_rows(
+        f"Merged {made.absorbed} into {made.survivor} ({made.id}): {made.absorbed} is closed",
+        [
+            ("points", f"{program.format_points(made.points)} in {lots} lots"),
+            (f"{made.survivor}'s balance", program.format_points(made.survivor_balance)),
+            ("keys", ", ".join(made.keys) or "none"),
+            ("referrals", ", ".join(made.referrals) or "none"),
+            ("carried", ", ".join(carried) or "nothing"),
+        ],
+    )
     return 0
 
 

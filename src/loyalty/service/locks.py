@@ -7,7 +7,7 @@ on each other.
 
 from __future__ import annotations
 
-from loyalty.errors import MemberNotActive, UnknownMember
+from loyalty.errors import MemberNotActive, TransientStorageError, UnknownMember
 from loyalty.members import MemberStatus
 from loyalty.referrals import ReferralState
 from loyalty.store import UnitOfWork
@@ -53,6 +53,12 @@ def lock_with_referrer(uow: UnitOfWork, member_id: str) -> int:
     if referral is not None and referral.state is not ReferralState.REJECTED:
         members.add(referral.referrer)
     balances = {m: lock(uow, m) for m in sorted(members)}
+    if len(members) > 1:
+        # A merge may have given the referral to another referrer between the read and the locks
+        # (a referral absent or rejected at the first read has no referrer to change).
+        again = uow.referral(member_id)
+        if again is not None and again.state is not ReferralState.REJECTED and again.referrer not in members:
+            raise TransientStorageError(None, "the member's referrer changed while it was read")
     return balances[member_id]
 
 

@@ -123,6 +123,29 @@ class LedgerModel:
         self.received[receiver] += points
         return len(runs)
 
+    def merge(self, survivor: str, absorbed: str) -> tuple[int, int]:
+        """Move every open lot of ``absorbed`` to ``survivor``, each a lot of its own with its
+        date; its points past their date written off first. Returns the points and lots moved."""
+        moved = [lot for lot in self.lots[absorbed] if lot.remaining]
+        points = sum(lot.remaining for lot in moved)
+        for lot in moved:
+            self.lots[survivor].append(ModelLot(lot.remaining, lot.expires_at))
+            lot.remaining = 0
+        self.sent[absorbed] += points
+        self.received[survivor] += points
+        return points, len(moved)
+
+    def blocked(self, member: str, now: datetime) -> bool:
+        """Whether a merge must refuse to absorb ``member``: a hold still open after those due
+        end, or points still pending that are not past their date."""
+        held = any(
+            h.member == member and h.status == "open" and h.expires_at > now for h in self.holds.values()
+        )
+        return held or any(
+            lot.remaining and lot.expires_at > now and lot.vests_at is not None and lot.vests_at > now
+            for lot in self.lots[member]
+        )
+
     def hold(self, key: str, member: str, points: int, now: datetime, ttl: timedelta) -> None:
         self.holds[key] = ModelHold(member, points, self.debit(member, points, now, pending=False), now + ttl)
 

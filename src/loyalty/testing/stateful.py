@@ -10,7 +10,7 @@ where ``factory()`` returns a store on a fresh, empty location. Random
 sequences of enrollments, purchases (under a base rate, a first-purchase
 bonus and a stamp card), survey events (earning once per member), retries,
 conflicting retries, redemptions, adjustments, transfers between members,
-the clock moving on by days and maintenance runs go against a plain-Python
+merges of one member into another, the clock moving on by days and maintenance runs go against a plain-Python
 model. Purchase points stay pending for a week and every credit expires 20
 days after it was earned, so the model keeps its own lots. After every step
 the machine checks, for every member, that the maintained balance equals the
@@ -18,7 +18,7 @@ model and the sum of the ledger, that it is never negative, that the
 available, pending and overdue points equal the model's, that the store's
 lots are those the ledger replays to, that everything ever earned or
 received is available, pending, overdue, spent, expired or sent, that
-transfers create and lose no point, and that no retry ever wrote a second
+transfers and merges create and lose no point, and that no retry ever wrote a second
 entry.
 """
 
@@ -51,8 +51,10 @@ from loyalty.errors import (
     IdempotencyConflict,
     InsufficientPoints,
     InvalidInput,
+    LoyaltyError,
     MemberAlreadyEnrolled,
     MemberNotActive,
+    MergeBlocked,
     UnknownMember,
 )
 from loyalty.expiry import Expiry, ExpiryPolicy
@@ -60,6 +62,7 @@ from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, balance_of
 from loyalty.lots import lots_of
 from loyalty.members import MemberStatus
+from loyalty.merges import Merge
 from loyalty.program import EarnRate, Program
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Receipt
@@ -105,6 +108,8 @@ class _Sent:
     lot: ModelLot | None = None
     transfer: tuple[str, str, int, datetime] | None = None
     made: Transfer | None = None
+    merge: tuple[str, str, datetime] | None = None
+    merged: Merge | None = None
 
 
 def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMachine]:
@@ -122,6 +127,8 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.balances: dict[str, int] = {}
             self.entries: dict[str, int] = {}
             self.visits: dict[str, int] = {}
+            # A stamp card's count: a merge carries the visits (habits), not a rule's stamps.
+            self.stamps: dict[str, int] = {}
             self.surveyed: set[str] = set()
             self.returned: dict[str, set[int]] = {}
             # Members suspended or closed: refused what their status does not allow, nothing written.
@@ -190,7 +197,9 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             receipt = self.engine.record_purchase(purchase)
             visit = self.visits.get(member, 0) + 1
             self.visits[member] = visit
-            bonus = (WELCOME if visit == 1 else 0) + (STAMP if visit % EVERY == 0 else 0)
+            stamp = self.stamps.get(member, 0) + 1
+            self.stamps[member] = stamp
+            bonus = (WELCOME if visit == 1 else 0) + (STAMP if stamp % EVERY == 0 else 0)
             assert receipt.points == sum(cents) * 2 // 100 + bonus
             assert receipt.balance_after == self.balances[member] + receipt.points
             self.balances[member] += receipt.points
@@ -257,7 +266,8 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             take = max(take, 0)
             self.model.taken_for[purchase.id] = self.model.taken_for.get(purchase.id, 0) + take
             if done == every:
-                self.visits[member] -= 1  # a void gives the visit back
+                self.visits[member] -= 1  # a void gives the visit back, and its stamp
+                self.stamps[member] -= 1
             self._expire(member)
             taken = self.model.take_back(member, take, sent.lot, self.clock) if take else 0
             assert (result.taken_back, result.uncollected, result.void) == (
@@ -327,6 +337,48 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.balances[receiver] += points
             assert (made.from_balance, made.to_balance) == (self.balances[sender], self.balances[receiver])
             return _Sent(key, transfer=asked, made=made)
+
+        @rule(target=sent, survivor=st.sampled_from(MEMBERS), absorbed=st.sampled_from(MEMBERS))
+        def merge(self, survivor: str, absorbed: str) -> _Sent:
+            key = self._key()
+            asked = (survivor, absorbed, self.clock)
+            send = functools.partial(
+                self.engine.merge_members, survivor, absorbed, id=key, at=self.clock, reason="duplicate"
+            )
+            refusal: tuple[type[LoyaltyError], str] | None = None
+            if survivor == absorbed:
+                refusal = InvalidInput, "absorbed"
+            elif unknown := [m for m in sorted(asked[:2]) if m not in self.balances]:
+                # The members are locked in id order: the first unknown one is named.
+                refusal = UnknownMember, "survivor" if unknown[0] == survivor else "absorbed"
+            elif self._refused(survivor):
+                refusal = MemberNotActive, "survivor"
+            elif self._refused(absorbed):
+                refusal = MemberNotActive, "absorbed"
+            elif self.model.blocked(absorbed, self.clock):
+                refusal = MergeBlocked, "absorbed"
+            if refusal is not None:
+                # Refused: nothing written, not even the write-offs a merge begins with.
+                with pytest.raises(refusal[0]) as info:
+                    send()
+                assert info.value.field == refusal[1]
+                return _Sent(key)
+            self._expire(absorbed)  # what a merge writes first
+            made = send()
+            points, lots = self.model.merge(survivor, absorbed)
+            self.entries[absorbed] += 1
+            self.entries[survivor] += max(lots, 1)
+            self.balances[absorbed] -= points
+            self.balances[survivor] += points
+            self.visits[survivor] = self.visits.get(survivor, 0) + self.visits.get(absorbed, 0)
+            self.visits[absorbed] = 0
+            self.status[absorbed] = MemberStatus.CLOSED
+            assert (made.points, made.survivor_balance, made.sent.balance_after) == (
+                points,
+                self.balances[survivor],
+                0,
+            )
+            return _Sent(key, merge=asked, merged=made)
 
         @rule(target=sent, member=st.sampled_from(MEMBERS), points=st.integers(-500, 500).filter(bool))
         def adjust(self, member: str, points: int) -> _Sent:
@@ -507,6 +559,11 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                         self.engine.transfer(sender, receiver, points, id=sent.key, at=at)
                     return
                 assert self.engine.transfer(sender, receiver, points, id=sent.key, at=at) == sent.made
+            elif sent.merge is not None:
+                survivor, absorbed, at = sent.merge
+                assert self.engine.merge_members(
+                    survivor, absorbed, id=sent.key, at=at, reason="duplicate"
+                ) == (sent.merged)
             elif sent.adjust is not None:
                 member, points, at = sent.adjust
                 if sent.entry is None:
@@ -535,6 +592,14 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
 
         @rule(sent=consumes(sent), extra=st.integers(1, 5))
         def conflicting_retry(self, sent: _Sent, extra: int) -> None:
+            if sent.merge is not None:
+                survivor, absorbed, at = sent.merge
+                with pytest.raises(IdempotencyConflict) as info:
+                    self.engine.merge_members(
+                        survivor, absorbed, id=sent.key, at=at, reason=f"duplicate {extra}"
+                    )
+                assert info.value.field == "reason"
+                return
             if sent.transfer is not None:
                 sender, receiver, points, at = sent.transfer
                 with pytest.raises(IdempotencyConflict) as info:
@@ -564,7 +629,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             moved = 0
             for member, expected in self.balances.items():
                 history = self.engine.history(member)
-                moved += sum(e.points for e in history if e.kind is EntryKind.TRANSFER)
+                moved += sum(e.points for e in history if e.kind in (EntryKind.TRANSFER, EntryKind.MERGE))
                 balance = self.engine.balance(member)
                 assert balance.total == expected == balance_of(history) >= 0
                 assert len(history) == self.entries[member]
@@ -592,7 +657,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                     balance.total + balance.held + model.spent[member] + expired + taken + model.sent[member]
                 )
                 assert balance.held == sum(hold.points for hold in self.engine.holds(member))
-            # Transfers create and lose nothing: what was sent was received.
+            # Transfers and merges create and lose nothing: what was sent was received.
             assert moved == 0
             assert sum(self.model.sent.values()) == sum(self.model.received.values())
 
