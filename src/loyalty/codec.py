@@ -25,7 +25,7 @@ from loyalty import json_form, schema
 from loyalty.errors import InvalidInput
 from loyalty.members import Member, MemberStatus
 from loyalty.purchases import Line, Purchase
-from loyalty.receipts import Receipt
+from loyalty.receipts import Receipt, breakdown_rows
 
 __all__ = [
     "canonical",
@@ -81,9 +81,10 @@ def receipt_result(receipt: Receipt, *, occurred_at: str | None = None) -> dict[
         "occurred_at": occurred_at or receipt.occurred_at.isoformat(),
         "amount": None if amount is None else {"amount": str(amount.amount), "currency": amount.currency},
         "points": receipt.points,
+        # From the rows, so that a receipt the evaluation made keeps its contributions unmade.
         "breakdown": [
-            {"rule": c.rule, "name": c.name, "points": str(c.points), "detail": c.detail, "line": c.line}
-            for c in receipt.breakdown
+            {"rule": rule, "name": name, "points": str(points), "detail": detail, "line": line}
+            for rule, name, points, detail, line in breakdown_rows(receipt)
         ],
         "rounding": receipt.rounding.value,
         "rounding_adjustment": str(receipt.rounding_adjustment),

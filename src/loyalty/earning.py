@@ -44,25 +44,18 @@ from typing import Any
 
 import attrs
 
-from loyalty.blocks import count_blocks
 from loyalty.checks import MAX_POINTS
-from loyalty.compiled import Selection
 from loyalty.conditions import (
-    birthday_in,
     lines_reason,
     member_reason,
     place_reason,
     properties_reason,
     when_reason,
 )
+from loyalty.earning_gives import Context, Outcome, capped, give, give_event, merge, plain, rows_points
 from loyalty.earning_keys import (
     _EPOCH,
     Event,
-    _birthday_key,
-    _birthday_year,
-    _budget_key,
-    _cap_key,
-    _limit_key,
     _stamps_key,
     carry_key,
     redeemed_key,
@@ -72,23 +65,11 @@ from loyalty.earning_keys import (
 from loyalty.errors import CurrencyMismatch, PointsOverflow
 from loyalty.habits import seen_key
 from loyalty.members import Member
-from loyalty.money import CURRENCY_MINOR_UNITS, EXACT, Money
-from loyalty.program import EventCombination, Program, RoundPer, TaxBasis
+from loyalty.money import EXACT
+from loyalty.program import EventCombination, Program, RoundPer
 from loyalty.purchases import Purchase
-from loyalty.receipts import Contribution, Receipt, Skipped
-from loyalty.rules import (
-    BirthdayBonus,
-    EventRule,
-    FirstPurchase,
-    Multiplier,
-    ProductBonus,
-    PurchaseBonus,
-    Rule,
-    Scope,
-    SpendRule,
-    StampCard,
-    UnitBonus,
-)
+from loyalty.receipts import Receipt
+from loyalty.rules import EventRule, Rule, Scope, StampCard
 from loyalty.tallies import Tally
 
 __all__ = ["Evaluation", "Event", "earn", "evaluate", "evaluate_event", "tally_keys"]
@@ -108,7 +89,7 @@ class Evaluation:
     tallies: Mapping[str, Tally]
 
 
-def _redeemed_reason(days: int, context: _Context, at: datetime) -> str | None:
+def _redeemed_reason(days: int, context: Context, at: datetime) -> str | None:
     last = context.tally(redeemed_key(context.subject.member_id)).points
     if not last:
         return f"only for members who redeemed in the last {days} days; never redeemed"
@@ -121,7 +102,7 @@ def _redeemed_reason(days: int, context: _Context, at: datetime) -> str | None:
     return None
 
 
-def _absence_reason(days: int, context: _Context, at: datetime) -> str | None:
+def _absence_reason(days: int, context: Context, at: datetime) -> str | None:
     last = context.tally(seen_key(context.subject.member_id)).points
     if not last:
         return f"only for members back after {days} days away; no earlier visit"
@@ -134,66 +115,6 @@ def _absence_reason(days: int, context: _Context, at: datetime) -> str | None:
 # -- evaluation ------------------------------------------------------------------------------
 
 
-@attrs.frozen
-class _Outcome:
-    """What one rule would give, before it is kept."""
-
-    rule: Rule
-    contributions: tuple[Contribution, ...]
-    total: Decimal
-    tallies: Mapping[str, Tally]
-
-
-class _Context:
-    """The evaluation's working state: the subject, the tallies, the points lines have so far."""
-
-    def __init__(
-        self,
-        program: Program,
-        subject: Purchase | Event,
-        member: Member | None,
-        tallies: Mapping[str, Tally],
-        explain: bool,
-        selection: Selection,
-    ) -> None:
-        self.program = program
-        self.subject = subject
-        self.selection = selection
-        self.member = member
-        self.tallies = tallies
-        self.explain = explain
-        self.breakdown: list[Contribution] = []
-        self.skipped: list[Skipped] = []
-        self.deltas: dict[str, Tally] = {}
-        # Rules cut by a cap under per-line rounding: their rows round as one
-        # purchase-level group, so lines rounded up cannot carry them past the cap.
-        self.trimmed: set[str] = set()
-        if isinstance(subject, Purchase):
-            exclusive = program.tax is TaxBasis.EXCLUSIVE
-            self.basis = [
-                EXACT.subtract(line.amount, line.tax) if exclusive and line.tax else line.amount
-                for line in subject.lines
-            ]
-            self.line_points = [_ZERO] * len(subject.lines)
-            self.every_line = list(range(len(subject.lines)))
-
-    def tally(self, key: str) -> Tally:
-        return self.tallies.get(key, _NO_TALLY)
-
-    def skip(self, rule: Rule, reason: str) -> None:
-        if self.explain:
-            self.skipped.append(Skipped(rule.id, rule.title, reason))
-
-    def keep(self, outcome: _Outcome) -> None:
-        self.breakdown += outcome.contributions
-        for contribution in outcome.contributions:
-            if contribution.line is not None:
-                self.line_points[contribution.line] = EXACT.add(
-                    self.line_points[contribution.line], contribution.points
-                )
-        _merge(self.deltas, outcome.tallies)
-
-
 def _sum(values: Iterable[Decimal]) -> Decimal:
     # Always in the exact context: the caller's may trap or round.
     total = _ZERO
@@ -201,20 +122,6 @@ def _sum(values: Iterable[Decimal]) -> Decimal:
     for value in values:
         total = add(total, value)
     return total
-
-
-def _points(contributions: Iterable[Contribution]) -> Decimal:
-    total = _ZERO
-    add = EXACT.add
-    for contribution in contributions:
-        total = add(total, contribution.points)
-    return total
-
-
-def _merge(into: dict[str, Tally], deltas: Mapping[str, Tally]) -> None:
-    for key, delta in deltas.items():
-        old = into.get(key, _NO_TALLY)
-        into[key] = Tally.of(old.count + delta.count, EXACT.add(old.points, delta.points))
 
 
 def evaluate(
@@ -241,7 +148,7 @@ def evaluate(
     selection = index.select(purchase)
     # An explanation walks the rules by their lines only, so each rule left out gives its own reason.
     rules = index.candidates(purchase.lines) if explain else selection.rules
-    context = _Context(program, purchase, member, tallies or {}, explain, selection)
+    context = Context(program, purchase, member, tallies or {}, explain, selection)
     _run(context, rules, best_of=False)
     if explain:
         # The other rules cannot apply to these lines; each still says why not.
@@ -286,7 +193,7 @@ def evaluate_event(
     """Points ``event`` earns: the program's event rules for its name, summed or best-of."""
     selection = program.index.select(event)
     rules: Sequence[Rule] = program.index.ordered_events if explain else selection.rules
-    context = _Context(program, event, member, tallies or {}, explain, selection)
+    context = Context(program, event, member, tallies or {}, explain, selection)
     _run(context, rules, best_of=program.events is EventCombination.BEST)
     if explain:
         for rule in program.index.ordered:
@@ -294,7 +201,7 @@ def evaluate_event(
     return _finish(context, event.id, None, event.name, balance_before)
 
 
-def _run(context: _Context, rules: Sequence[Rule], *, best_of: bool) -> None:
+def _run(context: Context, rules: Sequence[Rule], *, best_of: bool) -> None:
     """Apply ``rules`` in order, honouring stop flags and exclusive groups.
 
     A group is decided where its last member comes up, so every member is
@@ -341,12 +248,12 @@ def _run(context: _Context, rules: Sequence[Rule], *, best_of: bool) -> None:
 _BEST = "\x00best"
 
 
-def _best_of_group(context: _Context, members: list[Rule], label: str) -> _Outcome | None:
+def _best_of_group(context: Context, members: list[Rule], label: str) -> Outcome | None:
     """Keep the group member giving the most points (the first on a tie); explain the others."""
     outcomes = [(rule, _apply(context, rule)) for rule in members]
-    best: _Outcome | None = None
+    best: Outcome | None = None
     for _, outcome in outcomes:
-        if isinstance(outcome, _Outcome) and (best is None or outcome.total > best.total):
+        if isinstance(outcome, Outcome) and (best is None or outcome.total > best.total):
             best = outcome
     for rule, outcome in outcomes:
         if isinstance(outcome, str):
@@ -354,19 +261,19 @@ def _best_of_group(context: _Context, members: list[Rule], label: str) -> _Outco
         elif outcome is not best:
             assert best is not None
             verdict = "gives more" if best.total > outcome.total else "gives as much and comes first"
-            context.skip(rule, f"{label}: {best.rule.title} {verdict} ({_plain(best.total)})")
+            context.skip(rule, f"{label}: {best.rule.title} {verdict} ({plain(best.total)})")
             if isinstance(rule, StampCard):
                 # A visit counts on the card even when another rule of its group wins;
                 # its cap and budget are not touched, as it gave nothing.
                 key = _stamps_key(rule, context.subject.member_id)
-                _merge(context.deltas, {key: outcome.tallies[key]})
+                merge(context.deltas, {key: outcome.tallies[key]})
     if best is None:
         return None
     context.keep(best)
     return best
 
 
-def _apply(context: _Context, rule: Rule) -> _Outcome | str:
+def _apply(context: Context, rule: Rule) -> Outcome | str:
     """What ``rule`` would give now, or why it gives nothing."""
     subject = context.subject
     local = context.selection.local(rule) if rule._local else subject.at
@@ -405,7 +312,7 @@ def _apply(context: _Context, rule: Rule) -> _Outcome | str:
             reason = _minimum_reason(context, rule, matching)
             if reason:
                 return reason
-        result = _give(context, rule, matching, local)
+        result = give(context, rule, matching, local)
     else:
         if not isinstance(rule, EventRule):
             return "only for purchases"
@@ -416,17 +323,16 @@ def _apply(context: _Context, rule: Rule) -> _Outcome | str:
         )
         if reason:
             return reason
-        result = _give_event(context, rule, local)
+        result = give_event(context, rule, local)
     if isinstance(result, str):
         return result
-    contributions, deltas = result
+    rows, deltas = result
     if not rule._limited:
-        total = _points(contributions)
-        return _Outcome(rule, tuple(contributions), total, deltas)
-    return _capped(context, rule, local, contributions, deltas)
+        return Outcome(rule, rows, rows_points(rows), deltas)
+    return capped(context, rule, local, rows, deltas)
 
 
-def _minimum_reason(context: _Context, rule: Rule, matching: list[int]) -> str | None:
+def _minimum_reason(context: Context, rule: Rule, matching: list[int]) -> str | None:
     if rule.min_amount is None and rule.min_quantity is None:
         return None
     assert isinstance(context.subject, Purchase)
@@ -444,245 +350,8 @@ def _minimum_reason(context: _Context, rule: Rule, matching: list[int]) -> str |
     return None
 
 
-_Given = tuple[list[Contribution], dict[str, Tally]] | str
-
-
-def _as_money(amount: Decimal, currency: str) -> str:
-    """``amount`` as a slip shows money: as spelled, or rounded half-up to the currency's minor
-    unit when finer (1.25 kg at 2.47 is 3.0875 EUR, shown 3.09). (Read off the text, which the
-    detail needs anyway: this is once per line of every purchase.)"""
-    text = str(amount)
-    dot = text.find(".")
-    if "E" in text:
-        exponent = amount.as_tuple().exponent
-        finer = isinstance(exponent, int) and exponent < -CURRENCY_MINOR_UNITS[currency]
-    else:
-        finer = dot >= 0 and len(text) - dot - 1 > CURRENCY_MINOR_UNITS[currency]
-    return str(Money.of(amount, currency).rounded().amount) if finer else text
-
-
-def _give(context: _Context, rule: Rule, matching: list[int], local: datetime) -> _Given:
-    """The kind-specific part: what a purchase rule gives on its matching lines."""
-    subject = context.subject
-    assert isinstance(subject, Purchase)
-    lines, name, currency = subject.lines, rule.title, subject.currency
-    out: list[Contribution] = []
-    deltas: dict[str, Tally] = {}
-    if isinstance(rule, SpendRule):
-        # A slip shows points as the program does (scale 2: 100 is "1.00 point").
-        figure = context.program.format_points(rule.points)
-        unit = "point" if Decimal(figure) == 1 else "points"
-        prefix = f"{figure} {unit} per {rule.per} {currency} on "
-        if rule.whole_blocks:
-            return _blocks(context, rule, matching, prefix)
-        basis_of, exact_rate, rid, multiply = context.basis, rule.rate, rule.id, EXACT.multiply
-        for i in matching:
-            basis = basis_of[i]
-            if exact_rate is not None:
-                raw = multiply(basis, exact_rate)
-                if rule.fractional:
-                    # 2.00 x 0.5 is 1.000; shown as the money was spelled when that is exact.
-                    spelled = raw.quantize(basis, context=EXACT)
-                    if spelled == raw:
-                        raw = spelled
-            else:
-                raw = EXACT.divide(multiply(basis, Decimal(rule.points)), rule.per)
-            detail = f"{prefix}{lines[i].sku} {_as_money(basis, currency)}"
-            out.append(Contribution(rid, name, raw, detail, i))
-    elif isinstance(rule, Multiplier):
-        for i in matching:
-            had = context.line_points[i]
-            factor = rule.factor
-            if factor is None:
-                value = lines[i].labels.get(rule.label or "")
-                factor = rule.factors.get(value) if value is not None else None
-                if factor is None:
-                    continue
-            if not had or factor == _ONE:
-                continue
-            extra = EXACT.multiply(had, EXACT.subtract(factor, _ONE))
-            out.append(Contribution(rule.id, name, extra, f"x{factor} on {lines[i].sku}", i))
-        if not out:
-            return "no points on the matching lines to multiply"
-    elif isinstance(rule, UnitBonus):
-        for i in matching:
-            units = int(lines[i].quantity)  # whole units: 2.5 kg is 2 units
-            if units:
-                points = Decimal(rule.points * units)  # exact: an int
-                figure = context.program.format_points(rule.points)
-                out.append(Contribution(rule.id, name, points, f"{figure} x {units} {lines[i].sku}", i))
-        if not out:
-            return "no whole unit on the matching lines"
-    elif isinstance(rule, PurchaseBonus | ProductBonus):
-        what = "purchase" if isinstance(rule, PurchaseBonus) else f"bought {lines[matching[0]].sku}"
-        out.append(Contribution(rule.id, name, Decimal(rule.points), what))
-    elif isinstance(rule, FirstPurchase):
-        before = context.tally(visits_key(subject.member_id)).count
-        if before:
-            return f"not the member's first purchase ({before} before)"
-        out.append(Contribution(rule.id, name, Decimal(rule.points), "first purchase"))
-    elif isinstance(rule, StampCard):
-        key = _stamps_key(rule, subject.member_id)
-        visit = context.tally(key).count + 1
-        deltas[key] = Tally(1, _ZERO)
-        if visit % rule.every:
-            # The stamp is still collected: the caller keeps the delta only if the rule is kept,
-            # so a visit that earns no bonus yet is returned as a zero contribution.
-            out.append(Contribution(rule.id, name, _ZERO, f"stamp {visit % rule.every} of {rule.every}"))
-        else:
-            out.append(
-                Contribution(rule.id, name, Decimal(rule.points), f"visit {visit}: every {rule.every}th")
-            )
-    elif isinstance(rule, BirthdayBonus):
-        return _birthday(context, rule, local)
-    else:  # pragma: no cover - every purchase rule kind is handled above
-        raise AssertionError(f"unhandled rule kind {type(rule).__name__}")
-    return out, deltas
-
-
-def _blocks(context: _Context, rule: SpendRule, matching: list[int], prefix: str) -> _Given:
-    """A whole-block spend rule: its blocks' points, one row per line by its share of them."""
-    subject = context.subject
-    assert isinstance(subject, Purchase)
-    currency, lines = subject.currency, subject.lines
-    counted = count_blocks(rule.points, rule.per, context.basis, matching)
-    total = _as_money(counted.amount, currency)
-    if not counted.blocks:
-        return f"no whole {rule.per} {currency} in {total}"
-    many = "block" if counted.blocks == 1 else "blocks"
-    out = [
-        Contribution(
-            rule.id,
-            rule.title,
-            share,
-            f"{prefix}{lines[i].sku} {_as_money(context.basis[i], currency)}, "
-            f"{counted.blocks} whole {many} in {total}",
-            i,
-        )
-        for i, share in counted.shares
-    ]
-    return out, {}
-
-
-def _birthday(context: _Context, rule: BirthdayBonus, local: datetime) -> _Given:
-    member = context.member
-    if member is None or member.birthday is None:
-        return "no birthday on file"
-    today = local.date()
-    year = _birthday_year(context.selection, rule, member.birthday)
-    if year is None:
-        window = f"-{rule.days_before}/+{rule.days_after} days"
-        return f"not within the birthday window ({member.birthday:%m-%d}, {window})"
-    if rule.cooloff_days:
-        # A birthday given at enrollment is on file from then: joining the week before one's
-        # birthday pays from next year, as moving it does.
-        changed = member.birthday_changed_at
-        since = member.enrolled_at if changed is None else changed
-        until = since.astimezone(local.tzinfo).date() + timedelta(days=rule.cooloff_days)
-        if today < until:
-            what = "enrolled" if changed is None else "birthday changed"
-            return f"{what} on {since.astimezone(local.tzinfo).date()}: no bonus before {until}"
-    key = _birthday_key(rule, year, member.id)
-    if context.tally(key).count:
-        return f"birthday bonus already given for {year}"
-    detail = f"birthday {birthday_in(year, member.birthday)}"
-    return [Contribution(rule.id, rule.title, Decimal(rule.points), detail)], {key: Tally(1, _ZERO)}
-
-
-def _give_event(context: _Context, rule: EventRule, local: datetime) -> _Given:
-    deltas: dict[str, Tally] = {}
-    if rule.limit is not None:
-        assert rule.limit_period is not None
-        key = _limit_key(rule, local, context.subject.member_id)
-        if context.tally(key).count >= rule.limit:
-            per = "ever" if rule.limit_period.value == "ever" else f"per {rule.limit_period.value}"
-            return f"limit of {rule.limit} {per} reached"
-        deltas[key] = Tally(1, _ZERO)
-    return [Contribution(rule.id, rule.title, Decimal(rule.points), rule.event)], deltas
-
-
-def _capped(
-    context: _Context,
-    rule: Rule,
-    local: datetime,
-    contributions: list[Contribution],
-    deltas: dict[str, Tally],
-) -> _Outcome | str:
-    """Apply the rule's caps and budget to what it would give."""
-    total = _points(contributions)
-    allowed, notes = total, []
-    member_id = context.subject.member_id
-    cap_key = _cap_key(rule, local, member_id) if rule.cap is not None else None
-    budget_key = _budget_key(rule) if rule.budget is not None else None
-    if total > 0:
-        if rule.cap_per_purchase is not None and allowed > rule.cap_per_purchase:
-            allowed = Decimal(rule.cap_per_purchase)
-            notes.append(f"capped at {rule.cap_per_purchase} per purchase")
-        if cap_key is not None:
-            assert rule.cap is not None and rule.cap_period is not None
-            left = EXACT.subtract(Decimal(rule.cap), context.tally(cap_key).points)
-            text = f"{rule.cap}/{rule.cap_period.value}"
-            if left <= 0:
-                return f"cap of {text} reached"
-            if allowed > left:
-                allowed = left
-                notes.append(f"cap of {text}: {_plain(left)} left")
-        if budget_key is not None:
-            assert rule.budget is not None
-            left = EXACT.subtract(Decimal(rule.budget), context.tally(budget_key).points)
-            if left <= 0:
-                return f"campaign budget of {rule.budget} used up"
-            if allowed > left:
-                allowed = left
-                notes.append(f"campaign budget of {rule.budget}: only {_plain(left)} left")
-    if allowed < total:
-        per_line = context.program.round_per is RoundPer.LINE
-        if per_line:
-            context.trimmed.add(rule.id)
-        contributions = contributions + _trim(rule, contributions, allowed, total, "; ".join(notes), per_line)
-    deltas = dict(deltas)
-    if allowed > 0:
-        if cap_key is not None:
-            deltas[cap_key] = Tally(0, allowed)
-        if budget_key is not None:
-            deltas[budget_key] = Tally(0, allowed)
-    return _Outcome(rule, tuple(contributions), allowed, MappingProxyType(deltas))
-
-
-def _trim(
-    rule: Rule,
-    contributions: list[Contribution],
-    allowed: Decimal,
-    total: Decimal,
-    note: str,
-    per_line: bool,
-) -> list[Contribution]:
-    """The negative rows that bring a rule down to ``allowed``.
-
-    Spread over the lines that gained from the rule, pro rata, so later
-    multipliers read capped lines; one purchase-level row when the program
-    rounds per line (a cut spread as fractions would be rounded away) or the
-    rule gave nothing per line.
-    """
-    cut = EXACT.subtract(total, allowed)
-    gains = [c for c in contributions if c.line is not None and c.points > 0]
-    if per_line or not gains or any(c.line is None and c.points for c in contributions):
-        return [Contribution(rule.id, rule.title, EXACT.minus(cut), note)]
-    base = _points(gains)
-    rows, given = [], _ZERO
-    for n, c in enumerate(gains):
-        share = (
-            EXACT.subtract(cut, given)
-            if n == len(gains) - 1
-            else EXACT.divide(EXACT.multiply(cut, c.points), base)
-        )
-        given = EXACT.add(given, share)
-        rows.append(Contribution(rule.id, rule.title, EXACT.minus(share), note, c.line))
-    return rows
-
-
 def _finish(
-    context: _Context, source_id: str, amount: Any, event: str | None, balance_before: int | None
+    context: Context, source_id: str, amount: Any, event: str | None, balance_before: int | None
 ) -> Evaluation:
     program = context.program
     member_id = context.subject.member_id
@@ -691,9 +360,9 @@ def _finish(
     if program.round_per is RoundPer.LINE:
         groups: dict[int | None, Decimal] = {}
         trimmed = context.trimmed
-        for c in context.breakdown:
-            line = None if c.rule in trimmed else c.line
-            groups[line] = EXACT.add(groups.get(line, _ZERO), c.points)
+        for rule, _, points, _, line in context.breakdown:
+            key = None if rule in trimmed else line
+            groups[key] = EXACT.add(groups.get(key, _ZERO), points)
         groups[None] = EXACT.add(groups.get(None, _ZERO), carried_in)
         units = 0
         for key, value in groups.items():
@@ -702,7 +371,7 @@ def _finish(
         exact_total = _sum(groups.values()) if len(groups) > 1 else next(iter(groups.values()))
     else:
         # One group, the whole purchase: the common case, without the bookkeeping of groups.
-        units, exact_total = _rounded(EXACT.add(_points(context.breakdown), carried_in), mode)
+        units, exact_total = _rounded(EXACT.add(rows_points(context.breakdown), carried_in), mode)
     # No rule takes points away on balance: a total below zero can only be rounding.
     units = max(0, units)
     if units > MAX_POINTS:
@@ -710,11 +379,10 @@ def _finish(
     adjustment = EXACT.subtract(Decimal(units), exact_total)
     carried_out = EXACT.minus(adjustment) if program.carry else _ZERO
     if program.carry and carried_out != carried_in:
-        _merge(context.deltas, {carry_key(member_id): Tally.of(0, EXACT.subtract(carried_out, carried_in))})
-    # Positional, in the fields' order (source_id, member_id, occurred_at, amount, points,
-    # breakdown, rounding, rounding_adjustment, balance_after, skipped, program_version, scale,
-    # carried_in, carried_out, event): made on every purchase.
-    receipt = Receipt(
+        merge(context.deltas, {carry_key(member_id): Tally.of(0, EXACT.subtract(carried_out, carried_in))})
+    # The breakdown stays rows until a caller reads it (a recorded purchase keeps the rows as
+    # text; most callers read the points only).
+    receipt = Receipt.of_rows(
         source_id,
         member_id,
         context.subject.at,
@@ -746,7 +414,3 @@ def _rounded(value: Decimal, mode: str) -> tuple[int, Decimal]:
     # line, a carried deficit): round those down, so no cap is exceeded.
     rounding = mode if value >= 0 else ROUND_FLOOR
     return int(value.to_integral_value(rounding=rounding, context=EXACT)), value
-
-
-def _plain(value: Decimal) -> str:
-    return str(int(value)) if value == value.to_integral_value() else str(value)

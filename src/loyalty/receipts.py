@@ -24,6 +24,7 @@ from __future__ import annotations
 import textwrap
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -32,7 +33,7 @@ from loyalty.json_form import JsonForm
 from loyalty.money import EXACT, Money
 from loyalty.program import Rounding
 
-__all__ = ["MIN_WIDTH", "Contribution", "Receipt", "Skipped"]
+__all__ = ["MIN_WIDTH", "Contribution", "Receipt", "Row", "Skipped", "breakdown_rows"]
 
 _ZERO = Decimal(0)
 #: The narrowest slip :meth:`Receipt.render` lays out: a figure and a few words a line.
@@ -67,8 +68,19 @@ class Skipped:
     reason: str
 
 
+#: A contribution as the evaluation keeps it: ``(rule, name, points, detail, line)``, the
+#: fields of a :class:`Contribution` in order.
+Row = tuple[str, str, Decimal, str, int | None]
+
+
+class _Rows:
+    """Where a receipt made by the evaluation keeps its breakdown as plain rows until it is read."""
+
+    __slots__ = ("_rows",)
+
+
 @attrs.frozen
-class Receipt(JsonForm):
+class Receipt(JsonForm, _Rows):
     """What a purchase (or an event, ``event`` set) earned, rule by rule.
 
     ``points``, like every figure of points, are integers in the program's one unit;
@@ -105,10 +117,67 @@ class Receipt(JsonForm):
     #: would earn a card's holder who joined now. Never a recorded purchase's.
     guest: bool = False
 
+    @classmethod
+    def of_rows(
+        cls,
+        source_id: str,
+        member_id: str,
+        occurred_at: datetime,
+        amount: Money | None,
+        points: int,
+        rows: tuple[Row, ...],
+        rounding: Rounding,
+        rounding_adjustment: Decimal,
+        balance_after: int | None,
+        skipped: tuple[Skipped, ...],
+        program_version: str,
+        scale: int,
+        carried_in: Decimal,
+        carried_out: Decimal,
+        event: str | None,
+    ) -> Receipt:
+        """A receipt whose breakdown is made of ``rows`` when it is first read (the evaluation's,
+        on every purchase: a recorded purchase keeps its rows as text, and most callers read only
+        the points). It is the same value as one made with the contributions: equal, alike in
+        ``repr``, ``to_dict`` and pickling."""
+        made = object.__new__(cls)
+        put = object.__setattr__
+        put(made, "_rows", rows)
+        put(made, "source_id", source_id)
+        put(made, "member_id", member_id)
+        put(made, "occurred_at", occurred_at)
+        put(made, "amount", amount)
+        put(made, "points", points)
+        put(made, "rounding", rounding)
+        put(made, "rounding_adjustment", rounding_adjustment)
+        put(made, "balance_after", balance_after)
+        put(made, "skipped", skipped)
+        put(made, "program_version", program_version)
+        put(made, "scale", scale)
+        put(made, "carried_in", carried_in)
+        put(made, "carried_out", carried_out)
+        put(made, "event", event)
+        put(made, "tier", None)
+        put(made, "tier_reached", None)
+        put(made, "tier_bonus", 0)
+        put(made, "guest", False)
+        return made
+
+    if not TYPE_CHECKING:  # (so that the type checker still refuses a misspelt attribute)
+
+        def __getattr__(self, name: str) -> object:
+            # Only an unset slot comes here: the breakdown of a receipt made by of_rows, not read yet.
+            if name != "breakdown":
+                raise AttributeError(name)
+            rows = object.__getattribute__(self, "_rows")
+            breakdown = tuple([Contribution(*row) for row in rows])
+            object.__setattr__(self, "breakdown", breakdown)
+            return breakdown
+
     @property
     def rules(self) -> tuple[str, ...]:
         """The ids of the rules that gave points, in evaluation order, each once."""
-        return tuple(dict.fromkeys([c.rule for c in self.breakdown]))
+        return tuple(dict.fromkeys([row[0] for row in breakdown_rows(self)]))
 
     def points_of(self, rule: str) -> Decimal:
         """The exact points ``rule`` contributed (before rounding)."""
@@ -193,6 +262,14 @@ class Receipt(JsonForm):
             for s in self.skipped:
                 rows += _wrapped(f"{s.name}: {s.reason}", width, "    ")
         return "\n".join(rows)
+
+
+def breakdown_rows(receipt: Receipt) -> tuple[Row, ...]:
+    """The receipt's breakdown as rows, without making its contributions if they are not made yet."""
+    try:
+        return object.__getattribute__(receipt, "_rows")  # type: ignore[no-any-return]
+    except AttributeError:
+        return tuple((c.rule, c.name, c.points, c.detail, c.line) for c in receipt.breakdown)
 
 
 def _wrapped(text: str, width: int, indent: str, then: str | None = None) -> list[str]:
