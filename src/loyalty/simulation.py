@@ -41,33 +41,15 @@ redemptions; enrollments use ``ENR-<member id>``.
 
 JSON Lines format
 -----------------
-:func:`to_jsonl` writes one JSON object per line and :func:`from_jsonl` reads
-them back; it is also a way to import POS events from elsewhere. Money is a
-decimal string (never a JSON number), quantities are integers (or decimal
-strings for weighed goods), and every ``at`` is an ISO 8601 timestamp with its
-UTC offset (the zone's name is not kept: an Amsterdam time comes back with a
-fixed ``+01:00`` or ``+02:00`` offset, the same instant)::
-
-    {"type": "enrollment", "id": "ENR-M00042", "member_id": "M00042",
-     "at": "2023-05-02T16:40:11+02:00", "birthday": "1981-02-28"}
-    {"type": "purchase", "id": "S03-T2-000123", "member_id": "M00042",
-     "at": "2024-03-05T14:03:22+01:00", "currency": "EUR",
-     "store_id": "S03", "terminal_id": "S03-T2",
-     "lines": [{"sku": "P0117", "category": "bakery", "quantity": 2, "unit_price": "1.29"}],
-     "total": "2.58"}
-    {"type": "redemption", "id": "S03-T2-000122", "member_id": "M00042",
-     "at": "2024-03-05T14:02:51+01:00", "points": 250}
-
-``birthday``, ``category``, ``store_id`` and ``terminal_id`` may be ``null``.
-``total`` is written for people and other tools; on reading it is checked
-against the lines, never trusted instead of them.
+:func:`to_jsonl` writes the events in the history format of :mod:`loyalty.history`
+(one JSON object per line) and :func:`from_jsonl` reads them back; it is also a way
+to read POS events from elsewhere, returns, adjustments and custom events too.
 """
 
 from __future__ import annotations
 
 import bisect
 import itertools
-import json
 import math
 import random
 from collections.abc import Iterable, Iterator, Sequence
@@ -78,7 +60,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from loyalty.errors import InvalidInput, LoyaltyError
+from loyalty import history
+from loyalty.errors import InvalidInput
+from loyalty.history import Enrollment, Redemption, Sale
 from loyalty.purchases import Line, Purchase
 
 __all__ = ["Enrollment", "Event", "Redemption", "Sale", "Workload", "from_jsonl", "generate", "to_jsonl"]
@@ -117,49 +101,7 @@ _CATEGORIES = {
 _ENROLL, _REDEEM, _SALE = 0, 1, 2
 
 
-@attrs.frozen
-class Enrollment:
-    """A member joins the program at a till or online."""
-
-    id: str
-    member_id: str
-    at: datetime
-    birthday: date | None = None
-
-
-@attrs.frozen
-class Sale:
-    """A purchase rung up at a till."""
-
-    purchase: Purchase
-
-    @property
-    def id(self) -> str:
-        return self.purchase.id
-
-    @property
-    def member_id(self) -> str:
-        return self.purchase.member_id
-
-    @property
-    def at(self) -> datetime:
-        return self.purchase.at
-
-    @property
-    def currency(self) -> str:
-        return self.purchase.currency
-
-
-@attrs.frozen
-class Redemption:
-    """A member spends points on a reward at a till."""
-
-    id: str
-    member_id: str
-    points: int
-    at: datetime
-
-
+#: What :func:`generate` makes (the history format has more: :data:`loyalty.history.Event`).
 Event = Enrollment | Sale | Redemption
 
 
@@ -348,174 +290,16 @@ def generate(
 # -- JSON Lines -------------------------------------------------------------------------------
 
 
-def _event_record(event: Event) -> dict[str, Any]:
-    if isinstance(event, Enrollment):
-        return {
-            "type": "enrollment",
-            "id": event.id,
-            "member_id": event.member_id,
-            "at": event.at.isoformat(),
-            "birthday": None if event.birthday is None else event.birthday.isoformat(),
-        }
-    if isinstance(event, Redemption):
-        return {
-            "type": "redemption",
-            "id": event.id,
-            "member_id": event.member_id,
-            "at": event.at.isoformat(),
-            "points": event.points,
-        }
-    purchase = event.purchase
-    return {
-        "type": "purchase",
-        "id": purchase.id,
-        "member_id": purchase.member_id,
-        "at": purchase.at.isoformat(),
-        "currency": purchase.currency,
-        "store_id": purchase.store_id,
-        "terminal_id": purchase.terminal_id,
-        "lines": [
-            {
-                "sku": line.sku,
-                "category": line.category,
-                "quantity": line.quantity if isinstance(line.quantity, int) else str(line.quantity),
-                "unit_price": str(line.unit_price),
-            }
-            for line in purchase.lines
-        ],
-        "total": str(purchase.total.amount),
-    }
-
-
-def to_jsonl(events: Iterable[Event]) -> Iterator[str]:
+def to_jsonl(events: Iterable[history.Event]) -> Iterator[str]:
     """``events`` as JSON Lines, one ``"\\n"``-terminated string each: ``fp.writelines(to_jsonl(events))``."""
-    for event in events:
-        yield json.dumps(_event_record(event), ensure_ascii=False, separators=(",", ":")) + "\n"
+    return history.write(events)
 
 
-class _Fields:
-    """One JSON object from line ``number``; each accessor raises an error naming the line and key."""
-
-    def __init__(self, number: int, data: object, path: str = "") -> None:
-        if not isinstance(data, dict):
-            raise InvalidInput(f"line {number}{path}", f"must be a JSON object, not {type(data).__name__}")
-        self.number = number
-        self.data: dict[str, Any] = data
-        self.path = path
-
-    def error(self, key: str, message: str) -> InvalidInput:
-        where = f"{self.path}{key}".rstrip(".")
-        return InvalidInput(f"line {self.number}: {where}" if where else f"line {self.number}", message)
-
-    def _get(self, key: str, kinds: tuple[type[Any], ...], what: str, optional: bool) -> Any:
-        if key not in self.data:
-            if optional:
-                return None
-            raise self.error(key, "is missing")
-        value = self.data[key]
-        if value is None and optional:
-            return None
-        # bool is an int to Python, but true is never a count of points or units.
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            raise self.error(key, f"must be {what}, not {type(value).__name__}")
-        return value
-
-    def text(self, key: str) -> str:
-        value: str = self._get(key, (str,), "a string", optional=False)
-        return value
-
-    def optional_text(self, key: str) -> str | None:
-        value: str | None = self._get(key, (str,), "a string or null", optional=True)
-        return value
-
-    def integer(self, key: str) -> int:
-        value: int = self._get(key, (int,), "an integer", optional=False)
-        return value
-
-    def items(self, key: str) -> list[Any]:
-        value: list[Any] = self._get(key, (list,), "a list", optional=False)
-        return value
-
-    def decimal(self, key: str) -> Decimal:
-        # Money travels as a string: a JSON number would pass through a binary float in most readers.
-        text = self.text(key)
-        try:
-            value = Decimal(text)
-        except ArithmeticError as exc:
-            raise self.error(key, f"not a decimal number: {text!r}") from exc
-        if not value.is_finite():
-            raise self.error(key, f"must be finite, got {text!r}")
-        return value
-
-    def quantity(self, key: str) -> int | Decimal:
-        value = self._get(key, (int, str), "an integer or a decimal string", optional=False)
-        return self.decimal(key) if isinstance(value, str) else int(value)
-
-    def instant(self, key: str) -> datetime:
-        text = self.text(key)
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise self.error(key, f"not an ISO 8601 timestamp: {text!r}") from exc
-        if value.utcoffset() is None:
-            raise self.error(key, f"needs a UTC offset: {text!r}")
-        return value
-
-    def day(self, key: str) -> date | None:
-        text = self.optional_text(key)
-        try:
-            return None if text is None else date.fromisoformat(text)
-        except ValueError as exc:
-            raise self.error(key, f"not an ISO 8601 date: {text!r}") from exc
-
-
-def _purchase(record: _Fields, event_id: str, member_id: str, at: datetime) -> Purchase:
-    lines = []
-    for i, item in enumerate(record.items("lines")):
-        fields = _Fields(record.number, item, f"lines[{i}].")
-        sku, quantity, price = fields.text("sku"), fields.quantity("quantity"), fields.decimal("unit_price")
-        try:
-            lines.append(Line(sku, quantity, price, fields.optional_text("category")))
-        except LoyaltyError as exc:
-            raise fields.error(exc.field or "", exc.message) from exc
-    currency, store = record.text("currency"), record.optional_text("store_id")
-    till = record.optional_text("terminal_id")
-    try:
-        purchase = Purchase(event_id, member_id, at, lines, currency, store, till)
-    except LoyaltyError as exc:
-        raise record.error(exc.field or "", exc.message) from exc
-    if record.data.get("total") is not None:
-        total, computed = record.decimal("total"), purchase.total.amount
-        if total != computed:
-            raise record.error("total", f"{total} does not match the lines, which add up to {computed}")
-    return purchase
-
-
-def _event(record: _Fields) -> Event:
-    kind, event_id, member_id = record.text("type"), record.text("id"), record.text("member_id")
-    at = record.instant("at")
-    if kind == "enrollment":
-        return Enrollment(event_id, member_id, at, record.day("birthday"))
-    if kind == "redemption":
-        return Redemption(event_id, member_id, record.integer("points"), at)
-    if kind == "purchase":
-        return Sale(_purchase(record, event_id, member_id, at))
-    raise record.error("type", f"must be enrollment, purchase or redemption, got {kind!r}")
-
-
-def from_jsonl(lines: Iterable[str]) -> list[Event]:
+def from_jsonl(lines: Iterable[str]) -> list[history.Event]:
     """Read events written by :func:`to_jsonl` (a file or any iterable of lines); blank lines are skipped.
 
     A malformed line raises :class:`~loyalty.InvalidInput` naming the line number and key. Ids,
     points and times are checked when the events reach an engine, as they would be from a till.
+    To read a long file one event at a time, use :func:`loyalty.history.read`.
     """
-    events = []
-    for number, text in enumerate(lines, start=1):
-        if not text.strip():
-            continue
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"line {number}", f"not JSON: {exc.msg}") from exc
-        events.append(_event(_Fields(number, data)))
-    return events
+    return list(history.read(lines))

@@ -17,11 +17,14 @@
   (or writes it to ``FILE``), for editors to check and complete them
   (``docs/editors.md``).
 
+- ``loyalty simulate --history FILE --program CURRENT --proposed NEW`` replays a
+  history in memory under both programs and compares them (``docs/simulation.md``).
+
 - ``loyalty report``, ``loyalty run-due``, ``loyalty member show|history`` and
   ``loyalty events`` work on a store: a period's figures, everything due
   carried out once, a member looked up, the outbox read.
 
-``validate``, ``quote``, ``report``, ``member`` and ``events`` write nothing
+``validate``, ``quote``, ``simulate``, ``report``, ``member`` and ``events`` write nothing
 anywhere, nor does ``schema`` without ``--output``. ``loyalty -v COMMAND``
 shows the library's log on stderr: retries, declines, migrations and
 maintenance runs (INFO); ``-vv`` adds a line per command (DEBUG). See
@@ -99,6 +102,7 @@ from loyalty.cli.quote import quote as run_quote
 from loyalty.cli.report import report as run_report
 from loyalty.cli.run_due import run_due
 from loyalty.cli.schema import schema as run_schema
+from loyalty.cli.simulate import simulate as run_simulate
 from loyalty.errors import ConfigError, LoyaltyError, StorageError
 
 __all__ = ["Basket", "basket_from_json", "main"]
@@ -301,6 +305,39 @@ def _parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--json", action="store_true", help="print the figures as one JSON object")
     report.set_defaults(run=run_report)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="replay a history under the current program and a proposed one, side by side",
+        description=(
+            "Replay a history file (JSON Lines, docs/simulation.md) in memory under the current program "
+            "and under a proposed one, and print for each, side by side: points issued, redeemed, "
+            "expired and outstanding, the liability, breakage, members per tier, the points each rule "
+            "gave, declined redemptions and the members who gain or lose most. Nothing is written."
+        ),
+    )
+    simulate.add_argument("--history", type=Path, required=True, metavar="FILE", help="the history (.jsonl)")
+    for flag, what in (("--program", "the current program"), ("--proposed", "the proposed program")):
+        simulate.add_argument(
+            flag, type=Path, required=True, metavar="PROGRAM", help=f"{what} (.toml or .json)"
+        )
+    simulate.add_argument(
+        "--point-value",
+        type=argument(lambda text: money_text("point-value", text)),
+        metavar="AMOUNT",
+        help="money per point for the liability (default: each program's redemption.point_value)",
+    )
+    simulate.add_argument(
+        "--until",
+        type=at_argument,
+        metavar="ISO",
+        help="run maintenance up to this instant after the last record",
+    )
+    simulate.add_argument(
+        "--top", type=_seq, default=5, metavar="N", help="members who gain and lose most to list (default: 5)"
+    )
+    simulate.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
+    simulate.set_defaults(run=run_simulate)
 
     due = commands.add_parser(
         "run-due",

@@ -1,0 +1,40 @@
+"""``loyalty simulate``: a history replayed under the current program and a proposed one."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from loyalty.cli.programs import check_file, program_versions
+from loyalty.cli.progress import progress
+from loyalty.errors import InvalidInput
+from loyalty.whatif import simulate as compare
+
+
+def simulate(args: argparse.Namespace) -> int:
+    current = program_versions(args.program)
+    proposed = program_versions(args.proposed)
+    check_file(args.history)
+    try:
+        with (
+            args.history.open(encoding="utf-8") as lines,
+            progress("simulate: replaying the history") as advance,
+        ):
+            found = compare(
+                lines,
+                list(current),
+                list(proposed),
+                point_value=args.point_value,
+                until=args.until,
+                top=args.top,
+                progress=lambda done: advance(description=f"simulate: {done} records replayed"),
+            )
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(str(args.history), f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
+    except OSError as exc:
+        raise InvalidInput(str(args.history), f"cannot be read: {exc.strerror or exc}") from None
+    if args.json:
+        print(json.dumps({"history": str(args.history), **found.to_dict()}, ensure_ascii=False))
+    else:
+        print(found.render())
+    return 0

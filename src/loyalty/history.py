@@ -1,0 +1,464 @@
+"""A program's history as JSON Lines: what happened at the tills and to the members, in order.
+
+One JSON object a line, each a record of one of six types: ``enrollment``,
+``purchase``, ``return``, ``redemption``, ``adjustment`` and ``event`` (a custom
+event such as ``survey_completed``). :func:`read` reads them lazily, one line at
+a time, so a file of any length is read in the memory of one line;
+:func:`write` writes them. :mod:`loyalty.simulation` writes its synthetic traffic
+in this format and :mod:`loyalty.whatif` replays it under two programs.
+
+>>> lines = [
+...     '{"type": "enrollment", "id": "ENR-M1", "member_id": "M1", "at": "2024-03-01T09:00:00+01:00"}',
+...     '{"type": "purchase", "id": "T1-1", "member_id": "M1", "at": "2024-03-01T09:30:00+01:00",'
+...     ' "currency": "EUR", "lines": [{"sku": "cake", "quantity": 3, "unit_price": "4.15"}]}',
+...     "",
+...     '{"type": "return", "id": "T1-2", "member_id": "M1", "at": "2024-03-02T10:00:00+01:00",'
+...     ' "purchase_id": "T1-1", "lines": [{"sku": "cake", "quantity": 1}]}',
+... ]
+>>> [(number, type(record).__name__, record.id) for number, record in numbered(lines)]
+[(1, 'Enrollment', 'ENR-M1'), (2, 'Sale', 'T1-1'), (4, 'SaleReturn', 'T1-2')]
+>>> list(read(['{"type": "redemption", "id": "T1-3", "member_id": "M1", "at": "2024-03-02"}']))
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidInput: line 1: at: needs a UTC offset: '2024-03-02'
+
+The records
+-----------
+Money is a decimal string (never a JSON number), quantities are integers (or
+decimal strings for weighed goods), and every ``at`` is an ISO 8601 timestamp
+with its UTC offset (the zone's name is not kept: an Amsterdam time comes back
+with a fixed ``+01:00`` or ``+02:00`` offset, the same instant)::
+
+    {"type": "enrollment", "id": "ENR-M00042", "member_id": "M00042",
+     "at": "2023-05-02T16:40:11+02:00", "birthday": "1981-02-28",
+     "attributes": {"segment": "student"}}
+    {"type": "purchase", "id": "S03-T2-000123", "member_id": "M00042",
+     "at": "2024-03-05T14:03:22+01:00", "currency": "EUR",
+     "store_id": "S03", "terminal_id": "S03-T2",
+     "lines": [{"sku": "P0117", "category": "bakery", "quantity": 2, "unit_price": "1.29"}],
+     "total": "2.58"}
+    {"type": "return", "id": "S03-T1-000130", "member_id": "M00042",
+     "at": "2024-03-09T10:12:00+01:00", "purchase_id": "S03-T2-000123",
+     "lines": [{"sku": "P0117", "quantity": 1}]}
+    {"type": "redemption", "id": "S03-T2-000122", "member_id": "M00042",
+     "at": "2024-03-05T14:02:51+01:00", "points": 250}
+    {"type": "adjustment", "id": "ADJ-7", "member_id": "M00042",
+     "at": "2024-03-06T09:00:00+01:00", "points": -40, "reason": "double scan", "actor": "staff-3"}
+    {"type": "event", "id": "SRV-991", "member_id": "M00042",
+     "at": "2024-03-07T19:20:00+01:00", "name": "survey_completed", "properties": {"survey": "spring"}}
+
+``birthday``, ``attributes``, ``category``, ``store_id``, ``terminal_id`` and
+``properties`` may be ``null`` or left out. ``total`` is written for people and
+other tools; on reading it is checked against the lines, never trusted instead
+of them. A return names the purchase (``purchase_id``) and the units brought
+back, by SKU (other keys of its lines, such as a ``unit_price``, are ignored);
+``"lines": null`` or no ``lines`` voids what is left of the purchase, as
+:meth:`~loyalty.Engine.record_return` does. ``member_id`` of a return is the
+purchase's member. Attribute and property values are strings, integers or
+booleans. Keys a record does not use are ignored.
+
+A malformed line raises :class:`~loyalty.InvalidInput` naming the line number
+and key (``line 7: lines[1].quantity: must be positive``). Ids, points and times
+are checked when the records reach an engine, as they would be from a till.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+from loyalty.errors import InvalidInput, LoyaltyError
+from loyalty.members import AttributeValue
+from loyalty.purchases import Line, Purchase
+from loyalty.returns import Return, Returned
+
+__all__ = [
+    "Adjustment",
+    "CustomEvent",
+    "Enrollment",
+    "Event",
+    "Redemption",
+    "Sale",
+    "SaleReturn",
+    "numbered",
+    "parse",
+    "read",
+    "record_of",
+    "write",
+]
+
+#: Lines read back share their :class:`~loyalty.purchases.Line` when they are the same; at most
+#: this many distinct ones are remembered, so the memory used stays bounded whatever the file.
+_LINE_CACHE = 4096
+
+
+def _frozen(value: Mapping[str, AttributeValue] | None) -> Mapping[str, AttributeValue]:
+    return MappingProxyType(dict(value or {}))
+
+
+@attrs.frozen
+class Enrollment:
+    """A member joins the program at a till or online, with its ``attributes`` (a segment...)."""
+
+    id: str
+    member_id: str
+    at: datetime
+    birthday: date | None = None
+    attributes: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=_frozen, hash=False)
+
+
+@attrs.frozen
+class Sale:
+    """A purchase rung up at a till."""
+
+    purchase: Purchase
+
+    @property
+    def id(self) -> str:
+        return self.purchase.id
+
+    @property
+    def member_id(self) -> str:
+        return self.purchase.member_id
+
+    @property
+    def at(self) -> datetime:
+        return self.purchase.at
+
+    @property
+    def currency(self) -> str:
+        return self.purchase.currency
+
+
+@attrs.frozen
+class Redemption:
+    """A member spends points on a reward at a till."""
+
+    id: str
+    member_id: str
+    points: int
+    at: datetime
+
+
+@attrs.frozen
+class SaleReturn:
+    """Goods of ``member_id``'s purchase brought back (``returned.lines`` ``None``: a void)."""
+
+    member_id: str
+    returned: Return
+
+    @property
+    def id(self) -> str:
+        return self.returned.id
+
+    @property
+    def at(self) -> datetime:
+        return self.returned.at
+
+    @property
+    def purchase_id(self) -> str:
+        return self.returned.purchase_id
+
+
+@attrs.frozen
+class Adjustment:
+    """A staff correction of ``points`` (positive or negative), saying why and who."""
+
+    id: str
+    member_id: str
+    points: int
+    at: datetime
+    reason: str
+    actor: str
+
+
+@attrs.frozen
+class CustomEvent:
+    """Something the member did that event rules may reward (``survey_completed``)."""
+
+    id: str
+    member_id: str
+    name: str
+    at: datetime
+    properties: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=_frozen, hash=False)
+
+
+Event = Enrollment | Sale | Redemption | SaleReturn | Adjustment | CustomEvent
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def _quantity(value: int | Decimal) -> int | str:
+    return value if isinstance(value, int) else str(value)
+
+
+def record_of(event: Event) -> dict[str, Any]:
+    """The JSON object of one record (what :func:`write` writes on its line)."""
+    head: dict[str, Any] = {
+        "type": "",
+        "id": event.id,
+        "member_id": event.member_id,
+        "at": event.at.isoformat(),
+    }
+    if isinstance(event, Enrollment):
+        head["type"] = "enrollment"
+        head["birthday"] = None if event.birthday is None else event.birthday.isoformat()
+        return head | ({"attributes": dict(event.attributes)} if event.attributes else {})
+    if isinstance(event, Redemption):
+        return head | {"type": "redemption", "points": event.points}
+    if isinstance(event, Adjustment):
+        return head | {
+            "type": "adjustment",
+            "points": event.points,
+            "reason": event.reason,
+            "actor": event.actor,
+        }
+    if isinstance(event, CustomEvent):
+        body: dict[str, Any] = {"type": "event", "name": event.name}
+        return head | body | ({"properties": dict(event.properties)} if event.properties else {})
+    if isinstance(event, SaleReturn):
+        lines = event.returned.lines
+        returned = (
+            None if lines is None else [{"sku": x.sku, "quantity": _quantity(x.quantity)} for x in lines]
+        )
+        return head | {"type": "return", "purchase_id": event.purchase_id, "lines": returned}
+    purchase = event.purchase
+    return head | {
+        "type": "purchase",
+        "currency": purchase.currency,
+        "store_id": purchase.store_id,
+        "terminal_id": purchase.terminal_id,
+        "lines": [
+            {
+                "sku": line.sku,
+                "category": line.category,
+                "quantity": _quantity(line.quantity),
+                "unit_price": str(line.unit_price),
+            }
+            for line in purchase.lines
+        ],
+        "total": str(purchase.total.amount),
+    }
+
+
+def write(events: Iterable[Event]) -> Iterator[str]:
+    """``events`` as JSON Lines, one ``"\\n"``-terminated string each: ``fp.writelines(write(events))``."""
+    for event in events:
+        yield json.dumps(record_of(event), ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+# -- reading ----------------------------------------------------------------------------------
+
+
+class _Fields:
+    """One JSON object from line ``number``; each accessor raises an error naming the line and key."""
+
+    def __init__(self, number: int, data: object, path: str = "", *, utc: bool = False) -> None:
+        if not isinstance(data, dict):
+            where = f"line {number}: {path.rstrip('.')}" if path else f"line {number}"
+            raise InvalidInput(where, f"must be a JSON object, not {type(data).__name__}")
+        self.number = number
+        self.data: dict[str, Any] = data
+        self.path = path
+        self.utc = utc
+
+    def error(self, key: str, message: str) -> InvalidInput:
+        where = f"{self.path}{key}".rstrip(".")
+        return InvalidInput(f"line {self.number}: {where}" if where else f"line {self.number}", message)
+
+    def _get(self, key: str, kinds: tuple[type[Any], ...], what: str, optional: bool) -> Any:
+        if key not in self.data:
+            if optional:
+                return None
+            raise self.error(key, "is missing")
+        value = self.data[key]
+        if value is None and optional:
+            return None
+        # bool is an int to Python, but true is never a count of points or units.
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise self.error(key, f"must be {what}, not {type(value).__name__}")
+        return value
+
+    def text(self, key: str) -> str:
+        value = self.data.get(key)
+        if type(value) is str:  # the common case first: a history has millions of these
+            return value
+        checked: str = self._get(key, (str,), "a string", optional=False)
+        return checked
+
+    def optional_text(self, key: str) -> str | None:
+        value = self.data.get(key)
+        if value is None or type(value) is str:
+            return value
+        checked: str | None = self._get(key, (str,), "a string or null", optional=True)
+        return checked
+
+    def integer(self, key: str) -> int:
+        value: int = self._get(key, (int,), "an integer", optional=False)
+        return value
+
+    def items(self, key: str, *, optional: bool = False) -> list[Any] | None:
+        value: list[Any] | None = self._get(key, (list,), "a list", optional=optional)
+        return value
+
+    def values(self, key: str) -> dict[str, AttributeValue]:
+        """An object of strings, integers and booleans (attributes, properties); ``{}`` if absent."""
+        found: dict[str, Any] | None = self._get(key, (dict,), "an object", optional=True)
+        for name, value in (found or {}).items():
+            if not isinstance(value, str | int):  # bool is an int
+                raise self.error(
+                    f"{key}.{name}", f"must be a string, integer or boolean, not {type(value).__name__}"
+                )
+        return found or {}
+
+    def decimal(self, key: str) -> Decimal:
+        # Money travels as a string: a JSON number would pass through a binary float in most readers.
+        text = self.text(key)
+        try:
+            value = Decimal(text)
+        except ArithmeticError as exc:
+            raise self.error(key, f"not a decimal number: {text!r}") from exc
+        if not value.is_finite():
+            raise self.error(key, f"must be finite, got {text!r}")
+        return value
+
+    def quantity(self, key: str) -> int | Decimal:
+        value = self._get(key, (int, str), "an integer or a decimal string", optional=False)
+        return self.decimal(key) if isinstance(value, str) else int(value)
+
+    def instant(self, key: str) -> datetime:
+        text = self.text(key)
+        try:
+            value = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise self.error(key, f"not an ISO 8601 timestamp: {text!r}") from exc
+        if value.utcoffset() is None:
+            raise self.error(key, f"needs a UTC offset: {text!r}")
+        return value.astimezone(UTC) if self.utc else value
+
+    def day(self, key: str) -> date | None:
+        text = self.optional_text(key)
+        try:
+            return None if text is None else date.fromisoformat(text)
+        except ValueError as exc:
+            raise self.error(key, f"not an ISO 8601 date: {text!r}") from exc
+
+
+# Lines already read, by what they say: a file repeats the same few thousand products, and
+# building a Line checks every field again (most of a purchase's reading time otherwise).
+_lines: dict[tuple[Any, ...], Line] = {}
+
+
+def _line(number: int, i: int, item: object) -> Line:
+    """Line ``i`` of a purchase on line ``number``: the one read before if the same, else a new one."""
+    if isinstance(item, dict):
+        key = (item.get("sku"), item.get("quantity"), item.get("unit_price"), item.get("category"))
+        # true and 1.0 equal 1 to a dict: they are refused, never found as the line of 1 unit.
+        if type(key[1]) is int or type(key[1]) is str:
+            line = _lines.get(key)
+            if line is not None:
+                return line
+    fields = _Fields(number, item, f"lines[{i}].")
+    sku, quantity, price = fields.text("sku"), fields.quantity("quantity"), fields.decimal("unit_price")
+    try:
+        line = Line(sku, quantity, price, fields.optional_text("category"))
+    except LoyaltyError as exc:
+        raise fields.error(exc.field or "", exc.message) from exc
+    if len(_lines) >= _LINE_CACHE:
+        _lines.clear()
+    # Only a line read from exactly these JSON values is cached under them (a unit price of
+    # "1.5" and "1.50" are two keys, each found again as it was written).
+    _lines[(sku, fields.data["quantity"], fields.data["unit_price"], fields.data.get("category"))] = line
+    return line
+
+
+def _purchase(record: _Fields, event_id: str, member_id: str, at: datetime) -> Purchase:
+    lines = [_line(record.number, i, item) for i, item in enumerate(record.items("lines") or ())]
+    currency, store = record.text("currency"), record.optional_text("store_id")
+    till = record.optional_text("terminal_id")
+    try:
+        purchase = Purchase(event_id, member_id, at, lines, currency, store, till)
+    except LoyaltyError as exc:
+        raise record.error(exc.field or "", exc.message) from exc
+    if record.data.get("total") is not None:
+        total, computed = record.decimal("total"), purchase.total.amount
+        if total != computed:
+            raise record.error("total", f"{total} does not match the lines, which add up to {computed}")
+    return purchase
+
+
+def _return(record: _Fields, event_id: str, member_id: str, at: datetime) -> SaleReturn:
+    purchase_id = record.text("purchase_id")
+    items = record.items("lines", optional=True)
+    lines = None
+    if items is not None:
+        lines = []
+        for i, item in enumerate(items):
+            fields = _Fields(record.number, item, f"lines[{i}].")
+            try:
+                lines.append(Returned(fields.text("sku"), fields.quantity("quantity")))
+            except LoyaltyError as exc:
+                raise fields.error(exc.field or "", exc.message) from exc
+    try:
+        return SaleReturn(member_id, Return(event_id, purchase_id, at, lines))
+    except LoyaltyError as exc:
+        raise record.error(exc.field or "", exc.message) from exc
+
+
+_TYPES = "enrollment, purchase, return, redemption, adjustment or event"
+
+
+def _event(record: _Fields) -> Event:
+    kind, event_id, member_id = record.text("type"), record.text("id"), record.text("member_id")
+    at = record.instant("at")
+    if kind == "purchase":
+        return Sale(_purchase(record, event_id, member_id, at))
+    if kind == "enrollment":
+        return Enrollment(event_id, member_id, at, record.day("birthday"), record.values("attributes"))
+    if kind == "redemption":
+        return Redemption(event_id, member_id, record.integer("points"), at)
+    if kind == "return":
+        return _return(record, event_id, member_id, at)
+    if kind == "adjustment":
+        points, reason, actor = record.integer("points"), record.text("reason"), record.text("actor")
+        return Adjustment(event_id, member_id, points, at, reason, actor)
+    if kind == "event":
+        return CustomEvent(event_id, member_id, record.text("name"), at, record.values("properties"))
+    raise record.error("type", f"must be {_TYPES}, got {kind!r}")
+
+
+def parse(number: int, text: str, *, utc: bool = False) -> Event | None:
+    """The record on line ``number`` (counted from 1), or ``None`` for a blank line.
+
+    ``utc=True`` gives every ``at`` in UTC, the same instant: times that share one ``tzinfo``
+    compare and sort several times faster (a store adding up figures sorts its entries by them).
+    """
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"line {number}", f"not JSON: {exc.msg}") from exc
+    return _event(_Fields(number, data, utc=utc))
+
+
+def numbered(lines: Iterable[str]) -> Iterator[tuple[int, Event]]:
+    """Each record of ``lines`` (a file, or any iterable of lines) with its line number, read as it
+    is reached; blank lines are skipped (and counted)."""
+    for number, text in enumerate(lines, start=1):
+        event = parse(number, text)
+        if event is not None:
+            yield number, event
+
+
+def read(lines: Iterable[str]) -> Iterator[Event]:
+    """Each record of ``lines``, read as it is reached (see :func:`numbered`)."""
+    for _, event in numbered(lines):
+        yield event

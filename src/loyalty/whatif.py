@@ -1,0 +1,529 @@
+"""What-if: a history replayed under the current program and a proposed one, side by side.
+
+:func:`simulate` reads a history (:mod:`loyalty.history`, JSON Lines: a file a
+store exported, or :mod:`loyalty.simulation`'s traffic) one record at a time and
+replays each record through two :class:`~loyalty.Engine` instances, one per
+program, each over its own in-memory store and each with its clock at the
+record's time; maintenance (:meth:`~loyalty.Engine.run_due`) runs as each new
+day begins, and once more at the end, so points expire and tiers are reviewed
+as they would have been. Nothing is written anywhere else.
+
+The result, a :class:`Comparison`, has for each program the period's
+:class:`~loyalty.figures.Figures` (points issued, redeemed, expired, taken back,
+outstanding, the liability at the value of a point, breakage), the members per
+tier, the points each rule gave (what each campaign cost), the redemptions it
+declined, and the members who gain or lose most under the proposed program.
+
+>>> from loyalty import Program
+>>> from loyalty.rules import ProductBonus
+>>> lines = [
+...     '{"type": "enrollment", "id": "E1", "member_id": "M1", "at": "2024-03-01T09:00:00+01:00"}',
+...     '{"type": "purchase", "id": "T1", "member_id": "M1", "at": "2024-03-01T09:30:00+01:00",'
+...     ' "currency": "EUR", "lines": [{"sku": "cake", "quantity": 3, "unit_price": "4.15"}]}',
+...     '{"type": "redemption", "id": "T2", "member_id": "M1", "at": "2024-03-02T10:00:00+01:00",'
+...     ' "points": 14}',
+... ]
+>>> current = Program("Club", "EUR")
+>>> cake = ProductBonus(id="cake", name="Cake bonus", points=6, skus=["cake"])
+>>> proposed = Program("Club", "EUR", version="2", rules=[cake])
+>>> found = simulate(lines, current, proposed)
+>>> found.current.figures.issued, found.proposed.figures.issued
+(12, 18)
+>>> found.current.declined, found.proposed.declined
+(1, 0)
+>>> [(rule.rule, rule.points) for rule in found.proposed.rules]
+[('base', Decimal('12.45')), ('cake', Decimal('6'))]
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+import attrs
+
+from loyalty import history
+from loyalty.checks import check_aware
+from loyalty.earning_keys import ENROLLED
+from loyalty.engine import Engine
+from loyalty.errors import InsufficientPoints, InvalidInput, LoyaltyError
+from loyalty.figures import Figures
+from loyalty.json_form import JsonForm
+from loyalty.ledger import EntryKind
+from loyalty.money import EXACT
+from loyalty.program import Program
+from loyalty.receipts import Receipt
+from loyalty.rules import EventRule
+from loyalty.store import open_store
+
+__all__ = ["Comparison", "MemberChange", "Outcome", "RulePoints", "TierCount", "simulate"]
+
+_DAY = 86_400
+_PROGRESS = 1_000
+# Figures' periods end before their end: the last record's own instant must fall inside.
+_TICK = timedelta(microseconds=1)
+# The clock before the first record, and the period of an empty history.
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@attrs.frozen
+class RulePoints(JsonForm):
+    """The points rule ``rule`` gave over the history, in the program's units, exact (before rounding)."""
+
+    rule: str
+    name: str
+    points: Decimal
+
+
+@attrs.frozen
+class TierCount(JsonForm):
+    """How many members ended the history in tier ``tier``."""
+
+    tier: str
+    members: int
+
+
+@attrs.frozen
+class MemberChange(JsonForm):
+    """What one member earned under each program (net of returns), in whole points."""
+
+    member_id: str
+    current: Decimal
+    proposed: Decimal
+
+    @property
+    def difference(self) -> Decimal:
+        return EXACT.subtract(self.proposed, self.current)
+
+
+@attrs.frozen
+class Outcome(JsonForm):
+    """One program's run over the history.
+
+    ``figures`` are the engine's own for the whole history; ``rules`` the points each rule gave,
+    by rule id, and ``rounding`` what rounding added or removed; ``tier_bonus`` the
+    entry bonuses paid; ``tiers`` the members per tier at the end (empty without tiers);
+    ``declined`` the redemptions and debits refused for want of points, ``declined_points``
+    the points they asked for. Points are in the program's one unit, ``scale`` of its digits
+    decimals (:meth:`whole` shows them as a till does).
+    """
+
+    program: str
+    version: str
+    scale: int
+    figures: Figures
+    rules: tuple[RulePoints, ...]
+    rounding: Decimal
+    tier_bonus: int
+    tiers: tuple[TierCount, ...]
+    declined: int
+    declined_points: int
+
+    def whole(self, units: int | Decimal) -> Decimal:
+        """``units`` of this program in whole points (675 at scale 2 is 6.75)."""
+        return Decimal(units).scaleb(-self.scale, context=EXACT) if self.scale else Decimal(units)
+
+
+@attrs.frozen
+class Comparison(JsonForm):
+    """A history replayed under ``current`` and ``proposed``: :func:`simulate`'s answer.
+
+    ``records`` were replayed, from ``start`` to ``end`` (both included: the figures cover them;
+    in UTC for a history read from text);
+    ``gains`` and ``losses`` are the members who earn most more and most less under the
+    proposed program, largest change first.
+    """
+
+    records: int
+    start: datetime | None
+    end: datetime | None
+    current: Outcome
+    proposed: Outcome
+    gains: tuple[MemberChange, ...]
+    losses: tuple[MemberChange, ...]
+
+    def render(self) -> str:
+        """The comparison as a side-by-side text table: current, proposed and the change."""
+        return "\n".join(_table(self))
+
+
+class _Run:
+    """One program replaying the history: its engine, clock and running totals."""
+
+    def __init__(self, program: Program | Sequence[Program]) -> None:
+        self.now = _EPOCH
+        self.started = False
+        self.engine = Engine(program, open_store("memory://"), clock=lambda: self.now)
+        self.versions = self.engine.versions
+        self.signup = any(
+            isinstance(rule, EventRule) and rule.event == ENROLLED for v in self.versions for rule in v.rules
+        )
+        self.day = -1
+        self.rules: dict[str, Decimal] = {}
+        self.names: dict[str, str] = {}
+        self.rounding = Decimal(0)
+        self.tier_bonus = 0
+        self.declined = 0
+        self.declined_points = 0
+        #: Each member's net points, in the program's units.
+        self.earned: dict[str, int] = {}
+
+    def at(self, when: datetime) -> None:
+        """Move the clock to ``when`` (never back), running maintenance as a new day begins."""
+        if self.started and when <= self.now:
+            return
+        self.started = True
+        self.now = when
+        day = int(when.timestamp()) // _DAY
+        if day != self.day:
+            self.day = day
+            self.engine.run_due(when)
+
+    def receipt(self, receipt: Receipt) -> None:
+        rules = self.rules
+        for part in receipt.breakdown:
+            rule = part.rule
+            total = rules.get(rule)
+            if total is None:
+                self.names[rule] = part.name
+                rules[rule] = part.points
+            else:
+                rules[rule] = EXACT.add(total, part.points)
+        if receipt.rounding_adjustment:
+            self.rounding = EXACT.add(self.rounding, receipt.rounding_adjustment)
+        bonus = receipt.tier_bonus
+        self.tier_bonus += bonus
+        earned = self.earned
+        member = receipt.member_id
+        earned[member] = earned.get(member, 0) + receipt.points + bonus
+
+    def apply(self, event: history.Event) -> None:
+        engine = self.engine
+        if isinstance(event, history.Sale):
+            self.receipt(engine.record_purchase(event.purchase))
+        elif isinstance(event, history.Enrollment):
+            member = event.member_id
+            engine.enroll(member, at=event.at, birthday=event.birthday, attributes=event.attributes)
+            self.earned.setdefault(member, 0)
+            if self.signup:
+                self._signup(member)
+        elif isinstance(event, history.Redemption):
+            try:
+                engine.redeem(event.member_id, event.points, id=event.id, at=event.at)
+            except InsufficientPoints:
+                self.declined += 1
+                self.declined_points += event.points
+        elif isinstance(event, history.SaleReturn):
+            receipt = engine.record_return(event.returned)
+            if receipt.member_id != event.member_id:
+                raise InvalidInput("member_id", f"purchase {event.purchase_id!r} is {receipt.member_id!r}'s")
+            self.earned[receipt.member_id] = self.earned.get(receipt.member_id, 0) - receipt.taken_back
+        elif isinstance(event, history.Adjustment):
+            try:
+                engine.adjust(
+                    event.member_id,
+                    event.points,
+                    id=event.id,
+                    at=event.at,
+                    reason=event.reason,
+                    actor=event.actor,
+                )
+            except InsufficientPoints:
+                self.declined += 1
+                self.declined_points += -event.points
+        else:
+            self.receipt(
+                engine.record_event(
+                    event.member_id, event.name, id=event.id, at=event.at, properties=event.properties
+                )
+            )
+
+    def _signup(self, member: str) -> None:
+        """What the sign-up rules paid the member just enrolled, by rule (its only entries so far)."""
+        for entry in self.engine.history(member):
+            if entry.kind is EntryKind.EARN and entry.points:
+                rule = "+".join(entry.rules) or ENROLLED
+                self.rules[rule] = EXACT.add(self.rules.get(rule, Decimal(0)), Decimal(entry.points))
+                named = {r.id: r.name or r.id for version in self.versions for r in version.rules}
+                self.names.setdefault(rule, named.get(rule, rule))
+                self.earned[member] += entry.points
+
+    def _whole(self, units: int) -> Decimal:
+        scale = self.versions[-1].scale
+        return Decimal(units).scaleb(-scale, context=EXACT) if scale else Decimal(units)
+
+    def outcome(self, start: datetime, end: datetime, point_value: Decimal | None) -> Outcome:
+        latest = self.versions[-1]
+        engine = self.engine
+        value = latest.redemption.point_value if point_value is None else point_value
+        found = engine.figures(start, end + _TICK, point_value=value)
+        tiers: tuple[TierCount, ...] = ()
+        if latest.tiers is not None:
+            counts = Counter(engine.tier(member).tier.id for member in self.earned)
+            tiers = tuple(TierCount(level.id, counts[level.id]) for level in latest.tiers.levels)
+        rules = tuple(RulePoints(rule, self.names[rule], points) for rule, points in self.rules.items())
+        return Outcome(
+            latest.name,
+            latest.version,
+            latest.scale,
+            found,
+            rules,
+            self.rounding,
+            self.tier_bonus,
+            tiers,
+            self.declined,
+            self.declined_points,
+        )
+
+
+_RECORDS = (
+    history.Enrollment,
+    history.Sale,
+    history.Redemption,
+    history.SaleReturn,
+    history.Adjustment,
+    history.CustomEvent,
+)
+
+
+def _records(source: Iterable[str | history.Event]) -> Iterable[tuple[int, history.Event]]:
+    """Each record with its line number (or its position, for records given as values)."""
+    for number, item in enumerate(source, start=1):
+        if isinstance(item, str):
+            event = history.parse(number, item, utc=True)
+            if event is None:
+                continue
+            yield number, event
+        elif isinstance(item, _RECORDS):
+            yield number, item
+        else:
+            raise InvalidInput(
+                f"line {number}", f"must be a line of text or a history record, not {type(item).__name__}"
+            )
+
+
+def _changes(
+    current: _Run, proposed: _Run, top: int
+) -> tuple[tuple[MemberChange, ...], tuple[MemberChange, ...]]:
+    changes = [
+        MemberChange(member, current._whole(points), proposed._whole(proposed.earned.get(member, 0)))
+        for member, points in current.earned.items()
+    ]
+    changes.sort(key=lambda change: (change.difference, change.member_id))
+    losses = tuple(change for change in changes[:top] if change.difference < 0)
+    gains = tuple(change for change in reversed(changes[-top:]) if change.difference > 0) if top else ()
+    return gains, losses
+
+
+def simulate(
+    history_lines: Iterable[str | history.Event],
+    current: Program | Sequence[Program],
+    proposed: Program | Sequence[Program],
+    *,
+    point_value: Decimal | None = None,
+    until: datetime | None = None,
+    top: int = 5,
+    progress: Callable[[int], None] | None = None,
+) -> Comparison:
+    """Replay ``history_lines`` (lines of a history file, or its records) under ``current`` and
+    ``proposed`` (a program or its versions) and compare what came of it.
+
+    The history is read one record at a time: a file of any length is never held in memory
+    (the two in-memory stores keep what the records wrote, as an engine would). ``until``
+    (at or after the last record) runs maintenance up to then, so points that expire after the
+    last record but before ``until`` expire too. ``point_value`` prices the outstanding points
+    of both programs; by default each program's own ``redemption.point_value``. ``top``
+    members who gain and lose most are listed. Times read from text are taken in UTC, the same
+    instants (the program's timezone decides days and hours, as always). ``progress``, if given,
+    is called with the records replayed so far after every thousand of them.
+
+    A redemption or negative adjustment a program cannot afford is declined and counted
+    (:attr:`Outcome.declined`), as the engine declines it; any other refusal (a purchase of a
+    member never enrolled, a malformed record) raises :class:`~loyalty.InvalidInput` naming the
+    line and field.
+    """
+    if isinstance(top, bool) or not isinstance(top, int) or top < 0:
+        raise InvalidInput("top", f"must be an int of at least 0, got {top!r}")
+    if until is not None:
+        check_aware("until", until)
+    runs = (_Run(current), _Run(proposed))
+    start: datetime | None = None
+    end: datetime | None = None
+    count = 0
+    for number, event in _records(history_lines):
+        at = event.at
+        if start is None or at < start:
+            start = at
+        if end is None or at > end:
+            end = at
+        for run in runs:
+            try:
+                run.at(at)
+                run.apply(event)
+            except LoyaltyError as exc:
+                where = f"line {number}: {exc.field}" if exc.field else f"line {number}"
+                side = "" if run is runs[0] else " (under the proposed program)"
+                raise InvalidInput(where, f"{exc.message}{side}") from exc
+        count += 1
+        if progress is not None and not count % _PROGRESS:
+            progress(count)
+    if until is not None:
+        if end is not None and until < end:
+            raise InvalidInput("until", f"must not be before the last record, at {end.isoformat()}")
+        end = until
+        start = until if start is None else start
+    if start is None or end is None:
+        empty = [run.outcome(_EPOCH, _EPOCH, point_value) for run in runs]
+        return Comparison(0, None, None, empty[0], empty[1], (), ())
+    for run in runs:
+        run.at(end)
+        run.engine.run_due(end)
+    gains, losses = _changes(runs[0], runs[1], top)
+    return Comparison(
+        count,
+        start,
+        end,
+        runs[0].outcome(start, end, point_value),
+        runs[1].outcome(start, end, point_value),
+        gains,
+        losses,
+    )
+
+
+# -- the text table ---------------------------------------------------------------------------
+
+
+def _shown(points: Decimal) -> str:
+    """Whole points as a report shows them: at most two decimals, rounded half up."""
+    exponent = points.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -2:
+        points = points.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP, context=EXACT)
+    return f"{points:f}"
+
+
+def _change(before: Decimal | None, after: Decimal | None) -> str:
+    if before is None or after is None:
+        return ""
+    difference = EXACT.subtract(after, before)
+    return "0" if not difference else ("+" if difference > 0 else "") + _shown(difference)
+
+
+def _compared(
+    label: str, before: Decimal | None, after: Decimal | None, *, missing: Decimal | None = None
+) -> tuple[str, str, str, str]:
+    """A row of the table: ``-`` where a side has no such figure (its change counted from
+    ``missing``, if given: a rule only one program has costs nothing in the other)."""
+    shown = ("-" if before is None else _shown(before), "-" if after is None else _shown(after))
+    base = (missing if before is None else before, missing if after is None else after)
+    return label, shown[0], shown[1], _change(*base)
+
+
+def _paired(
+    before: dict[str, Decimal], after: dict[str, Decimal]
+) -> dict[str, tuple[Decimal | None, Decimal | None]]:
+    """Each key of either side with both sides' figures (``None`` where a side lacks it), in order."""
+    return {key: (before.get(key), after.get(key)) for key in (*before, *after)}
+
+
+def _rate(value: Decimal | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def _table(found: Comparison) -> list[str]:
+    current, proposed = found.current, found.proposed
+    rows: list[tuple[str, str, str, str]] = [
+        ("", "current", "proposed", "change"),
+        ("program", f"{current.program} {current.version}", f"{proposed.program} {proposed.version}", ""),
+    ]
+
+    def points(label: str, units: tuple[int, int]) -> None:
+        before, after = current.whole(units[0]), proposed.whole(units[1])
+        rows.append((label, _shown(before), _shown(after), _change(before, after)))
+
+    def both(label: str, pick: str) -> tuple[int, int]:
+        return getattr(current.figures, pick), getattr(proposed.figures, pick)
+
+    for label, pick in (
+        ("points issued", "issued"),
+        ("points redeemed", "redeemed"),
+        ("points expired", "expired"),
+        ("points taken back", "taken_back"),
+        ("points adjusted", "adjusted"),
+        ("points outstanding", "outstanding"),
+    ):
+        points(label, both(label, pick))
+    liability = current.figures.liability, proposed.figures.liability
+    rows.append(
+        (
+            "liability",
+            "-" if liability[0] is None else str(liability[0]),
+            "-" if liability[1] is None else str(liability[1]),
+            _change(*(None if money is None else money.amount for money in liability))
+            if liability[0] is not None
+            and liability[1] is not None
+            and liability[0].currency == liability[1].currency
+            else "",
+        )
+    )
+    rates = current.figures.breakage_rate, proposed.figures.breakage_rate
+    rows.append(("breakage rate", _rate(rates[0]), _rate(rates[1]), ""))
+    declines = (current.declined, proposed.declined)
+    rows.append(
+        (
+            "declined",
+            f"{current.declined} ({_shown(current.whole(current.declined_points))} points)",
+            f"{proposed.declined} ({_shown(proposed.whole(proposed.declined_points))} points)",
+            _change(Decimal(declines[0]), Decimal(declines[1])),
+        )
+    )
+    tiers = _paired(
+        {count.tier: Decimal(count.members) for count in current.tiers},
+        {count.tier: Decimal(count.members) for count in proposed.tiers},
+    )
+    if tiers:
+        rows.append(("members per tier", "", "", ""))
+        rows += [_compared(f"  {tier}", before, after) for tier, (before, after) in tiers.items()]
+    rows.append(("points per rule", "", "", ""))
+    names = {rule.rule: rule.name for rule in (*current.rules, *proposed.rules)}
+    given = _paired(
+        {rule.rule: rule.points for rule in current.rules},
+        {rule.rule: rule.points for rule in proposed.rules},
+    )
+    for rule, (before, after) in given.items():
+        label = f"  {rule}" if names[rule] == rule else f"  {rule} ({names[rule]})"
+        rows.append(
+            _compared(
+                label,
+                None if before is None else current.whole(before),
+                None if after is None else proposed.whole(after),
+                missing=Decimal(0),
+            )
+        )
+    for label, before_extra, after_extra in (
+        ("(rounding)", current.whole(current.rounding), proposed.whole(proposed.rounding)),
+        ("(tier bonuses)", current.whole(current.tier_bonus), proposed.whole(proposed.tier_bonus)),
+    ):
+        if before_extra or after_extra:
+            rows.append(_compared(f"  {label}", before_extra, after_extra))
+    for heading, changes in (("members who gain most", found.gains), ("members who lose most", found.losses)):
+        if changes:
+            rows.append((heading, "", "", ""))
+            rows += [
+                (f"  {c.member_id}", _shown(c.current), _shown(c.proposed), _change(c.current, c.proposed))
+                for c in changes
+            ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    span = (
+        ""
+        if found.start is None or found.end is None
+        else f" from {found.start.isoformat()} to {found.end.isoformat()}"
+    )
+    lines = [f"What-if: {found.records} records{span}"]
+    for row in rows:
+        cells = [row[0].ljust(widths[0])] + [
+            cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  " + "  ".join(cells).rstrip())
+    return lines

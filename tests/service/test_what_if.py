@@ -1,0 +1,149 @@
+"""What-if: a history replayed under two programs gives each one's figures, rule costs, tiers and declines."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from loyalty import EarnRate, Expiry, ExpiryPolicy, InvalidInput, Line, Program, Purchase
+from loyalty.history import Adjustment, CustomEvent, Enrollment, Event, Redemption, Sale, SaleReturn, write
+from loyalty.returns import Return, Returned
+from loyalty.rules import EventRule, ProductBonus
+from loyalty.simulation import generate, to_jsonl
+from loyalty.tiers import Tier, Tiers
+from loyalty.whatif import Comparison, MemberChange, RulePoints, simulate
+
+AT = datetime.fromisoformat("2024-03-01T09:00:00+01:00")
+MONTH = Expiry(ExpiryPolicy.LIFETIME, days=30)
+CURRENT = Program("Club", "EUR", expiry=MONTH)
+BAKERY = ProductBonus(id="bakery", name="Bakery bonus", points=5, categories=["bakery"])
+PROPOSED = Program("Club", "EUR", version="2", expiry=MONTH, rules=[BAKERY])
+
+
+def _sale(id: str, member: str, at: datetime, *lines: Line) -> Sale:
+    return Sale(Purchase(id, member, at, list(lines), "EUR"))
+
+
+def _history() -> list[Event]:
+    day = timedelta(days=1)
+    return [
+        Enrollment("E1", "M1", AT),
+        Enrollment("E2", "M2", AT, date(1990, 5, 1)),
+        _sale("P1", "M1", AT + timedelta(hours=1), Line("cake", 3, Decimal("4.15"), "bakery")),
+        _sale("P2", "M2", AT + day, Line("milk", 2, Decimal("2.50")), Line("wine", 1, Decimal("20.00"))),
+        SaleReturn("M2", Return("R1", "P2", AT + 2 * day, (Returned("wine", 1),))),
+        Redemption("X1", "M1", 10, AT + 4 * day),
+        Adjustment("J1", "M2", -3, AT + 5 * day, "double scan", "staff-1"),
+        CustomEvent("S1", "M1", "survey_completed", AT + 6 * day, {"survey": "spring"}),
+        _sale("P3", "M2", AT + 45 * day, Line("milk", 1, Decimal("1.00"))),
+    ]
+
+
+def test_a_known_history_gives_the_figures_worked_out_by_hand() -> None:
+    found = simulate(write(_history()), CURRENT, PROPOSED, point_value=Decimal("0.01"))
+    assert (found.records, found.start, found.end) == (9, AT, AT + timedelta(days=45))
+    now = found.current.figures
+    # P1 12 (12.45 floored), P2 25, P3 1; the wine's 20 come back; M1 spends 10 and M2 loses 3.
+    assert (now.issued, now.redeemed, now.taken_back, now.adjusted) == (38, 10, 20, -3)
+    # 30 days on, M1's last 2 points (of P1) and M2's last 2 (of P2) expire before P3.
+    assert (now.expired, now.outstanding, str(now.liability)) == (4, 1, "0.01 EUR")
+    assert now.breakage_rate == Decimal("0.2857")  # 4 expired of the 14 that ended
+    assert [(rule.rule, rule.points) for rule in found.current.rules] == [("base", Decimal("38.45"))]
+    assert found.current.rounding == Decimal("-0.45")
+    assert (found.current.declined, found.current.tiers) == (0, ())
+    # Under the proposal the cake also earns the bakery bonus, which M1 keeps until it expires.
+    new = found.proposed.figures
+    assert (new.issued, new.redeemed, new.expired, new.outstanding) == (43, 10, 9, 1)
+    assert found.gains == (MemberChange("M1", Decimal(12), Decimal(17)),)
+    assert found.losses == ()
+
+
+def test_the_proposed_programs_extra_rule_shows_what_it_cost() -> None:
+    workload = generate(members=20, purchases=300, seed=5)
+    found = simulate(to_jsonl(workload.events), Program("Club", "EUR"), PROPOSED)
+    current = {rule.rule: rule.points for rule in found.current.rules}
+    proposed = {rule.rule: rule.points for rule in found.proposed.rules}
+    assert "bakery" not in current
+    bakery_sales = [sale for sale in workload.sales if any(line.category == "bakery" for line in sale.lines)]
+    assert proposed.pop("bakery") == 5 * len(bakery_sales) > 0
+    assert proposed == current
+    extra = found.proposed.figures.issued - found.current.figures.issued
+    assert extra == 5 * len(bakery_sales)
+    assert sum(change.difference for change in found.gains) <= extra
+    assert "bakery (Bakery bonus)" in found.render()
+
+
+def test_the_same_program_twice_gives_identical_sides() -> None:
+    tiers = Tiers(
+        levels=[Tier(id="member"), Tier(id="silver", threshold=300), Tier(id="gold", threshold=900)]
+    )
+    program = Program("Club", "EUR", expiry=MONTH, tiers=tiers)
+    workload = generate(members=25, purchases=500, seed=9)
+    found = simulate(
+        to_jsonl(workload.events), program, program, until=workload.events[-1].at + timedelta(days=90)
+    )
+    assert found.current == found.proposed
+    assert (found.gains, found.losses) == ((), ())
+    assert sum(count.members for count in found.current.tiers) == 25
+    assert found.current.figures.expired > 0  # the 90 days after the last sale ran maintenance too
+    assert Comparison.from_dict(json.loads(json.dumps(found.to_dict()))) == found
+    assert simulate(to_jsonl(workload.events), program, program) == simulate(
+        to_jsonl(workload.events), program, program
+    )
+
+
+def test_a_redemption_the_proposal_cannot_afford_is_declined_and_counted() -> None:
+    stingy = Program("Club", "EUR", version="2", rate=EarnRate(1, Decimal("2.00")), expiry=MONTH)
+    found = simulate(_history(), CURRENT, stingy)
+    assert (found.current.declined, found.current.declined_points) == (0, 0)
+    # M1 earns 6 for the cake, short of the 10 it redeems; M2 keeps 2 of 12 after the wine's
+    # return, short of the 3 the correction takes.
+    assert (found.proposed.declined, found.proposed.declined_points) == (2, 13)
+    assert found.proposed.figures.redeemed == 0
+    assert found.losses[0] == MemberChange("M1", Decimal(12), Decimal(6))
+
+
+def test_the_history_is_read_as_it_is_replayed() -> None:
+    served: list[int] = []
+
+    def lines() -> Iterator[str]:
+        for n, line in enumerate(write(_history()), start=1):
+            served.append(n)
+            yield line
+        yield '{"type": "purchase"}'
+
+    with pytest.raises(InvalidInput, match=re.escape("line 10: id: is missing")):
+        simulate(lines(), CURRENT, PROPOSED)
+    assert served == list(range(1, 10))
+
+
+def test_a_record_the_engine_refuses_names_its_line() -> None:
+    stray = _sale("P9", "M9", AT, Line("milk", 1, Decimal("1.00")))
+    with pytest.raises(InvalidInput, match=r"^line 3: member_id: .*M9"):
+        simulate(["", *write([Enrollment("E1", "M1", AT), stray])], CURRENT, PROPOSED)
+    with pytest.raises(InvalidInput, match="line 1: must be a line of text or a history record"):
+        simulate([42], CURRENT, PROPOSED)  # type: ignore[list-item]
+    with pytest.raises(InvalidInput, match="until: must not be before the last record"):
+        simulate(_history(), CURRENT, PROPOSED, until=AT)
+    with pytest.raises(InvalidInput, match="top"):
+        simulate(_history(), CURRENT, PROPOSED, top=-1)
+
+
+def test_an_empty_history_compares_nothing() -> None:
+    found = simulate([], CURRENT, PROPOSED)
+    assert (found.records, found.start, found.current.figures.issued) == (0, None, 0)
+    assert "What-if: 0 records" in found.render()
+
+
+def test_a_sign_up_bonus_counts_under_its_rule() -> None:
+    welcome = EventRule(id="welcome", name="Welcome", event="enrolled", points=50)
+    generous = Program("Club", "EUR", version="2", expiry=MONTH, rules=[welcome])
+    found = simulate(_history(), CURRENT, generous)
+    assert found.proposed.rules[0] == RulePoints("welcome", "Welcome", Decimal(100))
+    assert found.proposed.figures.issued - found.current.figures.issued == 100
+    assert {change.member_id: change.difference for change in found.gains} == {"M1": 50, "M2": 50}

@@ -1,0 +1,155 @@
+"""The history format: each record type read and written back, lazily; bad lines named by number and key."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+
+from loyalty import InvalidInput, Line, Purchase
+from loyalty.history import (
+    Adjustment,
+    CustomEvent,
+    Enrollment,
+    Event,
+    Redemption,
+    Sale,
+    SaleReturn,
+    numbered,
+    read,
+    record_of,
+    write,
+)
+from loyalty.returns import Return, Returned
+
+_AT = "2024-03-01T09:30:00+01:00"
+AT = datetime.fromisoformat(_AT)
+
+EVERY_KIND: list[Event] = [
+    Enrollment("E1", "M1", AT, date(1980, 2, 29), {"segment": "student", "staff": False, "visits": 3}),
+    Sale(
+        Purchase(
+            "T1-1",
+            "M1",
+            AT,
+            [Line("cake", 3, Decimal("4.15"), "bakery"), Line("cheese", Decimal("0.250"), Decimal("19.90"))],
+            "EUR",
+            "S1",
+            "S1-T1",
+        )
+    ),
+    SaleReturn("M1", Return("T1-2", "T1-1", AT, (Returned("cake", 1),))),
+    SaleReturn("M1", Return("T1-3", "T1-1", AT)),
+    Redemption("T1-4", "M1", 10, AT),
+    Adjustment("ADJ-1", "M1", -4, AT, "double scan", "staff-3"),
+    CustomEvent("SRV-1", "M1", "survey_completed", AT, {"survey": "spring"}),
+    CustomEvent("SRV-2", "M1", "app_opened", AT),
+]
+
+
+def test_every_record_type_reads_back_as_written() -> None:
+    text = "".join(write(EVERY_KIND))
+    assert list(read(text.splitlines(keepends=True))) == EVERY_KIND
+    kinds = [json.loads(line)["type"] for line in text.splitlines()]
+    assert kinds == [
+        "enrollment",
+        "purchase",
+        "return",
+        "return",
+        "redemption",
+        "adjustment",
+        "event",
+        "event",
+    ]
+
+
+def test_a_void_is_a_return_without_lines() -> None:
+    record = record_of(EVERY_KIND[3])
+    assert record["lines"] is None
+    del record["lines"]
+    (event,) = read([json.dumps(record)])
+    assert isinstance(event, SaleReturn) and event.returned.lines is None
+
+
+def test_a_return_line_may_carry_what_the_till_printed() -> None:
+    record = {"type": "return", "id": "R", "member_id": "M1", "at": _AT, "purchase_id": "T1-1"}
+    line = {"sku": "cake", "category": "bakery", "quantity": 1, "unit_price": "4.15"}
+    (event,) = read([json.dumps({**record, "lines": [line]})])
+    assert isinstance(event, SaleReturn) and event.returned.lines == (Returned("cake", 1),)
+
+
+def test_lines_are_read_one_at_a_time_with_their_numbers() -> None:
+    served: list[int] = []
+
+    def lines() -> Iterator[str]:
+        for n, line in enumerate(write(EVERY_KIND[:2]), start=1):
+            served.append(n)
+            yield line
+            yield "\n"  # blank lines are counted, not read
+        yield "{oops"
+
+    reading = numbered(lines())
+    assert next(reading)[0] == 1 and served == [1]
+    assert next(reading)[0] == 3 and served == [1, 2]
+    with pytest.raises(InvalidInput, match="line 5: not JSON"):
+        next(reading)
+
+
+def test_the_same_line_read_twice_is_one_line() -> None:
+    first, second = read(write([EVERY_KIND[1], EVERY_KIND[1]]))
+    assert isinstance(first, Sale) and isinstance(second, Sale)
+    assert first.purchase.lines[0] is second.purchase.lines[0]
+
+
+_SALE = {"type": "purchase", "id": "a", "member_id": "m", "at": _AT, "currency": "EUR"}
+_LINE = {"sku": "x", "quantity": 1, "unit_price": "1.25"}
+_RETURN = {"type": "return", "id": "r", "member_id": "m", "at": _AT, "purchase_id": "a"}
+_ADJUST = {"type": "adjustment", "id": "j", "member_id": "m", "at": _AT, "reason": "why", "actor": "me"}
+_EVENT = {"type": "event", "id": "e", "member_id": "m", "at": _AT}
+_ENROLL = {"type": "enrollment", "id": "n", "member_id": "m", "at": _AT}
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        (
+            {"type": "refund", "id": "a", "member_id": "m", "at": _AT},
+            "line 1: type: must be enrollment, purchase",
+        ),
+        ({**_ENROLL, "member_id": 7}, "line 1: member_id: must be a string, not int"),
+        ({**_ENROLL, "birthday": "1980-02-30"}, "line 1: birthday: not an ISO 8601 date"),
+        (
+            {**_ENROLL, "attributes": {"vip": 1.5}},
+            "line 1: attributes.vip: must be a string, integer or boolean",
+        ),
+        ({**_ENROLL, "attributes": ["vip"]}, "line 1: attributes: must be an object, not list"),
+        ({**_SALE, "lines": [{**_LINE, "quantity": 1.0}]}, "line 1: lines[0].quantity: must be an integer"),
+        ({**_SALE, "lines": [{**_LINE, "quantity": True}]}, "line 1: lines[0].quantity: must be an integer"),
+        ({**_SALE, "lines": [_LINE, 5]}, "line 1: lines[1]: must be a JSON object, not int"),
+        ({**_RETURN, "lines": "cake"}, "line 1: lines: must be a list, not str"),
+        (
+            {**_RETURN, "lines": None, "purchase_id": None},
+            "line 1: purchase_id: must be a string, not NoneType",
+        ),
+        ({**_RETURN, "lines": [{"sku": "x"}]}, "line 1: lines[0].quantity: is missing"),
+        ({**_RETURN, "lines": [{"sku": "x", "quantity": 0}]}, "line 1: lines[0].quantity: must be positive"),
+        ({**_RETURN, "lines": []}, "line 1: lines: a return needs at least one line"),
+        (_ADJUST, "line 1: points: is missing"),
+        ({**_ADJUST, "points": "5"}, "line 1: points: must be an integer, not str"),
+        ({**_ADJUST, "points": 5, "actor": None}, "line 1: actor: must be a string, not NoneType"),
+        (_EVENT, "line 1: name: is missing"),
+        (
+            {**_EVENT, "name": "x", "properties": {"a": None}},
+            "line 1: properties.a: must be a string, integer",
+        ),
+    ],
+)
+def test_bad_records_name_the_line_and_key(record: object, message: str) -> None:
+    # The read is lazy: the error comes as the line is reached, not when reading starts.
+    reading = read([json.dumps(record)])
+    with pytest.raises(InvalidInput, match=re.escape(message)):
+        next(reading)
