@@ -48,7 +48,6 @@ from loyalty.engine import Engine, Maintenance
 from loyalty.errors import (
     AlreadyReturned,
     HoldEnded,
-    IdempotencyConflict,
     InsufficientPoints,
     InvalidInput,
     LoyaltyError,
@@ -58,19 +57,17 @@ from loyalty.errors import (
     UnknownMember,
 )
 from loyalty.expiry import Expiry, ExpiryPolicy
-from loyalty.holds import Hold, HoldStatus
-from loyalty.ledger import Entry, EntryKind, balance_of
+from loyalty.holds import HoldStatus
+from loyalty.ledger import EntryKind, balance_of
 from loyalty.lots import lots_of
 from loyalty.members import MemberStatus
-from loyalty.merges import Merge
 from loyalty.program import EarnRate, Program
 from loyalty.purchases import Line, Purchase
-from loyalty.receipts import Receipt
 from loyalty.returns import Return, Returned
 from loyalty.rules import EventRule, FirstPurchase, StampCard
 from loyalty.store import Store
-from loyalty.testing.ledger_model import LIFETIME, PENDING, LedgerModel, ModelHold, ModelLot
-from loyalty.transfers import Transfer
+from loyalty.testing.ledger_model import LIFETIME, PENDING, LedgerModel, ModelHold
+from loyalty.testing.retries import Sent, send_again, send_differently
 
 __all__ = ["ledger_machine"]
 
@@ -91,25 +88,6 @@ PROGRAM = Program(
     pending_days=PENDING.days,
     expiry=Expiry(ExpiryPolicy.LIFETIME, days=LIFETIME.days),
 )
-
-
-@attrs.frozen
-class _Sent:
-    """A command that succeeded, kept so the machine can send it again."""
-
-    key: str
-    purchase: Purchase | None = None
-    receipt: Receipt | None = None
-    event: str | None = None
-    entry: Entry | None = None
-    redeem: tuple[str, int, datetime] | None = None
-    adjust: tuple[str, int, datetime] | None = None
-    hold: tuple[Hold, timedelta] | None = None
-    lot: ModelLot | None = None
-    transfer: tuple[str, str, int, datetime] | None = None
-    made: Transfer | None = None
-    merge: tuple[str, str, datetime] | None = None
-    merged: Merge | None = None
 
 
 def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMachine]:
@@ -180,7 +158,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             cents=st.lists(st.integers(1, 50_000), min_size=1, max_size=4),
             late=st.integers(0, 30 * 24 * 3600),
         )
-        def purchase(self, member: str, cents: list[int], late: int) -> _Sent:
+        def purchase(self, member: str, cents: list[int], late: int) -> Sent:
             key = self._key()
             # Offline tills: the sale happened up to 30 days before it arrives.
             at = self.clock - timedelta(seconds=late)
@@ -189,11 +167,11 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             if member not in self.balances:
                 with pytest.raises(UnknownMember):
                     self.engine.record_purchase(purchase)
-                return _Sent(key)
+                return Sent(key)
             if self._refused(member):
                 with pytest.raises(MemberNotActive):
                     self.engine.record_purchase(purchase)
-                return _Sent(key)
+                return Sent(key)
             receipt = self.engine.record_purchase(purchase)
             visit = self.visits.get(member, 0) + 1
             self.visits[member] = visit
@@ -206,7 +184,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.entries[member] += 1 if receipt.points else 0
             lot = self.model.credit(member, receipt.points, at, pending=True)
             self.returned[key] = set()
-            return _Sent(key, purchase=purchase, receipt=receipt, lot=lot)
+            return Sent(key, purchase=purchase, receipt=receipt, lot=lot)
 
         @rule(member=st.sampled_from(MEMBERS), status=st.sampled_from(MemberStatus))
         def change_status(self, member: str, status: MemberStatus) -> None:
@@ -236,7 +214,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             return status is MemberStatus.CLOSED or (status is MemberStatus.SUSPENDED and not correction)
 
         @rule(sent=sent, which=st.integers(0, 15))
-        def give_back_goods(self, sent: _Sent, which: int) -> None:
+        def give_back_goods(self, sent: Sent, which: int) -> None:
             # Lines whose bit is set come back; 0 voids what is left.
             if sent.purchase is None or sent.receipt is None:
                 return
@@ -280,29 +258,29 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
 
         # Small redemptions too, so that they often succeed and split lots.
         @rule(target=sent, member=st.sampled_from(MEMBERS), points=st.integers(1, 60) | st.integers(1, 3000))
-        def redeem(self, member: str, points: int) -> _Sent:
+        def redeem(self, member: str, points: int) -> Sent:
             key = self._key()
             if member not in self.balances:
                 with pytest.raises(UnknownMember):
                     self.engine.redeem(member, points, id=key, at=self.clock)
-                return _Sent(key)
+                return Sent(key)
             if self._refused(member):
                 with pytest.raises(MemberNotActive):
                     self.engine.redeem(member, points, id=key, at=self.clock)
-                return _Sent(key)
+                return Sent(key)
             # A debit first writes off what is past its date, declined or not.
             self._expire(member)
             if points > self.model.balance(member, self.clock).available:
                 with pytest.raises(InsufficientPoints):
                     self.engine.redeem(member, points, id=key, at=self.clock)
-                return _Sent(key, redeem=(member, points, self.clock))
+                return Sent(key, redeem=(member, points, self.clock))
             entry = self.engine.redeem(member, points, id=key, at=self.clock)
             self.model.debit(member, points, self.clock, pending=False)
             self.model.spent[member] += points
             self.balances[member] -= points
             self.entries[member] += 1
             assert entry.balance_after == self.balances[member]
-            return _Sent(key, entry=entry, redeem=(member, points, self.clock))
+            return Sent(key, entry=entry, redeem=(member, points, self.clock))
 
         @rule(
             target=sent,
@@ -310,7 +288,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             receiver=st.sampled_from(MEMBERS),
             points=st.integers(1, 60) | st.integers(1, 3000),
         )
-        def transfer(self, sender: str, receiver: str, points: int) -> _Sent:
+        def transfer(self, sender: str, receiver: str, points: int) -> Sent:
             key = self._key()
             asked = (sender, receiver, points, self.clock)
             send = functools.partial(self.engine.transfer, sender, receiver, points, id=key, at=self.clock)
@@ -324,22 +302,22 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             if refusal is not None:
                 with pytest.raises(refusal):
                     send()
-                return _Sent(key)
+                return Sent(key)
             self._expire(sender)  # what a debit writes first, declined or not
             if points > self.model.balance(sender, self.clock).available:
                 with pytest.raises(InsufficientPoints):
                     send()
-                return _Sent(key, transfer=asked)
+                return Sent(key, transfer=asked)
             made = send()
             self.entries[receiver] += self.model.transfer(sender, receiver, points, self.clock)
             self.entries[sender] += 1
             self.balances[sender] -= points
             self.balances[receiver] += points
             assert (made.from_balance, made.to_balance) == (self.balances[sender], self.balances[receiver])
-            return _Sent(key, transfer=asked, made=made)
+            return Sent(key, transfer=asked, made=made)
 
         @rule(target=sent, survivor=st.sampled_from(MEMBERS), absorbed=st.sampled_from(MEMBERS))
-        def merge(self, survivor: str, absorbed: str) -> _Sent:
+        def merge(self, survivor: str, absorbed: str) -> Sent:
             key = self._key()
             asked = (survivor, absorbed, self.clock)
             send = functools.partial(
@@ -362,7 +340,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 with pytest.raises(refusal[0]) as info:
                     send()
                 assert info.value.field == refusal[1]
-                return _Sent(key)
+                return Sent(key)
             self._expire(absorbed)  # what a merge writes first
             made = send()
             points, lots = self.model.merge(survivor, absorbed)
@@ -378,25 +356,25 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 self.balances[survivor],
                 0,
             )
-            return _Sent(key, merge=asked, merged=made)
+            return Sent(key, merge=asked, merged=made)
 
         @rule(target=sent, member=st.sampled_from(MEMBERS), points=st.integers(-500, 500).filter(bool))
-        def adjust(self, member: str, points: int) -> _Sent:
+        def adjust(self, member: str, points: int) -> Sent:
             key = self._key()
             if member not in self.balances:
                 with pytest.raises(UnknownMember):
                     self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
-                return _Sent(key)
+                return Sent(key)
             if self._refused(member, correction=True):
                 with pytest.raises(MemberNotActive):
                     self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
-                return _Sent(key)
+                return Sent(key)
             if points < 0:
                 self._expire(member)
             if self.balances[member] + points < 0:
                 with pytest.raises(InsufficientPoints):
                     self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
-                return _Sent(key, adjust=(member, points, self.clock))
+                return Sent(key, adjust=(member, points, self.clock))
             entry = self.engine.adjust(member, points, id=key, at=self.clock, reason="fix", actor="staff")
             if points > 0:
                 self.model.credit(member, points, self.clock, pending=False)
@@ -406,19 +384,19 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 self.model.spent[member] -= points
             self.balances[member] += points
             self.entries[member] += 1
-            return _Sent(key, entry=entry, adjust=(member, points, self.clock))
+            return Sent(key, entry=entry, adjust=(member, points, self.clock))
 
         @rule(target=sent, member=st.sampled_from(MEMBERS))
-        def survey(self, member: str) -> _Sent:
+        def survey(self, member: str) -> Sent:
             key = self._key()
             if member not in self.balances:
                 with pytest.raises(UnknownMember):
                     self.engine.record_event(member, "survey_completed", id=key, at=self.clock)
-                return _Sent(key)
+                return Sent(key)
             if self._refused(member):
                 with pytest.raises(MemberNotActive):
                     self.engine.record_event(member, "survey_completed", id=key, at=self.clock)
-                return _Sent(key)
+                return Sent(key)
             receipt = self.engine.record_event(member, "survey_completed", id=key, at=self.clock)
             expected = 0 if member in self.surveyed else SURVEY
             self.surveyed.add(member)
@@ -426,7 +404,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.balances[member] += expected
             self.entries[member] += 1 if expected else 0
             self.model.credit(member, expected, self.clock, pending=False)
-            return _Sent(key, receipt=receipt, event=member)
+            return Sent(key, receipt=receipt, event=member)
 
         def _expire(self, member: str) -> tuple[int, list[ModelHold]]:
             """What a debit or maintenance writes first: expired holds back, then due lots off."""
@@ -444,7 +422,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             share=st.integers(1, 110),
             ttl=st.sampled_from([timedelta(hours=1), timedelta(days=3)]),
         )
-        def hold(self, member: str, share: int, ttl: timedelta) -> _Sent | MultipleResults[_Sent]:
+        def hold(self, member: str, share: int, ttl: timedelta) -> Sent | MultipleResults[Sent]:
             key = self._key()
             if member not in self.balances:
                 with pytest.raises(UnknownMember):
@@ -466,10 +444,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.model.hold(key, member, points, self.clock, ttl)
             self.balances[member] -= points
             self.entries[member] += 1
-            return _Sent(key, hold=(hold, ttl))
+            return Sent(key, hold=(hold, ttl))
 
         @rule(sent=held, part=st.integers(0, 100))
-        def capture(self, sent: _Sent, part: int) -> None:
+        def capture(self, sent: Sent, part: int) -> None:
             if sent.hold is None:
                 return
             made, _ = sent.hold
@@ -491,7 +469,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             assert self.engine.capture(made.id, id=key, at=self.clock, points=points) == ended
 
         @rule(sent=held)
-        def release(self, sent: _Sent) -> None:
+        def release(self, sent: Sent) -> None:
             if sent.hold is None:
                 return
             made, _ = sent.hold
@@ -527,56 +505,12 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             assert self.engine.run_due() == Maintenance()
 
         @rule(sent=sent | held)
-        def retry(self, sent: _Sent) -> None:
-            # A retry returns the original result and writes nothing, whatever happened since.
+        def retry(self, sent: Sent) -> None:
             self.clock += timedelta(seconds=1)
-            if sent.purchase is not None:
-                assert self.engine.record_purchase(sent.purchase) == sent.receipt
-            elif sent.event is not None:
-                assert sent.receipt is not None
-                replay = self.engine.record_event(
-                    sent.event, "survey_completed", id=sent.key, at=sent.receipt.occurred_at
-                )
-                assert replay == sent.receipt
-            elif sent.redeem is not None:
-                member, points, at = sent.redeem
-                if sent.entry is None:
-                    # Declined once, declined for good, even if the balance has grown since.
-                    with pytest.raises(InsufficientPoints):
-                        self.engine.redeem(member, points, id=sent.key, at=at)
-                    return
-                assert self.engine.redeem(member, points, id=sent.key, at=at) == sent.entry
-            elif sent.hold is not None:
-                made, ttl = sent.hold
-                assert (
-                    self.engine.hold(made.member_id, made.points, id=made.id, at=made.held_at, ttl=ttl)
-                    == made
-                )
-            elif sent.transfer is not None:
-                sender, receiver, points, at = sent.transfer
-                if sent.made is None:
-                    with pytest.raises(InsufficientPoints):
-                        self.engine.transfer(sender, receiver, points, id=sent.key, at=at)
-                    return
-                assert self.engine.transfer(sender, receiver, points, id=sent.key, at=at) == sent.made
-            elif sent.merge is not None:
-                survivor, absorbed, at = sent.merge
-                assert self.engine.merge_members(
-                    survivor, absorbed, id=sent.key, at=at, reason="duplicate"
-                ) == (sent.merged)
-            elif sent.adjust is not None:
-                member, points, at = sent.adjust
-                if sent.entry is None:
-                    with pytest.raises(InsufficientPoints):
-                        self.engine.adjust(member, points, id=sent.key, at=at, reason="fix", actor="staff")
-                    return
-                assert (
-                    self.engine.adjust(member, points, id=sent.key, at=at, reason="fix", actor="staff")
-                    == sent.entry
-                )
+            send_again(self.engine, sent)
 
         @rule(sent=sent, hours=st.integers(-12, 14))
-        def retry_spelled_differently(self, sent: _Sent, hours: int) -> None:
+        def retry_spelled_differently(self, sent: Sent, hours: int) -> None:
             # The same sale from a till in another offset, with prices written with an extra zero.
             if sent.purchase is None:
                 return
@@ -591,38 +525,8 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             assert self.engine.record_purchase(respelled) == sent.receipt
 
         @rule(sent=consumes(sent), extra=st.integers(1, 5))
-        def conflicting_retry(self, sent: _Sent, extra: int) -> None:
-            if sent.merge is not None:
-                survivor, absorbed, at = sent.merge
-                with pytest.raises(IdempotencyConflict) as info:
-                    self.engine.merge_members(
-                        survivor, absorbed, id=sent.key, at=at, reason=f"duplicate {extra}"
-                    )
-                assert info.value.field == "reason"
-                return
-            if sent.transfer is not None:
-                sender, receiver, points, at = sent.transfer
-                with pytest.raises(IdempotencyConflict) as info:
-                    self.engine.transfer(sender, receiver, points + extra, id=sent.key, at=at)
-                assert info.value.field == "points"
-                return
-            if sent.redeem is not None or sent.adjust is not None:
-                member, points, at = sent.redeem or sent.adjust  # type: ignore[misc]
-                with pytest.raises(IdempotencyConflict) as info:
-                    if sent.redeem is not None:
-                        self.engine.redeem(member, points + extra, id=sent.key, at=at)
-                    else:
-                        self.engine.adjust(member, -points, id=sent.key, at=at, reason="fix", actor="staff")
-                assert info.value.field == "points"
-                return
-            if sent.purchase is None:
-                return
-            changed = attrs.evolve(
-                sent.purchase, lines=(*sent.purchase.lines, Line("extra", extra, Decimal(1)))
-            )
-            with pytest.raises(IdempotencyConflict) as info:
-                self.engine.record_purchase(changed)
-            assert info.value.field == f"lines[{len(sent.purchase.lines)}]"
+        def conflicting_retry(self, sent: Sent, extra: int) -> None:
+            send_differently(self.engine, sent, extra)
 
         @invariant()
         def ledger_agrees(self) -> None:
