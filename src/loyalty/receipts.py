@@ -48,8 +48,9 @@ _ROOM = 12
 class Contribution:
     """One rule's share of the points, on one line (``line`` is its index) or the whole purchase.
 
-    ``points`` are exact and in whole points (not the program's stored
-    units); rounding happens once, after all rules, and is shown separately.
+    ``points`` are exact, before rounding, in the one unit of points every figure
+    uses (hundredths under ``scale = 2``); rounding happens once, after all rules,
+    and is shown separately.
     """
 
     rule: str

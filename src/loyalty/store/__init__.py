@@ -308,7 +308,8 @@ class ReportsRole(Protocol):
         entries (by ``occurred_at``) and purchases must be found through indexes on those
         times, so a day costs a day's rows. ``outstanding`` (every entry before ``end``) may
         be counted from whichever end of the ledger is nearer: the maintained balances less
-        the entries from ``end`` on.
+        the entries from ``end`` on. ``transferred`` is what the period's transfer entries
+        credited (their debits mirror it, so transfers move no figure but their own).
         """
         ...
 
