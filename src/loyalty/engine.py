@@ -21,7 +21,7 @@ loyalty.errors.InsufficientPoints: points: 10 requested but only 2 available
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 
 from loyalty import history
@@ -39,6 +39,7 @@ from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
 from loyalty.returns import Return, ReturnReceipt
 from loyalty.service import (
+    exporting,
     identifying,
     importing,
     maintenance,
@@ -513,13 +514,23 @@ class Engine(EngineReads, Closing):
         return spending.release(self._ctx, hold_id, at=at)
 
     def add_opening_balance(
-        self, member_id: str, points: int, *, id: str, at: datetime, expires_at: datetime | None
+        self,
+        member_id: str,
+        points: int,
+        *,
+        id: str,
+        at: datetime,
+        expires_at: datetime | None,
+        vests_at: datetime | None = None,
     ) -> Entry:
-        """Credit ``points`` a member brings from a former program, earned ``at`` and expiring at
-        ``expires_at`` (``None``: never) whatever this program's expiry says: an ``adjust`` entry
-        whose reason is ``opening balance``. Idempotent on ``id``; a member that may not be
-        corrected (closed) is refused (:class:`MemberNotActive`)."""
-        return opening.add_opening_balance(self._ctx, member_id, points, key=id, at=at, expires_at=expires_at)
+        """Credit ``points`` a member brings from a former program, earned ``at``, expiring at
+        ``expires_at`` (``None``: never) and pending until ``vests_at`` (``None``: spendable at
+        once) whatever this program says: an ``adjust`` entry whose reason is ``opening balance``.
+        Idempotent on ``id``; a member that may not be corrected (closed) is refused
+        (:class:`MemberNotActive`)."""
+        return opening.add_opening_balance(
+            self._ctx, member_id, points, key=id, at=at, expires_at=expires_at, vests_at=vests_at
+        )
 
     def import_events(
         self,
@@ -547,3 +558,10 @@ class Engine(EngineReads, Closing):
             on_reject=on_reject,
             progress=progress,
         )
+
+    def export_members(self, *, page: int = 500) -> Iterator[history.Event]:
+        """Every member as history records (:mod:`loyalty.history`), by member id: its enrollment
+        (birthday, attributes, active keys), then each open lot as an ``opening_balance`` with its
+        own dates; :meth:`import_events` reads them back into another store. Members are read
+        ``page`` at a time. Not carried: statuses, holds, debts, tier progress, referrals."""
+        return exporting.export_members(self._ctx, page=page)

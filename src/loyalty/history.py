@@ -64,7 +64,8 @@ A chain moving onto the engine brings its members with their cards and their
 points. An enrollment may list the member's ``identifiers`` (``kind:value``
 keys, as :meth:`~loyalty.Engine.enroll` takes them), and an ``opening_balance``
 gives the member the points it had, each lot with the date it was earned
-(``at``) and the date it expires (``expires_at``, ``null`` for never), as
+(``at``) and the date it expires (``expires_at``, ``null`` for never), and for
+points still pending the date they can be spent from (``vests_at``), as
 :meth:`~loyalty.Engine.add_opening_balance` writes them::
 
     {"type": "enrollment", "id": "ENR-M00042", "member_id": "M00042",
@@ -225,13 +226,15 @@ class CustomEvent:
 @attrs.frozen
 class OpeningBalance:
     """Points a member brings from a former program: earned ``at``, expiring at ``expires_at``
-    (``None``: never), as :meth:`~loyalty.Engine.add_opening_balance` writes them."""
+    (``None``: never), spendable from ``vests_at`` (``None``: at once), as
+    :meth:`~loyalty.Engine.add_opening_balance` writes them."""
 
     id: str
     member_id: str
     points: int
     at: datetime
     expires_at: datetime | None = None
+    vests_at: datetime | None = None
 
 
 Event = Enrollment | Sale | Redemption | SaleReturn | Adjustment | CustomEvent | OpeningBalance
@@ -529,10 +532,12 @@ def _identifiers(record: _Fields) -> tuple[str, ...]:
 
 def _opening_record(event: OpeningBalance) -> dict[str, Any]:
     expires = None if event.expires_at is None else event.expires_at.isoformat()
-    return {"type": "opening_balance", "points": event.points, "expires_at": expires}
+    record = {"type": "opening_balance", "points": event.points, "expires_at": expires}
+    return record | ({} if event.vests_at is None else {"vests_at": event.vests_at.isoformat()})
 
 
 def _opening(record: _Fields, event_id: str, member_id: str, at: datetime) -> OpeningBalance:
     points = record.integer("points")
     expires = None if record.data.get("expires_at") is None else record.instant("expires_at")
-    return OpeningBalance(event_id, member_id, points, at, expires)
+    vests = None if record.data.get("vests_at") is None else record.instant("vests_at")
+    return OpeningBalance(event_id, member_id, points, at, expires, vests)

@@ -236,7 +236,8 @@ class _Run:
         elif isinstance(event, history.OpeningBalance):
             # Points carried from a former program: the same under both programs.
             member, points, at, expires = event.member_id, event.points, event.at, event.expires_at
-            engine.add_opening_balance(member, points, id=event.id, at=at, expires_at=expires)
+            vests = event.vests_at
+            engine.add_opening_balance(member, points, id=event.id, at=at, expires_at=expires, vests_at=vests)
         else:
             self.receipt(
                 engine.record_event(

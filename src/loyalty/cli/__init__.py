@@ -20,7 +20,8 @@
 - ``loyalty simulate --history FILE --program CURRENT --proposed NEW`` replays a
   history in memory under both programs and compares them (``docs/simulation.md``).
 
-- ``loyalty import FILE.jsonl`` applies a history to a store in batches, once
+- ``loyalty import FILE.jsonl`` applies a history to a store in batches, once;
+  ``loyalty export`` writes a store's members as a history it reads back
   (``docs/import-export.md``).
 - ``loyalty report``, ``loyalty run-due``, ``loyalty member show|history`` and
   ``loyalty events`` work on a store: a period's figures, everything due
@@ -96,6 +97,7 @@ from loyalty.cli.baskets import (
 )
 from loyalty.cli.demo import VISITS_PER_WEEK
 from loyalty.cli.demo import demo as run_demo
+from loyalty.cli.exporting import export as run_export
 from loyalty.cli.importing import import_file as run_import
 from loyalty.cli.members import events as run_events
 from loyalty.cli.members import history as run_history
@@ -450,6 +452,23 @@ def _parser() -> argparse.ArgumentParser:
     )
     importing.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     importing.set_defaults(run=run_import)
+
+    exporting = commands.add_parser(
+        "export",
+        help="write the store's members as a history file that loyalty import reads back",
+        description=(
+            "Write every member of the store, by id, as history records (JSON Lines): its enrollment "
+            "(birthday, attributes, active cards and keys), then each of its open lots as an "
+            "opening_balance with the dates it was earned, vests and expires. loyalty import reads "
+            "the file into another store (docs/import-export.md). Nothing is written to the store."
+        ),
+    )
+    _store_options(exporting)
+    exporting.add_argument("--output", type=Path, metavar="FILE", help="write here (default: stdout)")
+    exporting.add_argument(
+        "--page", type=_count, default=500, metavar="N", help="members read at a time (default: 500)"
+    )
+    exporting.set_defaults(run=run_export)
 
     migrate = commands.add_parser(
         "migrate",

@@ -180,9 +180,9 @@ def _apply(ctx: Context, event: history.Event) -> None:
         made = purchases.till_event(ctx, event.id, event.member_id, event.name, event.at, event.properties)
         purchases.record_till_event(ctx, made)
     else:
-        opening.add_opening_balance(
-            ctx, event.member_id, event.points, key=event.id, at=event.at, expires_at=event.expires_at
-        )
+        member, points, key, at = event.member_id, event.points, event.id, event.at
+        expires, vests = event.expires_at, event.vests_at
+        opening.add_opening_balance(ctx, member, points, key=key, at=at, expires_at=expires, vests_at=vests)
 
 
 # -- reading the source ------------------------------------------------------------------------

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import attrs
+
 from loyalty import codec
 from loyalty.checks import check_aware, check_id, check_points
 from loyalty.errors import InvalidInput
@@ -27,7 +29,14 @@ REASON = "opening balance"
 
 
 def add_opening_balance(
-    ctx: Context, member_id: str, points: int, *, key: str, at: datetime, expires_at: datetime | None
+    ctx: Context,
+    member_id: str,
+    points: int,
+    *,
+    key: str,
+    at: datetime,
+    expires_at: datetime | None,
+    vests_at: datetime | None = None,
 ) -> Entry:
     """Credit ``points`` earned ``at``, expiring at ``expires_at`` (see
     :meth:`loyalty.Engine.add_opening_balance`)."""
@@ -39,12 +48,18 @@ def add_opening_balance(
         check_aware("expires_at", expires_at)
         if expires_at <= at:
             raise InvalidInput("expires_at", f"must be after at ({at.isoformat()}): {expires_at.isoformat()}")
+    if vests_at is not None:
+        check_aware("vests_at", vests_at)
+        if expires_at is not None and vests_at >= expires_at:
+            raise InvalidInput("vests_at", f"must be before expires_at: {vests_at.isoformat()}")
     request = {
         "member_id": member_id,
         "points": points,
         "at": at.isoformat(),
         "expires_at": None if expires_at is None else expires_at.isoformat(),
     }
+    if vests_at is not None:
+        request["vests_at"] = vests_at.isoformat()
     opening = Command(key, "opening_balance", request)
 
     def command(uow: UnitOfWork) -> Entry:
@@ -57,7 +72,8 @@ def add_opening_balance(
         # Reviews due measure the balance before this write (under a balance metric).
         tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
         program = in_force(ctx.programs.in_uow(uow), at, default_first=True)
-        posting = Posting(member_id, EntryKind.ADJUST, points, at, now, key, REASON, expires_at=expires_at)
+        posting = Posting(member_id, EntryKind.ADJUST, points, at, now, key, REASON)
+        posting = attrs.evolve(posting, vests_at=vests_at, expires_at=expires_at)
         entry = postings.credit(uow, posting, program)
         tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
         opening.remember(uow, codec.unstructure(entry), now)

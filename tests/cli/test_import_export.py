@@ -36,6 +36,12 @@ def club(tmp_path: Path) -> tuple[str, Path]:
     return url, tmp_path / "club.toml"
 
 
+def _file(tmp_path: Path, *lines: str) -> Path:
+    path = tmp_path / "h.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def _import(url: str, program: Path, path: Path, *more: str) -> int:
     return main(["import", str(path), "--store", url, "--program", str(program), *more])
 
@@ -44,8 +50,7 @@ def test_an_import_applies_the_file_once(
     club: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, program = club
-    path = tmp_path / "h.jsonl"
-    path.write_text("\n".join([ENROLL, SALE % (1, "M1", 2), SALE % (2, "M1", 1)]) + "\n", encoding="utf-8")
+    path = _file(tmp_path, ENROLL, SALE % (1, "M1", 2), SALE % (2, "M1", 1))
     capsys.readouterr()
     assert _import(url, program, path) == 0
     assert capsys.readouterr().out == (
@@ -66,8 +71,7 @@ def test_a_bad_line_stops_the_import_with_status_2_naming_it(
     club: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, program = club
-    path = tmp_path / "h.jsonl"
-    path.write_text("\n".join([ENROLL, SALE % (1, "M1", 0), SALE % (2, "M1", 1)]) + "\n", encoding="utf-8")
+    path = _file(tmp_path, ENROLL, SALE % (1, "M1", 0), SALE % (2, "M1", 1))
     assert _import(url, program, path, "--json") == 2
     out, err = capsys.readouterr()
     assert err == "error: line 2: lines[0].quantity: must be positive, got 0\n"
@@ -78,9 +82,8 @@ def test_skipped_lines_go_to_the_rejects_file_ready_to_mend_and_import_again(
     club: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, program = club
-    path, rejects = tmp_path / "h.jsonl", tmp_path / "rejects.jsonl"
-    lines = [ENROLL, "not json", SALE % (1, "M9", 2), SALE % (2, "M1", 1)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    rejects = tmp_path / "rejects.jsonl"
+    path = _file(tmp_path, ENROLL, "not json", SALE % (1, "M9", 2), SALE % (2, "M1", 1))
     assert _import(url, program, path, "--on-error", "skip", "--rejects", str(rejects)) == 4
     bad = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
     assert [x["rejected"] for x in bad] == [
@@ -162,3 +165,24 @@ def test_an_import_killed_half_way_resumes_to_the_state_of_one_run(
         summary = whole.import_events(path.read_text(encoding="utf-8").splitlines())
         assert summary.total_applied == len(workload.events)
         assert _state(resumed, members) == _state(whole, members)
+
+
+def test_an_exported_store_imports_into_a_new_one(
+    club: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, program = club
+    path = _file(tmp_path, ENROLL, SALE % (1, "M1", 2), SALE % (2, "M1", 1))
+    assert _import(url, program, path) == 0
+    capsys.readouterr()
+    assert main(["export", "--store", url]) == 0
+    shown = capsys.readouterr().out
+    exported = tmp_path / "members.jsonl"
+    assert main(["export", "--store", url, "--output", str(exported)]) == 0
+    assert capsys.readouterr().out == f"{exported}: 1 members, 2 opening balances\n"
+    assert exported.read_text(encoding="utf-8") == shown
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    assert main(["migrate", "--store", other]) == 0
+    assert _import(other, program, exported) == 0
+    with Engine(Program("Club", "EUR"), open_store(other)) as engine:
+        assert engine.balance("M1").available == 30
+        assert [(lot.points, lot.earned_at.day) for lot in engine.lots("M1")] == [(20, 2), (10, 2)]
