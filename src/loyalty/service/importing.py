@@ -23,6 +23,7 @@ on the same file, and running a file twice writes nothing new.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -30,7 +31,7 @@ from typing import Any, Literal, TypeVar
 
 import attrs
 
-from loyalty import history
+from loyalty import codec, history
 from loyalty.errors import InvalidInput, LoyaltyError, StorageError
 from loyalty.history import (
     Adjustment,
@@ -43,6 +44,7 @@ from loyalty.history import (
 )
 from loyalty.service import membership, opening, purchases, returning, spending
 from loyalty.service.context import Context
+from loyalty.service.idempotency import Command
 from loyalty.service.running import Runner
 from loyalty.store import UnitOfWork
 
@@ -150,6 +152,19 @@ def _seen(uow: UnitOfWork, event: history.Event) -> bool:
     if isinstance(event, Enrollment):
         return uow.member(event.member_id) is not None
     return uow.operation(event.id) is not None
+
+
+def _applied(ctx: Context, event: history.Event, seen: Callable[[history.Event], bool]) -> bool:
+    """Apply ``event``; whether it was recorded before (``seen`` asks the store, except for a
+    purchase, whose own look-up under the member's lock says so: no read more per purchase)."""
+    if isinstance(event, Sale):
+        purchase = purchases.check_purchase(event.purchase)
+        command = Command(purchase.id, "purchase", codec.purchase_request(purchase))
+        purchases.record(ctx, purchase, command, "purchase")
+        return command.retried
+    was = seen(event)
+    _apply(ctx, event)
+    return was
 
 
 def _apply(ctx: Context, event: history.Event) -> None:
@@ -261,8 +276,7 @@ def _in_batch(ctx: Context, uow: UnitOfWork, batch: _Batch) -> tuple[list[bool],
     seen = []
     for i, (_, event, _) in enumerate(batch):
         try:
-            seen.append(_seen(uow, event))
-            _apply(inside, event)
+            seen.append(_applied(inside, event, functools.partial(_seen, uow)))
         except StorageError:
             raise
         except LoyaltyError as exc:
@@ -314,8 +328,7 @@ def _alone(
     counts.lines = number
     kind = _TYPE[type(event)]
     try:
-        was = ctx.runner.read(lambda uow: _seen(uow, event))
-        _apply(ctx, event)
+        was = _applied(ctx, event, lambda event: ctx.runner.read(functools.partial(_seen, event=event)))
     except StorageError:
         raise
     except LoyaltyError as exc:
