@@ -233,6 +233,11 @@ class _Run:
             except InsufficientPoints:
                 self.declined += 1
                 self.declined_points += -event.points
+        elif isinstance(event, history.OpeningBalance):
+            # Points carried from a former program: the same under both programs.
+            member, points, at, expires = event.member_id, event.points, event.at, event.expires_at
+            vests = event.vests_at
+            engine.add_opening_balance(member, points, id=event.id, at=at, expires_at=expires, vests_at=vests)
         else:
             self.receipt(
                 engine.record_event(
@@ -285,6 +290,7 @@ _RECORDS = (
     history.SaleReturn,
     history.Adjustment,
     history.CustomEvent,
+    history.OpeningBalance,
 )
 
 
