@@ -23,10 +23,9 @@ totals into rates.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
-from zoneinfo import ZoneInfo
 
 import attrs
 from dateutil.relativedelta import relativedelta
@@ -176,13 +175,14 @@ def figures(
     )
 
 
-def periods(start: datetime, end: datetime, zone: ZoneInfo) -> list[tuple[datetime, datetime]]:
+def periods(start: datetime, end: datetime, zone: tzinfo) -> list[tuple[datetime, datetime]]:
     """``[start, end)`` cut into calendar days, weeks (from Monday), months or quarters of the
     program's timezone, the shortest step that gives at most 40 periods (years beyond that);
     the first and last are cut at ``start`` and ``end``. Figures over time are
     :meth:`~loyalty.Engine.figures` for each.
 
     >>> from datetime import timezone
+    >>> from zoneinfo import ZoneInfo
     >>> jan = datetime(2024, 1, 10, tzinfo=timezone.utc)
     >>> year = periods(jan, jan.replace(month=12), ZoneInfo("UTC"))
     >>> [(a.date().isoformat(), b.date().isoformat()) for a, b in (year[0], year[1], year[-1])]
