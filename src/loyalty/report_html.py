@@ -316,7 +316,8 @@ table.summary th, table.summary td { padding: 0.25rem 0.8rem; border-bottom: 1px
                                      text-align: right; }
 table.summary tbody th { text-align: left; font-weight: normal; }
 figure.chart { margin: 0 0 2rem; } figure.chart svg { width: 100%; height: auto; }
-figcaption, p.caption { font-weight: 600; margin-bottom: 0.4rem; } section.note p { color: #555; }
+figcaption, p.caption { font-weight: 600; margin-bottom: 0.4rem; }
+section.note { margin: 0 0 2rem; } section.note p:not(.caption) { color: #555; }
 """
 
 
