@@ -28,7 +28,8 @@
   carried out once, a member looked up, the outbox read.
 
 ``validate``, ``quote``, ``simulate``, ``report``, ``member`` and ``events`` write nothing
-anywhere, nor does ``schema`` without ``--output``. ``loyalty -v COMMAND``
+anywhere, nor does ``schema`` without ``--output``, nor ``report`` and ``simulate`` but the
+HTML page ``--html FILE`` asks for (``docs/reporting.md``). ``loyalty -v COMMAND``
 shows the library's log on stderr: retries, declines, migrations and
 maintenance runs (INFO); ``-vv`` adds a line per command (DEBUG). See
 ``docs/logging.md``. The exit status:
@@ -311,6 +312,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the program file (default: the latest version stored with the data)",
     )
     report.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    report.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write an HTML report with charts to FILE (needs the 'report' extra; docs/reporting.md)",
+    )
     report.set_defaults(run=run_report)
 
     simulate = commands.add_parser(
@@ -344,6 +351,12 @@ def _parser() -> argparse.ArgumentParser:
         "--top", type=_seq, default=5, metavar="N", help="members who gain and lose most to list (default: 5)"
     )
     simulate.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
+    simulate.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write an HTML report charting both programs to FILE (needs the 'report' extra)",
+    )
     simulate.set_defaults(run=run_simulate)
 
     due = commands.add_parser(
