@@ -90,3 +90,11 @@ def test_the_classifiers_cover_what_package_indexes_filter_by() -> None:
     assert "Topic :: Office/Business :: Financial :: Point-Of-Sale" in PROJECT["classifiers"]
     # The SPDX `license` supersedes the licence classifiers (PEP 639); indexes may refuse both.
     assert "License" not in groups
+
+
+def test_pytest_finds_the_plugin_by_its_entry_point_named_as_its_module() -> None:
+    # One name for both ways of loading it: the entry point, and `-p` in the project's addopts.
+    assert PROJECT["entry-points"]["pytest11"] == {"loyalty.testing.plugin": "loyalty.testing.plugin"}
+    pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]
+    addopts = pytest_options["ini_options"]["addopts"]
+    assert addopts[addopts.index("loyalty.testing.plugin") - 1] == "-p"

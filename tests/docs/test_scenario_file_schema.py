@@ -30,7 +30,7 @@ def schema_errors(data: Any) -> list[tuple[str, str]]:
 
 
 def test_the_schema_is_a_valid_draft_2020_12_schema() -> None:
-    Draft202012Validator.check_schema(scenario_file_schema())
+    Draft202012Validator.check_schema(VALIDATOR.schema)
 
 
 @pytest.mark.parametrize("path", SCENARIO_FILES, ids=[path.name for path in SCENARIO_FILES])

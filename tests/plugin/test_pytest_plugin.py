@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.pg import postgres_dsn
+
 PLUGIN = ("-p", "loyalty.testing.plugin")
 CLUB = 'name = "Club"\ncurrency = "EUR"\n'
 DOUBLE = 'name = "Double Club"\ncurrency = "EUR"\nrate = {points = 2, per = "1.00"}\n'
@@ -102,3 +104,20 @@ def test_an_unknown_store_kind_is_refused(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(
         ["*--loyalty-store: 'mysql://shop' is not memory, sqlite or a postgresql:// URL"]
     )
+
+
+@pytest.mark.postgres
+def test_on_postgresql_each_test_gets_a_schema_of_its_own_dropped_after(pytester: pytest.Pytester) -> None:
+    import psycopg
+
+    dsn = postgres_dsn()
+
+    def schemas() -> set[str]:
+        with psycopg.connect(dsn) as conn:
+            rows = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'loyalty_test_%'")
+            return {name for (name,) in rows.fetchall()}
+
+    before = schemas()
+    project(pytester, store="PostgresStore")
+    pytester.runpytest(*PLUGIN, "--loyalty-store", dsn).assert_outcomes(passed=3)
+    assert schemas() - before == set()

@@ -3,8 +3,9 @@
 Each scenario runs on a fresh memory store. A line says ``ok`` or ``FAIL``, the
 file and the scenario's name; under a failure come the step, each expectation
 against what happened and the step's explanation. A file with problems prints
-each as ``FILE: path: message`` on stderr. The status is 0 when every scenario
-passed, 1 otherwise. ``--schema`` prints the JSON Schema of scenario files instead.
+each as ``FILE: path: message`` on stderr (a missing file as ``error: ...``), and
+the other files still run. The status is 0 when every scenario passed, 1
+otherwise. ``--schema`` prints the JSON Schema of scenario files instead.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import sys
 from pathlib import Path
 
-from loyalty.errors import ConfigError, InvalidInput
+from loyalty.errors import ConfigError, InvalidInput, LoyaltyError
 from loyalty.scenarios import load_scenario_file, run_scenario, scenario_file_schema
 
 
@@ -32,6 +33,10 @@ def check(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             for where, message in exc.problems:
                 print(f"{path}: {where}: {message}" if where else f"{path}: {message}", file=sys.stderr)
+            failed += 1
+            continue
+        except LoyaltyError as exc:  # no such file, not a file: the other files still run
+            print(f"error: {exc}", file=sys.stderr)
             failed += 1
             continue
         for scenario in document.scenarios:

@@ -19,6 +19,8 @@ thing, that the program is named once, that scenario names differ.
 
 from __future__ import annotations
 
+import copy
+import functools
 from typing import Any
 
 from loyalty.json_schema import document_schema
@@ -28,7 +30,13 @@ __all__ = ["scenario_file_schema"]
 
 
 def scenario_file_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a ``*.loyalty.toml`` scenario file."""
+    """The JSON Schema (draft 2020-12) of a ``*.loyalty.toml`` scenario file (a copy of its own)."""
+    return copy.deepcopy(_schema())
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    # Worked out once per process: reading the classes' sources for their notes takes a while.
     document = document_schema(
         ScenarioFile,
         "loyalty-engine scenario file",
