@@ -52,6 +52,7 @@ def test_a_step_does_exactly_one_thing() -> None:
                     "maintenance",
                     "assign_tier",
                     "reward",
+                    "use_voucher",
                     "transfer",
                     "merge",
                     "check",

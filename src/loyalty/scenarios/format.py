@@ -211,6 +211,17 @@ class BuyReward:
 
 
 @attrs.frozen
+class UseVoucher:
+    """Use a voucher at the till (``Engine.use_voucher``); the step's points are its reward's cost."""
+
+    id: str
+    #: The id of the ``reward`` step that bought it (or the voucher's code).
+    voucher: str
+    #: The recorded purchase it goes to.
+    purchase: str | None = None
+
+
+@attrs.frozen
 class Move:
     """Move points between members (``Engine.transfer``); the step's points are the points moved."""
 
@@ -297,6 +308,7 @@ ACTIONS: Mapping[str, type] = {
     "maintenance": bool,
     "assign_tier": AssignTier,
     "reward": BuyReward,
+    "use_voucher": UseVoucher,
     "transfer": Move,
     "merge": Merge,
     "check": str,
@@ -323,6 +335,7 @@ class Step:
     maintenance: bool | None = None
     assign_tier: AssignTier | None = None
     reward: BuyReward | None = None
+    use_voucher: UseVoucher | None = None
     transfer: Move | None = None
     merge: Merge | None = None
     #: Do nothing but check ``expect`` for this member.

@@ -114,6 +114,7 @@ class _Run:
         self.engine = engine
         self.clock = clock
         self.seen = 0  # the outbox's last event seq read
+        self.codes: dict[str, str] = {}  # a reward step's id: the code of the voucher it bought
         #: The step's receipt explained before it was recorded: recorded receipts leave out the
         #: rules that gave nothing and why, which a failure shows and ``expect.reasons`` checks.
         self.explained: Receipt | None = None
@@ -193,9 +194,15 @@ class _Run:
         )
 
     def _reward(self, a: fmt.BuyReward) -> Voucher:
-        return self.engine.redeem_reward(
+        voucher = self.engine.redeem_reward(
             a.member, a.reward, id=a.id, at=self.clock.now, purchase_id=a.purchase
         )
+        self.codes[a.id] = voucher.code
+        return voucher
+
+    def _use_voucher(self, a: fmt.UseVoucher) -> Voucher:
+        code = self.codes.get(a.voucher, a.voucher)
+        return self.engine.use_voucher(code, id=a.id, at=self.clock.now, purchase_id=a.purchase)
 
     def _transfer(self, a: fmt.Move) -> Transfer:
         return self.engine.transfer(a.from_member, a.to_member, a.points, id=a.id, at=self.clock.now)
