@@ -56,7 +56,11 @@ def test_the_testing_extra_is_what_the_test_kit_imports_beyond_the_engine() -> N
     extras = PROJECT["optional-dependencies"]
     runtime = {IMPORT_NAMES.get(name, name) for name in map(requirement_name, PROJECT["dependencies"])}
     testing = [requirement_name(requirement) for requirement in extras["testing"]]
-    assert sorted(testing) == sorted(third_party_imports(ROOT / "src" / "loyalty" / "testing") - runtime)
+    # The plugin's PostgreSQL stores (--loyalty-store postgresql://...) need the postgres extra, as
+    # any PostgreSQL store does: its driver is that extra's, not this one's.
+    postgres = {requirement_name(requirement).partition("-")[0] for requirement in extras["postgres"]}
+    kit = third_party_imports(ROOT / "src" / "loyalty" / "testing") - runtime
+    assert sorted(testing) == sorted(kit - postgres)
     # The kit checks for exactly these on import, and its hint names this extra.
     assert list(TEST_DEPENDENCIES) == testing
     assert INSTALL_HINT == "pip install 'loyalty-engine[testing]'"
@@ -101,3 +105,11 @@ def test_the_classifiers_cover_what_package_indexes_filter_by() -> None:
     assert "Topic :: Office/Business :: Financial :: Point-Of-Sale" in PROJECT["classifiers"]
     # The SPDX `license` supersedes the licence classifiers (PEP 639); indexes may refuse both.
     assert "License" not in groups
+
+
+def test_pytest_finds_the_plugin_by_its_entry_point_named_as_its_module() -> None:
+    # One name for both ways of loading it: the entry point, and `-p` in the project's addopts.
+    assert PROJECT["entry-points"]["pytest11"] == {"loyalty.testing.plugin": "loyalty.testing.plugin"}
+    pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]
+    addopts = pytest_options["ini_options"]["addopts"]
+    assert addopts[addopts.index("loyalty.testing.plugin") - 1] == "-p"

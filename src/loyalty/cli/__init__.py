@@ -17,6 +17,10 @@
   (or writes it to ``FILE``), for editors to check and complete them
   (``docs/editors.md``).
 
+- ``loyalty check FILE...`` runs scenario files (``*.loyalty.toml``) on fresh memory
+  stores, one line per scenario, the failing step's expectations against what
+  happened (``docs/testing-your-program.md``); ``--schema`` prints their JSON Schema.
+
 - ``loyalty simulate --history FILE --program CURRENT --proposed NEW`` replays a
   history in memory under both programs and compares them (``docs/simulation.md``).
 
@@ -96,6 +100,7 @@ from loyalty.cli.baskets import (
     line_argument,
     money_text,
 )
+from loyalty.cli.check import check as run_check
 from loyalty.cli.demo import VISITS_PER_WEEK
 from loyalty.cli.demo import demo as run_demo
 from loyalty.cli.exporting import export as run_export
@@ -212,6 +217,24 @@ def _parser() -> argparse.ArgumentParser:
         help="write the schema to FILE instead (its directory must exist)",
     )
     schema.set_defaults(run=run_schema)
+
+    checking = commands.add_parser(
+        "check",
+        help="run scenario files (*.loyalty.toml) and report each scenario",
+        description=(
+            "Run the scenarios of each file on a fresh memory store and print one line per scenario "
+            "(ok or FAIL); under a failure, the step, each expectation against what happened and the "
+            "step's explanation. The exit status is 1 if any scenario failed or any file has problems "
+            "(printed on stderr as 'FILE: path: message'). Nothing is written."
+        ),
+    )
+    checking.add_argument(
+        "files", nargs="*", type=Path, metavar="FILE", help="scenario files (.loyalty.toml)"
+    )
+    checking.add_argument(
+        "--schema", action="store_true", help="print the JSON Schema of scenario files instead, for editors"
+    )
+    checking.set_defaults(run=run_check)
 
     quote = commands.add_parser(
         "quote",
