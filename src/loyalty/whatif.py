@@ -54,7 +54,7 @@ from loyalty.json_form import JsonForm
 from loyalty.ledger import EntryKind
 from loyalty.money import EXACT
 from loyalty.program import Program
-from loyalty.receipts import Receipt
+from loyalty.receipts import Receipt, breakdown_rows
 from loyalty.rules import EventRule
 from loyalty.store import open_store
 
@@ -175,27 +175,28 @@ class _Run:
         #: Each member's net points, in the program's units.
         self.earned: dict[str, int] = {}
 
-    def at(self, when: datetime) -> None:
-        """Move the clock to ``when`` (never back), running maintenance as a new day begins."""
+    def at(self, when: datetime, day: int) -> None:
+        """Move the clock to ``when`` (never back), running maintenance as a new day begins
+        (``day``, ``when``'s day since the epoch, is worked out once for both programs)."""
         if self.started and when <= self.now:
             return
         self.started = True
         self.now = when
-        day = int(when.timestamp()) // _DAY
         if day != self.day:
             self.day = day
             self.engine.run_due(when)
 
     def receipt(self, receipt: Receipt) -> None:
         rules = self.rules
-        for part in receipt.breakdown:
-            rule = part.rule
+        # The rows as the evaluation left them: making the receipt's Contributions to read
+        # three of their fields would cost more than the adding up.
+        for rule, name, points, _, _ in breakdown_rows(receipt):
             total = rules.get(rule)
             if total is None:
-                self.names[rule] = part.name
-                rules[rule] = part.points
+                self.names[rule] = name
+                rules[rule] = points
             else:
-                rules[rule] = EXACT.add(total, part.points)
+                rules[rule] = EXACT.add(total, points)
         if receipt.rounding_adjustment:
             self.rounding = EXACT.add(self.rounding, receipt.rounding_adjustment)
         bonus = receipt.tier_bonus
@@ -326,6 +327,11 @@ def _records(source: Iterable[str | history.Event]) -> Iterable[tuple[int, histo
             )
 
 
+def _day(when: datetime) -> int:
+    """The day since the epoch ``when`` falls on, in UTC."""
+    return int(when.timestamp()) // _DAY
+
+
 def _changes(
     current: _Run, proposed: _Run, top: int
 ) -> tuple[tuple[MemberChange, ...], tuple[MemberChange, ...]]:
@@ -385,9 +391,10 @@ def simulate(
             start = at
         if end is None or at > end:
             end = at
+        day = _day(at)
         for run in runs:
             try:
-                run.at(at)
+                run.at(at, day)
                 run.apply(event)
             except LoyaltyError as exc:
                 where = f"line {number}: {exc.field}" if exc.field else f"line {number}"
@@ -405,7 +412,7 @@ def simulate(
         empty = [run.outcome(_EPOCH, _EPOCH, point_value) for run in runs]
         return Comparison(0, None, None, empty[0], empty[1], (), ())
     for run in runs:
-        run.at(end)
+        run.at(end, _day(end))
         run.engine.run_due(end)
     gains, losses = _changes(runs[0], runs[1], top)
     return Comparison(

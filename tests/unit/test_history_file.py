@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from loyalty import InvalidInput, Line, Purchase
 from loyalty.history import (
@@ -20,7 +23,10 @@ from loyalty.history import (
     Redemption,
     Sale,
     SaleReturn,
+    _event,
+    _Fields,
     numbered,
+    parse,
     read,
     record_of,
     write,
@@ -167,3 +173,49 @@ def test_bad_records_name_the_line_and_key(record: object, message: str) -> None
     reading = read([json.dumps(record)])
     with pytest.raises(InvalidInput, match=re.escape(message)):
         next(reading)
+
+
+# Each key of a purchase as written (first), and as it might be miswritten (None: left out).
+_SALE_VALUES: dict[str, list[object]] = {
+    "id": ["T1", "", 7, None],
+    "member_id": ["M1", " ", [], None],
+    "at": [_AT, "2024-03-01T09:30:00", "soon", 5, None],
+    "currency": ["EUR", "eur", 1, None],
+    "store_id": ["S1", "", 2, None],
+    "terminal_id": ["S1-T1", {}, None],
+    "lines": [[_LINE], [], [_LINE, 5], [{**_LINE, "quantity": 0}], "x", None],
+    "total": ["1.25", "1.3", "x", 1.25, None],
+}
+_MISWRITTEN = [(key, value) for key, values in _SALE_VALUES.items() for value in values[1:]]
+
+
+def _outcome(read_it: Callable[[], object]) -> object:
+    try:
+        found = read_it()
+    except InvalidInput as exc:
+        return str(exc)
+    return record_of(found) if isinstance(found, Sale) else found
+
+
+@given(st.lists(st.sampled_from(_MISWRITTEN), max_size=3))
+def test_a_purchase_reads_as_it_does_key_by_key(changes: list[tuple[str, object]]) -> None:
+    # A well-formed purchase is read in one pass; whatever is wrong with one, the record or the
+    # error is the one reading it key by key gives.
+    chosen = {"type": "purchase"} | {key: values[0] for key, values in _SALE_VALUES.items()} | dict(changes)
+    text = json.dumps({key: value for key, value in chosen.items() if value is not None})
+    for utc in (False, True):
+        key_by_key = _outcome(partial(_event, _Fields(1, json.loads(text), utc=utc)))
+        assert _outcome(partial(parse, 1, text, utc=utc)) == key_by_key
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n", "\r\n", " \x0c", " x", "{", "[1]"])
+@pytest.mark.parametrize("before", ["", " "])
+def test_text_around_a_record_is_refused_or_allowed_as_json_does(before: str, text: str) -> None:
+    line = before + json.dumps({**_SALE, "lines": [_LINE]}) + text
+    try:
+        json.loads(line)
+    except json.JSONDecodeError as exc:
+        with pytest.raises(InvalidInput, match=re.escape(f"line 1: not JSON: {exc.msg}")):
+            parse(1, line)
+    else:
+        assert isinstance(parse(1, line), Sale)
