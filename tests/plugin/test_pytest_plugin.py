@@ -7,6 +7,10 @@ are one plugin); an editable install made before the entry point existed has onl
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
+
 import pytest
 
 from tests.pg import postgres_dsn
@@ -121,3 +125,14 @@ def test_on_postgresql_each_test_gets_a_schema_of_its_own_dropped_after(pytester
     project(pytester, store="PostgresStore")
     pytester.runpytest(*PLUGIN, "--loyalty-store", dsn).assert_outcomes(passed=3)
     assert schemas() - before == set()
+
+
+def test_loading_the_plugin_imports_nothing_of_the_engine() -> None:
+    # What pytest pays in every project that has the kit installed, before any fixture is used:
+    # the package's own module, the kit's guard and the plugin, never the engine, rules or stores.
+    code = (
+        "import sys, loyalty.testing.plugin;"
+        "print(sorted(m for m in sys.modules if m == 'loyalty' or m.startswith('loyalty.')))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert ast.literal_eval(loaded.stdout) == ["loyalty", "loyalty.testing", "loyalty.testing.plugin"]
