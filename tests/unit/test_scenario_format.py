@@ -55,6 +55,12 @@ def test_a_step_does_exactly_one_thing() -> None:
                     "use_voucher",
                     "transfer",
                     "merge",
+                    "void_voucher",
+                    "status",
+                    "add_identifier",
+                    "remove_identifier",
+                    "replace_card",
+                    "referral_code",
                     "check",
                 ]
             ),

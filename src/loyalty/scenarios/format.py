@@ -83,7 +83,8 @@ class Enroll:
     member: str
     birthday: date | None = None
     attributes: Attributes | None = None
-    #: Another member's referral code.
+    #: Another member's referral code, or ``"@"`` and the member whose ``referral_code`` step
+    #: made one ("@M1").
     referred_by: str | None = None
     #: Cards and keys, kind:value ("card:1234").
     identifiers: tuple[str, ...] | None = None
@@ -242,6 +243,61 @@ class Merge:
 
 
 @attrs.frozen
+class VoidVoucher:
+    """Take an unused voucher back (``Engine.void_voucher``); the step's points are its cost."""
+
+    id: str
+    #: The id of the ``reward`` step that bought it (or the voucher's code).
+    voucher: str
+
+
+@attrs.frozen
+class ChangeStatus:
+    """Suspend, reinstate or close a member (``Engine.change_status``)."""
+
+    id: str
+    member: str
+    #: ``"active"``, ``"suspended"`` or ``"closed"``.
+    status: str
+    reason: str = "scenario"
+    actor: str = "scenario"
+
+
+@attrs.frozen
+class KeyChange:
+    """Give a member a card or key, or take one off (``Engine.add_identifier``,
+    ``Engine.remove_identifier``)."""
+
+    id: str
+    member: str
+    #: ``kind:value`` ("card:1234", "phone:+31 6 1234 5678").
+    key: str
+
+
+@attrs.frozen
+class ReplaceCard:
+    """Replace a member's lost card with a new one (``Engine.replace_card``)."""
+
+    id: str
+    member: str
+    #: The card taken out of use, ``card:...``.
+    old: str
+    #: The card given instead, ``card:...``.
+    new: str
+
+
+@attrs.frozen
+class ReferralCode:
+    """Give a member its referral code (``Engine.referral_code``), which an ``enroll`` step's
+    ``referred_by`` then names."""
+
+    member: str
+    #: The merchant's own code; left out, one is made, and ``referred_by`` names it by this
+    #: step's member ("@M1").
+    code: str | None = None
+
+
+@attrs.frozen
 class ExpectBalance:
     """The member's points by state (``Engine.balance``); states left out are not checked."""
 
@@ -311,6 +367,12 @@ ACTIONS: Mapping[str, type] = {
     "use_voucher": UseVoucher,
     "transfer": Move,
     "merge": Merge,
+    "void_voucher": VoidVoucher,
+    "status": ChangeStatus,
+    "add_identifier": KeyChange,
+    "remove_identifier": KeyChange,
+    "replace_card": ReplaceCard,
+    "referral_code": ReferralCode,
     "check": str,
 }
 
@@ -338,6 +400,12 @@ class Step:
     use_voucher: UseVoucher | None = None
     transfer: Move | None = None
     merge: Merge | None = None
+    void_voucher: VoidVoucher | None = None
+    status: ChangeStatus | None = None
+    add_identifier: KeyChange | None = None
+    remove_identifier: KeyChange | None = None
+    replace_card: ReplaceCard | None = None
+    referral_code: ReferralCode | None = None
     #: Do nothing but check ``expect`` for this member.
     check: str | None = None
     expect: Expect | None = None

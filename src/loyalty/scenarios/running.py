@@ -21,7 +21,9 @@ import attrs
 from loyalty.engine import Engine
 from loyalty.errors import LoyaltyError
 from loyalty.holds import Hold
+from loyalty.identifiers import Identifier
 from loyalty.ledger import Entry
+from loyalty.members import Member
 from loyalty.purchases import Line, Purchase
 from loyalty.receipts import Receipt
 from loyalty.returns import Return, Returned, ReturnReceipt
@@ -115,6 +117,7 @@ class _Run:
         self.clock = clock
         self.seen = 0  # the outbox's last event seq read
         self.codes: dict[str, str] = {}  # a reward step's id: the code of the voucher it bought
+        self.referral_codes: dict[str, str] = {}  # a member: the code its referral_code step gave
         #: The step's receipt explained before it was recorded: recorded receipts leave out the
         #: rules that gave nothing and why, which a failure shows and ``expect.reasons`` checks.
         self.explained: Receipt | None = None
@@ -130,7 +133,7 @@ class _Run:
             at=self.clock.now,
             birthday=a.birthday,
             attributes=a.attributes,
-            referred_by=a.referred_by,
+            referred_by=self._referred_by(a.referred_by),
             identifiers=a.identifiers,
         )
 
@@ -209,6 +212,33 @@ class _Run:
 
     def _merge(self, a: fmt.Merge) -> Any:
         return self.engine.merge_members(a.survivor, a.absorbed, id=a.id, at=self.clock.now, reason=a.reason)
+
+    def _void_voucher(self, a: fmt.VoidVoucher) -> Voucher:
+        return self.engine.void_voucher(self.codes.get(a.voucher, a.voucher), id=a.id, at=self.clock.now)
+
+    def _status(self, a: fmt.ChangeStatus) -> Member:
+        return self.engine.change_status(
+            a.member, a.status, id=a.id, at=self.clock.now, reason=a.reason, actor=a.actor
+        )
+
+    def _add_identifier(self, a: fmt.KeyChange) -> Identifier:
+        return self.engine.add_identifier(a.member, a.key, id=a.id, at=self.clock.now)
+
+    def _remove_identifier(self, a: fmt.KeyChange) -> Identifier:
+        return self.engine.remove_identifier(a.member, a.key, id=a.id, at=self.clock.now)
+
+    def _replace_card(self, a: fmt.ReplaceCard) -> Identifier:
+        return self.engine.replace_card(a.member, a.old, a.new, id=a.id, at=self.clock.now)
+
+    def _referral_code(self, a: fmt.ReferralCode) -> str:
+        self.referral_codes[a.member] = self.engine.referral_code(a.member, code=a.code)
+        return self.referral_codes[a.member]
+
+    def _referred_by(self, code: str | None) -> str | None:
+        # "@M1": the code M1's referral_code step made (a generated one is not known beforehand).
+        if code is not None and code.startswith("@"):
+            return self.referral_codes.get(code[1:], code)
+        return code
 
     def _check(self, _: str) -> None:
         return None

@@ -11,7 +11,7 @@ descriptions; an inline ``[program]`` is checked against the program's own defin
 >>> document["$defs"]["ScenarioFile"]["required"]
 ['format', 'start', 'scenarios']
 >>> sorted(document["$defs"]["Step"]["properties"])[:4]
-['adjust', 'advance', 'assign_tier', 'at']
+['add_identifier', 'adjust', 'advance', 'assign_tier']
 
 What it cannot say is checked when a file is loaded: that a step does exactly one
 thing, that the program is named once, that scenario names differ.
