@@ -145,6 +145,7 @@ class MemoryUnitOfWork(MemoryVouchers):
         data.next_seq += 1
         data.balances[mid] = entry.balance_after
         data.entries[mid].append(entry)
+        data.ledger.append(entry)
         data.periods.add_entry(entry)
         moved: list[tuple[Lot, Lot]] = []
         for lot_id, points in posting.draws:
@@ -173,6 +174,7 @@ class MemoryUnitOfWork(MemoryVouchers):
             if opened is not None:
                 data.close_lot(opened)
             data.periods.remove_entry(data.entries[mid].pop())
+            data.ledger.pop()
             data.balances[mid] = before
             data.next_seq -= 1
 
@@ -262,6 +264,11 @@ class MemoryUnitOfWork(MemoryVouchers):
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         entries = [e for e in self._data.entries.get(member_id, ()) if e.seq > after]
         return entries if limit is None else entries[:limit]
+
+    def entries(self, *, after: int = 0, limit: int | None = None) -> list[Entry]:
+        # Writers hold the store's lock for the whole unit of work: seq order is commit order.
+        found = self._data.ledger[max(after, 0) :]
+        return found if limit is None else found[:limit]
 
     def add_hold(self, hold: Hold) -> None:
         self._writable()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import TYPE_CHECKING, Any
 
 from loyalty.store.postgres.migrations import MIGRATIONS, REPACK
@@ -47,6 +48,8 @@ class Queries:
             "referral_columns": sql.SQL(REFERRAL_COLUMNS),
             "identifier_columns": sql.SQL(IDENTIFIER_COLUMNS),
             "voucher_columns": sql.SQL(VOUCHER_COLUMNS),
+            # The ledger feed's advisory key (an int4, first of two; see below).
+            "feed_key": sql.Literal(zlib.crc32(f"{schema}.ledger feed".encode()) & 0x7FFFFFFF),
         }
 
         def q(template: str) -> sql.Composed:
@@ -249,6 +252,25 @@ class Queries:
             " %s::timestamptz[], %s::integer[], %s::text[], %s::text[])"
         )
         self.events = q("SELECT {event_columns} FROM {s}.events WHERE seq > %s ORDER BY seq LIMIT %s")
+        # The ledger feed (loyalty.store.postgres.feed): every writing unit of work holds the
+        # schema's feed key with its backend's pid (advisory locks of two int4 keys, apart from
+        # the one-bigint keys above); a reader lists the holders and waits for each in turn.
+        self.hold_feed = q("SELECT pg_advisory_xact_lock({feed_key}, pg_backend_pid())")
+        self.feed_horizon = q(
+            "SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence(%s, 'seq')::regclass), 0)"
+        )
+        self.feed_writers = q(
+            "SELECT objid::text::int FROM pg_locks WHERE locktype = 'advisory' AND classid = {feed_key}::oid"
+            " AND objsubid = 2 AND granted AND pid <> pg_backend_pid()"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        self.feed_wait = q(
+            "SELECT pg_advisory_lock_shared({feed_key}, %s::int),"
+            " pg_advisory_unlock_shared({feed_key}, %s::int)"
+        )
+        self.entries = q(
+            "SELECT {entry_columns} FROM {s}.entries WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
+        )
         self.tier_state = q("SELECT {tier_columns} FROM {s}.tier_states WHERE member_id = %s")
         self.put_tier_state = q(
             "INSERT INTO {s}.tier_states ({tier_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
