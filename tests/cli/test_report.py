@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from loyalty import Engine, InvalidInput, Line, Program, Purchase, open_store
+from loyalty import Engine, InvalidInput, Line, Program, Purchase, PurchaseBonus, open_store
 from loyalty.cli import main
 from loyalty.store import Store
 from tests.paths import EXAMPLES
@@ -174,3 +174,20 @@ def test_a_last_day_past_the_calendar_is_refused_by_field_not_with_a_traceback(
     # The day after 9999-12-31, where the period would end, is no date.
     assert main(["report", url, "--from", "2024-01-01", "--to", "9999-12-31"]) == 2
     assert capsys.readouterr().err == "error: end: must lie in the years 1900 to 9998, got 9999-12-31\n"
+
+
+def test_report_prints_the_points_of_each_rule_and_what_a_budget_has_spent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    spring = PurchaseBonus(id="spring", name="Spring week", points=5, budget=8)
+    with Engine(Program("Club", "EUR", rules=[spring]), open_store(url), clock=lambda: START) as engine:
+        engine.enroll("a", at=START)
+        engine.record_purchase(Purchase("P1", "a", START, [Line("goods", 1, Decimal("25.00"))], "EUR"))
+    assert main(["report", url, "--from", "2024-03-01", "--to", "2024-03-31"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        "Club: points by rule\n"
+        "  base                  25 issued\n"
+        "  Spring week (spring)  5 issued, 5 of a budget of 8 spent\n"
+    )

@@ -30,6 +30,7 @@ from loyalty.store import (
     StoredProgram,
     check_deltas,
     check_json,
+    check_shares,
     check_tally_key,
     program_order,
 )
@@ -133,6 +134,8 @@ class MemoryUnitOfWork(MemoryVouchers):
         data = self._data
         if posting.rules:
             data.check_rules(posting.rules)
+        if posting.shares:
+            check_shares(posting.rules, posting.points, posting.shares)
         mid = posting.member_id
         before = data.balances[mid]
         entry = posting.recorded(data.next_seq, before + posting.points)
@@ -146,7 +149,7 @@ class MemoryUnitOfWork(MemoryVouchers):
         data.balances[mid] = entry.balance_after
         data.entries[mid].append(entry)
         data.ledger.append(entry)
-        data.periods.add_entry(entry)
+        data.periods.add_entry(entry, posting.shares)
         moved: list[tuple[Lot, Lot]] = []
         for lot_id, points in posting.draws:
             old = data.lot(mid, lot_id)
@@ -173,7 +176,7 @@ class MemoryUnitOfWork(MemoryVouchers):
                 data.replace_lot(new, old)
             if opened is not None:
                 data.close_lot(opened)
-            data.periods.remove_entry(data.entries[mid].pop())
+            data.periods.remove_entry(data.entries[mid].pop(), posting.shares)
             data.ledger.pop()
             data.balances[mid] = before
             data.next_seq -= 1

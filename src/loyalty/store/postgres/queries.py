@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from loyalty.store.postgres.migrations import MIGRATIONS, REPACK
+from loyalty.store.postgres.migrations import MIGRATIONS, REPACK, SHARES
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
     EVENT_COLUMNS,
@@ -138,11 +138,11 @@ class Queries:
             " entry AS ("
             " INSERT INTO {{s}}.entries ({seq}member_id, kind, points, balance_after, occurred_at,"
             " occurred_offset, recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
-            " vests_at, expires_at, draws, rolling, redates){overriding}"
+            " vests_at, expires_at, draws, rolling, redates, rule_shares){overriding}"
             " SELECT {numbered}%(member_id)s, %(kind)s, %(points)s, moved.balance,"
             " %(occurred_at)s, %(occurred_offset)s, %(recorded_at)s, %(recorded_offset)s,"
             " %(source_id)s, %(reason)s, %(actor)s, %(rule)s, %(program_version)s,"
-            " %(vests_at)s, %(expires_at)s, %(draws)s, %(rolling)s, %(redates)s FROM moved"
+            " %(vests_at)s, %(expires_at)s, %(draws)s, %(rolling)s, %(redates)s, %(rule_shares)s FROM moved"
             " RETURNING seq, balance_after),"
             " lot AS ("
             " INSERT INTO {{s}}.lots ({{lot_columns}})"
@@ -221,6 +221,18 @@ class Queries:
             " referrer_points = excluded.referrer_points, referee_points = excluded.referee_points,"
             " referrer_lot = excluded.referrer_lot, referee_lot = excluded.referee_lot,"
             " vests_at = excluded.vests_at, decided_at = excluded.decided_at"
+        )
+        # Each rule's points of a period's entries: an entry of one rule gives it all of them, an
+        # entry of several each rule its share (rule_shares, or kept_shares for those kept before).
+        self.period_rules = q(
+            "SELECT rule, SUM(points) FROM ("
+            " SELECT rule, points FROM {s}.entries WHERE occurred_at >= %(lo)s AND occurred_at < %(hi)s"
+            " AND rule IS NOT NULL AND position(' ' in rule) = 0"
+            " UNION ALL SELECT j.key, j.value::bigint FROM {s}.entries AS e CROSS JOIN LATERAL"
+            " jsonb_each_text(COALESCE(e.rule_shares,"
+            " (SELECT k.rule_shares FROM {s}.kept_shares AS k WHERE k.seq = e.seq))::jsonb) AS j"
+            " WHERE e.occurred_at >= %(lo)s AND e.occurred_at < %(hi)s AND position(' ' in e.rule) > 0"
+            ") AS shares GROUP BY rule"
         )
         self.period_kinds = q(
             "SELECT kind, SUM(points), SUM(GREATEST(points, 0)) FROM {s}.entries"
@@ -326,6 +338,15 @@ class Queries:
             "UPDATE {s}.operations AS o SET body = p.body FROM unnest(%s::text[], %s::text[]) AS p(key, body)"
             " WHERE o.key = p.key"
         )
+        # A page of the entries of several rules kept before schema 13, with their commands' records.
+        self.unshared = q(
+            "SELECT e.seq, e.rule, e.points, e.source_id, o.body FROM {s}.entries AS e"
+            " LEFT JOIN {s}.operations AS o ON o.key = e.source_id"
+            " WHERE e.seq > %s AND position(' ' in e.rule) > 0 ORDER BY e.seq LIMIT %s"
+        )
+        self.keep_shares = q(
+            "INSERT INTO {s}.kept_shares (seq, rule_shares) SELECT * FROM unnest(%s::bigint[], %s::text[])"
+        )
         self.tallies = q("SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])")
         # for_update: first make sure every key has a row (a missing one cannot
         # be locked), then lock them all. Both go in one byte-wise order
@@ -388,5 +409,6 @@ class Queries:
         self.insert_version = q("INSERT INTO {s}.schema_version (version) VALUES (%s)")
         self.update_version = q("UPDATE {s}.schema_version SET version = %s")
         self.migrations = [
-            [statement if statement == REPACK else q(statement) for statement in step] for step in MIGRATIONS
+            [statement if statement in (REPACK, SHARES) else q(statement) for statement in step]
+            for step in MIGRATIONS
         ]

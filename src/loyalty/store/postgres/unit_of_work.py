@@ -306,6 +306,7 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
         rows = self._execute(self._q.period_kinds, (start, end)).fetchall()
         by_kind = {str(kind): int(points) for kind, points, _ in rows}
         credited = {str(kind): int(gained) for kind, _, gained in rows}
+        shares = self._execute(self._q.period_rules, {"lo": start, "hi": end}).fetchall()
         row = self._execute(self._q.period_purchases, {"lo": start, "hi": end, "first": before}).fetchone()
         assert row is not None
         members, purchases, active, active_before, retained, spend = row
@@ -319,6 +320,7 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
             int(purchases),
             Decimal(spend),
             credited.get("transfer", 0),
+            {str(rule): int(points) for rule, points in shares},
         )
 
     def _points_before(self, end: datetime) -> int:
