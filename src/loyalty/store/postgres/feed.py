@@ -51,5 +51,5 @@ def _wait_for_writers(uow: Transaction) -> int:
     row = uow._execute(uow._q.feed_horizon, (uow._q.entries_table,)).fetchone()
     horizon = int(row[0]) if row is not None else 0
     for (pid,) in uow._execute(uow._q.feed_writers).fetchall():
-        uow._execute(uow._q.feed_wait, (pid, pid))
+        uow._execute(uow._q.feed_wait, (pid,))
     return horizon

@@ -276,10 +276,9 @@ class Queries:
             " AND objsubid = 2 AND granted AND pid <> pg_backend_pid()"
             " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         )
-        self.feed_wait = q(
-            "SELECT pg_advisory_lock_shared({feed_key}, %s::int),"
-            " pg_advisory_unlock_shared({feed_key}, %s::int)"
-        )
+        # Sent outside any transaction (before the reader's BEGIN): a statement of its own, whose
+        # transaction lock is dropped when it ends, however it ends.
+        self.feed_wait = q("SELECT pg_advisory_xact_lock_shared({feed_key}, %s::int)")
         self.entries = q(
             "SELECT {entry_columns} FROM {s}.entries WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
         )
