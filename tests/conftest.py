@@ -13,7 +13,9 @@ from loyalty.store import Store, open_store
 from loyalty.store.sqlite import SQLiteStore
 from tests.pg import fresh_schema_url, postgres_dsn
 
-pytest.register_assert_rewrite("loyalty.testing")
+# The plugin (loyalty.testing.plugin, loaded by addopts or its entry point) registers the kit's
+# modules for assertion rewriting; pytester runs the plugin's own tests in a fresh project.
+pytest_plugins = ["pytester"]
 
 # A modest default keeps .ci/run fast; HYPOTHESIS_PROFILE=stress digs deeper.
 settings.register_profile("default", max_examples=60, deadline=None)

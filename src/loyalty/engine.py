@@ -21,17 +21,17 @@ loyalty.errors.InsufficientPoints: points: 10 requested but only 2 available
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import date, datetime, timedelta
 
-from loyalty import codec
-from loyalty.checks import check_aware, check_id, check_points, check_text
+from loyalty import history
+from loyalty.checks import check_aware
 from loyalty.engine_reads import EngineReads
 from loyalty.errors import InvalidInput
 from loyalty.habits import AtRiskReport
 from loyalty.holds import Hold
 from loyalty.identifiers import Identifier
-from loyalty.ledger import Entry, EntryKind
+from loyalty.ledger import Entry
 from loyalty.members import AttributeValue, Member, MemberStatus
 from loyalty.merges import Merge
 from loyalty.program import Program, check_versions
@@ -39,10 +39,13 @@ from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
 from loyalty.returns import Return, ReturnReceipt
 from loyalty.service import (
+    exporting,
     identifying,
+    importing,
     maintenance,
     membership,
     merging,
+    opening,
     purchases,
     referring,
     retention,
@@ -53,7 +56,7 @@ from loyalty.service import (
     transferring,
 )
 from loyalty.service.context import Context
-from loyalty.service.idempotency import Command
+from loyalty.service.importing import ImportSummary, OnError, Rejected
 from loyalty.service.maintenance import Maintenance
 from loyalty.service.membership import UNSET, Unset
 from loyalty.service.programs import Programs
@@ -230,9 +233,7 @@ class Engine(EngineReads, Closing):
 
         Idempotent on ``purchase.id``: a retry returns the original receipt.
         """
-        purchases.check_purchase(purchase)
-        command = Command(purchase.id, "purchase", codec.purchase_request(purchase))
-        return purchases.record(self._ctx, purchase, command, "purchase")
+        return purchases.record_purchase(self._ctx, purchase)
 
     def record_event(
         self,
@@ -251,10 +252,7 @@ class Engine(EngineReads, Closing):
         :meth:`enroll` records it and pays its rules.
         """
         event = purchases.till_event(self._ctx, id, member_id, name, at, properties)
-        if isinstance(event, Receipt):
-            return event
-        command = Command(event.id, "event", purchases.request_of_event(event))
-        return purchases.record(self._ctx, event, command, f"event {event.name}")
+        return purchases.record_till_event(self._ctx, event)
 
     def update_member(
         self,
@@ -293,41 +291,13 @@ class Engine(EngineReads, Closing):
         ``purchase_id`` names the recorded purchase the points paid for: a
         return of its goods gives them back in proportion.
         """
-        check_points("points", points)
-        check_text("reason", reason)
-        if purchase_id is not None:
-            check_id("purchase_id", purchase_id)
-        return spending.debit_or_credit(
-            self._ctx,
-            "redeem",
-            EntryKind.REDEEM,
-            member_id,
-            -points,
-            key=id,
-            at=at,
-            reason=reason,
-            actor=None,
-            purchase_id=purchase_id,
+        return spending.redeem(
+            self._ctx, member_id, points, key=id, at=at, reason=reason, purchase_id=purchase_id
         )
 
     def adjust(self, member_id: str, points: int, *, id: str, at: datetime, reason: str, actor: str) -> Entry:
         """A staff correction, positive or negative; ``reason`` and ``actor`` are required."""
-        check_points("points", points, allow_negative=True)
-        check_id("actor", actor)
-        check_text("reason", reason)
-        if not reason.strip():
-            raise InvalidInput("reason", "a correction must say why")
-        return spending.debit_or_credit(
-            self._ctx,
-            "adjust",
-            EntryKind.ADJUST,
-            member_id,
-            points,
-            key=id,
-            at=at,
-            reason=reason,
-            actor=actor,
-        )
+        return spending.adjust(self._ctx, member_id, points, key=id, at=at, reason=reason, actor=actor)
 
     def transfer(
         self,
@@ -542,3 +512,56 @@ class Engine(EngineReads, Closing):
         expired, as maintenance would have ended it.
         """
         return spending.release(self._ctx, hold_id, at=at)
+
+    def add_opening_balance(
+        self,
+        member_id: str,
+        points: int,
+        *,
+        id: str,
+        at: datetime,
+        expires_at: datetime | None,
+        vests_at: datetime | None = None,
+    ) -> Entry:
+        """Credit ``points`` a member brings from a former program, earned ``at``, expiring at
+        ``expires_at`` (``None``: never) and pending until ``vests_at`` (``None``: spendable at
+        once) whatever this program says: an ``adjust`` entry whose reason is ``opening balance``.
+        Idempotent on ``id``; a member that may not be corrected (closed) is refused
+        (:class:`MemberNotActive`)."""
+        return opening.add_opening_balance(
+            self._ctx, member_id, points, key=id, at=at, expires_at=expires_at, vests_at=vests_at
+        )
+
+    def import_events(
+        self,
+        events: Iterable[str | history.Event],
+        *,
+        batch_size: int = 500,
+        on_error: OnError = "stop",
+        on_reject: Callable[[Rejected], None] | None = None,
+        progress: Callable[[ImportSummary], None] | None = None,
+    ) -> ImportSummary:
+        """Apply a history (:mod:`loyalty.history`: lines of a JSONL file, or records),
+        ``batch_size`` events per unit of work, each with the outcome of its own engine call (see
+        :mod:`loyalty.service.importing`); idempotent on the events' ids, so a stopped run resumes.
+
+        A bad record (unreadable, or refused by the engine) is a :class:`Rejected` naming its
+        line, field and reason, given to ``on_reject``; ``on_error="stop"`` ends the run there
+        (``summary.stopped``), with every record before it applied, ``"skip"`` goes on.
+        ``progress`` is called with the summary so far after each batch.
+        """
+        return importing.import_events(
+            self._ctx,
+            events,
+            batch_size=batch_size,
+            on_error=on_error,
+            on_reject=on_reject,
+            progress=progress,
+        )
+
+    def export_members(self, *, page: int = 500) -> Iterator[history.Event]:
+        """Every member as history records (:mod:`loyalty.history`), by member id: its enrollment
+        (birthday, attributes, active keys), then each open lot as an ``opening_balance`` with its
+        own dates; :meth:`import_events` reads them back into another store. Members are read
+        ``page`` at a time. Not carried: statuses, holds, debts, tier progress, referrals."""
+        return exporting.export_members(self._ctx, page=page)

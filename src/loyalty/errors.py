@@ -38,6 +38,7 @@ __all__ = [
     "MemberAlreadyEnrolled",
     "MemberNotActive",
     "MergeBlocked",
+    "MissingExtra",
     "MissingFile",
     "PointsOverflow",
     "RedemptionLimit",
@@ -287,6 +288,11 @@ class IdempotencyConflict(LoyaltyError):
     ``field`` names the first field that differs from the original request
     (``"kind"`` when the key was used for another kind of command).
     """
+
+
+class MissingExtra(LoyaltyError, ImportError):
+    """A feature whose optional dependencies are not installed: ``field`` names the extra
+    (``report``), and the message the ``pip install`` that adds it."""
 
 
 class StorageError(LoyaltyError):

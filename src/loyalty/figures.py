@@ -31,17 +31,22 @@ By rule (by campaign), with each rule's name and how much of a budget is spent:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, time, timedelta, tzinfo
 from decimal import ROUND_HALF_UP, Decimal
+from itertools import pairwise
 
 import attrs
+from dateutil.relativedelta import relativedelta
 
 from loyalty.json_form import JsonForm
 from loyalty.money import CURRENCY_MINOR_UNITS, EXACT, Money
 
-__all__ = ["Figures", "PeriodTotals", "RuleFigures", "figures"]
+__all__ = ["Figures", "PeriodTotals", "RuleFigures", "figures", "periods"]
 
 _RATE = Decimal("0.0001")
+# A chart over time reads best with a few dozen points at most: the steps tried, shortest first.
+_STEPS = (relativedelta(days=1), relativedelta(weeks=1), relativedelta(months=1), relativedelta(months=3))
+_MOST = 40
 
 
 @attrs.frozen
@@ -213,3 +218,51 @@ def _by_rule(
         budget, spent = budgets.get(rule, (None, None))
         rows.append(RuleFigures(rule, names.get(rule, rule), issued.get(rule, 0), budget, spent))
     return tuple(sorted(rows, key=lambda row: (-row.issued, row.rule)))
+
+
+def periods(start: datetime, end: datetime, zone: tzinfo) -> list[tuple[datetime, datetime]]:
+    """``[start, end)`` cut into calendar days, weeks (from Monday), months or quarters of the
+    program's timezone, the shortest step that gives at most 40 periods (years beyond that);
+    the first and last are cut at ``start`` and ``end``. Figures over time are
+    :meth:`~loyalty.Engine.figures` for each.
+
+    >>> from datetime import timezone
+    >>> from zoneinfo import ZoneInfo
+    >>> jan = datetime(2024, 1, 10, tzinfo=timezone.utc)
+    >>> year = periods(jan, jan.replace(month=12), ZoneInfo("UTC"))
+    >>> [(a.date().isoformat(), b.date().isoformat()) for a, b in (year[0], year[1], year[-1])]
+    [('2024-01-10', '2024-02-01'), ('2024-02-01', '2024-03-01'), ('2024-12-01', '2024-12-10')]
+    >>> utc = ZoneInfo("UTC")
+    >>> len(periods(jan, jan + timedelta(days=20), utc)), len(periods(jan, jan.replace(month=4), utc))
+    (20, 14)
+    """
+    if end <= start:
+        return [(start, end)]
+    local = start.astimezone(zone)
+    day = datetime.combine(local.date(), time(), zone)
+    for step in _STEPS:
+        if step.months == 3:
+            first = day.replace(day=1, month=(day.month - 1) // 3 * 3 + 1)
+        elif step.months:
+            first = day.replace(day=1)
+        elif step.weeks:
+            first = day - timedelta(days=day.weekday())
+        else:
+            first = day
+        bounds = _bounds(first, step, end, _MOST + 1)
+        if len(bounds) <= _MOST + 1:
+            break
+    else:
+        bounds = _bounds(day.replace(month=1, day=1), relativedelta(years=1), end, None)
+    cuts = [start, *(bound for bound in bounds[1:-1] if start < bound < end), end]
+    return list(pairwise(cuts))
+
+
+def _bounds(first: datetime, step: relativedelta, end: datetime, most: int | None) -> list[datetime]:
+    """``first``, ``first + step``, ... up to the first at or after ``end`` (stopping past ``most``).
+    Each is counted from ``first`` in wall-clock time: a month after 31 January ends February."""
+    bounds = [first]
+    while bounds[-1] < end and (most is None or len(bounds) <= most):
+        local = (first.replace(tzinfo=None) + step * len(bounds)).replace(tzinfo=first.tzinfo)
+        bounds.append(local)
+    return bounds

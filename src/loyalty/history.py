@@ -1,8 +1,9 @@
 """A program's history as JSON Lines: what happened at the tills and to the members, in order.
 
-One JSON object a line, each a record of one of six types: ``enrollment``,
-``purchase``, ``return``, ``redemption``, ``adjustment`` and ``event`` (a custom
-event such as ``survey_completed``). :func:`read` reads them lazily, one line at
+One JSON object a line, each a record of one of seven types: ``enrollment``,
+``purchase``, ``return``, ``redemption``, ``adjustment``, ``event`` (a custom
+event such as ``survey_completed``) and ``opening_balance`` (points a member
+brings from a former program, see below). :func:`read` reads them lazily, one line at
 a time, so a file of any length is read in the memory of one line;
 :func:`write` writes them. :mod:`loyalty.simulation` writes its synthetic traffic
 in this format and :mod:`loyalty.whatif` replays it under two programs.
@@ -57,6 +58,31 @@ back, by SKU (other keys of its lines, such as a ``unit_price``, are ignored);
 purchase's member. Attribute and property values are strings, integers or
 booleans. Keys a record does not use are ignored.
 
+Migrating members
+-----------------
+A chain moving onto the engine brings its members with their cards and their
+points. An enrollment may list the member's ``identifiers`` (``kind:value``
+keys, as :meth:`~loyalty.Engine.enroll` takes them), and an ``opening_balance``
+gives the member the points it had, each lot with the date it was earned
+(``at``) and the date it expires (``expires_at``, ``null`` for never), and for
+points still pending the date they can be spent from (``vests_at``), as
+:meth:`~loyalty.Engine.add_opening_balance` writes them::
+
+    {"type": "enrollment", "id": "ENR-M00042", "member_id": "M00042",
+     "at": "2019-05-02T16:40:11+02:00", "identifiers": ["card:6001234", "email:ann@example.com"]}
+    {"type": "opening_balance", "id": "OPEN-M00042-1", "member_id": "M00042",
+     "at": "2023-11-20T10:00:00+01:00", "points": 420, "expires_at": "2024-11-20T10:00:00+01:00"}
+
+>>> opening = parse(1, '{"type": "opening_balance", "id": "OB-1", "member_id": "M1", '
+...     '"at": "2023-11-20T10:00:00+01:00", "points": 420, "expires_at": "2024-11-20T10:00:00+01:00"}')
+>>> opening.points, opening.expires_at.isoformat()
+(420, '2024-11-20T10:00:00+01:00')
+>>> parse(2, '{"type": "enrollment", "id": "E", "member_id": "M1", "at": "2019-05-02T16:40:11+02:00",'
+...     ' "identifiers": ["card:6001234"]}').identifiers
+('card:6001234',)
+>>> record_of(opening) == json.loads(next(write([opening])))
+True
+
 A malformed line raises :class:`~loyalty.InvalidInput` naming the line number
 and key (``line 7: lines[1].quantity: must be positive``). Ids, points and times
 are checked when the records reach an engine, as they would be from a till.
@@ -83,6 +109,7 @@ __all__ = [
     "CustomEvent",
     "Enrollment",
     "Event",
+    "OpeningBalance",
     "Redemption",
     "Sale",
     "SaleReturn",
@@ -102,6 +129,10 @@ def _frozen(value: Mapping[str, AttributeValue] | None) -> Mapping[str, Attribut
     return MappingProxyType(dict(value or {}))
 
 
+def _keys(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Enrollment:
     """A member joins the program at a till or online, with its ``attributes`` (a segment...)."""
@@ -111,6 +142,9 @@ class Enrollment:
     at: datetime
     birthday: date | None = None
     attributes: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=_frozen, hash=False)
+    #: Cards and keys given with the enrollment (``"card:1234"``), as :meth:`~loyalty.Engine.enroll`
+    #: takes them.
+    identifiers: tuple[str, ...] = attrs.field(default=(), converter=_keys)
 
 
 @attrs.frozen
@@ -189,7 +223,21 @@ class CustomEvent:
     properties: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=_frozen, hash=False)
 
 
-Event = Enrollment | Sale | Redemption | SaleReturn | Adjustment | CustomEvent
+@attrs.frozen
+class OpeningBalance:
+    """Points a member brings from a former program: earned ``at``, expiring at ``expires_at``
+    (``None``: never), spendable from ``vests_at`` (``None``: at once), as
+    :meth:`~loyalty.Engine.add_opening_balance` writes them."""
+
+    id: str
+    member_id: str
+    points: int
+    at: datetime
+    expires_at: datetime | None = None
+    vests_at: datetime | None = None
+
+
+Event = Enrollment | Sale | Redemption | SaleReturn | Adjustment | CustomEvent | OpeningBalance
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -210,7 +258,10 @@ def record_of(event: Event) -> dict[str, Any]:
     if isinstance(event, Enrollment):
         head["type"] = "enrollment"
         head["birthday"] = None if event.birthday is None else event.birthday.isoformat()
-        return head | ({"attributes": dict(event.attributes)} if event.attributes else {})
+        head |= {"attributes": dict(event.attributes)} if event.attributes else {}
+        return head | ({"identifiers": list(event.identifiers)} if event.identifiers else {})
+    if isinstance(event, OpeningBalance):
+        return head | _opening_record(event)
     if isinstance(event, Redemption):
         return head | {"type": "redemption", "points": event.points}
     if isinstance(event, Adjustment):
@@ -412,7 +463,7 @@ def _return(record: _Fields, event_id: str, member_id: str, at: datetime) -> Sal
         raise record.error(exc.field or "", exc.message) from exc
 
 
-_TYPES = "enrollment, purchase, return, redemption, adjustment or event"
+_TYPES = "enrollment, purchase, return, redemption, adjustment, event or opening_balance"
 
 
 def _event(record: _Fields) -> Event:
@@ -421,7 +472,8 @@ def _event(record: _Fields) -> Event:
     if kind == "purchase":
         return Sale(_purchase(record, event_id, member_id, at))
     if kind == "enrollment":
-        return Enrollment(event_id, member_id, at, record.day("birthday"), record.values("attributes"))
+        keys = _identifiers(record)
+        return Enrollment(event_id, member_id, at, record.day("birthday"), record.values("attributes"), keys)
     if kind == "redemption":
         return Redemption(event_id, member_id, record.integer("points"), at)
     if kind == "return":
@@ -431,6 +483,8 @@ def _event(record: _Fields) -> Event:
         return Adjustment(event_id, member_id, points, at, reason, actor)
     if kind == "event":
         return CustomEvent(event_id, member_id, record.text("name"), at, record.values("properties"))
+    if kind == "opening_balance":
+        return _opening(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 
@@ -462,3 +516,28 @@ def read(lines: Iterable[str]) -> Iterator[Event]:
     """Each record of ``lines``, read as it is reached (see :func:`numbered`)."""
     for _, event in numbered(lines):
         yield event
+
+
+# -- migrating members: identifiers on enrollments, opening balances -------------------------
+
+
+def _identifiers(record: _Fields) -> tuple[str, ...]:
+    """An enrollment's ``identifiers``: a list of ``kind:value`` strings (checked by the engine)."""
+    items = record.items("identifiers", optional=True) or ()
+    for i, key in enumerate(items):
+        if not isinstance(key, str):
+            raise record.error(f"identifiers[{i}]", f"must be a string kind:value, not {type(key).__name__}")
+    return tuple(items)
+
+
+def _opening_record(event: OpeningBalance) -> dict[str, Any]:
+    expires = None if event.expires_at is None else event.expires_at.isoformat()
+    record = {"type": "opening_balance", "points": event.points, "expires_at": expires}
+    return record | ({} if event.vests_at is None else {"vests_at": event.vests_at.isoformat()})
+
+
+def _opening(record: _Fields, event_id: str, member_id: str, at: datetime) -> OpeningBalance:
+    points = record.integer("points")
+    expires = None if record.data.get("expires_at") is None else record.instant("expires_at")
+    vests = None if record.data.get("vests_at") is None else record.instant("vests_at")
+    return OpeningBalance(event_id, member_id, points, at, expires, vests)

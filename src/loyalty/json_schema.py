@@ -52,7 +52,7 @@ from loyalty.checks import keywords_of
 from loyalty.program import EarnRate, Program
 from loyalty.rules import PURCHASE_ONLY_FIELDS, RULE_KINDS, EventRule, Rule
 
-__all__ = ["DIALECT", "program_file_schema"]
+__all__ = ["DIALECT", "document_schema", "program_file_schema"]
 
 #: The JSON Schema dialect of the generated schema.
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -89,6 +89,21 @@ def program_file_schema() -> Schema:
         "if": {"type": "object", "required": ["versions"]},
         "then": {"$ref": "#/$defs/Versions"},
         "else": program,
+        "$defs": builder.defs,
+    }
+
+
+def document_schema(root: type, title: str, description: str) -> Schema:
+    """The JSON Schema of documents read into the attrs class ``root`` by the strict converter
+    (as program files are read into :class:`~loyalty.program.Program`), worked out as this
+    module works out the program file's: :mod:`loyalty.scenarios.schema` builds the scenario
+    file's schema with it, programs inside included."""
+    builder = _Builder()
+    return {
+        "$schema": DIALECT,
+        "title": title,
+        "description": description,
+        **builder.ref(root),
         "$defs": builder.defs,
     }
 

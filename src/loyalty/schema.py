@@ -120,7 +120,7 @@ def problems(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
         out: list[tuple[str, str]] = []
         with_notes, without = exc.group_exceptions()
         for sub, note in with_notes:
-            if isinstance(sub, InvalidInput):
+            if isinstance(sub, InvalidInput) and not isinstance(sub, ConfigError):
                 # Raised by the attribute's own validator: its field is relative to the object
                 # and may be more precise than the attribute ("labels.color", "hours[0]").
                 out.append((_join(path, sub.field or note.name), sub.message))

@@ -49,7 +49,7 @@ from loyalty.checks import check_aware
 from loyalty.earning_keys import ENROLLED
 from loyalty.engine import Engine
 from loyalty.errors import InsufficientPoints, InvalidInput, LoyaltyError
-from loyalty.figures import Figures
+from loyalty.figures import Figures, periods
 from loyalty.json_form import JsonForm
 from loyalty.ledger import EntryKind
 from loyalty.money import EXACT
@@ -107,7 +107,10 @@ class Outcome(JsonForm):
     entry bonuses paid; ``tiers`` the members per tier at the end (empty without tiers);
     ``declined`` the redemptions and debits refused for want of points, ``declined_points``
     the points they asked for. Points are in the program's one unit, ``scale`` of its digits
-    decimals (:meth:`whole` shows them as a till does).
+    decimals (:meth:`whole` shows them as a till does). Asked for with ``over_time``,
+    ``periods`` has the figures of each day, week or month of the history
+    (:func:`loyalty.figures.periods`) and ``at_risk`` how many members were drifting away at
+    the end (:meth:`loyalty.Engine.at_risk`); otherwise they are empty and ``None``.
     """
 
     program: str
@@ -120,6 +123,8 @@ class Outcome(JsonForm):
     tiers: tuple[TierCount, ...]
     declined: int
     declined_points: int
+    periods: tuple[Figures, ...] = ()
+    at_risk: int | None = None
 
     def whole(self, units: int | Decimal) -> Decimal:
         """``units`` of this program in whole points (675 at scale 2 is 6.75)."""
@@ -233,6 +238,11 @@ class _Run:
             except InsufficientPoints:
                 self.declined += 1
                 self.declined_points += -event.points
+        elif isinstance(event, history.OpeningBalance):
+            # Points carried from a former program: the same under both programs.
+            member, points, at, expires = event.member_id, event.points, event.at, event.expires_at
+            vests = event.vests_at
+            engine.add_opening_balance(member, points, id=event.id, at=at, expires_at=expires, vests_at=vests)
         else:
             self.receipt(
                 engine.record_event(
@@ -254,11 +264,20 @@ class _Run:
         scale = self.versions[-1].scale
         return Decimal(units).scaleb(-scale, context=EXACT) if scale else Decimal(units)
 
-    def outcome(self, start: datetime, end: datetime, point_value: Decimal | None) -> Outcome:
+    def outcome(
+        self, start: datetime, end: datetime, point_value: Decimal | None, *, over_time: bool = False
+    ) -> Outcome:
         latest = self.versions[-1]
         engine = self.engine
         value = latest.redemption.point_value if point_value is None else point_value
         found = engine.figures(start, end + _TICK, point_value=value)
+        series: tuple[Figures, ...] = ()
+        drifting = None
+        if over_time:
+            series = tuple(
+                engine.figures(a, b, point_value=value) for a, b in periods(start, end + _TICK, latest.zone)
+            )
+            drifting = len(engine.at_risk(end).at_risk)
         tiers: tuple[TierCount, ...] = ()
         if latest.tiers is not None:
             counts = Counter(engine.tier(member).tier.id for member in self.earned)
@@ -275,6 +294,8 @@ class _Run:
             tiers,
             self.declined,
             self.declined_points,
+            series,
+            drifting,
         )
 
 
@@ -285,6 +306,7 @@ _RECORDS = (
     history.SaleReturn,
     history.Adjustment,
     history.CustomEvent,
+    history.OpeningBalance,
 )
 
 
@@ -326,6 +348,7 @@ def simulate(
     until: datetime | None = None,
     top: int = 5,
     progress: Callable[[int], None] | None = None,
+    over_time: bool = False,
 ) -> Comparison:
     """Replay ``history_lines`` (lines of a history file, or its records) under ``current`` and
     ``proposed`` (a program or its versions) and compare what came of it.
@@ -337,7 +360,9 @@ def simulate(
     of both programs; by default each program's own ``redemption.point_value``. ``top``
     members who gain and lose most are listed. Times read from text are taken in UTC, the same
     instants (the program's timezone decides days and hours, as always). ``progress``, if given,
-    is called with the records replayed so far after every thousand of them.
+    is called with the records replayed so far after every thousand of them. ``over_time``
+    adds each program's figures per day, week or month and its members at risk at the end
+    (:attr:`Outcome.periods`, :attr:`Outcome.at_risk`: what the HTML report draws).
 
     A redemption or negative adjustment a program cannot afford is declined and counted
     (:attr:`Outcome.declined`), as the engine declines it; any other refusal (a purchase of a
@@ -346,6 +371,8 @@ def simulate(
     """
     if isinstance(top, bool) or not isinstance(top, int) or top < 0:
         raise InvalidInput("top", f"must be an int of at least 0, got {top!r}")
+    if not isinstance(over_time, bool):
+        raise InvalidInput("over_time", f"must be True or False, got {over_time!r}")
     if until is not None:
         check_aware("until", until)
     runs = (_Run(current), _Run(proposed))
@@ -385,8 +412,8 @@ def simulate(
         count,
         start,
         end,
-        runs[0].outcome(start, end, point_value),
-        runs[1].outcome(start, end, point_value),
+        runs[0].outcome(start, end, point_value, over_time=over_time),
+        runs[1].outcome(start, end, point_value, over_time=over_time),
         gains,
         losses,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,12 @@ def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, s
 def tree_of(root: Path) -> dict[str, int]:
     """Every file and folder under ``root`` with its modification time (to show nothing was written)."""
     return {str(path.relative_to(root)): path.stat().st_mtime_ns for path in root.rglob("*")}
+
+
+# An address outside the page: a src or href not to an id of its own, a url() likewise, any http(s).
+_OUTSIDE = re.compile(r"(?:src|href)=\"(?!#)|url\((?!#)|https?:")
+
+
+def outside_references(html: str) -> list[str]:
+    """What in ``html`` refers to something outside it (empty for a self-contained page)."""
+    return _OUTSIDE.findall(html)

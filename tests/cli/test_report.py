@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -14,6 +15,8 @@ import pytest
 from loyalty import Engine, InvalidInput, Line, Program, Purchase, PurchaseBonus, open_store
 from loyalty.cli import main
 from loyalty.store import Store
+from tests.cli.helpers import outside_references, run_cli
+from tests.extras import need_matplotlib
 from tests.paths import EXAMPLES
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
@@ -174,6 +177,69 @@ def test_a_last_day_past_the_calendar_is_refused_by_field_not_with_a_traceback(
     # The day after 9999-12-31, where the period would end, is no date.
     assert main(["report", url, "--from", "2024-01-01", "--to", "9999-12-31"]) == 2
     assert capsys.readouterr().err == "error: end: must lie in the years 1900 to 9998, got 9999-12-31\n"
+
+
+def _small_store(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'html.db'}"
+    store = open_store(url)
+    try:
+        engine = Engine(Program("Canal Club", "EUR", timezone="Europe/Amsterdam"), store)
+        for day in range(1, 20, 3):
+            at = datetime(2024, 3, day, 10, tzinfo=UTC)
+            member = f"M{day % 2}"
+            if day < 3:
+                engine.enroll("M0", at=at)
+                engine.enroll("M1", at=at)
+            engine.record_purchase(Purchase(f"P{day}", member, at, [Line("tea", 3, Decimal("4.50"))], "EUR"))
+    finally:
+        store.close()
+    return url
+
+
+def test_report_html_writes_one_page_that_needs_no_network(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need_matplotlib()
+    url = _small_store(tmp_path)
+    page = tmp_path / "march.html"
+    period = ["--from", "2024-03-01", "--to", "2024-03-31"]
+    status, out, err = run_cli(capsys, "report", url, *period, "--html", str(page))
+    assert (status, err) == (0, f"HTML report written to {page}\n")
+    assert "points issued" in out  # the text report, as without --html
+    html = page.read_text(encoding="utf-8")
+    assert html.startswith("<!DOCTYPE html>") and "<title>Canal Club: figures</title>" in html
+    assert html.count("<svg") == 4  # points, liability, retention, rules; no tiers to draw
+    # What there is nothing to draw for is said: no tiers, and no point value to price points with.
+    assert '<section class="note" id="chart-tiers">' in html and "The program has no tiers." in html
+    assert "Points outstanding (no point value was given to price them)" in html
+    assert outside_references(html) == []
+
+
+def test_report_html_without_the_extra_names_it_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = _small_store(tmp_path)
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if never installed
+    page = tmp_path / "march.html"
+    status, out, err = run_cli(
+        capsys, "report", url, "--from", "2024-03-01", "--to", "2024-03-31", "--html", str(page)
+    )
+    assert (status, out) == (2, "")
+    assert err.startswith("error: report: the HTML report draws its charts with matplotlib: ")
+    assert "pip install 'loyalty-engine[report]'" in err
+    assert not page.exists()
+    status, out, err = run_cli(
+        capsys,
+        "report",
+        url,
+        "--from",
+        "2024-03-01",
+        "--to",
+        "2024-03-31",
+        "--html",
+        str(tmp_path / "no" / "r.html"),
+    )
+    assert status == 2 and "pip install 'loyalty-engine[report]'" in err  # the extra is checked first
 
 
 def test_report_prints_the_points_of_each_rule_and_what_a_budget_has_spent(

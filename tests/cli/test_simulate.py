@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from loyalty.simulation import generate, to_jsonl
-from tests.cli.helpers import run_cli, tree_of
+from tests.cli.helpers import outside_references, run_cli, tree_of
+from tests.extras import need_matplotlib
 
 CURRENT = """
 name = "Club"
@@ -131,3 +132,28 @@ def test_a_broken_program_exits_1(files: Path, capsys: pytest.CaptureFixture[str
     status, _, err = run_cli(capsys, *_args(files))
     assert status == 1
     assert "rules[0].points" in err
+
+
+def test_simulate_html_charts_both_programs_in_one_page(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need_matplotlib()
+    page = files / "what-if.html"
+    status, out, err = run_cli(capsys, *_args(files, "--json", "--html", str(page)))
+    assert (status, err) == (0, f"HTML report written to {page}\n")
+    found = json.loads(out)
+    # The page asked for figures over time: the JSON has them too.
+    assert len(found["current"]["periods"]) > 1 and found["proposed"]["at_risk"] is not None
+    html = page.read_text(encoding="utf-8")
+    assert "<title>What-if: Club</title>" in html and html.count("<svg") == 4  # no tiers
+    assert "current: Club 1" in html and "proposed: Club 2" in html and "Dairy week" in html
+    assert outside_references(html) == []
+
+
+def test_simulate_html_into_no_directory_exits_2_before_replaying(
+    files: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    need_matplotlib()
+    status, out, err = run_cli(capsys, *_args(files, "--html", str(files / "no" / "what-if.html")))
+    assert (status, out) == (2, "")
+    assert err == f"error: html: no directory {files / 'no'} to write what-if.html in\n"

@@ -1,7 +1,10 @@
 """The example programs in examples/ load, round-trip, and earn what their comments promise.
 
-Every scenario runs the real engine on a memory store with a fixed clock; the
-figures are exact. The sample baskets in examples/baskets are parsed with
+What each program promises its members is told as scenario files in examples/scenarios/
+(``*.loyalty.toml``), which the test kit's plugin runs as tests; what a scenario cannot say (a
+receipt's layout, a stamp's detail, forty members sharing a budget, the version a purchase was
+earned under) is checked here. Every test runs the real engine on a memory store with a fixed
+clock; the figures are exact. The sample baskets in examples/baskets are parsed with
 ``basket()``, which follows the format documented in examples/README.md (the
 format ``loyalty quote PROGRAM BASKET.json`` reads).
 """
@@ -301,32 +304,6 @@ class TestCoffeeShop:
     def latte(quantity: int = 1) -> Line:
         return Line("latte", quantity, D("3.40"), category="coffee")
 
-    def test_happy_hours_double_coffee_on_weekday_afternoons(self) -> None:
-        shop = engine(self.program)
-        # Tuesday 5 March 2024, 15:10 in Amsterdam: 3.40 + 3.40 doubled, + 25 welcome = 31.80.
-        first = shop.record_purchase(sale("P1", "2024-03-05T15:10:00+01:00", self.latte()))
-        assert (first.points, first.points_of("happy-hours"), first.points_of("welcome")) == (
-            31,
-            D("3.40"),
-            D(25),
-        )
-        # The same latte at 18:00: only the base point per euro.
-        evening = shop.explain(sale("P2", "2024-03-05T18:00:00+01:00", self.latte()))
-        assert evening.points == 3
-        assert reasons(evening)["happy-hours"] == "outside window Mon/Tue/Wed/Thu/Fri 14:00-17:00"
-        assert "Happy hours: outside window Mon/Tue/Wed/Thu/Fri 14:00-17:00" in evening.render(width=120)
-        # 17:00 is the end of the window, and Saturday is not a weekday.
-        assert shop.quote(sale("P3", "2024-03-05T17:00:00+01:00", self.latte())).points == 3
-        assert shop.quote(sale("P4", "2024-03-09T15:00:00+01:00", self.latte())).points == 3
-
-    def test_the_window_is_read_in_amsterdam_time(self) -> None:
-        shop = engine(self.program)
-        shop.record_purchase(sale("P0", "2024-07-01T08:00:00+02:00", Line("bun", 1, D("1.00"))))
-        # 12:30 UTC on a summer Tuesday is 14:30 in Amsterdam: happy hours.
-        assert shop.quote(sale("P1", "2024-07-02T12:30:00+00:00", self.latte())).points == 6
-        # 15:30 UTC is 17:30 there: over.
-        assert shop.quote(sale("P2", "2024-07-02T15:30:00+00:00", self.latte())).points == 3
-
     def test_the_tenth_coffee_visit_earns_the_stamp_bonus(self) -> None:
         shop = engine(self.program)
         cappuccino = Line("cappuccino", 1, D("3.10"), category="coffee")
@@ -349,18 +326,6 @@ class TestCoffeeShop:
         # Two coffees in one visit are one stamp.
         visit = shop.quote(sale("P3", "2024-03-05T08:30:00+01:00", self.latte(2), croissant))
         assert [c.detail for c in visit.breakdown if c.rule == "coffee-card"] == ["stamp 1 of 10"]
-
-    def test_birthday_bonus_once_a_year_in_its_window(self) -> None:
-        shop = engine(self.program, members=())
-        shop.enroll("M1", at=A_YEAR_BEFORE, birthday=date(1990, 3, 8))
-        too_early = shop.explain(sale("P0", "2024-03-04T09:00:00+01:00", self.latte()))
-        assert reasons(too_early)["birthday"] == "not within the birthday window (03-08, -3/+7 days)"
-        three_days_before = shop.record_purchase(sale("P1", "2024-03-05T09:00:00+01:00", self.latte()))
-        assert three_days_before.points == 3 + 25 + 50
-        again = shop.explain(sale("P2", "2024-03-10T09:00:00+01:00", self.latte()))
-        assert (again.points, reasons(again)["birthday"]) == (3, "birthday bonus already given for 2024")
-        next_year = shop.record_purchase(sale("P3", "2025-03-15T09:00:00+01:00", self.latte()))
-        assert next_year.points == 3 + 50
 
     def test_joining_the_week_before_ones_birthday_pays_from_next_year(self) -> None:
         shop = engine(self.program, members=())
@@ -388,41 +353,6 @@ class TestGrocer:
     program = program("grocer.toml")
     saturday = "2024-03-09T10:30:00+01:00"
 
-    def test_tobacco_gift_cards_and_deposits_earn_nothing(self) -> None:
-        shop = engine(self.program)
-        cigarettes = Line("cigarettes-20", 1, D("9.20"), category="tobacco")
-        alone = shop.explain(sale("P1", self.saturday, cigarettes))
-        assert alone.points == 0 and alone.breakdown == ()
-        assert reasons(alone)["groceries"] == "every line is excluded"
-        assert "Points on groceries: every line is excluded" in alone.render()
-        mixed = shop.quote(
-            sale(
-                "P2",
-                self.saturday,
-                Line("milk", 2, D("1.15"), category="dairy"),
-                cigarettes,
-                Line("deposit-015", 6, D("0.15"), category="deposits"),
-                Line("giftcard-25", 1, D("25.00"), category="gift-cards"),
-            )
-        )
-        assert mixed.points == 2  # the milk's 2.30
-        assert {c.line for c in mixed.breakdown} == {0}
-
-    def test_fresh_produce_doubles_up_to_100_extra_points_a_month(self) -> None:
-        shop = engine(self.program)
-        veg_box = Line("veg-box", 1, D("40.00"), category="fruit-veg")
-        march = [
-            shop.record_purchase(sale(f"P{day}", f"2024-03-{day:02d}T10:00:00+01:00", veg_box))
-            for day in (2, 9, 16, 23)
-        ]
-        assert [r.points for r in march] == [80, 80, 60, 40]
-        assert [r.points_of("fresh-x2") for r in march] == [40, 40, 20, 0]
-        assert "cap of 100/month: 20 left" in march[2].render(width=120)
-        full = shop.explain(sale("P30", "2024-03-30T10:00:00+01:00", veg_box))
-        assert reasons(full)["fresh-x2"] == "cap of 100/month reached"
-        # 22:30 UTC on 31 March is 00:30 on 1 April in Amsterdam: a new month.
-        assert shop.quote(sale("P31", "2024-03-31T22:30:00+00:00", veg_box)).points == 80
-
     def test_own_brand_triples_up_to_60_extra_points_a_purchase(self) -> None:
         shop = engine(self.program)
         beans = Line("freshway-beans-1kg", 4, D("12.50"), category="coffee", labels={"brand": "freshway"})
@@ -436,19 +366,6 @@ class TestGrocer:
         # Own-brand fruit is fresh produce: x2, not x6.
         bananas = Line("freshway-bananas", 1, D("2.00"), category="fruit-veg", labels={"brand": "freshway"})
         assert shop.quote(sale("P3", self.saturday, bananas)).points == 4
-
-    def test_the_weekly_shop_bonus_counts_groceries_only(self) -> None:
-        shop = engine(self.program)
-        gift_card = Line("giftcard-25", 1, D("25.00"), category="gift-cards")
-        small = shop.explain(
-            sale("P1", self.saturday, Line("groceries", 1, D("45.00"), category="pantry"), gift_card)
-        )
-        assert small.points == 45
-        assert reasons(small)["weekly-shop"] == "minimum order 60.00 not met on the matching lines: 45.00"
-        big = shop.quote(
-            sale("P2", self.saturday, Line("groceries", 1, D("65.00"), category="pantry"), gift_card)
-        )
-        assert (big.points, big.points_of("weekly-shop")) == (90, D(25))
 
     def test_the_oat_drink_launch_once_per_member_within_its_budget(self) -> None:
         members = tuple(f"C{n:02d}" for n in range(41))
@@ -504,27 +421,6 @@ class TestHotel:
         # 120 + 100 + 30 on the stay, 2 x 25 for the two nights, 100 for booking direct.
         assert (receipt.points, receipt.points_of("multi-night")) == (400, D(50))
 
-    def test_book_direct(self) -> None:
-        hotel = engine(self.program)
-        assert hotel.quote(self.stay("S1", 1, channel="direct")).points == 200
-        assert reasons(hotel.explain(self.stay("S2", 1)))["book-direct"] == "channel ota is not direct"
-
-    def test_a_review_earns_once_a_month(self) -> None:
-        hotel = engine(self.program)
-        reviews = [
-            hotel.record_event("M1", "review_posted", id=f"R{n}", at=at(when), properties={"platform": site})
-            for n, (when, site) in enumerate(
-                [
-                    ("2024-05-13T12:00:00+01:00", "google"),
-                    ("2024-05-20T12:00:00+01:00", "tripadvisor"),
-                    ("2024-06-02T12:00:00+01:00", "facebook"),
-                    ("2024-06-03T12:00:00+01:00", "tripadvisor"),
-                ]
-            )
-        ]
-        assert [r.points for r in reviews] == [50, 0, 0, 50]
-        assert hotel.balance("M1").available == 100
-
 
 # -- fashion store --------------------------------------------------------------------------
 
@@ -537,20 +433,6 @@ class TestFashionStore:
     def item(sku: str, price: str, color: str, collection: str = "ss24") -> Line:
         return Line(sku, 1, D(price), labels={"color": color, "collection": collection})
 
-    def test_a_red_shirt_earns_three_times_and_a_blue_one_one_and_a_half(self) -> None:
-        shop = engine(self.program)
-        shop.record_purchase(sale("P0", self.tuesday, self.item("socks", "9.95", "black")))
-        red = shop.quote(sale("P1", self.tuesday, self.item("shirt", "40.00", "red")))
-        assert (red.points, red.shown_points()) == (1200, "12.00")  # 4.00 x 3
-        assert (red.points_of("base"), red.points_of("season-colours")) == (D("400.0"), D("800.0"))
-        blue = shop.quote(sale("P2", self.tuesday, self.item("shirt", "40.00", "blue")))
-        assert blue.shown_points() == "6.00"
-        white = shop.quote(sale("P3", self.tuesday, self.item("shirt", "40.00", "white")))
-        assert white.shown_points() == "4.00"
-        outlet = shop.explain(sale("P4", self.tuesday, self.item("scarf", "15.00", "red", "outlet")))
-        assert outlet.shown_points() == "1.50"
-        assert reasons(outlet)["season-colours"] == "every line is excluded"
-
     def test_points_are_kept_to_the_hundredth_rounded_half_up(self) -> None:
         shop = engine(self.program)
         first = shop.record_purchase(sale("P1", self.tuesday, self.item("dress", "49.95", "green")))
@@ -558,78 +440,6 @@ class TestFashionStore:
         assert (first.points, first.shown_points(), first.rounding_adjustment) == (1000, "10.00", D("0.5"))
         assert "points earned                              10.00" in first.render()
         assert shop.balance("M1").available == 1000  # hundredths, as every figure of the program
-
-    def test_student_wednesday_compounds_with_the_colours(self) -> None:
-        shop = engine(self.program, members=())
-        shop.enroll("M1", at=CLOCK, attributes={"segment": "student"})
-        shop.record_purchase(sale("P0", self.tuesday, self.item("socks", "9.95", "black")))
-        wednesday = "2024-03-06T14:00:00+01:00"
-        in_shop = shop.quote(sale("P1", wednesday, self.item("shirt", "40.00", "red"), channel="store"))
-        assert in_shop.shown_points() == "24.00"  # 4.00 x 3 x 2
-        online = shop.explain(sale("P2", wednesday, self.item("shirt", "40.00", "red"), channel="web"))
-        assert (online.shown_points(), reasons(online)["student-wednesday"]) == (
-            "12.00",
-            "channel web is excluded",
-        )
-
-    def test_the_survey_earns_once_a_month(self) -> None:
-        shop = engine(self.program)
-        dates = ["2024-03-05", "2024-03-28", "2024-04-02", "2024-04-30"]
-        surveys = [
-            shop.record_event("M1", "survey_completed", id=f"E{n}", at=at(f"{day}T12:00:00+02:00"))
-            for n, day in enumerate(dates)
-        ]
-        assert [r.shown_points() for r in surveys] == ["1.00", "0.00", "1.00", "0.00"]
-        assert shop.balance("M1").available == 200
-        # Another survey in March: explained, it says why it gives nothing.
-        again = shop.explain_event("M1", "survey_completed", id="E9", at=at("2024-03-30T12:00:00+01:00"))
-        assert again.points == 0
-        assert reasons(again) == {
-            "survey": "limit of 1 per month reached",
-            **{rule.id: "only for purchases" for rule in self.program.index.ordered},
-        }
-
-
-# -- bookshop (JSON) ------------------------------------------------------------------------
-
-
-class TestBookshop:
-    program = program("bookshop.json")
-    first_saturday = "2024-03-02T11:00:00+01:00"
-
-    @staticmethod
-    def books() -> tuple[Line, Line]:
-        return (
-            Line("9780141439518", 1, D("12.99"), category="fiction"),
-            Line("9780241003008", 1, D("8.99"), category="children"),
-        )
-
-    def test_staff_earn_the_staff_rate_and_nothing_else(self) -> None:
-        shop = engine(self.program, members=())
-        shop.enroll("STAFF1", at=CLOCK, attributes={"staff": True, "club": "book-club"})
-        receipt = shop.explain(
-            sale("P1", self.first_saturday, *self.books(), member="STAFF1", store_id="leiden")
-        )
-        assert (receipt.points, receipt.rules) == (2, ("staff",))  # 21.98 at 1 per 10.00
-        assert reasons(receipt)["base"] == reasons(receipt)["story-hour"] == "stopped by Staff rate"
-
-    def test_story_hour_on_the_first_saturday_in_leiden(self) -> None:
-        shop = engine(self.program)
-        leiden = shop.quote(sale("P1", self.first_saturday, *self.books(), store_id="leiden"))
-        assert (leiden.points, leiden.points_of("story-hour")) == (39, D("17.98"))  # 21.98 + 8.99 x 2
-        delft = shop.explain(sale("P2", self.first_saturday, *self.books(), store_id="delft"))
-        assert reasons(delft)["story-hour"] == "store delft is not leiden"
-        second = shop.explain(sale("P3", "2024-03-09T11:00:00+01:00", *self.books(), store_id="leiden"))
-        assert reasons(second)["story-hour"] == "not a day of FREQ=MONTHLY;BYDAY=+1SA"
-
-    def test_reviews_earn_the_best_matching_rule_not_both(self) -> None:
-        shop = engine(self.program)
-        verified = shop.record_event(
-            "M1", "review_posted", id="R1", at=at(self.first_saturday), properties={"verified": True}
-        )
-        plain = shop.record_event("M1", "review_posted", id="R2", at=at(self.first_saturday))
-        assert (verified.points, verified.rules) == (25, ("verified-review",))
-        assert (plain.points, plain.rules) == (10, ("review",))
 
 
 # -- versions -------------------------------------------------------------------------------
@@ -667,14 +477,3 @@ class TestVersions:
             (3, "2024-07"),
             (2, "2024-01"),
         ]
-
-    def test_cake_tuesday_is_the_first_tuesday_of_the_month(self) -> None:
-        bakery = engine(*self.versions)
-        tart = Line("apple-tart", 1, D("4.15"), category="cakes")
-        assert bakery.quote(sale("P1", "2024-07-02T10:00:00+02:00", tart)).points == 8
-        second = bakery.explain(sale("P2", "2024-07-09T10:00:00+02:00", tart))
-        assert (second.points, reasons(second)) == (
-            4,
-            {"cake-tuesday": "not a day of FREQ=MONTHLY;BYDAY=+1TU"},
-        )
-        assert reasons(bakery.explain(sale("P3", "2024-06-04T10:00:00+02:00", tart))) == {}  # June: no rule

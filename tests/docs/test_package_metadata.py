@@ -9,6 +9,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+from loyalty import report_html
 from loyalty.testing import INSTALL_HINT, TEST_DEPENDENCIES
 from tests.paths import ROOT
 
@@ -39,9 +40,10 @@ def requirement_name(requirement: str) -> str:
 
 
 def third_party_imports(package: Path) -> set[str]:
-    """The top-level names a package's modules import, less the standard library and loyalty."""
+    """The top-level names a package's modules (or one module's) import, less the standard library
+    and loyalty."""
     names: set[str] = set()
-    for module in package.rglob("*.py"):
+    for module in package.rglob("*.py") if package.is_dir() else [package]:
         for node in ast.walk(ast.parse(module.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Import):
                 names.update(alias.name.partition(".")[0] for alias in node.names)
@@ -54,7 +56,11 @@ def test_the_testing_extra_is_what_the_test_kit_imports_beyond_the_engine() -> N
     extras = PROJECT["optional-dependencies"]
     runtime = {IMPORT_NAMES.get(name, name) for name in map(requirement_name, PROJECT["dependencies"])}
     testing = [requirement_name(requirement) for requirement in extras["testing"]]
-    assert sorted(testing) == sorted(third_party_imports(ROOT / "src" / "loyalty" / "testing") - runtime)
+    # The plugin's PostgreSQL stores (--loyalty-store postgresql://...) need the postgres extra, as
+    # any PostgreSQL store does: its driver is that extra's, not this one's.
+    postgres = {requirement_name(requirement).partition("-")[0] for requirement in extras["postgres"]}
+    kit = third_party_imports(ROOT / "src" / "loyalty" / "testing") - runtime
+    assert sorted(testing) == sorted(kit - postgres)
     # The kit checks for exactly these on import, and its hint names this extra.
     assert list(TEST_DEPENDENCIES) == testing
     assert INSTALL_HINT == "pip install 'loyalty-engine[testing]'"
@@ -67,9 +73,22 @@ def test_the_cli_extra_is_what_the_command_imports_beyond_the_engine() -> None:
     assert third_party_imports(ROOT / "src" / "loyalty" / "cli") - runtime == {"rich"}
 
 
+def test_the_report_extra_is_what_drawing_a_report_imports() -> None:
+    extras = PROJECT["optional-dependencies"]
+    assert [requirement_name(r) for r in extras["report"]] == ["matplotlib"]
+    runtime = {IMPORT_NAMES.get(name, name) for name in map(requirement_name, PROJECT["dependencies"])}
+    assert third_party_imports(ROOT / "src" / "loyalty" / "report_html.py") - runtime == {"matplotlib"}
+    assert report_html.INSTALL_HINT == "pip install 'loyalty-engine[report]'"
+    # Nothing else in the package draws: the engine and the CLI run without it.
+    drawing = [
+        path.name for path in (ROOT / "src" / "loyalty").rglob("*.py") if "matplotlib" in path.read_text()
+    ]
+    assert drawing == ["report_html.py"]
+
+
 def test_the_project_tools_include_the_test_kit_and_test_is_their_old_name() -> None:
     extras = PROJECT["optional-dependencies"]
-    assert "loyalty-engine[testing,postgres,cli]" in extras["dev"]
+    assert "loyalty-engine[testing,postgres,cli,report]" in extras["dev"]
     assert {"ruff", "mypy", "import-linter", "build"} <= {requirement_name(r) for r in extras["dev"]}
     assert extras["test"] == ["loyalty-engine[dev]"]
     # What adopters install stays small: none of the project's own tools leak into it.
@@ -86,3 +105,11 @@ def test_the_classifiers_cover_what_package_indexes_filter_by() -> None:
     assert "Topic :: Office/Business :: Financial :: Point-Of-Sale" in PROJECT["classifiers"]
     # The SPDX `license` supersedes the licence classifiers (PEP 639); indexes may refuse both.
     assert "License" not in groups
+
+
+def test_pytest_finds_the_plugin_by_its_entry_point_named_as_its_module() -> None:
+    # One name for both ways of loading it: the entry point, and `-p` in the project's addopts.
+    assert PROJECT["entry-points"]["pytest11"] == {"loyalty.testing.plugin": "loyalty.testing.plugin"}
+    pytest_options = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["pytest"]
+    addopts = pytest_options["ini_options"]["addopts"]
+    assert addopts[addopts.index("loyalty.testing.plugin") - 1] == "-p"

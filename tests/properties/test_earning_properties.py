@@ -80,7 +80,6 @@ def test_adding_a_line_never_lowers_points(cents: list[int], extra: int) -> None
 # -- generated programs -------------------------------------------------------------------------
 
 
-@settings(max_examples=150)
 @given(programs(), purchases(), lines(), members(("M1", "M2", "M3")))
 def test_adding_a_line_never_lowers_the_points(
     program: Program, purchase: Purchase, extra: Line, member: Member
@@ -93,7 +92,6 @@ def test_adding_a_line_never_lowers_the_points(
     assert after >= before
 
 
-@settings(max_examples=150)
 @given(programs(), purchases(), st.data())
 def test_an_exclusion_never_raises_the_points(
     program: Program, purchase: Purchase, data: st.DataObject

@@ -20,7 +20,7 @@ from loyalty.testing.clock import ManualClock
 from loyalty.testing.strategies import members, programs, purchases
 
 
-@settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow])
+@settings(suppress_health_check=[HealthCheck.too_slow])
 @given(
     programs(),
     purchases(),

@@ -13,8 +13,8 @@ pytestmark = pytest.mark.postgres
 
 
 class TestPostgresStore(StoreContract):
-    concurrent_workers = 8
-    concurrent_purchases = 200
+    concurrent_workers = 6
+    concurrent_purchases = 100
 
     @pytest.fixture
     def store_factory(self, schema_url: str) -> Callable[[], Store]:

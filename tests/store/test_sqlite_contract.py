@@ -13,8 +13,8 @@ from loyalty.testing.contract import StoreContract
 
 
 class TestSQLiteStore(StoreContract):
-    concurrent_workers = 8
-    concurrent_purchases = 200
+    concurrent_workers = 6
+    concurrent_purchases = 100
 
     @pytest.fixture
     def store_factory(self, tmp_path: Path) -> Callable[[], Store]:

@@ -16,6 +16,7 @@ from loyalty.history import (
     CustomEvent,
     Enrollment,
     Event,
+    OpeningBalance,
     Redemption,
     Sale,
     SaleReturn,
@@ -48,6 +49,9 @@ EVERY_KIND: list[Event] = [
     Adjustment("ADJ-1", "M1", -4, AT, "double scan", "staff-3"),
     CustomEvent("SRV-1", "M1", "survey_completed", AT, {"survey": "spring"}),
     CustomEvent("SRV-2", "M1", "app_opened", AT),
+    Enrollment("E2", "M2", AT, identifiers=("card:1001", "email:ann@example.com")),
+    OpeningBalance("OB-1", "M2", 420, AT, AT.replace(year=2025)),
+    OpeningBalance("OB-2", "M2", 5, AT, None, AT.replace(month=4)),
 ]
 
 
@@ -64,6 +68,9 @@ def test_every_record_type_reads_back_as_written() -> None:
         "adjustment",
         "event",
         "event",
+        "enrollment",
+        "opening_balance",
+        "opening_balance",
     ]
 
 
@@ -142,6 +149,13 @@ _ENROLL = {"type": "enrollment", "id": "n", "member_id": "m", "at": _AT}
         ({**_ADJUST, "points": "5"}, "line 1: points: must be an integer, not str"),
         ({**_ADJUST, "points": 5, "actor": None}, "line 1: actor: must be a string, not NoneType"),
         (_EVENT, "line 1: name: is missing"),
+        ({**_ENROLL, "identifiers": ["card:1", 5]}, "line 1: identifiers[1]: must be a string kind:value"),
+        ({**_ENROLL, "identifiers": "card:1"}, "line 1: identifiers: must be a list, not str"),
+        ({**_ADJUST, "type": "opening_balance"}, "line 1: points: is missing"),
+        (
+            {**_ADJUST, "type": "opening_balance", "points": 5, "expires_at": "soon"},
+            "line 1: expires_at: not an ISO 8601 timestamp",
+        ),
         (
             {**_EVENT, "name": "x", "properties": {"a": None}},
             "line 1: properties.a: must be a string, integer",

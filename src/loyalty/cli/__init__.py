@@ -17,16 +17,24 @@
   (or writes it to ``FILE``), for editors to check and complete them
   (``docs/editors.md``).
 
+- ``loyalty check FILE...`` runs scenario files (``*.loyalty.toml``) on fresh memory
+  stores, one line per scenario, the failing step's expectations against what
+  happened (``docs/testing-your-program.md``); ``--schema`` prints their JSON Schema.
+
 - ``loyalty simulate --history FILE --program CURRENT --proposed NEW`` replays a
   history in memory under both programs and compares them (``docs/simulation.md``).
 
+- ``loyalty import FILE.jsonl`` applies a history to a store in batches, once;
+  ``loyalty export`` writes a store's members as a history it reads back
+  (``docs/import-export.md``).
 - ``loyalty report``, ``loyalty run-due``, ``loyalty member show|history``,
   ``loyalty events`` and ``loyalty entries`` work on a store: a period's figures,
   everything due carried out once, a member looked up, the outbox read, every
   member's ledger entries read in commit order (JSON lines).
 
 ``validate``, ``quote``, ``simulate``, ``report``, ``member``, ``events`` and ``entries`` write nothing
-anywhere, nor does ``schema`` without ``--output``. ``loyalty -v COMMAND``
+anywhere, nor does ``schema`` without ``--output``, nor ``report`` and ``simulate`` but the
+HTML page ``--html FILE`` asks for (``docs/reporting.md``). ``loyalty -v COMMAND``
 shows the library's log on stderr: retries, declines, migrations and
 maintenance runs (INFO); ``-vv`` adds a line per command (DEBUG). See
 ``docs/logging.md``. The exit status:
@@ -39,6 +47,8 @@ maintenance runs (INFO); ``-vv`` adds a line per command (DEBUG). See
   status), a missing file, a bad basket, and any other error the library
   raises on purpose (:class:`~loyalty.LoyaltyError`), printed as
   ``error: <message>`` on stderr.
+- **4**: ``loyalty import --on-error skip`` skipped bad records (into ``--rejects``,
+  or named on stderr); everything else was applied.
 - **3**: the store could not be used (:class:`~loyalty.StorageError`: unreachable,
   locked, not a database, a newer schema), printed the same way.
 - **130**: stopped by Ctrl-C, with ``interrupted`` on stderr; the unit of work
@@ -91,8 +101,11 @@ from loyalty.cli.baskets import (
     line_argument,
     money_text,
 )
+from loyalty.cli.check import check as run_check
 from loyalty.cli.demo import VISITS_PER_WEEK
 from loyalty.cli.demo import demo as run_demo
+from loyalty.cli.exporting import export as run_export
+from loyalty.cli.importing import import_file as run_import
 from loyalty.cli.ledger_feed import entries as run_entries
 from loyalty.cli.members import events as run_events
 from loyalty.cli.members import history as run_history
@@ -207,6 +220,24 @@ def _parser() -> argparse.ArgumentParser:
     )
     schema.set_defaults(run=run_schema)
 
+    checking = commands.add_parser(
+        "check",
+        help="run scenario files (*.loyalty.toml) and report each scenario",
+        description=(
+            "Run the scenarios of each file on a fresh memory store and print one line per scenario "
+            "(ok or FAIL); under a failure, the step, each expectation against what happened and the "
+            "step's explanation. The exit status is 1 if any scenario failed or any file has problems "
+            "(printed on stderr as 'FILE: path: message'). Nothing is written."
+        ),
+    )
+    checking.add_argument(
+        "files", nargs="*", type=Path, metavar="FILE", help="scenario files (.loyalty.toml)"
+    )
+    checking.add_argument(
+        "--schema", action="store_true", help="print the JSON Schema of scenario files instead, for editors"
+    )
+    checking.set_defaults(run=run_check)
+
     quote = commands.add_parser(
         "quote",
         help="explain what a basket would earn, writing nothing",
@@ -306,6 +337,12 @@ def _parser() -> argparse.ArgumentParser:
         help="the program file (default: the latest version stored with the data)",
     )
     report.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    report.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write an HTML report with charts to FILE (needs the 'report' extra; docs/reporting.md)",
+    )
     report.set_defaults(run=run_report)
 
     simulate = commands.add_parser(
@@ -339,6 +376,12 @@ def _parser() -> argparse.ArgumentParser:
         "--top", type=_seq, default=5, metavar="N", help="members who gain and lose most to list (default: 5)"
     )
     simulate.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
+    simulate.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write an HTML report charting both programs to FILE (needs the 'report' extra)",
+    )
     simulate.set_defaults(run=run_simulate)
 
     due = commands.add_parser(
@@ -418,6 +461,52 @@ def _parser() -> argparse.ArgumentParser:
     _store_options(merging)
     merging.add_argument("--json", action="store_true", help="print the merge as JSON")
     merging.set_defaults(run=run_merge)
+
+    importing = commands.add_parser(
+        "import",
+        help="apply a history file (JSON Lines) to a store, in batches, once",
+        description=(
+            "Apply the records of a history file (enrollments, opening balances, purchases, returns, "
+            "redemptions, adjustments, custom events: docs/import-export.md) to the store, --batch-size "
+            "events per transaction, each with the outcome of its own engine call. Records already "
+            "recorded are skipped by their ids, so a run that was stopped resumes when run again. A "
+            "bad record stops the run (--on-error stop) or is skipped (--on-error skip, into --rejects "
+            "FILE). The store must exist (loyalty migrate creates it)."
+        ),
+    )
+    importing.add_argument("file", type=Path, metavar="FILE.jsonl", help="the history, one record a line")
+    _store_options(importing)
+    importing.add_argument(
+        "--batch-size", type=_count, default=500, metavar="N", help="events per transaction (default: 500)"
+    )
+    importing.add_argument(
+        "--on-error",
+        choices=("stop", "skip"),
+        default="stop",
+        help="at a bad record: stop there (the default), or skip it and go on",
+    )
+    importing.add_argument(
+        "--rejects", type=Path, metavar="FILE", help="with --on-error skip: write the bad records here"
+    )
+    importing.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    importing.set_defaults(run=run_import)
+
+    exporting = commands.add_parser(
+        "export",
+        help="write the store's members as a history file that loyalty import reads back",
+        description=(
+            "Write every member of the store, by id, as history records (JSON Lines): its enrollment "
+            "(birthday, attributes, active cards and keys), then each of its open lots as an "
+            "opening_balance with the dates it was earned, vests and expires. loyalty import reads "
+            "the file into another store (docs/import-export.md). Nothing is written to the store."
+        ),
+    )
+    _store_options(exporting)
+    exporting.add_argument("--output", type=Path, metavar="FILE", help="write here (default: stdout)")
+    exporting.add_argument(
+        "--page", type=_count, default=500, metavar="N", help="members read at a time (default: 500)"
+    )
+    exporting.set_defaults(run=run_export)
 
     migrate = commands.add_parser(
         "migrate",

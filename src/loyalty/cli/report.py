@@ -4,27 +4,36 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from loyalty import codec
+from loyalty import codec, report_html
 from loyalty.checks import MAX_YEAR, MIN_YEAR
 from loyalty.cli.progress import progress
 from loyalty.cli.stores import engine_on, existing_store, store_url
 from loyalty.cli.tables import print_rows
 from loyalty.errors import InvalidDatetime, InvalidInput
+from loyalty.report import Report
+from loyalty.reporting import of_store
 
 
 def report(args: argparse.Namespace) -> int:
     if args.store is not None and args.store_option is not None and args.store != args.store_option:
         raise InvalidInput("store", "give the store once: STORE_URL or --store")
+    check_html(args.html)
     with existing_store(store_url(args.store or args.store_option)) as store:
         engine, program = engine_on(store, args.program)
         start = _bound(args.start, program.zone, field="start")
         end = _bound(args.end, program.zone, field="end", day_included=True)
         with progress("report: adding up the figures in the store"):
             found = engine.figures(start, end, point_value=args.point_value)
+        if args.html is not None:
+            with progress("report: gathering the figures over time for the HTML report"):
+                page = of_store(engine, store, start, end, point_value=args.point_value)
+            write_html(page, args.html)
     if args.json:
         print(json.dumps({"program": program.name, **codec.unstructure(found)}, ensure_ascii=False))
         return 0
@@ -70,6 +79,24 @@ def report(args: argparse.Namespace) -> int:
     if by_rule:
         print_rows(f"{program.name}: points by rule", by_rule)
     return 0
+
+
+def check_html(path: Path | None) -> None:
+    """Refuse ``--html FILE`` before any work: without the ``report`` extra, or in no directory."""
+    if path is None:
+        return
+    report_html.require()
+    if not path.parent.is_dir():
+        raise InvalidInput("html", f"no directory {path.parent} to write {path.name} in")
+
+
+def write_html(page: Report, path: Path) -> None:
+    """Draw ``page`` into ``path`` and say so on stderr (stdout keeps the text or JSON)."""
+    try:
+        report_html.write(page, path)
+    except OSError as exc:
+        raise InvalidInput("html", f"cannot write {path}: {exc.strerror or exc}") from None
+    print(f"HTML report written to {path}", file=sys.stderr)
 
 
 def _bound(value: date | datetime, zone: ZoneInfo, *, field: str, day_included: bool = False) -> datetime:

@@ -7,7 +7,9 @@ import json
 
 from loyalty.cli.programs import check_file, program_versions
 from loyalty.cli.progress import progress
+from loyalty.cli.report import check_html, write_html
 from loyalty.errors import InvalidInput
+from loyalty.reporting import of_comparison
 from loyalty.whatif import simulate as compare
 
 
@@ -15,6 +17,7 @@ def simulate(args: argparse.Namespace) -> int:
     current = program_versions(args.program)
     proposed = program_versions(args.proposed)
     check_file(args.history)
+    check_html(args.html)
     try:
         with (
             args.history.open(encoding="utf-8") as lines,
@@ -28,11 +31,14 @@ def simulate(args: argparse.Namespace) -> int:
                 until=args.until,
                 top=args.top,
                 progress=lambda done: advance(description=f"simulate: {done} records replayed"),
+                over_time=args.html is not None,
             )
     except UnicodeDecodeError as exc:
         raise InvalidInput(str(args.history), f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except OSError as exc:
         raise InvalidInput(str(args.history), f"cannot be read: {exc.strerror or exc}") from None
+    if args.html is not None:
+        write_html(of_comparison(found, programs=(current[-1], proposed[-1])), args.html)
     if args.json:
         print(json.dumps({"history": str(args.history), **found.to_dict()}, ensure_ascii=False))
     else:

@@ -35,7 +35,14 @@ from loyalty.tallies import Tally
 from loyalty.tier_decisions import as_tier, decide
 from loyalty.versions import in_force
 
-__all__ = ["check_purchase", "evaluate_readonly", "record", "request_of_event"]
+__all__ = [
+    "check_purchase",
+    "evaluate_readonly",
+    "record",
+    "record_purchase",
+    "record_till_event",
+    "request_of_event",
+]
 
 
 def check_purchase(purchase: object) -> Purchase:
@@ -43,6 +50,22 @@ def check_purchase(purchase: object) -> Purchase:
     if not isinstance(purchase, Purchase):
         raise InvalidInput("purchase", f"must be a Purchase, not {type(purchase).__name__}")
     return purchase
+
+
+def record_purchase(ctx: Context, purchase: Purchase) -> Receipt:
+    """Earn points for a purchase (see :meth:`loyalty.Engine.record_purchase`)."""
+    check_purchase(purchase)
+    command = Command(purchase.id, "purchase", codec.purchase_request(purchase))
+    return record(ctx, purchase, command, "purchase")
+
+
+def record_till_event(ctx: Context, event: Event | Receipt) -> Receipt:
+    """Earn points for a non-purchase event made by :func:`till_event` (see
+    :meth:`loyalty.Engine.record_event`)."""
+    if isinstance(event, Receipt):
+        return event
+    command = Command(event.id, "event", request_of_event(event))
+    return record(ctx, event, command, f"event {event.name}")
 
 
 def till_event(

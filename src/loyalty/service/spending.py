@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from loyalty import codec
-from loyalty.checks import check_aware, check_id, check_points
+from loyalty.checks import check_aware, check_id, check_points, check_text
 from loyalty.errors import (
     HoldEnded,
     HoldExpired,
@@ -35,12 +35,48 @@ from loyalty.store.spending import draw_points
 from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
-__all__ = ["MAX_HOLD_TTL", "capture", "debit_or_credit", "hold", "release"]
+__all__ = ["MAX_HOLD_TTL", "adjust", "capture", "debit_or_credit", "hold", "redeem", "release"]
 
 logger = logging.getLogger(__name__)
 
 #: The longest a hold may stay open.
 MAX_HOLD_TTL = timedelta(days=366)
+
+
+def redeem(
+    ctx: Context, member_id: str, points: int, *, key: str, at: datetime, reason: str, purchase_id: str | None
+) -> Entry:
+    """Spend points (see :meth:`loyalty.Engine.redeem`)."""
+    check_points("points", points)
+    check_text("reason", reason)
+    if purchase_id is not None:
+        check_id("purchase_id", purchase_id)
+    return debit_or_credit(
+        ctx,
+        "redeem",
+        EntryKind.REDEEM,
+        member_id,
+        -points,
+        key=key,
+        at=at,
+        reason=reason,
+        actor=None,
+        purchase_id=purchase_id,
+    )
+
+
+def adjust(
+    ctx: Context, member_id: str, points: int, *, key: str, at: datetime, reason: str, actor: str
+) -> Entry:
+    """A staff correction (see :meth:`loyalty.Engine.adjust`)."""
+    check_points("points", points, allow_negative=True)
+    check_id("actor", actor)
+    check_text("reason", reason)
+    if not reason.strip():
+        raise InvalidInput("reason", "a correction must say why")
+    return debit_or_credit(
+        ctx, "adjust", EntryKind.ADJUST, member_id, points, key=key, at=at, reason=reason, actor=actor
+    )
 
 
 def debit_or_credit(

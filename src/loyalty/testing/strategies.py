@@ -16,6 +16,20 @@ Rules and purchases draw SKUs, categories, labels, stores, channels and
 terminals from the same small vocabularies (:data:`SKUS`,
 :data:`CATEGORIES`, :data:`LABELS`, ...), so generated rules often match
 generated purchases and the interesting paths of the evaluation run.
+
+For a merchant's own program, :func:`baskets` draws purchases from the
+words that program uses (:func:`vocabulary`: the SKUs, categories, labels,
+stores, channels and terminals its rules and rewards name, and ``"other"``,
+which none names), and :func:`histories` a member's purchases over a few
+months; ``docs/testing-your-program.md`` has worked property tests:
+
+>>> from loyalty.program import Program
+>>> grocer = Program.from_dict({"name": "Grocer", "currency": "EUR", "rules": [
+...     {"kind": "multiplier", "id": "fresh", "factor": "2", "categories": ["fruit-veg"],
+...      "exclude_labels": {"brand": ["value"]}}]})
+>>> words = vocabulary(grocer)
+>>> words.categories, dict(words.labels), words.skus
+(('fruit-veg', 'other'), {'brand': ('other', 'value')}, ('other',))
 """
 
 from __future__ import annotations
@@ -57,10 +71,14 @@ __all__ = [
     "CHANNELS",
     "LABELS",
     "MEMBER_ATTRIBUTES",
+    "OTHER",
     "SKUS",
     "STORES",
     "TERMINALS",
     "TIMEZONES",
+    "Vocabulary",
+    "baskets",
+    "histories",
     "lines",
     "members",
     "programs",
@@ -68,6 +86,7 @@ __all__ = [
     "rewards",
     "rule_ids",
     "rules",
+    "vocabulary",
 ]
 
 #: The vocabularies rules and purchases share.
@@ -353,7 +372,12 @@ def programs(draw: st.DrawFn, currency: str = "EUR") -> Program:
 
 
 @st.composite
-def lines(draw: st.DrawFn, skus: Sequence[str] = SKUS, categories: Sequence[str] = CATEGORIES) -> Line:
+def lines(
+    draw: st.DrawFn,
+    skus: Sequence[str] = SKUS,
+    categories: Sequence[str] = CATEGORIES,
+    labels: Mapping[str, Sequence[str]] = LABELS,
+) -> Line:
     """Basket lines: whole or weighed quantities, prices up to 100, sometimes a category, labels,
     a discount and included tax (never more than the line costs)."""
     quantity: int | Decimal = draw(st.integers(1, 10) | _decimals("0.001", 5, 3))
@@ -369,14 +393,14 @@ def lines(draw: st.DrawFn, skus: Sequence[str] = SKUS, categories: Sequence[str]
     if draw(st.booleans()):
         net = EXACT.subtract(gross, discount)
         tax = (net * draw(st.integers(0, 25)) / 100).quantize(cent, rounding=ROUND_FLOOR, context=EXACT)
-    keys = draw(st.lists(st.sampled_from(sorted(LABELS)), max_size=2, unique=True))
-    labels = {key: draw(st.sampled_from(LABELS[key])) for key in keys} or None
+    keys = draw(st.lists(st.sampled_from(sorted(labels)), max_size=2, unique=True)) if labels else []
+    chosen = {key: draw(st.sampled_from(labels[key])) for key in keys} or None
     return Line(
         draw(st.sampled_from(skus)),
         quantity,
         unit_price,
         category=_sometimes(draw, st.sampled_from(categories), 2) if categories else None,
-        labels=labels,
+        labels=chosen,
         discount=discount,
         tax=tax,
     )
@@ -428,3 +452,88 @@ def members(draw: st.DrawFn, member_ids: Sequence[str] = ("M1", "M2", "M3")) -> 
         attributes=attributes,
         birthday_changed_at=_sometimes(draw, _TILL_TIMES, 4),
     )
+
+
+# -- a merchant's own program --------------------------------------------------------------------
+
+
+@attrs.frozen
+class Vocabulary:
+    """What a program's rules and rewards name: the words of :func:`baskets` for that program."""
+
+    skus: tuple[str, ...]
+    categories: tuple[str, ...]
+    labels: Mapping[str, tuple[str, ...]]
+    stores: tuple[str, ...]
+    channels: tuple[str, ...]
+    terminals: tuple[str, ...]
+
+
+#: What no rule names: a line of it earns the base rate at most, a visit from it matches no store rule.
+OTHER = "other"
+
+
+def vocabulary(program: Program) -> Vocabulary:
+    """The SKUs, categories, labels, stores, channels and terminals ``program`` names (included or
+    excluded, by its rules and its rewards), each with ``"other"``, which it does not name."""
+    found: dict[str, set[str]] = {
+        name: {OTHER} for name in ("skus", "categories", "stores", "channels", "terminals")
+    }
+    labels: dict[str, set[str]] = {}
+    for rule in program.rules:
+        for name, values in found.items():
+            values.update(getattr(rule, name, None) or ())
+            values.update(getattr(rule, f"exclude_{name}", None) or ())
+        for key in ("labels", "exclude_labels"):
+            for label, values in (getattr(rule, key, None) or {}).items():
+                labels.setdefault(label, {OTHER}).update(values)
+        label = getattr(rule, "label", None)
+        if label is not None:
+            labels.setdefault(label, {OTHER}).update(getattr(rule, "factors", None) or ())
+    found["skus"].update(reward.sku for reward in program.rewards if reward.sku is not None)
+    ordered = {name: tuple(sorted(values)) for name, values in found.items()}
+    return Vocabulary(
+        labels={key: tuple(sorted(values)) for key, values in sorted(labels.items())}, **ordered
+    )
+
+
+@st.composite
+def baskets(
+    draw: st.DrawFn,
+    program: Program,
+    member_ids: Sequence[str] = ("M1",),
+    at: st.SearchStrategy[datetime] = _TILL_TIMES,
+) -> Purchase:
+    """Purchases in ``program``'s currency whose lines, stores, channels and terminals are drawn
+    from what the program names (:func:`vocabulary`), so its rules match often: 1-5 :func:`lines`
+    by one of ``member_ids`` at a time drawn from ``at``."""
+    words = vocabulary(program)
+    return Purchase(
+        draw(st.from_regex(r"B[0-9]{8}", fullmatch=True)),
+        draw(st.sampled_from(member_ids)),
+        draw(at),
+        draw(st.lists(lines(words.skus, words.categories, words.labels), min_size=1, max_size=5)),
+        program.currency,
+        store_id=_sometimes(draw, st.sampled_from(words.stores), 2),
+        terminal_id=_sometimes(draw, st.sampled_from(words.terminals), 2),
+        channel=_sometimes(draw, st.sampled_from(words.channels), 2),
+    )
+
+
+@st.composite
+def histories(
+    draw: st.DrawFn,
+    program: Program,
+    member_id: str = "M1",
+    start: datetime = datetime(2024, 1, 1, tzinfo=UTC),
+    max_size: int = 6,
+) -> list[Purchase]:
+    """A member's purchases under ``program`` (:func:`baskets`), in order from ``start``, hours to
+    weeks apart, each with an id of its own: what a member does over a few months."""
+    history: list[Purchase] = []
+    when = start
+    for i in range(draw(st.integers(1, max_size))):
+        when += timedelta(hours=draw(st.integers(1, 24 * 21)))
+        basket = draw(baskets(program, (member_id,), st.just(when)))
+        history.append(attrs.evolve(basket, id=f"H{i:03d}"))
+    return history

@@ -77,7 +77,7 @@ class ContractBase:
         return Engine(Program("Contract", "EUR"), store, clock=lambda: T0)
 
     #: Holds that capture, release and expiry race on.
-    racing_holds: ClassVar[int] = 1000
+    racing_holds: ClassVar[int] = 400
     #: Threads x read-for-update-then-add cycles in the concurrent tally test.
     tally_workers: ClassVar[int] = 8
     tally_cycles: ClassVar[int] = 25

@@ -1,0 +1,64 @@
+"""Exporting members as a history (:mod:`loyalty.history`) that :mod:`~loyalty.service.importing`
+reads back: each member's enrollment, then its open points as opening balances.
+
+Members are read ``page`` at a time, by id, each page in one read-only unit of work (a
+consistent picture of those members), so the memory used is a page's whatever the store.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+from loyalty.checks import MAX_ID_LENGTH
+from loyalty.errors import InvalidInput
+from loyalty.history import Enrollment, Event, OpeningBalance
+from loyalty.identifiers import IdentifierStatus
+from loyalty.service.context import Context
+from loyalty.store import UnitOfWork
+
+__all__ = ["MAX_PAGE", "export_members", "opening_id"]
+
+#: The most members one read may hold.
+MAX_PAGE = 10_000
+
+
+def opening_id(member_id: str, lot: int) -> str:
+    """The id of the opening balance exported for lot ``lot``: the member's, where it fits, and
+    the lot's number, which no other lot of the store has."""
+    own = f"OPEN-{member_id}-{lot}"
+    return own if len(own) <= MAX_ID_LENGTH else f"OPEN-{lot}"
+
+
+def _member(uow: UnitOfWork, member_id: str) -> list[Event]:
+    member = uow.member(member_id)
+    assert member is not None  # listed by the store
+    keys = tuple(i.key for i in uow.identifiers(member_id) if i.status is IdentifierStatus.ACTIVE)
+    joined, birthday, attributes = member.enrolled_at, member.birthday, member.attributes
+    records: list[Event] = [Enrollment(f"ENR-{member_id}", member_id, joined, birthday, attributes, keys)]
+    for lot in uow.lots(member_id):
+        # Debts (points a return took back beyond the balance) are owed, not held: not exported.
+        if lot.remaining > 0:
+            opening = opening_id(member_id, lot.id)
+            records.append(
+                OpeningBalance(opening, member_id, lot.remaining, lot.earned_at, lot.expires_at, lot.vests_at)
+            )
+    return records
+
+
+def _page(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], list[Event]]:
+    ids = uow.member_ids(after=after, limit=page)
+    return ids, [record for member_id in ids for record in _member(uow, member_id)]
+
+
+def export_members(ctx: Context, *, page: int) -> Iterator[Event]:
+    """Every member's records, by member id (see :meth:`loyalty.Engine.export_members`)."""
+    if isinstance(page, bool) or not isinstance(page, int) or not 0 < page <= MAX_PAGE:
+        raise InvalidInput("page", f"must be an int from 1 to {MAX_PAGE}, got {page!r}")
+    after = ""
+    while True:
+        ids, records = ctx.runner.read(functools.partial(_page, after=after, page=page))
+        yield from records
+        if len(ids) < page:
+            return
+        after = ids[-1]

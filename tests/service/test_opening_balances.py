@@ -1,0 +1,31 @@
+"""Opening balances keep the dates a former program gave the points."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from loyalty import Engine, InvalidInput, MemberNotActive
+from tests.service.helpers import T0
+
+
+def test_an_opening_balance_keeps_its_own_dates_whatever_the_program_says(engine: Engine) -> None:
+    earned, expires = T0 - timedelta(days=300), T0 + timedelta(days=65)
+    entry = engine.add_opening_balance("M1", 420, id="OB-1", at=earned, expires_at=expires)
+    assert (entry.kind.value, entry.reason, entry.occurred_at) == ("adjust", "opening balance", earned)
+    [lot] = engine.lots("M1")
+    assert (lot.points, lot.earned_at, lot.expires_at) == (420, earned, expires)
+    # The same id again is a retry: the entry as it was, nothing more.
+    assert engine.add_opening_balance("M1", 420, id="OB-1", at=earned, expires_at=expires) == entry
+    assert engine.balance("M1").available == 420
+
+
+def test_an_opening_balance_expiring_before_it_was_earned_is_refused(engine: Engine) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        engine.add_opening_balance("M1", 5, id="OB-2", at=T0, expires_at=T0 - timedelta(days=1))
+    assert refused.value.field == "expires_at"
+    engine.change_status("M1", "closed", id="C1", at=T0, reason="left", actor="staff-1")
+    with pytest.raises(MemberNotActive):
+        engine.add_opening_balance("M1", 5, id="OB-3", at=T0, expires_at=None)
+    assert engine.history("M1") == []
