@@ -19,13 +19,14 @@ from loyalty import (
     Multiplier,
     Program,
     Purchase,
+    PurchaseBonus,
     Receipt,
     Return,
     Returned,
     ReturnReceipt,
     balance_of,
 )
-from loyalty.figures import Figures
+from loyalty.figures import Figures, RuleFigures
 from loyalty.lots import Balance, Lot
 from loyalty.store import Store, open_store
 from loyalty.testing.clock import ManualClock
@@ -33,12 +34,14 @@ from loyalty.testing.clock import ManualClock
 __all__ = [
     "AT",
     "BASKETS",
+    "BONUS",
     "END",
     "IN_DEBT",
     "MEMBERS",
     "PROGRAM",
     "RULED",
     "START",
+    "check_bonuses_reopened",
     "check_debts_reopened",
     "check_records_upgraded",
     "check_reopened",
@@ -49,6 +52,7 @@ __all__ = [
     "reading",
     "record",
     "record_baskets",
+    "record_bonuses",
     "recorded",
     "recorded_and_returned",
     "row_tallies",
@@ -298,3 +302,34 @@ def kept_apart(store: Store) -> None:
         with pytest.raises(IdempotencyConflict, match="purchase"):
             engine.redeem("M1", 1, id="P1", at=AT)
         assert engine.balance("M1").available == 1 == balance_of(engine.history("M1"))
+
+
+#: :data:`PROGRAM` with a bonus on every purchase: each purchase's entry earns by two rules.
+BONUS = Program("Shop", "EUR", rules=[PurchaseBonus(id="bonus", name="Visit bonus", points=3)])
+
+
+def _by_rule(engine: Engine) -> tuple[RuleFigures, ...]:
+    return engine.figures(START, START + timedelta(days=1)).by_rule
+
+
+def record_bonuses(store: Store) -> tuple[RuleFigures, ...]:
+    """Two purchases under :data:`BONUS` on ``store``, which is then closed: the figures by rule
+    of their day (each entry's points shared out between the two rules)."""
+    with Engine(BONUS, store, clock=lambda: START) as engine:
+        engine.enroll("m", at=START)
+        for n, amount in enumerate(("4.50", "10.00")):
+            engine.record_purchase(Purchase(f"B{n}", "m", START, [Line("x", 1, Decimal(amount))], "EUR"))
+        return _by_rule(engine)
+
+
+def check_bonuses_reopened(store: Any, version: int, before: tuple[RuleFigures, ...]) -> None:
+    """A reopened SQL ``store`` that :func:`record_bonuses` wrote is at schema ``version`` and
+    gives the same figures by rule (worked out from the purchases' records), and a purchase after
+    the upgrade keeps its own shares; it is closed afterwards."""
+    with Engine(BONUS, store, clock=lambda: START) as engine:
+        assert store.schema_version() == version
+        # 4.50 and 3 made 7 points (4 and 3), 10 and 3 made 13.
+        assert before == (RuleFigures("base", "base", 14), RuleFigures("bonus", "Visit bonus", 6))
+        assert _by_rule(engine) == before
+        engine.record_purchase(Purchase("B2", "m", START, [Line("x", 1, Decimal("1.00"))], "EUR"))
+        assert _by_rule(engine) == (RuleFigures("base", "base", 15), RuleFigures("bonus", "Visit bonus", 9))

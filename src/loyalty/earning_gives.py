@@ -22,10 +22,10 @@ from loyalty.earning_keys import (
     Event,
     _birthday_key,
     _birthday_year,
-    _budget_key,
     _cap_key,
     _limit_key,
     _stamps_key,
+    budget_key,
     visits_key,
 )
 from loyalty.members import Member
@@ -331,7 +331,7 @@ def capped(
     allowed, notes = total, []
     member_id = context.subject.member_id
     cap_key = _cap_key(rule, local, member_id) if rule.cap is not None else None
-    budget_key = _budget_key(rule) if rule.budget is not None else None
+    budgeted = budget_key(rule) if rule.budget is not None else None
     if total > 0:
         if rule.cap_per_purchase is not None and allowed > rule.cap_per_purchase:
             allowed = Decimal(rule.cap_per_purchase)
@@ -345,9 +345,9 @@ def capped(
             if allowed > left:
                 allowed = left
                 notes.append(f"cap of {text}: {plain(left)} left")
-        if budget_key is not None:
+        if budgeted is not None:
             assert rule.budget is not None
-            left = EXACT.subtract(Decimal(rule.budget), context.tally(budget_key).points)
+            left = EXACT.subtract(Decimal(rule.budget), context.tally(budgeted).points)
             if left <= 0:
                 return f"campaign budget of {rule.budget} used up"
             if allowed > left:
@@ -362,8 +362,8 @@ def capped(
     if allowed > 0:
         if cap_key is not None:
             deltas[cap_key] = Tally.of(0, allowed)
-        if budget_key is not None:
-            deltas[budget_key] = Tally.of(0, allowed)
+        if budgeted is not None:
+            deltas[budgeted] = Tally.of(0, allowed)
     return Outcome(rule, rows, allowed, deltas)
 
 

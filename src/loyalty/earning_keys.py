@@ -78,7 +78,7 @@ def _cap_key(rule: Rule, local: datetime, member_id: str) -> str:
     return f"cap|{rule.id}|{rule.cap_period.key(local)}|{member_id}"
 
 
-def _budget_key(rule: Rule) -> str:
+def budget_key(rule: Rule) -> str:
     return f"budget|{rule.id}"
 
 
@@ -119,7 +119,7 @@ def tally_keys(
         if rule.cap is not None:
             own.append(_cap_key(rule, selection.local(rule), member_id))
         if rule.budget is not None:
-            shared.append(_budget_key(rule))
+            shared.append(budget_key(rule))
         if isinstance(rule, StampCard):
             own.append(_stamps_key(rule, member_id))
         elif isinstance(rule, BirthdayBonus) and member is not None and member.birthday is not None:

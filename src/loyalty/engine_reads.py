@@ -229,6 +229,16 @@ class EngineReads:
         """
         return views.events(self._ctx, after, limit)
 
+    def entries(self, *, after: int = 0, limit: int = 100) -> list[Entry]:
+        """Every member's ledger entries with ``seq > after``, in the order they were committed,
+        at most ``limit`` (up to 10,000): the ledger feed, for accounting and BI.
+
+        Keep the ``seq`` of the last entry handled and pass it as ``after`` next time: each
+        entry is seen once, none is skipped, however late it committed (see ``entries`` of
+        :class:`loyalty.store.LedgerRole`). ``entry.to_dict()`` is an entry's JSON form.
+        """
+        return views.entries(self._ctx, after, limit)
+
     def tier(self, member_id: str) -> TierStatus:
         """Where the member stands in the program's tiers now (:class:`~loyalty.tiers.TierStatus`).
 

@@ -10,7 +10,7 @@ totals into rates.
 >>> jan, feb = datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 2, 1, tzinfo=timezone.utc)
 >>> totals = PeriodTotals(by_kind={"earn": 1000, "redeem": -400, "expire": -100, "transfer": 0},
 ...                       outstanding=2500, members=50, active=30, active_before=40, retained=28,
-...                       purchases=90, spend=Decimal("2700.00"), transferred=120)
+...                       purchases=90, spend=Decimal("2700.00"), transferred=120, by_rule={})
 >>> f = figures(totals, jan, feb, "EUR", point_value=Decimal("0.01"))
 >>> f.retention_rate, f.defection_rate, f.breakage_rate
 (Decimal('0.7000'), Decimal('0.3000'), Decimal('0.2000'))
@@ -18,6 +18,14 @@ totals into rates.
 (120, 120)
 >>> print(f.liability, f.lifetime_value)
 25.00 EUR 300.00 EUR
+
+By rule (by campaign), with each rule's name and how much of a budget is spent:
+
+>>> totals = attrs.evolve(totals, by_rule={"base": 900, "spring": 100})
+>>> f = figures(totals, jan, feb, "EUR", names={"base": "Base rate", "spring": "Spring week"},
+...             budgets={"spring": (500, Decimal("240"))})
+>>> [(r.rule, r.name, r.issued, r.budget, r.budget_spent) for r in f.by_rule]
+[('base', 'Base rate', 900, None, None), ('spring', 'Spring week', 100, 500, Decimal('240'))]
 """
 
 from __future__ import annotations
@@ -33,7 +41,7 @@ from dateutil.relativedelta import relativedelta
 from loyalty.json_form import JsonForm
 from loyalty.money import CURRENCY_MINOR_UNITS, EXACT, Money
 
-__all__ = ["Figures", "PeriodTotals", "figures", "periods"]
+__all__ = ["Figures", "PeriodTotals", "RuleFigures", "figures", "periods"]
 
 _RATE = Decimal("0.0001")
 # A chart over time reads best with a few dozen points at most: the steps tried, shortest first.
@@ -53,7 +61,9 @@ class PeriodTotals:
     purchases and their totals. ``transferred`` sums the points of the
     period's ``transfer`` entries that credited a member (``by_kind`` has
     their net, what was received less what was sent: zero when each
-    transfer's two sides fall in the period, as they do, written at one time).
+    transfer's two sides fall in the period, as they do, written at one time). ``by_rule`` sums
+    each rule's points of the period's entries (:func:`loyalty.ledger.rule_shares`: all of an
+    entry of one rule, its share of an entry of several).
     """
 
     by_kind: Mapping[str, int]
@@ -65,6 +75,24 @@ class PeriodTotals:
     purchases: int
     spend: Decimal
     transferred: int
+    by_rule: Mapping[str, int]
+
+
+@attrs.frozen
+class RuleFigures(JsonForm):
+    """One rule's figures (a campaign's): the points it gave in the period, and its budget."""
+
+    rule: str
+    #: The rule's name in the latest program version that has it (else its id: a referral's or
+    #: a tier's bonus, a rule no version has any more).
+    name: str
+    #: The points the rule gave in the period: all of an entry's of the rule alone, its share of
+    #: an entry's of several (in proportion to what each gave before rounding).
+    issued: int
+    #: The rule's budget (points over its whole life), if it has one ...
+    budget: int | None = None
+    #: ... and the points spent of it when the figures were made (not at the period's end).
+    budget_spent: Decimal | None = None
 
 
 @attrs.frozen
@@ -103,6 +131,8 @@ class Figures(JsonForm):
     #: Spend per active member per period over the periods a member is expected to stay
     #: (1 / defection rate); ``None`` when nobody defected or nothing is known.
     lifetime_value: Money | None
+    #: Each rule that gave points in the period or has a budget: most points first, then by id.
+    by_rule: tuple[RuleFigures, ...] = ()
 
 
 def _money(value: Decimal, currency: str) -> Money:
@@ -122,8 +152,12 @@ def figures(
     currency: str,
     *,
     point_value: Decimal | None = None,
+    names: Mapping[str, str] | None = None,
+    budgets: Mapping[str, tuple[int, Decimal]] | None = None,
 ) -> Figures:
-    """The period's figures from the store's totals. ``point_value`` is money per point."""
+    """The period's figures from the store's totals. ``point_value`` is money per point; ``names``
+    are the rules' names by id, ``budgets`` the budgets of the rules that have one and the points
+    spent of each (``(budget, spent)`` by rule id)."""
     kind = totals.by_kind
     issued = kind.get("earn", 0) + kind.get("refund", 0)
     # A hold's entry is the redemption; points given back from holds come off it.
@@ -172,7 +206,18 @@ def figures(
         _money(totals.spend, currency),
         average,
         lifetime,
+        _by_rule(totals.by_rule, names or {}, budgets or {}),
     )
+
+
+def _by_rule(
+    issued: Mapping[str, int], names: Mapping[str, str], budgets: Mapping[str, tuple[int, Decimal]]
+) -> tuple[RuleFigures, ...]:
+    rows = []
+    for rule in {**issued, **budgets}:
+        budget, spent = budgets.get(rule, (None, None))
+        rows.append(RuleFigures(rule, names.get(rule, rule), issued.get(rule, 0), budget, spent))
+    return tuple(sorted(rows, key=lambda row: (-row.issued, row.rule)))
 
 
 def periods(start: datetime, end: datetime, zone: tzinfo) -> list[tuple[datetime, datetime]]:

@@ -15,14 +15,16 @@ checks that the two agree after every write.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 
 import attrs
 
 from loyalty.json_form import JsonForm
 
-__all__ = ["Entry", "EntryKind", "Posting", "balance_of"]
+__all__ = ["Entry", "EntryKind", "Posting", "balance_of", "rule_shares", "shares_of"]
 
 
 class EntryKind(enum.Enum):
@@ -78,6 +80,10 @@ class Posting:
     rolling: bool = False
     #: For a ``redate`` entry: ``(lot, expires_at)`` pairs, the open lots' new dates.
     redates: tuple[tuple[int, datetime | None], ...] = ()
+    #: With more than one rule: each rule's whole points, in the order of ``rules``, adding up to
+    #: ``points`` (:func:`shares_of`). The store keeps them beside the entry for the figures by
+    #: rule (:func:`rule_shares`); the entry itself does not carry them.
+    shares: tuple[int, ...] = ()
 
     def recorded(self, seq: int, balance_after: int) -> Entry:
         """The entry this posting became, once the store has numbered it and moved the balance."""
@@ -138,6 +144,38 @@ class Entry(JsonForm):
     draws: tuple[tuple[int, int], ...] = ()
     rolling: bool = False
     redates: tuple[tuple[int, datetime | None], ...] = ()
+
+
+def shares_of(exact: Sequence[Decimal], points: int) -> tuple[int, ...]:
+    """``points`` shared out among rules in proportion to each rule's ``exact`` points (before
+    rounding): whole points that add up to ``points``, each share rounded down and the points
+    left over given one each to the largest remainders (the first of equal ones). Should the
+    rules' points add up to nothing, the first rule has them all.
+
+    >>> shares_of([Decimal("7.5"), Decimal("2.5")], 10), shares_of([Decimal(1)] * 3, 10)
+    ((8, 2), (4, 3, 3))
+    """
+    total = sum(exact, Decimal(0))
+    if total <= 0:
+        return (points, *(0 for _ in exact[1:]))
+    raw = [value * points / total for value in exact]
+    shares = [math.floor(value) for value in raw]
+    order = sorted(range(len(raw)), key=lambda i: (shares[i] - raw[i], i))
+    for k in range(points - sum(shares)):
+        shares[order[k % len(order)]] += 1
+    return tuple(shares)
+
+
+def rule_shares(rules: Sequence[str], points: int, shares: Sequence[int]) -> list[tuple[str, int]]:
+    """Each rule's points of an entry, for the figures by rule: a lone rule has all of them, several
+    have their ``shares``; several without shares (an entry kept before shares were) have none.
+
+    >>> rule_shares(["spend"], 12, ()), rule_shares(["spend", "bonus"], 12, (10, 2))
+    ([('spend', 12)], [('spend', 10), ('bonus', 2)])
+    """
+    if len(rules) == 1:
+        return [(rules[0], points)]
+    return list(zip(rules, shares, strict=False)) if len(shares) == len(rules) else []
 
 
 def balance_of(entries: Iterable[Entry]) -> int:

@@ -20,13 +20,14 @@ import attrs
 
 from loyalty.earning import Event
 from loyalty.habits import month_key, purchase_changes, seen_key
-from loyalty.ledger import EntryKind, Posting
+from loyalty.ledger import EntryKind, Posting, shares_of
 from loyalty.members import Member, MemberStatus
+from loyalty.money import EXACT
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.plans import Account, Plan, Planner
 from loyalty.program import Program
 from loyalty.purchases import Purchase
-from loyalty.receipts import Receipt
+from loyalty.receipts import Receipt, breakdown_rows
 from loyalty.referrals import (
     Referral,
     ReferralState,
@@ -165,6 +166,7 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
             receipt.program_version,
             vests,
             expires,
+            shares=_shares(receipt),
         )
         lot = planner.credit(posting)
     planner.add_tallies(deltas)
@@ -194,6 +196,17 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
     if receipt.balance_after != planner.balance(member_id):
         receipt = attrs.evolve(receipt, balance_after=planner.balance(member_id))
     return EarningPlan(receipt, planner.plan(), lot, member, tier_state, referral, referral_lots)
+
+
+def _shares(receipt: Receipt) -> tuple[int, ...]:
+    """Each rule's whole points of the receipt's, if more than one rule gave them (the figures by rule)."""
+    rules = receipt.rules
+    if len(rules) < 2:
+        return ()
+    exact = dict.fromkeys(rules, Decimal(0))
+    for row in breakdown_rows(receipt):
+        exact[row[0]] = EXACT.add(exact[row[0]], row[2])
+    return shares_of(list(exact.values()), receipt.points)
 
 
 def _plan_reward(

@@ -11,7 +11,7 @@ of a side (the points per rule among them) is one input, wherever it was added u
 >>> from loyalty.figures import PeriodTotals, figures
 >>> jan, feb = datetime(2024, 1, 1, tzinfo=timezone.utc), datetime(2024, 2, 1, tzinfo=timezone.utc)
 >>> totals = PeriodTotals(by_kind={"earn": 1250}, outstanding=4000, members=3, active=2, active_before=2,
-...                       retained=1, purchases=4, spend=Decimal("125.00"), transferred=0)
+...                       retained=1, purchases=4, spend=Decimal("125.00"), transferred=0, by_rule={})
 >>> january = figures(totals, jan, feb, "EUR", point_value=Decimal("0.001"))
 >>> period = Period.of(january, 2, ZoneInfo("Europe/Paris"))
 >>> period.start.isoformat(), period.issued, period.outstanding, period.liability, period.retention_rate

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loyalty import Engine, InvalidInput, Line, Program, Purchase, open_store
+from loyalty import Engine, InvalidInput, Line, Program, Purchase, PurchaseBonus, open_store
 from loyalty.cli import main
 from loyalty.store import Store
 from tests.cli.helpers import outside_references, run_cli
@@ -240,3 +240,20 @@ def test_report_html_without_the_extra_names_it_and_writes_nothing(
         str(tmp_path / "no" / "r.html"),
     )
     assert status == 2 and "pip install 'loyalty-engine[report]'" in err  # the extra is checked first
+
+
+def test_report_prints_the_points_of_each_rule_and_what_a_budget_has_spent(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    spring = PurchaseBonus(id="spring", name="Spring week", points=5, budget=8)
+    with Engine(Program("Club", "EUR", rules=[spring]), open_store(url), clock=lambda: START) as engine:
+        engine.enroll("a", at=START)
+        engine.record_purchase(Purchase("P1", "a", START, [Line("goods", 1, Decimal("25.00"))], "EUR"))
+    assert main(["report", url, "--from", "2024-03-01", "--to", "2024-03-31"]) == 0
+    out = capsys.readouterr().out
+    assert out.endswith(
+        "Club: points by rule\n"
+        "  base                  25 issued\n"
+        "  Spring week (spring)  5 issued, 5 of a budget of 8 spent\n"
+    )

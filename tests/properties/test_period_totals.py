@@ -13,8 +13,21 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from loyalty import Engine, EntryKind, Expiry, InsufficientPoints, Line, Program, Purchase, Return, open_store
+from loyalty import (
+    Engine,
+    EntryKind,
+    Expiry,
+    InsufficientPoints,
+    Line,
+    Program,
+    Purchase,
+    PurchaseBonus,
+    Receipt,
+    Return,
+    open_store,
+)
 from loyalty.figures import PeriodTotals
+from loyalty.ledger import shares_of
 from loyalty.store import Store
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.clock import ManualClock
@@ -26,7 +39,9 @@ START = datetime(2024, 3, 1, tzinfo=UTC)
 BEFORE, END = START - timedelta(days=30), START + timedelta(days=30)
 
 
-PROGRAM = Program("Club", "EUR", expiry=Expiry("lifetime", days=20))
+# A big basket earns by two rules: its entry keeps each one's share for the figures by rule.
+BIG = PurchaseBonus(id="big", name="Big basket", points=7, min_amount=Decimal("150"))
+PROGRAM = Program("Club", "EUR", expiry=Expiry("lifetime", days=20), rules=[BIG])
 
 
 MEMBERS = ("a", "b", "c", "d")
@@ -64,9 +79,13 @@ def fresh(kind: str) -> Iterator[Store]:
             drop()
 
 
-def brute_force(engine: Engine, sold: list[tuple[str, datetime, Decimal]]) -> PeriodTotals:
-    """The same totals, from every member's whole history and the purchases as recorded."""
+def brute_force(
+    engine: Engine, sold: list[tuple[str, datetime, Decimal]], receipts: dict[str, Receipt]
+) -> PeriodTotals:
+    """The same totals, from every member's whole history, the purchases as recorded and their
+    receipts (each rule's exact points, shared out as the entry's)."""
     by_kind: dict[str, int] = {}
+    by_rule: dict[str, int] = {}
     outstanding = transferred = 0
     for member in MEMBERS:
         for entry in engine.history(member):
@@ -76,6 +95,12 @@ def brute_force(engine: Engine, sold: list[tuple[str, datetime, Decimal]]) -> Pe
                     by_kind[entry.kind.value] = by_kind.get(entry.kind.value, 0) + entry.points
                     if entry.kind is EntryKind.TRANSFER and entry.points > 0:
                         transferred += entry.points
+                    shares: tuple[int, ...] = (entry.points,) if entry.rules else ()
+                    if len(entry.rules) > 1:
+                        receipt = receipts[entry.source_id]
+                        shares = shares_of([receipt.points_of(rule) for rule in entry.rules], entry.points)
+                    for rule, points in zip(entry.rules, shares, strict=True):
+                        by_rule[rule] = by_rule.get(rule, 0) + points
     now = {member for member, at, _ in sold if START <= at < END}
     then = {member for member, at, _ in sold if BEFORE <= at < START}
     spend = sum((amount for _, at, amount in sold if START <= at < END), Decimal(0))
@@ -90,6 +115,7 @@ def brute_force(engine: Engine, sold: list[tuple[str, datetime, Decimal]]) -> Pe
         purchases,
         spend,
         transferred,
+        by_rule,
     )
 
 
@@ -101,13 +127,15 @@ def check_against_brute_force(kind: str, history: list[tuple[str, str, int, int]
         for member in MEMBERS:
             engine.enroll(member, at=enrolled)
         sold: list[tuple[str, datetime, Decimal]] = []
+        receipts: dict[str, Receipt] = {}
         keys: list[str] = []
         for n, (action, member, hours, cents) in enumerate(sorted(history, key=lambda a: a[2])):
             at = enrolled + timedelta(hours=hours)
             clock.now = at
             amount = Decimal(cents).scaleb(-2)
             if action == "buy":
-                engine.record_purchase(Purchase(f"P{n}", member, at, [Line("goods", 1, amount)], "EUR"))
+                purchase = Purchase(f"P{n}", member, at, [Line("goods", 1, amount)], "EUR")
+                receipts[purchase.id] = engine.record_purchase(purchase)
                 sold.append((member, at, amount))
                 keys.append(f"P{n}")
             elif action == "redeem":
@@ -123,7 +151,7 @@ def check_against_brute_force(kind: str, history: list[tuple[str, str, int, int]
         engine.run_due()
         with store.unit_of_work(readonly=True) as uow:
             totals = uow.period_totals(START, END, BEFORE)
-        assert totals == brute_force(engine, sold)
+        assert totals == brute_force(engine, sold, receipts)
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow], deadline=None)

@@ -7,8 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty import Engine, InvalidInput, Line, Program, Purchase
+from loyalty import Engine, InvalidInput, Line, Program, Purchase, PurchaseBonus
 from loyalty.expiry import Expiry, ExpiryPolicy
+from loyalty.figures import RuleFigures
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 
@@ -107,3 +108,23 @@ def test_points_transferred_in_the_period_show_both_ways_and_change_nothing_else
         0,
         200,
     )
+
+
+def test_the_figures_by_rule_name_each_campaign_and_what_its_budget_has_spent(store: Store) -> None:
+    spring = PurchaseBonus(id="spring", name="Spring week", points=5, min_amount=Decimal("20"), budget=8)
+    engine = Engine(Program("Club", "EUR", rules=[spring]), store, clock=lambda: START)
+    engine.enroll("a", at=START)
+    for key, day, amount in (("P1", 1, "25.00"), ("P2", 2, "10.00"), ("P3", 40, "30.00")):
+        at = START + timedelta(days=day)
+        engine.record_purchase(Purchase(key, "a", at, [Line("goods", 1, Decimal(amount))], "EUR"))
+    found = engine.figures(START, END)
+    # The period's purchases earned 25 + 5 and 10; the budget of 8 has spent 5 and, after the
+    # period, the 3 left of it (spent now, not at the period's end).
+    assert found.by_rule == (
+        RuleFigures("base", "base", 35),
+        RuleFigures("spring", "Spring week", 5, 8, Decimal(8)),
+    )
+    assert found.issued == sum(rule.issued for rule in found.by_rule)
+    assert RuleFigures.from_dict(found.by_rule[1].to_dict()) == found.by_rule[1]
+    later = engine.figures(END, END + timedelta(days=30)).by_rule
+    assert later == (RuleFigures("base", "base", 30), RuleFigures("spring", "Spring week", 3, 8, Decimal(8)))

@@ -122,7 +122,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 12
+        assert store.schema_version() == SCHEMA_VERSION == 13
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -264,8 +264,14 @@ def _undo(schema: str, version: int, *statements: str) -> None:
         conn.execute(sql.SQL("UPDATE {s}.schema_version SET version = %s").format(s=s), (version,))
 
 
+def _as_schema_12(schema: str) -> None:
+    """A current schema as schema 12 left it: no rule shares, in entries or kept apart."""
+    _undo(schema, 12, "DROP TABLE {s}.kept_shares", "ALTER TABLE {s}.entries DROP COLUMN rule_shares")
+
+
 def _as_schema_11(schema: str) -> None:
-    """A current schema as schema 11 left it: no vouchers."""
+    """A current schema as schema 11 left it: no vouchers either."""
+    _as_schema_12(schema)
     _undo(schema, 11, "DROP TABLE {s}.vouchers")
 
 
@@ -461,6 +467,23 @@ def test_a_version_11_schema_gains_vouchers_and_keeps_its_history(schema_url: st
     _as_schema_11(schema)
     assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(11)
     shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(12)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(SCHEMA_VERSION)
     indexes = {index for table, index in _shape(schema) if table == "vouchers"}
     assert {"vouchers_by_member", "vouchers_due", "vouchers_against"} <= indexes
+
+
+def test_a_version_12_schema_works_out_the_rule_shares_of_its_entries_from_their_records(
+    schema_url: str,
+) -> None:
+    before = shop.record_bonuses(open_postgres(schema_url))
+    schema = schema_of(schema_url)
+    _as_schema_12(schema)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(12)
+    shop.check_bonuses_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
+    s = sql.Identifier(schema)
+    with psycopg.connect(postgres_dsn()) as conn:
+        # Kept apart for the entries from before (the ledger is never rewritten); the new one's in it.
+        kept = conn.execute(sql.SQL("SELECT * FROM {}.kept_shares ORDER BY seq").format(s)).fetchall()
+        assert kept == [(1, '{"base":4,"bonus":3}'), (2, '{"base":10,"bonus":3}')]
+        own = sql.SQL("SELECT seq, rule_shares FROM {}.entries WHERE rule_shares IS NOT NULL").format(s)
+        assert conn.execute(own).fetchall() == [(3, '{"base":1,"bonus":3}')]

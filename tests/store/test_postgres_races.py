@@ -256,3 +256,32 @@ def test_a_merge_racing_a_referees_first_purchase_rewards_the_survivor_once(
         assert engine.balance(member).total == balance_of(engine.history(member))
     referral = engine.referrals("C").referred_by
     assert referral is not None and referral.referrer == "A"
+
+
+def test_a_feed_page_waits_for_an_entry_drawn_earlier_that_commits_later(store: PostgresStore) -> None:
+    from loyalty.ledger import EntryKind, Posting
+    from loyalty.store import UnitOfWork
+
+    def adjust(uow: UnitOfWork, member_id: str) -> int:
+        return uow.append(Posting(member_id, EntryKind.ADJUST, 1, T0, T0, f"{member_id}-1", "race")).seq
+
+    with store.unit_of_work() as uow:
+        uow.add_member(Member("M1", T0))
+        uow.add_member(Member("M2", T0))
+        uow.commit()
+    with store.unit_of_work() as slow, ThreadPoolExecutor(1) as pool:
+        first = adjust(slow, "M1")
+        with store.unit_of_work() as fast:
+            second = adjust(fast, "M2")
+            fast.commit()
+
+        def page() -> list[int]:
+            with store.unit_of_work(readonly=True) as uow:
+                return [entry.seq for entry in uow.entries()]
+
+        reader = pool.submit(page)
+        # Entry `second` has committed, but `first`, drawn before it, has not: the page waits.
+        with pytest.raises(TimeoutError):
+            reader.result(timeout=0.3)
+        slow.commit()
+        assert reader.result(timeout=10) == [first, second]

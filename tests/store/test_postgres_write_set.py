@@ -47,10 +47,11 @@ def test_a_purchase_waits_for_two_round_trips(postgres_store: PostgresStore, sen
     sent.clear()
     engine.record_purchase(sale(2, T0 + timedelta(days=1)))
     assert sent == [
-        # With BEGIN only: in one statement, so that the member it finds is the one it locked,
-        # the member's lock, the idempotency record (if this is a retry), the member's balance
-        # and tallies, and the number of its entry.
-        "WITH locked (1 queued)",
+        # With BEGIN and the ledger feed's lock (loyalty.store.postgres.feed) only: in one
+        # statement, so that the member it finds is the one it locked, the member's lock, the
+        # idempotency record (if this is a retry), the member's balance and tallies, and the
+        # number of its entry.
+        "WITH locked (2 queued)",
         "COMMIT (2 queued)",  # with the entry (its lot, the balance and tallies) and the record
     ]
     engine.record_purchase(sale(3, T0 + timedelta(days=31)))

@@ -47,7 +47,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 13
+    assert store.schema_version() == SCHEMA_VERSION == 14
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -138,7 +138,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 13
+        assert store.schema_version() == SCHEMA_VERSION == 14
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -371,8 +371,14 @@ def _undo(conn: sqlite3.Connection, version: int, *statements: str) -> None:
     conn.commit()
 
 
+def _as_schema_13(conn: sqlite3.Connection) -> None:
+    """A current file as schema 13 left it: no rule shares, in entries or kept apart."""
+    _undo(conn, 13, "DROP TABLE kept_shares", "ALTER TABLE entries DROP COLUMN rule_shares")
+
+
 def _as_schema_12(conn: sqlite3.Connection) -> None:
-    """A current file as schema 12 left it: no vouchers."""
+    """A current file as schema 12 left it: no vouchers either."""
+    _as_schema_13(conn)
     _undo(conn, 12, "DROP TABLE vouchers")
 
 
@@ -480,6 +486,7 @@ def _migrated_shape(path: Path, version: int) -> dict[str, list[str]]:
     with closing(sqlite3.connect(path)) as fresh:
         fresh.create_function("loyalty_instant", 1, lambda text: None)  # no rows to read
         fresh.create_function("loyalty_pack", 4, lambda *row: None)
+        fresh.create_function("loyalty_shares", 4, lambda *row: None)
         for step in MIGRATIONS[:version]:
             for statement in step:
                 fresh.execute(statement)
@@ -636,6 +643,26 @@ def test_a_version_12_file_gains_vouchers_and_keeps_its_history(tmp_path: Path) 
         assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v12.db", 12)
     shop.check_reopened(SQLiteStore(path), SCHEMA_VERSION, before)
     with closing(sqlite3.connect(path)) as conn:
-        assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v13.db", 13)
+        assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v14.db", SCHEMA_VERSION)
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(vouchers)")}
         assert {"vouchers_by_member", "vouchers_due", "vouchers_against"} <= indexes
+
+
+def test_a_version_13_file_works_out_the_rule_shares_of_its_entries_from_their_records(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v13.db"
+    before = shop.record_bonuses(SQLiteStore(path))
+    with closing(sqlite3.connect(path)) as conn:
+        _as_schema_13(conn)
+        assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v13.db", 13)
+    shop.check_bonuses_reopened(SQLiteStore(path), SCHEMA_VERSION, before)
+    with closing(sqlite3.connect(path)) as conn:
+        # Kept apart for the entries from before (the ledger is never rewritten); the new one's in it.
+        assert conn.execute("SELECT * FROM kept_shares").fetchall() == [
+            (1, '{"base":4,"bonus":3}'),
+            (2, '{"base":10,"bonus":3}'),
+        ]
+        assert conn.execute(
+            "SELECT seq, rule_shares FROM entries WHERE rule_shares IS NOT NULL"
+        ).fetchall() == [(3, '{"base":1,"bonus":3}')]

@@ -15,7 +15,7 @@ END = START + timedelta(days=30)
 
 
 def totals(**by_kind: int) -> PeriodTotals:
-    return PeriodTotals(by_kind, 0, 0, 0, 0, 0, 0, Decimal(0), 0)
+    return PeriodTotals(by_kind, 0, 0, 0, 0, 0, 0, Decimal(0), 0, {})
 
 
 def test_expiries_of_points_issued_earlier_do_not_push_it_past_100_percent() -> None:

@@ -88,7 +88,16 @@ VALUES: list[JsonForm] = [
     Identifier(IdentifierKind.EMAIL, "ann@example.com", "M2", T),
     figures(
         PeriodTotals(
-            {"earn": 1000, "redeem": -400, "expire": -100}, 2500, 50, 30, 40, 28, 90, Decimal("2700"), 0
+            {"earn": 1000, "redeem": -400, "expire": -100},
+            2500,
+            50,
+            30,
+            40,
+            28,
+            90,
+            Decimal("2700"),
+            0,
+            {"base": 900},
         ),
         T,
         T + timedelta(days=31),

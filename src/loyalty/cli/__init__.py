@@ -27,11 +27,12 @@
 - ``loyalty import FILE.jsonl`` applies a history to a store in batches, once;
   ``loyalty export`` writes a store's members as a history it reads back
   (``docs/import-export.md``).
-- ``loyalty report``, ``loyalty run-due``, ``loyalty member show|history`` and
-  ``loyalty events`` work on a store: a period's figures, everything due
-  carried out once, a member looked up, the outbox read.
+- ``loyalty report``, ``loyalty run-due``, ``loyalty member show|history``,
+  ``loyalty events`` and ``loyalty entries`` work on a store: a period's figures,
+  everything due carried out once, a member looked up, the outbox read, every
+  member's ledger entries read in commit order (JSON lines).
 
-``validate``, ``quote``, ``simulate``, ``report``, ``member`` and ``events`` write nothing
+``validate``, ``quote``, ``simulate``, ``report``, ``member``, ``events`` and ``entries`` write nothing
 anywhere, nor does ``schema`` without ``--output``, nor ``report`` and ``simulate`` but the
 HTML page ``--html FILE`` asks for (``docs/reporting.md``). ``loyalty -v COMMAND``
 shows the library's log on stderr: retries, declines, migrations and
@@ -105,6 +106,7 @@ from loyalty.cli.demo import VISITS_PER_WEEK
 from loyalty.cli.demo import demo as run_demo
 from loyalty.cli.exporting import export as run_export
 from loyalty.cli.importing import import_file as run_import
+from loyalty.cli.ledger_feed import entries as run_entries
 from loyalty.cli.members import events as run_events
 from loyalty.cli.members import history as run_history
 from loyalty.cli.members import merge as run_merge
@@ -535,6 +537,20 @@ def _parser() -> argparse.ArgumentParser:
     events.add_argument("--limit", type=_count, default=100, metavar="N", help="at most N events (100)")
     events.add_argument("--json", action="store_true", help="print the events as one JSON array")
     events.set_defaults(run=run_events)
+
+    feed = commands.add_parser(
+        "entries",
+        help="the ledger feed: every member's entries in commit order, as JSON lines",
+        description=(
+            "Every member's ledger entries in commit order, from after --after, at most --limit, "
+            "one JSON object a line (an entry's JSON form), for accounting and BI: pass the last "
+            "seq printed as --after next time. Nothing is written."
+        ),
+    )
+    _store_options(feed)
+    feed.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="entries after this one (0)")
+    feed.add_argument("--limit", type=_count, default=1000, metavar="N", help="at most N entries (1000)")
+    feed.set_defaults(run=run_entries)
     return parser
 
 

@@ -68,6 +68,16 @@ def report(args: argparse.Namespace) -> int:
         ("estimated lifetime value", money(found.lifetime_value)),
     ]
     print_rows(f"{program.name}: figures", rows)
+    by_rule = []
+    for row in found.by_rule:
+        label = row.name if row.name == row.rule else f"{row.name} ({row.rule})"
+        value = f"{points(row.issued)} issued"
+        if row.budget is not None and row.budget_spent is not None:
+            spent = program.format_points(row.budget_spent)
+            value += f", {spent} of a budget of {points(row.budget)} spent"
+        by_rule.append((label, value))
+    if by_rule:
+        print_rows(f"{program.name}: points by rule", by_rule)
     return 0
 
 

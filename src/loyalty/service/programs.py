@@ -83,6 +83,15 @@ class Programs:
         a connection the first holds)."""
         return self._versions if self._synced else self._merge(uow, write=False)
 
+    def read_in(self, uow: UnitOfWork) -> tuple[Program, ...]:
+        """Every version, the store's read in ``uow`` even once synced: what a report names
+        (another engine may have stored a version since). Nothing is written, and a version
+        this engine has is taken as it has it (a command is where a changed one is refused)."""
+        known = {version.version for version in self._versions}
+        stored = uow.program_versions()
+        others = [Program.from_dict(v.body) for v in stored if v.version not in known]
+        return check_versions([*others, *self._versions]) if others else self._versions
+
     def labelled(self, uow: UnitOfWork, label: str, at: datetime) -> Program:
         """The version a purchase was earned with: by its label, else the one in force at ``at``."""
         return by_label(self.in_uow(uow), label, at)

@@ -13,7 +13,7 @@ from decimal import Decimal
 from dateutil.relativedelta import relativedelta
 
 from loyalty.checks import check_aware
-from loyalty.earning_keys import visits_key
+from loyalty.earning_keys import budget_key, visits_key
 from loyalty.errors import InvalidInput
 from loyalty.figures import Figures, figures
 from loyalty.habits import (
@@ -183,6 +183,16 @@ def period_figures(ctx: Context, start: datetime, end: datetime, point_value: De
         before = start - (end - start)
     except OverflowError:
         before = datetime.min.replace(tzinfo=UTC)
-    totals = ctx.runner.read(lambda uow: uow.period_totals(start, end, before))
-    program = ctx.programs.latest
-    return figures(totals, start, end, program.currency, point_value=point_value)
+
+    def query(uow: UnitOfWork) -> Figures:
+        # A rule's name and budget as the latest version that has it says.
+        rules = {rule.id: rule for version in ctx.programs.read_in(uow) for rule in version.rules}
+        keys = {rule.id: budget_key(rule) for rule in rules.values() if rule.budget is not None}
+        spent = uow.tallies(keys.values())
+        budgets = {rule: (rules[rule].budget or 0, spent[key].points) for rule, key in keys.items()}
+        totals = uow.period_totals(start, end, before)
+        names = {rule.id: rule.name for rule in rules.values() if rule.name}
+        currency = ctx.programs.latest.currency
+        return figures(totals, start, end, currency, point_value=point_value, names=names, budgets=budgets)
+
+    return ctx.runner.read(query)

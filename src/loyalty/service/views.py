@@ -15,7 +15,7 @@ from loyalty.service import locks
 from loyalty.service.context import Context
 from loyalty.store import UnitOfWork
 
-__all__ = ["balance", "events", "expiring", "history", "holds", "lots", "member"]
+__all__ = ["balance", "entries", "events", "expiring", "history", "holds", "lots", "member"]
 
 
 def _check_cursor(name: str, value: object, low: int, top: int) -> None:
@@ -100,6 +100,13 @@ def holds(ctx: Context, member_id: str) -> list[Hold]:
         return uow.open_holds(member_id)
 
     return ctx.runner.read(query)
+
+
+def entries(ctx: Context, after: int, limit: int) -> list[Entry]:
+    """Every member's ledger entries with ``seq > after``, in commit order, at most ``limit``."""
+    _check_cursor("after", after, 0, MAX_POINTS)
+    _check_cursor("limit", limit, 1, 10_000)
+    return ctx.runner.read(lambda uow: uow.entries(after=after, limit=limit))
 
 
 def events(ctx: Context, after: int, limit: int) -> list[DomainEvent]:

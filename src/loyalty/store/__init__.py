@@ -79,6 +79,7 @@ __all__ = [
     "check_deltas",
     "check_json",
     "check_rules",
+    "check_shares",
     "check_tally_key",
     "open_store",
     "program_order",
@@ -181,6 +182,22 @@ def check_rules(rules: Iterable[object]) -> None:
             raise InvalidInput("rules", f"rule ids must be non-empty and contain no whitespace, got {rule!r}")
         if "\x00" in rule or _has_surrogate(rule):
             raise InvalidInput("rules", "rule ids must not contain NUL characters or lone surrogates")
+
+
+def check_shares(rules: tuple[str, ...], points: int, shares: tuple[int, ...]) -> None:
+    """A posting's ``shares`` are none, or one whole number per rule (of two or more distinct
+    rules) adding up to its points (:func:`loyalty.ledger.shares_of`)."""
+    if not shares:
+        return
+    if len(rules) < 2 or len(set(rules)) != len(rules) or len(shares) != len(rules):
+        raise InvalidInput("shares", f"must give each of two or more distinct rules a share, got {shares!r}")
+    if (
+        any(isinstance(share, bool) or not isinstance(share, int) for share in shares)
+        or sum(shares) != points
+    ):
+        raise InvalidInput(
+            "shares", f"must be whole points adding up to the entry's {points}, got {shares!r}"
+        )
 
 
 class MembersRole(Protocol):

@@ -110,3 +110,17 @@ class LedgerRole(Protocol):
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         """The member's entries with ``seq > after``, in recording order."""
         ...
+
+    def entries(self, *, after: int = 0, limit: int | None = None) -> list[Entry]:
+        """Every member's committed entries with ``seq > after``, by ``seq``, at most ``limit``
+        (the ledger feed, through the primary key: a page costs about ``limit`` entries).
+
+        A reader paging by ``seq`` must never skip an entry that committed late: no entry
+        numbered at or below the last one a page gives may commit after that page was read.
+        Where writers run one at a time (SQLite, memory) ``seq`` order is commit order; where
+        they overlap (PostgreSQL) the page waits for the writers in flight and stops below
+        any number drawn after it began. Ask it first in a read-only unit of work: PostgreSQL's
+        snapshot is taken by the first read and must follow the wait (it refuses the feed
+        anywhere else, where two writers reading it would wait for each other).
+        """
+        ...

@@ -10,15 +10,19 @@ its day up to it: a day's figures cost a day's entries and one sum a day, not th
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sortedcontainers import SortedList
 
+from loyalty.errors import LoyaltyError
 from loyalty.figures import PeriodTotals
-from loyalty.ledger import Entry
+from loyalty.ledger import Entry, rule_shares, shares_of
 from loyalty.members import Member
+from loyalty.money import EXACT
+from loyalty.records import unpack_operation
 from loyalty.store import Operation
 
 __all__ = [
@@ -26,6 +30,7 @@ __all__ = [
     "PurchaseFacts",
     "count_from_start",
     "instant_of",
+    "kept_shares",
     "purchase_facts",
     "purchase_time",
 ]
@@ -37,6 +42,7 @@ __all__ = [
 PurchaseFacts = tuple[Any, str, Any, Any]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_Key = tuple[datetime, int, str, int, tuple[tuple[str, int], ...]]
 _DAY = timedelta(days=1)
 
 
@@ -68,6 +74,27 @@ def purchase_facts(operation: Operation) -> PurchaseFacts | None:
     return (operation.request.get("at"), operation.key, operation.request.get("member_id"), amount)
 
 
+def kept_shares(rule: str, points: int, key: str, record: str | None) -> str | None:
+    """The ``rule_shares`` text of an entry of several rules kept before entries had shares, from
+    the record its command kept (the result's breakdown), or ``None`` if no record says.
+
+    The SQL adapters' migrations call it once per such entry (SQLite as ``loyalty_shares()``).
+    """
+    if record is None:
+        return None
+    rules = rule.split()
+    exact = dict.fromkeys(rules, Decimal(0))
+    try:
+        _, result = unpack_operation(key, record)
+        for row in result.get("breakdown") or ():
+            if row.get("rule") in exact:
+                exact[row["rule"]] = EXACT.add(exact[row["rule"]], Decimal(row["points"]))
+    except (LoyaltyError, InvalidOperation, ValueError, TypeError, KeyError, IndexError, AttributeError):
+        return None  # not a record this version can read: the entry counts for no rule
+    shares = shares_of(list(exact.values()), points)
+    return json.dumps(dict(zip(rules, shares, strict=True)), separators=(",", ":"))
+
+
 def count_from_start(first: datetime, last: datetime, end: datetime) -> bool:
     """Whether the points of the entries before ``end`` are cheaper to add up from the ledger's
     ``first`` entry than back from the total (all points less those from ``end`` on), for a
@@ -86,27 +113,34 @@ class PeriodIndex:
     """
 
     def __init__(self) -> None:
-        # (occurred_at, seq, kind, points): seq is unique, so the kind is never compared.
-        self._entries: SortedList[tuple[datetime, int, str, int]] = SortedList()
+        # (occurred_at, seq, kind, points, each rule's points): seq is unique, so nothing after
+        # it is ever compared.
+        self._entries: SortedList[_Key] = SortedList()
         # The points of the entries of each UTC day (days since 1970), and the days in order.
         self._daily: dict[int, int] = {}
         self._days: SortedList[int] = SortedList()
         # (till time, key, member, amount): the key is unique, so neither of the others is compared.
         self._purchases: SortedList[tuple[datetime, str, Any, Any]] = SortedList()
         self._enrolled: SortedList[tuple[datetime, str]] = SortedList()
+        # With the shares of each (a second list: a pair per purchase would be one more object
+        # for the collector to walk, where a purchase's shares are mostly the one empty tuple).
         self._new_entries: list[Entry] = []
+        self._new_shares: list[tuple[int, ...]] = []
         self._new_purchases: list[PurchaseFacts] = []
 
-    def add_entry(self, entry: Entry) -> None:
+    def add_entry(self, entry: Entry, shares: tuple[int, ...]) -> None:
+        """Index ``entry``, with its posting's ``shares`` (:func:`loyalty.ledger.rule_shares`)."""
         self._new_entries.append(entry)
+        self._new_shares.append(shares)
 
-    def remove_entry(self, entry: Entry) -> None:
+    def remove_entry(self, entry: Entry, shares: tuple[int, ...]) -> None:
         new = self._new_entries
         if new and new[-1] is entry:  # an undo, the last change first
             new.pop()
+            self._new_shares.pop()
             return
         self._settle()
-        self._entries.remove(_entry_key(entry))
+        self._entries.remove(_entry_key(entry, shares))
         # The day stays, perhaps at zero: an undo need not know whether it was the day's last.
         self._daily[_day_of(entry.occurred_at)] -= entry.points
 
@@ -133,8 +167,8 @@ class PeriodIndex:
                     self._days.add(day)
                     daily[day] = 0
                 daily[day] += entry.points
-            self._entries.update(map(_entry_key, self._new_entries))
-            self._new_entries = []
+            self._entries.update(map(_entry_key, self._new_entries, self._new_shares))
+            self._new_entries, self._new_shares = [], []
         if self._new_purchases:
             timed = ((instant_of(facts[0]), *facts[1:]) for facts in self._new_purchases)
             self._purchases.update((at, *rest) for at, *rest in timed if at is not None)
@@ -152,13 +186,16 @@ class PeriodIndex:
         entries = self._entries
         # Seq 0 and "" sort before every entry and key of the same instant: these are the
         # positions of the first ones at or after the instant.
-        first, cut = entries.bisect_left((start, 0, "", 0)), entries.bisect_left((end, 0, "", 0))
+        first, cut = entries.bisect_left((start, 0, "", 0, ())), entries.bisect_left((end, 0, "", 0, ()))
         by_kind: dict[str, int] = {}
+        by_rule: dict[str, int] = {}
         transferred = 0
-        for _, _, kind, points in entries.islice(first, cut):
+        for _, _, kind, points, shares in entries.islice(first, cut):
             by_kind[kind] = by_kind.get(kind, 0) + points
             if kind == "transfer" and points > 0:
                 transferred += points
+            for rule, share in shares:
+                by_rule[rule] = by_rule.get(rule, 0) + share
         outstanding = self._points_before(end, cut)
         now = self._buyers(start, end)
         then = {member for member, _ in self._buyers(before, start)}
@@ -175,6 +212,7 @@ class PeriodIndex:
             len(now),
             spend,
             transferred,
+            by_rule,
         )
 
     def _points_before(self, end: datetime, cut: int) -> int:
@@ -185,10 +223,10 @@ class PeriodIndex:
         try:
             midnight = _EPOCH + day * _DAY
         except OverflowError:  # an instant at the edge of the calendar: add up every entry
-            return sum(points for *_, points in entries.islice(0, cut))
+            return sum(key[3] for key in entries.islice(0, cut))
         whole = sum(self._daily[d] for d in self._days.irange(maximum=day, inclusive=(True, False)))
-        today = entries.islice(entries.bisect_left((midnight, 0, "", 0)), cut)
-        return whole + sum(points for *_, points in today)
+        today = entries.islice(entries.bisect_left((midnight, 0, "", 0, ())), cut)
+        return whole + sum(key[3] for key in today)
 
     def _buyers(self, start: datetime, end: datetime) -> list[tuple[str, Decimal]]:
         """The member and amount of every purchase rung up in ``[start, end)``."""
@@ -203,5 +241,6 @@ def _day_of(at: datetime) -> int:
     return (at - _EPOCH) // _DAY
 
 
-def _entry_key(entry: Entry) -> tuple[datetime, int, str, int]:
-    return (entry.occurred_at, entry.seq, entry.kind.value, entry.points)
+def _entry_key(entry: Entry, shares: tuple[int, ...]) -> _Key:
+    found = tuple(rule_shares(entry.rules, entry.points, shares)) if entry.rules else ()
+    return (entry.occurred_at, entry.seq, entry.kind.value, entry.points, found)

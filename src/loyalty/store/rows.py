@@ -13,12 +13,12 @@ from typing import Any
 
 from loyalty.holds import Hold, HoldStatus
 from loyalty.identifiers import Identifier, IdentifierKind, IdentifierStatus
-from loyalty.ledger import Entry, EntryKind
+from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, EventKind
 from loyalty.referrals import Referral, ReferralState
-from loyalty.store import StoredProgram, check_rules
+from loyalty.store import StoredProgram, check_rules, check_shares
 from loyalty.tiers import TierState
 from loyalty.vouchers import Voucher, VoucherStatus
 
@@ -85,6 +85,15 @@ def restore_instant(utc: datetime | str, offset: int) -> datetime:
     if utc.tzinfo is None:
         utc = utc.replace(tzinfo=UTC)
     return utc.astimezone(timezone(timedelta(seconds=offset)))
+
+
+def shares_text(posting: Posting) -> str | None:
+    """The ``rule_shares`` column's value: each rule's share of a posting's points as a JSON object
+    (the SQL adapters add them up by rule with their JSON functions), ``None`` without shares."""
+    if not posting.shares:
+        return None
+    check_shares(posting.rules, posting.points, posting.shares)
+    return json.dumps(dict(zip(posting.rules, posting.shares, strict=True)), separators=(",", ":"))
 
 
 def rules_text(rules: tuple[str, ...]) -> str | None:

@@ -531,8 +531,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
         @invariant()
         def ledger_agrees(self) -> None:
             moved = 0
+            everyone = []
             for member, expected in self.balances.items():
                 history = self.engine.history(member)
+                everyone += history
                 moved += sum(e.points for e in history if e.kind in (EntryKind.TRANSFER, EntryKind.MERGE))
                 balance = self.engine.balance(member)
                 assert balance.total == expected == balance_of(history) >= 0
@@ -561,6 +563,8 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                     balance.total + balance.held + model.spent[member] + expired + taken + model.sent[member]
                 )
                 assert balance.held == sum(hold.points for hold in self.engine.holds(member))
+            # The ledger feed: every member's entries, once each, by number.
+            assert self.engine.entries(limit=10_000) == sorted(everyone, key=lambda entry: entry.seq)
             # Transfers and merges create and lose nothing: what was sent was received.
             assert moved == 0
             assert sum(self.model.sent.values()) == sum(self.model.received.values())

@@ -30,6 +30,7 @@ from loyalty.store import (
     StoredProgram,
     check_deltas,
     check_json,
+    check_shares,
     check_tally_key,
     program_order,
 )
@@ -133,6 +134,8 @@ class MemoryUnitOfWork(MemoryVouchers):
         data = self._data
         if posting.rules:
             data.check_rules(posting.rules)
+        if posting.shares:
+            check_shares(posting.rules, posting.points, posting.shares)
         mid = posting.member_id
         before = data.balances[mid]
         entry = posting.recorded(data.next_seq, before + posting.points)
@@ -145,7 +148,8 @@ class MemoryUnitOfWork(MemoryVouchers):
         data.next_seq += 1
         data.balances[mid] = entry.balance_after
         data.entries[mid].append(entry)
-        data.periods.add_entry(entry)
+        data.ledger.append(entry)
+        data.periods.add_entry(entry, posting.shares)
         moved: list[tuple[Lot, Lot]] = []
         for lot_id, points in posting.draws:
             old = data.lot(mid, lot_id)
@@ -172,7 +176,8 @@ class MemoryUnitOfWork(MemoryVouchers):
                 data.replace_lot(new, old)
             if opened is not None:
                 data.close_lot(opened)
-            data.periods.remove_entry(data.entries[mid].pop())
+            data.periods.remove_entry(data.entries[mid].pop(), posting.shares)
+            data.ledger.pop()
             data.balances[mid] = before
             data.next_seq -= 1
 
@@ -262,6 +267,11 @@ class MemoryUnitOfWork(MemoryVouchers):
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         entries = [e for e in self._data.entries.get(member_id, ()) if e.seq > after]
         return entries if limit is None else entries[:limit]
+
+    def entries(self, *, after: int = 0, limit: int | None = None) -> list[Entry]:
+        # Writers hold the store's lock for the whole unit of work: seq order is commit order.
+        found = self._data.ledger[max(after, 0) :]
+        return found if limit is None else found[:limit]
 
     def add_hold(self, hold: Hold) -> None:
         self._writable()

@@ -75,6 +75,8 @@ class Data:
         self.tallies: dict[str, Tally] = {}
         self.programs: dict[str, StoredProgram] = {}
         self.next_seq = 1
+        # Every member's entries by seq (ledger[i].seq == i + 1: an undo gives its number back).
+        self.ledger: list[Entry] = []
         # Open lots (remaining not zero) per member, and sorted indexes of the dated
         # ones, so reads cost what is pending or due, not every lot ever earned. The lots
         # of points that never expire are indexed too: spending reaches them in id order.

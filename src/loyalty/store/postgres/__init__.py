@@ -45,6 +45,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from loyalty.errors import InvalidInput, StorageError
 from loyalty.records import pack_operation
 from loyalty.store import Closing
+from loyalty.store.periods import kept_shares
 from loyalty.store.postgres.driver import (
     BEGIN_READ,
     BEGIN_WRITE,
@@ -53,7 +54,7 @@ from loyalty.store.postgres.driver import (
     import_driver,
     translate,
 )
-from loyalty.store.postgres.migrations import REPACK_PAGE
+from loyalty.store.postgres.migrations import REPACK_PAGE, SHARES
 from loyalty.store.postgres.migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from loyalty.store.postgres.queries import Queries
 from loyalty.store.postgres.unit_of_work import PostgresUnitOfWork as PostgresUnitOfWork
@@ -186,7 +187,9 @@ class PostgresStore(Closing):
             self._refuse_newer(version)
             for step in self._q.migrations[version:]:
                 for statement in step:
-                    if isinstance(statement, str):
+                    if statement == SHARES:
+                        self._keep_shares(conn)
+                    elif isinstance(statement, str):
                         self._repack(conn)
                     else:
                         conn.execute(statement)
@@ -219,6 +222,15 @@ class PostgresStore(Closing):
                 for key, kind, request, result in rows
             ]
             conn.execute(self._q.repack, (keys, bodies))
+
+    def _keep_shares(self, conn: Connection) -> None:
+        """Migration 13: the rule shares of the entries of several rules, from their records."""
+        last = 0
+        while rows := conn.execute(self._q.unshared, (last, REPACK_PAGE)).fetchall():
+            last = rows[-1][0]
+            found = [(seq, kept_shares(rule, points, key, body)) for seq, rule, points, key, body in rows]
+            kept = [(seq, shares) for seq, shares in found if shares is not None]
+            conn.execute(self._q.keep_shares, ([seq for seq, _ in kept], [shares for _, shares in kept]))
 
     def schema_version(self) -> int:
         import psycopg

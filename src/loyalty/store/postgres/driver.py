@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.ledger import Posting
 from loyalty.lots import opens
-from loyalty.store.rows import draws_text, dump_json, offset_of, redates_text, rules_text
+from loyalty.store.rows import draws_text, dump_json, offset_of, redates_text, rules_text, shares_text
 from loyalty.tallies import Tally
 
 if TYPE_CHECKING:
@@ -92,6 +92,7 @@ def entry_values(posting: Posting, tallies: str | None) -> dict[str, Any]:
         "draws": draws_text(posting.draws),
         "rolling": posting.rolling,
         "redates": redates_text(posting.redates),
+        "rule_shares": shares_text(posting),
         "opens": opens(posting),
         "tallies": tallies,
     }

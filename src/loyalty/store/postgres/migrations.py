@@ -11,9 +11,10 @@ if TYPE_CHECKING:
 
 # Forward migrations, applied in order; the list index + 1 is the version.
 # Never edit a released step: add a new one. ``{s}`` is the schema, filled in
-# with sql.Identifier; nothing else is ever formatted into SQL. ``REPACK`` is a
-# step done in Python.
+# with sql.Identifier; nothing else is ever formatted into SQL. ``REPACK`` and
+# ``SHARES`` are steps done in Python.
 REPACK = "-- pack the operations kept before schema 7"
+SHARES = "-- work out the rule shares of the entries kept before schema 13"
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE {s}.members (
@@ -305,6 +306,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            WHERE status = 'issued'""",
         """CREATE INDEX vouchers_against ON {s}.vouchers (purchase_id, code COLLATE "C")
            WHERE status = 'issued' AND purchase_id IS NOT NULL""",
+    ),
+    # 13: figures by rule (loyalty.ledger.rule_shares). An entry of several rules keeps each one's
+    # share of its points in ``rule_shares`` (a JSON object), written with it; an entry of one rule
+    # needs none. The entries of several rules kept before have their shares worked out once in
+    # Python (SHARES) from the record their command kept, into kept_shares: the ledger is never
+    # rewritten. (An entry whose record is gone counts for no rule.)
+    (
+        "ALTER TABLE {s}.entries ADD COLUMN rule_shares TEXT",
+        "CREATE TABLE {s}.kept_shares (seq BIGINT PRIMARY KEY, rule_shares TEXT NOT NULL)",
+        SHARES,
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

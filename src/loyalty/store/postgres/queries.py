@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import zlib
 from typing import TYPE_CHECKING, Any
 
-from loyalty.store.postgres.migrations import MIGRATIONS, REPACK
+from loyalty.store.postgres.migrations import MIGRATIONS, REPACK, SHARES
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
     EVENT_COLUMNS,
@@ -47,6 +48,8 @@ class Queries:
             "referral_columns": sql.SQL(REFERRAL_COLUMNS),
             "identifier_columns": sql.SQL(IDENTIFIER_COLUMNS),
             "voucher_columns": sql.SQL(VOUCHER_COLUMNS),
+            # The ledger feed's advisory key (an int4, first of two; see below).
+            "feed_key": sql.Literal(zlib.crc32(f"{schema}.ledger feed".encode()) & 0x7FFFFFFF),
         }
 
         def q(template: str) -> sql.Composed:
@@ -135,11 +138,11 @@ class Queries:
             " entry AS ("
             " INSERT INTO {{s}}.entries ({seq}member_id, kind, points, balance_after, occurred_at,"
             " occurred_offset, recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
-            " vests_at, expires_at, draws, rolling, redates){overriding}"
+            " vests_at, expires_at, draws, rolling, redates, rule_shares){overriding}"
             " SELECT {numbered}%(member_id)s, %(kind)s, %(points)s, moved.balance,"
             " %(occurred_at)s, %(occurred_offset)s, %(recorded_at)s, %(recorded_offset)s,"
             " %(source_id)s, %(reason)s, %(actor)s, %(rule)s, %(program_version)s,"
-            " %(vests_at)s, %(expires_at)s, %(draws)s, %(rolling)s, %(redates)s FROM moved"
+            " %(vests_at)s, %(expires_at)s, %(draws)s, %(rolling)s, %(redates)s, %(rule_shares)s FROM moved"
             " RETURNING seq, balance_after),"
             " lot AS ("
             " INSERT INTO {{s}}.lots ({{lot_columns}})"
@@ -219,6 +222,18 @@ class Queries:
             " referrer_lot = excluded.referrer_lot, referee_lot = excluded.referee_lot,"
             " vests_at = excluded.vests_at, decided_at = excluded.decided_at"
         )
+        # Each rule's points of a period's entries: an entry of one rule gives it all of them, an
+        # entry of several each rule its share (rule_shares, or kept_shares for those kept before).
+        self.period_rules = q(
+            "SELECT rule, SUM(points) FROM ("
+            " SELECT rule, points FROM {s}.entries WHERE occurred_at >= %(lo)s AND occurred_at < %(hi)s"
+            " AND rule IS NOT NULL AND position(' ' in rule) = 0"
+            " UNION ALL SELECT j.key, j.value::bigint FROM {s}.entries AS e CROSS JOIN LATERAL"
+            " jsonb_each_text(COALESCE(e.rule_shares,"
+            " (SELECT k.rule_shares FROM {s}.kept_shares AS k WHERE k.seq = e.seq))::jsonb) AS j"
+            " WHERE e.occurred_at >= %(lo)s AND e.occurred_at < %(hi)s AND position(' ' in e.rule) > 0"
+            ") AS shares GROUP BY rule"
+        )
         self.period_kinds = q(
             "SELECT kind, SUM(points), SUM(GREATEST(points, 0)) FROM {s}.entries"
             " WHERE occurred_at >= %s AND occurred_at < %s GROUP BY kind"
@@ -249,6 +264,24 @@ class Queries:
             " %s::timestamptz[], %s::integer[], %s::text[], %s::text[])"
         )
         self.events = q("SELECT {event_columns} FROM {s}.events WHERE seq > %s ORDER BY seq LIMIT %s")
+        # The ledger feed (loyalty.store.postgres.feed): every writing unit of work holds the
+        # schema's feed key with its backend's pid (advisory locks of two int4 keys, apart from
+        # the one-bigint keys above); a reader lists the holders and waits for each in turn.
+        self.hold_feed = q("SELECT pg_advisory_xact_lock({feed_key}, pg_backend_pid())")
+        self.feed_horizon = q(
+            "SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence(%s, 'seq')::regclass), 0)"
+        )
+        self.feed_writers = q(
+            "SELECT objid::text::int FROM pg_locks WHERE locktype = 'advisory' AND classid = {feed_key}::oid"
+            " AND objsubid = 2 AND granted AND pid <> pg_backend_pid()"
+            " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        # Sent outside any transaction (before the reader's BEGIN): a statement of its own, whose
+        # transaction lock is dropped when it ends, however it ends.
+        self.feed_wait = q("SELECT pg_advisory_xact_lock_shared({feed_key}, %s::int)")
+        self.entries = q(
+            "SELECT {entry_columns} FROM {s}.entries WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
+        )
         self.tier_state = q("SELECT {tier_columns} FROM {s}.tier_states WHERE member_id = %s")
         self.put_tier_state = q(
             "INSERT INTO {s}.tier_states ({tier_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -303,6 +336,15 @@ class Queries:
         self.repack = q(
             "UPDATE {s}.operations AS o SET body = p.body FROM unnest(%s::text[], %s::text[]) AS p(key, body)"
             " WHERE o.key = p.key"
+        )
+        # A page of the entries of several rules kept before schema 13, with their commands' records.
+        self.unshared = q(
+            "SELECT e.seq, e.rule, e.points, e.source_id, o.body FROM {s}.entries AS e"
+            " LEFT JOIN {s}.operations AS o ON o.key = e.source_id"
+            " WHERE e.seq > %s AND position(' ' in e.rule) > 0 ORDER BY e.seq LIMIT %s"
+        )
+        self.keep_shares = q(
+            "INSERT INTO {s}.kept_shares (seq, rule_shares) SELECT * FROM unnest(%s::bigint[], %s::text[])"
         )
         self.tallies = q("SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])")
         # for_update: first make sure every key has a row (a missing one cannot
@@ -366,5 +408,6 @@ class Queries:
         self.insert_version = q("INSERT INTO {s}.schema_version (version) VALUES (%s)")
         self.update_version = q("UPDATE {s}.schema_version SET version = %s")
         self.migrations = [
-            [statement if statement == REPACK else q(statement) for statement in step] for step in MIGRATIONS
+            [statement if statement in (REPACK, SHARES) else q(statement) for statement in step]
+            for step in MIGRATIONS
         ]

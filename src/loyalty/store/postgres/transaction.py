@@ -1,5 +1,5 @@
 """What the parts of :class:`~loyalty.store.postgres.unit_of_work.PostgresUnitOfWork` kept in
-modules of their own (keys, vouchers, lots, holds) need of it: its statements, the call that
+modules of their own (keys, vouchers, lots, holds, the ledger feed) need of it: its statements, the call that
 runs one (after what is queued) and its guard, and the member read.
 
 Their methods take ``self: Transaction``, so mypy checks that the unit of work composing them
@@ -24,6 +24,10 @@ class Transaction(Protocol):
     """A PostgreSQL unit of work, as its parts see it."""
 
     _q: Queries
+    #: A read-only unit of work; one that has sent nothing yet; what goes out with the next statement.
+    _readonly: bool
+    _fresh: bool
+    _queued: list[tuple[sql.Composed | bytes, Any]]
 
     def _writable(self) -> None:
         """Refuse a write in a read-only unit of work (:class:`~loyalty.errors.StorageError`)."""

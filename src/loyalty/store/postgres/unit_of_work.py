@@ -26,6 +26,7 @@ from loyalty.store import (
 from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
 from loyalty.store.periods import count_from_start, purchase_time
 from loyalty.store.postgres.driver import entry_values, pg_json, pg_text, translate
+from loyalty.store.postgres.feed import PostgresFeed
 from loyalty.store.postgres.holds import PostgresHolds
 from loyalty.store.postgres.identifiers import IdentifierRows
 from loyalty.store.postgres.lots import PostgresLots
@@ -52,7 +53,7 @@ if TYPE_CHECKING:
     Connection = psycopg.Connection[tuple[Any, ...]]
 
 
-class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, PostgresHolds):
+class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, PostgresHolds, PostgresFeed):
     """One transaction on one connection, which sends what needs no answer with what does.
 
     Its ``BEGIN`` and the writes whose answer nothing waits for (tallies added, an operation
@@ -71,6 +72,9 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
         self._readonly = readonly
         self._events: list[NewEvent] = []
         self._queued: list[tuple[sql.Composed | bytes, Any]] = [] if begin is None else [(begin, None)]
+        if begin is not None and not readonly:
+            # Before anything can draw an entry number: the ledger feed waits for this lock.
+            self._queued.append((queries.hold_feed, None))
         # Until BEGIN has gone out, a connection the server dropped in the pool can be retried.
         self._fresh = begin is not None
         # Members' row tallies (loyalty.store.member_tallies), read from locked rows: changes are
@@ -302,6 +306,7 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
         rows = self._execute(self._q.period_kinds, (start, end)).fetchall()
         by_kind = {str(kind): int(points) for kind, points, _ in rows}
         credited = {str(kind): int(gained) for kind, _, gained in rows}
+        shares = self._execute(self._q.period_rules, {"lo": start, "hi": end}).fetchall()
         row = self._execute(self._q.period_purchases, {"lo": start, "hi": end, "first": before}).fetchone()
         assert row is not None
         members, purchases, active, active_before, retained, spend = row
@@ -315,6 +320,7 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
             int(purchases),
             Decimal(spend),
             credited.get("transfer", 0),
+            {str(rule): int(points) for rule, points in shares},
         )
 
     def _points_before(self, end: datetime) -> int:

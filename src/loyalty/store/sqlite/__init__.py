@@ -37,6 +37,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from loyalty.errors import InvalidInput, StorageError
 from loyalty.store import Closing
+from loyalty.store.periods import kept_shares
 from loyalty.store.sqlite.migrations import MIGRATIONS
 from loyalty.store.sqlite.migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from loyalty.store.sqlite.statements import SYNCHRONOUS, instant_micros, pack, translate
@@ -103,6 +104,8 @@ class SQLiteStore(Closing):
             conn.create_function("loyalty_instant", 1, instant_micros, deterministic=True)
             # Records kept before schema 7, made compact (migration 7).
             conn.create_function("loyalty_pack", 4, pack, deterministic=True)
+            # The rule shares of entries kept before schema 14 (migration 14).
+            conn.create_function("loyalty_shares", 4, kept_shares, deterministic=True)
             self._enable_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")

@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 
 from loyalty.ledger import Posting
-from loyalty.store.rows import draws_text, offset_of, redates_text, rules_text
+from loyalty.store.rows import draws_text, offset_of, redates_text, rules_text, shares_text
 from loyalty.store.sqlite.statements import sortable, utc_text
 
 __all__ = ["Pending", "lot_values", "pending"]
@@ -53,6 +53,7 @@ def pending(posting: Posting, seq: int, balance: int) -> Pending:
             draws_text(posting.draws),
             int(posting.rolling),
             redates_text(posting.redates),
+            shares_text(posting),
         ),
     )
 

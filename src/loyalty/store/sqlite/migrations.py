@@ -307,5 +307,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE INDEX vouchers_against ON vouchers(purchase_id, code)
            WHERE status = 'issued' AND purchase_id IS NOT NULL""",
     ),
+    # 14: figures by rule (loyalty.ledger.rule_shares). An entry of several rules keeps each one's
+    # share of its points in ``rule_shares`` (a JSON object), written with it; an entry of one rule
+    # needs none. The entries of several rules kept before have their shares worked out once, by
+    # loyalty_shares() from the record their command kept, into kept_shares: the ledger is never
+    # rewritten. (An entry whose record is gone counts for no rule.)
+    (
+        "ALTER TABLE entries ADD COLUMN rule_shares TEXT",
+        "CREATE TABLE kept_shares (seq INTEGER PRIMARY KEY, rule_shares TEXT NOT NULL)",
+        """INSERT INTO kept_shares (seq, rule_shares)
+           SELECT seq, shares FROM (
+               SELECT e.seq, loyalty_shares(e.rule, e.points, e.source_id, COALESCE(e.record,
+                   (SELECT o.body FROM operations AS o WHERE o.key = e.source_id))) AS shares
+               FROM entries AS e WHERE instr(e.rule, ' ') > 0)
+           WHERE shares IS NOT NULL""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,6 +12,7 @@ from loyalty.store.periods import count_from_start
 from loyalty.store.sqlite.statements import (
     LEDGER_SPAN,
     PERIOD_PURCHASES,
+    PERIOD_RULES,
     POINTS_BEFORE,
     POINTS_BEFORE_FROM_TOTAL,
     micros,
@@ -34,6 +35,7 @@ def period_totals(conn: sqlite3.Connection, start: datetime, end: datetime, befo
     ).fetchall()
     by_kind = {str(kind): int(points) for kind, points, _ in sums}
     credited = {str(kind): int(gained) for kind, _, gained in sums}
+    by_rule = {str(rule): int(points) for rule, points in conn.execute(PERIOD_RULES, {"lo": lo, "hi": hi})}
     (members,) = conn.execute("SELECT COUNT(*) FROM members WHERE enrolled_at < ?", (hi,)).fetchone()
     bounds: dict[str, int | str] = {"lo": micros(start), "hi": micros(end), "first": micros(before)}
     bounds |= {"lo_at": lo, "hi_at": hi, "first_at": utc_text(before)}
@@ -52,6 +54,7 @@ def period_totals(conn: sqlite3.Connection, start: datetime, end: datetime, befo
         int(purchases),
         spend,
         credited.get("transfer", 0),
+        by_rule,
     )
 
 

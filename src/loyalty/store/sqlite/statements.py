@@ -25,6 +25,7 @@ from loyalty.tallies import Tally
 
 # Column lists are module constants; every value is bound as a parameter.
 SELECT_MEMBER = f"SELECT {MEMBER_COLUMNS} FROM members WHERE member_id = ?"  # noqa: S608
+SELECT_ENTRIES = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
 SELECT_HISTORY = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE member_id = ? AND seq > ? ORDER BY seq LIMIT ?"  # noqa: S608
 INSERT_MEMBER = f"INSERT INTO members ({MEMBER_COLUMNS}, tallies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 SELECT_PROGRAMS = f"SELECT {PROGRAM_COLUMNS} FROM program_versions"  # noqa: S608
@@ -102,6 +103,18 @@ PUT_REFERRAL = f"INSERT OR REPLACE INTO referrals ({REFERRAL_COLUMNS}) VALUES ({
 # and those kept as operations through their till time (exact microseconds); a record starts with
 # its member and amount (loyalty.records.pack_operation). Totals are rounded to the currency's
 # minor unit, so their digits without the point add up exactly as integers.
+# Each rule's points of a period's entries: an entry of one rule gives it all of them, an entry
+# of several each rule its share (rule_shares, or kept_shares for the entries kept before them).
+PERIOD_RULES = """
+SELECT rule, SUM(points) FROM (
+    SELECT rule, points FROM entries
+    WHERE occurred_at >= :lo AND occurred_at < :hi AND rule IS NOT NULL AND instr(rule, ' ') = 0
+    UNION ALL
+    SELECT j.key, j.value FROM entries AS e, json_each(COALESCE(e.rule_shares,
+        (SELECT k.rule_shares FROM kept_shares AS k WHERE k.seq = e.seq))) AS j
+    WHERE e.occurred_at >= :lo AND e.occurred_at < :hi AND instr(e.rule, ' ') > 0
+) GROUP BY rule
+"""
 PERIOD_PURCHASES = """
 WITH now AS (
     SELECT json_extract(body, '$[0]') AS member, json_extract(body, '$[1]') AS amount
@@ -159,8 +172,8 @@ SELECT_OPERATION = (
 INSERT_ENTRY = (
     "INSERT INTO entries (seq, member_id, kind, points, balance_after, occurred_at, occurred_offset,"
     " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
-    " vests_at, expires_at, draws, rolling, redates, record)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " vests_at, expires_at, draws, rolling, redates, rule_shares, record)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # The member's balance moved by an entry, and the number of the ledger's last entry: the new one
 # is numbered after it, as SQLite would number it (the write lock is held, so it cannot change).

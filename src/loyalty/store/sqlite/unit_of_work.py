@@ -60,6 +60,7 @@ from loyalty.store.sqlite.statements import (
     PUT_ROW_TALLIES,
     PUT_TIER,
     REFERRALS_BY,
+    SELECT_ENTRIES,
     SELECT_HISTORY,
     SELECT_MEMBER,
     SELECT_OPERATION,
@@ -244,6 +245,13 @@ class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteLots, SQLiteHolds):
         rows = self._conn.execute(
             SELECT_HISTORY, (member_id, after, -1 if limit is None else limit)
         ).fetchall()
+        return [entry_from_row(row) for row in rows]
+
+    def entries(self, *, after: int = 0, limit: int | None = None) -> list[Entry]:
+        # Writers take the write lock at BEGIN (BEGIN IMMEDIATE) and hold it to their commit:
+        # one at a time, so seq order is commit order.
+        self._flush()
+        rows = self._conn.execute(SELECT_ENTRIES, (after, -1 if limit is None else limit)).fetchall()
         return [entry_from_row(row) for row in rows]
 
     def referral_code(self, member_id: str) -> str | None:

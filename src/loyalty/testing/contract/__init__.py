@@ -31,6 +31,7 @@ from loyalty.testing.contract.engine import EngineContract
 from loyalty.testing.contract.figures import FiguresContract
 from loyalty.testing.contract.holds import HoldsContract
 from loyalty.testing.contract.identifiers import IdentifiersContract
+from loyalty.testing.contract.ledger_feed import LedgerFeedContract
 from loyalty.testing.contract.lots import LotsContract
 from loyalty.testing.contract.members import MembersContract
 from loyalty.testing.contract.operations import OperationsContract
@@ -55,6 +56,7 @@ class StoreContract(
     ReferralsContract,
     IdentifiersContract,
     OutboxContract,
+    LedgerFeedContract,
     HoldsContract,
     VouchersContract,
     UnitOfWorkContract,

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import random
+import threading
+import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import ClassVar
@@ -11,6 +15,7 @@ import attrs
 import pytest
 
 from loyalty.engine import Engine
+from loyalty.errors import TransientStorageError
 from loyalty.holds import Hold
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import draw
@@ -76,6 +81,61 @@ class ContractBase:
     #: Threads x read-for-update-then-add cycles in the concurrent tally test.
     tally_workers: ClassVar[int] = 8
     tally_cycles: ClassVar[int] = 25
+
+    def _poll_while_writing(
+        self,
+        store_factory: Callable[[], Store],
+        write: Callable[[UnitOfWork, int, int], list[int]],
+        read: Callable[[UnitOfWork, int], list[int]],
+        *,
+        workers: int,
+        rounds: int,
+    ) -> tuple[list[int], list[int]]:
+        """What a reader paging with a cursor saw while writers committed, in the order it saw it,
+        and the numbers the writers committed, sorted.
+
+        Writer ``n`` runs ``write(uow, n, r)`` for each round ``r`` (the numbers it wrote) in a
+        unit of work that dawdles up to 3 ms before it commits (again after a transient
+        failure), each writer on a handle of its own; the reader's ``read(uow, after)`` gives the
+        numbers of a page after ``after``, and it reads until an empty page once the writers are
+        done.
+        """
+        stores = [store_factory() for _ in range(workers + 1)]
+        done = threading.Event()
+        written: list[int] = []
+
+        def writer(n: int) -> None:
+            for r in range(rounds):
+                while True:
+                    try:
+                        with stores[n].unit_of_work() as uow:
+                            numbers = write(uow, n, r)
+                            time.sleep(random.uniform(0, 0.003))
+                            uow.commit()
+                        written.extend(numbers)
+                        break
+                    except TransientStorageError:
+                        continue
+
+        def reader() -> list[int]:
+            seen: list[int] = []
+            while True:
+                finished = done.is_set()
+                with stores[workers].unit_of_work(readonly=True) as uow:
+                    page = read(uow, seen[-1] if seen else 0)
+                seen += page
+                if finished and not page:
+                    return seen
+
+        try:
+            with ThreadPoolExecutor(workers + 1) as pool:
+                polled = pool.submit(reader)
+                list(pool.map(writer, range(workers)))
+                done.set()
+                return polled.result(), sorted(written)
+        finally:
+            for store in stores:
+                store.close()
 
     def _enroll(self, store: Store, member_id: str = "M1") -> Member:
         member = Member(member_id, T0)

@@ -4,20 +4,13 @@ The outbox: events numbered in commit order, kept only with their change."""
 
 from __future__ import annotations
 
-import random
-import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import attrs
 import pytest
 
-from loyalty.errors import (
-    InvalidInput,
-    TransientStorageError,
-)
-from loyalty.store import Store
+from loyalty.errors import InvalidInput
+from loyalty.store import Store, UnitOfWork
 from loyalty.testing.contract._base import CET, ContractBase, adjust_posting
 
 
@@ -69,44 +62,22 @@ class OutboxContract(ContractBase):
         setup = store_factory()
         self._enroll(setup)
         workers, rounds = 4, 15
-        stores = [store_factory() for _ in range(workers + 1)]
-        done = threading.Event()
 
-        def write(n: int) -> None:
-            for r in range(rounds):
-                while True:
-                    try:
-                        with stores[n].unit_of_work() as uow:
-                            uow.balance("M1", for_update=n % 2 == 0)
-                            for k in range(1 + r % 3):
-                                uow.add_event(self._event(n * 1000 + r * 10 + k))
-                            time.sleep(random.uniform(0, 0.002))
-                            uow.commit()
-                        break
-                    except TransientStorageError:
-                        continue
+        def write(uow: UnitOfWork, n: int, r: int) -> list[int]:
+            uow.balance("M1", for_update=n % 2 == 0)
+            for k in range(1 + r % 3):
+                uow.add_event(self._event(n * 1000 + r * 10 + k))
+            return []  # numbered at commit
 
-        def read() -> list[int]:
-            seen: list[int] = []
-            while True:
-                finished = done.is_set()
-                with stores[workers].unit_of_work(readonly=True) as uow:
-                    batch = uow.events(after=seen[-1] if seen else 0)
-                # Contiguous from the cursor: nothing committed later slips in below it.
-                assert [e.seq for e in batch] == list(range(len(seen) + 1, len(seen) + 1 + len(batch)))
-                seen += [e.seq for e in batch]
-                if finished:
-                    return seen
+        def read(uow: UnitOfWork, after: int) -> list[int]:
+            page = [e.seq for e in uow.events(after=after)]
+            # Contiguous from the cursor: nothing committed later slips in below it.
+            assert page == list(range(after + 1, after + 1 + len(page)))
+            return page
 
         try:
-            with ThreadPoolExecutor(workers + 1) as pool:
-                reader = pool.submit(read)
-                list(pool.map(write, range(workers)))
-                done.set()
-                seen = reader.result()
+            seen, _ = self._poll_while_writing(store_factory, write, read, workers=workers, rounds=rounds)
             expected = workers * sum(1 + r % 3 for r in range(rounds))
             assert seen == list(range(1, expected + 1))
         finally:
-            for store in stores:
-                store.close()
             setup.close()
