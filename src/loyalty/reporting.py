@@ -29,7 +29,6 @@ from zoneinfo import ZoneInfo
 from loyalty.engine import Engine
 from loyalty.errors import InvalidInput
 from loyalty.figures import periods
-from loyalty.ledger import EntryKind
 from loyalty.program import Program
 from loyalty.report import Period, Report, Share, Side, whole
 from loyalty.store import Store
@@ -56,25 +55,12 @@ def member_ids(store: Store, *, page: int = 500) -> Iterator[str]:
         after = ids[-1]
 
 
-def points_by_rule(
-    engine: Engine, members: Sequence[str], start: datetime, end: datetime
-) -> list[RulePoints]:
-    """The points each rule gave in ``[start, end)``, read from the members' ledger entries.
-
-    An entry credits the rules that produced it together (``base+bakery``), as it was written;
-    points are in the program's units. Reads every member's history: a report's pace, not a till's.
-    """
-    named = {rule.id: rule.name or rule.id for version in engine.versions for rule in version.rules}
-    given: dict[str, int] = {}
-    for member in members:
-        for entry in engine.history(member):
-            if entry.kind is EntryKind.EARN and entry.rules and start <= entry.occurred_at < end:
-                key = "+".join(entry.rules)
-                given[key] = given.get(key, 0) + entry.points
-    return [
-        RulePoints(key, " + ".join(named.get(rule, rule) for rule in key.split("+")), Decimal(points))
-        for key, points in given.items()
-    ]
+def points_by_rule(engine: Engine, start: datetime, end: datetime) -> list[RulePoints]:
+    """The points each rule gave in ``[start, end)``, as the store adds them up
+    (:attr:`loyalty.figures.Figures.by_rule`: an entry of several rules counts for each its
+    share), in the program's units, rules that gave nothing left out."""
+    given = engine.figures(start, end).by_rule
+    return [RulePoints(rule.rule, rule.name, Decimal(rule.issued)) for rule in given if rule.issued]
 
 
 def of_store(
@@ -92,7 +78,7 @@ def of_store(
     (:func:`loyalty.figures.periods`), priced at ``point_value`` (default: the program's
     ``redemption.point_value``); members per tier are as they stand now, members at risk as of
     ``end`` (:meth:`~loyalty.Engine.at_risk`). ``rules`` are the points each rule gave, in the
-    program's units; by default :func:`points_by_rule` reads them from the ledger.
+    program's units; by default the store's own figures by rule (:func:`points_by_rule`).
     """
     program = engine.program
     value = program.redemption.point_value if point_value is None else point_value
@@ -108,7 +94,7 @@ def of_store(
             Share(level.id, level.name or level.id, Decimal(counts[level.id]))
             for level in program.tiers.levels
         )
-    given = points_by_rule(engine, members, start, end) if rules is None else rules
+    given = points_by_rule(engine, start, end) if rules is None else rules
     side = Side(
         f"{program.name} {program.version}",
         series,

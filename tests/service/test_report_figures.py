@@ -49,16 +49,17 @@ def test_a_stores_report_adds_up_to_the_periods_figures(memory_or_sqlite_store: 
         Share("silver", "Silver", Decimal(1)),
         Share("gold", "Gold", Decimal(0)),
     )
-    # The bakery purchase's entry credits its two rules together, as it was written.
+    # The store's figures by rule: the bakery purchase's one entry counts for each of its two
+    # rules its share (20 and 5).
     assert {(s.key, s.value) for s in side.rules} == {
-        ("base", Decimal(630)),
+        ("base", Decimal(650)),
         ("tier-silver:bonus", Decimal(50)),
-        ("base+bakery", Decimal(25)),
+        ("bakery", Decimal(5)),
     }
     assert side.at_risk is not None
 
 
-def test_rules_given_to_a_stores_report_replace_the_ledgers(memory_or_sqlite_store: Store) -> None:
+def test_rules_given_to_a_stores_report_replace_the_stores_own(memory_or_sqlite_store: Store) -> None:
     engine = _recorded(memory_or_sqlite_store)
     given = [RulePoints("bakery", "Bakery bonus", Decimal(5))]
     found = of_store(engine, memory_or_sqlite_store, T0, T0 + 80 * DAY, rules=given)
