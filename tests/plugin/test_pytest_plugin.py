@@ -121,10 +121,16 @@ def test_on_postgresql_each_test_gets_a_schema_of_its_own_dropped_after(pytester
             rows = conn.execute("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'loyalty_test_%'")
             return {name for (name,) in rows.fetchall()}
 
-    before = schemas()
     project(pytester, store="PostgresStore")
+    # Each test notes its own schema: other suites may be making and dropping theirs meanwhile.
+    pytester.makeconftest(
+        "import pytest\n\n\n@pytest.fixture(autouse=True)\ndef note_schema(loyalty_store):\n"
+        "    with open('schemas.txt', 'a') as noted:\n        noted.write(loyalty_store.schema + '\\n')\n"
+    )
     pytester.runpytest(*PLUGIN, "--loyalty-store", dsn).assert_outcomes(passed=3)
-    assert schemas() - before == set()
+    used = set((pytester.path / "schemas.txt").read_text().split())
+    assert len(used) == 3 and all(name.startswith("loyalty_test_") for name in used)
+    assert used.isdisjoint(schemas())
 
 
 def test_loading_the_plugin_imports_nothing_of_the_engine() -> None:
