@@ -1,0 +1,489 @@
+"""The `loyalty` command's arguments: every subcommand, its options and the function that runs it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import loyalty
+from loyalty.cli.baskets import (
+    QUOTE_ID,
+    argument,
+    at_argument,
+    currency_argument,
+    day_or_at_argument,
+    id_argument,
+    line_argument,
+    money_text,
+)
+from loyalty.cli.check import check as run_check
+from loyalty.cli.demo import VISITS_PER_WEEK
+from loyalty.cli.demo import demo as run_demo
+from loyalty.cli.exporting import export as run_export
+from loyalty.cli.importing import import_file as run_import
+from loyalty.cli.ledger_feed import entries as run_entries
+from loyalty.cli.members import events as run_events
+from loyalty.cli.members import history as run_history
+from loyalty.cli.members import merge as run_merge
+from loyalty.cli.members import show as run_show
+from loyalty.cli.migrate import run_migrate
+from loyalty.cli.programs import validate as run_validate
+from loyalty.cli.quote import quote as run_quote
+from loyalty.cli.report import report as run_report
+from loyalty.cli.run_due import run_due
+from loyalty.cli.schema import schema as run_schema
+from loyalty.cli.simulate import simulate as run_simulate
+
+
+def _whole(text: str, least: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < least:
+        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
+    return value
+
+
+def _count(text: str) -> int:
+    return _whole(text, 1)
+
+
+def _seq(text: str) -> int:
+    """An entry's or event's number, or 0 for "from the start"."""
+    return _whole(text, 0)
+
+
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="loyalty", description="An embeddable, explainable loyalty engine for point-of-sale software."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {loyalty.__version__}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log to stderr what the library logs: -v retries, declines, migrations and maintenance "
+        "runs; -vv each command too (before COMMAND: loyalty -v run-due ...)",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    demo = commands.add_parser(
+        "demo",
+        help="replay a few weeks of synthetic till traffic into an SQLite file and report on it",
+        description=(
+            "Enroll members of a 'Demo Grocer' program (1 point per whole euro), replay seeded purchases "
+            f"(about {VISITS_PER_WEEK} per member a week) and redemptions through the engine into an "
+            "SQLite file, then print the top members, a receipt explanation and a summary."
+        ),
+    )
+    demo.add_argument("--db", type=Path, help="SQLite file to create (default: a new temporary directory)")
+    demo.add_argument("--force", action="store_true", help="replace --db if it already holds data")
+    demo.add_argument("--members", type=_count, default=200, help="members to enroll (default: 200)")
+    demo.add_argument("--weeks", type=_count, default=4, help="weeks of purchases to replay (default: 4)")
+    demo.add_argument("--seed", type=int, default=1, help="seed of the synthetic traffic (default: 1)")
+    demo.add_argument(
+        "--synchronous",
+        choices=("normal", "full"),
+        default="normal",
+        help="SQLite durability: 'full' fsyncs every commit and survives power loss; "
+        "'normal' (default here) survives an application crash only, and is much faster",
+    )
+    demo.add_argument(
+        "--json",
+        action="store_true",
+        help="print the store, the summary, the top members and the receipt as one JSON object",
+    )
+    demo.set_defaults(run=run_demo)
+
+    validate = commands.add_parser(
+        "validate",
+        help="check a program file and summarise it",
+        description=(
+            "Check a program file (.toml or .json; one program, or several versions under 'versions'). "
+            "A valid program prints one summary line per version; otherwise every problem is printed "
+            "on stderr as 'path: message', one per line, and the exit status is 1. Nothing is written."
+        ),
+    )
+    validate.add_argument("program", type=Path, metavar="PROGRAM", help="the program file (.toml or .json)")
+    validate.add_argument(
+        "--json",
+        action="store_true",
+        help="print the verdict as one JSON object on stdout: each version's summary and program, "
+        "or every problem as {path, message}",
+    )
+    validate.set_defaults(run=run_validate)
+
+    schema = commands.add_parser(
+        "schema",
+        help="print the JSON Schema of program files, for editors",
+        description=(
+            "Print the JSON Schema (draft 2020-12) of program files (.toml or .json; one program, or "
+            "several versions under 'versions'), generated from the classes that read them, for an "
+            "editor to check and complete program files as they are typed (docs/editors.md). It "
+            "prints nothing else; with --output it writes the schema to FILE and prints nothing."
+        ),
+    )
+    schema.add_argument(
+        "--output",
+        type=Path,
+        metavar="FILE",
+        help="write the schema to FILE instead (its directory must exist)",
+    )
+    schema.set_defaults(run=run_schema)
+
+    checking = commands.add_parser(
+        "check",
+        help="run scenario files (*.loyalty.toml) and report each scenario",
+        description=(
+            "Run the scenarios of each file on a fresh memory store and print one line per scenario "
+            "(ok or FAIL); under a failure, the step, each expectation against what happened and the "
+            "step's explanation. The exit status is 1 if any scenario failed or any file has problems "
+            "(printed on stderr as 'FILE: path: message'). Nothing is written."
+        ),
+    )
+    checking.add_argument(
+        "files", nargs="*", type=Path, metavar="FILE", help="scenario files (.loyalty.toml)"
+    )
+    checking.add_argument(
+        "--schema", action="store_true", help="print the JSON Schema of scenario files instead, for editors"
+    )
+    checking.set_defaults(run=run_check)
+
+    quote = commands.add_parser(
+        "quote",
+        help="explain what a basket would earn, writing nothing",
+        description=(
+            "Print what a basket would earn under the program version in force at its time: every "
+            "rule's points per line, the rounding, the total, and every rule that gives nothing with "
+            "its reason. The basket is a JSON file (- for standard input), or --line options. A quote "
+            "writes nothing and knows no history beyond the basket's member.visits."
+        ),
+    )
+    quote.add_argument("program", type=Path, metavar="PROGRAM", help="the program file (.toml or .json)")
+    quote.add_argument(
+        "basket", nargs="?", metavar="BASKET.json", help="the basket as JSON (- for standard input)"
+    )
+    quote.add_argument(
+        "--line",
+        dest="lines",
+        action="append",
+        type=line_argument,
+        metavar="SKU:QTY:PRICE[:CATEGORY]",
+        help="a basket line instead of a basket file (repeat for more lines), e.g. latte:2:3.40:coffee",
+    )
+    quote.add_argument(
+        "--at",
+        type=at_argument,
+        metavar="ISO",
+        help="the till's time, ISO 8601 with an offset (default: now, in UTC)",
+    )
+    quote.add_argument(
+        "--member-id", type=id_argument, metavar="ID", help=f"the member (default: {QUOTE_ID})"
+    )
+    quote.add_argument(
+        "--currency",
+        type=currency_argument,
+        metavar="CODE",
+        help="ISO 4217 code (default: the program's currency)",
+    )
+    quote.add_argument("--id", type=id_argument, metavar="ID", help=f"the purchase id (default: {QUOTE_ID})")
+    quote.add_argument("--store", type=id_argument, metavar="ID", help="the store id")
+    quote.add_argument("--terminal", type=id_argument, metavar="ID", help="the terminal id")
+    quote.add_argument(
+        "--channel", type=id_argument, metavar="NAME", help="the sales channel (web, app, ...)"
+    )
+    quote.add_argument(
+        "--guest",
+        action="store_true",
+        help=(
+            "quote for a card not enrolled: the member is new (no birthday, attributes or earlier "
+            "purchases) and the receipt says 'join now to earn these points'"
+        ),
+    )
+    quote.add_argument("--json", action="store_true", help="print the receipt as one JSON object")
+    quote.set_defaults(run=run_quote, usage=quote.error)
+
+    report = commands.add_parser(
+        "report",
+        help="print a period's figures: members, retention, points and their liability",
+        description=(
+            "Print the program's figures for a period from a store: members enrolled and active, "
+            "retention and defection against the period of the same length before, points issued, "
+            "redeemed, expired and outstanding, breakage, the liability at --point-value, spend and "
+            "an estimated lifetime value. The figures are added up in the store. Nothing is written."
+        ),
+    )
+    report.add_argument(
+        "store", nargs="?", metavar="STORE_URL", help="the store, e.g. sqlite:///loyalty.db (or --store)"
+    )
+    report.add_argument(
+        "--store",
+        dest="store_option",
+        metavar="URL",
+        help="the store, as the other commands take it (default: $LOYALTY_STORE_URL)",
+    )
+    report.add_argument(
+        "--from",
+        dest="start",
+        type=day_or_at_argument,
+        required=True,
+        metavar="DATE|ISO",
+        help="the period's start: a date (from its midnight in the program's timezone) or an instant",
+    )
+    report.add_argument(
+        "--to",
+        dest="end",
+        type=day_or_at_argument,
+        required=True,
+        metavar="DATE|ISO",
+        help="the period's end: a date (the day included) or an instant (excluded)",
+    )
+    report.add_argument(
+        "--point-value", type=argument(lambda text: money_text("point-value", text)), metavar="AMOUNT"
+    )
+    report.add_argument(
+        "--program",
+        type=Path,
+        metavar="PROGRAM",
+        help="the program file (default: the latest version stored with the data)",
+    )
+    report.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    report.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write an HTML report with charts to FILE (needs the 'report' extra; docs/reporting.md)",
+    )
+    report.set_defaults(run=run_report)
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="replay a history under the current program and a proposed one, side by side",
+        description=(
+            "Replay a history file (JSON Lines, docs/simulation.md) in memory under the current program "
+            "and under a proposed one, and print for each, side by side: points issued, redeemed, "
+            "expired and outstanding, the liability, breakage, members per tier, the points each rule "
+            "gave, declined redemptions and the members who gain or lose most. Nothing is written."
+        ),
+    )
+    simulate.add_argument("--history", type=Path, required=True, metavar="FILE", help="the history (.jsonl)")
+    for flag, what in (("--program", "the current program"), ("--proposed", "the proposed program")):
+        simulate.add_argument(
+            flag, type=Path, required=True, metavar="PROGRAM", help=f"{what} (.toml or .json)"
+        )
+    simulate.add_argument(
+        "--point-value",
+        type=argument(lambda text: money_text("point-value", text)),
+        metavar="AMOUNT",
+        help="money per point for the liability (default: each program's redemption.point_value)",
+    )
+    simulate.add_argument(
+        "--until",
+        type=at_argument,
+        metavar="ISO",
+        help="run maintenance up to this instant after the last record",
+    )
+    simulate.add_argument(
+        "--top", type=_seq, default=5, metavar="N", help="members who gain and lose most to list (default: 5)"
+    )
+    simulate.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
+    simulate.add_argument(
+        "--html",
+        type=Path,
+        metavar="FILE",
+        help="also write an HTML report charting both programs to FILE (needs the 'report' extra)",
+    )
+    simulate.set_defaults(run=run_simulate)
+
+    due = commands.add_parser(
+        "run-due",
+        help="carry out everything due: expiries, ended holds, tier reviews, expiry reminders",
+        description=(
+            "What an operator schedules (daily, say): write off points past their expiry date, end "
+            "holds whose time ran out, carry out tier reviews, re-date points where a program version "
+            "says so, and announce points about to expire, each once (running it again does nothing "
+            "more), then print what it did. A missing SQLite file is refused, not created; the program "
+            "is the versions stored with the data unless --program is given."
+        ),
+    )
+    _store_options(due)
+    due.add_argument(
+        "--at",
+        type=at_argument,
+        metavar="ISO",
+        help="what is due by this instant, ISO 8601 with an offset, not in the future (default: now)",
+    )
+    due.add_argument(
+        "--batch", type=_count, default=500, metavar="N", help="lots per unit of work (default: 500)"
+    )
+    due.add_argument("--json", action="store_true", help="print what was done as one JSON object")
+    due.set_defaults(run=run_due)
+
+    member = commands.add_parser(
+        "member",
+        help="look up a member (balance, tier, points expiring, holds, history), or merge two",
+        description=(
+            "Look up a member in a store (show, history: nothing is written), or merge two members "
+            "found to be one person (merge)."
+        ),
+    )
+    lookups = member.add_subparsers(dest="lookup", required=True, metavar="LOOKUP")
+    show = lookups.add_parser(
+        "show",
+        help="balance by state, tier and progress, points expiring soon, open holds",
+        description=(
+            "The member's points now (available, pending, overdue, held), its tier and what the next "
+            "one needs (under a tiered program), its lots expiring within --expiring-days, and its "
+            "open holds."
+        ),
+    )
+    _lookup_options(show)
+    show.add_argument(
+        "--expiring-days", type=_count, default=30, metavar="N", help="the window for expiring points (30)"
+    )
+    show.set_defaults(run=run_show)
+    history = lookups.add_parser(
+        "history",
+        help="the member's ledger entries, oldest first",
+        description="The member's ledger entries in recording order, from after --after, at most --limit.",
+    )
+    _lookup_options(history)
+    history.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="entries after this one (0)")
+    history.add_argument("--limit", type=_count, default=50, metavar="N", help="at most N entries (50)")
+    history.set_defaults(run=run_history)
+    merging = lookups.add_parser(
+        "merge",
+        help="merge ABSORBED into SURVIVOR: its points, tier progress, habits, referrals and keys",
+        description=(
+            "Merge two members found to be one person: SURVIVOR receives ABSORBED's points (lot by lot, "
+            "each keeping its expiry date), its tier progress, habits, referrals, cards and keys, and "
+            "ABSORBED is closed. Idempotent on --id: running it again with the same id does nothing more."
+        ),
+    )
+    merging.add_argument("survivor", metavar="SURVIVOR", help="the member who remains")
+    merging.add_argument("absorbed", metavar="ABSORBED", help="the member merged in, then closed")
+    merging.add_argument(
+        "--id", required=True, type=id_argument, metavar="ID", help="the merge's id (its idempotency key)"
+    )
+    merging.add_argument("--reason", required=True, metavar="TEXT", help="why: kept on both members' entries")
+    merging.add_argument(
+        "--at", type=at_argument, metavar="ISO", help="when, ISO 8601 with an offset (default: now)"
+    )
+    _store_options(merging)
+    merging.add_argument("--json", action="store_true", help="print the merge as JSON")
+    merging.set_defaults(run=run_merge)
+
+    importing = commands.add_parser(
+        "import",
+        help="apply a history file (JSON Lines) to a store, in batches, once",
+        description=(
+            "Apply the records of a history file (enrollments, opening balances, purchases, returns, "
+            "redemptions, adjustments, custom events: docs/import-export.md) to the store, --batch-size "
+            "events per transaction, each with the outcome of its own engine call. Records already "
+            "recorded are skipped by their ids, so a run that was stopped resumes when run again. A "
+            "bad record stops the run (--on-error stop) or is skipped (--on-error skip, into --rejects "
+            "FILE). The store must exist (loyalty migrate creates it)."
+        ),
+    )
+    importing.add_argument("file", type=Path, metavar="FILE.jsonl", help="the history, one record a line")
+    _store_options(importing)
+    importing.add_argument(
+        "--batch-size", type=_count, default=500, metavar="N", help="events per transaction (default: 500)"
+    )
+    importing.add_argument(
+        "--on-error",
+        choices=("stop", "skip"),
+        default="stop",
+        help="at a bad record: stop there (the default), or skip it and go on",
+    )
+    importing.add_argument(
+        "--rejects", type=Path, metavar="FILE", help="with --on-error skip: write the bad records here"
+    )
+    importing.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    importing.set_defaults(run=run_import)
+
+    exporting = commands.add_parser(
+        "export",
+        help="write the store's members as a history file that loyalty import reads back",
+        description=(
+            "Write every member of the store, by id, as history records (JSON Lines): its enrollment "
+            "(birthday, attributes, active cards and keys), then each of its open lots as an "
+            "opening_balance with the dates it was earned, vests and expires. loyalty import reads "
+            "the file into another store (docs/import-export.md). Nothing is written to the store."
+        ),
+    )
+    _store_options(exporting)
+    exporting.add_argument("--output", type=Path, metavar="FILE", help="write here (default: stdout)")
+    exporting.add_argument(
+        "--page", type=_count, default=500, metavar="N", help="members read at a time (default: 500)"
+    )
+    exporting.set_defaults(run=run_export)
+
+    migrate = commands.add_parser(
+        "migrate",
+        help="create a store, or upgrade an older one to this version's schema",
+        description=(
+            "Create the store at --store (an SQLite file, a PostgreSQL schema) if it is absent, or "
+            "bring an older one up to this version's schema, and print its schema version. The "
+            "commands that read or maintain existing data never do either: they refuse a store that "
+            "is missing or older."
+        ),
+    )
+    migrate.add_argument(
+        "--store", metavar="URL", help="the store, e.g. sqlite:///loyalty.db (default: $LOYALTY_STORE_URL)"
+    )
+    migrate.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
+    migrate.set_defaults(run=run_migrate)
+
+    events = commands.add_parser(
+        "events",
+        help="the outbox: events in commit order, for an integration to pick up",
+        description=(
+            "The outbox's events (points expiring, tiers reached, referrals rewarded, members at "
+            "risk, ...) in commit order, from after --after, at most --limit. Nothing is written."
+        ),
+    )
+    _store_options(events)
+    events.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="events after this one (0)")
+    events.add_argument("--limit", type=_count, default=100, metavar="N", help="at most N events (100)")
+    events.add_argument("--json", action="store_true", help="print the events as one JSON array")
+    events.set_defaults(run=run_events)
+
+    feed = commands.add_parser(
+        "entries",
+        help="the ledger feed: every member's entries in commit order, as JSON lines",
+        description=(
+            "Every member's ledger entries in commit order, from after --after, at most --limit, "
+            "one JSON object a line (an entry's JSON form), for accounting and BI: pass the last "
+            "seq printed as --after next time. Nothing is written."
+        ),
+    )
+    _store_options(feed)
+    feed.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="entries after this one (0)")
+    feed.add_argument("--limit", type=_count, default=1000, metavar="N", help="at most N entries (1000)")
+    feed.set_defaults(run=run_entries)
+    return parser
+
+
+def _store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--store", metavar="URL", help="the store, e.g. sqlite:///loyalty.db (default: $LOYALTY_STORE_URL)"
+    )
+    parser.add_argument(
+        "--program",
+        type=Path,
+        metavar="PROGRAM",
+        help="the program file (default: the versions stored with the data)",
+    )
+
+
+def _lookup_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("member_id", metavar="ID", nargs="?", help="the member's id (or give --key)")
+    parser.add_argument(
+        "--key",
+        metavar="KEY",
+        help="find the member by a card or key instead, kind:value (card:1234-5678, email:ann@example.com)",
+    )
+    _store_options(parser)
+    parser.add_argument("--json", action="store_true", help="print the answer as JSON")
