@@ -19,7 +19,9 @@ from loyalty.errors import InvalidDatetime, InvalidId, InvalidInput, InvalidPoin
 
 __all__ = [
     "MAX_ID_LENGTH",
+    "MAX_NAME_LENGTH",
     "MAX_POINTS",
+    "MAX_TEXT_LENGTH",
     "accepts",
     "check_aware",
     "check_distinct",
@@ -34,6 +36,11 @@ __all__ = [
 ]
 
 MAX_ID_LENGTH = 128
+#: The longest name a program gives a rule, tier or reward (a till prints it on a receipt line or
+#: two; every POS we know truncates item and promotion names well below it).
+MAX_NAME_LENGTH = 200
+#: The longest free text a command carries: a reason, a member's attribute value.
+MAX_TEXT_LENGTH = 1024
 MIN_YEAR, MAX_YEAR = 1900, 9998
 # Every adapter stores points and balances in a signed 64-bit column.
 MAX_POINTS = 2**63 - 1
@@ -55,17 +62,32 @@ def check_id(field: str, value: object) -> str:
     return value
 
 
-def check_text(field: str, value: object, *, max_length: int = 1024) -> str:
-    """Free text (a reason, an attribute value): any printable text, but no NUL or lone surrogates.
+def check_text(field: str, value: object, *, max_length: int = MAX_TEXT_LENGTH, blank: bool = True) -> str:
+    r"""Text a person wrote (a name, a reason, an attribute value): any printable text of at most
+    ``max_length`` characters, but no NUL and no lone surrogate; not blank unless ``blank``.
 
-    Those two cannot be stored by every backend (PostgreSQL refuses NUL in
-    text, UTF-8 cannot encode a lone surrogate), so they are refused here,
-    before any adapter sees them, for the same behaviour everywhere.
+    NUL and lone surrogates cannot be stored by every backend (PostgreSQL refuses NUL in text,
+    UTF-8 cannot encode a lone surrogate), so they are refused here, before any adapter sees
+    them, for the same behaviour everywhere. Bidi overrides and zero-width characters are
+    accepted: every backend stores them as given, and a name may need them to be written at all.
+
+    >>> check_text("rules[0].name", "Double points \u200f")
+    'Double points \u200f'
+    >>> check_text("reason", "a\x00b")
+    Traceback (most recent call last):
+    ...
+    loyalty.errors.InvalidInput: reason: must not contain NUL characters or lone surrogates
+    >>> check_text("name", "x" * 201, max_length=MAX_NAME_LENGTH)
+    Traceback (most recent call last):
+    ...
+    loyalty.errors.InvalidInput: name: must be at most 200 characters, got 201
     """
     if not isinstance(value, str):
         raise InvalidInput(field, f"must be a string, not {type(value).__name__}")
     if len(value) > max_length:
         raise InvalidInput(field, f"must be at most {max_length} characters, got {len(value)}")
+    if not blank and not value.strip():
+        raise InvalidInput(field, "must not be empty")
     if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
         raise InvalidInput(field, "must not contain NUL characters or lone surrogates")
     return value

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from loyalty.checks import MAX_POINTS, accepts, check_id
+from loyalty.checks import MAX_NAME_LENGTH, MAX_POINTS, accepts, check_id, check_text
 from loyalty.errors import InvalidInput
 from loyalty.money import check_decimal
 from loyalty.rule_fields import as_enum, check_rule_id
@@ -56,9 +56,9 @@ def _check_slug(_: Any, __: Any, value: Any) -> None:
     check_rule_id("id", value)
 
 
+@accepts(maxLength=MAX_NAME_LENGTH)
 def _check_name(_: Any, __: Any, value: Any) -> None:
-    if not isinstance(value, str) or not value.strip() or len(value) > 200:
-        raise InvalidInput("name", f"must be a non-empty text of at most 200 characters, got {value!r}")
+    check_text("name", value, max_length=MAX_NAME_LENGTH, blank=False)
 
 
 @accepts(minimum=1, maximum=MAX_POINTS)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 from dateutil.rrule import rrule, rrulestr
 
-from loyalty.checks import MAX_POINTS, accepts
+from loyalty.checks import MAX_NAME_LENGTH, MAX_POINTS, accepts, check_text
 from loyalty.errors import InvalidAmount, InvalidInput
 
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
@@ -242,11 +242,10 @@ def _check_optional_date(_: Any, attribute: attrs.Attribute[Any], value: object)
         raise InvalidInput(attribute.name, f"must be a date, not {type(value).__name__}")
 
 
+@accepts(maxLength=MAX_NAME_LENGTH)
 def _check_text(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200):
-        raise InvalidInput(
-            attribute.name, f"must be a non-empty text of at most 200 characters, got {value!r}"
-        )
+    if value is not None:
+        check_text(attribute.name, value, max_length=MAX_NAME_LENGTH, blank=False)
 
 
 @accepts(minimum=-1_000_000, maximum=1_000_000)

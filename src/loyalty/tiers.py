@@ -33,7 +33,7 @@ from typing import Any
 import attrs
 from dateutil.relativedelta import relativedelta
 
-from loyalty.checks import EVERY_YEAR_DAY, accepts, check_aware, one_of
+from loyalty.checks import EVERY_YEAR_DAY, MAX_NAME_LENGTH, accepts, check_aware, check_text, one_of
 from loyalty.errors import InvalidInput
 from loyalty.json_form import JsonForm
 from loyalty.rule_fields import as_enum, check_rule_id
@@ -161,9 +161,14 @@ def _check_bonus(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("bonus", f"must be an int from 0 to 10**12, got {value!r}")
 
 
+#: A tier's multiplier is a rule named "<tier name> tier", which must fit a rule's name.
+_MAX_TIER_NAME_LENGTH = MAX_NAME_LENGTH - len(" tier")
+
+
+@accepts(maxLength=_MAX_TIER_NAME_LENGTH)
 def _check_name(_: Any, __: Any, value: object) -> None:
-    if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 200):
-        raise InvalidInput("name", f"must be None or a text of 1 to 200 characters, got {value!r}")
+    if value is not None:
+        check_text("name", value, max_length=_MAX_TIER_NAME_LENGTH, blank=False)
 
 
 @attrs.frozen(kw_only=True)

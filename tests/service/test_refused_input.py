@@ -32,11 +32,14 @@ from loyalty import (
     UnknownMember,
 )
 from loyalty.checks import MAX_POINTS
+from loyalty.rewards import Reward
+from loyalty.rules import SpendRule
 from loyalty.store import Store, open_store
 from loyalty.store.memory import MemoryStore
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.contract import T0
 from loyalty.testing.snapshots import snapshot
+from loyalty.tiers import Tier
 from tests.pg import fresh_schema_url, postgres_dsn
 
 NAIVE = datetime(2024, 3, 1, 9, 30)
@@ -189,6 +192,37 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
         "reason",
     ),
     (
+        "lone surrogate in a redemption reason",
+        lambda e: e.redeem("M1", 5, id="R-new", at=T0, reason="a\ud800"),
+        InvalidInput,
+        "reason",
+    ),
+    (
+        "over-long adjustment reason",
+        lambda e: e.adjust("M1", 5, id="A-new", at=T0, reason="x" * 1025, actor="s"),
+        InvalidInput,
+        "reason",
+    ),
+    (
+        "NUL in an updated attribute",
+        lambda e: e.update_member("M1", id="U-new", at=T0, attributes={"x": "a\x00"}),
+        InvalidInput,
+        "attributes['x']",
+    ),
+    (
+        "lone surrogate in a rule name",
+        lambda e: SpendRule(id="r", name="a\ud800", points=1),
+        InvalidInput,
+        "name",
+    ),
+    ("NUL in a tier name", lambda e: Tier(id="gold", name="Gold\x00"), InvalidInput, "name"),
+    (
+        "over-long reward name",
+        lambda e: Reward(id="r", name="x" * 201, cost=5, gives="voucher"),
+        InvalidInput,
+        "name",
+    ),
+    (
         "reason of wrong type",
         lambda e: e.redeem("M1", 5, id="R-new", at=T0, reason=5),  # type: ignore[arg-type]
         InvalidInput,
@@ -314,7 +348,7 @@ def engine(store: Store) -> Engine:
 def test_refused_input_names_the_field_and_writes_nothing(
     engine: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
 ) -> None:
-    keys = ["P1", "R1", "A1", "P-new", "R-new", "A-new"]
+    keys = ["P1", "R1", "A1", "P-new", "R-new", "A-new", "U-new"]
     members = ["M1", "M2", "M3", "M9", "M" * 129]
     before = snapshot(store, members, keys)
     with pytest.raises(expected) as info:

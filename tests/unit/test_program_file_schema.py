@@ -217,7 +217,9 @@ def test_every_bound_a_validator_states_is_the_one_it_enforces(validator: Any, k
             return False
         return True
 
-    assert set(keywords) <= {"minimum", "maximum", "pattern"}
+    assert set(keywords) <= {"minimum", "maximum", "maxLength", "pattern"}
+    if "maxLength" in keywords:
+        assert accepted("x" * keywords["maxLength"]) and not accepted("x" * (keywords["maxLength"] + 1))
     if "minimum" in keywords:
         assert accepted(keywords["minimum"]) and not accepted(keywords["minimum"] - 1)
     if "maximum" in keywords:
