@@ -155,6 +155,7 @@ def test_the_examples_are_all_here() -> None:
         "bookshop.json",
         "coffee-shop.toml",
         "fashion-store.toml",
+        "grocer-club.toml",
         "grocer.toml",
         "hotel.toml",
         "versions.toml",
@@ -196,6 +197,7 @@ QUOTES = {
     "bookshop.json": 57,
     "coffee-shop.json": 89,
     "fashion-store.json": 6196,  # 61.96 points at scale 2
+    "grocer-club.json": 116,
     "grocer.json": 152,
     "hotel.json": 537,
     "versions.json": 10,

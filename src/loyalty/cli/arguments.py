@@ -17,8 +17,9 @@ from loyalty.cli.baskets import (
     money_text,
 )
 from loyalty.cli.check import check as run_check
-from loyalty.cli.demo import VISITS_PER_WEEK
+from loyalty.cli.demo import DEFAULT_PROGRAM
 from loyalty.cli.demo import demo as run_demo
+from loyalty.cli.examples import names as example_names
 from loyalty.cli.exporting import export as run_export
 from loyalty.cli.importing import import_file as run_import
 from loyalty.cli.ledger_feed import entries as run_entries
@@ -70,17 +71,26 @@ def parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demo = commands.add_parser(
         "demo",
-        help="replay a few weeks of synthetic till traffic into an SQLite file and report on it",
+        help="run an example program over a year of seeded till traffic and tell its merchant how it went",
         description=(
-            "Enroll members of a 'Demo Grocer' program (1 point per whole euro), replay seeded purchases "
-            f"(about {VISITS_PER_WEEK} per member a week) and redemptions through the engine into an "
-            "SQLite file, then print the top members, a receipt explanation and a summary."
+            "Run an example program (FreshWay Club, a grocer, unless --program names another) over a "
+            "year of seeded till traffic into a new SQLite file: regulars, members who drift away or stop, "
+            "referrals, redemptions, with expiry and tier reviews run every night as an operator would. "
+            "Then print, in the merchant's words, the program, one receipt explained, the members at risk "
+            "of leaving and why, the referrals, the year's figures, and where the store and its report are."
         ),
+    )
+    demo.add_argument(
+        "--program",
+        default=DEFAULT_PROGRAM,
+        metavar="NAME|FILE",
+        help=f"an example program by name ({', '.join(example_names())}) or a program file "
+        f"(default: {DEFAULT_PROGRAM})",
     )
     demo.add_argument("--db", type=Path, help="SQLite file to create (default: a new temporary directory)")
     demo.add_argument("--force", action="store_true", help="replace --db if it already holds data")
-    demo.add_argument("--members", type=_count, default=200, help="members to enroll (default: 200)")
-    demo.add_argument("--weeks", type=_count, default=4, help="weeks of purchases to replay (default: 4)")
+    demo.add_argument("--members", type=_count, default=200, help="members in the shop (default: 200)")
+    demo.add_argument("--weeks", type=_count, default=52, help="weeks of traffic to replay (default: 52)")
     demo.add_argument("--seed", type=int, default=1, help="seed of the synthetic traffic (default: 1)")
     demo.add_argument(
         "--synchronous",
@@ -90,9 +100,20 @@ def parser() -> argparse.ArgumentParser:
         "'normal' (default here) survives an application crash only, and is much faster",
     )
     demo.add_argument(
+        "--no-html",
+        action="store_true",
+        help="do not write the HTML report next to the store (written when the report extra is installed)",
+    )
+    demo.add_argument(
+        "--verbose",
+        dest="storage_details",
+        action="store_true",
+        help="also print the storage details: durability, how to open the store, the replay's speed",
+    )
+    demo.add_argument(
         "--json",
         action="store_true",
-        help="print the store, the summary, the top members and the receipt as one JSON object",
+        help="print what the demo found as one JSON object",
     )
     demo.set_defaults(run=run_demo)
 

@@ -1,4 +1,4 @@
-"""``loyalty demo``: a few weeks of seeded till traffic replayed into a fresh SQLite file."""
+"""``loyalty demo``: a year of a shop's seeded traffic through an example program, told to its merchant."""
 
 from __future__ import annotations
 
@@ -8,24 +8,33 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import NamedTuple
 
+import attrs
+
+from loyalty import codec, report_html
+from loyalty.cli import demo_words
+from loyalty.cli.examples import program_file
+from loyalty.cli.programs import program_versions
 from loyalty.cli.progress import Advance, progress
 from loyalty.engine import Engine
-from loyalty.errors import InvalidInput, StorageError
-from loyalty.ledger import EntryKind, balance_of
+from loyalty.errors import InsufficientPoints, InvalidInput, MissingExtra
+from loyalty.figures import Figures
+from loyalty.habits import AtRiskReport
+from loyalty.history import Sale
 from loyalty.program import Program
-from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
-from loyalty.simulation import Enrollment, Sale, Workload, generate
-from loyalty.store import open_store
+from loyalty.referrals import ReferralReport
+from loyalty.reporting import of_store
+from loyalty.store import Store, open_store
+from loyalty.traffic import DEFAULT_START, Join, Night, Persona, Redeem, Traffic, year
 
-VISITS_PER_WEEK = 2  # an average member's grocery runs; the busiest do several times that
-_TOP = 10
-_SHOWN_EVERY = 100  # events between progress updates: the bar costs nothing next to the replay
+DEFAULT_PROGRAM = "grocer-club"
+_SHOWN_EVERY = 200  # events between progress updates: the bar costs nothing next to the replay
+_AT_RISK_SHOWN = 8
+_REFERRERS_SHOWN = 5
+_FRIENDS_SHOWN = 4
 
 
 class _ReplayClock:
@@ -63,169 +72,339 @@ def _demo_path(requested: Path | None, force: bool) -> Path:
     return path
 
 
-class _Tally:
-    """What the replay saw, to compare against what the engine stored."""
+@attrs.define
+class _Replay:
+    """What the replay did that the store does not say by itself."""
 
-    def __init__(self) -> None:
-        self.visits: Counter[str] = Counter()
-        self.spent: dict[str, Decimal] = {}
-        self.earned = 0
-        self.redeemed = 0
-        self.redemptions = 0
-        self.purchase_seconds = 0.0
-        self.last_purchase: dict[str, Purchase] = {}
+    receipt: Receipt | None = None
+    declined: int = 0  # rewards asked for that the balance did not cover
+    maintenance: Counter[str] = attrs.field(factory=Counter)
+    purchases: int = 0
+    seconds: float = 0.0
 
 
-def _replay(engine: Engine, clock: _ReplayClock, workload: Workload, advance: Advance) -> _Tally:
-    tally = _Tally()
-    for done, event in enumerate(workload.events, 1):
-        if not done % _SHOWN_EVERY:
+def _showcase(traffic: Traffic) -> int | None:
+    """The sale whose explanation the demo prints: a regular's last small basket of the year with
+    fruit or vegetables (a rule that doubles them; a short receipt), else the last sale."""
+    sales = [n for n, event in enumerate(traffic.events) if isinstance(event, Sale)]
+    for index in reversed(sales):
+        event = traffic.events[index]
+        assert isinstance(event, Sale)
+        lines = event.purchase.lines
+        if (
+            traffic.personas[event.member_id] is Persona.REGULAR
+            and len(lines) <= 4
+            and any(line.category == "fruit-veg" for line in lines)
+        ):
+            return index
+    return sales[-1] if sales else None
+
+
+def _replay(engine: Engine, clock: _ReplayClock, traffic: Traffic, advance: Advance) -> _Replay:
+    done = _Replay()
+    shown = _showcase(traffic)
+    codes: dict[str, str] = {}
+    started = time.perf_counter()
+    for index, event in enumerate(traffic.events):
+        if index and not index % _SHOWN_EVERY:
             advance(_SHOWN_EVERY)
         clock.now = event.at
-        if isinstance(event, Enrollment):
-            engine.enroll(event.member_id, at=event.at, birthday=event.birthday)
+        if isinstance(event, Join):
+            code = None
+            if event.referred_by is not None:
+                friend = event.referred_by
+                if friend not in codes:
+                    # The member's number as its code: the same codes, and so the same store, every run.
+                    codes[friend] = engine.referral_code(friend, code=friend)
+                code = codes[friend]
+            engine.enroll(event.member_id, at=event.at, referred_by=code)
         elif isinstance(event, Sale):
-            purchase = event.purchase
-            started = time.perf_counter()
-            receipt = engine.record_purchase(purchase)
-            tally.purchase_seconds += time.perf_counter() - started
-            member = purchase.member_id
-            tally.visits[member] += 1
-            tally.spent[member] = tally.spent.get(member, Decimal(0)) + purchase.total.amount
-            tally.earned += receipt.points
-            tally.last_purchase[member] = purchase
-        else:
-            engine.redeem(event.member_id, event.points, id=event.id, at=event.at, reason="reward")
-            tally.redeemed += event.points
-            tally.redemptions += 1
-    advance(len(workload.events) % _SHOWN_EVERY)
-    return tally
+            if index == shown:
+                # Explained before it is recorded: a recorded sale's explanation has no skipped rules.
+                done.receipt = engine.explain(event.purchase)
+            engine.record_purchase(event.purchase)
+            done.purchases += 1
+        elif isinstance(event, Redeem):
+            # The till offers the reward only when the member can have it.
+            try:
+                engine.redeem(event.member_id, event.points, id=event.id, at=event.at, reason="reward")
+            except InsufficientPoints:
+                done.declined += 1
+        elif isinstance(event, Night):
+            ran = engine.run_due(event.at)
+            done.maintenance.update({k: v for k, v in attrs.asdict(ran).items() if isinstance(v, int)})
+    advance(len(traffic.events) % _SHOWN_EVERY)
+    done.seconds = time.perf_counter() - started
+    return done
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(cell) for cell in column) for column in zip(headers, *rows, strict=True)]
-    # The first column is a name and reads best left-aligned; the rest are figures.
-    lines = []
-    for row in [headers, *rows]:
-        figures = [cell.rjust(w) for cell, w in zip(row[1:], widths[1:], strict=True)]
-        lines.append("  ".join([row[0].ljust(widths[0]), *figures]))
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+@attrs.frozen
+class _Story:
+    """Everything the demo prints, read back from the engine's own queries at the year's end."""
+
+    program: Program
+    traffic: Traffic
+    replay: _Replay
+    at_risk: AtRiskReport
+    referrals: list[ReferralReport]
+    year: Figures
+    halves: Figures  # the second half of the year, its retention against the first
+    tiers: dict[str, str]
+    balances: dict[str, int]
+    html: Path | None
 
 
-class _Top(NamedTuple):
-    """One of the top members: each figure read back from the store and checked against its ledger."""
+def _read_back(engine: Engine, store: Store, traffic: Traffic, replay: _Replay, html: Path | None) -> _Story:
+    program = engine.program_at(traffic.end - timedelta(microseconds=1))
+    start, end = traffic.start, traffic.end
+    # The second half starts at a midnight, as `loyalty report --from DATE` reads a date.
+    half = timedelta(days=(end.date() - start.date()).days // 2)
+    middle = datetime.combine(start.date() + half, datetime.min.time(), start.tzinfo)
+    referrers = sorted({e.referred_by for e in traffic.events if isinstance(e, Join) and e.referred_by})
+    tiers = {}
+    if program.tiers is not None:
+        tiers = {member: engine.tier(member).tier.id for member in traffic.personas}
+    if html is not None:
+        with progress("demo: drawing the HTML report"):
+            report_html.write(of_store(engine, store, start, end), html)
+    return _Story(
+        program,
+        traffic,
+        replay,
+        engine.at_risk(end),
+        [engine.referrals(member) for member in referrers],
+        engine.figures(start, end, point_value=program.redemption.point_value),
+        engine.figures(middle, end, point_value=program.redemption.point_value),
+        tiers,
+        {member: engine.balance(member).available for member in traffic.personas},
+        html,
+    )
 
-    member: str
-    visits: int
-    spent: Decimal
-    earned: int
-    redeemed: int
-    balance: int
+
+def _html_path(args: argparse.Namespace, path: Path) -> Path | None:
+    """Where the HTML report goes: next to the store, when the report extra is there and it is wanted."""
+    if args.no_html:
+        return None
+    try:
+        report_html.require()
+    except MissingExtra:
+        return None
+    return path.with_suffix(".html")
 
 
 def demo(args: argparse.Namespace) -> int:
+    source = program_file(args.program)
+    versions = program_versions(source)
+    if versions[-1].currency != "EUR":
+        raise InvalidInput("--program", f"the demo's shop sells in EUR, not {versions[-1].currency}")
     path = _demo_path(args.db, args.force)
-    purchases = args.members * args.weeks * VISITS_PER_WEEK
-    workload = generate(members=args.members, purchases=purchases, seed=args.seed, days=7 * args.weeks)
-    program = Program("Demo Grocer", "EUR")
-    clock = _ReplayClock(workload.events[0].at)
+    # A program that starts later than the traffic's default first day starts the traffic with it.
+    first = versions[0].effective_from
+    start = DEFAULT_START if first is None else max(DEFAULT_START, first.astimezone(versions[0].zone).date())
+    traffic = year(
+        members=args.members, seed=args.seed, start=start, days=7 * args.weeks, tz=versions[-1].timezone
+    )
+    clock = _ReplayClock(traffic.events[0].at)
     store = open_store(f"sqlite:///{path}?synchronous={args.synchronous}")
     try:
-        engine = Engine(program, store, clock=clock)
-        started = time.perf_counter()
-        with progress("demo: replaying till traffic", len(workload.events)) as advance:
-            tally = _replay(engine, clock, workload, advance)
-        elapsed = time.perf_counter() - started
-        top, receipt = _read_back(engine, tally, workload)
+        engine = Engine(versions, store, clock=clock)
+        with progress(f"demo: a year at {versions[-1].name}", len(traffic.events)) as advance:
+            replay = _replay(engine, clock, traffic, advance)
+        clock.now = traffic.end
+        story = _read_back(engine, store, traffic, replay, _html_path(args, path))
     finally:
         store.close()
-    rate = purchases / tally.purchase_seconds if tally.purchase_seconds else None
-    summary = {
-        "members": len(workload.enrollments),
-        "purchases": purchases,
-        "redemptions": tally.redemptions,
-        "points_issued": tally.earned,
-        "points_redeemed": tally.redeemed,
-        "points_outstanding": tally.earned - tally.redeemed,
-        "events": len(workload.events),
-        "elapsed_seconds": round(elapsed, 3),
-        "purchases_per_second": None if rate is None else round(rate),
-    }
     if args.json:
-        document = {
-            "store": f"sqlite:///{path}",
-            "synchronous": args.synchronous,
-            "program": program.to_dict(),
-            "top": [{**row._asdict(), "spent": f"{row.spent:.2f}"} for row in top],
-            "receipt": None if receipt is None else {"member_id": top[0].member, **receipt.to_dict()},
-            **summary,
-        }
-        print(json.dumps(document, ensure_ascii=False))
-        return 0
+        print(json.dumps(_document(story, path, source), ensure_ascii=False))
+    else:
+        _tell(story, path, args)
+    return 0
 
+
+def _document(story: _Story, path: Path, source: Path) -> dict[str, object]:
+    receipt = story.replay.receipt
+    return {
+        "store": f"sqlite:///{path}",
+        "program": story.program.name,
+        "program_file": str(source),
+        "members": len(story.traffic.personas),
+        "personas": {member: persona.value for member, persona in story.traffic.personas.items()},
+        "purchases": story.replay.purchases,
+        "receipt": None if receipt is None else {"member_id": receipt.member_id, **receipt.to_dict()},
+        "at_risk": [
+            {**codec.unstructure(found), "words": demo_words.drifting(found)}
+            for found in story.at_risk.at_risk
+        ],
+        "referrals": [
+            {
+                "member_id": report.member_id,
+                "points": report.points,
+                "referred": [codec.unstructure(referral) for referral in report.referred],
+            }
+            for report in story.referrals
+        ],
+        "figures": codec.unstructure(story.year),
+        "second_half": codec.unstructure(story.halves),
+        "tiers": story.tiers,
+        "balances": story.balances,
+        "maintenance": dict(story.replay.maintenance),
+        "declined_redemptions": story.replay.declined,
+        "html": None if story.html is None else str(story.html),
+        "elapsed_seconds": round(story.replay.seconds, 3),
+    }
+
+
+def _indented(text: str) -> str:
+    return "\n".join(f"  {line}" if line else line for line in text.splitlines())
+
+
+def _tell(story: _Story, path: Path, args: argparse.Namespace) -> None:
+    program, traffic, replay = story.program, story.traffic, story.replay
+    points = program.format_points
+    first, last = traffic.start.date(), (traffic.end - timedelta(days=1)).date()
+    weeks = f"{args.weeks} week{'s' * (args.weeks != 1)}"
+    print(f"{program.name}: {weeks} of {len(traffic.personas)} members (seed {args.seed})")
+    print()
+    print("The program")
+    print(_indented(demo_words.describe(program)))
+    if replay.receipt is not None:
+        receipt = replay.receipt
+        at = receipt.occurred_at.astimezone(program.zone)
+        print()
+        print(f"A receipt, explained: {receipt.member_id} on {at:%Y-%m-%d at %H:%M}")
+        print(_indented(receipt.render(width=60)))
+    print()
+    _tell_at_risk(story)
+    print()
+    _tell_referrals(story)
+    print()
+    year, halves = story.year, story.halves
+    lost = halves.active_before - halves.retained
+    lifetime = halves.lifetime_value
+    outstanding = points(year.outstanding)
+    if year.liability is not None:
+        outstanding += f", a liability of {year.liability}"
+    rows = [
+        ("members", f"{year.members} ({year.active} shopped this year)"),
+        ("retention", f"{demo_words.percent(halves.retention_rate)} of the first half's shoppers came back"),
+        ("members lost", f"{lost} shopped in the first half, not in the second"),
+        ("lifetime value", "-" if lifetime is None else f"{lifetime} a member, estimated"),
+        ("purchases", f"{year.purchases}, {year.spend} spent"),
+        ("points issued", points(year.issued)),
+        ("points redeemed", f"{points(year.redeemed)} ({replay.declined} rewards refused: too few points)"),
+        ("points expired", points(year.expired)),
+        ("breakage", f"{demo_words.percent(year.breakage_rate)} of the points that ended expired unused"),
+        ("points outstanding", outstanding),
+    ]
+    if story.tiers:
+        counts = Counter(story.tiers.values())
+        assert program.tiers is not None
+        shares = [f"{tier.name or tier.id} {counts[tier.id]}" for tier in program.tiers.levels]
+        moves = replay.maintenance["tier_changes"]
+        rows.append(("members per tier", f"{', '.join(shares)} ({moves} moved down at reviews)"))
+    span = "The year" if args.weeks == 52 else f"The {args.weeks} weeks"
+    _rows(f"{span}, {first} to {last}", rows)
+    by_rule = []
+    for rule in year.by_rule:
+        value = points(rule.issued)
+        if rule.budget is not None and rule.budget_spent is not None:
+            value += f" (of a budget of {points(rule.budget)}, {points(rule.budget_spent)} spent)"
+        by_rule.append((demo_words.rule_name(program, rule.rule, rule.name), value))
+    if by_rule:
+        print()
+        _rows("Points per rule: what each cost", by_rule)
+    print()
+    to = last.isoformat()
+    rows = [
+        ("store", str(path)),
+        ("report", f"loyalty report sqlite:///{path} --from {first} --to {to} --html report.html"),
+    ]
+    if story.html is not None:
+        rows.append(("HTML report", str(story.html)))
+    elif not args.no_html:
+        rows.append(("HTML report", f"needs the report extra: {report_html.INSTALL_HINT}"))
+    _rows("Where it is", rows)
+    if args.storage_details:
+        print()
+        _tell_storage(story, path, args)
+
+
+def _rows(heading: str, rows: Sequence[tuple[str, str]]) -> None:
+    width = max(len(label) for label, _ in rows)
+    print(heading)
+    for label, value in rows:
+        print(f"  {label.ljust(width)}  {value}")
+
+
+def _tell_at_risk(story: _Story) -> None:
+    found = story.at_risk
+    judged = found.checked - len(found.no_baseline)
+    print(f"Members at risk of leaving: {len(found.at_risk)} of the {judged} with a habit to judge by")
+    ranked = sorted(found.at_risk, key=lambda risk: (-risk.baseline_spend, risk.member_id))
+    levels = story.program.tiers.levels if story.program.tiers is not None else ()
+    names = {tier.id: tier.name or tier.id for tier in levels}
+    for risk in ranked[:_AT_RISK_SHOWN]:
+        tier = names.get(story.tiers.get(risk.member_id, ""))
+        who = risk.member_id if tier is None else f"{risk.member_id} ({tier})"
+        print(f"  {who}: {'; '.join(demo_words.drifting(risk))}")
+    if len(ranked) > _AT_RISK_SHOWN:
+        print(f"  and {len(ranked) - _AT_RISK_SHOWN} more, who spent less before")
+    offers = [rule for rule in story.program.rules if rule.absent_days is not None]
+    if offers:
+        words = "; ".join(demo_words.rule_words(rule, story.program.currency) for rule in offers)
+        print(f"  What the program offers them: {words}")
+    else:
+        print("  The program has no win-back offer: a rule with absent_days would make one")
+
+
+def _tell_referrals(story: _Story) -> None:
+    reports = [report for report in story.referrals if report.referred]
+    friends = [referral for report in reports for referral in report.referred]
+    rewarded = [referral for referral in friends if referral.state.value == "rewarded"]
+    to_members = sum(referral.referrer_points for referral in friends)
+    to_friends = sum(referral.referee_points for referral in friends)
+    print(
+        f"Referrals: {len(reports)} members brought {len(friends)} friends, {len(rewarded)} rewarded: "
+        f"{story.program.format_points(to_members)} points to the members, "
+        f"{story.program.format_points(to_friends)} to the friends"
+    )
+    ranked = sorted(reports, key=lambda report: (-len(report.referred), report.member_id))
+    for report in ranked[:_REFERRERS_SHOWN]:
+        brought = ", ".join(
+            referral.referee
+            + ("" if referral.state.value == "rewarded" else f" (not rewarded: {referral.reason})")
+            for referral in report.referred[:_FRIENDS_SHOWN]
+        )
+        if len(report.referred) > _FRIENDS_SHOWN:
+            brought += f" and {len(report.referred) - _FRIENDS_SHOWN} more"
+        earned = story.program.format_points(report.points)
+        print(f"  {report.member_id} brought {brought}; earned {earned} points")
+    if len(ranked) > _REFERRERS_SHOWN:
+        print(f"  and {len(ranked) - _REFERRERS_SHOWN} more members who brought a friend")
+
+
+def _tell_storage(story: _Story, path: Path, args: argparse.Namespace) -> None:
+    replay = story.replay
     durability = (
         "every commit fsynced: survives a power loss"
         if args.synchronous == "full"
         else "commits survive an application crash, not a power loss; --synchronous full for that"
     )
-    print(f"Demo store: {path}")
-    print(f"  SQLite, synchronous={args.synchronous} ({durability})")
-    print(f"  program {program.name!r}: {program.rate} {program.currency}, rounded {program.rounding.value}")
-    print(f'  open it again with loyalty.open_store("sqlite:///{path}")')
-    print()
-    print(f"Top {len(top)} members by balance (each balance checked against its ledger entries)")
-    headers = ("member", "visits", "spent (EUR)", "earned", "redeemed", "balance")
-    print(_table(headers, [(m, f"{v}", f"{s:.2f}", f"{e}", f"{r}", f"{b}") for m, v, s, e, r, b in top]))
-    if receipt is not None:
-        print()
-        print(f"Latest receipt of {top[0].member}, as stored:")
-        print(receipt.render())
-    print()
-    print("Summary")
-    rows = [
-        ("members", f"{summary['members']}"),
-        ("purchases", f"{purchases}"),
-        ("redemptions", f"{tally.redemptions}"),
-        ("points issued", f"{tally.earned}"),
-        ("points redeemed", f"{tally.redeemed}"),
-        ("points outstanding", f"{summary['points_outstanding']}"),
-        ("elapsed", f"{elapsed:.2f} s for {len(workload.events)} events"),
-        ("purchases/s", "n/a" if rate is None else f"{rate:.0f}"),
-    ]
-    for label, value in rows:
-        print(f"  {label:<20}{value}")
-    return 0
-
-
-def _read_back(engine: Engine, tally: _Tally, workload: Workload) -> tuple[list[_Top], Receipt | None]:
-    """The top members and the best one's latest receipt, after checking every balance against its
-    ledger and the ledger's totals against what the engine answered during the replay."""
-    rows = []
-    for enrollment in workload.enrollments:
-        member = enrollment.member_id
-        entries = engine.history(member)
-        balance = engine.balance(member).total
-        total = balance_of(entries)
-        if balance != total:
-            message = f"member {member}: balance {balance} but its ledger entries add up to {total}"
-            raise StorageError(None, message)
-        earned = sum(e.points for e in entries if e.kind is EntryKind.EARN)
-        redeemed = -sum(e.points for e in entries if e.kind is EntryKind.REDEEM)
-        rows.append((balance, member, earned, redeemed))
-    issued, spent_points = sum(row[2] for row in rows), sum(row[3] for row in rows)
-    if (issued, spent_points) != (tally.earned, tally.redeemed):
-        raise StorageError(
-            None,
-            f"the ledger holds {issued} points earned and {spent_points} redeemed, "
-            f"but the engine answered {tally.earned} and {tally.redeemed}",
-        )
-    rows.sort(key=lambda row: (-row[0], row[1]))
-    top = [
-        _Top(member, tally.visits[member], tally.spent.get(member, Decimal(0)), earned, redeemed, balance)
-        for balance, member, earned, redeemed in rows[:_TOP]
-    ]
-    best = top[0].member
-    # Recording the same purchase again is an idempotent replay: the stored receipt comes back.
-    receipt = engine.record_purchase(tally.last_purchase[best]) if best in tally.last_purchase else None
-    return top, receipt
+    rate = f"{replay.purchases / replay.seconds:.0f}" if replay.seconds else "n/a"
+    done = replay.maintenance
+    _rows(
+        "Storage",
+        [
+            ("SQLite", f"synchronous={args.synchronous} ({durability})"),
+            ("open it again", f'loyalty.open_store("sqlite:///{path}")'),
+            (
+                "events replayed",
+                f"{len(story.traffic.events)} in {replay.seconds:.2f} s ({rate} purchases/s)",
+            ),
+            (
+                "maintenance",
+                f"{done['expired_lots']} lots expired ({done['expired_points']} points), "
+                f"{done['tier_reviews']} tier reviews, {done['tier_changes']} tier changes",
+            ),
+        ],
+    )
