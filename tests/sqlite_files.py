@@ -17,6 +17,7 @@ def previous_schema_file(path: Path) -> None:
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.create_function("loyalty_instant", 1, lambda text: None)  # no rows to read
         conn.create_function("loyalty_pack", 4, lambda *row: None)
+        conn.create_function("loyalty_shares", 4, lambda *row: None)
         for step in MIGRATIONS[:-1]:
             for statement in step:
                 conn.execute(statement)

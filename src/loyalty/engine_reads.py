@@ -6,10 +6,11 @@ and the reads each stay a page one can read through.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from loyalty.chains import ChainReport
 from loyalty.checks import check_flag
 from loyalty.figures import Figures
 from loyalty.habits import AtRiskReport
@@ -27,6 +28,7 @@ from loyalty.referrals import ReferralReport
 from loyalty.rewards import Reward
 from loyalty.service import (
     allowances,
+    auditing,
     guests,
     identifying,
     purchases,
@@ -238,6 +240,26 @@ class EngineReads:
         :class:`loyalty.store.LedgerRole`). ``entry.to_dict()`` is an entry's JSON form.
         """
         return views.entries(self._ctx, after, limit)
+
+    def verify(self, *, batch: int = 1000, progress: Callable[[int], None] | None = None) -> ChainReport:
+        """Recompute every member's chain of entry hashes (:mod:`loyalty.chains`) and report every
+        broken link, with its member and ``seq``: the proof that no entry was edited, removed,
+        inserted or reordered behind the engine's back since it was written (see docs/audit.md).
+
+        Time linear in the ledger, reading ``batch`` entries at a time in one read-only unit of
+        work; ``progress(n)`` is called after each page of ``n`` entries.
+
+        >>> from datetime import datetime, timezone
+        >>> from loyalty import Engine, Program, open_store
+        >>> t = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
+        >>> engine = Engine(Program("Club", "EUR"), open_store("memory://"), clock=lambda: t)
+        >>> _ = engine.enroll("M1", at=t)
+        >>> _ = engine.adjust("M1", 10, id="A1", at=t, reason="goodwill", actor="ops")
+        >>> report = engine.verify()
+        >>> report.ok, report.entries, report.members
+        (True, 1, 1)
+        """
+        return auditing.verify(self._ctx, batch=batch, progress=progress)
 
     def tier(self, member_id: str) -> TierStatus:
         """Where the member stands in the program's tiers now (:class:`~loyalty.tiers.TierStatus`).

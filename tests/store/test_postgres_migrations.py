@@ -31,6 +31,7 @@ from loyalty.store.rows import dump_json
 from loyalty.tiers import TierState
 from tests import shop
 from tests.pg import admin, fresh_schema_url, postgres_dsn, schema_of
+from tests.tampering import as_postgres_schema_13
 
 pytestmark = pytest.mark.postgres
 
@@ -122,7 +123,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 13
+        assert store.schema_version() == SCHEMA_VERSION == 14
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -266,6 +267,7 @@ def _undo(schema: str, version: int, *statements: str) -> None:
 
 def _as_schema_12(schema: str) -> None:
     """A current schema as schema 12 left it: no rule shares, in entries or kept apart."""
+    as_postgres_schema_13(postgres_dsn(), schema)
     _undo(schema, 12, "DROP TABLE {s}.kept_shares", "ALTER TABLE {s}.entries DROP COLUMN rule_shares")
 
 

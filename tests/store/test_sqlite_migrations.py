@@ -38,6 +38,7 @@ from loyalty.store.sqlite.migrations import MIGRATIONS
 from loyalty.store.sqlite.statements import OPEN_LOTS
 from loyalty.tiers import TierState
 from tests import shop
+from tests.tampering import as_sqlite_schema_14
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -47,7 +48,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 14
+    assert store.schema_version() == SCHEMA_VERSION == 15
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -138,7 +139,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 14
+        assert store.schema_version() == SCHEMA_VERSION == 15
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -373,6 +374,7 @@ def _undo(conn: sqlite3.Connection, version: int, *statements: str) -> None:
 
 def _as_schema_13(conn: sqlite3.Connection) -> None:
     """A current file as schema 13 left it: no rule shares, in entries or kept apart."""
+    as_sqlite_schema_14(conn)
     _undo(conn, 13, "DROP TABLE kept_shares", "ALTER TABLE entries DROP COLUMN rule_shares")
 
 

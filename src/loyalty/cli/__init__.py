@@ -31,9 +31,11 @@
   ``loyalty events`` and ``loyalty entries`` work on a store: a period's figures,
   everything due carried out once, a member looked up, the outbox read, every
   member's ledger entries read in commit order (JSON lines).
+- ``loyalty verify`` recomputes every member's chain of entry hashes and names every
+  broken link (``docs/audit.md``).
 
-``validate``, ``quote``, ``simulate``, ``report``, ``member``, ``events`` and ``entries`` write nothing
-anywhere, nor does ``schema`` without ``--output``, nor ``report`` and ``simulate`` but the
+``validate``, ``quote``, ``simulate``, ``report``, ``member``, ``events``, ``entries`` and ``verify``
+write nothing anywhere, nor does ``schema`` without ``--output``, nor ``report`` and ``simulate`` but the
 HTML page ``--html FILE`` asks for (``docs/reporting.md``). ``loyalty -v COMMAND``
 shows the library's log on stderr: retries, declines, migrations and
 maintenance runs (INFO); ``-vv`` adds a line per command (DEBUG). See
@@ -49,13 +51,14 @@ maintenance runs (INFO); ``-vv`` adds a line per command (DEBUG). See
   ``error: <message>`` on stderr.
 - **4**: ``loyalty import --on-error skip`` skipped bad records (into ``--rejects``,
   or named on stderr); everything else was applied.
+- **5**: ``loyalty verify`` found a broken link in the ledger's chains (each printed).
 - **3**: the store could not be used (:class:`~loyalty.StorageError`: unreachable,
   locked, not a database, a newer schema), printed the same way.
 - **130**: stopped by Ctrl-C, with ``interrupted`` on stderr; the unit of work
   it cut short rolled back.
 - **141**: the reader of the output went away (``| head``); nothing more is printed.
 
-``demo``, ``run-due`` and ``report`` show progress on a terminal's stderr when
+``demo``, ``run-due``, ``report`` and ``verify`` show progress on a terminal's stderr when
 the ``cli`` extra (rich) is installed (:mod:`loyalty.cli.progress`).
 
 >>> main(["demo", "--db", "/no/such/directory/demo.db"])  # stderr: error: --db: directory ... does not exist

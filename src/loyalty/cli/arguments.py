@@ -34,6 +34,7 @@ from loyalty.cli.report import report as run_report
 from loyalty.cli.run_due import run_due
 from loyalty.cli.schema import schema as run_schema
 from loyalty.cli.simulate import simulate as run_simulate
+from loyalty.cli.verify import verify as run_verify
 
 
 def _whole(text: str, least: int) -> int:
@@ -484,6 +485,23 @@ def parser() -> argparse.ArgumentParser:
     feed.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="entries after this one (0)")
     feed.add_argument("--limit", type=_count, default=1000, metavar="N", help="at most N entries (1000)")
     feed.set_defaults(run=run_entries)
+
+    verifying = commands.add_parser(
+        "verify",
+        help="recompute every member's chain of entry hashes: was the ledger edited behind the engine?",
+        description=(
+            "Recompute every member's chain of ledger entry hashes from its first entry and print "
+            "every broken link (an entry edited, removed, inserted or reordered behind the engine's "
+            "back), with its member and seq; exit status 5 if there is one (docs/audit.md). "
+            "Nothing is written."
+        ),
+    )
+    _store_options(verifying)
+    verifying.add_argument(
+        "--batch", type=_count, default=1000, metavar="N", help="entries read at a time (default: 1000)"
+    )
+    verifying.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    verifying.set_defaults(run=run_verify)
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Protocol
 
+from loyalty.chains import Head, Link
 from loyalty.ledger import Entry, Posting
 from loyalty.lots import Balance, DrawOrder, Lot
 
@@ -123,4 +124,17 @@ class LedgerRole(Protocol):
         snapshot is taken by the first read and must follow the wait (it refuses the feed
         anywhere else, where two writers reading it would wait for each other).
         """
+        ...
+
+    def chain_links(self, *, after: int = 0, limit: int) -> list[Link]:
+        """Every member's entries with ``seq > after``, by ``seq``, at most ``limit``, each with the
+        link hash stored beside it (:mod:`loyalty.chains`): what ``verify`` reads, a page at a
+        time through the primary key. ``append`` stores each entry's link, chained to the
+        member's head, and moves the head (in the member's row) with it."""
+        ...
+
+    def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
+        """Members' chain heads (the ``seq`` and link of their last entry, ``0`` and
+        :data:`~loyalty.chains.GENESIS` for none) of ids above ``after``, in code-point order,
+        at most ``limit``."""
         ...

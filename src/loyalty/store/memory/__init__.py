@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pickle
 import threading
+from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import datetime
 from itertools import islice
 
 import attrs
 
+from loyalty.chains import GENESIS, Head, Link, link_of
 from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
@@ -149,6 +151,9 @@ class MemoryUnitOfWork(MemoryVouchers):
         data.balances[mid] = entry.balance_after
         data.entries[mid].append(entry)
         data.ledger.append(entry)
+        head = data.heads.get(mid, (0, GENESIS))
+        data.links[entry.seq] = chained = link_of(head[1], entry)
+        data.heads[mid] = (entry.seq, chained)
         data.periods.add_entry(entry, posting.shares)
         moved: list[tuple[Lot, Lot]] = []
         for lot_id, points in posting.draws:
@@ -178,6 +183,8 @@ class MemoryUnitOfWork(MemoryVouchers):
                 data.close_lot(opened)
             data.periods.remove_entry(data.entries[mid].pop(), posting.shares)
             data.ledger.pop()
+            del data.links[entry.seq]
+            data.heads[mid] = head
             data.balances[mid] = before
             data.next_seq -= 1
 
@@ -272,6 +279,16 @@ class MemoryUnitOfWork(MemoryVouchers):
         # Writers hold the store's lock for the whole unit of work: seq order is commit order.
         found = self._data.ledger[max(after, 0) :]
         return found if limit is None else found[:limit]
+
+    def chain_links(self, *, after: int = 0, limit: int) -> list[Link]:
+        ledger, links = self._data.ledger, self._data.links
+        start = bisect_right(ledger, after, key=lambda entry: entry.seq)
+        return [Link(entry, links.get(entry.seq)) for entry in ledger[start : start + limit]]
+
+    def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
+        data = self._data
+        heads = data.heads
+        return [Head(mid, *heads.get(mid, (0, GENESIS))) for mid in self.member_ids(after=after, limit=limit)]
 
     def add_hold(self, hold: Hold) -> None:
         self._writable()

@@ -77,6 +77,9 @@ class Data:
         self.next_seq = 1
         # Every member's entries by seq (ledger[i].seq == i + 1: an undo gives its number back).
         self.ledger: list[Entry] = []
+        # Each entry's link hash by seq, and each member's chain head (loyalty.chains).
+        self.links: dict[int, bytes] = {}
+        self.heads: dict[str, tuple[int, bytes]] = {}
         # Open lots (remaining not zero) per member, and sorted indexes of the dated
         # ones, so reads cost what is pending or due, not every lot ever earned. The lots
         # of points that never expire are indexed too: spending reaches them in id order.

@@ -42,6 +42,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from loyalty.chains import GENESIS, link_of
 from loyalty.errors import InvalidInput, StorageError
 from loyalty.records import pack_operation
 from loyalty.store import Closing
@@ -54,11 +55,11 @@ from loyalty.store.postgres.driver import (
     import_driver,
     translate,
 )
-from loyalty.store.postgres.migrations import REPACK_PAGE, SHARES
+from loyalty.store.postgres.migrations import CHAIN, REPACK_PAGE, SHARES
 from loyalty.store.postgres.migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from loyalty.store.postgres.queries import Queries
 from loyalty.store.postgres.unit_of_work import PostgresUnitOfWork as PostgresUnitOfWork
-from loyalty.store.rows import load_json
+from loyalty.store.rows import entry_from_row, load_json
 
 if TYPE_CHECKING:
     import psycopg
@@ -189,6 +190,8 @@ class PostgresStore(Closing):
                 for statement in step:
                     if statement == SHARES:
                         self._keep_shares(conn)
+                    elif statement == CHAIN:
+                        self._chain_kept(conn)
                     elif isinstance(statement, str):
                         self._repack(conn)
                     else:
@@ -231,6 +234,26 @@ class PostgresStore(Closing):
             found = [(seq, kept_shares(rule, points, key, body)) for seq, rule, points, key, body in rows]
             kept = [(seq, shares) for seq, shares in found if shares is not None]
             conn.execute(self._q.keep_shares, ([seq for seq, _ in kept], [shares for _, shares in kept]))
+
+    def _chain_kept(self, conn: Connection) -> None:
+        """Migration 14: the entries kept before chained per member from the first, a page at a
+        time (one link per member held meanwhile), their links into kept_links, heads into rows."""
+        heads: dict[str, tuple[int, bytes]] = {}
+        last = 0
+        while rows := conn.execute(self._q.unchained, (last, REPACK_PAGE)).fetchall():
+            kept: list[tuple[int, bytes]] = []
+            for row in rows:
+                entry = entry_from_row(row)
+                chained = link_of(heads.get(entry.member_id, (0, GENESIS))[1], entry)
+                heads[entry.member_id] = (entry.seq, chained)
+                kept.append((entry.seq, chained))
+            last = kept[-1][0]
+            conn.execute(self._q.keep_links, ([seq for seq, _ in kept], [link for _, link in kept]))
+        members = list(heads)
+        conn.execute(
+            self._q.put_heads,
+            (members, [heads[m][0] for m in members], [heads[m][1] for m in members]),
+        )
 
     def schema_version(self) -> int:
         import psycopg

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from loyalty.chains import content_digest
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.ledger import Posting
 from loyalty.lots import opens
@@ -95,4 +96,5 @@ def entry_values(posting: Posting, tallies: str | None) -> dict[str, Any]:
         "rule_shares": shares_text(posting),
         "opens": opens(posting),
         "tallies": tallies,
+        "digest": content_digest(posting),
     }

@@ -11,10 +11,11 @@ if TYPE_CHECKING:
 
 # Forward migrations, applied in order; the list index + 1 is the version.
 # Never edit a released step: add a new one. ``{s}`` is the schema, filled in
-# with sql.Identifier; nothing else is ever formatted into SQL. ``REPACK`` and
-# ``SHARES`` are steps done in Python.
+# with sql.Identifier; nothing else is ever formatted into SQL. ``REPACK``,
+# ``SHARES`` and ``CHAIN`` are steps done in Python.
 REPACK = "-- pack the operations kept before schema 7"
 SHARES = "-- work out the rule shares of the entries kept before schema 13"
+CHAIN = "-- chain the entries kept before schema 14"
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE {s}.members (
@@ -316,6 +317,19 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE {s}.entries ADD COLUMN rule_shares TEXT",
         "CREATE TABLE {s}.kept_shares (seq BIGINT PRIMARY KEY, rule_shares TEXT NOT NULL)",
         SHARES,
+    ),
+    # 14: tamper evidence (loyalty.chains). Every entry carries ``link``, a hash chained to the
+    # member's entry before it, and the member's row the head of its chain (its last entry's seq
+    # and link), both written by the statement that moves the balance (computed there with
+    # sha256()). The entries kept before are chained from each member's first entry once, in
+    # Python (CHAIN), into kept_links: the ledger is never rewritten.
+    (
+        "ALTER TABLE {s}.entries ADD COLUMN link BYTEA",
+        "ALTER TABLE {s}.members ADD COLUMN chain_seq BIGINT NOT NULL DEFAULT 0",
+        """ALTER TABLE {s}.members ADD COLUMN chain_link BYTEA NOT NULL
+           DEFAULT decode('00000000000000000000000000000000', 'hex')""",
+        "CREATE TABLE {s}.kept_links (seq BIGINT PRIMARY KEY, link BYTEA NOT NULL)",
+        CHAIN,
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

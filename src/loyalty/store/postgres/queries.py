@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from loyalty.store.postgres.migrations import MIGRATIONS, REPACK, SHARES
+from loyalty.store.postgres.migrations import CHAIN, MIGRATIONS, REPACK, SHARES
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
     EVENT_COLUMNS,
@@ -132,17 +132,23 @@ class Queries:
         # out with the commit, since nothing waits for its answer.
         append = (
             "WITH moved AS ("
-            " UPDATE {{s}}.members"
-            " SET balance = balance + %(points)s, tallies = COALESCE(%(tallies)s::text, tallies)"
-            " WHERE member_id = %(member_id)s RETURNING balance),"
+            " UPDATE {{s}}.members AS m"
+            " SET balance = m.balance + %(points)s, tallies = COALESCE(%(tallies)s::text, m.tallies),"
+            # The chain head moves to the entry (loyalty.chains.link, computed here from the head
+            # before): its number drawn here, under the member's row lock the unit of work holds.
+            " (chain_seq, chain_link) = (SELECT n.seq, substring(sha256(m.chain_link || int8send(n.seq)"
+            " || int8send(m.balance + %(points)s) || %(digest)s) FROM 1 FOR 16)"
+            " FROM (SELECT {seq}::bigint AS seq) AS n)"
+            " WHERE m.member_id = %(member_id)s RETURNING m.balance, m.chain_seq, m.chain_link),"
             " entry AS ("
-            " INSERT INTO {{s}}.entries ({seq}member_id, kind, points, balance_after, occurred_at,"
+            " INSERT INTO {{s}}.entries (seq, member_id, kind, points, balance_after, occurred_at,"
             " occurred_offset, recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
-            " vests_at, expires_at, draws, rolling, redates, rule_shares){overriding}"
-            " SELECT {numbered}%(member_id)s, %(kind)s, %(points)s, moved.balance,"
+            " vests_at, expires_at, draws, rolling, redates, rule_shares, link) OVERRIDING SYSTEM VALUE"
+            " SELECT moved.chain_seq, %(member_id)s, %(kind)s, %(points)s, moved.balance,"
             " %(occurred_at)s, %(occurred_offset)s, %(recorded_at)s, %(recorded_offset)s,"
             " %(source_id)s, %(reason)s, %(actor)s, %(rule)s, %(program_version)s,"
-            " %(vests_at)s, %(expires_at)s, %(draws)s, %(rolling)s, %(redates)s, %(rule_shares)s FROM moved"
+            " %(vests_at)s, %(expires_at)s, %(draws)s, %(rolling)s, %(redates)s, %(rule_shares)s,"
+            " moved.chain_link FROM moved"
             " RETURNING seq, balance_after),"
             " lot AS ("
             " INSERT INTO {{s}}.lots ({{lot_columns}})"
@@ -150,9 +156,26 @@ class Queries:
             " %(vests_at)s, %(expires_at)s, %(rolling)s FROM entry WHERE %(opens)s <> 0)"
             " SELECT seq, balance_after FROM entry"
         )
-        self.append = q(append.format(seq="", overriding="", numbered=""))
-        self.append_numbered = q(
-            append.format(seq="seq, ", overriding=" OVERRIDING SYSTEM VALUE", numbered="%(seq)s, ")
+        self.append = q(append.format(seq="nextval(pg_get_serial_sequence(%(entries)s, 'seq'))"))
+        self.append_numbered = q(append.format(seq="%(seq)s"))
+        # Entries with their links (those kept before schema 14 have theirs in kept_links), and heads.
+        self.chain_links = q(
+            "SELECT {entry_columns}, COALESCE(e.link,"
+            " (SELECT k.link FROM {s}.kept_links AS k WHERE k.seq = e.seq))"
+            " FROM {s}.entries AS e WHERE e.seq > %s ORDER BY e.seq LIMIT %s"
+        )
+        self.chain_heads = q(
+            'SELECT member_id, chain_seq, chain_link FROM {s}.members WHERE member_id COLLATE "C" > %s'
+            ' ORDER BY member_id COLLATE "C" LIMIT %s'
+        )
+        self.unchained = q("SELECT {entry_columns} FROM {s}.entries WHERE seq > %s ORDER BY seq LIMIT %s")
+        self.keep_links = q(
+            "INSERT INTO {s}.kept_links (seq, link) SELECT * FROM unnest(%s::bigint[], %s::bytea[])"
+        )
+        self.put_heads = q(
+            "UPDATE {s}.members AS m SET chain_seq = h.seq, chain_link = h.link"
+            " FROM unnest(%s::text[], %s::bigint[], %s::bytea[]) AS h(member_id, seq, link)"
+            " WHERE m.member_id = h.member_id"
         )
         self.lots_by_id = q(
             "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND lot = ANY(%s::bigint[])"
@@ -408,6 +431,6 @@ class Queries:
         self.insert_version = q("INSERT INTO {s}.schema_version (version) VALUES (%s)")
         self.update_version = q("UPDATE {s}.schema_version SET version = %s")
         self.migrations = [
-            [statement if statement in (REPACK, SHARES) else q(statement) for statement in step]
+            [statement if statement in (REPACK, SHARES, CHAIN) else q(statement) for statement in step]
             for step in MIGRATIONS
         ]

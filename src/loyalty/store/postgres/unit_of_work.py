@@ -7,6 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from loyalty.chains import Head, Link
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.figures import PeriodTotals
 from loyalty.ledger import Entry, EntryKind, Posting
@@ -88,6 +89,9 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
         # an entry number drawn under it (operation_and_lock) for the member's next credit.
         self._balances: dict[str, int] = {}
         self._numbered: tuple[str, int] | None = None
+        # Members whose row this unit of work locked (or inserted): an entry's number is drawn
+        # in the statement that moves their balance, which must not wait for the lock after.
+        self._locked: set[str] = set()
 
     def _writable(self) -> None:
         # The server refuses writes in a READ ONLY transaction too; this says so
@@ -160,6 +164,7 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
         ).fetchone()
         assert row is not None  # an INSERT ... RETURNING
         self._rows.rows[member.id] = Row(member.id, row[0])
+        self._locked.add(member.id)  # a row it inserted is its own until it commits
 
     def update_member(self, member: Member) -> None:
         self._writable()
@@ -187,6 +192,7 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
         if row is None:
             return None
         # Locked: this unit of work may add to the row's tallies (only locked rows are kept).
+        self._locked.add(member_id)
         self._rows.loaded(member_id, row[1])
         self._statuses[member_id] = MemberStatus(row[2])
         return int(row[0])
@@ -237,11 +243,12 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
             ids = [lot for lot, _ in posting.redates]
             rows = self._execute(self._q.lots_by_id, (posting.member_id, ids)).fetchall()
             check_redates(posting, {lot.id: lot for lot in map(lot_from_row, rows)})
+        if member_id not in self._locked and self.balance(member_id, for_update=True) is None:
+            raise StorageError("member_id", f"no member {posting.member_id!r} to append to")
         # Drawn from here on, a number drawn before would come after this entry's.
         self._numbered = None
-        row = self._execute(
-            self._q.append, entry_values(posting, self._rows.take(posting.member_id))
-        ).fetchone()
+        values = entry_values(posting, self._rows.take(posting.member_id))
+        row = self._execute(self._q.append, {**values, "entries": self._q.entries_table}).fetchone()
         if row is None:
             raise StorageError("member_id", f"no member {posting.member_id!r} to append to")
         seq, balance = row
@@ -254,6 +261,14 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
             moved, dates = zip(*posting.redates, strict=True)
             self._queue(self._q.redate, (posting.rolling, list(moved), list(dates)))
         return posting.recorded(seq, balance)
+
+    def chain_links(self, *, after: int = 0, limit: int) -> list[Link]:
+        rows = self._execute(self._q.chain_links, (after, limit)).fetchall()
+        return [Link(entry_from_row(row), None if row[-1] is None else bytes(row[-1])) for row in rows]
+
+    def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
+        rows = self._execute(self._q.chain_heads, (after, limit)).fetchall()
+        return [Head(str(member), int(seq), bytes(link)) for member, seq, link in rows]
 
     def referral_code(self, member_id: str) -> str | None:
         row = self._execute(self._q.referral_code, (member_id,)).fetchone()
@@ -401,6 +416,7 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
         # Locked: this unit of work may add to the row's tallies (only locked rows are kept), and
         # knows the balance its next entry moves, and that entry's number.
         self._rows.loaded(member_id, tallies)
+        self._locked.add(member_id)
         self._statuses[member_id] = MemberStatus(status)
         self._balances[member_id] = int(balance)
         self._numbered = (member_id, int(seq))

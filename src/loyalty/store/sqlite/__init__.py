@@ -35,10 +35,12 @@ from pathlib import Path
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
+from loyalty.chains import GENESIS, link, link_of
 from loyalty.errors import InvalidInput, StorageError
 from loyalty.store import Closing
 from loyalty.store.periods import kept_shares
-from loyalty.store.sqlite.migrations import MIGRATIONS
+from loyalty.store.rows import ENTRY_COLUMNS, entry_from_row
+from loyalty.store.sqlite.migrations import CHAIN, MIGRATIONS
 from loyalty.store.sqlite.migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from loyalty.store.sqlite.statements import SYNCHRONOUS, instant_micros, pack, translate
 from loyalty.store.sqlite.unit_of_work import SQLiteUnitOfWork as SQLiteUnitOfWork
@@ -106,6 +108,8 @@ class SQLiteStore(Closing):
             conn.create_function("loyalty_pack", 4, pack, deterministic=True)
             # The rule shares of entries kept before schema 14 (migration 14).
             conn.create_function("loyalty_shares", 4, kept_shares, deterministic=True)
+            # Every entry's link hash, in the statement that moves the balance (loyalty.chains).
+            conn.create_function("loyalty_link", 4, link, deterministic=True)
             self._enable_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")
@@ -203,7 +207,10 @@ class SQLiteStore(Closing):
                     )
                 for step in MIGRATIONS[version:]:
                     for statement in step:
-                        conn.execute(statement)
+                        if statement == CHAIN:
+                            _chain_kept(conn)
+                        else:
+                            conn.execute(statement)
                 if row is None:
                     conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
                 else:
@@ -237,6 +244,27 @@ class SQLiteStore(Closing):
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+def _chain_kept(conn: sqlite3.Connection) -> None:
+    """Migration 15: the entries kept before chained per member from the first, a page at a time
+    (one link per member held meanwhile), their links into kept_links and the heads into the rows."""
+    heads: dict[str, tuple[int, bytes]] = {}
+    last = 0
+    query = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE seq > ? ORDER BY seq LIMIT 1000"  # noqa: S608
+    while rows := conn.execute(query, (last,)).fetchall():
+        kept: list[tuple[int, bytes]] = []
+        for row in rows:
+            entry = entry_from_row(row)
+            chained = link_of(heads.get(entry.member_id, (0, GENESIS))[1], entry)
+            heads[entry.member_id] = (entry.seq, chained)
+            kept.append((entry.seq, chained))
+        last = kept[-1][0]
+        conn.executemany("INSERT INTO kept_links (seq, link) VALUES (?, ?)", kept)
+    conn.executemany(
+        "UPDATE members SET chain_seq = ?, chain_link = ? WHERE member_id = ?",
+        [(seq, chained, member) for member, (seq, chained) in heads.items()],
+    )
 
 
 class _Transaction:

@@ -28,8 +28,9 @@ class Pending:
     values: tuple[Any, ...]
 
 
-def pending(posting: Posting, seq: int, balance: int) -> Pending:
-    """``posting`` as entry ``seq`` leaving ``balance``, its values checked and made now: what
+def pending(posting: Posting, seq: int, balance: int, link: bytes) -> Pending:
+    """``posting`` as entry ``seq`` leaving ``balance`` with its ``link`` hash (loyalty.chains),
+    its values checked and made now: what
     cannot be stored fails at the append, as when the entry was inserted there."""
     return Pending(
         posting,
@@ -54,6 +55,7 @@ def pending(posting: Posting, seq: int, balance: int) -> Pending:
             int(posting.rolling),
             redates_text(posting.redates),
             shares_text(posting),
+            link,
         ),
     )
 

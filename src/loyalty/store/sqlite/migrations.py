@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 # Forward migrations, applied in order; the list index + 1 is the version.
-# Never edit a released step: add a new one.
+# Never edit a released step: add a new one. ``CHAIN`` is a step done in Python.
+CHAIN = "-- chain the entries kept before schema 15"
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE members (
@@ -321,6 +322,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                    (SELECT o.body FROM operations AS o WHERE o.key = e.source_id))) AS shares
                FROM entries AS e WHERE instr(e.rule, ' ') > 0)
            WHERE shares IS NOT NULL""",
+    ),
+    # 15: tamper evidence (loyalty.chains). Every entry carries ``link``, a hash chained to the
+    # member's entry before it, and the member's row the head of its chain (its last entry's seq
+    # and link), both written by the statement that moves the balance. The entries kept before
+    # are chained from each member's first entry once, in Python (CHAIN), into kept_links: the
+    # ledger is never rewritten.
+    (
+        "ALTER TABLE entries ADD COLUMN link BLOB",
+        "ALTER TABLE members ADD COLUMN chain_seq INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE members ADD COLUMN chain_link BLOB NOT NULL DEFAULT X'00000000000000000000000000000000'",
+        "CREATE TABLE kept_links (seq INTEGER PRIMARY KEY, link BLOB NOT NULL)",
+        CHAIN,
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

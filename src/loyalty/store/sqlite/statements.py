@@ -172,18 +172,28 @@ SELECT_OPERATION = (
 INSERT_ENTRY = (
     "INSERT INTO entries (seq, member_id, kind, points, balance_after, occurred_at, occurred_offset,"
     " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
-    " vests_at, expires_at, draws, rolling, redates, rule_shares, record)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " vests_at, expires_at, draws, rolling, redates, rule_shares, link, record)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-# The member's balance moved by an entry, and the number of the ledger's last entry: the new one
-# is numbered after it, as SQLite would number it (the write lock is held, so it cannot change).
-MOVE_BALANCE = (
-    "UPDATE members SET balance = balance + ? WHERE member_id = ?"
-    " RETURNING balance, (SELECT MAX(seq) FROM entries)"
+# The member's balance moved by an entry, numbered after the ledger's last entry as SQLite would
+# number it (the write lock is held, so it cannot change), and its chain head moved to the entry,
+# whose link loyalty_link() works out from the head before (loyalty.chains.link): one statement.
+# Its values: the points twice, the content digest, (the tallies,) the member.
+_MOVE = (
+    "UPDATE members SET balance = balance + ?{tallies},"
+    " chain_seq = (SELECT COALESCE(MAX(seq), 0) + 1 FROM entries),"
+    " chain_link = loyalty_link(chain_link, (SELECT COALESCE(MAX(seq), 0) + 1 FROM entries),"
+    " balance + ?, ?) WHERE member_id = ? RETURNING balance, chain_seq, chain_link"
 )
-MOVE_BALANCE_AND_TALLIES = (
-    "UPDATE members SET balance = balance + ?, tallies = ? WHERE member_id = ?"
-    " RETURNING balance, (SELECT MAX(seq) FROM entries)"
+MOVE_BALANCE = _MOVE.format(tallies="")
+MOVE_BALANCE_AND_TALLIES = _MOVE.format(tallies=", tallies = ?")
+# Entries with their links: those kept before schema 15 have theirs in kept_links.
+SELECT_LINKS = (
+    f"SELECT {ENTRY_COLUMNS}, COALESCE(link, (SELECT k.link FROM kept_links AS k WHERE k.seq = entries.seq))"  # noqa: S608
+    " FROM entries WHERE seq > ? ORDER BY seq LIMIT ?"
+)
+SELECT_HEADS = (
+    "SELECT member_id, chain_seq, chain_link FROM members WHERE member_id > ? ORDER BY member_id LIMIT ?"
 )
 INSERT_OPERATION = (
     "INSERT INTO operations (key, kind, body, recorded_micros, recorded_offset, purchased_micros)"

@@ -7,6 +7,7 @@ from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+from loyalty.chains import Head, Link, content_digest
 from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.ledger import Entry, EntryKind, Posting
@@ -61,7 +62,9 @@ from loyalty.store.sqlite.statements import (
     PUT_TIER,
     REFERRALS_BY,
     SELECT_ENTRIES,
+    SELECT_HEADS,
     SELECT_HISTORY,
+    SELECT_LINKS,
     SELECT_MEMBER,
     SELECT_OPERATION,
     SELECT_PROGRAMS,
@@ -213,15 +216,17 @@ class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteLots, SQLiteHolds):
             check_redates(posting, redated)
         rules_text(posting.rules)  # refused before anything is written
         tallies = self._rows.take(posting.member_id)
+        digest = content_digest(posting)
         if tallies is not None:
             # The row's tallies this unit of work changed go with the balance: one statement.
-            found = conn.execute(MOVE_BALANCE_AND_TALLIES, (posting.points, tallies, posting.member_id))
+            found = conn.execute(
+                MOVE_BALANCE_AND_TALLIES, (posting.points, tallies, posting.points, digest, posting.member_id)
+            )
         else:
-            found = conn.execute(MOVE_BALANCE, (posting.points, posting.member_id))
-        balance, last = found.fetchone()
-        seq = (last or 0) + 1
+            found = conn.execute(MOVE_BALANCE, (posting.points, posting.points, digest, posting.member_id))
+        balance, seq, chained = found.fetchone()
         # Inserted with the record of the command that appends it, if that comes next (add_operation).
-        self._pending = pending(posting, seq, balance)
+        self._pending = pending(posting, seq, balance, chained)
         rest = opens(posting)
         if rest:
             conn.execute(INSERT_LOT, lot_values(posting, seq, rest))
@@ -253,6 +258,15 @@ class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteLots, SQLiteHolds):
         self._flush()
         rows = self._conn.execute(SELECT_ENTRIES, (after, -1 if limit is None else limit)).fetchall()
         return [entry_from_row(row) for row in rows]
+
+    def chain_links(self, *, after: int = 0, limit: int) -> list[Link]:
+        self._flush()
+        rows = self._conn.execute(SELECT_LINKS, (after, limit)).fetchall()
+        return [Link(entry_from_row(row), None if row[-1] is None else bytes(row[-1])) for row in rows]
+
+    def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
+        rows = self._conn.execute(SELECT_HEADS, (after, limit)).fetchall()
+        return [Head(str(member), int(seq), bytes(link)) for member, seq, link in rows]
 
     def referral_code(self, member_id: str) -> str | None:
         row = self._conn.execute(

@@ -26,6 +26,7 @@ conftest does) to get pytest's detailed assertion messages from it.
 from __future__ import annotations
 
 from loyalty.testing.contract._base import HOSTILE_STRINGS, T0
+from loyalty.testing.contract.chains import ChainsContract
 from loyalty.testing.contract.durability import DurabilityContract
 from loyalty.testing.contract.engine import EngineContract
 from loyalty.testing.contract.figures import FiguresContract
@@ -57,6 +58,7 @@ class StoreContract(
     IdentifiersContract,
     OutboxContract,
     LedgerFeedContract,
+    ChainsContract,
     HoldsContract,
     VouchersContract,
     UnitOfWorkContract,

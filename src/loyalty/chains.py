@@ -1,0 +1,205 @@
+"""Tamper evidence: every ledger entry's link hash, chained per member, and their verification.
+
+Each entry's ``link`` is a 16-byte hash (SHA-256, truncated) of the link of the member's
+entry before it (:data:`GENESIS` for the first), the entry's ``seq`` and ``balance_after``
+(which the store assigns) and :func:`content_digest` of the rest of its content (which the
+engine decides). A store keeps each entry's link beside it, and the member's *head* (the
+``seq`` and link of its last entry) in the member's row, so an entry removed from the end is
+missed too. A chain per member keeps a write to one member's rows (no global chain to lock).
+
+The entry's text (source, reason, actor, rules, program version) enters through a digest of
+its own, :func:`text_digest`: a later erasure that pseudonymises the text can keep that
+digest and pass it to :func:`content_digest` (``text=``), so the chain still verifies. The
+member id is in no hash: an erasure may have to replace the id itself (see docs/audit.md).
+
+>>> from datetime import datetime, timezone
+>>> from loyalty.ledger import Entry, EntryKind
+>>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
+>>> e1 = Entry(1, "M1", EntryKind.EARN, 40, 40, t, t, "T1-1", "purchase")
+>>> e2 = Entry(2, "M1", EntryKind.REDEEM, -25, 15, t, t, "T1-2", "redemption")
+>>> first = link_of(GENESIS, e1)
+>>> verifier = Verifier()
+>>> verifier.check([Link(e1, first), Link(e2, link_of(first, e2))])
+>>> verifier.report([Head("M1", 2, link_of(first, e2))]).ok
+True
+>>> verifier = Verifier()
+>>> verifier.check([Link(e1, first), Link(e2, link_of(GENESIS, e2))])
+>>> verifier.report([Head("M1", 2, link_of(first, e2))]).breaks
+(Break(member_id='M1', seq=2, problem='link'), Break(member_id='M1', seq=2, problem='head'))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import attrs
+
+from loyalty.ledger import Entry, Posting
+
+__all__ = [
+    "GENESIS",
+    "LINK_SIZE",
+    "Break",
+    "ChainReport",
+    "Head",
+    "Link",
+    "Verifier",
+    "content_digest",
+    "link",
+    "link_of",
+    "text_digest",
+]
+
+#: Bytes of a link: half a SHA-256, plenty against accidental and forged collisions alike
+#: for a chain whose hash is public anyway (see docs/audit.md).
+LINK_SIZE = 16
+#: The link "before" a member's first entry.
+GENESIS = bytes(LINK_SIZE)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _micros(at: datetime | None) -> int | None:
+    return None if at is None else (at - _EPOCH) // timedelta(microseconds=1)
+
+
+def _offset(at: datetime) -> int:
+    offset = at.utcoffset()
+    return 0 if offset is None else int(offset.total_seconds())
+
+
+def _canonical(value: object) -> bytes:
+    # ASCII JSON: the same bytes whatever the platform, for any text an adapter can store.
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+
+
+def text_digest(entry: Posting | Entry) -> bytes:
+    """SHA-256 of the entry's text fields: what an erasure keeps when it pseudonymises them.
+
+    >>> from datetime import datetime, timezone
+    >>> from loyalty.ledger import Posting, EntryKind
+    >>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    >>> len(text_digest(Posting("M1", EntryKind.EARN, 5, t, t, "T1", "purchase")))
+    32
+    """
+    text = [entry.source_id, entry.reason, entry.actor, list(entry.rules), entry.program_version]
+    return hashlib.sha256(_canonical(text)).digest()
+
+
+def content_digest(entry: Posting | Entry, *, text: bytes | None = None) -> bytes:
+    """SHA-256 of what the engine decided about an entry: everything but its member, ``seq`` and
+    ``balance_after``; its text through :func:`text_digest` (or ``text``, kept by an erasure).
+
+    Instants count as their microsecond and their offset (what every adapter keeps); lot dates
+    as their microsecond (adapters keep them in UTC).
+    """
+    body = [
+        entry.kind.value,
+        entry.points,
+        _micros(entry.occurred_at),
+        _offset(entry.occurred_at),
+        _micros(entry.recorded_at),
+        _offset(entry.recorded_at),
+        _micros(entry.vests_at),
+        _micros(entry.expires_at),
+        [list(pair) for pair in entry.draws],
+        entry.rolling,
+        [[lot, _micros(at)] for lot, at in entry.redates],
+        (text_digest(entry) if text is None else text).hex(),
+    ]
+    return hashlib.sha256(_canonical(body)).digest()
+
+
+def link(before: bytes, seq: int, balance_after: int, digest: bytes) -> bytes:
+    """The link of entry ``seq`` leaving ``balance_after``, after the member's link ``before``:
+    ``SHA-256(before ‖ seq ‖ balance_after ‖ digest)[:16]``, the numbers as 8-byte big-endian
+    two's complement (PostgreSQL's ``int8send``, so it can compute the same in SQL)."""
+    data = before + seq.to_bytes(8, "big", signed=True) + balance_after.to_bytes(8, "big", signed=True)
+    return hashlib.sha256(data + digest).digest()[:LINK_SIZE]
+
+
+def link_of(before: bytes, entry: Entry, *, text: bytes | None = None) -> bytes:
+    """:func:`link` of a recorded entry."""
+    return link(before, entry.seq, entry.balance_after, content_digest(entry, text=text))
+
+
+@attrs.frozen
+class Link:
+    """An entry as a store keeps it for verification: with its stored link (``None`` if missing)."""
+
+    entry: Entry
+    link: bytes | None
+
+
+@attrs.frozen
+class Head:
+    """A member's chain head as its row keeps it: its last entry's ``seq`` (0: none) and link."""
+
+    member_id: str
+    seq: int
+    link: bytes
+
+
+@attrs.frozen
+class Break:
+    """A broken link: ``problem`` is ``"link"`` (entry ``seq``'s stored link is not the hash of the
+    link before it and its content: it, or an entry before it, was edited, removed or inserted) or
+    ``"head"`` (the member's head, ``seq`` as its row says, is not its last entry's link)."""
+
+    member_id: str
+    seq: int
+    problem: str
+
+
+@attrs.frozen
+class ChainReport:
+    """What :meth:`loyalty.Engine.verify` found: entries and members checked, and every break."""
+
+    entries: int
+    members: int
+    breaks: tuple[Break, ...]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every chain verified."""
+        return not self.breaks
+
+
+class Verifier:
+    """Checks entries fed in ``seq`` order (:meth:`check`, a page at a time), then the heads
+    (:meth:`report`). Time linear in the ledger; memory one link per member."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, tuple[int, bytes]] = {}
+        self._breaks: list[Break] = []
+        self.entries = 0
+
+    def check(self, links: Iterable[Link]) -> None:
+        """Check the next entries, in ``seq`` order."""
+        last, breaks = self._last, self._breaks
+        for found in links:
+            entry = found.entry
+            member = entry.member_id
+            before = last.get(member, (0, GENESIS))[1]
+            expected = link_of(before, entry)
+            if found.link != expected:
+                breaks.append(Break(member, entry.seq, "link"))
+            # Each link checked against the one stored before it: one altered entry is one break.
+            last[member] = (entry.seq, expected if found.link is None else found.link)
+            self.entries += 1
+
+    def report(self, heads: Iterable[Head]) -> ChainReport:
+        """The report, once every entry was checked, given every member's head."""
+        last = self._last
+        breaks = list(self._breaks)
+        members = 0
+        for head in heads:
+            members += 1
+            seen = last.pop(head.member_id, (0, GENESIS))
+            if seen != (head.seq, head.link):
+                breaks.append(Break(head.member_id, head.seq, "head"))
+        # Entries of a member with no row (a row removed): their chain has no head.
+        breaks += (Break(member, seq, "head") for member, (seq, _) in sorted(last.items()))
+        return ChainReport(self.entries, members, tuple(breaks))

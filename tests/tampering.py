@@ -1,0 +1,215 @@
+"""Rows changed behind the engine's back, on every adapter, for the tamper-evidence tests.
+
+Each :class:`Tamperer` edits, deletes, inserts or reorders one ledger row the way someone
+with write access to the database could: on SQLite and PostgreSQL with the ledger's
+triggers out of the way, on memory by reaching into the store's structures.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import closing
+from pathlib import Path
+from typing import Protocol
+
+import attrs
+
+from loyalty.ledger import EntryKind
+from loyalty.store.memory import MemoryStore
+
+__all__ = [
+    "EDITS",
+    "MemoryTamperer",
+    "PostgresTamperer",
+    "SQLiteTamperer",
+    "Tamperer",
+    "as_postgres_schema_13",
+    "as_sqlite_schema_14",
+]
+
+#: What an edit changes in one row: a column and how (the same on every adapter).
+EDITS = ("points", "balance_after", "reason", "kind", "member_id", "link")
+
+
+class Tamperer(Protocol):
+    def edit(self, seq: int, what: str, other_member: str) -> None: ...
+
+    def delete(self, seq: int) -> None: ...
+
+    def insert_copy(self, seq: int) -> int: ...
+
+    def swap(self, first: int, second: int) -> None: ...
+
+
+# Every entry column but seq (and SQLite's record, which none of these rows has).
+_COLUMNS = (
+    "member_id, kind, points, balance_after, occurred_at, occurred_offset, recorded_at, recorded_offset,"
+    " source_id, reason, actor, rule, program_version, vests_at, expires_at, draws, rolling, redates,"
+    " rule_shares, link"
+)
+_SET = {
+    "points": "points = points + 1",
+    "balance_after": "balance_after = balance_after + 1",
+    "reason": "reason = reason || '!'",
+    "kind": "kind = CASE kind WHEN 'adjust' THEN 'earn' ELSE 'adjust' END",
+    "member_id": "member_id = {other}",
+    "link": "link = {zeros}",
+}
+_SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
+
+
+def as_sqlite_schema_14(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 14 left it: no links, heads or kept links."""
+    for statement in (
+        "DROP TABLE kept_links",
+        "ALTER TABLE entries DROP COLUMN link",
+        "ALTER TABLE members DROP COLUMN chain_seq",
+        "ALTER TABLE members DROP COLUMN chain_link",
+    ):
+        conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = 14")
+    conn.commit()
+
+
+def as_postgres_schema_13(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 13 left it: no links, heads or kept links."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn) as conn:
+        for statement in (
+            "DROP TABLE {s}.kept_links",
+            "ALTER TABLE {s}.entries DROP COLUMN link",
+            "ALTER TABLE {s}.members DROP COLUMN chain_seq, DROP COLUMN chain_link",
+            "UPDATE {s}.schema_version SET version = 13",
+        ):
+            conn.execute(sql.SQL(statement).format(s=sql.Identifier(schema)))
+
+
+@attrs.define
+class SQLiteTamperer:
+    path: Path
+
+    def _run(self, statement: str, *params: object) -> None:
+        with closing(sqlite3.connect(self.path)) as conn, conn:
+            conn.execute("DROP TRIGGER IF EXISTS entries_no_update")
+            conn.execute("DROP TRIGGER IF EXISTS entries_no_delete")
+            conn.execute(statement, params)
+
+    def edit(self, seq: int, what: str, other_member: str) -> None:
+        change = _SET[what].format(other="?", zeros="zeroblob(16)")
+        params = (other_member, seq) if what == "member_id" else (seq,)
+        self._run(f"UPDATE entries SET {change} WHERE seq = ?", *params)
+
+    def delete(self, seq: int) -> None:
+        self._run("DELETE FROM entries WHERE seq = ?", seq)
+
+    def insert_copy(self, seq: int) -> int:
+        with closing(sqlite3.connect(self.path)) as conn:
+            new = int(conn.execute("SELECT MAX(seq) FROM entries").fetchone()[0]) + 1
+        self._run(
+            f"INSERT INTO entries (seq, {_COLUMNS}) SELECT ?, {_COLUMNS} FROM entries WHERE seq = ?", new, seq
+        )
+        return new
+
+    def swap(self, first: int, second: int) -> None:
+        with closing(sqlite3.connect(self.path)) as conn, conn:
+            conn.execute("DROP TRIGGER IF EXISTS entries_no_update")
+            query = f"SELECT {_COLUMNS} FROM entries WHERE seq = ?"
+            one, two = (conn.execute(query, (seq,)).fetchone() for seq in (first, second))
+            change = f"UPDATE entries SET ({_COLUMNS}) = ({', '.join('?' * len(one))}) WHERE seq = ?"
+            conn.execute(change, (*two, first))
+            conn.execute(change, (*one, second))
+
+
+@attrs.define
+class PostgresTamperer:
+    dsn: str
+    schema: str
+
+    def _run(self, statement: str, *params: object) -> list[tuple[object, ...]]:
+        import psycopg
+        from psycopg import sql
+
+        with psycopg.connect(self.dsn) as conn:
+            s = sql.Identifier(self.schema)
+            conn.execute(sql.SQL("ALTER TABLE {}.entries DISABLE TRIGGER USER").format(s))
+            cursor = conn.execute(sql.SQL(statement).format(s=s), params)
+            found = cursor.fetchall() if cursor.description else []
+            conn.execute(sql.SQL("ALTER TABLE {}.entries ENABLE TRIGGER USER").format(s))
+            return found
+
+    def edit(self, seq: int, what: str, other_member: str) -> None:
+        change = _SET[what].format(other="%s", zeros="decode(repeat('00', 16), 'hex')")
+        params = (other_member, seq) if what == "member_id" else (seq,)
+        self._run(f"UPDATE {{s}}.entries SET {change} WHERE seq = %s", *params)
+
+    def delete(self, seq: int) -> None:
+        self._run("DELETE FROM {s}.entries WHERE seq = %s", seq)
+
+    def insert_copy(self, seq: int) -> int:
+        # Far above any number the sequence will draw during the test.
+        (new,) = self._run("SELECT COALESCE(MAX(seq), 0) + 1000000 FROM {s}.entries")[0]
+        self._run(
+            f"INSERT INTO {{s}}.entries (seq, {_COLUMNS}) OVERRIDING SYSTEM VALUE"
+            f" SELECT %s, {_COLUMNS} FROM {{s}}.entries WHERE seq = %s",
+            new,
+            seq,
+        )
+        assert isinstance(new, int)
+        return new
+
+    def swap(self, first: int, second: int) -> None:
+        self._run(
+            f"UPDATE {{s}}.entries AS e SET {_SWAP} FROM {{s}}.entries AS t"
+            " WHERE t.seq = %s + %s - e.seq AND e.seq IN (%s, %s)",
+            first,
+            second,
+            first,
+            second,
+        )
+
+
+@attrs.define
+class MemoryTamperer:
+    store: MemoryStore
+
+    def _at(self, seq: int) -> int:
+        ledger = self.store._data.ledger
+        return next(i for i, entry in enumerate(ledger) if entry.seq == seq)
+
+    def edit(self, seq: int, what: str, other_member: str) -> None:
+        data = self.store._data
+        i = self._at(seq)
+        entry = data.ledger[i]
+        if what == "link":
+            data.links[seq] = bytes(16)
+            return
+        changed = {
+            "points": {"points": entry.points + 1},
+            "balance_after": {"balance_after": entry.balance_after + 1},
+            "reason": {"reason": entry.reason + "!"},
+            "kind": {"kind": EntryKind.EARN if entry.kind is EntryKind.ADJUST else EntryKind.ADJUST},
+            "member_id": {"member_id": other_member},
+        }[what]
+        data.ledger[i] = attrs.evolve(entry, **changed)  # type: ignore[arg-type]
+
+    def delete(self, seq: int) -> None:
+        del self.store._data.ledger[self._at(seq)]
+
+    def insert_copy(self, seq: int) -> int:
+        data = self.store._data
+        new = data.ledger[-1].seq + 1
+        data.ledger.append(attrs.evolve(data.ledger[self._at(seq)], seq=new))
+        data.links[new] = data.links[seq]
+        data.next_seq = new + 1  # later appends come after it, as they would in a database
+        return new
+
+    def swap(self, first: int, second: int) -> None:
+        data = self.store._data
+        i, j = self._at(first), self._at(second)
+        data.ledger[i], data.ledger[j] = (
+            attrs.evolve(data.ledger[j], seq=first),
+            attrs.evolve(data.ledger[i], seq=second),
+        )
+        data.links[first], data.links[second] = data.links[second], data.links[first]
