@@ -208,7 +208,8 @@ def demo(args: argparse.Namespace) -> int:
     store = open_store(f"sqlite:///{path}?synchronous={args.synchronous}")
     try:
         engine = Engine(versions, store, clock=clock)
-        with progress(f"demo: a year at {versions[-1].name}", len(traffic.events)) as advance:
+        weeks = f"{args.weeks} week{'s' * (args.weeks != 1)}"
+        with progress(f"demo: {weeks} at {versions[-1].name}", len(traffic.events)) as advance:
             replay = _replay(engine, clock, traffic, advance)
         clock.now = traffic.end
         story = _read_back(engine, store, traffic, replay, _html_path(args, path))

@@ -35,27 +35,31 @@ def _days(value: Decimal) -> str:
 
 
 def drifting(found: AtRisk) -> list[str]:
-    """Why a member is at risk, in words, from :meth:`~loyalty.Engine.at_risk`'s figures.
+    """Why a member is at risk, in words, from :meth:`~loyalty.Engine.at_risk`'s reasons and figures
+    (the reasons say which of the two signs the engine saw; the figures say it in a merchant's words).
 
     >>> from datetime import datetime, timezone
     >>> seen = datetime(2024, 12, 3, tzinfo=timezone.utc)
-    >>> found = AtRisk("M1", (), seen, Decimal("24.2"), Decimal("6.1"), Decimal("30"), Decimal("100"))
+    >>> reasons = ("no visit for 24.2 days: 4.0 times the usual 6.1",
+    ...            "spends 30.00 a month lately: 70% below the usual 100.00")
+    >>> found = AtRisk("M1", reasons, seen, Decimal("24.2"), Decimal("6.1"), Decimal("30"), Decimal("100"))
     >>> for words in drifting(found):
     ...     print(words)
     used to come every 6 days, last seen 24 days ago
     spends 70% less than usual (30.00 a month, was 100.00)
     """
     words = []
-    if found.typical_gap_days > 0 and found.days_since > found.typical_gap_days * 2:
-        words.append(
-            f"used to come every {_days(found.typical_gap_days)}, last seen {_days(found.days_since)} ago"
-        )
-    if found.baseline_spend > 0 and found.recent_spend < found.baseline_spend:
-        fall = ((1 - found.recent_spend / found.baseline_spend) * 100).quantize(Decimal(1))
-        if fall >= 50:
+    for reason in found.reasons:
+        if reason.startswith("no visit") and found.typical_gap_days > 0:
+            gap, since = _days(found.typical_gap_days), _days(found.days_since)
+            words.append(f"used to come every {gap}, last seen {since} ago")
+        elif reason.startswith("spends") and found.baseline_spend > 0:
             recent, usual = found.recent_spend, found.baseline_spend
+            fall = ((1 - recent / usual) * 100).quantize(Decimal(1))
             words.append(f"spends {fall}% less than usual ({recent:.2f} a month, was {usual:.2f})")
-    return words or list(found.reasons)
+        else:
+            words.append(reason)
+    return words
 
 
 def _money(value: Decimal, currency: str) -> str:
