@@ -2,7 +2,7 @@
 
 >>> import loyalty
 >>> sorted(loyalty.__all__)[:4]
-['AlreadyReturned', 'Balance', 'BirthdayBonus', 'Clawback']
+['AlreadyReturned', 'Balance', 'BeforeEnrollment', 'BirthdayBonus']
 
 The library logs through the standard :mod:`logging` module, under the
 ``loyalty`` logger, and configures nothing itself (``docs/logging.md``).
@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from loyalty.engine import Clock, Engine, Maintenance
     from loyalty.errors import (
         AlreadyReturned,
+        BeforeEnrollment,
         ConcurrencyError,
         ConfigError,
         CurrencyMismatch,
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
         RedemptionLimit,
         ReferralCodeTaken,
         StorageError,
+        TillTimeAhead,
         TransientStorageError,
         UnknownCurrency,
         UnknownHold,
@@ -100,12 +102,14 @@ if TYPE_CHECKING:
         Upgrade,
         Window,
     )
+    from loyalty.time_guards import PreEnrollment, TimeGuards
     from loyalty.transfers import Transfer
     from loyalty.vouchers import Voucher, VoucherStatus
 
 _HOMES: dict[str, str] = {
     "AlreadyReturned": "loyalty.errors",
     "Balance": "loyalty.lots",
+    "BeforeEnrollment": "loyalty.errors",
     "BirthdayBonus": "loyalty.rules",
     "Clawback": "loyalty.returns",
     "Clock": "loyalty.engine",
@@ -166,6 +170,7 @@ _HOMES: dict[str, str] = {
     "Operation": "loyalty.store",
     "Period": "loyalty.rules",
     "PointsOverflow": "loyalty.errors",
+    "PreEnrollment": "loyalty.time_guards",
     "Posting": "loyalty.ledger",
     "ProductBonus": "loyalty.rules",
     "Program": "loyalty.program",
@@ -199,6 +204,8 @@ _HOMES: dict[str, str] = {
     "TierStatus": "loyalty.tiers",
     "Tiers": "loyalty.tiers",
     "Transfer": "loyalty.transfers",
+    "TillTimeAhead": "loyalty.errors",
+    "TimeGuards": "loyalty.time_guards",
     "TransientStorageError": "loyalty.errors",
     "UnitBonus": "loyalty.rules",
     "UnitOfWork": "loyalty.store",
@@ -252,6 +259,7 @@ logging.getLogger(__name__).addHandler(logging.NullHandler())
 __all__ = [
     "AlreadyReturned",
     "Balance",
+    "BeforeEnrollment",
     "BirthdayBonus",
     "Clawback",
     "Clock",
@@ -313,6 +321,7 @@ __all__ = [
     "Period",
     "PointsOverflow",
     "Posting",
+    "PreEnrollment",
     "ProductBonus",
     "Program",
     "Purchase",
@@ -344,6 +353,8 @@ __all__ = [
     "TierState",
     "TierStatus",
     "Tiers",
+    "TillTimeAhead",
+    "TimeGuards",
     "Transfer",
     "TransientStorageError",
     "UnitBonus",

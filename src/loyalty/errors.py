@@ -19,6 +19,7 @@ import os
 
 __all__ = [
     "AlreadyReturned",
+    "BeforeEnrollment",
     "ConcurrencyError",
     "ConfigError",
     "CurrencyMismatch",
@@ -44,6 +45,7 @@ __all__ = [
     "RedemptionLimit",
     "ReferralCodeTaken",
     "StorageError",
+    "TillTimeAhead",
     "TransientStorageError",
     "UnknownCurrency",
     "UnknownHold",
@@ -122,6 +124,16 @@ class InvalidAmount(InvalidInput):
 
 class InvalidDatetime(InvalidInput):
     """A naive datetime (no timezone), or not a datetime at all."""
+
+
+class TillTimeAhead(InvalidDatetime):
+    """A till's time further ahead of the engine's clock than the program's
+    ``time_guards.max_lead_minutes`` allows: a till whose clock is wrong, or a date typed wrong."""
+
+
+class BeforeEnrollment(InvalidDatetime):
+    """Activity dated before the member enrolled, under ``time_guards.before_enrollment = "refuse"``
+    (the default; ``"accept"`` for an import of old history)."""
 
 
 class InvalidQuantity(InvalidInput):

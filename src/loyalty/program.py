@@ -45,6 +45,7 @@ from loyalty.rules import (
     SpendRule,
 )
 from loyalty.tiers import TIER_ATTRIBUTE, Tiers
+from loyalty.time_guards import TimeGuards
 
 __all__ = [
     "BASE",
@@ -228,6 +229,11 @@ def _check_identifiers(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("identifiers", f"must be Identifiers, got {value!r}")
 
 
+def _check_time_guards(_: Any, __: Any, value: object) -> None:
+    if not isinstance(value, TimeGuards):
+        raise InvalidInput("time_guards", f"must be TimeGuards, got {value!r}")
+
+
 def _check_referrals(_: Any, __: Any, value: object) -> None:
     if value is not None and not isinstance(value, Referrals):
         raise InvalidInput("referrals", f"must be Referrals or None, got {value!r}")
@@ -339,6 +345,9 @@ class Program:
     redemption: Redemption = attrs.field(factory=Redemption, validator=_check_redemption, kw_only=True)
     #: Members' cards and keys: what a replaced card finds (:mod:`loyalty.identifiers`).
     identifiers: Identifiers = attrs.field(factory=Identifiers, validator=_check_identifiers, kw_only=True)
+    #: How far a till's time may lead the engine's clock, and activity before enrollment
+    #: (:mod:`loyalty.time_guards`).
+    time_guards: TimeGuards = attrs.field(factory=TimeGuards, validator=_check_time_guards, kw_only=True)
     #: The rewards catalogue: what members buy with points, each as a voucher (:mod:`loyalty.rewards`).
     rewards: tuple[Reward, ...] = attrs.field(
         factory=tuple, converter=_rewards, validator=_check_rewards, kw_only=True

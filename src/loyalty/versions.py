@@ -24,7 +24,7 @@ from loyalty import codec
 from loyalty.errors import InvalidInput
 from loyalty.program import Program
 
-__all__ = ["by_label", "in_force", "lot_dates", "same_body"]
+__all__ = ["RUNNING_OPTIONS", "by_label", "in_force", "lot_dates", "same_body"]
 
 
 def in_force(versions: tuple[Program, ...], at: datetime, *, default_first: bool = False) -> Program:
@@ -73,8 +73,16 @@ def lot_dates(
     return vests, expires
 
 
+#: Options of the engine running a program, not terms of the version: engines running one version
+#: may differ in them (an import accepting old activity beside the tills' engine refusing it).
+RUNNING_OPTIONS = frozenset({"time_guards"})
+
+
 def same_body(stored: Mapping[str, Any], body: Mapping[str, Any]) -> bool:
-    """Whether two ``to_dict`` forms are one program: ``effective_from`` compares as an instant."""
+    """Whether two ``to_dict`` forms are one program: ``effective_from`` compares as an instant,
+    and the engine's own options (:data:`RUNNING_OPTIONS`) do not count."""
+    stored = {key: value for key, value in stored.items() if key not in RUNNING_OPTIONS}
+    body = {key: value for key, value in body.items() if key not in RUNNING_OPTIONS}
     if stored.keys() != body.keys():
         return False
     for key, value in stored.items():

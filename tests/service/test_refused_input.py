@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from loyalty import (
+    BeforeEnrollment,
     CurrencyMismatch,
     EarnRate,
     Engine,
@@ -28,6 +29,8 @@ from loyalty import (
     PointsOverflow,
     Program,
     Purchase,
+    TillTimeAhead,
+    TimeGuards,
     UnknownCurrency,
     UnknownMember,
 )
@@ -165,7 +168,36 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
         MemberAlreadyEnrolled,
         "attributes",
     ),
-    ("duplicate enrollment", lambda e: e.enroll("M1", at=T0.replace(day=2)), MemberAlreadyEnrolled, "at"),
+    (
+        "duplicate enrollment",
+        lambda e: e.enroll("M1", at=T0 - timedelta(hours=1)),
+        MemberAlreadyEnrolled,
+        "at",
+    ),
+    (
+        "purchase 16 minutes ahead of the engine's clock",
+        lambda e: e.record_purchase(sale(at=T0 + timedelta(minutes=16))),
+        TillTimeAhead,
+        "at",
+    ),
+    (
+        "enrollment a day ahead of the engine's clock",
+        lambda e: e.enroll("M9", at=T0 + timedelta(days=1)),
+        TillTimeAhead,
+        "at",
+    ),
+    (
+        "redemption before the member's enrollment",
+        lambda e: e.redeem("M1", 5, id="R-new", at=T0 - timedelta(days=1)),
+        BeforeEnrollment,
+        "at",
+    ),
+    (
+        "purchase before the member's enrollment",
+        lambda e: e.record_purchase(sale(at=T0 - timedelta(seconds=1))),
+        BeforeEnrollment,
+        "at",
+    ),
     (
         "enrollment with other attributes",
         lambda e: e.enroll("M1", at=T0, attributes={"segment": "vip"}),
@@ -334,7 +366,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def engine(store: Store) -> Engine:
-    engine = Engine(Program("Bad input", "EUR"), store, clock=lambda: T0)
+    guards = TimeGuards(max_lead_minutes=15, before_enrollment="refuse")
+    engine = Engine(Program("Bad input", "EUR", time_guards=guards), store, clock=lambda: T0)
     engine.enroll("M1", at=T0)
     engine.enroll("M2", at=T0)
     engine.enroll("M3", at=T0, attributes={"vip": 1})

@@ -6,8 +6,11 @@ from datetime import datetime
 
 import attrs
 
+from loyalty.checks import check_aware
 from loyalty.service.programs import Programs
 from loyalty.service.running import Runner
+from loyalty.store import UnitOfWork
+from loyalty.time_guards import PreEnrollment, check_enrolled, check_lead
 
 __all__ = ["Context"]
 
@@ -22,3 +25,27 @@ class Context:
     def now(self) -> datetime:
         """The engine's time."""
         return self.runner.now()
+
+    def till_time(self, field: str, at: object) -> datetime:
+        """A command's ``at``: aware, in range, and not further ahead of the engine's clock than
+        the program's ``time_guards`` allow (:class:`~loyalty.errors.TillTimeAhead`).
+
+        The guards of the engine's latest version apply to every command: they are about the
+        tills and the clock today, not about the terms of the day a command is dated.
+        """
+        checked = check_aware(field, at)
+        if self.programs.guards.max_lead_minutes is not None:
+            # The clock is read only when it bounds something: it may be costly, or a test's.
+            check_lead(self.programs.guards, checked, self.now(), field)
+        return checked
+
+    def enrolled_by(self, uow: UnitOfWork, member_id: str, at: datetime, field: str = "at") -> None:
+        """Refuse activity of ``member_id`` dated before its enrollment, unless the program's
+        ``time_guards.before_enrollment`` accepts it (:class:`~loyalty.errors.BeforeEnrollment`).
+        An unknown member is left to the command's own refusal."""
+        guards = self.programs.guards
+        if guards.before_enrollment is PreEnrollment.ACCEPT:
+            return
+        member = uow.member(member_id)
+        if member is not None:
+            check_enrolled(guards, at, member.enrolled_at, field)

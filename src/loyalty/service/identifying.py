@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from loyalty import codec
-from loyalty.checks import check_aware, check_id
+from loyalty.checks import check_id
 from loyalty.errors import InvalidInput, MemberAlreadyEnrolled, TransientStorageError
 from loyalty.identifiers import (
     Identifier,
@@ -66,16 +66,16 @@ def _event(
     return NewEvent(kind, identifier.member_id, at, now, source, data)
 
 
-def _checked(id: str, at: datetime) -> None:
+def _checked(ctx: Context, id: str, at: datetime) -> None:
     check_id("id", id)
-    check_aware("at", at)
+    ctx.till_time("at", at)
 
 
 def add(ctx: Context, member_id: str, key: str, *, id: str, at: datetime) -> Identifier:
     """Give the member a key (see :meth:`loyalty.Engine.add_identifier`)."""
     check_id("member_id", member_id)
     kind, value = parse_key(key)
-    _checked(id, at)
+    _checked(ctx, id, at)
     adding = Command(
         id, "identifier_add", {"member_id": member_id, "key": key_text(kind, value), "at": at.isoformat()}
     )
@@ -108,7 +108,7 @@ def replace_card(
     """Replace the member's card with another (see :meth:`loyalty.Engine.replace_card`)."""
     check_id("member_id", member_id)
     old, new = parse_key(old_key, "old_key"), parse_key(new_key, "new_key")
-    _checked(id, at)
+    _checked(ctx, id, at)
     request = {
         "member_id": member_id,
         "old_key": key_text(*old),
@@ -141,7 +141,7 @@ def remove(ctx: Context, member_id: str, key: str, *, id: str, at: datetime) -> 
     """Take a key off the member (see :meth:`loyalty.Engine.remove_identifier`)."""
     check_id("member_id", member_id)
     kind, value = parse_key(key)
-    _checked(id, at)
+    _checked(ctx, id, at)
     request = {"member_id": member_id, "key": key_text(kind, value), "at": at.isoformat()}
     removing = Command(id, "identifier_remove", request)
 

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from loyalty import codec
-from loyalty.checks import check_aware, check_id, check_text
+from loyalty.checks import check_id, check_text
 from loyalty.errors import InvalidInput, MemberAlreadyEnrolled, UnknownMember, UnknownReferralCode
 from loyalty.members import AttributeValue, Member, MemberStatus, same_value
 from loyalty.outbox import EventKind, NewEvent
@@ -47,6 +47,7 @@ def enroll(
 ) -> Member:
     """Enroll a member (see :meth:`loyalty.Engine.enroll`)."""
     member = Member(member_id, at, birthday, attributes)
+    ctx.till_time("at", at)
     code = None if referred_by is None else normalize_code(referred_by, "referred_by")
     keys = identifying.check_keys(identifiers)
 
@@ -99,7 +100,7 @@ def update_member(
     """Change a member's birthday or attributes (see :meth:`loyalty.Engine.update_member`)."""
     check_id("member_id", member_id)
     check_id("id", id)
-    check_aware("at", at)
+    ctx.till_time("at", at)
     if not isinstance(birthday, Unset):
         Member(member_id, at, birthday)  # validates the birthday alone
     if not isinstance(attributes, Unset):
@@ -150,6 +151,7 @@ def change_status(
     """Suspend, reinstate, close or reopen a member (see :meth:`loyalty.Engine.change_status`)."""
     check_id("member_id", member_id)
     new = Member(member_id, at, status=status).status  # checks the status and ``at``
+    ctx.till_time("at", at)
     check_id("id", id)
     check_text("reason", reason)
     check_text("actor", actor)

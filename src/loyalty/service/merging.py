@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import attrs
 
 from loyalty import codec
-from loyalty.checks import check_aware, check_id, check_text
+from loyalty.checks import check_id, check_text
 from loyalty.errors import TransientStorageError
 from loyalty.habits import seen_key
 from loyalty.members import MemberStatus
@@ -59,7 +59,7 @@ def merge(ctx: Context, survivor: str, absorbed: str, *, key: str, at: datetime,
     check_id("absorbed", absorbed)
     check_parties(survivor, absorbed)
     check_id("id", key)
-    check_aware("at", at)
+    ctx.till_time("at", at)
     check_text("reason", reason)
     request = {"survivor": survivor, "absorbed": absorbed, "at": at.isoformat(), "reason": reason}
     merging = Command(key, "member_merge", request)

@@ -28,6 +28,9 @@ class Programs:
     def __init__(self, versions: tuple[Program, ...], runner: Runner) -> None:
         self._versions = versions
         self._runner = runner
+        #: The engine's own time guards (its latest version's): versions learnt from the store,
+        #: which other engines stored, do not change how this engine checks its tills' times.
+        self.guards = versions[-1].time_guards
         # Whether any version has tiers (a purchase under none need not ask which is in force now).
         self._tiered = any(version.tiers is not None for version in versions)
         self._by_balance = any(_by_balance(version) for version in versions)

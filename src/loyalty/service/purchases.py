@@ -33,6 +33,7 @@ from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.tier_decisions import as_tier, decide
+from loyalty.time_guards import PreEnrollment, check_enrolled
 from loyalty.versions import in_force
 
 __all__ = [
@@ -174,13 +175,18 @@ def _snapshot(
     else:
         balance = locks.lock(uow, subject.member_id)
     locks.allowed(uow, subject.member_id, locks.EARN)
+    guards = ctx.programs.guards
+    # Read for the guard only when it refuses; then kept for the rules that need the member.
+    enrolled = uow.member(subject.member_id) if guards.before_enrollment is PreEnrollment.REFUSE else None
+    if enrolled is not None:
+        check_enrolled(guards, subject.at, enrolled.enrolled_at)
     now = ctx.now()
     rolls = program.expiry.rolls
     if rolls:
         balance = postings.keep_active(uow, program, subject, now)
     current = tiering.tiered_now(ctx, uow)
     needs_member = program.index.needs_member or current is not None
-    member = uow.member(subject.member_id) if needs_member else None
+    member = (enrolled or uow.member(subject.member_id)) if needs_member else None
     tier = None
     seen = member
     if current is not None and current.tiers is not None and member is not None:
@@ -227,6 +233,7 @@ def _kept(read: Mapping[str, Tally], rules_read: list[str]) -> dict[str, tuple[i
 
 def record(ctx: Context, subject: Purchase | Event, command: Command, reason: str) -> Receipt:
     """Record a purchase or event under the version of its time: read, decide, write once."""
+    ctx.till_time("at", subject.at)
     program = ctx.programs.at(subject.at)
 
     # Without referral terms a command locks its own member only: it can do so with its lookup.

@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from loyalty import codec
-from loyalty.checks import check_aware, check_id
+from loyalty.checks import check_id
 from loyalty.errors import InsufficientPoints, UnknownPurchase, UnknownReward, UnknownVoucher, VoucherNotOwned
 from loyalty.ledger import EntryKind, Posting
 from loyalty.outbox import EventKind, NewEvent
@@ -71,7 +71,7 @@ def redeem_reward(
     check_id("member_id", member_id)
     check_id("reward_id", reward_id)
     check_id("id", key)
-    check_aware("at", at)
+    ctx.till_time("at", at)
     request: dict[str, object] = {"member_id": member_id, "reward_id": reward_id, "at": at.isoformat()}
     if purchase_id is not None:
         check_id("purchase_id", purchase_id)
@@ -84,6 +84,7 @@ def redeem_reward(
             return replay
         locks.lock(uow, member_id)
         locks.allowed(uow, member_id, locks.SPEND)
+        ctx.enrolled_by(uow, member_id, at)
         program = allowances.program_at(ctx, uow, at)
         reward = program.reward(reward_id)
         if reward is None or not reward.offered_at(at, program.zone):
@@ -160,7 +161,7 @@ def use_voucher(
     """Use a voucher at the till, once (see :meth:`loyalty.Engine.use_voucher`)."""
     check_id("code", code)
     check_id("id", key)
-    check_aware("at", at)
+    ctx.till_time("at", at)
     request: dict[str, object] = {"code": code, "at": at.isoformat()}
     if purchase_id is not None:
         check_id("purchase_id", purchase_id)
@@ -207,7 +208,7 @@ def void_voucher(ctx: Context, code: str, *, key: str, at: datetime) -> Voucher:
     """The merchant takes a voucher back and its points return (see :meth:`loyalty.Engine.void_voucher`)."""
     check_id("code", code)
     check_id("id", key)
-    check_aware("at", at)
+    ctx.till_time("at", at)
     voiding = Command(key, "void_voucher", {"code": code, "at": at.isoformat()})
 
     def command(uow: UnitOfWork) -> Voucher:

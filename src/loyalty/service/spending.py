@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from loyalty import codec
-from loyalty.checks import check_aware, check_id, check_points, check_text
+from loyalty.checks import check_id, check_points, check_text
 from loyalty.errors import (
     HoldEnded,
     HoldExpired,
@@ -95,7 +95,7 @@ def debit_or_credit(
     """A redemption (``points`` negative) or a staff correction of either sign."""
     check_id("member_id", member_id)
     check_id("id", key)
-    check_aware("at", at)
+    ctx.till_time("at", at)
     request = {
         "member_id": member_id,
         "points": points,
@@ -113,6 +113,7 @@ def debit_or_credit(
             return replay
         locks.lock(uow, member_id)
         locks.allowed(uow, member_id, locks.SPEND if entry_kind is EntryKind.REDEEM else locks.CORRECT)
+        ctx.enrolled_by(uow, member_id, at)
         sold = None if purchase_id is None else allowances.paid_purchase(uow, member_id, purchase_id)
         now = ctx.now()
         redeeming = entry_kind is EntryKind.REDEEM
@@ -161,7 +162,7 @@ def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, tt
     check_id("member_id", member_id)
     check_points("points", points)
     check_id("id", id)
-    check_aware("at", at)
+    ctx.till_time("at", at)
     if not isinstance(ttl, timedelta) or not timedelta(0) < ttl <= MAX_HOLD_TTL:
         raise InvalidInput(
             "ttl", f"must be a timedelta above 0 and at most {MAX_HOLD_TTL.days} days, got {ttl!r}"
@@ -180,6 +181,7 @@ def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, tt
             return replay
         locks.lock(uow, member_id)
         locks.allowed(uow, member_id, locks.SPEND)
+        ctx.enrolled_by(uow, member_id, at)
         now = ctx.now()
         postings.expire_due(uow, member_id, now, now)
         program = allowances.program_at(ctx, uow, at)
@@ -223,7 +225,7 @@ def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | 
     """Spend a hold's points, all or some (see :meth:`loyalty.Engine.capture`)."""
     check_id("hold_id", hold_id)
     check_id("id", id)
-    check_aware("at", at)
+    ctx.till_time("at", at)
     if points is not None:
         check_points("points", points)
     capturing = Command(id, "capture", {"hold_id": hold_id, "at": at.isoformat(), "points": points})
@@ -270,7 +272,7 @@ def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | 
 def release(ctx: Context, hold_id: str, *, at: datetime) -> Hold:
     """Give a hold's points back (see :meth:`loyalty.Engine.release`)."""
     check_id("hold_id", hold_id)
-    check_aware("at", at)
+    ctx.till_time("at", at)
 
     def command(uow: UnitOfWork) -> tuple[Hold, bool]:
         held = _locked_hold(uow, hold_id)

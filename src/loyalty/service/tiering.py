@@ -299,7 +299,7 @@ def assign_tier(
     check_id("member_id", member_id)
     check_id("tier", tier)
     check_id("id", id)
-    check_aware("at", at)
+    ctx.till_time("at", at)
     check_aware("until", until)
     check_id("actor", actor)
     check_text("reason", reason)

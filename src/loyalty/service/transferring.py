@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from loyalty import codec
-from loyalty.checks import check_aware, check_id, check_points, check_text
+from loyalty.checks import check_id, check_points, check_text
 from loyalty.errors import InsufficientPoints
 from loyalty.redemption import check_request
 from loyalty.service import allowances, locks, postings, tiering
@@ -39,7 +39,7 @@ def transfer(
     check_parties(from_member, to_member)
     check_points("points", points)
     check_id("id", key)
-    check_aware("at", at)
+    ctx.till_time("at", at)
     check_text("reason", reason)
     request = {
         "from_member": from_member,
@@ -59,6 +59,8 @@ def transfer(
             locks.lock(uow, member_id, fields[member_id])
         locks.allowed(uow, from_member, locks.SPEND, "from_member")
         locks.allowed(uow, to_member, locks.EARN, "to_member")
+        for member_id in sorted(fields):
+            ctx.enrolled_by(uow, member_id, at)
         # Points leaving the sender are spent as a redemption's are: its minimum and steps are
         # bad input, its day a limit (the limits on paying for a purchase concern no transfer).
         program = allowances.program_at(ctx, uow, at)

@@ -1,0 +1,127 @@
+"""Time guards: how far a till's time may run ahead of the engine's, and activity before enrollment.
+
+A command's ``at`` is the till's time and the engine trusts it for dates (expiry, caps,
+tiers), so a till whose clock is a year fast, or a date typed wrong, would earn points
+that vest, expire and count in the wrong year. The program's ``time_guards`` table bounds
+it (:class:`TimeGuards`):
+
+- ``max_lead_minutes``: the most a command's ``at`` may be ahead of the engine's clock;
+  beyond it the command is refused with :class:`~loyalty.errors.TillTimeAhead` naming
+  ``at``. Tills drift by seconds to minutes: 15 (:data:`RECOMMENDED_LEAD_MINUTES`) leaves
+  room for a till a few minutes fast without letting a wrong day through. Time behind the
+  clock is not bounded: a till that was offline syncs late. Left out, nothing is bounded
+  (for now the default, so that tests which date activity ahead of a fixed clock keep running).
+- ``before_enrollment``: whether a member's purchases, events, redemptions, corrections,
+  transfers, holds and reward redemptions may be dated before its enrollment. ``"refuse"``
+  raises :class:`~loyalty.errors.BeforeEnrollment` naming ``at``; ``"accept"`` (for now the
+  default) records them, as an import of old history whose members were enrolled later than
+  their first recorded activity needs.
+
+>>> from datetime import UTC, datetime, timedelta
+>>> now = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+>>> guards = TimeGuards(max_lead_minutes=15, before_enrollment="refuse")
+>>> check_lead(guards, now + timedelta(minutes=15), now)
+>>> check_lead(guards, now + timedelta(minutes=16), now)
+Traceback (most recent call last):
+...
+loyalty.errors.TillTimeAhead: at: 2024-03-01T12:16:00+00:00 is 16 minutes ahead of the engine's clock \
+(2024-03-01T12:00:00+00:00); time_guards.max_lead_minutes allows 15
+>>> check_enrolled(guards, now - timedelta(days=1), now)
+Traceback (most recent call last):
+...
+loyalty.errors.BeforeEnrollment: at: 2024-02-29T12:00:00+00:00 is before the member enrolled \
+(2024-03-01T12:00:00+00:00); time_guards.before_enrollment = "accept" allows it
+>>> check_enrolled(TimeGuards(), now - timedelta(days=1), now)
+>>> check_lead(TimeGuards(), now + timedelta(days=400), now)
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from loyalty import schema
+from loyalty.checks import accepts, one_of
+from loyalty.errors import BeforeEnrollment, InvalidInput, TillTimeAhead
+from loyalty.rule_fields import as_enum
+
+__all__ = [
+    "MAX_LEAD_MINUTES",
+    "RECOMMENDED_LEAD_MINUTES",
+    "PreEnrollment",
+    "TimeGuards",
+    "check_enrolled",
+    "check_lead",
+]
+
+#: The largest ``max_lead_minutes``: a week (beyond it a wrong date is no longer a drifting clock).
+MAX_LEAD_MINUTES = 7 * 24 * 60
+#: The lead a program should allow its tills: a few minutes of drift, never a wrong day.
+RECOMMENDED_LEAD_MINUTES = 15
+
+
+class PreEnrollment(enum.Enum):
+    """What activity dated before the member's enrollment gets (``time_guards.before_enrollment``)."""
+
+    #: :class:`~loyalty.errors.BeforeEnrollment` naming ``at``.
+    REFUSE = "refuse"
+    #: Recorded as if dated after it: for imports of old history.
+    ACCEPT = "accept"
+
+
+def _to_pre_enrollment(value: Any) -> Any:
+    return as_enum(PreEnrollment, value)
+
+
+@accepts(minimum=0, maximum=MAX_LEAD_MINUTES)
+def _check_lead(_: Any, __: Any, value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LEAD_MINUTES:
+        raise InvalidInput(
+            "max_lead_minutes", f"must be None or an int from 0 to {MAX_LEAD_MINUTES}, got {value!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class TimeGuards:
+    """A program's bounds on the till's time (its ``time_guards`` table)."""
+
+    #: The most minutes a command's ``at`` may be ahead of the engine's clock (15 recommended);
+    #: left out, no bound.
+    max_lead_minutes: int | None = attrs.field(default=None, validator=_check_lead)
+    #: "refuse" or "accept" (the default, for now) activity dated before the member's enrollment.
+    before_enrollment: PreEnrollment = attrs.field(
+        default=PreEnrollment.ACCEPT,
+        converter=_to_pre_enrollment,
+        validator=one_of(PreEnrollment, "before_enrollment"),
+    )
+
+
+def check_lead(guards: TimeGuards, at: datetime, now: datetime, field: str = "at") -> None:
+    """Refuse ``at`` further ahead of the engine's clock ``now`` than ``guards`` allow."""
+    if guards.max_lead_minutes is not None and at - now > timedelta(minutes=guards.max_lead_minutes):
+        ahead = (at - now) / timedelta(minutes=1)
+        shown = f"{ahead:.0f}" if ahead == int(ahead) else f"{ahead:.1f}"
+        raise TillTimeAhead(
+            field,
+            f"{at.isoformat()} is {shown} minutes ahead of the engine's clock ({now.isoformat()}); "
+            f"time_guards.max_lead_minutes allows {guards.max_lead_minutes}",
+        )
+
+
+def check_enrolled(guards: TimeGuards, at: datetime, enrolled_at: datetime, field: str = "at") -> None:
+    """Refuse activity at ``at`` before the member's ``enrolled_at``, unless ``guards`` accept it."""
+    if at < enrolled_at and guards.before_enrollment is PreEnrollment.REFUSE:
+        raise BeforeEnrollment(
+            field,
+            f"{at.isoformat()} is before the member enrolled ({enrolled_at.isoformat()}); "
+            'time_guards.before_enrollment = "accept" allows it',
+        )
+
+
+attrs.resolve_types(TimeGuards)
+schema.register(TimeGuards)

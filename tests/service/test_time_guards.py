@@ -1,0 +1,247 @@
+"""The program's time guards: a till's time at most ``max_lead_minutes`` ahead of the engine's clock,
+and no activity before the member's enrollment under ``before_enrollment = "refuse"``; on every
+adapter, each refusal naming ``at`` and writing nothing. (Both bound nothing unless a program
+sets them, for now: the tests here set the recommended ones.)"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loyalty import (
+    BeforeEnrollment,
+    ConfigError,
+    Engine,
+    InvalidDatetime,
+    Line,
+    LoyaltyError,
+    Program,
+    Purchase,
+    Return,
+    TillTimeAhead,
+    TimeGuards,
+)
+from loyalty.store import Store, open_store
+from loyalty.store.sqlite import SQLiteStore
+from loyalty.testing.contract import T0
+from loyalty.testing.snapshots import snapshot
+from loyalty.time_guards import MAX_LEAD_MINUTES, RECOMMENDED_LEAD_MINUTES, PreEnrollment
+from tests.pg import fresh_schema_url, postgres_dsn
+
+LEAD = timedelta(minutes=15)
+#: The members' enrollment: a day before the engine's clock (T0).
+ENROLLED = T0 - timedelta(days=1)
+BEFORE = ENROLLED - timedelta(days=30)
+
+
+#: The recommended guards, which the tests here run under unless they say otherwise.
+RECOMMENDED = {"max_lead_minutes": RECOMMENDED_LEAD_MINUTES, "before_enrollment": "refuse"}
+
+
+def _program(**guards: Any) -> Program:
+    guards = {**RECOMMENDED, **guards}
+    return Program.from_dict(
+        {
+            "name": "Club",
+            "currency": "EUR",
+            "rules": [{"kind": "event", "id": "survey", "event": "survey", "points": 5}],
+            "rewards": [{"id": "coffee", "name": "Coffee", "cost": 5, "gives": "voucher"}],
+            "tiers": {"levels": [{"id": "member"}, {"id": "gold", "threshold": 1000}]},
+            "time_guards": guards,
+        }
+    )
+
+
+def sale(pid: str, at: Any, member: str = "M1") -> Purchase:
+    return Purchase(pid, member, at, [Line("sku", 1, Decimal("20.00"))], "EUR")
+
+
+@pytest.fixture(
+    scope="module", params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def adapter(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store(adapter: str, tmp_path: Path) -> Iterator[Store]:
+    drop = None
+    if adapter == "memory":
+        store: Store = open_store("memory://")
+    elif adapter == "sqlite":
+        store = SQLiteStore(tmp_path / "guards.db", synchronous="normal")
+    else:
+        url, drop = fresh_schema_url(postgres_dsn())
+        store = open_store(url + "&pool_min=1&pool_max=1")
+    yield store
+    store.close()
+    if drop is not None:
+        drop()
+
+
+def _engine(store: Store, **guards: Any) -> Engine:
+    engine = Engine(_program(**guards), store, clock=lambda: T0)
+    engine.enroll("M1", at=ENROLLED)
+    engine.enroll("M2", at=ENROLLED)
+    engine.adjust("M1", 100, id="A1", at=ENROLLED, reason="welcome", actor="staff")
+    engine.record_purchase(sale("P1", ENROLLED))
+    engine.redeem_reward("M1", "coffee", id="V1", at=ENROLLED)
+    engine.hold("M1", 5, id="H1", at=T0, ttl=timedelta(hours=1))
+    return engine
+
+
+Case = Callable[[Engine, Any], object]
+
+#: Every command that takes a till's time, with that time as ``at``.
+COMMANDS: dict[str, Case] = {
+    "enroll": lambda e, at: e.enroll("M3", at=at),
+    "record_purchase": lambda e, at: e.record_purchase(sale("P-new", at)),
+    "record_event": lambda e, at: e.record_event("M1", "survey", id="E-new", at=at),
+    "redeem": lambda e, at: e.redeem("M1", 5, id="R-new", at=at),
+    "adjust": lambda e, at: e.adjust("M1", 5, id="A-new", at=at, reason="goodwill", actor="staff"),
+    "transfer": lambda e, at: e.transfer("M1", "M2", 5, id="T-new", at=at),
+    "hold": lambda e, at: e.hold("M1", 5, id="H-new", at=at, ttl=timedelta(hours=1)),
+    "capture": lambda e, at: e.capture("H1", id="C-new", at=at),
+    "release": lambda e, at: e.release("H1", at=at),
+    "redeem_reward": lambda e, at: e.redeem_reward("M1", "coffee", id="V-new", at=at),
+    "use_voucher": lambda e, at: e.use_voucher(e.vouchers("M1")[0].code, id="U-new", at=at),
+    "void_voucher": lambda e, at: e.void_voucher(e.vouchers("M1")[0].code, id="W-new", at=at),
+    "record_return": lambda e, at: e.record_return(Return("X-new", "P1", at)),
+    "update_member": lambda e, at: e.update_member("M1", id="M-new", at=at, attributes={"a": "b"}),
+    "change_status": lambda e, at: e.change_status(
+        "M2", "suspended", id="S-new", at=at, reason="fraud check", actor="staff"
+    ),
+    "add_identifier": lambda e, at: e.add_identifier("M1", "card:1234", id="I-new", at=at),
+    "assign_tier": lambda e, at: e.assign_tier(
+        "M1", "gold", until=T0 + timedelta(days=30), id="G-new", at=at, reason="match", actor="staff"
+    ),
+    "merge_members": lambda e, at: e.merge_members("M1", "M2", id="J-new", at=at, reason="duplicate"),
+    "add_opening_balance": lambda e, at: e.add_opening_balance("M1", 50, id="O-new", at=at, expires_at=None),
+}
+KEYS = [
+    *(f"{k}-new" for k in "PERATHCVUWXMSIGJO"),
+    "A1",
+    "P1",
+    "V1",
+    "H1",
+]
+MEMBERS = ["M1", "M2", "M3"]
+
+#: The commands that are a member's activity, refused before its enrollment.
+ACTIVITY = ["record_purchase", "record_event", "redeem", "adjust", "transfer", "hold", "redeem_reward"]
+
+
+def _refused(engine: Engine, store: Store, case: Case, at: Any, error: type[LoyaltyError]) -> str:
+    before = snapshot(store, MEMBERS, KEYS)
+    with pytest.raises(error) as info:
+        case(engine, at)
+    assert info.value.field == "at"
+    assert snapshot(store, MEMBERS, KEYS) == before
+    return str(info.value)
+
+
+def test_a_till_time_past_the_lead_is_refused_by_every_command(store: Store) -> None:
+    # One engine for all (a fresh PostgreSQL schema costs half a second): each refusal writes nothing.
+    engine = _engine(store)
+    for case in COMMANDS.values():
+        message = _refused(engine, store, case, T0 + LEAD + timedelta(seconds=1), TillTimeAhead)
+        assert "time_guards.max_lead_minutes allows 15" in message
+
+
+def test_a_till_time_up_to_the_lead_is_accepted(store: Store) -> None:
+    engine = _engine(store)
+    for command in ("enroll", "record_purchase", "record_event", "redeem", "hold", "update_member"):
+        COMMANDS[command](engine, T0 + LEAD)
+
+
+def test_the_lead_is_the_programs_choice(store: Store) -> None:
+    engine = _engine(store, max_lead_minutes=0)
+    _refused(engine, store, COMMANDS["record_purchase"], T0 + timedelta(seconds=1), TillTimeAhead)
+    engine.record_purchase(sale("P-new", T0))
+    late = Engine(_program(max_lead_minutes=MAX_LEAD_MINUTES), store, clock=lambda: T0)
+    late.record_purchase(sale("P-week", T0 + timedelta(days=7)))
+
+
+def test_a_till_behind_the_clock_is_not_bounded(store: Store) -> None:
+    engine = _engine(store, before_enrollment="accept")
+    assert engine.record_purchase(sale("P-old", T0 - timedelta(days=400))).points == 20
+
+
+def test_activity_before_enrollment_is_refused_by_default(store: Store) -> None:
+    engine = _engine(store)
+    for command in ACTIVITY:
+        message = _refused(engine, store, COMMANDS[command], BEFORE, BeforeEnrollment)
+        assert 'before_enrollment = "accept"' in message, command
+
+
+def test_a_transfer_to_a_member_not_yet_enrolled_then_is_refused(store: Store) -> None:
+    engine = _engine(store)
+    engine.enroll("M3", at=T0)
+    transfer = lambda e, at: e.transfer("M1", "M3", 5, id="T-new", at=at)  # noqa: E731
+    _refused(engine, store, transfer, T0 - timedelta(hours=1), BeforeEnrollment)
+
+
+def test_activity_before_enrollment_is_accepted_when_the_program_says_so(store: Store) -> None:
+    engine = _engine(store, before_enrollment="accept")
+    for command in ACTIVITY:
+        COMMANDS[command](engine, BEFORE)
+
+
+def test_enrollment_time_itself_is_not_before_enrollment(store: Store) -> None:
+    engine = _engine(store)
+    assert engine.record_purchase(sale("P-new", ENROLLED)).points == 20
+
+
+def test_a_retry_after_the_clock_moved_returns_the_original(store: Store) -> None:
+    clock = [T0]
+    engine = Engine(_program(), store, clock=lambda: clock[0])
+    engine.enroll("M1", at=T0)
+    first = engine.record_purchase(sale("P-new", T0 + LEAD))
+    clock[0] = T0 + timedelta(days=1)
+    assert engine.record_purchase(sale("P-new", T0 + LEAD)) == first
+
+
+# -- the options --------------------------------------------------------------------------------
+
+
+def test_the_defaults_bound_nothing_yet(store: Store) -> None:
+    program = Program("Club", "EUR")
+    assert program.time_guards == TimeGuards(max_lead_minutes=None, before_enrollment=PreEnrollment.ACCEPT)
+    assert "time_guards" not in program.to_dict()
+    engine = Engine(program, store, clock=lambda: T0)
+    engine.enroll("M1", at=T0)
+    engine.record_purchase(sale("P-ahead", T0 + timedelta(days=400)))
+    engine.record_purchase(sale("P-before", T0 - timedelta(days=400)))
+
+
+def test_the_options_round_trip_through_the_program_file() -> None:
+    program = _program(max_lead_minutes=60, before_enrollment="accept")
+    assert program.time_guards == TimeGuards(max_lead_minutes=60, before_enrollment=PreEnrollment.ACCEPT)
+    assert Program.from_dict(program.to_dict()) == program
+
+
+@pytest.mark.parametrize(
+    ("guards", "path"),
+    [
+        ({"max_lead_minutes": -1}, "time_guards.max_lead_minutes"),
+        ({"max_lead_minutes": MAX_LEAD_MINUTES + 1}, "time_guards.max_lead_minutes"),
+        ({"max_lead_minutes": True}, "time_guards.max_lead_minutes"),
+        ({"max_lead_minutes": "15"}, "time_guards.max_lead_minutes"),
+        ({"before_enrollment": "allow"}, "time_guards.before_enrollment"),
+        ({"lead": 15}, "time_guards.lead"),
+    ],
+)
+def test_bad_options_are_refused_at_load_with_their_path(guards: dict[str, Any], path: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        _program(**guards)
+    assert [p for p, _ in info.value.problems] == [path]
+
+
+def test_the_errors_are_invalid_datetimes() -> None:
+    assert issubclass(TillTimeAhead, InvalidDatetime)
+    assert issubclass(BeforeEnrollment, InvalidDatetime)
