@@ -89,6 +89,7 @@ def plan_of(
     state: dict[str, Tally] | None = None,
     paid: int = 0,
     member: Member | None = None,
+    versions: tuple[Program, ...] | None = None,
 ) -> ReturnPlan:
     """``plan_return`` on ``sale`` as recorded (``points``: as if it had been recorded earning so)."""
     own, shared = tally_keys(program, sale, member)
@@ -102,7 +103,9 @@ def plan_of(
     read |= state or {}
     account = Account("M1", sum(lot.remaining for lot in lots), lots=lots)
     return plan_return(
-        ReturnSnapshot(returned, sale, receipt, program, (program,), LATER, member, context, read, account, 1)
+        ReturnSnapshot(
+            returned, sale, receipt, program, versions or (program,), LATER, member, context, read, account, 1
+        )
     )
 
 
@@ -240,3 +243,18 @@ def test_a_later_return_recomputes_with_the_member_the_purchase_was_evaluated_wi
     decided = plan_of(program, returned, (Lot(1, "M1", 150, 130, T),), state=state, member=member)
     # The birthday bonus stays with the socks: 130 earned before this return, 110 after it.
     assert (decided.receipt.earned, decided.receipt.now_earns, decided.receipt.taken_back) == (150, 110, 20)
+
+
+def test_a_refund_gets_the_dates_of_a_version_that_redated_earlier_points_by_now() -> None:
+    earned_under = Program("Club", "EUR", expiry=Expiry("lifetime", days=30))
+    at = LATER - timedelta(hours=1)
+    redating = Program(
+        "Club",
+        "EUR",
+        version="2",
+        effective_from=LATER - timedelta(minutes=30),
+        expiry=Expiry("lifetime", days=10, redate_earlier=True),
+    )
+    decided = plan_of(earned_under, Return("R1", "T1", at), paid=60, versions=(earned_under, redating))
+    # Given back before the new version, written after it: its dates, like the points it re-dated.
+    assert decided.plan.postings[0].expires_at == at + timedelta(days=10)
