@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty import Engine, Line, Purchase, Return, Returned, open_store
+from loyalty import Engine, EntryKind, Line, Purchase, Return, Returned, open_store
 from loyalty.testing.clock import ManualClock
 from tests.tiered_club import AMS, club
 
@@ -55,6 +55,12 @@ def test_a_review_due_when_goods_come_back_counts_the_year_without_them() -> Non
         # The review of 1 January 2025 has not run yet when half the goods come back.
         clock.now = ams(2025, 1, 2)
         engine.record_return(Return("R1", "P1", clock.now, [Returned("goods", 1)]))
-        status = engine.tier("M1")
+        assert engine.tier("M1").tier.id == "member"
+        (move,) = [
+            entry
+            for entry in engine.history("M1")
+            if entry.kind is EntryKind.TIER and entry.source_id == "R1"
+        ]
         # 2024 counted 300 points once the goods were back: below Silver's 500 at that review.
-        assert status.tier.id == "member"
+        assert move.reason == "tier Silver -> Member: review of 2025-01-01: 300 points, below Silver's 500"
+        assert (move.occurred_at, move.recorded_at) == (ams(2025, 1, 1), clock.now)
