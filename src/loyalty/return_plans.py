@@ -144,10 +144,13 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
     before = returned_before(purchase, state)
     after = returned_after(purchase, before, returned.lines)
     was, now_is = remaining(purchase, before), remaining(purchase, after)
+    assert was is not None  # the service refuses a purchase already returned in full
     context = snapshot.context
-    was_eval = evaluate(program, was, member=member, tallies=context) if was is not None else None
+    was_eval = evaluate(program, was, member=member, tallies=context)
     new_eval = evaluate(program, now_is, member=member, tallies=context) if now_is is not None else None
-    earned_before = receipt.points if not before else (was_eval.receipt.points if was_eval else 0)
+    # The recorded receipt is the truth for what the purchase earned; later returns measure from
+    # the purchase as the earlier ones left it.
+    earned_before = receipt.points if not before else was_eval.receipt.points
     earns_now = new_eval.receipt.points if new_eval is not None else 0
     taken_so_far = int(state[taken_key(pid)].points)
     detail = ""
@@ -160,7 +163,7 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
     # What the returned units counted for (visits, caps, budgets, stamps) is given back.
     corrections = merged(
         new_eval.tallies if new_eval is not None else {},
-        {k: Tally(-t.count, -t.points) for k, t in (was_eval.tallies if was_eval else {}).items()},
+        {k: Tally(-t.count, -t.points) for k, t in was_eval.tallies.items()},
     )
     accounts = [snapshot.account]
     if snapshot.revoked is not None and snapshot.revoked.referrer.member_id != member_id:
@@ -199,7 +202,7 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
     if tier is not None:
         metric = correction(tier.current, program, tier.member, purchase, take, was, now_is)
     month = spent_key(member_id, month_key(purchase.at.astimezone(program.zone)))
-    spent_before = was.total.amount if was is not None else Decimal(0)
+    spent_before = was.total.amount
     spent_after = now_is.total.amount if now_is is not None else Decimal(0)
     habit = {month: Tally(-1 if now_is is None else 0, EXACT.subtract(spent_after, spent_before))}
     planner.add_tallies(merged(corrections, returned_now, bookkeeping, metric, habit))
@@ -290,7 +293,7 @@ def _plan_revoke(planner: Planner, snapshot: ReturnSnapshot, revoked: Revoked) -
             )
         planner.owe(member_id, debt=clawed.debt, owed=clawed.owed)
     if revoked.cap_period is not None:
-        planner.add_tallies({cap_key(revoked.cap_period, referral.referrer): Tally(-1, Decimal(0))})
+        planner.add_tallies({cap_key(revoked.cap_period, referral.referrer): Tally(-1)})
     reason = f"the qualifying purchase {referral.purchase_id} was returned: bonuses taken back"
     data = {
         "referee": referral.referee,

@@ -223,7 +223,7 @@ def remaining(purchase: Purchase, returned: Mapping[int, Decimal]) -> Purchase |
     """
     lines: list[Line] = []
     for i, line in enumerate(purchase.lines):
-        back = returned.get(i, Decimal(0))
+        back = returned.get(i)
         if not back:
             lines.append(line)
             continue
@@ -332,5 +332,6 @@ def refund_due(paid: int, refunded: int, purchase: Purchase, left: Purchase | No
         due = paid
     else:
         share = EXACT.divide(EXACT.subtract(total, left.total.amount), total)
-        due = int(EXACT.multiply(Decimal(paid), share).to_integral_value(rounding=ROUND_FLOOR, context=EXACT))
+        # Exact already: rounding to an integer needs no precision, so no context either.
+        due = int(EXACT.multiply(Decimal(paid), share).to_integral_value(rounding=ROUND_FLOOR))
     return max(0, due - refunded)

@@ -1,0 +1,66 @@
+"""A return lowers the tier metric in the stretch its purchase counted in, and the tier follows."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from loyalty import Engine, EntryKind, Line, Purchase, Return, Returned, open_store
+from loyalty.testing.clock import ManualClock
+from tests.tiered_club import AMS, club
+
+
+def ams(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=AMS)
+
+
+@pytest.mark.parametrize(
+    ("window", "enrolled", "bought"),
+    [
+        # Half past midnight on New Year's Day in Amsterdam is still 2023 in UTC.
+        ("calendar_year", ams(2023, 6, 1), ams(2024, 1, 1, 0, 30)),
+        # Five days into the member's second membership year.
+        ("membership_year", ams(2023, 3, 15), ams(2024, 3, 20)),
+    ],
+)
+def test_a_return_takes_its_points_off_the_stretch_its_purchase_counted_in(
+    window: str, enrolled: datetime, bought: datetime
+) -> None:
+    clock = ManualClock(enrolled)
+    with open_store("memory://") as store:
+        engine = Engine(club(metric="points", window=window, downgrade="immediate"), store, clock=clock)
+        engine.enroll("M1", at=enrolled)
+        clock.now = bought
+        line = Line("goods", 2, Decimal("300.00"))
+        assert engine.record_purchase(Purchase("P1", "M1", bought, [line], "EUR")).tier_reached == "silver"
+        clock.now = bought + timedelta(days=1)
+        engine.record_return(Return("R1", "P1", clock.now, [Returned("goods", 1)]))
+        status = engine.tier("M1")
+        # 600 points earned, 300 taken back: below Silver's 500 at once.
+        assert (status.tier.id, status.value) == ("member", Decimal(300))
+
+
+def test_a_review_due_when_goods_come_back_counts_the_year_without_them() -> None:
+    enrolled = ams(2023, 12, 1)
+    clock = ManualClock(enrolled)
+    program = club(window="calendar_year", downgrade="review", review="fixed", review_on="01-01")
+    with open_store("memory://") as store:
+        engine = Engine(program, store, clock=clock)
+        engine.enroll("M1", at=enrolled)
+        clock.now = bought = ams(2024, 3, 1)
+        line = Line("goods", 2, Decimal("300.00"))
+        assert engine.record_purchase(Purchase("P1", "M1", bought, [line], "EUR")).tier_reached == "silver"
+        # The review of 1 January 2025 has not run yet when half the goods come back.
+        clock.now = ams(2025, 1, 2)
+        engine.record_return(Return("R1", "P1", clock.now, [Returned("goods", 1)]))
+        assert engine.tier("M1").tier.id == "member"
+        (move,) = [
+            entry
+            for entry in engine.history("M1")
+            if entry.kind is EntryKind.TIER and entry.source_id == "R1"
+        ]
+        # 2024 counted 300 points once the goods were back: below Silver's 500 at that review.
+        assert move.reason == "tier Silver -> Member: review of 2025-01-01: 300 points, below Silver's 500"
+        assert (move.occurred_at, move.recorded_at) == (ams(2025, 1, 1), clock.now)
