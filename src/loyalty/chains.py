@@ -191,7 +191,8 @@ class Verifier:
             self.entries += 1
 
     def report(self, heads: Iterable[Head]) -> ChainReport:
-        """The report, once every entry was checked, given every member's head."""
+        """The report, once every entry was checked, given every member's head (once: it uses up
+        what :meth:`check` kept)."""
         last = self._last
         breaks = list(self._breaks)
         members = 0
