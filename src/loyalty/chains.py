@@ -31,7 +31,6 @@ True
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -59,20 +58,23 @@ LINK_SIZE = 16
 #: The link "before" a member's first entry.
 GENESIS = bytes(LINK_SIZE)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+_SECOND = timedelta(seconds=1)
 
 
 def _micros(at: datetime | None) -> int | None:
-    return None if at is None else (at - _EPOCH) // timedelta(microseconds=1)
+    return None if at is None else (at - _EPOCH) // _MICROSECOND
 
 
 def _offset(at: datetime) -> int:
     offset = at.utcoffset()
-    return 0 if offset is None else int(offset.total_seconds())
+    return 0 if offset is None else offset // _SECOND
 
 
-def _canonical(value: object) -> bytes:
-    # ASCII JSON: the same bytes whatever the platform, for any text an adapter can store.
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+def _texts(*texts: str | None) -> bytes:
+    # Each text as its length and itself ("-" for none): no separator inside a text can fake one.
+    parts = ["-" if text is None else f"{len(text)}:{text}" for text in texts]
+    return "|".join(parts).encode("utf-8", "surrogatepass")
 
 
 def text_digest(entry: Posting | Entry) -> bytes:
@@ -84,8 +86,10 @@ def text_digest(entry: Posting | Entry) -> bytes:
     >>> len(text_digest(Posting("M1", EntryKind.EARN, 5, t, t, "T1", "purchase")))
     32
     """
-    text = [entry.source_id, entry.reason, entry.actor, list(entry.rules), entry.program_version]
-    return hashlib.sha256(_canonical(text)).digest()
+    rules = " ".join(entry.rules)  # rule ids hold no whitespace (loyalty.store.check_rules)
+    return hashlib.sha256(
+        _texts(entry.source_id, entry.reason, entry.actor, rules, entry.program_version)
+    ).digest()
 
 
 def content_digest(entry: Posting | Entry, *, text: bytes | None = None) -> bytes:
@@ -93,23 +97,17 @@ def content_digest(entry: Posting | Entry, *, text: bytes | None = None) -> byte
     ``balance_after``; its text through :func:`text_digest` (or ``text``, kept by an erasure).
 
     Instants count as their microsecond and their offset (what every adapter keeps); lot dates
-    as their microsecond (adapters keep them in UTC).
+    as their microsecond (adapters keep them in UTC). Every field but the text is a number, a
+    kind's name or none, written in ASCII between fixed separators.
     """
-    body = [
-        entry.kind.value,
-        entry.points,
-        _micros(entry.occurred_at),
-        _offset(entry.occurred_at),
-        _micros(entry.recorded_at),
-        _offset(entry.recorded_at),
-        _micros(entry.vests_at),
-        _micros(entry.expires_at),
-        [list(pair) for pair in entry.draws],
-        entry.rolling,
-        [[lot, _micros(at)] for lot, at in entry.redates],
-        (text_digest(entry) if text is None else text).hex(),
-    ]
-    return hashlib.sha256(_canonical(body)).digest()
+    draws = ";".join(f"{lot}:{points}" for lot, points in entry.draws)
+    redates = ";".join(f"{lot}:{_micros(at)}" for lot, at in entry.redates)
+    body = (
+        f"{entry.kind.value}|{entry.points}|{_micros(entry.occurred_at)}|{_offset(entry.occurred_at)}"
+        f"|{_micros(entry.recorded_at)}|{_offset(entry.recorded_at)}|{_micros(entry.vests_at)}"
+        f"|{_micros(entry.expires_at)}|{draws}|{int(entry.rolling)}|{redates}|"
+    )
+    return hashlib.sha256(body.encode("ascii") + (text_digest(entry) if text is None else text)).digest()
 
 
 def link(before: bytes, seq: int, balance_after: int, digest: bytes) -> bytes:
@@ -191,7 +189,8 @@ class Verifier:
             self.entries += 1
 
     def report(self, heads: Iterable[Head]) -> ChainReport:
-        """The report, once every entry was checked, given every member's head."""
+        """The report, once every entry was checked, given every member's head (once: it uses up
+        what :meth:`check` kept)."""
         last = self._last
         breaks = list(self._breaks)
         members = 0
