@@ -26,6 +26,9 @@ settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+# .ci/mutation.py's: each mutant's verdict must be the same on every run (no random draws, no
+# example database replaying an earlier mutant's failure) and hundreds of mutants run the tests.
+settings.register_profile("mutation", max_examples=10, derandomize=True, database=None, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 

@@ -74,12 +74,27 @@ class EndOf(enum.Enum):
     YEAR = "year"
 
 
-def _whole(field: str, limit: int) -> Any:
-    def check(_: Any, __: Any, value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
-            raise InvalidInput(field, f"must be an int from 0 to {limit}, got {value!r}")
+def _check_whole(field: str, limit: int, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+        raise InvalidInput(field, f"must be an int from 0 to {limit}, got {value!r}")
 
-    return accepts(minimum=0, maximum=limit)(check)
+
+# A validator per field, each marked with its bounds at the module's top level (the program file
+# schema reads the marks): a factory's checks would be made once at import, where no test can
+# tell a mistake in them from the limit it was given.
+@accepts(minimum=0, maximum=MAX_MONTHS)
+def _check_months(_: Any, __: Any, value: object) -> None:
+    _check_whole("months", MAX_MONTHS, value)
+
+
+@accepts(minimum=0, maximum=MAX_DAYS)
+def _check_days(_: Any, __: Any, value: object) -> None:
+    _check_whole("days", MAX_DAYS, value)
+
+
+@accepts(minimum=0, maximum=MAX_YEARS)
+def _check_years(_: Any, __: Any, value: object) -> None:
+    _check_whole("years", MAX_YEARS, value)
 
 
 def _to_policy(value: Any) -> Any:
@@ -114,9 +129,10 @@ def _check_on(_: Any, __: Any, value: object) -> None:
 
 def _month_day(value: object) -> tuple[int, int]:
     # ASCII digits only: str.isdigit() also takes "²" (which int() refuses) and "３" (which it reads).
-    text = value if isinstance(value, str) and value.isascii() else ""
-    if len(text) == 5 and text[2] == "-" and (text[:2] + text[3:]).isdigit():
-        return int(text[:2]), int(text[3:])
+    if isinstance(value, str) and value.isascii() and len(value) == 5 and value[2] == "-":
+        month, day = value[:2], value[3:]
+        if (month + day).isdigit():
+            return int(month), int(day)
     raise InvalidInput("on", f'must be a day of the year as MM-DD ("03-31"), got {value!r}')
 
 
@@ -155,15 +171,15 @@ class Expiry:
         converter=_to_policy,
         validator=one_of(ExpiryPolicy, "policy"),
     )
-    months: int = attrs.field(default=0, validator=_whole("months", MAX_MONTHS), kw_only=True)
-    days: int = attrs.field(default=0, validator=_whole("days", MAX_DAYS), kw_only=True)
+    months: int = attrs.field(default=0, validator=_check_months, kw_only=True)
+    days: int = attrs.field(default=0, validator=_check_days, kw_only=True)
     round_up: EndOf = attrs.field(
         default=EndOf.NONE,
         converter=_to_end,
         validator=one_of(EndOf, "round_up"),
         kw_only=True,
     )
-    years: int = attrs.field(default=1, validator=_whole("years", MAX_YEARS), kw_only=True)
+    years: int = attrs.field(default=1, validator=_check_years, kw_only=True)
     on: str | None = attrs.field(default=None, validator=_check_on, kw_only=True)
     from_vesting: bool = attrs.field(default=False, validator=_check_from_vesting, kw_only=True)
     redate_earlier: bool = attrs.field(default=False, validator=_check_redate, kw_only=True)

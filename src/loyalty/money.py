@@ -59,6 +59,7 @@ _MINOR_UNITS_BY_DIGITS = {
 MAX_AMOUNT = Decimal(10) ** 24
 MAX_DECIMAL_PLACES = 12
 _MIN_AMOUNT = -MAX_AMOUNT
+_FINEST = Decimal(1).scaleb(-MAX_DECIMAL_PLACES)
 #: The context for money arithmetic: wide enough that nothing a till can send is rounded by accident.
 EXACT = decimal.Context(prec=80, traps=[decimal.InvalidOperation, decimal.DivisionByZero, decimal.Overflow])
 
@@ -99,9 +100,7 @@ def check_magnitude(field: str, value: Decimal, error: type[InvalidInput]) -> No
         raise error(field, f"must be below {MAX_AMOUNT:,.0f}, got {value}")
     exponent = value.as_tuple().exponent
     assert isinstance(exponent, int)  # finite, checked by the caller
-    if exponent < -MAX_DECIMAL_PLACES and value != value.quantize(
-        Decimal(1).scaleb(-MAX_DECIMAL_PLACES), context=EXACT
-    ):
+    if exponent < -MAX_DECIMAL_PLACES and value != value.quantize(_FINEST, context=EXACT):
         raise error(field, f"must have at most {MAX_DECIMAL_PLACES} decimal places, got {value}")
 
 
@@ -146,17 +145,14 @@ class Money:
         self._same(other)
         return Money(EXACT.add(self.amount, other.amount), self.currency)
 
-    def __sub__(self, other: Money) -> Money:
-        self._same(other)
-        return Money(EXACT.subtract(self.amount, other.amount), self.currency)
-
     def rounded(self) -> Money:
         """This amount rounded half-up to the currency's minor unit (cents for EUR)."""
         amount = self.amount.quantize(_MINOR_UNIT[self.currency], rounding=ROUND_HALF_UP, context=EXACT)
-        if _MIN_AMOUNT < amount < MAX_AMOUNT:
-            # Rounded to at most 4 places from a checked amount: only the size can have changed.
-            return Money.of(amount, self.currency)
-        return Money(amount, self.currency)  # refused as ever, naming the amount
+        # Rounded to at most 4 places from a checked amount: only the size can have changed, and
+        # only up to the bound, which an amount may not reach.
+        if not _MIN_AMOUNT < amount < MAX_AMOUNT:
+            raise InvalidAmount("amount", f"must be below {MAX_AMOUNT:,.0f}, got {amount}")
+        return Money.of(amount, self.currency)
 
     def __str__(self) -> str:
         amount = self.amount

@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from loyalty import LoyaltyError, Program
-from loyalty.expiry import EndOf, Expiry, ExpiryPolicy, reminded_key
+from loyalty import InvalidInput, LoyaltyError, Program
+from loyalty.expiry import MAX_DAYS, MAX_MONTHS, MAX_YEARS, EndOf, Expiry, ExpiryPolicy, reminded_key
+from loyalty.lots import DrawOrder
 
 AMS = ZoneInfo("Europe/Amsterdam")
 
@@ -198,3 +199,53 @@ def test_an_annual_day_in_other_digits_is_refused_naming_on() -> None:
         with pytest.raises(InvalidInput) as info:
             Expiry(ExpiryPolicy.ANNUAL, on=text)
         assert info.value.field == "on"
+
+
+LIFETIME, INACTIVITY = ExpiryPolicy.LIFETIME, ExpiryPolicy.INACTIVITY
+CALENDAR, ANNUAL = ExpiryPolicy.CALENDAR, ExpiryPolicy.ANNUAL
+
+
+@pytest.mark.parametrize(
+    ("policy", "options", "message"),
+    [
+        (LIFETIME, {"months": MAX_MONTHS + 1}, f"months: must be an int from 0 to {MAX_MONTHS}, got 1201"),
+        (LIFETIME, {"days": -1}, f"days: must be an int from 0 to {MAX_DAYS}, got -1"),
+        (LIFETIME, {"days": True}, f"days: must be an int from 0 to {MAX_DAYS}, got True"),
+        (LIFETIME, {"months": 1.0}, f"months: must be an int from 0 to {MAX_MONTHS}, got 1.0"),
+        (CALENDAR, {"years": MAX_YEARS + 1}, f"years: must be an int from 0 to {MAX_YEARS}, got 101"),
+        (CALENDAR, {"round_up": "month"}, "round_up: only a lifetime or inactivity policy is rounded up"),
+        (LIFETIME, {"days": 1, "from_vesting": 1}, "from_vesting: must be true or false, got 1"),
+        (LIFETIME, {"days": 1, "redate_earlier": "yes"}, "redate_earlier: must be true or false, got 'yes'"),
+        (
+            INACTIVITY,
+            {"months": 6, "from_vesting": True},
+            "from_vesting: inactivity counts from the last activity, not from vesting",
+        ),
+        (
+            INACTIVITY,
+            {"months": 6, "redate_earlier": True},
+            "redate_earlier: an inactivity policy cannot re-date points earned before it",
+        ),
+        # Four digits without the dash, and a dash with a letter after it.
+        (ANNUAL, {"on": "1231"}, "on: must be a day of the year as MM-DD (\"03-31\"), got '1231'"),
+        (ANNUAL, {"on": "03-x1"}, "on: must be a day of the year as MM-DD (\"03-31\"), got '03-x1'"),
+        (ANNUAL, {"on": "03-3x"}, "on: must be a day of the year as MM-DD (\"03-31\"), got '03-3x'"),
+    ],
+)
+def test_a_refused_expiry_option_names_its_field_and_says_why(
+    policy: ExpiryPolicy, options: dict[str, object], message: str
+) -> None:
+    with pytest.raises(InvalidInput) as info:
+        Expiry(policy, **options)  # type: ignore[arg-type]
+    assert str(info.value) == message
+
+
+def test_the_bounds_of_a_lifetime_and_of_years_are_accepted() -> None:
+    assert Expiry(LIFETIME, months=MAX_MONTHS, days=MAX_DAYS).months == MAX_MONTHS
+    assert Expiry(LIFETIME, months=0, days=1).days == 1
+    assert Expiry(CALENDAR, years=MAX_YEARS).years == MAX_YEARS
+
+
+def test_options_given_as_the_program_files_words_become_their_enums() -> None:
+    expiry = Expiry("lifetime", days=1, round_up="quarter", draw="oldest_earned")
+    assert (expiry.policy, expiry.round_up, expiry.draw) == (LIFETIME, EndOf.QUARTER, DrawOrder.OLDEST_EARNED)

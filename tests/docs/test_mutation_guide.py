@@ -1,0 +1,57 @@
+"""docs/mutation-testing.md and the command it documents agree with the project: every test path the
+command would run exists, every module whose score the page keeps has its tests named, and each
+score row adds up."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+from tests.paths import DOCS, ROOT
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+MODULES: dict[str, list[str]] = PYPROJECT["tool"]["loyalty"]["mutation"]
+PAGE = (DOCS / "mutation-testing.md").read_text(encoding="utf-8")
+# | lots.py | 332 | 300 | 32 | 90.4% | 2026-12-06 |
+SCORE_ROW = re.compile(
+    r"^\| (\S+\.py) \| (\d+) \| (\d+) \| (\d+) \| (\d+\.\d)% \| (\d{4}-\d\d-\d\d) \|$", re.MULTILINE
+)
+
+
+def test_the_mutation_extra_pins_the_mutmut_the_command_drives() -> None:
+    # .ci/mutation.py sets the module and the tests on mutmut's Config object, not a public API.
+    assert PYPROJECT["project"]["optional-dependencies"]["mutation"] == ["mutmut==3.8.1"]
+
+
+def test_every_module_and_test_path_named_for_mutation_exists() -> None:
+    assert MODULES
+    for module, paths in MODULES.items():
+        assert (ROOT / "src" / "loyalty" / module).is_file(), module
+        assert paths, module
+        for path in paths:
+            assert (ROOT / path.partition("::")[0]).exists(), f"{module}: {path}"
+
+
+def test_each_score_row_adds_up_and_names_a_module_with_tests() -> None:
+    rows = SCORE_ROW.findall(PAGE)
+    assert rows
+    for module, mutants, caught, survived, score, _date in rows:
+        assert module in MODULES, module
+        assert int(caught) + int(survived) == int(mutants), module
+        assert f"{100 * int(caught) / int(mutants):.1f}" == score, module
+
+
+def test_every_module_scores_at_least_90_percent_with_its_survivors_explained() -> None:
+    survivors = PAGE.partition("### Equivalent survivors")[2]
+    for module, _mutants, _caught, survived, score, _date in SCORE_ROW.findall(PAGE):
+        assert float(score) >= 90, module
+        # Each module's own paragraph ("**lots.py**" then a list, or "**expiry.py**: none.").
+        assert f"**{module}**" in survivors, module
+        if int(survived):
+            assert f"**{module}**: none." not in survivors, module
+
+
+def test_mutants_are_left_out_of_git_and_the_linters() -> None:
+    assert "/mutants/" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert "mutants" in PYPROJECT["tool"]["ruff"]["extend-exclude"]
+    assert "^mutants/" in PYPROJECT["tool"]["mypy"]["exclude"]
