@@ -42,6 +42,15 @@ class TestMemberCap:
         part = evaluate(self.program, sale("10.00"), tallies={CAP: Tally(0, D("2.5"))}).receipt
         assert cuts(part) == [(0, D("-7.5"), "cap of 5/month: 2.5 left")]
 
+    def test_what_is_left_of_points_counted_in_cents_is_shown_whole(self) -> None:
+        receipt = evaluate(self.program, sale("10.00"), tallies={CAP: Tally(0, D("3.00"))}).receipt
+        assert cuts(receipt) == [(0, D(-8), "cap of 5/month: 2 left")]
+
+    def test_a_per_purchase_cap_met_exactly_is_not_named_when_the_member_cap_cuts(self) -> None:
+        program = club(SpendRule(id="r", points=1, cap_per_purchase=8, cap=10, cap_period="month"))
+        receipt = evaluate(program, sale("8.00"), tallies={CAP: Tally(0, D(4))}).receipt
+        assert cuts(receipt) == [(0, D(-2), "cap of 10/month: 6 left")]
+
     def test_a_cap_not_reached_leaves_the_rows_alone(self) -> None:
         receipt = evaluate(self.program, sale("2.00", "3.00"), tallies={CAP: Tally(0, D(0))}).receipt
         assert [(c.line, c.points) for c in receipt.breakdown] == [(0, D("2.00")), (1, D("3.00"))]
@@ -76,7 +85,13 @@ class TestSpreadingTheCut:
     def test_every_line_that_gained_takes_its_share_even_under_a_point(self) -> None:
         program = club(SpendRule(id="r", points=1, cap_per_purchase=5))
         receipt = evaluate(program, sale("0.50", "9.50", "0.00")).receipt
-        assert [(line, points) for line, points, _ in cuts(receipt)] == [(0, D("-0.25")), (1, D("-4.75"))]
+        assert [(c.line, c.points) for c in receipt.breakdown] == [
+            (0, D("0.50")),
+            (1, D("9.50")),
+            (2, D("0.00")),  # a line that gained nothing takes no share
+            (0, D("-0.25")),
+            (1, D("-4.75")),
+        ]
         assert receipt.points_of("r") == 5
 
     def test_the_last_line_takes_the_remainder_so_the_rule_gives_exactly_its_cap(self) -> None:
