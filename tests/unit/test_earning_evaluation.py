@@ -13,7 +13,7 @@ from loyalty.earning_keys import epoch_micros, redeemed_key, visits_key
 from loyalty.habits import seen_key
 from loyalty.members import Member
 from loyalty.receipts import Skipped
-from loyalty.rules import EventRule, FirstPurchase, PurchaseBonus
+from loyalty.rules import EventRule, FirstPurchase, Multiplier, PurchaseBonus
 from loyalty.tallies import Tally
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -191,3 +191,22 @@ def test_a_currency_mismatch_names_both_currencies() -> None:
         earn(club(), Purchase("P1", "M1", T0, [Line("tea", 1, Decimal("1.00"))], "SEK"))
     assert info.value.field == "currency"
     assert "SEK" in str(info.value) and "EUR" in str(info.value) and "'Club'" in str(info.value)
+
+
+class TestRoundingGroups:
+    def test_rounding_per_line_adds_every_rule_on_a_line_before_rounding(self) -> None:
+        program = Program(
+            "Club",
+            "EUR",
+            rate=EarnRate(1, Decimal("1.00")),
+            round_per="line",
+            rules=[Multiplier(id="x2", factor=2)],
+        )
+        receipt = earn(program, sale("0.60"))
+        assert receipt.points == 1  # 0.60 + 0.60 on the one line, floored once
+
+    def test_a_program_that_does_not_carry_ignores_a_carried_fraction(self) -> None:
+        # A version that stopped carrying: a fraction carried under the one before stays unused.
+        done = evaluate(club(), sale("0.50"), tallies={"carry|M1": Tally(0, Decimal("0.5"))})
+        assert (done.receipt.points, done.receipt.carried_in) == (0, Decimal(0))
+        assert "carry|M1" not in done.tallies
