@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty import CurrencyMismatch, EarnRate, Line, Program, Purchase, earn
+from loyalty import CurrencyMismatch, EarnRate, Line, PointsOverflow, Program, Purchase, earn
 from loyalty.earning import Event, evaluate, evaluate_event
 from loyalty.earning_keys import epoch_micros, redeemed_key, visits_key
 from loyalty.habits import seen_key
@@ -210,3 +210,28 @@ class TestRoundingGroups:
         done = evaluate(club(), sale("0.50"), tallies={"carry|M1": Tally(0, Decimal("0.5"))})
         assert (done.receipt.points, done.receipt.carried_in) == (0, Decimal(0))
         assert "carry|M1" not in done.tallies
+
+    def test_rounding_per_line_shows_what_every_line_lost(self) -> None:
+        program = Program("Club", "EUR", rate=EarnRate(1, Decimal("1.00")), round_per="line")
+        both = Purchase("P1", "M1", T0, [Line("a", 1, Decimal("0.60")), Line("b", 1, Decimal("0.70"))], "EUR")
+        receipt = earn(program, both)
+        assert (receipt.points, receipt.rounding_adjustment) == (0, Decimal("-1.30"))
+
+    def test_a_carried_fraction_left_as_it_was_writes_no_tally(self) -> None:
+        program = Program("Club", "EUR", rate=EarnRate(1, Decimal("1.00")), carry=True)
+        done = evaluate(program, sale("2.00"), tallies={"carry|M1": Tally(0, Decimal("0.5"))})
+        assert (done.receipt.points, done.receipt.carried_out) == (2, Decimal("0.5"))
+        assert "carry|M1" not in done.tallies
+
+
+class TestTheLargestEarning:
+    def test_exactly_the_64_bit_limit_is_earned(self) -> None:
+        program = club(PurchaseBonus(id="jackpot", points=2**63 - 1 - 10))
+        assert earn(program, sale()).points == 2**63 - 1
+
+    def test_one_point_more_is_refused_naming_the_lines(self) -> None:
+        program = club(PurchaseBonus(id="jackpot", points=2**63 - 10))
+        with pytest.raises(PointsOverflow) as info:
+            earn(program, sale())
+        assert info.value.field == "lines"
+        assert f"would earn {2**63} units" in str(info.value)
