@@ -87,7 +87,11 @@ def test_an_at_risk_member_is_told_in_words(runs: tuple[Path, str, dict[str, Any
     words = [w for member in found["at_risk"] for w in member["words"]]
     assert words
     assert all(
-        re.fullmatch(r"used to come every \d+ days?, last seen \d+ days ago|spends \d+% less .*", w)
+        re.fullmatch(
+            r"used to come every \d+ days?, last seen \d+ days ago|spends \d+% less .*"
+            r"|has spent nothing lately \(used to spend \d+\.\d\d a month\)",
+            w,
+        )
         for w in words
     )
     first = found["at_risk"][0]

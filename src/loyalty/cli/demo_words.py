@@ -47,6 +47,9 @@ def drifting(found: AtRisk) -> list[str]:
     ...     print(words)
     used to come every 6 days, last seen 24 days ago
     spends 70% less than usual (30.00 a month, was 100.00)
+    >>> gone = AtRisk("M2", reasons[1:], seen, Decimal("176"), Decimal("5"), Decimal("0"), Decimal("249.3"))
+    >>> drifting(gone)
+    ['has spent nothing lately (used to spend 249.30 a month)']
     """
     words = []
     for reason in found.reasons:
@@ -56,7 +59,11 @@ def drifting(found: AtRisk) -> list[str]:
         elif reason.startswith("spends") and found.baseline_spend > 0:
             recent, usual = found.recent_spend, found.baseline_spend
             fall = ((1 - recent / usual) * 100).quantize(Decimal(1))
-            words.append(f"spends {fall}% less than usual ({recent:.2f} a month, was {usual:.2f})")
+            if recent > 0:
+                words.append(f"spends {fall}% less than usual ({recent:.2f} a month, was {usual:.2f})")
+            else:
+                # "spends 100% less" reads as a figure; a merchant says it this way.
+                words.append(f"has spent nothing lately (used to spend {usual:.2f} a month)")
         else:
             words.append(reason)
     return words
