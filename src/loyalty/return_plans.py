@@ -200,7 +200,7 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
     metric: dict[str, Tally] = {}
     tier = snapshot.tier
     if tier is not None:
-        metric = correction(tier.current, program, tier.member, purchase, take, was, now_is)
+        metric = correction(tier.current, tier.member, purchase, take, was, now_is)
     month = spent_key(member_id, month_key(purchase.at.astimezone(program.zone)))
     spent_before = was.total.amount
     spent_after = now_is.total.amount if now_is is not None else Decimal(0)

@@ -286,7 +286,6 @@ def plan_moves(
 
 def correction(
     current: Program,
-    program: Program,
     member: Member,
     purchase: Purchase,
     take: int,
@@ -294,7 +293,7 @@ def correction(
     now_is: Purchase | None,
 ) -> dict[str, Tally]:
     """What a return takes off the tier metric (of ``current``'s tiers), in the stretch its
-    purchase counted in; ``take`` is the points it takes back under ``program``, its version."""
+    purchase counted in; ``take`` is the points it takes back (under the purchase's version)."""
     tiers = current.tiers
     assert tiers is not None
     if tiers.metric is Metric.BALANCE:

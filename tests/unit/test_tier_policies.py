@@ -326,7 +326,7 @@ def test_a_purchase_adds_what_it_earns_to_a_balance_and_writes_no_metric_tally()
         ("silver", "gold", ("gold",)),
     ]
     assert (chained.receipt.tier_reached, chained.receipt.tier_bonus) == ("gold", 250)
-    assert correction(program, program, Member("M1", ENROLLED), purchase, 600, purchase, None) == {}
+    assert correction(program, Member("M1", ENROLLED), purchase, 600, purchase, None) == {}
 
 
 @pytest.mark.parametrize(

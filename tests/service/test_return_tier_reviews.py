@@ -1,0 +1,196 @@
+"""The tier review a return runs: what it measures, where, and the moves it records."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+import attrs
+import pytest
+
+from loyalty import Engine, EntryKind, Expiry, Line, Program, Purchase, Return, Returned, Tiers, open_store
+from loyalty.testing.clock import ManualClock
+from tests.tiered_club import AMS, LEVELS, club
+
+
+def ams(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=AMS)
+
+
+def buy(engine: Engine, clock: ManualClock, purchase_id: str, at: datetime, price: str) -> str | None:
+    """Two of the same goods at ``price`` each; the tier the purchase reached."""
+    clock.now = at
+    line = Line("goods", 2, Decimal(price))
+    return engine.record_purchase(Purchase(purchase_id, "M1", at, [line], "EUR")).tier_reached
+
+
+def give_one_back(engine: Engine, clock: ManualClock, return_id: str, purchase_id: str, at: datetime) -> None:
+    clock.now = at
+    engine.record_return(Return(return_id, purchase_id, at, [Returned("goods", 1)]))
+
+
+def moves(engine: Engine, source: str) -> list[tuple[str, datetime]]:
+    return [
+        (entry.reason, entry.occurred_at)
+        for entry in engine.history("M1")
+        if entry.kind is EntryKind.TIER and entry.source_id == source
+    ]
+
+
+def test_a_return_of_last_years_goods_leaves_this_years_tier_alone() -> None:
+    clock = ManualClock(ams(2024, 1, 1))
+    with open_store("memory://") as store:
+        engine = Engine(club(window="calendar_year", downgrade="immediate"), store, clock=clock)
+        engine.enroll("M1", at=clock.now)
+        assert buy(engine, clock, "P1", ams(2024, 6, 1), "300.00") == "silver"
+        # 2025 starts at Member; this purchase alone reaches Silver again.
+        assert buy(engine, clock, "P2", ams(2025, 3, 1), "300.00") == "silver"
+        give_one_back(engine, clock, "R1", "P1", ams(2025, 3, 2))
+        status = engine.tier("M1")
+        # 2024 lost 300 points, 2025 (the window the tier follows now) did not.
+        assert (status.tier.id, status.value) == ("silver", Decimal(600))
+        assert moves(engine, "R1") == []
+
+
+def test_a_return_just_after_midnight_on_new_years_day_lowers_the_new_year_in_the_programs_zone() -> None:
+    clock = ManualClock(ams(2024, 6, 1))
+    with open_store("memory://") as store:
+        engine = Engine(club(window="calendar_year", downgrade="immediate"), store, clock=clock)
+        engine.enroll("M1", at=clock.now)
+        # Ten past midnight in Amsterdam: still 2024 in UTC, already 2025 for the program.
+        assert buy(engine, clock, "P1", ams(2025, 1, 1, 0, 10), "300.00") == "silver"
+        give_one_back(engine, clock, "R1", "P1", ams(2025, 1, 1, 0, 20))
+        status = engine.tier("M1")
+        assert (status.tier.id, status.value) == ("member", Decimal(300))
+        assert moves(engine, "R1") == [
+            ("tier Silver -> Member: down to Member: 300 points, below Silver's 500", ams(2025, 1, 1, 0, 20))
+        ]
+
+
+def test_a_return_after_the_membership_year_turned_runs_the_anniversary_review() -> None:
+    enrolled = ams(2023, 3, 15)
+    clock = ManualClock(enrolled)
+    with open_store("memory://") as store:
+        engine = Engine(club(window="membership_year", downgrade="immediate"), store, clock=clock)
+        engine.enroll("M1", at=enrolled)
+        assert buy(engine, clock, "P1", ams(2023, 4, 1), "300.00") == "silver"
+        # Nothing has run since the member's second year began on 15 March 2024.
+        give_one_back(engine, clock, "R1", "P1", ams(2024, 4, 1))
+        assert engine.tier("M1").tier.id == "member"
+        assert moves(engine, "R1") == [
+            (
+                "tier Silver -> Member: the window moved on 2024-03-15: 0 points, below Silver's 500",
+                ams(2024, 3, 15),
+            )
+        ]
+
+
+def test_a_return_after_an_assigned_tier_ended_records_the_end_and_the_fall_that_follows() -> None:
+    clock = ManualClock(ams(2024, 1, 1))
+    with open_store("memory://") as store:
+        engine = Engine(club(downgrade="immediate"), store, clock=clock)
+        engine.enroll("M1", at=clock.now)
+        assert buy(engine, clock, "P1", ams(2024, 6, 1), "300.00") == "silver"
+        until = ams(2024, 9, 1)
+        engine.assign_tier("M1", "gold", until=until, id="A1", at=clock.now, reason="match", actor="staff-7")
+        # Nothing has run since the assigned Gold ended.
+        now = ams(2024, 10, 1)
+        give_one_back(engine, clock, "R1", "P1", now)
+        assert engine.tier("M1").tier.id == "member"
+        assert moves(engine, "R1") == [
+            ("tier Gold -> Silver: the assigned tier's term ended", until),
+            ("tier Silver -> Member: down to Member: 300 points, below Silver's 500", now),
+        ]
+
+
+@pytest.mark.parametrize(
+    ("returned", "measured", "set_aside"),
+    [
+        # 2025 held 125 points once half of P2 was back: that is what the review sets aside.
+        ("P2", 300, 125),
+        # The rest of P1 lowers 2024, which the review measures, not 2025's progress.
+        ("P1", 0, 250),
+    ],
+)
+def test_a_review_a_return_runs_sets_aside_the_progress_left_after_the_return(
+    returned: str, measured: int, set_aside: int
+) -> None:
+    enrolled = ams(2023, 12, 1)
+    clock = ManualClock(enrolled)
+    program = club(
+        window="calendar_year",
+        downgrade="review",
+        review="fixed",
+        review_on="01-01",
+        grace_days=30,
+        reset_on_downgrade=True,
+    )
+    with open_store("memory://") as store:
+        engine = Engine(program, store, clock=clock)
+        engine.enroll("M1", at=enrolled)
+        assert buy(engine, clock, "P1", ams(2024, 3, 1), "300.00") == "silver"
+        give_one_back(engine, clock, "R1", "P1", ams(2024, 6, 1))
+        # In the grace period of the review of 1 January 2025: 250 points at Silver's rate.
+        buy(engine, clock, "P2", ams(2025, 1, 10), "100.00")
+        give_one_back(engine, clock, "R2", returned, ams(2025, 2, 5))
+        status = engine.tier("M1")
+        assert (status.tier.id, status.value) == ("member", Decimal(0))
+        assert moves(engine, "R2") == [
+            (
+                f"tier Silver -> Member: review of 2025-01-01: {measured} points, below Silver's 500; "
+                f"progress restarts at 0 ({set_aside} points set aside)",
+                ams(2025, 1, 31),
+            )
+        ]
+
+
+def test_an_assigned_tier_ending_at_a_return_is_recorded_once() -> None:
+    clock = ManualClock(ams(2024, 1, 1))
+    with open_store("memory://") as store:
+        engine = Engine(club(downgrade="immediate"), store, clock=clock)
+        engine.enroll("M1", at=clock.now)
+        assert buy(engine, clock, "P1", ams(2024, 2, 1), "100.00") is None
+        until = ams(2024, 3, 1)
+        engine.assign_tier("M1", "gold", until=until, id="A1", at=clock.now, reason="match", actor="staff-7")
+        # Back at Member, which it never left by activity: the state the return records is
+        # a new member's again, and the term must not end a second time at the next purchase.
+        give_one_back(engine, clock, "R1", "P1", ams(2024, 4, 1))
+        buy(engine, clock, "P2", ams(2024, 5, 1), "10.00")
+        ended = [
+            (entry.source_id, entry.reason)
+            for entry in engine.history("M1")
+            if entry.kind is EntryKind.TIER and "term ended" in entry.reason
+        ]
+        assert ended == [("R1", "tier Gold -> Member: the assigned tier's term ended")]
+        assert engine.tier("M1").tier.id == "member"
+
+
+def test_a_return_under_a_version_with_lower_thresholds_pays_the_entry_bonus_it_reaches() -> None:
+    first = club(window="membership_year", downgrade="immediate")
+    lower = (LEVELS[0], attrs.evolve(LEVELS[1], threshold=200), LEVELS[2])
+    second = Program(
+        "Club",
+        "EUR",
+        timezone="Europe/Amsterdam",
+        tiers=Tiers(levels=lower, window="membership_year", downgrade="immediate"),
+        version="2",
+        effective_from=ams(2024, 6, 1),
+        expiry=Expiry(policy="lifetime", days=30),
+    )
+    clock = ManualClock(ams(2024, 1, 1))
+    with open_store("memory://") as store:
+        engine = Engine([first, second], store, clock=clock)
+        engine.enroll("M1", at=clock.now)
+        assert buy(engine, clock, "P1", ams(2024, 2, 1), "200.00") is None
+        # Version 2's Silver starts at 200: the 200 points left after the return meet it.
+        now = ams(2024, 7, 1)
+        give_one_back(engine, clock, "R1", "P1", now)
+        status = engine.tier("M1")
+        # Silver lasts while the membership year that began on 1 January 2024 does.
+        assert (status.tier.id, status.review_at) == ("silver", ams(2025, 1, 1))
+        (bonus,) = [e for e in engine.history("M1") if e.source_id == "R1" and e.kind is EntryKind.EARN]
+        assert (bonus.points, bonus.reason, bonus.expires_at) == (
+            50,
+            "entry bonus for reaching Silver",
+            now + timedelta(days=30),
+        )
