@@ -6,7 +6,7 @@ sets them, for now: the tests here set the recommended ones.)"""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -209,14 +209,32 @@ def test_a_retry_after_the_clock_moved_returns_the_original(store: Store) -> Non
 # -- the options --------------------------------------------------------------------------------
 
 
-def test_the_defaults_bound_nothing_yet(store: Store) -> None:
+def test_the_defaults_are_the_recommended_guards(store: Store) -> None:
     program = Program("Club", "EUR")
-    assert program.time_guards == TimeGuards(max_lead_minutes=None, before_enrollment=PreEnrollment.ACCEPT)
+    assert program.time_guards == TimeGuards(
+        max_lead_minutes=RECOMMENDED_LEAD_MINUTES, before_enrollment=PreEnrollment.REFUSE
+    )
     assert "time_guards" not in program.to_dict()
+    engine = Engine(program, store, clock=lambda: T0)
+    engine.enroll("M1", at=T0)
+    before = snapshot(store, ["M1"], ["P-ahead", "P-before"])
+    with pytest.raises(TillTimeAhead):
+        engine.record_purchase(sale("P-ahead", T0 + LEAD + timedelta(seconds=1)))
+    with pytest.raises(BeforeEnrollment):
+        engine.record_purchase(sale("P-before", T0 - timedelta(seconds=1)))
+    assert snapshot(store, ["M1"], ["P-ahead", "P-before"]) == before
+    assert engine.record_purchase(sale("P-fast", T0 + LEAD)).points == 20  # a till a little fast
+
+
+def test_no_bound_and_accept_are_said_explicitly(store: Store) -> None:
+    open_guards = TimeGuards(max_lead_minutes=None, before_enrollment="accept")
+    program = Program("Club", "EUR", time_guards=open_guards)
+    assert Program.from_dict(program.to_dict()) == program
     engine = Engine(program, store, clock=lambda: T0)
     engine.enroll("M1", at=T0)
     engine.record_purchase(sale("P-ahead", T0 + timedelta(days=400)))
     engine.record_purchase(sale("P-before", T0 - timedelta(days=400)))
+    assert len(engine.history("M1")) == 2
 
 
 def test_the_options_round_trip_through_the_program_file() -> None:
@@ -245,3 +263,18 @@ def test_bad_options_are_refused_at_load_with_their_path(guards: dict[str, Any],
 def test_the_errors_are_invalid_datetimes() -> None:
     assert issubclass(TillTimeAhead, InvalidDatetime)
     assert issubclass(BeforeEnrollment, InvalidDatetime)
+
+
+def test_an_import_of_old_history_accepts_activity_before_enrollment(store: Store) -> None:
+    # The old system enrolled the member (issued its card) after its first purchase.
+    lines = [
+        '{"type": "enrollment", "id": "E-M1", "member_id": "M1", "at": "2024-02-01T09:00:00+00:00"}',
+        '{"type": "purchase", "id": "P-old", "member_id": "M1", "at": "2024-01-15T09:00:00+00:00",'
+        ' "currency": "EUR", "lines": [{"sku": "sku", "quantity": 1, "unit_price": "20.00"}]}',
+    ]
+    engine = Engine(_program(), store, clock=lambda: T0)
+    summary = engine.import_events(lines)
+    assert summary.applied == {"enrollment": 1, "purchase": 1}
+    assert engine.balance("M1").total == 20
+    with pytest.raises(BeforeEnrollment):  # the tills' guard still holds outside the import
+        engine.record_purchase(sale("P-till", datetime(2024, 1, 16, 9, tzinfo=UTC)))
