@@ -29,11 +29,12 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A store where A bought for 41.50 and B, with the card 2000, for 12.00 and 8.00, all on
     1 March 2024; the store's URL in LOYALTY_STORE_URL."""
     url = f"sqlite:///{tmp_path / 'club.db'}"
-    with Engine(Program.from_toml(PROGRAM), open_store(url), clock=ManualClock(T0)) as engine:
+    clock = ManualClock(T0)
+    with Engine(Program.from_toml(PROGRAM), open_store(url), clock=clock) as engine:
         engine.enroll("A", at=T0)
         engine.enroll("B", at=T0, identifiers=["card:2000"])
         for pid, member, amount in (("T1", "A", "41.50"), ("T2", "B", "12.00"), ("T3", "B", "8.00")):
-            at = T0 + timedelta(hours=len(pid))
+            at = clock.catch_up(T0 + timedelta(hours=len(pid)))
             engine.record_purchase(Purchase(pid, member, at, [Line("cake", 1, Decimal(amount))], "EUR"))
     monkeypatch.setenv("LOYALTY_STORE_URL", url)
     return url

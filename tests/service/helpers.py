@@ -10,6 +10,7 @@ from decimal import Decimal
 
 from loyalty import Engine, Line, Program, Purchase, TransientStorageError
 from loyalty.store import Closing, Store, UnitOfWork
+from loyalty.testing.clock import ManualClock
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 PROGRAM = Program("Engine", "EUR")  # the plain program: 1 point per EUR, floored
@@ -24,9 +25,16 @@ def sale(
 
 def engine_for(store: Store, *programs: Program) -> Engine:
     """An engine on ``store`` running ``programs`` (one, or its versions), clock at T0, M1 enrolled."""
-    engine = Engine(programs[0] if len(programs) == 1 else programs, store, clock=lambda: T0)
+    return clocked_engine_for(store, *programs)[0]
+
+
+def clocked_engine_for(store: Store, *programs: Program) -> tuple[Engine, ManualClock]:
+    """:func:`engine_for` and its clock, for a test that dates activity after T0 and moves the clock
+    to it (the program's time guards refuse a till time far ahead of the engine's)."""
+    clock = ManualClock(T0)
+    engine = Engine(programs[0] if len(programs) == 1 else programs, store, clock=clock)
     engine.enroll("M1", at=T0)
-    return engine
+    return engine, clock
 
 
 class CrashingStore(Closing):

@@ -103,7 +103,7 @@ def test_a_return_and_expiry_by_maintenance_move_a_balance_tier_down(any_store: 
     buy(engine, "P1", "400.00")
     buy(engine, "P2", "200.00")
     assert engine.tier("M1").tier.id == "silver"  # 600, and silver's 50 on top
-    engine.record_return(Return("V2", "P2", T0 + timedelta(hours=1)))
+    engine.record_return(Return("V2", "P2", clock.catch_up(T0 + timedelta(hours=1))))
     assert engine.tier("M1").tier.id == "member"  # 450
     clock.now = T0 + timedelta(days=20)
     buy(engine, "P3", "100.00", clock())
@@ -122,12 +122,12 @@ def test_a_return_and_expiry_by_maintenance_move_a_balance_tier_down(any_store: 
 def test_a_return_whose_refund_lifts_a_balance_tier_shows_the_entry_bonus_in_its_balance(
     any_store: Store,
 ) -> None:
-    engine, _ = start(club(metric="balance", downgrade="immediate"), any_store)
+    engine, clock = start(club(metric="balance", downgrade="immediate"), any_store)
     buy(engine, "P0", "400.00")
     buy(engine, "P1", "1.00")
     engine.redeem("M1", 300, id="R1", at=T0, purchase_id="P1")  # 101 left
     buy(engine, "P2", "300.00")  # 401
-    receipt = engine.record_return(Return("V1", "P1", T0 + timedelta(hours=1)))
+    receipt = engine.record_return(Return("V1", "P1", clock.catch_up(T0 + timedelta(hours=1))))
     # The 300 points paid come back, 1 is taken back: 700, silver, and silver's 50 with the return.
     assert (receipt.refunded, receipt.taken_back) == (300, 1)
     assert engine.tier("M1").tier.id == "silver"
@@ -138,7 +138,7 @@ def test_a_return_whose_refund_lifts_a_balance_tier_shows_the_entry_bonus_in_its
 def test_under_reviews_a_balance_is_measured_at_the_review(any_store: Store) -> None:
     engine, clock = start(club(metric="balance", downgrade="review"), any_store)
     buy(engine, "P1", "1600.00")  # gold, and 250 in bonuses: 1850
-    engine.redeem("M1", 1200, id="R1", at=T0 + timedelta(days=1))
+    engine.redeem("M1", 1200, id="R1", at=clock.catch_up(T0 + timedelta(days=1)))
     status = engine.tier("M1")
     assert (status.tier.id, status.value, status.to_keep) == ("gold", Decimal(650), Decimal(850))
     clock.now = datetime(2025, 1, 10, 12, 0, tzinfo=AMS)  # the anniversary: a balance of 650

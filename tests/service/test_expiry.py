@@ -146,8 +146,8 @@ def test_calendar_expiry_ends_with_the_next_year(store: Store) -> None:
     earned = local(2024, 6, 15, 10, 0)
     engine, clock = engine_at(store, earned, program(expiry=Expiry(ExpiryPolicy.CALENDAR)))
     engine.record_purchase(sale("P1", earned, "12.00"))
-    engine.record_purchase(sale("P2", local(2024, 12, 31, 23, 0), "8.00"))
-    engine.record_purchase(sale("P3", local(2025, 1, 1, 0, 0), "5.00"))
+    engine.record_purchase(sale("P2", clock.catch_up(local(2024, 12, 31, 23, 0)), "8.00"))
+    engine.record_purchase(sale("P3", clock.catch_up(local(2025, 1, 1, 0, 0)), "5.00"))
     assert [lot.expires_at for lot in engine.lots("M1")] == [
         local(2026, 1, 1),
         local(2026, 1, 1),
@@ -226,9 +226,9 @@ def test_spending_takes_the_soonest_expiring_points_first_then_the_oldest(store:
     )
     engine, clock = engine_at(store, start, v1, v2, v3)
     never = engine.record_purchase(sale("P1", start, "10.00"))
-    six = engine.record_purchase(sale("P2", local(2024, 2, 5, 10), "10.00"))
-    two_a = engine.record_purchase(sale("P3", local(2024, 3, 5, 10), "10.00"))
-    two_b = engine.record_purchase(sale("P4", local(2024, 3, 5, 10), "10.00"))
+    six = engine.record_purchase(sale("P2", clock.catch_up(local(2024, 2, 5, 10)), "10.00"))
+    two_a = engine.record_purchase(sale("P3", clock.catch_up(local(2024, 3, 5, 10)), "10.00"))
+    two_b = engine.record_purchase(sale("P4", clock.catch_up(local(2024, 3, 5, 10)), "10.00"))
     assert [lot.expires_at for lot in engine.lots("M1")] == [
         None,
         local(2024, 8, 5, 10),
@@ -262,7 +262,7 @@ def test_a_redemption_writes_off_points_past_their_date_before_it_spends(store: 
     at = local(2024, 1, 10, 10, 0)
     engine, clock = engine_at(store, at, program(expiry=Expiry(ExpiryPolicy.LIFETIME, days=10)))
     engine.record_purchase(sale("P1", at, "30.00"))
-    engine.adjust("M1", 5, id="A1", at=local(2024, 1, 15), reason="goodwill", actor="staff")
+    engine.adjust("M1", 5, id="A1", at=clock.catch_up(local(2024, 1, 15)), reason="goodwill", actor="staff")
     clock.now = local(2024, 1, 21)
     assert engine.balance("M1") == Balance(available=5, overdue=30)
     with pytest.raises(InsufficientPoints) as info:
@@ -283,7 +283,7 @@ def test_run_due_twice_changes_nothing_more(store: Store) -> None:
     engine.enroll("M2", at=at)
     engine.record_purchase(sale("P1", at, "30.00"))
     engine.record_purchase(sale("P2", at, "20.00", member="M2"))
-    engine.record_purchase(sale("P3", local(2024, 1, 15), "7.00", member="M2"))
+    engine.record_purchase(sale("P3", clock.catch_up(local(2024, 1, 15)), "7.00", member="M2"))
     clock.now = local(2024, 1, 21)
     assert engine.run_due(batch=1) == Maintenance(expired_lots=2, expired_points=50, members=2)
     history = engine.history("M1") + engine.history("M2")
@@ -385,10 +385,12 @@ def test_a_policy_change_applies_to_points_earned_after_it(store: Store) -> None
         version="2", effective_from=local(2024, 6, 1), expiry=Expiry(ExpiryPolicy.LIFETIME, months=1)
     )
     engine, clock = engine_at(store, local(2024, 5, 20), v1, v2)
-    engine.record_purchase(sale("P1", local(2024, 5, 20, 10), "10.00"))
+    engine.record_purchase(sale("P1", clock.catch_up(local(2024, 5, 20, 10)), "10.00"))
     clock.now = local(2024, 6, 2)
-    engine.record_purchase(sale("P2", local(2024, 6, 2, 10), "20.00"))
-    engine.adjust("M1", 5, id="A1", at=local(2024, 6, 2, 11), reason="goodwill", actor="staff")
+    engine.record_purchase(sale("P2", clock.catch_up(local(2024, 6, 2, 10)), "20.00"))
+    engine.adjust(
+        "M1", 5, id="A1", at=clock.catch_up(local(2024, 6, 2, 11)), reason="goodwill", actor="staff"
+    )
     assert [lot.expires_at for lot in engine.lots("M1")] == [
         None,
         local(2024, 7, 2, 10),
@@ -403,7 +405,7 @@ def test_expiring_lists_what_expires_within_the_window(store: Store) -> None:
     at = local(2024, 1, 10, 10, 0)
     engine, clock = engine_at(store, at, program(expiry=Expiry(ExpiryPolicy.LIFETIME, days=30)))
     engine.record_purchase(sale("P1", at, "10.00"))
-    engine.record_purchase(sale("P2", local(2024, 1, 25, 10), "20.00"))
+    engine.record_purchase(sale("P2", clock.catch_up(local(2024, 1, 25, 10)), "20.00"))
     clock.now = local(2024, 2, 1)
     soon = engine.expiring("M1", within=timedelta(days=10))
     assert [(lot.remaining, lot.expires_at) for lot in soon] == [(10, local(2024, 2, 9, 10))]
@@ -488,7 +490,7 @@ def test_inactivity_points_expire_before_a_late_purchase_that_comes_after_their_
     assert receipt.balance_after == 10  # the 40 expired first, as of their date
     assert expiries(engine) == [(-40, local(2024, 3, 31, 9, 0).astimezone(UTC))]
     # A till that was offline sends a purchase from before the last one: the date stays.
-    engine.record_purchase(sale("P0", local(2024, 4, 1, 9, 0), "1.00"))
+    engine.record_purchase(sale("P0", clock.catch_up(local(2024, 4, 1, 9, 0)), "1.00"))
     assert {lot.expires_at for lot in engine.lots("M1")} == {local(2024, 5, 5, 9, 0).astimezone(UTC)}
 
 
@@ -518,7 +520,7 @@ def test_a_version_that_re_dates_earlier_points_does_so_once(any_store: Store) -
     assert moved.reason == "program version 2 re-dates points earned before it"
     assert engine.lots("M1") == lots_of(engine.history("M1"))
     # A late purchase from before version 2 arrives after the pass: it gets version 2's dates too.
-    engine.record_purchase(sale("P0", local(2024, 5, 1), "5.00"))
+    engine.record_purchase(sale("P0", clock.catch_up(local(2024, 5, 1)), "5.00"))
     assert engine.lots("M1")[-1].expires_at == local(2025, 5, 1).astimezone(UTC)
 
 

@@ -31,7 +31,7 @@ def test_the_figures_of_a_period(store: Store) -> None:
     ):
         clock.now = at
         engine.record_purchase(Purchase(key, member, at, [Line("goods", 1, Decimal(amount))], "EUR"))
-    engine.redeem("a", 30, id="R1", at=START + timedelta(days=3))
+    engine.redeem("a", 30, id="R1", at=clock.catch_up(START + timedelta(days=3)))
     found = engine.figures(START, END, point_value=Decimal("0.01"))
     assert (found.members, found.active, found.active_before, found.retained) == (3, 2, 2, 1)
     assert (found.retention_rate, found.defection_rate) == (Decimal("0.5000"), Decimal("0.5000"))
@@ -92,7 +92,10 @@ def test_points_transferred_in_the_period_show_both_ways_and_change_nothing_else
     engine.transfer("a", "b", 120, id="X1", at=clock.now, reason="gift")
     engine.transfer("b", "a", 20, id="X2", at=clock.now, reason="change")
     engine.redeem("b", 100, id="R1", at=clock.now)
-    outside = engine.transfer("a", "b", 10, id="X3", at=END + timedelta(days=1), reason="late")
+    # After the period a's points have expired: it is given 10 to send outside the period.
+    late = clock.catch_up(END + timedelta(days=1))
+    engine.adjust("a", 10, id="A-late", at=late, reason="goodwill", actor="staff")
+    outside = engine.transfer("a", "b", 10, id="X3", at=late, reason="late")
     assert outside.points == 10
     clock.now = START + timedelta(days=15)
     engine.run_due()
@@ -112,10 +115,11 @@ def test_points_transferred_in_the_period_show_both_ways_and_change_nothing_else
 
 def test_the_figures_by_rule_name_each_campaign_and_what_its_budget_has_spent(store: Store) -> None:
     spring = PurchaseBonus(id="spring", name="Spring week", points=5, min_amount=Decimal("20"), budget=8)
-    engine = Engine(Program("Club", "EUR", rules=[spring]), store, clock=lambda: START)
+    clock = ManualClock(START)
+    engine = Engine(Program("Club", "EUR", rules=[spring]), store, clock=clock)
     engine.enroll("a", at=START)
     for key, day, amount in (("P1", 1, "25.00"), ("P2", 2, "10.00"), ("P3", 40, "30.00")):
-        at = START + timedelta(days=day)
+        at = clock.catch_up(START + timedelta(days=day))
         engine.record_purchase(Purchase(key, "a", at, [Line("goods", 1, Decimal(amount))], "EUR"))
     found = engine.figures(START, END)
     # The period's purchases earned 25 + 5 and 10; the budget of 8 has spent 5 and, after the

@@ -43,12 +43,13 @@ def clock() -> ManualClock:
 
 @pytest.fixture
 def engine(store: Store, clock: ManualClock) -> Engine:
-    """A member with two lots: 100 points valid for 30 days, then 50 that never expire."""
+    """A member enrolled a week ago with two lots: 100 points valid for 30 days, then 50 that never
+    expire."""
     program = Program(
         "Club", "EUR", timezone="Europe/Amsterdam", expiry=Expiry(ExpiryPolicy.LIFETIME, days=30)
     )
     engine = Engine(program, store, clock=clock)
-    engine.enroll("M1", at=T0)
+    engine.enroll("M1", at=T0 - timedelta(days=7))
     engine.adjust("M1", 100, id="A1", at=T0, reason="welcome", actor="staff")
     forever = Engine(Program("Club", "EUR", timezone="Europe/Amsterdam"), store, clock=clock)
     forever.adjust("M1", 50, id="A2", at=T0, reason="goodwill", actor="staff")

@@ -192,7 +192,7 @@ def test_an_announcement_of_members_at_risk_is_logged_at_info(
     engine = Engine(PROGRAM, store, clock=clock)
     engine.enroll("M1", at=T0)
     for week in range(5):
-        engine.record_purchase(sale(f"P{week}", at=T0 + timedelta(weeks=week)))
+        engine.record_purchase(sale(f"P{week}", at=clock.catch_up(T0 + timedelta(weeks=week))))
     clock.now = T0 + timedelta(weeks=12)
     caplog.set_level(logging.INFO, logger="loyalty")
     assert engine.announce_at_risk() == 1

@@ -12,7 +12,7 @@ from loyalty.errors import ConfigError, InvalidInput, PointsOverflow
 from loyalty.program import EarnRate, Program
 from loyalty.store import Store
 from loyalty.testing.snapshots import snapshot
-from tests.service.helpers import T0, engine_for, sale
+from tests.service.helpers import T0, clocked_engine_for, engine_for, sale
 
 D = Decimal
 
@@ -33,8 +33,8 @@ class TestVersions:
     )
 
     def test_a_purchase_uses_the_version_in_force_at_its_own_time(self, store: Store) -> None:
-        engine = engine_for(store, self.summer, self.spring)
-        june = datetime(2024, 6, 2, tzinfo=UTC)
+        engine, clock = clocked_engine_for(store, self.summer, self.spring)
+        june = clock.catch_up(datetime(2024, 6, 2, tzinfo=UTC))
         assert engine.record_purchase(sale("P1", at=june)).points == 20
         # A late offline sale from May arrives after June's: May's rules apply.
         late = engine.record_purchase(sale("P2", at=datetime(2024, 5, 31, 23, tzinfo=UTC)))

@@ -20,10 +20,11 @@ def store(memory_or_sqlite_store: Store) -> Store:
 def test_late_offline_sales_keep_their_till_time(engine: Engine, store: Store) -> None:
     now = [T0]
     engine = Engine(PROGRAM, store, clock=lambda: now[0])
-    engine.record_purchase(sale("today", "10.00", at=T0))
+    engine.enroll("M2", at=T0 - timedelta(days=30))  # a member since last month
+    engine.record_purchase(sale("today", "10.00", member="M2", at=T0))
     now[0] = T0 + timedelta(minutes=5)
-    engine.record_purchase(sale("last-week", "3.00", at=T0 - timedelta(days=7)))
-    first, second = engine.history("M1")
+    engine.record_purchase(sale("last-week", "3.00", member="M2", at=T0 - timedelta(days=7)))
+    first, second = engine.history("M2")
     assert [e.source_id for e in (first, second)] == ["today", "last-week"]
     assert second.occurred_at == T0 - timedelta(days=7)
     assert second.recorded_at == T0 + timedelta(minutes=5)
@@ -31,8 +32,10 @@ def test_late_offline_sales_keep_their_till_time(engine: Engine, store: Store) -
 
 
 def test_a_naive_engine_clock_is_refused(store: Store) -> None:
-    engine = Engine(PROGRAM, store, clock=lambda: datetime(2024, 1, 1))
+    now = [T0]
+    engine = Engine(PROGRAM, store, clock=lambda: now[0])
     engine.enroll("M1", at=T0)
+    now[0] = datetime(2024, 1, 1)  # the clock breaks
     with pytest.raises(InvalidDatetime) as info:
         engine.record_purchase(sale("P1", "1.00"))
     assert info.value.field == "clock"

@@ -114,7 +114,7 @@ def test_returning_the_qualifying_purchase_takes_both_bonuses_back(
     buy(engine, "B1", "bob", "30.00", T0, quantity=2)
     buy(engine, "C1", "cat", "30.00", T0, quantity=2)
     # Bob's return leaves 30.00, below the minimum: no reward for it. Cat returns nothing.
-    engine.record_return(Return("B1-R", "B1", T0 + timedelta(days=1), [Returned("goods", 1)]))
+    engine.record_return(Return("B1-R", "B1", clock.catch_up(T0 + timedelta(days=1)), [Returned("goods", 1)]))
     states = {r.referee: (r.state, r.reason) for r in engine.referrals("ann").referred}
     assert states == {
         "bob": (ReferralState.REJECTED, "the qualifying purchase B1 was returned: bonuses taken back"),
@@ -131,7 +131,7 @@ def test_a_spent_referral_bonus_comes_back_under_the_clawback(store: Store, cloc
     engine.enroll("bob", at=T0, referred_by=code)
     buy(engine, "B1", "bob", "10.00", T0)
     engine.redeem("ann", 80, id="ann-R", at=T0)
-    engine.record_return(Return("B1-void", "B1", T0 + timedelta(days=1)))
+    engine.record_return(Return("B1-void", "B1", clock.catch_up(T0 + timedelta(days=1))))
     assert engine.balance("ann").total == -80
     assert engine.lots("ann") == lots_of(engine.history("ann"))
 
@@ -140,9 +140,9 @@ def test_a_cap_per_period_rejects_the_referrals_beyond_it(store: Store, clock: M
     engine, code = setup(club(referrer_points=10, cap=2, cap_period="month"), store, clock)
     for name in ("b", "c", "d"):
         engine.enroll(name, at=T0, referred_by=code)
-        buy(engine, f"{name}1", name, "5.00", T0 + timedelta(hours=1))
+        buy(engine, f"{name}1", name, "5.00", clock.catch_up(T0 + timedelta(hours=1)))
     engine.enroll("e", at=T0, referred_by=code)
-    buy(engine, "e1", "e", "5.00", datetime(2024, 4, 2, tzinfo=UTC))  # a new month
+    buy(engine, "e1", "e", "5.00", clock.catch_up(datetime(2024, 4, 2, tzinfo=UTC)))  # a new month
     states = {r.referee: (r.state.value, r.reason) for r in engine.referrals("ann").referred}
     assert states == {
         "b": ("rewarded", None),
@@ -160,8 +160,10 @@ def test_the_referrers_rewarded_referrals_are_counted_under_the_periods_cap_key(
     engine, code = setup(club(referrer_points=10, cap=2, cap_period="month"), store, clock)
     for name in ("b", "c"):
         engine.enroll(name, at=T0, referred_by=code)
-        buy(engine, f"{name}1", name, "5.00", T0 + timedelta(hours=1))
-    engine.record_return(Return("c1-void", "c1", T0 + timedelta(days=1)))  # taken back: counts off
+        buy(engine, f"{name}1", name, "5.00", clock.catch_up(T0 + timedelta(hours=1)))
+    engine.record_return(
+        Return("c1-void", "c1", clock.catch_up(T0 + timedelta(days=1)))
+    )  # taken back: counts off
     month = T0.strftime("%Y-%m")
     with store.unit_of_work(readonly=True) as uow:
         assert uow.tallies([cap_key(month, "ann")])[cap_key(month, "ann")].count == 1
@@ -172,7 +174,7 @@ def test_first_purchases_that_do_not_qualify_are_rejected_with_why(store: Store,
     engine.enroll("small", at=T0, referred_by=code)
     engine.enroll("late", at=T0, referred_by=code)
     buy(engine, "S1", "small", "19.99", T0)
-    buy(engine, "L1", "late", "50.00", T0 + timedelta(days=31))
+    buy(engine, "L1", "late", "50.00", clock.catch_up(T0 + timedelta(days=31)))
     buy(engine, "S2", "small", "50.00", T0)  # too late: only the first purchase qualifies
     states = {r.referee: r.reason for r in engine.referrals("ann").referred}
     assert states == {
@@ -249,17 +251,25 @@ def test_a_rule_can_target_members_who_just_redeemed(store: Store, clock: Manual
     assert {s.rule: s.reason for s in engine.explain(basket).skipped}["invite"] == (
         "only for members who redeemed in the last 7 days; never redeemed"
     )
-    engine.redeem("ann", 30, id="R1", at=T0 + timedelta(days=1))
-    assert buy(engine, "P2", "ann", "1.00", T0 + timedelta(days=8)).points == 21  # 7 days after: still in
+    engine.redeem("ann", 30, id="R1", at=clock.catch_up(T0 + timedelta(days=1)))
+    assert (
+        buy(engine, "P2", "ann", "1.00", clock.catch_up(T0 + timedelta(days=8))).points == 21
+    )  # 7 days after: still in
     late = Purchase(
-        "P3", "ann", T0 + timedelta(days=8, seconds=1), [Line("goods", 1, Decimal("1.00"))], "EUR"
+        "P3",
+        "ann",
+        clock.catch_up(T0 + timedelta(days=8, seconds=1)),
+        [Line("goods", 1, Decimal("1.00"))],
+        "EUR",
     )
     assert {s.rule: s.reason for s in engine.explain(late).skipped}["invite"] == (
         "only for members who redeemed in the last 7 days; last on 2024-03-02"
     )
-    engine.hold("ann", 10, id="H1", at=T0 + timedelta(days=9), ttl=timedelta(minutes=5))
-    engine.capture("H1", id="H1-c", at=T0 + timedelta(days=9))  # paying at the till counts too
-    assert buy(engine, "P4", "ann", "1.00", T0 + timedelta(days=10)).points == 21
+    engine.hold("ann", 10, id="H1", at=clock.catch_up(T0 + timedelta(days=9)), ttl=timedelta(minutes=5))
+    engine.capture(
+        "H1", id="H1-c", at=clock.catch_up(T0 + timedelta(days=9))
+    )  # paying at the till counts too
+    assert buy(engine, "P4", "ann", "1.00", clock.catch_up(T0 + timedelta(days=10))).points == 21
 
 
 # -- found in review ---------------------------------------------------------------------------
@@ -297,7 +307,7 @@ def test_a_taken_back_referral_is_announced(store: Store, clock: ManualClock) ->
     engine, code = setup(club(referrer_points=100), store, clock)
     engine.enroll("bob", at=T0, referred_by=code)
     buy(engine, "B1", "bob", "50.00", T0)
-    engine.record_return(Return("B1-void", "B1", T0 + timedelta(hours=1)))
+    engine.record_return(Return("B1-void", "B1", clock.catch_up(T0 + timedelta(hours=1))))
     assert [(e.kind, e.member_id, e.source_id) for e in engine.events()] == [
         (EventKind.REFERRAL_REWARDED, "ann", "B1"),
         (EventKind.REFERRAL_REVOKED, "ann", "B1-void"),
@@ -309,8 +319,10 @@ def test_a_redemption_after_a_late_purchase_does_not_count_for_it(store: Store, 
     engine = Engine(Program("Club", "EUR", rules=[invite]), store, clock=clock)
     engine.enroll("ann", at=T0)
     engine.adjust("ann", 50, id="A1", at=T0, reason="welcome", actor="staff")
-    engine.redeem("ann", 30, id="R1", at=T0 + timedelta(days=10))
-    late = buy(engine, "P0", "ann", "10.00", T0 + timedelta(days=1))  # an offline till, days later
+    engine.redeem("ann", 30, id="R1", at=clock.catch_up(T0 + timedelta(days=10)))
+    late = buy(
+        engine, "P0", "ann", "10.00", clock.catch_up(T0 + timedelta(days=1))
+    )  # an offline till, days later
     assert late.points == 10
 
 
@@ -343,7 +355,7 @@ def test_a_referrer_that_may_not_earn_gets_no_bonus_and_the_referee_still_does(
     assert (engine.balance("ann").total, engine.balance("bob").total) == (0, 150)
     # The qualifying purchase comes back: the referee's welcome goes; the referrer, never rewarded,
     # keeps its cap's place and hears nothing.
-    engine.record_return(Return("B1-void", "B1", T0 + timedelta(hours=1)))
+    engine.record_return(Return("B1-void", "B1", clock.catch_up(T0 + timedelta(hours=1))))
     assert (engine.balance("ann").total, engine.balance("bob").total) == (0, 60)
     assert EventKind.REFERRAL_REVOKED not in [event.kind for event in engine.events()]
     month = cap_key(T0.strftime("%Y-%m"), "ann")

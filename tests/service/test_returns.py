@@ -115,7 +115,7 @@ def test_a_purchase_keeps_for_its_returns_only_the_tallies_its_rules_read(
 ) -> None:
     engine = engine_for(store, clock, club())
     engine.record_purchase(sale("P1", ("shirt", 1, "60.00")))
-    engine.record_purchase(sale("P2", ("shirt", 1, "60.00"), at=T0 + timedelta(days=1)))
+    engine.record_purchase(sale("P2", ("shirt", 1, "60.00"), at=clock.catch_up(T0 + timedelta(days=1))))
     # The visit count, which first-purchase rules read; not the habits or what is owed.
     assert kept_context(store, "P2") == {"visits|M1": (1, "0")}
 

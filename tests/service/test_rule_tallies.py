@@ -13,7 +13,7 @@ from loyalty import Engine, open_store
 from loyalty.program import EarnRate, Program
 from loyalty.rules import FirstPurchase, PurchaseBonus, SpendRule, StampCard
 from loyalty.store import Store
-from tests.service.helpers import T0, engine_for, sale
+from tests.service.helpers import T0, clocked_engine_for, engine_for, sale
 
 D = Decimal
 
@@ -72,10 +72,10 @@ class TestTallies:
         program = Program(
             "Club", "EUR", rate=None, rules=[SpendRule(id="r", points=1, cap=25, cap_period="month")]
         )
-        engine = engine_for(store, program)
+        engine, clock = clocked_engine_for(store, program)
         points = [engine.record_purchase(sale(f"P{i}")).points for i in range(4)]
         assert points == [10, 10, 5, 0]
-        april = engine.record_purchase(sale("P9", at=datetime(2024, 4, 1, 12, tzinfo=UTC)))
+        april = engine.record_purchase(sale("P9", at=clock.catch_up(datetime(2024, 4, 1, 12, tzinfo=UTC))))
         assert april.points == 10
         explained = engine.explain(sale("P10"))
         assert [(s.rule, s.reason) for s in explained.skipped] == [("r", "cap of 25/month reached")]

@@ -13,6 +13,7 @@ from loyalty.rules import EventRule
 from loyalty.service import purchases
 from loyalty.service.idempotency import Command
 from loyalty.store import Store
+from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 from tests.service.helpers import T0
 
@@ -56,9 +57,10 @@ def test_sign_up_rules_take_the_members_conditions_and_share_a_budget(any_store:
 
 def test_no_sign_up_bonus_before_the_programs_first_version_or_without_the_rules(any_store: Store) -> None:
     later = attrs.evolve(CLUB, version="2024", effective_from=T0 + timedelta(days=1))
-    club = engine(any_store, later)
+    clock = ManualClock(T0)
+    club = Engine(later, any_store, clock=clock)
     club.enroll("M1", at=T0)
-    club.enroll("M2", at=T0 + timedelta(days=2))
+    club.enroll("M2", at=clock.catch_up(T0 + timedelta(days=2)))
     assert (club.history("M1"), club.balance("M2").available) == ([], 50)
     plain = engine(any_store, Program("Club", "EUR"))
     plain.enroll("M3", at=T0)

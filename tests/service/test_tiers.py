@@ -42,7 +42,7 @@ def clock() -> ManualClock:
 
 def engine_for(program: Program, store: Store, clock: ManualClock, *, enrolled: datetime = T0) -> Engine:
     engine = Engine(program, store, clock=clock)
-    engine.enroll("M1", at=enrolled)
+    engine.enroll("M1", at=clock.catch_up(enrolled))
     return engine
 
 
@@ -256,7 +256,7 @@ def test_a_return_lowers_the_metric_and_the_policy_decides_when_it_shows(
     at_once = engine_for(club(metric="spend", downgrade="immediate"), store, clock)
     buy(at_once, clock, "P1", "300.00", T0, quantity=2)
     assert at_once.tier("M1").tier.id == "silver"
-    at_once.record_return(Return("R1", "P1", T0 + timedelta(days=1), [Returned("goods", 1)]))
+    at_once.record_return(Return("R1", "P1", clock.catch_up(T0 + timedelta(days=1)), [Returned("goods", 1)]))
     status = at_once.tier("M1")
     assert (status.tier.id, status.value) == ("member", Decimal("300.00"))
     assert moves(at_once)[-1][0] == "R1"
@@ -268,7 +268,7 @@ def test_a_return_lowers_the_metric_and_the_policy_decides_when_it_shows(
         clock,
     )
     buy(review, clock, "P1", "300.00", T0, quantity=2)
-    review.record_return(Return("R1", "P1", T0 + timedelta(days=1), [Returned("goods", 1)]))
+    review.record_return(Return("R1", "P1", clock.catch_up(T0 + timedelta(days=1)), [Returned("goods", 1)]))
     status = review.tier("M1")
     assert (status.tier.id, status.value, status.to_keep) == ("silver", Decimal("300.00"), Decimal("200.00"))
     clock.now = ams(2025, 1, 1)
@@ -508,7 +508,7 @@ def test_the_earned_tier_moving_under_a_floor_is_on_the_record(store: Store, clo
     engine = engine_for(club(metric="spend", downgrade="immediate"), store, clock)
     engine.assign_tier("M1", "gold", until=ams(2024, 6, 1), id="A1", at=T0, reason="match", actor="staff")
     buy(engine, clock, "P1", "600.00", T0)
-    engine.record_return(Return("R1", "P1", T0 + timedelta(days=1)))
+    engine.record_return(Return("R1", "P1", clock.catch_up(T0 + timedelta(days=1))))
     reasons = [reason for _, reason in moves(engine)]
     assert reasons[1].startswith("tier Gold: reached Silver")
     assert (

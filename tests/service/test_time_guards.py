@@ -6,7 +6,7 @@ sets them, for now: the tests here set the recommended ones.)"""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -245,3 +245,18 @@ def test_bad_options_are_refused_at_load_with_their_path(guards: dict[str, Any],
 def test_the_errors_are_invalid_datetimes() -> None:
     assert issubclass(TillTimeAhead, InvalidDatetime)
     assert issubclass(BeforeEnrollment, InvalidDatetime)
+
+
+def test_an_import_of_old_history_accepts_activity_before_enrollment(store: Store) -> None:
+    # The old system enrolled the member (issued its card) after its first purchase.
+    lines = [
+        '{"type": "enrollment", "id": "E-M1", "member_id": "M1", "at": "2024-02-01T09:00:00+00:00"}',
+        '{"type": "purchase", "id": "P-old", "member_id": "M1", "at": "2024-01-15T09:00:00+00:00",'
+        ' "currency": "EUR", "lines": [{"sku": "sku", "quantity": 1, "unit_price": "20.00"}]}',
+    ]
+    engine = Engine(_program(), store, clock=lambda: T0)
+    summary = engine.import_events(lines)
+    assert summary.applied == {"enrollment": 1, "purchase": 1}
+    assert engine.balance("M1").total == 20
+    with pytest.raises(BeforeEnrollment):  # the tills' guard still holds outside the import
+        engine.record_purchase(sale("P-till", datetime(2024, 1, 16, 9, tzinfo=UTC)))

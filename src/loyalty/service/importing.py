@@ -363,6 +363,9 @@ def import_events(
     if isinstance(source, str | bytes):
         raise InvalidInput("source", "must be lines (an open file) or records, not one string")
     reject = on_reject if on_reject is not None else _nothing
+    # Old history: a member's first recorded activity may predate the enrollment the old
+    # system kept (a card issued later, a migration date), whatever the tills' guards say.
+    ctx = ctx.accepting_old_history()
     # Stored once, first: a batch rolled back must not leave the engine thinking them stored.
     ctx.programs.all(write=True)
     counts = _Counts()

@@ -175,7 +175,7 @@ def _snapshot(
     else:
         balance = locks.lock(uow, subject.member_id)
     locks.allowed(uow, subject.member_id, locks.EARN)
-    guards = ctx.programs.guards
+    guards = ctx.guards
     # Read for the guard only when it refuses; then kept for the rules that need the member.
     enrolled = uow.member(subject.member_id) if guards.before_enrollment is PreEnrollment.REFUSE else None
     if enrolled is not None:

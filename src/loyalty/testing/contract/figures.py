@@ -27,7 +27,6 @@ class FiguresContract(ContractBase):
         engine = Engine(Program("Contract", "EUR"), store, clock=lambda: clock[0])
         for member_id in ("A", "B", "C"):
             engine.enroll(member_id, at=before)
-        engine.enroll("late", at=end + DAY)  # enrolled after the period: not counted
         for key, member_id, day, amount in (
             ("P1", "A", 1, "10.00"),
             ("P2", "B", 2, "20.50"),
@@ -37,6 +36,7 @@ class FiguresContract(ContractBase):
         ):
             clock[0] = T0.astimezone(CET) + day * DAY
             engine.record_purchase(Purchase(key, member_id, clock[0], [Line("x", 1, Decimal(amount))], "EUR"))
+        engine.enroll("late", at=end + DAY)  # enrolled after the period: not counted
         engine.redeem("A", 5, id="R1", at=T0 + 13 * DAY)
         with store.unit_of_work(readonly=True) as uow:
             totals = uow.period_totals(start, end, before)
@@ -68,14 +68,16 @@ class FiguresContract(ContractBase):
             Multiplier(id="x2", name="Double cake", factor=2, categories=["cake"]),
             PurchaseBonus(id="bonus", name="Visit bonus", points=3),
         ]
-        engine = Engine(Program("Contract", "EUR", rules=rules), store, clock=lambda: T0)
+        clock = [T0]
+        engine = Engine(Program("Contract", "EUR", rules=rules), store, clock=lambda: clock[0])
         engine.enroll("A", at=T0)
         for key, day, line in (
             ("P1", 1, Line("cake", 1, Decimal("4.50"), "cake")),  # base 4.5, x2 4.5, bonus 3: 5, 4, 3
             ("P2", 2, Line("tea", 1, Decimal("10.00"))),  # base 10, bonus 3
             ("P3", 12, Line("tea", 1, Decimal("50.00"))),  # after the period
         ):
-            engine.record_purchase(Purchase(key, "A", T0 + day * DAY, [line], "EUR"))
+            clock[0] = T0 + day * DAY  # the till is online: the engine's clock agrees
+            engine.record_purchase(Purchase(key, "A", clock[0], [line], "EUR"))
         with store.unit_of_work() as uow:
             # Entries of one rule, of several with their shares and without (kept before shares).
             uow.append(attrs.evolve(adjust_posting("A", 7, "S1", at=T0 + DAY), rules=("solo",)))
