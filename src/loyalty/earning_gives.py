@@ -384,7 +384,8 @@ def _trim(
     """
     cut = EXACT.subtract(total, allowed)
     gains = [row for row in rows if row[4] is not None and row[2] > 0]
-    if per_line or not gains or any(row[4] is None and row[2] for row in rows):
+    # A rule's rows are all per line or all for the purchase (no kind gives both).
+    if per_line or not gains:
         return [(rule.id, rule.title, EXACT.minus(cut), note, None)]
     base = rows_points(gains)
     out: list[Row] = []
