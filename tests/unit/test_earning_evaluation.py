@@ -13,7 +13,7 @@ from loyalty.earning_keys import epoch_micros, redeemed_key, visits_key
 from loyalty.habits import seen_key
 from loyalty.members import Member
 from loyalty.receipts import Skipped
-from loyalty.rules import EventRule, FirstPurchase, Multiplier, PurchaseBonus
+from loyalty.rules import EventRule, FirstPurchase, Multiplier, PurchaseBonus, StampCard
 from loyalty.tallies import Tally
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -24,7 +24,7 @@ def sale(amount: str = "10.00") -> Purchase:
     return Purchase("P1", "M1", T0, [Line("tea", 1, Decimal(amount))], "EUR")
 
 
-def club(*rules: PurchaseBonus | FirstPurchase | EventRule) -> Program:
+def club(*rules: PurchaseBonus | FirstPurchase | StampCard | EventRule) -> Program:
     return Program("Club", "EUR", rate=EarnRate(1, Decimal("1.00")), rules=rules)
 
 
@@ -301,3 +301,21 @@ class TestRoundingAtItsEdges:
         )
         receipt = earn(program, sale("9999.99"))
         assert (receipt.points, receipt.rounding_adjustment) == (1, Decimal(0))
+
+
+class TestGroupsOutOfTheRunning:
+    def test_a_group_that_gives_nothing_leaves_the_rules_after_it(self) -> None:
+        program = club(
+            PurchaseBonus(id="short", points=5, group="g", min_amount=Decimal(50)),
+            PurchaseBonus(id="after", points=3),
+        )
+        assert earn(program, sale()).points == 10 + 3
+
+    def test_a_stamp_card_beaten_in_its_group_still_counts_the_visit(self) -> None:
+        program = club(
+            StampCard(id="card", points=30, every=3, group="g"),
+            PurchaseBonus(id="big", points=40, group="g"),
+        )
+        done = evaluate(program, sale())
+        assert done.receipt.points == 10 + 40
+        assert done.tallies["stamps|card|M1"] == Tally(1, Decimal(0))
