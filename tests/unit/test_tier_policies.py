@@ -14,8 +14,10 @@ import pytest
 
 from loyalty import ConfigError, InvalidInput, Line, Program, Purchase, Tiers
 from loyalty.config import program_to_toml
+from loyalty.earning import Event
 from loyalty.members import Member
-from loyalty.tier_decisions import correction, decide
+from loyalty.tallies import Tally
+from loyalty.tier_decisions import contribution, correction, decide
 from loyalty.tier_moves import TierChange, review, upgrade, without_resets
 from loyalty.tiers import TierState
 from tests.tiered_club import AMS, LEVELS, club
@@ -357,3 +359,70 @@ def test_a_balance_has_no_window_and_no_reset(options: dict[str, Any], problem: 
     assert list(info.value.problems) == [problem]
     program = club(metric="balance", downgrade="review", review="days", review_days=30)
     assert Program.from_toml(program_to_toml(program)) == program
+
+
+def _bought(*amounts: str) -> Purchase:
+    lines = [Line(f"item{i}", 1, Decimal(amount)) for i, amount in enumerate(amounts)]
+    return Purchase("P1", "M1", ams(2024, 5, 1, 12), lines, "EUR")
+
+
+@pytest.mark.parametrize(
+    ("metric", "was", "now_is", "change"),
+    [
+        # A 60.00 shirt back out of a 65.00 receipt, then the rest too (a void).
+        ("points", ("60.00", "5.00"), ("5.00",), Tally(0, Decimal(-60))),
+        ("spend", ("60.00", "5.00"), ("5.00",), Tally(0, Decimal("-60.00"))),
+        ("spend", ("60.00", "5.00"), None, Tally(0, Decimal("-65.00"))),
+        ("visits", ("60.00", "5.00"), None, Tally(-1, Decimal(0))),
+        # Nothing known of the receipt before: it counts from zero.
+        ("spend", None, ("5.00",), Tally(0, Decimal("5.00"))),
+    ],
+)
+def test_a_return_takes_off_the_metric_exactly_what_it_changes(
+    metric: str, was: tuple[str, ...] | None, now_is: tuple[str, ...] | None, change: Tally
+) -> None:
+    program = club(metric=metric)
+    before = None if was is None else _bought(*was)
+    after = None if now_is is None else _bought(*now_is)
+    taken = correction(program, program, Member("M1", ENROLLED), _bought("1.00"), 60, before, after)
+    assert taken == {f"tier|{metric}|all|M1": change}
+
+
+@pytest.mark.parametrize(
+    ("metric", "was", "now_is"),
+    [
+        ("visits", ("60.00", "5.00"), ("5.00",)),  # the visit stays while any of it is kept
+        ("spend", None, None),
+        ("points", ("5.00",), ("5.00",)),
+    ],
+)
+def test_a_return_that_changes_no_metric_writes_no_tally(
+    metric: str, was: tuple[str, ...] | None, now_is: tuple[str, ...] | None
+) -> None:
+    program = club(metric=metric)
+    before = None if was is None else _bought(*was)
+    after = None if now_is is None else _bought(*now_is)
+    take = 0 if metric == "points" else 60
+    assert correction(program, program, Member("M1", ENROLLED), _bought("1.00"), take, before, after) == {}
+
+
+@pytest.mark.parametrize(
+    ("metric", "adds"),
+    [
+        ("points", Tally(0, Decimal(40))),
+        ("balance", Tally(0, Decimal(40))),
+        ("spend", Tally(0, Decimal("65.00"))),
+        ("visits", Tally(1, Decimal(0))),
+    ],
+)
+def test_a_purchase_adds_to_the_metric_only_what_it_measures(metric: str, adds: Tally) -> None:
+    tiers = Tiers(levels=LEVELS, metric=metric)
+    assert contribution(tiers, _bought("60.00", "5.00"), 40) == adds
+
+
+@pytest.mark.parametrize(
+    ("metric", "adds"), [("spend", Tally()), ("visits", Tally()), ("points", Tally(0, Decimal(20)))]
+)
+def test_an_event_adds_its_points_but_is_neither_spend_nor_a_visit(metric: str, adds: Tally) -> None:
+    survey = Event("E1", "M1", "survey", ams(2024, 5, 1, 12))
+    assert contribution(Tiers(levels=LEVELS, metric=metric), survey, 20) == adds
