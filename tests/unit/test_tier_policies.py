@@ -15,9 +15,11 @@ import pytest
 from loyalty import ConfigError, InvalidInput, Line, Program, Purchase, Tiers
 from loyalty.config import program_to_toml
 from loyalty.earning import Event
+from loyalty.ledger import EntryKind
 from loyalty.members import Member
+from loyalty.plans import Account, Planner
 from loyalty.tallies import Tally
-from loyalty.tier_decisions import contribution, correction, decide
+from loyalty.tier_decisions import Settled, contribution, correction, decide, plan_moves
 from loyalty.tier_moves import TierChange, review, upgrade, without_resets
 from loyalty.tiers import TierState
 from tests.tiered_club import AMS, LEVELS, club
@@ -426,3 +428,53 @@ def test_a_purchase_adds_to_the_metric_only_what_it_measures(metric: str, adds: 
 def test_an_event_adds_its_points_but_is_neither_spend_nor_a_visit(metric: str, adds: Tally) -> None:
     survey = Event("E1", "M1", "survey", ams(2024, 5, 1, 12))
     assert contribution(Tiers(levels=LEVELS, metric=metric), survey, 20) == adds
+
+
+@pytest.mark.parametrize(
+    ("metric", "held", "taken"),
+    [("visits", Decimal(3), Tally(-3, Decimal(0))), ("points", Decimal(700), Tally(0, Decimal(-700)))],
+)
+def test_a_downgrade_that_resets_writes_the_move_the_event_and_the_progress_taken_off(
+    metric: str, held: Decimal, taken: Tally
+) -> None:
+    program = club(
+        window="calendar_year",
+        downgrade="review",
+        review="fixed",
+        review_on="01-01",
+        metric=metric,
+        reset_on_downgrade=True,
+    )
+    at = utc(ams(2026, 1, 1))
+    move = TierChange(at, "gold", "silver", "review of 2026-01-01", earned="silver", reset=(("2025", held),))
+    state = TierState("M1", "silver", "silver", utc(ENROLLED), reached=("member", "silver", "gold"))
+    planner = Planner([Account("M1", 0)])
+    recorded = plan_moves(
+        planner, program, "M1", Settled(state, None, [move]), source="S1", now=at, versions=(program,)
+    )
+    plan = planner.plan()
+    assert recorded == state
+    assert plan.tallies == {f"tier|{metric}|2025|M1": taken}
+    assert [(p.kind, p.points, p.reason, p.program_version) for p in plan.postings] == [
+        (EntryKind.TIER, 0, "tier Gold -> Silver: review of 2026-01-01", program.version)
+    ]
+    assert [e.data for e in plan.events] == [
+        {"old": "gold", "new": "silver", "earned": "silver", "reason": "review of 2026-01-01"}
+    ]
+
+
+def test_a_state_as_stored_or_a_member_still_at_the_start_records_nothing() -> None:
+    program = club()
+    assert program.tiers is not None
+    since = utc(ENROLLED)
+    start = TierState.initial("M1", program.tiers, since)
+    silver = TierState("M1", "silver", "silver", since, reached=("member", "silver"))
+
+    def recorded(settled: Settled) -> TierState | None:
+        return plan_moves(
+            Planner([Account("M1", 0)]), program, "M1", settled, source="S1", now=since, versions=()
+        )
+
+    assert recorded(Settled(silver, silver, [])) is None
+    assert recorded(Settled(start, None, [])) is None
+    assert recorded(Settled(start, silver, [])) == start  # back at the start: the stored row changes
