@@ -478,3 +478,16 @@ def test_a_state_as_stored_or_a_member_still_at_the_start_records_nothing() -> N
     assert recorded(Settled(silver, silver, [])) is None
     assert recorded(Settled(start, None, [])) is None
     assert recorded(Settled(start, silver, [])) == start  # back at the start: the stored row changes
+
+
+def test_a_move_past_a_tier_without_a_bonus_still_pays_the_next_ones() -> None:
+    program = club()
+    at = utc(ams(2024, 5, 1, 12))
+    move = TierChange(at, "member", "silver", "600 points", bonuses=("member", "silver"), earned="silver")
+    state = TierState("M1", "silver", "silver", at, reached=("member", "silver"))
+    planner = Planner([Account("M1", 0)])
+    plan_moves(planner, program, "M1", Settled(state, None, [move]), source="S1", now=at, versions=(program,))
+    assert [(p.kind, p.points, p.reason, p.program_version) for p in planner.plan().postings] == [
+        (EntryKind.TIER, 0, "tier Member -> Silver: 600 points", "1"),
+        (EntryKind.EARN, 50, "entry bonus for reaching Silver", "1"),
+    ]
