@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 
 import pytest
 
@@ -13,7 +13,7 @@ from loyalty.earning_keys import epoch_micros, redeemed_key, visits_key
 from loyalty.habits import seen_key
 from loyalty.members import Member
 from loyalty.receipts import Skipped
-from loyalty.rules import EventRule, FirstPurchase, Multiplier, PurchaseBonus
+from loyalty.rules import EventRule, FirstPurchase, Multiplier, PurchaseBonus, StampCard
 from loyalty.tallies import Tally
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -24,7 +24,7 @@ def sale(amount: str = "10.00") -> Purchase:
     return Purchase("P1", "M1", T0, [Line("tea", 1, Decimal(amount))], "EUR")
 
 
-def club(*rules: PurchaseBonus | FirstPurchase | EventRule) -> Program:
+def club(*rules: PurchaseBonus | FirstPurchase | StampCard | EventRule) -> Program:
     return Program("Club", "EUR", rate=EarnRate(1, Decimal("1.00")), rules=rules)
 
 
@@ -235,3 +235,87 @@ class TestTheLargestEarning:
             earn(program, sale())
         assert info.value.field == "lines"
         assert f"would earn {2**63} units" in str(info.value)
+
+
+class TestExplainingEveryRule:
+    def test_a_rule_for_other_lines_gives_its_own_reason_first(self) -> None:
+        # Not in force yet: that, not the missing coffee, is why it gives nothing.
+        tomorrow = (T0 + timedelta(days=1)).date()
+        program = club(PurchaseBonus(id="later", points=5, skus=["coffee"], starts=tomorrow))
+        receipt = earn(program, sale(), explain=True)
+        assert [(s.rule, s.reason) for s in receipt.skipped] == [
+            ("later", "not started: runs from 2024-03-02"),
+        ]
+
+    def test_the_reasons_come_in_the_rules_order(self) -> None:
+        # "big" matches the tea but is short of its minimum; the two around it are for coffee.
+        program = club(
+            PurchaseBonus(id="early", points=5, skus=["coffee"]),
+            PurchaseBonus(id="big", points=5, skus=["tea"], min_amount=Decimal(50)),
+            PurchaseBonus(id="late", points=5, skus=["coffee"]),
+        )
+        receipt = earn(program, sale(), explain=True)
+        assert [s.rule for s in receipt.skipped] == ["early", "big", "late"]
+        assert receipt.skipped[1].reason == "minimum order 50 not met: 10.00"
+
+
+class TestRoundingAtItsEdges:
+    def test_a_carried_fraction_counts_in_what_one_line_lost(self) -> None:
+        # One line and the carried fraction are two groups: both are in the exact total.
+        program = Program("Club", "EUR", rate=EarnRate(1, Decimal("1.00")), round_per="line", carry=True)
+        done = evaluate(program, sale("1.30"), tallies={"carry|M1": Tally(0, Decimal("0.5"))})
+        receipt = done.receipt
+        assert (receipt.points, receipt.rounding_adjustment, receipt.carried_out) == (
+            1,
+            Decimal("-0.80"),
+            Decimal("0.80"),
+        )
+
+    def test_a_carried_deficit_is_rounded_down_whatever_the_mode(self) -> None:
+        # Half up rounds 1.00 - 0.4 per group: the line to 1, the deficit down to -1, not to 0.
+        program = Program(
+            "Club", "EUR", rate=EarnRate(1, Decimal("1.00")), round_per="line", rounding="half_up", carry=True
+        )
+        done = evaluate(program, sale("1.00"), tallies={"carry|M1": Tally(0, Decimal("-0.4"))})
+        receipt = done.receipt
+        assert (receipt.points, receipt.rounding_adjustment, receipt.carried_out) == (
+            0,
+            Decimal("-0.60"),
+            Decimal("0.60"),
+        )
+
+    def test_thirds_make_a_whole_point_under_a_callers_flooring_context(self) -> None:
+        program = Program("Club", "EUR", rate=EarnRate(1, Decimal("3.00")))
+        thirds = Purchase("P1", "M1", T0, [Line(sku, 1, Decimal("1.00")) for sku in "abc"], "EUR")
+        with localcontext(rounding=ROUND_FLOOR):
+            receipt = earn(program, thirds)
+        assert (receipt.points, receipt.rounding_adjustment) == (1, Decimal(0))
+
+    def test_exactly_the_tolerance_below_a_whole_point_is_that_point(self) -> None:
+        # 0.999999 + 0.000000999999999999: 10**-18 short of 1, the most that still counts as 1.
+        program = Program(
+            "Club",
+            "EUR",
+            rate=EarnRate(1, Decimal("10000")),
+            rules=[Multiplier(id="m", factor=Decimal("1.000001000001"))],
+        )
+        receipt = earn(program, sale("9999.99"))
+        assert (receipt.points, receipt.rounding_adjustment) == (1, Decimal(0))
+
+
+class TestGroupsOutOfTheRunning:
+    def test_a_group_that_gives_nothing_leaves_the_rules_after_it(self) -> None:
+        program = club(
+            PurchaseBonus(id="short", points=5, group="g", min_amount=Decimal(50)),
+            PurchaseBonus(id="after", points=3),
+        )
+        assert earn(program, sale()).points == 10 + 3
+
+    def test_a_stamp_card_beaten_in_its_group_still_counts_the_visit(self) -> None:
+        program = club(
+            StampCard(id="card", points=30, every=3, group="g"),
+            PurchaseBonus(id="big", points=40, group="g"),
+        )
+        done = evaluate(program, sale())
+        assert done.receipt.points == 10 + 40
+        assert done.tallies["stamps|card|M1"] == Tally(1, Decimal(0))

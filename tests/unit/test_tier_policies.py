@@ -14,8 +14,12 @@ import pytest
 
 from loyalty import ConfigError, InvalidInput, Line, Program, Purchase, Tiers
 from loyalty.config import program_to_toml
+from loyalty.earning import Event
+from loyalty.ledger import EntryKind
 from loyalty.members import Member
-from loyalty.tier_decisions import correction, decide
+from loyalty.plans import Account, Planner
+from loyalty.tallies import Tally
+from loyalty.tier_decisions import Settled, contribution, correction, decide, plan_moves
 from loyalty.tier_moves import TierChange, review, upgrade, without_resets
 from loyalty.tiers import TierState
 from tests.tiered_club import AMS, LEVELS, club
@@ -357,3 +361,133 @@ def test_a_balance_has_no_window_and_no_reset(options: dict[str, Any], problem: 
     assert list(info.value.problems) == [problem]
     program = club(metric="balance", downgrade="review", review="days", review_days=30)
     assert Program.from_toml(program_to_toml(program)) == program
+
+
+def _bought(*amounts: str) -> Purchase:
+    lines = [Line(f"item{i}", 1, Decimal(amount)) for i, amount in enumerate(amounts)]
+    return Purchase("P1", "M1", ams(2024, 5, 1, 12), lines, "EUR")
+
+
+@pytest.mark.parametrize(
+    ("metric", "was", "now_is", "change"),
+    [
+        # A 60.00 shirt back out of a 65.00 receipt, then the rest too (a void).
+        ("points", ("60.00", "5.00"), ("5.00",), Tally(0, Decimal(-60))),
+        ("spend", ("60.00", "5.00"), ("5.00",), Tally(0, Decimal("-60.00"))),
+        ("spend", ("60.00", "5.00"), None, Tally(0, Decimal("-65.00"))),
+        ("visits", ("60.00", "5.00"), None, Tally(-1, Decimal(0))),
+        # Nothing known of the receipt before: it counts from zero.
+        ("spend", None, ("5.00",), Tally(0, Decimal("5.00"))),
+    ],
+)
+def test_a_return_takes_off_the_metric_exactly_what_it_changes(
+    metric: str, was: tuple[str, ...] | None, now_is: tuple[str, ...] | None, change: Tally
+) -> None:
+    program = club(metric=metric)
+    before = None if was is None else _bought(*was)
+    after = None if now_is is None else _bought(*now_is)
+    taken = correction(program, program, Member("M1", ENROLLED), _bought("1.00"), 60, before, after)
+    assert taken == {f"tier|{metric}|all|M1": change}
+
+
+@pytest.mark.parametrize(
+    ("metric", "was", "now_is"),
+    [
+        ("visits", ("60.00", "5.00"), ("5.00",)),  # the visit stays while any of it is kept
+        ("spend", None, None),
+        ("points", ("5.00",), ("5.00",)),
+    ],
+)
+def test_a_return_that_changes_no_metric_writes_no_tally(
+    metric: str, was: tuple[str, ...] | None, now_is: tuple[str, ...] | None
+) -> None:
+    program = club(metric=metric)
+    before = None if was is None else _bought(*was)
+    after = None if now_is is None else _bought(*now_is)
+    take = 0 if metric == "points" else 60
+    assert correction(program, program, Member("M1", ENROLLED), _bought("1.00"), take, before, after) == {}
+
+
+@pytest.mark.parametrize(
+    ("metric", "adds"),
+    [
+        ("points", Tally(0, Decimal(40))),
+        ("balance", Tally(0, Decimal(40))),
+        ("spend", Tally(0, Decimal("65.00"))),
+        ("visits", Tally(1, Decimal(0))),
+    ],
+)
+def test_a_purchase_adds_to_the_metric_only_what_it_measures(metric: str, adds: Tally) -> None:
+    tiers = Tiers(levels=LEVELS, metric=metric)
+    assert contribution(tiers, _bought("60.00", "5.00"), 40) == adds
+
+
+@pytest.mark.parametrize(
+    ("metric", "adds"), [("spend", Tally()), ("visits", Tally()), ("points", Tally(0, Decimal(20)))]
+)
+def test_an_event_adds_its_points_but_is_neither_spend_nor_a_visit(metric: str, adds: Tally) -> None:
+    survey = Event("E1", "M1", "survey", ams(2024, 5, 1, 12))
+    assert contribution(Tiers(levels=LEVELS, metric=metric), survey, 20) == adds
+
+
+@pytest.mark.parametrize(
+    ("metric", "held", "taken"),
+    [("visits", Decimal(3), Tally(-3, Decimal(0))), ("points", Decimal(700), Tally(0, Decimal(-700)))],
+)
+def test_a_downgrade_that_resets_writes_the_move_the_event_and_the_progress_taken_off(
+    metric: str, held: Decimal, taken: Tally
+) -> None:
+    program = club(
+        window="calendar_year",
+        downgrade="review",
+        review="fixed",
+        review_on="01-01",
+        metric=metric,
+        reset_on_downgrade=True,
+    )
+    at = utc(ams(2026, 1, 1))
+    move = TierChange(at, "gold", "silver", "review of 2026-01-01", earned="silver", reset=(("2025", held),))
+    state = TierState("M1", "silver", "silver", utc(ENROLLED), reached=("member", "silver", "gold"))
+    planner = Planner([Account("M1", 0)])
+    recorded = plan_moves(
+        planner, program, "M1", Settled(state, None, [move]), source="S1", now=at, versions=(program,)
+    )
+    plan = planner.plan()
+    assert recorded == state
+    assert plan.tallies == {f"tier|{metric}|2025|M1": taken}
+    assert [(p.kind, p.points, p.reason, p.program_version) for p in plan.postings] == [
+        (EntryKind.TIER, 0, "tier Gold -> Silver: review of 2026-01-01", program.version)
+    ]
+    assert [e.data for e in plan.events] == [
+        {"old": "gold", "new": "silver", "earned": "silver", "reason": "review of 2026-01-01"}
+    ]
+
+
+def test_a_state_as_stored_or_a_member_still_at_the_start_records_nothing() -> None:
+    program = club()
+    assert program.tiers is not None
+    since = utc(ENROLLED)
+    start = TierState.initial("M1", program.tiers, since)
+    silver = TierState("M1", "silver", "silver", since, reached=("member", "silver"))
+
+    def recorded(settled: Settled) -> TierState | None:
+        return plan_moves(
+            Planner([Account("M1", 0)]), program, "M1", settled, source="S1", now=since, versions=()
+        )
+
+    assert recorded(Settled(silver, silver, [])) is None
+    assert recorded(Settled(start, None, [])) is None
+    assert recorded(Settled(start, silver, [])) == start  # back at the start: the stored row changes
+
+
+def test_a_move_past_a_tier_without_a_bonus_still_pays_the_next_ones() -> None:
+    program = club()
+    at = utc(ams(2024, 5, 1, 12))
+    move = TierChange(at, "member", "silver", "600 points", bonuses=("member", "silver"), earned="silver")
+    state = TierState("M1", "silver", "silver", at, reached=("member", "silver"))
+    planner = Planner([Account("M1", 0)])
+    plan_moves(planner, program, "M1", Settled(state, None, [move]), source="S1", now=at, versions=(program,))
+    assert [(p.kind, p.points, p.reason, p.program_version) for p in planner.plan().postings] == [
+        (EntryKind.TIER, 0, "tier Member -> Silver: 600 points", "1"),
+        (EntryKind.EARN, 50, "entry bonus for reaching Silver", "1"),
+    ]
