@@ -386,7 +386,7 @@ def test_a_return_takes_off_the_metric_exactly_what_it_changes(
     program = club(metric=metric)
     before = None if was is None else _bought(*was)
     after = None if now_is is None else _bought(*now_is)
-    taken = correction(program, program, Member("M1", ENROLLED), _bought("1.00"), 60, before, after)
+    taken = correction(program, Member("M1", ENROLLED), _bought("1.00"), 60, before, after)
     assert taken == {f"tier|{metric}|all|M1": change}
 
 
@@ -405,7 +405,7 @@ def test_a_return_that_changes_no_metric_writes_no_tally(
     before = None if was is None else _bought(*was)
     after = None if now_is is None else _bought(*now_is)
     take = 0 if metric == "points" else 60
-    assert correction(program, program, Member("M1", ENROLLED), _bought("1.00"), take, before, after) == {}
+    assert correction(program, Member("M1", ENROLLED), _bought("1.00"), take, before, after) == {}
 
 
 @pytest.mark.parametrize(
