@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -44,7 +45,8 @@ def test_verify_reports_a_clean_ledger_and_writes_nothing(
 def test_verify_names_an_entry_edited_behind_the_engine_and_exits_5(
     store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with sqlite3.connect(store) as conn:
+    # closing(): a connection's own `with` commits but leaves it open (3.13 warns when collected).
+    with closing(sqlite3.connect(store)) as conn, conn:
         conn.execute("DROP TRIGGER entries_no_update")
         seq = conn.execute("SELECT seq FROM entries WHERE source_id = 'T2'").fetchone()[0]
         conn.execute("UPDATE entries SET points = 1200, balance_after = 1200 WHERE seq = ?", (seq,))
@@ -60,7 +62,8 @@ def test_verify_names_an_entry_edited_behind_the_engine_and_exits_5(
 def test_verify_names_a_member_whose_last_entry_was_removed(
     store: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with sqlite3.connect(store) as conn:
+    # closing(): a connection's own `with` commits but leaves it open (3.13 warns when collected).
+    with closing(sqlite3.connect(store)) as conn, conn:
         conn.execute("DROP TRIGGER entries_no_delete")
         head = conn.execute("SELECT chain_seq FROM members WHERE member_id = 'M1'").fetchone()[0]
         conn.execute("DELETE FROM entries WHERE seq = ?", (head,))

@@ -78,6 +78,22 @@ def _terminate(application: str) -> int:
     return len(rows)
 
 
+def _pooled(application: str, count: int) -> int:
+    """Wait (up to 10 s) until ``count`` connections are open under ``application``; how many are.
+
+    The pool replaces dropped connections in the background, at its own pace under load."""
+    deadline = time.monotonic() + 10
+    while True:
+        with psycopg.connect(postgres_dsn(), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s", (application,)
+            ).fetchone()
+        opened = int(row[0]) if row else 0
+        if opened >= count or time.monotonic() > deadline:
+            return opened
+        time.sleep(0.05)
+
+
 def test_reads_and_writes_go_on_after_the_server_drops_every_pooled_connection(schema_url: str) -> None:
     application = f"loyalty-drop-{uuid.uuid4().hex[:8]}"
     # More idle connections than the engine has attempts: each would otherwise be tried in turn.
@@ -89,6 +105,7 @@ def test_reads_and_writes_go_on_after_the_server_drops_every_pooled_connection(s
         assert engine.record_purchase(sale).points == 12
         assert _terminate(application) >= 5
         assert engine.balance("M1").available == 12  # a read first
+        assert _pooled(application, 5) >= 5
         assert _terminate(application) >= 5
         second = Purchase("P2", "M1", T0, [Line("x", 1, Decimal("3.00"))], "EUR")
         assert engine.record_purchase(second).balance_after == 15  # and a write
