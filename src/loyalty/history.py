@@ -101,6 +101,7 @@ from typing import Any
 import attrs
 
 from loyalty.errors import InvalidInput, LoyaltyError
+from loyalty.history_fields import Fields
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import Return, Returned
@@ -309,100 +310,6 @@ def write(events: Iterable[Event]) -> Iterator[str]:
 # -- reading ----------------------------------------------------------------------------------
 
 
-class _Fields:
-    """One JSON object from line ``number``; each accessor raises an error naming the line and key."""
-
-    def __init__(self, number: int, data: object, path: str = "", *, utc: bool = False) -> None:
-        if not isinstance(data, dict):
-            where = f"line {number}: {path.rstrip('.')}" if path else f"line {number}"
-            raise InvalidInput(where, f"must be a JSON object, not {type(data).__name__}")
-        self.number = number
-        self.data: dict[str, Any] = data
-        self.path = path
-        self.utc = utc
-
-    def error(self, key: str, message: str) -> InvalidInput:
-        where = f"{self.path}{key}".rstrip(".")
-        return InvalidInput(f"line {self.number}: {where}" if where else f"line {self.number}", message)
-
-    def _get(self, key: str, kinds: tuple[type[Any], ...], what: str, optional: bool) -> Any:
-        if key not in self.data:
-            if optional:
-                return None
-            raise self.error(key, "is missing")
-        value = self.data[key]
-        if value is None and optional:
-            return None
-        # bool is an int to Python, but true is never a count of points or units.
-        if isinstance(value, bool) or not isinstance(value, kinds):
-            raise self.error(key, f"must be {what}, not {type(value).__name__}")
-        return value
-
-    def text(self, key: str) -> str:
-        value = self.data.get(key)
-        if type(value) is str:  # the common case first: a history has millions of these
-            return value
-        checked: str = self._get(key, (str,), "a string", optional=False)
-        return checked
-
-    def optional_text(self, key: str) -> str | None:
-        value = self.data.get(key)
-        if value is None or type(value) is str:
-            return value
-        checked: str | None = self._get(key, (str,), "a string or null", optional=True)
-        return checked
-
-    def integer(self, key: str) -> int:
-        value: int = self._get(key, (int,), "an integer", optional=False)
-        return value
-
-    def items(self, key: str, *, optional: bool = False) -> list[Any] | None:
-        value: list[Any] | None = self._get(key, (list,), "a list", optional=optional)
-        return value
-
-    def values(self, key: str) -> dict[str, AttributeValue]:
-        """An object of strings, integers and booleans (attributes, properties); ``{}`` if absent."""
-        found: dict[str, Any] | None = self._get(key, (dict,), "an object", optional=True)
-        for name, value in (found or {}).items():
-            if not isinstance(value, str | int):  # bool is an int
-                raise self.error(
-                    f"{key}.{name}", f"must be a string, integer or boolean, not {type(value).__name__}"
-                )
-        return found or {}
-
-    def decimal(self, key: str) -> Decimal:
-        # Money travels as a string: a JSON number would pass through a binary float in most readers.
-        text = self.text(key)
-        try:
-            value = Decimal(text)
-        except ArithmeticError as exc:
-            raise self.error(key, f"not a decimal number: {text!r}") from exc
-        if not value.is_finite():
-            raise self.error(key, f"must be finite, got {text!r}")
-        return value
-
-    def quantity(self, key: str) -> int | Decimal:
-        value = self._get(key, (int, str), "an integer or a decimal string", optional=False)
-        return self.decimal(key) if isinstance(value, str) else int(value)
-
-    def instant(self, key: str) -> datetime:
-        text = self.text(key)
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError as exc:
-            raise self.error(key, f"not an ISO 8601 timestamp: {text!r}") from exc
-        if value.utcoffset() is None:
-            raise self.error(key, f"needs a UTC offset: {text!r}")
-        return value.astimezone(UTC) if self.utc else value
-
-    def day(self, key: str) -> date | None:
-        text = self.optional_text(key)
-        try:
-            return None if text is None else date.fromisoformat(text)
-        except ValueError as exc:
-            raise self.error(key, f"not an ISO 8601 date: {text!r}") from exc
-
-
 # Lines already read, by what they say: a file repeats the same few thousand products, and
 # building a Line checks every field again (most of a purchase's reading time otherwise).
 _lines: dict[tuple[Any, ...], Line] = {}
@@ -417,7 +324,7 @@ def _line(number: int, i: int, item: object) -> Line:
             line = _lines.get(key)
             if line is not None:
                 return line
-    fields = _Fields(number, item, f"lines[{i}].")
+    fields = Fields(number, item, f"lines[{i}].")
     sku, quantity, price = fields.text("sku"), fields.quantity("quantity"), fields.decimal("unit_price")
     try:
         line = Line(sku, quantity, price, fields.optional_text("category"))
@@ -431,7 +338,7 @@ def _line(number: int, i: int, item: object) -> Line:
     return line
 
 
-def _purchase(record: _Fields, event_id: str, member_id: str, at: datetime) -> Purchase:
+def _purchase(record: Fields, event_id: str, member_id: str, at: datetime) -> Purchase:
     lines = [_line(record.number, i, item) for i, item in enumerate(record.items("lines") or ())]
     currency, store = record.text("currency"), record.optional_text("store_id")
     till = record.optional_text("terminal_id")
@@ -439,7 +346,7 @@ def _purchase(record: _Fields, event_id: str, member_id: str, at: datetime) -> P
 
 
 def _checked_purchase(
-    record: _Fields,
+    record: Fields,
     event_id: str,
     member_id: str,
     at: datetime,
@@ -501,18 +408,18 @@ def _sale(number: int, data: dict[str, Any], utc: bool) -> Sale | None:
     except (LoyaltyError, ArithmeticError):
         pass
     # Something is wrong with the purchase or its total: this raises, naming it.
-    record = _Fields(number, data, utc=utc)
+    record = Fields(number, data, utc=utc)
     return Sale(_checked_purchase(record, event_id, member_id, at, lines, currency, store, till))
 
 
-def _return(record: _Fields, event_id: str, member_id: str, at: datetime) -> SaleReturn:
+def _return(record: Fields, event_id: str, member_id: str, at: datetime) -> SaleReturn:
     purchase_id = record.text("purchase_id")
     items = record.items("lines", optional=True)
     lines = None
     if items is not None:
         lines = []
         for i, item in enumerate(items):
-            fields = _Fields(record.number, item, f"lines[{i}].")
+            fields = Fields(record.number, item, f"lines[{i}].")
             try:
                 lines.append(Returned(fields.text("sku"), fields.quantity("quantity")))
             except LoyaltyError as exc:
@@ -532,7 +439,7 @@ _BLANK = re.compile(r"[ \t\n\r]*")
 _TYPES = "enrollment, purchase, return, redemption, adjustment, event or opening_balance"
 
 
-def _event(record: _Fields) -> Event:
+def _event(record: Fields) -> Event:
     kind, event_id, member_id = record.text("type"), record.text("id"), record.text("member_id")
     at = record.instant("at")
     if kind == "purchase":
@@ -577,7 +484,7 @@ def parse(number: int, text: str, *, utc: bool = False) -> Event | None:
         sale = _sale(number, data, utc)
         if sale is not None:
             return sale
-    return _event(_Fields(number, data, utc=utc))
+    return _event(Fields(number, data, utc=utc))
 
 
 def numbered(lines: Iterable[str]) -> Iterator[tuple[int, Event]]:
@@ -598,7 +505,7 @@ def read(lines: Iterable[str]) -> Iterator[Event]:
 # -- migrating members: identifiers on enrollments, opening balances -------------------------
 
 
-def _identifiers(record: _Fields) -> tuple[str, ...]:
+def _identifiers(record: Fields) -> tuple[str, ...]:
     """An enrollment's ``identifiers``: a list of ``kind:value`` strings (checked by the engine)."""
     items = record.items("identifiers", optional=True) or ()
     for i, key in enumerate(items):
@@ -613,7 +520,7 @@ def _opening_record(event: OpeningBalance) -> dict[str, Any]:
     return record | ({} if event.vests_at is None else {"vests_at": event.vests_at.isoformat()})
 
 
-def _opening(record: _Fields, event_id: str, member_id: str, at: datetime) -> OpeningBalance:
+def _opening(record: Fields, event_id: str, member_id: str, at: datetime) -> OpeningBalance:
     points = record.integer("points")
     expires = None if record.data.get("expires_at") is None else record.instant("expires_at")
     vests = None if record.data.get("vests_at") is None else record.instant("vests_at")

@@ -24,13 +24,13 @@ from loyalty.history import (
     Sale,
     SaleReturn,
     _event,
-    _Fields,
     numbered,
     parse,
     read,
     record_of,
     write,
 )
+from loyalty.history_fields import Fields
 from loyalty.returns import Return, Returned
 
 _AT = "2024-03-01T09:30:00+01:00"
@@ -204,7 +204,7 @@ def test_a_purchase_reads_as_it_does_key_by_key(changes: list[tuple[str, object]
     chosen = {"type": "purchase"} | {key: values[0] for key, values in _SALE_VALUES.items()} | dict(changes)
     text = json.dumps({key: value for key, value in chosen.items() if value is not None})
     for utc in (False, True):
-        key_by_key = _outcome(partial(_event, _Fields(1, json.loads(text), utc=utc)))
+        key_by_key = _outcome(partial(_event, Fields(1, json.loads(text), utc=utc)))
         assert _outcome(partial(parse, 1, text, utc=utc)) == key_by_key
 
 
