@@ -24,6 +24,7 @@ __all__ = [
     "SQLiteTamperer",
     "Tamperer",
     "as_postgres_schema_13",
+    "as_postgres_schema_14",
     "as_sqlite_schema_14",
 ]
 
@@ -71,11 +72,41 @@ def as_sqlite_schema_14(conn: sqlite3.Connection) -> None:
     conn.commit()
 
 
+# Schema 15 taken back: the keys without the member, the side tables without it, the foreign keys.
+_UNDO_15 = (
+    *(
+        f"ALTER TABLE {{s}}.{table} DROP CONSTRAINT {table}_pkey, ADD PRIMARY KEY ({key})"
+        for table, key in (("entries", "seq"), ("lots", "lot"), ("holds", "hold_id"), ("vouchers", "code"))
+    ),
+    "ALTER TABLE {s}.events DROP CONSTRAINT events_pkey, ADD PRIMARY KEY (seq)",
+    *(
+        f"ALTER TABLE {{s}}.{table} DROP CONSTRAINT {table}_pkey, DROP COLUMN member_id,"
+        " ADD PRIMARY KEY (seq)"
+        for table in ("kept_shares", "kept_links")
+    ),
+    "ALTER TABLE {s}.referrals ADD FOREIGN KEY (referrer) REFERENCES {s}.members(member_id)",
+    "ALTER TABLE {s}.identifiers ADD FOREIGN KEY (member_id) REFERENCES {s}.members(member_id)",
+    "ALTER TABLE {s}.referral_codes ADD FOREIGN KEY (member_id) REFERENCES {s}.members(member_id)",
+    "UPDATE {s}.schema_version SET version = 14",
+)
+
+
+def as_postgres_schema_14(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 14 left it: keys and foreign keys not yet by member."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn) as conn:
+        for statement in _UNDO_15:
+            conn.execute(sql.SQL(statement).format(s=sql.Identifier(schema)))
+
+
 def as_postgres_schema_13(dsn: str, schema: str) -> None:
     """A current PostgreSQL schema as schema 13 left it: no links, heads or kept links."""
     import psycopg
     from psycopg import sql
 
+    as_postgres_schema_14(dsn, schema)
     with psycopg.connect(dsn) as conn:
         for statement in (
             "DROP TABLE {s}.kept_links",

@@ -31,7 +31,8 @@ from loyalty.store.rows import dump_json
 from loyalty.tiers import TierState
 from tests import shop
 from tests.pg import admin, fresh_schema_url, postgres_dsn, schema_of
-from tests.tampering import as_postgres_schema_13
+from tests.store.test_postgres_sharding import problems
+from tests.tampering import as_postgres_schema_13, as_postgres_schema_14
 
 pytestmark = pytest.mark.postgres
 
@@ -123,7 +124,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 14
+        assert store.schema_version() == SCHEMA_VERSION == 15
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -485,7 +486,44 @@ def test_a_version_12_schema_works_out_the_rule_shares_of_its_entries_from_their
     s = sql.Identifier(schema)
     with psycopg.connect(postgres_dsn()) as conn:
         # Kept apart for the entries from before (the ledger is never rewritten); the new one's in it.
-        kept = conn.execute(sql.SQL("SELECT * FROM {}.kept_shares ORDER BY seq").format(s)).fetchall()
-        assert kept == [(1, '{"base":4,"bonus":3}'), (2, '{"base":10,"bonus":3}')]
+        # (Each with its entry's member, which schema 15 adds.)
+        kept = conn.execute(
+            sql.SQL("SELECT seq, rule_shares, member_id FROM {}.kept_shares ORDER BY seq").format(s)
+        ).fetchall()
+        assert kept == [(1, '{"base":4,"bonus":3}', "m"), (2, '{"base":10,"bonus":3}', "m")]
         own = sql.SQL("SELECT seq, rule_shares FROM {}.entries WHERE rule_shares IS NOT NULL").format(s)
         assert conn.execute(own).fetchall() == [(3, '{"base":1,"bonus":3}')]
+
+
+def test_a_version_14_schema_keys_its_members_rows_by_member_and_answers_as_before(schema_url: str) -> None:
+    store = open_postgres(schema_url)
+    engine = shop.record(store)
+    code = engine.referral_code("a")
+    engine.enroll("d", at=shop.AT, referred_by=code, identifiers=["email:dee@example.com"])
+    before = shop.reading(engine)
+    store.close()
+    schema = schema_of(schema_url)
+    as_postgres_schema_14(postgres_dsn(), schema)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(14)
+    assert problems(schema) == [
+        "kept_links: member_id is not a NOT NULL column",
+        "kept_shares: member_id is not a NOT NULL column",
+        "entries: entries_pkey (seq) lacks member_id",
+        "events: events_pkey (seq) lacks member_id",
+        "holds: holds_pkey (hold_id) lacks member_id",
+        "kept_links: kept_links_pkey (seq) lacks member_id",
+        "kept_shares: kept_shares_pkey (seq) lacks member_id",
+        "lots: lots_pkey (lot) lacks member_id",
+        "vouchers: vouchers_pkey (code) lacks member_id",
+        "identifiers: identifiers_member_id_fkey references members, which Citus cannot keep",
+        "referral_codes: referral_codes_member_id_fkey references members, which Citus cannot keep",
+        "referrals: referrals_referrer_fkey crosses members",
+    ]
+    shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
+    assert problems(schema) == []
+    with Engine(shop.PROGRAM, open_postgres(schema_url), clock=lambda: shop.AT) as reopened:
+        # Found by their own keys still: a hold by its id, a member by its card and by its code.
+        assert reopened.capture("H1", id="C1", at=shop.AT).captured == 3
+        assert reopened.find_member("email:dee@example.com").id == "d"
+        assert [referral.referee for referral in reopened.referrals("a").referred] == ["d"]
+        assert reopened.referral_code("a") == code

@@ -331,6 +331,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE {s}.kept_links (seq BIGINT PRIMARY KEY, link BYTEA NOT NULL)",
         CHAIN,
     ),
+    # 15: a schema ready to shard by member (docs/scaling.md). Citus lets a table distributed by
+    # member enforce a key only if the key holds the member's id, and a foreign key only between
+    # rows of one member: every member-owned table's primary key gains member_id (after the
+    # column that was the key, so what paged or looked up by it keeps its index); the entries'
+    # side tables gain the member of their entry; the foreign keys that cross members go (the
+    # referrer's, held by the referee's row) or would leave a reference table (the cards and
+    # referral codes, looked up by their value for any member). Every writer checks those
+    # members itself first, as it did beside the keys.
+    (
+        "ALTER TABLE {s}.entries DROP CONSTRAINT entries_pkey, ADD PRIMARY KEY (seq, member_id)",
+        "ALTER TABLE {s}.lots DROP CONSTRAINT lots_pkey, ADD PRIMARY KEY (lot, member_id)",
+        "ALTER TABLE {s}.holds DROP CONSTRAINT holds_pkey, ADD PRIMARY KEY (hold_id, member_id)",
+        "ALTER TABLE {s}.vouchers DROP CONSTRAINT vouchers_pkey, ADD PRIMARY KEY (code, member_id)",
+        "ALTER TABLE {s}.events DROP CONSTRAINT events_pkey, ADD PRIMARY KEY (seq, member_id)",
+        "ALTER TABLE {s}.kept_shares ADD COLUMN member_id TEXT",
+        "UPDATE {s}.kept_shares AS k SET member_id = e.member_id FROM {s}.entries AS e WHERE e.seq = k.seq",
+        """ALTER TABLE {s}.kept_shares ALTER COLUMN member_id SET NOT NULL,
+           DROP CONSTRAINT kept_shares_pkey, ADD PRIMARY KEY (seq, member_id)""",
+        "ALTER TABLE {s}.kept_links ADD COLUMN member_id TEXT",
+        "UPDATE {s}.kept_links AS k SET member_id = e.member_id FROM {s}.entries AS e WHERE e.seq = k.seq",
+        """ALTER TABLE {s}.kept_links ALTER COLUMN member_id SET NOT NULL,
+           DROP CONSTRAINT kept_links_pkey, ADD PRIMARY KEY (seq, member_id)""",
+        "ALTER TABLE {s}.referrals DROP CONSTRAINT referrals_referrer_fkey",
+        "ALTER TABLE {s}.identifiers DROP CONSTRAINT identifiers_member_id_fkey",
+        "ALTER TABLE {s}.referral_codes DROP CONSTRAINT referral_codes_member_id_fkey",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

@@ -161,7 +161,7 @@ class Queries:
         # Entries with their links (those kept before schema 14 have theirs in kept_links), and heads.
         self.chain_links = q(
             "SELECT {entry_columns}, COALESCE(e.link,"
-            " (SELECT k.link FROM {s}.kept_links AS k WHERE k.seq = e.seq))"
+            " (SELECT k.link FROM {s}.kept_links AS k WHERE k.seq = e.seq AND k.member_id = e.member_id))"
             " FROM {s}.entries AS e WHERE e.seq > %s ORDER BY e.seq LIMIT %s"
         )
         self.chain_heads = q(
@@ -181,13 +181,15 @@ class Queries:
             "SELECT {lot_columns} FROM {s}.lots WHERE member_id = %s AND lot = ANY(%s::bigint[])"
             " ORDER BY lot FOR UPDATE"
         )
+        # By the member too: the whole primary key, and the one shard that holds the member's lots.
         self.redate = q(
             "UPDATE {s}.lots AS l SET expires_at = d.e, rolling = %s"
-            " FROM unnest(%s::bigint[], %s::timestamptz[]) AS d(lot, e) WHERE l.lot = d.lot"
+            " FROM unnest(%s::bigint[], %s::timestamptz[]) AS d(lot, e)"
+            " WHERE l.lot = d.lot AND l.member_id = %s"
         )
         self.draw = q(
             "UPDATE {s}.lots AS l SET remaining = l.remaining + d.p"
-            " FROM unnest(%s::bigint[], %s::bigint[]) AS d(lot, p) WHERE l.lot = d.lot"
+            " FROM unnest(%s::bigint[], %s::bigint[]) AS d(lot, p) WHERE l.lot = d.lot AND l.member_id = %s"
         )
         self.add_hold = q(
             "INSERT INTO {s}.holds ({hold_columns}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
@@ -253,7 +255,8 @@ class Queries:
             " AND rule IS NOT NULL AND position(' ' in rule) = 0"
             " UNION ALL SELECT j.key, j.value::bigint FROM {s}.entries AS e CROSS JOIN LATERAL"
             " jsonb_each_text(COALESCE(e.rule_shares,"
-            " (SELECT k.rule_shares FROM {s}.kept_shares AS k WHERE k.seq = e.seq))::jsonb) AS j"
+            " (SELECT k.rule_shares FROM {s}.kept_shares AS k WHERE k.seq = e.seq"
+            " AND k.member_id = e.member_id))::jsonb) AS j"
             " WHERE e.occurred_at >= %(lo)s AND e.occurred_at < %(hi)s AND position(' ' in e.rule) > 0"
             ") AS shares GROUP BY rule"
         )

@@ -256,10 +256,10 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
             self._balances[member_id] = balance
         if posting.draws:
             lots, points = zip(*posting.draws, strict=True)
-            self._queue(self._q.draw, (list(lots), list(points)))
+            self._queue(self._q.draw, (list(lots), list(points), member_id))
         if posting.redates:
             moved, dates = zip(*posting.redates, strict=True)
-            self._queue(self._q.redate, (posting.rolling, list(moved), list(dates)))
+            self._queue(self._q.redate, (posting.rolling, list(moved), list(dates), member_id))
         return posting.recorded(seq, balance)
 
     def chain_links(self, *, after: int = 0, limit: int) -> list[Link]:
