@@ -24,7 +24,9 @@ __all__ = [
     "SQLiteTamperer",
     "Tamperer",
     "as_postgres_schema_13",
+    "as_postgres_schema_14",
     "as_sqlite_schema_14",
+    "as_sqlite_schema_15",
 ]
 
 #: What an edit changes in one row: a column and how (the same on every adapter).
@@ -58,8 +60,17 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_15(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 15 left it: no offline allowances."""
+    conn.execute("DROP TABLE offline_uses")
+    conn.execute("DROP TABLE offline_allowances")
+    conn.execute("UPDATE schema_version SET version = 15")
+    conn.commit()
+
+
 def as_sqlite_schema_14(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 14 left it: no links, heads or kept links."""
+    as_sqlite_schema_15(conn)
     for statement in (
         "DROP TABLE kept_links",
         "ALTER TABLE entries DROP COLUMN link",
@@ -71,11 +82,26 @@ def as_sqlite_schema_14(conn: sqlite3.Connection) -> None:
     conn.commit()
 
 
+def as_postgres_schema_14(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 14 left it: no offline allowances."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn) as conn:
+        for statement in (
+            "DROP TABLE {s}.offline_uses",
+            "DROP TABLE {s}.offline_allowances",
+            "UPDATE {s}.schema_version SET version = 14",
+        ):
+            conn.execute(sql.SQL(statement).format(s=sql.Identifier(schema)))
+
+
 def as_postgres_schema_13(dsn: str, schema: str) -> None:
     """A current PostgreSQL schema as schema 13 left it: no links, heads or kept links."""
     import psycopg
     from psycopg import sql
 
+    as_postgres_schema_14(dsn, schema)
     with psycopg.connect(dsn) as conn:
         for statement in (
             "DROP TABLE {s}.kept_links",

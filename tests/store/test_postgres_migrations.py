@@ -31,7 +31,7 @@ from loyalty.store.rows import dump_json
 from loyalty.tiers import TierState
 from tests import shop
 from tests.pg import admin, fresh_schema_url, postgres_dsn, schema_of
-from tests.tampering import as_postgres_schema_13
+from tests.tampering import as_postgres_schema_13, as_postgres_schema_14
 
 pytestmark = pytest.mark.postgres
 
@@ -123,7 +123,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 14
+        assert store.schema_version() == SCHEMA_VERSION == 15
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -489,3 +489,15 @@ def test_a_version_12_schema_works_out_the_rule_shares_of_its_entries_from_their
         assert kept == [(1, '{"base":4,"bonus":3}'), (2, '{"base":10,"bonus":3}')]
         own = sql.SQL("SELECT seq, rule_shares FROM {}.entries WHERE rule_shares IS NOT NULL").format(s)
         assert conn.execute(own).fetchall() == [(3, '{"base":1,"bonus":3}')]
+
+
+def test_a_version_14_schema_gains_offline_allowances_and_keeps_its_history(schema_url: str) -> None:
+    store = open_postgres(schema_url)
+    before = shop.reading(shop.record(store))
+    store.close()
+    schema = schema_of(schema_url)
+    as_postgres_schema_14(postgres_dsn(), schema)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(14)
+    shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(SCHEMA_VERSION)
+    assert ("offline_allowances", "offline_allowances_by_terminal") in _shape(schema)
