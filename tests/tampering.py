@@ -26,6 +26,7 @@ __all__ = [
     "as_postgres_schema_13",
     "as_postgres_schema_14",
     "as_sqlite_schema_14",
+    "as_sqlite_schema_15",
 ]
 
 #: What an edit changes in one row: a column and how (the same on every adapter).
@@ -59,8 +60,17 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_15(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 15 left it: no offline allowances."""
+    conn.execute("DROP TABLE offline_uses")
+    conn.execute("DROP TABLE offline_allowances")
+    conn.execute("UPDATE schema_version SET version = 15")
+    conn.commit()
+
+
 def as_sqlite_schema_14(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 14 left it: no links, heads or kept links."""
+    as_sqlite_schema_15(conn)
     for statement in (
         "DROP TABLE kept_links",
         "ALTER TABLE entries DROP COLUMN link",
@@ -90,14 +100,30 @@ _UNDO_15 = (
     "UPDATE {s}.schema_version SET version = 14",
 )
 
+# Schema 16 taken back: no offline allowances.
+_UNDO_16 = (
+    "DROP TABLE {s}.offline_uses",
+    "DROP TABLE {s}.offline_allowances",
+    "UPDATE {s}.schema_version SET version = 15",
+)
+
+
+def as_postgres_schema_15(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 15 left it: no offline allowances."""
+    _undo_postgres(dsn, schema, _UNDO_16)
+
 
 def as_postgres_schema_14(dsn: str, schema: str) -> None:
     """A current PostgreSQL schema as schema 14 left it: keys and foreign keys not yet by member."""
+    _undo_postgres(dsn, schema, (*_UNDO_16, *_UNDO_15))
+
+
+def _undo_postgres(dsn: str, schema: str, statements: tuple[str, ...]) -> None:
     import psycopg
     from psycopg import sql
 
     with psycopg.connect(dsn) as conn:
-        for statement in _UNDO_15:
+        for statement in statements:
             conn.execute(sql.SQL(statement).format(s=sql.Identifier(schema)))
 
 

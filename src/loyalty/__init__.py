@@ -55,6 +55,7 @@ if TYPE_CHECKING:
         UnknownPurchase,
         UnknownReferralCode,
         UnknownReward,
+        UnknownTerminal,
         UnknownTier,
         UnknownVoucher,
         VoucherEnded,
@@ -69,6 +70,7 @@ if TYPE_CHECKING:
     from loyalty.members import Member, MemberStatus
     from loyalty.merges import Merge
     from loyalty.money import Money
+    from loyalty.offline import OfflineAllowance, OfflineUse, TerminalReport
     from loyalty.outbox import DomainEvent, EventKind
     from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
     from loyalty.purchases import Line, Purchase
@@ -167,6 +169,8 @@ _HOMES: dict[str, str] = {
     "MissingFile": "loyalty.errors",
     "Money": "loyalty.money",
     "Multiplier": "loyalty.rules",
+    "OfflineAllowance": "loyalty.offline",
+    "OfflineUse": "loyalty.offline",
     "Operation": "loyalty.store",
     "Period": "loyalty.rules",
     "PointsOverflow": "loyalty.errors",
@@ -199,6 +203,7 @@ _HOMES: dict[str, str] = {
     "StorageError": "loyalty.errors",
     "Store": "loyalty.store",
     "TaxBasis": "loyalty.program",
+    "TerminalReport": "loyalty.offline",
     "Tier": "loyalty.tiers",
     "TierState": "loyalty.tiers",
     "TierStatus": "loyalty.tiers",
@@ -216,6 +221,7 @@ _HOMES: dict[str, str] = {
     "UnknownPurchase": "loyalty.errors",
     "UnknownReferralCode": "loyalty.errors",
     "UnknownReward": "loyalty.errors",
+    "UnknownTerminal": "loyalty.errors",
     "UnknownTier": "loyalty.errors",
     "UnknownVoucher": "loyalty.errors",
     "Upgrade": "loyalty.tiers",
@@ -317,6 +323,8 @@ __all__ = [
     "MissingFile",
     "Money",
     "Multiplier",
+    "OfflineAllowance",
+    "OfflineUse",
     "Operation",
     "Period",
     "PointsOverflow",
@@ -349,6 +357,7 @@ __all__ = [
     "StorageError",
     "Store",
     "TaxBasis",
+    "TerminalReport",
     "Tier",
     "TierState",
     "TierStatus",
@@ -366,6 +375,7 @@ __all__ = [
     "UnknownPurchase",
     "UnknownReferralCode",
     "UnknownReward",
+    "UnknownTerminal",
     "UnknownTier",
     "UnknownVoucher",
     "Upgrade",

@@ -26,6 +26,7 @@ from datetime import date, datetime, timedelta
 
 from loyalty import history
 from loyalty.checks import check_aware
+from loyalty.engine_offline import OfflineDoors
 from loyalty.engine_reads import EngineReads
 from loyalty.errors import InvalidInput
 from loyalty.habits import AtRiskReport
@@ -55,6 +56,7 @@ from loyalty.service import (
     tiering,
     transferring,
 )
+from loyalty.service import offline as offline_service
 from loyalty.service.context import Context
 from loyalty.service.importing import ImportSummary, OnError, Rejected
 from loyalty.service.maintenance import Maintenance
@@ -70,7 +72,7 @@ from loyalty.vouchers import Voucher
 __all__ = ["MAX_HOLD_TTL", "Clock", "Engine", "Maintenance"]
 
 
-class Engine(EngineReads, Closing):
+class Engine(EngineReads, OfflineDoors, Closing):
     """Runs one :class:`~loyalty.Program` over one :class:`~loyalty.store.Store`.
 
     ``clock`` gives the engine's own time (``recorded_at``); the till's time
@@ -282,6 +284,8 @@ class Engine(EngineReads, Closing):
         at: datetime,
         reason: str = "redemption",
         purchase_id: str | None = None,
+        offline: bool = False,
+        terminal: str | None = None,
     ) -> Entry:
         """Spend points. Raises :class:`InsufficientPoints` on a short balance, writing no entry.
 
@@ -290,7 +294,22 @@ class Engine(EngineReads, Closing):
         grown since, because the till already told the customer no.
         ``purchase_id`` names the recorded purchase the points paid for: a
         return of its goods gives them back in proportion.
+
+        ``offline=True`` sends a redemption ``terminal`` made while cut off (see
+        :meth:`grant_offline_allowance` and ``docs/offline.md``).
         """
+        if offline is not False or terminal is not None:
+            return offline_service.redeem(
+                self._ctx,
+                member_id,
+                points,
+                key=id,
+                at=at,
+                reason=reason,
+                purchase_id=purchase_id,
+                offline=offline,
+                terminal=terminal,
+            )
         return spending.redeem(
             self._ctx, member_id, points, key=id, at=at, reason=reason, purchase_id=purchase_id
         )

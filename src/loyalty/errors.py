@@ -54,6 +54,7 @@ __all__ = [
     "UnknownPurchase",
     "UnknownReferralCode",
     "UnknownReward",
+    "UnknownTerminal",
     "UnknownTier",
     "UnknownVoucher",
     "VoucherEnded",
@@ -268,6 +269,10 @@ class HoldExpired(HoldEnded):
 
 class UnknownReward(LoyaltyError, LookupError):
     """The reward id names no reward of the catalogue, or none on offer at the request's time."""
+
+
+class UnknownTerminal(LoyaltyError, LookupError):
+    """The terminal id names no terminal ever granted an offline allowance (:mod:`loyalty.offline`)."""
 
 
 class UnknownVoucher(LoyaltyError, LookupError):

@@ -165,12 +165,17 @@ def opens(posting: Posting | Entry) -> int:
     return posting.points - sum(points for _, points in posting.draws)
 
 
+# A take-back of points already spent, and an offline redemption accepted within its
+# terminal's allowance past the balance (loyalty.offline), under a ``negative`` clawback.
+_OPENS_DEBT = frozenset({EntryKind.RETURN, EntryKind.REDEEM})
+
+
 def check_draws(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
     """An entry's draws must fit the member's lots, so the lots always agree with the ledger.
 
     A debit's draws are negative, each within what its (positive) lot has
-    left, and add up to its points, except that a ``return`` may open a debt
-    for the rest (:func:`opens`). A credit's draws are positive: points given
+    left, and add up to its points, except that a ``return`` (or an offline ``redeem``) may open
+    a debt for the rest (:func:`opens`). A credit's draws are positive: points given
     back to the lots they came from (never beyond what a lot was earned
     with) or a debt repaid (never beyond zero); what they leave over opens a
     lot. Each lot appears at most once. ``lots`` maps the lot ids drawn on to
@@ -184,7 +189,7 @@ def check_draws(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
         raise StorageError("draws", "an entry of no points draws on no lots")
     debit = posting.points < 0
     rest = opens(posting)
-    if (rest < 0) != (debit and rest != 0) or (rest < 0 and posting.kind is not EntryKind.RETURN):
+    if (rest < 0) != (debit and rest != 0) or (rest < 0 and posting.kind not in _OPENS_DEBT):
         drawn = sum(p for _, p in draws)
         raise StorageError(
             "draws", f"the draws add up to {drawn}, which {posting.points} points cannot leave"

@@ -281,7 +281,9 @@ class Program:
     window) before they can be spent; every credit's points then expire
     under ``expiry`` (see :mod:`loyalty.expiry`), with the dates of the
     version it was earned under. ``clawback`` says what a return does when
-    the points it takes back were already spent (:class:`~loyalty.returns.Clawback`);
+    the points it takes back were already spent (:class:`~loyalty.returns.Clawback`), and
+    what becomes of the points an offline redemption within its terminal's allowance finds
+    the balance short of (:mod:`loyalty.offline`);
     ``returns`` how it works out those points: by recomputing the purchase
     without the returned goods, or by the amount returned at the base rate
     (:class:`~loyalty.returns.ReturnPolicy`, :mod:`loyalty.proportional`).

@@ -32,7 +32,7 @@ from loyalty.tiers import TierState
 from tests import shop
 from tests.pg import admin, fresh_schema_url, postgres_dsn, schema_of
 from tests.store.test_postgres_sharding import problems
-from tests.tampering import as_postgres_schema_13, as_postgres_schema_14
+from tests.tampering import as_postgres_schema_13, as_postgres_schema_14, as_postgres_schema_15
 
 pytestmark = pytest.mark.postgres
 
@@ -527,3 +527,15 @@ def test_a_version_14_schema_keys_its_members_rows_by_member_and_answers_as_befo
         assert reopened.find_member("email:dee@example.com").id == "d"
         assert [referral.referee for referral in reopened.referrals("a").referred] == ["d"]
         assert reopened.referral_code("a") == code
+
+
+def test_a_version_15_schema_gains_offline_allowances_and_keeps_its_history(schema_url: str) -> None:
+    store = open_postgres(schema_url)
+    before = shop.reading(shop.record(store))
+    store.close()
+    schema = schema_of(schema_url)
+    as_postgres_schema_15(postgres_dsn(), schema)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(15)
+    shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(SCHEMA_VERSION)
+    assert ("offline_allowances", "offline_allowances_by_terminal") in _shape(schema)

@@ -31,6 +31,8 @@ MEMBER_OWNED: dict[str, str] = {
     "kept_links": "member_id",
     # A referral is the referee's: its row holds the referrer's id as a plain value.
     "referrals": "referee",
+    # A member's use of a terminal's offline allowance.
+    "offline_uses": "member_id",
 }
 #: Tables that are not any one member's: ``reference`` (copied to every node), ``local`` (kept on
 #: the coordinator), or ``by <column>`` (distributed by a key of its own, not colocated).
@@ -40,6 +42,8 @@ NOT_MEMBER_OWNED: dict[str, str] = {
     # Looked up by their value for any member, rarely written.
     "identifiers": "reference",
     "referral_codes": "reference",
+    # A terminal's offline allowances: granted rarely, read with every offline redemption.
+    "offline_allowances": "reference",
     # Counters across members (a rule's budget) beside members' own (caps), and the outbox's one
     # numbering row.
     "tallies": "local",

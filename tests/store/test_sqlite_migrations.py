@@ -38,7 +38,7 @@ from loyalty.store.sqlite.migrations import MIGRATIONS
 from loyalty.store.sqlite.statements import OPEN_LOTS
 from loyalty.tiers import TierState
 from tests import shop
-from tests.tampering import as_sqlite_schema_14
+from tests.tampering import as_sqlite_schema_14, as_sqlite_schema_15
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -48,7 +48,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 15
+    assert store.schema_version() == SCHEMA_VERSION == 16
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -139,7 +139,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 15
+        assert store.schema_version() == SCHEMA_VERSION == 16
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -668,3 +668,24 @@ def test_a_version_13_file_works_out_the_rule_shares_of_its_entries_from_their_r
         assert conn.execute(
             "SELECT seq, rule_shares FROM entries WHERE rule_shares IS NOT NULL"
         ).fetchall() == [(3, '{"base":1,"bonus":3}')]
+
+
+def test_a_version_15_file_gains_offline_allowances_and_keeps_its_history(tmp_path: Path) -> None:
+    path = tmp_path / "v15.db"
+    store = SQLiteStore(path)
+    before = shop.reading(shop.record(store))
+    store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        as_sqlite_schema_15(conn)
+        assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v15.db", 15)
+    shop.check_reopened(SQLiteStore(path), SCHEMA_VERSION, before)
+    with closing(sqlite3.connect(path)) as conn:
+        assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v16.db", SCHEMA_VERSION)
+        plan = " ".join(
+            row[-1]
+            for row in conn.execute(
+                "EXPLAIN QUERY PLAN SELECT * FROM offline_allowances"
+                " WHERE terminal_id = 't' ORDER BY opened_at"
+            )
+        )
+        assert "offline_allowances_by_terminal" in plan, plan

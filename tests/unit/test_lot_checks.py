@@ -47,6 +47,8 @@ def refusal(check: object, entry: Posting) -> str:
         posting(EntryKind.RELEASE, 5, (1, 5)),  # held points back to where they came from
         posting(EntryKind.EARN, 8, (3, 5)),  # a debt repaid to zero, 3 points open a lot
         posting(EntryKind.RETURN, -12, (1, -5), (2, -1)),  # a return may open a debt of the rest
+        # So may an offline redemption accepted past the balance under a ``negative`` clawback.
+        posting(EntryKind.REDEEM, -12, (1, -5), (2, -1)),
     ],
 )
 def test_draws_that_fit_the_lots_pass(entry: Posting) -> None:
@@ -57,12 +59,13 @@ def test_draws_that_fit_the_lots_pass(entry: Posting) -> None:
     ("entry", "message"),
     [
         (posting(EntryKind.ADJUST, 0, (1, -1)), "draws: an entry of no points draws on no lots"),
-        # A debit whose draws fall short of its points; only a return may leave a debt.
+        # A debit whose draws fall short of its points; only a return or a redemption may leave a debt.
         (
-            posting(EntryKind.REDEEM, -10, (1, -4)),
+            posting(EntryKind.ADJUST, -10, (1, -4)),
             "draws: the draws add up to -4, which -10 points cannot leave",
         ),
-        (posting(EntryKind.REDEEM, -3), "draws: the draws add up to 0, which -3 points cannot leave"),
+        (posting(EntryKind.TRANSFER, -3), "draws: the draws add up to 0, which -3 points cannot leave"),
+        (posting(EntryKind.HOLD, -3), "draws: the draws add up to 0, which -3 points cannot leave"),
         # A credit whose draws give back more than the credit brings.
         (posting(EntryKind.RELEASE, 3, (1, 5)), "draws: the draws add up to 5, which 3 points cannot leave"),
         (posting(EntryKind.REDEEM, -5, (1, -2), (1, -3)), "draws: an entry draws on each lot at most once"),

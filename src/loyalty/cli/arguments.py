@@ -28,6 +28,7 @@ from loyalty.cli.members import history as run_history
 from loyalty.cli.members import merge as run_merge
 from loyalty.cli.members import show as run_show
 from loyalty.cli.migrate import run_migrate
+from loyalty.cli.offline import offline_report as run_offline_report
 from loyalty.cli.programs import validate as run_validate
 from loyalty.cli.quote import quote as run_quote
 from loyalty.cli.report import report as run_report
@@ -502,6 +503,20 @@ def parser() -> argparse.ArgumentParser:
     )
     verifying.add_argument("--json", action="store_true", help="print the report as one JSON object")
     verifying.set_defaults(run=run_verify)
+
+    offline = commands.add_parser(
+        "offline-report",
+        help="reconcile a terminal's offline allowances: granted, used per member, short, declined",
+        description=(
+            "Each offline allowance the terminal was granted, oldest first: its limits and window, "
+            "the points redeemed under it in all and per member, what the balances lacked and the "
+            "offline redemptions declined beyond it (docs/offline.md). Nothing is written."
+        ),
+    )
+    offline.add_argument("terminal", metavar="TERMINAL", help="the terminal's id")
+    _store_options(offline)
+    offline.add_argument("--json", action="store_true", help="print the reports as one JSON array")
+    offline.set_defaults(run=run_offline_report)
     return parser
 
 

@@ -44,6 +44,7 @@ from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
 from loyalty.store.identifier_role import IdentifiersRole
 from loyalty.store.ledger_role import LedgerRole
+from loyalty.store.offline_role import OfflineRole
 from loyalty.store.voucher_role import VouchersRole
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
@@ -61,6 +62,7 @@ __all__ = [
     "LedgerRole",
     "Lot",
     "MembersRole",
+    "OfflineRole",
     "Operation",
     "OperationsRole",
     "OutboxRole",
@@ -417,12 +419,14 @@ class UnitOfWork(
     ProgramsRole,
     IdentifiersRole,
     VouchersRole,
+    OfflineRole,
     Protocol,
 ):
     """One transaction. Nothing it did is visible to others or kept until :meth:`commit`.
 
     It is every role above and those of :mod:`loyalty.store.ledger_role`,
-    :mod:`loyalty.store.identifier_role` and :mod:`loyalty.store.voucher_role`, composed: an
+    :mod:`loyalty.store.identifier_role`, :mod:`loyalty.store.voucher_role` and
+    :mod:`loyalty.store.offline_role`, composed: an
     adapter author can read, implement and test one role at a time.
     """
 

@@ -16,6 +16,7 @@ from loyalty.identifiers import Identifier, IdentifierKind, IdentifierStatus
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.members import Member, MemberStatus
+from loyalty.offline import OfflineAllowance, OfflineUse
 from loyalty.outbox import DomainEvent, EventKind
 from loyalty.referrals import Referral, ReferralState
 from loyalty.store import StoredProgram, check_rules, check_shares
@@ -23,6 +24,7 @@ from loyalty.tiers import TierState
 from loyalty.vouchers import Voucher, VoucherStatus
 
 __all__ = [
+    "allowance_from_row",
     "draws_text",
     "dump_json",
     "entry_from_row",
@@ -39,6 +41,7 @@ __all__ = [
     "restore_instant",
     "rules_text",
     "tier_state_from_row",
+    "use_from_row",
     "voucher_from_row",
 ]
 
@@ -70,6 +73,8 @@ REFERRAL_COLUMNS = (
 )
 TIER_COLUMNS = "member_id, tier, earned, since, review_at, due_at, floor, floor_until, reached"
 IDENTIFIER_COLUMNS = "kind, value, member_id, since, since_offset, status, replaced_by"
+ALLOWANCE_COLUMNS = "id, terminal_id, per_member, total, opened_at, opened_offset, until, until_offset, actor"
+USE_COLUMNS = "allowance_id, member_id, redemptions, points, shortfall, declined"
 PROGRAM_COLUMNS = "version, effective_from, effective_offset, body, recorded_at, recorded_offset"
 
 
@@ -183,6 +188,22 @@ def hold_from_row(row: Any) -> Hold:
         int(row[8]),
         utc_instant(row[9]),
     )
+
+
+def allowance_from_row(row: Any) -> OfflineAllowance:
+    return OfflineAllowance(
+        row[0],
+        row[1],
+        int(row[2]),
+        int(row[3]),
+        restore_instant(row[4], row[5]),
+        restore_instant(row[6], row[7]),
+        row[8],
+    )
+
+
+def use_from_row(row: Any) -> OfflineUse:
+    return OfflineUse(row[0], row[1], int(row[2]), int(row[3]), int(row[4]), int(row[5]))
 
 
 def voucher_from_row(row: Any) -> Voucher:

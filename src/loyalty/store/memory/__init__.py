@@ -37,6 +37,7 @@ from loyalty.store import (
     program_order,
 )
 from loyalty.store.memory.data import EMPTY, NO_IDS, ZERO, Data, Kept, through
+from loyalty.store.memory.offline import MemoryOffline
 from loyalty.store.memory.vouchers import MemoryVouchers
 from loyalty.store.periods import purchase_facts
 from loyalty.store.spending import LAST_ID, Segment, collect
@@ -46,7 +47,7 @@ from loyalty.tiers import TierState
 __all__ = ["MemoryStore", "open_memory"]
 
 
-class MemoryUnitOfWork(MemoryVouchers):
+class MemoryUnitOfWork(MemoryVouchers, MemoryOffline):
     """Its own context manager (no generator): this is the hot path of every in-memory command."""
 
     def __init__(self, data: Data, readonly: bool, lock: threading.RLock) -> None:

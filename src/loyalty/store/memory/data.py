@@ -16,6 +16,7 @@ from loyalty.identifiers import Identifier, IdentifierKind
 from loyalty.ledger import Entry
 from loyalty.lots import Lot
 from loyalty.members import Member
+from loyalty.offline import OfflineAllowance, OfflineUse
 from loyalty.outbox import DomainEvent
 from loyalty.referrals import Referral
 from loyalty.store import Operation, StoredProgram, check_rules
@@ -95,6 +96,10 @@ class Data:
         self.open_holds: dict[str, dict[str, Hold]] = {}
         self.due_holds: SortedList[tuple[datetime, str]] = SortedList()
         self.vouchers = VoucherData()
+        # Offline allowances by id, each terminal's ids, and members' use by (allowance, member).
+        self.allowances: dict[str, OfflineAllowance] = {}
+        self.terminals: dict[str, list[str]] = {}
+        self.offline_uses: dict[tuple[str, str], OfflineUse] = {}
         self.events: list[DomainEvent] = []
         self.codes: dict[str, str] = {}  # code -> member
         self.code_of: dict[str, str] = {}  # member -> code

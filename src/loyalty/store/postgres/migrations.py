@@ -357,6 +357,33 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE {s}.identifiers DROP CONSTRAINT identifiers_member_id_fkey",
         "ALTER TABLE {s}.referral_codes DROP CONSTRAINT referral_codes_member_id_fkey",
     ),
+    # 16: offline allowances (loyalty.offline): what a terminal may redeem while cut off, found
+    # by terminal; each member's use of one in a row of its own (what all members used is a
+    # tally).
+    (
+        """CREATE TABLE {s}.offline_allowances (
+            id TEXT PRIMARY KEY,
+            terminal_id TEXT NOT NULL,
+            per_member BIGINT NOT NULL CHECK (per_member > 0),
+            total BIGINT NOT NULL CHECK (total >= per_member),
+            opened_at TIMESTAMPTZ NOT NULL,
+            opened_offset INTEGER NOT NULL,
+            until TIMESTAMPTZ NOT NULL,
+            until_offset INTEGER NOT NULL,
+            actor TEXT NOT NULL
+        )""",
+        """CREATE INDEX offline_allowances_by_terminal
+           ON {s}.offline_allowances (terminal_id, opened_at, id COLLATE "C")""",
+        """CREATE TABLE {s}.offline_uses (
+            allowance_id TEXT NOT NULL REFERENCES {s}.offline_allowances(id),
+            member_id TEXT NOT NULL REFERENCES {s}.members(member_id),
+            redemptions BIGINT NOT NULL,
+            points BIGINT NOT NULL,
+            shortfall BIGINT NOT NULL,
+            declined BIGINT NOT NULL,
+            PRIMARY KEY (allowance_id, member_id)
+        )""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from loyalty.store.postgres.migrations import CHAIN, MIGRATIONS, REPACK, SHARES
 from loyalty.store.rows import (
+    ALLOWANCE_COLUMNS,
     ENTRY_COLUMNS,
     EVENT_COLUMNS,
     HOLD_COLUMNS,
@@ -16,6 +17,7 @@ from loyalty.store.rows import (
     PROGRAM_COLUMNS,
     REFERRAL_COLUMNS,
     TIER_COLUMNS,
+    USE_COLUMNS,
     VOUCHER_COLUMNS,
 )
 
@@ -48,6 +50,8 @@ class Queries:
             "referral_columns": sql.SQL(REFERRAL_COLUMNS),
             "identifier_columns": sql.SQL(IDENTIFIER_COLUMNS),
             "voucher_columns": sql.SQL(VOUCHER_COLUMNS),
+            "allowance_columns": sql.SQL(ALLOWANCE_COLUMNS),
+            "use_columns": sql.SQL(USE_COLUMNS),
             # The ledger feed's advisory key (an int4, first of two; see below).
             "feed_key": sql.Literal(zlib.crc32(f"{schema}.ledger feed".encode()) & 0x7FFFFFFF),
         }
@@ -423,6 +427,27 @@ class Queries:
         self.end_voucher = q(
             "UPDATE {s}.vouchers SET status = %s, ended_at = %s, used_for = %s"
             " WHERE code = %s AND status = 'issued' RETURNING {voucher_columns}"
+        )
+        self.add_offline_allowance = q(
+            "INSERT INTO {s}.offline_allowances ({allowance_columns})"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        )
+        self.offline_allowances = q(
+            "SELECT {allowance_columns} FROM {s}.offline_allowances WHERE terminal_id = %s"
+            ' ORDER BY opened_at, id COLLATE "C"'
+        )
+        self.offline_uses = q(
+            "SELECT {use_columns} FROM {s}.offline_uses WHERE allowance_id = %s"
+            ' ORDER BY member_id COLLATE "C"'
+        )
+        self.member_offline_use = q(
+            "SELECT {use_columns} FROM {s}.offline_uses WHERE allowance_id = %s AND member_id = %s"
+        )
+        self.add_offline_use = q(
+            "INSERT INTO {s}.offline_uses AS u ({use_columns}) VALUES (%s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (allowance_id, member_id) DO UPDATE SET"
+            " redemptions = u.redemptions + excluded.redemptions, points = u.points + excluded.points,"
+            " shortfall = u.shortfall + excluded.shortfall, declined = u.declined + excluded.declined"
         )
         self.program_versions = q("SELECT {program_columns} FROM {s}.program_versions")
         self.add_program_version = q(

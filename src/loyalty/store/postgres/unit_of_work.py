@@ -31,6 +31,7 @@ from loyalty.store.postgres.feed import PostgresFeed
 from loyalty.store.postgres.holds import PostgresHolds
 from loyalty.store.postgres.identifiers import IdentifierRows
 from loyalty.store.postgres.lots import PostgresLots
+from loyalty.store.postgres.offline import PostgresOffline
 from loyalty.store.postgres.queries import Queries
 from loyalty.store.postgres.vouchers import PostgresVouchers
 from loyalty.store.rows import (
@@ -54,7 +55,9 @@ if TYPE_CHECKING:
     Connection = psycopg.Connection[tuple[Any, ...]]
 
 
-class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, PostgresHolds, PostgresFeed):
+class PostgresUnitOfWork(
+    IdentifierRows, PostgresVouchers, PostgresOffline, PostgresLots, PostgresHolds, PostgresFeed
+):
     """One transaction on one connection, which sends what needs no answer with what does.
 
     Its ``BEGIN`` and the writes whose answer nothing waits for (tallies added, an operation

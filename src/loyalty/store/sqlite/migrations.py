@@ -335,5 +335,32 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE kept_links (seq INTEGER PRIMARY KEY, link BLOB NOT NULL)",
         CHAIN,
     ),
+    # 16: offline allowances (loyalty.offline): what a terminal may redeem while cut off, found
+    # by terminal; each member's use of one in a row of its own (what all members used is a
+    # tally). Dates are fixed-width UTC text with their offsets. Without rowid, the primary
+    # key's b-tree is the table.
+    (
+        """CREATE TABLE offline_allowances (
+            id TEXT PRIMARY KEY,
+            terminal_id TEXT NOT NULL,
+            per_member INTEGER NOT NULL CHECK (per_member > 0),
+            total INTEGER NOT NULL CHECK (total >= per_member),
+            opened_at TEXT NOT NULL,
+            opened_offset INTEGER NOT NULL,
+            until TEXT NOT NULL,
+            until_offset INTEGER NOT NULL,
+            actor TEXT NOT NULL
+        )""",
+        "CREATE INDEX offline_allowances_by_terminal ON offline_allowances(terminal_id, opened_at, id)",
+        """CREATE TABLE offline_uses (
+            allowance_id TEXT NOT NULL REFERENCES offline_allowances(id),
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            redemptions INTEGER NOT NULL,
+            points INTEGER NOT NULL,
+            shortfall INTEGER NOT NULL,
+            declined INTEGER NOT NULL,
+            PRIMARY KEY (allowance_id, member_id)
+        ) WITHOUT ROWID""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

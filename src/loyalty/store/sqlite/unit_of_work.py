@@ -43,6 +43,7 @@ from loyalty.store.sqlite.entries import Pending, lot_values, pending
 from loyalty.store.sqlite.holds import SQLiteHolds
 from loyalty.store.sqlite.identifiers import IdentifierRows
 from loyalty.store.sqlite.lots import SQLiteLots, lots_by_id
+from loyalty.store.sqlite.offline import SQLiteOffline
 from loyalty.store.sqlite.periods import period_totals
 from loyalty.store.sqlite.statements import (
     BALANCE_BY_STATE,
@@ -82,7 +83,7 @@ from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
 
-class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteLots, SQLiteHolds):
+class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteOffline, SQLiteLots, SQLiteHolds):
     def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
         self._conn = conn
         self._readonly = readonly

@@ -35,6 +35,7 @@ from loyalty.testing.contract.identifiers import IdentifiersContract
 from loyalty.testing.contract.ledger_feed import LedgerFeedContract
 from loyalty.testing.contract.lots import LotsContract
 from loyalty.testing.contract.members import MembersContract
+from loyalty.testing.contract.offline import OfflineContract
 from loyalty.testing.contract.operations import OperationsContract
 from loyalty.testing.contract.outbox import OutboxContract
 from loyalty.testing.contract.programs import ProgramsContract
@@ -61,6 +62,7 @@ class StoreContract(
     ChainsContract,
     HoldsContract,
     VouchersContract,
+    OfflineContract,
     UnitOfWorkContract,
     OperationsContract,
     TalliesContract,
