@@ -35,7 +35,9 @@ def bought(at: datetime, amount: str = "600.00") -> Purchase:
     return Purchase("P1", "M1", at, [Line("goods", 1, Decimal(amount))], "EUR")
 
 
-def by_bucket(tiers: Tiers, values: dict[str, Decimal], reads: list[datetime] | None = None) -> Any:
+def by_bucket(
+    tiers: Tiers, values: dict[str, Decimal], reads: list[datetime] | None = None
+) -> Callable[[datetime], Decimal]:
     """The metric over the window at an instant, from ``values`` by bucket (each read noted)."""
 
     def measure(at: datetime) -> Decimal:
