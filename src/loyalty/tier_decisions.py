@@ -58,12 +58,12 @@ def contribution(tiers: Tiers, subject: Purchase | Event, earned: int) -> Tally:
         return Tally()  # an event is neither spend nor a visit
     if tiers.metric is Metric.SPEND:
         return Tally(0, subject.total.amount)
-    return Tally(1, Decimal(0))
+    return Tally(1)
 
 
 def _less(tiers: Tiers, value: Decimal) -> Tally:
     """The tally change that takes ``value`` off a metric tally (a count for visits)."""
-    return Tally(-int(value), Decimal(0)) if tiers.metric is Metric.VISITS else Tally(0, -value)
+    return Tally(-int(value)) if tiers.metric is Metric.VISITS else Tally(0, -value)
 
 
 def metric_value(tiers: Tiers, tally: Tally) -> Decimal:
@@ -148,8 +148,8 @@ def decide(
     seen = as_tier(member, earned_at)
     outcome = evaluation(program, subject, seen, read, balance)
     after, moves = state, list[TierChange]()
-    gained = Tally()
-    # With this_purchase the purchase is rated again at each tier it reaches, until it stays.
+    # With this_purchase the purchase is rated again at each tier it reaches, until it stays
+    # (the loop runs at least once: a program has at least one tier).
     for _ in range(len(tiers.levels)):
         gained = contribution(tiers, subject, outcome.receipt.points)
         # The window where it reaches furthest decides (the first on a tie: its own time's).
@@ -305,7 +305,7 @@ def correction(
         after = now_is.total.amount if now_is is not None else Decimal(0)
         delta = Tally(0, EXACT.subtract(after, before))
     else:
-        delta = Tally(-1 if now_is is None else 0, Decimal(0))  # a void gives the visit back
+        delta = Tally(-1 if now_is is None else 0)  # a void gives the visit back
     if not (delta.count or delta.points):
         return {}
     bucket = tiers.bucket(purchase.at, current.zone, member.enrolled_at)
