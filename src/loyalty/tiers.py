@@ -25,7 +25,7 @@ loyalty.errors.InvalidInput: levels[0].threshold: the lowest tier must have thre
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
@@ -242,12 +242,9 @@ def _check_grace(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("grace_days", f"must be an int from 0 to {MAX_GRACE_DAYS}, got {value!r}")
 
 
-def _check_flag(field: str) -> Callable[[Any, Any, object], None]:
-    def check(_: Any, __: Any, value: object) -> None:
-        if not isinstance(value, bool):
-            raise InvalidInput(field, f"must be true or false, got {value!r}")
-
-    return check
+def _check_flag(_: Any, attribute: attrs.Attribute[bool], value: object) -> None:
+    if not isinstance(value, bool):
+        raise InvalidInput(attribute.name, f"must be true or false, got {value!r}")
 
 
 @accepts(minimum=1, maximum=MAX_REVIEW_DAYS)
@@ -320,11 +317,11 @@ class Tiers:
     review_on: str | None = attrs.field(default=None, validator=_check_review_on)
     review_days: int | None = attrs.field(default=None, validator=_check_review_days)
     grace_days: int = attrs.field(default=0, validator=_check_grace)
-    one_step: bool = attrs.field(default=False, validator=_check_flag("one_step"))
-    to_base: bool = attrs.field(default=False, validator=_check_flag("to_base"))
-    reset_on_downgrade: bool = attrs.field(default=False, validator=_check_flag("reset_on_downgrade"))
+    one_step: bool = attrs.field(default=False, validator=_check_flag)
+    to_base: bool = attrs.field(default=False, validator=_check_flag)
+    reset_on_downgrade: bool = attrs.field(default=False, validator=_check_flag)
     #: Points received from another member count toward a points metric (by default they do not).
-    count_transfers: bool = attrs.field(default=False, validator=_check_flag("count_transfers"))
+    count_transfers: bool = attrs.field(default=False, validator=_check_flag)
 
     def __attrs_post_init__(self) -> None:
         if (self.window is Window.ROLLING) != (self.months is not None):
@@ -383,7 +380,7 @@ class Tiers:
             raise InvalidInput("review", "a membership-year window is reviewed on the anniversary")
         object.__setattr__(self, "_position", {tier.id: i for i, tier in enumerate(self.levels)})
 
-    _position: Mapping[str, int] = attrs.field(init=False, eq=False, repr=False, hash=False)
+    _position: Mapping[str | None, int] = attrs.field(init=False, eq=False, repr=False, hash=False)
 
     # -- levels ---------------------------------------------------------------------------
 
@@ -401,7 +398,7 @@ class Tiers:
 
     def position(self, tier_id: str | None) -> int:
         """The index of ``tier_id``; a tier a later version dropped counts as the lowest."""
-        return self._position.get(tier_id, 0) if tier_id is not None else 0
+        return self._position.get(tier_id, 0)
 
     def tier(self, tier_id: str | None) -> Tier:
         return self.levels[self.position(tier_id)]
@@ -426,9 +423,8 @@ class Tiers:
         assert self.months is not None
         local = at.astimezone(zone)
         index = local.year * 12 + local.month - 1
-        return [
-            f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - self.months + 1, index + 1) if i >= 0
-        ]
+        # No check for months before year 1: every instant the engine takes is from 1900 on.
+        return [f"{i // 12:04d}-{i % 12 + 1:02d}" for i in range(index - self.months + 1, index + 1)]
 
     def next_boundary(self, after: datetime, zone: tzinfo, enrolled_at: datetime) -> datetime | None:
         """The first instant after ``after`` at which the window moves on (``None``: lifetime)."""
@@ -511,7 +507,7 @@ def _membership_year(at: datetime, zone: tzinfo, enrolled_at: datetime) -> int:
         return 0
     years = at.astimezone(zone).year - enrolled_at.astimezone(zone).year
     try:
-        while years > 0 and _anniversary(enrolled_at, zone, years) > at:
+        while _anniversary(enrolled_at, zone, years) > at:
             years -= 1
     except (OverflowError, ValueError):
         years -= 1
@@ -523,21 +519,22 @@ def metric_key(metric: Metric, member_id: str, bucket: str) -> str:
     return f"tier|{metric.value}|{bucket}|{member_id}"
 
 
-def _check_optional_id(field: str) -> Any:
-    def check(_: Any, __: Any, value: object) -> None:
-        if value is not None:
-            check_rule_id(field, value)
-
-    return check
+def _check_id(_: Any, attribute: attrs.Attribute[str], value: object) -> None:
+    check_rule_id(attribute.name, value)
 
 
-def _check_utc(field: str, optional: bool) -> Any:
-    def check(_: Any, __: Any, value: object) -> None:
-        if value is None and optional:
-            return
-        check_aware(field, value)
+def _check_optional_id(_: Any, attribute: attrs.Attribute[str | None], value: object) -> None:
+    if value is not None:
+        check_rule_id(attribute.name, value)
 
-    return check
+
+def _check_utc(_: Any, attribute: attrs.Attribute[datetime], value: object) -> None:
+    check_aware(attribute.name, value)
+
+
+def _check_optional_utc(_: Any, attribute: attrs.Attribute[datetime | None], value: object) -> None:
+    if value is not None:
+        check_aware(attribute.name, value)
 
 
 def _ids(value: Iterable[str]) -> tuple[str, ...]:
@@ -558,13 +555,13 @@ class TierState:
     """
 
     member_id: str
-    tier: str = attrs.field(validator=lambda _, __, v: check_rule_id("tier", v))
-    earned: str = attrs.field(validator=lambda _, __, v: check_rule_id("earned", v))
-    since: datetime = attrs.field(validator=_check_utc("since", False))
-    review_at: datetime | None = attrs.field(default=None, validator=_check_utc("review_at", True))
-    due_at: datetime | None = attrs.field(default=None, validator=_check_utc("due_at", True))
-    floor: str | None = attrs.field(default=None, validator=_check_optional_id("floor"))
-    floor_until: datetime | None = attrs.field(default=None, validator=_check_utc("floor_until", True))
+    tier: str = attrs.field(validator=_check_id)
+    earned: str = attrs.field(validator=_check_id)
+    since: datetime = attrs.field(validator=_check_utc)
+    review_at: datetime | None = attrs.field(default=None, validator=_check_optional_utc)
+    due_at: datetime | None = attrs.field(default=None, validator=_check_optional_utc)
+    floor: str | None = attrs.field(default=None, validator=_check_optional_id)
+    floor_until: datetime | None = attrs.field(default=None, validator=_check_optional_utc)
     reached: tuple[str, ...] = attrs.field(default=(), converter=_ids)
 
     @classmethod
