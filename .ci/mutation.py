@@ -12,7 +12,8 @@ it prints the module's figures (mutants, caught, survived, score) and each survi
 
 Run from a checkout whose `loyalty` is importable (an editable install or PYTHONPATH=src): mutmut
 puts `mutants/src` first on the path, so the tests import the mutated copy. Every run but `--again`
-starts from an empty `mutants/`, so its figures are those of the tree as it is.
+starts from an empty `mutants/`, so its figures are those of the tree as it is; `--again` is refused
+unless the last run was of the same module (mutants/last-run.txt names it).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ PACKAGE = Path("src/loyalty")
 # Statuses that count as caught: a test failed, the tests ran past their time limit (an endless
 # loop is caught too), or the child crashed.
 CAUGHT = {"killed", "timeout", "segfault", "caught by type check"}
+# The file in mutants/ that names the module its mutants are of (`--again` checks it).
+LAST_RUN = "last-run.txt"
 
 
 def module_path(name: str) -> Path:
@@ -51,6 +54,30 @@ def tests_for(path: Path) -> list[str]:
         known = ", ".join(sorted(modules))
         sys.exit(f"no tests named for {key} in [tool.loyalty.mutation] ({known}): name them after the module")
     return list(modules[key])
+
+
+def record_run(path: Path, mutants: Path) -> None:
+    """Notes in ``mutants`` which module its mutants are of, for a later `--again` to check."""
+    mutants.mkdir(exist_ok=True)
+    (mutants / LAST_RUN).write_text(f"{path.as_posix()}\n", "utf-8")
+
+
+def again_refused(path: Path, mutants: Path) -> str | None:
+    """Why `--again` cannot re-test ``path``'s survivors in ``mutants`` (``None``: it can).
+
+    mutants/ holds one module's mutants, of its last run: another module's copy would be
+    re-tested with this module's names, and its figures would be nobody's.
+    """
+    try:
+        last = (mutants / LAST_RUN).read_text("utf-8").strip()
+    except FileNotFoundError:
+        last = ""
+    if last == path.as_posix():
+        return None
+    fresh = f"run `python .ci/mutation.py {path.as_posix()}` without --again"
+    if not last:
+        return f"--again: {mutants}/ holds no run of .ci/mutation.py to go on from: {fresh}"
+    return f"--again: the last run in {mutants}/ was of {last}, not {path.as_posix()}: {fresh}"
 
 
 def verdicts(path: Path) -> dict[str, str]:
@@ -105,11 +132,15 @@ def main(argv: list[str] | None = None) -> int:
 
     again: list[str] = []
     if args.again:
+        refused = again_refused(path, Path("mutants"))
+        if refused:
+            sys.exit(refused)
         again = [name for name, verdict in verdicts(path).items() if verdict not in CAUGHT]
         if not again:
             return report(path, diffs=not args.no_diff)
     else:
         shutil.rmtree("mutants", ignore_errors=True)
+        record_run(path, Path("mutants"))
 
     # mutmut reads [tool.mutmut] once into a module-level Config; only the module and the tests
     # differ from one run to the next, so they are set on it rather than written to a file.

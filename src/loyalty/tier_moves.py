@@ -45,6 +45,9 @@ __all__ = [
 #: The metric over the window at an instant, and in one stretch of it (a tally's bucket).
 Measure = Callable[[datetime], Decimal]
 Progress = Callable[[str], Decimal]
+#: The most reviews (and ends of assigned tiers) one call carries out: at most monthly over
+#: centuries, bounded whatever the data says; the next call goes on from where it stopped.
+MAX_REVIEWS = 10_000
 
 
 def _utc(value: datetime) -> datetime:
@@ -61,7 +64,8 @@ class TierChange:
     reason: str
     #: Tiers reached for the first time with it, whose entry bonus is now due.
     bonuses: tuple[str, ...] = ()
-    #: The tier earned by activity after it (the same as ``new`` unless a floor holds).
+    #: The tier earned by activity after a move (the same as ``new`` unless a floor holds), which
+    #: the move's event states; ``None`` on a note, whose reason says what changed.
     earned: str | None = None
     #: The progress set back to zero with it (``reset_on_downgrade``): each stretch of the
     #: window (a tally's bucket) and the metric it held.
@@ -132,7 +136,7 @@ def _settled(
         state = attrs.evolve(state, tier=tier, since=_utc(at))
     elif state.earned != earned_before:
         note = f"{why}; earned tier now {tiers.tier(state.earned).label}{_floor_note(state, zone)}"
-        changes.append(TierChange(at, tier, tier, note, earned=state.earned))
+        changes.append(TierChange(at, tier, tier, note))
     return attrs.evolve(state, due_at=_due(state, tiers, zone))
 
 
@@ -183,7 +187,7 @@ def review(
     zone: tzinfo,
     enrolled_at: datetime,
     measure: Measure,
-    progress: Progress | None = None,
+    progress: Progress,
 ) -> tuple[TierState, list[TierChange]]:
     """Every review and floor end due by ``now``, in order. ``measure(at)`` is the metric at ``at``;
     ``progress(bucket)`` the metric in one stretch of the window (needed to reset progress).
@@ -201,7 +205,7 @@ def review(
     changes: list[TierChange] = []
     state = attrs.evolve(state, due_at=_due(state, tiers, zone))
     counted = without_resets(measure, changes, tiers, zone, enrolled_at)
-    for _ in range(10_000):  # at most monthly over centuries; bounded whatever the data says
+    for _ in range(MAX_REVIEWS):
         due = state.due_at
         if due is None or due > now:
             break
@@ -259,13 +263,11 @@ def _reset(
     zone: tzinfo,
     enrolled_at: datetime,
     at: datetime,
-    progress: Progress | None,
+    progress: Progress,
     changes: list[TierChange],
 ) -> tuple[tuple[str, Decimal], ...]:
     """The stretches of the window of ``at`` and the progress each holds (after the resets in
     ``changes``), to be set back to zero."""
-    if progress is None:
-        raise TypeError("review(): a policy that resets progress on downgrade needs progress=")
     counted = progress_without_resets(progress, changes)
     held = []
     for bucket in tiers.buckets(at, zone, enrolled_at):
@@ -322,5 +324,5 @@ def assign(
     state = _settled(state, tiers, zone, moved_at, changes, why, state.earned)
     if not changes:
         # The member already holds as much: the assignment is still on the record.
-        changes.append(TierChange(moved_at, state.tier, state.tier, why, earned=state.earned))
+        changes.append(TierChange(moved_at, state.tier, state.tier, why))
     return state, changes

@@ -1,11 +1,14 @@
 """docs/mutation-testing.md and the command it documents agree with the project: every test path the
 command would run exists, every module whose score the page keeps has its tests named, and each
-score row adds up."""
+score row adds up; `--again` goes on only from a run of the same module."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import tomllib
+from pathlib import Path
+from types import ModuleType
 
 from tests.paths import DOCS, ROOT
 
@@ -55,3 +58,25 @@ def test_mutants_are_left_out_of_git_and_the_linters() -> None:
     assert "/mutants/" in (ROOT / ".gitignore").read_text(encoding="utf-8").splitlines()
     assert "mutants" in PYPROJECT["tool"]["ruff"]["extend-exclude"]
     assert "^mutants/" in PYPROJECT["tool"]["mypy"]["exclude"]
+
+
+def _command() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("mutation_command", ROOT / ".ci" / "mutation.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_again_goes_on_only_from_a_run_of_the_same_module(tmp_path: Path) -> None:
+    command = _command()
+    mutants = tmp_path / "mutants"
+    lots, money = Path("src/loyalty/lots.py"), Path("src/loyalty/money.py")
+    assert "holds no run" in command.again_refused(lots, mutants)
+    command.record_run(money, mutants)
+    refused = command.again_refused(lots, mutants)
+    assert "was of src/loyalty/money.py, not src/loyalty/lots.py" in refused
+    assert "`python .ci/mutation.py src/loyalty/lots.py` without --again" in refused
+    assert command.again_refused(money, mutants) is None
+    command.record_run(lots, mutants)
+    assert command.again_refused(lots, mutants) is None

@@ -118,7 +118,9 @@ def test_to_base_ignores_a_window_of_then_that_still_holds_what_the_review_judge
         to_base=to_base,
     )
     state = at_gold(tiers, ams(2024, 7, 8, 12))
-    after, _ = review(state, tiers, utc(ams(2024, 7, 9)), AMS, ENROLLED, lambda _: Decimal(600))
+    after, _ = review(
+        state, tiers, utc(ams(2024, 7, 9)), AMS, ENROLLED, lambda _: Decimal(600), lambda _: Decimal(0)
+    )
     assert after.tier == lands_in
 
 
@@ -156,19 +158,6 @@ def test_reviews_caught_up_in_one_go_see_the_progress_an_earlier_one_set_aside()
     assert after.review_at is None
 
 
-def test_a_reset_needs_the_progress_by_bucket() -> None:
-    tiers = yearly(reset_on_downgrade=True)
-    with pytest.raises(TypeError, match="needs progress="):
-        review(
-            at_gold(tiers, ams(2026, 1, 1)),
-            tiers,
-            utc(ams(2026, 1, 2)),
-            AMS,
-            ENROLLED,
-            lambda _: Decimal(700),
-        )
-
-
 def test_a_downgrade_without_progress_in_the_window_resets_nothing() -> None:
     tiers = yearly(reset_on_downgrade=True)
     values = {"2025": Decimal(600)}
@@ -194,7 +183,9 @@ def test_a_review_every_n_days_schedules_the_next_one_a_cycle_on() -> None:
         levels=LEVELS, window="rolling", months=4, downgrade="review", review="days", review_days=90
     )
     state = at_gold(tiers, ams(2024, 4, 9, 12))
-    after, moves = review(state, tiers, utc(ams(2024, 4, 10)), AMS, ENROLLED, lambda _: Decimal(1600))
+    after, moves = review(
+        state, tiers, utc(ams(2024, 4, 10)), AMS, ENROLLED, lambda _: Decimal(1600), lambda _: Decimal(0)
+    )
     assert (after.tier, after.review_at, moves) == ("gold", utc(ams(2024, 7, 8, 12)), [])
 
 
