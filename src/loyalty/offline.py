@@ -134,8 +134,9 @@ def settle(policy: Clawback, *, points: int, available: int) -> Clawed:
 
 
 def note(terminal_id: str, allowance_id: str, points: int, clawed: Clawed) -> str:
-    """The entry's reason: an offline redemption, where, and what its shortfall became."""
-    said = f"offline redemption at terminal {terminal_id} (allowance {allowance_id})"
+    """What the entry's reason adds: offline, where, under which allowance, and what became of
+    the shortfall."""
+    said = f"offline at terminal {terminal_id} under allowance {allowance_id}"
     short = clawed.debt + clawed.owed + clawed.uncollected
     if not short:
         return said

@@ -69,7 +69,7 @@ def test_the_shortfall_is_settled_by_the_clawback(
 
 
 def test_the_reason_says_offline_where_and_what_the_shortfall_became() -> None:
-    where = "offline redemption at terminal till-7 (allowance A1)"
+    where = "offline at terminal till-7 under allowance A1"
     assert note("till-7", "A1", 50, settle(Clawback.CLAMP, points=50, available=50)) == where
     assert note("till-7", "A1", 50, settle(Clawback.CLAMP, points=50, available=30)) == (
         f"{where}: 30 of 50 points taken, 20 not collected"

@@ -69,8 +69,9 @@ def grant(
 
 
 def _reconciled_under(found: list[OfflineAllowance], at: datetime) -> OfflineAllowance | None:
-    """The allowance a redemption dated ``at`` is reconciled against: the latest opened by then
-    (its window may have closed: a redemption past ``until`` is then beyond it)."""
+    """The allowance a redemption dated ``at`` counts against: the latest whose window holds it
+    (a later grant takes over while it lasts), else the latest opened before it (whose window
+    has closed: the redemption is beyond it), else none."""
     opened = [allowance for allowance in found if allowance.opened_at <= at]
     covering = [allowance for allowance in opened if allowance.covers(at)]
     chosen = covering or opened
@@ -167,12 +168,13 @@ def redeem(
         clawed = settle(program.clawback, points=points, available=points - short)
         tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
         if purchase_id is not None:
-            uow.add_tallies({paid_key(purchase_id): Tally(0, Decimal(points))})
+            # What the member bears pays for the purchase: not what the merchant gave up (clamp).
+            uow.add_tallies({paid_key(purchase_id): Tally(0, Decimal(points - clawed.uncollected))})
         postings.mark_redeemed(uow, member_id, at)
         why = reason
         if within:
             assert allowance is not None  # within an allowance
-            why = f"{reason} ({note(terminal, allowance.id, points, clawed)})"
+            why = f"{reason}, {note(terminal, allowance.id, points, clawed)}"
             uow.add_offline_use(OfflineUse(allowance.id, member_id, 1, points, short, 0))
             owing = {debt_key(member_id): clawed.debt, owed_key(member_id): clawed.owed}
             uow.add_tallies(

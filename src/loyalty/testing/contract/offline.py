@@ -107,7 +107,7 @@ class OfflineContract(ContractBase):
         entry = engine.redeem("M1", 90, id="R1", at=T0 + HOUR, offline=True, terminal="till-7")
         # Under the default clawback (clamp) the entry takes what there was; the rest is not collected.
         assert (entry.kind, entry.points, entry.balance_after) == (EntryKind.REDEEM, -60, 0)
-        assert "offline redemption at terminal till-7 (allowance A1)" in entry.reason
+        assert entry.reason.startswith("redemption, offline at terminal till-7 under allowance A1")
         assert "30 not collected" in entry.reason
         assert engine.balance("M1").available == 0 == balance_of(engine.history("M1"))
         [report] = engine.offline_report("till-7")
