@@ -25,7 +25,7 @@ class ReferralsContract(ContractBase):
             uow.commit()
         with store.unit_of_work(readonly=True) as uow:
             assert (uow.referral_code("M1"), uow.code_owner("ABCD2345")) == ("ABCD2345", "M1")
-        for member_id, code in (("M2", "ABCD2345"), ("M1", "WXYZ6789")):
+        for member_id, code in (("M2", "ABCD2345"), ("M1", "WXYZ6789"), ("nobody", "NOBO2345")):
             with pytest.raises(StorageError), store.unit_of_work() as uow:
                 uow.add_referral_code(member_id, code)
         with store.unit_of_work() as uow:
@@ -58,5 +58,8 @@ class ReferralsContract(ContractBase):
             uow.put_referral(attrs.evolve(first, state=ReferralState.REJECTED))  # rolled back
         with store.unit_of_work(readonly=True) as uow:
             assert uow.referral("B") == rejected and uow.referral("C") == first
-        with pytest.raises(StorageError), store.unit_of_work() as uow:
-            uow.put_referral(Referral("nobody", "A", "X", T0))
+        # Either member unknown: refused by the store itself (no foreign key says so for the
+        # referrer on PostgreSQL, whose referrals are the referee's rows).
+        for unknown in (Referral("nobody", "A", "X", T0), Referral("C", "nobody", "X", T0)):
+            with pytest.raises(StorageError), store.unit_of_work() as uow:
+                uow.put_referral(unknown)
