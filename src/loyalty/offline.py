@@ -137,12 +137,11 @@ def note(terminal_id: str, allowance_id: str, points: int, clawed: Clawed) -> st
     """What the entry's reason adds: offline, where, under which allowance, and what became of
     the shortfall."""
     said = f"offline at terminal {terminal_id} under allowance {allowance_id}"
-    short = clawed.debt + clawed.owed + clawed.uncollected
-    if not short:
-        return said
     if clawed.debt:
-        return f"{said}: {short} of {points} points beyond the balance, left as a debt"
-    return f"{said}: {clawed.taken} of {points} points taken{clawed.note()}"
+        return f"{said}: {clawed.debt} of {points} points beyond the balance, left as a debt"
+    if clawed.taken < points:
+        return f"{said}: {clawed.taken} of {points} points taken{clawed.note()}"
+    return said
 
 
 @attrs.frozen

@@ -82,6 +82,12 @@ def test_the_reason_says_offline_where_and_what_the_shortfall_became() -> None:
     )
 
 
+def test_a_good_allowance_passes_and_may_give_one_member_all_of_it() -> None:
+    assert check_grant(ALLOWANCE) is ALLOWANCE
+    whole = attrs.evolve(ALLOWANCE, per_member=250, until=T0 + timedelta(microseconds=1))
+    assert check_grant(whole) is whole
+
+
 @pytest.mark.parametrize(
     ("change", "error", "field"),
     [
@@ -105,9 +111,20 @@ def test_a_bad_allowance_is_refused_naming_its_field(
     assert info.value.field == field
 
 
+def test_a_bad_allowance_says_what_is_wrong_with_it() -> None:
+    with pytest.raises(InvalidPoints) as over:
+        check_grant(attrs.evolve(ALLOWANCE, per_member=251))
+    assert str(over.value) == "per_member: must not exceed total (250), got 251"
+    with pytest.raises(InvalidDatetime) as early:
+        check_grant(attrs.evolve(ALLOWANCE, until=T0))
+    assert str(early.value) == (
+        "until: must be after at (2024-03-01T09:30:00+00:00), got 2024-03-01T09:30:00+00:00"
+    )
+
+
 def test_a_terminal_report_adds_up_its_members() -> None:
-    uses = (OfflineUse("A1", "M1", 2, 90, 30, 0), OfflineUse("A1", "M2", 1, 60, 0, 2))
+    uses = (OfflineUse("A1", "M1", 2, 90, 30, 1), OfflineUse("A1", "M2", 1, 60, 10, 2))
     report = TerminalReport(ALLOWANCE, uses)
-    assert (report.used, report.left, report.shortfall, report.declined) == (150, 100, 30, 2)
-    assert uses[0] + uses[1] == OfflineUse("A1", "M1", 3, 150, 30, 2)
+    assert (report.used, report.left, report.shortfall, report.declined) == (150, 100, 40, 3)
+    assert uses[0] + uses[1] == OfflineUse("A1", "M1", 3, 150, 40, 3)
     assert TerminalReport.from_dict(report.to_dict()) == report
