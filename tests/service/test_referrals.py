@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -26,8 +26,9 @@ from loyalty import (
 )
 from loyalty.lots import lots_of
 from loyalty.outbox import EventKind
-from loyalty.referrals import ALPHABET, Referrals, ReferralState, cap_key
-from loyalty.store import Store
+from loyalty.referrals import ALPHABET, Referral, Referrals, ReferralState, cap_key
+from loyalty.service import locks
+from loyalty.store import Store, UnitOfWork
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 
@@ -382,3 +383,31 @@ def test_a_referral_rewarding_only_a_referrer_that_may_not_earn_is_rejected(
         "cat": ("rewarded", None),
     }
     assert engine.balance("ann").total == 100
+
+
+class _Referred:
+    """A unit of work whose referee's referral to "A" is in ``state``; it notes the members locked."""
+
+    def __init__(self, state: ReferralState) -> None:
+        self.state = state
+        self.locked: list[str] = []
+
+    def referral(self, referee: str) -> Referral:
+        return Referral(referee, "A", "CODE", T0, self.state)
+
+    def balance(self, member_id: str, *, for_update: bool = False) -> int:
+        self.locked.append(member_id)
+        return 0
+
+
+@pytest.mark.parametrize("state", list(ReferralState))
+def test_a_purchase_locks_the_referrer_only_while_pending_and_a_return_until_rejected(
+    state: ReferralState,
+) -> None:
+    for states, with_referrer in (
+        (locks.REWARDING, state is ReferralState.PENDING),
+        (locks.TAKING_BACK, state is not ReferralState.REJECTED),
+    ):
+        uow = _Referred(state)
+        locks.lock_with_referrer(cast(UnitOfWork, uow), "C", states)
+        assert uow.locked == (["A", "C"] if with_referrer else ["C"])

@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from loyalty import Merge, Receipt, Referrals, Transfer, balance_of
 from loyalty.earning_keys import visits_key
@@ -21,7 +22,7 @@ from loyalty.program import Program
 from loyalty.purchases import Line, Purchase
 from loyalty.store.postgres import PostgresStore, open_postgres
 from loyalty.tallies import Tally
-from tests.pg import postgres_dsn
+from tests.pg import postgres_dsn, schema_of
 
 pytestmark = pytest.mark.postgres
 
@@ -285,3 +286,31 @@ def test_a_feed_page_waits_for_an_entry_drawn_earlier_that_commits_later(store: 
             reader.result(timeout=0.3)
         slow.commit()
         assert reader.result(timeout=10) == [first, second]
+
+
+def test_a_referees_later_purchases_leave_its_referrers_row_alone(
+    store: PostgresStore, schema_url: str
+) -> None:
+    """The referrer's row, locked by someone else, holds up the referee's first purchase (which
+    may reward both) and none after it: once decided, a referral moves no points by a purchase."""
+    program = Program("PG", "EUR", referrals=Referrals(referrer_points=20, referee_points=10))
+    engine = Engine(program, store, clock=lambda: T0)
+    engine.enroll("A", at=T0)
+    engine.enroll("C", at=T0, referred_by=engine.referral_code("A"))
+
+    def buy(key: str) -> threading.Thread:
+        purchase = Purchase(key, "C", T0, [Line("x", 1, Decimal("30.00"))], "EUR")
+        thread = threading.Thread(target=engine.record_purchase, args=(purchase,))
+        thread.start()
+        return thread
+
+    s = sql.Identifier(schema_of(schema_url))
+    locked = sql.SQL("SELECT 1 FROM {}.members WHERE member_id = 'A' FOR UPDATE").format(s)
+    for key, waits in (("P1", True), ("P2", False)):
+        with psycopg.connect(postgres_dsn()) as holder:
+            holder.execute(locked)
+            thread = buy(key)
+            thread.join(timeout=1.0 if waits else 30.0)
+            assert thread.is_alive() is waits
+        thread.join()
+    assert (engine.balance("A").total, engine.balance("C").total) == (20, 70)

@@ -12,7 +12,18 @@ from loyalty.members import MemberStatus
 from loyalty.referrals import ReferralState
 from loyalty.store import UnitOfWork
 
-__all__ = ["CHANGE", "CORRECT", "EARN", "SPEND", "allowed", "known", "lock", "lock_with_referrer"]
+__all__ = [
+    "CHANGE",
+    "CORRECT",
+    "EARN",
+    "REWARDING",
+    "SPEND",
+    "TAKING_BACK",
+    "allowed",
+    "known",
+    "lock",
+    "lock_with_referrer",
+]
 
 #: What a command does to a member, for :func:`allowed`.
 EARN, SPEND, CORRECT, CHANGE = "earn", "spend", "correct", "change"
@@ -45,19 +56,34 @@ def allowed(uow: UnitOfWork, member_id: str, doing: str, field: str = "member_id
     raise MemberNotActive(field, message, status=status.value)
 
 
-def lock_with_referrer(uow: UnitOfWork, member_id: str) -> int:
-    """Lock the member's balance, and its referrer's with it if a referral may reward or take back
-    points from both, in member-id order. Returns the member's balance."""
+#: The referral states in which a purchase may move points to the referrer: a pending referral,
+#: which the referee's first purchase may reward. Once decided, a referee's purchases are its own.
+REWARDING = frozenset({ReferralState.PENDING})
+#: The states in which a return may: any but rejected (a reward may be taken back).
+TAKING_BACK = frozenset(ReferralState) - {ReferralState.REJECTED}
+
+
+def lock_with_referrer(
+    uow: UnitOfWork, member_id: str, states: frozenset[ReferralState] = TAKING_BACK
+) -> int:
+    """Lock the member's balance, and its referrer's with it while the referral is in one of
+    ``states`` (:data:`REWARDING` for a purchase, :data:`TAKING_BACK` for a return), in member-id
+    order. Returns the member's balance.
+
+    A referral only ever leaves ``pending``, so one read decided before the locks needs no
+    referrer's lock after them either; and the referrer's row is left alone by every later
+    purchase of its referees, which on a cluster are other members' shards (docs/scaling.md).
+    """
     referral = uow.referral(member_id)
     members = {member_id}
-    if referral is not None and referral.state is not ReferralState.REJECTED:
+    if referral is not None and referral.state in states:
         members.add(referral.referrer)
     balances = {m: lock(uow, m) for m in sorted(members)}
     if len(members) > 1:
         # A merge may have given the referral to another referrer between the read and the locks
-        # (a referral absent or rejected at the first read has no referrer to change).
+        # (a referral absent or out of ``states`` at the first read has no referrer to change).
         again = uow.referral(member_id)
-        if again is not None and again.state is not ReferralState.REJECTED and again.referrer not in members:
+        if again is not None and again.state in states and again.referrer not in members:
             raise TransientStorageError(None, "the member's referrer changed while it was read")
     return balances[member_id]
 
