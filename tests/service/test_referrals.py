@@ -386,14 +386,16 @@ def test_a_referral_rewarding_only_a_referrer_that_may_not_earn_is_rejected(
 
 
 class _Referred:
-    """A unit of work whose referee's referral to "A" is in ``state``; it notes the members locked."""
+    """A unit of work whose referee's referral to "A" is in ``state``, qualified by "P1" unless
+    pending; it notes the members locked."""
 
     def __init__(self, state: ReferralState) -> None:
         self.state = state
         self.locked: list[str] = []
 
     def referral(self, referee: str) -> Referral:
-        return Referral(referee, "A", "CODE", T0, self.state)
+        bought = None if self.state is ReferralState.PENDING else "P1"
+        return Referral(referee, "A", "CODE", T0, self.state, purchase_id=bought)
 
     def balance(self, member_id: str, *, for_update: bool = False) -> int:
         self.locked.append(member_id)
@@ -401,13 +403,17 @@ class _Referred:
 
 
 @pytest.mark.parametrize("state", list(ReferralState))
-def test_a_purchase_locks_the_referrer_only_while_pending_and_a_return_until_rejected(
+def test_the_referrer_is_locked_only_by_a_purchase_or_return_that_may_move_its_points(
     state: ReferralState,
 ) -> None:
-    for states, with_referrer in (
-        (locks.REWARDING, state is ReferralState.PENDING),
-        (locks.TAKING_BACK, state is not ReferralState.REJECTED),
+    standing = state in (ReferralState.QUALIFIED, ReferralState.REWARDED)
+    for moves, with_referrer in (
+        # A purchase may reward a pending referral (its first); once decided, never.
+        (locks.rewarding, state is ReferralState.PENDING),
+        # A return of the qualifying purchase may take a standing reward back; of another, never.
+        (locks.taking_back("P1"), standing),
+        (locks.taking_back("P2"), False),
     ):
         uow = _Referred(state)
-        locks.lock_with_referrer(cast(UnitOfWork, uow), "C", states)
+        locks.lock_with_referrer(cast(UnitOfWork, uow), "C", moves)
         assert uow.locked == (["A", "C"] if with_referrer else ["C"])

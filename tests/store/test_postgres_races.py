@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from loyalty import Merge, Receipt, Referrals, Transfer, balance_of
+from loyalty import Merge, Receipt, Referrals, Return, Transfer, balance_of
 from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
 from loyalty.errors import IdempotencyConflict, IdentifierTaken
@@ -288,29 +288,38 @@ def test_a_feed_page_waits_for_an_entry_drawn_earlier_that_commits_later(store: 
         assert reader.result(timeout=10) == [first, second]
 
 
-def test_a_referees_later_purchases_leave_its_referrers_row_alone(
+def test_a_referees_purchases_and_returns_hold_up_its_referrer_only_when_they_may_move_its_points(
     store: PostgresStore, schema_url: str
 ) -> None:
     """The referrer's row, locked by someone else, holds up the referee's first purchase (which
-    may reward both) and none after it: once decided, a referral moves no points by a purchase."""
+    may reward both) and the return of that purchase (which may take the reward back), and
+    nothing else the referee does: a decided referral moves no points by any other purchase or
+    return."""
     program = Program("PG", "EUR", referrals=Referrals(referrer_points=20, referee_points=10))
     engine = Engine(program, store, clock=lambda: T0)
     engine.enroll("A", at=T0)
     engine.enroll("C", at=T0, referred_by=engine.referral_code("A"))
 
-    def buy(key: str) -> threading.Thread:
+    def bought(key: str) -> Callable[[], object]:
         purchase = Purchase(key, "C", T0, [Line("x", 1, Decimal("30.00"))], "EUR")
-        thread = threading.Thread(target=engine.record_purchase, args=(purchase,))
-        thread.start()
-        return thread
+        return lambda: engine.record_purchase(purchase)
+
+    def voided(key: str) -> Callable[[], object]:
+        return lambda: engine.record_return(Return(f"{key}-void", key, T0))
 
     s = sql.Identifier(schema_of(schema_url))
     locked = sql.SQL("SELECT 1 FROM {}.members WHERE member_id = 'A' FOR UPDATE").format(s)
-    for key, waits in (("P1", True), ("P2", False)):
+    for command, waits in (
+        (bought("P1"), True),
+        (bought("P2"), False),
+        (voided("P2"), False),
+        (voided("P1"), True),
+    ):
         with psycopg.connect(postgres_dsn()) as holder:
             holder.execute(locked)
-            thread = buy(key)
+            thread = threading.Thread(target=command)
+            thread.start()
             thread.join(timeout=1.0 if waits else 30.0)
             assert thread.is_alive() is waits
         thread.join()
-    assert (engine.balance("A").total, engine.balance("C").total) == (20, 70)
+    assert (engine.balance("A").total, engine.balance("C").total) == (0, 0)
