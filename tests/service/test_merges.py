@@ -396,5 +396,5 @@ class _MovedReferral:
 def test_a_purchase_runs_again_when_a_merge_moved_its_referral_meanwhile() -> None:
     uow = _MovedReferral()
     with pytest.raises(TransientStorageError):
-        locks.lock_with_referrer(cast(UnitOfWork, uow), "C")
+        locks.lock_with_referrer(cast(UnitOfWork, uow), "C", locks.rewarding)
     assert uow.reads == 2

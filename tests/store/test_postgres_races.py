@@ -10,8 +10,9 @@ from decimal import Decimal
 
 import psycopg
 import pytest
+from psycopg import sql
 
-from loyalty import Merge, Receipt, Referrals, Transfer, balance_of
+from loyalty import Merge, Receipt, Referrals, Return, Transfer, balance_of
 from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
 from loyalty.errors import IdempotencyConflict, IdentifierTaken
@@ -21,7 +22,7 @@ from loyalty.program import Program
 from loyalty.purchases import Line, Purchase
 from loyalty.store.postgres import PostgresStore, open_postgres
 from loyalty.tallies import Tally
-from tests.pg import postgres_dsn
+from tests.pg import postgres_dsn, schema_of
 
 pytestmark = pytest.mark.postgres
 
@@ -285,3 +286,40 @@ def test_a_feed_page_waits_for_an_entry_drawn_earlier_that_commits_later(store: 
             reader.result(timeout=0.3)
         slow.commit()
         assert reader.result(timeout=10) == [first, second]
+
+
+def test_a_referees_purchases_and_returns_hold_up_its_referrer_only_when_they_may_move_its_points(
+    store: PostgresStore, schema_url: str
+) -> None:
+    """The referrer's row, locked by someone else, holds up the referee's first purchase (which
+    may reward both) and the return of that purchase (which may take the reward back), and
+    nothing else the referee does: a decided referral moves no points by any other purchase or
+    return."""
+    program = Program("PG", "EUR", referrals=Referrals(referrer_points=20, referee_points=10))
+    engine = Engine(program, store, clock=lambda: T0)
+    engine.enroll("A", at=T0)
+    engine.enroll("C", at=T0, referred_by=engine.referral_code("A"))
+
+    def bought(key: str) -> Callable[[], object]:
+        purchase = Purchase(key, "C", T0, [Line("x", 1, Decimal("30.00"))], "EUR")
+        return lambda: engine.record_purchase(purchase)
+
+    def voided(key: str) -> Callable[[], object]:
+        return lambda: engine.record_return(Return(f"{key}-void", key, T0))
+
+    s = sql.Identifier(schema_of(schema_url))
+    locked = sql.SQL("SELECT 1 FROM {}.members WHERE member_id = 'A' FOR UPDATE").format(s)
+    for command, waits in (
+        (bought("P1"), True),
+        (bought("P2"), False),
+        (voided("P2"), False),
+        (voided("P1"), True),
+    ):
+        with psycopg.connect(postgres_dsn()) as holder:
+            holder.execute(locked)
+            thread = threading.Thread(target=command)
+            thread.start()
+            thread.join(timeout=1.0 if waits else 30.0)
+            assert thread.is_alive() is waits
+        thread.join()
+    assert (engine.balance("A").total, engine.balance("C").total) == (0, 0)

@@ -7,12 +7,25 @@ on each other.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from loyalty.errors import MemberNotActive, TransientStorageError, UnknownMember
 from loyalty.members import MemberStatus
-from loyalty.referrals import ReferralState
+from loyalty.referrals import Referral, ReferralState
 from loyalty.store import UnitOfWork
 
-__all__ = ["CHANGE", "CORRECT", "EARN", "SPEND", "allowed", "known", "lock", "lock_with_referrer"]
+__all__ = [
+    "CHANGE",
+    "CORRECT",
+    "EARN",
+    "SPEND",
+    "allowed",
+    "known",
+    "lock",
+    "lock_with_referrer",
+    "rewarding",
+    "taking_back",
+]
 
 #: What a command does to a member, for :func:`allowed`.
 EARN, SPEND, CORRECT, CHANGE = "earn", "spend", "correct", "change"
@@ -45,19 +58,41 @@ def allowed(uow: UnitOfWork, member_id: str, doing: str, field: str = "member_id
     raise MemberNotActive(field, message, status=status.value)
 
 
-def lock_with_referrer(uow: UnitOfWork, member_id: str) -> int:
-    """Lock the member's balance, and its referrer's with it if a referral may reward or take back
-    points from both, in member-id order. Returns the member's balance."""
+def rewarding(referral: Referral) -> bool:
+    """Whether a purchase of the referee may move points to its referrer: while the referral is
+    pending, which the referee's first purchase may reward. Once decided, its purchases are its own."""
+    return referral.state is ReferralState.PENDING
+
+
+def taking_back(purchase_id: str) -> Callable[[Referral], bool]:
+    """Whether a return of purchase ``purchase_id`` may: only a return of the purchase that
+    qualified the referral, while its reward stands, may take the reward back."""
+    return lambda referral: referral.purchase_id == purchase_id and referral.state in _STANDING
+
+
+_STANDING = frozenset({ReferralState.QUALIFIED, ReferralState.REWARDED})
+
+
+def lock_with_referrer(uow: UnitOfWork, member_id: str, moves: Callable[[Referral], bool]) -> int:
+    """Lock the member's balance, and its referrer's with it if the command may move points
+    between them by the referral (``moves``: :func:`rewarding` for a purchase,
+    :func:`taking_back` for a return), in member-id order. Returns the member's balance.
+
+    A referral only ever leaves ``pending``, once, for the purchase that qualifies it (committed
+    before any return of it starts): so a referral that ``moves`` nothing when read before the
+    locks moves nothing after them either, and the referee's other purchases and returns leave
+    the referrer's row alone (on a cluster, another member's shard: docs/scaling.md).
+    """
     referral = uow.referral(member_id)
     members = {member_id}
-    if referral is not None and referral.state is not ReferralState.REJECTED:
+    if referral is not None and moves(referral):
         members.add(referral.referrer)
     balances = {m: lock(uow, m) for m in sorted(members)}
     if len(members) > 1:
         # A merge may have given the referral to another referrer between the read and the locks
-        # (a referral absent or rejected at the first read has no referrer to change).
+        # (a referral absent, or moving nothing, at the first read has no referrer to change).
         again = uow.referral(member_id)
-        if again is not None and again.state is not ReferralState.REJECTED and again.referrer not in members:
+        if again is not None and moves(again) and again.referrer not in members:
             raise TransientStorageError(None, "the member's referrer changed while it was read")
     return balances[member_id]
 

@@ -171,7 +171,7 @@ def _snapshot(
     if locked is not None:
         balance = locked
     elif purchase is not None and program.referrals is not None:
-        balance = locks.lock_with_referrer(uow, subject.member_id)
+        balance = locks.lock_with_referrer(uow, subject.member_id, locks.rewarding)
     else:
         balance = locks.lock(uow, subject.member_id)
     locks.allowed(uow, subject.member_id, locks.EARN)

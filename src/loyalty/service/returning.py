@@ -90,7 +90,7 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
         raise InvalidInput(
             "at", f"the return ({returned.at.isoformat()}) is before its purchase ({purchase.at.isoformat()})"
         )
-    locks.lock_with_referrer(uow, member_id)
+    locks.lock_with_referrer(uow, member_id, locks.taking_back(pid))
     # A retry that waited on the lock for the original: its result is there now.
     replay = command.replay(uow)
     if replay is not None:
