@@ -146,23 +146,33 @@ def decide(
     counts = bucket in tiers.buckets(windows[0], zone, enrolled)
     earned_at = state.tier
     seen = as_tier(member, earned_at)
-    outcome = evaluation(program, subject, seen, read, balance)
-    after, moves = state, list[TierChange]()
-    # With this_purchase the purchase is rated again at each tier it reaches, until it stays
-    # (the loop runs at least once: a program has at least one tier).
-    for _ in range(len(tiers.levels)):
+
+    def rated(seen: Member) -> tuple[Evaluation, Tally, TierState, list[TierChange]]:
+        """The purchase rated for ``seen``, what that adds to the metric, and where it takes the tier."""
+        outcome = evaluation(program, subject, seen, read, balance)
         gained = contribution(tiers, subject, outcome.receipt.points)
         # The window where it reaches furthest decides (the first on a tie: its own time's).
         when, value = max(
             ((at, EXACT.add(base, metric_value(tiers, gained)) if counts else base) for at, base in bases),
             key=lambda pair: tiers.level_for(pair[1]),
         )
-        after, moves = upgrade(state, tiers, value, when, zone, enrolled)
+        return (outcome, gained, *upgrade(state, tiers, value, when, zone, enrolled))
+
+    outcome, gained, after, moves = rated(seen)
+    # With this_purchase the purchase is rated again at each tier it reaches, until it stays.
+    # A rate that turns it back (a higher tier with a lower multiplier, whose rate would not
+    # reach it) is not taken: the purchase keeps the rate that reached the tier, so its points,
+    # what the metric counts and the tier always come from one rating.
+    for _ in range(len(tiers.levels)):
         if tiers.upgrade is not Upgrade.THIS_PURCHASE or after.tier == earned_at:
             break
-        earned_at = after.tier
-        seen = as_tier(member, earned_at)
-        outcome = evaluation(program, subject, seen, read, balance)
+        again = rated(as_tier(member, after.tier))
+        went = tiers.position(after.tier) - tiers.position(earned_at)
+        goes = tiers.position(again[2].tier) - tiers.position(after.tier)
+        if went * goes < 0:
+            break
+        earned_at, seen = after.tier, as_tier(member, after.tier)
+        outcome, gained, after, moves = again
 
     def with_purchase(at: datetime) -> Decimal:
         counted = measure(at)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -159,3 +160,51 @@ class TierMachine(RuleBasedStateMachine):
 
 
 TestTiers = TierMachine.TestCase
+
+
+def _replay(program: Program, steps: list[tuple[str, dict[str, Any]]]) -> None:
+    """Run ``steps`` on a fresh machine, checking every invariant after each (as Hypothesis does)."""
+    machine = TierMachine()
+    try:
+        for name, arguments in [("start", {"program": program}), *steps]:
+            getattr(machine, name)(**arguments)
+            machine.entry_bonuses_are_paid_once_for_each_tier_reached()
+            machine.the_ledger_still_adds_up()
+            machine.the_tier_follows_the_policy()
+    finally:
+        machine.teardown()
+
+
+# Found by a random seed: a tier whose own rate would not reach it (t1 doubles, t2 does not),
+# reached by a late purchase under this_purchase, the purchase voided, December leaving the window.
+_SEESAW = [Tier(id="t0"), Tier(id="t1", threshold=100, multiplier=2), Tier(id="t2", threshold=400)]
+
+
+@pytest.mark.parametrize(
+    ("downgrade", "steps"),
+    [
+        (
+            "immediate",
+            [
+                ("buy", {"amount": 200, "late": 3}),
+                ("buy", {"amount": 50, "late": 0}),
+                ("give_back", {"pick": 0, "void": True}),
+                ("wait", {"days": 95}),
+            ],
+        ),
+        (
+            "never",
+            [
+                ("buy", {"amount": 200, "late": 3}),
+                ("give_back", {"pick": 0, "void": True}),
+                ("buy", {"amount": 200, "late": 0}),
+                ("wait", {"days": 95}),
+            ],
+        ),
+    ],
+)
+def test_a_voided_purchase_that_climbed_past_its_rate_leaves_the_tier_following_the_policy(
+    downgrade: str, steps: list[tuple[str, dict[str, Any]]]
+) -> None:
+    tiers = Tiers(levels=_SEESAW, window="rolling", months=4, upgrade="this_purchase", downgrade=downgrade)
+    _replay(Program("Club", "EUR", timezone="Europe/Amsterdam", tiers=tiers), steps)

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty import Engine, EntryKind, Line, Purchase, Return, Returned, open_store
+from loyalty import Engine, EntryKind, Line, Program, Purchase, Return, Returned, Tier, Tiers, open_store
 from loyalty.testing.clock import ManualClock
-from tests.tiered_club import AMS, club
+from tests.tiered_club import AMS, LEVELS, club
 
 
 def ams(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -64,3 +64,26 @@ def test_a_review_due_when_goods_come_back_counts_the_year_without_them() -> Non
         # 2024 counted 300 points once the goods were back: below Silver's 500 at that review.
         assert move.reason == "tier Silver -> Member: review of 2025-01-01: 300 points, below Silver's 500"
         assert (move.occurred_at, move.recorded_at) == (ams(2025, 1, 1), clock.now)
+
+
+def test_a_void_of_a_purchase_that_climbed_past_its_rate_takes_off_exactly_what_it_counted() -> None:
+    # Silver doubles, gold does not (this_purchase): a late 600 EUR purchase from December
+    # reaches gold at silver's rate and counts 1200; voiding it takes the same 1200 off
+    # December, so the window never holds a negative month that lifts the member once
+    # December drops out of it in April.
+    levels = [LEVELS[0], Tier(id="silver", threshold=500, multiplier=2), Tier(id="gold", threshold=1000)]
+    tiers = Tiers(levels=levels, window="rolling", months=4, upgrade="this_purchase", downgrade="immediate")
+    clock = ManualClock(now := ams(2024, 1, 1, 10))
+    with open_store("memory://") as store:
+        engine = Engine(Program("Club", "EUR", timezone="Europe/Amsterdam", tiers=tiers), store, clock=clock)
+        engine.enroll("M1", at=now)
+        late = Purchase("P1", "M1", ams(2023, 12, 29, 10), [Line("goods", 1, Decimal("600.00"))], "EUR")
+        engine.record_purchase(late)
+        engine.record_purchase(Purchase("P2", "M1", now, [Line("goods", 1, Decimal("150.00"))], "EUR"))
+        engine.record_return(Return("R1", "P1", now, None))
+        status = engine.tier("M1")
+        assert (status.tier.id, status.value) == ("member", Decimal(150))
+        clock.now = ams(2024, 4, 5, 10)
+        engine.run_due()
+        status = engine.tier("M1")
+        assert (status.tier.id, status.value) == ("member", Decimal(150))

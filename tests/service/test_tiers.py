@@ -464,6 +464,20 @@ def test_this_purchase_keeps_climbing_while_the_new_rate_reaches_further(
     assert engine.tier("M1").value == Decimal(1950)
 
 
+def test_this_purchase_keeps_the_rate_that_reached_a_tier_whose_own_rate_would_not(
+    store: Store, clock: ManualClock
+) -> None:
+    # Silver doubles, gold does not: 600 reaches silver, 1200 at silver's rate reaches gold,
+    # but 600 at gold's rate would not. The purchase keeps silver's rate; its 1200 points count.
+    levels = [LEVELS[0], Tier(id="silver", threshold=500, multiplier=2), Tier(id="gold", threshold=1000)]
+    tiers = Tiers(levels=levels, upgrade="this_purchase")
+    engine = engine_for(Program("Club", "EUR", timezone="Europe/Amsterdam", tiers=tiers), store, clock)
+    receipt = buy(engine, clock, "P1", "600.00", T0)
+    assert (receipt.points, receipt.tier, receipt.tier_reached) == (1200, "silver", "gold")
+    status = engine.tier("M1")
+    assert (status.tier.id, status.value) == ("gold", Decimal(1200))
+
+
 def test_a_quote_shows_what_recording_would_give(store: Store, clock: ManualClock) -> None:
     engine = engine_for(club(upgrade="this_purchase"), store, clock)
     basket = Purchase("P1", "M1", T0, [Line("goods", 1, Decimal("600.00"))], "EUR")
