@@ -157,8 +157,8 @@ def change_status(
     """Suspend, reinstate, close or reopen a member (see :meth:`loyalty.Engine.change_status`)."""
     check_id("member_id", member_id)
     new = Member(member_id, at, status=status).status  # checks the status and ``at``
-    ctx.till_time("at", at, id)
     check_id("id", id)
+    ctx.till_time("at", at, id)
     check_text("reason", reason)
     check_text("actor", actor)
     request = {

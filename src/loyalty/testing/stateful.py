@@ -335,7 +335,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 refusal = MemberNotActive, "survivor"
             elif self._refused(absorbed):
                 refusal = MemberNotActive, "absorbed"
-            elif self.model.blocked(absorbed, self.clock):
+            elif self._blocked(absorbed):
                 refusal = MergeBlocked, "absorbed"
             if refusal is not None:
                 # Refused: nothing written, not even the write-offs a merge begins with.
@@ -407,6 +407,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.entries[member] += 1 if expected else 0
             self.model.credit(member, expected, self.clock, pending=False)
             return Sent(key, receipt=receipt, event=member)
+
+        def _blocked(self, member: str) -> bool:
+            """Whether a merge must refuse to absorb ``member`` (what the model knows of)."""
+            return self.model.blocked(member, self.clock)
 
         def _expire(self, member: str) -> tuple[int, list[ModelHold]]:
             """What a debit or maintenance writes first: expired holds back, then due lots off."""
