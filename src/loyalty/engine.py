@@ -567,7 +567,9 @@ class Engine(EngineReads, OfflineDoors, Closing):
         A bad record (unreadable, or refused by the engine) is a :class:`Rejected` naming its
         line, field and reason, given to ``on_reject``; ``on_error="stop"`` ends the run there
         (``summary.stopped``), with every record before it applied, ``"skip"`` goes on.
-        ``progress`` is called with the summary so far after each batch.
+        ``progress`` is called with the summary so far after each batch. Activity dated before
+        its member's enrollment is accepted whatever ``time_guards.before_enrollment`` says, as
+        old history needs.
         """
         return importing.import_events(
             self._ctx,

@@ -9,13 +9,18 @@ it (:class:`TimeGuards`):
   beyond it the command is refused with :class:`~loyalty.errors.TillTimeAhead` naming
   ``at``. Tills drift by seconds to minutes: 15 (:data:`RECOMMENDED_LEAD_MINUTES`) leaves
   room for a till a few minutes fast without letting a wrong day through. Time behind the
-  clock is not bounded: a till that was offline syncs late. Left out, nothing is bounded
-  (for now the default, so that tests which date activity ahead of a fixed clock keep running).
+  clock is not bounded: a till that was offline syncs late. 15 is the default; ``None``
+  (in Python or JSON) bounds nothing.
 - ``before_enrollment``: whether a member's purchases, events, redemptions, corrections,
   transfers, holds and reward redemptions may be dated before its enrollment. ``"refuse"``
-  raises :class:`~loyalty.errors.BeforeEnrollment` naming ``at``; ``"accept"`` (for now the
-  default) records them, as an import of old history whose members were enrolled later than
-  their first recorded activity needs.
+  (the default) raises :class:`~loyalty.errors.BeforeEnrollment` naming ``at``; ``"accept"``
+  records them. An import of old history (:meth:`~loyalty.Engine.import_events`) and a what-if
+  replay of one (:func:`loyalty.whatif.simulate`) accept them whatever the program says: its
+  members were often enrolled after their first recorded activity.
+
+Neither guard turns a retry into a refusal: a command already recorded under its id returns
+its original result (it was recorded by an engine whose clock was later, or under looser
+guards); only a new command is refused.
 
 >>> from datetime import UTC, datetime, timedelta
 >>> now = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
@@ -31,8 +36,11 @@ Traceback (most recent call last):
 ...
 loyalty.errors.BeforeEnrollment: at: 2024-02-29T12:00:00+00:00 is before the member enrolled \
 (2024-03-01T12:00:00+00:00); time_guards.before_enrollment = "accept" allows it
->>> check_enrolled(TimeGuards(), now - timedelta(days=1), now)
->>> check_lead(TimeGuards(), now + timedelta(days=400), now)
+>>> TimeGuards() == guards
+True
+>>> opened = TimeGuards(max_lead_minutes=None, before_enrollment="accept")
+>>> check_enrolled(opened, now - timedelta(days=1), now)
+>>> check_lead(opened, now + timedelta(days=400), now)
 """
 
 from __future__ import annotations
@@ -90,12 +98,12 @@ def _check_lead(_: Any, __: Any, value: object) -> None:
 class TimeGuards:
     """A program's bounds on the till's time (its ``time_guards`` table)."""
 
-    #: The most minutes a command's ``at`` may be ahead of the engine's clock (15 recommended);
-    #: left out, no bound.
-    max_lead_minutes: int | None = attrs.field(default=None, validator=_check_lead)
-    #: "refuse" or "accept" (the default, for now) activity dated before the member's enrollment.
+    #: The most minutes a command's ``at`` may be ahead of the engine's clock (15 by default);
+    #: ``None``, no bound.
+    max_lead_minutes: int | None = attrs.field(default=RECOMMENDED_LEAD_MINUTES, validator=_check_lead)
+    #: "refuse" (the default) or "accept" activity dated before the member's enrollment.
     before_enrollment: PreEnrollment = attrs.field(
-        default=PreEnrollment.ACCEPT,
+        default=PreEnrollment.REFUSE,
         converter=_to_pre_enrollment,
         validator=one_of(PreEnrollment, "before_enrollment"),
     )

@@ -57,6 +57,7 @@ from loyalty.program import Program
 from loyalty.receipts import Receipt, breakdown_rows
 from loyalty.rules import EventRule
 from loyalty.store import open_store
+from loyalty.time_guards import PreEnrollment
 
 __all__ = ["Comparison", "MemberChange", "Outcome", "RulePoints", "TierCount", "simulate"]
 
@@ -154,13 +155,31 @@ class Comparison(JsonForm):
         return "\n".join(_table(self))
 
 
+def _replaying(program: Program | Sequence[Program]) -> Program | Sequence[Program]:
+    """``program`` (or its versions) as a replay of history runs it: activity dated before its
+    member's enrollment is replayed as the history has it (the import that stored it accepted
+    it: :meth:`~loyalty.Engine.import_events`). The replay's clock is each record's own time, so
+    ``time_guards.max_lead_minutes`` never refuses a record; anything else is left to the engine
+    to refuse (a value that is not a program among them too)."""
+    if isinstance(program, Program):
+        return _accepting(program)
+    if isinstance(program, Sequence) and all(isinstance(version, Program) for version in program):
+        return [_accepting(version) for version in program]
+    return program
+
+
+def _accepting(version: Program) -> Program:
+    guards = attrs.evolve(version.time_guards, before_enrollment=PreEnrollment.ACCEPT)
+    return attrs.evolve(version, time_guards=guards)
+
+
 class _Run:
     """One program replaying the history: its engine, clock and running totals."""
 
     def __init__(self, program: Program | Sequence[Program]) -> None:
         self.now = _EPOCH
         self.started = False
-        self.engine = Engine(program, open_store("memory://"), clock=lambda: self.now)
+        self.engine = Engine(_replaying(program), open_store("memory://"), clock=lambda: self.now)
         self.versions = self.engine.versions
         self.signup = any(
             isinstance(rule, EventRule) and rule.event == ENROLLED for v in self.versions for rule in v.rules

@@ -86,7 +86,8 @@ class TierMachine(RuleBasedStateMachine):
 
     @rule(amount=st.integers(1, 300), late=st.sampled_from([0, 0, 0, 3, 40]))
     def buy(self, amount: int, late: int) -> None:
-        at = self.clock() - timedelta(days=late)
+        # A late sale, but not from before the member enrolled (refused by default).
+        at = max(self.clock() - timedelta(days=late), START)
         key = self._key("P")
         line = Line("goods", 2, Decimal(amount) / 2)
         self.engine.record_purchase(Purchase(key, "M1", at, [line], "EUR"))

@@ -30,7 +30,6 @@ from loyalty import (
     Program,
     Purchase,
     TillTimeAhead,
-    TimeGuards,
     UnknownCurrency,
     UnknownMember,
 )
@@ -190,6 +189,18 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
         "redemption before the member's enrollment",
         lambda e: e.redeem("M1", 5, id="R-new", at=T0 - timedelta(days=1)),
         BeforeEnrollment,
+        "at",
+    ),
+    (
+        "event before the member's enrollment",
+        lambda e: e.record_event("M1", "survey", id="E-new", at=T0 - timedelta(minutes=1)),
+        BeforeEnrollment,
+        "at",
+    ),
+    (
+        "event 16 minutes ahead of the engine's clock",
+        lambda e: e.record_event("M1", "survey", id="E-new", at=T0 + timedelta(minutes=16)),
+        TillTimeAhead,
         "at",
     ),
     (
@@ -366,8 +377,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 
 @pytest.fixture
 def engine(store: Store) -> Engine:
-    guards = TimeGuards(max_lead_minutes=15, before_enrollment="refuse")
-    engine = Engine(Program("Bad input", "EUR", time_guards=guards), store, clock=lambda: T0)
+    # The default time guards: 15 minutes of lead, and no activity before enrollment.
+    engine = Engine(Program("Bad input", "EUR"), store, clock=lambda: T0)
     engine.enroll("M1", at=T0)
     engine.enroll("M2", at=T0)
     engine.enroll("M3", at=T0, attributes={"vip": 1})
@@ -381,7 +392,7 @@ def engine(store: Store) -> Engine:
 def test_refused_input_names_the_field_and_writes_nothing(
     engine: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
 ) -> None:
-    keys = ["P1", "R1", "A1", "P-new", "R-new", "A-new", "U-new"]
+    keys = ["P1", "R1", "A1", "P-new", "R-new", "A-new", "U-new", "E-new"]
     members = ["M1", "M2", "M3", "M9", "M" * 129]
     before = snapshot(store, members, keys)
     with pytest.raises(expected) as info:

@@ -16,6 +16,7 @@ from loyalty.returns import Return, Returned
 from loyalty.rules import EventRule, ProductBonus
 from loyalty.simulation import generate, to_jsonl
 from loyalty.tiers import Tier, Tiers
+from loyalty.time_guards import PreEnrollment
 from loyalty.whatif import Comparison, MemberChange, RulePoints, simulate
 
 AT = datetime.fromisoformat("2024-03-01T09:00:00+01:00")
@@ -132,6 +133,20 @@ def test_a_record_the_engine_refuses_names_its_line() -> None:
         simulate(_history(), CURRENT, PROPOSED, until=AT)
     with pytest.raises(InvalidInput, match="top"):
         simulate(_history(), CURRENT, PROPOSED, top=-1)
+
+
+def test_a_history_with_activity_before_its_members_enrollment_replays() -> None:
+    # As an import of the old system stored it (a card issued after the first purchases),
+    # although both programs refuse such activity from their tills (the default).
+    late: list[Event] = [
+        Enrollment("E1", "M1", AT),
+        _sale("P0", "M1", AT - timedelta(days=3), Line("cake", 2, Decimal("5.00"), "bakery")),
+        Redemption("X0", "M1", 4, AT - timedelta(days=2)),
+    ]
+    assert CURRENT.time_guards.before_enrollment is PreEnrollment.REFUSE
+    found = simulate(late, CURRENT, [PROPOSED])
+    assert (found.current.figures.issued, found.current.figures.redeemed) == (10, 4)
+    assert (found.proposed.figures.issued, found.current.declined) == (15, 0)  # the bakery bonus: 5
 
 
 def test_an_empty_history_compares_nothing() -> None:

@@ -13,6 +13,7 @@ from loyalty import Engine, Line, Program, Purchase
 from loyalty.habits import spent_key
 from loyalty.store.postgres import PostgresStore, PostgresUnitOfWork
 from loyalty.tallies import Tally
+from loyalty.time_guards import PreEnrollment
 
 pytestmark = pytest.mark.postgres
 
@@ -37,7 +38,9 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 def test_a_purchase_waits_for_two_round_trips(postgres_store: PostgresStore, sent: list[str]) -> None:
-    engine = Engine(Program("Shop", "EUR"), postgres_store, clock=lambda: T0 + timedelta(days=60))
+    program = Program("Shop", "EUR")
+    assert program.time_guards.before_enrollment is PreEnrollment.REFUSE
+    engine = Engine(program, postgres_store, clock=lambda: T0 + timedelta(days=60))
     engine.enroll("M1", at=T0)
 
     def sale(n: int, at: datetime) -> Purchase:
@@ -49,7 +52,8 @@ def test_a_purchase_waits_for_two_round_trips(postgres_store: PostgresStore, sen
     assert sent == [
         # With BEGIN and the ledger feed's lock (loyalty.store.postgres.feed) only: in one
         # statement, so that the member it finds is the one it locked, the member's lock, the
-        # idempotency record (if this is a retry), the member's balance and tallies, and the
+        # idempotency record (if this is a retry), the member's balance and tallies, its
+        # enrollment (the default time guards refuse a purchase dated before it), and the
         # number of its entry.
         "WITH locked (2 queued)",
         "COMMIT (2 queued)",  # with the entry (its lot, the balance and tallies) and the record

@@ -68,7 +68,7 @@ def _event(
 
 def _checked(ctx: Context, id: str, at: datetime) -> None:
     check_id("id", id)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, id)
 
 
 def add(ctx: Context, member_id: str, key: str, *, id: str, at: datetime) -> Identifier:

@@ -272,7 +272,8 @@ def _in_batch(ctx: Context, uow: UnitOfWork, batch: _Batch) -> tuple[list[bool],
     nothing committed. Returns whether each event was seen before, and where it stopped and why."""
     deferred: Any = _Deferred(uow)
     runner = ctx.runner
-    inside = Context(_InBatch(runner.store, runner.clock, runner.max_attempts, deferred), ctx.programs)
+    # The import's context, guards and all (it accepts activity before enrollment), run in the batch.
+    inside = attrs.evolve(ctx, runner=_InBatch(runner.store, runner.clock, runner.max_attempts, deferred))
     seen = []
     for i, (_, event, _) in enumerate(batch):
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
+from functools import partial
 from typing import Any
 
 import attrs
@@ -47,7 +48,8 @@ def enroll(
 ) -> Member:
     """Enroll a member (see :meth:`loyalty.Engine.enroll`)."""
     member = Member(member_id, at, birthday, attributes)
-    ctx.till_time("at", at)
+    # An enrollment is a retry of itself once the member is enrolled (compared below).
+    ctx.till_time("at", at, done=partial(_enrolled, member_id))
     code = None if referred_by is None else normalize_code(referred_by, "referred_by")
     keys = identifying.check_keys(identifiers)
 
@@ -88,6 +90,10 @@ def enroll(
     return enrolled
 
 
+def _enrolled(member_id: str, uow: UnitOfWork) -> bool:
+    return uow.member(member_id) is not None
+
+
 def update_member(
     ctx: Context,
     member_id: str,
@@ -100,7 +106,7 @@ def update_member(
     """Change a member's birthday or attributes (see :meth:`loyalty.Engine.update_member`)."""
     check_id("member_id", member_id)
     check_id("id", id)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, id)
     if not isinstance(birthday, Unset):
         Member(member_id, at, birthday)  # validates the birthday alone
     if not isinstance(attributes, Unset):
@@ -151,8 +157,8 @@ def change_status(
     """Suspend, reinstate, close or reopen a member (see :meth:`loyalty.Engine.change_status`)."""
     check_id("member_id", member_id)
     new = Member(member_id, at, status=status).status  # checks the status and ``at``
-    ctx.till_time("at", at)
     check_id("id", id)
+    ctx.till_time("at", at, id)
     check_text("reason", reason)
     check_text("actor", actor)
     request = {

@@ -59,7 +59,7 @@ def merge(ctx: Context, survivor: str, absorbed: str, *, key: str, at: datetime,
     check_id("absorbed", absorbed)
     check_parties(survivor, absorbed)
     check_id("id", key)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, key)
     check_text("reason", reason)
     request = {"survivor": survivor, "absorbed": absorbed, "at": at.isoformat(), "reason": reason}
     merging = Command(key, "member_merge", request)

@@ -43,7 +43,7 @@ def add_opening_balance(
     check_id("member_id", member_id)
     check_points("points", points)
     check_id("id", key)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, key)
     if expires_at is not None:
         check_aware("expires_at", expires_at)
         if expires_at <= at:

@@ -33,7 +33,6 @@ from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.tier_decisions import as_tier, decide
-from loyalty.time_guards import PreEnrollment, check_enrolled
 from loyalty.versions import in_force
 
 __all__ = [
@@ -175,18 +174,16 @@ def _snapshot(
     else:
         balance = locks.lock(uow, subject.member_id)
     locks.allowed(uow, subject.member_id, locks.EARN)
-    guards = ctx.guards
-    # Read for the guard only when it refuses; then kept for the rules that need the member.
-    enrolled = uow.member(subject.member_id) if guards.before_enrollment is PreEnrollment.REFUSE else None
-    if enrolled is not None:
-        check_enrolled(guards, subject.at, enrolled.enrolled_at)
+    # The member's enrollment came with its lock (on PostgreSQL in the same round trip): the
+    # guard costs no read of its own.
+    ctx.enrolled_by(uow, subject.member_id, subject.at)
     now = ctx.now()
     rolls = program.expiry.rolls
     if rolls:
         balance = postings.keep_active(uow, program, subject, now)
     current = tiering.tiered_now(ctx, uow)
     needs_member = program.index.needs_member or current is not None
-    member = (enrolled or uow.member(subject.member_id)) if needs_member else None
+    member = uow.member(subject.member_id) if needs_member else None
     tier = None
     seen = member
     if current is not None and current.tiers is not None and member is not None:
@@ -233,7 +230,7 @@ def _kept(read: Mapping[str, Tally], rules_read: list[str]) -> dict[str, tuple[i
 
 def record(ctx: Context, subject: Purchase | Event, command: Command, reason: str) -> Receipt:
     """Record a purchase or event under the version of its time: read, decide, write once."""
-    ctx.till_time("at", subject.at)
+    ctx.till_time("at", subject.at, command.key)
     program = ctx.programs.at(subject.at)
 
     # Without referral terms a command locks its own member only: it can do so with its lookup.

@@ -66,7 +66,7 @@ def record_return(ctx: Context, returned: Return) -> ReturnReceipt:
     """Take back what returned goods earned (see :meth:`loyalty.Engine.record_return`)."""
     if not isinstance(returned, Return):
         raise InvalidInput("return", f"must be a Return, not {type(returned).__name__}")
-    ctx.till_time("at", returned.at)
+    ctx.till_time("at", returned.at, returned.id)
     command = Command(returned.id, "return", request_of(returned))
 
     def run(uow: UnitOfWork) -> ReturnReceipt:

@@ -71,7 +71,7 @@ def redeem_reward(
     check_id("member_id", member_id)
     check_id("reward_id", reward_id)
     check_id("id", key)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, key)
     request: dict[str, object] = {"member_id": member_id, "reward_id": reward_id, "at": at.isoformat()}
     if purchase_id is not None:
         check_id("purchase_id", purchase_id)
@@ -161,7 +161,7 @@ def use_voucher(
     """Use a voucher at the till, once (see :meth:`loyalty.Engine.use_voucher`)."""
     check_id("code", code)
     check_id("id", key)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, key)
     request: dict[str, object] = {"code": code, "at": at.isoformat()}
     if purchase_id is not None:
         check_id("purchase_id", purchase_id)
@@ -208,7 +208,7 @@ def void_voucher(ctx: Context, code: str, *, key: str, at: datetime) -> Voucher:
     """The merchant takes a voucher back and its points return (see :meth:`loyalty.Engine.void_voucher`)."""
     check_id("code", code)
     check_id("id", key)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, key)
     voiding = Command(key, "void_voucher", {"code": code, "at": at.isoformat()})
 
     def command(uow: UnitOfWork) -> Voucher:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import partial
 
 from loyalty import codec
 from loyalty.checks import check_id, check_points, check_text
@@ -95,7 +96,7 @@ def debit_or_credit(
     """A redemption (``points`` negative) or a staff correction of either sign."""
     check_id("member_id", member_id)
     check_id("id", key)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, key)
     request = {
         "member_id": member_id,
         "points": points,
@@ -162,7 +163,7 @@ def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, tt
     check_id("member_id", member_id)
     check_points("points", points)
     check_id("id", id)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, id)
     if not isinstance(ttl, timedelta) or not timedelta(0) < ttl <= MAX_HOLD_TTL:
         raise InvalidInput(
             "ttl", f"must be a timedelta above 0 and at most {MAX_HOLD_TTL.days} days, got {ttl!r}"
@@ -215,6 +216,12 @@ def _locked_hold(uow: UnitOfWork, hold_id: str) -> Hold:
     return locked
 
 
+def _released(hold_id: str, uow: UnitOfWork) -> bool:
+    """Whether the hold has ended as a release answers again (released, or expired)."""
+    held = uow.hold(hold_id)
+    return held is not None and held.status in (HoldStatus.RELEASED, HoldStatus.EXPIRED)
+
+
 def _expired(hold_id: str, held: Hold) -> HoldExpired:
     return HoldExpired(
         "hold_id", f"hold {hold_id!r} expired at {held.expires_at.isoformat()}", status="expired"
@@ -225,7 +232,7 @@ def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | 
     """Spend a hold's points, all or some (see :meth:`loyalty.Engine.capture`)."""
     check_id("hold_id", hold_id)
     check_id("id", id)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, id)
     if points is not None:
         check_points("points", points)
     capturing = Command(id, "capture", {"hold_id": hold_id, "at": at.isoformat(), "points": points})
@@ -272,7 +279,8 @@ def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | 
 def release(ctx: Context, hold_id: str, *, at: datetime) -> Hold:
     """Give a hold's points back (see :meth:`loyalty.Engine.release`)."""
     check_id("hold_id", hold_id)
-    ctx.till_time("at", at)
+    # A release is a retry of itself once the hold has ended so.
+    ctx.till_time("at", at, done=partial(_released, hold_id))
 
     def command(uow: UnitOfWork) -> tuple[Hold, bool]:
         held = _locked_hold(uow, hold_id)

@@ -299,7 +299,7 @@ def assign_tier(
     check_id("member_id", member_id)
     check_id("tier", tier)
     check_id("id", id)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, id)
     check_aware("until", until)
     check_id("actor", actor)
     check_text("reason", reason)

@@ -39,7 +39,7 @@ def transfer(
     check_parties(from_member, to_member)
     check_points("points", points)
     check_id("id", key)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, key)
     check_text("reason", reason)
     request = {
         "from_member": from_member,

@@ -237,6 +237,15 @@ class MembersRole(Protocol):
         """
         ...
 
+    def enrolled_at(self, member_id: str) -> datetime | None:
+        """When the member enrolled, or ``None`` for an unknown member: what a command checks its
+        ``at`` against under ``time_guards.before_enrollment = "refuse"``, right after locking
+        the member's balance, so an adapter may read it with the lock (the SQL adapters do; it
+        never changes once enrolled). ``self.member(member_id).enrolled_at`` is a correct
+        implementation.
+        """
+        ...
+
 
 class HoldsRole(Protocol):
     """Points reserved at the till, each ended exactly once."""

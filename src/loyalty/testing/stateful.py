@@ -72,6 +72,8 @@ from loyalty.testing.retries import Sent, send_again, send_differently
 __all__ = ["ledger_machine"]
 
 T0 = datetime(2024, 1, 1, 8, 0, tzinfo=UTC)
+#: When the members enroll: before the earliest sale an offline till brings in (30 days late).
+ENROLLED = T0 - timedelta(days=31)
 MEMBERS = ("M1", "M2", "M3")
 WELCOME, STAMP, EVERY, SURVEY = 50, 10, 3, 25
 # Rules whose effect the model can state on its own: a welcome bonus on the
@@ -124,7 +126,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
 
         @rule(member=st.sampled_from(MEMBERS))
         def enroll(self, member: str) -> None:
-            self.engine.enroll(member, at=T0)
+            self.engine.enroll(member, at=ENROLLED)
             self.balances.setdefault(member, 0)
             self.entries.setdefault(member, 0)
             self.model.enroll(member)
@@ -143,11 +145,11 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             member=st.sampled_from(MEMBERS),
             # Within the years the engine accepts: a later one is refused as a bad datetime first.
             at=st.datetimes(
-                min_value=T0.replace(tzinfo=None), max_value=datetime(MAX_YEAR, 12, 31, 23, 59)
+                min_value=ENROLLED.replace(tzinfo=None), max_value=datetime(MAX_YEAR, 12, 31, 23, 59)
             ).map(lambda d: d.replace(tzinfo=UTC)),
         )
         def enroll_again_differently(self, member: str, at: datetime) -> None:
-            if member not in self.balances or at == T0:
+            if member not in self.balances or at == ENROLLED:
                 return
             with pytest.raises(MemberAlreadyEnrolled):
                 self.engine.enroll(member, at=at)
@@ -333,7 +335,7 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
                 refusal = MemberNotActive, "survivor"
             elif self._refused(absorbed):
                 refusal = MemberNotActive, "absorbed"
-            elif self.model.blocked(absorbed, self.clock):
+            elif self._blocked(absorbed):
                 refusal = MergeBlocked, "absorbed"
             if refusal is not None:
                 # Refused: nothing written, not even the write-offs a merge begins with.
@@ -405,6 +407,10 @@ def ledger_machine(store_factory: Callable[[], Store]) -> type[RuleBasedStateMac
             self.entries[member] += 1 if expected else 0
             self.model.credit(member, expected, self.clock, pending=False)
             return Sent(key, receipt=receipt, event=member)
+
+        def _blocked(self, member: str) -> bool:
+            """Whether a merge must refuse to absorb ``member`` (what the model knows of)."""
+            return self.model.blocked(member, self.clock)
 
         def _expire(self, member: str) -> tuple[int, list[ModelHold]]:
             """What a debit or maintenance writes first: expired holds back, then due lots off."""

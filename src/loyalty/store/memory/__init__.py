@@ -116,6 +116,10 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline):
         member = self._data.members.get(member_id)
         return None if member is None else member.status
 
+    def enrolled_at(self, member_id: str) -> datetime | None:
+        member = self._data.members.get(member_id)
+        return None if member is None else member.enrolled_at
+
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
         return self._data.balances.get(member_id)
 

@@ -77,10 +77,13 @@ class Queries:
             " birthday_changed_offset = %s, status = %s WHERE member_id = %s"
         )
         self.balance = q("SELECT balance FROM {s}.members WHERE member_id = %s")
-        # The row's tallies and the member's status come with the lock: a purchase reads them next.
+        # The row's tallies and the member's status come with the lock: a purchase reads them next
+        # (and its enrollment, which the time guards may check).
         self.balance_for_update = q(
-            "SELECT balance, tallies, status FROM {s}.members WHERE member_id = %s FOR UPDATE"
+            "SELECT balance, tallies, status, enrolled_at, enrolled_offset FROM {s}.members"
+            " WHERE member_id = %s FOR UPDATE"
         )
+        self.enrolled_at = q("SELECT enrolled_at, enrolled_offset FROM {s}.members WHERE member_id = %s")
         self.member_status = q("SELECT status FROM {s}.members WHERE member_id = %s")
         self.row_tallies = q("SELECT member_id, tallies FROM {s}.members WHERE member_id = ANY(%s::text[])")
         # Enrolling a member and adding to one of its keys while it is not enrolled take this
@@ -349,8 +352,10 @@ class Queries:
         # is still the commit order.
         self.operation_and_lock = q(
             "WITH locked AS MATERIALIZED ("
-            " SELECT balance, tallies, status FROM {s}.members WHERE member_id = %s FOR UPDATE)"
+            " SELECT balance, tallies, status, enrolled_at, enrolled_offset FROM {s}.members"
+            " WHERE member_id = %s FOR UPDATE)"
             " SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, l.balance, l.tallies, l.status,"
+            " l.enrolled_at, l.enrolled_offset,"
             " CASE WHEN l.balance IS NOT NULL THEN nextval(pg_get_serial_sequence(%s, 'seq')) END"
             " FROM (SELECT 1) AS one LEFT JOIN {s}.operations AS o ON o.key = %s"
             " LEFT JOIN locked AS l ON true"

@@ -86,6 +86,8 @@ class PostgresUnitOfWork(
         self._rows = Rows()
         #: Members' statuses as this unit of work read or wrote them (a lock reads it with the balance).
         self._statuses: dict[str, MemberStatus] = {}
+        #: Members' enrollment times as a lock read them (stored form: restored when asked).
+        self._enrolled: dict[str, tuple[Any, Any]] = {}
         # Members not enrolled whose keys this unit of work added to, under their lock.
         self._unenrolled: set[str] = set()
         # Balances read under the member's lock, as this unit of work's entries moved them, and
@@ -198,7 +200,17 @@ class PostgresUnitOfWork(
         self._locked.add(member_id)
         self._rows.loaded(member_id, row[1])
         self._statuses[member_id] = MemberStatus(row[2])
+        self._enrolled[member_id] = (row[3], row[4])
         return int(row[0])
+
+    def enrolled_at(self, member_id: str) -> datetime | None:
+        stored = self._enrolled.get(member_id)
+        if stored is None:
+            row = self._execute(self._q.enrolled_at, (member_id,)).fetchone()
+            if row is None:
+                return None
+            stored = self._enrolled[member_id] = (row[0], row[1])
+        return restore_instant(*stored)
 
     def member_status(self, member_id: str) -> MemberStatus | None:
         status = self._statuses.get(member_id)
@@ -409,7 +421,7 @@ class PostgresUnitOfWork(
             return self.operation(key), self.balance(member_id)  # nothing to lock for
         row = self._execute(self._q.operation_and_lock, (member_id, self._q.entries_table, key)).fetchone()
         assert row is not None  # one row, always
-        kind, body, recorded_at, recorded_offset, balance, tallies, status, seq = row
+        kind, body, recorded_at, recorded_offset, balance, tallies, status, enrolled, offset, seq = row
         operation = None
         if kind is not None:
             request, result = unpack_operation(key, body)
@@ -421,6 +433,7 @@ class PostgresUnitOfWork(
         self._rows.loaded(member_id, tallies)
         self._locked.add(member_id)
         self._statuses[member_id] = MemberStatus(status)
+        self._enrolled[member_id] = (enrolled, offset)
         self._balances[member_id] = int(balance)
         self._numbered = (member_id, int(seq))
         return operation, int(balance)

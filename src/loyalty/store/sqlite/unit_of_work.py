@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from loyalty.chains import Head, Link, content_digest
 from loyalty.errors import StorageError
@@ -96,6 +97,8 @@ class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteOffline, SQLiteLots
         self._rows = Rows()
         #: Members' statuses as this unit of work read or wrote them (a lock reads it with the balance).
         self._statuses: dict[str, MemberStatus] = {}
+        #: Members' enrollment times as a lock read them (stored form: restored when asked).
+        self._enrolled: dict[str, tuple[Any, Any]] = {}
         # The entry appended last, numbered but not inserted yet (loyalty.store.sqlite.entries).
         self._pending: Pending | None = None
         # Keys operation() found in neither table: under the write lock, no one else can take them,
@@ -171,15 +174,18 @@ class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteOffline, SQLiteLots
     def balance(self, member_id: str, *, for_update: bool = False) -> int | None:
         # BEGIN IMMEDIATE already holds the database's write lock: nothing more to lock.
         # The row's tallies come with it: a purchase reads them next.
-        # And its status, which the command checks next (loyalty.service.locks).
+        # And its status, which the command checks next (loyalty.service.locks), and its
+        # enrollment, which the time guards may check.
         found = self._conn.execute(
-            "SELECT balance, tallies, status FROM members WHERE member_id = ?", (member_id,)
+            "SELECT balance, tallies, status, enrolled_at, enrolled_offset FROM members WHERE member_id = ?",
+            (member_id,),
         )
         row = found.fetchone()
         if row is None:
             return None
         self._rows.loaded(member_id, row[1])
         self._statuses[member_id] = MemberStatus(row[2])
+        self._enrolled[member_id] = (row[3], row[4])
         return int(row[0])
 
     def member_status(self, member_id: str) -> MemberStatus | None:
@@ -191,6 +197,18 @@ class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteOffline, SQLiteLots
                 return None
             status = self._statuses[member_id] = MemberStatus(row[0])
         return status
+
+    def enrolled_at(self, member_id: str) -> datetime | None:
+        stored = self._enrolled.get(member_id)
+        if stored is None:
+            found = self._conn.execute(
+                "SELECT enrolled_at, enrolled_offset FROM members WHERE member_id = ?", (member_id,)
+            )
+            row = found.fetchone()
+            if row is None:
+                return None
+            stored = self._enrolled[member_id] = (row[0], row[1])
+        return restore_instant(*stored)
 
     def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
         parameters = balance_by_state_parameters(member_id, sortable(now))

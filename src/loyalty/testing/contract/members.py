@@ -121,6 +121,25 @@ class MembersContract(ContractBase):
             assert uow.balance("M2", for_update=True) == 0
             assert uow.member_status("M2") is MemberStatus.SUSPENDED
 
+    def test_a_members_enrollment_time_is_read_with_or_without_its_lock(self, store: Store) -> None:
+        enrolled = datetime(2024, 3, 31, 2, 30, tzinfo=CET)
+        with store.unit_of_work() as uow:
+            uow.add_member(Member("M1", enrolled))
+            uow.add_member(Member("M2", T0))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.enrolled_at("M1") == enrolled
+            assert uow.enrolled_at("nobody") is None
+        with store.unit_of_work() as uow:
+            assert uow.operation_and_lock("K1", "M1") == (None, 0)
+            got = uow.enrolled_at("M1")
+            assert uow.balance("M2", for_update=True) == 0
+            assert uow.enrolled_at("M2") == T0
+            assert uow.operation_and_lock("K2", "nobody") == (None, None)
+            assert uow.enrolled_at("nobody") is None
+        # The instant and the till's offset, as the member's own record has them.
+        assert got == enrolled and got is not None and got.utcoffset() == timedelta(hours=1)
+
     def test_update_member_rolls_back(self, store: Store) -> None:
         member = self._enroll(store)
         with store.unit_of_work() as uow:
