@@ -30,8 +30,9 @@ HOUR = timedelta(hours=1)
 
 
 def start(store: Store, *, clawback: str = "clamp", **terms: object) -> Engine:
-    """M1 with 100 points (a 1.00 EUR purchase at 1 point per cent), till-7 granted 500 a member
-    from T0 for 8 hours; the engine hears of the till's redemptions 10 hours after T0."""
+    """M1, enrolled two hours before T0, with 100 points (a 1.00 EUR purchase at 1 point per cent),
+    till-7 granted 500 a member from T0 for 8 hours; the engine hears of the till's redemptions
+    10 hours after T0."""
     program = Program(
         "Club",
         "EUR",
@@ -40,7 +41,7 @@ def start(store: Store, *, clawback: str = "clamp", **terms: object) -> Engine:
         clawback=clawback,
     )
     engine = Engine(program, store, clock=lambda: T0 + 10 * HOUR)
-    engine.enroll("M1", at=T0)
+    engine.enroll("M1", at=T0 - 2 * HOUR)
     engine.record_purchase(sale("P0", "1.00"))
     engine.grant_offline_allowance(
         "till-7", id="A1", at=T0, per_member=500, total=1000, until=T0 + 8 * HOUR, actor="ops"
