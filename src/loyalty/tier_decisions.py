@@ -167,9 +167,9 @@ def decide(
         if tiers.upgrade is not Upgrade.THIS_PURCHASE or after.tier == earned_at:
             break
         again = rated(as_tier(member, after.tier))
-        went = tiers.position(after.tier) - tiers.position(earned_at)
-        goes = tiers.position(again[2].tier) - tiers.position(after.tier)
-        if went * goes < 0:
+        # Every pass so far went up (an upgrade never lowers the tier): a pass that would go
+        # down is the turn back.
+        if tiers.position(again[2].tier) < tiers.position(after.tier):
             break
         earned_at, seen = after.tier, as_tier(member, after.tier)
         outcome, gained, after, moves = again
