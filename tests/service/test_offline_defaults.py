@@ -121,3 +121,14 @@ def test_a_retry_stating_what_the_original_left_out_or_leaving_out_what_it_state
     with pytest.raises(IdempotencyConflict) as info:
         running.grant_offline_allowance("till-7", id="A1", at=at, actor="ops", **retry)  # type: ignore[arg-type]
     assert info.value.field == field
+
+
+def test_a_bad_grant_stating_every_figure_is_refused_before_a_retry_is_looked_for(any_store: Store) -> None:
+    running = engine(any_store, PLAIN, OFFLINE)
+    at = T0 + 2 * DAY
+    running.grant_offline_allowance("till-7", id="A1", at=at, actor="ops")
+    with pytest.raises(InvalidPoints) as info:
+        running.grant_offline_allowance(
+            "till-7", id="A1", at=at, per_member=10, total=5, until=at + HOUR, actor="ops"
+        )
+    assert info.value.field == "per_member"

@@ -63,6 +63,8 @@ def grant(
             check_points(field, given)
     if until is not None:
         check_aware("until", until)
+        if per_member is not None and total is not None:
+            check_grant(OfflineAllowance(key, terminal_id, per_member, total, at, until, actor))
     ctx.till_time("at", at)
     # The request is what the caller sent, a figure left out kept as null: a retry leaving it
     # out again replays the original whatever the program says since, and one stating it conflicts.
