@@ -29,8 +29,10 @@ True
 >>> settle(Clawback.FUTURE, points=200, available=120)
 Clawed(taken=120, debt=0, owed=80, uncollected=0)
 >>> terms = OfflineTerms(per_member=300, total=1500, hours=12)
->>> resolve_grant(terms, "A2", "till-7", t, "ops", per_member=None, total=None, until=None).until == until
-True
+>>> granted = resolve_grant(terms, "A2", "till-7", t, "ops", per_member=None, total=2000, until=None,
+...                         version="1")
+>>> granted.per_member, granted.total, granted.until == until
+(300, 2000, True)
 >>> OfflineTerms(per_member=300, total=200, hours=12)
 Traceback (most recent call last):
 ...
@@ -113,11 +115,12 @@ def resolve_grant(
     per_member: int | None,
     total: int | None,
     until: datetime | None,
-    version: str = "",
+    version: str,
 ) -> OfflineAllowance:
     """The allowance a grant asks for: its own figures, and the program's ``terms`` (of the version
     in force at ``at``, labelled ``version``) for those it leaves out (``None``). A figure left out
-    of a grant under a program without ``offline`` terms is refused naming it."""
+    of a grant under a program without ``offline`` terms is refused naming it. (:func:`check_grant`
+    checks the allowance it gives.)"""
     if terms is None:
         why = (
             f"not given, and the program (version {version!r}, in force at {at.isoformat()}) "
@@ -131,7 +134,6 @@ def resolve_grant(
             raise InvalidDatetime("until", why)
         return OfflineAllowance(key, terminal_id, per_member, total, at, until, actor)
     if until is None:
-        check_aware("at", at)
         until = at + timedelta(hours=terms.hours)
     return OfflineAllowance(
         key,

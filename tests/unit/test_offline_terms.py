@@ -119,15 +119,25 @@ TERMS = OfflineTerms(per_member=300, total=1500, hours=12)
 
 
 def test_a_grant_leaving_figures_out_takes_the_programs_and_until_is_at_plus_hours() -> None:
-    allowance = resolve_grant(TERMS, "A1", "till-7", T0, "ops", per_member=None, total=None, until=None)
+    allowance = resolve_grant(
+        TERMS, "A1", "till-7", T0, "ops", per_member=None, total=None, until=None, version="1"
+    )
     assert allowance == OfflineAllowance("A1", "till-7", 300, 1500, T0, T0 + timedelta(hours=12), "ops")
 
 
 def test_a_grants_own_figures_override_the_programs_one_by_one() -> None:
     until = T0 + timedelta(hours=2)
-    assert resolve_grant(TERMS, "A1", "t", T0, "ops", per_member=50, total=None, until=None).per_member == 50
-    assert resolve_grant(TERMS, "A1", "t", T0, "ops", per_member=None, total=400, until=None).total == 400
-    chosen = resolve_grant(TERMS, "A1", "t", T0, "ops", per_member=None, total=None, until=until)
+    assert (
+        resolve_grant(
+            TERMS, "A1", "t", T0, "ops", per_member=50, total=None, until=None, version="1"
+        ).per_member
+        == 50
+    )
+    assert (
+        resolve_grant(TERMS, "A1", "t", T0, "ops", per_member=None, total=400, until=None, version="1").total
+        == 400
+    )
+    chosen = resolve_grant(TERMS, "A1", "t", T0, "ops", per_member=None, total=None, until=until, version="1")
     assert (chosen.per_member, chosen.total, chosen.until) == (300, 1500, until)
 
 
@@ -155,5 +165,7 @@ def test_without_program_terms_a_figure_left_out_is_refused_naming_it(
 
 def test_without_program_terms_a_grant_stating_every_figure_is_taken_as_stated() -> None:
     until = T0 + timedelta(hours=1)
-    allowance = resolve_grant(None, "A1", "till-7", T0, "ops", per_member=5, total=9, until=until)
+    allowance = resolve_grant(
+        None, "A1", "till-7", T0, "ops", per_member=5, total=9, until=until, version="1"
+    )
     assert allowance == OfflineAllowance("A1", "till-7", 5, 9, T0, until, "ops")
