@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from loyalty.members import Member, MemberStatus
     from loyalty.merges import Merge
     from loyalty.money import Money
-    from loyalty.offline import OfflineAllowance, OfflineUse, TerminalReport
+    from loyalty.offline import OfflineAllowance, OfflineTerms, OfflineUse, TerminalReport
     from loyalty.outbox import DomainEvent, EventKind
     from loyalty.program import EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
     from loyalty.purchases import Line, Purchase
@@ -170,6 +170,7 @@ _HOMES: dict[str, str] = {
     "Money": "loyalty.money",
     "Multiplier": "loyalty.rules",
     "OfflineAllowance": "loyalty.offline",
+    "OfflineTerms": "loyalty.offline",
     "OfflineUse": "loyalty.offline",
     "Operation": "loyalty.store",
     "Period": "loyalty.rules",
@@ -324,6 +325,7 @@ __all__ = [
     "Money",
     "Multiplier",
     "OfflineAllowance",
+    "OfflineTerms",
     "OfflineUse",
     "Operation",
     "Period",

@@ -26,13 +26,18 @@ class OfflineDoors:
         *,
         id: str,
         at: datetime,
-        per_member: int,
-        total: int,
-        until: datetime,
+        per_member: int | None = None,
+        total: int | None = None,
+        until: datetime | None = None,
         actor: str,
     ) -> OfflineAllowance:
         """Let ``terminal_id`` redeem up to ``per_member`` points per member and ``total`` in all
         while offline, for redemptions dated from ``at`` to ``until``.
+
+        A figure left out is the program's (its ``offline`` table, of the version in force at
+        ``at``): ``until`` is then ``at`` plus its ``hours``. Under a program without one, a
+        figure left out is refused naming it (:class:`~loyalty.errors.InvalidPoints`, or
+        :class:`~loyalty.errors.InvalidDatetime` for ``until``).
 
         A redemption it sends later with ``offline=True`` within the allowance is accepted even
         if the member's balance has fallen since; what the balance lacks is settled by the
@@ -40,7 +45,8 @@ class OfflineDoors:
         earnings; ``clamp``: not collected). Beyond the allowance (or after ``until``) it is an
         ordinary redemption, declined on a short balance. Bad figures or dates raise
         :class:`~loyalty.errors.InvalidPoints` or :class:`~loyalty.errors.InvalidDatetime`
-        naming the field, writing nothing. Idempotent on ``id``.
+        naming the field, writing nothing. Idempotent on ``id``: a retry must leave out what the
+        original left out (and state what it stated), and gets the original allowance back.
         """
         return offline.grant(
             self._ctx,

@@ -11,6 +11,10 @@ program's ``clawback`` (:func:`settle`), the same policy that settles a
 return whose points were spent. One beyond the allowance is an ordinary
 redemption: accepted if the balance covers it, declined otherwise.
 
+The program's ``[offline]`` table (:class:`OfflineTerms`) states the allowance a
+grant gets when it leaves its figures out: ``per_member``, ``total``, and
+``hours`` from the grant's ``at`` to its ``until`` (:func:`resolve_grant`).
+
 The decisions are pure: :func:`check_grant` refuses a bad allowance naming
 the field, :func:`refusal` says why a redemption falls outside one.
 
@@ -24,30 +28,122 @@ the field, :func:`refusal` says why a redemption falls outside one.
 True
 >>> settle(Clawback.FUTURE, points=200, available=120)
 Clawed(taken=120, debt=0, owed=80, uncollected=0)
+>>> terms = OfflineTerms(per_member=300, total=1500, hours=12)
+>>> granted = resolve_grant(terms, "A2", "till-7", t, "ops", per_member=None, total=2000, until=None,
+...                         version="1")
+>>> granted.per_member, granted.total, granted.until == until
+(300, 2000, True)
+>>> OfflineTerms(per_member=300, total=200, hours=12)
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidInput: total: must be at least offline.per_member (300), got 200
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import Any
 
 import attrs
 
-from loyalty.checks import check_aware, check_id, check_points
-from loyalty.errors import InvalidDatetime, InvalidPoints
+from loyalty import schema
+from loyalty.checks import MAX_POINTS, accepts, check_aware, check_id, check_points
+from loyalty.errors import InvalidDatetime, InvalidInput, InvalidPoints
 from loyalty.json_form import JsonForm
 from loyalty.returns import Clawback, Clawed, claw
 
 __all__ = [
+    "MAX_HOURS",
     "Clawback",
     "OfflineAllowance",
+    "OfflineTerms",
     "OfflineUse",
     "TerminalReport",
     "check_grant",
     "note",
     "refusal",
+    "resolve_grant",
     "settle",
     "total_key",
 ]
+
+
+#: The longest default window ``hours`` may give: 30 days. A till offline longer is a till to
+#: replace, and a typo (``hours = 2400``) would leave a window open for months.
+MAX_HOURS = 30 * 24
+
+
+def _positive(field: str, top: int) -> Any:
+    @accepts(minimum=1, maximum=top)
+    def check(_: Any, __: Any, value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidInput(field, f"must be an int, got {value!r}")
+        if value < 1:
+            raise InvalidInput(field, f"must be positive, got {value}")
+        if value > top:
+            raise InvalidInput(field, f"must be at most {top}, got {value}")
+
+    return check
+
+
+@attrs.frozen(kw_only=True)
+class OfflineTerms:
+    """The allowance a terminal gets when a grant leaves its figures out (the program's
+    ``offline`` table); a grant's own figures override these."""
+
+    #: The most points any one member may redeem under a grant.
+    per_member: int = attrs.field(validator=_positive("per_member", MAX_POINTS))
+    #: The most points all members together may redeem under a grant (at least ``per_member``).
+    total: int = attrs.field(validator=_positive("total", MAX_POINTS))
+    #: How long a grant lasts: its ``until`` is its ``at`` plus these hours (at most 720, 30 days).
+    hours: int = attrs.field(validator=_positive("hours", MAX_HOURS))
+
+    def __attrs_post_init__(self) -> None:
+        if self.total < self.per_member:
+            raise InvalidInput(
+                "total", f"must be at least offline.per_member ({self.per_member}), got {self.total}"
+            )
+
+
+def resolve_grant(
+    terms: OfflineTerms | None,
+    key: str,
+    terminal_id: str,
+    at: datetime,
+    actor: str,
+    *,
+    per_member: int | None,
+    total: int | None,
+    until: datetime | None,
+    version: str,
+) -> OfflineAllowance:
+    """The allowance a grant asks for: its own figures, and the program's ``terms`` (of the version
+    in force at ``at``, labelled ``version``) for those it leaves out (``None``). A figure left out
+    of a grant under a program without ``offline`` terms is refused naming it. (:func:`check_grant`
+    checks the allowance it gives.)"""
+    if terms is None:
+        why = (
+            f"not given, and the program (version {version!r}, in force at {at.isoformat()}) "
+            "has no offline table to take it from"
+        )
+        if per_member is None:
+            raise InvalidPoints("per_member", why)
+        if total is None:
+            raise InvalidPoints("total", why)
+        if until is None:
+            raise InvalidDatetime("until", why)
+        return OfflineAllowance(key, terminal_id, per_member, total, at, until, actor)
+    if until is None:
+        until = at + timedelta(hours=terms.hours)
+    return OfflineAllowance(
+        key,
+        terminal_id,
+        terms.per_member if per_member is None else per_member,
+        terms.total if total is None else total,
+        at,
+        until,
+        actor,
+    )
 
 
 def total_key(allowance_id: str) -> str:
@@ -194,3 +290,7 @@ class TerminalReport(JsonForm):
     @property
     def declined(self) -> int:
         return sum(use.declined for use in self.members)
+
+
+attrs.resolve_types(OfflineTerms)
+schema.register(OfflineTerms)

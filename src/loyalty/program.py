@@ -34,6 +34,7 @@ from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
 from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.identifiers import Identifiers
 from loyalty.money import EXACT, check_currency, check_decimal
+from loyalty.offline import OfflineTerms
 from loyalty.redemption import Redemption
 from loyalty.referrals import Referrals
 from loyalty.returns import Clawback, ReturnPolicy
@@ -234,9 +235,12 @@ def _check_time_guards(_: Any, __: Any, value: object) -> None:
         raise InvalidInput("time_guards", f"must be TimeGuards, got {value!r}")
 
 
-def _check_referrals(_: Any, __: Any, value: object) -> None:
-    if value is not None and not isinstance(value, Referrals):
-        raise InvalidInput("referrals", f"must be Referrals or None, got {value!r}")
+def _optional(cls: type, field: str) -> Any:
+    def check(_: Any, __: Any, value: object) -> None:
+        if value is not None and not isinstance(value, cls):
+            raise InvalidInput(field, f"must be {cls.__name__} or None, got {value!r}")
+
+    return check
 
 
 def _rewards(value: Iterable[Reward] | None) -> tuple[Reward, ...]:
@@ -249,11 +253,6 @@ def _rewards(value: Iterable[Reward] | None) -> tuple[Reward, ...]:
 
 def _check_rewards(_: Any, __: Any, value: tuple[Reward, ...]) -> None:
     check_rewards(value)
-
-
-def _check_tiers(_: Any, __: Any, value: object) -> None:
-    if value is not None and not isinstance(value, Tiers):
-        raise InvalidInput("tiers", f"must be Tiers or None, got {value!r}")
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -340,9 +339,11 @@ class Program:
         validator=one_of(ReturnPolicy, "returns"),
         kw_only=True,
     )
-    tiers: Tiers | None = attrs.field(default=None, validator=_check_tiers, kw_only=True)
+    tiers: Tiers | None = attrs.field(default=None, validator=_optional(Tiers, "tiers"), kw_only=True)
     remind_days: int = attrs.field(default=0, validator=_check_remind_days, kw_only=True)
-    referrals: Referrals | None = attrs.field(default=None, validator=_check_referrals, kw_only=True)
+    referrals: Referrals | None = attrs.field(
+        default=None, validator=_optional(Referrals, "referrals"), kw_only=True
+    )
     #: Limits on redemptions and holds, and what a point is worth as payment (:mod:`loyalty.redemption`).
     redemption: Redemption = attrs.field(factory=Redemption, validator=_check_redemption, kw_only=True)
     #: Members' cards and keys: what a replaced card finds (:mod:`loyalty.identifiers`).
@@ -350,6 +351,10 @@ class Program:
     #: How far a till's time may lead the engine's clock, and activity before enrollment
     #: (:mod:`loyalty.time_guards`).
     time_guards: TimeGuards = attrs.field(factory=TimeGuards, validator=_check_time_guards, kw_only=True)
+    #: The allowance an offline terminal gets for the figures its grant leaves out (:mod:`loyalty.offline`).
+    offline: OfflineTerms | None = attrs.field(
+        default=None, validator=_optional(OfflineTerms, "offline"), kw_only=True
+    )
     #: The rewards catalogue: what members buy with points, each as a voucher (:mod:`loyalty.rewards`).
     rewards: tuple[Reward, ...] = attrs.field(
         factory=tuple, converter=_rewards, validator=_check_rewards, kw_only=True

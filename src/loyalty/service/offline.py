@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from loyalty import codec
-from loyalty.checks import check_id, check_points, check_text
+from loyalty.checks import check_aware, check_id, check_points, check_text
 from loyalty.errors import InsufficientPoints, InvalidInput, RedemptionLimit, UnknownTerminal
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.offline import (
@@ -24,6 +24,7 @@ from loyalty.offline import (
     check_grant,
     note,
     refusal,
+    resolve_grant,
     settle,
     total_key,
 )
@@ -46,20 +47,56 @@ def grant(
     *,
     key: str,
     at: datetime,
-    per_member: int,
-    total: int,
-    until: datetime,
+    per_member: int | None,
+    total: int | None,
+    until: datetime | None,
     actor: str,
 ) -> OfflineAllowance:
     """Open an offline allowance for a terminal (see :meth:`loyalty.Engine.grant_offline_allowance`)."""
-    allowance = check_grant(OfflineAllowance(key, terminal_id, per_member, total, at, until, actor))
+    check_id("id", key)
+    check_id("terminal_id", terminal_id)
+    check_id("actor", actor)
+    check_aware("at", at)
+    # What was given is checked before the store is read; what the program fills in, once it is.
+    for field, given in (("per_member", per_member), ("total", total)):
+        if given is not None:
+            check_points(field, given)
+    if until is not None:
+        check_aware("until", until)
+        if per_member is not None and total is not None:
+            check_grant(OfflineAllowance(key, terminal_id, per_member, total, at, until, actor))
     ctx.till_time("at", at)
-    granting = Command(key, "offline_allowance", codec.unstructure(allowance))
+    # The request is what the caller sent, a figure left out kept as null: a retry leaving it
+    # out again replays the original whatever the program says since, and one stating it conflicts.
+    request = {
+        "id": key,
+        "terminal_id": terminal_id,
+        "per_member": per_member,
+        "total": total,
+        "opened_at": at.isoformat(),
+        "until": None if until is None else until.isoformat(),
+        "actor": actor,
+    }
+    granting = Command(key, "offline_allowance", request)
 
     def command(uow: UnitOfWork) -> OfflineAllowance:
         replay = granting.replay(uow)
         if replay is not None:
             return codec.structure(replay.result, OfflineAllowance)
+        program = allowances.program_at(ctx, uow, at)
+        allowance = check_grant(
+            resolve_grant(
+                program.offline,
+                key,
+                terminal_id,
+                at,
+                actor,
+                per_member=per_member,
+                total=total,
+                until=until,
+                version=program.version,
+            )
+        )
         uow.add_offline_allowance(allowance)
         granting.remember(uow, codec.unstructure(allowance), ctx.now())
         uow.commit()
