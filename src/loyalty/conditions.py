@@ -18,29 +18,21 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time, timedelta
-from typing import Any
 
 from dateutil.rrule import rrule
 
 from loyalty.members import AttributeValue, Member
-from loyalty.purchases import Line
 from loyalty.rule_fields import DAYS
 from loyalty.rules import Rule
 
 __all__ = [
     "birthday_in",
-    "line_matches",
     "lines_reason",
     "member_reason",
     "place_reason",
     "properties_reason",
     "when_reason",
 ]
-
-
-def line_matches(rule: Rule, line: Line) -> bool:
-    """Whether ``line`` is one the rule looks at (in every include list, in no exclude list)."""
-    return rule._matches(line)
 
 
 def lines_reason(rule: Rule) -> str:
@@ -81,8 +73,6 @@ def place_reason(
 
 def member_reason(rule: Rule, member: Member | None) -> str | None:
     """Member attribute (segment) conditions."""
-    if not rule.members and not rule.exclude_members:
-        return None
     attributes: Mapping[str, AttributeValue] = {} if member is None else member.attributes
     return _attributes_reason("member", attributes, rule.members, rule.exclude_members)
 
@@ -138,7 +128,7 @@ def when_reason(rule: Rule, local: datetime) -> str | None:
             return f"outside {_window_text(rule)}"
     elif rule.days and DAYS[today.weekday()] not in rule.days:
         return f"outside {_window_text(rule)}"
-    if rule._rrule is not None and not _occurs(rule.recurrence or "", rule._rrule, rule.starts, today):
+    if rule._rrule is not None and not _occurs(rule._rrule, rule.starts, today):
         return f"not a day of {rule.recurrence}"
     return None
 
@@ -160,13 +150,9 @@ def _within(now: time, start: time | None, end: time | None) -> bool:
     return after_start and before_end
 
 
-def _occurs(text: str, rule: rrule, starts: date | None, day: date) -> bool:
-    return _occurs_cached(text, starts, day, rule)
-
-
 @functools.lru_cache(maxsize=4096)
-def _occurs_cached(text: str, starts: date | None, day: date, rule: Any) -> bool:
-    # Cached per rule text and day: dateutil walks from the rule's start each
+def _occurs(rule: rrule, starts: date | None, day: date) -> bool:
+    # Cached per rule and day: dateutil walks from the rule's start each
     # time, and every purchase of a day asks the same question.
     anchor = datetime.combine(starts or date(2000, 1, 1), time())
     bound = rule.replace(dtstart=anchor)

@@ -32,7 +32,6 @@ from decimal import Decimal
 import attrs
 
 from loyalty.blocks import block_points
-from loyalty.errors import InvalidInput
 from loyalty.money import EXACT, Money
 from loyalty.program import Program, TaxBasis
 from loyalty.purchases import Purchase
@@ -70,8 +69,7 @@ def proportional_take(
     """The points a return takes when ``after`` units of each line of ``purchase`` have come back,
     the purchase having earned ``earned`` and its earlier returns taken ``taken`` (see the module)."""
     rate = program.rate
-    if rate is None:  # refused when the program is made; kept for a hand-built snapshot
-        raise InvalidInput("returns", "proportional returns need a base rate")
+    assert rate is not None  # a program that returns proportionally is refused without a base rate
     left = remaining(purchase, after)
     amount = EXACT.subtract(spend_of(program, purchase), spend_of(program, left))
     if rate.whole_blocks:

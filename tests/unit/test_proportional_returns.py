@@ -59,7 +59,10 @@ def test_tax_is_left_out_of_the_amount_when_the_program_earns_without_it() -> No
 def test_a_return_never_takes_more_than_the_purchase_earned() -> None:
     share = proportional_take(TENS, SALE, {0: Decimal(2)}, earned=1, taken=0)
     assert (share.due, share.take) == (1, 1)
-    assert share.detail.endswith("; at most the 1 it earned")
+    assert share.detail == (
+        "25.00 EUR returned so far at 1 point per 10.00 EUR: 2 points (floor), 0 taken before"
+        "; at most the 1 it earned"
+    )
 
 
 def test_once_nothing_is_left_the_rest_of_what_it_earned_goes() -> None:

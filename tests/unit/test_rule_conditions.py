@@ -1,0 +1,69 @@
+"""When a rule's conditions hold, and the reason a receipt shows when they do not."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from loyalty.conditions import lines_reason, member_reason, when_reason
+from loyalty.members import Member
+from loyalty.rules import PurchaseBonus
+
+# 2024-03-05 is a Tuesday.
+TUESDAY = datetime(2024, 3, 5, tzinfo=UTC)
+
+
+def at(day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2024, 3, day, hour, minute, tzinfo=UTC)
+
+
+def test_an_hours_window_includes_its_start_and_excludes_its_end() -> None:
+    rule = PurchaseBonus(id="happy", points=5, hours=("14:00-17:00",))
+    assert [when_reason(rule, at(5, 14)), when_reason(rule, at(5, 16, 59))] == [None, None]
+    assert when_reason(rule, at(5, 13, 59)) == "outside window 14:00-17:00"
+    assert when_reason(rule, at(5, 17)) == "outside window 14:00-17:00"
+
+
+def test_the_reason_names_every_day_and_window_of_the_rule_and_its_zone() -> None:
+    rule = PurchaseBonus(
+        id="weekend",
+        points=5,
+        days=("sat", "sun"),
+        hours=("09:00-12:00", "14:00-17:00"),
+        timezone="Europe/Amsterdam",
+    )
+    assert when_reason(rule, at(4, 10)) == (
+        "outside window Sat/Sun 09:00-12:00, 14:00-17:00 Europe/Amsterdam"
+    )
+
+
+def test_a_rule_for_some_days_holds_all_day_on_them_and_on_no_other() -> None:
+    rule = PurchaseBonus(id="tuesday", points=5, days=("tue",))
+    assert [when_reason(rule, at(5, 0)), when_reason(rule, at(5, 23, 59))] == [None, None]
+    assert when_reason(rule, at(6, 12)) == "outside window Tue"
+
+
+def test_a_recurrence_still_applies_within_an_open_window() -> None:
+    rule = PurchaseBonus(id="first", points=5, hours=("14:00-17:00",), recurrence="FREQ=MONTHLY;BYDAY=+1TU")
+    assert when_reason(rule, at(5, 15)) is None
+    assert when_reason(rule, at(12, 15)) == "not a day of FREQ=MONTHLY;BYDAY=+1TU"
+
+
+def test_a_recurrence_counts_from_the_day_the_rule_starts() -> None:
+    rule = PurchaseBonus(
+        id="fortnight", points=5, starts=date(2024, 3, 5), recurrence="FREQ=WEEKLY;INTERVAL=2"
+    )
+    assert [when_reason(rule, at(5, 12)), when_reason(rule, at(19, 12))] == [None, None]
+    assert when_reason(rule, at(12, 12)) == "not a day of FREQ=WEEKLY;INTERVAL=2"
+
+
+def test_a_rule_for_some_lines_says_every_kind_of_line_it_wanted() -> None:
+    rule = PurchaseBonus(id="kit", points=5, skus=("A1", "B2"), categories=("shoes",))
+    assert lines_reason(rule) == "no line with SKU A1/B2 and category shoes"
+
+
+def test_a_rule_that_only_excludes_a_segment_refuses_its_members_alone() -> None:
+    rule = PurchaseBonus(id="public", points=5, exclude_members={"segment": ("staff",)})
+    staff = Member("M1", TUESDAY, attributes={"segment": "staff"})
+    guest = Member("M2", TUESDAY, attributes={"segment": "guest"})
+    assert member_reason(rule, staff) == "member segment=staff is excluded"
+    assert (member_reason(rule, guest), member_reason(rule, None)) == (None, None)
