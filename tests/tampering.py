@@ -93,6 +93,7 @@ class SQLiteTamperer:
     def _run(self, statement: str, *params: object) -> None:
         with closing(sqlite3.connect(self.path)) as conn, conn:
             conn.execute("DROP TRIGGER IF EXISTS entries_no_update")
+            conn.execute("DROP TRIGGER IF EXISTS entries_text_kept")
             conn.execute("DROP TRIGGER IF EXISTS entries_no_delete")
             conn.execute(statement, params)
 
@@ -115,6 +116,7 @@ class SQLiteTamperer:
     def swap(self, first: int, second: int) -> None:
         with closing(sqlite3.connect(self.path)) as conn, conn:
             conn.execute("DROP TRIGGER IF EXISTS entries_no_update")
+            conn.execute("DROP TRIGGER IF EXISTS entries_text_kept")
             query = f"SELECT {_COLUMNS} FROM entries WHERE seq = ?"
             one, two = (conn.execute(query, (seq,)).fetchone() for seq in (first, second))
             change = f"UPDATE entries SET ({_COLUMNS}) = ({', '.join('?' * len(one))}) WHERE seq = ?"

@@ -7,12 +7,23 @@ on each other.
 
 from __future__ import annotations
 
-from loyalty.errors import MemberNotActive, TransientStorageError, UnknownMember
+from loyalty.errors import MemberErased, MemberNotActive, TransientStorageError, UnknownMember
 from loyalty.members import MemberStatus
 from loyalty.referrals import ReferralState
 from loyalty.store import UnitOfWork
 
-__all__ = ["CHANGE", "CORRECT", "EARN", "SPEND", "allowed", "known", "lock", "lock_with_referrer"]
+__all__ = [
+    "CHANGE",
+    "CORRECT",
+    "EARN",
+    "SPEND",
+    "allowed",
+    "erased",
+    "known",
+    "lock",
+    "lock_with_referrer",
+    "not_erased",
+]
 
 #: What a command does to a member, for :func:`allowed`.
 EARN, SPEND, CORRECT, CHANGE = "earn", "spend", "correct", "change"
@@ -36,6 +47,8 @@ def allowed(uow: UnitOfWork, member_id: str, doing: str, field: str = "member_id
     status = uow.member_status(member_id)
     if status is None or status is MemberStatus.ACTIVE:
         return
+    if status is MemberStatus.ERASED:
+        raise erased(member_id, field)
     if status is MemberStatus.SUSPENDED:
         if doing in _SUSPENDED_MAY:
             return
@@ -43,6 +56,20 @@ def allowed(uow: UnitOfWork, member_id: str, doing: str, field: str = "member_id
     else:
         message = f"member {member_id!r} is closed: nothing new happens to it until it is reopened"
     raise MemberNotActive(field, message, status=status.value)
+
+
+def erased(member_id: str, field: str = "member_id") -> MemberErased:
+    """The error refusing a command on an erased member, naming ``field``."""
+    return MemberErased(
+        field, f"member {member_id!r} was erased: nothing more happens to it", member_id=member_id
+    )
+
+
+def not_erased(uow: UnitOfWork, member_id: str, field: str = "member_id") -> None:
+    """Refuse an erased member (asked after its lock) where :func:`allowed` is not asked: what
+    settles whatever the status (a return) or changes the status itself."""
+    if uow.member_status(member_id) is MemberStatus.ERASED:
+        raise erased(member_id, field)
 
 
 def lock_with_referrer(uow: UnitOfWork, member_id: str) -> int:

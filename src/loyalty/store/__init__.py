@@ -42,6 +42,7 @@ from loyalty.lots import Balance, Lot
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
+from loyalty.store.erasure_role import ErasureRole
 from loyalty.store.identifier_role import IdentifiersRole
 from loyalty.store.ledger_role import LedgerRole
 from loyalty.store.voucher_role import VouchersRole
@@ -54,6 +55,7 @@ __all__ = [
     "Balance",
     "Closing",
     "DomainEvent",
+    "ErasureRole",
     "Hold",
     "HoldsRole",
     "Identifier",
@@ -417,12 +419,14 @@ class UnitOfWork(
     ProgramsRole,
     IdentifiersRole,
     VouchersRole,
+    ErasureRole,
     Protocol,
 ):
     """One transaction. Nothing it did is visible to others or kept until :meth:`commit`.
 
     It is every role above and those of :mod:`loyalty.store.ledger_role`,
-    :mod:`loyalty.store.identifier_role` and :mod:`loyalty.store.voucher_role`, composed: an
+    :mod:`loyalty.store.identifier_role`, :mod:`loyalty.store.voucher_role` and
+    :mod:`loyalty.store.erasure_role`, composed: an
     adapter author can read, implement and test one role at a time.
     """
 

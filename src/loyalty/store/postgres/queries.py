@@ -159,11 +159,29 @@ class Queries:
         self.append = q(append.format(seq="nextval(pg_get_serial_sequence(%(entries)s, 'seq'))"))
         self.append_numbered = q(append.format(seq="%(seq)s"))
         # Entries with their links (those kept before schema 14 have theirs in kept_links), and heads.
+        # And the text digest an erasure kept of an entry whose text it rewrote.
         self.chain_links = q(
             "SELECT {entry_columns}, COALESCE(e.link,"
-            " (SELECT k.link FROM {s}.kept_links AS k WHERE k.seq = e.seq))"
+            " (SELECT k.link FROM {s}.kept_links AS k WHERE k.seq = e.seq)),"
+            " (SELECT t.digest FROM {s}.kept_texts AS t WHERE t.seq = e.seq)"
             " FROM {s}.entries AS e WHERE e.seq > %s ORDER BY e.seq LIMIT %s"
         )
+        # Erasure (loyalty.store.postgres.erasure): rare, so the records are scanned.
+        self.member_records = q(
+            "SELECT key, kind, body FROM {s}.operations"
+            " WHERE body::jsonb ->> 0 = %(m)s OR body::jsonb -> 3 ->> 'member_id' = %(m)s"
+        )
+        self.member_events = q("SELECT {event_columns} FROM {s}.events WHERE member_id = %s ORDER BY seq")
+        self.erase_keys = q("DELETE FROM {s}.identifiers WHERE member_id = %s")
+        self.keep_text = q(
+            "INSERT INTO {s}.kept_texts (seq, digest) SELECT seq, %s FROM {s}.entries"
+            " WHERE seq = %s AND member_id = %s ON CONFLICT (seq) DO NOTHING"
+        )
+        self.erase_text = q(
+            "UPDATE {s}.entries SET reason = %s, actor = %s WHERE seq = %s AND member_id = %s"
+        )
+        self.erase_record = q("UPDATE {s}.operations SET body = %s WHERE key = %s")
+        self.erase_event = q("UPDATE {s}.events SET data = %s WHERE seq = %s AND member_id = %s")
         self.chain_heads = q(
             'SELECT member_id, chain_seq, chain_link FROM {s}.members WHERE member_id COLLATE "C" > %s'
             ' ORDER BY member_id COLLATE "C" LIMIT %s'

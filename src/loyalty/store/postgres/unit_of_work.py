@@ -27,6 +27,7 @@ from loyalty.store import (
 from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
 from loyalty.store.periods import count_from_start, purchase_time
 from loyalty.store.postgres.driver import entry_values, pg_json, pg_text, translate
+from loyalty.store.postgres.erasure import PostgresErasure
 from loyalty.store.postgres.feed import PostgresFeed
 from loyalty.store.postgres.holds import PostgresHolds
 from loyalty.store.postgres.identifiers import IdentifierRows
@@ -54,7 +55,9 @@ if TYPE_CHECKING:
     Connection = psycopg.Connection[tuple[Any, ...]]
 
 
-class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, PostgresHolds, PostgresFeed):
+class PostgresUnitOfWork(
+    IdentifierRows, PostgresVouchers, PostgresLots, PostgresHolds, PostgresFeed, PostgresErasure
+):
     """One transaction on one connection, which sends what needs no answer with what does.
 
     Its ``BEGIN`` and the writes whose answer nothing waits for (tallies added, an operation
@@ -264,7 +267,10 @@ class PostgresUnitOfWork(IdentifierRows, PostgresVouchers, PostgresLots, Postgre
 
     def chain_links(self, *, after: int = 0, limit: int) -> list[Link]:
         rows = self._execute(self._q.chain_links, (after, limit)).fetchall()
-        return [Link(entry_from_row(row), None if row[-1] is None else bytes(row[-1])) for row in rows]
+        return [
+            Link(entry_from_row(row), *(None if value is None else bytes(value) for value in row[-2:]))
+            for row in rows
+        ]
 
     def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
         rows = self._execute(self._q.chain_heads, (after, limit)).fetchall()

@@ -40,6 +40,7 @@ from loyalty.store.rows import (
     tier_state_from_row,
 )
 from loyalty.store.sqlite.entries import Pending, lot_values, pending
+from loyalty.store.sqlite.erasure import SQLiteErasure
 from loyalty.store.sqlite.holds import SQLiteHolds
 from loyalty.store.sqlite.identifiers import IdentifierRows
 from loyalty.store.sqlite.lots import SQLiteLots, lots_by_id
@@ -82,7 +83,7 @@ from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
 
-class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteLots, SQLiteHolds):
+class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteLots, SQLiteHolds, SQLiteErasure):
     def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
         self._conn = conn
         self._readonly = readonly
@@ -262,7 +263,10 @@ class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteLots, SQLiteHolds):
     def chain_links(self, *, after: int = 0, limit: int) -> list[Link]:
         self._flush()
         rows = self._conn.execute(SELECT_LINKS, (after, limit)).fetchall()
-        return [Link(entry_from_row(row), None if row[-1] is None else bytes(row[-1])) for row in rows]
+        return [
+            Link(entry_from_row(row), *(None if value is None else bytes(value) for value in row[-2:]))
+            for row in rows
+        ]
 
     def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
         rows = self._conn.execute(SELECT_HEADS, (after, limit)).fetchall()
