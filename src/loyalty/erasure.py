@@ -11,11 +11,13 @@ commands and its outbox events, it returns the :class:`Erasure` a store writes i
 - each entry whose text the caller wrote (the reason of a redemption, correction, transfer,
   merge or tier assignment, and any actor) reads :data:`ERASED` instead, and keeps the
   :func:`~loyalty.chains.text_digest` of what it said, which the chain is verified with;
-- each record of the member's commands loses the personal fields of its request and result
-  (:data:`RECORD_FIELDS`, set to ``None``) and is marked ``erased``, so a retry under its key is
+- each record of the commands about the member (:data:`MEMBER_FIELDS`) loses the personal
+  fields of its request and result (:data:`RECORD_FIELDS`, set to ``None``) and is marked
+  ``erased``, so a retry under its key is
   refused with :class:`~loyalty.errors.MemberErased`; a purchase keeps its member, time, lines
   and amount, which the period figures read;
-- each of the member's events loses the personal fields of its data (:data:`EVENT_FIELDS`).
+- each of the member's events, and each merge into it, loses the personal fields of its data
+  (:data:`EVENT_FIELDS`: a merge's lists the keys it carried to the member).
 
 Neither the member id nor a command's id (``source_id``) is erased: they are the keys every
 row is found by, so they must not be personal (see docs/erasure.md).
@@ -33,7 +35,7 @@ row is found by, so they must not be personal (see docs/erasure.md).
 >>> plan.texts[0].reason, plan.texts[0].actor
 ('erased', 'erased')
 >>> plan.records[0].request
-{'member_id': 'M1', 'attributes': None, 'erased': 'E1'}
+{'member_id': 'M1', 'attributes': None, 'erased': 'E1', 'erased_member': 'M1'}
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from loyalty.outbox import DomainEvent, EventKind
 __all__ = [
     "ERASED",
     "EVENT_FIELDS",
+    "MEMBER_FIELDS",
     "RECORD_FIELDS",
     "Erased",
     "ErasedEvent",
@@ -59,6 +62,8 @@ __all__ = [
     "Erasure",
     "Record",
     "erased_by",
+    "erased_member",
+    "names",
     "plan_erasure",
 ]
 
@@ -76,6 +81,7 @@ RECORD_FIELDS = frozenset(
         "birthday_changed_at",
         "identifiers",
         "key",
+        "keys",
         "member",
         "new_key",
         "old_key",
@@ -85,6 +91,10 @@ RECORD_FIELDS = frozenset(
         "value",
     }
 )
+
+#: The fields of a command's request that name the member it is about: a record is the member's
+#: if one of them does (a transfer's and a merge's name two members, each of whom it is about).
+MEMBER_FIELDS = ("member_id", "from_member", "to_member", "survivor", "absorbed")
 
 #: The fields of an event's data that may hold personal data, by kind: the keys of identifier
 #: events and the free text of status changes and transfers.
@@ -101,8 +111,8 @@ EVENT_FIELDS: Mapping[EventKind, frozenset[str]] = {
 _CALLER_TEXT = frozenset(
     {EntryKind.REDEEM, EntryKind.ADJUST, EntryKind.TIER, EntryKind.TRANSFER, EntryKind.MERGE}
 )
-# Where a record keeps the erasure that scrubbed it.
-_MARK = "erased"
+# Where a record keeps the erasure that scrubbed it, and the member it erased.
+_MARK, _MARKED = "erased", "erased_member"
 
 
 @attrs.frozen
@@ -167,6 +177,24 @@ def erased_by(request: Mapping[str, Any]) -> str | None:
     return mark if isinstance(mark, str) else None
 
 
+def erased_member(request: Mapping[str, Any]) -> str:
+    """The member whose erasure scrubbed a record's request (see :func:`erased_by`).
+
+    >>> erased_member({"from_member": "M2", "to_member": "M1", "erased": "E1", "erased_member": "M1"})
+    'M1'
+    """
+    return str(request.get(_MARKED))
+
+
+def names(request: Mapping[str, Any], member_id: str) -> bool:
+    """Whether a command's request is about ``member_id`` (one of :data:`MEMBER_FIELDS`).
+
+    >>> names({"from_member": "M2", "to_member": "M1"}, "M1"), names({"member_id": "M2"}, "M1")
+    (True, False)
+    """
+    return any(request.get(field) == member_id for field in MEMBER_FIELDS)
+
+
 def _scrub(data: Mapping[str, Any], fields: frozenset[str]) -> dict[str, Any]:
     return {name: None if name in fields else value for name, value in data.items()}
 
@@ -187,8 +215,8 @@ def plan_erasure(
 ) -> Erasure:
     """The erasure of ``member`` (see the module's notes), by the erasure whose id is ``key``.
 
-    ``entries`` are the member's, ``records`` those of its commands (an erased one is left as
-    it is) and ``events`` its outbox events."""
+    ``entries`` are the member's, ``records`` those of the commands about it (an erased one is
+    left as it is) and ``events`` its outbox events and the merges into it."""
     erased = attrs.evolve(
         member, birthday=None, attributes={}, birthday_changed_at=None, status=MemberStatus.ERASED
     )
@@ -197,7 +225,7 @@ def plan_erasure(
         Record(
             record.key,
             record.kind,
-            _scrub(record.request, RECORD_FIELDS) | {_MARK: key},
+            _scrub(record.request, RECORD_FIELDS) | {_MARK: key, _MARKED: member.id},
             _scrub(record.result, RECORD_FIELDS),
         )
         for record in records

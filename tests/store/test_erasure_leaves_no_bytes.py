@@ -40,6 +40,7 @@ def _erase_and_compare(engine: Engine) -> None:
     before, report = figures(), engine.verify()
     assert report.ok
     engine.erase("M1", id="erase-1", at=T0, reason="GDPR request 7", actor="dpo")
+    engine.erase("M1-old", id="erase-2", at=T0, reason="GDPR request 7", actor="dpo")
     assert figures() == before
     assert engine.verify() == report
 

@@ -53,7 +53,7 @@ def test_a_records_personal_fields_go_and_its_figures_stay_and_it_is_marked() ->
     )
     key = Record("K1", "identifier_add", {"member_id": "M1", "key": "email:ann@example.com"}, {"value": "x"})
     records = plan_erasure(ANN, [], [purchase, key], [], key="E1").records
-    assert records[0].request == {**purchase.request, "erased": "E1"}
+    assert records[0].request == {**purchase.request, "erased": "E1", "erased_member": "M1"}
     assert records[0].result == {
         "amount": {"amount": "12.45", "currency": "EUR"},
         "points": 12,

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import attrs
 
 from loyalty import codec
-from loyalty.erasure import erased_by
+from loyalty.erasure import erased_by, erased_member
 from loyalty.errors import IdempotencyConflict, InsufficientPoints, MemberErased, RedemptionLimit
 from loyalty.redemption import refusal
 from loyalty.service.running import Declined, Runner
@@ -98,9 +98,9 @@ class Command:
             return None
         if erased_by(previous.request) is not None:
             # The record lost its personal data to an erasure: nothing to compare or replay.
-            member = previous.request.get("member_id")
+            member = erased_member(previous.request)
             raise MemberErased(
-                "id", f"id {self.key!r} was a command of a member since erased", member_id=str(member)
+                "id", f"id {self.key!r} was a command about member {member!r}, since erased", member_id=member
             )
         if previous.kind != self.kind:
             raise IdempotencyConflict(

@@ -9,7 +9,7 @@ import attrs
 
 from loyalty import codec
 from loyalty.earning import evaluate, tally_keys
-from loyalty.erasure import erased_by
+from loyalty.erasure import erased_by, erased_member
 from loyalty.errors import AlreadyReturned, InvalidInput, UnknownPurchase
 from loyalty.members import Member
 from loyalty.program import Program
@@ -84,7 +84,7 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
     if sold is None or sold.kind != "purchase":
         raise UnknownPurchase("purchase_id", f"no purchase {returned.purchase_id!r} was recorded")
     if erased_by(sold.request) is not None:
-        raise locks.erased(str(sold.request.get("member_id")), "purchase_id")
+        raise locks.erased(erased_member(sold.request), "purchase_id")
     pid = returned.purchase_id
     purchase = codec.purchase_from_request(pid, sold.request)
     receipt = codec.receipt_from_result(sold.result)

@@ -9,9 +9,9 @@ from typing import Protocol
 
 import attrs
 
-from loyalty.erasure import Erasure, Record
+from loyalty.erasure import Erasure, Record, names
 from loyalty.errors import StorageError
-from loyalty.outbox import DomainEvent
+from loyalty.outbox import DomainEvent, EventKind
 from loyalty.store import check_json
 from loyalty.store.memory.data import Data, Kept
 
@@ -29,6 +29,13 @@ class Transaction(Protocol):
         ...
 
 
+def _about(event: DomainEvent, member_id: str) -> bool:
+    """Whether the event is the member's, or a merge into it."""
+    if event.member_id == member_id:
+        return True
+    return event.kind is EventKind.MEMBER_MERGED and event.data.get("survivor") == member_id
+
+
 class MemoryErasure:
     """What :class:`~loyalty.store.memory.MemoryUnitOfWork` does to erase a member; its methods
     take ``self: Transaction``, so mypy checks the unit of work has what they use."""
@@ -37,12 +44,12 @@ class MemoryErasure:
         found = []
         for key, kept in sorted(self._data.operations.items()):
             request, result = pickle.loads(kept.body)
-            if request.get("member_id") == member_id:
+            if names(request, member_id):
                 found.append(Record(key, kept.kind, request, result))
         return found
 
     def member_events(self: Transaction, member_id: str) -> list[DomainEvent]:
-        return [event for event in self._data.events if event.member_id == member_id]
+        return [event for event in self._data.events if _about(event, member_id)]
 
     def erase_member(self: Transaction, erasure: Erasure) -> None:
         self._writable()
@@ -60,7 +67,7 @@ class MemoryErasure:
             if record.key not in data.operations:
                 raise StorageError("key", f"no record {record.key!r}")
         for event in erasure.events:
-            if not 0 < event.seq <= len(data.events) or data.events[event.seq - 1].member_id != member.id:
+            if not 0 < event.seq <= len(data.events) or not _about(data.events[event.seq - 1], member.id):
                 raise StorageError("seq", f"no event {event.seq} of member {member.id!r}")
         data.members[member.id] = attrs.evolve(
             old,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from loyalty.erasure import Erasure, Record
+from loyalty.erasure import Erasure, Record, names
 from loyalty.errors import StorageError
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent
@@ -33,12 +33,12 @@ class PostgresErasure:
         found = []
         for key, kind, body in self._execute(self._q.member_records, {"m": member_id}):
             request, result = unpack_operation(key, body)
-            if request.get("member_id") == member_id:
+            if names(request, member_id):
                 found.append(Record(key, kind, request, result))
         return sorted(found, key=lambda record: record.key)
 
     def member_events(self: Transaction, member_id: str) -> list[DomainEvent]:
-        return [event_from_row(row) for row in self._execute(self._q.member_events, (member_id,))]
+        return [event_from_row(row) for row in self._execute(self._q.member_events, {"m": member_id})]
 
     def erase_member(self: Erasing, erasure: Erasure) -> None:
         self._writable()
@@ -57,5 +57,6 @@ class PostgresErasure:
                 raise StorageError("key", f"no record {record.key!r}")
         for event in erasure.events:
             data = pg_json("data", dict(event.data))
-            if self._execute(self._q.erase_event, (data, event.seq, member.id)).rowcount != 1:
+            found = self._execute(self._q.erase_event, {"data": data, "seq": event.seq, "m": member.id})
+            if found.rowcount != 1:
                 raise StorageError("seq", f"no event {event.seq} of member {member.id!r}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from loyalty.erasure import MEMBER_FIELDS
 from loyalty.store.postgres.migrations import CHAIN, MIGRATIONS, REPACK, SHARES
 from loyalty.store.rows import (
     ENTRY_COLUMNS,
@@ -167,11 +168,13 @@ class Queries:
             " FROM {s}.entries AS e WHERE e.seq > %s ORDER BY e.seq LIMIT %s"
         )
         # Erasure (loyalty.store.postgres.erasure): rare, so the records are scanned.
-        self.member_records = q(
-            "SELECT key, kind, body FROM {s}.operations"
-            " WHERE body::jsonb ->> 0 = %(m)s OR body::jsonb -> 3 ->> 'member_id' = %(m)s"
-        )
-        self.member_events = q("SELECT {event_columns} FROM {s}.events WHERE member_id = %s ORDER BY seq")
+        # (S608: the fields are our constants; the member is a parameter.)
+        named = " OR ".join(f"body::jsonb -> 3 ->> '{field}' = %(m)s" for field in MEMBER_FIELDS)
+        records = f"SELECT key, kind, body FROM {{s}}.operations WHERE body::jsonb ->> 0 = %(m)s OR {named}"  # noqa: S608
+        self.member_records = q(records)
+        # The member's events, and the merges into it (whose data lists the keys they carried to it).
+        about = "(member_id = %(m)s OR kind = 'member_merged' AND data::jsonb ->> 'survivor' = %(m)s)"
+        self.member_events = q(f"SELECT {{event_columns}} FROM {{s}}.events WHERE {about} ORDER BY seq")  # noqa: S608
         self.erase_keys = q("DELETE FROM {s}.identifiers WHERE member_id = %s")
         self.keep_text = q(
             "INSERT INTO {s}.kept_texts (seq, digest) SELECT seq, %s FROM {s}.entries"
@@ -181,7 +184,7 @@ class Queries:
             "UPDATE {s}.entries SET reason = %s, actor = %s WHERE seq = %s AND member_id = %s"
         )
         self.erase_record = q("UPDATE {s}.operations SET body = %s WHERE key = %s")
-        self.erase_event = q("UPDATE {s}.events SET data = %s WHERE seq = %s AND member_id = %s")
+        self.erase_event = q(f"UPDATE {{s}}.events SET data = %(data)s WHERE seq = %(seq)s AND {about}")  # noqa: S608
         self.chain_heads = q(
             'SELECT member_id, chain_seq, chain_link FROM {s}.members WHERE member_id COLLATE "C" > %s'
             ' ORDER BY member_id COLLATE "C" LIMIT %s'

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Protocol
 
-from loyalty.erasure import Erasure, Record
+from loyalty.erasure import MEMBER_FIELDS, Erasure, Record, names
 from loyalty.errors import StorageError
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent
@@ -19,12 +19,15 @@ from loyalty.store.rows import EVENT_COLUMNS, dump_json, event_from_row
 
 __all__ = ["SQLiteErasure"]
 
+_NAMED = " OR ".join(f"json_extract(body, '$[3].{field}') = :m" for field in MEMBER_FIELDS)
+# (S608: the fields are our constants; the member is a parameter.)
 _RECORDS = (
-    "SELECT source_id, 'purchase', record FROM entries WHERE member_id = :m AND record IS NOT NULL"
-    " UNION ALL SELECT key, kind, body FROM operations"
-    " WHERE json_extract(body, '$[0]') = :m OR json_extract(body, '$[3].member_id') = :m"
+    "SELECT source_id, 'purchase', record FROM entries WHERE member_id = :m AND record IS NOT NULL"  # noqa: S608
+    f" UNION ALL SELECT key, kind, body FROM operations WHERE json_extract(body, '$[0]') = :m OR {_NAMED}"
 )
-_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE member_id = ? ORDER BY seq"  # noqa: S608
+# The member's events, and the merges into it (whose data lists the keys they carried to it).
+_ABOUT = "(member_id = :m OR kind = 'member_merged' AND json_extract(data, '$.survivor') = :m)"
+_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE {_ABOUT} ORDER BY seq"  # noqa: S608
 
 
 class Transaction(Protocol):
@@ -49,12 +52,12 @@ class SQLiteErasure:
         found = []
         for key, kind, body in self._conn.execute(_RECORDS, {"m": member_id}):
             request, result = unpack_operation(key, body)
-            if request.get("member_id") == member_id:
+            if names(request, member_id):
                 found.append(Record(key, kind, request, result))
         return sorted(found, key=lambda record: record.key)
 
     def member_events(self: Transaction, member_id: str) -> list[DomainEvent]:
-        return [event_from_row(row) for row in self._conn.execute(_EVENTS, (member_id,))]
+        return [event_from_row(row) for row in self._conn.execute(_EVENTS, {"m": member_id})]
 
     def erase_member(self: Transaction, erasure: Erasure) -> None:
         self._writable()
@@ -98,8 +101,8 @@ class SQLiteErasure:
                 raise StorageError("key", f"no record {record.key!r}")
         for event in erasure.events:
             changed = conn.execute(
-                "UPDATE events SET data = ? WHERE seq = ? AND member_id = ?",
-                (dump_json(dict(event.data)), event.seq, member.id),
+                f"UPDATE events SET data = :data WHERE seq = :seq AND {_ABOUT}",  # noqa: S608
+                {"data": dump_json(dict(event.data)), "seq": event.seq, "m": member.id},
             )
             if changed.rowcount != 1:
                 raise StorageError("seq", f"no event {event.seq} of member {member.id!r}")

@@ -36,11 +36,13 @@ PERSONAL = (
     "zelda's answer",
     "gave Zelda 5",
     "clerk Bob Roe",
+    "zelda-old-account",
 )
 
 
 def write_personal_history(engine: Engine, member_id: str = "M1") -> None:
-    """Give ``member_id`` personal data through every command that takes some, and points."""
+    """Give ``member_id`` personal data through every command that takes some, and points; and
+    merge into it ``member_id + "-old"``, its old account (with a key): erase both."""
     at = T0
     engine.enroll(
         member_id,
@@ -65,6 +67,8 @@ def write_personal_history(engine: Engine, member_id: str = "M1") -> None:
         member_id, "suspended", id="status-1", at=at, reason="gave Zelda 5", actor="clerk Bob Roe"
     )
     engine.change_status(member_id, "active", id="status-2", at=at, reason="ok", actor="clerk Bob Roe")
+    engine.enroll(f"{member_id}-old", at=at, identifiers=["other:zelda-old-account"])
+    engine.merge_members(member_id, f"{member_id}-old", id="merge-1", at=at, reason="one person")
 
 
 def _kept(store: Store, member_id: str) -> str:
@@ -91,14 +95,15 @@ class ErasureContract(ContractBase):
         write_personal_history(engine)
         engine.enroll("M2", at=T0, identifiers=["card:1"])
         engine.record_purchase(Purchase("till-2", "M2", T0, [Line("tea", 1, Decimal("2"))], "EUR"))
+        engine.transfer("M2", "M1", 1, id="send-1", at=T0)  # a record about both
         with engine.store.unit_of_work(readonly=True) as uow:
             records = uow.member_records("M1")
             events = uow.member_events("M1")
-            assert [r.key for r in uow.member_records("M2")] == ["till-2"]
+            assert [r.key for r in uow.member_records("M2")] == ["send-1", "till-2"]
         keys = (
             "update-1 update-2 key-1 key-2 key-3 key-4 key-5 event-1 till-1 fix-1 spend-1 status-1 status-2"
         )
-        assert [r.key for r in records] == sorted(keys.split())
+        assert [r.key for r in records] == sorted([*keys.split(), "merge-1", "send-1"])
         till = next(r for r in records if r.key == "till-1")
         assert (till.kind, till.request["member_id"], till.request["lines"][0]["sku"]) == (
             "purchase",
@@ -106,7 +111,11 @@ class ErasureContract(ContractBase):
             "cake",
         )
         assert [e.seq for e in events] == sorted(e.seq for e in events)
-        assert {e.member_id for e in events} == {"M1"} and len(events) == 8
+        assert [e.member_id for e in events].count("M1") == 8
+        merged = [e for e in events if e.member_id != "M1"]
+        assert [(e.kind, e.member_id, e.data["survivor"]) for e in merged] == [
+            (EventKind.MEMBER_MERGED, "M1-old", "M1")
+        ]
 
     def test_an_erasure_leaves_no_personal_value_and_every_figure_as_it_was(self, engine: Engine) -> None:
         write_personal_history(engine)
@@ -116,10 +125,11 @@ class ErasureContract(ContractBase):
         before = (engine.balance("M1"), engine.lots("M1"), engine.figures(*week), engine.verify())
         history = engine.history("M1")
         erased = engine.erase("M1", id="erase-1", at=T0, reason="GDPR request 7", actor="dpo")
-        assert (erased.member_id, erased.entries, erased.identifiers) == ("M1", len(history), 4)
+        assert (erased.member_id, erased.entries, erased.identifiers) == ("M1", len(history), 5)
+        engine.erase("M1-old", id="erase-2", at=T0, reason="GDPR request 7", actor="dpo")
         assert (engine.balance("M1"), engine.lots("M1"), engine.figures(*week), engine.verify()) == before
         assert engine.verify().ok and engine.verify().entries == len(engine.entries(limit=1000))
-        kept = _kept(engine.store, "M1")
+        kept = _kept(engine.store, "M1") + _kept(engine.store, "M1-old")
         for value in PERSONAL:
             assert value not in kept, value
         after = engine.history("M1")
