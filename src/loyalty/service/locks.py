@@ -42,8 +42,9 @@ def lock(uow: UnitOfWork, member_id: str, field: str = "member_id") -> int:
 def allowed(uow: UnitOfWork, member_id: str, doing: str, field: str = "member_id") -> None:
     """Refuse what the member's status does not allow (asked after the member's lock, which read
     the status with the balance), naming ``field``: a suspended member neither earns nor spends,
-    though it is corrected and updated; a closed one does nothing new. Holds already open and
-    returns settle whatever the status, so their commands do not ask."""
+    though it is corrected and updated; a closed one does nothing new; an erased one nothing at
+    all (:class:`~loyalty.errors.MemberErased`). Holds already open and returns settle whatever
+    the status, so their commands do not ask (a return asks :func:`not_erased`)."""
     status = uow.member_status(member_id)
     if status is None or status is MemberStatus.ACTIVE:
         return

@@ -14,7 +14,7 @@ import pytest
 from loyalty.chains import text_digest
 from loyalty.engine import Engine
 from loyalty.erasure import ERASED, Erased, plan_erasure
-from loyalty.errors import IdempotencyConflict, MemberErased, StorageError
+from loyalty.errors import IdempotencyConflict, LoyaltyError, MemberErased, StorageError
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import EventKind
 from loyalty.purchases import Line, Purchase
@@ -168,6 +168,24 @@ class ErasureContract(ContractBase):
             with pytest.raises(MemberErased) as raised:
                 command()
             assert raised.value.member_id == "M1"
+
+    def test_an_erasure_with_bad_input_is_refused_naming_the_field_and_writes_nothing(
+        self, engine: Engine
+    ) -> None:
+        write_personal_history(engine)
+        before = _kept(engine.store, "M1")
+        bad: list[tuple[str, Callable[[], object]]] = [
+            ("member_id", lambda: engine.erase("M9", id="E", at=T0, reason="r", actor="a")),
+            ("id", lambda: engine.erase("M1", id="", at=T0, reason="r", actor="a")),
+            ("at", lambda: engine.erase("M1", id="E", at=T0.replace(tzinfo=None), reason="r", actor="a")),
+            ("reason", lambda: engine.erase("M1", id="E", at=T0, reason="a\x00b", actor="a")),
+            ("actor", lambda: engine.erase("M1", id="E", at=T0, reason="r", actor="a\x00b")),
+        ]
+        for field, command in bad:
+            with pytest.raises(LoyaltyError) as raised:
+                command()
+            assert raised.value.field == field
+        assert _kept(engine.store, "M1") == before
 
     def test_an_erasure_is_idempotent_on_its_id(self, engine: Engine) -> None:
         write_personal_history(engine)
