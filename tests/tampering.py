@@ -58,8 +58,25 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_15(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 15 left it: no kept texts, entries never updated."""
+    from loyalty.store.sqlite.migrations import MIGRATIONS
+
+    (no_update,) = (s for s in MIGRATIONS[0] if "TRIGGER entries_no_update" in s)
+    for statement in (
+        "DROP TABLE kept_texts",
+        "DROP TRIGGER entries_text_kept",
+        "DROP TRIGGER entries_no_update",
+        no_update,
+    ):
+        conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = 15")
+    conn.commit()
+
+
 def as_sqlite_schema_14(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 14 left it: no links, heads or kept links."""
+    as_sqlite_schema_15(conn)
     for statement in (
         "DROP TABLE kept_links",
         "ALTER TABLE entries DROP COLUMN link",
@@ -71,11 +88,32 @@ def as_sqlite_schema_14(conn: sqlite3.Connection) -> None:
     conn.commit()
 
 
+def as_postgres_schema_14(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 14 left it: no kept texts, entries never updated."""
+    import psycopg
+    from psycopg import sql
+
+    from loyalty.store.postgres.migrations import MIGRATIONS
+
+    (no_update,) = (s for s in MIGRATIONS[0] if "TRIGGER entries_no_update_or_delete" in s)
+    with psycopg.connect(dsn) as conn:
+        for statement in (
+            "DROP TABLE {s}.kept_texts",
+            "DROP TRIGGER entries_text_only ON {s}.entries",
+            "DROP TRIGGER entries_no_delete ON {s}.entries",
+            "DROP FUNCTION {s}.entries_text_only()",
+            no_update,
+            "UPDATE {s}.schema_version SET version = 14",
+        ):
+            conn.execute(sql.SQL(statement).format(s=sql.Identifier(schema)))
+
+
 def as_postgres_schema_13(dsn: str, schema: str) -> None:
     """A current PostgreSQL schema as schema 13 left it: no links, heads or kept links."""
     import psycopg
     from psycopg import sql
 
+    as_postgres_schema_14(dsn, schema)
     with psycopg.connect(dsn) as conn:
         for statement in (
             "DROP TABLE {s}.kept_links",

@@ -48,7 +48,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 15
+    assert store.schema_version() == SCHEMA_VERSION == 16
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -139,7 +139,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 15
+        assert store.schema_version() == SCHEMA_VERSION == 16
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -605,7 +605,12 @@ def test_a_version_10_file_keeps_its_records_and_its_purchases_replay_return_and
         assert set(kept) <= set(conn.execute("SELECT key, kind, body FROM operations"))
         assert conn.execute("SELECT source_id FROM entries WHERE record IS NOT NULL").fetchall() == [("N1",)]
         triggers = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-        assert triggers == {"entries_no_update", "entries_no_delete", "operations_key_once"}
+        assert triggers == {
+            "entries_no_update",
+            "entries_text_kept",
+            "entries_no_delete",
+            "operations_key_once",
+        }
 
 
 def test_a_version_11_file_gains_members_keys_and_keeps_its_members(tmp_path: Path) -> None:
