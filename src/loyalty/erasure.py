@@ -1,8 +1,8 @@
 """Erasure on request (GDPR art. 17): what the store keeps about a member, with the personal
 data taken out, and the ledger's figures and chain left as they were.
 
-:func:`plan_erasure` is pure: given the member, its entries, the idempotency records of its
-commands and its outbox events, it returns the :class:`Erasure` a store writes in one go
+:func:`plan_erasure` is pure: given the member, its entries, the idempotency records of the
+commands about it and its outbox events, it returns the :class:`Erasure` a store writes in one go
 (:meth:`loyalty.store.ErasureRole.erase_member`):
 
 - the member's row keeps its id, enrollment time and balance; its birthday, the time it
@@ -13,9 +13,8 @@ commands and its outbox events, it returns the :class:`Erasure` a store writes i
   :func:`~loyalty.chains.text_digest` of what it said, which the chain is verified with;
 - each record of the commands about the member (:data:`MEMBER_FIELDS`) loses the personal
   fields of its request and result (:data:`RECORD_FIELDS`, set to ``None``) and is marked
-  ``erased``, so a retry under its key is
-  refused with :class:`~loyalty.errors.MemberErased`; a purchase keeps its member, time, lines
-  and amount, which the period figures read;
+  ``erased``, so a retry under its key is refused with :class:`~loyalty.errors.MemberErased`;
+  a purchase keeps its member, time, lines and amount, which the period figures read;
 - each of the member's events, and each merge into it, loses the personal fields of its data
   (:data:`EVENT_FIELDS`: a merge's lists the keys it carried to the member).
 
