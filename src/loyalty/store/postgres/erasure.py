@@ -46,7 +46,7 @@ class PostgresErasure:
         self.update_member(member)  # fails for an unknown member
         self._execute(self._q.erase_keys, (member.id,))
         for text in erasure.texts:
-            # The digest first: the trigger of schema 15 lets the text change only then.
+            # The digest first: the trigger of schema 17 lets the text change only then.
             self._execute(self._q.keep_text, (text.kept, text.seq, member.id))
             changed = self._execute(self._q.erase_text, (text.reason, text.actor, text.seq, member.id))
             if changed.rowcount != 1:

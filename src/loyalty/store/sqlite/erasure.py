@@ -78,7 +78,7 @@ class SQLiteErasure:
         self.update_member(member)  # fails for an unknown member
         conn.execute("DELETE FROM identifiers WHERE member_id = ?", (member.id,))
         for text in erasure.texts:
-            # The digest first: the trigger of schema 16 lets the text change only then.
+            # The digest first: the trigger of schema 17 lets the text change only then.
             conn.execute(
                 "INSERT INTO kept_texts (seq, digest) SELECT seq, ? FROM entries"
                 " WHERE seq = ? AND member_id = ? ON CONFLICT (seq) DO NOTHING",
