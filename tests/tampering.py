@@ -60,8 +60,25 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_16(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 16 left it: no kept texts, entries never updated."""
+    from loyalty.store.sqlite.migrations import MIGRATIONS
+
+    (no_update,) = (s for s in MIGRATIONS[0] if "TRIGGER entries_no_update" in s)
+    for statement in (
+        "DROP TABLE kept_texts",
+        "DROP TRIGGER entries_text_kept",
+        "DROP TRIGGER entries_no_update",
+        no_update,
+    ):
+        conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = 16")
+    conn.commit()
+
+
 def as_sqlite_schema_15(conn: sqlite3.Connection) -> None:
-    """A current SQLite file as schema 15 left it: no offline allowances."""
+    """A current SQLite file as schema 15 left it: no offline allowances (nor what came after)."""
+    as_sqlite_schema_16(conn)
     conn.execute("DROP TABLE offline_uses")
     conn.execute("DROP TABLE offline_allowances")
     conn.execute("UPDATE schema_version SET version = 15")
@@ -108,14 +125,34 @@ _UNDO_16 = (
 )
 
 
+def _undo_17() -> tuple[str, ...]:
+    """Schema 17 taken back: no kept texts, entries never updated (the trigger of schema 1)."""
+    from loyalty.store.postgres.migrations import MIGRATIONS
+
+    (no_update,) = (s for s in MIGRATIONS[0] if "TRIGGER entries_no_update_or_delete" in s)
+    return (
+        "DROP TABLE {s}.kept_texts",
+        "DROP TRIGGER entries_text_only ON {s}.entries",
+        "DROP TRIGGER entries_no_delete ON {s}.entries",
+        "DROP FUNCTION {s}.entries_text_only()",
+        no_update,
+        "UPDATE {s}.schema_version SET version = 16",
+    )
+
+
+def as_postgres_schema_16(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 16 left it: no kept texts, entries never updated."""
+    _undo_postgres(dsn, schema, _undo_17())
+
+
 def as_postgres_schema_15(dsn: str, schema: str) -> None:
-    """A current PostgreSQL schema as schema 15 left it: no offline allowances."""
-    _undo_postgres(dsn, schema, _UNDO_16)
+    """A current PostgreSQL schema as schema 15 left it: no offline allowances (nor kept texts)."""
+    _undo_postgres(dsn, schema, (*_undo_17(), *_UNDO_16))
 
 
 def as_postgres_schema_14(dsn: str, schema: str) -> None:
     """A current PostgreSQL schema as schema 14 left it: keys and foreign keys not yet by member."""
-    _undo_postgres(dsn, schema, (*_UNDO_16, *_UNDO_15))
+    _undo_postgres(dsn, schema, (*_undo_17(), *_UNDO_16, *_UNDO_15))
 
 
 def _undo_postgres(dsn: str, schema: str, statements: tuple[str, ...]) -> None:
@@ -150,6 +187,7 @@ class SQLiteTamperer:
     def _run(self, statement: str, *params: object) -> None:
         with closing(sqlite3.connect(self.path)) as conn, conn:
             conn.execute("DROP TRIGGER IF EXISTS entries_no_update")
+            conn.execute("DROP TRIGGER IF EXISTS entries_text_kept")
             conn.execute("DROP TRIGGER IF EXISTS entries_no_delete")
             conn.execute(statement, params)
 
@@ -172,6 +210,7 @@ class SQLiteTamperer:
     def swap(self, first: int, second: int) -> None:
         with closing(sqlite3.connect(self.path)) as conn, conn:
             conn.execute("DROP TRIGGER IF EXISTS entries_no_update")
+            conn.execute("DROP TRIGGER IF EXISTS entries_text_kept")
             query = f"SELECT {_COLUMNS} FROM entries WHERE seq = ?"
             one, two = (conn.execute(query, (seq,)).fetchone() for seq in (first, second))
             change = f"UPDATE entries SET ({_COLUMNS}) = ({', '.join('?' * len(one))}) WHERE seq = ?"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from loyalty.earning import Event, earn
     from loyalty.engine import Clock, Engine, Maintenance
+    from loyalty.erasure import Erased
     from loyalty.errors import (
         AlreadyReturned,
         BeforeEnrollment,
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         InvalidQuantity,
         LoyaltyError,
         MemberAlreadyEnrolled,
+        MemberErased,
         MemberNotActive,
         MergeBlocked,
         MissingExtra,
@@ -127,6 +129,7 @@ _HOMES: dict[str, str] = {
     "Engine": "loyalty.engine",
     "Entry": "loyalty.ledger",
     "EntryKind": "loyalty.ledger",
+    "Erased": "loyalty.erasure",
     "Event": "loyalty.earning",
     "EventCombination": "loyalty.program",
     "EventKind": "loyalty.outbox",
@@ -160,6 +163,7 @@ _HOMES: dict[str, str] = {
     "Maintenance": "loyalty.engine",
     "Member": "loyalty.members",
     "MemberAlreadyEnrolled": "loyalty.errors",
+    "MemberErased": "loyalty.errors",
     "MemberNotActive": "loyalty.errors",
     "MemberStatus": "loyalty.members",
     "Merge": "loyalty.merges",
@@ -282,6 +286,7 @@ __all__ = [
     "Engine",
     "Entry",
     "EntryKind",
+    "Erased",
     "Event",
     "EventCombination",
     "EventKind",
@@ -315,6 +320,7 @@ __all__ = [
     "Maintenance",
     "Member",
     "MemberAlreadyEnrolled",
+    "MemberErased",
     "MemberNotActive",
     "MemberStatus",
     "Merge",

@@ -8,9 +8,10 @@ engine decides). A store keeps each entry's link beside it, and the member's *he
 missed too. A chain per member keeps a write to one member's rows (no global chain to lock).
 
 The entry's text (source, reason, actor, rules, program version) enters through a digest of
-its own, :func:`text_digest`: a later erasure that pseudonymises the text can keep that
-digest and pass it to :func:`content_digest` (``text=``), so the chain still verifies. The
-member id is in no hash: an erasure may have to replace the id itself (see docs/audit.md).
+its own, :func:`text_digest`: an erasure that pseudonymises the text keeps that digest
+(:mod:`loyalty.erasure`), which the store gives back as :attr:`Link.text` and
+:func:`content_digest` takes (``text=``), so the chain still verifies. The member id is in no
+hash (see docs/audit.md).
 
 >>> from datetime import datetime, timezone
 >>> from loyalty.ledger import Entry, EntryKind
@@ -125,10 +126,12 @@ def link_of(before: bytes, entry: Entry, *, text: bytes | None = None) -> bytes:
 
 @attrs.frozen
 class Link:
-    """An entry as a store keeps it for verification: with its stored link (``None`` if missing)."""
+    """An entry as a store keeps it for verification: with its stored link (``None`` if missing)
+    and, for an entry whose text an erasure rewrote, the :func:`text_digest` it kept (``text``)."""
 
     entry: Entry
     link: bytes | None
+    text: bytes | None = None
 
 
 @attrs.frozen
@@ -181,7 +184,7 @@ class Verifier:
             entry = found.entry
             member = entry.member_id
             before = last.get(member, (0, GENESIS))[1]
-            expected = link_of(before, entry)
+            expected = link_of(before, entry, text=found.text)
             if found.link != expected:
                 breaks.append(Break(member, entry.seq, "link"))
             # Each link checked against the one stored before it: one altered entry is one break.

@@ -28,6 +28,7 @@ from loyalty import history
 from loyalty.checks import check_aware
 from loyalty.engine_offline import OfflineDoors
 from loyalty.engine_reads import EngineReads
+from loyalty.erasure import Erased
 from loyalty.errors import InvalidInput
 from loyalty.habits import AtRiskReport
 from loyalty.holds import Hold
@@ -40,6 +41,7 @@ from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
 from loyalty.returns import Return, ReturnReceipt
 from loyalty.service import (
+    erasure,
     exporting,
     identifying,
     importing,
@@ -218,6 +220,19 @@ class Engine(EngineReads, OfflineDoors, Closing):
         return membership.change_status(
             self._ctx, member_id, status, id=id, at=at, reason=reason, actor=actor
         )
+
+    def erase(self, member_id: str, *, id: str, at: datetime, reason: str, actor: str) -> Erased:
+        """Erase the member's personal data on request (GDPR art. 17), in one unit of work.
+
+        Its birthday, attributes and keys go; the text its commands and staff wrote (reasons,
+        actors, event properties, keys) is taken out of its ledger entries, the records of its
+        commands and its outbox events; a ``member_erased`` event tells consumers to do the
+        same. Its balance, lots, entries' figures, the reports and :meth:`verify` stay as they
+        were. The member id stays (it keys every row: it must not be personal, see
+        docs/erasure.md). From then on every command on the member, and the retry of one kept
+        before, raises :class:`~loyalty.errors.MemberErased`. Idempotent on ``id``.
+        """
+        return erasure.erase(self._ctx, member_id, key=id, at=at, reason=reason, actor=actor)
 
     def referral_code(self, member_id: str, *, code: str | None = None) -> str:
         """The member's referral code, made the first time it is asked for.

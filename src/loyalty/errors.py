@@ -37,6 +37,7 @@ __all__ = [
     "InvalidQuantity",
     "LoyaltyError",
     "MemberAlreadyEnrolled",
+    "MemberErased",
     "MemberNotActive",
     "MergeBlocked",
     "MissingExtra",
@@ -186,6 +187,15 @@ class MemberNotActive(LoyaltyError):
     def __init__(self, field: str | None, message: str, *, status: str) -> None:
         super().__init__(field, message)
         self.status = status
+
+
+class MemberErased(LoyaltyError):
+    """A command on a member whose personal data was erased (:meth:`loyalty.Engine.erase`), or
+    the retry of one of its commands kept before the erasure. ``member_id`` names the member."""
+
+    def __init__(self, field: str | None, message: str, *, member_id: str) -> None:
+        super().__init__(field, message)
+        self.member_id = member_id
 
 
 class MergeBlocked(LoyaltyError):

@@ -65,6 +65,10 @@ class MemberStatus(enum.Enum):
     #: Its history is kept; nothing new happens (earning, spending, holds, corrections, updates)
     #: until it is reopened. Holds already open still settle, returns of its purchases too.
     CLOSED = "closed"
+    #: Its personal data was erased (:meth:`loyalty.Engine.erase`): its history and figures are
+    #: kept, and every further command on it is refused (:class:`~loyalty.errors.MemberErased`).
+    #: Only an erasure gives this status, and nothing takes it away.
+    ERASED = "erased"
 
 
 def _to_status(value: object) -> object:

@@ -76,6 +76,9 @@ class EventKind(enum.Enum):
     #: another: ``survivor``, ``absorbed``, ``points`` (stored units), ``lots``, ``keys`` (the keys
     #: that now find the survivor), ``referrals`` (the referees now the survivor's) and ``reason``.
     MEMBER_MERGED = "member_merged"
+    #: :meth:`loyalty.Engine.erase` erased the member's personal data, here and in the events
+    #: before this one: a consumer erases what it copied. ``data`` is empty.
+    MEMBER_ERASED = "member_erased"
 
 
 def _frozen(value: Mapping[str, Any] | None) -> Mapping[str, Any]:

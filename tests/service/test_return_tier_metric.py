@@ -76,7 +76,8 @@ def test_a_void_of_a_purchase_that_climbed_past_its_rate_takes_off_exactly_what_
     clock = ManualClock(now := ams(2024, 1, 1, 10))
     with open_store("memory://") as store:
         engine = Engine(Program("Club", "EUR", timezone="Europe/Amsterdam", tiers=tiers), store, clock=clock)
-        engine.enroll("M1", at=ams(2023, 12, 1, 10))
+        # Enrolled before the late purchase is dated (time guards refuse activity before enrollment).
+        engine.enroll("M1", at=ams(2023, 12, 29, 9))
         late = Purchase("P1", "M1", ams(2023, 12, 29, 10), [Line("goods", 1, Decimal("600.00"))], "EUR")
         engine.record_purchase(late)
         engine.record_purchase(Purchase("P2", "M1", now, [Line("goods", 1, Decimal("150.00"))], "EUR"))

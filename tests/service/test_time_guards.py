@@ -21,6 +21,7 @@ from loyalty import (
     InvalidDatetime,
     Line,
     LoyaltyError,
+    MemberErased,
     Program,
     Purchase,
     Return,
@@ -120,9 +121,10 @@ COMMANDS: dict[str, Case] = {
     ),
     "merge_members": lambda e, at: e.merge_members("M1", "M2", id="J-new", at=at, reason="duplicate"),
     "add_opening_balance": lambda e, at: e.add_opening_balance("M1", 50, id="O-new", at=at, expires_at=None),
+    "erase": lambda e, at: e.erase("M2", id="Z-new", at=at, reason="GDPR request", actor="dpo"),
 }
 KEYS = [
-    *(f"{k}-new" for k in "PERATHCVUWXMSIGJO"),
+    *(f"{k}-new" for k in "PERATHCVUWXMSIGJOZ"),
     "A1",
     "P1",
     "V1",
@@ -252,6 +254,31 @@ def test_a_retry_of_activity_recorded_before_enrollment_returns_the_original(sto
         assert COMMANDS[command](strict, BEFORE) == first[command], command
     assert snapshot(store, MEMBERS, KEYS) == before
     _refused(strict, store, lambda e, at: e.record_purchase(sale("P-other", at)), BEFORE, BeforeEnrollment)
+
+
+def test_an_erased_member_is_refused_as_erased_unless_the_till_time_is_past_the_lead(store: Store) -> None:
+    # The lead is checked with the input, before the member is read; erased is the member's
+    # status, read with its lock before its enrollment is compared.
+    engine = _engine(store)
+    engine.erase("M2", id="Z1", at=T0, reason="GDPR request", actor="dpo")
+    _refused(engine, store, COMMANDS["transfer"], T0 + LEAD + timedelta(seconds=1), TillTimeAhead)
+    for at in (T0, BEFORE):
+        before = snapshot(store, MEMBERS, KEYS)
+        with pytest.raises(MemberErased):
+            engine.record_purchase(sale("P-new", at, member="M2"))
+        assert snapshot(store, MEMBERS, KEYS) == before
+
+
+def test_a_retry_of_an_erasure_recorded_far_ahead_returns_the_original(store: Store) -> None:
+    # Not among RETRIED: a retry of any other command about the member erased is refused as erased.
+    loose = Engine(_program(max_lead_minutes=None), store, clock=lambda: T0)
+    _engine(store)
+    ahead = T0 + timedelta(days=1)
+    first = COMMANDS["erase"](loose, ahead)
+    strict = Engine(_program(), store, clock=lambda: T0)
+    before = snapshot(store, MEMBERS, KEYS)
+    assert COMMANDS["erase"](strict, ahead) == first
+    assert snapshot(store, MEMBERS, KEYS) == before
 
 
 # -- the options --------------------------------------------------------------------------------

@@ -32,7 +32,12 @@ from loyalty.tiers import TierState
 from tests import shop
 from tests.pg import admin, fresh_schema_url, postgres_dsn, schema_of
 from tests.store.test_postgres_sharding import problems
-from tests.tampering import as_postgres_schema_13, as_postgres_schema_14, as_postgres_schema_15
+from tests.tampering import (
+    as_postgres_schema_13,
+    as_postgres_schema_14,
+    as_postgres_schema_15,
+    as_postgres_schema_16,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -124,7 +129,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 16
+        assert store.schema_version() == SCHEMA_VERSION == 17
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -506,6 +511,7 @@ def test_a_version_14_schema_keys_its_members_rows_by_member_and_answers_as_befo
     as_postgres_schema_14(postgres_dsn(), schema)
     assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(14)
     assert problems(schema) == [
+        "kept_texts: no such table",  # schema 17's
         "offline_allowances: no such table",  # schema 16's
         "offline_uses: no such table",
         "kept_links: member_id is not a NOT NULL column",
@@ -541,3 +547,37 @@ def test_a_version_15_schema_gains_offline_allowances_and_keeps_its_history(sche
     shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
     assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(SCHEMA_VERSION)
     assert ("offline_allowances", "offline_allowances_by_terminal") in _shape(schema)
+
+
+def _entries_triggers(schema: str) -> set[str]:
+    with psycopg.connect(postgres_dsn()) as conn:
+        rows = conn.execute(
+            "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal AND tgrelid = %s::regclass",
+            (f'"{schema}".entries',),
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_a_version_16_schema_gains_kept_texts_keyed_by_member_and_its_members_can_then_be_erased(
+    schema_url: str,
+) -> None:
+    store = open_postgres(schema_url)
+    before = shop.reading(shop.record(store))
+    store.close()
+    schema = schema_of(schema_url)
+    fresh = _entries_triggers(schema)
+    as_postgres_schema_16(postgres_dsn(), schema)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(16)
+    shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(SCHEMA_VERSION)
+    assert _entries_triggers(schema) == fresh
+    assert problems(schema) == []
+    with Engine(shop.PROGRAM, open_postgres(schema_url), clock=lambda: shop.AT) as engine:
+        balance = engine.balance("a")
+        engine.erase("a", id="E1", at=shop.AT, reason="GDPR request 7", actor="dpo")
+        # The entries kept before the migration are rewritten under the new trigger, and chain still.
+        assert (engine.balance("a"), engine.verify().ok) == (balance, True)
+    with psycopg.connect(postgres_dsn()) as conn:
+        query = sql.SQL("SELECT DISTINCT member_id FROM {}.kept_texts").format(sql.Identifier(schema))
+        kept = conn.execute(query)
+        assert kept.fetchall() == [("a",)]

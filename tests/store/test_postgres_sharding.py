@@ -33,6 +33,8 @@ MEMBER_OWNED: dict[str, str] = {
     "referrals": "referee",
     # A member's use of a terminal's offline allowance.
     "offline_uses": "member_id",
+    # The text digest of an entry an erasure rewrote, beside its entry.
+    "kept_texts": "member_id",
 }
 #: Tables that are not any one member's: ``reference`` (copied to every node), ``local`` (kept on
 #: the coordinator), or ``by <column>`` (distributed by a key of its own, not colocated).

@@ -38,7 +38,7 @@ from loyalty.store.sqlite.migrations import MIGRATIONS
 from loyalty.store.sqlite.statements import OPEN_LOTS
 from loyalty.tiers import TierState
 from tests import shop
-from tests.tampering import as_sqlite_schema_14, as_sqlite_schema_15
+from tests.tampering import as_sqlite_schema_14, as_sqlite_schema_15, as_sqlite_schema_16
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -48,7 +48,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 16
+    assert store.schema_version() == SCHEMA_VERSION == 17
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -139,7 +139,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 16
+        assert store.schema_version() == SCHEMA_VERSION == 17
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -605,7 +605,12 @@ def test_a_version_10_file_keeps_its_records_and_its_purchases_replay_return_and
         assert set(kept) <= set(conn.execute("SELECT key, kind, body FROM operations"))
         assert conn.execute("SELECT source_id FROM entries WHERE record IS NOT NULL").fetchall() == [("N1",)]
         triggers = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")}
-        assert triggers == {"entries_no_update", "entries_no_delete", "operations_key_once"}
+        assert triggers == {
+            "entries_no_update",
+            "entries_text_kept",
+            "entries_no_delete",
+            "operations_key_once",
+        }
 
 
 def test_a_version_11_file_gains_members_keys_and_keeps_its_members(tmp_path: Path) -> None:
@@ -689,3 +694,23 @@ def test_a_version_15_file_gains_offline_allowances_and_keeps_its_history(tmp_pa
             )
         )
         assert "offline_allowances_by_terminal" in plan, plan
+
+
+def test_a_version_16_file_gains_kept_texts_and_its_members_can_then_be_erased(tmp_path: Path) -> None:
+    path = tmp_path / "v16.db"
+    store = SQLiteStore(path)
+    before = shop.reading(shop.record(store))
+    store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        as_sqlite_schema_16(conn)
+        assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v16.db", 16)
+    shop.check_reopened(SQLiteStore(path), SCHEMA_VERSION, before)
+    with closing(sqlite3.connect(path)) as conn:
+        assert _shape(conn) == _migrated_shape(tmp_path / "fresh-v17.db", SCHEMA_VERSION)
+    with Engine(shop.PROGRAM, SQLiteStore(path), clock=lambda: shop.AT) as engine:
+        balance = engine.balance("a")
+        engine.erase("a", id="E1", at=shop.AT, reason="GDPR request 7", actor="dpo")
+        # The entries kept before the migration are rewritten under the new triggers, and chain still.
+        assert (engine.balance("a"), engine.verify().ok) == (balance, True)
+    with closing(sqlite3.connect(path)) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM kept_texts").fetchone()[0] > 0

@@ -23,6 +23,7 @@ from loyalty.cli.examples import names as example_names
 from loyalty.cli.exporting import export as run_export
 from loyalty.cli.importing import import_file as run_import
 from loyalty.cli.ledger_feed import entries as run_entries
+from loyalty.cli.members import erase as run_erase
 from loyalty.cli.members import events as run_events
 from loyalty.cli.members import history as run_history
 from loyalty.cli.members import merge as run_merge
@@ -345,10 +346,10 @@ def parser() -> argparse.ArgumentParser:
 
     member = commands.add_parser(
         "member",
-        help="look up a member (balance, tier, points expiring, holds, history), or merge two",
+        help="look up a member (balance, tier, points expiring, holds, history), merge two, or erase one",
         description=(
-            "Look up a member in a store (show, history: nothing is written), or merge two members "
-            "found to be one person (merge)."
+            "Look up a member in a store (show, history: nothing is written), merge two members "
+            "found to be one person (merge), or erase a member's personal data on request (erase)."
         ),
     )
     lookups = member.add_subparsers(dest="lookup", required=True, metavar="LOOKUP")
@@ -396,6 +397,27 @@ def parser() -> argparse.ArgumentParser:
     _store_options(merging)
     merging.add_argument("--json", action="store_true", help="print the merge as JSON")
     merging.set_defaults(run=run_merge)
+    erasing = lookups.add_parser(
+        "erase",
+        help="erase the member's personal data on request (GDPR): its figures stay",
+        description=(
+            "Erase the member's personal data (birthday, attributes, cards and keys, the free text of "
+            "its entries, commands and events; docs/erasure.md), keeping its balance, figures and "
+            "chain; every later command on it is refused. Idempotent on --id."
+        ),
+    )
+    erasing.add_argument("member_id", metavar="ID", help="the member to erase")
+    erasing.add_argument(
+        "--id", required=True, type=id_argument, metavar="ID", help="the erasure's id (its idempotency key)"
+    )
+    erasing.add_argument("--reason", required=True, metavar="TEXT", help="why (a request number), kept")
+    erasing.add_argument("--actor", required=True, metavar="TEXT", help="who erased it, kept")
+    erasing.add_argument(
+        "--at", type=at_argument, metavar="ISO", help="when, ISO 8601 with an offset (default: now)"
+    )
+    _store_options(erasing)
+    erasing.add_argument("--json", action="store_true", help="print what was erased as JSON")
+    erasing.set_defaults(run=run_erase)
 
     importing = commands.add_parser(
         "import",

@@ -121,6 +121,26 @@ def merge(args: argparse.Namespace) -> int:
     return 0
 
 
+def erase(args: argparse.Namespace) -> int:
+    with existing_store(store_url(args.store)) as store:
+        engine, _ = engine_on(store, args.program)
+        at = args.at if args.at is not None else datetime.now(UTC)
+        erased = engine.erase(args.member_id, id=args.id, at=at, reason=args.reason, actor=args.actor)
+    if args.json:
+        _print_json(erased)
+        return 0
+    print_rows(
+        f"Erased {erased.member_id} ({args.id}) at {erased.erased_at.isoformat()}",
+        [
+            ("entries", f"{erased.entries} (their text)"),
+            ("records", str(erased.records)),
+            ("events", str(erased.events)),
+            ("keys", f"{erased.identifiers} removed"),
+        ],
+    )
+    return 0
+
+
 def events(args: argparse.Namespace) -> int:
     with existing_store(store_url(args.store)) as store:
         engine, _ = engine_on(store, args.program)

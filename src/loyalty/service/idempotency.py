@@ -21,7 +21,8 @@ from typing import Any, TypeVar
 import attrs
 
 from loyalty import codec
-from loyalty.errors import IdempotencyConflict, InsufficientPoints, RedemptionLimit
+from loyalty.erasure import erased_by, erased_member
+from loyalty.errors import IdempotencyConflict, InsufficientPoints, MemberErased, RedemptionLimit
 from loyalty.redemption import refusal
 from loyalty.service.running import Declined, Runner
 from loyalty.store import Operation, UnitOfWork
@@ -95,6 +96,12 @@ class Command:
         self.retried = previous is not None
         if previous is None:
             return None
+        if erased_by(previous.request) is not None:
+            # The record lost its personal data to an erasure: nothing to compare or replay.
+            member = erased_member(previous.request)
+            raise MemberErased(
+                "id", f"id {self.key!r} was a command about member {member!r}, since erased", member_id=member
+            )
         if previous.kind != self.kind:
             raise IdempotencyConflict(
                 "kind", f"id {self.key!r} was already used for a {previous.kind}, not a {self.kind}"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from loyalty.errors import MemberNotActive, TransientStorageError, UnknownMember
+from loyalty.errors import MemberErased, MemberNotActive, TransientStorageError, UnknownMember
 from loyalty.members import MemberStatus
 from loyalty.referrals import Referral, ReferralState
 from loyalty.store import UnitOfWork
@@ -20,9 +20,11 @@ __all__ = [
     "EARN",
     "SPEND",
     "allowed",
+    "erased",
     "known",
     "lock",
     "lock_with_referrer",
+    "not_erased",
     "rewarding",
     "taking_back",
 ]
@@ -44,11 +46,14 @@ def lock(uow: UnitOfWork, member_id: str, field: str = "member_id") -> int:
 def allowed(uow: UnitOfWork, member_id: str, doing: str, field: str = "member_id") -> None:
     """Refuse what the member's status does not allow (asked after the member's lock, which read
     the status with the balance), naming ``field``: a suspended member neither earns nor spends,
-    though it is corrected and updated; a closed one does nothing new. Holds already open and
-    returns settle whatever the status, so their commands do not ask."""
+    though it is corrected and updated; a closed one does nothing new; an erased one nothing at
+    all (:class:`~loyalty.errors.MemberErased`). Holds already open and returns settle whatever
+    the status, so their commands do not ask (a return asks :func:`not_erased`)."""
     status = uow.member_status(member_id)
     if status is None or status is MemberStatus.ACTIVE:
         return
+    if status is MemberStatus.ERASED:
+        raise erased(member_id, field)
     if status is MemberStatus.SUSPENDED:
         if doing in _SUSPENDED_MAY:
             return
@@ -56,6 +61,20 @@ def allowed(uow: UnitOfWork, member_id: str, doing: str, field: str = "member_id
     else:
         message = f"member {member_id!r} is closed: nothing new happens to it until it is reopened"
     raise MemberNotActive(field, message, status=status.value)
+
+
+def erased(member_id: str, field: str = "member_id") -> MemberErased:
+    """The error refusing a command on an erased member, naming ``field``."""
+    return MemberErased(
+        field, f"member {member_id!r} was erased: nothing more happens to it", member_id=member_id
+    )
+
+
+def not_erased(uow: UnitOfWork, member_id: str, field: str = "member_id") -> None:
+    """Refuse an erased member (asked after its lock) where :func:`allowed` is not asked: what
+    settles whatever the status (a return) or changes the status itself."""
+    if uow.member_status(member_id) is MemberStatus.ERASED:
+        raise erased(member_id, field)
 
 
 def rewarding(referral: Referral) -> bool:

@@ -69,6 +69,8 @@ def enroll(
             purchases.earn_on_enrollment(ctx, uow, member.id, at)
             uow.commit()
             return member, False
+        if existing.status is MemberStatus.ERASED:
+            raise locks.erased(member.id)
         for field in ("enrolled_at", "birthday", "attributes"):
             if not same_value(getattr(existing, field), getattr(member, field)):
                 name = "at" if field == "enrolled_at" else field
@@ -157,6 +159,8 @@ def change_status(
     """Suspend, reinstate, close or reopen a member (see :meth:`loyalty.Engine.change_status`)."""
     check_id("member_id", member_id)
     new = Member(member_id, at, status=status).status  # checks the status and ``at``
+    if new is MemberStatus.ERASED:
+        raise InvalidInput("status", "a member is erased by Engine.erase, which takes its personal data out")
     check_id("id", id)
     ctx.till_time("at", at, id)
     check_text("reason", reason)
@@ -175,6 +179,7 @@ def change_status(
         if replay is not None:
             return codec.structure(replay.result, Member)
         locks.lock(uow, member_id)  # beside the commands that check the status under this lock
+        locks.not_erased(uow, member_id)
         existing = uow.member(member_id)
         assert existing is not None  # locked
         if existing.status is new:

@@ -47,6 +47,7 @@ def code(ctx: Context, member_id: str, wanted_code: str | None) -> str:
 
     def command(uow: UnitOfWork) -> tuple[str, bool]:
         locks.lock(uow, member_id)
+        locks.not_erased(uow, member_id)
         mine = uow.referral_code(member_id)
         if mine is not None:
             if wanted is not None and wanted != mine:

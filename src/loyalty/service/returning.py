@@ -9,6 +9,7 @@ import attrs
 
 from loyalty import codec
 from loyalty.earning import evaluate, tally_keys
+from loyalty.erasure import erased_by, erased_member
 from loyalty.errors import AlreadyReturned, InvalidInput, UnknownPurchase
 from loyalty.members import Member
 from loyalty.program import Program
@@ -82,6 +83,8 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
     sold = uow.operation(returned.purchase_id)
     if sold is None or sold.kind != "purchase":
         raise UnknownPurchase("purchase_id", f"no purchase {returned.purchase_id!r} was recorded")
+    if erased_by(sold.request) is not None:
+        raise locks.erased(erased_member(sold.request), "purchase_id")
     pid = returned.purchase_id
     purchase = codec.purchase_from_request(pid, sold.request)
     receipt = codec.receipt_from_result(sold.result)
@@ -91,6 +94,7 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
             "at", f"the return ({returned.at.isoformat()}) is before its purchase ({purchase.at.isoformat()})"
         )
     locks.lock_with_referrer(uow, member_id, locks.taking_back(pid))
+    locks.not_erased(uow, member_id, "purchase_id")  # erased since the purchase was read
     # A retry that waited on the lock for the original: its result is there now.
     replay = command.replay(uow)
     if replay is not None:

@@ -42,6 +42,7 @@ from loyalty.lots import Balance, Lot
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
+from loyalty.store.erasure_role import ErasureRole
 from loyalty.store.identifier_role import IdentifiersRole
 from loyalty.store.ledger_role import LedgerRole
 from loyalty.store.offline_role import OfflineRole
@@ -55,6 +56,7 @@ __all__ = [
     "Balance",
     "Closing",
     "DomainEvent",
+    "ErasureRole",
     "Hold",
     "HoldsRole",
     "Identifier",
@@ -429,13 +431,14 @@ class UnitOfWork(
     IdentifiersRole,
     VouchersRole,
     OfflineRole,
+    ErasureRole,
     Protocol,
 ):
     """One transaction. Nothing it did is visible to others or kept until :meth:`commit`.
 
     It is every role above and those of :mod:`loyalty.store.ledger_role`,
-    :mod:`loyalty.store.identifier_role`, :mod:`loyalty.store.voucher_role` and
-    :mod:`loyalty.store.offline_role`, composed: an
+    :mod:`loyalty.store.identifier_role`, :mod:`loyalty.store.voucher_role`,
+    :mod:`loyalty.store.offline_role` and :mod:`loyalty.store.erasure_role`, composed: an
     adapter author can read, implement and test one role at a time.
     """
 

@@ -37,6 +37,7 @@ from loyalty.store import (
     program_order,
 )
 from loyalty.store.memory.data import EMPTY, NO_IDS, ZERO, Data, Kept, through
+from loyalty.store.memory.erasure import MemoryErasure
 from loyalty.store.memory.offline import MemoryOffline
 from loyalty.store.memory.vouchers import MemoryVouchers
 from loyalty.store.periods import purchase_facts
@@ -47,7 +48,7 @@ from loyalty.tiers import TierState
 __all__ = ["MemoryStore", "open_memory"]
 
 
-class MemoryUnitOfWork(MemoryVouchers, MemoryOffline):
+class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure):
     """Its own context manager (no generator): this is the hot path of every in-memory command."""
 
     def __init__(self, data: Data, readonly: bool, lock: threading.RLock) -> None:
@@ -286,9 +287,9 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline):
         return found if limit is None else found[:limit]
 
     def chain_links(self, *, after: int = 0, limit: int) -> list[Link]:
-        ledger, links = self._data.ledger, self._data.links
+        ledger, links, texts = self._data.ledger, self._data.links, self._data.kept_texts
         start = bisect_right(ledger, after, key=lambda entry: entry.seq)
-        return [Link(entry, links.get(entry.seq)) for entry in ledger[start : start + limit]]
+        return [Link(e, links.get(e.seq), texts.get(e.seq)) for e in ledger[start : start + limit]]
 
     def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
         data = self._data

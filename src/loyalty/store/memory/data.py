@@ -81,6 +81,8 @@ class Data:
         # Each entry's link hash by seq, and each member's chain head (loyalty.chains).
         self.links: dict[int, bytes] = {}
         self.heads: dict[str, tuple[int, bytes]] = {}
+        # The text digests an erasure kept of the entries whose text it rewrote (loyalty.erasure).
+        self.kept_texts: dict[int, bytes] = {}
         # Open lots (remaining not zero) per member, and sorted indexes of the dated
         # ones, so reads cost what is pending or due, not every lot ever earned. The lots
         # of points that never expire are indexed too: spending reaches them in id order.

@@ -384,6 +384,33 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (allowance_id, member_id)
         )""",
     ),
+    # 17: erasure on request (loyalty.erasure). An erased entry's reason and actor are rewritten,
+    # and the text digest it was chained with kept in kept_texts (keyed by its entry's member too,
+    # as kept_links is since 15): the database refuses a change to any other column of an entry,
+    # and to those two of an entry whose digest is not kept (the erasure keeps it first, in the
+    # same transaction).
+    (
+        """CREATE TABLE {s}.kept_texts (
+            seq BIGINT NOT NULL,
+            member_id TEXT NOT NULL,
+            digest BYTEA NOT NULL,
+            PRIMARY KEY (seq, member_id)
+        )""",
+        """CREATE FUNCTION {s}.entries_text_only() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+               IF to_jsonb(NEW) - 'reason' - 'actor' IS DISTINCT FROM to_jsonb(OLD) - 'reason' - 'actor'
+                  OR NOT EXISTS (SELECT 1 FROM {s}.kept_texts AS t
+                                 WHERE t.seq = OLD.seq AND t.member_id = OLD.member_id) THEN
+                   RAISE EXCEPTION 'ledger entries are immutable';
+               END IF;
+               RETURN NEW;
+           END $$""",
+        "DROP TRIGGER entries_no_update_or_delete ON {s}.entries",
+        """CREATE TRIGGER entries_no_delete BEFORE DELETE ON {s}.entries
+           FOR EACH ROW EXECUTE FUNCTION {s}.entries_are_immutable()""",
+        """CREATE TRIGGER entries_text_only BEFORE UPDATE ON {s}.entries
+           FOR EACH ROW EXECUTE FUNCTION {s}.entries_text_only()""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

@@ -5,6 +5,7 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Any
 
+from loyalty.erasure import MEMBER_FIELDS
 from loyalty.store.postgres.migrations import CHAIN, MIGRATIONS, REPACK, SHARES
 from loyalty.store.rows import (
     ALLOWANCE_COLUMNS,
@@ -166,11 +167,31 @@ class Queries:
         self.append = q(append.format(seq="nextval(pg_get_serial_sequence(%(entries)s, 'seq'))"))
         self.append_numbered = q(append.format(seq="%(seq)s"))
         # Entries with their links (those kept before schema 14 have theirs in kept_links), and heads.
+        # And the text digest an erasure kept of an entry whose text it rewrote.
         self.chain_links = q(
             "SELECT {entry_columns}, COALESCE(e.link,"
-            " (SELECT k.link FROM {s}.kept_links AS k WHERE k.seq = e.seq AND k.member_id = e.member_id))"
+            " (SELECT k.link FROM {s}.kept_links AS k WHERE k.seq = e.seq AND k.member_id = e.member_id)),"
+            " (SELECT t.digest FROM {s}.kept_texts AS t WHERE t.seq = e.seq AND t.member_id = e.member_id)"
             " FROM {s}.entries AS e WHERE e.seq > %s ORDER BY e.seq LIMIT %s"
         )
+        # Erasure (loyalty.store.postgres.erasure): rare, so the records are scanned.
+        # (S608: the fields are our constants; the member is a parameter.)
+        named = " OR ".join(f"body::jsonb -> 3 ->> '{field}' = %(m)s" for field in MEMBER_FIELDS)
+        records = f"SELECT key, kind, body FROM {{s}}.operations WHERE body::jsonb ->> 0 = %(m)s OR {named}"  # noqa: S608
+        self.member_records = q(records)
+        # The member's events, and the merges into it (whose data lists the keys they carried to it).
+        about = "(member_id = %(m)s OR kind = 'member_merged' AND data::jsonb ->> 'survivor' = %(m)s)"
+        self.member_events = q(f"SELECT {{event_columns}} FROM {{s}}.events WHERE {about} ORDER BY seq")  # noqa: S608
+        self.erase_keys = q("DELETE FROM {s}.identifiers WHERE member_id = %s")
+        self.keep_text = q(
+            "INSERT INTO {s}.kept_texts (seq, member_id, digest) SELECT seq, member_id, %s FROM {s}.entries"
+            " WHERE seq = %s AND member_id = %s ON CONFLICT (seq, member_id) DO NOTHING"
+        )
+        self.erase_text = q(
+            "UPDATE {s}.entries SET reason = %s, actor = %s WHERE seq = %s AND member_id = %s"
+        )
+        self.erase_record = q("UPDATE {s}.operations SET body = %s WHERE key = %s")
+        self.erase_event = q(f"UPDATE {{s}}.events SET data = %(data)s WHERE seq = %(seq)s AND {about}")  # noqa: S608
         self.chain_heads = q(
             'SELECT member_id, chain_seq, chain_link FROM {s}.members WHERE member_id COLLATE "C" > %s'
             ' ORDER BY member_id COLLATE "C" LIMIT %s'

@@ -15,7 +15,6 @@ from loyalty.lots import Balance, check_draws, check_redates
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.records import pack_operation, unpack_operation
-from loyalty.referrals import Referral
 from loyalty.store import (
     Operation,
     StoredProgram,
@@ -27,12 +26,14 @@ from loyalty.store import (
 from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
 from loyalty.store.periods import count_from_start, purchase_time
 from loyalty.store.postgres.driver import entry_values, pg_json, pg_text, translate
+from loyalty.store.postgres.erasure import PostgresErasure
 from loyalty.store.postgres.feed import PostgresFeed
 from loyalty.store.postgres.holds import PostgresHolds
 from loyalty.store.postgres.identifiers import IdentifierRows
 from loyalty.store.postgres.lots import PostgresLots
 from loyalty.store.postgres.offline import PostgresOffline
 from loyalty.store.postgres.queries import Queries
+from loyalty.store.postgres.referrals import PostgresReferrals
 from loyalty.store.postgres.vouchers import PostgresVouchers
 from loyalty.store.rows import (
     entry_from_row,
@@ -41,7 +42,6 @@ from loyalty.store.rows import (
     member_from_row,
     offset_of,
     program_from_row,
-    referral_from_row,
     restore_instant,
     tier_state_from_row,
 )
@@ -56,7 +56,14 @@ if TYPE_CHECKING:
 
 
 class PostgresUnitOfWork(
-    IdentifierRows, PostgresVouchers, PostgresOffline, PostgresLots, PostgresHolds, PostgresFeed
+    IdentifierRows,
+    PostgresVouchers,
+    PostgresOffline,
+    PostgresLots,
+    PostgresHolds,
+    PostgresFeed,
+    PostgresErasure,
+    PostgresReferrals,
 ):
     """One transaction on one connection, which sends what needs no answer with what does.
 
@@ -279,58 +286,14 @@ class PostgresUnitOfWork(
 
     def chain_links(self, *, after: int = 0, limit: int) -> list[Link]:
         rows = self._execute(self._q.chain_links, (after, limit)).fetchall()
-        return [Link(entry_from_row(row), None if row[-1] is None else bytes(row[-1])) for row in rows]
+        return [
+            Link(entry_from_row(row), *(None if value is None else bytes(value) for value in row[-2:]))
+            for row in rows
+        ]
 
     def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
         rows = self._execute(self._q.chain_heads, (after, limit)).fetchall()
         return [Head(str(member), int(seq), bytes(link)) for member, seq, link in rows]
-
-    def referral_code(self, member_id: str) -> str | None:
-        row = self._execute(self._q.referral_code, (member_id,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def code_owner(self, code: str) -> str | None:
-        row = self._execute(self._q.code_owner, (code,)).fetchone()
-        return None if row is None else str(row[0])
-
-    def add_referral_code(self, member_id: str, code: str) -> None:
-        self._writable()
-        if self.member(member_id) is None:
-            raise StorageError("member_id", f"no member {member_id!r}")
-        # A code taken meanwhile by another writer is a unique violation the engine retries.
-        self._execute(self._q.add_referral_code, (pg_text("code", code), pg_text("member_id", member_id)))
-
-    def referral(self, referee: str) -> Referral | None:
-        row = self._execute(self._q.referral, (referee,)).fetchone()
-        return None if row is None else referral_from_row(row)
-
-    def referrals_by(self, referrer: str) -> list[Referral]:
-        return [referral_from_row(row) for row in self._execute(self._q.referrals_by, (referrer,)).fetchall()]
-
-    def put_referral(self, referral: Referral) -> None:
-        self._writable()
-        for member_id in (referral.referee, referral.referrer):
-            if self.member(member_id) is None:
-                raise StorageError("member_id", f"no member {member_id!r}")
-        self._execute(
-            self._q.put_referral,
-            (
-                pg_text("referee", referral.referee),
-                pg_text("referrer", referral.referrer),
-                pg_text("code", referral.code),
-                referral.referred_at,
-                offset_of(referral.referred_at),
-                referral.state.value,
-                None if referral.reason is None else pg_text("reason", referral.reason),
-                None if referral.purchase_id is None else pg_text("purchase_id", referral.purchase_id),
-                referral.referrer_points,
-                referral.referee_points,
-                referral.referrer_lot,
-                referral.referee_lot,
-                referral.vests_at,
-                referral.decided_at,
-            ),
-        )
 
     def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
         rows = self._execute(self._q.period_kinds, (start, end)).fetchall()

@@ -362,5 +362,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (allowance_id, member_id)
         ) WITHOUT ROWID""",
     ),
+    # 17: erasure on request (loyalty.erasure). An erased entry's reason, actor and record are
+    # rewritten, and the text digest it was chained with kept in kept_texts: the database
+    # refuses a change to any other column of an entry, and to those three of an entry whose
+    # digest is not kept (the erasure keeps it first, in the same transaction).
+    (
+        "CREATE TABLE kept_texts (seq INTEGER PRIMARY KEY, digest BLOB NOT NULL)",
+        "DROP TRIGGER entries_no_update",
+        """CREATE TRIGGER entries_no_update BEFORE UPDATE OF seq, member_id, kind, points, balance_after,
+               occurred_at, occurred_offset, recorded_at, recorded_offset, source_id, rule,
+               program_version, vests_at, expires_at, draws, rolling, redates, rule_shares, link
+           ON entries BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+        """CREATE TRIGGER entries_text_kept BEFORE UPDATE OF reason, actor, record ON entries
+           WHEN NOT EXISTS (SELECT 1 FROM kept_texts WHERE seq = OLD.seq)
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -187,9 +187,11 @@ _MOVE = (
 )
 MOVE_BALANCE = _MOVE.format(tallies="")
 MOVE_BALANCE_AND_TALLIES = _MOVE.format(tallies=", tallies = ?")
-# Entries with their links: those kept before schema 15 have theirs in kept_links.
+# Entries with their links (those kept before schema 15 have theirs in kept_links) and, for an
+# entry an erasure rewrote, the text digest it kept.
 SELECT_LINKS = (
-    f"SELECT {ENTRY_COLUMNS}, COALESCE(link, (SELECT k.link FROM kept_links AS k WHERE k.seq = entries.seq))"  # noqa: S608
+    f"SELECT {ENTRY_COLUMNS}, COALESCE(link, (SELECT k.link FROM kept_links AS k WHERE k.seq = entries.seq)),"  # noqa: S608
+    " (SELECT t.digest FROM kept_texts AS t WHERE t.seq = entries.seq)"
     " FROM entries WHERE seq > ? ORDER BY seq LIMIT ?"
 )
 SELECT_HEADS = (

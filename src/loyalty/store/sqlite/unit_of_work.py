@@ -41,6 +41,7 @@ from loyalty.store.rows import (
     tier_state_from_row,
 )
 from loyalty.store.sqlite.entries import Pending, lot_values, pending
+from loyalty.store.sqlite.erasure import SQLiteErasure
 from loyalty.store.sqlite.holds import SQLiteHolds
 from loyalty.store.sqlite.identifiers import IdentifierRows
 from loyalty.store.sqlite.lots import SQLiteLots, lots_by_id
@@ -84,7 +85,7 @@ from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
 
-class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteOffline, SQLiteLots, SQLiteHolds):
+class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteOffline, SQLiteLots, SQLiteHolds, SQLiteErasure):
     def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
         self._conn = conn
         self._readonly = readonly
@@ -281,7 +282,10 @@ class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteOffline, SQLiteLots
     def chain_links(self, *, after: int = 0, limit: int) -> list[Link]:
         self._flush()
         rows = self._conn.execute(SELECT_LINKS, (after, limit)).fetchall()
-        return [Link(entry_from_row(row), None if row[-1] is None else bytes(row[-1])) for row in rows]
+        return [
+            Link(entry_from_row(row), *(None if value is None else bytes(value) for value in row[-2:]))
+            for row in rows
+        ]
 
     def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
         rows = self._conn.execute(SELECT_HEADS, (after, limit)).fetchall()

@@ -1,0 +1,238 @@
+"""Erasure on request (GDPR art. 17): what the store keeps about a member, with the personal
+data taken out, and the ledger's figures and chain left as they were.
+
+:func:`plan_erasure` is pure: given the member, its entries, the idempotency records of the
+commands about it and its outbox events, it returns the :class:`Erasure` a store writes in one go
+(:meth:`loyalty.store.ErasureRole.erase_member`):
+
+- the member's row keeps its id, enrollment time and balance; its birthday, the time it
+  changed and its attributes go, and its status becomes ``erased``;
+- every card and key of the member is removed (the store deletes them: a key is its value);
+- each entry whose text the caller wrote (the reason of a redemption, correction, transfer,
+  merge or tier assignment, and any actor) reads :data:`ERASED` instead, and keeps the
+  :func:`~loyalty.chains.text_digest` of what it said, which the chain is verified with;
+- each record of the commands about the member (:data:`MEMBER_FIELDS`) loses the personal
+  fields of its request and result (:data:`RECORD_FIELDS`, set to ``None``) and is marked
+  ``erased``, so a retry under its key is refused with :class:`~loyalty.errors.MemberErased`;
+  a purchase keeps its member, time, lines and amount, which the period figures read;
+- each of the member's events, and each merge into it, loses the personal fields of its data
+  (:data:`EVENT_FIELDS`: a merge's lists the keys it carried to the member).
+
+Neither the member id nor a command's id (``source_id``) is erased: they are the keys every
+row is found by, so they must not be personal (see docs/erasure.md).
+
+>>> from datetime import datetime, timezone, date
+>>> from loyalty.ledger import Entry, EntryKind
+>>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
+>>> member = Member("M1", t, date(1980, 5, 17), {"email": "ann@example.com"})
+>>> entry = Entry(1, "M1", EntryKind.ADJUST, 5, 5, t, t, "A1", "goodwill for Ann", "bob")
+>>> request = {"member_id": "M1", "attributes": {"email": "ann@example.com"}}
+>>> record = Record("U1", "member_update", request, {})
+>>> plan = plan_erasure(member, [entry], [record], [], key="E1")
+>>> plan.member.birthday, dict(plan.member.attributes), plan.member.status.value
+(None, {}, 'erased')
+>>> plan.texts[0].reason, plan.texts[0].actor
+('erased', 'erased')
+>>> plan.records[0].request
+{'member_id': 'M1', 'attributes': None, 'erased': 'E1', 'erased_member': 'M1'}
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from loyalty.chains import text_digest
+from loyalty.ledger import Entry, EntryKind
+from loyalty.members import Member, MemberStatus
+from loyalty.outbox import DomainEvent, EventKind
+
+__all__ = [
+    "ERASED",
+    "EVENT_FIELDS",
+    "MEMBER_FIELDS",
+    "RECORD_FIELDS",
+    "Erased",
+    "ErasedEvent",
+    "ErasedText",
+    "Erasure",
+    "Record",
+    "erased_by",
+    "erased_member",
+    "names",
+    "plan_erasure",
+]
+
+#: What an erased entry's reason and actor read.
+ERASED = "erased"
+
+#: The fields of a command's request or result (at their top level) that may hold personal data:
+#: a member's details (``member`` is the member a purchase was evaluated with), keys and cards
+#: (``value`` and ``replaced_by`` are an identifier's), an event's properties and free text.
+RECORD_FIELDS = frozenset(
+    {
+        "actor",
+        "attributes",
+        "birthday",
+        "birthday_changed_at",
+        "identifiers",
+        "key",
+        "keys",
+        "member",
+        "new_key",
+        "old_key",
+        "properties",
+        "reason",
+        "replaced_by",
+        "value",
+    }
+)
+
+#: The fields of a command's request that name the member it is about: a record is the member's
+#: if one of them does (a transfer's and a merge's name two members, each of whom it is about).
+MEMBER_FIELDS = ("member_id", "from_member", "to_member", "survivor", "absorbed")
+
+#: The fields of an event's data that may hold personal data, by kind: the keys of identifier
+#: events and the free text of status changes and transfers.
+EVENT_FIELDS: Mapping[EventKind, frozenset[str]] = {
+    EventKind.IDENTIFIER_ADDED: frozenset({"key"}),
+    EventKind.IDENTIFIER_REPLACED: frozenset({"old", "new"}),
+    EventKind.IDENTIFIER_REMOVED: frozenset({"key"}),
+    EventKind.MEMBER_STATUS_CHANGED: frozenset({"reason", "actor"}),
+    EventKind.POINTS_TRANSFERRED: frozenset({"reason"}),
+    EventKind.MEMBER_MERGED: frozenset({"reason", "keys"}),
+}
+
+# The entries whose reason the caller wrote (the others say what the engine did).
+_CALLER_TEXT = frozenset(
+    {EntryKind.REDEEM, EntryKind.ADJUST, EntryKind.TIER, EntryKind.TRANSFER, EntryKind.MERGE}
+)
+# Where a record keeps the erasure that scrubbed it, and the member it erased.
+_MARK, _MARKED = "erased", "erased_member"
+
+
+@attrs.frozen
+class Erased:
+    """What :meth:`loyalty.Engine.erase` did: the member erased at ``erased_at`` (the engine's
+    time), and how many entries' texts, command records, outbox events and keys it rewrote or
+    removed."""
+
+    member_id: str
+    erased_at: datetime
+    entries: int
+    records: int
+    events: int
+    identifiers: int
+
+
+@attrs.frozen
+class Record:
+    """A command's idempotency record as the store keeps it: its key, kind, request and result."""
+
+    key: str
+    kind: str
+    request: Mapping[str, Any]
+    result: Mapping[str, Any]
+
+
+@attrs.frozen
+class ErasedText:
+    """An entry's text after erasure, with the text digest of what it said before (``kept``)."""
+
+    seq: int
+    reason: str
+    actor: str | None
+    kept: bytes
+
+
+@attrs.frozen
+class ErasedEvent:
+    """An outbox event's data after erasure."""
+
+    seq: int
+    data: Mapping[str, Any]
+
+
+@attrs.frozen
+class Erasure:
+    """What an erasure writes: the member's row, the entries' text, the records and events."""
+
+    member: Member
+    texts: tuple[ErasedText, ...]
+    records: tuple[Record, ...]
+    events: tuple[ErasedEvent, ...]
+
+
+def erased_by(request: Mapping[str, Any]) -> str | None:
+    """The id of the erasure that scrubbed a record's request, or ``None`` for a record as kept.
+
+    >>> erased_by({"member_id": "M1", "erased": "E1"}), erased_by({"member_id": "M1"})
+    ('E1', None)
+    """
+    mark = request.get(_MARK)
+    return mark if isinstance(mark, str) else None
+
+
+def erased_member(request: Mapping[str, Any]) -> str:
+    """The member whose erasure scrubbed a record's request (see :func:`erased_by`).
+
+    >>> erased_member({"from_member": "M2", "to_member": "M1", "erased": "E1", "erased_member": "M1"})
+    'M1'
+    """
+    return str(request.get(_MARKED))
+
+
+def names(request: Mapping[str, Any], member_id: str) -> bool:
+    """Whether a command's request is about ``member_id`` (one of :data:`MEMBER_FIELDS`).
+
+    >>> names({"from_member": "M2", "to_member": "M1"}, "M1"), names({"member_id": "M2"}, "M1")
+    (True, False)
+    """
+    return any(request.get(field) == member_id for field in MEMBER_FIELDS)
+
+
+def _scrub(data: Mapping[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    return {name: None if name in fields else value for name, value in data.items()}
+
+
+def _text(entry: Entry) -> ErasedText:
+    reason = ERASED if entry.kind in _CALLER_TEXT else entry.reason
+    actor = None if entry.actor is None else ERASED
+    return ErasedText(entry.seq, reason, actor, text_digest(entry))
+
+
+def plan_erasure(
+    member: Member,
+    entries: Iterable[Entry],
+    records: Iterable[Record],
+    events: Iterable[DomainEvent],
+    *,
+    key: str,
+) -> Erasure:
+    """The erasure of ``member`` (see the module's notes), by the erasure whose id is ``key``.
+
+    ``entries`` are the member's, ``records`` those of the commands about it (an erased one is
+    left as it is) and ``events`` its outbox events and the merges into it."""
+    erased = attrs.evolve(
+        member, birthday=None, attributes={}, birthday_changed_at=None, status=MemberStatus.ERASED
+    )
+    texts = tuple(_text(entry) for entry in entries)
+    kept = tuple(
+        Record(
+            record.key,
+            record.kind,
+            _scrub(record.request, RECORD_FIELDS) | {_MARK: key, _MARKED: member.id},
+            _scrub(record.result, RECORD_FIELDS),
+        )
+        for record in records
+        if erased_by(record.request) is None
+    )
+    scrubbed = tuple(
+        ErasedEvent(event.seq, _scrub(event.data, EVENT_FIELDS[event.kind]))
+        for event in events
+        if event.kind in EVENT_FIELDS
+    )
+    return Erasure(erased, texts, kept, scrubbed)

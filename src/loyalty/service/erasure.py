@@ -1,0 +1,74 @@
+"""Erasure on request: one unit of work reads what the store keeps about a member, asks
+:func:`loyalty.erasure.plan_erasure` what to keep of it, and writes that once."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from loyalty.checks import check_id, check_text
+from loyalty.erasure import Erased, plan_erasure
+from loyalty.errors import UnknownMember
+from loyalty.outbox import EventKind, NewEvent
+from loyalty.service import locks
+from loyalty.service.context import Context
+from loyalty.service.idempotency import Command
+from loyalty.store import UnitOfWork
+
+__all__ = ["erase"]
+
+logger = logging.getLogger(__name__)
+
+
+def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, actor: str) -> Erased:
+    """Erase the member's personal data (see :meth:`loyalty.Engine.erase`)."""
+    check_id("member_id", member_id)
+    check_id("id", key)
+    ctx.till_time("at", at, key)
+    check_text("reason", reason)
+    check_text("actor", actor)
+    request = {"member_id": member_id, "at": at.isoformat(), "reason": reason, "actor": actor}
+    erasure = Command(key, "member_erasure", request)
+
+    def command(uow: UnitOfWork) -> Erased:
+        replay = erasure.replay(uow)
+        if replay is not None:
+            return _erased(replay.result)
+        locks.lock(uow, member_id)
+        locks.not_erased(uow, member_id)
+        member = uow.member(member_id)
+        if member is None:  # pragma: no cover - locked above, which refuses an unknown member
+            raise UnknownMember("member_id", f"no member {member_id!r}")
+        keys = uow.identifiers(member_id)
+        plan = plan_erasure(
+            member,
+            uow.history(member_id),
+            uow.member_records(member_id),
+            uow.member_events(member_id),
+            key=key,
+        )
+        uow.erase_member(plan)
+        now = ctx.now()
+        uow.add_event(NewEvent(EventKind.MEMBER_ERASED, member_id, at, now, key, {}))
+        done = Erased(member_id, now, len(plan.texts), len(plan.records), len(plan.events), len(keys))
+        erasure.remember(uow, _result(done), now)
+        uow.commit()
+        return done
+
+    erased = erasure.run(ctx.runner, command)
+    # Counts only: the member id may be the one thing left that names the person.
+    logger.info("erase: %d entries, %d records, %d events", erased.entries, erased.records, erased.events)
+    return erased
+
+
+def _result(erased: Erased) -> dict[str, Any]:
+    result = attrs.asdict(erased)
+    result["erased_at"] = erased.erased_at.isoformat()
+    return result
+
+
+def _erased(result: dict[str, Any]) -> Erased:
+    return Erased(**(result | {"erased_at": datetime.fromisoformat(result["erased_at"])}))

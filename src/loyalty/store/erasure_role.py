@@ -1,0 +1,43 @@
+"""The storage port's role for erasure on request (:mod:`loyalty.erasure`).
+
+A part of :class:`loyalty.store.UnitOfWork`, in a module of its own so the port's main
+module stays a page one can read through. An erasure is rare: its reads may scan every
+record and event (no index by member is worth its cost on every purchase).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from loyalty.erasure import Erasure, Record
+from loyalty.outbox import DomainEvent
+
+__all__ = ["ErasureRole"]
+
+
+class ErasureRole(Protocol):
+    """Finding what a store keeps about a member, and rewriting it without the personal data."""
+
+    def member_records(self, member_id: str) -> list[Record]:
+        """The idempotency records of the commands about the member (whose request names it in
+        one of :data:`loyalty.erasure.MEMBER_FIELDS`: ``member_id``, a transfer's ``from_member``
+        or ``to_member``, a merge's ``survivor`` or ``absorbed``), wherever the store keeps them,
+        by key (code-point order)."""
+        ...
+
+    def member_events(self, member_id: str) -> list[DomainEvent]:
+        """The member's outbox events (``member_id`` the member's) and the ``member_merged``
+        events of merges into it (``data["survivor"]`` the member's), by ``seq``."""
+        ...
+
+    def erase_member(self, erasure: Erasure) -> None:
+        """Write an erasure in this unit of work: replace the member's birthday, its change time,
+        attributes and status (as :meth:`~loyalty.store.MembersRole.update_member`); delete every
+        key of the member (:meth:`~loyalty.store.IdentifiersRole.identifiers`); set each listed
+        entry's reason and actor and keep its ``kept`` text digest, which
+        :meth:`~loyalty.store.LedgerRole.chain_links` gives back with the entry from then on;
+        replace each listed record's request and result (under its key, wherever it is kept);
+        and each listed event's data (the member's, or a merge into it). An entry's figures, a
+        record's kind and the order of everything stay as they were. An unknown member, entry,
+        record or event must fail with :class:`~loyalty.errors.StorageError`."""
+        ...

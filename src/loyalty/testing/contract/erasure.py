@@ -1,0 +1,235 @@
+"""Part of the store contract (:class:`~loyalty.testing.contract.StoreContract`).
+
+Erasure on request (:mod:`loyalty.erasure`): finding what the store keeps about a member, and
+rewriting it without the personal data, with the figures and the chains as they were."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from loyalty.chains import text_digest
+from loyalty.engine import Engine
+from loyalty.erasure import ERASED, Erased, plan_erasure
+from loyalty.errors import IdempotencyConflict, LoyaltyError, MemberErased, StorageError
+from loyalty.members import Member, MemberStatus
+from loyalty.outbox import EventKind
+from loyalty.purchases import Line, Purchase
+from loyalty.store import Store
+from loyalty.testing.contract._base import T0, ContractBase
+
+__all__ = ["PERSONAL", "ErasureContract", "write_personal_history"]
+
+#: Personal values :func:`write_personal_history` writes, none of which an erasure may leave.
+PERSONAL = (
+    "Zelda Quux-Ünal",
+    "zelda.quux@example.org",
+    "+15550001234",
+    "7777000100",
+    "7777000200",
+    "1977-07-08",
+    "1977-07-09",
+    "Quuxville 12",
+    "zelda's answer",
+    "gave Zelda 5",
+    "clerk Bob Roe",
+    "zelda-old-account",
+)
+
+
+def write_personal_history(engine: Engine, member_id: str = "M1") -> None:
+    """Give ``member_id`` personal data through every command that takes some, and points; and
+    merge into it ``member_id + "-old"``, its old account (with a key): erase both."""
+    at = T0
+    engine.enroll(
+        member_id,
+        at=at,
+        birthday=date(1977, 7, 8),
+        attributes={"name": "Zelda Quux-Ünal", "address": "Quuxville 12"},
+        identifiers=["email:zelda.quux@example.org"],
+    )
+    engine.update_member(member_id, id="update-1", at=at, birthday=date(1977, 7, 9))
+    engine.update_member(member_id, id="update-2", at=at, attributes={"name": "Zelda Quux-Ünal"})
+    engine.add_identifier(member_id, "phone:+15550001234", id="key-1", at=at)
+    engine.add_identifier(member_id, "card:7777000100", id="key-2", at=at)
+    engine.replace_card(member_id, "card:7777000100", "card:7777000200", id="key-3", at=at)
+    engine.remove_identifier(member_id, "phone:+15550001234", id="key-4", at=at)
+    engine.add_identifier(member_id, "phone:+15550001234", id="key-5", at=at)
+    engine.record_event(member_id, "survey", id="event-1", at=at, properties={"answer": "zelda's answer"})
+    lines = [Line("cake", 3, Decimal("4.15"))]
+    engine.record_purchase(Purchase("till-1", member_id, at, lines, "EUR"))
+    engine.adjust(member_id, 5, id="fix-1", at=at, reason="gave Zelda 5", actor="clerk Bob Roe")
+    engine.redeem(member_id, 3, id="spend-1", at=at, reason="gave Zelda 5")
+    engine.change_status(
+        member_id, "suspended", id="status-1", at=at, reason="gave Zelda 5", actor="clerk Bob Roe"
+    )
+    engine.change_status(member_id, "active", id="status-2", at=at, reason="ok", actor="clerk Bob Roe")
+    engine.enroll(f"{member_id}-old", at=at, identifiers=["other:zelda-old-account"])
+    engine.merge_members(member_id, f"{member_id}-old", id="merge-1", at=at, reason="one person")
+
+
+def _kept(store: Store, member_id: str) -> str:
+    """Everything the port gives back about the member, as text."""
+    with store.unit_of_work(readonly=True) as uow:
+        feed = uow.entries()  # the ledger feed is read first in its unit of work
+        return repr(
+            (
+                feed,
+                uow.member(member_id),
+                uow.identifiers(member_id),
+                uow.history(member_id),
+                uow.member_records(member_id),
+                uow.member_events(member_id),
+                uow.events(),
+            )
+        )
+
+
+class ErasureContract(ContractBase):
+    """An erasure takes the member's personal data out of every place it is kept, and nothing else."""
+
+    def test_the_members_records_and_events_are_found_and_no_one_elses(self, engine: Engine) -> None:
+        write_personal_history(engine)
+        engine.enroll("M2", at=T0, identifiers=["card:1"])
+        engine.record_purchase(Purchase("till-2", "M2", T0, [Line("tea", 1, Decimal("2"))], "EUR"))
+        engine.transfer("M2", "M1", 1, id="send-1", at=T0)  # a record about both
+        with engine.store.unit_of_work(readonly=True) as uow:
+            records = uow.member_records("M1")
+            events = uow.member_events("M1")
+            assert [r.key for r in uow.member_records("M2")] == ["send-1", "till-2"]
+        keys = (
+            "update-1 update-2 key-1 key-2 key-3 key-4 key-5 event-1 till-1 fix-1 spend-1 status-1 status-2"
+        )
+        assert [r.key for r in records] == sorted([*keys.split(), "merge-1", "send-1"])
+        till = next(r for r in records if r.key == "till-1")
+        assert (till.kind, till.request["member_id"], till.request["lines"][0]["sku"]) == (
+            "purchase",
+            "M1",
+            "cake",
+        )
+        assert [e.seq for e in events] == sorted(e.seq for e in events)
+        assert [e.member_id for e in events].count("M1") == 8
+        merged = [e for e in events if e.member_id != "M1"]
+        assert [(e.kind, e.member_id, e.data["survivor"]) for e in merged] == [
+            (EventKind.MEMBER_MERGED, "M1-old", "M1")
+        ]
+
+    def test_an_erasure_leaves_no_personal_value_and_every_figure_as_it_was(self, engine: Engine) -> None:
+        write_personal_history(engine)
+        engine.enroll("M2", at=T0)
+        engine.transfer("M1", "M2", 2, id="send-1", at=T0)
+        week = (T0 - timedelta(days=7), T0 + timedelta(days=1))
+        before = (engine.balance("M1"), engine.lots("M1"), engine.figures(*week), engine.verify())
+        history = engine.history("M1")
+        erased = engine.erase("M1", id="erase-1", at=T0, reason="GDPR request 7", actor="dpo")
+        assert (erased.member_id, erased.entries, erased.identifiers) == ("M1", len(history), 5)
+        engine.erase("M1-old", id="erase-2", at=T0, reason="GDPR request 7", actor="dpo")
+        assert (engine.balance("M1"), engine.lots("M1"), engine.figures(*week), engine.verify()) == before
+        assert engine.verify().ok and engine.verify().entries == len(engine.entries(limit=1000))
+        kept = _kept(engine.store, "M1") + _kept(engine.store, "M1-old")
+        for value in PERSONAL:
+            assert value not in kept, value
+        after = engine.history("M1")
+        assert [(e.seq, e.kind, e.points, e.balance_after, e.source_id) for e in after] == [
+            (e.seq, e.kind, e.points, e.balance_after, e.source_id) for e in history
+        ]
+        fix = next(e for e in after if e.source_id == "fix-1")
+        assert (fix.reason, fix.actor) == (ERASED, ERASED)
+        member = engine.member("M1")
+        assert (member.birthday, dict(member.attributes), member.status) == (None, {}, MemberStatus.ERASED)
+        assert engine.identifiers("M1") == []
+        assert engine.events(limit=1000)[-1].kind is EventKind.MEMBER_ERASED
+
+    def test_an_erased_member_refuses_every_command_and_every_retry(self, engine: Engine) -> None:
+        write_personal_history(engine)
+        engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo")
+        refused: list[Callable[[], object]] = [
+            lambda: engine.record_purchase(
+                Purchase("till-9", "M1", T0, [Line("tea", 1, Decimal("2"))], "EUR")
+            ),
+            lambda: engine.record_purchase(
+                Purchase("till-1", "M1", T0, [Line("cake", 3, Decimal("4.15"))], "EUR")
+            ),
+            lambda: engine.redeem("M1", 1, id="spend-9", at=T0),
+            lambda: engine.update_member("M1", id="update-9", at=T0, attributes={"a": 1}),
+            lambda: engine.update_member("M1", id="update-1", at=T0, birthday=date(1977, 7, 9)),
+            lambda: engine.record_event("M1", "survey", id="event-9", at=T0),
+            lambda: engine.add_identifier("M1", "card:9", id="key-9", at=T0),
+            lambda: engine.adjust("M1", 1, id="fix-9", at=T0, reason="r", actor="a"),
+            lambda: engine.change_status("M1", "closed", id="status-9", at=T0, reason="r", actor="a"),
+            lambda: engine.enroll("M1", at=T0),
+            lambda: engine.referral_code("M1"),
+            lambda: engine.erase("M1", id="erase-2", at=T0, reason="GDPR", actor="dpo"),
+        ]
+        for command in refused:
+            with pytest.raises(MemberErased) as raised:
+                command()
+            assert raised.value.member_id == "M1"
+
+    def test_an_erasure_with_bad_input_is_refused_naming_the_field_and_writes_nothing(
+        self, engine: Engine
+    ) -> None:
+        write_personal_history(engine)
+        before = _kept(engine.store, "M1")
+        bad: list[tuple[str, Callable[[], object]]] = [
+            ("member_id", lambda: engine.erase("M9", id="E", at=T0, reason="r", actor="a")),
+            ("id", lambda: engine.erase("M1", id="", at=T0, reason="r", actor="a")),
+            ("at", lambda: engine.erase("M1", id="E", at=T0.replace(tzinfo=None), reason="r", actor="a")),
+            ("reason", lambda: engine.erase("M1", id="E", at=T0, reason="a\x00b", actor="a")),
+            ("actor", lambda: engine.erase("M1", id="E", at=T0, reason="r", actor="a\x00b")),
+        ]
+        for field, command in bad:
+            with pytest.raises(LoyaltyError) as raised:
+                command()
+            assert raised.value.field == field
+        assert _kept(engine.store, "M1") == before
+
+    def test_an_erasure_is_idempotent_on_its_id(self, engine: Engine) -> None:
+        write_personal_history(engine)
+        first = engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo")
+        assert engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo") == first
+        assert isinstance(first, Erased)
+        with pytest.raises(IdempotencyConflict) as raised:
+            engine.erase("M1", id="erase-1", at=T0, reason="another", actor="dpo")
+        assert raised.value.field == "reason"
+        assert [e.kind for e in engine.events(limit=1000)].count(EventKind.MEMBER_ERASED) == 1
+
+    def test_an_erasure_rolled_back_changes_nothing(self, engine: Engine) -> None:
+        write_personal_history(engine)
+        store = engine.store
+        before = _kept(store, "M1")
+        with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+            member = uow.member("M1")
+            assert member is not None
+            plan = plan_erasure(
+                member, uow.history("M1"), uow.member_records("M1"), uow.member_events("M1"), key="E"
+            )
+            uow.erase_member(plan)
+            raise RuntimeError("the erasure's process died")
+        assert _kept(store, "M1") == before
+        assert engine.verify().ok
+
+    def test_erased_texts_keep_their_digest_for_the_chain(self, engine: Engine) -> None:
+        write_personal_history(engine)
+        history = engine.history("M1")
+        engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo")
+        with engine.store.unit_of_work(readonly=True) as uow:
+            links = {found.entry.seq: found for found in uow.chain_links(limit=1000)}
+        for entry in history:
+            assert links[entry.seq].text == text_digest(entry)
+
+    def test_erasing_an_unknown_member_or_another_members_entry_fails(self, engine: Engine) -> None:
+        write_personal_history(engine)
+        engine.enroll("M2", at=T0)
+        with engine.store.unit_of_work(readonly=True) as uow:
+            other = uow.member("M2")
+            history = uow.history("M1")
+        assert other is not None
+        with pytest.raises(StorageError), engine.store.unit_of_work() as uow:
+            uow.erase_member(plan_erasure(other, history, [], [], key="E"))  # M1's entries
+        with pytest.raises(StorageError), engine.store.unit_of_work() as uow:
+            uow.erase_member(plan_erasure(Member("M9", T0), [], [], [], key="E"))
+        assert engine.member("M2").status is MemberStatus.ACTIVE

@@ -1,0 +1,126 @@
+"""An erasure leaves none of the member's personal values in the database's own bytes: the
+SQLite file (checkpointed and vacuumed) and a data dump of the PostgreSQL schema; and every
+figure and the chains are as they were."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+from collections.abc import Iterator
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from loyalty import Engine, Program, open_store
+from loyalty.testing.contract import T0
+from loyalty.testing.contract.erasure import PERSONAL, write_personal_history
+from tests.pg import postgres_dsn, schema_of
+
+
+def _forms(value: str) -> Iterator[bytes]:
+    """The byte forms a value may be kept in: UTF-8, and inside JSON escaped or not."""
+    yield value.encode()
+    yield json.dumps(value)[1:-1].encode()
+    yield json.dumps(value, ensure_ascii=False)[1:-1].encode()
+
+
+def _erase_and_compare(engine: Engine) -> None:
+    write_personal_history(engine)
+    engine.enroll("M2", at=T0)
+    engine.transfer("M1", "M2", 2, id="send-1", at=T0)
+    # An offline redemption: its use of the allowance keeps figures only, its entry a reason.
+    engine.grant_offline_allowance(
+        "till-9", id="grant-1", at=T0, per_member=5, total=10, until=T0 + timedelta(days=1), actor="ops"
+    )
+    engine.redeem("M1", 1, id="offline-1", at=T0, reason="gave Zelda 5", offline=True, terminal="till-9")
+    week = (T0 - timedelta(days=7), T0 + timedelta(days=1))
+
+    def figures() -> object:
+        balances = (engine.balance("M1"), engine.balance("M2"), engine.lots("M1"))
+        return (*balances, engine.figures(*week), engine.offline_report("till-9"))
+
+    before, report = figures(), engine.verify()
+    assert report.ok
+    engine.erase("M1", id="erase-1", at=T0, reason="GDPR request 7", actor="dpo")
+    engine.erase("M1-old", id="erase-2", at=T0, reason="GDPR request 7", actor="dpo")
+    assert figures() == before
+    assert engine.verify() == report
+
+
+# What the store still holds before an erasure: every value but the birthday the update replaced.
+LIVE = tuple(value for value in PERSONAL if value != "1977-07-08")
+
+
+def _assert_absent(dump: bytes) -> None:
+    # The values were there to be found: the same history without the erasure has them (below).
+    found = {value: form for value in PERSONAL for form in _forms(value) if form in dump}
+    assert found == {}
+
+
+def test_the_sqlite_file_keeps_no_personal_value_once_erased(tmp_path: Path) -> None:
+    path = tmp_path / "club.db"
+    with Engine(Program("Club", "EUR"), open_store(f"sqlite:///{path}"), clock=lambda: T0) as engine:
+        _erase_and_compare(engine)
+    # closing(): a connection's own `with` commits but leaves it open (3.13 warns when collected).
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    dump = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("club.db"))
+    _assert_absent(dump)
+
+
+def test_the_sqlite_file_holds_the_personal_values_before_the_erasure(tmp_path: Path) -> None:
+    # The scan above finds what is there: without the erasure, every value is in the file.
+    path = tmp_path / "club.db"
+    with Engine(Program("Club", "EUR"), open_store(f"sqlite:///{path}"), clock=lambda: T0) as engine:
+        write_personal_history(engine)
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    dump = path.read_bytes()
+    assert [value for value in LIVE if not any(form in dump for form in _forms(value))] == []
+
+
+def _pg_dump(dsn: str, schema: str) -> bytes:
+    if shutil.which("pg_dump") is not None:
+        done = subprocess.run(
+            ["pg_dump", "--dbname", dsn, "--schema", schema, "--data-only"],
+            check=True,
+            capture_output=True,
+        )
+        return done.stdout
+    import psycopg
+    from psycopg import sql
+
+    out = bytearray()
+    with psycopg.connect(dsn) as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        ).fetchall()
+        for (table,) in tables:
+            copy = sql.SQL("COPY {}.{} TO STDOUT").format(sql.Identifier(schema), sql.Identifier(table))
+            with conn.cursor().copy(copy) as stream:
+                for block in stream:
+                    out += block
+    return bytes(out)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("erase", [True, False], ids=["erased", "not-erased"])
+def test_a_dump_of_the_postgres_schema_keeps_no_personal_value_once_erased(
+    schema_url: str, erase: bool
+) -> None:
+    with Engine(Program("Club", "EUR"), open_store(schema_url), clock=lambda: T0) as engine:
+        if erase:
+            _erase_and_compare(engine)
+        else:
+            write_personal_history(engine)
+    dump = _pg_dump(postgres_dsn(), schema_of(schema_url))
+    if erase:
+        _assert_absent(dump)
+    else:  # the scan finds what is there
+        assert [value for value in LIVE if not any(form in dump for form in _forms(value))] == []
