@@ -57,6 +57,8 @@ __all__ = ["RuleIndex", "Selection"]
 _SEGMENTS_KEPT = 4096
 _NONE: frozenset[int] = frozenset()
 _Key = TypeVar("_Key", str, tuple[str, str])
+#: A rule's include list of places and the purchase's field it is looked up by.
+_PLACES = (("stores", "store_id"), ("channels", "channel"), ("terminals", "terminal_id"))
 
 
 class Named(Protocol):
@@ -114,25 +116,20 @@ class Selection:
     ``birthdays`` keeps each birthday window's year as the evaluation finds it.
     """
 
-    __slots__ = ("_home", "_locals", "_zone", "birthdays", "rules", "subject")
+    __slots__ = ("_locals", "_zone", "birthdays", "rules", "subject")
+
+    #: Set by :meth:`RuleIndex.select`, once the candidates are found.
+    rules: tuple[Rule, ...]
 
     def __init__(self, subject: Purchase | Named, zone: ZoneInfo) -> None:
         self.subject = subject
-        self.rules: tuple[Rule, ...] = ()
         self.birthdays: dict[tuple[str, date], int | None] = {}
         self._zone = zone
-        self._home: datetime | None = None
         self._locals: dict[ZoneInfo, datetime] = {}
 
     def local(self, rule: Rule) -> datetime:
         """The subject's time where ``rule`` reads dates and hours (its timezone, else the program's)."""
-        zone = rule._zone
-        if zone is None:
-            home = self._home
-            if home is None:
-                home = self._home = self.in_zone(self._zone)
-            return home
-        return self.in_zone(zone)
+        return self.in_zone(rule._zone or self._zone)
 
     def in_zone(self, zone: ZoneInfo) -> datetime:
         """The subject's time in ``zone``."""
@@ -272,11 +269,10 @@ class RuleIndex:
         by_sku: dict[str, set[int]] = {}
         by_category: dict[str, set[int]] = {}
         by_label: dict[tuple[str, str], set[int]] = {}
-        places: tuple[dict[str, set[int]], ...] = ({}, {}, {})
+        places: dict[str, dict[str, set[int]]] = {field: {} for _, field in _PLACES}
         spans: dict[ZoneInfo, list[tuple[int, date | None, date | None]]] = {}
         need: dict[int, int] = {}
         for i, rule in enumerate(purchase):
-            conditions = 0
             # Indexed by the narrowest include list; any line that can match is found through it.
             if rule.skus:
                 for sku in rule.skus:
@@ -290,14 +286,14 @@ class RuleIndex:
                     by_label.setdefault((key, value), set()).add(i)
             else:
                 line_unfiltered.add(i)
-            if i not in line_unfiltered:
-                conditions += 1
+            conditions = 0 if i in line_unfiltered else 1
             if rule.group is None:
-                for table, included in zip(places, (rule.stores, rule.channels, rule.terminals), strict=True):
+                for attribute, field in _PLACES:
+                    included = getattr(rule, attribute)
                     if included:
                         conditions += 1
                         for value in included:
-                            table.setdefault(value, set()).add(i)
+                            places[field].setdefault(value, set()).add(i)
                 if rule.starts is not None or rule.ends is not None:
                     conditions += 1
                     spans.setdefault(rule._zone or zone, []).append((i, rule.starts, rule.ends))
@@ -323,16 +319,9 @@ class RuleIndex:
         index.by_sku = _frozen(by_sku)
         index.by_category = _frozen(by_category)
         index.by_label = _frozen(by_label)
-        index.by_store, index.by_channel, index.by_terminal = (_frozen(table) for table in places)
-        index._places = tuple(
-            (table, field)
-            for table, field in zip(
-                (index.by_store, index.by_channel, index.by_terminal),
-                ("store_id", "channel", "terminal_id"),
-                strict=True,
-            )
-            if table
-        )
+        tables = {field: _frozen(table) for field, table in places.items()}
+        index.by_store, index.by_channel, index.by_terminal = (tables[field] for _, field in _PLACES)
+        index._places = tuple((table, field) for field, table in tables.items() if table)
         index.by_event = MappingProxyType({k: tuple(v) for k, v in by_event.items()})
         index.ordered_events = tuple(events)
         index.needs_member = tiered or any(
