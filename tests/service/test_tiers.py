@@ -469,7 +469,9 @@ def test_this_purchase_keeps_the_rate_that_reached_a_tier_whose_own_rate_would_n
 ) -> None:
     # Silver doubles, gold does not: 600 reaches silver, 1200 at silver's rate reaches gold,
     # but 600 at gold's rate would not. The purchase keeps silver's rate; its 1200 points count.
-    levels = [LEVELS[0], Tier(id="silver", threshold=500, multiplier=2), Tier(id="gold", threshold=1000)]
+    # (Platinum, out of reach, leaves room for as many ratings as there are tiers.)
+    levels = [*LEVELS[:1], Tier(id="silver", threshold=500, multiplier=2), Tier(id="gold", threshold=1000)]
+    levels.append(Tier(id="platinum", threshold=100_000))
     tiers = Tiers(levels=levels, upgrade="this_purchase")
     engine = engine_for(Program("Club", "EUR", timezone="Europe/Amsterdam", tiers=tiers), store, clock)
     receipt = buy(engine, clock, "P1", "600.00", T0)
