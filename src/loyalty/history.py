@@ -66,7 +66,10 @@ keys, as :meth:`~loyalty.Engine.enroll` takes them), and an ``opening_balance``
 gives the member the points it had, each lot with the date it was earned
 (``at``) and the date it expires (``expires_at``, ``null`` for never), and for
 points still pending the date they can be spent from (``vests_at``), as
-:meth:`~loyalty.Engine.add_opening_balance` writes them::
+:meth:`~loyalty.Engine.add_opening_balance` writes them. An enrollment may also
+name the member's referrer (``referred_by``, its referral code), the member's own
+code (``referral_code``) and say that its sign-up bonus was paid already
+(``"bonus_paid": true``: it is in the opening balances, not paid again)::
 
     {"type": "enrollment", "id": "ENR-M00042", "member_id": "M00042",
      "at": "2019-05-02T16:40:11+02:00", "identifiers": ["card:6001234", "email:ann@example.com"]}
@@ -147,6 +150,14 @@ class Enrollment:
     #: Cards and keys given with the enrollment (``"card:1234"``), as :meth:`~loyalty.Engine.enroll`
     #: takes them.
     identifiers: tuple[str, ...] = attrs.field(default=(), converter=_keys)
+    #: Another member's referral code, as :meth:`~loyalty.Engine.enroll` takes it.
+    referred_by: str | None = None
+    #: The sign-up rules already paid the member where the record comes from (an export): the
+    #: points are in its opening balances, and an import does not pay them again.
+    bonus_paid: bool = False
+    #: The member's own referral code, given to it with the enrollment (an export keeps it, so
+    #: that the members it referred find it).
+    referral_code: str | None = None
 
 
 @attrs.frozen
@@ -261,7 +272,7 @@ def record_of(event: Event) -> dict[str, Any]:
         head["type"] = "enrollment"
         head["birthday"] = None if event.birthday is None else event.birthday.isoformat()
         head |= {"attributes": dict(event.attributes)} if event.attributes else {}
-        return head | ({"identifiers": list(event.identifiers)} if event.identifiers else {})
+        return head | _enrollment_extras(event)
     if isinstance(event, OpeningBalance):
         return head | _opening_record(event)
     if isinstance(event, Redemption):
@@ -445,8 +456,7 @@ def _event(record: Fields) -> Event:
     if kind == "purchase":
         return Sale(_purchase(record, event_id, member_id, at))
     if kind == "enrollment":
-        keys = _identifiers(record)
-        return Enrollment(event_id, member_id, at, record.day("birthday"), record.values("attributes"), keys)
+        return _enrollment(record, event_id, member_id, at)
     if kind == "redemption":
         return Redemption(event_id, member_id, record.integer("points"), at)
     if kind == "return":
@@ -512,6 +522,22 @@ def _identifiers(record: Fields) -> tuple[str, ...]:
         if not isinstance(key, str):
             raise record.error(f"identifiers[{i}]", f"must be a string kind:value, not {type(key).__name__}")
     return tuple(items)
+
+
+def _enrollment_extras(event: Enrollment) -> dict[str, Any]:
+    """What an enrollment writes beyond its member's details, each only when it says something
+    (a file without them reads as before)."""
+    extras: dict[str, Any] = {"identifiers": list(event.identifiers)} if event.identifiers else {}
+    extras |= {} if event.referred_by is None else {"referred_by": event.referred_by}
+    extras |= {"bonus_paid": True} if event.bonus_paid else {}
+    return extras | ({} if event.referral_code is None else {"referral_code": event.referral_code})
+
+
+def _enrollment(record: Fields, event_id: str, member_id: str, at: datetime) -> Enrollment:
+    keys, birthday, attributes = _identifiers(record), record.day("birthday"), record.values("attributes")
+    referred_by, code = record.optional_text("referred_by"), record.optional_text("referral_code")
+    paid = record.flag("bonus_paid")
+    return Enrollment(event_id, member_id, at, birthday, attributes, keys, referred_by, paid, code)
 
 
 def _opening_record(event: OpeningBalance) -> dict[str, Any]:

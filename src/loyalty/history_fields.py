@@ -65,6 +65,15 @@ class Fields:
         checked: str | None = self._get(key, (str,), "a string or null", optional=True)
         return checked
 
+    def flag(self, key: str) -> bool:
+        """A boolean; ``False`` if absent or null."""
+        value = self.data.get(key)
+        if value is None:
+            return False
+        if type(value) is not bool:
+            raise self.error(key, f"must be true or false, not {type(value).__name__}")
+        return value
+
     def integer(self, key: str) -> int:
         value: int = self._get(key, (int,), "an integer", optional=False)
         return value

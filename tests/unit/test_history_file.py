@@ -219,3 +219,13 @@ def test_text_around_a_record_is_refused_or_allowed_as_json_does(before: str, te
             parse(1, line)
     else:
         assert isinstance(parse(1, line), Sale)
+
+
+def test_an_enrollment_writes_its_referral_and_paid_bonus_and_reads_them_back() -> None:
+    at = datetime.fromisoformat("2024-03-01T09:00:00+01:00")
+    enrollment = Enrollment("E", "M2", at, referred_by="ANN2024", bonus_paid=True, referral_code="BOB1")
+    record = record_of(enrollment)
+    assert (record["referred_by"], record["bonus_paid"], record["referral_code"]) == ("ANN2024", True, "BOB1")
+    assert parse(1, next(write([enrollment]))) == enrollment
+    # Without them, an enrollment is written as before.
+    assert not {"referred_by", "bonus_paid", "referral_code"} & set(record_of(Enrollment("E", "M", at)))

@@ -32,7 +32,7 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from loyalty import codec, history
-from loyalty.errors import InvalidInput, LoyaltyError, StorageError
+from loyalty.errors import InvalidInput, LoyaltyError, ReferralCodeTaken, StorageError
 from loyalty.history import (
     Adjustment,
     CustomEvent,
@@ -42,7 +42,8 @@ from loyalty.history import (
     Sale,
     SaleReturn,
 )
-from loyalty.service import membership, opening, purchases, returning, spending
+from loyalty.referrals import normalize_code
+from loyalty.service import membership, opening, purchases, referring, returning, spending
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Runner
@@ -172,15 +173,19 @@ def _apply(ctx: Context, event: history.Event) -> None:
     if isinstance(event, Sale):
         purchases.record_purchase(ctx, event.purchase)
     elif isinstance(event, Enrollment):
+        _check_code(ctx, event)
         membership.enroll(
             ctx,
             event.member_id,
             at=event.at,
             birthday=event.birthday,
             attributes=event.attributes,
-            referred_by=None,
+            referred_by=event.referred_by,
             identifiers=event.identifiers or None,
+            bonus=not event.bonus_paid,
         )
+        if event.referral_code is not None:
+            referring.code(ctx, event.member_id, event.referral_code)
     elif isinstance(event, SaleReturn):
         receipt = returning.record_return(ctx, event.returned)
         if receipt.member_id != event.member_id:
@@ -198,6 +203,17 @@ def _apply(ctx: Context, event: history.Event) -> None:
         member, points, key, at = event.member_id, event.points, event.id, event.at
         expires, vests = event.expires_at, event.vests_at
         opening.add_opening_balance(ctx, member, points, key=key, at=at, expires_at=expires, vests_at=vests)
+
+
+def _check_code(ctx: Context, event: Enrollment) -> None:
+    """Refuse the member's own ``referral_code`` before it is enrolled: an enrollment is applied
+    whole or not at all."""
+    if event.referral_code is None:
+        return
+    code = normalize_code(event.referral_code, "referral_code")
+    owner = ctx.runner.read(lambda uow: uow.code_owner(code))
+    if owner is not None and owner != event.member_id:
+        raise ReferralCodeTaken("referral_code", f"the code {code!r} is another member's")
 
 
 # -- reading the source ------------------------------------------------------------------------

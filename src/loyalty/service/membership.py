@@ -45,8 +45,10 @@ def enroll(
     attributes: Mapping[str, AttributeValue] | None,
     referred_by: str | None,
     identifiers: Iterable[str] | None = None,
+    bonus: bool = True,
 ) -> Member:
-    """Enroll a member (see :meth:`loyalty.Engine.enroll`)."""
+    """Enroll a member (see :meth:`loyalty.Engine.enroll`); ``bonus=False`` pays no sign-up rules
+    (an import of a member whose bonus is in its opening balances already)."""
     member = Member(member_id, at, birthday, attributes)
     # An enrollment is a retry of itself once the member is enrolled (compared below).
     ctx.till_time("at", at, done=partial(_enrolled, member_id))
@@ -66,7 +68,8 @@ def enroll(
             identifying.enrolled(ctx, uow, member, keys, new=True)
             if code is not None and referrer is not None:
                 referring.attribute(ctx, uow, member, referrer, code)
-            purchases.earn_on_enrollment(ctx, uow, member.id, at)
+            if bonus:
+                purchases.earn_on_enrollment(ctx, uow, member.id, at)
             uow.commit()
             return member, False
         if existing.status is MemberStatus.ERASED:

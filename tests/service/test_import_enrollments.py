@@ -1,0 +1,91 @@
+"""Enrollments in an import: referrals by code, a member's own code, and sign-up bonuses paid once."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from loyalty import Engine, UnknownMember
+from loyalty.config import program_from_dict
+from loyalty.service.importing import Rejected
+from loyalty.store import Store
+
+#: A sign-up bonus of 25 points (an event rule for ``enrolled``).
+PROGRAM = program_from_dict(
+    {
+        "name": "Club",
+        "currency": "EUR",
+        "rules": [{"kind": "event", "id": "signup", "event": "enrolled", "points": 25}],
+    }
+)
+NOW = datetime(2024, 4, 20, tzinfo=UTC)
+ENROLL = (
+    '{{"type": "enrollment", "id": "ENR-{m}", "member_id": "{m}", "at": "2024-03-01T09:00:00+01:00"{more}}}'
+)
+OPENING = (
+    '{{"type": "opening_balance", "id": "OPEN-{m}", "member_id": "{m}", "at": "2024-03-01T09:00:00+01:00",'
+    ' "points": {p}, "expires_at": null}}'
+)
+
+
+def _engine(store: Store) -> Engine:
+    return Engine(PROGRAM, store, clock=lambda: NOW)
+
+
+def test_an_enrollment_whose_bonus_was_paid_imports_without_paying_it_again(any_store: Store) -> None:
+    engine = _engine(any_store)
+    lines = [
+        ENROLL.format(m="M1", more=', "bonus_paid": true'),
+        OPENING.format(m="M1", p=25),  # the bonus, paid by the former system
+        ENROLL.format(m="M2", more=""),  # a file of old: the bonus is paid on import
+    ]
+    summary = engine.import_events(lines)
+    assert summary.applied == {"enrollment": 2, "opening_balance": 1}
+    assert engine.balance("M1").available == 25
+    assert engine.balance("M2").available == 25
+    assert [e.reason for e in engine.history("M1")] == ["opening balance"]
+
+
+def test_an_imported_enrollment_is_attributed_to_the_referrer_whose_code_it_names(any_store: Store) -> None:
+    engine = _engine(any_store)
+    lines = [
+        ENROLL.format(m="M1", more=', "referral_code": "ann-2024"'),
+        ENROLL.format(m="M2", more=', "referred_by": "ANN2024"'),
+    ]
+    assert engine.import_events(lines).applied == {"enrollment": 2}
+    assert engine.referral_code("M1") == "ANN2024"
+    referral = engine.referrals("M2").referred_by
+    assert referral is not None and (referral.referrer, referral.code) == ("M1", "ANN2024")
+    # The file again is a retry of itself: nothing new, the same attribution.
+    assert engine.import_events(lines).already == {"enrollment": 2}
+
+
+def test_an_enrollment_with_an_unknown_or_malformed_referral_code_is_rejected_with_its_line(
+    any_store: Store,
+) -> None:
+    engine = _engine(any_store)
+    rejects: list[Rejected] = []
+    lines = [
+        ENROLL.format(m="M1", more=', "referred_by": "NOBODY1"'),
+        ENROLL.format(m="M2", more=', "referred_by": "#!"'),
+        ENROLL.format(m="M3", more=', "referred_by": 7'),
+        ENROLL.format(m="M4", more=', "bonus_paid": "yes"'),
+        ENROLL.format(m="M5", more=', "referral_code": "BOB2024"'),
+        ENROLL.format(m="M6", more=', "referral_code": "bob-2024"'),  # M5's
+        ENROLL.format(m="M7", more=', "referral_code": "?"'),
+    ]
+    summary = engine.import_events(lines, on_error="skip", on_reject=rejects.append)
+    assert [(r.line, r.field, r.error) for r in rejects] == [
+        (1, "referred_by", "UnknownReferralCode"),
+        (2, "referred_by", "InvalidInput"),
+        (3, "referred_by", "InvalidInput"),
+        (4, "bonus_paid", "InvalidInput"),
+        (6, "referral_code", "ReferralCodeTaken"),
+        (7, "referral_code", "InvalidInput"),
+    ]
+    assert rejects[0].reason == "no member has the referral code 'NOBODY1'"
+    assert summary.rejected == {"enrollment": 6} and summary.applied == {"enrollment": 1}
+    for member in ("M1", "M2", "M3", "M4", "M6", "M7"):
+        with pytest.raises(UnknownMember):
+            engine.member(member)
