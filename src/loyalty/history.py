@@ -67,9 +67,10 @@ gives the member the points it had, each lot with the date it was earned
 (``at``) and the date it expires (``expires_at``, ``null`` for never), and for
 points still pending the date they can be spent from (``vests_at``), as
 :meth:`~loyalty.Engine.add_opening_balance` writes them. An enrollment may also
-name the member's referrer (``referred_by``, its referral code), the member's own
-code (``referral_code``) and say that its sign-up bonus was paid already
-(``"bonus_paid": true``: it is in the opening balances, not paid again)::
+name the member's referrer (``referred_by``, its referral code) and where that
+referral stands (``referral_state``), the member's own code (``referral_code``), its
+``status`` and say that its sign-up bonus was paid already (``"bonus_paid": true``:
+it is in the opening balances, not paid again)::
 
     {"type": "enrollment", "id": "ENR-M00042", "member_id": "M00042",
      "at": "2019-05-02T16:40:11+02:00", "identifiers": ["card:6001234", "email:ann@example.com"]}
@@ -158,6 +159,11 @@ class Enrollment:
     #: The member's own referral code, given to it with the enrollment (an export keeps it, so
     #: that the members it referred find it).
     referral_code: str | None = None
+    #: Where the member's referral stood where the record comes from (``"rewarded"``...);
+    #: ``None``: pending, its referee yet to qualify here.
+    referral_state: str | None = None
+    #: The member's status (``"suspended"``, ``"closed"``); ``None``: active.
+    status: str | None = None
 
 
 @attrs.frozen
@@ -530,14 +536,19 @@ def _enrollment_extras(event: Enrollment) -> dict[str, Any]:
     extras: dict[str, Any] = {"identifiers": list(event.identifiers)} if event.identifiers else {}
     extras |= {} if event.referred_by is None else {"referred_by": event.referred_by}
     extras |= {"bonus_paid": True} if event.bonus_paid else {}
-    return extras | ({} if event.referral_code is None else {"referral_code": event.referral_code})
+    extras |= {} if event.referral_code is None else {"referral_code": event.referral_code}
+    extras |= {} if event.referral_state is None else {"referral_state": event.referral_state}
+    return extras | ({} if event.status is None else {"status": event.status})
 
 
 def _enrollment(record: Fields, event_id: str, member_id: str, at: datetime) -> Enrollment:
     keys, birthday, attributes = _identifiers(record), record.day("birthday"), record.values("attributes")
     referred_by, code = record.optional_text("referred_by"), record.optional_text("referral_code")
-    paid = record.flag("bonus_paid")
-    return Enrollment(event_id, member_id, at, birthday, attributes, keys, referred_by, paid, code)
+    paid, state = record.flag("bonus_paid"), record.optional_text("referral_state")
+    status = record.optional_text("status")
+    return Enrollment(
+        event_id, member_id, at, birthday, attributes, keys, referred_by, paid, code, state, status
+    )
 
 
 def _opening_record(event: OpeningBalance) -> dict[str, Any]:

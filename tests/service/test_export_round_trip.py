@@ -1,5 +1,5 @@
 """Members exported from one adapter and imported into an empty store of another keep their
-balances, lots, tiers, details and keys."""
+balances, lots, tiers, details, keys, statuses and referrals, and are paid no sign-up bonus again."""
 
 from __future__ import annotations
 
@@ -17,13 +17,16 @@ from loyalty.store import Store
 from loyalty.store.sqlite import SQLiteStore
 
 #: Points pending for 14 days, expiring after a year, tiers by balance (which points carried
-#: as opening balances reach again).
+#: as opening balances reach again), a sign-up bonus (in the lots exported: not paid again).
 PROGRAM = program_from_dict(
     {
         "name": "Club",
         "currency": "EUR",
         "pending_days": 14,
         "expiry": {"policy": "lifetime", "months": 12},
+        "rules": [
+            {"kind": "event", "id": "signup", "event": "enrolled", "points": 5},
+        ],
         "tiers": {
             "metric": "balance",
             "levels": [
@@ -49,6 +52,12 @@ def other_store(any_store: Store, tmp_path: Path) -> Iterator[Store]:
     store.close()
 
 
+def _referral(engine: Engine, member: str) -> tuple[Any, ...]:
+    report = engine.referrals(member)
+    by = report.referred_by
+    return report.code, None if by is None else (by.referrer, by.code, by.state, by.referred_at)
+
+
 def _members(engine: Engine, members: list[str]) -> list[Any]:
     return [
         (
@@ -58,6 +67,8 @@ def _members(engine: Engine, members: list[str]) -> list[Any]:
             [(lot.remaining, lot.earned_at, lot.vests_at, lot.expires_at) for lot in engine.lots(m)],
             engine.tier(m).tier.id,
             [i.key for i in engine.identifiers(m)],
+            engine.member(m).status,
+            _referral(engine, m),
         )
         for m in members
     ]
@@ -70,17 +81,25 @@ def test_exported_members_import_into_another_adapter_as_they_were(
     source.enroll("M1", at=T0, birthday=datetime(1981, 2, 28).date(), attributes={"segment": "student"},
                   identifiers=["card:1001", "email:ann@example.com"])  # fmt: skip
     source.enroll("M2", at=T0)
+    source.referral_code("M1", code="ANN-2024")
+    source.enroll("M3", at=T0, referred_by="ann2024")
+    source.enroll("M4", at=T0)
+    source.enroll("M5", at=T0)
     for i, (member, days) in enumerate([("M1", 1), ("M1", 10), ("M2", 40), ("M1", 45)]):
         at = T0 + timedelta(days=days)
         source.record_purchase(Purchase(f"T{i}", member, at, [Line("cake", 3, Decimal("10.00"))], "EUR"))
     source.redeem("M1", 35, id="R1", at=NOW)  # spends the first lot and part of the second
-    members = ["M1", "M2"]
+    source.change_status("M2", "suspended", id="S1", at=NOW, reason="fraud check", actor="staff-1")
+    source.change_status("M4", "closed", id="S2", at=NOW, reason="asked to", actor="staff-1")
+    source.erase("M5", id="E1", at=NOW, reason="asked to", actor="staff-1")
+    members = ["M1", "M2", "M3", "M4"]
     records = list(source.export_members(page=1))
+    assert "M5" not in {r.member_id for r in records}  # nothing personal left to carry
     lines = list(history.write(records))
 
     target = Engine(PROGRAM, other_store, clock=lambda: NOW)
     summary = target.import_events(lines)
-    assert summary.applied == {"enrollment": 2, "opening_balance": 3}
+    assert summary.applied == {"enrollment": 4, "opening_balance": 6}
     assert _members(target, members) == _members(source, members)
     assert _members(target, members)[0][4] == "silver"
     # Exported again, the target says the same (the lots' numbers aside).

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from loyalty import Engine, UnknownMember
+from loyalty import Engine, MemberStatus, UnknownMember
 from loyalty.config import program_from_dict
+from loyalty.referrals import ReferralState
 from loyalty.service.importing import Rejected
 from loyalty.store import Store
 
@@ -89,3 +90,57 @@ def test_an_enrollment_with_an_unknown_or_malformed_referral_code_is_rejected_wi
     for member in ("M1", "M2", "M3", "M4", "M6", "M7"):
         with pytest.raises(UnknownMember):
             engine.member(member)
+
+
+def test_an_imported_referral_decided_elsewhere_keeps_its_state(any_store: Store) -> None:
+    engine = _engine(any_store)
+    lines = [
+        ENROLL.format(m="M1", more=', "referral_code": "ANN2024"'),
+        ENROLL.format(m="M2", more=', "referred_by": "ANN2024", "referral_state": "rewarded"'),
+        ENROLL.format(m="M3", more=', "referred_by": "ANN2024", "referral_state": "qualified"'),
+        ENROLL.format(m="M4", more=', "referred_by": "ANN2024"'),
+    ]
+    engine.import_events(lines)
+    states = [engine.referrals(m).referred_by for m in ("M2", "M3", "M4")]
+    assert [r.state if r else None for r in states] == [
+        ReferralState.REWARDED,
+        ReferralState.REWARDED,  # its bonuses were paid there
+        ReferralState.PENDING,
+    ]
+
+
+def test_an_imported_member_keeps_its_status_and_a_closed_one_its_points(any_store: Store) -> None:
+    engine = _engine(any_store)
+    lines = [
+        ENROLL.format(m="M1", more=', "status": "closed", "bonus_paid": true'),
+        OPENING.format(m="M1", p=40),
+        ENROLL.format(m="M2", more=', "status": "suspended"'),  # can earn no sign-up bonus
+    ]
+    assert engine.import_events(lines).applied == {"enrollment": 2, "opening_balance": 1}
+    assert engine.member("M1").status is MemberStatus.CLOSED
+    assert engine.balance("M1").available == 40
+    assert engine.member("M2").status is MemberStatus.SUSPENDED
+    assert engine.balance("M2").available == 0
+
+
+def test_an_enrollment_with_a_bad_status_or_referral_state_is_rejected_with_its_line(
+    any_store: Store,
+) -> None:
+    engine = _engine(any_store)
+    rejects: list[Rejected] = []
+    lines = [
+        ENROLL.format(m="M1", more=', "status": "erased"'),
+        ENROLL.format(m="M2", more=', "status": "gone"'),
+        ENROLL.format(m="M3", more=', "referral_state": "rewarded"'),  # no referral to be in it
+        ENROLL.format(m="M4", more=', "referral_code": "ANN2024"'),
+        ENROLL.format(m="M5", more=', "referred_by": "ANN2024", "referral_state": "paid"'),
+    ]
+    summary = engine.import_events(lines, on_error="skip", on_reject=rejects.append)
+    assert [(r.line, r.field) for r in rejects] == [
+        (1, "status"),
+        (2, "status"),
+        (3, "referral_state"),
+        (5, "referral_state"),
+    ]
+    assert summary.applied == {"enrollment": 1}
+    assert engine.referrals("M4").referred == []

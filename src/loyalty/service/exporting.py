@@ -14,6 +14,8 @@ from loyalty.checks import MAX_ID_LENGTH
 from loyalty.errors import InvalidInput
 from loyalty.history import Enrollment, Event, OpeningBalance
 from loyalty.identifiers import IdentifierStatus
+from loyalty.members import MemberStatus
+from loyalty.referrals import ReferralState
 from loyalty.service.context import Context
 from loyalty.store import UnitOfWork
 
@@ -33,9 +35,31 @@ def opening_id(member_id: str, lot: int) -> str:
 def _member(uow: UnitOfWork, member_id: str) -> list[Event]:
     member = uow.member(member_id)
     assert member is not None  # listed by the store
+    if member.status is MemberStatus.ERASED:
+        # Nothing personal is left to carry, and its points can never be used again.
+        return []
+    status = None if member.status is MemberStatus.ACTIVE else member.status.value
     keys = tuple(i.key for i in uow.identifiers(member_id) if i.status is IdentifierStatus.ACTIVE)
     joined, birthday, attributes = member.enrolled_at, member.birthday, member.attributes
-    records: list[Event] = [Enrollment(f"ENR-{member_id}", member_id, joined, birthday, attributes, keys)]
+    referral = uow.referral(member_id)
+    referred_by = None if referral is None else referral.code
+    decided = None if referral is None or referral.state is ReferralState.PENDING else referral.state.value
+    own = uow.referral_code(member_id)
+    # Whatever the sign-up rules paid is in the lots exported below: an import pays it no more.
+    enrollment = Enrollment(
+        f"ENR-{member_id}",
+        member_id,
+        joined,
+        birthday,
+        attributes,
+        keys,
+        referred_by,
+        True,
+        own,
+        decided,
+        status,
+    )
+    records: list[Event] = [enrollment]
     for lot in uow.lots(member_id):
         # Debts (points a return took back beyond the balance) are owed, not held: not exported.
         if lot.remaining > 0:

@@ -42,7 +42,8 @@ from loyalty.history import (
     Sale,
     SaleReturn,
 )
-from loyalty.referrals import normalize_code
+from loyalty.members import MemberStatus
+from loyalty.referrals import ReferralState, normalize_code
 from loyalty.service import membership, opening, purchases, referring, returning, spending
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
@@ -183,6 +184,8 @@ def _apply(ctx: Context, event: history.Event) -> None:
             referred_by=event.referred_by,
             identifiers=event.identifiers or None,
             bonus=not event.bonus_paid,
+            referral_state=_referral_state(event),
+            status=_status(event),
         )
         if event.referral_code is not None:
             referring.code(ctx, event.member_id, event.referral_code)
@@ -202,7 +205,34 @@ def _apply(ctx: Context, event: history.Event) -> None:
     else:
         member, points, key, at = event.member_id, event.points, event.id, event.at
         expires, vests = event.expires_at, event.vests_at
-        opening.add_opening_balance(ctx, member, points, key=key, at=at, expires_at=expires, vests_at=vests)
+        opening.add_opening_balance(
+            ctx, member, points, key=key, at=at, expires_at=expires, vests_at=vests, migrating=True
+        )
+
+
+#: The states an imported referral may have: a qualified one's bonuses were paid, as a rewarded one's.
+_STATES = {"pending": ReferralState.PENDING, "qualified": ReferralState.REWARDED}
+_STATES |= {"rewarded": ReferralState.REWARDED, "rejected": ReferralState.REJECTED}
+
+
+def _referral_state(event: Enrollment) -> ReferralState:
+    state = event.referral_state
+    if state is None:
+        return ReferralState.PENDING
+    if state not in _STATES:
+        raise InvalidInput("referral_state", f"must be {', '.join(_STATES)}, got {state!r}")
+    if event.referred_by is None:
+        raise InvalidInput("referral_state", "needs referred_by, the referral it says is decided")
+    return _STATES[state]
+
+
+def _status(event: Enrollment) -> MemberStatus:
+    if event.status is None:
+        return MemberStatus.ACTIVE
+    status = next((s for s in MemberStatus if s.value == event.status), None)
+    if status is None or status is MemberStatus.ERASED:
+        raise InvalidInput("status", f"must be active, suspended or closed, got {event.status!r}")
+    return status
 
 
 def _check_code(ctx: Context, event: Enrollment) -> None:

@@ -15,7 +15,7 @@ from loyalty.checks import check_id, check_text
 from loyalty.errors import InvalidInput, MemberAlreadyEnrolled, UnknownMember, UnknownReferralCode
 from loyalty.members import AttributeValue, Member, MemberStatus, same_value
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.referrals import normalize_code
+from loyalty.referrals import ReferralState, normalize_code
 from loyalty.service import identifying, locks, purchases, referring
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
@@ -46,10 +46,14 @@ def enroll(
     referred_by: str | None,
     identifiers: Iterable[str] | None = None,
     bonus: bool = True,
+    referral_state: ReferralState = ReferralState.PENDING,
+    status: MemberStatus | str = MemberStatus.ACTIVE,
 ) -> Member:
     """Enroll a member (see :meth:`loyalty.Engine.enroll`); ``bonus=False`` pays no sign-up rules
-    (an import of a member whose bonus is in its opening balances already)."""
-    member = Member(member_id, at, birthday, attributes)
+    (an import of a member whose bonus is in its opening balances already); ``referral_state``
+    is where its referral stood there (a decided one pays nothing here), and ``status`` its status
+    there (a suspended or closed member is enrolled as it is)."""
+    member = Member(member_id, at, birthday, attributes, status=status)
     # An enrollment is a retry of itself once the member is enrolled (compared below).
     ctx.till_time("at", at, done=partial(_enrolled, member_id))
     code = None if referred_by is None else normalize_code(referred_by, "referred_by")
@@ -67,8 +71,9 @@ def enroll(
             uow.add_member(member)
             identifying.enrolled(ctx, uow, member, keys, new=True)
             if code is not None and referrer is not None:
-                referring.attribute(ctx, uow, member, referrer, code)
-            if bonus:
+                referring.attribute(ctx, uow, member, referrer, code, referral_state)
+            # A member enrolled suspended or closed (an import) earns nothing, a sign-up bonus neither.
+            if bonus and member.status is MemberStatus.ACTIVE:
                 purchases.earn_on_enrollment(ctx, uow, member.id, at)
             uow.commit()
             return member, False

@@ -37,9 +37,11 @@ def add_opening_balance(
     at: datetime,
     expires_at: datetime | None,
     vests_at: datetime | None = None,
+    migrating: bool = False,
 ) -> Entry:
     """Credit ``points`` earned ``at``, expiring at ``expires_at`` (see
-    :meth:`loyalty.Engine.add_opening_balance`)."""
+    :meth:`loyalty.Engine.add_opening_balance`). ``migrating``: an import brings a closed
+    member's points too (it was closed after earning them), an erased one's never."""
     check_id("member_id", member_id)
     check_points("points", points)
     check_id("id", key)
@@ -67,7 +69,10 @@ def add_opening_balance(
         if replay is not None:
             return codec.structure(replay.result, Entry)
         locks.lock(uow, member_id)
-        locks.allowed(uow, member_id, locks.CORRECT)
+        if migrating:
+            locks.not_erased(uow, member_id)
+        else:
+            locks.allowed(uow, member_id, locks.CORRECT)
         now = ctx.now()
         # Reviews due measure the balance before this write (under a balance metric).
         tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)

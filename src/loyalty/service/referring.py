@@ -26,15 +26,25 @@ __all__ = ["attribute", "code", "report"]
 logger = logging.getLogger(__name__)
 
 
-def attribute(ctx: Context, uow: UnitOfWork, member: Member, referrer_id: str, code: str) -> None:
-    """Record who referred a new member; a self-referral is recorded rejected, with why."""
+def attribute(
+    ctx: Context,
+    uow: UnitOfWork,
+    member: Member,
+    referrer_id: str,
+    code: str,
+    imported: ReferralState = ReferralState.PENDING,
+) -> None:
+    """Record who referred a new member; a self-referral is recorded rejected, with why. A
+    referral ``imported`` as decided elsewhere keeps that state (its bonuses were paid there)."""
     now = ctx.now()
     program = in_force(ctx.programs.in_uow(uow), now, default_first=True)
     referrer = uow.member(referrer_id)
     assert referrer is not None  # it owns a code
     clash = identity_clash(program.referrals, member, referrer)
     state = ReferralState.PENDING if clash is None else ReferralState.REJECTED
-    decided = now.astimezone(UTC) if clash is not None else None
+    if imported is not ReferralState.PENDING:
+        clash, state = (None if imported is ReferralState.REWARDED else "rejected before import"), imported
+    decided = now.astimezone(UTC) if state is not ReferralState.PENDING else None
     uow.put_referral(
         Referral(member.id, referrer_id, code, member.enrolled_at, state, clash, decided_at=decided)
     )
