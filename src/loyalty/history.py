@@ -69,7 +69,7 @@ points still pending the date they can be spent from (``vests_at``), as
 :meth:`~loyalty.Engine.add_opening_balance` writes them. An enrollment may also
 name the member's referrer (``referred_by``, its referral code) and where that
 referral stands (``referral_state``), the member's own code (``referral_code``), its
-``status`` and say that its sign-up bonus was paid already (``"bonus_paid": true``:
+``status``, its ``tier`` state and say that its sign-up bonus was paid already (``"bonus_paid": true``:
 it is in the opening balances, not paid again)::
 
     {"type": "enrollment", "id": "ENR-M00042", "member_id": "M00042",
@@ -164,6 +164,9 @@ class Enrollment:
     referral_state: str | None = None
     #: The member's status (``"suspended"``, ``"closed"``); ``None``: active.
     status: str | None = None
+    #: The member's tier state where the record comes from (``tier``, ``earned``, ``since``,
+    #: ``review_at``, ``due_at``, ``floor``, ``floor_until``, ``reached``), as a JSON object.
+    tier: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
 
 
 @attrs.frozen
@@ -538,16 +541,17 @@ def _enrollment_extras(event: Enrollment) -> dict[str, Any]:
     extras |= {"bonus_paid": True} if event.bonus_paid else {}
     extras |= {} if event.referral_code is None else {"referral_code": event.referral_code}
     extras |= {} if event.referral_state is None else {"referral_state": event.referral_state}
-    return extras | ({} if event.status is None else {"status": event.status})
+    extras |= {} if event.status is None else {"status": event.status}
+    return extras | ({} if event.tier is None else {"tier": dict(event.tier)})
 
 
 def _enrollment(record: Fields, event_id: str, member_id: str, at: datetime) -> Enrollment:
     keys, birthday, attributes = _identifiers(record), record.day("birthday"), record.values("attributes")
     referred_by, code = record.optional_text("referred_by"), record.optional_text("referral_code")
     paid, state = record.flag("bonus_paid"), record.optional_text("referral_state")
-    status = record.optional_text("status")
+    status, tier = record.optional_text("status"), record.mapping("tier")
     return Enrollment(
-        event_id, member_id, at, birthday, attributes, keys, referred_by, paid, code, state, status
+        event_id, member_id, at, birthday, attributes, keys, referred_by, paid, code, state, status, tier
     )
 
 

@@ -82,6 +82,11 @@ class Fields:
         value: list[Any] | None = self._get(key, (list,), "a list", optional=optional)
         return value
 
+    def mapping(self, key: str) -> dict[str, Any] | None:
+        """A JSON object as read (its keys checked by whoever takes it); ``None`` if absent."""
+        found: dict[str, Any] | None = self._get(key, (dict,), "an object", optional=True)
+        return found
+
     def values(self, key: str) -> dict[str, AttributeValue]:
         """An object of strings, integers and booleans (attributes, properties); ``{}`` if absent."""
         found: dict[str, Any] | None = self._get(key, (dict,), "an object", optional=True)

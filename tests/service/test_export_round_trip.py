@@ -58,6 +58,12 @@ def _referral(engine: Engine, member: str) -> tuple[Any, ...]:
     return report.code, None if by is None else (by.referrer, by.code, by.state, by.referred_at)
 
 
+def _tier(engine: Engine, member: str) -> tuple[Any, ...]:
+    status = engine.tier(member)
+    floor = None if status.floor is None else status.floor.id
+    return status.earned.id, status.since, floor, status.floor_until, status.review_at
+
+
 def _members(engine: Engine, members: list[str]) -> list[Any]:
     return [
         (
@@ -66,6 +72,7 @@ def _members(engine: Engine, members: list[str]) -> list[Any]:
             engine.balance(m),
             [(lot.remaining, lot.earned_at, lot.vests_at, lot.expires_at) for lot in engine.lots(m)],
             engine.tier(m).tier.id,
+            _tier(engine, m),
             [i.key for i in engine.identifiers(m)],
             engine.member(m).status,
             _referral(engine, m),
@@ -89,6 +96,8 @@ def test_exported_members_import_into_another_adapter_as_they_were(
         at = T0 + timedelta(days=days)
         source.record_purchase(Purchase(f"T{i}", member, at, [Line("cake", 3, Decimal("10.00"))], "EUR"))
     source.redeem("M1", 35, id="R1", at=NOW)  # spends the first lot and part of the second
+    until = NOW + timedelta(days=90)
+    source.assign_tier("M4", "silver", until=until, id="A1", at=NOW, reason="status match", actor="staff-1")
     source.change_status("M2", "suspended", id="S1", at=NOW, reason="fraud check", actor="staff-1")
     source.change_status("M4", "closed", id="S2", at=NOW, reason="asked to", actor="staff-1")
     source.erase("M5", id="E1", at=NOW, reason="asked to", actor="staff-1")
@@ -102,6 +111,7 @@ def test_exported_members_import_into_another_adapter_as_they_were(
     assert summary.applied == {"enrollment": 4, "opening_balance": 6}
     assert _members(target, members) == _members(source, members)
     assert _members(target, members)[0][4] == "silver"
+    assert _members(target, members)[3][4:6] == ("silver", ("member", NOW, "silver", until, None))
     # Exported again, the target says the same (the lots' numbers aside).
     again = [history.record_of(r) for r in target.export_members()]
     assert [{k: v for k, v in r.items() if k != "id"} for r in again] == [

@@ -144,3 +144,51 @@ def test_an_enrollment_with_a_bad_status_or_referral_state_is_rejected_with_its_
     ]
     assert summary.applied == {"enrollment": 1}
     assert engine.referrals("M4").referred == []
+
+
+#: Silver by balance, with an entry bonus of 10 points the first time a member reaches it.
+TIERED = program_from_dict(
+    {
+        "name": "Club",
+        "currency": "EUR",
+        "tiers": {
+            "metric": "balance",
+            "levels": [
+                {"id": "member", "name": "Member"},
+                {"id": "silver", "name": "Silver", "threshold": "40", "bonus": 10},
+            ],
+        },
+    }
+)
+TIER = '"tier": {{"tier": "{t}", "earned": "{t}", "since": "2024-03-05T00:00:00+00:00", "reached": {r}}}'
+
+
+def test_an_imported_tier_state_keeps_the_tiers_reached_so_no_entry_bonus_is_paid_again(
+    any_store: Store,
+) -> None:
+    engine = Engine(TIERED, any_store, clock=lambda: NOW)
+    reached = TIER.format(t="silver", r='["member", "silver"]')
+    lines = [
+        ENROLL.format(m="M1", more=f", {reached}, " + '"bonus_paid": true'),
+        OPENING.format(m="M1", p=50),  # the silver entry bonus among them
+        ENROLL.format(m="M2", more=""),  # no tier state: silver is reached here, and paid
+        OPENING.format(m="M2", p=50),
+    ]
+    assert engine.import_events(lines).rejected == {}
+    assert (engine.tier("M1").tier.id, engine.balance("M1").available) == ("silver", 50)
+    assert engine.tier("M1").since == datetime(2024, 3, 5, tzinfo=UTC)
+    assert (engine.tier("M2").tier.id, engine.balance("M2").available) == ("silver", 60)
+
+
+def test_an_enrollment_with_a_tier_state_the_program_cannot_hold_is_rejected(any_store: Store) -> None:
+    engine = Engine(TIERED, any_store, clock=lambda: NOW)
+    rejects: list[Rejected] = []
+    lines = [
+        ENROLL.format(m="M1", more=", " + TIER.format(t="gold", r='["member"]')),
+        ENROLL.format(m="M2", more=", " + TIER.format(t="silver", r='"silver"')),
+        ENROLL.format(m="M3", more=', "tier": "silver"'),
+    ]
+    summary = engine.import_events(lines, on_error="skip", on_reject=rejects.append)
+    assert [(r.line, r.field) for r in rejects] == [(1, "tier"), (2, "tier"), (3, "tier")]
+    assert rejects[0].reason == "the program has no tier 'gold'"
+    assert not summary.applied

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
+from typing import Any
 
+from loyalty import codec
 from loyalty.checks import MAX_ID_LENGTH
 from loyalty.errors import InvalidInput
 from loyalty.history import Enrollment, Event, OpeningBalance
@@ -30,6 +32,14 @@ def opening_id(member_id: str, lot: int) -> str:
     the lot's number, which no other lot of the store has."""
     own = f"OPEN-{member_id}-{lot}"
     return own if len(own) <= MAX_ID_LENGTH else f"OPEN-{lot}"
+
+
+def _tier(uow: UnitOfWork, member_id: str) -> dict[str, Any] | None:
+    state = uow.tier_state(member_id)
+    if state is None:
+        return None
+    # The member is the record's own: not said twice.
+    return {k: v for k, v in codec.unstructure(state).items() if k != "member_id"}
 
 
 def _member(uow: UnitOfWork, member_id: str) -> list[Event]:
@@ -58,6 +68,7 @@ def _member(uow: UnitOfWork, member_id: str) -> list[Event]:
         own,
         decided,
         status,
+        _tier(uow, member_id),
     )
     records: list[Event] = [enrollment]
     for lot in uow.lots(member_id):

@@ -49,6 +49,7 @@ from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Runner
 from loyalty.store import UnitOfWork
+from loyalty.tiers import TierState
 
 __all__ = ["ImportSummary", "OnError", "Rejected", "import_events"]
 
@@ -186,6 +187,7 @@ def _apply(ctx: Context, event: history.Event) -> None:
             bonus=not event.bonus_paid,
             referral_state=_referral_state(event),
             status=_status(event),
+            tier=_tier(event),
         )
         if event.referral_code is not None:
             referring.code(ctx, event.member_id, event.referral_code)
@@ -233,6 +235,15 @@ def _status(event: Enrollment) -> MemberStatus:
     if status is None or status is MemberStatus.ERASED:
         raise InvalidInput("status", f"must be active, suspended or closed, got {event.status!r}")
     return status
+
+
+def _tier(event: Enrollment) -> TierState | None:
+    if event.tier is None:
+        return None
+    try:
+        return codec.structure({**event.tier, "member_id": event.member_id}, TierState)
+    except Exception as exc:  # cattrs gathers what is wrong in an exception group
+        raise InvalidInput("tier", f"not a tier state: {exc}") from None
 
 
 def _check_code(ctx: Context, event: Enrollment) -> None:

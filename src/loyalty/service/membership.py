@@ -20,6 +20,8 @@ from loyalty.service import identifying, locks, purchases, referring
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
+from loyalty.tiers import TierState
+from loyalty.versions import in_force
 
 __all__ = ["UNSET", "Unset", "change_status", "enroll", "update_member"]
 
@@ -48,11 +50,12 @@ def enroll(
     bonus: bool = True,
     referral_state: ReferralState = ReferralState.PENDING,
     status: MemberStatus | str = MemberStatus.ACTIVE,
+    tier: TierState | None = None,
 ) -> Member:
     """Enroll a member (see :meth:`loyalty.Engine.enroll`); ``bonus=False`` pays no sign-up rules
     (an import of a member whose bonus is in its opening balances already); ``referral_state``
     is where its referral stood there (a decided one pays nothing here), and ``status`` its status
-    there (a suspended or closed member is enrolled as it is)."""
+    there (a suspended or closed member is enrolled as it is); ``tier`` its tier state there."""
     member = Member(member_id, at, birthday, attributes, status=status)
     # An enrollment is a retry of itself once the member is enrolled (compared below).
     ctx.till_time("at", at, done=partial(_enrolled, member_id))
@@ -69,6 +72,8 @@ def enroll(
         existing = uow.member(member.id)
         if existing is None:
             uow.add_member(member)
+            if tier is not None:
+                _put_tier(ctx, uow, tier, at)
             identifying.enrolled(ctx, uow, member, keys, new=True)
             if code is not None and referrer is not None:
                 referring.attribute(ctx, uow, member, referrer, code, referral_state)
@@ -98,6 +103,17 @@ def enroll(
     # No id: an enrollment's key is the member's id, which is never logged.
     logger.debug("enroll: %s", "replayed" if replayed else "recorded")
     return enrolled
+
+
+def _put_tier(ctx: Context, uow: UnitOfWork, state: TierState, at: datetime) -> None:
+    """Keep an imported member's tier state, each tier it names one of the program's."""
+    tiers = in_force(ctx.programs.in_uow(uow), at, default_first=True).tiers
+    known = set() if tiers is None else {level.id for level in tiers.levels}
+    named = (state.tier, state.earned, *([] if state.floor is None else [state.floor]), *state.reached)
+    unknown = next((tier for tier in named if tier not in known), None)
+    if unknown is not None:
+        raise InvalidInput("tier", f"the program has no tier {unknown!r}")
+    uow.put_tier_state(state)
 
 
 def _enrolled(member_id: str, uow: UnitOfWork) -> bool:
