@@ -163,3 +163,25 @@ def _birthday_year(selection: Selection, rule: BirthdayBonus, birthday: date) ->
             break
     memo[key] = found
     return found
+
+
+def member_keys(program: Program, member_id: str, years: Sequence[int]) -> list[str]:
+    """The member's own tallies ``program``'s rules read outside a period (visits, carried
+    fractions, stamps, last redemption and visit) and its birthday bonuses of ``years``: what an
+    export carries so that the member is paid no first-purchase or birthday bonus twice."""
+    keys = [visits_key(member_id), carry_key(member_id), redeemed_key(member_id), seen_key(member_id)]
+    for rule in program.rules:
+        if isinstance(rule, StampCard):
+            keys.append(_stamps_key(rule, member_id))
+        elif isinstance(rule, BirthdayBonus):
+            keys.extend(_birthday_key(rule, year, member_id) for year in years)
+    return keys
+
+
+def member_kind(key: str) -> str:
+    """The kind of a member's own tally (``visits``, ``stamps``...): its key's first part."""
+    return key.split("|", 1)[0]
+
+
+#: The kinds of :func:`member_keys`: the only tallies an import writes for a member.
+MEMBER_KINDS = frozenset({"visits", "carry", "redeemed", "seen", "stamps", "birthday"})

@@ -69,8 +69,8 @@ points still pending the date they can be spent from (``vests_at``), as
 :meth:`~loyalty.Engine.add_opening_balance` writes them. An enrollment may also
 name the member's referrer (``referred_by``, its referral code) and where that
 referral stands (``referral_state``), the member's own code (``referral_code``), its
-``status``, its ``tier`` state and say that its sign-up bonus was paid already (``"bonus_paid": true``:
-it is in the opening balances, not paid again)::
+``status``, its ``tier`` state, its ``tallies`` and say that its sign-up bonus was
+paid already (``"bonus_paid": true``: it is in the opening balances, not paid again)::
 
     {"type": "enrollment", "id": "ENR-M00042", "member_id": "M00042",
      "at": "2019-05-02T16:40:11+02:00", "identifiers": ["card:6001234", "email:ann@example.com"]}
@@ -167,6 +167,9 @@ class Enrollment:
     #: The member's tier state where the record comes from (``tier``, ``earned``, ``since``,
     #: ``review_at``, ``due_at``, ``floor``, ``floor_until``, ``reached``), as a JSON object.
     tier: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
+    #: The member's own tallies (visits, stamps, birthday bonuses paid...), by key without the
+    #: member's id, each ``{"count": 3, "points": "0"}``.
+    tallies: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
 
 
 @attrs.frozen
@@ -542,16 +545,29 @@ def _enrollment_extras(event: Enrollment) -> dict[str, Any]:
     extras |= {} if event.referral_code is None else {"referral_code": event.referral_code}
     extras |= {} if event.referral_state is None else {"referral_state": event.referral_state}
     extras |= {} if event.status is None else {"status": event.status}
-    return extras | ({} if event.tier is None else {"tier": dict(event.tier)})
+    extras |= {} if event.tier is None else {"tier": dict(event.tier)}
+    return extras | ({} if event.tallies is None else {"tallies": dict(event.tallies)})
 
 
 def _enrollment(record: Fields, event_id: str, member_id: str, at: datetime) -> Enrollment:
     keys, birthday, attributes = _identifiers(record), record.day("birthday"), record.values("attributes")
     referred_by, code = record.optional_text("referred_by"), record.optional_text("referral_code")
     paid, state = record.flag("bonus_paid"), record.optional_text("referral_state")
-    status, tier = record.optional_text("status"), record.mapping("tier")
+    status, tier, tallies = record.optional_text("status"), record.mapping("tier"), record.mapping("tallies")
     return Enrollment(
-        event_id, member_id, at, birthday, attributes, keys, referred_by, paid, code, state, status, tier
+        event_id,
+        member_id,
+        at,
+        birthday,
+        attributes,
+        keys,
+        referred_by,
+        paid,
+        code,
+        state,
+        status,
+        tier,
+        tallies,
     )
 
 

@@ -17,7 +17,8 @@ from loyalty.store import Store
 from loyalty.store.sqlite import SQLiteStore
 
 #: Points pending for 14 days, expiring after a year, tiers by balance (which points carried
-#: as opening balances reach again), a sign-up bonus (in the lots exported: not paid again).
+#: as opening balances reach again), a sign-up bonus (in the lots exported: not paid again), a
+#: first-purchase bonus and a stamp card (whose visits and stamps the export carries).
 PROGRAM = program_from_dict(
     {
         "name": "Club",
@@ -26,6 +27,8 @@ PROGRAM = program_from_dict(
         "expiry": {"policy": "lifetime", "months": 12},
         "rules": [
             {"kind": "event", "id": "signup", "event": "enrolled", "points": 5},
+            {"kind": "first_purchase", "id": "welcome", "points": 7},
+            {"kind": "stamp_card", "id": "cakes", "points": 11, "every": 4},
         ],
         "tiers": {
             "metric": "balance",
@@ -108,7 +111,7 @@ def test_exported_members_import_into_another_adapter_as_they_were(
 
     target = Engine(PROGRAM, other_store, clock=lambda: NOW)
     summary = target.import_events(lines)
-    assert summary.applied == {"enrollment": 4, "opening_balance": 6}
+    assert summary.applied == {"enrollment": 4, "opening_balance": 7}
     assert _members(target, members) == _members(source, members)
     assert _members(target, members)[0][4] == "silver"
     assert _members(target, members)[3][4:6] == ("silver", ("member", NOW, "silver", until, None))
@@ -117,3 +120,8 @@ def test_exported_members_import_into_another_adapter_as_they_were(
     assert [{k: v for k, v in r.items() if k != "id"} for r in again] == [
         {k: v for k, v in history.record_of(r).items() if k != "id"} for r in records
     ]
+    # The next purchase earns the same in both: not a first purchase, the fourth stamp.
+    for engine in (source, target):
+        engine.record_purchase(Purchase("T9", "M1", NOW, [Line("cake", 1, Decimal("10.00"))], "EUR"))
+    assert target.balance("M1") == source.balance("M1")
+    assert [e.points for e in target.history("M1")][-1] == 10 + 11

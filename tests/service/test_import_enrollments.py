@@ -192,3 +192,21 @@ def test_an_enrollment_with_a_tier_state_the_program_cannot_hold_is_rejected(any
     assert [(r.line, r.field) for r in rejects] == [(1, "tier"), (2, "tier"), (3, "tier")]
     assert rejects[0].reason == "the program has no tier 'gold'"
     assert not summary.applied
+
+
+def test_an_enrollment_with_tallies_not_the_members_own_is_rejected(any_store: Store) -> None:
+    engine = _engine(any_store)
+    rejects: list[Rejected] = []
+    lines = [
+        ENROLL.format(m="M1", more=', "tallies": {"budget|launch": {"count": 1, "points": "500"}}'),
+        ENROLL.format(m="M2", more=', "tallies": {"visits": {"count": -1}}'),
+        ENROLL.format(m="M3", more=', "tallies": {"visits": 3}'),
+        ENROLL.format(m="M4", more=', "tallies": {"visits": {"count": 3}}'),
+    ]
+    summary = engine.import_events(lines, on_error="skip", on_reject=rejects.append)
+    assert [(r.line, r.field) for r in rejects] == [
+        (1, "tallies.budget|launch"),
+        (2, "tallies.visits"),
+        (3, "tallies.visits"),
+    ]
+    assert summary.applied == {"enrollment": 1}

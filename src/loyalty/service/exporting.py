@@ -8,18 +8,21 @@ consistent picture of those members), so the memory used is a page's whatever th
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from loyalty import codec
 from loyalty.checks import MAX_ID_LENGTH
+from loyalty.earning_keys import member_keys
 from loyalty.errors import InvalidInput
 from loyalty.history import Enrollment, Event, OpeningBalance
 from loyalty.identifiers import IdentifierStatus
 from loyalty.members import MemberStatus
+from loyalty.program import Program
 from loyalty.referrals import ReferralState
 from loyalty.service.context import Context
 from loyalty.store import UnitOfWork
+from loyalty.tallies import Tally
 
 __all__ = ["MAX_PAGE", "export_members", "opening_id"]
 
@@ -42,7 +45,21 @@ def _tier(uow: UnitOfWork, member_id: str) -> dict[str, Any] | None:
     return {k: v for k, v in codec.unstructure(state).items() if k != "member_id"}
 
 
-def _member(uow: UnitOfWork, member_id: str) -> list[Event]:
+def _tallies(
+    uow: UnitOfWork, member_id: str, program: Program, years: Sequence[int]
+) -> dict[str, Any] | None:
+    keys = member_keys(program, member_id, years)
+    suffix = len(member_id) + 1
+    found = uow.tallies(keys)
+    kept = {
+        key[:-suffix]: {"count": tally.count, "points": str(tally.points)}
+        for key, tally in sorted(found.items())
+        if tally != Tally()
+    }
+    return kept or None
+
+
+def _member(uow: UnitOfWork, member_id: str, program: Program, years: Sequence[int]) -> list[Event]:
     member = uow.member(member_id)
     assert member is not None  # listed by the store
     if member.status is MemberStatus.ERASED:
@@ -69,6 +86,7 @@ def _member(uow: UnitOfWork, member_id: str) -> list[Event]:
         decided,
         status,
         _tier(uow, member_id),
+        _tallies(uow, member_id, program, years),
     )
     records: list[Event] = [enrollment]
     for lot in uow.lots(member_id):
@@ -81,9 +99,11 @@ def _member(uow: UnitOfWork, member_id: str) -> list[Event]:
     return records
 
 
-def _page(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], list[Event]]:
+def _page(
+    uow: UnitOfWork, *, after: str, page: int, program: Program, years: Sequence[int]
+) -> tuple[list[str], list[Event]]:
     ids = uow.member_ids(after=after, limit=page)
-    return ids, [record for member_id in ids for record in _member(uow, member_id)]
+    return ids, [record for member_id in ids for record in _member(uow, member_id, program, years)]
 
 
 def export_members(ctx: Context, *, page: int) -> Iterator[Event]:
@@ -91,8 +111,12 @@ def export_members(ctx: Context, *, page: int) -> Iterator[Event]:
     if isinstance(page, bool) or not isinstance(page, int) or not 0 < page <= MAX_PAGE:
         raise InvalidInput("page", f"must be an int from 1 to {MAX_PAGE}, got {page!r}")
     after = ""
+    now = ctx.now()
+    # The tallies the rules in force read; birthday bonuses around this year (a window may span two).
+    program, years = ctx.programs.at(now), (now.year - 1, now.year, now.year + 1)
     while True:
-        ids, records = ctx.runner.read(functools.partial(_page, after=after, page=page))
+        read = functools.partial(_page, after=after, page=page, program=program, years=years)
+        ids, records = ctx.runner.read(read)
         yield from records
         if len(ids) < page:
             return

@@ -27,11 +27,13 @@ import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 import attrs
 
 from loyalty import codec, history
+from loyalty.earning_keys import MEMBER_KINDS, member_kind
 from loyalty.errors import InvalidInput, LoyaltyError, ReferralCodeTaken, StorageError
 from loyalty.history import (
     Adjustment,
@@ -48,7 +50,8 @@ from loyalty.service import membership, opening, purchases, referring, returning
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Runner
-from loyalty.store import UnitOfWork
+from loyalty.store import UnitOfWork, check_tally_key
+from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
 __all__ = ["ImportSummary", "OnError", "Rejected", "import_events"]
@@ -188,6 +191,7 @@ def _apply(ctx: Context, event: history.Event) -> None:
             referral_state=_referral_state(event),
             status=_status(event),
             tier=_tier(event),
+            tallies=_tallies(event),
         )
         if event.referral_code is not None:
             referring.code(ctx, event.member_id, event.referral_code)
@@ -244,6 +248,26 @@ def _tier(event: Enrollment) -> TierState | None:
         return codec.structure({**event.tier, "member_id": event.member_id}, TierState)
     except Exception as exc:  # cattrs gathers what is wrong in an exception group
         raise InvalidInput("tier", f"not a tier state: {exc}") from None
+
+
+def _tallies(event: Enrollment) -> dict[str, Tally] | None:
+    """The member's own tallies of an enrollment, each of a kind a member has (never a campaign's
+    budget, which all members share)."""
+    if event.tallies is None:
+        return None
+    tallies = {}
+    for key, value in event.tallies.items():
+        field = f"tallies.{key}"
+        if member_kind(key) not in MEMBER_KINDS or not isinstance(value, dict):
+            raise InvalidInput(field, "must be one of the member's own tallies, as {count, points}")
+        count, points = value.get("count", 0), value.get("points", "0")
+        if type(count) is not int or count < 0 or not isinstance(points, str):
+            raise InvalidInput(field, "needs a count of 0 or more and points as a decimal string")
+        try:
+            tallies[check_tally_key(key)] = Tally(count, Decimal(points))
+        except (LoyaltyError, ArithmeticError, TypeError) as exc:
+            raise InvalidInput(field, f"not a tally: {exc}") from None
+    return tallies
 
 
 def _check_code(ctx: Context, event: Enrollment) -> None:

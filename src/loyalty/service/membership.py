@@ -20,6 +20,7 @@ from loyalty.service import identifying, locks, purchases, referring
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
+from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 from loyalty.versions import in_force
 
@@ -51,11 +52,13 @@ def enroll(
     referral_state: ReferralState = ReferralState.PENDING,
     status: MemberStatus | str = MemberStatus.ACTIVE,
     tier: TierState | None = None,
+    tallies: Mapping[str, Tally] | None = None,
 ) -> Member:
     """Enroll a member (see :meth:`loyalty.Engine.enroll`); ``bonus=False`` pays no sign-up rules
     (an import of a member whose bonus is in its opening balances already); ``referral_state``
     is where its referral stood there (a decided one pays nothing here), and ``status`` its status
-    there (a suspended or closed member is enrolled as it is); ``tier`` its tier state there."""
+    there (a suspended or closed member is enrolled as it is); ``tier`` its tier state there and
+    ``tallies`` its own tallies, by key without its id."""
     member = Member(member_id, at, birthday, attributes, status=status)
     # An enrollment is a retry of itself once the member is enrolled (compared below).
     ctx.till_time("at", at, done=partial(_enrolled, member_id))
@@ -74,6 +77,8 @@ def enroll(
             uow.add_member(member)
             if tier is not None:
                 _put_tier(ctx, uow, tier, at)
+            if tallies:
+                uow.add_tallies({f"{key}|{member.id}": tally for key, tally in tallies.items()})
             identifying.enrolled(ctx, uow, member, keys, new=True)
             if code is not None and referrer is not None:
                 referring.attribute(ctx, uow, member, referrer, code, referral_state)
