@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -15,11 +16,13 @@ import pytest
 
 from loyalty import Engine, Line, Purchase, history, open_store
 from loyalty.config import program_from_dict
+from loyalty.errors import TransientStorageError
 from loyalty.returns import Return, Returned
 from loyalty.service.history_export import HistoryExport
-from loyalty.store import Store
+from loyalty.store import Closing, Store, UnitOfWork
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.whatif import simulate
+from tests.service.helpers import WatchedStore
 
 #: A point a euro, a cake bonus, a survey bonus, points pending 14 days and expiring after a
 #: year, tiers by balance.
@@ -176,3 +179,51 @@ def test_a_history_export_page_out_of_range_is_refused(page: Any) -> None:
     engine = Engine(PROGRAM, open_store("memory://"))
     with pytest.raises(Exception, match="page"):
         next(engine.export_history(page=page))
+
+
+class _DroppedOnce(Closing):
+    """A store whose read of the ``n``-th command record fails once, as a dropped connection."""
+
+    def __init__(self, inner: Store, n: int) -> None:
+        self.inner, self.n, self.reads = inner, n, 0
+
+    @contextmanager
+    def unit_of_work(self, *, readonly: bool = False) -> Iterator[UnitOfWork]:
+        with self.inner.unit_of_work(readonly=readonly) as uow:
+            operation = uow.operation
+
+            def dropping(key: str) -> Any:
+                self.reads += 1
+                if self.reads == self.n:
+                    raise TransientStorageError(None, "connection dropped (simulated)")
+                return operation(key)
+
+            uow.operation = dropping  # type: ignore[method-assign]
+            yield uow
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_a_page_read_again_after_a_dropped_connection_exports_every_command_once() -> None:
+    store = open_store("memory://")
+    _history(Engine(PROGRAM, store, clock=lambda: NOW))
+    expected = [history.record_of(r) for r in Engine(PROGRAM, store).export_history(page=4)]
+
+    again = [history.record_of(r) for r in Engine(PROGRAM, _DroppedOnce(store, 3)).export_history(page=4)]
+
+    assert again == expected
+
+
+def test_a_history_export_writes_each_page_before_reading_the_next() -> None:
+    watched = WatchedStore(open_store("memory://"), "entries")
+    _history(Engine(PROGRAM, watched, clock=lambda: NOW))
+    watched.calls.clear()
+    records = Engine(PROGRAM, watched).export_history(page=2)
+
+    while history.record_of(next(records))["type"] == "enrollment":
+        pass
+
+    assert watched.calls == [("entries", ())]
+    assert len(list(records)) == 10
+    assert len(watched.calls) > 5

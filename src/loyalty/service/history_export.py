@@ -132,27 +132,24 @@ def _enrollments(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], 
 
 
 def _commands(
-    uow: UnitOfWork, *, after: int, page: int, seen: OrderedDict[str, None], export: HistoryExport
-) -> tuple[int, int, list[Event]]:
-    """The commands of the entries after ``after`` not in ``seen``: (entries read, last seq, records)."""
+    uow: UnitOfWork, *, after: int, page: int, seen: OrderedDict[str, None]
+) -> tuple[int, int, list[tuple[str, str, Event | None]]]:
+    """The commands of the entries after ``after`` not in ``seen``: (entries read, last seq, each
+    command's id, kind and record). ``seen`` is only read: the read may be run again after a
+    transient failure, and must then find what it found the first time."""
     entries = uow.entries(after=after, limit=page)
-    records: list[Event] = []
+    commands: list[tuple[str, str, Event | None]] = []
+    here: set[str] = set()
     for entry in entries:
         key = entry.source_id
-        if key in seen:
+        if key in seen or key in here:
             continue
-        seen[key] = None
-        if len(seen) > _SEEN:
-            seen.popitem(last=False)
+        here.add(key)
         operation = uow.operation(key)
         if operation is None:  # maintenance's own entries (expiry, re-dating): no command
             continue
-        record = record_of_operation(uow, operation)
-        if record is None:
-            export.skipped[operation.kind] += 1
-        else:
-            records.append(record)
-    return len(entries), entries[-1].seq if entries else after, records
+        commands.append((key, operation.kind, record_of_operation(uow, operation)))
+    return len(entries), entries[-1].seq if entries else after, commands
 
 
 def export_history(ctx: Context, *, page: int, export: HistoryExport | None = None) -> Iterator[Event]:
@@ -171,10 +168,14 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
         member = ids[-1]
     seq, seen = 0, OrderedDict[str, None]()
     while True:
-        read, seq, records = ctx.runner.read(
-            functools.partial(_commands, after=seq, page=page, seen=seen, export=counts)
-        )
-        for record in records:
+        read, seq, commands = ctx.runner.read(functools.partial(_commands, after=seq, page=page, seen=seen))
+        for key, kind, record in commands:
+            seen[key] = None
+            if len(seen) > _SEEN:
+                seen.popitem(last=False)
+            if record is None:
+                counts.skipped[kind] += 1
+                continue
             counts.written[_TYPES[type(record)]] += 1
             yield record
         if read < page:
