@@ -148,6 +148,7 @@ def test_an_exported_history_replays_under_the_current_program_to_the_points_rec
 def test_an_erased_members_history_exports_under_its_id_without_its_personal_data() -> None:
     source = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
     _history(source)
+    source.adjust("M1", 4, id="A2", at=NOW, reason="goodwill for Ann", actor="bob")
     source.erase("M1", id="ERASE-1", at=NOW, reason="art. 17 request", actor="dpo")
 
     records = [history.record_of(r) for r in source.export_history()]
@@ -155,9 +156,11 @@ def test_an_erased_members_history_exports_under_its_id_without_its_personal_dat
     own = [r for r in records if r["member_id"] == "M1"]
     assert own[0] == {"type": "enrollment", "id": "ENR-M1", "member_id": "M1", "at": T0.isoformat(),
                       "birthday": None}  # fmt: skip
-    assert {r["type"] for r in own} == {"enrollment", "purchase", "return", "redemption"}
+    assert {r["type"] for r in own} == {"enrollment", "purchase", "return", "redemption", "adjustment"}
+    assert [(r["reason"], r["actor"]) for r in own if r["type"] == "adjustment"] == [("erased", "erased")]
     text = json.dumps(own)
-    assert "student" not in text and "1981" not in text and "card:1001" not in text
+    for personal in ("student", "1981", "card:1001", "Ann", "bob"):
+        assert personal not in text
     target = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
     assert not target.import_events(history.write(source.export_history())).rejected
 
