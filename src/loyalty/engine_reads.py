@@ -6,7 +6,7 @@ and the reads each stay a page one can read through.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -14,6 +14,7 @@ from loyalty.chains import ChainReport
 from loyalty.checks import check_flag
 from loyalty.figures import Figures
 from loyalty.habits import AtRiskReport
+from loyalty.history import Event as HistoryEvent
 from loyalty.holds import Hold
 from loyalty.identifiers import Identifier
 from loyalty.ledger import Entry
@@ -39,6 +40,7 @@ from loyalty.service import (
     views,
 )
 from loyalty.service.context import Context
+from loyalty.service.history_export import HistoryExport, export_history
 from loyalty.tiers import TierStatus
 from loyalty.vouchers import Voucher
 
@@ -240,6 +242,17 @@ class EngineReads:
         :class:`loyalty.store.LedgerRole`). ``entry.to_dict()`` is an entry's JSON form.
         """
         return views.entries(self._ctx, after, limit)
+
+    def export_history(
+        self, *, page: int = 500, counts: HistoryExport | None = None
+    ) -> Iterator[HistoryEvent]:
+        """The store's history as records (:mod:`loyalty.history`) that :meth:`import_events` and
+        ``loyalty simulate --history`` read: every member's enrollment, by member id, then the
+        purchases, returns, redemptions, adjustments, custom events and opening balances that
+        wrote ledger entries, in commit order, each as the command that made it. Read ``page``
+        members or entries at a time; ``counts`` (a :class:`HistoryExport`) tallies what was
+        written and the commands no record type describes (see docs/import-export.md)."""
+        return export_history(self._ctx, page=page, export=counts)
 
     def verify(self, *, batch: int = 1000, progress: Callable[[int], None] | None = None) -> ChainReport:
         """Recompute every member's chain of entry hashes (:mod:`loyalty.chains`) and report every

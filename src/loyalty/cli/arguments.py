@@ -463,6 +463,12 @@ def parser() -> argparse.ArgumentParser:
     exporting.add_argument(
         "--page", type=_count, default=500, metavar="N", help="members read at a time (default: 500)"
     )
+    exporting.add_argument(
+        "--history",
+        action="store_true",
+        help="write the history instead: enrollments, then the purchases, returns, redemptions, "
+        "adjustments, events and opening balances in commit order (import and simulate --history read it)",
+    )
     exporting.set_defaults(run=run_export)
 
     migrate = commands.add_parser(

@@ -1,4 +1,5 @@
-"""``loyalty export``: a store's members as a history file that ``loyalty import`` reads back."""
+"""``loyalty export``: a store's members, or with ``--history`` its history of commands, as a
+history file that ``loyalty import`` (and ``loyalty simulate --history``) reads back."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from collections import Counter
 
 from loyalty import history
 from loyalty.cli.stores import engine_on, existing_store, store_url
+from loyalty.service.history_export import HistoryExport
 
 
 def export(args: argparse.Namespace) -> int:
+    if args.history:
+        return _history(args)
     counts: Counter[str] = Counter()
     with existing_store(store_url(args.store)) as store:
         engine, _ = engine_on(store, args.program)
@@ -24,4 +28,22 @@ def export(args: argparse.Namespace) -> int:
                 out.writelines(history.write([record]))
     members, balances = counts["Enrollment"], counts["OpeningBalance"]
     print(f"{args.output}: {members} members, {balances} opening balances")
+    return 0
+
+
+def _history(args: argparse.Namespace) -> int:
+    counts = HistoryExport()
+    with existing_store(store_url(args.store)) as store:
+        engine, _ = engine_on(store, args.program)
+        records = engine.export_history(page=args.page, counts=counts)
+        if args.output is None:
+            sys.stdout.writelines(history.write(records))
+            return 0
+        with args.output.open("w", encoding="utf-8") as out:
+            # One record at a time: the file's lines never wait in memory.
+            for record in records:
+                out.writelines(history.write([record]))
+    written = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.written.items()))
+    skipped = ", ".join(f"{n} {kind}" for kind, n in sorted(counts.skipped.items()))
+    print(f"{args.output}: {written or 'nothing'}" + (f" (left out: {skipped})" if skipped else ""))
     return 0

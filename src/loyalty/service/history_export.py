@@ -1,0 +1,182 @@
+"""Exporting a store's history (:mod:`loyalty.history`): its members' enrollments, then the
+commands the tills and staff sent, in commit order, as the records that made them.
+
+The commands come from the store's idempotency records (each command's request, kept under its
+id); their commit order is the ledger feed's (:meth:`loyalty.store.LedgerRole.entries`), whose
+entries name the command that wrote them (``source_id``). So only the commands that wrote an
+entry are exported: a purchase or event that earned nothing and a declined redemption changed
+no points, and are left out (see docs/import-export.md). Purchases, returns, redemptions,
+adjustments, custom events and opening balances have a record type; the other commands
+(transfers, merges, holds, rewards...) have none and are counted in :attr:`HistoryExport.skipped`.
+
+Members are read ``page`` at a time by id and entries ``page`` at a time by ``seq``, each page in
+one read-only unit of work, and the ids of the commands already written are remembered up to a
+bound: the memory used is a page's, whatever the store.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import Counter, OrderedDict
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from loyalty import codec
+from loyalty.erasure import ERASED
+from loyalty.errors import InvalidInput
+from loyalty.history import (
+    Adjustment,
+    CustomEvent,
+    Enrollment,
+    Event,
+    OpeningBalance,
+    Redemption,
+    Sale,
+    SaleReturn,
+)
+from loyalty.identifiers import IdentifierStatus
+from loyalty.returns import Return, Returned
+from loyalty.service.context import Context
+from loyalty.service.exporting import MAX_PAGE
+from loyalty.store import Operation, UnitOfWork
+
+__all__ = ["HistoryExport", "export_history", "record_of_operation"]
+
+#: How many command ids are remembered to write each command once: a command's entries are
+#: appended together, so one seen this many ids ago does not come back.
+_SEEN = 10_000
+
+
+@attrs.define
+class HistoryExport:
+    """What :func:`export_history` wrote, by record type, and left out, by command kind."""
+
+    written: Counter[str] = attrs.field(factory=Counter)
+    skipped: Counter[str] = attrs.field(factory=Counter)
+
+
+#: The record type (its ``"type"`` in a file) of each record a command becomes.
+_TYPES: dict[type, str] = {
+    Sale: "purchase",
+    SaleReturn: "return",
+    Redemption: "redemption",
+    Adjustment: "adjustment",
+    CustomEvent: "event",
+    OpeningBalance: "opening_balance",
+}
+
+
+def _enrollment(uow: UnitOfWork, member_id: str) -> Enrollment:
+    member = uow.member(member_id)
+    assert member is not None  # listed by the store
+    # An erased member's row has lost its birthday and attributes and its keys are deleted:
+    # only its id and enrollment time are left to export.
+    keys = tuple(i.key for i in uow.identifiers(member_id) if i.status is IdentifierStatus.ACTIVE)
+    return Enrollment(
+        f"ENR-{member_id}", member_id, member.enrolled_at, member.birthday, member.attributes, keys
+    )
+
+
+def _quantity(text: Any) -> int | Decimal:
+    value = Decimal(str(text))
+    return int(value) if value == value.to_integral_value() and "." not in str(text) else value
+
+
+def _text(value: Any) -> str:
+    """A text field of a request, or :data:`~loyalty.erasure.ERASED` where an erasure nulled it."""
+    return ERASED if value is None else str(value)
+
+
+def record_of_operation(uow: UnitOfWork, operation: Operation) -> Event | None:
+    """The history record of a stored command, or ``None`` for a kind no record type describes
+    (or a redemption that was declined)."""
+    key, request = operation.key, operation.request
+    at = datetime.fromisoformat(request["at"]) if "at" in request else None
+    if operation.kind == "purchase":
+        return Sale(codec.purchase_from_request(key, request))
+    if at is None or "declined" in operation.result:
+        return None
+    if operation.kind == "event":
+        return CustomEvent(key, request["member_id"], request["name"], at, request.get("properties") or {})
+    if operation.kind == "redeem":
+        return Redemption(key, request["member_id"], -int(request["points"]), at)
+    if operation.kind == "adjust":
+        member, points = request["member_id"], int(request["points"])
+        return Adjustment(key, member, points, at, _text(request.get("reason")), _text(request.get("actor")))
+    if operation.kind == "opening_balance":
+        expires, vests = request.get("expires_at"), request.get("vests_at")
+        return OpeningBalance(
+            key,
+            request["member_id"],
+            int(request["points"]),
+            at,
+            None if expires is None else datetime.fromisoformat(expires),
+            None if vests is None else datetime.fromisoformat(vests),
+        )
+    if operation.kind == "return":
+        sold = uow.operation(request["purchase_id"])
+        assert sold is not None  # a return is recorded against a recorded purchase
+        lines = request["lines"]
+        returned = None if lines is None else [Returned(x["sku"], _quantity(x["quantity"])) for x in lines]
+        return SaleReturn(sold.request["member_id"], Return(key, request["purchase_id"], at, returned))
+    return None
+
+
+def _enrollments(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], list[Enrollment]]:
+    ids = uow.member_ids(after=after, limit=page)
+    return ids, [_enrollment(uow, member_id) for member_id in ids]
+
+
+def _commands(
+    uow: UnitOfWork, *, after: int, page: int, seen: OrderedDict[str, None]
+) -> tuple[int, int, list[tuple[str, str, Event | None]]]:
+    """The commands of the entries after ``after`` not in ``seen``: (entries read, last seq, each
+    command's id, kind and record). ``seen`` is only read: the read may be run again after a
+    transient failure, and must then find what it found the first time."""
+    entries = uow.entries(after=after, limit=page)
+    commands: list[tuple[str, str, Event | None]] = []
+    here: set[str] = set()
+    for entry in entries:
+        key = entry.source_id
+        if key in seen or key in here:
+            continue
+        here.add(key)
+        operation = uow.operation(key)
+        if operation is None:  # maintenance's own entries (expiry, re-dating): no command
+            continue
+        commands.append((key, operation.kind, record_of_operation(uow, operation)))
+    return len(entries), entries[-1].seq if entries else after, commands
+
+
+def export_history(ctx: Context, *, page: int, export: HistoryExport | None = None) -> Iterator[Event]:
+    """Every member's enrollment, by member id, then every command that wrote an entry, in
+    commit order (see :meth:`loyalty.Engine.export_history`); ``export`` counts them."""
+    if isinstance(page, bool) or not isinstance(page, int) or not 0 < page <= MAX_PAGE:
+        raise InvalidInput("page", f"must be an int from 1 to {MAX_PAGE}, got {page!r}")
+    counts = HistoryExport() if export is None else export
+    member = ""
+    while True:
+        ids, enrollments = ctx.runner.read(functools.partial(_enrollments, after=member, page=page))
+        counts.written["enrollment"] += len(enrollments)
+        yield from enrollments
+        if len(ids) < page:
+            break
+        member = ids[-1]
+    seq, seen = 0, OrderedDict[str, None]()
+    while True:
+        read, seq, commands = ctx.runner.read(functools.partial(_commands, after=seq, page=page, seen=seen))
+        for key, kind, record in commands:
+            seen[key] = None
+            if len(seen) > _SEEN:
+                seen.popitem(last=False)
+            if record is None:
+                counts.skipped[kind] += 1
+                continue
+            counts.written[_TYPES[type(record)]] += 1
+            yield record
+        if read < page:
+            return
