@@ -44,7 +44,24 @@ from loyalty.program import Program
 from loyalty.tallies import Tally
 from loyalty.tiers import metric_key
 
-__all__ = ["Transfer", "check_parties", "plan_transfer", "progress"]
+__all__ = [
+    "RECEIVED",
+    "Transfer",
+    "check_parties",
+    "plan_receiving",
+    "plan_sending",
+    "plan_transfer",
+    "progress",
+]
+
+#: What the receiver's record of a transfer adds to the caller's id to make its key. The caller's
+#: id holds the command's record (written with the sender's part); ids are refused with a control
+#: character in them (:func:`loyalty.checks.check_id`), so no caller's id ends so, and the
+#: receiver's record never takes a key a caller could use.
+RECEIVED = "\x1freceived"
+
+#: A run of drawn points that keep one date: (points, expiry date, whether it rolls).
+Run = tuple[int, datetime | None, bool]
 
 
 @attrs.frozen
@@ -90,7 +107,8 @@ def plan_transfer(
     counted: Mapping[str, Tally] | None = None,
 ) -> Plan:
     """The entries, tally changes and event of sending ``points`` from ``sender`` to ``receiver``,
-    decided at the engine's ``now``.
+    decided at the engine's ``now``, as one plan: :func:`plan_sending` then
+    :func:`plan_receiving` (which the service writes in two units of work).
 
     ``drawable`` are the sender's lots in draw order at ``now`` (available ones, in the program's
     order), as far as the points need them, and ``reach`` what they reach, debts counted against
@@ -99,14 +117,83 @@ def plan_transfer(
     figures a redemption would give. ``counted`` is what the points add to the
     receiver's tier metric (:func:`progress`).
     """
-    draws = draw_from(drawable, points, reach)
     planner = Planner([sender, receiver])
-    to, frm = receiver.member_id, sender.member_id
+    runs = _send(planner, sender.member_id, receiver.member_id, points, drawable, reach, key, at, now, reason)
+    _receive(planner, receiver.member_id, sender.member_id, runs, key, at, now, reason, counted)
+    return planner.plan()
+
+
+def plan_sending(
+    sender: Account,
+    to: str,
+    points: int,
+    *,
+    drawable: Sequence[Lot],
+    reach: int,
+    key: str,
+    at: datetime,
+    now: datetime,
+    reason: str,
+) -> tuple[Plan, list[Run]]:
+    """The sender's part of a transfer (see :func:`plan_transfer`): its debit and the transfer's
+    event, and the runs of drawn points by the dates they keep, which the receiver's part credits."""
+    planner = Planner([sender])
+    runs = _send(planner, sender.member_id, to, points, drawable, reach, key, at, now, reason)
+    return planner.plan(), runs
+
+
+def plan_receiving(
+    receiver: Account,
+    frm: str,
+    runs: Sequence[Run],
+    *,
+    key: str,
+    at: datetime,
+    now: datetime,
+    reason: str,
+    counted: Mapping[str, Tally] | None = None,
+) -> Plan:
+    """The receiver's part of a transfer (see :func:`plan_transfer`): a credit per run of the
+    sender's points, each opening a lot with the run's date, and what they add to its tier."""
+    planner = Planner([receiver])
+    _receive(planner, receiver.member_id, frm, runs, key, at, now, reason, counted)
+    return planner.plan()
+
+
+def _send(
+    planner: Planner,
+    frm: str,
+    to: str,
+    points: int,
+    drawable: Sequence[Lot],
+    reach: int,
+    key: str,
+    at: datetime,
+    now: datetime,
+    reason: str,
+) -> list[Run]:
+    draws = draw_from(drawable, points, reach)
     planner.post(
         Posting(frm, EntryKind.TRANSFER, -points, at, now, key, f"transfer to {to}: {reason}", draws=draws)
     )
+    data = {"from_member": frm, "to_member": to, "points": points, "reason": reason}
+    planner.event(NewEvent(EventKind.POINTS_TRANSFERRED, frm, at, now, key, data))
     drawn = {lot.id: lot for lot in drawable}
-    for lot, taken in _runs(drawn, draws):
+    return [(taken, lot.expires_at, lot.rolling) for lot, taken in _runs(drawn, draws)]
+
+
+def _receive(
+    planner: Planner,
+    to: str,
+    frm: str,
+    runs: Sequence[Run],
+    key: str,
+    at: datetime,
+    now: datetime,
+    reason: str,
+    counted: Mapping[str, Tally] | None,
+) -> None:
+    for taken, expires_at, rolling in runs:
         received = Posting(
             to,
             EntryKind.TRANSFER,
@@ -115,16 +202,13 @@ def plan_transfer(
             now,
             key,
             f"transfer from {frm}: {reason}",
-            expires_at=lot.expires_at,
-            rolling=lot.rolling,
+            expires_at=expires_at,
+            rolling=rolling,
         )
         # The sender's date as it stands: the lot rolls with the receiver's activity from now on.
         planner.credit(received, rolling=False)
     if counted:
         planner.add_tallies(counted)
-    data = {"from_member": frm, "to_member": to, "points": points, "reason": reason}
-    planner.event(NewEvent(EventKind.POINTS_TRANSFERRED, frm, at, now, key, data))
-    return planner.plan()
 
 
 def _runs(lots: Mapping[int, Lot], draws: tuple[tuple[int, int], ...]) -> list[tuple[Lot, int]]:

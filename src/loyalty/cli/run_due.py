@@ -41,6 +41,7 @@ def run_due(args: argparse.Namespace) -> int:
             ("lots re-dated", f"{done.redated_lots}"),
             ("expiry reminders", f"{done.reminders}"),
             ("vouchers expired", f"{done.expired_vouchers}"),
+            ("transfers finished", f"{done.finished_transfers}"),
         ],
     )
     return 0

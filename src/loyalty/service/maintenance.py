@@ -26,9 +26,9 @@ from loyalty.expiry import redated_key, reminded_key
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.service import locks, postings, rewarding, tiering
+from loyalty.service import locks, postings, rewarding, tiering, transferring
 from loyalty.service.context import Context
-from loyalty.store import UnitOfWork
+from loyalty.store import Operation, UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
@@ -58,6 +58,9 @@ class Maintenance:
     reminders: int = 0
     #: Vouchers that reached their expiry date unused (no points come back: :mod:`loyalty.vouchers`).
     expired_vouchers: int = 0
+    #: Transfers whose sender's part was written and receiver's not (a crash between them, and
+    #: no retry since), finished: their points credited to the receiver.
+    finished_transfers: int = 0
 
 
 def run_due(
@@ -99,7 +102,9 @@ def run_due(
         return bool(due), written, reviewed, moved
 
     started = time.perf_counter()
-    report = Maintenance(redated_lots=_redate_earlier(ctx, at, batch))
+    # First, so that the points they credit are expired below when past their date.
+    report = Maintenance(finished_transfers=_finish_transfers(ctx, batch))
+    report = attrs.evolve(report, redated_lots=_redate_earlier(ctx, at, batch))
     members: set[str] = set()
     while True:
         found, written, reviewed, moved = ctx.runner.run(command, "run_due (expiry, holds, tier reviews)")
@@ -130,11 +135,30 @@ def run_due(
             progress(attrs.evolve(report, members=len(members)))
 
 
+def _finish_transfers(ctx: Context, batch: int) -> int:
+    """Write the receiver's part of every transfer whose sender's part is kept without it, one
+    unit of work each (the receiver's), ``batch`` found at a time; how many were finished."""
+    finished = 0
+    while True:
+        # Read-only (a replica may answer): the receiver's part checks again under its lock.
+        halves = ctx.runner.read(lambda uow: uow.unreceived_transfers(limit=batch))
+        for sent in halves:
+
+            def finish(uow: UnitOfWork, sent: Operation = sent) -> None:
+                transferring.receive(ctx, uow, transferring.sent_part(sent))
+
+            ctx.runner.run(finish, "finishing a transfer")
+        finished += len(halves)
+        if len(halves) < batch:
+            return finished
+
+
 def _log(report: Maintenance, at: datetime, seconds: float) -> None:
     """One INFO line for a run: its counts (no member is named) and how long it took."""
     logger.info(
         "run_due at %s: %d lots expired (%d points) of %d members, %d holds expired (%d points back), "
-        "%d tier reviews (%d tier changes), %d lots re-dated, %d reminders, %d vouchers expired, in %.3f s",
+        "%d tier reviews (%d tier changes), %d lots re-dated, %d reminders, %d vouchers expired, "
+        "%d transfers finished, in %.3f s",
         at.isoformat(),
         report.expired_lots,
         report.expired_points,
@@ -146,6 +170,7 @@ def _log(report: Maintenance, at: datetime, seconds: float) -> None:
         report.redated_lots,
         report.reminders,
         report.expired_vouchers,
+        report.finished_transfers,
         seconds,
     )
 

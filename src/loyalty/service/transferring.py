@@ -1,33 +1,58 @@
-"""Transferring points between members: one unit of work holding both members' locks.
+"""Transferring points between members: the sender's part, then the receiver's, each one member's
+unit of work (so that, distributed by member, each is a write on one member's shard:
+docs/scaling.md).
 
-The locks are taken in member-id order (:mod:`loyalty.service.locks`), so two transfers in
-opposite directions between the same members queue rather than deadlock. The sender's
-past-due points are written off first, as before any debit; then the sender's lots are read in
-draw order, as far as the points need (a redemption's draw: :mod:`loyalty.store.spending`), and
-:func:`loyalty.transfers.plan_transfer` decides the entries, written at once. A short
+The sender's part locks the sender alone. Its past-due points are written off first, as before
+any debit; then its lots are read in draw order, as far as the points need (a redemption's
+draw: :mod:`loyalty.store.spending`), and :func:`loyalty.transfers.plan_sending` decides its
+debit, written with the transfer's event, its day's tally and the command's record under the
+caller's id, which keeps the runs of drawn points by date for the receiver's part. A short
 balance is declined and the decline kept under the id, as a redemption's is; so is a transfer
 beyond the sender's ``redemption.per_day``, which the points sent count toward. The program's
 ``minimum`` and ``multiple`` apply as to a redemption (bad input); ``per_purchase``,
 ``same_purchase`` and ``point_value`` concern paying for a purchase, which a transfer is not.
+
+The receiver's part is decided from the sender's record alone (:func:`receive`): it locks the
+receiver, credits the runs with their dates (:func:`loyalty.transfers.plan_receiving`), moves its
+tier and keeps its own record under the id and :data:`loyalty.transfers.RECEIVED`. Whoever
+finds the sender's record without the receiver's finishes it: the transfer itself right after
+the sender's part, a retry of the transfer, or :meth:`loyalty.Engine.run_due`. Between the two
+commits the points are in neither balance (docs/members.md, "Transfers").
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
+
+import attrs
 
 from loyalty import codec
 from loyalty.checks import check_id, check_points, check_text
-from loyalty.errors import InsufficientPoints
+from loyalty.errors import InsufficientPoints, UnknownMember
+from loyalty.ledger import Entry
 from loyalty.redemption import check_request
 from loyalty.service import allowances, locks, postings, tiering
 from loyalty.service.context import Context
-from loyalty.service.idempotency import Command
+from loyalty.service.idempotency import Command, insufficient
 from loyalty.service.running import Declined
-from loyalty.store import UnitOfWork
+from loyalty.store import Operation, UnitOfWork
 from loyalty.store.spending import drawable
-from loyalty.transfers import Transfer, check_parties, plan_transfer, progress
+from loyalty.transfers import RECEIVED, Run, Transfer, check_parties, plan_receiving, plan_sending, progress
 
-__all__ = ["transfer"]
+__all__ = ["receive", "sent_part", "transfer"]
+
+#: The kind of the receiver's record (the sender's is the command's own, ``transfer``).
+RECEIVED_KIND = "transfer_received"
+
+
+@attrs.frozen
+class Sent:
+    """The sender's part of a transfer, as its record keeps it."""
+
+    operation: Operation
+    entry: Entry
+    runs: tuple[Run, ...]
 
 
 def transfer(
@@ -49,17 +74,26 @@ def transfer(
         "reason": reason,
     }
     sending = Command(key, "transfer", request)
-    fields = {from_member: "from_member", to_member: "to_member"}
 
-    def command(uow: UnitOfWork) -> Transfer | Declined:
-        replay = sending.replayed(uow, lambda result: codec.structure(result, Transfer))
-        if replay is not None:
-            return replay
-        for member_id in sorted(fields):
-            locks.lock(uow, member_id, fields[member_id])
+    def send(uow: UnitOfWork) -> Sent | Transfer | Declined:
+        previous = sending.replay(uow)
+        if previous is not None:
+            if "declined" in previous.result:
+                return Declined(insufficient(**previous.result["declined"]))
+            if "received" in previous.result:
+                # Written whole, in one unit of work, by an earlier version.
+                return codec.structure(previous.result, Transfer)
+            return sent_part(previous)
+        # Both members are checked in id order, as they were locked when one unit of work wrote
+        # both; the receiver is locked by its own part only.
+        for member_id in sorted((from_member, to_member)):
+            if member_id == from_member:
+                locks.lock(uow, from_member, "from_member")
+            elif uow.balance(to_member) is None:
+                raise UnknownMember("to_member", f"no member {to_member!r}")
         locks.allowed(uow, from_member, locks.SPEND, "from_member")
         locks.allowed(uow, to_member, locks.EARN, "to_member")
-        for member_id in sorted(fields):
+        for member_id in sorted((from_member, to_member)):
             ctx.enrolled_by(uow, member_id, at)
         # Points leaving the sender are spent as a redemption's are: its minimum and steps are
         # bad input, its day a limit (the limits on paying for a purchase concern no transfer).
@@ -68,42 +102,88 @@ def transfer(
         now = ctx.now()
         # Points past their date cannot be sent: write them off first.
         postings.expire_due(uow, from_member, now, now)
-        both = [from_member, to_member]
-        # Reviews due measure the balances before this write (under a balance metric).
-        tiering.follow_balance(ctx, uow, both, source=key, at=now)
+        # Reviews due measure the balance before this write (under a balance metric).
+        tiering.follow_balance(ctx, uow, [from_member], source=key, at=now)
         sender = postings.read_account(uow, from_member, rolls=False)
-        receiver = postings.read_account(uow, to_member, rolls=False)
         lots, reach = drawable(uow, from_member, points, now, order=program.expiry.draw)
-        current = tiering.tiered_now(ctx, uow)
-        counted = {}
-        if current is not None:
-            member = uow.member(to_member)
-            assert member is not None  # it has a balance
-            counted = progress(current, member, points, at)
         try:
             allowances.check_day(uow, program, from_member, points, at)
-            plan = plan_transfer(
-                sender,
-                receiver,
-                points,
-                drawable=lots,
-                reach=reach,
-                key=key,
-                at=at,
-                now=now,
-                reason=reason,
-                counted=counted,
+            plan, runs = plan_sending(
+                sender, to_member, points, drawable=lots, reach=reach, key=key, at=at, now=now, reason=reason
             )
         except InsufficientPoints as short:
             return sending.decline(uow, short, now)
         written = postings.apply(uow, plan)
         allowances.count_spent(uow, program, from_member, at, points)
-        if current is not None and counted:
-            tiering.rise(ctx, uow, current, to_member, source=key)
-        tiering.follow_balance(ctx, uow, both, source=key, at=now)
-        made = Transfer(key, from_member, to_member, points, written[0], tuple(written[1:]))
-        sending.remember(uow, codec.unstructure(made), now)
+        tiering.follow_balance(ctx, uow, [from_member], source=key, at=now)
+        result = {"sent": codec.unstructure(written[0]), "runs": [_run_form(run) for run in runs]}
+        operation = Operation(key, "transfer", request, result, now)
+        uow.add_operation(operation)
         uow.commit()
-        return made
+        return Sent(operation, written[0], tuple(runs))
 
-    return sending.run(ctx.runner, command)
+    sent = sending.run(ctx.runner, send)
+    if isinstance(sent, Transfer):
+        return sent
+    assert isinstance(sent, Sent)  # a declined part raised in ``run``
+    part = sent
+    return ctx.runner.run(lambda uow: receive(ctx, uow, part), sending)
+
+
+def sent_part(operation: Operation) -> Sent:
+    """The sender's part of a transfer from its record (which holds no decline)."""
+    result = operation.result
+    runs = tuple(_run(run) for run in result["runs"])
+    return Sent(operation, codec.structure(result["sent"], Entry), runs)
+
+
+def receive(ctx: Context, uow: UnitOfWork, sent: Sent) -> Transfer:
+    """The receiver's part of the transfer whose sender's part is ``sent``, written and committed
+    in ``uow``, or read back when it was written before: the whole transfer either way."""
+    request: dict[str, Any] = dict(sent.operation.request)
+    key, frm, to = sent.operation.key, request["from_member"], request["to_member"]
+    # Locked first: whoever else finishes this transfer (a retry, maintenance) holds the same lock,
+    # so the record read under it is the last word on whether the part is written.
+    locks.lock(uow, to, "to_member")
+    kept = uow.operation(key + RECEIVED)
+    if kept is None:
+        received = _credit(ctx, uow, sent, request)
+    else:
+        received = [codec.structure(entry, Entry) for entry in kept.result["received"]]
+    return Transfer(key, frm, to, request["points"], sent.entry, tuple(received))
+
+
+def _credit(ctx: Context, uow: UnitOfWork, sent: Sent, request: dict[str, Any]) -> list[Entry]:
+    """Write the receiver's part: decided by the sender's part, so nothing here declines."""
+    key, frm, to = sent.operation.key, request["from_member"], request["to_member"]
+    at = datetime.fromisoformat(request["at"])
+    now = ctx.now()
+    tiering.follow_balance(ctx, uow, [to], source=key, at=now)
+    receiver = postings.read_account(uow, to, rolls=False)
+    current = tiering.tiered_now(ctx, uow)
+    counted = {}
+    if current is not None:
+        member = uow.member(to)
+        assert member is not None  # it has a balance
+        counted = progress(current, member, request["points"], at)
+    plan = plan_receiving(
+        receiver, frm, sent.runs, key=key, at=at, now=now, reason=request["reason"], counted=counted
+    )
+    written = postings.apply(uow, plan)
+    if current is not None and counted:
+        tiering.rise(ctx, uow, current, to, source=key)
+    tiering.follow_balance(ctx, uow, [to], source=key, at=now)
+    result = {"received": [codec.unstructure(entry) for entry in written]}
+    uow.add_operation(Operation(key + RECEIVED, RECEIVED_KIND, request, result, now))
+    uow.commit()
+    return written
+
+
+def _run_form(run: Run) -> list[Any]:
+    points, expires_at, rolling = run
+    return [points, None if expires_at is None else expires_at.isoformat(), rolling]
+
+
+def _run(form: list[Any]) -> Run:
+    points, expires_at, rolling = form
+    return points, None if expires_at is None else datetime.fromisoformat(expires_at), rolling

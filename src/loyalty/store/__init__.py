@@ -382,6 +382,14 @@ class OperationsRole(Protocol):
         """Record an operation; a second one with the same key must fail (the final arbiter)."""
         ...
 
+    def unreceived_transfers(self, *, limit: int) -> list[Operation]:
+        """Transfers half written, for maintenance to finish: the operations of kind
+        ``transfer`` whose result has ``runs`` (the sender's part: not a decline, nor a whole
+        transfer recorded in one unit of work by an earlier version) and under
+        whose key followed by :data:`loyalty.transfers.RECEIVED` nothing is recorded, in key
+        order, at most ``limit``."""
+        ...
+
 
 class TalliesRole(Protocol):
     """Running counts and exact sums under keys (caps, budgets, visits, habits)."""

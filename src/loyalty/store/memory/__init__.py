@@ -39,6 +39,7 @@ from loyalty.store import (
 from loyalty.store.memory.data import EMPTY, NO_IDS, ZERO, Data, Kept, through
 from loyalty.store.memory.erasure import MemoryErasure
 from loyalty.store.memory.offline import MemoryOffline
+from loyalty.store.memory.transfers import MemoryTransfers
 from loyalty.store.memory.vouchers import MemoryVouchers
 from loyalty.store.periods import purchase_facts
 from loyalty.store.spending import LAST_ID, Segment, collect
@@ -48,7 +49,7 @@ from loyalty.tiers import TierState
 __all__ = ["MemoryStore", "open_memory"]
 
 
-class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure):
+class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTransfers):
     """Its own context manager (no generator): this is the hot path of every in-memory command."""
 
     def __init__(self, data: Data, readonly: bool, lock: threading.RLock) -> None:

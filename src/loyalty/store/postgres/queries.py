@@ -381,6 +381,13 @@ class Queries:
             " FROM (SELECT 1) AS one LEFT JOIN {s}.operations AS o ON o.key = %s"
             " LEFT JOIN locked AS l ON true"
         )
+        # Transfers whose sender's part is kept without the receiver's (a transfer's record is
+        # kept whole: [member, amount, 0, request, result]).
+        self.unreceived_transfers = q(
+            "SELECT key FROM {s}.operations AS o WHERE kind = 'transfer'"
+            " AND (body::jsonb -> 4 -> 'runs') IS NOT NULL AND NOT EXISTS"
+            " (SELECT 1 FROM {s}.operations AS r WHERE r.key = o.key || %s) ORDER BY key LIMIT %s"
+        )
         self.add_operation = q(
             "INSERT INTO {s}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
             " VALUES (%s, %s, %s, %s, %s, %s)"

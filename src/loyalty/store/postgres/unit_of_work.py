@@ -34,6 +34,7 @@ from loyalty.store.postgres.lots import PostgresLots
 from loyalty.store.postgres.offline import PostgresOffline
 from loyalty.store.postgres.queries import Queries
 from loyalty.store.postgres.referrals import PostgresReferrals
+from loyalty.store.postgres.transfers import PostgresTransfers
 from loyalty.store.postgres.vouchers import PostgresVouchers
 from loyalty.store.rows import (
     entry_from_row,
@@ -63,6 +64,7 @@ class PostgresUnitOfWork(
     PostgresHolds,
     PostgresFeed,
     PostgresErasure,
+    PostgresTransfers,
     PostgresReferrals,
 ):
     """One transaction on one connection, which sends what needs no answer with what does.

@@ -80,12 +80,15 @@ from loyalty.store.sqlite.statements import (
     sortable,
     utc_text,
 )
+from loyalty.store.sqlite.transfers import SQLiteTransfers
 from loyalty.store.sqlite.vouchers import SQLiteVouchers
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 
 
-class SQLiteUnitOfWork(IdentifierRows, SQLiteVouchers, SQLiteOffline, SQLiteLots, SQLiteHolds, SQLiteErasure):
+class SQLiteUnitOfWork(
+    IdentifierRows, SQLiteVouchers, SQLiteOffline, SQLiteLots, SQLiteHolds, SQLiteErasure, SQLiteTransfers
+):
     def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
         self._conn = conn
         self._readonly = readonly

@@ -20,6 +20,7 @@ from loyalty.outbox import EventKind
 from loyalty.purchases import Line, Purchase
 from loyalty.store import Store
 from loyalty.testing.contract._base import T0, ContractBase
+from loyalty.transfers import RECEIVED
 
 __all__ = ["PERSONAL", "ErasureContract", "write_personal_history"]
 
@@ -95,15 +96,17 @@ class ErasureContract(ContractBase):
         write_personal_history(engine)
         engine.enroll("M2", at=T0, identifiers=["card:1"])
         engine.record_purchase(Purchase("till-2", "M2", T0, [Line("tea", 1, Decimal("2"))], "EUR"))
-        engine.transfer("M2", "M1", 1, id="send-1", at=T0)  # a record about both
+        # Records about both: the transfer's, with the sender's part, and the receiver's part's.
+        engine.transfer("M2", "M1", 1, id="send-1", at=T0)
+        sent = ["send-1", "send-1" + RECEIVED]
         with engine.store.unit_of_work(readonly=True) as uow:
             records = uow.member_records("M1")
             events = uow.member_events("M1")
-            assert [r.key for r in uow.member_records("M2")] == ["send-1", "till-2"]
+            assert [r.key for r in uow.member_records("M2")] == [*sent, "till-2"]
         keys = (
             "update-1 update-2 key-1 key-2 key-3 key-4 key-5 event-1 till-1 fix-1 spend-1 status-1 status-2"
         )
-        assert [r.key for r in records] == sorted([*keys.split(), "merge-1", "send-1"])
+        assert [r.key for r in records] == sorted([*keys.split(), "merge-1", *sent])
         till = next(r for r in records if r.key == "till-1")
         assert (till.kind, till.request["member_id"], till.request["lines"][0]["sku"]) == (
             "purchase",

@@ -35,6 +35,7 @@ from loyalty.testing.contract._base import (
 )
 from loyalty.testing.snapshots import snapshot
 from loyalty.tiers import TierState
+from loyalty.transfers import RECEIVED
 
 
 class OperationsContract(ContractBase):
@@ -131,6 +132,28 @@ class OperationsContract(ContractBase):
             uow.add_operation(Operation("dup", "purchase", {"a": 2}, {}, T0))
             uow.commit()
         assert snapshot(store, ["M1"], ["dup"]) == before
+
+    def test_unreceived_transfers_are_the_senders_records_without_their_receivers(self, store: Store) -> None:
+        """A transfer's record with a ``runs`` result and nothing under its key and
+        :data:`~loyalty.transfers.RECEIVED` is half written; a decline, another kind, a whole
+        transfer (an earlier version's record) or one with its receiver's record is not. In key
+        order, at most ``limit``."""
+        sent = {"sent": {"points": -5}, "runs": [[5, None, False]]}
+        with store.unit_of_work() as uow:
+            for key in ("T3", "T1", "T2", "T4"):
+                uow.add_operation(Operation(key, "transfer", {"from_member": "M1", "points": 5}, sent, T0))
+            uow.add_operation(Operation("T2" + RECEIVED, "transfer_received", {}, {"received": []}, T0))
+            uow.add_operation(
+                Operation("T5", "transfer", {}, {"declined": {"available": 0, "requested": 5}}, T0)
+            )
+            uow.add_operation(Operation("T6", "redemption", {}, {"runs": 1}, T0))
+            uow.add_operation(Operation("T7", "transfer", {}, {"sent": {}, "received": []}, T0))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            found = uow.unreceived_transfers(limit=10)
+            assert [op.key for op in found] == ["T1", "T3", "T4"]
+            assert found[0] == Operation("T1", "transfer", {"from_member": "M1", "points": 5}, sent, T0)
+            assert [op.key for op in uow.unreceived_transfers(limit=2)] == ["T1", "T3"]
 
     @pytest.mark.parametrize("first", ["entry", "operation"])
     def test_a_purchase_written_with_its_entry_keeps_its_key_for_every_kind(

@@ -1,0 +1,36 @@
+"""The in-memory adapter's search for transfers half written, a mixin of its unit of work."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Protocol
+
+from loyalty.store import Operation
+from loyalty.store.memory.data import Data
+from loyalty.transfers import RECEIVED
+
+__all__ = ["MemoryTransfers"]
+
+
+class Transaction(Protocol):
+    """The in-memory unit of work, as this search sees it."""
+
+    _data: Data
+
+
+class MemoryTransfers:
+    """:meth:`loyalty.store.OperationsRole.unreceived_transfers` by a scan of the records."""
+
+    def unreceived_transfers(self: Transaction, *, limit: int) -> list[Operation]:
+        ops = self._data.operations
+        found = []
+        for key in sorted(ops):
+            kept = ops[key]
+            if kept.kind != "transfer" or key + RECEIVED in ops:
+                continue
+            _, result = pickle.loads(kept.body)
+            if "runs" in result:
+                found.append(kept.operation(key))
+                if len(found) >= limit:
+                    break
+        return found

@@ -1,0 +1,29 @@
+"""The PostgreSQL adapter's search for transfers half written, a mixin of its unit of work.
+
+No index leads to them (one would need a migration): the records of kind ``transfer`` are
+scanned, each probed for its receiver's record by key.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from loyalty.store import Operation
+from loyalty.store.postgres.transaction import Transaction
+from loyalty.transfers import RECEIVED
+
+__all__ = ["PostgresTransfers"]
+
+
+class Reading(Transaction, Protocol):
+    """A PostgreSQL unit of work, as this search sees it."""
+
+    def operation(self, key: str) -> Operation | None: ...
+
+
+class PostgresTransfers:
+    """:meth:`loyalty.store.OperationsRole.unreceived_transfers`."""
+
+    def unreceived_transfers(self: Reading, *, limit: int) -> list[Operation]:
+        keys = [key for (key,) in self._execute(self._q.unreceived_transfers, (RECEIVED, limit))]
+        return [op for op in map(self.operation, keys) if op is not None]
