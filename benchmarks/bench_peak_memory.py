@@ -18,6 +18,7 @@ the end was allocated, by source line, per record. Not a timed test: one run per
 
     python benchmarks/bench_peak_memory.py
     python benchmarks/bench_peak_memory.py --sizes 10000,100000,300000 --output docs/performance.md
+    python benchmarks/bench_peak_memory.py --sizes 300000 --columns disk,import
     python benchmarks/bench_peak_memory.py --sizes 2000 --breakdown 2000   # quick
 """
 
@@ -39,6 +40,7 @@ from loyalty.whatif import simulate
 
 PROGRAM = Program("Bench Grocer", "EUR")
 BATCH = 500
+COLUMNS = ("simulate", "disk", "import", "import-fixed")
 
 
 def write_history(folder: Path, purchases: int, members: int) -> Path:
@@ -129,17 +131,32 @@ def main(argv: list[str] | None = None) -> int:
         default=1_000,
         help="members of the fixed-members import files (default: 1000)",
     )
+    parser.add_argument(
+        "--columns",
+        type=lambda text: [part.strip() for part in text.split(",") if part.strip()],
+        default=list(COLUMNS),
+        help=f"what to measure (default: {','.join(COLUMNS)})",
+    )
     parser.add_argument("--breakdown", type=int, help="also break down one replay of this many purchases")
     parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
     args = parser.parse_args(argv)
+    unknown = set(args.columns) - set(COLUMNS)
+    if unknown:
+        parser.error(f"--columns: unknown {', '.join(sorted(unknown))} (known: {', '.join(COLUMNS)})")
+    titles = {
+        "simulate": "Simulate, MiB",
+        "disk": "Simulate on disk, MiB",
+        "import": "Import, MiB",
+        "import-fixed": f"Import, {args.import_members:,} members, MiB",
+    }
+    shown = [column for column in COLUMNS if column in args.columns]
     rows = [
         "Peak memory (`tracemalloc`), one run each; seed 1, a tenth as many members as purchases "
         f"unless said; import into SQLite, {BATCH} events a unit of work.  ",
         f"Machine: {machine()}.",
         "",
-        "| Purchases | Records | Members | Simulate, MiB | Simulate on disk, MiB | Import, MiB | "
-        f"Import, {args.import_members:,} members, MiB |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
+        "| Purchases | Records | Members | " + " | ".join(titles[column] for column in shown) + " |",
+        "|---:|---:|---:|" + "---:|" * len(shown),
     ]
     with tempfile.TemporaryDirectory(prefix="loyalty-bench-peak-") as name:
         folder = Path(name)
@@ -147,18 +164,20 @@ def main(argv: list[str] | None = None) -> int:
             members = max(1, size // 10)
             print(f"{size:,} purchases ...", file=sys.stderr, flush=True)
             path = write_history(folder, size, members)
-            fixed = write_history(folder, size, args.import_members)
-            simulated = peak(simulating(path)) / 2**20
-            on_disk = peak(simulating(path, on_disk=True)) / 2**20
-            imported = peak(importing(path, folder)) / 2**20
-            imported_fixed = peak(importing(fixed, folder)) / 2**20
-            rows.append(
-                f"| {size:,} | {records_of(path):,} | {members:,} | {simulated:,.1f} | {on_disk:,.1f} "
-                f"| {imported:,.1f} "
-                f"| {imported_fixed:,.1f} |"
-            )
-            path.unlink()
-            fixed.unlink()
+            works = {
+                "simulate": simulating(path),
+                "disk": simulating(path, on_disk=True),
+                "import": importing(path, folder),
+            }
+            if "import-fixed" in shown:
+                works["import-fixed"] = importing(write_history(folder, size, args.import_members), folder)
+            cells = [f"{size:,}", f"{records_of(path):,}", f"{members:,}"]
+            for column in shown:
+                cells.append(f"{peak(works[column]) / 2**20:,.1f}")
+                print(f"  {column}: {cells[-1]} MiB", file=sys.stderr, flush=True)
+            rows.append("| " + " | ".join(cells) + " |")
+            for leftover in folder.glob("history-*.jsonl"):
+                leftover.unlink()
         if args.breakdown:
             print(f"breakdown at {args.breakdown:,} purchases ...", file=sys.stderr, flush=True)
             path = write_history(folder, args.breakdown, max(1, args.breakdown // 10))
