@@ -404,8 +404,8 @@ def simulate(
     entry and operation record the history wrote, so memory grows with the history (about
     4 KiB a record for the two programs). ``on_disk=True`` replays into two SQLite files in a
     temporary folder instead (removed afterwards), the same engine over its own SQLite store:
-    the same results, several times slower, and Python's memory then grows with the members
-    (their running totals, the gains and losses) but not with the records.
+    the same results, several times slower, with no record kept in Python's memory (what
+    the replay keeps itself grows with the members: their running totals).
 
     A redemption or negative adjustment a program cannot afford is declined and counted
     (:attr:`Outcome.declined`), as the engine declines it; any other refusal (a purchase of a
