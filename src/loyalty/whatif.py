@@ -3,7 +3,7 @@
 :func:`simulate` reads a history (:mod:`loyalty.history`, JSON Lines: a file a
 store exported, or :mod:`loyalty.simulation`'s traffic) one record at a time and
 replays each record through two :class:`~loyalty.Engine` instances, one per
-program, each over its own in-memory store and each with its clock at the
+program, each over its own in-memory store (or SQLite file: ``on_disk``) and each with its clock at the
 record's time; maintenance (:meth:`~loyalty.Engine.run_due`) runs as each new
 day begins, and once more at the end, so points expire and tiers are reviewed
 as they would have been. Nothing is written anywhere else.
@@ -37,10 +37,14 @@ declined, and the members who gain or lose most under the proposed program.
 
 from __future__ import annotations
 
+import heapq
+import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 
 import attrs
 
@@ -56,7 +60,7 @@ from loyalty.money import EXACT
 from loyalty.program import Program
 from loyalty.receipts import Receipt, breakdown_rows
 from loyalty.rules import EventRule
-from loyalty.store import open_store
+from loyalty.store import Store, open_store
 from loyalty.time_guards import PreEnrollment
 
 __all__ = ["Comparison", "MemberChange", "Outcome", "RulePoints", "TierCount", "simulate"]
@@ -176,10 +180,10 @@ def _accepting(version: Program) -> Program:
 class _Run:
     """One program replaying the history: its engine, clock and running totals."""
 
-    def __init__(self, program: Program | Sequence[Program]) -> None:
+    def __init__(self, program: Program | Sequence[Program], store: Store) -> None:
         self.now = _EPOCH
         self.started = False
-        self.engine = Engine(_replaying(program), open_store("memory://"), clock=lambda: self.now)
+        self.engine = Engine(_replaying(program), store, clock=lambda: self.now)
         self.versions = self.engine.versions
         self.signup = any(
             isinstance(rule, EventRule) and rule.event == ENROLLED for v in self.versions for rule in v.rules
@@ -354,13 +358,19 @@ def _day(when: datetime) -> int:
 def _changes(
     current: _Run, proposed: _Run, top: int
 ) -> tuple[tuple[MemberChange, ...], tuple[MemberChange, ...]]:
-    changes = [
-        MemberChange(member, current._whole(points), proposed._whole(proposed.earned.get(member, 0)))
-        for member, points in current.earned.items()
-    ]
-    changes.sort(key=lambda change: (change.difference, change.member_id))
-    losses = tuple(change for change in changes[:top] if change.difference < 0)
-    gains = tuple(change for change in reversed(changes[-top:]) if change.difference > 0) if top else ()
+    """The ``top`` members who gain and lose most, by a heap: ``top`` changes held, not one a member."""
+
+    def changes() -> Iterator[MemberChange]:
+        for member, points in current.earned.items():
+            yield MemberChange(
+                member, current._whole(points), proposed._whole(proposed.earned.get(member, 0))
+            )
+
+    def order(change: MemberChange) -> tuple[Decimal, str]:
+        return change.difference, change.member_id
+
+    losses = tuple(change for change in heapq.nsmallest(top, changes(), key=order) if change.difference < 0)
+    gains = tuple(change for change in heapq.nlargest(top, changes(), key=order) if change.difference > 0)
     return gains, losses
 
 
@@ -374,6 +384,7 @@ def simulate(
     top: int = 5,
     progress: Callable[[int], None] | None = None,
     over_time: bool = False,
+    on_disk: bool = False,
 ) -> Comparison:
     """Replay ``history_lines`` (lines of a history file, or its records) under ``current`` and
     ``proposed`` (a program or its versions) and compare what came of it.
@@ -389,6 +400,13 @@ def simulate(
     adds each program's figures per day, week or month and its members at risk at the end
     (:attr:`Outcome.periods`, :attr:`Outcome.at_risk`: what the HTML report draws).
 
+    Memory: by default each program replays into a ``memory://`` store, which keeps every
+    entry and operation record the history wrote, so memory grows with the history (about
+    4 KiB a record for the two programs). ``on_disk=True`` replays into two SQLite files in a
+    temporary folder instead (removed afterwards), the same engine over its own SQLite store:
+    the same results, several times slower, with no record kept in Python's memory (what
+    the replay keeps itself grows with the members: their running totals).
+
     A redemption or negative adjustment a program cannot afford is declined and counted
     (:attr:`Outcome.declined`), as the engine declines it; any other refusal (a purchase of a
     member never enrolled, a malformed record) raises :class:`~loyalty.InvalidInput` naming the
@@ -398,9 +416,42 @@ def simulate(
         raise InvalidInput("top", f"must be an int of at least 0, got {top!r}")
     if not isinstance(over_time, bool):
         raise InvalidInput("over_time", f"must be True or False, got {over_time!r}")
+    if not isinstance(on_disk, bool):
+        raise InvalidInput("on_disk", f"must be True or False, got {on_disk!r}")
     if until is not None:
         check_aware("until", until)
-    runs = (_Run(current), _Run(proposed))
+    with ExitStack() as stack:
+        stores = stack.enter_context(_stores(on_disk))
+        runs = (_Run(current, stores[0]), _Run(proposed, stores[1]))
+        return _replay(runs, history_lines, point_value, until, top, progress, over_time)
+
+
+@contextmanager
+def _stores(on_disk: bool) -> Iterator[tuple[Store, Store]]:
+    """The two programs' stores: in memory, or SQLite files in a folder removed afterwards."""
+    if not on_disk:
+        yield open_store("memory://"), open_store("memory://")
+        return
+    with tempfile.TemporaryDirectory(prefix="loyalty-whatif-") as folder, ExitStack() as closing:
+        # A commit that survives an application crash is all a throwaway replay needs.
+        opened = [
+            open_store(f"sqlite:///{Path(folder) / name}.db?synchronous=normal")
+            for name in ("current", "proposed")
+        ]
+        for store in opened:
+            closing.callback(store.close)
+        yield opened[0], opened[1]
+
+
+def _replay(
+    runs: tuple[_Run, _Run],
+    history_lines: Iterable[str | history.Event],
+    point_value: Decimal | None,
+    until: datetime | None,
+    top: int,
+    progress: Callable[[int], None] | None,
+    over_time: bool,
+) -> Comparison:
     start: datetime | None = None
     end: datetime | None = None
     count = 0

@@ -157,3 +157,13 @@ def test_simulate_html_into_no_directory_exits_2_before_replaying(
     status, out, err = run_cli(capsys, *_args(files, "--html", str(files / "no" / "what-if.html")))
     assert (status, out) == (2, "")
     assert err == f"error: html: no directory {files / 'no'} to write what-if.html in\n"
+
+
+def test_simulate_on_disk_prints_the_same_comparison(files: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    before = tree_of(files)
+    status, in_memory, _ = run_cli(capsys, *_args(files, "--json"))
+    assert status == 0
+    status, on_disk, _ = run_cli(capsys, *_args(files, "--json", "--on-disk"))
+    assert status == 0
+    assert json.loads(on_disk) == json.loads(in_memory)
+    assert tree_of(files) == before  # the SQLite files went into a temporary folder, since removed

@@ -162,3 +162,20 @@ def test_a_sign_up_bonus_counts_under_its_rule() -> None:
     assert found.proposed.rules[0] == RulePoints("welcome", "Welcome", Decimal(100))
     assert found.proposed.figures.issued - found.current.figures.issued == 100
     assert {change.member_id: change.difference for change in found.gains} == {"M1": 50, "M2": 50}
+
+
+def test_replaying_on_disk_gives_the_same_comparison_as_in_memory() -> None:
+    tiers = Tiers(levels=[Tier(id="member"), Tier(id="silver", threshold=300)])
+    current = Program("Club", "EUR", expiry=MONTH, tiers=tiers)
+    proposed = Program("Club", "EUR", version="2", expiry=MONTH, tiers=tiers, rules=[BAKERY])
+    for events in (_history(), generate(members=15, purchases=200, seed=3).events):
+        end = events[-1].at + timedelta(days=60)
+        in_memory = simulate(write(events), current, proposed, until=end, over_time=True)
+        on_disk = simulate(write(events), current, proposed, until=end, over_time=True, on_disk=True)
+        assert on_disk == in_memory
+        assert on_disk.current.figures.issued > 0
+
+
+def test_on_disk_must_be_a_bool() -> None:
+    with pytest.raises(InvalidInput, match="on_disk"):
+        simulate([], CURRENT, PROPOSED, on_disk="yes")  # type: ignore[arg-type]

@@ -313,6 +313,11 @@ def parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     simulate.add_argument(
+        "--on-disk",
+        action="store_true",
+        help="replay into temporary SQLite files: memory grows with the members, not the records (slower)",
+    )
+    simulate.add_argument(
         "--html",
         type=Path,
         metavar="FILE",
