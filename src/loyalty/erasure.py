@@ -15,8 +15,13 @@ commands about it and its outbox events, it returns the :class:`Erasure` a store
   fields of its request and result (:data:`RECORD_FIELDS`, set to ``None``) and is marked
   ``erased``, so a retry under its key is refused with :class:`~loyalty.errors.MemberErased`;
   a purchase keeps its member, time, lines and amount, which the period figures read;
+- an entry a record keeps in its result (a transfer's or merge's, a purchase's) reads as the
+  entry itself does once erased;
 - each of the member's events, and each merge into it, loses the personal fields of its data
-  (:data:`EVENT_FIELDS`: a merge's lists the keys it carried to the member).
+  (:data:`EVENT_FIELDS`: a merge's lists the keys it carried to the member);
+- the other member of a transfer or merge with the member (a :class:`Counterpart`) keeps that
+  command's entries with their text erased (and its digest kept), and its event without the
+  free text: staff may have typed the member's personal data in the command's reason.
 
 Neither the member id nor a command's id (``source_id``) is erased: they are the keys every
 row is found by, so they must not be personal (see docs/erasure.md).
@@ -55,6 +60,7 @@ __all__ = [
     "EVENT_FIELDS",
     "MEMBER_FIELDS",
     "RECORD_FIELDS",
+    "Counterpart",
     "Erased",
     "ErasedEvent",
     "ErasedText",
@@ -63,6 +69,7 @@ __all__ = [
     "erased_by",
     "erased_member",
     "names",
+    "partners",
     "plan_erasure",
 ]
 
@@ -110,6 +117,20 @@ EVENT_FIELDS: Mapping[EventKind, frozenset[str]] = {
 _CALLER_TEXT = frozenset(
     {EntryKind.REDEEM, EntryKind.ADJUST, EntryKind.TIER, EntryKind.TRANSFER, EntryKind.MERGE}
 )
+# The commands whose entries and event the other member shares, by the kind of their record (the
+# sender's, whose key is the entries' source id; the receiver's part is under that key too).
+_SHARED = frozenset({"transfer", "member_merge"})
+# The entries of such a command that repeat its reason (not a tier rise it caused, say).
+_SHARED_ENTRIES = frozenset({EntryKind.TRANSFER, EntryKind.MERGE})
+# The fields of an entry's form (:func:`loyalty.codec.unstructure`) a record's result is told by.
+_ENTRY_FORM = frozenset({"seq", "member_id", "kind", "source_id", "reason", "actor"})
+# The other member's events of such a command that repeat its reason (a transfer's, a merge's
+# and the absorbed member's closing): their reason goes, the rest is the engine's (an actor
+# ``merge``) or the other member's own (the keys a merge carried to the survivor).
+_SHARED_EVENTS = frozenset(
+    {EventKind.POINTS_TRANSFERRED, EventKind.MEMBER_MERGED, EventKind.MEMBER_STATUS_CHANGED}
+)
+_FREE_TEXT = frozenset({"reason"})
 # Where a record keeps the erasure that scrubbed it, and the member it erased.
 _MARK, _MARKED = "erased", "erased_member"
 
@@ -157,13 +178,25 @@ class ErasedEvent:
 
 
 @attrs.frozen
+class Counterpart:
+    """The other member of a transfer or merge with the erased member: the texts of its entries
+    of those commands and the data of its events of them, after erasure."""
+
+    member_id: str
+    texts: tuple[ErasedText, ...]
+    events: tuple[ErasedEvent, ...]
+
+
+@attrs.frozen
 class Erasure:
-    """What an erasure writes: the member's row, the entries' text, the records and events."""
+    """What an erasure writes: the member's row, the entries' text, the records and events, and
+    the other members' texts and events of the transfers and merges with it."""
 
     member: Member
     texts: tuple[ErasedText, ...]
     records: tuple[Record, ...]
     events: tuple[ErasedEvent, ...]
+    counterparts: tuple[Counterpart, ...] = ()
 
 
 def erased_by(request: Mapping[str, Any]) -> str | None:
@@ -194,14 +227,64 @@ def names(request: Mapping[str, Any], member_id: str) -> bool:
     return any(request.get(field) == member_id for field in MEMBER_FIELDS)
 
 
+def partners(records: Iterable[Record], member_id: str) -> dict[str, frozenset[str]]:
+    """The other members of the transfers and merges among the member's ``records`` (erased
+    ones too), each with the ids of those commands, which their entries and events carry.
+
+    >>> sent = Record("X1", "transfer", {"from_member": "M1", "to_member": "M2"}, {})
+    >>> merged = Record("X2", "member_merge", {"survivor": "M3", "absorbed": "M1"}, {})
+    >>> partners([sent, merged], "M1")
+    {'M2': frozenset({'X1'}), 'M3': frozenset({'X2'})}
+    """
+    found: dict[str, set[str]] = {}
+    for record in records:
+        if record.kind not in _SHARED:
+            continue
+        for field in MEMBER_FIELDS:
+            other = record.request.get(field)
+            if isinstance(other, str) and other != member_id:
+                found.setdefault(other, set()).add(record.key)
+    return {other: frozenset(keys) for other, keys in sorted(found.items())}
+
+
 def _scrub(data: Mapping[str, Any], fields: frozenset[str]) -> dict[str, Any]:
     return {name: None if name in fields else value for name, value in data.items()}
 
 
+def _erased_text(kind: EntryKind, reason: str, actor: str | None) -> tuple[str, str | None]:
+    return (ERASED if kind in _CALLER_TEXT else reason), (None if actor is None else ERASED)
+
+
 def _text(entry: Entry) -> ErasedText:
-    reason = ERASED if entry.kind in _CALLER_TEXT else entry.reason
-    actor = None if entry.actor is None else ERASED
+    reason, actor = _erased_text(entry.kind, entry.reason, entry.actor)
     return ErasedText(entry.seq, reason, actor, text_digest(entry))
+
+
+def _entries_in(value: Any) -> Any:
+    """``value`` (a record's result) with every entry's form in it read as the entry once erased."""
+    if isinstance(value, Mapping):
+        if value.keys() >= _ENTRY_FORM:
+            reason, actor = _erased_text(EntryKind(value["kind"]), value["reason"], value["actor"])
+            return {**value, "reason": reason, "actor": actor}
+        return {name: _entries_in(item) for name, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_entries_in(item) for item in value]
+    return value
+
+
+def _counterpart(
+    member_id: str, keys: frozenset[str], entries: Iterable[Entry], events: Iterable[DomainEvent]
+) -> Counterpart:
+    """What the erasure rewrites of ``member_id``, the other member of the commands ``keys``."""
+    texts = tuple(
+        _text(entry) for entry in entries if entry.source_id in keys and entry.kind in _SHARED_ENTRIES
+    )
+    scrubbed = tuple(
+        ErasedEvent(event.seq, _scrub(event.data, _FREE_TEXT))
+        for event in events
+        if event.member_id == member_id and event.source_id in keys and event.kind in _SHARED_EVENTS
+    )
+    return Counterpart(member_id, texts, scrubbed)
 
 
 def plan_erasure(
@@ -211,11 +294,16 @@ def plan_erasure(
     events: Iterable[DomainEvent],
     *,
     key: str,
+    others: Mapping[str, tuple[Iterable[Entry], Iterable[DomainEvent]]] | None = None,
 ) -> Erasure:
     """The erasure of ``member`` (see the module's notes), by the erasure whose id is ``key``.
 
     ``entries`` are the member's, ``records`` those of the commands about it (an erased one is
-    left as it is) and ``events`` its outbox events and the merges into it."""
+    left as it is) and ``events`` its outbox events and the merges into it. ``others`` holds the
+    entries and events of each of the member's :func:`partners` (those of the commands shared
+    with the member are rewritten, the member's own events aside)."""
+    records = list(records)
+    events = list(events)
     erased = attrs.evolve(
         member, birthday=None, attributes={}, birthday_changed_at=None, status=MemberStatus.ERASED
     )
@@ -225,7 +313,7 @@ def plan_erasure(
             record.key,
             record.kind,
             _scrub(record.request, RECORD_FIELDS) | {_MARK: key, _MARKED: member.id},
-            _scrub(record.result, RECORD_FIELDS),
+            _entries_in(_scrub(record.result, RECORD_FIELDS)),
         )
         for record in records
         if erased_by(record.request) is None
@@ -235,4 +323,11 @@ def plan_erasure(
         for event in events
         if event.kind in EVENT_FIELDS
     )
-    return Erasure(erased, texts, kept, scrubbed)
+    own = {event.seq for event in events}
+    shared = partners(records, member.id)
+    counterparts = tuple(
+        _counterpart(other, shared[other], found, (event for event in happened if event.seq not in own))
+        for other, (found, happened) in sorted((others or {}).items())
+        if other in shared
+    )
+    return Erasure(erased, texts, kept, scrubbed, counterparts)

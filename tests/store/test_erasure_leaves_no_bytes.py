@@ -1,6 +1,7 @@
 """An erasure leaves none of the member's personal values in the database's own bytes: the
-SQLite file (checkpointed and vacuumed) and a data dump of the PostgreSQL schema; and every
-figure and the chains are as they were."""
+SQLite file (checkpointed and vacuumed) and a data dump of the PostgreSQL schema, the other
+members' entries and events of the transfers and merges with it included; and every figure
+and the chains are as they were."""
 
 from __future__ import annotations
 
@@ -28,10 +29,23 @@ def _forms(value: str) -> Iterator[bytes]:
     yield json.dumps(value, ensure_ascii=False)[1:-1].encode()
 
 
+# What staff typed in the reason of commands M1 shares with other members (a transfer each way
+# and a merge into it): the other members' entries and events repeat it.
+SHARED = "for Zelda's sister Yolanda Quux"
+
+
+def _write_shared(engine: Engine) -> None:
+    engine.enroll("M2", at=T0)
+    engine.enroll("M3", at=T0)
+    engine.adjust("M3", 4, id="fix-3", at=T0, reason="welcome", actor="ops")
+    engine.transfer("M1", "M2", 2, id="send-1", at=T0, reason=SHARED)
+    engine.transfer("M2", "M1", 1, id="send-2", at=T0, reason=SHARED)
+    engine.merge_members("M1", "M3", id="merge-3", at=T0, reason=SHARED)
+
+
 def _erase_and_compare(engine: Engine) -> None:
     write_personal_history(engine)
-    engine.enroll("M2", at=T0)
-    engine.transfer("M1", "M2", 2, id="send-1", at=T0)
+    _write_shared(engine)
     # An offline redemption: its use of the allowance keeps figures only, its entry a reason.
     engine.grant_offline_allowance(
         "till-9", id="grant-1", at=T0, per_member=5, total=10, until=T0 + timedelta(days=1), actor="ops"
@@ -40,7 +54,7 @@ def _erase_and_compare(engine: Engine) -> None:
     week = (T0 - timedelta(days=7), T0 + timedelta(days=1))
 
     def figures() -> object:
-        balances = (engine.balance("M1"), engine.balance("M2"), engine.lots("M1"))
+        balances = (engine.balance("M1"), engine.balance("M2"), engine.balance("M3"), engine.lots("M1"))
         return (*balances, engine.figures(*week), engine.offline_report("till-9"))
 
     before, report = figures(), engine.verify()
@@ -52,12 +66,12 @@ def _erase_and_compare(engine: Engine) -> None:
 
 
 # What the store still holds before an erasure: every value but the birthday the update replaced.
-LIVE = tuple(value for value in PERSONAL if value != "1977-07-08")
+LIVE = (*(value for value in PERSONAL if value != "1977-07-08"), SHARED)
 
 
 def _assert_absent(dump: bytes) -> None:
     # The values were there to be found: the same history without the erasure has them (below).
-    found = {value: form for value in PERSONAL for form in _forms(value) if form in dump}
+    found = {value: form for value in (*PERSONAL, SHARED) for form in _forms(value) if form in dump}
     assert found == {}
 
 
@@ -79,6 +93,7 @@ def test_the_sqlite_file_holds_the_personal_values_before_the_erasure(tmp_path: 
     path = tmp_path / "club.db"
     with Engine(Program("Club", "EUR"), open_store(f"sqlite:///{path}"), clock=lambda: T0) as engine:
         write_personal_history(engine)
+        _write_shared(engine)
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     dump = path.read_bytes()
@@ -119,6 +134,7 @@ def test_a_dump_of_the_postgres_schema_keeps_no_personal_value_once_erased(
             _erase_and_compare(engine)
         else:
             write_personal_history(engine)
+            _write_shared(engine)
     dump = _pg_dump(postgres_dsn(), schema_of(schema_url))
     if erase:
         _assert_absent(dump)

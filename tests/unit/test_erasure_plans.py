@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
+import attrs
+
+from loyalty import codec
 from loyalty.chains import text_digest
-from loyalty.erasure import ERASED, Record, erased_by, plan_erasure
+from loyalty.erasure import ERASED, Record, erased_by, partners, plan_erasure
 from loyalty.ledger import Entry, EntryKind
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, EventKind
@@ -93,3 +96,47 @@ def test_only_events_that_may_carry_personal_data_are_rewritten() -> None:
 def test_a_mark_that_is_not_an_erasure_id_is_no_mark() -> None:
     assert erased_by({"erased": True}) is None
     assert erased_by({}) is None
+
+
+def test_the_entries_a_record_keeps_in_its_result_read_as_erased_entries() -> None:
+    sent = codec.unstructure(_entry(4, EntryKind.TRANSFER, "transfer to M2: for Ann's son", "Bo"))
+    earned = codec.unstructure(_entry(1, EntryKind.EARN, "purchase"))
+    request = {"from_member": "M1", "to_member": "M2", "reason": "for Ann's son"}
+    record = Record("X1", "transfer", request, {"sent": sent, "runs": [[5, None, False]]})
+    received = Record("X1\x1freceived", "transfer_received", request, {"received": [earned, sent]})
+    kept = plan_erasure(ANN, [], [record, received], [], key="E1").records
+    assert [
+        (kept[0].result["sent"]["reason"], kept[0].result["sent"]["actor"]),
+        [(e["reason"], e["actor"]) for e in kept[1].result["received"]],
+    ] == [(ERASED, ERASED), [("purchase", None), (ERASED, ERASED)]]
+    assert kept[0].result["sent"]["points"] == sent["points"]
+    assert kept[0].result["runs"] == [[5, None, False]]
+
+
+def test_the_other_member_of_a_transfer_loses_its_text_and_keeps_its_digest() -> None:
+    request = {"from_member": "M2", "to_member": "M1", "reason": "for Ann"}
+    record = Record("X1", "transfer", request, {})
+    other = [
+        attrs.evolve(
+            _entry(7, EntryKind.TRANSFER, "transfer to M1: for Ann"), member_id="M2", source_id="X1"
+        ),
+        attrs.evolve(_entry(8, EntryKind.ADJUST, "M2's own"), member_id="M2", source_id="X2"),
+    ]
+    data = {"from_member": "M2", "to_member": "M1", "points": 5, "reason": "for Ann"}
+    event = DomainEvent(9, EventKind.POINTS_TRANSFERRED, "M2", T, T, "X1", data)
+    unrelated = DomainEvent(10, EventKind.POINTS_TRANSFERRED, "M2", T, T, "X3", data)
+    plan = plan_erasure(ANN, [], [record], [], key="E1", others={"M2": (other, [event, unrelated])})
+    (counterpart,) = plan.counterparts
+    assert counterpart.member_id == "M2"
+    assert [(t.seq, t.reason, t.kept) for t in counterpart.texts] == [(7, ERASED, text_digest(other[0]))]
+    assert [(e.seq, dict(e.data)) for e in counterpart.events] == [(9, data | {"reason": None})]
+
+
+def test_a_member_named_in_no_transfer_or_merge_is_no_counterpart() -> None:
+    record = Record("U1", "member_update", {"member_id": "M1"}, {})
+    sent = Record("X1", "transfer", {"from_member": "M1", "to_member": "M2"}, {})
+    assert partners([record, sent], "M1") == {"M2": frozenset({"X1"})}
+    others: dict[str, tuple[list[Entry], list[DomainEvent]]] = {
+        "M3": ([attrs.evolve(_entry(1, EntryKind.TRANSFER, "x"), member_id="M3")], [])
+    }
+    assert plan_erasure(ANN, [], [record], [], key="E1", others=others).counterparts == ()

@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from loyalty.checks import check_id, check_text
-from loyalty.erasure import Erased, plan_erasure
+from loyalty.erasure import Erased, partners, plan_erasure
 from loyalty.errors import UnknownMember
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.service import locks
@@ -43,12 +43,14 @@ def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, 
         if member is None:  # pragma: no cover - locked above, which refuses an unknown member
             raise UnknownMember("member_id", f"no member {member_id!r}")
         keys = uow.identifiers(member_id)
+        records = uow.member_records(member_id)
+        # The other member of a transfer or merge is not locked: only texts of its entries
+        # written before are rewritten, which no command of its reads or changes.
+        others = {
+            other: (uow.history(other), uow.member_events(other)) for other in partners(records, member_id)
+        }
         plan = plan_erasure(
-            member,
-            uow.history(member_id),
-            uow.member_records(member_id),
-            uow.member_events(member_id),
-            key=key,
+            member, uow.history(member_id), records, uow.member_events(member_id), key=key, others=others
         )
         uow.erase_member(plan)
         now = ctx.now()

@@ -37,7 +37,10 @@ class ErasureRole(Protocol):
         entry's reason and actor and keep its ``kept`` text digest, which
         :meth:`~loyalty.store.LedgerRole.chain_links` gives back with the entry from then on;
         replace each listed record's request and result (under its key, wherever it is kept);
-        and each listed event's data (the member's, or a merge into it). An entry's figures, a
-        record's kind and the order of everything stay as they were. An unknown member, entry,
-        record or event must fail with :class:`~loyalty.errors.StorageError`."""
+        and each listed event's data (the member's, or a merge into it). Each counterpart's texts
+        and events are written the same way, as that other member's (its entries' digests kept
+        under its member id and their seq; an entry erased before keeps its first digest). An
+        entry's figures, a record's kind and the order of everything stay as they were. An
+        unknown member, entry, record or event, or an entry or event of another member than the
+        one it is listed under, must fail with :class:`~loyalty.errors.StorageError`."""
         ...

@@ -58,17 +58,26 @@ class MemoryErasure:
         old = data.members.get(member.id)
         if old is None:
             raise StorageError("member_id", f"no member {member.id!r} to erase")
-        mine = data.entries[member.id]
         # Checked first: nothing is changed unless all of it can be.
-        for text in erasure.texts:
-            if not 0 < text.seq <= len(data.ledger) or data.ledger[text.seq - 1].member_id != member.id:
-                raise StorageError("seq", f"no entry {text.seq} of member {member.id!r}")
+        owned = [(member.id, text) for text in erasure.texts]
+        owned += [(other.member_id, text) for other in erasure.counterparts for text in other.texts]
+        for owner, text in owned:
+            if not 0 < text.seq <= len(data.ledger) or data.ledger[text.seq - 1].member_id != owner:
+                raise StorageError("seq", f"no entry {text.seq} of member {owner!r}")
         for record in erasure.records:
             if record.key not in data.operations:
                 raise StorageError("key", f"no record {record.key!r}")
         for event in erasure.events:
             if not 0 < event.seq <= len(data.events) or not _about(data.events[event.seq - 1], member.id):
                 raise StorageError("seq", f"no event {event.seq} of member {member.id!r}")
+        shared = [event for other in erasure.counterparts for event in other.events]
+        for other in erasure.counterparts:
+            for event in other.events:
+                if (
+                    not 0 < event.seq <= len(data.events)
+                    or data.events[event.seq - 1].member_id != other.member_id
+                ):
+                    raise StorageError("seq", f"no event {event.seq} of member {other.member_id!r}")
         data.members[member.id] = attrs.evolve(
             old,
             birthday=member.birthday,
@@ -80,13 +89,14 @@ class MemoryErasure:
         gone = {key: data.identifiers.pop(key) for key in keys}
         entries = {}
         texts = {}
-        for text in erasure.texts:
+        for owner, text in owned:
             entry = data.ledger[text.seq - 1]
             entries[text.seq] = entry
             texts[text.seq] = data.kept_texts.get(text.seq)
             new = attrs.evolve(entry, reason=text.reason, actor=text.actor)
             data.ledger[text.seq - 1] = new
-            mine[bisect_left(mine, text.seq, key=lambda e: e.seq)] = new
+            theirs = data.entries[owner]
+            theirs[bisect_left(theirs, text.seq, key=lambda e: e.seq)] = new
             # An entry erased twice keeps the digest of what it first said.
             data.kept_texts.setdefault(text.seq, text.kept)
         records = {}
@@ -96,7 +106,7 @@ class MemoryErasure:
             body = pickle.dumps((dict(record.request), dict(record.result)), pickle.HIGHEST_PROTOCOL)
             data.operations[record.key] = Kept(kept.kind, body, kept.recorded_at, kept.facts)
         events = {}
-        for event in erasure.events:
+        for event in [*erasure.events, *shared]:
             found = data.events[event.seq - 1]
             events[event.seq] = found
             data.events[event.seq - 1] = attrs.evolve(found, data=check_json("data", event.data))
@@ -107,7 +117,8 @@ class MemoryErasure:
             data.identifiers.update(gone)
             for seq, entry in entries.items():
                 data.ledger[seq - 1] = entry
-                mine[bisect_left(mine, seq, key=lambda e: e.seq)] = entry
+                theirs = data.entries[entry.member_id]
+                theirs[bisect_left(theirs, seq, key=lambda e: e.seq)] = entry
                 if texts[seq] is None:
                     del data.kept_texts[seq]
             data.operations.update(records)

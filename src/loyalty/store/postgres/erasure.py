@@ -6,9 +6,10 @@ index 3 (:func:`loyalty.records.pack_operation`): both are searched, scanning ``
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Protocol
 
-from loyalty.erasure import Erasure, Record, names
+from loyalty.erasure import ErasedText, Erasure, Record, names
 from loyalty.errors import StorageError
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent
@@ -45,12 +46,7 @@ class PostgresErasure:
         member = erasure.member
         self.update_member(member)  # fails for an unknown member
         self._execute(self._q.erase_keys, (member.id,))
-        for text in erasure.texts:
-            # The digest first: the trigger of schema 17 lets the text change only then.
-            self._execute(self._q.keep_text, (text.kept, text.seq, member.id))
-            changed = self._execute(self._q.erase_text, (text.reason, text.actor, text.seq, member.id))
-            if changed.rowcount != 1:
-                raise StorageError("seq", f"no entry {text.seq} of member {member.id!r}")
+        _erase_texts(self, member.id, erasure.texts)
         for record in erasure.records:
             body = pack_operation(record.kind, record.key, dict(record.request), dict(record.result))
             if self._execute(self._q.erase_record, (body, record.key)).rowcount != 1:
@@ -60,3 +56,20 @@ class PostgresErasure:
             found = self._execute(self._q.erase_event, {"data": data, "seq": event.seq, "m": member.id})
             if found.rowcount != 1:
                 raise StorageError("seq", f"no event {event.seq} of member {member.id!r}")
+        for other in erasure.counterparts:
+            _erase_texts(self, other.member_id, other.texts)
+            for event in other.events:
+                data = pg_json("data", dict(event.data))
+                found = self._execute(self._q.erase_shared_event, (data, event.seq, other.member_id))
+                if found.rowcount != 1:
+                    raise StorageError("seq", f"no event {event.seq} of member {other.member_id!r}")
+
+
+def _erase_texts(uow: Transaction, member_id: str, texts: Iterable[ErasedText]) -> None:
+    for text in texts:
+        # The digest first: the trigger of schema 17 lets the text change only then. An entry
+        # erased before (by the other member's erasure) keeps the digest of what it first said.
+        uow._execute(uow._q.keep_text, (text.kept, text.seq, member_id))
+        changed = uow._execute(uow._q.erase_text, (text.reason, text.actor, text.seq, member_id))
+        if changed.rowcount != 1:
+            raise StorageError("seq", f"no entry {text.seq} of member {member_id!r}")

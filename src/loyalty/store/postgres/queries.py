@@ -192,6 +192,7 @@ class Queries:
         )
         self.erase_record = q("UPDATE {s}.operations SET body = %s WHERE key = %s")
         self.erase_event = q(f"UPDATE {{s}}.events SET data = %(data)s WHERE seq = %(seq)s AND {about}")  # noqa: S608
+        self.erase_shared_event = q("UPDATE {s}.events SET data = %s WHERE seq = %s AND member_id = %s")
         self.chain_heads = q(
             'SELECT member_id, chain_seq, chain_link FROM {s}.members WHERE member_id COLLATE "C" > %s'
             ' ORDER BY member_id COLLATE "C" LIMIT %s'

@@ -8,9 +8,10 @@ latter is packed with its member first only for a purchase, else its request who
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable
 from typing import Protocol
 
-from loyalty.erasure import MEMBER_FIELDS, Erasure, Record, names
+from loyalty.erasure import MEMBER_FIELDS, ErasedText, Erasure, Record, names
 from loyalty.errors import StorageError
 from loyalty.members import Member
 from loyalty.outbox import DomainEvent
@@ -77,19 +78,7 @@ class SQLiteErasure:
         member = erasure.member
         self.update_member(member)  # fails for an unknown member
         conn.execute("DELETE FROM identifiers WHERE member_id = ?", (member.id,))
-        for text in erasure.texts:
-            # The digest first: the trigger of schema 17 lets the text change only then.
-            conn.execute(
-                "INSERT INTO kept_texts (seq, digest) SELECT seq, ? FROM entries"
-                " WHERE seq = ? AND member_id = ? ON CONFLICT (seq) DO NOTHING",
-                (text.kept, text.seq, member.id),
-            )
-            changed = conn.execute(
-                "UPDATE entries SET reason = ?, actor = ? WHERE seq = ? AND member_id = ?",
-                (text.reason, text.actor, text.seq, member.id),
-            )
-            if changed.rowcount != 1:
-                raise StorageError("seq", f"no entry {text.seq} of member {member.id!r}")
+        _erase_texts(conn, member.id, erasure.texts)
         for record in erasure.records:
             body = pack_operation(record.kind, record.key, dict(record.request), dict(record.result))
             changed = conn.execute(
@@ -106,3 +95,29 @@ class SQLiteErasure:
             )
             if changed.rowcount != 1:
                 raise StorageError("seq", f"no event {event.seq} of member {member.id!r}")
+        for other in erasure.counterparts:
+            _erase_texts(conn, other.member_id, other.texts)
+            for event in other.events:
+                changed = conn.execute(
+                    "UPDATE events SET data = ? WHERE seq = ? AND member_id = ?",
+                    (dump_json(dict(event.data)), event.seq, other.member_id),
+                )
+                if changed.rowcount != 1:
+                    raise StorageError("seq", f"no event {event.seq} of member {other.member_id!r}")
+
+
+def _erase_texts(conn: sqlite3.Connection, member_id: str, texts: Iterable[ErasedText]) -> None:
+    for text in texts:
+        # The digest first: the trigger of schema 17 lets the text change only then. An entry
+        # erased before (by the other member's erasure) keeps the digest of what it first said.
+        conn.execute(
+            "INSERT INTO kept_texts (seq, digest) SELECT seq, ? FROM entries"
+            " WHERE seq = ? AND member_id = ? ON CONFLICT (seq) DO NOTHING",
+            (text.kept, text.seq, member_id),
+        )
+        changed = conn.execute(
+            "UPDATE entries SET reason = ?, actor = ? WHERE seq = ? AND member_id = ?",
+            (text.reason, text.actor, text.seq, member_id),
+        )
+        if changed.rowcount != 1:
+            raise StorageError("seq", f"no entry {text.seq} of member {member_id!r}")

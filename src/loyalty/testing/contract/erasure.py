@@ -224,6 +224,34 @@ class ErasureContract(ContractBase):
         for entry in history:
             assert links[entry.seq].text == text_digest(entry)
 
+    def test_the_other_members_of_its_transfers_and_merges_keep_none_of_their_text(
+        self, engine: Engine
+    ) -> None:
+        write_personal_history(engine)
+        engine.enroll("M2", at=T0)
+        engine.enroll("M3", at=T0)
+        engine.adjust("M3", 4, id="fix-3", at=T0, reason="welcome", actor="ops")
+        engine.transfer("M1", "M2", 2, id="send-1", at=T0, reason="gave Zelda 5")
+        engine.transfer("M2", "M1", 1, id="send-2", at=T0, reason="gave Zelda 5")
+        engine.merge_members("M1", "M3", id="merge-3", at=T0, reason="gave Zelda 5")
+        before = engine.history("M2") + engine.history("M3")
+        balances, report = (engine.balance("M2"), engine.balance("M3")), engine.verify()
+        engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo")
+        with engine.store.unit_of_work(readonly=True) as uow:
+            links = {(f.entry.member_id, f.entry.seq): f.text for f in uow.chain_links(limit=1000)}
+            kept = repr([uow.member_records(m) + uow.member_events(m) for m in ("M1", "M2", "M3")])
+        after = engine.history("M2") + engine.history("M3")
+        # Each rewritten entry keeps the digest of what it said, under its own member and seq (an
+        # entry as written has none: its link hashes its text).
+        rewritten = [old for old, new in zip(before, after, strict=True) if old.reason != new.reason]
+        assert [links[e.member_id, e.seq] for e in rewritten] == [text_digest(e) for e in rewritten]
+        assert {e.member_id for e in rewritten} == {"M2", "M3"}
+        assert "Zelda" not in kept + repr(after)
+        assert {e.reason for e in after if e.source_id in {"send-1", "send-2", "merge-3"}} == {ERASED}
+        assert [e.reason for e in after if e.source_id == "fix-3"] == ["welcome"]
+        assert (engine.balance("M2"), engine.balance("M3")) == balances
+        assert engine.verify() == report
+
     def test_erasing_an_unknown_member_or_another_members_entry_fails(self, engine: Engine) -> None:
         write_personal_history(engine)
         engine.enroll("M2", at=T0)
