@@ -42,7 +42,7 @@ from loyalty.store.periods import kept_shares
 from loyalty.store.rows import ENTRY_COLUMNS, entry_from_row
 from loyalty.store.sqlite.migrations import CHAIN, MIGRATIONS
 from loyalty.store.sqlite.migrations import SCHEMA_VERSION as SCHEMA_VERSION
-from loyalty.store.sqlite.statements import SYNCHRONOUS, instant_micros, pack, translate
+from loyalty.store.sqlite.statements import SYNCHRONOUS, instant_micros, pack, sql_function, translate
 from loyalty.store.sqlite.unit_of_work import SQLiteUnitOfWork as SQLiteUnitOfWork
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_sqlite"]
@@ -103,13 +103,13 @@ class SQLiteStore(Closing):
         try:
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             # Exact instants for the period figures (julianday() rounds to the millisecond).
-            conn.create_function("loyalty_instant", 1, instant_micros, deterministic=True)
+            conn.create_function("loyalty_instant", 1, sql_function(instant_micros), deterministic=True)
             # Records kept before schema 7, made compact (migration 7).
-            conn.create_function("loyalty_pack", 4, pack, deterministic=True)
+            conn.create_function("loyalty_pack", 4, sql_function(pack), deterministic=True)
             # The rule shares of entries kept before schema 14 (migration 14).
-            conn.create_function("loyalty_shares", 4, kept_shares, deterministic=True)
+            conn.create_function("loyalty_shares", 4, sql_function(kept_shares), deterministic=True)
             # Every entry's link hash, in the statement that moves the balance (loyalty.chains).
-            conn.create_function("loyalty_link", 4, link, deterministic=True)
+            conn.create_function("loyalty_link", 4, sql_function(link), deterministic=True)
             self._enable_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")

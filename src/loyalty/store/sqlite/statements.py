@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import functools
 import sqlite3
+import threading
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from typing import ParamSpec, TypeVar
 
 from loyalty.errors import StorageError, TransientStorageError
 from loyalty.records import pack_operation
@@ -255,7 +258,41 @@ def pack(kind: str, key: str, request: str, result: str) -> str:
     return pack_operation(kind, key, load_json(request), load_json(result))
 
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+class _Interrupts(threading.local):
+    # Per thread: each thread has its own connection, and a signal interrupts the main thread only.
+    pending = False
+
+
+_INTERRUPTS = _Interrupts()
+# What sqlite3 raises in place of any exception that escapes an SQL function of ours.
+_RAISED_IN_FUNCTION = "user-defined function raised exception"
+
+
+def sql_function(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """``function`` as an SQL function that lets Ctrl-C through: sqlite3 swallows a
+    KeyboardInterrupt raised inside an SQL function and reports an OperationalError instead,
+    which would turn an interrupted command into a storage error; :func:`translate` raises it again."""
+
+    @functools.wraps(function)
+    def call(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return function(*args, **kwargs)
+        except KeyboardInterrupt:
+            _INTERRUPTS.pending = True
+            raise
+
+    return call
+
+
 def translate(exc: sqlite3.Error) -> StorageError:
+    """``exc`` as the engine's error; a KeyboardInterrupt that an SQL function took is raised again."""
+    pending, _INTERRUPTS.pending = _INTERRUPTS.pending, False
+    if pending and _RAISED_IN_FUNCTION in str(exc):
+        raise KeyboardInterrupt from exc
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
         return TransientStorageError(None, f"sqlite: {exc}")
     return StorageError(None, f"sqlite: {exc}")
