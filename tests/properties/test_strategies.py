@@ -7,7 +7,7 @@ import tomllib
 from datetime import UTC, datetime
 
 import pytest
-from hypothesis import given
+from hypothesis import find, given
 from hypothesis import strategies as st
 
 from loyalty.config import (
@@ -33,6 +33,13 @@ def test_dict_round_trip_is_exact(program: Program) -> None:
     # Equal is not enough: Decimal("1.00") == Decimal(1), but receipts print the spelling.
     assert again.to_dict() == data
     assert str(again.rate) == str(program.rate)
+
+
+def test_programs_include_offline_allowance_tables() -> None:
+    # The round trips above would pass without ever meeting an [offline] table: make sure they do.
+    program = find(programs(), lambda program: program.offline is not None)
+    assert program.offline is not None
+    assert program.offline.total >= program.offline.per_member
 
 
 @given(programs())

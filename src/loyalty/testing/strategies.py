@@ -45,6 +45,7 @@ from hypothesis import strategies as st
 
 from loyalty.members import AttributeValue, Member
 from loyalty.money import EXACT
+from loyalty.offline import MAX_HOURS, OfflineTerms
 from loyalty.program import BASE, EarnRate, EventCombination, Program, Rounding, RoundPer, TaxBasis
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import ReturnPolicy
@@ -329,13 +330,26 @@ def rewards(draw: st.DrawFn) -> Reward:
 
 
 _REWARD_LISTS = st.lists(rewards(), max_size=3, unique_by=lambda reward: reward.id)
+
+
+@st.composite
+def _offline_terms(draw: st.DrawFn) -> OfflineTerms:
+    per_member = draw(st.integers(1, 5_000))
+    return OfflineTerms(
+        per_member=per_member,
+        total=draw(st.integers(per_member, 50_000)),
+        hours=draw(st.integers(1, MAX_HOURS)),
+    )
+
+
+_OFFLINE = _offline_terms()
 _VERSIONS = st.sampled_from(("1", "2", "2024-05", "v3.1")) | _RULE_IDS
 
 
 @st.composite
 def programs(draw: st.DrawFn, currency: str = "EUR") -> Program:
-    """Programs in ``currency`` with 0-8 rules (unique ids), scale 0-2, every rounding option and
-    0-3 rewards in the catalogue."""
+    """Programs in ``currency`` with 0-8 rules (unique ids), scale 0-2, every rounding option,
+    0-3 rewards in the catalogue and, about one in three, an ``[offline]`` allowance table."""
     name = draw(_NAMES)
     rate = draw(_RATES)
     effective_from = _sometimes(draw, _EFFECTIVE, 2)
@@ -368,6 +382,7 @@ def programs(draw: st.DrawFn, currency: str = "EUR") -> Program:
         version=draw(_VERSIONS),
         effective_from=effective_from,
         rewards=draw(_REWARD_LISTS),
+        offline=_sometimes(draw, _OFFLINE, 3),
     )
 
 
