@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 # or pytest loading the test kit's plugin in a merchant's project, does not pay for the engine,
 # its rules and its stores. A type checker sees them all as plain imports.
 if TYPE_CHECKING:
+    from loyalty.chains import Break, ChainReport
     from loyalty.earning import Event, earn
     from loyalty.engine import Clock, Engine, Maintenance
     from loyalty.erasure import Erased
@@ -115,6 +116,8 @@ _HOMES: dict[str, str] = {
     "Balance": "loyalty.lots",
     "BeforeEnrollment": "loyalty.errors",
     "BirthdayBonus": "loyalty.rules",
+    "Break": "loyalty.chains",
+    "ChainReport": "loyalty.chains",
     "Clawback": "loyalty.returns",
     "Clock": "loyalty.engine",
     "ConcurrencyError": "loyalty.errors",
@@ -272,6 +275,8 @@ __all__ = [
     "Balance",
     "BeforeEnrollment",
     "BirthdayBonus",
+    "Break",
+    "ChainReport",
     "Clawback",
     "Clock",
     "ConcurrencyError",
