@@ -15,12 +15,10 @@ loyalty.errors.InvalidInput: rate.points: must be a positive int, got 0
 
 from __future__ import annotations
 
-import enum
-import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
-from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -30,10 +28,11 @@ from loyalty import schema
 from loyalty.checks import accepts, check_aware, check_id, one_of, validates
 from loyalty.compiled import RuleIndex
 from loyalty.documents import read_json, read_json_file, read_toml, read_toml_file
-from loyalty.errors import ConfigError, InvalidAmount, InvalidInput
+from loyalty.earning_settings import EarnRate, EventCombination, Rounding, RoundPer, TaxBasis, _check_bool
+from loyalty.errors import ConfigError, InvalidInput
 from loyalty.expiry import MAX_DAYS, Expiry, vests_at
 from loyalty.identifiers import Identifiers
-from loyalty.money import EXACT, check_currency, check_decimal
+from loyalty.money import EXACT, check_currency
 from loyalty.offline import OfflineTerms
 from loyalty.redemption import Redemption
 from loyalty.referrals import Referrals
@@ -61,62 +60,6 @@ __all__ = [
 ]
 
 
-_DECIMAL_MODES = {"floor": ROUND_FLOOR, "half_up": ROUND_HALF_UP, "half_even": ROUND_HALF_EVEN}
-
-
-class Rounding(enum.Enum):
-    """How fractional points become whole points (applied once per purchase)."""
-
-    FLOOR = "floor"
-    HALF_UP = "half_up"
-    HALF_EVEN = "half_even"
-
-    def __init__(self, value: str) -> None:
-        # A plain attribute, not a property: it is read on every purchase.
-        self.decimal_mode: str = _DECIMAL_MODES[value]
-
-
-@accepts(minimum=1)
-def _check_rate_points(_: Any, __: Any, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInput("rate.points", f"must be a positive int, got {value!r}")
-
-
-def _check_per(_: Any, __: Any, value: object) -> None:
-    per = check_decimal("rate.per", value)
-    if per == 0:
-        raise InvalidAmount("rate.per", "must be positive, got 0")
-
-
-def _check_bool(field: str) -> Any:
-    def check(_: Any, __: Any, value: object) -> None:
-        if not isinstance(value, bool):
-            raise InvalidInput(field, f"must be true or false, got {value!r}")
-
-    return check
-
-
-@attrs.frozen
-class EarnRate:
-    """``points`` for every ``per`` of money spent: 1 per 1.00, or 1 per 10.00, or 4 per 1.00."""
-
-    points: int = attrs.field(default=1, validator=_check_rate_points)
-    per: Decimal = attrs.field(default=Decimal(1), validator=_check_per)
-    #: Only whole blocks of ``per`` in the basket earn; the rest earns nothing (:mod:`loyalty.blocks`).
-    whole_blocks: bool = attrs.field(default=False, validator=_check_bool("rate.whole_blocks"))
-
-    def __str__(self) -> str:
-        text = _rate_text(self.points, str(self.per))
-        return f"{text} (whole blocks)" if self.whole_blocks else text
-
-
-@functools.lru_cache(maxsize=256)
-def _rate_text(points: int, per: str) -> str:
-    # Cached: every receipt's explanation starts with it. Keyed by the text of
-    # ``per``, not the Decimal: 10.0 == 10.00, but they must print as written.
-    return f"{points} {'point' if points == 1 else 'points'} per {per}"
-
-
 def _check_rate(field: str, value: object) -> None:
     if value is not None and not isinstance(value, EarnRate):
         raise InvalidInput(field, f"must be an EarnRate or None, got {value!r}")
@@ -125,27 +68,6 @@ def _check_rate(field: str, value: object) -> None:
 def _check_rounding(_: Any, __: Any, value: object) -> None:
     if not isinstance(value, Rounding):
         raise InvalidInput("rounding", f"must be a Rounding, got {value!r}")
-
-
-class RoundPer(enum.Enum):
-    """Where rounding happens: once on the purchase's total, or on each line's points."""
-
-    PURCHASE = "purchase"
-    LINE = "line"
-
-
-class TaxBasis(enum.Enum):
-    """Whether spend is counted with the tax included in the price or without it."""
-
-    INCLUSIVE = "inclusive"
-    EXCLUSIVE = "exclusive"
-
-
-class EventCombination(enum.Enum):
-    """When several event rules match one event: add them up, or keep only the best."""
-
-    SUM = "sum"
-    BEST = "best"
 
 
 def _to_rounding(value: Any) -> Any:
@@ -566,8 +488,9 @@ def _rules_of(program: Program) -> list[Rule]:
 
 
 # -- the program's own tables in the configuration schema ----------------------------------------
-# Registered here, where both classes are defined, so that loyalty.schema needs
-# nothing from this module and loyalty.config can build on both.
+# Registered here, where Program is defined (EarnRate in loyalty.earning_settings, imported
+# above, so registered first), so that loyalty.schema needs nothing from this module and
+# loyalty.config can build on both.
 
 
 def _structure_rate(value: object, _: object) -> EarnRate | None:
@@ -590,9 +513,7 @@ def _unstructure_rate(value: EarnRate | None) -> Any:
     return False if value is None else schema.unstructure(value, EarnRate)
 
 
-attrs.resolve_types(EarnRate)
 attrs.resolve_types(Program)
-schema.register(EarnRate, strip="rate.")
 schema.register(
     Program,
     refuse={"versions": "this holds several versions of a program: read it with load_programs"},
