@@ -22,7 +22,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from common import (
     ADAPTERS,
@@ -30,8 +29,10 @@ from common import (
     Skipped,
     add_adapters,
     add_members,
+    add_output,
     add_repeat,
     alternating_medians,
+    chunks,
     fresh_stores,
     machine,
     write_output,
@@ -75,9 +76,9 @@ def habits(n: int) -> dict[str, Tally]:
 
 def populate(store: Store, members: int, chunk: int) -> float:
     started = time.perf_counter()
-    for start in range(0, members, chunk):
+    for numbers in chunks(members, chunk):
         with store.unit_of_work() as uow:
-            for n in range(start, min(start + chunk, members)):
+            for n in numbers:
                 uow.add_member(Member(f"m{n:07d}", NOW - timedelta(days=400)))
                 uow.add_tallies(habits(n))
             uow.commit()
@@ -143,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     add_repeat(parser, 3, counts="the median")
     parser.add_argument("--chunk", type=int, default=2_000, help="members per unit of work when filling")
     add_adapters(parser)
-    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
+    add_output(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.chunk < 1:
         parser.error("--repeat and --chunk must be at least 1")

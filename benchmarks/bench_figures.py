@@ -20,11 +20,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from common import (
     Skipped,
     add_adapters,
+    add_output,
     add_repeat,
     alternating_medians,
     machine,
@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--members", type=int, default=5_000, help="(default: 5000)")
     add_repeat(parser, 5, counts="the median")
     add_adapters(parser)
-    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
+    add_output(parser)
     args = parser.parse_args(argv)
     if args.purchases < 1 or args.members < 1 or args.repeat < 1:
         parser.error("--purchases, --members and --repeat must be at least 1")

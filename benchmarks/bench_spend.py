@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,11 +31,13 @@ from pathlib import Path
 from common import (
     Skipped,
     add_adapters,
+    add_output,
     add_repeat,
     alternating_medians,
     fill_lots,
     machine,
     on_each_adapter,
+    per_call,
     publish,
 )
 from loyalty import Engine, Program
@@ -64,17 +65,13 @@ def redemptions(engine: Engine, member_id: str, count: int, *, transfer: bool) -
     per command."""
     keys = itertools.count()
 
-    def run() -> float:
-        started = time.perf_counter()
-        for _ in range(count):
-            key = f"{member_id}-r{next(keys)}"
-            if transfer:
-                engine.transfer(member_id, RECEIVER, REDEEMED, id=key, at=NOW)
-            else:
-                engine.redeem(member_id, REDEEMED, id=key, at=NOW)
-        return (time.perf_counter() - started) / count
+    def one() -> object:
+        key = f"{member_id}-r{next(keys)}"
+        if transfer:
+            return engine.transfer(member_id, RECEIVER, REDEEMED, id=key, at=NOW)
+        return engine.redeem(member_id, REDEEMED, id=key, at=NOW)
 
-    return run
+    return per_call(one, count)
 
 
 def check(engine: Engine, store: Store, member_id: str, before: int, redeemed: int) -> None:
@@ -148,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=list(DrawOrder),
         help="the program's draw order (default: soonest_expiring)",
     )
-    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
+    add_output(parser)
     args = parser.parse_args(argv)
     if args.lots < 10 or args.redemptions < 1 or args.repeat < 1:
         parser.error("--lots must be at least 10, --redemptions and --repeat at least 1")

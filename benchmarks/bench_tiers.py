@@ -78,9 +78,11 @@ from common import (
     add_members,
     add_repeat,
     checkpoint,
+    chunks,
     fresh_stores,
     machine,
     raw_baseline,
+    spread,
     timed_run_due,
     write_output,
 )
@@ -153,11 +155,6 @@ class Purchased:
 # -- populating (reviews) -------------------------------------------------------------------------
 
 
-def due_indexes(members: int, due: int) -> list[int]:
-    """Which members (by number) have a review due: ``due`` of them, spread evenly, in order."""
-    return [n * members // due for n in range(due)]
-
-
 def gold(member_id: str, since: datetime, review_at: datetime) -> TierState:
     return TierState(member_id, "gold", "gold", since, review_at, review_at, reached=LEVELS)
 
@@ -171,12 +168,12 @@ def due_state(n: int) -> TierState:
 def populate(store: Store, members: int, due: int, chunk: int, others: str) -> float:
     """Fill ``store`` through the storage port; the seconds it took."""
     # The k-th due member keeps Gold when k is even, loses it when k is odd.
-    with_due = {n: k % 2 == 0 for k, n in enumerate(due_indexes(members, due))}
+    with_due = {n: k % 2 == 0 for k, n in enumerate(spread(members, due))}
     started = time.perf_counter()
-    for start in range(0, members, chunk):
+    for numbers in chunks(members, chunk):
         with store.unit_of_work() as uow:
             tallies: dict[str, Tally] = {}
-            for n in range(start, min(start + chunk, members)):
+            for n in numbers:
                 member_id = f"m{n:07d}"
                 uow.add_member(Member(member_id, T0))
                 keeps = with_due.get(n)
@@ -204,7 +201,7 @@ def restore(store: Store, members: int, due: int) -> None:
     stays in the ledger; nothing the next ``run_due`` reads depends on it.
     """
     with store.unit_of_work() as uow:
-        for n in due_indexes(members, due):
+        for n in spread(members, due):
             uow.put_tier_state(due_state(n))
         uow.commit()
 
