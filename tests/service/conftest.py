@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from loyalty import Engine
+from loyalty import Engine, open_store
 from loyalty.store import Store
 from loyalty.store.memory import MemoryStore
 from loyalty.store.sqlite import SQLiteStore
@@ -21,6 +21,18 @@ def memory_or_sqlite_store(request: pytest.FixtureRequest, tmp_path: Path) -> It
     A module runs its tests on both by defining ``store`` as this fixture.
     """
     store: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "loyalty.db")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def other_store(any_store: Store, tmp_path: Path) -> Iterator[Store]:
+    """An empty store of another adapter than ``any_store``'s."""
+    store = (
+        SQLiteStore(tmp_path / "other.db")
+        if type(any_store).__name__ == "MemoryStore"
+        else open_store("memory://")
+    )
     yield store
     store.close()
 
