@@ -11,7 +11,8 @@ from loyalty import Engine, open_store
 from loyalty.store import Store
 from loyalty.store.memory import MemoryStore
 from loyalty.store.sqlite import SQLiteStore
-from tests.service.helpers import PROGRAM, engine_for
+from loyalty.testing.clock import ManualClock
+from tests.service.helpers import PROGRAM, T0, engine_for
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -35,6 +36,12 @@ def other_store(any_store: Store, tmp_path: Path) -> Iterator[Store]:
     )
     yield store
     store.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock at T0 (a module with an instant of its own defines its own ``clock``)."""
+    return ManualClock(T0)
 
 
 @pytest.fixture

@@ -33,9 +33,18 @@ def clocked_engine_for(store: Store, *programs: Program) -> tuple[Engine, Manual
     """:func:`engine_for` and its clock, for a test that dates activity after T0 and moves the clock
     to it (the program's time guards refuse a till time far ahead of the engine's)."""
     clock = ManualClock(T0)
+    return engine_with(store, clock, *programs), clock
+
+
+def engine_with(
+    store: Store, clock: ManualClock, *programs: Program, members: tuple[str, ...] = ("M1",)
+) -> Engine:
+    """An engine on ``store`` and ``clock`` running ``programs`` (one, or its versions), ``members``
+    enrolled at T0."""
     engine = Engine(programs[0] if len(programs) == 1 else programs, store, clock=clock)
-    engine.enroll("M1", at=T0)
-    return engine, clock
+    for member_id in members:
+        engine.enroll(member_id, at=T0)
+    return engine
 
 
 def lot_dates(engine: Engine, member_id: str) -> list[tuple[Any, ...]]:
