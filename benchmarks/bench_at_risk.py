@@ -35,6 +35,7 @@ from common import (
     chunks,
     fresh_stores,
     machine,
+    parser_for,
     write_output,
 )
 from loyalty import Engine, Member, Program
@@ -127,7 +128,7 @@ def table(results: list[Result | Skipped], sizes: list[int], repeat: int) -> str
     first: dict[str, float] = {}
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | | |")
+            rows.append(r.row(8))
             continue
         ratio = r.per_member / first.setdefault(r.adapter, r.per_member)
         met = "yes" if ratio <= 1.3 else "no"
@@ -139,7 +140,7 @@ def table(results: list[Result | Skipped], sizes: list[int], repeat: int) -> str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     add_members(parser, distinct=True)
     add_repeat(parser, 3, counts="the median")
     parser.add_argument("--chunk", type=int, default=2_000, help="members per unit of work when filling")

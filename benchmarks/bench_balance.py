@@ -33,6 +33,7 @@ from common import (
     fill_lots,
     machine,
     on_each_adapter,
+    parser_for,
     per_call,
     publish,
 )
@@ -132,7 +133,7 @@ def table(results: list[Result | Skipped], args: argparse.Namespace) -> str:
     ]
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | |")
+            rows.append(r.row(7))
             continue
         statements = "" if r.statements is None else str(r.statements)
         rows.append(
@@ -143,7 +144,7 @@ def table(results: list[Result | Skipped], args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--lots", type=int, default=100_000, help="the long member's lots (default: 100000)")
     parser.add_argument("--reads", type=int, default=2_000, help="reads per round (default: 2000)")
     add_repeat(parser, 5, counts="the median")

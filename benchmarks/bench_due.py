@@ -47,6 +47,7 @@ from common import (
     chunks,
     fresh_stores,
     machine,
+    parser_for,
     raw_baseline,
     spread,
     timed_run_due,
@@ -180,7 +181,7 @@ def table(results: list[DueRun | Skipped], args: argparse.Namespace, sizes: list
     reference: dict[str, float] = {}
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | | | |")
+            rows.append(r.row(9))
             continue
         first = reference.setdefault(r.adapter, r.per_item)
         baseline = "" if r.baseline is None else f"{r.baseline:.4f}"
@@ -193,7 +194,7 @@ def table(results: list[DueRun | Skipped], args: argparse.Namespace, sizes: list
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     add_members(parser)
     parser.add_argument("--due", type=int, default=1_000, help="lots due (default: 1000)")
     add_repeat(parser, 3)

@@ -13,7 +13,6 @@ at most a tenth. Every adapter must give the same figures.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import time
@@ -29,6 +28,7 @@ from common import (
     alternating_medians,
     machine,
     on_each_adapter,
+    parser_for,
     publish,
 )
 from loyalty import Engine, InsufficientPoints, Program
@@ -101,7 +101,7 @@ def table(results: list[Result | Skipped], workload: Workload, repeat: int) -> s
     ]
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | |")
+            rows.append(r.row(7))
             continue
         ratio = r.day / r.year
         met = "yes" if ratio <= 0.1 else "no"
@@ -113,7 +113,7 @@ def table(results: list[Result | Skipped], workload: Workload, repeat: int) -> s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--purchases", type=int, default=100_000, help="(default: 100000)")
     parser.add_argument("--members", type=int, default=5_000, help="(default: 5000)")
     add_repeat(parser, 5, counts="the median")

@@ -22,7 +22,6 @@ not Python's): it must not grow with the length of the file.
 
 from __future__ import annotations
 
-import argparse
 import sqlite3
 import sys
 import tempfile
@@ -34,12 +33,14 @@ from typing import Any
 
 from common import (
     ADAPTERS,
+    Skipped,
     add_adapters,
     add_output,
     add_repeat,
     alternating_medians,
     drop_schema,
     machine,
+    parser_for,
     peak,
     postgres_fresh,
     publish,
@@ -176,7 +177,7 @@ def peak_import(folder: Path, path: Path, batch: int) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--purchases", type=int, default=5_000, help="for throughput (default: 5000)")
     parser.add_argument("--batch", type=int, default=500, help="events per transaction (default: 500)")
     parser.add_argument(
@@ -213,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
         if "postgres" in only:
             fresh = postgres_fresh(args.dsn, "import")
             if isinstance(fresh, str):
-                rows.append(f"| PostgreSQL | skipped: {fresh} | | | | | |")
+                rows.append(Skipped("PostgreSQL", fresh).row(7))
             else:
                 engine = engine_run(fresh, path, len(events), args.batch)
                 runs.append(("PostgreSQL", raw_postgres(args.dsn, rows_of), engine))

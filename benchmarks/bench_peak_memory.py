@@ -24,7 +24,6 @@ the end was allocated, by source line, per record. Not a timed test: one run per
 
 from __future__ import annotations
 
-import argparse
 import gc
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from common import add_output, machine, peak, publish, records_in, sizes_of, write_history
+from common import add_output, machine, parser_for, peak, publish, records_in, sizes_of, write_history
 from loyalty import Engine, Program, open_store
 from loyalty.whatif import simulate
 
@@ -95,7 +94,7 @@ def breakdown(path: Path, top: int = 12) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument(
         "--sizes", type=sizes_of, default=[10_000, 100_000], help="purchases (default: 10000,100000)"
     )

@@ -21,7 +21,6 @@ keep every entry, so that peak grows with the history; the reading side's must n
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -34,6 +33,7 @@ from common import (
     add_repeat,
     alternating_medians,
     machine,
+    parser_for,
     peak,
     publish,
     records_in,
@@ -87,7 +87,7 @@ def simulate_file(path: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--purchases", type=int, default=20_000, help="for throughput (default: 20000)")
     parser.add_argument(
         "--memory",

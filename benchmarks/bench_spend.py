@@ -37,6 +37,7 @@ from common import (
     fill_lots,
     machine,
     on_each_adapter,
+    parser_for,
     per_call,
     publish,
 )
@@ -118,7 +119,7 @@ def table(results: list[Result | Skipped], args: argparse.Namespace) -> str:
     ]
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | |")
+            rows.append(r.row(6))
             continue
         ratio = r.many / r.few
         # Oldest-earned first has no index: it reads every open lot, so no flat target applies.
@@ -132,7 +133,7 @@ def table(results: list[Result | Skipped], args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--lots", type=int, default=5_000, help="the second member's lots (default: 5000)")
     parser.add_argument("--redemptions", type=int, default=100, help="per member and round (default: 100)")
     add_repeat(parser, 5, counts="the median")

@@ -81,6 +81,7 @@ from common import (
     chunks,
     fresh_stores,
     machine,
+    parser_for,
     raw_baseline,
     spread,
     timed_run_due,
@@ -365,7 +366,7 @@ def reviews_table(results: list[DueRun | Skipped], args: argparse.Namespace, siz
     reference: dict[str, tuple[float, float | None]] = {}
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | | | | |")
+            rows.append(r.row(10))
             continue
         first, first_baseline = reference.setdefault(r.adapter, (r.per_item, r.baseline))
         baseline = versus = growth = ""
@@ -394,7 +395,7 @@ def purchases_table(results: list[Purchased | Skipped], workload: Workload, repe
     ]
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | |")
+            rows.append(r.row(5))
             continue
         rows.append(
             f"| {r.adapter} | {r.policy} | {r.plain_rate:,.0f} | {r.tiered_rate:,.0f} | {r.ratio:.0%} |"
@@ -410,7 +411,7 @@ POLICIES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     add_members(parser, distinct=True)
     parser.add_argument("--due", type=int, default=1_000, help="tier reviews due (default: 1000)")
     parser.add_argument(

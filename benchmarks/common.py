@@ -41,6 +41,10 @@ class Skipped:
     adapter: str
     reason: str
 
+    def row(self, columns: int) -> str:
+        """The adapter's row of a Markdown table of ``columns`` columns: why it was skipped."""
+        return f"| {self.adapter} | skipped: {self.reason} |" + " |" * (columns - 2)
+
 
 @dataclass(frozen=True)
 class DueRun:
@@ -97,6 +101,11 @@ def add_repeat(parser: argparse.ArgumentParser, default: int, *, counts: str = "
     parser.add_argument(
         "--repeat", type=int, default=default, help=f"runs per figure; {counts} counts (default: {default})"
     )
+
+
+def parser_for(doc: str | None) -> argparse.ArgumentParser:
+    """A script's argument parser, described by the first line of its docstring ``doc``."""
+    return argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
 
 
 def add_output(parser: argparse.ArgumentParser) -> None:
