@@ -22,7 +22,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 
 from common import (
     ADAPTERS,
@@ -30,10 +29,13 @@ from common import (
     Skipped,
     add_adapters,
     add_members,
+    add_output,
     add_repeat,
     alternating_medians,
+    chunks,
     fresh_stores,
     machine,
+    parser_for,
     write_output,
 )
 from loyalty import Engine, Member, Program
@@ -75,9 +77,9 @@ def habits(n: int) -> dict[str, Tally]:
 
 def populate(store: Store, members: int, chunk: int) -> float:
     started = time.perf_counter()
-    for start in range(0, members, chunk):
+    for numbers in chunks(members, chunk):
         with store.unit_of_work() as uow:
-            for n in range(start, min(start + chunk, members)):
+            for n in numbers:
                 uow.add_member(Member(f"m{n:07d}", NOW - timedelta(days=400)))
                 uow.add_tallies(habits(n))
             uow.commit()
@@ -126,7 +128,7 @@ def table(results: list[Result | Skipped], sizes: list[int], repeat: int) -> str
     first: dict[str, float] = {}
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | | |")
+            rows.append(r.row(8))
             continue
         ratio = r.per_member / first.setdefault(r.adapter, r.per_member)
         met = "yes" if ratio <= 1.3 else "no"
@@ -138,12 +140,12 @@ def table(results: list[Result | Skipped], sizes: list[int], repeat: int) -> str
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     add_members(parser, distinct=True)
     add_repeat(parser, 3, counts="the median")
     parser.add_argument("--chunk", type=int, default=2_000, help="members per unit of work when filling")
     add_adapters(parser)
-    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
+    add_output(parser)
     args = parser.parse_args(argv)
     if args.repeat < 1 or args.chunk < 1:
         parser.error("--repeat and --chunk must be at least 1")

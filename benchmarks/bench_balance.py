@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import sqlite3
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,11 +27,14 @@ from pathlib import Path
 from common import (
     Skipped,
     add_adapters,
+    add_output,
     add_repeat,
     alternating_medians,
     fill_lots,
     machine,
     on_each_adapter,
+    parser_for,
+    per_call,
     publish,
 )
 from loyalty import Engine, Program
@@ -77,16 +79,6 @@ def statements_per_balance(store: Store, engine: Engine, member_id: str) -> int 
     return sum(1 for statement in sent if statement.lstrip().upper().startswith("SELECT"))
 
 
-def per_read(read: Callable[[], object], reads: int) -> Callable[[], float]:
-    def run() -> float:
-        started = time.perf_counter()
-        for _ in range(reads):
-            read()
-        return (time.perf_counter() - started) / reads
-
-    return run
-
-
 def key_read(store: Store, path: Path | None, member_id: str) -> Callable[[], object]:
     """A read of the member's maintained total by its key: raw ``sqlite3`` on SQLite, else the port's."""
     if path is not None:
@@ -119,9 +111,9 @@ def measure(args: argparse.Namespace, adapter: str, store: Store, path: Path | N
     statements = statements_per_balance(store, engine, "long")
     short, long, key = alternating_medians(
         [
-            per_read(lambda: engine.balance("short"), args.reads),
-            per_read(lambda: engine.balance("long"), args.reads),
-            per_read(key_read(store, path, "long"), args.reads),
+            per_call(lambda: engine.balance("short"), args.reads),
+            per_call(lambda: engine.balance("long"), args.reads),
+            per_call(key_read(store, path, "long"), args.reads),
         ],
         args.repeat,
     )
@@ -141,7 +133,7 @@ def table(results: list[Result | Skipped], args: argparse.Namespace) -> str:
     ]
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | |")
+            rows.append(r.row(7))
             continue
         statements = "" if r.statements is None else str(r.statements)
         rows.append(
@@ -152,12 +144,12 @@ def table(results: list[Result | Skipped], args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--lots", type=int, default=100_000, help="the long member's lots (default: 100000)")
     parser.add_argument("--reads", type=int, default=2_000, help="reads per round (default: 2000)")
     add_repeat(parser, 5, counts="the median")
     add_adapters(parser)
-    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
+    add_output(parser)
     args = parser.parse_args(argv)
     if args.lots < 10 or args.reads < 1 or args.repeat < 1:
         parser.error("--lots must be at least 10, --reads and --repeat at least 1")

@@ -44,9 +44,12 @@ from common import (
     add_members,
     add_repeat,
     checkpoint,
+    chunks,
     fresh_stores,
     machine,
+    parser_for,
     raw_baseline,
+    spread,
     timed_run_due,
 )
 from loyalty import Engine, EntryKind, Member, Posting, Program
@@ -70,18 +73,13 @@ _RAW_INSERT = "INSERT INTO bench_scratch (lot, member_id, points) VALUES (?, ?, 
 # -- populating -----------------------------------------------------------------------------------
 
 
-def due_indexes(members: int, due: int) -> set[int]:
-    """Which members (by number) get a due lot: ``due`` of them, spread evenly."""
-    return {n * members // due for n in range(due)}
-
-
 def populate(store: Store, members: int, due: int, chunk: int, keep_expires: datetime | None) -> float:
     """Fill ``store`` through the storage port; the seconds it took."""
-    with_due = due_indexes(members, due)
+    with_due = set(spread(members, due))  # the members that get a due lot
     started = time.perf_counter()
-    for start in range(0, members, chunk):
+    for numbers in chunks(members, chunk):
         with store.unit_of_work() as uow:
-            for n in range(start, min(start + chunk, members)):
+            for n in numbers:
                 member_id = f"m{n:07d}"
                 uow.add_member(Member(member_id, T0))
                 uow.append(
@@ -183,7 +181,7 @@ def table(results: list[DueRun | Skipped], args: argparse.Namespace, sizes: list
     reference: dict[str, float] = {}
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | | | |")
+            rows.append(r.row(9))
             continue
         first = reference.setdefault(r.adapter, r.per_item)
         baseline = "" if r.baseline is None else f"{r.baseline:.4f}"
@@ -196,7 +194,7 @@ def table(results: list[DueRun | Skipped], args: argparse.Namespace, sizes: list
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     add_members(parser)
     parser.add_argument("--due", type=int, default=1_000, help="lots due (default: 1000)")
     add_repeat(parser, 3)

@@ -13,22 +13,22 @@ at most a tenth. Every adapter must give the same figures.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 from common import (
     Skipped,
     add_adapters,
+    add_output,
     add_repeat,
     alternating_medians,
     machine,
     on_each_adapter,
+    parser_for,
     publish,
 )
 from loyalty import Engine, InsufficientPoints, Program
@@ -101,7 +101,7 @@ def table(results: list[Result | Skipped], workload: Workload, repeat: int) -> s
     ]
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | |")
+            rows.append(r.row(7))
             continue
         ratio = r.day / r.year
         met = "yes" if ratio <= 0.1 else "no"
@@ -113,12 +113,12 @@ def table(results: list[Result | Skipped], workload: Workload, repeat: int) -> s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--purchases", type=int, default=100_000, help="(default: 100000)")
     parser.add_argument("--members", type=int, default=5_000, help="(default: 5000)")
     add_repeat(parser, 5, counts="the median")
     add_adapters(parser)
-    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
+    add_output(parser)
     args = parser.parse_args(argv)
     if args.purchases < 1 or args.members < 1 or args.repeat < 1:
         parser.error("--purchases, --members and --repeat must be at least 1")

@@ -22,32 +22,35 @@ not Python's): it must not grow with the length of the file.
 
 from __future__ import annotations
 
-import argparse
-import gc
 import sqlite3
 import sys
 import tempfile
 import time
-import tracemalloc
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from common import (
     ADAPTERS,
+    Skipped,
     add_adapters,
+    add_output,
     add_repeat,
     alternating_medians,
     drop_schema,
     machine,
+    parser_for,
+    peak,
     postgres_fresh,
     publish,
+    records_in,
     sizes_of,
+    sqlite_fresh,
+    write_history,
 )
-from loyalty import Engine, Program, open_store
+from loyalty import Engine, Program
 from loyalty.history import Enrollment, Event, Redemption, Sale, read
-from loyalty.simulation import generate, to_jsonl
 
 PROGRAM = Program("Bench Grocer", "EUR")
 TARGET = 0.4
@@ -70,16 +73,6 @@ _BALANCE = (
 
 #: One batch's rows: its entries and its balance changes.
 Rows = tuple[list[tuple[Any, ...]], list[tuple[str, int]]]
-
-
-def write_history(folder: Path, purchases: int, members: int | None = None) -> Path:
-    """A history of ``purchases`` by ``members`` (default: a tenth as many)."""
-    path = folder / f"history-{purchases}.jsonl"
-    members = max(1, purchases // 10) if members is None else members
-    workload = generate(members=members, purchases=purchases, seed=1)
-    with path.open("w", encoding="utf-8") as out:
-        out.writelines(to_jsonl(workload.events))
-    return path
 
 
 def batches(events: list[Event], batch: int) -> list[Rows]:
@@ -171,41 +164,20 @@ def engine_run(fresh: Callable[[], Any], path: Path, records: int, batch: int) -
     return run
 
 
-def sqlite_fresh(folder: Path) -> Callable[[], Any]:
-    from contextlib import contextmanager
-
-    counter = iter(range(1_000_000))
-
-    @contextmanager
-    def fresh() -> Iterator[tuple[Any, Path]]:
-        path = folder / f"engine-{next(counter)}.db"
-        store = open_store(f"sqlite:///{path}?synchronous=normal")
-        try:
-            yield store, path
-        finally:
-            store.close()
-            for leftover in folder.glob(f"{path.name}*"):
-                leftover.unlink()
-
-    return fresh
-
-
 def peak_import(folder: Path, path: Path, batch: int) -> int:
     """The most bytes an import of ``path`` into a fresh SQLite store held at once (``tracemalloc``)."""
-    with sqlite_fresh(folder)() as (store, _):
+    with sqlite_fresh(folder, "engine")() as (store, _):
         engine = Engine(PROGRAM, store)
-        gc.collect()
-        tracemalloc.start()
-        try:
+
+        def work() -> None:
             with path.open(encoding="utf-8") as lines:
                 engine.import_events(lines, batch_size=batch)
-            return tracemalloc.get_traced_memory()[1]
-        finally:
-            tracemalloc.stop()
+
+        return peak(work)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--purchases", type=int, default=5_000, help="for throughput (default: 5000)")
     parser.add_argument("--batch", type=int, default=500, help="events per transaction (default: 500)")
     parser.add_argument(
@@ -216,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     add_repeat(parser, 3, counts="the median")
     add_adapters(parser)
-    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
+    add_output(parser)
     args = parser.parse_args(argv)
     only = set(args.only or ADAPTERS) - {"memory"}
     rows = [
@@ -237,12 +209,12 @@ def main(argv: list[str] | None = None) -> int:
         rows_of = batches(events, args.batch)
         runs: list[tuple[str, Callable[[], float], Callable[[], float]]] = []
         if "sqlite" in only:
-            engine = engine_run(sqlite_fresh(folder), path, len(events), args.batch)
+            engine = engine_run(sqlite_fresh(folder, "engine"), path, len(events), args.batch)
             runs.append(("SQLite (synchronous=normal)", raw_sqlite(folder, rows_of), engine))
         if "postgres" in only:
             fresh = postgres_fresh(args.dsn, "import")
             if isinstance(fresh, str):
-                rows.append(f"| PostgreSQL | skipped: {fresh} | | | | | |")
+                rows.append(Skipped("PostgreSQL", fresh).row(7))
             else:
                 engine = engine_run(fresh, path, len(events), args.batch)
                 runs.append(("PostgreSQL", raw_postgres(args.dsn, rows_of), engine))
@@ -266,11 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.memory:
             print(f"memory at {size:,} purchases ...", file=sys.stderr, flush=True)
             history = write_history(folder, size, MEMORY_MEMBERS)
-            with history.open(encoding="utf-8") as lines:
-                records = sum(1 for _ in read(lines))
-            rows.append(
-                f"| {size:,} | {records:,} | {peak_import(folder, history, args.batch) / 2**20:,.1f} |"
-            )
+            peak_mib = peak_import(folder, history, args.batch) / 2**20
+            rows.append(f"| {size:,} | {records_in(history):,} | {peak_mib:,.1f} |")
             history.unlink()
     publish("\n".join(rows), args.output, "bench_import")
     return 0

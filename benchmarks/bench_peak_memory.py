@@ -24,7 +24,6 @@ the end was allocated, by source line, per record. Not a timed test: one run per
 
 from __future__ import annotations
 
-import argparse
 import gc
 import sys
 import tempfile
@@ -32,39 +31,13 @@ import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
-from common import machine, publish, sizes_of
+from common import add_output, machine, parser_for, peak, publish, records_in, sizes_of, write_history
 from loyalty import Engine, Program, open_store
-from loyalty.history import read
-from loyalty.simulation import generate, to_jsonl
 from loyalty.whatif import simulate
 
 PROGRAM = Program("Bench Grocer", "EUR")
 BATCH = 500
 COLUMNS = ("simulate", "disk", "import", "import-fixed")
-
-
-def write_history(folder: Path, purchases: int, members: int) -> Path:
-    path = folder / f"history-{purchases}-{members}.jsonl"
-    workload = generate(members=members, purchases=purchases, seed=1)
-    with path.open("w", encoding="utf-8") as out:
-        out.writelines(to_jsonl(workload.events))
-    return path
-
-
-def peak(work: Callable[[], object]) -> int:
-    """The most bytes ``work`` held at once, by ``tracemalloc``."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        work()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
-def records_of(path: Path) -> int:
-    with path.open(encoding="utf-8") as lines:
-        return sum(1 for _ in read(lines))
 
 
 def simulating(path: Path, *, on_disk: bool = False) -> Callable[[], object]:
@@ -121,7 +94,7 @@ def breakdown(path: Path, top: int = 12) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument(
         "--sizes", type=sizes_of, default=[10_000, 100_000], help="purchases (default: 10000,100000)"
     )
@@ -138,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"what to measure (default: {','.join(COLUMNS)})",
     )
     parser.add_argument("--breakdown", type=int, help="also break down one replay of this many purchases")
-    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
+    add_output(parser)
     args = parser.parse_args(argv)
     unknown = set(args.columns) - set(COLUMNS)
     if unknown:
@@ -171,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             }
             if "import-fixed" in shown:
                 works["import-fixed"] = importing(write_history(folder, size, args.import_members), folder)
-            cells = [f"{size:,}", f"{records_of(path):,}", f"{members:,}"]
+            cells = [f"{size:,}", f"{records_in(path):,}", f"{members:,}"]
             for column in shown:
                 cells.append(f"{peak(works[column]) / 2**20:,.1f}")
                 print(f"  {column}: {cells[-1]} MiB", file=sys.stderr, flush=True)

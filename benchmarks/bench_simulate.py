@@ -21,34 +21,33 @@ keep every entry, so that peak grows with the history; the reading side's must n
 
 from __future__ import annotations
 
-import argparse
-import gc
 import sys
 import tempfile
 import time
-import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from common import add_repeat, alternating_medians, machine, publish, sizes_of
+from common import (
+    add_output,
+    add_repeat,
+    alternating_medians,
+    machine,
+    parser_for,
+    peak,
+    publish,
+    records_in,
+    sizes_of,
+    write_history,
+)
 from loyalty import Engine, Program, open_store
 from loyalty.config import load_programs
 from loyalty.history import Enrollment, Event, Redemption, Sale, read
-from loyalty.simulation import generate, to_jsonl
 from loyalty.whatif import simulate
 
 PROGRAM = Program("Bench Grocer", "EUR")
 GROCER = Path(__file__).resolve().parent.parent / "examples" / "grocer.toml"
 TARGET = 0.8
-
-
-def write_history(folder: Path, purchases: int) -> Path:
-    path = folder / f"history-{purchases}.jsonl"
-    workload = generate(members=max(1, purchases // 10), purchases=purchases, seed=1)
-    with path.open("w", encoding="utf-8") as out:
-        out.writelines(to_jsonl(workload.events))
-    return path
 
 
 def engine_run(program: Program, events: list[Event]) -> Callable[[], float]:
@@ -82,29 +81,13 @@ def simulate_run(program: Program, path: Path, records: int) -> Callable[[], flo
     return run
 
 
-def peak(work: Callable[[], object]) -> int:
-    """The most bytes ``work`` held at once, by ``tracemalloc``."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        work()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
-
-
-def count_records(path: Path) -> int:
-    with path.open(encoding="utf-8") as lines:
-        return sum(1 for _ in read(lines))
-
-
 def simulate_file(path: Path) -> None:
     with path.open(encoding="utf-8") as lines:
         simulate(lines, PROGRAM, PROGRAM)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--purchases", type=int, default=20_000, help="for throughput (default: 20000)")
     parser.add_argument(
         "--memory",
@@ -113,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         help="purchases for peak memory (default: 10000,100000)",
     )
     add_repeat(parser, 5, counts="the median")
-    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
+    add_output(parser)
     args = parser.parse_args(argv)
     if args.purchases < 1 or args.repeat < 1:
         parser.error("--purchases and --repeat must be at least 1")
@@ -153,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         for size in args.memory:
             print(f"memory at {size:,} purchases ...", file=sys.stderr, flush=True)
             history = write_history(Path(folder), size)
-            records = count_records(history)
-            reading = peak(lambda history=history: count_records(history))  # type: ignore[misc]
+            records = records_in(history)
+            reading = peak(lambda history=history: records_in(history))  # type: ignore[misc]
             simulating = peak(lambda history=history: simulate_file(history))  # type: ignore[misc]
             rows.append(f"| {size:,} | {records:,} | {reading / 1024:,.0f} | {simulating / 2**20:,.1f} |")
             history.unlink()

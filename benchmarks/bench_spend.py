@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,11 +31,14 @@ from pathlib import Path
 from common import (
     Skipped,
     add_adapters,
+    add_output,
     add_repeat,
     alternating_medians,
     fill_lots,
     machine,
     on_each_adapter,
+    parser_for,
+    per_call,
     publish,
 )
 from loyalty import Engine, Program
@@ -64,17 +66,13 @@ def redemptions(engine: Engine, member_id: str, count: int, *, transfer: bool) -
     per command."""
     keys = itertools.count()
 
-    def run() -> float:
-        started = time.perf_counter()
-        for _ in range(count):
-            key = f"{member_id}-r{next(keys)}"
-            if transfer:
-                engine.transfer(member_id, RECEIVER, REDEEMED, id=key, at=NOW)
-            else:
-                engine.redeem(member_id, REDEEMED, id=key, at=NOW)
-        return (time.perf_counter() - started) / count
+    def one() -> object:
+        key = f"{member_id}-r{next(keys)}"
+        if transfer:
+            return engine.transfer(member_id, RECEIVER, REDEEMED, id=key, at=NOW)
+        return engine.redeem(member_id, REDEEMED, id=key, at=NOW)
 
-    return run
+    return per_call(one, count)
 
 
 def check(engine: Engine, store: Store, member_id: str, before: int, redeemed: int) -> None:
@@ -121,7 +119,7 @@ def table(results: list[Result | Skipped], args: argparse.Namespace) -> str:
     ]
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | |")
+            rows.append(r.row(6))
             continue
         ratio = r.many / r.few
         # Oldest-earned first has no index: it reads every open lot, so no flat target applies.
@@ -135,7 +133,7 @@ def table(results: list[Result | Skipped], args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     parser.add_argument("--lots", type=int, default=5_000, help="the second member's lots (default: 5000)")
     parser.add_argument("--redemptions", type=int, default=100, help="per member and round (default: 100)")
     add_repeat(parser, 5, counts="the median")
@@ -148,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         choices=list(DrawOrder),
         help="the program's draw order (default: soonest_expiring)",
     )
-    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
+    add_output(parser)
     args = parser.parse_args(argv)
     if args.lots < 10 or args.redemptions < 1 or args.repeat < 1:
         parser.error("--lots must be at least 10, --redemptions and --repeat at least 1")

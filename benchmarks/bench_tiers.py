@@ -78,9 +78,12 @@ from common import (
     add_members,
     add_repeat,
     checkpoint,
+    chunks,
     fresh_stores,
     machine,
+    parser_for,
     raw_baseline,
+    spread,
     timed_run_due,
     write_output,
 )
@@ -153,11 +156,6 @@ class Purchased:
 # -- populating (reviews) -------------------------------------------------------------------------
 
 
-def due_indexes(members: int, due: int) -> list[int]:
-    """Which members (by number) have a review due: ``due`` of them, spread evenly, in order."""
-    return [n * members // due for n in range(due)]
-
-
 def gold(member_id: str, since: datetime, review_at: datetime) -> TierState:
     return TierState(member_id, "gold", "gold", since, review_at, review_at, reached=LEVELS)
 
@@ -171,12 +169,12 @@ def due_state(n: int) -> TierState:
 def populate(store: Store, members: int, due: int, chunk: int, others: str) -> float:
     """Fill ``store`` through the storage port; the seconds it took."""
     # The k-th due member keeps Gold when k is even, loses it when k is odd.
-    with_due = {n: k % 2 == 0 for k, n in enumerate(due_indexes(members, due))}
+    with_due = {n: k % 2 == 0 for k, n in enumerate(spread(members, due))}
     started = time.perf_counter()
-    for start in range(0, members, chunk):
+    for numbers in chunks(members, chunk):
         with store.unit_of_work() as uow:
             tallies: dict[str, Tally] = {}
-            for n in range(start, min(start + chunk, members)):
+            for n in numbers:
                 member_id = f"m{n:07d}"
                 uow.add_member(Member(member_id, T0))
                 keeps = with_due.get(n)
@@ -204,7 +202,7 @@ def restore(store: Store, members: int, due: int) -> None:
     stays in the ledger; nothing the next ``run_due`` reads depends on it.
     """
     with store.unit_of_work() as uow:
-        for n in due_indexes(members, due):
+        for n in spread(members, due):
             uow.put_tier_state(due_state(n))
         uow.commit()
 
@@ -368,7 +366,7 @@ def reviews_table(results: list[DueRun | Skipped], args: argparse.Namespace, siz
     reference: dict[str, tuple[float, float | None]] = {}
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | | | | | | |")
+            rows.append(r.row(10))
             continue
         first, first_baseline = reference.setdefault(r.adapter, (r.per_item, r.baseline))
         baseline = versus = growth = ""
@@ -397,7 +395,7 @@ def purchases_table(results: list[Purchased | Skipped], workload: Workload, repe
     ]
     for r in results:
         if isinstance(r, Skipped):
-            rows.append(f"| {r.adapter} | skipped: {r.reason} | | | |")
+            rows.append(r.row(5))
             continue
         rows.append(
             f"| {r.adapter} | {r.policy} | {r.plain_rate:,.0f} | {r.tiered_rate:,.0f} | {r.ratio:.0%} |"
@@ -413,7 +411,7 @@ POLICIES = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = parser_for(__doc__)
     add_members(parser, distinct=True)
     parser.add_argument("--due", type=int, default=1_000, help="tier reviews due (default: 1000)")
     parser.add_argument(

@@ -15,6 +15,7 @@ import sqlite3
 import statistics
 import tempfile
 import time
+import tracemalloc
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from typing import Any, TypeVar
 
 import loyalty
 from loyalty import Engine, EntryKind, Hold, LoyaltyError, Maintenance, Member, Posting, open_store
+from loyalty.history import read
+from loyalty.simulation import generate, to_jsonl
 from loyalty.store import Store
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
@@ -37,6 +40,10 @@ Fresh = Callable[[], AbstractContextManager[tuple[Store, Path | None]]]
 class Skipped:
     adapter: str
     reason: str
+
+    def row(self, columns: int) -> str:
+        """The adapter's row of a Markdown table of ``columns`` columns: why it was skipped."""
+        return f"| {self.adapter} | skipped: {self.reason} |" + " |" * (columns - 2)
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,16 @@ def add_repeat(parser: argparse.ArgumentParser, default: int, *, counts: str = "
     parser.add_argument(
         "--repeat", type=int, default=default, help=f"runs per figure; {counts} counts (default: {default})"
     )
+
+
+def parser_for(doc: str | None) -> argparse.ArgumentParser:
+    """A script's argument parser, described by the first line of its docstring ``doc``."""
+    return argparse.ArgumentParser(description=doc.splitlines()[0] if doc else None)
+
+
+def add_output(parser: argparse.ArgumentParser) -> None:
+    """``--output``: a Markdown file to write the table to, between the script's markers (:func:`publish`)."""
+    parser.add_argument("--output", type=Path, help="also write the table there, between its markers")
 
 
 def add_adapters(parser: argparse.ArgumentParser) -> None:
@@ -310,6 +327,37 @@ def write_output(path: Path, text: str, name: str) -> None:
     path.write_text(block + "\n", encoding="utf-8")
 
 
+# -- populating -----------------------------------------------------------------------------------
+
+
+def chunks(total: int, chunk: int) -> Iterator[range]:
+    """``range(total)`` in consecutive ranges of ``chunk`` numbers (the last one shorter): what one
+    unit of work writes when populating."""
+    for start in range(0, total, chunk):
+        yield range(start, min(start + chunk, total))
+
+
+def spread(total: int, count: int) -> list[int]:
+    """``count`` of the numbers below ``total``, spread evenly, in order (which members get a due item)."""
+    return [n * total // count for n in range(count)]
+
+
+def write_history(folder: Path, purchases: int, members: int | None = None) -> Path:
+    """A history file of seed 1 in ``folder``: ``purchases`` by ``members`` (default: a tenth as many)."""
+    members = max(1, purchases // 10) if members is None else members
+    path = folder / f"history-{purchases}-{members}.jsonl"
+    workload = generate(members=members, purchases=purchases, seed=1)
+    with path.open("w", encoding="utf-8") as out:
+        out.writelines(to_jsonl(workload.events))
+    return path
+
+
+def records_in(path: Path) -> int:
+    """The records of the history file at ``path``."""
+    with path.open(encoding="utf-8") as lines:
+        return sum(1 for _ in read(lines))
+
+
 # -- members with many lots -----------------------------------------------------------------------
 
 
@@ -335,9 +383,9 @@ def fill_lots(
         uow.add_member(Member(member_id, now - timedelta(days=400)))
         uow.commit()
     first: int | None = None
-    for start in range(0, lots, chunk):
+    for numbers in chunks(lots, chunk):
         with store.unit_of_work() as uow:
-            for n in range(start, min(start + chunk, lots)):
+            for n in numbers:
                 vests, expires = _lot_dates(n, lots, now, pending, overdue)
                 earned = now - timedelta(days=200)
                 posting = Posting(
@@ -378,7 +426,30 @@ def _lot_dates(
     return None, None if n % 10 == 0 else later
 
 
-# -- timing ---------------------------------------------------------------------------------------
+# -- timing and memory ----------------------------------------------------------------------------
+
+
+def per_call(call: Callable[[], object], calls: int) -> Callable[[], float]:
+    """A round of ``calls`` calls of ``call``: its seconds per call."""
+
+    def run() -> float:
+        started = time.perf_counter()
+        for _ in range(calls):
+            call()
+        return (time.perf_counter() - started) / calls
+
+    return run
+
+
+def peak(work: Callable[[], object]) -> int:
+    """The most bytes ``work`` held at once, by ``tracemalloc``."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        work()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
 
 
 def alternating_medians(runs: list[Callable[[], float]], repeat: int) -> list[float]:

@@ -10,8 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from loyalty.store import Store, open_store
-from loyalty.store.sqlite import SQLiteStore
-from tests.pg import fresh_schema_url, postgres_dsn
+from tests.adapters import ADAPTERS, fresh_store
 
 # The plugin (loyalty.testing.plugin, loaded by addopts or its entry point) registers the kit's
 # modules for assertion rewriting; pytester runs the plugin's own tests in a fresh project.
@@ -32,21 +31,11 @@ settings.register_profile("mutation", max_examples=10, derandomize=True, databas
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=ADAPTERS)
 def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     """A fresh store on each adapter in turn (PostgreSQL: a schema of its own, dropped after)."""
-    drop = None
-    if request.param == "memory":
-        store: Store = open_store("memory://")
-    elif request.param == "sqlite":
-        store = SQLiteStore(tmp_path / "any.db", synchronous="normal")
-    else:
-        url, drop = fresh_schema_url(postgres_dsn())
-        store = open_store(url)
-    yield store
-    store.close()
-    if drop is not None:
-        drop()
+    with fresh_store(request.param, tmp_path) as store:
+        yield store
 
 
 @pytest.fixture

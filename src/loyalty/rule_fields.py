@@ -96,28 +96,26 @@ def _frozen_map(value: Mapping[str, Iterable[Any] | Any] | None) -> Mapping[str,
     )
 
 
-def _check_label_map(_: Any, attribute: attrs.Attribute[Any], value: Mapping[str, tuple[Any, ...]]) -> None:
+def _check_map(
+    attribute: attrs.Attribute[Any], value: Mapping[str, tuple[Any, ...]], kinds: Any, what: str
+) -> None:
+    """Keys that are non-empty strings, each with at least one value, every value of ``kinds``."""
     for key, items in value.items():
         if not isinstance(key, str) or not key:
             raise InvalidInput(attribute.name, f"keys must be non-empty strings, got {key!r}")
         if not items:
             raise InvalidInput(f"{attribute.name}.{key}", "must list at least one value")
         for item in items:
-            if not isinstance(item, str):
-                raise InvalidInput(f"{attribute.name}.{key}", f"values must be strings, got {item!r}")
+            if not isinstance(item, kinds):
+                raise InvalidInput(f"{attribute.name}.{key}", f"values must be {what}, got {item!r}")
+
+
+def _check_label_map(_: Any, attribute: attrs.Attribute[Any], value: Mapping[str, tuple[Any, ...]]) -> None:
+    _check_map(attribute, value, str, "strings")
 
 
 def _check_member_map(_: Any, attribute: attrs.Attribute[Any], value: Mapping[str, tuple[Any, ...]]) -> None:
-    for key, items in value.items():
-        if not isinstance(key, str) or not key:
-            raise InvalidInput(attribute.name, f"keys must be non-empty strings, got {key!r}")
-        if not items:
-            raise InvalidInput(f"{attribute.name}.{key}", "must list at least one value")
-        for item in items:
-            if not isinstance(item, str | int | bool):
-                raise InvalidInput(
-                    f"{attribute.name}.{key}", f"values must be str, int or bool, got {item!r}"
-                )
+    _check_map(attribute, value, str | int | bool, "str, int or bool")
 
 
 @accepts(minimum=1, maximum=MAX_POINTS)

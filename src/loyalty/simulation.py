@@ -65,7 +65,18 @@ from loyalty.errors import InvalidInput
 from loyalty.history import Enrollment, Redemption, Sale
 from loyalty.purchases import Line, Purchase
 
-__all__ = ["Enrollment", "Event", "Redemption", "Sale", "Workload", "from_jsonl", "generate", "to_jsonl"]
+__all__ = [
+    "Enrollment",
+    "Event",
+    "Redemption",
+    "Sale",
+    "Workload",
+    "check_count",
+    "check_span",
+    "from_jsonl",
+    "generate",
+    "to_jsonl",
+]
 
 CURRENCY = "EUR"
 DEFAULT_START = date(2024, 3, 11)  # four weeks from here cross the spring DST change
@@ -168,6 +179,24 @@ def _catalogue(rng: random.Random) -> list[tuple[str, str, Decimal]]:
     return products
 
 
+def check_count(name: str, value: object, least: int) -> int:
+    """``value``, a whole number of at least ``least``, or InvalidInput naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        raise InvalidInput(name, f"must be an int of at least {least}, got {value!r}")
+    return value
+
+
+def check_span(start: object, tz: str) -> ZoneInfo:
+    """The time zone ``tz`` of a synthetic span of days from ``start``, once both are checked: a
+    date (not a datetime), and a zone name the zoneinfo database knows."""
+    if isinstance(start, datetime) or not isinstance(start, date):
+        raise InvalidInput("start", f"must be a date, got {start!r}")
+    try:
+        return ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise InvalidInput("tz", f"unknown time zone {tz!r}") from exc
+
+
 def generate(
     *,
     members: int,
@@ -182,14 +211,8 @@ def generate(
     Sales fall on the ``days`` days from ``start``, in local time of ``tz``.
     """
     for name, value, least in (("members", members, 1), ("purchases", purchases, 0), ("days", days, 1)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise InvalidInput(name, f"must be an int of at least {least}, got {value!r}")
-    if isinstance(start, datetime) or not isinstance(start, date):
-        raise InvalidInput("start", f"must be a date, got {start!r}")
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput("tz", f"unknown time zone {tz!r}") from exc
+        check_count(name, value, least)
+    zone = check_span(start, tz)
     rng = random.Random(seed)
 
     store_weights = [rng.lognormvariate(0.0, 0.4) for _ in range(_STORES)]

@@ -39,13 +39,13 @@ import math
 import random
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import attrs
 
-from loyalty.errors import InvalidInput
 from loyalty.history import Sale
 from loyalty.purchases import Line, Purchase
+from loyalty.simulation import check_count, check_span
 
 __all__ = ["Join", "Night", "Persona", "Redeem", "Sale", "Traffic", "TrafficEvent", "year"]
 
@@ -143,12 +143,6 @@ class _Member:
     redeems: float  # chance of asking for a reward at a visit
 
 
-def _check(name: str, value: object, least: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < least:
-        raise InvalidInput(name, f"must be an int of at least {least}, got {value!r}")
-    return value
-
-
 def year(
     *,
     members: int,
@@ -158,14 +152,9 @@ def year(
     tz: str = "Europe/Amsterdam",
 ) -> Traffic:
     """``members`` members' traffic over the ``days`` days from ``start`` (local time of ``tz``)."""
-    _check("members", members, 1)
-    _check("days", days, 1)
-    if isinstance(start, datetime) or not isinstance(start, date):
-        raise InvalidInput("start", f"must be a date, got {start!r}")
-    try:
-        zone = ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput("tz", f"unknown time zone {tz!r}") from exc
+    check_count("members", members, 1)
+    check_count("days", days, 1)
+    zone = check_span(start, tz)
     rng = random.Random(seed)
     opens = datetime.combine(start, time(), zone)
     width = max(5, len(str(members)))

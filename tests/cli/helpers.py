@@ -1,4 +1,5 @@
-"""Shared by the CLI tests: Corner Coffee's program, versions and sample basket; main() run as by a shell."""
+"""Shared by the CLI tests: Corner Coffee's program, versions and sample basket, a plain program;
+main() run as by a shell."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from typing import Any
 
 import pytest
 
+from loyalty import Program
 from loyalty.cli import main
+
+#: The plain program of the ``ledger`` fixture's store (conftest.py).
+CLUB = Program("Club", "EUR")
 
 CORNER = """
 name = "Corner Coffee"

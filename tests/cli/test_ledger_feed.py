@@ -3,31 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from loyalty import Engine, Line, Program, Purchase, open_store
+from loyalty import Engine, open_store
 from loyalty.ledger import Entry
-from tests.cli.helpers import run_cli, tree_of
-
-T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+from tests.cli.helpers import CLUB, run_cli, tree_of
 
 
 @pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Two members' purchases and a correction, the store's URL in LOYALTY_STORE_URL."""
-    url = f"sqlite:///{tmp_path / 'club.db'}"
-    with Engine(Program("Feed Club", "EUR"), open_store(url), clock=lambda: T0) as engine:
-        for member_id in ("M1", "M2"):
-            engine.enroll(member_id, at=T0)
-        engine.record_purchase(Purchase("T1", "M1", T0, [Line("cake", 1, Decimal("4.15"))], "EUR"))
-        engine.record_purchase(Purchase("T2", "M2", T0, [Line("tart", 1, Decimal("12.00"))], "EUR"))
-        engine.adjust("M1", -2, id="A1", reason="goodwill reversed", actor="clerk-7", at=T0)
-    monkeypatch.setenv("LOYALTY_STORE_URL", url)
-    return url
+def store(ledger: Path) -> str:
+    """The ``ledger`` fixture's store, by its URL."""
+    return f"sqlite:///{ledger}"
 
 
 def _lines(out: str) -> list[dict[str, object]]:
@@ -48,7 +36,7 @@ def test_entries_prints_the_ledger_feed_as_json_lines(
     ]
     correction = (found[2]["source_id"], found[2]["reason"], found[2]["actor"])
     assert correction == ("A1", "goodwill reversed", "clerk-7")
-    with Engine(Program("Feed Club", "EUR"), open_store(store)) as engine:
+    with Engine(CLUB, open_store(store)) as engine:
         assert [Entry.from_dict(e) for e in found] == engine.entries()
     first = found[0]["seq"]
     status, out, _ = run_cli(capsys, "entries", "--after", str(first), "--limit", "1")

@@ -5,35 +5,15 @@ from __future__ import annotations
 import json
 import sqlite3
 from contextlib import closing
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
-from loyalty import Engine, Line, Program, Purchase, open_store
 from tests.cli.helpers import run_cli, tree_of
-
-T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
-
-
-@pytest.fixture
-def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Two members' purchases and a correction, the store's URL in LOYALTY_STORE_URL."""
-    path = tmp_path / "club.db"
-    url = f"sqlite:///{path}"
-    with Engine(Program("Audit Club", "EUR"), open_store(url), clock=lambda: T0) as engine:
-        for member_id in ("M1", "M2"):
-            engine.enroll(member_id, at=T0)
-        engine.record_purchase(Purchase("T1", "M1", T0, [Line("cake", 1, Decimal("4.15"))], "EUR"))
-        engine.record_purchase(Purchase("T2", "M2", T0, [Line("tart", 1, Decimal("12.00"))], "EUR"))
-        engine.adjust("M1", -2, id="A1", reason="goodwill reversed", actor="clerk-7", at=T0)
-    monkeypatch.setenv("LOYALTY_STORE_URL", url)
-    return path
 
 
 def test_verify_reports_a_clean_ledger_and_writes_nothing(
-    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ledger: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = tree_of(tmp_path)
     assert run_cli(capsys, "verify") == (0, "3 entries of 2 members checked: every chain verified\n", "")
@@ -43,10 +23,10 @@ def test_verify_reports_a_clean_ledger_and_writes_nothing(
 
 
 def test_verify_names_an_entry_edited_behind_the_engine_and_exits_5(
-    store: Path, capsys: pytest.CaptureFixture[str]
+    ledger: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # closing(): a connection's own `with` commits but leaves it open (3.13 warns when collected).
-    with closing(sqlite3.connect(store)) as conn, conn:
+    with closing(sqlite3.connect(ledger)) as conn, conn:
         conn.execute("DROP TRIGGER entries_no_update")
         seq = conn.execute("SELECT seq FROM entries WHERE source_id = 'T2'").fetchone()[0]
         conn.execute("UPDATE entries SET points = 1200, balance_after = 1200 WHERE seq = ?", (seq,))
@@ -60,10 +40,10 @@ def test_verify_names_an_entry_edited_behind_the_engine_and_exits_5(
 
 
 def test_verify_names_a_member_whose_last_entry_was_removed(
-    store: Path, capsys: pytest.CaptureFixture[str]
+    ledger: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # closing(): a connection's own `with` commits but leaves it open (3.13 warns when collected).
-    with closing(sqlite3.connect(store)) as conn, conn:
+    with closing(sqlite3.connect(ledger)) as conn, conn:
         conn.execute("DROP TRIGGER entries_no_delete")
         head = conn.execute("SELECT chain_seq FROM members WHERE member_id = 'M1'").fetchone()[0]
         conn.execute("DELETE FROM entries WHERE seq = ?", (head,))

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from loyalty import Engine
+from loyalty import Engine, open_store
 from loyalty.store import Store
 from loyalty.store.memory import MemoryStore
 from loyalty.store.sqlite import SQLiteStore
-from tests.service.helpers import PROGRAM, engine_for
+from loyalty.testing.clock import ManualClock
+from tests.service.helpers import PROGRAM, T0, engine_for
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -23,6 +24,24 @@ def memory_or_sqlite_store(request: pytest.FixtureRequest, tmp_path: Path) -> It
     store: Store = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "loyalty.db")
     yield store
     store.close()
+
+
+@pytest.fixture
+def other_store(any_store: Store, tmp_path: Path) -> Iterator[Store]:
+    """An empty store of another adapter than ``any_store``'s."""
+    store = (
+        SQLiteStore(tmp_path / "other.db")
+        if type(any_store).__name__ == "MemoryStore"
+        else open_store("memory://")
+    )
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """A clock at T0 (a module with an instant of its own defines its own ``clock``)."""
+    return ManualClock(T0)
 
 
 @pytest.fixture

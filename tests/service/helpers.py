@@ -1,5 +1,5 @@
-"""Shared by the service tests: an instant, the plain program, a sale, an engine with M1, a crashing store,
-one that loses races and one that notes calls."""
+"""Shared by the service tests: an instant, the plain program, a sale, an engine with M1, a member's lots
+to compare, a crashing store, one that loses races and one that notes calls."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from loyalty import Engine, Line, Program, Purchase, TransientStorageError
 from loyalty.store import Closing, Store, UnitOfWork
@@ -32,9 +33,24 @@ def clocked_engine_for(store: Store, *programs: Program) -> tuple[Engine, Manual
     """:func:`engine_for` and its clock, for a test that dates activity after T0 and moves the clock
     to it (the program's time guards refuse a till time far ahead of the engine's)."""
     clock = ManualClock(T0)
+    return engine_with(store, clock, *programs), clock
+
+
+def engine_with(
+    store: Store, clock: ManualClock, *programs: Program, members: tuple[str, ...] = ("M1",)
+) -> Engine:
+    """An engine on ``store`` and ``clock`` running ``programs`` (one, or its versions), ``members``
+    enrolled at T0."""
     engine = Engine(programs[0] if len(programs) == 1 else programs, store, clock=clock)
-    engine.enroll("M1", at=T0)
-    return engine, clock
+    for member_id in members:
+        engine.enroll(member_id, at=T0)
+    return engine
+
+
+def lot_dates(engine: Engine, member_id: str) -> list[tuple[Any, ...]]:
+    """The member's open lots as (remaining, earned, vests, expires): what two stores compare after
+    one's members were exported into the other."""
+    return [(lot.remaining, lot.earned_at, lot.vests_at, lot.expires_at) for lot in engine.lots(member_id)]
 
 
 class CrashingStore(Closing):

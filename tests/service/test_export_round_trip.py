@@ -3,18 +3,14 @@ balances, lots, tiers, details, keys, statuses and referrals, and are paid no si
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from loyalty import Engine, Line, Purchase, history, open_store
+from loyalty import Engine, Line, Purchase, history
 from loyalty.config import program_from_dict
 from loyalty.store import Store
-from loyalty.store.sqlite import SQLiteStore
+from tests.service.helpers import lot_dates
 
 #: Points pending for 14 days, expiring after a year, tiers by balance (which points carried
 #: as opening balances reach again), a sign-up bonus (in the lots exported: not paid again), a
@@ -43,18 +39,6 @@ T0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
 NOW = datetime(2024, 4, 20, tzinfo=UTC)
 
 
-@pytest.fixture
-def other_store(any_store: Store, tmp_path: Path) -> Iterator[Store]:
-    """An empty store of another adapter than ``any_store``'s."""
-    store = (
-        SQLiteStore(tmp_path / "other.db")
-        if type(any_store).__name__ == "MemoryStore"
-        else open_store("memory://")
-    )
-    yield store
-    store.close()
-
-
 def _referral(engine: Engine, member: str) -> tuple[Any, ...]:
     report = engine.referrals(member)
     by = report.referred_by
@@ -73,7 +57,7 @@ def _members(engine: Engine, members: list[str]) -> list[Any]:
             engine.member(m).birthday,
             dict(engine.member(m).attributes),
             engine.balance(m),
-            [(lot.remaining, lot.earned_at, lot.vests_at, lot.expires_at) for lot in engine.lots(m)],
+            lot_dates(engine, m),
             engine.tier(m).tier.id,
             _tier(engine, m),
             [i.key for i in engine.identifiers(m)],

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,9 +19,8 @@ from loyalty.errors import TransientStorageError
 from loyalty.returns import Return, Returned
 from loyalty.service.history_export import HistoryExport
 from loyalty.store import Closing, Store, UnitOfWork
-from loyalty.store.sqlite import SQLiteStore
 from loyalty.whatif import simulate
-from tests.service.helpers import WatchedStore
+from tests.service.helpers import WatchedStore, lot_dates
 
 #: A point a euro, a cake bonus, a survey bonus, points pending 14 days and expiring after a
 #: year, tiers by balance.
@@ -48,18 +46,6 @@ PROGRAM = program_from_dict(
 T0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
 NOW = datetime(2024, 5, 20, tzinfo=UTC)
 MEMBERS = ["M1", "M2", "M3"]
-
-
-@pytest.fixture
-def other_store(any_store: Store, tmp_path: Path) -> Iterator[Store]:
-    """An empty store of another adapter than ``any_store``'s."""
-    store = (
-        SQLiteStore(tmp_path / "other.db")
-        if type(any_store).__name__ == "MemoryStore"
-        else open_store("memory://")
-    )
-    yield store
-    store.close()
 
 
 def _purchase(id: str, member: str, days: int, cakes: int, bread: int = 1) -> Purchase:
@@ -98,7 +84,7 @@ def _state(engine: Engine) -> list[Any]:
     return [
         (
             engine.balance(m),
-            [(lot.remaining, lot.earned_at, lot.vests_at, lot.expires_at) for lot in engine.lots(m)],
+            lot_dates(engine, m),
             engine.tier(m).tier.id,
             [i.key for i in engine.identifiers(m)],
         )

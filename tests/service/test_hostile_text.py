@@ -19,11 +19,10 @@ import pytest
 
 from loyalty import Engine, InvalidInput, Line, Program, Purchase
 from loyalty.checks import MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
-from loyalty.store import Store, open_store
-from loyalty.store.sqlite import SQLiteStore
+from loyalty.store import Store
 from loyalty.testing.contract import T0
 from loyalty.testing.snapshots import snapshot
-from tests.pg import fresh_schema_url, postgres_dsn
+from tests.adapters import ADAPTERS, ONE_CONNECTION, fresh_store
 
 REFUSED_CHARACTERS = "must not contain NUL characters or lone surrogates"
 REFUSED_ID = "must not contain control characters"
@@ -37,20 +36,10 @@ HOSTILE: dict[str, tuple[str, str | None]] = {
 }
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=ADAPTERS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    drop = None
-    if request.param == "memory":
-        store: Store = open_store("memory://")
-    elif request.param == "sqlite":
-        store = SQLiteStore(tmp_path / "hostile.db", synchronous="normal")
-    else:
-        url, drop = fresh_schema_url(postgres_dsn())
-        store = open_store(url + "&pool_min=1&pool_max=1")
-    yield store
-    store.close()
-    if drop is not None:
-        drop()
+    with fresh_store(request.param, tmp_path, ONE_CONNECTION) as store:
+        yield store
 
 
 # -- a program's names, refused at load with their path -------------------------------------------
@@ -222,23 +211,11 @@ CALL_PLACES: dict[str, tuple[Call, str, Callable[[Engine, str], object] | None]]
 }
 
 
-@pytest.fixture(
-    scope="module", params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=ADAPTERS)
 def shared_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     """One store per adapter for the commands' tests (a PostgreSQL schema costs half a second)."""
-    drop = None
-    if request.param == "memory":
-        store: Store = open_store("memory://")
-    elif request.param == "sqlite":
-        store = SQLiteStore(tmp_path_factory.mktemp("hostile") / "calls.db", synchronous="normal")
-    else:
-        url, drop = fresh_schema_url(postgres_dsn())
-        store = open_store(url + "&pool_min=1&pool_max=1")
-    yield store
-    store.close()
-    if drop is not None:
-        drop()
+    with fresh_store(request.param, tmp_path_factory.mktemp("hostile"), ONE_CONNECTION) as store:
+        yield store
 
 
 @pytest.mark.parametrize("hostile", [*HOSTILE, "overlong"])

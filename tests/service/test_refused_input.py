@@ -36,13 +36,11 @@ from loyalty import (
 from loyalty.checks import MAX_POINTS
 from loyalty.rewards import Reward
 from loyalty.rules import SpendRule
-from loyalty.store import Store, open_store
-from loyalty.store.memory import MemoryStore
-from loyalty.store.sqlite import SQLiteStore
+from loyalty.store import Store
 from loyalty.testing.contract import T0
 from loyalty.testing.snapshots import snapshot
 from loyalty.tiers import Tier
-from tests.pg import fresh_schema_url, postgres_dsn
+from tests.adapters import ADAPTERS, ONE_CONNECTION, fresh_store
 
 NAIVE = datetime(2024, 3, 1, 9, 30)
 PRICE = Decimal("2.50")
@@ -357,22 +355,10 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
 ]
 
 
-def _sqlite(tmp_path: Path) -> Store:
-    return SQLiteStore(tmp_path / "bad-input.db", synchronous="normal")
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+@pytest.fixture(params=ADAPTERS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param != "postgres":
-        store = MemoryStore() if request.param == "memory" else _sqlite(tmp_path)
+    with fresh_store(request.param, tmp_path, ONE_CONNECTION) as store:
         yield store
-        store.close()
-        return
-    url, drop = fresh_schema_url(postgres_dsn())
-    store = open_store(url + "&pool_min=1&pool_max=1")
-    yield store
-    store.close()
-    drop()
 
 
 @pytest.fixture

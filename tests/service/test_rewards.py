@@ -26,9 +26,8 @@ from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 from loyalty.vouchers import VoucherStatus, code_for
-from tests.service.helpers import sale
+from tests.service.helpers import T0, engine_with, sale
 
-T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 CATALOGUE = (
     Reward(id="coffee", name="A coffee", cost=30, gives=Gives.PRODUCT, sku="espresso"),
     Reward(id="five-off", name="5 off", cost=120, gives=Gives.AMOUNT_OFF, amount=5, valid_for_days=60),
@@ -50,15 +49,8 @@ def store(any_store: Store) -> Store:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
-
-
-@pytest.fixture
 def engine(store: Store, clock: ManualClock) -> Engine:
-    engine = Engine(PROGRAM, store, clock=clock)
-    engine.enroll("M1", at=T0)
-    engine.enroll("M2", at=T0)
+    engine = engine_with(store, clock, PROGRAM, members=("M1", "M2"))
     assert engine.record_purchase(sale("P1", "150.00", at=T0)).points == 150
     return engine
 

@@ -30,7 +30,7 @@ from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 from loyalty.tiers import Downgrade, Metric, Window
-from tests.tiered_club import AMS, LEVELS, club
+from tests.tiered_club import AMS, LEVELS, YEARLY, club
 
 T0 = datetime(2024, 1, 10, 12, 0, tzinfo=AMS)
 
@@ -100,7 +100,7 @@ def test_the_purchase_that_crosses_can_earn_at_the_new_rate(store: Store, clock:
 def test_a_jump_over_two_tiers_pays_both_entry_bonuses_and_never_again(
     store: Store, clock: ManualClock
 ) -> None:
-    program = club(window="calendar_year", downgrade="review", review="fixed", review_on="01-01")
+    program = club(**YEARLY)
     engine = engine_for(program, store, clock)
     jump = buy(engine, clock, "P1", "2000.00", T0)
     assert (jump.points, jump.tier_reached, jump.tier_bonus, jump.balance_after) == (2000, "gold", 250, 2250)
@@ -280,7 +280,7 @@ def test_a_return_lowers_the_metric_and_the_policy_decides_when_it_shows(
 def test_a_late_offline_purchase_requalifies_after_the_review_that_took_the_tier(
     store: Store, clock: ManualClock
 ) -> None:
-    program = club(window="calendar_year", downgrade="review", review="fixed", review_on="01-01")
+    program = club(**YEARLY)
     engine = engine_for(program, store, clock, enrolled=ams(2023, 1, 5))
     buy(engine, clock, "P0", "600.00", ams(2023, 6, 1))
     clock.now = ams(2025, 1, 2)

@@ -30,11 +30,10 @@ from loyalty import (
     history,
 )
 from loyalty.store import Store, open_store
-from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.contract import T0
 from loyalty.testing.snapshots import snapshot
 from loyalty.time_guards import MAX_LEAD_MINUTES, RECOMMENDED_LEAD_MINUTES, PreEnrollment
-from tests.pg import fresh_schema_url, postgres_dsn
+from tests.adapters import ADAPTERS, ONE_CONNECTION, fresh_store
 
 LEAD = timedelta(minutes=15)
 #: The members' enrollment: a day before the engine's clock (T0).
@@ -60,27 +59,15 @@ def sale(pid: str, at: Any, member: str = "M1") -> Purchase:
     return Purchase(pid, member, at, [Line("sku", 1, Decimal("20.00"))], "EUR")
 
 
-@pytest.fixture(
-    scope="module", params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
-)
+@pytest.fixture(scope="module", params=ADAPTERS)
 def adapter(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
 @pytest.fixture
 def store(adapter: str, tmp_path: Path) -> Iterator[Store]:
-    drop = None
-    if adapter == "memory":
-        store: Store = open_store("memory://")
-    elif adapter == "sqlite":
-        store = SQLiteStore(tmp_path / "guards.db", synchronous="normal")
-    else:
-        url, drop = fresh_schema_url(postgres_dsn())
-        store = open_store(url + "&pool_min=1&pool_max=1")
-    yield store
-    store.close()
-    if drop is not None:
-        drop()
+    with fresh_store(adapter, tmp_path, ONE_CONNECTION) as store:
+        yield store
 
 
 def _engine(store: Store, **guards: Any) -> Engine:

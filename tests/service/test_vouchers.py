@@ -4,7 +4,7 @@ maintenance without them, revoked by a full return of the purchase they were bou
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -36,9 +36,8 @@ from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 from loyalty.vouchers import VoucherStatus
-from tests.service.helpers import sale
+from tests.service.helpers import T0, engine_with, sale
 
-T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 COFFEE = Reward(id="coffee", name="A coffee", cost=30, gives=Gives.PRODUCT, sku="espresso", valid_for_days=7)
 PROGRAM = Program("Cafe", "EUR", rewards=[COFFEE], expiry=Expiry(ExpiryPolicy.LIFETIME, days=365))
 
@@ -49,15 +48,8 @@ def store(any_store: Store) -> Store:
 
 
 @pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(T0)
-
-
-@pytest.fixture
 def engine(store: Store, clock: ManualClock) -> Engine:
-    engine = Engine(PROGRAM, store, clock=clock)
-    engine.enroll("M1", at=T0)
-    engine.enroll("M2", at=T0)
+    engine = engine_with(store, clock, PROGRAM, members=("M1", "M2"))
     engine.record_purchase(sale("P1", "100.00", at=T0))
     engine.record_purchase(sale("P2", "50.00", member="M2", at=T0))
     return engine

@@ -231,7 +231,7 @@ def test_a_version_5_schema_is_upgraded_in_place(schema_url: str) -> None:
         admin(sql.SQL("DROP INDEX {}.{}").format(s, sql.Identifier(index)))
     admin(sql.SQL("ALTER TABLE {}.operations DROP COLUMN purchased_at").format(s))
     admin(sql.SQL("UPDATE {}.schema_version SET version = 5").format(s))
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(5)
+    _assert_migrated_shape(schema, 5)
     shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
     assert {(table, index) for table, index in _shape(schema) if index in V6_INDEXES} == {
         ("lots", "lots_spendable"),
@@ -240,6 +240,12 @@ def test_a_version_5_schema_is_upgraded_in_place(schema_url: str) -> None:
         ("members", "members_by_enrolment"),
         ("members", "members_in_code_point_order"),
     }
+
+
+def _assert_migrated_shape(schema: str, version: int) -> None:
+    """``schema`` has the columns and indexes of a new schema taken through the first ``version``
+    migrations, its ``schema_version`` table aside (the store makes that one, not a migration)."""
+    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(version)
 
 
 def _migrated_shape(version: int) -> set[tuple[str, str]]:
@@ -347,7 +353,7 @@ def test_a_version_6_schema_is_upgraded_in_place_and_its_purchases_replay_return
     receipts, before = shop.recorded(open_postgres(schema_url))
     schema = schema_of(schema_url)
     _as_schema_6(schema)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(6)
+    _assert_migrated_shape(schema, 6)
     s = sql.Identifier(schema)
     with psycopg.connect(postgres_dsn()) as conn:
         kept = conn.execute(sql.SQL("SELECT key, request, result FROM {}.operations").format(s)).fetchall()
@@ -376,7 +382,7 @@ def test_a_version_7_schema_keeps_its_members_habits_in_their_rows_after_the_upg
     receipts, before = shop.recorded(open_postgres(schema_url))
     schema = schema_of(schema_url)
     _as_schema_7(schema)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(7)
+    _assert_migrated_shape(schema, 7)
     s = sql.Identifier(schema)
     # Besides what the engine wrote: an earlier month of a member's, and keys of no member.
     handmade = {
@@ -423,7 +429,7 @@ def test_a_version_8_schema_finds_open_lots_and_debts_through_their_own_indexes(
     store.close()
     schema = schema_of(schema_url)
     _as_schema_8(schema)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(8)
+    _assert_migrated_shape(schema, 8)
     shop.check_debts_reopened(open_postgres(schema_url), SCHEMA_VERSION, lots)
     indexes = {index for table, index in _shape(schema) if table == "lots"}
     assert "lots_open" not in indexes and "lots_debts" in indexes
@@ -455,7 +461,7 @@ def test_a_version_10_schema_gains_members_keys_and_keeps_its_members(schema_url
         engine.adjust("M1", 5, id="A1", at=T0, reason="welcome", actor="staff")
     schema = schema_of(schema_url)
     _as_schema_10(schema)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(10)
+    _assert_migrated_shape(schema, 10)
     email = Identifier(IdentifierKind.EMAIL, "ann@example.com", "M1", T0)
     with open_postgres(schema_url) as store:
         assert store.schema_version() == SCHEMA_VERSION
@@ -473,9 +479,9 @@ def test_a_version_11_schema_gains_vouchers_and_keeps_its_history(schema_url: st
     store.close()
     schema = schema_of(schema_url)
     _as_schema_11(schema)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(11)
+    _assert_migrated_shape(schema, 11)
     shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(SCHEMA_VERSION)
+    _assert_migrated_shape(schema, SCHEMA_VERSION)
     indexes = {index for table, index in _shape(schema) if table == "vouchers"}
     assert {"vouchers_by_member", "vouchers_due", "vouchers_against"} <= indexes
 
@@ -486,7 +492,7 @@ def test_a_version_12_schema_works_out_the_rule_shares_of_its_entries_from_their
     before = shop.record_bonuses(open_postgres(schema_url))
     schema = schema_of(schema_url)
     _as_schema_12(schema)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(12)
+    _assert_migrated_shape(schema, 12)
     shop.check_bonuses_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
     s = sql.Identifier(schema)
     with psycopg.connect(postgres_dsn()) as conn:
@@ -509,7 +515,7 @@ def test_a_version_14_schema_keys_its_members_rows_by_member_and_answers_as_befo
     store.close()
     schema = schema_of(schema_url)
     as_postgres_schema_14(postgres_dsn(), schema)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(14)
+    _assert_migrated_shape(schema, 14)
     assert problems(schema) == [
         "kept_texts: no such table",  # schema 17's
         "offline_allowances: no such table",  # schema 16's
@@ -543,9 +549,9 @@ def test_a_version_15_schema_gains_offline_allowances_and_keeps_its_history(sche
     store.close()
     schema = schema_of(schema_url)
     as_postgres_schema_15(postgres_dsn(), schema)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(15)
+    _assert_migrated_shape(schema, 15)
     shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(SCHEMA_VERSION)
+    _assert_migrated_shape(schema, SCHEMA_VERSION)
     assert ("offline_allowances", "offline_allowances_by_terminal") in _shape(schema)
 
 
@@ -567,9 +573,9 @@ def test_a_version_16_schema_gains_kept_texts_keyed_by_member_and_its_members_ca
     schema = schema_of(schema_url)
     fresh = _entries_triggers(schema)
     as_postgres_schema_16(postgres_dsn(), schema)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(16)
+    _assert_migrated_shape(schema, 16)
     shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
-    assert _shape(schema) - {("schema_version", "version")} == _migrated_shape(SCHEMA_VERSION)
+    _assert_migrated_shape(schema, SCHEMA_VERSION)
     assert _entries_triggers(schema) == fresh
     assert problems(schema) == []
     with Engine(shop.PROGRAM, open_postgres(schema_url), clock=lambda: shop.AT) as engine:

@@ -15,7 +15,7 @@ import pytest
 from loyalty import Tiers
 from loyalty.tier_moves import TierChange, assign, progress_without_resets, review, upgrade, without_resets
 from loyalty.tiers import TierState
-from tests.tiered_club import AMS, LEVELS
+from tests.tiered_club import AMS, LEVELS, yearly
 
 NEW_YORK = ZoneInfo("America/New_York")
 ENROLLED = datetime(2024, 1, 10, 12, 0, tzinfo=AMS)
@@ -51,19 +51,6 @@ def state(
     ids = [level.id for level in LEVELS]
     reached = tuple(ids[: ids.index(earned) + 1])
     return TierState("M1", tier, earned, ams(2024, 1, 10, 12), review_at, due_at, floor, floor_until, reached)
-
-
-def yearly(*, to_base: bool = False, reset_on_downgrade: bool = False) -> Tiers:
-    """Calendar years, reviewed on 1 January."""
-    return Tiers(
-        levels=LEVELS,
-        window="calendar_year",
-        downgrade="review",
-        review="fixed",
-        review_on="01-01",
-        to_base=to_base,
-        reset_on_downgrade=reset_on_downgrade,
-    )
 
 
 # -- a review's grace period and the end of an assigned tier, on the wall clock ---------------

@@ -22,7 +22,7 @@ from loyalty.tallies import Tally
 from loyalty.tier_decisions import Settled, contribution, correction, decide, plan_moves
 from loyalty.tier_moves import TierChange, review, upgrade, without_resets
 from loyalty.tiers import TierState
-from tests.tiered_club import AMS, LEVELS, club
+from tests.tiered_club import AMS, LEVELS, YEARLY, club, yearly
 
 ENROLLED = datetime(2024, 1, 10, 12, 0, tzinfo=AMS)
 
@@ -56,17 +56,6 @@ def reviewed_by(
 
     return review(
         at_gold(tiers, ams(2026, 1, 1)), tiers, utc(now), AMS, ENROLLED, by_year(values, tiers), progress
-    )
-
-
-def yearly(**options: Any) -> Tiers:
-    return Tiers(
-        levels=LEVELS,
-        window="calendar_year",
-        downgrade="review",
-        review="fixed",
-        review_on="01-01",
-        **options,
     )
 
 
@@ -428,14 +417,7 @@ def test_an_event_adds_its_points_but_is_neither_spend_nor_a_visit(metric: str, 
 def test_a_downgrade_that_resets_writes_the_move_the_event_and_the_progress_taken_off(
     metric: str, held: Decimal, taken: Tally
 ) -> None:
-    program = club(
-        window="calendar_year",
-        downgrade="review",
-        review="fixed",
-        review_on="01-01",
-        metric=metric,
-        reset_on_downgrade=True,
-    )
+    program = club(**YEARLY, metric=metric, reset_on_downgrade=True)
     at = utc(ams(2026, 1, 1))
     move = TierChange(at, "gold", "silver", "review of 2026-01-01", earned="silver", reset=(("2025", held),))
     state = TierState("M1", "silver", "silver", utc(ENROLLED), reached=("member", "silver", "gold"))

@@ -18,7 +18,7 @@ from loyalty.rules import EventRule, SpendRule
 from loyalty.tallies import Tally
 from loyalty.tier_decisions import Decision, decide
 from loyalty.tiers import TierState
-from tests.tiered_club import AMS, club
+from tests.tiered_club import AMS, YEARLY, club
 
 ENROLLED = datetime(2024, 1, 10, 12, 0, tzinfo=AMS)
 
@@ -187,9 +187,7 @@ def test_a_late_purchase_lifts_the_tier_in_whichever_window_reaches_further(
 
 def test_a_purchase_after_midnight_on_new_years_day_counts_in_the_new_year_read_once() -> None:
     # 00:30 in Amsterdam is still 31 December in UTC: the window is the program's local year.
-    program = club(
-        metric="spend", window="calendar_year", downgrade="review", review="fixed", review_on="01-01"
-    )
+    program = club(metric="spend", **YEARLY)
     assert program.tiers is not None
     reads: list[datetime] = []
     at = ams(2026, 1, 1, 0, 30)

@@ -12,7 +12,7 @@ from loyalty import Line, Program, Purchase
 from loyalty.members import Member
 from loyalty.tier_decisions import Decision, decide
 from loyalty.tiers import TierState
-from tests.tiered_club import AMS, club
+from tests.tiered_club import AMS, YEARLY, club
 
 ENROLLED = datetime(2024, 1, 10, 12, 0, tzinfo=AMS)
 
@@ -60,14 +60,7 @@ def decided(
 
 
 def yearly(**options: Any) -> Program:
-    return club(
-        metric="spend",
-        window="calendar_year",
-        downgrade="review",
-        review="fixed",
-        review_on="01-01",
-        **options,
-    )
+    return club(metric="spend", **YEARLY, **options)
 
 
 def test_the_progress_a_downgrade_sets_aside_includes_the_late_purchase() -> None:

@@ -8,13 +8,11 @@ from pathlib import Path
 import loyalty
 from loyalty.cli.baskets import (
     QUOTE_ID,
-    argument,
     at_argument,
     currency_argument,
     day_or_at_argument,
     id_argument,
     line_argument,
-    money_text,
 )
 from loyalty.cli.check import check as run_check
 from loyalty.cli.demo import DEFAULT_PROGRAM
@@ -30,6 +28,18 @@ from loyalty.cli.members import merge as run_merge
 from loyalty.cli.members import show as run_show
 from loyalty.cli.migrate import run_migrate
 from loyalty.cli.offline import offline_report as run_offline_report
+from loyalty.cli.options import (
+    action_options,
+    command,
+    count_argument,
+    lookup_options,
+    page_options,
+    point_value_argument,
+    seq_argument,
+    store_option,
+    store_options,
+    when_options,
+)
 from loyalty.cli.programs import validate as run_validate
 from loyalty.cli.quote import quote as run_quote
 from loyalty.cli.report import report as run_report
@@ -37,25 +47,6 @@ from loyalty.cli.run_due import run_due
 from loyalty.cli.schema import schema as run_schema
 from loyalty.cli.simulate import simulate as run_simulate
 from loyalty.cli.verify import verify as run_verify
-
-
-def _whole(text: str, least: int) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < least:
-        raise argparse.ArgumentTypeError(f"must be at least {least}, got {value}")
-    return value
-
-
-def _count(text: str) -> int:
-    return _whole(text, 1)
-
-
-def _seq(text: str) -> int:
-    """An entry's or event's number, or 0 for "from the start"."""
-    return _whole(text, 0)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -72,8 +63,10 @@ def parser() -> argparse.ArgumentParser:
         "runs; -vv each command too (before COMMAND: loyalty -v run-due ...)",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo = commands.add_parser(
+    demo = command(
+        commands,
         "demo",
+        run_demo,
         help="run an example program over a year of seeded till traffic and tell its merchant how it went",
         description=(
             "Run an example program (FreshWay Club, a grocer, unless --program names another) over a "
@@ -92,8 +85,12 @@ def parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--db", type=Path, help="SQLite file to create (default: a new temporary directory)")
     demo.add_argument("--force", action="store_true", help="replace --db if it already holds data")
-    demo.add_argument("--members", type=_count, default=200, help="members in the shop (default: 200)")
-    demo.add_argument("--weeks", type=_count, default=52, help="weeks of traffic to replay (default: 52)")
+    demo.add_argument(
+        "--members", type=count_argument, default=200, help="members in the shop (default: 200)"
+    )
+    demo.add_argument(
+        "--weeks", type=count_argument, default=52, help="weeks of traffic to replay (default: 52)"
+    )
     demo.add_argument("--seed", type=int, default=1, help="seed of the synthetic traffic (default: 1)")
     demo.add_argument(
         "--synchronous",
@@ -118,10 +115,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="print what the demo found as one JSON object",
     )
-    demo.set_defaults(run=run_demo)
 
-    validate = commands.add_parser(
+    validate = command(
+        commands,
         "validate",
+        run_validate,
         help="check a program file and summarise it",
         description=(
             "Check a program file (.toml or .json; one program, or several versions under 'versions'). "
@@ -136,10 +134,11 @@ def parser() -> argparse.ArgumentParser:
         help="print the verdict as one JSON object on stdout: each version's summary and program, "
         "or every problem as {path, message}",
     )
-    validate.set_defaults(run=run_validate)
 
-    schema = commands.add_parser(
+    schema = command(
+        commands,
         "schema",
+        run_schema,
         help="print the JSON Schema of program files, for editors",
         description=(
             "Print the JSON Schema (draft 2020-12) of program files (.toml or .json; one program, or "
@@ -154,10 +153,11 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="write the schema to FILE instead (its directory must exist)",
     )
-    schema.set_defaults(run=run_schema)
 
-    checking = commands.add_parser(
+    checking = command(
+        commands,
         "check",
+        run_check,
         help="run scenario files (*.loyalty.toml) and report each scenario",
         description=(
             "Run the scenarios of each file on a fresh memory store and print one line per scenario "
@@ -172,10 +172,11 @@ def parser() -> argparse.ArgumentParser:
     checking.add_argument(
         "--schema", action="store_true", help="print the JSON Schema of scenario files instead, for editors"
     )
-    checking.set_defaults(run=run_check)
 
-    quote = commands.add_parser(
+    quote = command(
+        commands,
         "quote",
+        run_quote,
         help="explain what a basket would earn, writing nothing",
         description=(
             "Print what a basket would earn under the program version in force at its time: every "
@@ -226,10 +227,12 @@ def parser() -> argparse.ArgumentParser:
         ),
     )
     quote.add_argument("--json", action="store_true", help="print the receipt as one JSON object")
-    quote.set_defaults(run=run_quote, usage=quote.error)
+    quote.set_defaults(usage=quote.error)
 
-    report = commands.add_parser(
+    report = command(
+        commands,
         "report",
+        run_report,
         help="print a period's figures: members, retention, points and their liability",
         description=(
             "Print the program's figures for a period from a store: members enrolled and active, "
@@ -263,9 +266,7 @@ def parser() -> argparse.ArgumentParser:
         metavar="DATE|ISO",
         help="the period's end: a date (the day included) or an instant (excluded)",
     )
-    report.add_argument(
-        "--point-value", type=argument(lambda text: money_text("point-value", text)), metavar="AMOUNT"
-    )
+    report.add_argument("--point-value", type=point_value_argument, metavar="AMOUNT")
     report.add_argument(
         "--program",
         type=Path,
@@ -279,10 +280,11 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also write an HTML report with charts to FILE (needs the 'report' extra; docs/reporting.md)",
     )
-    report.set_defaults(run=run_report)
 
-    simulate = commands.add_parser(
+    simulate = command(
+        commands,
         "simulate",
+        run_simulate,
         help="replay a history under the current program and a proposed one, side by side",
         description=(
             "Replay a history file (JSON Lines, docs/simulation.md) in memory under the current program "
@@ -298,7 +300,7 @@ def parser() -> argparse.ArgumentParser:
         )
     simulate.add_argument(
         "--point-value",
-        type=argument(lambda text: money_text("point-value", text)),
+        type=point_value_argument,
         metavar="AMOUNT",
         help="money per point for the liability (default: each program's redemption.point_value)",
     )
@@ -309,7 +311,11 @@ def parser() -> argparse.ArgumentParser:
         help="run maintenance up to this instant after the last record",
     )
     simulate.add_argument(
-        "--top", type=_seq, default=5, metavar="N", help="members who gain and lose most to list (default: 5)"
+        "--top",
+        type=seq_argument,
+        default=5,
+        metavar="N",
+        help="members who gain and lose most to list (default: 5)",
     )
     simulate.add_argument("--json", action="store_true", help="print the comparison as one JSON object")
     simulate.add_argument(
@@ -323,10 +329,11 @@ def parser() -> argparse.ArgumentParser:
         metavar="FILE",
         help="also write an HTML report charting both programs to FILE (needs the 'report' extra)",
     )
-    simulate.set_defaults(run=run_simulate)
 
-    due = commands.add_parser(
+    due = command(
+        commands,
         "run-due",
+        run_due,
         help="carry out everything due: expiries, ended holds, tier reviews, expiry reminders",
         description=(
             "What an operator schedules (daily, say): write off points past their expiry date, end "
@@ -336,7 +343,7 @@ def parser() -> argparse.ArgumentParser:
             "is the versions stored with the data unless --program is given."
         ),
     )
-    _store_options(due)
+    store_options(due)
     due.add_argument(
         "--at",
         type=at_argument,
@@ -344,10 +351,9 @@ def parser() -> argparse.ArgumentParser:
         help="what is due by this instant, ISO 8601 with an offset, not in the future (default: now)",
     )
     due.add_argument(
-        "--batch", type=_count, default=500, metavar="N", help="lots per unit of work (default: 500)"
+        "--batch", type=count_argument, default=500, metavar="N", help="lots per unit of work (default: 500)"
     )
     due.add_argument("--json", action="store_true", help="print what was done as one JSON object")
-    due.set_defaults(run=run_due)
 
     member = commands.add_parser(
         "member",
@@ -358,8 +364,10 @@ def parser() -> argparse.ArgumentParser:
         ),
     )
     lookups = member.add_subparsers(dest="lookup", required=True, metavar="LOOKUP")
-    show = lookups.add_parser(
+    show = command(
+        lookups,
         "show",
+        run_show,
         help="balance by state, tier and progress, points expiring soon, open holds",
         description=(
             "The member's points now (available, pending, overdue, held), its tier and what the next "
@@ -367,22 +375,27 @@ def parser() -> argparse.ArgumentParser:
             "open holds."
         ),
     )
-    _lookup_options(show)
+    lookup_options(show)
     show.add_argument(
-        "--expiring-days", type=_count, default=30, metavar="N", help="the window for expiring points (30)"
+        "--expiring-days",
+        type=count_argument,
+        default=30,
+        metavar="N",
+        help="the window for expiring points (30)",
     )
-    show.set_defaults(run=run_show)
-    history = lookups.add_parser(
+    history = command(
+        lookups,
         "history",
+        run_history,
         help="the member's ledger entries, oldest first",
         description="The member's ledger entries in recording order, from after --after, at most --limit.",
     )
-    _lookup_options(history)
-    history.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="entries after this one (0)")
-    history.add_argument("--limit", type=_count, default=50, metavar="N", help="at most N entries (50)")
-    history.set_defaults(run=run_history)
-    merging = lookups.add_parser(
+    lookup_options(history)
+    page_options(history, "entries", 50)
+    merging = command(
+        lookups,
         "merge",
+        run_merge,
         help="merge ABSORBED into SURVIVOR: its points, tier progress, habits, referrals and keys",
         description=(
             "Merge two members found to be one person: SURVIVOR receives ABSORBED's points (lot by lot, "
@@ -392,18 +405,12 @@ def parser() -> argparse.ArgumentParser:
     )
     merging.add_argument("survivor", metavar="SURVIVOR", help="the member who remains")
     merging.add_argument("absorbed", metavar="ABSORBED", help="the member merged in, then closed")
-    merging.add_argument(
-        "--id", required=True, type=id_argument, metavar="ID", help="the merge's id (its idempotency key)"
-    )
-    merging.add_argument("--reason", required=True, metavar="TEXT", help="why: kept on both members' entries")
-    merging.add_argument(
-        "--at", type=at_argument, metavar="ISO", help="when, ISO 8601 with an offset (default: now)"
-    )
-    _store_options(merging)
-    merging.add_argument("--json", action="store_true", help="print the merge as JSON")
-    merging.set_defaults(run=run_merge)
-    erasing = lookups.add_parser(
+    action_options(merging, "merge", "why: kept on both members' entries")
+    when_options(merging, "the merge")
+    erasing = command(
+        lookups,
         "erase",
+        run_erase,
         help="erase the member's personal data on request (GDPR): its figures stay",
         description=(
             "Erase the member's personal data (birthday, attributes, cards and keys, the free text of "
@@ -412,20 +419,14 @@ def parser() -> argparse.ArgumentParser:
         ),
     )
     erasing.add_argument("member_id", metavar="ID", help="the member to erase")
-    erasing.add_argument(
-        "--id", required=True, type=id_argument, metavar="ID", help="the erasure's id (its idempotency key)"
-    )
-    erasing.add_argument("--reason", required=True, metavar="TEXT", help="why (a request number), kept")
+    action_options(erasing, "erasure", "why (a request number), kept")
     erasing.add_argument("--actor", required=True, metavar="TEXT", help="who erased it, kept")
-    erasing.add_argument(
-        "--at", type=at_argument, metavar="ISO", help="when, ISO 8601 with an offset (default: now)"
-    )
-    _store_options(erasing)
-    erasing.add_argument("--json", action="store_true", help="print what was erased as JSON")
-    erasing.set_defaults(run=run_erase)
+    when_options(erasing, "what was erased")
 
-    importing = commands.add_parser(
+    importing = command(
+        commands,
         "import",
+        run_import,
         help="apply a history file (JSON Lines) to a store, in batches, once",
         description=(
             "Apply the records of a history file (enrollments, opening balances, purchases, returns, "
@@ -437,9 +438,13 @@ def parser() -> argparse.ArgumentParser:
         ),
     )
     importing.add_argument("file", type=Path, metavar="FILE.jsonl", help="the history, one record a line")
-    _store_options(importing)
+    store_options(importing)
     importing.add_argument(
-        "--batch-size", type=_count, default=500, metavar="N", help="events per transaction (default: 500)"
+        "--batch-size",
+        type=count_argument,
+        default=500,
+        metavar="N",
+        help="events per transaction (default: 500)",
     )
     importing.add_argument(
         "--on-error",
@@ -451,10 +456,11 @@ def parser() -> argparse.ArgumentParser:
         "--rejects", type=Path, metavar="FILE", help="with --on-error skip: write the bad records here"
     )
     importing.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    importing.set_defaults(run=run_import)
 
-    exporting = commands.add_parser(
+    exporting = command(
+        commands,
         "export",
+        run_export,
         help="write the store's members as a history file that loyalty import reads back",
         description=(
             "Write every member of the store, by id, as history records (JSON Lines): its enrollment "
@@ -463,10 +469,10 @@ def parser() -> argparse.ArgumentParser:
             "the file into another store (docs/import-export.md). Nothing is written to the store."
         ),
     )
-    _store_options(exporting)
+    store_options(exporting)
     exporting.add_argument("--output", type=Path, metavar="FILE", help="write here (default: stdout)")
     exporting.add_argument(
-        "--page", type=_count, default=500, metavar="N", help="members read at a time (default: 500)"
+        "--page", type=count_argument, default=500, metavar="N", help="members read at a time (default: 500)"
     )
     exporting.add_argument(
         "--history",
@@ -474,10 +480,11 @@ def parser() -> argparse.ArgumentParser:
         help="write the history instead: enrollments, then the purchases, returns, redemptions, "
         "adjustments, events and opening balances in commit order (import and simulate --history read it)",
     )
-    exporting.set_defaults(run=run_export)
 
-    migrate = commands.add_parser(
+    migrate = command(
+        commands,
         "migrate",
+        run_migrate,
         help="create a store, or upgrade an older one to this version's schema",
         description=(
             "Create the store at --store (an SQLite file, a PostgreSQL schema) if it is absent, or "
@@ -486,28 +493,27 @@ def parser() -> argparse.ArgumentParser:
             "is missing or older."
         ),
     )
-    migrate.add_argument(
-        "--store", metavar="URL", help="the store, e.g. sqlite:///loyalty.db (default: $LOYALTY_STORE_URL)"
-    )
+    store_option(migrate)
     migrate.add_argument("--json", action="store_true", help="print the outcome as one JSON object")
-    migrate.set_defaults(run=run_migrate)
 
-    events = commands.add_parser(
+    events = command(
+        commands,
         "events",
+        run_events,
         help="the outbox: events in commit order, for an integration to pick up",
         description=(
             "The outbox's events (points expiring, tiers reached, referrals rewarded, members at "
             "risk, ...) in commit order, from after --after, at most --limit. Nothing is written."
         ),
     )
-    _store_options(events)
-    events.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="events after this one (0)")
-    events.add_argument("--limit", type=_count, default=100, metavar="N", help="at most N events (100)")
+    store_options(events)
+    page_options(events, "events", 100)
     events.add_argument("--json", action="store_true", help="print the events as one JSON array")
-    events.set_defaults(run=run_events)
 
-    feed = commands.add_parser(
+    feed = command(
+        commands,
         "entries",
+        run_entries,
         help="the ledger feed: every member's entries in commit order, as JSON lines",
         description=(
             "Every member's ledger entries in commit order, from after --after, at most --limit, "
@@ -515,13 +521,13 @@ def parser() -> argparse.ArgumentParser:
             "seq printed as --after next time. Nothing is written."
         ),
     )
-    _store_options(feed)
-    feed.add_argument("--after", type=_seq, default=0, metavar="SEQ", help="entries after this one (0)")
-    feed.add_argument("--limit", type=_count, default=1000, metavar="N", help="at most N entries (1000)")
-    feed.set_defaults(run=run_entries)
+    store_options(feed)
+    page_options(feed, "entries", 1000)
 
-    verifying = commands.add_parser(
+    verifying = command(
+        commands,
         "verify",
+        run_verify,
         help="recompute every member's chain of entry hashes: was the ledger edited behind the engine?",
         description=(
             "Recompute every member's chain of ledger entry hashes from its first entry and print "
@@ -530,15 +536,20 @@ def parser() -> argparse.ArgumentParser:
             "Nothing is written."
         ),
     )
-    _store_options(verifying)
+    store_options(verifying)
     verifying.add_argument(
-        "--batch", type=_count, default=1000, metavar="N", help="entries read at a time (default: 1000)"
+        "--batch",
+        type=count_argument,
+        default=1000,
+        metavar="N",
+        help="entries read at a time (default: 1000)",
     )
     verifying.add_argument("--json", action="store_true", help="print the report as one JSON object")
-    verifying.set_defaults(run=run_verify)
 
-    offline = commands.add_parser(
+    offline = command(
+        commands,
         "offline-report",
+        run_offline_report,
         help="reconcile a terminal's offline allowances: granted, used per member, short, declined",
         description=(
             "Each offline allowance the terminal was granted, oldest first: its limits and window, "
@@ -547,30 +558,6 @@ def parser() -> argparse.ArgumentParser:
         ),
     )
     offline.add_argument("terminal", metavar="TERMINAL", help="the terminal's id")
-    _store_options(offline)
+    store_options(offline)
     offline.add_argument("--json", action="store_true", help="print the reports as one JSON array")
-    offline.set_defaults(run=run_offline_report)
     return parser
-
-
-def _store_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--store", metavar="URL", help="the store, e.g. sqlite:///loyalty.db (default: $LOYALTY_STORE_URL)"
-    )
-    parser.add_argument(
-        "--program",
-        type=Path,
-        metavar="PROGRAM",
-        help="the program file (default: the versions stored with the data)",
-    )
-
-
-def _lookup_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("member_id", metavar="ID", nargs="?", help="the member's id (or give --key)")
-    parser.add_argument(
-        "--key",
-        metavar="KEY",
-        help="find the member by a card or key instead, kind:value (card:1234-5678, email:ann@example.com)",
-    )
-    _store_options(parser)
-    parser.add_argument("--json", action="store_true", help="print the answer as JSON")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from loyalty.checks import MAX_POINTS, check_id
 from loyalty.errors import InvalidInput, UnknownMember
@@ -17,31 +19,43 @@ from loyalty.store import UnitOfWork
 
 __all__ = ["balance", "entries", "events", "expiring", "history", "holds", "lots", "member"]
 
+T = TypeVar("T")
+
 
 def _check_cursor(name: str, value: object, low: int, top: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= top:
         raise InvalidInput(name, f"must be an int from {low} to {top}, got {value!r}")
 
 
-def balance(ctx: Context, member_id: str) -> Balance:
-    """The member's points now by state (see :meth:`loyalty.Engine.balance`)."""
-    check_id("member_id", member_id)
-    now = ctx.now()
-    found = ctx.runner.read(lambda uow: uow.balance_by_state(member_id, now))
+def _known(found: T | None, member_id: str) -> T:
+    """What was read from the member's row, or UnknownMember when there is no such row."""
     if found is None:
         raise UnknownMember("member_id", f"no member {member_id!r}")
     return found
 
 
+def _of_member(ctx: Context, member_id: str, read: Callable[[UnitOfWork], T]) -> T:
+    """What ``read`` reads of the member, who must be known (the read alone cannot tell an
+    unknown member from one with nothing to show)."""
+
+    def query(uow: UnitOfWork) -> T:
+        locks.known(uow, member_id)
+        return read(uow)
+
+    return ctx.runner.read(query)
+
+
+def balance(ctx: Context, member_id: str) -> Balance:
+    """The member's points now by state (see :meth:`loyalty.Engine.balance`)."""
+    check_id("member_id", member_id)
+    now = ctx.now()
+    return _known(ctx.runner.read(lambda uow: uow.balance_by_state(member_id, now)), member_id)
+
+
 def lots(ctx: Context, member_id: str) -> list[Lot]:
     """The member's open lots, by id."""
     check_id("member_id", member_id)
-
-    def query(uow: UnitOfWork) -> list[Lot]:
-        locks.known(uow, member_id)
-        return uow.lots(member_id)
-
-    return ctx.runner.read(query)
+    return _of_member(ctx, member_id, lambda uow: uow.lots(member_id))
 
 
 def expiring(ctx: Context, member_id: str, within: timedelta) -> list[Lot]:
@@ -54,12 +68,7 @@ def expiring(ctx: Context, member_id: str, within: timedelta) -> list[Lot]:
         until = now.astimezone(UTC) + within
     except OverflowError:
         until = datetime.max.replace(tzinfo=UTC)
-
-    def query(uow: UnitOfWork) -> list[Lot]:
-        locks.known(uow, member_id)
-        return uow.due_lots(until, member_id=member_id)
-
-    due = ctx.runner.read(query)
+    due = _of_member(ctx, member_id, lambda uow: uow.due_lots(until, member_id=member_id))
     return [lot for lot in due if not lot.expired_at(now)]
 
 
@@ -74,32 +83,19 @@ def history(ctx: Context, member_id: str, after: int, limit: int | None) -> list
             raise InvalidInput(
                 "limit", f"must be None or an int from 1 to {MAX_POINTS}, got {limit!r}"
             ) from None
-
-    def query(uow: UnitOfWork) -> list[Entry]:
-        locks.known(uow, member_id)
-        return uow.history(member_id, after=after, limit=limit)
-
-    return ctx.runner.read(query)
+    return _of_member(ctx, member_id, lambda uow: uow.history(member_id, after=after, limit=limit))
 
 
 def member(ctx: Context, member_id: str) -> Member:
     """The enrolled member."""
     check_id("member_id", member_id)
-    found = ctx.runner.read(lambda uow: uow.member(member_id))
-    if found is None:
-        raise UnknownMember("member_id", f"no member {member_id!r}")
-    return found
+    return _known(ctx.runner.read(lambda uow: uow.member(member_id)), member_id)
 
 
 def holds(ctx: Context, member_id: str) -> list[Hold]:
     """The member's open holds, by id."""
     check_id("member_id", member_id)
-
-    def query(uow: UnitOfWork) -> list[Hold]:
-        locks.known(uow, member_id)
-        return uow.open_holds(member_id)
-
-    return ctx.runner.read(query)
+    return _of_member(ctx, member_id, lambda uow: uow.open_holds(member_id))
 
 
 def entries(ctx: Context, after: int, limit: int) -> list[Entry]:

@@ -144,6 +144,13 @@ def utc_instant(value: datetime | str | None) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def required_instant(value: datetime | str) -> datetime:
+    """A NOT NULL date column's value (UTC text or timestamptz), back as an aware UTC datetime."""
+    instant = utc_instant(value)
+    assert instant is not None  # NOT NULL
+    return instant
+
+
 def dump_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
@@ -175,15 +182,13 @@ def entry_from_row(row: Any) -> Entry:
 
 
 def hold_from_row(row: Any) -> Hold:
-    expires = utc_instant(row[6])
-    assert expires is not None  # NOT NULL
     return Hold(
         row[0],
         row[1],
         int(row[2]),
         draws_of(row[3]),
         restore_instant(row[4], row[5]),
-        expires,
+        required_instant(row[6]),
         HoldStatus(row[7]),
         int(row[8]),
         utc_instant(row[9]),
@@ -207,8 +212,6 @@ def use_from_row(row: Any) -> OfflineUse:
 
 
 def voucher_from_row(row: Any) -> Voucher:
-    expires = utc_instant(row[7])
-    assert expires is not None  # NOT NULL
     return Voucher(
         row[0],
         row[1],
@@ -216,7 +219,7 @@ def voucher_from_row(row: Any) -> Voucher:
         int(row[3]),
         draws_of(row[4]),
         restore_instant(row[5], row[6]),
-        expires,
+        required_instant(row[7]),
         VoucherStatus(row[8]),
         row[9],
         utc_instant(row[10]),
@@ -269,13 +272,11 @@ def program_from_row(row: Any) -> StoredProgram:
 
 
 def tier_state_from_row(row: Any) -> TierState:
-    since = utc_instant(row[3])
-    assert since is not None  # NOT NULL
     return TierState(
         row[0],
         row[1],
         row[2],
-        since,
+        required_instant(row[3]),
         utc_instant(row[4]),
         utc_instant(row[5]),
         row[6],
