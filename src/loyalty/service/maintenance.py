@@ -28,7 +28,7 @@ from loyalty.lots import Lot
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.service import locks, postings, rewarding, tiering, transferring
 from loyalty.service.context import Context
-from loyalty.store import Operation, UnitOfWork
+from loyalty.store import UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
@@ -59,7 +59,8 @@ class Maintenance:
     #: Vouchers that reached their expiry date unused (no points come back: :mod:`loyalty.vouchers`).
     expired_vouchers: int = 0
     #: Transfers whose sender's part was written and receiver's not (a crash between them, and
-    #: no retry since), finished: their points credited to the receiver.
+    #: no retry since), finished: their points credited to the receiver, or back to the sender
+    #: when the receiver was erased before its part was written.
     finished_transfers: int = 0
 
 
@@ -136,18 +137,15 @@ def run_due(
 
 
 def _finish_transfers(ctx: Context, batch: int) -> int:
-    """Write the receiver's part of every transfer whose sender's part is kept without it, one
-    unit of work each (the receiver's), ``batch`` found at a time; how many were finished."""
+    """Write the receiver's part of every transfer whose sender's part is kept without it (or,
+    for a receiver erased since, the points back to the sender), one member's unit of work each,
+    ``batch`` found at a time; how many were finished."""
     finished = 0
     while True:
         # Read-only (a replica may answer): the receiver's part checks again under its lock.
         halves = ctx.runner.read(lambda uow: uow.unreceived_transfers(limit=batch))
         for sent in halves:
-
-            def finish(uow: UnitOfWork, sent: Operation = sent) -> None:
-                transferring.receive(ctx, uow, transferring.sent_part(sent))
-
-            ctx.runner.run(finish, "finishing a transfer")
+            transferring.finish(ctx, transferring.sent_part(sent), "finishing a transfer")
         finished += len(halves)
         if len(halves) < batch:
             return finished
