@@ -379,22 +379,23 @@ def test_the_closed_member_can_be_reopened_empty(any_store: Store) -> None:
 
 
 class _MovedReferral:
-    """A unit of work whose referral of C names B at the first read and A at the next: a merge of B
-    into A committed between a purchase's read of the referral and its locks."""
+    """A unit of work whose referral of C, rewarded for P1, names B at the first read and A at the
+    next: a merge of B into A committed between a return's read of the referral and its locks."""
 
     def __init__(self) -> None:
         self.reads = 0
 
     def referral(self, referee: str) -> Referral:
         self.reads += 1
-        return Referral(referee, "B" if self.reads == 1 else "A", "CODE", T0)
+        referrer = "B" if self.reads == 1 else "A"
+        return Referral(referee, referrer, "CODE", T0, ReferralState.REWARDED, purchase_id="P1")
 
     def balance(self, member_id: str, *, for_update: bool = False) -> int:
         return 0
 
 
-def test_a_purchase_runs_again_when_a_merge_moved_its_referral_meanwhile() -> None:
+def test_a_return_runs_again_when_a_merge_moved_its_referral_meanwhile() -> None:
     uow = _MovedReferral()
     with pytest.raises(TransientStorageError):
-        locks.lock_with_referrer(cast(UnitOfWork, uow), "C", locks.rewarding)
+        locks.lock_with_referrer(cast(UnitOfWork, uow), "C", locks.taking_back("P1"))
     assert uow.reads == 2

@@ -403,13 +403,11 @@ class _Referred:
 
 
 @pytest.mark.parametrize("state", list(ReferralState))
-def test_the_referrer_is_locked_only_by_a_purchase_or_return_that_may_move_its_points(
+def test_the_referrer_is_locked_only_by_a_return_that_may_take_its_points_back(
     state: ReferralState,
 ) -> None:
     standing = state in (ReferralState.QUALIFIED, ReferralState.REWARDED)
     for moves, with_referrer in (
-        # A purchase may reward a pending referral (its first); once decided, never.
-        (locks.rewarding, state is ReferralState.PENDING),
         # A return of the qualifying purchase may take a standing reward back; of another, never.
         (locks.taking_back("P1"), standing),
         (locks.taking_back("P2"), False),

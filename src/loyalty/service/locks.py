@@ -25,7 +25,6 @@ __all__ = [
     "lock",
     "lock_with_referrer",
     "not_erased",
-    "rewarding",
     "taking_back",
 ]
 
@@ -77,12 +76,6 @@ def not_erased(uow: UnitOfWork, member_id: str, field: str = "member_id") -> Non
         raise erased(member_id, field)
 
 
-def rewarding(referral: Referral) -> bool:
-    """Whether a purchase of the referee may move points to its referrer: while the referral is
-    pending, which the referee's first purchase may reward. Once decided, its purchases are its own."""
-    return referral.state is ReferralState.PENDING
-
-
 def taking_back(purchase_id: str) -> Callable[[Referral], bool]:
     """Whether a return of purchase ``purchase_id`` may: only a return of the purchase that
     qualified the referral, while its reward stands, may take the reward back."""
@@ -94,13 +87,14 @@ _STANDING = frozenset({ReferralState.QUALIFIED, ReferralState.REWARDED})
 
 def lock_with_referrer(uow: UnitOfWork, member_id: str, moves: Callable[[Referral], bool]) -> int:
     """Lock the member's balance, and its referrer's with it if the command may move points
-    between them by the referral (``moves``: :func:`rewarding` for a purchase,
-    :func:`taking_back` for a return), in member-id order. Returns the member's balance.
+    between them by the referral (``moves``: :func:`taking_back` for a return), in member-id
+    order. Returns the member's balance. (A purchase locks its member alone: the referrer's
+    bonus is its own part, :mod:`loyalty.service.referral_parts`.)
 
     A referral only ever leaves ``pending``, once, for the purchase that qualifies it (committed
     before any return of it starts): so a referral that ``moves`` nothing when read before the
-    locks moves nothing after them either, and the referee's other purchases and returns leave
-    the referrer's row alone (on a cluster, another member's shard: docs/scaling.md).
+    locks moves nothing after them either, and the referee's other returns leave the referrer's
+    row alone (on a cluster, another member's shard: docs/scaling.md).
     """
     referral = uow.referral(member_id)
     members = {member_id}

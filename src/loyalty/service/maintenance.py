@@ -26,7 +26,7 @@ from loyalty.expiry import redated_key, reminded_key
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.service import locks, postings, rewarding, tiering, transferring
+from loyalty.service import locks, postings, referral_parts, rewarding, tiering, transferring
 from loyalty.service.context import Context
 from loyalty.store import UnitOfWork
 from loyalty.tallies import Tally
@@ -62,6 +62,9 @@ class Maintenance:
     #: no retry since), finished: their points credited to the receiver, or back to the sender
     #: when the receiver was erased before its part was written.
     finished_transfers: int = 0
+    #: Referral rewards whose referrer's part was not written (a crash after the referee's
+    #: purchase, and no retry since), finished: the referrer's bonus credited.
+    paid_referrals: int = 0
 
 
 def run_due(
@@ -104,7 +107,9 @@ def run_due(
 
     started = time.perf_counter()
     # First, so that the points they credit are expired below when past their date.
-    report = Maintenance(finished_transfers=_finish_transfers(ctx, batch))
+    report = Maintenance(
+        finished_transfers=_finish_transfers(ctx, batch), paid_referrals=referral_parts.finish_due(ctx, batch)
+    )
     report = attrs.evolve(report, redated_lots=_redate_earlier(ctx, at, batch))
     members: set[str] = set()
     while True:
@@ -156,7 +161,7 @@ def _log(report: Maintenance, at: datetime, seconds: float) -> None:
     logger.info(
         "run_due at %s: %d lots expired (%d points) of %d members, %d holds expired (%d points back), "
         "%d tier reviews (%d tier changes), %d lots re-dated, %d reminders, %d vouchers expired, "
-        "%d transfers finished, in %.3f s",
+        "%d transfers finished, %d referral bonuses paid, in %.3f s",
         at.isoformat(),
         report.expired_lots,
         report.expired_points,
@@ -169,6 +174,7 @@ def _log(report: Maintenance, at: datetime, seconds: float) -> None:
         report.reminders,
         report.expired_vouchers,
         report.finished_transfers,
+        report.paid_referrals,
         seconds,
     )
 

@@ -26,7 +26,7 @@ from loyalty.returns import (
     returned_key,
     taken_key,
 )
-from loyalty.service import locks, postings, rewarding, tiering
+from loyalty.service import locks, postings, referral_parts, rewarding, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
@@ -152,6 +152,11 @@ def _snapshot(
     revoked = None
     if referral is not None and revokes(program, referral, pid, left):
         referrer = referral.referrer
+        # The referrer's part of the reward first, if it is not written yet (the referrer is
+        # locked): the bonus is there to take back, from the lot it opened.
+        lot = referral_parts.settle(ctx, uow, pid)
+        if lot is not None:
+            referral = attrs.evolve(referral, referrer_lot=lot)
         if referral.referrer_points:
             postings.expire_due(uow, referrer, now, now)
         terms = program.referrals
