@@ -25,7 +25,6 @@ from loyalty.program import Program
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
 from loyalty.recording import EarningPlan, ReferralSnapshot, Snapshot, TierSnapshot, plan_earning
-from loyalty.referral_bonuses import REFERRER_PART
 from loyalty.referrals import ReferralState, cap_key
 from loyalty.returns import debt_key, owed_key
 from loyalty.service import locks, postings, referral_parts, tiering
@@ -34,7 +33,6 @@ from loyalty.service.idempotency import Command
 from loyalty.store import Operation, UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.tier_decisions import as_tier, decide
-from loyalty.transfers import RECEIVED
 from loyalty.versions import in_force
 
 __all__ = [
@@ -244,8 +242,8 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
             if isinstance(subject, Purchase):
                 # A retry finishes the referrer's part a crash left unwritten (one read more, on
                 # a retry only).
-                half = uow.operation(subject.id + REFERRER_PART)
-                if half is not None and uow.operation(half.key + RECEIVED) is None:
+                half = referral_parts.unfinished(uow, subject.id)
+                if half is not None:
                     owed.append(half)
             # The original receipt, even if the program has changed since.
             return codec.receipt_from_result(replay.result)

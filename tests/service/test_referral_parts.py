@@ -1,7 +1,7 @@
-"""A referral reward written as two units of work on every adapter: the referee's purchase, then
-the referrer's bonus. A crash between them leaves the bonus in no balance until a retry of the
-purchase, a return of it, a merge of the referrer or maintenance writes the referrer's part, with
-what an uninterrupted reward gives."""
+"""A referral reward, and its take-back, each written as two units of work on every adapter: the
+referee's purchase (or return), then the referrer's part. A crash between them leaves the
+referrer's bonus in no balance (or still in its balance) until a retry, a return, a merge of the
+referrer or maintenance writes the referrer's part, with what an uninterrupted command gives."""
 
 from __future__ import annotations
 
@@ -149,3 +149,71 @@ def test_a_merge_of_the_referrer_between_the_parts_carries_its_bonus_to_the_surv
     for member in ("ann", "cy"):
         assert engine.balance(member).total == balance_of(engine.history(member))
     assert engine.verify().ok
+
+
+def void(engine: Engine, clock: ManualClock) -> None:
+    engine.record_return(Return("B1-void", "B1", clock.catch_up(T0 + timedelta(days=1))))
+
+
+def taken_back_straight() -> Engine:
+    engine, clock, _ = referred(open_store("memory://"))
+    buy(engine, "B1", "bob", "60.00", T0)
+    void(engine, clock)
+    return engine
+
+
+def half_taken_back(store: Store) -> tuple[Engine, ManualClock, CrashingStore]:
+    """bob's first purchase B1 rewarded whole, then voided: crashed before ann's part of the void."""
+    engine, clock, wrapped = referred(store)
+    buy(engine, "B1", "bob", "60.00", T0)
+    wrapped.crashing = True
+    with pytest.raises(Crash):
+        void(engine, clock)
+    wrapped.crashing = False
+    return engine, clock, wrapped
+
+
+def test_between_a_take_backs_parts_the_referrer_still_holds_its_bonus(any_store: Store) -> None:
+    engine, _, _ = half_taken_back(any_store)
+    assert (engine.balance("ann").total, engine.balance("bob").total) == (100, 0)
+    (bob,) = engine.referrals("ann").referred
+    assert bob.state is ReferralState.REJECTED
+    assert [event.kind for event in engine.events()] == [EventKind.REFERRAL_REWARDED]
+
+
+def test_maintenance_takes_back_what_a_crash_left_with_the_referrer(any_store: Store) -> None:
+    engine, clock, _ = half_taken_back(any_store)
+    clock.advance(hours=1)
+    assert engine.run_due().paid_referrals == 1
+    assert engine.run_due().paid_referrals == 0
+    assert [(e.kind, e.points, e.reason) for e in engine.history("ann")] == [
+        (EntryKind.EARN, 100, BONUS),
+        (EntryKind.RETURN, -100, "referral bonus taken back, B1 returned: 100 of 100"),
+    ]
+    assert [event.kind for event in engine.events()] == [
+        EventKind.REFERRAL_REWARDED,
+        EventKind.REFERRAL_REVOKED,
+    ]
+    assert rows(engine) == rows(taken_back_straight())
+    assert engine.verify().ok
+
+
+def test_a_retry_of_the_return_takes_the_bonus_back_with_the_uninterrupted_result(any_store: Store) -> None:
+    engine, clock, _ = half_taken_back(any_store)
+    receipt = engine.record_return(Return("B1-void", "B1", clock.catch_up(T0 + timedelta(days=1))))
+    assert receipt.balance_after == 0
+    assert engine.balance("ann").total == 0
+    assert engine.run_due().paid_referrals == 0
+    assert rows(engine) == rows(taken_back_straight())
+
+
+def test_a_reward_and_its_take_back_both_half_written_are_finished_in_order(any_store: Store) -> None:
+    engine, clock, wrapped = half_rewarded(any_store)
+    wrapped.crashing = True
+    with pytest.raises(Crash):
+        void(engine, clock)
+    wrapped.crashing = False
+    assert engine.balance("ann").total == 0  # paid nothing yet, and nothing taken
+    assert engine.run_due().paid_referrals == 2
+    assert rows(engine) == rows(taken_back_straight())
+    assert engine.run_due().paid_referrals == 0
