@@ -6,8 +6,9 @@ what it writes.
 the tallies the rules need, the tier state and the pending referral) and
 returns an :class:`EarningPlan`: the receipt, the ledger postings in order
 (tier moves that fell due, the earn entry, a collection, tier moves and
-bonuses, referral bonuses), the tally changes, the events, and the tier state
-and referral to record. The service layer applies it in one place.
+bonuses, the referee's referral bonus), the tally changes, the events, the tier
+state and referral to record, and the referrer's bonus, which its own part writes
+(:mod:`loyalty.referral_bonuses`). The service layer applies it in one place.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ from loyalty.habits import month_key, purchase_changes, seen_key
 from loyalty.ledger import EntryKind, Posting, shares_of
 from loyalty.members import Member, MemberStatus
 from loyalty.money import EXACT
-from loyalty.outbox import EventKind, NewEvent
 from loyalty.plans import Account, Plan, Planner
 from loyalty.program import Program
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt, breakdown_rows
+from loyalty.referral_bonuses import ReferrerBonus, bonus_posting
 from loyalty.referrals import (
     Referral,
     ReferralState,
@@ -60,13 +61,14 @@ class TierSnapshot:
 
 @attrs.frozen
 class ReferralSnapshot:
-    """A referee's first purchase: its pending referral, the referee, the referrer as read under
-    its lock, the referrer's rewarded referrals in the cap's period (0 without a cap), and the
-    referrer's status (one that may not earn gets no bonus)."""
+    """A referee's first purchase: its pending referral, the referee, the referrer (when the
+    program's identity attribute needs it), the referrer's rewarded referrals in the cap's period
+    (0 without a cap, read under the cap's lock), and the referrer's status (one that may not
+    earn gets no bonus). The referrer is read, not locked: its bonus is its own part
+    (:mod:`loyalty.referral_bonuses`)."""
 
     referral: Referral
     referee: Member
-    referrer: Account
     referrer_member: Member | None
     rewarded: int
     referrer_status: MemberStatus | None = MemberStatus.ACTIVE
@@ -107,18 +109,17 @@ class EarningPlan:
     member: Member | None
     tier_state: TierState | None = None
     referral: Referral | None = None
-    #: The indexes of the referee's and the referrer's bonus credits (their lots).
-    referral_lots: tuple[int | None, int | None] = (None, None)
+    #: The index of the referee's bonus credit (its lot).
+    referee_lot: int | None = None
+    #: What the referrer's part writes (:mod:`loyalty.referral_bonuses`), when it was rewarded.
+    bonus: ReferrerBonus | None = None
 
 
 def plan_earning(snapshot: Snapshot) -> EarningPlan:
     """Decide everything recording the snapshot's subject writes (see the module's docs)."""
     subject, program, now = snapshot.subject, snapshot.program, snapshot.now
     member_id = subject.member_id
-    accounts = [snapshot.account]
-    if snapshot.referral is not None and snapshot.referral.referrer.member_id != member_id:
-        accounts.append(snapshot.referral.referrer)
-    planner = Planner(accounts, rolling=program.expiry.rolls)
+    planner = Planner([snapshot.account], rolling=program.expiry.rolls)
     member = snapshot.member
     tier_state: TierState | None = None
     final: Settled | None = None
@@ -188,14 +189,17 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
         )
         tier_state = moved if moved is not None else tier_state
     referral: Referral | None = None
-    referral_lots: tuple[int | None, int | None] = (None, None)
+    referee_lot: int | None = None
+    bonus: ReferrerBonus | None = None
     if snapshot.referral is not None and isinstance(subject, Purchase) and program.referrals is not None:
-        referral, referral_lots = _plan_reward(planner, snapshot, snapshot.referral, subject, receipt.points)
+        referral, referee_lot, bonus = _plan_reward(
+            planner, snapshot, snapshot.referral, subject, receipt.points
+        )
     # The member's balance once everything is written (after a collection, a tier bonus, its own
     # referral bonus).
     if receipt.balance_after != planner.balance(member_id):
         receipt = attrs.evolve(receipt, balance_after=planner.balance(member_id))
-    return EarningPlan(receipt, planner.plan(), lot, member, tier_state, referral, referral_lots)
+    return EarningPlan(receipt, planner.plan(), lot, member, tier_state, referral, referee_lot, bonus)
 
 
 def _shares(receipt: Receipt) -> tuple[int, ...]:
@@ -211,9 +215,10 @@ def _shares(receipt: Receipt) -> tuple[int, ...]:
 
 def _plan_reward(
     planner: Planner, snapshot: Snapshot, found: ReferralSnapshot, purchase: Purchase, earned: int
-) -> tuple[Referral, tuple[int | None, int | None]]:
-    """A referee's first purchase, which earned ``earned``: rewards both members, or rejects the
-    referral with why."""
+) -> tuple[Referral, int | None, ReferrerBonus | None]:
+    """A referee's first purchase, which earned ``earned``: rewards both members (the referee's
+    bonus planned here, the referrer's returned for its own part), or rejects the referral with
+    why."""
     program, now, referral = snapshot.program, snapshot.now, found.referral
     terms = program.referrals
     assert terms is not None
@@ -241,30 +246,22 @@ def _plan_reward(
             purchase_id=purchase.id,
             decided_at=decided_at,
         )
-        return rejected, (None, None)
+        return rejected, None, None
     vests = program.lot_dates(purchase.at, pending=True)[0] if terms.pending else None
     expires = lot_dates(snapshot.versions, program, purchase.at, pending=False, now=now)[1]
-    lots: dict[str, int | None] = {}
-    for side, member_id, why in (
-        ("referee", purchase.member_id, f"referral bonus: welcome, referred by {referral.referrer}"),
-        ("referrer", referral.referrer, f"referral bonus: {purchase.member_id} made a first purchase"),
-    ):
-        lots[side] = None
-        if units[side]:
-            posting = Posting(
-                member_id,
-                EntryKind.EARN,
-                units[side],
-                purchase.at,
-                now,
-                purchase.id,
-                why,
-                rules=(f"referral:{side}",),
-                program_version=program.version,
-                vests_at=vests,
-                expires_at=expires,
-            )
-            lots[side] = planner.credit(posting)
+    bonus = ReferrerBonus(
+        referral.referrer,
+        purchase.member_id,
+        purchase.id,
+        units["referrer"],
+        units["referee"],
+        purchase.at,
+        program.version,
+        vests,
+        expires,
+        program.expiry.rolls,
+    )
+    referee_lot = planner.credit(bonus_posting(bonus, "referee", now)) if units["referee"] else None
     rewarded = attrs.evolve(
         referral,
         state=ReferralState.QUALIFIED if vests is not None else ReferralState.REWARDED,
@@ -277,18 +274,8 @@ def _plan_reward(
     )
     if left_out is not None:
         # The referrer was not rewarded: its cap keeps the place and it hears nothing.
-        return rewarded, (lots["referee"], None)
+        return rewarded, referee_lot, None
     if terms.cap is not None and terms.cap_period is not None:
         period = terms.cap_period.key(purchase.at.astimezone(program.zone))
         planner.add_tallies({cap_key(period, referral.referrer): Tally(1, Decimal(0))})
-    data = {
-        "referee": purchase.member_id,
-        "purchase_id": purchase.id,
-        "referrer_points": rewarded.referrer_points,
-        "referee_points": rewarded.referee_points,
-        "vests_at": None if vests is None else vests.isoformat(),
-    }
-    planner.event(
-        NewEvent(EventKind.REFERRAL_REWARDED, referral.referrer, purchase.at, now, purchase.id, data)
-    )
-    return rewarded, (lots["referee"], lots["referrer"])
+    return rewarded, referee_lot, bonus

@@ -29,12 +29,12 @@ from loyalty.ledger import EntryKind, Posting
 from loyalty.lots import take_back
 from loyalty.members import Member
 from loyalty.money import EXACT
-from loyalty.outbox import EventKind, NewEvent
 from loyalty.plans import Account, Plan, Planner
 from loyalty.program import Program
 from loyalty.proportional import proportional_take
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
+from loyalty.referral_bonuses import ReferrerTakeBack, take_bonus
 from loyalty.referrals import Referral, ReferralState, cap_key
 from loyalty.returns import (
     Return,
@@ -72,11 +72,11 @@ class ReturnTier:
 
 @attrs.frozen
 class Revoked:
-    """A referral whose qualifying purchase no longer qualifies: the referrer's account (with
-    its lots) and the cap period the reward counted in (``None`` without a cap)."""
+    """A referral whose qualifying purchase no longer qualifies, and the cap period the reward
+    counted in (``None`` without a cap). The referrer is not read: what it gives back is its own
+    part (:class:`~loyalty.referral_bonuses.ReferrerTakeBack`)."""
 
     referral: Referral
-    referrer: Account
     cap_period: str | None
 
 
@@ -111,6 +111,8 @@ class ReturnPlan:
     plan: Plan
     tier_state: TierState | None = None
     referral: Referral | None = None
+    #: What the referrer's part of a take-back writes, when the return takes a reward back.
+    take_back: ReferrerTakeBack | None = None
 
 
 def returned_before(purchase: Purchase, state: Mapping[str, Tally]) -> dict[int, Decimal]:
@@ -165,10 +167,7 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
         new_eval.tallies if new_eval is not None else {},
         {k: Tally(-t.count, -t.points) for k, t in was_eval.tallies.items()},
     )
-    accounts = [snapshot.account]
-    if snapshot.revoked is not None and snapshot.revoked.referrer.member_id != member_id:
-        accounts.append(snapshot.revoked.referrer)
-    planner = Planner(accounts, rolling=program.expiry.rolls)
+    planner = Planner([snapshot.account], rolling=program.expiry.rolls)
     refund = refund_due(
         int(state[paid_key(pid)].points), int(state[refunded_key(pid)].points), purchase, now_is
     )
@@ -209,9 +208,9 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
     tier_state = None
     if tier is not None:
         tier_state = _plan_tier(planner, snapshot, tier, metric)
-    referral = None
+    referral = referrers = None
     if snapshot.revoked is not None:
-        referral = _plan_revoke(planner, snapshot, snapshot.revoked)
+        referral, referrers = _plan_revoke(planner, snapshot, snapshot.revoked)
     result = ReturnReceipt(
         returned.id,
         pid,
@@ -227,7 +226,7 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
         program.returns,
         detail,
     )
-    return ReturnPlan(result, planner.plan(), tier_state, referral)
+    return ReturnPlan(result, planner.plan(), tier_state, referral, referrers)
 
 
 def _plan_tier(
@@ -262,48 +261,34 @@ def _plan_tier(
     )
 
 
-def _plan_revoke(planner: Planner, snapshot: ReturnSnapshot, revoked: Revoked) -> Referral:
-    """The referee's qualifying purchase came back: both bonuses go, under the program's clawback."""
+def _plan_revoke(
+    planner: Planner, snapshot: ReturnSnapshot, revoked: Revoked
+) -> tuple[Referral, ReferrerTakeBack | None]:
+    """The referee's qualifying purchase came back: both bonuses go, under the program's clawback
+    (the referee's here, the referrer's in its own part, returned)."""
     program, returned, now, referral = snapshot.program, snapshot.returned, snapshot.now, revoked.referral
     order = in_force(snapshot.versions, returned.at, default_first=True).expiry.draw
-    for member_id, bonus, lot in (
-        (referral.referee, referral.referee_points, referral.referee_lot),
-        (referral.referrer, referral.referrer_points, referral.referrer_lot),
-    ):
-        if not bonus:
-            continue
-        draws = take_back(planner.lots(member_id), bonus, lot, now, order)
-        clawed = claw(program.clawback, bonus, bonus + sum(p for _, p in draws))
-        if clawed.taken:
-            why = (
-                f"referral bonus taken back, {referral.purchase_id} returned: "
-                f"{clawed.taken} of {bonus}{clawed.note()}"
-            )
-            planner.post(
-                Posting(
-                    member_id,
-                    EntryKind.RETURN,
-                    -clawed.taken,
-                    returned.at,
-                    now,
-                    returned.id,
-                    why,
-                    draws=draws,
-                )
-            )
-        planner.owe(member_id, debt=clawed.debt, owed=clawed.owed)
+    take = ReferrerTakeBack(
+        referral.referrer,
+        referral.referee,
+        str(referral.purchase_id),
+        returned.id,
+        referral.referrer_points,
+        referral.referee_points,
+        returned.at,
+        program.clawback,
+        order,
+        program.expiry.rolls,
+        referral.referrer_lot,
+        referral.referrer_rewarded,
+    )
+    if referral.referee_points:
+        take_bonus(planner, referral.referee, referral.referee_points, referral.referee_lot, take, now)
     if revoked.cap_period is not None:
         planner.add_tallies({cap_key(revoked.cap_period, referral.referrer): Tally(-1)})
     reason = f"the qualifying purchase {referral.purchase_id} was returned: bonuses taken back"
-    data = {
-        "referee": referral.referee,
-        "purchase_id": referral.purchase_id,
-        "return_id": returned.id,
-        "referrer_points": referral.referrer_points,
-        "referee_points": referral.referee_points,
-    }
-    if referral.referrer_rewarded:  # else the referrer never heard of it
-        planner.event(
-            NewEvent(EventKind.REFERRAL_REVOKED, referral.referrer, returned.at, now, returned.id, data)
-        )
-    return attrs.evolve(referral, state=ReferralState.REJECTED, reason=reason, decided_at=now.astimezone(UTC))
+    rejected = attrs.evolve(
+        referral, state=ReferralState.REJECTED, reason=reason, decided_at=now.astimezone(UTC)
+    )
+    # A referrer left out of the reward has nothing to give back and never heard of it.
+    return rejected, take if take.points or take.told else None

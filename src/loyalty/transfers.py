@@ -33,6 +33,7 @@ from decimal import Decimal
 import attrs
 
 from loyalty.checks import check_distinct
+from loyalty.erasure import ERASED
 from loyalty.json_form import JsonForm
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot, draw_from
@@ -49,9 +50,12 @@ __all__ = [
     "Transfer",
     "check_parties",
     "plan_receiving",
+    "plan_return",
     "plan_sending",
     "plan_transfer",
     "progress",
+    "received_text",
+    "returned_text",
 ]
 
 #: What the receiver's record of a transfer adds to the caller's id to make its key. The caller's
@@ -119,7 +123,8 @@ def plan_transfer(
     """
     planner = Planner([sender, receiver])
     runs = _send(planner, sender.member_id, receiver.member_id, points, drawable, reach, key, at, now, reason)
-    _receive(planner, receiver.member_id, sender.member_id, runs, key, at, now, reason, counted)
+    why = received_text(sender.member_id, reason)
+    _receive(planner, receiver.member_id, runs, key, at, now, why, counted)
     return planner.plan()
 
 
@@ -150,14 +155,51 @@ def plan_receiving(
     key: str,
     at: datetime,
     now: datetime,
-    reason: str,
+    reason: str | None,
     counted: Mapping[str, Tally] | None = None,
 ) -> Plan:
     """The receiver's part of a transfer (see :func:`plan_transfer`): a credit per run of the
-    sender's points, each opening a lot with the run's date, and what they add to its tier."""
+    sender's points, each opening a lot with the run's date, and what they add to its tier.
+    ``reason`` is ``None`` once an erasure took it from the sender's record
+    (:func:`received_text`)."""
     planner = Planner([receiver])
-    _receive(planner, receiver.member_id, frm, runs, key, at, now, reason, counted)
+    _receive(planner, receiver.member_id, runs, key, at, now, received_text(frm, reason), counted)
     return planner.plan()
+
+
+def plan_return(
+    sender: Account, to: str, runs: Sequence[Run], *, key: str, at: datetime, now: datetime
+) -> Plan:
+    """The points of a transfer back with its sender, instead of the receiver's part, when the
+    receiver ``to`` was erased before that part was written: a credit per run, each opening a lot
+    with the date the points had (as the receiver's would), saying why (:func:`returned_text`).
+
+    >>> from datetime import datetime, timezone
+    >>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    >>> plan = plan_return(Account("A", 20), "B", [(50, t, False), (10, None, False)], key="X1", at=t, now=t)
+    >>> [(p.member_id, p.points, p.reason) for p in plan.postings]
+    [('A', 50, 'transfer to B returned: B was erased'), ('A', 10, 'transfer to B returned: B was erased')]
+    """
+    planner = Planner([sender])
+    _receive(planner, sender.member_id, runs, key, at, now, returned_text(to), None)
+    return planner.plan()
+
+
+def received_text(frm: str, reason: str | None) -> str:
+    """What a receiver's credit says: where the points came from and the transfer's reason; or,
+    when the sender's erasure took the reason from its record before the receiver's part was
+    written, what the erasure makes of the receiver's entries of a transfer written whole
+    (:data:`loyalty.erasure.ERASED`), so a crash between the parts changes no text.
+
+    >>> received_text("A", "gift"), received_text("A", None)
+    ('transfer from A: gift', 'erased')
+    """
+    return ERASED if reason is None else f"transfer from {frm}: {reason}"
+
+
+def returned_text(to: str) -> str:
+    """What the sender's credit of a transfer's points back says (:func:`plan_return`)."""
+    return f"transfer to {to} returned: {to} was erased"
 
 
 def _send(
@@ -185,12 +227,11 @@ def _send(
 def _receive(
     planner: Planner,
     to: str,
-    frm: str,
     runs: Sequence[Run],
     key: str,
     at: datetime,
     now: datetime,
-    reason: str,
+    why: str,
     counted: Mapping[str, Tally] | None,
 ) -> None:
     for taken, expires_at, rolling in runs:
@@ -201,7 +242,7 @@ def _receive(
             at,
             now,
             key,
-            f"transfer from {frm}: {reason}",
+            why,
             expires_at=expires_at,
             rolling=rolling,
         )

@@ -63,6 +63,7 @@ def test_run_due_writes_off_what_expired_once(
         "  expiry reminders         0\n"
         "  vouchers expired         0\n"
         "  transfers finished       0\n"
+        "  referral bonuses paid    0\n"
     )
     assert _balance(url) == 0
     # Run again (a scheduler that fired twice): nothing more is due.
@@ -92,6 +93,7 @@ def test_run_due_reads_the_store_from_the_environment_and_the_program_from_a_fil
         "reminders": 0,
         "expired_vouchers": 0,
         "finished_transfers": 0,
+        "paid_referrals": 0,
     }
     assert _balance(url) == 12
 

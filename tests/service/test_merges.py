@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 from decimal import Decimal
-from typing import cast
 
 import pytest
 
@@ -31,7 +30,6 @@ from loyalty import (
     Return,
     Returned,
     Tiers,
-    TransientStorageError,
     UnknownIdentifier,
     UnknownMember,
     balance_of,
@@ -40,10 +38,8 @@ from loyalty.expiry import Expiry, ExpiryPolicy
 from loyalty.habits import micros
 from loyalty.identifiers import Identifiers
 from loyalty.lots import lots_of
-from loyalty.referrals import Referral
 from loyalty.rewards import Gives, Reward
-from loyalty.service import locks
-from loyalty.store import Store, UnitOfWork
+from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 from tests.service.helpers import T0, sale
@@ -376,25 +372,3 @@ def test_the_closed_member_can_be_reopened_empty(any_store: Store) -> None:
     engine.merge_members("A", "B", id="G1", at=clock(), reason="duplicate")
     reopened = engine.change_status("B", "active", id="ST1", at=clock(), reason="mistake", actor="crm")
     assert isinstance(reopened, Member) and engine.balance("B").total == 0
-
-
-class _MovedReferral:
-    """A unit of work whose referral of C names B at the first read and A at the next: a merge of B
-    into A committed between a purchase's read of the referral and its locks."""
-
-    def __init__(self) -> None:
-        self.reads = 0
-
-    def referral(self, referee: str) -> Referral:
-        self.reads += 1
-        return Referral(referee, "B" if self.reads == 1 else "A", "CODE", T0)
-
-    def balance(self, member_id: str, *, for_update: bool = False) -> int:
-        return 0
-
-
-def test_a_purchase_runs_again_when_a_merge_moved_its_referral_meanwhile() -> None:
-    uow = _MovedReferral()
-    with pytest.raises(TransientStorageError):
-        locks.lock_with_referrer(cast(UnitOfWork, uow), "C", locks.rewarding)
-    assert uow.reads == 2

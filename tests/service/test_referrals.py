@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
@@ -26,9 +26,8 @@ from loyalty import (
 )
 from loyalty.lots import lots_of
 from loyalty.outbox import EventKind
-from loyalty.referrals import ALPHABET, Referral, Referrals, ReferralState, cap_key
-from loyalty.service import locks
-from loyalty.store import Store, UnitOfWork
+from loyalty.referrals import ALPHABET, Referrals, ReferralState, cap_key
+from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 
@@ -383,37 +382,3 @@ def test_a_referral_rewarding_only_a_referrer_that_may_not_earn_is_rejected(
         "cat": ("rewarded", None),
     }
     assert engine.balance("ann").total == 100
-
-
-class _Referred:
-    """A unit of work whose referee's referral to "A" is in ``state``, qualified by "P1" unless
-    pending; it notes the members locked."""
-
-    def __init__(self, state: ReferralState) -> None:
-        self.state = state
-        self.locked: list[str] = []
-
-    def referral(self, referee: str) -> Referral:
-        bought = None if self.state is ReferralState.PENDING else "P1"
-        return Referral(referee, "A", "CODE", T0, self.state, purchase_id=bought)
-
-    def balance(self, member_id: str, *, for_update: bool = False) -> int:
-        self.locked.append(member_id)
-        return 0
-
-
-@pytest.mark.parametrize("state", list(ReferralState))
-def test_the_referrer_is_locked_only_by_a_purchase_or_return_that_may_move_its_points(
-    state: ReferralState,
-) -> None:
-    standing = state in (ReferralState.QUALIFIED, ReferralState.REWARDED)
-    for moves, with_referrer in (
-        # A purchase may reward a pending referral (its first); once decided, never.
-        (locks.rewarding, state is ReferralState.PENDING),
-        # A return of the qualifying purchase may take a standing reward back; of another, never.
-        (locks.taking_back("P1"), standing),
-        (locks.taking_back("P2"), False),
-    ):
-        uow = _Referred(state)
-        locks.lock_with_referrer(cast(UnitOfWork, uow), "C", moves)
-        assert uow.locked == (["A", "C"] if with_referrer else ["C"])

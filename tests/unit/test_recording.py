@@ -16,6 +16,7 @@ from loyalty.plans import Account
 from loyalty.program import Program
 from loyalty.purchases import Line, Purchase
 from loyalty.recording import ReferralSnapshot, Snapshot, plan_earning
+from loyalty.referral_bonuses import ReferrerBonus, plan_bonus
 from loyalty.referrals import Referral, Referrals, ReferralState
 from loyalty.tallies import Tally
 
@@ -54,29 +55,34 @@ def test_a_purchase_by_a_member_who_owes_collects_and_shows_the_balance_left() -
     assert dict(decided.plan.tallies)["owed|M2"] == Tally(0, Decimal(-10))
 
 
-def test_a_first_purchase_rewards_both_sides_of_its_referral() -> None:
+def test_a_first_purchase_rewards_the_referee_and_leaves_the_referrers_bonus_to_its_own_part() -> None:
     referral = Referral("M2", "M1", "ABCD2345", T - timedelta(days=2))
-    found = ReferralSnapshot(referral, Member("M2", T - timedelta(days=2)), Account("M1", balance=5), None, 0)
+    found = ReferralSnapshot(referral, Member("M2", T - timedelta(days=2)), None, 0)
     decided = plan_earning(snapshot(Account("M2", balance=0), found))
     postings = [(p.member_id, p.kind, p.points, p.rules) for p in decided.plan.postings]
     assert postings == [
         ("M2", EntryKind.EARN, 24, ("base",)),
         ("M2", EntryKind.EARN, 10, ("referral:referee",)),
-        ("M1", EntryKind.EARN, 50, ("referral:referrer",)),
     ]
-    assert decided.plan.balances == (24, 34, 55)
+    assert decided.plan.balances == (24, 34)
     assert decided.receipt.balance_after == 34
     assert decided.referral is not None
     assert decided.referral.state is ReferralState.REWARDED
     assert (decided.referral.referee_points, decided.referral.referrer_points) == (10, 50)
-    assert decided.referral_lots == (1, 2)
-    assert [event.kind for event in decided.plan.events] == [EventKind.REFERRAL_REWARDED]
+    assert decided.referee_lot == 1
+    # The referrer's rows are its own part's: its bonus and its event.
+    assert decided.plan.events == ()
+    assert decided.bonus == ReferrerBonus("M1", "M2", "T1", 50, 10, T, CLUB.version, None, None, False)
+    paid = plan_bonus(Account("M1", balance=5), decided.bonus, now=T)
+    assert [(p.member_id, p.points, p.rules) for p in paid.postings] == [("M1", 50, ("referral:referrer",))]
+    assert paid.balances == (55,)
+    assert [event.kind for event in paid.events] == [EventKind.REFERRAL_REWARDED]
 
 
 def test_a_referral_that_does_not_qualify_is_rejected_with_no_bonus() -> None:
     strict = Program("Club", "EUR", referrals=Referrals(referrer_points=50, min_spend=Decimal(100)))
     referral = Referral("M2", "M1", "ABCD2345", T - timedelta(days=2))
-    found = ReferralSnapshot(referral, Member("M2", T - timedelta(days=2)), Account("M1", balance=5), None, 0)
+    found = ReferralSnapshot(referral, Member("M2", T - timedelta(days=2)), None, 0)
     base = snapshot(Account("M2", balance=0), found)
     own, shared = tally_keys(strict, SALE, None)
     read = {**base.read, **{key: Tally() for key in (*own, *shared)}}

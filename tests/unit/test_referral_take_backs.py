@@ -16,6 +16,7 @@ from loyalty.outbox import EventKind, NewEvent
 from loyalty.plans import Account
 from loyalty.program import Program
 from loyalty.purchases import Line, Purchase
+from loyalty.referral_bonuses import plan_take_back
 from loyalty.referrals import Referral, Referrals, ReferralState, cap_key
 from loyalty.return_plans import ReturnPlan, ReturnSnapshot, Revoked, plan_return, revokes
 from loyalty.returns import Clawback, Return, paid_key, refunded_key, remaining, returned_key, taken_key
@@ -83,14 +84,13 @@ def test_without_a_minimum_only_a_void_takes_the_referral_back(terms: Program) -
     assert revokes(terms, REFERRAL, "T1", SHIRTS_BACK) is False
 
 
-def revoke(program: Program, referee_lots: tuple[Lot, ...], referrer_lots: tuple[Lot, ...]) -> ReturnPlan:
+def revoke(program: Program, referee_lots: tuple[Lot, ...]) -> ReturnPlan:
     own, shared = tally_keys(program, SALE, None)
     context = {key: Tally() for key in (*own, *shared)}
     receipt = evaluate(program, SALE, tallies=context).receipt  # 50 points
     state = {key: Tally() for key in (returned_key("T1", 0), returned_key("T1", 1), taken_key("T1"))}
     state |= {paid_key("T1"): Tally(), refunded_key("T1"): Tally()}
     member = Account("M1", sum(lot.remaining for lot in referee_lots), lots=referee_lots)
-    referrer = Account("M2", sum(lot.remaining for lot in referrer_lots), lots=referrer_lots)
     snapshot = ReturnSnapshot(
         Return("R1", "T1", LATER),
         SALE,
@@ -103,7 +103,7 @@ def revoke(program: Program, referee_lots: tuple[Lot, ...], referrer_lots: tuple
         state,
         member,
         1,
-        revoked=Revoked(REFERRAL, referrer, "2024-03"),
+        revoked=Revoked(REFERRAL, "2024-03"),
     )
     return plan_return(snapshot)
 
@@ -117,7 +117,7 @@ def test_a_bonus_is_taken_from_its_own_lot_first_then_in_the_programs_draw_order
     )
     # Dated after the return, as when a purchase kept from before the versions were dated comes back.
     first = club(expiry=Expiry(draw=DrawOrder.OLDEST_EARNED), effective_from=LATER + timedelta(days=1))
-    decided = revoke(first, referee_lots, ())
+    decided = revoke(first, referee_lots)
     _, bonus = decided.plan.postings
     assert (bonus.member_id, bonus.kind, bonus.points) == ("M1", EntryKind.RETURN, -20)
     assert bonus.draws == ((5, -5), (6, -10), (9, -5))
@@ -136,10 +136,16 @@ def test_a_referrers_spent_bonus_is_left_as_the_clawback_says(
         Lot(7, "M2", 30, 10, T),
         Lot(8, "M2", 5, 5, T - timedelta(days=5), expires_at=T + timedelta(days=50)),
     )
-    decided = revoke(club(clawback=clawback), (Lot(1, "M1", 50, 50, T),), referrer_lots)
-    bonus = decided.plan.postings[-1]
+    decided = revoke(club(clawback=clawback), (Lot(1, "M1", 50, 50, T),))
+    # The referrer's part: its own plan, from what the return kept for it.
+    assert decided.take_back is not None and decided.take_back.lot == 7
+    assert all(posting.member_id == "M1" for posting in decided.plan.postings)
+    referrer = Account("M2", 15, lots=referrer_lots)
+    part = plan_take_back(referrer, decided.take_back, lot=decided.take_back.lot, now=NOW)
+    (bonus,) = part.postings
     assert (bonus.member_id, bonus.points, bonus.draws) == ("M2", -taken, ((7, -10), (8, -5)))
-    tallies = dict(decided.plan.tallies)
+    assert (bonus.occurred_at, bonus.recorded_at, bonus.source_id) == (LATER, NOW, "R1")
+    tallies = dict(part.tallies)
     kind = "debt" if clawback is Clawback.NEGATIVE else "owed"
     other = "owed" if clawback is Clawback.NEGATIVE else "debt"
     assert tallies[f"{kind}|M2"] == left_behind
@@ -147,8 +153,13 @@ def test_a_referrers_spent_bonus_is_left_as_the_clawback_says(
 
 
 def test_the_referrer_is_told_and_its_place_under_the_cap_is_freed() -> None:
-    decided = revoke(club(), (Lot(1, "M1", 50, 50, T),), (Lot(7, "M2", 30, 30, T),))
+    decided = revoke(club(), (Lot(1, "M1", 50, 50, T),))
     assert dict(decided.plan.tallies)[cap_key("2024-03", "M2")] == Tally(-1, Decimal(0))
+    assert decided.plan.events == ()  # the referrer's event is its part's
+    assert decided.take_back is not None
+    part = plan_take_back(
+        Account("M2", 30, lots=(Lot(7, "M2", 30, 30, T),)), decided.take_back, lot=7, now=NOW
+    )
     data = {
         "referee": "M1",
         "purchase_id": "T1",
@@ -156,7 +167,7 @@ def test_the_referrer_is_told_and_its_place_under_the_cap_is_freed() -> None:
         "referrer_points": 30,
         "referee_points": 20,
     }
-    assert decided.plan.events == (NewEvent(EventKind.REFERRAL_REVOKED, "M2", LATER, NOW, "R1", data),)
+    assert part.events == (NewEvent(EventKind.REFERRAL_REVOKED, "M2", LATER, NOW, "R1", data),)
     assert decided.referral == attrs.evolve(
         REFERRAL,
         state=ReferralState.REJECTED,

@@ -42,6 +42,7 @@ def run_due(args: argparse.Namespace) -> int:
             ("expiry reminders", f"{done.reminders}"),
             ("vouchers expired", f"{done.expired_vouchers}"),
             ("transfers finished", f"{done.finished_transfers}"),
+            ("referral bonuses paid", f"{done.paid_referrals}"),
         ],
     )
     return 0

@@ -1,17 +1,15 @@
 """Members' locks: a command decides on a member's points only while it holds the member's balance.
 
-Locks are taken in member-id order wherever a command needs two members
-(a referee and its referrer, a maintenance batch), so no two writers wait
-on each other.
+Locks are taken in member-id order wherever a command needs several members
+(a merge, a maintenance batch), so no two writers wait on each other. A
+transfer, and a referral's reward and its take-back, lock one member per
+unit of work.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from loyalty.errors import MemberErased, MemberNotActive, TransientStorageError, UnknownMember
+from loyalty.errors import MemberErased, MemberNotActive, UnknownMember
 from loyalty.members import MemberStatus
-from loyalty.referrals import Referral, ReferralState
 from loyalty.store import UnitOfWork
 
 __all__ = [
@@ -23,10 +21,7 @@ __all__ = [
     "erased",
     "known",
     "lock",
-    "lock_with_referrer",
     "not_erased",
-    "rewarding",
-    "taking_back",
 ]
 
 #: What a command does to a member, for :func:`allowed`.
@@ -75,45 +70,6 @@ def not_erased(uow: UnitOfWork, member_id: str, field: str = "member_id") -> Non
     settles whatever the status (a return) or changes the status itself."""
     if uow.member_status(member_id) is MemberStatus.ERASED:
         raise erased(member_id, field)
-
-
-def rewarding(referral: Referral) -> bool:
-    """Whether a purchase of the referee may move points to its referrer: while the referral is
-    pending, which the referee's first purchase may reward. Once decided, its purchases are its own."""
-    return referral.state is ReferralState.PENDING
-
-
-def taking_back(purchase_id: str) -> Callable[[Referral], bool]:
-    """Whether a return of purchase ``purchase_id`` may: only a return of the purchase that
-    qualified the referral, while its reward stands, may take the reward back."""
-    return lambda referral: referral.purchase_id == purchase_id and referral.state in _STANDING
-
-
-_STANDING = frozenset({ReferralState.QUALIFIED, ReferralState.REWARDED})
-
-
-def lock_with_referrer(uow: UnitOfWork, member_id: str, moves: Callable[[Referral], bool]) -> int:
-    """Lock the member's balance, and its referrer's with it if the command may move points
-    between them by the referral (``moves``: :func:`rewarding` for a purchase,
-    :func:`taking_back` for a return), in member-id order. Returns the member's balance.
-
-    A referral only ever leaves ``pending``, once, for the purchase that qualifies it (committed
-    before any return of it starts): so a referral that ``moves`` nothing when read before the
-    locks moves nothing after them either, and the referee's other purchases and returns leave
-    the referrer's row alone (on a cluster, another member's shard: docs/scaling.md).
-    """
-    referral = uow.referral(member_id)
-    members = {member_id}
-    if referral is not None and moves(referral):
-        members.add(referral.referrer)
-    balances = {m: lock(uow, m) for m in sorted(members)}
-    if len(members) > 1:
-        # A merge may have given the referral to another referrer between the read and the locks
-        # (a referral absent, or moving nothing, at the first read has no referrer to change).
-        again = uow.referral(member_id)
-        if again is not None and moves(again) and again.referrer not in members:
-            raise TransientStorageError(None, "the member's referrer changed while it was read")
-    return balances[member_id]
 
 
 def known(uow: UnitOfWork, member_id: str) -> None:

@@ -26,9 +26,9 @@ from loyalty.expiry import redated_key, reminded_key
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.service import locks, postings, rewarding, tiering, transferring
+from loyalty.service import locks, postings, referral_parts, rewarding, tiering, transferring
 from loyalty.service.context import Context
-from loyalty.store import Operation, UnitOfWork
+from loyalty.store import UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
@@ -59,8 +59,12 @@ class Maintenance:
     #: Vouchers that reached their expiry date unused (no points come back: :mod:`loyalty.vouchers`).
     expired_vouchers: int = 0
     #: Transfers whose sender's part was written and receiver's not (a crash between them, and
-    #: no retry since), finished: their points credited to the receiver.
+    #: no retry since), finished: their points credited to the receiver, or back to the sender
+    #: when the receiver was erased before its part was written.
     finished_transfers: int = 0
+    #: Referral rewards whose referrer's part was not written (a crash after the referee's
+    #: purchase, and no retry since), finished: the referrer's bonus credited.
+    paid_referrals: int = 0
 
 
 def run_due(
@@ -103,7 +107,9 @@ def run_due(
 
     started = time.perf_counter()
     # First, so that the points they credit are expired below when past their date.
-    report = Maintenance(finished_transfers=_finish_transfers(ctx, batch))
+    report = Maintenance(
+        finished_transfers=_finish_transfers(ctx, batch), paid_referrals=referral_parts.finish_due(ctx, batch)
+    )
     report = attrs.evolve(report, redated_lots=_redate_earlier(ctx, at, batch))
     members: set[str] = set()
     while True:
@@ -136,18 +142,15 @@ def run_due(
 
 
 def _finish_transfers(ctx: Context, batch: int) -> int:
-    """Write the receiver's part of every transfer whose sender's part is kept without it, one
-    unit of work each (the receiver's), ``batch`` found at a time; how many were finished."""
+    """Write the receiver's part of every transfer whose sender's part is kept without it (or,
+    for a receiver erased since, the points back to the sender), one member's unit of work each,
+    ``batch`` found at a time; how many were finished."""
     finished = 0
     while True:
         # Read-only (a replica may answer): the receiver's part checks again under its lock.
         halves = ctx.runner.read(lambda uow: uow.unreceived_transfers(limit=batch))
         for sent in halves:
-
-            def finish(uow: UnitOfWork, sent: Operation = sent) -> None:
-                transferring.receive(ctx, uow, transferring.sent_part(sent))
-
-            ctx.runner.run(finish, "finishing a transfer")
+            transferring.finish(ctx, transferring.sent_part(sent), "finishing a transfer")
         finished += len(halves)
         if len(halves) < batch:
             return finished
@@ -158,7 +161,7 @@ def _log(report: Maintenance, at: datetime, seconds: float) -> None:
     logger.info(
         "run_due at %s: %d lots expired (%d points) of %d members, %d holds expired (%d points back), "
         "%d tier reviews (%d tier changes), %d lots re-dated, %d reminders, %d vouchers expired, "
-        "%d transfers finished, in %.3f s",
+        "%d transfers finished, %d referral bonuses paid, in %.3f s",
         at.isoformat(),
         report.expired_lots,
         report.expired_points,
@@ -171,6 +174,7 @@ def _log(report: Maintenance, at: datetime, seconds: float) -> None:
         report.reminders,
         report.expired_vouchers,
         report.finished_transfers,
+        report.paid_referrals,
         seconds,
     )
 

@@ -31,7 +31,7 @@ from loyalty.merges import (
     progress_keys,
 )
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.service import locks, postings, tiering
+from loyalty.service import locks, postings, referral_parts, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
@@ -71,6 +71,8 @@ def merge(ctx: Context, survivor: str, absorbed: str, *, key: str, at: datetime,
         _lock(uow, survivor, absorbed)
         locks.allowed(uow, survivor, locks.EARN, "survivor")
         locks.allowed(uow, absorbed, locks.SPEND, "absorbed")
+        # Its referral bonuses a crash left unpaid move with its points.
+        referral_parts.settle_member(ctx, uow, absorbed)
         now = ctx.now()
         # Points past their date are not carried: write them off first (holds ended too).
         postings.expire_due(uow, absorbed, now, now)

@@ -27,10 +27,10 @@ from loyalty.receipts import Receipt
 from loyalty.recording import EarningPlan, ReferralSnapshot, Snapshot, TierSnapshot, plan_earning
 from loyalty.referrals import ReferralState, cap_key
 from loyalty.returns import debt_key, owed_key
-from loyalty.service import locks, postings, tiering
+from loyalty.service import locks, postings, referral_parts, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
-from loyalty.store import UnitOfWork
+from loyalty.store import Operation, UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.tier_decisions import as_tier, decide
 from loyalty.versions import in_force
@@ -130,11 +130,13 @@ def _read(
 
 
 def _referral(
-    uow: UnitOfWork, program: Program, purchase: Purchase, read: Mapping[str, Tally], rolls: bool
+    uow: UnitOfWork, program: Program, purchase: Purchase, read: Mapping[str, Tally]
 ) -> ReferralSnapshot | None:
-    """What a referee's first purchase needs of its pending referral: the referrer (whose
-    balance :func:`~loyalty.service.locks.lock_with_referrer` locked with the referee's), and
-    its rewarded referrals in the cap's period."""
+    """What a referee's first purchase needs of its pending referral: the referrer's status and
+    (for the identity attribute) member, read without its lock, since the purchase writes none
+    of its rows (its bonus is its own part: :mod:`loyalty.service.referral_parts`); and its
+    rewarded referrals in the cap's period, under the cap's lock, so that two referees' first
+    purchases never both take its last place."""
     terms = program.referrals
     visits = read.get(visits_key(purchase.member_id))
     if terms is None or (visits is not None and visits.count):
@@ -145,13 +147,12 @@ def _referral(
     rewarded = 0
     if terms.cap is not None and terms.cap_period is not None:
         counted = cap_key(terms.cap_period.key(purchase.at.astimezone(program.zone)), referral.referrer)
-        rewarded = uow.tallies([counted])[counted].count
+        rewarded = uow.tallies([counted], for_update=True)[counted].count
     referee = uow.member(purchase.member_id)
     assert referee is not None  # it has a balance
     referrer = uow.member(referral.referrer) if terms.identity is not None else None
-    account = postings.read_account(uow, referral.referrer, rolls=rolls)
     status = uow.member_status(referral.referrer)
-    return ReferralSnapshot(referral, referee, account, referrer, rewarded, status)
+    return ReferralSnapshot(referral, referee, referrer, rewarded, status)
 
 
 def _snapshot(
@@ -162,17 +163,12 @@ def _snapshot(
     reason: str,
     locked: int | None,
 ) -> tuple[Snapshot, dict[str, tuple[int, str]]]:
-    """Everything recording ``subject`` decides on, read under the member's lock (and its
-    referrer's, which a first purchase may reward), or with the balance ``locked`` already.
+    """Everything recording ``subject`` decides on, read under the member's lock, or with the
+    balance ``locked`` already.
     Points past their date under an inactivity policy are written off first, as maintenance
     would have."""
     purchase = subject if isinstance(subject, Purchase) else None
-    if locked is not None:
-        balance = locked
-    elif purchase is not None and program.referrals is not None:
-        balance = locks.lock_with_referrer(uow, subject.member_id, locks.rewarding)
-    else:
-        balance = locks.lock(uow, subject.member_id)
+    balance = locks.lock(uow, subject.member_id) if locked is None else locked
     locks.allowed(uow, subject.member_id, locks.EARN)
     # The member's enrollment came with its lock (on PostgreSQL in the same round trip): the
     # guard costs no read of its own.
@@ -201,9 +197,7 @@ def _snapshot(
     rolls = rolls or (current is not None and current.expiry.rolls)
     account = postings.read_account(uow, subject.member_id, rolls=rolls, balance=balance, read=read)
     referral = (
-        None
-        if purchase is None or program.referrals is None
-        else _referral(uow, program, purchase, read, rolls)
+        None if purchase is None or program.referrals is None else _referral(uow, program, purchase, read)
     )
     versions = ctx.programs.known()
     snapshot = Snapshot(subject, program, versions, now, account, member, read, reason, tier, referral, month)
@@ -233,19 +227,24 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
     ctx.till_time("at", subject.at, command.key)
     program = ctx.programs.at(subject.at)
 
-    # Without referral terms a command locks its own member only: it can do so with its lookup.
-    alone = program.referrals is None
+    # What the referrer is owed, if this is a referee's first purchase: its own part, after.
+    owed: list[Operation] = []
 
     def run(uow: UnitOfWork) -> Receipt:
         ctx.programs.begin()
-        locked = None
-        if alone:
-            replay, locked = command.replay_and_lock(uow, subject.member_id)
-            if replay is None and locked is None:
-                raise UnknownMember("member_id", f"no member {subject.member_id!r}")
-        else:
-            replay = command.replay(uow)
+        owed.clear()
+        # A command locks its own member only (a referrer's bonus is its own part): it can do
+        # so with its lookup.
+        replay, locked = command.replay_and_lock(uow, subject.member_id)
+        if replay is None and locked is None:
+            raise UnknownMember("member_id", f"no member {subject.member_id!r}")
         if replay is not None:
+            if isinstance(subject, Purchase):
+                # A retry finishes the referrer's part a crash left unwritten (one read more, on
+                # a retry only).
+                half = referral_parts.unfinished(uow, subject.id)
+                if half is not None:
+                    owed.append(half)
             # The original receipt, even if the program has changed since.
             return codec.receipt_from_result(replay.result)
         # This engine's versions are stored with the command's own writes (a refused command
@@ -264,11 +263,15 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
             result["member"] = codec.member_record(decided.member)
         # Recorded at the instant the entries were (read once, in the snapshot).
         command.remember(uow, result, snapshot.now)
+        if decided.bonus is not None:
+            owed.append(referral_parts.owe(uow, decided.bonus, snapshot.now))
         uow.commit()
         return receipt
 
     receipt = command.run(ctx.runner, run)
     ctx.programs.committed()
+    for half in owed:
+        referral_parts.finish(ctx, half)
     return receipt
 
 
@@ -288,8 +291,9 @@ def _earn_in(
     if decided.tier_state is not None:
         uow.put_tier_state(decided.tier_state)
     if decided.referral is not None:
-        referee, referrer = (None if i is None else entries[i].seq for i in decided.referral_lots)
-        uow.put_referral(attrs.evolve(decided.referral, referee_lot=referee, referrer_lot=referrer))
+        referee = None if decided.referee_lot is None else entries[decided.referee_lot].seq
+        # The referrer's lot is its own part's (referral_parts.paid_lot): not in the referee's row.
+        uow.put_referral(attrs.evolve(decided.referral, referee_lot=referee))
     return snapshot, kept, decided, entries, _follow_balances(ctx, uow, snapshot, decided.receipt, entries)
 
 

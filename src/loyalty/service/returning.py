@@ -26,10 +26,10 @@ from loyalty.returns import (
     returned_key,
     taken_key,
 )
-from loyalty.service import locks, postings, rewarding, tiering
+from loyalty.service import locks, postings, referral_parts, rewarding, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
-from loyalty.store import UnitOfWork
+from loyalty.store import Operation, UnitOfWork
 from loyalty.tallies import Tally
 
 __all__ = ["record_return", "request_of"]
@@ -69,17 +69,34 @@ def record_return(ctx: Context, returned: Return) -> ReturnReceipt:
         raise InvalidInput("return", f"must be a Return, not {type(returned).__name__}")
     ctx.till_time("at", returned.at, returned.id)
     command = Command(returned.id, "return", request_of(returned))
+    # What the referrer gives back, if this return takes a referral's reward back: its own part.
+    owed: list[Operation] = []
 
     def run(uow: UnitOfWork) -> ReturnReceipt:
+        owed.clear()
         replay = command.replay(uow)
         if replay is not None:
-            return codec.structure(replay.result, ReturnReceipt)
-        return _return(ctx, uow, returned, command)
+            return _replayed(uow, replay.result, returned.id, owed)
+        return _return(ctx, uow, returned, command, owed)
 
-    return command.run(ctx.runner, run)
+    receipt = command.run(ctx.runner, run)
+    for half in owed:
+        referral_parts.finish(ctx, half)
+    return receipt
 
 
-def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -> ReturnReceipt:
+def _replayed(uow: UnitOfWork, result: dict[str, Any], key: str, owed: list[Operation]) -> ReturnReceipt:
+    """A retry's receipt; the referrer's part of a take-back a crash left unwritten goes in
+    ``owed``, for the retry to finish (one read more, on a retry only)."""
+    half = referral_parts.unfinished(uow, key)
+    if half is not None:
+        owed.append(half)
+    return codec.structure(result, ReturnReceipt)
+
+
+def _return(
+    ctx: Context, uow: UnitOfWork, returned: Return, command: Command, owed: list[Operation]
+) -> ReturnReceipt:
     sold = uow.operation(returned.purchase_id)
     if sold is None or sold.kind != "purchase":
         raise UnknownPurchase("purchase_id", f"no purchase {returned.purchase_id!r} was recorded")
@@ -93,29 +110,31 @@ def _return(ctx: Context, uow: UnitOfWork, returned: Return, command: Command) -
         raise InvalidInput(
             "at", f"the return ({returned.at.isoformat()}) is before its purchase ({purchase.at.isoformat()})"
         )
-    locks.lock_with_referrer(uow, member_id, locks.taking_back(pid))
+    # The referee alone: what its referrer gives back of a reward is the referrer's own part.
+    locks.lock(uow, member_id)
     locks.not_erased(uow, member_id, "purchase_id")  # erased since the purchase was read
     # A retry that waited on the lock for the original: its result is there now.
     replay = command.replay(uow)
     if replay is not None:
-        return codec.structure(replay.result, ReturnReceipt)
+        return _replayed(uow, replay.result, returned.id, owed)
     # Vouchers bought against the purchase go with its last goods: their points come back first.
     rewarding.revoke_if_returned(ctx, uow, purchase, returned, ctx.now())
     decided = plan_return(_snapshot(ctx, uow, returned, purchase, receipt, sold.result))
-    entries = postings.apply(uow, decided.plan)
+    postings.apply(uow, decided.plan)
     if decided.tier_state is not None:
         uow.put_tier_state(decided.tier_state)
     if decided.referral is not None:
         uow.put_referral(decided.referral)
-    # Under a balance metric the tiers follow the balances the return lowered.
-    members = {member_id, *(entry.member_id for entry in entries)}
-    followed = tiering.follow_balance(ctx, uow, members, source=returned.id, at=ctx.now())
+    # Under a balance metric the tier follows the balance the return lowered.
+    followed = tiering.follow_balance(ctx, uow, [member_id], source=returned.id, at=ctx.now())
     result = decided.receipt
     mine = followed.get(member_id)
     if mine is not None and mine.bonus:
         # Points given back can lift the member to a tier whose entry bonus this command pays.
         result = attrs.evolve(result, balance_after=uow.balance(member_id) or 0)
     command.remember(uow, codec.unstructure(result), ctx.now())
+    if decided.take_back is not None:
+        owed.append(referral_parts.owe_back(uow, decided.take_back, ctx.now()))
     uow.commit()
     return result
 
@@ -128,8 +147,8 @@ def _snapshot(
     receipt: Receipt,
     kept: dict[str, Any],
 ) -> ReturnSnapshot:
-    """Everything a return decides on, read under the member's (and its referrer's) lock, once
-    what was past its date is written off, as maintenance would have."""
+    """Everything a return decides on, read under the member's lock, once what was past its date
+    is written off, as maintenance would have."""
     pid, member_id = purchase.id, purchase.member_id
     lines = range(len(purchase.lines))
     state = uow.tallies(
@@ -151,17 +170,13 @@ def _snapshot(
     left = remaining(purchase, returned_after(purchase, before, returned.lines))
     revoked = None
     if referral is not None and revokes(program, referral, pid, left):
-        referrer = referral.referrer
-        if referral.referrer_points:
-            postings.expire_due(uow, referrer, now, now)
         terms = program.referrals
         period = None
         # A referral whose referrer was left out took no place under its cap to free.
         capped = terms is not None and terms.cap is not None
         if capped and referral.referrer_rewarded and terms is not None and terms.cap_period is not None:
             period = terms.cap_period.key(purchase.at.astimezone(program.zone))
-        account = postings.read_account(uow, referrer, rolls=program.expiry.rolls, with_lots=True)
-        revoked = Revoked(referral, account, period)
+        revoked = Revoked(referral, period)
     tier = None
     current = tiering.tiered_now(ctx, uow)
     enrolled = uow.member(member_id) if current is not None else None

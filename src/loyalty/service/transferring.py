@@ -18,6 +18,13 @@ tier and keeps its own record under the id and :data:`loyalty.transfers.RECEIVED
 finds the sender's record without the receiver's finishes it: the transfer itself right after
 the sender's part, a retry of the transfer, or :meth:`loyalty.Engine.run_due`. Between the two
 commits the points are in neither balance (docs/members.md, "Transfers").
+
+An erased member is credited nothing (:func:`finish`): a receiver erased before its part was
+written gets no part; the points go back to the sender instead, in a unit of work of the sender's
+that keeps the same record the receiver's would have (so only one of them is ever written), with
+entries that say why. When the sender was erased too, the points go to neither and the record
+says so. A sender erased before the receiver's part leaves the receiver's credit reading
+``erased``, as the erasure makes the receiver's entries of a transfer written whole.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from loyalty import codec
 from loyalty.checks import check_id, check_points, check_text
 from loyalty.errors import InsufficientPoints, UnknownMember
 from loyalty.ledger import Entry
+from loyalty.members import MemberStatus
 from loyalty.redemption import check_request
 from loyalty.service import allowances, locks, postings, tiering
 from loyalty.service.context import Context
@@ -38,9 +46,18 @@ from loyalty.service.idempotency import Command, insufficient
 from loyalty.service.running import Declined
 from loyalty.store import Operation, UnitOfWork
 from loyalty.store.spending import drawable
-from loyalty.transfers import RECEIVED, Run, Transfer, check_parties, plan_receiving, plan_sending, progress
+from loyalty.transfers import (
+    RECEIVED,
+    Run,
+    Transfer,
+    check_parties,
+    plan_receiving,
+    plan_return,
+    plan_sending,
+    progress,
+)
 
-__all__ = ["receive", "sent_part", "transfer"]
+__all__ = ["finish", "give_back", "receive", "sent_part", "transfer"]
 
 #: The kind of the receiver's record (the sender's is the command's own, ``transfer``).
 RECEIVED_KIND = "transfer_received"
@@ -126,8 +143,21 @@ def transfer(
     if isinstance(sent, Transfer):
         return sent
     assert isinstance(sent, Sent)  # a declined part raised in ``run``
-    part = sent
-    return ctx.runner.run(lambda uow: receive(ctx, uow, part), sending)
+    done = finish(ctx, sent, sending)
+    if done is None:
+        # The points are back with the sender: the transfer did not reach its receiver.
+        raise locks.erased(to_member, "to_member")
+    return done
+
+
+def finish(ctx: Context, sent: Sent, what: object) -> Transfer | None:
+    """The rest of the transfer whose sender's part is ``sent``: the receiver's part
+    (:func:`receive`), or, for a receiver erased before it, the points back to the sender
+    (:func:`give_back`), ``None``. Each is one member's unit of work; ``what`` names it in logs."""
+    done = ctx.runner.run(lambda uow: receive(ctx, uow, sent), what)
+    if done is None:
+        ctx.runner.run(lambda uow: give_back(ctx, uow, sent), what)
+    return done
 
 
 def sent_part(operation: Operation) -> Sent:
@@ -137,20 +167,50 @@ def sent_part(operation: Operation) -> Sent:
     return Sent(operation, codec.structure(result["sent"], Entry), runs)
 
 
-def receive(ctx: Context, uow: UnitOfWork, sent: Sent) -> Transfer:
+def receive(ctx: Context, uow: UnitOfWork, sent: Sent) -> Transfer | None:
     """The receiver's part of the transfer whose sender's part is ``sent``, written and committed
-    in ``uow``, or read back when it was written before: the whole transfer either way."""
+    in ``uow``, or read back when it was written before: the whole transfer either way. ``None``,
+    writing nothing, when the receiver was erased before its part was written (or the points
+    went back to the sender for that): :func:`give_back` is then the rest of the transfer."""
     request: dict[str, Any] = dict(sent.operation.request)
     key, frm, to = sent.operation.key, request["from_member"], request["to_member"]
     # Locked first: whoever else finishes this transfer (a retry, maintenance) holds the same lock,
-    # so the record read under it is the last word on whether the part is written.
+    # so the record read under it is the last word on whether the part is written. An erasure
+    # takes the lock too, and is never undone: a receiver not erased here gets its part.
     locks.lock(uow, to, "to_member")
     kept = uow.operation(key + RECEIVED)
+    if kept is None and uow.member_status(to) is MemberStatus.ERASED:
+        return None
     if kept is None:
         received = _credit(ctx, uow, sent, request)
-    else:
+    elif "received" in kept.result:
         received = [codec.structure(entry, Entry) for entry in kept.result["received"]]
+    else:
+        return None
     return Transfer(key, frm, to, request["points"], sent.entry, tuple(received))
+
+
+def give_back(ctx: Context, uow: UnitOfWork, sent: Sent) -> None:
+    """Instead of the receiver's part, for a receiver erased before it was written: the points
+    back with the sender (:func:`loyalty.transfers.plan_return`), under the sender's lock and the
+    record the receiver's part would have kept (written once, whoever finishes the transfer). A
+    sender erased too is credited nothing: the record says the points went to neither."""
+    request: dict[str, Any] = dict(sent.operation.request)
+    key, frm, to = sent.operation.key, request["from_member"], request["to_member"]
+    locks.lock(uow, frm, "from_member")
+    if uow.operation(key + RECEIVED) is not None:
+        return
+    now = ctx.now()
+    returned: list[Entry] = []
+    if uow.member_status(frm) is not MemberStatus.ERASED:
+        at = datetime.fromisoformat(request["at"])
+        tiering.follow_balance(ctx, uow, [frm], source=key, at=now)
+        sender = postings.read_account(uow, frm, rolls=False)
+        returned = postings.apply(uow, plan_return(sender, to, sent.runs, key=key, at=at, now=now))
+        tiering.follow_balance(ctx, uow, [frm], source=key, at=now)
+    result = {"returned": [codec.unstructure(entry) for entry in returned], "receiver_erased": True}
+    uow.add_operation(Operation(key + RECEIVED, RECEIVED_KIND, request, result, now))
+    uow.commit()
 
 
 def _credit(ctx: Context, uow: UnitOfWork, sent: Sent, request: dict[str, Any]) -> list[Entry]:

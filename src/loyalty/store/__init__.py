@@ -390,6 +390,13 @@ class OperationsRole(Protocol):
         order, at most ``limit``."""
         ...
 
+    def unfinished_parts(self, kind: str, *, limit: int) -> list[Operation]:
+        """Commands written in parts, half written, for maintenance to finish: the operations of
+        ``kind`` (the first part's record, such as a referral reward's
+        :data:`~loyalty.referral_bonuses.REFERRER_PART`) under whose key followed by
+        :data:`loyalty.transfers.RECEIVED` nothing is recorded, in key order, at most ``limit``."""
+        ...
+
 
 class TalliesRole(Protocol):
     """Running counts and exact sums under keys (caps, budgets, visits, habits)."""

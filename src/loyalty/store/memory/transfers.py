@@ -1,4 +1,5 @@
-"""The in-memory adapter's search for transfers half written, a mixin of its unit of work."""
+"""The in-memory adapter's search for transfers and other commands half written, a mixin of its
+unit of work."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ class Transaction(Protocol):
 
 
 class MemoryTransfers:
-    """:meth:`loyalty.store.OperationsRole.unreceived_transfers` by a scan of the records."""
+    """:meth:`loyalty.store.OperationsRole.unreceived_transfers` and
+    :meth:`~loyalty.store.OperationsRole.unfinished_parts` by a scan of the records."""
 
     def unreceived_transfers(self: Transaction, *, limit: int) -> list[Operation]:
         ops = self._data.operations
@@ -34,3 +36,8 @@ class MemoryTransfers:
                 if len(found) >= limit:
                     break
         return found
+
+    def unfinished_parts(self: Transaction, kind: str, *, limit: int) -> list[Operation]:
+        ops = self._data.operations
+        found = [key for key in sorted(ops) if ops[key].kind == kind and key + RECEIVED not in ops]
+        return [ops[key].operation(key) for key in found[:limit]]

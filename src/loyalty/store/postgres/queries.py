@@ -389,6 +389,11 @@ class Queries:
             " AND (body::jsonb -> 4 -> 'runs') IS NOT NULL AND NOT EXISTS"
             " (SELECT 1 FROM {s}.operations AS r WHERE r.key = o.key || %s) ORDER BY key LIMIT %s"
         )
+        # Commands written in parts whose first part is kept without the second.
+        self.unfinished_parts = q(
+            "SELECT key FROM {s}.operations AS o WHERE kind = %s AND NOT EXISTS"
+            " (SELECT 1 FROM {s}.operations AS r WHERE r.key = o.key || %s) ORDER BY key LIMIT %s"
+        )
         self.add_operation = q(
             "INSERT INTO {s}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
             " VALUES (%s, %s, %s, %s, %s, %s)"

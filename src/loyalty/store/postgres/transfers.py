@@ -1,7 +1,8 @@
-"""The PostgreSQL adapter's search for transfers half written, a mixin of its unit of work.
+"""The PostgreSQL adapter's search for transfers and other commands half written, a mixin of
+its unit of work.
 
-No index leads to them (one would need a migration): the records of kind ``transfer`` are
-scanned, each probed for its receiver's record by key.
+No index leads to them (one would need a migration): the records of the kind are scanned, each
+probed for its second part's record by key.
 """
 
 from __future__ import annotations
@@ -22,8 +23,13 @@ class Reading(Transaction, Protocol):
 
 
 class PostgresTransfers:
-    """:meth:`loyalty.store.OperationsRole.unreceived_transfers`."""
+    """:meth:`loyalty.store.OperationsRole.unreceived_transfers` and
+    :meth:`~loyalty.store.OperationsRole.unfinished_parts`."""
 
     def unreceived_transfers(self: Reading, *, limit: int) -> list[Operation]:
         keys = [key for (key,) in self._execute(self._q.unreceived_transfers, (RECEIVED, limit))]
+        return [op for op in map(self.operation, keys) if op is not None]
+
+    def unfinished_parts(self: Reading, kind: str, *, limit: int) -> list[Operation]:
+        keys = [key for (key,) in self._execute(self._q.unfinished_parts, (kind, RECEIVED, limit))]
         return [op for op in map(self.operation, keys) if op is not None]

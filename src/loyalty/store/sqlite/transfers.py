@@ -1,7 +1,8 @@
-"""The SQLite adapter's search for transfers half written, a mixin of its unit of work.
+"""The SQLite adapter's search for transfers and other commands half written, a mixin of its
+unit of work.
 
-No index leads to them (one would need a migration): the records of kind ``transfer`` are
-scanned, each probed for its receiver's record by key.
+No index leads to them (one would need a migration): the records of the kind are scanned, each
+probed for its second part's record by key.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ _UNRECEIVED = (
     " AND NOT EXISTS (SELECT 1 FROM operations AS r WHERE r.key = o.key || :suffix) ORDER BY key LIMIT :limit"
 )
 
+_UNFINISHED = (
+    "SELECT key FROM operations AS o WHERE kind = :kind"
+    " AND NOT EXISTS (SELECT 1 FROM operations AS r WHERE r.key = o.key || :suffix) ORDER BY key LIMIT :limit"
+)
+
 
 class Transaction(Protocol):
     """An SQLite unit of work, as this search sees it."""
@@ -32,9 +38,15 @@ class Transaction(Protocol):
 
 
 class SQLiteTransfers:
-    """:meth:`loyalty.store.OperationsRole.unreceived_transfers`."""
+    """:meth:`loyalty.store.OperationsRole.unreceived_transfers` and
+    :meth:`~loyalty.store.OperationsRole.unfinished_parts`."""
 
     def unreceived_transfers(self: Transaction, *, limit: int) -> list[Operation]:
         self._flush()
         keys = [key for (key,) in self._conn.execute(_UNRECEIVED, {"suffix": RECEIVED, "limit": limit})]
         return [op for op in map(self.operation, keys) if op is not None]
+
+    def unfinished_parts(self: Transaction, kind: str, *, limit: int) -> list[Operation]:
+        self._flush()
+        found = self._conn.execute(_UNFINISHED, {"kind": kind, "suffix": RECEIVED, "limit": limit})
+        return [op for op in map(self.operation, [key for (key,) in found]) if op is not None]

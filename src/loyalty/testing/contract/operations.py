@@ -155,6 +155,24 @@ class OperationsContract(ContractBase):
             assert found[0] == Operation("T1", "transfer", {"from_member": "M1", "points": 5}, sent, T0)
             assert [op.key for op in uow.unreceived_transfers(limit=2)] == ["T1", "T3"]
 
+    def test_unfinished_parts_are_the_first_parts_records_without_their_second(self, store: Store) -> None:
+        """A record of the kind asked with nothing under its key and
+        :data:`~loyalty.transfers.RECEIVED` is half written; one with its second part's record, or
+        of another kind, is not. In key order, at most ``limit``."""
+        owed = {"bonus": {"points": 5}}
+        with store.unit_of_work() as uow:
+            for key in ("P3", "P1", "P2", "P4"):
+                uow.add_operation(Operation(key, "referral_reward", {"member_id": "M1"}, owed, T0))
+            uow.add_operation(Operation("P2" + RECEIVED, "referral_reward_received", {}, {}, T0))
+            uow.add_operation(Operation("P5", "transfer", {}, owed, T0))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            found = uow.unfinished_parts("referral_reward", limit=10)
+            assert [op.key for op in found] == ["P1", "P3", "P4"]
+            assert found[0] == Operation("P1", "referral_reward", {"member_id": "M1"}, owed, T0)
+            assert [op.key for op in uow.unfinished_parts("referral_reward", limit=2)] == ["P1", "P3"]
+            assert uow.unfinished_parts("member_merge", limit=10) == []
+
     @pytest.mark.parametrize("first", ["entry", "operation"])
     def test_a_purchase_written_with_its_entry_keeps_its_key_for_every_kind(
         self, store: Store, first: str

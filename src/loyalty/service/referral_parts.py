@@ -1,0 +1,210 @@
+"""A referral reward's referrer's part, and its take-back's: written apart from the referee's
+purchase and return, one member's unit of work each (so that, distributed by member, each is a
+write on one member's shard: docs/scaling.md).
+
+The referee's first purchase writes its own rows and keeps what the referrer is owed (a
+:class:`~loyalty.referral_bonuses.ReferrerBonus`) in a record under the purchase's id and
+:data:`~loyalty.referral_bonuses.REFERRER_PART` (:func:`owe`), in the purchase's unit of work.
+The referrer's part (:func:`pay`) is decided from that record alone: it locks the referrer,
+credits the bonus with the ``referral_rewarded`` event, moves its tier under a balance metric, and
+keeps its own record under that key and :data:`loyalty.transfers.RECEIVED`, read under the lock
+first, so it is written once whoever finishes it: the purchase itself right after its commit, a
+retry of the purchase, a return of it that takes the reward back (under the referrer's lock
+already), or :meth:`loyalty.Engine.run_due`. An erased referrer is credited nothing: its part
+keeps a record saying so. Between the two commits the referrer's bonus is in no balance.
+
+A return that takes the reward back keeps what the referrer gives back (a
+:class:`~loyalty.referral_bonuses.ReferrerTakeBack`) under the return's id and
+:data:`~loyalty.referral_bonuses.REFERRER_PART` (:func:`owe_back`); the referrer's part of it
+(:func:`take`) writes the reward's part first if it was not (same member, same lock), then takes
+the bonus back from the lot it opened, with the ``referral_revoked`` event, and keeps its record
+likewise. It is finished by the return itself, a retry of the return, a merge absorbing the
+referrer or :meth:`loyalty.Engine.run_due`. Between the two commits the referrer still holds
+the bonus the referee has lost.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from loyalty import codec
+from loyalty.ledger import Entry
+from loyalty.members import MemberStatus
+from loyalty.referral_bonuses import (
+    REFERRER_PART,
+    ReferrerBonus,
+    ReferrerTakeBack,
+    plan_bonus,
+    plan_take_back,
+)
+from loyalty.service import locks, postings, tiering
+from loyalty.service.context import Context
+from loyalty.store import Operation, UnitOfWork
+from loyalty.transfers import RECEIVED
+
+__all__ = [
+    "OWED",
+    "OWED_BACK",
+    "PAID",
+    "TAKEN",
+    "finish",
+    "finish_due",
+    "owe",
+    "owe_back",
+    "paid_lot",
+    "pay",
+    "settle_member",
+    "take",
+    "unfinished",
+]
+
+#: The kinds of the records: what the referrer is owed (with the purchase) and its part; what it
+#: gives back (with the return) and its part.
+OWED, PAID = "referral_reward", "referral_reward_paid"
+OWED_BACK, TAKEN = "referral_take_back", "referral_take_back_taken"
+
+
+def owe(uow: UnitOfWork, bonus: ReferrerBonus, now: datetime) -> Operation:
+    """Keep what the referrer is owed, in the referee's unit of work (its purchase's): the
+    record the referrer's part is decided from."""
+    request = {"member_id": bonus.referrer, "referee": bonus.referee, "purchase_id": bonus.purchase_id}
+    owed = Operation(
+        bonus.purchase_id + REFERRER_PART, OWED, request, {"bonus": codec.unstructure(bonus)}, now
+    )
+    uow.add_operation(owed)
+    return owed
+
+
+def pay(ctx: Context, uow: UnitOfWork, owed: Operation) -> None:
+    """Write the referrer's part of the reward ``owed`` records in ``uow``, under the referrer's
+    lock (taken here), unless it was written before; the caller commits."""
+    bonus = codec.structure(owed.result["bonus"], ReferrerBonus)
+    referrer = bonus.referrer
+    locks.lock(uow, referrer)
+    if uow.operation(owed.key + RECEIVED) is not None:
+        return
+    now = ctx.now()
+    written: list[Entry] = []
+    erased = uow.member_status(referrer) is MemberStatus.ERASED
+    if not erased:
+        tiering.follow_balance(ctx, uow, [referrer], source=bonus.purchase_id, at=now)
+        account = postings.read_account(uow, referrer, rolls=bonus.rolling)
+        written = postings.apply(uow, plan_bonus(account, bonus, now=now))
+        tiering.follow_balance(ctx, uow, [referrer], source=bonus.purchase_id, at=now)
+    credits = [entry for entry in written if entry.points > 0 and entry.member_id == referrer]
+    result: dict[str, Any] = {
+        "entries": [codec.unstructure(entry) for entry in written],
+        "lot": credits[0].seq if credits and bonus.points else None,
+        "referrer_erased": erased,
+    }
+    uow.add_operation(Operation(owed.key + RECEIVED, PAID, owed.request, result, now))
+
+
+def owe_back(uow: UnitOfWork, take_back: ReferrerTakeBack, now: datetime) -> Operation:
+    """Keep what the referrer gives back, in the referee's unit of work (its return's)."""
+    request = {
+        "member_id": take_back.referrer,
+        "referee": take_back.referee,
+        "purchase_id": take_back.purchase_id,
+        "return_id": take_back.return_id,
+    }
+    result = {"take_back": codec.unstructure(take_back)}
+    owed = Operation(take_back.return_id + REFERRER_PART, OWED_BACK, request, result, now)
+    uow.add_operation(owed)
+    return owed
+
+
+def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> None:
+    """Write the referrer's part of the take-back ``owed`` records in ``uow``, under the
+    referrer's lock (taken here), unless it was written before; the caller commits."""
+    back = codec.structure(owed.result["take_back"], ReferrerTakeBack)
+    referrer = back.referrer
+    locks.lock(uow, referrer)
+    if uow.operation(owed.key + RECEIVED) is not None:
+        return
+    # The reward's own part first, if a crash left it unwritten: the bonus is there to take.
+    reward = unfinished(uow, back.purchase_id)
+    if reward is not None:
+        pay(ctx, uow, reward)
+    now = ctx.now()
+    written: list[Entry] = []
+    erased = uow.member_status(referrer) is MemberStatus.ERASED
+    if not erased:
+        lot = paid_lot(uow, back.purchase_id)
+        if back.points:
+            postings.expire_due(uow, referrer, now, now)
+        account = postings.read_account(uow, referrer, rolls=back.rolling, with_lots=True)
+        plan = plan_take_back(account, back, lot=back.lot if lot is None else lot, now=now)
+        written = postings.apply(uow, plan)
+        tiering.follow_balance(ctx, uow, [referrer], source=back.return_id, at=now)
+    result = {"entries": [codec.unstructure(entry) for entry in written], "referrer_erased": erased}
+    uow.add_operation(Operation(owed.key + RECEIVED, TAKEN, owed.request, result, now))
+
+
+def unfinished(uow: UnitOfWork, key: str) -> Operation | None:
+    """The record of what the referrer is owed, or gives back, by the purchase or return ``key``,
+    if its part is not written yet."""
+    owed = uow.operation(key + REFERRER_PART)
+    if owed is None or uow.operation(owed.key + RECEIVED) is not None:
+        return None
+    return owed
+
+
+def finish(ctx: Context, owed: Operation) -> None:
+    """The referrer's part of the reward or take-back ``owed`` records, in a unit of work of its own."""
+
+    def work(uow: UnitOfWork) -> None:
+        _part(ctx, uow, owed)
+        uow.commit()
+
+    ctx.runner.run(work, "a referrer's part of a referral")
+
+
+def _part(ctx: Context, uow: UnitOfWork, owed: Operation) -> None:
+    if owed.kind == OWED_BACK:
+        take(ctx, uow, owed)
+    else:
+        pay(ctx, uow, owed)
+
+
+def settle_member(ctx: Context, uow: UnitOfWork, member_id: str) -> None:
+    """In a unit of work holding ``member_id``'s lock (a merge absorbing it): every referrer's part
+    of its rewards and take-backs left unwritten, written first, so that its points move as they
+    stand rather than change once it is closed. Only a crash, or a purchase whose own unit of work for the
+    part has not run yet, leaves one: the scan finds few."""
+    for kind in (OWED, OWED_BACK):  # rewards first, so that a take-back finds its bonus
+        for owed in uow.unfinished_parts(kind, limit=_SCAN):
+            if owed.request.get("member_id") == member_id:
+                _part(ctx, uow, owed)
+
+
+#: At most this many unfinished parts are looked at by a merge (more are a backlog that
+#: :func:`finish_due` clears first; a merge that missed one leaves it to maintenance, which
+#: credits the absorbed member's closed account, as any credit after a merge would).
+_SCAN = 10_000
+
+
+def paid_lot(uow: UnitOfWork, purchase_id: str) -> int | None:
+    """The lot the referrer's bonus of the referee's purchase ``purchase_id`` opened, or ``None``."""
+    paid = uow.operation(purchase_id + REFERRER_PART + RECEIVED)
+    lot = None if paid is None else paid.result.get("lot")
+    return lot if isinstance(lot, int) else None
+
+
+def finish_due(ctx: Context, batch: int) -> int:
+    """Write every referrer's part whose reward or take-back is kept without it, one unit of work
+    each, ``batch`` found at a time (rewards first); how many were finished."""
+    return sum(_finish_kind(ctx, kind, batch) for kind in (OWED, OWED_BACK))
+
+
+def _finish_kind(ctx: Context, kind: str, batch: int) -> int:
+    finished = 0
+    while True:
+        # Read-only (a replica may answer): each part checks again under its lock.
+        halves = ctx.runner.read(lambda uow: uow.unfinished_parts(kind, limit=batch))
+        for owed in halves:
+            finish(ctx, owed)
+        finished += len(halves)
+        if len(halves) < batch:
+            return finished
