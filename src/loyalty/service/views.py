@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from loyalty.checks import MAX_POINTS, check_id
-from loyalty.errors import InvalidInput, UnknownMember
+from loyalty.errors import InvalidInput
 from loyalty.holds import Hold
 from loyalty.ledger import Entry
 from loyalty.lots import Balance, Lot
@@ -29,7 +29,7 @@ def balance(ctx: Context, member_id: str) -> Balance:
     now = ctx.now()
     found = ctx.runner.read(lambda uow: uow.balance_by_state(member_id, now))
     if found is None:
-        raise UnknownMember("member_id", f"no member {member_id!r}")
+        raise ctx.runner.read(lambda uow: locks.unknown(uow, member_id))
     return found
 
 
@@ -87,7 +87,7 @@ def member(ctx: Context, member_id: str) -> Member:
     check_id("member_id", member_id)
     found = ctx.runner.read(lambda uow: uow.member(member_id))
     if found is None:
-        raise UnknownMember("member_id", f"no member {member_id!r}")
+        raise ctx.runner.read(lambda uow: locks.unknown(uow, member_id))
     return found
 
 
