@@ -18,7 +18,6 @@ import argparse
 import gc
 import glob
 import math
-import pickle
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TypeVar
@@ -30,6 +29,7 @@ from loyalty.habits import month_key
 from loyalty.lots import Lot
 from loyalty.purchases import Line, Purchase
 from loyalty.simulation import generate
+from loyalty.store.memory.data import pack
 from loyalty.store.periods import purchase_facts
 
 BATCH = 1000
@@ -48,7 +48,7 @@ SEGMENTS = (
     "the plain loop's Decimal arithmetic",
     "set-up (records)",
     "chains.link_of (the entry's link)",
-    "the memory store's kept record (pickled)",
+    "the memory store's kept record (data.pack)",
     "periods.purchase_facts",
     "Lot.opened_by",
     "habits.month_key",
@@ -117,7 +117,7 @@ def run() -> None:
     kept = [op for op in operations if op is not None]
     math.factorial(0)
     _segment(entries, lambda e: link_of(GENESIS, e))
-    _segment(kept, lambda o: pickle.dumps((o.request, o.result), pickle.HIGHEST_PROTOCOL))
+    _segment(kept, lambda o: pack(o.request, o.result))
     _segment(kept, lambda o: purchase_facts(o))
     _segment(entries, lambda e: Lot.opened_by(e, e.seq, e.points))
     _segment(batch, lambda p: month_key(p.at.astimezone(program.zone)))

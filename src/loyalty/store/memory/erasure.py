@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pickle
 from bisect import bisect_left
 from collections.abc import Callable
 from typing import Protocol
@@ -13,7 +12,7 @@ from loyalty.erasure import Erasure, Record, names
 from loyalty.errors import StorageError
 from loyalty.outbox import DomainEvent, EventKind
 from loyalty.store import check_json
-from loyalty.store.memory.data import Data, Kept
+from loyalty.store.memory.data import Data, Kept, pack, unpack
 
 __all__ = ["MemoryErasure"]
 
@@ -43,7 +42,7 @@ class MemoryErasure:
     def member_records(self: Transaction, member_id: str) -> list[Record]:
         found = []
         for key, kept in sorted(self._data.operations.items()):
-            request, result = pickle.loads(kept.body)
+            request, result = unpack(kept.body)
             if names(request, member_id):
                 found.append(Record(key, kept.kind, request, result))
         return found
@@ -103,7 +102,7 @@ class MemoryErasure:
         for record in erasure.records:
             kept = data.operations[record.key]
             records[record.key] = kept
-            body = pickle.dumps((dict(record.request), dict(record.result)), pickle.HIGHEST_PROTOCOL)
+            body = pack(dict(record.request), dict(record.result))
             data.operations[record.key] = Kept(kept.kind, body, kept.recorded_at, kept.facts)
         events = {}
         for event in [*erasure.events, *shared]:
