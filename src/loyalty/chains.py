@@ -72,10 +72,9 @@ def _offset(at: datetime) -> int:
     return 0 if offset is None else offset // _SECOND
 
 
-def _texts(*texts: str | None) -> bytes:
-    # Each text as its length and itself ("-" for none): no separator inside a text can fake one.
-    parts = ["-" if text is None else f"{len(text)}:{text}" for text in texts]
-    return "|".join(parts).encode("utf-8", "surrogatepass")
+def _text(text: str | None) -> str:
+    # A text as its length and itself ("-" for none): no separator inside a text can fake one.
+    return "-" if text is None else f"{len(text)}:{text}"
 
 
 def text_digest(entry: Posting | Entry) -> bytes:
@@ -88,9 +87,15 @@ def text_digest(entry: Posting | Entry) -> bytes:
     32
     """
     rules = " ".join(entry.rules)  # rule ids hold no whitespace (loyalty.store.check_rules)
-    return hashlib.sha256(
-        _texts(entry.source_id, entry.reason, entry.actor, rules, entry.program_version)
-    ).digest()
+    source, reason = entry.source_id, entry.reason
+    # The five texts by _text, "|" between them, written out: this is on every entry appended,
+    # where a comprehension's frame and list cost more than the text (a source is never None,
+    # a reason only once an erasure has rewritten it).
+    text = (
+        f"{len(source)}:{source}|{_text(reason) if reason is None else f'{len(reason)}:{reason}'}"
+        f"|{_text(entry.actor)}|{len(rules)}:{rules}|{_text(entry.program_version)}"
+    )
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
 def content_digest(entry: Posting | Entry, *, text: bytes | None = None) -> bytes:
@@ -101,12 +106,16 @@ def content_digest(entry: Posting | Entry, *, text: bytes | None = None) -> byte
     as their microsecond (adapters keep them in UTC). Every field but the text is a number, a
     kind's name or none, written in ASCII between fixed separators.
     """
-    draws = ";".join(f"{lot}:{points}" for lot, points in entry.draws)
-    redates = ";".join(f"{lot}:{_micros(at)}" for lot, at in entry.redates)
+    # (Most entries draw on no lot and re-date none: no generator made for them.)
+    draws = ";".join(f"{lot}:{points}" for lot, points in entry.draws) if entry.draws else ""
+    redates = ";".join(f"{lot}:{_micros(at)}" for lot, at in entry.redates) if entry.redates else ""
+    vests, expires = entry.vests_at, entry.expires_at
+    vests_micros = None if vests is None else _micros(vests)
+    expires_micros = None if expires is None else _micros(expires)
     body = (
         f"{entry.kind.value}|{entry.points}|{_micros(entry.occurred_at)}|{_offset(entry.occurred_at)}"
-        f"|{_micros(entry.recorded_at)}|{_offset(entry.recorded_at)}|{_micros(entry.vests_at)}"
-        f"|{_micros(entry.expires_at)}|{draws}|{int(entry.rolling)}|{redates}|"
+        f"|{_micros(entry.recorded_at)}|{_offset(entry.recorded_at)}|{vests_micros}"
+        f"|{expires_micros}|{draws}|{int(entry.rolling)}|{redates}|"
     )
     return hashlib.sha256(body.encode("ascii") + (text_digest(entry) if text is None else text)).digest()
 

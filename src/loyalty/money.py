@@ -95,12 +95,13 @@ def check_decimal(field: str, value: object, *, allow_negative: bool = False) ->
 
 def check_magnitude(field: str, value: Decimal, error: type[InvalidInput]) -> None:
     """Refuse a finite ``value`` beyond :data:`MAX_AMOUNT` or with more than :data:`MAX_DECIMAL_PLACES`."""
-    # Comparisons and as_tuple are exact: they do not consult the (caller's) decimal context.
+    # Comparisons are exact: they do not consult the (caller's) decimal context.
     if not _MIN_AMOUNT < value < MAX_AMOUNT:
         raise error(field, f"must be below {MAX_AMOUNT:,.0f}, got {value}")
-    exponent = value.as_tuple().exponent
-    assert isinstance(exponent, int)  # finite, checked by the caller
-    if exponent < -MAX_DECIMAL_PLACES and value != value.quantize(_FINEST, context=EXACT):
+    # Equal to itself at 12 places: no digit beyond them but zeros (1.5000000000000 passes).
+    # Exact in EXACT: below MAX_AMOUNT at 12 places is at most 36 digits. (One C call where
+    # ``as_tuple().exponent`` built a tuple of digits and a named tuple in Python first.)
+    if value != value.quantize(_FINEST, context=EXACT):
         raise error(field, f"must have at most {MAX_DECIMAL_PLACES} decimal places, got {value}")
 
 

@@ -1,12 +1,17 @@
-"""The memory adapter passes the shipped store contract, and refuses a bad tally or rule id even
-after it stopped checking the keys and rule lists it has already seen."""
+"""The memory adapter passes the shipped store contract, refuses a bad tally or rule id even
+after it stopped checking the keys and rule lists it has already seen, and reads back the
+records it packed as they were given."""
 
 from __future__ import annotations
 
 import gc
+import marshal
+import pickle
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import attrs
@@ -19,6 +24,7 @@ from loyalty.members import Member
 from loyalty.simulation import generate
 from loyalty.store import Store, Tally
 from loyalty.store.memory import MemoryStore
+from loyalty.store.memory.data import pack, unpack
 from loyalty.testing.contract import StoreContract
 
 
@@ -94,3 +100,37 @@ def test_a_recorded_purchase_leaves_the_collector_few_objects_to_walk() -> None:
     per_purchase = (len(gc.get_objects()) - before) / (len(sales) - 100)
     # The entry, its lot and a share of the tallies and indexes.
     assert per_purchase < 4
+
+
+class _Kind(StrEnum):
+    PLAIN = "plain"
+
+
+@pytest.mark.parametrize(
+    ("request_", "result"),
+    [
+        # A purchase's record: plain dicts, lists, tuples, strings, numbers, None and booleans.
+        (
+            {"member_id": "M1", "lines": [{"sku": "A", "quantity": "2", "labels": {"c": "r"}}]},
+            {"points": 3, "breakdown": [], "context": {"k": (1, "2.5")}, "guest": True, "tier": None},
+        ),
+        # Values marshal refuses are pickled instead and keep their types.
+        ({"kind": _Kind.PLAIN, "big": 2**80}, {"amount": Decimal("2.50"), "ordered": OrderedDict(a=1)}),
+    ],
+)
+def test_a_kept_record_reads_back_equal_with_its_types_and_as_a_fresh_copy(
+    request_: dict[str, Any], result: dict[str, Any]
+) -> None:
+    body = pack(request_, result)
+    first, second = unpack(body), unpack(body)
+    assert first == (request_, result) == second
+    for read, given in zip(first, (request_, result), strict=True):
+        for name, value in given.items():
+            assert type(read[name]) is type(value)
+    first[0]["member_id"] = "changed"
+    assert unpack(body)[0].get("member_id") == request_.get("member_id")
+
+
+def test_a_kept_record_is_marshalled_where_it_can_be_and_pickled_where_not() -> None:
+    assert marshal.loads(pack({"a": 1}, {"b": [2]})) == ({"a": 1}, {"b": [2]})
+    assert pickle.loads(pack({"a": _Kind.PLAIN}, {})) == ({"a": _Kind.PLAIN}, {})

@@ -108,3 +108,29 @@ def test_the_verifier_checks_each_link_against_the_one_stored_before_it_and_ever
     missing = Verifier()
     missing.check([links[0], Link(second, None), links[2], *_chain(other)])
     assert missing.report(heads[:1]).breaks == (Break("M1", 2, "link"), Break("M2", 4, "head"))
+
+
+def test_the_digests_are_of_the_documented_layout_whatever_the_entry_holds() -> None:
+    # Numbers and kinds in ASCII between "|", instants as microseconds and offsets, draws and
+    # re-dates as "lot:value" joined by ";"; each text as its length and itself, "-" for none.
+    t = datetime(2024, 3, 1, 9, 30, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    utc = T0 + timedelta(microseconds=5)
+    micros = micros_of(t)
+    plain = Entry(3, "M1", EntryKind.EARN, 12, 12, t, utc, "S1-T1-1", "purchase", None, ("base",), None)
+    text = b"7:S1-T1-1|8:purchase|-|4:base|-"
+    body = f"earn|12|{micros}|3600|{micros_of(utc)}|0|None|None||0||".encode()
+    assert text_digest(plain) == hashlib.sha256(text).digest()
+    assert content_digest(plain) == hashlib.sha256(body + hashlib.sha256(text).digest()).digest()
+    drawn = attrs.evolve(
+        plain, kind=EntryKind.REDEEM, points=-6, actor="tïll|2", rules=(), program_version="v2",
+        vests_at=utc, expires_at=utc, draws=((1, -5), (2, -1)), rolling=True, redates=((1, None), (2, utc)),
+    )  # fmt: skip
+    text = "7:S1-T1-1|8:purchase|6:tïll|2|0:|2:v2".encode()
+    stamp = micros_of(utc)
+    body = f"redeem|-6|{micros}|3600|{stamp}|0|{stamp}|{stamp}|1:-5;2:-1|1|1:None;2:{stamp}|".encode()
+    assert text_digest(drawn) == hashlib.sha256(text).digest()
+    assert content_digest(drawn) == hashlib.sha256(body + hashlib.sha256(text).digest()).digest()
+
+
+def micros_of(at: datetime) -> int:
+    return (at - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)

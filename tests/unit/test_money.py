@@ -111,6 +111,15 @@ def test_twelve_decimal_places_pass_and_trailing_zeros_do_not_count() -> None:
     assert check_decimal("amount", Decimal("1.50000000000000000000")) == Decimal("1.5")
     with pytest.raises(InvalidAmount):
         check_decimal("amount", Decimal("1.5000000000001"))
+    # The widest value with 12 places (36 digits), whole numbers in exponent form, zeros.
+    widest = Decimal("999999999999999999999999.999999999999")
+    assert check_decimal("amount", widest, allow_negative=True) == widest
+    narrowest = Decimal("-999999999999999999999999.999999999999")
+    assert check_decimal("amount", narrowest, allow_negative=True) == narrowest
+    assert check_decimal("amount", Decimal("5E+3")) == 5000
+    assert check_decimal("amount", Decimal("0E-30")) == 0
+    with pytest.raises(InvalidAmount):
+        check_decimal("amount", Decimal("-1E-13"), allow_negative=True)
 
 
 def test_checking_and_rounding_are_exact_under_a_callers_narrow_decimal_context() -> None:

@@ -7,7 +7,6 @@ leaves the dictionaries exactly as they were.
 
 from __future__ import annotations
 
-import pickle
 import threading
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterator, Mapping
@@ -41,7 +40,6 @@ from loyalty.store.memory.erasure import MemoryErasure
 from loyalty.store.memory.offline import MemoryOffline
 from loyalty.store.memory.transfers import MemoryTransfers
 from loyalty.store.memory.vouchers import MemoryVouchers
-from loyalty.store.periods import purchase_facts
 from loyalty.store.spending import LAST_ID, Segment, collect
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
@@ -501,9 +499,8 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
         key = operation.key
         if key in ops:
             raise StorageError("id", f"operation {key!r} already exists")
-        body = pickle.dumps((operation.request, operation.result), pickle.HIGHEST_PROTOCOL)
-        facts = purchase_facts(operation)
-        ops[key] = Kept(operation.kind, body, operation.recorded_at, facts)
+        ops[key] = kept = Kept.of(operation)
+        facts = kept.facts
         periods = self._data.periods
         if facts is not None:
             periods.add_purchase(facts)

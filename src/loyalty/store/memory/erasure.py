@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import pickle
 import secrets
 from bisect import bisect_left
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from loyalty.errors import StorageError
 from loyalty.outbox import DomainEvent, EventKind
 from loyalty.pseudonyms import SECRET_BYTES, SECRET_KEY, mentions, renamed_tally, secret_from, secret_points
 from loyalty.store import check_json
-from loyalty.store.memory.data import Data, Kept
+from loyalty.store.memory.data import Data, Kept, pack, unpack
 from loyalty.tallies import Tally
 
 __all__ = ["MemoryErasure"]
@@ -49,7 +48,7 @@ class MemoryErasure:
     def member_records(self: Transaction, member_id: str) -> list[Record]:
         found = []
         for key, kept in sorted(self._data.operations.items()):
-            request, result = pickle.loads(kept.body)
+            request, result = unpack(kept.body)
             if names(request, member_id):
                 found.append(Record(key, kept.kind, request, result))
         return found
@@ -60,7 +59,7 @@ class MemoryErasure:
     def mentioning(self: Transaction, member_id: str) -> tuple[list[Record], list[DomainEvent]]:
         records = []
         for key, kept in sorted(self._data.operations.items()):
-            request, result = pickle.loads(kept.body)
+            request, result = unpack(kept.body)
             if mentions(request, member_id) or mentions(result, member_id):
                 records.append(Record(key, kept.kind, request, result))
         return records, [event for event in self._data.events if mentions(event.data, member_id)]
@@ -131,7 +130,7 @@ class MemoryErasure:
             data.kept_texts.setdefault(text.seq, text.kept)
         for record in [*erasure.records, *erasure.renamed]:
             kept = data.operations[record.key]
-            body = pickle.dumps((dict(record.request), dict(record.result)), pickle.HIGHEST_PROTOCOL)
+            body = pack(dict(record.request), dict(record.result))
             data.operations[record.key] = Kept(kept.kind, body, kept.recorded_at, kept.facts)
         for event in [*erasure.events, *shared, *erasure.mentions]:
             found = data.events[event.seq - 1]

@@ -3,11 +3,10 @@ unit of work."""
 
 from __future__ import annotations
 
-import pickle
 from typing import Protocol
 
 from loyalty.store import Operation
-from loyalty.store.memory.data import Data
+from loyalty.store.memory.data import Data, unpack
 from loyalty.transfers import RECEIVED
 
 __all__ = ["MemoryTransfers"]
@@ -30,7 +29,7 @@ class MemoryTransfers:
             kept = ops[key]
             if kept.kind != "transfer" or key + RECEIVED in ops:
                 continue
-            _, result = pickle.loads(kept.body)
+            _, result = unpack(kept.body)
             if "runs" in result:
                 found.append(kept.operation(key))
                 if len(found) >= limit:
