@@ -49,7 +49,11 @@ with a fixed ``+01:00`` or ``+02:00`` offset, the same instant)::
      "at": "2024-03-07T19:20:00+01:00", "name": "survey_completed", "properties": {"survey": "spring"}}
 
 ``birthday``, ``attributes``, ``category``, ``store_id``, ``terminal_id`` and
-``properties`` may be ``null`` or left out. ``total`` is written for people and
+``properties`` may be ``null`` or left out. A purchase may name its ``channel``
+(``"online"``...), and a line its ``labels`` (an object of strings), ``discount``
+and ``tax`` (decimal strings), as :class:`~loyalty.Line` takes them
+(:mod:`loyalty.history_baskets`): rules that read them earn on them when the
+history is imported or replayed. ``total`` is written for people and
 other tools; on reading it is checked against the lines, never trusted instead
 of them. A return names the purchase (``purchase_id``) and the units brought
 back, by SKU (other keys of its lines, such as a ``unit_price``, are ignored);
@@ -105,6 +109,7 @@ from typing import Any
 import attrs
 
 from loyalty.errors import InvalidInput, LoyaltyError
+from loyalty.history_baskets import CACHE, line_record, read_line
 from loyalty.history_fields import Fields
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line, Purchase
@@ -125,10 +130,6 @@ __all__ = [
     "record_of",
     "write",
 ]
-
-#: Lines read back share their :class:`~loyalty.purchases.Line` when they are the same; at most
-#: this many distinct ones are remembered, so the memory used stays bounded whatever the file.
-_LINE_CACHE = 4096
 
 
 def _frozen(value: Mapping[str, AttributeValue] | None) -> Mapping[str, AttributeValue]:
@@ -306,22 +307,16 @@ def record_of(event: Event) -> dict[str, Any]:
         )
         return head | {"type": "return", "purchase_id": event.purchase_id, "lines": returned}
     purchase = event.purchase
-    return head | {
+    sale = {
         "type": "purchase",
         "currency": purchase.currency,
         "store_id": purchase.store_id,
         "terminal_id": purchase.terminal_id,
-        "lines": [
-            {
-                "sku": line.sku,
-                "category": line.category,
-                "quantity": _quantity(line.quantity),
-                "unit_price": str(line.unit_price),
-            }
-            for line in purchase.lines
-        ],
+        "lines": [line_record(line) for line in purchase.lines],
         "total": str(purchase.total.amount),
     }
+    # Only when there is one, as most sales have none: a file without it reads as before.
+    return head | sale | ({} if purchase.channel is None else {"channel": purchase.channel})
 
 
 def write(events: Iterable[Event]) -> Iterator[str]:
@@ -333,39 +328,11 @@ def write(events: Iterable[Event]) -> Iterator[str]:
 # -- reading ----------------------------------------------------------------------------------
 
 
-# Lines already read, by what they say: a file repeats the same few thousand products, and
-# building a Line checks every field again (most of a purchase's reading time otherwise).
-_lines: dict[tuple[Any, ...], Line] = {}
-
-
-def _line(number: int, i: int, item: object) -> Line:
-    """Line ``i`` of a purchase on line ``number``: the one read before if the same, else a new one."""
-    if isinstance(item, dict):
-        key = (item.get("sku"), item.get("quantity"), item.get("unit_price"), item.get("category"))
-        # true and 1.0 equal 1 to a dict: they are refused, never found as the line of 1 unit.
-        if type(key[1]) is int or type(key[1]) is str:
-            line = _lines.get(key)
-            if line is not None:
-                return line
-    fields = Fields(number, item, f"lines[{i}].")
-    sku, quantity, price = fields.text("sku"), fields.quantity("quantity"), fields.decimal("unit_price")
-    try:
-        line = Line(sku, quantity, price, fields.optional_text("category"))
-    except LoyaltyError as exc:
-        raise fields.error(exc.field or "", exc.message) from exc
-    if len(_lines) >= _LINE_CACHE:
-        _lines.clear()
-    # Only a line read from exactly these JSON values is cached under them (a unit price of
-    # "1.5" and "1.50" are two keys, each found again as it was written).
-    _lines[(sku, fields.data["quantity"], fields.data["unit_price"], fields.data.get("category"))] = line
-    return line
-
-
 def _purchase(record: Fields, event_id: str, member_id: str, at: datetime) -> Purchase:
-    lines = [_line(record.number, i, item) for i, item in enumerate(record.items("lines") or ())]
+    lines = [read_line(record.number, i, item) for i, item in enumerate(record.items("lines") or ())]
     currency, store = record.text("currency"), record.optional_text("store_id")
-    till = record.optional_text("terminal_id")
-    return _checked_purchase(record, event_id, member_id, at, lines, currency, store, till)
+    till, channel = record.optional_text("terminal_id"), record.optional_text("channel")
+    return _checked_purchase(record, event_id, member_id, at, lines, currency, (store, till, channel))
 
 
 def _checked_purchase(
@@ -375,12 +342,12 @@ def _checked_purchase(
     at: datetime,
     lines: list[Line],
     currency: str,
-    store: str | None,
-    till: str | None,
+    where: tuple[str | None, str | None, str | None],
 ) -> Purchase:
-    """The purchase of these fields of ``record``, its ``total`` (if written) checked against its lines."""
+    """The purchase of these fields of ``record`` (``where``: its store, till and channel), its
+    ``total`` (if written) checked against its lines."""
     try:
-        purchase = Purchase(event_id, member_id, at, lines, currency, store, till)
+        purchase = Purchase(event_id, member_id, at, lines, currency, *where)
     except LoyaltyError as exc:
         raise record.error(exc.field or "", exc.message) from exc
     if record.data.get("total") is not None:
@@ -397,6 +364,7 @@ def _sale(number: int, data: dict[str, Any], utc: bool) -> Sale | None:
     get = data.get
     event_id, member_id, text, currency = get("id"), get("member_id"), get("at"), get("currency")
     items, store, till, total = get("lines"), get("store_id"), get("terminal_id"), get("total")
+    channel = get("channel")
     if not (
         type(event_id) is str
         and type(member_id) is str
@@ -405,6 +373,7 @@ def _sale(number: int, data: dict[str, Any], utc: bool) -> Sale | None:
         and type(items) is list
         and (store is None or type(store) is str)
         and (till is None or type(till) is str)
+        and (channel is None or type(channel) is str)
         and (total is None or type(total) is str)
     ):
         return None
@@ -419,20 +388,24 @@ def _sale(number: int, data: dict[str, Any], utc: bool) -> Sale | None:
     lines = []
     for i, item in enumerate(items):
         line = None
-        if type(item) is dict:  # the lookup _line would make first, without the call
+        # read_line's look-up of a plain line (cache_key), without the calls. A plain line's
+        # key is found only for an item with a sku, a quantity and a unit price: with three keys,
+        # or four and the fourth a category, the item has no other (a discount, a tax, labels).
+        size = len(item) if type(item) is dict else 0
+        if size == 3 or (size == 4 and "category" in item):
             quantity = item.get("quantity")
             if type(quantity) is int or type(quantity) is str:
-                line = _lines.get((item.get("sku"), quantity, item.get("unit_price"), item.get("category")))
-        lines.append(_line(number, i, item) if line is None else line)
+                line = CACHE.get((item.get("sku"), quantity, item.get("unit_price"), item.get("category")))
+        lines.append(read_line(number, i, item) if line is None else line)
     try:
-        purchase = Purchase(event_id, member_id, at, lines, currency, store, till)
+        purchase = Purchase(event_id, member_id, at, lines, currency, store, till, channel)
         if total is None or Decimal(total) == purchase.total.amount:
             return Sale(purchase)
     except (LoyaltyError, ArithmeticError):
         pass
     # Something is wrong with the purchase or its total: this raises, naming it.
     record = Fields(number, data, utc=utc)
-    return Sale(_checked_purchase(record, event_id, member_id, at, lines, currency, store, till))
+    return Sale(_checked_purchase(record, event_id, member_id, at, lines, currency, (store, till, channel)))
 
 
 def _return(record: Fields, event_id: str, member_id: str, at: datetime) -> SaleReturn:

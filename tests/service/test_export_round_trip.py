@@ -3,18 +3,13 @@ balances, lots, tiers, details, keys, statuses and referrals, and are paid no si
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
-import pytest
-
-from loyalty import Engine, Line, Purchase, history, open_store
+from loyalty import Engine, Line, Purchase, history
 from loyalty.config import program_from_dict
 from loyalty.store import Store
-from loyalty.store.sqlite import SQLiteStore
 
 #: Points pending for 14 days, expiring after a year, tiers by balance (which points carried
 #: as opening balances reach again), a sign-up bonus (in the lots exported: not paid again), a
@@ -41,18 +36,6 @@ PROGRAM = program_from_dict(
 )
 T0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
 NOW = datetime(2024, 4, 20, tzinfo=UTC)
-
-
-@pytest.fixture
-def other_store(any_store: Store, tmp_path: Path) -> Iterator[Store]:
-    """An empty store of another adapter than ``any_store``'s."""
-    store = (
-        SQLiteStore(tmp_path / "other.db")
-        if type(any_store).__name__ == "MemoryStore"
-        else open_store("memory://")
-    )
-    yield store
-    store.close()
 
 
 def _referral(engine: Engine, member: str) -> tuple[Any, ...]:
@@ -85,9 +68,10 @@ def _members(engine: Engine, members: list[str]) -> list[Any]:
 
 
 def test_exported_members_import_into_another_adapter_as_they_were(
-    any_store: Store, other_store: Store
+    two_stores: tuple[Store, Store],
 ) -> None:
-    source = Engine(PROGRAM, any_store, clock=lambda: NOW)
+    from_store, other_store = two_stores
+    source = Engine(PROGRAM, from_store, clock=lambda: NOW)
     source.enroll("M1", at=T0, birthday=datetime(1981, 2, 28).date(), attributes={"segment": "student"},
                   identifiers=["card:1001", "email:ann@example.com"])  # fmt: skip
     source.enroll("M2", at=T0)

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,6 @@ from loyalty.errors import TransientStorageError
 from loyalty.returns import Return, Returned
 from loyalty.service.history_export import HistoryExport
 from loyalty.store import Closing, Store, UnitOfWork
-from loyalty.store.sqlite import SQLiteStore
 from loyalty.whatif import simulate
 from tests.service.helpers import WatchedStore
 
@@ -48,18 +46,6 @@ PROGRAM = program_from_dict(
 T0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
 NOW = datetime(2024, 5, 20, tzinfo=UTC)
 MEMBERS = ["M1", "M2", "M3"]
-
-
-@pytest.fixture
-def other_store(any_store: Store, tmp_path: Path) -> Iterator[Store]:
-    """An empty store of another adapter than ``any_store``'s."""
-    store = (
-        SQLiteStore(tmp_path / "other.db")
-        if type(any_store).__name__ == "MemoryStore"
-        else open_store("memory://")
-    )
-    yield store
-    store.close()
 
 
 def _purchase(id: str, member: str, days: int, cakes: int, bread: int = 1) -> Purchase:
@@ -107,9 +93,10 @@ def _state(engine: Engine) -> list[Any]:
 
 
 def test_an_exported_history_imports_into_another_adapter_with_the_same_points_tiers_and_receipts(
-    any_store: Store, other_store: Store
+    two_stores: tuple[Store, Store],
 ) -> None:
-    source = Engine(PROGRAM, any_store, clock=lambda: NOW)
+    from_store, other_store = two_stores
+    source = Engine(PROGRAM, from_store, clock=lambda: NOW)
     _history(source)
     counts = HistoryExport()
     lines = list(history.write(source.export_history(page=2, counts=counts)))
@@ -128,6 +115,45 @@ def test_an_exported_history_imports_into_another_adapter_with_the_same_points_t
     # A retry of each purchase in the new store is answered with the receipt the first store gave.
     for purchase in PURCHASES:
         assert target.record_purchase(purchase) == source.record_purchase(purchase)
+
+
+#: Earns without tax, 9 points a sale on the web, triple on own-brand lines: what a sale's
+#: channel and its lines' labels, discounts and taxes change.
+DETAILED = program_from_dict(
+    {
+        "name": "Club",
+        "currency": "EUR",
+        "tax": "exclusive",
+        "rules": [
+            {"kind": "purchase_bonus", "id": "web", "points": 9, "channels": ["web"]},
+            {"kind": "multiplier", "id": "own-brand", "factor": "3", "labels": {"brand": ["own"]}},
+        ],
+    }
+)
+
+
+def test_a_sales_channel_and_its_lines_labels_discounts_and_taxes_earn_the_same_once_imported(
+    two_stores: tuple[Store, Store],
+) -> None:
+    from_store, other_store = two_stores
+    source = Engine(DETAILED, from_store, clock=lambda: NOW)
+    source.enroll("M1", at=T0)
+    shirt = Line("shirt", 2, Decimal("20.00"), "apparel", {"brand": "own"}, Decimal("5.00"), Decimal("6.00"))
+    sales = [
+        Purchase("W1", "M1", T0 + timedelta(days=1), [shirt, Line("socks", 1, Decimal("4.00"))], "EUR",
+                 channel="web"),
+        Purchase("S1", "M1", T0 + timedelta(days=2), [shirt], "EUR", "S1"),
+    ]  # fmt: skip
+    receipts = [source.record_purchase(sale) for sale in sales]
+    # (40 - 5 - 6) x 3 + 4 + 9 on the web, 29 x 3 in the store.
+    assert [r.points for r in receipts] == [87 + 4 + 9, 87]
+    lines = list(history.write(source.export_history()))
+
+    target = Engine(DETAILED, other_store, clock=lambda: NOW)
+    assert not target.import_events(lines).rejected
+    assert target.balance("M1") == source.balance("M1")
+    assert [target.record_purchase(sale) for sale in sales] == receipts
+    assert simulate(lines, DETAILED, DETAILED, until=NOW).current.figures.issued == 87 + 4 + 9 + 87
 
 
 def test_an_exported_history_replays_under_the_current_program_to_the_points_recorded(

@@ -58,6 +58,26 @@ EVERY_KIND: list[Event] = [
     Enrollment("E2", "M2", AT, identifiers=("card:1001", "email:ann@example.com")),
     OpeningBalance("OB-1", "M2", 420, AT, AT.replace(year=2025)),
     OpeningBalance("OB-2", "M2", 5, AT, None, AT.replace(month=4)),
+    Sale(
+        Purchase(
+            "W-1",
+            "M2",
+            AT,
+            [
+                Line(
+                    "shirt",
+                    2,
+                    Decimal("20.00"),
+                    "apparel",
+                    {"color": "red"},
+                    Decimal("5.00"),
+                    Decimal("6.00"),
+                )
+            ],
+            "EUR",
+            channel="online",
+        )
+    ),
 ]
 
 
@@ -77,7 +97,40 @@ def test_every_record_type_reads_back_as_written() -> None:
         "enrollment",
         "opening_balance",
         "opening_balance",
+        "purchase",
     ]
+
+
+def test_a_purchase_writes_its_channel_and_its_lines_labels_discounts_and_taxes_only_when_it_has_them() -> (
+    None
+):
+    plain, online = record_of(EVERY_KIND[1]), record_of(EVERY_KIND[-1])
+    assert "channel" not in plain
+    assert not {"labels", "discount", "tax"} & {key for line in plain["lines"] for key in line}
+    assert online["channel"] == "online"
+    assert online["lines"] == [
+        {"sku": "shirt", "category": "apparel", "quantity": 2, "unit_price": "20.00",
+         "labels": {"color": "red"}, "discount": "5.00", "tax": "6.00"}
+    ]  # fmt: skip
+    assert online["total"] == "35.00"
+
+
+def test_a_line_with_labels_a_discount_or_a_tax_is_never_read_as_the_plain_line() -> None:
+    plain = {"sku": "shirt", "quantity": 1, "unit_price": "20.00"}
+    variants = [
+        plain,
+        {**plain, "labels": {"color": "red"}},
+        {**plain, "discount": "1.00"},
+        {**plain, "tax": "3.00"},
+    ]
+    sales = [{**_SALE, "id": f"T{i}", "lines": [line]} for i, line in enumerate(variants + variants)]
+    lines = [
+        event.purchase.lines[0]
+        for event in read(json.dumps(sale) for sale in sales)
+        if isinstance(event, Sale)
+    ]
+    assert len({(line.labels.get("color"), line.discount, line.tax) for line in lines[:4]}) == 4
+    assert lines[4:] == lines[:4]
 
 
 def test_a_void_is_a_return_without_lines() -> None:
@@ -143,6 +196,21 @@ _ENROLL = {"type": "enrollment", "id": "n", "member_id": "m", "at": _AT}
         ({**_SALE, "lines": [{**_LINE, "quantity": 1.0}]}, "line 1: lines[0].quantity: must be an integer"),
         ({**_SALE, "lines": [{**_LINE, "quantity": True}]}, "line 1: lines[0].quantity: must be an integer"),
         ({**_SALE, "lines": [_LINE, 5]}, "line 1: lines[1]: must be a JSON object, not int"),
+        (
+            {**_SALE, "lines": [{**_LINE, "discount": 1}]},
+            "line 1: lines[0].discount: must be a string, not int",
+        ),
+        ({**_SALE, "lines": [{**_LINE, "tax": "x"}]}, "line 1: lines[0].tax: not a decimal number: 'x'"),
+        (
+            {**_SALE, "lines": [{**_LINE, "tax": "1.26"}]},
+            "line 1: lines[0].tax: must not exceed the amount paid",
+        ),
+        ({**_SALE, "lines": [{**_LINE, "labels": ["red"]}]}, "line 1: lines[0].labels: must be an object"),
+        (
+            {**_SALE, "lines": [{**_LINE, "labels": {"color": 1}}]},
+            "line 1: lines[0].labels['color']: must be a str",
+        ),
+        ({**_SALE, "lines": [_LINE], "channel": 3}, "line 1: channel: must be a string or null, not int"),
         ({**_RETURN, "lines": "cake"}, "line 1: lines: must be a list, not str"),
         (
             {**_RETURN, "lines": None, "purchase_id": None},
@@ -183,7 +251,18 @@ _SALE_VALUES: dict[str, list[object]] = {
     "currency": ["EUR", "eur", 1, None],
     "store_id": ["S1", "", 2, None],
     "terminal_id": ["S1-T1", {}, None],
-    "lines": [[_LINE], [], [_LINE, 5], [{**_LINE, "quantity": 0}], "x", None],
+    "channel": ["online", "", 3, None],
+    "lines": [
+        [_LINE],
+        [],
+        [_LINE, 5],
+        [{**_LINE, "quantity": 0}],
+        [{**_LINE, "discount": "0.25", "tax": "0.10", "labels": {"color": "red"}}],
+        [{**_LINE, "discount": 0.25}],
+        [{**_LINE, "labels": {"color": None}}],
+        "x",
+        None,
+    ],
     "total": ["1.25", "1.3", "x", 1.25, None],
 }
 _MISWRITTEN = [(key, value) for key, values in _SALE_VALUES.items() for value in values[1:]]
