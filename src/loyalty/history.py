@@ -43,13 +43,18 @@ with a fixed ``+01:00`` or ``+02:00`` offset, the same instant)::
      "lines": [{"sku": "P0117", "quantity": 1}]}
     {"type": "redemption", "id": "S03-T2-000122", "member_id": "M00042",
      "at": "2024-03-05T14:02:51+01:00", "points": 250}
+    {"type": "redemption", "id": "S03-T2-000124", "member_id": "M00042",
+     "at": "2024-03-05T14:03:40+01:00", "points": 100, "reason": "coffee",
+     "purchase_id": "S03-T2-000123"}
     {"type": "adjustment", "id": "ADJ-7", "member_id": "M00042",
      "at": "2024-03-06T09:00:00+01:00", "points": -40, "reason": "double scan", "actor": "staff-3"}
     {"type": "event", "id": "SRV-991", "member_id": "M00042",
      "at": "2024-03-07T19:20:00+01:00", "name": "survey_completed", "properties": {"survey": "spring"}}
 
 ``birthday``, ``attributes``, ``category``, ``store_id``, ``terminal_id`` and
-``properties`` may be ``null`` or left out. A purchase may name its ``channel``
+``properties`` may be ``null`` or left out. A redemption may say what it was for
+(``reason``, ``"redemption"`` if left out) and name the purchase its points paid
+for (``purchase_id``), as :meth:`~loyalty.Engine.redeem` takes them. A purchase may name its ``channel``
 (``"online"``...), and a line its ``labels`` (an object of strings), ``discount``
 and ``tax`` (decimal strings), as :class:`~loyalty.Line` takes them
 (:mod:`loyalty.history_baskets`): rules that read them earn on them when the
@@ -198,12 +203,16 @@ class Sale:
 
 @attrs.frozen
 class Redemption:
-    """A member spends points on a reward at a till."""
+    """A member spends points on a reward at a till, as :meth:`~loyalty.Engine.redeem` takes them:
+    saying what for (``reason``) and, when the points paid for a recorded purchase of the
+    member's, naming it (``purchase_id``: its return in full gives them back)."""
 
     id: str
     member_id: str
     points: int
     at: datetime
+    reason: str = "redemption"
+    purchase_id: str | None = None
 
 
 @attrs.frozen
@@ -289,7 +298,10 @@ def record_of(event: Event) -> dict[str, Any]:
     if isinstance(event, OpeningBalance):
         return head | _opening_record(event)
     if isinstance(event, Redemption):
-        return head | {"type": "redemption", "points": event.points}
+        # Each only when it says something: a file without them reads as before.
+        reason = {} if event.reason == "redemption" else {"reason": event.reason}
+        paid = {} if event.purchase_id is None else {"purchase_id": event.purchase_id}
+        return head | {"type": "redemption", "points": event.points} | reason | paid
     if isinstance(event, Adjustment):
         return head | {
             "type": "adjustment",
@@ -443,7 +455,8 @@ def _event(record: Fields) -> Event:
     if kind == "enrollment":
         return _enrollment(record, event_id, member_id, at)
     if kind == "redemption":
-        return Redemption(event_id, member_id, record.integer("points"), at)
+        reason, paid = record.optional_text("reason"), record.optional_text("purchase_id")
+        return Redemption(event_id, member_id, record.integer("points"), at, reason or "redemption", paid)
     if kind == "return":
         return _return(record, event_id, member_id, at)
     if kind == "adjustment":

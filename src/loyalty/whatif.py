@@ -240,7 +240,10 @@ class _Run:
                 self._signup(member)
         elif isinstance(event, history.Redemption):
             try:
-                engine.redeem(event.member_id, event.points, id=event.id, at=event.at)
+                reason, paid = event.reason, event.purchase_id
+                engine.redeem(
+                    event.member_id, event.points, id=event.id, at=event.at, reason=reason, purchase_id=paid
+                )
             except InsufficientPoints:
                 self.declined += 1
                 self.declined_points += event.points

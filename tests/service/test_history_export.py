@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from loyalty import Engine, Line, Purchase, history, open_store
+from loyalty import Engine, Line, Program, Purchase, history, open_store
 from loyalty.config import program_from_dict
 from loyalty.errors import TransientStorageError
 from loyalty.returns import Return, Returned
@@ -132,12 +132,17 @@ DETAILED = program_from_dict(
 )
 
 
+def _engines(program: Program, two_stores: tuple[Store, Store]) -> tuple[Engine, Engine]:
+    """An engine on the first store with M1 enrolled, and one on the second, empty, to import into."""
+    source, target = (Engine(program, store, clock=lambda: NOW) for store in two_stores)
+    source.enroll("M1", at=T0)
+    return source, target
+
+
 def test_a_sales_channel_and_its_lines_labels_discounts_and_taxes_earn_the_same_once_imported(
     two_stores: tuple[Store, Store],
 ) -> None:
-    from_store, other_store = two_stores
-    source = Engine(DETAILED, from_store, clock=lambda: NOW)
-    source.enroll("M1", at=T0)
+    source, target = _engines(DETAILED, two_stores)
     shirt = Line("shirt", 2, Decimal("20.00"), "apparel", {"brand": "own"}, Decimal("5.00"), Decimal("6.00"))
     sales = [
         Purchase("W1", "M1", T0 + timedelta(days=1), [shirt, Line("socks", 1, Decimal("4.00"))], "EUR",
@@ -149,11 +154,32 @@ def test_a_sales_channel_and_its_lines_labels_discounts_and_taxes_earn_the_same_
     assert [r.points for r in receipts] == [87 + 4 + 9, 87]
     lines = list(history.write(source.export_history()))
 
-    target = Engine(DETAILED, other_store, clock=lambda: NOW)
     assert not target.import_events(lines).rejected
     assert target.balance("M1") == source.balance("M1")
     assert [target.record_purchase(sale) for sale in sales] == receipts
     assert simulate(lines, DETAILED, DETAILED, until=NOW).current.figures.issued == 87 + 4 + 9 + 87
+
+
+def test_a_redemption_keeps_its_reason_and_the_purchase_it_paid_for_whose_return_gives_it_back(
+    two_stores: tuple[Store, Store],
+) -> None:
+    source, target = _engines(PROGRAM, two_stores)
+    source.add_opening_balance("M1", 50, id="OB-M1", at=T0, expires_at=None)
+    source.record_purchase(PURCHASES[0])
+    source.redeem("M1", 20, id="X1", at=T0 + timedelta(days=1), reason="cake", purchase_id="T1")
+    source.redeem("M1", 5, id="X2", at=T0 + timedelta(days=2), reason="coffee")
+    lines = list(history.write(source.export_history()))
+    # The purchase comes back in full in the new store: the 20 points it paid come back too.
+    void = Return("RT1", "T1", T0 + timedelta(days=3))
+
+    assert not target.import_events(lines).rejected
+    assert source.record_return(void) == target.record_return(void)
+    for engine in (source, target):
+        spent = [(e.points, e.reason) for e in engine.history("M1") if e.kind.value in ("redeem", "refund")]
+        assert spent[:2] == [(-20, "cake"), (-5, "coffee")]
+        assert 20 in [points for points, _ in spent[2:]]
+    assert target.balance("M1") == source.balance("M1")
+    assert simulate(lines, PROGRAM, PROGRAM, until=NOW).current.figures.redeemed == 25
 
 
 def test_an_exported_history_replays_under_the_current_program_to_the_points_recorded(

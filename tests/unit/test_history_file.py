@@ -52,6 +52,7 @@ EVERY_KIND: list[Event] = [
     SaleReturn("M1", Return("T1-2", "T1-1", AT, (Returned("cake", 1),))),
     SaleReturn("M1", Return("T1-3", "T1-1", AT)),
     Redemption("T1-4", "M1", 10, AT),
+    Redemption("T1-5", "M1", 20, AT, "coffee", "T1-1"),
     Adjustment("ADJ-1", "M1", -4, AT, "double scan", "staff-3"),
     CustomEvent("SRV-1", "M1", "survey_completed", AT, {"survey": "spring"}),
     CustomEvent("SRV-2", "M1", "app_opened", AT),
@@ -91,6 +92,7 @@ def test_every_record_type_reads_back_as_written() -> None:
         "return",
         "return",
         "redemption",
+        "redemption",
         "adjustment",
         "event",
         "event",
@@ -113,6 +115,12 @@ def test_a_purchase_writes_its_channel_and_its_lines_labels_discounts_and_taxes_
          "labels": {"color": "red"}, "discount": "5.00", "tax": "6.00"}
     ]  # fmt: skip
     assert online["total"] == "35.00"
+
+
+def test_a_redemption_writes_its_reason_and_purchase_only_when_it_has_them() -> None:
+    plain, paying = record_of(EVERY_KIND[4]), record_of(EVERY_KIND[5])
+    assert not {"reason", "purchase_id"} & set(plain)
+    assert (paying["reason"], paying["purchase_id"]) == ("coffee", "T1-1")
 
 
 def test_a_line_with_labels_a_discount_or_a_tax_is_never_read_as_the_plain_line() -> None:
@@ -220,6 +228,14 @@ _ENROLL = {"type": "enrollment", "id": "n", "member_id": "m", "at": _AT}
         ({**_RETURN, "lines": [{"sku": "x", "quantity": 0}]}, "line 1: lines[0].quantity: must be positive"),
         ({**_RETURN, "lines": []}, "line 1: lines: a return needs at least one line"),
         (_ADJUST, "line 1: points: is missing"),
+        (
+            {**_ADJUST, "type": "redemption", "points": 5, "reason": 5},
+            "line 1: reason: must be a string or null",
+        ),
+        (
+            {**_ADJUST, "type": "redemption", "points": 5, "purchase_id": []},
+            "line 1: purchase_id: must be a string",
+        ),
         ({**_ADJUST, "points": "5"}, "line 1: points: must be an integer, not str"),
         ({**_ADJUST, "points": 5, "actor": None}, "line 1: actor: must be a string, not NoneType"),
         (_EVENT, "line 1: name: is missing"),

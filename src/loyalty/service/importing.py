@@ -201,7 +201,8 @@ def _apply(ctx: Context, event: history.Event) -> None:
             raise InvalidInput("member_id", f"purchase {event.purchase_id!r} is {receipt.member_id!r}'s")
     elif isinstance(event, Redemption):
         member, points, key, at = event.member_id, event.points, event.id, event.at
-        spending.redeem(ctx, member, points, key=key, at=at, reason="redemption", purchase_id=None)
+        reason, paid = event.reason, event.purchase_id
+        spending.redeem(ctx, member, points, key=key, at=at, reason=reason, purchase_id=paid)
     elif isinstance(event, Adjustment):
         member, points, key, at = event.member_id, event.points, event.id, event.at
         spending.adjust(ctx, member, points, key=key, at=at, reason=event.reason, actor=event.actor)
