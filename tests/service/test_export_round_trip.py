@@ -3,12 +3,14 @@ balances, lots, tiers, details, keys, statuses and referrals, and are paid no si
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from loyalty import Engine, Line, Purchase, history
 from loyalty.config import program_from_dict
+from loyalty.returns import Return
 from loyalty.store import Store
 
 #: Points pending for 14 days, expiring after a year, tiers by balance (which points carried
@@ -109,3 +111,21 @@ def test_exported_members_import_into_another_adapter_as_they_were(
         engine.record_purchase(Purchase("T9", "M1", NOW, [Line("cake", 1, Decimal("10.00"))], "EUR"))
     assert target.balance("M1") == source.balance("M1")
     assert [e.points for e in target.history("M1")][-1] == 10 + 11
+
+
+def test_points_a_return_left_owing_are_still_owed_once_imported(two_stores: tuple[Store, Store]) -> None:
+    # Under "future", what a return could not take back is collected from the next earnings.
+    program = program_from_dict({"name": "Club", "currency": "EUR", "clawback": "future"})
+    source, target = (Engine(program, store, clock=lambda: NOW) for store in two_stores)
+    source.enroll("M1", at=T0)
+    source.record_purchase(Purchase("T1", "M1", T0, [Line("cake", 3, Decimal("10.00"))], "EUR"))
+    source.redeem("M1", 25, id="R1", at=T0 + timedelta(days=1))
+    assert source.record_return(Return("RT1", "T1", T0 + timedelta(days=2))).owed == 25
+    records = [history.record_of(r) for r in source.export_members()]
+    assert records[0]["tallies"]["owed"] == {"count": 0, "points": "25"}
+
+    assert target.import_events(json.dumps(record) for record in records).applied == {"enrollment": 1}
+    sale = Purchase("T2", "M1", NOW, [Line("cake", 4, Decimal("10.00"))], "EUR")
+    assert [engine.record_purchase(sale).points for engine in (source, target)] == [40, 40]
+    assert target.balance("M1") == source.balance("M1")
+    assert target.balance("M1").total == 40 - 25
