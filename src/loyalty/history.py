@@ -1,9 +1,10 @@
 """A program's history as JSON Lines: what happened at the tills and to the members, in order.
 
-One JSON object a line, each a record of one of seven types: ``enrollment``,
+One JSON object a line, each a record of one of eight types: ``enrollment``,
 ``purchase``, ``return``, ``redemption``, ``adjustment``, ``event`` (a custom
-event such as ``survey_completed``) and ``opening_balance`` (points a member
-brings from a former program, see below). :func:`read` reads them lazily, one line at
+event such as ``survey_completed``), ``opening_balance`` (points a member
+brings from a former program, see below) and ``voucher`` (one it bought and has
+yet to use). :func:`read` reads them lazily, one line at
 a time, so a file of any length is read in the memory of one line;
 :func:`write` writes them. :mod:`loyalty.simulation` writes its synthetic traffic
 in this format and :mod:`loyalty.whatif` replays it under two programs.
@@ -79,7 +80,9 @@ points still pending the date they can be spent from (``vests_at``), as
 name the member's referrer (``referred_by``, its referral code) and where that
 referral stands (``referral_state``), the member's own code (``referral_code``), its
 ``status``, its ``tier`` state, its ``tallies`` and say that its sign-up bonus was
-paid already (``"bonus_paid": true``: it is in the opening balances, not paid again)::
+paid already (``"bonus_paid": true``: it is in the opening balances, not paid again).
+A ``voucher`` record carries a voucher the member bought and has not used
+(:mod:`loyalty.history_vouchers`)::
 
     {"type": "enrollment", "id": "ENR-M00042", "member_id": "M00042",
      "at": "2019-05-02T16:40:11+02:00", "identifiers": ["card:6001234", "email:ann@example.com"]}
@@ -116,6 +119,7 @@ import attrs
 from loyalty.errors import InvalidInput, LoyaltyError
 from loyalty.history_baskets import CACHE, line_record, read_line
 from loyalty.history_fields import Fields
+from loyalty.history_vouchers import OpenVoucher, read_voucher, voucher_record
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import Return, Returned
@@ -125,6 +129,7 @@ __all__ = [
     "CustomEvent",
     "Enrollment",
     "Event",
+    "OpenVoucher",
     "OpeningBalance",
     "Redemption",
     "Sale",
@@ -272,7 +277,7 @@ class OpeningBalance:
     vests_at: datetime | None = None
 
 
-Event = Enrollment | Sale | Redemption | SaleReturn | Adjustment | CustomEvent | OpeningBalance
+Event = Enrollment | Sale | Redemption | SaleReturn | Adjustment | CustomEvent | OpeningBalance | OpenVoucher
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -297,6 +302,8 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | _enrollment_extras(event)
     if isinstance(event, OpeningBalance):
         return head | _opening_record(event)
+    if isinstance(event, OpenVoucher):
+        return head | voucher_record(event)
     if isinstance(event, Redemption):
         # Each only when it says something: a file without them reads as before.
         reason = {} if event.reason == "redemption" else {"reason": event.reason}
@@ -444,7 +451,7 @@ _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 #: What JSON counts as whitespace (``\s`` counts more, which json.loads refuses after a value).
 _BLANK = re.compile(r"[ \t\n\r]*")
 
-_TYPES = "enrollment, purchase, return, redemption, adjustment, event or opening_balance"
+_TYPES = "enrollment, purchase, return, redemption, adjustment, event, opening_balance or voucher"
 
 
 def _event(record: Fields) -> Event:
@@ -466,6 +473,8 @@ def _event(record: Fields) -> Event:
         return CustomEvent(event_id, member_id, record.text("name"), at, record.values("properties"))
     if kind == "opening_balance":
         return _opening(record, event_id, member_id, at)
+    if kind == "voucher":
+        return read_voucher(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 

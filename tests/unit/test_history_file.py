@@ -31,6 +31,7 @@ from loyalty.history import (
     write,
 )
 from loyalty.history_fields import Fields
+from loyalty.history_vouchers import OpenVoucher, VoucherLot
 from loyalty.returns import Return, Returned
 
 _AT = "2024-03-01T09:30:00+01:00"
@@ -59,6 +60,16 @@ EVERY_KIND: list[Event] = [
     Enrollment("E2", "M2", AT, identifiers=("card:1001", "email:ann@example.com")),
     OpeningBalance("OB-1", "M2", 420, AT, AT.replace(year=2025)),
     OpeningBalance("OB-2", "M2", 5, AT, None, AT.replace(month=4)),
+    OpenVoucher(
+        "VCH-C1",
+        "M2",
+        AT,
+        "C1",
+        "coffee",
+        30,
+        AT.replace(month=4),
+        [VoucherLot(20, AT, AT.replace(year=2025)), VoucherLot(10, AT)],
+    ),
     Sale(
         Purchase(
             "W-1",
@@ -99,6 +110,7 @@ def test_every_record_type_reads_back_as_written() -> None:
         "enrollment",
         "opening_balance",
         "opening_balance",
+        "voucher",
         "purchase",
     ]
 
@@ -239,6 +251,19 @@ _ENROLL = {"type": "enrollment", "id": "n", "member_id": "m", "at": _AT}
         ({**_ADJUST, "points": "5"}, "line 1: points: must be an integer, not str"),
         ({**_ADJUST, "points": 5, "actor": None}, "line 1: actor: must be a string, not NoneType"),
         (_EVENT, "line 1: name: is missing"),
+        ({**_EVENT, "type": "voucher"}, "line 1: code: is missing"),
+        (
+            {
+                **_EVENT,
+                "type": "voucher",
+                "code": "C",
+                "reward_id": "r",
+                "points": 5,
+                "expires_at": _AT,
+                "lots": [{"points": 5}],
+            },
+            "line 1: lots[0].at: is missing",
+        ),
         ({**_ENROLL, "identifiers": ["card:1", 5]}, "line 1: identifiers[1]: must be a string kind:value"),
         ({**_ENROLL, "identifiers": "card:1"}, "line 1: identifiers: must be a list, not str"),
         ({**_ADJUST, "type": "opening_balance"}, "line 1: points: is missing"),

@@ -26,8 +26,9 @@ def export(args: argparse.Namespace) -> int:
             for record in records:
                 counts[type(record).__name__] += 1
                 out.writelines(history.write([record]))
-    members, balances = counts["Enrollment"], counts["OpeningBalance"]
-    print(f"{args.output}: {members} members, {balances} opening balances")
+    members, balances, vouchers = counts["Enrollment"], counts["OpeningBalance"], counts["OpenVoucher"]
+    unused = f", {vouchers} unused vouchers" if vouchers else ""
+    print(f"{args.output}: {members} members, {balances} opening balances{unused}")
     return 0
 
 

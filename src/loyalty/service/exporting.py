@@ -15,7 +15,8 @@ from loyalty import codec
 from loyalty.checks import MAX_ID_LENGTH
 from loyalty.earning_keys import member_keys
 from loyalty.errors import InvalidInput
-from loyalty.history import Enrollment, Event, OpeningBalance
+from loyalty.history import Enrollment, Event, OpeningBalance, OpenVoucher
+from loyalty.history_vouchers import VoucherLot
 from loyalty.identifiers import IdentifierStatus
 from loyalty.members import MemberStatus
 from loyalty.program import Program
@@ -23,6 +24,7 @@ from loyalty.referrals import ReferralState
 from loyalty.service.context import Context
 from loyalty.store import UnitOfWork
 from loyalty.tallies import Tally
+from loyalty.vouchers import Voucher
 
 __all__ = ["MAX_PAGE", "export_members", "opening_id"]
 
@@ -96,7 +98,21 @@ def _member(uow: UnitOfWork, member_id: str, program: Program, years: Sequence[i
             records.append(
                 OpeningBalance(opening, member_id, lot.remaining, lot.earned_at, lot.expires_at, lot.vests_at)
             )
+    records.extend(_voucher(uow, v) for v in uow.vouchers(member_id) if v.open)
     return records
+
+
+def _voucher(uow: UnitOfWork, voucher: Voucher) -> OpenVoucher:
+    """An unused voucher, with the dates of the lots its points came from (a void gives them back)."""
+    lots = []
+    for lot_id, taken in voucher.draws:
+        lot = uow.lot(voucher.member_id, lot_id)
+        assert lot is not None  # lots are never deleted, and a voucher draws on its member's own
+        lots.append(VoucherLot(-taken, lot.earned_at, lot.expires_at))
+    code, member, reward = voucher.code, voucher.member_id, voucher.reward_id
+    return OpenVoucher(
+        f"VCH-{code}", member, voucher.issued_at, code, reward, voucher.points, voucher.expires_at, lots
+    )
 
 
 def _page(

@@ -40,6 +40,7 @@ from loyalty.history import (
     CustomEvent,
     Enrollment,
     OpeningBalance,
+    OpenVoucher,
     Redemption,
     Sale,
     SaleReturn,
@@ -116,6 +117,7 @@ _TYPE = {
     Adjustment: "adjustment",
     CustomEvent: "event",
     OpeningBalance: "opening_balance",
+    OpenVoucher: "voucher",
 }
 
 
@@ -209,6 +211,8 @@ def _apply(ctx: Context, event: history.Event) -> None:
     elif isinstance(event, CustomEvent):
         made = purchases.till_event(ctx, event.id, event.member_id, event.name, event.at, event.properties)
         purchases.record_till_event(ctx, made)
+    elif isinstance(event, OpenVoucher):
+        opening.add_open_voucher(ctx, event)
     else:
         member, points, key, at = event.member_id, event.points, event.id, event.at
         expires, vests = event.expires_at, event.vests_at
