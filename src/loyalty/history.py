@@ -1,13 +1,14 @@
 """A program's history as JSON Lines: what happened at the tills and to the members, in order.
 
-One JSON object a line, each a record of one of eight types: ``enrollment``,
+One JSON object a line, each a record of one of nine types: ``enrollment``,
 ``purchase``, ``return``, ``redemption``, ``adjustment``, ``event`` (a custom
 event such as ``survey_completed``), ``opening_balance`` (points a member
-brings from a former program, see below) and ``voucher`` (one it bought and has
-yet to use). :func:`read` reads them lazily, one line at
-a time, so a file of any length is read in the memory of one line;
-:func:`write` writes them. :mod:`loyalty.simulation` writes its synthetic traffic
-in this format and :mod:`loyalty.whatif` replays it under two programs.
+brings from a former program, see below), ``voucher`` (one it bought and has
+yet to use) and ``hold`` (points a till has reserved and not yet captured).
+:func:`read` reads them lazily, one line at a time, so a file of any length is
+read in the memory of one line; :func:`write` writes them. :mod:`loyalty.simulation`
+writes its synthetic traffic in this format and :mod:`loyalty.whatif` replays it
+under two programs.
 
 >>> lines = [
 ...     '{"type": "enrollment", "id": "ENR-M1", "member_id": "M1", "at": "2024-03-01T09:00:00+01:00"}',
@@ -119,7 +120,7 @@ import attrs
 from loyalty.errors import InvalidInput, LoyaltyError
 from loyalty.history_baskets import CACHE, line_record, read_line
 from loyalty.history_fields import Fields
-from loyalty.history_vouchers import OpenVoucher, read_voucher, voucher_record
+from loyalty.history_vouchers import OpenHold, OpenVoucher, read_hold, read_voucher, voucher_record
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import Return, Returned
@@ -129,6 +130,7 @@ __all__ = [
     "CustomEvent",
     "Enrollment",
     "Event",
+    "OpenHold",
     "OpenVoucher",
     "OpeningBalance",
     "Redemption",
@@ -277,7 +279,17 @@ class OpeningBalance:
     vests_at: datetime | None = None
 
 
-Event = Enrollment | Sale | Redemption | SaleReturn | Adjustment | CustomEvent | OpeningBalance | OpenVoucher
+Event = (
+    Enrollment
+    | Sale
+    | Redemption
+    | SaleReturn
+    | Adjustment
+    | CustomEvent
+    | OpeningBalance
+    | OpenVoucher
+    | OpenHold
+)
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -302,7 +314,7 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | _enrollment_extras(event)
     if isinstance(event, OpeningBalance):
         return head | _opening_record(event)
-    if isinstance(event, OpenVoucher):
+    if isinstance(event, OpenVoucher | OpenHold):
         return head | voucher_record(event)
     if isinstance(event, Redemption):
         # Each only when it says something: a file without them reads as before.
@@ -451,7 +463,7 @@ _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 #: What JSON counts as whitespace (``\s`` counts more, which json.loads refuses after a value).
 _BLANK = re.compile(r"[ \t\n\r]*")
 
-_TYPES = "enrollment, purchase, return, redemption, adjustment, event, opening_balance or voucher"
+_TYPES = "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher or hold"
 
 
 def _event(record: Fields) -> Event:
@@ -475,6 +487,8 @@ def _event(record: Fields) -> Event:
         return _opening(record, event_id, member_id, at)
     if kind == "voucher":
         return read_voucher(record, event_id, member_id, at)
+    if kind == "hold":
+        return read_hold(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 

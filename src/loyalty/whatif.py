@@ -265,8 +265,8 @@ class _Run:
             except InsufficientPoints:
                 self.declined += 1
                 self.declined_points += -event.points
-        elif isinstance(event, history.OpenVoucher):
-            pass  # bought before the history, with points it never had: the same under both programs
+        elif isinstance(event, history.OpenVoucher | history.OpenHold):
+            pass  # made before the history, with points it never had: the same under both programs
         elif isinstance(event, history.OpeningBalance):
             # Points carried from a former program: the same under both programs.
             member, points, at, expires = event.member_id, event.points, event.at, event.expires_at
@@ -337,6 +337,7 @@ _RECORDS = (
     history.CustomEvent,
     history.OpeningBalance,
     history.OpenVoucher,
+    history.OpenHold,
 )
 
 

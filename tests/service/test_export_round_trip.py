@@ -4,6 +4,7 @@ balances, lots, tiers, details, keys, statuses and referrals, and are paid no si
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -149,7 +150,12 @@ def _vouchers(engine: Engine) -> list[Any]:
 
 
 def _lots(engine: Engine) -> list[Any]:
-    return sorted((lot.earned_at, lot.remaining, lot.expires_at) for lot in engine.lots("M1"))
+    """The member's points by the dates of their lots: a lot a voucher or hold took part of comes
+    back in another store as two lots with the same dates (the rest, and what was taken)."""
+    points: Counter[tuple[datetime, datetime | None]] = Counter()
+    for lot in engine.lots("M1"):
+        points[lot.earned_at, lot.expires_at] += lot.remaining
+    return sorted((earned, remaining, expires) for (earned, expires), remaining in points.items())
 
 
 def test_an_unused_voucher_imports_with_its_code_and_a_void_gives_its_points_back_with_their_dates(
@@ -197,3 +203,28 @@ def test_a_voucher_whose_lots_do_not_add_up_or_whose_code_is_taken_is_rejected_w
     assert (summary.applied, summary.already) == ({"voucher": 1}, {"voucher": 1})
     assert [v.code for v in engine.vouchers("M1")] == ["ABCDEFGHJK"]
     assert engine.balance("M1").total == 0
+
+
+def test_an_open_hold_imports_under_its_id_and_the_till_captures_or_releases_it_there(
+    two_stores: tuple[Store, Store],
+) -> None:
+    source, target = (Engine(REWARDS, store, clock=lambda: NOW) for store in two_stores)
+    source.enroll("M1", at=T0)
+    for i, days in enumerate([1, 20]):
+        at = T0 + timedelta(days=days)
+        source.record_purchase(Purchase(f"T{i}", "M1", at, [Line("cake", 4, Decimal("10.00"))], "EUR"))
+    ttl = timedelta(minutes=15)
+    held = [source.hold("M1", points, id=f"H{points}", at=NOW, ttl=ttl) for points in (50, 20)]
+    source.capture("H20", id="C0", at=NOW)  # ended: not carried
+    records = [history.record_of(r) for r in source.export_members()]
+    assert [(r["type"], r["id"]) for r in records][-1:] == [("hold", "H50")]
+
+    imported = target.import_events(json.dumps(r) for r in records).applied
+    assert imported == {"enrollment": 1, "opening_balance": 1, "hold": 1}
+    assert target.balance("M1") == source.balance("M1")
+    assert target.balance("M1").available == 80 - 50 - 20
+    for engine in (source, target):
+        engine.capture("H50", id="C1", at=NOW, points=30)  # the rest goes back to its lot
+    assert _lots(target) == _lots(source)
+    assert target.balance("M1") == source.balance("M1")
+    assert held[0].expires_at == NOW + ttl

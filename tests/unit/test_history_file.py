@@ -31,7 +31,7 @@ from loyalty.history import (
     write,
 )
 from loyalty.history_fields import Fields
-from loyalty.history_vouchers import OpenVoucher, VoucherLot
+from loyalty.history_vouchers import DrawnLot, OpenHold, OpenVoucher
 from loyalty.returns import Return, Returned
 
 _AT = "2024-03-01T09:30:00+01:00"
@@ -68,8 +68,9 @@ EVERY_KIND: list[Event] = [
         "coffee",
         30,
         AT.replace(month=4),
-        [VoucherLot(20, AT, AT.replace(year=2025)), VoucherLot(10, AT)],
+        [DrawnLot(20, AT, AT.replace(year=2025)), DrawnLot(10, AT)],
     ),
+    OpenHold("H-1", "M2", AT, 25, AT.replace(hour=10), [DrawnLot(25, AT)]),
     Sale(
         Purchase(
             "W-1",
@@ -111,6 +112,7 @@ def test_every_record_type_reads_back_as_written() -> None:
         "opening_balance",
         "opening_balance",
         "voucher",
+        "hold",
         "purchase",
     ]
 

@@ -26,9 +26,11 @@ def export(args: argparse.Namespace) -> int:
             for record in records:
                 counts[type(record).__name__] += 1
                 out.writelines(history.write([record]))
-    members, balances, vouchers = counts["Enrollment"], counts["OpeningBalance"], counts["OpenVoucher"]
-    unused = f", {vouchers} unused vouchers" if vouchers else ""
-    print(f"{args.output}: {members} members, {balances} opening balances{unused}")
+    members, balances = counts["Enrollment"], counts["OpeningBalance"]
+    # Said only when there are any, as most stores have none at hand.
+    vouchers, holds = counts["OpenVoucher"], counts["OpenHold"]
+    more = (f", {vouchers} unused vouchers" if vouchers else "") + (f", {holds} open holds" if holds else "")
+    print(f"{args.output}: {members} members, {balances} opening balances{more}")
     return 0
 
 

@@ -39,6 +39,7 @@ from loyalty.history import (
     Adjustment,
     CustomEvent,
     Enrollment,
+    OpenHold,
     OpeningBalance,
     OpenVoucher,
     Redemption,
@@ -118,6 +119,7 @@ _TYPE = {
     CustomEvent: "event",
     OpeningBalance: "opening_balance",
     OpenVoucher: "voucher",
+    OpenHold: "hold",
 }
 
 
@@ -213,6 +215,8 @@ def _apply(ctx: Context, event: history.Event) -> None:
         purchases.record_till_event(ctx, made)
     elif isinstance(event, OpenVoucher):
         opening.add_open_voucher(ctx, event)
+    elif isinstance(event, OpenHold):
+        opening.add_open_hold(ctx, event)
     else:
         member, points, key, at = event.member_id, event.points, event.id, event.at
         expires, vests = event.expires_at, event.vests_at
