@@ -33,6 +33,7 @@ __all__ = [
     "canonical_instant",
     "first_difference",
     "from_dict",
+    "line_details",
     "member_record",
     "purchase_from_request",
     "purchase_request",
@@ -240,14 +241,16 @@ def _line_request(line: Line) -> dict[str, Any]:
         "unit_price": str(line.unit_price),
         "category": line.category,
     }
-    # Left out when empty or zero, as most lines have none: the same line always gives the same form.
-    if line.labels:
-        request["labels"] = dict(line.labels)
-    if line.discount:
-        request["discount"] = str(line.discount)
-    if line.tax:
-        request["tax"] = str(line.tax)
-    return request
+    return request | line_details(line)
+
+
+def line_details(line: Line) -> dict[str, Any]:
+    """A line's ``labels``, ``discount`` and ``tax`` as JSON values, each only when the line has it:
+    left out when empty or zero, as most lines have none, so the same line always gives the same
+    form (a stored request, a history record)."""
+    details: dict[str, Any] = {"labels": dict(line.labels)} if line.labels else {}
+    details |= {"discount": str(line.discount)} if line.discount else {}
+    return details | ({"tax": str(line.tax)} if line.tax else {})
 
 
 # Fields compared by value rather than spelling: 1.0 == 1.00, one instant in two offsets.

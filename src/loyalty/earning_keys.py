@@ -19,6 +19,7 @@ from loyalty.habits import seen_key
 from loyalty.members import AttributeValue, Member
 from loyalty.program import Program
 from loyalty.purchases import Purchase
+from loyalty.returns import owed_key
 from loyalty.rules import (
     BirthdayBonus,
     EventRule,
@@ -167,9 +168,11 @@ def _birthday_year(selection: Selection, rule: BirthdayBonus, birthday: date) ->
 
 def member_keys(program: Program, member_id: str, years: Sequence[int]) -> list[str]:
     """The member's own tallies ``program``'s rules read outside a period (visits, carried
-    fractions, stamps, last redemption and visit) and its birthday bonuses of ``years``: what an
-    export carries so that the member is paid no first-purchase or birthday bonus twice."""
+    fractions, stamps, last redemption and visit), its birthday bonuses of ``years`` and the
+    points returns left it owing (collected from its later earnings): what an export carries so
+    that the member is paid no first-purchase or birthday bonus twice, and still owes its debt."""
     keys = [visits_key(member_id), carry_key(member_id), redeemed_key(member_id), seen_key(member_id)]
+    keys.append(owed_key(member_id))
     for rule in program.rules:
         if isinstance(rule, StampCard):
             keys.append(_stamps_key(rule, member_id))
@@ -184,4 +187,4 @@ def member_kind(key: str) -> str:
 
 
 #: The kinds of :func:`member_keys`: the only tallies an import writes for a member.
-MEMBER_KINDS = frozenset({"visits", "carry", "redeemed", "seen", "stamps", "birthday"})
+MEMBER_KINDS = frozenset({"visits", "carry", "redeemed", "seen", "stamps", "birthday", "owed"})

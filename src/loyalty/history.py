@@ -1,12 +1,14 @@
 """A program's history as JSON Lines: what happened at the tills and to the members, in order.
 
-One JSON object a line, each a record of one of seven types: ``enrollment``,
+One JSON object a line, each a record of one of nine types: ``enrollment``,
 ``purchase``, ``return``, ``redemption``, ``adjustment``, ``event`` (a custom
-event such as ``survey_completed``) and ``opening_balance`` (points a member
-brings from a former program, see below). :func:`read` reads them lazily, one line at
-a time, so a file of any length is read in the memory of one line;
-:func:`write` writes them. :mod:`loyalty.simulation` writes its synthetic traffic
-in this format and :mod:`loyalty.whatif` replays it under two programs.
+event such as ``survey_completed``), ``opening_balance`` (points a member
+brings from a former program, see below), ``voucher`` (one it bought and has
+yet to use) and ``hold`` (points a till has reserved and not yet captured).
+:func:`read` reads them lazily, one line at a time, so a file of any length is
+read in the memory of one line; :func:`write` writes them. :mod:`loyalty.simulation`
+writes its synthetic traffic in this format and :mod:`loyalty.whatif` replays it
+under two programs.
 
 >>> lines = [
 ...     '{"type": "enrollment", "id": "ENR-M1", "member_id": "M1", "at": "2024-03-01T09:00:00+01:00"}',
@@ -43,13 +45,22 @@ with a fixed ``+01:00`` or ``+02:00`` offset, the same instant)::
      "lines": [{"sku": "P0117", "quantity": 1}]}
     {"type": "redemption", "id": "S03-T2-000122", "member_id": "M00042",
      "at": "2024-03-05T14:02:51+01:00", "points": 250}
+    {"type": "redemption", "id": "S03-T2-000124", "member_id": "M00042",
+     "at": "2024-03-05T14:03:40+01:00", "points": 100, "reason": "coffee",
+     "purchase_id": "S03-T2-000123"}
     {"type": "adjustment", "id": "ADJ-7", "member_id": "M00042",
      "at": "2024-03-06T09:00:00+01:00", "points": -40, "reason": "double scan", "actor": "staff-3"}
     {"type": "event", "id": "SRV-991", "member_id": "M00042",
      "at": "2024-03-07T19:20:00+01:00", "name": "survey_completed", "properties": {"survey": "spring"}}
 
 ``birthday``, ``attributes``, ``category``, ``store_id``, ``terminal_id`` and
-``properties`` may be ``null`` or left out. ``total`` is written for people and
+``properties`` may be ``null`` or left out. A redemption may say what it was for
+(``reason``, ``"redemption"`` if left out) and name the purchase its points paid
+for (``purchase_id``), as :meth:`~loyalty.Engine.redeem` takes them. A purchase may name its ``channel``
+(``"online"``...), and a line its ``labels`` (an object of strings), ``discount``
+and ``tax`` (decimal strings), as :class:`~loyalty.Line` takes them
+(:mod:`loyalty.history_baskets`): rules that read them earn on them when the
+history is imported or replayed. ``total`` is written for people and
 other tools; on reading it is checked against the lines, never trusted instead
 of them. A return names the purchase (``purchase_id``) and the units brought
 back, by SKU (other keys of its lines, such as a ``unit_price``, are ignored);
@@ -70,7 +81,9 @@ points still pending the date they can be spent from (``vests_at``), as
 name the member's referrer (``referred_by``, its referral code) and where that
 referral stands (``referral_state``), the member's own code (``referral_code``), its
 ``status``, its ``tier`` state, its ``tallies`` and say that its sign-up bonus was
-paid already (``"bonus_paid": true``: it is in the opening balances, not paid again)::
+paid already (``"bonus_paid": true``: it is in the opening balances, not paid again).
+A ``voucher`` record carries a voucher the member bought and has not used
+(:mod:`loyalty.history_vouchers`)::
 
     {"type": "enrollment", "id": "ENR-M00042", "member_id": "M00042",
      "at": "2019-05-02T16:40:11+02:00", "identifiers": ["card:6001234", "email:ann@example.com"]}
@@ -105,7 +118,9 @@ from typing import Any
 import attrs
 
 from loyalty.errors import InvalidInput, LoyaltyError
+from loyalty.history_baskets import CACHE, line_record, read_line
 from loyalty.history_fields import Fields
+from loyalty.history_vouchers import OpenHold, OpenVoucher, read_hold, read_voucher, voucher_record
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import Return, Returned
@@ -115,6 +130,8 @@ __all__ = [
     "CustomEvent",
     "Enrollment",
     "Event",
+    "OpenHold",
+    "OpenVoucher",
     "OpeningBalance",
     "Redemption",
     "Sale",
@@ -125,10 +142,6 @@ __all__ = [
     "record_of",
     "write",
 ]
-
-#: Lines read back share their :class:`~loyalty.purchases.Line` when they are the same; at most
-#: this many distinct ones are remembered, so the memory used stays bounded whatever the file.
-_LINE_CACHE = 4096
 
 
 def _frozen(value: Mapping[str, AttributeValue] | None) -> Mapping[str, AttributeValue]:
@@ -197,12 +210,16 @@ class Sale:
 
 @attrs.frozen
 class Redemption:
-    """A member spends points on a reward at a till."""
+    """A member spends points on a reward at a till, as :meth:`~loyalty.Engine.redeem` takes them:
+    saying what for (``reason``) and, when the points paid for a recorded purchase of the
+    member's, naming it (``purchase_id``: its return in full gives them back)."""
 
     id: str
     member_id: str
     points: int
     at: datetime
+    reason: str = "redemption"
+    purchase_id: str | None = None
 
 
 @attrs.frozen
@@ -262,7 +279,17 @@ class OpeningBalance:
     vests_at: datetime | None = None
 
 
-Event = Enrollment | Sale | Redemption | SaleReturn | Adjustment | CustomEvent | OpeningBalance
+Event = (
+    Enrollment
+    | Sale
+    | Redemption
+    | SaleReturn
+    | Adjustment
+    | CustomEvent
+    | OpeningBalance
+    | OpenVoucher
+    | OpenHold
+)
 
 
 # -- writing ----------------------------------------------------------------------------------
@@ -287,8 +314,13 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | _enrollment_extras(event)
     if isinstance(event, OpeningBalance):
         return head | _opening_record(event)
+    if isinstance(event, OpenVoucher | OpenHold):
+        return head | voucher_record(event)
     if isinstance(event, Redemption):
-        return head | {"type": "redemption", "points": event.points}
+        # Each only when it says something: a file without them reads as before.
+        reason = {} if event.reason == "redemption" else {"reason": event.reason}
+        paid = {} if event.purchase_id is None else {"purchase_id": event.purchase_id}
+        return head | {"type": "redemption", "points": event.points} | reason | paid
     if isinstance(event, Adjustment):
         return head | {
             "type": "adjustment",
@@ -306,22 +338,16 @@ def record_of(event: Event) -> dict[str, Any]:
         )
         return head | {"type": "return", "purchase_id": event.purchase_id, "lines": returned}
     purchase = event.purchase
-    return head | {
+    sale = {
         "type": "purchase",
         "currency": purchase.currency,
         "store_id": purchase.store_id,
         "terminal_id": purchase.terminal_id,
-        "lines": [
-            {
-                "sku": line.sku,
-                "category": line.category,
-                "quantity": _quantity(line.quantity),
-                "unit_price": str(line.unit_price),
-            }
-            for line in purchase.lines
-        ],
+        "lines": [line_record(line) for line in purchase.lines],
         "total": str(purchase.total.amount),
     }
+    # Only when there is one, as most sales have none: a file without it reads as before.
+    return head | sale | ({} if purchase.channel is None else {"channel": purchase.channel})
 
 
 def write(events: Iterable[Event]) -> Iterator[str]:
@@ -333,39 +359,11 @@ def write(events: Iterable[Event]) -> Iterator[str]:
 # -- reading ----------------------------------------------------------------------------------
 
 
-# Lines already read, by what they say: a file repeats the same few thousand products, and
-# building a Line checks every field again (most of a purchase's reading time otherwise).
-_lines: dict[tuple[Any, ...], Line] = {}
-
-
-def _line(number: int, i: int, item: object) -> Line:
-    """Line ``i`` of a purchase on line ``number``: the one read before if the same, else a new one."""
-    if isinstance(item, dict):
-        key = (item.get("sku"), item.get("quantity"), item.get("unit_price"), item.get("category"))
-        # true and 1.0 equal 1 to a dict: they are refused, never found as the line of 1 unit.
-        if type(key[1]) is int or type(key[1]) is str:
-            line = _lines.get(key)
-            if line is not None:
-                return line
-    fields = Fields(number, item, f"lines[{i}].")
-    sku, quantity, price = fields.text("sku"), fields.quantity("quantity"), fields.decimal("unit_price")
-    try:
-        line = Line(sku, quantity, price, fields.optional_text("category"))
-    except LoyaltyError as exc:
-        raise fields.error(exc.field or "", exc.message) from exc
-    if len(_lines) >= _LINE_CACHE:
-        _lines.clear()
-    # Only a line read from exactly these JSON values is cached under them (a unit price of
-    # "1.5" and "1.50" are two keys, each found again as it was written).
-    _lines[(sku, fields.data["quantity"], fields.data["unit_price"], fields.data.get("category"))] = line
-    return line
-
-
 def _purchase(record: Fields, event_id: str, member_id: str, at: datetime) -> Purchase:
-    lines = [_line(record.number, i, item) for i, item in enumerate(record.items("lines") or ())]
+    lines = [read_line(record.number, i, item) for i, item in enumerate(record.items("lines") or ())]
     currency, store = record.text("currency"), record.optional_text("store_id")
-    till = record.optional_text("terminal_id")
-    return _checked_purchase(record, event_id, member_id, at, lines, currency, store, till)
+    till, channel = record.optional_text("terminal_id"), record.optional_text("channel")
+    return _checked_purchase(record, event_id, member_id, at, lines, currency, (store, till, channel))
 
 
 def _checked_purchase(
@@ -375,12 +373,12 @@ def _checked_purchase(
     at: datetime,
     lines: list[Line],
     currency: str,
-    store: str | None,
-    till: str | None,
+    where: tuple[str | None, str | None, str | None],
 ) -> Purchase:
-    """The purchase of these fields of ``record``, its ``total`` (if written) checked against its lines."""
+    """The purchase of these fields of ``record`` (``where``: its store, till and channel), its
+    ``total`` (if written) checked against its lines."""
     try:
-        purchase = Purchase(event_id, member_id, at, lines, currency, store, till)
+        purchase = Purchase(event_id, member_id, at, lines, currency, *where)
     except LoyaltyError as exc:
         raise record.error(exc.field or "", exc.message) from exc
     if record.data.get("total") is not None:
@@ -397,6 +395,7 @@ def _sale(number: int, data: dict[str, Any], utc: bool) -> Sale | None:
     get = data.get
     event_id, member_id, text, currency = get("id"), get("member_id"), get("at"), get("currency")
     items, store, till, total = get("lines"), get("store_id"), get("terminal_id"), get("total")
+    channel = get("channel")
     if not (
         type(event_id) is str
         and type(member_id) is str
@@ -405,6 +404,7 @@ def _sale(number: int, data: dict[str, Any], utc: bool) -> Sale | None:
         and type(items) is list
         and (store is None or type(store) is str)
         and (till is None or type(till) is str)
+        and (channel is None or type(channel) is str)
         and (total is None or type(total) is str)
     ):
         return None
@@ -419,20 +419,24 @@ def _sale(number: int, data: dict[str, Any], utc: bool) -> Sale | None:
     lines = []
     for i, item in enumerate(items):
         line = None
-        if type(item) is dict:  # the lookup _line would make first, without the call
+        # read_line's look-up of a plain line (cache_key), without the calls. A plain line's
+        # key is found only for an item with a sku, a quantity and a unit price: with three keys,
+        # or four and the fourth a category, the item has no other (a discount, a tax, labels).
+        size = len(item) if type(item) is dict else 0
+        if size == 3 or (size == 4 and "category" in item):
             quantity = item.get("quantity")
             if type(quantity) is int or type(quantity) is str:
-                line = _lines.get((item.get("sku"), quantity, item.get("unit_price"), item.get("category")))
-        lines.append(_line(number, i, item) if line is None else line)
+                line = CACHE.get((item.get("sku"), quantity, item.get("unit_price"), item.get("category")))
+        lines.append(read_line(number, i, item) if line is None else line)
     try:
-        purchase = Purchase(event_id, member_id, at, lines, currency, store, till)
+        purchase = Purchase(event_id, member_id, at, lines, currency, store, till, channel)
         if total is None or Decimal(total) == purchase.total.amount:
             return Sale(purchase)
     except (LoyaltyError, ArithmeticError):
         pass
     # Something is wrong with the purchase or its total: this raises, naming it.
     record = Fields(number, data, utc=utc)
-    return Sale(_checked_purchase(record, event_id, member_id, at, lines, currency, store, till))
+    return Sale(_checked_purchase(record, event_id, member_id, at, lines, currency, (store, till, channel)))
 
 
 def _return(record: Fields, event_id: str, member_id: str, at: datetime) -> SaleReturn:
@@ -459,7 +463,7 @@ _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 #: What JSON counts as whitespace (``\s`` counts more, which json.loads refuses after a value).
 _BLANK = re.compile(r"[ \t\n\r]*")
 
-_TYPES = "enrollment, purchase, return, redemption, adjustment, event or opening_balance"
+_TYPES = "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher or hold"
 
 
 def _event(record: Fields) -> Event:
@@ -470,7 +474,8 @@ def _event(record: Fields) -> Event:
     if kind == "enrollment":
         return _enrollment(record, event_id, member_id, at)
     if kind == "redemption":
-        return Redemption(event_id, member_id, record.integer("points"), at)
+        reason, paid = record.optional_text("reason"), record.optional_text("purchase_id")
+        return Redemption(event_id, member_id, record.integer("points"), at, reason or "redemption", paid)
     if kind == "return":
         return _return(record, event_id, member_id, at)
     if kind == "adjustment":
@@ -480,6 +485,10 @@ def _event(record: Fields) -> Event:
         return CustomEvent(event_id, member_id, record.text("name"), at, record.values("properties"))
     if kind == "opening_balance":
         return _opening(record, event_id, member_id, at)
+    if kind == "voucher":
+        return read_voucher(record, event_id, member_id, at)
+    if kind == "hold":
+        return read_hold(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 

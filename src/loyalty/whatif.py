@@ -156,7 +156,10 @@ class _Run:
                 self._signup(member)
         elif isinstance(event, history.Redemption):
             try:
-                engine.redeem(event.member_id, event.points, id=event.id, at=event.at)
+                reason, paid = event.reason, event.purchase_id
+                engine.redeem(
+                    event.member_id, event.points, id=event.id, at=event.at, reason=reason, purchase_id=paid
+                )
             except InsufficientPoints:
                 self.declined += 1
                 self.declined_points += event.points
@@ -178,6 +181,8 @@ class _Run:
             except InsufficientPoints:
                 self.declined += 1
                 self.declined_points += -event.points
+        elif isinstance(event, history.OpenVoucher | history.OpenHold):
+            pass  # made before the history, with points it never had: the same under both programs
         elif isinstance(event, history.OpeningBalance):
             # Points carried from a former program: the same under both programs.
             member, points, at, expires = event.member_id, event.points, event.at, event.expires_at
@@ -247,6 +252,8 @@ _RECORDS = (
     history.Adjustment,
     history.CustomEvent,
     history.OpeningBalance,
+    history.OpenVoucher,
+    history.OpenHold,
 )
 
 

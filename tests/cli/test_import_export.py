@@ -171,14 +171,20 @@ def test_an_exported_store_imports_into_a_new_one(
     club: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url, program = club
-    path = _file(tmp_path, ENROLL, SALE % (1, "M1", 2), SALE % (2, "M1", 1))
+    # A hold carried from a store before (its points taken from a lot of their own).
+    hold = (
+        '{"type": "hold", "id": "H1", "member_id": "M1", "at": "2024-03-03T09:00:00+01:00", "points": 5,'
+        ' "expires_at": "2099-01-01T00:00:00+00:00",'
+        ' "lots": [{"points": 5, "at": "2024-03-02T09:00:00+01:00"}]}'
+    )
+    path = _file(tmp_path, ENROLL, SALE % (1, "M1", 2), SALE % (2, "M1", 1), hold)
     assert _import(url, program, path) == 0
     capsys.readouterr()
     assert main(["export", "--store", url]) == 0
     shown = capsys.readouterr().out
     exported = tmp_path / "members.jsonl"
     assert main(["export", "--store", url, "--output", str(exported)]) == 0
-    assert capsys.readouterr().out == f"{exported}: 1 members, 2 opening balances\n"
+    assert capsys.readouterr().out == f"{exported}: 1 members, 2 opening balances, 1 open holds\n"
     assert exported.read_text(encoding="utf-8") == shown
     other = f"sqlite:///{tmp_path / 'other.db'}"
     assert main(["migrate", "--store", other]) == 0

@@ -3,12 +3,15 @@ balances, lots, tiers, details, keys, statuses and referrals, and are paid no si
 
 from __future__ import annotations
 
+import json
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from loyalty import Engine, Line, Purchase, history
+from loyalty import Engine, Line, Purchase, history, open_store
 from loyalty.config import program_from_dict
+from loyalty.returns import Return
 from loyalty.store import Store
 from tests.service.helpers import lot_dates
 
@@ -69,9 +72,10 @@ def _members(engine: Engine, members: list[str]) -> list[Any]:
 
 
 def test_exported_members_import_into_another_adapter_as_they_were(
-    any_store: Store, other_store: Store
+    two_stores: tuple[Store, Store],
 ) -> None:
-    source = Engine(PROGRAM, any_store, clock=lambda: NOW)
+    from_store, other_store = two_stores
+    source = Engine(PROGRAM, from_store, clock=lambda: NOW)
     source.enroll("M1", at=T0, birthday=datetime(1981, 2, 28).date(), attributes={"segment": "student"},
                   identifiers=["card:1001", "email:ann@example.com"])  # fmt: skip
     source.enroll("M2", at=T0)
@@ -109,3 +113,119 @@ def test_exported_members_import_into_another_adapter_as_they_were(
         engine.record_purchase(Purchase("T9", "M1", NOW, [Line("cake", 1, Decimal("10.00"))], "EUR"))
     assert target.balance("M1") == source.balance("M1")
     assert [e.points for e in target.history("M1")][-1] == 10 + 11
+
+
+def test_points_a_return_left_owing_are_still_owed_once_imported(two_stores: tuple[Store, Store]) -> None:
+    # Under "future", what a return could not take back is collected from the next earnings.
+    program = program_from_dict({"name": "Club", "currency": "EUR", "clawback": "future"})
+    source, target = (Engine(program, store, clock=lambda: NOW) for store in two_stores)
+    source.enroll("M1", at=T0)
+    source.record_purchase(Purchase("T1", "M1", T0, [Line("cake", 3, Decimal("10.00"))], "EUR"))
+    source.redeem("M1", 25, id="R1", at=T0 + timedelta(days=1))
+    assert source.record_return(Return("RT1", "T1", T0 + timedelta(days=2))).owed == 25
+    records = [history.record_of(r) for r in source.export_members()]
+    assert records[0]["tallies"]["owed"] == {"count": 0, "points": "25"}
+
+    assert target.import_events(json.dumps(record) for record in records).applied == {"enrollment": 1}
+    sale = Purchase("T2", "M1", NOW, [Line("cake", 4, Decimal("10.00"))], "EUR")
+    assert [engine.record_purchase(sale).points for engine in (source, target)] == [40, 40]
+    assert target.balance("M1") == source.balance("M1")
+    assert target.balance("M1").total == 40 - 25
+
+
+#: A reward of the catalogue, bought with points: the voucher a member may still hold.
+REWARDS = program_from_dict(
+    {
+        "name": "Club",
+        "currency": "EUR",
+        "expiry": {"policy": "lifetime", "months": 12},
+        "rewards": [{"id": "coffee", "name": "A coffee", "cost": 50, "gives": "product", "sku": "espresso"}],
+    }
+)
+
+
+def _vouchers(engine: Engine) -> list[Any]:
+    return [
+        (v.code, v.reward_id, v.points, v.issued_at, v.expires_at, v.status) for v in engine.vouchers("M1")
+    ]
+
+
+def _lots(engine: Engine) -> list[Any]:
+    """The member's points by the dates of their lots: a lot a voucher or hold took part of comes
+    back in another store as two lots with the same dates (the rest, and what was taken)."""
+    points: Counter[tuple[datetime, datetime | None]] = Counter()
+    for lot in engine.lots("M1"):
+        points[lot.earned_at, lot.expires_at] += lot.remaining
+    return sorted((earned, remaining, expires) for (earned, expires), remaining in points.items())
+
+
+def test_an_unused_voucher_imports_with_its_code_and_a_void_gives_its_points_back_with_their_dates(
+    two_stores: tuple[Store, Store],
+) -> None:
+    source, target = (Engine(REWARDS, store, clock=lambda: NOW) for store in two_stores)
+    source.enroll("M1", at=T0)
+    for i, days in enumerate([1, 20, 25]):
+        at = T0 + timedelta(days=days)
+        source.record_purchase(Purchase(f"T{i}", "M1", at, [Line("cake", 4, Decimal("10.00"))], "EUR"))
+    # 40 points of the first purchase's and 10 of the second's, then 30 and 20 of the third's.
+    unused = source.redeem_reward("M1", "coffee", id="B1", at=T0 + timedelta(days=30))
+    used = source.redeem_reward("M1", "coffee", id="B2", at=T0 + timedelta(days=31))
+    source.use_voucher(used.code, id="U1", at=NOW)  # ended: not carried
+    records = [history.record_of(r) for r in source.export_members()]
+    types = [(r["type"], r.get("code")) for r in records]
+    assert types == [("enrollment", None), ("opening_balance", None), ("voucher", unused.code)]
+
+    imported = target.import_events(json.dumps(r) for r in records).applied
+    assert imported == {"enrollment": 1, "opening_balance": 1, "voucher": 1}
+    assert target.balance("M1") == source.balance("M1")
+    assert _vouchers(target) == [v for v in _vouchers(source) if v[0] == unused.code]
+    for engine in (source, target):
+        engine.void_voucher(unused.code, id="V1", at=NOW)
+    assert _lots(target) == _lots(source)
+    assert [lot[1] for lot in _lots(target)] == [40, 10, 20]
+    assert target.balance("M1") == source.balance("M1")
+
+
+def test_a_voucher_whose_lots_do_not_add_up_or_whose_code_is_taken_is_rejected_writing_nothing() -> None:
+    engine = Engine(REWARDS, open_store("memory://"), clock=lambda: NOW)
+    engine.enroll("M1", at=T0)
+    lot = {"points": 50, "at": T0.isoformat(), "expires_at": None}
+    voucher = {"type": "voucher", "id": "VCH-1", "member_id": "M1", "at": T0.isoformat(),
+               "code": "ABCDEFGHJK", "reward_id": "coffee", "points": 50, "expires_at": NOW.isoformat(),
+               "lots": [lot]}  # fmt: skip
+    short = {**voucher, "lots": [{**lot, "points": 40}]}
+    again = {**voucher, "id": "VCH-2"}
+    rejected: list[Any] = []
+    lines = [json.dumps(record) for record in (short, voucher, again, voucher)]
+
+    summary = engine.import_events(lines, on_error="skip", on_reject=rejected.append)
+
+    assert [(r.line, r.field) for r in rejected] == [(1, "lots"), (3, "code")]
+    assert (summary.applied, summary.already) == ({"voucher": 1}, {"voucher": 1})
+    assert [v.code for v in engine.vouchers("M1")] == ["ABCDEFGHJK"]
+    assert engine.balance("M1").total == 0
+
+
+def test_an_open_hold_imports_under_its_id_and_the_till_captures_or_releases_it_there(
+    two_stores: tuple[Store, Store],
+) -> None:
+    source, target = (Engine(REWARDS, store, clock=lambda: NOW) for store in two_stores)
+    source.enroll("M1", at=T0)
+    for i, days in enumerate([1, 20]):
+        at = T0 + timedelta(days=days)
+        source.record_purchase(Purchase(f"T{i}", "M1", at, [Line("cake", 4, Decimal("10.00"))], "EUR"))
+    ttl = timedelta(minutes=15)
+    held = [source.hold("M1", points, id=f"H{points}", at=NOW, ttl=ttl) for points in (50, 20)]
+    source.capture("H20", id="C0", at=NOW)  # ended: not carried
+    records = [history.record_of(r) for r in source.export_members()]
+    assert [(r["type"], r["id"]) for r in records][-1:] == [("hold", "H50")]
+
+    imported = target.import_events(json.dumps(r) for r in records).applied
+    assert imported == {"enrollment": 1, "opening_balance": 1, "hold": 1}
+    assert target.balance("M1") == source.balance("M1")
+    assert target.balance("M1").available == 80 - 50 - 20
+    for engine in (source, target):
+        engine.capture("H50", id="C1", at=NOW, points=30)  # the rest goes back to its lot
+    assert _lots(target) == _lots(source)
+    assert target.balance("M1") == source.balance("M1")
+    assert held[0].expires_at == NOW + ttl

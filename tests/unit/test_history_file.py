@@ -31,6 +31,7 @@ from loyalty.history import (
     write,
 )
 from loyalty.history_fields import Fields
+from loyalty.history_vouchers import DrawnLot, OpenHold, OpenVoucher
 from loyalty.returns import Return, Returned
 
 _AT = "2024-03-01T09:30:00+01:00"
@@ -52,12 +53,44 @@ EVERY_KIND: list[Event] = [
     SaleReturn("M1", Return("T1-2", "T1-1", AT, (Returned("cake", 1),))),
     SaleReturn("M1", Return("T1-3", "T1-1", AT)),
     Redemption("T1-4", "M1", 10, AT),
+    Redemption("T1-5", "M1", 20, AT, "coffee", "T1-1"),
     Adjustment("ADJ-1", "M1", -4, AT, "double scan", "staff-3"),
     CustomEvent("SRV-1", "M1", "survey_completed", AT, {"survey": "spring"}),
     CustomEvent("SRV-2", "M1", "app_opened", AT),
     Enrollment("E2", "M2", AT, identifiers=("card:1001", "email:ann@example.com")),
     OpeningBalance("OB-1", "M2", 420, AT, AT.replace(year=2025)),
     OpeningBalance("OB-2", "M2", 5, AT, None, AT.replace(month=4)),
+    OpenVoucher(
+        "VCH-C1",
+        "M2",
+        AT,
+        "C1",
+        "coffee",
+        30,
+        AT.replace(month=4),
+        [DrawnLot(20, AT, AT.replace(year=2025)), DrawnLot(10, AT)],
+    ),
+    OpenHold("H-1", "M2", AT, 25, AT.replace(hour=10), [DrawnLot(25, AT)]),
+    Sale(
+        Purchase(
+            "W-1",
+            "M2",
+            AT,
+            [
+                Line(
+                    "shirt",
+                    2,
+                    Decimal("20.00"),
+                    "apparel",
+                    {"color": "red"},
+                    Decimal("5.00"),
+                    Decimal("6.00"),
+                )
+            ],
+            "EUR",
+            channel="online",
+        )
+    ),
 ]
 
 
@@ -71,13 +104,55 @@ def test_every_record_type_reads_back_as_written() -> None:
         "return",
         "return",
         "redemption",
+        "redemption",
         "adjustment",
         "event",
         "event",
         "enrollment",
         "opening_balance",
         "opening_balance",
+        "voucher",
+        "hold",
+        "purchase",
     ]
+
+
+def test_a_purchase_writes_its_channel_and_its_lines_labels_discounts_and_taxes_only_when_it_has_them() -> (
+    None
+):
+    plain, online = record_of(EVERY_KIND[1]), record_of(EVERY_KIND[-1])
+    assert "channel" not in plain
+    assert not {"labels", "discount", "tax"} & {key for line in plain["lines"] for key in line}
+    assert online["channel"] == "online"
+    assert online["lines"] == [
+        {"sku": "shirt", "category": "apparel", "quantity": 2, "unit_price": "20.00",
+         "labels": {"color": "red"}, "discount": "5.00", "tax": "6.00"}
+    ]  # fmt: skip
+    assert online["total"] == "35.00"
+
+
+def test_a_redemption_writes_its_reason_and_purchase_only_when_it_has_them() -> None:
+    plain, paying = record_of(EVERY_KIND[4]), record_of(EVERY_KIND[5])
+    assert not {"reason", "purchase_id"} & set(plain)
+    assert (paying["reason"], paying["purchase_id"]) == ("coffee", "T1-1")
+
+
+def test_a_line_with_labels_a_discount_or_a_tax_is_never_read_as_the_plain_line() -> None:
+    plain = {"sku": "shirt", "quantity": 1, "unit_price": "20.00"}
+    variants = [
+        plain,
+        {**plain, "labels": {"color": "red"}},
+        {**plain, "discount": "1.00"},
+        {**plain, "tax": "3.00"},
+    ]
+    sales = [{**_SALE, "id": f"T{i}", "lines": [line]} for i, line in enumerate(variants + variants)]
+    lines = [
+        event.purchase.lines[0]
+        for event in read(json.dumps(sale) for sale in sales)
+        if isinstance(event, Sale)
+    ]
+    assert len({(line.labels.get("color"), line.discount, line.tax) for line in lines[:4]}) == 4
+    assert lines[4:] == lines[:4]
 
 
 def test_a_void_is_a_return_without_lines() -> None:
@@ -143,6 +218,21 @@ _ENROLL = {"type": "enrollment", "id": "n", "member_id": "m", "at": _AT}
         ({**_SALE, "lines": [{**_LINE, "quantity": 1.0}]}, "line 1: lines[0].quantity: must be an integer"),
         ({**_SALE, "lines": [{**_LINE, "quantity": True}]}, "line 1: lines[0].quantity: must be an integer"),
         ({**_SALE, "lines": [_LINE, 5]}, "line 1: lines[1]: must be a JSON object, not int"),
+        (
+            {**_SALE, "lines": [{**_LINE, "discount": 1}]},
+            "line 1: lines[0].discount: must be a string, not int",
+        ),
+        ({**_SALE, "lines": [{**_LINE, "tax": "x"}]}, "line 1: lines[0].tax: not a decimal number: 'x'"),
+        (
+            {**_SALE, "lines": [{**_LINE, "tax": "1.26"}]},
+            "line 1: lines[0].tax: must not exceed the amount paid",
+        ),
+        ({**_SALE, "lines": [{**_LINE, "labels": ["red"]}]}, "line 1: lines[0].labels: must be an object"),
+        (
+            {**_SALE, "lines": [{**_LINE, "labels": {"color": 1}}]},
+            "line 1: lines[0].labels['color']: must be a str",
+        ),
+        ({**_SALE, "lines": [_LINE], "channel": 3}, "line 1: channel: must be a string or null, not int"),
         ({**_RETURN, "lines": "cake"}, "line 1: lines: must be a list, not str"),
         (
             {**_RETURN, "lines": None, "purchase_id": None},
@@ -152,9 +242,30 @@ _ENROLL = {"type": "enrollment", "id": "n", "member_id": "m", "at": _AT}
         ({**_RETURN, "lines": [{"sku": "x", "quantity": 0}]}, "line 1: lines[0].quantity: must be positive"),
         ({**_RETURN, "lines": []}, "line 1: lines: a return needs at least one line"),
         (_ADJUST, "line 1: points: is missing"),
+        (
+            {**_ADJUST, "type": "redemption", "points": 5, "reason": 5},
+            "line 1: reason: must be a string or null",
+        ),
+        (
+            {**_ADJUST, "type": "redemption", "points": 5, "purchase_id": []},
+            "line 1: purchase_id: must be a string",
+        ),
         ({**_ADJUST, "points": "5"}, "line 1: points: must be an integer, not str"),
         ({**_ADJUST, "points": 5, "actor": None}, "line 1: actor: must be a string, not NoneType"),
         (_EVENT, "line 1: name: is missing"),
+        ({**_EVENT, "type": "voucher"}, "line 1: code: is missing"),
+        (
+            {
+                **_EVENT,
+                "type": "voucher",
+                "code": "C",
+                "reward_id": "r",
+                "points": 5,
+                "expires_at": _AT,
+                "lots": [{"points": 5}],
+            },
+            "line 1: lots[0].at: is missing",
+        ),
         ({**_ENROLL, "identifiers": ["card:1", 5]}, "line 1: identifiers[1]: must be a string kind:value"),
         ({**_ENROLL, "identifiers": "card:1"}, "line 1: identifiers: must be a list, not str"),
         ({**_ADJUST, "type": "opening_balance"}, "line 1: points: is missing"),
@@ -183,7 +294,18 @@ _SALE_VALUES: dict[str, list[object]] = {
     "currency": ["EUR", "eur", 1, None],
     "store_id": ["S1", "", 2, None],
     "terminal_id": ["S1-T1", {}, None],
-    "lines": [[_LINE], [], [_LINE, 5], [{**_LINE, "quantity": 0}], "x", None],
+    "channel": ["online", "", 3, None],
+    "lines": [
+        [_LINE],
+        [],
+        [_LINE, 5],
+        [{**_LINE, "quantity": 0}],
+        [{**_LINE, "discount": "0.25", "tax": "0.10", "labels": {"color": "red"}}],
+        [{**_LINE, "discount": 0.25}],
+        [{**_LINE, "labels": {"color": None}}],
+        "x",
+        None,
+    ],
     "total": ["1.25", "1.3", "x", 1.25, None],
 }
 _MISWRITTEN = [(key, value) for key, values in _SALE_VALUES.items() for value in values[1:]]

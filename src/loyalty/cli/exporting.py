@@ -27,7 +27,10 @@ def export(args: argparse.Namespace) -> int:
                 counts[type(record).__name__] += 1
                 out.writelines(history.write([record]))
     members, balances = counts["Enrollment"], counts["OpeningBalance"]
-    print(f"{args.output}: {members} members, {balances} opening balances")
+    # Said only when there are any, as most stores have none at hand.
+    vouchers, holds = counts["OpenVoucher"], counts["OpenHold"]
+    more = (f", {vouchers} unused vouchers" if vouchers else "") + (f", {holds} open holds" if holds else "")
+    print(f"{args.output}: {members} members, {balances} opening balances{more}")
     return 0
 
 

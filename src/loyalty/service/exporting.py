@@ -15,7 +15,8 @@ from loyalty import codec
 from loyalty.checks import MAX_ID_LENGTH
 from loyalty.earning_keys import member_keys
 from loyalty.errors import InvalidInput
-from loyalty.history import Enrollment, Event, OpeningBalance
+from loyalty.history import Enrollment, Event, OpenHold, OpeningBalance, OpenVoucher
+from loyalty.history_vouchers import DrawnLot
 from loyalty.identifiers import IdentifierStatus
 from loyalty.members import MemberStatus
 from loyalty.program import Program
@@ -23,6 +24,7 @@ from loyalty.referrals import ReferralState
 from loyalty.service.context import Context
 from loyalty.store import UnitOfWork
 from loyalty.tallies import Tally
+from loyalty.vouchers import Voucher
 
 __all__ = ["MAX_PAGE", "export_members", "opening_id"]
 
@@ -96,7 +98,28 @@ def _member(uow: UnitOfWork, member_id: str, program: Program, years: Sequence[i
             records.append(
                 OpeningBalance(opening, member_id, lot.remaining, lot.earned_at, lot.expires_at, lot.vests_at)
             )
+    records.extend(_voucher(uow, v) for v in uow.vouchers(member_id) if v.open)
+    for hold in uow.open_holds(member_id):
+        lots = _drawn(uow, member_id, hold.draws)
+        records.append(OpenHold(hold.id, member_id, hold.held_at, hold.points, hold.expires_at, lots))
     return records
+
+
+def _drawn(uow: UnitOfWork, member_id: str, draws: tuple[tuple[int, int], ...]) -> list[DrawnLot]:
+    """The dates of the lots ``draws`` took points from (a void or release gives them back)."""
+    lots = []
+    for lot_id, taken in draws:
+        lot = uow.lot(member_id, lot_id)
+        assert lot is not None  # lots are never deleted, and a voucher or hold draws on its member's own
+        lots.append(DrawnLot(-taken, lot.earned_at, lot.expires_at))
+    return lots
+
+
+def _voucher(uow: UnitOfWork, voucher: Voucher) -> OpenVoucher:
+    """An unused voucher, with the lots its points came from."""
+    code, member, reward, points = voucher.code, voucher.member_id, voucher.reward_id, voucher.points
+    lots, expires = _drawn(uow, member, voucher.draws), voucher.expires_at
+    return OpenVoucher(f"VCH-{code}", member, voucher.issued_at, code, reward, points, expires, lots)
 
 
 def _page(

@@ -103,7 +103,8 @@ def record_of_operation(uow: UnitOfWork, operation: Operation) -> Event | None:
     if operation.kind == "event":
         return CustomEvent(key, request["member_id"], request["name"], at, request.get("properties") or {})
     if operation.kind == "redeem":
-        return Redemption(key, request["member_id"], -int(request["points"]), at)
+        member, points, paid = request["member_id"], -int(request["points"]), request.get("purchase_id")
+        return Redemption(key, member, points, at, _text(request.get("reason")), paid)
     if operation.kind == "adjust":
         member, points = request["member_id"], int(request["points"])
         return Adjustment(key, member, points, at, _text(request.get("reason")), _text(request.get("actor")))

@@ -39,7 +39,9 @@ from loyalty.history import (
     Adjustment,
     CustomEvent,
     Enrollment,
+    OpenHold,
     OpeningBalance,
+    OpenVoucher,
     Redemption,
     Sale,
     SaleReturn,
@@ -116,6 +118,8 @@ _TYPE = {
     Adjustment: "adjustment",
     CustomEvent: "event",
     OpeningBalance: "opening_balance",
+    OpenVoucher: "voucher",
+    OpenHold: "hold",
 }
 
 
@@ -201,13 +205,18 @@ def _apply(ctx: Context, event: history.Event) -> None:
             raise InvalidInput("member_id", f"purchase {event.purchase_id!r} is {receipt.member_id!r}'s")
     elif isinstance(event, Redemption):
         member, points, key, at = event.member_id, event.points, event.id, event.at
-        spending.redeem(ctx, member, points, key=key, at=at, reason="redemption", purchase_id=None)
+        reason, paid = event.reason, event.purchase_id
+        spending.redeem(ctx, member, points, key=key, at=at, reason=reason, purchase_id=paid)
     elif isinstance(event, Adjustment):
         member, points, key, at = event.member_id, event.points, event.id, event.at
         spending.adjust(ctx, member, points, key=key, at=at, reason=event.reason, actor=event.actor)
     elif isinstance(event, CustomEvent):
         made = purchases.till_event(ctx, event.id, event.member_id, event.name, event.at, event.properties)
         purchases.record_till_event(ctx, made)
+    elif isinstance(event, OpenVoucher):
+        opening.add_open_voucher(ctx, event)
+    elif isinstance(event, OpenHold):
+        opening.add_open_hold(ctx, event)
     else:
         member, points, key, at = event.member_id, event.points, event.id, event.at
         expires, vests = event.expires_at, event.vests_at

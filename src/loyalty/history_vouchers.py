@@ -1,0 +1,135 @@
+"""An unused voucher in a history file (:mod:`loyalty.history`): a reward a member bought with
+points and has yet to use, carried to another store with its code, so the till still takes it;
+and an open hold, carried under its id, so the till still captures or releases it.
+
+A ``voucher`` record names the member, when the voucher was bought (``at``), its ``code``,
+``reward_id``, cost in ``points`` and ``expires_at``, and the ``lots`` its points came from,
+each with its ``points`` and the dates it was earned (``at``) and expires (``expires_at``,
+``null`` for never): a void gives the points back to lots with those dates, as in the first
+store::
+
+    {"type": "voucher", "id": "VCH-HH6J8HJY8Z", "member_id": "M00042",
+     "at": "2024-03-05T14:02:51+01:00", "code": "HH6J8HJY8Z", "reward_id": "coffee",
+     "points": 300, "expires_at": "2024-04-04T13:02:51+00:00",
+     "lots": [{"points": 300, "at": "2024-01-10T10:00:00+01:00", "expires_at": null}]}
+
+A ``hold`` record says the same of a hold, without a code or reward::
+
+    {"type": "hold", "id": "S03-T2-000125", "member_id": "M00042",
+     "at": "2024-03-05T14:04:00+01:00", "points": 120, "expires_at": "2024-03-05T13:19:00+00:00",
+     "lots": [{"points": 120, "at": "2024-01-10T10:00:00+01:00", "expires_at": null}]}
+
+>>> from loyalty.history import parse, write
+>>> line = ('{"type": "voucher", "id": "VCH-1", "member_id": "M1", "at": "2024-03-05T14:00:00+01:00",'
+...     ' "code": "HH6J8HJY8Z", "reward_id": "coffee", "points": 300,'
+...     ' "expires_at": "2024-04-04T13:00:00+00:00",'
+...     ' "lots": [{"points": 300, "at": "2024-01-10T10:00:00+01:00", "expires_at": null}]}')
+>>> voucher = parse(1, line)
+>>> voucher.code, voucher.lots[0].points
+('HH6J8HJY8Z', 300)
+>>> parse(1, next(write([voucher]))) == voucher
+True
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from loyalty.history_fields import Fields
+
+__all__ = ["DrawnLot", "OpenHold", "OpenVoucher", "read_hold", "read_voucher", "voucher_record"]
+
+
+@attrs.frozen
+class DrawnLot:
+    """``points`` of a voucher's cost (or a hold's) that came from a lot earned ``at``, expiring
+    at ``expires_at`` (``None``: never)."""
+
+    points: int
+    at: datetime
+    expires_at: datetime | None = None
+
+
+def _lots(value: Iterable[DrawnLot]) -> tuple[DrawnLot, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class OpenVoucher:
+    """An unused voucher ``code`` for reward ``reward_id``, bought ``at`` for ``points`` taken
+    from ``lots``, usable until ``expires_at`` (see :meth:`~loyalty.Engine.redeem_reward`)."""
+
+    id: str
+    member_id: str
+    at: datetime
+    code: str
+    reward_id: str
+    points: int
+    expires_at: datetime
+    lots: tuple[DrawnLot, ...] = attrs.field(converter=_lots)
+
+
+@attrs.frozen
+class OpenHold:
+    """A hold still open: ``points`` reserved ``at`` (the hold's id is the till's, which captures
+    or releases it), taken from ``lots``, ending unless captured at ``expires_at`` (see
+    :meth:`~loyalty.Engine.hold`)."""
+
+    id: str
+    member_id: str
+    at: datetime
+    points: int
+    expires_at: datetime
+    lots: tuple[DrawnLot, ...] = attrs.field(converter=_lots)
+
+
+def _lot_records(lots: Iterable[DrawnLot]) -> list[dict[str, Any]]:
+    return [
+        {
+            "points": lot.points,
+            "at": lot.at.isoformat(),
+            "expires_at": None if lot.expires_at is None else lot.expires_at.isoformat(),
+        }
+        for lot in lots
+    ]
+
+
+def voucher_record(voucher: OpenVoucher | OpenHold) -> dict[str, Any]:
+    """What a voucher's (or a hold's) record says beyond its type, id, member and time."""
+    if isinstance(voucher, OpenHold):
+        points, expires = voucher.points, voucher.expires_at.isoformat()
+        return {"type": "hold", "points": points, "expires_at": expires, "lots": _lot_records(voucher.lots)}
+    return {
+        "type": "voucher",
+        "code": voucher.code,
+        "reward_id": voucher.reward_id,
+        "points": voucher.points,
+        "expires_at": voucher.expires_at.isoformat(),
+        "lots": _lot_records(voucher.lots),
+    }
+
+
+def _read_lots(record: Fields) -> list[DrawnLot]:
+    lots = []
+    for i, item in enumerate(record.items("lots") or ()):
+        fields = Fields(record.number, item, f"lots[{i}].", utc=record.utc)
+        until = None if fields.data.get("expires_at") is None else fields.instant("expires_at")
+        lots.append(DrawnLot(fields.integer("points"), fields.instant("at"), until))
+    return lots
+
+
+def read_voucher(record: Fields, event_id: str, member_id: str, at: datetime) -> OpenVoucher:
+    """The voucher of ``record`` (its points and dates checked when it reaches an engine)."""
+    code, reward, points = record.text("code"), record.text("reward_id"), record.integer("points")
+    expires = record.instant("expires_at")
+    return OpenVoucher(event_id, member_id, at, code, reward, points, expires, _read_lots(record))
+
+
+def read_hold(record: Fields, event_id: str, member_id: str, at: datetime) -> OpenHold:
+    """The hold of ``record`` (its points and dates checked when it reaches an engine)."""
+    points, expires = record.integer("points"), record.instant("expires_at")
+    return OpenHold(event_id, member_id, at, points, expires, _read_lots(record))
