@@ -38,6 +38,7 @@ from loyalty.store.sqlite.migrations import MIGRATIONS
 from loyalty.store.sqlite.statements import OPEN_LOTS
 from loyalty.tiers import TierState
 from tests import shop
+from tests.sqlite_files import shape_of
 from tests.tampering import as_sqlite_schema_14, as_sqlite_schema_15, as_sqlite_schema_16
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -48,7 +49,7 @@ def test_schema_is_versioned_and_reopening_does_not_migrate_again(tmp_path: Path
     path = tmp_path / "v.db"
     SQLiteStore(path).close()
     store = SQLiteStore(path)
-    assert store.schema_version() == SCHEMA_VERSION == 17
+    assert store.schema_version() == SCHEMA_VERSION == 18
     store.close()
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM schema_version").fetchone()[0] == 1
@@ -139,7 +140,7 @@ def test_a_version_1_file_is_upgraded_in_place(tmp_path: Path) -> None:
     _version_1_file(path)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 17
+        assert store.schema_version() == SCHEMA_VERSION == 18
         enrolled = datetime(2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=1)))
         occurred = datetime(2024, 3, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
         with store.unit_of_work(readonly=True) as uow:
@@ -311,14 +312,7 @@ def test_a_store_that_cannot_be_opened_keeps_no_connection_open(
 V6_INDEXES = ("lots_spendable", "entries_by_time", "operations_purchases", "members_by_enrolment")
 
 
-def _shape(conn: sqlite3.Connection) -> dict[str, list[str]]:
-    """Every table's columns and every index's name, by table."""
-    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {
-        table: [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-        + sorted(row[1] for row in conn.execute(f"PRAGMA index_list({table})"))
-        for table in tables
-    }
+_shape = shape_of
 
 
 def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:
