@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -30,6 +31,8 @@ __all__ = [
     "as_sqlite_schema_16",
     "as_sqlite_schema_17",
 ]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: What an edit changes in one row: a column and how (the same on every adapter).
 EDITS = ("points", "balance_after", "reason", "kind", "member_id", "link")
@@ -69,11 +72,17 @@ def as_sqlite_schema_17(conn: sqlite3.Connection) -> None:
     from loyalty.store.sqlite.statements import ENTRY_LOT_COLUMNS
 
     (no_update,) = (s for s in MIGRATIONS[16] if "CREATE TRIGGER entries_no_update" in s)
+    conn.execute("DROP TRIGGER entries_no_update")
+    # Recording times as text, as schema 17 wrote them.
+    digits = "SELECT seq, recorded_at FROM entries WHERE recorded_at NOT LIKE '%T%'"
+    conn.executemany(
+        "UPDATE entries SET recorded_at = ? WHERE seq = ?",
+        [((_EPOCH + timedelta(microseconds=int(at))).isoformat(), seq) for seq, at in conn.execute(digits)],
+    )
     for statement in (
         f"INSERT INTO lots ({LOT_COLUMNS})"
         f" SELECT {ENTRY_LOT_COLUMNS} FROM entries WHERE remaining IS NOT NULL",
         *(f"DROP INDEX entries_{name}" for name in ("spendable", "debts", "vesting", "due", "due_by_member")),
-        "DROP TRIGGER entries_no_update",
         # remaining first: its CHECK names opened.
         "ALTER TABLE entries DROP COLUMN remaining",
         "ALTER TABLE entries DROP COLUMN opened",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
@@ -133,3 +133,32 @@ def test_a_redated_lot_leaves_its_entry_for_lots_and_agrees_with_the_ledger(tmp_
         assert conn.execute(
             "SELECT source_id, remaining FROM entries WHERE remaining IS NOT NULL"
         ).fetchall() == [("P2", 30)]
+
+
+def test_an_entry_keeps_its_recording_time_as_microseconds_and_reads_it_back_exactly(tmp_path: Path) -> None:
+    path = tmp_path / "shop.db"
+    plus2 = timezone(timedelta(hours=2))
+    recorded = datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC).astimezone(plus2)
+    with Engine(Program("Club", "EUR"), SQLiteStore(path), clock=lambda: recorded) as engine:
+        engine.enroll("M1", at=recorded)
+        engine.adjust("M1", 5, id="A1", at=recorded, reason="welcome", actor="staff")
+        engine.record_purchase(Purchase("P1", "M1", recorded, [Line("x", 1, Decimal("3"))], "EUR"))
+        entries = engine.history("M1")
+        offset = plus2.utcoffset(None)
+        assert [(e.recorded_at, e.recorded_at.utcoffset()) for e in entries] == [(recorded, offset)] * 2
+        with closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("SELECT recorded_at FROM entries").fetchall() == [("-1",), ("-1",)]
+            as_sqlite_schema_17(conn)
+            assert (
+                conn.execute("SELECT recorded_at FROM entries").fetchall()
+                == [("1969-12-31T23:59:59.999999+00:00",)] * 2
+            )
+    with Engine(Program("Club", "EUR"), SQLiteStore(path), clock=lambda: recorded) as engine:
+        # Both kinds of text read back alike; the record in P1's entry too.
+        engine.adjust("M1", 1, id="A2", at=recorded, reason="welcome", actor="staff")
+        assert [e.recorded_at for e in engine.history("M1")] == [recorded] * 3
+        assert (
+            engine.record_purchase(Purchase("P1", "M1", recorded, [Line("x", 1, Decimal("3"))], "EUR")).points
+            == 3
+        )
+        assert engine.verify().ok

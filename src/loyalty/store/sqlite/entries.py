@@ -16,7 +16,7 @@ import attrs
 from loyalty.ledger import Posting
 from loyalty.lots import opens
 from loyalty.store.rows import draws_text, offset_of, redates_text, rules_text, shares_text
-from loyalty.store.sqlite.statements import sortable
+from loyalty.store.sqlite.statements import micros, sortable
 
 __all__ = ["Pending", "pending"]
 
@@ -35,7 +35,9 @@ def pending(posting: Posting, seq: int, balance: int, link: bytes) -> Pending:
     its values checked and made now: what
     cannot be stored fails at the append, as when the entry was inserted there. The lot it opens
     (loyalty.lots.opens), if any, goes in its row: ``opened`` only where its points are not the
-    entry's, ``remaining`` all of them."""
+    entry's, ``remaining`` all of them. Its recording time goes in as microseconds since 1970
+    (schema 18: the column's TEXT affinity keeps 16 digits, not 32 characters of ISO 8601); no
+    statement compares it, and it reads back exactly."""
     rest = opens(posting)
     return Pending(
         posting,
@@ -47,7 +49,7 @@ def pending(posting: Posting, seq: int, balance: int, link: bytes) -> Pending:
             balance,
             posting.occurred_at.astimezone(UTC).isoformat(),
             offset_of(posting.occurred_at),
-            posting.recorded_at.astimezone(UTC).isoformat(),
+            micros(posting.recorded_at),
             offset_of(posting.recorded_at),
             posting.source_id,
             posting.reason,

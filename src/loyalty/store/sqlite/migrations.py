@@ -385,6 +385,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # redated (its expiry no longer the entry's): the adapter moves it there first. The lots kept
     # before whose every column the entry that opened them says move into it, which leaves no row
     # of theirs in ``lots``. ``opened`` is a fact of the ledger, ``remaining`` derived state.
+    # And an entry's ``recorded_at`` is written as microseconds since 1970 (UTC), which the
+    # column's TEXT affinity keeps as 16 digits rather than 32 characters of ISO 8601: no
+    # statement compares it, and the entries kept before keep their ISO text, read alike.
     (
         "ALTER TABLE entries ADD COLUMN opened INTEGER",
         """ALTER TABLE entries ADD COLUMN remaining INTEGER CHECK (remaining IS NULL
