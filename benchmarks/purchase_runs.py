@@ -157,21 +157,18 @@ def _raw_rows(purchase: Purchase, balance: int, *, iso: bool) -> tuple[int, tupl
     return points, entry, operation
 
 
-# A purchase that earns keeps its idempotency record in its entry (schema 11).
+# A purchase that earns keeps its idempotency record (schema 11) and the lot it opens (schema 18,
+# its points left in ``remaining``; the lot is numbered by its entry) in its entry.
 _SQLITE_ENTRY = (
     "INSERT INTO entries (member_id, kind, points, balance_after, occurred_at, occurred_offset,"
-    " recorded_at, recorded_offset, source_id, reason, actor, rule, record)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " recorded_at, recorded_offset, source_id, reason, actor, rule, record, remaining)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _SQLITE_LOOKUP = (
     "SELECT 1 FROM entries WHERE source_id = :k AND record IS NOT NULL"
     " UNION ALL SELECT 1 FROM operations WHERE key = :k"
 )
 _SQLITE_BALANCE = "UPDATE members SET balance = ? WHERE member_id = ?"
-# Every credit opens a lot (numbered by its entry), which the engine keeps for spending and expiry.
-_SQLITE_LOT = (
-    "INSERT INTO lots (lot, member_id, points, remaining, earned_at, earned_offset) VALUES (?, ?, ?, ?, ?, ?)"
-)
 
 
 # The member's visit count: a rule such as "first purchase" needs it, so the engine keeps it.
@@ -241,8 +238,7 @@ def sqlite_runs(synchronous: str) -> tuple[Run, Run, Run]:
                 points, entry, operation = _raw_rows(purchase, balance, iso=True)
                 if points:
                     conn.execute(_SQLITE_BALANCE, (balance + points, purchase.member_id))
-                    seq = conn.execute(_SQLITE_ENTRY, (*entry, operation[2])).lastrowid
-                    conn.execute(_SQLITE_LOT, (seq, purchase.member_id, points, points, entry[4], entry[5]))
+                    conn.execute(_SQLITE_ENTRY, (*entry, operation[2], points))
                 conn.execute(_SQLITE_TALLY, (visits_key, 1 + rows.get(visits_key, (0, "0"))[0], "0"))
                 when = _micros(purchase.at)
                 first = rows.get(seen, (0, "0"))[0] or when

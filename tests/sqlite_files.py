@@ -9,7 +9,7 @@ from pathlib import Path
 from loyalty.store.sqlite import SCHEMA_VERSION
 from loyalty.store.sqlite.migrations import MIGRATIONS
 
-__all__ = ["previous_schema_file", "schema_version_of"]
+__all__ = ["previous_schema_file", "schema_version_of", "shape_of"]
 
 
 def previous_schema_file(path: Path) -> None:
@@ -29,3 +29,13 @@ def schema_version_of(path: Path) -> int:
     """The schema version the file at ``path`` records."""
     with closing(sqlite3.connect(path)) as conn:
         return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
+
+
+def shape_of(conn: sqlite3.Connection) -> dict[str, list[str]]:
+    """Every table's columns and every index's name, by table."""
+    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+    return {
+        table: [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+        + sorted(row[1] for row in conn.execute(f"PRAGMA index_list({table})"))
+        for table in tables
+    }

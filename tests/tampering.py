@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
@@ -27,7 +28,11 @@ __all__ = [
     "as_postgres_schema_14",
     "as_sqlite_schema_14",
     "as_sqlite_schema_15",
+    "as_sqlite_schema_16",
+    "as_sqlite_schema_17",
 ]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: What an edit changes in one row: a column and how (the same on every adapter).
 EDITS = ("points", "balance_after", "reason", "kind", "member_id", "link")
@@ -60,9 +65,39 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_17(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 17 left it: every lot a row of ``lots``, none in an entry."""
+    from loyalty.store.rows import LOT_COLUMNS
+    from loyalty.store.sqlite.migrations import MIGRATIONS
+    from loyalty.store.sqlite.statements import ENTRY_LOT_COLUMNS
+
+    (no_update,) = (s for s in MIGRATIONS[16] if "CREATE TRIGGER entries_no_update" in s)
+    conn.execute("DROP TRIGGER entries_no_update")
+    # Recording times as text, as schema 17 wrote them.
+    digits = "SELECT seq, recorded_at FROM entries WHERE recorded_at NOT LIKE '%T%'"
+    conn.executemany(
+        "UPDATE entries SET recorded_at = ? WHERE seq = ?",
+        [((_EPOCH + timedelta(microseconds=int(at))).isoformat(), seq) for seq, at in conn.execute(digits)],
+    )
+    for statement in (
+        f"INSERT INTO lots ({LOT_COLUMNS})"
+        f" SELECT {ENTRY_LOT_COLUMNS} FROM entries WHERE remaining IS NOT NULL",
+        *(f"DROP INDEX entries_{name}" for name in ("spendable", "debts", "vesting", "due", "due_by_member")),
+        # remaining first: its CHECK names opened.
+        "ALTER TABLE entries DROP COLUMN remaining",
+        "ALTER TABLE entries DROP COLUMN opened",
+        no_update,
+    ):
+        conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = 17")
+    conn.commit()
+
+
 def as_sqlite_schema_16(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 16 left it: no kept texts, entries never updated."""
     from loyalty.store.sqlite.migrations import MIGRATIONS
+
+    as_sqlite_schema_17(conn)
 
     (no_update,) = (s for s in MIGRATIONS[0] if "TRIGGER entries_no_update" in s)
     for statement in (
@@ -211,9 +246,11 @@ class SQLiteTamperer:
         with closing(sqlite3.connect(self.path)) as conn, conn:
             conn.execute("DROP TRIGGER IF EXISTS entries_no_update")
             conn.execute("DROP TRIGGER IF EXISTS entries_text_kept")
-            query = f"SELECT {_COLUMNS} FROM entries WHERE seq = ?"
+            # The lot an entry keeps (schema 18) goes with it, or the lot's CHECK refuses the swap.
+            columns = f"{_COLUMNS}, opened, remaining"
+            query = f"SELECT {columns} FROM entries WHERE seq = ?"
             one, two = (conn.execute(query, (seq,)).fetchone() for seq in (first, second))
-            change = f"UPDATE entries SET ({_COLUMNS}) = ({', '.join('?' * len(one))}) WHERE seq = ?"
+            change = f"UPDATE entries SET ({columns}) = ({', '.join('?' * len(one))}) WHERE seq = ?"
             conn.execute(change, (*two, first))
             conn.execute(change, (*one, second))
 

@@ -28,6 +28,7 @@ from loyalty.store.sqlite import SCHEMA_VERSION, SQLiteStore
 from loyalty.store.sqlite.migrations import MIGRATIONS
 from loyalty.store.sqlite.statements import OPEN_LOTS
 from tests import shop
+from tests.sqlite_files import shape_of
 from tests.tampering import as_sqlite_schema_14, as_sqlite_schema_15, as_sqlite_schema_16
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -38,14 +39,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 V6_INDEXES = ("lots_spendable", "entries_by_time", "operations_purchases", "members_by_enrolment")
 
 
-def _shape(conn: sqlite3.Connection) -> dict[str, list[str]]:
-    """Every table's columns and every index's name, by table."""
-    tables = [row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-    return {
-        table: [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
-        + sorted(row[1] for row in conn.execute(f"PRAGMA index_list({table})"))
-        for table in tables
-    }
+_shape = shape_of
 
 
 def test_a_version_5_file_is_upgraded_in_place(tmp_path: Path) -> None:

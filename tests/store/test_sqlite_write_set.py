@@ -1,5 +1,5 @@
-"""What a purchase writes on SQLite: its entry with its idempotency record in it, its lot and one
-update of the member's row, which carries the balance and the tallies every purchase touches."""
+"""What a purchase writes on SQLite: its entry with its idempotency record and its lot in it, and
+one update of the member's row, which carries the balance and the tallies every purchase touches."""
 
 from __future__ import annotations
 
@@ -44,8 +44,7 @@ def test_a_purchase_writes_its_members_tallies_with_its_balance(tmp_path: Path) 
         "SELECT 'purchase', record,",  # the idempotency record, if this is a retry
         "SELECT balance, tallies,",  # the member's balance and tallies, under the write lock
         "UPDATE members SET",  # both, in one statement, numbering the entry
-        "INSERT INTO lots",
-        "INSERT INTO entries",  # with the idempotency record: no row of operations
+        "INSERT INTO entries",  # with its lot and the idempotency record: no row of lots or operations
         "COMMIT",
     ]
     # A new month: its spend is looked for in the table (a key written before the member

@@ -84,9 +84,17 @@ def offset_of(value: datetime) -> int:
     return int(offset.total_seconds())
 
 
-def restore_instant(utc: datetime | str, offset: int) -> datetime:
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def restore_instant(utc: datetime | str | int, offset: int) -> datetime:
+    """An instant kept as UTC (a datetime, ISO 8601 text, or microseconds since 1970, as an
+    integer or its digits) with its offset in seconds, back in that offset."""
     if isinstance(utc, str):
-        utc = datetime.fromisoformat(utc)
+        # The adapters write ISO 8601 with its 'T'; SQLite's entries keep digits from schema 18.
+        utc = datetime.fromisoformat(utc) if "T" in utc else _EPOCH + timedelta(microseconds=int(utc))
+    elif isinstance(utc, int):
+        utc = _EPOCH + timedelta(microseconds=utc)
     if utc.tzinfo is None:
         utc = utc.replace(tzinfo=UTC)
     return utc.astimezone(timezone(timedelta(seconds=offset)))

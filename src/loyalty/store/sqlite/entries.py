@@ -14,15 +14,17 @@ from typing import Any
 import attrs
 
 from loyalty.ledger import Posting
+from loyalty.lots import opens
 from loyalty.store.rows import draws_text, offset_of, redates_text, rules_text, shares_text
-from loyalty.store.sqlite.statements import sortable, utc_text
+from loyalty.store.sqlite.statements import micros, sortable
 
-__all__ = ["Pending", "lot_values", "pending"]
+__all__ = ["Pending", "pending"]
 
 
 @attrs.frozen
 class Pending:
-    """An appended entry not inserted yet: its posting, and INSERT_ENTRY's values but the record."""
+    """An appended entry not inserted yet: its posting, and INSERT_ENTRY's values but the record
+    (with the lot it opens, schema 18)."""
 
     posting: Posting
     values: tuple[Any, ...]
@@ -31,7 +33,12 @@ class Pending:
 def pending(posting: Posting, seq: int, balance: int, link: bytes) -> Pending:
     """``posting`` as entry ``seq`` leaving ``balance`` with its ``link`` hash (loyalty.chains),
     its values checked and made now: what
-    cannot be stored fails at the append, as when the entry was inserted there."""
+    cannot be stored fails at the append, as when the entry was inserted there. The lot it opens
+    (loyalty.lots.opens), if any, goes in its row: ``opened`` only where its points are not the
+    entry's, ``remaining`` all of them. Its recording time goes in as microseconds since 1970
+    (schema 18: the column's TEXT affinity keeps 16 digits, not 32 characters of ISO 8601); no
+    statement compares it, and it reads back exactly."""
+    rest = opens(posting)
     return Pending(
         posting,
         (
@@ -42,7 +49,7 @@ def pending(posting: Posting, seq: int, balance: int, link: bytes) -> Pending:
             balance,
             posting.occurred_at.astimezone(UTC).isoformat(),
             offset_of(posting.occurred_at),
-            posting.recorded_at.astimezone(UTC).isoformat(),
+            micros(posting.recorded_at),
             offset_of(posting.recorded_at),
             posting.source_id,
             posting.reason,
@@ -56,20 +63,7 @@ def pending(posting: Posting, seq: int, balance: int, link: bytes) -> Pending:
             redates_text(posting.redates),
             shares_text(posting),
             link,
+            rest if rest and rest != posting.points else None,
+            rest or None,
         ),
-    )
-
-
-def lot_values(posting: Posting, seq: int, points: int) -> tuple[Any, ...]:
-    """INSERT_LOT's values for the lot of ``points`` that entry ``seq`` of ``posting`` opens."""
-    return (
-        seq,
-        posting.member_id,
-        points,
-        points,
-        utc_text(posting.occurred_at),
-        offset_of(posting.occurred_at),
-        sortable(posting.vests_at),
-        sortable(posting.expires_at),
-        int(posting.rolling),
     )

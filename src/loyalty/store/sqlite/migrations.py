@@ -377,5 +377,41 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            WHEN NOT EXISTS (SELECT 1 FROM kept_texts WHERE seq = OLD.seq)
            BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
     ),
+    # 18: the lot a credit opens kept in its entry's row (issue 12): ``remaining`` is the lot's
+    # points left (NULL when the entry keeps no lot), ``opened`` its points where they are not the
+    # entry's (a credit that repaid a debt first, a return that opened a debt); its dates are the
+    # entry's. A purchase writes its entry and its member's row, no lot row and no lot index
+    # entry of a table of its own. A lot stays in ``lots`` when it was kept there before or is
+    # redated (its expiry no longer the entry's): the adapter moves it there first. The lots kept
+    # before whose every column the entry that opened them says move into it, which leaves no row
+    # of theirs in ``lots``. ``opened`` is a fact of the ledger, ``remaining`` derived state.
+    # And an entry's ``recorded_at`` is written as microseconds since 1970 (UTC), which the
+    # column's TEXT affinity keeps as 16 digits rather than 32 characters of ISO 8601: no
+    # statement compares it, and the entries kept before keep their ISO text, read alike.
+    (
+        "ALTER TABLE entries ADD COLUMN opened INTEGER",
+        """ALTER TABLE entries ADD COLUMN remaining INTEGER CHECK (remaining IS NULL
+            OR COALESCE(opened, points) > 0 AND remaining BETWEEN 0 AND COALESCE(opened, points)
+            OR COALESCE(opened, points) < 0 AND remaining BETWEEN COALESCE(opened, points) AND 0)""",
+        "CREATE INDEX entries_spendable ON entries(member_id, expires_at, seq) WHERE remaining > 0",
+        "CREATE INDEX entries_debts ON entries(member_id, seq) WHERE remaining < 0",
+        """CREATE INDEX entries_vesting ON entries(member_id, vests_at)
+           WHERE remaining <> 0 AND vests_at IS NOT NULL""",
+        """CREATE INDEX entries_due ON entries(expires_at, seq)
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
+        """CREATE INDEX entries_due_by_member ON entries(member_id, expires_at, seq)
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
+        """UPDATE entries SET remaining = l.remaining FROM lots AS l
+           WHERE l.lot = entries.seq AND l.member_id = entries.member_id AND entries.draws IS NULL
+             AND l.points = entries.points AND l.earned_at = entries.occurred_at
+             AND l.earned_offset = entries.occurred_offset AND l.vests_at IS entries.vests_at
+             AND l.expires_at IS entries.expires_at AND l.rolling = entries.rolling""",
+        "DELETE FROM lots WHERE lot IN (SELECT seq FROM entries WHERE remaining IS NOT NULL)",
+        "DROP TRIGGER entries_no_update",
+        """CREATE TRIGGER entries_no_update BEFORE UPDATE OF seq, member_id, kind, points, balance_after,
+               occurred_at, occurred_offset, recorded_at, recorded_offset, source_id, rule,
+               program_version, vests_at, expires_at, draws, rolling, redates, rule_shares, link, opened
+           ON entries BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -33,64 +33,89 @@ SELECT_HISTORY = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE member_id = ? AND s
 INSERT_MEMBER = f"INSERT INTO members ({MEMBER_COLUMNS}, tallies) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 SELECT_PROGRAMS = f"SELECT {PROGRAM_COLUMNS} FROM program_versions"  # noqa: S608
 INSERT_PROGRAM = f"INSERT INTO program_versions ({PROGRAM_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"  # noqa: S608
-INSERT_LOT = f"INSERT INTO lots ({LOT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
-# A member's open lots: those with points left (lots_spendable), then its debts (lots_debts).
+# A lot is kept in one of two places (schema 18): in the row of the entry that opened it (its id
+# the entry's seq, its points ``opened`` or the entry's, its dates the entry's), or in ``lots``
+# (kept there before schema 18, or redated). Every read of lots reads both, each through its own
+# partial indexes, as one compound statement: ``where`` names the lot's id {lot} and when it
+# was earned {earned}.
+ENTRY_LOT_COLUMNS = (
+    "seq, member_id, COALESCE(opened, points), remaining, occurred_at, occurred_offset, vests_at,"
+    " expires_at, rolling"
+)
+_PLACES = (("lots", LOT_COLUMNS, "lot", "earned_at"), ("entries", ENTRY_LOT_COLUMNS, "seq", "occurred_at"))
+
+
+def _both(where: str, extra: str = "", indexed: str = "") -> str:
+    return " UNION ALL ".join(
+        f"SELECT {columns}{extra.format(earned=earned)} FROM {table}"  # noqa: S608
+        f"{indexed.format(table=table)} WHERE {where.format(lot=lot, earned=earned)}"
+        for table, columns, lot, earned in _PLACES
+    )
+
+
+# By lot: entries_by_member has the order, but goes through every entry of the member.
 OPEN_LOTS = (
-    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = :m AND remaining > 0"  # noqa: S608
-    f" UNION ALL SELECT {LOT_COLUMNS} FROM lots WHERE member_id = :m AND remaining < 0 ORDER BY lot"
+    f"{_both('member_id = :m AND remaining > 0', indexed=' INDEXED BY {table}_spendable')} UNION ALL"
+    f" {_both('member_id = :m AND remaining < 0', indexed=' INDEXED BY {table}_debts')} ORDER BY lot"
 )
-ALL_OPEN_LOTS = f"SELECT {LOT_COLUMNS} FROM lots WHERE lot > ? AND remaining <> 0 ORDER BY lot LIMIT ?"  # noqa: S608
+ALL_OPEN_LOTS = f"{_both('{lot} > :after AND remaining <> 0')} ORDER BY lot LIMIT :n"
 PENDING_LOTS = (
-    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0"  # noqa: S608
-    " AND vests_at IS NOT NULL AND vests_at > ? ORDER BY lot"
+    f"{_both('member_id = :m AND remaining <> 0 AND vests_at IS NOT NULL AND vests_at > :at')} ORDER BY lot"
 )
-# The balance by state in one statement, each part through its partial index. Bound from a
+# The lot an entry keeps, moved to ``lots`` (before it is redated there) and taken out of the entry.
+MOVE_LOT_OUT = (
+    f"INSERT INTO lots ({LOT_COLUMNS}) SELECT {ENTRY_LOT_COLUMNS} FROM entries"  # noqa: S608
+    " WHERE seq = ? AND remaining IS NOT NULL"
+)
+# The balance by state in one statement, each part through its partial indexes. Bound from a
 # tuple (balance_by_state_parameters), not a dict looked up by name; plain ``?`` because
 # numbered ones bound from a sequence are deprecated from Python 3.12.
-BALANCE_BY_STATE = """SELECT balance,
-       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = ? AND remaining <> 0
-        AND expires_at IS NOT NULL AND expires_at <= ?),
-       (SELECT COALESCE(SUM(remaining), 0) FROM lots WHERE member_id = ? AND remaining <> 0
-        AND vests_at IS NOT NULL AND vests_at > ? AND (expires_at IS NULL OR expires_at > ?)),
+_OVERDUE = (
+    "(SELECT COALESCE(SUM(remaining), 0) FROM {table} WHERE member_id = ? AND remaining <> 0"
+    " AND expires_at IS NOT NULL AND expires_at <= ?)"
+)
+_PENDING = (
+    "(SELECT COALESCE(SUM(remaining), 0) FROM {table} WHERE member_id = ? AND remaining <> 0"
+    " AND vests_at IS NOT NULL AND vests_at > ? AND (expires_at IS NULL OR expires_at > ?))"
+)
+BALANCE_BY_STATE = f"""SELECT balance,
+       {_OVERDUE.format(table="lots")} + {_OVERDUE.format(table="entries")},
+       {_PENDING.format(table="lots")} + {_PENDING.format(table="entries")},
        (SELECT COALESCE(SUM(points), 0) FROM holds WHERE member_id = ? AND status = 'open')
 FROM members WHERE member_id = ?
-"""
+"""  # noqa: S608
 
 
 def balance_by_state_parameters(member_id: str, instant: str | None) -> tuple[str | None, ...]:
     """BALANCE_BY_STATE's parameters, in the order its placeholders appear."""
-    return (member_id, instant, member_id, instant, instant, member_id, member_id)
+    overdue, pending = (member_id, instant), (member_id, instant, instant)
+    return (*overdue, *overdue, *pending, *pending, member_id, member_id)
 
 
-# One segment of the draw order (loyalty.store.spending) through lots_spendable.
-SPENDABLE = f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = :m AND remaining > 0"  # noqa: S608
+# One segment of the draw order (loyalty.store.spending) through lots_spendable and entries_spendable.
+_SPENDABLE = "member_id = :m AND remaining > 0 AND (vests_at IS NOT NULL AND vests_at > :now) = :pending"
 SPENDABLE_DATED = (
-    f"{SPENDABLE} AND (expires_at, lot) > (:expires, :lot)"
-    " AND (vests_at IS NOT NULL AND vests_at > :now) = :pending ORDER BY expires_at, lot LIMIT :n"
+    f"{_both(_SPENDABLE + ' AND (expires_at, {lot}) > (:expires, :lot)')} ORDER BY expires_at, lot LIMIT :n"
 )
-SPENDABLE_UNDATED = (
-    f"{SPENDABLE} AND expires_at IS NULL AND lot > :lot"
-    " AND (vests_at IS NOT NULL AND vests_at > :now) = :pending ORDER BY lot LIMIT :n"
-)
+SPENDABLE_UNDATED = f"{_both(_SPENDABLE + ' AND expires_at IS NULL AND {lot} > :lot')} ORDER BY lot LIMIT :n"
 # earned_at is isoformat() in UTC, which leaves out zero microseconds: padded to a fixed width
 # (what earned_key gives) it sorts as the instant does.
 _EARNED = (
-    "substr(earned_at, 1, 19)"
-    " || CASE WHEN substr(earned_at, 20, 1) = '.' THEN substr(earned_at, 20, 7) ELSE '.000000' END"
+    "substr({earned}, 1, 19)"
+    " || CASE WHEN substr({earned}, 20, 1) = '.' THEN substr({earned}, 20, 7) ELSE '.000000' END"
 )
-# The oldest-earned order: the member's lots through lots_spendable, sorted (no index has it).
+# The oldest-earned order: the member's lots through the spendable indexes, sorted (no index has it).
 SPENDABLE_EARNED = (
-    f"{SPENDABLE} AND (expires_at IS NULL OR expires_at > :now) AND ({_EARNED}, lot) > (:earned, :lot)"
-    f" AND (vests_at IS NOT NULL AND vests_at > :now) = :pending ORDER BY {_EARNED}, lot LIMIT :n"
+    _both(
+        f"{_SPENDABLE} AND (expires_at IS NULL OR expires_at > :now)"
+        f" AND ({_EARNED}, {{lot}}) > (:earned, :lot)",
+        f", {_EARNED} AS earned_key",
+    )
+    + " ORDER BY earned_key, lot LIMIT :n"
 )
-DUE_LOTS = (
-    f"SELECT {LOT_COLUMNS} FROM lots WHERE remaining <> 0"  # noqa: S608
-    " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, lot LIMIT ?"
-)
-MEMBER_DUE_LOTS = (
-    f"SELECT {LOT_COLUMNS} FROM lots WHERE member_id = ? AND remaining <> 0"  # noqa: S608
-    " AND expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at, lot LIMIT ?"
-)
+_DUE = "remaining <> 0 AND expires_at IS NOT NULL AND expires_at <= :until"
+DUE_LOTS = f"{_both(_DUE)} ORDER BY expires_at, lot LIMIT :n"
+MEMBER_DUE_LOTS = f"{_both('member_id = :m AND ' + _DUE)} ORDER BY expires_at, lot LIMIT :n"
 INSERT_HOLD = f"INSERT INTO holds ({HOLD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"  # noqa: S608
 SELECT_HOLD = f"SELECT {HOLD_COLUMNS} FROM holds WHERE hold_id = ?"  # noqa: S608
 OPEN_HOLDS = f"SELECT {HOLD_COLUMNS} FROM holds WHERE member_id = ? AND status = 'open' ORDER BY hold_id"  # noqa: S608
@@ -175,8 +200,8 @@ SELECT_OPERATION = (
 INSERT_ENTRY = (
     "INSERT INTO entries (seq, member_id, kind, points, balance_after, occurred_at, occurred_offset,"
     " recorded_at, recorded_offset, source_id, reason, actor, rule, program_version,"
-    " vests_at, expires_at, draws, rolling, redates, rule_shares, link, record)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " vests_at, expires_at, draws, rolling, redates, rule_shares, link, opened, remaining, record)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 # The member's balance moved by an entry, numbered after the ledger's last entry as SQLite would
 # number it (the write lock is held, so it cannot change), and its chain head moved to the entry,

@@ -21,3 +21,7 @@ class Transaction(Protocol):
     def _writable(self) -> None:
         """Refuse a write in a read-only unit of work (:class:`~loyalty.errors.StorageError`)."""
         ...
+
+    def _flush(self) -> None:
+        """Insert the entry appended last, if it is not in yet (with the lot it keeps)."""
+        ...

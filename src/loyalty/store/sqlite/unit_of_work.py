@@ -12,7 +12,7 @@ from loyalty.chains import Head, Link, content_digest
 from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, check_draws, check_redates, opens
+from loyalty.lots import Balance, check_draws, check_redates
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.records import pack_operation, unpack_operation
@@ -40,11 +40,11 @@ from loyalty.store.rows import (
     rules_text,
     tier_state_from_row,
 )
-from loyalty.store.sqlite.entries import Pending, lot_values, pending
+from loyalty.store.sqlite.entries import Pending, pending
 from loyalty.store.sqlite.erasure import SQLiteErasure
 from loyalty.store.sqlite.holds import SQLiteHolds
 from loyalty.store.sqlite.identifiers import IdentifierRows
-from loyalty.store.sqlite.lots import SQLiteLots, lots_by_id
+from loyalty.store.sqlite.lots import SQLiteLots, find_lots
 from loyalty.store.sqlite.offline import SQLiteOffline
 from loyalty.store.sqlite.periods import period_totals
 from loyalty.store.sqlite.statements import (
@@ -53,13 +53,13 @@ from loyalty.store.sqlite.statements import (
     EPOCH,
     EVENTS,
     INSERT_ENTRY,
-    INSERT_LOT,
     INSERT_MEMBER,
     INSERT_OPERATION,
     INSERT_PROGRAM,
     KEYS_PER_QUERY,
     MOVE_BALANCE,
     MOVE_BALANCE_AND_TALLIES,
+    MOVE_LOT_OUT,
     PUT_REFERRAL,
     PUT_ROW_TALLIES,
     PUT_TIER,
@@ -215,6 +215,7 @@ class SQLiteUnitOfWork(
         return restore_instant(*stored)
 
     def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
+        self._flush()  # the lot of the entry appended last is in its row
         parameters = balance_by_state_parameters(member_id, sortable(now))
         row = self._conn.execute(BALANCE_BY_STATE, parameters).fetchone()
         if row is None:
@@ -229,13 +230,16 @@ class SQLiteUnitOfWork(
         self._flush()
         conn = self._conn
         drawn: list[tuple[int, int]] = []
+        # The lots kept in their entries' rows (schema 18) among those drawn and redated.
+        drawn_kept: set[int] = set()
+        redated_kept: set[int] = set()
         if posting.points < 0 or posting.draws:
             # Checked before anything is written, against the lots as stored.
-            lots = lots_by_id(self._conn, posting.member_id, [lot for lot, _ in posting.draws])
+            lots, drawn_kept = find_lots(conn, posting.member_id, [lot for lot, _ in posting.draws])
             check_draws(posting, lots)
             drawn = [(points, lot) for lot, points in posting.draws]
         if posting.redates or posting.kind is EntryKind.REDATE:
-            redated = lots_by_id(self._conn, posting.member_id, [lot for lot, _ in posting.redates])
+            redated, redated_kept = find_lots(conn, posting.member_id, [lot for lot, _ in posting.redates])
             check_redates(posting, redated)
         rules_text(posting.rules)  # refused before anything is written
         tallies = self._rows.take(posting.member_id)
@@ -248,14 +252,22 @@ class SQLiteUnitOfWork(
         else:
             found = conn.execute(MOVE_BALANCE, (posting.points, posting.points, digest, posting.member_id))
         balance, seq, chained = found.fetchone()
-        # Inserted with the record of the command that appends it, if that comes next (add_operation).
+        # Inserted, with the lot it opens, with the record of the command that appends it, if that
+        # comes next (add_operation).
         self._pending = pending(posting, seq, balance, chained)
-        rest = opens(posting)
-        if rest:
-            conn.execute(INSERT_LOT, lot_values(posting, seq, rest))
         if drawn:
-            conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE lot = ?", drawn)
+            in_entries = [draw for draw in drawn if draw[1] in drawn_kept]
+            if in_entries:
+                conn.executemany("UPDATE entries SET remaining = remaining + ? WHERE seq = ?", in_entries)
+            if len(in_entries) < len(drawn):
+                in_lots = [draw for draw in drawn if draw[1] not in drawn_kept]
+                conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE lot = ?", in_lots)
         if posting.redates:
+            # A redated lot's expiry is no longer its entry's: it moves to lots first.
+            out = [(lot,) for lot, _ in posting.redates if lot in redated_kept]
+            if out:
+                conn.executemany(MOVE_LOT_OUT, out)
+                conn.executemany("UPDATE entries SET remaining = NULL WHERE seq = ?", out)
             moved = [(sortable(at), int(posting.rolling), lot) for lot, at in posting.redates]
             conn.executemany("UPDATE lots SET expires_at = ?, rolling = ? WHERE lot = ?", moved)
         return posting.recorded(seq, balance)
