@@ -65,18 +65,7 @@ from loyalty.errors import InvalidInput
 from loyalty.history import Enrollment, Redemption, Sale
 from loyalty.purchases import Line, Purchase
 
-__all__ = [
-    "Enrollment",
-    "Event",
-    "Redemption",
-    "Sale",
-    "Workload",
-    "check_count",
-    "check_span",
-    "from_jsonl",
-    "generate",
-    "to_jsonl",
-]
+__all__ = ["Enrollment", "Event", "Redemption", "Sale", "Workload", "from_jsonl", "generate", "to_jsonl"]
 
 CURRENCY = "EUR"
 DEFAULT_START = date(2024, 3, 11)  # four weeks from here cross the spring DST change
