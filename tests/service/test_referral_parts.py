@@ -15,11 +15,13 @@ from loyalty import Engine, EntryKind, EventKind, Return, balance_of, open_store
 from loyalty.lots import lots_of
 from loyalty.referral_bonuses import REFERRER_PART
 from loyalty.referrals import ReferralState
+from loyalty.service.referral_parts import OWED
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.transfers import RECEIVED
 from tests.service.test_referrals import T0, buy, club, setup
 from tests.service.test_transfer_parts import Crash, CrashingStore
+from tests.service.test_transfers_to_erased_members import ErasingStore
 
 TERMS: dict[str, Any] = {"referrer_points": 100, "referee_share": Decimal("0.5")}
 BONUS = "referral bonus: bob made a first purchase"
@@ -127,12 +129,36 @@ def test_a_return_between_the_parts_pays_the_bonus_first_and_takes_it_back(any_s
 
 def test_an_erased_referrer_is_paid_nothing(any_store: Store) -> None:
     engine, clock, _ = half_rewarded(any_store)
-    engine.erase("ann", id="E1", at=clock(), reason="asked", actor="dpo")
+    hidden = engine.erase("ann", id="E1", at=clock(), reason="asked", actor="dpo").pseudonym
     assert engine.run_due().paid_referrals == 1
-    assert engine.history("ann") == []
+    assert engine.history(hidden) == []
     with any_store.unit_of_work(readonly=True) as uow:
         paid = uow.operation("B1" + REFERRER_PART + RECEIVED)
     assert paid is not None and paid.result == {"entries": [], "lot": None, "referrer_erased": True}
+    assert engine.run_due().paid_referrals == 0
+    assert engine.verify().ok
+
+
+def test_a_referrer_erased_between_the_parts_of_one_purchase_is_paid_nothing_and_the_purchase_stands(
+    any_store: Store,
+) -> None:
+    clock = ManualClock(T0)
+    wrapped = ErasingStore(any_store, kind=OWED)
+    engine, code = setup(club(**TERMS), wrapped, clock)  # type: ignore[arg-type]
+    engine.enroll("bob", at=T0, referred_by=code)
+    before = engine.balance("ann").total
+    erased: list[str] = []
+    wrapped.between = lambda: erased.append(
+        engine.erase("ann", id="E1", at=clock(), reason="asked", actor="dpo").pseudonym
+    )
+    # The erasure, between bob's part and ann's, is no error of bob's purchase.
+    receipt = buy(engine, "B1", "bob", "60.00", T0)
+    assert (receipt.points, receipt.balance_after) == (60, 90)
+    [hidden] = erased
+    assert engine.balance(hidden).total == before
+    with any_store.unit_of_work(readonly=True) as uow:
+        paid = uow.operation("B1" + REFERRER_PART + RECEIVED)
+    assert paid is not None and paid.result["referrer_erased"] is True
     assert engine.run_due().paid_referrals == 0
     assert engine.verify().ok
 
