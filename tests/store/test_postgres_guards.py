@@ -15,7 +15,7 @@ from loyalty.members import Member
 from loyalty.program import Program
 from loyalty.store import Operation
 from loyalty.store.postgres import PostgresStore
-from tests.pg import admin, postgres_dsn
+from tests.pg import admin
 
 pytestmark = pytest.mark.postgres
 
@@ -38,27 +38,6 @@ def test_the_ledger_is_append_only_in_the_database(store: PostgresStore, stateme
         uow.commit()
     with pytest.raises(psycopg.errors.RaiseException, match="immutable"):
         admin(sql.SQL(statement).format(sql.Identifier(store.schema)))
-
-
-def test_an_erasure_renames_the_members_entries_and_leaves_the_ledgers_guards_on(
-    store: PostgresStore,
-) -> None:
-    # The erasure disables the guards to rename the member's entries, in its own transaction only.
-    engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
-    engine.enroll("+31612345678", at=T0)
-    engine.adjust("+31612345678", 10, id="A1", at=T0, reason="x", actor="y")
-    triggers = sql.SQL(
-        "SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = {}::regclass AND NOT tgisinternal"
-        " ORDER BY 1"
-    ).format(sql.Literal(f"{store.schema}.entries"))
-    members = sql.SQL("SELECT DISTINCT member_id FROM {}.entries").format(sql.Identifier(store.schema))
-    with psycopg.connect(postgres_dsn(), autocommit=True) as conn:
-        guards = conn.execute(triggers).fetchall()
-        hidden = engine.erase("+31612345678", id="E1", at=T0, reason="r", actor="dpo").pseudonym
-        assert conn.execute(triggers).fetchall() == guards and {state for _, state in guards} == {"O"}
-        assert conn.execute(members).fetchall() == [(hidden,)]
-    with pytest.raises(psycopg.errors.RaiseException, match="immutable"):
-        admin(sql.SQL("UPDATE {}.entries SET member_id = 'x'").format(sql.Identifier(store.schema)))
 
 
 @pytest.mark.parametrize("bad", ["nul\x00inside", "lone \ud800 surrogate"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,24 +26,6 @@ def test_the_ledger_refuses_edits_and_deletes(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.IntegrityError, match="immutable"):
         conn.execute("DELETE FROM entries")
     conn.close()
-
-
-def test_an_erasure_renames_the_members_entries_and_leaves_the_ledgers_guard_as_it_was(
-    tmp_path: Path,
-) -> None:
-    # The erasure lifts the guard to rename the member's entries, in its own transaction only.
-    path = tmp_path / "e.db"
-    schema = "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' ORDER BY name"
-    with closing(sqlite3.connect(path)) as conn, Engine(Program("P", "EUR"), SQLiteStore(path)) as engine:
-        engine.enroll("+31612345678", at=T0)
-        engine.adjust("+31612345678", 10, id="A1", at=T0, reason="x", actor="y")
-        guards = conn.execute(schema).fetchall()
-        hidden = engine.erase("+31612345678", id="E1", at=T0, reason="r", actor="dpo").pseudonym
-        assert conn.execute(schema).fetchall() == guards
-        assert conn.execute("SELECT DISTINCT member_id FROM entries").fetchall() == [(hidden,)]
-        for statement in ("UPDATE entries SET member_id = 'x'", "UPDATE entries SET points = 1000"):
-            with pytest.raises(sqlite3.IntegrityError, match="immutable"):
-                conn.execute(statement)
 
 
 def test_a_closed_store_refuses_work(tmp_path: Path) -> None:

@@ -136,7 +136,6 @@ def erase(args: argparse.Namespace) -> int:
             ("records", str(erased.records)),
             ("events", str(erased.events)),
             ("keys", f"{erased.identifiers} removed"),
-            ("kept as", erased.pseudonym),
         ],
     )
     return 0

@@ -6,18 +6,14 @@ index 3 (:func:`loyalty.records.pack_operation`): both are searched, scanning ``
 
 from __future__ import annotations
 
-import json
-import secrets
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 from loyalty.erasure import ErasedText, Erasure, Record, names
 from loyalty.errors import StorageError
-from loyalty.members import Member, MemberStatus
+from loyalty.members import Member
 from loyalty.outbox import DomainEvent
-from loyalty.pseudonyms import SECRET_BYTES, SECRET_KEY, mentions, renamed_tally, secret_from, secret_points
 from loyalty.records import pack_operation, unpack_operation
-from loyalty.store.member_tallies import Rows
 from loyalty.store.postgres.driver import pg_json
 from loyalty.store.postgres.transaction import Transaction
 from loyalty.store.rows import event_from_row
@@ -28,16 +24,7 @@ __all__ = ["PostgresErasure"]
 class Erasing(Transaction, Protocol):
     """A PostgreSQL unit of work, as its erasure sees it: its parts' view and the member update."""
 
-    _rows: Rows
-    _statuses: dict[str, MemberStatus]
-    _enrolled: dict[str, tuple[Any, Any]]
-    _unenrolled: set[str]
-    _balances: dict[str, int]
-    _locked: set[str]
-
     def update_member(self, member: Member) -> None: ...
-
-    def _rename(self, old: str, new: str) -> None: ...
 
 
 class PostgresErasure:
@@ -53,28 +40,6 @@ class PostgresErasure:
 
     def member_events(self: Transaction, member_id: str) -> list[DomainEvent]:
         return [event_from_row(row) for row in self._execute(self._q.member_events, {"m": member_id})]
-
-    def mentioning(self: Transaction, member_id: str) -> tuple[list[Record], list[DomainEvent]]:
-        needle = json.dumps(member_id, ensure_ascii=False)[1:-1]
-        records = []
-        for key, kind, body in self._execute(self._q.mentioning_records, (needle,)):
-            request, result = unpack_operation(key, body)
-            if mentions(request, member_id) or mentions(result, member_id):
-                records.append(Record(key, kind, request, result))
-        events = [event_from_row(row) for row in self._execute(self._q.mentioning_events, (needle,))]
-        return sorted(records, key=lambda record: record.key), [
-            e for e in events if mentions(e.data, member_id)
-        ]
-
-    def erasure_secret(self: Transaction, create: bool = False) -> bytes | None:
-        found = self._execute(self._q.erasure_secret, (SECRET_KEY,)).fetchone()
-        if found is None and create:
-            self._writable()
-            # Two first erasures at once: the second waits on the key, then takes the first's.
-            points = secret_points(secrets.token_bytes(SECRET_BYTES))
-            self._execute(self._q.add_erasure_secret, (SECRET_KEY, points))
-            found = self._execute(self._q.erasure_secret, (SECRET_KEY,)).fetchone()
-        return None if found is None else secret_from(found[0])
 
     def erase_member(self: Erasing, erasure: Erasure) -> None:
         self._writable()
@@ -98,67 +63,6 @@ class PostgresErasure:
                 found = self._execute(self._q.erase_shared_event, (data, event.seq, other.member_id))
                 if found.rowcount != 1:
                     raise StorageError("seq", f"no event {event.seq} of member {other.member_id!r}")
-        for record in erasure.renamed:
-            body = pack_operation(record.kind, record.key, dict(record.request), dict(record.result))
-            if self._execute(self._q.erase_record, (body, record.key)).rowcount != 1:
-                raise StorageError("key", f"no record {record.key!r}")
-        for event in erasure.mentions:
-            if (
-                self._execute(self._q.rename_event, (pg_json("data", dict(event.data)), event.seq)).rowcount
-                != 1
-            ):
-                raise StorageError("seq", f"no event {event.seq}")
-        if erasure.pseudonym is not None and erasure.pseudonym != member.id:
-            self._rename(member.id, erasure.pseudonym)
-
-    def _rename(self: Erasing, old: str, new: str) -> None:
-        """Replace member id ``old`` by ``new`` in every row and tally key that holds it."""
-        from psycopg import sql
-
-        q = self._q
-        # What this unit of work holds about members goes to the database first, then is forgotten.
-        changed = self._rows.changed()
-        if changed:
-            self._execute(
-                q.put_row_tallies, ([row.member_id for row in changed], [row.text() for row in changed])
-            )
-        self._rows = Rows()
-        for held in (self._statuses, self._enrolled, self._balances):
-            held.pop(old, None)
-        self._unenrolled.discard(old)
-        self._locked.add(new)  # a row it inserts is its own until it commits
-        schema = sql.Identifier(q.schema)
-        # The member's row first, under its new id (the other rows' keys refer to it), and the old
-        # one last, when nothing refers to it any more.
-        found = self._execute(q.member_columns, (q.schema,)).fetchall()
-        columns = [str(row[0]) for row in self._execute(q.table_columns, (q.schema, "members"))]
-        values = [sql.Placeholder() if c == "member_id" else sql.Identifier(c) for c in columns]
-        self._execute(
-            sql.SQL("INSERT INTO {}.members ({}) SELECT {} FROM {}.members WHERE member_id = %s").format(
-                schema, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join(values), schema
-            ),
-            (new, old),
-        )
-        # The ledger's guards refuse any change to an entry's member: lifted in this transaction
-        # alone (ALTER TABLE locks the table to its end) and put back before it commits.
-        entries = sql.SQL("ALTER TABLE {}.entries {} TRIGGER {}")
-        guards = [row[0] for row in self._execute(q.entries_guards, (q.entries_table,))]
-        for guard in guards:
-            self._execute(entries.format(schema, sql.SQL("DISABLE"), sql.Identifier(guard)))
-        for table, column in found:
-            if table != "members":
-                update = sql.SQL("UPDATE {}.{} SET {} = %s WHERE {} = %s").format(
-                    schema, sql.Identifier(table), sql.Identifier(column), sql.Identifier(column)
-                )
-                self._execute(update, (new, old))
-        for guard in guards:
-            self._execute(entries.format(schema, sql.SQL("ENABLE"), sql.Identifier(guard)))
-        self._execute(sql.SQL("DELETE FROM {}.members WHERE member_id = %s").format(schema), (old,))
-        needle = json.dumps(old, ensure_ascii=False)[1:-1]
-        for (key,) in self._execute(q.tallies_mentioning, (needle,)).fetchall():
-            other = renamed_tally(key, old, new)
-            if other is not None:
-                self._execute(q.rename_tally, (other, key))
 
 
 def _erase_texts(uow: Transaction, member_id: str, texts: Iterable[ErasedText]) -> None:

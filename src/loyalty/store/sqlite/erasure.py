@@ -7,22 +7,16 @@ latter is packed with its member first only for a purchase, else its request who
 
 from __future__ import annotations
 
-import json
-import secrets
 import sqlite3
 from collections.abc import Iterable
-from typing import Any, Protocol
+from typing import Protocol
 
 from loyalty.erasure import MEMBER_FIELDS, ErasedText, Erasure, Record, names
 from loyalty.errors import StorageError
-from loyalty.members import Member, MemberStatus
+from loyalty.members import Member
 from loyalty.outbox import DomainEvent
-from loyalty.pseudonyms import SECRET_BYTES, SECRET_KEY, mentions, renamed_tally, secret_from, secret_points
 from loyalty.records import pack_operation, unpack_operation
-from loyalty.store.member_tallies import Rows
 from loyalty.store.rows import EVENT_COLUMNS, dump_json, event_from_row
-from loyalty.store.sqlite.statements import PUT_ROW_TALLIES
-from loyalty.tallies import Tally
 
 __all__ = ["SQLiteErasure"]
 
@@ -35,24 +29,12 @@ _RECORDS = (
 # The member's events, and the merges into it (whose data lists the keys they carried to it).
 _ABOUT = "(member_id = :m OR kind = 'member_merged' AND json_extract(data, '$.survivor') = :m)"
 _EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE {_ABOUT} ORDER BY seq"  # noqa: S608
-# What holds a member id as JSON text (the id's JSON form, without its quotes: a tally key too).
-_MENTIONING_RECORDS = (
-    "SELECT source_id, 'purchase', record FROM entries WHERE record IS NOT NULL AND instr(record, :m) > 0"
-    " UNION ALL SELECT key, kind, body FROM operations WHERE instr(body, :m) > 0"
-)
-_MENTIONING_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE instr(data, :m) > 0 ORDER BY seq"  # noqa: S608
-# The columns that hold a member id, in any table (those a later schema adds too).
-_MEMBER_COLUMNS = frozenset({"member_id", "referee", "referrer"})
 
 
 class Transaction(Protocol):
     """An SQLite unit of work, as its erasure sees it."""
 
     _conn: sqlite3.Connection
-    _seen: dict[str, Tally]
-    _rows: Rows
-    _statuses: dict[str, MemberStatus]
-    _enrolled: dict[str, tuple[Any, Any]]
 
     def _writable(self) -> None: ...
 
@@ -61,8 +43,6 @@ class Transaction(Protocol):
     def update_member(self, member: Member) -> None: ...
 
     def _erase(self, erasure: Erasure) -> None: ...
-
-    def _rename(self, old: str, new: str) -> None: ...
 
 
 class SQLiteErasure:
@@ -79,32 +59,6 @@ class SQLiteErasure:
 
     def member_events(self: Transaction, member_id: str) -> list[DomainEvent]:
         return [event_from_row(row) for row in self._conn.execute(_EVENTS, {"m": member_id})]
-
-    def mentioning(self: Transaction, member_id: str) -> tuple[list[Record], list[DomainEvent]]:
-        self._flush()
-        needle = {"m": json.dumps(member_id, ensure_ascii=False)[1:-1]}
-        records = []
-        for key, kind, body in self._conn.execute(_MENTIONING_RECORDS, needle):
-            request, result = unpack_operation(key, body)
-            if mentions(request, member_id) or mentions(result, member_id):
-                records.append(Record(key, kind, request, result))
-        events = [event_from_row(row) for row in self._conn.execute(_MENTIONING_EVENTS, needle)]
-        return sorted(records, key=lambda record: record.key), [
-            e for e in events if mentions(e.data, member_id)
-        ]
-
-    def erasure_secret(self: Transaction, create: bool = False) -> bytes | None:
-        found = self._conn.execute("SELECT points FROM tallies WHERE key = ?", (SECRET_KEY,)).fetchone()
-        if found is not None:
-            return secret_from(found[0])
-        if not create:
-            return None
-        self._writable()
-        points = secret_points(secrets.token_bytes(SECRET_BYTES))
-        self._conn.execute(
-            "INSERT INTO tallies (key, count, points) VALUES (?, 0, ?)", (SECRET_KEY, str(points))
-        )
-        return secret_from(points)
 
     def erase_member(self: Transaction, erasure: Erasure) -> None:
         self._writable()
@@ -126,7 +80,14 @@ class SQLiteErasure:
         conn.execute("DELETE FROM identifiers WHERE member_id = ?", (member.id,))
         _erase_texts(conn, member.id, erasure.texts)
         for record in erasure.records:
-            _put_record(conn, record)
+            body = pack_operation(record.kind, record.key, dict(record.request), dict(record.result))
+            changed = conn.execute(
+                "UPDATE entries SET record = ? WHERE source_id = ? AND record IS NOT NULL", (body, record.key)
+            )
+            if changed.rowcount == 0:
+                changed = conn.execute("UPDATE operations SET body = ? WHERE key = ?", (body, record.key))
+            if changed.rowcount != 1:
+                raise StorageError("key", f"no record {record.key!r}")
         for event in erasure.events:
             changed = conn.execute(
                 f"UPDATE events SET data = :data WHERE seq = :seq AND {_ABOUT}",  # noqa: S608
@@ -143,79 +104,6 @@ class SQLiteErasure:
                 )
                 if changed.rowcount != 1:
                     raise StorageError("seq", f"no event {event.seq} of member {other.member_id!r}")
-        for record in erasure.renamed:
-            _put_record(conn, record)
-        for event in erasure.mentions:
-            changed = conn.execute(
-                "UPDATE events SET data = ? WHERE seq = ?", (dump_json(dict(event.data)), event.seq)
-            )
-            if changed.rowcount != 1:
-                raise StorageError("seq", f"no event {event.seq}")
-        if erasure.pseudonym is not None and erasure.pseudonym != member.id:
-            self._rename(member.id, erasure.pseudonym)
-
-    def _rename(self: Transaction, old: str, new: str) -> None:
-        """Replace member id ``old`` by ``new`` in every row and tally key that holds it."""
-        conn = self._conn
-        # What this unit of work holds about members goes to the database first, then is forgotten.
-        changed = [(row.text(), row.member_id) for row in self._rows.changed()]
-        conn.executemany(PUT_ROW_TALLIES, changed)
-        self._rows = Rows()
-        self._seen.clear()
-        self._statuses.clear()
-        self._enrolled.clear()
-        # The member's row first, under its new id (the other rows' keys refer to it), and the old
-        # one last, when nothing refers to it any more.
-        columns = [str(row[1]) for row in conn.execute("PRAGMA table_info(members)")]
-        values = ", ".join("?" if column == "member_id" else column for column in columns)
-        conn.execute(
-            f"INSERT INTO members ({', '.join(columns)}) SELECT {values} FROM members WHERE member_id = ?",  # noqa: S608
-            (new, old),
-        )
-        # The ledger's guard refuses any change to an entry's member: lifted for this transaction
-        # alone (it holds the write lock), and put back as it was before it commits.
-        guards = conn.execute(
-            "SELECT name, sql FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'entries'"
-            " AND sql LIKE '%UPDATE OF%member_id%'"
-        ).fetchall()
-        for name, _ in guards:
-            conn.execute(f'DROP TRIGGER "{name}"')
-        try:
-            for table, column in _member_columns(conn):
-                conn.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE "{column}" = ?', (new, old))  # noqa: S608
-        finally:
-            for _, sql in guards:
-                conn.execute(sql)
-        conn.execute("DELETE FROM members WHERE member_id = ?", (old,))
-        needle = json.dumps(old, ensure_ascii=False)[1:-1]
-        for (key,) in conn.execute("SELECT key FROM tallies WHERE instr(key, ?) > 0", (needle,)).fetchall():
-            other = renamed_tally(key, old, new)
-            if other is not None:
-                conn.execute("UPDATE tallies SET key = ? WHERE key = ?", (other, key))
-
-
-def _put_record(conn: sqlite3.Connection, record: Record) -> None:
-    body = pack_operation(record.kind, record.key, dict(record.request), dict(record.result))
-    changed = conn.execute(
-        "UPDATE entries SET record = ? WHERE source_id = ? AND record IS NOT NULL", (body, record.key)
-    )
-    if changed.rowcount == 0:
-        changed = conn.execute("UPDATE operations SET body = ? WHERE key = ?", (body, record.key))
-    if changed.rowcount != 1:
-        raise StorageError("key", f"no record {record.key!r}")
-
-
-def _member_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
-    """Every table and column but the members' own that holds a member id."""
-    tables = conn.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('members', 'sqlite_sequence')"
-    ).fetchall()
-    return [
-        (table, str(column[1]))
-        for (table,) in tables
-        for column in conn.execute(f'PRAGMA table_info("{table}")')
-        if column[1] in _MEMBER_COLUMNS
-    ]
 
 
 def _erase_texts(conn: sqlite3.Connection, member_id: str, texts: Iterable[ErasedText]) -> None:
