@@ -206,6 +206,35 @@ def test_a_voucher_whose_lots_do_not_add_up_or_whose_code_is_taken_is_rejected_w
     assert engine.balance("M1").total == 0
 
 
+def test_a_voucher_or_hold_whose_dates_could_not_have_happened_is_rejected_naming_the_field() -> None:
+    engine = Engine(REWARDS, open_store("memory://"), clock=lambda: NOW)
+    engine.enroll("M1", at=T0)
+    at = T0 + timedelta(days=10)
+    lot = {"points": 50, "at": T0.isoformat(), "expires_at": None}
+    voucher = {"type": "voucher", "id": "VCH-1", "member_id": "M1", "at": at.isoformat(),
+               "code": "ABCDEFGHJK", "reward_id": "coffee", "points": 50, "expires_at": NOW.isoformat(),
+               "lots": [lot]}  # fmt: skip
+    hold = {"type": "hold", "id": "H1", "member_id": "M1", "at": at.isoformat(), "points": 50,
+            "expires_at": NOW.isoformat(), "lots": [lot]}  # fmt: skip
+    later = (at + timedelta(days=1)).isoformat()
+    bad = [
+        ({**voucher, "lots": [{**lot, "at": later}]}, "lots[0].at"),  # earned after it was spent
+        ({**voucher, "lots": [{**lot, "expires_at": at.isoformat()}]}, "lots[0].expires_at"),  # dead by then
+        ({**voucher, "expires_at": at.isoformat()}, "expires_at"),  # ended when bought
+        ({**hold, "lots": [{**lot, "at": later}]}, "lots[0].at"),
+        ({**hold, "expires_at": T0.isoformat()}, "expires_at"),
+    ]
+    rejected: list[Any] = []
+
+    summary = engine.import_events(
+        (json.dumps(record) for record, _ in bad), on_error="skip", on_reject=rejected.append
+    )
+
+    assert [(r.line, r.field) for r in rejected] == [(i, field) for i, (_, field) in enumerate(bad, 1)]
+    assert summary.applied == {}
+    assert (engine.vouchers("M1"), engine.holds("M1"), engine.history("M1")) == ([], [], [])
+
+
 def test_an_open_hold_imports_under_its_id_and_the_till_captures_or_releases_it_there(
     two_stores: tuple[Store, Store],
 ) -> None:

@@ -100,13 +100,22 @@ def _check_carried(carried: OpenVoucher | OpenHold) -> None:
         check_id(field, value)
     check_points("points", carried.points)
     check_aware("expires_at", carried.expires_at)
+    check_aware("at", carried.at)
+    # The dates must tell a story the engine could have written: points earned before they were
+    # taken, still valid when taken, and a voucher or hold that had not ended by then (a void
+    # would otherwise put back points dated after the engine's clock, or already dead).
+    when = carried.at.isoformat()
+    if carried.expires_at <= carried.at:
+        raise InvalidInput("expires_at", f"must be after at ({when})")
     for i, lot in enumerate(carried.lots):
         check_points(f"lots[{i}].points", lot.points)
         check_aware(f"lots[{i}].at", lot.at)
+        if lot.at > carried.at:
+            raise InvalidInput(f"lots[{i}].at", f"must be at or before at ({when}), got {lot.at.isoformat()}")
         if lot.expires_at is not None:
             check_aware(f"lots[{i}].expires_at", lot.expires_at)
-            if lot.expires_at <= lot.at:
-                raise InvalidInput(f"lots[{i}].expires_at", f"must be after at ({lot.at.isoformat()})")
+            if lot.expires_at <= carried.at:
+                raise InvalidInput(f"lots[{i}].expires_at", f"must be after at ({when})")
     if sum(lot.points for lot in carried.lots) != carried.points:
         raise InvalidInput("lots", f"must add up to the {carried.points} points")
 
