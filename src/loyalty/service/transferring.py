@@ -101,13 +101,7 @@ def transfer(
                 # Written whole, in one unit of work, by an earlier version.
                 return codec.structure(previous.result, Transfer)
             return sent_part(previous)
-        # Both members are checked in id order, as they were locked when one unit of work wrote
-        # both; the receiver is locked by its own part only.
-        for member_id in sorted((from_member, to_member)):
-            if member_id == from_member:
-                locks.lock(uow, from_member, "from_member")
-            elif uow.balance(to_member) is None:
-                raise locks.unknown(uow, to_member, "to_member")
+        locks.lock_giver(uow, (from_member, "from_member"), (to_member, "to_member"))
         locks.allowed(uow, from_member, locks.SPEND, "from_member")
         locks.allowed(uow, to_member, locks.EARN, "to_member")
         for member_id in sorted((from_member, to_member)):
