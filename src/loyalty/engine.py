@@ -408,8 +408,9 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         return rewarding.void_voucher(self._ctx, code, key=id, at=at)
 
     def merge_members(self, survivor: str, absorbed: str, *, id: str, at: datetime, reason: str) -> Merge:
-        """Merge ``absorbed`` into ``survivor``, two members found to be one person, as one unit of
-        work on both (see :mod:`loyalty.merges`).
+        """Merge ``absorbed`` into ``survivor``, two members found to be one person, as one member's
+        unit of work after another: the absorbed member's, the survivor's, each referee's (see
+        :mod:`loyalty.merges` and :mod:`loyalty.service.merging`).
 
         The survivor receives the absorbed member's points (``merge`` entries on both sides, a lot
         per lot keeping its expiry date), its tier progress in the current window, its habits
@@ -424,7 +425,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         (:class:`MemberNotActive`), each naming ``survivor`` or ``absorbed``; an absorbed member
         with open holds, unused vouchers, points still pending or points owed from a return
         (:class:`MergeBlocked` naming ``absorbed``). Idempotent on ``id``: a retry returns the
-        original merge.
+        original merge, finishing first what a crash between the parts left unwritten (as
+        :meth:`run_due` does).
         """
         return merging.merge(self._ctx, survivor, absorbed, key=id, at=at, reason=reason)
 

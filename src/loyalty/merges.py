@@ -47,6 +47,7 @@ import attrs
 
 from loyalty.checks import check_distinct
 from loyalty.earning_keys import visits_key
+from loyalty.erasure import ERASED
 from loyalty.errors import MergeBlocked
 from loyalty.habits import instant, month_key, seen_key, spent_key
 from loyalty.holds import Hold
@@ -63,8 +64,11 @@ from loyalty.tiers import Metric, Tiers, metric_key
 from loyalty.vouchers import Voucher
 
 __all__ = [
+    "REFEREES_PART",
+    "SURVIVOR_PART",
     "Carried",
     "Merge",
+    "Moved",
     "carry",
     "check_mergeable",
     "check_parties",
@@ -72,12 +76,25 @@ __all__ = [
     "lot_map",
     "moved_keys",
     "moved_referrals",
+    "plan_absorbed",
     "plan_merge",
+    "plan_survivor",
     "progress_keys",
+    "received_lots",
 ]
 
 #: A tally to move: what it is, the absorbed member's key, the survivor's key.
 Pair = tuple[str, str, str]
+
+#: What the keys of a merge's later parts add to its id: the record of what the survivor is owed
+#: (written with the absorbed member's part) and of the referees' referrals to move (written with
+#: the survivor's); each part's own record adds :data:`loyalty.transfers.RECEIVED` to it. Ids with
+#: a control character are refused (:func:`loyalty.checks.check_id`): no caller's id takes them.
+SURVIVOR_PART, REFEREES_PART = "\x1fsurvivor", "\x1freferees"
+
+#: A lot of the absorbed member's as the survivor receives it: its id, its points, its expiry date,
+#: whether it rolls and the day it was earned (which the survivor's entry names).
+Moved = tuple[int, int, datetime | None, bool, str]
 
 
 @attrs.frozen
@@ -189,42 +206,51 @@ def plan_merge(
     data: Mapping[str, object] | None = None,
 ) -> Plan:
     """The entries, tally changes and event of merging ``absorbed`` (its account read with its
-    lots, checked by :func:`check_mergeable`) into ``survivor``, decided at the engine's ``now``.
+    lots, checked by :func:`check_mergeable`) into ``survivor``, decided at the engine's ``now``,
+    as one plan: :func:`plan_absorbed` then :func:`plan_survivor` (which the service writes in
+    two units of work).
 
     ``carried`` are the tallies to move (:func:`carry`); ``data`` what the ``member_merged``
     event says besides the points and lots (the keys and referrals moved).
     """
+    # Each part writes its own member's rows: one after the other, they are the whole merge.
+    sent, moved = plan_absorbed(
+        absorbed, survivor.member_id, key=key, at=at, now=now, reason=reason, carried=carried, data=data
+    )
+    received = plan_survivor(
+        survivor, absorbed.member_id, moved, key=key, at=at, now=now, reason=reason, carried=carried
+    )
+    return Plan(
+        sent.postings + received.postings,
+        sent.balances + received.balances,
+        {**sent.tallies, **received.tallies},
+        sent.events + received.events,
+    )
+
+
+def plan_absorbed(
+    absorbed: Account,
+    to: str,
+    *,
+    key: str,
+    at: datetime,
+    now: datetime,
+    reason: str,
+    carried: Sequence[Carried] = (),
+    data: Mapping[str, object] | None = None,
+) -> tuple[Plan, list[Moved]]:
+    """The absorbed member's part of a merge (see :func:`plan_merge`): its debit of every open
+    lot, the tallies taken off it and the ``member_merged`` event; and the lots as the survivor's
+    part credits them."""
+    planner = Planner([absorbed])
     lots = [lot for lot in absorbed.lots or () if lot.remaining]
     points = sum(lot.remaining for lot in lots)
-    to, frm = survivor.member_id, absorbed.member_id
-    planner = Planner([survivor, absorbed])
+    frm = absorbed.member_id
     draws = tuple((lot.id, -lot.remaining) for lot in lots)
     planner.post(
         Posting(frm, EntryKind.MERGE, -points, at, now, key, f"merged into {to}: {reason}", draws=draws)
     )
-    for lot in lots:
-        earned = lot.earned_at.date().isoformat()
-        received = Posting(
-            to,
-            EntryKind.MERGE,
-            lot.remaining,
-            at,
-            now,
-            key,
-            f"merged from {frm} (its lot {lot.id}, earned {earned}): {reason}",
-            expires_at=lot.expires_at,
-            rolling=lot.rolling,
-        )
-        # The absorbed member's date as it stands: the lot rolls with the survivor's activity.
-        planner.credit(received, rolling=False)
-    if not lots:
-        # A merge is in both histories, even of a member with no points.
-        planner.post(Posting(to, EntryKind.MERGE, 0, at, now, key, f"merged from {frm}, no points: {reason}"))
-    moved: dict[str, Tally] = {}
-    for tally in carried:
-        moved[tally.source] = Tally(-tally.taken.count, -tally.taken.points)
-        moved[tally.target] = tally.added
-    planner.add_tallies(moved)
+    planner.add_tallies({tally.source: Tally(-tally.taken.count, -tally.taken.points) for tally in carried})
     event = {
         "survivor": to,
         "absorbed": frm,
@@ -234,6 +260,49 @@ def plan_merge(
         "reason": reason,
     }
     planner.event(NewEvent(EventKind.MEMBER_MERGED, frm, at, now, key, event))
+    moved = [
+        (lot.id, lot.remaining, lot.expires_at, lot.rolling, lot.earned_at.date().isoformat()) for lot in lots
+    ]
+    return planner.plan(), moved
+
+
+def plan_survivor(
+    survivor: Account,
+    frm: str,
+    moved: Sequence[Moved],
+    *,
+    key: str,
+    at: datetime,
+    now: datetime,
+    reason: str | None,
+    carried: Sequence[Carried] = (),
+) -> Plan:
+    """The survivor's part of a merge (see :func:`plan_merge`): a credit per lot ``moved``, each
+    with the lot's dates, and the tallies added to it. ``reason`` is ``None`` once an erasure
+    took it from the absorbed member's record: the credits then say what the erasure makes of
+    them (:data:`loyalty.erasure.ERASED`), as of a merge written whole before it.
+
+    >>> from datetime import timezone
+    >>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
+    >>> plan = plan_survivor(Account("A", 0), "B", [(1, 30, t, False, "2024-02-01")], key="X1", at=t,
+    ...                      now=t, reason=None)
+    >>> [(p.member_id, p.points, p.reason) for p in plan.postings]
+    [('A', 30, 'erased')]
+    """
+    planner = Planner([survivor])
+    to = survivor.member_id
+    for lot_id, points, expires_at, rolling, earned in moved:
+        why = ERASED if reason is None else f"merged from {frm} (its lot {lot_id}, earned {earned}): {reason}"
+        received = Posting(
+            to, EntryKind.MERGE, points, at, now, key, why, expires_at=expires_at, rolling=rolling
+        )
+        # The absorbed member's date as it stands: the lot rolls with the survivor's activity.
+        planner.credit(received, rolling=False)
+    if not moved:
+        # A merge is in both histories, even of a member with no points.
+        why = ERASED if reason is None else f"merged from {frm}, no points: {reason}"
+        planner.post(Posting(to, EntryKind.MERGE, 0, at, now, key, why))
+    planner.add_tallies({tally.target: tally.added for tally in carried})
     return planner.plan()
 
 
@@ -344,7 +413,11 @@ def moved_keys(identifiers: Iterable[Identifier], survivor: str) -> list[Identif
 def lot_map(lots: Sequence[Lot], received: Sequence[Entry]) -> dict[int, int]:
     """The absorbed member's open lots (in the order :func:`plan_merge` credits them) against the
     survivor's lots that received them (the entries that opened them, ``collect`` ones aside)."""
+    return received_lots([lot.id for lot in lots if lot.remaining], received)
+
+
+def received_lots(moved: Sequence[int], received: Sequence[Entry]) -> dict[int, int]:
+    """The absorbed member's lots ``moved`` (their ids, in the order they were credited) against
+    the survivor's lots that received them (see :func:`lot_map`)."""
     opened = [entry for entry in received if entry.kind is EntryKind.MERGE and entry.points > 0]
-    return {
-        lot.id: entry.seq for lot, entry in zip([lot for lot in lots if lot.remaining], opened, strict=True)
-    }
+    return dict(zip(moved, [entry.seq for entry in opened], strict=True))

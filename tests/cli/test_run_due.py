@@ -64,6 +64,7 @@ def test_run_due_writes_off_what_expired_once(
         "  vouchers expired         0\n"
         "  transfers finished       0\n"
         "  referral bonuses paid    0\n"
+        "  merges finished          0\n"
     )
     assert _balance(url) == 0
     # Run again (a scheduler that fired twice): nothing more is due.
@@ -94,6 +95,7 @@ def test_run_due_reads_the_store_from_the_environment_and_the_program_from_a_fil
         "expired_vouchers": 0,
         "finished_transfers": 0,
         "paid_referrals": 0,
+        "finished_merges": 0,
     }
     assert _balance(url) == 12
 

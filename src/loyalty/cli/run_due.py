@@ -43,6 +43,7 @@ def run_due(args: argparse.Namespace) -> int:
             ("vouchers expired", f"{done.expired_vouchers}"),
             ("transfers finished", f"{done.finished_transfers}"),
             ("referral bonuses paid", f"{done.paid_referrals}"),
+            ("merges finished", f"{done.finished_merges}"),
         ],
     )
     return 0

@@ -38,6 +38,17 @@ def lock(uow: UnitOfWork, member_id: str, field: str = "member_id") -> int:
     return balance
 
 
+def lock_giver(uow: UnitOfWork, giver: tuple[str, str], taker: tuple[str, str]) -> None:
+    """For a command written in parts (a transfer, a merge), each member ``(id, field)``: lock the
+    ``giver``, whose part comes first, and check that the ``taker`` exists, in member-id order, as
+    both were locked when one unit of work wrote both (the taker is locked by its own part)."""
+    for member_id, field in sorted((giver, taker)):
+        if member_id == giver[0]:
+            lock(uow, member_id, field)
+        elif uow.balance(member_id) is None:
+            raise UnknownMember(field, f"no member {member_id!r}")
+
+
 def allowed(uow: UnitOfWork, member_id: str, doing: str, field: str = "member_id") -> None:
     """Refuse what the member's status does not allow (asked after the member's lock, which read
     the status with the balance), naming ``field``: a suspended member neither earns nor spends,

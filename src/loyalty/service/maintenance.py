@@ -25,10 +25,11 @@ from loyalty.errors import InvalidInput
 from loyalty.expiry import redated_key, reminded_key
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
+from loyalty.merges import REFEREES_PART, SURVIVOR_PART
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.service import locks, postings, referral_parts, rewarding, tiering, transferring
+from loyalty.service import locks, merging, postings, referral_parts, rewarding, tiering, transferring
 from loyalty.service.context import Context
-from loyalty.store import UnitOfWork
+from loyalty.store import Operation, UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
@@ -65,6 +66,9 @@ class Maintenance:
     #: Referral rewards whose referrer's part was not written (a crash after the referee's
     #: purchase, and no retry since), finished: the referrer's bonus credited.
     paid_referrals: int = 0
+    #: Merges whose absorbed member's part was written and the rest not (a crash between the
+    #: parts, and no retry since), finished: the survivor's part, then the referees' referrals.
+    finished_merges: int = 0
 
 
 def run_due(
@@ -108,7 +112,9 @@ def run_due(
     started = time.perf_counter()
     # First, so that the points they credit are expired below when past their date.
     report = Maintenance(
-        finished_transfers=_finish_transfers(ctx, batch), paid_referrals=referral_parts.finish_due(ctx, batch)
+        finished_transfers=_finish_transfers(ctx, batch),
+        paid_referrals=referral_parts.finish_due(ctx, batch),
+        finished_merges=_finish_merges(ctx, batch),
     )
     report = attrs.evolve(report, redated_lots=_redate_earlier(ctx, at, batch))
     members: set[str] = set()
@@ -156,12 +162,34 @@ def _finish_transfers(ctx: Context, batch: int) -> int:
             return finished
 
 
+def _finish_merges(ctx: Context, batch: int) -> int:
+    """Finish every merge whose absorbed member's part is kept without the survivor's, or whose
+    referees' referrals are still to move, one member's unit of work each, ``batch`` found at a
+    time; how many were finished."""
+    finished = 0
+    for kind, part in ((merging.OWED, SURVIVOR_PART), (merging.REFEREES, REFEREES_PART)):
+        while True:
+            # Read-only (a replica may answer): each part checks again under its lock.
+            halves = ctx.runner.read(functools.partial(_unfinished, kind=kind, limit=batch))
+            for owed in halves:
+                key = owed.key.removesuffix(part)
+                merging.finish(ctx, key) if kind == merging.OWED else merging.move_referees(ctx, key)
+            finished += len(halves)
+            if len(halves) < batch:
+                break
+    return finished
+
+
+def _unfinished(uow: UnitOfWork, *, kind: str, limit: int) -> list[Operation]:
+    return uow.unfinished_parts(kind, limit=limit)
+
+
 def _log(report: Maintenance, at: datetime, seconds: float) -> None:
     """One INFO line for a run: its counts (no member is named) and how long it took."""
     logger.info(
         "run_due at %s: %d lots expired (%d points) of %d members, %d holds expired (%d points back), "
         "%d tier reviews (%d tier changes), %d lots re-dated, %d reminders, %d vouchers expired, "
-        "%d transfers finished, %d referral bonuses paid, in %.3f s",
+        "%d transfers finished, %d referral bonuses paid, %d merges finished, in %.3f s",
         at.isoformat(),
         report.expired_lots,
         report.expired_points,
@@ -175,6 +203,7 @@ def _log(report: Maintenance, at: datetime, seconds: float) -> None:
         report.expired_vouchers,
         report.finished_transfers,
         report.paid_referrals,
+        report.finished_merges,
         seconds,
     )
 

@@ -1,56 +1,74 @@
-"""Merging two members: one unit of work holding both members' locks and their referees'.
+"""Merging two members: the absorbed member's part, then the survivor's, then each referee's, one
+member's unit of work each (so that, distributed by member, each is a write on one member's
+shard: docs/scaling.md).
 
-The locks are taken in member-id order (:mod:`loyalty.service.locks`): the survivor, the
-absorbed member and the members it referred (their referral changes under their lock, as a
-first purchase decides it under it). The absorbed member's past-due points are written off
-first, as before any debit; then its lots, holds, tallies, referrals and keys are read,
-:mod:`loyalty.merges` decides, and everything is written at once with the idempotency record.
+The absorbed member's part locks the absorbed member alone. Its referral bonuses a crash left
+unpaid are written first (they move with its points), then its past-due points are written off,
+as before any debit; its lots, holds, tallies, referrals and keys are read, :mod:`loyalty.merges`
+decides its debit of every lot and the tallies taken off it, and these are written with its keys
+(moved to the survivor), its closed status, the events, the command's record under the caller's
+id (keeping the lots with their dates and the tallies taken, for the survivor's part) and the
+record of what the survivor is owed, under the id and :data:`loyalty.merges.SURVIVOR_PART`.
+
+The survivor's part (:func:`finish`) is decided from the absorbed member's record alone, read
+again from the store (as it is kept now, an erasure since included): it locks
+the survivor, credits each lot with its dates, adds the tallies (the earlier first visit, the
+later last), rejects a pending referral of itself by the absorbed member, moves its tier and keeps
+the whole :class:`~loyalty.merges.Merge` under the survivor's key and
+:data:`loyalty.transfers.RECEIVED`, read under its lock first, so it is written once. The
+referrals of the absorbed member's referees are their rows: each moves to the survivor in the
+referee's own unit of work, idempotent by what the row says, from a record the survivor's part
+keeps (under the id and :data:`loyalty.merges.REFEREES_PART`), and a last record says they all
+moved. Whoever finds a part missing finishes the merge: the merge itself right after its first
+part, a retry of it, or :meth:`loyalty.Engine.run_due`. Between the commits the absorbed
+member's points are in neither balance (docs/members.md, "Merging members").
 """
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
 from loyalty import codec
 from loyalty.checks import check_id, check_text
-from loyalty.errors import TransientStorageError
+from loyalty.erasure import ERASED
 from loyalty.habits import seen_key
+from loyalty.ledger import Entry
 from loyalty.members import MemberStatus
 from loyalty.merges import (
+    REFEREES_PART,
+    SURVIVOR_PART,
+    Carried,
     Merge,
+    Moved,
     carry,
     check_mergeable,
     check_parties,
     habit_keys,
-    lot_map,
     moved_keys,
     moved_referrals,
-    plan_merge,
+    plan_absorbed,
+    plan_survivor,
     progress_keys,
+    received_lots,
 )
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.service import locks, postings, referral_parts, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
-from loyalty.store import UnitOfWork
+from loyalty.store import Operation, UnitOfWork
+from loyalty.transfers import RECEIVED
 from loyalty.versions import in_force
 
-__all__ = ["merge"]
+__all__ = ["OWED", "REFEREES", "finish", "merge", "move_referees"]
 
-
-def _lock(uow: UnitOfWork, survivor: str, absorbed: str) -> list[str]:
-    """Lock both members and the absorbed member's referees, in member-id order; the referees.
-    One referred (by a new enrollment) between the read and the locks makes the command run
-    again, as a lost race does."""
-    referees = {referral.referee for referral in uow.referrals_by(absorbed)}
-    fields = {survivor: "survivor", absorbed: "absorbed"}
-    for member_id in sorted({survivor, absorbed} | referees):
-        locks.lock(uow, member_id, fields.get(member_id, "absorbed"))
-    if {referral.referee for referral in uow.referrals_by(absorbed)} != referees:
-        raise TransientStorageError(None, "the absorbed member's referrals changed while they were read")
-    return sorted(referees)
+#: The kinds of the records of a merge's later parts: what the survivor is owed, and its part;
+#: the referees to move, and that they moved.
+OWED, RECEIVED_KIND = "member_merge_owed", "member_merge_received"
+REFEREES, MOVED_KIND = "member_merge_referees", "member_merge_referees_moved"
 
 
 def merge(ctx: Context, survivor: str, absorbed: str, *, key: str, at: datetime, reason: str) -> Merge:
@@ -64,67 +82,185 @@ def merge(ctx: Context, survivor: str, absorbed: str, *, key: str, at: datetime,
     request = {"survivor": survivor, "absorbed": absorbed, "at": at.isoformat(), "reason": reason}
     merging = Command(key, "member_merge", request)
 
-    def command(uow: UnitOfWork) -> Merge:
+    def command(uow: UnitOfWork) -> Merge | None:
         replay = merging.replay(uow)
         if replay is not None:
-            return codec.structure(replay.result, Merge)
-        _lock(uow, survivor, absorbed)
-        locks.allowed(uow, survivor, locks.EARN, "survivor")
-        locks.allowed(uow, absorbed, locks.SPEND, "absorbed")
-        # Its referral bonuses a crash left unpaid move with its points.
-        referral_parts.settle_member(ctx, uow, absorbed)
-        now = ctx.now()
-        # Points past their date are not carried: write them off first (holds ended too).
-        postings.expire_due(uow, absorbed, now, now)
-        both = [survivor, absorbed]
-        # Reviews due measure the balances before this write (under a balance metric).
-        tiering.follow_balance(ctx, uow, both, source=key, at=now)
-        gone = postings.read_account(uow, absorbed, rolls=False, with_lots=True)
-        check_mergeable(gone, uow.open_holds(absorbed), now, uow.vouchers(absorbed))
-        kept = postings.read_account(uow, survivor, rolls=False)
-        members = {m: uow.member(m) for m in both}
-        mine, theirs = members[survivor], members[absorbed]
-        assert mine is not None and theirs is not None  # locked
-        zone = in_force(ctx.programs.in_uow(uow), now, default_first=True).zone
-        seen = uow.tallies([seen_key(absorbed)])[seen_key(absorbed)]
-        pairs = habit_keys(survivor, absorbed, seen, zone, now)
-        current = tiering.tiered_now(ctx, uow)
-        if current is not None and current.tiers is not None:
-            pairs += progress_keys(current.tiers, current.zone, mine, theirs, now)
-        carried = carry(pairs, uow.tallies([key for pair in pairs for key in pair[1:]]))
-        referrals = uow.referrals_by(absorbed)
-        keys = moved_keys(uow.identifiers(absorbed), survivor)
-        referees = [r.referee for r in referrals if r.referee != survivor]
-        data = {"keys": [k.key for k in keys], "referrals": referees}
-        plan = plan_merge(kept, gone, key=key, at=at, now=now, reason=reason, carried=carried, data=data)
-        written = postings.apply(uow, plan)
-        lots = lot_map(gone.lots or (), written[1:])
-        for referral in moved_referrals(referrals, survivor, now.astimezone(UTC), lots):
-            uow.put_referral(referral)
-        for identifier in keys:
-            uow.update_identifier(identifier)
-        uow.update_member(attrs.evolve(theirs, status=MemberStatus.CLOSED))
-        status = {"old": theirs.status.value, "new": "closed", "reason": f"merged into {survivor}: {reason}"}
-        uow.add_event(
-            NewEvent(EventKind.MEMBER_STATUS_CHANGED, absorbed, at, now, key, {**status, "actor": "merge"})
-        )
-        if current is not None and carried:
-            tiering.rise(ctx, uow, current, survivor, source=key)
-        tiering.follow_balance(ctx, uow, both, source=key, at=now)
-        made = Merge(
-            key,
-            survivor,
-            absorbed,
-            -written[0].points,
-            reason,
-            written[0],
-            tuple(written[1:]),
-            carried,
-            tuple(referees),
-            tuple(k.key for k in keys),
-        )
-        merging.remember(uow, codec.unstructure(made), now)
-        uow.commit()
-        return made
+            # Written whole, in one unit of work, by an earlier version; else its first part.
+            return codec.structure(replay.result, Merge) if "received" in replay.result else None
+        _absorb(ctx, uow, merging, survivor, absorbed, at)
+        return None
 
-    return merging.run(ctx.runner, command)
+    made = merging.run(ctx.runner, command)
+    return finish(ctx, key) if made is None else made
+
+
+def _absorb(
+    ctx: Context, uow: UnitOfWork, merging: Command, survivor: str, absorbed: str, at: datetime
+) -> None:
+    """Write and commit the absorbed member's part of the merge ``merging``."""
+    key = merging.key
+    locks.lock_giver(uow, (absorbed, "absorbed"), (survivor, "survivor"))
+    locks.allowed(uow, survivor, locks.EARN, "survivor")
+    locks.allowed(uow, absorbed, locks.SPEND, "absorbed")
+    # Its referral bonuses a crash left unpaid move with its points.
+    referral_parts.settle_member(ctx, uow, absorbed)
+    now = ctx.now()
+    # Points past their date are not carried: write them off first (holds ended too).
+    postings.expire_due(uow, absorbed, now, now)
+    # Reviews due measure the balance before this write (under a balance metric).
+    tiering.follow_balance(ctx, uow, [absorbed], source=key, at=now)
+    gone = postings.read_account(uow, absorbed, rolls=False, with_lots=True)
+    check_mergeable(gone, uow.open_holds(absorbed), now, uow.vouchers(absorbed))
+    mine, theirs = uow.member(survivor), uow.member(absorbed)
+    assert mine is not None and theirs is not None  # found above
+    zone = in_force(ctx.programs.in_uow(uow), now, default_first=True).zone
+    seen = uow.tallies([seen_key(absorbed)])[seen_key(absorbed)]
+    pairs = habit_keys(survivor, absorbed, seen, zone, now)
+    current = tiering.tiered_now(ctx, uow)
+    if current is not None and current.tiers is not None:
+        pairs += progress_keys(current.tiers, current.zone, mine, theirs, now)
+    # What comes off the absorbed member; what the survivor gains is its part's to decide.
+    taken = carry(pairs, uow.tallies([source for _, source, _ in pairs]))
+    keys = moved_keys(uow.identifiers(absorbed), survivor)
+    referees = [r.referee for r in uow.referrals_by(absorbed) if r.referee != survivor]
+    data = {"keys": [k.key for k in keys], "referrals": referees}
+    reason = merging.request["reason"]
+    plan, moved = plan_absorbed(
+        gone, survivor, key=key, at=at, now=now, reason=reason, carried=taken, data=data
+    )
+    written = postings.apply(uow, plan)
+    for identifier in keys:
+        uow.update_identifier(identifier)
+    uow.update_member(attrs.evolve(theirs, status=MemberStatus.CLOSED))
+    status = {"old": theirs.status.value, "new": "closed", "reason": f"merged into {survivor}: {reason}"}
+    uow.add_event(
+        NewEvent(EventKind.MEMBER_STATUS_CHANGED, absorbed, at, now, key, {**status, "actor": "merge"})
+    )
+    tiering.follow_balance(ctx, uow, [absorbed], source=key, at=now)
+    result = {
+        "sent": codec.unstructure(written[0]),
+        "lots": [_moved_form(lot) for lot in moved],
+        "taken": [codec.unstructure(each) for each in taken],
+        "referrals": referees,
+        "keys": [k.key for k in keys],
+    }
+    merging.remember(uow, result, now)
+    uow.add_operation(Operation(key + SURVIVOR_PART, OWED, merging.request, {}, now))
+    uow.commit()
+
+
+def finish(ctx: Context, key: str) -> Merge:
+    """The rest of the merge ``key`` whose absorbed member's part is written: the survivor's part
+    (written now, or read back), then each referee's; the whole merge."""
+    made = ctx.runner.run(lambda uow: _survive(ctx, uow, key), "a survivor's part of a merge")
+    move_referees(ctx, key)
+    return made
+
+
+def _survive(ctx: Context, uow: UnitOfWork, key: str) -> Merge:
+    """Write and commit the survivor's part of the merge ``key``, or read it back."""
+    # As the store keeps it now: an erasure since the first part renamed the erased member in it.
+    first = uow.operation(key)
+    assert first is not None  # the first part is written
+    request, result = first.request, first.result
+    survivor, absorbed = request["survivor"], request["absorbed"]
+    # Locked first: whoever else finishes this merge holds the same lock, so the record read under
+    # it is the last word on whether the part is written.
+    locks.lock(uow, survivor, "survivor")
+    kept = uow.operation(key + SURVIVOR_PART + RECEIVED)
+    if kept is not None:
+        return codec.structure(kept.result, Merge)
+    now = ctx.now()
+    at = datetime.fromisoformat(request["at"])
+    # An erasure of either member takes the reason: the survivor's entries say what the erasure
+    # makes of those of a merge written whole before it.
+    erased = uow.member_status(survivor) is MemberStatus.ERASED
+    reason = None if erased else request.get("reason")
+    tiering.follow_balance(ctx, uow, [survivor], source=key, at=now)
+    account = postings.read_account(uow, survivor, rolls=False)
+    owed = [codec.structure(each, Carried) for each in result["taken"]]
+    targets = uow.tallies([each.target for each in owed])
+    carried = carry(
+        [(c.what, c.source, c.target) for c in owed], {**{c.source: c.taken for c in owed}, **targets}
+    )
+    moved = [_moved(form) for form in result["lots"]]
+    plan = plan_survivor(account, absorbed, moved, key=key, at=at, now=now, reason=reason, carried=carried)
+    written = postings.apply(uow, plan)
+    own = uow.referral(survivor)
+    if own is not None and own.referrer == absorbed:
+        for referral in moved_referrals([own], survivor, now.astimezone(UTC), {}):
+            uow.put_referral(referral)
+    current = tiering.tiered_now(ctx, uow)
+    if current is not None and carried:
+        tiering.rise(ctx, uow, current, survivor, source=key)
+    tiering.follow_balance(ctx, uow, [survivor], source=key, at=now)
+    sent = codec.structure(result["sent"], Entry)
+    made = Merge(
+        key,
+        survivor,
+        absorbed,
+        -sent.points,
+        ERASED if reason is None else reason,
+        sent,
+        tuple(written),
+        carried,
+        tuple(result["referrals"]),
+        tuple(result.get("keys") or ()),
+    )
+    uow.add_operation(
+        Operation(key + SURVIVOR_PART + RECEIVED, RECEIVED_KIND, request, codec.unstructure(made), now)
+    )
+    if made.referrals:
+        lots = received_lots([lot_id for lot_id, *_ in moved], written)
+        referees = {"referees": list(made.referrals), "lots": sorted(lots.items())}
+        uow.add_operation(Operation(key + REFEREES_PART, REFEREES, request, referees, now))
+    uow.commit()
+    return made
+
+
+def move_referees(ctx: Context, key: str) -> None:
+    """The referrals of the absorbed member's referees moved to the survivor, each in its
+    referee's unit of work, unless all of them moved before; then the record that they did."""
+
+    def moving(uow: UnitOfWork) -> int:
+        done = uow.operation(key + REFEREES_PART + RECEIVED) is not None
+        owed = uow.operation(key + REFEREES_PART)
+        return 0 if owed is None or done else len(owed.result["referees"])
+
+    for index in range(ctx.runner.read(moving)):
+        ctx.runner.run(functools.partial(_move, ctx, key=key, index=index), "a referee's part of a merge")
+
+    def moved(uow: UnitOfWork) -> None:
+        owed = uow.operation(key + REFEREES_PART)
+        if owed is None or uow.operation(key + REFEREES_PART + RECEIVED) is not None:
+            return
+        uow.add_operation(Operation(key + REFEREES_PART + RECEIVED, MOVED_KIND, owed.request, {}, ctx.now()))
+        uow.commit()
+
+    ctx.runner.run(moved, "the end of a merge")
+
+
+def _move(ctx: Context, uow: UnitOfWork, *, key: str, index: int) -> None:
+    """Move the ``index``-th referee's referral to the survivor, under that referee's lock, unless
+    it moved already (it names the survivor, not the absorbed member)."""
+    # Read again: an erasure since may have renamed any of the members in it.
+    owed = uow.operation(key + REFEREES_PART)
+    assert owed is not None  # written by the survivor's part
+    referee = owed.result["referees"][index]
+    locks.lock(uow, referee, "absorbed")
+    referral = uow.referral(referee)
+    if referral is not None and referral.referrer == owed.request["absorbed"]:
+        lots = dict(owed.result["lots"])  # kept as pairs: JSON has no int keys
+        for moved in moved_referrals([referral], owed.request["survivor"], ctx.now().astimezone(UTC), lots):
+            uow.put_referral(moved)
+    uow.commit()
+
+
+def _moved_form(moved: Moved) -> list[Any]:
+    lot_id, points, expires_at, rolling, earned = moved
+    return [lot_id, points, None if expires_at is None else expires_at.isoformat(), rolling, earned]
+
+
+def _moved(form: list[Any]) -> Moved:
+    lot_id, points, expires_at, rolling, earned = form
+    return lot_id, points, None if expires_at is None else datetime.fromisoformat(expires_at), rolling, earned

@@ -20,7 +20,7 @@ from loyalty.earning_keys import ENROLLED, visits_key
 from loyalty.errors import InvalidInput, UnknownMember
 from loyalty.habits import month_key, seen_key, spent_key
 from loyalty.ledger import Entry
-from loyalty.members import AttributeValue, Member
+from loyalty.members import AttributeValue, Member, MemberStatus
 from loyalty.program import Program
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
@@ -144,6 +144,12 @@ def _referral(
     referral = uow.referral(purchase.member_id)
     if referral is None or referral.state is not ReferralState.PENDING:
         return None
+    if uow.member_status(referral.referrer) is MemberStatus.CLOSED:
+        # A merge closed the referrer and has yet to move this row (each referee's is its own
+        # part, after the survivor's): the survivor is the referrer, as once the row moved.
+        survivor = referral_parts.merged_into(uow, referral.referrer)
+        if survivor is not None:
+            referral = attrs.evolve(referral, referrer=survivor)
     rewarded = 0
     if terms.cap is not None and terms.cap_period is not None:
         counted = cap_key(terms.cap_period.key(purchase.at.astimezone(program.zone)), referral.referrer)

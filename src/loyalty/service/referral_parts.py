@@ -21,15 +21,25 @@ the bonus back from the lot it opened, with the ``referral_revoked`` event, and 
 likewise. It is finished by the return itself, a retry of the return, a merge absorbing the
 referrer or :meth:`loyalty.Engine.run_due`. Between the two commits the referrer still holds
 the bonus the referee has lost.
+
+A referrer merged into another member since its referee's row was read (a merge moves its
+referees' rows after closing it, each in the referee's own unit of work: a purchase may come
+between) is credited nothing, nor taken from: its part's record says to whom the merge forwards
+it, and a record of the same under the key and :data:`FORWARDED` owes the survivor the part,
+which is written next, under the survivor's lock (:func:`merged_into`).
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 from loyalty import codec
-from loyalty.ledger import Entry
+from loyalty.ledger import Entry, EntryKind
 from loyalty.members import MemberStatus
 from loyalty.referral_bonuses import (
     REFERRER_PART,
@@ -44,12 +54,14 @@ from loyalty.store import Operation, UnitOfWork
 from loyalty.transfers import RECEIVED
 
 __all__ = [
+    "FORWARDED",
     "OWED",
     "OWED_BACK",
     "PAID",
     "TAKEN",
     "finish",
     "finish_due",
+    "merged_into",
     "owe",
     "owe_back",
     "paid_lot",
@@ -64,6 +76,9 @@ __all__ = [
 OWED, PAID = "referral_reward", "referral_reward_paid"
 OWED_BACK, TAKEN = "referral_take_back", "referral_take_back_taken"
 
+#: What the key of a part forwarded to the survivor of a merge adds to the forwarded part's key.
+FORWARDED = "\x1fforwarded"
+
 
 def owe(uow: UnitOfWork, bonus: ReferrerBonus, now: datetime) -> Operation:
     """Keep what the referrer is owed, in the referee's unit of work (its purchase's): the
@@ -76,14 +91,15 @@ def owe(uow: UnitOfWork, bonus: ReferrerBonus, now: datetime) -> Operation:
     return owed
 
 
-def pay(ctx: Context, uow: UnitOfWork, owed: Operation) -> None:
+def pay(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     """Write the referrer's part of the reward ``owed`` records in ``uow``, under the referrer's
-    lock (taken here), unless it was written before; the caller commits."""
+    lock (taken here), unless it was written before; the caller commits. For a referrer merged
+    into another member, the record owing the survivor the part instead."""
     bonus = codec.structure(owed.result["bonus"], ReferrerBonus)
     referrer = bonus.referrer
-    locks.lock(uow, referrer)
-    if uow.operation(owed.key + RECEIVED) is not None:
-        return
+    done, forwarded = _begin(uow, owed, PAID, "bonus", bonus, ctx.now)
+    if done:
+        return forwarded
     now = ctx.now()
     written: list[Entry] = []
     erased = uow.member_status(referrer) is MemberStatus.ERASED
@@ -99,6 +115,7 @@ def pay(ctx: Context, uow: UnitOfWork, owed: Operation) -> None:
         "referrer_erased": erased,
     }
     uow.add_operation(Operation(owed.key + RECEIVED, PAID, owed.request, result, now))
+    return None
 
 
 def owe_back(uow: UnitOfWork, take_back: ReferrerTakeBack, now: datetime) -> Operation:
@@ -115,19 +132,20 @@ def owe_back(uow: UnitOfWork, take_back: ReferrerTakeBack, now: datetime) -> Ope
     return owed
 
 
-def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> None:
+def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     """Write the referrer's part of the take-back ``owed`` records in ``uow``, under the
-    referrer's lock (taken here), unless it was written before; the caller commits."""
+    referrer's lock (taken here), unless it was written before; the caller commits. For a
+    referrer merged into another member, the record owing the survivor the part instead."""
     back = codec.structure(owed.result["take_back"], ReferrerTakeBack)
     referrer = back.referrer
-    locks.lock(uow, referrer)
-    if uow.operation(owed.key + RECEIVED) is not None:
-        return
+    done, forwarded = _begin(uow, owed, TAKEN, "take_back", back, ctx.now)
+    if done:
+        return forwarded
+    now = ctx.now()
     # The reward's own part first, if a crash left it unwritten: the bonus is there to take.
     reward = unfinished(uow, back.purchase_id)
-    if reward is not None:
+    if reward is not None and reward.request.get("member_id") == referrer:
         pay(ctx, uow, reward)
-    now = ctx.now()
     written: list[Entry] = []
     erased = uow.member_status(referrer) is MemberStatus.ERASED
     if not erased:
@@ -140,32 +158,81 @@ def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> None:
         tiering.follow_balance(ctx, uow, [referrer], source=back.return_id, at=now)
     result = {"entries": [codec.unstructure(entry) for entry in written], "referrer_erased": erased}
     uow.add_operation(Operation(owed.key + RECEIVED, TAKEN, owed.request, result, now))
+    return None
+
+
+def _begin(
+    uow: UnitOfWork,
+    owed: Operation,
+    kind: str,
+    field: str,
+    part: ReferrerBonus | ReferrerTakeBack,
+    clock: Callable[[], datetime],
+) -> tuple[bool, Operation | None]:
+    """Lock the referrer of the ``part`` (``owed.result[field]``) and say whether its part is
+    done: written before, or owed to the survivor of a merge now (the record of which is second)."""
+    locks.lock(uow, part.referrer)
+    if uow.operation(owed.key + RECEIVED) is not None:
+        return True, None
+    survivor = merged_into(uow, part.referrer)
+    if survivor is None:
+        return False, None
+    # Its record (of ``kind``) says so, and the survivor's is owed under the key and FORWARDED.
+    now = clock()
+    result = {field: codec.unstructure(attrs.evolve(part, referrer=survivor))}
+    said: dict[str, Any] = {"entries": [], "lot": None, "referrer_erased": False, "forwarded": survivor}
+    uow.add_operation(Operation(owed.key + RECEIVED, kind, owed.request, said, now))
+    forwarded = Operation(
+        owed.key + FORWARDED, owed.kind, {**owed.request, "member_id": survivor}, result, now
+    )
+    uow.add_operation(forwarded)
+    return True, forwarded
+
+
+def merged_into(uow: UnitOfWork, member_id: str) -> str | None:
+    """The survivor of the merge that closed ``member_id``, or ``None`` for a member not
+    closed by a merge: its last ``merge`` entry is the merge's, whose record names it absorbed.
+    Read only for a closed member, which writes little after its merge."""
+    if uow.member_status(member_id) is not MemberStatus.CLOSED:
+        return None
+    merges = [entry for entry in uow.history(member_id) if entry.kind is EntryKind.MERGE]
+    record = uow.operation(merges[-1].source_id) if merges else None
+    if record is None or record.request.get("absorbed") != member_id:
+        return None
+    survivor = record.request.get("survivor")
+    return survivor if isinstance(survivor, str) else None
 
 
 def unfinished(uow: UnitOfWork, key: str) -> Operation | None:
     """The record of what the referrer is owed, or gives back, by the purchase or return ``key``,
-    if its part is not written yet."""
+    if its part is not written yet (the survivor's, when a merge forwarded it)."""
     owed = uow.operation(key + REFERRER_PART)
-    if owed is None or uow.operation(owed.key + RECEIVED) is not None:
-        return None
-    return owed
+    while owed is not None:
+        done = uow.operation(owed.key + RECEIVED)
+        if done is None:
+            return owed
+        owed = uow.operation(owed.key + FORWARDED) if "forwarded" in done.result else None
+    return None
 
 
 def finish(ctx: Context, owed: Operation) -> None:
     """The referrer's part of the reward or take-back ``owed`` records, in a unit of work of its own."""
 
-    def work(uow: UnitOfWork) -> None:
-        _part(ctx, uow, owed)
+    def work(uow: UnitOfWork, owed: Operation) -> Operation | None:
+        forwarded = _part(ctx, uow, owed)
         uow.commit()
+        return forwarded
 
-    ctx.runner.run(work, "a referrer's part of a referral")
+    # A part forwarded to the survivor of a merge is the survivor's to write next.
+    part: Operation | None = owed
+    while part is not None:
+        part = ctx.runner.run(functools.partial(work, owed=part), "a referrer's part of a referral")
 
 
-def _part(ctx: Context, uow: UnitOfWork, owed: Operation) -> None:
+def _part(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     if owed.kind == OWED_BACK:
-        take(ctx, uow, owed)
-    else:
-        pay(ctx, uow, owed)
+        return take(ctx, uow, owed)
+    return pay(ctx, uow, owed)
 
 
 def settle_member(ctx: Context, uow: UnitOfWork, member_id: str) -> None:
@@ -186,8 +253,13 @@ _SCAN = 10_000
 
 
 def paid_lot(uow: UnitOfWork, purchase_id: str) -> int | None:
-    """The lot the referrer's bonus of the referee's purchase ``purchase_id`` opened, or ``None``."""
-    paid = uow.operation(purchase_id + REFERRER_PART + RECEIVED)
+    """The lot the referrer's bonus of the referee's purchase ``purchase_id`` opened (the
+    survivor's, when a merge forwarded the part), or ``None``."""
+    key = purchase_id + REFERRER_PART
+    paid = uow.operation(key + RECEIVED)
+    while paid is not None and "forwarded" in paid.result:
+        key += FORWARDED
+        paid = uow.operation(key + RECEIVED)
     lot = None if paid is None else paid.result.get("lot")
     return lot if isinstance(lot, int) else None
 

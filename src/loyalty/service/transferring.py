@@ -36,7 +36,7 @@ import attrs
 
 from loyalty import codec
 from loyalty.checks import check_id, check_points, check_text
-from loyalty.errors import InsufficientPoints, UnknownMember
+from loyalty.errors import InsufficientPoints
 from loyalty.ledger import Entry
 from loyalty.members import MemberStatus
 from loyalty.redemption import check_request
@@ -101,13 +101,7 @@ def transfer(
                 # Written whole, in one unit of work, by an earlier version.
                 return codec.structure(previous.result, Transfer)
             return sent_part(previous)
-        # Both members are checked in id order, as they were locked when one unit of work wrote
-        # both; the receiver is locked by its own part only.
-        for member_id in sorted((from_member, to_member)):
-            if member_id == from_member:
-                locks.lock(uow, from_member, "from_member")
-            elif uow.balance(to_member) is None:
-                raise UnknownMember("to_member", f"no member {to_member!r}")
+        locks.lock_giver(uow, (from_member, "from_member"), (to_member, "to_member"))
         locks.allowed(uow, from_member, locks.SPEND, "from_member")
         locks.allowed(uow, to_member, locks.EARN, "to_member")
         for member_id in sorted((from_member, to_member)):

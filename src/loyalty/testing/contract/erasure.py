@@ -16,6 +16,7 @@ from loyalty.engine import Engine
 from loyalty.erasure import ERASED, Erased, plan_erasure
 from loyalty.errors import IdempotencyConflict, LoyaltyError, MemberErased, StorageError
 from loyalty.members import Member, MemberStatus
+from loyalty.merges import SURVIVOR_PART
 from loyalty.outbox import EventKind
 from loyalty.purchases import Line, Purchase
 from loyalty.store import Store
@@ -106,7 +107,9 @@ class ErasureContract(ContractBase):
         keys = (
             "update-1 update-2 key-1 key-2 key-3 key-4 key-5 event-1 till-1 fix-1 spend-1 status-1 status-2"
         )
-        assert [r.key for r in records] == sorted([*keys.split(), "merge-1", *sent])
+        # The merge's: the absorbed member's part, what the survivor was owed and its part.
+        merging = ["merge-1", "merge-1" + SURVIVOR_PART, "merge-1" + SURVIVOR_PART + RECEIVED]
+        assert [r.key for r in records] == sorted([*keys.split(), *merging, *sent])
         till = next(r for r in records if r.key == "till-1")
         assert (till.kind, till.request["member_id"], till.request["lines"][0]["sku"]) == (
             "purchase",
