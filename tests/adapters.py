@@ -10,7 +10,7 @@ import pytest
 
 from loyalty.store import Store, open_store
 from loyalty.store.sqlite import SQLiteStore
-from tests.pg import fresh_schema_url, postgres_dsn
+from tests.pg import postgres_dsn, store_schema_url
 
 #: A fixture's ``params`` for a test run on each adapter (PostgreSQL's marked, so that it can be left out).
 ADAPTERS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
@@ -30,7 +30,7 @@ def fresh_store(adapter: str, folder: Path, postgres_options: str = "") -> Itera
     elif adapter == "sqlite":
         store = SQLiteStore(folder / "loyalty.db", synchronous="normal")
     else:
-        url, drop = fresh_schema_url(postgres_dsn())
+        url, drop = store_schema_url(postgres_dsn())
         store = open_store(url + postgres_options)
     try:
         yield store

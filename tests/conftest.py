@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, settings
 
 from loyalty.store import Store, open_store
 from tests.adapters import ADAPTERS, fresh_store
+from tests.pg import drop_spare_schemas
 
 # The plugin (loyalty.testing.plugin, loaded by addopts or its entry point) registers the kit's
 # modules for assertion rewriting; pytester runs the plugin's own tests in a fresh project.
@@ -44,3 +45,8 @@ def store() -> Iterator[Store]:
     store = open_store("memory://")
     yield store
     store.close()
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The PostgreSQL schemas kept for reuse between tests are dropped when the run ends."""
+    drop_spare_schemas()

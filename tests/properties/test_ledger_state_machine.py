@@ -15,7 +15,7 @@ from loyalty.store import Closing, UnitOfWork, open_store
 from loyalty.store.memory import MemoryStore
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.stateful import ledger_machine
-from tests.pg import fresh_schema_url, postgres_dsn
+from tests.pg import postgres_dsn, store_schema_url
 
 
 class _TemporarySQLite(SQLiteStore):
@@ -37,7 +37,7 @@ class _SchemaDroppingStore(Closing):
     """A PostgreSQL store on its own schema, dropped when the store is closed."""
 
     def __init__(self) -> None:
-        url, self._drop = fresh_schema_url(postgres_dsn())
+        url, self._drop = store_schema_url(postgres_dsn())
         self._inner = open_store(url + "&pool_min=1&pool_max=2")
 
     def unit_of_work(self, *, readonly: bool = False) -> AbstractContextManager[UnitOfWork]:

@@ -31,7 +31,7 @@ from loyalty.ledger import shares_of
 from loyalty.store import Store
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.clock import ManualClock
-from tests.pg import fresh_schema_url, postgres_dsn
+from tests.pg import postgres_dsn, store_schema_url
 
 START = datetime(2024, 3, 1, tzinfo=UTC)
 
@@ -70,7 +70,7 @@ def fresh(kind: str) -> Iterator[Store]:
             yield store
             store.close()
     else:
-        url, drop = fresh_schema_url(postgres_dsn())
+        url, drop = store_schema_url(postgres_dsn())
         store = open_store(url)
         try:
             yield store

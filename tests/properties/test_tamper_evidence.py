@@ -19,7 +19,7 @@ from loyalty.store import Store, open_store
 from loyalty.store.memory import MemoryStore
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.contract import T0
-from tests.pg import fresh_schema_url, postgres_dsn, schema_of
+from tests.pg import postgres_dsn, schema_of, store_schema_url
 from tests.tampering import EDITS, MemoryTamperer, PostgresTamperer, SQLiteTamperer, Tamperer
 
 _examples = itertools.count()
@@ -57,7 +57,7 @@ def tampered(
 
     else:
         dsn = postgres_dsn()
-        url, drop = fresh_schema_url(dsn)
+        url, drop = store_schema_url(dsn)
         shared = engine_on(open_store(url), PostgresTamperer(dsn, schema_of(url)))
 
         def make() -> Setup:

@@ -12,7 +12,7 @@ from loyalty.store import Store, open_store
 from loyalty.store.memory import MemoryStore
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.testing.clock import ManualClock
-from tests.pg import fresh_schema_url, postgres_dsn
+from tests.pg import postgres_dsn, store_schema_url
 from tests.service.helpers import PROGRAM, T0, engine_for
 
 
@@ -57,7 +57,7 @@ def _fresh(kind: str, path: Path) -> tuple[Store, Callable[[], None] | None]:
         return open_store("memory://"), None
     if kind == "sqlite":
         return SQLiteStore(path, synchronous="normal"), None
-    url, drop = fresh_schema_url(postgres_dsn())
+    url, drop = store_schema_url(postgres_dsn())
     return open_store(url), drop
 
 

@@ -21,7 +21,7 @@ from loyalty.returns import Return, Returned
 from loyalty.service.importing import Rejected
 from loyalty.store import Store
 from loyalty.store.sqlite import SQLiteStore
-from tests.pg import fresh_schema_url, postgres_dsn
+from tests.pg import postgres_dsn, store_schema_url
 
 #: Every kind of thing an import must get right: sign-up and first-purchase bonuses, a capped
 #: multiplier, a budget shared by all members, a monthly event limit, tiers with an entry bonus
@@ -70,7 +70,7 @@ def two_stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple
             return open_store("memory://")
         if request.param == "sqlite":
             return SQLiteStore(tmp_path / f"{name}.db", synchronous="normal")
-        url, drop = fresh_schema_url(postgres_dsn())
+        url, drop = store_schema_url(postgres_dsn())
         drops.append(drop)
         return open_store(url)
 

@@ -29,7 +29,7 @@ from loyalty.lots import lots_of
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
-from tests.pg import fresh_schema_url, postgres_dsn
+from tests.pg import postgres_dsn, store_schema_url
 
 AMS = ZoneInfo("Europe/Amsterdam")
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=AMS)
@@ -228,7 +228,7 @@ def test_retries_and_declines_are_remembered(engine: Engine) -> None:
 
 @pytest.mark.postgres
 def test_a_capture_retried_while_the_original_is_in_flight_gets_the_original() -> None:
-    url, drop = fresh_schema_url(postgres_dsn())
+    url, drop = store_schema_url(postgres_dsn())
     store = open_store(url)
     try:
         t = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

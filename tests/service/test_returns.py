@@ -33,7 +33,7 @@ from loyalty.returns import Clawback, Return, Returned
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
-from tests.pg import fresh_schema_url, postgres_dsn
+from tests.pg import postgres_dsn, store_schema_url
 
 T0 = datetime(2024, 6, 3, 10, 0, tzinfo=UTC)
 
@@ -307,7 +307,7 @@ def test_a_receipt_shows_the_balance_after_what_a_return_left_owing(store: Store
 
 @pytest.mark.postgres
 def test_a_return_on_a_one_connection_pool_does_not_wait_on_itself(clock: ManualClock) -> None:
-    url, drop = fresh_schema_url(postgres_dsn())
+    url, drop = store_schema_url(postgres_dsn())
     store = open_store(url + "&pool_min=1&pool_max=1&pool_timeout=5")
     try:
         first = engine_for(store, clock, club())

@@ -17,5 +17,5 @@ class TestPostgresStore(StoreContract):
     concurrent_purchases = 100
 
     @pytest.fixture
-    def store_factory(self, schema_url: str) -> Callable[[], Store]:
-        return lambda: open_store(schema_url)
+    def store_factory(self, store_url: str) -> Callable[[], Store]:
+        return lambda: open_store(store_url)

@@ -65,11 +65,11 @@ def _buy(member_id: str) -> Callable[[Engine], object]:
 
 @pytest.mark.parametrize("attempt", range(5))
 def test_racing_the_same_purchase_gives_one_receipt_and_one_entry(
-    store: PostgresStore, schema_url: str, attempt: int
+    store: PostgresStore, store_url: str, attempt: int
 ) -> None:
     engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
     engine.enroll("M1", at=T0)
-    outcomes = _race(schema_url, [_buy("M1")] * 2)
+    outcomes = _race(store_url, [_buy("M1")] * 2)
     assert all(isinstance(o, Receipt) for o in outcomes)
     assert outcomes[0] == outcomes[1]
     assert len(engine.history("M1")) == 1
@@ -78,12 +78,12 @@ def test_racing_the_same_purchase_gives_one_receipt_and_one_entry(
 
 @pytest.mark.parametrize("attempt", range(5))
 def test_racing_one_key_on_two_members_lets_exactly_one_win(
-    store: PostgresStore, schema_url: str, attempt: int
+    store: PostgresStore, store_url: str, attempt: int
 ) -> None:
     engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
     engine.enroll("M1", at=T0)
     engine.enroll("M2", at=T0)
-    outcomes = _race(schema_url, [_buy("M1"), _buy("M2")])
+    outcomes = _race(store_url, [_buy("M1"), _buy("M2")])
     winners = [o for o in outcomes if isinstance(o, Receipt)]
     losers = [o for o in outcomes if isinstance(o, IdempotencyConflict)]
     assert (len(winners), len(losers)) == (1, 1)
@@ -92,13 +92,13 @@ def test_racing_one_key_on_two_members_lets_exactly_one_win(
     assert engine.balance("M1").available + engine.balance("M2").available == 10
 
 
-def test_racing_the_same_enrollment_enrolls_once(schema_url: str) -> None:
-    outcomes = _race(schema_url, [lambda engine: engine.enroll("M1", at=T0)] * 4)
+def test_racing_the_same_enrollment_enrolls_once(store_url: str) -> None:
+    outcomes = _race(store_url, [lambda engine: engine.enroll("M1", at=T0)] * 4)
     assert all(isinstance(o, Member) and o.id == "M1" for o in outcomes)
 
 
-def test_a_connection_dropped_in_the_pool_is_retried_on_a_new_one(schema_url: str) -> None:
-    store = open_postgres(f"{schema_url}&pool_min=1&pool_max=1")
+def test_a_connection_dropped_in_the_pool_is_retried_on_a_new_one(store_url: str) -> None:
+    store = open_postgres(f"{store_url}&pool_min=1&pool_max=1")
     try:
         with store._pool.connection() as conn:
             row = conn.execute("SELECT pg_backend_pid()").fetchone()
@@ -161,14 +161,14 @@ def test_reading_another_members_tallies_takes_no_lock(store: PostgresStore) -> 
     assert seen == [{visits_key("B"): Tally()}, {visits_key("A"): Tally()}]
 
 
-def test_opposite_transfers_at_once_never_deadlock(store: PostgresStore, schema_url: str) -> None:
+def test_opposite_transfers_at_once_never_deadlock(store: PostgresStore, store_url: str) -> None:
     """Both members' locks are taken in member-id order, so A -> B and B -> A at the same instant
     queue: with no retry allowed, a deadlock (which PostgreSQL breaks by failing one) would raise."""
     engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
     for member in ("A", "B"):
         engine.enroll(member, at=T0)
         engine.adjust(member, 1000, id=f"start-{member}", at=T0, reason="start", actor="test")
-    stores = [open_postgres(schema_url) for _ in range(2)]
+    stores = [open_postgres(store_url) for _ in range(2)]
     start = threading.Barrier(2, timeout=30)
 
     def send(n: int) -> list[Transfer]:
@@ -211,7 +211,7 @@ def _give(member_id: str, key: str) -> Callable[[Engine], object]:
 
 @pytest.mark.parametrize("removed", [False, True])
 def test_racing_members_for_one_key_gives_it_to_exactly_one(
-    store: PostgresStore, schema_url: str, removed: bool
+    store: PostgresStore, store_url: str, removed: bool
 ) -> None:
     # A key never given is settled by the unique key; a removed one, given again, by its former
     # owner's lock (an update would not be refused by a unique key).
@@ -222,7 +222,7 @@ def test_racing_members_for_one_key_gives_it_to_exactly_one(
     if removed:
         engine.add_identifier("M1", "card:42", id="K1", at=T0)
         engine.remove_identifier("M1", "card:42", id="K2", at=T0)
-    outcomes = _race(schema_url, [_give(member_id, "card:42") for member_id in racers])
+    outcomes = _race(store_url, [_give(member_id, "card:42") for member_id in racers])
     winners = [o for o in outcomes if isinstance(o, Identifier)]
     assert len(winners) == 1 and all(isinstance(o, IdentifierTaken) for o in outcomes if o not in winners)
     assert engine.find_member("card:42").id == winners[0].member_id
@@ -231,7 +231,7 @@ def test_racing_members_for_one_key_gives_it_to_exactly_one(
 
 @pytest.mark.parametrize("attempt", range(4))
 def test_a_merge_racing_a_referees_first_purchase_rewards_the_survivor_once(
-    store: PostgresStore, schema_url: str, attempt: int
+    store: PostgresStore, store_url: str, attempt: int
 ) -> None:
     """C, whom B referred, buys for the first time while B is merged into A. Whichever goes first,
     the referrer's bonus is paid once and ends with A: the purchase reads its referral again under
@@ -244,7 +244,7 @@ def test_a_merge_racing_a_referees_first_purchase_rewards_the_survivor_once(
     engine.enroll("C", at=T0, referred_by=engine.referral_code("B"))
     purchase = Purchase("P1", "C", T0, [Line("x", 1, Decimal("30.00"))], "EUR")
     merged, bought = _race(
-        schema_url,
+        store_url,
         [
             lambda one: one.merge_members("A", "B", id="G1", at=T0, reason="duplicate"),
             lambda one: one.record_purchase(purchase),
@@ -289,7 +289,7 @@ def test_a_feed_page_waits_for_an_entry_drawn_earlier_that_commits_later(store: 
 
 
 def test_a_referees_purchases_and_returns_hold_up_its_referrer_only_when_they_may_move_its_points(
-    store: PostgresStore, schema_url: str
+    store: PostgresStore, store_url: str
 ) -> None:
     """The referrer's row, locked by someone else, holds up the referee's first purchase (which
     may reward both) and the return of that purchase (which may take the reward back), and
@@ -307,7 +307,7 @@ def test_a_referees_purchases_and_returns_hold_up_its_referrer_only_when_they_ma
     def voided(key: str) -> Callable[[], object]:
         return lambda: engine.record_return(Return(f"{key}-void", key, T0))
 
-    s = sql.Identifier(schema_of(schema_url))
+    s = sql.Identifier(schema_of(store_url))
     locked = sql.SQL("SELECT 1 FROM {}.members WHERE member_id = 'A' FOR UPDATE").format(s)
     for command, waits in (
         (bought("P1"), True),
