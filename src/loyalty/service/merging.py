@@ -48,6 +48,7 @@ from loyalty.merges import (
     check_mergeable,
     check_parties,
     habit_keys,
+    merged_key,
     moved_keys,
     moved_referrals,
     plan_absorbed,
@@ -60,6 +61,7 @@ from loyalty.service import locks, postings, referral_parts, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import Operation, UnitOfWork
+from loyalty.tallies import Tally
 from loyalty.transfers import RECEIVED
 from loyalty.versions import in_force
 
@@ -129,6 +131,9 @@ def _absorb(
         gone, survivor, key=key, at=at, now=now, reason=reason, carried=taken, data=data
     )
     written = postings.apply(uow, plan)
+    # Where it went, in its own row: a part reaching it later reads the merge's entry alone.
+    mark = merged_key(absorbed)
+    uow.add_tallies({mark: Tally(written[0].seq - uow.tallies([mark])[mark].count)})
     for identifier in keys:
         uow.update_identifier(identifier)
     uow.update_member(attrs.evolve(theirs, status=MemberStatus.CLOSED))

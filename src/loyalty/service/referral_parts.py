@@ -41,6 +41,7 @@ import attrs
 from loyalty import codec
 from loyalty.ledger import Entry, EntryKind
 from loyalty.members import MemberStatus
+from loyalty.merges import SURVIVOR_PART, merged_key, received_lots
 from loyalty.referral_bonuses import (
     REFERRER_PART,
     ReferrerBonus,
@@ -59,8 +60,10 @@ __all__ = [
     "OWED_BACK",
     "PAID",
     "TAKEN",
+    "bonus_lot",
     "finish",
     "finish_due",
+    "merge_of",
     "merged_into",
     "owe",
     "owe_back",
@@ -149,11 +152,11 @@ def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     written: list[Entry] = []
     erased = uow.member_status(referrer) is MemberStatus.ERASED
     if not erased:
-        lot = paid_lot(uow, back.purchase_id)
+        lot, via = bonus_lot(uow, back.purchase_id, referrer)
         if back.points:
             postings.expire_due(uow, referrer, now, now)
         account = postings.read_account(uow, referrer, rolls=back.rolling, with_lots=True)
-        plan = plan_take_back(account, back, lot=back.lot if lot is None else lot, now=now)
+        plan = plan_take_back(account, back, lot=back.lot if lot is None else lot, now=now, via=via)
         written = postings.apply(uow, plan)
         tiering.follow_balance(ctx, uow, [referrer], source=back.return_id, at=now)
     result = {"entries": [codec.unstructure(entry) for entry in written], "referrer_erased": erased}
@@ -191,16 +194,33 @@ def _begin(
 
 def merged_into(uow: UnitOfWork, member_id: str) -> str | None:
     """The survivor of the merge that closed ``member_id``, or ``None`` for a member not
-    closed by a merge: its last ``merge`` entry is the merge's, whose record names it absorbed.
-    Read only for a closed member, which writes little after its merge."""
+    closed by a merge (see :func:`merge_of`)."""
+    record = merge_of(uow, member_id)
+    survivor = None if record is None else record.request.get("survivor")
+    return survivor if isinstance(survivor, str) else None
+
+
+def merge_of(uow: UnitOfWork, member_id: str) -> Operation | None:
+    """The record of the merge that closed ``member_id`` (its absorbed member's part, under the
+    merge's id), or ``None`` for a member not closed by a merge. The member's row says which
+    entry is the merge's (:func:`loyalty.merges.merged_key`): one entry read, then its record.
+    A member closed by a merge of an earlier version, which kept no mark, is found as before,
+    by its last ``merge`` entry in its history."""
     if uow.member_status(member_id) is not MemberStatus.CLOSED:
         return None
-    merges = [entry for entry in uow.history(member_id) if entry.kind is EntryKind.MERGE]
-    record = uow.operation(merges[-1].source_id) if merges else None
+    mark = merged_key(member_id)
+    seq = uow.tallies([mark])[mark].count
+    if seq < 0:
+        return None  # closed by a change of status since its last merge, if any
+    if seq:
+        merges = uow.history(member_id, after=seq - 1, limit=1)
+    else:
+        merges = [entry for entry in uow.history(member_id) if entry.kind is EntryKind.MERGE][-1:]
+    found = merges[0] if merges and merges[0].kind is EntryKind.MERGE else None
+    record = None if found is None else uow.operation(found.source_id)
     if record is None or record.request.get("absorbed") != member_id:
         return None
-    survivor = record.request.get("survivor")
-    return survivor if isinstance(survivor, str) else None
+    return record
 
 
 def unfinished(uow: UnitOfWork, key: str) -> Operation | None:
@@ -255,13 +275,58 @@ _SCAN = 10_000
 def paid_lot(uow: UnitOfWork, purchase_id: str) -> int | None:
     """The lot the referrer's bonus of the referee's purchase ``purchase_id`` opened (the
     survivor's, when a merge forwarded the part), or ``None``."""
+    paid = _paid(uow, purchase_id)
+    return None if paid is None else paid[1]
+
+
+def _paid(uow: UnitOfWork, purchase_id: str) -> tuple[str, int] | None:
+    """The member whose lot the referrer's bonus of ``purchase_id`` opened, and that lot."""
     key = purchase_id + REFERRER_PART
     paid = uow.operation(key + RECEIVED)
     while paid is not None and "forwarded" in paid.result:
         key += FORWARDED
         paid = uow.operation(key + RECEIVED)
     lot = None if paid is None else paid.result.get("lot")
-    return lot if isinstance(lot, int) else None
+    member = None if paid is None else paid.request.get("member_id")
+    return (member, lot) if isinstance(lot, int) and isinstance(member, str) else None
+
+
+def bonus_lot(uow: UnitOfWork, purchase_id: str, referrer: str) -> tuple[int | None, tuple[str, ...]]:
+    """The lot of ``referrer``'s that holds the bonus of the referee's purchase ``purchase_id``,
+    and the ids of the merges that moved it there (none: the lot the bonus opened). A bonus paid
+    to a member merged since is followed, merge after merge, to the lot the survivor's part
+    credited with it (:func:`loyalty.merges.received_lots` of the two parts' records), so a
+    take-back draws from it; ``None`` when no lot holds it (spent before a merge, or a merge half
+    written), and the take-back then draws as the program's order says."""
+    paid = _paid(uow, purchase_id)
+    if paid is None:
+        return None, ()
+    member, lot = paid
+    merges: list[str] = []
+    while member != referrer:
+        record = merge_of(uow, member)
+        moved = None if record is None or len(merges) >= _MERGES else _moved_lot(uow, record, lot)
+        if record is None or moved is None:
+            return None, ()
+        member, lot = record.request["survivor"], moved
+        merges.append(record.key)
+    return lot, tuple(merges)
+
+
+#: At most this many merges are followed from the member a bonus was paid to (each closes a
+#: member, so a longer chain is one nobody merges by hand).
+_MERGES = 100
+
+
+def _moved_lot(uow: UnitOfWork, record: Operation, lot: int) -> int | None:
+    """The survivor's lot that the merge ``record`` (its absorbed member's part) credited with
+    the absorbed member's ``lot``, once the survivor's part is written."""
+    moved = record.result.get("lots")
+    survived = uow.operation(record.key + SURVIVOR_PART + RECEIVED)
+    if moved is None or survived is None:
+        return None  # a merge written whole by an earlier version, or its survivor's part not yet
+    received = [codec.structure(entry, Entry) for entry in survived.result["received"]]
+    return received_lots([form[0] for form in moved], received).get(lot)
 
 
 def finish_due(ctx: Context, batch: int) -> int:
