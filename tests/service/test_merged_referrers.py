@@ -7,8 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from loyalty import Engine, EntryKind, Return
-from loyalty.lots import Lot
+from loyalty import Engine, EntryKind, ReferralState, Return
 from loyalty.merges import merged_key
 from loyalty.referral_bonuses import REFERRER_PART
 from loyalty.service import referral_parts
@@ -16,7 +15,7 @@ from loyalty.store import Store, UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.transfers import RECEIVED
 from tests.service.helpers import T0
-from tests.service.test_merge_parts import AT, half_merged, members, referring
+from tests.service.test_merge_parts import AT, SURVIVED, half_merged, members, referring
 
 #: What B's bonus for D's purchase P1 (its lot) comes to.
 BONUS = 20
@@ -26,34 +25,34 @@ def open_lots(engine: Engine, member: str) -> dict[int, tuple[int, int]]:
     return {lot.id: (lot.points, lot.remaining) for lot in engine.lots(member)}
 
 
-def bonus_lot(engine: Engine, *merges: tuple[str, str]) -> Lot:
+def bonus_lot(engine: Engine, *merges: tuple[str, str], taken: bool = False) -> int:
     """The lot that B's bonus for P1 is in after the ``merges`` (survivor and id, in order): each
-    survivor's credit names the absorbed member's lot it came from."""
+    survivor's credit names the absorbed member's lot it came from. Whole, unless ``taken``."""
     (paid,) = [e for e in engine.history("B") if e.kind is EntryKind.EARN and e.source_id == "P1"]
-    lot_id = paid.seq
+    lot_id, member = paid.seq, "B"
     for member, merge in merges:
         (credit,) = [
             e for e in engine.history(member) if e.source_id == merge and f"its lot {lot_id}," in e.reason
         ]
         lot_id = credit.seq
-    (lot,) = [lot for lot in engine.lots(member) if lot.id == lot_id]
-    assert (lot.points, lot.remaining) == (BONUS, BONUS)
-    return lot
+    if not taken:
+        assert open_lots(engine, member)[lot_id] == (BONUS, BONUS)
+    return lot_id
 
 
-def taken_back(engine: Engine, member: str, lot: Lot, before: dict[int, tuple[int, int]], via: str) -> None:
+def taken_back(engine: Engine, member: str, lot: int, before: dict[int, tuple[int, int]], via: str) -> None:
     """The return of P1 took the bonus from ``lot`` alone, saying so; the other lots are untouched."""
     last = engine.history(member)[-1]
     assert (last.kind, last.points, last.source_id, last.draws) == (
         EntryKind.RETURN,
         -BONUS,
         "P1-void",
-        ((lot.id, -BONUS),),
+        ((lot, -BONUS),),
     )
     assert last.reason == (
-        f"referral bonus taken back, P1 returned: {BONUS} of {BONUS}, from lot {lot.id}, where {via} moved it"
+        f"referral bonus taken back, P1 returned: {BONUS} of {BONUS}, from lot {lot}, where {via} moved it"
     )
-    assert open_lots(engine, member) == {k: v for k, v in before.items() if k != lot.id}
+    assert open_lots(engine, member) == {k: v for k, v in before.items() if k != lot}
 
 
 def retried(engine: Engine, member: str) -> None:
@@ -107,6 +106,25 @@ def test_a_take_back_naming_the_absorbed_member_is_forwarded_and_draws_the_moved
         assert forwarded is not None and forwarded.result["forwarded"] == "A"
     done = engine.run_due()
     assert (done.paid_referrals, done.finished_merges) == (0, 1)
+    retried(engine, "A")
+
+
+def test_a_take_back_between_the_merges_parts_writes_the_survivors_part_first(any_store: Store) -> None:
+    """The merge crashed before the survivor's part: the bonus is in neither balance. The take-back,
+    forwarded to A, writes A's part of the merge first (under A's lock, which it holds), then draws
+    the lot it credited with the bonus; A's own lots are untouched."""
+    engine, _ = half_merged(any_store, SURVIVED)
+    own, balance = open_lots(engine, "A"), engine.balance("A").total
+    engine.record_return(Return("P1-void", "P1", AT))
+    credits = [e for e in engine.history("A") if e.source_id == "G1"]
+    lot = bonus_lot(engine, ("A", "G1"), taken=True)
+    assert engine.balance("A").total == balance + sum(e.points for e in credits) - BONUS
+    moved = {e.seq: (e.points, e.points) for e in credits}
+    taken_back(engine, "A", lot, {**own, **moved}, "merge G1")
+    done = engine.run_due()
+    assert (done.paid_referrals, done.finished_merges) == (0, 1)  # the referees' part is left
+    referral = engine.referrals("D").referred_by
+    assert referral is not None and (referral.referrer, referral.state) == ("A", ReferralState.REJECTED)
     retried(engine, "A")
 
 

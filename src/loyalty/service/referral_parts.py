@@ -17,8 +17,9 @@ A return that takes the reward back keeps what the referrer gives back (a
 :class:`~loyalty.referral_bonuses.ReferrerTakeBack`) under the return's id and
 :data:`~loyalty.referral_bonuses.REFERRER_PART` (:func:`owe_back`); the referrer's part of it
 (:func:`take`) writes the reward's part first if it was not (same member, same lock), then takes
-the bonus back from the lot it opened, with the ``referral_revoked`` event, and keeps its record
-likewise. It is finished by the return itself, a retry of the return, a merge absorbing the
+the bonus back from the lot it opened, or the lot a merge moved it to (:func:`bonus_lot`; the
+survivor's part of a merge half written first, same member, same lock), with the
+``referral_revoked`` event, and keeps its record likewise. It is finished by the return itself, a retry of the return, a merge absorbing the
 referrer or :meth:`loyalty.Engine.run_due`. Between the two commits the referrer still holds
 the bonus the referee has lost.
 
@@ -41,7 +42,7 @@ import attrs
 from loyalty import codec
 from loyalty.ledger import Entry, EntryKind
 from loyalty.members import MemberStatus
-from loyalty.merges import SURVIVOR_PART, merged_key, received_lots
+from loyalty.merges import SURVIVOR_PART, Merge, merged_key, received_lots
 from loyalty.referral_bonuses import (
     REFERRER_PART,
     ReferrerBonus,
@@ -49,7 +50,7 @@ from loyalty.referral_bonuses import (
     plan_bonus,
     plan_take_back,
 )
-from loyalty.service import locks, postings, tiering
+from loyalty.service import locks, postings, surviving, tiering
 from loyalty.service.context import Context
 from loyalty.store import Operation, UnitOfWork
 from loyalty.transfers import RECEIVED
@@ -152,7 +153,9 @@ def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     written: list[Entry] = []
     erased = uow.member_status(referrer) is MemberStatus.ERASED
     if not erased:
-        lot, via = bonus_lot(uow, back.purchase_id, referrer)
+        # A merge into the referrer half written holds the bonus: its survivor's part first.
+        arrive = functools.partial(surviving.survive, ctx, uow)
+        lot, via = bonus_lot(uow, back.purchase_id, referrer, arrive)
         if back.points:
             postings.expire_due(uow, referrer, now, now)
         account = postings.read_account(uow, referrer, rolls=back.rolling, with_lots=True)
@@ -291,42 +294,47 @@ def _paid(uow: UnitOfWork, purchase_id: str) -> tuple[str, int] | None:
     return (member, lot) if isinstance(lot, int) and isinstance(member, str) else None
 
 
-def bonus_lot(uow: UnitOfWork, purchase_id: str, referrer: str) -> tuple[int | None, tuple[str, ...]]:
+def bonus_lot(
+    uow: UnitOfWork,
+    purchase_id: str,
+    referrer: str,
+    arrive: Callable[[str], Merge] | None = None,
+) -> tuple[int | None, tuple[str, ...]]:
     """The lot of ``referrer``'s that holds the bonus of the referee's purchase ``purchase_id``,
     and the ids of the merges that moved it there (none: the lot the bonus opened). A bonus paid
     to a member merged since is followed, merge after merge, to the lot the survivor's part
     credited with it (:func:`loyalty.merges.received_lots` of the two parts' records), so a
     take-back draws from it; ``None`` when no lot holds it (spent before a merge, or a merge half
-    written), and the take-back then draws as the program's order says."""
+    written), and the take-back then draws as the program's order says. ``arrive`` writes the
+    survivor's part of a merge into ``referrer`` that is half written (the caller holds its lock)."""
     paid = _paid(uow, purchase_id)
     if paid is None:
         return None, ()
     member, lot = paid
     merges: list[str] = []
-    while member != referrer:
+    while member != referrer and len(merges) < _MERGES:
         record = merge_of(uow, member)
-        moved = None if record is None or len(merges) >= _MERGES else _moved_lot(uow, record, lot)
-        if record is None or moved is None:
-            return None, ()
-        member, lot = record.request["survivor"], moved
+        if record is None or "lots" not in record.result:
+            break  # not merged, or merged whole by an earlier version (the referral names its lot)
+        survivor = record.request["survivor"]
+        survived = uow.operation(record.key + SURVIVOR_PART + RECEIVED)
+        if survived is not None:
+            received = [codec.structure(entry, Entry) for entry in survived.result["received"]]
+        elif arrive is not None and survivor == referrer:
+            received = list(arrive(record.key).received)
+        else:
+            break
+        moved = received_lots([form[0] for form in record.result["lots"]], received).get(lot)
+        if moved is None:
+            break  # spent before the merge: no lot of the survivor's holds it
+        member, lot = survivor, moved
         merges.append(record.key)
-    return lot, tuple(merges)
+    return (lot, tuple(merges)) if member == referrer else (None, ())
 
 
 #: At most this many merges are followed from the member a bonus was paid to (each closes a
 #: member, so a longer chain is one nobody merges by hand).
 _MERGES = 100
-
-
-def _moved_lot(uow: UnitOfWork, record: Operation, lot: int) -> int | None:
-    """The survivor's lot that the merge ``record`` (its absorbed member's part) credited with
-    the absorbed member's ``lot``, once the survivor's part is written."""
-    moved = record.result.get("lots")
-    survived = uow.operation(record.key + SURVIVOR_PART + RECEIVED)
-    if moved is None or survived is None:
-        return None  # a merge written whole by an earlier version, or its survivor's part not yet
-    received = [codec.structure(entry, Entry) for entry in survived.result["received"]]
-    return received_lots([form[0] for form in moved], received).get(lot)
 
 
 def finish_due(ctx: Context, batch: int) -> int:
