@@ -74,6 +74,7 @@ __all__ = [
     "check_parties",
     "habit_keys",
     "lot_map",
+    "merged_key",
     "moved_keys",
     "moved_referrals",
     "plan_absorbed",
@@ -91,6 +92,16 @@ Pair = tuple[str, str, str]
 #: the survivor's); each part's own record adds :data:`loyalty.transfers.RECEIVED` to it. Ids with
 #: a control character are refused (:func:`loyalty.checks.check_id`): no caller's id takes them.
 SURVIVOR_PART, REFEREES_PART = "\x1fsurvivor", "\x1freferees"
+
+
+def merged_key(member_id: str) -> str:
+    """The tally saying what last closed or reopened the member: its ``count`` is the ``seq`` of
+    the ``merge`` entry of the merge that closed it, ``-1`` after a change of status to or from
+    closed, ``0`` for neither since this tally was kept (a merge of an earlier version, or none).
+    Kept in the member's own row (:mod:`loyalty.store.member_tallies`), so that finding where a
+    merged member went reads one entry, not its history."""
+    return f"merged|{member_id}"
+
 
 #: A lot of the absorbed member's as the survivor receives it: its id, its points, its expiry date,
 #: whether it rolls and the day it was earned (which the survivor's entry names).

@@ -27,6 +27,7 @@ takes back under the referrer's lock alone, with the ``referral_revoked`` event.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -160,10 +161,18 @@ class ReferrerTakeBack:
 
 
 def take_bonus(
-    planner: Planner, member_id: str, bonus: int, lot: int | None, take: ReferrerTakeBack, now: datetime
+    planner: Planner,
+    member_id: str,
+    bonus: int,
+    lot: int | None,
+    take: ReferrerTakeBack,
+    now: datetime,
+    *,
+    via: Sequence[str] = (),
 ) -> None:
     """Take one side's ``bonus`` back for the return ``take`` describes: from its ``lot`` first,
-    then pending lots, then in the draw order; what was spent as the clawback says."""
+    then pending lots, then in the draw order; what was spent as the clawback says. ``via``: the
+    ids of the merges that moved the bonus to ``lot``, which the entry then names."""
     draws = take_back(planner.lots(member_id), bonus, lot, now, take.order)
     clawed = claw(take.clawback, bonus, bonus + sum(p for _, p in draws))
     if clawed.taken:
@@ -171,6 +180,10 @@ def take_bonus(
             f"referral bonus taken back, {take.purchase_id} returned: "
             f"{clawed.taken} of {bonus}{clawed.note()}"
         )
+        if via and any(drawn == lot for drawn, _ in draws):
+            # The bonus's lot is not the one its credit opened: say where it came from.
+            merges = ("merges " if len(via) > 1 else "merge ") + ", ".join(via)
+            why += f", from lot {lot}, where {merges} moved it"
         planner.post(
             Posting(
                 member_id,
@@ -186,13 +199,15 @@ def take_bonus(
     planner.owe(member_id, debt=clawed.debt, owed=clawed.owed)
 
 
-def plan_take_back(referrer: Account, take: ReferrerTakeBack, *, lot: int | None, now: datetime) -> Plan:
+def plan_take_back(
+    referrer: Account, take: ReferrerTakeBack, *, lot: int | None, now: datetime, via: Sequence[str] = ()
+) -> Plan:
     """The referrer's part of a take-back: its bonus taken back from ``lot`` (the lot it opened,
-    when known) first, and, when it was told of the reward, the ``referral_revoked`` event.
-    ``referrer`` is its account with its lots."""
+    or the one the merges ``via`` moved it to, when known) first, and, when it was told of the
+    reward, the ``referral_revoked`` event. ``referrer`` is its account with its lots."""
     planner = Planner([referrer], rolling=take.rolling)
     if take.points:
-        take_bonus(planner, take.referrer, take.points, lot, take, now)
+        take_bonus(planner, take.referrer, take.points, lot, take, now, via=via)
     if take.told:
         planner.event(
             NewEvent(

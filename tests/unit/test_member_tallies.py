@@ -9,6 +9,7 @@ import pytest
 from loyalty.earning_keys import visits_key
 from loyalty.errors import InvalidInput
 from loyalty.habits import seen_key, spent_key
+from loyalty.merges import merged_key
 from loyalty.returns import debt_key, owed_key
 from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
 from loyalty.tallies import Tally
@@ -20,8 +21,9 @@ def test_the_row_keeps_the_members_own_keys_and_its_months_spend() -> None:
         ("a|b", "seen", None),
         ("a|b", "debt", None),
         ("a|b", "owed", None),
+        ("a|b", "merged", None),
     ]
-    assert own_keys("M") == [visits_key("M"), seen_key("M"), debt_key("M"), owed_key("M")]
+    assert own_keys("M") == [visits_key("M"), seen_key("M"), debt_key("M"), owed_key("M"), merged_key("M")]
     assert where(spent_key("2024-03|x", "2024-02")) == ("2024-03|x", "spent", "2024-02")
 
 

@@ -14,6 +14,7 @@ from loyalty import codec
 from loyalty.checks import check_id, check_text
 from loyalty.errors import InvalidInput, MemberAlreadyEnrolled, UnknownMember, UnknownReferralCode
 from loyalty.members import AttributeValue, Member, MemberStatus, same_value
+from loyalty.merges import merged_key
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.referrals import ReferralState, normalize_code
 from loyalty.service import identifying, locks, purchases, referring
@@ -216,6 +217,10 @@ def change_status(
         now = ctx.now()
         member = attrs.evolve(existing, status=new)
         uow.update_member(member)
+        if MemberStatus.CLOSED in (existing.status, new):
+            # Closed or reopened by hand: no merge says where it went (referral_parts.merged_into).
+            mark = merged_key(member_id)
+            uow.add_tallies({mark: Tally(-1 - uow.tallies([mark])[mark].count)})
         data = {"old": existing.status.value, "new": new.value, "reason": reason, "actor": actor}
         uow.add_event(NewEvent(EventKind.MEMBER_STATUS_CHANGED, member_id, at, now, id, data))
         change.remember(uow, codec.unstructure(member), now)

@@ -10,7 +10,8 @@ decides its debit of every lot and the tallies taken off it, and these are writt
 id (keeping the lots with their dates and the tallies taken, for the survivor's part) and the
 record of what the survivor is owed, under the id and :data:`loyalty.merges.SURVIVOR_PART`.
 
-The survivor's part (:func:`finish`) is decided from the absorbed member's record alone, read
+The survivor's part (:func:`finish`, written by :func:`loyalty.service.surviving.survive`, which a
+referrer's part of a take-back may write first) is decided from the absorbed member's record alone, read
 again from the store (as it is kept now, an erasure since included): it locks
 the survivor, credits each lot with its dates, adds the tallies (the earlier first visit, the
 later last), rejects a pending referral of itself by the absorbed member, moves its tier and keeps
@@ -28,47 +29,43 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
-from typing import Any
 
 import attrs
 
 from loyalty import codec
 from loyalty.checks import check_id, check_text
-from loyalty.erasure import ERASED
 from loyalty.habits import seen_key
-from loyalty.ledger import Entry
 from loyalty.members import MemberStatus
 from loyalty.merges import (
     REFEREES_PART,
     SURVIVOR_PART,
-    Carried,
     Merge,
-    Moved,
     carry,
     check_mergeable,
     check_parties,
     habit_keys,
+    merged_key,
     moved_keys,
     moved_referrals,
     plan_absorbed,
-    plan_survivor,
     progress_keys,
-    received_lots,
 )
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.service import locks, postings, referral_parts, tiering
+from loyalty.service import locks, postings, referral_parts, surviving, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
+from loyalty.service.surviving import REFEREES, moved_form
 from loyalty.store import Operation, UnitOfWork
+from loyalty.tallies import Tally
 from loyalty.transfers import RECEIVED
 from loyalty.versions import in_force
 
 __all__ = ["OWED", "REFEREES", "finish", "merge", "move_referees"]
 
-#: The kinds of the records of a merge's later parts: what the survivor is owed, and its part;
-#: the referees to move, and that they moved.
-OWED, RECEIVED_KIND = "member_merge_owed", "member_merge_received"
-REFEREES, MOVED_KIND = "member_merge_referees", "member_merge_referees_moved"
+#: The kinds of the records of a merge's later parts: what the survivor is owed, and that the
+#: referees moved (the survivor's part's own record and the referees to move are
+#: :mod:`loyalty.service.surviving`'s).
+OWED, MOVED_KIND = "member_merge_owed", "member_merge_referees_moved"
 
 
 def merge(ctx: Context, survivor: str, absorbed: str, *, key: str, at: datetime, reason: str) -> Merge:
@@ -129,6 +126,9 @@ def _absorb(
         gone, survivor, key=key, at=at, now=now, reason=reason, carried=taken, data=data
     )
     written = postings.apply(uow, plan)
+    # Where it went, in its own row: a part reaching it later reads the merge's entry alone.
+    mark = merged_key(absorbed)
+    uow.add_tallies({mark: Tally(written[0].seq - uow.tallies([mark])[mark].count)})
     for identifier in keys:
         uow.update_identifier(identifier)
     uow.update_member(attrs.evolve(theirs, status=MemberStatus.CLOSED))
@@ -139,7 +139,7 @@ def _absorb(
     tiering.follow_balance(ctx, uow, [absorbed], source=key, at=now)
     result = {
         "sent": codec.unstructure(written[0]),
-        "lots": [_moved_form(lot) for lot in moved],
+        "lots": [moved_form(lot) for lot in moved],
         "taken": [codec.unstructure(each) for each in taken],
         "referrals": referees,
         "keys": [k.key for k in keys],
@@ -159,61 +159,7 @@ def finish(ctx: Context, key: str) -> Merge:
 
 def _survive(ctx: Context, uow: UnitOfWork, key: str) -> Merge:
     """Write and commit the survivor's part of the merge ``key``, or read it back."""
-    # As the store keeps it now: an erasure since the first part renamed the erased member in it.
-    first = uow.operation(key)
-    assert first is not None  # the first part is written
-    request, result = first.request, first.result
-    survivor, absorbed = request["survivor"], request["absorbed"]
-    # Locked first: whoever else finishes this merge holds the same lock, so the record read under
-    # it is the last word on whether the part is written.
-    locks.lock(uow, survivor, "survivor")
-    kept = uow.operation(key + SURVIVOR_PART + RECEIVED)
-    if kept is not None:
-        return codec.structure(kept.result, Merge)
-    now = ctx.now()
-    at = datetime.fromisoformat(request["at"])
-    # An erasure of either member takes the reason: the survivor's entries say what the erasure
-    # makes of those of a merge written whole before it.
-    erased = uow.member_status(survivor) is MemberStatus.ERASED
-    reason = None if erased else request.get("reason")
-    tiering.follow_balance(ctx, uow, [survivor], source=key, at=now)
-    account = postings.read_account(uow, survivor, rolls=False)
-    owed = [codec.structure(each, Carried) for each in result["taken"]]
-    targets = uow.tallies([each.target for each in owed])
-    carried = carry(
-        [(c.what, c.source, c.target) for c in owed], {**{c.source: c.taken for c in owed}, **targets}
-    )
-    moved = [_moved(form) for form in result["lots"]]
-    plan = plan_survivor(account, absorbed, moved, key=key, at=at, now=now, reason=reason, carried=carried)
-    written = postings.apply(uow, plan)
-    own = uow.referral(survivor)
-    if own is not None and own.referrer == absorbed:
-        for referral in moved_referrals([own], survivor, now.astimezone(UTC), {}):
-            uow.put_referral(referral)
-    current = tiering.tiered_now(ctx, uow)
-    if current is not None and carried:
-        tiering.rise(ctx, uow, current, survivor, source=key)
-    tiering.follow_balance(ctx, uow, [survivor], source=key, at=now)
-    sent = codec.structure(result["sent"], Entry)
-    made = Merge(
-        key,
-        survivor,
-        absorbed,
-        -sent.points,
-        ERASED if reason is None else reason,
-        sent,
-        tuple(written),
-        carried,
-        tuple(result["referrals"]),
-        tuple(result.get("keys") or ()),
-    )
-    uow.add_operation(
-        Operation(key + SURVIVOR_PART + RECEIVED, RECEIVED_KIND, request, codec.unstructure(made), now)
-    )
-    if made.referrals:
-        lots = received_lots([lot_id for lot_id, *_ in moved], written)
-        referees = {"referees": list(made.referrals), "lots": sorted(lots.items())}
-        uow.add_operation(Operation(key + REFEREES_PART, REFEREES, request, referees, now))
+    made = surviving.survive(ctx, uow, key)
     uow.commit()
     return made
 
@@ -254,13 +200,3 @@ def _move(ctx: Context, uow: UnitOfWork, *, key: str, index: int) -> None:
         for moved in moved_referrals([referral], owed.request["survivor"], ctx.now().astimezone(UTC), lots):
             uow.put_referral(moved)
     uow.commit()
-
-
-def _moved_form(moved: Moved) -> list[Any]:
-    lot_id, points, expires_at, rolling, earned = moved
-    return [lot_id, points, None if expires_at is None else expires_at.isoformat(), rolling, earned]
-
-
-def _moved(form: list[Any]) -> Moved:
-    lot_id, points, expires_at, rolling, earned = form
-    return lot_id, points, None if expires_at is None else datetime.fromisoformat(expires_at), rolling, earned

@@ -17,8 +17,9 @@ A return that takes the reward back keeps what the referrer gives back (a
 :class:`~loyalty.referral_bonuses.ReferrerTakeBack`) under the return's id and
 :data:`~loyalty.referral_bonuses.REFERRER_PART` (:func:`owe_back`); the referrer's part of it
 (:func:`take`) writes the reward's part first if it was not (same member, same lock), then takes
-the bonus back from the lot it opened, with the ``referral_revoked`` event, and keeps its record
-likewise. It is finished by the return itself, a retry of the return, a merge absorbing the
+the bonus back from the lot it opened, or the lot a merge moved it to (:func:`bonus_lot`; the
+survivor's part of a merge half written first, same member, same lock), with the
+``referral_revoked`` event, and keeps its record likewise. It is finished by the return itself, a retry of the return, a merge absorbing the
 referrer or :meth:`loyalty.Engine.run_due`. Between the two commits the referrer still holds
 the bonus the referee has lost.
 
@@ -41,6 +42,7 @@ import attrs
 from loyalty import codec
 from loyalty.ledger import Entry, EntryKind
 from loyalty.members import MemberStatus
+from loyalty.merges import SURVIVOR_PART, Merge, merged_key, received_lots
 from loyalty.referral_bonuses import (
     REFERRER_PART,
     ReferrerBonus,
@@ -48,7 +50,7 @@ from loyalty.referral_bonuses import (
     plan_bonus,
     plan_take_back,
 )
-from loyalty.service import locks, postings, tiering
+from loyalty.service import locks, postings, surviving, tiering
 from loyalty.service.context import Context
 from loyalty.store import Operation, UnitOfWork
 from loyalty.transfers import RECEIVED
@@ -59,8 +61,10 @@ __all__ = [
     "OWED_BACK",
     "PAID",
     "TAKEN",
+    "bonus_lot",
     "finish",
     "finish_due",
+    "merge_of",
     "merged_into",
     "owe",
     "owe_back",
@@ -149,11 +153,13 @@ def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     written: list[Entry] = []
     erased = uow.member_status(referrer) is MemberStatus.ERASED
     if not erased:
-        lot = paid_lot(uow, back.purchase_id)
+        # A merge into the referrer half written holds the bonus: its survivor's part first.
+        arrive = functools.partial(surviving.survive, ctx, uow)
+        lot, via = bonus_lot(uow, back.purchase_id, referrer, arrive)
         if back.points:
             postings.expire_due(uow, referrer, now, now)
         account = postings.read_account(uow, referrer, rolls=back.rolling, with_lots=True)
-        plan = plan_take_back(account, back, lot=back.lot if lot is None else lot, now=now)
+        plan = plan_take_back(account, back, lot=back.lot if lot is None else lot, now=now, via=via)
         written = postings.apply(uow, plan)
         tiering.follow_balance(ctx, uow, [referrer], source=back.return_id, at=now)
     result = {"entries": [codec.unstructure(entry) for entry in written], "referrer_erased": erased}
@@ -191,16 +197,33 @@ def _begin(
 
 def merged_into(uow: UnitOfWork, member_id: str) -> str | None:
     """The survivor of the merge that closed ``member_id``, or ``None`` for a member not
-    closed by a merge: its last ``merge`` entry is the merge's, whose record names it absorbed.
-    Read only for a closed member, which writes little after its merge."""
+    closed by a merge (see :func:`merge_of`)."""
+    record = merge_of(uow, member_id)
+    survivor = None if record is None else record.request.get("survivor")
+    return survivor if isinstance(survivor, str) else None
+
+
+def merge_of(uow: UnitOfWork, member_id: str) -> Operation | None:
+    """The record of the merge that closed ``member_id`` (its absorbed member's part, under the
+    merge's id), or ``None`` for a member not closed by a merge. The member's row says which
+    entry is the merge's (:func:`loyalty.merges.merged_key`): one entry read, then its record.
+    A member closed by a merge of an earlier version, which kept no mark, is found as before,
+    by its last ``merge`` entry in its history."""
     if uow.member_status(member_id) is not MemberStatus.CLOSED:
         return None
-    merges = [entry for entry in uow.history(member_id) if entry.kind is EntryKind.MERGE]
-    record = uow.operation(merges[-1].source_id) if merges else None
+    mark = merged_key(member_id)
+    seq = uow.tallies([mark])[mark].count
+    if seq < 0:
+        return None  # closed by a change of status since its last merge, if any
+    if seq:
+        merges = uow.history(member_id, after=seq - 1, limit=1)
+    else:
+        merges = [entry for entry in uow.history(member_id) if entry.kind is EntryKind.MERGE][-1:]
+    found = merges[0] if merges and merges[0].kind is EntryKind.MERGE else None
+    record = None if found is None else uow.operation(found.source_id)
     if record is None or record.request.get("absorbed") != member_id:
         return None
-    survivor = record.request.get("survivor")
-    return survivor if isinstance(survivor, str) else None
+    return record
 
 
 def unfinished(uow: UnitOfWork, key: str) -> Operation | None:
@@ -255,13 +278,63 @@ _SCAN = 10_000
 def paid_lot(uow: UnitOfWork, purchase_id: str) -> int | None:
     """The lot the referrer's bonus of the referee's purchase ``purchase_id`` opened (the
     survivor's, when a merge forwarded the part), or ``None``."""
+    paid = _paid(uow, purchase_id)
+    return None if paid is None else paid[1]
+
+
+def _paid(uow: UnitOfWork, purchase_id: str) -> tuple[str, int] | None:
+    """The member whose lot the referrer's bonus of ``purchase_id`` opened, and that lot."""
     key = purchase_id + REFERRER_PART
     paid = uow.operation(key + RECEIVED)
     while paid is not None and "forwarded" in paid.result:
         key += FORWARDED
         paid = uow.operation(key + RECEIVED)
     lot = None if paid is None else paid.result.get("lot")
-    return lot if isinstance(lot, int) else None
+    member = None if paid is None else paid.request.get("member_id")
+    return (member, lot) if isinstance(lot, int) and isinstance(member, str) else None
+
+
+def bonus_lot(
+    uow: UnitOfWork,
+    purchase_id: str,
+    referrer: str,
+    arrive: Callable[[str], Merge] | None = None,
+) -> tuple[int | None, tuple[str, ...]]:
+    """The lot of ``referrer``'s that holds the bonus of the referee's purchase ``purchase_id``,
+    and the ids of the merges that moved it there (none: the lot the bonus opened). A bonus paid
+    to a member merged since is followed, merge after merge, to the lot the survivor's part
+    credited with it (:func:`loyalty.merges.received_lots` of the two parts' records), so a
+    take-back draws from it; ``None`` when no lot holds it (spent before a merge, or a merge half
+    written), and the take-back then draws as the program's order says. ``arrive`` writes the
+    survivor's part of a merge into ``referrer`` that is half written (the caller holds its lock)."""
+    paid = _paid(uow, purchase_id)
+    if paid is None:
+        return None, ()
+    member, lot = paid
+    merges: list[str] = []
+    while member != referrer and len(merges) < _MERGES:
+        record = merge_of(uow, member)
+        if record is None or "lots" not in record.result:
+            break  # not merged, or merged whole by an earlier version (the referral names its lot)
+        survivor = record.request["survivor"]
+        survived = uow.operation(record.key + SURVIVOR_PART + RECEIVED)
+        if survived is not None:
+            received = [codec.structure(entry, Entry) for entry in survived.result["received"]]
+        elif arrive is not None and survivor == referrer:
+            received = list(arrive(record.key).received)
+        else:
+            break
+        moved = received_lots([form[0] for form in record.result["lots"]], received).get(lot)
+        if moved is None:
+            break  # spent before the merge: no lot of the survivor's holds it
+        member, lot = survivor, moved
+        merges.append(record.key)
+    return (lot, tuple(merges)) if member == referrer else (None, ())
+
+
+#: At most this many merges are followed from the member a bonus was paid to (each closes a
+#: member, so a longer chain is one nobody merges by hand).
+_MERGES = 100
 
 
 def finish_due(ctx: Context, batch: int) -> int:

@@ -48,6 +48,7 @@ from typing import Any
 from loyalty.earning_keys import visits_key
 from loyalty.errors import InvalidInput
 from loyalty.habits import seen_key, spent_key
+from loyalty.merges import merged_key
 from loyalty.returns import debt_key, owed_key
 from loyalty.tallies import Tally
 
@@ -59,6 +60,8 @@ FAMILIES: dict[str, str] = {
     seen_key(""): "seen",
     debt_key(""): "debt",
     owed_key(""): "owed",
+    # Read only for a closed member (where a merge took it), written by a merge or a closing.
+    merged_key(""): "merged",
 }
 _SPENT = spent_key("", "")[: -len("|")]  # "spent|", then the month, "|" and the member
 _MONTH = re.compile(r"[0-9]{4}-[0-9]{2}")

@@ -277,8 +277,10 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
         return [data.lots[member_id][lot_id] for _, lot_id in own.islice(0, end)]
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
-        entries = [e for e in self._data.entries.get(member_id, ()) if e.seq > after]
-        return entries if limit is None else entries[:limit]
+        # A member's entries are kept by seq: a page after a seq (a merge's entry) is a slice.
+        entries = self._data.entries.get(member_id, [])
+        start = bisect_right(entries, after, key=lambda entry: entry.seq)
+        return entries[start:] if limit is None else entries[start : start + limit]
 
     def entries(self, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         # Writers hold the store's lock for the whole unit of work: seq order is commit order.
