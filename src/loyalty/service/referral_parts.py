@@ -16,12 +16,12 @@ keeps a record saying so. Between the two commits the referrer's bonus is in no 
 A return that takes the reward back keeps what the referrer gives back (a
 :class:`~loyalty.referral_bonuses.ReferrerTakeBack`) under the return's id and
 :data:`~loyalty.referral_bonuses.REFERRER_PART` (:func:`owe_back`); the referrer's part of it
-(:func:`take`) writes the reward's part first if it was not (same member, same lock), then takes
-the bonus back from the lot it opened, or the lot a merge moved it to (:func:`bonus_lot`; the
-survivor's part of a merge half written first, same member, same lock), with the
-``referral_revoked`` event, and keeps its record likewise. It is finished by the return itself, a retry of the return, a merge absorbing the
-referrer or :meth:`loyalty.Engine.run_due`. Between the two commits the referrer still holds
-the bonus the referee has lost.
+(:func:`take`) writes the reward's part first if it was not (same member, same lock), then takes the
+bonus back from the lot it opened, or the lot a merge moved it to (:func:`bonus_lot`; the survivor's
+part of a merge half written first, same member, same lock), with the ``referral_revoked`` event,
+and keeps its record likewise. It is finished by the return itself, a retry of the return, a merge
+absorbing the referrer or :meth:`loyalty.Engine.run_due`. Between the two commits the referrer still
+holds the bonus the referee has lost.
 
 A referrer merged into another member since its referee's row was read (a merge moves its
 referees' rows after closing it, each in the referee's own unit of work: a purchase may come
