@@ -12,17 +12,17 @@ from loyalty.store.sqlite.migrations import MIGRATIONS
 __all__ = ["previous_schema_file", "schema_version_of", "shape_of"]
 
 
-def previous_schema_file(path: Path) -> None:
-    """A new file at ``path`` as the previous schema version made it (no rows)."""
+def previous_schema_file(path: Path, version: int = SCHEMA_VERSION - 1) -> None:
+    """A new file at ``path`` as schema ``version`` (the previous one) made it (no rows)."""
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.create_function("loyalty_instant", 1, lambda text: None)  # no rows to read
         conn.create_function("loyalty_pack", 4, lambda *row: None)
         conn.create_function("loyalty_shares", 4, lambda *row: None)
-        for step in MIGRATIONS[:-1]:
+        for step in MIGRATIONS[:version]:
             for statement in step:
                 conn.execute(statement)
         conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-        conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION - 1,))
+        conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
 
 
 def schema_version_of(path: Path) -> int:

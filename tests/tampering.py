@@ -26,10 +26,12 @@ __all__ = [
     "Tamperer",
     "as_postgres_schema_13",
     "as_postgres_schema_14",
+    "as_postgres_schema_17",
     "as_sqlite_schema_14",
     "as_sqlite_schema_15",
     "as_sqlite_schema_16",
     "as_sqlite_schema_17",
+    "as_sqlite_schema_18",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,12 +67,24 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_18(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 18 left it: an entry's member and source id never change."""
+    from loyalty.store.sqlite.migrations import MIGRATIONS
+
+    (no_update,) = (s for s in MIGRATIONS[17] if "CREATE TRIGGER entries_no_update" in s)
+    for statement in ("DROP TRIGGER entries_renamed", "DROP TRIGGER entries_no_update", no_update):
+        conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = 18")
+    conn.commit()
+
+
 def as_sqlite_schema_17(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 17 left it: every lot a row of ``lots``, none in an entry."""
     from loyalty.store.rows import LOT_COLUMNS
     from loyalty.store.sqlite.migrations import MIGRATIONS
     from loyalty.store.sqlite.statements import ENTRY_LOT_COLUMNS
 
+    as_sqlite_schema_18(conn)
     (no_update,) = (s for s in MIGRATIONS[16] if "CREATE TRIGGER entries_no_update" in s)
     conn.execute("DROP TRIGGER entries_no_update")
     # Recording times as text, as schema 17 wrote them.
@@ -175,6 +189,15 @@ def _undo_17() -> tuple[str, ...]:
     )
 
 
+def as_postgres_schema_17(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 17 left it: an entry's member and source id never change."""
+    from loyalty.store.postgres.migrations import MIGRATIONS
+
+    (guard,) = (s for s in MIGRATIONS[16] if "CREATE FUNCTION {s}.entries_text_only()" in s)
+    replaced = guard.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+    _undo_postgres(dsn, schema, (replaced, "UPDATE {s}.schema_version SET version = 17"))
+
+
 def as_postgres_schema_16(dsn: str, schema: str) -> None:
     """A current PostgreSQL schema as schema 16 left it: no kept texts, entries never updated."""
     _undo_postgres(dsn, schema, _undo_17())
@@ -223,6 +246,7 @@ class SQLiteTamperer:
         with closing(sqlite3.connect(self.path)) as conn, conn:
             conn.execute("DROP TRIGGER IF EXISTS entries_no_update")
             conn.execute("DROP TRIGGER IF EXISTS entries_text_kept")
+            conn.execute("DROP TRIGGER IF EXISTS entries_renamed")
             conn.execute("DROP TRIGGER IF EXISTS entries_no_delete")
             conn.execute(statement, params)
 
@@ -246,6 +270,7 @@ class SQLiteTamperer:
         with closing(sqlite3.connect(self.path)) as conn, conn:
             conn.execute("DROP TRIGGER IF EXISTS entries_no_update")
             conn.execute("DROP TRIGGER IF EXISTS entries_text_kept")
+            conn.execute("DROP TRIGGER IF EXISTS entries_renamed")
             # The lot an entry keeps (schema 18) goes with it, or the lot's CHECK refuses the swap.
             columns = f"{_COLUMNS}, opened, remaining"
             query = f"SELECT {columns} FROM entries WHERE seq = ?"

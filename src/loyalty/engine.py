@@ -224,9 +224,10 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         actors, event properties, keys) is taken out of its ledger entries, the records of its
         commands and its outbox events; a ``member_erased`` event tells consumers to do the
         same. Its balance, lots, entries' figures, the reports and :meth:`verify` stay as they
-        were. The member id stays (it keys every row: it must not be personal, see
-        docs/erasure.md). From then on every command on the member, and the retry of one kept
-        before, raises :class:`~loyalty.errors.MemberErased`. Idempotent on ``id``.
+        were, under a pseudonym that replaces the member id everywhere the store keeps it
+        (``Erased.pseudonym``, a keyed hash of the id: docs/erasure.md). From then on every
+        command naming the id or the pseudonym, and the retry of one kept before, raises
+        :class:`~loyalty.errors.MemberErased`. Idempotent on ``id``.
         """
         return erasure.erase(self._ctx, member_id, key=id, at=at, reason=reason, actor=actor)
 

@@ -23,8 +23,14 @@ commands about it and its outbox events, it returns the :class:`Erasure` a store
   command's entries with their text erased (and its digest kept), and its event without the
   free text: staff may have typed the member's personal data in the command's reason.
 
-Neither the member id nor a command's id (``source_id``) is erased: they are the keys every
-row is found by, so they must not be personal (see docs/erasure.md).
+Given a ``pseudonym`` (:func:`loyalty.pseudonyms.pseudonym`), the member id is replaced by it
+wherever a field holds it as a member id (:func:`loyalty.pseudonyms.renamed`), and nowhere
+else: in every record and event that names the member (the records and events ``mentioning``
+it: a referrer's reward naming its referee, the other side of a transfer), in the ids the
+engine made from it (:data:`Erasure.sources`), in the reasons of other members' entries the
+engine wrote it into (a referral bonus's, ``named_by``) and, by the store, in every column and
+tally key that holds a member id. A command's id the caller chose (``source_id``) is not
+erased: it is the key its rows are found by, so it must not be personal (see docs/erasure.md).
 
 >>> from datetime import datetime, timezone, date
 >>> from loyalty.ledger import Entry, EntryKind
@@ -54,6 +60,7 @@ from loyalty.chains import text_digest
 from loyalty.ledger import Entry, EntryKind
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, EventKind
+from loyalty.pseudonyms import mentions, renamed, renamed_reason, renamed_source
 
 __all__ = [
     "ERASED",
@@ -138,8 +145,9 @@ _MARK, _MARKED = "erased", "erased_member"
 @attrs.frozen
 class Erased:
     """What :meth:`loyalty.Engine.erase` did: the member erased at ``erased_at`` (the engine's
-    time), and how many entries' texts, command records, outbox events and keys it rewrote or
-    removed."""
+    time), how many entries' texts, command records, outbox events and keys it rewrote or
+    removed, and the ``pseudonym`` the store keeps the member under from now on (its id, as the
+    caller named it, is ``member_id``: the store keeps it nowhere)."""
 
     member_id: str
     erased_at: datetime
@@ -147,6 +155,7 @@ class Erased:
     records: int
     events: int
     identifiers: int
+    pseudonym: str
 
 
 @attrs.frozen
@@ -190,13 +199,21 @@ class Counterpart:
 @attrs.frozen
 class Erasure:
     """What an erasure writes: the member's row, the entries' text, the records and events, and
-    the other members' texts and events of the transfers and merges with it."""
+    the other members' texts and events of the transfers and merges with it; then the member's
+    new id, its ``pseudonym`` (``None``: it keeps its id), with the records it only renames
+    (``renamed``: erased before, or another member's naming it), the events of others that
+    name it (``mentions``) and the ids the engine made from its id, each with its new form
+    (``sources``: of its entries, its events and the keys of its records)."""
 
     member: Member
     texts: tuple[ErasedText, ...]
     records: tuple[Record, ...]
     events: tuple[ErasedEvent, ...]
     counterparts: tuple[Counterpart, ...] = ()
+    pseudonym: str | None = None
+    renamed: tuple[Record, ...] = ()
+    mentions: tuple[ErasedEvent, ...] = ()
+    sources: tuple[tuple[str, str], ...] = ()
 
 
 def erased_by(request: Mapping[str, Any]) -> str | None:
@@ -295,15 +312,33 @@ def plan_erasure(
     *,
     key: str,
     others: Mapping[str, tuple[Iterable[Entry], Iterable[DomainEvent]]] | None = None,
+    pseudonym: str | None = None,
+    mentioning: tuple[Iterable[Record], Iterable[DomainEvent]] = ((), ()),
+    named_by: Iterable[Entry] = (),
 ) -> Erasure:
     """The erasure of ``member`` (see the module's notes), by the erasure whose id is ``key``.
 
     ``entries`` are the member's, ``records`` those of the commands about it (an erased one is
     left as it is) and ``events`` its outbox events and the merges into it. ``others`` holds the
     entries and events of each of the member's :func:`partners` (those of the commands shared
-    with the member are rewritten, the member's own events aside)."""
+    with the member are rewritten, the member's own events aside).
+
+    With a ``pseudonym``, each of those records and events names the member by it instead, and
+    so do the records and events ``mentioning`` the member (those a store finds with the id in
+    them: :meth:`loyalty.store.ErasureRole.mentioning`), which are otherwise left as they are;
+    the entries ``named_by`` (entries that may name it: those whose reason the engine wrote the
+    id into, :meth:`loyalty.store.ErasureRole.naming`), other members', read the pseudonym
+    instead where the engine wrote the id (their text
+    digest kept, as a :class:`Counterpart`'s); and each id the engine made from the member id
+    (of its ``entries``, its own ``events`` and ``records``) is listed in ``sources``."""
+    entries = list(entries)
     records = list(records)
     events = list(events)
+    new = member.id if pseudonym is None else pseudonym
+
+    def rename(value: Any) -> Any:
+        return value if new == member.id else renamed(value, member.id, new)
+
     erased = attrs.evolve(
         member, birthday=None, attributes={}, birthday_changed_at=None, status=MemberStatus.ERASED
     )
@@ -312,22 +347,66 @@ def plan_erasure(
         Record(
             record.key,
             record.kind,
-            _scrub(record.request, RECORD_FIELDS) | {_MARK: key, _MARKED: member.id},
-            _entries_in(_scrub(record.result, RECORD_FIELDS)),
+            rename(_scrub(record.request, RECORD_FIELDS) | {_MARK: key, _MARKED: member.id}),
+            rename(_entries_in(_scrub(record.result, RECORD_FIELDS))),
         )
         for record in records
         if erased_by(record.request) is None
     )
     scrubbed = tuple(
-        ErasedEvent(event.seq, _scrub(event.data, EVENT_FIELDS[event.kind]))
+        ErasedEvent(event.seq, rename(_scrub(event.data, EVENT_FIELDS[event.kind])))
         for event in events
         if event.kind in EVENT_FIELDS
     )
     own = {event.seq for event in events}
     shared = partners(records, member.id)
     counterparts = tuple(
-        _counterpart(other, shared[other], found, (event for event in happened if event.seq not in own))
-        for other, (found, happened) in sorted((others or {}).items())
-        if other in shared
+        attrs.evolve(part, events=tuple(ErasedEvent(e.seq, rename(e.data)) for e in part.events))
+        for part in (
+            _counterpart(other, shared[other], found, (event for event in happened if event.seq not in own))
+            for other, (found, happened) in sorted((others or {}).items())
+            if other in shared
+        )
     )
-    return Erasure(erased, texts, kept, scrubbed, counterparts)
+    if new == member.id:
+        return Erasure(erased, texts, kept, scrubbed, counterparts)
+    done = {record.key for record in kept}
+    only_renamed = {
+        record.key: Record(record.key, record.kind, rename(record.request), rename(record.result))
+        for record in [*records, *mentioning[0]]
+        if record.key not in done and mentions([record.request, record.result], member.id)
+    }
+    written = {event.seq for event in scrubbed} | {e.seq for part in counterparts for e in part.events}
+    named_in = {
+        event.seq: ErasedEvent(event.seq, rename(event.data))
+        for event in mentioning[1]
+        if event.seq not in written and mentions(event.data, member.id)
+    }
+    made = [entry.source_id for entry in entries]
+    made += [event.source_id for event in events if event.member_id == member.id]
+    made += [record.key for record in records]
+    sources = {source: renamed_source(source, member.id, new) for source in made}
+    return Erasure(
+        erased,
+        texts,
+        kept,
+        scrubbed,
+        (*counterparts, *_named_by(named_by, member.id, new)),
+        pseudonym=new,
+        renamed=tuple(record for _, record in sorted(only_renamed.items())),
+        mentions=tuple(event for _, event in sorted(named_in.items())),
+        sources=tuple(sorted((old, made) for old, made in sources.items() if made != old)),
+    )
+
+
+def _named_by(entries: Iterable[Entry], old: str, new: str) -> list[Counterpart]:
+    """Other members' entries whose reason the engine wrote member id ``old`` into, each reading
+    ``new`` instead (its text digest kept), by member."""
+    texts: dict[str, list[ErasedText]] = {}
+    for entry in entries:
+        reason = renamed_reason(entry.reason, entry.rules, old, new)
+        if entry.member_id != old and reason != entry.reason:
+            texts.setdefault(entry.member_id, []).append(
+                ErasedText(entry.seq, reason, entry.actor, text_digest(entry))
+            )
+    return [Counterpart(member_id, tuple(found), ()) for member_id, found in sorted(texts.items())]

@@ -58,6 +58,7 @@ from loyalty.lots import Lot
 from loyalty.members import Member
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.plans import Account, Plan, Planner
+from loyalty.pseudonyms import merged_referrer
 from loyalty.referrals import Referral, ReferralState
 from loyalty.tallies import Tally
 from loyalty.tiers import Metric, Tiers, metric_key
@@ -396,7 +397,7 @@ def moved_referrals(
     for referral in referrals:
         if referral.referee == survivor:
             if referral.state is ReferralState.PENDING:
-                why = f"its referrer {referral.referrer} was merged into it"
+                why = merged_referrer(referral.referrer)
                 moved.append(attrs.evolve(referral, state=ReferralState.REJECTED, reason=why, decided_at=now))
             continue
         lot = None if referral.referrer_lot is None else lots.get(referral.referrer_lot)

@@ -49,15 +49,20 @@ def test_member_erase_prints_what_it_erased_and_keeps_the_balance(
         "  records  2\n"
         "  events   1\n"
         "  keys     1 removed\n"
+        "  kept as  {hidden}\n"
     )
     status, out, err = run_cli(capsys, *ERASE)
     erased_at = out.split(" at ", 1)[1].split("\n", 1)[0]
-    assert (status, out, err) == (0, printed.format(at=erased_at), "")
+    hidden = out.rsplit("kept as  ", 1)[1].strip()
+    assert hidden.startswith("erased-") and "C-1001" not in hidden
+    assert (status, out, err) == (0, printed.format(at=erased_at, hidden=hidden), "")
     # Again: the same erasure, nothing written twice.
-    assert run_cli(capsys, *ERASE) == (0, printed.format(at=erased_at), "")
+    assert run_cli(capsys, *ERASE) == (0, printed.format(at=erased_at, hidden=hidden), "")
     status, out, _ = run_cli(capsys, *ERASE, "--json")
     assert (status, json.loads(out)["member_id"], json.loads(out)["identifiers"]) == (0, "C-1001", 1)
-    status, out, _ = run_cli(capsys, "member", "show", "C-1001", "--json")
+    assert json.loads(out)["pseudonym"] == hidden
+    # The store knows the member by its pseudonym only.
+    status, out, _ = run_cli(capsys, "member", "show", hidden, "--json")
     shown = json.loads(out)
     assert (shown["member"]["status"], shown["member"]["attributes"], shown["balance"]["available"]) == (
         "erased",

@@ -197,17 +197,18 @@ def test_an_exported_history_replays_under_the_current_program_to_the_points_rec
     assert found.current.declined == 0
 
 
-def test_an_erased_members_history_exports_under_its_id_without_its_personal_data() -> None:
+def test_an_erased_members_history_exports_under_its_pseudonym_without_its_personal_data() -> None:
     source = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
     _history(source)
     source.adjust("M1", 4, id="A2", at=NOW, reason="goodwill for Ann", actor="bob")
-    source.erase("M1", id="ERASE-1", at=NOW, reason="art. 17 request", actor="dpo")
+    hidden = source.erase("M1", id="ERASE-1", at=NOW, reason="art. 17 request", actor="dpo").pseudonym
 
     records = [history.record_of(r) for r in source.export_history()]
 
-    own = [r for r in records if r["member_id"] == "M1"]
-    assert own[0] == {"type": "enrollment", "id": "ENR-M1", "member_id": "M1", "at": T0.isoformat(),
-                      "birthday": None}  # fmt: skip
+    assert [r for r in records if r["member_id"] == "M1"] == []
+    own = [r for r in records if r["member_id"] == hidden]
+    assert own[0] == {"type": "enrollment", "id": f"ENR-{hidden}", "member_id": hidden,
+                      "at": T0.isoformat(), "birthday": None}  # fmt: skip
     assert {r["type"] for r in own} == {"enrollment", "purchase", "return", "redemption", "adjustment"}
     assert [(r["reason"], r["actor"]) for r in own if r["type"] == "adjustment"] == [("erased", "erased")]
     text = json.dumps(own)

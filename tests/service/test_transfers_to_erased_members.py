@@ -20,7 +20,10 @@ from tests.service.helpers import T0
 from tests.service.test_transfer_parts import half_sent
 from tests.service.test_transfers import club
 
-RETURNED = "transfer to B returned: B was erased"
+
+def returned(receiver: str) -> str:
+    """The text of the points sent back to the sender: it names the receiver by its pseudonym."""
+    return f"transfer to {receiver} returned: {receiver} was erased"
 
 
 def agrees(engine: Engine, *members: str) -> None:
@@ -36,14 +39,14 @@ def test_an_erased_receiver_is_credited_nothing_and_the_points_go_back_to_the_se
     any_store: Store,
 ) -> None:
     engine, clock, _ = half_sent(any_store)
-    engine.erase("B", id="E1", at=clock(), reason="asked", actor="dpo")
+    hidden = engine.erase("B", id="E1", at=clock(), reason="asked", actor="dpo").pseudonym
     clock.advance(hours=1)
     assert engine.run_due().finished_transfers == 1
-    assert (engine.balance("A").total, engine.balance("B").total) == (80, 0)
-    assert engine.history("B") == []
+    assert (engine.balance("A").total, engine.balance(hidden).total) == (80, 0)
+    assert engine.history(hidden) == []
     assert [(e.kind, e.points, e.reason, e.source_id) for e in engine.history("A")[-2:]] == [
-        (EntryKind.TRANSFER, 50, RETURNED, "X1"),
-        (EntryKind.TRANSFER, 10, RETURNED, "X1"),
+        (EntryKind.TRANSFER, 50, returned(hidden), "X1"),
+        (EntryKind.TRANSFER, 10, returned(hidden), "X1"),
     ]
     # The points keep the dates they had, as the receiver's lots would have.
     assert sorted((lot.remaining, lot.expires_at) for lot in engine.lots("A")) == [
@@ -51,7 +54,7 @@ def test_an_erased_receiver_is_credited_nothing_and_the_points_go_back_to_the_se
         (20, T0 + timedelta(days=35)),
         (50, T0 + timedelta(days=30)),
     ]
-    agrees(engine, "A", "B")
+    agrees(engine, "A", hidden)
     # Nothing is left to finish, and a retry is refused as for any command about an erased member.
     assert engine.run_due().finished_transfers == 0
     with pytest.raises(MemberErased):
@@ -61,7 +64,7 @@ def test_an_erased_receiver_is_credited_nothing_and_the_points_go_back_to_the_se
 
 def test_a_receiver_of_an_erased_sender_reads_as_after_a_transfer_written_whole(any_store: Store) -> None:
     engine, clock, _ = half_sent(any_store)
-    engine.erase("A", id="E1", at=clock(), reason="asked", actor="dpo")
+    hidden = engine.erase("A", id="E1", at=clock(), reason="asked", actor="dpo").pseudonym
     assert engine.run_due().finished_transfers == 1
     # Not "transfer from A: None": what the erasure makes of a receiver's entries of a transfer.
     other, other_clock = club(open_store("memory://"))
@@ -72,20 +75,22 @@ def test_a_receiver_of_an_erased_sender_reads_as_after_a_transfer_written_whole(
     ]
     assert [e.reason for e in engine.history("B")] == ["erased", "erased"]
     assert engine.balance("B").total == 60
-    agrees(engine, "A", "B")
+    agrees(engine, hidden, "B")
 
 
 def test_points_sent_between_two_members_both_erased_go_to_neither(any_store: Store) -> None:
     engine, clock, _ = half_sent(any_store)
-    for key, member in (("E1", "A"), ("E2", "B")):
-        engine.erase(member, id=key, at=clock(), reason="asked", actor="dpo")
+    sender, receiver = (
+        engine.erase(member, id=key, at=clock(), reason="asked", actor="dpo").pseudonym
+        for key, member in (("E1", "A"), ("E2", "B"))
+    )
     assert engine.run_due().finished_transfers == 1
-    assert (engine.balance("A").total, engine.balance("B").total) == (20, 0)
+    assert (engine.balance(sender).total, engine.balance(receiver).total) == (20, 0)
     with any_store.unit_of_work(readonly=True) as uow:
         kept = uow.operation("X1" + RECEIVED)
     assert kept is not None and kept.result == {"returned": [], "receiver_erased": True}
     assert engine.run_due().finished_transfers == 0
-    agrees(engine, "A", "B")
+    agrees(engine, sender, receiver)
 
 
 class _Watching:
@@ -139,11 +144,15 @@ def test_a_transfer_whose_receiver_is_erased_between_its_parts_is_refused_with_t
     wrapped = ErasingStore(any_store)
     engine, clock = club(wrapped)  # type: ignore[arg-type]
     at: ManualClock = clock
-    wrapped.between = lambda: engine.erase("B", id="E1", at=at(), reason="asked", actor="dpo")
+    erased: list[str] = []
+    wrapped.between = lambda: erased.append(
+        engine.erase("B", id="E1", at=at(), reason="asked", actor="dpo").pseudonym
+    )
     with pytest.raises(MemberErased) as refused:
         engine.transfer("A", "B", 60, id="X1", at=clock(), reason="family pooling")
     assert refused.value.field == "to_member"
-    assert (engine.balance("A").total, engine.balance("B").total) == (80, 0)
-    assert [e.reason for e in engine.history("A")[-2:]] == [RETURNED, RETURNED]
+    [hidden] = erased
+    assert (engine.balance("A").total, engine.balance(hidden).total) == (80, 0)
+    assert [e.reason for e in engine.history("A")[-2:]] == [returned(hidden), returned(hidden)]
     assert engine.run_due().finished_transfers == 0
-    agrees(engine, "A", "B")
+    agrees(engine, "A", hidden)

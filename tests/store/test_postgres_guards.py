@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import psycopg
 import pytest
@@ -14,8 +19,9 @@ from loyalty.ledger import EntryKind, Posting
 from loyalty.members import Member
 from loyalty.program import Program
 from loyalty.store import Operation
-from loyalty.store.postgres import PostgresStore
-from tests.pg import admin
+from loyalty.store.postgres import PostgresStore, open_postgres
+from loyalty.store.postgres.erasure import PostgresErasure
+from tests.pg import admin, postgres_dsn
 
 pytestmark = pytest.mark.postgres
 
@@ -38,6 +44,116 @@ def test_the_ledger_is_append_only_in_the_database(store: PostgresStore, stateme
         uow.commit()
     with pytest.raises(psycopg.errors.RaiseException, match="immutable"):
         admin(sql.SQL(statement).format(sql.Identifier(store.schema)))
+
+
+def test_an_erasure_renames_the_members_entries_with_the_ledgers_guards_on(store: PostgresStore) -> None:
+    # Schema 18: no trigger is disabled; the erasure's transaction names the member it renames
+    # and into what (loyalty.erasing, loyalty.pseudonym), which the guard lets through.
+    engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
+    engine.enroll("+31612345678", at=T0)
+    engine.adjust("+31612345678", 10, id="A1", at=T0, reason="x", actor="y")
+    triggers = sql.SQL(
+        "SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = {}::regclass AND NOT tgisinternal"
+        " ORDER BY 1"
+    ).format(sql.Literal(f"{store.schema}.entries"))
+    members = sql.SQL("SELECT DISTINCT member_id FROM {}.entries").format(sql.Identifier(store.schema))
+    with psycopg.connect(postgres_dsn(), autocommit=True) as conn:
+        guards = conn.execute(triggers).fetchall()
+        hidden = engine.erase("+31612345678", id="E1", at=T0, reason="r", actor="dpo").pseudonym
+        assert conn.execute(triggers).fetchall() == guards and {state for _, state in guards} == {"O"}
+        assert conn.execute(members).fetchall() == [(hidden,)]
+    with pytest.raises(psycopg.errors.RaiseException, match="immutable"):
+        admin(sql.SQL("UPDATE {}.entries SET member_id = 'x'").format(sql.Identifier(store.schema)))
+
+
+def test_the_ledgers_guard_lets_only_the_named_rename_through(store: PostgresStore) -> None:
+    engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
+    for member in ("M1", "M2"):
+        engine.enroll(member, at=T0)
+        engine.adjust(member, 10, id=f"A-{member}", at=T0, reason="x", actor="y")
+    s = sql.Identifier(store.schema)
+    kept = sql.SQL(
+        "INSERT INTO {s}.kept_texts (seq, member_id, digest) SELECT seq, member_id, '\\x00' FROM {s}.entries"
+    )
+    name = "SELECT set_config('loyalty.erasing', %s, true), set_config('loyalty.pseudonym', %s, true)"
+    refused = [
+        (None, "UPDATE {s}.entries SET member_id = 'M2' WHERE member_id = 'M1'"),  # no erasure
+        (("M1", "M2"), "UPDATE {s}.entries SET member_id = 'Q' WHERE member_id = 'M1'"),  # another name
+        (("M1", "M2"), "UPDATE {s}.entries SET member_id = 'M1' WHERE member_id = 'M2'"),  # another member
+        (("M1", "M2"), "UPDATE {s}.entries SET source_id = 'x' WHERE member_id = 'M2'"),
+        (("M1", "M2"), "UPDATE {s}.entries SET member_id = 'M2', points = 1 WHERE member_id = 'M1'"),
+    ]
+    for renaming, statement in refused:
+        with psycopg.connect(postgres_dsn()) as conn:
+            conn.execute(kept.format(s=s))
+            if renaming is not None:
+                conn.execute(name, renaming)
+            with pytest.raises(psycopg.errors.RaiseException, match="immutable"):
+                conn.execute(sql.SQL(statement).format(s=s))
+            conn.rollback()
+    # Named, but without a kept digest; then with one (into a member that exists: a foreign key).
+    with psycopg.connect(postgres_dsn()) as conn:
+        conn.execute(name, ("M1", "M2"))
+        with pytest.raises(psycopg.errors.RaiseException, match="immutable"):
+            conn.execute(
+                sql.SQL("UPDATE {s}.entries SET member_id = 'M2' WHERE member_id = 'M1'").format(s=s)
+            )
+        conn.rollback()
+        conn.execute(kept.format(s=s))
+        conn.execute(name, ("M1", "M2"))
+        conn.execute(
+            sql.SQL("UPDATE {s}.entries SET member_id = 'M2', source_id = 'S' WHERE member_id = 'M1'").format(
+                s=s
+            )
+        )
+        rows = conn.execute(sql.SQL("SELECT member_id, source_id FROM {s}.entries ORDER BY seq").format(s=s))
+        assert rows.fetchall() == [("M2", "S"), ("M2", "A-M2")]
+        conn.rollback()
+    # The settings are the transaction's own: the next one names nobody.
+    with psycopg.connect(postgres_dsn()) as conn:
+        conn.execute(name, ("M1", "M2"))
+        conn.commit()
+        conn.execute(kept.format(s=s))
+        with pytest.raises(psycopg.errors.RaiseException, match="immutable"):
+            conn.execute(
+                sql.SQL("UPDATE {s}.entries SET member_id = 'M2' WHERE member_id = 'M1'").format(s=s)
+            )
+
+
+def test_two_erasures_at_once_both_finish_without_a_retry(
+    schema_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Each erasure, on an engine and connection of its own, has rewritten its member's entries
+    # when both rename their members at once: the moment an ALTER TABLE ... DISABLE TRIGGER
+    # (the way before schema 18) deadlocked, one of the two retried as transient.
+    members = ["+31600000001", "+31600000002"]
+    engines = [Engine(Program("PG", "EUR"), open_postgres(schema_url), clock=lambda: T0) for _ in members]
+    for member in ["M0", *members]:
+        engines[0].enroll(member, at=T0)
+        engines[0].adjust(member, 10, id=f"A-{member}", at=T0, reason="for Ann", actor="clerk")
+    engines[0].erase("M0", id="E-M0", at=T0, reason="r", actor="dpo")  # the store's secret is drawn
+    both = threading.Barrier(len(members), timeout=10)
+    rename = PostgresErasure._rename
+
+    def meeting(uow: Any, old: str, new: str, sources: Any) -> None:
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both.wait()
+        rename(uow, old, new, sources)
+
+    monkeypatch.setattr(PostgresErasure, "_rename", meeting)
+    caplog.set_level(logging.INFO, logger="loyalty.service.running")
+    with ThreadPoolExecutor(len(members)) as pool:
+        done = list(
+            pool.map(
+                lambda pair: pair[0].erase(pair[1], id=f"E-{pair[1]}", at=T0, reason="r", actor="dpo"),
+                zip(engines, members, strict=True),
+            )
+        )
+    assert [record.getMessage() for record in caplog.records if "retrying" in record.getMessage()] == []
+    assert [engines[0].balance(erased.pseudonym).available for erased in done] == [10, 10]
+    assert engines[0].verify().ok
+    for engine in engines:
+        engine.close()
 
 
 @pytest.mark.parametrize("bad", ["nul\x00inside", "lone \ud800 surrogate"])

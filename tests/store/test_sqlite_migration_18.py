@@ -27,7 +27,7 @@ def _as_schema_17(path: Path, tmp_path: Path) -> list[tuple[object, ...]]:
     with closing(sqlite3.connect(path)) as conn:
         as_sqlite_schema_17(conn)
         fresh = tmp_path / "fresh-v17.db"
-        previous_schema_file(fresh)
+        previous_schema_file(fresh, 17)
         with closing(sqlite3.connect(fresh)) as v17:
             assert shape_of(conn) == shape_of(v17)
         return conn.execute(f"SELECT {LOT_COLUMNS} FROM lots ORDER BY lot").fetchall()

@@ -136,6 +136,7 @@ def erase(args: argparse.Namespace) -> int:
             ("records", str(erased.records)),
             ("events", str(erased.events)),
             ("keys", f"{erased.identifiers} removed"),
+            ("kept as", erased.pseudonym),
         ],
     )
     return 0

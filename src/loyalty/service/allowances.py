@@ -22,13 +22,13 @@ from loyalty.errors import (
     InsufficientPoints,
     InvalidInput,
     RedemptionLimit,
-    UnknownMember,
     UnknownPurchase,
 )
 from loyalty.money import Money
 from loyalty.program import Program
 from loyalty.redemption import PaymentQuote, day_key, limit_refusal, payment_quote, refusal
 from loyalty.returns import paid_key, returned_key
+from loyalty.service import locks
 from loyalty.service.context import Context
 from loyalty.store import Operation, UnitOfWork
 from loyalty.store.spending import draw_points
@@ -165,7 +165,7 @@ def quote_payment(ctx: Context, member_id: str, amount: Money, purchase_id: str 
             )
         balance = uow.balance_by_state(member_id, now)
         if balance is None:
-            raise UnknownMember("member_id", f"no member {member_id!r}")
+            raise locks.unknown(uow, member_id)
         paying = (
             None
             if purchase_id is None

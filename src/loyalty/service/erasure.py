@@ -13,6 +13,7 @@ from loyalty.checks import check_id, check_text
 from loyalty.erasure import Erased, partners, plan_erasure
 from loyalty.errors import UnknownMember
 from loyalty.outbox import EventKind, NewEvent
+from loyalty.pseudonyms import pseudonym
 from loyalty.service import locks
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
@@ -34,9 +35,12 @@ def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, 
     erasure = Command(key, "member_erasure", request)
 
     def command(uow: UnitOfWork) -> Erased:
+        # The member's new id, which its record keeps instead of the id (a retry names the same).
+        hidden = pseudonym(_secret(uow), member_id)
+        erasure.request["member_id"] = hidden
         replay = erasure.replay(uow)
         if replay is not None:
-            return _erased(replay.result)
+            return _erased(member_id, replay.result)
         locks.lock(uow, member_id)
         locks.not_erased(uow, member_id)
         member = uow.member(member_id)
@@ -50,12 +54,20 @@ def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, 
             other: (uow.history(other), uow.member_events(other)) for other in partners(records, member_id)
         }
         plan = plan_erasure(
-            member, uow.history(member_id), records, uow.member_events(member_id), key=key, others=others
+            member,
+            uow.history(member_id),
+            records,
+            uow.member_events(member_id),
+            key=key,
+            others=others,
+            pseudonym=hidden,
+            mentioning=uow.mentioning(member_id),
+            named_by=uow.naming(member_id),
         )
         uow.erase_member(plan)
         now = ctx.now()
-        uow.add_event(NewEvent(EventKind.MEMBER_ERASED, member_id, at, now, key, {}))
-        done = Erased(member_id, now, len(plan.texts), len(plan.records), len(plan.events), len(keys))
+        uow.add_event(NewEvent(EventKind.MEMBER_ERASED, hidden, at, now, key, {}))
+        done = Erased(member_id, now, len(plan.texts), len(plan.records), len(plan.events), len(keys), hidden)
         erasure.remember(uow, _result(done), now)
         uow.commit()
         return done
@@ -66,11 +78,22 @@ def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, 
     return erased
 
 
+def _secret(uow: UnitOfWork) -> bytes:
+    secret = uow.erasure_secret(create=True)
+    if secret is None:  # pragma: no cover - the port draws one when asked to create it
+        raise AssertionError("the store drew no erasure secret")
+    return secret
+
+
 def _result(erased: Erased) -> dict[str, Any]:
+    # Not the member id: the record names the member by its pseudonym, as the store does now.
     result = attrs.asdict(erased)
+    del result["member_id"]
     result["erased_at"] = erased.erased_at.isoformat()
     return result
 
 
-def _erased(result: dict[str, Any]) -> Erased:
-    return Erased(**(result | {"erased_at": datetime.fromisoformat(result["erased_at"])}))
+def _erased(member_id: str, result: dict[str, Any]) -> Erased:
+    return Erased(
+        member_id=member_id, **(result | {"erased_at": datetime.fromisoformat(result["erased_at"])})
+    )

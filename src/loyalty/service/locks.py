@@ -8,8 +8,9 @@ unit of work.
 
 from __future__ import annotations
 
-from loyalty.errors import MemberErased, MemberNotActive, UnknownMember
+from loyalty.errors import LoyaltyError, MemberErased, MemberNotActive, UnknownMember
 from loyalty.members import MemberStatus
+from loyalty.pseudonyms import pseudonym
 from loyalty.store import UnitOfWork
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "known",
     "lock",
     "not_erased",
+    "unknown",
 ]
 
 #: What a command does to a member, for :func:`allowed`.
@@ -34,7 +36,7 @@ def lock(uow: UnitOfWork, member_id: str, field: str = "member_id") -> int:
     naming ``field`` (the argument that named the member)."""
     balance = uow.balance(member_id, for_update=True)
     if balance is None:
-        raise UnknownMember(field, f"no member {member_id!r}")
+        raise unknown(uow, member_id, field)
     return balance
 
 
@@ -46,7 +48,18 @@ def lock_giver(uow: UnitOfWork, giver: tuple[str, str], taker: tuple[str, str]) 
         if member_id == giver[0]:
             lock(uow, member_id, field)
         elif uow.balance(member_id) is None:
-            raise UnknownMember(field, f"no member {member_id!r}")
+            raise unknown(uow, member_id, field)
+
+
+def unknown(uow: UnitOfWork, member_id: str, field: str = "member_id") -> LoyaltyError:
+    """The error refusing a member id the store has no member under, naming ``field``:
+    :class:`~loyalty.errors.MemberErased` for the id of a member erased since (which the store
+    keeps under the id's pseudonym, :mod:`loyalty.pseudonyms`), else
+    :class:`~loyalty.errors.UnknownMember`."""
+    secret = uow.erasure_secret()
+    if secret is not None and uow.member_status(pseudonym(secret, member_id)) is MemberStatus.ERASED:
+        return erased(member_id, field)
+    return UnknownMember(field, f"no member {member_id!r}")
 
 
 def allowed(uow: UnitOfWork, member_id: str, doing: str, field: str = "member_id") -> None:
@@ -86,4 +99,4 @@ def not_erased(uow: UnitOfWork, member_id: str, field: str = "member_id") -> Non
 def known(uow: UnitOfWork, member_id: str) -> None:
     """Refuse an unknown member (for the queries that read more than the member's row)."""
     if uow.member(member_id) is None:
-        raise UnknownMember("member_id", f"no member {member_id!r}")
+        raise unknown(uow, member_id)

@@ -12,7 +12,7 @@ import attrs
 
 from loyalty import codec
 from loyalty.checks import check_id, check_text
-from loyalty.errors import InvalidInput, MemberAlreadyEnrolled, UnknownMember, UnknownReferralCode
+from loyalty.errors import InvalidInput, MemberAlreadyEnrolled, MemberErased, UnknownReferralCode
 from loyalty.members import AttributeValue, Member, MemberStatus, same_value
 from loyalty.merges import merged_key
 from loyalty.outbox import EventKind, NewEvent
@@ -75,6 +75,8 @@ def enroll(
             raise UnknownReferralCode("referred_by", f"no member has the referral code {code!r}")
         existing = uow.member(member.id)
         if existing is None:
+            if isinstance(locks.unknown(uow, member.id), MemberErased):
+                raise locks.erased(member.id)  # the id of a member erased since: not free again
             uow.add_member(member)
             if tier is not None:
                 _put_tier(ctx, uow, tier, at)
@@ -159,7 +161,7 @@ def update_member(
             return codec.structure(replay.result, Member)
         existing = uow.member(member_id)
         if existing is None:
-            raise UnknownMember("member_id", f"no member {member_id!r}")
+            raise locks.unknown(uow, member_id)
         locks.allowed(uow, member_id, locks.CHANGE)
         now = ctx.now()
         changes: dict[str, Any] = {}

@@ -17,7 +17,7 @@ import attrs
 from loyalty import codec
 from loyalty.earning import Event, evaluate, evaluate_event, tally_keys
 from loyalty.earning_keys import ENROLLED, visits_key
-from loyalty.errors import InvalidInput, UnknownMember
+from loyalty.errors import InvalidInput
 from loyalty.habits import month_key, seen_key, spent_key
 from loyalty.ledger import Entry
 from loyalty.members import AttributeValue, Member, MemberStatus
@@ -243,7 +243,7 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         # so with its lookup.
         replay, locked = command.replay_and_lock(uow, subject.member_id)
         if replay is None and locked is None:
-            raise UnknownMember("member_id", f"no member {subject.member_id!r}")
+            raise locks.unknown(uow, subject.member_id)
         if replay is not None:
             if isinstance(subject, Purchase):
                 # A retry finishes the referrer's part a crash left unwritten (one read more, on
@@ -367,7 +367,7 @@ def _evaluate_in(
     purchase = subject
     balance = uow.balance(purchase.member_id)
     if balance is None:
-        raise UnknownMember("member_id", f"no member {purchase.member_id!r}")
+        raise locks.unknown(uow, purchase.member_id)
     locks.allowed(uow, purchase.member_id, locks.EARN)
     current = tiering.tiered_now(ctx, uow)
     needs_member = explain or program.index.needs_member or current is not None

@@ -253,6 +253,9 @@ def finish(ctx: Context, owed: Operation) -> None:
 
 
 def _part(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
+    # As the store keeps it now: an erasure of the referrer since it was read renamed the
+    # referrer in it to its pseudonym, under which alone the member is found.
+    owed = uow.operation(owed.key) or owed
     if owed.kind == OWED_BACK:
         return take(ctx, uow, owed)
     return pay(ctx, uow, owed)

@@ -14,7 +14,7 @@ import attrs
 
 from loyalty import codec
 from loyalty.checks import check_aware, check_id, check_text
-from loyalty.errors import InvalidInput, UnknownMember, UnknownTier
+from loyalty.errors import InvalidInput, UnknownTier
 from loyalty.ledger import Entry
 from loyalty.members import Member
 from loyalty.money import EXACT
@@ -249,7 +249,7 @@ def status(ctx: Context, member_id: str) -> TierStatus:
     def query(uow: UnitOfWork) -> TierStatus:
         member = uow.member(member_id)
         if member is None:
-            raise UnknownMember("member_id", f"no member {member_id!r}")
+            raise locks.unknown(uow, member_id)
         program = in_force(ctx.programs.in_uow(uow), now, default_first=True)
         tiers = program.tiers
         if tiers is None:

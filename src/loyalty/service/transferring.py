@@ -166,7 +166,7 @@ def receive(ctx: Context, uow: UnitOfWork, sent: Sent) -> Transfer | None:
     in ``uow``, or read back when it was written before: the whole transfer either way. ``None``,
     writing nothing, when the receiver was erased before its part was written (or the points
     went back to the sender for that): :func:`give_back` is then the rest of the transfer."""
-    request: dict[str, Any] = dict(sent.operation.request)
+    request = _request(uow, sent)
     key, frm, to = sent.operation.key, request["from_member"], request["to_member"]
     # Locked first: whoever else finishes this transfer (a retry, maintenance) holds the same lock,
     # so the record read under it is the last word on whether the part is written. An erasure
@@ -189,7 +189,7 @@ def give_back(ctx: Context, uow: UnitOfWork, sent: Sent) -> None:
     back with the sender (:func:`loyalty.transfers.plan_return`), under the sender's lock and the
     record the receiver's part would have kept (written once, whoever finishes the transfer). A
     sender erased too is credited nothing: the record says the points went to neither."""
-    request: dict[str, Any] = dict(sent.operation.request)
+    request = _request(uow, sent)
     key, frm, to = sent.operation.key, request["from_member"], request["to_member"]
     locks.lock(uow, frm, "from_member")
     if uow.operation(key + RECEIVED) is not None:
@@ -205,6 +205,14 @@ def give_back(ctx: Context, uow: UnitOfWork, sent: Sent) -> None:
     result = {"returned": [codec.unstructure(entry) for entry in returned], "receiver_erased": True}
     uow.add_operation(Operation(key + RECEIVED, RECEIVED_KIND, request, result, now))
     uow.commit()
+
+
+def _request(uow: UnitOfWork, sent: Sent) -> dict[str, Any]:
+    """The transfer's request as the store keeps it now: an erasure since the sender's part was
+    read renamed the erased member in it to its pseudonym, which is what the rest must name (the
+    original id no longer finds the member, and must not be written again)."""
+    kept = uow.operation(sent.operation.key)
+    return dict((sent.operation if kept is None else kept).request)
 
 
 def _credit(ctx: Context, uow: UnitOfWork, sent: Sent, request: dict[str, Any]) -> list[Entry]:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
 from loyalty.checks import MAX_POINTS, check_id
-from loyalty.errors import InvalidInput, UnknownMember
+from loyalty.errors import InvalidInput
 from loyalty.holds import Hold
 from loyalty.ledger import Entry
 from loyalty.lots import Balance, Lot
@@ -27,10 +27,11 @@ def _check_cursor(name: str, value: object, low: int, top: int) -> None:
         raise InvalidInput(name, f"must be an int from {low} to {top}, got {value!r}")
 
 
-def _known(found: T | None, member_id: str) -> T:
-    """What was read from the member's row, or UnknownMember when there is no such row."""
+def _known(ctx: Context, found: T | None, member_id: str) -> T:
+    """What was read from the member's row; with no such row, UnknownMember (or MemberErased
+    for the original id of a member erased since)."""
     if found is None:
-        raise UnknownMember("member_id", f"no member {member_id!r}")
+        raise ctx.runner.read(lambda uow: locks.unknown(uow, member_id))
     return found
 
 
@@ -49,7 +50,7 @@ def balance(ctx: Context, member_id: str) -> Balance:
     """The member's points now by state (see :meth:`loyalty.Engine.balance`)."""
     check_id("member_id", member_id)
     now = ctx.now()
-    return _known(ctx.runner.read(lambda uow: uow.balance_by_state(member_id, now)), member_id)
+    return _known(ctx, ctx.runner.read(lambda uow: uow.balance_by_state(member_id, now)), member_id)
 
 
 def lots(ctx: Context, member_id: str) -> list[Lot]:
@@ -89,7 +90,7 @@ def history(ctx: Context, member_id: str, after: int, limit: int | None) -> list
 def member(ctx: Context, member_id: str) -> Member:
     """The enrolled member."""
     check_id("member_id", member_id)
-    return _known(ctx.runner.read(lambda uow: uow.member(member_id)), member_id)
+    return _known(ctx, ctx.runner.read(lambda uow: uow.member(member_id)), member_id)
 
 
 def holds(ctx: Context, member_id: str) -> list[Hold]:

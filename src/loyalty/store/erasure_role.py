@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from loyalty.erasure import Erasure, Record
+from loyalty.ledger import Entry
 from loyalty.outbox import DomainEvent
 
 __all__ = ["ErasureRole"]
@@ -30,6 +31,29 @@ class ErasureRole(Protocol):
         events of merges into it (``data["survivor"]`` the member's), by ``seq``."""
         ...
 
+    def mentioning(self, member_id: str) -> tuple[list[Record], list[DomainEvent]]:
+        """Every idempotency record (by key, code-point order) and outbox event (by ``seq``) that
+        holds the member id as a string anywhere in its request, result or data, whoever it is
+        about: a referee's enrollment naming its referrer, the other side of a transfer or merge.
+        (A store may find them by the id's JSON text; what does not hold the id exactly, as
+        :func:`loyalty.pseudonyms.mentions` says, may be given too, and is left alone.)"""
+        ...
+
+    def naming(self, member_id: str) -> list[Entry]:
+        """Every entry, any member's, whose reason is one the engine wrote ``member_id`` into
+        (:func:`loyalty.pseudonyms.made_reasons`: a referral bonus naming the other side), by
+        ``seq``: whoever the member's referrer or referees are now (a merge moves them)."""
+        ...
+
+    def erasure_secret(self, create: bool = False) -> bytes | None:
+        """The store's secret for :func:`loyalty.pseudonyms.pseudonym`
+        (:data:`~loyalty.pseudonyms.SECRET_BYTES` random bytes, kept as the tally
+        :data:`~loyalty.pseudonyms.SECRET_KEY`), or ``None`` if it has none yet (no member was
+        ever erased). With ``create``, in a unit of work that writes, one is drawn and kept if
+        there is none: every later call, in any unit of work after this one commits, gives the same
+        bytes (of two units of work drawing one at once, the first to commit wins)."""
+        ...
+
     def erase_member(self, erasure: Erasure) -> None:
         """Write an erasure in this unit of work: replace the member's birthday, its change time,
         attributes and status (as :meth:`~loyalty.store.MembersRole.update_member`); delete every
@@ -39,8 +63,13 @@ class ErasureRole(Protocol):
         replace each listed record's request and result (under its key, wherever it is kept);
         and each listed event's data (the member's, or a merge into it). Each counterpart's texts
         and events are written the same way, as that other member's (its entries' digests kept
-        under its member id and their seq; an entry erased before keeps its first digest). An
-        entry's figures, a record's kind and the order of everything stay as they were. An
-        unknown member, entry, record or event, or an entry or event of another member than the
-        one it is listed under, must fail with :class:`~loyalty.errors.StorageError`."""
+        under its member id and their seq; an entry erased before keeps its first digest). The
+        records ``renamed`` are replaced too, and the data of the events ``mentions`` (anyone's).
+        Last, with a ``pseudonym``, the member id becomes the pseudonym everywhere the store keeps
+        it: the member's row and every row that names the member (its entries, lots, holds,
+        vouchers, tier, referrals either side, offline uses, events, kept digests), and the key of
+        each of its tallies (:func:`loyalty.pseudonyms.renamed_tally`). An entry's figures, a
+        record's kind and the order of everything stay as they were. An unknown member, entry,
+        record or event, or an entry or event of another member than the one it is listed
+        under, must fail with :class:`~loyalty.errors.StorageError`."""
         ...

@@ -177,6 +177,14 @@ class PeriodIndex:
     def add_member(self, member: Member) -> None:
         self._enrolled.add((member.enrolled_at, member.id))
 
+    def rename_member(self, old: str, new: str) -> None:
+        """Index member ``old``'s purchases and enrolment under ``new`` (an erasure's pseudonym)."""
+        self._settle()
+        self._purchases = SortedList(
+            (at, key, new if m == old else m, amount) for at, key, m, amount in self._purchases
+        )
+        self._enrolled = SortedList((at, new if m == old else m) for at, m in self._enrolled)
+
     def remove_member(self, member: Member) -> None:
         self._enrolled.remove((member.enrolled_at, member.id))
 

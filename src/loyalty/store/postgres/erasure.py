@@ -7,16 +7,20 @@ index 3 (:func:`loyalty.records.pack_operation`): both are searched, scanning ``
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from loyalty.erasure import ErasedText, Erasure, Record, names
 from loyalty.errors import StorageError
-from loyalty.members import Member
+from loyalty.ledger import Entry
+from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent
+from loyalty.pseudonyms import SECRET_KEY, made_reasons, merged_referrer, secret_from
 from loyalty.records import pack_operation, unpack_operation
+from loyalty.store.member_tallies import Rows
 from loyalty.store.postgres.driver import pg_json
 from loyalty.store.postgres.transaction import Transaction
-from loyalty.store.rows import event_from_row
+from loyalty.store.renaming import drawn_secret, needle, records_mentioning, tallies_renamed
+from loyalty.store.rows import entry_from_row, event_from_row
 
 __all__ = ["PostgresErasure"]
 
@@ -24,7 +28,16 @@ __all__ = ["PostgresErasure"]
 class Erasing(Transaction, Protocol):
     """A PostgreSQL unit of work, as its erasure sees it: its parts' view and the member update."""
 
+    _rows: Rows
+    _statuses: dict[str, MemberStatus]
+    _enrolled: dict[str, tuple[Any, Any]]
+    _unenrolled: set[str]
+    _balances: dict[str, int]
+    _locked: set[str]
+
     def update_member(self, member: Member) -> None: ...
+
+    def _rename(self, old: str, new: str, sources: Iterable[tuple[str, str]]) -> None: ...
 
 
 class PostgresErasure:
@@ -40,6 +53,26 @@ class PostgresErasure:
 
     def member_events(self: Transaction, member_id: str) -> list[DomainEvent]:
         return [event_from_row(row) for row in self._execute(self._q.member_events, {"m": member_id})]
+
+    def mentioning(self: Transaction, member_id: str) -> tuple[list[Record], list[DomainEvent]]:
+        text = (needle(member_id),)
+        events = [event_from_row(row) for row in self._execute(self._q.mentioning_events, text)]
+        return records_mentioning(self._execute(self._q.mentioning_records, text), events, member_id)
+
+    def naming(self: Transaction, member_id: str) -> list[Entry]:
+        return [
+            entry_from_row(row) for row in self._execute(self._q.naming, (list(made_reasons(member_id)),))
+        ]
+
+    def erasure_secret(self: Transaction, create: bool = False) -> bytes | None:
+        found = self._execute(self._q.erasure_secret, (SECRET_KEY,)).fetchone()
+        if found is None and create:
+            self._writable()
+            # Two first erasures at once: the second waits on the key, then takes the first's.
+            points = drawn_secret()
+            self._execute(self._q.add_erasure_secret, (SECRET_KEY, points))
+            found = self._execute(self._q.erasure_secret, (SECRET_KEY,)).fetchone()
+        return None if found is None else secret_from(found[0])
 
     def erase_member(self: Erasing, erasure: Erasure) -> None:
         self._writable()
@@ -63,6 +96,68 @@ class PostgresErasure:
                 found = self._execute(self._q.erase_shared_event, (data, event.seq, other.member_id))
                 if found.rowcount != 1:
                     raise StorageError("seq", f"no event {event.seq} of member {other.member_id!r}")
+        for record in erasure.renamed:
+            body = pack_operation(record.kind, record.key, dict(record.request), dict(record.result))
+            if self._execute(self._q.erase_record, (body, record.key)).rowcount != 1:
+                raise StorageError("key", f"no record {record.key!r}")
+        for event in erasure.mentions:
+            if (
+                self._execute(self._q.rename_event, (pg_json("data", dict(event.data)), event.seq)).rowcount
+                != 1
+            ):
+                raise StorageError("seq", f"no event {event.seq}")
+        if erasure.pseudonym is not None and erasure.pseudonym != member.id:
+            self._rename(member.id, erasure.pseudonym, erasure.sources)
+
+    def _rename(self: Erasing, old: str, new: str, sources: Iterable[tuple[str, str]]) -> None:
+        """Replace member id ``old`` by ``new`` in every row and tally key that holds it."""
+        from psycopg import sql
+
+        q = self._q
+        # What this unit of work holds about members goes to the database first, then is forgotten.
+        changed = self._rows.changed()
+        if changed:
+            self._execute(
+                q.put_row_tallies, ([row.member_id for row in changed], [row.text() for row in changed])
+            )
+        self._rows = Rows()
+        for held in (self._statuses, self._enrolled, self._balances):
+            held.pop(old, None)
+        self._unenrolled.discard(old)
+        self._locked.add(new)  # a row it inserts is its own until it commits
+        schema = sql.Identifier(q.schema)
+        # The member's row first, under its new id (the other rows' keys refer to it), and the old
+        # one last, when nothing refers to it any more.
+        found = self._execute(q.member_columns, (q.schema,)).fetchall()
+        columns = [str(row[0]) for row in self._execute(q.table_columns, (q.schema, "members"))]
+        values = [sql.Placeholder() if c == "member_id" else sql.Identifier(c) for c in columns]
+        self._execute(
+            sql.SQL("INSERT INTO {}.members ({}) SELECT {} FROM {}.members WHERE member_id = %s").format(
+                schema, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join(values), schema
+            ),
+            (new, old),
+        )
+        # The ledger's guard lets an entry's member and source id change only while this
+        # transaction says it renames ``old`` to ``new`` (schema 18: settings local to it, which
+        # the trigger reads), and only of an entry whose text digest is kept. No DDL: a lock on
+        # the whole table would make two erasures at once deadlock.
+        self._execute(q.renaming, (old, new))
+        for source, made in sources:
+            self._execute(q.rename_source, (new, made, old, source))
+            self._execute(q.rename_event_source, (made, old, source))
+            self._execute(q.rename_record_key, (made, source))
+        for table, column in found:
+            if table != "members":
+                update = sql.SQL("UPDATE {}.{} SET {} = %s WHERE {} = %s").format(
+                    schema, sql.Identifier(table), sql.Identifier(column), sql.Identifier(column)
+                )
+                self._execute(update, (new, old))
+        self._execute(q.renaming, ("", ""))
+        self._execute(q.rename_referral_reason, (merged_referrer(new), new, merged_referrer(old)))
+        self._execute(sql.SQL("DELETE FROM {}.members WHERE member_id = %s").format(schema), (old,))
+        found = self._execute(q.tallies_mentioning, (needle(old),)).fetchall()
+        for key, other in tallies_renamed((key for (key,) in found), old, new):
+            self._execute(q.rename_tally, (other, key))
 
 
 def _erase_texts(uow: Transaction, member_id: str, texts: Iterable[ErasedText]) -> None:

@@ -432,6 +432,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER entries_text_only BEFORE UPDATE ON {s}.entries
            FOR EACH ROW EXECUTE FUNCTION {s}.entries_text_only()""",
     ),
+    # 18: an erasure renames its member (loyalty.pseudonyms) with the guard in force, without DDL
+    # (an ALTER TABLE ... DISABLE TRIGGER locks the whole table: two erasures at once deadlocked):
+    # an entry's member and source id may change only while the transaction's own settings
+    # loyalty.erasing and loyalty.pseudonym (set_config(..., true)) name that member and that
+    # pseudonym, and, like its text, only of an entry whose digest is kept.
+    (
+        """CREATE OR REPLACE FUNCTION {s}.entries_text_only() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+               IF to_jsonb(NEW) - 'reason' - 'actor' - 'member_id' - 'source_id'
+                     IS DISTINCT FROM to_jsonb(OLD) - 'reason' - 'actor' - 'member_id' - 'source_id'
+                  OR (NEW.member_id, NEW.source_id) IS DISTINCT FROM (OLD.member_id, OLD.source_id)
+                     AND (OLD.member_id IS DISTINCT FROM current_setting('loyalty.erasing', true)
+                          OR NEW.member_id IS DISTINCT FROM current_setting('loyalty.pseudonym', true))
+                  OR NOT EXISTS (SELECT 1 FROM {s}.kept_texts AS t
+                                 WHERE t.seq = OLD.seq AND t.member_id = OLD.member_id) THEN
+                   RAISE EXCEPTION 'ledger entries are immutable';
+               END IF;
+               RETURN NEW;
+           END $$""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

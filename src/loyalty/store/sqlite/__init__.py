@@ -40,6 +40,7 @@ from loyalty.errors import InvalidInput, StorageError
 from loyalty.store import Closing
 from loyalty.store.periods import kept_shares
 from loyalty.store.rows import ENTRY_COLUMNS, entry_from_row
+from loyalty.store.sqlite.erasure import ErasingConnection
 from loyalty.store.sqlite.migrations import CHAIN, MIGRATIONS
 from loyalty.store.sqlite.migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from loyalty.store.sqlite.statements import SYNCHRONOUS, instant_micros, pack, sql_function, translate
@@ -97,6 +98,7 @@ class SQLiteStore(Closing):
                 check_same_thread=False,
                 timeout=self.busy_timeout_ms / 1000,
                 uri=isinstance(self._target, str),
+                factory=ErasingConnection,
             )
         except sqlite3.Error as exc:
             raise translate(exc) from exc
@@ -110,6 +112,9 @@ class SQLiteStore(Closing):
             conn.create_function("loyalty_shares", 4, sql_function(kept_shares), deterministic=True)
             # Every entry's link hash, in the statement that moves the balance (loyalty.chains).
             conn.create_function("loyalty_link", 4, sql_function(link), deterministic=True)
+            # Whether an erasure in this connection renames a member (the entries' guard, schema 19).
+            assert isinstance(conn, ErasingConnection)  # the factory's
+            conn.create_function("loyalty_erasing", 2, sql_function(conn.renaming.erasing))
             self._enable_wal(conn)
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute("PRAGMA foreign_keys = ON")

@@ -9,14 +9,20 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Any, Protocol
 
 from loyalty.erasure import MEMBER_FIELDS, ErasedText, Erasure, Record, names
 from loyalty.errors import StorageError
-from loyalty.members import Member
+from loyalty.ledger import Entry
+from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent
+from loyalty.pseudonyms import SECRET_KEY, made_reasons, merged_referrer, secret_from
 from loyalty.records import pack_operation, unpack_operation
-from loyalty.store.rows import EVENT_COLUMNS, dump_json, event_from_row
+from loyalty.store.member_tallies import Rows
+from loyalty.store.renaming import drawn_secret, needle, records_mentioning, tallies_renamed
+from loyalty.store.rows import ENTRY_COLUMNS, EVENT_COLUMNS, dump_json, entry_from_row, event_from_row
+from loyalty.store.sqlite.statements import PUT_ROW_TALLIES
+from loyalty.tallies import Tally
 
 __all__ = ["SQLiteErasure"]
 
@@ -29,12 +35,48 @@ _RECORDS = (
 # The member's events, and the merges into it (whose data lists the keys they carried to it).
 _ABOUT = "(member_id = :m OR kind = 'member_merged' AND json_extract(data, '$.survivor') = :m)"
 _EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE {_ABOUT} ORDER BY seq"  # noqa: S608
+# What holds a member id as JSON text (the id's JSON form, without its quotes: a tally key too).
+_MENTIONING_RECORDS = (
+    "SELECT source_id, 'purchase', record FROM entries WHERE record IS NOT NULL AND instr(record, :m) > 0"
+    " UNION ALL SELECT key, kind, body FROM operations WHERE instr(body, :m) > 0"
+)
+_MENTIONING_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE instr(data, :m) > 0 ORDER BY seq"  # noqa: S608
+# The entries whose reason is one the engine wrote a member id into (a scan: an erasure is rare).
+_NAMING = f"SELECT {ENTRY_COLUMNS} FROM entries WHERE reason IN ({{}}) ORDER BY seq"  # noqa: S608
+# The columns that hold a member id, in any table (those a later schema adds too).
+_MEMBER_COLUMNS = frozenset({"member_id", "referee", "referrer"})
+
+
+class Renaming:
+    """Which member an erasure in one connection renames, and into what (``pair``), for the
+    entries' guard of schema 19 (the SQL function ``loyalty_erasing``), which lets an entry's
+    member and source id change only then."""
+
+    def __init__(self) -> None:
+        self.pair: tuple[str, str] | None = None
+
+    def erasing(self, old: str, new: str) -> int:
+        """``loyalty_erasing(old, new)``: 1 while an erasure renames member ``old`` to ``new``."""
+        return int(self.pair == (old, new))
+
+
+class ErasingConnection(sqlite3.Connection):
+    """The adapter's connection, with its :class:`Renaming` (kept apart from the connection,
+    which holds the SQL function: no reference cycle)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.renaming = Renaming()
 
 
 class Transaction(Protocol):
     """An SQLite unit of work, as its erasure sees it."""
 
     _conn: sqlite3.Connection
+    _seen: dict[str, Tally]
+    _rows: Rows
+    _statuses: dict[str, MemberStatus]
+    _enrolled: dict[str, tuple[Any, Any]]
 
     def _writable(self) -> None: ...
 
@@ -43,6 +85,8 @@ class Transaction(Protocol):
     def update_member(self, member: Member) -> None: ...
 
     def _erase(self, erasure: Erasure) -> None: ...
+
+    def _rename(self, old: str, new: str, sources: Iterable[tuple[str, str]]) -> None: ...
 
 
 class SQLiteErasure:
@@ -59,6 +103,31 @@ class SQLiteErasure:
 
     def member_events(self: Transaction, member_id: str) -> list[DomainEvent]:
         return [event_from_row(row) for row in self._conn.execute(_EVENTS, {"m": member_id})]
+
+    def mentioning(self: Transaction, member_id: str) -> tuple[list[Record], list[DomainEvent]]:
+        self._flush()
+        text = {"m": needle(member_id)}
+        events = [event_from_row(row) for row in self._conn.execute(_MENTIONING_EVENTS, text)]
+        return records_mentioning(self._conn.execute(_MENTIONING_RECORDS, text), events, member_id)
+
+    def naming(self: Transaction, member_id: str) -> list[Entry]:
+        self._flush()
+        reasons = made_reasons(member_id)
+        found = self._conn.execute(_NAMING.format(", ".join("?" for _ in reasons)), reasons)
+        return [entry_from_row(row) for row in found]
+
+    def erasure_secret(self: Transaction, create: bool = False) -> bytes | None:
+        found = self._conn.execute("SELECT points FROM tallies WHERE key = ?", (SECRET_KEY,)).fetchone()
+        if found is not None:
+            return secret_from(found[0])
+        if not create:
+            return None
+        self._writable()
+        points = drawn_secret()
+        self._conn.execute(
+            "INSERT INTO tallies (key, count, points) VALUES (?, 0, ?)", (SECRET_KEY, str(points))
+        )
+        return secret_from(points)
 
     def erase_member(self: Transaction, erasure: Erasure) -> None:
         self._writable()
@@ -80,14 +149,7 @@ class SQLiteErasure:
         conn.execute("DELETE FROM identifiers WHERE member_id = ?", (member.id,))
         _erase_texts(conn, member.id, erasure.texts)
         for record in erasure.records:
-            body = pack_operation(record.kind, record.key, dict(record.request), dict(record.result))
-            changed = conn.execute(
-                "UPDATE entries SET record = ? WHERE source_id = ? AND record IS NOT NULL", (body, record.key)
-            )
-            if changed.rowcount == 0:
-                changed = conn.execute("UPDATE operations SET body = ? WHERE key = ?", (body, record.key))
-            if changed.rowcount != 1:
-                raise StorageError("key", f"no record {record.key!r}")
+            _put_record(conn, record)
         for event in erasure.events:
             changed = conn.execute(
                 f"UPDATE events SET data = :data WHERE seq = :seq AND {_ABOUT}",  # noqa: S608
@@ -104,6 +166,88 @@ class SQLiteErasure:
                 )
                 if changed.rowcount != 1:
                     raise StorageError("seq", f"no event {event.seq} of member {other.member_id!r}")
+        for record in erasure.renamed:
+            _put_record(conn, record)
+        for event in erasure.mentions:
+            changed = conn.execute(
+                "UPDATE events SET data = ? WHERE seq = ?", (dump_json(dict(event.data)), event.seq)
+            )
+            if changed.rowcount != 1:
+                raise StorageError("seq", f"no event {event.seq}")
+        if erasure.pseudonym is not None and erasure.pseudonym != member.id:
+            self._rename(member.id, erasure.pseudonym, erasure.sources)
+
+    def _rename(self: Transaction, old: str, new: str, sources: Iterable[tuple[str, str]]) -> None:
+        """Replace member id ``old`` by ``new`` in every row and tally key that holds it."""
+        conn = self._conn
+        # What this unit of work holds about members goes to the database first, then is forgotten.
+        changed = [(row.text(), row.member_id) for row in self._rows.changed()]
+        conn.executemany(PUT_ROW_TALLIES, changed)
+        self._rows = Rows()
+        self._seen.clear()
+        self._statuses.clear()
+        self._enrolled.clear()
+        # The member's row first, under its new id (the other rows' keys refer to it), and the old
+        # one last, when nothing refers to it any more.
+        columns = [str(row[1]) for row in conn.execute("PRAGMA table_info(members)")]
+        values = ", ".join("?" if column == "member_id" else column for column in columns)
+        conn.execute(
+            f"INSERT INTO members ({', '.join(columns)}) SELECT {values} FROM members WHERE member_id = ?",  # noqa: S608
+            (new, old),
+        )
+        # The ledger's guard lets an entry's member and source id change only while this
+        # connection says it renames ``old`` to ``new`` (schema 19: loyalty_erasing()), and only
+        # of an entry whose text digest is kept (the erasure kept every one of the member's).
+        if not isinstance(conn, ErasingConnection):
+            raise StorageError(None, "an erasure needs the store's own connection")
+        conn.renaming.pair = (old, new)
+        try:
+            for source, made in sources:
+                conn.execute(
+                    "UPDATE entries SET member_id = ?, source_id = ? WHERE member_id = ? AND source_id = ?",
+                    (new, made, old, source),
+                )
+                conn.execute(
+                    "UPDATE events SET source_id = ? WHERE member_id = ? AND source_id = ?",
+                    (made, old, source),
+                )
+                conn.execute("UPDATE operations SET key = ? WHERE key = ?", (made, source))
+            for table, column in _member_columns(conn):
+                conn.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE "{column}" = ?', (new, old))  # noqa: S608
+        finally:
+            conn.renaming.pair = None
+        conn.execute(
+            "UPDATE referrals SET reason = ? WHERE referrer = ? AND reason = ?",
+            (merged_referrer(new), new, merged_referrer(old)),
+        )
+        conn.execute("DELETE FROM members WHERE member_id = ?", (old,))
+        found = conn.execute("SELECT key FROM tallies WHERE instr(key, ?) > 0", (needle(old),)).fetchall()
+        for key, other in tallies_renamed((key for (key,) in found), old, new):
+            conn.execute("UPDATE tallies SET key = ? WHERE key = ?", (other, key))
+
+
+def _put_record(conn: sqlite3.Connection, record: Record) -> None:
+    body = pack_operation(record.kind, record.key, dict(record.request), dict(record.result))
+    changed = conn.execute(
+        "UPDATE entries SET record = ? WHERE source_id = ? AND record IS NOT NULL", (body, record.key)
+    )
+    if changed.rowcount == 0:
+        changed = conn.execute("UPDATE operations SET body = ? WHERE key = ?", (body, record.key))
+    if changed.rowcount != 1:
+        raise StorageError("key", f"no record {record.key!r}")
+
+
+def _member_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+    """Every table and column but the members' own that holds a member id."""
+    tables = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT IN ('members', 'sqlite_sequence')"
+    ).fetchall()
+    return [
+        (table, str(column[1]))
+        for (table,) in tables
+        for column in conn.execute(f'PRAGMA table_info("{table}")')
+        if column[1] in _MEMBER_COLUMNS
+    ]
 
 
 def _erase_texts(conn: sqlite3.Connection, member_id: str, texts: Iterable[ErasedText]) -> None:

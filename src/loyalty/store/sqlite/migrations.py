@@ -413,5 +413,21 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                program_version, vests_at, expires_at, draws, rolling, redates, rule_shares, link, opened
            ON entries BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
     ),
+    # 19: an erasure renames its member (loyalty.pseudonyms) with the guard in force: an entry's
+    # member and source id may change only while the connection says it renames that member to
+    # that pseudonym (loyalty_erasing(), a function the adapter registers on its connections,
+    # loyalty.store.sqlite.erasure: a connection without it changes neither), and only of an
+    # entry whose text digest is kept. No trigger is dropped while the store runs.
+    (
+        "DROP TRIGGER entries_no_update",
+        """CREATE TRIGGER entries_no_update BEFORE UPDATE OF seq, kind, points, balance_after,
+               occurred_at, occurred_offset, recorded_at, recorded_offset, rule,
+               program_version, vests_at, expires_at, draws, rolling, redates, rule_shares, link, opened
+           ON entries BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+        """CREATE TRIGGER entries_renamed BEFORE UPDATE OF member_id, source_id ON entries
+           WHEN NOT loyalty_erasing(OLD.member_id, NEW.member_id)
+             OR NOT EXISTS (SELECT 1 FROM kept_texts WHERE seq = OLD.seq)
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -30,6 +30,7 @@ from loyalty.testing.contract.chains import ChainsContract
 from loyalty.testing.contract.durability import DurabilityContract
 from loyalty.testing.contract.engine import EngineContract
 from loyalty.testing.contract.erasure import ErasureContract
+from loyalty.testing.contract.erasure_ids import ErasureIdsContract
 from loyalty.testing.contract.figures import FiguresContract
 from loyalty.testing.contract.holds import HoldsContract
 from loyalty.testing.contract.identifiers import IdentifiersContract
@@ -71,6 +72,7 @@ class StoreContract(
     DurabilityContract,
     EngineContract,
     ErasureContract,
+    ErasureIdsContract,
 ):
     """Mixin with the tests every storage adapter must pass: one mixin per part of the port,
     composed (an adapter author can run one part alone by adopting its mixin)."""

@@ -9,15 +9,18 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from loyalty.chains import text_digest
+from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
 from loyalty.erasure import ERASED, Erased, plan_erasure
 from loyalty.errors import IdempotencyConflict, LoyaltyError, MemberErased, StorageError
 from loyalty.members import Member, MemberStatus
 from loyalty.merges import SURVIVOR_PART
 from loyalty.outbox import EventKind
+from loyalty.pseudonyms import pseudonym
 from loyalty.purchases import Line, Purchase
 from loyalty.store import Store
 from loyalty.testing.contract._base import T0, ContractBase
@@ -132,36 +135,81 @@ class ErasureContract(ContractBase):
         history = engine.history("M1")
         erased = engine.erase("M1", id="erase-1", at=T0, reason="GDPR request 7", actor="dpo")
         assert (erased.member_id, erased.entries, erased.identifiers) == ("M1", len(history), 5)
-        engine.erase("M1-old", id="erase-2", at=T0, reason="GDPR request 7", actor="dpo")
-        assert (engine.balance("M1"), engine.lots("M1"), engine.figures(*week), engine.verify()) == before
+        hidden = erased.pseudonym
+        old = engine.erase("M1-old", id="erase-2", at=T0, reason="GDPR request 7", actor="dpo").pseudonym
+        # The figures are the same under the member's pseudonym, its lots and entries too.
+        lots = [attrs.evolve(lot, member_id=hidden) for lot in before[1]]
+        assert (engine.balance(hidden), engine.lots(hidden), engine.figures(*week), engine.verify()) == (
+            before[0],
+            lots,
+            *before[2:],
+        )
         assert engine.verify().ok and engine.verify().entries == len(engine.entries(limit=1000))
-        kept = _kept(engine.store, "M1") + _kept(engine.store, "M1-old")
-        for value in PERSONAL:
+        kept = _kept(engine.store, hidden) + _kept(engine.store, old)
+        for value in (*PERSONAL, "'M1'", "'M1-old'"):
             assert value not in kept, value
-        after = engine.history("M1")
+        after = engine.history(hidden)
         assert [(e.seq, e.kind, e.points, e.balance_after, e.source_id) for e in after] == [
             (e.seq, e.kind, e.points, e.balance_after, e.source_id) for e in history
         ]
         fix = next(e for e in after if e.source_id == "fix-1")
         assert (fix.reason, fix.actor) == (ERASED, ERASED)
-        member = engine.member("M1")
+        member = engine.member(hidden)
         assert (member.birthday, dict(member.attributes), member.status) == (None, {}, MemberStatus.ERASED)
-        assert engine.identifiers("M1") == []
+        assert engine.identifiers(hidden) == []
         assert engine.events(limit=1000)[-1].kind is EventKind.MEMBER_ERASED
+
+    def test_the_member_id_is_replaced_by_its_pseudonym_everywhere(self, engine: Engine) -> None:
+        # An id that is a phone number, referring another member, sending it points and owing
+        # tallies of its own (visits in its row, a month's spend in the table).
+        phone = "+31612345678"
+        start = T0 - timedelta(days=100)
+        engine.enroll(phone, at=start)
+        code = engine.referral_code(phone)
+        engine.enroll("M2", at=start, referred_by=code)
+        for month in range(3):
+            at = start + timedelta(days=40 * month)
+            engine.record_purchase(
+                Purchase(f"till-{month}", phone, at, [Line("tea", 1, Decimal("2"))], "EUR")
+            )
+        engine.transfer(phone, "M2", 1, id="send-1", at=T0)
+        engine.transfer("M2", phone, 1, id="send-2", at=T0)
+        with engine.store.unit_of_work(readonly=True) as uow:
+            assert uow.erasure_secret() is None  # none drawn before the first erasure
+            visits = uow.tallies([visits_key(phone)])[visits_key(phone)]
+        report, balance = engine.verify(), engine.balance(phone)
+        erased = engine.erase(phone, id="erase-1", at=T0, reason="GDPR", actor="dpo")
+        hidden = erased.pseudonym
+        assert hidden.startswith("erased-") and phone not in hidden
+        with engine.store.unit_of_work(readonly=True) as uow:
+            secret = uow.erasure_secret()
+            assert secret is not None and pseudonym(secret, phone) == hidden
+            assert uow.tallies([visits_key(hidden)]) == {visits_key(hidden): visits}
+            referral = uow.referral("M2")
+            assert uow.member(phone) is None and referral is not None and referral.referrer == hidden
+            kept = _kept(engine.store, hidden) + _kept(engine.store, "M2") + repr(referral)
+            mentioning = uow.mentioning(phone)
+        assert phone not in kept and mentioning == ([], [])
+        assert (engine.verify(), engine.balance(hidden)) == (report, balance)
+        assert engine.erase(phone, id="erase-1", at=T0, reason="GDPR", actor="dpo") == erased
+        with pytest.raises(MemberErased):
+            engine.erase(phone, id="erase-9", at=T0, reason="GDPR", actor="dpo")
+        with engine.store.unit_of_work(readonly=True) as uow:
+            assert uow.erasure_secret() == secret  # drawn once
+            operation = uow.operation("erase-1")
+        assert operation is not None and phone not in repr(operation)
 
     def test_an_erased_member_refuses_every_command_and_every_retry(self, engine: Engine) -> None:
         write_personal_history(engine)
-        engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo")
+        engine.enroll("M2", at=T0)
+        hidden = engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo").pseudonym
+        # A command naming the member's id: the store knows it as the id of a member erased.
         refused: list[Callable[[], object]] = [
             lambda: engine.record_purchase(
                 Purchase("till-9", "M1", T0, [Line("tea", 1, Decimal("2"))], "EUR")
             ),
-            lambda: engine.record_purchase(
-                Purchase("till-1", "M1", T0, [Line("cake", 3, Decimal("4.15"))], "EUR")
-            ),
             lambda: engine.redeem("M1", 1, id="spend-9", at=T0),
             lambda: engine.update_member("M1", id="update-9", at=T0, attributes={"a": 1}),
-            lambda: engine.update_member("M1", id="update-1", at=T0, birthday=date(1977, 7, 9)),
             lambda: engine.record_event("M1", "survey", id="event-9", at=T0),
             lambda: engine.add_identifier("M1", "card:9", id="key-9", at=T0),
             lambda: engine.adjust("M1", 1, id="fix-9", at=T0, reason="r", actor="a"),
@@ -169,11 +217,31 @@ class ErasureContract(ContractBase):
             lambda: engine.enroll("M1", at=T0),
             lambda: engine.referral_code("M1"),
             lambda: engine.erase("M1", id="erase-2", at=T0, reason="GDPR", actor="dpo"),
+            lambda: engine.balance("M1"),
+            lambda: engine.member("M1"),
         ]
         for command in refused:
             with pytest.raises(MemberErased) as raised:
                 command()
             assert raised.value.member_id == "M1"
+        with pytest.raises(MemberErased) as raised:
+            engine.transfer("M2", "M1", 1, id="send-9", at=T0)
+        assert (raised.value.field, raised.value.member_id) == ("to_member", "M1")
+        # ... and the same under its pseudonym.
+        with pytest.raises(MemberErased) as raised:
+            engine.redeem(hidden, 1, id="spend-8", at=T0)
+        assert raised.value.member_id == hidden
+        # A retry of a command kept before: its record names the member by its pseudonym only.
+        retries: list[Callable[[], object]] = [
+            lambda: engine.record_purchase(
+                Purchase("till-1", "M1", T0, [Line("cake", 3, Decimal("4.15"))], "EUR")
+            ),
+            lambda: engine.update_member("M1", id="update-1", at=T0, birthday=date(1977, 7, 9)),
+        ]
+        for command in retries:
+            with pytest.raises(MemberErased) as raised:
+                command()
+            assert (raised.value.field, raised.value.member_id) == ("id", hidden)
 
     def test_an_erasure_with_bad_input_is_refused_naming_the_field_and_writes_nothing(
         self, engine: Engine
@@ -211,7 +279,13 @@ class ErasureContract(ContractBase):
             member = uow.member("M1")
             assert member is not None
             plan = plan_erasure(
-                member, uow.history("M1"), uow.member_records("M1"), uow.member_events("M1"), key="E"
+                member,
+                uow.history("M1"),
+                uow.member_records("M1"),
+                uow.member_events("M1"),
+                key="E",
+                pseudonym="P1",
+                mentioning=uow.mentioning("M1"),
             )
             uow.erase_member(plan)
             raise RuntimeError("the erasure's process died")
@@ -239,17 +313,17 @@ class ErasureContract(ContractBase):
         engine.merge_members("M1", "M3", id="merge-3", at=T0, reason="gave Zelda 5")
         before = engine.history("M2") + engine.history("M3")
         balances, report = (engine.balance("M2"), engine.balance("M3")), engine.verify()
-        engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo")
+        hidden = engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo").pseudonym
         with engine.store.unit_of_work(readonly=True) as uow:
             links = {(f.entry.member_id, f.entry.seq): f.text for f in uow.chain_links(limit=1000)}
-            kept = repr([uow.member_records(m) + uow.member_events(m) for m in ("M1", "M2", "M3")])
+            kept = repr([uow.member_records(m) + uow.member_events(m) for m in (hidden, "M2", "M3")])
         after = engine.history("M2") + engine.history("M3")
         # Each rewritten entry keeps the digest of what it said, under its own member and seq (an
         # entry as written has none: its link hashes its text).
         rewritten = [old for old, new in zip(before, after, strict=True) if old.reason != new.reason]
         assert [links[e.member_id, e.seq] for e in rewritten] == [text_digest(e) for e in rewritten]
         assert {e.member_id for e in rewritten} == {"M2", "M3"}
-        assert "Zelda" not in kept + repr(after)
+        assert "Zelda" not in kept + repr(after) and "'M1'" not in kept + repr(after)
         assert {e.reason for e in after if e.source_id in {"send-1", "send-2", "merge-3"}} == {ERASED}
         assert [e.reason for e in after if e.source_id == "fix-3"] == ["welcome"]
         assert (engine.balance("M2"), engine.balance("M3")) == balances
