@@ -1,10 +1,11 @@
 """A program's history as JSON Lines: what happened at the tills and to the members, in order.
 
-One JSON object a line, each a record of one of nine types: ``enrollment``,
+One JSON object a line, each a record of one of these types: ``enrollment``,
 ``purchase``, ``return``, ``redemption``, ``adjustment``, ``event`` (a custom
 event such as ``survey_completed``), ``opening_balance`` (points a member
 brings from a former program, see below), ``voucher`` (one it bought and has
-yet to use) and ``hold`` (points a till has reserved and not yet captured).
+yet to use), ``hold`` (points a till has reserved and not yet captured) and
+``reward`` (a reward bought with points, :mod:`loyalty.history_rewards`).
 :func:`read` reads them lazily, one line at a time, so a file of any length is
 read in the memory of one line; :func:`write` writes them. :mod:`loyalty.simulation`
 writes its synthetic traffic in this format and :mod:`loyalty.whatif` replays it
@@ -128,6 +129,7 @@ from loyalty.history_members import (
     read_enrollment,
     read_opening,
 )
+from loyalty.history_rewards import RewardBought, read_reward, reward_record
 from loyalty.history_vouchers import OpenHold, OpenVoucher, read_hold, read_voucher, voucher_record
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line, Purchase
@@ -142,6 +144,7 @@ __all__ = [
     "OpenVoucher",
     "OpeningBalance",
     "Redemption",
+    "RewardBought",
     "Sale",
     "SaleReturn",
     "numbered",
@@ -242,6 +245,7 @@ Event = (
     | OpeningBalance
     | OpenVoucher
     | OpenHold
+    | RewardBought
 )
 
 
@@ -269,6 +273,8 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | opening_record(event)
     if isinstance(event, OpenVoucher | OpenHold):
         return head | voucher_record(event)
+    if isinstance(event, RewardBought):
+        return head | reward_record(event)
     if isinstance(event, Redemption):
         # Each only when it says something: a file without them reads as before.
         reason = {} if event.reason == "redemption" else {"reason": event.reason}
@@ -416,7 +422,9 @@ _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 #: What JSON counts as whitespace (``\s`` counts more, which json.loads refuses after a value).
 _BLANK = re.compile(r"[ \t\n\r]*")
 
-_TYPES = "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher or hold"
+_TYPES = (
+    "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher, hold or reward"
+)
 
 
 def _event(record: Fields) -> Event:
@@ -442,6 +450,8 @@ def _event(record: Fields) -> Event:
         return read_voucher(record, event_id, member_id, at)
     if kind == "hold":
         return read_hold(record, event_id, member_id, at)
+    if kind == "reward":
+        return read_reward(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 

@@ -55,7 +55,7 @@ from loyalty.checks import check_aware
 from loyalty.comparison import Comparison, MemberChange, Outcome, RulePoints, TierCount
 from loyalty.earning_keys import ENROLLED
 from loyalty.engine import Engine
-from loyalty.errors import InsufficientPoints, InvalidInput, LoyaltyError
+from loyalty.errors import InsufficientPoints, InvalidInput, LoyaltyError, UnknownReward
 from loyalty.figures import Figures, periods
 from loyalty.ledger import EntryKind
 from loyalty.money import EXACT
@@ -181,6 +181,8 @@ class _Run:
             except InsufficientPoints:
                 self.declined += 1
                 self.declined_points += -event.points
+        elif isinstance(event, history.RewardBought):
+            self._reward(event)
         elif isinstance(event, history.OpenVoucher | history.OpenHold):
             pass  # made before the history, with points it never had: the same under both programs
         elif isinstance(event, history.OpeningBalance):
@@ -194,6 +196,17 @@ class _Run:
                     event.member_id, event.name, id=event.id, at=event.at, properties=event.properties
                 )
             )
+
+    def _reward(self, event: history.RewardBought) -> None:
+        """Buy the reward under this program: declined when the member cannot afford it or the
+        program's catalogue does not offer it then."""
+        try:
+            member, reward, paid = event.member_id, event.reward_id, event.purchase_id
+            self.engine.redeem_reward(member, reward, id=event.id, at=event.at, purchase_id=paid)
+        except (InsufficientPoints, UnknownReward):
+            offered = self.versions[-1].reward(event.reward_id)
+            self.declined += 1
+            self.declined_points += 0 if offered is None else offered.cost
 
     def _signup(self, member: str) -> None:
         """What the sign-up rules paid the member just enrolled, by rule (its only entries so far)."""
@@ -254,6 +267,7 @@ _RECORDS = (
     history.OpeningBalance,
     history.OpenVoucher,
     history.OpenHold,
+    history.RewardBought,
 )
 
 

@@ -20,7 +20,7 @@ from loyalty.returns import Return, Returned
 from loyalty.service.history_export import HistoryExport
 from loyalty.store import Closing, Store, UnitOfWork
 from loyalty.whatif import simulate
-from tests.service.helpers import WatchedStore, lot_dates
+from tests.service.helpers import SILVER_AT_60, WatchedStore, lot_dates
 
 #: A point a euro, a cake bonus, a survey bonus, points pending 14 days and expiring after a
 #: year, tiers by balance.
@@ -34,13 +34,7 @@ PROGRAM = program_from_dict(
             {"kind": "product_bonus", "id": "cake", "points": 5, "skus": ["cake"]},
             {"kind": "event", "id": "survey", "event": "survey_completed", "points": 7},
         ],
-        "tiers": {
-            "metric": "balance",
-            "levels": [
-                {"id": "member", "name": "Member"},
-                {"id": "silver", "name": "Silver", "threshold": "60"},
-            ],
-        },
+        "tiers": SILVER_AT_60,
     }
 )
 T0 = datetime(2024, 3, 1, 9, tzinfo=UTC)

@@ -1,0 +1,70 @@
+"""A reward bought in a history file (:mod:`loyalty.history`): the command, not the entries it wrote.
+
+A ``reward`` record is a member buying a reward of the catalogue with points, as
+:meth:`~loyalty.Engine.redeem_reward` takes it: the member, when (``at``), the ``reward_id`` and,
+when the voucher was bought against a purchase, that purchase (``purchase_id``). ``code`` is the
+voucher's, written for people and checked on reading back: the engine gives a voucher the code of
+its id, so the imported voucher has the code the till knows.
+
+It is carried as the command rather than as the ``redeem`` entry it wrote because what matters
+after it is the voucher, not the points alone: replayed, the engine spends the cost from the same
+lots (soonest-expiring first, as the first store did), issues the voucher with the same code and
+expiry, and keeps the purchase it was bought against, so that a return of that purchase in full
+revokes the voucher and gives its points back, as it would have in the first store::
+
+    {"type": "reward", "id": "S03-T2-000122", "member_id": "M00042",
+     "at": "2024-03-05T14:02:51+01:00", "reward_id": "coffee", "code": "HH6J8HJY8Z",
+     "purchase_id": "S03-T2-000123"}
+
+>>> from loyalty.history import parse, write
+>>> bought = parse(1, '{"type": "reward", "id": "T1-7", "member_id": "M1",'
+...     ' "at": "2024-03-05T14:00:00+01:00", "reward_id": "coffee", "code": "HH6J8HJY8Z"}')
+>>> bought.reward_id, bought.purchase_id
+('coffee', None)
+>>> parse(1, next(write([bought]))) == bought
+True
+>>> parse(2, '{"type": "reward", "id": "T1-8", "member_id": "M1",'
+...     ' "at": "2024-03-05T14:00:00+01:00", "reward_id": 7}')
+Traceback (most recent call last):
+...
+loyalty.errors.InvalidInput: line 2: reward_id: must be a string, not int
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+
+from loyalty.history_fields import Fields
+
+__all__ = ["RewardBought", "read_reward", "reward_record"]
+
+
+@attrs.frozen
+class RewardBought:
+    """Member ``member_id`` buys reward ``reward_id`` ``at`` under the command id ``id``, against
+    purchase ``purchase_id`` if any; ``code``: the voucher's, if known (see
+    :meth:`~loyalty.Engine.redeem_reward`)."""
+
+    id: str
+    member_id: str
+    at: datetime
+    reward_id: str
+    code: str | None = None
+    purchase_id: str | None = None
+
+
+def reward_record(bought: RewardBought) -> dict[str, Any]:
+    """What a reward's record says beyond its id, member and time (``code`` and ``purchase_id``
+    only when known)."""
+    record: dict[str, Any] = {"type": "reward", "reward_id": bought.reward_id}
+    record |= {} if bought.code is None else {"code": bought.code}
+    return record | ({} if bought.purchase_id is None else {"purchase_id": bought.purchase_id})
+
+
+def read_reward(record: Fields, event_id: str, member_id: str, at: datetime) -> RewardBought:
+    """The reward of ``record`` (its ids and code checked when it reaches an engine)."""
+    code, paid = record.optional_text("code"), record.optional_text("purchase_id")
+    return RewardBought(event_id, member_id, at, record.text("reward_id"), code, paid)

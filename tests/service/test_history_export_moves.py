@@ -1,0 +1,158 @@
+"""A history export carries what moves points between members and turns them into rewards
+(rewards bought, transfers, merges, holds): imported into an empty store of another adapter it
+leaves the same balances, lots, tiers, tallies, vouchers, referral links and figures, a second
+import writes nothing, and a malformed record of each kind is refused naming its field."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from loyalty import Engine, Line, Purchase, history, open_store
+from loyalty.config import program_from_dict
+from loyalty.errors import InvalidInput, LoyaltyError
+from loyalty.returns import Return
+from loyalty.service.history_export import HistoryExport
+from loyalty.store import Store
+from tests.service.helpers import SILVER_AT_60
+
+#: A point a euro, a cake bonus, points expiring after a year, a reward catalogue, tiers by
+#: balance, a referral bonus for both sides on the referee's first purchase.
+PROGRAM = program_from_dict(
+    {
+        "name": "Club",
+        "currency": "EUR",
+        "expiry": {"policy": "lifetime", "months": 12},
+        "rules": [{"kind": "product_bonus", "id": "cake", "points": 5, "skus": ["cake"]}],
+        "rewards": [
+            {"id": "coffee", "name": "A coffee", "cost": 12, "gives": "product", "sku": "espresso"},
+            {"id": "tote", "name": "A bag", "cost": 15, "gives": "voucher", "valid_for_days": 10},
+        ],
+        "tiers": SILVER_AT_60,
+    }
+)
+T0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
+NOW = datetime(2024, 3, 20, tzinfo=UTC)
+MEMBERS = ["M1", "M2", "M3"]
+
+
+def _sale(id: str, member: str, days: int, cakes: int) -> Purchase:
+    lines = [Line("cake", cakes, Decimal("10.00"), "bakery"), Line("bread", 1, Decimal("2.35"))]
+    return Purchase(id, member, T0 + timedelta(days=days), lines, "EUR", "S1", "S1-T2")
+
+
+def _at(days: int) -> datetime:
+    return T0 + timedelta(days=days)
+
+
+def _source(store: Store) -> Engine:
+    """A store whose members bought rewards (one against a purchase later returned in full)."""
+    engine = Engine(PROGRAM, store, clock=lambda: NOW)
+    for member in MEMBERS:
+        engine.enroll(member, at=T0)
+    engine.record_purchase(_sale("T1", "M1", 1, 3))
+    engine.record_purchase(_sale("T2", "M2", 1, 2))
+    engine.record_purchase(_sale("T3", "M3", 2, 1))
+    engine.redeem_reward("M1", "coffee", id="RW1", at=_at(2), purchase_id="T1")
+    engine.redeem_reward("M2", "tote", id="RW2", at=_at(3))
+    engine.redeem_reward("M3", "tote", id="RW3", at=_at(3), purchase_id="T3")
+    return engine
+
+
+def _state(engine: Engine) -> list[Any]:
+    """Every member as a member export sees it (status, referral, tier, tallies, lots with their
+    dates, vouchers, holds; the ids of lots are each store's own), and the figures."""
+    members = [{k: v for k, v in history.record_of(r).items() if k != "id"} for r in engine.export_members()]
+    vouchers = [
+        (v.code, v.reward_id, v.points, v.status, v.expires_at, v.purchase_id)
+        for m in MEMBERS
+        for v in engine.vouchers(m)
+    ]
+    return [members, vouchers, engine.figures(T0, NOW + timedelta(days=1))]
+
+
+def _round_trip(source: Engine, store: Store) -> tuple[Engine, list[str]]:
+    lines = list(history.write(source.export_history()))
+    target = Engine(PROGRAM, store, clock=lambda: NOW)
+    summary = target.import_events(lines)
+    assert not summary.rejected, summary.stopped
+    assert _state(target) == _state(source)
+    return target, lines
+
+
+def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
+    two_stores: tuple[Store, Store],
+) -> None:
+    source = _source(two_stores[0])
+    counts = HistoryExport()
+    list(source.export_history(counts=counts))
+    assert counts.written["reward"] == 3
+    assert not counts.skipped
+
+    target, _ = _round_trip(source, two_stores[1])
+
+    # A voucher's purchase comes back in full in the new store: the voucher is revoked there too,
+    # its points back on lots with their dates.
+    void = Return("RT1", "T1", _at(4))
+    assert target.record_return(void) == source.record_return(void)
+    assert target.voucher(target.vouchers("M1")[0].code).status.value == "revoked"
+    assert _state(target) == _state(source)
+
+
+def test_an_exported_history_with_rewards_imported_again_writes_nothing() -> None:
+    source = _source(open_store("memory://"))
+    target, lines = _round_trip(source, open_store("memory://"))
+    before = target.entries(limit=1000)
+
+    again = target.import_events(lines)
+
+    assert not again.applied and not again.rejected
+    assert again.already["reward"] == 3
+    assert target.entries(limit=1000) == before
+
+
+def _rejected_alone(line: str) -> tuple[LoyaltyError, Engine]:
+    """``line`` (after M1's enrollment and purchase T1) refused by ``history.parse`` and by an
+    import, which stops there having written nothing of it."""
+    with pytest.raises(InvalidInput) as raised:
+        history.parse(3, line)
+    target = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
+    head = [history.Enrollment("ENR-M1", "M1", T0), history.Sale(_sale("T1", "M1", 1, 3))]
+    assert not target.import_events(head).rejected
+    before = target.entries(limit=100)
+    summary = target.import_events([*history.write(head), line])
+    assert summary.stopped is not None and summary.stopped.line == 3
+    assert target.entries(limit=100) == before
+    return raised.value, target
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"reward_id": 7}, "reward_id"),
+        ({"reward_id": "coffee", "code": ["X"]}, "code"),
+        ({"reward_id": "coffee", "purchase_id": 1}, "purchase_id"),
+    ],
+)
+def test_a_malformed_reward_record_is_refused_naming_its_field(fields: dict[str, Any], field: str) -> None:
+    record = {"type": "reward", "id": "RW1", "member_id": "M1", "at": _at(2).isoformat()} | fields
+    error, target = _rejected_alone(history.json.dumps(record))
+    assert error.field == f"line 3: {field}"
+    assert target.vouchers("M1") == []
+
+
+def test_a_reward_whose_code_is_not_its_ids_is_refused_and_writes_nothing() -> None:
+    target = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
+    records: list[history.Event] = [
+        history.Enrollment("ENR-M1", "M1", T0),
+        history.Sale(_sale("T1", "M1", 1, 3)),
+        history.RewardBought("RW1", "M1", _at(2), "coffee", "AAAAAAAAAA"),
+    ]
+    summary = target.import_events(records)
+    assert summary.stopped is not None
+    assert (summary.stopped.field, summary.stopped.line) == ("code", 3)
+    assert target.vouchers("M1") == []
+    assert [e.kind.value for e in target.history("M1")] == ["earn"]
