@@ -248,8 +248,8 @@ class EngineReads:
     ) -> Iterator[HistoryEvent]:
         """The store's history as records (:mod:`loyalty.history`) that :meth:`import_events` and
         ``loyalty simulate --history`` read: every member's enrollment, by member id, then the
-        purchases, returns, redemptions, adjustments, custom events, opening balances and
-        rewards bought that wrote ledger entries, in commit order, each as the command that
+        purchases, returns, redemptions, adjustments, custom events, opening balances,
+        rewards bought and transfers that wrote ledger entries, in commit order, each as the command that
         made it. Read ``page`` members or entries at a time; ``counts`` (a
         :class:`HistoryExport`) tallies what was written and the commands no record type
         describes (see docs/import-export.md)."""

@@ -4,8 +4,9 @@ One JSON object a line, each a record of one of these types: ``enrollment``,
 ``purchase``, ``return``, ``redemption``, ``adjustment``, ``event`` (a custom
 event such as ``survey_completed``), ``opening_balance`` (points a member
 brings from a former program, see below), ``voucher`` (one it bought and has
-yet to use), ``hold`` (points a till has reserved and not yet captured) and
-``reward`` (a reward bought with points, :mod:`loyalty.history_rewards`).
+yet to use), ``hold`` (points a till has reserved and not yet captured),
+``reward`` (a reward bought with points, :mod:`loyalty.history_rewards`) and
+``transfer`` (points sent to another member, :mod:`loyalty.history_transfers`).
 :func:`read` reads them lazily, one line at a time, so a file of any length is
 read in the memory of one line; :func:`write` writes them. :mod:`loyalty.simulation`
 writes its synthetic traffic in this format and :mod:`loyalty.whatif` replays it
@@ -130,6 +131,7 @@ from loyalty.history_members import (
     read_opening,
 )
 from loyalty.history_rewards import RewardBought, read_reward, reward_record
+from loyalty.history_transfers import PointsSent, read_transfer, transfer_record
 from loyalty.history_vouchers import OpenHold, OpenVoucher, read_hold, read_voucher, voucher_record
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line, Purchase
@@ -143,6 +145,7 @@ __all__ = [
     "OpenHold",
     "OpenVoucher",
     "OpeningBalance",
+    "PointsSent",
     "Redemption",
     "RewardBought",
     "Sale",
@@ -246,6 +249,7 @@ Event = (
     | OpenVoucher
     | OpenHold
     | RewardBought
+    | PointsSent
 )
 
 
@@ -275,6 +279,8 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | voucher_record(event)
     if isinstance(event, RewardBought):
         return head | reward_record(event)
+    if isinstance(event, PointsSent):
+        return head | transfer_record(event)
     if isinstance(event, Redemption):
         # Each only when it says something: a file without them reads as before.
         reason = {} if event.reason == "redemption" else {"reason": event.reason}
@@ -422,8 +428,10 @@ _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 #: What JSON counts as whitespace (``\s`` counts more, which json.loads refuses after a value).
 _BLANK = re.compile(r"[ \t\n\r]*")
 
+#: The record types, as a refusal of another names them.
 _TYPES = (
-    "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher, hold or reward"
+    "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher, hold,"
+    " reward or transfer"
 )
 
 
@@ -452,6 +460,8 @@ def _event(record: Fields) -> Event:
         return read_hold(record, event_id, member_id, at)
     if kind == "reward":
         return read_reward(record, event_id, member_id, at)
+    if kind == "transfer":
+        return read_transfer(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 

@@ -183,6 +183,13 @@ class _Run:
                 self.declined_points += -event.points
         elif isinstance(event, history.RewardBought):
             self._reward(event)
+        elif isinstance(event, history.PointsSent):
+            try:
+                member, to, points, reason = event.member_id, event.to_member, event.points, event.reason
+                engine.transfer(member, to, points, id=event.id, at=event.at, reason=reason)
+            except InsufficientPoints:
+                self.declined += 1
+                self.declined_points += event.points
         elif isinstance(event, history.OpenVoucher | history.OpenHold):
             pass  # made before the history, with points it never had: the same under both programs
         elif isinstance(event, history.OpeningBalance):
@@ -268,6 +275,7 @@ _RECORDS = (
     history.OpenVoucher,
     history.OpenHold,
     history.RewardBought,
+    history.PointsSent,
 )
 
 

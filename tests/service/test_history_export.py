@@ -214,12 +214,12 @@ def test_an_erased_members_history_exports_under_its_id_without_its_personal_dat
 def test_commands_without_a_record_type_are_counted_as_left_out() -> None:
     source = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
     _history(source)
-    source.transfer("M2", "M3", 5, id="TR1", at=NOW, reason="gift")
+    source.merge_members("M2", "M3", id="MG1", at=NOW, reason="same person")
     counts = HistoryExport()
 
     types = [history.record_of(r)["type"] for r in source.export_history(counts=counts)]
 
-    assert counts.skipped == {"transfer": 1}
+    assert counts.skipped == {"member_merge": 1}
     assert len(types) == sum(counts.written.values()) == 14
 
 

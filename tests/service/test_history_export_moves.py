@@ -54,11 +54,14 @@ def _source(store: Store) -> Engine:
     for member in MEMBERS:
         engine.enroll(member, at=T0)
     engine.record_purchase(_sale("T1", "M1", 1, 3))
-    engine.record_purchase(_sale("T2", "M2", 1, 2))
+    engine.record_purchase(_sale("T2", "M2", 1, 5))
     engine.record_purchase(_sale("T3", "M3", 2, 1))
     engine.redeem_reward("M1", "coffee", id="RW1", at=_at(2), purchase_id="T1")
     engine.redeem_reward("M2", "tote", id="RW2", at=_at(3))
     engine.redeem_reward("M3", "tote", id="RW3", at=_at(3), purchase_id="T3")
+    # M2 falls below silver and M1 rises to it, with points dated as M2's were.
+    engine.transfer("M2", "M1", 30, id="TR1", at=_at(5), reason="gift")
+    engine.transfer("M3", "M2", 2, id="TR2", at=_at(6), reason="change")
     return engine
 
 
@@ -90,6 +93,7 @@ def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
     counts = HistoryExport()
     list(source.export_history(counts=counts))
     assert counts.written["reward"] == 3
+    assert counts.written["transfer"] == 2
     assert not counts.skipped
 
     target, _ = _round_trip(source, two_stores[1])
@@ -110,7 +114,7 @@ def test_an_exported_history_with_rewards_imported_again_writes_nothing() -> Non
     again = target.import_events(lines)
 
     assert not again.applied and not again.rejected
-    assert again.already["reward"] == 3
+    assert again.already == {"enrollment": 3, "purchase": 3, "reward": 3, "transfer": 2}
     assert target.entries(limit=1000) == before
 
 
@@ -142,6 +146,33 @@ def test_a_malformed_reward_record_is_refused_naming_its_field(fields: dict[str,
     error, target = _rejected_alone(history.json.dumps(record))
     assert error.field == f"line 3: {field}"
     assert target.vouchers("M1") == []
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"points": 5, "reason": "gift"}, "to_member"),
+        ({"to_member": "M2", "points": 1.5, "reason": "gift"}, "points"),
+        ({"to_member": "M2", "points": 5}, "reason"),
+    ],
+)
+def test_a_malformed_transfer_record_is_refused_naming_its_field(fields: dict[str, Any], field: str) -> None:
+    record = {"type": "transfer", "id": "TR1", "member_id": "M1", "at": _at(2).isoformat()} | fields
+    error, _ = _rejected_alone(history.json.dumps(record))
+    assert error.field == f"line 3: {field}"
+
+
+def test_a_transfer_to_an_unknown_member_is_refused_naming_it_and_writes_nothing() -> None:
+    records = [
+        history.Enrollment("ENR-M1", "M1", T0),
+        history.Sale(_sale("T1", "M1", 1, 3)),
+        history.PointsSent("TR1", "M1", _at(2), "M9", 5, "gift"),
+    ]
+    target = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
+    summary = target.import_events(records)
+    assert summary.stopped is not None
+    assert (summary.stopped.field, summary.stopped.line) == ("to_member", 3)
+    assert [e.kind.value for e in target.history("M1")] == ["earn"]
 
 
 def test_a_reward_whose_code_is_not_its_ids_is_refused_and_writes_nothing() -> None:

@@ -6,8 +6,8 @@ id); their commit order is the ledger feed's (:meth:`loyalty.store.LedgerRole.en
 entries name the command that wrote them (``source_id``). So only the commands that wrote an
 entry are exported: a purchase or event that earned nothing and a declined redemption changed
 no points, and are left out (see docs/import-export.md). Purchases, returns, redemptions,
-adjustments, custom events, opening balances and rewards bought have a record type; the other
-commands (transfers, merges, holds...) have none and are counted in :attr:`HistoryExport.skipped`.
+adjustments, custom events, opening balances, rewards bought and transfers have a record type;
+the other commands (merges, holds...) have none and are counted in :attr:`HistoryExport.skipped`.
 
 Members are read ``page`` at a time by id and entries ``page`` at a time by ``seq``, each page in
 one read-only unit of work, and the ids of the commands already written are remembered up to a
@@ -34,6 +34,7 @@ from loyalty.history import (
     Enrollment,
     Event,
     OpeningBalance,
+    PointsSent,
     Redemption,
     RewardBought,
     Sale,
@@ -69,6 +70,7 @@ _TYPES: dict[type, str] = {
     CustomEvent: "event",
     OpeningBalance: "opening_balance",
     RewardBought: "reward",
+    PointsSent: "transfer",
 }
 
 
@@ -123,6 +125,9 @@ def record_of_operation(uow: UnitOfWork, operation: Operation) -> Event | None:
     if operation.kind == "redeem_reward":
         member, reward, paid = request["member_id"], request["reward_id"], request.get("purchase_id")
         return RewardBought(key, member, at, reward, operation.result["code"], paid)
+    if operation.kind == "transfer":
+        sender, to, points = request["from_member"], request["to_member"], int(request["points"])
+        return PointsSent(key, sender, at, to, points, _text(request.get("reason")))
     if operation.kind == "return":
         sold = uow.operation(request["purchase_id"])
         assert sold is not None  # a return is recorded against a recorded purchase

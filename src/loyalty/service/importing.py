@@ -42,6 +42,7 @@ from loyalty.history import (
     OpenHold,
     OpeningBalance,
     OpenVoucher,
+    PointsSent,
     Redemption,
     RewardBought,
     Sale,
@@ -49,7 +50,16 @@ from loyalty.history import (
 )
 from loyalty.members import MemberStatus
 from loyalty.referrals import ReferralState, normalize_code
-from loyalty.service import membership, opening, purchases, referring, returning, rewarding, spending
+from loyalty.service import (
+    membership,
+    opening,
+    purchases,
+    referring,
+    returning,
+    rewarding,
+    spending,
+    transferring,
+)
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Runner
@@ -123,6 +133,7 @@ _TYPE = {
     OpenVoucher: "voucher",
     OpenHold: "hold",
     RewardBought: "reward",
+    PointsSent: "transfer",
 }
 
 
@@ -224,6 +235,9 @@ def _apply(ctx: Context, event: history.Event) -> None:
         _check_voucher_code(event)
         member, reward, key, at = event.member_id, event.reward_id, event.id, event.at
         rewarding.redeem_reward(ctx, member, reward, key=key, at=at, purchase_id=event.purchase_id)
+    elif isinstance(event, PointsSent):
+        member, to, points, key, at = event.member_id, event.to_member, event.points, event.id, event.at
+        transferring.transfer(ctx, member, to, points, key=key, at=at, reason=event.reason)
     else:
         member, points, key, at = event.member_id, event.points, event.id, event.at
         expires, vests = event.expires_at, event.vests_at
