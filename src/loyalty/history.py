@@ -5,8 +5,9 @@ One JSON object a line, each a record of one of these types: ``enrollment``,
 event such as ``survey_completed``), ``opening_balance`` (points a member
 brings from a former program, see below), ``voucher`` (one it bought and has
 yet to use), ``hold`` (points a till has reserved and not yet captured),
-``reward`` (a reward bought with points, :mod:`loyalty.history_rewards`) and
-``transfer`` (points sent to another member, :mod:`loyalty.history_transfers`).
+``reward`` (a reward bought with points, :mod:`loyalty.history_rewards`),
+``transfer`` (points sent to another member) and ``merge`` (two members found to be
+one, :mod:`loyalty.history_transfers`).
 :func:`read` reads them lazily, one line at a time, so a file of any length is
 read in the memory of one line; :func:`write` writes them. :mod:`loyalty.simulation`
 writes its synthetic traffic in this format and :mod:`loyalty.whatif` replays it
@@ -131,7 +132,14 @@ from loyalty.history_members import (
     read_opening,
 )
 from loyalty.history_rewards import RewardBought, read_reward, reward_record
-from loyalty.history_transfers import PointsSent, read_transfer, transfer_record
+from loyalty.history_transfers import (
+    MembersMerged,
+    PointsSent,
+    merge_record,
+    read_merge,
+    read_transfer,
+    transfer_record,
+)
 from loyalty.history_vouchers import OpenHold, OpenVoucher, read_hold, read_voucher, voucher_record
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line, Purchase
@@ -142,6 +150,7 @@ __all__ = [
     "CustomEvent",
     "Enrollment",
     "Event",
+    "MembersMerged",
     "OpenHold",
     "OpenVoucher",
     "OpeningBalance",
@@ -250,6 +259,7 @@ Event = (
     | OpenHold
     | RewardBought
     | PointsSent
+    | MembersMerged
 )
 
 
@@ -281,6 +291,8 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | reward_record(event)
     if isinstance(event, PointsSent):
         return head | transfer_record(event)
+    if isinstance(event, MembersMerged):
+        return head | merge_record(event)
     if isinstance(event, Redemption):
         # Each only when it says something: a file without them reads as before.
         reason = {} if event.reason == "redemption" else {"reason": event.reason}
@@ -431,7 +443,7 @@ _BLANK = re.compile(r"[ \t\n\r]*")
 #: The record types, as a refusal of another names them.
 _TYPES = (
     "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher, hold,"
-    " reward or transfer"
+    " reward, transfer or merge"
 )
 
 
@@ -462,6 +474,8 @@ def _event(record: Fields) -> Event:
         return read_reward(record, event_id, member_id, at)
     if kind == "transfer":
         return read_transfer(record, event_id, member_id, at)
+    if kind == "merge":
+        return read_merge(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 

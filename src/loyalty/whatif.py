@@ -190,6 +190,9 @@ class _Run:
             except InsufficientPoints:
                 self.declined += 1
                 self.declined_points += event.points
+        elif isinstance(event, history.MembersMerged):
+            member, gone, reason = event.member_id, event.absorbed, event.reason
+            engine.merge_members(member, gone, id=event.id, at=event.at, reason=reason)
         elif isinstance(event, history.OpenVoucher | history.OpenHold):
             pass  # made before the history, with points it never had: the same under both programs
         elif isinstance(event, history.OpeningBalance):
@@ -276,6 +279,7 @@ _RECORDS = (
     history.OpenHold,
     history.RewardBought,
     history.PointsSent,
+    history.MembersMerged,
 )
 
 

@@ -214,12 +214,12 @@ def test_an_erased_members_history_exports_under_its_id_without_its_personal_dat
 def test_commands_without_a_record_type_are_counted_as_left_out() -> None:
     source = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
     _history(source)
-    source.merge_members("M2", "M3", id="MG1", at=NOW, reason="same person")
+    source.hold("M2", 5, id="H1", at=NOW, ttl=timedelta(minutes=15))
     counts = HistoryExport()
 
     types = [history.record_of(r)["type"] for r in source.export_history(counts=counts)]
 
-    assert counts.skipped == {"member_merge": 1}
+    assert counts.skipped == {"hold": 1}
     assert len(types) == sum(counts.written.values()) == 14
 
 

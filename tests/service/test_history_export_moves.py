@@ -36,7 +36,7 @@ PROGRAM = program_from_dict(
 )
 T0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
 NOW = datetime(2024, 3, 20, tzinfo=UTC)
-MEMBERS = ["M1", "M2", "M3"]
+MEMBERS = ["M1", "M2", "M3", "M4"]
 
 
 def _sale(id: str, member: str, days: int, cakes: int) -> Purchase:
@@ -51,8 +51,9 @@ def _at(days: int) -> datetime:
 def _source(store: Store) -> Engine:
     """A store whose members bought rewards (one against a purchase later returned in full)."""
     engine = Engine(PROGRAM, store, clock=lambda: NOW)
-    for member in MEMBERS:
+    for member in MEMBERS[:3]:
         engine.enroll(member, at=T0)
+    engine.enroll("M4", at=T0, identifiers=["card:4004"])
     engine.record_purchase(_sale("T1", "M1", 1, 3))
     engine.record_purchase(_sale("T2", "M2", 1, 5))
     engine.record_purchase(_sale("T3", "M3", 2, 1))
@@ -62,6 +63,9 @@ def _source(store: Store) -> Engine:
     # M2 falls below silver and M1 rises to it, with points dated as M2's were.
     engine.transfer("M2", "M1", 30, id="TR1", at=_at(5), reason="gift")
     engine.transfer("M3", "M2", 2, id="TR2", at=_at(6), reason="change")
+    # M4 turns out to be M2: its points (with their dates), card and visits go to M2, and it closes.
+    engine.record_purchase(_sale("T4", "M4", 4, 2))
+    engine.merge_members("M2", "M4", id="MG1", at=_at(7), reason="same person")
     return engine
 
 
@@ -94,6 +98,7 @@ def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
     list(source.export_history(counts=counts))
     assert counts.written["reward"] == 3
     assert counts.written["transfer"] == 2
+    assert counts.written["merge"] == 1
     assert not counts.skipped
 
     target, _ = _round_trip(source, two_stores[1])
@@ -103,6 +108,8 @@ def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
     void = Return("RT1", "T1", _at(4))
     assert target.record_return(void) == source.record_return(void)
     assert target.voucher(target.vouchers("M1")[0].code).status.value == "revoked"
+    assert target.find_member("card:4004").id == "M2"
+    assert target.member("M4").status.value == "closed"
     assert _state(target) == _state(source)
 
 
@@ -114,7 +121,7 @@ def test_an_exported_history_with_rewards_imported_again_writes_nothing() -> Non
     again = target.import_events(lines)
 
     assert not again.applied and not again.rejected
-    assert again.already == {"enrollment": 3, "purchase": 3, "reward": 3, "transfer": 2}
+    assert again.already == {"enrollment": 4, "purchase": 4, "reward": 3, "transfer": 2, "merge": 1}
     assert target.entries(limit=1000) == before
 
 
@@ -162,28 +169,31 @@ def test_a_malformed_transfer_record_is_refused_naming_its_field(fields: dict[st
     assert error.field == f"line 3: {field}"
 
 
-def test_a_transfer_to_an_unknown_member_is_refused_naming_it_and_writes_nothing() -> None:
-    records = [
-        history.Enrollment("ENR-M1", "M1", T0),
-        history.Sale(_sale("T1", "M1", 1, 3)),
-        history.PointsSent("TR1", "M1", _at(2), "M9", 5, "gift"),
-    ]
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [({"reason": "same person"}, "absorbed"), ({"absorbed": "M2", "reason": None}, "reason")],
+)
+def test_a_malformed_merge_record_is_refused_naming_its_field(fields: dict[str, Any], field: str) -> None:
+    record = {"type": "merge", "id": "MG1", "member_id": "M1", "at": _at(2).isoformat()} | fields
+    error, _ = _rejected_alone(history.json.dumps(record))
+    assert error.field == f"line 3: {field}"
+
+
+@pytest.mark.parametrize(
+    ("record", "field"),
+    [
+        (history.PointsSent("TR1", "M1", _at(2), "M9", 5, "gift"), "to_member"),
+        (history.MembersMerged("MG1", "M1", _at(2), "M9", "same person"), "absorbed"),
+        (history.RewardBought("RW1", "M1", _at(2), "coffee", "AAAAAAAAAA"), "code"),
+    ],
+)
+def test_a_record_the_engine_refuses_stops_the_import_naming_its_field_and_writes_nothing(
+    record: history.Event, field: str
+) -> None:
     target = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
-    summary = target.import_events(records)
+    head = [history.Enrollment("ENR-M1", "M1", T0), history.Sale(_sale("T1", "M1", 1, 3))]
+    summary = target.import_events([*head, record])
     assert summary.stopped is not None
-    assert (summary.stopped.field, summary.stopped.line) == ("to_member", 3)
+    assert (summary.stopped.field, summary.stopped.line) == (field, 3)
     assert [e.kind.value for e in target.history("M1")] == ["earn"]
-
-
-def test_a_reward_whose_code_is_not_its_ids_is_refused_and_writes_nothing() -> None:
-    target = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
-    records: list[history.Event] = [
-        history.Enrollment("ENR-M1", "M1", T0),
-        history.Sale(_sale("T1", "M1", 1, 3)),
-        history.RewardBought("RW1", "M1", _at(2), "coffee", "AAAAAAAAAA"),
-    ]
-    summary = target.import_events(records)
-    assert summary.stopped is not None
-    assert (summary.stopped.field, summary.stopped.line) == ("code", 3)
     assert target.vouchers("M1") == []
-    assert [e.kind.value for e in target.history("M1")] == ["earn"]

@@ -6,8 +6,8 @@ id); their commit order is the ledger feed's (:meth:`loyalty.store.LedgerRole.en
 entries name the command that wrote them (``source_id``). So only the commands that wrote an
 entry are exported: a purchase or event that earned nothing and a declined redemption changed
 no points, and are left out (see docs/import-export.md). Purchases, returns, redemptions,
-adjustments, custom events, opening balances, rewards bought and transfers have a record type;
-the other commands (merges, holds...) have none and are counted in :attr:`HistoryExport.skipped`.
+adjustments, custom events, opening balances, rewards bought, transfers and merges have a record
+type; the other commands (holds...) have none and are counted in :attr:`HistoryExport.skipped`.
 
 Members are read ``page`` at a time by id and entries ``page`` at a time by ``seq``, each page in
 one read-only unit of work, and the ids of the commands already written are remembered up to a
@@ -33,6 +33,7 @@ from loyalty.history import (
     CustomEvent,
     Enrollment,
     Event,
+    MembersMerged,
     OpeningBalance,
     PointsSent,
     Redemption,
@@ -71,6 +72,7 @@ _TYPES: dict[type, str] = {
     OpeningBalance: "opening_balance",
     RewardBought: "reward",
     PointsSent: "transfer",
+    MembersMerged: "merge",
 }
 
 
@@ -128,6 +130,9 @@ def record_of_operation(uow: UnitOfWork, operation: Operation) -> Event | None:
     if operation.kind == "transfer":
         sender, to, points = request["from_member"], request["to_member"], int(request["points"])
         return PointsSent(key, sender, at, to, points, _text(request.get("reason")))
+    if operation.kind == "member_merge":
+        survivor, absorbed = request["survivor"], request["absorbed"]
+        return MembersMerged(key, survivor, at, absorbed, _text(request.get("reason")))
     if operation.kind == "return":
         sold = uow.operation(request["purchase_id"])
         assert sold is not None  # a return is recorded against a recorded purchase

@@ -39,6 +39,7 @@ from loyalty.history import (
     Adjustment,
     CustomEvent,
     Enrollment,
+    MembersMerged,
     OpenHold,
     OpeningBalance,
     OpenVoucher,
@@ -52,6 +53,7 @@ from loyalty.members import MemberStatus
 from loyalty.referrals import ReferralState, normalize_code
 from loyalty.service import (
     membership,
+    merging,
     opening,
     purchases,
     referring,
@@ -134,6 +136,7 @@ _TYPE = {
     OpenHold: "hold",
     RewardBought: "reward",
     PointsSent: "transfer",
+    MembersMerged: "merge",
 }
 
 
@@ -238,6 +241,8 @@ def _apply(ctx: Context, event: history.Event) -> None:
     elif isinstance(event, PointsSent):
         member, to, points, key, at = event.member_id, event.to_member, event.points, event.id, event.at
         transferring.transfer(ctx, member, to, points, key=key, at=at, reason=event.reason)
+    elif isinstance(event, MembersMerged):
+        merging.merge(ctx, event.member_id, event.absorbed, key=event.id, at=event.at, reason=event.reason)
     else:
         member, points, key, at = event.member_id, event.points, event.id, event.at
         expires, vests = event.expires_at, event.vests_at
