@@ -6,8 +6,9 @@ event such as ``survey_completed``), ``opening_balance`` (points a member
 brings from a former program, see below), ``voucher`` (one it bought and has
 yet to use), ``hold`` (points a till has reserved and not yet captured),
 ``reward`` (a reward bought with points, :mod:`loyalty.history_rewards`),
-``transfer`` (points sent to another member) and ``merge`` (two members found to be
-one, :mod:`loyalty.history_transfers`).
+``transfer`` (points sent to another member), ``merge`` (two members found to be
+one, :mod:`loyalty.history_transfers`) and ``referral`` (who referred a member enrolled
+earlier in the file, :mod:`loyalty.history_members`).
 :func:`read` reads them lazily, one line at a time, so a file of any length is
 read in the memory of one line; :func:`write` writes them. :mod:`loyalty.simulation`
 writes its synthetic traffic in this format and :mod:`loyalty.whatif` replays it
@@ -125,11 +126,13 @@ from loyalty.history_fields import Fields
 from loyalty.history_members import (
     Enrollment,
     OpeningBalance,
+    Referred,
     enrollment_extras,
     frozen_values,
     opening_record,
     read_enrollment,
     read_opening,
+    read_referral,
 )
 from loyalty.history_rewards import RewardBought, read_reward, reward_record
 from loyalty.history_transfers import (
@@ -156,6 +159,7 @@ __all__ = [
     "OpeningBalance",
     "PointsSent",
     "Redemption",
+    "Referred",
     "RewardBought",
     "Sale",
     "SaleReturn",
@@ -260,6 +264,7 @@ Event = (
     | RewardBought
     | PointsSent
     | MembersMerged
+    | Referred
 )
 
 
@@ -293,6 +298,8 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | transfer_record(event)
     if isinstance(event, MembersMerged):
         return head | merge_record(event)
+    if isinstance(event, Referred):
+        return head | {"type": "referral", "referred_by": event.referred_by}
     if isinstance(event, Redemption):
         # Each only when it says something: a file without them reads as before.
         reason = {} if event.reason == "redemption" else {"reason": event.reason}
@@ -443,7 +450,7 @@ _BLANK = re.compile(r"[ \t\n\r]*")
 #: The record types, as a refusal of another names them.
 _TYPES = (
     "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher, hold,"
-    " reward, transfer or merge"
+    " reward, transfer, merge or referral"
 )
 
 
@@ -476,6 +483,8 @@ def _event(record: Fields) -> Event:
         return read_transfer(record, event_id, member_id, at)
     if kind == "merge":
         return read_merge(record, event_id, member_id, at)
+    if kind == "referral":
+        return read_referral(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 

@@ -3,6 +3,15 @@ what a migration from another system brings along (its cards and keys, its refer
 tier state and tallies), and its ``opening_balance`` records, the points it brings with their
 own dates. The format is described in :mod:`loyalty.history` ("Migrating members").
 
+A history export writes, after every member's enrollment and before the first command, a
+``referral`` record for each member another referred: the referral links each referee to its
+referrer's code once every member (and so every code) is there, whatever order the members' ids
+put them in, and pending, so that the referee's qualifying purchase, when it is replayed, pays
+the bonuses it paid in the first store::
+
+    {"type": "referral", "id": "REF-M00043", "member_id": "M00043",
+     "at": "2023-05-02T16:40:11+02:00", "referred_by": "K7WQ3XRT"}
+
 >>> from loyalty.history import parse, write
 >>> line = ('{"type": "opening_balance", "id": "OB-1", "member_id": "M1", '
 ...     '"at": "2023-11-20T10:00:00+01:00", "points": 420, "expires_at": null}')
@@ -28,11 +37,13 @@ from loyalty.members import AttributeValue
 __all__ = [
     "Enrollment",
     "OpeningBalance",
+    "Referred",
     "enrollment_extras",
     "frozen_values",
     "opening_record",
     "read_enrollment",
     "read_opening",
+    "read_referral",
 ]
 
 
@@ -150,3 +161,19 @@ def read_opening(record: Fields, event_id: str, member_id: str, at: datetime) ->
     expires = None if record.data.get("expires_at") is None else record.instant("expires_at")
     vests = None if record.data.get("vests_at") is None else record.instant("vests_at")
     return OpeningBalance(event_id, member_id, points, at, expires, vests)
+
+
+@attrs.frozen
+class Referred:
+    """Member ``member_id``, enrolled ``at``, was referred with the code ``referred_by``: a referral
+    linked after the enrollments (see above), pending until the referee's purchases say more."""
+
+    id: str
+    member_id: str
+    at: datetime
+    referred_by: str
+
+
+def read_referral(record: Fields, event_id: str, member_id: str, at: datetime) -> Referred:
+    """The referral of ``record`` (its code checked when it reaches an engine)."""
+    return Referred(event_id, member_id, at, record.text("referred_by"))

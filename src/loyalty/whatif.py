@@ -195,6 +195,8 @@ class _Run:
             engine.merge_members(member, gone, id=event.id, at=event.at, reason=reason)
         elif isinstance(event, history.OpenVoucher | history.OpenHold):
             pass  # made before the history, with points it never had: the same under both programs
+        elif isinstance(event, history.Referred):
+            pass  # members are enrolled without codes here: no referral bonus under either program
         elif isinstance(event, history.OpeningBalance):
             # Points carried from a former program: the same under both programs.
             member, points, at, expires = event.member_id, event.points, event.at, event.expires_at
@@ -280,6 +282,7 @@ _RECORDS = (
     history.RewardBought,
     history.PointsSent,
     history.MembersMerged,
+    history.Referred,
 )
 
 

@@ -1,7 +1,8 @@
 """A history export carries what moves points between members and turns them into rewards
-(rewards bought, transfers, merges, holds): imported into an empty store of another adapter it
-leaves the same balances, lots, tiers, tallies, vouchers, referral links and figures, a second
-import writes nothing, and a malformed record of each kind is refused naming its field."""
+(rewards bought, transfers, merges) and who referred whom: imported into an empty store of
+another adapter it leaves the same balances, lots, tiers, tallies, vouchers, referral links and
+figures, a second import writes nothing, and a malformed record of each kind is refused naming
+its field."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ PROGRAM = program_from_dict(
             {"id": "tote", "name": "A bag", "cost": 15, "gives": "voucher", "valid_for_days": 10},
         ],
         "tiers": SILVER_AT_60,
+        "referrals": {"referrer_points": 10, "referee_points": 5},
     }
 )
 T0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
@@ -51,9 +53,11 @@ def _at(days: int) -> datetime:
 def _source(store: Store) -> Engine:
     """A store whose members bought rewards (one against a purchase later returned in full)."""
     engine = Engine(PROGRAM, store, clock=lambda: NOW)
-    for member in MEMBERS[:3]:
-        engine.enroll(member, at=T0)
+    # M4 referred M1 (the referee comes first by id): M1's first purchase pays them both.
     engine.enroll("M4", at=T0, identifiers=["card:4004"])
+    engine.enroll("M1", at=T0, referred_by=engine.referral_code("M4"))
+    for member in MEMBERS[1:3]:
+        engine.enroll(member, at=T0)
     engine.record_purchase(_sale("T1", "M1", 1, 3))
     engine.record_purchase(_sale("T2", "M2", 1, 5))
     engine.record_purchase(_sale("T3", "M3", 2, 1))
@@ -63,7 +67,8 @@ def _source(store: Store) -> Engine:
     # M2 falls below silver and M1 rises to it, with points dated as M2's were.
     engine.transfer("M2", "M1", 30, id="TR1", at=_at(5), reason="gift")
     engine.transfer("M3", "M2", 2, id="TR2", at=_at(6), reason="change")
-    # M4 turns out to be M2: its points (with their dates), card and visits go to M2, and it closes.
+    # M4 turns out to be M2: its points (with their dates), card, visits and referee go to M2, and
+    # it closes.
     engine.record_purchase(_sale("T4", "M4", 4, 2))
     engine.merge_members("M2", "M4", id="MG1", at=_at(7), reason="same person")
     return engine
@@ -78,7 +83,8 @@ def _state(engine: Engine) -> list[Any]:
         for m in MEMBERS
         for v in engine.vouchers(m)
     ]
-    return [members, vouchers, engine.figures(T0, NOW + timedelta(days=1))]
+    referrals = [engine.referrals(m) for m in MEMBERS]
+    return [members, vouchers, referrals, engine.figures(T0, NOW + timedelta(days=1))]
 
 
 def _round_trip(source: Engine, store: Store) -> tuple[Engine, list[str]]:
@@ -99,6 +105,7 @@ def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
     assert counts.written["reward"] == 3
     assert counts.written["transfer"] == 2
     assert counts.written["merge"] == 1
+    assert counts.written["referral"] == 1
     assert not counts.skipped
 
     target, _ = _round_trip(source, two_stores[1])
@@ -110,6 +117,8 @@ def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
     assert target.voucher(target.vouchers("M1")[0].code).status.value == "revoked"
     assert target.find_member("card:4004").id == "M2"
     assert target.member("M4").status.value == "closed"
+    assert target.referrals("M1").referred_by is not None
+    assert target.referrals("M1").referred_by.referrer == "M2"
     assert _state(target) == _state(source)
 
 
@@ -121,7 +130,9 @@ def test_an_exported_history_with_rewards_imported_again_writes_nothing() -> Non
     again = target.import_events(lines)
 
     assert not again.applied and not again.rejected
-    assert again.already == {"enrollment": 4, "purchase": 4, "reward": 3, "transfer": 2, "merge": 1}
+    assert again.already == {
+        "enrollment": 4, "referral": 1, "purchase": 4, "reward": 3, "transfer": 2, "merge": 1,
+    }  # fmt: skip
     assert target.entries(limit=1000) == before
 
 
@@ -153,6 +164,7 @@ def test_a_malformed_reward_record_is_refused_naming_its_field(fields: dict[str,
     error, target = _rejected_alone(history.json.dumps(record))
     assert error.field == f"line 3: {field}"
     assert target.vouchers("M1") == []
+    assert target.referrals("M1").referred_by is None
 
 
 @pytest.mark.parametrize(
@@ -179,9 +191,17 @@ def test_a_malformed_merge_record_is_refused_naming_its_field(fields: dict[str, 
     assert error.field == f"line 3: {field}"
 
 
+def test_a_malformed_referral_record_is_refused_naming_its_field() -> None:
+    record = {"type": "referral", "id": "REF-M1", "member_id": "M1", "at": T0.isoformat(), "referred_by": 5}
+    error, target = _rejected_alone(history.json.dumps(record))
+    assert error.field == "line 3: referred_by"
+    assert target.referrals("M1").referred_by is None
+
+
 @pytest.mark.parametrize(
     ("record", "field"),
     [
+        (history.Referred("REF-M1", "M1", T0, "NOSUCHCODE"), "referred_by"),
         (history.PointsSent("TR1", "M1", _at(2), "M9", 5, "gift"), "to_member"),
         (history.MembersMerged("MG1", "M1", _at(2), "M9", "same person"), "absorbed"),
         (history.RewardBought("RW1", "M1", _at(2), "coffee", "AAAAAAAAAA"), "code"),

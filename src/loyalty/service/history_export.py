@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -37,6 +37,7 @@ from loyalty.history import (
     OpeningBalance,
     PointsSent,
     Redemption,
+    Referred,
     RewardBought,
     Sale,
     SaleReturn,
@@ -64,6 +65,8 @@ class HistoryExport:
 
 #: The record type (its ``"type"`` in a file) of each record a command becomes.
 _TYPES: dict[type, str] = {
+    Enrollment: "enrollment",
+    Referred: "referral",
     Sale: "purchase",
     SaleReturn: "return",
     Redemption: "redemption",
@@ -82,9 +85,10 @@ def _enrollment(uow: UnitOfWork, member_id: str) -> Enrollment:
     # An erased member's row has lost its birthday and attributes and its keys are deleted:
     # only its id and enrollment time are left to export.
     keys = tuple(i.key for i in uow.identifiers(member_id) if i.status is IdentifierStatus.ACTIVE)
-    return Enrollment(
-        f"ENR-{member_id}", member_id, member.enrolled_at, member.birthday, member.attributes, keys
-    )
+    # Its own referral code, which the members it referred are linked to after the enrollments.
+    code = uow.referral_code(member_id)
+    joined, birthday, attributes = member.enrolled_at, member.birthday, member.attributes
+    return Enrollment(f"ENR-{member_id}", member_id, joined, birthday, attributes, keys, referral_code=code)
 
 
 def _quantity(text: Any) -> int | Decimal:
@@ -147,6 +151,21 @@ def _enrollments(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], 
     return ids, [_enrollment(uow, member_id) for member_id in ids]
 
 
+#: A read of the members after ``after``, ``page`` of them: their ids and their records.
+_Members = Callable[..., tuple[list[str], Sequence[Event]]]
+
+
+def _referrals(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], list[Referred]]:
+    """The referrals of the members after ``after``: each referee and the code it was referred with."""
+    ids = uow.member_ids(after=after, limit=page)
+    found = [(member_id, uow.referral(member_id), uow.member(member_id)) for member_id in ids]
+    return ids, [
+        Referred(f"REF-{member_id}", member_id, member.enrolled_at, referral.code)
+        for member_id, referral, member in found
+        if referral is not None and member is not None
+    ]
+
+
 def _commands(
     uow: UnitOfWork, *, after: int, page: int, seen: OrderedDict[str, None]
 ) -> tuple[int, int, list[tuple[str, str, Event | None]]]:
@@ -174,14 +193,18 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
     if isinstance(page, bool) or not isinstance(page, int) or not 0 < page <= MAX_PAGE:
         raise InvalidInput("page", f"must be an int from 1 to {MAX_PAGE}, got {page!r}")
     counts = HistoryExport() if export is None else export
-    member = ""
-    while True:
-        ids, enrollments = ctx.runner.read(functools.partial(_enrollments, after=member, page=page))
-        counts.written["enrollment"] += len(enrollments)
-        yield from enrollments
-        if len(ids) < page:
-            break
-        member = ids[-1]
+    # The enrollments first, then the referrals: a referee's referrer may come after it by id.
+    readers: tuple[_Members, ...] = (_enrollments, _referrals)
+    for members in readers:
+        member = ""
+        while True:
+            ids, found = ctx.runner.read(functools.partial(members, after=member, page=page))
+            for each in found:
+                counts.written[_TYPES[type(each)]] += 1
+                yield each
+            if len(ids) < page:
+                break
+            member = ids[-1]
     seq, seen = 0, OrderedDict[str, None]()
     while True:
         read, seq, commands = ctx.runner.read(functools.partial(_commands, after=seq, page=page, seen=seen))

@@ -45,6 +45,7 @@ from loyalty.history import (
     OpenVoucher,
     PointsSent,
     Redemption,
+    Referred,
     RewardBought,
     Sale,
     SaleReturn,
@@ -137,6 +138,7 @@ _TYPE = {
     RewardBought: "reward",
     PointsSent: "transfer",
     MembersMerged: "merge",
+    Referred: "referral",
 }
 
 
@@ -170,14 +172,19 @@ class _InBatch(Runner):
 
 
 def _key(event: history.Event) -> tuple[str, str]:
-    """What makes an event a retry of another: an enrollment's member, any other's id."""
-    return ("member", event.member_id) if isinstance(event, Enrollment) else ("id", event.id)
+    """What makes an event a retry of another: an enrollment's member, a referral's referee, any
+    other's id."""
+    if isinstance(event, Enrollment | Referred):
+        return (type(event).__name__, event.member_id)
+    return ("id", event.id)
 
 
 def _seen(uow: UnitOfWork, event: history.Event) -> bool:
     """Whether the event was recorded before (running it again replays it, writing nothing)."""
     if isinstance(event, Enrollment):
         return uow.member(event.member_id) is not None
+    if isinstance(event, Referred):
+        return uow.referral(event.member_id) is not None
     return uow.operation(event.id) is not None
 
 
@@ -190,6 +197,11 @@ def _applied(ctx: Context, event: history.Event, seen: Callable[[history.Event],
         purchases.record(ctx, purchase, command, "purchase")
         return command.retried
     was = seen(event)
+    if was and isinstance(event, Enrollment) and event.referred_by is None:
+        # A history export links referrals after the enrollments (a ``referral`` record): run
+        # again, the enrollment says the referral it has by now, or it would disagree with it.
+        found = ctx.runner.read(lambda uow: uow.referral(event.member_id))
+        event = event if found is None else attrs.evolve(event, referred_by=found.code)
     _apply(ctx, event)
     return was
 
@@ -241,6 +253,8 @@ def _apply(ctx: Context, event: history.Event) -> None:
     elif isinstance(event, PointsSent):
         member, to, points, key, at = event.member_id, event.to_member, event.points, event.id, event.at
         transferring.transfer(ctx, member, to, points, key=key, at=at, reason=event.reason)
+    elif isinstance(event, Referred):
+        referring.link(ctx, event.member_id, event.referred_by)
     elif isinstance(event, MembersMerged):
         merging.merge(ctx, event.member_id, event.absorbed, key=event.id, at=event.at, reason=event.reason)
     else:
