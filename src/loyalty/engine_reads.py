@@ -249,7 +249,7 @@ class EngineReads:
         """The store's history as records (:mod:`loyalty.history`) that :meth:`import_events` and
         ``loyalty simulate --history`` read: every member's enrollment, by member id, then the
         purchases, returns, redemptions, adjustments, custom events, opening balances,
-        rewards bought, transfers and merges that wrote ledger entries, in commit order, each
+        rewards bought, transfers, merges and holds that wrote ledger entries, in commit order, each
         as the command that made it. Read ``page`` members or entries at a time; ``counts`` (a
         :class:`HistoryExport`) tallies what was written and the commands no record type
         describes (see docs/import-export.md)."""

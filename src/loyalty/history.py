@@ -7,8 +7,9 @@ brings from a former program, see below), ``voucher`` (one it bought and has
 yet to use), ``hold`` (points a till has reserved and not yet captured),
 ``reward`` (a reward bought with points, :mod:`loyalty.history_rewards`),
 ``transfer`` (points sent to another member), ``merge`` (two members found to be
-one, :mod:`loyalty.history_transfers`) and ``referral`` (who referred a member enrolled
-earlier in the file, :mod:`loyalty.history_members`).
+one, :mod:`loyalty.history_transfers`), ``referral`` (who referred a member enrolled
+earlier in the file, :mod:`loyalty.history_members`) and ``held`` (a hold a till made, and
+what of it was captured, :mod:`loyalty.history_vouchers`).
 :func:`read` reads them lazily, one line at a time, so a file of any length is
 read in the memory of one line; :func:`write` writes them. :mod:`loyalty.simulation`
 writes its synthetic traffic in this format and :mod:`loyalty.whatif` replays it
@@ -143,7 +144,16 @@ from loyalty.history_transfers import (
     read_transfer,
     transfer_record,
 )
-from loyalty.history_vouchers import OpenHold, OpenVoucher, read_hold, read_voucher, voucher_record
+from loyalty.history_vouchers import (
+    HeldPoints,
+    OpenHold,
+    OpenVoucher,
+    held_record,
+    read_held,
+    read_hold,
+    read_voucher,
+    voucher_record,
+)
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import Return, Returned
@@ -153,6 +163,7 @@ __all__ = [
     "CustomEvent",
     "Enrollment",
     "Event",
+    "HeldPoints",
     "MembersMerged",
     "OpenHold",
     "OpenVoucher",
@@ -265,6 +276,7 @@ Event = (
     | PointsSent
     | MembersMerged
     | Referred
+    | HeldPoints
 )
 
 
@@ -298,6 +310,8 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | transfer_record(event)
     if isinstance(event, MembersMerged):
         return head | merge_record(event)
+    if isinstance(event, HeldPoints):
+        return head | held_record(event)
     if isinstance(event, Referred):
         return head | {"type": "referral", "referred_by": event.referred_by}
     if isinstance(event, Redemption):
@@ -450,7 +464,7 @@ _BLANK = re.compile(r"[ \t\n\r]*")
 #: The record types, as a refusal of another names them.
 _TYPES = (
     "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher, hold,"
-    " reward, transfer, merge or referral"
+    " reward, transfer, merge, referral or held"
 )
 
 
@@ -483,6 +497,8 @@ def _event(record: Fields) -> Event:
         return read_transfer(record, event_id, member_id, at)
     if kind == "merge":
         return read_merge(record, event_id, member_id, at)
+    if kind == "held":
+        return read_held(record, event_id, member_id, at)
     if kind == "referral":
         return read_referral(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")

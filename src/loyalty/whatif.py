@@ -54,7 +54,7 @@ from loyalty import history
 from loyalty.checks import check_aware
 from loyalty.comparison import Comparison, MemberChange, Outcome, RulePoints, TierCount
 from loyalty.earning_keys import ENROLLED
-from loyalty.engine import Engine
+from loyalty.engine import MAX_HOLD_TTL, Engine
 from loyalty.errors import InsufficientPoints, InvalidInput, LoyaltyError, UnknownReward
 from loyalty.figures import Figures, periods
 from loyalty.ledger import EntryKind
@@ -195,6 +195,8 @@ class _Run:
             engine.merge_members(member, gone, id=event.id, at=event.at, reason=reason)
         elif isinstance(event, history.OpenVoucher | history.OpenHold):
             pass  # made before the history, with points it never had: the same under both programs
+        elif isinstance(event, history.HeldPoints):
+            self._held(event)
         elif isinstance(event, history.Referred):
             pass  # members are enrolled without codes here: no referral bonus under either program
         elif isinstance(event, history.OpeningBalance):
@@ -219,6 +221,18 @@ class _Run:
             offered = self.versions[-1].reward(event.reward_id)
             self.declined += 1
             self.declined_points += 0 if offered is None else offered.cost
+
+    def _held(self, event: history.HeldPoints) -> None:
+        """Make the hold and capture what was captured of it, at once (as an import does)."""
+        engine, captured = self.engine, event.captured
+        try:
+            engine.hold(event.member_id, event.points, id=event.id, at=event.at, ttl=event.ttl(MAX_HOLD_TTL))
+        except InsufficientPoints:
+            self.declined += 1
+            self.declined_points += event.points
+            return
+        if captured is not None:
+            engine.capture(event.id, id=event.capture_id, at=event.at, points=captured)
 
     def _signup(self, member: str) -> None:
         """What the sign-up rules paid the member just enrolled, by rule (its only entries so far)."""
@@ -283,6 +297,7 @@ _RECORDS = (
     history.PointsSent,
     history.MembersMerged,
     history.Referred,
+    history.HeldPoints,
 )
 
 

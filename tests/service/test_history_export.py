@@ -215,6 +215,7 @@ def test_commands_without_a_record_type_are_counted_as_left_out() -> None:
     source = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
     _history(source)
     source.hold("M2", 5, id="H1", at=NOW, ttl=timedelta(minutes=15))
+    source.release("H1", at=NOW)  # its points back where they were: left out
     counts = HistoryExport()
 
     types = [history.record_of(r)["type"] for r in source.export_history(counts=counts)]

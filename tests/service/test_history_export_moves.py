@@ -71,6 +71,13 @@ def _source(store: Store) -> Engine:
     # it closes.
     engine.record_purchase(_sale("T4", "M4", 4, 2))
     engine.merge_members("M2", "M4", id="MG1", at=_at(7), reason="same person")
+    # A hold captured in part, one released (left out: its points went back), one still open.
+    engine.hold("M2", 6, id="H1", at=_at(8), ttl=timedelta(minutes=15))
+    engine.capture("H1", id="CAP-1", at=_at(8), points=4)
+    engine.hold("M2", 5, id="H2", at=_at(8), ttl=timedelta(minutes=15))
+    engine.release("H2", at=_at(8))
+    engine.redeem("M2", 3, id="X1", at=_at(9))
+    engine.hold("M1", 2, id="H3", at=NOW, ttl=timedelta(minutes=15))
     return engine
 
 
@@ -106,7 +113,8 @@ def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
     assert counts.written["transfer"] == 2
     assert counts.written["merge"] == 1
     assert counts.written["referral"] == 1
-    assert not counts.skipped
+    assert counts.written["held"] == 2
+    assert counts.skipped == {"hold": 1}
 
     target, _ = _round_trip(source, two_stores[1])
 
@@ -119,6 +127,8 @@ def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
     assert target.member("M4").status.value == "closed"
     assert target.referrals("M1").referred_by is not None
     assert target.referrals("M1").referred_by.referrer == "M2"
+    # The open hold is open in the new store: the till captures it there.
+    assert target.capture("H3", id="CAP-3", at=NOW) == source.capture("H3", id="CAP-3", at=NOW)
     assert _state(target) == _state(source)
 
 
@@ -132,6 +142,7 @@ def test_an_exported_history_with_rewards_imported_again_writes_nothing() -> Non
     assert not again.applied and not again.rejected
     assert again.already == {
         "enrollment": 4, "referral": 1, "purchase": 4, "reward": 3, "transfer": 2, "merge": 1,
+        "held": 2, "redemption": 1,
     }  # fmt: skip
     assert target.entries(limit=1000) == before
 
@@ -165,6 +176,7 @@ def test_a_malformed_reward_record_is_refused_naming_its_field(fields: dict[str,
     assert error.field == f"line 3: {field}"
     assert target.vouchers("M1") == []
     assert target.referrals("M1").referred_by is None
+    assert target.holds("M1") == []
 
 
 @pytest.mark.parametrize(
@@ -191,6 +203,21 @@ def test_a_malformed_merge_record_is_refused_naming_its_field(fields: dict[str, 
     assert error.field == f"line 3: {field}"
 
 
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"points": "6", "expires_at": _at(3).isoformat()}, "points"),
+        ({"points": 6}, "expires_at"),
+        ({"points": 6, "expires_at": _at(3).isoformat(), "captured": "4"}, "captured"),
+    ],
+)
+def test_a_malformed_held_record_is_refused_naming_its_field(fields: dict[str, Any], field: str) -> None:
+    record = {"type": "held", "id": "H1", "member_id": "M1", "at": _at(2).isoformat()} | fields
+    error, target = _rejected_alone(history.json.dumps(record))
+    assert error.field == f"line 3: {field}"
+    assert target.holds("M1") == []
+
+
 def test_a_malformed_referral_record_is_refused_naming_its_field() -> None:
     record = {"type": "referral", "id": "REF-M1", "member_id": "M1", "at": T0.isoformat(), "referred_by": 5}
     error, target = _rejected_alone(history.json.dumps(record))
@@ -202,6 +229,9 @@ def test_a_malformed_referral_record_is_refused_naming_its_field() -> None:
     ("record", "field"),
     [
         (history.Referred("REF-M1", "M1", T0, "NOSUCHCODE"), "referred_by"),
+        (history.HeldPoints("H1", "M1", _at(2), 6, _at(3), 7), "captured"),
+        (history.HeldPoints("H1", "M1", _at(2), 6, _at(2)), "expires_at"),
+        (history.HeldPoints("H1", "M1", _at(2), 600, _at(3)), "points"),
         (history.PointsSent("TR1", "M1", _at(2), "M9", 5, "gift"), "to_member"),
         (history.MembersMerged("MG1", "M1", _at(2), "M9", "same person"), "absorbed"),
         (history.RewardBought("RW1", "M1", _at(2), "coffee", "AAAAAAAAAA"), "code"),

@@ -6,8 +6,8 @@ id); their commit order is the ledger feed's (:meth:`loyalty.store.LedgerRole.en
 entries name the command that wrote them (``source_id``). So only the commands that wrote an
 entry are exported: a purchase or event that earned nothing and a declined redemption changed
 no points, and are left out (see docs/import-export.md). Purchases, returns, redemptions,
-adjustments, custom events, opening balances, rewards bought, transfers and merges have a record
-type; the other commands (holds...) have none and are counted in :attr:`HistoryExport.skipped`.
+adjustments, custom events, opening balances, rewards bought, transfers, merges and holds (open or
+captured) have a record type; the other commands have none and are counted in :attr:`HistoryExport.skipped`.
 
 Members are read ``page`` at a time by id and entries ``page`` at a time by ``seq``, each page in
 one read-only unit of work, and the ids of the commands already written are remembered up to a
@@ -33,6 +33,7 @@ from loyalty.history import (
     CustomEvent,
     Enrollment,
     Event,
+    HeldPoints,
     MembersMerged,
     OpeningBalance,
     PointsSent,
@@ -42,6 +43,7 @@ from loyalty.history import (
     Sale,
     SaleReturn,
 )
+from loyalty.holds import HoldStatus
 from loyalty.identifiers import IdentifierStatus
 from loyalty.returns import Return, Returned
 from loyalty.service.context import Context
@@ -76,6 +78,7 @@ _TYPES: dict[type, str] = {
     RewardBought: "reward",
     PointsSent: "transfer",
     MembersMerged: "merge",
+    HeldPoints: "held",
 }
 
 
@@ -137,12 +140,25 @@ def record_of_operation(uow: UnitOfWork, operation: Operation) -> Event | None:
     if operation.kind == "member_merge":
         survivor, absorbed = request["survivor"], request["absorbed"]
         return MembersMerged(key, survivor, at, absorbed, _text(request.get("reason")))
+    if operation.kind == "hold":
+        return _held(uow, operation)
     if operation.kind == "return":
         sold = uow.operation(request["purchase_id"])
         assert sold is not None  # a return is recorded against a recorded purchase
         lines = request["lines"]
         returned = None if lines is None else [Returned(x["sku"], _quantity(x["quantity"])) for x in lines]
         return SaleReturn(sold.request["member_id"], Return(key, request["purchase_id"], at, returned))
+    return None
+
+
+def _held(uow: UnitOfWork, operation: Operation) -> HeldPoints | None:
+    """A hold as it stands now: open, or what of it was captured; ``None`` for one released or
+    expired, whose points went back to the very lots they came from."""
+    held = uow.hold(operation.key)
+    assert held is not None  # holds are never deleted
+    if held.status is HoldStatus.OPEN or held.status is HoldStatus.CAPTURED:
+        captured = held.captured if held.status is HoldStatus.CAPTURED else None
+        return HeldPoints(held.id, held.member_id, held.held_at, held.points, held.expires_at, captured)
     return None
 
 

@@ -39,6 +39,7 @@ from loyalty.history import (
     Adjustment,
     CustomEvent,
     Enrollment,
+    HeldPoints,
     MembersMerged,
     OpenHold,
     OpeningBalance,
@@ -139,6 +140,7 @@ _TYPE = {
     PointsSent: "transfer",
     MembersMerged: "merge",
     Referred: "referral",
+    HeldPoints: "held",
 }
 
 
@@ -255,6 +257,8 @@ def _apply(ctx: Context, event: history.Event) -> None:
         transferring.transfer(ctx, member, to, points, key=key, at=at, reason=event.reason)
     elif isinstance(event, Referred):
         referring.link(ctx, event.member_id, event.referred_by)
+    elif isinstance(event, HeldPoints):
+        _held(ctx, event)
     elif isinstance(event, MembersMerged):
         merging.merge(ctx, event.member_id, event.absorbed, key=event.id, at=event.at, reason=event.reason)
     else:
@@ -263,6 +267,19 @@ def _apply(ctx: Context, event: history.Event) -> None:
         opening.add_opening_balance(
             ctx, member, points, key=key, at=at, expires_at=expires, vests_at=vests, migrating=True
         )
+
+
+def _held(ctx: Context, event: HeldPoints) -> None:
+    """Make the hold as the till did and, if it was captured, capture what was: both before any
+    other record, so that the points it spent are drawn from the lots they were drawn from."""
+    if event.expires_at <= event.at:
+        raise InvalidInput("expires_at", f"must be after at ({event.at.isoformat()})")
+    if event.captured is not None and not 0 < event.captured <= event.points:
+        raise InvalidInput("captured", f"must be from 1 to the {event.points} points held, or null")
+    ttl = event.ttl(spending.MAX_HOLD_TTL)
+    spending.hold(ctx, event.member_id, event.points, id=event.id, at=event.at, ttl=ttl)
+    if event.captured is not None:
+        spending.capture(ctx, event.id, id=event.capture_id, at=event.at, points=event.captured)
 
 
 #: The states an imported referral may have: a qualified one's bonuses were paid, as a rewarded one's.
