@@ -16,6 +16,16 @@ revokes the voucher and gives its points back, as it would have in the first sto
      "at": "2024-03-05T14:02:51+01:00", "reward_id": "coffee", "code": "HH6J8HJY8Z",
      "purchase_id": "S03-T2-000123"}
 
+A voucher used at the till says so on its reward's record: when (``used_at``, the engine's
+time there) and on which purchase (``used_for``, if the till said). A use writes no ledger
+entry, so it has no place of its own in the ledger's order; it moves no points either, so the
+import ends the voucher as used right after buying it (a voucher used before its purchase came
+back in full was not revoked by that return, here neither)::
+
+    {"type": "reward", "id": "S03-T2-000122", "member_id": "M00042",
+     "at": "2024-03-05T14:02:51+01:00", "reward_id": "coffee", "code": "HH6J8HJY8Z",
+     "used_at": "2024-03-06T08:10:00+00:00", "used_for": "S03-T2-000140"}
+
 >>> from loyalty.history import parse, write
 >>> bought = parse(1, '{"type": "reward", "id": "T1-7", "member_id": "M1",'
 ...     ' "at": "2024-03-05T14:00:00+01:00", "reward_id": "coffee", "code": "HH6J8HJY8Z"}')
@@ -54,17 +64,24 @@ class RewardBought:
     reward_id: str
     code: str | None = None
     purchase_id: str | None = None
+    #: When the voucher was used (the engine's time), if it was.
+    used_at: datetime | None = None
+    #: The purchase it was used on, if the till said.
+    used_for: str | None = None
 
 
 def reward_record(bought: RewardBought) -> dict[str, Any]:
-    """What a reward's record says beyond its id, member and time (``code`` and ``purchase_id``
-    only when known)."""
+    """What a reward's record says beyond its id, member and time (the others only when known)."""
     record: dict[str, Any] = {"type": "reward", "reward_id": bought.reward_id}
     record |= {} if bought.code is None else {"code": bought.code}
-    return record | ({} if bought.purchase_id is None else {"purchase_id": bought.purchase_id})
+    record |= {} if bought.purchase_id is None else {"purchase_id": bought.purchase_id}
+    record |= {} if bought.used_at is None else {"used_at": bought.used_at.isoformat()}
+    return record | ({} if bought.used_for is None else {"used_for": bought.used_for})
 
 
 def read_reward(record: Fields, event_id: str, member_id: str, at: datetime) -> RewardBought:
     """The reward of ``record`` (its ids and code checked when it reaches an engine)."""
     code, paid = record.optional_text("code"), record.optional_text("purchase_id")
-    return RewardBought(event_id, member_id, at, record.text("reward_id"), code, paid)
+    used = None if record.data.get("used_at") is None else record.instant("used_at")
+    used_for = record.optional_text("used_for")
+    return RewardBought(event_id, member_id, at, record.text("reward_id"), code, paid, used, used_for)

@@ -216,11 +216,15 @@ class _Run:
         program's catalogue does not offer it then."""
         try:
             member, reward, paid = event.member_id, event.reward_id, event.purchase_id
-            self.engine.redeem_reward(member, reward, id=event.id, at=event.at, purchase_id=paid)
+            bought = self.engine.redeem_reward(member, reward, id=event.id, at=event.at, purchase_id=paid)
         except (InsufficientPoints, UnknownReward):
             offered = self.versions[-1].reward(event.reward_id)
             self.declined += 1
             self.declined_points += 0 if offered is None else offered.cost
+            return
+        if event.used_at is not None:
+            # Used as it was, so that a return of its purchase does not revoke it here either.
+            self.engine.use_voucher(bought.code, id=f"use:{bought.code}", at=event.at)
 
     def _held(self, event: history.HeldPoints) -> None:
         """Make the hold and capture what was captured of it, at once (as an import does)."""

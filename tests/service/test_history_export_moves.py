@@ -30,7 +30,7 @@ PROGRAM = program_from_dict(
         "rules": [{"kind": "product_bonus", "id": "cake", "points": 5, "skus": ["cake"]}],
         "rewards": [
             {"id": "coffee", "name": "A coffee", "cost": 12, "gives": "product", "sku": "espresso"},
-            {"id": "tote", "name": "A bag", "cost": 15, "gives": "voucher", "valid_for_days": 10},
+            {"id": "tote", "name": "A bag", "cost": 15, "gives": "voucher", "valid_for_days": 30},
         ],
         "tiers": SILVER_AT_60,
         "referrals": {"referrer_points": 10, "referee_points": 5},
@@ -62,7 +62,8 @@ def _source(store: Store) -> Engine:
     engine.record_purchase(_sale("T2", "M2", 1, 5))
     engine.record_purchase(_sale("T3", "M3", 2, 1))
     engine.redeem_reward("M1", "coffee", id="RW1", at=_at(2), purchase_id="T1")
-    engine.redeem_reward("M2", "tote", id="RW2", at=_at(3))
+    tote = engine.redeem_reward("M2", "tote", id="RW2", at=_at(3))
+    engine.use_voucher(tote.code, id="U1", at=_at(4), purchase_id="T2")
     engine.redeem_reward("M3", "tote", id="RW3", at=_at(3), purchase_id="T3")
     # M2 falls below silver and M1 rises to it, with points dated as M2's were.
     engine.transfer("M2", "M1", 30, id="TR1", at=_at(5), reason="gift")
@@ -165,6 +166,8 @@ def _rejected_alone(line: str) -> tuple[LoyaltyError, Engine]:
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
+        ({"reward_id": "coffee", "used_at": "yesterday"}, "used_at"),
+        ({"reward_id": "coffee", "used_at": _at(3).isoformat(), "used_for": 5}, "used_for"),
         ({"reward_id": 7}, "reward_id"),
         ({"reward_id": "coffee", "code": ["X"]}, "code"),
         ({"reward_id": "coffee", "purchase_id": 1}, "purchase_id"),
@@ -229,6 +232,7 @@ def test_a_malformed_referral_record_is_refused_naming_its_field() -> None:
     ("record", "field"),
     [
         (history.Referred("REF-M1", "M1", T0, "NOSUCHCODE"), "referred_by"),
+        (history.RewardBought("RW1", "M1", _at(2), "coffee", used_for="T1"), "used_for"),
         (history.HeldPoints("H1", "M1", _at(2), 6, _at(3), 7), "captured"),
         (history.HeldPoints("H1", "M1", _at(2), 6, _at(2)), "expires_at"),
         (history.HeldPoints("H1", "M1", _at(2), 600, _at(3)), "points"),

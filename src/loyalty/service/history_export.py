@@ -49,6 +49,7 @@ from loyalty.returns import Return, Returned
 from loyalty.service.context import Context
 from loyalty.service.exporting import MAX_PAGE
 from loyalty.store import Operation, UnitOfWork
+from loyalty.vouchers import VoucherStatus
 
 __all__ = ["HistoryExport", "export_history", "record_of_operation"]
 
@@ -133,7 +134,12 @@ def record_of_operation(uow: UnitOfWork, operation: Operation) -> Event | None:
         )
     if operation.kind == "redeem_reward":
         member, reward, paid = request["member_id"], request["reward_id"], request.get("purchase_id")
-        return RewardBought(key, member, at, reward, operation.result["code"], paid)
+        voucher = uow.voucher(operation.result["code"])
+        assert voucher is not None  # vouchers are never deleted
+        # A use wrote no entry: it travels with the reward (see loyalty.history_rewards).
+        used = voucher.status is VoucherStatus.USED
+        used_at, used_for = (voucher.ended_at, voucher.used_for) if used else (None, None)
+        return RewardBought(key, member, at, reward, voucher.code, paid, used_at, used_for)
     if operation.kind == "transfer":
         sender, to, points = request["from_member"], request["to_member"], int(request["points"])
         return PointsSent(key, sender, at, to, points, _text(request.get("reason")))

@@ -33,6 +33,7 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from loyalty import codec, history
+from loyalty.checks import check_aware, check_id
 from loyalty.earning_keys import MEMBER_KINDS, member_kind
 from loyalty.errors import InvalidInput, LoyaltyError, ReferralCodeTaken, StorageError
 from loyalty.history import (
@@ -249,9 +250,12 @@ def _apply(ctx: Context, event: history.Event) -> None:
     elif isinstance(event, OpenHold):
         opening.add_open_hold(ctx, event)
     elif isinstance(event, RewardBought):
-        _check_voucher_code(event)
+        _check_reward(event)
         member, reward, key, at = event.member_id, event.reward_id, event.id, event.at
-        rewarding.redeem_reward(ctx, member, reward, key=key, at=at, purchase_id=event.purchase_id)
+        bought = rewarding.redeem_reward(ctx, member, reward, key=key, at=at, purchase_id=event.purchase_id)
+        if event.used_at is not None:
+            used_at, used_for = event.used_at, event.used_for
+            rewarding.carry_use(ctx, bought.code, key=key, used_at=used_at, used_for=used_for)
     elif isinstance(event, PointsSent):
         member, to, points, key, at = event.member_id, event.to_member, event.points, event.id, event.at
         transferring.transfer(ctx, member, to, points, key=key, at=at, reason=event.reason)
@@ -341,9 +345,16 @@ def _tallies(event: Enrollment) -> dict[str, Tally] | None:
 _ATTEMPTS = 4
 
 
-def _check_voucher_code(event: RewardBought) -> None:
-    """Refuse a reward whose ``code`` is not one the engine gives its id: the till knows the
-    voucher by it, and the voucher made here would have another."""
+def _check_reward(event: RewardBought) -> None:
+    """Refuse a reward whose ``code`` is not one the engine gives its id (the till knows the
+    voucher by it, and the voucher made here would have another), or whose use is malformed:
+    before the reward is bought, so that nothing of it is written."""
+    if event.used_at is not None:
+        check_aware("used_at", event.used_at)
+    if event.used_at is None and event.used_for is not None:
+        raise InvalidInput("used_for", "needs used_at, when the voucher was used")
+    if event.used_for is not None:
+        check_id("used_for", event.used_for)
     if event.code is not None and event.code not in {code_for(event.id, n) for n in range(_ATTEMPTS)}:
         raise InvalidInput("code", f"{event.code!r} is not the voucher code of id {event.id!r}")
 

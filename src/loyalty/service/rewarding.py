@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from loyalty import codec
-from loyalty.checks import check_id
+from loyalty.checks import check_aware, check_id
 from loyalty.errors import InsufficientPoints, UnknownPurchase, UnknownReward, UnknownVoucher, VoucherNotOwned
 from loyalty.ledger import EntryKind, Posting
 from loyalty.outbox import EventKind, NewEvent
@@ -30,6 +30,7 @@ from loyalty.store import UnitOfWork
 from loyalty.vouchers import Voucher, VoucherStatus, check_open, check_use, code_for, issue
 
 __all__ = [
+    "carry_use",
     "expire_due",
     "redeem_reward",
     "revoke_if_returned",
@@ -192,6 +193,30 @@ def use_voucher(
         return used
 
     return using.run(ctx.runner, command)
+
+
+def carry_use(ctx: Context, code: str, *, key: str, used_at: datetime, used_for: str | None) -> Voucher:
+    """End the voucher of ``code``, just bought again by an import, as it ended where the history
+    comes from: used at ``used_at`` (the engine's time there) on purchase ``used_for``. Not
+    :func:`use_voucher`: the till's use was judged there (before expiry, by its member, on a
+    recorded purchase), and is recorded here as it was, however late the import runs. ``key``
+    names it in the outbox event. Idempotent: a voucher used so already is returned as it is."""
+    check_aware("used_at", used_at)
+    if used_for is not None:
+        check_id("used_for", used_for)
+
+    def command(uow: UnitOfWork) -> Voucher:
+        found = _locked_voucher(uow, code)
+        if found.status is VoucherStatus.USED and found.used_for == used_for:
+            return found
+        check_open(found)
+        now = ctx.now()
+        used = uow.end_voucher(code, VoucherStatus.USED, used_at.astimezone(UTC), used_for=used_for)
+        _event(uow, EventKind.VOUCHER_USED, used, used_at, now, key, purchase_id=used_for)
+        uow.commit()
+        return used
+
+    return ctx.runner.run(command, "an imported voucher's use")
 
 
 def _give_back(ctx: Context, uow: UnitOfWork, voucher: Voucher, source: str, now: datetime, why: str) -> None:
