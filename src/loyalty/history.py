@@ -5,7 +5,8 @@ One JSON object a line, each a record of one of these types: ``enrollment``,
 event such as ``survey_completed``), ``opening_balance`` (points a member
 brings from a former program, see below), ``voucher`` (one it bought and has
 yet to use), ``hold`` (points a till has reserved and not yet captured),
-``reward`` (a reward bought with points, :mod:`loyalty.history_rewards`),
+``reward`` (a reward bought with points) and ``voucher_void`` (its voucher voided,
+:mod:`loyalty.history_rewards`),
 ``transfer`` (points sent to another member), ``merge`` (two members found to be
 one, :mod:`loyalty.history_transfers`), ``referral`` (who referred a member enrolled
 earlier in the file, :mod:`loyalty.history_members`) and ``held`` (a hold a till made, and
@@ -135,7 +136,7 @@ from loyalty.history_members import (
     read_opening,
     read_referral,
 )
-from loyalty.history_rewards import RewardBought, read_reward, reward_record
+from loyalty.history_rewards import RewardBought, VoucherVoided, read_reward, reward_record
 from loyalty.history_transfers import (
     MembersMerged,
     PointsSent,
@@ -174,6 +175,7 @@ __all__ = [
     "RewardBought",
     "Sale",
     "SaleReturn",
+    "VoucherVoided",
     "numbered",
     "parse",
     "read",
@@ -277,6 +279,7 @@ Event = (
     | MembersMerged
     | Referred
     | HeldPoints
+    | VoucherVoided
 )
 
 
@@ -310,6 +313,8 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | transfer_record(event)
     if isinstance(event, MembersMerged):
         return head | merge_record(event)
+    if isinstance(event, VoucherVoided):
+        return head | {"type": "voucher_void", "code": event.code}
     if isinstance(event, HeldPoints):
         return head | held_record(event)
     if isinstance(event, Referred):
@@ -464,7 +469,7 @@ _BLANK = re.compile(r"[ \t\n\r]*")
 #: The record types, as a refusal of another names them.
 _TYPES = (
     "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher, hold,"
-    " reward, transfer, merge, referral or held"
+    " reward, voucher_void, transfer, merge, referral or held"
 )
 
 
@@ -497,6 +502,8 @@ def _event(record: Fields) -> Event:
         return read_transfer(record, event_id, member_id, at)
     if kind == "merge":
         return read_merge(record, event_id, member_id, at)
+    if kind == "voucher_void":
+        return VoucherVoided(event_id, member_id, at, record.text("code"))
     if kind == "held":
         return read_held(record, event_id, member_id, at)
     if kind == "referral":

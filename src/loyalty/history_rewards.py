@@ -26,6 +26,12 @@ back in full was not revoked by that return, here neither)::
      "at": "2024-03-05T14:02:51+01:00", "reward_id": "coffee", "code": "HH6J8HJY8Z",
      "used_at": "2024-03-06T08:10:00+00:00", "used_for": "S03-T2-000140"}
 
+A voucher the merchant voided is a ``voucher_void`` record where the void was written in the
+ledger's order (its points came back to the lots they came from then), naming the ``code``::
+
+    {"type": "voucher_void", "id": "VOID-7", "member_id": "M00042",
+     "at": "2024-03-07T10:00:00+01:00", "code": "HH6J8HJY8Z"}
+
 >>> from loyalty.history import parse, write
 >>> bought = parse(1, '{"type": "reward", "id": "T1-7", "member_id": "M1",'
 ...     ' "at": "2024-03-05T14:00:00+01:00", "reward_id": "coffee", "code": "HH6J8HJY8Z"}')
@@ -49,7 +55,7 @@ import attrs
 
 from loyalty.history_fields import Fields
 
-__all__ = ["RewardBought", "read_reward", "reward_record"]
+__all__ = ["RewardBought", "VoucherVoided", "read_reward", "reward_record"]
 
 
 @attrs.frozen
@@ -85,3 +91,14 @@ def read_reward(record: Fields, event_id: str, member_id: str, at: datetime) -> 
     used = None if record.data.get("used_at") is None else record.instant("used_at")
     used_for = record.optional_text("used_for")
     return RewardBought(event_id, member_id, at, record.text("reward_id"), code, paid, used, used_for)
+
+
+@attrs.frozen
+class VoucherVoided:
+    """The merchant voids member ``member_id``'s voucher ``code`` ``at`` under the command id
+    ``id``: its points come back (see :meth:`~loyalty.Engine.void_voucher`)."""
+
+    id: str
+    member_id: str
+    at: datetime
+    code: str

@@ -39,6 +39,7 @@ values, and the side-by-side table :meth:`Comparison.render` draws of them, are
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import tempfile
 from collections import Counter
@@ -55,7 +56,7 @@ from loyalty.checks import check_aware
 from loyalty.comparison import Comparison, MemberChange, Outcome, RulePoints, TierCount
 from loyalty.earning_keys import ENROLLED
 from loyalty.engine import MAX_HOLD_TTL, Engine
-from loyalty.errors import InsufficientPoints, InvalidInput, LoyaltyError, UnknownReward
+from loyalty.errors import InsufficientPoints, InvalidInput, LoyaltyError, UnknownReward, UnknownVoucher
 from loyalty.figures import Figures, periods
 from loyalty.ledger import EntryKind
 from loyalty.money import EXACT
@@ -195,6 +196,10 @@ class _Run:
             engine.merge_members(member, gone, id=event.id, at=event.at, reason=reason)
         elif isinstance(event, history.OpenVoucher | history.OpenHold):
             pass  # made before the history, with points it never had: the same under both programs
+        elif isinstance(event, history.VoucherVoided):
+            # Unknown when its reward was declined under this program: nothing to void.
+            with contextlib.suppress(UnknownVoucher):
+                engine.void_voucher(event.code, id=event.id, at=event.at)
         elif isinstance(event, history.HeldPoints):
             self._held(event)
         elif isinstance(event, history.Referred):
@@ -302,6 +307,7 @@ _RECORDS = (
     history.MembersMerged,
     history.Referred,
     history.HeldPoints,
+    history.VoucherVoided,
 )
 
 

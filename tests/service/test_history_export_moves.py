@@ -64,7 +64,8 @@ def _source(store: Store) -> Engine:
     engine.redeem_reward("M1", "coffee", id="RW1", at=_at(2), purchase_id="T1")
     tote = engine.redeem_reward("M2", "tote", id="RW2", at=_at(3))
     engine.use_voucher(tote.code, id="U1", at=_at(4), purchase_id="T2")
-    engine.redeem_reward("M3", "tote", id="RW3", at=_at(3), purchase_id="T3")
+    bought = engine.redeem_reward("M3", "tote", id="RW3", at=_at(3), purchase_id="T3")
+    engine.void_voucher(bought.code, id="VD1", at=_at(4))
     # M2 falls below silver and M1 rises to it, with points dated as M2's were.
     engine.transfer("M2", "M1", 30, id="TR1", at=_at(5), reason="gift")
     engine.transfer("M3", "M2", 2, id="TR2", at=_at(6), reason="change")
@@ -115,6 +116,7 @@ def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
     assert counts.written["merge"] == 1
     assert counts.written["referral"] == 1
     assert counts.written["held"] == 2
+    assert counts.written["voucher_void"] == 1
     assert counts.skipped == {"hold": 1}
 
     target, _ = _round_trip(source, two_stores[1])
@@ -143,7 +145,7 @@ def test_an_exported_history_with_rewards_imported_again_writes_nothing() -> Non
     assert not again.applied and not again.rejected
     assert again.already == {
         "enrollment": 4, "referral": 1, "purchase": 4, "reward": 3, "transfer": 2, "merge": 1,
-        "held": 2, "redemption": 1,
+        "held": 2, "redemption": 1, "voucher_void": 1,
     }  # fmt: skip
     assert target.entries(limit=1000) == before
 
@@ -221,6 +223,12 @@ def test_a_malformed_held_record_is_refused_naming_its_field(fields: dict[str, A
     assert target.holds("M1") == []
 
 
+def test_a_malformed_voucher_void_record_is_refused_naming_its_field() -> None:
+    record = {"type": "voucher_void", "id": "VD1", "member_id": "M1", "at": _at(2).isoformat(), "code": None}
+    error, _ = _rejected_alone(history.json.dumps(record))
+    assert error.field == "line 3: code"
+
+
 def test_a_malformed_referral_record_is_refused_naming_its_field() -> None:
     record = {"type": "referral", "id": "REF-M1", "member_id": "M1", "at": T0.isoformat(), "referred_by": 5}
     error, target = _rejected_alone(history.json.dumps(record))
@@ -233,6 +241,7 @@ def test_a_malformed_referral_record_is_refused_naming_its_field() -> None:
     [
         (history.Referred("REF-M1", "M1", T0, "NOSUCHCODE"), "referred_by"),
         (history.RewardBought("RW1", "M1", _at(2), "coffee", used_for="T1"), "used_for"),
+        (history.VoucherVoided("VD1", "M1", _at(2), "NOSUCHCODE"), "code"),
         (history.HeldPoints("H1", "M1", _at(2), 6, _at(3), 7), "captured"),
         (history.HeldPoints("H1", "M1", _at(2), 6, _at(2)), "expires_at"),
         (history.HeldPoints("H1", "M1", _at(2), 600, _at(3)), "points"),

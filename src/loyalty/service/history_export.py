@@ -42,6 +42,7 @@ from loyalty.history import (
     RewardBought,
     Sale,
     SaleReturn,
+    VoucherVoided,
 )
 from loyalty.holds import HoldStatus
 from loyalty.identifiers import IdentifierStatus
@@ -80,6 +81,7 @@ _TYPES: dict[type, str] = {
     PointsSent: "transfer",
     MembersMerged: "merge",
     HeldPoints: "held",
+    VoucherVoided: "voucher_void",
 }
 
 
@@ -146,6 +148,10 @@ def record_of_operation(uow: UnitOfWork, operation: Operation) -> Event | None:
     if operation.kind == "member_merge":
         survivor, absorbed = request["survivor"], request["absorbed"]
         return MembersMerged(key, survivor, at, absorbed, _text(request.get("reason")))
+    if operation.kind == "void_voucher":
+        voided = uow.voucher(request["code"])
+        assert voided is not None  # vouchers are never deleted
+        return VoucherVoided(key, voided.member_id, at, voided.code)
     if operation.kind == "hold":
         return _held(uow, operation)
     if operation.kind == "return":

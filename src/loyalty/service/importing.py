@@ -51,6 +51,7 @@ from loyalty.history import (
     RewardBought,
     Sale,
     SaleReturn,
+    VoucherVoided,
 )
 from loyalty.members import MemberStatus
 from loyalty.referrals import ReferralState, normalize_code
@@ -142,6 +143,7 @@ _TYPE = {
     MembersMerged: "merge",
     Referred: "referral",
     HeldPoints: "held",
+    VoucherVoided: "voucher_void",
 }
 
 
@@ -256,6 +258,8 @@ def _apply(ctx: Context, event: history.Event) -> None:
         if event.used_at is not None:
             used_at, used_for = event.used_at, event.used_for
             rewarding.carry_use(ctx, bought.code, key=key, used_at=used_at, used_for=used_for)
+    elif isinstance(event, VoucherVoided):
+        _void(ctx, event)
     elif isinstance(event, PointsSent):
         member, to, points, key, at = event.member_id, event.to_member, event.points, event.id, event.at
         transferring.transfer(ctx, member, to, points, key=key, at=at, reason=event.reason)
@@ -343,6 +347,16 @@ def _tallies(event: Enrollment) -> dict[str, Tally] | None:
 #: How many of the codes an id may give a voucher a reward's ``code`` is looked for among (the
 #: engine takes the next when another voucher has one: a collision of two in 8e14).
 _ATTEMPTS = 4
+
+
+def _void(ctx: Context, event: VoucherVoided) -> None:
+    """Void the voucher as the history did, judged at the void's own time; a voucher of another
+    member than the record's is refused (``member_id``) before anything is written."""
+    check_id("code", event.code)
+    owner = ctx.runner.read(lambda uow: uow.voucher(event.code))
+    if owner is not None and owner.member_id != event.member_id:
+        raise InvalidInput("member_id", f"voucher {event.code!r} is {owner.member_id!r}'s")
+    rewarding.void_voucher(ctx, event.code, key=event.id, at=event.at, judged_at=event.at)
 
 
 def _check_reward(event: RewardBought) -> None:

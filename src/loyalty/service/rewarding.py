@@ -229,8 +229,12 @@ def _give_back(ctx: Context, uow: UnitOfWork, voucher: Voucher, source: str, now
     tiering.follow_balance(ctx, uow, [voucher.member_id], source=source, at=now)
 
 
-def void_voucher(ctx: Context, code: str, *, key: str, at: datetime) -> Voucher:
-    """The merchant takes a voucher back and its points return (see :meth:`loyalty.Engine.void_voucher`)."""
+def void_voucher(
+    ctx: Context, code: str, *, key: str, at: datetime, judged_at: datetime | None = None
+) -> Voucher:
+    """The merchant takes a voucher back and its points return (see :meth:`loyalty.Engine.void_voucher`).
+    ``judged_at``: when to judge whether it had expired (the engine's time if ``None``); an import
+    judges a void of the history at its own ``at``, as the first store did."""
     check_id("code", code)
     check_id("id", key)
     ctx.till_time("at", at, key)
@@ -248,7 +252,7 @@ def void_voucher(ctx: Context, code: str, *, key: str, at: datetime) -> Voucher:
         locks.allowed(uow, found.member_id, locks.CORRECT, field="code")
         now = ctx.now()
         # An unused voucher past its time has expired, whether or not maintenance has said so yet.
-        check_use(found, now, member_id=None)
+        check_use(found, now if judged_at is None else judged_at, member_id=None)
         _give_back(ctx, uow, found, key, now, "voided")
         voided = uow.end_voucher(code, VoucherStatus.VOIDED, now.astimezone(UTC))
         _event(uow, EventKind.VOUCHER_VOIDED, voided, at, now, key, points=voided.points)
