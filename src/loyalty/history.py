@@ -118,6 +118,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -160,6 +161,7 @@ from loyalty.purchases import Line, Purchase
 from loyalty.returns import Return, Returned
 
 __all__ = [
+    "TYPE_OF",
     "Adjustment",
     "CustomEvent",
     "Enrollment",
@@ -282,6 +284,27 @@ Event = (
     | VoucherVoided
 )
 
+
+#: Each record class's ``type`` in a file.
+TYPE_OF: Mapping[type, str] = MappingProxyType(
+    {
+        Enrollment: "enrollment",
+        Sale: "purchase",
+        SaleReturn: "return",
+        Redemption: "redemption",
+        Adjustment: "adjustment",
+        CustomEvent: "event",
+        OpeningBalance: "opening_balance",
+        OpenVoucher: "voucher",
+        OpenHold: "hold",
+        RewardBought: "reward",
+        VoucherVoided: "voucher_void",
+        PointsSent: "transfer",
+        MembersMerged: "merge",
+        Referred: "referral",
+        HeldPoints: "held",
+    }
+)
 
 # -- writing ----------------------------------------------------------------------------------
 

@@ -292,23 +292,7 @@ class _Run:
         )
 
 
-_RECORDS = (
-    history.Enrollment,
-    history.Sale,
-    history.Redemption,
-    history.SaleReturn,
-    history.Adjustment,
-    history.CustomEvent,
-    history.OpeningBalance,
-    history.OpenVoucher,
-    history.OpenHold,
-    history.RewardBought,
-    history.PointsSent,
-    history.MembersMerged,
-    history.Referred,
-    history.HeldPoints,
-    history.VoucherVoided,
-)
+_RECORDS = tuple(history.TYPE_OF)
 
 
 def _records(source: Iterable[str | history.Event]) -> Iterable[tuple[int, history.Event]]:

@@ -29,6 +29,7 @@ from loyalty import codec
 from loyalty.erasure import ERASED
 from loyalty.errors import InvalidInput
 from loyalty.history import (
+    TYPE_OF,
     Adjustment,
     CustomEvent,
     Enrollment,
@@ -65,24 +66,6 @@ class HistoryExport:
 
     written: Counter[str] = attrs.field(factory=Counter)
     skipped: Counter[str] = attrs.field(factory=Counter)
-
-
-#: The record type (its ``"type"`` in a file) of each record a command becomes.
-_TYPES: dict[type, str] = {
-    Enrollment: "enrollment",
-    Referred: "referral",
-    Sale: "purchase",
-    SaleReturn: "return",
-    Redemption: "redemption",
-    Adjustment: "adjustment",
-    CustomEvent: "event",
-    OpeningBalance: "opening_balance",
-    RewardBought: "reward",
-    PointsSent: "transfer",
-    MembersMerged: "merge",
-    HeldPoints: "held",
-    VoucherVoided: "voucher_void",
-}
 
 
 def _enrollment(uow: UnitOfWork, member_id: str) -> Enrollment:
@@ -228,7 +211,7 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
         while True:
             ids, found = ctx.runner.read(functools.partial(members, after=member, page=page))
             for each in found:
-                counts.written[_TYPES[type(each)]] += 1
+                counts.written[TYPE_OF[type(each)]] += 1
                 yield each
             if len(ids) < page:
                 break
@@ -243,7 +226,7 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
             if record is None:
                 counts.skipped[kind] += 1
                 continue
-            counts.written[_TYPES[type(record)]] += 1
+            counts.written[TYPE_OF[type(record)]] += 1
             yield record
         if read < page:
             return
