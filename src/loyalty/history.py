@@ -321,6 +321,19 @@ def record_of(event: Event) -> dict[str, Any]:
         "member_id": event.member_id,
         "at": event.at.isoformat(),
     }
+    # Most of a history is purchases: theirs is the first test.
+    if isinstance(event, Sale):
+        purchase = event.purchase
+        sale = {
+            "type": "purchase",
+            "currency": purchase.currency,
+            "store_id": purchase.store_id,
+            "terminal_id": purchase.terminal_id,
+            "lines": [line_record(line) for line in purchase.lines],
+            "total": str(purchase.total.amount),
+        }
+        # Only when there is one, as most sales have none: a file without it reads as before.
+        return head | sale | ({} if purchase.channel is None else {"channel": purchase.channel})
     if isinstance(event, Enrollment):
         head["type"] = "enrollment"
         head["birthday"] = None if event.birthday is None else event.birthday.isoformat()
@@ -340,8 +353,6 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | {"type": "voucher_void", "code": event.code}
     if isinstance(event, HeldPoints):
         return head | held_record(event)
-    if isinstance(event, Referred):
-        return head | {"type": "referral", "referred_by": event.referred_by}
     if isinstance(event, Redemption):
         # Each only when it says something: a file without them reads as before.
         reason = {} if event.reason == "redemption" else {"reason": event.reason}
@@ -363,17 +374,7 @@ def record_of(event: Event) -> dict[str, Any]:
             None if lines is None else [{"sku": x.sku, "quantity": _quantity(x.quantity)} for x in lines]
         )
         return head | {"type": "return", "purchase_id": event.purchase_id, "lines": returned}
-    purchase = event.purchase
-    sale = {
-        "type": "purchase",
-        "currency": purchase.currency,
-        "store_id": purchase.store_id,
-        "terminal_id": purchase.terminal_id,
-        "lines": [line_record(line) for line in purchase.lines],
-        "total": str(purchase.total.amount),
-    }
-    # Only when there is one, as most sales have none: a file without it reads as before.
-    return head | sale | ({} if purchase.channel is None else {"channel": purchase.channel})
+    return head | {"type": "referral", "referred_by": event.referred_by}
 
 
 def write(events: Iterable[Event]) -> Iterator[str]:
