@@ -18,6 +18,7 @@ from loyalty.errors import InvalidInput, LoyaltyError
 from loyalty.returns import Return
 from loyalty.service.history_export import HistoryExport
 from loyalty.store import Store
+from loyalty.whatif import simulate
 from tests.service.helpers import SILVER_AT_60
 
 #: A point a euro, a cake bonus, points expiring after a year, a reward catalogue, tiers by
@@ -135,9 +136,11 @@ def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
     assert _state(target) == _state(source)
 
 
-def test_an_exported_history_with_rewards_imported_again_writes_nothing() -> None:
-    source = _source(open_store("memory://"))
-    target, lines = _round_trip(source, open_store("memory://"))
+def test_an_exported_history_with_rewards_imported_again_writes_nothing(
+    two_stores: tuple[Store, Store],
+) -> None:
+    source = _source(two_stores[0])
+    target, lines = _round_trip(source, two_stores[1])
     before = target.entries(limit=1000)
 
     again = target.import_events(lines)
@@ -148,6 +151,19 @@ def test_an_exported_history_with_rewards_imported_again_writes_nothing() -> Non
         "held": 2, "redemption": 1, "voucher_void": 1,
     }  # fmt: skip
     assert target.entries(limit=1000) == before
+
+
+def test_an_exported_history_with_rewards_and_transfers_replays_in_the_what_if() -> None:
+    source = _source(open_store("memory://"))
+    lines = list(history.write(source.export_history()))
+
+    found = simulate(lines, PROGRAM, PROGRAM, until=NOW)
+
+    # What differs: the referral bonuses (15 points), which the what-if does not pay.
+    assert found.current.declined == 0
+    assert found.current.figures.redeemed == source.figures(T0, NOW + timedelta(days=1)).redeemed
+    outstanding = sum(source.balance(m).total for m in MEMBERS)
+    assert found.current.figures.outstanding == outstanding - 15
 
 
 def _rejected_alone(line: str) -> tuple[LoyaltyError, Engine]:
