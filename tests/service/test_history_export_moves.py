@@ -16,6 +16,7 @@ from loyalty import Engine, Line, Purchase, history, open_store
 from loyalty.config import program_from_dict
 from loyalty.errors import InvalidInput, LoyaltyError
 from loyalty.returns import Return
+from loyalty.service import history_export
 from loyalty.service.history_export import HistoryExport
 from loyalty.store import Store
 from loyalty.whatif import simulate
@@ -164,6 +165,24 @@ def test_an_exported_history_with_rewards_and_transfers_replays_in_the_what_if()
     assert found.current.figures.redeemed == source.figures(T0, NOW + timedelta(days=1)).redeemed
     outstanding = sum(source.balance(m).total for m in MEMBERS)
     assert found.current.figures.outstanding == outstanding - 15
+
+
+def test_a_hold_is_written_once_where_it_was_made_however_late_it_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Only the last command's id is remembered: the hold's give-back comes two commands later.
+    monkeypatch.setattr(history_export, "_SEEN", 1)
+    source = _source(open_store("memory://"))
+    source.hold("M2", 6, id="H9", at=_at(10), ttl=timedelta(minutes=15))
+    source.redeem("M2", 1, id="X8", at=_at(10))
+    source.redeem("M2", 1, id="X9", at=_at(10))
+    source.capture("H9", id="CAP-9", at=_at(10), points=2)
+    counts = HistoryExport()
+
+    records = [r for r in source.export_history(page=1, counts=counts) if r.id == "H9"]
+
+    assert records == [history.HeldPoints("H9", "M2", _at(10), 6, records[0].expires_at, 2)]
+    assert counts.written["held"] == 3
 
 
 def _rejected_alone(line: str) -> tuple[LoyaltyError, Engine]:

@@ -47,6 +47,7 @@ from loyalty.history import (
 )
 from loyalty.holds import HoldStatus
 from loyalty.identifiers import IdentifierStatus
+from loyalty.ledger import EntryKind
 from loyalty.returns import Return, Returned
 from loyalty.service.context import Context
 from loyalty.service.exporting import MAX_PAGE
@@ -190,8 +191,13 @@ def _commands(
         key = entry.source_id
         if key in seen or key in here:
             continue
-        here.add(key)
         operation = uow.operation(key)
+        if operation is not None and operation.kind == "hold" and entry.kind is not EntryKind.HOLD:
+            # The points a hold gives back (released, expired, the rest of a capture) are written
+            # under its id when it ends: its record was written where it was made, and a hold
+            # ending past the ids remembered must not be written again.
+            continue
+        here.add(key)
         if operation is None:  # maintenance's own entries (expiry, re-dating): no command
             continue
         commands.append((key, operation.kind, record_of_operation(uow, operation)))
