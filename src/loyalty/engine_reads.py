@@ -248,10 +248,11 @@ class EngineReads:
     ) -> Iterator[HistoryEvent]:
         """The store's history as records (:mod:`loyalty.history`) that :meth:`import_events` and
         ``loyalty simulate --history`` read: every member's enrollment, by member id, then the
-        purchases, returns, redemptions, adjustments, custom events and opening balances that
-        wrote ledger entries, in commit order, each as the command that made it. Read ``page``
-        members or entries at a time; ``counts`` (a :class:`HistoryExport`) tallies what was
-        written and the commands no record type describes (see docs/import-export.md)."""
+        purchases, returns, redemptions, adjustments, custom events, opening balances,
+        rewards bought, transfers, merges and holds that wrote ledger entries, in commit order, each
+        as the command that made it. Read ``page`` members or entries at a time; ``counts`` (a
+        :class:`HistoryExport`) tallies what was written and the commands no record type
+        describes (see docs/import-export.md)."""
         return export_history(self._ctx, page=page, export=counts)
 
     def verify(self, *, batch: int = 1000, progress: Callable[[int], None] | None = None) -> ChainReport:

@@ -1,10 +1,16 @@
 """A program's history as JSON Lines: what happened at the tills and to the members, in order.
 
-One JSON object a line, each a record of one of nine types: ``enrollment``,
+One JSON object a line, each a record of one of these types: ``enrollment``,
 ``purchase``, ``return``, ``redemption``, ``adjustment``, ``event`` (a custom
 event such as ``survey_completed``), ``opening_balance`` (points a member
 brings from a former program, see below), ``voucher`` (one it bought and has
-yet to use) and ``hold`` (points a till has reserved and not yet captured).
+yet to use), ``hold`` (points a till has reserved and not yet captured),
+``reward`` (a reward bought with points) and ``voucher_void`` (its voucher voided,
+:mod:`loyalty.history_rewards`),
+``transfer`` (points sent to another member), ``merge`` (two members found to be
+one, :mod:`loyalty.history_transfers`), ``referral`` (who referred a member enrolled
+earlier in the file, :mod:`loyalty.history_members`) and ``held`` (a hold a till made, and
+what of it was captured, :mod:`loyalty.history_vouchers`).
 :func:`read` reads them lazily, one line at a time, so a file of any length is
 read in the memory of one line; :func:`write` writes them. :mod:`loyalty.simulation`
 writes its synthetic traffic in this format and :mod:`loyalty.whatif` replays it
@@ -77,9 +83,9 @@ keys, as :meth:`~loyalty.Engine.enroll` takes them), and an ``opening_balance``
 gives the member the points it had, each lot with the date it was earned
 (``at``) and the date it expires (``expires_at``, ``null`` for never), and for
 points still pending the date they can be spent from (``vests_at``), as
-:meth:`~loyalty.Engine.add_opening_balance` writes them. An enrollment may also
-name the member's referrer (``referred_by``, its referral code) and where that
-referral stands (``referral_state``), the member's own code (``referral_code``), its
+:meth:`~loyalty.Engine.add_opening_balance` writes them (:mod:`loyalty.history_members`).
+An enrollment may also name the member's referrer (``referred_by``, its referral
+code) and where that referral stands (``referral_state``), the member's own code (``referral_code``), its
 ``status``, its ``tier`` state, its ``tallies`` and say that its sign-up bonus was
 paid already (``"bonus_paid": true``: it is in the opening balances, not paid again).
 A ``voucher`` record carries a voucher the member bought and has not used
@@ -110,7 +116,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any
@@ -120,69 +126,64 @@ import attrs
 from loyalty.errors import InvalidInput, LoyaltyError
 from loyalty.history_baskets import CACHE, line_record, read_line
 from loyalty.history_fields import Fields
-from loyalty.history_vouchers import OpenHold, OpenVoucher, read_hold, read_voucher, voucher_record
+from loyalty.history_members import (
+    Enrollment,
+    OpeningBalance,
+    Referred,
+    enrollment_extras,
+    frozen_values,
+    opening_record,
+    read_enrollment,
+    read_opening,
+    read_referral,
+)
+from loyalty.history_rewards import RewardBought, VoucherVoided, read_reward, reward_record
+from loyalty.history_transfers import (
+    MembersMerged,
+    PointsSent,
+    merge_record,
+    read_merge,
+    read_transfer,
+    transfer_record,
+)
+from loyalty.history_vouchers import (
+    HeldPoints,
+    OpenHold,
+    OpenVoucher,
+    held_record,
+    read_held,
+    read_hold,
+    read_voucher,
+    voucher_record,
+)
 from loyalty.members import AttributeValue
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import Return, Returned
 
 __all__ = [
+    "TYPE_OF",
     "Adjustment",
     "CustomEvent",
     "Enrollment",
     "Event",
+    "HeldPoints",
+    "MembersMerged",
     "OpenHold",
     "OpenVoucher",
     "OpeningBalance",
+    "PointsSent",
     "Redemption",
+    "Referred",
+    "RewardBought",
     "Sale",
     "SaleReturn",
+    "VoucherVoided",
     "numbered",
     "parse",
     "read",
     "record_of",
     "write",
 ]
-
-
-def _frozen(value: Mapping[str, AttributeValue] | None) -> Mapping[str, AttributeValue]:
-    return MappingProxyType(dict(value or {}))
-
-
-def _keys(value: Iterable[str]) -> tuple[str, ...]:
-    return tuple(value)
-
-
-@attrs.frozen
-class Enrollment:
-    """A member joins the program at a till or online, with its ``attributes`` (a segment...)."""
-
-    id: str
-    member_id: str
-    at: datetime
-    birthday: date | None = None
-    attributes: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=_frozen, hash=False)
-    #: Cards and keys given with the enrollment (``"card:1234"``), as :meth:`~loyalty.Engine.enroll`
-    #: takes them.
-    identifiers: tuple[str, ...] = attrs.field(default=(), converter=_keys)
-    #: Another member's referral code, as :meth:`~loyalty.Engine.enroll` takes it.
-    referred_by: str | None = None
-    #: The sign-up rules already paid the member where the record comes from (an export): the
-    #: points are in its opening balances, and an import does not pay them again.
-    bonus_paid: bool = False
-    #: The member's own referral code, given to it with the enrollment (an export keeps it, so
-    #: that the members it referred find it).
-    referral_code: str | None = None
-    #: Where the member's referral stood where the record comes from (``"rewarded"``...);
-    #: ``None``: pending, its referee yet to qualify here.
-    referral_state: str | None = None
-    #: The member's status (``"suspended"``, ``"closed"``); ``None``: active.
-    status: str | None = None
-    #: The member's tier state where the record comes from (``tier``, ``earned``, ``since``,
-    #: ``review_at``, ``due_at``, ``floor``, ``floor_until``, ``reached``), as a JSON object.
-    tier: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
-    #: The member's own tallies (visits, stamps, birthday bonuses paid...), by key without the
-    #: member's id, each ``{"count": 3, "points": "0"}``.
-    tallies: Mapping[str, Any] | None = attrs.field(default=None, hash=False)
 
 
 @attrs.frozen
@@ -262,21 +263,7 @@ class CustomEvent:
     member_id: str
     name: str
     at: datetime
-    properties: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=_frozen, hash=False)
-
-
-@attrs.frozen
-class OpeningBalance:
-    """Points a member brings from a former program: earned ``at``, expiring at ``expires_at``
-    (``None``: never), spendable from ``vests_at`` (``None``: at once), as
-    :meth:`~loyalty.Engine.add_opening_balance` writes them."""
-
-    id: str
-    member_id: str
-    points: int
-    at: datetime
-    expires_at: datetime | None = None
-    vests_at: datetime | None = None
+    properties: Mapping[str, AttributeValue] = attrs.field(factory=dict, converter=frozen_values, hash=False)
 
 
 Event = (
@@ -289,8 +276,35 @@ Event = (
     | OpeningBalance
     | OpenVoucher
     | OpenHold
+    | RewardBought
+    | PointsSent
+    | MembersMerged
+    | Referred
+    | HeldPoints
+    | VoucherVoided
 )
 
+
+#: Each record class's ``type`` in a file.
+TYPE_OF: Mapping[type, str] = MappingProxyType(
+    {
+        Enrollment: "enrollment",
+        Sale: "purchase",
+        SaleReturn: "return",
+        Redemption: "redemption",
+        Adjustment: "adjustment",
+        CustomEvent: "event",
+        OpeningBalance: "opening_balance",
+        OpenVoucher: "voucher",
+        OpenHold: "hold",
+        RewardBought: "reward",
+        VoucherVoided: "voucher_void",
+        PointsSent: "transfer",
+        MembersMerged: "merge",
+        Referred: "referral",
+        HeldPoints: "held",
+    }
+)
 
 # -- writing ----------------------------------------------------------------------------------
 
@@ -307,15 +321,38 @@ def record_of(event: Event) -> dict[str, Any]:
         "member_id": event.member_id,
         "at": event.at.isoformat(),
     }
+    # Most of a history is purchases: theirs is the first test.
+    if isinstance(event, Sale):
+        purchase = event.purchase
+        sale = {
+            "type": "purchase",
+            "currency": purchase.currency,
+            "store_id": purchase.store_id,
+            "terminal_id": purchase.terminal_id,
+            "lines": [line_record(line) for line in purchase.lines],
+            "total": str(purchase.total.amount),
+        }
+        # Only when there is one, as most sales have none: a file without it reads as before.
+        return head | sale | ({} if purchase.channel is None else {"channel": purchase.channel})
     if isinstance(event, Enrollment):
         head["type"] = "enrollment"
         head["birthday"] = None if event.birthday is None else event.birthday.isoformat()
         head |= {"attributes": dict(event.attributes)} if event.attributes else {}
-        return head | _enrollment_extras(event)
+        return head | enrollment_extras(event)
     if isinstance(event, OpeningBalance):
-        return head | _opening_record(event)
+        return head | opening_record(event)
     if isinstance(event, OpenVoucher | OpenHold):
         return head | voucher_record(event)
+    if isinstance(event, RewardBought):
+        return head | reward_record(event)
+    if isinstance(event, PointsSent):
+        return head | transfer_record(event)
+    if isinstance(event, MembersMerged):
+        return head | merge_record(event)
+    if isinstance(event, VoucherVoided):
+        return head | {"type": "voucher_void", "code": event.code}
+    if isinstance(event, HeldPoints):
+        return head | held_record(event)
     if isinstance(event, Redemption):
         # Each only when it says something: a file without them reads as before.
         reason = {} if event.reason == "redemption" else {"reason": event.reason}
@@ -337,17 +374,7 @@ def record_of(event: Event) -> dict[str, Any]:
             None if lines is None else [{"sku": x.sku, "quantity": _quantity(x.quantity)} for x in lines]
         )
         return head | {"type": "return", "purchase_id": event.purchase_id, "lines": returned}
-    purchase = event.purchase
-    sale = {
-        "type": "purchase",
-        "currency": purchase.currency,
-        "store_id": purchase.store_id,
-        "terminal_id": purchase.terminal_id,
-        "lines": [line_record(line) for line in purchase.lines],
-        "total": str(purchase.total.amount),
-    }
-    # Only when there is one, as most sales have none: a file without it reads as before.
-    return head | sale | ({} if purchase.channel is None else {"channel": purchase.channel})
+    return head | {"type": "referral", "referred_by": event.referred_by}
 
 
 def write(events: Iterable[Event]) -> Iterator[str]:
@@ -463,7 +490,11 @@ _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 #: What JSON counts as whitespace (``\s`` counts more, which json.loads refuses after a value).
 _BLANK = re.compile(r"[ \t\n\r]*")
 
-_TYPES = "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher or hold"
+#: The record types, as a refusal of another names them.
+_TYPES = (
+    "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher, hold,"
+    " reward, voucher_void, transfer, merge, referral or held"
+)
 
 
 def _event(record: Fields) -> Event:
@@ -472,7 +503,7 @@ def _event(record: Fields) -> Event:
     if kind == "purchase":
         return Sale(_purchase(record, event_id, member_id, at))
     if kind == "enrollment":
-        return _enrollment(record, event_id, member_id, at)
+        return read_enrollment(record, event_id, member_id, at)
     if kind == "redemption":
         reason, paid = record.optional_text("reason"), record.optional_text("purchase_id")
         return Redemption(event_id, member_id, record.integer("points"), at, reason or "redemption", paid)
@@ -484,11 +515,23 @@ def _event(record: Fields) -> Event:
     if kind == "event":
         return CustomEvent(event_id, member_id, record.text("name"), at, record.values("properties"))
     if kind == "opening_balance":
-        return _opening(record, event_id, member_id, at)
+        return read_opening(record, event_id, member_id, at)
     if kind == "voucher":
         return read_voucher(record, event_id, member_id, at)
     if kind == "hold":
         return read_hold(record, event_id, member_id, at)
+    if kind == "reward":
+        return read_reward(record, event_id, member_id, at)
+    if kind == "transfer":
+        return read_transfer(record, event_id, member_id, at)
+    if kind == "merge":
+        return read_merge(record, event_id, member_id, at)
+    if kind == "voucher_void":
+        return VoucherVoided(event_id, member_id, at, record.text("code"))
+    if kind == "held":
+        return read_held(record, event_id, member_id, at)
+    if kind == "referral":
+        return read_referral(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 
@@ -531,63 +574,3 @@ def read(lines: Iterable[str]) -> Iterator[Event]:
     """Each record of ``lines``, read as it is reached (see :func:`numbered`)."""
     for _, event in numbered(lines):
         yield event
-
-
-# -- migrating members: identifiers on enrollments, opening balances -------------------------
-
-
-def _identifiers(record: Fields) -> tuple[str, ...]:
-    """An enrollment's ``identifiers``: a list of ``kind:value`` strings (checked by the engine)."""
-    items = record.items("identifiers", optional=True) or ()
-    for i, key in enumerate(items):
-        if not isinstance(key, str):
-            raise record.error(f"identifiers[{i}]", f"must be a string kind:value, not {type(key).__name__}")
-    return tuple(items)
-
-
-def _enrollment_extras(event: Enrollment) -> dict[str, Any]:
-    """What an enrollment writes beyond its member's details, each only when it says something
-    (a file without them reads as before)."""
-    extras: dict[str, Any] = {"identifiers": list(event.identifiers)} if event.identifiers else {}
-    extras |= {} if event.referred_by is None else {"referred_by": event.referred_by}
-    extras |= {"bonus_paid": True} if event.bonus_paid else {}
-    extras |= {} if event.referral_code is None else {"referral_code": event.referral_code}
-    extras |= {} if event.referral_state is None else {"referral_state": event.referral_state}
-    extras |= {} if event.status is None else {"status": event.status}
-    extras |= {} if event.tier is None else {"tier": dict(event.tier)}
-    return extras | ({} if event.tallies is None else {"tallies": dict(event.tallies)})
-
-
-def _enrollment(record: Fields, event_id: str, member_id: str, at: datetime) -> Enrollment:
-    keys, birthday, attributes = _identifiers(record), record.day("birthday"), record.values("attributes")
-    referred_by, code = record.optional_text("referred_by"), record.optional_text("referral_code")
-    paid, state = record.flag("bonus_paid"), record.optional_text("referral_state")
-    status, tier, tallies = record.optional_text("status"), record.mapping("tier"), record.mapping("tallies")
-    return Enrollment(
-        event_id,
-        member_id,
-        at,
-        birthday,
-        attributes,
-        keys,
-        referred_by,
-        paid,
-        code,
-        state,
-        status,
-        tier,
-        tallies,
-    )
-
-
-def _opening_record(event: OpeningBalance) -> dict[str, Any]:
-    expires = None if event.expires_at is None else event.expires_at.isoformat()
-    record = {"type": "opening_balance", "points": event.points, "expires_at": expires}
-    return record | ({} if event.vests_at is None else {"vests_at": event.vests_at.isoformat()})
-
-
-def _opening(record: Fields, event_id: str, member_id: str, at: datetime) -> OpeningBalance:
-    points = record.integer("points")
-    expires = None if record.data.get("expires_at") is None else record.instant("expires_at")
-    vests = None if record.data.get("vests_at") is None else record.instant("vests_at")
-    return OpeningBalance(event_id, member_id, points, at, expires, vests)

@@ -19,6 +19,15 @@ A ``hold`` record says the same of a hold, without a code or reward::
      "at": "2024-03-05T14:04:00+01:00", "points": 120, "expires_at": "2024-03-05T13:19:00+00:00",
      "lots": [{"points": 120, "at": "2024-01-10T10:00:00+01:00", "expires_at": null}]}
 
+A history export writes a hold a till made as the command (``held``), where it was made in the
+ledger's order: its ``points``, its ``expires_at`` and, once captured, the points ``captured``
+(``null``: still open); a released or expired hold gave its points back to the lots they came
+from and is left out (see docs/import-export.md)::
+
+    {"type": "held", "id": "S03-T2-000125", "member_id": "M00042",
+     "at": "2024-03-05T14:04:00+01:00", "points": 120, "expires_at": "2024-03-05T13:19:00+00:00",
+     "captured": 100}
+
 >>> from loyalty.history import parse, write
 >>> line = ('{"type": "voucher", "id": "VCH-1", "member_id": "M1", "at": "2024-03-05T14:00:00+01:00",'
 ...     ' "code": "HH6J8HJY8Z", "reward_id": "coffee", "points": 300,'
@@ -33,15 +42,27 @@ True
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
 
+from loyalty.checks import MAX_ID_LENGTH
 from loyalty.history_fields import Fields
 
-__all__ = ["DrawnLot", "OpenHold", "OpenVoucher", "read_hold", "read_voucher", "voucher_record"]
+__all__ = [
+    "DrawnLot",
+    "HeldPoints",
+    "OpenHold",
+    "OpenVoucher",
+    "held_record",
+    "read_held",
+    "read_hold",
+    "read_voucher",
+    "voucher_record",
+]
 
 
 @attrs.frozen
@@ -133,3 +154,50 @@ def read_hold(record: Fields, event_id: str, member_id: str, at: datetime) -> Op
     """The hold of ``record`` (its points and dates checked when it reaches an engine)."""
     points, expires = record.integer("points"), record.instant("expires_at")
     return OpenHold(event_id, member_id, at, points, expires, _read_lots(record))
+
+
+@attrs.frozen
+class HeldPoints:
+    """A hold a till made under its id ``id``: ``points`` reserved ``at``, ending unless captured
+    at ``expires_at``, and ``captured`` points of them spent (``None``: still open), as
+    :meth:`~loyalty.Engine.hold` and :meth:`~loyalty.Engine.capture` write them."""
+
+    id: str
+    member_id: str
+    at: datetime
+    points: int
+    expires_at: datetime
+    captured: int | None = None
+
+    @property
+    def capture_id(self) -> str:
+        """The id its capture is imported under (the till's own is not kept with the hold): the
+        hold's, marked, or a digest of it where that would be too long for an id."""
+        marked = f"{self.id}:capture"
+        if len(marked) <= MAX_ID_LENGTH:
+            return marked
+        return "capture:" + hashlib.sha256(self.id.encode()).hexdigest()
+
+    def ttl(self, longest: timedelta) -> timedelta:
+        """How long the hold is made for where it is imported: a captured one, captured at once,
+        the ``longest`` a hold may have (it cannot expire first); an open one the time it had
+        (its clock starting again there). Either is worked out from the record alone, so that an
+        import run again asks for the very same hold."""
+        return longest if self.captured is not None else min(longest, self.expires_at - self.at)
+
+
+def held_record(held: HeldPoints) -> dict[str, Any]:
+    """What a hold's record says beyond its id, member and time."""
+    return {
+        "type": "held",
+        "points": held.points,
+        "expires_at": held.expires_at.isoformat(),
+        "captured": held.captured,
+    }
+
+
+def read_held(record: Fields, event_id: str, member_id: str, at: datetime) -> HeldPoints:
+    """The hold of ``record`` (its points and dates checked when it reaches an engine)."""
+    points, expires = record.integer("points"), record.instant("expires_at")
+    captured = None if record.data.get("captured") is None else record.integer("captured")
+    return HeldPoints(event_id, member_id, at, points, expires, captured)

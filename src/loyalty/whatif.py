@@ -39,6 +39,7 @@ values, and the side-by-side table :meth:`Comparison.render` draws of them, are
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import tempfile
 from collections import Counter
@@ -54,8 +55,8 @@ from loyalty import history
 from loyalty.checks import check_aware
 from loyalty.comparison import Comparison, MemberChange, Outcome, RulePoints, TierCount
 from loyalty.earning_keys import ENROLLED
-from loyalty.engine import Engine
-from loyalty.errors import InsufficientPoints, InvalidInput, LoyaltyError
+from loyalty.engine import MAX_HOLD_TTL, Engine
+from loyalty.errors import InsufficientPoints, InvalidInput, LoyaltyError, UnknownReward, UnknownVoucher
 from loyalty.figures import Figures, periods
 from loyalty.ledger import EntryKind
 from loyalty.money import EXACT
@@ -181,8 +182,28 @@ class _Run:
             except InsufficientPoints:
                 self.declined += 1
                 self.declined_points += -event.points
+        elif isinstance(event, history.RewardBought):
+            self._reward(event)
+        elif isinstance(event, history.PointsSent):
+            try:
+                member, to, points, reason = event.member_id, event.to_member, event.points, event.reason
+                engine.transfer(member, to, points, id=event.id, at=event.at, reason=reason)
+            except InsufficientPoints:
+                self.declined += 1
+                self.declined_points += event.points
+        elif isinstance(event, history.MembersMerged):
+            member, gone, reason = event.member_id, event.absorbed, event.reason
+            engine.merge_members(member, gone, id=event.id, at=event.at, reason=reason)
         elif isinstance(event, history.OpenVoucher | history.OpenHold):
             pass  # made before the history, with points it never had: the same under both programs
+        elif isinstance(event, history.VoucherVoided):
+            # Unknown when its reward was declined under this program: nothing to void.
+            with contextlib.suppress(UnknownVoucher):
+                engine.void_voucher(event.code, id=event.id, at=event.at)
+        elif isinstance(event, history.HeldPoints):
+            self._held(event)
+        elif isinstance(event, history.Referred):
+            pass  # members are enrolled without codes here: no referral bonus under either program
         elif isinstance(event, history.OpeningBalance):
             # Points carried from a former program: the same under both programs.
             member, points, at, expires = event.member_id, event.points, event.at, event.expires_at
@@ -194,6 +215,33 @@ class _Run:
                     event.member_id, event.name, id=event.id, at=event.at, properties=event.properties
                 )
             )
+
+    def _reward(self, event: history.RewardBought) -> None:
+        """Buy the reward under this program: declined when the member cannot afford it or the
+        program's catalogue does not offer it then."""
+        try:
+            member, reward, paid = event.member_id, event.reward_id, event.purchase_id
+            bought = self.engine.redeem_reward(member, reward, id=event.id, at=event.at, purchase_id=paid)
+        except (InsufficientPoints, UnknownReward):
+            offered = self.versions[-1].reward(event.reward_id)
+            self.declined += 1
+            self.declined_points += 0 if offered is None else offered.cost
+            return
+        if event.used_at is not None:
+            # Used as it was, so that a return of its purchase does not revoke it here either.
+            self.engine.use_voucher(bought.code, id=f"use:{bought.code}", at=event.at)
+
+    def _held(self, event: history.HeldPoints) -> None:
+        """Make the hold and capture what was captured of it, at once (as an import does)."""
+        engine, captured = self.engine, event.captured
+        try:
+            engine.hold(event.member_id, event.points, id=event.id, at=event.at, ttl=event.ttl(MAX_HOLD_TTL))
+        except InsufficientPoints:
+            self.declined += 1
+            self.declined_points += event.points
+            return
+        if captured is not None:
+            engine.capture(event.id, id=event.capture_id, at=event.at, points=captured)
 
     def _signup(self, member: str) -> None:
         """What the sign-up rules paid the member just enrolled, by rule (its only entries so far)."""
@@ -244,17 +292,7 @@ class _Run:
         )
 
 
-_RECORDS = (
-    history.Enrollment,
-    history.Sale,
-    history.Redemption,
-    history.SaleReturn,
-    history.Adjustment,
-    history.CustomEvent,
-    history.OpeningBalance,
-    history.OpenVoucher,
-    history.OpenHold,
-)
+_RECORDS = tuple(history.TYPE_OF)
 
 
 def _records(source: Iterable[str | history.Event]) -> Iterable[tuple[int, history.Event]]:

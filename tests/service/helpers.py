@@ -15,6 +15,11 @@ from loyalty.testing.clock import ManualClock
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 PROGRAM = Program("Engine", "EUR")  # the plain program: 1 point per EUR, floored
+#: Tiers by balance, as a program's configuration gives them: silver from 60 points.
+SILVER_AT_60 = {
+    "metric": "balance",
+    "levels": [{"id": "member", "name": "Member"}, {"id": "silver", "name": "Silver", "threshold": "60"}],
+}
 
 
 def sale(

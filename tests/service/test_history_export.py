@@ -20,7 +20,7 @@ from loyalty.returns import Return, Returned
 from loyalty.service.history_export import HistoryExport
 from loyalty.store import Closing, Store, UnitOfWork
 from loyalty.whatif import simulate
-from tests.service.helpers import WatchedStore, lot_dates
+from tests.service.helpers import SILVER_AT_60, WatchedStore, lot_dates
 
 #: A point a euro, a cake bonus, a survey bonus, points pending 14 days and expiring after a
 #: year, tiers by balance.
@@ -34,13 +34,7 @@ PROGRAM = program_from_dict(
             {"kind": "product_bonus", "id": "cake", "points": 5, "skus": ["cake"]},
             {"kind": "event", "id": "survey", "event": "survey_completed", "points": 7},
         ],
-        "tiers": {
-            "metric": "balance",
-            "levels": [
-                {"id": "member", "name": "Member"},
-                {"id": "silver", "name": "Silver", "threshold": "60"},
-            ],
-        },
+        "tiers": SILVER_AT_60,
     }
 )
 T0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
@@ -221,12 +215,13 @@ def test_an_erased_members_history_exports_under_its_pseudonym_without_its_perso
 def test_commands_without_a_record_type_are_counted_as_left_out() -> None:
     source = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
     _history(source)
-    source.transfer("M2", "M3", 5, id="TR1", at=NOW, reason="gift")
+    source.hold("M2", 5, id="H1", at=NOW, ttl=timedelta(minutes=15))
+    source.release("H1", at=NOW)  # its points back where they were: left out
     counts = HistoryExport()
 
     types = [history.record_of(r)["type"] for r in source.export_history(counts=counts)]
 
-    assert counts.skipped == {"transfer": 1}
+    assert counts.skipped == {"hold": 1}
     assert len(types) == sum(counts.written.values()) == 14
 
 

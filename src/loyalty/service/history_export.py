@@ -6,8 +6,8 @@ id); their commit order is the ledger feed's (:meth:`loyalty.store.LedgerRole.en
 entries name the command that wrote them (``source_id``). So only the commands that wrote an
 entry are exported: a purchase or event that earned nothing and a declined redemption changed
 no points, and are left out (see docs/import-export.md). Purchases, returns, redemptions,
-adjustments, custom events and opening balances have a record type; the other commands
-(transfers, merges, holds, rewards...) have none and are counted in :attr:`HistoryExport.skipped`.
+adjustments, custom events, opening balances, rewards bought, transfers, merges and holds (open or
+captured) have a record type; the other commands have none and are counted in :attr:`HistoryExport.skipped`.
 
 Members are read ``page`` at a time by id and entries ``page`` at a time by ``seq``, each page in
 one read-only unit of work, and the ids of the commands already written are remembered up to a
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter, OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -29,20 +29,30 @@ from loyalty import codec
 from loyalty.erasure import ERASED
 from loyalty.errors import InvalidInput
 from loyalty.history import (
+    TYPE_OF,
     Adjustment,
     CustomEvent,
     Enrollment,
     Event,
+    HeldPoints,
+    MembersMerged,
     OpeningBalance,
+    PointsSent,
     Redemption,
+    Referred,
+    RewardBought,
     Sale,
     SaleReturn,
+    VoucherVoided,
 )
+from loyalty.holds import HoldStatus
 from loyalty.identifiers import IdentifierStatus
+from loyalty.ledger import EntryKind
 from loyalty.returns import Return, Returned
 from loyalty.service.context import Context
 from loyalty.service.exporting import MAX_PAGE
 from loyalty.store import Operation, UnitOfWork
+from loyalty.vouchers import VoucherStatus
 
 __all__ = ["HistoryExport", "export_history", "record_of_operation"]
 
@@ -59,26 +69,16 @@ class HistoryExport:
     skipped: Counter[str] = attrs.field(factory=Counter)
 
 
-#: The record type (its ``"type"`` in a file) of each record a command becomes.
-_TYPES: dict[type, str] = {
-    Sale: "purchase",
-    SaleReturn: "return",
-    Redemption: "redemption",
-    Adjustment: "adjustment",
-    CustomEvent: "event",
-    OpeningBalance: "opening_balance",
-}
-
-
 def _enrollment(uow: UnitOfWork, member_id: str) -> Enrollment:
     member = uow.member(member_id)
     assert member is not None  # listed by the store
     # An erased member's row has lost its birthday and attributes and its keys are deleted:
     # only its id and enrollment time are left to export.
     keys = tuple(i.key for i in uow.identifiers(member_id) if i.status is IdentifierStatus.ACTIVE)
-    return Enrollment(
-        f"ENR-{member_id}", member_id, member.enrolled_at, member.birthday, member.attributes, keys
-    )
+    # Its own referral code, which the members it referred are linked to after the enrollments.
+    code = uow.referral_code(member_id)
+    joined, birthday, attributes = member.enrolled_at, member.birthday, member.attributes
+    return Enrollment(f"ENR-{member_id}", member_id, joined, birthday, attributes, keys, referral_code=code)
 
 
 def _quantity(text: Any) -> int | Decimal:
@@ -118,6 +118,26 @@ def record_of_operation(uow: UnitOfWork, operation: Operation) -> Event | None:
             None if expires is None else datetime.fromisoformat(expires),
             None if vests is None else datetime.fromisoformat(vests),
         )
+    if operation.kind == "redeem_reward":
+        member, reward, paid = request["member_id"], request["reward_id"], request.get("purchase_id")
+        voucher = uow.voucher(operation.result["code"])
+        assert voucher is not None  # vouchers are never deleted
+        # A use wrote no entry: it travels with the reward (see loyalty.history_rewards).
+        used = voucher.status is VoucherStatus.USED
+        used_at, used_for = (voucher.ended_at, voucher.used_for) if used else (None, None)
+        return RewardBought(key, member, at, reward, voucher.code, paid, used_at, used_for)
+    if operation.kind == "transfer":
+        sender, to, points = request["from_member"], request["to_member"], int(request["points"])
+        return PointsSent(key, sender, at, to, points, _text(request.get("reason")))
+    if operation.kind == "member_merge":
+        survivor, absorbed = request["survivor"], request["absorbed"]
+        return MembersMerged(key, survivor, at, absorbed, _text(request.get("reason")))
+    if operation.kind == "void_voucher":
+        voided = uow.voucher(request["code"])
+        assert voided is not None  # vouchers are never deleted
+        return VoucherVoided(key, voided.member_id, at, voided.code)
+    if operation.kind == "hold":
+        return _held(uow, operation)
     if operation.kind == "return":
         sold = uow.operation(request["purchase_id"])
         assert sold is not None  # a return is recorded against a recorded purchase
@@ -127,9 +147,35 @@ def record_of_operation(uow: UnitOfWork, operation: Operation) -> Event | None:
     return None
 
 
+def _held(uow: UnitOfWork, operation: Operation) -> HeldPoints | None:
+    """A hold as it stands now: open, or what of it was captured; ``None`` for one released or
+    expired, whose points went back to the very lots they came from."""
+    held = uow.hold(operation.key)
+    assert held is not None  # holds are never deleted
+    if held.status is HoldStatus.OPEN or held.status is HoldStatus.CAPTURED:
+        captured = held.captured if held.status is HoldStatus.CAPTURED else None
+        return HeldPoints(held.id, held.member_id, held.held_at, held.points, held.expires_at, captured)
+    return None
+
+
 def _enrollments(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], list[Enrollment]]:
     ids = uow.member_ids(after=after, limit=page)
     return ids, [_enrollment(uow, member_id) for member_id in ids]
+
+
+#: A read of the members after ``after``, ``page`` of them: their ids and their records.
+_Members = Callable[..., tuple[list[str], Sequence[Event]]]
+
+
+def _referrals(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], list[Referred]]:
+    """The referrals of the members after ``after``: each referee and the code it was referred with."""
+    ids = uow.member_ids(after=after, limit=page)
+    found = [(member_id, uow.referral(member_id), uow.member(member_id)) for member_id in ids]
+    return ids, [
+        Referred(f"REF-{member_id}", member_id, member.enrolled_at, referral.code)
+        for member_id, referral, member in found
+        if referral is not None and member is not None
+    ]
 
 
 def _commands(
@@ -145,8 +191,13 @@ def _commands(
         key = entry.source_id
         if key in seen or key in here:
             continue
-        here.add(key)
         operation = uow.operation(key)
+        if operation is not None and operation.kind == "hold" and entry.kind is not EntryKind.HOLD:
+            # The points a hold gives back (released, expired, the rest of a capture) are written
+            # under its id when it ends: its record was written where it was made, and a hold
+            # ending past the ids remembered must not be written again.
+            continue
+        here.add(key)
         if operation is None:  # maintenance's own entries (expiry, re-dating): no command
             continue
         commands.append((key, operation.kind, record_of_operation(uow, operation)))
@@ -159,14 +210,18 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
     if isinstance(page, bool) or not isinstance(page, int) or not 0 < page <= MAX_PAGE:
         raise InvalidInput("page", f"must be an int from 1 to {MAX_PAGE}, got {page!r}")
     counts = HistoryExport() if export is None else export
-    member = ""
-    while True:
-        ids, enrollments = ctx.runner.read(functools.partial(_enrollments, after=member, page=page))
-        counts.written["enrollment"] += len(enrollments)
-        yield from enrollments
-        if len(ids) < page:
-            break
-        member = ids[-1]
+    # The enrollments first, then the referrals: a referee's referrer may come after it by id.
+    readers: tuple[_Members, ...] = (_enrollments, _referrals)
+    for members in readers:
+        member = ""
+        while True:
+            ids, found = ctx.runner.read(functools.partial(members, after=member, page=page))
+            for each in found:
+                counts.written[TYPE_OF[type(each)]] += 1
+                yield each
+            if len(ids) < page:
+                break
+            member = ids[-1]
     seq, seen = 0, OrderedDict[str, None]()
     while True:
         read, seq, commands = ctx.runner.read(functools.partial(_commands, after=seq, page=page, seen=seen))
@@ -177,7 +232,7 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
             if record is None:
                 counts.skipped[kind] += 1
                 continue
-            counts.written[_TYPES[type(record)]] += 1
+            counts.written[TYPE_OF[type(record)]] += 1
             yield record
         if read < page:
             return

@@ -27,34 +27,18 @@ import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from decimal import Decimal
 from typing import Any, Literal, TypeVar
 
 import attrs
 
 from loyalty import codec, history
-from loyalty.earning_keys import MEMBER_KINDS, member_kind
-from loyalty.errors import InvalidInput, LoyaltyError, ReferralCodeTaken, StorageError
-from loyalty.history import (
-    Adjustment,
-    CustomEvent,
-    Enrollment,
-    OpenHold,
-    OpeningBalance,
-    OpenVoucher,
-    Redemption,
-    Sale,
-    SaleReturn,
-)
-from loyalty.members import MemberStatus
-from loyalty.referrals import ReferralState, normalize_code
-from loyalty.service import membership, opening, purchases, referring, returning, spending
+from loyalty.errors import InvalidInput, LoyaltyError, StorageError
+from loyalty.history import Enrollment, Referred, Sale
+from loyalty.service import purchases, replaying
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Runner
-from loyalty.store import UnitOfWork, check_tally_key
-from loyalty.tallies import Tally
-from loyalty.tiers import TierState
+from loyalty.store import UnitOfWork
 
 __all__ = ["ImportSummary", "OnError", "Rejected", "import_events"]
 
@@ -110,19 +94,6 @@ class ImportSummary:
         return sum(self.rejected.values())
 
 
-_TYPE = {
-    Enrollment: "enrollment",
-    Sale: "purchase",
-    SaleReturn: "return",
-    Redemption: "redemption",
-    Adjustment: "adjustment",
-    CustomEvent: "event",
-    OpeningBalance: "opening_balance",
-    OpenVoucher: "voucher",
-    OpenHold: "hold",
-}
-
-
 class _Deferred:
     """A batch's unit of work as its commands see it: their commits wait for the batch's end."""
 
@@ -153,14 +124,19 @@ class _InBatch(Runner):
 
 
 def _key(event: history.Event) -> tuple[str, str]:
-    """What makes an event a retry of another: an enrollment's member, any other's id."""
-    return ("member", event.member_id) if isinstance(event, Enrollment) else ("id", event.id)
+    """What makes an event a retry of another: an enrollment's member, a referral's referee, any
+    other's id."""
+    if isinstance(event, Enrollment | Referred):
+        return (type(event).__name__, event.member_id)
+    return ("id", event.id)
 
 
 def _seen(uow: UnitOfWork, event: history.Event) -> bool:
     """Whether the event was recorded before (running it again replays it, writing nothing)."""
     if isinstance(event, Enrollment):
         return uow.member(event.member_id) is not None
+    if isinstance(event, Referred):
+        return uow.referral(event.member_id) is not None
     return uow.operation(event.id) is not None
 
 
@@ -173,121 +149,13 @@ def _applied(ctx: Context, event: history.Event, seen: Callable[[history.Event],
         purchases.record(ctx, purchase, command, "purchase")
         return command.retried
     was = seen(event)
-    _apply(ctx, event)
+    if was and isinstance(event, Enrollment) and event.referred_by is None:
+        # A history export links referrals after the enrollments (a ``referral`` record): run
+        # again, the enrollment says the referral it has by now, or it would disagree with it.
+        found = ctx.runner.read(lambda uow: uow.referral(event.member_id))
+        event = event if found is None else attrs.evolve(event, referred_by=found.code)
+    replaying.apply(ctx, event)
     return was
-
-
-def _apply(ctx: Context, event: history.Event) -> None:
-    """Run ``event`` through the use case of its engine method, checked as that method checks it."""
-    if isinstance(event, Sale):
-        purchases.record_purchase(ctx, event.purchase)
-    elif isinstance(event, Enrollment):
-        _check_code(ctx, event)
-        membership.enroll(
-            ctx,
-            event.member_id,
-            at=event.at,
-            birthday=event.birthday,
-            attributes=event.attributes,
-            referred_by=event.referred_by,
-            identifiers=event.identifiers or None,
-            bonus=not event.bonus_paid,
-            referral_state=_referral_state(event),
-            status=_status(event),
-            tier=_tier(event),
-            tallies=_tallies(event),
-        )
-        if event.referral_code is not None:
-            referring.code(ctx, event.member_id, event.referral_code)
-    elif isinstance(event, SaleReturn):
-        receipt = returning.record_return(ctx, event.returned)
-        if receipt.member_id != event.member_id:
-            raise InvalidInput("member_id", f"purchase {event.purchase_id!r} is {receipt.member_id!r}'s")
-    elif isinstance(event, Redemption):
-        member, points, key, at = event.member_id, event.points, event.id, event.at
-        reason, paid = event.reason, event.purchase_id
-        spending.redeem(ctx, member, points, key=key, at=at, reason=reason, purchase_id=paid)
-    elif isinstance(event, Adjustment):
-        member, points, key, at = event.member_id, event.points, event.id, event.at
-        spending.adjust(ctx, member, points, key=key, at=at, reason=event.reason, actor=event.actor)
-    elif isinstance(event, CustomEvent):
-        made = purchases.till_event(ctx, event.id, event.member_id, event.name, event.at, event.properties)
-        purchases.record_till_event(ctx, made)
-    elif isinstance(event, OpenVoucher):
-        opening.add_open_voucher(ctx, event)
-    elif isinstance(event, OpenHold):
-        opening.add_open_hold(ctx, event)
-    else:
-        member, points, key, at = event.member_id, event.points, event.id, event.at
-        expires, vests = event.expires_at, event.vests_at
-        opening.add_opening_balance(
-            ctx, member, points, key=key, at=at, expires_at=expires, vests_at=vests, migrating=True
-        )
-
-
-#: The states an imported referral may have: a qualified one's bonuses were paid, as a rewarded one's.
-_STATES = {"pending": ReferralState.PENDING, "qualified": ReferralState.REWARDED}
-_STATES |= {"rewarded": ReferralState.REWARDED, "rejected": ReferralState.REJECTED}
-
-
-def _referral_state(event: Enrollment) -> ReferralState:
-    state = event.referral_state
-    if state is None:
-        return ReferralState.PENDING
-    if state not in _STATES:
-        raise InvalidInput("referral_state", f"must be {', '.join(_STATES)}, got {state!r}")
-    if event.referred_by is None:
-        raise InvalidInput("referral_state", "needs referred_by, the referral it says is decided")
-    return _STATES[state]
-
-
-def _status(event: Enrollment) -> MemberStatus:
-    if event.status is None:
-        return MemberStatus.ACTIVE
-    status = next((s for s in MemberStatus if s.value == event.status), None)
-    if status is None or status is MemberStatus.ERASED:
-        raise InvalidInput("status", f"must be active, suspended or closed, got {event.status!r}")
-    return status
-
-
-def _tier(event: Enrollment) -> TierState | None:
-    if event.tier is None:
-        return None
-    try:
-        return codec.structure({**event.tier, "member_id": event.member_id}, TierState)
-    except Exception as exc:  # cattrs gathers what is wrong in an exception group
-        raise InvalidInput("tier", f"not a tier state: {exc}") from None
-
-
-def _tallies(event: Enrollment) -> dict[str, Tally] | None:
-    """The member's own tallies of an enrollment, each of a kind a member has (never a campaign's
-    budget, which all members share)."""
-    if event.tallies is None:
-        return None
-    tallies = {}
-    for key, value in event.tallies.items():
-        field = f"tallies.{key}"
-        if member_kind(key) not in MEMBER_KINDS or not isinstance(value, dict):
-            raise InvalidInput(field, "must be one of the member's own tallies, as {count, points}")
-        count, points = value.get("count", 0), value.get("points", "0")
-        if type(count) is not int or count < 0 or not isinstance(points, str):
-            raise InvalidInput(field, "needs a count of 0 or more and points as a decimal string")
-        try:
-            tallies[check_tally_key(key)] = Tally(count, Decimal(points))
-        except (LoyaltyError, ArithmeticError, TypeError) as exc:
-            raise InvalidInput(field, f"not a tally: {exc}") from None
-    return tallies
-
-
-def _check_code(ctx: Context, event: Enrollment) -> None:
-    """Refuse the member's own ``referral_code`` before it is enrolled: an enrollment is applied
-    whole or not at all."""
-    if event.referral_code is None:
-        return
-    code = normalize_code(event.referral_code, "referral_code")
-    owner = ctx.runner.read(lambda uow: uow.code_owner(code))
-    if owner is not None and owner != event.member_id:
-        raise ReferralCodeTaken("referral_code", f"the code {code!r} is another member's")
 
 
 # -- reading the source ------------------------------------------------------------------------
@@ -312,7 +180,7 @@ def _kind_of(text: str) -> str:
     except ValueError:
         return "unknown"
     kind = data.get("type") if isinstance(data, dict) else None
-    return kind if isinstance(kind, str) and kind in _TYPE.values() else "unknown"
+    return kind if isinstance(kind, str) and kind in history.TYPE_OF.values() else "unknown"
 
 
 def _items(source: Iterable[str | history.Event]) -> Iterator[_Item]:
@@ -326,7 +194,7 @@ def _items(source: Iterable[str | history.Event]) -> Iterator[_Item]:
                 continue
             if event is not None:
                 yield number, event, item.rstrip("\n")
-        elif isinstance(item, tuple(_TYPE)):
+        elif isinstance(item, tuple(history.TYPE_OF)):
             yield number, item, "".join(history.write([item])).rstrip("\n")
         else:
             raise InvalidInput(
@@ -417,7 +285,7 @@ def _alone(
     why it was rejected, if it was."""
     number, event, text = item
     counts.lines = number
-    kind = _TYPE[type(event)]
+    kind = history.TYPE_OF[type(event)]
     try:
         was = _applied(ctx, event, lambda event: ctx.runner.read(functools.partial(_seen, event=event)))
     except StorageError:
@@ -433,7 +301,7 @@ def _alone(
 
 def _count(counts: _Counts, batch: _Batch, seen: list[bool]) -> None:
     for (number, event, _), was in zip(batch, seen, strict=True):
-        (counts.already if was else counts.applied)[_TYPE[type(event)]] += 1
+        (counts.already if was else counts.applied)[history.TYPE_OF[type(event)]] += 1
         counts.lines = number
 
 

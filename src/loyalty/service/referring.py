@@ -6,7 +6,7 @@ import logging
 from datetime import UTC
 
 from loyalty.checks import check_id
-from loyalty.errors import ReferralCodeTaken, StorageError
+from loyalty.errors import MemberAlreadyEnrolled, ReferralCodeTaken, StorageError, UnknownReferralCode
 from loyalty.members import Member
 from loyalty.referrals import (
     Referral,
@@ -21,7 +21,7 @@ from loyalty.service.context import Context
 from loyalty.store import UnitOfWork
 from loyalty.versions import in_force
 
-__all__ = ["attribute", "code", "report"]
+__all__ = ["attribute", "code", "link", "report"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,34 @@ def attribute(
     uow.put_referral(
         Referral(member.id, referrer_id, code, member.enrolled_at, state, clash, decided_at=decided)
     )
+
+
+def link(ctx: Context, member_id: str, referred_by: str) -> None:
+    """Record that ``member_id``, enrolled without a referral, was referred with the code
+    ``referred_by``, as its enrollment would have (:func:`attribute`): an import's ``referral``
+    record, linked once every member of the file is enrolled. Idempotent: the same link again
+    writes nothing; another is refused."""
+    check_id("member_id", member_id)
+    wanted = normalize_code(referred_by, "referred_by")
+
+    def command(uow: UnitOfWork) -> None:
+        locks.lock(uow, member_id)
+        locks.known(uow, member_id)
+        locks.not_erased(uow, member_id)
+        member = uow.member(member_id)
+        assert member is not None  # known
+        existing = uow.referral(member_id)
+        if existing is not None:
+            if existing.code != wanted:
+                raise MemberAlreadyEnrolled("referred_by", f"member {member_id!r} has another referral")
+            return
+        referrer = uow.code_owner(wanted)
+        if referrer is None:
+            raise UnknownReferralCode("referred_by", f"no member has the referral code {wanted!r}")
+        attribute(ctx, uow, member, referrer, wanted)
+        uow.commit()
+
+    ctx.runner.run(command, "a referral")
 
 
 def code(ctx: Context, member_id: str, wanted_code: str | None) -> str:

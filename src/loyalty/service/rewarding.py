@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from loyalty import codec
-from loyalty.checks import check_id
+from loyalty.checks import check_aware, check_id
 from loyalty.errors import InsufficientPoints, UnknownPurchase, UnknownReward, UnknownVoucher, VoucherNotOwned
 from loyalty.ledger import EntryKind, Posting
 from loyalty.outbox import EventKind, NewEvent
@@ -30,6 +30,7 @@ from loyalty.store import UnitOfWork
 from loyalty.vouchers import Voucher, VoucherStatus, check_open, check_use, code_for, issue
 
 __all__ = [
+    "carry_use",
     "expire_due",
     "redeem_reward",
     "revoke_if_returned",
@@ -194,6 +195,30 @@ def use_voucher(
     return using.run(ctx.runner, command)
 
 
+def carry_use(ctx: Context, code: str, *, key: str, used_at: datetime, used_for: str | None) -> Voucher:
+    """End the voucher of ``code``, just bought again by an import, as it ended where the history
+    comes from: used at ``used_at`` (the engine's time there) on purchase ``used_for``. Not
+    :func:`use_voucher`: the till's use was judged there (before expiry, by its member, on a
+    recorded purchase), and is recorded here as it was, however late the import runs. ``key``
+    names it in the outbox event. Idempotent: a voucher used so already is returned as it is."""
+    check_aware("used_at", used_at)
+    if used_for is not None:
+        check_id("used_for", used_for)
+
+    def command(uow: UnitOfWork) -> Voucher:
+        found = _locked_voucher(uow, code)
+        if found.status is VoucherStatus.USED and found.used_for == used_for:
+            return found
+        check_open(found)
+        now = ctx.now()
+        used = uow.end_voucher(code, VoucherStatus.USED, used_at.astimezone(UTC), used_for=used_for)
+        _event(uow, EventKind.VOUCHER_USED, used, used_at, now, key, purchase_id=used_for)
+        uow.commit()
+        return used
+
+    return ctx.runner.run(command, "an imported voucher's use")
+
+
 def _give_back(ctx: Context, uow: UnitOfWork, voucher: Voucher, source: str, now: datetime, why: str) -> None:
     """A voucher's points back to the lots they came from, as a ``release`` entry."""
     tiering.follow_balance(ctx, uow, [voucher.member_id], source=source, at=now)
@@ -204,8 +229,12 @@ def _give_back(ctx: Context, uow: UnitOfWork, voucher: Voucher, source: str, now
     tiering.follow_balance(ctx, uow, [voucher.member_id], source=source, at=now)
 
 
-def void_voucher(ctx: Context, code: str, *, key: str, at: datetime) -> Voucher:
-    """The merchant takes a voucher back and its points return (see :meth:`loyalty.Engine.void_voucher`)."""
+def void_voucher(
+    ctx: Context, code: str, *, key: str, at: datetime, judged_at: datetime | None = None
+) -> Voucher:
+    """The merchant takes a voucher back and its points return (see :meth:`loyalty.Engine.void_voucher`).
+    ``judged_at``: when to judge whether it had expired (the engine's time if ``None``); an import
+    judges a void of the history at its own ``at``, as the first store did."""
     check_id("code", code)
     check_id("id", key)
     ctx.till_time("at", at, key)
@@ -223,7 +252,7 @@ def void_voucher(ctx: Context, code: str, *, key: str, at: datetime) -> Voucher:
         locks.allowed(uow, found.member_id, locks.CORRECT, field="code")
         now = ctx.now()
         # An unused voucher past its time has expired, whether or not maintenance has said so yet.
-        check_use(found, now, member_id=None)
+        check_use(found, now if judged_at is None else judged_at, member_id=None)
         _give_back(ctx, uow, found, key, now, "voided")
         voided = uow.end_voucher(code, VoucherStatus.VOIDED, now.astimezone(UTC))
         _event(uow, EventKind.VOUCHER_VOIDED, voided, at, now, key, points=voided.points)

@@ -1,0 +1,210 @@
+"""Applying one history record (:mod:`loyalty.history`) through the use case of its engine method,
+checked as that method checks it: what a bulk import (:mod:`loyalty.service.importing`) runs for
+each record, in its batch's unit of work.
+
+Records a history export writes for commands that are more than their ledger entries (rewards
+and their vouchers' uses and voids, transfers, merges, referrals, holds) run through their own
+commands too; what each carries, and why, is in docs/import-export.md.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from loyalty import codec, history
+from loyalty.checks import check_aware, check_id
+from loyalty.earning_keys import MEMBER_KINDS, member_kind
+from loyalty.errors import InvalidInput, LoyaltyError, ReferralCodeTaken
+from loyalty.members import MemberStatus
+from loyalty.referrals import ReferralState, normalize_code
+from loyalty.service import (
+    membership,
+    merging,
+    opening,
+    purchases,
+    referring,
+    returning,
+    rewarding,
+    spending,
+    transferring,
+)
+from loyalty.service.context import Context
+from loyalty.store import check_tally_key
+from loyalty.tallies import Tally
+from loyalty.tiers import TierState
+from loyalty.vouchers import code_for
+
+__all__ = ["apply"]
+
+
+def apply(ctx: Context, event: history.Event) -> None:
+    """Run ``event`` through the use case of its engine method, checked as that method checks it."""
+    if isinstance(event, history.Sale):
+        purchases.record_purchase(ctx, event.purchase)
+    elif isinstance(event, history.Enrollment):
+        _check_code(ctx, event)
+        membership.enroll(
+            ctx,
+            event.member_id,
+            at=event.at,
+            birthday=event.birthday,
+            attributes=event.attributes,
+            referred_by=event.referred_by,
+            identifiers=event.identifiers or None,
+            bonus=not event.bonus_paid,
+            referral_state=_referral_state(event),
+            status=_status(event),
+            tier=_tier(event),
+            tallies=_tallies(event),
+        )
+        if event.referral_code is not None:
+            referring.code(ctx, event.member_id, event.referral_code)
+    elif isinstance(event, history.SaleReturn):
+        receipt = returning.record_return(ctx, event.returned)
+        if receipt.member_id != event.member_id:
+            raise InvalidInput("member_id", f"purchase {event.purchase_id!r} is {receipt.member_id!r}'s")
+    elif isinstance(event, history.Redemption):
+        member, points, key, at = event.member_id, event.points, event.id, event.at
+        reason, paid = event.reason, event.purchase_id
+        spending.redeem(ctx, member, points, key=key, at=at, reason=reason, purchase_id=paid)
+    elif isinstance(event, history.Adjustment):
+        member, points, key, at = event.member_id, event.points, event.id, event.at
+        spending.adjust(ctx, member, points, key=key, at=at, reason=event.reason, actor=event.actor)
+    elif isinstance(event, history.CustomEvent):
+        made = purchases.till_event(ctx, event.id, event.member_id, event.name, event.at, event.properties)
+        purchases.record_till_event(ctx, made)
+    elif isinstance(event, history.OpenVoucher):
+        opening.add_open_voucher(ctx, event)
+    elif isinstance(event, history.OpenHold):
+        opening.add_open_hold(ctx, event)
+    elif isinstance(event, history.RewardBought):
+        _check_reward(event)
+        member, reward, key, at = event.member_id, event.reward_id, event.id, event.at
+        bought = rewarding.redeem_reward(ctx, member, reward, key=key, at=at, purchase_id=event.purchase_id)
+        if event.used_at is not None:
+            used_at, used_for = event.used_at, event.used_for
+            rewarding.carry_use(ctx, bought.code, key=key, used_at=used_at, used_for=used_for)
+    elif isinstance(event, history.VoucherVoided):
+        _void(ctx, event)
+    elif isinstance(event, history.PointsSent):
+        member, to, points, key, at = event.member_id, event.to_member, event.points, event.id, event.at
+        transferring.transfer(ctx, member, to, points, key=key, at=at, reason=event.reason)
+    elif isinstance(event, history.Referred):
+        referring.link(ctx, event.member_id, event.referred_by)
+    elif isinstance(event, history.HeldPoints):
+        _held(ctx, event)
+    elif isinstance(event, history.MembersMerged):
+        merging.merge(ctx, event.member_id, event.absorbed, key=event.id, at=event.at, reason=event.reason)
+    else:
+        member, points, key, at = event.member_id, event.points, event.id, event.at
+        expires, vests = event.expires_at, event.vests_at
+        opening.add_opening_balance(
+            ctx, member, points, key=key, at=at, expires_at=expires, vests_at=vests, migrating=True
+        )
+
+
+def _held(ctx: Context, event: history.HeldPoints) -> None:
+    """Make the hold as the till did and, if it was captured, capture what was: both before any
+    other record, so that the points it spent are drawn from the lots they were drawn from."""
+    if event.expires_at <= event.at:
+        raise InvalidInput("expires_at", f"must be after at ({event.at.isoformat()})")
+    if event.captured is not None and not 0 < event.captured <= event.points:
+        raise InvalidInput("captured", f"must be from 1 to the {event.points} points held, or null")
+    ttl = event.ttl(spending.MAX_HOLD_TTL)
+    spending.hold(ctx, event.member_id, event.points, id=event.id, at=event.at, ttl=ttl)
+    if event.captured is not None:
+        spending.capture(ctx, event.id, id=event.capture_id, at=event.at, points=event.captured)
+
+
+#: The states an imported referral may have: a qualified one's bonuses were paid, as a rewarded one's.
+_STATES = {"pending": ReferralState.PENDING, "qualified": ReferralState.REWARDED}
+_STATES |= {"rewarded": ReferralState.REWARDED, "rejected": ReferralState.REJECTED}
+
+
+def _referral_state(event: history.Enrollment) -> ReferralState:
+    state = event.referral_state
+    if state is None:
+        return ReferralState.PENDING
+    if state not in _STATES:
+        raise InvalidInput("referral_state", f"must be {', '.join(_STATES)}, got {state!r}")
+    if event.referred_by is None:
+        raise InvalidInput("referral_state", "needs referred_by, the referral it says is decided")
+    return _STATES[state]
+
+
+def _status(event: history.Enrollment) -> MemberStatus:
+    if event.status is None:
+        return MemberStatus.ACTIVE
+    status = next((s for s in MemberStatus if s.value == event.status), None)
+    if status is None or status is MemberStatus.ERASED:
+        raise InvalidInput("status", f"must be active, suspended or closed, got {event.status!r}")
+    return status
+
+
+def _tier(event: history.Enrollment) -> TierState | None:
+    if event.tier is None:
+        return None
+    try:
+        return codec.structure({**event.tier, "member_id": event.member_id}, TierState)
+    except Exception as exc:  # cattrs gathers what is wrong in an exception group
+        raise InvalidInput("tier", f"not a tier state: {exc}") from None
+
+
+def _tallies(event: history.Enrollment) -> dict[str, Tally] | None:
+    """The member's own tallies of an enrollment, each of a kind a member has (never a campaign's
+    budget, which all members share)."""
+    if event.tallies is None:
+        return None
+    tallies = {}
+    for key, value in event.tallies.items():
+        field = f"tallies.{key}"
+        if member_kind(key) not in MEMBER_KINDS or not isinstance(value, dict):
+            raise InvalidInput(field, "must be one of the member's own tallies, as {count, points}")
+        count, points = value.get("count", 0), value.get("points", "0")
+        if type(count) is not int or count < 0 or not isinstance(points, str):
+            raise InvalidInput(field, "needs a count of 0 or more and points as a decimal string")
+        try:
+            tallies[check_tally_key(key)] = Tally(count, Decimal(points))
+        except (LoyaltyError, ArithmeticError, TypeError) as exc:
+            raise InvalidInput(field, f"not a tally: {exc}") from None
+    return tallies
+
+
+#: How many of the codes an id may give a voucher a reward's ``code`` is looked for among (the
+#: engine takes the next when another voucher has one: a collision of two in 8e14).
+_ATTEMPTS = 4
+
+
+def _void(ctx: Context, event: history.VoucherVoided) -> None:
+    """Void the voucher as the history did, judged at the void's own time; a voucher of another
+    member than the record's is refused (``member_id``) before anything is written."""
+    check_id("code", event.code)
+    owner = ctx.runner.read(lambda uow: uow.voucher(event.code))
+    if owner is not None and owner.member_id != event.member_id:
+        raise InvalidInput("member_id", f"voucher {event.code!r} is {owner.member_id!r}'s")
+    rewarding.void_voucher(ctx, event.code, key=event.id, at=event.at, judged_at=event.at)
+
+
+def _check_reward(event: history.RewardBought) -> None:
+    """Refuse a reward whose ``code`` is not one the engine gives its id (the till knows the
+    voucher by it, and the voucher made here would have another), or whose use is malformed:
+    before the reward is bought, so that nothing of it is written."""
+    if event.used_at is not None:
+        check_aware("used_at", event.used_at)
+    if event.used_at is None and event.used_for is not None:
+        raise InvalidInput("used_for", "needs used_at, when the voucher was used")
+    if event.used_for is not None:
+        check_id("used_for", event.used_for)
+    if event.code is not None and event.code not in {code_for(event.id, n) for n in range(_ATTEMPTS)}:
+        raise InvalidInput("code", f"{event.code!r} is not the voucher code of id {event.id!r}")
+
+
+def _check_code(ctx: Context, event: history.Enrollment) -> None:
+    """Refuse the member's own ``referral_code`` before it is enrolled: an enrollment is applied
+    whole or not at all."""
+    if event.referral_code is None:
+        return
+    code = normalize_code(event.referral_code, "referral_code")
+    owner = ctx.runner.read(lambda uow: uow.code_owner(code))
+    if owner is not None and owner != event.member_id:
+        raise ReferralCodeTaken("referral_code", f"the code {code!r} is another member's")
