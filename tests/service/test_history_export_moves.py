@@ -6,6 +6,7 @@ its field."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -130,8 +131,9 @@ def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
     assert target.voucher(target.vouchers("M1")[0].code).status.value == "revoked"
     assert target.find_member("card:4004").id == "M2"
     assert target.member("M4").status.value == "closed"
-    assert target.referrals("M1").referred_by is not None
-    assert target.referrals("M1").referred_by.referrer == "M2"
+    referred_by = target.referrals("M1").referred_by
+    assert referred_by is not None
+    assert referred_by.referrer == "M2"
     # The open hold is open in the new store: the till captures it there.
     assert target.capture("H3", id="CAP-3", at=NOW) == source.capture("H3", id="CAP-3", at=NOW)
     assert _state(target) == _state(source)
@@ -181,7 +183,9 @@ def test_a_hold_is_written_once_where_it_was_made_however_late_it_ends(
 
     records = [r for r in source.export_history(page=1, counts=counts) if r.id == "H9"]
 
-    assert records == [history.HeldPoints("H9", "M2", _at(10), 6, records[0].expires_at, 2)]
+    held = records[0]
+    assert isinstance(held, history.HeldPoints)
+    assert records == [history.HeldPoints("H9", "M2", _at(10), 6, held.expires_at, 2)]
     assert counts.written["held"] == 3
 
 
@@ -191,7 +195,10 @@ def _rejected_alone(line: str) -> tuple[LoyaltyError, Engine]:
     with pytest.raises(InvalidInput) as raised:
         history.parse(3, line)
     target = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
-    head = [history.Enrollment("ENR-M1", "M1", T0), history.Sale(_sale("T1", "M1", 1, 3))]
+    head: list[history.Event] = [
+        history.Enrollment("ENR-M1", "M1", T0),
+        history.Sale(_sale("T1", "M1", 1, 3)),
+    ]
     assert not target.import_events(head).rejected
     before = target.entries(limit=100)
     summary = target.import_events([*history.write(head), line])
@@ -212,7 +219,7 @@ def _rejected_alone(line: str) -> tuple[LoyaltyError, Engine]:
 )
 def test_a_malformed_reward_record_is_refused_naming_its_field(fields: dict[str, Any], field: str) -> None:
     record = {"type": "reward", "id": "RW1", "member_id": "M1", "at": _at(2).isoformat()} | fields
-    error, target = _rejected_alone(history.json.dumps(record))
+    error, target = _rejected_alone(json.dumps(record))
     assert error.field == f"line 3: {field}"
     assert target.vouchers("M1") == []
     assert target.referrals("M1").referred_by is None
@@ -229,7 +236,7 @@ def test_a_malformed_reward_record_is_refused_naming_its_field(fields: dict[str,
 )
 def test_a_malformed_transfer_record_is_refused_naming_its_field(fields: dict[str, Any], field: str) -> None:
     record = {"type": "transfer", "id": "TR1", "member_id": "M1", "at": _at(2).isoformat()} | fields
-    error, _ = _rejected_alone(history.json.dumps(record))
+    error, _ = _rejected_alone(json.dumps(record))
     assert error.field == f"line 3: {field}"
 
 
@@ -239,7 +246,7 @@ def test_a_malformed_transfer_record_is_refused_naming_its_field(fields: dict[st
 )
 def test_a_malformed_merge_record_is_refused_naming_its_field(fields: dict[str, Any], field: str) -> None:
     record = {"type": "merge", "id": "MG1", "member_id": "M1", "at": _at(2).isoformat()} | fields
-    error, _ = _rejected_alone(history.json.dumps(record))
+    error, _ = _rejected_alone(json.dumps(record))
     assert error.field == f"line 3: {field}"
 
 
@@ -253,20 +260,20 @@ def test_a_malformed_merge_record_is_refused_naming_its_field(fields: dict[str, 
 )
 def test_a_malformed_held_record_is_refused_naming_its_field(fields: dict[str, Any], field: str) -> None:
     record = {"type": "held", "id": "H1", "member_id": "M1", "at": _at(2).isoformat()} | fields
-    error, target = _rejected_alone(history.json.dumps(record))
+    error, target = _rejected_alone(json.dumps(record))
     assert error.field == f"line 3: {field}"
     assert target.holds("M1") == []
 
 
 def test_a_malformed_voucher_void_record_is_refused_naming_its_field() -> None:
     record = {"type": "voucher_void", "id": "VD1", "member_id": "M1", "at": _at(2).isoformat(), "code": None}
-    error, _ = _rejected_alone(history.json.dumps(record))
+    error, _ = _rejected_alone(json.dumps(record))
     assert error.field == "line 3: code"
 
 
 def test_a_malformed_referral_record_is_refused_naming_its_field() -> None:
     record = {"type": "referral", "id": "REF-M1", "member_id": "M1", "at": T0.isoformat(), "referred_by": 5}
-    error, target = _rejected_alone(history.json.dumps(record))
+    error, target = _rejected_alone(json.dumps(record))
     assert error.field == "line 3: referred_by"
     assert target.referrals("M1").referred_by is None
 
@@ -289,7 +296,10 @@ def test_a_record_the_engine_refuses_stops_the_import_naming_its_field_and_write
     record: history.Event, field: str
 ) -> None:
     target = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
-    head = [history.Enrollment("ENR-M1", "M1", T0), history.Sale(_sale("T1", "M1", 1, 3))]
+    head: list[history.Event] = [
+        history.Enrollment("ENR-M1", "M1", T0),
+        history.Sale(_sale("T1", "M1", 1, 3)),
+    ]
     summary = target.import_events([*head, record])
     assert summary.stopped is not None
     assert (summary.stopped.field, summary.stopped.line) == (field, 3)
