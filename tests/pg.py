@@ -28,6 +28,7 @@ __all__ = [
     "fresh_schema_url",
     "postgres_dsn",
     "schema_of",
+    "shape",
     "store_schema_url",
 ]
 
@@ -73,13 +74,21 @@ def fresh_schema_url(dsn: str) -> tuple[str, Callable[[], None]]:
     return url, drop
 
 
-# What a schema is made of, read from the catalog: its relations, columns, constraints, indexes,
-# triggers (with whether they fire), functions and sequences. Two schemas with the same text
-# are interchangeable for a test that starts from an empty store.
+# What a schema is made of, read from the catalog: its relations (with their owners, grants and
+# row security), columns, rules, policies, constraints, indexes, triggers (with whether they
+# fire) and functions (with their settings). Two schemas with the same text are interchangeable
+# for a test that starts from an empty store.
 _SHAPE = """
 SELECT concat_ws(E'\\n',
-  (SELECT string_agg(c.relname::text || ':' || c.relkind::text, ',' ORDER BY c.relname)
+  (SELECT string_agg(c.relname::text || ':' || c.relkind::text || ':' || c.relrowsecurity::text
+                     || ':' || c.relowner::text || ':' || coalesce(c.relacl::text, ''), ','
+                     ORDER BY c.relname)
      FROM pg_class c WHERE c.relnamespace = n.oid),
+  (SELECT string_agg(r.rulename::text || ':' || r.definition, ',' ORDER BY r.tablename, r.rulename)
+     FROM pg_rules r WHERE r.schemaname = n.nspname),
+  (SELECT string_agg(p.policyname::text || ':' || p.cmd || ':' || coalesce(p.qual, ''), ','
+                     ORDER BY p.tablename, p.policyname)
+     FROM pg_policies p WHERE p.schemaname = n.nspname),
   (SELECT string_agg(c.relname::text || '.' || a.attnum::text || '.' || a.attname::text
                      || ':' || format_type(a.atttypid, a.atttypmod) || ':' || a.attnotnull::text
                      || ':' || coalesce(pg_get_expr(d.adbin, d.adrelid), ''),
@@ -89,12 +98,17 @@ SELECT concat_ws(E'\\n',
      WHERE c.relnamespace = n.oid),
   (SELECT string_agg(x.conname::text || ':' || pg_get_constraintdef(x.oid), ',' ORDER BY x.conname)
      FROM pg_constraint x WHERE x.connamespace = n.oid),
-  (SELECT string_agg(pg_get_indexdef(i.indexrelid), ',' ORDER BY 1)
+  (SELECT string_agg(pg_get_indexdef(i.indexrelid), ',' ORDER BY pg_get_indexdef(i.indexrelid))
      FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = n.oid),
   (SELECT string_agg(t.tgname::text || ':' || t.tgenabled::text || ':' || pg_get_triggerdef(t.oid), ','
                      ORDER BY t.tgname)
-     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = n.oid),
-  (SELECT string_agg(p.proname::text || ':' || p.prosrc, ',' ORDER BY p.proname)
+     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+     WHERE c.relnamespace = n.oid AND NOT t.tgisinternal),
+  -- The foreign keys' own triggers are named by their oids: only whether they fire counts.
+  (SELECT string_agg(t.tgenabled::text, '' ORDER BY t.tgenabled)
+     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = n.oid AND t.tgisinternal),
+  (SELECT string_agg(p.proname::text || ':' || p.prosrc || ':' || coalesce(p.proconfig::text, ''), ','
+                     ORDER BY p.proname)
      FROM pg_proc p WHERE p.pronamespace = n.oid))
 FROM pg_namespace n WHERE n.nspname = %s
 """
@@ -105,7 +119,7 @@ _reference: dict[str, object] = {}
 _spares: list[str] = []
 
 
-def _shape(conn: Connection, schema: str) -> str:
+def shape(conn: Connection, schema: str) -> str:
     """``schema``'s shape as text, its own name taken out (index and trigger definitions name it)."""
     row = conn.execute(_SHAPE, (schema,)).fetchone()
     return "" if row is None or row[0] is None else str(row[0]).replace(schema, "{schema}")
@@ -115,7 +129,7 @@ def _read_start(conn: Connection, schema: str) -> tuple[str, dict[str, str], lis
     """``schema``'s shape, the rows of its tables that are not empty (as JSON), and its sequences."""
     from psycopg import sql
 
-    shape = _shape(conn, schema)
+    made = shape(conn, schema)
     rows: dict[str, str] = {}
     tables = conn.execute(
         "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename", (schema,)
@@ -133,14 +147,14 @@ def _read_start(conn: Connection, schema: str) -> tuple[str, dict[str, str], lis
             "SELECT sequencename FROM pg_sequences WHERE schemaname = %s ORDER BY 1", (schema,)
         ).fetchall()
     ]
-    return shape, rows, sequences
+    return made, rows, sequences
 
 
 def _clean(conn: Connection, schema: str) -> bool:
     """Put ``schema`` back as it was when just migrated; ``False`` if its shape was changed."""
     from psycopg import sql
 
-    if _shape(conn, schema) != _reference["shape"]:
+    if shape(conn, schema) != _reference["shape"]:
         return False
     rows = _reference["rows"]
     assert isinstance(rows, dict)

@@ -7,7 +7,8 @@ import pytest
 from psycopg import sql
 
 from loyalty.store import open_store
-from tests.pg import admin, postgres_dsn, schema_of, store_schema_url
+from loyalty.store.postgres import open_postgres
+from tests.pg import admin, fresh_schema_url, postgres_dsn, schema_of, shape, store_schema_url
 from tests.service.helpers import PROGRAM, engine_for, sale
 
 pytestmark = pytest.mark.postgres
@@ -52,3 +53,37 @@ def test_a_schema_whose_shape_a_test_changed_is_dropped_not_reused() -> None:
             admin(sql.SQL("SELECT 1 FROM {}.entries").format(schema))
     finally:
         give_back()
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "CREATE RULE quiet AS ON INSERT TO {s}.events DO INSTEAD NOTHING",
+        "ALTER TABLE {s}.members ENABLE ROW LEVEL SECURITY",
+        "REVOKE ALL ON {s}.entries FROM PUBLIC; GRANT SELECT ON {s}.entries TO PUBLIC",
+        "ALTER TABLE {s}.entries ADD COLUMN note text",
+        "ALTER TABLE {s}.lots DISABLE TRIGGER ALL",
+    ],
+)
+def test_any_change_of_shape_is_seen(change: str) -> None:
+    url, give_back = store_schema_url(postgres_dsn())
+    admin(sql.SQL(change).format(s=sql.Identifier(schema_of(url))))
+    give_back()
+    with psycopg.connect(postgres_dsn()) as conn:
+        found = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema_of(url),)).fetchone()
+    assert found is None
+
+
+def test_two_schemas_the_store_creates_have_the_same_shape() -> None:
+    # Else every schema but the first would be dropped rather than reused (names the server
+    # makes up, such as a foreign key's triggers', must not count).
+    made = [fresh_schema_url(postgres_dsn()) for _ in range(2)]
+    try:
+        for url, _ in made:
+            open_postgres(url).close()
+        with psycopg.connect(postgres_dsn()) as conn:
+            first, second = (shape(conn, schema_of(url)) for url, _ in made)
+        assert first == second
+    finally:
+        for _, drop in made:
+            drop()
