@@ -79,38 +79,36 @@ def fresh_schema_url(dsn: str) -> tuple[str, Callable[[], None]]:
 # fire) and functions (with their settings). Two schemas with the same text are interchangeable
 # for a test that starts from an empty store.
 _SHAPE = """
+WITH c AS (SELECT * FROM pg_class WHERE relnamespace = %(schema)s::regnamespace)
 SELECT concat_ws(E'\\n',
   (SELECT string_agg(c.relname::text || ':' || c.relkind::text || ':' || c.relrowsecurity::text
                      || ':' || c.relowner::text || ':' || coalesce(c.relacl::text, ''), ','
                      ORDER BY c.relname)
-     FROM pg_class c WHERE c.relnamespace = n.oid),
-  (SELECT string_agg(r.rulename::text || ':' || r.definition, ',' ORDER BY r.tablename, r.rulename)
-     FROM pg_rules r WHERE r.schemaname = n.nspname),
-  (SELECT string_agg(p.policyname::text || ':' || p.cmd || ':' || coalesce(p.qual, ''), ','
-                     ORDER BY p.tablename, p.policyname)
-     FROM pg_policies p WHERE p.schemaname = n.nspname),
+     FROM c),
+  (SELECT string_agg(r.rulename::text || ':' || pg_get_ruledef(r.oid), ',' ORDER BY c.relname, r.rulename)
+     FROM pg_rewrite r JOIN c ON c.oid = r.ev_class WHERE r.rulename <> '_RETURN'),
+  (SELECT string_agg(p.polname::text || ':' || p.polcmd::text || ':'
+                     || coalesce(pg_get_expr(p.polqual, p.polrelid), ''), ',' ORDER BY c.relname, p.polname)
+     FROM pg_policy p JOIN c ON c.oid = p.polrelid),
   (SELECT string_agg(c.relname::text || '.' || a.attnum::text || '.' || a.attname::text
                      || ':' || format_type(a.atttypid, a.atttypmod) || ':' || a.attnotnull::text
                      || ':' || coalesce(pg_get_expr(d.adbin, d.adrelid), ''),
                      ',' ORDER BY c.relname, a.attnum)
-     FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-     LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum
-     WHERE c.relnamespace = n.oid),
+     FROM c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+     LEFT JOIN pg_attrdef d ON d.adrelid = c.oid AND d.adnum = a.attnum),
   (SELECT string_agg(x.conname::text || ':' || pg_get_constraintdef(x.oid), ',' ORDER BY x.conname)
-     FROM pg_constraint x WHERE x.connamespace = n.oid),
+     FROM pg_constraint x WHERE x.connamespace = %(schema)s::regnamespace),
   (SELECT string_agg(pg_get_indexdef(i.indexrelid), ',' ORDER BY pg_get_indexdef(i.indexrelid))
-     FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relnamespace = n.oid),
+     FROM pg_index i JOIN c ON c.oid = i.indexrelid),
   (SELECT string_agg(t.tgname::text || ':' || t.tgenabled::text || ':' || pg_get_triggerdef(t.oid), ','
                      ORDER BY t.tgname)
-     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
-     WHERE c.relnamespace = n.oid AND NOT t.tgisinternal),
+     FROM pg_trigger t JOIN c ON c.oid = t.tgrelid WHERE NOT t.tgisinternal),
   -- The foreign keys' own triggers are named by their oids: only whether they fire counts.
   (SELECT string_agg(t.tgenabled::text, '' ORDER BY t.tgenabled)
-     FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid WHERE c.relnamespace = n.oid AND t.tgisinternal),
+     FROM pg_trigger t JOIN c ON c.oid = t.tgrelid WHERE t.tgisinternal),
   (SELECT string_agg(p.proname::text || ':' || p.prosrc || ':' || coalesce(p.proconfig::text, ''), ','
                      ORDER BY p.proname)
-     FROM pg_proc p WHERE p.pronamespace = n.oid))
-FROM pg_namespace n WHERE n.nspname = %s
+     FROM pg_proc p WHERE p.pronamespace = %(schema)s::regnamespace))
 """
 
 # Per process: the shape and rows of a schema just migrated to the current version, and the
@@ -121,7 +119,7 @@ _spares: list[str] = []
 
 def shape(conn: Connection, schema: str) -> str:
     """``schema``'s shape as text, its own name taken out (index and trigger definitions name it)."""
-    row = conn.execute(_SHAPE, (schema,)).fetchone()
+    row = conn.execute(_SHAPE, {"schema": schema}).fetchone()
     return "" if row is None or row[0] is None else str(row[0]).replace(schema, "{schema}")
 
 
