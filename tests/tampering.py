@@ -30,6 +30,7 @@ __all__ = [
     "as_sqlite_schema_15",
     "as_sqlite_schema_16",
     "as_sqlite_schema_17",
+    "as_sqlite_schema_18",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -65,12 +66,34 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_18(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 18 left it: no open holds' points or kept-lots mark in the
+    members' rows, and the entries' date indexes without the columns a balance sums."""
+    from loyalty.store.sqlite.migrations import MIGRATIONS
+
+    names = ("INDEX entries_vesting ", "INDEX entries_due_by_member ")
+    indexes = [s for s in MIGRATIONS[17] if any(name in s for name in names)]
+    triggers = ("holds_held_inserted", "holds_held_updated", "holds_held_deleted", "lots_kept_inserted")
+    for statement in (
+        *(f"DROP TRIGGER {name}" for name in (*triggers, "lots_kept_moved")),
+        "DROP INDEX entries_vesting",
+        "DROP INDEX entries_due_by_member",
+        *indexes,
+        "ALTER TABLE members DROP COLUMN held",
+        "ALTER TABLE members DROP COLUMN lots_kept",
+    ):
+        conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = 18")
+    conn.commit()
+
+
 def as_sqlite_schema_17(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 17 left it: every lot a row of ``lots``, none in an entry."""
     from loyalty.store.rows import LOT_COLUMNS
     from loyalty.store.sqlite.migrations import MIGRATIONS
     from loyalty.store.sqlite.statements import ENTRY_LOT_COLUMNS
 
+    as_sqlite_schema_18(conn)
     (no_update,) = (s for s in MIGRATIONS[16] if "CREATE TRIGGER entries_no_update" in s)
     conn.execute("DROP TRIGGER entries_no_update")
     # Recording times as text, as schema 17 wrote them.

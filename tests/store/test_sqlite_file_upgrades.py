@@ -331,6 +331,12 @@ def test_a_version_10_file_keeps_its_records_and_its_purchases_replay_return_and
             "entries_text_kept",
             "entries_no_delete",
             "operations_key_once",
+            # Schema 19's: the open holds' points and the kept-lots mark in the members' rows.
+            "holds_held_inserted",
+            "holds_held_updated",
+            "holds_held_deleted",
+            "lots_kept_inserted",
+            "lots_kept_moved",
         }
 
 
