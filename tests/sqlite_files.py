@@ -9,11 +9,11 @@ from pathlib import Path
 from loyalty.store.sqlite import SCHEMA_VERSION
 from loyalty.store.sqlite.migrations import MIGRATIONS
 
-__all__ = ["previous_schema_file", "schema_version_of", "shape_of"]
+__all__ = ["has_shape_of_schema", "previous_schema_file", "schema_version_of", "shape_of"]
 
 
 def previous_schema_file(path: Path, version: int = SCHEMA_VERSION - 1) -> None:
-    """A new file at ``path`` as schema ``version`` (the previous one) made it (no rows)."""
+    """A new file at ``path`` as schema ``version`` (the previous one unless said) made it (no rows)."""
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.create_function("loyalty_instant", 1, lambda text: None)  # no rows to read
         conn.create_function("loyalty_pack", 4, lambda *row: None)
@@ -39,3 +39,12 @@ def shape_of(conn: sqlite3.Connection) -> dict[str, list[str]]:
         + sorted(row[1] for row in conn.execute(f"PRAGMA index_list({table})"))
         for table in tables
     }
+
+
+def has_shape_of_schema(conn: sqlite3.Connection, version: int, folder: Path) -> bool:
+    """Whether the file ``conn`` is open on has the tables, columns and indexes of a new file of
+    schema ``version`` (made in ``folder``)."""
+    fresh = folder / f"fresh-v{version}.db"
+    previous_schema_file(fresh, version)
+    with closing(sqlite3.connect(fresh)) as made:
+        return shape_of(conn) == shape_of(made)

@@ -32,6 +32,7 @@ __all__ = [
     "as_sqlite_schema_16",
     "as_sqlite_schema_17",
     "as_sqlite_schema_18",
+    "as_sqlite_schema_19",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -67,10 +68,32 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_19(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 19 left it: no open holds' points or kept-lots mark in the
+    members' rows, and the entries' date indexes without the columns a balance sums."""
+    from loyalty.store.sqlite.migrations import MIGRATIONS
+
+    names = ("INDEX entries_vesting ", "INDEX entries_due_by_member ")
+    indexes = [s for s in MIGRATIONS[17] if any(name in s for name in names)]
+    triggers = ("holds_held_inserted", "holds_held_updated", "holds_held_deleted", "lots_kept_inserted")
+    for statement in (
+        *(f"DROP TRIGGER {name}" for name in (*triggers, "lots_kept_moved")),
+        "DROP INDEX entries_vesting",
+        "DROP INDEX entries_due_by_member",
+        *indexes,
+        "ALTER TABLE members DROP COLUMN held",
+        "ALTER TABLE members DROP COLUMN lots_kept",
+    ):
+        conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = 19")
+    conn.commit()
+
+
 def as_sqlite_schema_18(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 18 left it: an entry's member and source id never change."""
     from loyalty.store.sqlite.migrations import MIGRATIONS
 
+    as_sqlite_schema_19(conn)
     (no_update,) = (s for s in MIGRATIONS[17] if "CREATE TRIGGER entries_no_update" in s)
     for statement in ("DROP TRIGGER entries_renamed", "DROP TRIGGER entries_no_update", no_update):
         conn.execute(statement)

@@ -102,12 +102,16 @@ def check_aware(field: str, value: object) -> datetime:
     """
     if not isinstance(value, datetime):
         raise InvalidDatetime(field, f"must be a datetime, not {type(value).__name__}")
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise InvalidDatetime(field, "must be timezone-aware (naive datetimes are ambiguous)")
-    try:
-        year = value.year if value.tzinfo is UTC else value.astimezone(UTC).year
-    except (OverflowError, ValueError):
-        year = 0
+    if value.tzinfo is UTC:
+        # UTC has an offset, and its year is the instant's: no call to ask either.
+        year = value.year
+    else:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise InvalidDatetime(field, "must be timezone-aware (naive datetimes are ambiguous)")
+        try:
+            year = value.astimezone(UTC).year
+        except (OverflowError, ValueError):
+            year = 0
     if not MIN_YEAR <= year <= MAX_YEAR:
         raise InvalidDatetime(
             field, f"must lie in the years {MIN_YEAR} to {MAX_YEAR}, got {value.isoformat()}"

@@ -129,6 +129,27 @@ class Balance(JsonForm):
         return self.available + self.pending if pending else self.available
 
 
+# Balance's slots, set as its attrs __init__ sets them, without the frozen class's per-field
+# object.__setattr__ look-up: a balance read on SQLite is about 80,000 instructions, and the
+# __init__ took 5,700 of them. Balance has no validator, converter or default factory to skip
+# (tests/unit/test_balance_counts.py holds that).
+_NEW_BALANCE = Balance.__new__
+_SET_AVAILABLE, _SET_PENDING, _SET_OVERDUE, _SET_HELD = (
+    Balance.__dict__[name].__set__ for name in ("available", "pending", "overdue", "held")
+)
+
+
+def counted_balance(available: int, pending: int, overdue: int, held: int) -> Balance:
+    """``Balance(available, pending, overdue, held)``, made with less work: for the adapters'
+    balance reads, whose four counts are ints from the database."""
+    balance = _NEW_BALANCE(Balance)
+    _SET_AVAILABLE(balance, available)
+    _SET_PENDING(balance, pending)
+    _SET_OVERDUE(balance, overdue)
+    _SET_HELD(balance, held)
+    return balance
+
+
 def lots_of(entries: Iterable[Entry]) -> list[Lot]:
     """Replay entries (in ``seq`` order) into the lots they leave open, by lot id.
 

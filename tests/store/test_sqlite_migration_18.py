@@ -16,7 +16,7 @@ from loyalty.store.rows import LOT_COLUMNS, lot_from_row
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.store.sqlite.migrations import SCHEMA_VERSION
 from tests import shop
-from tests.sqlite_files import previous_schema_file, shape_of
+from tests.sqlite_files import has_shape_of_schema
 from tests.tampering import as_sqlite_schema_17
 
 MEMBERS = (*shop.MEMBERS, "k", "m")
@@ -26,10 +26,7 @@ def _as_schema_17(path: Path, tmp_path: Path) -> list[tuple[object, ...]]:
     """The file at ``path`` taken back to schema 17; the rows of its lots."""
     with closing(sqlite3.connect(path)) as conn:
         as_sqlite_schema_17(conn)
-        fresh = tmp_path / "fresh-v17.db"
-        previous_schema_file(fresh, 17)
-        with closing(sqlite3.connect(fresh)) as v17:
-            assert shape_of(conn) == shape_of(v17)
+        assert has_shape_of_schema(conn, 17, tmp_path)
         return conn.execute(f"SELECT {LOT_COLUMNS} FROM lots ORDER BY lot").fetchall()
 
 

@@ -34,16 +34,21 @@ def test_sqlite_balance_reads_no_ledger_and_only_indexed_lots(tmp_path: Path) ->
     finally:
         conn.set_trace_callback(None)
     reads = [s for s in statements if s.startswith("SELECT")]
-    # One statement: the maintained total, the pending and past-due lots through their date
-    # indexes (in lots and, from schema 18, in their entries' rows), the open holds.
+    # One statement: the maintained total and open holds' points (the member's row), the pending
+    # and past-due lots through their date indexes (in their entries' rows from schema 18, and in
+    # lots for a member whose row says it has some there).
     assert len(reads) == 1
     for read in reads:
         steps = [str(row[-1]) for row in conn.execute(f"EXPLAIN QUERY PLAN {read}")]
-        assert all("USING INDEX" in step or "PRIMARY KEY" in step for step in steps if "SEARCH" in step)
+        searches = [step for step in steps if "SEARCH" in step]
+        assert all(("USING" in step and "INDEX" in step) or "PRIMARY KEY" in step for step in searches)
         assert not [step for step in steps if "SCAN" in step], steps
-        # The entries are read through the indexes of the lots they keep, never the ledger's own.
+        assert not [step for step in steps if "holds" in step], steps
+        # The entries are read through the covering indexes of the lots they keep (schema 19),
+        # never the ledger's own, nor an entry's row.
         ledger = [step for step in steps if step.startswith("SEARCH entries")]
-        assert ledger, steps
+        assert len(ledger) == 2, steps
+        assert all("USING COVERING INDEX" in s for s in ledger), ledger
         assert all(("entries_due_by_member" in s or "entries_vesting" in s) for s in ledger), ledger
     assert balance_of(engine.history("M1")) == 300
     store.close()

@@ -49,8 +49,10 @@ def _of_member(ctx: Context, member_id: str, read: Callable[[UnitOfWork], T]) ->
 def balance(ctx: Context, member_id: str) -> Balance:
     """The member's points now by state (see :meth:`loyalty.Engine.balance`)."""
     check_id("member_id", member_id)
-    now = ctx.now()
-    return _known(ctx, ctx.runner.read(lambda uow: uow.balance_by_state(member_id, now)), member_id)
+    runner = ctx.runner
+    now = runner.now()  # what ctx.now() reads, one call fewer on a read this short
+    found = runner.read(lambda uow: uow.balance_by_state(member_id, now))
+    return found if found is not None else _known(ctx, found, member_id)
 
 
 def lots(ctx: Context, member_id: str) -> list[Lot]:

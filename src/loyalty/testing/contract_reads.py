@@ -160,6 +160,46 @@ class ReadsContract:
             for now in (EARNED, NOW - TICK, NOW, NOW + TICK, NOW + HOUR, NOW + 3 * HOUR, NOW + 9 * HOUR):
                 assert uow.balance_by_state("M1", now) == _expected(uow, "M1", now), now
 
+    def test_balance_by_state_agrees_with_the_lots_read_whole_after_redates_and_holds(
+        self, store: Store
+    ) -> None:
+        # Lots whose dates a redate moved (SQLite keeps them apart from their entries from then
+        # on), and holds of both members opened, captured, released and expired.
+        lots = self._mixed_lots(store)
+        moves = ((lots["later"], NOW - HOUR), (lots["pending"], NOW + 5 * HOUR), (lots["tie"], NOW))
+        with store.unit_of_work() as uow:
+            uow.append(Posting("M1", EntryKind.REDATE, 0, NOW, NOW, "RD", "redate", redates=moves))
+            for hold_id, member_id, lot, points, ends in (
+                ("H3", "M1", lots["soon"], 2, HoldStatus.CAPTURED),
+                ("H4", "M1", lots["soon"], 1, HoldStatus.EXPIRED),
+                ("H5", "M2", lots["theirs"], 6, None),
+                ("H6", "M2", lots["theirs"], 5, HoldStatus.RELEASED),
+            ):
+                draws = ((lot, -points),)
+                uow.append(
+                    Posting(member_id, EntryKind.HOLD, -points, NOW, NOW, hold_id, "hold", draws=draws)
+                )
+                uow.add_hold(Hold(hold_id, member_id, points, draws, NOW, NOW + HOUR))
+                if ends is not None:
+                    uow.end_hold(hold_id, ends, points if ends is HoldStatus.CAPTURED else 0, NOW)
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            for now in (
+                EARNED,
+                NOW - HOUR,
+                NOW - TICK,
+                NOW,
+                NOW + TICK,
+                NOW + HOUR,
+                NOW + 5 * HOUR,
+                NOW + 9 * HOUR,
+            ):
+                for member_id in ("M1", "M2"):
+                    found = uow.balance_by_state(member_id, now)
+                    assert found == _expected(uow, member_id, now), (member_id, now)
+                    assert found is not None and found.total == uow.balance(member_id)
+            assert [uow.balance_by_state(m, NOW).held for m in ("M1", "M2")] == [4, 6]  # type: ignore[union-attr]
+
     # -- the lots spending reads ------------------------------------------------------------
 
     def test_spendable_lots_come_in_draw_order(self, store: Store) -> None:

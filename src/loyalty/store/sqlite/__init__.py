@@ -32,7 +32,6 @@ import time
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
 from loyalty.chains import GENESIS, link, link_of
@@ -44,6 +43,7 @@ from loyalty.store.sqlite.erasure import ErasingConnection
 from loyalty.store.sqlite.migrations import CHAIN, MIGRATIONS
 from loyalty.store.sqlite.migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from loyalty.store.sqlite.statements import SYNCHRONOUS, instant_micros, pack, sql_function, translate
+from loyalty.store.sqlite.transaction import Connection
 from loyalty.store.sqlite.unit_of_work import SQLiteUnitOfWork as SQLiteUnitOfWork
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore", "open_sqlite"]
@@ -73,7 +73,7 @@ class SQLiteStore(Closing):
         self.synchronous = SYNCHRONOUS[synchronous.lower()]
         self.busy_timeout_ms = busy_timeout_ms
         self.max_idle = max_idle
-        self._idle: list[sqlite3.Connection] = []
+        self._idle: list[Connection] = []
         self._guard = threading.Lock()
         self._closed = False
         # A file opened without migrate is never created, even if it goes away meanwhile.
@@ -87,7 +87,7 @@ class SQLiteStore(Closing):
             self.close()  # a store that could not be opened keeps no connection open
             raise
 
-    def _open(self) -> sqlite3.Connection:
+    def _open(self) -> Connection:
         if self._closed:
             raise StorageError(None, "the store is closed")
         try:
@@ -103,6 +103,7 @@ class SQLiteStore(Closing):
         except sqlite3.Error as exc:
             raise translate(exc) from exc
         try:
+            conn.own = conn.cursor()
             conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
             # Exact instants for the period figures (julianday() rounds to the millisecond).
             conn.create_function("loyalty_instant", 1, sql_function(instant_micros), deterministic=True)
@@ -168,7 +169,7 @@ class SQLiteStore(Closing):
                     waited = True
                 time.sleep(0.01)
 
-    def _borrow(self) -> sqlite3.Connection:
+    def _borrow(self) -> Connection:
         """An idle connection if there is one, else a new one.
 
         Connections are pooled rather than kept per thread, so a server that
@@ -179,7 +180,7 @@ class SQLiteStore(Closing):
                 return self._idle.pop()
         return self._open()
 
-    def _give_back(self, conn: sqlite3.Connection) -> None:
+    def _give_back(self, conn: Connection) -> None:
         with self._guard:
             keep = not self._closed and len(self._idle) < self.max_idle
             if keep:
@@ -188,7 +189,7 @@ class SQLiteStore(Closing):
             conn.close()
 
     @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _connection(self) -> Iterator[Connection]:
         """Borrow a connection for the block (see :meth:`_borrow`)."""
         conn = self._borrow()
         try:
@@ -239,8 +240,9 @@ class SQLiteStore(Closing):
         with self._connection() as conn:
             return int(conn.execute("SELECT version FROM schema_version").fetchone()[0])
 
-    def unit_of_work(self, *, readonly: bool = False) -> _Transaction:
-        return _Transaction(self, readonly)
+    def unit_of_work(self, *, readonly: bool = False) -> SQLiteUnitOfWork:
+        # Its own context manager (loyalty.store.sqlite.transaction.Transactional).
+        return SQLiteUnitOfWork(self, readonly)
 
     def close(self) -> None:
         """Close idle connections now; connections in use close when their unit of work ends."""
@@ -270,55 +272,6 @@ def _chain_kept(conn: sqlite3.Connection) -> None:
         "UPDATE members SET chain_seq = ?, chain_link = ? WHERE member_id = ?",
         [(seq, chained, member) for member, (seq, chained) in heads.items()],
     )
-
-
-class _Transaction:
-    """A unit of work's transaction on a borrowed connection: ``BEGIN`` (``BEGIN IMMEDIATE`` to
-    write) on entry; on exit, ``ROLLBACK`` unless committed, driver errors translated, and the
-    connection back in the pool.
-
-    A class rather than a generator-based context manager: a read such as a
-    balance is a handful of statements, and the generator machinery cost
-    about as much as the query.
-    """
-
-    __slots__ = ("_conn", "_readonly", "_store")
-
-    def __init__(self, store: SQLiteStore, readonly: bool) -> None:
-        self._store = store
-        self._readonly = readonly
-        self._conn: sqlite3.Connection | None = None
-
-    def __enter__(self) -> SQLiteUnitOfWork:
-        if self._conn is not None:
-            # Entered again, its first connection would be lost mid-transaction and the second
-            # given back to the pool twice, to be handed to two borrowers at once.
-            raise StorageError(None, "a unit of work is entered once: ask the store for another")
-        conn = self._store._borrow()
-        try:
-            conn.execute("BEGIN" if self._readonly else "BEGIN IMMEDIATE")
-        except BaseException as exc:
-            self._store._give_back(conn)
-            if isinstance(exc, sqlite3.Error):
-                raise translate(exc) from exc
-            raise
-        self._conn = conn
-        return SQLiteUnitOfWork(conn, self._readonly)
-
-    def __exit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        conn = self._conn
-        assert conn is not None  # entered
-        try:
-            if conn.in_transaction:
-                # Not committed, or the block raised: nothing it did is kept.
-                conn.execute("ROLLBACK")
-        finally:
-            self._conn = None
-            self._store._give_back(conn)
-        if isinstance(exc, sqlite3.Error):
-            raise translate(exc) from exc
 
 
 def open_sqlite(url: str, *, migrate: bool = True) -> SQLiteStore:

@@ -22,6 +22,7 @@ from loyalty.store.member_tallies import Rows
 from loyalty.store.renaming import drawn_secret, needle, records_mentioning, tallies_renamed
 from loyalty.store.rows import ENTRY_COLUMNS, EVENT_COLUMNS, dump_json, entry_from_row, event_from_row
 from loyalty.store.sqlite.statements import PUT_ROW_TALLIES
+from loyalty.store.sqlite.transaction import Connection
 from loyalty.tallies import Tally
 
 __all__ = ["SQLiteErasure"]
@@ -60,7 +61,7 @@ class Renaming:
         return int(self.pair == (old, new))
 
 
-class ErasingConnection(sqlite3.Connection):
+class ErasingConnection(Connection):
     """The adapter's connection, with its :class:`Renaming` (kept apart from the connection,
     which holds the SQL function: no reference cycle)."""
 
@@ -216,6 +217,13 @@ class SQLiteErasure:
                 conn.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE "{column}" = ?', (new, old))  # noqa: S608
         finally:
             conn.renaming.pair = None
+        # The open holds' points in the row (schema 20) are kept by triggers on ``holds``: the row
+        # copied above already had them, and renaming the holds added them again.
+        conn.execute(
+            "UPDATE members SET held = (SELECT COALESCE(SUM(points), 0) FROM holds"
+            " WHERE member_id = :new AND status = 'open') WHERE member_id = :new",
+            {"new": new},
+        )
         conn.execute(
             "UPDATE referrals SET reason = ? WHERE referrer = ? AND reason = ?",
             (merged_referrer(new), new, merged_referrer(old)),

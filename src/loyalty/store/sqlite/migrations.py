@@ -429,5 +429,41 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
              OR NOT EXISTS (SELECT 1 FROM kept_texts WHERE seq = OLD.seq)
            BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
     ),
+    # 20: a balance read in the member's row and the entries' date indexes alone (issue 12).
+    # ``members.held`` is the points of the member's open holds and ``members.lots_kept`` whether a
+    # row of ``lots`` ever named the member (1 stays 1: a lot may reopen). Both are kept by
+    # triggers the database runs on every write to ``holds`` and ``lots``, so no write path (an
+    # import, a merge, a migration) can leave them behind; the balance reads ``lots`` only for a
+    # member it names, which on a file never redated is none. And the entries' vesting and
+    # due-by-member indexes carry what the balance sums, so it reads no entry's row. The old
+    # indexes' partial conditions are kept: a draw from a dated lot rewrote their entries already.
+    (
+        "ALTER TABLE members ADD COLUMN held INTEGER NOT NULL DEFAULT 0 CHECK (held >= 0)",
+        "ALTER TABLE members ADD COLUMN lots_kept INTEGER NOT NULL DEFAULT 0",
+        """UPDATE members SET held = (SELECT COALESCE(SUM(points), 0) FROM holds
+           WHERE holds.member_id = members.member_id AND status = 'open')""",
+        "UPDATE members SET lots_kept = 1 WHERE member_id IN (SELECT member_id FROM lots)",
+        """CREATE TRIGGER holds_held_inserted AFTER INSERT ON holds WHEN NEW.status = 'open'
+           BEGIN UPDATE members SET held = held + NEW.points WHERE member_id = NEW.member_id; END""",
+        """CREATE TRIGGER holds_held_updated AFTER UPDATE OF status, points, member_id ON holds
+           BEGIN
+               UPDATE members SET held = held - OLD.points
+               WHERE OLD.status = 'open' AND member_id = OLD.member_id;
+               UPDATE members SET held = held + NEW.points
+               WHERE NEW.status = 'open' AND member_id = NEW.member_id;
+           END""",
+        """CREATE TRIGGER holds_held_deleted AFTER DELETE ON holds WHEN OLD.status = 'open'
+           BEGIN UPDATE members SET held = held - OLD.points WHERE member_id = OLD.member_id; END""",
+        """CREATE TRIGGER lots_kept_inserted AFTER INSERT ON lots
+           BEGIN UPDATE members SET lots_kept = 1 WHERE member_id = NEW.member_id AND lots_kept = 0; END""",
+        """CREATE TRIGGER lots_kept_moved AFTER UPDATE OF member_id ON lots
+           BEGIN UPDATE members SET lots_kept = 1 WHERE member_id = NEW.member_id AND lots_kept = 0; END""",
+        "DROP INDEX entries_vesting",
+        """CREATE INDEX entries_vesting ON entries(member_id, vests_at, expires_at, remaining)
+           WHERE remaining <> 0 AND vests_at IS NOT NULL""",
+        "DROP INDEX entries_due_by_member",
+        """CREATE INDEX entries_due_by_member ON entries(member_id, expires_at, seq, remaining)
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -67,29 +67,26 @@ MOVE_LOT_OUT = (
     f"INSERT INTO lots ({LOT_COLUMNS}) SELECT {ENTRY_LOT_COLUMNS} FROM entries"  # noqa: S608
     " WHERE seq = ? AND remaining IS NOT NULL"
 )
-# The balance by state in one statement, each part through its partial indexes. Bound from a
-# tuple (balance_by_state_parameters), not a dict looked up by name; plain ``?`` because
-# numbered ones bound from a sequence are deprecated from Python 3.12.
+# The balance by state in one statement (schema 20): the member's row, which keeps its open holds'
+# points and says whether ``lots`` may hold a lot of its (the CASE runs those searches only then),
+# and a search of each of the entries' covering date indexes for its overdue and pending lots.
+# Bound by name from a dict: two values bound once each cost less than fourteen ``?`` bound in
+# turn, and numbered ones bound from a sequence warn on some Pythons (3.13.0).
 _OVERDUE = (
-    "(SELECT COALESCE(SUM(remaining), 0) FROM {table} WHERE member_id = ? AND remaining <> 0"
-    " AND expires_at IS NOT NULL AND expires_at <= ?)"
+    "(SELECT COALESCE(SUM(remaining), 0) FROM {table} WHERE member_id = :m AND remaining <> 0"
+    " AND expires_at IS NOT NULL AND expires_at <= :at)"
 )
 _PENDING = (
-    "(SELECT COALESCE(SUM(remaining), 0) FROM {table} WHERE member_id = ? AND remaining <> 0"
-    " AND vests_at IS NOT NULL AND vests_at > ? AND (expires_at IS NULL OR expires_at > ?))"
+    "(SELECT COALESCE(SUM(remaining), 0) FROM {table} WHERE member_id = :m AND remaining <> 0"
+    " AND vests_at IS NOT NULL AND vests_at > :at AND (expires_at IS NULL OR expires_at > :at))"
 )
+_IN_LOTS = "CASE WHEN lots_kept THEN {} ELSE 0 END"
 BALANCE_BY_STATE = f"""SELECT balance,
-       {_OVERDUE.format(table="lots")} + {_OVERDUE.format(table="entries")},
-       {_PENDING.format(table="lots")} + {_PENDING.format(table="entries")},
-       (SELECT COALESCE(SUM(points), 0) FROM holds WHERE member_id = ? AND status = 'open')
-FROM members WHERE member_id = ?
+       {_IN_LOTS.format(_OVERDUE.format(table="lots"))} + {_OVERDUE.format(table="entries")},
+       {_IN_LOTS.format(_PENDING.format(table="lots"))} + {_PENDING.format(table="entries")},
+       held
+FROM members WHERE member_id = :m
 """  # noqa: S608
-
-
-def balance_by_state_parameters(member_id: str, instant: str | None) -> tuple[str | None, ...]:
-    """BALANCE_BY_STATE's parameters, in the order its placeholders appear."""
-    overdue, pending = (member_id, instant), (member_id, instant, instant)
-    return (*overdue, *overdue, *pending, *pending, member_id, member_id)
 
 
 # One segment of the draw order (loyalty.store.spending) through lots_spendable and entries_spendable.
@@ -258,9 +255,10 @@ def sortable(value: datetime | None) -> str | None:
     if value.tzinfo is not UTC:
         value = value.astimezone(UTC)
     two = TWO_DIGITS
+    # The microseconds' six digits cut from a seven-digit number: no format spec to parse.
     return (
         f"{day_text(value.toordinal())}{two[value.hour]}:{two[value.minute]}:{two[value.second]}"
-        f".{value.microsecond:06}+00:00"
+        f".{str(1_000_000 + value.microsecond)[1:]}+00:00"
     )
 
 

@@ -12,7 +12,7 @@ from loyalty.chains import Head, Link, content_digest
 from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, check_draws, check_redates
+from loyalty.lots import Balance, check_draws, check_redates, counted_balance
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.records import pack_operation, unpack_operation
@@ -75,11 +75,11 @@ from loyalty.store.sqlite.statements import (
     SELECT_ROW_TALLIES,
     SELECT_TIER,
     UPSERT_TALLY,
-    balance_by_state_parameters,
     micros,
     sortable,
     utc_text,
 )
+from loyalty.store.sqlite.transaction import Pool, Transactional
 from loyalty.store.sqlite.transfers import SQLiteTransfers
 from loyalty.store.sqlite.vouchers import SQLiteVouchers
 from loyalty.tallies import Tally
@@ -87,10 +87,18 @@ from loyalty.tiers import TierState
 
 
 class SQLiteUnitOfWork(
-    IdentifierRows, SQLiteVouchers, SQLiteOffline, SQLiteLots, SQLiteHolds, SQLiteErasure, SQLiteTransfers
+    Transactional,
+    IdentifierRows,
+    SQLiteVouchers,
+    SQLiteOffline,
+    SQLiteLots,
+    SQLiteHolds,
+    SQLiteErasure,
+    SQLiteTransfers,
 ):
-    def __init__(self, conn: sqlite3.Connection, readonly: bool) -> None:
-        self._conn = conn
+    def __init__(self, pool: Pool, readonly: bool) -> None:
+        # Its connection is borrowed, and its transaction begun, when it is entered.
+        self._pool = pool
         self._readonly = readonly
         # Tallies this unit of work has read or written. A write unit of work
         # holds the write lock from its first statement, so they cannot change
@@ -215,14 +223,14 @@ class SQLiteUnitOfWork(
         return restore_instant(*stored)
 
     def balance_by_state(self, member_id: str, now: datetime) -> Balance | None:
-        self._flush()  # the lot of the entry appended last is in its row
-        parameters = balance_by_state_parameters(member_id, sortable(now))
-        row = self._conn.execute(BALANCE_BY_STATE, parameters).fetchone()
+        if self._pending is not None:
+            self._flush()  # the lot of the entry appended last is in its row
+        row = self._conn.own.execute(BALANCE_BY_STATE, {"m": member_id, "at": sortable(now)}).fetchone()
         if row is None:
             return None
         # INTEGER columns and integer sums: ints as they come.
         total, overdue, pending, held = row
-        return Balance(total - pending - overdue, pending, overdue, held)
+        return counted_balance(total - pending - overdue, pending, overdue, held)
 
     def append(self, posting: Posting) -> Entry:
         self._writable()
@@ -541,4 +549,4 @@ class SQLiteUnitOfWork(
         changed = [(row.text(), row.member_id) for row in self._rows.changed()]
         if changed:
             self._conn.executemany(PUT_ROW_TALLIES, changed)
-        self._conn.execute("COMMIT")
+        self._conn.own.execute("COMMIT")

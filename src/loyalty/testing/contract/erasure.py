@@ -130,8 +130,11 @@ class ErasureContract(ContractBase):
         write_personal_history(engine)
         engine.enroll("M2", at=T0)
         engine.transfer("M1", "M2", 2, id="send-1", at=T0)
+        # An open hold: the points held stay held, once, under the pseudonym.
+        engine.hold("M1", 2, id="hold-1", at=T0, ttl=timedelta(minutes=15))
         week = (T0 - timedelta(days=7), T0 + timedelta(days=1))
         before = (engine.balance("M1"), engine.lots("M1"), engine.figures(*week), engine.verify())
+        assert before[0].held == 2
         history = engine.history("M1")
         erased = engine.erase("M1", id="erase-1", at=T0, reason="GDPR request 7", actor="dpo")
         assert (erased.member_id, erased.entries, erased.identifiers) == ("M1", len(history), 5)
