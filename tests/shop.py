@@ -28,8 +28,9 @@ from loyalty import (
 )
 from loyalty.figures import Figures, RuleFigures
 from loyalty.lots import Balance, Lot
-from loyalty.store import Store, open_store
+from loyalty.store import Operation, Store, open_store
 from loyalty.testing.clock import ManualClock
+from loyalty.transfers import PARTED_KINDS, RECEIVED
 
 __all__ = [
     "AT",
@@ -47,7 +48,9 @@ __all__ = [
     "check_reopened",
     "check_replays",
     "check_upgraded",
+    "half_written",
     "indebted",
+    "keep_half_written",
     "kept_apart",
     "reading",
     "record",
@@ -340,3 +343,26 @@ def check_bonuses_reopened(store: Any, version: int, before: tuple[RuleFigures, 
         assert _by_rule(engine) == before
         engine.record_purchase(Purchase("B2", "m", START, [Line("x", 1, Decimal("1.00"))], "EUR"))
         assert _by_rule(engine) == (RuleFigures("base", "base", 15), RuleFigures("bonus", "Visit bonus", 9))
+
+
+def keep_half_written(store: Store) -> dict[str, list[str]]:
+    """Records of commands written in parts (:data:`loyalty.transfers.PARTED_KINDS`), some with
+    their second part's record and some without, beside records of other kinds: the keys
+    :func:`half_written` finds, by kind."""
+    sent = {"sent": {"points": -5}, "runs": [[5, None, False]]}
+    with store.unit_of_work() as uow:
+        for kind in PARTED_KINDS:
+            for n in (3, 1, 2):
+                uow.add_operation(Operation(f"{kind}-{n}", kind, {"member_id": "a"}, sent, AT))
+            uow.add_operation(Operation(f"{kind}-2{RECEIVED}", f"{kind}_received", {}, {}, AT))
+        uow.add_operation(Operation("other-1", "redemption", {}, {"runs": 1}, AT))
+        uow.commit()
+    return {kind: [f"{kind}-1", f"{kind}-3"] for kind in PARTED_KINDS}
+
+
+def half_written(store: Store) -> dict[str, list[str]]:
+    """The keys of the first parts kept without their second, by kind (what maintenance finds)."""
+    with store.unit_of_work(readonly=True) as uow:
+        found = {kind: [op.key for op in uow.unfinished_parts(kind, limit=10)] for kind in PARTED_KINDS}
+        assert [op.key for op in uow.unreceived_transfers(limit=10)] == found["transfer"]
+        return found

@@ -28,14 +28,14 @@ def test_a_version_18_file_lets_an_erasure_rename_its_member_once_upgraded(tmp_p
     with closing(sqlite3.connect(path)) as conn:
         as_sqlite_schema_18(conn)
         fresh = tmp_path / "fresh-v18.db"
-        previous_schema_file(fresh)
+        previous_schema_file(fresh, 18)
         with closing(sqlite3.connect(fresh)) as v18:
             assert shape_of(conn) == shape_of(v18)
             assert conn.execute(_TRIGGERS).fetchall() == v18.execute(_TRIGGERS).fetchall()
         assert "entries_renamed" not in {name for name, _ in conn.execute(_TRIGGERS)}
     store = SQLiteStore(path)
     with Engine(Program("Club", "EUR"), store, clock=lambda: T0) as engine:
-        assert store.schema_version() == SCHEMA_VERSION == 19
+        assert store.schema_version() == SCHEMA_VERSION == 20
         before = (engine.balance(PHONE), engine.balance("M2"), engine.verify())
         hidden = engine.erase(PHONE, id="erase-1", at=T0, reason="GDPR", actor="dpo").pseudonym
         assert (engine.balance(hidden), engine.balance("M2"), engine.verify()) == before

@@ -452,6 +452,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                RETURN NEW;
            END $$""",
     ),
+    # 19: the records of the commands written one member at a time (loyalty.transfers.PARTED_KINDS)
+    # indexed by kind and key, alone: maintenance finds the first parts kept without their second
+    # by a probe of this index, not a scan of every record. The search names the same kinds, so
+    # that even a generic plan of the prepared statement knows the index holds every row it wants.
+    (
+        """CREATE INDEX operations_parts ON {s}.operations (kind, key) WHERE kind IN
+           ('transfer', 'referral_reward', 'referral_take_back',
+            'member_merge_owed', 'member_merge_referees')""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

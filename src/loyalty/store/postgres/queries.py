@@ -21,6 +21,7 @@ from loyalty.store.rows import (
     USE_COLUMNS,
     VOUCHER_COLUMNS,
 )
+from loyalty.transfers import PARTED_KINDS
 
 if TYPE_CHECKING:
     import psycopg
@@ -425,16 +426,23 @@ class Queries:
         )
         # Transfers whose sender's part is kept without the receiver's (a transfer's record is
         # kept whole: [member, amount, 0, request, result]).
+        # Both name the kinds of operations_parts (the partial index of the records of commands
+        # written in parts: loyalty.transfers.PARTED_KINDS), so that a generic plan of the
+        # prepared statement, which knows no kind, still knows the index holds every row wanted.
+        parted = f"kind IN ({', '.join(repr(kind) for kind in PARTED_KINDS)})"
         self.unreceived_transfers = q(
-            "SELECT key FROM {s}.operations AS o WHERE kind = 'transfer'"
+            f"SELECT key FROM {{s}}.operations AS o WHERE kind = 'transfer' AND {parted}"  # noqa: S608
             " AND (body::jsonb -> 4 -> 'runs') IS NOT NULL AND NOT EXISTS"
             " (SELECT 1 FROM {s}.operations AS r WHERE r.key = o.key || %s) ORDER BY key LIMIT %s"
         )
-        # Commands written in parts whose first part is kept without the second.
-        self.unfinished_parts = q(
-            "SELECT key FROM {s}.operations AS o WHERE kind = %s AND NOT EXISTS"
-            " (SELECT 1 FROM {s}.operations AS r WHERE r.key = o.key || %s) ORDER BY key LIMIT %s"
+        # Commands written in parts whose first part is kept without the second (any other kind
+        # is scanned for).
+        find = (
+            "SELECT key FROM {{s}}.operations AS o WHERE kind = %s{parted} AND NOT EXISTS"
+            " (SELECT 1 FROM {{s}}.operations AS r WHERE r.key = o.key || %s) ORDER BY key LIMIT %s"
         )
+        self.unfinished_parts = q(find.format(parted=f" AND {parted}"))
+        self.unfinished_parts_scanned = q(find.format(parted=""))
         self.add_operation = q(
             "INSERT INTO {s}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
             " VALUES (%s, %s, %s, %s, %s, %s)"

@@ -429,5 +429,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
              OR NOT EXISTS (SELECT 1 FROM kept_texts WHERE seq = OLD.seq)
            BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
     ),
+    # 20: the records of the commands written one member at a time (loyalty.transfers.PARTED_KINDS)
+    # indexed by kind and key, alone: maintenance finds the first parts kept without their second
+    # by a probe of this index, not a scan of every record. The search names the same kinds, so
+    # that SQLite knows the index holds every row it wants.
+    (
+        """CREATE INDEX operations_parts ON operations(kind, key) WHERE kind IN
+           ('transfer', 'referral_reward', 'referral_take_back',
+            'member_merge_owed', 'member_merge_referees')""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
