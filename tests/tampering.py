@@ -70,7 +70,10 @@ _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
 def as_sqlite_schema_19(conn: sqlite3.Connection) -> None:
-    """A current SQLite file as schema 19 left it: no index of the records written in parts."""
+    """A current SQLite file as schema 19 left it: a member's own tallies in the tallies table, no
+    index of the records written in parts."""
+    conn.execute("INSERT INTO tallies (key, count, points) SELECT key, count, points FROM member_tallies")
+    conn.execute("DROP TABLE member_tallies")
     conn.execute("DROP INDEX operations_parts")
     conn.execute("UPDATE schema_version SET version = 19")
     conn.commit()
@@ -200,12 +203,19 @@ def _undo_17() -> tuple[str, ...]:
     )
 
 
-#: Schema 19 taken back: no index of the records written in parts.
-_UNDO_19 = ("DROP INDEX {s}.operations_parts", "UPDATE {s}.schema_version SET version = 18")
+#: Schema 19 taken back: a member's own tallies in the tallies table, no index of the records
+#: written in parts.
+_UNDO_19 = (
+    "INSERT INTO {s}.tallies (key, count, points) SELECT key, count, points FROM {s}.member_tallies",
+    "DROP TABLE {s}.member_tallies",
+    "DROP INDEX {s}.operations_parts",
+    "UPDATE {s}.schema_version SET version = 18",
+)
 
 
 def as_postgres_schema_18(dsn: str, schema: str) -> None:
-    """A current PostgreSQL schema as schema 18 left it: no index of the records written in parts."""
+    """A current PostgreSQL schema as schema 18 left it: a member's own tallies in the tallies table,
+    no index of the records written in parts."""
     _undo_postgres(dsn, schema, _UNDO_19)
 
 

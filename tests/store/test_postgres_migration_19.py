@@ -35,7 +35,7 @@ def test_a_version_18_schema_finds_its_half_written_commands_through_the_index_o
     schema = schema_of(schema_url)
     fresh = _indexes(schema)
     as_postgres_schema_18(postgres_dsn(), schema)
-    assert fresh - _indexes(schema) == {"operations_parts"}
+    assert fresh - _indexes(schema) == {"operations_parts", "member_tallies_pkey"}
     shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
     assert _indexes(schema) == fresh
     store = open_postgres(schema_url)
@@ -87,3 +87,28 @@ def test_the_search_for_half_written_commands_probes_their_index(
         for step in plan
     ), plan
     assert not [step for step in plan if "Seq Scan" in step or "Sort" in step], plan
+
+
+def _table_rows(schema: str) -> tuple[set[tuple[str, str]], set[str]]:
+    """The (member, key) of ``member_tallies`` (none without the table) and the keys of ``tallies``."""
+    s = sql.Identifier(schema)
+    with psycopg.connect(postgres_dsn()) as conn:
+        shared = {str(k) for (k,) in conn.execute(sql.SQL("SELECT key FROM {}.tallies").format(s))}
+        tables = conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))
+        if "member_tallies" not in {str(t) for (t,) in tables}:
+            return set(), shared
+        query = sql.SQL("SELECT member_id, key FROM {}.member_tallies").format(s)
+        return {(str(m), str(k)) for m, k in conn.execute(query)}, shared
+
+
+def test_a_version_18_schema_keeps_each_members_own_tallies_under_it_once_upgraded(schema_url: str) -> None:
+    store = open_postgres(schema_url)
+    before = shop.reading(shop.record(store))
+    expected = shop.keep_tallies(store)
+    store.close()
+    schema = schema_of(schema_url)
+    as_postgres_schema_18(postgres_dsn(), schema)
+    owned, held = _table_rows(schema)
+    assert not owned
+    shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
+    shop.check_tallies_moved(open_postgres(schema_url), expected, held, _table_rows(schema))

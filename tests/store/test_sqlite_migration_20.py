@@ -63,3 +63,25 @@ def test_the_search_for_half_written_commands_probes_their_index(
         plan
     )
     assert not [step for step in plan if step.startswith("SCAN") or "TEMP B-TREE" in step], plan
+
+
+def _table_rows(path: Path) -> tuple[set[tuple[str, str]], set[str]]:
+    """The (member, key) of ``member_tallies`` and the keys of ``tallies``."""
+    with closing(sqlite3.connect(path)) as conn:
+        owned = {(str(m), str(k)) for m, k in conn.execute("SELECT member_id, key FROM member_tallies")}
+        return owned, {str(k) for (k,) in conn.execute("SELECT key FROM tallies")}
+
+
+def test_a_version_19_file_keeps_each_members_own_tallies_under_it_once_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "v19.db"
+    store = SQLiteStore(path)
+    before = shop.reading(shop.record(store))
+    expected = shop.keep_tallies(store)
+    store.close()
+    with closing(sqlite3.connect(path)) as conn:
+        as_sqlite_schema_19(conn)
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert "member_tallies" not in tables
+        held = {str(k) for (k,) in conn.execute("SELECT key FROM tallies")}
+    shop.check_reopened(SQLiteStore(path), SCHEMA_VERSION, before)
+    shop.check_tallies_moved(SQLiteStore(path), expected, held, _table_rows(path))
