@@ -28,8 +28,11 @@ from loyalty import (
 )
 from loyalty.figures import Figures, RuleFigures
 from loyalty.lots import Balance, Lot
-from loyalty.store import Store, open_store
+from loyalty.store import Operation, Store, open_store
+from loyalty.store.owned_tallies import owner
+from loyalty.tallies import Tally
 from loyalty.testing.clock import ManualClock
+from loyalty.transfers import PARTED_KINDS, RECEIVED
 
 __all__ = [
     "AT",
@@ -41,13 +44,18 @@ __all__ = [
     "PROGRAM",
     "RULED",
     "START",
+    "TABLE_TALLIES",
     "check_bonuses_reopened",
     "check_debts_reopened",
     "check_records_upgraded",
     "check_reopened",
     "check_replays",
+    "check_tallies_moved",
     "check_upgraded",
+    "half_written",
     "indebted",
+    "keep_half_written",
+    "keep_tallies",
     "kept_apart",
     "reading",
     "record",
@@ -340,3 +348,76 @@ def check_bonuses_reopened(store: Any, version: int, before: tuple[RuleFigures, 
         assert _by_rule(engine) == before
         engine.record_purchase(Purchase("B2", "m", START, [Line("x", 1, Decimal("1.00"))], "EUR"))
         assert _by_rule(engine) == (RuleFigures("base", "base", 15), RuleFigures("bonus", "Visit bonus", 9))
+
+
+def keep_half_written(store: Store) -> dict[str, list[str]]:
+    """Records of commands written in parts (:data:`loyalty.transfers.PARTED_KINDS`), some with
+    their second part's record and some without, beside records of other kinds: the keys
+    :func:`half_written` finds, by kind."""
+    sent = {"sent": {"points": -5}, "runs": [[5, None, False]]}
+    with store.unit_of_work() as uow:
+        for kind in PARTED_KINDS:
+            for n in (3, 1, 2):
+                uow.add_operation(Operation(f"{kind}-{n}", kind, {"member_id": "a"}, sent, AT))
+            uow.add_operation(Operation(f"{kind}-2{RECEIVED}", f"{kind}_received", {}, {}, AT))
+        uow.add_operation(Operation("other-1", "redemption", {}, {"runs": 1}, AT))
+        uow.commit()
+    return {kind: [f"{kind}-1", f"{kind}-3"] for kind in PARTED_KINDS}
+
+
+def half_written(store: Store) -> dict[str, list[str]]:
+    """The keys of the first parts kept without their second, by kind (what maintenance finds)."""
+    with store.unit_of_work(readonly=True) as uow:
+        found = {kind: [op.key for op in uow.unfinished_parts(kind, limit=10)] for kind in PARTED_KINDS}
+        assert [op.key for op in uow.unreceived_transfers(limit=10)] == found["transfer"]
+        return found
+
+
+#: Tallies of every shape kept in a table: a member's own (``a``'s cap, a day's and an older
+#: month's spend; members not enrolled, one with the separator in its id), and the rest (a budget,
+#: a referrer's count, a purchase's, keys with no member after their family's parts, made up).
+TABLE_TALLIES: dict[str, Tally] = {
+    "cap|coffee|2024-03|a": Tally(2, Decimal("1.5")),
+    "spent|2024-03-01|a": Tally(1, Decimal(7)),
+    "spent|2024-01|a": Tally(3, Decimal("30.75")),
+    "tier|points|2024|a": Tally(0, Decimal(40)),
+    "birthday|bday|2024|b": Tally(1),
+    "spent|2024-01|X|Y": Tally(1, Decimal(1)),
+    "visits|Z9": Tally(4),
+    "merged|Z8": Tally(-1),
+    "budget|coffee": Tally(9, Decimal(90)),
+    "referrals|2024-03|a": Tally(1),
+    "taken|P1": Tally(1, Decimal(3)),
+    "stamps|card|": Tally(1),
+    "cap|coffee": Tally(1),
+    "k": Tally(1, Decimal("0.25")),
+}
+
+
+def keep_tallies(store: Store) -> dict[str, Tally]:
+    """:data:`TABLE_TALLIES` added to ``store``'s: what every key of them reads after."""
+    with store.unit_of_work() as uow:
+        uow.add_tallies(TABLE_TALLIES)
+        uow.commit()
+    with store.unit_of_work(readonly=True) as uow:
+        return uow.tallies(list(TABLE_TALLIES))
+
+
+def check_tallies_moved(
+    store: Store, expected: dict[str, Tally], held: set[str], tables: tuple[set[tuple[str, str]], set[str]]
+) -> None:
+    """After the migration that split the tallies: the keys ``held`` in ``tallies`` before it are
+    in the tables (``member_tallies``' member and key, ``tallies``' key) where
+    :func:`loyalty.store.owned_tallies.owner` says (the migration's rule in SQL is its rule), and
+    ``store`` (closed afterwards) reads :data:`TABLE_TALLIES` as ``expected``."""
+    owned, shared = tables
+    assert set(TABLE_TALLIES) <= held
+    assert owned == {(member, key) for key in held if (member := owner(key)) is not None}
+    assert shared == {key for key in held if owner(key) is None}
+    assert {member for member, _ in owned} == {"a", "b", "X|Y", "Z9", "Z8"}
+    assert {"budget|coffee", "referrals|2024-03|a", "taken|P1", "stamps|card|", "cap|coffee", "k"} <= shared
+    try:
+        with store.unit_of_work(readonly=True) as uow:
+            assert uow.tallies(list(TABLE_TALLIES)) == expected
+    finally:
+        store.close()

@@ -27,12 +27,14 @@ __all__ = [
     "as_postgres_schema_13",
     "as_postgres_schema_14",
     "as_postgres_schema_17",
+    "as_postgres_schema_18",
     "as_sqlite_schema_14",
     "as_sqlite_schema_15",
     "as_sqlite_schema_16",
     "as_sqlite_schema_17",
     "as_sqlite_schema_18",
     "as_sqlite_schema_19",
+    "as_sqlite_schema_20",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -68,11 +70,22 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_20(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 20 left it: a member's own tallies in the tallies table, no
+    index of the records written in parts."""
+    conn.execute("INSERT INTO tallies (key, count, points) SELECT key, count, points FROM member_tallies")
+    conn.execute("DROP TABLE member_tallies")
+    conn.execute("DROP INDEX operations_parts")
+    conn.execute("UPDATE schema_version SET version = 20")
+    conn.commit()
+
+
 def as_sqlite_schema_19(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 19 left it: no open holds' points or kept-lots mark in the
     members' rows, and the entries' date indexes without the columns a balance sums."""
     from loyalty.store.sqlite.migrations import MIGRATIONS
 
+    as_sqlite_schema_20(conn)
     names = ("INDEX entries_vesting ", "INDEX entries_due_by_member ")
     indexes = [s for s in MIGRATIONS[17] if any(name in s for name in names)]
     triggers = ("holds_held_inserted", "holds_held_updated", "holds_held_deleted", "lots_kept_inserted")
@@ -203,6 +216,7 @@ def _undo_17() -> tuple[str, ...]:
 
     (no_update,) = (s for s in MIGRATIONS[0] if "TRIGGER entries_no_update_or_delete" in s)
     return (
+        *_UNDO_19,
         "DROP TABLE {s}.kept_texts",
         "DROP TRIGGER entries_text_only ON {s}.entries",
         "DROP TRIGGER entries_no_delete ON {s}.entries",
@@ -212,13 +226,29 @@ def _undo_17() -> tuple[str, ...]:
     )
 
 
+#: Schema 19 taken back: a member's own tallies in the tallies table, no index of the records
+#: written in parts.
+_UNDO_19 = (
+    "INSERT INTO {s}.tallies (key, count, points) SELECT key, count, points FROM {s}.member_tallies",
+    "DROP TABLE {s}.member_tallies",
+    "DROP INDEX {s}.operations_parts",
+    "UPDATE {s}.schema_version SET version = 18",
+)
+
+
+def as_postgres_schema_18(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 18 left it: a member's own tallies in the tallies table,
+    no index of the records written in parts."""
+    _undo_postgres(dsn, schema, _UNDO_19)
+
+
 def as_postgres_schema_17(dsn: str, schema: str) -> None:
     """A current PostgreSQL schema as schema 17 left it: an entry's member and source id never change."""
     from loyalty.store.postgres.migrations import MIGRATIONS
 
     (guard,) = (s for s in MIGRATIONS[16] if "CREATE FUNCTION {s}.entries_text_only()" in s)
     replaced = guard.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
-    _undo_postgres(dsn, schema, (replaced, "UPDATE {s}.schema_version SET version = 17"))
+    _undo_postgres(dsn, schema, (*_UNDO_19, replaced, "UPDATE {s}.schema_version SET version = 17"))
 
 
 def as_postgres_schema_16(dsn: str, schema: str) -> None:

@@ -46,6 +46,7 @@ from loyalty.tallies import Tally
 from loyalty.tiers import metric_key
 
 __all__ = [
+    "PARTED_KINDS",
     "RECEIVED",
     "Transfer",
     "check_parties",
@@ -63,6 +64,22 @@ __all__ = [
 #: character in them (:func:`loyalty.checks.check_id`), so no caller's id ends so, and the
 #: receiver's record never takes a key a caller could use.
 RECEIVED = "\x1freceived"
+
+#: The kinds of the first part's record of a command written one member at a time, which
+#: maintenance looks for without its :data:`RECEIVED` record (``unreceived_transfers``,
+#: ``unfinished_parts``): a transfer's sender's part, a referral reward's and a take-back's
+#: referee's part (:mod:`loyalty.service.referral_parts`), a merge's absorbed member's part and
+#: survivor's part (:mod:`loyalty.service.merging`, :mod:`loyalty.service.surviving`). The SQL
+#: adapters index the records of these kinds alone (``operations_parts``), so that
+#: finding them is a probe, not a scan of every record; a kind added here needs a migration
+#: that widens that index.
+PARTED_KINDS = (
+    "transfer",
+    "referral_reward",
+    "referral_take_back",
+    "member_merge_owed",
+    "member_merge_referees",
+)
 
 #: A run of drawn points that keep one date: (points, expiry date, whether it rolls).
 Run = tuple[int, datetime | None, bool]

@@ -129,7 +129,7 @@ def test_a_version_1_schema_is_upgraded_in_place(schema_url: str) -> None:
     _version_1_schema(schema_url)
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 18
+        assert store.schema_version() == SCHEMA_VERSION == 19
         occurred = T0.astimezone(timezone(timedelta(hours=2)))
         t1, t2 = T0 + timedelta(minutes=1), T0 + timedelta(minutes=2)
         with store.unit_of_work(readonly=True) as uow:
@@ -370,9 +370,13 @@ def test_a_version_6_schema_is_upgraded_in_place_and_its_purchases_replay_return
 
 
 def _tallies(schema: str) -> dict[str, Tally]:
+    """The tallies kept in tables: ``tallies`` and, from schema 19, a member's own in ``member_tallies``."""
     with psycopg.connect(postgres_dsn()) as conn:
         query = sql.SQL("SELECT key, count, points FROM {}.tallies").format(sql.Identifier(schema))
-        rows = conn.execute(query)
+        rows = conn.execute(query).fetchall()
+        if conn.execute("SELECT to_regclass(%s)", (f'"{schema}".member_tallies',)).fetchone() != (None,):
+            owned = sql.SQL("SELECT key, count, points FROM {}.member_tallies").format(sql.Identifier(schema))
+            rows += conn.execute(owned).fetchall()
         return {key: Tally(count, points) for key, count, points in rows}
 
 
@@ -518,6 +522,7 @@ def test_a_version_14_schema_keys_its_members_rows_by_member_and_answers_as_befo
     _assert_migrated_shape(schema, 14)
     assert problems(schema) == [
         "kept_texts: no such table",  # schema 17's
+        "member_tallies: no such table",  # schema 19's
         "offline_allowances: no such table",  # schema 16's
         "offline_uses: no such table",
         "kept_links: member_id is not a NOT NULL column",

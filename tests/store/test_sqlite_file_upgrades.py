@@ -218,7 +218,12 @@ def _migrated_shape(path: Path, version: int) -> dict[str, list[str]]:
 
 
 def _tallies(conn: sqlite3.Connection) -> dict[str, tuple[int, str]]:
-    return {key: (count, points) for key, count, points in conn.execute("SELECT * FROM tallies")}
+    """The tallies kept in tables: ``tallies`` and, from schema 20, a member's own in ``member_tallies``."""
+    found = {key: (count, points) for key, count, points in conn.execute("SELECT * FROM tallies")}
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'member_tallies'").fetchone():
+        owned = conn.execute("SELECT key, count, points FROM member_tallies")
+        found |= {key: (count, points) for key, count, points in owned}
+    return found
 
 
 def test_a_version_7_file_keeps_its_members_habits_in_their_rows_after_the_upgrade(tmp_path: Path) -> None:

@@ -9,8 +9,11 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
-from loyalty import Engine, Line, Program, Purchase
+import pytest
+
+from loyalty import Engine, Line, Program, Purchase, SpendRule
 from loyalty.habits import spent_key
+from loyalty.rules import Period
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.tallies import Tally
 from tests import shop
@@ -47,19 +50,40 @@ def test_a_purchase_writes_its_members_tallies_with_its_balance(tmp_path: Path) 
         "INSERT INTO entries",  # with its lot and the idempotency record: no row of lots or operations
         "COMMIT",
     ]
-    # A new month: its spend is looked for in the table (a key written before the member
-    # enrolled would be there) and March's goes there, out of the row.
+    # A new month: its spend is looked for in the member's own table (a key written before the
+    # member enrolled would be there) and March's goes there, out of the row.
     april = _traced(store, engine, sale(3, T0 + timedelta(days=31)))
-    table = [s for s in april if " tallies (" in s or "FROM tallies" in s]
-    assert [s.split(" WHERE")[0].split(" VALUES")[0] for s in table] == [
-        "SELECT key, count, points FROM tallies",
-        "INSERT INTO tallies (key, count, points)",
+    assert [
+        s.split(" WHERE")[0].split(" VALUES")[0] for s in april if "tallies (" in s or "tallies WHERE" in s
+    ] == [
+        "SELECT key, count, points FROM member_tallies",
+        "INSERT INTO member_tallies (member_id, key, count, points)",
     ]
     with store.unit_of_work(readonly=True) as uow:
         assert uow.tallies([spent_key("M1", "2024-03"), spent_key("M1", "2024-04")]) == {
             spent_key("M1", "2024-03"): Tally(2, Decimal("5.00")),
             spent_key("M1", "2024-04"): Tally(1, Decimal("2.50")),
         }
+    store.close()
+
+
+@pytest.mark.parametrize("budget", [None, 10_000])
+def test_a_purchase_under_a_cap_writes_its_members_own_tallies_and_the_tallies_table_only_for_a_budget(
+    tmp_path: Path, budget: int | None
+) -> None:
+    store = SQLiteStore(tmp_path / "shop.db", synchronous="normal")
+    rule = SpendRule(id="double", points=2, cap=500, cap_period=Period.MONTH, budget=budget)
+    engine = Engine(Program("Shop", "EUR", rules=[rule]), store, clock=lambda: T0 + timedelta(days=60))
+    engine.enroll("M1", at=T0)
+    engine.record_purchase(Purchase("P1", "M1", T0, [Line("sku", 1, Decimal("2.50"))], "EUR"))
+    traced = _traced(store, engine, Purchase("P2", "M1", T0, [Line("sku", 1, Decimal("2.50"))], "EUR"))
+    writes = sorted(" ".join(s.split()[:3]) for s in traced if s.startswith(("INSERT", "UPDATE", "DELETE")))
+    # The cap is the member's own (cap|double|2024-03|M1), beside its other rows; only a budget,
+    # counted across members, is written to the tallies table.
+    expected = ["INSERT INTO entries", "INSERT INTO member_tallies", "UPDATE members SET"]
+    assert writes == sorted([*expected, *(["INSERT INTO tallies"] if budget else [])])
+    with store.unit_of_work(readonly=True) as uow:
+        assert uow.tallies(["cap|double|2024-03|M1"]) == {"cap|double|2024-03|M1": Tally(0, Decimal(10))}
     store.close()
 
 

@@ -9,9 +9,10 @@ and where an adapter keeps it is the adapter's business.
 
 What the row holds, as JSON in a ``tallies`` column: ``{"visits": [count, "points"], ...}``
 for the keys that end in the member's id (absent means zero), and the latest month's spend
-as ``"spent": ["2024-03", count, "points"]``. Earlier months stay in the tallies table:
-the row keeps one month, so it does not grow with the years. These invariants make a read
-of the row enough:
+as ``"spent": ["2024-03", count, "points"]``. Earlier months stay in a table (a member's own,
+``member_tallies``, since the tallies were split by owner: :mod:`loyalty.store.owned_tallies`):
+the row keeps one month, so it does not grow with the years. These invariants make a read of
+the row enough:
 
 - a key of these kinds for an enrolled member is in its row, never in the table
   (enrolling takes any such key out of the table and into the row);

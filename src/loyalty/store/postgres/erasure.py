@@ -17,6 +17,7 @@ from loyalty.outbox import DomainEvent
 from loyalty.pseudonyms import SECRET_KEY, made_reasons, merged_referrer, secret_from
 from loyalty.records import pack_operation, unpack_operation
 from loyalty.store.member_tallies import Rows
+from loyalty.store.owned_tallies import renamed
 from loyalty.store.postgres.driver import pg_json
 from loyalty.store.postgres.transaction import Transaction
 from loyalty.store.renaming import drawn_secret, needle, records_mentioning, tallies_renamed
@@ -158,6 +159,10 @@ class PostgresErasure:
         found = self._execute(q.tallies_mentioning, (needle(old),)).fetchall()
         for key, other in tallies_renamed((key for (key,) in found), old, new):
             self._execute(q.rename_tally, (other, key))
+        # The member's own tallies are under new already (a member id column), their keys not yet.
+        owned = self._execute(q.member_tally_keys, (new,)).fetchall()
+        for key, other in renamed((key for (key,) in owned), old, new):
+            self._execute(q.rename_member_tally, (other, new, key))
 
 
 def _erase_texts(uow: Transaction, member_id: str, texts: Iterable[ErasedText]) -> None:

@@ -452,6 +452,42 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
                RETURN NEW;
            END $$""",
     ),
+    # 19: a member's own tallies that its row does not keep (a rule's cap, a day's spend, an older
+    # month's: loyalty.store.owned_tallies) in member_tallies, keyed by the member and the key,
+    # beside its other rows (distributed by member: docs/scaling.md); tallies keeps the counters
+    # across members (a budget, a referrer's count, an allowance's total) and the keys that name
+    # no member. The member is the key's last part after as many as its family has (the rule
+    # owned_tallies.owner follows); the rows move.
+    # And the records of the commands written one member at a time (loyalty.transfers.PARTED_KINDS)
+    # indexed by kind and key, alone: maintenance finds the first parts kept without their second
+    # by a probe of this index, not a scan of every record. The search names the same kinds, so
+    # that even a generic plan of the prepared statement knows the index holds every row it wants.
+    (
+        """CREATE TABLE {s}.member_tallies (
+            member_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            count BIGINT NOT NULL DEFAULT 0,
+            points NUMERIC NOT NULL DEFAULT 0,
+            PRIMARY KEY (member_id, key)
+        )""",
+        """WITH owned AS (
+               SELECT key, CASE
+                   WHEN split_part(key, '|', 1)
+                        IN ('visits', 'carry', 'redeemed', 'seen', 'atrisk', 'debt', 'owed', 'merged')
+                   THEN substring(key FROM '^[^|]*[|](.+)$')
+                   WHEN split_part(key, '|', 1) IN ('spent', 'stamps')
+                   THEN substring(key FROM '^[^|]*[|][^|]*[|](.+)$')
+                   WHEN split_part(key, '|', 1) IN ('cap', 'birthday', 'events', 'tier')
+                   THEN substring(key FROM '^[^|]*[|][^|]*[|][^|]*[|](.+)$') END AS member_id
+               FROM {s}.tallies),
+           moved AS (
+               DELETE FROM {s}.tallies AS t USING owned AS o WHERE o.key = t.key AND o.member_id IS NOT NULL
+               RETURNING o.member_id, t.key, t.count, t.points)
+           INSERT INTO {s}.member_tallies (member_id, key, count, points) SELECT * FROM moved""",
+        """CREATE INDEX operations_parts ON {s}.operations (kind, key) WHERE kind IN
+           ('transfer', 'referral_reward', 'referral_take_back',
+            'member_merge_owed', 'member_merge_referees')""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

@@ -21,6 +21,7 @@ from loyalty.store.rows import (
     USE_COLUMNS,
     VOUCHER_COLUMNS,
 )
+from loyalty.transfers import PARTED_KINDS
 
 if TYPE_CHECKING:
     import psycopg
@@ -68,7 +69,8 @@ class Queries:
         # The member's own tallies live in its row from now on: any kept before it enrolled
         # (only a hand-made key can be) move in with it.
         self.add_member = q(
-            "WITH moved AS (DELETE FROM {s}.tallies WHERE key = ANY(%s::text[]) RETURNING key, count, points)"
+            "WITH moved AS (DELETE FROM {s}.member_tallies WHERE member_id = %s AND key = ANY(%s::text[])"
+            " RETURNING key, count, points)"
             " INSERT INTO {s}.members ({member_columns}, tallies) VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
             " (SELECT json_object_agg(split_part(key, '|', 1), json_build_array(count, points::text))::text"
             " FROM moved)) RETURNING tallies"
@@ -207,6 +209,10 @@ class Queries:
         )
         self.tallies_mentioning = q("SELECT key FROM {s}.tallies WHERE strpos(key, %s) > 0")
         self.rename_tally = q("UPDATE {s}.tallies SET key = %s WHERE key = %s")
+        self.member_tally_keys = q("SELECT key FROM {s}.member_tallies WHERE member_id = %s")
+        self.rename_member_tally = q(
+            "UPDATE {s}.member_tallies SET key = %s WHERE member_id = %s AND key = %s"
+        )
         # The tables and columns that hold a member id (those a later schema adds too).
         self.member_columns = q(
             "SELECT c.table_name, c.column_name FROM information_schema.columns AS c"
@@ -425,16 +431,23 @@ class Queries:
         )
         # Transfers whose sender's part is kept without the receiver's (a transfer's record is
         # kept whole: [member, amount, 0, request, result]).
+        # Both name the kinds of operations_parts (the partial index of the records of commands
+        # written in parts: loyalty.transfers.PARTED_KINDS), so that a generic plan of the
+        # prepared statement, which knows no kind, still knows the index holds every row wanted.
+        parted = f"kind IN ({', '.join(repr(kind) for kind in PARTED_KINDS)})"
         self.unreceived_transfers = q(
-            "SELECT key FROM {s}.operations AS o WHERE kind = 'transfer'"
+            f"SELECT key FROM {{s}}.operations AS o WHERE kind = 'transfer' AND {parted}"  # noqa: S608
             " AND (body::jsonb -> 4 -> 'runs') IS NOT NULL AND NOT EXISTS"
             " (SELECT 1 FROM {s}.operations AS r WHERE r.key = o.key || %s) ORDER BY key LIMIT %s"
         )
-        # Commands written in parts whose first part is kept without the second.
-        self.unfinished_parts = q(
-            "SELECT key FROM {s}.operations AS o WHERE kind = %s AND NOT EXISTS"
-            " (SELECT 1 FROM {s}.operations AS r WHERE r.key = o.key || %s) ORDER BY key LIMIT %s"
+        # Commands written in parts whose first part is kept without the second (any other kind
+        # is scanned for).
+        find = (
+            "SELECT key FROM {{s}}.operations AS o WHERE kind = %s{parted} AND NOT EXISTS"
+            " (SELECT 1 FROM {{s}}.operations AS r WHERE r.key = o.key || %s) ORDER BY key LIMIT %s"
         )
+        self.unfinished_parts = q(find.format(parted=f" AND {parted}"))
+        self.unfinished_parts_scanned = q(find.format(parted=""))
         self.add_operation = q(
             "INSERT INTO {s}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
             " VALUES (%s, %s, %s, %s, %s, %s)"
@@ -457,6 +470,18 @@ class Queries:
             "INSERT INTO {s}.kept_shares (seq, rule_shares) SELECT * FROM unnest(%s::bigint[], %s::text[])"
         )
         self.tallies = q("SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])")
+        # A member's own tallies (loyalty.store.owned_tallies): a key names its member, so the keys
+        # alone say which rows; the members let the primary key (and on a cluster, the shards) be
+        # probed by member.
+        member_tallies = (
+            "SELECT key, count, points FROM {s}.member_tallies"
+            " WHERE member_id = ANY(%s::text[]) AND key = ANY(%s::text[])"
+        )
+        self.member_tallies = q(member_tallies)
+        self.both_tallies = q(
+            member_tallies  # noqa: S608 (constant text)
+            + " UNION ALL SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])"
+        )
         # for_update: first make sure every key has a row (a missing one cannot
         # be locked), then lock them all. Both go in one byte-wise order
         # (COLLATE "C", which is also Python's str order) so writers of
@@ -469,6 +494,15 @@ class Queries:
             "SELECT key, count, points FROM {s}.tallies WHERE key = ANY(%s::text[])"
             ' ORDER BY key COLLATE "C" FOR UPDATE'
         )
+        # A member's own, likewise (before the tallies table's, in every unit of work that locks both).
+        self.create_member_tallies = q(
+            "INSERT INTO {s}.member_tallies (member_id, key)"
+            " SELECT m, k FROM unnest(%s::text[], %s::text[]) AS t(m, k)"
+            ' ORDER BY m COLLATE "C", k COLLATE "C" ON CONFLICT DO NOTHING'
+        )
+        self.member_tallies_for_update = q(
+            member_tallies + ' ORDER BY member_id COLLATE "C", key COLLATE "C" FOR UPDATE'
+        )
         # A month's spend a member's row let go of (set: the table did not hold it), and one it
         # took in.
         self.set_tallies = q(
@@ -477,13 +511,32 @@ class Queries:
             ' ORDER BY k COLLATE "C"'
             " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
         )
-        self.take_tallies = q("DELETE FROM {s}.tallies WHERE key = ANY(%s::text[])")
+        self.set_member_tallies = q(
+            "INSERT INTO {s}.member_tallies AS t (member_id, key, count, points)"
+            " SELECT m, k, c, p FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::numeric[])"
+            " AS d(m, k, c, p)"
+            ' ORDER BY m COLLATE "C", k COLLATE "C"'
+            " ON CONFLICT (member_id, key) DO UPDATE SET count = excluded.count, points = excluded.points"
+        )
+        # Only a member's own key is taken into its row.
+        self.take_tallies = q(
+            "DELETE FROM {s}.member_tallies AS t USING unnest(%s::text[], %s::text[]) AS d(m, k)"
+            " WHERE t.member_id = d.m AND t.key = d.k"
+        )
         # NUMERIC addition is exact.
         self.add_tallies = q(
             "INSERT INTO {s}.tallies AS t (key, count, points)"
             " SELECT k, c, p FROM unnest(%s::text[], %s::bigint[], %s::numeric[]) AS d(k, c, p)"
             ' ORDER BY k COLLATE "C"'
             " ON CONFLICT (key) DO UPDATE"
+            " SET count = t.count + excluded.count, points = t.points + excluded.points"
+        )
+        self.add_member_tallies = q(
+            "INSERT INTO {s}.member_tallies AS t (member_id, key, count, points)"
+            " SELECT m, k, c, p FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::numeric[])"
+            " AS d(m, k, c, p)"
+            ' ORDER BY m COLLATE "C", k COLLATE "C"'
+            " ON CONFLICT (member_id, key) DO UPDATE"
             " SET count = t.count + excluded.count, points = t.points + excluded.points"
         )
         self.add_voucher = q(

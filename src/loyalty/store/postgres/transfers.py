@@ -1,8 +1,10 @@
 """The PostgreSQL adapter's search for transfers and other commands half written, a mixin of
 its unit of work.
 
-No index leads to them (one would need a migration): the records of the kind are scanned, each
-probed for its second part's record by key.
+The records of the kinds written in parts (:data:`loyalty.transfers.PARTED_KINDS`) have an index
+of their own (``operations_parts``, by kind and key, partial): a search walks the kind's records
+in key order through it, each probed for its second part's record by key. A kind outside them
+is scanned for.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Protocol
 
 from loyalty.store import Operation
 from loyalty.store.postgres.transaction import Transaction
-from loyalty.transfers import RECEIVED
+from loyalty.transfers import PARTED_KINDS, RECEIVED
 
 __all__ = ["PostgresTransfers"]
 
@@ -31,5 +33,6 @@ class PostgresTransfers:
         return [op for op in map(self.operation, keys) if op is not None]
 
     def unfinished_parts(self: Reading, kind: str, *, limit: int) -> list[Operation]:
-        keys = [key for (key,) in self._execute(self._q.unfinished_parts, (kind, RECEIVED, limit))]
+        query = self._q.unfinished_parts if kind in PARTED_KINDS else self._q.unfinished_parts_scanned
+        keys = [key for (key,) in self._execute(query, (kind, RECEIVED, limit))]
         return [op for op in map(self.operation, keys) if op is not None]

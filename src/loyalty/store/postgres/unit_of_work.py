@@ -24,6 +24,7 @@ from loyalty.store import (
     program_order,
 )
 from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
+from loyalty.store.owned_tallies import columns, split
 from loyalty.store.periods import count_from_start, purchase_time
 from loyalty.store.postgres.driver import entry_values, pg_json, pg_text, translate
 from loyalty.store.postgres.erasure import PostgresErasure
@@ -165,7 +166,8 @@ class PostgresUnitOfWork(
         row = self._execute(
             self._q.add_member,
             (
-                own_keys(pg_text("member_id", member.id)),
+                pg_text("member_id", member.id),
+                own_keys(member.id),
                 member.id,
                 member.enrolled_at,
                 offset_of(member.enrolled_at),
@@ -431,12 +433,27 @@ class PostgresUnitOfWork(
         return self._execute(query, (members,)).fetchall()
 
     def _table_tallies(self, keys: list[str], for_update: bool) -> dict[str, Tally]:
+        # A member's own in member_tallies, the rest in tallies (loyalty.store.owned_tallies).
+        shared, owned = split(keys)
+        members = sorted({member for member, _ in owned})
+        owned_keys = [key for _, key in owned]
+        rows: list[tuple[str, int, Decimal]] = []
         if for_update and not self._readonly:
-            ordered = sorted(set(keys))
-            self._queue(self._q.create_tallies, (ordered,))
-            rows = self._execute(self._q.tallies_for_update, (ordered,)).fetchall()
+            # Every lock in one order: a member's own first, then the rest, each by code point.
+            if owned:
+                pairs = sorted(set(owned))
+                self._queue(self._q.create_member_tallies, ([m for m, _ in pairs], [k for _, k in pairs]))
+                rows += self._execute(self._q.member_tallies_for_update, (members, owned_keys)).fetchall()
+            if shared:
+                ordered = sorted(set(shared))
+                self._queue(self._q.create_tallies, (ordered,))
+                rows += self._execute(self._q.tallies_for_update, (ordered,)).fetchall()
+        elif owned and shared:
+            rows = self._execute(self._q.both_tallies, (members, owned_keys, shared)).fetchall()
+        elif owned:
+            rows = self._execute(self._q.member_tallies, (members, owned_keys)).fetchall()
         else:
-            rows = self._execute(self._q.tallies, (keys,)).fetchall()
+            rows = self._execute(self._q.tallies, (shared,)).fetchall()
         return {key: Tally(count, points) for key, count, points in rows}
 
     def _read(self, keys: list[str], *, for_update: bool, lock_rows: bool) -> dict[str, Tally]:
@@ -495,12 +512,18 @@ class PostgresUnitOfWork(
             if held:
                 taken.append(key)  # read into the total, kept by the row from now on
         if taken:
-            self._queue(self._q.take_tallies, (taken,))
-        for query, part in ((self._q.set_tallies, let_go), (self._q.add_tallies, added)):
+            pairs = split(taken)[1]  # only a member's own key is kept by its row
+            self._queue(self._q.take_tallies, ([m for m, _ in pairs], [k for _, k in pairs]))
+        for (owned_query, shared_query), part in (
+            ((self._q.set_member_tallies, self._q.set_tallies), let_go),
+            ((self._q.add_member_tallies, self._q.add_tallies), added),
+        ):
             if part:
-                self._queue(
-                    query, ([k for k, _ in part], [t.count for _, t in part], [t.points for _, t in part])
-                )
+                owned, shared = columns(part)
+                if owned[0]:
+                    self._queue(owned_query, owned)
+                if shared[0]:
+                    self._queue(shared_query, shared)
 
     def program_versions(self) -> list[StoredProgram]:
         rows = self._execute(self._q.program_versions).fetchall()

@@ -19,6 +19,7 @@ from loyalty.outbox import DomainEvent
 from loyalty.pseudonyms import SECRET_KEY, made_reasons, merged_referrer, secret_from
 from loyalty.records import pack_operation, unpack_operation
 from loyalty.store.member_tallies import Rows
+from loyalty.store.owned_tallies import renamed
 from loyalty.store.renaming import drawn_secret, needle, records_mentioning, tallies_renamed
 from loyalty.store.rows import ENTRY_COLUMNS, EVENT_COLUMNS, dump_json, entry_from_row, event_from_row
 from loyalty.store.sqlite.statements import PUT_ROW_TALLIES
@@ -232,6 +233,12 @@ class SQLiteErasure:
         found = conn.execute("SELECT key FROM tallies WHERE instr(key, ?) > 0", (needle(old),)).fetchall()
         for key, other in tallies_renamed((key for (key,) in found), old, new):
             conn.execute("UPDATE tallies SET key = ? WHERE key = ?", (other, key))
+        # The member's own tallies are under new already (a member id column), their keys not yet.
+        owned = conn.execute("SELECT key FROM member_tallies WHERE member_id = ?", (new,)).fetchall()
+        for key, other in renamed((key for (key,) in owned), old, new):
+            conn.execute(
+                "UPDATE member_tallies SET key = ? WHERE member_id = ? AND key = ?", (other, new, key)
+            )
 
 
 def _put_record(conn: sqlite3.Connection, record: Record) -> None:

@@ -465,5 +465,44 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE INDEX entries_due_by_member ON entries(member_id, expires_at, seq, remaining)
            WHERE remaining <> 0 AND expires_at IS NOT NULL""",
     ),
+    # 21: a member's own tallies that its row does not keep (a rule's cap, a day's spend, an older
+    # month's: loyalty.store.owned_tallies) in member_tallies, keyed by the member and the key,
+    # beside its other rows; tallies keeps the counters across members (a budget, a referrer's
+    # count, an allowance's total) and the keys that name no member. The member is the key's last
+    # part after as many as its family has (the rule owned_tallies.owner follows); the rows move.
+    # And the records of the commands written one member at a time (loyalty.transfers.PARTED_KINDS)
+    # indexed by kind and key, alone: maintenance finds the first parts kept without their second
+    # by a probe of this index, not a scan of every record. The search names the same kinds, so
+    # that SQLite knows the index holds every row it wants.
+    (
+        """CREATE TABLE member_tallies (
+            member_id TEXT NOT NULL,
+            key TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            points TEXT NOT NULL,
+            PRIMARY KEY (member_id, key)
+        ) WITHOUT ROWID""",
+        """INSERT INTO member_tallies (member_id, key, count, points)
+           WITH p1 AS (
+               SELECT key, count, points, substr(key, 1, instr(key, '|') - 1) AS family,
+                      substr(key, instr(key, '|') + 1) AS r1
+               FROM tallies WHERE instr(key, '|') > 0),
+           p2 AS (SELECT *, CASE WHEN instr(r1, '|') > 0 THEN substr(r1, instr(r1, '|') + 1) END AS r2
+                  FROM p1),
+           p3 AS (SELECT *, CASE WHEN instr(r2, '|') > 0 THEN substr(r2, instr(r2, '|') + 1) END AS r3
+                  FROM p2),
+           owned AS (
+               SELECT key, count, points, CASE
+                   WHEN family IN ('visits', 'carry', 'redeemed', 'seen', 'atrisk', 'debt', 'owed', 'merged')
+                   THEN r1
+                   WHEN family IN ('spent', 'stamps') THEN r2
+                   WHEN family IN ('cap', 'birthday', 'events', 'tier') THEN r3 END AS member_id
+               FROM p3)
+           SELECT member_id, key, count, points FROM owned WHERE member_id <> ''""",
+        "DELETE FROM tallies WHERE key IN (SELECT key FROM member_tallies)",
+        """CREATE INDEX operations_parts ON operations(kind, key) WHERE kind IN
+           ('transfer', 'referral_reward', 'referral_take_back',
+            'member_merge_owed', 'member_merge_referees')""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -187,6 +187,11 @@ UPSERT_TALLY = (
     "INSERT INTO tallies (key, count, points) VALUES (?, ?, ?)"
     " ON CONFLICT (key) DO UPDATE SET count = excluded.count, points = excluded.points"
 )
+# A member's own tally the row does not keep (loyalty.store.owned_tallies).
+UPSERT_MEMBER_TALLY = (
+    "INSERT INTO member_tallies (member_id, key, count, points) VALUES (?, ?, ?, ?)"
+    " ON CONFLICT (member_id, key) DO UPDATE SET count = excluded.count, points = excluded.points"
+)
 # A key's record, in its entry (a purchase's, recorded_at as UTC text) or kept as an operation
 # (recorded_micros): the triggers of schema 11 keep it in one place at most.
 SELECT_OPERATION = (

@@ -1,8 +1,10 @@
 """The SQLite adapter's search for transfers and other commands half written, a mixin of its
 unit of work.
 
-No index leads to them (one would need a migration): the records of the kind are scanned, each
-probed for its second part's record by key.
+The records of the kinds written in parts (:data:`loyalty.transfers.PARTED_KINDS`) have an index
+of their own (``operations_parts``, by kind and key): a search names those kinds as the index
+does, so that SQLite uses it, and walks the kind's records in key order, each probed for its
+second part's record by key. A kind outside them is scanned for.
 """
 
 from __future__ import annotations
@@ -11,20 +13,24 @@ import sqlite3
 from typing import Protocol
 
 from loyalty.store import Operation
-from loyalty.transfers import RECEIVED
+from loyalty.transfers import PARTED_KINDS, RECEIVED
 
 __all__ = ["SQLiteTransfers"]
 
 # A transfer's record is kept whole ([member, amount, 0, request, result]), never in an entry.
+# The index's own condition (the kinds are constants of this package, never input).
+_PARTED = f"kind IN ({', '.join(repr(kind) for kind in PARTED_KINDS)})"
 _UNRECEIVED = (
-    "SELECT key FROM operations AS o WHERE kind = 'transfer' AND json_extract(body, '$[4].runs') IS NOT NULL"
+    f"SELECT key FROM operations AS o WHERE kind = 'transfer' AND {_PARTED}"  # noqa: S608
+    " AND json_extract(body, '$[4].runs') IS NOT NULL"
     " AND NOT EXISTS (SELECT 1 FROM operations AS r WHERE r.key = o.key || :suffix) ORDER BY key LIMIT :limit"
 )
-
-_UNFINISHED = (
-    "SELECT key FROM operations AS o WHERE kind = :kind"
+_FIND = (
+    "SELECT key FROM operations AS o WHERE kind = :kind{parted}"
     " AND NOT EXISTS (SELECT 1 FROM operations AS r WHERE r.key = o.key || :suffix) ORDER BY key LIMIT :limit"
 )
+_UNFINISHED = _FIND.format(parted=f" AND {_PARTED}")
+_UNFINISHED_SCANNED = _FIND.format(parted="")
 
 
 class Transaction(Protocol):
@@ -48,5 +54,6 @@ class SQLiteTransfers:
 
     def unfinished_parts(self: Transaction, kind: str, *, limit: int) -> list[Operation]:
         self._flush()
-        found = self._conn.execute(_UNFINISHED, {"kind": kind, "suffix": RECEIVED, "limit": limit})
+        query = _UNFINISHED if kind in PARTED_KINDS else _UNFINISHED_SCANNED
+        found = self._conn.execute(query, {"kind": kind, "suffix": RECEIVED, "limit": limit})
         return [op for op in map(self.operation, [key for (key,) in found]) if op is not None]

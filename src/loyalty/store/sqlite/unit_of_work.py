@@ -27,6 +27,7 @@ from loyalty.store import (
 )
 from loyalty.store.entry_records import carries
 from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
+from loyalty.store.owned_tallies import split
 from loyalty.store.periods import purchase_time
 from loyalty.store.rows import (
     dump_json,
@@ -74,6 +75,7 @@ from loyalty.store.sqlite.statements import (
     SELECT_REFERRAL,
     SELECT_ROW_TALLIES,
     SELECT_TIER,
+    UPSERT_MEMBER_TALLY,
     UPSERT_TALLY,
     micros,
     sortable,
@@ -139,8 +141,9 @@ class SQLiteUnitOfWork(
         # (only a hand-made key can be) move in with it.
         keys = own_keys(member.id)
         moved = self._conn.execute(
-            f"DELETE FROM tallies WHERE key IN ({', '.join('?' * len(keys))}) RETURNING key, count, points",  # noqa: S608
-            keys,
+            f"DELETE FROM member_tallies WHERE member_id = ? AND key IN ({', '.join('?' * len(keys))})"  # noqa: S608
+            " RETURNING key, count, points",
+            [member.id, *keys],
         ).fetchall()
         row = Row(member.id, None)
         for key, count, points in moved:
@@ -468,13 +471,26 @@ class SQLiteUnitOfWork(
 
     def _stored_tallies(self, keys: list[str]) -> dict[str, Tally]:
         found: dict[str, Tally] = {}
-        for start in range(0, len(keys), KEYS_PER_QUERY):
-            chunk = keys[start : start + KEYS_PER_QUERY]
+        shared, owned = split(keys)
+        for start in range(0, len(shared), KEYS_PER_QUERY):
+            chunk = shared[start : start + KEYS_PER_QUERY]
             rows = self._conn.execute(
                 # Only "?" placeholders are formatted in; the keys are bound.
                 f"SELECT key, count, points FROM tallies WHERE key IN ({', '.join('?' * len(chunk))})",  # noqa: S608
                 chunk,
             ).fetchall()
+            for key, count, points in rows:
+                found[key] = Tally(int(count), Decimal(points))
+        for start in range(0, len(owned), KEYS_PER_QUERY):
+            members = sorted({member for member, _ in owned[start : start + KEYS_PER_QUERY]})
+            chunk = [key for _, key in owned[start : start + KEYS_PER_QUERY]]
+            # A key names its member: both lists probe the primary key, and find the keys alone.
+            marks = ", ".join("?" * len(members)), ", ".join("?" * len(chunk))
+            query = (
+                "SELECT key, count, points FROM member_tallies"  # noqa: S608
+                f" WHERE member_id IN ({marks[0]}) AND key IN ({marks[1]})"
+            )
+            rows = self._conn.execute(query, [*members, *chunk]).fetchall()
             for key, count, points in rows:
                 found[key] = Tally(int(count), Decimal(points))
         return found
@@ -509,21 +525,29 @@ class SQLiteUnitOfWork(
         # Every sum first: one that fails leaves nothing added.
         totals = {key: checked(key, seen[key] + delta) for key, delta in deltas.items()}
         seen.update(totals)
-        table: list[tuple[str, int, str]] = []
-        taken: list[tuple[str]] = []
+        table: list[tuple[str, Tally]] = []
+        taken: list[str] = []
         for key, total in totals.items():
             if not rows.keeps(key):
-                table.append((key, total.count, str(total.points)))
+                table.append((key, total))
                 continue
             gone, held = rows.put(key, total)
             if gone is not None:
-                table.append((gone[0], gone[1].count, str(gone[1].points)))
+                table.append(gone)
             if held:
-                taken.append((key,))  # read into the total, kept by the row from now on
+                taken.append(key)  # read into the total, kept by the row from now on
         if taken:
-            self._conn.executemany("DELETE FROM tallies WHERE key = ?", taken)
+            # Only a member's own key is kept by its row: never one of the tallies table.
+            self._conn.executemany(
+                "DELETE FROM member_tallies WHERE member_id = ? AND key = ?", split(taken)[1]
+            )
         if table:
-            self._conn.executemany(UPSERT_TALLY, table)
+            put = dict(table)
+            shared, owned = split(put)
+            self._conn.executemany(UPSERT_TALLY, [(k, put[k].count, str(put[k].points)) for k in shared])
+            self._conn.executemany(
+                UPSERT_MEMBER_TALLY, [(m, k, put[k].count, str(put[k].points)) for m, k in owned]
+            )
 
     def program_versions(self) -> list[StoredProgram]:
         rows = self._conn.execute(SELECT_PROGRAMS).fetchall()
