@@ -116,6 +116,7 @@ TALLY_FAMILIES: Mapping[str, int] = {
     "atrisk": 1,
     "debt": 1,
     "owed": 1,
+    "merged": 1,
     "spent": 2,
     "stamps": 2,
     "referrals": 2,

@@ -208,13 +208,17 @@ def merge_of(uow: UnitOfWork, member_id: str) -> Operation | None:
     merge's id), or ``None`` for a member not closed by a merge. The member's row says which
     entry is the merge's (:func:`loyalty.merges.merged_key`): one entry read, then its record.
     A member closed by a merge of an earlier version, which kept no mark, is found as before,
-    by its last ``merge`` entry in its history."""
-    if uow.member_status(member_id) is not MemberStatus.CLOSED:
+    by its last ``merge`` entry in its history. A member erased since (``member_id`` its
+    pseudonym) was closed by the merge its mark names, if any: erasure keeps the mark, renamed."""
+    status = uow.member_status(member_id)
+    if status is not MemberStatus.CLOSED and status is not MemberStatus.ERASED:
         return None
     mark = merged_key(member_id)
     seq = uow.tallies([mark])[mark].count
-    if seq < 0:
-        return None  # closed by a change of status since its last merge, if any
+    if seq < 0 or (seq == 0 and status is MemberStatus.ERASED):
+        # Closed by a change of status since its last merge, if any; or erased when not closed
+        # by a merge kept by mark (an erasure closes no member, so a mark of 0 names no merge).
+        return None
     if seq:
         merges = uow.history(member_id, after=seq - 1, limit=1)
     else:
