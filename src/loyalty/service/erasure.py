@@ -11,7 +11,7 @@ import attrs
 
 from loyalty.checks import check_id, check_text
 from loyalty.erasure import Erased, partners, plan_erasure
-from loyalty.errors import UnknownMember
+from loyalty.errors import MemberErased, UnknownMember
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.pseudonyms import pseudonym
 from loyalty.service import locks
@@ -41,7 +41,15 @@ def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, 
         replay = erasure.replay(uow)
         if replay is not None:
             return _erased(member_id, replay.result)
-        locks.lock(uow, member_id)
+        try:
+            locks.lock(uow, member_id)
+        except MemberErased:
+            # The same erasure sent twice at once: the other took the lock first and committed
+            # after the read above. Its record is there now (read again: a new statement sees it).
+            replay = erasure.replay(uow)
+            if replay is not None:
+                return _erased(member_id, replay.result)
+            raise
         locks.not_erased(uow, member_id)
         member = uow.member(member_id)
         if member is None:  # pragma: no cover - locked above, which refuses an unknown member
