@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 __all__ = [
+    "FREE_FORM_FIELDS",
     "ID_FIELDS",
     "MADE_IDS",
     "MADE_REASONS",
@@ -99,6 +100,10 @@ MADE_REASONS: Mapping[str, tuple[str, str]] = {
     "referral:referrer": ("referral bonus: ", " made a first purchase"),
     "referral:referee": ("referral bonus: welcome, referred by ", ""),
 }
+#: The free-form maps of a record or event, whose keys the caller chose (a member's attributes,
+#: an event's properties, a line's labels; loyalty.codec's opaque maps): no member id field is
+#: in them, whatever a key is called ("referrer", "member_id"), so nothing in them is renamed.
+FREE_FORM_FIELDS = frozenset({"attributes", "labels", "properties"})
 # The fields of a member's form (loyalty.codec.unstructure), whose ``id`` is the member's: a
 # member update's result, the member a purchase was evaluated with.
 _MEMBER_FORM = frozenset({"id", "enrolled_at", "attributes"})
@@ -151,7 +156,8 @@ def renamed(value: Any, old: str, new: str) -> Any:
     tally key of ``old`` in a field of :data:`TALLY_FIELDS` or as a key of a
     :data:`TALLY_MAPS` mapping, and, in the form of an
     entry, the source id and reason the engine made from the member id (:func:`renamed_source`,
-    :func:`renamed_reason`). A SKU, a label, a code or a note equal to ``old`` stays as it is.
+    :func:`renamed_reason`). A SKU, a label, a code or a note equal to ``old`` stays as it is,
+    and so does the caller's free-form map (:data:`FREE_FORM_FIELDS`), whatever its keys.
 
     >>> renamed({"member_id": "M1", "lines": [{"sku": "M1"}], "taken": [{"source": "seen|M1"}]}, "M1", "P")
     {'member_id': 'P', 'lines': [{'sku': 'M1'}], 'taken': [{'source': 'seen|P'}]}
@@ -168,6 +174,8 @@ def _walk(value: Any, old: str, new: str, field: str | None) -> Any:
             return value if tally is None else tally
         return value
     if isinstance(value, Mapping):
+        if field in FREE_FORM_FIELDS:
+            return value
         walked: dict[Any, Any] = {}
         for name, item in value.items():
             key = name
