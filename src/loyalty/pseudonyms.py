@@ -44,6 +44,7 @@ __all__ = [
     "SECRET_KEY",
     "TALLY_FIELDS",
     "TALLY_MAPS",
+    "is_pseudonym",
     "made_reasons",
     "mentions",
     "merged_referrer",
@@ -136,6 +137,20 @@ def pseudonym(secret: bytes, member_id: str) -> str:
     """The pseudonym of ``member_id`` under a store's ``secret``: always the same for the same two."""
     digest = hmac.new(secret, member_id.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     return PREFIX + base64.b32encode(digest).decode("ascii")[:_LETTERS].lower()
+
+
+def is_pseudonym(member_id: str) -> bool:
+    """Whether ``member_id`` has the form of a pseudonym (:func:`pseudonym`): a member erased by
+    an earlier version kept its id, which has not (unless its caller chose one so).
+
+    >>> is_pseudonym(pseudonym(bytes(SECRET_BYTES), "M1")), is_pseudonym("M1")
+    (True, False)
+    """
+    letters = member_id[len(PREFIX) :]
+    return member_id.startswith(PREFIX) and len(letters) == _LETTERS and all(c in _BASE32 for c in letters)
+
+
+_BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 
 
 def secret_points(secret: bytes) -> Decimal:
