@@ -43,7 +43,10 @@ def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, 
         if replay is not None:
             return _erased(member_id, replay.result)
         try:
-            locks.lock(uow, member_id)
+            # The member's lock, which also waits for other members' parts naming it (a referral
+            # bonus, a transfer's receiver) to commit, so its searches below find what they wrote.
+            if uow.lock_erasing(member_id) is None:
+                raise locks.unknown(uow, member_id)
         except MemberErased:
             # The same erasure sent twice at once: the other took the lock first and committed
             # after the read above. Its record is there now (read again: a new statement sees it).

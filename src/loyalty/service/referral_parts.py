@@ -104,6 +104,8 @@ def pay(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     done, forwarded = _begin(uow, owed, PAID, "bonus", bonus, ctx.now)
     if done:
         return forwarded
+    owed = _holding(uow, owed, bonus.referee)
+    bonus = codec.structure(owed.result["bonus"], ReferrerBonus)
     now = ctx.now()
     written: list[Entry] = []
     erased = uow.member_status(referrer) is MemberStatus.ERASED
@@ -145,6 +147,8 @@ def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     done, forwarded = _begin(uow, owed, TAKEN, "take_back", back, ctx.now)
     if done:
         return forwarded
+    owed = _holding(uow, owed, back.referee)
+    back = codec.structure(owed.result["take_back"], ReferrerTakeBack)
     now = ctx.now()
     # The reward's own part first, if a crash left it unwritten: the bonus is there to take.
     reward = unfinished(uow, back.purchase_id)
@@ -165,6 +169,15 @@ def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     result = {"entries": [codec.unstructure(entry) for entry in written], "referrer_erased": erased}
     uow.add_operation(Operation(owed.key + RECEIVED, TAKEN, owed.request, result, now))
     return None
+
+
+def _holding(uow: UnitOfWork, owed: Operation, referee: str) -> Operation:
+    """``owed``, with its ``referee`` held against its erasure (the referrer's entry and record
+    name it) until the part commits: read again if the referee was erased since it was read,
+    which renamed it there."""
+    if uow.keep_named(referee):
+        return owed
+    return uow.operation(owed.key) or owed
 
 
 def _begin(
