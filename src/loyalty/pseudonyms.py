@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 __all__ = [
+    "FREE_FORM_FIELDS",
     "ID_FIELDS",
     "MADE_IDS",
     "MADE_REASONS",
@@ -43,6 +44,7 @@ __all__ = [
     "SECRET_KEY",
     "TALLY_FIELDS",
     "TALLY_MAPS",
+    "is_pseudonym",
     "made_reasons",
     "mentions",
     "merged_referrer",
@@ -99,6 +101,10 @@ MADE_REASONS: Mapping[str, tuple[str, str]] = {
     "referral:referrer": ("referral bonus: ", " made a first purchase"),
     "referral:referee": ("referral bonus: welcome, referred by ", ""),
 }
+#: The free-form maps of a record or event, whose keys the caller chose (a member's attributes,
+#: an event's properties, a line's labels; loyalty.codec's opaque maps): no member id field is
+#: in them, whatever a key is called ("referrer", "member_id"), so nothing in them is renamed.
+FREE_FORM_FIELDS = frozenset({"attributes", "labels", "properties"})
 # The fields of a member's form (loyalty.codec.unstructure), whose ``id`` is the member's: a
 # member update's result, the member a purchase was evaluated with.
 _MEMBER_FORM = frozenset({"id", "enrolled_at", "attributes"})
@@ -116,6 +122,7 @@ TALLY_FAMILIES: Mapping[str, int] = {
     "atrisk": 1,
     "debt": 1,
     "owed": 1,
+    "merged": 1,
     "spent": 2,
     "stamps": 2,
     "referrals": 2,
@@ -130,6 +137,20 @@ def pseudonym(secret: bytes, member_id: str) -> str:
     """The pseudonym of ``member_id`` under a store's ``secret``: always the same for the same two."""
     digest = hmac.new(secret, member_id.encode("utf-8", "surrogatepass"), hashlib.sha256).digest()
     return PREFIX + base64.b32encode(digest).decode("ascii")[:_LETTERS].lower()
+
+
+def is_pseudonym(member_id: str) -> bool:
+    """Whether ``member_id`` has the form of a pseudonym (:func:`pseudonym`): a member erased by
+    an earlier version kept its id, which has not (unless its caller chose one so).
+
+    >>> is_pseudonym(pseudonym(bytes(SECRET_BYTES), "M1")), is_pseudonym("M1")
+    (True, False)
+    """
+    letters = member_id[len(PREFIX) :]
+    return member_id.startswith(PREFIX) and len(letters) == _LETTERS and all(c in _BASE32 for c in letters)
+
+
+_BASE32 = frozenset("abcdefghijklmnopqrstuvwxyz234567")
 
 
 def secret_points(secret: bytes) -> Decimal:
@@ -150,7 +171,8 @@ def renamed(value: Any, old: str, new: str) -> Any:
     tally key of ``old`` in a field of :data:`TALLY_FIELDS` or as a key of a
     :data:`TALLY_MAPS` mapping, and, in the form of an
     entry, the source id and reason the engine made from the member id (:func:`renamed_source`,
-    :func:`renamed_reason`). A SKU, a label, a code or a note equal to ``old`` stays as it is.
+    :func:`renamed_reason`). A SKU, a label, a code or a note equal to ``old`` stays as it is,
+    and so does the caller's free-form map (:data:`FREE_FORM_FIELDS`), whatever its keys.
 
     >>> renamed({"member_id": "M1", "lines": [{"sku": "M1"}], "taken": [{"source": "seen|M1"}]}, "M1", "P")
     {'member_id': 'P', 'lines': [{'sku': 'M1'}], 'taken': [{'source': 'seen|P'}]}
@@ -167,6 +189,8 @@ def _walk(value: Any, old: str, new: str, field: str | None) -> Any:
             return value if tally is None else tally
         return value
     if isinstance(value, Mapping):
+        if field in FREE_FORM_FIELDS:
+            return value
         walked: dict[Any, Any] = {}
         for name, item in value.items():
             key = name

@@ -25,7 +25,7 @@ from loyalty import (
     codec,
 )
 from loyalty.lots import lots_of
-from loyalty.merges import REFEREES_PART, SURVIVOR_PART
+from loyalty.merges import REFEREES_PART, SURVIVOR_PART, merged_key
 from loyalty.referral_bonuses import ReferrerBonus
 from loyalty.referrals import Referral
 from loyalty.service import referral_parts
@@ -325,3 +325,30 @@ def test_a_bonus_owed_to_the_absorbed_member_after_its_part_is_forwarded_to_the_
     done = engine.run_due()
     assert (done.paid_referrals, done.finished_merges) == (0, 1)
     assert [m[:2] for m in members(engine, "A", "B")] == [("A", 162), ("B", 0)]
+
+
+def test_a_return_after_the_absorbed_member_is_erased_between_the_parts_takes_the_bonus_from_the_survivor(
+    any_store: Store,
+) -> None:
+    """D's purchase paid B a bonus; B's part of the merge into A is written, A's is not, and B is
+    erased: D's return finds B (erased, not closed) merged into A by its mark and takes the bonus
+    back from A, as when B was not erased."""
+    engine, clock = half_merged(any_store, SURVIVED)
+    engine.erase("B", id="E1", at=clock(), reason="asked", actor="dpo")
+    assert engine.record_return(Return("P1-void", "P1", AT)).taken_back == 10
+    engine.run_due()
+    other, _ = half_merged(open_store("memory://"), SURVIVED)
+    other.record_return(Return("P1-void", "P1", AT))
+    other.run_due()
+    assert engine.balance("A").total == other.balance("A").total == 122
+    assert engine.verify().ok
+
+
+def test_erasing_a_merged_member_renames_its_merged_mark(any_store: Store) -> None:
+    """The ``merged|<id>`` tally is the member's: erasure keeps it under the pseudonym only."""
+    engine, clock = referring(any_store)
+    engine.merge_members("A", "B", id="G1", at=clock(), reason="one person")
+    hidden = engine.erase("B", id="E1", at=clock(), reason="asked", actor="dpo").pseudonym
+    with any_store.unit_of_work(readonly=True) as uow:
+        marks = uow.tallies([merged_key("B"), merged_key(hidden)])
+    assert marks[merged_key("B")].count == 0 and marks[merged_key(hidden)].count > 0

@@ -7,9 +7,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from loyalty import Engine
+from loyalty import Engine, Program
 from loyalty.store.postgres import SCHEMA_VERSION, open_postgres
+from loyalty.testing.contract import T0
 from tests import shop
+from tests.old_erasures import erase_again, erase_keeping_the_id
 from tests.pg import postgres_dsn, schema_of
 from tests.tampering import as_postgres_schema_17
 
@@ -47,3 +49,13 @@ def test_a_version_17_schema_lets_an_erasure_rename_its_member_once_upgraded(sch
     with psycopg.connect(postgres_dsn()) as conn:
         query = sql.SQL("SELECT DISTINCT member_id FROM {}.entries WHERE member_id IN ('a', %s)")
         assert conn.execute(query.format(sql.Identifier(schema)), (hidden,)).fetchall() == [(hidden,)]
+
+
+def test_a_member_erased_by_version_17_keeping_its_id_takes_its_pseudonym_when_erased_again(
+    schema_url: str,
+) -> None:
+    with Engine(Program("Club", "EUR"), open_postgres(schema_url), clock=lambda: T0) as engine:
+        erase_keeping_the_id(engine)
+    as_postgres_schema_17(postgres_dsn(), schema_of(schema_url))
+    with Engine(Program("Club", "EUR"), open_postgres(schema_url), clock=lambda: T0) as engine:
+        erase_again(engine)

@@ -15,7 +15,8 @@ from psycopg import sql
 from loyalty import Merge, Receipt, Referrals, Return, Transfer, balance_of
 from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
-from loyalty.errors import IdempotencyConflict, IdentifierTaken
+from loyalty.erasure import Erased
+from loyalty.errors import IdempotencyConflict, IdentifierTaken, MemberErased
 from loyalty.identifiers import Identifier
 from loyalty.members import Member
 from loyalty.program import Program
@@ -323,3 +324,27 @@ def test_a_referees_purchases_and_returns_hold_up_its_referrer_only_when_they_ma
             assert thread.is_alive() is waits
         thread.join()
     assert (engine.balance("A").total, engine.balance("C").total) == (0, 0)
+
+
+@pytest.mark.parametrize("attempt", range(5))
+def test_the_same_erasure_sent_twice_at_once_returns_the_first_ones_result_to_both(
+    store: PostgresStore, store_url: str, attempt: int
+) -> None:
+    """A client's retry racing its original: the one that waited for the lock finds the
+    member gone and reads the first one's record, as a retry after it would (not MemberErased)."""
+    engine = Engine(PG, store, clock=lambda: T0)
+    # An erasure before draws the store's secret, which the two would otherwise queue on.
+    engine.enroll("M0", at=T0)
+    engine.erase("M0", id="E0", at=T0, reason="asked", actor="dpo")
+    engine.enroll("+31612345678", at=T0)
+    engine.adjust("+31612345678", 5, id="a1", at=T0, reason="r", actor="o")
+
+    def erase(engine: Engine) -> object:
+        try:
+            return engine.erase("+31612345678", id="E1", at=T0, reason="asked", actor="dpo")
+        except MemberErased as exc:
+            return exc
+
+    outcomes = _race(store_url, [erase] * 2)
+    assert all(isinstance(o, Erased) for o in outcomes), outcomes
+    assert outcomes[0] == outcomes[1]

@@ -12,6 +12,7 @@ from loyalty.store.sqlite import SQLiteStore
 from loyalty.store.sqlite.migrations import SCHEMA_VERSION
 from loyalty.testing.contract import T0
 from loyalty.testing.contract.erasure import write_personal_history
+from tests.old_erasures import erase_again, erase_keeping_the_id
 from tests.sqlite_files import previous_schema_file, shape_of
 from tests.tampering import as_sqlite_schema_18
 
@@ -44,3 +45,18 @@ def test_a_version_18_file_lets_an_erasure_rename_its_member_once_upgraded(tmp_p
         assert {"entries_renamed", "entries_no_update", "entries_text_kept", "entries_no_delete"} <= names
         members = conn.execute("SELECT DISTINCT member_id FROM entries ORDER BY member_id").fetchall()
         assert PHONE not in {member for (member,) in members} and (hidden,) in members
+
+
+def test_a_member_erased_by_version_18_keeping_its_id_takes_its_pseudonym_when_erased_again(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "v18.db"
+    with Engine(Program("Club", "EUR"), SQLiteStore(path), clock=lambda: T0) as engine:
+        erase_keeping_the_id(engine)
+    with closing(sqlite3.connect(path)) as conn:
+        as_sqlite_schema_18(conn)
+    with Engine(Program("Club", "EUR"), SQLiteStore(path), clock=lambda: T0) as engine:
+        hidden = erase_again(engine)
+    with closing(sqlite3.connect(path)) as conn:
+        members = conn.execute("SELECT member_id FROM members ORDER BY member_id").fetchall()
+    assert members == [("M2",), (hidden,)]

@@ -11,9 +11,10 @@ import attrs
 
 from loyalty.checks import check_id, check_text
 from loyalty.erasure import Erased, partners, plan_erasure
-from loyalty.errors import UnknownMember
+from loyalty.errors import MemberErased, UnknownMember
+from loyalty.members import MemberStatus
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.pseudonyms import pseudonym
+from loyalty.pseudonyms import is_pseudonym, pseudonym
 from loyalty.service import locks
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
@@ -41,8 +42,22 @@ def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, 
         replay = erasure.replay(uow)
         if replay is not None:
             return _erased(member_id, replay.result)
-        locks.lock(uow, member_id)
-        locks.not_erased(uow, member_id)
+        try:
+            # The member's lock, which also waits for other members' parts naming it (a referral
+            # bonus, a transfer's receiver) to commit, so its searches below find what they wrote.
+            if uow.lock_erasing(member_id) is None:
+                raise locks.unknown(uow, member_id)
+        except MemberErased:
+            # The same erasure sent twice at once: the other took the lock first and committed
+            # after the read above. Its record is there now (read again: a new statement sees it).
+            replay = erasure.replay(uow)
+            if replay is not None:
+                return _erased(member_id, replay.result)
+            raise
+        if is_pseudonym(member_id) or uow.member_status(member_id) is not MemberStatus.ERASED:
+            locks.not_erased(uow, member_id)
+        # Else a member erased by an earlier version, which kept its id: erased again, its rows
+        # (already scrubbed) take the pseudonym, as the first erasure would now have done.
         member = uow.member(member_id)
         if member is None:  # pragma: no cover - locked above, which refuses an unknown member
             raise UnknownMember("member_id", f"no member {member_id!r}")

@@ -25,7 +25,7 @@ from loyalty.program import Program
 from loyalty.purchases import Purchase
 from loyalty.receipts import Receipt
 from loyalty.recording import EarningPlan, ReferralSnapshot, Snapshot, TierSnapshot, plan_earning
-from loyalty.referrals import ReferralState, cap_key
+from loyalty.referrals import Referral, ReferralState, cap_key
 from loyalty.returns import debt_key, owed_key
 from loyalty.service import locks, postings, referral_parts, tiering
 from loyalty.service.context import Context
@@ -141,15 +141,13 @@ def _referral(
     visits = read.get(visits_key(purchase.member_id))
     if terms is None or (visits is not None and visits.count):
         return None
-    referral = uow.referral(purchase.member_id)
-    if referral is None or referral.state is not ReferralState.PENDING:
+    referral = _pending(uow, purchase.member_id)
+    # The bonuses name the referrer (the referee's entry, the record owing it its part): held
+    # against its erasure until this commits, or, erased since the read, read again renamed.
+    if referral is not None and not uow.keep_named(referral.referrer):
+        referral = _pending(uow, purchase.member_id)
+    if referral is None:
         return None
-    if uow.member_status(referral.referrer) is MemberStatus.CLOSED:
-        # A merge closed the referrer and has yet to move this row (each referee's is its own
-        # part, after the survivor's): the survivor is the referrer, as once the row moved.
-        survivor = referral_parts.merged_into(uow, referral.referrer)
-        if survivor is not None:
-            referral = attrs.evolve(referral, referrer=survivor)
     rewarded = 0
     if terms.cap is not None and terms.cap_period is not None:
         counted = cap_key(terms.cap_period.key(purchase.at.astimezone(program.zone)), referral.referrer)
@@ -159,6 +157,20 @@ def _referral(
     referrer = uow.member(referral.referrer) if terms.identity is not None else None
     status = uow.member_status(referral.referrer)
     return ReferralSnapshot(referral, referee, referrer, rewarded, status)
+
+
+def _pending(uow: UnitOfWork, referee: str) -> Referral | None:
+    """The referee's pending referral, naming the member to reward now (see :func:`_referral`)."""
+    referral = uow.referral(referee)
+    if referral is None or referral.state is not ReferralState.PENDING:
+        return None
+    if uow.member_status(referral.referrer) is MemberStatus.CLOSED:
+        # A merge closed the referrer and has yet to move this row (each referee's is its own
+        # part, after the survivor's): the survivor is the referrer, as once the row moved.
+        survivor = referral_parts.merged_into(uow, referral.referrer)
+        if survivor is not None:
+            referral = attrs.evolve(referral, referrer=survivor)
+    return referral
 
 
 def _snapshot(

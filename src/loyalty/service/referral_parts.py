@@ -104,6 +104,8 @@ def pay(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     done, forwarded = _begin(uow, owed, PAID, "bonus", bonus, ctx.now)
     if done:
         return forwarded
+    owed = _holding(uow, owed, bonus.referee)
+    bonus = codec.structure(owed.result["bonus"], ReferrerBonus)
     now = ctx.now()
     written: list[Entry] = []
     erased = uow.member_status(referrer) is MemberStatus.ERASED
@@ -145,6 +147,8 @@ def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     done, forwarded = _begin(uow, owed, TAKEN, "take_back", back, ctx.now)
     if done:
         return forwarded
+    owed = _holding(uow, owed, back.referee)
+    back = codec.structure(owed.result["take_back"], ReferrerTakeBack)
     now = ctx.now()
     # The reward's own part first, if a crash left it unwritten: the bonus is there to take.
     reward = unfinished(uow, back.purchase_id)
@@ -165,6 +169,15 @@ def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     result = {"entries": [codec.unstructure(entry) for entry in written], "referrer_erased": erased}
     uow.add_operation(Operation(owed.key + RECEIVED, TAKEN, owed.request, result, now))
     return None
+
+
+def _holding(uow: UnitOfWork, owed: Operation, referee: str) -> Operation:
+    """``owed``, with its ``referee`` held against its erasure (the referrer's entry and record
+    name it) until the part commits: read again if the referee was erased since it was read,
+    which renamed it there."""
+    if uow.keep_named(referee):
+        return owed
+    return uow.operation(owed.key) or owed
 
 
 def _begin(
@@ -208,13 +221,17 @@ def merge_of(uow: UnitOfWork, member_id: str) -> Operation | None:
     merge's id), or ``None`` for a member not closed by a merge. The member's row says which
     entry is the merge's (:func:`loyalty.merges.merged_key`): one entry read, then its record.
     A member closed by a merge of an earlier version, which kept no mark, is found as before,
-    by its last ``merge`` entry in its history."""
-    if uow.member_status(member_id) is not MemberStatus.CLOSED:
+    by its last ``merge`` entry in its history. A member erased since (``member_id`` its
+    pseudonym) was closed by the merge its mark names, if any: erasure keeps the mark, renamed."""
+    status = uow.member_status(member_id)
+    if status is not MemberStatus.CLOSED and status is not MemberStatus.ERASED:
         return None
     mark = merged_key(member_id)
     seq = uow.tallies([mark])[mark].count
-    if seq < 0:
-        return None  # closed by a change of status since its last merge, if any
+    if seq < 0 or (seq == 0 and status is MemberStatus.ERASED):
+        # Closed by a change of status since its last merge, if any; or erased when not closed
+        # by a merge kept by mark (an erasure closes no member, so a mark of 0 names no merge).
+        return None
     if seq:
         merges = uow.history(member_id, after=seq - 1, limit=1)
     else:

@@ -172,6 +172,11 @@ def receive(ctx: Context, uow: UnitOfWork, sent: Sent) -> Transfer | None:
     # so the record read under it is the last word on whether the part is written. An erasure
     # takes the lock too, and is never undone: a receiver not erased here gets its part.
     locks.lock(uow, to, "to_member")
+    # The receiver's entry and record name the sender: held against its erasure until this
+    # commits, or, erased since the read above, read again with the sender renamed.
+    if not uow.keep_named(frm):
+        request = _request(uow, sent)
+        frm = request["from_member"]
     kept = uow.operation(key + RECEIVED)
     if kept is None and uow.member_status(to) is MemberStatus.ERASED:
         return None

@@ -45,6 +45,22 @@ class ErasureRole(Protocol):
         ``seq``: whoever the member's referrer or referees are now (a merge moves them)."""
         ...
 
+    def keep_named(self, member_id: str) -> bool:
+        """Keep ``member_id`` from being erased until this unit of work ends, before writing text
+        or records that name it in another member's part (a referee's welcome bonus naming its
+        referrer, a referrer's bonus naming its referee, a transfer's receiver naming its
+        sender): an erasure of it (:meth:`lock_erasing`) waits, and then finds what this unit of
+        work wrote. ``False``, holding nothing, when no member has the id now (erased since the
+        caller read it, so what named it was renamed: read it again). Writers of different
+        members holding each other never wait on each other, nor on the member's own commands."""
+        ...
+
+    def lock_erasing(self, member_id: str) -> int | None:
+        """:meth:`~loyalty.store.LedgerRole.balance` with ``for_update``, for an erasure of the
+        member: it also waits for every unit of work holding the member (:meth:`keep_named`) to end,
+        and keeps new holders waiting until this unit of work ends."""
+        ...
+
     def erasure_secret(self, create: bool = False) -> bytes | None:
         """The store's secret for :func:`loyalty.pseudonyms.pseudonym`
         (:data:`~loyalty.pseudonyms.SECRET_BYTES` random bytes, kept as the tally

@@ -15,7 +15,7 @@ from sortedcontainers import SortedKeyList, SortedList
 from loyalty.erasure import Erasure, Record, names
 from loyalty.errors import StorageError
 from loyalty.ledger import Entry
-from loyalty.members import Member
+from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, EventKind
 from loyalty.pseudonyms import (
     SECRET_BYTES,
@@ -43,6 +43,10 @@ class Transaction(Protocol):
     def _writable(self) -> None:
         """Refuse a write in a read-only unit of work (:class:`~loyalty.errors.StorageError`)."""
         ...
+
+    def balance(self, member_id: str, *, for_update: bool = False) -> int | None: ...
+
+    def member_status(self, member_id: str) -> MemberStatus | None: ...
 
 
 def _about(event: DomainEvent, member_id: str) -> bool:
@@ -78,6 +82,13 @@ class MemoryErasure:
     def naming(self: Transaction, member_id: str) -> list[Entry]:
         reasons = set(made_reasons(member_id))
         return [entry for entry in self._data.ledger if entry.reason in reasons]
+
+    def keep_named(self: Transaction, member_id: str) -> bool:
+        # Writers take turns here (one unit of work writes at a time): no erasure runs meanwhile.
+        return self.member_status(member_id) is not None
+
+    def lock_erasing(self: Transaction, member_id: str) -> int | None:
+        return self.balance(member_id, for_update=True)
 
     def erasure_secret(self: Transaction, create: bool = False) -> bytes | None:
         tallies = self._data.tallies

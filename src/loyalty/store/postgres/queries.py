@@ -82,10 +82,18 @@ class Queries:
         self.balance = q("SELECT balance FROM {s}.members WHERE member_id = %s")
         # The row's tallies and the member's status come with the lock: a purchase reads them next
         # (and its enrollment, which the time guards may check).
+        # A member's own lock is FOR NO KEY UPDATE: it does not wait for another member's part
+        # holding the member against its erasure (FOR KEY SHARE: keep_named), which only the erasure's
+        # FOR UPDATE (lock_erasing, and its DELETE of the row) waits for.
         self.balance_for_update = q(
+            "SELECT balance, tallies, status, enrolled_at, enrolled_offset FROM {s}.members"
+            " WHERE member_id = %s FOR NO KEY UPDATE"
+        )
+        self.balance_for_erasure = q(
             "SELECT balance, tallies, status, enrolled_at, enrolled_offset FROM {s}.members"
             " WHERE member_id = %s FOR UPDATE"
         )
+        self.hold_member = q("SELECT 1 FROM {s}.members WHERE member_id = %s FOR KEY SHARE")
         self.enrolled_at = q("SELECT enrolled_at, enrolled_offset FROM {s}.members WHERE member_id = %s")
         self.member_status = q("SELECT status FROM {s}.members WHERE member_id = %s")
         self.row_tallies = q("SELECT member_id, tallies FROM {s}.members WHERE member_id = ANY(%s::text[])")
@@ -99,7 +107,7 @@ class Queries:
         # A write unit of work adds to what it reads: the rows are locked, in one order.
         self.row_tallies_for_update = q(
             "SELECT member_id, tallies FROM {s}.members WHERE member_id = ANY(%s::text[])"
-            ' ORDER BY member_id COLLATE "C" FOR UPDATE'
+            ' ORDER BY member_id COLLATE "C" FOR NO KEY UPDATE'
         )
         self.put_row_tallies = q(
             "UPDATE {s}.members AS m SET tallies = d.t FROM unnest(%s::text[], %s::text[]) AS d(m, t)"
@@ -422,7 +430,7 @@ class Queries:
         self.operation_and_lock = q(
             "WITH locked AS MATERIALIZED ("
             " SELECT balance, tallies, status, enrolled_at, enrolled_offset FROM {s}.members"
-            " WHERE member_id = %s FOR UPDATE)"
+            " WHERE member_id = %s FOR NO KEY UPDATE)"
             " SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, l.balance, l.tallies, l.status,"
             " l.enrolled_at, l.enrolled_offset,"
             " CASE WHEN l.balance IS NOT NULL THEN nextval(pg_get_serial_sequence(%s, 'seq')) END"

@@ -204,7 +204,18 @@ class PostgresUnitOfWork(
         if not for_update:
             row = self._execute(self._q.balance, (member_id,)).fetchone()
             return None if row is None else int(row[0])
-        row = self._execute(self._q.balance_for_update, (member_id,)).fetchone()
+        return self._lock(member_id, self._q.balance_for_update)
+
+    def lock_erasing(self, member_id: str) -> int | None:
+        return self._lock(member_id, self._q.balance_for_erasure)
+
+    def keep_named(self, member_id: str) -> bool:
+        if member_id in self._locked:
+            return True
+        return self._execute(self._q.hold_member, (member_id,)).fetchone() is not None
+
+    def _lock(self, member_id: str, query: Any) -> int | None:
+        row = self._execute(query, (member_id,)).fetchone()
         if row is None:
             return None
         # Locked: this unit of work may add to the row's tallies (only locked rows are kept).

@@ -84,6 +84,10 @@ class Transaction(Protocol):
 
     def _flush(self, record: str | None = None) -> None: ...
 
+    def balance(self, member_id: str, *, for_update: bool = False) -> int | None: ...
+
+    def member_status(self, member_id: str) -> MemberStatus | None: ...
+
     def update_member(self, member: Member) -> None: ...
 
     def _erase(self, erasure: Erasure) -> None: ...
@@ -117,6 +121,13 @@ class SQLiteErasure:
         reasons = made_reasons(member_id)
         found = self._conn.execute(_NAMING.format(", ".join("?" for _ in reasons)), reasons)
         return [entry_from_row(row) for row in found]
+
+    def keep_named(self: Transaction, member_id: str) -> bool:
+        # Writers take turns here (one unit of work writes at a time): no erasure runs meanwhile.
+        return self.member_status(member_id) is not None
+
+    def lock_erasing(self: Transaction, member_id: str) -> int | None:
+        return self.balance(member_id, for_update=True)
 
     def erasure_secret(self: Transaction, create: bool = False) -> bytes | None:
         found = self._conn.execute("SELECT points FROM tallies WHERE key = ?", (SECRET_KEY,)).fetchone()

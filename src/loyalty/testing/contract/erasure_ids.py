@@ -132,6 +132,34 @@ class ErasureIdsContract(ContractBase):
             engine.record_purchase(Purchase("T-3", "1001", T0, [Line("cake", 1, Decimal("5"))], "EUR"))
         assert engine.verify().ok
 
+    def test_a_free_form_key_named_like_an_id_field_keeps_its_value(self, engine: Engine) -> None:
+        # Member 2002's attributes and event properties are the caller's: keys called "referrer"
+        # or "member_id" holding "1001" are no member id, and a retry of 2002's update replays.
+        engine.enroll("1001", at=T0)
+        engine.enroll("2002", at=T0, attributes={"referrer": "1001"})
+        given = {"referrer": "1001", "member_id": "1001"}
+        updated = engine.update_member("2002", id="upd-1", at=T0, attributes=given)
+        engine.record_event("2002", "survey", id="ev-1", at=T0, properties={"referrer": "1001"})
+        events = [e.data for e in engine.events(limit=1000) if e.member_id == "2002"]
+        engine.erase("1001", id="erase-1", at=T0, reason="GDPR", actor="dpo")
+        assert engine.update_member("2002", id="upd-1", at=T0, attributes=given) == updated
+        with engine.store.unit_of_work(readonly=True) as uow:
+            update, event = uow.operation("upd-1"), uow.operation("ev-1")
+        assert update is not None and update.request["attributes"] == given
+        assert event is not None and event.request["properties"] == {"referrer": "1001"}
+        assert [e.data for e in engine.events(limit=1000) if e.member_id == "2002"] == events
+
+    def test_a_member_kept_named_is_one_the_store_has_under_the_id(self, engine: Engine) -> None:
+        # keep_named holds a member another member's part names; an erased one is not found
+        # under its id (the part reads its pseudonym again), nor is an unknown one.
+        engine.enroll("1001", at=T0)
+        engine.enroll("2002", at=T0)
+        hidden = engine.erase("2002", id="erase-2", at=T0, reason="GDPR", actor="dpo").pseudonym
+        with engine.store.unit_of_work() as uow:
+            assert uow.keep_named("1001") and uow.keep_named(hidden)
+            assert not uow.keep_named("2002") and not uow.keep_named("3003")
+            assert uow.lock_erasing("1001") == 0 and uow.lock_erasing("2002") is None
+
     def test_ids_and_reasons_the_engine_made_from_the_member_id_are_renamed(self, store: Store) -> None:
         now = [T0]
         engine = Engine(program_from_dict(PROGRAM), store, clock=lambda: now[0])
