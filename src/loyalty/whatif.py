@@ -56,7 +56,14 @@ from loyalty.checks import check_aware
 from loyalty.comparison import Comparison, MemberChange, Outcome, RulePoints, TierCount
 from loyalty.earning_keys import ENROLLED
 from loyalty.engine import MAX_HOLD_TTL, Engine
-from loyalty.errors import InsufficientPoints, InvalidInput, LoyaltyError, UnknownReward, UnknownVoucher
+from loyalty.errors import (
+    InsufficientPoints,
+    InvalidInput,
+    LoyaltyError,
+    MergeBlocked,
+    UnknownReward,
+    UnknownVoucher,
+)
 from loyalty.figures import Figures, periods
 from loyalty.ledger import EntryKind
 from loyalty.money import EXACT
@@ -193,7 +200,12 @@ class _Run:
                 self.declined_points += event.points
         elif isinstance(event, history.MembersMerged):
             member, gone, reason = event.member_id, event.absorbed, event.reason
-            engine.merge_members(member, gone, id=event.id, at=event.at, reason=reason)
+            try:
+                engine.merge_members(member, gone, id=event.id, at=event.at, reason=reason)
+            except MergeBlocked:
+                # Points still pending (or held, on a voucher, owed) under this program: the
+                # two members stay apart, as the engine would leave them; no points are spent.
+                self.declined += 1
         elif isinstance(event, history.OpenVoucher | history.OpenHold):
             pass  # made before the history, with points it never had: the same under both programs
         elif isinstance(event, history.VoucherVoided):
@@ -368,8 +380,10 @@ def simulate(
     the same results, several times slower, with no record kept in Python's memory (what
     the replay keeps itself grows with the members: their running totals).
 
-    A redemption or negative adjustment a program cannot afford is declined and counted
-    (:attr:`Outcome.declined`), as the engine declines it; any other refusal (a purchase of a
+    A redemption, negative adjustment, reward, transfer or hold a program cannot afford is
+    declined and counted (:attr:`Outcome.declined`), as the engine declines it, and so is a merge
+    the program does not allow then (:class:`~loyalty.errors.MergeBlocked`: the absorbed member's
+    points still pending, say); any other refusal (a purchase of a
     member never enrolled, a malformed record) raises :class:`~loyalty.InvalidInput` naming the
     line and field.
     """

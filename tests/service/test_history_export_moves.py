@@ -169,6 +169,32 @@ def test_an_exported_history_with_rewards_and_transfers_replays_in_the_what_if()
     assert found.current.figures.outstanding == outstanding - 15
 
 
+def test_a_merge_the_proposed_program_blocks_is_declined_in_the_what_if() -> None:
+    source = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
+    for member in ("M1", "M2"):
+        source.enroll(member, at=T0)
+    source.record_purchase(_sale("T1", "M1", 1, 3))
+    source.record_purchase(_sale("T2", "M2", 5, 3))
+    source.merge_members("M1", "M2", id="MG1", at=_at(7), reason="same person")
+    lines = list(history.write(source.export_history()))
+    # M2's points, earned on day 5, are still pending on day 7 under the proposed program.
+    pending = program_from_dict(
+        {
+            "name": "Club",
+            "currency": "EUR",
+            "pending_days": 14,
+            "expiry": {"policy": "lifetime", "months": 12},
+            "rules": [{"kind": "product_bonus", "id": "cake", "points": 5, "skus": ["cake"]}],
+        }
+    )
+
+    found = simulate(lines, PROGRAM, pending, until=NOW)
+
+    assert (found.current.declined, found.proposed.declined) == (0, 1)
+    assert found.proposed.declined_points == 0
+    assert found.proposed.figures.outstanding == found.current.figures.outstanding == 74
+
+
 def test_a_hold_is_written_once_where_it_was_made_however_late_it_ends(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
