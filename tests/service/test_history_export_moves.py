@@ -331,3 +331,23 @@ def test_a_record_the_engine_refuses_stops_the_import_naming_its_field_and_write
     assert (summary.stopped.field, summary.stopped.line) == (field, 3)
     assert [e.kind.value for e in target.history("M1")] == ["earn"]
     assert target.vouchers("M1") == []
+
+
+def test_a_held_record_whose_capture_id_is_taken_writes_no_hold() -> None:
+    target = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
+    head: list[history.Event] = [
+        history.Enrollment("ENR-M1", "M1", T0),
+        history.Sale(_sale("T1", "M1", 1, 3)),
+        history.Redemption("H1:capture", "M1", 1, _at(2)),
+    ]
+    assert not target.import_events(head).rejected
+    before = target.entries(limit=100)
+    held = history.HeldPoints("H1", "M1", _at(2), 6, _at(3), 4)
+
+    for _ in range(2):
+        summary = target.import_events([held])
+
+        assert summary.stopped is not None
+        assert summary.stopped.field == "kind"
+        assert target.holds("M1") == []
+        assert target.entries(limit=100) == before

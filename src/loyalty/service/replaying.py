@@ -111,6 +111,11 @@ def _held(ctx: Context, event: history.HeldPoints) -> None:
     if event.captured is not None and not 0 < event.captured <= event.points:
         raise InvalidInput("captured", f"must be from 1 to the {event.points} points held, or null")
     ttl = event.ttl(spending.MAX_HOLD_TTL)
+    if event.captured is not None:
+        # Checked before the hold is made: alone (out of its batch) each command commits its own
+        # unit of work, and a capture refused after would leave the hold written and open.
+        capture = spending.capture_command(event.id, id=event.capture_id, at=event.at, points=event.captured)
+        ctx.runner.read(capture.replay)
     spending.hold(ctx, event.member_id, event.points, id=event.id, at=event.at, ttl=ttl)
     if event.captured is not None:
         spending.capture(ctx, event.id, id=event.capture_id, at=event.at, points=event.captured)
