@@ -351,3 +351,28 @@ def test_a_held_record_whose_capture_id_is_taken_writes_no_hold() -> None:
         assert summary.stopped.field == "kind"
         assert target.holds("M1") == []
         assert target.entries(limit=100) == before
+
+
+@pytest.mark.parametrize(
+    ("used", "field"),
+    [({"used_at": _at(1)}, "used_at"), ({"used_at": _at(3), "used_for": "T2"}, "used_for")],
+)
+def test_a_reward_used_before_it_was_bought_or_on_another_members_purchase_is_refused(
+    used: dict[str, Any], field: str
+) -> None:
+    target = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
+    head: list[history.Event] = [
+        history.Enrollment("ENR-M1", "M1", T0),
+        history.Sale(_sale("T1", "M1", 1, 3)),
+        history.Enrollment("ENR-M2", "M2", T0),
+        history.Sale(_sale("T2", "M2", 1, 3)),
+    ]
+    assert not target.import_events(head).rejected
+    before = target.entries(limit=100)
+
+    summary = target.import_events([history.RewardBought("RW1", "M1", _at(2), "tote", **used)])
+
+    assert summary.stopped is not None
+    assert (summary.stopped.line, summary.stopped.field) == (1, field)
+    assert target.entries(limit=100) == before
+    assert target.vouchers("M1") == []

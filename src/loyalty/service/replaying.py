@@ -9,6 +9,7 @@ commands too; what each carries, and why, is in docs/import-export.md.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from loyalty import codec, history
@@ -32,6 +33,7 @@ from loyalty.service.context import Context
 from loyalty.store import check_tally_key
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
+from loyalty.time_guards import MAX_LEAD_MINUTES
 from loyalty.vouchers import code_for
 
 __all__ = ["apply"]
@@ -79,6 +81,7 @@ def apply(ctx: Context, event: history.Event) -> None:
         opening.add_open_hold(ctx, event)
     elif isinstance(event, history.RewardBought):
         _check_reward(event)
+        _check_use(ctx, event)
         member, reward, key, at = event.member_id, event.reward_id, event.id, event.at
         bought = rewarding.redeem_reward(ctx, member, reward, key=key, at=at, purchase_id=event.purchase_id)
         if event.used_at is not None:
@@ -202,6 +205,26 @@ def _check_reward(event: history.RewardBought) -> None:
         check_id("used_for", event.used_for)
     if event.code is not None and event.code not in {code_for(event.id, n) for n in range(_ATTEMPTS)}:
         raise InvalidInput("code", f"{event.code!r} is not the voucher code of id {event.id!r}")
+
+
+def _check_use(ctx: Context, event: history.RewardBought) -> None:
+    """Refuse a use the first store could not have recorded, before the reward is bought: one
+    before the reward was bought (``used_at`` is the engine's time of the use, ``at`` the till's
+    of the purchase, which may lead the engine's clock by the time guards' lead at most), or on
+    a recorded purchase of another member (``used_for``; a purchase this store does not know,
+    one that earned nothing, is taken as the history says)."""
+    if event.used_at is None:
+        return
+    lead = ctx.guards.max_lead_minutes
+    earliest = event.at - timedelta(minutes=MAX_LEAD_MINUTES if lead is None else lead)
+    if event.used_at < earliest:
+        raise InvalidInput("used_at", f"must not be before the reward was bought, at {event.at.isoformat()}")
+    paid = event.used_for
+    if paid is None:
+        return
+    sold = ctx.runner.read(lambda uow: uow.operation(paid))
+    if sold is not None and sold.kind == "purchase" and sold.request["member_id"] != event.member_id:
+        raise InvalidInput("used_for", f"purchase {paid!r} is {sold.request['member_id']!r}'s")
 
 
 def _check_code(ctx: Context, event: history.Enrollment) -> None:
