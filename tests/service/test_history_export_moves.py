@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+import attrs
 import pytest
 
 from loyalty import Engine, Line, Purchase, history, open_store
@@ -20,6 +21,7 @@ from loyalty.returns import Return
 from loyalty.service import history_export
 from loyalty.service.history_export import HistoryExport
 from loyalty.store import Store
+from loyalty.testing.clock import ManualClock
 from loyalty.whatif import simulate
 from tests.service.helpers import SILVER_AT_60
 
@@ -55,33 +57,45 @@ def _at(days: int) -> datetime:
 
 def _source(store: Store) -> Engine:
     """A store whose members bought rewards (one against a purchase later returned in full)."""
-    engine = Engine(PROGRAM, store, clock=lambda: NOW)
+    # The engine's clock follows the tills', as in a shop: the import judges each record at its
+    # own time, as this store judged it.
+    clock = ManualClock(T0)
+    engine = Engine(PROGRAM, store, clock=clock)
+
+    def sale(id: str, member: str, days: int, cakes: int) -> Purchase:
+        clock.catch_up(_at(days))
+        return _sale(id, member, days, cakes)
+
+    def at(days: int) -> datetime:
+        return clock.catch_up(_at(days))
+
     # M4 referred M1 (the referee comes first by id): M1's first purchase pays them both.
     engine.enroll("M4", at=T0, identifiers=["card:4004"])
     engine.enroll("M1", at=T0, referred_by=engine.referral_code("M4"))
     for member in MEMBERS[1:3]:
         engine.enroll(member, at=T0)
-    engine.record_purchase(_sale("T1", "M1", 1, 3))
-    engine.record_purchase(_sale("T2", "M2", 1, 5))
-    engine.record_purchase(_sale("T3", "M3", 2, 1))
-    engine.redeem_reward("M1", "coffee", id="RW1", at=_at(2), purchase_id="T1")
-    tote = engine.redeem_reward("M2", "tote", id="RW2", at=_at(3))
-    engine.use_voucher(tote.code, id="U1", at=_at(4), purchase_id="T2")
-    bought = engine.redeem_reward("M3", "tote", id="RW3", at=_at(3), purchase_id="T3")
-    engine.void_voucher(bought.code, id="VD1", at=_at(4))
+    engine.record_purchase(sale("T1", "M1", 1, 3))
+    engine.record_purchase(sale("T2", "M2", 1, 5))
+    engine.record_purchase(sale("T3", "M3", 2, 1))
+    engine.redeem_reward("M1", "coffee", id="RW1", at=at(2), purchase_id="T1")
+    tote = engine.redeem_reward("M2", "tote", id="RW2", at=at(3))
+    engine.use_voucher(tote.code, id="U1", at=at(4), purchase_id="T2")
+    bought = engine.redeem_reward("M3", "tote", id="RW3", at=at(3), purchase_id="T3")
+    engine.void_voucher(bought.code, id="VD1", at=at(4))
     # M2 falls below silver and M1 rises to it, with points dated as M2's were.
-    engine.transfer("M2", "M1", 30, id="TR1", at=_at(5), reason="gift")
-    engine.transfer("M3", "M2", 2, id="TR2", at=_at(6), reason="change")
+    engine.transfer("M2", "M1", 30, id="TR1", at=at(5), reason="gift")
+    engine.transfer("M3", "M2", 2, id="TR2", at=at(6), reason="change")
     # M4 turns out to be M2: its points (with their dates), card, visits and referee go to M2, and
     # it closes.
-    engine.record_purchase(_sale("T4", "M4", 4, 2))
-    engine.merge_members("M2", "M4", id="MG1", at=_at(7), reason="same person")
+    engine.record_purchase(sale("T4", "M4", 4, 2))
+    engine.merge_members("M2", "M4", id="MG1", at=at(7), reason="same person")
     # A hold captured in part, one released (left out: its points went back), one still open.
-    engine.hold("M2", 6, id="H1", at=_at(8), ttl=timedelta(minutes=15))
-    engine.capture("H1", id="CAP-1", at=_at(8), points=4)
-    engine.hold("M2", 5, id="H2", at=_at(8), ttl=timedelta(minutes=15))
-    engine.release("H2", at=_at(8))
-    engine.redeem("M2", 3, id="X1", at=_at(9))
+    engine.hold("M2", 6, id="H1", at=at(8), ttl=timedelta(minutes=15))
+    engine.capture("H1", id="CAP-1", at=at(8), points=4)
+    engine.hold("M2", 5, id="H2", at=at(8), ttl=timedelta(minutes=15))
+    engine.release("H2", at=at(8))
+    engine.redeem("M2", 3, id="X1", at=at(9))
+    clock.catch_up(NOW)
     engine.hold("M1", 2, id="H3", at=NOW, ttl=timedelta(minutes=15))
     return engine
 
@@ -376,3 +390,48 @@ def test_a_reward_used_before_it_was_bought_or_on_another_members_purchase_is_re
     assert (summary.stopped.line, summary.stopped.field) == (1, field)
     assert target.entries(limit=100) == before
     assert target.vouchers("M1") == []
+
+
+@pytest.mark.parametrize("days", [302, 400])
+def test_a_history_imported_long_after_is_judged_at_each_records_time(days: int) -> None:
+    # M1's and M2's lots expire on day 366, after the transfer, merge and redemption they paid for.
+    clock = ManualClock(T0)
+    source = Engine(PROGRAM, open_store("memory://"), clock=clock)
+    for member in ("M1", "M2", "M3"):
+        source.enroll(member, at=T0)
+    clock.catch_up(_at(1))
+    source.record_purchase(_sale("T1", "M1", 1, 3))
+    source.record_purchase(_sale("T2", "M2", 1, 3))
+    source.transfer("M1", "M3", 20, id="TR1", at=clock.catch_up(_at(300)), reason="gift")
+    source.merge_members("M3", "M2", id="MG1", at=clock.catch_up(_at(301)), reason="same person")
+    source.redeem("M3", 50, id="X1", at=clock.catch_up(_at(302)))
+    lines = list(history.write(source.export_history()))
+    target = Engine(PROGRAM, open_store("memory://"), clock=lambda: _at(days))
+
+    summary = target.import_events(lines)
+
+    assert not summary.rejected, summary.stopped
+    for member in ("M1", "M2", "M3"):
+        assert target.lots(member) == source.lots(member)
+        assert target.history(member)[-1].points == source.history(member)[-1].points
+
+
+def test_a_transfer_imported_later_draws_the_lots_that_were_spendable_at_its_time() -> None:
+    pending = attrs.evolve(PROGRAM, pending_days=14)
+    clock = ManualClock(T0)
+    source = Engine(pending, open_store("memory://"), clock=clock)
+    for member in ("A", "B"):
+        source.enroll(member, at=T0)
+    late = datetime(2026, 1, 1, tzinfo=UTC)
+    source.add_opening_balance("A", 15, id="OB1", at=clock.catch_up(_at(1)), expires_at=late)
+    clock.catch_up(_at(40))
+    source.record_purchase(_sale("P2", "A", 40, 1))  # pending until day 54
+    source.transfer("A", "B", 10, id="TR1", at=clock.catch_up(_at(45)), reason="gift")
+    lines = list(history.write(source.export_history()))
+    target = Engine(pending, open_store("memory://"), clock=lambda: _at(60))
+
+    assert not target.import_events(lines).rejected
+
+    for member in ("A", "B"):
+        dates = [(lot.remaining, lot.expires_at) for lot in target.lots(member)]
+        assert dates == [(lot.remaining, lot.expires_at) for lot in source.lots(member)]
