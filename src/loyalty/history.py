@@ -130,12 +130,14 @@ from loyalty.history_members import (
     Enrollment,
     OpeningBalance,
     Referred,
+    StatusChanged,
     enrollment_extras,
     frozen_values,
     opening_record,
     read_enrollment,
     read_opening,
     read_referral,
+    read_status,
 )
 from loyalty.history_rewards import RewardBought, VoucherVoided, read_reward, reward_record
 from loyalty.history_transfers import (
@@ -177,6 +179,7 @@ __all__ = [
     "RewardBought",
     "Sale",
     "SaleReturn",
+    "StatusChanged",
     "VoucherVoided",
     "numbered",
     "parse",
@@ -282,6 +285,7 @@ Event = (
     | Referred
     | HeldPoints
     | VoucherVoided
+    | StatusChanged
 )
 
 
@@ -303,6 +307,7 @@ TYPE_OF: Mapping[type, str] = MappingProxyType(
         MembersMerged: "merge",
         Referred: "referral",
         HeldPoints: "held",
+        StatusChanged: "status",
     }
 )
 
@@ -353,6 +358,8 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | {"type": "voucher_void", "code": event.code}
     if isinstance(event, HeldPoints):
         return head | held_record(event)
+    if isinstance(event, StatusChanged):
+        return head | {"type": "status", "status": event.status, "reason": event.reason, "actor": event.actor}
     if isinstance(event, Redemption):
         # Each only when it says something: a file without them reads as before.
         reason = {} if event.reason == "redemption" else {"reason": event.reason}
@@ -493,7 +500,7 @@ _BLANK = re.compile(r"[ \t\n\r]*")
 #: The record types, as a refusal of another names them.
 _TYPES = (
     "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher, hold,"
-    " reward, voucher_void, transfer, merge, referral or held"
+    " reward, voucher_void, transfer, merge, referral, held or status"
 )
 
 
@@ -532,6 +539,8 @@ def _event(record: Fields) -> Event:
         return read_held(record, event_id, member_id, at)
     if kind == "referral":
         return read_referral(record, event_id, member_id, at)
+    if kind == "status":
+        return read_status(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 

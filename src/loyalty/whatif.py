@@ -216,6 +216,14 @@ class _Run:
             self._held(event)
         elif isinstance(event, history.Referred):
             pass  # members are enrolled without codes here: no referral bonus under either program
+        elif isinstance(event, history.StatusChanged):
+            # An erased member's records end there: its status needs no change to stop them.
+            member = event.member_id
+            if event.status != "erased" and engine.member(member).status.value != event.status:
+                reason, actor = event.reason, event.actor
+                engine.change_status(
+                    member, event.status, id=event.id, at=event.at, reason=reason, actor=actor
+                )
         elif isinstance(event, history.OpeningBalance):
             # Points carried from a former program: the same under both programs.
             member, points, at, expires = event.member_id, event.points, event.at, event.expires_at

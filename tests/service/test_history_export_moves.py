@@ -435,3 +435,32 @@ def test_a_transfer_imported_later_draws_the_lots_that_were_spendable_at_its_tim
     for member in ("A", "B"):
         dates = [(lot.remaining, lot.expires_at) for lot in target.lots(member)]
         assert dates == [(lot.remaining, lot.expires_at) for lot in source.lots(member)]
+
+
+def test_status_changes_travel_at_their_place_so_an_import_withholds_what_the_source_withheld(
+    two_stores: tuple[Store, Store],
+) -> None:
+    clock = ManualClock(T0)
+    source = Engine(PROGRAM, two_stores[0], clock=clock)
+    source.enroll("R", at=T0)
+    source.enroll("M1", at=T0, referred_by=source.referral_code("R"))
+    source.enroll("M2", at=T0)
+    source.change_status("R", "suspended", id="ST1", at=T0, reason="fraud check", actor="ops")
+    clock.catch_up(_at(1))
+    source.record_purchase(_sale("T1", "M1", 1, 3))  # qualifies M1: R is suspended, paid nothing
+    source.change_status("R", "active", id="ST2", at=clock.catch_up(_at(2)), reason="cleared", actor="ops")
+    source.change_status("M2", "closed", id="ST3", at=clock.catch_up(_at(3)), reason="left", actor="ops")
+    counts = HistoryExport()
+    lines = list(history.write(source.export_history(counts=counts)))
+    target = Engine(PROGRAM, two_stores[1], clock=lambda: NOW)
+
+    summary = target.import_events(lines)
+
+    assert counts.written["status"] == 3
+    assert not summary.rejected, summary.stopped
+    for member in ("R", "M1", "M2"):
+        assert target.balance(member) == source.balance(member)
+        assert target.member(member).status == source.member(member).status
+    assert target.referrals("M1").referred_by == source.referrals("M1").referred_by
+    again = target.import_events(lines)
+    assert again.already["status"] == 3 and not again.applied

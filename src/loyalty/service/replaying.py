@@ -96,6 +96,8 @@ def apply(ctx: Context, event: history.Event) -> None:
         referring.link(ctx, event.member_id, event.referred_by)
     elif isinstance(event, history.HeldPoints):
         _held(ctx, event)
+    elif isinstance(event, history.StatusChanged):
+        _change_status(ctx, event)
     elif isinstance(event, history.MembersMerged):
         merging.merge(ctx, event.member_id, event.absorbed, key=event.id, at=event.at, reason=event.reason)
     else:
@@ -104,6 +106,21 @@ def apply(ctx: Context, event: history.Event) -> None:
         opening.add_opening_balance(
             ctx, member, points, key=key, at=at, expires_at=expires, vests_at=vests, migrating=True
         )
+
+
+def _change_status(ctx: Context, event: history.StatusChanged) -> None:
+    """Change the member's status as the history did, at its place (what a status decides, such
+    as a referrer's bonus, is decided as it was); the status a member has already (an
+    enrollment's) is left as it is."""
+    member = event.member_id
+    if event.status == MemberStatus.ERASED.value:
+        membership.carry_erasure(ctx, member, id=event.id, at=event.at)
+        return
+    found = ctx.runner.read(lambda uow: (uow.member_status(member), uow.operation(event.id)))
+    if found[0] is not None and found[0].value == event.status and found[1] is None:
+        return
+    reason, actor = event.reason, event.actor
+    membership.change_status(ctx, member, event.status, id=event.id, at=event.at, reason=reason, actor=actor)
 
 
 def _held(ctx: Context, event: history.HeldPoints) -> None:
