@@ -61,6 +61,7 @@ from loyalty.errors import (
     InvalidInput,
     LoyaltyError,
     MergeBlocked,
+    UnknownHold,
     UnknownReward,
     UnknownVoucher,
 )
@@ -214,6 +215,10 @@ class _Run:
                 engine.void_voucher(event.code, id=event.id, at=event.at)
         elif isinstance(event, history.HeldPoints):
             self._held(event)
+        elif isinstance(event, history.HoldCaptured):
+            # Unknown when its hold was declined under this program: nothing to capture.
+            with contextlib.suppress(UnknownHold):
+                engine.capture(event.hold_id, id=event.id, at=event.at, points=event.points)
         elif isinstance(event, history.Referred):
             pass  # members are enrolled without codes here: no referral bonus under either program
         elif isinstance(event, history.StatusChanged):
@@ -252,7 +257,8 @@ class _Run:
             self.engine.use_voucher(bought.code, id=f"use:{bought.code}", at=event.at)
 
     def _held(self, event: history.HeldPoints) -> None:
-        """Make the hold and capture what was captured of it, at once (as an import does)."""
+        """Make the hold and capture what was captured of it, at once, or at its ``capture``
+        record when it gave points back (as an import does)."""
         engine, captured = self.engine, event.captured
         try:
             engine.hold(event.member_id, event.points, id=event.id, at=event.at, ttl=event.ttl(MAX_HOLD_TTL))
@@ -260,7 +266,7 @@ class _Run:
             self.declined += 1
             self.declined_points += event.points
             return
-        if captured is not None:
+        if captured is not None and event.captured_at is None:
             engine.capture(event.id, id=event.capture_id, at=event.at, points=captured)
 
     def _signup(self, member: str) -> None:

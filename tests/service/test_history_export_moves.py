@@ -133,6 +133,7 @@ def test_rewards_bought_import_with_their_vouchers_codes_and_purchases(
     assert counts.written["merge"] == 1
     assert counts.written["referral"] == 1
     assert counts.written["held"] == 2
+    assert counts.written["capture"] == 1
     assert counts.written["voucher_void"] == 1
     assert counts.skipped == {"hold": 1}
 
@@ -165,7 +166,7 @@ def test_an_exported_history_with_rewards_imported_again_writes_nothing(
     assert not again.applied and not again.rejected
     assert again.already == {
         "enrollment": 4, "referral": 1, "purchase": 4, "reward": 3, "transfer": 2, "merge": 1,
-        "held": 2, "redemption": 1, "voucher_void": 1,
+        "held": 2, "capture": 1, "redemption": 1, "voucher_void": 1,
     }  # fmt: skip
     assert target.entries(limit=1000) == before
 
@@ -221,11 +222,14 @@ def test_a_hold_is_written_once_where_it_was_made_however_late_it_ends(
     source.capture("H9", id="CAP-9", at=_at(10), points=2)
     counts = HistoryExport()
 
-    records = [r for r in source.export_history(page=1, counts=counts) if r.id == "H9"]
+    records = [r for r in source.export_history(page=1, counts=counts) if r.id in ("H9", "H9:capture")]
 
     held = records[0]
     assert isinstance(held, history.HeldPoints)
-    assert records == [history.HeldPoints("H9", "M2", _at(10), 6, held.expires_at, 2)]
+    assert records == [
+        history.HeldPoints("H9", "M2", _at(10), 6, held.expires_at, 2, held.captured_at),
+        history.HoldCaptured("H9:capture", "M2", NOW, "H9", 2),
+    ]
     assert counts.written["held"] == 3
 
 
@@ -464,3 +468,26 @@ def test_status_changes_travel_at_their_place_so_an_import_withholds_what_the_so
     assert target.referrals("M1").referred_by == source.referrals("M1").referred_by
     again = target.import_events(lines)
     assert again.already["status"] == 3 and not again.applied
+
+
+def test_a_hold_captured_after_a_redemption_comes_back_with_its_lots(two_stores: tuple[Store, Store]) -> None:
+    clock = ManualClock(T0)
+    source = Engine(PROGRAM, two_stores[0], clock=clock)
+    source.enroll("A", at=T0)
+    clock.catch_up(_at(30))
+    source.record_purchase(_sale("P1", "A", 1, 1))  # 17 points, expiring first
+    source.record_purchase(_sale("P2", "A", 30, 1))  # 17 points
+    source.hold("A", 10, id="H1", at=clock.catch_up(_at(40)), ttl=timedelta(minutes=15))  # P1's
+    source.redeem("A", 9, id="X1", at=_at(40))  # P1's 7 left, and 2 of P2's
+    clock.advance(minutes=2)
+    source.capture("H1", id="C1", at=clock(), points=4)  # 6 back to P1's lot, after the redemption
+    lines = list(history.write(source.export_history()))
+    target = Engine(PROGRAM, two_stores[1], clock=lambda: NOW + timedelta(days=60))
+
+    assert not target.import_events(lines).rejected
+
+    assert [(lot.remaining, lot.expires_at) for lot in target.lots("A")] == [
+        (lot.remaining, lot.expires_at) for lot in source.lots("A")
+    ]
+    assert target.balance("A") == source.balance("A")
+    assert not target.import_events(lines).applied

@@ -37,6 +37,7 @@ from loyalty.history import (
     Enrollment,
     Event,
     HeldPoints,
+    HoldCaptured,
     MembersMerged,
     OpeningBalance,
     PointsSent,
@@ -158,8 +159,23 @@ def _held(uow: UnitOfWork, operation: Operation) -> HeldPoints | None:
     assert held is not None  # holds are never deleted
     if held.status is HoldStatus.OPEN or held.status is HoldStatus.CAPTURED:
         captured = held.captured if held.status is HoldStatus.CAPTURED else None
-        return HeldPoints(held.id, held.member_id, held.held_at, held.points, held.expires_at, captured)
+        # A capture that gave points back has a place of its own (its give-back): see _capture.
+        later = held.ended_at if captured is not None and captured < held.points else None
+        member, expires = held.member_id, held.expires_at
+        return HeldPoints(held.id, member, held.held_at, held.points, expires, captured, later)
     return None
+
+
+def _capture(uow: UnitOfWork, hold_id: str) -> HoldCaptured | None:
+    """The capture whose give-back (a ``release`` entry under the hold's id) is read, if it is
+    one: a hold captured for less than it held, its ``held`` record saying it is captured there."""
+    held = uow.hold(hold_id)
+    if held is None or held.status is not HoldStatus.CAPTURED or held.ended_at is None:
+        return None
+    if held.captured >= held.points:
+        return None
+    made = HeldPoints(held.id, held.member_id, held.held_at, held.points, held.expires_at, held.captured)
+    return HoldCaptured(made.capture_id, held.member_id, held.ended_at, held.id, held.captured)
 
 
 def _enrollments(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], list[Enrollment]]:
@@ -232,6 +248,11 @@ def _commands(
     here: set[str] = set()
     for entry in entries:
         key = entry.source_id
+        if entry.kind is EntryKind.RELEASE:
+            capture = _capture(uow, key)
+            if capture is not None:
+                commands.append((capture.id, "capture", capture, entry.recorded_at))
+                continue
         if key in seen or key in here:
             continue
         operation = uow.operation(key)

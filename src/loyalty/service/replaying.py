@@ -96,6 +96,8 @@ def apply(ctx: Context, event: history.Event) -> None:
         referring.link(ctx, event.member_id, event.referred_by)
     elif isinstance(event, history.HeldPoints):
         _held(ctx, event)
+    elif isinstance(event, history.HoldCaptured):
+        _capture(ctx, event)
     elif isinstance(event, history.StatusChanged):
         _change_status(ctx, event)
     elif isinstance(event, history.MembersMerged):
@@ -106,6 +108,16 @@ def apply(ctx: Context, event: history.Event) -> None:
         opening.add_opening_balance(
             ctx, member, points, key=key, at=at, expires_at=expires, vests_at=vests, migrating=True
         )
+
+
+def _capture(ctx: Context, event: history.HoldCaptured) -> None:
+    """Capture the hold where the history captured it (its ``held`` record made it and left it
+    open): what it gave back returns to its lots there, after the commands made while it was
+    open. A hold of another member than the record's is refused (``member_id``) first."""
+    found = ctx.runner.read(lambda uow: uow.hold(event.hold_id))
+    if found is not None and found.member_id != event.member_id:
+        raise InvalidInput("member_id", f"hold {event.hold_id!r} is {found.member_id!r}'s")
+    spending.capture(ctx, event.hold_id, id=event.id, at=event.at, points=event.points)
 
 
 def _change_status(ctx: Context, event: history.StatusChanged) -> None:
@@ -124,8 +136,10 @@ def _change_status(ctx: Context, event: history.StatusChanged) -> None:
 
 
 def _held(ctx: Context, event: history.HeldPoints) -> None:
-    """Make the hold as the till did and, if it was captured, capture what was: both before any
-    other record, so that the points it spent are drawn from the lots they were drawn from."""
+    """Make the hold as the till did and, if it was captured in full (or captured as the record
+    says, with no ``captured_at``), capture what was: both before any other record, so that the
+    points it spent are drawn from the lots they were drawn from. One that gave points back is
+    left open for its ``capture`` record (:func:`_capture`), at the give-back's place."""
     if event.expires_at <= event.at:
         raise InvalidInput("expires_at", f"must be after at ({event.at.isoformat()})")
     if event.captured is not None and not 0 < event.captured <= event.points:
@@ -137,7 +151,7 @@ def _held(ctx: Context, event: history.HeldPoints) -> None:
         capture = spending.capture_command(event.id, id=event.capture_id, at=event.at, points=event.captured)
         ctx.runner.read(capture.replay)
     spending.hold(ctx, event.member_id, event.points, id=event.id, at=event.at, ttl=ttl)
-    if event.captured is not None:
+    if event.captured is not None and event.captured_at is None:
         spending.capture(ctx, event.id, id=event.capture_id, at=event.at, points=event.captured)
 
 
