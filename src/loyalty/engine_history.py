@@ -60,7 +60,9 @@ class HistoryDoors:
         A bad record (unreadable, or refused by the engine) is a :class:`Rejected` naming its
         line, field and reason, given to ``on_reject``; ``on_error="stop"`` ends the run there
         (``summary.stopped``), with every record before it applied, ``"skip"`` goes on.
-        ``progress`` is called with the summary so far after each batch. Activity dated before
+        ``progress`` is called with the summary so far after each batch. Each record is judged
+        at its own time (the engine's clock at its ``at``, when earlier), as the store it
+        comes from judged it, except what is open now (open vouchers and holds). Activity dated before
         its member's enrollment is accepted whatever ``time_guards.before_enrollment`` says, as
         old history needs.
         """

@@ -9,8 +9,9 @@ yet to use), ``hold`` (points a till has reserved and not yet captured),
 :mod:`loyalty.history_rewards`),
 ``transfer`` (points sent to another member), ``merge`` (two members found to be
 one, :mod:`loyalty.history_transfers`), ``referral`` (who referred a member enrolled
-earlier in the file, :mod:`loyalty.history_members`) and ``held`` (a hold a till made, and
-what of it was captured, :mod:`loyalty.history_vouchers`).
+earlier in the file) and ``status`` (a member's status changed, :mod:`loyalty.history_members`),
+``held`` (a hold a till made, and what of it was captured) and ``capture`` (where a hold
+captured for less gave the rest back, :mod:`loyalty.history_vouchers`).
 :func:`read` reads them lazily, one line at a time, so a file of any length is
 read in the memory of one line; :func:`write` writes them. :mod:`loyalty.simulation`
 writes its synthetic traffic in this format and :mod:`loyalty.whatif` replays it
@@ -130,12 +131,14 @@ from loyalty.history_members import (
     Enrollment,
     OpeningBalance,
     Referred,
+    StatusChanged,
     enrollment_extras,
     frozen_values,
     opening_record,
     read_enrollment,
     read_opening,
     read_referral,
+    read_status,
 )
 from loyalty.history_rewards import RewardBought, VoucherVoided, read_reward, reward_record
 from loyalty.history_transfers import (
@@ -148,9 +151,11 @@ from loyalty.history_transfers import (
 )
 from loyalty.history_vouchers import (
     HeldPoints,
+    HoldCaptured,
     OpenHold,
     OpenVoucher,
     held_record,
+    read_capture,
     read_held,
     read_hold,
     read_voucher,
@@ -167,6 +172,7 @@ __all__ = [
     "Enrollment",
     "Event",
     "HeldPoints",
+    "HoldCaptured",
     "MembersMerged",
     "OpenHold",
     "OpenVoucher",
@@ -177,6 +183,7 @@ __all__ = [
     "RewardBought",
     "Sale",
     "SaleReturn",
+    "StatusChanged",
     "VoucherVoided",
     "numbered",
     "parse",
@@ -282,6 +289,8 @@ Event = (
     | Referred
     | HeldPoints
     | VoucherVoided
+    | StatusChanged
+    | HoldCaptured
 )
 
 
@@ -303,6 +312,8 @@ TYPE_OF: Mapping[type, str] = MappingProxyType(
         MembersMerged: "merge",
         Referred: "referral",
         HeldPoints: "held",
+        StatusChanged: "status",
+        HoldCaptured: "capture",
     }
 )
 
@@ -353,6 +364,10 @@ def record_of(event: Event) -> dict[str, Any]:
         return head | {"type": "voucher_void", "code": event.code}
     if isinstance(event, HeldPoints):
         return head | held_record(event)
+    if isinstance(event, HoldCaptured):
+        return head | {"type": "capture", "hold_id": event.hold_id, "points": event.points}
+    if isinstance(event, StatusChanged):
+        return head | {"type": "status", "status": event.status, "reason": event.reason, "actor": event.actor}
     if isinstance(event, Redemption):
         # Each only when it says something: a file without them reads as before.
         reason = {} if event.reason == "redemption" else {"reason": event.reason}
@@ -493,7 +508,7 @@ _BLANK = re.compile(r"[ \t\n\r]*")
 #: The record types, as a refusal of another names them.
 _TYPES = (
     "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher, hold,"
-    " reward, voucher_void, transfer, merge, referral or held"
+    " reward, voucher_void, transfer, merge, referral, held, capture or status"
 )
 
 
@@ -532,6 +547,10 @@ def _event(record: Fields) -> Event:
         return read_held(record, event_id, member_id, at)
     if kind == "referral":
         return read_referral(record, event_id, member_id, at)
+    if kind == "status":
+        return read_status(record, event_id, member_id, at)
+    if kind == "capture":
+        return read_capture(record, event_id, member_id, at)
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 

@@ -38,12 +38,14 @@ __all__ = [
     "Enrollment",
     "OpeningBalance",
     "Referred",
+    "StatusChanged",
     "enrollment_extras",
     "frozen_values",
     "opening_record",
     "read_enrollment",
     "read_opening",
     "read_referral",
+    "read_status",
 ]
 
 
@@ -177,3 +179,30 @@ class Referred:
 def read_referral(record: Fields, event_id: str, member_id: str, at: datetime) -> Referred:
     """The referral of ``record`` (its code checked when it reaches an engine)."""
     return Referred(event_id, member_id, at, record.text("referred_by"))
+
+
+#: The statuses a ``status`` record may give (an erased member's is its export's last word on it).
+STATUSES = ("active", "suspended", "closed", "erased")
+
+
+@attrs.frozen
+class StatusChanged:
+    """Member ``member_id``'s status became ``status`` ``at`` (suspended, reinstated, closed,
+    reopened or erased), with why and who, under the command id ``id``: written where it changed
+    in the history's order, so that an import decides what the status decided then (a referrer
+    suspended when its referee qualified gets no bonus) and ends in the same status."""
+
+    id: str
+    member_id: str
+    at: datetime
+    status: str
+    reason: str
+    actor: str
+
+
+def read_status(record: Fields, event_id: str, member_id: str, at: datetime) -> StatusChanged:
+    """The status change of ``record``, its ``status`` one of :data:`STATUSES`."""
+    status = record.text("status")
+    if status not in STATUSES:
+        raise record.error("status", f"must be {', '.join(STATUSES)}, got {status!r}")
+    return StatusChanged(event_id, member_id, at, status, record.text("reason"), record.text("actor"))

@@ -55,9 +55,11 @@ from loyalty.history_fields import Fields
 __all__ = [
     "DrawnLot",
     "HeldPoints",
+    "HoldCaptured",
     "OpenHold",
     "OpenVoucher",
     "held_record",
+    "read_capture",
     "read_held",
     "read_hold",
     "read_voucher",
@@ -168,6 +170,9 @@ class HeldPoints:
     points: int
     expires_at: datetime
     captured: int | None = None
+    #: When a capture that gave points back was made: its own ``capture`` record, at its place,
+    #: captures the hold then (``None``: captured at once, as the record is imported).
+    captured_at: datetime | None = None
 
     @property
     def capture_id(self) -> str:
@@ -186,18 +191,39 @@ class HeldPoints:
         return longest if self.captured is not None else min(longest, self.expires_at - self.at)
 
 
+@attrs.frozen
+class HoldCaptured:
+    """Hold ``hold_id`` of member ``member_id`` captured ``at`` for ``points``, under the id
+    ``id`` (the hold's :attr:`HeldPoints.capture_id`): where the capture gave the rest of the
+    hold back, in the history's order, so that the commands between the hold and its capture
+    draw the lots they drew."""
+
+    id: str
+    member_id: str
+    at: datetime
+    hold_id: str
+    points: int
+
+
 def held_record(held: HeldPoints) -> dict[str, Any]:
     """What a hold's record says beyond its id, member and time."""
-    return {
+    record = {
         "type": "held",
         "points": held.points,
         "expires_at": held.expires_at.isoformat(),
         "captured": held.captured,
     }
+    return record | ({} if held.captured_at is None else {"captured_at": held.captured_at.isoformat()})
 
 
 def read_held(record: Fields, event_id: str, member_id: str, at: datetime) -> HeldPoints:
     """The hold of ``record`` (its points and dates checked when it reaches an engine)."""
     points, expires = record.integer("points"), record.instant("expires_at")
     captured = None if record.data.get("captured") is None else record.integer("captured")
-    return HeldPoints(event_id, member_id, at, points, expires, captured)
+    later = None if record.data.get("captured_at") is None else record.instant("captured_at")
+    return HeldPoints(event_id, member_id, at, points, expires, captured, later)
+
+
+def read_capture(record: Fields, event_id: str, member_id: str, at: datetime) -> HoldCaptured:
+    """The capture of ``record`` (its hold checked when it reaches an engine)."""
+    return HoldCaptured(event_id, member_id, at, record.text("hold_id"), record.integer("points"))

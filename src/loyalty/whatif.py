@@ -56,7 +56,15 @@ from loyalty.checks import check_aware
 from loyalty.comparison import Comparison, MemberChange, Outcome, RulePoints, TierCount
 from loyalty.earning_keys import ENROLLED
 from loyalty.engine import MAX_HOLD_TTL, Engine
-from loyalty.errors import InsufficientPoints, InvalidInput, LoyaltyError, UnknownReward, UnknownVoucher
+from loyalty.errors import (
+    InsufficientPoints,
+    InvalidInput,
+    LoyaltyError,
+    MergeBlocked,
+    UnknownHold,
+    UnknownReward,
+    UnknownVoucher,
+)
 from loyalty.figures import Figures, periods
 from loyalty.ledger import EntryKind
 from loyalty.money import EXACT
@@ -193,7 +201,12 @@ class _Run:
                 self.declined_points += event.points
         elif isinstance(event, history.MembersMerged):
             member, gone, reason = event.member_id, event.absorbed, event.reason
-            engine.merge_members(member, gone, id=event.id, at=event.at, reason=reason)
+            try:
+                engine.merge_members(member, gone, id=event.id, at=event.at, reason=reason)
+            except MergeBlocked:
+                # Points still pending (or held, on a voucher, owed) under this program: the
+                # two members stay apart, as the engine would leave them; no points are spent.
+                self.declined += 1
         elif isinstance(event, history.OpenVoucher | history.OpenHold):
             pass  # made before the history, with points it never had: the same under both programs
         elif isinstance(event, history.VoucherVoided):
@@ -202,8 +215,20 @@ class _Run:
                 engine.void_voucher(event.code, id=event.id, at=event.at)
         elif isinstance(event, history.HeldPoints):
             self._held(event)
+        elif isinstance(event, history.HoldCaptured):
+            # Unknown when its hold was declined under this program: nothing to capture.
+            with contextlib.suppress(UnknownHold):
+                engine.capture(event.hold_id, id=event.id, at=event.at, points=event.points)
         elif isinstance(event, history.Referred):
             pass  # members are enrolled without codes here: no referral bonus under either program
+        elif isinstance(event, history.StatusChanged):
+            # An erased member's records end there: its status needs no change to stop them.
+            member = event.member_id
+            if event.status != "erased" and engine.member(member).status.value != event.status:
+                reason, actor = event.reason, event.actor
+                engine.change_status(
+                    member, event.status, id=event.id, at=event.at, reason=reason, actor=actor
+                )
         elif isinstance(event, history.OpeningBalance):
             # Points carried from a former program: the same under both programs.
             member, points, at, expires = event.member_id, event.points, event.at, event.expires_at
@@ -232,7 +257,8 @@ class _Run:
             self.engine.use_voucher(bought.code, id=f"use:{bought.code}", at=event.at)
 
     def _held(self, event: history.HeldPoints) -> None:
-        """Make the hold and capture what was captured of it, at once (as an import does)."""
+        """Make the hold and capture what was captured of it, at once, or at its ``capture``
+        record when it gave points back (as an import does)."""
         engine, captured = self.engine, event.captured
         try:
             engine.hold(event.member_id, event.points, id=event.id, at=event.at, ttl=event.ttl(MAX_HOLD_TTL))
@@ -240,7 +266,7 @@ class _Run:
             self.declined += 1
             self.declined_points += event.points
             return
-        if captured is not None:
+        if captured is not None and event.captured_at is None:
             engine.capture(event.id, id=event.capture_id, at=event.at, points=captured)
 
     def _signup(self, member: str) -> None:
@@ -368,8 +394,10 @@ def simulate(
     the same results, several times slower, with no record kept in Python's memory (what
     the replay keeps itself grows with the members: their running totals).
 
-    A redemption or negative adjustment a program cannot afford is declined and counted
-    (:attr:`Outcome.declined`), as the engine declines it; any other refusal (a purchase of a
+    A redemption, negative adjustment, reward, transfer or hold a program cannot afford is
+    declined and counted (:attr:`Outcome.declined`), as the engine declines it, and so is a merge
+    the program does not allow then (:class:`~loyalty.errors.MergeBlocked`: the absorbed member's
+    points still pending, say); any other refusal (a purchase of a
     member never enrolled, a malformed record) raises :class:`~loyalty.InvalidInput` naming the
     line and field.
     """

@@ -21,6 +21,7 @@ from loyalty.returns import Return, Returned
 from loyalty.service.importing import Rejected
 from loyalty.store import Store
 from loyalty.store.sqlite import SQLiteStore
+from loyalty.testing.clock import ManualClock
 from tests.pg import postgres_dsn, store_schema_url
 
 #: Every kind of thing an import must get right: sign-up and first-purchase bonuses, a capped
@@ -181,16 +182,22 @@ def test_an_import_is_one_engine_call_per_event(
     events = _history(actions, run)
     # An import accepts activity before enrollment whatever the program says; the calls it is
     # compared with (and the replays of its sales) run where the program accepts it too.
-    imported, called = (Engine(OLD_HISTORY, store, clock=lambda: NOW) for store in two_stores)
+    imported = Engine(OLD_HISTORY, two_stores[0], clock=lambda: NOW)
+    # An import judges each event at its own time (when that is before the engine's): each call
+    # it is compared with is made with the engine's clock there.
+    clock = ManualClock(NOW)
+    called = Engine(OLD_HISTORY, two_stores[1], clock=clock)
     rejects: list[Rejected] = []
     summary = imported.import_events(events, batch_size=batch, on_error="skip", on_reject=rejects.append)
 
     refused = []
     for number, event in enumerate(events, start=1):
         try:
+            clock.now = min(event.at, NOW)
             _call(called, event)
         except LoyaltyError as exc:
             refused.append((number, exc.field, type(exc).__name__))
+    clock.now = NOW
     assert [(r.line, r.field, r.error) for r in rejects] == refused
     assert summary.total_rejected == len(refused)
     assert summary.total_applied + summary.total_already + summary.total_rejected == len(events)
@@ -207,8 +214,10 @@ def test_an_import_is_one_engine_call_per_event(
     again = imported.import_events(events, batch_size=batch, on_error="skip")
     assert again.total_already >= summary.total_applied + summary.total_already
     for event in events:
+        clock.now = min(event.at, NOW)
         with contextlib.suppress(LoyaltyError):
             _call(called, event)
+    clock.now = NOW
     assert _state(imported, members) == _state(called, members)
     if not refused:
         assert again.total_applied == 0

@@ -15,7 +15,7 @@ import pytest
 
 from loyalty import Engine, Line, Program, Purchase, history, open_store
 from loyalty.config import program_from_dict
-from loyalty.errors import TransientStorageError
+from loyalty.errors import MemberErased, TransientStorageError
 from loyalty.returns import Return, Returned
 from loyalty.service.history_export import HistoryExport
 from loyalty.store import Closing, Store, UnitOfWork
@@ -203,13 +203,21 @@ def test_an_erased_members_history_exports_under_its_pseudonym_without_its_perso
     own = [r for r in records if r["member_id"] == hidden]
     assert own[0] == {"type": "enrollment", "id": f"ENR-{hidden}", "member_id": hidden,
                       "at": T0.isoformat(), "birthday": None}  # fmt: skip
-    assert {r["type"] for r in own} == {"enrollment", "purchase", "return", "redemption", "adjustment"}
+    kinds = {"enrollment", "purchase", "return", "redemption", "adjustment", "status"}
+    assert {r["type"] for r in own} == kinds
+    assert own[-1] == {"type": "status", "id": "ERASE-1", "member_id": hidden, "at": NOW.isoformat(),
+                       "status": "erased", "reason": "erased", "actor": "erased"}  # fmt: skip
     assert [(r["reason"], r["actor"]) for r in own if r["type"] == "adjustment"] == [("erased", "erased")]
     text = json.dumps(own)
     for personal in ("student", "1981", "card:1001", "Ann", "bob"):
         assert personal not in text
     target = Engine(PROGRAM, open_store("memory://"), clock=lambda: NOW)
     assert not target.import_events(history.write(source.export_history())).rejected
+    # Erased there, erased here: its points stay as figures, and no command reaches it.
+    assert target.member(hidden).status.value == "erased"
+    assert target.balance(hidden) == source.balance(hidden)
+    with pytest.raises(MemberErased):
+        target.redeem(hidden, 1, id="X9", at=NOW)
 
 
 def test_commands_without_a_record_type_are_counted_as_left_out() -> None:

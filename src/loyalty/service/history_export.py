@@ -7,7 +7,9 @@ entries name the command that wrote them (``source_id``). So only the commands t
 entry are exported: a purchase or event that earned nothing and a declined redemption changed
 no points, and are left out (see docs/import-export.md). Purchases, returns, redemptions,
 adjustments, custom events, opening balances, rewards bought, transfers, merges and holds (open or
-captured) have a record type; the other commands have none and are counted in :attr:`HistoryExport.skipped`.
+captured) have a record type; status changes (by hand, or an erasure), which wrote no entry, are
+read from the outbox and each written before the first command recorded after it; the other
+commands have none and are counted in :attr:`HistoryExport.skipped`.
 
 Members are read ``page`` at a time by id and entries ``page`` at a time by ``seq``, each page in
 one read-only unit of work, and the ids of the commands already written are remembered up to a
@@ -35,6 +37,7 @@ from loyalty.history import (
     Enrollment,
     Event,
     HeldPoints,
+    HoldCaptured,
     MembersMerged,
     OpeningBalance,
     PointsSent,
@@ -43,11 +46,13 @@ from loyalty.history import (
     RewardBought,
     Sale,
     SaleReturn,
+    StatusChanged,
     VoucherVoided,
 )
 from loyalty.holds import HoldStatus
 from loyalty.identifiers import IdentifierStatus
 from loyalty.ledger import EntryKind
+from loyalty.outbox import EventKind
 from loyalty.returns import Return, Returned
 from loyalty.service.context import Context
 from loyalty.service.exporting import MAX_PAGE
@@ -154,8 +159,23 @@ def _held(uow: UnitOfWork, operation: Operation) -> HeldPoints | None:
     assert held is not None  # holds are never deleted
     if held.status is HoldStatus.OPEN or held.status is HoldStatus.CAPTURED:
         captured = held.captured if held.status is HoldStatus.CAPTURED else None
-        return HeldPoints(held.id, held.member_id, held.held_at, held.points, held.expires_at, captured)
+        # A capture that gave points back has a place of its own (its give-back): see _capture.
+        later = held.ended_at if captured is not None and captured < held.points else None
+        member, expires = held.member_id, held.expires_at
+        return HeldPoints(held.id, member, held.held_at, held.points, expires, captured, later)
     return None
+
+
+def _capture(uow: UnitOfWork, hold_id: str) -> HoldCaptured | None:
+    """The capture whose give-back (a ``release`` entry under the hold's id) is read, if it is
+    one: a hold captured for less than it held, its ``held`` record saying it is captured there."""
+    held = uow.hold(hold_id)
+    if held is None or held.status is not HoldStatus.CAPTURED or held.ended_at is None:
+        return None
+    if held.captured >= held.points:
+        return None
+    made = HeldPoints(held.id, held.member_id, held.held_at, held.points, held.expires_at, held.captured)
+    return HoldCaptured(made.capture_id, held.member_id, held.ended_at, held.id, held.captured)
 
 
 def _enrollments(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], list[Enrollment]]:
@@ -178,17 +198,61 @@ def _referrals(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], li
     ]
 
 
+#: Where a record goes among the others: when its command was recorded, then its own time (a
+#: store whose clock stood still while back-dated commands came in has them all recorded at once).
+_Place = tuple[datetime, datetime]
+
+
+def _statuses(
+    uow: UnitOfWork, *, after: int, page: int
+) -> tuple[int, int, list[tuple[_Place, StatusChanged]]]:
+    """The status changes among the outbox events after ``after`` (events read, last seq, each
+    change with its place): a change by hand or an erasure, not a merge's closing of the member
+    it absorbed (its ``merge`` record closes it)."""
+    events = uow.events(after=after, limit=page)
+    found: list[tuple[_Place, StatusChanged]] = []
+    for event in events:
+        member, at, key, data = event.member_id, event.occurred_at, event.source_id, event.data
+        if event.kind is EventKind.MEMBER_ERASED:
+            change = StatusChanged(key, member, at, "erased", ERASED, ERASED)
+        elif event.kind is EventKind.MEMBER_STATUS_CHANGED:
+            operation = uow.operation(key)
+            if operation is None or operation.kind != "member_status":
+                continue
+            change = StatusChanged(
+                key, member, at, data["new"], _text(data.get("reason")), _text(data.get("actor"))
+            )
+        else:
+            continue
+        found.append(((event.recorded_at, at), change))
+    return len(events), events[-1].seq if events else after, found
+
+
+def _status_changes(ctx: Context, page: int) -> Iterator[tuple[_Place, StatusChanged]]:
+    seq = 0
+    while True:
+        read, seq, found = ctx.runner.read(functools.partial(_statuses, after=seq, page=page))
+        yield from found
+        if read < page:
+            return
+
+
 def _commands(
     uow: UnitOfWork, *, after: int, page: int, seen: OrderedDict[str, None]
-) -> tuple[int, int, list[tuple[str, str, Event | None]]]:
+) -> tuple[int, int, list[tuple[str, str, Event | None, datetime]]]:
     """The commands of the entries after ``after`` not in ``seen``: (entries read, last seq, each
     command's id, kind and record). ``seen`` is only read: the read may be run again after a
     transient failure, and must then find what it found the first time."""
     entries = uow.entries(after=after, limit=page)
-    commands: list[tuple[str, str, Event | None]] = []
+    commands: list[tuple[str, str, Event | None, datetime]] = []
     here: set[str] = set()
     for entry in entries:
         key = entry.source_id
+        if entry.kind is EntryKind.RELEASE:
+            capture = _capture(uow, key)
+            if capture is not None:
+                commands.append((capture.id, "capture", capture, entry.recorded_at))
+                continue
         if key in seen or key in here:
             continue
         operation = uow.operation(key)
@@ -200,7 +264,7 @@ def _commands(
         here.add(key)
         if operation is None:  # maintenance's own entries (expiry, re-dating): no command
             continue
-        commands.append((key, operation.kind, record_of_operation(uow, operation)))
+        commands.append((key, operation.kind, record_of_operation(uow, operation), entry.recorded_at))
     return len(entries), entries[-1].seq if entries else after, commands
 
 
@@ -223,16 +287,27 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
                 break
             member = ids[-1]
     seq, seen = 0, OrderedDict[str, None]()
+    # Status changes wrote no entry: each goes before the first command recorded after it.
+    statuses = _status_changes(ctx, page)
+    status = next(statuses, None)
     while True:
         read, seq, commands = ctx.runner.read(functools.partial(_commands, after=seq, page=page, seen=seen))
-        for key, kind, record in commands:
+        for key, kind, record, recorded_at in commands:
             seen[key] = None
             if len(seen) > _SEEN:
                 seen.popitem(last=False)
             if record is None:
                 counts.skipped[kind] += 1
                 continue
+            while status is not None and status[0] < (recorded_at, record.at):
+                counts.written["status"] += 1
+                yield status[1]
+                status = next(statuses, None)
             counts.written[TYPE_OF[type(record)]] += 1
             yield record
         if read < page:
-            return
+            break
+    while status is not None:
+        counts.written["status"] += 1
+        yield status[1]
+        status = next(statuses, None)

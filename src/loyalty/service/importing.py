@@ -2,9 +2,11 @@
 
 Each event runs through the very use case its engine method runs (enroll, record a
 purchase, a return, a redemption...), so its outcome is the one that call would
-give: the same locks, idempotency records, caps and budgets, tier moves and outbox
-events. What changes is the unit of work: a batch of events shares one, committed
-once at its end, where each use case would have committed its own. Commands a
+give with the engine's clock at the event's own time (when that is earlier): the same
+locks, idempotency records, caps and budgets, tier moves and outbox events, and the
+points pending, spendable or expired then, however late the import runs. What
+changes is the unit of work: a batch of events shares one, committed once at its
+end, where each use case would have committed its own. Commands a
 use case runs in the batch see the batch's earlier writes, as they would have
 seen them committed.
 
@@ -27,6 +29,7 @@ import functools
 import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from datetime import datetime
 from typing import Any, Literal, TypeVar
 
 import attrs
@@ -140,9 +143,41 @@ def _seen(uow: UnitOfWork, event: history.Event) -> bool:
     return uow.operation(event.id) is not None
 
 
+class _RecordClock:
+    """The engine's clock as an import runs each record: the record's own time (``at``) when that
+    is earlier, so that what points were pending, spendable or expired is judged then, as the
+    first store judged it, however late the import runs (a lot that vested or expired since
+    must not change what a redemption, transfer, merge or reward drew). Set once a record, read
+    by every command of it (one clock for the import: no context made again per record)."""
+
+    def __init__(self, clock: Callable[[], datetime]) -> None:
+        self.clock = clock
+        self.at: datetime | None = None
+
+    def __call__(self) -> datetime:
+        now, at = self.clock(), self.at
+        return now if at is None or at >= now else at
+
+
+def _at_its_time(ctx: Context, event: history.Event) -> None:
+    """Set the import's clock to ``event``'s time; not for what is open now, made for its time
+    from the import on (an open voucher, an open hold), nor for a time the command will refuse."""
+    clock = ctx.runner.clock
+    if not isinstance(clock, _RecordClock):
+        return
+    at: object = event.at
+    if isinstance(event, history.OpenVoucher | history.OpenHold) or (
+        isinstance(event, history.HeldPoints) and event.captured is None
+    ):
+        at = None
+    clock.at = at if isinstance(at, datetime) and at.tzinfo is not None else None
+
+
 def _applied(ctx: Context, event: history.Event, seen: Callable[[history.Event], bool]) -> bool:
-    """Apply ``event``; whether it was recorded before (``seen`` asks the store, except for a
-    purchase, whose own look-up under the member's lock says so: no read more per purchase)."""
+    """Apply ``event``, at its own time (:func:`_at_its_time`); whether it was recorded before
+    (``seen`` asks the store, except for a purchase, whose own look-up under the member's lock
+    says so: no read more per purchase)."""
+    _at_its_time(ctx, event)
     if isinstance(event, Sale):
         purchase = purchases.check_purchase(event.purchase)
         command = Command(purchase.id, "purchase", codec.purchase_request(purchase))
@@ -325,6 +360,7 @@ def import_events(
     # Old history: a member's first recorded activity may predate the enrollment the old
     # system kept (a card issued later, a migration date), whatever the tills' guards say.
     ctx = ctx.accepting_old_history()
+    ctx = attrs.evolve(ctx, runner=attrs.evolve(ctx.runner, clock=_RecordClock(ctx.runner.clock)))
     # Stored once, first: a batch rolled back must not leave the engine thinking them stored.
     ctx.programs.all(write=True)
     counts = _Counts()

@@ -20,12 +20,12 @@ from loyalty.referrals import ReferralState, normalize_code
 from loyalty.service import identifying, locks, purchases, referring
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
-from loyalty.store import UnitOfWork
+from loyalty.store import Operation, UnitOfWork
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 from loyalty.versions import in_force
 
-__all__ = ["UNSET", "Unset", "change_status", "enroll", "update_member"]
+__all__ = ["UNSET", "Unset", "carry_erasure", "change_status", "enroll", "update_member"]
 
 logger = logging.getLogger(__name__)
 
@@ -232,3 +232,32 @@ def change_status(
     changed = change.run(ctx.runner, command)
     logger.debug("change_status: %s", changed.status.value)
     return changed
+
+
+def carry_erasure(ctx: Context, member_id: str, *, id: str, at: datetime) -> Member:
+    """Mark member ``member_id`` erased, as a history export says it was where it comes from (an
+    import: :mod:`loyalty.service.replaying`). Its id there is already the pseudonym and its
+    personal data are gone from the history, so there is nothing to take out here, and not
+    :func:`loyalty.service.erasure.erase`, which would name it by a pseudonym of the pseudonym:
+    only its status, so that no command reaches it again. Idempotent on ``id``."""
+    check_id("member_id", member_id)
+    check_id("id", id)
+    request = {"member_id": member_id, "status": MemberStatus.ERASED.value, "at": at.isoformat()}
+    change = Command(id, "member_status", request)
+
+    def command(uow: UnitOfWork) -> Member:
+        done = change.replay(uow)
+        if done is None:
+            # A member erased already (by another id) is marked again: its status is all it has.
+            locks.lock(uow, member_id)
+            member = uow.member(member_id)
+            assert member is not None  # locked
+            now = ctx.now()
+            uow.update_member(attrs.evolve(member, status=MemberStatus.ERASED))
+            uow.add_event(NewEvent(EventKind.MEMBER_ERASED, member_id, at, now, id, {}))
+            done = Operation(id, change.kind, request, codec.unstructure(uow.member(member_id)), now)
+            uow.add_operation(done)
+            uow.commit()
+        return codec.structure(done.result, Member)
+
+    return change.run(ctx.runner, command)

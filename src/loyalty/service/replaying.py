@@ -9,6 +9,7 @@ commands too; what each carries, and why, is in docs/import-export.md.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from loyalty import codec, history
@@ -32,6 +33,7 @@ from loyalty.service.context import Context
 from loyalty.store import check_tally_key
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
+from loyalty.time_guards import MAX_LEAD_MINUTES
 from loyalty.vouchers import code_for
 
 __all__ = ["apply"]
@@ -79,6 +81,7 @@ def apply(ctx: Context, event: history.Event) -> None:
         opening.add_open_hold(ctx, event)
     elif isinstance(event, history.RewardBought):
         _check_reward(event)
+        _check_use(ctx, event)
         member, reward, key, at = event.member_id, event.reward_id, event.id, event.at
         bought = rewarding.redeem_reward(ctx, member, reward, key=key, at=at, purchase_id=event.purchase_id)
         if event.used_at is not None:
@@ -93,6 +96,10 @@ def apply(ctx: Context, event: history.Event) -> None:
         referring.link(ctx, event.member_id, event.referred_by)
     elif isinstance(event, history.HeldPoints):
         _held(ctx, event)
+    elif isinstance(event, history.HoldCaptured):
+        _capture(ctx, event)
+    elif isinstance(event, history.StatusChanged):
+        _change_status(ctx, event)
     elif isinstance(event, history.MembersMerged):
         merging.merge(ctx, event.member_id, event.absorbed, key=event.id, at=event.at, reason=event.reason)
     else:
@@ -103,16 +110,48 @@ def apply(ctx: Context, event: history.Event) -> None:
         )
 
 
+def _capture(ctx: Context, event: history.HoldCaptured) -> None:
+    """Capture the hold where the history captured it (its ``held`` record made it and left it
+    open): what it gave back returns to its lots there, after the commands made while it was
+    open. A hold of another member than the record's is refused (``member_id``) first."""
+    found = ctx.runner.read(lambda uow: uow.hold(event.hold_id))
+    if found is not None and found.member_id != event.member_id:
+        raise InvalidInput("member_id", f"hold {event.hold_id!r} is {found.member_id!r}'s")
+    spending.capture(ctx, event.hold_id, id=event.id, at=event.at, points=event.points)
+
+
+def _change_status(ctx: Context, event: history.StatusChanged) -> None:
+    """Change the member's status as the history did, at its place (what a status decides, such
+    as a referrer's bonus, is decided as it was); the status a member has already (an
+    enrollment's) is left as it is."""
+    member = event.member_id
+    if event.status == MemberStatus.ERASED.value:
+        membership.carry_erasure(ctx, member, id=event.id, at=event.at)
+        return
+    found = ctx.runner.read(lambda uow: (uow.member_status(member), uow.operation(event.id)))
+    if found[0] is not None and found[0].value == event.status and found[1] is None:
+        return
+    reason, actor = event.reason, event.actor
+    membership.change_status(ctx, member, event.status, id=event.id, at=event.at, reason=reason, actor=actor)
+
+
 def _held(ctx: Context, event: history.HeldPoints) -> None:
-    """Make the hold as the till did and, if it was captured, capture what was: both before any
-    other record, so that the points it spent are drawn from the lots they were drawn from."""
+    """Make the hold as the till did and, if it was captured in full (or captured as the record
+    says, with no ``captured_at``), capture what was: both before any other record, so that the
+    points it spent are drawn from the lots they were drawn from. One that gave points back is
+    left open for its ``capture`` record (:func:`_capture`), at the give-back's place."""
     if event.expires_at <= event.at:
         raise InvalidInput("expires_at", f"must be after at ({event.at.isoformat()})")
     if event.captured is not None and not 0 < event.captured <= event.points:
         raise InvalidInput("captured", f"must be from 1 to the {event.points} points held, or null")
     ttl = event.ttl(spending.MAX_HOLD_TTL)
-    spending.hold(ctx, event.member_id, event.points, id=event.id, at=event.at, ttl=ttl)
     if event.captured is not None:
+        # Checked before the hold is made: alone (out of its batch) each command commits its own
+        # unit of work, and a capture refused after would leave the hold written and open.
+        capture = spending.capture_command(event.id, id=event.capture_id, at=event.at, points=event.captured)
+        ctx.runner.read(capture.replay)
+    spending.hold(ctx, event.member_id, event.points, id=event.id, at=event.at, ttl=ttl)
+    if event.captured is not None and event.captured_at is None:
         spending.capture(ctx, event.id, id=event.capture_id, at=event.at, points=event.captured)
 
 
@@ -197,6 +236,26 @@ def _check_reward(event: history.RewardBought) -> None:
         check_id("used_for", event.used_for)
     if event.code is not None and event.code not in {code_for(event.id, n) for n in range(_ATTEMPTS)}:
         raise InvalidInput("code", f"{event.code!r} is not the voucher code of id {event.id!r}")
+
+
+def _check_use(ctx: Context, event: history.RewardBought) -> None:
+    """Refuse a use the first store could not have recorded, before the reward is bought: one
+    before the reward was bought (``used_at`` is the engine's time of the use, ``at`` the till's
+    of the purchase, which may lead the engine's clock by the time guards' lead at most), or on
+    a recorded purchase of another member (``used_for``; a purchase this store does not know,
+    one that earned nothing, is taken as the history says)."""
+    if event.used_at is None:
+        return
+    lead = ctx.guards.max_lead_minutes
+    earliest = event.at - timedelta(minutes=MAX_LEAD_MINUTES if lead is None else lead)
+    if event.used_at < earliest:
+        raise InvalidInput("used_at", f"must not be before the reward was bought, at {event.at.isoformat()}")
+    paid = event.used_for
+    if paid is None:
+        return
+    sold = ctx.runner.read(lambda uow: uow.operation(paid))
+    if sold is not None and sold.kind == "purchase" and sold.request["member_id"] != event.member_id:
+        raise InvalidInput("used_for", f"purchase {paid!r} is {sold.request['member_id']!r}'s")
 
 
 def _check_code(ctx: Context, event: history.Enrollment) -> None:

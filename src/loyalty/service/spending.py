@@ -36,7 +36,16 @@ from loyalty.store.spending import draw_points
 from loyalty.tallies import Tally
 from loyalty.versions import in_force
 
-__all__ = ["MAX_HOLD_TTL", "adjust", "capture", "debit_or_credit", "hold", "redeem", "release"]
+__all__ = [
+    "MAX_HOLD_TTL",
+    "adjust",
+    "capture",
+    "capture_command",
+    "debit_or_credit",
+    "hold",
+    "redeem",
+    "release",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -228,6 +237,12 @@ def _expired(hold_id: str, held: Hold) -> HoldExpired:
     )
 
 
+def capture_command(hold_id: str, *, id: str, at: datetime, points: int | None) -> Command:
+    """The capture of ``hold_id`` as its idempotency record has it: an import checks its id is free
+    (or this very capture's) before it makes the hold, so that a refused capture leaves no hold."""
+    return Command(id, "capture", {"hold_id": hold_id, "at": at.isoformat(), "points": points})
+
+
 def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | None) -> Hold:
     """Spend a hold's points, all or some (see :meth:`loyalty.Engine.capture`)."""
     check_id("hold_id", hold_id)
@@ -235,7 +250,7 @@ def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | 
     ctx.till_time("at", at, id)
     if points is not None:
         check_points("points", points)
-    capturing = Command(id, "capture", {"hold_id": hold_id, "at": at.isoformat(), "points": points})
+    capturing = capture_command(hold_id, id=id, at=at, points=points)
 
     def command(uow: UnitOfWork) -> Hold:
         replay = capturing.replay(uow)
