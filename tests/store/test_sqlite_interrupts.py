@@ -3,6 +3,8 @@ KeyboardInterrupt (sqlite3 would report it as an OperationalError), and nothing 
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import loyalty.store.sqlite as sqlite_adapter
 from loyalty import Engine, Program, StorageError
 from loyalty.chains import link
 from loyalty.store.sqlite import SQLiteStore
+from loyalty.store.sqlite.statements import sql_function, translate
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
 
@@ -48,3 +51,23 @@ def test_ctrl_c_inside_an_sql_function_is_a_keyboard_interrupt_and_writes_nothin
     store.close()
     with pytest.raises(StorageError):
         store.unit_of_work().__enter__()
+
+
+def test_an_interrupt_delivered_on_the_way_into_an_sql_function_is_a_keyboard_interrupt() -> None:
+    # A SIGINT that arrives while SQLite runs C code is raised at the first bytecode Python runs
+    # next: the SQL function's frame, before its handler. sqlite3 then reports only that the
+    # function raised.
+    with pytest.raises(KeyboardInterrupt):
+        raise translate(sqlite3.OperationalError("user-defined function raised exception"))
+
+
+def test_an_error_of_an_sql_functions_own_stays_a_storage_error() -> None:
+    def broken(value: str) -> str:
+        raise ValueError(value)
+
+    with closing(sqlite3.connect(":memory:")) as conn:
+        conn.create_function("broken", 1, sql_function(broken))
+        with pytest.raises(sqlite3.OperationalError) as raised:
+            conn.execute("SELECT broken('x')")
+    error = translate(raised.value)
+    assert isinstance(error, StorageError) and "raised exception" in str(error)

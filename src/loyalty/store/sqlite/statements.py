@@ -292,7 +292,8 @@ _R = TypeVar("_R")
 
 class _Interrupts(threading.local):
     # Per thread: each thread has its own connection, and a signal interrupts the main thread only.
-    pending = False
+    pending = False  # a function of ours was interrupted inside its body
+    failed = False  # a function of ours raised an error of its own
 
 
 _INTERRUPTS = _Interrupts()
@@ -312,14 +313,22 @@ def sql_function(function: Callable[_P, _R]) -> Callable[_P, _R]:
         except KeyboardInterrupt:
             _INTERRUPTS.pending = True
             raise
+        except BaseException:
+            _INTERRUPTS.failed = True
+            raise
 
     return call
 
 
 def translate(exc: sqlite3.Error) -> StorageError:
-    """``exc`` as the engine's error; a KeyboardInterrupt that an SQL function took is raised again."""
+    """``exc`` as the engine's error; a KeyboardInterrupt that an SQL function took is raised again.
+
+    Python delivers a signal that came while SQLite ran C code at the next bytecode it runs,
+    which is the first of the SQL function's frame, before its ``try``: an exception that left a
+    function of ours without being noted by it is that interrupt, so it is raised again too."""
     pending, _INTERRUPTS.pending = _INTERRUPTS.pending, False
-    if pending and _RAISED_IN_FUNCTION in str(exc):
+    failed, _INTERRUPTS.failed = _INTERRUPTS.failed, False
+    if _RAISED_IN_FUNCTION in str(exc) and (pending or not failed):
         raise KeyboardInterrupt from exc
     if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
         return TransientStorageError(None, f"sqlite: {exc}")
