@@ -5,7 +5,7 @@ from __future__ import annotations
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from loyalty.erasure import MEMBER_FIELDS
+from loyalty.store.postgres.erasure_queries import ErasureQueries
 from loyalty.store.postgres.migrations import CHAIN, MIGRATIONS, REPACK, SHARES
 from loyalty.store.rows import (
     ALLOWANCE_COLUMNS,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     Connection = psycopg.Connection[tuple[Any, ...]]
 
 
-class Queries:
+class Queries(ErasureQueries):
     """Every statement, composed once with the schema as an identifier."""
 
     def __init__(self, schema: str) -> None:
@@ -184,69 +184,7 @@ class Queries:
             " (SELECT t.digest FROM {s}.kept_texts AS t WHERE t.seq = e.seq AND t.member_id = e.member_id)"
             " FROM {s}.entries AS e WHERE e.seq > %s ORDER BY e.seq LIMIT %s"
         )
-        # Erasure (loyalty.store.postgres.erasure): rare, so the records are scanned.
-        # (S608: the fields are our constants; the member is a parameter.)
-        named = " OR ".join(f"body::jsonb -> 3 ->> '{field}' = %(m)s" for field in MEMBER_FIELDS)
-        records = f"SELECT key, kind, body FROM {{s}}.operations WHERE body::jsonb ->> 0 = %(m)s OR {named}"  # noqa: S608
-        self.member_records = q(records)
-        # The member's events, and the merges into it (whose data lists the keys they carried to it).
-        about = "(member_id = %(m)s OR kind = 'member_merged' AND data::jsonb ->> 'survivor' = %(m)s)"
-        self.member_events = q(f"SELECT {{event_columns}} FROM {{s}}.events WHERE {about} ORDER BY seq")  # noqa: S608
-        self.erase_keys = q("DELETE FROM {s}.identifiers WHERE member_id = %s")
-        self.keep_text = q(
-            "INSERT INTO {s}.kept_texts (seq, member_id, digest) SELECT seq, member_id, %s FROM {s}.entries"
-            " WHERE seq = %s AND member_id = %s ON CONFLICT (seq, member_id) DO NOTHING"
-        )
-        self.erase_text = q(
-            "UPDATE {s}.entries SET reason = %s, actor = %s WHERE seq = %s AND member_id = %s"
-        )
-        self.erase_record = q("UPDATE {s}.operations SET body = %s WHERE key = %s")
-        self.erase_event = q(f"UPDATE {{s}}.events SET data = %(data)s WHERE seq = %(seq)s AND {about}")  # noqa: S608
-        self.erase_shared_event = q("UPDATE {s}.events SET data = %s WHERE seq = %s AND member_id = %s")
-        self.rename_event = q("UPDATE {s}.events SET data = %s WHERE seq = %s")
-        # What holds a member id as JSON text (its JSON form without the quotes: a tally key too).
-        self.mentioning_records = q("SELECT key, kind, body FROM {s}.operations WHERE strpos(body, %s) > 0")
-        self.mentioning_events = q(
-            "SELECT {event_columns} FROM {s}.events WHERE strpos(data, %s) > 0 ORDER BY seq"
-        )
-        # The entries whose reason the engine wrote a member id into (a scan: an erasure is rare).
-        self.naming = q("SELECT {entry_columns} FROM {s}.entries WHERE reason = ANY(%s) ORDER BY seq")
-        self.erasure_secret = q("SELECT points FROM {s}.tallies WHERE key = %s")
-        self.add_erasure_secret = q(
-            "INSERT INTO {s}.tallies (key, count, points) VALUES (%s, 0, %s) ON CONFLICT (key) DO NOTHING"
-        )
-        self.tallies_mentioning = q("SELECT key FROM {s}.tallies WHERE strpos(key, %s) > 0")
-        self.rename_tally = q("UPDATE {s}.tallies SET key = %s WHERE key = %s")
-        self.member_tally_keys = q("SELECT key FROM {s}.member_tallies WHERE member_id = %s")
-        self.rename_member_tally = q(
-            "UPDATE {s}.member_tallies SET key = %s WHERE member_id = %s AND key = %s"
-        )
-        # The tables and columns that hold a member id (those a later schema adds too).
-        self.member_columns = q(
-            "SELECT c.table_name, c.column_name FROM information_schema.columns AS c"
-            " JOIN information_schema.tables AS t USING (table_schema, table_name)"
-            " WHERE c.table_schema = %s AND t.table_type = 'BASE TABLE'"
-            " AND c.column_name IN ('member_id', 'referee', 'referrer') ORDER BY 1, 2"
-        )
-        self.table_columns = q(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
-            " ORDER BY ordinal_position"
-        )
-        # What the entries' guard reads (schema 18): the member an erasure renames, into what,
-        # for the rest of its transaction ('' and '': none).
-        self.renaming = q(
-            "SELECT set_config('loyalty.erasing', %s, true), set_config('loyalty.pseudonym', %s, true)"
-        )
-        self.rename_source = q(
-            "UPDATE {s}.entries SET member_id = %s, source_id = %s WHERE member_id = %s AND source_id = %s"
-        )
-        self.rename_event_source = q(
-            "UPDATE {s}.events SET source_id = %s WHERE member_id = %s AND source_id = %s"
-        )
-        self.rename_record_key = q("UPDATE {s}.operations SET key = %s WHERE key = %s")
-        self.rename_referral_reason = q(
-            "UPDATE {s}.referrals SET reason = %s WHERE referrer = %s AND reason = %s"
-        )
+        self._compose_erasure(q)
         self.schema = schema
         self.chain_heads = q(
             'SELECT member_id, chain_seq, chain_link FROM {s}.members WHERE member_id COLLATE "C" > %s'
