@@ -19,6 +19,7 @@ from loyalty import Engine
 from loyalty.config import program_from_dict
 from loyalty.errors import MemberErased
 from loyalty.purchases import Line, Purchase
+from loyalty.returns import Return
 from loyalty.store.postgres import open_postgres
 from loyalty.testing.contract import T0
 from loyalty.testing.contract.erasure_ids import PROGRAM
@@ -163,3 +164,42 @@ def test_a_member_erased_while_its_merge_is_written_leaves_no_id(store_url: str,
     # The absorbed member's part names the survivor (its keys moved, its events and records), the
     # survivor's part the absorbed member (its entries, records and referral), a referee's part both.
     _race(store_url, erased, _merging, lambda n, s, a, engine: _merge(f"M{n}", s, a, engine))
+
+
+def _coded(codes: dict[str, str], engine: Engine, n: int, referrer: str, referee: str) -> None:
+    engine.enroll(referrer, at=T0)
+    codes[referrer] = engine.referral_code(referrer)
+
+
+def _enroll(codes: dict[str, str], n: int, referrer: str, referee: str, engine: Engine) -> object:
+    # The referral row names the referrer, whose code the enrollment reads before its own writes
+    # (its keys first: the erasure has time to come between).
+    keys = [f"card:{referee[1:]}{k:02d}" for k in range(40)]
+    return engine.enroll(referee, at=T0, referred_by=codes[referrer], identifiers=keys)
+
+
+@pytest.mark.parametrize("erased", [0], ids=["referrer"])
+def test_a_referrer_erased_while_a_referee_enrolls_with_its_code_leaves_no_id(
+    store_url: str, erased: int
+) -> None:
+    codes: dict[str, str] = {}
+    _race(store_url, erased, partial(_coded, codes), partial(_enroll, codes))
+
+
+def _rewarded(engine: Engine, n: int, referrer: str, referee: str) -> None:
+    _referred(engine, n, referrer, referee)
+    _buy(f"P{n}", referee, engine)
+
+
+@pytest.mark.parametrize("erased", [0], ids=["referrer"])
+def test_a_referrer_erased_while_its_referees_first_purchase_is_returned_leaves_no_id(
+    store_url: str, erased: int
+) -> None:
+    # The return takes the reward back: the rejected referral and the record owing the referrer's
+    # part name the referrer.
+    _race(
+        store_url,
+        erased,
+        _rewarded,
+        lambda n, _, __, engine: engine.record_return(Return(f"R{n}", f"P{n}", T0)),
+    )
