@@ -5,11 +5,7 @@ number) replaced by its pseudonym everywhere; and every figure and the chains ar
 
 from __future__ import annotations
 
-import json
-import shutil
 import sqlite3
-import subprocess
-from collections.abc import Iterator
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,14 +18,7 @@ from loyalty.testing.contract import T0
 from loyalty.testing.contract.erasure import PERSONAL, write_personal_history
 from loyalty.testing.contract.erasure_ids import PROGRAM, REFEREE, REFERRER, write_referral_history
 from tests.pg import postgres_dsn, schema_of
-
-
-def _forms(value: str) -> Iterator[bytes]:
-    """The byte forms a value may be kept in: UTF-8, and inside JSON escaped or not."""
-    yield value.encode()
-    yield json.dumps(value)[1:-1].encode()
-    yield json.dumps(value, ensure_ascii=False)[1:-1].encode()
-
+from tests.raw_bytes import forms, pg_dump, sqlite_bytes
 
 # What staff typed in the reason of commands M1 shares with other members (a transfer each way
 # and a merge into it): the other members' entries and events repeat it.
@@ -78,7 +67,7 @@ LIVE = (*(value for value in PERSONAL if value != "1977-07-08"), SHARED, PHONE)
 
 def _assert_absent(dump: bytes) -> None:
     # The values were there to be found: the same history without the erasure has them (below).
-    found = {value: form for value in (*PERSONAL, SHARED, PHONE) for form in _forms(value) if form in dump}
+    found = {value: form for value in (*PERSONAL, SHARED, PHONE) for form in forms(value) if form in dump}
     assert found == {}
 
 
@@ -86,12 +75,7 @@ def test_the_sqlite_file_keeps_no_personal_value_once_erased(tmp_path: Path) -> 
     path = tmp_path / "club.db"
     with Engine(Program("Club", "EUR"), open_store(f"sqlite:///{path}"), clock=lambda: T0) as engine:
         _erase_and_compare(engine)
-    # closing(): a connection's own `with` commits but leaves it open (3.13 warns when collected).
-    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("VACUUM")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    dump = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("club.db"))
+    dump = sqlite_bytes(path)
     _assert_absent(dump)
 
 
@@ -104,7 +88,7 @@ def test_the_sqlite_file_holds_the_personal_values_before_the_erasure(tmp_path: 
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     dump = path.read_bytes()
-    assert [value for value in LIVE if not any(form in dump for form in _forms(value))] == []
+    assert [value for value in LIVE if not any(form in dump for form in forms(value))] == []
 
 
 def _erase_referrals(engine: Engine, now: list[datetime]) -> None:
@@ -121,37 +105,9 @@ def test_the_sqlite_file_keeps_no_member_id_the_engine_wrote_into_ids_and_reason
     now = [T0]
     with Engine(program_from_dict(PROGRAM), open_store(f"sqlite:///{path}"), clock=lambda: now[0]) as engine:
         _erase_referrals(engine, now)
-    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.execute("VACUUM")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    dump = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("club.db"))
-    assert [form for value in (REFERRER, REFEREE) for form in _forms(value) if form in dump] == []
+    dump = sqlite_bytes(path)
+    assert [form for value in (REFERRER, REFEREE) for form in forms(value) if form in dump] == []
     assert b"tier-review:erased-" in dump and b"referral bonus: erased-" in dump
-
-
-def _pg_dump(dsn: str, schema: str) -> bytes:
-    if shutil.which("pg_dump") is not None:
-        done = subprocess.run(
-            ["pg_dump", "--dbname", dsn, "--schema", schema, "--data-only"],
-            check=True,
-            capture_output=True,
-        )
-        return done.stdout
-    import psycopg
-    from psycopg import sql
-
-    out = bytearray()
-    with psycopg.connect(dsn) as conn:
-        tables = conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
-        ).fetchall()
-        for (table,) in tables:
-            copy = sql.SQL("COPY {}.{} TO STDOUT").format(sql.Identifier(schema), sql.Identifier(table))
-            with conn.cursor().copy(copy) as stream:
-                for block in stream:
-                    out += block
-    return bytes(out)
 
 
 @pytest.mark.postgres
@@ -165,11 +121,11 @@ def test_a_dump_of_the_postgres_schema_keeps_no_personal_value_once_erased(
         else:
             write_personal_history(engine, PHONE)
             _write_shared(engine)
-    dump = _pg_dump(postgres_dsn(), schema_of(schema_url))
+    dump = pg_dump(postgres_dsn(), schema_of(schema_url))
     if erase:
         _assert_absent(dump)
     else:  # the scan finds what is there
-        assert [value for value in LIVE if not any(form in dump for form in _forms(value))] == []
+        assert [value for value in LIVE if not any(form in dump for form in forms(value))] == []
 
 
 @pytest.mark.postgres
@@ -179,6 +135,6 @@ def test_a_dump_of_the_postgres_schema_keeps_no_member_id_the_engine_wrote_into_
     now = [T0]
     with Engine(program_from_dict(PROGRAM), open_store(schema_url), clock=lambda: now[0]) as engine:
         _erase_referrals(engine, now)
-    dump = _pg_dump(postgres_dsn(), schema_of(schema_url))
-    assert [form for value in (REFERRER, REFEREE) for form in _forms(value) if form in dump] == []
+    dump = pg_dump(postgres_dsn(), schema_of(schema_url))
+    assert [form for value in (REFERRER, REFEREE) for form in forms(value) if form in dump] == []
     assert b"tier-review:erased-" in dump and b"referral bonus: erased-" in dump

@@ -19,6 +19,7 @@ from loyalty import Engine
 from loyalty.config import program_from_dict
 from loyalty.errors import MemberErased
 from loyalty.purchases import Line, Purchase
+from loyalty.returns import Return
 from loyalty.store.postgres import open_postgres
 from loyalty.testing.contract import T0
 from loyalty.testing.contract.erasure_ids import PROGRAM
@@ -100,36 +101,105 @@ def _send(key: str, frm: str, to: str, engine: Engine) -> object:
     return engine.transfer(frm, to, 1, id=key, at=T0)
 
 
-@pytest.mark.parametrize("erased", ["referrer", "referee"])
-def test_a_member_erased_while_a_referees_first_purchase_rewards_its_referrer_leaves_no_id(
-    store_url: str, erased: str
+def _merge(key: str, survivor: str, absorbed: str, engine: Engine) -> object:
+    return engine.merge_members(survivor, absorbed, id=key, at=T0, reason="same person")
+
+
+def _race(
+    url: str,
+    erased: int,
+    setup: Callable[[Engine, int, str, str], object],
+    command: Callable[[int, str, str, Engine], object],
 ) -> None:
-    buyer, eraser = _engines(store_url)
+    """For each pair of members: ``setup`` (engine, n, pair), then ``command`` (n, pair, engine) on
+    one engine while the other erases the pair's member ``erased`` (0 or 1); then maintenance, and
+    neither a broken chain nor a row holding an erased member's id."""
+    first, eraser = _engines(url)
     pairs = _pairs()
-    gone = [pair[0] if erased == "referrer" else pair[1] for pair in pairs]
-    with buyer, eraser:
-        for referrer, referee in pairs:
-            buyer.enroll(referrer, at=T0)
-            buyer.enroll(referee, at=T0, referred_by=buyer.referral_code(referrer))
-        for n, ((_, referee), member) in enumerate(zip(pairs, gone, strict=True)):
-            buy, erase = partial(_buy, f"P{n}", referee), partial(_erase, f"E{n}", member)
-            _at_once((buyer, eraser), buy, erase, DELAYS[n % len(DELAYS)])
-        buyer.run_due()
-        assert buyer.verify().ok
-    assert _left(store_url, gone) == []
+    gone = [pair[erased] for pair in pairs]
+    with first, eraser:
+        for n, pair in enumerate(pairs):
+            setup(first, n, *pair)
+        for n, (pair, member) in enumerate(zip(pairs, gone, strict=True)):
+            run, erase = partial(command, n, *pair), partial(_erase, f"E{n}", member)
+            _at_once((first, eraser), run, erase, DELAYS[n % len(DELAYS)])
+        first.run_due()
+        assert first.verify().ok
+    assert _left(url, gone) == []
 
 
-def test_a_sender_erased_while_its_transfer_is_received_leaves_no_id(store_url: str) -> None:
-    sender, eraser = _engines(store_url)
-    pairs = _pairs()
-    with sender, eraser:
-        for n, (frm, to) in enumerate(pairs):
-            sender.enroll(frm, at=T0)
-            sender.enroll(to, at=T0)
-            sender.adjust(frm, 5, id=f"A{n}", at=T0, reason="start", actor="clerk")
-        for n, (frm, to) in enumerate(pairs):
-            send, erase = partial(_send, f"T{n}", frm, to), partial(_erase, f"E{n}", frm)
-            _at_once((sender, eraser), send, erase, DELAYS[n % len(DELAYS)])
-        sender.run_due()
-        assert sender.verify().ok
-    assert _left(store_url, [frm for frm, _ in pairs]) == []
+def _referred(engine: Engine, n: int, referrer: str, referee: str) -> None:
+    engine.enroll(referrer, at=T0)
+    engine.enroll(referee, at=T0, referred_by=engine.referral_code(referrer))
+
+
+@pytest.mark.parametrize("erased", [0, 1], ids=["referrer", "referee"])
+def test_a_member_erased_while_a_referees_first_purchase_rewards_its_referrer_leaves_no_id(
+    store_url: str, erased: int
+) -> None:
+    _race(store_url, erased, _referred, lambda n, _, referee, engine: _buy(f"P{n}", referee, engine))
+
+
+def _funded(engine: Engine, n: int, frm: str, to: str) -> None:
+    engine.enroll(frm, at=T0)
+    engine.enroll(to, at=T0)
+    engine.adjust(frm, 5, id=f"A{n}", at=T0, reason="start", actor="clerk")
+
+
+@pytest.mark.parametrize("erased", [0, 1], ids=["sender", "receiver"])
+def test_a_member_erased_while_its_transfer_is_written_leaves_no_id(store_url: str, erased: int) -> None:
+    # The sender's part names the receiver (its record), the receiver's part the sender.
+    _race(store_url, erased, _funded, lambda n, frm, to, engine: _send(f"T{n}", frm, to, engine))
+
+
+def _merging(engine: Engine, n: int, survivor: str, absorbed: str) -> None:
+    engine.enroll(survivor, at=T0, identifiers=[f"card:5{n:04d}"])
+    engine.enroll(absorbed, at=T0, identifiers=[f"card:6{n:04d}"])
+    engine.enroll(f"R{n}", at=T0, referred_by=engine.referral_code(absorbed))
+    engine.adjust(absorbed, 5, id=f"A{n}", at=T0, reason="start", actor="clerk")
+
+
+@pytest.mark.parametrize("erased", [0, 1], ids=["survivor", "absorbed"])
+def test_a_member_erased_while_its_merge_is_written_leaves_no_id(store_url: str, erased: int) -> None:
+    # The absorbed member's part names the survivor (its keys moved, its events and records), the
+    # survivor's part the absorbed member (its entries, records and referral), a referee's part both.
+    _race(store_url, erased, _merging, lambda n, s, a, engine: _merge(f"M{n}", s, a, engine))
+
+
+def _coded(codes: dict[str, str], engine: Engine, n: int, referrer: str, referee: str) -> None:
+    engine.enroll(referrer, at=T0)
+    codes[referrer] = engine.referral_code(referrer)
+
+
+def _enroll(codes: dict[str, str], n: int, referrer: str, referee: str, engine: Engine) -> object:
+    # The referral row names the referrer, whose code the enrollment reads before its own writes
+    # (its keys first: the erasure has time to come between).
+    keys = [f"card:{referee[1:]}{k:02d}" for k in range(40)]
+    return engine.enroll(referee, at=T0, referred_by=codes[referrer], identifiers=keys)
+
+
+@pytest.mark.parametrize("erased", [0], ids=["referrer"])
+def test_a_referrer_erased_while_a_referee_enrolls_with_its_code_leaves_no_id(
+    store_url: str, erased: int
+) -> None:
+    codes: dict[str, str] = {}
+    _race(store_url, erased, partial(_coded, codes), partial(_enroll, codes))
+
+
+def _rewarded(engine: Engine, n: int, referrer: str, referee: str) -> None:
+    _referred(engine, n, referrer, referee)
+    _buy(f"P{n}", referee, engine)
+
+
+@pytest.mark.parametrize("erased", [0], ids=["referrer"])
+def test_a_referrer_erased_while_its_referees_first_purchase_is_returned_leaves_no_id(
+    store_url: str, erased: int
+) -> None:
+    # The return takes the reward back: the rejected referral and the record owing the referrer's
+    # part name the referrer.
+    _race(
+        store_url,
+        erased,
+        _rewarded,
+        lambda n, _, __, engine: engine.record_return(Return(f"R{n}", f"P{n}", T0)),
+    )

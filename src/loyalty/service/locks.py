@@ -43,11 +43,14 @@ def lock(uow: UnitOfWork, member_id: str, field: str = "member_id") -> int:
 def lock_giver(uow: UnitOfWork, giver: tuple[str, str], taker: tuple[str, str]) -> None:
     """For a command written in parts (a transfer, a merge), each member ``(id, field)``: lock the
     ``giver``, whose part comes first, and check that the ``taker`` exists, in member-id order, as
-    both were locked when one unit of work wrote both (the taker is locked by its own part)."""
+    both were locked when one unit of work wrote both (the taker is locked by its own part). The
+    giver's part names the taker (its record, a merge's keys and events): the taker is held
+    against its erasure until the part commits (:meth:`~loyalty.store.ErasureRole.keep_named`,
+    which waits for nothing but an erasure), so an erasure of it finds what the part wrote."""
     for member_id, field in sorted((giver, taker)):
         if member_id == giver[0]:
             lock(uow, member_id, field)
-        elif uow.balance(member_id) is None:
+        elif not uow.keep_named(member_id):
             raise unknown(uow, member_id, field)
 
 

@@ -180,6 +180,7 @@ def move_referees(ctx: Context, key: str) -> None:
         owed = uow.operation(key + REFEREES_PART)
         if owed is None or uow.operation(key + REFEREES_PART + RECEIVED) is not None:
             return
+        owed = _held(uow, owed, "survivor", "absorbed")
         uow.add_operation(Operation(key + REFEREES_PART + RECEIVED, MOVED_KIND, owed.request, {}, ctx.now()))
         uow.commit()
 
@@ -194,9 +195,23 @@ def _move(ctx: Context, uow: UnitOfWork, *, key: str, index: int) -> None:
     assert owed is not None  # written by the survivor's part
     referee = owed.result["referees"][index]
     locks.lock(uow, referee, "absorbed")
+    # The row moves to the survivor from the absorbed member: both held against their erasure.
+    owed = _held(uow, owed, "survivor", "absorbed")
     referral = uow.referral(referee)
     if referral is not None and referral.referrer == owed.request["absorbed"]:
         lots = dict(owed.result["lots"])  # kept as pairs: JSON has no int keys
         for moved in moved_referrals([referral], owed.request["survivor"], ctx.now().astimezone(UTC), lots):
             uow.put_referral(moved)
     uow.commit()
+
+
+def _held(uow: UnitOfWork, owed: Operation, *fields: str) -> Operation:
+    """``owed``, with the members its request names in ``fields`` held against their erasure
+    until this unit of work ends (what it writes names them), or read again when one was erased
+    since it was read: the erasure renamed it there (a pseudonym, which no erasure renames again)."""
+    held = [uow.keep_named(owed.request[field]) for field in fields]  # each held: not all()
+    if all(held):
+        return owed
+    again = uow.operation(owed.key)
+    assert again is not None  # records are never deleted
+    return again

@@ -101,10 +101,11 @@ def pay(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     into another member, the record owing the survivor the part instead."""
     bonus = codec.structure(owed.result["bonus"], ReferrerBonus)
     referrer = bonus.referrer
-    done, forwarded = _begin(uow, owed, PAID, "bonus", bonus, ctx.now)
+    done, held = _begin(uow, owed, PAID, "bonus", bonus, ctx.now)
     if done:
-        return forwarded
-    owed = _holding(uow, owed, bonus.referee)
+        return held
+    assert held is not None  # what the part is written from
+    owed = held
     bonus = codec.structure(owed.result["bonus"], ReferrerBonus)
     now = ctx.now()
     written: list[Entry] = []
@@ -144,10 +145,11 @@ def take(ctx: Context, uow: UnitOfWork, owed: Operation) -> Operation | None:
     referrer merged into another member, the record owing the survivor the part instead."""
     back = codec.structure(owed.result["take_back"], ReferrerTakeBack)
     referrer = back.referrer
-    done, forwarded = _begin(uow, owed, TAKEN, "take_back", back, ctx.now)
+    done, held = _begin(uow, owed, TAKEN, "take_back", back, ctx.now)
     if done:
-        return forwarded
-    owed = _holding(uow, owed, back.referee)
+        return held
+    assert held is not None  # what the part is written from
+    owed = held
     back = codec.structure(owed.result["take_back"], ReferrerTakeBack)
     now = ctx.now()
     # The reward's own part first, if a crash left it unwritten: the bonus is there to take.
@@ -188,16 +190,24 @@ def _begin(
     part: ReferrerBonus | ReferrerTakeBack,
     clock: Callable[[], datetime],
 ) -> tuple[bool, Operation | None]:
-    """Lock the referrer of the ``part`` (``owed.result[field]``) and say whether its part is
-    done: written before, or owed to the survivor of a merge now (the record of which is second)."""
+    """Lock the referrer of the ``part`` (``owed.result[field]``), hold its referee (:func:`_holding`)
+    and say whether its part is done: written before (``True, None``), or owed to the survivor of a
+    merge now, whose record of it is second (``True`` and that record); else ``False`` and
+    ``owed`` as read under the hold, for the part to write."""
     locks.lock(uow, part.referrer)
     if uow.operation(owed.key + RECEIVED) is not None:
         return True, None
+    owed = _holding(uow, owed, part.referee)
     survivor = merged_into(uow, part.referrer)
     if survivor is None:
-        return False, None
+        return False, owed
+    # The records below name the survivor too: held likewise, or, erased since, read again renamed.
+    if not uow.keep_named(survivor):
+        survivor = merged_into(uow, part.referrer)
+        assert survivor is not None  # an erasure renames the merge's record, never drops it
     # Its record (of ``kind``) says so, and the survivor's is owed under the key and FORWARDED.
     now = clock()
+    part = codec.structure(owed.result[field], type(part))  # as read under the hold
     result = {field: codec.unstructure(attrs.evolve(part, referrer=survivor))}
     said: dict[str, Any] = {"entries": [], "lot": None, "referrer_erased": False, "forwarded": survivor}
     uow.add_operation(Operation(owed.key + RECEIVED, kind, owed.request, said, now))

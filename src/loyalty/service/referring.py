@@ -38,6 +38,10 @@ def attribute(
     referral ``imported`` as decided elsewhere keeps that state (its bonuses were paid there)."""
     now = ctx.now()
     program = in_force(ctx.programs.in_uow(uow), now, default_first=True)
+    # The referral row names the referrer: held against its erasure until this commits, or,
+    # erased since its code was read, found again under its pseudonym (its code renamed with it).
+    if not uow.keep_named(referrer_id):
+        referrer_id = uow.code_owner(code) or referrer_id
     referrer = uow.member(referrer_id)
     assert referrer is not None  # it owns a code
     clash = identity_clash(program.referrals, member, referrer)

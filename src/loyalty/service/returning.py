@@ -170,6 +170,11 @@ def _snapshot(
     left = remaining(purchase, returned_after(purchase, before, returned.lines))
     revoked = None
     if referral is not None and revokes(program, referral, pid, left):
+        # The rejected referral and the record of what the referrer gives back name it: held
+        # against its erasure until this commits, or, erased since the read, read again renamed.
+        if not uow.keep_named(referral.referrer):
+            referral = uow.referral(member_id)
+            assert referral is not None  # an erasure renames the row, never drops it
         terms = program.referrals
         period = None
         # A referral whose referrer was left out took no place under its cap to free.

@@ -46,6 +46,13 @@ def survive(ctx: Context, uow: UnitOfWork, key: str) -> Merge:
     # Locked first: whoever else finishes this merge holds the same lock, so the record read under
     # it is the last word on whether the part is written.
     locks.lock(uow, survivor, "survivor")
+    # The survivor's entries, referral and records name the absorbed member: held against its
+    # erasure until this commits, or, erased since the read above, read again with it renamed.
+    if not uow.keep_named(absorbed):
+        first = uow.operation(key)
+        assert first is not None  # read above
+        request, result = first.request, first.result
+        absorbed = request["absorbed"]
     kept = uow.operation(key + SURVIVOR_PART + RECEIVED)
     if kept is not None:
         return codec.structure(kept.result, Merge)
