@@ -12,9 +12,10 @@ commands about it and its outbox events, it returns the :class:`Erasure` a store
   merge or tier assignment, and any actor) reads :data:`ERASED` instead, and keeps the
   :func:`~loyalty.chains.text_digest` of what it said, which the chain is verified with;
 - each record of the commands about the member (:data:`MEMBER_FIELDS`) loses the personal
-  fields of its request and result (:data:`RECORD_FIELDS`, set to ``None``) and is marked
-  ``erased``, so a retry under its key is refused with :class:`~loyalty.errors.MemberErased`;
-  a purchase keeps its member, time, lines and amount, which the period figures read;
+  fields of its request and result (:data:`RECORD_FIELDS`, set to ``None``, and any free-form
+  map nested deeper: a line's labels) and is marked ``erased``, so a retry under its key is
+  refused with :class:`~loyalty.errors.MemberErased`; a purchase keeps its member, time, lines
+  and amount, which the period figures read;
 - an entry a record keeps in its result (a transfer's or merge's, a purchase's) reads as the
   entry itself does once erased;
 - each of the member's events, and each merge into it, loses the personal fields of its data
@@ -60,7 +61,7 @@ from loyalty.chains import text_digest
 from loyalty.ledger import Entry, EntryKind
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, EventKind
-from loyalty.pseudonyms import mentions, renamed, renamed_reason, renamed_source
+from loyalty.pseudonyms import FREE_FORM_FIELDS, mentions, renamed, renamed_reason, renamed_source
 
 __all__ = [
     "ERASED",
@@ -268,6 +269,30 @@ def _scrub(data: Mapping[str, Any], fields: frozenset[str]) -> dict[str, Any]:
     return {name: None if name in fields else value for name, value in data.items()}
 
 
+def _without_free_forms(value: Any) -> Any:
+    """``value`` (a record of the member's own: its request or result) without the caller's
+    free-form maps nested in it (:data:`~loyalty.pseudonyms.FREE_FORM_FIELDS`: a purchase line's
+    ``labels``), which may hold anything personal, the member's id too: the line then reads as
+    one without labels, as the codec writes it. The top-level ones are ``None`` already
+    (:data:`RECORD_FIELDS`); another member's records keep theirs (they are its data)."""
+    if isinstance(value, Mapping):
+        return {
+            name: _without_free_forms(item)
+            for name, item in value.items()
+            if not (name in FREE_FORM_FIELDS and isinstance(item, Mapping))
+        }
+    if isinstance(value, list | tuple):
+        return [_without_free_forms(item) for item in value]
+    return value
+
+
+def _own(record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A record of the member's own with its personal fields out (:data:`RECORD_FIELDS`, and any
+    free-form map nested in it), every entry in its result read as the entry once erased."""
+    request = _without_free_forms(_scrub(record.request, RECORD_FIELDS))
+    return request, _without_free_forms(_entries_in(_scrub(record.result, RECORD_FIELDS)))
+
+
 def _erased_text(kind: EntryKind, reason: str, actor: str | None) -> tuple[str, str | None]:
     return (ERASED if kind in _CALLER_TEXT else reason), (None if actor is None else ERASED)
 
@@ -344,14 +369,10 @@ def plan_erasure(
     )
     texts = tuple(_text(entry) for entry in entries)
     kept = tuple(
-        Record(
-            record.key,
-            record.kind,
-            rename(_scrub(record.request, RECORD_FIELDS) | {_MARK: key, _MARKED: member.id}),
-            rename(_entries_in(_scrub(record.result, RECORD_FIELDS))),
-        )
+        Record(record.key, record.kind, rename(request | {_MARK: key, _MARKED: member.id}), rename(result))
         for record in records
         if erased_by(record.request) is None
+        for request, result in [_own(record)]
     )
     scrubbed = tuple(
         ErasedEvent(event.seq, rename(_scrub(event.data, EVENT_FIELDS[event.kind])))
@@ -371,11 +392,19 @@ def plan_erasure(
     if new == member.id:
         return Erasure(erased, texts, kept, scrubbed, counterparts)
     done = {record.key for record in kept}
-    only_renamed = {
-        record.key: Record(record.key, record.kind, rename(record.request), rename(record.result))
-        for record in [*records, *mentioning[0]]
-        if record.key not in done and mentions([record.request, record.result], member.id)
-    }
+    only_renamed: dict[str, Record] = {}
+    # The member's own records erased before (by a version before pseudonyms, or by the erasure
+    # of the other member of a transfer or merge) lose their nested free-form maps now too; they
+    # come last, and win over the same record found among those mentioning the member.
+    found = [(record, False) for record in mentioning[0]] + [(record, True) for record in records]
+    for record, mine in found:
+        if record.key in done:
+            continue
+        request, result = record.request, record.result
+        if mine:
+            request, result = _without_free_forms(request), _without_free_forms(result)
+        if (request, result) != (record.request, record.result) or mentions([request, result], member.id):
+            only_renamed[record.key] = Record(record.key, record.kind, rename(request), rename(result))
     written = {event.seq for event in scrubbed} | {e.seq for part in counterparts for e in part.events}
     named_in = {
         event.seq: ErasedEvent(event.seq, rename(event.data))

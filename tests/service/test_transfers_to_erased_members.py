@@ -156,3 +156,77 @@ def test_a_transfer_whose_receiver_is_erased_between_its_parts_is_refused_with_t
     assert [e.reason for e in engine.history("A")[-2:]] == [returned(hidden), returned(hidden)]
     assert engine.run_due().finished_transfers == 0
     agrees(engine, "A", hidden)
+
+
+class _Blind:
+    """A unit of work that does not see the records and events of command ``key``, as an erasure's
+    searches do not see a sender's part not yet committed (PostgreSQL, read committed)."""
+
+    def __init__(self, uow: UnitOfWork, key: str) -> None:
+        self._uow = uow
+        self._key = key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._uow, name)
+
+    def member_records(self, member_id: str) -> list[Any]:
+        return [record for record in self._uow.member_records(member_id) if record.key != self._key]
+
+    def mentioning(self, member_id: str) -> tuple[list[Any], list[Any]]:
+        records, events = self._uow.mentioning(member_id)
+        return (
+            [record for record in records if record.key != self._key],
+            [event for event in events if event.source_id != self._key],
+        )
+
+
+class BlindStore:
+    """A store whose units of work do not see command ``key`` while ``blind``."""
+
+    def __init__(self, store: Store, key: str) -> None:
+        self.store = store
+        self.key = key
+        self.blind = False
+
+    def unit_of_work(self, *, readonly: bool = False) -> AbstractContextManager[UnitOfWork]:
+        return self._unit(readonly)
+
+    @contextmanager
+    def _unit(self, readonly: bool) -> Iterator[Any]:
+        with self.store.unit_of_work(readonly=readonly) as uow:
+            yield _Blind(uow, self.key) if self.blind else uow
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def test_a_receiver_erased_unseen_by_its_erasure_during_the_senders_part_gets_the_points_sent_back(
+    any_store: Store,
+) -> None:
+    # The state a PostgreSQL erasure of B left when it searched while A's part of X1 was not yet
+    # committed: B is under its pseudonym, X1's record still names B by its old id.
+    blind = BlindStore(any_store, "X1")
+    engine, clock, _ = half_sent(blind)  # type: ignore[arg-type]
+    blind.blind = True
+    hidden = engine.erase("B", id="E1", at=clock(), reason="asked", actor="dpo").pseudonym
+    blind.blind = False
+    with any_store.unit_of_work(readonly=True) as uow:
+        sent = uow.operation("X1")
+    assert sent is not None and sent.request["to_member"] == "B"
+    clock.advance(hours=1)
+
+    assert engine.run_due().finished_transfers == 1
+
+    assert (engine.balance("A").total, engine.balance(hidden).total) == (80, 0)
+    assert [(e.points, e.reason) for e in engine.history("A")[-2:]] == [
+        (50, returned(hidden)),
+        (10, returned(hidden)),
+    ]
+    with any_store.unit_of_work(readonly=True) as uow:
+        kept = uow.operation("X1" + RECEIVED)
+    assert kept is not None and kept.request["to_member"] == hidden and kept.result["receiver_erased"]
+    assert engine.run_due().finished_transfers == 0
+    agrees(engine, "A", hidden)
+    with pytest.raises(MemberErased) as refused:
+        engine.transfer("A", "B", 60, id="X1", at=T0 + timedelta(days=12), reason="family pooling")
+    assert refused.value.field == "to_member" and engine.balance("A").total == 80

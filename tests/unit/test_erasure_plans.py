@@ -140,3 +140,17 @@ def test_a_member_named_in_no_transfer_or_merge_is_no_counterpart() -> None:
         "M3": ([attrs.evolve(_entry(1, EntryKind.TRANSFER, "x"), member_id="M3")], [])
     }
     assert plan_erasure(ANN, [], [record], [], key="E1", others=others).counterparts == ()
+
+
+def test_the_free_form_maps_nested_in_the_members_own_records_go_the_others_stay() -> None:
+    line = {"sku": "cake", "labels": {"member_id": "M1", "note": "Ann's cake"}}
+    own = Record("T1", "purchase", {"member_id": "M1", "lines": [line, {"sku": "tea"}]}, {"points": 5})
+    theirs = Record("T2", "purchase", {"member_id": "M2", "lines": [line], "referrer": "M1"}, {})
+    old = Record("T0", "purchase", {"member_id": "M1", "lines": [line], "erased": "E0"}, {})
+    plan = plan_erasure(ANN, [], [own, old], [], key="E1", pseudonym="P", mentioning=([theirs], []))
+    assert plan.records[0].request["lines"] == [{"sku": "cake"}, {"sku": "tea"}]
+    # Another member's labels are its own (e4cc212): its id field is renamed, its labels stay.
+    renamed = {record.key: record.request for record in plan.renamed}
+    assert renamed["T2"] == {**theirs.request, "referrer": "P"}
+    # A record of the member's erased before (a version without pseudonyms) loses them now.
+    assert renamed["T0"] == {"member_id": "P", "lines": [{"sku": "cake"}], "erased": "E0"}

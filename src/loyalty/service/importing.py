@@ -189,8 +189,19 @@ def _applied(ctx: Context, event: history.Event, seen: Callable[[history.Event],
         # again, the enrollment says the referral it has by now, or it would disagree with it.
         found = ctx.runner.read(lambda uow: uow.referral(event.member_id))
         event = event if found is None else attrs.evolve(event, referred_by=found.code)
-    replaying.apply(ctx, event)
+    # A file run again: an erased member's own enrollment and referral, as imported, are repeats
+    # (its status record came after them), not commands on an erased member (refused).
+    if not (was and _repeat_of_erased(ctx, event)):
+        replaying.apply(ctx, event)
     return was
+
+
+def _repeat_of_erased(ctx: Context, event: history.Event) -> bool:
+    """Whether ``event``, recorded before, is an erased member's own enrollment or referral as
+    imported (:func:`loyalty.service.replaying.erased_repeat`): a repeat, not a command on it."""
+    if not isinstance(event, Enrollment | Referred):
+        return False
+    return ctx.runner.read(functools.partial(replaying.erased_repeat, event=event))
 
 
 # -- reading the source ------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from loyalty import codec, history
 from loyalty.checks import check_aware, check_id
 from loyalty.earning_keys import MEMBER_KINDS, member_kind
 from loyalty.errors import InvalidInput, LoyaltyError, ReferralCodeTaken
-from loyalty.members import MemberStatus
+from loyalty.members import MemberStatus, same_value
 from loyalty.referrals import ReferralState, normalize_code
 from loyalty.service import (
     membership,
@@ -30,13 +30,13 @@ from loyalty.service import (
     transferring,
 )
 from loyalty.service.context import Context
-from loyalty.store import check_tally_key
+from loyalty.store import UnitOfWork, check_tally_key
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 from loyalty.time_guards import MAX_LEAD_MINUTES
 from loyalty.vouchers import code_for
 
-__all__ = ["apply"]
+__all__ = ["apply", "erased_repeat"]
 
 
 def apply(ctx: Context, event: history.Event) -> None:
@@ -108,6 +108,31 @@ def apply(ctx: Context, event: history.Event) -> None:
         opening.add_opening_balance(
             ctx, member, points, key=key, at=at, expires_at=expires, vests_at=vests, migrating=True
         )
+
+
+def erased_repeat(uow: UnitOfWork, event: history.Enrollment | history.Referred) -> bool:
+    """Whether ``event`` is the enrollment or referral of a member present and erased, exactly as
+    it was recorded: the file's own record run again (its ``status: erased`` record came after
+    it), a repeat that writes nothing. Anything else about an erased member (another time,
+    birthday, attributes, key, referral or code) is left to its command, which refuses it
+    (:class:`~loyalty.errors.MemberErased`): nothing new happens to an erased member."""
+    member = uow.member(event.member_id)
+    if member is None or member.status is not MemberStatus.ERASED:
+        return False
+    referral = uow.referral(event.member_id)
+    referred = None if referral is None else referral.code
+    wanted = None if event.referred_by is None else normalize_code(event.referred_by, "referred_by")
+    if isinstance(event, history.Referred):
+        return referred == wanted
+    code = event.referral_code
+    return (
+        member.enrolled_at == event.at
+        and same_value(member.birthday, event.birthday)
+        and same_value(member.attributes, event.attributes)
+        and not event.identifiers
+        and referred == wanted
+        and (code is None or uow.referral_code(event.member_id) == normalize_code(code, "referral_code"))
+    )
 
 
 def _capture(ctx: Context, event: history.HoldCaptured) -> None:

@@ -20,7 +20,9 @@ the sender's part, a retry of the transfer, or :meth:`loyalty.Engine.run_due`. B
 commits the points are in neither balance (docs/members.md, "Transfers").
 
 An erased member is credited nothing (:func:`finish`): a receiver erased before its part was
-written gets no part; the points go back to the sender instead, in a unit of work of the sender's
+written gets no part (also one no longer under the id the sender's record names: erased by an
+erasure that did not see the sender's part, which still names its old id); the points go back
+to the sender instead, in a unit of work of the sender's
 that keeps the same record the receiver's would have (so only one of them is ever written), with
 entries that say why. When the sender was erased too, the points go to neither and the record
 says so. A sender erased before the receiver's part leaves the receiver's credit reading
@@ -36,9 +38,10 @@ import attrs
 
 from loyalty import codec
 from loyalty.checks import check_id, check_points, check_text
-from loyalty.errors import InsufficientPoints
+from loyalty.errors import InsufficientPoints, MemberErased
 from loyalty.ledger import Entry
 from loyalty.members import MemberStatus
+from loyalty.pseudonyms import pseudonym, renamed
 from loyalty.redemption import check_request
 from loyalty.service import allowances, locks, postings, tiering
 from loyalty.service.context import Context
@@ -171,7 +174,15 @@ def receive(ctx: Context, uow: UnitOfWork, sent: Sent) -> Transfer | None:
     # Locked first: whoever else finishes this transfer (a retry, maintenance) holds the same lock,
     # so the record read under it is the last word on whether the part is written. An erasure
     # takes the lock too, and is never undone: a receiver not erased here gets its part.
-    locks.lock(uow, to, "to_member")
+    try:
+        locks.lock(uow, to, "to_member")
+    except MemberErased:
+        # No member under the id any more: erased after the record was read above, or before, by
+        # an erasure that could not see the sender's part (not committed when it searched, so
+        # the record still names the receiver by its old id). Erased either way: the points go
+        # back (give_back, which names the receiver by its pseudonym), or run_due would raise
+        # on this transfer for ever, the points in neither balance.
+        return None
     # The receiver's entry and record name the sender: held against its erasure until this
     # commits, or, erased since the read above, read again with the sender renamed.
     if not uow.keep_named(frm):
@@ -194,7 +205,7 @@ def give_back(ctx: Context, uow: UnitOfWork, sent: Sent) -> None:
     back with the sender (:func:`loyalty.transfers.plan_return`), under the sender's lock and the
     record the receiver's part would have kept (written once, whoever finishes the transfer). A
     sender erased too is credited nothing: the record says the points went to neither."""
-    request = _request(uow, sent)
+    request = _renamed_receiver(uow, _request(uow, sent))
     key, frm, to = sent.operation.key, request["from_member"], request["to_member"]
     locks.lock(uow, frm, "from_member")
     if uow.operation(key + RECEIVED) is not None:
@@ -218,6 +229,21 @@ def _request(uow: UnitOfWork, sent: Sent) -> dict[str, Any]:
     original id no longer finds the member, and must not be written again)."""
     kept = uow.operation(sent.operation.key)
     return dict((sent.operation if kept is None else kept).request)
+
+
+def _renamed_receiver(uow: UnitOfWork, request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` naming its receiver as the store keeps it: by its pseudonym when it was erased
+    by an erasure that did not rename this record (the sender's part, not committed when the
+    erasure searched, still names the old id), so that what the give-back writes (its entries'
+    reason, its record) does not write the erased id again."""
+    to = request["to_member"]
+    secret = uow.erasure_secret()
+    if secret is None or uow.member_status(to) is not None:
+        return request
+    hidden = pseudonym(secret, to)
+    if uow.member_status(hidden) is not MemberStatus.ERASED:
+        return request
+    return dict(renamed(request, to, hidden))
 
 
 def _credit(ctx: Context, uow: UnitOfWork, sent: Sent, request: dict[str, Any]) -> list[Entry]:
