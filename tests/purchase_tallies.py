@@ -11,7 +11,17 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty import Engine, Expiry, InvalidQuantity, Line, Program, Purchase, Return, Returned
+from loyalty import (
+    AlreadyReturned,
+    Engine,
+    Expiry,
+    InvalidQuantity,
+    Line,
+    Program,
+    Purchase,
+    Return,
+    Returned,
+)
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 
@@ -69,10 +79,14 @@ SCENARIOS: dict[str, Callable[[Store], set[str]]] = {
 
 def history(store: Store) -> Engine:
     """Under :data:`REMINDING`: ``P1`` paid for in part with points (``R1``), one of its two
-    shirts returned (``X1``), its lot's expiry announced. The engine's clock is then past them."""
+    shirts returned (``X1``), its lot's expiry announced; ``P2``, of no points, returned (``X2``).
+    The engine's clock is then past them."""
     engine, clock = _bought(store, REMINDING)
     engine.redeem("M1", 10, id="R1", at=T0 + timedelta(hours=1), purchase_id="P1")
     engine.record_return(Return("X1", "P1", T0 + timedelta(hours=2), (Returned("shirt", 1),)))
+    # A purchase of no points, whose record is kept apart from any entry, returned in full.
+    engine.record_purchase(Purchase("P2", "M1", T0, [Line("gum", 1, Decimal("0.50"))], "EUR"))
+    engine.record_return(Return("X2", "P2", T0 + timedelta(hours=2), None))
     clock.now = T0 + timedelta(days=24)
     assert engine.run_due().reminders == 1
     return engine
@@ -87,7 +101,9 @@ def check_history_migrated(store: Store) -> None:
         assert engine.run_due().reminders == 0  # announced already
         at = T0 + timedelta(days=1)
         with pytest.raises(InvalidQuantity):  # one shirt of two is left
-            engine.record_return(Return("X2", "P1", at, (Returned("shirt", 2),)))
+            engine.record_return(Return("X4", "P1", at, (Returned("shirt", 2),)))
+        with pytest.raises(AlreadyReturned):
+            engine.record_return(Return("X5", "P2", at, None))
         last = engine.record_return(Return("X3", "P1", at, None))
         # The 10 points paid, less the 4 the first return refunded (its 20.00 of 45.00, rounded down).
         assert (last.refunded, last.now_earns) == (6, 0)
