@@ -28,6 +28,7 @@ __all__ = [
     "as_postgres_schema_14",
     "as_postgres_schema_17",
     "as_postgres_schema_18",
+    "as_postgres_schema_19",
     "as_sqlite_schema_14",
     "as_sqlite_schema_15",
     "as_sqlite_schema_16",
@@ -35,6 +36,7 @@ __all__ = [
     "as_sqlite_schema_18",
     "as_sqlite_schema_19",
     "as_sqlite_schema_20",
+    "as_sqlite_schema_21",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,9 +72,24 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_21(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 21 left it: the tallies of a purchase or lot (their keys
+    marked with the member: loyalty.tallies.of_member) kept without the member, in tallies."""
+    for statement in (
+        """INSERT INTO tallies (key, count, points)
+           SELECT substr(key, 1, instr(key, char(31)) - 1), count, points FROM member_tallies
+           WHERE instr(key, char(31)) > 0""",
+        "DELETE FROM member_tallies WHERE instr(key, char(31)) > 0",
+        "UPDATE schema_version SET version = 21",
+    ):
+        conn.execute(statement)
+    conn.commit()
+
+
 def as_sqlite_schema_20(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 20 left it: a member's own tallies in the tallies table, no
     index of the records written in parts."""
+    as_sqlite_schema_21(conn)
     conn.execute("INSERT INTO tallies (key, count, points) SELECT key, count, points FROM member_tallies")
     conn.execute("DROP TABLE member_tallies")
     conn.execute("DROP INDEX operations_parts")
@@ -226,14 +243,30 @@ def _undo_17() -> tuple[str, ...]:
     )
 
 
+#: Schema 20 taken back: the tallies of a purchase or lot kept without their member, in tallies.
+_UNDO_20 = (
+    """INSERT INTO {s}.tallies (key, count, points)
+       SELECT left(key, strpos(key, chr(31)) - 1), count, points FROM {s}.member_tallies
+       WHERE strpos(key, chr(31)) > 0""",
+    "DELETE FROM {s}.member_tallies WHERE strpos(key, chr(31)) > 0",
+    "UPDATE {s}.schema_version SET version = 19",
+)
+
 #: Schema 19 taken back: a member's own tallies in the tallies table, no index of the records
 #: written in parts.
 _UNDO_19 = (
+    *_UNDO_20,
     "INSERT INTO {s}.tallies (key, count, points) SELECT key, count, points FROM {s}.member_tallies",
     "DROP TABLE {s}.member_tallies",
     "DROP INDEX {s}.operations_parts",
     "UPDATE {s}.schema_version SET version = 18",
 )
+
+
+def as_postgres_schema_19(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 19 left it: the tallies of a purchase or lot kept
+    without their member, in tallies."""
+    _undo_postgres(dsn, schema, _UNDO_20)
 
 
 def as_postgres_schema_18(dsn: str, schema: str) -> None:

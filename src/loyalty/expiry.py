@@ -40,6 +40,7 @@ from loyalty.checks import EVERY_YEAR_DAY, accepts, one_of
 from loyalty.errors import InvalidInput
 from loyalty.lots import DrawOrder
 from loyalty.rule_fields import as_enum
+from loyalty.tallies import of_member
 
 __all__ = ["EndOf", "Expiry", "ExpiryPolicy", "redated_key", "reminded_key", "vests_at"]
 
@@ -296,15 +297,17 @@ def vests_at(earned_at: datetime, pending_days: int, zone: tzinfo) -> datetime |
 # Stored data is found by these exact strings: a change of spelling loses the marks already kept.
 
 
-def reminded_key(lot_id: int, expires_at: datetime) -> str:
-    """The mark (a count of 1) that a ``points_expiring`` event went out for lot ``lot_id``
-    expiring at ``expires_at``: the same lot re-dated to another instant is announced again.
+def reminded_key(member_id: str, lot_id: int, expires_at: datetime) -> str:
+    r"""The mark (a count of 1) that a ``points_expiring`` event went out for ``member_id``'s lot
+    ``lot_id`` expiring at ``expires_at``: the same lot re-dated to another instant is announced
+    again. It names the member (:func:`loyalty.tallies.of_member`): a store keeps it with the
+    member's rows.
 
     >>> from datetime import timezone
-    >>> reminded_key(42, datetime(2025, 1, 1, tzinfo=timezone.utc))
-    'reminded|42|2025-01-01T00:00:00+00:00'
+    >>> reminded_key("M1", 42, datetime(2025, 1, 1, tzinfo=timezone.utc))
+    'reminded|42|2025-01-01T00:00:00+00:00\x1fM1'
     """
-    return f"reminded|{lot_id}|{expires_at.isoformat()}"
+    return of_member(f"reminded|{lot_id}|{expires_at.isoformat()}", member_id)
 
 
 def redated_key(version: str) -> str:

@@ -34,11 +34,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from loyalty.tallies import MEMBER_MARK
+
 __all__ = [
     "FREE_FORM_FIELDS",
     "ID_FIELDS",
     "MADE_IDS",
     "MADE_REASONS",
+    "MARKED_FAMILIES",
     "PREFIX",
     "SECRET_BYTES",
     "SECRET_KEY",
@@ -131,6 +134,11 @@ TALLY_FAMILIES: Mapping[str, int] = {
     "events": 3,
     "tier": 3,
 }
+
+
+#: The tallies of a member's purchase or lot (loyalty.returns.taken_key, loyalty.expiry.reminded_key):
+#: the key names the purchase or lot, then, after :data:`loyalty.tallies.MEMBER_MARK`, the member.
+MARKED_FAMILIES = frozenset({"returned", "taken", "paid", "refunded", "reminded"})
 
 
 def pseudonym(secret: bytes, member_id: str) -> str:
@@ -297,9 +305,16 @@ def _is_instant(text: str) -> bool:
 
 
 def renamed_tally(key: str, old: str, new: str) -> str | None:
-    """The key of a tally of member ``old`` (one of :data:`TALLY_FAMILIES`) under ``new``, or
-    ``None`` for a key that is not one of ``old``'s tallies."""
+    r"""The key of a tally of member ``old`` (one of :data:`TALLY_FAMILIES` or
+    :data:`MARKED_FAMILIES`) under ``new``, or ``None`` for a key that is not one of ``old``'s tallies.
+
+    >>> renamed_tally("taken|P|1\x1fM1", "M1", "P"), renamed_tally("taken|M1", "M1", "P")
+    ('taken|P|1\x1fP', None)
+    """
     family = key.partition("|")[0]
+    if family in MARKED_FAMILIES:
+        body, mark, member = key.partition(MEMBER_MARK)
+        return f"{body}{mark}{new}" if mark and member == old else None
     parts = TALLY_FAMILIES.get(family)
     if parts is None:
         return None

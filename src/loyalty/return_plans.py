@@ -117,11 +117,11 @@ class ReturnPlan:
 
 def returned_before(purchase: Purchase, state: Mapping[str, Tally]) -> dict[int, Decimal]:
     """The units of each line of ``purchase`` returned so far, from its tallies."""
-    pid = purchase.id
+    pid, member_id = purchase.id, purchase.member_id
     return {
-        i: state[returned_key(pid, i)].points
+        i: state[returned_key(member_id, pid, i)].points
         for i in range(len(purchase.lines))
-        if state[returned_key(pid, i)].points
+        if state[returned_key(member_id, pid, i)].points
     }
 
 
@@ -154,7 +154,7 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
     # the purchase as the earlier ones left it.
     earned_before = receipt.points if not before else was_eval.receipt.points
     earns_now = new_eval.receipt.points if new_eval is not None else 0
-    taken_so_far = int(state[taken_key(pid)].points)
+    taken_so_far = int(state[taken_key(member_id, pid)].points)
     detail = ""
     if program.returns is ReturnPolicy.PROPORTIONAL:
         share = proportional_take(program, purchase, after, earned=receipt.points, taken=taken_so_far)
@@ -169,7 +169,10 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
     )
     planner = Planner([snapshot.account], rolling=program.expiry.rolls)
     refund = refund_due(
-        int(state[paid_key(pid)].points), int(state[refunded_key(pid)].points), purchase, now_is
+        int(state[paid_key(member_id, pid)].points),
+        int(state[refunded_key(member_id, pid)].points),
+        purchase,
+        now_is,
     )
     if refund:
         _, expires = lot_dates(snapshot.versions, program, returned.at, pending=False, now=now)
@@ -194,8 +197,13 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
                 Posting(member_id, EntryKind.RETURN, -taken, returned.at, now, returned.id, why, draws=draws)
             )
         planner.owe(member_id, debt=clawed.debt, owed=clawed.owed)
-    returned_now = {returned_key(pid, i): Tally(0, q - before.get(i, Decimal(0))) for i, q in after.items()}
-    bookkeeping = {taken_key(pid): Tally(1, Decimal(take)), refunded_key(pid): Tally(0, Decimal(refund))}
+    returned_now = {
+        returned_key(member_id, pid, i): Tally(0, q - before.get(i, Decimal(0))) for i, q in after.items()
+    }
+    bookkeeping = {
+        taken_key(member_id, pid): Tally(1, Decimal(take)),
+        refunded_key(member_id, pid): Tally(0, Decimal(refund)),
+    }
     metric: dict[str, Tally] = {}
     tier = snapshot.tier
     if tier is not None:

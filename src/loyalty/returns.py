@@ -40,6 +40,7 @@ from loyalty.errors import InvalidInput, InvalidQuantity
 from loyalty.json_form import JsonForm
 from loyalty.money import EXACT
 from loyalty.purchases import MAX_LINES, Line, Purchase, check_quantity
+from loyalty.tallies import of_member
 
 __all__ = [
     "Clawback",
@@ -243,26 +244,29 @@ def remaining(purchase: Purchase, returned: Mapping[int, Decimal]) -> Purchase |
 
 
 # Tally keys the engine keeps for returns. Ids are at most 128 characters, so every key fits.
+# A purchase's own tallies name its member after the purchase (loyalty.tallies.of_member), so a
+# store keeps them with the member's rows: its returns and the redemptions against it write no
+# other member's row, nor a table shared by every member.
 
 
-def returned_key(purchase_id: str, line: int) -> str:
-    """Units of the purchase's line ``line`` returned so far (the tally's points)."""
-    return f"returned|{purchase_id}|{line}"
+def returned_key(member_id: str, purchase_id: str, line: int) -> str:
+    """Units of line ``line`` of ``member_id``'s purchase returned so far (the tally's points)."""
+    return of_member(f"returned|{purchase_id}|{line}", member_id)
 
 
-def taken_key(purchase_id: str) -> str:
-    """Returns of the purchase (count) and the points they took back (points)."""
-    return f"taken|{purchase_id}"
+def taken_key(member_id: str, purchase_id: str) -> str:
+    """Returns of the member's purchase (count) and the points they took back (points)."""
+    return of_member(f"taken|{purchase_id}", member_id)
 
 
-def paid_key(purchase_id: str) -> str:
-    """Points redeemed to pay for the purchase."""
-    return f"paid|{purchase_id}"
+def paid_key(member_id: str, purchase_id: str) -> str:
+    """Points redeemed to pay for the member's purchase."""
+    return of_member(f"paid|{purchase_id}", member_id)
 
 
-def refunded_key(purchase_id: str) -> str:
-    """Points its returns gave back of those paid."""
-    return f"refunded|{purchase_id}"
+def refunded_key(member_id: str, purchase_id: str) -> str:
+    """Points the returns of the member's purchase gave back of those paid."""
+    return of_member(f"refunded|{purchase_id}", member_id)
 
 
 def debt_key(member_id: str) -> str:

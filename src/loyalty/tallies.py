@@ -25,7 +25,23 @@ import attrs
 
 from loyalty.errors import InvalidInput
 
-__all__ = ["Tally", "merged"]
+__all__ = ["MEMBER_MARK", "Tally", "merged", "of_member"]
+
+#: What comes between a tally key that names no member (a purchase's, a lot's) and the member it is
+#: kept for: a control character, which no id may hold (:func:`loyalty.checks.check_id`), so the
+#: member is whatever follows it, and the key's own parts may hold anything else (a ``|``).
+MEMBER_MARK = "\x1f"
+
+
+def of_member(key: str, member_id: str) -> str:
+    r"""``key``, which names no member, as the tally of ``member_id``: a store keeps it with the
+    member's other rows (on a cluster, the member's shard: docs/scaling.md).
+
+    >>> of_member("taken|P1", "M1")
+    'taken|P1\x1fM1'
+    """
+    return f"{key}{MEMBER_MARK}{member_id}"
+
 
 #: Digits a tally's points may grow to. Additions are exact: one that would
 #: need more digits fails instead of rounding.

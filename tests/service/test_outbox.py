@@ -129,5 +129,5 @@ def test_an_announced_lot_is_marked_under_its_reminded_key(store: Store, clock: 
     (lot,) = engine.lots("M1")
     assert lot.expires_at is not None
     with store.unit_of_work(readonly=True) as uow:
-        key = reminded_key(lot.id, lot.expires_at)
+        key = reminded_key(lot.member_id, lot.id, lot.expires_at)
         assert uow.tallies([key])[key].count == 1

@@ -35,7 +35,8 @@ MEMBER_OWNED: dict[str, str] = {
     "offline_uses": "member_id",
     # The text digest of an entry an erasure rewrote, beside its entry.
     "kept_texts": "member_id",
-    # A member's own tallies its row does not keep (caps, a day's spend, older months' spend).
+    # A member's own tallies its row does not keep (caps, a day's spend, older months' spend),
+    # and from schema 20 its purchases' (what came back, what paid) and its lots' reminders.
     "member_tallies": "member_id",
 }
 #: Tables that are not any one member's: ``reference`` (copied to every node), ``local`` (kept on
@@ -49,7 +50,7 @@ NOT_MEMBER_OWNED: dict[str, str] = {
     # A terminal's offline allowances: granted rarely, read with every offline redemption.
     "offline_allowances": "reference",
     # Counters across members (a rule's budget, a referrer's count, an allowance's total) and the
-    # keys that name no member (a purchase's, a lot's reminder), and the outbox's one numbering row.
+    # keys a caller made up that name no member, and the outbox's one numbering row.
     "tallies": "local",
     "outbox_head": "local",
     # Idempotency records, keyed by the caller's id whichever member it names.

@@ -174,10 +174,10 @@ def test_inactivity_and_re_dating_options_are_checked() -> None:
     assert Program.from_dict(data).to_dict() == data
 
 
-def test_a_reminder_key_names_the_lot_and_its_expiry_instant() -> None:
+def test_a_reminder_key_names_the_lot_its_expiry_instant_and_its_member() -> None:
     expires = datetime(2024, 3, 31, 12, 0, tzinfo=ZoneInfo("Europe/Amsterdam"))
-    assert reminded_key(7, expires) == "reminded|7|2024-03-31T12:00:00+02:00"
-    assert reminded_key(7, expires.astimezone(UTC)) == "reminded|7|2024-03-31T10:00:00+00:00"
+    assert reminded_key("M1", 7, expires) == "reminded|7|2024-03-31T12:00:00+02:00\x1fM1"
+    assert reminded_key("M1", 7, expires.astimezone(UTC)) == "reminded|7|2024-03-31T10:00:00+00:00\x1fM1"
 
 
 @pytest.mark.parametrize(

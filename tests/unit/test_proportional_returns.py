@@ -137,7 +137,13 @@ def plan(program: Program, returned: Return, *, spent: int = 0) -> ReturnSnapsho
     context = {key: Tally() for key in (*own, *shared)}
     receipt = evaluate(program, sale, tallies=context).receipt
     state = {
-        key: Tally() for key in (returned_key("T1", 0), taken_key("T1"), paid_key("T1"), refunded_key("T1"))
+        key: Tally()
+        for key in (
+            returned_key("M1", "T1", 0),
+            taken_key("M1", "T1"),
+            paid_key("M1", "T1"),
+            refunded_key("M1", "T1"),
+        )
     }
     left = receipt.points - spent
     lots = (Lot(1, "M1", receipt.points, left, T),) if left else ()

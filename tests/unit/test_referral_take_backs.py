@@ -88,8 +88,11 @@ def revoke(program: Program, referee_lots: tuple[Lot, ...]) -> ReturnPlan:
     own, shared = tally_keys(program, SALE, None)
     context = {key: Tally() for key in (*own, *shared)}
     receipt = evaluate(program, SALE, tallies=context).receipt  # 50 points
-    state = {key: Tally() for key in (returned_key("T1", 0), returned_key("T1", 1), taken_key("T1"))}
-    state |= {paid_key("T1"): Tally(), refunded_key("T1"): Tally()}
+    state = {
+        key: Tally()
+        for key in (returned_key("M1", "T1", 0), returned_key("M1", "T1", 1), taken_key("M1", "T1"))
+    }
+    state |= {paid_key("M1", "T1"): Tally(), refunded_key("M1", "T1"): Tally()}
     member = Account("M1", sum(lot.remaining for lot in referee_lots), lots=referee_lots)
     snapshot = ReturnSnapshot(
         Return("R1", "T1", LATER),

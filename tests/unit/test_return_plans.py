@@ -32,8 +32,11 @@ def snapshot(program: Program, returned: Return, lots: tuple[Lot, ...], paid: in
     own, shared = tally_keys(program, SALE, None)
     context = {key: Tally() for key in (*own, *shared)}
     receipt = evaluate(program, SALE, tallies=context).receipt  # 50 points
-    state = {key: Tally() for key in (returned_key("T1", 0), returned_key("T1", 1), taken_key("T1"))}
-    state |= {paid_key("T1"): Tally(0, Decimal(paid)), refunded_key("T1"): Tally()}
+    state = {
+        key: Tally()
+        for key in (returned_key("M1", "T1", 0), returned_key("M1", "T1", 1), taken_key("M1", "T1"))
+    }
+    state |= {paid_key("M1", "T1"): Tally(0, Decimal(paid)), refunded_key("M1", "T1"): Tally()}
     balance = sum(lot.remaining for lot in lots)
     account = Account("M1", balance, lots=lots)
     return ReturnSnapshot(
@@ -49,7 +52,7 @@ def test_a_void_takes_back_what_the_purchase_earned_from_its_own_lot_first() -> 
     receipt = decided.receipt
     assert (receipt.void, receipt.earned, receipt.now_earns, receipt.taken_back) == (True, 50, 0, 50)
     assert receipt.balance_after == 30
-    assert dict(decided.plan.tallies)[taken_key("T1")] == Tally(1, Decimal(50))
+    assert dict(decided.plan.tallies)[taken_key("M1", "T1")] == Tally(1, Decimal(50))
 
 
 def test_a_part_return_takes_back_the_difference() -> None:
@@ -57,7 +60,7 @@ def test_a_part_return_takes_back_the_difference() -> None:
     returned = Return("R1", "T1", LATER, (Returned("shirt", 1),))
     decided = plan_return(snapshot(Program("Club", "EUR"), returned, lots))
     assert (decided.receipt.now_earns, decided.receipt.taken_back) == (30, 20)
-    assert dict(decided.plan.tallies)[returned_key("T1", 0)] == Tally(0, Decimal(1))
+    assert dict(decided.plan.tallies)[returned_key("M1", "T1", 0)] == Tally(0, Decimal(1))
 
 
 def test_points_already_spent_are_owed_under_a_future_clawback() -> None:
@@ -98,8 +101,8 @@ def plan_of(
     if points is not None:
         receipt = attrs.evolve(receipt, points=points)
     lines = range(len(sale.lines))
-    read = {key: Tally() for key in (*(returned_key("T1", i) for i in lines), taken_key("T1"))}
-    read |= {paid_key("T1"): Tally(0, Decimal(paid)), refunded_key("T1"): Tally()}
+    read = {key: Tally() for key in (*(returned_key("M1", "T1", i) for i in lines), taken_key("M1", "T1"))}
+    read |= {paid_key("M1", "T1"): Tally(0, Decimal(paid)), refunded_key("M1", "T1"): Tally()}
     read |= state or {}
     account = Account("M1", sum(lot.remaining for lot in lots), lots=lots)
     return plan_return(
@@ -156,13 +159,13 @@ def test_the_first_return_measures_from_what_the_purchase_was_recorded_earning()
 
 
 def test_the_returns_of_a_purchase_never_take_more_than_it_earned() -> None:
-    state = {returned_key("T1", 0): Tally(0, Decimal(1)), taken_key("T1"): Tally(1, Decimal(35))}
+    state = {returned_key("M1", "T1", 0): Tally(0, Decimal(1)), taken_key("M1", "T1"): Tally(1, Decimal(35))}
     decided = plan_of(
         Program("Club", "EUR"), Return("R1", "T1", LATER), (Lot(1, "M1", 50, 15, T),), state=state
     )
     # What is left earns 30, but only 15 of the 50 earned are still to take.
     assert decided.receipt.taken_back == 15
-    assert dict(decided.plan.tallies)[taken_key("T1")] == Tally(1, Decimal(15))
+    assert dict(decided.plan.tallies)[taken_key("M1", "T1")] == Tally(1, Decimal(15))
 
 
 def test_a_later_return_recomputes_with_the_tallies_the_purchase_was_evaluated_with() -> None:
@@ -170,7 +173,7 @@ def test_a_later_return_recomputes_with_the_tallies_the_purchase_was_evaluated_w
     own, shared = tally_keys(program, SALE, None)
     assert "visits|M1" in (*own, *shared)
     # The member had visited before: no welcome, then or when recomputed.
-    state = {returned_key("T1", 0): Tally(0, Decimal(1)), taken_key("T1"): Tally(1, Decimal(20))}
+    state = {returned_key("M1", "T1", 0): Tally(0, Decimal(1)), taken_key("M1", "T1"): Tally(1, Decimal(20))}
     snap = attrs.evolve(
         snapshot(program, Return("R2", "T1", LATER, (Returned("shirt", 1),)), (Lot(1, "M1", 50, 30, T),)),
         context={key: Tally(1, Decimal(0)) if key == "visits|M1" else Tally() for key in (*own, *shared)},
@@ -203,7 +206,7 @@ def test_a_refund_opens_a_lot_dated_as_points_earned_at_the_return() -> None:
         None,
         LATER + timedelta(days=30),
     )
-    assert dict(decided.plan.tallies)[refunded_key("T1")] == Tally(0, Decimal(60))
+    assert dict(decided.plan.tallies)[refunded_key("M1", "T1")] == Tally(0, Decimal(60))
 
 
 def test_a_refund_rolls_with_the_members_lots_under_an_inactivity_expiry() -> None:
@@ -238,7 +241,7 @@ def test_a_return_before_the_programs_first_dated_version_draws_in_that_versions
 def test_a_later_return_recomputes_with_the_member_the_purchase_was_evaluated_with() -> None:
     program = Program("Club", "EUR", rules=[BirthdayBonus(id="birthday", points=100)])
     member = Member("M1", T - timedelta(days=400), birthday=T.date())
-    state = {returned_key("T1", 0): Tally(0, Decimal(1)), taken_key("T1"): Tally(1, Decimal(20))}
+    state = {returned_key("M1", "T1", 0): Tally(0, Decimal(1)), taken_key("M1", "T1"): Tally(1, Decimal(20))}
     returned = Return("R2", "T1", LATER, (Returned("shirt", 1),))
     decided = plan_of(program, returned, (Lot(1, "M1", 150, 130, T),), state=state, member=member)
     # The birthday bonus stays with the socks: 130 earned before this return, 110 after it.

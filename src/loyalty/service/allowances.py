@@ -92,9 +92,10 @@ def paid_purchase(uow: UnitOfWork, member_id: str, purchase_id: str) -> Operatio
     if sold is None or sold.kind != "purchase" or sold.request["member_id"] != member_id:
         raise UnknownPurchase("purchase_id", f"{member_id!r} has no purchase {purchase_id!r}")
     lines = sold.request["lines"]
-    back = uow.tallies([returned_key(purchase_id, i) for i in range(len(lines))])
+    back = uow.tallies([returned_key(member_id, purchase_id, i) for i in range(len(lines))])
     if all(
-        back[returned_key(purchase_id, i)].points >= Decimal(line["quantity"]) for i, line in enumerate(lines)
+        back[returned_key(member_id, purchase_id, i)].points >= Decimal(line["quantity"])
+        for i, line in enumerate(lines)
     ):
         raise AlreadyReturned("purchase_id", f"purchase {purchase_id!r} has been returned in full")
     return sold
@@ -104,7 +105,7 @@ class Payment:
     """A recorded purchase that points pay for: what was paid already, its total, its own lot."""
 
     def __init__(self, uow: UnitOfWork, purchase_id: str, sold: Operation) -> None:
-        key = paid_key(purchase_id)
+        key = paid_key(sold.request["member_id"], purchase_id)
         self.paid = int(uow.tallies([key])[key].points)
         self.total = codec.purchase_from_request(purchase_id, sold.request).total.amount
         lot = sold.result.get("lot")

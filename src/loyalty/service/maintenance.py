@@ -228,7 +228,7 @@ def _remind(ctx: Context, at: datetime, batch: int) -> int:
         return lot.expires_at
 
     def mark(lot: Lot) -> str:
-        return reminded_key(lot.id, expires(lot))
+        return reminded_key(lot.member_id, lot.id, expires(lot))
 
     def window_and_marks(uow: UnitOfWork) -> tuple[list[Lot], dict[str, Tally]]:
         window = [lot for lot in uow.due_lots(until) if not lot.expired_at(at) and lot.remaining > 0]

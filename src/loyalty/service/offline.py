@@ -206,7 +206,9 @@ def redeem(
         tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
         if purchase_id is not None:
             # What the member bears pays for the purchase: not what the merchant gave up (clamp).
-            uow.add_tallies({paid_key(purchase_id): Tally(0, Decimal(points - clawed.uncollected))})
+            uow.add_tallies(
+                {paid_key(member_id, purchase_id): Tally(0, Decimal(points - clawed.uncollected))}
+            )
         postings.mark_redeemed(uow, member_id, at)
         why = reason
         if within:

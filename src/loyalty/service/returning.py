@@ -152,7 +152,12 @@ def _snapshot(
     pid, member_id = purchase.id, purchase.member_id
     lines = range(len(purchase.lines))
     state = uow.tallies(
-        [*(returned_key(pid, i) for i in lines), taken_key(pid), paid_key(pid), refunded_key(pid)]
+        [
+            *(returned_key(member_id, pid, i) for i in lines),
+            taken_key(member_id, pid),
+            paid_key(member_id, pid),
+            refunded_key(member_id, pid),
+        ]
     )
     before = returned_before(purchase, state)
     if all(before.get(i, 0) >= Decimal(line.quantity) for i, line in enumerate(purchase.lines)):

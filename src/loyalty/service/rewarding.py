@@ -273,7 +273,7 @@ def revoke_if_returned(
     revoked = uow.vouchers_bought_against(pid)
     if not revoked:
         return 0  # the usual case, found through the index: nothing more to read
-    state = uow.tallies([returned_key(pid, i) for i in range(len(purchase.lines))])
+    state = uow.tallies([returned_key(purchase.member_id, pid, i) for i in range(len(purchase.lines))])
     before = returned_before(purchase, state)
     if remaining(purchase, before) is None:
         return 0  # returned in full already: the return refuses itself (AlreadyReturned)

@@ -147,7 +147,7 @@ def debit_or_credit(
             # Reviews due measure the balance before this write (under a balance metric).
             tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
             if purchase_id is not None:
-                uow.add_tallies({paid_key(purchase_id): Tally(0, Decimal(-points))})
+                uow.add_tallies({paid_key(member_id, purchase_id): Tally(0, Decimal(-points))})
             if entry_kind is EntryKind.REDEEM:
                 postings.mark_redeemed(uow, member_id, at)
             entry = uow.append(

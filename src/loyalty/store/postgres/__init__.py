@@ -44,8 +44,9 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from loyalty.chains import GENESIS, link_of
 from loyalty.errors import InvalidInput, StorageError
-from loyalty.records import pack_operation
+from loyalty.records import pack_operation, unpack_operation
 from loyalty.store import Closing
+from loyalty.store.owned_tallies import marked, unmarked
 from loyalty.store.periods import kept_shares
 from loyalty.store.postgres.driver import (
     BEGIN_READ,
@@ -55,7 +56,7 @@ from loyalty.store.postgres.driver import (
     import_driver,
     translate,
 )
-from loyalty.store.postgres.migrations import CHAIN, REPACK_PAGE, SHARES
+from loyalty.store.postgres.migrations import CHAIN, MARK, REPACK_PAGE, SHARES
 from loyalty.store.postgres.migrations import SCHEMA_VERSION as SCHEMA_VERSION
 from loyalty.store.postgres.queries import Queries
 from loyalty.store.postgres.unit_of_work import PostgresUnitOfWork as PostgresUnitOfWork
@@ -192,6 +193,8 @@ class PostgresStore(Closing):
                         self._keep_shares(conn)
                     elif statement == CHAIN:
                         self._chain_kept(conn)
+                    elif statement == MARK:
+                        self._mark_members(conn)
                     elif isinstance(statement, str):
                         self._repack(conn)
                     else:
@@ -234,6 +237,26 @@ class PostgresStore(Closing):
             found = [(seq, kept_shares(rule, points, key, body)) for seq, rule, points, key, body in rows]
             kept = [(seq, shares) for seq, shares in found if shares is not None]
             conn.execute(self._q.keep_shares, ([seq for seq, _ in kept], [shares for _, shares in kept]))
+
+    def _mark_members(self, conn: Connection) -> None:
+        """Migration 20: the tallies of a purchase or lot kept without their member moved to
+        ``member_tallies`` under it (:func:`loyalty.store.owned_tallies.marked`), a page at a time."""
+        last = ""
+        while keys := [key for (key,) in conn.execute(self._q.unmarked, (last, REPACK_PAGE))]:
+            last = keys[-1]
+            found = [of for of in map(unmarked, keys) if of is not None]
+            pids = sorted({str(of[1]) for of in found if of[0] == "purchase"})
+            purchases = {
+                key: unpack_operation(key, body)[0]["member_id"]
+                for key, body in conn.execute(self._q.purchase_records, (pids,))
+            }
+            numbers = sorted({int(of[1]) for of in found if of[0] == "lot"})
+            lots = {int(seq): member for seq, member in conn.execute(self._q.lot_members, (numbers,))}
+            moved = marked(keys, purchases, lots)
+            conn.execute(
+                self._q.mark_tallies,
+                ([k for k, _, _ in moved], [m for _, m, _ in moved], [n for _, _, n in moved]),
+            )
 
     def _chain_kept(self, conn: Connection) -> None:
         """Migration 14: the entries kept before chained per member from the first, a page at a

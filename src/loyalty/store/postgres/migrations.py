@@ -34,10 +34,11 @@ def _add_column(table: str, column: str, default: str) -> str:
 # Forward migrations, applied in order; the list index + 1 is the version.
 # Never edit a released step: add a new one. ``{s}`` is the schema, filled in
 # with sql.Identifier; nothing else is ever formatted into SQL. ``REPACK``,
-# ``SHARES`` and ``CHAIN`` are steps done in Python.
+# ``SHARES``, ``CHAIN`` and ``MARK`` are steps done in Python.
 REPACK = "-- pack the operations kept before schema 7"
 SHARES = "-- work out the rule shares of the entries kept before schema 13"
 CHAIN = "-- chain the entries kept before schema 14"
+MARK = "-- the tallies of a purchase or lot kept under its member (schema 20)"
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE {s}.members (
@@ -488,6 +489,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            ('transfer', 'referral_reward', 'referral_take_back',
             'member_merge_owed', 'member_merge_referees')""",
     ),
+    # 20: a purchase's own tallies (what came back of it, what paid for it) and a lot's expiry
+    # reminder name their member (loyalty.tallies.of_member) and are kept in member_tallies with
+    # its other rows, on its shard: a return, a redemption against a purchase and a reminder write
+    # no row of tallies (local on a cluster's coordinator). The keys kept before, without the
+    # member, are moved in Python (MARK), a page at a time, each member found through the
+    # purchase's record or the lot's entry; a key of neither stays as it is.
+    (MARK,),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

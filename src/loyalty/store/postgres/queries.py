@@ -6,7 +6,7 @@ import zlib
 from typing import TYPE_CHECKING, Any
 
 from loyalty.store.postgres.erasure_queries import ErasureQueries
-from loyalty.store.postgres.migrations import CHAIN, MIGRATIONS, REPACK, SHARES
+from loyalty.store.postgres.migrations import CHAIN, MARK, MIGRATIONS, REPACK, SHARES
 from loyalty.store.rows import (
     ALLOWANCE_COLUMNS,
     ENTRY_COLUMNS,
@@ -412,6 +412,21 @@ class Queries(ErasureQueries):
             " LEFT JOIN {s}.operations AS o ON o.key = e.source_id"
             " WHERE e.seq > %s AND position(' ' in e.rule) > 0 ORDER BY e.seq LIMIT %s"
         )
+        # Migration 20: a page of the keys of a purchase's or lot's tallies kept without their
+        # member, the members of their purchases and lots, and the move of each under its member.
+        self.unmarked = q(
+            "SELECT key FROM {s}.tallies WHERE key > %s AND split_part(key, '|', 1)"
+            " IN ('returned', 'taken', 'paid', 'refunded', 'reminded') ORDER BY key LIMIT %s"
+        )
+        self.purchase_records = q(
+            "SELECT key, body FROM {s}.operations WHERE kind = 'purchase' AND key = ANY(%s::text[])"
+        )
+        self.lot_members = q("SELECT seq, member_id FROM {s}.entries WHERE seq = ANY(%s::bigint[])")
+        self.mark_tallies = q(
+            "WITH moved AS (DELETE FROM {s}.tallies AS t USING unnest(%s::text[], %s::text[], %s::text[])"
+            " AS u(k, m, n) WHERE t.key = u.k RETURNING u.m, u.n, t.count, t.points)"
+            " INSERT INTO {s}.member_tallies (member_id, key, count, points) SELECT * FROM moved"
+        )
         self.keep_shares = q(
             "INSERT INTO {s}.kept_shares (seq, rule_shares) SELECT * FROM unnest(%s::bigint[], %s::text[])"
         )
@@ -538,6 +553,6 @@ class Queries(ErasureQueries):
         self.insert_version = q("INSERT INTO {s}.schema_version (version) VALUES (%s)")
         self.update_version = q("UPDATE {s}.schema_version SET version = %s")
         self.migrations = [
-            [statement if statement in (REPACK, SHARES, CHAIN) else q(statement) for statement in step]
+            [statement if statement in (REPACK, SHARES, CHAIN, MARK) else q(statement) for statement in step]
             for step in MIGRATIONS
         ]

@@ -36,13 +36,22 @@ from urllib.parse import parse_qs, urlsplit
 
 from loyalty.chains import GENESIS, link, link_of
 from loyalty.errors import InvalidInput, StorageError
+from loyalty.records import unpack_operation
 from loyalty.store import Closing
+from loyalty.store.owned_tallies import marked, unmarked
 from loyalty.store.periods import kept_shares
 from loyalty.store.rows import ENTRY_COLUMNS, entry_from_row
 from loyalty.store.sqlite.erasure import ErasingConnection
-from loyalty.store.sqlite.migrations import CHAIN, MIGRATIONS
+from loyalty.store.sqlite.migrations import CHAIN, MARK, MIGRATIONS
 from loyalty.store.sqlite.migrations import SCHEMA_VERSION as SCHEMA_VERSION
-from loyalty.store.sqlite.statements import SYNCHRONOUS, instant_micros, pack, sql_function, translate
+from loyalty.store.sqlite.statements import (
+    SELECT_OPERATION,
+    SYNCHRONOUS,
+    instant_micros,
+    pack,
+    sql_function,
+    translate,
+)
 from loyalty.store.sqlite.transaction import Connection
 from loyalty.store.sqlite.unit_of_work import SQLiteUnitOfWork as SQLiteUnitOfWork
 
@@ -215,6 +224,8 @@ class SQLiteStore(Closing):
                     for statement in step:
                         if statement == CHAIN:
                             _chain_kept(conn)
+                        elif statement == MARK:
+                            _mark_members(conn)
                         else:
                             conn.execute(statement)
                 if row is None:
@@ -251,6 +262,35 @@ class SQLiteStore(Closing):
             idle, self._idle = self._idle, []
         for conn in idle:
             conn.close()
+
+
+def _mark_members(conn: sqlite3.Connection) -> None:
+    """Migration 22: the tallies of a purchase or lot kept without their member moved to
+    ``member_tallies`` under it (:func:`loyalty.store.owned_tallies.marked`)."""
+    keys = [
+        key
+        for (key,) in conn.execute(
+            "SELECT key FROM tallies WHERE key GLOB 'returned|*' OR key GLOB 'taken|*'"
+            " OR key GLOB 'paid|*' OR key GLOB 'refunded|*' OR key GLOB 'reminded|*'"
+        )
+    ]
+    found = [of for of in map(unmarked, keys) if of is not None]
+    purchases: dict[str, str] = {}
+    for pid in {str(of[1]) for of in found if of[0] == "purchase"}:
+        for kind, body, _, _ in conn.execute(SELECT_OPERATION, {"k": pid}):
+            if kind == "purchase":
+                purchases[pid] = unpack_operation(pid, body)[0]["member_id"]
+    lots: dict[int, str] = {}
+    for lot in {int(of[1]) for of in found if of[0] == "lot"}:
+        for (member,) in conn.execute("SELECT member_id FROM entries WHERE seq = ?", (lot,)):
+            lots[lot] = member
+    for key, member, under in marked(keys, purchases, lots):
+        conn.execute(
+            "INSERT INTO member_tallies (member_id, key, count, points)"
+            " SELECT ?, ?, count, points FROM tallies WHERE key = ?",
+            (member, under, key),
+        )
+        conn.execute("DELETE FROM tallies WHERE key = ?", (key,))
 
 
 def _chain_kept(conn: sqlite3.Connection) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 # Forward migrations, applied in order; the list index + 1 is the version.
 # Never edit a released step: add a new one. ``CHAIN`` is a step done in Python.
 CHAIN = "-- chain the entries kept before schema 15"
+MARK = "-- the tallies of a purchase or lot kept under its member (schema 22)"
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE members (
@@ -504,5 +505,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            ('transfer', 'referral_reward', 'referral_take_back',
             'member_merge_owed', 'member_merge_referees')""",
     ),
+    # 22: a purchase's own tallies (what came back of it, what paid for it) and a lot's expiry
+    # reminder name their member (loyalty.tallies.of_member) and are kept in member_tallies with
+    # its other rows: a return, a redemption against a purchase and a reminder write no row of
+    # tallies. The keys kept before, without the member, are moved in Python (MARK), each member
+    # found through the purchase's record or the lot's entry; a key of neither stays as it is.
+    (MARK,),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

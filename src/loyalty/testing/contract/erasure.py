@@ -22,6 +22,7 @@ from loyalty.merges import SURVIVOR_PART
 from loyalty.outbox import EventKind
 from loyalty.pseudonyms import pseudonym
 from loyalty.purchases import Line, Purchase
+from loyalty.returns import Return, Returned, paid_key, refunded_key, returned_key, taken_key
 from loyalty.store import Store
 from loyalty.testing.contract._base import T0, ContractBase
 from loyalty.transfers import RECEIVED
@@ -201,6 +202,27 @@ class ErasureContract(ContractBase):
             assert uow.erasure_secret() == secret  # drawn once
             operation = uow.operation("erase-1")
         assert operation is not None and phone not in repr(operation)
+
+    def test_a_purchases_own_tallies_go_under_the_pseudonym(self, engine: Engine) -> None:
+        # What came back of a purchase and what paid for it name its member (kept with its rows).
+        phone = "+31612345678"
+        engine.enroll(phone, at=T0)
+        engine.record_purchase(Purchase("till-1", phone, T0, [Line("cake", 2, Decimal("5.00"))], "EUR"))
+        engine.redeem(phone, 4, id="spend-1", at=T0, purchase_id="till-1")
+        engine.record_return(Return("back-1", "till-1", T0, (Returned("cake", 1),)))
+
+        def keys(member_id: str) -> list[str]:
+            pid = "till-1"
+            mine = [taken_key(member_id, pid), paid_key(member_id, pid), refunded_key(member_id, pid)]
+            return [returned_key(member_id, pid, 0), *mine]
+
+        with engine.store.unit_of_work(readonly=True) as uow:
+            before = list(uow.tallies(keys(phone)).values())
+        assert all(tally.points for tally in before)
+        hidden = engine.erase(phone, id="erase-1", at=T0, reason="GDPR", actor="dpo").pseudonym
+        with engine.store.unit_of_work(readonly=True) as uow:
+            assert list(uow.tallies(keys(hidden)).values()) == before
+            assert not any(tally.points for tally in uow.tallies(keys(phone)).values())
 
     def test_an_erased_member_refuses_every_command_and_every_retry(self, engine: Engine) -> None:
         write_personal_history(engine)
