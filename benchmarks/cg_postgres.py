@@ -141,9 +141,11 @@ WITH nodes AS (
   SELECT pg_relation_filenode(c.oid)::text AS node FROM pg_class AS c
   JOIN pg_namespace AS n ON n.oid = c.relnamespace WHERE n.nspname = %(schema)s
   AND pg_relation_filenode(c.oid) IS NOT NULL),
-records AS (SELECT * FROM {inspect}.pg_get_wal_records_info(%(start)s::pg_lsn, %(end)s::pg_lsn)),
-own AS (SELECT DISTINCT r.xid::text AS xid FROM records AS r, nodes
-  WHERE r.xid <> '0'::xid AND r.block_ref ~ ('/' || nodes.node || '\\y'))
+records AS MATERIALIZED (
+  SELECT * FROM {inspect}.pg_get_wal_records_info(%(start)s::pg_lsn, %(end)s::pg_lsn) WHERE xid <> '0'::xid),
+own AS (SELECT DISTINCT r.xid::text AS xid FROM records AS r
+  CROSS JOIN LATERAL regexp_matches(r.block_ref, 'rel \\d+/\\d+/(\\d+)', 'g') AS m(node)
+  WHERE m.node[1] IN (SELECT node FROM nodes))
 SELECT r.resource_manager || ' ' || r.record_type, count(DISTINCT r.xid::text), count(*),
   sum(r.record_length), sum(r.fpi_length)
 FROM records AS r WHERE r.xid::text IN (SELECT xid FROM own)
