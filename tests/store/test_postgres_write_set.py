@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from loyalty import Engine, Line, Program, Purchase
+from loyalty import Engine, Line, Program, Purchase, UnknownMember
 from loyalty.habits import spent_key
-from loyalty.store.postgres import PostgresStore, PostgresUnitOfWork
+from loyalty.store.postgres import PostgresStore, PostgresUnitOfWork, open_postgres
 from loyalty.tallies import Tally
 from loyalty.time_guards import PreEnrollment
 
@@ -29,7 +29,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
     def counted(self: PostgresUnitOfWork, query: Any, params: Any = None) -> Any:
         text = query if isinstance(query, bytes) else query.as_string(self._conn)
-        words = " ".join(str(text if isinstance(text, str) else text.decode()).split()[:2])
+        words = " ".join(str(text if isinstance(text, str) else text.decode()).replace("(", " (").split()[:2])
         trips.append(f"{words} ({len(self._queued)} queued)")
         return execute(self, query, params)
 
@@ -55,7 +55,7 @@ def test_a_purchase_waits_for_two_round_trips(postgres_store: PostgresStore, sen
         # idempotency record (if this is a retry), the member's balance and tallies, its
         # enrollment (the default time guards refuse a purchase dated before it), and the
         # number of its entry.
-        "WITH locked (2 queued)",
+        "EXECUTE loyalty_operation_and_lock (2 queued)",
         "COMMIT (2 queued)",  # with the entry (its lot, the balance and tallies) and the record
     ]
     engine.record_purchase(sale(3, T0 + timedelta(days=31)))
@@ -64,3 +64,36 @@ def test_a_purchase_waits_for_two_round_trips(postgres_store: PostgresStore, sen
             spent_key("M1", "2024-03"): Tally(2, Decimal("5.00")),
             spent_key("M1", "2024-04"): Tally(1, Decimal("2.50")),
         }
+
+
+def test_a_purchase_s_statements_are_planned_once_per_connection(store_url: str) -> None:
+    """Prepared when the pool opens the connection, and still there after units of work that
+    rolled back (psycopg's own preparing, of statements run five times, would DEALLOCATE ALL after
+    a ROLLBACK)."""
+    store = open_postgres(f"{store_url}&pool_max=1")
+    try:
+        engine = Engine(Program("Shop", "EUR"), store, clock=lambda: T0 + timedelta(days=60))
+        for member in range(1, 7):
+            engine.enroll(f"M{member}", at=T0)
+
+        def sale(n: int, member: str = "M1") -> Purchase:
+            at = T0 + timedelta(hours=n)
+            return Purchase(f"P{n}", member, at, [Line("sku", 1, Decimal("2.50"))], "EUR")
+
+        for n in range(3):
+            engine.record_purchase(sale(n))
+        assert engine.balance("M1").available == 6  # a read-only unit of work, which rolls back
+        with pytest.raises(UnknownMember):
+            engine.record_purchase(sale(3, "nobody"))  # a write unit of work rolled back
+        for n in range(4, 11):
+            engine.record_purchase(sale(n))
+        with store.unit_of_work(readonly=True) as uow:
+            rows = uow._execute(
+                b"SELECT name, generic_plans + custom_plans FROM pg_prepared_statements"
+                b" WHERE name LIKE 'loyalty%'"
+            ).fetchall()
+        runs = {str(name): int(count) for name, count in rows}
+        assert runs["loyalty_append_numbered"] == runs["loyalty_add_operation"] == 10
+        assert runs["loyalty_operation_and_lock"] == 11
+    finally:
+        store.close()

@@ -123,9 +123,13 @@ class PostgresStore(Closing):
             conninfo,
             min_size=pool_min,
             max_size=pool_max,
-            kwargs={"autocommit": True},
+            # psycopg prepares no statement itself: after any ROLLBACK it would DEALLOCATE ALL, the
+            # adapter's own too.
+            kwargs={"autocommit": True, "prepare_threshold": None},
             timeout=self.pool_timeout,
             name=f"loyalty-{schema}",
+            # A purchase's statements, prepared once per connection (store.postgres.prepared).
+            configure=self._prepare,
             open=False,
         )
         try:
@@ -136,6 +140,9 @@ class PostgresStore(Closing):
         except BaseException:
             self._pool.close()
             raise
+
+    def _prepare(self, conn: Connection) -> None:
+        conn.execute(self._q.prepare)
 
     def _lock_key(self) -> int:
         # Advisory locks are database-wide: one key per schema, stable across processes.

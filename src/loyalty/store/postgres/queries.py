@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from loyalty.store.postgres.erasure_queries import ErasureQueries
 from loyalty.store.postgres.migrations import CHAIN, MARK, MIGRATIONS, REPACK, SHARES
+from loyalty.store.postgres.prepared import ENTRY_TYPES, Executed, prepare
 from loyalty.store.rows import (
     ALLOWANCE_COLUMNS,
     ENTRY_COLUMNS,
@@ -60,6 +61,14 @@ class Queries(ErasureQueries):
 
         def q(template: str) -> sql.Composed:
             return sql.SQL(template).format(**names)
+
+        #: The PREPAREs of a purchase's statements, sent once on each new connection (one simple query).
+        self.prepare = b""
+
+        def prepared(name: str, statement: sql.Composed, types: list[str] | dict[str, str]) -> Executed:
+            text, call = prepare(f"loyalty_{name}", statement, types)
+            self.prepare += text + b"; "
+            return call
 
         self.member = q("SELECT {member_columns} FROM {s}.members WHERE member_id = %s")
         self.member_ids = q(
@@ -174,8 +183,14 @@ class Queries(ErasureQueries):
             " %(vests_at)s, %(expires_at)s, %(rolling)s FROM entry WHERE %(opens)s <> 0)"
             " SELECT seq, balance_after FROM entry"
         )
-        self.append = q(append.format(seq="nextval(pg_get_serial_sequence(%(entries)s, 'seq'))"))
-        self.append_numbered = q(append.format(seq="%(seq)s"))
+        self.append = prepared(
+            "append",
+            q(append.format(seq="nextval(pg_get_serial_sequence(%(entries)s, 'seq'))")),
+            {**ENTRY_TYPES, "entries": "text"},
+        )
+        self.append_numbered = prepared(
+            "append_numbered", q(append.format(seq="%(seq)s")), {**ENTRY_TYPES, "seq": "bigint"}
+        )
         # Entries with their links (those kept before schema 14 have theirs in kept_links), and heads.
         # And the text digest an erasure kept of an entry whose text it rewrote.
         self.chain_links = q(
@@ -315,7 +330,9 @@ class Queries(ErasureQueries):
         # The ledger feed (loyalty.store.postgres.feed): every writing unit of work holds the
         # schema's feed key with its backend's pid (advisory locks of two int4 keys, apart from
         # the one-bigint keys above); a reader lists the holders and waits for each in turn.
-        self.hold_feed = q("SELECT pg_advisory_xact_lock({feed_key}, pg_backend_pid())")
+        self.hold_feed = prepared(
+            "hold_feed", q("SELECT pg_advisory_xact_lock({feed_key}, pg_backend_pid())"), []
+        )
         self.feed_horizon = q(
             "SELECT COALESCE(pg_sequence_last_value(pg_get_serial_sequence(%s, 'seq')::regclass), 0)"
         )
@@ -365,15 +382,19 @@ class Queries(ErasureQueries):
         # between two statements would be found unlocked); the entry number is drawn in the
         # outer select, once the materialized CTE holds the lock, so per member the number order
         # is still the commit order.
-        self.operation_and_lock = q(
-            "WITH locked AS MATERIALIZED ("
-            " SELECT balance, tallies, status, enrolled_at, enrolled_offset FROM {s}.members"
-            " WHERE member_id = %s FOR NO KEY UPDATE)"
-            " SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, l.balance, l.tallies, l.status,"
-            " l.enrolled_at, l.enrolled_offset,"
-            " CASE WHEN l.balance IS NOT NULL THEN nextval(pg_get_serial_sequence(%s, 'seq')) END"
-            " FROM (SELECT 1) AS one LEFT JOIN {s}.operations AS o ON o.key = %s"
-            " LEFT JOIN locked AS l ON true"
+        self.operation_and_lock = prepared(
+            "operation_and_lock",
+            q(
+                "WITH locked AS MATERIALIZED ("
+                " SELECT balance, tallies, status, enrolled_at, enrolled_offset FROM {s}.members"
+                " WHERE member_id = %s FOR NO KEY UPDATE)"
+                " SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, l.balance, l.tallies, l.status,"
+                " l.enrolled_at, l.enrolled_offset,"
+                " CASE WHEN l.balance IS NOT NULL THEN nextval(pg_get_serial_sequence(%s, 'seq')) END"
+                " FROM (SELECT 1) AS one LEFT JOIN {s}.operations AS o ON o.key = %s"
+                " LEFT JOIN locked AS l ON true"
+            ),
+            ["text", "text", "text"],
         )
         # Transfers whose sender's part is kept without the receiver's (a transfer's record is
         # kept whole: [member, amount, 0, request, result]).
@@ -394,9 +415,13 @@ class Queries(ErasureQueries):
         )
         self.unfinished_parts = q(find.format(parted=f" AND {parted}"))
         self.unfinished_parts_scanned = q(find.format(parted=""))
-        self.add_operation = q(
-            "INSERT INTO {s}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s)"
+        self.add_operation = prepared(
+            "add_operation",
+            q(
+                "INSERT INTO {s}.operations (key, kind, body, recorded_at, recorded_offset, purchased_at)"
+                " VALUES (%s, %s, %s, %s, %s, %s)"
+            ),
+            ["text", "text", "text", "timestamptz", "integer", "timestamptz"],
         )
         # A page of the records kept before schema 7, through the primary key's index.
         self.unpacked = q(

@@ -33,6 +33,7 @@ from loyalty.store.postgres.holds import PostgresHolds
 from loyalty.store.postgres.identifiers import IdentifierRows
 from loyalty.store.postgres.lots import PostgresLots
 from loyalty.store.postgres.offline import PostgresOffline
+from loyalty.store.postgres.prepared import Executed
 from loyalty.store.postgres.queries import Queries
 from loyalty.store.postgres.referrals import PostgresReferrals
 from loyalty.store.postgres.transfers import PostgresTransfers
@@ -120,7 +121,7 @@ class PostgresUnitOfWork(
 
         fresh, self._fresh = self._fresh, False
         try:
-            if not self._queued:
+            if not self._queued and not isinstance(query, Executed):
                 return self._conn.execute(query, params)
             return self._batch(query, params)
         except psycopg.OperationalError as exc:
@@ -145,7 +146,7 @@ class PostgresUnitOfWork(
             pass
         return cursor
 
-    def _queue(self, query: sql.Composed, params: Any) -> None:
+    def _queue(self, query: sql.Composed | bytes, params: Any) -> None:
         """Send ``query`` with the next statement that needs an answer (its values checked now)."""
         self._queued.append((query, params))
 

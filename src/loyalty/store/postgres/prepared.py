@@ -1,0 +1,83 @@
+"""A purchase's statements prepared on the server once per connection, run by ``EXECUTE``.
+
+A unit of work sends its statements as one simple query (``unit_of_work``: a round trip per
+answer it waits for), which the server parses and plans again every time: about half of its
+work for a purchase, the entry's statement with its CTEs most. Prepared once per pooled
+connection (the pool's ``configure``), each is sent as ``EXECUTE name(values)`` in the same
+simple query, so the batches and their round trips stay as they were while the server plans it
+once (docs/performance.md, "The PostgreSQL purchase, client and server (issue 12)").
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg import sql
+
+    Connection = psycopg.Connection[tuple[Any, ...]]
+
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s|%s")
+
+
+class Executed(bytes):
+    """``EXECUTE name(%s, ...)``: a statement the connection has prepared, its values bound on
+    this side (``EXECUTE`` cannot take the extended protocol's untyped parameters)."""
+
+
+def prepare(name: str, statement: sql.Composed, types: list[str] | dict[str, str]) -> tuple[bytes, Executed]:
+    """``PREPARE`` for ``statement`` (its ``%s`` or ``%(name)s`` placeholders as ``$1``...,
+    typed by ``types``: in order, or by name), and the ``EXECUTE`` that binds the same values."""
+    text = statement.as_string(None)
+    names: list[str] = []
+    count = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal count
+        named = match.group(1)
+        if named is None:
+            count += 1
+            return f"${count}"
+        if named not in names:
+            names.append(named)
+        return f"${names.index(named) + 1}"
+
+    body = _PLACEHOLDER.sub(number, text)
+    if names:
+        assert isinstance(types, dict) and set(types) == set(names), (name, names)
+        ordered = [types[key] for key in names]
+        values = ", ".join(f"%({key})s" for key in names)
+    else:
+        assert isinstance(types, list) and len(types) == count, name
+        ordered, values = types, ", ".join(["%s"] * count)
+    declared = f" ({', '.join(ordered)})" if ordered else ""
+    call = f"EXECUTE {name}({values})" if values else f"EXECUTE {name}"
+    return f"PREPARE {name}{declared} AS {body}".encode(), Executed(call.encode())
+
+
+#: The types of an entry's values (``driver.entry_values``), as its columns hold them.
+ENTRY_TYPES = {
+    "member_id": "text",
+    "kind": "text",
+    "points": "bigint",
+    "occurred_at": "timestamptz",
+    "occurred_offset": "integer",
+    "recorded_at": "timestamptz",
+    "recorded_offset": "integer",
+    "source_id": "text",
+    "reason": "text",
+    "actor": "text",
+    "rule": "text",
+    "program_version": "text",
+    "vests_at": "timestamptz",
+    "expires_at": "timestamptz",
+    "draws": "text",
+    "rolling": "boolean",
+    "redates": "text",
+    "rule_shares": "text",
+    "opens": "bigint",
+    "tallies": "text",
+    "digest": "bytea",
+}
