@@ -1,0 +1,123 @@
+"""A history export carries, through the commands that made it, the state a program keeps beside
+the points: a debt a return left under ``clawback = "negative"``, a rule's per-member cap per
+period, and tier progress under the ``points`` and ``spend`` metrics. Imported into an empty
+store of another adapter, every member looks as it did, and the next purchase earns the same."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from loyalty import Engine, Line, Program, Purchase, history
+from loyalty.config import program_from_dict
+from loyalty.returns import Return
+from loyalty.store import Store
+from loyalty.testing.clock import ManualClock
+from tests.service.helpers import lot_dates
+
+T0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
+NOW = datetime(2024, 3, 20, 12, tzinfo=UTC)
+MEMBERS = ["M1", "M2"]
+
+
+def _sale(id: str, member: str, days: int, amount: str, sku: str = "cake") -> Purchase:
+    return Purchase(id, member, T0 + timedelta(days=days), [Line(sku, 1, Decimal(amount))], "EUR")
+
+
+def _buy(engine: Engine, clock: ManualClock, id: str, member: str, days: int, amount: str) -> None:
+    """A till's purchase of ``amount`` EUR of cake, ``days`` after T0, the engine's clock following."""
+    clock.catch_up(T0 + timedelta(days=days))
+    engine.record_purchase(_sale(id, member, days, amount))
+
+
+def _view(engine: Engine, keys: Callable[[str], list[str]]) -> list[Any]:
+    """Every member in full: as a member export sees it (status, tier state, own tallies, lots),
+    its balance, lots with their dates (debts too), tier standing, ledger, and the tallies
+    ``keys`` names (caps, tier metrics), which no other view shows."""
+    exported = [{k: v for k, v in history.record_of(r).items() if k != "id"} for r in engine.export_members()]
+    view: list[Any] = [exported]
+    for member in MEMBERS:
+        with engine.store.unit_of_work(readonly=True) as uow:
+            tallies = uow.tallies(keys(member))
+        entries = [
+            (e.kind.value, e.points, e.reason, e.occurred_at, e.source_id, e.rules)
+            for e in engine.history(member)
+        ]
+        tier = engine.tier(member) if engine.program.tiers is not None else None
+        view.append((engine.balance(member), lot_dates(engine, member), tier, entries, tallies))
+    return view
+
+
+def _round_trip(program: Program, source: Engine, store: Store, clock: ManualClock | None = None) -> Engine:
+    """``source``'s history imported into ``store``, by an engine whose clock is ``clock`` (NOW)."""
+    lines = list(history.write(source.export_history()))
+    target = Engine(program, store, clock=clock or ManualClock(NOW))
+    summary = target.import_events(lines)
+    assert not summary.rejected, summary.stopped
+    return target
+
+
+def _source(
+    program: Program,
+    store: Store,
+    commands: Callable[[Engine, ManualClock], None],
+    clock: ManualClock | None = None,
+) -> Engine:
+    """An engine on ``store`` whose clock (``clock``) follows the tills' (as in a shop), M1 and M2
+    enrolled, after ``commands``; its clock is NOW at the end."""
+    clock = clock or ManualClock(T0)
+    engine = Engine(program, store, clock=clock)
+    for member in MEMBERS:
+        engine.enroll(member, at=T0)
+    commands(engine, clock)
+    clock.catch_up(NOW)
+    return engine
+
+
+def _next_purchase_earns_the_same(source: Engine, target: Engine, sale: Purchase) -> int:
+    earned = [engine.record_purchase(sale) for engine in (source, target)]
+    assert earned[0] == earned[1]
+    assert target.balance(sale.member_id) == source.balance(sale.member_id)
+    if source.program.tiers is not None:
+        assert target.tier(sale.member_id) == source.tier(sale.member_id)
+    return earned[0].points
+
+
+# -- a debt under clawback = "negative" ---------------------------------------------------------
+
+NEGATIVE = program_from_dict(
+    {
+        "name": "Club",
+        "currency": "EUR",
+        "clawback": "negative",
+        "expiry": {"policy": "lifetime", "months": 12},
+    }
+)
+
+
+def _spent_then_returned(engine: Engine, clock: ManualClock) -> None:
+    _buy(engine, clock, "T1", "M1", 1, "30.00")
+    _buy(engine, clock, "T2", "M2", 1, "10.00")
+    engine.redeem("M1", 25, id="X1", at=clock.catch_up(T0 + timedelta(days=2)))
+    # The purchase comes back after its points were spent: 25 of its 30 are a debt below zero.
+    clock.catch_up(T0 + timedelta(days=3))
+    assert engine.record_return(Return("RT1", "T1", T0 + timedelta(days=3))).taken_back == 30
+
+
+def test_a_debt_a_return_left_under_negative_clawback_is_owed_the_same_once_imported(
+    two_stores: tuple[Store, Store],
+) -> None:
+    from_store, other_store = two_stores
+    source = _source(NEGATIVE, from_store, _spent_then_returned)
+    assert source.balance("M1").total == -25
+    assert [lot[0] for lot in lot_dates(source, "M1")] == [-25]
+
+    target = _round_trip(NEGATIVE, source, other_store)
+
+    assert _view(target, lambda m: []) == _view(source, lambda m: [])
+    # The next purchase repays the debt first, in both stores.
+    assert _next_purchase_earns_the_same(source, target, _sale("T3", "M1", 19, "40.00")) == 40
+    assert target.balance("M1").total == 15
+    assert lot_dates(target, "M1") == lot_dates(source, "M1")
