@@ -121,3 +121,53 @@ def test_a_debt_a_return_left_under_negative_clawback_is_owed_the_same_once_impo
     assert _next_purchase_earns_the_same(source, target, _sale("T3", "M1", 19, "40.00")) == 40
     assert target.balance("M1").total == 15
     assert lot_dates(target, "M1") == lot_dates(source, "M1")
+
+
+# -- a rule's per-member cap per period ----------------------------------------------------------
+
+CAPPED = program_from_dict(
+    {
+        "name": "Club",
+        "currency": "EUR",
+        "rules": [
+            {"kind": "purchase_bonus", "id": "visit", "points": 10, "cap": 25, "cap_period": "month"},
+            {
+                "kind": "product_bonus",
+                "id": "cake",
+                "points": 4,
+                "skus": ["cake"],
+                "cap": 6,
+                "cap_period": "day",
+            },
+        ],
+    }
+)
+
+
+def _cap_keys(member: str) -> list[str]:
+    return [f"cap|visit|2024-03|{member}", f"cap|cake|2024-03-20|{member}", f"cap|cake|2024-03-02|{member}"]
+
+
+def _used_part_of_the_caps(engine: Engine, clock: ManualClock) -> None:
+    for i, (member, days) in enumerate([("M1", 1), ("M1", 1), ("M2", 5), ("M1", 10)]):
+        _buy(engine, clock, f"T{i}", member, days, "5.00")
+    # A purchase on the last day: the cake cap of that day is in use when the import runs.
+    clock.catch_up(NOW)
+    engine.record_purchase(Purchase("T8", "M1", NOW, [Line("cake", 1, Decimal("5.00"))], "EUR"))
+
+
+def test_a_rules_cap_per_period_is_as_used_once_imported(two_stores: tuple[Store, Store]) -> None:
+    from_store, other_store = two_stores
+    source = _source(CAPPED, from_store, _used_part_of_the_caps)
+    with source.store.unit_of_work(readonly=True) as uow:
+        assert uow.tallies(["cap|visit|2024-03|M1"])["cap|visit|2024-03|M1"].points == 25
+
+    target = _round_trip(CAPPED, source, other_store)
+
+    assert _view(target, _cap_keys) == _view(source, _cap_keys)
+    # The month's visit bonus is used up, the day's cake bonus has 2 left: 5 + 0 + 2.
+    sale = Purchase("T9", "M1", NOW, [Line("cake", 1, Decimal("5.00"))], "EUR")
+    assert _next_purchase_earns_the_same(source, target, sale) == 5 + 2
+    # M2 has 15 of the month's visit bonus left.
+    sale = Purchase("T10", "M2", NOW, [Line("bread", 1, Decimal("5.00"))], "EUR")
+    assert _next_purchase_earns_the_same(source, target, sale) == 5 + 10
