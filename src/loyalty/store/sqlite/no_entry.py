@@ -6,7 +6,7 @@ A purchase that wrote an entry keeps its record in that entry (schema 11, when
 those whose entry could not carry their record (a purchase whose last entry was a tier move, say),
 are kept there too. So each one read is probed for an entry under its key, among its member's
 entries (``entries_by_member``; its record starts with its member), a page of them at a time,
-until a page of the ones that wrote none is found.
+until a page of the ones that wrote none is found, their records read with them.
 
 No index holds the purchases in the order asked for (by when they were recorded): each page
 sorts the purchases after the one before (see docs/import-export.md for what it costs).
@@ -17,8 +17,10 @@ from __future__ import annotations
 import sqlite3
 from typing import Protocol
 
+from loyalty.records import unpack_operation
 from loyalty.store import Operation
 from loyalty.store.no_entry import EARLIEST, order
+from loyalty.store.rows import restore_instant
 from loyalty.store.sqlite.statements import micros
 
 __all__ = ["SQLiteNoEntry"]
@@ -27,9 +29,11 @@ _EARLIEST = micros(EARLIEST)
 # A page of the purchases kept as operations after a place (or from the first: :first), each
 # with whether an entry has its key as its source.
 _PAGE = """SELECT c.key, c.recorded_micros, c.bought, EXISTS (
-        SELECT 1 FROM entries AS e WHERE e.member_id = json_extract(c.body, '$[0]') AND e.source_id = c.key)
+        SELECT 1 FROM entries AS e WHERE e.member_id = json_extract(c.body, '$[0]') AND e.source_id = c.key),
+        c.body, c.recorded_offset
     FROM (
-        SELECT key, body, recorded_micros, COALESCE(purchased_micros, :earliest) AS bought FROM operations
+        SELECT key, body, recorded_micros, recorded_offset, COALESCE(purchased_micros, :earliest) AS bought
+        FROM operations
         WHERE kind = 'purchase'
           AND (:first OR (recorded_micros, COALESCE(purchased_micros, :earliest), key) > (:r, :p, :k))
         ORDER BY recorded_micros, bought, key LIMIT :limit
@@ -44,8 +48,6 @@ class Transaction(Protocol):
 
     def _flush(self, record: str | None = None) -> None: ...
 
-    def operation(self, key: str) -> Operation | None: ...
-
 
 class SQLiteNoEntry:
     """:meth:`loyalty.store.OperationsRole.purchases_without_entry`."""
@@ -58,12 +60,16 @@ class SQLiteNoEntry:
         if after is not None:
             recorded, at, key = order(after)
             place.update(first=False, r=micros(recorded), p=micros(at), k=key)
-        found: list[str] = []
+        found: list[Operation] = []
         while len(found) < limit:
             rows = self._conn.execute(_PAGE, {**place, "earliest": _EARLIEST, "limit": limit}).fetchall()
-            found.extend(key for key, _, _, entered in rows if not entered)
+            for key, recorded_micros, _, entered, body, offset in rows:
+                if not entered:
+                    request, result = unpack_operation(key, body)
+                    kept_at = restore_instant(recorded_micros, offset)
+                    found.append(Operation(key, "purchase", request, result, kept_at))
             if len(rows) < limit:
                 break
-            key, recorded_micros, at_micros, _ = rows[-1]
+            key, recorded_micros, at_micros = rows[-1][:3]
             place.update(first=False, r=recorded_micros, p=at_micros, k=key)
-        return [op for op in map(self.operation, found[:limit]) if op is not None]
+        return found[:limit]
