@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from loyalty import Engine, Line, Program, Purchase, history
+from loyalty import Engine, Line, Program, Purchase, history, open_store
 from loyalty.config import program_from_dict
 from loyalty.earning_keys import visits_key
 from loyalty.habits import seen_key
@@ -292,3 +292,29 @@ def test_a_purchase_that_earned_nothing_is_spend_toward_the_tier_once_imported(
     # 29.50 more reaches silver in both stores (60.00 of spend), no sooner.
     assert _next_purchase_earns_the_same(source, target, _sale("T9", "M1", 19, "29.50")) == 29
     assert target.tier("M1").tier.id == "silver"
+
+
+def test_a_purchase_that_earned_nothing_keeps_its_place_beside_a_status_change_at_one_instant() -> None:
+    """A clock that stood still: a purchase is made while its member is active, so it goes
+    before an erasure recorded at the same instant, and after a reinstatement (or before the
+    suspension it ended)."""
+    program = _tiered("spend", "60.00")
+    source = Engine(program, open_store("memory://"), clock=ManualClock(T0))
+    for member in MEMBERS:
+        source.enroll(member, at=T0)
+    small = [
+        Purchase(f"S{i}", m, T0, [Line("gum", 1, Decimal("0.50"))], "EUR") for i, m in enumerate(MEMBERS)
+    ]
+    source.change_status("M1", "suspended", id="ST1", at=T0, reason="check", actor="ops")
+    source.change_status("M1", "active", id="ST2", at=T0, reason="checked", actor="ops")
+    assert source.record_purchase(small[0]).points == 0
+    assert source.record_purchase(small[1]).points == 0
+    source.erase("M2", id="ER1", at=T0, reason="asked", actor="ops")
+    records = [r.id for r in source.export_history() if not isinstance(r, history.Enrollment)]
+    # Each purchase goes where its member was active: before the erasure, and not between the
+    # suspension and the reinstatement.
+    assert records in (["ST1", "ST2", "S0", "S1", "ER1"], ["S0", "S1", "ST1", "ST2", "ER1"])
+    target = Engine(program, open_store("memory://"), clock=ManualClock(T0))
+    summary = target.import_events(list(history.write(source.export_history())))
+    assert not summary.rejected, summary.stopped
+    assert target.tier("M1").value == Decimal("0.50")

@@ -320,5 +320,11 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
         status = next(aside, None)
 
 
-def _place(aside: tuple[_Place, Event]) -> _Place:
-    return aside[0]
+def _place(aside: tuple[_Place, Event]) -> tuple[_Place, int]:
+    """Where a record read beside the feed goes, and among those of one place (a clock that
+    stood still): a purchase was made while its member was active, so after a reinstatement or
+    a reopening and before a suspension, a closing or an erasure."""
+    record = aside[1]
+    if isinstance(record, StatusChanged):
+        return aside[0], 0 if record.status == "active" else 2
+    return aside[0], 1
