@@ -3,13 +3,14 @@ commands the tills and staff sent, in commit order, as the records that made the
 
 The commands come from the store's idempotency records (each command's request, kept under its
 id); their commit order is the ledger feed's (:meth:`loyalty.store.LedgerRole.entries`), whose
-entries name the command that wrote them (``source_id``). So only the commands that wrote an
-entry are exported: a purchase or event that earned nothing and a declined redemption changed
-no points, and are left out (see docs/import-export.md). Purchases, returns, redemptions,
-adjustments, custom events, opening balances, rewards bought, transfers, merges and holds (open or
-captured) have a record type; status changes (by hand, or an erasure), which wrote no entry, are
-read from the outbox and each written before the first command recorded after it; the other
-commands have none and are counted in :attr:`HistoryExport.skipped`.
+entries name the command that wrote them (``source_id``). A custom event that earned nothing
+and a declined redemption changed no points, and are left out (see docs/import-export.md).
+Purchases, returns, redemptions, adjustments, custom events, opening balances, rewards bought,
+transfers, merges and holds (open or captured) have a record type; the commands that wrote no
+entry but must be replayed are read beside the feed and each written before the first command
+recorded after it: status changes (by hand, or an erasure) from the outbox, and purchases that
+earned nothing from the store (:mod:`loyalty.service.history_no_entry`). The other commands
+have no record type and are counted in :attr:`HistoryExport.skipped`.
 
 Members are read ``page`` at a time by id and entries ``page`` at a time by ``seq``, each page in
 one read-only unit of work, and the ids of the commands already written are remembered up to a
@@ -19,6 +20,7 @@ bound: the memory used is a page's, whatever the store.
 from __future__ import annotations
 
 import functools
+import heapq
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -56,6 +58,7 @@ from loyalty.outbox import EventKind
 from loyalty.returns import Return, Returned
 from loyalty.service.context import Context
 from loyalty.service.exporting import MAX_PAGE
+from loyalty.service.history_no_entry import purchases_without_entry
 from loyalty.store import Operation, UnitOfWork
 from loyalty.vouchers import VoucherStatus
 
@@ -270,7 +273,8 @@ def _commands(
 
 def export_history(ctx: Context, *, page: int, export: HistoryExport | None = None) -> Iterator[Event]:
     """Every member's enrollment, by member id, then every command that wrote an entry, in
-    commit order (see :meth:`loyalty.Engine.export_history`); ``export`` counts them."""
+    commit order, with the status changes and the purchases that wrote none in their places (see
+    :meth:`loyalty.Engine.export_history`); ``export`` counts them."""
     if isinstance(page, bool) or not isinstance(page, int) or not 0 < page <= MAX_PAGE:
         raise InvalidInput("page", f"must be an int from 1 to {MAX_PAGE}, got {page!r}")
     counts = HistoryExport() if export is None else export
@@ -287,9 +291,12 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
                 break
             member = ids[-1]
     seq, seen = 0, OrderedDict[str, None]()
-    # Status changes wrote no entry: each goes before the first command recorded after it.
-    statuses = _status_changes(ctx, page)
-    status = next(statuses, None)
+    # Status changes and purchases that earned nothing wrote no entry: each goes before the
+    # first command recorded after it.
+    aside: Iterator[tuple[_Place, Event]] = heapq.merge(
+        _status_changes(ctx, page), purchases_without_entry(ctx, page), key=_place
+    )
+    status = next(aside, None)
     while True:
         read, seq, commands = ctx.runner.read(functools.partial(_commands, after=seq, page=page, seen=seen))
         for key, kind, record, recorded_at in commands:
@@ -300,14 +307,24 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
                 counts.skipped[kind] += 1
                 continue
             while status is not None and status[0] < (recorded_at, record.at):
-                counts.written["status"] += 1
+                counts.written[TYPE_OF[type(status[1])]] += 1
                 yield status[1]
-                status = next(statuses, None)
+                status = next(aside, None)
             counts.written[TYPE_OF[type(record)]] += 1
             yield record
         if read < page:
             break
     while status is not None:
-        counts.written["status"] += 1
+        counts.written[TYPE_OF[type(status[1])]] += 1
         yield status[1]
-        status = next(statuses, None)
+        status = next(aside, None)
+
+
+def _place(aside: tuple[_Place, Event]) -> tuple[_Place, int]:
+    """Where a record read beside the feed goes, and among those of one place (a clock that
+    stood still): a purchase was made while its member was active, so after a reinstatement or
+    a reopening and before a suspension, a closing or an erasure."""
+    record = aside[1]
+    if isinstance(record, StatusChanged):
+        return aside[0], 0 if record.status == "active" else 2
+    return aside[0], 1

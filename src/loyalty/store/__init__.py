@@ -397,6 +397,14 @@ class OperationsRole(Protocol):
         :data:`loyalty.transfers.RECEIVED` nothing is recorded, in key order, at most ``limit``."""
         ...
 
+    def purchases_without_entry(self, *, after: Operation | None = None, limit: int) -> list[Operation]:
+        """The purchases that wrote no entry (no entry has their key as its ``source_id``: they
+        earned nothing), which the ledger feed cannot name, for a history export to slot in
+        among the commands it does: the operations of kind ``purchase`` by
+        :func:`loyalty.store.no_entry.order`, those after ``after`` (the last one of the page
+        before, ``None`` for the first page), at most ``limit``."""
+        ...
+
 
 class TalliesRole(Protocol):
     """Running counts and exact sums under keys (caps, budgets, visits, habits)."""

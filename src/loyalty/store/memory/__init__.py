@@ -37,6 +37,7 @@ from loyalty.store import (
 )
 from loyalty.store.memory.data import EMPTY, NO_IDS, ZERO, Data, Kept, through
 from loyalty.store.memory.erasure import MemoryErasure
+from loyalty.store.memory.no_entry import MemoryNoEntry
 from loyalty.store.memory.offline import MemoryOffline
 from loyalty.store.memory.transfers import MemoryTransfers
 from loyalty.store.memory.vouchers import MemoryVouchers
@@ -47,7 +48,7 @@ from loyalty.tiers import TierState
 __all__ = ["MemoryStore", "open_memory"]
 
 
-class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTransfers):
+class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTransfers, MemoryNoEntry):
     """Its own context manager (no generator): this is the hot path of every in-memory command."""
 
     def __init__(self, data: Data, readonly: bool, lock: threading.RLock) -> None:

@@ -415,6 +415,17 @@ class Queries(ErasureQueries):
         )
         self.unfinished_parts = q(find.format(parted=f" AND {parted}"))
         self.unfinished_parts_scanned = q(find.format(parted=""))
+        # A page of the purchases after a place (or from the first), by when they were recorded,
+        # each with whether an entry has its key as its source (loyalty.store.no_entry).
+        self.purchases_without_entry = q(
+            "SELECT c.key, c.recorded_at, c.bought, EXISTS (SELECT 1 FROM {s}.entries AS e"
+            " WHERE e.member_id = (c.body::json ->> 0) AND e.source_id = c.key), c.body, c.recorded_offset"
+            " FROM (SELECT key, body, recorded_at, recorded_offset, COALESCE(purchased_at, %s) AS bought"
+            " FROM {s}.operations"
+            " WHERE kind = 'purchase' AND (%s OR (recorded_at, COALESCE(purchased_at, %s), key COLLATE \"C\")"
+            ' > (%s, %s, %s)) ORDER BY recorded_at, bought, key COLLATE "C" LIMIT %s) AS c'
+            ' ORDER BY c.recorded_at, c.bought, c.key COLLATE "C"'
+        )
         self.add_operation = prepared(
             "add_operation",
             q(

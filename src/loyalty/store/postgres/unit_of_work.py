@@ -32,6 +32,7 @@ from loyalty.store.postgres.feed import PostgresFeed
 from loyalty.store.postgres.holds import PostgresHolds
 from loyalty.store.postgres.identifiers import IdentifierRows
 from loyalty.store.postgres.lots import PostgresLots
+from loyalty.store.postgres.no_entry import PostgresNoEntry
 from loyalty.store.postgres.offline import PostgresOffline
 from loyalty.store.postgres.prepared import Executed
 from loyalty.store.postgres.queries import Queries
@@ -68,6 +69,7 @@ class PostgresUnitOfWork(
     PostgresErasure,
     PostgresTransfers,
     PostgresReferrals,
+    PostgresNoEntry,
 ):
     """One transaction on one connection, which sends what needs no answer with what does.
 

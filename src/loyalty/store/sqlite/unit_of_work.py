@@ -46,6 +46,7 @@ from loyalty.store.sqlite.erasure import SQLiteErasure
 from loyalty.store.sqlite.holds import SQLiteHolds
 from loyalty.store.sqlite.identifiers import IdentifierRows
 from loyalty.store.sqlite.lots import SQLiteLots, find_lots
+from loyalty.store.sqlite.no_entry import SQLiteNoEntry
 from loyalty.store.sqlite.offline import SQLiteOffline
 from loyalty.store.sqlite.periods import period_totals
 from loyalty.store.sqlite.statements import (
@@ -97,6 +98,7 @@ class SQLiteUnitOfWork(
     SQLiteHolds,
     SQLiteErasure,
     SQLiteTransfers,
+    SQLiteNoEntry,
 ):
     def __init__(self, pool: Pool, readonly: bool) -> None:
         # Its connection is borrowed, and its transaction begun, when it is entered.

@@ -37,6 +37,7 @@ from loyalty.testing.contract.identifiers import IdentifiersContract
 from loyalty.testing.contract.ledger_feed import LedgerFeedContract
 from loyalty.testing.contract.lots import LotsContract
 from loyalty.testing.contract.members import MembersContract
+from loyalty.testing.contract.no_entry import NoEntryContract
 from loyalty.testing.contract.offline import OfflineContract
 from loyalty.testing.contract.operations import OperationsContract
 from loyalty.testing.contract.outbox import OutboxContract
@@ -67,6 +68,7 @@ class StoreContract(
     OfflineContract,
     UnitOfWorkContract,
     OperationsContract,
+    NoEntryContract,
     TalliesContract,
     ProgramsContract,
     DurabilityContract,

@@ -1,0 +1,43 @@
+"""The PostgreSQL adapter's purchases that wrote no entry, a mixin of its unit of work.
+
+This adapter keeps every purchase's record in ``operations`` (never in its entry), so most of
+them wrote an entry: each one read is probed for an entry under its key among its member's
+entries (``entries_by_member``; its record starts with its member), a page at a time, until a
+page of the ones that wrote none is found, their records read with them (one round trip a
+page). No index holds the purchases in the order asked for (by when they were recorded): each
+page sorts the purchases after the one before.
+"""
+
+from __future__ import annotations
+
+from loyalty.records import unpack_operation
+from loyalty.store import Operation
+from loyalty.store.no_entry import EARLIEST, order
+from loyalty.store.postgres.transaction import Transaction
+from loyalty.store.rows import restore_instant
+
+__all__ = ["PostgresNoEntry"]
+
+
+class PostgresNoEntry:
+    """:meth:`loyalty.store.OperationsRole.purchases_without_entry`."""
+
+    def purchases_without_entry(
+        self: Transaction, *, after: Operation | None = None, limit: int
+    ) -> list[Operation]:
+        place = (True, EARLIEST, EARLIEST, "") if after is None else (False, *order(after))
+        found: list[Operation] = []
+        while len(found) < limit:
+            first, recorded, at, key = place
+            params = (EARLIEST, first, EARLIEST, recorded, at, key, limit)
+            rows = self._execute(self._q.purchases_without_entry, params).fetchall()
+            for key, recorded, _, entered, body, offset in rows:
+                if not entered:
+                    request, result = unpack_operation(key, body)
+                    kept_at = restore_instant(recorded, offset)
+                    found.append(Operation(key, "purchase", request, result, kept_at))
+            if len(rows) < limit:
+                break
+            key, recorded, at = rows[-1][:3]
+            place = (False, recorded, at, key)
+        return found[:limit]
