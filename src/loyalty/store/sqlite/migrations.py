@@ -5,6 +5,19 @@ from __future__ import annotations
 # Forward migrations, applied in order; the list index + 1 is the version.
 # Never edit a released step: add a new one. ``CHAIN`` is a step done in Python.
 CHAIN = "-- chain the entries kept before schema 15"
+# Every column of an entry as schema 22 makes the table again, in order.
+_ENTRY_COLUMNS_22 = (
+    "seq, member_id, kind, points, balance_after, occurred_at, occurred_offset, recorded_at,"
+    " recorded_offset, source_id, reason, actor, rule, program_version, vests_at, expires_at, draws,"
+    " rolling, redates, record, rule_shares, link, opened, remaining"
+)
+# An entry's kind as its number from schema 22 (loyalty.store.rows.ENTRY_KINDS, as of this schema).
+_KIND_CODES_22 = (
+    "CASE kind WHEN 'earn' THEN 0 WHEN 'redeem' THEN 1 WHEN 'adjust' THEN 2 WHEN 'expire' THEN 3"
+    " WHEN 'hold' THEN 4 WHEN 'release' THEN 5 WHEN 'return' THEN 6 WHEN 'refund' THEN 7"
+    " WHEN 'collect' THEN 8 WHEN 'tier' THEN 9 WHEN 'redate' THEN 10 WHEN 'transfer' THEN 11"
+    " WHEN 'merge' THEN 12 ELSE kind END"
+)
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE members (
@@ -503,6 +516,83 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE INDEX operations_parts ON operations(kind, key) WHERE kind IN
            ('transfer', 'referral_reward', 'referral_take_back',
             'member_merge_owed', 'member_merge_referees')""",
+    ),
+    # 22: an entry's times as integers (issue 12): ``occurred_at`` and ``recorded_at`` are microseconds
+    # since 1970 (UTC) in INTEGER columns, 8 bytes each where ISO 8601 text took 25 (and the 16
+    # digits schema 18 wrote for ``recorded_at`` 16); their offsets stay in their own columns. And
+    # its kind is a number (_KIND_CODES_22: earn and redeem take no byte), in entries_by_time too.
+    # A purchase's record written from now on leaves out what its entry says (layout 3 of
+    # loyalty.records); those kept before stay as they are, read alike. The
+    # table is made again (a column's affinity cannot change in place), every entry copied with the
+    # same instants, so what it reads back, its link included, is what it was; its indexes and
+    # triggers are made again as they were. ``entries_by_time`` compares integers from now on.
+    (
+        "DROP TRIGGER operations_key_once",
+        """CREATE TABLE entries_22 (
+            seq INTEGER PRIMARY KEY,
+            member_id TEXT NOT NULL REFERENCES members(member_id),
+            kind INTEGER NOT NULL,
+            points INTEGER NOT NULL,
+            balance_after INTEGER NOT NULL,
+            occurred_at INTEGER NOT NULL,
+            occurred_offset INTEGER NOT NULL,
+            recorded_at INTEGER NOT NULL,
+            recorded_offset INTEGER NOT NULL,
+            source_id TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            actor TEXT,
+            rule TEXT,
+            program_version TEXT,
+            vests_at TEXT,
+            expires_at TEXT,
+            draws TEXT,
+            rolling INTEGER NOT NULL DEFAULT 0,
+            redates TEXT,
+            record TEXT,
+            rule_shares TEXT,
+            link BLOB,
+            opened INTEGER,
+            remaining INTEGER CHECK (remaining IS NULL
+                OR COALESCE(opened, points) > 0 AND remaining BETWEEN 0 AND COALESCE(opened, points)
+                OR COALESCE(opened, points) < 0 AND remaining BETWEEN COALESCE(opened, points) AND 0)
+        )""",
+        f"""INSERT INTO entries_22 ({_ENTRY_COLUMNS_22})
+           SELECT seq, member_id, {_KIND_CODES_22}, points, balance_after, loyalty_instant(occurred_at),
+                  occurred_offset,
+                  CASE WHEN instr(recorded_at, 'T') THEN loyalty_instant(recorded_at)
+                       ELSE CAST(recorded_at AS INTEGER) END,
+                  recorded_offset, source_id, reason, actor, rule, program_version, vests_at, expires_at,
+                  draws, rolling, redates, record, rule_shares, link, opened, remaining
+           FROM entries ORDER BY seq""",  # noqa: S608
+        "DROP TABLE entries",
+        "ALTER TABLE entries_22 RENAME TO entries",
+        "CREATE INDEX entries_by_member ON entries(member_id, seq)",
+        "CREATE INDEX entries_by_time ON entries(occurred_at, kind, points)",
+        "CREATE UNIQUE INDEX entries_by_key ON entries(source_id) WHERE record IS NOT NULL",
+        "CREATE INDEX entries_spendable ON entries(member_id, expires_at, seq) WHERE remaining > 0",
+        "CREATE INDEX entries_debts ON entries(member_id, seq) WHERE remaining < 0",
+        """CREATE INDEX entries_due ON entries(expires_at, seq)
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
+        """CREATE INDEX entries_vesting ON entries(member_id, vests_at, expires_at, remaining)
+           WHERE remaining <> 0 AND vests_at IS NOT NULL""",
+        """CREATE INDEX entries_due_by_member ON entries(member_id, expires_at, seq, remaining)
+           WHERE remaining <> 0 AND expires_at IS NOT NULL""",
+        """CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+        """CREATE TRIGGER entries_text_kept BEFORE UPDATE OF reason, actor, record ON entries
+           WHEN NOT EXISTS (SELECT 1 FROM kept_texts WHERE seq = OLD.seq)
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+        """CREATE TRIGGER entries_no_update BEFORE UPDATE OF seq, kind, points, balance_after,
+               occurred_at, occurred_offset, recorded_at, recorded_offset, rule,
+               program_version, vests_at, expires_at, draws, rolling, redates, rule_shares, link, opened
+           ON entries BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+        """CREATE TRIGGER entries_renamed BEFORE UPDATE OF member_id, source_id ON entries
+           WHEN NOT loyalty_erasing(OLD.member_id, NEW.member_id)
+             OR NOT EXISTS (SELECT 1 FROM kept_texts WHERE seq = OLD.seq)
+           BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
+        """CREATE TRIGGER operations_key_once BEFORE INSERT ON operations
+           WHEN EXISTS (SELECT 1 FROM entries WHERE source_id = NEW.key AND record IS NOT NULL)
+           BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: entries.source_id'); END""",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
