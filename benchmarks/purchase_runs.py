@@ -138,16 +138,17 @@ def _request(purchase: Purchase) -> list[Any]:
 def _raw_rows(purchase: Purchase, balance: int, *, iso: bool) -> tuple[int, tuple[Any, ...], tuple[Any, ...]]:
     """The points, the entry row and the operation row one purchase writes.
 
-    ``iso``: instants as UTC ISO text (SQLite's columns) rather than datetimes (PostgreSQL's).
+    ``iso``: as SQLite keeps them (an entry's instants as microseconds since 1970 and its kind as
+    its number, schema 22; an operation's instants too) rather than PostgreSQL's datetimes and names.
     """
     total = sum((line.quantity * line.unit_price for line in purchase.lines), Decimal(0))
     points = int(total)  # 1 point per whole euro, rounded down
     offset = purchase.at.utcoffset()
     seconds = 0 if offset is None else int(offset.total_seconds())
     now = datetime.now(UTC)
-    occurred: Any = purchase.at.astimezone(UTC).isoformat() if iso else purchase.at
-    recorded: Any = now.isoformat() if iso else now
-    entry = (purchase.member_id, "earn", points, balance + points, occurred, seconds,
+    occurred: Any = _micros(purchase.at) if iso else purchase.at
+    recorded: Any = _micros(now) if iso else now
+    entry = (purchase.member_id, 0 if iso else "earn", points, balance + points, occurred, seconds,
              recorded, 0, purchase.id, "purchase", None, "base")  # fmt: skip
     result = {"points": points, "balance_after": balance + points, "amount": str(total)}
     # Request and result in one compact document, as the adapters keep them (schema 7).

@@ -11,12 +11,15 @@ import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import attrs
 
 from loyalty.ledger import EntryKind
+from loyalty.records import pack_operation, unpack_operation
 from loyalty.store.memory import MemoryStore
+from loyalty.store.rows import kind_of
+from loyalty.store.sqlite.entries import FACTS, facts
 
 __all__ = [
     "EDITS",
@@ -72,9 +75,66 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def _schema_22_entries() -> list[str]:
+    """The statements that make schema 22's ``entries`` (the table, its indexes and triggers, and
+    the trigger on ``operations`` that names it), as a file of schema 22 has them."""
+    from loyalty.store.sqlite.migrations import MIGRATIONS
+
+    with closing(sqlite3.connect(":memory:")) as made:
+        for name, arity in (("loyalty_instant", 1), ("loyalty_pack", 4), ("loyalty_shares", 4)):
+            made.create_function(name, arity, lambda *_: None)  # no rows to read
+        for step in MIGRATIONS[:22]:
+            for statement in step:
+                made.execute(statement)
+        found = made.execute(
+            "SELECT sql FROM sqlite_master WHERE (tbl_name = 'entries' OR name = 'operations_key_once')"
+            " AND sql IS NOT NULL ORDER BY type = 'table' DESC, type = 'index' DESC, name"
+        )
+        return [str(sql) for (sql,) in found]
+
+
+def _iso(micros: int) -> str:
+    return (_EPOCH + timedelta(microseconds=micros)).isoformat()
+
+
+def _layout_2(key: str, record: str | None, *row: Any) -> str | None:
+    """A purchase's record as schema 22 kept it in its entry: one of layout 3 as layout 2."""
+    if record is None:
+        return None
+    request, result = unpack_operation(key, record, facts(*row))
+    return pack_operation("purchase", key, request, result)
+
+
+def as_sqlite_schema_22(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 22 left it: an entry's ``occurred_at`` as ISO 8601 text in
+    UTC and its ``recorded_at`` as the 16 digits of its microseconds, in TEXT columns, its kind by
+    name, and the records in entries of layout 2 (with their member, till time, points, balance and lot)."""
+    table, *rest = _schema_22_entries()
+    conn.create_function("iso_of", 1, _iso)
+    conn.create_function("layout_2", 8, _layout_2)
+    conn.create_function("kind_of", 1, lambda value: kind_of(value).value)
+    conn.execute("DROP TRIGGER operations_key_once")
+    conn.execute(table.replace("CREATE TABLE entries", "CREATE TABLE entries_22", 1))
+    columns = ", ".join(str(row[1]) for row in conn.execute("PRAGMA table_info(entries)"))
+    converted = (
+        columns.replace("kind,", "kind_of(kind),")
+        .replace("occurred_at,", "iso_of(occurred_at),")
+        .replace("recorded_at,", "CAST(recorded_at AS TEXT),")
+        .replace("record,", f"layout_2(source_id, record, {FACTS}),")
+    )
+    conn.execute(f"INSERT INTO entries_22 ({columns}) SELECT {converted} FROM entries ORDER BY seq")
+    conn.execute("DROP TABLE entries")
+    conn.execute("ALTER TABLE entries_22 RENAME TO entries")
+    for statement in rest:
+        conn.execute(statement)
+    conn.execute("UPDATE schema_version SET version = 22")
+    conn.commit()
+
+
 def as_sqlite_schema_21(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 21 left it: the tallies of a purchase or lot (their keys
     marked with the member: loyalty.tallies.of_member) kept without the member, in tallies."""
+    as_sqlite_schema_22(conn)
     for statement in (
         """INSERT INTO tallies (key, count, points)
            SELECT substr(key, 1, instr(key, char(31)) - 1), count, points FROM member_tallies
@@ -338,6 +398,9 @@ class SQLiteTamperer:
 
     def edit(self, seq: int, what: str, other_member: str) -> None:
         change = _SET[what].format(other="?", zeros="zeroblob(16)")
+        if what == "kind":
+            # A kind is kept as its number from schema 22 (adjust 2, earn 0).
+            change = "kind = CASE WHEN kind IN (2, 'adjust') THEN 0 ELSE 2 END"
         params = (other_member, seq) if what == "member_id" else (seq,)
         self._run(f"UPDATE entries SET {change} WHERE seq = ?", *params)
 

@@ -10,7 +10,12 @@ from typing import Any
 
 from loyalty.money import EXACT
 
-__all__ = ["pack_operation", "unpack_operation"]
+__all__ = ["EntryFacts", "pack_operation", "unpack_operation"]
+
+#: What the entry that keeps a purchase's record says already (SQLite, schema 22): its member,
+#: its till time as the request's text (``isoformat()`` of the instant in its offset, as the
+#: entry reads back), its points, the balance it leaves and its number (the purchase's lot).
+EntryFacts = tuple[str, str, int, int, int]
 
 
 # A purchase's record is one JSON array, the request's and the result's values by position: no
@@ -36,8 +41,21 @@ __all__ = ["pack_operation", "unpack_operation"]
 # (every line a rule earned on has the same); a context key ending with ``|`` and the member's
 # id is kept without the id. Any other record, or one this layout would not give back
 # exactly, is kept whole: [member_id, amount, 0, request, result].
+#
+# A record kept in its purchase's entry (SQLite, schema 22) leaves out what the entry says
+# (:data:`EntryFacts`): layout 3 is layout 2 without its member, till time, points, balance and
+# lot, with its currency first where the others have their member (the entry's member is the
+# record's, where the period figures read it), and the amount and the layout where they are:
+#
+#   [currency, amount, 3, store_id, terminal_id, channel, lines, breakdown, skipped, texts,
+#    rounding_adjustment, context, member, rounding, ...]
+#
+# A store or terminal id the key begins with (``S1-T2-000123``) is its length, and the lines are
+# one text, each line's four values joined by spaces and the lines by ``|``, where no value holds
+# either (and no line has labels, a discount or tax); else as in layout 2. It is written only when
+# each value left out is exactly the entry's; otherwise layout 2.
 
-_WHOLE, _PACKED_1, _PACKED = 0, 1, 2
+_WHOLE, _PACKED_1, _PACKED, _IN_ENTRY = 0, 1, 2, 3
 _TAIL = ("points", "rounding_adjustment", "balance_after", "lot", "context")
 # The fields after ``member``, each with the value that may be left out at the end.
 _USUAL = (
@@ -55,8 +73,11 @@ _ABSENT = object()
 _LINE_OPTIONAL = ("labels", "discount", "tax")
 
 
-def pack_operation(kind: str, key: str, request: dict[str, Any], result: dict[str, Any]) -> str:
-    """The text an SQL adapter keeps for an operation: compact for a purchase, whole otherwise.
+def pack_operation(
+    kind: str, key: str, request: dict[str, Any], result: dict[str, Any], entry: EntryFacts | None = None
+) -> str:
+    """The text an SQL adapter keeps for an operation: compact for a purchase, whole otherwise;
+    without what its ``entry`` says, for a record kept in that entry (layout 3), where it can.
 
     The compact form is used only for the exact shape it holds (every map with exactly its
     keys, every value one that comes back as it went in), so :func:`unpack_operation` gives
@@ -75,16 +96,77 @@ def pack_operation(kind: str, key: str, request: dict[str, Any], result: dict[st
         except (LookupError, TypeError, AttributeError, ValueError, ArithmeticError):
             packed = None  # a shape this layout does not hold
         if packed is not None:
+            if entry is not None:
+                shorter = _without_entry(key, packed, entry)
+                if shorter is not None:
+                    return _dump(shorter)
             return _dump(packed)
     return _dump([member, amount, _WHOLE, request, result])
 
 
-def unpack_operation(key: str, text: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The request and result a record made by :func:`pack_operation` holds."""
+def unpack_operation(
+    key: str, text: str, entry: EntryFacts | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The request and result a record made by :func:`pack_operation` holds (given the facts of
+    the ``entry`` that keeps it, for a record of layout 3)."""
     data = json.loads(text)
-    if data[2] == _WHOLE:
+    if data[2] == _IN_ENTRY:
+        data = _with_entry(key, data, entry)
+    elif data[2] == _WHOLE:
         return data[3], data[4]
     return _unpack_purchase(key, data)
+
+
+def _without_entry(key: str, packed: list[Any], entry: EntryFacts) -> list[Any] | None:
+    """A record of layout 2 as layout 3, without the values its entry says, or ``None`` if one
+    of them is not exactly the entry's (or a store or terminal id is a number, which layout 3
+    would read as a length)."""
+    member, at, points, balance, seq = entry
+    store, terminal, lines = packed[5], packed[6], packed[8]
+    if not (
+        _same(packed[0], member)
+        and _same(packed[3], at)
+        and _same(packed[12], points)
+        and _same(packed[14], balance)
+        and _same(packed[15], seq)
+        and type(store) is not int
+        and type(terminal) is not int
+    ):
+        return None
+    if type(store) is str and store and key.startswith(store):
+        store = len(store)
+    if type(terminal) is str and terminal and key.startswith(terminal):
+        terminal = len(terminal)
+    if lines and all(len(line) == 4 for line in lines):
+        try:
+            text = "|".join([" ".join(line) for line in lines])
+        except TypeError:  # a value that is not a text
+            text = None
+        # Joined first and counted after, rather than each value searched: this is on every purchase.
+        if text is not None and text.count(" ") == 3 * len(lines) and text.count("|") == len(lines) - 1:
+            lines = text
+    return [
+        packed[4], packed[1], _IN_ENTRY, store, terminal, packed[7], lines, *packed[9:12], packed[13],
+        *packed[16:],
+    ]  # fmt: skip
+
+
+def _with_entry(key: str, data: list[Any], entry: EntryFacts | None) -> list[Any]:
+    """A record of layout 3 as layout 2, with the values its ``entry`` says."""
+    if entry is None:
+        raise ValueError(f"the record of {key!r} is read with its entry")
+    member, at, points, balance, seq = entry
+    currency, amount, _, store, terminal, channel, lines = data[:7]
+    if type(store) is int:
+        store = key[:store]
+    if type(terminal) is int:
+        terminal = key[:terminal]
+    if type(lines) is str:
+        lines = [line.split(" ") for line in lines.split("|")]
+    return [
+        member, amount, _PACKED, at, currency, store, terminal, channel, lines, *data[7:10],
+        points, data[10], balance, seq, *data[11:],
+    ]  # fmt: skip
 
 
 # One encoder, made once: ``json.dumps`` with options makes a new one on every call.

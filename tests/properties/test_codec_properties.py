@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import attrs
 from hypothesis import given, settings
@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from loyalty import EarnRate, Line, Program, Purchase, Receipt, Rounding, earn
 from loyalty.codec import receipt_result, structure, unstructure
-from loyalty.records import pack_operation, unpack_operation
+from loyalty.records import EntryFacts, pack_operation, unpack_operation
 
 T0 = datetime(2024, 10, 27, 2, 30, tzinfo=timezone(timedelta(hours=2)))
 
@@ -136,3 +136,47 @@ def test_a_purchase_record_of_any_shape_comes_back_as_json_would_give_it(
     as_json = json.loads(json.dumps([request, result]))
     packed = pack_operation("purchase", "T1", request, result)
     assert list(unpack_operation("T1", packed)) == as_json
+
+
+_IDS = st.none() | st.integers(0, 3) | st.sampled_from(["", "S1", "S1-T2", "S1-T2-9", "S 1", "T|2", "X"])
+_VALUES = st.sampled_from(["apple", "1", "0.05", "", "a b", "a|b", "S1"])
+
+
+# Layout 3 (a record kept in its entry, SQLite schema 22): whatever the shape, and whether or not
+# what the entry says is what the record says, what is unpacked with the entry is what was packed.
+@settings(max_examples=max(600, settings().max_examples))
+@given(
+    data=st.data(),
+    key=st.sampled_from(["T1", "S1-T2-000123", "S1", ""]),
+    changes=st.integers(0, 2),
+    ids=st.tuples(_IDS, _IDS),
+    simple=st.booleans(),
+    off=st.sampled_from([None, 0, 1, 2, 3, 4]),
+)
+def test_a_record_kept_in_its_entry_comes_back_as_json_would_give_it(
+    data: st.DataObject, key: str, changes: int, ids: tuple[Any, Any], simple: bool, off: int | None
+) -> None:
+    request, result = _record()
+    result["source_id"] = key
+    request["store_id"], request["terminal_id"] = ids
+    for line in request["lines"]:
+        if simple:
+            line.pop("tax", None)
+        line["sku"], line["category"] = data.draw(_VALUES), data.draw(_VALUES)
+    for _ in range(changes):
+        where = data.draw(st.sampled_from(_containers([request, result], [])[1:]))
+        if isinstance(where, dict) and where:
+            where[data.draw(st.sampled_from(list(where)))] = data.draw(_JSONISH)
+    entry: list[Any] = [
+        request.get("member_id"),
+        request.get("at"),
+        result.get("points"),
+        result.get("balance_after"),
+        result.get("lot"),
+    ]
+    if off is not None:
+        entry[off] = data.draw(st.sampled_from(["M2", _AT[:-1], 0, 1, 3, True]))
+    facts = cast(EntryFacts, tuple(entry))
+    as_json = json.loads(json.dumps([request, result]))
+    packed = pack_operation("purchase", key, request, result, facts)
+    assert list(unpack_operation(key, packed, facts)) == as_json

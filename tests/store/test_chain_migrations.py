@@ -65,7 +65,7 @@ def test_an_sqlite_file_of_schema_14_is_chained_from_its_first_entries(tmp_path:
         as_sqlite_schema_14(conn)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SQLITE_VERSION == 22
+        assert store.schema_version() == SQLITE_VERSION == 23
         with closing(sqlite3.connect(path)) as conn:
             # Kept apart (the ledger is never rewritten): one link per entry from before.
             assert conn.execute("SELECT COUNT(*) FROM kept_links").fetchone()[0] == len(written)

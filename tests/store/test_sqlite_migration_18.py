@@ -144,7 +144,8 @@ def test_an_entry_keeps_its_recording_time_as_microseconds_and_reads_it_back_exa
         offset = plus2.utcoffset(None)
         assert [(e.recorded_at, e.recorded_at.utcoffset()) for e in entries] == [(recorded, offset)] * 2
         with closing(sqlite3.connect(path)) as conn:
-            assert conn.execute("SELECT recorded_at FROM entries").fetchall() == [("-1",), ("-1",)]
+            # An INTEGER since schema 22 (16 digits of TEXT from schema 18 to 21).
+            assert conn.execute("SELECT recorded_at FROM entries").fetchall() == [(-1,), (-1,)]
             as_sqlite_schema_17(conn)
             assert (
                 conn.execute("SELECT recorded_at FROM entries").fetchall()

@@ -272,3 +272,33 @@ def test_a_detail_is_kept_as_it_is_when_its_sku_is_not_text() -> None:
     result["breakdown"][0]["detail"] = "p ('a', 'b') 2"
     as_json = json.loads(json.dumps([request, result]))
     assert list(unpack_operation("T1-42", pack_operation("purchase", "T1-42", request, result))) == as_json
+
+
+def test_a_record_kept_in_its_entry_leaves_out_what_the_entry_says() -> None:
+    # SQLite schema 22: the member, till time, points, balance and lot are the entry's; a store or
+    # terminal id the key starts with is its length; plain lines are one text.
+    request, result = _purchase_record()
+    request["lines"][0] = {"sku": "apple", "quantity": "3", "unit_price": "0.45", "category": "fruit"}
+    request["lines"][1]["category"] = "misc"
+    request["terminal_id"] = "S1-T2"
+    result["source_id"] = "S1-T2-000042"
+    entry = ("M1", request["at"], 3, 3, 7)
+    packed = pack_operation("purchase", "S1-T2-000042", request, result, entry)
+    assert json.loads(packed)[:7] == ["EUR", "1.30", 3, 2, 5, None, "apple 3 0.45 fruit|bag 1 0.10 misc"]
+    assert unpack_operation("S1-T2-000042", packed, entry) == (request, result)
+    # The member's id only in the member kept for returns; the time nowhere.
+    assert packed.count("M1") == 1 and request["at"] not in packed
+    with pytest.raises(ValueError, match="S1-T2-000042"):
+        unpack_operation("S1-T2-000042", packed)
+
+
+def test_a_record_whose_entry_says_otherwise_keeps_layout_2() -> None:
+    request, result = _purchase_record()
+    for entry in (
+        ("M2", request["at"], 3, 3, 7),
+        ("M1", request["at"], 3, 4, 7),
+        ("M1", _AT.isoformat(), 3, 3, 8),
+    ):
+        packed = pack_operation("purchase", "T1-42", request, result, entry)
+        assert json.loads(packed)[2] == 2
+        assert unpack_operation("T1-42", packed, entry) == (request, result)

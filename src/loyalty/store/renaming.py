@@ -13,7 +13,7 @@ from decimal import Decimal
 from loyalty.erasure import Record
 from loyalty.outbox import DomainEvent
 from loyalty.pseudonyms import SECRET_BYTES, mentions, renamed_tally, secret_points
-from loyalty.records import unpack_operation
+from loyalty.records import EntryFacts, unpack_operation
 
 __all__ = ["drawn_secret", "needle", "records_mentioning", "tallies_renamed"]
 
@@ -25,13 +25,16 @@ def needle(member_id: str) -> str:
 
 
 def records_mentioning(
-    rows: Iterable[tuple[str, str, str]], events: Iterable[DomainEvent], member_id: str
+    rows: Iterable[tuple[str, str, str] | tuple[str, str, str, EntryFacts | None]],
+    events: Iterable[DomainEvent],
+    member_id: str,
 ) -> tuple[list[Record], list[DomainEvent]]:
-    """Of the records (``key``, ``kind``, packed body) and events a search for :func:`needle`
-    found, those that hold ``member_id`` as a member id: :meth:`loyalty.store.ErasureRole.mentioning`."""
+    """Of the records (``key``, ``kind``, packed body, and what the entry that keeps one says of
+    it, if anything) and events a search for :func:`needle` found, those that hold ``member_id``
+    as a member id: :meth:`loyalty.store.ErasureRole.mentioning`."""
     records = []
-    for key, kind, body in rows:
-        request, result = unpack_operation(key, body)
+    for key, kind, body, *entry in rows:
+        request, result = unpack_operation(key, body, entry[0] if entry else None)
         if mentions(request, member_id) or mentions(result, member_id):
             records.append(Record(key, kind, request, result))
     found = [event for event in events if mentions(event.data, member_id)]

@@ -24,6 +24,7 @@ from loyalty.tiers import TierState
 from loyalty.vouchers import Voucher, VoucherStatus
 
 __all__ = [
+    "ENTRY_KINDS",
     "allowance_from_row",
     "draws_text",
     "dump_json",
@@ -31,6 +32,8 @@ __all__ = [
     "event_from_row",
     "hold_from_row",
     "identifier_from_row",
+    "kind_code",
+    "kind_of",
     "load_json",
     "lot_from_row",
     "member_from_row",
@@ -167,11 +170,41 @@ def load_json(value: str | Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+#: An entry's kind as SQLite keeps it from schema 22: its number here (the first two, the
+#: commonest, take no byte at all); a kind added later without one is kept by name. Never reorder.
+ENTRY_KINDS = (
+    EntryKind.EARN,
+    EntryKind.REDEEM,
+    EntryKind.ADJUST,
+    EntryKind.EXPIRE,
+    EntryKind.HOLD,
+    EntryKind.RELEASE,
+    EntryKind.RETURN,
+    EntryKind.REFUND,
+    EntryKind.COLLECT,
+    EntryKind.TIER,
+    EntryKind.REDATE,
+    EntryKind.TRANSFER,
+    EntryKind.MERGE,
+)
+_KIND_CODES: dict[EntryKind, int | str] = {kind: code for code, kind in enumerate(ENTRY_KINDS)}
+
+
+def kind_code(kind: EntryKind) -> int | str:
+    """What SQLite keeps of an entry's ``kind`` (schema 22): its number, or its name if it has none."""
+    return _KIND_CODES.get(kind, kind.value)
+
+
+def kind_of(value: int | str) -> EntryKind:
+    """An entry's kind as a store keeps it: its name, or its number in :data:`ENTRY_KINDS`."""
+    return ENTRY_KINDS[value] if type(value) is int else EntryKind(value)
+
+
 def entry_from_row(row: Any) -> Entry:
     return Entry(
         seq=row[0],
         member_id=row[1],
-        kind=EntryKind(row[2]),
+        kind=kind_of(row[2]),
         points=row[3],
         balance_after=row[4],
         occurred_at=restore_instant(row[5], row[6]),

@@ -277,7 +277,9 @@ def _mark_members(conn: sqlite3.Connection) -> None:
     found = [of for of in map(unmarked, keys) if of is not None]
     purchases: dict[str, str] = {}
     for pid in {str(of[1]) for of in found if of[0] == "purchase"}:
-        for kind, body, _, _ in conn.execute(SELECT_OPERATION, {"k": pid}):
+        # Step 22 runs before step 23 writes a record of layout 3: every record here names its
+        # member (layout 2 or older), so the entry's facts are not needed to read it.
+        for kind, body, *_ in conn.execute(SELECT_OPERATION, {"k": pid}):
             if kind == "purchase":
                 purchases[pid] = unpack_operation(pid, body)[0]["member_id"]
     lots: dict[int, str] = {}

@@ -8,17 +8,36 @@ it, one row and no operation's row), or when anything else is appended or reads 
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import datetime
 from typing import Any
 
 import attrs
 
 from loyalty.ledger import Posting
 from loyalty.lots import opens
-from loyalty.store.rows import draws_text, offset_of, redates_text, rules_text, shares_text
+from loyalty.records import EntryFacts
+from loyalty.store.rows import (
+    draws_text,
+    kind_code,
+    offset_of,
+    redates_text,
+    restore_instant,
+    rules_text,
+    shares_text,
+)
 from loyalty.store.sqlite.statements import micros, sortable
 
-__all__ = ["Pending", "pending"]
+__all__ = ["FACTS", "Pending", "facts", "pending", "till_text"]
+
+#: The columns of an entry :func:`facts` takes, in its order.
+FACTS = "member_id, occurred_at, occurred_offset, points, balance_after, seq"
+
+
+def facts(member_id: str, occurred: int, offset: int, points: int, balance: int, seq: int) -> EntryFacts:
+    """What an entry says of the purchase whose record it keeps (:data:`FACTS` of its row, or its
+    values), as a record of layout 3 leaves it out (loyalty.records): its till time as the text
+    the entry reads back as."""
+    return (member_id, restore_instant(occurred, offset).isoformat(), points, balance, seq)
 
 
 @attrs.frozen
@@ -29,25 +48,40 @@ class Pending:
     posting: Posting
     values: tuple[Any, ...]
 
+    def facts(self) -> EntryFacts:
+        """What the entry says of a purchase whose record it will keep."""
+        seq, member_id, _, points, balance, occurred, offset = self.values[:7]
+        return (member_id, till_text(self.posting.occurred_at, occurred, offset), points, balance, seq)
+
+
+def till_text(at: datetime, occurred: int, offset: int) -> str:
+    """``isoformat()`` of ``at`` as the entry reads it back (its microseconds ``occurred`` in its
+    ``offset`` in seconds): ``at``'s own where its offset is whole seconds, the same wall clock
+    and offset written out (restoring it cost a purchase about 15,000 instructions more)."""
+    own = at.utcoffset()
+    if own is not None and not own.microseconds:
+        return at.isoformat()
+    return restore_instant(occurred, offset).isoformat()
+
 
 def pending(posting: Posting, seq: int, balance: int, link: bytes) -> Pending:
     """``posting`` as entry ``seq`` leaving ``balance`` with its ``link`` hash (loyalty.chains),
     its values checked and made now: what
     cannot be stored fails at the append, as when the entry was inserted there. The lot it opens
     (loyalty.lots.opens), if any, goes in its row: ``opened`` only where its points are not the
-    entry's, ``remaining`` all of them. Its recording time goes in as microseconds since 1970
-    (schema 18: the column's TEXT affinity keeps 16 digits, not 32 characters of ISO 8601); no
-    statement compares it, and it reads back exactly."""
+    entry's, ``remaining`` all of them. Its times go in as microseconds since 1970 in UTC, 8
+    bytes each, and its kind as its number (schema 22; loyalty.store.rows.kind_code), and read
+    back exactly."""
     rest = opens(posting)
     return Pending(
         posting,
         (
             seq,
             posting.member_id,
-            posting.kind.value,
+            kind_code(posting.kind),
             posting.points,
             balance,
-            posting.occurred_at.astimezone(UTC).isoformat(),
+            micros(posting.occurred_at),
             offset_of(posting.occurred_at),
             micros(posting.recorded_at),
             offset_of(posting.recorded_at),

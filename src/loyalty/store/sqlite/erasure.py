@@ -17,11 +17,12 @@ from loyalty.ledger import Entry
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent
 from loyalty.pseudonyms import SECRET_KEY, made_reasons, merged_referrer, secret_from
-from loyalty.records import pack_operation, unpack_operation
+from loyalty.records import EntryFacts, pack_operation, unpack_operation
 from loyalty.store.member_tallies import Rows
 from loyalty.store.owned_tallies import renamed
 from loyalty.store.renaming import drawn_secret, needle, records_mentioning, tallies_renamed
 from loyalty.store.rows import ENTRY_COLUMNS, EVENT_COLUMNS, dump_json, entry_from_row, event_from_row
+from loyalty.store.sqlite.entries import FACTS, facts
 from loyalty.store.sqlite.statements import PUT_ROW_TALLIES
 from loyalty.store.sqlite.transaction import Connection
 from loyalty.tallies import Tally
@@ -30,17 +31,21 @@ __all__ = ["SQLiteErasure"]
 
 _NAMED = " OR ".join(f"json_extract(body, '$[3].{field}') = :m" for field in MEMBER_FIELDS)
 # (S608: the fields are our constants; the member is a parameter.)
+# A record in its entry comes with what the entry says of it (FACTS), which one of layout 3 leaves out.
+_NO_FACTS = ", NULL" * len(FACTS.split(","))
 _RECORDS = (
-    "SELECT source_id, 'purchase', record FROM entries WHERE member_id = :m AND record IS NOT NULL"  # noqa: S608
-    f" UNION ALL SELECT key, kind, body FROM operations WHERE json_extract(body, '$[0]') = :m OR {_NAMED}"
+    f"SELECT source_id, 'purchase', record, {FACTS} FROM entries WHERE member_id = :m AND record IS NOT NULL"  # noqa: S608
+    f" UNION ALL SELECT key, kind, body{_NO_FACTS} FROM operations"
+    f" WHERE json_extract(body, '$[0]') = :m OR {_NAMED}"
 )
 # The member's events, and the merges into it (whose data lists the keys they carried to it).
 _ABOUT = "(member_id = :m OR kind = 'member_merged' AND json_extract(data, '$.survivor') = :m)"
 _EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE {_ABOUT} ORDER BY seq"  # noqa: S608
 # What holds a member id as JSON text (the id's JSON form, without its quotes: a tally key too).
 _MENTIONING_RECORDS = (
-    "SELECT source_id, 'purchase', record FROM entries WHERE record IS NOT NULL AND instr(record, :m) > 0"
-    " UNION ALL SELECT key, kind, body FROM operations WHERE instr(body, :m) > 0"
+    f"SELECT source_id, 'purchase', record, {FACTS} FROM entries"  # noqa: S608
+    " WHERE record IS NOT NULL AND instr(record, :m) > 0"
+    f" UNION ALL SELECT key, kind, body{_NO_FACTS} FROM operations WHERE instr(body, :m) > 0"
 )
 _MENTIONING_EVENTS = f"SELECT {EVENT_COLUMNS} FROM events WHERE instr(data, :m) > 0 ORDER BY seq"  # noqa: S608
 # The entries whose reason is one the engine wrote a member id into (a scan: an erasure is rare).
@@ -101,8 +106,8 @@ class SQLiteErasure:
     def member_records(self: Transaction, member_id: str) -> list[Record]:
         self._flush()
         found = []
-        for key, kind, body in self._conn.execute(_RECORDS, {"m": member_id}):
-            request, result = unpack_operation(key, body)
+        for key, kind, body, *row in self._conn.execute(_RECORDS, {"m": member_id}):
+            request, result = unpack_operation(key, body, _facts(row))
             if names(request, member_id):
                 found.append(Record(key, kind, request, result))
         return sorted(found, key=lambda record: record.key)
@@ -114,7 +119,10 @@ class SQLiteErasure:
         self._flush()
         text = {"m": needle(member_id)}
         events = [event_from_row(row) for row in self._conn.execute(_MENTIONING_EVENTS, text)]
-        return records_mentioning(self._conn.execute(_MENTIONING_RECORDS, text), events, member_id)
+        rows = self._conn.execute(_MENTIONING_RECORDS, text)
+        return records_mentioning(
+            ((key, kind, body, _facts(row)) for key, kind, body, *row in rows), events, member_id
+        )
 
     def naming(self: Transaction, member_id: str) -> list[Entry]:
         self._flush()
@@ -252,7 +260,13 @@ class SQLiteErasure:
             )
 
 
+def _facts(row: list[Any]) -> EntryFacts | None:
+    """What the entry that keeps a record says of it, from its :data:`FACTS` (``None``: an operation's)."""
+    return None if row[0] is None else facts(*row)
+
+
 def _put_record(conn: sqlite3.Connection, record: Record) -> None:
+    # Rewritten whole (layout 2, which says its member and times itself): an erasure is rare.
     body = pack_operation(record.kind, record.key, dict(record.request), dict(record.result))
     changed = conn.execute(
         "UPDATE entries SET record = ? WHERE source_id = ? AND record IS NOT NULL", (body, record.key)

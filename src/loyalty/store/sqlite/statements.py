@@ -37,12 +37,33 @@ INSERT_PROGRAM = f"INSERT INTO program_versions ({PROGRAM_COLUMNS}) VALUES (?, ?
 # the entry's seq, its points ``opened`` or the entry's, its dates the entry's), or in ``lots``
 # (kept there before schema 18, or redated). Every read of lots reads both, each through its own
 # partial indexes, as one compound statement: ``where`` names the lot's id {lot} and when it
-# was earned {earned}.
+# was earned, as fixed-width UTC text without offset, {earned}.
 ENTRY_LOT_COLUMNS = (
     "seq, member_id, COALESCE(opened, points), remaining, occurred_at, occurred_offset, vests_at,"
     " expires_at, rolling"
 )
-_PLACES = (("lots", LOT_COLUMNS, "lot", "earned_at"), ("entries", ENTRY_LOT_COLUMNS, "seq", "occurred_at"))
+# An entry's occurred_at (microseconds since 1970, schema 22) as the UTC date and time to the
+# second, and its microseconds (the remainder taken up to 0..999999 for instants before 1970).
+_MICROS_OF = "(({0} % 1000000 + 1000000) % 1000000)"
+_SECONDS_OF = "strftime('%Y-%m-%dT%H:%M:%S', ({0} - " + _MICROS_OF + ") / 1000000, 'unixepoch')"
+# A lot's earned_at, from an entry: the text isoformat() gives in UTC (as lots keeps it).
+ISO_OF_ENTRY = (
+    f"{_SECONDS_OF.format('occurred_at')} || CASE WHEN {_MICROS_OF.format('occurred_at')} = 0 THEN ''"
+    f" ELSE printf('.%06d', {_MICROS_OF.format('occurred_at')}) END || '+00:00'"
+)
+# earned_at is isoformat() in UTC, which leaves out zero microseconds: padded to a fixed width
+# (what earned_key gives) it sorts as the instant does.
+_EARNED_IN_LOTS = (
+    "substr(earned_at, 1, 19)"
+    " || CASE WHEN substr(earned_at, 20, 1) = '.' THEN substr(earned_at, 20, 7) ELSE '.000000' END"
+)
+EARNED_IN_ENTRIES = (
+    f"{_SECONDS_OF.format('occurred_at')} || printf('.%06d', {_MICROS_OF.format('occurred_at')})"
+)
+_PLACES = (
+    ("lots", LOT_COLUMNS, "lot", _EARNED_IN_LOTS),
+    ("entries", ENTRY_LOT_COLUMNS, "seq", EARNED_IN_ENTRIES),
+)
 
 
 def _both(where: str, extra: str = "", indexed: str = "") -> str:
@@ -64,7 +85,8 @@ PENDING_LOTS = (
 )
 # The lot an entry keeps, moved to ``lots`` (before it is redated there) and taken out of the entry.
 MOVE_LOT_OUT = (
-    f"INSERT INTO lots ({LOT_COLUMNS}) SELECT {ENTRY_LOT_COLUMNS} FROM entries"  # noqa: S608
+    f"INSERT INTO lots ({LOT_COLUMNS}) SELECT {ENTRY_LOT_COLUMNS.replace('occurred_at', ISO_OF_ENTRY)}"  # noqa: S608
+    " FROM entries"
     " WHERE seq = ? AND remaining IS NOT NULL"
 )
 # The balance by state in one statement (schema 20): the member's row, which keeps its open holds'
@@ -95,18 +117,12 @@ SPENDABLE_DATED = (
     f"{_both(_SPENDABLE + ' AND (expires_at, {lot}) > (:expires, :lot)')} ORDER BY expires_at, lot LIMIT :n"
 )
 SPENDABLE_UNDATED = f"{_both(_SPENDABLE + ' AND expires_at IS NULL AND {lot} > :lot')} ORDER BY lot LIMIT :n"
-# earned_at is isoformat() in UTC, which leaves out zero microseconds: padded to a fixed width
-# (what earned_key gives) it sorts as the instant does.
-_EARNED = (
-    "substr({earned}, 1, 19)"
-    " || CASE WHEN substr({earned}, 20, 1) = '.' THEN substr({earned}, 20, 7) ELSE '.000000' END"
-)
 # The oldest-earned order: the member's lots through the spendable indexes, sorted (no index has it).
 SPENDABLE_EARNED = (
     _both(
         f"{_SPENDABLE} AND (expires_at IS NULL OR expires_at > :now)"
-        f" AND ({_EARNED}, {{lot}}) > (:earned, :lot)",
-        f", {_EARNED} AS earned_key",
+        " AND ({earned}, {lot}) > (:earned, :lot)",
+        ", {earned} AS earned_key",
     )
     + " ORDER BY earned_key, lot LIMIT :n"
 )
@@ -124,9 +140,10 @@ SELECT_REFERRAL = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referee = ?" 
 REFERRALS_BY = f"SELECT {REFERRAL_COLUMNS} FROM referrals WHERE referrer = ? ORDER BY referee"  # noqa: S608
 PUT_REFERRAL = f"INSERT OR REPLACE INTO referrals ({REFERRAL_COLUMNS}) VALUES ({', '.join('?' * 14)})"  # noqa: S608
 # The period's purchases, from the idempotency records: those kept in their entries (schema 11)
-# through entries_by_time, at the entry's till time (UTC text, which sorts as the instant does),
-# and those kept as operations through their till time (exact microseconds); a record starts with
-# its member and amount (loyalty.records.pack_operation). Totals are rounded to the currency's
+# through entries_by_time, at the entry's till time (microseconds since 1970, schema 22), and
+# those kept as operations through their till time (exact microseconds); a record keeps its
+# amount second, and its member first unless it is of layout 3, whose member is its entry's
+# (loyalty.records.pack_operation). Totals are rounded to the currency's
 # minor unit, so their digits without the point add up exactly as integers.
 # Each rule's points of a period's entries: an entry of one rule gives it all of them, an entry
 # of several each rule its share (rule_shares, or kept_shares for the entries kept before them).
@@ -140,19 +157,23 @@ SELECT rule, SUM(points) FROM (
     WHERE e.occurred_at >= :lo AND e.occurred_at < :hi AND instr(e.rule, ' ') > 0
 ) GROUP BY rule
 """
-PERIOD_PURCHASES = """
+# A record in its entry names its member first, but for one of layout 3, whose member is its entry's.
+_RECORD_MEMBER = (
+    "CASE json_extract(record, '$[2]') WHEN 3 THEN member_id ELSE json_extract(record, '$[0]') END"
+)
+PERIOD_PURCHASES = f"""
 WITH now AS (
     SELECT json_extract(body, '$[0]') AS member, json_extract(body, '$[1]') AS amount
     FROM operations WHERE kind = 'purchase' AND purchased_micros >= :lo AND purchased_micros < :hi
     UNION ALL
-    SELECT json_extract(record, '$[0]'), json_extract(record, '$[1]')
-    FROM entries WHERE occurred_at >= :lo_at AND occurred_at < :hi_at AND record IS NOT NULL
+    SELECT {_RECORD_MEMBER}, json_extract(record, '$[1]')
+    FROM entries WHERE occurred_at >= :lo AND occurred_at < :hi AND record IS NOT NULL
 ), prior AS (
     SELECT json_extract(body, '$[0]') AS member
     FROM operations WHERE kind = 'purchase' AND purchased_micros >= :first AND purchased_micros < :lo
     UNION ALL
-    SELECT json_extract(record, '$[0]')
-    FROM entries WHERE occurred_at >= :first_at AND occurred_at < :lo_at AND record IS NOT NULL
+    SELECT {_RECORD_MEMBER}
+    FROM entries WHERE occurred_at >= :first AND occurred_at < :lo AND record IS NOT NULL
 )
 SELECT (SELECT COUNT(*) FROM now),
        (SELECT COUNT(DISTINCT member) FROM now),
@@ -163,7 +184,7 @@ SELECT (SELECT COUNT(*) FROM now),
         FROM now),
        (SELECT MAX(CASE WHEN instr(amount, '.') THEN length(amount) - instr(amount, '.') ELSE 0 END)
         FROM now)
-"""
+"""  # noqa: S608
 # The ledger's first and last instants, each through entries_by_time.
 LEDGER_SPAN = "SELECT (SELECT MIN(occurred_at) FROM entries), (SELECT MAX(occurred_at) FROM entries)"
 POINTS_BEFORE = "SELECT COALESCE(SUM(points), 0) FROM entries WHERE occurred_at < ?"
@@ -194,10 +215,14 @@ UPSERT_MEMBER_TALLY = (
 )
 # A key's record, in its entry (a purchase's, recorded_at as UTC text) or kept as an operation
 # (recorded_micros): the triggers of schema 11 keep it in one place at most.
+# A record in its entry comes with what the entry says of it (loyalty.store.sqlite.entries.FACTS),
+# which one of layout 3 leaves out (schema 22).
 SELECT_OPERATION = (
-    "SELECT 'purchase', record, recorded_at, recorded_offset FROM entries"
+    "SELECT 'purchase', record, recorded_at, recorded_offset,"
+    " member_id, occurred_at, occurred_offset, points, balance_after, seq FROM entries"
     " WHERE source_id = :k AND record IS NOT NULL"
-    " UNION ALL SELECT kind, body, recorded_micros, recorded_offset FROM operations WHERE key = :k"
+    " UNION ALL SELECT kind, body, recorded_micros, recorded_offset, NULL, NULL, NULL, NULL, NULL, NULL"
+    " FROM operations WHERE key = :k"
 )
 INSERT_ENTRY = (
     "INSERT INTO entries (seq, member_id, kind, points, balance_after, occurred_at, occurred_offset,"

@@ -41,7 +41,7 @@ from loyalty.store.rows import (
     rules_text,
     tier_state_from_row,
 )
-from loyalty.store.sqlite.entries import Pending, pending
+from loyalty.store.sqlite.entries import Pending, facts, pending
 from loyalty.store.sqlite.erasure import SQLiteErasure
 from loyalty.store.sqlite.holds import SQLiteHolds
 from loyalty.store.sqlite.identifiers import IdentifierRows
@@ -441,8 +441,8 @@ class SQLiteUnitOfWork(
             if not self._readonly:
                 self._free.add(key)
             return None
-        kind, body, recorded, offset = row
-        request, result = unpack_operation(key, body)
+        kind, body, recorded, offset, member_id, *rest = row
+        request, result = unpack_operation(key, body, None if member_id is None else facts(member_id, *rest))
         if isinstance(recorded, int):
             recorded = EPOCH + timedelta(microseconds=recorded)
         return Operation(key, kind, request, result, restore_instant(recorded, offset))
@@ -455,7 +455,7 @@ class SQLiteUnitOfWork(
             free.discard(key)
             if entry is not None and carries(entry.posting, operation):
                 # A purchase's record goes in its entry: one row written, not two.
-                self._flush(pack_operation(kind, key, operation.request, operation.result))
+                self._flush(pack_operation(kind, key, operation.request, operation.result, entry.facts()))
                 return
         self._flush()
         purchased = purchase_time(operation)
