@@ -28,6 +28,7 @@ __all__ = [
     "as_postgres_schema_14",
     "as_postgres_schema_17",
     "as_postgres_schema_18",
+    "as_postgres_schema_19",
     "as_sqlite_schema_14",
     "as_sqlite_schema_15",
     "as_sqlite_schema_16",
@@ -35,6 +36,7 @@ __all__ = [
     "as_sqlite_schema_18",
     "as_sqlite_schema_19",
     "as_sqlite_schema_20",
+    "as_sqlite_schema_21",
 ]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -70,9 +72,32 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_21(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 21 left it: a referee's row tied to its referrer's by a
+    foreign key, and an erasure's record of its other members' parts not among the kinds
+    ``operations_parts`` indexes."""
+    from loyalty.store.sqlite.migrations import MIGRATIONS
+
+    (referrals,) = (s for s in MIGRATIONS[4] if "CREATE TABLE referrals (" in s)
+    (parts,) = (s for s in MIGRATIONS[20] if "CREATE INDEX operations_parts" in s)
+    for statement in (
+        referrals.replace("CREATE TABLE referrals (", "CREATE TABLE referrals_21 (", 1),
+        "INSERT INTO referrals_21 SELECT * FROM referrals",
+        "DROP TABLE referrals",
+        "ALTER TABLE referrals_21 RENAME TO referrals",
+        "CREATE INDEX referrals_by_referrer ON referrals(referrer, referee)",
+        "DROP INDEX operations_parts",
+        parts,
+        "UPDATE schema_version SET version = 21",
+    ):
+        conn.execute(statement)
+    conn.commit()
+
+
 def as_sqlite_schema_20(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 20 left it: a member's own tallies in the tallies table, no
     index of the records written in parts."""
+    as_sqlite_schema_21(conn)
     conn.execute("INSERT INTO tallies (key, count, points) SELECT key, count, points FROM member_tallies")
     conn.execute("DROP TABLE member_tallies")
     conn.execute("DROP INDEX operations_parts")
@@ -234,6 +259,16 @@ _UNDO_19 = (
     "DROP INDEX {s}.operations_parts",
     "UPDATE {s}.schema_version SET version = 18",
 )
+
+
+def as_postgres_schema_19(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 19 left it: an erasure's record of its other members'
+    parts not among the kinds ``operations_parts`` indexes."""
+    from loyalty.store.postgres.migrations import MIGRATIONS
+
+    (parts,) = (s for s in MIGRATIONS[18] if "CREATE INDEX operations_parts" in s)
+    undo = ("DROP INDEX {s}.operations_parts", parts, "UPDATE {s}.schema_version SET version = 19")
+    _undo_postgres(dsn, schema, undo)
 
 
 def as_postgres_schema_18(dsn: str, schema: str) -> None:
