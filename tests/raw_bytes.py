@@ -14,7 +14,7 @@ from pathlib import Path
 
 from loyalty.store import Store
 
-__all__ = ["forms", "memory_bytes", "pg_dump", "sqlite_bytes"]
+__all__ = ["forms", "memory_bytes", "pg_dump", "sqlite_bytes", "store_bytes"]
 
 
 def forms(value: str) -> Iterator[bytes]:
@@ -58,6 +58,15 @@ def sqlite_bytes(path: Path) -> bytes:
         conn.execute("VACUUM")
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return b"".join(p.read_bytes() for p in path.parent.iterdir() if p.name.startswith(path.name))
+
+
+def store_bytes(adapter: str, store: Store, path: Path, dsn: str, schema: str) -> bytes:
+    """The bytes of ``store`` of ``adapter`` (closed first): a SQLite file at ``path``, a
+    PostgreSQL ``schema`` at ``dsn``, or the in-memory store's structures (kept open)."""
+    if adapter == "memory":
+        return memory_bytes(store)
+    store.close()
+    return sqlite_bytes(path) if adapter == "sqlite" else pg_dump(dsn, schema)
 
 
 def memory_bytes(store: Store) -> bytes:

@@ -75,6 +75,28 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_23(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 23 left it: a referee's row tied to its referrer's by a
+    foreign key, and an erasure's record of its other members' parts not among the kinds
+    ``operations_parts`` indexes."""
+    from loyalty.store.sqlite.migrations import MIGRATIONS
+
+    (referrals,) = (s for s in MIGRATIONS[4] if "CREATE TABLE referrals (" in s)
+    (parts,) = (s for s in MIGRATIONS[20] if "CREATE INDEX operations_parts" in s)
+    for statement in (
+        referrals.replace("CREATE TABLE referrals (", "CREATE TABLE referrals_23 (", 1),
+        "INSERT INTO referrals_23 SELECT * FROM referrals",
+        "DROP TABLE referrals",
+        "ALTER TABLE referrals_23 RENAME TO referrals",
+        "CREATE INDEX referrals_by_referrer ON referrals(referrer, referee)",
+        "DROP INDEX operations_parts",
+        parts,
+        "UPDATE schema_version SET version = 23",
+    ):
+        conn.execute(statement)
+    conn.commit()
+
+
 def _schema_22_entries() -> list[str]:
     """The statements that make schema 22's ``entries`` (the table, its indexes and triggers, and
     the trigger on ``operations`` that names it), as a file of schema 22 has them."""
@@ -109,6 +131,7 @@ def as_sqlite_schema_22(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 22 left it: an entry's ``occurred_at`` as ISO 8601 text in
     UTC and its ``recorded_at`` as the 16 digits of its microseconds, in TEXT columns, its kind by
     name, and the records in entries of layout 2 (with their member, till time, points, balance and lot)."""
+    as_sqlite_schema_23(conn)
     table, *rest = _schema_22_entries()
     conn.create_function("iso_of", 1, _iso)
     conn.create_function("layout_2", 8, _layout_2)
@@ -323,9 +346,20 @@ _UNDO_19 = (
 )
 
 
+def as_postgres_schema_20(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 20 left it: an erasure's record of its other members'
+    parts not among the kinds ``operations_parts`` indexes."""
+    from loyalty.store.postgres.migrations import MIGRATIONS
+
+    (parts,) = (s for s in MIGRATIONS[18] if "CREATE INDEX operations_parts" in s)
+    undo = ("DROP INDEX {s}.operations_parts", parts, "UPDATE {s}.schema_version SET version = 20")
+    _undo_postgres(dsn, schema, undo)
+
+
 def as_postgres_schema_19(dsn: str, schema: str) -> None:
     """A current PostgreSQL schema as schema 19 left it: the tallies of a purchase or lot kept
     without their member, in tallies."""
+    as_postgres_schema_20(dsn, schema)
     _undo_postgres(dsn, schema, _UNDO_20)
 
 

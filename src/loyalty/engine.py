@@ -218,7 +218,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         )
 
     def erase(self, member_id: str, *, id: str, at: datetime, reason: str, actor: str) -> Erased:
-        """Erase the member's personal data on request (GDPR art. 17), in one unit of work.
+        """Erase the member's personal data on request (GDPR art. 17): the member's rows in one
+        unit of work, then each other member's rows that name it in one of that member's.
 
         Its birthday, attributes and keys go; the text its commands and staff wrote (reasons,
         actors, event properties, keys) is taken out of its ledger entries, the records of its

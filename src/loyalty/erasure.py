@@ -2,8 +2,10 @@
 data taken out, and the ledger's figures and chain left as they were.
 
 :func:`plan_erasure` is pure: given the member, its entries, the idempotency records of the
-commands about it and its outbox events, it returns the :class:`Erasure` a store writes in one go
-(:meth:`loyalty.store.ErasureRole.erase_member`):
+commands about it and its outbox events, it returns the :class:`Erasure` a store writes, split by
+:func:`loyalty.erasure_parts.split` into the member's own part
+(:meth:`loyalty.store.ErasureRole.erase_member`) and each other member's
+(:meth:`loyalty.store.ErasureRole.erase_part`):
 
 - the member's row keeps its id, enrollment time and balance; its birthday, the time it
   changed and its attributes go, and its status becomes ``erased``;
@@ -76,6 +78,7 @@ __all__ = [
     "Record",
     "erased_by",
     "erased_member",
+    "erased_text",
     "names",
     "partners",
     "plan_erasure",
@@ -300,6 +303,12 @@ def _erased_text(kind: EntryKind, reason: str, actor: str | None) -> tuple[str, 
 def _text(entry: Entry) -> ErasedText:
     reason, actor = _erased_text(entry.kind, entry.reason, entry.actor)
     return ErasedText(entry.seq, reason, actor, text_digest(entry))
+
+
+def erased_text(entry: Entry) -> ErasedText:
+    """The entry's text once erased (its caller's text ``erased``, any actor ``erased``), with the
+    digest of what it says now (a store keeps the first one it was given)."""
+    return _text(entry)
 
 
 def _entries_in(value: Any) -> Any:

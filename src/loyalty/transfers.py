@@ -69,7 +69,8 @@ RECEIVED = "\x1freceived"
 #: maintenance looks for without its :data:`RECEIVED` record (``unreceived_transfers``,
 #: ``unfinished_parts``): a transfer's sender's part, a referral reward's and a take-back's
 #: referee's part (:mod:`loyalty.service.referral_parts`), a merge's absorbed member's part and
-#: survivor's part (:mod:`loyalty.service.merging`, :mod:`loyalty.service.surviving`). The SQL
+#: survivor's part (:mod:`loyalty.service.merging`, :mod:`loyalty.service.surviving`), an
+#: erasure's part for its other members (:mod:`loyalty.service.erasure_parts`). The SQL
 #: adapters index the records of these kinds alone (``operations_parts``), so that
 #: finding them is a probe, not a scan of every record; a kind added here needs a migration
 #: that widens that index.
@@ -79,6 +80,7 @@ PARTED_KINDS = (
     "referral_take_back",
     "member_merge_owed",
     "member_merge_referees",
+    "member_erasure_others",
 )
 
 #: A run of drawn points that keep one date: (points, expiry date, whether it rolls).

@@ -65,6 +65,7 @@ def test_run_due_writes_off_what_expired_once(
         "  transfers finished       0\n"
         "  referral bonuses paid    0\n"
         "  merges finished          0\n"
+        "  erasures finished        0\n"
     )
     assert _balance(url) == 0
     # Run again (a scheduler that fired twice): nothing more is due.
@@ -96,6 +97,7 @@ def test_run_due_reads_the_store_from_the_environment_and_the_program_from_a_fil
         "finished_transfers": 0,
         "paid_referrals": 0,
         "finished_merges": 0,
+        "finished_erasures": 0,
     }
     assert _balance(url) == 12
 

@@ -180,7 +180,8 @@ def test_a_maintenance_run_is_logged_at_info_with_its_counts_and_duration(
     assert head == (
         f"run_due at {clock.now.isoformat()}: 2 lots expired (24 points) of 2 members, "
         "1 holds expired (5 points back), 0 tier reviews (0 tier changes), 0 lots re-dated, 0 reminders, "
-        "0 vouchers expired, 0 transfers finished, 0 referral bonuses paid, 0 merges finished"
+        "0 vouchers expired, 0 transfers finished, 0 referral bonuses paid, 0 merges finished, "
+        "0 erasures finished"
     )
     assert took.endswith(" s") and float(took[:-2]) >= 0
 

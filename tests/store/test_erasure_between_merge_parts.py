@@ -21,7 +21,7 @@ from loyalty.testing.contract import T0
 from loyalty.testing.contract.erasure_ids import PROGRAM
 from tests.adapters import ADAPTERS
 from tests.pg import postgres_dsn, schema_of
-from tests.raw_bytes import forms, memory_bytes, pg_dump, sqlite_bytes
+from tests.raw_bytes import forms, store_bytes
 from tests.service.test_merge_parts import MOVED, SURVIVED, Crash, CrashingStore
 
 #: Phone numbers, as a till may use: the absorbed member referred the survivor and a third member.
@@ -49,12 +49,8 @@ def _half_merged(store: Store, crash: str) -> Engine:
 
 def _kept(adapter: str, store: Store, request: pytest.FixtureRequest, path: Path) -> bytes:
     """The store's bytes, once closed."""
-    if adapter == "memory":
-        return memory_bytes(store)
-    store.close()
-    if adapter == "sqlite":
-        return sqlite_bytes(path)
-    return pg_dump(postgres_dsn(), schema_of(request.getfixturevalue("store_url")))
+    schema = schema_of(request.getfixturevalue("store_url")) if adapter == "postgres" else ""
+    return store_bytes(adapter, store, path, postgres_dsn(), schema)
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)

@@ -203,3 +203,25 @@ def test_a_referrer_erased_while_its_referees_first_purchase_is_returned_leaves_
         _rewarded,
         lambda n, _, __, engine: engine.record_return(Return(f"R{n}", f"P{n}", T0)),
     )
+
+
+def test_a_referrer_and_its_referee_erased_at_once_leave_neither_id(store_url: str) -> None:
+    # The referrer's erasure holds the referee (its part renames the referee's row) and the
+    # referee's erasure first writes that part if the referrer's first part committed: either
+    # order, and both at once, leave no id (a deadlock between the two is retried).
+    first, eraser = _engines(store_url)
+    pairs = _pairs()
+    with first, eraser:
+        for n, pair in enumerate(pairs):
+            _referred(first, n, *pair)
+            _buy(f"P{n}", pair[1], first)
+        for n, (referrer, referee) in enumerate(pairs):
+            _at_once(
+                (first, eraser),
+                partial(_erase, f"F{n}", referee),
+                partial(_erase, f"E{n}", referrer),
+                DELAYS[n % len(DELAYS)],
+            )
+        assert first.run_due().finished_erasures == 0  # each erasure finished its own parts
+        assert first.verify().ok
+    assert _left(store_url, [member for pair in pairs for member in pair]) == []

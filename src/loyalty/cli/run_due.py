@@ -44,6 +44,7 @@ def run_due(args: argparse.Namespace) -> int:
             ("transfers finished", f"{done.finished_transfers}"),
             ("referral bonuses paid", f"{done.paid_referrals}"),
             ("merges finished", f"{done.finished_merges}"),
+            ("erasures finished", f"{done.finished_erasures}"),
         ],
     )
     return 0

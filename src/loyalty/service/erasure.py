@@ -10,12 +10,12 @@ from typing import Any
 import attrs
 
 from loyalty.checks import check_id, check_text
-from loyalty.erasure import Erased, partners, plan_erasure
+from loyalty.erasure import Erased, Erasure, partners, plan_erasure
 from loyalty.errors import MemberErased, UnknownMember
-from loyalty.members import MemberStatus
-from loyalty.outbox import EventKind, NewEvent
+from loyalty.members import Member, MemberStatus
+from loyalty.outbox import DomainEvent, EventKind, NewEvent
 from loyalty.pseudonyms import is_pseudonym, pseudonym
-from loyalty.service import locks
+from loyalty.service import erasure_parts, locks
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import UnitOfWork
@@ -58,39 +58,63 @@ def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, 
             locks.not_erased(uow, member_id)
         # Else a member erased by an earlier version, which kept its id: erased again, its rows
         # (already scrubbed) take the pseudonym, as the first erasure would now have done.
+        # Its own referral row still naming a referrer erased before (that erasure's part for this
+        # member pending): renamed first, as every other such part, so what is read below is final.
+        erasure_parts.settle(ctx, uow, member_id)
         member = uow.member(member_id)
         if member is None:  # pragma: no cover - locked above, which refuses an unknown member
             raise UnknownMember("member_id", f"no member {member_id!r}")
         keys = uow.identifiers(member_id)
-        records = uow.member_records(member_id)
-        # The other member of a transfer or merge is not locked: only texts of its entries
-        # written before are rewritten, which no command of its reads or changes.
-        others = {
-            other: (uow.history(other), uow.member_events(other)) for other in partners(records, member_id)
-        }
-        plan = plan_erasure(
-            member,
-            uow.history(member_id),
-            records,
-            uow.member_events(member_id),
-            key=key,
-            others=others,
-            pseudonym=hidden,
-            mentioning=uow.mentioning(member_id),
-            named_by=uow.naming(member_id),
-        )
-        uow.erase_member(plan)
+        while True:
+            plan, events, referees = _plan(uow, member, key, hidden)
+            # The other members' rows are written by their own parts, which the record below
+            # names them for: held until this commits, or, one erased since it was read, read again.
+            split = erasure_parts.hold(uow, plan, events, referees)
+            if split is not None:
+                break
+        own, parts = split
+        uow.erase_member(own)
         now = ctx.now()
         uow.add_event(NewEvent(EventKind.MEMBER_ERASED, hidden, at, now, key, {}))
         done = Erased(member_id, now, len(plan.texts), len(plan.records), len(plan.events), len(keys), hidden)
         erasure.remember(uow, _result(done), now)
+        erasure_parts.owe(ctx, uow, key, hidden, parts)
         uow.commit()
         return done
 
     erased = erasure.run(ctx.runner, command)
+    # The other members' parts: right after the first, or, on a retry, what a crash left unwritten.
+    erasure_parts.finish(ctx, key)
     # Counts only: the member id may be the one thing left that names the person.
     logger.info("erase: %d entries, %d records, %d events", erased.entries, erased.records, erased.events)
     return erased
+
+
+def _plan(
+    uow: UnitOfWork, member: Member, key: str, hidden: str
+) -> tuple[Erasure, list[DomainEvent], list[str]]:
+    """The erasure of ``member`` as the store is now, the events it was planned from and the
+    members whose referral names it as referrer."""
+    member_id = member.id
+    records = uow.member_records(member_id)
+    # The other member of a transfer or merge is not locked: only texts of its entries written
+    # before are rewritten (by its own part), which no command of its reads or changes.
+    others = {other: (uow.history(other), uow.member_events(other)) for other in partners(records, member_id)}
+    mine = uow.member_events(member_id)
+    mentioning = uow.mentioning(member_id)
+    plan = plan_erasure(
+        member,
+        uow.history(member_id),
+        records,
+        mine,
+        key=key,
+        others=others,
+        pseudonym=hidden,
+        mentioning=mentioning,
+        named_by=uow.naming(member_id),
+    )
+    events = [*mine, *mentioning[1], *(event for _, happened in others.values() for event in happened)]
+    return plan, events, [referral.referee for referral in uow.referrals_by(member_id)]
 
 
 def _secret(uow: UnitOfWork) -> bytes:

@@ -27,7 +27,16 @@ from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
 from loyalty.merges import REFEREES_PART, SURVIVOR_PART
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.service import locks, merging, postings, referral_parts, rewarding, tiering, transferring
+from loyalty.service import (
+    erasure_parts,
+    locks,
+    merging,
+    postings,
+    referral_parts,
+    rewarding,
+    tiering,
+    transferring,
+)
 from loyalty.service.context import Context
 from loyalty.store import Operation, UnitOfWork
 from loyalty.tallies import Tally
@@ -69,6 +78,9 @@ class Maintenance:
     #: Merges whose absorbed member's part was written and the rest not (a crash between the
     #: parts, and no retry since), finished: the survivor's part, then the referees' referrals.
     finished_merges: int = 0
+    #: Erasures whose other members' parts were not all written (a crash between the parts, and
+    #: no retry since), finished: each other member's rows naming the erased member renamed.
+    finished_erasures: int = 0
 
 
 def run_due(
@@ -115,6 +127,7 @@ def run_due(
         finished_transfers=_finish_transfers(ctx, batch),
         paid_referrals=referral_parts.finish_due(ctx, batch),
         finished_merges=_finish_merges(ctx, batch),
+        finished_erasures=erasure_parts.finish_due(ctx, batch),
     )
     report = attrs.evolve(report, redated_lots=_redate_earlier(ctx, at, batch))
     members: set[str] = set()
@@ -189,7 +202,8 @@ def _log(report: Maintenance, at: datetime, seconds: float) -> None:
     logger.info(
         "run_due at %s: %d lots expired (%d points) of %d members, %d holds expired (%d points back), "
         "%d tier reviews (%d tier changes), %d lots re-dated, %d reminders, %d vouchers expired, "
-        "%d transfers finished, %d referral bonuses paid, %d merges finished, in %.3f s",
+        "%d transfers finished, %d referral bonuses paid, %d merges finished, %d erasures finished, "
+        "in %.3f s",
         at.isoformat(),
         report.expired_lots,
         report.expired_points,
@@ -204,6 +218,7 @@ def _log(report: Maintenance, at: datetime, seconds: float) -> None:
         report.finished_transfers,
         report.paid_referrals,
         report.finished_merges,
+        report.finished_erasures,
         seconds,
     )
 

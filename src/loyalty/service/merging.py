@@ -51,7 +51,7 @@ from loyalty.merges import (
     progress_keys,
 )
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.service import locks, postings, referral_parts, surviving, tiering
+from loyalty.service import erasure_parts, locks, postings, referral_parts, surviving, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.surviving import REFEREES, moved_form
@@ -196,8 +196,10 @@ def _move(ctx: Context, uow: UnitOfWork, *, key: str, index: int) -> None:
     referee = owed.result["referees"][index]
     locks.lock(uow, referee, "absorbed")
     # The row moves to the survivor from the absorbed member: both held against their erasure.
-    owed = _held(uow, owed, "survivor", "absorbed")
-    referral = uow.referral(referee)
+    held = _held(uow, owed, "survivor", "absorbed")
+    # A referral still naming an erased referrer by its id: that erasure's part written first.
+    referral = erasure_parts.referral_of(ctx, uow, referee, erased=held is not owed)
+    owed = held
     if referral is not None and referral.referrer == owed.request["absorbed"]:
         lots = dict(owed.result["lots"])  # kept as pairs: JSON has no int keys
         for moved in moved_referrals([referral], owed.request["survivor"], ctx.now().astimezone(UTC), lots):

@@ -27,7 +27,7 @@ from loyalty.receipts import Receipt
 from loyalty.recording import EarningPlan, ReferralSnapshot, Snapshot, TierSnapshot, plan_earning
 from loyalty.referrals import Referral, ReferralState, cap_key
 from loyalty.returns import debt_key, owed_key
-from loyalty.service import locks, postings, referral_parts, tiering
+from loyalty.service import erasure_parts, locks, postings, referral_parts, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import Operation, UnitOfWork
@@ -130,7 +130,7 @@ def _read(
 
 
 def _referral(
-    uow: UnitOfWork, program: Program, purchase: Purchase, read: Mapping[str, Tally]
+    ctx: Context, uow: UnitOfWork, program: Program, purchase: Purchase, read: Mapping[str, Tally]
 ) -> ReferralSnapshot | None:
     """What a referee's first purchase needs of its pending referral: the referrer's status and
     (for the identity attribute) member, read without its lock, since the purchase writes none
@@ -141,11 +141,12 @@ def _referral(
     visits = read.get(visits_key(purchase.member_id))
     if terms is None or (visits is not None and visits.count):
         return None
-    referral = _pending(uow, purchase.member_id)
+    referral = _pending(ctx, uow, purchase.member_id)
     # The bonuses name the referrer (the referee's entry, the record owing it its part): held
-    # against its erasure until this commits, or, erased since the read, read again renamed.
+    # against its erasure until this commits, or, erased since the read, read again renamed
+    # (that erasure's part for this referee written first).
     if referral is not None and not uow.keep_named(referral.referrer):
-        referral = _pending(uow, purchase.member_id)
+        referral = _pending(ctx, uow, purchase.member_id, erased=True)
     if referral is None:
         return None
     rewarded = 0
@@ -159,9 +160,9 @@ def _referral(
     return ReferralSnapshot(referral, referee, referrer, rewarded, status)
 
 
-def _pending(uow: UnitOfWork, referee: str) -> Referral | None:
+def _pending(ctx: Context, uow: UnitOfWork, referee: str, *, erased: bool = False) -> Referral | None:
     """The referee's pending referral, naming the member to reward now (see :func:`_referral`)."""
-    referral = uow.referral(referee)
+    referral = erasure_parts.referral_of(ctx, uow, referee, erased=erased)
     if referral is None or referral.state is not ReferralState.PENDING:
         return None
     if uow.member_status(referral.referrer) is MemberStatus.CLOSED:
@@ -215,7 +216,9 @@ def _snapshot(
     rolls = rolls or (current is not None and current.expiry.rolls)
     account = postings.read_account(uow, subject.member_id, rolls=rolls, balance=balance, read=read)
     referral = (
-        None if purchase is None or program.referrals is None else _referral(uow, program, purchase, read)
+        None
+        if purchase is None or program.referrals is None
+        else _referral(ctx, uow, program, purchase, read)
     )
     versions = ctx.programs.known()
     snapshot = Snapshot(subject, program, versions, now, account, member, read, reason, tier, referral, month)

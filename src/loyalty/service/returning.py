@@ -26,7 +26,7 @@ from loyalty.returns import (
     returned_key,
     taken_key,
 )
-from loyalty.service import locks, postings, referral_parts, rewarding, tiering
+from loyalty.service import erasure_parts, locks, postings, referral_parts, rewarding, tiering
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.store import Operation, UnitOfWork
@@ -171,15 +171,15 @@ def _snapshot(
     context = _context(uow, program, purchase, member, kept)
     now = ctx.now()
     postings.expire_due(uow, member_id, now, now)
-    referral = uow.referral(member_id)
+    referral = erasure_parts.referral_of(ctx, uow, member_id)
     left = remaining(purchase, returned_after(purchase, before, returned.lines))
     revoked = None
     if referral is not None and revokes(program, referral, pid, left):
         # The rejected referral and the record of what the referrer gives back name it: held
         # against its erasure until this commits, or, erased since the read, read again renamed.
         if not uow.keep_named(referral.referrer):
-            referral = uow.referral(member_id)
-            assert referral is not None  # an erasure renames the row, never drops it
+            referral = erasure_parts.referral_of(ctx, uow, member_id, erased=True)
+            assert referral is not None  # an erasure's part renames the row, never drops it
         terms = program.referrals
         period = None
         # A referral whose referrer was left out took no place under its cap to free.

@@ -24,7 +24,7 @@ from loyalty.merges import (
     plan_survivor,
     received_lots,
 )
-from loyalty.service import locks, postings, tiering
+from loyalty.service import erasure_parts, locks, postings, tiering
 from loyalty.service.context import Context
 from loyalty.store import Operation, UnitOfWork
 from loyalty.transfers import RECEIVED
@@ -48,7 +48,8 @@ def survive(ctx: Context, uow: UnitOfWork, key: str) -> Merge:
     locks.lock(uow, survivor, "survivor")
     # The survivor's entries, referral and records name the absorbed member: held against its
     # erasure until this commits, or, erased since the read above, read again with it renamed.
-    if not uow.keep_named(absorbed):
+    kept_named = uow.keep_named(absorbed)
+    if not kept_named:
         first = uow.operation(key)
         assert first is not None  # read above
         request, result = first.request, first.result
@@ -72,7 +73,7 @@ def survive(ctx: Context, uow: UnitOfWork, key: str) -> Merge:
     moved = [moved_lot(form) for form in result["lots"]]
     plan = plan_survivor(account, absorbed, moved, key=key, at=at, now=now, reason=reason, carried=carried)
     written = postings.apply(uow, plan)
-    own = uow.referral(survivor)
+    own = erasure_parts.referral_of(ctx, uow, survivor, erased=not kept_named)
     if own is not None and own.referrer == absorbed:
         for referral in moved_referrals([own], survivor, now.astimezone(UTC), {}):
             uow.put_referral(referral)

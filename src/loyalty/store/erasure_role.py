@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from loyalty.erasure import Erasure, Record
+from loyalty.erasure import Counterpart, Erasure, Record
 from loyalty.ledger import Entry
 from loyalty.outbox import DomainEvent
 
@@ -71,21 +71,28 @@ class ErasureRole(Protocol):
         ...
 
     def erase_member(self, erasure: Erasure) -> None:
-        """Write an erasure in this unit of work: replace the member's birthday, its change time,
-        attributes and status (as :meth:`~loyalty.store.MembersRole.update_member`); delete every
-        key of the member (:meth:`~loyalty.store.IdentifiersRole.identifiers`); set each listed
-        entry's reason and actor and keep its ``kept`` text digest, which
-        :meth:`~loyalty.store.LedgerRole.chain_links` gives back with the entry from then on;
-        replace each listed record's request and result (under its key, wherever it is kept);
-        and each listed event's data (the member's, or a merge into it). Each counterpart's texts
-        and events are written the same way, as that other member's (its entries' digests kept
-        under its member id and their seq; an entry erased before keeps its first digest). The
-        records ``renamed`` are replaced too, and the data of the events ``mentions`` (anyone's).
-        Last, with a ``pseudonym``, the member id becomes the pseudonym everywhere the store keeps
-        it: the member's row and every row that names the member (its entries, lots, holds,
-        vouchers, tier, referrals either side, offline uses, events, kept digests), and the key of
-        each of its tallies (:func:`loyalty.pseudonyms.renamed_tally`). An entry's figures, a
-        record's kind and the order of everything stay as they were. An unknown member, entry,
-        record or event, or an entry or event of another member than the one it is listed
-        under, must fail with :class:`~loyalty.errors.StorageError`."""
+        """Write an erasure's first part in this unit of work, the member's own rows and the
+        records: replace the member's birthday, its change time, attributes and status (as
+        :meth:`~loyalty.store.MembersRole.update_member`); delete every key of the member
+        (:meth:`~loyalty.store.IdentifiersRole.identifiers`); set each listed entry's reason and
+        actor and keep its ``kept`` text digest, which :meth:`~loyalty.store.LedgerRole.chain_links`
+        gives back with the entry from then on; replace each listed record's request and result
+        (under its key, wherever it is kept), the records ``renamed`` too, and the data of each
+        listed event (``events`` and ``mentions``, the member's own). Last, with a ``pseudonym``,
+        the member id becomes the pseudonym everywhere the store keeps it in the member's rows:
+        the member's row and every row of the member's (its entries, lots, holds, vouchers, tier,
+        referral as referee, offline uses, events, kept digests), and the key of each of its
+        tallies (:func:`loyalty.pseudonyms.renamed_tally`); another member's row (a referee's
+        referral naming it as referrer) is left to that member's part (:meth:`erase_part`). An
+        entry's figures, a record's kind and the order of everything stay as they were. An unknown
+        member, entry, record or event, an entry or event of another member, or any
+        ``counterparts`` must fail with :class:`~loyalty.errors.StorageError`."""
+        ...
+
+    def erase_part(self, part: Counterpart) -> None:
+        """Write another member's part of an erasure in this unit of work (the caller holds that
+        member's lock): set each of ``part.texts``' entry's reason and actor, keeping its ``kept``
+        digest unless one is kept already (an entry erased twice keeps the digest of what it first
+        said), and replace each of ``part.events``' event's data. Each entry and event must be
+        ``part.member_id``'s, else :class:`~loyalty.errors.StorageError`, with nothing written."""
         ...

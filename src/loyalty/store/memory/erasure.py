@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import attrs
 from sortedcontainers import SortedKeyList, SortedList
 
-from loyalty.erasure import Erasure, Record, names
+from loyalty.erasure import Counterpart, ErasedEvent, ErasedText, Erasure, Record, names
 from loyalty.errors import StorageError
 from loyalty.ledger import Entry
 from loyalty.members import Member, MemberStatus
@@ -22,7 +22,6 @@ from loyalty.pseudonyms import (
     SECRET_KEY,
     made_reasons,
     mentions,
-    renamed_referral_reason,
     renamed_tally,
     secret_from,
     secret_points,
@@ -110,32 +109,15 @@ class MemoryErasure:
         old = data.members.get(member.id)
         if old is None:
             raise StorageError("member_id", f"no member {member.id!r} to erase")
+        if erasure.counterparts:
+            raise StorageError("counterparts", "another member's rows are written by its own part")
         # Checked first: nothing is changed unless all of it can be.
         owned = [(member.id, text) for text in erasure.texts]
-        owned += [(other.member_id, text) for other in erasure.counterparts for text in other.texts]
-        for owner, text in owned:
-            if not 0 < text.seq <= len(data.ledger) or data.ledger[text.seq - 1].member_id != owner:
-                raise StorageError("seq", f"no entry {text.seq} of member {owner!r}")
-        for record in erasure.records:
+        _check_texts(data, owned)
+        for record in [*erasure.records, *erasure.renamed]:
             if record.key not in data.operations:
                 raise StorageError("key", f"no record {record.key!r}")
-        for event in erasure.events:
-            if not 0 < event.seq <= len(data.events) or not _about(data.events[event.seq - 1], member.id):
-                raise StorageError("seq", f"no event {event.seq} of member {member.id!r}")
-        for record in erasure.renamed:
-            if record.key not in data.operations:
-                raise StorageError("key", f"no record {record.key!r}")
-        for event in erasure.mentions:
-            if not 0 < event.seq <= len(data.events):
-                raise StorageError("seq", f"no event {event.seq}")
-        shared = [event for other in erasure.counterparts for event in other.events]
-        for other in erasure.counterparts:
-            for event in other.events:
-                if (
-                    not 0 < event.seq <= len(data.events)
-                    or data.events[event.seq - 1].member_id != other.member_id
-                ):
-                    raise StorageError("seq", f"no event {event.seq} of member {other.member_id!r}")
+        _check_events(data, member.id, [*erasure.events, *erasure.mentions])
         # Rare, and it may touch every structure (a rename): undone by restoring a copy.
         saved = {name: _copied(value) for name, value in vars(data).items()}
         data.members[member.id] = attrs.evolve(
@@ -147,20 +129,12 @@ class MemoryErasure:
         )
         for key in data.keys_of.pop(member.id, set()):
             del data.identifiers[key]
-        for owner, text in owned:
-            new = attrs.evolve(data.ledger[text.seq - 1], reason=text.reason, actor=text.actor)
-            data.ledger[text.seq - 1] = new
-            theirs = data.entries[owner]
-            theirs[bisect_left(theirs, text.seq, key=lambda e: e.seq)] = new
-            # An entry erased twice keeps the digest of what it first said.
-            data.kept_texts.setdefault(text.seq, text.kept)
+        _write_texts(data, owned)
         for record in [*erasure.records, *erasure.renamed]:
             kept = data.operations[record.key]
             body = pack(dict(record.request), dict(record.result))
             data.operations[record.key] = Kept(kept.kind, body, kept.recorded_at, kept.facts)
-        for event in [*erasure.events, *shared, *erasure.mentions]:
-            found = data.events[event.seq - 1]
-            data.events[event.seq - 1] = attrs.evolve(found, data=check_json("data", event.data))
+        _write_events(data, [*erasure.events, *erasure.mentions])
         if erasure.pseudonym is not None and erasure.pseudonym != member.id:
             _rename(data, member.id, erasure.pseudonym, dict(erasure.sources))
 
@@ -169,6 +143,50 @@ class MemoryErasure:
             vars(data).update(saved)
 
         self._undo.append(undo)
+
+    def erase_part(self: Transaction, part: Counterpart) -> None:
+        self._writable()
+        data = self._data
+        owned = [(part.member_id, text) for text in part.texts]
+        _check_texts(data, owned)
+        _check_events(data, part.member_id, part.events)
+        ledger, entries, events = list(data.ledger), dict(data.entries), list(data.events)
+        kept = dict(data.kept_texts)
+        _write_texts(data, owned)
+        _write_events(data, part.events)
+
+        def undo() -> None:
+            data.ledger, data.entries, data.events, data.kept_texts = ledger, entries, events, kept
+
+        self._undo.append(undo)
+
+
+def _check_texts(data: Data, owned: list[tuple[str, ErasedText]]) -> None:
+    for owner, text in owned:
+        if not 0 < text.seq <= len(data.ledger) or data.ledger[text.seq - 1].member_id != owner:
+            raise StorageError("seq", f"no entry {text.seq} of member {owner!r}")
+
+
+def _check_events(data: Data, member_id: str, events: list[ErasedEvent] | tuple[ErasedEvent, ...]) -> None:
+    for event in events:
+        if not 0 < event.seq <= len(data.events) or data.events[event.seq - 1].member_id != member_id:
+            raise StorageError("seq", f"no event {event.seq} of member {member_id!r}")
+
+
+def _write_texts(data: Data, owned: list[tuple[str, ErasedText]]) -> None:
+    for owner, text in owned:
+        new = attrs.evolve(data.ledger[text.seq - 1], reason=text.reason, actor=text.actor)
+        data.ledger[text.seq - 1] = new
+        theirs = data.entries[owner] = list(data.entries[owner])
+        theirs[bisect_left(theirs, text.seq, key=lambda e: e.seq)] = new
+        # An entry erased twice keeps the digest of what it first said.
+        data.kept_texts.setdefault(text.seq, text.kept)
+
+
+def _write_events(data: Data, events: list[ErasedEvent] | tuple[ErasedEvent, ...]) -> None:
+    for event in events:
+        found = data.events[event.seq - 1]
+        data.events[event.seq - 1] = attrs.evolve(found, data=check_json("data", event.data))
 
 
 def _rename(data: Data, old: str, new: str, sources: dict[str, str]) -> None:
@@ -207,10 +225,10 @@ def _rename(data: Data, old: str, new: str, sources: dict[str, str]) -> None:
         for event in data.events
     ]
     data.codes = {code: ours.id(member) for code, member in data.codes.items()}
+    # Its own referral as referee; another member's naming it as referrer is that referee's row,
+    # which the referee's part of the erasure renames (loyalty.service.erasure_parts).
     data.referrals = {
-        ours.id(referee): attrs.evolve(
-            ours.value(referral), reason=renamed_referral_reason(referral.reason, old, new)
-        )
+        ours.id(referee): attrs.evolve(referral, referee=ours.id(referral.referee))
         for referee, referral in data.referrals.items()
     }
     data.due_tiers = SortedList((at, ours.id(member)) for at, member in data.due_tiers)

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-from loyalty.erasure import ErasedText, Erasure, Record, names
+from loyalty.erasure import Counterpart, ErasedEvent, ErasedText, Erasure, Record, names
 from loyalty.errors import StorageError
 from loyalty.ledger import Entry
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent
-from loyalty.pseudonyms import SECRET_KEY, made_reasons, merged_referrer, secret_from
+from loyalty.pseudonyms import SECRET_KEY, made_reasons, secret_from
 from loyalty.records import pack_operation, unpack_operation
 from loyalty.store.member_tallies import Rows
 from loyalty.store.owned_tallies import renamed
@@ -78,6 +78,8 @@ class PostgresErasure:
     def erase_member(self: Erasing, erasure: Erasure) -> None:
         self._writable()
         member = erasure.member
+        if erasure.counterparts:
+            raise StorageError("counterparts", "another member's rows are written by its own part")
         self.update_member(member)  # fails for an unknown member
         self._execute(self._q.erase_keys, (member.id,))
         _erase_texts(self, member.id, erasure.texts)
@@ -85,30 +87,18 @@ class PostgresErasure:
             body = pack_operation(record.kind, record.key, dict(record.request), dict(record.result))
             if self._execute(self._q.erase_record, (body, record.key)).rowcount != 1:
                 raise StorageError("key", f"no record {record.key!r}")
-        for event in erasure.events:
-            data = pg_json("data", dict(event.data))
-            found = self._execute(self._q.erase_event, {"data": data, "seq": event.seq, "m": member.id})
-            if found.rowcount != 1:
-                raise StorageError("seq", f"no event {event.seq} of member {member.id!r}")
-        for other in erasure.counterparts:
-            _erase_texts(self, other.member_id, other.texts)
-            for event in other.events:
-                data = pg_json("data", dict(event.data))
-                found = self._execute(self._q.erase_shared_event, (data, event.seq, other.member_id))
-                if found.rowcount != 1:
-                    raise StorageError("seq", f"no event {event.seq} of member {other.member_id!r}")
+        _erase_events(self, member.id, [*erasure.events, *erasure.mentions])
         for record in erasure.renamed:
             body = pack_operation(record.kind, record.key, dict(record.request), dict(record.result))
             if self._execute(self._q.erase_record, (body, record.key)).rowcount != 1:
                 raise StorageError("key", f"no record {record.key!r}")
-        for event in erasure.mentions:
-            if (
-                self._execute(self._q.rename_event, (pg_json("data", dict(event.data)), event.seq)).rowcount
-                != 1
-            ):
-                raise StorageError("seq", f"no event {event.seq}")
         if erasure.pseudonym is not None and erasure.pseudonym != member.id:
             self._rename(member.id, erasure.pseudonym, erasure.sources)
+
+    def erase_part(self: Erasing, part: Counterpart) -> None:
+        self._writable()
+        _erase_texts(self, part.member_id, part.texts)
+        _erase_events(self, part.member_id, part.events)
 
     def _rename(self: Erasing, old: str, new: str, sources: Iterable[tuple[str, str]]) -> None:
         """Replace member id ``old`` by ``new`` in every row and tally key that holds it."""
@@ -148,13 +138,13 @@ class PostgresErasure:
             self._execute(q.rename_event_source, (made, old, source))
             self._execute(q.rename_record_key, (made, source))
         for table, column in found:
-            if table != "members":
+            # Not the referees' rows naming it as referrer: each referee's part renames its own.
+            if table != "members" and (table, column) != ("referrals", "referrer"):
                 update = sql.SQL("UPDATE {}.{} SET {} = %s WHERE {} = %s").format(
                     schema, sql.Identifier(table), sql.Identifier(column), sql.Identifier(column)
                 )
                 self._execute(update, (new, old))
         self._execute(q.renaming, ("", ""))
-        self._execute(q.rename_referral_reason, (merged_referrer(new), new, merged_referrer(old)))
         self._execute(sql.SQL("DELETE FROM {}.members WHERE member_id = %s").format(schema), (old,))
         found = self._execute(q.tallies_mentioning, (needle(old),)).fetchall()
         for key, other in tallies_renamed((key for (key,) in found), old, new):
@@ -163,6 +153,13 @@ class PostgresErasure:
         owned = self._execute(q.member_tally_keys, (new,)).fetchall()
         for key, other in renamed((key for (key,) in owned), old, new):
             self._execute(q.rename_member_tally, (other, new, key))
+
+
+def _erase_events(uow: Transaction, member_id: str, events: Iterable[ErasedEvent]) -> None:
+    for event in events:
+        data = pg_json("data", dict(event.data))
+        if uow._execute(uow._q.erase_shared_event, (data, event.seq, member_id)).rowcount != 1:
+            raise StorageError("seq", f"no event {event.seq} of member {member_id!r}")
 
 
 def _erase_texts(uow: Transaction, member_id: str, texts: Iterable[ErasedText]) -> None:

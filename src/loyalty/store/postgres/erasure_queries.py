@@ -34,9 +34,7 @@ class ErasureQueries:
             "UPDATE {s}.entries SET reason = %s, actor = %s WHERE seq = %s AND member_id = %s"
         )
         self.erase_record = q("UPDATE {s}.operations SET body = %s WHERE key = %s")
-        self.erase_event = q(f"UPDATE {{s}}.events SET data = %(data)s WHERE seq = %(seq)s AND {about}")  # noqa: S608
         self.erase_shared_event = q("UPDATE {s}.events SET data = %s WHERE seq = %s AND member_id = %s")
-        self.rename_event = q("UPDATE {s}.events SET data = %s WHERE seq = %s")
         # What holds a member id as JSON text (its JSON form without the quotes: a tally key too).
         self.mentioning_records = q("SELECT key, kind, body FROM {s}.operations WHERE strpos(body, %s) > 0")
         self.mentioning_events = q(
@@ -77,6 +75,3 @@ class ErasureQueries:
             "UPDATE {s}.events SET source_id = %s WHERE member_id = %s AND source_id = %s"
         )
         self.rename_record_key = q("UPDATE {s}.operations SET key = %s WHERE key = %s")
-        self.rename_referral_reason = q(
-            "UPDATE {s}.referrals SET reason = %s WHERE referrer = %s AND reason = %s"
-        )

@@ -496,6 +496,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # member, are moved in Python (MARK), a page at a time, each member found through the
     # purchase's record or the lot's entry; a key of neither stays as it is.
     (MARK,),
+    # 21: an erasure written one member at a time (loyalty.service.erasure_parts): the record of
+    # the parts its other members are owed (kind member_erasure_others) joins the kinds of
+    # operations_parts, so that finding those left unwritten (run_due, and a referee's command
+    # that finds its referral naming an erased referrer) is a probe, as for the other kinds.
+    (
+        "DROP INDEX {s}.operations_parts",
+        """CREATE INDEX operations_parts ON {s}.operations (kind, key) WHERE kind IN
+           ('transfer', 'referral_reward', 'referral_take_back',
+            'member_merge_owed', 'member_merge_referees', 'member_erasure_others')""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

@@ -8,15 +8,16 @@ latter is packed with its member first only for a purchase, else its request who
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, Protocol
 
-from loyalty.erasure import MEMBER_FIELDS, ErasedText, Erasure, Record, names
+from loyalty.erasure import MEMBER_FIELDS, Counterpart, ErasedEvent, ErasedText, Erasure, Record, names
 from loyalty.errors import StorageError
 from loyalty.ledger import Entry
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent
-from loyalty.pseudonyms import SECRET_KEY, made_reasons, merged_referrer, secret_from
+from loyalty.pseudonyms import SECRET_KEY, made_reasons, secret_from
 from loyalty.records import EntryFacts, pack_operation, unpack_operation
 from loyalty.store.member_tallies import Rows
 from loyalty.store.owned_tallies import renamed
@@ -153,48 +154,29 @@ class SQLiteErasure:
     def erase_member(self: Transaction, erasure: Erasure) -> None:
         self._writable()
         self._flush()
-        conn = self._conn
-        # The cells the erasure frees are overwritten with zeros, not left in the pages' free
-        # space (what a build's default may not do); cells freed before need a VACUUM.
-        secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
-        conn.execute("PRAGMA secure_delete = 1")
-        try:
+        with _secure(self._conn):
             self._erase(erasure)
-        finally:
-            conn.execute(f"PRAGMA secure_delete = {int(secure)}")
+
+    def erase_part(self: Transaction, part: Counterpart) -> None:
+        self._writable()
+        self._flush()
+        with _secure(self._conn):
+            _erase_texts(self._conn, part.member_id, part.texts)
+            _erase_events(self._conn, part.member_id, part.events)
 
     def _erase(self: Transaction, erasure: Erasure) -> None:
         conn = self._conn
         member = erasure.member
+        if erasure.counterparts:
+            raise StorageError("counterparts", "another member's rows are written by its own part")
         self.update_member(member)  # fails for an unknown member
         conn.execute("DELETE FROM identifiers WHERE member_id = ?", (member.id,))
         _erase_texts(conn, member.id, erasure.texts)
         for record in erasure.records:
             _put_record(conn, record)
-        for event in erasure.events:
-            changed = conn.execute(
-                f"UPDATE events SET data = :data WHERE seq = :seq AND {_ABOUT}",  # noqa: S608
-                {"data": dump_json(dict(event.data)), "seq": event.seq, "m": member.id},
-            )
-            if changed.rowcount != 1:
-                raise StorageError("seq", f"no event {event.seq} of member {member.id!r}")
-        for other in erasure.counterparts:
-            _erase_texts(conn, other.member_id, other.texts)
-            for event in other.events:
-                changed = conn.execute(
-                    "UPDATE events SET data = ? WHERE seq = ? AND member_id = ?",
-                    (dump_json(dict(event.data)), event.seq, other.member_id),
-                )
-                if changed.rowcount != 1:
-                    raise StorageError("seq", f"no event {event.seq} of member {other.member_id!r}")
+        _erase_events(conn, member.id, [*erasure.events, *erasure.mentions])
         for record in erasure.renamed:
             _put_record(conn, record)
-        for event in erasure.mentions:
-            changed = conn.execute(
-                "UPDATE events SET data = ? WHERE seq = ?", (dump_json(dict(event.data)), event.seq)
-            )
-            if changed.rowcount != 1:
-                raise StorageError("seq", f"no event {event.seq}")
         if erasure.pseudonym is not None and erasure.pseudonym != member.id:
             self._rename(member.id, erasure.pseudonym, erasure.sources)
 
@@ -234,6 +216,8 @@ class SQLiteErasure:
                 )
                 conn.execute("UPDATE operations SET key = ? WHERE key = ?", (made, source))
             for table, column in _member_columns(conn):
+                if (table, column) == ("referrals", "referrer"):
+                    continue  # the referees' rows: each referee's part renames its own
                 conn.execute(f'UPDATE "{table}" SET "{column}" = ? WHERE "{column}" = ?', (new, old))  # noqa: S608
         finally:
             conn.renaming.pair = None
@@ -243,10 +227,6 @@ class SQLiteErasure:
             "UPDATE members SET held = (SELECT COALESCE(SUM(points), 0) FROM holds"
             " WHERE member_id = :new AND status = 'open') WHERE member_id = :new",
             {"new": new},
-        )
-        conn.execute(
-            "UPDATE referrals SET reason = ? WHERE referrer = ? AND reason = ?",
-            (merged_referrer(new), new, merged_referrer(old)),
         )
         conn.execute("DELETE FROM members WHERE member_id = ?", (old,))
         found = conn.execute("SELECT key FROM tallies WHERE instr(key, ?) > 0", (needle(old),)).fetchall()
@@ -263,6 +243,18 @@ class SQLiteErasure:
 def _facts(row: list[Any]) -> EntryFacts | None:
     """What the entry that keeps a record says of it, from its :data:`FACTS` (``None``: an operation's)."""
     return None if row[0] is None else facts(*row)
+
+
+@contextmanager
+def _secure(conn: sqlite3.Connection) -> Iterator[None]:
+    """The cells an erasure frees overwritten with zeros, not left in the pages' free space (what
+    a build's default may not do) while it writes; cells freed before need a VACUUM."""
+    secure = conn.execute("PRAGMA secure_delete").fetchone()[0]
+    conn.execute("PRAGMA secure_delete = 1")
+    try:
+        yield
+    finally:
+        conn.execute(f"PRAGMA secure_delete = {int(secure)}")
 
 
 def _put_record(conn: sqlite3.Connection, record: Record) -> None:
@@ -288,6 +280,16 @@ def _member_columns(conn: sqlite3.Connection) -> list[tuple[str, str]]:
         for column in conn.execute(f'PRAGMA table_info("{table}")')
         if column[1] in _MEMBER_COLUMNS
     ]
+
+
+def _erase_events(conn: sqlite3.Connection, member_id: str, events: Iterable[ErasedEvent]) -> None:
+    for event in events:
+        changed = conn.execute(
+            "UPDATE events SET data = ? WHERE seq = ? AND member_id = ?",
+            (dump_json(dict(event.data)), event.seq, member_id),
+        )
+        if changed.rowcount != 1:
+            raise StorageError("seq", f"no event {event.seq} of member {member_id!r}")
 
 
 def _erase_texts(conn: sqlite3.Connection, member_id: str, texts: Iterable[ErasedText]) -> None:

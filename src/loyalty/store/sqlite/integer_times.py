@@ -22,8 +22,8 @@ KIND_CODES = (
 
 #: Step 23 of the SQLite migrations.
 INTEGER_TIMES: tuple[str, ...] = (
-        "DROP TRIGGER operations_key_once",
-        """CREATE TABLE entries_23 (
+    "DROP TRIGGER operations_key_once",
+    """CREATE TABLE entries_23 (
             seq INTEGER PRIMARY KEY,
             member_id TEXT NOT NULL REFERENCES members(member_id),
             kind INTEGER NOT NULL,
@@ -51,7 +51,7 @@ INTEGER_TIMES: tuple[str, ...] = (
                 OR COALESCE(opened, points) > 0 AND remaining BETWEEN 0 AND COALESCE(opened, points)
                 OR COALESCE(opened, points) < 0 AND remaining BETWEEN COALESCE(opened, points) AND 0)
         )""",
-        f"""INSERT INTO entries_23 ({_ENTRY_COLUMNS})
+    f"""INSERT INTO entries_23 ({_ENTRY_COLUMNS})
            SELECT seq, member_id, {KIND_CODES}, points, balance_after, loyalty_instant(occurred_at),
                   occurred_offset,
                   CASE WHEN instr(recorded_at, 'T') THEN loyalty_instant(recorded_at)
@@ -59,33 +59,33 @@ INTEGER_TIMES: tuple[str, ...] = (
                   recorded_offset, source_id, reason, actor, rule, program_version, vests_at, expires_at,
                   draws, rolling, redates, record, rule_shares, link, opened, remaining
            FROM entries ORDER BY seq""",  # noqa: S608
-        "DROP TABLE entries",
-        "ALTER TABLE entries_23 RENAME TO entries",
-        "CREATE INDEX entries_by_member ON entries(member_id, seq)",
-        "CREATE INDEX entries_by_time ON entries(occurred_at, kind, points)",
-        "CREATE UNIQUE INDEX entries_by_key ON entries(source_id) WHERE record IS NOT NULL",
-        "CREATE INDEX entries_spendable ON entries(member_id, expires_at, seq) WHERE remaining > 0",
-        "CREATE INDEX entries_debts ON entries(member_id, seq) WHERE remaining < 0",
-        """CREATE INDEX entries_due ON entries(expires_at, seq)
+    "DROP TABLE entries",
+    "ALTER TABLE entries_23 RENAME TO entries",
+    "CREATE INDEX entries_by_member ON entries(member_id, seq)",
+    "CREATE INDEX entries_by_time ON entries(occurred_at, kind, points)",
+    "CREATE UNIQUE INDEX entries_by_key ON entries(source_id) WHERE record IS NOT NULL",
+    "CREATE INDEX entries_spendable ON entries(member_id, expires_at, seq) WHERE remaining > 0",
+    "CREATE INDEX entries_debts ON entries(member_id, seq) WHERE remaining < 0",
+    """CREATE INDEX entries_due ON entries(expires_at, seq)
            WHERE remaining <> 0 AND expires_at IS NOT NULL""",
-        """CREATE INDEX entries_vesting ON entries(member_id, vests_at, expires_at, remaining)
+    """CREATE INDEX entries_vesting ON entries(member_id, vests_at, expires_at, remaining)
            WHERE remaining <> 0 AND vests_at IS NOT NULL""",
-        """CREATE INDEX entries_due_by_member ON entries(member_id, expires_at, seq, remaining)
+    """CREATE INDEX entries_due_by_member ON entries(member_id, expires_at, seq, remaining)
            WHERE remaining <> 0 AND expires_at IS NOT NULL""",
-        """CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
+    """CREATE TRIGGER entries_no_delete BEFORE DELETE ON entries
            BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
-        """CREATE TRIGGER entries_text_kept BEFORE UPDATE OF reason, actor, record ON entries
+    """CREATE TRIGGER entries_text_kept BEFORE UPDATE OF reason, actor, record ON entries
            WHEN NOT EXISTS (SELECT 1 FROM kept_texts WHERE seq = OLD.seq)
            BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
-        """CREATE TRIGGER entries_no_update BEFORE UPDATE OF seq, kind, points, balance_after,
+    """CREATE TRIGGER entries_no_update BEFORE UPDATE OF seq, kind, points, balance_after,
                occurred_at, occurred_offset, recorded_at, recorded_offset, rule,
                program_version, vests_at, expires_at, draws, rolling, redates, rule_shares, link, opened
            ON entries BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
-        """CREATE TRIGGER entries_renamed BEFORE UPDATE OF member_id, source_id ON entries
+    """CREATE TRIGGER entries_renamed BEFORE UPDATE OF member_id, source_id ON entries
            WHEN NOT loyalty_erasing(OLD.member_id, NEW.member_id)
              OR NOT EXISTS (SELECT 1 FROM kept_texts WHERE seq = OLD.seq)
            BEGIN SELECT RAISE(ABORT, 'ledger entries are immutable'); END""",
-        """CREATE TRIGGER operations_key_once BEFORE INSERT ON operations
+    """CREATE TRIGGER operations_key_once BEFORE INSERT ON operations
            WHEN EXISTS (SELECT 1 FROM entries WHERE source_id = NEW.key AND record IS NOT NULL)
            BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: entries.source_id'); END""",
-    )
+)

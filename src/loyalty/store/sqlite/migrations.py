@@ -524,5 +524,42 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # same instants, so what it reads back, its link included, is what it was; its indexes and
     # triggers are made again as they were. ``entries_by_time`` compares integers from now on.
     INTEGER_TIMES,
+    # 24: an erasure written one member at a time (loyalty.service.erasure_parts). A referee's
+    # row names its referrer as a plain value, as on PostgreSQL since its schema 15: an erased
+    # referrer's row is renamed in the erasure's first part, each referee's row in that referee's
+    # part, so no foreign key may tie the two (the table is rebuilt without it; every writer reads
+    # the referrer first, and members are never deleted but by that rename). And the record of the
+    # parts an erasure's other members are owed (kind member_erasure_others) joins the kinds of
+    # operations_parts.
+    (
+        """CREATE TABLE referrals_24 (
+            referee TEXT PRIMARY KEY REFERENCES members(member_id),
+            referrer TEXT NOT NULL,
+            code TEXT NOT NULL,
+            referred_at TEXT NOT NULL,
+            referred_offset INTEGER NOT NULL,
+            state TEXT NOT NULL,
+            reason TEXT,
+            purchase_id TEXT,
+            referrer_points INTEGER NOT NULL,
+            referee_points INTEGER NOT NULL,
+            referrer_lot INTEGER,
+            referee_lot INTEGER,
+            vests_at TEXT,
+            decided_at TEXT
+        )""",
+        """INSERT INTO referrals_24 (referee, referrer, code, referred_at, referred_offset, state, reason,
+               purchase_id, referrer_points, referee_points, referrer_lot, referee_lot, vests_at, decided_at)
+           SELECT referee, referrer, code, referred_at, referred_offset, state, reason, purchase_id,
+                  referrer_points, referee_points, referrer_lot, referee_lot, vests_at, decided_at
+           FROM referrals""",
+        "DROP TABLE referrals",
+        "ALTER TABLE referrals_24 RENAME TO referrals",
+        "CREATE INDEX referrals_by_referrer ON referrals(referrer, referee)",
+        "DROP INDEX operations_parts",
+        """CREATE INDEX operations_parts ON operations(kind, key) WHERE kind IN
+           ('transfer', 'referral_reward', 'referral_take_back',
+            'member_merge_owed', 'member_merge_referees', 'member_erasure_others')""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -31,6 +31,7 @@ from loyalty.testing.contract.durability import DurabilityContract
 from loyalty.testing.contract.engine import EngineContract
 from loyalty.testing.contract.erasure import ErasureContract
 from loyalty.testing.contract.erasure_ids import ErasureIdsContract
+from loyalty.testing.contract.erasure_parts import ErasurePartsContract
 from loyalty.testing.contract.figures import FiguresContract
 from loyalty.testing.contract.holds import HoldsContract
 from loyalty.testing.contract.identifiers import IdentifiersContract
@@ -75,6 +76,7 @@ class StoreContract(
     EngineContract,
     ErasureContract,
     ErasureIdsContract,
+    ErasurePartsContract,
 ):
     """Mixin with the tests every storage adapter must pass: one mixin per part of the port,
     composed (an adapter author can run one part alone by adopting its mixin)."""
