@@ -6,7 +6,8 @@ written, then measured with ``tracemalloc`` (Python's allocations; SQLite's own 
 Python's):
 
 - **simulate**: ``loyalty.whatif.simulate`` reading the file, the default program as current
-  and proposed, over ``memory://`` stores (the default) and with ``on_disk=True`` (two
+  and proposed, over in-memory stores (the default: their operation records in a temporary
+  SQLite file each, ``loyalty.store.memory.spilled``) and with ``on_disk=True`` (two
   temporary SQLite files);
 - **import**: ``Engine.import_events`` reading the file into a fresh SQLite file, 500 events a
   unit of work; and the same with the members held at ``--import-members`` whatever the

@@ -72,6 +72,8 @@ from loyalty.program import Program
 from loyalty.receipts import Receipt, breakdown_rows
 from loyalty.rules import EventRule
 from loyalty.store import Store, open_store
+from loyalty.store.memory import MemoryStore
+from loyalty.store.memory.spilled import BATCH as SPILL_BATCH
 from loyalty.time_guards import PreEnrollment
 
 __all__ = ["Comparison", "MemberChange", "Outcome", "RulePoints", "TierCount", "simulate"]
@@ -387,9 +389,10 @@ def simulate(
     adds each program's figures per day, week or month and its members at risk at the end
     (:attr:`Outcome.periods`, :attr:`Outcome.at_risk`: what the HTML report draws).
 
-    Memory: by default each program replays into a ``memory://`` store, which keeps every
-    entry and operation record the history wrote, so memory grows with the history (about
-    4 KiB a record for the two programs). ``on_disk=True`` replays into two SQLite files in a
+    Memory: by default each program replays into an in-memory store, which keeps every
+    entry and lot the history wrote, so memory grows with the history (about 2.4 KiB a record
+    for the two programs); its operation records go to a temporary SQLite file as they are
+    written (:mod:`loyalty.store.memory.spilled`). ``on_disk=True`` replays into two SQLite files in a
     temporary folder instead (removed afterwards), the same engine over its own SQLite store:
     the same results, several times slower, with no record kept in Python's memory (what
     the replay keeps itself grows with the members: their running totals).
@@ -419,7 +422,10 @@ def simulate(
 def _stores(on_disk: bool) -> Iterator[tuple[Store, Store]]:
     """The two programs' stores: in memory, or SQLite files in a folder removed afterwards."""
     if not on_disk:
-        yield open_store("memory://"), open_store("memory://")
+        # Operation records (a retry's and a return's reading) go to a temporary file as the
+        # replay writes them, a batch at a time: the largest part of what a long history leaves.
+        with MemoryStore(spill=SPILL_BATCH) as current, MemoryStore(spill=SPILL_BATCH) as proposed:
+            yield current, proposed
         return
     with tempfile.TemporaryDirectory(prefix="loyalty-whatif-") as folder, ExitStack() as closing:
         # A commit that survives an application crash is all a throwaway replay needs.

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty import EarnRate, Expiry, ExpiryPolicy, InvalidInput, Line, Program, Purchase
+from loyalty import EarnRate, Expiry, ExpiryPolicy, InvalidInput, Line, Program, Purchase, whatif
 from loyalty.history import Adjustment, CustomEvent, Enrollment, Event, Redemption, Sale, SaleReturn, write
 from loyalty.returns import Return, Returned
 from loyalty.rules import EventRule, ProductBonus
@@ -174,6 +174,27 @@ def test_replaying_on_disk_gives_the_same_comparison_as_in_memory() -> None:
         on_disk = simulate(write(events), current, proposed, until=end, over_time=True, on_disk=True)
         assert on_disk == in_memory
         assert on_disk.current.figures.issued > 0
+
+
+def test_operation_records_spilled_to_a_file_replay_as_kept_in_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A repeated id (P1 again: its retry gives back what was recorded) and a return of P1, whose
+    # record is in the file by then: each record is written there at once.
+    history = _history()
+    again = SaleReturn("M1", Return("R2", "P1", AT + timedelta(hours=2), (Returned("cake", 1),)))
+    events = [*history[:3], history[2], again, *history[3:]]
+    monkeypatch.setattr(whatif, "SPILL_BATCH", 0)  # every record in memory, as an engine keeps them
+    kept = simulate(write(events), CURRENT, PROPOSED)
+    monkeypatch.setattr(whatif, "SPILL_BATCH", 1)
+    spilled = simulate(write(events), CURRENT, PROPOSED)
+    assert spilled == kept
+    assert spilled.records == len(events)
+    # R2 took back points of P1, read from the file.
+    assert (
+        spilled.current.figures.taken_back
+        > simulate(_history(), CURRENT, PROPOSED).current.figures.taken_back
+    )
 
 
 def test_on_disk_must_be_a_bool() -> None:

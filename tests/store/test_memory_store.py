@@ -134,3 +134,15 @@ def test_a_kept_record_reads_back_equal_with_its_types_and_as_a_fresh_copy(
 def test_a_kept_record_is_marshalled_where_it_can_be_and_pickled_where_not() -> None:
     assert marshal.loads(pack({"a": 1}, {"b": [2]})) == ({"a": 1}, {"b": [2]})
     assert pickle.loads(pack({"a": _Kind.PLAIN}, {})) == ({"a": _Kind.PLAIN}, {})
+
+
+class TestSpillingMemoryStore(StoreContract):
+    """A replay's memory store (``spill``): its operation records in a temporary SQLite file,
+    each written there at once (a batch of one), pass the same contract."""
+
+    durable = False
+
+    @pytest.fixture
+    def store_factory(self) -> Callable[[], Store]:
+        shared = MemoryStore(spill=1)
+        return lambda: shared

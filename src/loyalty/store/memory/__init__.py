@@ -27,7 +27,6 @@ from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
 from loyalty.store import (
     Closing,
-    Operation,
     StoredProgram,
     check_deltas,
     check_json,
@@ -35,10 +34,11 @@ from loyalty.store import (
     check_tally_key,
     program_order,
 )
-from loyalty.store.memory.data import EMPTY, NO_IDS, ZERO, Data, Kept, through
+from loyalty.store.memory.data import EMPTY, NO_IDS, ZERO, Data, through
 from loyalty.store.memory.erasure import MemoryErasure
 from loyalty.store.memory.no_entry import MemoryNoEntry
 from loyalty.store.memory.offline import MemoryOffline
+from loyalty.store.memory.spilled import SpilledOperations
 from loyalty.store.memory.transfers import MemoryTransfers
 from loyalty.store.memory.vouchers import MemoryVouchers
 from loyalty.store.spending import LAST_ID, Segment, collect
@@ -489,32 +489,6 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
         end = end if limit is None else min(end, limit)
         return [data.tier_states[member_id] for _, member_id in data.due_tiers.islice(0, end)]
 
-    def operation(self, key: str) -> Operation | None:
-        kept = self._data.operations.get(key)
-        return None if kept is None else kept.operation(key)
-
-    def operation_and_lock(self, key: str, member_id: str) -> tuple[Operation | None, int | None]:
-        return self.operation(key), self._data.balances.get(member_id)
-
-    def add_operation(self, operation: Operation) -> None:
-        self._writable()
-        ops = self._data.operations
-        key = operation.key
-        if key in ops:
-            raise StorageError("id", f"operation {key!r} already exists")
-        ops[key] = kept = Kept.of(operation)
-        facts = kept.facts
-        periods = self._data.periods
-        if facts is not None:
-            periods.add_purchase(facts)
-
-        def undo() -> None:
-            del ops[key]
-            if facts is not None:
-                periods.remove_purchase(facts)
-
-        self._undo.append(undo)
-
     def tallies(self, keys: Collection[str], *, for_update: bool = False) -> dict[str, Tally]:
         # The store's lock is held for the whole unit of work: nothing more to lock.
         stored = self._data.tallies
@@ -576,8 +550,11 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
 class MemoryStore(Closing):
     """A store that lives as long as the object does. ``memory://`` in :func:`~loyalty.open_store`."""
 
-    def __init__(self) -> None:
-        self._data = Data()
+    def __init__(self, *, spill: int = 0) -> None:
+        """``spill`` (a replay's): keep operation records in a temporary SQLite file
+        (:mod:`.spilled`), written ``spill`` at a time, not in memory; 0 keeps them all here."""
+        self._spilled = SpilledOperations(spill) if spill else None
+        self._data = Data(self._spilled)
         self._lock = threading.RLock()
         self._closed = False
 
@@ -588,6 +565,8 @@ class MemoryStore(Closing):
 
     def close(self) -> None:
         self._closed = True
+        if self._spilled is not None:
+            self._spilled.close()
 
 
 def open_memory(url: str = "memory://", *, migrate: bool = True) -> MemoryStore:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import marshal
 import pickle
+from collections.abc import MutableMapping
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
@@ -24,6 +25,7 @@ from loyalty.store import Operation, StoredProgram, check_rules
 from loyalty.store.periods import PeriodIndex, PurchaseFacts, purchase_facts
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
+from loyalty.transfers import PARTED_KINDS
 from loyalty.vouchers import Voucher
 
 __all__ = [
@@ -113,11 +115,16 @@ class VoucherData:
 
 
 class Data:
-    def __init__(self) -> None:
+    def __init__(self, operations: MutableMapping[str, Kept] | None = None) -> None:
         self.members: dict[str, Member] = {}
         self.balances: dict[str, int] = {}
         self.entries: dict[str, list[Entry]] = {}
-        self.operations: dict[str, Kept] = {}
+        # A dict, or records kept in a file (loyalty.store.memory.spilled: a long replay's).
+        self.operations: MutableMapping[str, Kept] = {} if operations is None else operations
+        # The keys of the records of each of PARTED_KINDS, which maintenance looks for as each
+        # day begins: a probe of these few, not a sort of every record (as the SQL adapters'
+        # ``operations_parts`` index).
+        self.parted: dict[str, SortedList[str]] = {}
         self.tallies: dict[str, Tally] = {}
         self.programs: dict[str, StoredProgram] = {}
         self.next_seq = 1
@@ -161,6 +168,13 @@ class Data:
         # The rule lists appended so far that passed check_rules: a program's few lists come
         # back on every purchase, and need checking once.
         self.checked_rules: set[tuple[str, ...]] = set()
+
+    def index_parts(self) -> None:
+        """Build :attr:`parted` again from every record (after an erasure renamed keys)."""
+        self.parted = {}
+        for key, kept in self.operations.items():
+            if kept.kind in PARTED_KINDS:
+                self.parted.setdefault(kept.kind, SortedList()).add(key)
 
     def check_rules(self, rules: tuple[str, ...]) -> None:
         try:

@@ -28,6 +28,7 @@ from loyalty.pseudonyms import (
 )
 from loyalty.store import check_json
 from loyalty.store.memory.data import Data, Kept, pack, unpack
+from loyalty.store.memory.spilled import SpilledOperations
 from loyalty.tallies import Tally
 
 __all__ = ["MemoryErasure"]
@@ -243,6 +244,7 @@ def _rename(data: Data, old: str, new: str, sources: dict[str, str]) -> None:
     for key, kept in data.operations.items():
         if kept.facts is not None and kept.facts[2] == old:
             data.operations[key] = kept._replace(facts=(*kept.facts[:2], new, *kept.facts[3:]))
+    data.index_parts()
 
 
 # The structures of Data keyed by member id whose values hold no member id, or one in a field
@@ -303,6 +305,9 @@ def _copied(value: Any) -> Any:
     """A copy of ``value``'s containers, to any depth, sharing what they hold (frozen values)."""
     if isinstance(value, dict):
         return type(value)((key, _copied(item)) for key, item in value.items())
+    if isinstance(value, SpilledOperations):
+        # Restored as a dict: what an erasure undoes is rare, and must be exact.
+        return dict(value.items())
     if isinstance(value, SortedKeyList):
         return SortedKeyList(value, key=value.key)
     if isinstance(value, list | set | SortedList):

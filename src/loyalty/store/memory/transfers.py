@@ -1,13 +1,18 @@
-"""The in-memory adapter's search for transfers and other commands half written, a mixin of its
-unit of work."""
+"""The in-memory adapter's operation records: kept, found by key, and searched for transfers and
+other commands half written; a mixin of its unit of work."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from itertools import islice
 from typing import Protocol
 
+from sortedcontainers import SortedList
+
+from loyalty.errors import StorageError
 from loyalty.store import Operation
-from loyalty.store.memory.data import Data, unpack
-from loyalty.transfers import RECEIVED
+from loyalty.store.memory.data import Data, Kept, unpack
+from loyalty.transfers import PARTED_KINDS, RECEIVED
 
 __all__ = ["MemoryTransfers"]
 
@@ -16,19 +21,58 @@ class Transaction(Protocol):
     """The in-memory unit of work, as this search sees it."""
 
     _data: Data
+    _undo: list[Callable[[], None]]
+
+    def _writable(self) -> None: ...
 
 
 class MemoryTransfers:
-    """:meth:`loyalty.store.OperationsRole.unreceived_transfers` and
-    :meth:`~loyalty.store.OperationsRole.unfinished_parts` by a scan of the records."""
+    """:meth:`loyalty.store.OperationsRole.operation`, ``add_operation`` and the searches for what
+    maintenance finishes (``unreceived_transfers``, ``unfinished_parts``)."""
+
+    def operation(self: Transaction, key: str) -> Operation | None:
+        kept = self._data.operations.get(key)
+        return None if kept is None else kept.operation(key)
+
+    def operation_and_lock(
+        self: Transaction, key: str, member_id: str
+    ) -> tuple[Operation | None, int | None]:
+        kept = self._data.operations.get(key)
+        return None if kept is None else kept.operation(key), self._data.balances.get(member_id)
+
+    def add_operation(self: Transaction, operation: Operation) -> None:
+        self._writable()
+        data = self._data
+        ops = data.operations
+        key = operation.key
+        if key in ops:
+            raise StorageError("id", f"operation {key!r} already exists")
+        ops[key] = kept = Kept.of(operation)
+        facts = kept.facts
+        periods = data.periods
+        if facts is not None:
+            periods.add_purchase(facts)
+        parted = data.parted.setdefault(kept.kind, SortedList()) if kept.kind in PARTED_KINDS else None
+        if parted is not None:
+            parted.add(key)
+
+        def undo() -> None:
+            del ops[key]
+            if facts is not None:
+                periods.remove_purchase(facts)
+            if parted is not None:
+                parted.remove(key)
+
+        self._undo.append(undo)
 
     def unreceived_transfers(self: Transaction, *, limit: int) -> list[Operation]:
         ops = self._data.operations
         found = []
-        for key in sorted(ops):
-            kept = ops[key]
-            if kept.kind != "transfer" or key + RECEIVED in ops:
+        # The records of kind "transfer" alone, by key (maintenance asks as each day begins).
+        for key in self._data.parted.get("transfer", ()):
+            if key + RECEIVED in ops:
                 continue
+            kept = ops[key]
             _, result = unpack(kept.body)
             if "runs" in result:
                 found.append(kept.operation(key))
@@ -38,5 +82,9 @@ class MemoryTransfers:
 
     def unfinished_parts(self: Transaction, kind: str, *, limit: int) -> list[Operation]:
         ops = self._data.operations
-        found = [key for key in sorted(ops) if ops[key].kind == kind and key + RECEIVED not in ops]
-        return [ops[key].operation(key) for key in found[:limit]]
+        if kind in PARTED_KINDS:
+            keys: Iterable[str] = self._data.parted.get(kind, ())
+        else:  # not indexed: every record, by key
+            keys = (key for key in sorted(ops) if ops[key].kind == kind)
+        found = list(islice((key for key in keys if key + RECEIVED not in ops), limit))
+        return [ops[key].operation(key) for key in found]
