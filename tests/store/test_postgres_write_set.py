@@ -97,3 +97,34 @@ def test_a_purchase_s_statements_are_planned_once_per_connection(store_url: str)
         assert runs["loyalty_operation_and_lock"] == 11
     finally:
         store.close()
+
+
+def test_with_prepare_off_nothing_is_prepared(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prepare=off`` (PgBouncer's transaction mode): the same statements sent as they are, no
+    ``EXECUTE``, and nothing prepared on the connection, by the adapter or by psycopg (which would
+    prepare a statement run five times)."""
+    texts: list[str] = []
+    execute = PostgresUnitOfWork._execute
+
+    def recorded(self: PostgresUnitOfWork, query: Any, params: Any = None) -> Any:
+        for each in [*(queued for queued, _ in self._queued), query]:
+            text = each if isinstance(each, bytes) else each.as_string(self._conn)
+            texts.append(text.decode() if isinstance(text, bytes) else text)
+        return execute(self, query, params)
+
+    monkeypatch.setattr(PostgresUnitOfWork, "_execute", recorded)
+    store = open_postgres(f"{store_url}&pool_max=1&prepare=off")
+    try:
+        engine = Engine(Program("Shop", "EUR"), store, clock=lambda: T0 + timedelta(days=60))
+        engine.enroll("M1", at=T0)
+        for n in range(7):
+            at = T0 + timedelta(hours=n)
+            engine.record_purchase(Purchase(f"P{n}", "M1", at, [Line("sku", 1, Decimal("2.50"))], "EUR"))
+        assert engine.balance("M1").available == 14
+        assert any(text.startswith("WITH locked") for text in texts)  # operation_and_lock, as it is
+        assert not [text for text in texts if text.lstrip().upper().startswith(("EXECUTE", "PREPARE"))]
+        with store.unit_of_work(readonly=True) as uow:
+            row = uow._execute(b"SELECT count(*) FROM pg_prepared_statements").fetchone()
+        assert row is not None and row[0] == 0
+    finally:
+        store.close()

@@ -57,6 +57,29 @@ def prepare(name: str, statement: sql.Composed, types: list[str] | dict[str, str
     return f"PREPARE {name}{declared} AS {body}".encode(), Executed(call.encode())
 
 
+class Prepared:
+    """The statements a connection prepares: ``text``, their ``PREPARE``s as one simple query.
+
+    Off (the store URL's ``prepare=off``), :meth:`statement` gives each statement back as it is
+    and nothing is prepared: a pooler in transaction mode (PgBouncer's) hands each transaction
+    whichever server session is free, where a statement prepared on another is not found.
+    """
+
+    def __init__(self, *, on: bool) -> None:
+        self.on = on
+        self.text = b""
+
+    def statement(
+        self, name: str, statement: sql.Composed, types: list[str] | dict[str, str]
+    ) -> Executed | sql.Composed:
+        """``EXECUTE loyalty_name(...)`` for ``statement``, prepared with the others (or ``statement``)."""
+        if not self.on:
+            return statement
+        text, call = prepare(f"loyalty_{name}", statement, types)
+        self.text += text + b"; "
+        return call
+
+
 #: The types of an entry's values (``driver.entry_values``), as its columns hold them.
 ENTRY_TYPES = {
     "member_id": "text",
