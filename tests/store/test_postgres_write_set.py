@@ -128,3 +128,27 @@ def test_with_prepare_off_nothing_is_prepared(store_url: str, monkeypatch: pytes
         assert row is not None and row[0] == 0
     finally:
         store.close()
+
+
+def test_the_other_statements_psycopg_prepares_outlive_rolled_back_units_of_work(store_url: str) -> None:
+    """A redemption's reads of lots are prepared by psycopg (run five times on the connection), and
+    are still prepared after units of work that rolled back (their ROLLBACK goes past psycopg,
+    which would DEALLOCATE ALL), the adapter's own statements with them."""
+    store = open_postgres(f"{store_url}&pool_max=1")
+    try:
+        engine = Engine(Program("Shop", "EUR"), store, clock=lambda: T0 + timedelta(days=60))
+        engine.enroll("M1", at=T0)
+        engine.record_purchase(Purchase("P0", "M1", T0, [Line("sku", 1, Decimal("20.00"))], "EUR"))
+        for n in range(10):
+            engine.redeem("M1", 1, id=f"R{n}", at=T0 + timedelta(hours=n + 1))
+            assert engine.balance("M1").available == 20 - n - 1  # a read-only unit of work: ROLLBACK
+        with pytest.raises(UnknownMember):
+            engine.redeem("nobody", 1, id="R-nobody", at=T0 + timedelta(days=1))  # a write rolled back
+        assert engine.balance("M1").available == 10
+        with store.unit_of_work(readonly=True) as uow:
+            rows = uow._execute(b"SELECT name, statement FROM pg_prepared_statements").fetchall()
+        psycopg_s = [str(statement) for name, statement in rows if str(name).startswith("_pg3_")]
+        assert any(".lots" in statement for statement in psycopg_s), psycopg_s
+        assert {"loyalty_operation_and_lock", "loyalty_append"} <= {str(name) for name, _ in rows}
+    finally:
+        store.close()

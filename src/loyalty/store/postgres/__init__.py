@@ -61,6 +61,7 @@ from loyalty.store.postgres.driver import (
 )
 from loyalty.store.postgres.migrations import CHAIN, MARK, REPACK_PAGE, SHARES
 from loyalty.store.postgres.migrations import SCHEMA_VERSION as SCHEMA_VERSION
+from loyalty.store.postgres.prepared import rollback
 from loyalty.store.postgres.queries import Queries
 from loyalty.store.postgres.unit_of_work import PostgresUnitOfWork as PostgresUnitOfWork
 from loyalty.store.rows import entry_from_row, load_json
@@ -130,9 +131,10 @@ class PostgresStore(Closing):
             conninfo,
             min_size=pool_min,
             max_size=pool_max,
-            # psycopg prepares no statement itself: after any ROLLBACK it would DEALLOCATE ALL, the
-            # adapter's own too.
-            kwargs={"autocommit": True, "prepare_threshold": None},
+            # psycopg prepares the other statements run five times on a connection (its
+            # prepare_threshold); a unit of work's ROLLBACK goes past it (prepared.rollback), or it
+            # would DEALLOCATE ALL, the adapter's statements too. prepare off: psycopg's off too.
+            kwargs={"autocommit": True, **_unprepared(prepare)},
             timeout=self.pool_timeout,
             name=f"loyalty-{schema}",
             # A purchase's statements, prepared once per connection (store.postgres.prepared).
@@ -322,7 +324,7 @@ class PostgresStore(Closing):
             try:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     # Not committed, or the block raised: nothing it did is kept.
-                    conn.execute(b"ROLLBACK")
+                    rollback(conn)
             except psycopg.Error:
                 # The connection is broken; the pool sees that and replaces it.
                 pass
@@ -355,7 +357,7 @@ def _with_timeout(conninfo: str) -> str:
 
 
 def _unprepared(prepare: bool) -> dict[str, Any]:
-    """The first connection's arguments: with ``prepare`` off, psycopg's own preparing off too."""
+    """A connection's arguments: with ``prepare`` off, psycopg's own preparing off too."""
     return {} if prepare else {"prepare_threshold": None}
 
 

@@ -104,3 +104,24 @@ ENTRY_TYPES = {
     "tallies": "text",
     "digest": "bytea",
 }
+
+
+def rollback(conn: Connection) -> None:
+    """``ROLLBACK`` sent past psycopg's statement cache, which keeps what it prepared (and so the
+    adapter's statements) on the server.
+
+    psycopg prepares a statement run five times on a connection (``prepare_threshold``), and when it
+    sees a ``ROLLBACK`` go by after it prepared one, it forgets them all and sends ``DEALLOCATE
+    ALL``: that would drop this adapter's statements too, and with a read-only unit of work ending
+    in a ``ROLLBACK`` (a balance read), psycopg's own would hardly outlive one. It does so for a
+    transaction that created or dropped the objects its statements name; a unit of work changes no
+    schema (migrations run on a connection of their own), so its ``ROLLBACK`` can go straight to
+    libpq.
+    """
+    import psycopg
+    from psycopg.pq import ExecStatus
+
+    result = conn.pgconn.exec_(b"ROLLBACK")
+    if result.status != ExecStatus.COMMAND_OK:
+        message = result.error_message.decode(errors="replace") or "ROLLBACK failed"
+        raise psycopg.OperationalError(message)
