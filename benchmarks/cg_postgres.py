@@ -18,6 +18,11 @@ purchase, the wall time, the client's CPU time, the server backend's CPU time (`
 backend, so the server must run on this host) and the WAL its transactions wrote (records, bytes
 and full-page images, read back with ``pg_walinspect``, created in a schema ``cg_walinspect``, so
 that other writers to the server are left out).
+
+``--command redeem`` (or ``balance``) counts that command instead, with no raw ledger to compare:
+the same members and sales recorded first (the set-up), then ``Engine.redeem`` of one point (or
+``Engine.balance``) for each member in turn, ``WARM`` calls before the counted ones; ``--read``
+needs the same ``--command``.
 """
 
 from __future__ import annotations
@@ -30,11 +35,13 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 from common import drop_schema
 from loyalty import Engine, Program, open_store
 from loyalty.simulation import Workload, generate
+from loyalty.store import Store
 from purchase_runs import _MINIMAL_BALANCE, _MINIMAL_ENTRY, _MINIMAL_SCHEMA, _points
 
 PROGRAM = Program("Bench", "EUR")
@@ -52,21 +59,59 @@ SEGMENTS = (
 Loop = Callable[[int, int], None]
 
 
+def segments(command: str) -> tuple[tuple[str, bool], ...]:
+    """:data:`SEGMENTS`, or those of ``--command redeem`` or ``balance`` (no raw ledger)."""
+    if command == "purchase":
+        return SEGMENTS
+    return (("set-up", False), (f"Engine.{command} on PostgreSQL, per call", True))
+
+
 def _app(kind: str) -> str:
     return f"cg_postgres_{kind}_{os.getpid()}"
 
 
+def _engine(schema: str, app: str) -> tuple[Engine, Store]:
+    separator = "&" if "?" in DSN else "?"
+    store = open_store(f"{DSN}{separator}schema={schema}&pool_min=1&pool_max=1&application_name={_app(app)}")
+    return Engine(PROGRAM, store), store
+
+
 def engine_loop(workload: Workload, schema: str) -> tuple[Loop, Callable[[], None]]:
     """Record sales ``[start:stop]`` with the engine; and what closes the store."""
-    separator = "&" if "?" in DSN else "?"
-    store = open_store(f"{DSN}{separator}schema={schema}&pool_min=1&pool_max=1&application_name={_app('e')}")
-    engine = Engine(PROGRAM, store)
+    engine, store = _engine(schema, "e")
     for enrollment in workload.enrollments:
         engine.enroll(enrollment.member_id, at=enrollment.at, birthday=enrollment.birthday)
 
     def loop(start: int, stop: int) -> None:
         for purchase in workload.sales[start:stop]:
             engine.record_purchase(purchase)
+
+    return loop, store.close
+
+
+def command_loop(command: str, workload: Workload, schema: str) -> tuple[Loop, Callable[[], None]]:
+    """Every sale recorded with the engine; then ``Engine.redeem`` of a point (or ``Engine.balance``)
+    for call ``[start:stop]``, each member in turn."""
+    engine, store = _engine(schema, "c")
+    for enrollment in workload.enrollments:
+        engine.enroll(enrollment.member_id, at=enrollment.at, birthday=enrollment.birthday)
+    for purchase in workload.sales:
+        engine.record_purchase(purchase)
+    # Those with the points for their share of the calls (one each); every member reads its balance.
+    members = [enrollment.member_id for enrollment in workload.enrollments]
+    share = -(-len(workload.sales) // len(members))
+    if command == "redeem":
+        members = [member for member in members if engine.balance(member).available >= share * 2]
+        assert len(members) * share * 2 >= len(workload.sales), "too few points to redeem"
+    after = max(purchase.at for purchase in workload.sales) + timedelta(days=1)
+
+    def loop(start: int, stop: int) -> None:
+        for call in range(start, stop):
+            member = members[call % len(members)]
+            if command == "redeem":
+                engine.redeem(member, 1, id=f"R{call}", at=after + timedelta(seconds=call))
+            else:
+                engine.balance(member)
 
     return loop, store.close
 
@@ -96,10 +141,19 @@ def raw_loop(workload: Workload, schema: str) -> tuple[Loop, Callable[[], None]]
     return loop, conn.close
 
 
-def instructions(counted: int) -> None:
+def loops(
+    command: str,
+) -> tuple[tuple[Callable[[Workload, str], tuple[Loop, Callable[[], None]]], str, str], ...]:
+    """What to run for ``command``: each loop's maker, its name and its backend's application name."""
+    if command == "purchase":
+        return ((engine_loop, "engine", "e"), (raw_loop, "raw ledger", "r"))
+    return ((lambda workload, schema: command_loop(command, workload, schema), command, "c"),)
+
+
+def instructions(counted: int, command: str) -> None:
     workload = generate(members=100, purchases=WARM + counted, seed=7)
-    for make, kind in ((engine_loop, "engine"), (raw_loop, "raw")):
-        schema = f"cg_{kind}_{os.getpid()}"
+    for make, _, app in loops(command):
+        schema = f"cg_{app}_{os.getpid()}"
         loop, close = make(workload, schema)
         try:
             loop(0, WARM)
@@ -126,10 +180,12 @@ def _backend_ticks(app: str) -> int:
 
 
 def _lsn() -> str:
+    """Where the flushed WAL ends: pg_walinspect refuses a position past it ("future LSN"), which
+    the insert position can be while another session's records are still being written."""
     import psycopg
 
     with psycopg.connect(DSN, autocommit=True) as conn:
-        row = conn.execute("SELECT pg_current_wal_insert_lsn()::text").fetchone()
+        row = conn.execute("SELECT pg_current_wal_flush_lsn()::text").fetchone()
     assert row is not None
     return str(row[0])
 
@@ -174,11 +230,11 @@ def _own_wal(schema: str, start: str, end: str) -> list[tuple[str | None, int, i
     return [(kind, int(xids), int(n), int(size), int(images)) for kind, xids, n, size, images in rows]
 
 
-def server(counted: int) -> None:
+def server(counted: int, command: str) -> None:
     workload = generate(members=counted // 10, purchases=WARM + counted, seed=7)
     tick = os.sysconf("SC_CLK_TCK")
-    print(f"{counted:,} purchases, {counted // 10:,} members; per purchase:")
-    for make, kind, app in ((engine_loop, "engine", "e"), (raw_loop, "raw ledger", "r")):
+    print(f"{counted:,} {command}s, {counted // 10:,} members; per {command}:")
+    for make, kind, app in loops(command):
         schema = f"cg_{app}_{os.getpid()}"
         loop, close = make(workload, schema)
         try:
@@ -189,7 +245,7 @@ def server(counted: int) -> None:
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
             end = _lsn()
             ticks = _backend_ticks(_app(app)) - ticks
-            wal = _own_wal(schema, start, end)
+            wal = None if command == "balance" else _own_wal(schema, start, end)  # reads write none
         finally:
             close()
             drop_schema(DSN, schema)
@@ -205,11 +261,11 @@ def server(counted: int) -> None:
             )
 
 
-def read(prefix: str, counted: int) -> None:
+def read(prefix: str, counted: int, command: str = "purchase") -> None:
     """Print each segment's count per purchase, from the dumps valgrind wrote at ``prefix``."""
     parts = sorted(glob.glob(f"{prefix}.*"), key=lambda name: int(name.rsplit(".", 1)[1]))
     counts: list[float] = []
-    for (name, per_purchase), path in zip(SEGMENTS, parts, strict=False):
+    for (name, per_purchase), path in zip(segments(command), parts, strict=False):
         with open(path) as dump:
             total = next(int(line.split()[1]) for line in dump if line.startswith(("summary:", "totals:")))
         counts.append(total / (counted if per_purchase else 1))
@@ -223,13 +279,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--purchases", type=int, default=500, help="purchases counted (default: 500)")
     parser.add_argument("--server", action="store_true", help="time the loops and read the server's side")
     parser.add_argument("--read", metavar="OUT", help="print the counts valgrind wrote to OUT.N")
+    parser.add_argument(
+        "--command", choices=("purchase", "redeem", "balance"), default="purchase", help="what to count"
+    )
     args = parser.parse_args(argv)
     if args.read:
-        read(args.read, args.purchases)
+        read(args.read, args.purchases, args.command)
     elif args.server:
-        server(args.purchases)
+        server(args.purchases, args.command)
     else:
-        instructions(args.purchases)
+        instructions(args.purchases, args.command)
         print("done", file=sys.stderr)
     return 0
 

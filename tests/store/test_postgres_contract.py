@@ -8,6 +8,10 @@ import pytest
 
 from loyalty.store import Store, open_store
 from loyalty.testing.contract import StoreContract
+from loyalty.testing.contract.engine import EngineContract
+from loyalty.testing.contract.lots import LotsContract
+from loyalty.testing.contract.operations import OperationsContract
+from loyalty.testing.contract.units import UnitOfWorkContract
 
 pytestmark = pytest.mark.postgres
 
@@ -19,3 +23,16 @@ class TestPostgresStore(StoreContract):
     @pytest.fixture
     def store_factory(self, store_url: str) -> Callable[[], Store]:
         return lambda: open_store(store_url)
+
+
+class TestPostgresStoreUnprepared(EngineContract, OperationsContract, UnitOfWorkContract, LotsContract):
+    """``prepare=off`` (PgBouncer's transaction mode) sends the prepared statements as they are:
+    the parts of the contract a purchase, a redemption and their retries go through (the whole
+    contract once is enough for the rest, which the option does not touch)."""
+
+    concurrent_workers = 6
+    concurrent_purchases = 100
+
+    @pytest.fixture
+    def store_factory(self, store_url: str) -> Callable[[], Store]:
+        return lambda: open_store(f"{store_url}&prepare=off")

@@ -78,3 +78,16 @@ def test_importing_loyalty_does_not_import_the_driver() -> None:
 def test_an_unreachable_server_is_a_storage_error() -> None:
     with pytest.raises(StorageError, match="postgresql"):
         open_postgres("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1&pool_timeout=1")
+
+
+@pytest.mark.parametrize("value", ["", "yes", "true", "1", "OFF", "of"])
+def test_the_prepare_option_is_on_or_off(value: str) -> None:
+    with pytest.raises(InvalidInput, match="prepare: must be on or off") as info:
+        open_postgres(f"postgresql://nobody@192.0.2.1/none?prepare={value}")
+    assert info.value.field == "prepare"
+
+
+def test_the_prepare_argument_is_a_bool() -> None:
+    with pytest.raises(InvalidInput) as info:
+        PostgresStore("postgresql://nobody@192.0.2.1/none", prepare="off")  # type: ignore[arg-type]
+    assert info.value.field == "prepare"

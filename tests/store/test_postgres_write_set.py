@@ -97,3 +97,58 @@ def test_a_purchase_s_statements_are_planned_once_per_connection(store_url: str)
         assert runs["loyalty_operation_and_lock"] == 11
     finally:
         store.close()
+
+
+def test_with_prepare_off_nothing_is_prepared(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``prepare=off`` (PgBouncer's transaction mode): the same statements sent as they are, no
+    ``EXECUTE``, and nothing prepared on the connection, by the adapter or by psycopg (which would
+    prepare a statement run five times)."""
+    texts: list[str] = []
+    execute = PostgresUnitOfWork._execute
+
+    def recorded(self: PostgresUnitOfWork, query: Any, params: Any = None) -> Any:
+        for each in [*(queued for queued, _ in self._queued), query]:
+            text = each if isinstance(each, bytes) else each.as_string(self._conn)
+            texts.append(text.decode() if isinstance(text, bytes) else text)
+        return execute(self, query, params)
+
+    monkeypatch.setattr(PostgresUnitOfWork, "_execute", recorded)
+    store = open_postgres(f"{store_url}&pool_max=1&prepare=off")
+    try:
+        engine = Engine(Program("Shop", "EUR"), store, clock=lambda: T0 + timedelta(days=60))
+        engine.enroll("M1", at=T0)
+        for n in range(7):
+            at = T0 + timedelta(hours=n)
+            engine.record_purchase(Purchase(f"P{n}", "M1", at, [Line("sku", 1, Decimal("2.50"))], "EUR"))
+        assert engine.balance("M1").available == 14
+        assert any(text.startswith("WITH locked") for text in texts)  # operation_and_lock, as it is
+        assert not [text for text in texts if text.lstrip().upper().startswith(("EXECUTE", "PREPARE"))]
+        with store.unit_of_work(readonly=True) as uow:
+            row = uow._execute(b"SELECT count(*) FROM pg_prepared_statements").fetchone()
+        assert row is not None and row[0] == 0
+    finally:
+        store.close()
+
+
+def test_the_other_statements_psycopg_prepares_outlive_rolled_back_units_of_work(store_url: str) -> None:
+    """A redemption's reads of lots are prepared by psycopg (run five times on the connection), and
+    are still prepared after units of work that rolled back (their ROLLBACK goes past psycopg,
+    which would DEALLOCATE ALL), the adapter's own statements with them."""
+    store = open_postgres(f"{store_url}&pool_max=1")
+    try:
+        engine = Engine(Program("Shop", "EUR"), store, clock=lambda: T0 + timedelta(days=60))
+        engine.enroll("M1", at=T0)
+        engine.record_purchase(Purchase("P0", "M1", T0, [Line("sku", 1, Decimal("20.00"))], "EUR"))
+        for n in range(10):
+            engine.redeem("M1", 1, id=f"R{n}", at=T0 + timedelta(hours=n + 1))
+            assert engine.balance("M1").available == 20 - n - 1  # a read-only unit of work: ROLLBACK
+        with pytest.raises(UnknownMember):
+            engine.redeem("nobody", 1, id="R-nobody", at=T0 + timedelta(days=1))  # a write rolled back
+        assert engine.balance("M1").available == 10
+        with store.unit_of_work(readonly=True) as uow:
+            rows = uow._execute(b"SELECT name, statement FROM pg_prepared_statements").fetchall()
+        psycopg_s = [str(statement) for name, statement in rows if str(name).startswith("_pg3_")]
+        assert any(".lots" in statement for statement in psycopg_s), psycopg_s
+        assert {"loyalty_operation_and_lock", "loyalty_append"} <= {str(name) for name, _ in rows}
+    finally:
+        store.close()

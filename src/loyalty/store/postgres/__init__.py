@@ -9,6 +9,9 @@ loyalty options as query parameters next to any libpq ones
 - ``pool_min`` / ``pool_max`` (default 1 / 10): connections kept open / at most.
 - ``pool_timeout`` in seconds (default 30): how long each unit of work waits
   for a connection before giving up.
+- ``prepare`` (``on`` or ``off``, default ``on``): ``off`` prepares no statement
+  on the server (neither the adapter's nor psycopg's), for a pooler in
+  transaction mode such as PgBouncer's (docs/storage-postgres.md, "PgBouncer").
 
 Opening the store connects once first, so a wrong host, port, database, role,
 password or option fails at once (libpq's ``connect_timeout``, 5 seconds
@@ -58,6 +61,7 @@ from loyalty.store.postgres.driver import (
 )
 from loyalty.store.postgres.migrations import CHAIN, MARK, REPACK_PAGE, SHARES
 from loyalty.store.postgres.migrations import SCHEMA_VERSION as SCHEMA_VERSION
+from loyalty.store.postgres.prepared import rollback
 from loyalty.store.postgres.queries import Queries
 from loyalty.store.postgres.unit_of_work import PostgresUnitOfWork as PostgresUnitOfWork
 from loyalty.store.rows import entry_from_row, load_json
@@ -85,6 +89,7 @@ class PostgresStore(Closing):
         pool_max: int = 10,
         pool_timeout: float = 30.0,
         migrate: bool = True,
+        prepare: bool = True,
     ) -> None:
         if not isinstance(schema, str) or not SCHEMA_NAME.fullmatch(schema):
             raise InvalidInput(
@@ -102,18 +107,21 @@ class PostgresStore(Closing):
             or not pool_timeout > 0
         ):
             raise InvalidInput("pool_timeout", f"must be a positive number of seconds, got {pool_timeout!r}")
+        if not isinstance(prepare, bool):
+            raise InvalidInput("prepare", f"must be True or False, got {prepare!r}")
         import_driver()
         import psycopg
         from psycopg_pool import ConnectionPool
 
         self.schema = schema
         self.pool_timeout = float(pool_timeout)
-        self._q = Queries(schema)
+        self._q = Queries(schema, prepare=prepare)
         self._closed = False
         try:
             # One connection of our own before the pool's: the pool retries a failed connection
             # in the background until its timeout and then says only that it timed out.
-            with psycopg.connect(_with_timeout(conninfo), autocommit=True) as conn:
+            # (prepare off: nothing prepared on it either, a pooler may give each statement another session)
+            with psycopg.connect(_with_timeout(conninfo), autocommit=True, **_unprepared(prepare)) as conn:
                 self._migrate(conn, migrate=migrate)
         except psycopg.Error as exc:
             raise StorageError("url", f"postgresql: cannot open the store: {exc}") from exc
@@ -123,13 +131,14 @@ class PostgresStore(Closing):
             conninfo,
             min_size=pool_min,
             max_size=pool_max,
-            # psycopg prepares no statement itself: after any ROLLBACK it would DEALLOCATE ALL, the
-            # adapter's own too.
-            kwargs={"autocommit": True, "prepare_threshold": None},
+            # psycopg prepares the other statements run five times on a connection (its
+            # prepare_threshold); a unit of work's ROLLBACK goes past it (prepared.rollback), or it
+            # would DEALLOCATE ALL, the adapter's statements too. prepare off: psycopg's off too.
+            kwargs={"autocommit": True, **_unprepared(prepare)},
             timeout=self.pool_timeout,
             name=f"loyalty-{schema}",
             # A purchase's statements, prepared once per connection (store.postgres.prepared).
-            configure=self._prepare,
+            configure=self._prepare if prepare else None,
             open=False,
         )
         try:
@@ -142,7 +151,7 @@ class PostgresStore(Closing):
             raise
 
     def _prepare(self, conn: Connection) -> None:
-        conn.execute(self._q.prepare)
+        conn.execute(self._q.prepared.text)
 
     def _lock_key(self) -> int:
         # Advisory locks are database-wide: one key per schema, stable across processes.
@@ -315,7 +324,7 @@ class PostgresStore(Closing):
             try:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
                     # Not committed, or the block raised: nothing it did is kept.
-                    conn.execute(b"ROLLBACK")
+                    rollback(conn)
             except psycopg.Error:
                 # The connection is broken; the pool sees that and replaces it.
                 pass
@@ -331,7 +340,9 @@ class PostgresStore(Closing):
         self._pool.close()
 
 
-_OPTIONS = {"schema", "pool_min", "pool_max", "pool_timeout"}
+_OPTIONS = {"schema", "pool_min", "pool_max", "pool_timeout", "prepare"}
+#: The values of the URL's ``prepare``.
+_SWITCH = {"on": True, "off": False}
 #: Seconds libpq waits for an unreachable server when the URL does not say.
 CONNECT_TIMEOUT = 5
 
@@ -345,8 +356,13 @@ def _with_timeout(conninfo: str) -> str:
     return make_conninfo(conninfo, connect_timeout=CONNECT_TIMEOUT)
 
 
+def _unprepared(prepare: bool) -> dict[str, Any]:
+    """A connection's arguments: with ``prepare`` off, psycopg's own preparing off too."""
+    return {} if prepare else {"prepare_threshold": None}
+
+
 def open_postgres(url: str, *, migrate: bool = True) -> PostgresStore:
-    """Open ``postgresql://user@host/db?schema=loyalty&pool_min=1&pool_max=10&pool_timeout=30``;
+    """Open ``postgresql://user@host/db?schema=loyalty&pool_min=1&pool_max=10&pool_timeout=30&prepare=on``;
     with ``migrate=False`` an absent or older schema is refused rather than created or upgraded."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
@@ -371,4 +387,8 @@ def open_postgres(url: str, *, migrate: bool = True) -> PostgresStore:
             numbers["pool_timeout"] = float(ours["pool_timeout"])
         except ValueError:
             raise InvalidInput("pool_timeout", f"must be seconds, got {ours['pool_timeout']!r}") from None
+    if "prepare" in ours:
+        if ours["prepare"] not in _SWITCH:
+            raise InvalidInput("prepare", f"must be on or off, got {ours['prepare']!r}")
+        numbers["prepare"] = _SWITCH[ours["prepare"]]
     return PostgresStore(conninfo, schema=ours.get("schema", DEFAULT_SCHEMA), migrate=migrate, **numbers)

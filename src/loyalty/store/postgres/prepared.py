@@ -57,6 +57,29 @@ def prepare(name: str, statement: sql.Composed, types: list[str] | dict[str, str
     return f"PREPARE {name}{declared} AS {body}".encode(), Executed(call.encode())
 
 
+class Prepared:
+    """The statements a connection prepares: ``text``, their ``PREPARE``s as one simple query.
+
+    Off (the store URL's ``prepare=off``), :meth:`statement` gives each statement back as it is
+    and nothing is prepared: a pooler in transaction mode (PgBouncer's) hands each transaction
+    whichever server session is free, where a statement prepared on another is not found.
+    """
+
+    def __init__(self, *, on: bool) -> None:
+        self.on = on
+        self.text = b""
+
+    def statement(
+        self, name: str, statement: sql.Composed, types: list[str] | dict[str, str]
+    ) -> Executed | sql.Composed:
+        """``EXECUTE loyalty_name(...)`` for ``statement``, prepared with the others (or ``statement``)."""
+        if not self.on:
+            return statement
+        text, call = prepare(f"loyalty_{name}", statement, types)
+        self.text += text + b"; "
+        return call
+
+
 #: The types of an entry's values (``driver.entry_values``), as its columns hold them.
 ENTRY_TYPES = {
     "member_id": "text",
@@ -81,3 +104,24 @@ ENTRY_TYPES = {
     "tallies": "text",
     "digest": "bytea",
 }
+
+
+def rollback(conn: Connection) -> None:
+    """``ROLLBACK`` sent past psycopg's statement cache, which keeps what it prepared (and so the
+    adapter's statements) on the server.
+
+    psycopg prepares a statement run five times on a connection (``prepare_threshold``), and when it
+    sees a ``ROLLBACK`` go by after it prepared one, it forgets them all and sends ``DEALLOCATE
+    ALL``: that would drop this adapter's statements too, and with a read-only unit of work ending
+    in a ``ROLLBACK`` (a balance read), psycopg's own would hardly outlive one. It does so for a
+    transaction that created or dropped the objects its statements name; a unit of work changes no
+    schema (migrations run on a connection of their own), so its ``ROLLBACK`` can go straight to
+    libpq.
+    """
+    import psycopg
+    from psycopg.pq import ExecStatus
+
+    result = conn.pgconn.exec_(b"ROLLBACK")
+    if result.status != ExecStatus.COMMAND_OK:
+        message = result.error_message.decode(errors="replace") or "ROLLBACK failed"
+        raise psycopg.OperationalError(message)

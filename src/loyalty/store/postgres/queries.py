@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from loyalty.store.postgres.erasure_queries import ErasureQueries
 from loyalty.store.postgres.migrations import CHAIN, MARK, MIGRATIONS, REPACK, SHARES
-from loyalty.store.postgres.prepared import ENTRY_TYPES, Executed, prepare
+from loyalty.store.postgres.prepared import ENTRY_TYPES, Prepared
 from loyalty.store.rows import (
     ALLOWANCE_COLUMNS,
     ENTRY_COLUMNS,
@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 class Queries(ErasureQueries):
     """Every statement, composed once with the schema as an identifier."""
 
-    def __init__(self, schema: str) -> None:
+    def __init__(self, schema: str, *, prepare: bool = True) -> None:
         from psycopg import sql
 
         #: What the advisory lock of a member's keys hashes before its id (one set per schema).
@@ -62,13 +62,9 @@ class Queries(ErasureQueries):
         def q(template: str) -> sql.Composed:
             return sql.SQL(template).format(**names)
 
-        #: The PREPAREs of a purchase's statements, sent once on each new connection (one simple query).
-        self.prepare = b""
-
-        def prepared(name: str, statement: sql.Composed, types: list[str] | dict[str, str]) -> Executed:
-            text, call = prepare(f"loyalty_{name}", statement, types)
-            self.prepare += text + b"; "
-            return call
+        # A purchase's statements, prepared on each connection unless ``prepare`` is off.
+        self.prepared = Prepared(on=prepare)
+        prepared = self.prepared.statement
 
         self.member = q("SELECT {member_columns} FROM {s}.members WHERE member_id = %s")
         self.member_ids = q(
