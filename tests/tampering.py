@@ -105,10 +105,19 @@ def _layout_2(key: str, record: str | None, *row: Any) -> str | None:
     return pack_operation("purchase", key, request, result)
 
 
+def as_sqlite_schema_23(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 23 left it: no index of the purchases in the order of their
+    listing without an entry."""
+    conn.execute("DROP INDEX operations_purchase_order")
+    conn.execute("UPDATE schema_version SET version = 23")
+    conn.commit()
+
+
 def as_sqlite_schema_22(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 22 left it: an entry's ``occurred_at`` as ISO 8601 text in
     UTC and its ``recorded_at`` as the 16 digits of its microseconds, in TEXT columns, its kind by
     name, and the records in entries of layout 2 (with their member, till time, points, balance and lot)."""
+    as_sqlite_schema_23(conn)
     table, *rest = _schema_22_entries()
     conn.create_function("iso_of", 1, _iso)
     conn.create_function("layout_2", 8, _layout_2)
@@ -303,8 +312,15 @@ def _undo_17() -> tuple[str, ...]:
     )
 
 
+#: Schema 21 taken back: no index of the purchases in the order of their listing without an entry.
+_UNDO_21 = (
+    "DROP INDEX {s}.operations_purchase_order",
+    "UPDATE {s}.schema_version SET version = 20",
+)
+
 #: Schema 20 taken back: the tallies of a purchase or lot kept without their member, in tallies.
 _UNDO_20 = (
+    *_UNDO_21,
     """INSERT INTO {s}.tallies (key, count, points)
        SELECT left(key, strpos(key, chr(31)) - 1), count, points FROM {s}.member_tallies
        WHERE strpos(key, chr(31)) > 0""",
@@ -321,6 +337,12 @@ _UNDO_19 = (
     "DROP INDEX {s}.operations_parts",
     "UPDATE {s}.schema_version SET version = 18",
 )
+
+
+def as_postgres_schema_20(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 20 left it: no index of the purchases in the order
+    of their listing without an entry."""
+    _undo_postgres(dsn, schema, _UNDO_21)
 
 
 def as_postgres_schema_19(dsn: str, schema: str) -> None:
