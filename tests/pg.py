@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -26,6 +26,7 @@ __all__ = [
     "admin",
     "drop_spare_schemas",
     "fresh_schema_url",
+    "plan_of",
     "postgres_dsn",
     "schema_of",
     "shape",
@@ -240,3 +241,29 @@ def admin(statement: Composed) -> None:
 
     with psycopg.connect(postgres_dsn(), autocommit=True) as conn:
         conn.execute(statement)
+
+
+def plan_of(query: Any, params: tuple[Any, ...], *, generic: bool) -> list[str]:
+    """The plan of ``query`` (a composed statement of the store's) with ``params``: for the
+    values given (a custom plan), or for any (the generic plan of a prepared statement, which a
+    driver may come to use). With scans of the whole table and bitmaps off, a plan that could
+    not walk an index in its order would still scan or sort."""
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(postgres_dsn()) as conn:
+        text = query.as_string(conn)
+        conn.execute("SET enable_seqscan = off")
+        conn.execute("SET enable_bitmapscan = off")
+        if not generic:
+            rows = conn.execute(sql.SQL("EXPLAIN ") + sql.SQL(text), params).fetchall()
+        else:
+            numbered = text
+            for n in range(1, len(params) + 1):
+                numbered = numbered.replace("%s", f"${n}", 1)
+            conn.execute("SET plan_cache_mode = force_generic_plan")
+            conn.execute(sql.SQL("PREPARE planned AS ") + sql.SQL(numbered))
+            rows = conn.execute(
+                sql.SQL("EXPLAIN EXECUTE planned ({})").format(sql.SQL(", ").join(map(sql.Literal, params)))
+            ).fetchall()
+    return [str(row[0]) for row in rows]

@@ -422,3 +422,36 @@ def check_tallies_moved(
             assert uow.tallies(list(TABLE_TALLIES)) == expected
     finally:
         store.close()
+
+
+def listed_without_entry(store: Store, page: int) -> list[str]:
+    """The keys of every purchase ``store`` lists as written without an entry, ``page`` at a time
+    (:meth:`loyalty.store.OperationsRole.purchases_without_entry`)."""
+    found: list[str] = []
+    after: Operation | None = None
+    while True:
+        with store.unit_of_work(readonly=True) as uow:
+            listed = uow.purchases_without_entry(after=after, limit=page)
+        found += [operation.key for operation in listed]
+        if len(listed) < page:
+            return found
+        after = listed[-1]
+
+
+def gum_at_standstill(store: Store) -> list[str]:
+    """12 purchases of gum (earning nothing) recorded in ``store``, 4 at each of 3 instants (a
+    clock that stood still), between purchases that earned: their keys in the order their
+    listing without an entry has (by recording, then till time: the later ones bought earlier).
+    The store is closed after."""
+    t0 = datetime(2024, 3, 1, 9, tzinfo=UTC)
+    clock = ManualClock(t0)
+    with Engine(Program("Shop", "EUR"), store, clock=clock) as engine:
+        engine.enroll("M1", at=t0)
+        for n in range(12):
+            if n % 4 == 0:
+                clock.now = t0 + timedelta(minutes=n)
+            at = t0 + timedelta(seconds=11 - n % 4)
+            for sku, price in (("gum", "0.50"), ("cake", "9")):
+                key = f"{'G' if sku == 'gum' else 'C'}{n:02d}"
+                engine.record_purchase(Purchase(key, "M1", at, [Line(sku, 1, Decimal(price))], "EUR"))
+    return [f"G{n:02d}" for group in range(3) for n in reversed(range(group * 4, group * 4 + 4))]

@@ -18,6 +18,7 @@ import attrs
 from loyalty.ledger import EntryKind
 from loyalty.records import pack_operation, unpack_operation
 from loyalty.store.memory import MemoryStore
+from loyalty.store.postgres.migrations import MIGRATIONS as PG_MIGRATIONS
 from loyalty.store.rows import kind_of
 from loyalty.store.sqlite.entries import FACTS, facts
 
@@ -75,12 +76,21 @@ _SET = {
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
 
 
+def as_sqlite_schema_24(conn: sqlite3.Connection) -> None:
+    """A current SQLite file as schema 24 left it: no index of the purchases in the order of their
+    listing without an entry."""
+    conn.execute("DROP INDEX operations_purchase_order")
+    conn.execute("UPDATE schema_version SET version = 24")
+    conn.commit()
+
+
 def as_sqlite_schema_23(conn: sqlite3.Connection) -> None:
     """A current SQLite file as schema 23 left it: a referee's row tied to its referrer's by a
     foreign key, and an erasure's record of its other members' parts not among the kinds
     ``operations_parts`` indexes."""
     from loyalty.store.sqlite.migrations import MIGRATIONS
 
+    as_sqlite_schema_24(conn)
     (referrals,) = (s for s in MIGRATIONS[4] if "CREATE TABLE referrals (" in s)
     (parts,) = (s for s in MIGRATIONS[20] if "CREATE INDEX operations_parts" in s)
     for statement in (
@@ -326,8 +336,24 @@ def _undo_17() -> tuple[str, ...]:
     )
 
 
+#: Schema 22 taken back: no index of the purchases in the order of their listing without an entry.
+_UNDO_22 = (
+    "DROP INDEX {s}.operations_purchase_order",
+    "UPDATE {s}.schema_version SET version = 21",
+)
+
+#: Schema 21 taken back: an erasure's record of its other members' parts not among the kinds
+#: ``operations_parts`` indexes (the index as schema 19 made it).
+_UNDO_21 = (
+    *_UNDO_22,
+    "DROP INDEX {s}.operations_parts",
+    *(s for s in PG_MIGRATIONS[18] if "CREATE INDEX operations_parts" in s),
+    "UPDATE {s}.schema_version SET version = 20",
+)
+
 #: Schema 20 taken back: the tallies of a purchase or lot kept without their member, in tallies.
 _UNDO_20 = (
+    *_UNDO_21,
     """INSERT INTO {s}.tallies (key, count, points)
        SELECT left(key, strpos(key, chr(31)) - 1), count, points FROM {s}.member_tallies
        WHERE strpos(key, chr(31)) > 0""",
@@ -348,18 +374,20 @@ _UNDO_19 = (
 
 def as_postgres_schema_20(dsn: str, schema: str) -> None:
     """A current PostgreSQL schema as schema 20 left it: an erasure's record of its other members'
-    parts not among the kinds ``operations_parts`` indexes."""
-    from loyalty.store.postgres.migrations import MIGRATIONS
+    parts not among the kinds ``operations_parts`` indexes, and no index of the purchases in the
+    order of their listing without an entry."""
+    _undo_postgres(dsn, schema, _UNDO_21)
 
-    (parts,) = (s for s in MIGRATIONS[18] if "CREATE INDEX operations_parts" in s)
-    undo = ("DROP INDEX {s}.operations_parts", parts, "UPDATE {s}.schema_version SET version = 20")
-    _undo_postgres(dsn, schema, undo)
+
+def as_postgres_schema_21(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 21 left it: no index of the purchases in the order
+    of their listing without an entry."""
+    _undo_postgres(dsn, schema, _UNDO_22)
 
 
 def as_postgres_schema_19(dsn: str, schema: str) -> None:
     """A current PostgreSQL schema as schema 19 left it: the tallies of a purchase or lot kept
     without their member, in tallies."""
-    as_postgres_schema_20(dsn, schema)
     _undo_postgres(dsn, schema, _UNDO_20)
 
 

@@ -65,7 +65,7 @@ def test_an_sqlite_file_of_schema_14_is_chained_from_its_first_entries(tmp_path:
         as_sqlite_schema_14(conn)
     store = SQLiteStore(path)
     try:
-        assert store.schema_version() == SQLITE_VERSION == 24
+        assert store.schema_version() == SQLITE_VERSION == 25
         with closing(sqlite3.connect(path)) as conn:
             # Kept apart (the ledger is never rewritten): one link per entry from before.
             assert conn.execute("SELECT COUNT(*) FROM kept_links").fetchone()[0] == len(written)
@@ -80,7 +80,7 @@ def test_a_postgres_schema_of_version_13_is_chained_from_its_first_entries(schem
     as_postgres_schema_13(postgres_dsn(), schema_of(schema_url))
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == POSTGRES_VERSION == 21
+        assert store.schema_version() == POSTGRES_VERSION == 22
         _check_chained(store, PostgresTamperer(postgres_dsn(), schema_of(schema_url)), written)
     finally:
         store.close()

@@ -41,7 +41,7 @@ def test_a_version_17_schema_lets_an_erasure_rename_its_member_once_upgraded(sch
     old = _guard_of(schema)
     assert "loyalty.erasing" not in old[0] and old[1] == fresh[1]
     shop.check_reopened(open_postgres(schema_url), SCHEMA_VERSION, before)
-    assert _guard_of(schema) == fresh and "loyalty.erasing" in fresh[0] and SCHEMA_VERSION == 21
+    assert _guard_of(schema) == fresh and "loyalty.erasing" in fresh[0] and SCHEMA_VERSION == 22
     with Engine(shop.PROGRAM, open_postgres(schema_url), clock=lambda: shop.AT) as engine:
         balance, report = engine.balance("a"), engine.verify()
         hidden = engine.erase("a", id="E1", at=shop.AT, reason="GDPR request 7", actor="dpo").pseudonym

@@ -36,7 +36,7 @@ def test_a_version_18_file_lets_an_erasure_rename_its_member_once_upgraded(tmp_p
         assert "entries_renamed" not in {name for name, _ in conn.execute(_TRIGGERS)}
     store = SQLiteStore(path)
     with Engine(Program("Club", "EUR"), store, clock=lambda: T0) as engine:
-        assert store.schema_version() == SCHEMA_VERSION == 24
+        assert store.schema_version() == SCHEMA_VERSION == 25
         before = (engine.balance(PHONE), engine.balance("M2"), engine.verify())
         hidden = engine.erase(PHONE, id="erase-1", at=T0, reason="GDPR", actor="dpo").pseudonym
         assert (engine.balance(hidden), engine.balance("M2"), engine.verify()) == before

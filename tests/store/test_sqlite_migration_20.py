@@ -128,7 +128,7 @@ def test_a_version_19_file_gains_the_rows_and_reads_the_same_balances(tmp_path: 
         as_sqlite_schema_19(conn)
         assert has_shape_of_schema(conn, 19, tmp_path)
     with SQLiteStore(path) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 24
+        assert store.schema_version() == SCHEMA_VERSION == 25
         with store.unit_of_work(readonly=True) as uow:
             after = {(m, at): uow.balance_by_state(m, at) for m in ("M1", "M2", "M3") for at in instants}
             assert after == before

@@ -9,7 +9,8 @@ Purchases, returns, redemptions, adjustments, custom events, opening balances, r
 transfers, merges and holds (open or captured) have a record type; the commands that wrote no
 entry but must be replayed are read beside the feed and each written before the first command
 recorded after it: status changes (by hand, or an erasure) from the outbox, and purchases that
-earned nothing from the store (:mod:`loyalty.service.history_no_entry`). The other commands
+earned nothing from the store (:mod:`loyalty.service.history_no_entry`), such a purchase
+sooner where a command naming it comes first (see :func:`_named_ahead`). The other commands
 have no record type and are counted in :attr:`HistoryExport.skipped`.
 
 Members are read ``page`` at a time by id and entries ``page`` at a time by ``seq``, each page in
@@ -60,6 +61,7 @@ from loyalty.service.context import Context
 from loyalty.service.exporting import MAX_PAGE
 from loyalty.service.history_no_entry import purchases_without_entry
 from loyalty.store import Operation, UnitOfWork
+from loyalty.store.no_entry import order
 from loyalty.vouchers import VoucherStatus
 
 __all__ = ["HistoryExport", "export_history", "record_of_operation"]
@@ -291,6 +293,9 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
                 break
             member = ids[-1]
     seq, seen = 0, OrderedDict[str, None]()
+    # The purchases that earned nothing written ahead of their place, before a command naming
+    # them (see _named_ahead), to be passed over there: as many as a clock's skew holds.
+    early: set[str] = set()
     # Status changes and purchases that earned nothing wrote no entry: each goes before the
     # first command recorded after it.
     aside: Iterator[tuple[_Place, Event]] = heapq.merge(
@@ -307,17 +312,97 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
                 counts.skipped[kind] += 1
                 continue
             while status is not None and status[0] < (recorded_at, record.at):
-                counts.written[TYPE_OF[type(status[1])]] += 1
-                yield status[1]
+                if status[1].id not in early:
+                    counts.written[TYPE_OF[type(status[1])]] += 1
+                    yield status[1]
+                early.discard(status[1].id)
                 status = next(aside, None)
+            for sale in _named_ahead(ctx, record, status, seen, early):
+                early.add(sale.id)
+                counts.written["purchase"] += 1
+                yield sale
             counts.written[TYPE_OF[type(record)]] += 1
             yield record
         if read < page:
             break
     while status is not None:
-        counts.written[TYPE_OF[type(status[1])]] += 1
-        yield status[1]
+        if status[1].id not in early:
+            counts.written[TYPE_OF[type(status[1])]] += 1
+            yield status[1]
         status = next(aside, None)
+
+
+def _named(record: Event) -> tuple[str, ...]:
+    """The purchases ``record`` names, which the import needs recorded before it."""
+    if isinstance(record, Redemption):
+        named: tuple[str | None, ...] = (record.purchase_id,)
+    elif isinstance(record, RewardBought):
+        named = (record.purchase_id, record.used_for)
+    elif isinstance(record, SaleReturn):
+        named = (record.purchase_id,)
+    else:
+        return ()
+    return tuple(dict.fromkeys(key for key in named if key is not None))
+
+
+def _named_ahead(
+    ctx: Context,
+    record: Event,
+    head: tuple[_Place, Event] | None,
+    seen: OrderedDict[str, None],
+    early: set[str],
+) -> list[Sale]:
+    """The purchases that earned nothing which ``record`` names and which are still to come
+    beside the feed, to be written before it.
+
+    Such a purchase is placed by the wall clock that recorded it, the command naming it by the
+    ledger's commit order: recorded at one instant (a clock that stood still), or by a server
+    whose clock is behind the purchase's, the command would come first, and the import refuses
+    a command naming a purchase it does not have. A purchase that wrote an entry came in the
+    feed, before every command after it; one still to come beside it is placed at or after the
+    next record there (``head``)."""
+    named = [key for key in _named(record) if key not in seen and key not in early]
+    if not named or head is None:
+        return []
+    return ctx.runner.read(functools.partial(_ahead, named=named, head=_head(head)))
+
+
+def _ahead(uow: UnitOfWork, *, named: list[str], head: tuple[tuple[_Place, int], str]) -> list[Sale]:
+    found: list[Sale] = []
+    for key in named:
+        operation = uow.operation(key)
+        if operation is None or operation.kind != "purchase":
+            continue
+        sale = Sale(codec.purchase_from_request(key, operation.request))
+        if (((operation.recorded_at, sale.at), 1), key) < head:
+            continue  # written already, beside the feed or in it
+        if _without_entry(uow, operation):
+            found.append(sale)
+    return found
+
+
+#: How many purchases are read a time to find whether one earned nothing: the ones of its place.
+_TIES = 100
+
+
+def _without_entry(uow: UnitOfWork, operation: Operation) -> bool:
+    """Whether the purchase ``operation`` is among the store's purchases that wrote no entry:
+    the listing is read from just before its place (the place with the least key) to it."""
+    mine = order(operation)
+    after = attrs.evolve(operation, key="")
+    while True:
+        listed = uow.purchases_without_entry(after=after, limit=_TIES)
+        for each in listed:
+            if order(each) >= mine:
+                return each.key == operation.key
+        if len(listed) < _TIES:
+            return False
+        after = listed[-1]
+
+
+def _head(aside: tuple[_Place, Event]) -> tuple[tuple[_Place, int], str]:
+    """Where the next record beside the feed goes, its id breaking ties among purchases."""
+    return _place(aside), aside[1].id if isinstance(aside[1], Sale) else ""
 
 
 def _place(aside: tuple[_Place, Event]) -> tuple[_Place, int]:

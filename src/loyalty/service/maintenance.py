@@ -25,6 +25,7 @@ from loyalty.errors import InvalidInput
 from loyalty.expiry import redated_key, reminded_key
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Lot
+from loyalty.members import MemberStatus
 from loyalty.merges import REFEREES_PART, SURVIVOR_PART
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.service import (
@@ -257,6 +258,8 @@ def _remind(ctx: Context, at: datetime, batch: int) -> int:
         sent = 0
         for member_id in chunk:
             locks.lock(uow, member_id)
+            if uow.member_status(member_id) is MemberStatus.ERASED:
+                continue  # gets no more notices: its lots stay, unannounced and unmarked
             lots = [
                 lot
                 for lot in uow.due_lots(until, member_id=member_id)

@@ -27,7 +27,9 @@ from loyalty.habits import (
     seen_key,
     spent_key,
 )
+from loyalty.members import MemberStatus
 from loyalty.outbox import EventKind, NewEvent
+from loyalty.pseudonyms import is_pseudonym
 from loyalty.service import locks
 from loyalty.service.context import Context
 from loyalty.store import UnitOfWork
@@ -103,6 +105,8 @@ def at_risk(
 
         ids, read = ctx.runner.read(page_of)
         for member_id in ids:
+            if is_pseudonym(member_id):
+                continue  # erased: its habits stay in the figures, but it gets no more notices
             checked += 1
             visits = read[visits_key(member_id)].count
             first, last = read[seen_key(member_id)].count, read[seen_key(member_id)].points
@@ -132,6 +136,8 @@ def announce_at_risk(ctx: Context, report: AtRiskReport, batch: int) -> int:
         recorded = ctx.now()
         for risk in chunk:
             locks.lock(uow, risk.member_id)
+            if uow.member_status(risk.member_id) is MemberStatus.ERASED:
+                continue  # gets no more notices (a report made before its erasure names it)
             key = at_risk_key(risk.member_id)
             marked = uow.tallies([key])[key].points
             spell = Decimal(micros(risk.last_visit))

@@ -16,7 +16,7 @@ from loyalty import codec
 from loyalty.checks import check_aware, check_id, check_text
 from loyalty.errors import InvalidInput, UnknownTier
 from loyalty.ledger import Entry
-from loyalty.members import Member
+from loyalty.members import Member, MemberStatus
 from loyalty.money import EXACT
 from loyalty.plans import Planner
 from loyalty.program import Program
@@ -223,6 +223,11 @@ def review_due(
     assert member is not None  # it has a balance
     now = ctx.now()
     tiers = program.tiers
+    if member.status is MemberStatus.ERASED:
+        # An erased member gets no more notices, nor moves: its tier stays as it was erased,
+        # never reviewed again.
+        uow.put_tier_state(attrs.evolve(stored, due_at=None))
+        return 1, 0
     if tiers is None:
         # The program in force has no tiers any more: nothing to review, ever.
         uow.put_tier_state(attrs.evolve(stored, due_at=None))

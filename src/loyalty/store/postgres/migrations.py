@@ -506,6 +506,15 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            ('transfer', 'referral_reward', 'referral_take_back',
             'member_merge_owed', 'member_merge_referees', 'member_erasure_others')""",
     ),
+    # 22: the purchases indexed in the order their listing without an entry pages through
+    # (loyalty.store.no_entry): when recorded, their till time (the earliest instant where the
+    # record has none, written out as the query writes it), their key in code-point order. A page
+    # walks the index from where the last one ended, not a sort of every purchase after it.
+    (
+        """CREATE INDEX operations_purchase_order ON {s}.operations
+           (recorded_at, (COALESCE(purchased_at, '0001-01-01 00:00:00+00'::timestamptz)), key COLLATE "C")
+           WHERE kind = 'purchase'""",
+    ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.

@@ -4,15 +4,16 @@ This adapter keeps every purchase's record in ``operations`` (never in its entry
 them wrote an entry: each one read is probed for an entry under its key among its member's
 entries (``entries_by_member``; its record starts with its member), a page at a time, until a
 page of the ones that wrote none is found, their records read with them (one round trip a
-page). No index holds the purchases in the order asked for (by when they were recorded): each
-page sorts the purchases after the one before.
+page). An index holds the purchases in the order asked for (schema 21, operations_purchase_order:
+by when they were recorded, then their time and key), so each page is a walk of it from the
+place the last one ended, not a sort of every purchase after it.
 """
 
 from __future__ import annotations
 
 from loyalty.records import unpack_operation
 from loyalty.store import Operation
-from loyalty.store.no_entry import EARLIEST, order
+from loyalty.store.no_entry import order
 from loyalty.store.postgres.transaction import Transaction
 from loyalty.store.rows import restore_instant
 
@@ -25,12 +26,13 @@ class PostgresNoEntry:
     def purchases_without_entry(
         self: Transaction, *, after: Operation | None = None, limit: int
     ) -> list[Operation]:
-        place = (True, EARLIEST, EARLIEST, "") if after is None else (False, *order(after))
+        place = None if after is None else order(after)
         found: list[Operation] = []
         while len(found) < limit:
-            first, recorded, at, key = place
-            params = (EARLIEST, first, EARLIEST, recorded, at, key, limit)
-            rows = self._execute(self._q.purchases_without_entry, params).fetchall()
+            if place is None:
+                rows = self._execute(self._q.purchases_without_entry_first, (limit,)).fetchall()
+            else:
+                rows = self._execute(self._q.purchases_without_entry, (*place, limit)).fetchall()
             for key, recorded, _, entered, body, offset in rows:
                 if not entered:
                     request, result = unpack_operation(key, body)
@@ -39,5 +41,5 @@ class PostgresNoEntry:
             if len(rows) < limit:
                 break
             key, recorded, at = rows[-1][:3]
-            place = (False, recorded, at, key)
+            place = (recorded, at, key)
         return found[:limit]

@@ -411,17 +411,23 @@ class Queries(ErasureQueries):
         )
         self.unfinished_parts = q(find.format(parted=f" AND {parted}"))
         self.unfinished_parts_scanned = q(find.format(parted=""))
-        # A page of the purchases after a place (or from the first), by when they were recorded,
-        # each with whether an entry has its key as its source (loyalty.store.no_entry).
-        self.purchases_without_entry = q(
-            "SELECT c.key, c.recorded_at, c.bought, EXISTS (SELECT 1 FROM {s}.entries AS e"
-            " WHERE e.member_id = (c.body::json ->> 0) AND e.source_id = c.key), c.body, c.recorded_offset"
-            " FROM (SELECT key, body, recorded_at, recorded_offset, COALESCE(purchased_at, %s) AS bought"
-            " FROM {s}.operations"
-            " WHERE kind = 'purchase' AND (%s OR (recorded_at, COALESCE(purchased_at, %s), key COLLATE \"C\")"
-            ' > (%s, %s, %s)) ORDER BY recorded_at, bought, key COLLATE "C" LIMIT %s) AS c'
+        # A page of the purchases from the first, or after a place, by when they were recorded,
+        # each with whether an entry has its key as its source (loyalty.store.no_entry): a walk of
+        # operations_purchase_order (schema 22), whose expressions these are, from the place on.
+        bought = "COALESCE(purchased_at, '0001-01-01 00:00:00+00'::timestamptz)"
+        # The probe for an entry is a lateral read of one, not EXISTS: the planner would hash every
+        # entry for a page's EXISTS (a read of the whole ledger a page).
+        page = (
+            "SELECT c.key, c.recorded_at, c.bought, x.one IS NOT NULL, c.body, c.recorded_offset"
+            " FROM (SELECT key, body, recorded_at, recorded_offset, {bought} AS bought FROM {{s}}.operations"
+            " WHERE kind = 'purchase'{after} ORDER BY recorded_at, {bought}, key COLLATE \"C\" LIMIT %s) AS c"
+            " LEFT JOIN LATERAL (SELECT 1 AS one FROM {{s}}.entries AS e"
+            " WHERE e.member_id = (c.body::json ->> 0) AND e.source_id = c.key LIMIT 1) AS x ON true"
             ' ORDER BY c.recorded_at, c.bought, c.key COLLATE "C"'
         )
+        self.purchases_without_entry_first = q(page.format(bought=bought, after=""))
+        after = f' AND (recorded_at, {bought}, key COLLATE "C") > (%s, %s, %s)'
+        self.purchases_without_entry = q(page.format(bought=bought, after=after))
         self.add_operation = prepared(
             "add_operation",
             q(

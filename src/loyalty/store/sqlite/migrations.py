@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from loyalty.store.sqlite.integer_times import INTEGER_TIMES
+from loyalty.store.sqlite.no_entry_index import NO_ENTRY_INDEX
 
 # Forward migrations, applied in order; the list index + 1 is the version.
 # Never edit a released step: add a new one. ``CHAIN`` is a step done in Python.
@@ -561,5 +562,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            ('transfer', 'referral_reward', 'referral_take_back',
             'member_merge_owed', 'member_merge_referees', 'member_erasure_others')""",
     ),
+    # 25: the purchases indexed in the order their listing without an entry pages through
+    # (loyalty.store.sqlite.no_entry_index): a page probes the index, not a sort of them all.
+    NO_ENTRY_INDEX,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -8,8 +8,9 @@ are kept there too. So each one read is probed for an entry under its key, among
 entries (``entries_by_member``; its record starts with its member), a page of them at a time,
 until a page of the ones that wrote none is found, their records read with them.
 
-No index holds the purchases in the order asked for (by when they were recorded): each page
-sorts the purchases after the one before (see docs/import-export.md for what it costs).
+An index holds the purchases in the order asked for (schema 24: by when they were recorded, then
+their time and key), so each page seeks it to the place the last one ended, and reads on from
+there (see docs/import-export.md for what it costs).
 """
 
 from __future__ import annotations
@@ -19,26 +20,29 @@ from typing import Protocol
 
 from loyalty.records import unpack_operation
 from loyalty.store import Operation
-from loyalty.store.no_entry import EARLIEST, order
+from loyalty.store.no_entry import order
 from loyalty.store.rows import restore_instant
+from loyalty.store.sqlite.no_entry_index import BOUGHT
 from loyalty.store.sqlite.statements import micros
 
 __all__ = ["SQLiteNoEntry"]
 
-_EARLIEST = micros(EARLIEST)
-# A page of the purchases kept as operations after a place (or from the first: :first), each
-# with whether an entry has its key as its source.
+# A page of the purchases kept as operations from the first, or after a place, each with whether
+# an entry has its key as its source. Two statements, not one with a flag: ``:first OR ...``
+# would keep the planner from seeking the index (schema 25, loyalty.store.sqlite.no_entry_index)
+# to the place, and every page would walk it from the start.
 _PAGE = """SELECT c.key, c.recorded_micros, c.bought, EXISTS (
         SELECT 1 FROM entries AS e WHERE e.member_id = json_extract(c.body, '$[0]') AND e.source_id = c.key),
         c.body, c.recorded_offset
     FROM (
-        SELECT key, body, recorded_micros, recorded_offset, COALESCE(purchased_micros, :earliest) AS bought
+        SELECT key, body, recorded_micros, recorded_offset, {bought} AS bought
         FROM operations
-        WHERE kind = 'purchase'
-          AND (:first OR (recorded_micros, COALESCE(purchased_micros, :earliest), key) > (:r, :p, :k))
-        ORDER BY recorded_micros, bought, key LIMIT :limit
+        WHERE kind = 'purchase'{after}
+        ORDER BY recorded_micros, {bought}, key LIMIT :limit
     ) AS c
     ORDER BY c.recorded_micros, c.bought, c.key"""
+_FIRST = _PAGE.format(bought=BOUGHT, after="")
+_AFTER = _PAGE.format(bought=BOUGHT, after=f" AND (recorded_micros, {BOUGHT}, key) > (:r, :p, :k)")
 
 
 class Transaction(Protocol):
@@ -56,13 +60,14 @@ class SQLiteNoEntry:
         self: Transaction, *, after: Operation | None = None, limit: int
     ) -> list[Operation]:
         self._flush()
-        place: dict[str, object] = {"first": after is None, "r": 0, "p": 0, "k": ""}
+        place: dict[str, object] | None = None
         if after is not None:
             recorded, at, key = order(after)
-            place.update(first=False, r=micros(recorded), p=micros(at), k=key)
+            place = {"r": micros(recorded), "p": micros(at), "k": key}
         found: list[Operation] = []
         while len(found) < limit:
-            rows = self._conn.execute(_PAGE, {**place, "earliest": _EARLIEST, "limit": limit}).fetchall()
+            query, params = (_FIRST, {}) if place is None else (_AFTER, place)
+            rows = self._conn.execute(query, {**params, "limit": limit}).fetchall()
             for key, recorded_micros, _, entered, body, offset in rows:
                 if not entered:
                     request, result = unpack_operation(key, body)
@@ -71,5 +76,5 @@ class SQLiteNoEntry:
             if len(rows) < limit:
                 break
             key, recorded_micros, at_micros = rows[-1][:3]
-            place.update(first=False, r=recorded_micros, p=at_micros, k=key)
+            place = {"r": recorded_micros, "p": at_micros, "k": key}
         return found[:limit]
