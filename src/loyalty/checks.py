@@ -94,11 +94,21 @@ def check_text(field: str, value: object, *, max_length: int = MAX_TEXT_LENGTH, 
 
 
 def check_aware(field: str, value: object) -> datetime:
-    """A timezone-aware datetime whose UTC instant lies in years 1900 to 9998.
+    """A timezone-aware datetime whose UTC offset is whole seconds and whose UTC instant lies in
+    years 1900 to 9998.
 
     The bounds keep every instant representable in every adapter and in
     Python after a conversion to UTC or another offset (year 1 in +01:00 is
-    year 0 in UTC, which neither Python nor PostgreSQL can read back).
+    year 0 in UTC, which neither Python nor PostgreSQL can read back). The
+    adapters keep an offset in whole seconds: one with a fraction of a second
+    (Python allows it) would read back as another wall-clock time.
+
+    >>> from datetime import timedelta, timezone
+    >>> try:
+    ...     check_aware("at", datetime(2024, 3, 2, 12, tzinfo=timezone(timedelta(microseconds=250_000))))
+    ... except InvalidDatetime as refused:
+    ...     print(refused.field, "|", refused.args[0].partition(", got")[0])
+    at | at: must have a UTC offset of whole seconds
     """
     if not isinstance(value, datetime):
         raise InvalidDatetime(field, f"must be a datetime, not {type(value).__name__}")
@@ -106,8 +116,11 @@ def check_aware(field: str, value: object) -> datetime:
         # UTC has an offset, and its year is the instant's: no call to ask either.
         year = value.year
     else:
-        if value.tzinfo is None or value.utcoffset() is None:
+        offset = None if value.tzinfo is None else value.utcoffset()
+        if offset is None:
             raise InvalidDatetime(field, "must be timezone-aware (naive datetimes are ambiguous)")
+        if offset.microseconds:
+            raise InvalidDatetime(field, f"must have a UTC offset of whole seconds, got {value.isoformat()}")
         try:
             year = value.astimezone(UTC).year
         except (OverflowError, ValueError):

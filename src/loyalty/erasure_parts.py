@@ -46,7 +46,19 @@ from loyalty.pseudonyms import (
 )
 from loyalty.referrals import Referral
 
-__all__ = ["DONE_KIND", "KIND", "OTHERS", "PART_KIND", "Part", "hashed_id", "part_key", "plan_part", "split"]
+__all__ = [
+    "BY_PSEUDONYM_KIND",
+    "DONE_KIND",
+    "KIND",
+    "OTHERS",
+    "PART_KIND",
+    "Part",
+    "by_pseudonym_key",
+    "hashed_id",
+    "part_key",
+    "plan_part",
+    "split",
+]
 
 #: What the erasure's record of the other members' parts adds to the erasure's id (a control
 #: character, which no caller's id may hold: :func:`loyalty.checks.check_id`).
@@ -54,6 +66,9 @@ OTHERS = "\x1fothers"
 #: The kinds of the records: the parts to write (with the first part), each part's, and the last
 #: (under the key and :data:`loyalty.transfers.RECEIVED`) saying every part is written.
 KIND, PART_KIND, DONE_KIND = "member_erasure_others", "member_erasure_other", "member_erasure_others_done"
+#: The kind of the record, under :func:`by_pseudonym_key`, naming the erasure whose parts include a
+#: referee's referral naming the erased member: how a referee finds the part it is owed.
+BY_PSEUDONYM_KIND = "member_erasure_referees"
 # The other members' event fields a shared command's event repeats its free text in.
 _FREE_TEXT = frozenset({"reason"})
 
@@ -65,6 +80,18 @@ def part_key(key: str, index: int) -> str:
     'E1\\x1fothers\\x1f0'
     """
     return f"{key}{OTHERS}\x1f{index}"
+
+
+def by_pseudonym_key(hidden: str) -> str:
+    """The key of the record naming the erasure of the member now named ``hidden`` (its
+    pseudonym), kept when a referee's referral names that member: a referee whose row still names
+    the referrer's id finds it by the id's keyed hash, one probe by key, however many erasures are
+    unfinished (a control character, so no caller's id takes the key).
+
+    >>> by_pseudonym_key("erased-abc")
+    '\\x1ferasure\\x1ferased-abc'
+    """
+    return f"\x1ferasure\x1f{hidden}"
 
 
 @attrs.frozen

@@ -43,6 +43,8 @@ from loyalty.tiers import Tier
 from tests.adapters import ADAPTERS, ONE_CONNECTION, fresh_store
 
 NAIVE = datetime(2024, 3, 1, 9, 30)
+#: A UTC offset Python allows and no adapter keeps (they keep whole seconds).
+SUB_SECOND = timezone(timedelta(hours=-3, microseconds=250_000))
 PRICE = Decimal("2.50")
 
 
@@ -112,6 +114,18 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
         "at",
     ),
     ("date as purchase time", lambda e: sale(at=T0.date()), InvalidDatetime, "at"),
+    (
+        "purchase at a UTC offset of a fraction of a second",
+        lambda e: e.record_purchase(sale(id="P-new", at=T0.astimezone(SUB_SECOND))),
+        InvalidDatetime,
+        "at",
+    ),
+    (
+        "enrollment at a UTC offset of a fraction of a second",
+        lambda e: e.enroll("M9", at=T0.astimezone(SUB_SECOND)),
+        InvalidDatetime,
+        "at",
+    ),
     ("unknown currency", lambda e: sale(currency="EUX"), UnknownCurrency, "currency"),
     ("lower-case currency", lambda e: sale(currency="eur"), UnknownCurrency, "currency"),
     ("mismatched currency", lambda e: e.record_purchase(sale(currency="USD")), CurrencyMismatch, "currency"),

@@ -9,7 +9,10 @@ pseudonym the record names, and keeps its own record (:func:`~loyalty.erasure_pa
 read under the lock first, so it is written once whoever writes it: the erasure right after its
 first commit, a retry of it, :meth:`loyalty.Engine.run_due`, or a command under that member's lock
 that reads its referral (:func:`referral_of`) or erases it (:func:`settle`). A last record, under
-the key and :data:`loyalty.transfers.RECEIVED`, says every part is written.
+the key and :data:`loyalty.transfers.RECEIVED`, says every part is written. When a referee's
+referral names the erased member, one more record, under
+:func:`~loyalty.erasure_parts.by_pseudonym_key` of the pseudonym, names the erasure, so that the
+referee finds its part by the keyed hash of the id its row names (:func:`referral_of`).
 """
 
 from __future__ import annotations
@@ -17,8 +20,21 @@ from __future__ import annotations
 import functools
 
 from loyalty.erasure import Counterpart, Erasure
-from loyalty.erasure_parts import DONE_KIND, KIND, OTHERS, PART_KIND, Part, part_key, plan_part, split
+from loyalty.erasure_parts import (
+    BY_PSEUDONYM_KIND,
+    DONE_KIND,
+    KIND,
+    OTHERS,
+    PART_KIND,
+    Part,
+    by_pseudonym_key,
+    part_key,
+    plan_part,
+    split,
+)
+from loyalty.errors import StorageError
 from loyalty.outbox import DomainEvent
+from loyalty.pseudonyms import pseudonym
 from loyalty.referrals import Referral
 from loyalty.service.context import Context
 from loyalty.store import Operation, UnitOfWork
@@ -26,8 +42,9 @@ from loyalty.transfers import RECEIVED
 
 __all__ = ["finish", "finish_due", "hold", "owe", "referral_of", "settle", "write"]
 
-#: At most this many erasures' records are looked at for a member's pending part (more are a
-#: backlog :func:`finish_due` clears; only a crash between an erasure's commits leaves one).
+#: At most this many erasures' records are looked at for a member's pending parts other than its
+#: referral's, before its own erasure (more are a backlog :func:`finish_due` clears; only a crash
+#: between an erasure's commits leaves one). The referral's is found by key, whatever the backlog.
 _SCAN = 1_000
 
 
@@ -48,6 +65,11 @@ def owe(ctx: Context, uow: UnitOfWork, key: str, hidden: str, parts: tuple[Part,
         request = {"pseudonym": hidden}
         uow.add_operation(
             Operation(key + OTHERS, KIND, request, {"parts": [p.form() for p in parts]}, ctx.now())
+        )
+    if any(part.referral for part in parts):
+        # What a referee whose row names the id finds this erasure by (:func:`_owed_referral`).
+        uow.add_operation(
+            Operation(by_pseudonym_key(hidden), BY_PSEUDONYM_KIND, {}, {"erasure": key}, ctx.now())
         )
 
 
@@ -117,12 +139,16 @@ def write(ctx: Context, uow: UnitOfWork, key: str, index: int) -> bool:
 
 def settle(ctx: Context, uow: UnitOfWork, member_id: str) -> None:
     """In a unit of work holding ``member_id``'s lock: every erasure's part for it not written yet,
-    written first (a referral row that still names an erased referrer by its id, say)."""
+    written first (a referral row that still names an erased referrer by its id, say): the
+    referral's whatever the backlog, the others' among the first :data:`_SCAN` unfinished."""
     for owed in uow.unfinished_parts(KIND, limit=_SCAN):
         key = owed.key.removesuffix(OTHERS)
         for index, form in enumerate(owed.result["parts"]):
             if form["member_id"] == member_id:
                 write(ctx, uow, key, index)
+    referral = uow.referral(member_id)
+    if referral is not None and uow.member_status(referral.referrer) is None:
+        _owed_referral(ctx, uow, referral)  # its own erasure goes on even without it
 
 
 def referral_of(ctx: Context, uow: UnitOfWork, referee: str, *, erased: bool = False) -> Referral | None:
@@ -130,12 +156,44 @@ def referral_of(ctx: Context, uow: UnitOfWork, referee: str, *, erased: bool = F
     erasure of its referrer written first if the row still names the referrer by an id no member
     has any more (erased, its part for the referee pending): so the row names the pseudonym.
     ``erased``: the caller found a member it read erased since (``keep_named`` said so), whose
-    status this unit of work may still hold as it first read it: the parts are looked for anyway."""
+    status this unit of work may still hold as it first read it: the part is looked for anyway.
+    A row naming no member, which no erasure owes a part, is refused with
+    :class:`~loyalty.errors.StorageError` (``field`` ``referrer``, the id not repeated)."""
     referral = uow.referral(referee)
-    if referral is not None and (erased or uow.member_status(referral.referrer) is None):
-        settle(ctx, uow, referee)
-        referral = uow.referral(referee)
+    if referral is None:
+        return None
+    missing = uow.member_status(referral.referrer) is None
+    if not (erased or missing):
+        return referral  # the common path: its referrer is a member, nothing more is read
+    if _owed_referral(ctx, uow, referral):
+        return uow.referral(referee)
+    if missing:
+        # Not the id: the caller's error must not carry an erased member's id anywhere.
+        raise StorageError(
+            "referrer", "the referral names a referrer no member has, and no erasure owes it a part"
+        )
     return referral
+
+
+def _owed_referral(ctx: Context, uow: UnitOfWork, referral: Referral) -> bool:
+    """Write the part the erasure of ``referral``'s referrer owes its referee, found by the keyed
+    hash of the id the row names (:func:`~loyalty.erasure_parts.by_pseudonym_key`): a few probes
+    by key, however many erasures are unfinished. Whether one was found (written now or before)."""
+    secret = uow.erasure_secret()
+    if secret is None:
+        return False  # no member was ever erased
+    named = uow.operation(by_pseudonym_key(pseudonym(secret, referral.referrer)))
+    if named is None:
+        return False
+    key = named.result["erasure"]
+    owed = uow.operation(key + OTHERS)
+    if owed is None:  # pragma: no cover - written in the same unit of work as the record above
+        return False
+    for index, form in enumerate(owed.result["parts"]):
+        if form["member_id"] == referral.referee and form["referral"]:
+            write(ctx, uow, key, index)
+            return True
+    return False
 
 
 def finish_due(ctx: Context, batch: int) -> int:
