@@ -57,6 +57,7 @@ from loyalty.store.postgres.driver import (
     DEFAULT_SCHEMA,
     SCHEMA_NAME,
     import_driver,
+    session_reset,
     translate,
 )
 from loyalty.store.postgres.migrations import CHAIN, MARK, REPACK_PAGE, SHARES
@@ -314,12 +315,17 @@ class PostgresStore(Closing):
             conn = self._pool.getconn()
         except psycopg.Error as exc:
             raise translate(exc) from exc
+        reset = False
         try:
             # BEGIN goes out with the unit of work's first statement.
             begin = BEGIN_READ if readonly else BEGIN_WRITE
             yield PostgresUnitOfWork(conn, self._q, readonly, begin)
         except psycopg.Error as exc:
+            reset = session_reset(exc)
             raise translate(exc) from exc
+        except StorageError as exc:
+            reset = session_reset(exc)
+            raise
         finally:
             try:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
@@ -328,6 +334,16 @@ class PostgresStore(Closing):
             except psycopg.Error:
                 # The connection is broken; the pool sees that and replaces it.
                 pass
+            if reset:
+                # A statement prepared on it is gone (its server session was reset): every later
+                # unit of work on it would fail alike. Closed, the pool replaces it with one
+                # prepared afresh (configure), and the error is transient: the retry runs there.
+                logger.warning(
+                    "PostgreSQL store, schema %r: a prepared statement was gone from its session "
+                    "(DEALLOCATE, DISCARD or a pooler's other session); the connection is replaced",
+                    self.schema,
+                )
+                conn.close()
             self._pool.putconn(conn)
             if conn.broken:
                 # The server dropped it (a restart, an idle timeout): the others that sat in the

@@ -28,6 +28,10 @@ BEGIN_WRITE = b"BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
 UNIQUE_VIOLATION = "23505"
 SERIALIZATION_FAILURE = "40001"
 DEADLOCK_DETECTED = "40P01"
+# invalid_sql_statement_name: a statement prepared on the connection is gone from its server
+# session (DEALLOCATE ALL, DISCARD ALL, a pooler handing it another session). It failed before it
+# ran; the store replaces the connection (session_reset), so a retry finds them prepared again.
+INVALID_STATEMENT_NAME = "26000"
 # A duplicate key here means another transaction won a race for the same
 # member, idempotency key, program version or member's key: a retry will see the winner and
 # answer from it.
@@ -47,11 +51,19 @@ def import_driver() -> None:
 
 
 def translate(exc: psycopg.Error) -> StorageError:
-    if exc.sqlstate in (SERIALIZATION_FAILURE, DEADLOCK_DETECTED) or (
+    if exc.sqlstate in (SERIALIZATION_FAILURE, DEADLOCK_DETECTED, INVALID_STATEMENT_NAME) or (
         exc.sqlstate == UNIQUE_VIOLATION and exc.diag.table_name in RACED_TABLES
     ):
         return TransientStorageError(None, f"postgresql: {exc}")
     return StorageError(None, f"postgresql: {exc}")
+
+
+def session_reset(exc: BaseException | None) -> bool:
+    """Whether ``exc`` (or the driver's error it was translated from) says a prepared statement
+    is gone from the connection's server session: the connection is no use any more."""
+    if exc is not None and not hasattr(exc, "sqlstate"):
+        exc = exc.__cause__
+    return getattr(exc, "sqlstate", None) == INVALID_STATEMENT_NAME
 
 
 def pg_text(field: str, value: str) -> str:
