@@ -10,10 +10,12 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from loyalty import Engine, Line, Program, Purchase, history
 from loyalty.store import Store
+from loyalty.store.memory import MemoryStore
 from loyalty.testing.clock import ManualClock
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -73,3 +75,31 @@ def test_a_suspension_and_reinstatement_from_a_clock_behind_import(
     first, second = (ahead, behind) if suspended_ahead else (behind, ahead)
     _suspended_and_back(first, second, [T0] * 5)
     assert _imported(ahead, two_stores[1]) == ["P1", "S1", "A1", "S2", "P2"]
+
+
+def test_a_status_change_of_an_earlier_release_goes_by_its_clock() -> None:
+    # Its event has no ledger_seq: placed before the first command recorded after it, as before.
+    store = MemoryStore()
+    clock = ManualClock(T0)
+    source = Engine(PROGRAM, store, clock=clock)
+    at = [T0 + timedelta(minutes=m) for m in range(5)]
+    for each in at:
+        clock.catch_up(each)
+        if each == at[0]:
+            source.enroll("M1", at=T0 - timedelta(days=1))
+            source.record_purchase(_sale("P1", each))
+        elif each == at[1]:
+            source.change_status("M1", "suspended", id="S1", at=each, reason="fraud check", actor="ops")
+        elif each == at[2]:
+            source.adjust("M1", 5, id="A1", at=each, reason="goodwill", actor="ops")
+        elif each == at[3]:
+            source.change_status("M1", "active", id="S2", at=each, reason="cleared", actor="ops")
+        else:
+            source.record_purchase(_sale("P2", each))
+    events = store._data.events
+    for n, event in enumerate(events):
+        if "ledger_seq" in event.data:
+            old = {k: v for k, v in event.data.items() if k != "ledger_seq"}
+            events[n] = attrs.evolve(event, data=old)
+    assert not any("ledger_seq" in e.data for e in source.events(limit=100))
+    assert _imported(source, MemoryStore()) == ["P1", "S1", "A1", "S2", "P2"]
