@@ -48,7 +48,10 @@ class EventKind(enum.Enum):
     #: ``last_visit``, ``days_since``, ``typical_gap_days``, ``recent_spend``, ``baseline_spend``.
     MEMBER_AT_RISK = "member_at_risk"
     #: :meth:`loyalty.Engine.change_status` suspended, reinstated, closed or reopened the member:
-    #: ``old``, ``new`` (``active``, ``suspended``, ``closed``), ``reason`` and ``actor``.
+    #: ``old``, ``new`` (``active``, ``suspended``, ``closed``), ``reason`` and ``actor``; and
+    #: ``ledger_seq``, the ledger's last entry ``seq`` then (:meth:`loyalty.store.LedgerRole.last_seq`;
+    #: absent from events written by earlier releases and from a merge's closing), where a
+    #: history export places the change among the entries.
     MEMBER_STATUS_CHANGED = "member_status_changed"
     #: :meth:`loyalty.Engine.transfer` moved points from the member (the sender) to another:
     #: ``from_member``, ``to_member``, ``points`` (stored units) and ``reason``.
@@ -77,7 +80,8 @@ class EventKind(enum.Enum):
     #: that now find the survivor), ``referrals`` (the referees now the survivor's) and ``reason``.
     MEMBER_MERGED = "member_merged"
     #: :meth:`loyalty.Engine.erase` erased the member's personal data, here and in the events
-    #: before this one: a consumer erases what it copied. ``data`` is empty.
+    #: before this one: a consumer erases what it copied. ``data`` has ``ledger_seq`` (see
+    #: ``member_status_changed``), no personal data.
     MEMBER_ERASED = "member_erased"
 
 

@@ -65,6 +65,8 @@ def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, 
         if member is None:  # pragma: no cover - locked above, which refuses an unknown member
             raise UnknownMember("member_id", f"no member {member_id!r}")
         keys = uow.identifiers(member_id)
+        # Where the erasure goes among the ledger's entries in a history export (last_seq).
+        seq = {"ledger_seq": uow.last_seq()}
         while True:
             plan, events, referees = _plan(uow, member, key, hidden)
             # The other members' rows are written by their own parts, which the record below
@@ -75,7 +77,7 @@ def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, 
         own, parts = split
         uow.erase_member(own)
         now = ctx.now()
-        uow.add_event(NewEvent(EventKind.MEMBER_ERASED, hidden, at, now, key, {}))
+        uow.add_event(NewEvent(EventKind.MEMBER_ERASED, hidden, at, now, key, seq))
         done = Erased(member_id, now, len(plan.texts), len(plan.records), len(plan.events), len(keys), hidden)
         erasure.remember(uow, _result(done), now)
         erasure_parts.owe(ctx, uow, key, hidden, parts)

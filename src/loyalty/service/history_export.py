@@ -8,9 +8,11 @@ and a declined redemption changed no points, and are left out (see docs/import-e
 Purchases, returns, redemptions, adjustments, custom events, opening balances, rewards bought,
 transfers, merges and holds (open or captured) have a record type; the commands that wrote no
 entry but must be replayed are read beside the feed and each written before the first command
-recorded after it: status changes (by hand, or an erasure) from the outbox, and purchases that
-earned nothing from the store (:mod:`loyalty.service.history_no_entry`), such a purchase
-sooner where a command naming it comes first (see :func:`_named_ahead`). The other commands
+recorded after it: status changes (by hand, or an erasure) from the outbox, each before the
+first command whose entries came after the ledger's last entry then (see :func:`_status_changes`),
+and purchases that earned nothing from the store (:mod:`loyalty.service.history_no_entry`),
+each before the first command recorded after it, or sooner where a command naming it comes
+first (see :func:`_named_ahead`). The other commands
 have no record type and are counted in :attr:`HistoryExport.skipped`.
 
 Members are read ``page`` at a time by id and entries ``page`` at a time by ``seq``, each page in
@@ -21,7 +23,6 @@ bound: the memory used is a page's, whatever the store.
 from __future__ import annotations
 
 import functools
-import heapq
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
@@ -207,15 +208,17 @@ def _referrals(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], li
 #: store whose clock stood still while back-dated commands came in has them all recorded at once).
 _Place = tuple[datetime, datetime]
 
+#: A status change read beside the feed: its place by the clock, the record, and the ``seq``
+#: after which it goes in the ledger's commit order (``None``: written by an earlier release).
+_Status = tuple[_Place, StatusChanged, int | None]
 
-def _statuses(
-    uow: UnitOfWork, *, after: int, page: int
-) -> tuple[int, int, list[tuple[_Place, StatusChanged]]]:
+
+def _statuses(uow: UnitOfWork, *, after: int, page: int) -> tuple[int, int, list[_Status]]:
     """The status changes among the outbox events after ``after`` (events read, last seq, each
-    change with its place): a change by hand or an erasure, not a merge's closing of the member
-    it absorbed (its ``merge`` record closes it)."""
+    change with its place and the ledger's last entry then): a change by hand or an erasure, not
+    a merge's closing of the member it absorbed (its ``merge`` record closes it)."""
     events = uow.events(after=after, limit=page)
-    found: list[tuple[_Place, StatusChanged]] = []
+    found: list[_Status] = []
     for event in events:
         member, at, key, data = event.member_id, event.occurred_at, event.source_id, event.data
         if event.kind is EventKind.MEMBER_ERASED:
@@ -229,34 +232,50 @@ def _statuses(
             )
         else:
             continue
-        found.append(((event.recorded_at, at), change))
+        bound = data.get("ledger_seq")
+        found.append(((event.recorded_at, at), change, None if bound is None else int(bound)))
     return len(events), events[-1].seq if events else after, found
 
 
-def _status_changes(ctx: Context, page: int) -> Iterator[tuple[_Place, StatusChanged]]:
-    seq = 0
+def _status_changes(ctx: Context, page: int) -> Iterator[_Status]:
+    """The status changes in commit order, each with the ``seq`` after which it goes: the most
+    of the ledger's last entry when it committed (``ledger_seq``) and of every change's before.
+
+    That number places the change among the entries whatever the clocks said: the change held
+    its member's lock, so the member's entries that committed before are at or below it and
+    those written after it drew their numbers after it committed, above it; and so are the
+    other members' commands that read its status (a referee's purchase paying its referrer).
+    Where writers overlap (PostgreSQL), a change committed after another may have read a lower
+    number; the most so far keeps the changes in commit order for one walk of the feed, and
+    moves none past an entry of its member, drawn after it committed, so above every number
+    read before."""
+    seq, most = 0, 0
     while True:
         read, seq, found = ctx.runner.read(functools.partial(_statuses, after=seq, page=page))
-        yield from found
+        for place, change, bound in found:
+            if bound is not None:
+                most = max(most, bound)
+            yield place, change, None if bound is None else most
         if read < page:
             return
 
 
 def _commands(
     uow: UnitOfWork, *, after: int, page: int, seen: OrderedDict[str, None]
-) -> tuple[int, int, list[tuple[str, str, Event | None, datetime]]]:
+) -> tuple[int, int, list[tuple[str, str, Event | None, datetime, int]]]:
     """The commands of the entries after ``after`` not in ``seen``: (entries read, last seq, each
-    command's id, kind and record). ``seen`` is only read: the read may be run again after a
-    transient failure, and must then find what it found the first time."""
+    command's id, kind, record, and its first entry's time and seq). ``seen`` is only read: the
+    read may be run again after a transient failure, and must then find what it found the first
+    time."""
     entries = uow.entries(after=after, limit=page)
-    commands: list[tuple[str, str, Event | None, datetime]] = []
+    commands: list[tuple[str, str, Event | None, datetime, int]] = []
     here: set[str] = set()
     for entry in entries:
         key = entry.source_id
         if entry.kind is EntryKind.RELEASE:
             capture = _capture(uow, key)
             if capture is not None:
-                commands.append((capture.id, "capture", capture, entry.recorded_at))
+                commands.append((capture.id, "capture", capture, entry.recorded_at, entry.seq))
                 continue
         if key in seen or key in here:
             continue
@@ -269,7 +288,8 @@ def _commands(
         here.add(key)
         if operation is None:  # maintenance's own entries (expiry, re-dating): no command
             continue
-        commands.append((key, operation.kind, record_of_operation(uow, operation), entry.recorded_at))
+        record = record_of_operation(uow, operation)
+        commands.append((key, operation.kind, record, entry.recorded_at, entry.seq))
     return len(entries), entries[-1].seq if entries else after, commands
 
 
@@ -296,40 +316,71 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
     # The purchases that earned nothing written ahead of their place, before a command naming
     # them (see _named_ahead), to be passed over there: as many as a clock's skew holds.
     early: set[str] = set()
-    # Status changes and purchases that earned nothing wrote no entry: each goes before the
-    # first command recorded after it.
-    aside: Iterator[tuple[_Place, Event]] = heapq.merge(
-        _status_changes(ctx, page), purchases_without_entry(ctx, page), key=_place
-    )
-    status = next(aside, None)
+    # Status changes and purchases that earned nothing wrote no entry: a status change goes
+    # before the first command whose entries follow its place in the feed, a purchase before
+    # the first command recorded after it.
+    changes, purchases = _status_changes(ctx, page), purchases_without_entry(ctx, page)
+    status, sale = next(changes, None), next(purchases, None)
     while True:
         read, seq, commands = ctx.runner.read(functools.partial(_commands, after=seq, page=page, seen=seen))
-        for key, kind, record, recorded_at in commands:
+        for key, kind, record, recorded_at, first in commands:
             seen[key] = None
             if len(seen) > _SEEN:
                 seen.popitem(last=False)
             if record is None:
                 counts.skipped[kind] += 1
                 continue
-            while status is not None and status[0] < (recorded_at, record.at):
-                if status[1].id not in early:
-                    counts.written[TYPE_OF[type(status[1])]] += 1
+            while True:
+                due = _due(status, sale, (recorded_at, record.at), first)
+                if due is None:
+                    break
+                if due is sale:
+                    if sale[1].id not in early:
+                        counts.written["purchase"] += 1
+                        yield sale[1]
+                    early.discard(sale[1].id)
+                    sale = next(purchases, None)
+                else:
+                    assert status is not None  # due
+                    counts.written["status"] += 1
                     yield status[1]
-                early.discard(status[1].id)
-                status = next(aside, None)
-            for sale in _named_ahead(ctx, record, status, seen, early):
-                early.add(sale.id)
+                    status = next(changes, None)
+            for named in _named_ahead(ctx, record, sale, seen, early):
+                early.add(named.id)
                 counts.written["purchase"] += 1
-                yield sale
+                yield named
             counts.written[TYPE_OF[type(record)]] += 1
             yield record
         if read < page:
             break
-    while status is not None:
-        if status[1].id not in early:
-            counts.written[TYPE_OF[type(status[1])]] += 1
+    # The rest, in the order of their places (for the changes, commit order).
+    while status is not None or sale is not None:
+        if sale is None or (status is not None and _place(status[:2]) < _place(sale)):
+            assert status is not None
+            counts.written["status"] += 1
             yield status[1]
-        status = next(aside, None)
+            status = next(changes, None)
+        else:
+            if sale[1].id not in early:
+                counts.written["purchase"] += 1
+                yield sale[1]
+            sale = next(purchases, None)
+
+
+def _due(
+    status: _Status | None, sale: tuple[_Place, Event] | None, place: _Place, seq: int
+) -> _Status | tuple[_Place, Event] | None:
+    """Which of the next status change and the next purchase without an entry goes before the
+    command whose first entry is ``seq``, recorded at ``place``, if either does (both: the one
+    of the earlier place, see :func:`_place`). A change goes once the feed is past its ``seq``
+    (an earlier release's, by its place); a purchase by its place."""
+    change = None
+    if status is not None and (status[0] < place if status[2] is None else status[2] < seq):
+        change = status
+    bought = sale if sale is not None and sale[0] < place else None
+    if change is None or bought is None:
+        return change if bought is None else bought
+    return change if _place(change[:2]) < _place(bought) else bought
 
 
 def _named(record: Event) -> tuple[str, ...]:

@@ -223,7 +223,10 @@ def change_status(
             # Closed or reopened by hand: no merge says where it went (referral_parts.merged_into).
             mark = merged_key(member_id)
             uow.add_tallies({mark: Tally(-1 - uow.tallies([mark])[mark].count)})
-        data = {"old": existing.status.value, "new": new.value, "reason": reason, "actor": actor}
+        data: dict[str, Any] = {"old": existing.status.value, "new": new.value, "reason": reason}
+        # Where the change goes among the ledger's entries in a history export: its clock may
+        # have stood still or run behind another server's (LedgerRole.last_seq).
+        data |= {"actor": actor, "ledger_seq": uow.last_seq()}
         uow.add_event(NewEvent(EventKind.MEMBER_STATUS_CHANGED, member_id, at, now, id, data))
         change.remember(uow, codec.unstructure(member), now)
         uow.commit()
@@ -254,7 +257,8 @@ def carry_erasure(ctx: Context, member_id: str, *, id: str, at: datetime) -> Mem
             assert member is not None  # locked
             now = ctx.now()
             uow.update_member(attrs.evolve(member, status=MemberStatus.ERASED))
-            uow.add_event(NewEvent(EventKind.MEMBER_ERASED, member_id, at, now, id, {}))
+            seq = {"ledger_seq": uow.last_seq()}
+            uow.add_event(NewEvent(EventKind.MEMBER_ERASED, member_id, at, now, id, seq))
             done = Operation(id, change.kind, request, codec.unstructure(uow.member(member_id)), now)
             uow.add_operation(done)
             uow.commit()

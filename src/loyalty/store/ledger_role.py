@@ -112,6 +112,14 @@ class LedgerRole(Protocol):
         """The member's entries with ``seq > after``, in recording order."""
         ...
 
+    def last_seq(self) -> int:
+        """The highest entry ``seq`` drawn so far by any member's entries (0: none), those of
+        writers still in flight included where writers overlap (PostgreSQL): read by a command
+        under a member's lock, every entry that committed before is at or below it and every
+        one written after it commits above, so a history export can place a command that wrote
+        no entry (a status change) in the ledger's commit order, whatever the clocks said."""
+        ...
+
     def entries(self, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         """Every member's committed entries with ``seq > after``, by ``seq``, at most ``limit``
         (the ledger feed, through the primary key: a page costs about ``limit`` entries).

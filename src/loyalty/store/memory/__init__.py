@@ -283,6 +283,9 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
         start = bisect_right(entries, after, key=lambda entry: entry.seq)
         return entries[start:] if limit is None else entries[start : start + limit]
 
+    def last_seq(self) -> int:
+        return self._data.ledger[-1].seq if self._data.ledger else 0
+
     def entries(self, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         # Writers hold the store's lock for the whole unit of work: seq order is commit order.
         found = self._data.ledger[max(after, 0) :]

@@ -384,6 +384,11 @@ class PostgresUnitOfWork(
         rows = self._execute(self._q.due_tier_states, (until, limit)).fetchall()
         return [tier_state_from_row(row) for row in rows]
 
+    def last_seq(self) -> int:
+        # The sequence's last number drawn, by any transaction: what the ledger feed waits up to.
+        row = self._execute(self._q.feed_horizon, (self._q.entries_table,)).fetchone()
+        return int(row[0]) if row is not None else 0
+
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         # LIMIT NULL is no limit.
         rows = self._execute(self._q.history, (member_id, after, limit)).fetchall()

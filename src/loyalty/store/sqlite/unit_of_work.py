@@ -300,6 +300,12 @@ class SQLiteUnitOfWork(
         ).fetchall()
         return [entry_from_row(row) for row in rows]
 
+    def last_seq(self) -> int:
+        # The primary key's last: writers run one at a time, so drawn is committed (or its own).
+        self._flush()
+        row = self._conn.execute("SELECT COALESCE(MAX(seq), 0) FROM entries").fetchone()
+        return int(row[0])
+
     def entries(self, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         # Writers take the write lock at BEGIN (BEGIN IMMEDIATE) and hold it to their commit:
         # one at a time, so seq order is commit order.

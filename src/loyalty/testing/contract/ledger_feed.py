@@ -45,6 +45,26 @@ class LedgerFeedContract(ContractBase):
         with store.unit_of_work(readonly=True) as uow:
             assert uow.entries(after=third) == []
 
+    def test_last_seq_is_the_highest_entry_number_drawn(self, store: Store) -> None:
+        self._enroll(store, "M1")
+        with store.unit_of_work() as uow:
+            assert uow.last_seq() == 0
+            uow.append(adjust_posting("M1", 10, "a"))
+            uow.commit()
+        with pytest.raises(RuntimeError), store.unit_of_work() as uow:
+            uow.append(adjust_posting("M1", 99, "lost"))
+            raise RuntimeError("the till crashed")
+        with store.unit_of_work() as uow:
+            (first,) = uow.history("M1")
+            # A number drawn by a writer that rolled back may count (PostgreSQL's sequence).
+            assert uow.last_seq() >= first.seq
+            uow.append(adjust_posting("M1", 5, "b"))
+            uow.commit()
+        with store.unit_of_work() as uow:
+            drawn = uow.last_seq()
+        with store.unit_of_work(readonly=True) as uow:
+            assert drawn == uow.history("M1")[-1].seq
+
     def test_a_reader_paging_the_feed_never_skips_an_entry_that_committed_late(
         self, store_factory: Callable[[], Store]
     ) -> None:
