@@ -15,6 +15,7 @@ backend's next transaction at most waits for the reader to take and drop its loc
 
 from __future__ import annotations
 
+from loyalty.chains import Head, Link
 from loyalty.errors import StorageError
 from loyalty.ledger import Entry
 from loyalty.store.postgres.transaction import Transaction
@@ -24,7 +25,8 @@ __all__ = ["PostgresFeed"]
 
 
 class PostgresFeed:
-    """What :class:`~loyalty.store.postgres.unit_of_work.PostgresUnitOfWork` reads of the whole ledger."""
+    """What :class:`~loyalty.store.postgres.unit_of_work.PostgresUnitOfWork` reads of the whole ledger: the
+    feed, its horizon and the hash chain's links and heads."""
 
     def entries(self: Transaction, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         # REPEATABLE READ: the first read takes the snapshot, which must follow the waits; and
@@ -41,6 +43,27 @@ class PostgresFeed:
         rows = self._execute(self._q.entries, (after, horizon, limit)).fetchall()
         return [entry_from_row(row) for row in rows]
 
+    def last_seq(self: Transaction) -> int:
+        # The sequence's last number drawn, by any transaction: what the ledger feed waits up to.
+        return _horizon(self)
+
+    def chain_links(self: Transaction, *, after: int = 0, limit: int) -> list[Link]:
+        rows = self._execute(self._q.chain_links, (after, limit)).fetchall()
+        return [
+            Link(entry_from_row(row), *(None if value is None else bytes(value) for value in row[-2:]))
+            for row in rows
+        ]
+
+    def chain_heads(self: Transaction, *, after: str = "", limit: int) -> list[Head]:
+        rows = self._execute(self._q.chain_heads, (after, limit)).fetchall()
+        return [Head(str(member), int(seq), bytes(link)) for member, seq, link in rows]
+
+
+def _horizon(uow: Transaction) -> int:
+    """The last entry number drawn by any transaction, committed or not."""
+    row = uow._execute(uow._q.feed_horizon, (uow._q.entries_table,)).fetchone()
+    return int(row[0]) if row is not None else 0
+
 
 def _wait_for_writers(uow: Transaction) -> int:
     """The last entry number drawn, once every transaction that may have drawn one has ended.
@@ -48,8 +71,7 @@ def _wait_for_writers(uow: Transaction) -> int:
     A writer takes its feed lock before it draws a number; so one that drew a number at or below
     the horizon (read first) either holds its lock when the locks are listed, or has ended.
     """
-    row = uow._execute(uow._q.feed_horizon, (uow._q.entries_table,)).fetchone()
-    horizon = int(row[0]) if row is not None else 0
+    horizon = _horizon(uow)
     for (pid,) in uow._execute(uow._q.feed_writers).fetchall():
         uow._execute(uow._q.feed_wait, (pid,))
     return horizon

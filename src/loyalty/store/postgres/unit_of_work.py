@@ -7,7 +7,6 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from loyalty.chains import Head, Link
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.figures import PeriodTotals
 from loyalty.ledger import Entry, EntryKind, Posting
@@ -302,17 +301,6 @@ class PostgresUnitOfWork(
             self._queue(self._q.redate, (posting.rolling, list(moved), list(dates), member_id))
         return posting.recorded(seq, balance)
 
-    def chain_links(self, *, after: int = 0, limit: int) -> list[Link]:
-        rows = self._execute(self._q.chain_links, (after, limit)).fetchall()
-        return [
-            Link(entry_from_row(row), *(None if value is None else bytes(value) for value in row[-2:]))
-            for row in rows
-        ]
-
-    def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
-        rows = self._execute(self._q.chain_heads, (after, limit)).fetchall()
-        return [Head(str(member), int(seq), bytes(link)) for member, seq, link in rows]
-
     def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
         rows = self._execute(self._q.period_kinds, (start, end)).fetchall()
         by_kind = {str(kind): int(points) for kind, points, _ in rows}
@@ -383,11 +371,6 @@ class PostgresUnitOfWork(
     def due_tier_states(self, until: datetime, *, limit: int | None = None) -> list[TierState]:
         rows = self._execute(self._q.due_tier_states, (until, limit)).fetchall()
         return [tier_state_from_row(row) for row in rows]
-
-    def last_seq(self) -> int:
-        # The sequence's last number drawn, by any transaction: what the ledger feed waits up to.
-        row = self._execute(self._q.feed_horizon, (self._q.entries_table,)).fetchone()
-        return int(row[0]) if row is not None else 0
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         # LIMIT NULL is no limit.
