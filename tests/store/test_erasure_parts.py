@@ -75,13 +75,17 @@ def _unfinished(engine: Engine) -> list[str]:
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-@pytest.mark.parametrize("crash", [*CRASHES, None])
-@pytest.mark.parametrize("finisher", ["run_due", "retry", "purchase"])
+# Without a crash there is nothing to finish: run_due alone checks that case.
+@pytest.mark.parametrize(
+    ("crash", "finisher"),
+    [
+        *((crash, finisher) for crash in CRASHES for finisher in ("run_due", "retry", "purchase")),
+        (None, "run_due"),
+    ],
+)
 def test_an_erasure_crashed_between_its_parts_leaves_the_id_in_no_byte_once_finished(
     adapter: str, crash: str | None, finisher: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> None:
-    if crash is None and finisher != "run_due":
-        pytest.skip("nothing to finish")
     path = tmp_path / "club.db"
     store = _store(adapter, request, path)
     engine, wrapped = _history(store)
