@@ -18,7 +18,7 @@ from tests.pg import drop_spare_schemas
 pytest_plugins = ["pytester"]
 
 # A modest default keeps .ci/run fast; HYPOTHESIS_PROFILE=stress digs deeper.
-settings.register_profile("default", max_examples=40, deadline=None)
+settings.register_profile("default", max_examples=25, deadline=None)
 settings.register_profile(
     "stress",
     max_examples=2000,

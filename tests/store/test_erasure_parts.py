@@ -64,9 +64,13 @@ def _bytes(adapter: str, store: Store, request: pytest.FixtureRequest, path: Pat
 
 
 def _store(adapter: str, request: pytest.FixtureRequest, path: Path) -> Store:
+    """A store of ``adapter``, closed when the test ends (closing twice is harmless)."""
     if adapter == "postgres":
-        return open_store(request.getfixturevalue("store_url"))
-    return open_store("memory://") if adapter == "memory" else SQLiteStore(path)
+        store = open_store(request.getfixturevalue("store_url"))
+    else:
+        store = open_store("memory://") if adapter == "memory" else SQLiteStore(path)
+    request.addfinalizer(store.close)
+    return store
 
 
 def _unfinished(engine: Engine) -> list[str]:

@@ -28,7 +28,7 @@ from tests.pg import postgres_dsn, schema_of
 pytestmark = pytest.mark.postgres
 
 #: Races per test, and the delays (seconds) the erasure starts after the other command, in turn.
-ROUNDS = 12
+ROUNDS = 6
 DELAYS = (0.0, 0.004, 0.008, 0.012, 0.02, 0.03)
 
 

@@ -18,8 +18,9 @@ def kept(n: int) -> Kept:
     return Kept("purchase" if n % 2 else "redemption", pack({"n": n}, {"d": Decimal(n)}), AT, facts)
 
 
-def test_records_past_a_batch_are_in_the_file_and_read_back_equal() -> None:
+def test_records_past_a_batch_are_in_the_file_and_read_back_equal(request: pytest.FixtureRequest) -> None:
     ops = SpilledOperations(batch=3)
+    request.addfinalizer(ops.close)
     for n in range(7):
         ops[f"T{n}"] = kept(n)
     assert len(ops._recent) == 1  # six written to the file, two batches
@@ -34,8 +35,9 @@ def test_records_past_a_batch_are_in_the_file_and_read_back_equal() -> None:
         ops["T9"]
 
 
-def test_a_record_in_the_file_is_rewritten_and_deleted_there() -> None:
+def test_a_record_in_the_file_is_rewritten_and_deleted_there(request: pytest.FixtureRequest) -> None:
     ops = SpilledOperations(batch=1)
+    request.addfinalizer(ops.close)
     ops["T1"] = kept(1)
     ops["T2"] = kept(2)
     assert not ops._recent
@@ -47,8 +49,9 @@ def test_a_record_in_the_file_is_rewritten_and_deleted_there() -> None:
         del ops["T1"]
 
 
-def test_a_key_found_absent_then_added_is_found() -> None:
+def test_a_key_found_absent_then_added_is_found(request: pytest.FixtureRequest) -> None:
     ops = SpilledOperations(batch=1)
+    request.addfinalizer(ops.close)
     assert ops.get("T1") is None  # remembered as absent
     ops["T1"] = kept(1)
     assert ops["T1"] == kept(1)

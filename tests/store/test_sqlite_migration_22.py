@@ -67,6 +67,6 @@ def test_a_version_21_file_keeps_a_purchases_and_a_lots_tallies_under_the_member
     owned, shared = _rows(path)
     assert {key for _, key in owned if purchase_tallies.of_family(key)} == moved
     assert not [key for key in shared if purchase_tallies.of_family(key) and key != "taken|P404"]
-    with SQLiteStore(path).unit_of_work(readonly=True) as uow:
+    with SQLiteStore(path) as store, store.unit_of_work(readonly=True) as uow:
         assert uow.tallies(list(shop.TABLE_TALLIES)) == expected
     purchase_tallies.check_history_migrated(SQLiteStore(path))
