@@ -8,6 +8,7 @@ zone's *name* is not kept: ``Europe/Amsterdam`` returns as ``+01:00``).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 
@@ -18,8 +19,9 @@ from loyalty.lots import Lot
 from loyalty.members import Member, MemberStatus
 from loyalty.offline import OfflineAllowance, OfflineUse
 from loyalty.outbox import DomainEvent, EventKind
+from loyalty.records import unpack_operation
 from loyalty.referrals import Referral, ReferralState
-from loyalty.store import StoredProgram, check_rules, check_shares
+from loyalty.store import Operation, StoredProgram, check_rules, check_shares
 from loyalty.tiers import TierState
 from loyalty.vouchers import Voucher, VoucherStatus
 
@@ -46,6 +48,7 @@ __all__ = [
     "tier_state_from_row",
     "use_from_row",
     "voucher_from_row",
+    "without_entry",
 ]
 
 # The ``rule`` column (schema 1) holds the rule ids joined by single spaces;
@@ -354,3 +357,13 @@ def referral_from_row(row: Any) -> Referral:
         utc_instant(row[12]),
         utc_instant(row[13]),
     )
+
+
+def without_entry(rows: Iterable[tuple[Any, ...]]) -> list[Operation]:
+    """Of a page of an SQL adapter's purchases (key, recorded, till time, whether an entry has the
+    key, the record, the recording's offset: loyalty.store.no_entry), those that wrote no entry."""
+    return [
+        Operation(key, "purchase", *unpack_operation(key, body), restore_instant(recorded, offset))
+        for key, recorded, _, entered, body, offset in rows
+        if not entered
+    ]

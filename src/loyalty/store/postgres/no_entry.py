@@ -11,11 +11,10 @@ place the last one ended, not a sort of every purchase after it.
 
 from __future__ import annotations
 
-from loyalty.records import unpack_operation
 from loyalty.store import Operation
 from loyalty.store.no_entry import order
 from loyalty.store.postgres.transaction import Transaction
-from loyalty.store.rows import restore_instant
+from loyalty.store.rows import without_entry
 
 __all__ = ["PostgresNoEntry"]
 
@@ -33,11 +32,7 @@ class PostgresNoEntry:
                 rows = self._execute(self._q.purchases_without_entry_first, (limit,)).fetchall()
             else:
                 rows = self._execute(self._q.purchases_without_entry, (*place, limit)).fetchall()
-            for key, recorded, _, entered, body, offset in rows:
-                if not entered:
-                    request, result = unpack_operation(key, body)
-                    kept_at = restore_instant(recorded, offset)
-                    found.append(Operation(key, "purchase", request, result, kept_at))
+            found.extend(without_entry(rows))
             if len(rows) < limit:
                 break
             key, recorded, at = rows[-1][:3]

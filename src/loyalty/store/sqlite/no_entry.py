@@ -18,10 +18,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Protocol
 
-from loyalty.records import unpack_operation
 from loyalty.store import Operation
 from loyalty.store.no_entry import order
-from loyalty.store.rows import restore_instant
+from loyalty.store.rows import without_entry
 from loyalty.store.sqlite.no_entry_index import BOUGHT
 from loyalty.store.sqlite.statements import micros
 
@@ -68,11 +67,7 @@ class SQLiteNoEntry:
         while len(found) < limit:
             query, params = (_FIRST, {}) if place is None else (_AFTER, place)
             rows = self._conn.execute(query, {**params, "limit": limit}).fetchall()
-            for key, recorded_micros, _, entered, body, offset in rows:
-                if not entered:
-                    request, result = unpack_operation(key, body)
-                    kept_at = restore_instant(recorded_micros, offset)
-                    found.append(Operation(key, "purchase", request, result, kept_at))
+            found.extend(without_entry(rows))
             if len(rows) < limit:
                 break
             key, recorded_micros, at_micros = rows[-1][:3]
