@@ -2,9 +2,9 @@
 simulated on one PostgreSQL server: a trigger on every table the sharding test lists as
 distributed refuses an ``UPDATE`` of its distribution column, as Citus does. The erasures of
 members with every kind of row (entries, lots, holds, vouchers, tier state, events, own tallies,
-offline uses, kept texts, a referral as referee and as referrer, a transfer each way, a merge)
-succeed by moving the rows to the pseudonym (schema 23), every figure reads the same, and no
-personal value is left in the schema's bytes."""
+offline uses, kept texts, shares and links, a referral as referee and as referrer, a transfer
+each way, a merge) succeed by moving the rows to the pseudonym (schema 23), every figure reads
+the same, and no personal value is left in the schema's bytes."""
 
 from __future__ import annotations
 
@@ -19,9 +19,11 @@ from loyalty import Engine, Program, open_store
 from loyalty.config import program_from_dict
 from loyalty.testing.contract import T0
 from loyalty.testing.contract.erasure_ids import PROGRAM, REFEREE, REFERRER, write_referral_history
+from tests import shop
 from tests.pg import postgres_dsn, schema_of
 from tests.raw_bytes import forms, pg_dump
 from tests.store.test_erasure_leaves_no_bytes import _assert_absent, _erase_and_compare
+from tests.store.test_postgres_migrations import _as_schema_12
 from tests.store.test_postgres_sharding import MEMBER_OWNED, NOT_MEMBER_OWNED
 
 pytestmark = pytest.mark.postgres
@@ -129,3 +131,29 @@ def test_erasures_of_a_referee_with_holds_and_vouchers_and_of_its_referrer_move_
         assert (engine.figures(T0, now[0]), engine.verify()) == (figures, report)
     dump = pg_dump(postgres_dsn(), schema_of(schema_url))
     assert [form for value in members for form in forms(value) if form in dump] == []
+
+
+def test_an_erasure_moves_the_shares_and_links_kept_for_entries_older_than_schemas_13_and_14(
+    schema_url: str,
+) -> None:
+    # The entries written before schemas 13 and 14 keep their rule shares and chain links apart
+    # (kept_shares, kept_links), which an upgrade from schema 12 fills; figures by rule read them.
+    shop.record_bonuses(open_store(schema_url))
+    schema = schema_of(schema_url)
+    _as_schema_12(schema)
+    s = sql.Identifier(schema)
+    kept = sql.SQL(
+        "SELECT 'shares', member_id, count(*) FROM {s}.kept_shares GROUP BY member_id"
+        " UNION ALL SELECT 'links', member_id, count(*) FROM {s}.kept_links GROUP BY member_id ORDER BY 1"
+    ).format(s=s)
+    day = (shop.START, shop.START + timedelta(days=1))
+    with Engine(shop.BONUS, open_store(schema_url), clock=lambda: shop.START) as engine:
+        _refuse_distribution_updates(schema)
+        with psycopg.connect(postgres_dsn()) as conn:
+            before = conn.execute(kept).fetchall()
+        assert before == [("links", "m", 2), ("shares", "m", 2)]
+        balance, figures, report = engine.balance("m"), engine.figures(*day), engine.verify()
+        hidden = engine.erase("m", id="E1", at=shop.START, reason="GDPR", actor="dpo").pseudonym
+        assert (engine.balance(hidden), engine.figures(*day), engine.verify()) == (balance, figures, report)
+    with psycopg.connect(postgres_dsn()) as conn:
+        assert conn.execute(kept).fetchall() == [(kind, hidden, count) for kind, _, count in before]
