@@ -336,8 +336,19 @@ def _undo_17() -> tuple[str, ...]:
     )
 
 
+#: Schema 23 taken back: an erasure renames its member's entries in place (schema 18's guard on
+#: ``UPDATE``), and no entry is ever deleted (schema 17's trigger).
+_UNDO_23 = (
+    "DROP TRIGGER entries_moved_only ON {s}.entries",
+    "DROP FUNCTION {s}.entries_moved_only()",
+    *(s for s in PG_MIGRATIONS[16] if "CREATE TRIGGER entries_no_delete" in s),
+    *PG_MIGRATIONS[17],
+    "UPDATE {s}.schema_version SET version = 22",
+)
+
 #: Schema 22 taken back: no index of the purchases in the order of their listing without an entry.
 _UNDO_22 = (
+    *_UNDO_23,
     "DROP INDEX {s}.operations_purchase_order",
     "UPDATE {s}.schema_version SET version = 21",
 )
@@ -377,6 +388,12 @@ def as_postgres_schema_20(dsn: str, schema: str) -> None:
     parts not among the kinds ``operations_parts`` indexes, and no index of the purchases in the
     order of their listing without an entry."""
     _undo_postgres(dsn, schema, _UNDO_21)
+
+
+def as_postgres_schema_22(dsn: str, schema: str) -> None:
+    """A current PostgreSQL schema as schema 22 left it: an erasure renames its member's entries in
+    place, and no entry is ever deleted."""
+    _undo_postgres(dsn, schema, _UNDO_23)
 
 
 def as_postgres_schema_21(dsn: str, schema: str) -> None:

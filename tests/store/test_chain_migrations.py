@@ -80,7 +80,7 @@ def test_a_postgres_schema_of_version_13_is_chained_from_its_first_entries(schem
     as_postgres_schema_13(postgres_dsn(), schema_of(schema_url))
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == POSTGRES_VERSION == 22
+        assert store.schema_version() == POSTGRES_VERSION == 23
         _check_chained(store, PostgresTamperer(postgres_dsn(), schema_of(schema_url)), written)
     finally:
         store.close()

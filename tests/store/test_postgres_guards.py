@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -66,58 +67,85 @@ def test_an_erasure_renames_the_members_entries_with_the_ledgers_guards_on(store
         admin(sql.SQL("UPDATE {}.entries SET member_id = 'x'").format(sql.Identifier(store.schema)))
 
 
-def test_the_ledgers_guard_lets_only_the_named_rename_through(store: PostgresStore) -> None:
+#: What an erasure's transaction says it moves: member M1 to its pseudonym (schemas 18 and 23).
+_NAMING = "SELECT set_config('loyalty.erasing', %s, true), set_config('loyalty.pseudonym', %s, true)"
+#: M1's entries copied under a member, with the values given (a JSON object) in place of theirs.
+_COPY = (
+    "INSERT INTO {s}.entries OVERRIDING SYSTEM VALUE SELECT (jsonb_populate_record(e, %s::jsonb)).*"
+    " FROM {s}.entries AS e WHERE member_id = 'M1'"
+)
+#: Every entry's text digest kept (as an erasure keeps it before rewriting the text).
+_KEPT = "INSERT INTO {s}.kept_texts (seq, member_id, digest) SELECT seq, member_id, '\\x00' FROM {s}.entries"
+#: M1's kept digests copied under P, or another digest.
+_KEPT_COPY = (
+    "INSERT INTO {s}.kept_texts SELECT seq, 'P', COALESCE(%s, digest) FROM {s}.kept_texts"
+    " WHERE member_id = 'M1'"
+)
+
+
+def _two_with_entries_and_p(store: PostgresStore) -> sql.Identifier:
+    """Members M1 and M2 with an entry each, and P with none (for a copy to name); the schema."""
     engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
-    for member in ("M1", "M2"):
+    for member in ("M1", "M2", "P"):
         engine.enroll(member, at=T0)
+    for member in ("M1", "M2"):
         engine.adjust(member, 10, id=f"A-{member}", at=T0, reason="x", actor="y")
-    s = sql.Identifier(store.schema)
-    kept = sql.SQL(
-        "INSERT INTO {s}.kept_texts (seq, member_id, digest) SELECT seq, member_id, '\\x00' FROM {s}.entries"
-    )
-    name = "SELECT set_config('loyalty.erasing', %s, true), set_config('loyalty.pseudonym', %s, true)"
-    refused = [
-        (None, "UPDATE {s}.entries SET member_id = 'M2' WHERE member_id = 'M1'"),  # no erasure
-        (("M1", "M2"), "UPDATE {s}.entries SET member_id = 'Q' WHERE member_id = 'M1'"),  # another name
-        (("M1", "M2"), "UPDATE {s}.entries SET member_id = 'M1' WHERE member_id = 'M2'"),  # another member
-        (("M1", "M2"), "UPDATE {s}.entries SET source_id = 'x' WHERE member_id = 'M2'"),
-        (("M1", "M2"), "UPDATE {s}.entries SET member_id = 'M2', points = 1 WHERE member_id = 'M1'"),
-    ]
-    for renaming, statement in refused:
-        with psycopg.connect(postgres_dsn()) as conn:
-            conn.execute(kept.format(s=s))
-            if renaming is not None:
-                conn.execute(name, renaming)
-            with pytest.raises(psycopg.errors.RaiseException, match="immutable"):
-                conn.execute(sql.SQL(statement).format(s=s))
-            conn.rollback()
-    # Named, but without a kept digest; then with one (into a member that exists: a foreign key).
+    return sql.Identifier(store.schema)
+
+
+def _move(conn: psycopg.Connection[Any], s: sql.Identifier, case: dict[str, Any]) -> None:
+    """Name a move (or not), copy M1's entries (or not), then delete the member's entries."""
+    conn.execute(sql.SQL(_KEPT).format(s=s))
+    if case.get("naming") is not None:
+        conn.execute(_NAMING, case["naming"])
+    if case.get("copy") is not None:
+        conn.execute(sql.SQL(_COPY).format(s=s), (json.dumps({"member_id": "P", **case["copy"]}),))
+        if case.get("kept", True):
+            conn.execute(sql.SQL(_KEPT_COPY).format(s=s), (case.get("digest"),))
+    statement = case.get("statement", "DELETE FROM {s}.entries WHERE member_id = %s")
+    conn.execute(sql.SQL(statement).format(s=s), (case.get("member", "M1"),))
+
+
+#: Each a move the entries' guard refuses: the entry's every value must be in the ledger under the
+#: pseudonym the transaction names, for the member it names, with its text digest (schema 23).
+_REFUSED = {
+    "no move named": {"copy": {}},
+    "no copy": {"naming": ("M1", "P")},
+    "a copy under another name": {"naming": ("M1", "P"), "copy": {"member_id": "M2"}, "kept": False},
+    "a copy with other points": {"naming": ("M1", "P"), "copy": {"points": 1}},
+    "a copy without its digest": {"naming": ("M1", "P"), "copy": {}, "kept": False},
+    "a copy with another digest": {"naming": ("M1", "P"), "copy": {}, "digest": b"\x01"},
+    "the entry its own copy": {"naming": ("M1", "M1")},
+    "another member's entry": {"naming": ("M1", "P"), "copy": {}, "member": "M2"},
+    # Schema 23: nothing renames an entry in place any more.
+    "a rename in place": {
+        "naming": ("M1", "P"),
+        "statement": "UPDATE {s}.entries SET member_id = 'P' WHERE member_id = %s",
+    },
+}
+
+
+@pytest.mark.parametrize("case", _REFUSED.values(), ids=_REFUSED.keys())
+def test_the_ledgers_guard_refuses_a_delete_but_the_named_move(
+    store: PostgresStore, case: dict[str, Any]
+) -> None:
+    s = _two_with_entries_and_p(store)
     with psycopg.connect(postgres_dsn()) as conn:
-        conn.execute(name, ("M1", "M2"))
         with pytest.raises(psycopg.errors.RaiseException, match="immutable"):
-            conn.execute(
-                sql.SQL("UPDATE {s}.entries SET member_id = 'M2' WHERE member_id = 'M1'").format(s=s)
-            )
+            _move(conn, s, case)
         conn.rollback()
-        conn.execute(kept.format(s=s))
-        conn.execute(name, ("M1", "M2"))
-        conn.execute(
-            sql.SQL("UPDATE {s}.entries SET member_id = 'M2', source_id = 'S' WHERE member_id = 'M1'").format(
-                s=s
-            )
-        )
-        rows = conn.execute(sql.SQL("SELECT member_id, source_id FROM {s}.entries ORDER BY seq").format(s=s))
-        assert rows.fetchall() == [("M2", "S"), ("M2", "A-M2")]
-        conn.rollback()
-    # The settings are the transaction's own: the next one names nobody.
+
+
+def test_the_ledgers_guard_lets_the_named_move_delete_the_members_entries(store: PostgresStore) -> None:
+    s = _two_with_entries_and_p(store)
+    rows = sql.SQL("SELECT member_id, source_id, points FROM {s}.entries ORDER BY seq, member_id").format(s=s)
     with psycopg.connect(postgres_dsn()) as conn:
-        conn.execute(name, ("M1", "M2"))
+        _move(conn, s, {"naming": ("M1", "P"), "copy": {"source_id": "S"}})
+        assert conn.execute(rows).fetchall() == [("P", "S", 10), ("M2", "A-M2", 10)]
         conn.commit()
-        conn.execute(kept.format(s=s))
+        # The settings are the transaction's own: the next one names nobody.
         with pytest.raises(psycopg.errors.RaiseException, match="immutable"):
-            conn.execute(
-                sql.SQL("UPDATE {s}.entries SET member_id = 'M2' WHERE member_id = 'M1'").format(s=s)
-            )
+            conn.execute(sql.SQL("DELETE FROM {s}.entries WHERE member_id = 'P'").format(s=s))
 
 
 def test_two_erasures_at_once_both_finish_without_a_retry(

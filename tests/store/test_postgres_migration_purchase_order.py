@@ -63,7 +63,7 @@ def test_a_version_20_schema_lists_the_same_purchases_through_the_index_once_upg
     assert fresh - _indexes(schema) == {"operations_purchase_order"}
     store = open_postgres(schema_url)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 22
+        assert store.schema_version() == SCHEMA_VERSION == 23
         assert _indexes(schema) == fresh
         assert listed_without_entry(store, 3) == listed_without_entry(store, 100) == expected
     finally:

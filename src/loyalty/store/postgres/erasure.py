@@ -19,6 +19,7 @@ from loyalty.records import pack_operation, unpack_operation
 from loyalty.store.member_tallies import Rows
 from loyalty.store.owned_tallies import renamed
 from loyalty.store.postgres.driver import pg_json
+from loyalty.store.postgres.moves import copy_records, copy_rows, delete_records, delete_rows
 from loyalty.store.postgres.transaction import Transaction
 from loyalty.store.renaming import drawn_secret, needle, records_mentioning, tallies_renamed
 from loyalty.store.rows import entry_from_row, event_from_row
@@ -101,7 +102,16 @@ class PostgresErasure:
         _erase_events(self, part.member_id, part.events)
 
     def _rename(self: Erasing, old: str, new: str, sources: Iterable[tuple[str, str]]) -> None:
-        """Replace member id ``old`` by ``new`` in every row and tally key that holds it."""
+        """Replace member id ``old`` by ``new`` in every row and tally key that holds it.
+
+        The member's rows move (schema 23): each table whose key holds the member (its rows,
+        distributed by it on a cluster: docs/scaling.md) gets a copy of them under ``new``, the
+        ids the engine made from ``old`` renamed (``sources``), and then loses the old ones;
+        ``members`` first in, last out, as the other rows' keys refer to it. An ``UPDATE`` of the
+        member id would be an update of the distribution column, which Citus refuses. A column
+        that merely names the member (a card's, a referral code's) is updated in place, and the
+        records keyed by a renamed id move too (``operations`` is distributed by its key).
+        """
         from psycopg import sql
 
         q = self._q
@@ -117,35 +127,45 @@ class PostgresErasure:
         self._unenrolled.discard(old)
         self._locked.add(new)  # a row it inserts is its own until it commits
         schema = sql.Identifier(q.schema)
-        # The member's row first, under its new id (the other rows' keys refer to it), and the old
-        # one last, when nothing refers to it any more.
-        found = self._execute(q.member_columns, (q.schema,)).fetchall()
-        columns = [str(row[0]) for row in self._execute(q.table_columns, (q.schema, "members"))]
-        values = [sql.Placeholder() if c == "member_id" else sql.Identifier(c) for c in columns]
-        self._execute(
-            sql.SQL("INSERT INTO {}.members ({}) SELECT {} FROM {}.members WHERE member_id = %s").format(
-                schema, sql.SQL(", ").join(map(sql.Identifier, columns)), sql.SQL(", ").join(values), schema
-            ),
-            (new, old),
+        tables: dict[str, list[str]] = {}
+        keyed: set[tuple[str, str]] = set()  # (table, column) in the table's primary key
+        for table, column, in_key in self._execute(q.table_columns, (q.schema,)):
+            tables.setdefault(str(table), []).append(str(column))
+            if in_key:
+                keyed.add((str(table), str(column)))
+        made = dict(sources)
+        given = {"old": old, "new": new, "sources": list(made), "made": list(made.values())}
+        # The member's tables: those whose key holds a member id (distributed by it). Members first.
+        moved = sorted(
+            ((table, column) for table, column in keyed if column in _MEMBER_COLUMNS),
+            key=lambda pair: (pair[0] != "members", pair),
         )
-        # The ledger's guard lets an entry's member and source id change only while this
-        # transaction says it renames ``old`` to ``new`` (schema 18: settings local to it, which
-        # the trigger reads), and only of an entry whose text digest is kept. No DDL: a lock on
-        # the whole table would make two erasures at once deadlock.
+        # The ledger's guard lets an entry be deleted only while this transaction says it moves
+        # ``old`` to ``new`` (settings local to it, which the trigger reads), and only once its
+        # copy is there (schema 23). No DDL: a lock on the whole table would make two erasures at
+        # once deadlock.
         self._execute(q.renaming, (old, new))
-        for source, made in sources:
-            self._execute(q.rename_source, (new, made, old, source))
-            self._execute(q.rename_event_source, (made, old, source))
-            self._execute(q.rename_record_key, (made, source))
-        for table, column in found:
-            # Not the referees' rows naming it as referrer: each referee's part renames its own.
-            if table != "members" and (table, column) != ("referrals", "referrer"):
-                update = sql.SQL("UPDATE {}.{} SET {} = %s WHERE {} = %s").format(
-                    schema, sql.Identifier(table), sql.Identifier(column), sql.Identifier(column)
-                )
-                self._execute(update, (new, old))
+        copied = {
+            table: self._execute(copy_rows(q.schema, table, tables[table], column), given).rowcount
+            for table, column in moved
+        }
+        self._execute(copy_records(q.schema, tables["operations"]), given)
+        self._execute(delete_records(q.schema), given)
+        for table, columns in sorted(tables.items()):
+            # A column naming the member outside a key (a card's, a code's: reference tables) is
+            # updated; not the referees' rows naming it as referrer: each referee's part renames its own.
+            for column in columns:
+                named = column in _MEMBER_COLUMNS and (table, column) not in keyed
+                if named and (table, column) != ("referrals", "referrer"):
+                    update = sql.SQL("UPDATE {}.{} SET {} = %(new)s WHERE {} = %(old)s").format(
+                        schema, sql.Identifier(table), sql.Identifier(column), sql.Identifier(column)
+                    )
+                    self._execute(update, given)
+        # The entries out first (their guard compares the kept texts), members last.
+        for table, column in sorted(moved, key=lambda pair: {"entries": 0, "members": 2}.get(pair[0], 1)):
+            if self._execute(delete_rows(q.schema, table, column), given).rowcount != copied[table]:
+                raise StorageError("member_id", f"{table}: rows of {old!r} changed while they moved")
         self._execute(q.renaming, ("", ""))
-        self._execute(sql.SQL("DELETE FROM {}.members WHERE member_id = %s").format(schema), (old,))
         found = self._execute(q.tallies_mentioning, (needle(old),)).fetchall()
         for key, other in tallies_renamed((key for (key,) in found), old, new):
             self._execute(q.rename_tally, (other, key))
@@ -153,6 +173,10 @@ class PostgresErasure:
         owned = self._execute(q.member_tally_keys, (new,)).fetchall()
         for key, other in renamed((key for (key,) in owned), old, new):
             self._execute(q.rename_member_tally, (other, new, key))
+
+
+#: The columns that hold a member id.
+_MEMBER_COLUMNS = ("member_id", "referee", "referrer")
 
 
 def _erase_events(uow: Transaction, member_id: str, events: Iterable[ErasedEvent]) -> None:

@@ -52,26 +52,17 @@ class ErasureQueries:
         self.rename_member_tally = q(
             "UPDATE {s}.member_tallies SET key = %s WHERE member_id = %s AND key = %s"
         )
-        # The tables and columns that hold a member id (those a later schema adds too).
-        self.member_columns = q(
-            "SELECT c.table_name, c.column_name FROM information_schema.columns AS c"
-            " JOIN information_schema.tables AS t USING (table_schema, table_name)"
-            " WHERE c.table_schema = %s AND t.table_type = 'BASE TABLE'"
-            " AND c.column_name IN ('member_id', 'referee', 'referrer') ORDER BY 1, 2"
-        )
+        # Every column of every table (those a later schema adds too), with whether it is in the
+        # table's primary key; not a generated column, which a copy of the row leaves to compute.
         self.table_columns = q(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = %s AND table_name = %s"
-            " ORDER BY ordinal_position"
+            "SELECT c.relname, a.attname, COALESCE(a.attnum = ANY(x.indkey), false) FROM pg_class AS c"
+            " JOIN pg_attribute AS a ON a.attrelid = c.oid"
+            " LEFT JOIN pg_index AS x ON x.indrelid = c.oid AND x.indisprimary"
+            " WHERE c.relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = %s) AND c.relkind = 'r'"
+            " AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY c.relname, a.attnum"
         )
-        # What the entries' guard reads (schema 18): the member an erasure renames, into what,
-        # for the rest of its transaction ('' and '': none).
+        # What the entries' guard reads (schema 18, and for a move schema 23): the member an
+        # erasure renames, into what, for the rest of its transaction ('' and '': none).
         self.renaming = q(
             "SELECT set_config('loyalty.erasing', %s, true), set_config('loyalty.pseudonym', %s, true)"
         )
-        self.rename_source = q(
-            "UPDATE {s}.entries SET member_id = %s, source_id = %s WHERE member_id = %s AND source_id = %s"
-        )
-        self.rename_event_source = q(
-            "UPDATE {s}.events SET source_id = %s WHERE member_id = %s AND source_id = %s"
-        )
-        self.rename_record_key = q("UPDATE {s}.operations SET key = %s WHERE key = %s")

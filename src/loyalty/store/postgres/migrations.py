@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from loyalty.store.postgres.moved_entries import MOVED_ENTRIES
+
 if TYPE_CHECKING:
     import psycopg
 
@@ -29,6 +31,19 @@ def _add_column(table: str, column: str, default: str) -> str:
             ALTER TABLE {{s}}.{table} ALTER COLUMN {name} SET NOT NULL;
         END IF;
     END $$"""
+
+
+# Schema 17's guard on an entry's update: only its text (reason and actor) changes, only once its
+# digest is kept. Schema 18 let an erasure's rename through as well; schema 23 takes it back.
+TEXT_ONLY = """CREATE FUNCTION {s}.entries_text_only() RETURNS trigger LANGUAGE plpgsql AS $$
+           BEGIN
+               IF to_jsonb(NEW) - 'reason' - 'actor' IS DISTINCT FROM to_jsonb(OLD) - 'reason' - 'actor'
+                  OR NOT EXISTS (SELECT 1 FROM {s}.kept_texts AS t
+                                 WHERE t.seq = OLD.seq AND t.member_id = OLD.member_id) THEN
+                   RAISE EXCEPTION 'ledger entries are immutable';
+               END IF;
+               RETURN NEW;
+           END $$"""
 
 
 # Forward migrations, applied in order; the list index + 1 is the version.
@@ -418,15 +433,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             digest BYTEA NOT NULL,
             PRIMARY KEY (seq, member_id)
         )""",
-        """CREATE FUNCTION {s}.entries_text_only() RETURNS trigger LANGUAGE plpgsql AS $$
-           BEGIN
-               IF to_jsonb(NEW) - 'reason' - 'actor' IS DISTINCT FROM to_jsonb(OLD) - 'reason' - 'actor'
-                  OR NOT EXISTS (SELECT 1 FROM {s}.kept_texts AS t
-                                 WHERE t.seq = OLD.seq AND t.member_id = OLD.member_id) THEN
-                   RAISE EXCEPTION 'ledger entries are immutable';
-               END IF;
-               RETURN NEW;
-           END $$""",
+        TEXT_ONLY,
         "DROP TRIGGER entries_no_update_or_delete ON {s}.entries",
         """CREATE TRIGGER entries_no_delete BEFORE DELETE ON {s}.entries
            FOR EACH ROW EXECUTE FUNCTION {s}.entries_are_immutable()""",
@@ -515,6 +522,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
            (recorded_at, (COALESCE(purchased_at, '0001-01-01 00:00:00+00'::timestamptz)), key COLLATE "C")
            WHERE kind = 'purchase'""",
     ),
+    # 23: an erasure moves its member's rows to the pseudonym (inserted under it, then deleted),
+    # never updating the member id, the column a cluster distributes them by: the entries' guard
+    # lets through the delete of an entry whose copy is there (loyalty.store.postgres.moved_entries),
+    # and its update only as schema 17 did.
+    (TEXT_ONLY.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1), *MOVED_ENTRIES),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 # Records packed per statement while migrating to schema 7.
