@@ -245,10 +245,9 @@ def _status_changes(ctx: Context, page: int) -> Iterator[_Status]:
     its member's lock, so the member's entries that committed before are at or below it and
     those written after it drew their numbers after it committed, above it. Another member's
     command that reads its status without its lock (a referee's purchase paying its referrer)
-    may draw its number before the change reads the last one and read the status after the
-    change commits (PostgreSQL, where writers overlap): it is then placed before the change
-    although it saw it, and the import pays a referrer the source did not (found by review, not
-    fixed: locking the referrer before the purchase draws its number would close it). Where
+    holds the member first, which the change waits for or waits for
+    (:func:`loyalty.service.locks.lock_status`), and draws its entries' numbers after the hold:
+    so it is placed after a change it saw and before one it did not. Where
     writers overlap (PostgreSQL), a change committed after another may have read a lower
     number; the most so far keeps the changes in commit order for one walk of the feed, and
     moves none past an entry of its member, drawn after it committed, so above every number
