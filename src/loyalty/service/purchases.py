@@ -291,6 +291,12 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         result["context"] = kept
         if decided.member is not None:
             result["member"] = codec.member_record(decided.member)
+        if not entries and isinstance(subject, Purchase):
+            # No entry places it in the ledger's commit order for a history export: the ledger's
+            # last entry then, read under the member's lock, as a status change keeps it
+            # (loyalty.service.history_export). Only here: the purchases that earned something
+            # are placed by their entries, and keep their compact record.
+            result["ledger_seq"] = uow.last_seq()
         # Recorded at the instant the entries were (read once, in the snapshot).
         command.remember(uow, result, snapshot.now)
         if decided.bonus is not None:
