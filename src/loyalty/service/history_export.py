@@ -7,12 +7,13 @@ entries name the command that wrote them (``source_id``). A custom event that ea
 and a declined redemption changed no points, and are left out (see docs/import-export.md).
 Purchases, returns, redemptions, adjustments, custom events, opening balances, rewards bought,
 transfers, merges and holds (open or captured) have a record type; the commands that wrote no
-entry but must be replayed are read beside the feed and each written before the first command
-recorded after it: status changes (by hand, or an erasure) from the outbox, each before the
-first command whose entries came after the ledger's last entry then (see :func:`_status_changes`),
-and purchases that earned nothing from the store (:mod:`loyalty.service.history_no_entry`),
-each before the first command recorded after it, or sooner where a command naming it comes
-first (see :func:`_named_ahead`). The other commands
+entry but must be replayed are read beside the feed, each written before the first command
+whose entries came after the ledger's last entry when it was recorded (one of an earlier
+release, which did not keep that: before the first command recorded after it): status changes
+(by hand, or an erasure) from the outbox (see :func:`_status_changes`), and purchases that
+earned nothing from the store (:mod:`loyalty.service.history_no_entry`), or sooner where a
+command naming one comes first (see :func:`_named_ahead`); between the two, see
+:func:`_change_first`. The other commands
 have no record type and are counted in :attr:`HistoryExport.skipped`.
 
 Members are read ``page`` at a time by id and entries ``page`` at a time by ``seq``, each page in
@@ -60,7 +61,7 @@ from loyalty.outbox import EventKind
 from loyalty.returns import Return, Returned
 from loyalty.service.context import Context
 from loyalty.service.exporting import MAX_PAGE
-from loyalty.service.history_no_entry import purchases_without_entry
+from loyalty.service.history_no_entry import Aside, purchases_without_entry
 from loyalty.store import Operation, UnitOfWork
 from loyalty.store.no_entry import order
 from loyalty.vouchers import VoucherStatus
@@ -208,9 +209,11 @@ def _referrals(uow: UnitOfWork, *, after: str, page: int) -> tuple[list[str], li
 #: store whose clock stood still while back-dated commands came in has them all recorded at once).
 _Place = tuple[datetime, datetime]
 
-#: A status change read beside the feed: its place by the clock, the record, and the ``seq``
-#: after which it goes in the ledger's commit order (``None``: written by an earlier release).
-_Status = tuple[_Place, StatusChanged, int | None]
+#: A status change read beside the feed: its place by the clock, the record, the ``seq`` after
+#: which it goes in the ledger's commit order (``None``: written by an earlier release), and
+#: whether it took its member from active (or erased it): a purchase that wrote no entry after
+#: the same ``seq`` goes before it, see :func:`_change_first`.
+_Status = tuple[_Place, StatusChanged, int | None, bool]
 
 
 def _statuses(uow: UnitOfWork, *, after: int, page: int) -> tuple[int, int, list[_Status]]:
@@ -222,7 +225,7 @@ def _statuses(uow: UnitOfWork, *, after: int, page: int) -> tuple[int, int, list
     for event in events:
         member, at, key, data = event.member_id, event.occurred_at, event.source_id, event.data
         if event.kind is EventKind.MEMBER_ERASED:
-            change = StatusChanged(key, member, at, "erased", ERASED, ERASED)
+            change, from_active = StatusChanged(key, member, at, "erased", ERASED, ERASED), True
         elif event.kind is EventKind.MEMBER_STATUS_CHANGED:
             operation = uow.operation(key)
             if operation is None or operation.kind != "member_status":
@@ -230,10 +233,11 @@ def _statuses(uow: UnitOfWork, *, after: int, page: int) -> tuple[int, int, list
             change = StatusChanged(
                 key, member, at, data["new"], _text(data.get("reason")), _text(data.get("actor"))
             )
+            from_active = data.get("old") == "active"
         else:
             continue
         bound = data.get("ledger_seq")
-        found.append(((event.recorded_at, at), change, None if bound is None else int(bound)))
+        found.append(((event.recorded_at, at), change, None if bound is None else int(bound), from_active))
     return len(events), events[-1].seq if events else after, found
 
 
@@ -245,10 +249,9 @@ def _status_changes(ctx: Context, page: int) -> Iterator[_Status]:
     its member's lock, so the member's entries that committed before are at or below it and
     those written after it drew their numbers after it committed, above it. Another member's
     command that reads its status without its lock (a referee's purchase paying its referrer)
-    may draw its number before the change reads the last one and read the status after the
-    change commits (PostgreSQL, where writers overlap): it is then placed before the change
-    although it saw it, and the import pays a referrer the source did not (found by review, not
-    fixed: locking the referrer before the purchase draws its number would close it). Where
+    holds the member first, which the change waits for or waits for
+    (:func:`loyalty.service.locks.lock_status`), and draws its entries' numbers after the hold:
+    so it is placed after a change it saw and before one it did not. Where
     writers overlap (PostgreSQL), a change committed after another may have read a lower
     number; the most so far keeps the changes in commit order for one walk of the feed, and
     moves none past an entry of its member, drawn after it committed, so above every number
@@ -256,10 +259,10 @@ def _status_changes(ctx: Context, page: int) -> Iterator[_Status]:
     seq, most = 0, 0
     while True:
         read, seq, found = ctx.runner.read(functools.partial(_statuses, after=seq, page=page))
-        for place, change, bound in found:
+        for place, change, bound, from_active in found:
             if bound is not None:
                 most = max(most, bound)
-            yield place, change, None if bound is None else most
+            yield place, change, None if bound is None else most, from_active
         if read < page:
             return
 
@@ -320,9 +323,9 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
     # The purchases that earned nothing written ahead of their place, before a command naming
     # them (see _named_ahead), to be passed over there: as many as a clock's skew holds.
     early: set[str] = set()
-    # Status changes and purchases that earned nothing wrote no entry: a status change goes
-    # before the first command whose entries follow its place in the feed, a purchase before
-    # the first command recorded after it.
+    # Status changes and purchases that earned nothing wrote no entry: each goes before the
+    # first command whose entries follow its place in the feed (one of an earlier release, by
+    # its clock: before the first command recorded after it).
     changes, purchases = _status_changes(ctx, page), purchases_without_entry(ctx, page)
     status, sale = next(changes, None), next(purchases, None)
     while True:
@@ -359,7 +362,7 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
             break
     # The rest, in the order of their places (for the changes, commit order).
     while status is not None or sale is not None:
-        if sale is None or (status is not None and _place(status[:2]) < _place(sale)):
+        if sale is None or (status is not None and _change_first(status, sale)):
             assert status is not None
             counts.written["status"] += 1
             yield status[1]
@@ -371,20 +374,36 @@ def export_history(ctx: Context, *, page: int, export: HistoryExport | None = No
             sale = next(purchases, None)
 
 
-def _due(
-    status: _Status | None, sale: tuple[_Place, Event] | None, place: _Place, seq: int
-) -> _Status | tuple[_Place, Event] | None:
+def _due(status: _Status | None, sale: Aside | None, place: _Place, seq: int) -> _Status | Aside | None:
     """Which of the next status change and the next purchase without an entry goes before the
-    command whose first entry is ``seq``, recorded at ``place``, if either does (both: the one
-    of the earlier place, see :func:`_place`). A change goes once the feed is past its ``seq``
-    (an earlier release's, by its place); a purchase by its place."""
+    command whose first entry is ``seq``, recorded at ``place``, if either does (both: see
+    :func:`_change_first`). Each goes once the feed is past its ``seq`` (an earlier release's,
+    by its place)."""
     change = None
     if status is not None and (status[0] < place if status[2] is None else status[2] < seq):
         change = status
-    bought = sale if sale is not None and sale[0] < place else None
+    bought = None
+    if sale is not None and (sale[0] < place if sale[2] is None else sale[2] < seq):
+        bought = sale
     if change is None or bought is None:
         return change if bought is None else bought
-    return change if _place(change[:2]) < _place(bought) else bought
+    return change if _change_first(change, bought) else bought
+
+
+def _change_first(change: _Status, sale: Aside) -> bool:
+    """Whether the status change goes before the purchase without an entry: by the ``seq`` each
+    goes after, and where both go after the same one (nothing written between them: a clock
+    that stood still cannot tell them apart either), as the purchase could have been made, its
+    member active: after the changes in commit order up to one that took the member from active
+    (or erased it), before that one. Of those changes a purchase made while active came before
+    one of them, or after the last, which left the member active: so it goes where its member
+    was active, whatever the clocks said. One of an earlier release (no ``seq``) goes by its
+    clock (:func:`_place`)."""
+    if change[2] is None or sale[2] is None:
+        return _place(change[:2]) < _place(sale[:2])
+    if change[2] != sale[2]:
+        return change[2] < sale[2]
+    return not change[3]
 
 
 def _named(record: Event) -> tuple[str, ...]:
@@ -403,17 +422,19 @@ def _named(record: Event) -> tuple[str, ...]:
 def _named_ahead(
     ctx: Context,
     record: Event,
-    head: tuple[_Place, Event] | None,
+    head: Aside | None,
     seen: OrderedDict[str, None],
     early: set[str],
 ) -> list[Sale]:
     """The purchases that earned nothing which ``record`` names and which are still to come
     beside the feed, to be written before it.
 
-    Such a purchase is placed by the wall clock that recorded it, the command naming it by the
-    ledger's commit order: recorded at one instant (a clock that stood still), or by a server
-    whose clock is behind the purchase's, the command would come first, and the import refuses
-    a command naming a purchase it does not have. A purchase that wrote an entry came in the
+    Such a purchase goes after the ledger's last entry when it was recorded, and the command
+    naming it drew its entries after that: but the purchases are read in the order of their
+    clock, and one waits behind those listed before it (recorded at one instant, a clock that
+    stood still, or by a server whose clock is behind the others'), and one recorded by an
+    earlier release is placed by its clock. The command could then come first, and the import
+    refuses a command naming a purchase it does not have. A purchase that wrote an entry came in the
     feed, before every command after it; one still to come beside it is placed at or after the
     next record there (``head``)."""
     named = [key for key in _named(record) if key not in seen and key not in early]
@@ -455,9 +476,9 @@ def _without_entry(uow: UnitOfWork, operation: Operation) -> bool:
         after = listed[-1]
 
 
-def _head(aside: tuple[_Place, Event]) -> tuple[tuple[_Place, int], str]:
-    """Where the next record beside the feed goes, its id breaking ties among purchases."""
-    return _place(aside), aside[1].id if isinstance(aside[1], Sale) else ""
+def _head(aside: Aside) -> tuple[tuple[_Place, int], str]:
+    """Where the next purchase beside the feed is in the listing, its id breaking ties."""
+    return _place(aside[:2]), aside[1].id
 
 
 def _place(aside: tuple[_Place, Event]) -> tuple[_Place, int]:

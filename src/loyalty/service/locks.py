@@ -22,6 +22,7 @@ __all__ = [
     "erased",
     "known",
     "lock",
+    "lock_status",
     "not_erased",
     "unknown",
 ]
@@ -37,6 +38,22 @@ def lock(uow: UnitOfWork, member_id: str, field: str = "member_id") -> int:
     balance = uow.balance(member_id, for_update=True)
     if balance is None:
         raise unknown(uow, member_id, field)
+    return balance
+
+
+def lock_status(uow: UnitOfWork, member_id: str) -> int:
+    """:func:`lock` for a command changing the member's status: it also waits for every unit of
+    work holding the member (:meth:`~loyalty.store.ErasureRole.keep_named`: a referee's first
+    purchase holds its referrer before reading its status) and keeps new holders waiting until
+    it ends (:meth:`~loyalty.store.ErasureRole.lock_erasing`). Where writers overlap
+    (PostgreSQL), a holder that numbers its entries after its hold then either read the status
+    this command left, its entries numbered after this committed, or committed them before this
+    reads the ledger's last ``seq``, which a history export places the change by
+    (``ledger_seq``): the export puts the two in the order they ran, and an import decides as
+    the store did."""
+    balance = uow.lock_erasing(member_id)
+    if balance is None:
+        raise unknown(uow, member_id)
     return balance
 
 

@@ -210,7 +210,9 @@ def change_status(
         replay = change.replay(uow)
         if replay is not None:
             return codec.structure(replay.result, Member)
-        locks.lock(uow, member_id)  # beside the commands that check the status under this lock
+        # Beside the commands that check the status under this lock, and the other members'
+        # that hold this one before reading its status (a referee's first purchase).
+        locks.lock_status(uow, member_id)
         locks.not_erased(uow, member_id)
         existing = uow.member(member_id)
         assert existing is not None  # locked
@@ -252,7 +254,7 @@ def carry_erasure(ctx: Context, member_id: str, *, id: str, at: datetime) -> Mem
         done = change.replay(uow)
         if done is None:
             # A member erased already (by another id) is marked again: its status is all it has.
-            locks.lock(uow, member_id)
+            locks.lock_status(uow, member_id)
             member = uow.member(member_id)
             assert member is not None  # locked
             now = ctx.now()

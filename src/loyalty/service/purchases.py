@@ -134,17 +134,25 @@ def _referral(
 ) -> ReferralSnapshot | None:
     """What a referee's first purchase needs of its pending referral: the referrer's status and
     (for the identity attribute) member, read without its lock, since the purchase writes none
-    of its rows (its bonus is its own part: :mod:`loyalty.service.referral_parts`); and its
-    rewarded referrals in the cap's period, under the cap's lock, so that two referees' first
-    purchases never both take its last place."""
+    of its rows (its bonus is its own part: :mod:`loyalty.service.referral_parts`), but under
+    its hold; and its rewarded referrals in the cap's period, under the cap's lock, so that two
+    referees' first purchases never both take its last place.
+
+    The status is read after the hold (:meth:`~loyalty.store.ErasureRole.keep_named`), and the
+    purchase's entries are numbered after that (PostgreSQL draws no number with the lock of a
+    member with a pending referral): a change of the referrer's status waits for the hold
+    (:func:`loyalty.service.locks.lock_status`), or the hold for it. So the change either
+    committed before the read, which sees it, and read a ``ledger_seq`` below this purchase's
+    entries, or it reads one at or above them: a history export, which places the change by that
+    number, puts the two in the order the bonus was decided in, and its import decides alike."""
     terms = program.referrals
     visits = read.get(visits_key(purchase.member_id))
     if terms is None or (visits is not None and visits.count):
         return None
     referral = _pending(ctx, uow, purchase.member_id)
     # The bonuses name the referrer (the referee's entry, the record owing it its part): held
-    # against its erasure until this commits, or, erased since the read, read again renamed
-    # (that erasure's part for this referee written first).
+    # against its erasure and a change of its status until this commits, or, erased since the
+    # read, read again renamed (that erasure's part for this referee written first).
     if referral is not None and not uow.keep_named(referral.referrer):
         referral = _pending(ctx, uow, purchase.member_id, erased=True)
     if referral is None:
@@ -156,6 +164,7 @@ def _referral(
     referee = uow.member(purchase.member_id)
     assert referee is not None  # it has a balance
     referrer = uow.member(referral.referrer) if terms.identity is not None else None
+    # Under the hold: the status a change that held the referrer first left (see above).
     status = uow.member_status(referral.referrer)
     return ReferralSnapshot(referral, referee, referrer, rewarded, status)
 
@@ -282,6 +291,12 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
         result["context"] = kept
         if decided.member is not None:
             result["member"] = codec.member_record(decided.member)
+        if not entries and isinstance(subject, Purchase):
+            # No entry places it in the ledger's commit order for a history export: the ledger's
+            # last entry then, read under the member's lock, as a status change keeps it
+            # (loyalty.service.history_export). Only here: the purchases that earned something
+            # are placed by their entries, and keep their compact record.
+            result["ledger_seq"] = uow.last_seq()
         # Recorded at the instant the entries were (read once, in the snapshot).
         command.remember(uow, result, snapshot.now)
         if decided.bonus is not None:

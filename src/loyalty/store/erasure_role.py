@@ -52,13 +52,17 @@ class ErasureRole(Protocol):
         sender): an erasure of it (:meth:`lock_erasing`) waits, and then finds what this unit of
         work wrote. ``False``, holding nothing, when no member has the id now (erased since the
         caller read it, so what named it was renamed: read it again). Writers of different
-        members holding each other never wait on each other, nor on the member's own commands."""
+        members holding each other never wait on each other, nor on the member's own commands but
+        a change of its status, which locks it as an erasure does (:meth:`lock_erasing`): the
+        member's status read after the hold (:meth:`~loyalty.store.MembersRole.member_status`) is
+        the one such a change that committed first left, and a change after waits for this unit
+        of work to end."""
         ...
 
     def lock_erasing(self, member_id: str) -> int | None:
         """:meth:`~loyalty.store.LedgerRole.balance` with ``for_update``, for an erasure of the
-        member: it also waits for every unit of work holding the member (:meth:`keep_named`) to end,
-        and keeps new holders waiting until this unit of work ends."""
+        member or a change of its status: it also waits for every unit of work holding the member
+        (:meth:`keep_named`) to end, and keeps new holders waiting until this unit of work ends."""
         ...
 
     def erasure_secret(self, create: bool = False) -> bytes | None:

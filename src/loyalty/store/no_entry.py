@@ -3,9 +3,10 @@
 
 A history export follows the ledger feed, whose entries name the commands that wrote them; a
 purchase that earned nothing wrote none, yet it was a visit and spend (which habit, stamp-card
-and tier rules read) and a receipt a retry must get back. Its place among the commands is the
-one a status change has (:mod:`loyalty.service.history_export`): when it was recorded, then its
-own time. The key breaks ties, so that a page ends at one place and the next begins after it.
+and tier rules read) and a receipt a retry must get back. The list's order is when it was
+recorded, then its own time (the export places each by the ledger's last entry its record
+keeps, ``ledger_seq``, where it has one: :mod:`loyalty.service.history_export`). The key breaks
+ties, so that a page ends at one place and the next begins after it.
 """
 
 from __future__ import annotations

@@ -88,8 +88,8 @@ class Queries(ErasureQueries):
         # The row's tallies and the member's status come with the lock: a purchase reads them next
         # (and its enrollment, which the time guards may check).
         # A member's own lock is FOR NO KEY UPDATE: it does not wait for another member's part
-        # holding the member against its erasure (FOR KEY SHARE: keep_named), which only the erasure's
-        # FOR UPDATE (lock_erasing, and its DELETE of the row) waits for.
+        # holding the member (FOR KEY SHARE: keep_named), which only FOR UPDATE (lock_erasing: an
+        # erasure, and its DELETE of the row, or a change of status) waits for.
         self.balance_for_update = q(
             "SELECT balance, tallies, status, enrolled_at, enrolled_offset FROM {s}.members"
             " WHERE member_id = %s FOR NO KEY UPDATE"
@@ -98,7 +98,7 @@ class Queries(ErasureQueries):
             "SELECT balance, tallies, status, enrolled_at, enrolled_offset FROM {s}.members"
             " WHERE member_id = %s FOR UPDATE"
         )
-        self.hold_member = q("SELECT 1 FROM {s}.members WHERE member_id = %s FOR KEY SHARE")
+        self.hold_member = q("SELECT status FROM {s}.members WHERE member_id = %s FOR KEY SHARE")
         self.enrolled_at = q("SELECT enrolled_at, enrolled_offset FROM {s}.members WHERE member_id = %s")
         self.member_status = q("SELECT status FROM {s}.members WHERE member_id = %s")
         self.row_tallies = q("SELECT member_id, tallies FROM {s}.members WHERE member_id = ANY(%s::text[])")
@@ -377,7 +377,9 @@ class Queries(ErasureQueries):
         # statement, so that the member the lookup finds is the one it locked (a member enrolled
         # between two statements would be found unlocked); the entry number is drawn in the
         # outer select, once the materialized CTE holds the lock, so per member the number order
-        # is still the commit order.
+        # is still the commit order. None for a member with a pending referral: its first purchase
+        # numbers its entries after holding its referrer, whose status it reads (keep_named,
+        # loyalty.service.locks.lock_status); a number drawn and not used would be a gap.
         self.operation_and_lock = prepared(
             "operation_and_lock",
             q(
@@ -386,11 +388,13 @@ class Queries(ErasureQueries):
                 " WHERE member_id = %s FOR NO KEY UPDATE)"
                 " SELECT o.kind, o.body, o.recorded_at, o.recorded_offset, l.balance, l.tallies, l.status,"
                 " l.enrolled_at, l.enrolled_offset,"
-                " CASE WHEN l.balance IS NOT NULL THEN nextval(pg_get_serial_sequence(%s, 'seq')) END"
+                " CASE WHEN l.balance IS NOT NULL AND NOT EXISTS (SELECT 1 FROM {s}.referrals AS r"
+                " WHERE r.referee = %s AND r.state = 'pending')"
+                " THEN nextval(pg_get_serial_sequence(%s, 'seq')) END"
                 " FROM (SELECT 1) AS one LEFT JOIN {s}.operations AS o ON o.key = %s"
                 " LEFT JOIN locked AS l ON true"
             ),
-            ["text", "text", "text"],
+            ["text", "text", "text", "text"],
         )
         # Transfers whose sender's part is kept without the receiver's (a transfer's record is
         # kept whole: [member, amount, 0, request, result]).

@@ -214,7 +214,15 @@ class PostgresUnitOfWork(
     def keep_named(self, member_id: str) -> bool:
         if member_id in self._locked:
             return True
-        return self._execute(self._q.hold_member, (member_id,)).fetchone() is not None
+        row = self._execute(self._q.hold_member, (member_id,)).fetchone()
+        if row is None:
+            return False
+        # Read under the hold, after any change of status that held the row first (READ COMMITTED
+        # locks the row's latest version): not the status this unit of work may have read before.
+        # (A referee's first purchase, which decides on this status, drew no entry number with
+        # its own lock: operation_and_lock. Its entries are numbered after this hold.)
+        self._statuses[member_id] = MemberStatus(row[0])
+        return True
 
     def _lock(self, member_id: str, query: Any) -> int | None:
         row = self._execute(query, (member_id,)).fetchone()
@@ -388,7 +396,8 @@ class PostgresUnitOfWork(
     def operation_and_lock(self, key: str, member_id: str) -> tuple[Operation | None, int | None]:
         if self._readonly:
             return self.operation(key), self.balance(member_id)  # nothing to lock for
-        row = self._execute(self._q.operation_and_lock, (member_id, self._q.entries_table, key)).fetchone()
+        query, entries = self._q.operation_and_lock, self._q.entries_table
+        row = self._execute(query, (member_id, member_id, entries, key)).fetchone()
         assert row is not None  # one row, always
         kind, body, recorded_at, recorded_offset, balance, tallies, status, enrolled, offset, seq = row
         operation = None
@@ -398,13 +407,14 @@ class PostgresUnitOfWork(
         if balance is None:
             return operation, None
         # Locked: this unit of work may add to the row's tallies (only locked rows are kept), and
-        # knows the balance its next entry moves, and that entry's number.
+        # knows the balance its next entry moves, and that entry's number (but a referee's: see
+        # the query).
         self._rows.loaded(member_id, tallies)
         self._locked.add(member_id)
         self._statuses[member_id] = MemberStatus(status)
         self._enrolled[member_id] = (enrolled, offset)
         self._balances[member_id] = int(balance)
-        self._numbered = (member_id, int(seq))
+        self._numbered = None if seq is None else (member_id, int(seq))
         return operation, int(balance)
 
     def add_operation(self, operation: Operation) -> None:
