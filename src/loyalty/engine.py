@@ -192,7 +192,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         return identifying.replace_card(self._ctx, member_id, old_key, new_key, id=id, at=at)
 
     def remove_identifier(self, member_id: str, key: str, *, id: str, at: datetime) -> Identifier:
-        """Take a key off the member, whatever the member's status; returns it as removed. It
+        """Take a key off the member, whatever the member's status (an erased one, whose keys are
+        gone, raises :class:`~loyalty.errors.MemberErased`); returns it as removed. It
         finds no one afterwards and may be given again. A key that is not the member's active
         key raises :class:`~loyalty.errors.UnknownIdentifier` naming ``key``. Idempotent on
         ``id``; an ``identifier_removed`` event goes to the outbox.
@@ -488,7 +489,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         lift it higher, and reviews judge only the tier earned by activity.
         When it ends the member falls back to the earned tier. No entry bonus
         is paid for an assigned tier. The assignment is a ``tier`` ledger
-        entry naming ``actor`` and ``reason``; idempotent on ``id``.
+        entry naming ``actor`` and ``reason``; idempotent on ``id``. An erased
+        member is refused (:class:`~loyalty.errors.MemberErased`).
         """
         return tiering.assign_tier(
             self._ctx, member_id, tier, until=until, id=id, at=at, reason=reason, actor=actor

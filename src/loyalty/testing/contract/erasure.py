@@ -15,9 +15,11 @@ import pytest
 from loyalty.chains import text_digest
 from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
+from loyalty.engine_reads import EngineReads
 from loyalty.erasure import ERASED, Erased, plan_erasure
 from loyalty.erasure_parts import split
 from loyalty.errors import IdempotencyConflict, LoyaltyError, MemberErased, StorageError
+from loyalty.history import Adjustment
 from loyalty.members import Member, MemberStatus
 from loyalty.merges import SURVIVOR_PART
 from loyalty.outbox import EventKind
@@ -25,6 +27,7 @@ from loyalty.program import Program
 from loyalty.pseudonyms import pseudonym
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import Return, Returned, paid_key, refunded_key, returned_key, taken_key
+from loyalty.rewards import Reward
 from loyalty.store import Store
 from loyalty.testing.contract._base import T0, ContractBase
 from loyalty.tiers import Tier, Tiers
@@ -40,6 +43,7 @@ PERSONAL_PROGRAM = Program(
     tiers=Tiers(
         levels=[Tier(id="member", name="Member"), Tier(id="silver", name="Silver", threshold=10_000)]
     ),
+    rewards=[Reward(id="mug", name="Mug", cost=2, gives="product", sku="mug")],
 )
 
 #: Personal values :func:`write_personal_history` writes, none of which an erasure may leave.
@@ -105,6 +109,75 @@ def write_personal_history(engine: Engine, member_id: str = "M1") -> None:
     )
     engine.enroll(f"{member_id}-old", at=at, identifiers=["other:zelda-old-account"])
     engine.merge_members(member_id, f"{member_id}-old", id="merge-1", at=at, reason="one person")
+
+
+#: The engine's writes that name no member (a terminal's allowance, maintenance) or settle what
+#: was open before an erasure whatever the member's status (a hold's capture and release), each
+#: with why :func:`_naming` leaves it out.
+_NOT_NAMING = {
+    "grant_offline_allowance": "a terminal's allowance, no member's",
+    "run_due": "maintenance: an erased member's holds and lots still end, without notices",
+    "announce_at_risk": "leaves an erased member out of any report (test_erased_member_notices)",
+    "capture": "a hold open before the erasure still settles (docs/erasure.md)",
+    "release": "a hold open before the erasure still settles (docs/erasure.md)",
+    "import_events": "its records go to the commands listed; the test imports one of its own",
+}
+
+
+def _writes() -> set[str]:
+    """The names of the engine's public methods that may write: all but its reads."""
+    reads = {"close", "program", "program_at", "versions", "offline_report", "export_members"}
+    return {name for name in dir(Engine) if not name.startswith("_")} - reads - set(dir(EngineReads))
+
+
+def _naming(engine: Engine, given: str, code: str) -> list[tuple[str, str, Callable[[], object]]]:
+    """Each write of the engine's naming member ``given`` (an erased member's id or pseudonym):
+    the method, the field its refusal names and the call; ``code`` is a voucher of the member's."""
+    at, until, ttl = T0, T0 + timedelta(days=30), timedelta(minutes=5)
+    tea = [Line("tea", 1, Decimal("2"))]
+    card, why = "card:7777000200", {"reason": "r", "actor": "a"}
+    return [
+        ("enroll", "member_id", lambda: engine.enroll(given, at=at)),
+        ("add_identifier", "member_id", lambda: engine.add_identifier(given, "card:9", id="k9", at=at)),
+        ("replace_card", "member_id", lambda: engine.replace_card(given, card, "card:9", id="k8", at=at)),
+        ("remove_identifier", "member_id", lambda: engine.remove_identifier(given, card, id="k7", at=at)),
+        ("change_status", "member_id", lambda: engine.change_status(given, "closed", id="s9", at=at, **why)),
+        ("erase", "member_id", lambda: engine.erase(given, id="erase-9", at=at, **why)),
+        ("referral_code", "member_id", lambda: engine.referral_code(given)),
+        (
+            "record_purchase",
+            "member_id",
+            lambda: engine.record_purchase(Purchase("p9", given, at, tea, "EUR")),
+        ),
+        ("record_event", "member_id", lambda: engine.record_event(given, "survey", id="event-9", at=at)),
+        ("update_member", "member_id", lambda: engine.update_member(given, id="u9", at=at, attributes={})),
+        ("redeem", "member_id", lambda: engine.redeem(given, 1, id="spend-9", at=at)),
+        (
+            "redeem",
+            "member_id",
+            lambda: engine.redeem(given, 1, id="o9", at=at, offline=True, terminal="till-9"),
+        ),
+        ("adjust", "member_id", lambda: engine.adjust(given, 1, id="fix-9", at=at, **why)),
+        ("transfer", "from_member", lambda: engine.transfer(given, "M2", 1, id="send-8", at=at)),
+        ("transfer", "to_member", lambda: engine.transfer("M2", given, 1, id="send-9", at=at)),
+        ("redeem_reward", "member_id", lambda: engine.redeem_reward(given, "mug", id="buy-9", at=at)),
+        ("use_voucher", "code", lambda: engine.use_voucher(code, id="use-9", at=at)),
+        ("void_voucher", "code", lambda: engine.void_voucher(code, id="void-9", at=at)),
+        ("merge_members", "survivor", lambda: engine.merge_members(given, "M2", id="m8", at=at, reason="r")),
+        ("merge_members", "absorbed", lambda: engine.merge_members("M2", given, id="m9", at=at, reason="r")),
+        (
+            "assign_tier",
+            "member_id",
+            lambda: engine.assign_tier(given, "silver", until=until, id="t9", at=at, **why),
+        ),
+        ("record_return", "purchase_id", lambda: engine.record_return(Return("b9", "till-1", at, None))),
+        ("hold", "member_id", lambda: engine.hold(given, 1, id="hold-9", at=at, ttl=ttl)),
+        (
+            "add_opening_balance",
+            "member_id",
+            lambda: engine.add_opening_balance(given, 1, id="ob9", at=at, expires_at=None),
+        ),
+    ]
 
 
 def _kept(store: Store, member_id: str) -> str:
@@ -263,39 +336,41 @@ class ErasureContract(ContractBase):
     def test_an_erased_member_refuses_every_command_and_every_retry(self, club: Engine) -> None:
         write_personal_history(club)
         club.enroll("M2", at=T0)
+        code = club.redeem_reward("M1", "mug", id="buy-1", at=T0).code
         hidden = club.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo").pseudonym
-        # A command naming the member's id: the store knows it as the id of a member erased.
-        refused: list[Callable[[], object]] = [
-            lambda: club.record_purchase(Purchase("till-9", "M1", T0, [Line("tea", 1, Decimal("2"))], "EUR")),
-            lambda: club.redeem("M1", 1, id="spend-9", at=T0),
-            lambda: club.update_member("M1", id="update-9", at=T0, attributes={"a": 1}),
-            lambda: club.record_event("M1", "survey", id="event-9", at=T0),
-            lambda: club.add_identifier("M1", "card:9", id="key-9", at=T0),
-            lambda: club.adjust("M1", 1, id="fix-9", at=T0, reason="r", actor="a"),
-            lambda: club.change_status("M1", "closed", id="status-9", at=T0, reason="r", actor="a"),
-            lambda: club.enroll("M1", at=T0),
-            lambda: club.referral_code("M1"),
-            lambda: club.erase("M1", id="erase-2", at=T0, reason="GDPR", actor="dpo"),
-            lambda: club.balance("M1"),
-            lambda: club.member("M1"),
-        ]
-        for command in refused:
+        # Every write naming the member, under the id the store knows as an erased member's, then
+        # under the pseudonym: each refused naming the member as given (by its pseudonym, that of
+        # a voucher or purchase named); the list holds every write of the engine's, so that one
+        # added is asked here.
+        for given in ("M1", hidden):
+            commands = _naming(club, given, code)
+            listed = {name for name, _, _ in commands}
+            assert listed | set(_NOT_NAMING) == _writes(), "an Engine write is not listed"
+            for name, field, command in commands:
+                with pytest.raises(MemberErased) as raised:
+                    command()
+                expected = (field, hidden if field in {"code", "purchase_id"} else given)
+                assert (raised.value.field, raised.value.member_id) == expected, name
+            records = [Adjustment(f"import-{given}", given, 1, T0, "r", "a")]
+            summary = club.import_events(records, on_error="stop")
+            assert summary.stopped is not None and summary.stopped.error == "MemberErased"
+        for read in (club.balance, club.member):
             with pytest.raises(MemberErased) as raised:
-                command()
+                read("M1")
             assert raised.value.member_id == "M1"
-        with pytest.raises(MemberErased) as raised:
-            club.transfer("M2", "M1", 1, id="send-9", at=T0)
-        assert (raised.value.field, raised.value.member_id) == ("to_member", "M1")
-        # ... and the same under its pseudonym.
-        with pytest.raises(MemberErased) as raised:
-            club.redeem(hidden, 1, id="spend-8", at=T0)
-        assert raised.value.member_id == hidden
         # A retry of a command kept before: its record names the member by its pseudonym only.
+        until, why = T0 + timedelta(days=30), "matched Zelda's airline status"
+        lines = [Line("cake", 3, Decimal("4.15"), labels={"note": "wrapped for Zelda"})]
         retries: list[Callable[[], object]] = [
-            lambda: club.record_purchase(
-                Purchase("till-1", "M1", T0, [Line("cake", 3, Decimal("4.15"))], "EUR")
-            ),
+            lambda: club.record_purchase(Purchase("till-1", "M1", T0, lines, "EUR")),
             lambda: club.update_member("M1", id="update-1", at=T0, birthday=date(1977, 7, 9)),
+            lambda: club.add_identifier("M1", "phone:+15550001234", id="key-1", at=T0),
+            lambda: club.adjust("M1", 5, id="fix-1", at=T0, reason="gave Zelda 5", actor="clerk Bob Roe"),
+            lambda: club.redeem("M1", 3, id="spend-1", at=T0, reason="gave Zelda 5"),
+            lambda: club.assign_tier(
+                "M1", "silver", until=until, id="tier-1", at=T0, reason=why, actor="clerk Bob Roe"
+            ),
+            lambda: club.redeem_reward("M1", "mug", id="buy-1", at=T0),
         ]
         for command in retries:
             with pytest.raises(MemberErased) as raised:
