@@ -212,7 +212,9 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         new happens to it. Holds already open are captured, released or expire, and returns
         settle, whatever the status. Each change is a ``member_status_changed`` event in the
         outbox. Idempotent on ``id``; the status it already has raises
-        :class:`~loyalty.errors.InvalidInput` naming ``status``.
+        :class:`~loyalty.errors.InvalidInput` naming ``status``. ``actor`` is an id (staff's),
+        as every command's actor: at most 128 characters, no control or format character
+        (:class:`~loyalty.errors.InvalidId`).
         """
         return membership.change_status(
             self._ctx, member_id, status, id=id, at=at, reason=reason, actor=actor
@@ -229,7 +231,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         were, under a pseudonym that replaces the member id everywhere the store keeps it
         (``Erased.pseudonym``, a keyed hash of the id: docs/erasure.md). From then on every
         command naming the id or the pseudonym, and the retry of one kept before, raises
-        :class:`~loyalty.errors.MemberErased`. Idempotent on ``id``.
+        :class:`~loyalty.errors.MemberErased`. Idempotent on ``id``. ``actor`` is an id, as
+        for :meth:`change_status`.
         """
         return erasure.erase(self._ctx, member_id, key=id, at=at, reason=reason, actor=actor)
 
@@ -329,7 +332,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         )
 
     def adjust(self, member_id: str, points: int, *, id: str, at: datetime, reason: str, actor: str) -> Entry:
-        """A staff correction, positive or negative; ``reason`` and ``actor`` are required."""
+        """A staff correction, positive or negative; ``reason`` and ``actor`` (an id, as for
+        :meth:`change_status`) are required."""
         return spending.adjust(self._ctx, member_id, points, key=id, at=at, reason=reason, actor=actor)
 
     def transfer(
