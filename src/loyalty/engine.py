@@ -241,7 +241,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
 
         A generated code is eight characters from :data:`loyalty.referrals.ALPHABET`
         (no 0/O, 1/I/L), checked unused; ``code`` gives the member the
-        merchant's own instead. Asking again returns the same code; another
+        merchant's own instead, which an erasure keeps (so it must say nothing about the
+        member: docs/erasure.md). Asking again returns the same code; another
         ``code`` for a member who has one, or a code another member has,
         raises :class:`~loyalty.errors.ReferralCodeTaken`.
         """
