@@ -192,7 +192,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         return identifying.replace_card(self._ctx, member_id, old_key, new_key, id=id, at=at)
 
     def remove_identifier(self, member_id: str, key: str, *, id: str, at: datetime) -> Identifier:
-        """Take a key off the member, whatever the member's status; returns it as removed. It
+        """Take a key off the member, whatever the member's status (an erased one, whose keys are
+        gone, raises :class:`~loyalty.errors.MemberErased`); returns it as removed. It
         finds no one afterwards and may be given again. A key that is not the member's active
         key raises :class:`~loyalty.errors.UnknownIdentifier` naming ``key``. Idempotent on
         ``id``; an ``identifier_removed`` event goes to the outbox.
@@ -211,7 +212,9 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         new happens to it. Holds already open are captured, released or expire, and returns
         settle, whatever the status. Each change is a ``member_status_changed`` event in the
         outbox. Idempotent on ``id``; the status it already has raises
-        :class:`~loyalty.errors.InvalidInput` naming ``status``.
+        :class:`~loyalty.errors.InvalidInput` naming ``status``. ``actor`` is an id (staff's),
+        as every command's actor: at most 128 characters, no control or format character
+        (:class:`~loyalty.errors.InvalidId`).
         """
         return membership.change_status(
             self._ctx, member_id, status, id=id, at=at, reason=reason, actor=actor
@@ -228,7 +231,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         were, under a pseudonym that replaces the member id everywhere the store keeps it
         (``Erased.pseudonym``, a keyed hash of the id: docs/erasure.md). From then on every
         command naming the id or the pseudonym, and the retry of one kept before, raises
-        :class:`~loyalty.errors.MemberErased`. Idempotent on ``id``.
+        :class:`~loyalty.errors.MemberErased`. Idempotent on ``id``. ``actor`` is an id, as
+        for :meth:`change_status`.
         """
         return erasure.erase(self._ctx, member_id, key=id, at=at, reason=reason, actor=actor)
 
@@ -237,7 +241,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
 
         A generated code is eight characters from :data:`loyalty.referrals.ALPHABET`
         (no 0/O, 1/I/L), checked unused; ``code`` gives the member the
-        merchant's own instead. Asking again returns the same code; another
+        merchant's own instead, which an erasure keeps (so it must say nothing about the
+        member: docs/erasure.md). Asking again returns the same code; another
         ``code`` for a member who has one, or a code another member has,
         raises :class:`~loyalty.errors.ReferralCodeTaken`.
         """
@@ -328,7 +333,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         )
 
     def adjust(self, member_id: str, points: int, *, id: str, at: datetime, reason: str, actor: str) -> Entry:
-        """A staff correction, positive or negative; ``reason`` and ``actor`` are required."""
+        """A staff correction, positive or negative; ``reason`` and ``actor`` (an id, as for
+        :meth:`change_status`) are required."""
         return spending.adjust(self._ctx, member_id, points, key=id, at=at, reason=reason, actor=actor)
 
     def transfer(
@@ -488,7 +494,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         lift it higher, and reviews judge only the tier earned by activity.
         When it ends the member falls back to the earned tier. No entry bonus
         is paid for an assigned tier. The assignment is a ``tier`` ledger
-        entry naming ``actor`` and ``reason``; idempotent on ``id``.
+        entry naming ``actor`` and ``reason``; idempotent on ``id``. An erased
+        member is refused (:class:`~loyalty.errors.MemberErased`).
         """
         return tiering.assign_tier(
             self._ctx, member_id, tier, until=until, id=id, at=at, reason=reason, actor=actor

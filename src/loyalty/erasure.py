@@ -21,7 +21,8 @@ commands about it and its outbox events, it returns the :class:`Erasure` a store
 - an entry a record keeps in its result (a transfer's or merge's, a purchase's) reads as the
   entry itself does once erased;
 - each of the member's events, and each merge into it, loses the personal fields of its data
-  (:data:`EVENT_FIELDS`: a merge's lists the keys it carried to the member);
+  (:data:`EVENT_FIELDS`: a merge's lists the keys it carried to the member; a tier move's
+  reason, which names an assigned tier's actor and reason);
 - the other member of a transfer or merge with the member (a :class:`Counterpart`) keeps that
   command's entries with their text erased (and its digest kept), and its event without the
   free text: staff may have typed the member's personal data in the command's reason.
@@ -114,8 +115,10 @@ RECORD_FIELDS = frozenset(
 MEMBER_FIELDS = ("member_id", "from_member", "to_member", "survivor", "absorbed")
 
 #: The fields of an event's data that may hold personal data, by kind: the keys of identifier
-#: events and the free text of status changes and transfers.
+#: events and the free text of status changes, transfers and tier moves (an assigned tier's
+#: reason reads "assigned by <actor> until <date>: <reason>", both typed by the caller).
 EVENT_FIELDS: Mapping[EventKind, frozenset[str]] = {
+    EventKind.TIER_CHANGED: frozenset({"reason"}),
     EventKind.IDENTIFIER_ADDED: frozenset({"key"}),
     EventKind.IDENTIFIER_REPLACED: frozenset({"old", "new"}),
     EventKind.IDENTIFIER_REMOVED: frozenset({"key"}),

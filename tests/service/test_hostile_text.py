@@ -1,5 +1,6 @@
 """One text rule, one outcome on every adapter: the same hostile strings reach every place a
-person's text enters (a program's names at load, reasons and attribute values at the call).
+person's text enters (a program's names at load, reasons and attribute values at the call),
+and every actor, which follows the id rule instead.
 
 NUL and lone surrogates are refused before any write, naming the field (its path at load);
 text past the place's bound is refused alike; bidi overrides and zero-width characters are
@@ -17,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from loyalty import Engine, InvalidInput, Line, Program, Purchase
+from loyalty import Engine, InvalidId, InvalidInput, Line, Program, Purchase
 from loyalty.checks import MAX_ID_LENGTH, MAX_NAME_LENGTH, MAX_TEXT_LENGTH
 from loyalty.store import Store
 from loyalty.testing.contract import T0
@@ -218,6 +219,15 @@ def shared_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
         yield store
 
 
+def _two_members(store: Store, p: str) -> Engine:
+    """An engine on the shared store with members ``p``M1 (100 points) and ``p``M2."""
+    engine = Engine(Program.from_dict(_program()), store, clock=lambda: T0)
+    engine.enroll(f"{p}M1", at=T0)
+    engine.enroll(f"{p}M2", at=T0)
+    engine.adjust(f"{p}M1", 100, id=f"{p}A1", at=T0, reason="welcome", actor="staff")
+    return engine
+
+
 @pytest.mark.parametrize("hostile", [*HOSTILE, "overlong"])
 @pytest.mark.parametrize("place", list(CALL_PLACES))
 def test_a_commands_text_has_one_outcome_on_every_adapter(
@@ -230,10 +240,7 @@ def test_a_commands_text_has_one_outcome_on_every_adapter(
     else:
         text, refusal = HOSTILE[hostile]
     p = f"{place}/{hostile}/"
-    engine = Engine(Program.from_dict(_program()), shared_store, clock=lambda: T0)
-    engine.enroll(f"{p}M1", at=T0)
-    engine.enroll(f"{p}M2", at=T0)
-    engine.adjust(f"{p}M1", 100, id=f"{p}A1", at=T0, reason="welcome", actor="staff")
+    engine = _two_members(shared_store, p)
     members = [f"{p}M{n}" for n in (1, 2, 3)]
     keys = [f"{p}{k}" for k in "UARTSGX"]
     before = snapshot(shared_store, members, keys)
@@ -246,3 +253,76 @@ def test_a_commands_text_has_one_outcome_on_every_adapter(
     call(engine, text, p)
     if read is not None:
         assert read(engine, p) == text
+
+
+# -- actors, who did it: one id rule for every command that takes one -----------------------------
+
+#: Each hostile string with the outcome every ``actor`` gives it: an actor is a member of staff's
+#: id, so the id rule (``check_id``) refuses every control and format character, bidi overrides
+#: and zero-width ones too, blank text and text past ``MAX_ID_LENGTH``.
+ACTORS: dict[str, tuple[str, str | None]] = {
+    **{hostile: (text, REFUSED_ID) for hostile, (text, _) in HOSTILE.items()},
+    "blank": (" ", "must not be empty"),
+    "overlong": (
+        "x" * (MAX_ID_LENGTH + 1),
+        f"must be at most {MAX_ID_LENGTH} characters, got {MAX_ID_LENGTH + 1}",
+    ),
+    "longest": ("x" * MAX_ID_LENGTH, None),
+    "SQL and unicode": ("'; DROP TABLE entries; -- ünïcødé 会员 🎉", None),
+}
+
+
+def _erasure_actor(engine: Engine, p: str) -> object:
+    with engine.store.unit_of_work(readonly=True) as uow:
+        record = uow.operation(f"{p}E")
+    assert record is not None
+    return record.request["actor"]
+
+
+#: Every command that takes an ``actor``, and how to read it back.
+ACTOR_PLACES: dict[str, tuple[Call, Callable[[Engine, str], object]]] = {
+    "adjustment": (
+        lambda e, text, p: e.adjust(f"{p}M1", 5, id=f"{p}A", at=T0, reason="r", actor=text),
+        lambda e, p: e.history(f"{p}M1")[-1].actor,
+    ),
+    "status change": (
+        lambda e, text, p: e.change_status(f"{p}M2", "suspended", id=f"{p}S", at=T0, reason="r", actor=text),
+        lambda e, p: e.events(limit=10_000)[-1].data["actor"],
+    ),
+    "tier assignment": (
+        lambda e, text, p: e.assign_tier(
+            f"{p}M2", "gold", until=T0 + timedelta(days=30), id=f"{p}G", at=T0, reason="r", actor=text
+        ),
+        lambda e, p: e.history(f"{p}M2")[-1].actor,
+    ),
+    "erasure": (
+        lambda e, text, p: e.erase(f"{p}M2", id=f"{p}E", at=T0, reason="r", actor=text),
+        _erasure_actor,
+    ),
+    "offline allowance": (
+        lambda e, text, p: e.grant_offline_allowance(
+            f"{p}till", id=f"{p}O", at=T0, per_member=5, total=10, until=T0 + timedelta(days=1), actor=text
+        ),
+        lambda e, p: e.offline_report(f"{p}till")[0].allowance.actor,
+    ),
+}
+
+
+@pytest.mark.parametrize("hostile", list(ACTORS))
+@pytest.mark.parametrize("place", list(ACTOR_PLACES))
+def test_an_actor_follows_the_id_rule_on_every_adapter(shared_store: Store, place: str, hostile: str) -> None:
+    call, read = ACTOR_PLACES[place]
+    text, refusal = ACTORS[hostile]
+    p = f"actor/{place}/{hostile}/"
+    engine = _two_members(shared_store, p)
+    members = [f"{p}M1", f"{p}M2"]
+    keys = [f"{p}{k}" for k in "ASGEO"]
+    before = snapshot(shared_store, members, keys, terminals=[f"{p}till"])
+    if refusal is not None:
+        with pytest.raises(InvalidId) as info:
+            call(engine, text, p)
+        assert str(info.value) == f"actor: {refusal}"
+        assert snapshot(shared_store, members, keys, terminals=[f"{p}till"]) == before
+        return
+    call(engine, text, p)
+    assert read(engine, p) == text

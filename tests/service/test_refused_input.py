@@ -26,14 +26,17 @@ from loyalty import (
     Line,
     LoyaltyError,
     MemberAlreadyEnrolled,
+    MemberErased,
     PointsOverflow,
     Program,
     Purchase,
     TillTimeAhead,
     UnknownCurrency,
     UnknownMember,
+    UnknownTerminal,
 )
 from loyalty.checks import MAX_POINTS
+from loyalty.pseudonyms import pseudonym
 from loyalty.rewards import Reward
 from loyalty.rules import SpendRule
 from loyalty.store import Store
@@ -58,6 +61,20 @@ def sale(**changes: Any) -> Purchase:
     }
     fields.update(changes)
     return Purchase(**fields)
+
+
+def grant(e: Engine, **changes: Any) -> object:
+    """An offline allowance for ``till-9`` with ``changes`` to its figures, dates and actor."""
+    fields: dict[str, Any] = {
+        "id": "G-new",
+        "at": T0,
+        "per_member": 5,
+        "total": 10,
+        "until": T0 + timedelta(days=1),
+        "actor": "staff",
+    }
+    fields.update(changes)
+    return e.grant_offline_allowance("till-9", **fields)
 
 
 def line(**changes: Any) -> Line:
@@ -361,12 +378,130 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
         "points",
     ),
     (
+        "offline redemption without a terminal",
+        lambda e: e.redeem("M1", 5, id="R-new", at=T0, offline=True),
+        InvalidInput,
+        "terminal",
+    ),
+    (
+        "terminal of a redemption not offline",
+        lambda e: e.redeem("M1", 5, id="R-new", at=T0, terminal="till-1"),
+        InvalidInput,
+        "terminal",
+    ),
+    (
+        "offline as 1 for True",
+        lambda e: e.redeem("M1", 5, id="R-new", at=T0, offline=1, terminal="till-1"),  # type: ignore[arg-type]
+        InvalidInput,
+        "offline",
+    ),
+    (
+        "offline redemption from a terminal never granted an allowance",
+        lambda e: e.redeem("M1", 5, id="R-new", at=T0, offline=True, terminal="till-9"),
+        UnknownTerminal,
+        "terminal",
+    ),
+    (
+        "report of a terminal never granted one",
+        lambda e: e.offline_report("till-9"),
+        UnknownTerminal,
+        "terminal_id",
+    ),
+    ("grant of negative points per member", lambda e: grant(e, per_member=-1), InvalidPoints, "per_member"),
+    ("grant of a zero total", lambda e: grant(e, total=0), InvalidPoints, "total"),
+    ("grant of fractional points", lambda e: grant(e, total=1.5), InvalidPoints, "total"),
+    (
+        "grant of more per member than in total",
+        lambda e: grant(e, per_member=11),
+        InvalidPoints,
+        "per_member",
+    ),
+    ("grant ending as it opens", lambda e: grant(e, until=T0), InvalidDatetime, "until"),
+    ("grant with a naive end", lambda e: grant(e, until=NAIVE), InvalidDatetime, "until"),
+    ("grant opening naive", lambda e: grant(e, at=NAIVE), InvalidDatetime, "at"),
+    (
+        "grant leaving out a figure the program has none for",
+        lambda e: grant(e, per_member=None),
+        InvalidPoints,
+        "per_member",
+    ),
+    (
+        "grant leaving out its end the program has none for",
+        lambda e: grant(e, until=None),
+        InvalidDatetime,
+        "until",
+    ),
+    ("grant without actor", lambda e: grant(e, actor=""), InvalidId, "actor"),
+    (
+        "grant 16 minutes ahead of the engine's clock",
+        lambda e: grant(e, at=T0 + timedelta(minutes=16), until=T0 + timedelta(days=1)),
+        TillTimeAhead,
+        "at",
+    ),
+    (
         "purchase id reused for another member",
         lambda e: e.record_purchase(sale(id="P1", member_id="M2", lines=[line(quantity=40)])),
         IdempotencyConflict,
         "member_id",
     ),
 ]
+
+
+#: Commands on an erased member (M4, erased by the fixture ``erased``): refused as every other
+#: command on it is, writing nothing.
+ERASED_CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
+    (
+        "purchase of an erased member",
+        lambda e: e.record_purchase(sale(member_id="M4")),
+        MemberErased,
+        "member_id",
+    ),
+    (
+        "redemption of an erased member",
+        lambda e: e.redeem("M4", 5, id="R-new", at=T0),
+        MemberErased,
+        "member_id",
+    ),
+    (
+        "correction of an erased member",
+        lambda e: e.adjust("M4", 5, id="A-new", at=T0, reason="x", actor="s"),
+        MemberErased,
+        "member_id",
+    ),
+    (
+        "update of an erased member",
+        lambda e: e.update_member("M4", id="U-new", at=T0, attributes={"x": "y"}),
+        MemberErased,
+        "member_id",
+    ),
+    (
+        "transfer to an erased member",
+        lambda e: e.transfer("M1", "M4", 5, id="T-new", at=T0),
+        MemberErased,
+        "to_member",
+    ),
+    (
+        "offline redemption of an erased member",
+        lambda e: e.redeem("M4", 5, id="R-new", at=T0, offline=True, terminal="till-1"),
+        MemberErased,
+        "member_id",
+    ),
+    ("another enrollment of an erased member", lambda e: e.enroll("M4", at=T0), MemberErased, "member_id"),
+    (
+        "redemption of an erased member under its pseudonym",
+        lambda e: e.redeem(hidden(e.store), 5, id="R-new", at=T0),
+        MemberErased,
+        "member_id",
+    ),
+]
+
+
+def hidden(store: Store) -> str:
+    """M4's pseudonym, once erased."""
+    with store.unit_of_work(readonly=True) as uow:
+        secret = uow.erasure_secret()
+    assert secret is not None
+    return pseudonym(secret, "M4")
 
 
 @pytest.fixture(params=ADAPTERS)
@@ -385,6 +520,18 @@ def engine(store: Store) -> Engine:
     engine.record_purchase(sale(id="P1", lines=[line(quantity=40)]))  # 100 points
     engine.redeem("M1", 5, id="R1", at=T0)
     engine.adjust("M1", 5, id="A1", at=T0, reason="restore", actor="staff")
+    engine.grant_offline_allowance(
+        "till-1", id="G1", at=T0, per_member=50, total=100, until=T0 + timedelta(days=1), actor="staff"
+    )
+    return engine
+
+
+@pytest.fixture
+def erased(engine: Engine) -> Engine:
+    """The engine with M4 enrolled and erased (a fixture of its own: an erasure would slow the
+    setup of every other case)."""
+    engine.enroll("M4", at=T0, attributes={"name": "Ann"})
+    engine.erase("M4", id="E1", at=T0, reason="request 7", actor="dpo")
     return engine
 
 
@@ -392,14 +539,34 @@ def engine(store: Store) -> Engine:
 def test_refused_input_names_the_field_and_writes_nothing(
     engine: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
 ) -> None:
-    keys = ["P1", "R1", "A1", "P-new", "R-new", "A-new", "U-new", "E-new"]
-    members = ["M1", "M2", "M3", "M9", "M" * 129]
-    before = snapshot(store, members, keys)
+    _refused_writing_nothing(engine, store, case, expected, field)
+
+
+@pytest.mark.parametrize(
+    ("case", "expected", "field"), [c[1:] for c in ERASED_CASES], ids=[c[0] for c in ERASED_CASES]
+)
+def test_a_command_on_an_erased_member_names_the_field_and_writes_nothing(
+    erased: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
+) -> None:
+    _refused_writing_nothing(erased, store, case, expected, field)
+
+
+def _refused_writing_nothing(
+    engine: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
+) -> None:
+    keys = ["P1", "R1", "A1", "G1", "E1", "P-new", "R-new", "A-new", "U-new", "E-new", "G-new", "T-new"]
+    members = ["M1", "M2", "M3", "M4", "M9", "M" * 129]
+    with store.unit_of_work(readonly=True) as uow:
+        erased = uow.erasure_secret() is not None
+    if erased:  # M4 is kept under its pseudonym
+        members.append(hidden(store))
+    terminals = ["till-1", "till-9"]
+    before = snapshot(store, members, keys, terminals=terminals)
     with pytest.raises(expected) as info:
         case(engine)
     assert info.value.field == field
     assert str(info.value).startswith(f"{field}: ")
-    after = snapshot(store, members, keys)
+    after = snapshot(store, members, keys, terminals=terminals)
     assert after["members"] == before["members"]
     if expected is InsufficientPoints:
         # The ledger is untouched; only the decision is kept, so a retry is declined alike.
@@ -412,5 +579,15 @@ def test_refused_input_names_the_field_and_writes_nothing(
     assert engine.balance("M1").available == 100
 
 
+def test_the_snapshot_sees_an_offline_allowance_granted() -> None:
+    # The grant cases above compare the terminals' allowances: a grant written would show.
+    with fresh_store("memory", Path()) as store:
+        engine = Engine(Program("Bad input", "EUR"), store, clock=lambda: T0)
+        before = snapshot(store, [], terminals=["till-9"])
+        grant(engine)
+        assert snapshot(store, [], terminals=["till-9"]) != before
+
+
 def test_case_names_are_unique() -> None:
-    assert len({name for name, *_ in CASES}) == len(CASES)
+    names = [name for name, *_ in CASES + ERASED_CASES]
+    assert len(set(names)) == len(names)

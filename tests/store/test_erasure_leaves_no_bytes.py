@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from loyalty import Engine, Program, open_store
+from loyalty import Engine, open_store
 from loyalty.config import program_from_dict
 from loyalty.testing.contract import T0
-from loyalty.testing.contract.erasure import PERSONAL, write_personal_history
+from loyalty.testing.contract.erasure import PERSONAL, PERSONAL_PROGRAM, write_personal_history
 from loyalty.testing.contract.erasure_ids import PROGRAM, REFEREE, REFERRER, write_referral_history
 from tests.pg import postgres_dsn, schema_of
 from tests.raw_bytes import forms, pg_dump, sqlite_bytes
@@ -40,11 +40,6 @@ def _write_shared(engine: Engine) -> None:
 def _erase_and_compare(engine: Engine) -> None:
     write_personal_history(engine, PHONE)
     _write_shared(engine)
-    # An offline redemption: its use of the allowance keeps figures only, its entry a reason.
-    engine.grant_offline_allowance(
-        "till-9", id="grant-1", at=T0, per_member=5, total=10, until=T0 + timedelta(days=1), actor="ops"
-    )
-    engine.redeem(PHONE, 1, id="offline-1", at=T0, reason="gave Zelda 5", offline=True, terminal="till-9")
     week = (T0 - timedelta(days=7), T0 + timedelta(days=1))
 
     def figures(member_id: str) -> tuple[object, ...]:
@@ -73,7 +68,7 @@ def _assert_absent(dump: bytes) -> None:
 
 def test_the_sqlite_file_keeps_no_personal_value_once_erased(tmp_path: Path) -> None:
     path = tmp_path / "club.db"
-    with Engine(Program("Club", "EUR"), open_store(f"sqlite:///{path}"), clock=lambda: T0) as engine:
+    with Engine(PERSONAL_PROGRAM, open_store(f"sqlite:///{path}"), clock=lambda: T0) as engine:
         _erase_and_compare(engine)
     dump = sqlite_bytes(path)
     _assert_absent(dump)
@@ -82,7 +77,7 @@ def test_the_sqlite_file_keeps_no_personal_value_once_erased(tmp_path: Path) -> 
 def test_the_sqlite_file_holds_the_personal_values_before_the_erasure(tmp_path: Path) -> None:
     # The scan above finds what is there: without the erasure, every value is in the file.
     path = tmp_path / "club.db"
-    with Engine(Program("Club", "EUR"), open_store(f"sqlite:///{path}"), clock=lambda: T0) as engine:
+    with Engine(PERSONAL_PROGRAM, open_store(f"sqlite:///{path}"), clock=lambda: T0) as engine:
         write_personal_history(engine, PHONE)
         _write_shared(engine)
     with closing(sqlite3.connect(path, isolation_level=None)) as conn:
@@ -115,7 +110,7 @@ def test_the_sqlite_file_keeps_no_member_id_the_engine_wrote_into_ids_and_reason
 def test_a_dump_of_the_postgres_schema_keeps_no_personal_value_once_erased(
     schema_url: str, erase: bool
 ) -> None:
-    with Engine(Program("Club", "EUR"), open_store(schema_url), clock=lambda: T0) as engine:
+    with Engine(PERSONAL_PROGRAM, open_store(schema_url), clock=lambda: T0) as engine:
         if erase:
             _erase_and_compare(engine)
         else:

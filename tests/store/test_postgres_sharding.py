@@ -70,12 +70,17 @@ def _tables(conn: psycopg.Connection[tuple[object, ...]], schema: str) -> set[st
 def _unique_indexes(
     conn: psycopg.Connection[tuple[object, ...]], schema: str
 ) -> list[tuple[str, str, set[str]]]:
-    """Every primary key, unique constraint and unique index: (table, index, its columns)."""
+    """Every primary key, unique constraint and unique index: (table, index, its key columns).
+
+    ``indkey`` lists the key columns and then the ones the index only carries (``INCLUDE``),
+    which make nothing unique: only its first ``indnkeyatts`` entries are keys (an int2vector
+    indexed from 0)."""
     rows = conn.execute(
         "SELECT t.relname, i.relname, a.attname FROM pg_index AS x"
         " JOIN pg_class AS t ON t.oid = x.indrelid JOIN pg_class AS i ON i.oid = x.indexrelid"
         " JOIN pg_namespace AS n ON n.oid = t.relnamespace"
-        " LEFT JOIN pg_attribute AS a ON a.attrelid = t.oid AND a.attnum = ANY(x.indkey)"
+        " LEFT JOIN pg_attribute AS a ON a.attrelid = t.oid"
+        " AND a.attnum = ANY((x.indkey::int2[])[0:x.indnkeyatts - 1])"
         " WHERE n.nspname = %s AND x.indisunique",
         (schema,),
     ).fetchall()
@@ -165,8 +170,11 @@ def test_a_new_table_needs_a_decision_and_a_member_owned_one_a_key_by_member(sch
             " holder TEXT REFERENCES {}.members(member_id), UNIQUE (member_id, badge))"
         ).format(s, s, s)
     )
+    # A column an index only carries (INCLUDE) is not one of its keys: Citus still refuses it.
+    admin(sql.SQL("CREATE UNIQUE INDEX badges_by_badge ON {}.badges (badge) INCLUDE (member_id)").format(s))
     assert problems(schema) == ["badges: no decision"]
     assert problems(schema, {**MEMBER_OWNED, "badges": "member_id"}) == [
+        "badges: badges_by_badge (badge) lacks member_id",
         "badges: badges_pkey (badge) lacks member_id",
         "badges: badges_holder_fkey crosses members",
     ]

@@ -11,7 +11,7 @@ from loyalty import Engine, Program
 from loyalty.store.sqlite import SQLiteStore
 from loyalty.store.sqlite.migrations import SCHEMA_VERSION
 from loyalty.testing.contract import T0
-from loyalty.testing.contract.erasure import write_personal_history
+from loyalty.testing.contract.erasure import PERSONAL_PROGRAM, write_personal_history
 from tests.old_erasures import erase_again, erase_keeping_the_id
 from tests.sqlite_files import previous_schema_file, shape_of
 from tests.tampering import as_sqlite_schema_18
@@ -22,7 +22,7 @@ PHONE = "+31612345678"
 
 def test_a_version_18_file_lets_an_erasure_rename_its_member_once_upgraded(tmp_path: Path) -> None:
     path = tmp_path / "v18.db"
-    with Engine(Program("Club", "EUR"), SQLiteStore(path), clock=lambda: T0) as engine:
+    with Engine(PERSONAL_PROGRAM, SQLiteStore(path), clock=lambda: T0) as engine:
         write_personal_history(engine, PHONE)
         engine.enroll("M2", at=T0)
         engine.transfer(PHONE, "M2", 2, id="send-1", at=T0, reason="for M2")
@@ -35,7 +35,7 @@ def test_a_version_18_file_lets_an_erasure_rename_its_member_once_upgraded(tmp_p
             assert conn.execute(_TRIGGERS).fetchall() == v18.execute(_TRIGGERS).fetchall()
         assert "entries_renamed" not in {name for name, _ in conn.execute(_TRIGGERS)}
     store = SQLiteStore(path)
-    with Engine(Program("Club", "EUR"), store, clock=lambda: T0) as engine:
+    with Engine(PERSONAL_PROGRAM, store, clock=lambda: T0) as engine:
         assert store.schema_version() == SCHEMA_VERSION == 25
         before = (engine.balance(PHONE), engine.balance("M2"), engine.verify())
         hidden = engine.erase(PHONE, id="erase-1", at=T0, reason="GDPR", actor="dpo").pseudonym

@@ -420,7 +420,7 @@ def parser() -> argparse.ArgumentParser:
     )
     erasing.add_argument("member_id", metavar="ID", help="the member to erase")
     action_options(erasing, "erasure", "why (a request number), kept")
-    erasing.add_argument("--actor", required=True, metavar="TEXT", help="who erased it, kept")
+    erasing.add_argument("--actor", required=True, metavar="ID", help="who erased it (an id), kept")
     when_options(erasing, "what was erased")
 
     importing = command(

@@ -31,7 +31,7 @@ def erase(ctx: Context, member_id: str, *, key: str, at: datetime, reason: str, 
     check_id("id", key)
     ctx.till_time("at", at, key)
     check_text("reason", reason)
-    check_text("actor", actor)
+    check_id("actor", actor)  # staff's id: the id rule, as every actor (docs/rules.md#names-and-text)
     request = {"member_id": member_id, "at": at.isoformat(), "reason": reason, "actor": actor}
     erasure = Command(key, "member_erasure", request)
 

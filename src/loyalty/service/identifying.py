@@ -150,6 +150,8 @@ def remove(ctx: Context, member_id: str, key: str, *, id: str, at: datetime) -> 
         if replay is not None:
             return codec.structure(replay.result, Identifier)
         locks.lock(uow, member_id)
+        # Any status but erased (whose keys are gone): a refusal saying so, not an unknown key.
+        locks.not_erased(uow, member_id)
         # A key's owner is this member or it is not the member's to remove: its lock is enough.
         removed = plan_remove(uow.identifier(kind, value), member_id, kind, value)
         now = ctx.now()

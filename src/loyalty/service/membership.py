@@ -196,7 +196,7 @@ def change_status(
     check_id("id", id)
     ctx.till_time("at", at, id)
     check_text("reason", reason)
-    check_text("actor", actor)
+    check_id("actor", actor)  # staff's id: the id rule, as every actor (docs/rules.md#names-and-text)
     request = {
         "member_id": member_id,
         "status": new.value,

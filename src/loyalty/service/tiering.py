@@ -327,6 +327,8 @@ def assign_tier(
         if replay is not None:
             return codec.structure(replay.result, TierState)
         locks.lock(uow, member_id)
+        # Nothing new happens to an erased member: no entry, event or record with fresh text.
+        locks.not_erased(uow, member_id)
         member = uow.member(member_id)
         assert member is not None  # it has a balance
         now = ctx.now()

@@ -21,13 +21,15 @@ def snapshot(
     tally_keys: Iterable[str] = (),
     *,
     programs: bool = False,
+    terminals: Iterable[str] = (),
 ) -> dict[str, Any]:
     """Members (balance, history, lots, holds, tier, cards and keys), operations and tallies under the
     given ids and keys.
 
     ``programs=True`` adds every stored program version (left out by default:
     an engine may record the version it runs on first use, even for a command
-    that is then refused).
+    that is then refused). ``terminals`` adds each terminal's offline allowances, each with
+    its members' use (:mod:`loyalty.offline`).
     """
     with store.unit_of_work(readonly=True) as uow:
         picture: dict[str, Any] = {
@@ -48,4 +50,9 @@ def snapshot(
         }
         if programs:
             picture["programs"] = uow.program_versions()
+        if terminals:
+            picture["offline"] = {
+                t: [(allowance, uow.offline_uses(allowance.id)) for allowance in uow.offline_allowances(t)]
+                for t in terminals
+            }
         return picture

@@ -15,20 +15,36 @@ import pytest
 from loyalty.chains import text_digest
 from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
+from loyalty.engine_reads import EngineReads
 from loyalty.erasure import ERASED, Erased, plan_erasure
 from loyalty.erasure_parts import split
 from loyalty.errors import IdempotencyConflict, LoyaltyError, MemberErased, StorageError
+from loyalty.history import Adjustment
 from loyalty.members import Member, MemberStatus
 from loyalty.merges import SURVIVOR_PART
 from loyalty.outbox import EventKind
+from loyalty.program import Program
 from loyalty.pseudonyms import pseudonym
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import Return, Returned, paid_key, refunded_key, returned_key, taken_key
+from loyalty.rewards import Reward
 from loyalty.store import Store
 from loyalty.testing.contract._base import T0, ContractBase
+from loyalty.tiers import Tier, Tiers
 from loyalty.transfers import RECEIVED
 
-__all__ = ["PERSONAL", "ErasureContract", "write_personal_history"]
+__all__ = ["PERSONAL", "PERSONAL_PROGRAM", "ErasureContract", "write_personal_history"]
+
+#: The program :func:`write_personal_history` runs under: the contract's, with tiers, since an
+#: assigned tier's reason and actor are text the caller typed (no purchase reaches Silver).
+PERSONAL_PROGRAM = Program(
+    "Contract",
+    "EUR",
+    tiers=Tiers(
+        levels=[Tier(id="member", name="Member"), Tier(id="silver", name="Silver", threshold=10_000)]
+    ),
+    rewards=[Reward(id="mug", name="Mug", cost=2, gives="product", sku="mug")],
+)
 
 #: Personal values :func:`write_personal_history` writes, none of which an erasure may leave.
 PERSONAL = (
@@ -44,12 +60,17 @@ PERSONAL = (
     "gave Zelda 5",
     "clerk Bob Roe",
     "zelda-old-account",
+    "matched Zelda's airline status",
+    "wrapped for Zelda",
+    "Zelda paid offline",
 )
 
 
 def write_personal_history(engine: Engine, member_id: str = "M1") -> None:
-    """Give ``member_id`` personal data through every command that takes some, and points; and
-    merge into it ``member_id + "-old"``, its old account (with a key): erase both."""
+    """Give ``member_id`` personal data through every command that takes text from the caller
+    (details, keys, event properties, line labels, reasons and actors, an offline redemption's
+    reason), and points; and merge into it ``member_id + "-old"``, its old account (with a
+    key): erase both. ``engine`` runs :data:`PERSONAL_PROGRAM` (or another with its tiers)."""
     at = T0
     engine.enroll(
         member_id,
@@ -66,7 +87,7 @@ def write_personal_history(engine: Engine, member_id: str = "M1") -> None:
     engine.remove_identifier(member_id, "phone:+15550001234", id="key-4", at=at)
     engine.add_identifier(member_id, "phone:+15550001234", id="key-5", at=at)
     engine.record_event(member_id, "survey", id="event-1", at=at, properties={"answer": "zelda's answer"})
-    lines = [Line("cake", 3, Decimal("4.15"))]
+    lines = [Line("cake", 3, Decimal("4.15"), labels={"note": "wrapped for Zelda"})]
     engine.record_purchase(Purchase("till-1", member_id, at, lines, "EUR"))
     engine.adjust(member_id, 5, id="fix-1", at=at, reason="gave Zelda 5", actor="clerk Bob Roe")
     engine.redeem(member_id, 3, id="spend-1", at=at, reason="gave Zelda 5")
@@ -74,8 +95,89 @@ def write_personal_history(engine: Engine, member_id: str = "M1") -> None:
         member_id, "suspended", id="status-1", at=at, reason="gave Zelda 5", actor="clerk Bob Roe"
     )
     engine.change_status(member_id, "active", id="status-2", at=at, reason="ok", actor="clerk Bob Roe")
+    until = at + timedelta(days=30)
+    reason = "matched Zelda's airline status"
+    engine.assign_tier(
+        member_id, "silver", until=until, id="tier-1", at=at, reason=reason, actor="clerk Bob Roe"
+    )
+    # An offline redemption: its use of the allowance keeps figures only, its entry a reason.
+    engine.grant_offline_allowance(
+        "till-9", id="grant-1", at=at, per_member=5, total=10, until=until, actor="ops"
+    )
+    engine.redeem(
+        member_id, 1, id="offline-1", at=at, reason="Zelda paid offline", offline=True, terminal="till-9"
+    )
     engine.enroll(f"{member_id}-old", at=at, identifiers=["other:zelda-old-account"])
     engine.merge_members(member_id, f"{member_id}-old", id="merge-1", at=at, reason="one person")
+
+
+#: The engine's writes that name no member (a terminal's allowance, maintenance) or settle what
+#: was open before an erasure whatever the member's status (a hold's capture and release), each
+#: with why :func:`_naming` leaves it out.
+_NOT_NAMING = {
+    "grant_offline_allowance": "a terminal's allowance, no member's",
+    "run_due": "maintenance: an erased member's holds and lots still end, without notices",
+    "announce_at_risk": "leaves an erased member out of any report (test_erased_member_notices)",
+    "capture": "a hold open before the erasure still settles (docs/erasure.md)",
+    "release": "a hold open before the erasure still settles (docs/erasure.md)",
+    "import_events": "its records go to the commands listed; the test imports one of its own",
+}
+
+
+def _writes() -> set[str]:
+    """The names of the engine's public methods that may write: all but its reads."""
+    reads = {"close", "program", "program_at", "versions", "offline_report", "export_members"}
+    return {name for name in dir(Engine) if not name.startswith("_")} - reads - set(dir(EngineReads))
+
+
+def _naming(engine: Engine, given: str, code: str) -> list[tuple[str, str, Callable[[], object]]]:
+    """Each write of the engine's naming member ``given`` (an erased member's id or pseudonym):
+    the method, the field its refusal names and the call; ``code`` is a voucher of the member's."""
+    at, until, ttl = T0, T0 + timedelta(days=30), timedelta(minutes=5)
+    tea = [Line("tea", 1, Decimal("2"))]
+    card, why = "card:7777000200", {"reason": "r", "actor": "a"}
+    return [
+        ("enroll", "member_id", lambda: engine.enroll(given, at=at)),
+        ("add_identifier", "member_id", lambda: engine.add_identifier(given, "card:9", id="k9", at=at)),
+        ("replace_card", "member_id", lambda: engine.replace_card(given, card, "card:9", id="k8", at=at)),
+        ("remove_identifier", "member_id", lambda: engine.remove_identifier(given, card, id="k7", at=at)),
+        ("change_status", "member_id", lambda: engine.change_status(given, "closed", id="s9", at=at, **why)),
+        ("erase", "member_id", lambda: engine.erase(given, id="erase-9", at=at, **why)),
+        ("referral_code", "member_id", lambda: engine.referral_code(given)),
+        (
+            "record_purchase",
+            "member_id",
+            lambda: engine.record_purchase(Purchase("p9", given, at, tea, "EUR")),
+        ),
+        ("record_event", "member_id", lambda: engine.record_event(given, "survey", id="event-9", at=at)),
+        ("update_member", "member_id", lambda: engine.update_member(given, id="u9", at=at, attributes={})),
+        ("redeem", "member_id", lambda: engine.redeem(given, 1, id="spend-9", at=at)),
+        (
+            "redeem",
+            "member_id",
+            lambda: engine.redeem(given, 1, id="o9", at=at, offline=True, terminal="till-9"),
+        ),
+        ("adjust", "member_id", lambda: engine.adjust(given, 1, id="fix-9", at=at, **why)),
+        ("transfer", "from_member", lambda: engine.transfer(given, "M2", 1, id="send-8", at=at)),
+        ("transfer", "to_member", lambda: engine.transfer("M2", given, 1, id="send-9", at=at)),
+        ("redeem_reward", "member_id", lambda: engine.redeem_reward(given, "mug", id="buy-9", at=at)),
+        ("use_voucher", "code", lambda: engine.use_voucher(code, id="use-9", at=at)),
+        ("void_voucher", "code", lambda: engine.void_voucher(code, id="void-9", at=at)),
+        ("merge_members", "survivor", lambda: engine.merge_members(given, "M2", id="m8", at=at, reason="r")),
+        ("merge_members", "absorbed", lambda: engine.merge_members("M2", given, id="m9", at=at, reason="r")),
+        (
+            "assign_tier",
+            "member_id",
+            lambda: engine.assign_tier(given, "silver", until=until, id="t9", at=at, **why),
+        ),
+        ("record_return", "purchase_id", lambda: engine.record_return(Return("b9", "till-1", at, None))),
+        ("hold", "member_id", lambda: engine.hold(given, 1, id="hold-9", at=at, ttl=ttl)),
+        (
+            "add_opening_balance",
+            "member_id",
+            lambda: engine.add_opening_balance(given, 1, id="ob9", at=at, expires_at=None),
+        ),
+    ]
 
 
 def _kept(store: Store, member_id: str) -> str:
@@ -98,19 +200,25 @@ def _kept(store: Store, member_id: str) -> str:
 class ErasureContract(ContractBase):
     """An erasure takes the member's personal data out of every place it is kept, and nothing else."""
 
-    def test_the_members_records_and_events_are_found_and_no_one_elses(self, engine: Engine) -> None:
-        write_personal_history(engine)
-        engine.enroll("M2", at=T0, identifiers=["card:1"])
-        engine.record_purchase(Purchase("till-2", "M2", T0, [Line("tea", 1, Decimal("2"))], "EUR"))
+    @pytest.fixture
+    def club(self, store: Store) -> Engine:
+        """An engine running :data:`PERSONAL_PROGRAM`, whose tiers :func:`write_personal_history` assigns."""
+        return Engine(PERSONAL_PROGRAM, store, clock=lambda: T0)
+
+    def test_the_members_records_and_events_are_found_and_no_one_elses(self, club: Engine) -> None:
+        write_personal_history(club)
+        club.enroll("M2", at=T0, identifiers=["card:1"])
+        club.record_purchase(Purchase("till-2", "M2", T0, [Line("tea", 1, Decimal("2"))], "EUR"))
         # Records about both: the transfer's, with the sender's part, and the receiver's part's.
-        engine.transfer("M2", "M1", 1, id="send-1", at=T0)
+        club.transfer("M2", "M1", 1, id="send-1", at=T0)
         sent = ["send-1", "send-1" + RECEIVED]
-        with engine.store.unit_of_work(readonly=True) as uow:
+        with club.store.unit_of_work(readonly=True) as uow:
             records = uow.member_records("M1")
             events = uow.member_events("M1")
             assert [r.key for r in uow.member_records("M2")] == [*sent, "till-2"]
         keys = (
             "update-1 update-2 key-1 key-2 key-3 key-4 key-5 event-1 till-1 fix-1 spend-1 status-1 status-2"
+            " tier-1 offline-1"
         )
         # The merge's: the absorbed member's part, what the survivor was owed and its part.
         merging = ["merge-1", "merge-1" + SURVIVOR_PART, "merge-1" + SURVIVOR_PART + RECEIVED]
@@ -122,47 +230,47 @@ class ErasureContract(ContractBase):
             "cake",
         )
         assert [e.seq for e in events] == sorted(e.seq for e in events)
-        assert [e.member_id for e in events].count("M1") == 8
+        assert [e.member_id for e in events].count("M1") == 9  # the tier assigned: a tier_changed
         merged = [e for e in events if e.member_id != "M1"]
         assert [(e.kind, e.member_id, e.data["survivor"]) for e in merged] == [
             (EventKind.MEMBER_MERGED, "M1-old", "M1")
         ]
 
-    def test_an_erasure_leaves_no_personal_value_and_every_figure_as_it_was(self, engine: Engine) -> None:
-        write_personal_history(engine)
-        engine.enroll("M2", at=T0)
-        engine.transfer("M1", "M2", 2, id="send-1", at=T0)
+    def test_an_erasure_leaves_no_personal_value_and_every_figure_as_it_was(self, club: Engine) -> None:
+        write_personal_history(club)
+        club.enroll("M2", at=T0)
+        club.transfer("M1", "M2", 2, id="send-1", at=T0)
         # An open hold: the points held stay held, once, under the pseudonym.
-        engine.hold("M1", 2, id="hold-1", at=T0, ttl=timedelta(minutes=15))
+        club.hold("M1", 2, id="hold-1", at=T0, ttl=timedelta(minutes=15))
         week = (T0 - timedelta(days=7), T0 + timedelta(days=1))
-        before = (engine.balance("M1"), engine.lots("M1"), engine.figures(*week), engine.verify())
+        before = (club.balance("M1"), club.lots("M1"), club.figures(*week), club.verify())
         assert before[0].held == 2
-        history = engine.history("M1")
-        erased = engine.erase("M1", id="erase-1", at=T0, reason="GDPR request 7", actor="dpo")
+        history = club.history("M1")
+        erased = club.erase("M1", id="erase-1", at=T0, reason="GDPR request 7", actor="dpo")
         assert (erased.member_id, erased.entries, erased.identifiers) == ("M1", len(history), 5)
         hidden = erased.pseudonym
-        old = engine.erase("M1-old", id="erase-2", at=T0, reason="GDPR request 7", actor="dpo").pseudonym
+        old = club.erase("M1-old", id="erase-2", at=T0, reason="GDPR request 7", actor="dpo").pseudonym
         # The figures are the same under the member's pseudonym, its lots and entries too.
         lots = [attrs.evolve(lot, member_id=hidden) for lot in before[1]]
-        assert (engine.balance(hidden), engine.lots(hidden), engine.figures(*week), engine.verify()) == (
+        assert (club.balance(hidden), club.lots(hidden), club.figures(*week), club.verify()) == (
             before[0],
             lots,
             *before[2:],
         )
-        assert engine.verify().ok and engine.verify().entries == len(engine.entries(limit=1000))
-        kept = _kept(engine.store, hidden) + _kept(engine.store, old)
+        assert club.verify().ok and club.verify().entries == len(club.entries(limit=1000))
+        kept = _kept(club.store, hidden) + _kept(club.store, old)
         for value in (*PERSONAL, "'M1'", "'M1-old'"):
             assert value not in kept, value
-        after = engine.history(hidden)
+        after = club.history(hidden)
         assert [(e.seq, e.kind, e.points, e.balance_after, e.source_id) for e in after] == [
             (e.seq, e.kind, e.points, e.balance_after, e.source_id) for e in history
         ]
         fix = next(e for e in after if e.source_id == "fix-1")
         assert (fix.reason, fix.actor) == (ERASED, ERASED)
-        member = engine.member(hidden)
+        member = club.member(hidden)
         assert (member.birthday, dict(member.attributes), member.status) == (None, {}, MemberStatus.ERASED)
-        assert engine.identifiers(hidden) == []
-        assert engine.events(limit=1000)[-1].kind is EventKind.MEMBER_ERASED
+        assert club.identifiers(hidden) == []
+        assert club.events(limit=1000)[-1].kind is EventKind.MEMBER_ERASED
 
     def test_the_member_id_is_replaced_by_its_pseudonym_everywhere(self, engine: Engine) -> None:
         # An id that is a phone number, referring another member, sending it points and owing
@@ -225,44 +333,44 @@ class ErasureContract(ContractBase):
             assert list(uow.tallies(keys(hidden)).values()) == before
             assert not any(tally.points for tally in uow.tallies(keys(phone)).values())
 
-    def test_an_erased_member_refuses_every_command_and_every_retry(self, engine: Engine) -> None:
-        write_personal_history(engine)
-        engine.enroll("M2", at=T0)
-        hidden = engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo").pseudonym
-        # A command naming the member's id: the store knows it as the id of a member erased.
-        refused: list[Callable[[], object]] = [
-            lambda: engine.record_purchase(
-                Purchase("till-9", "M1", T0, [Line("tea", 1, Decimal("2"))], "EUR")
-            ),
-            lambda: engine.redeem("M1", 1, id="spend-9", at=T0),
-            lambda: engine.update_member("M1", id="update-9", at=T0, attributes={"a": 1}),
-            lambda: engine.record_event("M1", "survey", id="event-9", at=T0),
-            lambda: engine.add_identifier("M1", "card:9", id="key-9", at=T0),
-            lambda: engine.adjust("M1", 1, id="fix-9", at=T0, reason="r", actor="a"),
-            lambda: engine.change_status("M1", "closed", id="status-9", at=T0, reason="r", actor="a"),
-            lambda: engine.enroll("M1", at=T0),
-            lambda: engine.referral_code("M1"),
-            lambda: engine.erase("M1", id="erase-2", at=T0, reason="GDPR", actor="dpo"),
-            lambda: engine.balance("M1"),
-            lambda: engine.member("M1"),
-        ]
-        for command in refused:
+    def test_an_erased_member_refuses_every_command_and_every_retry(self, club: Engine) -> None:
+        write_personal_history(club)
+        club.enroll("M2", at=T0)
+        code = club.redeem_reward("M1", "mug", id="buy-1", at=T0).code
+        hidden = club.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo").pseudonym
+        # Every write naming the member, under the id the store knows as an erased member's, then
+        # under the pseudonym: each refused naming the member as given (by its pseudonym, that of
+        # a voucher or purchase named); the list holds every write of the engine's, so that one
+        # added is asked here.
+        for given in ("M1", hidden):
+            commands = _naming(club, given, code)
+            listed = {name for name, _, _ in commands}
+            assert listed | set(_NOT_NAMING) == _writes(), "an Engine write is not listed"
+            for name, field, command in commands:
+                with pytest.raises(MemberErased) as raised:
+                    command()
+                expected = (field, hidden if field in {"code", "purchase_id"} else given)
+                assert (raised.value.field, raised.value.member_id) == expected, name
+            records = [Adjustment(f"import-{given}", given, 1, T0, "r", "a")]
+            summary = club.import_events(records, on_error="stop")
+            assert summary.stopped is not None and summary.stopped.error == "MemberErased"
+        for read in (club.balance, club.member):
             with pytest.raises(MemberErased) as raised:
-                command()
+                read("M1")
             assert raised.value.member_id == "M1"
-        with pytest.raises(MemberErased) as raised:
-            engine.transfer("M2", "M1", 1, id="send-9", at=T0)
-        assert (raised.value.field, raised.value.member_id) == ("to_member", "M1")
-        # ... and the same under its pseudonym.
-        with pytest.raises(MemberErased) as raised:
-            engine.redeem(hidden, 1, id="spend-8", at=T0)
-        assert raised.value.member_id == hidden
         # A retry of a command kept before: its record names the member by its pseudonym only.
+        until, why = T0 + timedelta(days=30), "matched Zelda's airline status"
+        lines = [Line("cake", 3, Decimal("4.15"), labels={"note": "wrapped for Zelda"})]
         retries: list[Callable[[], object]] = [
-            lambda: engine.record_purchase(
-                Purchase("till-1", "M1", T0, [Line("cake", 3, Decimal("4.15"))], "EUR")
+            lambda: club.record_purchase(Purchase("till-1", "M1", T0, lines, "EUR")),
+            lambda: club.update_member("M1", id="update-1", at=T0, birthday=date(1977, 7, 9)),
+            lambda: club.add_identifier("M1", "phone:+15550001234", id="key-1", at=T0),
+            lambda: club.adjust("M1", 5, id="fix-1", at=T0, reason="gave Zelda 5", actor="clerk Bob Roe"),
+            lambda: club.redeem("M1", 3, id="spend-1", at=T0, reason="gave Zelda 5"),
+            lambda: club.assign_tier(
+                "M1", "silver", until=until, id="tier-1", at=T0, reason=why, actor="clerk Bob Roe"
             ),
-            lambda: engine.update_member("M1", id="update-1", at=T0, birthday=date(1977, 7, 9)),
+            lambda: club.redeem_reward("M1", "mug", id="buy-1", at=T0),
         ]
         for command in retries:
             with pytest.raises(MemberErased) as raised:
@@ -270,36 +378,36 @@ class ErasureContract(ContractBase):
             assert (raised.value.field, raised.value.member_id) == ("id", hidden)
 
     def test_an_erasure_with_bad_input_is_refused_naming_the_field_and_writes_nothing(
-        self, engine: Engine
+        self, club: Engine
     ) -> None:
-        write_personal_history(engine)
-        before = _kept(engine.store, "M1")
+        write_personal_history(club)
+        before = _kept(club.store, "M1")
         bad: list[tuple[str, Callable[[], object]]] = [
-            ("member_id", lambda: engine.erase("M9", id="E", at=T0, reason="r", actor="a")),
-            ("id", lambda: engine.erase("M1", id="", at=T0, reason="r", actor="a")),
-            ("at", lambda: engine.erase("M1", id="E", at=T0.replace(tzinfo=None), reason="r", actor="a")),
-            ("reason", lambda: engine.erase("M1", id="E", at=T0, reason="a\x00b", actor="a")),
-            ("actor", lambda: engine.erase("M1", id="E", at=T0, reason="r", actor="a\x00b")),
+            ("member_id", lambda: club.erase("M9", id="E", at=T0, reason="r", actor="a")),
+            ("id", lambda: club.erase("M1", id="", at=T0, reason="r", actor="a")),
+            ("at", lambda: club.erase("M1", id="E", at=T0.replace(tzinfo=None), reason="r", actor="a")),
+            ("reason", lambda: club.erase("M1", id="E", at=T0, reason="a\x00b", actor="a")),
+            ("actor", lambda: club.erase("M1", id="E", at=T0, reason="r", actor="a\x00b")),
         ]
         for field, command in bad:
             with pytest.raises(LoyaltyError) as raised:
                 command()
             assert raised.value.field == field
-        assert _kept(engine.store, "M1") == before
+        assert _kept(club.store, "M1") == before
 
-    def test_an_erasure_is_idempotent_on_its_id(self, engine: Engine) -> None:
-        write_personal_history(engine)
-        first = engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo")
-        assert engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo") == first
+    def test_an_erasure_is_idempotent_on_its_id(self, club: Engine) -> None:
+        write_personal_history(club)
+        first = club.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo")
+        assert club.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo") == first
         assert isinstance(first, Erased)
         with pytest.raises(IdempotencyConflict) as raised:
-            engine.erase("M1", id="erase-1", at=T0, reason="another", actor="dpo")
+            club.erase("M1", id="erase-1", at=T0, reason="another", actor="dpo")
         assert raised.value.field == "reason"
-        assert [e.kind for e in engine.events(limit=1000)].count(EventKind.MEMBER_ERASED) == 1
+        assert [e.kind for e in club.events(limit=1000)].count(EventKind.MEMBER_ERASED) == 1
 
-    def test_an_erasure_rolled_back_changes_nothing(self, engine: Engine) -> None:
-        write_personal_history(engine)
-        store = engine.store
+    def test_an_erasure_rolled_back_changes_nothing(self, club: Engine) -> None:
+        write_personal_history(club)
+        store = club.store
         before = _kept(store, "M1")
         with pytest.raises(RuntimeError), store.unit_of_work() as uow:
             member = uow.member("M1")
@@ -317,34 +425,34 @@ class ErasureContract(ContractBase):
             uow.erase_member(split(plan, [*events, *mentioning[1]], [])[0])
             raise RuntimeError("the erasure's process died")
         assert _kept(store, "M1") == before
-        assert engine.verify().ok
+        assert club.verify().ok
 
-    def test_erased_texts_keep_their_digest_for_the_chain(self, engine: Engine) -> None:
-        write_personal_history(engine)
-        history = engine.history("M1")
-        engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo")
-        with engine.store.unit_of_work(readonly=True) as uow:
+    def test_erased_texts_keep_their_digest_for_the_chain(self, club: Engine) -> None:
+        write_personal_history(club)
+        history = club.history("M1")
+        club.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo")
+        with club.store.unit_of_work(readonly=True) as uow:
             links = {found.entry.seq: found for found in uow.chain_links(limit=1000)}
         for entry in history:
             assert links[entry.seq].text == text_digest(entry)
 
     def test_the_other_members_of_its_transfers_and_merges_keep_none_of_their_text(
-        self, engine: Engine
+        self, club: Engine
     ) -> None:
-        write_personal_history(engine)
-        engine.enroll("M2", at=T0)
-        engine.enroll("M3", at=T0)
-        engine.adjust("M3", 4, id="fix-3", at=T0, reason="welcome", actor="ops")
-        engine.transfer("M1", "M2", 2, id="send-1", at=T0, reason="gave Zelda 5")
-        engine.transfer("M2", "M1", 1, id="send-2", at=T0, reason="gave Zelda 5")
-        engine.merge_members("M1", "M3", id="merge-3", at=T0, reason="gave Zelda 5")
-        before = engine.history("M2") + engine.history("M3")
-        balances, report = (engine.balance("M2"), engine.balance("M3")), engine.verify()
-        hidden = engine.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo").pseudonym
-        with engine.store.unit_of_work(readonly=True) as uow:
+        write_personal_history(club)
+        club.enroll("M2", at=T0)
+        club.enroll("M3", at=T0)
+        club.adjust("M3", 4, id="fix-3", at=T0, reason="welcome", actor="ops")
+        club.transfer("M1", "M2", 2, id="send-1", at=T0, reason="gave Zelda 5")
+        club.transfer("M2", "M1", 1, id="send-2", at=T0, reason="gave Zelda 5")
+        club.merge_members("M1", "M3", id="merge-3", at=T0, reason="gave Zelda 5")
+        before = club.history("M2") + club.history("M3")
+        balances, report = (club.balance("M2"), club.balance("M3")), club.verify()
+        hidden = club.erase("M1", id="erase-1", at=T0, reason="GDPR", actor="dpo").pseudonym
+        with club.store.unit_of_work(readonly=True) as uow:
             links = {(f.entry.member_id, f.entry.seq): f.text for f in uow.chain_links(limit=1000)}
             kept = repr([uow.member_records(m) + uow.member_events(m) for m in (hidden, "M2", "M3")])
-        after = engine.history("M2") + engine.history("M3")
+        after = club.history("M2") + club.history("M3")
         # Each rewritten entry keeps the digest of what it said, under its own member and seq (an
         # entry as written has none: its link hashes its text).
         rewritten = [old for old, new in zip(before, after, strict=True) if old.reason != new.reason]
@@ -353,18 +461,18 @@ class ErasureContract(ContractBase):
         assert "Zelda" not in kept + repr(after) and "'M1'" not in kept + repr(after)
         assert {e.reason for e in after if e.source_id in {"send-1", "send-2", "merge-3"}} == {ERASED}
         assert [e.reason for e in after if e.source_id == "fix-3"] == ["welcome"]
-        assert (engine.balance("M2"), engine.balance("M3")) == balances
-        assert engine.verify() == report
+        assert (club.balance("M2"), club.balance("M3")) == balances
+        assert club.verify() == report
 
-    def test_erasing_an_unknown_member_or_another_members_entry_fails(self, engine: Engine) -> None:
-        write_personal_history(engine)
-        engine.enroll("M2", at=T0)
-        with engine.store.unit_of_work(readonly=True) as uow:
+    def test_erasing_an_unknown_member_or_another_members_entry_fails(self, club: Engine) -> None:
+        write_personal_history(club)
+        club.enroll("M2", at=T0)
+        with club.store.unit_of_work(readonly=True) as uow:
             other = uow.member("M2")
             history = uow.history("M1")
         assert other is not None
-        with pytest.raises(StorageError), engine.store.unit_of_work() as uow:
+        with pytest.raises(StorageError), club.store.unit_of_work() as uow:
             uow.erase_member(plan_erasure(other, history, [], [], key="E"))  # M1's entries
-        with pytest.raises(StorageError), engine.store.unit_of_work() as uow:
+        with pytest.raises(StorageError), club.store.unit_of_work() as uow:
             uow.erase_member(plan_erasure(Member("M9", T0), [], [], [], key="E"))
-        assert engine.member("M2").status is MemberStatus.ACTIVE
+        assert club.member("M2").status is MemberStatus.ACTIVE
