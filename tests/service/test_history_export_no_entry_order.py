@@ -133,3 +133,29 @@ def test_a_purchase_that_earned_nothing_of_an_earlier_release_goes_by_its_clock(
     store._data.operations["Z1"] = Kept.of(kept)
     ids, _ = _imported(source, MemoryStore(), ("M1",))
     assert ids == ["P1", "Z1", "P2"]
+
+
+def test_another_members_suspension_at_the_same_entry_does_not_hold_a_purchase_before_its_reinstatement(
+    two_stores: tuple[Store, Store],
+) -> None:
+    # Nothing written between N's suspension, M's reinstatement and M's purchase that earned
+    # nothing: only M's own changes from active go after it (found by review: N's suspension put
+    # it before M's reinstatement, and the import refused it). The clock ran.
+    clock = ManualClock(T0)
+    source = Engine(PROGRAM, two_stores[0], clock=clock)
+
+    def at(minutes: int) -> datetime:
+        clock.catch_up(T0 + timedelta(minutes=minutes))
+        return T0 + timedelta(minutes=minutes)
+
+    for member in ("M", "N"):
+        source.enroll(member, at=T0 - timedelta(days=1))
+    assert source.record_purchase(_coat("P1", "M", at(1))).points > 0
+    source.change_status("M", "suspended", id="S1", at=at(2), reason="fraud check", actor="ops")
+    assert source.record_purchase(_coat("P2", "N", at(3))).points > 0
+    source.change_status("N", "suspended", id="S2", at=at(4), reason="fraud check", actor="ops")
+    source.change_status("M", "active", id="S3", at=at(5), reason="cleared", actor="ops")
+    assert source.record_purchase(_gum("Z1", "M", at(6))).points == 0
+    assert source.record_purchase(_coat("P3", "M", at(7))).points > 0
+    ids, _ = _imported(source, two_stores[1], ("M", "N"))
+    assert ids == ["P1", "S1", "P2", "S2", "S3", "Z1", "P3"]

@@ -211,8 +211,8 @@ _Place = tuple[datetime, datetime]
 
 #: A status change read beside the feed: its place by the clock, the record, the ``seq`` after
 #: which it goes in the ledger's commit order (``None``: written by an earlier release), and
-#: whether it took its member from active (or erased it): a purchase that wrote no entry after
-#: the same ``seq`` goes before it, see :func:`_change_first`.
+#: whether it took its member from active (or erased it): a purchase of that member that wrote
+#: no entry after the same ``seq`` goes before it, see :func:`_change_first`.
 _Status = tuple[_Place, StatusChanged, int | None, bool]
 
 
@@ -394,16 +394,18 @@ def _change_first(change: _Status, sale: Aside) -> bool:
     """Whether the status change goes before the purchase without an entry: by the ``seq`` each
     goes after, and where both go after the same one (nothing written between them: a clock
     that stood still cannot tell them apart either), as the purchase could have been made, its
-    member active: after the changes in commit order up to one that took the member from active
-    (or erased it), before that one. Of those changes a purchase made while active came before
-    one of them, or after the last, which left the member active: so it goes where its member
-    was active, whatever the clocks said. One of an earlier release (no ``seq``) goes by its
-    clock (:func:`_place`)."""
+    member active: after the changes in commit order up to one that took its own member from
+    active (or erased it), before that one. Of those changes a purchase made while active came
+    before one of them, or after the last, which left the member active: so it goes where its
+    member was active, whatever the clocks said. Another member's change does not stop it (a
+    purchase that earned nothing decided no referral bonus on its referrer's status): it would
+    hold the purchase before its own member's reinstatement. One of an earlier release (no
+    ``seq``) goes by its clock (:func:`_place`)."""
     if change[2] is None or sale[2] is None:
         return _place(change[:2]) < _place(sale[:2])
     if change[2] != sale[2]:
         return change[2] < sale[2]
-    return not change[3]
+    return not (change[3] and change[1].member_id == sale[1].member_id)
 
 
 def _named(record: Event) -> tuple[str, ...]:
