@@ -34,7 +34,7 @@ from loyalty import (
     UnknownMember,
 )
 from loyalty.checks import MAX_POINTS
-from loyalty.rewards import Reward
+from loyalty.rewards import Gives, Reward
 from loyalty.rules import SpendRule
 from loyalty.store import Store
 from loyalty.testing.contract import T0
@@ -46,6 +46,9 @@ NAIVE = datetime(2024, 3, 1, 9, 30)
 #: A UTC offset Python allows and no adapter keeps (they keep whole seconds).
 SUB_SECOND = timezone(timedelta(hours=-3, microseconds=250_000))
 PRICE = Decimal("2.50")
+#: When the fixture's hold and voucher are made: after the enrollments, within the clock's lead.
+LATER = T0 + timedelta(minutes=5)
+COFFEE = Reward(id="coffee", name="A coffee", cost=20, gives=Gives.PRODUCT, sku="espresso", valid_for_days=7)
 
 
 def sale(**changes: Any) -> Purchase:
@@ -343,6 +346,18 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
     ("redeem with empty id", lambda e: e.redeem("M1", 5, id="", at=T0), InvalidId, "id"),
     ("over-long member id", lambda e: e.enroll("M" * 129, at=T0), InvalidId, "member_id"),
     (
+        "capture dated before its hold was placed",
+        lambda e: e.capture("H1", id="C-new", at=LATER - timedelta(seconds=1)),
+        InvalidInput,
+        "at",
+    ),
+    (
+        "voucher used before it was issued",
+        lambda e: e.use_voucher(e.vouchers("M2")[0].code, id="V-new", at=LATER - timedelta(seconds=1)),
+        InvalidInput,
+        "at",
+    ),
+    (
         "purchase id reused for other lines",
         lambda e: e.record_purchase(sale(id="P1")),
         IdempotencyConflict,
@@ -378,13 +393,17 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def engine(store: Store) -> Engine:
     # The default time guards: 15 minutes of lead, and no activity before enrollment.
-    engine = Engine(Program("Bad input", "EUR"), store, clock=lambda: T0)
+    engine = Engine(Program("Bad input", "EUR", rewards=[COFFEE]), store, clock=lambda: T0)
     engine.enroll("M1", at=T0)
     engine.enroll("M2", at=T0)
     engine.enroll("M3", at=T0, attributes={"vip": 1})
     engine.record_purchase(sale(id="P1", lines=[line(quantity=40)]))  # 100 points
     engine.redeem("M1", 5, id="R1", at=T0)
     engine.adjust("M1", 5, id="A1", at=T0, reason="restore", actor="staff")
+    # M2's hold and voucher, made at the till a few minutes after its enrollment.
+    engine.adjust("M2", 50, id="A2", at=T0, reason="welcome", actor="staff")
+    engine.hold("M2", 10, id="H1", at=LATER, ttl=timedelta(hours=1))
+    engine.redeem_reward("M2", "coffee", id="V1", at=LATER)
     return engine
 
 
@@ -392,9 +411,10 @@ def engine(store: Store) -> Engine:
 def test_refused_input_names_the_field_and_writes_nothing(
     engine: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
 ) -> None:
-    keys = ["P1", "R1", "A1", "P-new", "R-new", "A-new", "U-new", "E-new"]
+    keys = ["P1", "R1", "A1", "P-new", "R-new", "A-new", "U-new", "E-new", "H1", "V1", "C-new", "V-new"]
     members = ["M1", "M2", "M3", "M9", "M" * 129]
     before = snapshot(store, members, keys)
+    voucher = engine.vouchers("M2")
     with pytest.raises(expected) as info:
         case(engine)
     assert info.value.field == field
@@ -410,6 +430,7 @@ def test_refused_input_names_the_field_and_writes_nothing(
     else:
         assert after == before
     assert engine.balance("M1").available == 100
+    assert engine.vouchers("M2") == voucher
 
 
 def test_case_names_are_unique() -> None:
