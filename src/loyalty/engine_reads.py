@@ -243,6 +243,23 @@ class EngineReads:
         """
         return views.entries(self._ctx, after, limit)
 
+    def last_seq(self) -> int:
+        """The highest ledger entry ``seq`` drawn so far (0: none): how far the ledger feed
+        (:meth:`entries`) and :meth:`verify` have to read. An upper bound of the entries:
+        PostgreSQL draws numbers that a writer rolling back leaves unused.
+
+        >>> from datetime import datetime, timezone
+        >>> from loyalty import Engine, Program, open_store
+        >>> t = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
+        >>> engine = Engine(Program("Club", "EUR"), open_store("memory://"), clock=lambda: t)
+        >>> _ = engine.enroll("M1", at=t)
+        >>> engine.last_seq(), engine.adjust("M1", 10, id="A1", at=t, reason="goodwill", actor="ops").seq
+        (0, 1)
+        >>> engine.last_seq()
+        1
+        """
+        return views.last_seq(self._ctx)
+
     def export_history(
         self, *, page: int = 500, counts: HistoryExport | None = None
     ) -> Iterator[HistoryEvent]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from contextlib import closing
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import pytest
 
+from loyalty.cli.progress import Advance
 from tests.cli.helpers import run_cli, tree_of
 
 
@@ -60,3 +62,24 @@ def test_verify_refuses_a_missing_store(tmp_path: Path, capsys: pytest.CaptureFi
         f"error: store: no SQLite file at {missing}\n",
     )
     assert run_cli(capsys, "verify", "--batch", "0")[0] == 2
+
+
+def test_verify_shows_a_bar_whose_total_is_the_ledgers_last_seq(
+    ledger: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shown: list[tuple[str, int | None]] = []
+    steps: list[int] = []
+
+    @contextmanager
+    def recorded(description: str, total: int | None = None) -> Iterator[Advance]:
+        shown.append((description, total))
+
+        def advance(n: int = 0, description: str | None = None) -> None:
+            steps.append(n)
+
+        yield advance
+
+    monkeypatch.setattr("loyalty.cli.verify.progress", recorded)
+    assert run_cli(capsys, "verify", "--batch", "2")[0] == 0
+    assert shown == [("verify: recomputing the ledger's chains", 3)]
+    assert steps == [2, 1]

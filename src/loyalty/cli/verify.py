@@ -17,7 +17,9 @@ def verify(args: argparse.Namespace) -> int:
     with existing_store(store_url(args.store)) as store:
         engine, _ = engine_on(store, args.program)
         checked = 0
-        with progress("verify: recomputing the ledger's chains") as advance:
+        # The last seq bounds the entries to read: a bar, not a spinner (an upper bound on
+        # PostgreSQL, whose rolled-back writers leave numbers unused).
+        with progress("verify: recomputing the ledger's chains", engine.last_seq()) as advance:
 
             def step(entries: int) -> None:
                 nonlocal checked
