@@ -197,7 +197,8 @@ class ChainReport:
 
 class Verifier:
     """Checks entries fed in ``seq`` order (:meth:`check`, a page at a time), then the heads
-    (:meth:`report`). Time linear in the ledger; memory one link per member.
+    (:meth:`report`). Time linear in the ledger; memory one link and balance per member, and
+    the exported heads.
 
     ``exported``: heads exported before (:meth:`loyalty.Engine.heads`), each of which must still
     be in its member's chain: the entry of its ``seq`` is there, of its member, with its link.
