@@ -58,6 +58,20 @@ class Tamperer(Protocol):
 
     def swap(self, first: int, second: int) -> None: ...
 
+    def truncate(self, member: str, *, balance: bool) -> None:
+        """Delete the member's last entry and put its row's head (``chain_seq``, ``chain_link``)
+        on the entry before, as stored; with ``balance``, its balance on that entry's too."""
+        ...
+
+    def rewrite(self, seq: int, reason: str, links: dict[int, bytes], member: str) -> None:
+        """Give entry ``seq`` another reason and the member's entries the ``links`` worked out
+        again from it, and the member's head the last of them: a tail rewritten with its hashes."""
+        ...
+
+    def relabel(self, first: str, second: str) -> None:
+        """Swap two members' whole histories, with their rows' heads and balances."""
+        ...
+
 
 # Every entry column but seq (and SQLite's record, which none of these rows has).
 _COLUMNS = (
@@ -74,6 +88,17 @@ _SET = {
     "link": "link = {zeros}",
 }
 _SWAP = ", ".join(f"{c.strip()} = t.{c.strip()}" for c in _COLUMNS.split(","))
+# Statements for _SQLTampering._sql: {entries} and {members} the tables, {p} a placeholder.
+_BEFORE_LAST = (
+    "SELECT seq, link, balance_after FROM {entries} WHERE member_id = {p} AND seq < {p}"
+    " ORDER BY seq DESC LIMIT 1"
+)
+_ROWS = "SELECT member_id, balance, chain_seq, chain_link FROM {members} WHERE member_id IN ({p}, {p})"
+_RELABEL = (
+    "UPDATE {entries} SET member_id = CASE member_id WHEN {p} THEN {p} ELSE {p} END"
+    " WHERE member_id IN ({p}, {p})"
+)
+_SET_ROW = "UPDATE {members} SET balance = {p}, chain_seq = {p}, chain_link = {p} WHERE member_id = {p}"
 
 
 def as_sqlite_schema_24(conn: sqlite3.Connection) -> None:
@@ -463,8 +488,44 @@ def as_postgres_schema_13(dsn: str, schema: str) -> None:
             conn.execute(sql.SQL(statement).format(s=sql.Identifier(schema)))
 
 
+class _SQLTampering:
+    """Cutting short, rewriting and relabelling a member's chain in SQL, the same statements on
+    SQLite and PostgreSQL: ``_sql`` names the tables and the driver's placeholder in them."""
+
+    def _run(self, statement: str, *params: object) -> Any:
+        raise NotImplementedError
+
+    def _query(self, statement: str, *params: object) -> list[Any]:
+        raise NotImplementedError
+
+    def _sql(self, statement: str) -> str:
+        raise NotImplementedError
+
+    def truncate(self, member: str, *, balance: bool) -> None:
+        ((last,),) = self._query(self._sql("SELECT chain_seq FROM {members} WHERE member_id = {p}"), member)
+        ((seq, link, after),) = self._query(self._sql(_BEFORE_LAST), member, last)
+        self._run(self._sql("DELETE FROM {entries} WHERE seq = {p}"), last)
+        moved = "UPDATE {members} SET chain_seq = {p}, chain_link = {p} WHERE member_id = {p}"
+        self._run(self._sql(moved), seq, link, member)
+        if balance:
+            self._run(self._sql("UPDATE {members} SET balance = {p} WHERE member_id = {p}"), after, member)
+
+    def rewrite(self, seq: int, reason: str, links: dict[int, bytes], member: str) -> None:
+        self._run(self._sql("UPDATE {entries} SET reason = {p} WHERE seq = {p}"), reason, seq)
+        for at, new in links.items():
+            self._run(self._sql("UPDATE {entries} SET link = {p} WHERE seq = {p}"), new, at)
+        head = "UPDATE {members} SET chain_link = {p} WHERE member_id = {p}"
+        self._run(self._sql(head), links[max(links)], member)
+
+    def relabel(self, first: str, second: str) -> None:
+        rows = {str(m): (b, s, lk) for m, b, s, lk in self._query(self._sql(_ROWS), first, second)}
+        self._run(self._sql(_RELABEL), first, second, first, first, second)
+        for member, other in ((first, second), (second, first)):
+            self._run(self._sql(_SET_ROW), *rows[other], member)
+
+
 @attrs.define
-class SQLiteTamperer:
+class SQLiteTamperer(_SQLTampering):
     path: Path
 
     def _run(self, statement: str, *params: object) -> None:
@@ -474,6 +535,13 @@ class SQLiteTamperer:
             conn.execute("DROP TRIGGER IF EXISTS entries_renamed")
             conn.execute("DROP TRIGGER IF EXISTS entries_no_delete")
             conn.execute(statement, params)
+
+    def _query(self, statement: str, *params: object) -> list[Any]:
+        with closing(sqlite3.connect(self.path)) as conn:
+            return conn.execute(statement, params).fetchall()
+
+    def _sql(self, statement: str) -> str:
+        return statement.format(entries="entries", members="members", p="?")
 
     def edit(self, seq: int, what: str, other_member: str) -> None:
         change = _SET[what].format(other="?", zeros="zeroblob(16)")
@@ -509,7 +577,7 @@ class SQLiteTamperer:
 
 
 @attrs.define
-class PostgresTamperer:
+class PostgresTamperer(_SQLTampering):
     dsn: str
     schema: str
 
@@ -524,6 +592,13 @@ class PostgresTamperer:
             found = cursor.fetchall() if cursor.description else []
             conn.execute(sql.SQL("ALTER TABLE {}.entries ENABLE TRIGGER USER").format(s))
             return found
+
+    def _query(self, statement: str, *params: object) -> list[Any]:
+        return self._run(statement, *params)
+
+    def _sql(self, statement: str) -> str:
+        # "{s}" stays for _run to fill in with the schema, quoted.
+        return statement.format(entries="{s}.entries", members="{s}.members", p="%s")
 
     def edit(self, seq: int, what: str, other_member: str) -> None:
         change = _SET[what].format(other="%s", zeros="decode(repeat('00', 16), 'hex')")
@@ -599,3 +674,29 @@ class MemoryTamperer:
             attrs.evolve(data.ledger[i], seq=second),
         )
         data.links[first], data.links[second] = data.links[second], data.links[first]
+
+    def _own(self, member: str) -> list[int]:
+        return [entry.seq for entry in self.store._data.ledger if entry.member_id == member]
+
+    def truncate(self, member: str, *, balance: bool) -> None:
+        data = self.store._data
+        *_, before, last = self._own(member)
+        del data.ledger[self._at(last)]
+        data.heads[member] = (before, data.links[before])
+        if balance:
+            data.balances[member] = data.ledger[self._at(before)].balance_after
+
+    def rewrite(self, seq: int, reason: str, links: dict[int, bytes], member: str) -> None:
+        data = self.store._data
+        data.ledger[self._at(seq)] = attrs.evolve(data.ledger[self._at(seq)], reason=reason)
+        data.links.update(links)
+        data.heads[member] = (data.heads[member][0], links[max(links)])
+
+    def relabel(self, first: str, second: str) -> None:
+        data = self.store._data
+        other = {first: second, second: first}
+        data.ledger[:] = [
+            attrs.evolve(e, member_id=other[e.member_id]) if e.member_id in other else e for e in data.ledger
+        ]
+        data.heads[first], data.heads[second] = data.heads[second], data.heads[first]
+        data.balances[first], data.balances[second] = data.balances[second], data.balances[first]

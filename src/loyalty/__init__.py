@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 # or pytest loading the test kit's plugin in a merchant's project, does not pay for the engine,
 # its rules and its stores. A type checker sees them all as plain imports.
 if TYPE_CHECKING:
-    from loyalty.chains import Break, ChainReport
+    from loyalty.chains import Break, ChainReport, Head
     from loyalty.earning import Event, earn
     from loyalty.engine import Clock, Engine, Maintenance
     from loyalty.erasure import Erased
@@ -118,6 +118,7 @@ _HOMES: dict[str, str] = {
     "BirthdayBonus": "loyalty.rules",
     "Break": "loyalty.chains",
     "ChainReport": "loyalty.chains",
+    "Head": "loyalty.chains",
     "Clawback": "loyalty.returns",
     "Clock": "loyalty.engine",
     "ConcurrencyError": "loyalty.errors",
@@ -300,6 +301,7 @@ __all__ = [
     "ExpiryPolicy",
     "FirstPurchase",
     "Gives",
+    "Head",
     "Hold",
     "HoldEnded",
     "HoldExpired",

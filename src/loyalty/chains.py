@@ -32,12 +32,17 @@ True
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import Any, TextIO
 
 import attrs
 
+from loyalty.checks import check_id
+from loyalty.errors import InvalidInput
 from loyalty.ledger import Entry, Posting
+from loyalty.pseudonyms import PREFIX, pseudonym
 
 __all__ = [
     "GENESIS",
@@ -47,10 +52,14 @@ __all__ = [
     "Head",
     "Link",
     "Verifier",
+    "check_heads",
     "content_digest",
+    "heads_digest",
     "link",
     "link_of",
+    "read_heads",
     "text_digest",
+    "write_heads",
 ]
 
 #: Bytes of a link: half a SHA-256, plenty against accidental and forged collisions alike
@@ -58,6 +67,8 @@ __all__ = [
 LINK_SIZE = 16
 #: The link "before" a member's first entry.
 GENESIS = bytes(LINK_SIZE)
+#: A member's last seq, link and balance before its first entry.
+_START = (0, GENESIS, 0)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _SECOND = timedelta(seconds=1)
@@ -145,18 +156,23 @@ class Link:
 
 @attrs.frozen
 class Head:
-    """A member's chain head as its row keeps it: its last entry's ``seq`` (0: none) and link."""
+    """A member's chain head as its row keeps it: its last entry's ``seq`` (0: none) and link,
+    and the balance the row keeps beside them (``None``: not known, as in an exported head)."""
 
     member_id: str
     seq: int
     link: bytes
+    balance: int | None = None
 
 
 @attrs.frozen
 class Break:
     """A broken link: ``problem`` is ``"link"`` (entry ``seq``'s stored link is not the hash of the
-    link before it and its content: it, or an entry before it, was edited, removed or inserted) or
-    ``"head"`` (the member's head, ``seq`` as its row says, is not its last entry's link)."""
+    link before it and its content: it, or an entry before it, was edited, removed or inserted),
+    ``"head"`` (the member's head, ``seq`` as its row says, is not its last entry's link),
+    ``"balance"`` (the member row's balance is not the ``balance_after`` of its last entry,
+    ``seq``: 0 for none) or ``"exported"`` (a head exported before, member and ``seq`` as the
+    export names them, is no longer in the member's chain: :func:`read_heads`)."""
 
     member_id: str
     seq: int
@@ -170,6 +186,8 @@ class ChainReport:
     entries: int
     members: int
     breaks: tuple[Break, ...]
+    #: Exported heads checked (those of a member with an entry then: ``seq`` above 0).
+    exported: int = 0
 
     @property
     def ok(self) -> bool:
@@ -179,26 +197,51 @@ class ChainReport:
 
 class Verifier:
     """Checks entries fed in ``seq`` order (:meth:`check`, a page at a time), then the heads
-    (:meth:`report`). Time linear in the ledger; memory one link per member."""
+    (:meth:`report`). Time linear in the ledger; memory one link and balance per member, and
+    the exported heads.
 
-    def __init__(self) -> None:
-        self._last: dict[str, tuple[int, bytes]] = {}
+    ``exported``: heads exported before (:meth:`loyalty.Engine.heads`), each of which must still
+    be in its member's chain: the entry of its ``seq`` is there, of its member, with its link.
+    Under ``secret`` (the store's, :func:`loyalty.pseudonyms.pseudonym`), a head exported
+    before its member was erased names the id the erasure replaced: the entry's member is then
+    the id's pseudonym, and the link unchanged (an erasure keeps what the hash covered).
+    """
+
+    def __init__(self, exported: Iterable[Head] = (), *, secret: bytes | None = None) -> None:
+        # Per member: its last entry's seq, stored link and balance after.
+        self._last: dict[str, tuple[int, bytes, int]] = {}
         self._breaks: list[Break] = []
         self.entries = 0
+        # A head of a member with no entry then is the chain's start: nothing to find.
+        self._exported = {head.seq: head for head in exported if head.seq}
+        self._checked = len(self._exported)
+        self._secret = secret
 
     def check(self, links: Iterable[Link]) -> None:
         """Check the next entries, in ``seq`` order."""
-        last, breaks = self._last, self._breaks
+        last, breaks, exported = self._last, self._breaks, self._exported
         for found in links:
             entry = found.entry
             member = entry.member_id
-            before = last.get(member, (0, GENESIS))[1]
+            before = last.get(member, _START)[1]
             expected = link_of(before, entry, text=found.text)
             if found.link != expected:
                 breaks.append(Break(member, entry.seq, "link"))
             # Each link checked against the one stored before it: one altered entry is one break.
-            last[member] = (entry.seq, expected if found.link is None else found.link)
+            stored = expected if found.link is None else found.link
+            last[member] = (entry.seq, stored, entry.balance_after)
+            if exported and entry.seq in exported:
+                head = exported.pop(entry.seq)
+                if head.link != found.link or not self._same(head.member_id, member):
+                    breaks.append(Break(head.member_id, head.seq, "exported"))
             self.entries += 1
+
+    def _same(self, exported: str, member: str) -> bool:
+        """Whether an exported head's member is the entry's: the same id, or erased since."""
+        if exported == member:
+            return True
+        secret = self._secret
+        return secret is not None and member.startswith(PREFIX) and pseudonym(secret, exported) == member
 
     def report(self, heads: Iterable[Head]) -> ChainReport:
         """The report, once every entry was checked, given every member's head (once: it uses up
@@ -208,9 +251,105 @@ class Verifier:
         members = 0
         for head in heads:
             members += 1
-            seen = last.pop(head.member_id, (0, GENESIS))
-            if seen != (head.seq, head.link):
+            seq, link, balance = last.pop(head.member_id, _START)
+            if (seq, link) != (head.seq, head.link):
                 breaks.append(Break(head.member_id, head.seq, "head"))
+            if head.balance is not None and head.balance != balance:
+                breaks.append(Break(head.member_id, seq, "balance"))
         # Entries of a member with no row (a row removed): their chain has no head.
-        breaks += (Break(member, seq, "head") for member, (seq, _) in sorted(last.items()))
-        return ChainReport(self.entries, members, tuple(breaks))
+        breaks += (Break(member, seq, "head") for member, (seq, *_) in sorted(last.items()))
+        # Exported heads whose entry is gone.
+        breaks += (Break(head.member_id, seq, "exported") for seq, head in sorted(self._exported.items()))
+        return ChainReport(self.entries, members, tuple(breaks), self._checked)
+
+
+def check_heads(heads: Iterable[Head], field: str = "heads") -> list[Head]:
+    """Exported heads as :meth:`loyalty.Engine.verify` takes them, else
+    :class:`~loyalty.errors.InvalidInput` naming the one at fault (``heads[2].seq``): a member
+    id, a ``seq`` of 0 or more, a link of :data:`LINK_SIZE` bytes, no two of one ``seq`` above 0
+    (an entry is one member's)."""
+    if isinstance(heads, str | bytes) or not isinstance(heads, Iterable):
+        raise InvalidInput(field, f"must be an iterable of Head, got {type(heads).__name__}")
+    checked: list[Head] = []
+    seen: set[int] = set()
+    for i, head in enumerate(heads):
+        at = f"{field}[{i}]"
+        if not isinstance(head, Head):
+            raise InvalidInput(at, f"must be a Head, got {type(head).__name__}")
+        check_id(f"{at}.member_id", head.member_id)
+        seq = head.seq
+        if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < 2**63:
+            raise InvalidInput(f"{at}.seq", f"must be an int from 0 to 2**63 - 1, got {seq!r}")
+        if not isinstance(head.link, bytes) or len(head.link) != LINK_SIZE:
+            raise InvalidInput(f"{at}.link", f"must be {LINK_SIZE} bytes, got {head.link!r}")
+        if seq and seq in seen:
+            raise InvalidInput(f"{at}.seq", f"entry {seq} is named by another head before it")
+        seen.add(seq)
+        checked.append(head)
+    return checked
+
+
+def heads_digest(heads: Iterable[Head]) -> bytes:
+    """SHA-256 over the heads in order, each as its member id (length and itself), ``seq`` and
+    link in hex, one line each: the one value to keep where the database's writers cannot reach
+    (:func:`write_heads` ends its file with it)."""
+    digest = hashlib.sha256()
+    for head in heads:
+        digest.update(
+            f"{_text(head.member_id)}|{head.seq}|{head.link.hex()}\n".encode("utf-8", "surrogatepass")
+        )
+    return digest.digest()
+
+
+def write_heads(heads: Iterable[Head], out: TextIO) -> str:
+    """Write heads as JSON lines, ``{"member_id": ..., "seq": N, "link": "<hex>"}`` each, then
+    ``{"heads": N, "digest": "<hex>"}`` (:func:`heads_digest`); return the digest in hex."""
+    written: list[Head] = []
+    for head in heads:
+        out.write(json.dumps({"member_id": head.member_id, "seq": head.seq, "link": head.link.hex()}) + "\n")
+        written.append(head)
+    digest = heads_digest(written).hex()
+    out.write(json.dumps({"heads": len(written), "digest": digest}) + "\n")
+    return digest
+
+
+def read_heads(lines: Iterable[str], field: str = "heads") -> list[Head]:
+    """The heads :func:`write_heads` wrote, once its last line's count and digest agree with
+    them; else :class:`~loyalty.errors.InvalidInput` naming ``field`` and the line at fault (a
+    file changed, cut short or not of heads)."""
+    heads: list[Head] = []
+    closing: dict[str, Any] | None = None
+    number = 0
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        if closing is not None:
+            raise InvalidInput(field, f"line {number}: a head after the digest line")
+        try:
+            value = json.loads(line)
+        except ValueError as bad:
+            raise InvalidInput(field, f"line {number}: not JSON ({bad})") from None
+        if isinstance(value, dict) and value.keys() == {"heads", "digest"}:
+            closing = value
+        elif isinstance(value, dict) and value.keys() == {"member_id", "seq", "link"}:
+            heads.append(_head(value, field, number))
+        else:
+            raise InvalidInput(
+                field, f"line {number}: neither a head nor the digest line: {line.strip()[:80]!r}"
+            )
+    if closing is None:
+        raise InvalidInput(field, f"no digest line after {number} line(s): the file was cut short")
+    if closing["heads"] != len(heads) or closing["digest"] != heads_digest(heads).hex():
+        raise InvalidInput(field, f"the digest line does not match the {len(heads)} head(s) above it")
+    return check_heads(heads, field)
+
+
+def _head(value: dict[str, Any], field: str, number: int) -> Head:
+    member, seq, link = value["member_id"], value["seq"], value["link"]
+    try:
+        raw = bytes.fromhex(link) if isinstance(link, str) else None
+    except ValueError:
+        raw = None
+    if not isinstance(member, str) or isinstance(seq, bool) or not isinstance(seq, int) or raw is None:
+        raise InvalidInput(field, f"line {number}: a head needs a string, an int and a hex link")
+    return Head(member, seq, raw)

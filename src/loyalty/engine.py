@@ -400,7 +400,9 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         is raised. A used, voided, revoked or expired voucher raises
         :class:`~loyalty.errors.VoucherEnded` (:class:`~loyalty.errors.VoucherExpired` once its
         time is up), an unknown code :class:`~loyalty.errors.UnknownVoucher`, each naming
-        ``code`` and writing nothing. Idempotent on ``id``; a ``voucher_used`` event.
+        ``code`` and writing nothing; a use dated before the voucher was issued raises
+        :class:`~loyalty.errors.InvalidInput` naming ``at``. Idempotent on ``id``; a
+        ``voucher_used`` event.
         """
         return rewarding.use_voucher(
             self._ctx, code, key=id, at=at, purchase_id=purchase_id, member_id=member_id
@@ -542,7 +544,8 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         Idempotent on ``id``. Raises :class:`~loyalty.errors.HoldExpired` once
         the hold's time has run out on the engine clock, and
         :class:`~loyalty.errors.HoldEnded` for a hold already captured or
-        released; neither writes anything.
+        released, and :class:`~loyalty.errors.InvalidInput` naming ``at`` for a capture dated
+        before the hold was placed; none writes anything.
         """
         return spending.capture(self._ctx, hold_id, id=id, at=at, points=points)
 

@@ -45,8 +45,10 @@ class OfflineDoors:
         earnings; ``clamp``: not collected). Beyond the allowance (or after ``until``) it is an
         ordinary redemption, declined on a short balance. Bad figures or dates raise
         :class:`~loyalty.errors.InvalidPoints` or :class:`~loyalty.errors.InvalidDatetime`
-        naming the field, writing nothing. Idempotent on ``id``: a retry must leave out what the
-        original left out (and state what it stated), and gets the original allowance back.
+        naming the field, writing nothing: ``until`` must be after ``at`` and at most 720 hours
+        (30 days) after it, the longest the program's ``hours`` may give. Idempotent on
+        ``id``: a retry must leave out what the original left out (and state what it stated),
+        and gets the original allowance back.
         """
         return offline.grant(
             self._ctx,

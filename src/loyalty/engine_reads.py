@@ -6,11 +6,11 @@ and the reads each stay a page one can read through.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from loyalty.chains import ChainReport
+from loyalty.chains import ChainReport, Head
 from loyalty.checks import check_flag
 from loyalty.figures import Figures
 from loyalty.habits import AtRiskReport
@@ -243,6 +243,23 @@ class EngineReads:
         """
         return views.entries(self._ctx, after, limit)
 
+    def last_seq(self) -> int:
+        """The highest ledger entry ``seq`` drawn so far (0: none): how far the ledger feed
+        (:meth:`entries`) and :meth:`verify` have to read. An upper bound of the entries:
+        PostgreSQL draws numbers that a writer rolling back leaves unused.
+
+        >>> from datetime import datetime, timezone
+        >>> from loyalty import Engine, Program, open_store
+        >>> t = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
+        >>> engine = Engine(Program("Club", "EUR"), open_store("memory://"), clock=lambda: t)
+        >>> _ = engine.enroll("M1", at=t)
+        >>> engine.last_seq(), engine.adjust("M1", 10, id="A1", at=t, reason="goodwill", actor="ops").seq
+        (0, 1)
+        >>> engine.last_seq()
+        1
+        """
+        return views.last_seq(self._ctx)
+
     def export_history(
         self, *, page: int = 500, counts: HistoryExport | None = None
     ) -> Iterator[HistoryEvent]:
@@ -255,10 +272,25 @@ class EngineReads:
         describes (see docs/import-export.md)."""
         return export_history(self._ctx, page=page, export=counts)
 
-    def verify(self, *, batch: int = 1000, progress: Callable[[int], None] | None = None) -> ChainReport:
+    def verify(
+        self,
+        *,
+        batch: int = 1000,
+        progress: Callable[[int], None] | None = None,
+        heads: Iterable[Head] | None = None,
+    ) -> ChainReport:
         """Recompute every member's chain of entry hashes (:mod:`loyalty.chains`) and report every
         broken link, with its member and ``seq``: the proof that no entry was edited, removed,
         inserted or reordered behind the engine's back since it was written (see docs/audit.md).
+        Each member row's head must be its last entry, and its balance that entry's
+        ``balance_after``.
+
+        ``heads``: the heads :meth:`heads` gave earlier, kept where the database's writers cannot
+        change them (:func:`loyalty.chains.read_heads` reads the file ``loyalty verify
+        --write-heads`` writes). Each must still be in its member's chain, the entry of its
+        ``seq`` there, of that member (or of the pseudonym an erasure gave it since), with that
+        link; else a break ``"exported"``: the chain was cut short, rewritten or swapped with
+        another since. A bad head raises :class:`~loyalty.errors.InvalidInput` naming it.
 
         Time linear in the ledger, reading ``batch`` entries at a time in one read-only unit of
         work; ``progress(n)`` is called after each page of ``n`` entries.
@@ -273,7 +305,25 @@ class EngineReads:
         >>> report.ok, report.entries, report.members
         (True, 1, 1)
         """
-        return auditing.verify(self._ctx, batch=batch, progress=progress)
+        return auditing.verify(self._ctx, batch=batch, progress=progress, heads=heads)
+
+    def heads(self, *, batch: int = 1000) -> list[Head]:
+        """Every member's chain head (its last entry's ``seq`` and link, and its balance), in
+        member id order, read ``batch`` at a time in one read-only unit of work: what to export
+        (:func:`loyalty.chains.write_heads`) and give :meth:`verify` later (see docs/audit.md).
+
+        >>> from datetime import datetime, timezone
+        >>> from loyalty import Engine, Program, open_store
+        >>> t = datetime(2024, 3, 1, 9, 30, tzinfo=timezone.utc)
+        >>> engine = Engine(Program("Club", "EUR"), open_store("memory://"), clock=lambda: t)
+        >>> _ = engine.enroll("M1", at=t), engine.enroll("M2", at=t)
+        >>> _ = engine.adjust("M1", 10, id="A1", at=t, reason="goodwill", actor="ops")
+        >>> [(head.member_id, head.seq, head.balance) for head in engine.heads()]
+        [('M1', 1, 10), ('M2', 0, 0)]
+        >>> engine.verify(heads=engine.heads()).exported
+        1
+        """
+        return auditing.heads(self._ctx, batch=batch)
 
     def tier(self, member_id: str) -> TierStatus:
         """Where the member stands in the program's tiers now (:class:`~loyalty.tiers.TierStatus`).

@@ -41,7 +41,7 @@ loyalty.errors.InvalidInput: total: must be at least offline.per_member (300), g
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -68,9 +68,11 @@ __all__ = [
 ]
 
 
-#: The longest default window ``hours`` may give: 30 days. A till offline longer is a till to
-#: replace, and a typo (``hours = 2400``) would leave a window open for months.
+#: The longest window an allowance may have, in hours: 30 days, for the program's ``hours`` and
+#: for a grant's own ``until`` alike. A till offline longer is a till to replace, and a typo
+#: (``hours = 2400``, a ``until`` a year out) would leave a window open for months.
 MAX_HOURS = 30 * 24
+_LONGEST = timedelta(hours=MAX_HOURS)
 
 
 def _positive(field: str, top: int) -> Any:
@@ -134,7 +136,9 @@ def resolve_grant(
             raise InvalidDatetime("until", why)
         return OfflineAllowance(key, terminal_id, per_member, total, at, until, actor)
     if until is None:
-        until = at + timedelta(hours=terms.hours)
+        # Elapsed hours, in the grant's own zone: wall-clock arithmetic would stretch or shrink a
+        # window across a DST change (and take 720 of them past the 720 hours allowed).
+        until = (at.astimezone(UTC) + timedelta(hours=terms.hours)).astimezone(at.tzinfo)
     return OfflineAllowance(
         key,
         terminal_id,
@@ -193,6 +197,13 @@ def check_grant(allowance: OfflineAllowance) -> OfflineAllowance:
         raise InvalidDatetime(
             "until",
             f"must be after at ({allowance.opened_at.isoformat()}), got {allowance.until.isoformat()}",
+        )
+    # Elapsed time (the subtraction of aware times of one zone would count wall-clock hours).
+    if allowance.until.astimezone(UTC) - allowance.opened_at.astimezone(UTC) > _LONGEST:
+        raise InvalidDatetime(
+            "until",
+            f"must be at most {MAX_HOURS} hours (30 days) after at ({allowance.opened_at.isoformat()}),"
+            f" got {allowance.until.isoformat()}",
         )
     return allowance
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from loyalty.chains import Break
+from loyalty.chains import GENESIS, Break, link_of
 from loyalty.engine import Engine
 from loyalty.ledger import EntryKind, Posting
 from loyalty.members import Member
@@ -116,3 +117,55 @@ def test_verify_catches_any_single_row_changed_behind_the_engine(
         first, second = pick.draw(st.permutations(own), label="swapped")[:2]
         tamperer.swap(first, second)
     assert any(found.member_id == member for found in _breaks(engine, members))
+
+
+def _rewritten(store: Store, member: str, seq: int, reason: str) -> dict[int, bytes]:
+    """The member's links from entry ``seq`` on, worked out again with that entry's new reason:
+    what someone who read docs/audit.md writes to hide an edit."""
+    with store.unit_of_work(readonly=True) as uow:
+        own = [found for found in uow.chain_links(limit=1000) if found.entry.member_id == member]
+    before = GENESIS
+    links: dict[int, bytes] = {}
+    for found in own:
+        if found.entry.seq < seq:
+            before = found.link or GENESIS
+            continue
+        entry = attrs.evolve(found.entry, reason=reason) if found.entry.seq == seq else found.entry
+        before = links[entry.seq] = link_of(before, entry, text=found.text)
+    return links
+
+
+@pytest.mark.parametrize("tamper", ["truncate", "rewrite", "relabel"])
+def test_a_chain_cut_short_rewritten_or_relabelled_verifies_but_not_against_heads_exported_before(
+    tampered: Callable[[], Setup], tamper: str
+) -> None:
+    engine, store, tamperer = tampered()
+    members, written = _write(store, next(_examples), [40, 30, 25, 20, 7])
+    exported = [head for head in engine.heads() if head.member_id in members]
+    assert [head.seq for head in exported] == [written[-1][1], written[-2][1]]
+    first = members[0]
+    if tamper == "truncate":  # the last adjustment gone, the row's head and balance put back
+        tamperer.truncate(first, balance=True)
+    elif tamper == "rewrite":  # the first entry's reason changed, every link after it recomputed
+        seq = written[0][1]
+        tamperer.rewrite(seq, "changed", _rewritten(store, first, seq, "changed"), first)
+    else:
+        tamperer.relabel(*members)
+    # The chains alone cannot tell: each is whole, and ends in its row's head and balance.
+    assert _breaks(engine, members) == []
+    found = [b for b in engine.verify(batch=7, heads=exported).breaks if b.member_id in members]
+    expected = {Break(first, exported[0].seq, "exported")}
+    if tamper == "relabel":
+        expected.add(Break(members[1], exported[1].seq, "exported"))
+    assert set(found) == expected
+
+
+def test_an_entry_removed_from_the_end_with_the_head_put_back_leaves_the_balance_to_tell(
+    tampered: Callable[[], Setup],
+) -> None:
+    engine, store, tamperer = tampered()
+    members, written = _write(store, next(_examples), [40, 30, 25, 20, 7])
+    tamperer.truncate(members[0], balance=False)
+    # The member's entries were 40, 25 and 7: the 25 is now its last, and the head on it.
+    last = [seq for member, seq in written if member == members[0]][-2]
+    assert _breaks(engine, members) == [Break(members[0], last, "balance")]

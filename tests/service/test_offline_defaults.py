@@ -4,7 +4,8 @@ what the original sent, and a program without the table refuses a grant that lea
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -132,3 +133,31 @@ def test_a_bad_grant_stating_every_figure_is_refused_before_a_retry_is_looked_fo
             "till-7", id="A1", at=at, per_member=10, total=5, until=at + HOUR, actor="ops"
         )
     assert info.value.field == "per_member"
+
+
+def test_a_grants_own_window_is_at_most_the_720_hours_a_programs_may_be(any_store: Store) -> None:
+    running = engine(any_store, PLAIN)
+    at = T0 + 2 * DAY
+    with pytest.raises(InvalidDatetime) as decade:
+        running.grant_offline_allowance(
+            "till-7", id="A1", at=at, per_member=10**15, total=10**15, until=at + 3650 * DAY, actor="ops"
+        )
+    assert decade.value.field == "until"
+    assert "at most 720 hours" in decade.value.message
+    with pytest.raises(UnknownTerminal):  # nothing written
+        running.offline_report("till-7")
+    longest = running.grant_offline_allowance(
+        "till-7", id="A1", at=at, per_member=5, total=9, until=at + 720 * HOUR, actor="ops"
+    )
+    assert longest.until - longest.opened_at == 720 * HOUR
+
+
+def test_the_programs_hours_are_elapsed_hours_across_a_dst_change(any_store: Store) -> None:
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    month = Program("Club", "EUR", offline=OfflineTerms(per_member=5, total=9, hours=720))
+    # 30 days from before the clocks went back on 27 October 2024: one wall-clock hour more.
+    at = datetime(2024, 10, 20, 12, tzinfo=amsterdam)
+    running = Engine(month, any_store, clock=lambda: at)
+    granted = running.grant_offline_allowance("till-7", id="A1", at=at, actor="ops")
+    assert granted.until.astimezone(UTC) - at.astimezone(UTC) == 720 * HOUR
+    assert granted.until.astimezone(amsterdam).hour == 11

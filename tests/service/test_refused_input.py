@@ -37,7 +37,7 @@ from loyalty import (
 )
 from loyalty.checks import MAX_POINTS
 from loyalty.pseudonyms import pseudonym
-from loyalty.rewards import Reward
+from loyalty.rewards import Gives, Reward
 from loyalty.rules import SpendRule
 from loyalty.store import Store
 from loyalty.testing.contract import T0
@@ -49,6 +49,9 @@ NAIVE = datetime(2024, 3, 1, 9, 30)
 #: A UTC offset Python allows and no adapter keeps (they keep whole seconds).
 SUB_SECOND = timezone(timedelta(hours=-3, microseconds=250_000))
 PRICE = Decimal("2.50")
+#: When the fixture's hold and voucher are made: after the enrollments, within the clock's lead.
+LATER = T0 + timedelta(minutes=5)
+COFFEE = Reward(id="coffee", name="A coffee", cost=20, gives=Gives.PRODUCT, sku="espresso", valid_for_days=7)
 
 
 def sale(**changes: Any) -> Purchase:
@@ -360,6 +363,18 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
     ("redeem with empty id", lambda e: e.redeem("M1", 5, id="", at=T0), InvalidId, "id"),
     ("over-long member id", lambda e: e.enroll("M" * 129, at=T0), InvalidId, "member_id"),
     (
+        "capture dated before its hold was placed",
+        lambda e: e.capture("H1", id="C-new", at=LATER - timedelta(seconds=1)),
+        InvalidInput,
+        "at",
+    ),
+    (
+        "voucher used before it was issued",
+        lambda e: e.use_voucher(e.vouchers("M2")[0].code, id="V-new", at=LATER - timedelta(seconds=1)),
+        InvalidInput,
+        "at",
+    ),
+    (
         "purchase id reused for other lines",
         lambda e: e.record_purchase(sale(id="P1")),
         IdempotencyConflict,
@@ -513,7 +528,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
 @pytest.fixture
 def engine(store: Store) -> Engine:
     # The default time guards: 15 minutes of lead, and no activity before enrollment.
-    engine = Engine(Program("Bad input", "EUR"), store, clock=lambda: T0)
+    engine = Engine(Program("Bad input", "EUR", rewards=[COFFEE]), store, clock=lambda: T0)
     engine.enroll("M1", at=T0)
     engine.enroll("M2", at=T0)
     engine.enroll("M3", at=T0, attributes={"vip": 1})
@@ -523,6 +538,10 @@ def engine(store: Store) -> Engine:
     engine.grant_offline_allowance(
         "till-1", id="G1", at=T0, per_member=50, total=100, until=T0 + timedelta(days=1), actor="staff"
     )
+    # M2's hold and voucher, made at the till a few minutes after its enrollment.
+    engine.adjust("M2", 50, id="A2", at=T0, reason="welcome", actor="staff")
+    engine.hold("M2", 10, id="H1", at=LATER, ttl=timedelta(hours=1))
+    engine.redeem_reward("M2", "coffee", id="V1", at=LATER)
     return engine
 
 
@@ -554,7 +573,24 @@ def test_a_command_on_an_erased_member_names_the_field_and_writes_nothing(
 def _refused_writing_nothing(
     engine: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
 ) -> None:
-    keys = ["P1", "R1", "A1", "G1", "E1", "P-new", "R-new", "A-new", "U-new", "E-new", "G-new", "T-new"]
+    keys = [
+        "P1",
+        "R1",
+        "A1",
+        "G1",
+        "E1",
+        "P-new",
+        "R-new",
+        "A-new",
+        "U-new",
+        "E-new",
+        "G-new",
+        "T-new",
+        "H1",
+        "V1",
+        "C-new",
+        "V-new",
+    ]
     members = ["M1", "M2", "M3", "M4", "M9", "M" * 129]
     with store.unit_of_work(readonly=True) as uow:
         erased = uow.erasure_secret() is not None
@@ -562,6 +598,7 @@ def _refused_writing_nothing(
         members.append(hidden(store))
     terminals = ["till-1", "till-9"]
     before = snapshot(store, members, keys, terminals=terminals)
+    voucher = engine.vouchers("M2")
     with pytest.raises(expected) as info:
         case(engine)
     assert info.value.field == field
@@ -577,6 +614,7 @@ def _refused_writing_nothing(
     else:
         assert after == before
     assert engine.balance("M1").available == 100
+    assert engine.vouchers("M2") == voucher
 
 
 def test_the_snapshot_sees_an_offline_allowance_granted() -> None:

@@ -86,6 +86,8 @@ def test_a_good_allowance_passes_and_may_give_one_member_all_of_it() -> None:
     assert check_grant(ALLOWANCE) is ALLOWANCE
     whole = attrs.evolve(ALLOWANCE, per_member=250, until=T0 + timedelta(microseconds=1))
     assert check_grant(whole) is whole
+    longest = attrs.evolve(ALLOWANCE, until=T0 + timedelta(hours=720))
+    assert check_grant(longest) is longest
 
 
 @pytest.mark.parametrize(
@@ -98,6 +100,12 @@ def test_a_good_allowance_passes_and_may_give_one_member_all_of_it() -> None:
         ({"opened_at": datetime(2024, 3, 1)}, InvalidDatetime, "at"),
         ({"until": datetime(2024, 3, 2)}, InvalidDatetime, "until"),
         ({"until": T0 - timedelta(seconds=1)}, InvalidDatetime, "until"),
+        ({"until": T0 + timedelta(hours=720, microseconds=1)}, InvalidDatetime, "until"),
+        (
+            {"until": T0 + timedelta(days=3650), "per_member": 10**15, "total": 10**15},
+            InvalidDatetime,
+            "until",
+        ),
         ({"id": " "}, InvalidId, "id"),
         ({"terminal_id": "a\nb"}, InvalidId, "terminal_id"),
         ({"actor": None}, InvalidId, "actor"),
@@ -119,6 +127,12 @@ def test_a_bad_allowance_says_what_is_wrong_with_it() -> None:
         check_grant(attrs.evolve(ALLOWANCE, until=T0))
     assert str(early.value) == (
         "until: must be after at (2024-03-01T09:30:00+00:00), got 2024-03-01T09:30:00+00:00"
+    )
+    with pytest.raises(InvalidDatetime) as late:
+        check_grant(attrs.evolve(ALLOWANCE, until=T0 + timedelta(days=31)))
+    assert str(late.value) == (
+        "until: must be at most 720 hours (30 days) after at (2024-03-01T09:30:00+00:00),"
+        " got 2024-04-01T09:30:00+00:00"
     )
 
 

@@ -22,7 +22,7 @@ def test_every_public_name_is_its_home_modules_object() -> None:
 def test_the_chain_report_is_public() -> None:
     # What Engine.verify returns is named at the top, as its other results are.
     assert loyalty.ChainReport.__module__ == "loyalty.chains"
-    assert {"ChainReport", "Break"} <= set(loyalty.__all__)
+    assert {"ChainReport", "Break", "Head"} <= set(loyalty.__all__)
 
 
 def test_importing_the_package_loads_no_engine_rule_or_store() -> None:

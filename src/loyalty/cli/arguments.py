@@ -532,8 +532,9 @@ def parser() -> argparse.ArgumentParser:
         description=(
             "Recompute every member's chain of ledger entry hashes from its first entry and print "
             "every broken link (an entry edited, removed, inserted or reordered behind the engine's "
-            "back), with its member and seq; exit status 5 if there is one (docs/audit.md). "
-            "Nothing is written."
+            "back), with its member and seq, a member row whose head or balance is not its last "
+            "entry's, or a head exported before (--heads) no longer in its chain; exit status 5 if "
+            "there is one (docs/audit.md). Nothing is written but the --write-heads file."
         ),
     )
     store_options(verifying)
@@ -543,6 +544,18 @@ def parser() -> argparse.ArgumentParser:
         default=1000,
         metavar="N",
         help="entries read at a time (default: 1000)",
+    )
+    verifying.add_argument(
+        "--heads",
+        type=Path,
+        metavar="FILE",
+        help="also check that every head in FILE (written by --write-heads before) is still in its chain",
+    )
+    verifying.add_argument(
+        "--write-heads",
+        type=Path,
+        metavar="FILE",
+        help="once every chain verifies, write every member's head to FILE (JSON lines and a digest)",
     )
     verifying.add_argument("--json", action="store_true", help="print the report as one JSON object")
 

@@ -15,7 +15,14 @@ from datetime import UTC, datetime
 
 from loyalty import codec
 from loyalty.checks import check_aware, check_id
-from loyalty.errors import InsufficientPoints, UnknownPurchase, UnknownReward, UnknownVoucher, VoucherNotOwned
+from loyalty.errors import (
+    InsufficientPoints,
+    InvalidInput,
+    UnknownPurchase,
+    UnknownReward,
+    UnknownVoucher,
+    VoucherNotOwned,
+)
 from loyalty.ledger import EntryKind, Posting
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.purchases import Purchase
@@ -182,6 +189,13 @@ def use_voucher(
         if replay is not None:
             return codec.structure(replay.result, Voucher)
         locks.allowed(uow, found.member_id, locks.SPEND, field="code")
+        # In UTC: two times of one zone compare by their wall clocks, which a DST change repeats.
+        if at.astimezone(UTC) < found.issued_at.astimezone(UTC):
+            raise InvalidInput(
+                "at",
+                f"the use ({at.isoformat()}) is before its voucher was issued"
+                f" ({found.issued_at.isoformat()})",
+            )
         now = ctx.now()
         check_use(found, now, member_id=member_id)
         if purchase_id is not None:

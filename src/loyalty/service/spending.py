@@ -261,6 +261,12 @@ def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | 
         replay = capturing.replay(uow)
         if replay is not None:
             return codec.structure(replay.result, Hold)
+        # In UTC: two times of one zone compare by their wall clocks, which a DST change repeats.
+        if at.astimezone(UTC) < held.held_at.astimezone(UTC):
+            raise InvalidInput(
+                "at",
+                f"the capture ({at.isoformat()}) is before its hold was placed ({held.held_at.isoformat()})",
+            )
         now = ctx.now()
         if held.status is HoldStatus.EXPIRED:
             raise _expired(hold_id, held)

@@ -113,3 +113,8 @@ def events(ctx: Context, after: int, limit: int) -> list[DomainEvent]:
     _check_cursor("after", after, 0, MAX_POINTS)
     _check_cursor("limit", limit, 1, 10_000)
     return ctx.runner.read(lambda uow: uow.events(after=after, limit=limit))
+
+
+def last_seq(ctx: Context) -> int:
+    """The highest ledger entry ``seq`` drawn so far (0: none)."""
+    return ctx.runner.read(lambda uow: uow.last_seq())

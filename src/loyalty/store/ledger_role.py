@@ -143,6 +143,7 @@ class LedgerRole(Protocol):
 
     def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
         """Members' chain heads (the ``seq`` and link of their last entry, ``0`` and
-        :data:`~loyalty.chains.GENESIS` for none) of ids above ``after``, in code-point order,
-        at most ``limit``."""
+        :data:`~loyalty.chains.GENESIS` for none, with the maintained :meth:`balance` beside
+        them, which ``verify`` checks against that entry's ``balance_after``) of ids above
+        ``after``, in code-point order, at most ``limit``."""
         ...

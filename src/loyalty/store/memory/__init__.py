@@ -297,9 +297,11 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
         return [Link(e, links.get(e.seq), texts.get(e.seq)) for e in ledger[start : start + limit]]
 
     def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
-        data = self._data
-        heads = data.heads
-        return [Head(mid, *heads.get(mid, (0, GENESIS))) for mid in self.member_ids(after=after, limit=limit)]
+        heads, balances = self._data.heads, self._data.balances
+        return [
+            Head(mid, *heads.get(mid, (0, GENESIS)), balances[mid])
+            for mid in self.member_ids(after=after, limit=limit)
+        ]
 
     def add_hold(self, hold: Hold) -> None:
         self._writable()

@@ -56,7 +56,7 @@ class PostgresFeed:
 
     def chain_heads(self: Transaction, *, after: str = "", limit: int) -> list[Head]:
         rows = self._execute(self._q.chain_heads, (after, limit)).fetchall()
-        return [Head(str(member), int(seq), bytes(link)) for member, seq, link in rows]
+        return [Head(str(member), int(seq), bytes(link), int(balance)) for member, seq, link, balance in rows]
 
 
 def _horizon(uow: Transaction) -> int:

@@ -198,8 +198,8 @@ class Queries(ErasureQueries):
         self._compose_erasure(q)
         self.schema = schema
         self.chain_heads = q(
-            'SELECT member_id, chain_seq, chain_link FROM {s}.members WHERE member_id COLLATE "C" > %s'
-            ' ORDER BY member_id COLLATE "C" LIMIT %s'
+            "SELECT member_id, chain_seq, chain_link, balance FROM {s}.members"
+            ' WHERE member_id COLLATE "C" > %s ORDER BY member_id COLLATE "C" LIMIT %s'
         )
         self.unchained = q("SELECT {entry_columns} FROM {s}.entries WHERE seq > %s ORDER BY seq LIMIT %s")
         self.keep_links = q(

@@ -250,7 +250,8 @@ SELECT_LINKS = (
     " FROM entries WHERE seq > ? ORDER BY seq LIMIT ?"
 )
 SELECT_HEADS = (
-    "SELECT member_id, chain_seq, chain_link FROM members WHERE member_id > ? ORDER BY member_id LIMIT ?"
+    "SELECT member_id, chain_seq, chain_link, balance FROM members"
+    " WHERE member_id > ? ORDER BY member_id LIMIT ?"
 )
 INSERT_OPERATION = (
     "INSERT INTO operations (key, kind, body, recorded_micros, recorded_offset, purchased_micros)"

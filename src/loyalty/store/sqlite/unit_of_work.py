@@ -323,7 +323,7 @@ class SQLiteUnitOfWork(
 
     def chain_heads(self, *, after: str = "", limit: int) -> list[Head]:
         rows = self._conn.execute(SELECT_HEADS, (after, limit)).fetchall()
-        return [Head(str(member), int(seq), bytes(link)) for member, seq, link in rows]
+        return [Head(str(member), int(seq), bytes(link), int(balance)) for member, seq, link, balance in rows]
 
     def referral_code(self, member_id: str) -> str | None:
         row = self._conn.execute(

@@ -9,26 +9,28 @@ from concurrent.futures import ThreadPoolExecutor
 import attrs
 import pytest
 
-from loyalty.chains import GENESIS, Head, Link, link_of
+from loyalty.chains import GENESIS, Break, Head, Link, link_of
 from loyalty.engine import Engine
 from loyalty.ledger import EntryKind
 from loyalty.store import Store
 from loyalty.testing.contract._base import T0, ContractBase, adjust_posting, debit
 
 
-def _chained(links: list[Link]) -> dict[str, tuple[int, bytes]]:
-    """Each member's last (seq, link), checking every stored link against the one before it."""
-    heads: dict[str, tuple[int, bytes]] = {}
+def _chained(links: list[Link]) -> dict[str, tuple[int, bytes, int]]:
+    """Each member's last (seq, link, balance after), checking every stored link against the one
+    before it."""
+    heads: dict[str, tuple[int, bytes, int]] = {}
     for found in links:
         entry = found.entry
-        expected = link_of(heads.get(entry.member_id, (0, GENESIS))[1], entry)
+        expected = link_of(heads.get(entry.member_id, (0, GENESIS, 0))[1], entry)
         assert found.link == expected, f"entry {entry.seq} of {entry.member_id!r}"
-        heads[entry.member_id] = (entry.seq, expected)
+        heads[entry.member_id] = (entry.seq, expected, entry.balance_after)
     return heads
 
 
 class ChainsContract(ContractBase):
-    """Each entry's link is chained to its member's entry before it; the member's row has the head."""
+    """Each entry's link is chained to its member's entry before it; the member's row has the head
+    and the balance, which is its last entry's ``balance_after``."""
 
     def test_every_entry_is_stored_with_its_link_and_each_member_with_its_head(self, store: Store) -> None:
         for member in ("M1", "M2", "M3"):
@@ -53,8 +55,9 @@ class ChainsContract(ContractBase):
             assert uow.chain_heads(limit=100) == [
                 Head("M1", *heads["M1"]),
                 Head("M2", *heads["M2"]),
-                Head("M3", 0, GENESIS),
+                Head("M3", 0, GENESIS, 0),
             ]
+            assert [head.balance for head in uow.chain_heads(limit=100)] == [11, 7, 0]
 
     def test_links_and_heads_are_read_a_page_at_a_time(self, store: Store) -> None:
         for member in ("M2", "M1", "Ä"):
@@ -81,6 +84,23 @@ class ChainsContract(ContractBase):
         report = engine.verify(batch=2, progress=pages.append)
         assert report.ok, report.breaks
         assert (report.entries, report.members, pages) == (3, 2, [2, 1])
+
+    def test_heads_exported_before_an_erasure_are_found_under_the_pseudonym_after_it(
+        self, engine: Engine
+    ) -> None:
+        for member in ("+31612345678", "M2"):
+            engine.enroll(member, at=T0)
+            engine.adjust(member, 30, id=f"A-{member}", at=T0, reason="welcome", actor="ops")
+        engine.transfer("+31612345678", "M2", 5, id="T1", at=T0, reason="a gift from Ann")
+        exported = engine.heads()
+        assert [(head.seq, head.balance) for head in exported] == [(3, 25), (4, 35)]
+        hidden = engine.erase("+31612345678", id="E1", at=T0, reason="request", actor="dpo").pseudonym
+        report = engine.verify(heads=exported)
+        assert (report.ok, report.exported) == (True, 2), report.breaks
+        # The same head under another member's id is not in that member's chain.
+        other = [attrs.evolve(exported[0], member_id="M2")]
+        assert engine.verify(heads=other).breaks == (Break("M2", 3, "exported"),)
+        assert [head.member_id for head in engine.heads()] == sorted(["M2", hidden])
 
     def test_writers_of_one_member_at_once_keep_its_chain_whole(self, store: Store, engine: Engine) -> None:
         if not self.concurrent:
