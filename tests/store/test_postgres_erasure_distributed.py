@@ -18,6 +18,7 @@ from psycopg import sql
 from loyalty import Engine, Program, open_store
 from loyalty.config import program_from_dict
 from loyalty.testing.contract import T0
+from loyalty.testing.contract.erasure import PERSONAL_PROGRAM
 from loyalty.testing.contract.erasure_ids import PROGRAM, REFEREE, REFERRER, write_referral_history
 from tests import shop
 from tests.pg import postgres_dsn, schema_of
@@ -74,7 +75,7 @@ def test_the_simulated_cluster_refuses_an_update_of_a_distribution_column(schema
 def test_an_erasure_of_a_member_sharing_transfers_and_a_merge_moves_its_rows(schema_url: str) -> None:
     # Its own history (keys, events, purchases, adjustments, a merge of its old account), a
     # referral of M2, transfers each way with M2, M3 merged into it, an offline redemption.
-    with Engine(Program("Club", "EUR"), open_store(schema_url), clock=lambda: T0) as engine:
+    with Engine(PERSONAL_PROGRAM, open_store(schema_url), clock=lambda: T0) as engine:
         _refuse_distribution_updates(schema_of(schema_url))
         _erase_and_compare(engine)
     _assert_absent(pg_dump(postgres_dsn(), schema_of(schema_url)))
