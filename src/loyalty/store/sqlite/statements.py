@@ -7,10 +7,11 @@ import functools
 import sqlite3
 import threading
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import ParamSpec, TypeVar
 
 from loyalty.errors import StorageError, TransientStorageError
+from loyalty.habits import micros as micros  # re-exported: the adapters' instants as numbers
 from loyalty.records import pack_operation
 from loyalty.store.periods import instant_of
 from loyalty.store.rows import (
@@ -293,10 +294,6 @@ def sortable(value: datetime | None) -> str | None:
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def micros(at: datetime) -> int:
-    return (at - EPOCH) // timedelta(microseconds=1)
 
 
 def instant_micros(text: object) -> int | None:
