@@ -154,6 +154,7 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
         vests, expires = lot_dates(
             snapshot.versions, program, receipt.occurred_at, pending=isinstance(subject, Purchase), now=now
         )
+        rules = receipt.rules  # (worked out from the rows on each read)
         posting = Posting(
             member_id,
             EntryKind.EARN,
@@ -163,11 +164,11 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
             subject.id,
             snapshot.reason,
             None,
-            receipt.rules,
+            rules,
             receipt.program_version,
             vests,
             expires,
-            shares=_shares(receipt),
+            shares=_shares(receipt, rules),
         )
         lot = planner.credit(posting)
     planner.add_tallies(deltas)
@@ -202,9 +203,9 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
     return EarningPlan(receipt, planner.plan(), lot, member, tier_state, referral, referee_lot, bonus)
 
 
-def _shares(receipt: Receipt) -> tuple[int, ...]:
-    """Each rule's whole points of the receipt's, if more than one rule gave them (the figures by rule)."""
-    rules = receipt.rules
+def _shares(receipt: Receipt, rules: tuple[str, ...]) -> tuple[int, ...]:
+    """Each rule's whole points of the receipt's, if more than one rule (of its ``rules``) gave
+    them (the figures by rule)."""
     if len(rules) < 2:
         return ()
     exact = dict.fromkeys(rules, Decimal(0))
