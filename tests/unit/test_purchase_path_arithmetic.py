@@ -17,6 +17,8 @@ from loyalty import chains
 from loyalty.checks import MAX_YEAR, MIN_YEAR, check_aware
 from loyalty.errors import InvalidDatetime, TillTimeAhead
 from loyalty.habits import micros, month_key
+from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.lots import Lot
 from loyalty.program import Rounding
 from loyalty.receipts import Receipt
 from loyalty.tallies import Tally
@@ -119,3 +121,32 @@ def test_a_receipt_made_of_rows_sets_every_field_attrs_knows() -> None:
     assert {field.name: getattr(made, field.name) for field in attrs.fields(Receipt)} == attrs.asdict(
         Receipt("T1", "M1", at, None, 3, (), floor, zero, program_version="1"), recurse=False
     )
+
+
+@pytest.mark.parametrize("cls", [Entry, Lot])
+def test_an_entry_and_a_lot_have_nothing_their_init_would_check_or_convert(cls: type) -> None:
+    # Posting.recorded and Lot.opened_by set the slots as they come: only while __init__ does no more.
+    fields = attrs.fields(cls)
+    assert all(field.validator is None and field.converter is None for field in fields)
+    assert not any(isinstance(field.default, attrs.Factory) for field in fields)  # type: ignore[arg-type]
+    assert not hasattr(cls, "__attrs_post_init__") and not hasattr(cls, "__attrs_pre_init__")
+
+
+def test_a_recorded_entry_and_the_lot_it_opens_are_the_values_their_classes_make() -> None:
+    t = datetime(2024, 3, 1, 9, 30, tzinfo=ZoneInfo("Europe/Amsterdam"))
+    posting = Posting(
+        "M1", EntryKind.EARN, 40, t, t + timedelta(seconds=1), "T1-1", "purchase", "till-3", ("a", "b"), "v2",
+        vests_at=t + timedelta(days=14), expires_at=t + timedelta(days=365), draws=((3, -2),), rolling=True,
+        redates=((4, None),), shares=(30, 10),
+    )  # fmt: skip
+    entry = posting.recorded(7, 55)
+    values = {field.name: getattr(posting, field.name) for field in attrs.fields(Posting)}
+    del values["shares"]  # (the entry does not carry them)
+    made = Entry(7, balance_after=55, **values)
+    assert type(entry) is Entry and entry == made and hash(entry) == hash(made) and repr(entry) == repr(made)
+    assert attrs.asdict(entry, recurse=False) == attrs.asdict(made, recurse=False)
+    lot = Lot.opened_by(entry, 7, 38)
+    plain = Lot(7, "M1", 38, 38, t, entry.vests_at, entry.expires_at, True)
+    assert type(lot) is Lot and lot == plain and hash(lot) == hash(plain) and repr(lot) == repr(plain)
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        entry.points = 0  # type: ignore[misc]
