@@ -85,6 +85,43 @@ class Posting:
     #: rule (:func:`rule_shares`); the entry itself does not carry them.
     shares: tuple[int, ...] = ()
 
+    @classmethod
+    def earned(
+        cls,
+        member_id: str,
+        points: int,
+        occurred_at: datetime,
+        recorded_at: datetime,
+        source_id: str,
+        reason: str,
+        rules: tuple[str, ...],
+        program_version: str | None,
+        vests_at: datetime | None,
+        expires_at: datetime | None,
+        shares: tuple[int, ...],
+    ) -> Posting:
+        """``Posting(member_id, EntryKind.EARN, ...)`` of what a purchase or event earned (no actor,
+        draws or re-dates; rolling is the planner's to set), its slots set as :meth:`recorded`
+        sets an entry's: on every purchase that earns."""
+        posting = _NEW(cls)
+        _P_MEMBER_ID(posting, member_id)
+        _P_KIND(posting, EntryKind.EARN)
+        _P_POINTS(posting, points)
+        _P_OCCURRED_AT(posting, occurred_at)
+        _P_RECORDED_AT(posting, recorded_at)
+        _P_SOURCE_ID(posting, source_id)
+        _P_REASON(posting, reason)
+        _P_ACTOR(posting, None)
+        _P_RULES(posting, rules)
+        _P_PROGRAM_VERSION(posting, program_version)
+        _P_VESTS_AT(posting, vests_at)
+        _P_EXPIRES_AT(posting, expires_at)
+        _P_DRAWS(posting, ())
+        _P_ROLLING(posting, False)
+        _P_REDATES(posting, ())
+        _P_SHARES(posting, shares)
+        return posting
+
     def recorded(self, seq: int, balance_after: int) -> Entry:
         """The entry this posting became, once the store has numbered it and moved the balance."""
         # Its slots set through their own setters, made once below, rather than by attrs'
@@ -150,8 +187,41 @@ class Entry(JsonForm):
     redates: tuple[tuple[int, datetime | None], ...] = ()
 
 
-# Entry's slot setters, for Posting.recorded.
+# Posting's and Entry's slot setters, for Posting.earned and Posting.recorded, by name (the
+# fields both have in the same order, then each one's own).
 _NEW = object.__new__
+_ALIKE = (
+    "occurred_at",
+    "recorded_at",
+    "source_id",
+    "reason",
+    "actor",
+    "rules",
+    "program_version",
+    "vests_at",
+    "expires_at",
+    "draws",
+    "rolling",
+    "redates",
+)
+(
+    _P_MEMBER_ID,
+    _P_KIND,
+    _P_POINTS,
+    _P_OCCURRED_AT,
+    _P_RECORDED_AT,
+    _P_SOURCE_ID,
+    _P_REASON,
+    _P_ACTOR,
+    _P_RULES,
+    _P_PROGRAM_VERSION,
+    _P_VESTS_AT,
+    _P_EXPIRES_AT,
+    _P_DRAWS,
+    _P_ROLLING,
+    _P_REDATES,
+    _P_SHARES,
+) = (getattr(Posting, name).__set__ for name in ("member_id", "kind", "points", *_ALIKE, "shares"))
 (
     _SEQ,
     _MEMBER_ID,
@@ -171,26 +241,7 @@ _NEW = object.__new__
     _ROLLING,
     _REDATES,
 ) = (
-    getattr(Entry, name).__set__
-    for name in (
-        "seq",
-        "member_id",
-        "kind",
-        "points",
-        "balance_after",
-        "occurred_at",
-        "recorded_at",
-        "source_id",
-        "reason",
-        "actor",
-        "rules",
-        "program_version",
-        "vests_at",
-        "expires_at",
-        "draws",
-        "rolling",
-        "redates",
-    )
+    getattr(Entry, name).__set__ for name in ("seq", "member_id", "kind", "points", "balance_after", *_ALIKE)
 )
 
 

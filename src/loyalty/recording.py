@@ -21,7 +21,7 @@ import attrs
 
 from loyalty.earning import Event
 from loyalty.habits import month_key, purchase_changes, seen_key
-from loyalty.ledger import EntryKind, Posting, shares_of
+from loyalty.ledger import Posting, shares_of
 from loyalty.members import Member, MemberStatus
 from loyalty.money import EXACT
 from loyalty.plans import Account, Plan, Planner
@@ -155,20 +155,18 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
             snapshot.versions, program, receipt.occurred_at, pending=isinstance(subject, Purchase), now=now
         )
         rules = receipt.rules  # (worked out from the rows on each read)
-        posting = Posting(
+        posting = Posting.earned(
             member_id,
-            EntryKind.EARN,
             receipt.points,
             receipt.occurred_at,
             now,
             subject.id,
             snapshot.reason,
-            None,
             rules,
             receipt.program_version,
             vests,
             expires,
-            shares=_shares(receipt, rules),
+            _shares(receipt, rules),
         )
         lot = planner.credit(posting)
     planner.add_tallies(deltas)
