@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from decimal import Decimal
+from operator import attrgetter
 
 from loyalty.blocks import count_blocks
 from loyalty.compiled import Selection
@@ -53,6 +54,7 @@ _ZERO = Decimal(0)
 _ONE = Decimal(1)
 _NO_TALLY = Tally()
 _NO_DELTAS: Mapping[str, Tally] = {}
+_AMOUNT = attrgetter("amount")
 
 
 class Outcome:
@@ -97,7 +99,7 @@ class Context:
                 subtract = EXACT.subtract
                 self.basis = [subtract(line.amount, line.tax) if line.tax else line.amount for line in lines]
             else:
-                self.basis = [line.amount for line in lines]
+                self.basis = list(map(_AMOUNT, lines))  # (no comprehension's function object)
             self.line_points = [_ZERO] * len(lines)
             self.every_line = list(range(len(lines)))
 

@@ -15,7 +15,7 @@ from loyalty.conditions import (
     birthday_in,
 )
 from loyalty.errors import InvalidInput
-from loyalty.habits import seen_key
+from loyalty.habits import micros, seen_key
 from loyalty.members import AttributeValue, Member
 from loyalty.program import Program
 from loyalty.purchases import Purchase
@@ -146,7 +146,7 @@ def redeemed_key(member_id: str) -> str:
 
 def epoch_micros(at: datetime) -> int:
     """``at`` as whole microseconds since 1970 (UTC), exactly."""
-    return (at - _EPOCH) // timedelta(microseconds=1)
+    return micros(at)
 
 
 def _birthday_year(selection: Selection, rule: BirthdayBonus, birthday: date) -> int | None:

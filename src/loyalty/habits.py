@@ -43,12 +43,15 @@ __all__ = [
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DAY = timedelta(days=1)
-_MICROSECOND = timedelta(microseconds=1)
+_MONTHS = ("", *(f"{month:02d}" for month in range(1, 13)))
 
 
 def micros(at: datetime) -> int:
     """``at`` as whole microseconds since 1970 (UTC), exactly."""
-    return (at - _EPOCH) // _MICROSECOND
+    # ``(at - _EPOCH) // timedelta(microseconds=1)`` in int arithmetic (a timedelta's seconds
+    # and microseconds are never negative): a quarter of the division's cost, on every purchase.
+    since = at - _EPOCH
+    return (since.days * 86_400 + since.seconds) * 1_000_000 + since.microseconds
 
 
 def instant(value: Decimal | int) -> datetime:
@@ -62,7 +65,10 @@ def seen_key(member_id: str) -> str:
 
 
 def month_key(local: datetime) -> str:
-    return f"{local.year:04d}-{local.month:02d}"
+    year = local.year
+    # The month from a table and a year of four digits as it is: two format calls fewer per
+    # purchase than ``f"{year:04d}-{month:02d}"``, the same text.
+    return f"{year}-{_MONTHS[local.month]}" if year >= 1000 else f"{year:04d}-{_MONTHS[local.month]}"
 
 
 def spent_key(member_id: str, month: str) -> str:

@@ -90,16 +90,34 @@ class Lot:
     @classmethod
     def opened_by(cls, entry: Entry | Posting, lot_id: int, points: int) -> Lot:
         """The lot of ``points`` (see :func:`opens`) an entry opens."""
-        return cls(
-            lot_id,
-            entry.member_id,
-            points,
-            points,
-            entry.occurred_at,
-            entry.vests_at,
-            entry.expires_at,
-            entry.rolling,
-        )
+        # Set slot by slot, as counted_balance below (on every credit appended); Lot has no
+        # validator, converter or default factory to skip (tests/unit/test_purchase_path_arithmetic.py).
+        lot = _NEW_LOT(cls)
+        _LOT_ID(lot, lot_id)
+        _LOT_MEMBER_ID(lot, entry.member_id)
+        _LOT_POINTS(lot, points)
+        _LOT_REMAINING(lot, points)
+        _LOT_EARNED_AT(lot, entry.occurred_at)
+        _LOT_VESTS_AT(lot, entry.vests_at)
+        _LOT_EXPIRES_AT(lot, entry.expires_at)
+        _LOT_ROLLING(lot, entry.rolling)
+        return lot
+
+
+_NEW_LOT = object.__new__
+(
+    _LOT_ID,
+    _LOT_MEMBER_ID,
+    _LOT_POINTS,
+    _LOT_REMAINING,
+    _LOT_EARNED_AT,
+    _LOT_VESTS_AT,
+    _LOT_EXPIRES_AT,
+    _LOT_ROLLING,
+) = (
+    getattr(Lot, name).__set__
+    for name in ("id", "member_id", "points", "remaining", "earned_at", "vests_at", "expires_at", "rolling")
+)
 
 
 @attrs.frozen

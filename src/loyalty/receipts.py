@@ -24,6 +24,7 @@ from __future__ import annotations
 import textwrap
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 import attrs
@@ -36,6 +37,7 @@ from loyalty.program import Rounding
 __all__ = ["MIN_WIDTH", "Contribution", "Receipt", "Row", "Skipped", "breakdown_rows"]
 
 _ZERO = Decimal(0)
+_RULE_OF_ROW = itemgetter(0)
 #: The narrowest slip :meth:`Receipt.render` lays out: a figure and a few words a line.
 MIN_WIDTH = 24
 # Points a rule gave are shown to at most this many places (or the program's scale, if finer).
@@ -141,27 +143,28 @@ class Receipt(JsonForm, _Rows):
         on every purchase: a recorded purchase keeps its rows as text, and most callers read only
         the points). It is the same value as one made with the contributions: equal, alike in
         ``repr``, ``to_dict`` and pickling."""
-        made = object.__new__(cls)
-        put = object.__setattr__
-        put(made, "_rows", rows)
-        put(made, "source_id", source_id)
-        put(made, "member_id", member_id)
-        put(made, "occurred_at", occurred_at)
-        put(made, "amount", amount)
-        put(made, "points", points)
-        put(made, "rounding", rounding)
-        put(made, "rounding_adjustment", rounding_adjustment)
-        put(made, "balance_after", balance_after)
-        put(made, "skipped", skipped)
-        put(made, "program_version", program_version)
-        put(made, "scale", scale)
-        put(made, "carried_in", carried_in)
-        put(made, "carried_out", carried_out)
-        put(made, "event", event)
-        put(made, "tier", None)
-        put(made, "tier_reached", None)
-        put(made, "tier_bonus", 0)
-        put(made, "guest", False)
+        # Each slot set through its own descriptor, made once below: ``object.__setattr__`` looks
+        # the name up on the class and builds two argument tuples on each of these 19 calls.
+        made = _NEW_RECEIPT(cls)
+        _SET_ROWS(made, rows)
+        _SET_SOURCE_ID(made, source_id)
+        _SET_MEMBER_ID(made, member_id)
+        _SET_OCCURRED_AT(made, occurred_at)
+        _SET_AMOUNT(made, amount)
+        _SET_POINTS(made, points)
+        _SET_ROUNDING(made, rounding)
+        _SET_ROUNDING_ADJUSTMENT(made, rounding_adjustment)
+        _SET_BALANCE_AFTER(made, balance_after)
+        _SET_SKIPPED(made, skipped)
+        _SET_PROGRAM_VERSION(made, program_version)
+        _SET_SCALE(made, scale)
+        _SET_CARRIED_IN(made, carried_in)
+        _SET_CARRIED_OUT(made, carried_out)
+        _SET_EVENT(made, event)
+        _SET_TIER(made, None)
+        _SET_TIER_REACHED(made, None)
+        _SET_TIER_BONUS(made, 0)
+        _SET_GUEST(made, False)
         return made
 
     if not TYPE_CHECKING:  # (so that the type checker still refuses a misspelt attribute)
@@ -178,7 +181,8 @@ class Receipt(JsonForm, _Rows):
     @property
     def rules(self) -> tuple[str, ...]:
         """The ids of the rules that gave points, in evaluation order, each once."""
-        return tuple(dict.fromkeys([row[0] for row in breakdown_rows(self)]))
+        # (map with an itemgetter: a comprehension makes a function object on each call.)
+        return tuple(dict.fromkeys(map(_RULE_OF_ROW, breakdown_rows(self))))
 
     def points_of(self, rule: str) -> Decimal:
         """The exact points ``rule`` contributed (before rounding)."""
@@ -263,6 +267,53 @@ class Receipt(JsonForm, _Rows):
             for s in self.skipped:
                 rows += _wrapped(f"{s.name}: {s.reason}", width, "    ")
         return "\n".join(rows)
+
+
+# The setters of_rows uses: each slot's descriptor's ``__set__`` (``_rows`` is the base's slot).
+_NEW_RECEIPT = object.__new__
+_SET_ROWS = _Rows.__dict__["_rows"].__set__
+(
+    _SET_SOURCE_ID,
+    _SET_MEMBER_ID,
+    _SET_OCCURRED_AT,
+    _SET_AMOUNT,
+    _SET_POINTS,
+    _SET_ROUNDING,
+    _SET_ROUNDING_ADJUSTMENT,
+    _SET_BALANCE_AFTER,
+    _SET_SKIPPED,
+    _SET_PROGRAM_VERSION,
+    _SET_SCALE,
+    _SET_CARRIED_IN,
+    _SET_CARRIED_OUT,
+    _SET_EVENT,
+    _SET_TIER,
+    _SET_TIER_REACHED,
+    _SET_TIER_BONUS,
+    _SET_GUEST,
+) = (
+    Receipt.__dict__[name].__set__
+    for name in (
+        "source_id",
+        "member_id",
+        "occurred_at",
+        "amount",
+        "points",
+        "rounding",
+        "rounding_adjustment",
+        "balance_after",
+        "skipped",
+        "program_version",
+        "scale",
+        "carried_in",
+        "carried_out",
+        "event",
+        "tier",
+        "tier_reached",
+        "tier_bonus",
+        "guest",
+    )
+)
 
 
 def breakdown_rows(receipt: Receipt) -> tuple[Row, ...]:

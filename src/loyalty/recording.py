@@ -21,7 +21,7 @@ import attrs
 
 from loyalty.earning import Event
 from loyalty.habits import month_key, purchase_changes, seen_key
-from loyalty.ledger import EntryKind, Posting, shares_of
+from loyalty.ledger import Posting, shares_of
 from loyalty.members import Member, MemberStatus
 from loyalty.money import EXACT
 from loyalty.plans import Account, Plan, Planner
@@ -154,20 +154,19 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
         vests, expires = lot_dates(
             snapshot.versions, program, receipt.occurred_at, pending=isinstance(subject, Purchase), now=now
         )
-        posting = Posting(
+        rules = receipt.rules  # (worked out from the rows on each read)
+        posting = Posting.earned(
             member_id,
-            EntryKind.EARN,
             receipt.points,
             receipt.occurred_at,
             now,
             subject.id,
             snapshot.reason,
-            None,
-            receipt.rules,
+            rules,
             receipt.program_version,
             vests,
             expires,
-            shares=_shares(receipt),
+            _shares(receipt, rules),
         )
         lot = planner.credit(posting)
     planner.add_tallies(deltas)
@@ -202,9 +201,9 @@ def plan_earning(snapshot: Snapshot) -> EarningPlan:
     return EarningPlan(receipt, planner.plan(), lot, member, tier_state, referral, referee_lot, bonus)
 
 
-def _shares(receipt: Receipt) -> tuple[int, ...]:
-    """Each rule's whole points of the receipt's, if more than one rule gave them (the figures by rule)."""
-    rules = receipt.rules
+def _shares(receipt: Receipt, rules: tuple[str, ...]) -> tuple[int, ...]:
+    """Each rule's whole points of the receipt's, if more than one rule (of its ``rules``) gave
+    them (the figures by rule)."""
     if len(rules) < 2:
         return ()
     exact = dict.fromkeys(rules, Decimal(0))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from operator import itemgetter
 from typing import Any
 
 from loyalty.money import EXACT
@@ -70,6 +71,11 @@ _USUAL = (
     ("tier_bonus", 0),
 )
 _ABSENT = object()
+# The values of those fields in a result, and the usual ones, read with itemgetters: on every
+# purchase, where a generator costs a function object and a frame.
+_TAIL_BUT_CONTEXT_OF = itemgetter(*_TAIL[:-1])
+_USUAL_OF = itemgetter(*(name for name, _ in _USUAL))
+_USUAL_VALUES = tuple(value for _, value in _USUAL)
 _LINE_OPTIONAL = ("labels", "discount", "tax")
 
 
@@ -288,12 +294,12 @@ def _pack_purchase(key: str, request: dict[str, Any], result: dict[str, Any]) ->
         breakdown,
         skipped,
         list(texts),
-        *(result[name] for name in _TAIL[:-1]),
+        *_TAIL_BUT_CONTEXT_OF(result),
         context,
         result.get("member", _ABSENT),
-        *(result[name] for name, _ in _USUAL),
+        *_USUAL_OF(result),
     ]
-    usual = [_ABSENT, *(value for _, value in _USUAL)]
+    usual = [_ABSENT, *_USUAL_VALUES]
     while usual and _same(packed[-1], usual[-1]):
         packed.pop()
         usual.pop()

@@ -109,9 +109,22 @@ class TimeGuards:
     )
 
 
+#: The bounds made so far, by their minutes: a ``timedelta`` made from keywords costs more than
+#: the comparison, and every purchase compares.
+_LEADS: dict[int, timedelta] = {}
+
+
+def _lead(minutes: int) -> timedelta:
+    made = timedelta(minutes=minutes)
+    if len(_LEADS) < 64:  # (a few programs' bounds: the dict stays small whatever they are)
+        _LEADS[minutes] = made
+    return made
+
+
 def check_lead(guards: TimeGuards, at: datetime, now: datetime, field: str = "at") -> None:
     """Refuse ``at`` further ahead of the engine's clock ``now`` than ``guards`` allow."""
-    if guards.max_lead_minutes is not None and at - now > timedelta(minutes=guards.max_lead_minutes):
+    minutes = guards.max_lead_minutes
+    if minutes is not None and at - now > (_LEADS.get(minutes) or _lead(minutes)):
         ahead = (at - now) / timedelta(minutes=1)
         shown = f"{ahead:.0f}" if ahead == int(ahead) else f"{ahead:.1f}"
         raise TillTimeAhead(

@@ -9,12 +9,16 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 
 from loyalty import Engine, Line, Program, Purchase, SpendRule
 from loyalty.habits import spent_key
+from loyalty.ledger import EntryKind, Posting
 from loyalty.rules import Period
 from loyalty.store.sqlite import SQLiteStore
+from loyalty.store.sqlite.entries import insert_entry, pending
+from loyalty.store.sqlite.statements import INSERT_ENTRY, INSERT_PLAIN_ENTRY
 from loyalty.tallies import Tally
 from tests import shop
 
@@ -94,3 +98,24 @@ def test_only_what_writes_no_entry_keeps_its_record_as_an_operation(tmp_path: Pa
         kept = conn.execute("SELECT key, kind FROM operations ORDER BY key").fetchall()
     assert carried == [("P1",)]
     assert kept == [("P2", "purchase"), ("R1", "redeem"), ("R2", "redeem")]
+
+
+def test_an_entry_leaving_the_usual_columns_empty_is_inserted_as_the_full_statement_would(
+    tmp_path: Path,
+) -> None:
+    # A purchase's earn entry goes in by INSERT_PLAIN_ENTRY (NULL written in the statement, not
+    # bound): the same row as INSERT_ENTRY with the None values bound.
+    store = SQLiteStore(tmp_path / "shop.db", synchronous="normal")
+    store.close()
+    rules = ("spend",)
+    posting = Posting("M1", EntryKind.EARN, 12, T0, T0, "T1", "purchase", rules=rules, program_version="1")
+    values = pending(posting, 1, 12, bytes(16)).values
+    plain, kept = insert_entry(values, "{}")
+    assert plain == INSERT_PLAIN_ENTRY and len(kept) == plain.count("?")
+    with closing(sqlite3.connect(tmp_path / "shop.db")) as conn, conn:
+        conn.execute(plain, kept)
+        conn.execute(INSERT_ENTRY, (2, *values[1:9], "T2", *values[10:], "{}"))  # (a source of its own)
+        rows = conn.execute("SELECT * FROM entries ORDER BY seq").fetchall()
+    assert [row[:9] + row[10:] for row in rows] == [(seq, *rows[0][1:9], *rows[0][10:]) for seq in (1, 2)]
+    drawn = attrs.evolve(posting, kind=EntryKind.REDEEM, points=-5, draws=((1, -5),))
+    assert insert_entry(pending(drawn, 3, 7, bytes(16)).values, None)[0] == INSERT_ENTRY

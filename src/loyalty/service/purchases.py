@@ -339,6 +339,8 @@ def _follow_balances(
     """Under a balance metric, every member whose balance the purchase moved follows it (an
     entry bonus or a referral bonus can lift a member further than the points earned did);
     the receipt shows where its member ended."""
+    if not ctx.programs.may_follow_balance:
+        return receipt  # no version follows balances (as follow_balance finds, without the set)
     member_id = snapshot.subject.member_id
     members = {member_id, *(entry.member_id for entry in entries)}
     followed = tiering.follow_balance(ctx, uow, members, source=snapshot.subject.id, at=snapshot.now)

@@ -11,6 +11,7 @@ import threading
 from bisect import bisect_right
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import datetime
+from functools import partial
 from itertools import islice
 
 import attrs
@@ -179,22 +180,8 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
         opened = Lot.opened_by(entry, entry.seq, rest) if rest else None
         if opened is not None:
             data.open_lot(opened)
-
-        def undo() -> None:
-            for old, new in reversed(redated):
-                data.relabel(new, old)
-            for old, new in reversed(moved):
-                data.replace_lot(new, old)
-            if opened is not None:
-                data.close_lot(opened)
-            data.periods.remove_entry(data.entries[mid].pop(), posting.shares)
-            data.ledger.pop()
-            del data.links[entry.seq]
-            data.heads[mid] = head
-            data.balances[mid] = before
-            data.next_seq -= 1
-
-        self._undo.append(undo)
+        # A partial, not a closure: on every entry, and a closure's ten cells cost more than it.
+        self._undo.append(partial(_unappend, data, posting, entry, head, before, opened, moved, redated))
         return entry
 
     def lots(self, member_id: str) -> list[Lot]:
@@ -522,15 +509,7 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
             before = old[key] = stored.get(key)
             new[key] = (ZERO if before is None else before) + delta
         stored.update(new)
-
-        def undo() -> None:
-            for key, value in old.items():
-                if value is None:
-                    del stored[key]
-                else:
-                    stored[key] = value
-
-        self._undo.append(undo)
+        self._undo.append(partial(_restore_tallies, stored, old))  # (no closure's cells: see append)
 
     def program_versions(self) -> list[StoredProgram]:
         return sorted(self._data.programs.values(), key=program_order)
@@ -550,6 +529,42 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
         for undo in reversed(self._undo):
             undo()
         self._undo.clear()
+
+
+def _unappend(
+    data: Data,
+    posting: Posting,
+    entry: Entry,
+    head: tuple[int, bytes],
+    before: int,
+    opened: Lot | None,
+    moved: list[tuple[Lot, Lot]],
+    redated: list[tuple[Lot, Lot]],
+) -> None:
+    """Undo :meth:`MemoryUnitOfWork.append` of ``posting`` as ``entry``: the member's chain
+    ``head``, balance ``before``, the lot it ``opened``, those it drew on and those it re-dated."""
+    mid = entry.member_id
+    for old, new in reversed(redated):
+        data.relabel(new, old)
+    for old, new in reversed(moved):
+        data.replace_lot(new, old)
+    if opened is not None:
+        data.close_lot(opened)
+    data.periods.remove_entry(data.entries[mid].pop(), posting.shares)
+    data.ledger.pop()
+    del data.links[entry.seq]
+    data.heads[mid] = head
+    data.balances[mid] = before
+    data.next_seq -= 1
+
+
+def _restore_tallies(stored: dict[str, Tally], old: dict[str, Tally | None]) -> None:
+    """Undo ``add_tallies``: each key back to its ``old`` value, or gone if it had none."""
+    for key, value in old.items():
+        if value is None:
+            del stored[key]
+        else:
+            stored[key] = value
 
 
 class MemoryStore(Closing):

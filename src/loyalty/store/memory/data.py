@@ -9,7 +9,7 @@ import marshal
 import pickle
 from collections.abc import MutableMapping
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from sortedcontainers import SortedList
 
@@ -41,6 +41,8 @@ __all__ = [
     "unpack",
 ]
 
+_T = TypeVar("_T")
+
 
 class Kept(NamedTuple):
     """An operation as the store keeps it: its request and result packed into one bytes object
@@ -66,6 +68,15 @@ class Kept(NamedTuple):
     def operation(self, key: str) -> Operation:
         request, result = unpack(self.body)
         return Operation(key, self.kind, request, result, self.recorded_at)
+
+
+def _index(indexes: dict[str, SortedList[_T]], member: str) -> SortedList[_T]:
+    """The member's index in ``indexes``, made the first time: ``setdefault`` would build (and
+    throw away) an empty ``SortedList``, two Python calls, on every lot opened."""
+    found = indexes.get(member)
+    if found is None:
+        found = indexes[member] = SortedList()
+    return found
 
 
 def pack(request: dict[str, Any], result: dict[str, Any]) -> bytes:
@@ -191,12 +202,12 @@ class Data:
         member = lot.member_id
         self.lots.setdefault(member, {})[lot.id] = lot
         if lot.vests_at is not None:
-            self.vesting.setdefault(member, SortedList()).add((lot.vests_at, lot.id))
+            _index(self.vesting, member).add((lot.vests_at, lot.id))
         if lot.expires_at is not None:
-            self.expiring.setdefault(member, SortedList()).add((lot.expires_at, lot.id))
+            _index(self.expiring, member).add((lot.expires_at, lot.id))
             self.due.add((lot.expires_at, lot.id, member))
         elif lot.points > 0:
-            self.undated.setdefault(member, SortedList()).add(lot.id)
+            _index(self.undated, member).add(lot.id)
 
     def close_lot(self, lot: Lot) -> None:
         member = lot.member_id

@@ -25,9 +25,9 @@ from loyalty.store.rows import (
     rules_text,
     shares_text,
 )
-from loyalty.store.sqlite.statements import micros, sortable
+from loyalty.store.sqlite.statements import INSERT_ENTRY, INSERT_PLAIN_ENTRY, micros, sortable
 
-__all__ = ["FACTS", "Pending", "facts", "pending", "till_text"]
+__all__ = ["FACTS", "Pending", "facts", "insert_entry", "pending", "till_text"]
 
 #: The columns of an entry :func:`facts` takes, in its order.
 FACTS = "member_id, occurred_at, occurred_offset, points, balance_after, seq"
@@ -52,6 +52,23 @@ class Pending:
         """What the entry says of a purchase whose record it will keep."""
         seq, member_id, _, points, balance, occurred, offset = self.values[:7]
         return (member_id, till_text(self.posting.occurred_at, occurred, offset), points, balance, seq)
+
+
+def insert_entry(values: tuple[Any, ...], record: str | None) -> tuple[str, tuple[Any, ...]]:
+    """The statement inserting an entry of INSERT_ENTRY's ``values`` with its ``record``, and its
+    parameters: INSERT_PLAIN_ENTRY where the values it writes as NULL are ``None``."""
+    if (
+        values[11] is None
+        and values[14] is None
+        and values[15] is None
+        and values[16] is None
+        and values[18] is None
+        and values[19] is None
+        and values[21] is None
+    ):
+        kept = (*values[:11], values[12], values[13], values[17], values[20], values[22], record)
+        return INSERT_PLAIN_ENTRY, kept
+    return INSERT_ENTRY, (*values, record)
 
 
 def till_text(at: datetime, occurred: int, offset: int) -> str:
@@ -96,7 +113,9 @@ def pending(posting: Posting, seq: int, balance: int, link: bytes) -> Pending:
             int(posting.rolling),
             redates_text(posting.redates),
             shares_text(posting),
-            link,
+            # A bytearray, which sqlite3 binds as the same blob without looking it up as a value
+            # to adapt (a bytes is: about 3,300 instructions).
+            bytearray(link),
             rest if rest and rest != posting.points else None,
             rest or None,
         ),

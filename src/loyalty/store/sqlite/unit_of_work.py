@@ -41,7 +41,7 @@ from loyalty.store.rows import (
     rules_text,
     tier_state_from_row,
 )
-from loyalty.store.sqlite.entries import Pending, facts, pending
+from loyalty.store.sqlite.entries import Pending, facts, insert_entry, pending
 from loyalty.store.sqlite.erasure import SQLiteErasure
 from loyalty.store.sqlite.holds import SQLiteHolds
 from loyalty.store.sqlite.identifiers import IdentifierRows
@@ -54,7 +54,6 @@ from loyalty.store.sqlite.statements import (
     DUE_TIERS,
     EPOCH,
     EVENTS,
-    INSERT_ENTRY,
     INSERT_MEMBER,
     INSERT_OPERATION,
     INSERT_PROGRAM,
@@ -87,6 +86,9 @@ from loyalty.store.sqlite.transfers import SQLiteTransfers
 from loyalty.store.sqlite.vouchers import SQLiteVouchers
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
+
+#: A member's stored status by its text.
+_STATUSES = {status.value: status for status in MemberStatus}
 
 
 class SQLiteUnitOfWork(
@@ -201,7 +203,9 @@ class SQLiteUnitOfWork(
         if row is None:
             return None
         self._rows.loaded(member_id, row[1])
-        self._statuses[member_id] = MemberStatus(row[2])
+        # (Looked up rather than called: the enum's call is two Python calls, on every purchase;
+        # an unknown text still raises as the call does.)
+        self._statuses[member_id] = _STATUSES.get(row[2]) or MemberStatus(row[2])
         self._enrolled[member_id] = (row[3], row[4])
         return int(row[0])
 
@@ -212,7 +216,7 @@ class SQLiteUnitOfWork(
             row = found.fetchone()
             if row is None:
                 return None
-            status = self._statuses[member_id] = MemberStatus(row[0])
+            status = self._statuses[member_id] = _STATUSES.get(row[0]) or MemberStatus(row[0])
         return status
 
     def enrolled_at(self, member_id: str) -> datetime | None:
@@ -256,7 +260,8 @@ class SQLiteUnitOfWork(
             check_redates(posting, redated)
         rules_text(posting.rules)  # refused before anything is written
         tallies = self._rows.take(posting.member_id)
-        digest = content_digest(posting)
+        # (A bytearray: sqlite3 binds it as the same blob without the look-up a bytes costs.)
+        digest = bytearray(content_digest(posting))
         if tallies is not None:
             # The row's tallies this unit of work changed go with the balance: one statement.
             found = conn.execute(
@@ -291,7 +296,7 @@ class SQLiteUnitOfWork(
         entry = self._pending
         if entry is not None:
             self._pending = None
-            self._conn.execute(INSERT_ENTRY, (*entry.values, record))
+            self._conn.execute(*insert_entry(entry.values, record))
 
     def history(self, member_id: str, *, after: int = 0, limit: int | None = None) -> list[Entry]:
         self._flush()
@@ -525,8 +530,13 @@ class SQLiteUnitOfWork(
             return
         # Read, add exactly in Python, write back: safe under the write lock
         # BEGIN IMMEDIATE took, and SQLite has no exact decimal arithmetic.
-        check_deltas(deltas)
         seen, rows = self._seen, self._rows
+        for key, delta in deltas.items():
+            # A key this unit of work has read was checked then, or stored (and checked when it
+            # was first written): only another is checked, as the memory adapter does.
+            if type(key) is not str or key not in seen or type(delta) is not Tally:
+                check_deltas(deltas)
+                break
         unseen = [key for key in deltas if key not in seen]
         if unseen:
             self.tallies(unseen)  # what they are now, and their members' rows
