@@ -19,7 +19,7 @@ from loyalty.records import pack_operation, unpack_operation
 from loyalty.store.member_tallies import Rows
 from loyalty.store.owned_tallies import renamed
 from loyalty.store.postgres.driver import pg_json
-from loyalty.store.postgres.moves import copy_records, copy_rows, delete_records, delete_rows
+from loyalty.store.postgres.moves import compare_rows, copy_records, copy_rows, delete_records, delete_rows
 from loyalty.store.postgres.transaction import Transaction
 from loyalty.store.renaming import drawn_secret, needle, records_mentioning, tallies_renamed
 from loyalty.store.rows import entry_from_row, event_from_row
@@ -141,14 +141,23 @@ class PostgresErasure:
             key=lambda pair: (pair[0] != "members", pair),
         )
         # The ledger's guard lets an entry be deleted only while this transaction says it moves
-        # ``old`` to ``new`` (settings local to it, which the trigger reads), and only once its
-        # copy is there (schema 23). No DDL: a lock on the whole table would make two erasures at
+        # ``old`` to ``new`` (settings local to it, which the trigger reads) and the entry's text
+        # digest is kept (schema 23). No DDL: a lock on the whole table would make two erasures at
         # once deadlock.
         self._execute(q.renaming, (old, new))
         copied = {
             table: self._execute(copy_rows(q.schema, table, tables[table], column), given).rowcount
             for table, column in moved
         }
+        # The guard reads no other member's rows (on a cluster, no other shard): whether each copy
+        # holds every value of what it replaces is checked here, before anything is deleted.
+        for table, column in moved:
+            sides = {
+                bool(copy): (count, digest)
+                for copy, count, digest in self._execute(compare_rows(q.schema, table, column), given)
+            }
+            if sides.get(True) != sides.get(False):
+                raise StorageError("member_id", f"{table}: the copy of the member's rows differs from them")
         self._execute(copy_records(q.schema, tables["operations"]), given)
         self._execute(delete_records(q.schema), given)
         for table, columns in sorted(tables.items()):

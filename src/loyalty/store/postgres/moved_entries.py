@@ -11,20 +11,21 @@ guards follow:
 - ``UPDATE`` of an entry is back to what schema 17 allowed: its reason and actor alone, once its
   text digest is kept. The member and source id no longer change in place (schema 18 let them,
   while the transaction's settings named the rename): nothing updates them any more.
-- ``DELETE`` of an entry, refused outright until now, is let through for exactly the move: the
-  entry is the member the transaction's settings ``loyalty.erasing`` names (set local to it with
-  ``set_config(..., true)``, as since schema 18), and its copy is already there, under the member
-  ``loyalty.pseudonym`` names (another member), with the same ``seq`` and every other column
-  equal but the member and source id (the erasure renames the ids the engine made from the member
-  id), with a text digest kept under the pseudonym equal to the old entry's. So a delete can only
-  take out an entry whose every value is still in the ledger under the pseudonym: the chain,
-  balances and history read the same, and ``verify`` finds what it found. The settings are the
-  transaction's own: anyone able to set them could also drop the trigger, so the guard, as
-  before, is against a mistake or a client that bypasses the engine, not against the table's
-  owner. ``TRUNCATE`` stays refused.
+- ``DELETE`` of an entry, refused outright until now, is let through for the move alone: the
+  entry is of the member the transaction's setting ``loyalty.erasing`` names (set local to it
+  with ``set_config(..., true)``, as since schema 18), ``loyalty.pseudonym`` names another
+  member, and the entry's text digest is kept (the erasure's first step, in the same
+  transaction). ``TRUNCATE`` stays refused.
 
-The copy is checked row by row from the old entry's trigger: on a cluster that reads the
-pseudonym's shard from the old member's (not tried here: no cluster; docs/scaling.md).
+The trigger reads the entry's own member's rows only (its kept digest), never the pseudonym's:
+on a cluster those are on another shard, and a trigger on a shard that queried another one would
+run a distributed query from a worker, which ``citus.enable_unsafe_triggers`` lets in on the
+promise that it does not. That the copy under the pseudonym holds every value of the rows it
+replaces is checked by the erasure itself, table by table, before it deletes anything
+(:func:`loyalty.store.postgres.moves.compare_rows`): a bug in the copy is a refused erasure, not
+a lost entry. The settings are the transaction's own: anyone able to set them could also drop
+the trigger, so the guard, as before, is against a mistake or a client that bypasses the engine,
+not against the table's owner; the chains (docs/audit.md) catch what gets past it.
 """
 
 from __future__ import annotations
@@ -38,14 +39,9 @@ MOVED_ENTRIES: tuple[str, ...] = (
            pseudonym TEXT := current_setting('loyalty.pseudonym', true);
        BEGIN
            IF OLD.member_id IS DISTINCT FROM current_setting('loyalty.erasing', true)
-              OR pseudonym IS NULL OR pseudonym = OLD.member_id
-              OR NOT EXISTS (SELECT 1 FROM {s}.entries AS c
-                             WHERE c.seq = OLD.seq AND c.member_id = pseudonym
-                               AND to_jsonb(c) - 'member_id' - 'source_id'
-                                   = to_jsonb(OLD) - 'member_id' - 'source_id')
-              OR NOT EXISTS (SELECT 1 FROM {s}.kept_texts AS t JOIN {s}.kept_texts AS o USING (seq, digest)
-                             WHERE t.seq = OLD.seq AND t.member_id = pseudonym
-                               AND o.member_id = OLD.member_id) THEN
+              OR pseudonym IS NULL OR pseudonym = '' OR pseudonym = OLD.member_id
+              OR NOT EXISTS (SELECT 1 FROM {s}.kept_texts AS o
+                             WHERE o.seq = OLD.seq AND o.member_id = OLD.member_id) THEN
                RAISE EXCEPTION 'ledger entries are immutable';
            END IF;
            RETURN OLD;

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from psycopg import sql
 
-__all__ = ["copy_records", "copy_rows", "delete_records", "delete_rows"]
+__all__ = ["compare_rows", "copy_records", "copy_rows", "delete_records", "delete_rows"]
 
 #: The ids the engine made from the member's, as rows (source, made).
 _PAIRS = "unnest(%(sources)s::text[], %(made)s::text[]) AS r(source, made)"
@@ -51,6 +51,23 @@ def copy_rows(schema: str, table: str, columns: Sequence[str], member: str) -> s
     joined = sql.SQL("LEFT JOIN " + _PAIRS + " ON r.source = o.source_id " if "source_id" in columns else "")
     where = sql.SQL("WHERE o.{} = %(old)s").format(sql.Identifier(member))
     return _insert(schema, table, columns, values) + joined + where
+
+
+def compare_rows(schema: str, table: str, member: str) -> sql.Composed:
+    """For the rows of ``table`` whose ``member`` column is ``old`` and for their copy under
+    ``new``, a row each: whether it is the copy's, how many rows, and a digest of their values but
+    the member and source id (the only two a copy changes), in an order that does not depend on
+    where the rows are. The erasure compares the two before it deletes the old rows: the entries'
+    guard on ``DELETE`` reads only the entry's own member's rows (on a cluster, its shard), so the
+    check that nothing was lost on the way is this one. Each side is one member's rows, which a
+    cluster answers from one shard each."""
+    from psycopg import sql
+
+    values = sql.SQL("(to_jsonb(o) - {} - 'source_id')::text").format(sql.Literal(member))
+    return sql.SQL(
+        "SELECT o.{m} = %(new)s, count(*), md5(string_agg({v}, ',' ORDER BY {v}))"
+        " FROM {s}.{t} AS o WHERE o.{m} IN (%(old)s, %(new)s) GROUP BY 1"
+    ).format(m=sql.Identifier(member), v=values, s=sql.Identifier(schema), t=sql.Identifier(table))
 
 
 def delete_rows(schema: str, table: str, member: str) -> sql.Composed:
