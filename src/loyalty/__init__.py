@@ -2,7 +2,7 @@
 
 >>> import loyalty
 >>> sorted(loyalty.__all__)[:4]
-['AlreadyReturned', 'Balance', 'BeforeEnrollment', 'BirthdayBonus']
+['AlreadyReturned', 'Balance', 'BeforeEnrollment', 'BeforeItsStart']
 
 The library logs through the standard :mod:`logging` module, under the
 ``loyalty`` logger, and configures nothing itself (``docs/logging.md``).
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from loyalty.errors import (
         AlreadyReturned,
         BeforeEnrollment,
+        BeforeItsStart,
         ConcurrencyError,
         ConfigError,
         CurrencyMismatch,
@@ -115,6 +116,7 @@ _HOMES: dict[str, str] = {
     "AlreadyReturned": "loyalty.errors",
     "Balance": "loyalty.lots",
     "BeforeEnrollment": "loyalty.errors",
+    "BeforeItsStart": "loyalty.errors",
     "BirthdayBonus": "loyalty.rules",
     "Break": "loyalty.chains",
     "ChainReport": "loyalty.chains",
@@ -275,6 +277,7 @@ __all__ = [
     "AlreadyReturned",
     "Balance",
     "BeforeEnrollment",
+    "BeforeItsStart",
     "BirthdayBonus",
     "Break",
     "ChainReport",

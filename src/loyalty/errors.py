@@ -20,6 +20,7 @@ import os
 __all__ = [
     "AlreadyReturned",
     "BeforeEnrollment",
+    "BeforeItsStart",
     "ConcurrencyError",
     "ConfigError",
     "CurrencyMismatch",
@@ -136,6 +137,12 @@ class TillTimeAhead(InvalidDatetime):
 class BeforeEnrollment(InvalidDatetime):
     """Activity dated before the member enrolled, under ``time_guards.before_enrollment = "refuse"``
     (the default; ``"accept"`` for an import of old history)."""
+
+
+class BeforeItsStart(InvalidDatetime):
+    """A use or void of a voucher, or a capture or release of a hold, dated before the voucher was
+    issued or the hold placed by more than ``time_guards.max_lead_minutes``: two tills' clocks may
+    differ by that much (a fast till's voucher used at once on a right one), not by more."""
 
 
 class InvalidQuantity(InvalidInput):

@@ -46,14 +46,14 @@ True
 from __future__ import annotations
 
 import enum
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 
 from loyalty import schema
 from loyalty.checks import accepts, one_of
-from loyalty.errors import BeforeEnrollment, InvalidInput, TillTimeAhead
+from loyalty.errors import BeforeEnrollment, BeforeItsStart, InvalidInput, TillTimeAhead
 from loyalty.rule_fields import as_enum
 
 __all__ = [
@@ -63,6 +63,7 @@ __all__ = [
     "TimeGuards",
     "check_enrolled",
     "check_lead",
+    "check_started",
 ]
 
 #: The largest ``max_lead_minutes``: a week (beyond it a wrong date is no longer a drifting clock).
@@ -141,6 +142,32 @@ def check_enrolled(guards: TimeGuards, at: datetime, enrolled_at: datetime, fiel
             field,
             f"{at.isoformat()} is before the member enrolled ({enrolled_at.isoformat()}); "
             'time_guards.before_enrollment = "accept" allows it',
+        )
+
+
+def check_started(guards: TimeGuards, at: datetime, start: datetime, what: str, field: str = "at") -> None:
+    """Refuse ``at`` earlier than ``start``, when the voucher or hold it acts on began (``what``
+    says which), by more than the lead ``guards`` allow a till: the two times may come from two
+    tills, whose clocks differ by up to that lead; with no bound on the lead, nothing is refused.
+
+    >>> start = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
+    >>> check_started(TimeGuards(), start - timedelta(minutes=15), start, "its hold was placed")
+    >>> check_started(TimeGuards(), start - timedelta(minutes=16), start, "its hold was placed")
+    Traceback (most recent call last):
+    ...
+    loyalty.errors.BeforeItsStart: at: 2024-03-01T11:44:00+00:00 is 16 minutes before its hold was \
+placed (2024-03-01T12:00:00+00:00); time_guards.max_lead_minutes allows 15
+    """
+    minutes = guards.max_lead_minutes
+    # In UTC: two times of one zone subtract by their wall clocks, which a DST change repeats.
+    before = start.astimezone(UTC) - at.astimezone(UTC)
+    if minutes is not None and before > (_LEADS.get(minutes) or _lead(minutes)):
+        minutes_before = before / timedelta(minutes=1)
+        shown = f"{minutes_before:.0f}" if minutes_before == int(minutes_before) else f"{minutes_before:.1f}"
+        raise BeforeItsStart(
+            field,
+            f"{at.isoformat()} is {shown} minutes before {what} ({start.isoformat()}); "
+            f"time_guards.max_lead_minutes allows {minutes}",
         )
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from loyalty import (
     BeforeEnrollment,
+    BeforeItsStart,
     CurrencyMismatch,
     EarnRate,
     Engine,
@@ -363,15 +364,34 @@ CASES: list[tuple[str, Case, type[LoyaltyError], str]] = [
     ("redeem with empty id", lambda e: e.redeem("M1", 5, id="", at=T0), InvalidId, "id"),
     ("over-long member id", lambda e: e.enroll("M" * 129, at=T0), InvalidId, "member_id"),
     (
+        "merge dated before its members enrolled",
+        lambda e: e.merge_members("M1", "M3", id="J-new", at=T0 - timedelta(hours=1), reason="duplicate"),
+        BeforeEnrollment,
+        "at",
+    ),
+    # Before the hold or voucher by more than the 15 minutes two tills' clocks may differ by.
+    (
         "capture dated before its hold was placed",
-        lambda e: e.capture("H1", id="C-new", at=LATER - timedelta(seconds=1)),
-        InvalidInput,
+        lambda e: e.capture("H1", id="C-new", at=LATER - timedelta(minutes=15, seconds=1)),
+        BeforeItsStart,
+        "at",
+    ),
+    (
+        "release dated before its hold was placed",
+        lambda e: e.release("H1", at=LATER - timedelta(minutes=16)),
+        BeforeItsStart,
         "at",
     ),
     (
         "voucher used before it was issued",
-        lambda e: e.use_voucher(e.vouchers("M2")[0].code, id="V-new", at=LATER - timedelta(seconds=1)),
-        InvalidInput,
+        lambda e: e.use_voucher(e.vouchers("M2")[0].code, id="V-new", at=LATER - timedelta(minutes=16)),
+        BeforeItsStart,
+        "at",
+    ),
+    (
+        "voucher voided before it was issued",
+        lambda e: e.void_voucher(e.vouchers("M2")[0].code, id="V-new", at=LATER - timedelta(minutes=16)),
+        BeforeItsStart,
         "at",
     ),
     (

@@ -15,6 +15,7 @@ import pytest
 
 from loyalty import (
     BeforeEnrollment,
+    BeforeItsStart,
     ConfigError,
     Engine,
     IdempotencyConflict,
@@ -120,7 +121,16 @@ KEYS = [
 MEMBERS = ["M1", "M2", "M3"]
 
 #: The commands that are a member's activity, refused before its enrollment.
-ACTIVITY = ["record_purchase", "record_event", "redeem", "adjust", "transfer", "hold", "redeem_reward"]
+ACTIVITY = [
+    "record_purchase",
+    "record_event",
+    "redeem",
+    "adjust",
+    "transfer",
+    "hold",
+    "redeem_reward",
+    "merge_members",
+]
 
 
 def _refused(engine: Engine, store: Store, case: Case, at: Any, error: type[LoyaltyError]) -> str:
@@ -171,6 +181,45 @@ def test_a_transfer_to_a_member_not_yet_enrolled_then_is_refused(store: Store) -
     engine.enroll("M3", at=T0)
     transfer = lambda e, at: e.transfer("M1", "M3", 5, id="T-new", at=at)  # noqa: E731
     _refused(engine, store, transfer, T0 - timedelta(hours=1), BeforeEnrollment)
+
+
+def test_a_merge_dated_before_either_member_enrolled_is_refused(store: Store) -> None:
+    engine = _engine(store)
+    engine.enroll("M3", at=T0)
+    for survivor, absorbed in (("M1", "M3"), ("M3", "M1")):
+        merge = lambda e, at: e.merge_members(survivor, absorbed, id="J-new", at=at, reason="duplicate")  # noqa: B023, E731
+        _refused(engine, store, merge, T0 - timedelta(hours=1), BeforeEnrollment)
+
+
+def test_a_fast_tills_hold_and_voucher_are_taken_by_a_right_one_within_the_lead(store: Store) -> None:
+    # A till 10 minutes fast places a hold and issues a voucher; one whose clock is right takes
+    # both a minute later, its time 9 minutes before theirs: two clocks less than the lead apart.
+    engine = _engine(store)
+    fast, right = T0 + timedelta(minutes=10), T0 + timedelta(minutes=1)
+    engine.hold("M1", 5, id="H-fast", at=fast, ttl=timedelta(hours=1))
+    engine.hold("M1", 5, id="H-fast-2", at=fast, ttl=timedelta(hours=1))
+    used = engine.redeem_reward("M1", "coffee", id="V-fast", at=fast)
+    voided = engine.redeem_reward("M1", "coffee", id="V-fast-2", at=fast)
+    assert engine.capture("H-fast", id="C-right", at=right).status.value == "captured"
+    assert engine.release("H-fast-2", at=right).status.value == "released"
+    assert engine.use_voucher(used.code, id="U-right", at=right).status.value == "used"
+    assert engine.void_voucher(voided.code, id="W-right", at=right).status.value == "voided"
+
+
+def test_a_hold_or_voucher_taken_before_it_began_by_more_than_the_lead_is_refused(store: Store) -> None:
+    engine = _engine(store)  # H1 placed at T0, V1 issued at ENROLLED
+    began = {"capture": T0, "release": T0, "use_voucher": ENROLLED, "void_voucher": ENROLLED}
+    for command, start in began.items():
+        message = _refused(
+            engine, store, COMMANDS[command], start - LEAD - timedelta(seconds=1), BeforeItsStart
+        )
+        assert "minutes before its" in message and "max_lead_minutes allows 15" in message, command
+    # Exactly the lead before: accepted.
+    assert engine.capture("H1", id="C-edge", at=T0 - LEAD).status.value == "captured"
+    assert (
+        engine.use_voucher(engine.vouchers("M1")[0].code, id="U-edge", at=ENROLLED - LEAD).status.value
+        == "used"
+    )
 
 
 def test_activity_before_enrollment_is_accepted_when_the_program_says_so(store: Store) -> None:
@@ -325,6 +374,7 @@ def test_bad_options_are_refused_at_load_with_their_path(guards: dict[str, Any],
 def test_the_errors_are_invalid_datetimes() -> None:
     assert issubclass(TillTimeAhead, InvalidDatetime)
     assert issubclass(BeforeEnrollment, InvalidDatetime)
+    assert issubclass(BeforeItsStart, InvalidDatetime)
 
 
 def test_an_import_of_old_history_accepts_activity_before_enrollment(store: Store) -> None:

@@ -99,6 +99,9 @@ def _absorb(
     locks.lock_giver(uow, (absorbed, "absorbed"), (survivor, "survivor"))
     locks.allowed(uow, survivor, locks.EARN, "survivor")
     locks.allowed(uow, absorbed, locks.SPEND, "absorbed")
+    # Points move as a transfer's do: refused before either member enrolled, as a transfer is.
+    for member_id in sorted((survivor, absorbed)):
+        ctx.enrolled_by(uow, member_id, at)
     # Its referral bonuses a crash left unpaid move with its points.
     referral_parts.settle_member(ctx, uow, absorbed)
     now = ctx.now()
