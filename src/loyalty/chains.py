@@ -195,6 +195,9 @@ class ChainReport:
     breaks: tuple[Break, ...]
     #: Exported heads checked (those of a member with an entry then: ``seq`` above 0).
     exported: int = 0
+    #: Every member's head as the check read it, in member id order, when asked for
+    #: (``Engine.verify(keep_heads=True)``): the heads of exactly the chains checked, to export.
+    heads: tuple[Head, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -250,14 +253,17 @@ class Verifier:
         secret = self._secret
         return secret is not None and member.startswith(PREFIX) and pseudonym(secret, exported) == member
 
-    def report(self, heads: Iterable[Head]) -> ChainReport:
+    def report(self, heads: Iterable[Head], *, keep_heads: bool = False) -> ChainReport:
         """The report, once every entry was checked, given every member's head (once: it uses up
-        what :meth:`check` kept)."""
+        what :meth:`check` kept); with ``keep_heads``, those heads in it too."""
         last = self._last
         breaks = list(self._breaks)
         members = 0
+        kept: list[Head] = []
         for head in heads:
             members += 1
+            if keep_heads:
+                kept.append(head)
             seq, link, balance = last.pop(head.member_id, _START)
             if (seq, link) != (head.seq, head.link):
                 breaks.append(Break(head.member_id, head.seq, "head"))
@@ -267,7 +273,7 @@ class Verifier:
         breaks += (Break(member, seq, "head") for member, (seq, *_) in sorted(last.items()))
         # Exported heads whose entry is gone.
         breaks += (Break(head.member_id, seq, "exported") for seq, head in sorted(self._exported.items()))
-        return ChainReport(self.entries, members, tuple(breaks), self._checked)
+        return ChainReport(self.entries, members, tuple(breaks), self._checked, tuple(kept))
 
 
 def check_heads(heads: Iterable[Head], field: str = "heads") -> list[Head]:

@@ -278,6 +278,7 @@ class EngineReads:
         batch: int = 1000,
         progress: Callable[[int], None] | None = None,
         heads: Iterable[Head] | None = None,
+        keep_heads: bool = False,
     ) -> ChainReport:
         """Recompute every member's chain of entry hashes (:mod:`loyalty.chains`) and report every
         broken link, with its member and ``seq``: the proof that no entry was edited, removed,
@@ -292,6 +293,10 @@ class EngineReads:
         link; else a break ``"exported"``: the chain was cut short, rewritten or swapped with
         another since. A bad head raises :class:`~loyalty.errors.InvalidInput` naming it.
 
+        ``keep_heads``: the report's ``heads`` are every member's head as this check read them,
+        in the same snapshot as the entries it checked: what to export when the report is ok
+        (``loyalty verify --write-heads`` does), with no entry written since slipping in unchecked.
+
         Time linear in the ledger, reading ``batch`` entries at a time in one read-only unit of
         work; ``progress(n)`` is called after each page of ``n`` entries.
 
@@ -305,7 +310,7 @@ class EngineReads:
         >>> report.ok, report.entries, report.members
         (True, 1, 1)
         """
-        return auditing.verify(self._ctx, batch=batch, progress=progress, heads=heads)
+        return auditing.verify(self._ctx, batch=batch, progress=progress, heads=heads, keep_heads=keep_heads)
 
     def heads(self, *, batch: int = 1000) -> list[Head]:
         """Every member's chain head (its last entry's ``seq`` and link, and its balance), in

@@ -59,9 +59,11 @@ def verify(args: argparse.Namespace) -> int:
                 checked += entries
                 advance(entries, f"verify: {checked} entries checked")
 
-            report = engine.verify(batch=args.batch, progress=step, heads=exported)
-        # Heads worth keeping are those of chains that verified: read right after, and written.
-        written = _write(args.write_heads, engine.heads(batch=args.batch)) if report.ok else None
+            report = engine.verify(
+                batch=args.batch, progress=step, heads=exported, keep_heads=args.write_heads is not None
+            )
+        # Heads worth keeping are those of chains that verified: read with them, in one snapshot.
+        written = _write(args.write_heads, list(report.heads)) if report.ok else None
     _print(report, args, written)
     return 0 if report.ok else BROKEN
 

@@ -32,12 +32,14 @@ def verify(
     batch: int = 1000,
     progress: Callable[[int], None] | None = None,
     heads: Iterable[Head] | None = None,
+    keep_heads: bool = False,
 ) -> ChainReport:
     """Every member's chain recomputed from its first entry (see :meth:`loyalty.Engine.verify`).
 
     One read-only unit of work, so entries and heads are one snapshot; ``batch`` entries and
     then heads per read; ``progress(n)`` after each page of ``n`` entries. ``heads``: heads
-    exported before, each checked in the same pass.
+    exported before, each checked in the same pass; ``keep_heads``: the heads read in the
+    report, of the snapshot checked.
     """
     _check_batch(batch)
     exported = [] if heads is None else check_heads(heads)
@@ -51,7 +53,7 @@ def verify(
             after = links[-1].entry.seq
             if progress is not None:
                 progress(len(links))
-        return verifier.report(_heads(uow, batch))
+        return verifier.report(_heads(uow, batch), keep_heads=keep_heads)
 
     return ctx.runner.read(query)
 
