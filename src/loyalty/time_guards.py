@@ -137,7 +137,12 @@ def check_lead(guards: TimeGuards, at: datetime, now: datetime, field: str = "at
 
 def check_enrolled(guards: TimeGuards, at: datetime, enrolled_at: datetime, field: str = "at") -> None:
     """Refuse activity at ``at`` before the member's ``enrolled_at``, unless ``guards`` accept it."""
-    if at < enrolled_at and guards.before_enrollment is PreEnrollment.REFUSE:
+    if guards.before_enrollment is not PreEnrollment.REFUSE:
+        return
+    if at.tzinfo is enrolled_at.tzinfo and at.tzinfo is not UTC:
+        # Two times of one zone compare by their wall clocks, which a DST change repeats.
+        at, enrolled_at = at.astimezone(UTC), enrolled_at.astimezone(UTC)
+    if at < enrolled_at:
         raise BeforeEnrollment(
             field,
             f"{at.isoformat()} is before the member enrolled ({enrolled_at.isoformat()}); "

@@ -90,8 +90,10 @@ def _replaying(program: Program | Sequence[Program]) -> Program | Sequence[Progr
     """``program`` (or its versions) as a replay of history runs it: activity dated before its
     member's enrollment is replayed as the history has it (the import that stored it accepted
     it: :meth:`~loyalty.Engine.import_events`). The replay's clock is each record's own time, so
-    ``time_guards.max_lead_minutes`` never refuses a record; anything else is left to the engine
-    to refuse (a value that is not a program among them too)."""
+    ``time_guards.max_lead_minutes`` never refuses a record, and it is no bound here either on
+    how far a capture, release or voucher use or void comes before its hold or voucher (the
+    history's tills had the clocks they had); anything else is left to the engine to refuse (a
+    value that is not a program among them too)."""
     if isinstance(program, Program):
         return _accepting(program)
     if isinstance(program, Sequence) and all(isinstance(version, Program) for version in program):
@@ -100,7 +102,7 @@ def _replaying(program: Program | Sequence[Program]) -> Program | Sequence[Progr
 
 
 def _accepting(version: Program) -> Program:
-    guards = attrs.evolve(version.time_guards, before_enrollment=PreEnrollment.ACCEPT)
+    guards = attrs.evolve(version.time_guards, before_enrollment=PreEnrollment.ACCEPT, max_lead_minutes=None)
     return attrs.evolve(version, time_guards=guards)
 
 

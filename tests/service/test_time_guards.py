@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -34,6 +35,7 @@ from loyalty.store import Store, open_store
 from loyalty.testing.contract import T0
 from loyalty.testing.snapshots import snapshot
 from loyalty.time_guards import MAX_LEAD_MINUTES, RECOMMENDED_LEAD_MINUTES, PreEnrollment
+from loyalty.whatif import simulate
 from tests.adapters import ADAPTERS, ONE_CONNECTION, fresh_store
 
 LEAD = timedelta(minutes=15)
@@ -390,6 +392,39 @@ def test_an_import_of_old_history_accepts_activity_before_enrollment(store: Stor
     assert engine.balance("M1").total == 20
     with pytest.raises(BeforeEnrollment):  # the tills' guard still holds outside the import
         engine.record_purchase(sale("P-till", datetime(2024, 1, 16, 9, tzinfo=UTC)))
+
+
+def test_an_import_or_replay_of_old_history_takes_a_void_dated_before_its_voucher(store: Store) -> None:
+    # A store under no lead (or one written before the check) let a void be dated an hour
+    # before its voucher's issue; its exported history imports and replays as it was.
+    source = Engine(_program(max_lead_minutes=None), open_store("memory://"), clock=lambda: T0)
+    source.enroll("M1", at=ENROLLED)
+    source.adjust("M1", 100, id="A1", at=ENROLLED, reason="welcome", actor="staff")
+    voucher = source.redeem_reward("M1", "coffee", id="V1", at=T0)
+    source.void_voucher(voucher.code, id="W1", at=T0 - timedelta(hours=1))
+    lines = list(history.write(source.export_history()))
+    engine = Engine(_program(), store, clock=lambda: T0)
+    summary = engine.import_events(lines)
+    assert summary.stopped is None and engine.balance("M1").total == 100
+    assert [v.status.value for v in engine.vouchers("M1")] == ["voided"]
+    report = simulate(lines, _program(), _program())
+    assert report.records == len(lines) and report.current.declined == 0
+    with pytest.raises(BeforeItsStart):  # the tills' check still holds outside the import
+        engine.void_voucher(engine.redeem_reward("M1", "coffee", id="V2", at=T0).code, id="W2", at=ENROLLED)
+
+
+def test_a_merge_on_the_night_clocks_go_back_is_judged_by_the_instant(store: Store) -> None:
+    # 02:45 before the change (CEST, 00:45 UTC) and 02:30 after it (CET, 01:30 UTC): the merge
+    # comes 45 minutes after the enrollments though its wall clock reads earlier.
+    zone = ZoneInfo("Europe/Amsterdam")
+    enrolled = datetime(2024, 10, 27, 2, 45, tzinfo=zone)
+    merged = datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=zone)
+    engine = Engine(_program(), store, clock=lambda: merged.astimezone(UTC))
+    for member in ("N1", "N2"):
+        engine.enroll(member, at=enrolled)
+    engine.adjust("N2", 10, id="A-N2", at=enrolled, reason="welcome", actor="staff")
+    engine.merge_members("N1", "N2", id="J1", at=merged, reason="duplicate")
+    assert engine.balance("N1").total == 10
 
 
 class _Counted:

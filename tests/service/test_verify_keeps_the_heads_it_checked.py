@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from loyalty import Engine, Program
+from loyalty.ledger import Entry
 from loyalty.store import Store
 from loyalty.testing.contract import T0
 from tests.adapters import fresh_store
@@ -27,7 +28,7 @@ def test_an_entry_written_during_the_check_is_not_among_the_heads_kept(store: St
         engine.enroll(member, at=T0)
         engine.adjust(member, 10, id=f"A-{member}", at=T0, reason="welcome", actor="ops")
     before = engine.heads()
-    written = []
+    written: list[Entry] = []
 
     def meanwhile(_: int) -> None:
         if not written:  # after the first page: another till writes

@@ -154,23 +154,24 @@ def test_the_ledgers_guard_reads_only_the_entrys_own_member(store: PostgresStore
         conn.rollback()
 
 
-#: A flaw in the copy of one table's rows: the column and what the copy writes in its place.
+#: A flaw in the copy of one table's rows: the table, and what the copy writes in place of what.
 _FLAWS = {
-    "entries": ("points", "o.points + 1"),
-    "lots": ("remaining", "o.remaining - 1"),
-    "members": ("attributes", "o.attributes || ' '"),
+    "an entry's points": ("entries", 'o."points"', "o.points + 1"),
+    "an entry's source id": ("entries", "COALESCE(r.made, o.source_id)", "'garbled'"),
+    "a lot's points left": ("lots", 'o."remaining"', "o.remaining - 1"),
+    "the member's attributes": ("members", 'o."attributes"', "o.attributes || ' '"),
 }
 
 
-@pytest.mark.parametrize("table", _FLAWS)
+@pytest.mark.parametrize("flaw", _FLAWS.values(), ids=_FLAWS.keys())
 def test_an_erasure_whose_copy_differs_is_refused_and_writes_nothing(
-    store: PostgresStore, monkeypatch: pytest.MonkeyPatch, table: str
+    store: PostgresStore, monkeypatch: pytest.MonkeyPatch, flaw: tuple[str, str, str]
 ) -> None:
     engine = Engine(Program("PG", "EUR"), store, clock=lambda: T0)
     engine.enroll("+31612345678", at=T0, attributes={"email": "ann@example.com"})
     engine.adjust("+31612345678", 10, id="A1", at=T0, reason="for Ann", actor="clerk")
     before = (engine.history("+31612345678"), engine.balance("+31612345678"), engine.verify())
-    column, changed = _FLAWS[table]
+    table, written, instead = flaw
     copy = moves.copy_rows
 
     def flawed(schema: str, name: str, columns: Any, member: str) -> sql.Composed:
@@ -178,7 +179,8 @@ def test_an_erasure_whose_copy_differs_is_refused_and_writes_nothing(
         if name != table:
             return composed
         text = composed.as_string(None)
-        return sql.Composed([sql.SQL(text.replace(f'o."{column}"', changed, 1))])
+        assert written in text
+        return sql.Composed([sql.SQL(text.replace(written, instead, 1))])
 
     monkeypatch.setattr(erasure, "copy_rows", flawed)
     with pytest.raises(StorageError, match=f"{table}: the copy"):

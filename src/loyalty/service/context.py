@@ -13,7 +13,7 @@ from loyalty.errors import TillTimeAhead
 from loyalty.service.programs import Programs
 from loyalty.service.running import Runner
 from loyalty.store import UnitOfWork
-from loyalty.time_guards import PreEnrollment, TimeGuards, check_enrolled, check_lead
+from loyalty.time_guards import PreEnrollment, TimeGuards, check_enrolled, check_lead, check_started
 
 __all__ = ["Context"]
 
@@ -27,6 +27,9 @@ class Context:
     #: Overrides the program's ``time_guards.before_enrollment``: an import of old history accepts
     #: activity its members had before they were enrolled (:func:`accepting_old_history`).
     before_enrollment: PreEnrollment | None = None
+    #: An import of old history: its records are dated as the engine that stored them accepted
+    #: them, on tills whose clocks that engine let differ (:meth:`started`).
+    old_history: bool = False
 
     @property
     def guards(self) -> TimeGuards:
@@ -38,7 +41,7 @@ class Context:
 
     def accepting_old_history(self) -> Context:
         """This context, accepting activity dated before a member's enrollment (for imports)."""
-        return attrs.evolve(self, before_enrollment=PreEnrollment.ACCEPT)
+        return attrs.evolve(self, before_enrollment=PreEnrollment.ACCEPT, old_history=True)
 
     def now(self) -> datetime:
         """The engine's time."""
@@ -88,6 +91,14 @@ class Context:
         enrolled_at = uow.enrolled_at(member_id)
         if enrolled_at is not None:
             check_enrolled(guards, at, enrolled_at, field)
+
+    def started(self, at: datetime, start: datetime, what: str, field: str = "at") -> None:
+        """Refuse ``at`` before ``start``, when the hold or voucher a command acts on began, by
+        more than the till lead (:func:`~loyalty.time_guards.check_started`); not in an import of
+        old history, which the engine that stored it accepted (a history written before this
+        check existed holds such records)."""
+        if not self.old_history:
+            check_started(self.guards, at, start, what, field)
 
 
 def _recorded(key: str, uow: UnitOfWork) -> bool:

@@ -33,7 +33,6 @@ from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.running import Declined
 from loyalty.store import UnitOfWork
-from loyalty.time_guards import check_started
 from loyalty.vouchers import Voucher, VoucherStatus, check_open, check_use, code_for, issue
 
 __all__ = [
@@ -189,7 +188,7 @@ def use_voucher(
         if replay is not None:
             return codec.structure(replay.result, Voucher)
         locks.allowed(uow, found.member_id, locks.SPEND, field="code")
-        check_started(ctx.guards, at, found.issued_at, "its voucher was issued")
+        ctx.started(at, found.issued_at, "its voucher was issued")
         now = ctx.now()
         check_use(found, now, member_id=member_id)
         if purchase_id is not None:
@@ -258,7 +257,7 @@ def void_voucher(
             return codec.structure(replay.result, Voucher)
         # A correction: a suspended member's voucher may be voided too.
         locks.allowed(uow, found.member_id, locks.CORRECT, field="code")
-        check_started(ctx.guards, at, found.issued_at, "its voucher was issued")
+        ctx.started(at, found.issued_at, "its voucher was issued")
         now = ctx.now()
         # An unused voucher past its time has expired, whether or not maintenance has said so yet.
         check_use(found, now if judged_at is None else judged_at, member_id=None)

@@ -34,7 +34,6 @@ from loyalty.service.running import Declined
 from loyalty.store import UnitOfWork
 from loyalty.store.spending import draw_points
 from loyalty.tallies import Tally
-from loyalty.time_guards import check_started
 from loyalty.versions import in_force
 
 __all__ = [
@@ -262,7 +261,7 @@ def capture(ctx: Context, hold_id: str, *, id: str, at: datetime, points: int | 
         replay = capturing.replay(uow)
         if replay is not None:
             return codec.structure(replay.result, Hold)
-        check_started(ctx.guards, at, held.held_at, "its hold was placed")
+        ctx.started(at, held.held_at, "its hold was placed")
         now = ctx.now()
         if held.status is HoldStatus.EXPIRED:
             raise _expired(hold_id, held)
@@ -305,7 +304,7 @@ def release(ctx: Context, hold_id: str, *, at: datetime) -> Hold:
             return held, True
         if held.status is HoldStatus.CAPTURED:
             raise HoldEnded("hold_id", f"hold {hold_id!r} was already captured", status="captured")
-        check_started(ctx.guards, at, held.held_at, "its hold was placed")
+        ctx.started(at, held.held_at, "its hold was placed")
         now = ctx.now()
         # Past its time the hold has expired, whether or not maintenance has said so yet.
         status = HoldStatus.EXPIRED if now >= held.expires_at else HoldStatus.RELEASED

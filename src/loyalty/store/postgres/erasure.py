@@ -19,7 +19,14 @@ from loyalty.records import pack_operation, unpack_operation
 from loyalty.store.member_tallies import Rows
 from loyalty.store.owned_tallies import renamed
 from loyalty.store.postgres.driver import pg_json
-from loyalty.store.postgres.moves import compare_rows, copy_records, copy_rows, delete_records, delete_rows
+from loyalty.store.postgres.moves import (
+    compare_records,
+    compare_rows,
+    copy_records,
+    copy_rows,
+    delete_records,
+    delete_rows,
+)
 from loyalty.store.postgres.transaction import Transaction
 from loyalty.store.renaming import drawn_secret, needle, records_mentioning, tallies_renamed
 from loyalty.store.rows import entry_from_row, event_from_row
@@ -149,17 +156,16 @@ class PostgresErasure:
             table: self._execute(copy_rows(q.schema, table, tables[table], column), given).rowcount
             for table, column in moved
         }
+        records = self._execute(copy_records(q.schema, tables["operations"]), given).rowcount
         # The guard reads no other member's rows (on a cluster, no other shard): whether each copy
         # holds every value of what it replaces is checked here, before anything is deleted.
-        for table, column in moved:
-            sides = {
-                bool(copy): (count, digest)
-                for copy, count, digest in self._execute(compare_rows(q.schema, table, column), given)
-            }
+        compared = [(table, compare_rows(q.schema, table, tables[table], column)) for table, column in moved]
+        for table, statement in [*compared, ("operations", compare_records(q.schema))]:
+            sides = {bool(copy): (count, digest) for copy, count, digest in self._execute(statement, given)}
             if sides.get(True) != sides.get(False):
                 raise StorageError("member_id", f"{table}: the copy of the member's rows differs from them")
-        self._execute(copy_records(q.schema, tables["operations"]), given)
-        self._execute(delete_records(q.schema), given)
+        if self._execute(delete_records(q.schema), given).rowcount != records:
+            raise StorageError("member_id", f"operations: records of {old!r} changed while they moved")
         for table, columns in sorted(tables.items()):
             # A column naming the member outside a key (a card's, a code's: reference tables) is
             # updated; not the referees' rows naming it as referrer: each referee's part renames its own.

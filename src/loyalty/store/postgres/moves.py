@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from psycopg import sql
 
-__all__ = ["compare_rows", "copy_records", "copy_rows", "delete_records", "delete_rows"]
+__all__ = ["compare_records", "compare_rows", "copy_records", "copy_rows", "delete_records", "delete_rows"]
 
 #: The ids the engine made from the member's, as rows (source, made).
 _PAIRS = "unnest(%(sources)s::text[], %(made)s::text[]) AS r(source, made)"
@@ -53,21 +53,54 @@ def copy_rows(schema: str, table: str, columns: Sequence[str], member: str) -> s
     return _insert(schema, table, columns, values) + joined + where
 
 
-def compare_rows(schema: str, table: str, member: str) -> sql.Composed:
+def compare_rows(schema: str, table: str, columns: Sequence[str], member: str) -> sql.Composed:
     """For the rows of ``table`` whose ``member`` column is ``old`` and for their copy under
     ``new``, a row each: whether it is the copy's, how many rows, and a digest of their values but
-    the member and source id (the only two a copy changes), in an order that does not depend on
-    where the rows are. The erasure compares the two before it deletes the old rows: the entries'
-    guard on ``DELETE`` reads only the entry's own member's rows (on a cluster, its shard), so the
-    check that nothing was lost on the way is this one. Each side is one member's rows, which a
-    cluster answers from one shard each."""
+    the member (an old row's ``source_id`` as the copy must have it: renamed where the engine
+    made it from the id), in an order that does not depend on where the rows are. The erasure
+    compares the two before it deletes the old rows: the entries' guard on ``DELETE`` reads only
+    the entry's own member's rows (on a cluster, its shard), so the check that nothing was lost
+    or changed on the way is this one. Each side reads one member's rows."""
     from psycopg import sql
 
-    values = sql.SQL("(to_jsonb(o) - {} - 'source_id')::text").format(sql.Literal(member))
-    return sql.SQL(
-        "SELECT o.{m} = %(new)s, count(*), md5(string_agg({v}, ',' ORDER BY {v}))"
-        " FROM {s}.{t} AS o WHERE o.{m} IN (%(old)s, %(new)s) GROUP BY 1"
-    ).format(m=sql.Identifier(member), v=values, s=sql.Identifier(schema), t=sql.Identifier(table))
+    m, s, t = sql.Identifier(member), sql.Identifier(schema), sql.Identifier(table)
+    copied = sql.SQL("to_jsonb(o) - {}").format(sql.Literal(member))
+    if "source_id" in columns:
+        old = sql.SQL(
+            "({} || jsonb_build_object('source_id', COALESCE(r.made, o.source_id)))::text AS v"
+            " FROM {}.{} AS o LEFT JOIN " + _PAIRS + " ON r.source = o.source_id"
+        ).format(copied, s, t)
+    else:
+        old = sql.SQL("({})::text AS v FROM {}.{} AS o").format(copied, s, t)
+    new = sql.SQL("({})::text AS v FROM {}.{} AS o").format(copied, s, t)
+    side = (
+        "SELECT {copy}, count(*), md5(string_agg(v, ',' ORDER BY v))"
+        " FROM (SELECT {rows} WHERE o.{m} = {who}) AS x"
+    )
+    return sql.SQL(" UNION ALL ").join(
+        sql.SQL(side).format(copy=sql.SQL(copy), rows=rows, m=m, who=sql.SQL(who))
+        for copy, rows, who in (("false", old, "%(old)s"), ("true", new, "%(new)s"))
+    )
+
+
+def compare_records(schema: str) -> sql.Composed:
+    """As :func:`compare_rows` for the records of ``operations`` keyed by an id the engine made
+    and their copies under the new keys: the old ones with the key the copy must have."""
+    from psycopg import sql
+
+    side = (
+        "SELECT {copy}, count(*), md5(string_agg(v, ',' ORDER BY v)) FROM (SELECT {v}::text AS v"
+        " FROM {s}.operations AS o {join}) AS x"
+    )
+    old = {
+        "v": sql.SQL("to_jsonb(o) || jsonb_build_object('key', r.made)"),
+        "join": sql.SQL("JOIN " + _PAIRS + " ON o.key = r.source"),
+    }
+    new = {"v": sql.SQL("to_jsonb(o)"), "join": sql.SQL("WHERE o.key = ANY(%(made)s::text[])")}
+    return sql.SQL(" UNION ALL ").join(
+        sql.SQL(side).format(copy=sql.SQL(copy), s=sql.Identifier(schema), **parts)
+        for copy, parts in (("false", old), ("true", new))
+    )
 
 
 def delete_rows(schema: str, table: str, member: str) -> sql.Composed:
