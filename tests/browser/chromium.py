@@ -4,7 +4,10 @@ read from it, a screenshot. Only what the browser tests need, over one websocket
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -125,7 +128,10 @@ def _port(profile: Path, process: subprocess.Popen[bytes]) -> str:
 def opened(executable: str, url: str, *, width: int = 1200, height: int = 900) -> Iterator[Page]:
     """``url`` loaded in a fresh headless Chromium (a throwaway profile), with the page's
     console, exceptions and browser log recorded from before the load."""
-    with tempfile.TemporaryDirectory(prefix="loyalty-chromium-") as folder:
+    # Chromium's helpers (renderer, crash handler) may still be writing the profile as the
+    # browser exits: they are ended with it, as a process group, and a file one of them left
+    # behind does not fail the test (it failed one CI run: "Directory not empty: 'Default'").
+    with tempfile.TemporaryDirectory(prefix="loyalty-chromium-", ignore_cleanup_errors=True) as folder:
         profile = Path(folder)
         process = subprocess.Popen(
             [
@@ -137,6 +143,7 @@ def opened(executable: str, url: str, *, width: int = 1200, height: int = 900) -
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,
         )
         try:
             with connect(_port(profile, process), max_size=None, open_timeout=STARTUP) as socket:
@@ -164,9 +171,17 @@ def opened(executable: str, url: str, *, width: int = 1200, height: int = 900) -
                 page.wait_for("Page.loadEventFired")
                 yield page
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            _end(process)
+
+
+def _end(process: subprocess.Popen[bytes]) -> None:
+    """End the browser and every helper it started (its process group), the browser first."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)

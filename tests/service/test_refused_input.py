@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -539,14 +540,39 @@ def hidden(store: Store) -> str:
     return pseudonym(secret, "M4")
 
 
-@pytest.fixture(params=ADAPTERS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    with fresh_store(request.param, tmp_path, ONE_CONNECTION) as store:
-        yield store
+#: What a case could write to: its members (M4's pseudonym too, once erased), idempotency keys
+#: and terminals, compared before and after it.
+MEMBERS = ["M1", "M2", "M3", "M4", "M9", "M" * 129]
+KEYS = [
+    "P1",
+    "R1",
+    "A1",
+    "G1",
+    "E1",
+    "P-new",
+    "R-new",
+    "A-new",
+    "U-new",
+    "E-new",
+    "G-new",
+    "T-new",
+    "H1",
+    "V1",
+    "C-new",
+    "V-new",
+]
+TERMINALS = ["till-1", "till-9"]
 
 
-@pytest.fixture
-def engine(store: Store) -> Engine:
+def _state(store: Store) -> Any:
+    """What the cases compare: the members, records and terminals a case could write to."""
+    with store.unit_of_work(readonly=True) as uow:
+        erased = uow.erasure_secret() is not None
+    members = [*MEMBERS, hidden(store)] if erased else MEMBERS
+    return snapshot(store, members, KEYS, terminals=TERMINALS)
+
+
+def _set_up(store: Store, *, erased: bool) -> Engine:
     # The default time guards: 15 minutes of lead, and no activity before enrollment.
     engine = Engine(Program("Bad input", "EUR", rewards=[COFFEE]), store, clock=lambda: T0)
     engine.enroll("M1", at=T0)
@@ -562,68 +588,93 @@ def engine(store: Store) -> Engine:
     engine.adjust("M2", 50, id="A2", at=T0, reason="welcome", actor="staff")
     engine.hold("M2", 10, id="H1", at=LATER, ttl=timedelta(hours=1))
     engine.redeem_reward("M2", "coffee", id="V1", at=LATER)
+    if erased:  # (apart: an erasure would slow the setup of every other case)
+        engine.enroll("M4", at=T0, attributes={"name": "Ann"})
+        engine.erase("M4", id="E1", at=T0, reason="request 7", actor="dpo")
     return engine
 
 
-@pytest.fixture
-def erased(engine: Engine) -> Engine:
-    """The engine with M4 enrolled and erased (a fixture of its own: an erasure would slow the
-    setup of every other case)."""
-    engine.enroll("M4", at=T0, attributes={"name": "Ann"})
-    engine.erase("M4", id="E1", at=T0, reason="request 7", actor="dpo")
-    return engine
+class _Kept:
+    """The engines the cases run on, set up once per adapter (and once more with M4 erased) and
+    kept while each case leaves its store as it found it: a refusal writes nothing, which every
+    case checks; one that keeps something (a declined redemption keeps its decision) has the
+    engine set up anew for the next. Setting one up costs more than most cases (a PostgreSQL
+    schema, a dozen commands)."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._made = 0
+        self._kept: dict[tuple[str, bool], tuple[Engine, Any, contextlib.ExitStack]] = {}
+
+    @contextlib.contextmanager
+    def engine(self, adapter: str, *, erased: bool) -> Iterator[Engine]:
+        key = (adapter, erased)
+        if key not in self._kept:
+            self._made += 1
+            stack = contextlib.ExitStack()
+            folder = self._folder / str(self._made)
+            folder.mkdir()
+            store = stack.enter_context(fresh_store(adapter, folder, ONE_CONNECTION))
+            engine = _set_up(store, erased=erased)
+            self._kept[key] = (engine, _state(store), stack)
+        engine, state, stack = self._kept[key]
+        try:
+            yield engine
+        finally:
+            if _state(engine.store) != state:
+                del self._kept[key]
+                stack.close()
+
+    def close(self) -> None:
+        for _, _, stack in self._kept.values():
+            stack.close()
+
+
+@pytest.fixture(scope="module")
+def kept(tmp_path_factory: pytest.TempPathFactory) -> Iterator[_Kept]:
+    engines = _Kept(tmp_path_factory.mktemp("refused"))
+    yield engines
+    engines.close()
+
+
+@pytest.fixture(params=ADAPTERS)
+def engine(request: pytest.FixtureRequest, kept: _Kept) -> Iterator[Engine]:
+    with kept.engine(request.param, erased=False) as engine:
+        yield engine
+
+
+@pytest.fixture(params=ADAPTERS)
+def erased(request: pytest.FixtureRequest, kept: _Kept) -> Iterator[Engine]:
+    """An engine whose member M4 was enrolled and erased."""
+    with kept.engine(request.param, erased=True) as engine:
+        yield engine
 
 
 @pytest.mark.parametrize(("case", "expected", "field"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_refused_input_names_the_field_and_writes_nothing(
-    engine: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
+    engine: Engine, case: Case, expected: type[LoyaltyError], field: str
 ) -> None:
-    _refused_writing_nothing(engine, store, case, expected, field)
+    _refused_writing_nothing(engine, case, expected, field)
 
 
 @pytest.mark.parametrize(
     ("case", "expected", "field"), [c[1:] for c in ERASED_CASES], ids=[c[0] for c in ERASED_CASES]
 )
 def test_a_command_on_an_erased_member_names_the_field_and_writes_nothing(
-    erased: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
+    erased: Engine, case: Case, expected: type[LoyaltyError], field: str
 ) -> None:
-    _refused_writing_nothing(erased, store, case, expected, field)
+    _refused_writing_nothing(erased, case, expected, field)
 
 
-def _refused_writing_nothing(
-    engine: Engine, store: Store, case: Case, expected: type[LoyaltyError], field: str
-) -> None:
-    keys = [
-        "P1",
-        "R1",
-        "A1",
-        "G1",
-        "E1",
-        "P-new",
-        "R-new",
-        "A-new",
-        "U-new",
-        "E-new",
-        "G-new",
-        "T-new",
-        "H1",
-        "V1",
-        "C-new",
-        "V-new",
-    ]
-    members = ["M1", "M2", "M3", "M4", "M9", "M" * 129]
-    with store.unit_of_work(readonly=True) as uow:
-        erased = uow.erasure_secret() is not None
-    if erased:  # M4 is kept under its pseudonym
-        members.append(hidden(store))
-    terminals = ["till-1", "till-9"]
-    before = snapshot(store, members, keys, terminals=terminals)
+def _refused_writing_nothing(engine: Engine, case: Case, expected: type[LoyaltyError], field: str) -> None:
+    store = engine.store
+    before = _state(store)
     voucher = engine.vouchers("M2")
     with pytest.raises(expected) as info:
         case(engine)
     assert info.value.field == field
     assert str(info.value).startswith(f"{field}: ")
-    after = snapshot(store, members, keys, terminals=terminals)
+    after = _state(store)
     assert after["members"] == before["members"]
     if expected is InsufficientPoints:
         # The ledger is untouched; only the decision is kept, so a retry is declined alike.
