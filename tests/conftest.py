@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, settings
 from loyalty.store import Store, open_store
 from tests.adapters import ADAPTERS, fresh_store
 from tests.pg import drop_spare_schemas
+from tests.postgres_share import ENV, in_share, parse_share
 
 # The plugin (loyalty.testing.plugin, loaded by addopts or its entry point) registers the kit's
 # modules for assertion rewriting; pytester runs the plugin's own tests in a fresh project.
@@ -45,6 +46,23 @@ def store() -> Iterator[Store]:
     store = open_store("memory://")
     yield store
     store.close()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``LOYALTY_TEST_POSTGRES_SHARE`` (``.ci/run``'s), only this version's share of the
+    PostgreSQL tests (:mod:`tests.postgres_share`); the others are deselected, not skipped."""
+    text = os.environ.get(ENV)
+    if not text:
+        return
+    share = parse_share(text)
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        theirs = item.get_closest_marker("postgres") is not None and not in_share(item.nodeid, share)
+        (dropped if theirs else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
