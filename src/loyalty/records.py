@@ -5,6 +5,7 @@ the text; :mod:`loyalty.codec` reads the result back into a receipt)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Set as AbstractSet
 from decimal import Decimal
 from operator import itemgetter
 from typing import Any
@@ -55,8 +56,13 @@ EntryFacts = tuple[str, str, int, int, int]
 # one text, each line's four values joined by spaces and the lines by ``|``, where no value holds
 # either (and no line has labels, a discount or tax); else as in layout 2. It is written only when
 # each value left out is exactly the entry's; otherwise layout 2.
+#
+# A purchase that earned nothing has no entry to place it in the ledger's commit order, so its
+# result keeps the ledger's last entry then (``ledger_seq``): layout 4 is layout 2 with
+# that number after the layout, [member_id, amount, 4, ledger_seq, at, currency, ...]. (Kept
+# whole before, such a record was about 750 bytes of JSON where its layout 2 is about 200.)
 
-_WHOLE, _PACKED_1, _PACKED, _IN_ENTRY = 0, 1, 2, 3
+_WHOLE, _PACKED_1, _PACKED, _IN_ENTRY, _NUMBERED = 0, 1, 2, 3, 4
 _TAIL = ("points", "rounding_adjustment", "balance_after", "lot", "context")
 # The fields after ``member``, each with the value that may be left out at the end.
 _USUAL = (
@@ -116,10 +122,15 @@ def unpack_operation(
     """The request and result a record made by :func:`pack_operation` holds (given the facts of
     the ``entry`` that keeps it, for a record of layout 3)."""
     data = json.loads(text)
-    if data[2] == _IN_ENTRY:
+    layout = data[2]
+    if layout == _IN_ENTRY:
         data = _with_entry(key, data, entry)
-    elif data[2] == _WHOLE:
+    elif layout == _WHOLE:
         return data[3], data[4]
+    elif layout == _NUMBERED:
+        request, result = _unpack_purchase(key, [data[0], data[1], _PACKED, *data[4:]])
+        result["ledger_seq"] = data[3]
+        return request, result
     return _unpack_purchase(key, data)
 
 
@@ -130,7 +141,8 @@ def _without_entry(key: str, packed: list[Any], entry: EntryFacts) -> list[Any] 
     member, at, points, balance, seq = entry
     store, terminal, lines = packed[5], packed[6], packed[8]
     if not (
-        _same(packed[0], member)
+        packed[2] == _PACKED  # a ledger_seq (layout 4) is not an entry's to say
+        and _same(packed[0], member)
         and _same(packed[3], at)
         and _same(packed[12], points)
         and _same(packed[14], balance)
@@ -207,7 +219,10 @@ def _pack_purchase(key: str, request: dict[str, Any], result: dict[str, Any]) ->
     every value the layout gives back as it was."""
     if request.keys() != _REQUEST_KEYS:
         return None
-    keys = result.keys()
+    keys: AbstractSet[str] = result.keys()
+    numbered = "ledger_seq" in keys
+    if numbered:
+        keys = keys - {"ledger_seq"}  # kept as it is, where a whole record would keep it
     if not (keys == _RESULT_KEYS or (keys == _RESULT_KEYS_WITH_MEMBER and result["member"] is not None)):
         return None
     member = request["member_id"]
@@ -306,6 +321,8 @@ def _pack_purchase(key: str, request: dict[str, Any], result: dict[str, Any]) ->
     slot = _FIRST_OF_TAIL + len(_TAIL)
     if len(packed) > slot and packed[slot] is _ABSENT:
         packed[slot] = None  # no member, before values that are kept
+    if numbered:
+        packed[2:3] = [_NUMBERED, result["ledger_seq"]]
     return packed
 
 

@@ -194,6 +194,17 @@ def test_a_record_the_compact_layout_would_not_give_back_exactly_is_kept_whole(c
     assert unpack_operation("T1-42", packed) == (request, result)
 
 
+def test_a_purchase_of_no_points_keeps_the_ledgers_place_in_its_compact_form() -> None:
+    request, result = _purchase_record()
+    result["ledger_seq"] = 50
+    packed = pack_operation("purchase", "T1-42", request, result)
+    assert json.loads(packed)[:4] == ["M1", "1.30", 4, 50]
+    assert unpack_operation("T1-42", packed) == (request, result)
+    del result["ledger_seq"]
+    # Layout 2 with the number after the layout: nothing else changes.
+    assert packed.replace(",4,50,", ",2,", 1) == pack_operation("purchase", "T1-42", request, result)
+
+
 def test_other_operations_are_kept_whole_with_no_member_or_amount() -> None:
     request, result = {"member_id": "M1", "points": 5}, {"declined": {"available": 1, "requested": 5}}
     packed = pack_operation("redeem", "R1", request, result)
