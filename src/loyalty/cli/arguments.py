@@ -1,4 +1,5 @@
-"""The `loyalty` command's arguments: every subcommand, its options and the function that runs it."""
+"""The `loyalty` command's arguments: every subcommand, its options and the function that runs it
+(the offline ones' in :mod:`loyalty.cli.offline_arguments`)."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from loyalty.cli.members import history as run_history
 from loyalty.cli.members import merge as run_merge
 from loyalty.cli.members import show as run_show
 from loyalty.cli.migrate import run_migrate
-from loyalty.cli.offline import offline_report as run_offline_report
+from loyalty.cli.offline_arguments import offline_commands
 from loyalty.cli.options import (
     action_options,
     command,
@@ -559,18 +560,5 @@ def parser() -> argparse.ArgumentParser:
     )
     verifying.add_argument("--json", action="store_true", help="print the report as one JSON object")
 
-    offline = command(
-        commands,
-        "offline-report",
-        run_offline_report,
-        help="reconcile a terminal's offline allowances: granted, used per member, short, declined",
-        description=(
-            "Each offline allowance the terminal was granted, oldest first: its limits and window, "
-            "the points redeemed under it in all and per member, what the balances lacked and the "
-            "offline redemptions declined beyond it (docs/offline.md). Nothing is written."
-        ),
-    )
-    offline.add_argument("terminal", metavar="TERMINAL", help="the terminal's id")
-    store_options(offline)
-    offline.add_argument("--json", action="store_true", help="print the reports as one JSON array")
+    offline_commands(commands)
     return parser

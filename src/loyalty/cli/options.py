@@ -83,11 +83,16 @@ def page_options(parser: argparse.ArgumentParser, what: str, limit: int) -> None
     )
 
 
-def action_options(parser: argparse.ArgumentParser, action: str, reason: str) -> None:
-    """--id and --reason: what a command that changes a member keeps on its entries."""
+def id_option(parser: argparse.ArgumentParser, action: str) -> None:
+    """--id: the idempotency key of a command that writes."""
     parser.add_argument(
         "--id", required=True, type=id_argument, metavar="ID", help=f"the {action}'s id (its idempotency key)"
     )
+
+
+def action_options(parser: argparse.ArgumentParser, action: str, reason: str) -> None:
+    """--id and --reason: what a command that changes a member keeps on its entries."""
+    id_option(parser, action)
     parser.add_argument("--reason", required=True, metavar="TEXT", help=reason)
 
 
