@@ -31,14 +31,16 @@
   ``loyalty events`` and ``loyalty entries`` work on a store: a period's figures,
   everything due carried out once, a member looked up, the outbox read, every
   member's ledger entries read in commit order (JSON lines).
+- ``loyalty offline-grant TERMINAL`` lets a till redeem within an allowance while cut off,
+  and ``loyalty offline-report TERMINAL`` reconciles what it did (``docs/offline.md``).
 - ``loyalty verify`` recomputes every member's chain of entry hashes and names every
   broken link (``docs/audit.md``); ``--write-heads FILE`` exports every member's head,
   ``--heads FILE`` checks an export made before.
 
-``validate``, ``quote``, ``simulate``, ``report``, ``member``, ``events``, ``entries`` and ``verify``
-write nothing anywhere, nor does ``schema`` without ``--output``, nor ``report`` and ``simulate`` but the
-HTML page ``--html FILE`` asks for (``docs/reporting.md``), nor ``verify`` but its
-``--write-heads FILE``. ``loyalty -v COMMAND``
+``validate``, ``quote``, ``simulate``, ``report``, ``member show|history``, ``events``, ``entries``,
+``offline-report`` and ``verify`` write nothing anywhere, nor does ``schema`` without ``--output``,
+nor ``report`` and ``simulate`` but the HTML page ``--html FILE`` asks for (``docs/reporting.md``),
+nor ``verify`` but its ``--write-heads FILE``. ``loyalty -v COMMAND``
 shows the library's log on stderr: retries, declines, migrations and
 maintenance runs (INFO); ``-vv`` adds a line per command (DEBUG). See
 ``docs/logging.md``. The exit status:
