@@ -40,6 +40,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,7 @@ from loyalty.store.postgres.driver import (
     BEGIN_WRITE,
     DEFAULT_SCHEMA,
     SCHEMA_NAME,
+    behind_pooler,
     import_driver,
     session_reset,
     translate,
@@ -118,6 +120,9 @@ class PostgresStore(Closing):
         self.pool_timeout = float(pool_timeout)
         self._q = Queries(schema, prepare=prepare)
         self._closed = False
+        # Connections that have prepared the statements (configure) and run no write unit of work
+        # yet, the first to send them: one not found there says a pooler (behind_pooler).
+        self._unproven: weakref.WeakSet[Connection] = weakref.WeakSet()
         try:
             # One connection of our own before the pool's: the pool retries a failed connection
             # in the background until its timeout and then says only that it timed out.
@@ -153,6 +158,7 @@ class PostgresStore(Closing):
 
     def _prepare(self, conn: Connection) -> None:
         conn.execute(self._q.prepared.text)
+        self._unproven.add(conn)
 
     def _lock_key(self) -> int:
         # Advisory locks are database-wide: one key per schema, stable across processes.
@@ -316,16 +322,20 @@ class PostgresStore(Closing):
         except psycopg.Error as exc:
             raise translate(exc) from exc
         reset = False
+        # A write sends a prepared statement with its BEGIN (the ledger feed's lock).
+        first = not readonly and conn in self._unproven
         try:
             # BEGIN goes out with the unit of work's first statement.
             begin = BEGIN_READ if readonly else BEGIN_WRITE
             yield PostgresUnitOfWork(conn, self._q, readonly, begin)
-        except psycopg.Error as exc:
+        except (psycopg.Error, StorageError) as exc:
             reset = session_reset(exc)
+            pooled = behind_pooler(exc) if reset and first else None
+            if pooled is not None:
+                raise pooled from (exc if isinstance(exc, psycopg.Error) else exc.__cause__)
+            if isinstance(exc, StorageError):
+                raise
             raise translate(exc) from exc
-        except StorageError as exc:
-            reset = session_reset(exc)
-            raise
         finally:
             try:
                 if conn.info.transaction_status != TransactionStatus.IDLE:
@@ -334,13 +344,17 @@ class PostgresStore(Closing):
             except psycopg.Error:
                 # The connection is broken; the pool sees that and replaces it.
                 pass
+            if first:
+                self._unproven.discard(conn)
             if reset:
-                # A statement prepared on it is gone (its server session was reset): every later
-                # unit of work on it would fail alike. Closed, the pool replaces it with one
-                # prepared afresh (configure), and the error is transient: the retry runs there.
+                # A statement prepared on it is gone (its server session was reset) or stale (a
+                # table it reads changed): every later unit of work on it would fail alike. Closed,
+                # the pool replaces it with one prepared afresh (configure), and the error is
+                # transient: the retry runs there.
                 logger.warning(
                     "PostgreSQL store, schema %r: a prepared statement was gone from its session "
-                    "(DEALLOCATE, DISCARD or a pooler's other session); the connection is replaced",
+                    "(DEALLOCATE, DISCARD or a pooler's other session) or its plan stale (a table "
+                    "changed); the connection is replaced",
                     self.schema,
                 )
                 conn.close()

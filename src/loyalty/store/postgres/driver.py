@@ -32,6 +32,12 @@ DEADLOCK_DETECTED = "40P01"
 # session (DEALLOCATE ALL, DISCARD ALL, a pooler handing it another session). It failed before it
 # ran; the store replaces the connection (session_reset), so a retry finds them prepared again.
 INVALID_STATEMENT_NAME = "26000"
+# feature_not_supported, of which only "cached plan must not change result type": a table a
+# statement prepared on the connection reads was changed under it (another process's migration).
+# Replaced like a reset session, the retry prepares it afresh. The function raising it is matched
+# as well as the message, which the server's lc_messages may translate.
+FEATURE_NOT_SUPPORTED = "0A000"
+STALE_PLAN = ("cached plan must not change result type", "RevalidateCachedQuery")
 # A duplicate key here means another transaction won a race for the same
 # member, idempotency key, program version or member's key: a retry will see the winner and
 # answer from it.
@@ -51,19 +57,55 @@ def import_driver() -> None:
 
 
 def translate(exc: psycopg.Error) -> StorageError:
-    if exc.sqlstate in (SERIALIZATION_FAILURE, DEADLOCK_DETECTED, INVALID_STATEMENT_NAME) or (
-        exc.sqlstate == UNIQUE_VIOLATION and exc.diag.table_name in RACED_TABLES
+    if (
+        exc.sqlstate in (SERIALIZATION_FAILURE, DEADLOCK_DETECTED, INVALID_STATEMENT_NAME)
+        or (exc.sqlstate == UNIQUE_VIOLATION and exc.diag.table_name in RACED_TABLES)
+        or _stale_plan(exc)
     ):
         return TransientStorageError(None, f"postgresql: {exc}")
     return StorageError(None, f"postgresql: {exc}")
 
 
+def _stale_plan(exc: psycopg.Error) -> bool:
+    return exc.sqlstate == FEATURE_NOT_SUPPORTED and (
+        exc.diag.message_primary == STALE_PLAN[0] or exc.diag.source_function == STALE_PLAN[1]
+    )
+
+
+def _driver_error(exc: BaseException | None) -> Any:
+    """``exc`` if it is the driver's, else the driver's error it was translated from (or ``None``)."""
+    if exc is not None and not hasattr(exc, "sqlstate"):
+        return exc.__cause__
+    return exc
+
+
 def session_reset(exc: BaseException | None) -> bool:
     """Whether ``exc`` (or the driver's error it was translated from) says a prepared statement
-    is gone from the connection's server session: the connection is no use any more."""
-    if exc is not None and not hasattr(exc, "sqlstate"):
-        exc = exc.__cause__
-    return getattr(exc, "sqlstate", None) == INVALID_STATEMENT_NAME
+    is gone from the connection's server session, or its plan stale: the connection is no use
+    any more."""
+    error = _driver_error(exc)
+    if getattr(error, "sqlstate", None) is None:
+        return False
+    return bool(error.sqlstate == INVALID_STATEMENT_NAME or _stale_plan(error))
+
+
+def behind_pooler(exc: BaseException) -> StorageError | None:
+    """The error for ``exc`` raised in the first unit of work to run the statements a connection
+    has just prepared, if it says one is not found there (``None`` otherwise).
+
+    Nothing of the store's ran on the connection in between to deallocate them: its server
+    session is not the one they were prepared on. Every new connection would fare alike, so this
+    is not retried."""
+    error = _driver_error(exc)
+    if getattr(error, "sqlstate", None) != INVALID_STATEMENT_NAME:
+        return None
+    return StorageError(
+        "url",
+        f"postgresql: {error}, on a connection that had just prepared it: a pooler in transaction "
+        "mode (PgBouncer's pool_mode = transaction) appears to be between the store and the server, "
+        "running each transaction on another server session; open the store with prepare=off "
+        "(postgresql://...?prepare=off)",
+    )
 
 
 def pg_text(field: str, value: str) -> str:
