@@ -89,6 +89,21 @@ def test_a_retry_with_the_same_id_prints_the_original_allowance_and_writes_nothi
     assert [report["allowance"]["id"] for report in json.loads(out)] == ["A1"]
 
 
+def test_a_retry_repeats_at_which_left_out_is_the_time_of_each_run(
+    store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = ("offline-grant", "till-7", "--id", "A1", "--actor", "ops", "--json")
+    status, out, _ = run_cli(capsys, *first)
+    assert status == 0
+    before = tree_of(tmp_path)
+    status, _, err = run_cli(capsys, *first)
+    assert status == 2
+    assert err.startswith("error: opened_at: id 'A1' was already used for a different offline_allowance")
+    assert tree_of(tmp_path) == before
+    # The time the first run printed, given as --at, makes the same request: the original back.
+    assert run_cli(capsys, *first, "--at", json.loads(out)["opened_at"]) == (0, out, "")
+
+
 def test_the_same_id_with_other_figures_exits_2_naming_the_conflict_and_writes_nothing(
     store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

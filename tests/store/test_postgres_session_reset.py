@@ -112,7 +112,10 @@ def test_statements_gone_from_a_new_connection_name_prepare_off_which_works(
             engine.record_purchase(_sale(1))
         assert type(info.value) is StorageError  # not transient, not a ConcurrencyError after retries
         assert isinstance(info.value.__cause__, errors.InvalidSqlStatementName)
-        assert [record.getMessage() for record in caplog.records if "retrying" in record.getMessage()] == []
+        # The engine's read of its versions may have been the first unit of work on the connection
+        # the purchase got: then one retry, on a fresh connection, finds out (of 10 attempts).
+        retries = [record.getMessage() for record in caplog.records if "retrying" in record.getMessage()]
+        assert len(retries) <= 1, retries
         assert (engine.balance("M1").available, engine.history("M1")) == (0, [])
     # prepare=off: nothing to lose, whichever session each transaction runs on.
     with open_postgres(f"{store_url}&prepare=off&pool_max=1") as unprepared:
@@ -121,6 +124,20 @@ def test_statements_gone_from_a_new_connection_name_prepare_off_which_works(
             _behind_its_back(unprepared, b"DISCARD ALL")
             assert once.record_purchase(_sale(n)).balance_after == 10 * n
         assert [entry.source_id for entry in once.history("M1")] == ["P1", "P2"]
+
+
+def test_a_reset_after_a_connection_served_reads_only_is_retried_not_taken_for_a_pooler(
+    store: PostgresStore, store_url: str
+) -> None:
+    Engine(Program("Shop", "EUR"), store, clock=lambda: T0).enroll("M1", at=T0)
+    # Another store: its one connection serves reads only, then another tool resets its session.
+    with open_postgres(f"{store_url}&pool_max=1") as reading:
+        again = Engine(Program("Shop", "EUR"), reading, clock=lambda: T0, max_attempts=2)
+        for _ in range(3):
+            assert again.balance("M1").available == 0
+        _behind_its_back(reading, b"DEALLOCATE ALL")
+        assert again.record_purchase(_sale(1)).balance_after == 10
+        assert [entry.source_id for entry in again.history("M1")] == ["P1"]
 
 
 def test_a_purchase_succeeds_after_a_migration_changed_a_column_its_statements_read(

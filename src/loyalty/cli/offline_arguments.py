@@ -22,8 +22,8 @@ def offline_commands(commands: argparse._SubParsersAction[argparse.ArgumentParse
             "offline, for redemptions dated from --at to --until (docs/offline.md). A figure left out "
             "is the program's: its [offline] table, of the version in force at --at (--until is then "
             "--at plus its hours); under a program without one it is refused. Idempotent on --id: the "
-            "same id with the same figures prints the original allowance, with other figures it is "
-            "refused."
+            "same id with the same figures and --at prints the original allowance, with others it is "
+            "refused (a retry repeats --at: left out, it is the time of each run)."
         ),
     )
     granting.add_argument("terminal", metavar="TERMINAL", help="the terminal's id")

@@ -295,7 +295,7 @@ def record(ctx: Context, subject: Purchase | Event, command: Command, reason: st
             # No entry places it in the ledger's commit order for a history export: the ledger's
             # last entry then, read under the member's lock, as a status change keeps it
             # (loyalty.service.history_export). Only here: the purchases that earned something
-            # are placed by their entries, and keep their compact record.
+            # are placed by their entries. (Its record is of layout 4: loyalty.records.)
             result["ledger_seq"] = uow.last_seq()
         # Recorded at the instant the entries were (read once, in the snapshot).
         command.remember(uow, result, snapshot.now)

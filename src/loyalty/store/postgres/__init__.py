@@ -120,8 +120,10 @@ class PostgresStore(Closing):
         self.pool_timeout = float(pool_timeout)
         self._q = Queries(schema, prepare=prepare)
         self._closed = False
-        # Connections that have prepared the statements (configure) and run no write unit of work
-        # yet, the first to send them: one not found there says a pooler (behind_pooler).
+        # Connections that have prepared the statements (configure) and run no unit of work yet:
+        # one not found in the first says a pooler (behind_pooler). (After any unit of work, a
+        # read too, a statement gone may be another tool's reset: retried on a fresh connection,
+        # whose first unit of work is then the retry.)
         self._unproven: weakref.WeakSet[Connection] = weakref.WeakSet()
         try:
             # One connection of our own before the pool's: the pool retries a failed connection
@@ -321,18 +323,18 @@ class PostgresStore(Closing):
             conn = self._pool.getconn()
         except psycopg.Error as exc:
             raise translate(exc) from exc
-        reset = False
-        # A write sends a prepared statement with its BEGIN (the ledger feed's lock).
-        first = not readonly and conn in self._unproven
+        reset = pooled = False
+        first = conn in self._unproven
         try:
             # BEGIN goes out with the unit of work's first statement.
             begin = BEGIN_READ if readonly else BEGIN_WRITE
             yield PostgresUnitOfWork(conn, self._q, readonly, begin)
         except (psycopg.Error, StorageError) as exc:
             reset = session_reset(exc)
-            pooled = behind_pooler(exc) if reset and first else None
-            if pooled is not None:
-                raise pooled from (exc if isinstance(exc, psycopg.Error) else exc.__cause__)
+            behind = behind_pooler(exc) if reset and first else None
+            if behind is not None:
+                pooled = True
+                raise behind from (exc if isinstance(exc, psycopg.Error) else exc.__cause__)
             if isinstance(exc, StorageError):
                 raise
             raise translate(exc) from exc
@@ -346,7 +348,7 @@ class PostgresStore(Closing):
                 pass
             if first:
                 self._unproven.discard(conn)
-            if reset:
+            if reset and not pooled:
                 # A statement prepared on it is gone (its server session was reset) or stale (a
                 # table it reads changed): every later unit of work on it would fail alike. Closed,
                 # the pool replaces it with one prepared afresh (configure), and the error is
@@ -357,6 +359,7 @@ class PostgresStore(Closing):
                     "changed); the connection is replaced",
                     self.schema,
                 )
+            if reset:
                 conn.close()
             self._pool.putconn(conn)
             if conn.broken:

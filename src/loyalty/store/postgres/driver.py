@@ -90,8 +90,8 @@ def session_reset(exc: BaseException | None) -> bool:
 
 
 def behind_pooler(exc: BaseException) -> StorageError | None:
-    """The error for ``exc`` raised in the first unit of work to run the statements a connection
-    has just prepared, if it says one is not found there (``None`` otherwise).
+    """The error for ``exc`` raised in the first unit of work of a connection that has just
+    prepared its statements, if it says one is not found there (``None`` otherwise).
 
     Nothing of the store's ran on the connection in between to deallocate them: its server
     session is not the one they were prepared on. Every new connection would fare alike, so this
