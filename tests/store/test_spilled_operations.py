@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -58,3 +59,52 @@ def test_a_key_found_absent_then_added_is_found(request: pytest.FixtureRequest) 
     other = Kept("purchase", pack({}, {}), datetime(2024, 1, 1, tzinfo=UTC), None)
     ops["T2"] = other
     assert ops.pop("T2") == other and "T2" not in ops
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        AT,  # a replay's clock: the history's own offset
+        AT.replace(fold=1),
+        datetime(2024, 3, 1, 8, 30, tzinfo=UTC),
+        datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Amsterdam")),
+        datetime(2024, 3, 1, 9, 30, 0, 7, tzinfo=timezone(timedelta(hours=1), "CET")),
+        datetime(
+            2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=5, minutes=30, seconds=1, microseconds=3))
+        ),
+    ],
+)
+@pytest.mark.parametrize(
+    "facts", [None, ("2024-03-01T09:30:00+01:00", "T1", "M1", "12.45"), ("x", "T1", Decimal(1), 2)]
+)
+def test_a_records_time_and_facts_come_back_with_their_own_zone(
+    request: pytest.FixtureRequest, at: datetime, facts: object
+) -> None:
+    ops = SpilledOperations(batch=1)
+    request.addfinalizer(ops.close)
+    ops["T1"] = Kept("purchase", pack({}, {}), at, facts)  # type: ignore[arg-type]
+    ops["T2"] = kept(2)  # the batch of one is in the file
+    found = ops["T1"]
+    assert not ops._recent
+    assert (found.recorded_at, found.facts) == (at, facts)
+    assert type(found.facts) is type(facts)
+    assert found.recorded_at.tzinfo == at.tzinfo and found.recorded_at.tzname() == at.tzname()
+    assert found.recorded_at.fold == at.fold and found.recorded_at.utcoffset() == at.utcoffset()
+
+
+def test_a_key_never_written_is_answered_without_a_query_whatever_the_files_size(
+    request: pytest.FixtureRequest,
+) -> None:
+    ops = SpilledOperations(batch=100)
+    request.addfinalizer(ops.close)
+    # Past the filter's first room (4,096 keys) twice: it is built again larger from the file.
+    for n in range(10_000):
+        ops[f"T{n}"] = kept(n)
+    queries: list[str] = []
+    ops._conn.set_trace_callback(queries.append)
+    absent = [f"X{n}" for n in range(1_000)]
+    assert [ops.get(key) for key in absent] == [None] * len(absent)
+    # A false "may hold" costs a query: about one in seventy, never most.
+    assert len(queries) < 50
+    assert all(ops[f"T{n}"] == kept(n) for n in range(0, 10_000, 7))
+    assert len(ops) == 10_000
