@@ -28,6 +28,21 @@ def _script() -> str:
     return script
 
 
+def _ctrl_c_as_a_terminal_sends_it() -> list[str]:
+    """A command prefix that runs the rest with SIGINT's default action, then execs it (same pid).
+
+    A run started in the background by a non-interactive shell (``cmd &`` in a script) ignores
+    SIGINT, and an ignored signal stays ignored across exec: the demo then never saw the Ctrl-C
+    and ran to its end (exit 0), or past the wait (a timeout). A terminal's Ctrl-C reaches a
+    process that has the default action, which Python turns into KeyboardInterrupt.
+    """
+    restore = (
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+        "os.execv(sys.argv[1], sys.argv[1:])"
+    )
+    return [sys.executable, "-c", restore]
+
+
 def _entries(path: Path) -> int:
     """The ledger entries committed so far, read while the demo writes (0 before its tables exist)."""
     if not path.exists():
@@ -42,7 +57,8 @@ def _entries(path: Path) -> int:
 def test_ctrl_c_exits_130_with_one_line_and_the_ledger_agrees_with_the_balances(tmp_path: Path) -> None:
     path = tmp_path / "cut.db"
     # Far more traffic than replays in the time allowed, so the signal lands mid-replay.
-    command = [_script(), "demo", "--db", str(path), "--members", "3000", "--weeks", "8"]
+    command = [*_ctrl_c_as_a_terminal_sends_it(), _script(), "demo", "--db", str(path), "--members", "3000"]
+    command += ["--weeks", "8"]
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as run:
         # Generous: on a loaded machine generating the traffic alone took over 30 s; the wait
         # ends as soon as 300 entries are committed.
