@@ -69,13 +69,21 @@ def test_a_key_found_absent_then_added_is_found(request: pytest.FixtureRequest) 
         datetime(2024, 3, 1, 8, 30, tzinfo=UTC),
         datetime(2024, 10, 27, 2, 30, fold=1, tzinfo=ZoneInfo("Europe/Amsterdam")),
         datetime(2024, 3, 1, 9, 30, 0, 7, tzinfo=timezone(timedelta(hours=1), "CET")),
+        datetime(2024, 3, 1, 8, 30, tzinfo=timezone(timedelta(0), "UTC")),  # named as the default
         datetime(
             2024, 3, 1, 9, 30, tzinfo=timezone(timedelta(hours=5, minutes=30, seconds=1, microseconds=3))
         ),
     ],
 )
 @pytest.mark.parametrize(
-    "facts", [None, ("2024-03-01T09:30:00+01:00", "T1", "M1", "12.45"), ("x", "T1", Decimal(1), 2)]
+    "facts",
+    [
+        None,
+        ("2024-03-01T09:30:00+01:00", "T1", "M1", "12.45"),
+        ("x", "T1", Decimal(1), 2),
+        ("x", "T1", bytearray(b"M1"), None),  # marshal would give bytes back
+        ("x", "T1", ["M1"], None),
+    ],
 )
 def test_a_records_time_and_facts_come_back_with_their_own_zone(
     request: pytest.FixtureRequest, at: datetime, facts: object
@@ -89,22 +97,44 @@ def test_a_records_time_and_facts_come_back_with_their_own_zone(
     assert (found.recorded_at, found.facts) == (at, facts)
     assert type(found.facts) is type(facts)
     assert found.recorded_at.tzinfo == at.tzinfo and found.recorded_at.tzname() == at.tzname()
+    assert repr(found.recorded_at) == repr(at) and repr(found.facts) == repr(facts)
     assert found.recorded_at.fold == at.fold and found.recorded_at.utcoffset() == at.utcoffset()
+
+
+def _written(request: pytest.FixtureRequest, count: int, batch: int) -> SpilledOperations:
+    ops = SpilledOperations(batch=batch)
+    request.addfinalizer(ops.close)
+    for n in range(count):
+        ops[f"T{n}"] = kept(n)
+    return ops
+
+
+def _queries_for_absent_keys(ops: SpilledOperations, absent: int = 1_000) -> int:
+    """How many queries ``absent`` keys never written cost (each is answered ``None``)."""
+    queries: list[str] = []
+    ops._conn.set_trace_callback(queries.append)
+    assert [ops.get(f"X{n}") for n in range(absent)] == [None] * absent
+    ops._conn.set_trace_callback(None)
+    return len(queries)
 
 
 def test_a_key_never_written_is_answered_without_a_query_whatever_the_files_size(
     request: pytest.FixtureRequest,
 ) -> None:
-    ops = SpilledOperations(batch=100)
-    request.addfinalizer(ops.close)
     # Past the filter's first room (4,096 keys) twice: it is built again larger from the file.
-    for n in range(10_000):
-        ops[f"T{n}"] = kept(n)
-    queries: list[str] = []
-    ops._conn.set_trace_callback(queries.append)
-    absent = [f"X{n}" for n in range(1_000)]
-    assert [ops.get(key) for key in absent] == [None] * len(absent)
+    ops = _written(request, 10_000, batch=100)
     # A false "may hold" costs a query: about one in seventy, never most.
-    assert len(queries) < 50
+    assert _queries_for_absent_keys(ops) < 50
     assert all(ops[f"T{n}"] == kept(n) for n in range(0, 10_000, 7))
     assert len(ops) == 10_000
+
+
+def test_a_batch_larger_than_the_filters_room_grows_it_as_far_as_it_needs(
+    request: pytest.FixtureRequest,
+) -> None:
+    # 30,000 keys in one batch, past a first room of 4,096: doubled once, the filter would say
+    # "may hold" for about one absent key in eight.
+    ops = _written(request, 30_000, batch=30_000)
+    assert not ops._recent
+    assert _queries_for_absent_keys(ops) < 50
+    assert all(ops[f"T{n}"] == kept(n) for n in range(0, 30_000, 97))

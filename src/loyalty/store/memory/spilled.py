@@ -44,17 +44,22 @@ def _rest(at: datetime, facts: Any) -> bytes:
     """The time and facts of a record as bytes that :func:`_kept` reads back equal, with the same
     tzinfo: with ``marshal`` for a time in a fixed offset of the default name (what a replay's
     clock gives, the history's own offsets) and facts of plain values, about a fifth of what
-    pickling them cost; else pickled (a ``ZoneInfo`` or a named offset keeps its object)."""
+    pickling them cost; else pickled (a ``ZoneInfo``, a named offset or a subclass keeps its
+    object)."""
     zone = at.tzinfo
-    if type(zone) is timezone:
+    # A plain datetime in an offset given no name (a name, even the default one, is kept by
+    # pickling), and facts of atoms marshal gives back as they were (it would give a bytearray
+    # back as bytes, a subclass as its base).
+    plain = facts is None or (type(facts) is tuple and all(type(value) in _ATOMS for value in facts))
+    # (What a timezone pickles as: its offset, and its name if it was given one.)
+    if plain and type(at) is datetime and type(zone) is timezone and len(zone.__reduce__()[1]) == 1:
         offset = zone.utcoffset(None)
-        if zone.tzname(None) == timezone(offset).tzname(None):
-            fields = (at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond, at.fold)
-            try:
-                return marshal.dumps((fields, offset.days, offset.seconds, offset.microseconds, facts))
-            except ValueError:  # a value marshal does not take (a Decimal, a subclass)
-                pass
+        fields = (at.year, at.month, at.day, at.hour, at.minute, at.second, at.microsecond, at.fold)
+        return marshal.dumps((fields, offset.days, offset.seconds, offset.microseconds, facts))
     return pickle.dumps((at, facts), pickle.HIGHEST_PROTOCOL)
+
+
+_ATOMS = frozenset({str, int, float, bool, type(None)})
 
 
 # A pickle starts with its protocol's opcode; a marshalled tuple with "(" or ")" (0x80 added
@@ -103,8 +108,12 @@ class _Stored:
     def full(self, adding: int) -> bool:
         return self._count + adding > self._room
 
-    def larger(self, keys: Iterator[str]) -> _Stored:
-        grown = _Stored((self._mask + 1) << 1)
+    def larger(self, keys: Iterator[str], count: int) -> _Stored:
+        """A filter with room for ``count`` keys, at least twice this one, holding ``keys``."""
+        bits = (self._mask + 1) << 1
+        while bits >> 4 < count:  # a batch larger than the room: grown as far as it needs
+            bits <<= 1
+        grown = _Stored(bits)
         for key in keys:
             grown.add(key)
         return grown
@@ -169,7 +178,7 @@ class SpilledOperations(MutableMapping[str, Kept]):
             self._conn.executemany(_ADD, [_row(key, kept) for key, kept in recent.items()])
             if self._keys.full(len(recent)):
                 written = self._conn.execute("SELECT key FROM operations")
-                self._keys = self._keys.larger(stored for (stored,) in written)
+                self._keys = self._keys.larger((stored for (stored,) in written), self._stored + len(recent))
             else:
                 for stored in recent:
                     self._keys.add(stored)
