@@ -37,7 +37,8 @@ INVALID_STATEMENT_NAME = "26000"
 # Replaced like a reset session, the retry prepares it afresh. The function raising it is matched
 # as well as the message, which the server's lc_messages may translate.
 FEATURE_NOT_SUPPORTED = "0A000"
-STALE_PLAN = ("cached plan must not change result type", "RevalidateCachedQuery")
+STALE_PLAN = "cached plan must not change result type"
+STALE_PLAN_FUNCTION = "RevalidateCachedQuery"
 # A duplicate key here means another transaction won a race for the same
 # member, idempotency key, program version or member's key: a retry will see the winner and
 # answer from it.
@@ -68,7 +69,7 @@ def translate(exc: psycopg.Error) -> StorageError:
 
 def _stale_plan(exc: psycopg.Error) -> bool:
     return exc.sqlstate == FEATURE_NOT_SUPPORTED and (
-        exc.diag.message_primary == STALE_PLAN[0] or exc.diag.source_function == STALE_PLAN[1]
+        exc.diag.message_primary == STALE_PLAN or exc.diag.source_function == STALE_PLAN_FUNCTION
     )
 
 
