@@ -39,323 +39,42 @@ values, and the side-by-side table :meth:`Comparison.render` draws of them, are
 
 from __future__ import annotations
 
-import contextlib
 import heapq
-import tempfile
-from collections import Counter
+import os
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 
 import attrs
 
 from loyalty import history
 from loyalty.checks import check_aware
 from loyalty.comparison import Comparison, MemberChange, Outcome, RulePoints, TierCount
-from loyalty.earning_keys import ENROLLED
-from loyalty.engine import MAX_HOLD_TTL, Engine
-from loyalty.errors import (
-    InsufficientPoints,
-    InvalidInput,
-    LoyaltyError,
-    MergeBlocked,
-    UnknownHold,
-    UnknownReward,
-    UnknownVoucher,
-)
-from loyalty.figures import Figures, periods
-from loyalty.ledger import EntryKind
-from loyalty.money import EXACT
+from loyalty.errors import InvalidInput, LoyaltyError
 from loyalty.program import Program
-from loyalty.receipts import Receipt, breakdown_rows
-from loyalty.rules import EventRule
-from loyalty.store import Store, open_store
-from loyalty.store.memory import MemoryStore
-from loyalty.store.memory.spilled import BATCH as SPILL_BATCH
-from loyalty.time_guards import PreEnrollment
+from loyalty.whatif_process import Failed, NotStarted, SecondProcess, portable, stores
+from loyalty.whatif_run import EPOCH, Run, Totals, day_of, records
 
 __all__ = ["Comparison", "MemberChange", "Outcome", "RulePoints", "TierCount", "simulate"]
 
-_DAY = 86_400
 _PROGRESS = 1_000
-# Figures' periods end before their end: the last record's own instant must fall inside.
-_TICK = timedelta(microseconds=1)
-# The clock before the first record, and the period of an empty history.
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _replaying(program: Program | Sequence[Program]) -> Program | Sequence[Program]:
-    """``program`` (or its versions) as a replay of history runs it: activity dated before its
-    member's enrollment is replayed as the history has it (the import that stored it accepted
-    it: :meth:`~loyalty.Engine.import_events`). The replay's clock is each record's own time, so
-    ``time_guards.max_lead_minutes`` never refuses a record, and it is no bound here either on
-    how far a capture, release or voucher use or void comes before its hold or voucher (the
-    history's tills had the clocks they had); anything else is left to the engine to refuse (a
-    value that is not a program among them too)."""
-    if isinstance(program, Program):
-        return _accepting(program)
-    if isinstance(program, Sequence) and all(isinstance(version, Program) for version in program):
-        return [_accepting(version) for version in program]
-    return program
-
-
-def _accepting(version: Program) -> Program:
-    guards = attrs.evolve(version.time_guards, before_enrollment=PreEnrollment.ACCEPT, max_lead_minutes=None)
-    return attrs.evolve(version, time_guards=guards)
-
-
-class _Run:
-    """One program replaying the history: its engine, clock and running totals."""
-
-    def __init__(self, program: Program | Sequence[Program], store: Store) -> None:
-        self.now = _EPOCH
-        self.started = False
-        self.engine = Engine(_replaying(program), store, clock=lambda: self.now)
-        self.versions = self.engine.versions
-        self.signup = any(
-            isinstance(rule, EventRule) and rule.event == ENROLLED for v in self.versions for rule in v.rules
-        )
-        self.day = -1
-        self.rules: dict[str, Decimal] = {}
-        self.names: dict[str, str] = {}
-        self.rounding = Decimal(0)
-        self.tier_bonus = 0
-        self.declined = 0
-        self.declined_points = 0
-        #: Each member's net points, in the program's units.
-        self.earned: dict[str, int] = {}
-
-    def at(self, when: datetime, day: int) -> None:
-        """Move the clock to ``when`` (never back), running maintenance as a new day begins
-        (``day``, ``when``'s day since the epoch, is worked out once for both programs)."""
-        if self.started and when <= self.now:
-            return
-        self.started = True
-        self.now = when
-        if day != self.day:
-            self.day = day
-            self.engine.run_due(when)
-
-    def receipt(self, receipt: Receipt) -> None:
-        rules = self.rules
-        # The rows as the evaluation left them: making the receipt's Contributions to read
-        # three of their fields would cost more than the adding up.
-        for rule, name, points, _, _ in breakdown_rows(receipt):
-            total = rules.get(rule)
-            if total is None:
-                self.names[rule] = name
-                rules[rule] = points
-            else:
-                rules[rule] = EXACT.add(total, points)
-        if receipt.rounding_adjustment:
-            self.rounding = EXACT.add(self.rounding, receipt.rounding_adjustment)
-        bonus = receipt.tier_bonus
-        self.tier_bonus += bonus
-        earned = self.earned
-        member = receipt.member_id
-        earned[member] = earned.get(member, 0) + receipt.points + bonus
-
-    def apply(self, event: history.Event) -> None:
-        engine = self.engine
-        if isinstance(event, history.Sale):
-            self.receipt(engine.record_purchase(event.purchase))
-        elif isinstance(event, history.Enrollment):
-            member = event.member_id
-            engine.enroll(member, at=event.at, birthday=event.birthday, attributes=event.attributes)
-            self.earned.setdefault(member, 0)
-            if self.signup:
-                self._signup(member)
-        elif isinstance(event, history.Redemption):
-            try:
-                reason, paid = event.reason, event.purchase_id
-                engine.redeem(
-                    event.member_id, event.points, id=event.id, at=event.at, reason=reason, purchase_id=paid
-                )
-            except InsufficientPoints:
-                self.declined += 1
-                self.declined_points += event.points
-        elif isinstance(event, history.SaleReturn):
-            receipt = engine.record_return(event.returned)
-            if receipt.member_id != event.member_id:
-                raise InvalidInput("member_id", f"purchase {event.purchase_id!r} is {receipt.member_id!r}'s")
-            self.earned[receipt.member_id] = self.earned.get(receipt.member_id, 0) - receipt.taken_back
-        elif isinstance(event, history.Adjustment):
-            try:
-                engine.adjust(
-                    event.member_id,
-                    event.points,
-                    id=event.id,
-                    at=event.at,
-                    reason=event.reason,
-                    actor=event.actor,
-                )
-            except InsufficientPoints:
-                self.declined += 1
-                self.declined_points += -event.points
-        elif isinstance(event, history.RewardBought):
-            self._reward(event)
-        elif isinstance(event, history.PointsSent):
-            try:
-                member, to, points, reason = event.member_id, event.to_member, event.points, event.reason
-                engine.transfer(member, to, points, id=event.id, at=event.at, reason=reason)
-            except InsufficientPoints:
-                self.declined += 1
-                self.declined_points += event.points
-        elif isinstance(event, history.MembersMerged):
-            member, gone, reason = event.member_id, event.absorbed, event.reason
-            try:
-                engine.merge_members(member, gone, id=event.id, at=event.at, reason=reason)
-            except MergeBlocked:
-                # Points still pending (or held, on a voucher, owed) under this program: the
-                # two members stay apart, as the engine would leave them; no points are spent.
-                self.declined += 1
-        elif isinstance(event, history.OpenVoucher | history.OpenHold):
-            pass  # made before the history, with points it never had: the same under both programs
-        elif isinstance(event, history.VoucherVoided):
-            # Unknown when its reward was declined under this program: nothing to void.
-            with contextlib.suppress(UnknownVoucher):
-                engine.void_voucher(event.code, id=event.id, at=event.at)
-        elif isinstance(event, history.HeldPoints):
-            self._held(event)
-        elif isinstance(event, history.HoldCaptured):
-            # Unknown when its hold was declined under this program: nothing to capture.
-            with contextlib.suppress(UnknownHold):
-                engine.capture(event.hold_id, id=event.id, at=event.at, points=event.points)
-        elif isinstance(event, history.Referred):
-            pass  # members are enrolled without codes here: no referral bonus under either program
-        elif isinstance(event, history.StatusChanged):
-            # An erased member's records end there: its status needs no change to stop them.
-            member = event.member_id
-            if event.status != "erased" and engine.member(member).status.value != event.status:
-                reason, actor = event.reason, event.actor
-                engine.change_status(
-                    member, event.status, id=event.id, at=event.at, reason=reason, actor=actor
-                )
-        elif isinstance(event, history.OpeningBalance):
-            # Points carried from a former program: the same under both programs.
-            member, points, at, expires = event.member_id, event.points, event.at, event.expires_at
-            vests = event.vests_at
-            engine.add_opening_balance(member, points, id=event.id, at=at, expires_at=expires, vests_at=vests)
-        else:
-            self.receipt(
-                engine.record_event(
-                    event.member_id, event.name, id=event.id, at=event.at, properties=event.properties
-                )
-            )
-
-    def _reward(self, event: history.RewardBought) -> None:
-        """Buy the reward under this program: declined when the member cannot afford it or the
-        program's catalogue does not offer it then."""
-        try:
-            member, reward, paid = event.member_id, event.reward_id, event.purchase_id
-            bought = self.engine.redeem_reward(member, reward, id=event.id, at=event.at, purchase_id=paid)
-        except (InsufficientPoints, UnknownReward):
-            offered = self.versions[-1].reward(event.reward_id)
-            self.declined += 1
-            self.declined_points += 0 if offered is None else offered.cost
-            return
-        if event.used_at is not None:
-            # Used as it was, so that a return of its purchase does not revoke it here either.
-            self.engine.use_voucher(bought.code, id=f"use:{bought.code}", at=event.at)
-
-    def _held(self, event: history.HeldPoints) -> None:
-        """Make the hold and capture what was captured of it, at once, or at its ``capture``
-        record when it gave points back (as an import does)."""
-        engine, captured = self.engine, event.captured
-        try:
-            engine.hold(event.member_id, event.points, id=event.id, at=event.at, ttl=event.ttl(MAX_HOLD_TTL))
-        except InsufficientPoints:
-            self.declined += 1
-            self.declined_points += event.points
-            return
-        if captured is not None and event.captured_at is None:
-            engine.capture(event.id, id=event.capture_id, at=event.at, points=captured)
-
-    def _signup(self, member: str) -> None:
-        """What the sign-up rules paid the member just enrolled, by rule (its only entries so far)."""
-        for entry in self.engine.history(member):
-            if entry.kind is EntryKind.EARN and entry.points:
-                rule = "+".join(entry.rules) or ENROLLED
-                self.rules[rule] = EXACT.add(self.rules.get(rule, Decimal(0)), Decimal(entry.points))
-                named = {r.id: r.name or r.id for version in self.versions for r in version.rules}
-                self.names.setdefault(rule, named.get(rule, rule))
-                self.earned[member] += entry.points
-
-    def _whole(self, units: int) -> Decimal:
-        scale = self.versions[-1].scale
-        return Decimal(units).scaleb(-scale, context=EXACT) if scale else Decimal(units)
-
-    def outcome(
-        self, start: datetime, end: datetime, point_value: Decimal | None, *, over_time: bool = False
-    ) -> Outcome:
-        latest = self.versions[-1]
-        engine = self.engine
-        value = latest.redemption.point_value if point_value is None else point_value
-        found = engine.figures(start, end + _TICK, point_value=value)
-        series: tuple[Figures, ...] = ()
-        drifting = None
-        if over_time:
-            series = tuple(
-                engine.figures(a, b, point_value=value) for a, b in periods(start, end + _TICK, latest.zone)
-            )
-            drifting = len(engine.at_risk(end).at_risk)
-        tiers: tuple[TierCount, ...] = ()
-        if latest.tiers is not None:
-            counts = Counter(engine.tier(member).tier.id for member in self.earned)
-            tiers = tuple(TierCount(level.id, counts[level.id]) for level in latest.tiers.levels)
-        rules = tuple(RulePoints(rule, self.names[rule], points) for rule, points in self.rules.items())
-        return Outcome(
-            latest.name,
-            latest.version,
-            latest.scale,
-            found,
-            rules,
-            self.rounding,
-            self.tier_bonus,
-            tiers,
-            self.declined,
-            self.declined_points,
-            series,
-            drifting,
-        )
-
-
-_RECORDS = tuple(history.TYPE_OF)
-
-
-def _records(source: Iterable[str | history.Event]) -> Iterable[tuple[int, history.Event]]:
-    """Each record with its line number (or its position, for records given as values)."""
-    for number, item in enumerate(source, start=1):
-        if isinstance(item, str):
-            event = history.parse(number, item, utc=True)
-            if event is None:
-                continue
-            yield number, event
-        elif isinstance(item, _RECORDS):
-            yield number, item
-        else:
-            raise InvalidInput(
-                f"line {number}", f"must be a line of text or a history record, not {type(item).__name__}"
-            )
-
-
-def _day(when: datetime) -> int:
-    """The day since the epoch ``when`` falls on, in UTC."""
-    return int(when.timestamp()) // _DAY
+# Records sent to the second process at a time: about 60 KiB of text, a pipe's buffer.
+_CHUNK = 200
+# Below these a second process costs more than it saves (it starts in about half a second).
+_LARGE_BYTES = 1 << 20
+_LARGE_RECORDS = 4_000
+_PROPOSED = " (under the proposed program)"
 
 
 def _changes(
-    current: _Run, proposed: _Run, top: int
+    current: Totals, proposed: Totals, top: int
 ) -> tuple[tuple[MemberChange, ...], tuple[MemberChange, ...]]:
     """The ``top`` members who gain and lose most, by a heap: ``top`` changes held, not one a member."""
 
     def changes() -> Iterator[MemberChange]:
-        for member, points in current.earned.items():
-            yield MemberChange(
-                member, current._whole(points), proposed._whole(proposed.earned.get(member, 0))
-            )
+        for member in current.earned:
+            yield MemberChange(member, current.whole(member), proposed.whole(member))
 
     def order(change: MemberChange) -> tuple[Decimal, str]:
         return change.difference, change.member_id
@@ -376,6 +95,7 @@ def simulate(
     progress: Callable[[int], None] | None = None,
     over_time: bool = False,
     on_disk: bool = False,
+    parallel: bool | None = None,
 ) -> Comparison:
     """Replay ``history_lines`` (lines of a history file, or its records) under ``current`` and
     ``proposed`` (a program or its versions) and compare what came of it.
@@ -399,6 +119,17 @@ def simulate(
     the same results, several times slower, with no record kept in Python's memory (what
     the replay keeps itself grows with the members: their running totals).
 
+    Two cores: the two programs' replays share nothing but the records, so with
+    ``parallel=True`` the proposed program replays in a second Python process
+    (:mod:`loyalty.whatif_process`) while this one replays the current program, and a long
+    history takes about half the time; each process holds one program's store. The results
+    are the same, and so is the first refusal, raised at its line as one process raises it.
+    The history must then be lines of text (a file, or a list of its lines), and the proposed
+    program one that a program file can hold. By default (``None``) that is done when it
+    pays: a history file of a mebibyte or more, or a list of 4,000 lines or more, on a
+    machine with two cores or more, where a second process can be started (and if it cannot,
+    the history is read again and replayed in this process). ``parallel=False`` never does.
+
     A redemption, negative adjustment, reward, transfer or hold a program cannot afford is
     declined and counted (:attr:`Outcome.declined`), as the engine declines it, and so is a merge
     the program does not allow then (:class:`~loyalty.errors.MergeBlocked`: the absorbed member's
@@ -412,76 +143,132 @@ def simulate(
         raise InvalidInput("over_time", f"must be True or False, got {over_time!r}")
     if not isinstance(on_disk, bool):
         raise InvalidInput("on_disk", f"must be True or False, got {on_disk!r}")
+    if parallel is not None and not isinstance(parallel, bool):
+        raise InvalidInput("parallel", f"must be True, False or None, got {parallel!r}")
     if until is not None:
         check_aware("until", until)
-    with ExitStack() as stack:
-        stores = stack.enter_context(_stores(on_disk))
-        runs = (_Run(current, stores[0]), _Run(proposed, stores[1]))
-        return _replay(runs, history_lines, point_value, until, top, progress, over_time)
+    asked = _Asked(point_value, until, top, progress, over_time)
+    if _in_two(parallel, history_lines, proposed):
+        rewind = _rewinder(history_lines)
+        with stores(on_disk, 1) as (store,):
+            try:
+                return _replay_beside(Run(current, store), proposed, on_disk, history_lines, asked)
+            except NotStarted as exc:
+                if rewind is None:
+                    raise RuntimeError(f"{exc}; simulate with parallel=False") from exc
+        # The second process could not start (no Python to run it, say): replay it all here.
+        rewind()
+    with stores(on_disk, 2) as (current_store, proposed_store):
+        runs = (Run(current, current_store), Run(proposed, proposed_store))
+        return _replay(runs, history_lines, asked)
 
 
-@contextmanager
-def _stores(on_disk: bool) -> Iterator[tuple[Store, Store]]:
-    """The two programs' stores: in memory, or SQLite files in a folder removed afterwards."""
-    if not on_disk:
-        # Operation records (a retry's and a return's reading) go to a temporary file as the
-        # replay writes them, a batch at a time: the largest part of what a long history leaves.
-        with MemoryStore(spill=SPILL_BATCH) as current, MemoryStore(spill=SPILL_BATCH) as proposed:
-            yield current, proposed
-        return
-    with tempfile.TemporaryDirectory(prefix="loyalty-whatif-") as folder, ExitStack() as closing:
-        # A commit that survives an application crash is all a throwaway replay needs.
-        opened = [
-            open_store(f"sqlite:///{Path(folder) / name}.db?synchronous=normal")
-            for name in ("current", "proposed")
-        ]
-        for store in opened:
-            closing.callback(store.close)
-        yield opened[0], opened[1]
+def _cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
-def _replay(
-    runs: tuple[_Run, _Run],
-    history_lines: Iterable[str | history.Event],
-    point_value: Decimal | None,
-    until: datetime | None,
-    top: int,
-    progress: Callable[[int], None] | None,
-    over_time: bool,
-) -> Comparison:
+def _rewinder(source: object) -> Callable[[], object] | None:
+    """How to read ``source`` again from where it starts now, or ``None`` if it cannot be:
+    a list or tuple of lines, or a text file that can seek."""
+    if isinstance(source, list | tuple):
+        return lambda: None
+    tell, seek, seekable = (getattr(source, name, None) for name in ("tell", "seek", "seekable"))
+    if tell is None or seek is None or seekable is None:
+        return None
+    try:
+        if not seekable():
+            return None
+        where = tell()
+    except (OSError, ValueError):  # iterated already (a text file's position is then hidden), or closed
+        return None
+    return lambda: seek(where)
+
+
+def _large(source: object) -> bool:
+    """Whether ``source`` is a history long enough to be worth a second process: a file of a
+    mebibyte or more, or a list of at least 4,000 lines of text."""
+    if isinstance(source, list | tuple):
+        return len(source) >= _LARGE_RECORDS and all(isinstance(item, str) for item in source)
+    fileno = getattr(source, "fileno", None)
+    try:
+        return fileno is not None and os.fstat(fileno()).st_size >= _LARGE_BYTES
+    except (OSError, ValueError):
+        return False
+
+
+def _in_two(parallel: bool | None, source: object, proposed: Program | Sequence[Program]) -> bool:
+    """Whether to replay the proposed program in a second process (``parallel``, decided)."""
+    if parallel is False:
+        return False
+    if parallel is True:
+        if not portable(proposed):
+            raise InvalidInput(
+                "parallel",
+                "the proposed program does not reach a second process as itself (it cannot be "
+                "written as a program file); simulate with parallel=False",
+            )
+        return True
+    # Automatic: where a second core, a Python to start and a history to read again if the
+    # child cannot start are all there, and the history is long enough to gain from it.
+    return (
+        not getattr(sys, "frozen", False)
+        and bool(sys.executable)
+        and _cores() >= 2
+        and _large(source)
+        and _rewinder(source) is not None
+        and portable(proposed)
+    )
+
+
+def _wrapped(number: int, exc: LoyaltyError, side: str) -> InvalidInput:
+    where = f"line {number}: {exc.field}" if exc.field else f"line {number}"
+    return InvalidInput(where, f"{exc.message}{side}")
+
+
+@attrs.frozen
+class _Asked:
+    """What the caller asked of the replay besides the history and the programs."""
+
+    point_value: Decimal | None
+    until: datetime | None
+    top: int
+    progress: Callable[[int], None] | None
+    over_time: bool
+
+
+def _replay(runs: tuple[Run, Run], history_lines: Iterable[str | history.Event], asked: _Asked) -> Comparison:
+    point_value, until, top, progress, over_time = attrs.astuple(asked, recurse=False)
     start: datetime | None = None
     end: datetime | None = None
     count = 0
-    for number, event in _records(history_lines):
+    for number, event in records(history_lines):
         at = event.at
         if start is None or at < start:
             start = at
         if end is None or at > end:
             end = at
-        day = _day(at)
+        day = day_of(at)
         for run in runs:
             try:
                 run.at(at, day)
                 run.apply(event)
             except LoyaltyError as exc:
-                where = f"line {number}: {exc.field}" if exc.field else f"line {number}"
-                side = "" if run is runs[0] else " (under the proposed program)"
-                raise InvalidInput(where, f"{exc.message}{side}") from exc
+                raise _wrapped(number, exc, "" if run is runs[0] else _PROPOSED) from exc
         count += 1
         if progress is not None and not count % _PROGRESS:
             progress(count)
-    if until is not None:
-        if end is not None and until < end:
-            raise InvalidInput("until", f"must not be before the last record, at {end.isoformat()}")
-        end = until
-        start = until if start is None else start
+    end, start = _until(until, start, end)
     if start is None or end is None:
-        empty = [run.outcome(_EPOCH, _EPOCH, point_value) for run in runs]
+        empty = [run.outcome(EPOCH, EPOCH, point_value) for run in runs]
         return Comparison(0, None, None, empty[0], empty[1], (), ())
     for run in runs:
-        run.at(end, _day(end))
+        run.at(end, day_of(end))
         run.engine.run_due(end)
-    gains, losses = _changes(runs[0], runs[1], top)
+    gains, losses = _changes(runs[0].totals(), runs[1].totals(), top)
     return Comparison(
         count,
         start,
@@ -491,3 +278,138 @@ def _replay(
         gains,
         losses,
     )
+
+
+def _until(
+    until: datetime | None, start: datetime | None, end: datetime | None
+) -> tuple[datetime | None, datetime | None]:
+    """The replay's end and start once ``until`` is applied (it must not be before the last record)."""
+    if until is None:
+        return end, start
+    if end is not None and until < end:
+        raise InvalidInput("until", f"must not be before the last record, at {end.isoformat()}")
+    return until, until if start is None else start
+
+
+class _Beside:
+    """The current program's replay in this process, beside the proposed one's in a second
+    (:class:`~loyalty.whatif_process.SecondProcess`): the records are sent, then replayed here,
+    a chunk at a time; the first record either side could not replay ends both."""
+
+    def __init__(self, run: Run, second: SecondProcess, progress: Callable[[int], None] | None) -> None:
+        self.run, self.second, self.progress = run, second, progress
+        self.start: datetime | None = None
+        self.end: datetime | None = None
+        self.count = 0
+        # The first record this process could not read or replay: its line, then 0 if it
+        # could not be read (both programs would stop there) or 1 if the current program
+        # could not replay it (the proposed program comes after it on the same line).
+        self.failure: tuple[int, int, LoyaltyError] | None = None
+        # The record the second process stopped at, once it is known to have stopped.
+        self.stopped: Failed | None = None
+
+    def read(self, source: Iterable[str | history.Event]) -> None:
+        """Replay ``source`` on both sides, up to its end or the first failure."""
+        texts: list[tuple[int, str]] = []
+        events: list[tuple[int, history.Event]] = []
+        for number, item in enumerate(source, start=1):
+            try:
+                if not isinstance(item, str):
+                    raise InvalidInput(
+                        f"line {number}",
+                        f"must be a line of text to replay in two processes, not {type(item).__name__} "
+                        "(simulate records given as values with parallel=False)",
+                    )
+                event = history.parse(number, item, utc=True)
+            except InvalidInput as exc:
+                self.failure = (number, 0, exc)
+                break
+            if event is not None:
+                texts.append((number, item))
+                events.append((number, event))
+            if len(texts) == _CHUNK:
+                if not self._flush(texts, events):
+                    return
+                texts, events = [], []
+        self._flush(texts, events)
+
+    def _flush(self, texts: list[tuple[int, str]], events: list[tuple[int, history.Event]]) -> bool:
+        """Send a chunk, then replay it here; ``False`` once either side has stopped."""
+        if texts and not self.second.send(texts):
+            # The child stopped at a record it has already been sent: replay up to it here,
+            # where the current program may stop first.
+            self.stopped = self.second.stop()
+            last = self.stopped.line if self.stopped is not None else 0
+            events = [(number, event) for number, event in events if number <= last]
+        run, progress = self.run, self.progress
+        for number, event in events:
+            at = event.at
+            if self.start is None or at < self.start:
+                self.start = at
+            if self.end is None or at > self.end:
+                self.end = at
+            try:
+                run.at(at, day_of(at))
+                run.apply(event)
+            except LoyaltyError as exc:
+                self.failure = (number, 1, _wrapped(number, exc, ""))
+                return False
+            self.count += 1
+            if progress is not None and not self.count % _PROGRESS:
+                progress(self.count)
+        return self.stopped is None and not self.second.broken
+
+    def raise_first(self) -> None:
+        """Raise the first failure in the history's order, if either side had one."""
+        if self.failure is None and self.stopped is None and not self.second.broken:
+            return
+        if self.stopped is None:
+            self.stopped = self.second.stop()
+        first = self.failure
+        theirs = self.stopped
+        if theirs is not None and (first is None or (theirs.line, 2) < first[:2]):
+            if theirs.crash:
+                where = f"line {theirs.line}"
+                raise RuntimeError(
+                    f"{where}: the proposed program's replay failed in its process:\n{theirs.message}"
+                )
+            raise _wrapped(theirs.line, LoyaltyError(theirs.field, theirs.message), _PROPOSED)
+        if first is not None:
+            raise first[2]
+
+
+def _replay_beside(
+    current: Run,
+    proposed: Program | Sequence[Program],
+    on_disk: bool,
+    history_lines: Iterable[str | history.Event],
+    asked: _Asked,
+) -> Comparison:
+    """:func:`_replay` with the proposed program in a second process. Raises
+    :class:`~loyalty.whatif_process.NotStarted` if that process could not start."""
+    point_value, until, top, progress, over_time = attrs.astuple(asked, recurse=False)
+    second = SecondProcess(proposed, on_disk)
+    try:
+        beside = _Beside(current, second, progress)
+        beside.read(history_lines)
+        beside.raise_first()
+        end, start = _until(until, beside.start, beside.end)
+        if start is None or end is None:
+            beside.raise_first()
+            second.stop()
+            with stores(on_disk, 1) as (store,):
+                empty = Run(proposed, store).outcome(EPOCH, EPOCH, point_value)
+            return Comparison(0, None, None, current.outcome(EPOCH, EPOCH, point_value), empty, (), ())
+        second.end(start, end, point_value, over_time)
+        current.at(end, day_of(end))
+        current.engine.run_due(end)
+        ours = current.outcome(start, end, point_value, over_time=over_time)
+        theirs = second.result()
+        if isinstance(theirs, Failed):
+            beside.stopped = theirs
+            beside.raise_first()
+            raise AssertionError("unreachable: a failure was raised")  # pragma: no cover
+        gains, losses = _changes(current.totals(), theirs.totals, top)
+        return Comparison(beside.count, start, end, ours, theirs.outcome, gains, losses)
+    finally:
+        second.close()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from loyalty import whatif, whatif_process
 from loyalty.simulation import generate, to_jsonl
 from tests.cli.helpers import outside_references, run_cli, tree_of
 from tests.extras import need_matplotlib
@@ -167,3 +169,26 @@ def test_simulate_on_disk_prints_the_same_comparison(files: Path, capsys: pytest
     assert status == 0
     assert json.loads(on_disk) == json.loads(in_memory)
     assert tree_of(files) == before  # the SQLite files went into a temporary folder, since removed
+
+
+def test_a_long_history_replays_in_two_processes_unless_sequential(
+    files: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every file is long here, and the machine has two cores.
+    monkeypatch.setattr(whatif, "_LARGE_BYTES", 1)
+    monkeypatch.setattr(whatif, "_cores", lambda: 2)
+    started: list[object] = []
+
+    class Counted(whatif_process.SecondProcess):
+        def __init__(self, *args: Any) -> None:
+            started.append(self)
+            super().__init__(*args)
+
+    monkeypatch.setattr(whatif, "SecondProcess", Counted)
+    outputs = []
+    for more in ((), ("--sequential",)):
+        status, out, err = run_cli(capsys, *_args(files, "--json", *more))
+        assert (status, err) == (0, "")
+        outputs.append(json.loads(out))
+    assert outputs[0] == outputs[1]
+    assert len(started) == 1

@@ -5,48 +5,29 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 
-from loyalty import EarnRate, Expiry, ExpiryPolicy, InvalidInput, Line, Program, Purchase, whatif
-from loyalty.history import Adjustment, CustomEvent, Enrollment, Event, Redemption, Sale, SaleReturn, write
+from loyalty import EarnRate, Expiry, ExpiryPolicy, InvalidInput, Line, Program, whatif_process
+from loyalty.history import Enrollment, Event, Redemption, SaleReturn, write
 from loyalty.returns import Return, Returned
 from loyalty.rules import EventRule, ProductBonus
 from loyalty.simulation import generate, to_jsonl
 from loyalty.tiers import Tier, Tiers
 from loyalty.time_guards import PreEnrollment
 from loyalty.whatif import Comparison, MemberChange, RulePoints, simulate
+from tests.what_if_history import AT, every_kind, sale
 
-AT = datetime.fromisoformat("2024-03-01T09:00:00+01:00")
 MONTH = Expiry(ExpiryPolicy.LIFETIME, days=30)
 CURRENT = Program("Club", "EUR", expiry=MONTH)
 BAKERY = ProductBonus(id="bakery", name="Bakery bonus", points=5, categories=["bakery"])
 PROPOSED = Program("Club", "EUR", version="2", expiry=MONTH, rules=[BAKERY])
 
 
-def _sale(id: str, member: str, at: datetime, *lines: Line) -> Sale:
-    return Sale(Purchase(id, member, at, list(lines), "EUR"))
-
-
-def _history() -> list[Event]:
-    day = timedelta(days=1)
-    return [
-        Enrollment("E1", "M1", AT),
-        Enrollment("E2", "M2", AT, date(1990, 5, 1)),
-        _sale("P1", "M1", AT + timedelta(hours=1), Line("cake", 3, Decimal("4.15"), "bakery")),
-        _sale("P2", "M2", AT + day, Line("milk", 2, Decimal("2.50")), Line("wine", 1, Decimal("20.00"))),
-        SaleReturn("M2", Return("R1", "P2", AT + 2 * day, (Returned("wine", 1),))),
-        Redemption("X1", "M1", 10, AT + 4 * day),
-        Adjustment("J1", "M2", -3, AT + 5 * day, "double scan", "staff-1"),
-        CustomEvent("S1", "M1", "survey_completed", AT + 6 * day, {"survey": "spring"}),
-        _sale("P3", "M2", AT + 45 * day, Line("milk", 1, Decimal("1.00"))),
-    ]
-
-
 def test_a_known_history_gives_the_figures_worked_out_by_hand() -> None:
-    found = simulate(write(_history()), CURRENT, PROPOSED, point_value=Decimal("0.01"))
+    found = simulate(write(every_kind()), CURRENT, PROPOSED, point_value=Decimal("0.01"))
     assert (found.records, found.start, found.end) == (9, AT, AT + timedelta(days=45))
     now = found.current.figures
     # P1 12 (12.45 floored), P2 25, P3 1; the wine's 20 come back; M1 spends 10 and M2 loses 3.
@@ -100,7 +81,7 @@ def test_the_same_program_twice_gives_identical_sides() -> None:
 
 def test_a_redemption_the_proposal_cannot_afford_is_declined_and_counted() -> None:
     stingy = Program("Club", "EUR", version="2", rate=EarnRate(1, Decimal("2.00")), expiry=MONTH)
-    found = simulate(_history(), CURRENT, stingy)
+    found = simulate(every_kind(), CURRENT, stingy)
     assert (found.current.declined, found.current.declined_points) == (0, 0)
     # M1 earns 6 for the cake, short of the 10 it redeems; M2 keeps 2 of 12 after the wine's
     # return, short of the 3 the correction takes.
@@ -113,7 +94,7 @@ def test_the_history_is_read_as_it_is_replayed() -> None:
     served: list[int] = []
 
     def lines() -> Iterator[str]:
-        for n, line in enumerate(write(_history()), start=1):
+        for n, line in enumerate(write(every_kind()), start=1):
             served.append(n)
             yield line
         yield '{"type": "purchase"}'
@@ -124,15 +105,15 @@ def test_the_history_is_read_as_it_is_replayed() -> None:
 
 
 def test_a_record_the_engine_refuses_names_its_line() -> None:
-    stray = _sale("P9", "M9", AT, Line("milk", 1, Decimal("1.00")))
+    stray = sale("P9", "M9", AT, Line("milk", 1, Decimal("1.00")))
     with pytest.raises(InvalidInput, match=r"^line 3: member_id: .*M9"):
         simulate(["", *write([Enrollment("E1", "M1", AT), stray])], CURRENT, PROPOSED)
     with pytest.raises(InvalidInput, match="line 1: must be a line of text or a history record"):
         simulate([42], CURRENT, PROPOSED)  # type: ignore[list-item]
     with pytest.raises(InvalidInput, match="until: must not be before the last record"):
-        simulate(_history(), CURRENT, PROPOSED, until=AT)
+        simulate(every_kind(), CURRENT, PROPOSED, until=AT)
     with pytest.raises(InvalidInput, match="top"):
-        simulate(_history(), CURRENT, PROPOSED, top=-1)
+        simulate(every_kind(), CURRENT, PROPOSED, top=-1)
 
 
 def test_a_history_with_activity_before_its_members_enrollment_replays() -> None:
@@ -140,7 +121,7 @@ def test_a_history_with_activity_before_its_members_enrollment_replays() -> None
     # although both programs refuse such activity from their tills (the default).
     late: list[Event] = [
         Enrollment("E1", "M1", AT),
-        _sale("P0", "M1", AT - timedelta(days=3), Line("cake", 2, Decimal("5.00"), "bakery")),
+        sale("P0", "M1", AT - timedelta(days=3), Line("cake", 2, Decimal("5.00"), "bakery")),
         Redemption("X0", "M1", 4, AT - timedelta(days=2)),
     ]
     assert CURRENT.time_guards.before_enrollment is PreEnrollment.REFUSE
@@ -158,7 +139,7 @@ def test_an_empty_history_compares_nothing() -> None:
 def test_a_sign_up_bonus_counts_under_its_rule() -> None:
     welcome = EventRule(id="welcome", name="Welcome", event="enrolled", points=50)
     generous = Program("Club", "EUR", version="2", expiry=MONTH, rules=[welcome])
-    found = simulate(_history(), CURRENT, generous)
+    found = simulate(every_kind(), CURRENT, generous)
     assert found.proposed.rules[0] == RulePoints("welcome", "Welcome", Decimal(100))
     assert found.proposed.figures.issued - found.current.figures.issued == 100
     assert {change.member_id: change.difference for change in found.gains} == {"M1": 50, "M2": 50}
@@ -168,7 +149,7 @@ def test_replaying_on_disk_gives_the_same_comparison_as_in_memory() -> None:
     tiers = Tiers(levels=[Tier(id="member"), Tier(id="silver", threshold=300)])
     current = Program("Club", "EUR", expiry=MONTH, tiers=tiers)
     proposed = Program("Club", "EUR", version="2", expiry=MONTH, tiers=tiers, rules=[BAKERY])
-    for events in (_history(), generate(members=15, purchases=200, seed=3).events):
+    for events in (every_kind(), generate(members=15, purchases=200, seed=3).events):
         end = events[-1].at + timedelta(days=60)
         in_memory = simulate(write(events), current, proposed, until=end, over_time=True)
         on_disk = simulate(write(events), current, proposed, until=end, over_time=True, on_disk=True)
@@ -181,19 +162,19 @@ def test_operation_records_spilled_to_a_file_replay_as_kept_in_memory(
 ) -> None:
     # A repeated id (P1 again: its retry gives back what was recorded) and a return of P1, whose
     # record is in the file by then: each record is written there at once.
-    history = _history()
+    history = every_kind()
     again = SaleReturn("M1", Return("R2", "P1", AT + timedelta(hours=2), (Returned("cake", 1),)))
     events = [*history[:3], history[2], again, *history[3:]]
-    monkeypatch.setattr(whatif, "SPILL_BATCH", 0)  # every record in memory, as an engine keeps them
+    monkeypatch.setattr(whatif_process, "SPILL_BATCH", 0)  # every record in memory, as an engine keeps them
     kept = simulate(write(events), CURRENT, PROPOSED)
-    monkeypatch.setattr(whatif, "SPILL_BATCH", 1)
+    monkeypatch.setattr(whatif_process, "SPILL_BATCH", 1)
     spilled = simulate(write(events), CURRENT, PROPOSED)
     assert spilled == kept
     assert spilled.records == len(events)
     # R2 took back points of P1, read from the file.
     assert (
         spilled.current.figures.taken_back
-        > simulate(_history(), CURRENT, PROPOSED).current.figures.taken_back
+        > simulate(every_kind(), CURRENT, PROPOSED).current.figures.taken_back
     )
 
 

@@ -325,6 +325,12 @@ def parser() -> argparse.ArgumentParser:
         help="replay into temporary SQLite files: memory grows with the members, not the records (slower)",
     )
     simulate.add_argument(
+        "--sequential",
+        action="store_true",
+        help="replay both programs in this process (by default a second process replays the proposed "
+        "program when the file is 1 MiB or more and there are two cores)",
+    )
+    simulate.add_argument(
         "--html",
         type=Path,
         metavar="FILE",

@@ -33,6 +33,7 @@ def simulate(args: argparse.Namespace) -> int:
                 progress=lambda done: advance(description=f"simulate: {done} records replayed"),
                 over_time=args.html is not None,
                 on_disk=args.on_disk,
+                parallel=False if args.sequential else None,
             )
     except UnicodeDecodeError as exc:
         raise InvalidInput(str(args.history), f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None

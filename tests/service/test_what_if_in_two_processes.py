@@ -1,0 +1,220 @@
+"""What-if in two processes: the proposed program replayed in a second process gives what one process
+gives, refuses the same first record, and falls back to one process when the second cannot start."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from loyalty import Expiry, ExpiryPolicy, InvalidInput, Line, Program, whatif, whatif_process
+from loyalty.history import Enrollment, write
+from loyalty.rules import EventRule, ProductBonus
+from loyalty.simulation import generate, to_jsonl
+from loyalty.tiers import Tier, Tiers
+from loyalty.whatif import simulate
+from tests.what_if_history import AT, every_kind, sale
+
+MONTH = Expiry(ExpiryPolicy.LIFETIME, days=30)
+TIERS = Tiers(levels=[Tier(id="member"), Tier(id="silver", threshold=300), Tier(id="gold", threshold=900)])
+CURRENT = Program("Club", "EUR", expiry=MONTH, tiers=TIERS)
+BAKERY = ProductBonus(id="bakery", name="Bakery bonus", points=5, categories=["bakery"])
+WELCOME = EventRule(id="welcome", name="Welcome", event="enrolled", points=50)
+PROPOSED = Program("Club", "EUR", version="2", expiry=MONTH, tiers=TIERS, rules=[BAKERY, WELCOME])
+DOLLARS = Program("Club", "USD", version="2")
+
+
+def _traffic(purchases: int = 600) -> list[str]:
+    return list(to_jsonl(generate(members=40, purchases=purchases, seed=11).events))
+
+
+def _both(
+    lines: list[str], current: Program, proposed: Program | list[Program], **options: Any
+) -> tuple[Any, Any]:
+    """What one process gives, then what two give, or the error each raised."""
+    found: list[Any] = []
+    for parallel in (False, True):
+        try:
+            found.append(simulate(lines, current, proposed, parallel=parallel, **options))
+        except (InvalidInput, RuntimeError) as exc:
+            found.append((type(exc), str(exc)))
+    return found[0], found[1]
+
+
+def test_two_processes_give_the_comparison_one_process_gives() -> None:
+    lines = list(write(every_kind())) + _traffic()
+    until = AT + timedelta(days=400)
+    alone, beside = _both(lines, CURRENT, PROPOSED, until=until, over_time=True, point_value=Decimal("0.01"))
+    assert beside == alone
+    assert alone.proposed.figures.issued > alone.current.figures.issued > 0
+    assert alone.current.figures.expired > 0 and alone.gains
+
+
+def test_on_disk_two_processes_give_the_same_comparison() -> None:
+    lines = list(write(every_kind())) + _traffic(200)
+    alone = simulate(lines, CURRENT, PROPOSED, over_time=True)
+    assert simulate(lines, CURRENT, PROPOSED, over_time=True, on_disk=True, parallel=True) == alone
+
+
+def test_program_versions_reach_the_second_process() -> None:
+    later = Program(
+        "Club", "EUR", version="3", expiry=MONTH, tiers=TIERS, effective_from=AT + timedelta(days=30)
+    )
+    alone, beside = _both(_traffic(300), CURRENT, [PROPOSED, later])
+    assert beside == alone
+
+
+def test_the_first_refusal_in_the_history_is_raised_whichever_process_met_it() -> None:
+    enrolled = list(write([Enrollment("E1", "M1", AT), Enrollment("E2", "M2", AT)]))
+    bought = list(write([sale("P1", "M1", AT + timedelta(hours=1), Line("milk", 1, Decimal("1.00")))]))
+    stray = list(write([sale("P9", "M9", AT + timedelta(hours=2), Line("milk", 1, Decimal("1.00")))]))
+    # The proposed program (in dollars) refuses line 3, before the current one refuses line 4.
+    alone, beside = _both([*enrolled, *bought, *stray], CURRENT, DOLLARS)
+    assert beside == alone
+    assert (
+        alone[0] is InvalidInput
+        and alone[1].startswith("line 3: ")
+        and "(under the proposed program)" in alone[1]
+    )
+    # Both refuse line 3: the current program's comes first, as one process meets it first.
+    alone, beside = _both([*enrolled, *stray, *bought], CURRENT, DOLLARS)
+    assert beside == alone
+    assert (
+        alone[0] is InvalidInput and alone[1].startswith("line 3: member_id") and "proposed" not in alone[1]
+    )
+    # A line that is not a record stops both before either replays it.
+    alone, beside = _both([*enrolled, "{not json", *bought], CURRENT, DOLLARS)
+    assert beside == alone and alone[1].startswith("line 3: not JSON")
+
+
+def test_a_refusal_far_from_the_others_side_is_found_in_either() -> None:
+    traffic = _traffic(1_500)  # several of the chunks sent at a time
+    stray = list(write([sale("P9", "M9", AT + timedelta(days=900), Line("milk", 1, Decimal("1.00")))]))
+    # The proposed program stops at the first purchase; the current one goes on to the end.
+    alone, beside = _both([*traffic, *stray], CURRENT, DOLLARS)
+    assert beside == alone and "(under the proposed program)" in alone[1]
+    # Neither stops before the last line, a purchase of a member never enrolled.
+    alone, beside = _both([*traffic, *stray], CURRENT, PROPOSED)
+    assert beside == alone
+    assert alone[1].startswith(f"line {len(traffic) + 1}: member_id") and "proposed" not in alone[1]
+
+
+def test_records_given_as_values_replay_in_one_process_only() -> None:
+    with pytest.raises(InvalidInput, match="line 1: must be a line of text to replay in two processes"):
+        simulate(every_kind(), CURRENT, PROPOSED, parallel=True)
+    assert simulate(every_kind(), CURRENT, PROPOSED) == simulate(
+        write(every_kind()), CURRENT, PROPOSED, parallel=False
+    )
+
+
+class _MyBonus(ProductBonus):
+    """A rule class of the caller's own: a program file cannot name it."""
+
+
+def test_a_program_a_file_cannot_hold_is_not_sent() -> None:
+    own = Program("Club", "EUR", version="2", rules=[_MyBonus(id="b", name="B", points=1, skus=["cake"])])
+    assert not whatif_process.portable(own) and whatif_process.portable(PROPOSED)
+    with pytest.raises(
+        InvalidInput, match=r"^parallel: the proposed program does not reach a second process"
+    ):
+        simulate(write(every_kind()), CURRENT, own, parallel=True)
+    with pytest.raises(InvalidInput, match="parallel: must be True, False or None"):
+        simulate(write(every_kind()), CURRENT, PROPOSED, parallel="yes")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def started(monkeypatch: pytest.MonkeyPatch) -> list[whatif_process.SecondProcess]:
+    """The second processes simulate starts, as it starts them."""
+    seen: list[whatif_process.SecondProcess] = []
+
+    class Counted(whatif_process.SecondProcess):
+        def __init__(self, *args: Any) -> None:
+            seen.append(self)
+            super().__init__(*args)
+
+    monkeypatch.setattr(whatif, "SecondProcess", Counted)
+    return seen
+
+
+def test_by_default_a_long_history_of_text_takes_two_processes(
+    started: list[whatif_process.SecondProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(whatif, "_cores", lambda: 2)
+    assert whatif._large(["{}"] * 4_000) and not whatif._large(["{}"] * 3_999)
+    assert not whatif._large([*["{}"] * 3_999, every_kind()[0]])
+    monkeypatch.setattr(whatif, "_LARGE_RECORDS", 500)
+    long = _traffic(500)
+    simulate(long, CURRENT, CURRENT)
+    assert len(started) == 1
+    simulate(long[:499], CURRENT, CURRENT)  # short: one process
+    simulate(long, CURRENT, CURRENT, parallel=False)
+    simulate((line for line in long), CURRENT, CURRENT)  # cannot be read again if the child fails
+    monkeypatch.setattr(whatif, "_cores", lambda: 1)
+    simulate(long, CURRENT, CURRENT)
+    assert len(started) == 1
+
+
+def test_a_history_file_of_a_mebibyte_takes_two_processes(
+    started: list[whatif_process.SecondProcess], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    monkeypatch.setattr(whatif, "_cores", lambda: 2)
+    path = tmp_path / "history.jsonl"
+    path.write_bytes(b"\n" * ((1 << 20) - 1))
+    with path.open(encoding="utf-8") as lines:
+        assert not whatif._large(lines)
+    path.write_text("".join(line + "\n" for line in ["", *_traffic(600)]), encoding="utf-8")
+    monkeypatch.setattr(whatif, "_LARGE_BYTES", path.stat().st_size)
+    with path.open(encoding="utf-8") as lines:
+        beside = simulate(lines, CURRENT, PROPOSED)
+    assert len(started) == 1
+    with path.open(encoding="utf-8") as lines:
+        assert simulate(lines, CURRENT, PROPOSED, parallel=False) == beside
+        lines.seek(0)
+        next(lines)  # a text file's place is hidden once it is iterated: it cannot be read again
+        assert simulate(lines, CURRENT, PROPOSED) == beside
+    assert len(started) == 1
+
+
+def test_a_second_process_that_cannot_start_leaves_the_replay_to_this_one(
+    started: list[whatif_process.SecondProcess], monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
+    lines = list(write(every_kind())) + _traffic(200)
+    alone = simulate(lines, CURRENT, PROPOSED, parallel=False)
+    for interpreter in ("/bin/false", str(tmp_path / "no-python-here")):
+        monkeypatch.setattr(sys, "executable", interpreter)
+        assert simulate(lines, CURRENT, PROPOSED, parallel=True) == alone
+        # A history that cannot be read again: nothing to fall back on.
+        with pytest.raises(RuntimeError, match="simulate with parallel=False"):
+            simulate(iter(lines), CURRENT, PROPOSED, parallel=True)
+    assert len(started) == 4
+
+
+def test_an_interrupted_simulation_leaves_no_process_behind(
+    started: list[whatif_process.SecondProcess],
+) -> None:
+    def interrupt(done: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        simulate(_traffic(1_200), CURRENT, PROPOSED, parallel=True, progress=interrupt)
+    (second,) = started
+    assert second.exited is not None
+
+
+def test_lines_are_read_a_chunk_ahead_at_most() -> None:
+    served: list[int] = []
+    lines = _traffic(1_500)
+
+    def reading() -> Iterator[str]:
+        for number, line in enumerate(lines, start=1):
+            served.append(number)
+            yield line
+        yield '{"type": "purchase"}'
+
+    with pytest.raises(InvalidInput, match=f"line {len(lines) + 1}: id: is missing"):
+        simulate(reading(), CURRENT, PROPOSED, parallel=True)
+    assert served == list(range(1, len(lines) + 1))
