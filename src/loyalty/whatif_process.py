@@ -4,18 +4,11 @@ A what-if (:func:`loyalty.whatif.simulate`) replays every record twice, once per
 the two replays share nothing but the records. With ``parallel`` the proposed program's replay
 runs in a Python process of its own (:func:`main`, started with :mod:`subprocess` and this
 process's ``sys.path``: the caller's ``__main__`` is never imported again, as a
-``multiprocessing`` start would), so the two programs take a core each and a long history takes about half the
-time.
+``multiprocessing`` start would), so the two programs take a core each.
 
 The parent sends the records as the lines of text they were, in chunks (a chunk is sent before
 the parent replays it, so the two work at once), and the child reads and replays them as the
 parent does. Pipes carry pickles: both ends are this module, run by the same interpreter.
-
-From the child, in order: ``("ready",)`` once its program is loaded and its store open; then,
-when asked (``end``) its outcome and its members' totals, or at the first record it could not
-replay, the line and error, after which it reads no more. A record the child could not replay
-is reported at its line; :func:`loyalty.whatif.simulate` raises whichever failure comes first
-in the history, as one process would have.
 
 The protocol, parent to child (each a pickled tuple):
 
@@ -24,6 +17,13 @@ The protocol, parent to child (each a pickled tuple):
 - ``("records", [(line, text), ...])``: lines to replay, with their line numbers;
 - ``("end", start, end, point_value, over_time)``: no more records; finish and report;
 - ``("stop",)``: no more records; report only whether a record failed.
+
+Child to parent: ``("ready",)`` once its program is loaded and its store open; at the first
+record it cannot replay, the notice ``("failed", line)``, after which it reads on without
+replaying (so the parent, which may still be writing, is never blocked by a child that no
+longer reads); and when asked (``end`` or ``stop``, after which the parent reads all it says)
+its outcome and totals, or the failure in full. :func:`loyalty.whatif.simulate` raises
+whichever failure comes first in the history, as one process would have.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ import pickle
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -44,7 +46,7 @@ from typing import IO, Any
 
 import attrs
 
-from loyalty import history
+from loyalty import errors, history
 from loyalty.comparison import Outcome
 from loyalty.config import programs_from_dict, programs_to_dict
 from loyalty.errors import LoyaltyError
@@ -57,6 +59,10 @@ from loyalty.whatif_run import Run, Totals, day_of
 __all__ = ["Failed", "Finished", "NotStarted", "SecondProcess", "portable", "stores"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
+# Chunks held while the child starts (about 20 of them pass in its half a second), and how long
+# it may take to say it is ready before the replay is left to this process.
+_HOLD = 64
+_READY_WITHIN = 60.0
 
 
 class NotStarted(Exception):
@@ -121,92 +127,149 @@ def stores(on_disk: bool, count: int) -> Iterator[list[Store]]:
 
 
 class SecondProcess:
-    """The parent's end: starts the child, sends it records, and reads what it reports."""
+    """The parent's end: starts the child, sends it records, and reads what it reports.
+
+    A thread reads the child's replies as they come, so the child never waits to write one,
+    and the parent learns of the child's first failure (a short notice) while it still reads
+    the history. Until the child says it is ready (it takes about half a second to start),
+    chunks are held here rather than written, so that the parent replays its own meanwhile.
+    """
 
     def __init__(self, program: Program | Sequence[Program], on_disk: bool) -> None:
+        if getattr(sys, "frozen", False) or not sys.executable:
+            raise NotStarted("no Python to start a second process with (a frozen application)")
         single = isinstance(program, Program)
         versions = [program] if isinstance(program, Program) else list(program)
         # The child looks for modules where this process does (its sys.path, as multiprocessing
         # passes it), so it imports the same loyalty; nothing else of this process is imported.
-        boot = "import sys, json; sys.path[:] = json.loads(sys.argv[1]); import loyalty.whatif_process as w; "
-        boot += "raise SystemExit(w.main())"
+        # It ignores Ctrl-C: the terminal's reaches this process too, which then ends the child.
+        boot = "import signal; signal.signal(signal.SIGINT, signal.SIG_IGN); import sys, json; "
+        boot += "sys.path[:] = json.loads(sys.argv[1]); import loyalty.whatif_process as w; w.main()"
+        path = json.dumps([entry for entry in sys.path if isinstance(entry, str)])
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-c", boot, json.dumps(sys.path)],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
+                [sys.executable, "-c", boot, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE
             )
-        except OSError as exc:  # no interpreter at sys.executable (an embedded Python, say)
+        except (OSError, ValueError) as exc:  # no interpreter at sys.executable (an embedded Python)
             raise NotStarted(f"the second process could not start: {exc}") from exc
-        self.broken = False
-        self._send(("setup", programs_to_dict(versions), single, on_disk))
+        try:
+            self.broken = False
+            self._replies: list[tuple[Any, ...]] = []
+            self._ready = threading.Event()
+            self._ended = threading.Event()
+            self._held: list[list[tuple[int, str]]] = []
+            self._reader = threading.Thread(target=self._read, name="loyalty-whatif-replies", daemon=True)
+            self._reader.start()
+            self._send(("setup", programs_to_dict(versions), single, on_disk))
+        except BaseException:
+            self.close()
+            raise
 
     @property
     def exited(self) -> int | None:
         """The child's exit status, or ``None`` while it runs."""
         return self._process.poll()
 
-    def _send(self, message: tuple[Any, ...]) -> bool:
-        """Send ``message``; ``False`` (and :attr:`broken`) once the child reads no more."""
+    @property
+    def failed_at(self) -> int | None:
+        """The line of the first record the child could not replay, once it has said so."""
+        for reply in self._replies:
+            if reply[0] == "failed":
+                line: int = reply[1]
+                return line
+        return None
+
+    def _read(self) -> None:
+        stdout = self._process.stdout
+        assert stdout is not None
+        while True:
+            try:
+                reply = pickle.load(stdout)
+            except Exception:  # the end of its output (or of a reply cut short: the child died)
+                break
+            self._replies.append(reply)
+            if reply == ("ready",):
+                self._ready.set()
+        self._ended.set()
+
+    def _send(self, message: tuple[Any, ...]) -> None:
         stdin = self._process.stdin
         if self.broken or stdin is None:
-            return False
+            return
         try:
             pickle.dump(message, stdin, _PROTOCOL)
             stdin.flush()
-        except (BrokenPipeError, OSError):
+        except OSError:  # the child ended (killed, or it crashed): its replies say how
             self.broken = True
-        return not self.broken
+
+    def _wait_ready(self) -> None:
+        """Wait until the child is ready; :class:`NotStarted` if it ends first or takes too long."""
+        deadline = time.monotonic() + _READY_WITHIN
+        while not self._ready.wait(0.05):
+            if self._ended.is_set() or time.monotonic() > deadline:
+                self.close()
+                raise NotStarted(f"the second process did not start (exit status {self.exited})")
 
     def send(self, records: list[tuple[int, str]]) -> bool:
-        """Send records to replay; ``False`` once the child has stopped (a record failed there)."""
-        return self._send(("records", records))
+        """Send records to replay (or hold them while the child starts); ``False`` once the
+        child has said it could not replay one (:attr:`failed_at`), or has ended."""
+        self._held.append(records)
+        if not self._ready.is_set():
+            if self._ended.is_set():
+                raise NotStarted(f"the second process ended before it was ready (exit status {self.exited})")
+            if len(self._held) < _HOLD:
+                return True
+        self._flush()
+        return self.failed_at is None and not self.broken
+
+    def _flush(self) -> None:
+        self._wait_ready()
+        for chunk in self._held:
+            self._send(("records", chunk))
+        self._held = []
 
     def end(self, start: datetime, end: datetime, point_value: Decimal | None, over_time: bool) -> None:
         """No more records: the child finishes its replay (over ``start``..``end``) and reports."""
+        self._flush()
         self._send(("end", start, end, point_value, over_time))
+        _close_input(self._process)
 
     def result(self) -> Finished | Failed:
         """The child's outcome after :meth:`end`, or the record it failed at."""
         found = self._reply()
         if found is None:
-            raise NotStarted("the proposed program's replay ended without its outcome")
+            raise RuntimeError("the proposed program's replay in a second process stopped instead of ending")
         return found
 
     def stop(self) -> Failed | None:
-        """Stop the child: the record it failed at, if it failed before its input ended."""
+        """Stop the child: the record it failed at, if it failed on one it was sent."""
+        self._flush()
         self._send(("stop",))
+        _close_input(self._process)
         found = self._reply()
         return found if isinstance(found, Failed) else None
 
     def _reply(self) -> Finished | Failed | None:
-        """What the child reported, once its input is closed. :class:`NotStarted` if it never
-        said it was ready (it could not start: an interpreter that cannot run it, say)."""
-        stdout = self._process.stdout
-        assert stdout is not None
-        replies = []
-        _close_input(self._process)
-        while True:
-            try:
-                replies.append(pickle.load(stdout))
-            except (EOFError, pickle.UnpicklingError, OSError):
-                break
+        """What the child reported, once its input is closed (``None``: stopped, no failure)."""
+        self._ended.wait()
         status = self._process.wait()
-        if not replies or replies[0] != ("ready",):
-            raise NotStarted(f"the second process ended before it was ready (exit status {status})")
-        if len(replies) < 2:
+        final = [reply for reply in self._replies if reply[0] not in ("ready", "failed")]
+        if not final:
             raise RuntimeError(
                 f"the proposed program's replay in a second process ended without a result "
                 f"(exit status {status}); simulate with parallel=False (loyalty simulate --sequential)"
             )
-        kind, *rest = replies[1]
+        kind, *rest = final[0]
         if kind == "done":
             outcome, totals = rest
             return Finished(outcome, totals)
+        if kind == "raised":
+            name, field, message = rest
+            raise _error(name, field, message)
         if kind in ("error", "crash"):
             line, field, message = rest
             return Failed(line, field, message, crash=kind == "crash")
-        return None  # "ok": stopped with no record failed
+        return None  # "ok"
 
     def close(self) -> None:
         """End the child, whatever state it is in (a parent's error, a Ctrl-C)."""
@@ -220,15 +283,29 @@ class SecondProcess:
                     stream.close()
 
 
+def _error(name: str, field: str | None, message: str) -> LoyaltyError:
+    """The error the child raised outside any record (finishing its replay), as its own class
+    where that class takes a field and a message, as most of :mod:`loyalty.errors` do."""
+    found = getattr(errors, name, None)
+    if isinstance(found, type) and issubclass(found, LoyaltyError):
+        try:
+            return found(field, message)
+        except TypeError:
+            pass
+    return LoyaltyError(field, message)
+
+
 def _close_input(process: subprocess.Popen[bytes]) -> None:
-    """Close the child's input: past the last message, a child that fails reads EOF and ends."""
+    """Close the child's input: past the last message, a child reads EOF and ends."""
     if process.stdin is not None:
         with suppress(OSError):
             process.stdin.close()
 
 
-def _serve(messages: IO[bytes], replies: IO[bytes]) -> int:
-    """The child's loop: replay what the parent sends; report once, and end."""
+def _serve(messages: IO[bytes], replies: IO[bytes]) -> None:
+    """The child's loop: replay what the parent sends; at the first record it cannot replay, say
+    so in a short notice and read on (without replaying) until asked, so that neither side is
+    ever left writing to a pipe that no one reads."""
 
     def reply(*message: Any) -> None:
         pickle.dump(message, replies, _PROTOCOL)
@@ -237,53 +314,66 @@ def _serve(messages: IO[bytes], replies: IO[bytes]) -> int:
     _, data, single, on_disk = pickle.load(messages)
     versions = programs_from_dict(data)
     program: Program | Sequence[Program] = versions[0] if single else list(versions)
+    failure: tuple[Any, ...] | None = None
     with stores(on_disk, 1) as (store,):
         run = Run(program, store)
         reply("ready")
         while True:
             try:
                 message = pickle.load(messages)
-            except EOFError:
-                return 0
+            except EOFError:  # the parent went away
+                return
             kind = message[0]
             if kind == "records":
-                for number, text in message[1]:
-                    try:
-                        event = history.parse(number, text, utc=True)
-                        if event is None:
-                            continue
-                        run.at(event.at, day_of(event.at))
-                        run.apply(event)
-                    except LoyaltyError as exc:
-                        reply("error", number, exc.field, exc.message)
-                        return 0
-                    except Exception:
-                        reply("crash", number, None, traceback.format_exc())
-                        return 1
+                if failure is None:
+                    failure = _replayed(run, message[1])
+                    if failure is not None:
+                        reply("failed", failure[1])
+                continue
+            if failure is not None:
+                reply(*failure)
             elif kind == "end":
-                _, start, end, point_value, over_time = message
-                run.at(end, day_of(end))
-                run.engine.run_due(end)
-                reply("done", run.outcome(start, end, point_value, over_time=over_time), run.totals())
-                return 0
+                reply(*_finished(run, *message[1:]))
             else:
                 reply("ok")
-                return 0
+            return
 
 
-def main() -> int:
-    """The child's end of the pipes (``python -m loyalty.whatif_process`` runs it too)."""
+def _replayed(run: Run, records: list[tuple[int, str]]) -> tuple[Any, ...] | None:
+    """Replay ``records``: ``None``, or the reply that says which one failed and why."""
+    for number, text in records:
+        try:
+            event = history.parse(number, text, utc=True)
+            if event is None:
+                continue
+            run.at(event.at, day_of(event.at))
+            run.apply(event)
+        except LoyaltyError as exc:
+            return ("error", number, exc.field, exc.message)
+        except Exception:
+            return ("crash", number, None, traceback.format_exc())
+    return None
+
+
+def _finished(
+    run: Run, start: datetime, end: datetime, point_value: Decimal | None, over_time: bool
+) -> tuple[Any, ...]:
+    """The reply at the end: the outcome and totals, or what finishing raised."""
+    try:
+        run.at(end, day_of(end))
+        run.engine.run_due(end)
+        return ("done", run.outcome(start, end, point_value, over_time=over_time), run.totals())
+    except LoyaltyError as exc:
+        return ("raised", type(exc).__name__, exc.field, exc.message)
+    except Exception:
+        return ("crash", 0, None, traceback.format_exc())
+
+
+def main() -> None:
+    """The child's end of the pipes."""
     # Replies get a descriptor of their own; anything else written to standard output goes to
     # standard error, so a stray print cannot break a reply.
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    try:
-        return _serve(sys.stdin.buffer, replies)
-    except KeyboardInterrupt:  # the terminal's Ctrl-C reaches both processes: the parent reports it
-        return 130
-    except (EOFError, BrokenPipeError):  # the parent went away
-        return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    with suppress(EOFError, BrokenPipeError):  # the parent went away
+        _serve(sys.stdin.buffer, replies)

@@ -37,7 +37,7 @@ from loyalty.rules import EventRule
 from loyalty.store import Store
 from loyalty.time_guards import PreEnrollment
 
-__all__ = ["EPOCH", "Run", "Totals", "day_of", "records"]
+__all__ = ["EPOCH", "RECORDS", "Run", "Totals", "day_of", "not_a_record", "records"]
 
 _DAY = 86_400
 # Figures' periods end before their end: the last record's own instant must fall inside.
@@ -297,7 +297,8 @@ class Run:
         )
 
 
-_RECORDS = tuple(history.TYPE_OF)
+#: The classes of the history's records.
+RECORDS = tuple(history.TYPE_OF)
 
 
 def records(source: Iterable[str | history.Event]) -> Iterable[tuple[int, history.Event]]:
@@ -308,12 +309,17 @@ def records(source: Iterable[str | history.Event]) -> Iterable[tuple[int, histor
             if event is None:
                 continue
             yield number, event
-        elif isinstance(item, _RECORDS):
+        elif isinstance(item, RECORDS):
             yield number, item
         else:
-            raise InvalidInput(
-                f"line {number}", f"must be a line of text or a history record, not {type(item).__name__}"
-            )
+            raise not_a_record(number, item)
+
+
+def not_a_record(number: int, item: object) -> InvalidInput:
+    """The error for ``item``, on line ``number``, neither a line of text nor a history record."""
+    return InvalidInput(
+        f"line {number}", f"must be a line of text or a history record, not {type(item).__name__}"
+    )
 
 
 def day_of(when: datetime) -> int:

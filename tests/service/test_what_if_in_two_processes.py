@@ -3,20 +3,26 @@ gives, refuses the same first record, and falls back to one process when the sec
 
 from __future__ import annotations
 
+import contextlib
+import io
+import pickle
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from loyalty import Expiry, ExpiryPolicy, InvalidInput, Line, Program, whatif, whatif_process
+from loyalty.config import programs_to_dict
 from loyalty.history import Enrollment, write
 from loyalty.rules import EventRule, ProductBonus
 from loyalty.simulation import generate, to_jsonl
 from loyalty.tiers import Tier, Tiers
 from loyalty.whatif import simulate
+from loyalty.whatif_run import Run
 from tests.what_if_history import AT, every_kind, sale
 
 MONTH = Expiry(ExpiryPolicy.LIFETIME, days=30)
@@ -218,3 +224,115 @@ def test_lines_are_read_a_chunk_ahead_at_most() -> None:
     with pytest.raises(InvalidInput, match=f"line {len(lines) + 1}: id: is missing"):
         simulate(reading(), CURRENT, PROPOSED, parallel=True)
     assert served == list(range(1, len(lines) + 1))
+
+
+def test_until_before_the_last_record_comes_after_a_refusal_of_the_proposed_program() -> None:
+    enrolled = list(write([Enrollment("E1", "M1", AT)]))
+    bought = list(write([sale("P1", "M1", AT + timedelta(hours=1), Line("milk", 1, Decimal("1.00")))]))
+    alone, beside = _both([*enrolled, *bought], CURRENT, DOLLARS, until=AT)
+    assert beside == alone and alone[1].startswith("line 2: ") and "proposed" in alone[1]
+    alone, beside = _both([*enrolled, *bought], CURRENT, PROPOSED, until=AT)
+    assert beside == alone and alone[1].startswith("until: must not be before the last record")
+
+
+def test_a_source_that_fails_after_a_refusal_gives_the_refusal() -> None:
+    traffic = _traffic(300)
+    stray = list(write([sale("P9", "M9", AT + timedelta(days=900), Line("milk", 1, Decimal("1.00")))]))
+
+    def failing(lines: list[str]) -> Iterator[str]:
+        yield from lines
+        raise OSError("the disk went away")
+
+    for parallel in (False, True):
+        # The refusal 150 lines before the source fails, within the chunk read ahead.
+        with pytest.raises(InvalidInput, match=f"^line {len(traffic) - 149}: member_id"):
+            simulate(
+                failing([*traffic[:-150], *stray, *traffic[-150:]]), CURRENT, PROPOSED, parallel=parallel
+            )
+        with pytest.raises(OSError, match="the disk went away"):
+            simulate(failing(traffic), CURRENT, PROPOSED, parallel=parallel)
+
+
+def test_a_line_neither_text_nor_a_record_is_refused_as_in_one_process() -> None:
+    alone, beside = _both([*write(every_kind()), b"{}"], CURRENT, PROPOSED)  # type: ignore[list-item]
+    assert beside == alone and alone[1] == "line 10: must be a line of text or a history record, not bytes"
+
+
+def test_a_program_that_is_none_is_refused_as_in_one_process() -> None:
+    lines = list(write(every_kind()))
+    for current, proposed in ((CURRENT, []), (CURRENT, None), (None, [])):
+        alone, beside = _both(lines, current, proposed)  # type: ignore[arg-type]
+        assert beside == alone
+    assert "program" in alone[1]
+
+
+def test_a_path_entry_that_is_not_text_does_not_stop_the_second_process(
+    monkeypatch: pytest.MonkeyPatch, started: list[whatif_process.SecondProcess]
+) -> None:
+    monkeypatch.setattr(sys, "path", [*sys.path, Path("/nowhere")])
+    lines = _traffic(200)
+    assert simulate(lines, CURRENT, PROPOSED, parallel=True) == simulate(
+        lines, CURRENT, PROPOSED, parallel=False
+    )
+    assert len(started) == 1 and started[0].exited == 0
+
+
+def test_a_frozen_application_or_a_child_that_never_starts_leaves_the_replay_here(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    lines = _traffic(200)
+    alone = simulate(lines, CURRENT, PROPOSED, parallel=False)
+    with monkeypatch.context() as frozen:
+        frozen.setattr(sys, "frozen", True, raising=False)
+        assert simulate(lines, CURRENT, PROPOSED, parallel=True) == alone
+    # An interpreter that neither reads nor ends: given up on after a while, and stopped.
+    hanging = tmp_path / "hangs"
+    hanging.write_text("#!/bin/sh\nexec sleep 60\n", encoding="utf-8")
+    hanging.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(hanging))
+    monkeypatch.setattr(whatif_process, "_HOLD", 1)
+    monkeypatch.setattr(whatif_process, "_READY_WITHIN", 0.5)
+    assert simulate(lines, CURRENT, PROPOSED, parallel=True) == alone
+
+
+def _served(monkeypatch: pytest.MonkeyPatch, fail_at: int, error: Exception, last: str) -> list[Any]:
+    """The replies of the child's loop, run here on pickled messages, with the proposed
+    program's replay raising ``error`` at line ``fail_at``."""
+    replayed: list[int] = []
+    apply = Run.apply
+
+    def failing(run: Run, event: Any) -> None:
+        replayed.append(event.at)
+        if len(replayed) == fail_at:
+            raise error
+        apply(run, event)
+
+    monkeypatch.setattr(Run, "apply", failing)
+    lines = list(enumerate(_traffic(100), start=1))
+    messages = io.BytesIO()
+    for message in (
+        ("setup", programs_to_dict([PROPOSED]), True, False),
+        ("records", lines[:50]),
+        ("records", lines[50:]),
+        (last, AT, AT, None, False) if last == "end" else (last,),
+    ):
+        pickle.dump(message, messages)
+    messages.seek(0)
+    replies = io.BytesIO()
+    whatif_process._serve(messages, replies)
+    replies.seek(0)
+    found = []
+    with contextlib.suppress(EOFError):
+        while True:
+            found.append(pickle.load(replies))
+    assert len(replayed) == fail_at  # nothing after the failure is replayed
+    return found
+
+
+def test_the_child_says_it_failed_at_once_and_why_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    big = "x" * 200_000  # larger than a pipe holds: said only once the parent reads
+    ready, notice, final = _served(monkeypatch, 30, ValueError(big), "stop")
+    assert (ready, notice) == (("ready",), ("failed", 30))
+    assert final[:3] == ("crash", 30, None) and big in final[3]
+    ready, notice, final = _served(monkeypatch, 70, InvalidInput("member_id", "no such member"), "end")
+    assert notice == ("failed", 70) and final == ("error", 70, "member_id", "no such member")
