@@ -325,26 +325,26 @@ class _Beside:
 
     def read(self, source: Iterable[str | history.Event]) -> None:
         """Replay ``source`` on both sides, up to its end or the first failure. What reading the
-        source raises (a byte that is not UTF-8, say) comes after the records read before it:
-        one process would have replayed them first, and raised a refusal among them."""
+        source, or a line of it, raises besides a refusal (a byte that is not UTF-8, a number of
+        5,000 digits) comes after the records read before it: one process would have replayed
+        them first, and raised a refusal among them."""
         texts: list[tuple[int, str]] = []
         events: list[tuple[int, history.Event]] = []
         items = iter(source)
         number = 0
+        raised: Exception | None = None
         while True:
             try:
                 item = next(items)
+                number += 1
+                event = self._parse(number, item)
             except StopIteration:
                 break
-            except Exception:
-                self._flush(texts, events)
-                self.raise_first(ask=True)
-                raise
-            number += 1
-            try:
-                event = self._parse(number, item)
             except InvalidInput as exc:
                 self.failure = (number, 0, exc)
+                break
+            except Exception as exc:
+                raised = exc
                 break
             if event is not None:
                 assert isinstance(item, str)
@@ -355,6 +355,9 @@ class _Beside:
                     return
                 texts, events = [], []
         self._flush(texts, events)
+        if raised is not None:
+            self.raise_first(ask=True)
+            raise raised
 
     @staticmethod
     def _parse(number: int, item: object) -> history.Event | None:
@@ -388,7 +391,9 @@ class _Beside:
                 run.at(at, day_of(at))
                 run.apply(event)
             except LoyaltyError as exc:
-                self.failure = (number, 1, _wrapped(number, exc, ""))
+                wrapped = _wrapped(number, exc, "")
+                wrapped.__cause__ = exc  # as one process raises it: from the engine's error
+                self.failure = (number, 1, wrapped)
                 return False
             self.count += 1
             if progress is not None and not self.count % _PROGRESS:
@@ -403,7 +408,7 @@ class _Beside:
         first, theirs = self.failure, self.stopped
         if theirs is not None and (first is None or (theirs.line, 2) < first[:2]):
             if theirs.crash:
-                where = f"line {theirs.line}"
+                where = f"line {theirs.line}" if theirs.line else "at the end of the history"
                 raise RuntimeError(
                     f"{where}: the proposed program's replay failed in its process:\n{theirs.message}"
                 )

@@ -94,7 +94,8 @@ def portable(program: Program | Sequence[Program]) -> bool:
     name (a rule of the caller's own, say) does not, and is replayed in this process."""
     try:
         versions = [program] if isinstance(program, Program) else list(program)
-        return programs_from_dict(programs_to_dict(versions)) == tuple(versions)
+        back = programs_from_dict(programs_to_dict(versions))  # in date order, as an engine keeps them
+        return len(back) == len(versions) and all(version in versions for version in back)
     except (LoyaltyError, TypeError, ValueError, AttributeError):
         return False
 
@@ -160,7 +161,12 @@ class SecondProcess:
             self._held: list[list[tuple[int, str]]] = []
             self._reader = threading.Thread(target=self._read, name="loyalty-whatif-replies", daemon=True)
             self._reader.start()
-            self._send(("setup", programs_to_dict(versions), single, on_disk))
+            # Written from a thread: a program of many rules fills the pipe, and a child that
+            # hangs before reading it must not hold this process past the wait for its ready.
+            setup = ("setup", programs_to_dict(versions), single, on_disk)
+            self._setup = threading.Thread(target=self._send, args=(setup,), name="loyalty-whatif-setup")
+            self._setup.daemon = True
+            self._setup.start()
         except BaseException:
             self.close()
             raise
@@ -209,6 +215,7 @@ class SecondProcess:
             if self._ended.is_set() or time.monotonic() > deadline:
                 self.close()
                 raise NotStarted(f"the second process did not start (exit status {self.exited})")
+        self._setup.join()  # ready: the child has read its setup, all of it
 
     def send(self, records: list[tuple[int, str]]) -> bool:
         """Send records to replay (or hold them while the child starts); ``False`` once the
@@ -277,6 +284,9 @@ class SecondProcess:
         if process.poll() is None:
             process.kill()
         process.wait()
+        setup = getattr(self, "_setup", None)
+        if setup is not None:
+            setup.join(1.0)  # its write fails once the child is gone
         for stream in (process.stdin, process.stdout):
             if stream is not None:
                 with suppress(OSError):  # a broken pipe's buffer, unflushed: nothing to keep

@@ -66,12 +66,15 @@ def test_on_disk_two_processes_give_the_same_comparison() -> None:
     assert simulate(lines, CURRENT, PROPOSED, over_time=True, on_disk=True, parallel=True) == alone
 
 
-def test_program_versions_reach_the_second_process() -> None:
+def test_program_versions_reach_the_second_process(started: list[whatif_process.SecondProcess]) -> None:
     later = Program(
         "Club", "EUR", version="3", expiry=MONTH, tiers=TIERS, effective_from=AT + timedelta(days=30)
     )
     alone, beside = _both(_traffic(300), CURRENT, [PROPOSED, later])
     assert beside == alone
+    # Out of date order, as an engine takes them (it puts them in order).
+    assert _both(_traffic(300), CURRENT, [later, PROPOSED]) == (alone, alone)
+    assert len(started) == 2
 
 
 def test_the_first_refusal_in_the_history_is_raised_whichever_process_met_it() -> None:
@@ -88,6 +91,9 @@ def test_the_first_refusal_in_the_history_is_raised_whichever_process_met_it() -
     )
     # Both refuse line 3: the current program's comes first, as one process meets it first.
     alone, beside = _both([*enrolled, *stray, *bought], CURRENT, DOLLARS)
+    with pytest.raises(InvalidInput) as raised:
+        simulate([*enrolled, *stray, *bought], CURRENT, DOLLARS, parallel=True)
+    assert type(raised.value.__cause__).__name__ == "UnknownMember"  # as one process raises it
     assert beside == alone
     assert (
         alone[0] is InvalidInput and alone[1].startswith("line 3: member_id") and "proposed" not in alone[1]
@@ -251,6 +257,10 @@ def test_a_source_that_fails_after_a_refusal_gives_the_refusal() -> None:
             )
         with pytest.raises(OSError, match="the disk went away"):
             simulate(failing(traffic), CURRENT, PROPOSED, parallel=parallel)
+        # A line no parser reads (a number of 5,000 digits) after a refusal: the refusal.
+        huge = traffic[0][:-1] + ', "x": ' + "9" * 5_000 + "}"
+        with pytest.raises(InvalidInput, match=r"^line 41: member_id"):
+            simulate([*traffic[:40], *stray, huge], CURRENT, PROPOSED, parallel=parallel)
 
 
 def test_a_line_neither_text_nor_a_record_is_refused_as_in_one_process() -> None:
@@ -285,14 +295,23 @@ def test_a_frozen_application_or_a_child_that_never_starts_leaves_the_replay_her
     with monkeypatch.context() as frozen:
         frozen.setattr(sys, "frozen", True, raising=False)
         assert simulate(lines, CURRENT, PROPOSED, parallel=True) == alone
-    # An interpreter that neither reads nor ends: given up on after a while, and stopped.
+    # An interpreter that neither reads nor ends: given up on after a while, and stopped; with a
+    # program of many rules too, more than a pipe holds before the child reads it.
     hanging = tmp_path / "hangs"
     hanging.write_text("#!/bin/sh\nexec sleep 60\n", encoding="utf-8")
     hanging.chmod(0o755)
+    many = [
+        ProductBonus(id=f"b{i}", name=f"B{i}", points=1, skus=[f"sku-{i}-{j}" for j in range(20)])
+        for i in range(400)
+    ]
+    large = Program("Club", "EUR", version="2", rules=many)
+    assert len(pickle.dumps(programs_to_dict([large]))) > 1 << 16
+    large_alone = simulate(lines[:300], CURRENT, large, parallel=False)
     monkeypatch.setattr(sys, "executable", str(hanging))
     monkeypatch.setattr(whatif_process, "_HOLD", 1)
     monkeypatch.setattr(whatif_process, "_READY_WITHIN", 0.5)
     assert simulate(lines, CURRENT, PROPOSED, parallel=True) == alone
+    assert simulate(lines[:300], CURRENT, large, parallel=True) == large_alone
 
 
 def _served(monkeypatch: pytest.MonkeyPatch, fail_at: int, error: Exception, last: str) -> list[Any]:
