@@ -342,6 +342,8 @@ def read_heads(lines: Iterable[str], field: str = "heads") -> list[Head]:
             value = json.loads(line)
         except ValueError as bad:
             raise InvalidInput(field, f"line {number}: not JSON ({bad})") from None
+        except RecursionError:
+            raise InvalidInput(field, f"line {number}: not JSON (nested too deeply)") from None
         if isinstance(value, dict) and value.keys() == {"heads", "digest"}:
             closing = value
         elif isinstance(value, dict) and value.keys() == {"member_id", "seq", "link"}:

@@ -106,6 +106,10 @@ def _parse_toml(text: str, label: str) -> dict[str, Any]:
         if found:
             raise ConfigError([(f"{label} line {found[2]}", f"{found[1]} (column {found[3]})")]) from None
         raise ConfigError([(label, message)]) from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ConfigError([(label, f"not TOML this reader takes: {str(exc).split(';')[0]}")]) from None
+    except RecursionError:  # tomllib reads nested arrays by recursion
+        raise ConfigError([(label, "not TOML this reader takes: nested too deeply")]) from None
 
 
 def _parse_json(text: str, label: str) -> dict[str, Any]:
@@ -113,6 +117,10 @@ def _parse_json(text: str, label: str) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ConfigError([(f"{label} line {exc.lineno}", f"{exc.msg} (column {exc.colno})")]) from None
+    except ValueError as exc:  # a number of more digits than Python converts
+        raise ConfigError([(label, f"not JSON this reader takes: {str(exc).split(';')[0]}")]) from None
+    except RecursionError:
+        raise ConfigError([(label, "not JSON this reader takes: nested too deeply")]) from None
     if not isinstance(data, dict):
         raise ConfigError([(label, f"the document must be a JSON object, not {type(data).__name__}")])
     return data

@@ -554,6 +554,21 @@ def _event(record: Fields) -> Event:
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 
+def _loaded(number: int, text: str) -> Any:
+    """Line ``number`` read by :func:`json.loads`, or :class:`InvalidInput` naming the line:
+    besides what is not JSON, a number of more digits than Python converts (4,300 by default)
+    and arrays or objects nested past the interpreter's recursion limit."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"line {number}", f"not JSON: {exc.msg}") from exc
+    except ValueError as exc:
+        reason = str(exc).split(";")[0]
+        raise InvalidInput(f"line {number}", f"not JSON this reader takes: {reason}") from exc
+    except RecursionError as exc:
+        raise InvalidInput(f"line {number}", "not JSON this reader takes: nested too deeply") from exc
+
+
 def parse(number: int, text: str, *, utc: bool = False) -> Event | None:
     """The record on line ``number`` (counted from 1), or ``None`` for a blank line.
 
@@ -564,15 +579,12 @@ def parse(number: int, text: str, *, utc: bool = False) -> Event | None:
         return None
     try:
         data, end = _scan(text, 0)
-    except (StopIteration, json.JSONDecodeError):
+    except (StopIteration, ValueError, RecursionError):
         data, end = None, -1
     # The scanner reads one value from the start; anything else (leading or trailing text,
     # a malformed value) is read again by json.loads, which names what is wrong.
     if end != len(text) and (end < 0 or not _BLANK.fullmatch(text, end)):
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InvalidInput(f"line {number}", f"not JSON: {exc.msg}") from exc
+        data = _loaded(number, text)
     if type(data) is dict and data.get("type") == "purchase":
         sale = _sale(number, data, utc)
         if sale is not None:

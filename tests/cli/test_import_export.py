@@ -83,12 +83,14 @@ def test_skipped_lines_go_to_the_rejects_file_ready_to_mend_and_import_again(
 ) -> None:
     url, program = club
     rejects = tmp_path / "rejects.jsonl"
-    path = _file(tmp_path, ENROLL, "not json", SALE % (1, "M9", 2), SALE % (2, "M1", 1))
+    deep = "[" * 100_000 + "]" * 100_000  # json.loads raises RecursionError, not a decode error
+    path = _file(tmp_path, ENROLL, "not json", SALE % (1, "M9", 2), deep, SALE % (2, "M1", 1))
     assert _import(url, program, path, "--on-error", "skip", "--rejects", str(rejects)) == 4
     bad = [json.loads(line) for line in rejects.read_text(encoding="utf-8").splitlines()]
     assert [x["rejected"] for x in bad] == [
         {"line": 2, "field": None, "reason": "not JSON: Expecting value"},
         {"line": 3, "field": "member_id", "reason": "no member 'M9'"},
+        {"line": 4, "field": None, "reason": "not JSON this reader takes: nested too deeply"},
     ]
     assert bad[0]["text"] == "not json"
     # Mended (M9 becomes M1), the rejected sale imports like any other line.

@@ -195,6 +195,10 @@ def test_quote_a_basket_that_is_not_json(files: Path, capsys: pytest.CaptureFixt
         "",
         "error: nothere.json: no such file\n",
     )
+    Path("huge.json").write_text('{"member_id": "M1", "n": ' + "9" * 5_000 + "}", encoding="utf-8")
+    status, out, err = run_cli(capsys, "quote", "corner.toml", "huge.json")
+    assert (status, out) == (2, "")
+    assert err.startswith("error: huge.json: is not JSON this reader takes: Exceeds the limit (4300 digits)")
 
 
 @pytest.mark.parametrize(

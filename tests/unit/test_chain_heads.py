@@ -150,6 +150,7 @@ def test_heads_written_are_read_back_once_their_digest_agrees() -> None:
         ),
         (lambda lines: [*lines, lines[0]], "line 4: a head after the digest line"),
         (lambda lines: ["{", *lines], "line 1: not JSON"),
+        (lambda lines: ["[" * 100_000 + "]" * 100_000, *lines], "line 1: not JSON (nested too deeply)"),
         (lambda lines: ['{"member_id": "M1"}\n', *lines], "line 1: neither a head nor the digest line"),
         (
             lambda lines: [lines[0].replace('"seq": 3', '"seq": "3"'), *lines[1:]],

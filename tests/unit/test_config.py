@@ -322,6 +322,17 @@ def test_syntax_errors_in_files_name_the_file(tmp_path: Path) -> None:
     assert caught.value.problems == ((f"{broken} line 2", "Invalid value (column 12)"),)
 
 
+def test_toml_no_reader_here_takes_is_a_config_error() -> None:
+    # tomllib raises ValueError and RecursionError for these, not TOMLDecodeError.
+    with pytest.raises(ConfigError) as caught:
+        Program.from_toml('name = "x"\nscale = ' + "9" * 5_000)
+    ((where, problem),) = caught.value.problems
+    assert where == "<toml>" and problem.startswith("not TOML this reader takes: Exceeds the limit")
+    with pytest.raises(ConfigError) as caught:
+        Program.from_toml('name = "x"\nrules = ' + "[" * 100_000 + "]" * 100_000)
+    assert caught.value.problems == (("<toml>", "not TOML this reader takes: nested too deeply"),)
+
+
 def test_json_syntax_errors() -> None:
     with pytest.raises(ConfigError) as caught:
         # An error whose wording is the same from Python 3.11 to 3.13 (a trailing comma's is not).
@@ -330,6 +341,14 @@ def test_json_syntax_errors() -> None:
     with pytest.raises(ConfigError) as caught:
         Program.from_json("[1, 2]")
     assert caught.value.problems == (("<json>", "the document must be a JSON object, not list"),)
+    # JSON that json.loads reads with ValueError or RecursionError, not JSONDecodeError.
+    with pytest.raises(ConfigError) as caught:
+        Program.from_json('{"name": "x", "scale": ' + "9" * 5_000 + "}")
+    ((where, problem),) = caught.value.problems
+    assert where == "<json>" and problem.startswith("not JSON this reader takes: Exceeds the limit")
+    with pytest.raises(ConfigError) as caught:
+        Program.from_json('{"name": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert caught.value.problems == (("<json>", "not JSON this reader takes: nested too deeply"),)
 
 
 def test_json_floats_are_refused() -> None:

@@ -351,3 +351,16 @@ def test_an_enrollment_writes_its_referral_and_paid_bonus_and_reads_them_back() 
     assert parse(1, next(write([enrollment]))) == enrollment
     # Without them, an enrollment is written as before.
     assert not {"referred_by", "bonus_paid", "referral_code"} & set(record_of(Enrollment("E", "M", at)))
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ('{"type": "enrollment", "id": "E1", "x": ' + "9" * 5_000 + "}", "Exceeds the limit (4300 digits)"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+    ],
+)
+def test_json_no_reader_here_takes_is_refused_naming_the_line(text: str, reason: str) -> None:
+    # json.loads itself raises ValueError and RecursionError for these, not JSONDecodeError.
+    with pytest.raises(InvalidInput, match=re.escape(f"line 7: not JSON this reader takes: {reason}")):
+        parse(7, text)

@@ -231,6 +231,8 @@ def read_basket(source: str) -> object:
         raise InvalidInput(f"{label} line {exc.lineno}", f"{exc.msg} (column {exc.colno})") from None
     except RecursionError:
         raise InvalidInput(label, "is nested too deeply to be a basket") from None
+    except ValueError as exc:  # a number of more digits than Python converts
+        raise InvalidInput(label, f"is not JSON this reader takes: {str(exc).split(';')[0]}") from None
 
 
 def argument(check: Any) -> Any:

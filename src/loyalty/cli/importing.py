@@ -36,7 +36,7 @@ def rejected_line(rejected: Rejected) -> str:
     why = {"line": rejected.line, "field": rejected.field, "reason": rejected.reason}
     try:
         record: Any = json.loads(rejected.text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or JSON no reader here takes
         record = None
     if not isinstance(record, dict):
         # Not a JSON object: kept as text beside the reason, for a person to mend.

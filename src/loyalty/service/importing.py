@@ -223,7 +223,7 @@ def _kind_of(text: str) -> str:
     """The ``type`` a line that could not be read says it has, if any (to count it by)."""
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # not JSON, or JSON no reader here takes
         return "unknown"
     kind = data.get("type") if isinstance(data, dict) else None
     return kind if isinstance(kind, str) and kind in history.TYPE_OF.values() else "unknown"
