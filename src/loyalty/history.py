@@ -115,8 +115,7 @@ are checked when the records reach an engine, as they would be from a till.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from types import MappingProxyType
@@ -124,9 +123,10 @@ from typing import Any
 
 import attrs
 
-from loyalty.errors import InvalidInput, LoyaltyError
+from loyalty.errors import LoyaltyError
 from loyalty.history_baskets import CACHE, line_record, read_line
 from loyalty.history_fields import Fields
+from loyalty.history_json import json_of
 from loyalty.history_members import (
     Enrollment,
     OpeningBalance,
@@ -499,12 +499,6 @@ def _return(record: Fields, event_id: str, member_id: str, at: datetime) -> Sale
         raise record.error(exc.field or "", exc.message) from exc
 
 
-# The scanner json.loads ends in (the C one), without its two wrappers and their regular
-# expressions (typeshed does not declare the attribute JSONDecoder sets).
-_scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
-#: What JSON counts as whitespace (``\s`` counts more, which json.loads refuses after a value).
-_BLANK = re.compile(r"[ \t\n\r]*")
-
 #: The record types, as a refusal of another names them.
 _TYPES = (
     "enrollment, purchase, return, redemption, adjustment, event, opening_balance, voucher, hold,"
@@ -554,21 +548,6 @@ def _event(record: Fields) -> Event:
     raise record.error("type", f"must be {_TYPES}, got {kind!r}")
 
 
-def _loaded(number: int, text: str) -> Any:
-    """Line ``number`` read by :func:`json.loads`, or :class:`InvalidInput` naming the line:
-    besides what is not JSON, a number of more digits than Python converts (4,300 by default)
-    and arrays or objects nested past the interpreter's recursion limit."""
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(f"line {number}", f"not JSON: {exc.msg}") from exc
-    except ValueError as exc:
-        reason = str(exc).split(";")[0]
-        raise InvalidInput(f"line {number}", f"not JSON this reader takes: {reason}") from exc
-    except RecursionError as exc:
-        raise InvalidInput(f"line {number}", "not JSON this reader takes: nested too deeply") from exc
-
-
 def parse(number: int, text: str, *, utc: bool = False) -> Event | None:
     """The record on line ``number`` (counted from 1), or ``None`` for a blank line.
 
@@ -577,14 +556,7 @@ def parse(number: int, text: str, *, utc: bool = False) -> Event | None:
     """
     if not text.strip():
         return None
-    try:
-        data, end = _scan(text, 0)
-    except (StopIteration, ValueError, RecursionError):
-        data, end = None, -1
-    # The scanner reads one value from the start; anything else (leading or trailing text,
-    # a malformed value) is read again by json.loads, which names what is wrong.
-    if end != len(text) and (end < 0 or not _BLANK.fullmatch(text, end)):
-        data = _loaded(number, text)
+    data = json_of(number, text)
     if type(data) is dict and data.get("type") == "purchase":
         sale = _sale(number, data, utc)
         if sale is not None:
