@@ -66,6 +66,8 @@ _CHUNK = 200
 _LARGE_BYTES = 1 << 20
 _LARGE_RECORDS = 4_000
 _PROPOSED = " (under the proposed program)"
+# A container's CPU quota under cgroup v2: "max 100000", or "150000 100000" for 1.5 CPUs.
+_CPU_MAX = Path("/sys/fs/cgroup/cpu.max")
 
 
 def _changes(
@@ -176,7 +178,7 @@ def _cores() -> int:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     try:
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text(encoding="ascii").split()[:2]
+        quota, period = _CPU_MAX.read_text(encoding="ascii").split()[:2]
         if quota != "max":
             cores = min(cores, max(1, int(quota) // int(period)))
     except (OSError, ValueError):  # no such limit here

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import os
 import pickle
 import sys
 from collections.abc import Iterator
@@ -355,3 +356,22 @@ def test_the_child_says_it_failed_at_once_and_why_only_when_asked(monkeypatch: p
     assert final[:3] == ("crash", 30, None) and big in final[3]
     ready, notice, final = _served(monkeypatch, 70, InvalidInput("member_id", "no such member"), "end")
     assert notice == ("failed", 70) and final == ("error", 70, "member_id", "no such member")
+
+
+def test_cores_are_those_the_process_may_use_and_its_quota_allows(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    quota = tmp_path / "cpu.max"
+    monkeypatch.setattr(whatif, "_CPU_MAX", quota)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _: {0, 1, 2, 3}, raising=False)
+    assert whatif._cores() == 4  # no quota file
+    for line, cores in (
+        ("max 100000\n", 4),
+        ("150000 100000\n", 1),
+        ("200000 100000\n", 2),
+        ("50000 100000", 1),
+    ):
+        quota.write_text(line, encoding="ascii")
+        assert whatif._cores() == cores
+    quota.write_text("garbled", encoding="ascii")
+    assert whatif._cores() == 4
