@@ -87,7 +87,8 @@ class RuleFigures(JsonForm):
     #: a tier's bonus, a rule no version has any more).
     name: str
     #: The points the rule gave in the period: all of an entry's of the rule alone, its share of
-    #: an entry's of several (in proportion to what each gave before rounding).
+    #: an entry's of several (what it gave rounded down, the rounding's gain to the largest
+    #: fractions: :func:`loyalty.ledger.shares_of`).
     issued: int
     #: The rule's budget (points over its whole life), if it has one ...
     budget: int | None = None

@@ -246,23 +246,34 @@ _ALIKE = (
 
 
 def shares_of(exact: Sequence[Decimal], points: int) -> tuple[int, ...]:
-    """``points`` shared out among rules in proportion to each rule's ``exact`` points (before
-    rounding): whole points that add up to ``points``, each share rounded down and the points
-    left over given one each to the largest remainders (the first of equal ones). Should the
-    rules' points add up to nothing, the first rule has them all.
+    """``points`` shared out among rules by what each gave before rounding (``exact``): whole
+    points that add up to ``points``.
 
+    Each rule keeps its own points rounded down, and what rounding the total added goes one
+    point each to the largest fractions (the first of equal ones). So a rule that gave whole
+    points (a bonus of 20) keeps all of them, as its receipt line and its budget say, and the
+    rounding falls on the rules that gave fractions. Points out of that reach (a cap, or a
+    carried fraction, moved them further) are shared in proportion to the exact points, each
+    share rounded down and the rest given to the largest remainders. Should the rules' points
+    add up to nothing, the first rule has them all.
+
+    >>> shares_of([Decimal("16.6"), Decimal(20)], 36), shares_of([Decimal("16.6"), Decimal(20)], 37)
+    ((16, 20), (17, 20))
     >>> shares_of([Decimal("7.5"), Decimal("2.5")], 10), shares_of([Decimal(1)] * 3, 10)
     ((8, 2), (4, 3, 3))
     """
     total = sum(exact, Decimal(0))
     if total <= 0:
         return (points, *(0 for _ in exact[1:]))
-    raw = [value * points / total for value in exact]
-    shares = [math.floor(value) for value in raw]
-    order = sorted(range(len(raw)), key=lambda i: (shares[i] - raw[i], i))
-    for k in range(points - sum(shares)):
-        shares[order[k % len(order)]] += 1
-    return tuple(shares)
+    kept = [math.floor(value) for value in exact]
+    if not 0 <= points - sum(kept) <= len(kept):
+        raw = [value * points / total for value in exact]
+        kept = [math.floor(value) for value in raw]
+        exact = raw
+    order = sorted(range(len(kept)), key=lambda i: (kept[i] - exact[i], i))
+    for k in range(points - sum(kept)):
+        kept[order[k % len(order)]] += 1
+    return tuple(kept)
 
 
 def rule_shares(rules: Sequence[str], points: int, shares: Sequence[int]) -> list[tuple[str, int]]:

@@ -132,3 +132,22 @@ def test_the_figures_by_rule_name_each_campaign_and_what_its_budget_has_spent(st
     assert RuleFigures.from_dict(found.by_rule[1].to_dict()) == found.by_rule[1]
     later = engine.figures(END, END + timedelta(days=30)).by_rule
     assert later == (RuleFigures("base", "base", 30), RuleFigures("spring", "Spring week", 3, 8, Decimal(8)))
+
+
+def test_a_campaign_of_whole_points_issues_what_its_budget_spent_beside_a_rate_rounded_down(
+    any_store: Store,
+) -> None:
+    summer = PurchaseBonus(id="summer", name="Summer weekends", points=20, budget=100)
+    clock = ManualClock(START)
+    engine = Engine(Program("Club", "EUR", rules=[summer]), any_store, clock=clock)
+    engine.enroll("a", at=START)
+    for key, day, amount in (("P1", 1, "16.95"), ("P2", 2, "9.99")):
+        at = clock.catch_up(START + timedelta(days=day))
+        receipt = engine.record_purchase(Purchase(key, "a", at, [Line("goods", 1, Decimal(amount))], "EUR"))
+        assert receipt.points_of("summer") == 20
+    # 16.95 + 20 earned 36 points and 9.99 + 20 earned 29: the rounding is the rate's, so the
+    # campaign's figure is its receipts' 20 a purchase, what its budget has spent.
+    assert engine.figures(START, END).by_rule == (
+        RuleFigures("summer", "Summer weekends", 40, 100, Decimal(40)),
+        RuleFigures("base", "base", 16 + 9),
+    )
