@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import tempfile
@@ -100,6 +101,39 @@ def portable(program: Program | Sequence[Program]) -> bool:
         return False
 
 
+#: SIGPIPE, where the platform has it (not on Windows, where a write to a closed pipe just fails).
+_SIGPIPE: signal.Signals | None = getattr(signal, "SIGPIPE", None)
+
+
+def _pipes_are_safe() -> bool:
+    """Whether a write to a second process that died can fail without ending this one: Python
+    ignores SIGPIPE from the start, and where a caller gave it back its default action (which
+    ends the process) or a handler of its own, :func:`_no_sigpipe` keeps it from our writes
+    where the platform can take a pending signal back (not macOS: no ``sigtimedwait``)."""
+    if _SIGPIPE is None or signal.getsignal(_SIGPIPE) == signal.SIG_IGN:
+        return True
+    return hasattr(signal, "pthread_sigmask") and hasattr(signal, "sigtimedwait")
+
+
+@contextmanager
+def _no_sigpipe() -> Iterator[None]:
+    """Writes to the second process in this block raise ``BrokenPipeError`` (an ``OSError``) if it
+    died, and never deliver SIGPIPE: blocked in this thread, the signal a write raises stays
+    pending on it, and is taken back before it is unblocked. Nothing to do where it is ignored."""
+    pipe = _SIGPIPE
+    if pipe is None or signal.getsignal(pipe) == signal.SIG_IGN:
+        yield
+        return
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {pipe})
+    try:
+        yield
+    finally:
+        if pipe not in blocked:
+            while pipe in signal.sigpending():
+                signal.sigtimedwait({pipe}, 0)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
 @contextmanager
 def stores(on_disk: bool, count: int) -> Iterator[list[Store]]:
     """``count`` stores for replays: in memory, or SQLite files in a folder removed afterwards."""
@@ -139,6 +173,8 @@ class SecondProcess:
     def __init__(self, program: Program | Sequence[Program], on_disk: bool) -> None:
         if getattr(sys, "frozen", False) or not sys.executable:
             raise NotStarted("no Python to start a second process with (a frozen application)")
+        if not _pipes_are_safe():
+            raise NotStarted("SIGPIPE would end this process should the second one die")
         single = isinstance(program, Program)
         versions = [program] if isinstance(program, Program) else list(program)
         # The child looks for modules where this process does (its sys.path, as multiprocessing
@@ -203,8 +239,10 @@ class SecondProcess:
         if self.broken or stdin is None:
             return
         try:
-            pickle.dump(message, stdin, _PROTOCOL)
-            stdin.flush()
+            data = pickle.dumps(message, _PROTOCOL)
+            with _no_sigpipe():
+                stdin.write(data)
+                stdin.flush()
         except OSError:  # the child ended (killed, or it crashed): its replies say how
             self.broken = True
 
@@ -289,7 +327,7 @@ class SecondProcess:
             setup.join(1.0)  # its write fails once the child is gone
         for stream in (process.stdin, process.stdout):
             if stream is not None:
-                with suppress(OSError):  # a broken pipe's buffer, unflushed: nothing to keep
+                with suppress(OSError), _no_sigpipe():  # a broken pipe's buffer, unflushed: nothing to keep
                     stream.close()
 
 
@@ -308,7 +346,7 @@ def _error(name: str, field: str | None, message: str) -> LoyaltyError:
 def _close_input(process: subprocess.Popen[bytes]) -> None:
     """Close the child's input: past the last message, a child reads EOF and ends."""
     if process.stdin is not None:
-        with suppress(OSError):
+        with suppress(OSError), _no_sigpipe():
             process.stdin.close()
 
 

@@ -7,6 +7,8 @@ import contextlib
 import io
 import os
 import pickle
+import signal
+import subprocess
 import sys
 from collections.abc import Iterator
 from datetime import timedelta
@@ -375,3 +377,59 @@ def test_cores_are_those_the_process_may_use_and_its_quota_allows(
         assert whatif._cores() == cores
     quota.write_text("garbled", encoding="ascii")
     assert whatif._cores() == 4
+
+
+_KILLED_CHILD = """
+import signal
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # a caller's choice (a CLI quiet on a closed pipe)
+from loyalty import Program, whatif, whatif_process
+from loyalty.simulation import generate, to_jsonl
+
+seen = []
+
+class Counted(whatif_process.SecondProcess):
+    def __init__(self, *args):
+        seen.append(self)
+        super().__init__(*args)
+
+def kill(done):
+    second = seen[0]
+    if second.exited is None:
+        second._ready.wait(60)
+        second._process.kill()
+        second._process.wait()
+
+whatif.SecondProcess = Counted
+lines = list(to_jsonl(generate(members=40, purchases=1_200, seed=11).events))
+try:
+    current, proposed = Program("Club", "EUR"), Program("Club", "EUR", version="2")
+    whatif.simulate(lines, current, proposed, parallel=True, progress=kill)
+except RuntimeError as exc:
+    print("RuntimeError:", exc)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGPIPE"), reason="no SIGPIPE on this platform")
+def test_a_caller_that_gave_sigpipe_its_default_action_outlives_a_second_process_that_died() -> None:
+    # Killed once ready, the second process leaves this one writing to a closed pipe: with
+    # SIGPIPE's default action the write would end the caller; it fails and is reported instead.
+    ran = subprocess.run([sys.executable, "-c", _KILLED_CHILD], capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, (ran.returncode, ran.stderr[-2_000:])
+    assert ran.stdout.startswith("RuntimeError:"), ran.stdout
+    assert f"exit status {-signal.SIGKILL}" in ran.stdout
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGPIPE"), reason="no SIGPIPE on this platform")
+def test_where_sigpipe_cannot_be_kept_from_a_write_the_replay_stays_in_one_process(
+    started: list[whatif_process.SecondProcess], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = _traffic(200)
+    alone = simulate(lines, CURRENT, PROPOSED, parallel=False)
+    monkeypatch.delattr(signal, "sigtimedwait")  # as on macOS
+    before = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    try:
+        assert simulate(lines, CURRENT, PROPOSED, parallel=True) == alone
+    finally:
+        signal.signal(signal.SIGPIPE, before)
+    (second,) = started
+    assert not hasattr(second, "_process")  # refused before it started one
