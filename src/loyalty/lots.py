@@ -28,7 +28,7 @@ Balance(available=25, pending=0, overdue=10, held=0)
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 
 import attrs
@@ -48,6 +48,7 @@ __all__ = [
     "draw_order",
     "lots_of",
     "opens",
+    "redates_of",
     "repayments",
     "spend_order",
     "summarize",
@@ -177,9 +178,10 @@ def lots_of(entries: Iterable[Entry]) -> list[Lot]:
     """
     lots: dict[int, Lot] = {}
     for entry in entries:
-        if entry.redates:
+        moves = redates_of(entry, lambda: list(lots.values()))
+        if moves:
             check_redates(entry, lots)
-            for lot_id, expires in entry.redates:
+            for lot_id, expires in moves:
                 lots[lot_id] = attrs.evolve(lots[lot_id], expires_at=expires, rolling=entry.rolling)
         if not entry.points:
             continue
@@ -245,6 +247,30 @@ def check_draws(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
             raise StorageError("draws", f"lot {lot_id} of {posting.member_id!r} cannot give {-points} points")
         if not debit and lot.remaining + points > max(lot.points, 0):
             raise StorageError("draws", f"lot {lot_id} of {posting.member_id!r} cannot take {points} back")
+
+
+def redates_of(
+    posting: Posting | Entry, lots: Callable[[], Iterable[Lot]]
+) -> tuple[tuple[int, datetime | None], ...]:
+    """The lots ``posting`` moves, with their new dates: those it lists (``redates``), or those a
+    roll moves among the member's lots (``lots()``, called for a roll only).
+
+    A roll is a ``redate`` entry of rolling lots that lists none and has a date (``expires_at``):
+    activity under an inactivity policy, which moves every open rolling lot of points dated
+    before that date to it. The member's rolling lots move together, so the entry need not list
+    them; listing them made a purchase's entry as long as the member's open lots, and the
+    ledger grow with their square (docs/performance.md, "Inactivity expiry").
+    """
+    until = posting.expires_at
+    if posting.redates or posting.kind is not EntryKind.REDATE or not posting.rolling or until is None:
+        return posting.redates
+    if until.utcoffset() is None:
+        raise StorageError("expires_at", "a roll's date must be timezone-aware")
+    return tuple(
+        (lot.id, until)
+        for lot in lots()
+        if lot.rolling and lot.remaining > 0 and lot.expires_at is not None and lot.expires_at < until
+    )
 
 
 def check_redates(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:

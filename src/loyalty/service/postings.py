@@ -213,17 +213,22 @@ def keep_active(uow: UnitOfWork, program: Program, subject: Purchase | Event, no
     if moved:
         when = "never" if until is None else until.astimezone(program.zone).isoformat()
         reason = f"activity on {subject.at.astimezone(program.zone).date().isoformat()}: points expire {when}"
+        # A roll (loyalty.lots.redates_of): the entry names the date, not each lot it moves; only
+        # "never", which no date can say, lists them.
+        redates, expires = (moved, None) if until is None else ((), until)
+        kind = EntryKind.REDATE
         uow.append(
             Posting(
                 member_id,
-                EntryKind.REDATE,
+                kind,
                 0,
                 subject.at,
                 now,
                 subject.id,
                 reason,
+                expires_at=expires,
                 rolling=True,
-                redates=moved,
+                redates=redates,
             )
         )
     balance = uow.balance(member_id)

@@ -22,7 +22,7 @@ from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
 from loyalty.identifiers import Identifier, IdentifierKind
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, DrawOrder, Lot, check_draws, check_redates, opens
+from loyalty.lots import Balance, DrawOrder, Lot, check_draws, check_redates, opens, redates_of
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.referrals import Referral
@@ -150,10 +150,10 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
         entry = posting.recorded(data.next_seq, before + posting.points)
         if posting.draws or posting.points < 0:
             check_draws(posting, {lot: found for lot, _ in posting.draws if (found := data.lot(mid, lot))})
-        if posting.redates or posting.kind is EntryKind.REDATE:
-            check_redates(
-                posting, {lot: found for lot, _ in posting.redates if (found := data.lot(mid, lot))}
-            )
+        moves = posting.redates
+        if moves or posting.kind is EntryKind.REDATE:
+            check_redates(posting, {lot: found for lot, _ in moves if (found := data.lot(mid, lot))})
+            moves = redates_of(posting, lambda: data.lots.get(mid, {}).values())  # a roll's: its own
         data.next_seq += 1
         data.balances[mid] = entry.balance_after
         data.entries[mid].append(entry)
@@ -170,7 +170,7 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
             data.replace_lot(old, new)
             moved.append((old, new))
         redated: list[tuple[Lot, Lot]] = []
-        for lot_id, expires in posting.redates:
+        for lot_id, expires in moves:
             old = data.lot(mid, lot_id)
             assert old is not None  # check_redates found it
             new = attrs.evolve(old, expires_at=expires, rolling=posting.rolling)

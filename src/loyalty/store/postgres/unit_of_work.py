@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
 from loyalty.figures import PeriodTotals
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, check_draws, check_redates
+from loyalty.lots import Balance, check_draws, check_redates, redates_of
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.records import pack_operation, unpack_operation
@@ -286,10 +286,11 @@ class PostgresUnitOfWork(
             ids = [lot for lot, _ in posting.draws]
             rows = self._execute(self._q.lots_by_id, (posting.member_id, ids)).fetchall()
             check_draws(posting, {lot.id: lot for lot in map(lot_from_row, rows)})
-        if posting.redates or posting.kind is EntryKind.REDATE:
-            ids = [lot for lot, _ in posting.redates]
-            rows = self._execute(self._q.lots_by_id, (posting.member_id, ids)).fetchall()
+        moves = posting.redates
+        if moves or posting.kind is EntryKind.REDATE:
+            rows = self._execute(self._q.lots_by_id, (member_id, [lot for lot, _ in moves])).fetchall()
             check_redates(posting, {lot.id: lot for lot in map(lot_from_row, rows)})
+            moves = redates_of(posting, lambda: self.lots(member_id))  # a roll's: the store's own lots
         if member_id not in self._locked and self.balance(member_id, for_update=True) is None:
             raise StorageError("member_id", f"no member {posting.member_id!r} to append to")
         # Drawn from here on, a number drawn before would come after this entry's.
@@ -304,8 +305,8 @@ class PostgresUnitOfWork(
         if posting.draws:
             lots, points = zip(*posting.draws, strict=True)
             self._queue(self._q.draw, (list(lots), list(points), member_id))
-        if posting.redates:
-            moved, dates = zip(*posting.redates, strict=True)
+        if moves:
+            moved, dates = zip(*moves, strict=True)
             self._queue(self._q.redate, (posting.rolling, list(moved), list(dates), member_id))
         return posting.recorded(seq, balance)
 

@@ -12,7 +12,7 @@ from loyalty.chains import Head, Link, content_digest
 from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, check_draws, check_redates, counted_balance
+from loyalty.lots import Balance, check_draws, check_redates, counted_balance, redates_of
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.records import pack_operation, unpack_operation
@@ -255,8 +255,10 @@ class SQLiteUnitOfWork(
             lots, drawn_kept = find_lots(conn, posting.member_id, [lot for lot, _ in posting.draws])
             check_draws(posting, lots)
             drawn = [(points, lot) for lot, points in posting.draws]
-        if posting.redates or posting.kind is EntryKind.REDATE:
-            redated, redated_kept = find_lots(conn, posting.member_id, [lot for lot, _ in posting.redates])
+        moves = posting.redates
+        if moves or posting.kind is EntryKind.REDATE:
+            moves = redates_of(posting, lambda: self.lots(posting.member_id))
+            redated, redated_kept = find_lots(conn, posting.member_id, [lot for lot, _ in moves])
             check_redates(posting, redated)
         rules_text(posting.rules)  # refused before anything is written
         tallies = self._rows.take(posting.member_id)
@@ -280,13 +282,13 @@ class SQLiteUnitOfWork(
             if len(in_entries) < len(drawn):
                 in_lots = [draw for draw in drawn if draw[1] not in drawn_kept]
                 conn.executemany("UPDATE lots SET remaining = remaining + ? WHERE lot = ?", in_lots)
-        if posting.redates:
+        if moves:
             # A redated lot's expiry is no longer its entry's: it moves to lots first.
-            out = [(lot,) for lot, _ in posting.redates if lot in redated_kept]
+            out = [(lot,) for lot, _ in moves if lot in redated_kept]
             if out:
                 conn.executemany(MOVE_LOT_OUT, out)
                 conn.executemany("UPDATE entries SET remaining = NULL WHERE seq = ?", out)
-            moved = [(sortable(at), int(posting.rolling), lot) for lot, at in posting.redates]
+            moved = [(sortable(at), int(posting.rolling), lot) for lot, at in moves]
             conn.executemany("UPDATE lots SET expires_at = ?, rolling = ? WHERE lot = ?", moved)
         return posting.recorded(seq, balance)
 

@@ -18,7 +18,7 @@ from loyalty.ledger import EntryKind, Posting, balance_of
 from loyalty.lots import Lot, lots_of
 from loyalty.members import Member
 from loyalty.program import Program
-from loyalty.store import Store
+from loyalty.store import Store, UnitOfWork
 from loyalty.testing.contract._base import CET, DAY, T0, ContractBase, adjust_posting, debit
 from loyalty.testing.snapshots import snapshot
 
@@ -209,6 +209,49 @@ class LotsContract(ContractBase):
             with pytest.raises(StorageError) as info, store.unit_of_work() as uow:
                 uow.append(posting)
             assert info.value.field == "redates", posting
+        assert snapshot(store, ["M1", "M2"]) == before
+
+    def test_a_roll_moves_every_open_rolling_lot_dated_before_its_date_and_lists_none(
+        self, store: Store
+    ) -> None:
+        # Activity under an inactivity policy: the entry names the date, not the lots.
+        self._enroll(store)
+        self._enroll(store, "M2")
+
+        def rolling(uow: UnitOfWork, points: int, source: str, days: int, member_id: str = "M1") -> int:
+            posting = attrs.evolve(adjust_posting(member_id, points, source), expires_at=T0 + days * DAY)
+            return uow.append(attrs.evolve(posting, rolling=True)).seq
+
+        with store.unit_of_work() as uow:
+            soon, later, spent = rolling(uow, 10, "a", 1), rolling(uow, 5, "b", 5), rolling(uow, 4, "c", 1)
+            plain = self._credit(uow, 7, "d", expires=DAY).seq
+            theirs = rolling(uow, 3, "e", 1, member_id="M2")
+            uow.append(attrs.evolve(adjust_posting("M1", -4, "spend"), draws=((spent, -4),)))  # "c" closed
+            uow.commit()
+        roll = Posting(
+            "M1", EntryKind.REDATE, 0, T0, T0, "r", "activity", expires_at=T0 + 3 * DAY, rolling=True
+        )
+        with store.unit_of_work() as uow:
+            uow.append(roll)  # not committed: nothing moves
+        with store.unit_of_work() as uow:
+            assert {lot.id: lot.expires_at for lot in uow.lots("M1")}[soon] == T0 + DAY
+            entry = uow.append(roll)
+            uow.commit()
+        assert (entry.redates, entry.expires_at, entry.rolling) == ((), T0 + 3 * DAY, True)
+        with store.unit_of_work(readonly=True) as uow:
+            dates = {lot.id: lot.expires_at for lot in uow.lots("M1")}
+            assert spent not in dates  # closed: a roll moves open lots only
+            assert dates == {soon: T0 + 3 * DAY, later: T0 + 5 * DAY, plain: T0 + DAY}
+            assert [lot.expires_at for lot in uow.lots("M2")] == [T0 + DAY]
+            assert [lot.id for lot in uow.due_lots(T0 + 3 * DAY)] == [plain, theirs, soon]
+            history = uow.history("M1")
+            assert history[-1] == entry
+            assert uow.lots("M1") == lots_of(history)
+        # A roll's date is an instant: a naive one is refused and nothing is written.
+        before = snapshot(store, ["M1", "M2"])
+        with pytest.raises(StorageError) as info, store.unit_of_work() as uow:
+            uow.append(attrs.evolve(roll, expires_at=(T0 + 9 * DAY).replace(tzinfo=None)))
+        assert info.value.field == "expires_at"
         assert snapshot(store, ["M1", "M2"]) == before
 
     def test_redates_roll_back_with_the_unit_of_work(self, store: Store) -> None:
