@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 
-from loyalty.checks import check_aware, check_flag
+from loyalty.checks import check_aware
 from loyalty.engine_history import HistoryDoors
 from loyalty.engine_offline import OfflineDoors
 from loyalty.engine_reads import EngineReads
@@ -133,7 +133,6 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         attributes: Mapping[str, AttributeValue] | None = None,
         referred_by: str | None = None,
         identifiers: Iterable[str] | None = None,
-        sign_up_bonus: bool = True,
     ) -> Member:
         """Enroll a member. The same enrollment again returns the member; other details raise.
 
@@ -143,8 +142,7 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
         :class:`~loyalty.errors.UnknownReferralCode` and enrolls nobody.
         Event rules for the event ``enrolled`` (a sign-up bonus) are paid
         with the enrollment, in its unit of work, once: the same enrollment
-        again pays nothing more. ``sign_up_bonus=False`` pays none: a customer
-        moved from another system, who had the bonus there, enrolled by hand.
+        again pays nothing more.
 
         ``identifiers`` are keys (``"card:1234"``, ``"email:ann@example.com"``) given to the
         member with the enrollment, in its unit of work (see :meth:`add_identifier`): a key
@@ -160,7 +158,6 @@ class Engine(EngineReads, OfflineDoors, HistoryDoors, Closing):
             attributes=attributes,
             referred_by=referred_by,
             identifiers=identifiers,
-            bonus=check_flag("sign_up_bonus", sign_up_bonus),
         )
 
     def add_identifier(self, member_id: str, key: str, *, id: str, at: datetime) -> Identifier:

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import attrs
 import pytest
 
-from loyalty import Engine, EntryKind, InvalidInput, MemberAlreadyEnrolled, Program, UnknownMember
+from loyalty import Engine, EntryKind, InvalidInput, MemberAlreadyEnrolled, Program
 from loyalty.earning import Event
 from loyalty.rules import EventRule
 from loyalty.service import purchases
@@ -44,31 +44,6 @@ def test_enrolling_pays_the_sign_up_rules_once(any_store: Store) -> None:
         club.enroll("M1", at=T0, birthday=date(1991, 5, 1))
     assert snapshot(any_store, ["M1"], []) == before
     assert club.balance("M1").available == 50
-
-
-def test_a_member_enrolled_without_the_sign_up_bonus_is_paid_none_even_on_a_retry(any_store: Store) -> None:
-    club = engine(any_store, attrs.evolve(CLUB, rules=[attrs.evolve(WELCOME, budget=100)]))
-    club.enroll("M1", at=T0, sign_up_bonus=False)
-    # A retry asking for it is the same enrollment: it pays nothing, as any retry.
-    club.enroll("M1", at=T0)
-    assert (club.history("M1"), club.balance("M1").available) == ([], 0)
-    # Its budget is untouched: the next member enrolled gets the bonus.
-    club.enroll("M2", at=T0)
-    assert club.balance("M2").available == 50
-
-
-@pytest.mark.parametrize("value", [0, "no", None])
-def test_a_sign_up_bonus_switch_that_is_not_true_or_false_enrolls_nobody(
-    any_store: Store, value: object
-) -> None:
-    club = engine(any_store, CLUB)
-    before = snapshot(any_store, ["M1"], [])
-    with pytest.raises(InvalidInput) as info:
-        club.enroll("M1", at=T0, sign_up_bonus=value)  # type: ignore[arg-type]
-    assert info.value.field == "sign_up_bonus"
-    assert snapshot(any_store, ["M1"], []) == before
-    with pytest.raises(UnknownMember):
-        club.member("M1")
 
 
 def test_sign_up_rules_take_the_members_conditions_and_share_a_budget(any_store: Store) -> None:
