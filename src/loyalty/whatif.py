@@ -54,7 +54,15 @@ from loyalty.checks import check_aware
 from loyalty.comparison import Comparison, MemberChange, Outcome, RulePoints, TierCount
 from loyalty.errors import InvalidInput, LoyaltyError
 from loyalty.program import Program
-from loyalty.whatif_process import Failed, Finished, NotStarted, SecondProcess, portable, stores
+from loyalty.whatif_process import (
+    Failed,
+    Finished,
+    NotStarted,
+    SecondProcess,
+    pipes_are_safe,
+    portable,
+    stores,
+)
 from loyalty.whatif_run import EPOCH, RECORDS, Run, Totals, day_of, not_a_record, records
 
 __all__ = ["Comparison", "MemberChange", "Outcome", "RulePoints", "TierCount", "simulate"]
@@ -220,6 +228,8 @@ def _in_two(parallel: bool | None, source: object, proposed: Program | Sequence[
     if parallel is False:
         return False
     if parallel is True:
+        if not pipes_are_safe():
+            return False  # a second process's death would end this one: nothing read yet
         if not portable(proposed):
             with stores(False, 1) as (store,):
                 Run(proposed, store)  # not a program at all: the engine says what is wrong
@@ -238,6 +248,7 @@ def _in_two(parallel: bool | None, source: object, proposed: Program | Sequence[
         and _large(source)
         and _rewinder(source) is not None
         and portable(proposed)
+        and pipes_are_safe()
     )
 
 

@@ -57,7 +57,7 @@ from loyalty.store.memory import MemoryStore
 from loyalty.store.memory.spilled import BATCH as SPILL_BATCH
 from loyalty.whatif_run import Run, Totals, day_of
 
-__all__ = ["Failed", "Finished", "NotStarted", "SecondProcess", "portable", "stores"]
+__all__ = ["Failed", "Finished", "NotStarted", "SecondProcess", "pipes_are_safe", "portable", "stores"]
 
 _PROTOCOL = pickle.HIGHEST_PROTOCOL
 # Chunks held while the child starts (about 20 of them pass in its half a second), and how long
@@ -103,34 +103,37 @@ def portable(program: Program | Sequence[Program]) -> bool:
 
 #: SIGPIPE, where the platform has it (not on Windows, where a write to a closed pipe just fails).
 _SIGPIPE: signal.Signals | None = getattr(signal, "SIGPIPE", None)
+#: Whether a thread can block a signal and take back one pending (not macOS: no ``sigtimedwait``).
+_TAKES_BACK = hasattr(signal, "pthread_sigmask") and hasattr(signal, "sigtimedwait")
 
 
-def _pipes_are_safe() -> bool:
-    """Whether a write to a second process that died can fail without ending this one: Python
-    ignores SIGPIPE from the start, and where a caller gave it back its default action (which
-    ends the process) or a handler of its own, :func:`_no_sigpipe` keeps it from our writes
-    where the platform can take a pending signal back (not macOS: no ``sigtimedwait``)."""
-    if _SIGPIPE is None or signal.getsignal(_SIGPIPE) == signal.SIG_IGN:
-        return True
-    return hasattr(signal, "pthread_sigmask") and hasattr(signal, "sigtimedwait")
+def pipes_are_safe() -> bool:
+    """Whether a write to a second process that died fails without ending this one: SIGPIPE's
+    default action ends a process, and a caller may have given it back (from Python or from C,
+    which ``signal.getsignal`` does not see). :func:`_no_sigpipe` keeps it from our writes where
+    the platform can take a pending signal back; elsewhere only Python's own ignoring is safe."""
+    return _SIGPIPE is None or _TAKES_BACK or signal.getsignal(_SIGPIPE) == signal.SIG_IGN
 
 
 @contextmanager
 def _no_sigpipe() -> Iterator[None]:
     """Writes to the second process in this block raise ``BrokenPipeError`` (an ``OSError``) if it
-    died, and never deliver SIGPIPE: blocked in this thread, the signal a write raises stays
-    pending on it, and is taken back before it is unblocked. Nothing to do where it is ignored."""
+    died, and never deliver SIGPIPE, whatever its action: blocked in this thread, the signal a
+    write raises stays pending on it, and is taken back before the thread's mask is restored.
+    One pending before the block (the caller's own, blocked) is left for the caller."""
     pipe = _SIGPIPE
-    if pipe is None or signal.getsignal(pipe) == signal.SIG_IGN:
-        yield
+    if pipe is None or not _TAKES_BACK:
+        yield  # no SIGPIPE, or ignored as Python sets it (pipes_are_safe() was asked first)
         return
     blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {pipe})
+    theirs = pipe in signal.sigpending()
     try:
         yield
     finally:
-        if pipe not in blocked:
-            while pipe in signal.sigpending():
+        try:
+            while not theirs and pipe in signal.sigpending():
                 signal.sigtimedwait({pipe}, 0)
+        finally:
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
@@ -173,7 +176,7 @@ class SecondProcess:
     def __init__(self, program: Program | Sequence[Program], on_disk: bool) -> None:
         if getattr(sys, "frozen", False) or not sys.executable:
             raise NotStarted("no Python to start a second process with (a frozen application)")
-        if not _pipes_are_safe():
+        if not pipes_are_safe():
             raise NotStarted("SIGPIPE would end this process should the second one die")
         single = isinstance(program, Program)
         versions = [program] if isinstance(program, Program) else list(program)

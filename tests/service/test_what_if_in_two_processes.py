@@ -380,8 +380,16 @@ def test_cores_are_those_the_process_may_use_and_its_quota_allows(
 
 
 _KILLED_CHILD = """
-import signal
-signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # a caller's choice (a CLI quiet on a closed pipe)
+import ctypes, signal, sys
+how = sys.argv[1]
+# A caller's choice (a CLI quiet on a closed pipe), made from Python or from C (which
+# signal.getsignal does not see), the signal perhaps blocked as well.
+if how == "c":
+    ctypes.CDLL(None).signal(int(signal.SIGPIPE), 0)  # SIG_DFL
+else:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+if how == "blocked":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPIPE})
 from loyalty import Program, whatif, whatif_process
 from loyalty.simulation import generate, to_jsonl
 
@@ -405,18 +413,24 @@ try:
     current, proposed = Program("Club", "EUR"), Program("Club", "EUR", version="2")
     whatif.simulate(lines, current, proposed, parallel=True, progress=kill)
 except RuntimeError as exc:
-    print("RuntimeError:", exc)
+    print("RuntimeError:", exc, flush=True)
+# Nothing left pending for the caller to receive once it unblocks the signal.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGPIPE})
+print("still here")
 """
 
 
-@pytest.mark.skipif(not hasattr(signal, "SIGPIPE"), reason="no SIGPIPE on this platform")
-def test_a_caller_that_gave_sigpipe_its_default_action_outlives_a_second_process_that_died() -> None:
+@pytest.mark.skipif(not hasattr(signal, "pthread_sigmask"), reason="no SIGPIPE or no signal masks here")
+@pytest.mark.parametrize("how", ["python", "c", "blocked"])
+def test_a_caller_that_gave_sigpipe_its_default_action_outlives_a_second_process_that_died(how: str) -> None:
     # Killed once ready, the second process leaves this one writing to a closed pipe: with
     # SIGPIPE's default action the write would end the caller; it fails and is reported instead.
-    ran = subprocess.run([sys.executable, "-c", _KILLED_CHILD], capture_output=True, text=True, timeout=300)
+    command = [sys.executable, "-c", _KILLED_CHILD, how]
+    ran = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert ran.returncode == 0, (ran.returncode, ran.stderr[-2_000:])
     assert ran.stdout.startswith("RuntimeError:"), ran.stdout
     assert f"exit status {-signal.SIGKILL}" in ran.stdout
+    assert ran.stdout.endswith("still here\n")
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGPIPE"), reason="no SIGPIPE on this platform")
@@ -425,11 +439,15 @@ def test_where_sigpipe_cannot_be_kept_from_a_write_the_replay_stays_in_one_proce
 ) -> None:
     lines = _traffic(200)
     alone = simulate(lines, CURRENT, PROPOSED, parallel=False)
-    monkeypatch.delattr(signal, "sigtimedwait")  # as on macOS
+    monkeypatch.setattr(whatif_process, "_TAKES_BACK", False)  # as on macOS: no sigtimedwait
+    monkeypatch.setattr(whatif, "_cores", lambda: 2)
+    monkeypatch.setattr(whatif, "_LARGE_RECORDS", 100)  # long enough for two by default
     before = signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
-        assert simulate(lines, CURRENT, PROPOSED, parallel=True) == alone
+        # Asked for two processes, even with a history that cannot be read again: one, from
+        # the start.
+        assert simulate(iter(lines), CURRENT, PROPOSED, parallel=True) == alone
+        assert simulate(lines, CURRENT, PROPOSED) == alone
     finally:
         signal.signal(signal.SIGPIPE, before)
-    (second,) = started
-    assert not hasattr(second, "_process")  # refused before it started one
+    assert started == []
