@@ -78,7 +78,8 @@ class Posting:
     draws: tuple[tuple[int, int], ...] = ()
     #: For a credit: whether its lot's date moves with the member's activity (inactivity expiry).
     rolling: bool = False
-    #: For a ``redate`` entry: ``(lot, expires_at)`` pairs, the open lots' new dates.
+    #: For a ``redate`` entry: ``(lot, expires_at)`` pairs, the open lots' new dates (none for a
+    #: roll, which moves the member's rolling lots to its ``expires_at``: loyalty.lots.roll_of).
     redates: tuple[tuple[int, datetime | None], ...] = ()
     #: With more than one rule: each rule's whole points, in the order of ``rules``, adding up to
     #: ``points`` (:func:`shares_of`). The store keeps them beside the entry for the figures by
@@ -165,7 +166,9 @@ class Entry(JsonForm):
     says in ``draws`` which lots it took its points from. The lots are thus
     derived from the ledger alone (:func:`loyalty.lots.lots_of`). A credit
     whose lot is ``rolling`` has its date moved by later ``redate`` entries,
-    each listing the lots it moves and their new ``expires_at`` in ``redates``.
+    each listing the lots it moves and their new ``expires_at`` in ``redates``,
+    or, a *roll*, naming in its own ``expires_at`` the date every open rolling
+    lot dated before it moves to (:func:`loyalty.lots.roll_of`).
     """
 
     seq: int

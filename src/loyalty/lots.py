@@ -50,6 +50,8 @@ __all__ = [
     "opens",
     "redates_of",
     "repayments",
+    "roll_of",
+    "rolls_to",
     "spend_order",
     "summarize",
     "take_back",
@@ -249,28 +251,37 @@ def check_draws(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:
             raise StorageError("draws", f"lot {lot_id} of {posting.member_id!r} cannot take {points} back")
 
 
+def roll_of(posting: Posting | Entry) -> datetime | None:
+    """The date a roll moves the member's rolling lots to, or ``None`` if ``posting`` is no roll.
+
+    A roll is a ``redate`` entry of rolling lots that lists none and has a date (``expires_at``):
+    activity under an inactivity policy, which moves every open rolling lot of points dated
+    before that date to it (:func:`redates_of`). The member's rolling lots move together, so
+    the entry need not list them; listing them made a purchase's entry as long as the member's
+    open lots, and the ledger grow with their square (docs/performance.md, "Inactivity expiry").
+    """
+    until = posting.expires_at
+    if posting.redates or posting.kind is not EntryKind.REDATE or not posting.rolling or until is None:
+        return None
+    if until.utcoffset() is None:
+        raise StorageError("expires_at", "a roll's date must be timezone-aware")
+    return until
+
+
+def rolls_to(lot: Lot, until: datetime) -> bool:
+    """Whether a roll to ``until`` moves ``lot``: open, of points, rolling, dated before it."""
+    return lot.rolling and lot.remaining > 0 and lot.expires_at is not None and lot.expires_at < until
+
+
 def redates_of(
     posting: Posting | Entry, lots: Callable[[], Iterable[Lot]]
 ) -> tuple[tuple[int, datetime | None], ...]:
     """The lots ``posting`` moves, with their new dates: those it lists (``redates``), or those a
-    roll moves among the member's lots (``lots()``, called for a roll only).
-
-    A roll is a ``redate`` entry of rolling lots that lists none and has a date (``expires_at``):
-    activity under an inactivity policy, which moves every open rolling lot of points dated
-    before that date to it. The member's rolling lots move together, so the entry need not list
-    them; listing them made a purchase's entry as long as the member's open lots, and the
-    ledger grow with their square (docs/performance.md, "Inactivity expiry").
-    """
-    until = posting.expires_at
-    if posting.redates or posting.kind is not EntryKind.REDATE or not posting.rolling or until is None:
+    roll (:func:`roll_of`) moves among the member's lots (``lots()``, called for a roll only)."""
+    until = roll_of(posting)
+    if until is None:
         return posting.redates
-    if until.utcoffset() is None:
-        raise StorageError("expires_at", "a roll's date must be timezone-aware")
-    return tuple(
-        (lot.id, until)
-        for lot in lots()
-        if lot.rolling and lot.remaining > 0 and lot.expires_at is not None and lot.expires_at < until
-    )
+    return tuple((lot.id, until) for lot in lots() if rolls_to(lot, until))
 
 
 def check_redates(posting: Posting | Entry, lots: Mapping[int, Lot]) -> None:

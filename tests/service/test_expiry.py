@@ -481,6 +481,37 @@ def test_inactivity_moves_every_rolling_lot_on_with_each_purchase_or_event(any_s
     assert engine.balance("M1").total == 5
 
 
+def test_inactivity_activity_is_one_entry_of_a_date_whatever_the_lots_or_a_list_for_an_older_adapter(
+    any_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    policy = program(expiry=Expiry(ExpiryPolicy.INACTIVITY, months=6))
+    engine, clock = engine_at(any_store, local(2024, 1, 31, 12, 0), policy)
+    for day in range(1, 6):
+        clock.now = local(2024, 2, day, 12, 0)
+        engine.record_purchase(sale(f"P{day}", clock(), "10.00"))
+    deadline = local(2024, 8, 5, 12, 0).astimezone(UTC)
+    redates = [e for e in engine.history("M1") if e.kind is EntryKind.REDATE]
+    # A roll each (points earned on days 1 to 4 moved on): the date, no lot listed.
+    assert [(e.redates, e.expires_at) for e in redates][-1] == ((), deadline)
+    assert len(redates) == 4 and all(e.rolling and not e.redates for e in redates)
+    assert {lot.expires_at for lot in engine.lots("M1")} == {deadline}
+    assert engine.lots("M1") == lots_of(engine.history("M1"))
+    # A store whose unit of work does not say it applies rolls is sent the lots listed.
+    with any_store.unit_of_work(readonly=True) as uow:
+        monkeypatch.setattr(type(uow), "applies_rolls", False)
+    clock.now = local(2024, 2, 6, 12, 0)
+    engine.record_purchase(sale("P6", clock(), "10.00"))
+    last = [e for e in engine.history("M1") if e.kind is EntryKind.REDATE][-1]
+    later = local(2024, 8, 6, 12, 0).astimezone(UTC)
+    assert (last.kind, last.expires_at, [lot for lot, _ in last.redates]) == (
+        EntryKind.REDATE,
+        None,
+        [lot.id for lot in engine.lots("M1")][:5],
+    )
+    assert {lot.expires_at for lot in engine.lots("M1")} == {later}
+    assert engine.lots("M1") == lots_of(engine.history("M1"))
+
+
 def test_inactivity_points_expire_before_a_late_purchase_that_comes_after_their_date(store: Store) -> None:
     policy = program(expiry=Expiry(ExpiryPolicy.INACTIVITY, days=30))
     engine, clock = engine_at(store, local(2024, 3, 1, 9, 0), policy)

@@ -8,7 +8,7 @@ date before spending.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import attrs
@@ -18,6 +18,7 @@ from loyalty.earning_keys import epoch_micros, redeemed_key
 from loyalty.errors import StorageError
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
+from loyalty.lots import Lot, rolls_to
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.plans import PLANNED, Account, Plan, Planner
 from loyalty.program import Program
@@ -36,6 +37,9 @@ __all__ = [
     "mark_redeemed",
     "read_account",
 ]
+
+# The finest step of a datetime: a lot dated before a date is one due by the step before it.
+_TICK = timedelta(microseconds=1)
 
 
 def read_account(
@@ -195,6 +199,13 @@ def return_draws(
     return entry
 
 
+def _moves(lot: Lot, until: datetime | None) -> bool:
+    """Whether activity moves ``lot`` to ``until`` (``None``: points that never expire)."""
+    if until is None:
+        return lot.rolling and lot.remaining > 0 and lot.expires_at is not None
+    return rolls_to(lot, until)
+
+
 def keep_active(uow: UnitOfWork, program: Program, subject: Purchase | Event, now: datetime) -> int:
     """A purchase or event under an inactivity policy: points already past their date are
     written off, and the member's other rolling lots move on to the new date. Returns
@@ -202,20 +213,24 @@ def keep_active(uow: UnitOfWork, program: Program, subject: Purchase | Event, no
     member_id = subject.member_id
     expire_due(uow, member_id, now, now)
     _, until = program.lot_dates(subject.at, pending=False)
-    moved = tuple(
-        (lot.id, until)
-        for lot in uow.lots(member_id)
-        if lot.rolling
-        and lot.remaining > 0
-        and lot.expires_at is not None
-        and (until is None or lot.expires_at < until)
-    )
-    if moved:
+    redates: tuple[tuple[int, datetime | None], ...] = ()
+    if until is None or not getattr(uow, "applies_rolls", False):
+        # "Never", which no date says, or a store that does not apply a roll (one written for a
+        # release before rolls): the entry lists the lots it moves.
+        lots = uow.lots(member_id)
+        redates = tuple((lot.id, until) for lot in lots if _moves(lot, until))
+        moves = bool(redates)
+    else:
+        # A roll (loyalty.lots.roll_of) names the date, not the lots, and is written when one
+        # moves: the member's soonest-dated lot says so, unless it does not roll (a lot of an
+        # earlier version's policy); then the member's lots are read.
+        first = uow.due_lots(until - _TICK, member_id=member_id, limit=1)
+        moves = bool(first) and (
+            rolls_to(first[0], until) or any(rolls_to(lot, until) for lot in uow.lots(member_id))
+        )
+    if moves:
         when = "never" if until is None else until.astimezone(program.zone).isoformat()
         reason = f"activity on {subject.at.astimezone(program.zone).date().isoformat()}: points expire {when}"
-        # A roll (loyalty.lots.redates_of): the entry names the date, not each lot it moves; only
-        # "never", which no date can say, lists them.
-        redates, expires = (moved, None) if until is None else ((), until)
         kind = EntryKind.REDATE
         uow.append(
             Posting(
@@ -226,7 +241,7 @@ def keep_active(uow: UnitOfWork, program: Program, subject: Purchase | Event, no
                 now,
                 subject.id,
                 reason,
-                expires_at=expires,
+                expires_at=None if redates else until,
                 rolling=True,
                 redates=redates,
             )

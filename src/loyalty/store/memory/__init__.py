@@ -52,6 +52,9 @@ __all__ = ["MemoryStore", "open_memory"]
 class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTransfers, MemoryNoEntry):
     """Its own context manager (no generator): this is the hot path of every in-memory command."""
 
+    #: Its append applies a roll (loyalty.lots.roll_of), which lists no lot: see docs/storage.md.
+    applies_rolls = True
+
     def __init__(self, data: Data, readonly: bool, lock: threading.RLock) -> None:
         self._data = data
         self._readonly = readonly

@@ -17,6 +17,9 @@ __all__ = ["PostgresLots"]
 class PostgresLots:
     """What :class:`~loyalty.store.postgres.unit_of_work.PostgresUnitOfWork` reads of lots."""
 
+    #: Its append applies a roll (loyalty.lots.roll_of), which lists no lot: see docs/storage.md.
+    applies_rolls = True
+
     def lots(self: Transaction, member_id: str) -> list[Lot]:
         return [lot_from_row(row) for row in self._execute(self._q.lots, {"m": member_id}).fetchall()]
 

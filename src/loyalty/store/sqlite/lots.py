@@ -19,6 +19,8 @@ from loyalty.store.sqlite.statements import (
     MEMBER_DUE_LOTS,
     OPEN_LOTS,
     PENDING_LOTS,
+    ROLL_OUT,
+    ROLLS,
     SPENDABLE_DATED,
     SPENDABLE_EARNED,
     SPENDABLE_UNDATED,
@@ -27,7 +29,7 @@ from loyalty.store.sqlite.statements import (
 )
 from loyalty.store.sqlite.transaction import Transaction
 
-__all__ = ["SQLiteLots", "find_lots", "lots_by_id"]
+__all__ = ["SQLiteLots", "find_lots", "lots_by_id", "roll"]
 
 
 def lots_by_id(conn: sqlite3.Connection, member_id: str, ids: list[int]) -> dict[int, Lot]:
@@ -59,6 +61,9 @@ def find_lots(conn: sqlite3.Connection, member_id: str, ids: list[int]) -> tuple
 
 class SQLiteLots:
     """What :class:`~loyalty.store.sqlite.unit_of_work.SQLiteUnitOfWork` reads of lots."""
+
+    #: Its append applies a roll (loyalty.lots.roll_of), which lists no lot: see docs/storage.md.
+    applies_rolls = True
 
     def lots(self: Transaction, member_id: str) -> list[Lot]:
         self._flush()
@@ -114,3 +119,13 @@ class SQLiteLots:
         else:
             rows = self._conn.execute(MEMBER_DUE_LOTS, {**bounds, "m": member_id})
         return [lot_from_row(row) for row in rows]
+
+
+def roll(conn: sqlite3.Connection, member_id: str, until: datetime) -> None:
+    """Move the member's open rolling lots of points dated before ``until`` to it (a roll:
+    :func:`loyalty.lots.roll_of`), in three statements whatever their number: those their
+    entries keep move to ``lots`` first, as a redated lot does."""
+    values = {"m": member_id, "until": sortable(until)}
+    conn.execute(ROLL_OUT, values)
+    conn.execute(f"UPDATE entries SET remaining = NULL WHERE {ROLLS}", values)  # noqa: S608
+    conn.execute(f"UPDATE lots SET expires_at = :until WHERE {ROLLS}", values)  # noqa: S608

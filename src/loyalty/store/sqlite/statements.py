@@ -90,6 +90,9 @@ MOVE_LOT_OUT = (
     " FROM entries"
     " WHERE seq = ? AND remaining IS NOT NULL"
 )
+# The lots a roll moves (loyalty.lots.rolls_to), in either table: the spendable indexes' order.
+ROLLS = "member_id = :m AND remaining > 0 AND expires_at < :until AND rolling = 1"
+ROLL_OUT = MOVE_LOT_OUT.replace("seq = ? AND remaining IS NOT NULL", ROLLS)
 # The balance by state in one statement (schema 20): the member's row, which keeps its open holds'
 # points and says whether ``lots`` may hold a lot of its (the CASE runs those searches only then),
 # and a search of each of the entries' covering date indexes for its overdue and pending lots.

@@ -12,7 +12,7 @@ from loyalty.chains import Head, Link, content_digest
 from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Balance, check_draws, check_redates, counted_balance, redates_of
+from loyalty.lots import Balance, check_draws, check_redates, counted_balance, roll_of
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, NewEvent
 from loyalty.records import pack_operation, unpack_operation
@@ -45,7 +45,7 @@ from loyalty.store.sqlite.entries import Pending, facts, insert_entry, pending
 from loyalty.store.sqlite.erasure import SQLiteErasure
 from loyalty.store.sqlite.holds import SQLiteHolds
 from loyalty.store.sqlite.identifiers import IdentifierRows
-from loyalty.store.sqlite.lots import SQLiteLots, find_lots
+from loyalty.store.sqlite.lots import SQLiteLots, find_lots, roll
 from loyalty.store.sqlite.no_entry import SQLiteNoEntry
 from loyalty.store.sqlite.offline import SQLiteOffline
 from loyalty.store.sqlite.periods import period_totals
@@ -255,9 +255,9 @@ class SQLiteUnitOfWork(
             lots, drawn_kept = find_lots(conn, posting.member_id, [lot for lot, _ in posting.draws])
             check_draws(posting, lots)
             drawn = [(points, lot) for lot, points in posting.draws]
-        moves = posting.redates
+        moves, until = posting.redates, None
         if moves or posting.kind is EntryKind.REDATE:
-            moves = redates_of(posting, lambda: self.lots(posting.member_id))
+            until = roll_of(posting)  # a roll's lots are moved in SQL below, however many
             redated, redated_kept = find_lots(conn, posting.member_id, [lot for lot, _ in moves])
             check_redates(posting, redated)
         rules_text(posting.rules)  # refused before anything is written
@@ -290,6 +290,8 @@ class SQLiteUnitOfWork(
                 conn.executemany("UPDATE entries SET remaining = NULL WHERE seq = ?", out)
             moved = [(sortable(at), int(posting.rolling), lot) for lot, at in moves]
             conn.executemany("UPDATE lots SET expires_at = ?, rolling = ? WHERE lot = ?", moved)
+        if until is not None:
+            roll(conn, posting.member_id, until)
         return posting.recorded(seq, balance)
 
     def _flush(self, record: str | None = None) -> None:
