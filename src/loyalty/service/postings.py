@@ -231,11 +231,10 @@ def keep_active(uow: UnitOfWork, program: Program, subject: Purchase | Event, no
     if moves:
         when = "never" if until is None else until.astimezone(program.zone).isoformat()
         reason = f"activity on {subject.at.astimezone(program.zone).date().isoformat()}: points expire {when}"
-        kind = EntryKind.REDATE
         uow.append(
             Posting(
                 member_id,
-                kind,
+                EntryKind.REDATE,
                 0,
                 subject.at,
                 now,

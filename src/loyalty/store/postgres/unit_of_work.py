@@ -288,7 +288,8 @@ class PostgresUnitOfWork(
             check_draws(posting, {lot.id: lot for lot in map(lot_from_row, rows)})
         moves = posting.redates
         if moves or posting.kind is EntryKind.REDATE:
-            rows = self._execute(self._q.lots_by_id, (member_id, [lot for lot, _ in moves])).fetchall()
+            named = [lot for lot, _ in moves]  # none for a roll: no round trip
+            rows = self._execute(self._q.lots_by_id, (member_id, named)).fetchall() if named else []
             check_redates(posting, {lot.id: lot for lot in map(lot_from_row, rows)})
             moves = redates_of(posting, lambda: self.lots(member_id))  # a roll's: the store's own lots
         if member_id not in self._locked and self.balance(member_id, for_update=True) is None:
