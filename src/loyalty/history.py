@@ -468,7 +468,11 @@ def _sale(number: int, data: dict[str, Any], utc: bool) -> Sale | None:
         if size == 3 or (size == 4 and "category" in item):
             quantity = item.get("quantity")
             if type(quantity) is int or type(quantity) is str:
-                line = CACHE.get((item.get("sku"), quantity, item.get("unit_price"), item.get("category")))
+                key = (item.get("sku"), quantity, item.get("unit_price"), item.get("category"))
+                try:
+                    line = CACHE.get(key)
+                except TypeError:  # an array or object among them, which read_line names
+                    line = None
         lines.append(read_line(number, i, item) if line is None else line)
     try:
         purchase = Purchase(event_id, member_id, at, lines, currency, store, till, channel)

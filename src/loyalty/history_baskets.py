@@ -67,9 +67,13 @@ def read_line(number: int, i: int, item: object) -> Line:
     """Line ``i`` of a purchase on line ``number``: the one read before if the same, else a new one."""
     key = cache_key(item) if isinstance(item, dict) else None
     if key is not None:
-        line = CACHE.get(key)
-        if line is not None:
-            return line
+        try:
+            line = CACHE.get(key)
+        except TypeError:  # an array or object among its values: refused below, naming it
+            key = None
+        else:
+            if line is not None:
+                return line
     fields = Fields(number, item, f"lines[{i}].")
     sku, quantity, price = fields.text("sku"), fields.quantity("quantity"), fields.decimal("unit_price")
     category, labels = fields.optional_text("category"), fields.mapping("labels")

@@ -183,19 +183,22 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
             )
         )
     owed = uncollected = taken = 0
+    kept_why = ""
     if take:
         # Taken back in the draw order of the version in force when the goods come back.
         order = in_force(snapshot.versions, returned.at, default_first=True).expiry.draw
         draws = take_back(planner.lots(member_id), take, snapshot.own_lot, now, order)
         clawed = claw(program.clawback, take, take + sum(points for _, points in draws))  # draws are negative
         owed, uncollected, taken = clawed.owed, clawed.uncollected, clawed.taken
+        what = "void" if now_is is None else "return"
+        goods = "the amount returned earns" if detail else "its goods earned"
+        why = f"{what} of {pid}: {taken} of the {take} points {goods} taken back{clawed.note()}"
         if taken:
-            what = "void" if now_is is None else "return"
-            goods = "the amount returned earns" if detail else "its goods earned"
-            why = f"{what} of {pid}: {taken} of the {take} points {goods} taken back{clawed.note()}"
             planner.post(
                 Posting(member_id, EntryKind.RETURN, -taken, returned.at, now, returned.id, why, draws=draws)
             )
+        else:
+            kept_why = why
         planner.owe(member_id, debt=clawed.debt, owed=clawed.owed)
     returned_now = {
         returned_key(member_id, pid, i): Tally(0, q - before.get(i, Decimal(0))) for i, q in after.items()
@@ -219,6 +222,11 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
     referral = referrers = None
     if snapshot.revoked is not None:
         referral, referrers = _plan_revoke(planner, snapshot, snapshot.revoked)
+    if not any(posting.source_id == returned.id for posting in planner.plan().postings):
+        # Nothing to take back or pay: still an entry, of no points, so that the ledger says the
+        # goods came back (and the ledger feed, which a history export follows, finds the return).
+        why = kept_why or f"{'void' if now_is is None else 'return'} of {pid}: no points to take back"
+        planner.post(Posting(member_id, EntryKind.RETURN, 0, returned.at, now, returned.id, why))
     result = ReturnReceipt(
         returned.id,
         pid,

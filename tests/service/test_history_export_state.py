@@ -10,7 +10,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from loyalty import Engine, Line, Program, Purchase, history, open_store
+import pytest
+
+from loyalty import AlreadyReturned, Engine, Line, Program, Purchase, history, open_store
 from loyalty.config import program_from_dict
 from loyalty.earning_keys import visits_key
 from loyalty.habits import seen_key
@@ -322,3 +324,33 @@ def test_a_purchase_that_earned_nothing_keeps_its_place_beside_a_status_change_a
     summary = target.import_events(list(history.write(source.export_history())))
     assert not summary.rejected, summary.stopped
     assert target.tier("M1").value == Decimal("0.50")
+
+
+def test_a_return_that_took_nothing_back_is_exported_and_stays_returned(
+    two_stores: tuple[Store, Store],
+) -> None:
+    """The member spent the points, then brought the goods back: the void took nothing, but the
+    purchase is returned and its visit undone, in the new store too."""
+    welcome = {"kind": "first_purchase", "id": "welcome", "points": 10}
+    program = program_from_dict({"name": "Club", "currency": "EUR", "rules": [welcome]})
+
+    def spent_then_voided(engine: Engine, clock: ManualClock) -> None:
+        _buy(engine, clock, "T1", "M1", 1, "20.00")
+        engine.redeem("M1", 30, id="D1", at=clock.catch_up(T0 + timedelta(days=2)))
+        clock.catch_up(T0 + timedelta(days=3))
+        assert engine.record_return(Return("V1", "T1", T0 + timedelta(days=3))).taken_back == 0
+
+    from_store, other_store = two_stores
+    source = _source(program, from_store, spent_then_voided)
+    records = [r.id for r in source.export_history() if not isinstance(r, history.Enrollment)]
+    assert records == ["T1", "D1", "V1"]
+
+    target = _round_trip(program, source, other_store)
+
+    assert _view(target, _visits_too) == _view(source, _visits_too)
+    # The void gave the visit back: the next purchase is a first one again in both stores (the
+    # welcome paid with it), and the voided one cannot be returned twice.
+    assert _next_purchase_earns_the_same(source, target, _sale("T2", "M1", 4, "20.00")) == 30
+    for engine in (source, target):
+        with pytest.raises(AlreadyReturned):
+            engine.record_return(Return("V2", "T1", NOW))

@@ -8,6 +8,7 @@ import pytest
 
 from loyalty import Engine, InsufficientPoints, LoyaltyError, Program, open_store
 from loyalty.service.importing import Rejected
+from loyalty.store import Store
 
 ENROLL = (
     '{{"type": "enrollment", "id": "ENR-{m}", "member_id": "{m}", "at": "2024-03-01T09:00:00+01:00"{more}}}'
@@ -76,3 +77,50 @@ def test_a_skipping_import_reports_every_bad_line_and_writes_none_of_them() -> N
     engine.adjust("M1", 1000, id="ADJ", at=at, reason="goodwill", actor="staff-1")
     with pytest.raises(InsufficientPoints):
         engine.redeem("M1", 500, id="T3", at=at)
+
+
+@pytest.mark.parametrize(
+    ("item", "field"),
+    [
+        ('{"sku": ["cake"], "quantity": 1, "unit_price": "10.00"}', "lines[0].sku"),
+        ('{"sku": "cake", "quantity": 1, "unit_price": {"amount": "10.00"}}', "lines[0].unit_price"),
+        ('{"sku": "cake", "quantity": 1, "unit_price": "10.00", "category": []}', "lines[0].category"),
+        ('{"sku": "cake", "quantity": 1, "unit_price": "10.00", "discount": {}}', "lines[0].discount"),
+        ('{"sku": "cake", "quantity": 1, "unit_price": "10.00", "tax": ["1"]}', "lines[0].tax"),
+    ],
+)
+def test_a_line_with_an_array_or_object_for_a_text_is_rejected_with_its_field(item: str, field: str) -> None:
+    """Not a TypeError from the reader's cache of lines (which looks a line up by its values):
+    the batch's good records are applied, the bad one reported."""
+    bad = SALE.format(id="T2", m="M1", q=1).replace(
+        '{"sku": "cake", "quantity": 1, "unit_price": "10.00"}', item
+    )
+    engine = _engine()
+    rejects: list[Rejected] = []
+    lines = [ENROLL.format(m="M1", more=""), bad, SALE.format(id="T3", m="M1", q=1)]
+    summary = engine.import_events(lines, on_error="skip", on_reject=rejects.append)
+    assert [(r.line, r.field, r.error) for r in rejects] == [(2, field, "InvalidInput")]
+    assert summary.applied == {"enrollment": 1, "purchase": 1}
+    assert [e.source_id for e in engine.history("M1")] == ["T3"]
+
+
+@pytest.mark.parametrize("text", ["M\\u0000", "M\\ud800", "M\\u200e"])
+@pytest.mark.parametrize("kind", ["enrollment", "redemption"])
+def test_an_id_a_store_cannot_hold_is_rejected_before_it_is_looked_up(
+    any_store: Store, kind: str, text: str
+) -> None:
+    """PostgreSQL refuses a NUL in a text, SQLite and PostgreSQL a lone surrogate: asked whether
+    such an id was recorded before, they ended the import; it is refused as the command refuses
+    it, on every adapter."""
+    engine = Engine(Program("Club", "EUR"), any_store)
+    good = [ENROLL.format(m="M1", more=""), SALE.format(id="T1", m="M1", q=3)]
+    if kind == "enrollment":
+        bad, field = ENROLL.format(m=text, more=""), "member_id"
+    else:
+        bad, field = REDEEM.format(id=text, m="M1", p=1), "id"
+    rejects: list[Rejected] = []
+    summary = engine.import_events([*good, bad], on_error="skip", on_reject=rejects.append)
+    assert [(r.line, r.field, r.error) for r in rejects] == [(3, field, "InvalidId")]
+    assert summary.applied == {"enrollment": 1, "purchase": 1}
+    assert engine.balance("M1").available == 30
+    assert [e.source_id for e in engine.history("M1")] == ["T1"]

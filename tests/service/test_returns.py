@@ -364,3 +364,34 @@ def test_a_proportional_return_of_spent_points_is_collected_later_under_future(
     assert (back.taken_back, back.owed, back.balance_after) == (4, 6, 0)
     engine.record_purchase(sale("P2", ("lock", 1, "80.00")))
     assert engine.balance("M1") == Balance(available=2)
+
+
+def test_a_return_that_takes_nothing_back_still_writes_its_entry(store: Store, clock: ManualClock) -> None:
+    """The goods came back though no point did: the ledger says so, with a 0-point entry, and
+    the purchase is returned all the same (a history export follows the ledger to it)."""
+    engine = engine_for(store, clock, club())
+    engine.record_purchase(sale("P1", ("bell", 1, "30.00")))
+    engine.redeem("M1", 30, id="D1", at=T0)
+    void = engine.record_return(Return("V1", "P1", T0))
+    assert (void.taken_back, void.uncollected, void.balance_after) == (0, 30, 0)
+    last = engine.history("M1")[-1]
+    assert (last.kind, last.points, last.source_id, last.balance_after) == (EntryKind.RETURN, 0, "V1", 0)
+    assert last.reason is not None
+    assert last.reason.startswith("void of P1: 0 of the 30 points its goods earned taken back")
+    assert engine.record_purchase(sale("P2", ("gum", 1, "0.50"))).points == 0
+    back = engine.record_return(Return("V2", "P2", T0))
+    assert back.taken_back == 0
+    last = engine.history("M1")[-1]
+    assert (last.kind, last.points, last.source_id, last.reason) == (
+        EntryKind.RETURN,
+        0,
+        "V2",
+        "void of P2: no points to take back",
+    )
+    # Retried, it writes nothing more; returned again, it is refused.
+    assert engine.record_return(Return("V1", "P1", T0)) == void
+    with pytest.raises(AlreadyReturned):
+        engine.record_return(Return("V3", "P1", T0))
+    assert [e.source_id for e in engine.history("M1")].count("V1") == 1
+    assert engine.balance("M1") == Balance(available=0)
+    assert engine.lots("M1") == lots_of(engine.history("M1"))

@@ -181,3 +181,10 @@ def test_operation_records_spilled_to_a_file_replay_as_kept_in_memory(
 def test_on_disk_must_be_a_bool() -> None:
     with pytest.raises(InvalidInput, match="on_disk"):
         simulate([], CURRENT, PROPOSED, on_disk="yes")  # type: ignore[arg-type]
+
+
+def test_a_line_with_an_array_for_a_text_names_its_line_and_field() -> None:
+    good = next(iter(write([sale("P1", "M1", AT, Line("milk", 1, Decimal("1.00")))])))
+    bad = good.replace('"milk"', '["milk"]')
+    with pytest.raises(InvalidInput, match=r"^line 2: lines\[0\]\.sku: must be a string"):
+        simulate([*write([Enrollment("E1", "M1", AT)]), bad], CURRENT, PROPOSED)

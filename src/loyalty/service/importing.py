@@ -35,6 +35,7 @@ from typing import Any, Literal, TypeVar
 import attrs
 
 from loyalty import codec, history
+from loyalty.checks import check_id
 from loyalty.errors import InvalidInput, LoyaltyError, StorageError
 from loyalty.history import Enrollment, Referred, Sale
 from loyalty.service import purchases, replaying
@@ -135,12 +136,16 @@ def _key(event: history.Event) -> tuple[str, str]:
 
 
 def _seen(uow: UnitOfWork, event: history.Event) -> bool:
-    """Whether the event was recorded before (running it again replays it, writing nothing)."""
+    """Whether the event was recorded before (running it again replays it, writing nothing).
+
+    The key is checked as the command checks it before it is looked up: a store may refuse a
+    text its own way (SQLite and PostgreSQL a lone surrogate, PostgreSQL a NUL), which would end
+    the import instead of rejecting the record."""
     if isinstance(event, Enrollment):
-        return uow.member(event.member_id) is not None
+        return uow.member(check_id("member_id", event.member_id)) is not None
     if isinstance(event, Referred):
-        return uow.referral(event.member_id) is not None
-    return uow.operation(event.id) is not None
+        return uow.referral(check_id("member_id", event.member_id)) is not None
+    return uow.operation(check_id("id", event.id)) is not None
 
 
 class _RecordClock:

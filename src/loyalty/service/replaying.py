@@ -172,8 +172,11 @@ def _held(ctx: Context, event: history.HeldPoints) -> None:
     ttl = event.ttl(spending.MAX_HOLD_TTL)
     if event.captured is not None:
         # Checked before the hold is made: alone (out of its batch) each command commits its own
-        # unit of work, and a capture refused after would leave the hold written and open.
-        capture = spending.capture_command(event.id, id=event.capture_id, at=event.at, points=event.captured)
+        # unit of work, and a capture refused after would leave the hold written and open. One
+        # that gave points back is its ``capture`` record's, made at its own time: run again,
+        # the file finds it made then.
+        at = event.at if event.captured_at is None else event.captured_at
+        capture = spending.capture_command(event.id, id=event.capture_id, at=at, points=event.captured)
         ctx.runner.read(capture.replay)
     spending.hold(ctx, event.member_id, event.points, id=event.id, at=event.at, ttl=ttl)
     if event.captured is not None and event.captured_at is None:
