@@ -200,6 +200,11 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
         else:
             kept_why = why
         planner.owe(member_id, debt=clawed.debt, owed=clawed.owed)
+    if not taken and not refund:
+        # Nothing to take back or pay: still an entry, of no points, so that the ledger says the
+        # goods came back (and the ledger feed, which a history export follows, finds the return).
+        why = kept_why or f"{'void' if now_is is None else 'return'} of {pid}: no points to take back"
+        planner.post(Posting(member_id, EntryKind.RETURN, 0, returned.at, now, returned.id, why))
     returned_now = {
         returned_key(member_id, pid, i): Tally(0, q - before.get(i, Decimal(0))) for i, q in after.items()
     }
@@ -222,11 +227,6 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
     referral = referrers = None
     if snapshot.revoked is not None:
         referral, referrers = _plan_revoke(planner, snapshot, snapshot.revoked)
-    if not any(posting.source_id == returned.id for posting in planner.plan().postings):
-        # Nothing to take back or pay: still an entry, of no points, so that the ledger says the
-        # goods came back (and the ledger feed, which a history export follows, finds the return).
-        why = kept_why or f"{'void' if now_is is None else 'return'} of {pid}: no points to take back"
-        planner.post(Posting(member_id, EntryKind.RETURN, 0, returned.at, now, returned.id, why))
     result = ReturnReceipt(
         returned.id,
         pid,
@@ -255,10 +255,14 @@ def _plan_tier(
     zone, enrolled = current.zone, member.enrolled_at
     bucket = tiers.bucket(snapshot.purchase.at, zone, enrolled)
     less = sum((metric_value(tiers, delta) for delta in metric.values()), Decimal(0))
+    # (The till's time, or the engine's if that is earlier: a till a few minutes ahead.)
+    returned_at = min(snapshot.returned.at, now)
 
     def measure(at: datetime) -> Decimal:
         value = tier.measure(at)
-        if less and bucket in tiers.buckets(at, zone, enrolled):
+        # Only a measure taken after the goods came back counts them out: a review that fell due
+        # before (carried out late, with no maintenance run since) saw the window as it stood.
+        if less and returned_at <= at and bucket in tiers.buckets(at, zone, enrolled):
             value = EXACT.add(value, less)
         return value
 

@@ -3,6 +3,7 @@ tier (earning, redeeming, corrections, holds, returns, expiry), written as tier 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,12 +13,14 @@ import pytest
 from loyalty import Engine, EntryKind, InsufficientPoints, Line, Program, Purchase, Return
 from loyalty.expiry import Expiry, ExpiryPolicy
 from loyalty.outbox import EventKind
+from loyalty.rewards import Gives, Reward
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 from tests.tiered_club import AMS, club
 
 T0 = datetime(2024, 1, 10, 12, 0, tzinfo=AMS)
+REWARD = Reward(id="coffee", name="A coffee", cost=100, gives=Gives.PRODUCT, sku="espresso")
 
 
 def start(program: Program, store: Store) -> tuple[Engine, ManualClock]:
@@ -117,6 +120,42 @@ def test_a_return_and_expiry_by_maintenance_move_a_balance_tier_down(any_store: 
         "tier Silver -> Member",
     )
     assert engine.run_due().tier_changes == 0
+
+
+@pytest.mark.parametrize("command", ["redeem", "offline", "hold", "adjust", "buy_reward"])
+def test_a_declined_command_that_writes_off_expired_points_moves_a_balance_tier_down(
+    any_store: Store, command: str
+) -> None:
+    """The write-off of points past their date is kept when the command is declined, so the tier
+    follows it there, as maintenance's write-off would have moved it (found by review)."""
+    program = club(
+        metric="balance",
+        downgrade="immediate",
+        program={"expiry": Expiry(ExpiryPolicy.LIFETIME, months=1), "rewards": [REWARD]},
+    )
+    engine, clock = start(program, any_store)
+    buy(engine, "P1", "600.00")
+    assert engine.tier("M1").tier.id == "silver"  # 600, and silver's 50 on top
+    # Offline, beyond what the terminal may allow: declined as online.
+    granted = clock.catch_up(T0 + timedelta(days=34))
+    until = granted + timedelta(days=2)
+    engine.grant_offline_allowance(
+        "T1", id="G1", at=granted, per_member=10, total=10, until=until, actor="ops"
+    )
+    at = clock.catch_up(T0 + timedelta(days=35))  # all 650 past their date
+    declined: dict[str, Callable[[], object]] = {
+        "redeem": lambda: engine.redeem("M1", 100, id="X1", at=at),
+        "offline": lambda: engine.redeem("M1", 100, id="X1", at=at, offline=True, terminal="T1"),
+        "hold": lambda: engine.hold("M1", 100, id="X1", at=at, ttl=timedelta(hours=1)),
+        "adjust": lambda: engine.adjust("M1", -100, id="X1", at=at, reason="fix", actor="staff"),
+        "buy_reward": lambda: engine.redeem_reward("M1", REWARD.id, id="X1", at=at),
+    }
+    with pytest.raises(InsufficientPoints):
+        declined[command]()
+    assert (engine.balance("M1").total, engine.tier("M1").tier.id) == (0, "member")
+    assert tiers_moved(engine)[-1] == ("X1", "tier Silver -> Member")
+    assert engine.run_due().tier_changes == 0
+    assert buy(engine, "P2", "10.00", at).points == 10  # at the member's rate, not silver's
 
 
 def test_a_return_whose_refund_lifts_a_balance_tier_shows_the_entry_bonus_in_its_balance(

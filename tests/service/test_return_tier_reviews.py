@@ -4,11 +4,25 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import attrs
 import pytest
 
-from loyalty import Engine, EntryKind, Expiry, Line, Program, Purchase, Return, Returned, Tiers, open_store
+from loyalty import (
+    Engine,
+    EntryKind,
+    Expiry,
+    Line,
+    Program,
+    Purchase,
+    Return,
+    Returned,
+    Tier,
+    Tiers,
+    open_store,
+)
+from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from tests.tiered_club import AMS, LEVELS, club
 
@@ -85,12 +99,18 @@ def test_a_return_after_the_membership_year_turned_runs_the_anniversary_review()
         ]
 
 
+def silver_in_june(store: Store, clock: ManualClock) -> Engine:
+    """M1, enrolled on the clock's day in the club whose tiers fall at once, Silver on 1 June 2024."""
+    engine = Engine(club(downgrade="immediate"), store, clock=clock)
+    engine.enroll("M1", at=clock.now)
+    assert buy(engine, clock, "P1", ams(2024, 6, 1), "300.00") == "silver"
+    return engine
+
+
 def test_a_return_after_an_assigned_tier_ended_records_the_end_and_the_fall_that_follows() -> None:
     clock = ManualClock(ams(2024, 1, 1))
     with open_store("memory://") as store:
-        engine = Engine(club(downgrade="immediate"), store, clock=clock)
-        engine.enroll("M1", at=clock.now)
-        assert buy(engine, clock, "P1", ams(2024, 6, 1), "300.00") == "silver"
+        engine = silver_in_june(store, clock)
         until = ams(2024, 9, 1)
         engine.assign_tier("M1", "gold", until=until, id="A1", at=clock.now, reason="match", actor="staff-7")
         # Nothing has run since the assigned Gold ended.
@@ -108,8 +128,9 @@ def test_a_return_after_an_assigned_tier_ended_records_the_end_and_the_fall_that
     [
         # 2025 held 125 points once half of P2 was back: that is what the review sets aside.
         ("P2", 300, 125),
-        # The rest of P1 lowers 2024, which the review measures, not 2025's progress.
-        ("P1", 0, 250),
+        # The rest of P1 came back after the review's date: the review measured 2024 before it, as
+        # maintenance run on time would have (found by review), and 2025's progress is P2's.
+        ("P1", 300, 250),
     ],
 )
 def test_a_review_a_return_runs_sets_aside_the_progress_left_after_the_return(
@@ -194,3 +215,84 @@ def test_a_return_under_a_version_with_lower_thresholds_pays_the_entry_bonus_it_
             "entry bonus for reaching Silver",
             now + timedelta(days=30),
         )
+
+
+def bought_in_january(store: Store, **tiers: Any) -> tuple[Engine, ManualClock]:
+    """M1, enrolled on 10 January 2024 in a club whose Silver takes 300 (``tiers`` says how it
+    is counted and kept), 410.00 of goods bought on 25 January."""
+    levels = [Tier(id="member", name="Member"), Tier(id="silver", name="Silver", threshold=300)]
+    program = Program("Club", "EUR", timezone="Europe/Amsterdam", tiers=Tiers(levels=levels, **tiers))
+    clock = ManualClock(ams(2024, 1, 10, 10))
+    engine = Engine(program, store, clock=clock)
+    engine.enroll("M1", at=clock.now)
+    clock.now = ams(2024, 1, 25, 10)
+    engine.record_purchase(Purchase("P1", "M1", clock.now, [Line("goods", 1, Decimal("410.00"))], "EUR"))
+    return engine, clock
+
+
+@pytest.mark.parametrize("on_time", [True, False], ids=["maintenance-on-time", "maintenance-late"])
+def test_a_review_that_fell_due_before_a_return_measures_the_window_without_it(
+    any_store: Store, on_time: bool
+) -> None:
+    """A review measures the window as it stood before its date, so nothing depends on
+    maintenance having run: a void after that date does not reach back into it (found by
+    review: carried out late by the void, the review saw the void's points gone)."""
+    engine, clock = bought_in_january(
+        any_store,
+        metric="points",
+        window="rolling",
+        months=3,
+        downgrade="review",
+        review="days",
+        review_days=45,
+        grace_days=10,
+    )
+    clock.now = ams(2024, 3, 5, 10)  # the review of 24 February, and its grace, are over
+    if on_time:
+        engine.run_due()
+    clock.now = ams(2024, 3, 6, 10)
+    engine.record_return(Return("R1", "P1", clock.now))
+    clock.now = ams(2024, 3, 20, 10)
+    engine.run_due()
+    assert engine.tier("M1").tier.id == "silver"  # 410 points in the window on 24 February
+    assert [e.reason for e in engine.history("M1") if e.kind is EntryKind.TIER] == [
+        "tier Member -> Silver: reached Silver: 410 points (threshold 300)"
+    ]
+    last = engine.history("M1")[-1]
+    assert (last.kind, last.points, last.source_id) == (EntryKind.RETURN, -410, "R1")
+
+
+@pytest.mark.parametrize("on_time", [True, False], ids=["maintenance-on-time", "maintenance-late"])
+def test_a_downgrade_at_once_after_a_return_is_dated_when_the_window_lost_the_goods(
+    any_store: Store, on_time: bool
+) -> None:
+    engine, clock = bought_in_january(
+        any_store, metric="spend", window="rolling", months=2, downgrade="immediate"
+    )
+    if on_time:
+        for day in range(1, 41):
+            clock.now = ams(2024, 1, 25, 12) + timedelta(days=day)
+            engine.run_due()
+    clock.now = ams(2024, 3, 5, 10)
+    engine.record_return(Return("R1", "P1", clock.now))
+    assert engine.tier("M1").tier.id == "member"
+    fall = [(e.reason, e.occurred_at) for e in engine.history("M1") if e.kind is EntryKind.TIER][-1]
+    # The window (two months) held the January goods until 1 March, however late it was seen.
+    assert fall == (
+        "tier Silver -> Member: the window moved on 2024-03-01: 0 spent, below Silver's 300",
+        ams(2024, 3, 1),
+    )
+
+
+def test_a_void_that_takes_nothing_back_but_moves_the_tier_writes_both_entries() -> None:
+    clock = ManualClock(ams(2024, 1, 1))
+    with open_store("memory://") as store:
+        engine = silver_in_june(store, clock)
+        engine.redeem("M1", engine.balance("M1").available, id="D1", at=clock.now)
+        clock.now = ams(2024, 6, 2)
+        void = engine.record_return(Return("V1", "P1", clock.now))
+        assert (void.taken_back, engine.tier("M1").tier.id) == (0, "member")
+        assert [(e.kind, e.points) for e in engine.history("M1") if e.source_id == "V1"] == [
+            (EntryKind.RETURN, 0),
+            (EntryKind.TIER, 0),
+        ]

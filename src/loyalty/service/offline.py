@@ -183,6 +183,9 @@ def redeem(
             )
         # Points past their date cannot be spent: write them off first.
         postings.expire_due(uow, member_id, now, now)
+        # Reviews due measure the balance before this write (under a balance metric), and a
+        # decline keeps the write-off above: the tier follows it either way.
+        tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
         paying = None if sold is None else allowances.Payment(uow, sold.key, sold)
         short = 0
         try:
@@ -203,7 +206,6 @@ def redeem(
             short = points - drawable
         allowances.count_spent(uow, program, member_id, at, points)
         clawed = settle(program.clawback, points=points, available=points - short)
-        tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
         if purchase_id is not None:
             # What the member bears pays for the purchase: not what the merchant gave up (clamp).
             uow.add_tallies(

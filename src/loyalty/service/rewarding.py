@@ -101,13 +101,14 @@ def redeem_reward(
         now = ctx.now()
         # Points past their date cannot be spent: write them off first.
         postings.expire_due(uow, member_id, now, now)
+        # Reviews due measure the balance before this write (under a balance metric), and a
+        # decline keeps the write-off above: the tier follows it either way.
+        tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
         try:
             draws = allowances.draw_within_limits(uow, program, member_id, reward.cost, at, now)
         except InsufficientPoints as short:
             return buying.decline(uow, short, now)
         allowances.count_spent(uow, program, member_id, at, reward.cost)
-        # Reviews due measure the balance before this write (under a balance metric).
-        tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
         postings.mark_redeemed(uow, member_id, at)
         code = _free_code(uow, key)
         why = f"reward {reward.id}: voucher {code}"

@@ -133,6 +133,9 @@ def debit_or_credit(
         if points < 0:
             # Points past their date cannot be spent: write them off first.
             postings.expire_due(uow, member_id, now, now)
+            # Reviews due measure the balance before this write (under a balance metric), and a
+            # decline keeps the write-off above: the tier follows it either way.
+            tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
             try:
                 if program is not None:
                     paying = None if sold is None else allowances.Payment(uow, sold.key, sold)
@@ -144,8 +147,6 @@ def debit_or_credit(
                     draws = draw_points(uow, member_id, -points, now, pending=True, order=order)
             except InsufficientPoints as short:
                 return change.decline(uow, short, now)
-            # Reviews due measure the balance before this write (under a balance metric).
-            tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
             if purchase_id is not None:
                 uow.add_tallies({paid_key(member_id, purchase_id): Tally(0, Decimal(-points))})
             if entry_kind is EntryKind.REDEEM:
@@ -196,6 +197,8 @@ def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, tt
         postings.expire_due(uow, member_id, now, now)
         program = allowances.program_at(ctx, uow, at)
         check_request(program.redemption, points)
+        # Reviews due measure the balance before this write, and a decline keeps the write-off.
+        tiering.follow_balance(ctx, uow, [member_id], source=id, at=now)
         try:
             draws = allowances.draw_within_limits(uow, program, member_id, points, at, now)
         except InsufficientPoints as short:
@@ -203,7 +206,6 @@ def hold(ctx: Context, member_id: str, points: int, *, id: str, at: datetime, tt
         # Elapsed time, whatever zone the clock answers in (wall-clock arithmetic would
         # stretch a hold across a DST change).
         made = Hold(id, member_id, points, draws, at, now.astimezone(UTC) + ttl)
-        tiering.follow_balance(ctx, uow, [member_id], source=id, at=now)
         uow.append(Posting(member_id, EntryKind.HOLD, -points, at, now, id, "hold", draws=draws))
         uow.add_hold(made)
         tiering.follow_balance(ctx, uow, [member_id], source=id, at=now)
