@@ -22,6 +22,7 @@ from datetime import date, datetime, time, timedelta
 from dateutil.rrule import rrule
 
 from loyalty.members import AttributeValue, Member
+from loyalty.purchases import Line
 from loyalty.rule_fields import DAYS
 from loyalty.rules import Rule
 
@@ -35,8 +36,9 @@ __all__ = [
 ]
 
 
-def lines_reason(rule: Rule) -> str:
-    """Why no line of a purchase matched ``rule``."""
+def lines_reason(rule: Rule, lines: Sequence[Line] = ()) -> str:
+    """Why no line of a purchase matched ``rule``: none has what it asks for, or each that has
+    is one it leaves out (``lines``, the purchase's, tell which)."""
     wanted = []
     if rule.skus:
         wanted.append(f"SKU {_either(rule.skus)}")
@@ -45,8 +47,20 @@ def lines_reason(rule: Rule) -> str:
     for key, values in rule.labels.items():
         wanted.append(f"{key}={_either(values)}")
     if wanted:
-        return f"no line with {' and '.join(wanted)}"
+        asked = " and ".join(wanted)
+        if any(_asked_for(rule, line) for line in lines):
+            return f"every line with {asked} is excluded"
+        return f"no line with {asked}"
     return "every line is excluded"
+
+
+def _asked_for(rule: Rule, line: Line) -> bool:
+    """Whether ``line`` is in each of the rule's include lists (its exclude lists aside)."""
+    if rule.skus and line.sku not in rule.skus:
+        return False
+    if rule.categories and line.category not in rule.categories:
+        return False
+    return all(line.labels.get(key) in values for key, values in rule.labels.items())
 
 
 def _either(values: Sequence[object]) -> str:

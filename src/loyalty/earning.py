@@ -156,7 +156,8 @@ def evaluate(
         for rule in program.index.ordered:
             if id(rule) not in chosen:
                 reason = _apply(context, rule)
-                context.skip(rule, reason if isinstance(reason, str) else lines_reason(rule))
+                why = reason if isinstance(reason, str) else lines_reason(rule, purchase.lines)
+                context.skip(rule, why)
         position = program.index.position
         context.skipped.sort(key=lambda skipped: position.get(skipped.rule, len(position)))
         for rule in program.index.ordered_events:
@@ -305,7 +306,7 @@ def _apply(context: Context, rule: Rule) -> Outcome | str:
             matches = rule._matches
             matching = [i for i, line in enumerate(lines) if matches(line)]
             if not matching:
-                return lines_reason(rule)
+                return lines_reason(rule, lines)
         else:
             matching = context.every_line
         if rule.min_amount is not None or rule.min_quantity is not None:

@@ -170,6 +170,7 @@ def give(context: Context, rule: Rule, matching: list[int], local: datetime) -> 
     if isinstance(rule, SpendRule):
         return _spend(context, rule, matching, currency)
     if isinstance(rule, Multiplier):
+        listed = earned = 0  # (the matching lines with a factor, and of those, with points)
         for i in matching:
             had = context.line_points[i]
             factor = rule.factor
@@ -178,12 +179,16 @@ def give(context: Context, rule: Rule, matching: list[int], local: datetime) -> 
                 factor = rule.factors.get(value) if value is not None else None
                 if factor is None:
                     continue
-            if not had or factor == _ONE:
+            listed += 1
+            if not had:
+                continue
+            earned += 1
+            if factor == _ONE:
                 continue
             extra = EXACT.multiply(had, EXACT.subtract(factor, _ONE))
             out.append((rule.id, name, extra, f"x{factor} on {lines[i].sku}", i))
         if not out:
-            return "no points on the matching lines to multiply"
+            return _not_multiplied(rule, listed, earned)
     elif isinstance(rule, UnitBonus):
         for i in matching:
             units = int(lines[i].quantity)  # whole units: 2.5 kg is 2 units
@@ -401,3 +406,13 @@ def _trim(
         given = EXACT.add(given, share)
         out.append((rule.id, rule.title, EXACT.minus(share), note, row[4]))
     return out
+
+
+def _not_multiplied(rule: Multiplier, listed: int, earned: int) -> str:
+    """Why a multiplier added nothing: no matching line has a listed value of its label, none
+    of those has points, or its factor is 1 on those that have."""
+    if not listed:
+        return f"no line with {rule.label}={'/'.join(rule.factors)}"
+    if not earned:
+        return "no points on the matching lines to multiply"
+    return "a factor of 1 adds nothing"

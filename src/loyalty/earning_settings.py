@@ -21,7 +21,7 @@ from typing import Any
 import attrs
 
 from loyalty import schema
-from loyalty.checks import accepts
+from loyalty.checks import MAX_POINTS, accepts
 from loyalty.errors import InvalidAmount, InvalidInput
 from loyalty.money import check_decimal
 
@@ -43,9 +43,11 @@ class Rounding(enum.Enum):
         self.decimal_mode: str = _DECIMAL_MODES[value]
 
 
-@accepts(minimum=1)
+@accepts(minimum=1, maximum=MAX_POINTS)
 def _check_rate_points(_: Any, __: Any, value: object) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    # Bounded here, where its path is known: the base rule it becomes would refuse it later
+    # under its own field's name.
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= MAX_POINTS:
         raise InvalidInput("rate.points", f"must be a positive int, got {value!r}")
 
 

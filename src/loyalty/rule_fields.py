@@ -20,7 +20,8 @@ from loyalty.checks import MAX_NAME_LENGTH, MAX_POINTS, accepts, check_text
 from loyalty.errors import InvalidAmount, InvalidInput
 
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
-_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)")
+# The end may be 24:00 (midnight at the end of the day), and no other time in hour 24.
+_HOURS = re.compile(r"([01]\d|2[0-3]):([0-5]\d)-(([01]\d|2[0-3]):([0-5]\d)|24:00)")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _MAX_MULTIPLIER = Decimal(10_000)
 _EXACT_ONLY = decimal.Context(prec=40, traps=[decimal.Inexact, decimal.InvalidOperation])

@@ -244,6 +244,11 @@ def test_demo_defaults_to_a_fresh_temporary_directory(capsys: pytest.CaptureFixt
     [
         (["demo", "--members", "0"], "--members: must be at least 1"),
         (["demo", "--weeks", "two"], "--weeks: expected a whole number"),
+        # A span that would pass the last date (it ended with an OverflowError), a run too long.
+        (["demo", "--weeks", "600000"], "--weeks: must be at most 5200, got 600000"),
+        (["demo", "--weeks", "9" * 23], "--weeks: must be at most 5200"),
+        (["demo", "--members", "9" * 23], "--members: must be at most 100000"),
+        (["member", "show", "M1", "--expiring-days", "1000000000"], "--expiring-days: must be at most 36500"),
         (["demo", "--synchronous", "off"], "invalid choice"),
         (["demo", "--frobnicate"], "unrecognized arguments"),
         ([], "required: COMMAND"),

@@ -194,3 +194,24 @@ def test_an_exported_store_imports_into_a_new_one(
     with Engine(Program("Club", "EUR"), open_store(other)) as engine:
         assert engine.balance("M1").available == 30
         assert [(lot.points, lot.earned_at.day) for lot in engine.lots("M1")] == [(20, 2), (10, 2)]
+
+
+@pytest.mark.parametrize("missing", [False, True], ids=["a-directory", "in-a-missing-directory"])
+def test_a_rejects_or_output_file_that_cannot_be_written_is_refused_before_anything_runs(
+    club: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str], missing: bool
+) -> None:
+    """Refused with status 2 naming the option (it ended with an OSError's traceback), and the
+    store is left as it was: the import applies nothing."""
+    url, program = club
+    target = tmp_path / "no" / "such" / "out.jsonl" if missing else tmp_path
+    said = f"directory {target.parent} does not exist" if missing else f"{target} is a directory"
+    path = _file(tmp_path, ENROLL, SALE % (1, "M1", 1))
+    assert _import(url, program, path, "--on-error", "skip", "--rejects", str(target)) == 2
+    assert capsys.readouterr().err.startswith(f"error: --rejects: {said}")
+    with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as conn:
+        assert conn.execute("SELECT count(*) FROM members").fetchone() == (0,)
+    for history in ([], ["--history"]):
+        exported = ["export", "--store", url, "--program", str(program), *history, "--output", str(target)]
+        assert main(exported) == 2
+        assert capsys.readouterr().err.startswith(f"error: --output: {said}")
+    assert not (tmp_path / "no").exists()

@@ -140,6 +140,17 @@ def test_validator_messages_keep_their_detail() -> None:
     )
 
 
+def test_a_window_may_end_at_24_00_and_at_no_other_time_of_hour_24() -> None:
+    """24:59 was taken, and read as 24:00 (found by review)."""
+    rule = {"kind": "spend", "id": "a", "points": 1, "hours": ["18:00-24:00", "00:00-24:00"]}
+    assert program_from_dict({**BASE, "rules": [rule]}).rules[0].hours == ("18:00-24:00", "00:00-24:00")
+    for window in ("22:00-24:59", "22:00-24:01", "24:00-02:00"):
+        bad = {**rule, "hours": ["18:00-24:00", window]}
+        assert problems({**BASE, "rules": [bad]}) == (
+            ("rules[0].hours[1]", f"must be HH:MM-HH:MM, got {window!r}"),
+        )
+
+
 def test_naive_effective_from() -> None:
     expected = (
         (

@@ -93,6 +93,13 @@ class TestLineFilters:
         receipt = run(program(SpendRule(id="r", points=1, categories=["bakery", "dairy"])), self.basket)
         assert reasons(receipt) == {"r": "no line with category bakery/dairy"}
 
+    def test_lines_asked_for_but_left_out_are_explained_as_excluded(self) -> None:
+        """Not "no line with category shirts": there are two, each left out (found by review)."""
+        rule = PurchaseBonus(id="r", points=5, categories=["shirts"], exclude_skus=["123", "456"])
+        assert reasons(run(program(rule), self.basket)) == {
+            "r": "every line with category shirts is excluded"
+        }
+
     def test_everything_excluded_is_explained(self) -> None:
         rule = SpendRule(id="r", points=1, exclude_categories=["shirts", "tobacco"])
         assert reasons(run(program(rule), self.basket)) == {"r": "every line is excluded"}
@@ -227,6 +234,19 @@ class TestMultipliers:
     def test_nothing_to_multiply(self) -> None:
         receipt = run(program(Multiplier(id="x2", factor=2)), sale())
         assert reasons(receipt) == {"x2": "no points on the matching lines to multiply"}
+
+    def test_a_multiplier_that_adds_nothing_says_why(self) -> None:
+        """The lines have points: what is missing is a listed value, or a factor above 1 (found
+        by review: both said there were no points to multiply)."""
+        blue = sale(line("shirt", "10.00", labels={"color": "blue"}))
+        by_colour = Multiplier(id="colours", label="color", factors={"red": D(3), "green": D(2)})
+        assert reasons(run(program(SpendRule(id="base", points=1), by_colour), blue)) == {
+            "colours": "no line with color=green/red"
+        }
+        once = Multiplier(id="once", factor=D(1))
+        assert reasons(run(program(SpendRule(id="base", points=1), once), blue)) == {
+            "once": "a factor of 1 adds nothing"
+        }
 
     def test_factor_or_label_not_both(self) -> None:
         with pytest.raises(InvalidInput) as info:

@@ -33,6 +33,7 @@ from loyalty.cli.options import (
     action_options,
     command,
     count_argument,
+    count_up_to,
     lookup_options,
     page_options,
     point_value_argument,
@@ -87,10 +88,16 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--db", type=Path, help="SQLite file to create (default: a new temporary directory)")
     demo.add_argument("--force", action="store_true", help="replace --db if it already holds data")
     demo.add_argument(
-        "--members", type=count_argument, default=200, help="members in the shop (default: 200)"
+        "--members",
+        type=count_up_to(100_000),
+        default=200,
+        help="members in the shop (default: 200, at most 100000)",
     )
     demo.add_argument(
-        "--weeks", type=count_argument, default=52, help="weeks of traffic to replay (default: 52)"
+        "--weeks",
+        type=count_up_to(5_200),
+        default=52,
+        help="weeks of traffic to replay (default: 52, at most 5200: a hundred years)",
     )
     demo.add_argument("--seed", type=int, default=1, help="seed of the synthetic traffic (default: 1)")
     demo.add_argument(
@@ -385,7 +392,7 @@ def parser() -> argparse.ArgumentParser:
     lookup_options(show)
     show.add_argument(
         "--expiring-days",
-        type=count_argument,
+        type=count_up_to(36_500),
         default=30,
         metavar="N",
         help="the window for expiring points (30)",

@@ -8,11 +8,13 @@ import sys
 from collections import Counter
 
 from loyalty import history
+from loyalty.cli.options import writable
 from loyalty.cli.stores import engine_on, existing_store, store_url
 from loyalty.service.history_export import HistoryExport
 
 
 def export(args: argparse.Namespace) -> int:
+    writable("--output", args.output)
     if args.history:
         return _history(args)
     counts: Counter[str] = Counter()

@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, TextIO
 
+from loyalty.cli.options import writable
 from loyalty.cli.programs import check_file
 from loyalty.cli.progress import progress
 from loyalty.cli.stores import engine_on, existing_store, store_url
@@ -62,6 +63,7 @@ def import_file(args: argparse.Namespace) -> int:
     check_file(args.file)
     if args.rejects is not None and args.on_error != "skip":
         raise InvalidInput("rejects", "--rejects goes with --on-error skip")
+    writable("--rejects", args.rejects)
     with ExitStack() as stack:
         store = stack.enter_context(existing_store(store_url(args.store)))
         engine, program = engine_on(store, args.program)

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from loyalty.cli.baskets import argument, at_argument, id_argument, money_text
+from loyalty.errors import InvalidInput
 
 
 def _whole(text: str, least: int) -> int:
@@ -21,6 +22,19 @@ def _whole(text: str, least: int) -> int:
 
 def count_argument(text: str) -> int:
     return _whole(text, 1)
+
+
+def count_up_to(most: int) -> Callable[[str], int]:
+    """A count of at least 1 and at most ``most``: for a count that becomes a span of dates (or
+    a run's size), where a huge one would overflow a date rather than be refused."""
+
+    def parse(text: str) -> int:
+        value = _whole(text, 1)
+        if value > most:
+            raise argparse.ArgumentTypeError(f"must be at most {most}, got {value}")
+        return value
+
+    return parse
 
 
 def seq_argument(text: str) -> int:
@@ -103,3 +117,15 @@ def when_options(parser: argparse.ArgumentParser, printed: str) -> None:
     )
     store_options(parser)
     parser.add_argument("--json", action="store_true", help=f"print {printed} as JSON")
+
+
+def writable(option: str, path: Path | None) -> None:
+    """Refuse a file ``option`` names to be written (a directory, or in one that does not exist)
+    before anything is read or written: an ``OSError`` midway would end the command with a
+    traceback."""
+    if path is None:
+        return
+    if path.is_dir():
+        raise InvalidInput(option, f"{path} is a directory; name a file inside it")
+    if not path.parent.is_dir():
+        raise InvalidInput(option, f"directory {path.parent} does not exist")

@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from loyalty.cli.options import writable
 from loyalty.errors import InvalidInput
 from loyalty.json_schema import program_file_schema
 
@@ -21,10 +22,7 @@ def schema(args: argparse.Namespace) -> int:
     if output is None:
         print(text, end="")
         return 0
-    if output.is_dir():
-        raise InvalidInput("--output", f"{output} is a directory; name a file inside it")
-    if not output.parent.is_dir():
-        raise InvalidInput("--output", f"directory {output.parent} does not exist")
+    writable("--output", output)
     try:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:

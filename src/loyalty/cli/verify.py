@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from loyalty.chains import Break, ChainReport, Head, read_heads, write_heads
+from loyalty.cli.options import writable
 from loyalty.cli.progress import progress
 from loyalty.cli.stores import engine_on, existing_store, store_url
 from loyalty.errors import InvalidInput
@@ -35,18 +36,10 @@ def _exported(path: Path | None) -> list[Head] | None:
         raise InvalidInput("--heads", f"{path} cannot be read: {exc}") from None
 
 
-def _writable(path: Path | None) -> None:
-    """Refuse a ``--write-heads`` file that cannot be written before the ledger is read."""
-    if path is not None and path.is_dir():
-        raise InvalidInput("--write-heads", f"{path} is a directory; name a file inside it")
-    if path is not None and not path.parent.is_dir():
-        raise InvalidInput("--write-heads", f"directory {path.parent} does not exist")
-
-
 def verify(args: argparse.Namespace) -> int:
     """Recompute the chains; print what was checked and every broken link; exit 5 if any."""
     exported = _exported(args.heads)
-    _writable(args.write_heads)
+    writable("--write-heads", args.write_heads)
     with existing_store(store_url(args.store)) as store:
         engine, _ = engine_on(store, args.program)
         checked = 0
