@@ -16,6 +16,7 @@ from loyalty.engine import Maintenance
 from loyalty.expiry import EndOf, Expiry, ExpiryPolicy, redated_key
 from loyalty.lots import Balance, lots_of
 from loyalty.store import Closing, Store, UnitOfWork
+from loyalty.tallies import Tally
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
 
@@ -555,6 +556,60 @@ def test_a_version_that_re_dates_earlier_points_does_so_once(any_store: Store) -
     assert engine.lots("M1")[-1].expires_at == local(2025, 5, 1).astimezone(UTC)
 
 
+def redating(version: str, start: datetime, **length: int) -> Program:
+    """Version ``version`` from ``start``: points last ``length``, those earned before it too."""
+    expiry = Expiry(ExpiryPolicy.LIFETIME, redate_earlier=True, **length)  # type: ignore[arg-type]
+    return program(version=version, effective_from=start, expiry=expiry)
+
+
+def _three_versions() -> tuple[Program, Program, Program]:
+    """A year; from 1 March, 30 days, re-dating what came before; from 1 April, a year again."""
+    year = program(expiry=Expiry(ExpiryPolicy.LIFETIME, days=365))
+    return year, redating("2", local(2024, 3, 1), days=30), redating("3", local(2024, 4, 1), days=365)
+
+
+@pytest.mark.parametrize("daily", [True, False], ids=["maintenance-daily", "maintenance-late"])
+def test_each_re_dating_version_is_carried_out_in_turn_however_late_maintenance_runs(
+    any_store: Store, daily: bool
+) -> None:
+    """Version 2 dates January's points to 14 February, and they expire: version 3's longer
+    dates, a month later, find nothing open. Run only on 10 April, maintenance did version 3's
+    pass alone (the one in force then) and the points lived on (found by review)."""
+    engine, clock = engine_at(any_store, local(2024, 1, 15, 12), *_three_versions())
+    engine.record_purchase(sale("P1", clock(), "100.00"))
+    while clock() < local(2024, 4, 10, 12):
+        clock.advance(days=1)
+        if daily:
+            engine.run_due()
+    report = engine.run_due()
+    assert engine.balance("M1").total == 0
+    assert [(e.kind, e.points, e.source_id) for e in engine.history("M1")] == [
+        (EntryKind.EARN, 100, "P1"),
+        (EntryKind.REDATE, 0, "redate:2"),
+        (EntryKind.EXPIRE, -100, "expiry:1"),
+    ]
+    if not daily:
+        assert (report.redated_lots, report.expired_points) == (1, 100)
+    assert engine.lots("M1") == lots_of(engine.history("M1"))
+
+
+def test_a_re_dating_version_passed_over_keeps_the_dates_a_later_one_gave(any_store: Store) -> None:
+    """A store whose maintenance carried out version 3's pass before version 2's (as it did
+    before each came in turn) is left as it is: version 2 is marked done, not run after it."""
+    year, month, again = _three_versions()
+    engine, clock = engine_at(any_store, local(2024, 1, 15, 12), year, month, again)
+    engine.record_purchase(sale("P1", clock(), "100.00"))
+    with any_store.unit_of_work() as uow:
+        uow.add_tallies({redated_key("3"): Tally(1)})  # version 3's pass, run first
+        uow.commit()
+    clock.now = local(2024, 4, 10, 12)
+    assert engine.run_due().redated_lots == 0
+    assert engine.run_due().redated_lots == 0
+    assert engine.balance("M1").total == 100
+    with any_store.unit_of_work(readonly=True) as uow:
+        assert uow.tallies([redated_key("2")])[redated_key("2")].count == 1
+
+
 def test_points_back_from_a_hold_roll_on_with_the_others(store: Store) -> None:
     policy = program(expiry=Expiry(ExpiryPolicy.INACTIVITY, days=30))
     engine, clock = engine_at(store, local(2024, 3, 1, 9, 0), policy)
@@ -597,15 +652,11 @@ def test_re_dating_reaches_held_points_and_points_from_an_inactivity_version(sto
 
 def test_a_late_sale_gets_the_dates_of_the_last_version_that_re_dated_its_time(store: Store) -> None:
     short = program(expiry=Expiry(ExpiryPolicy.LIFETIME, months=3))
-    redating = program(
-        version="2",
-        effective_from=local(2024, 3, 1),
-        expiry=Expiry(ExpiryPolicy.LIFETIME, months=24, redate_earlier=True),
-    )
+    two_years = redating("2", local(2024, 3, 1), months=24)
     idle = program(
         version="3", effective_from=local(2024, 4, 1), expiry=Expiry(ExpiryPolicy.INACTIVITY, days=30)
     )
-    engine, _ = engine_at(store, local(2024, 4, 10), short, redating, idle)
+    engine, _ = engine_at(store, local(2024, 4, 10), short, two_years, idle)
     engine.record_purchase(sale("P0", local(2024, 2, 1, 12, 0), "10.00"))  # sold under version 1
     (lot,) = engine.lots("M1")
     assert (lot.expires_at, lot.rolling) == (local(2026, 2, 1, 12, 0).astimezone(UTC), False)

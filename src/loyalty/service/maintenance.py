@@ -28,6 +28,7 @@ from loyalty.lots import Lot
 from loyalty.members import MemberStatus
 from loyalty.merges import REFEREES_PART, SURVIVOR_PART
 from loyalty.outbox import EventKind, NewEvent
+from loyalty.program import Program
 from loyalty.service import (
     erasure_parts,
     locks,
@@ -98,7 +99,7 @@ def run_due(
     if progress is not None and not callable(progress):
         raise InvalidInput("progress", f"must be a function or None, not {type(progress).__name__}")
 
-    def command(uow: UnitOfWork) -> tuple[bool, list[Entry], int, int]:
+    def command(uow: UnitOfWork, at: datetime) -> tuple[bool, list[Entry], int, int]:
         due = [hold.member_id for hold in uow.due_holds(at, limit=batch)]
         due += [lot.member_id for lot in uow.due_lots(at, limit=batch)]
         due += [state.member_id for state in uow.due_tier_states(at, limit=batch)]
@@ -122,6 +123,30 @@ def run_due(
         uow.commit()
         return bool(due), written, reviewed, moved
 
+    def through(until: datetime, report: Maintenance, members: set[str]) -> Maintenance:
+        """Expire, end holds and review what fell due by ``until``, a unit of work at a time."""
+        while True:
+            run = functools.partial(command, at=until)
+            found, written, reviewed, moved = ctx.runner.run(run, "run_due (expiry, holds, tier reviews)")
+            # Nothing found, or all of it ended by another engine meanwhile: done. (Stopping
+            # on a batch that did nothing also bounds the loop whatever an adapter returns.)
+            if not found or not (written or reviewed):
+                return report
+            expired = [entry.points for entry in written if entry.kind is EntryKind.EXPIRE]
+            released = [entry.points for entry in written if entry.kind is EntryKind.RELEASE]
+            report = attrs.evolve(
+                report,
+                expired_lots=report.expired_lots + len(expired),
+                expired_points=report.expired_points - sum(expired),
+                expired_holds=report.expired_holds + len(released),
+                released_points=report.released_points + sum(released),
+                tier_reviews=report.tier_reviews + reviewed,
+                tier_changes=report.tier_changes + moved,
+            )
+            members.update(entry.member_id for entry in written)
+            if progress is not None:
+                progress(attrs.evolve(report, members=len(members)))
+
     started = time.perf_counter()
     # First, so that the points they credit are expired below when past their date.
     report = Maintenance(
@@ -130,35 +155,26 @@ def run_due(
         finished_merges=_finish_merges(ctx, batch),
         finished_erasures=erasure_parts.finish_due(ctx, batch),
     )
-    report = attrs.evolve(report, redated_lots=_redate_earlier(ctx, at, batch))
     members: set[str] = set()
-    while True:
-        found, written, reviewed, moved = ctx.runner.run(command, "run_due (expiry, holds, tier reviews)")
-        # Nothing found, or all of it ended by another engine meanwhile: done. (Stopping
-        # on a batch that did nothing also bounds the loop whatever an adapter returns.)
-        if not found or not (written or reviewed):
-            report = attrs.evolve(
-                report,
-                members=len(members),
-                reminders=_remind(ctx, at, batch),
-                expired_vouchers=rewarding.expire_due(ctx, at, batch),
-            )
-            _log(report, at, time.perf_counter() - started)
-            return report
-        expired = [entry.points for entry in written if entry.kind is EntryKind.EXPIRE]
-        released = [entry.points for entry in written if entry.kind is EntryKind.RELEASE]
-        report = attrs.evolve(
-            report,
-            expired_lots=report.expired_lots + len(expired),
-            expired_points=report.expired_points - sum(expired),
-            expired_holds=report.expired_holds + len(released),
-            released_points=report.released_points + sum(released),
-            tier_reviews=report.tier_reviews + reviewed,
-            tier_changes=report.tier_changes + moved,
-        )
-        members.update(entry.member_id for entry in written)
-        if progress is not None:
-            progress(attrs.evolve(report, members=len(members)))
+    # Each version that re-dates earlier points, in order, as of its own start, after what fell
+    # due before it: run late, maintenance does what it would have done on time (a later
+    # version's pass must not give a lot back a date an earlier one let pass).
+    for version in _redating(ctx, at):
+        start = version.effective_from
+        if start is not None and start < at:
+            report = through(start, report, members)
+        when = at if start is None or start >= at else start
+        redated = _redate_earlier(ctx, version, when, batch)
+        report = attrs.evolve(report, redated_lots=report.redated_lots + redated)
+    report = through(at, report, members)
+    report = attrs.evolve(
+        report,
+        members=len(members),
+        reminders=_remind(ctx, at, batch),
+        expired_vouchers=rewarding.expire_due(ctx, at, batch),
+    )
+    _log(report, at, time.perf_counter() - started)
+    return report
 
 
 def _finish_transfers(ctx: Context, batch: int) -> int:
@@ -285,19 +301,50 @@ def _remind(ctx: Context, at: datetime, batch: int) -> int:
     return ctx.runner.in_chunks(members, batch, command, "run_due (reminders)")
 
 
-def _redate_earlier(ctx: Context, at: datetime, batch: int) -> int:
+def _redating(ctx: Context, at: datetime) -> list[Program]:
+    """The versions in force by ``at`` that re-date earlier points and have yet to, in the order
+    they came into force. One a later such version has done already is passed over (marked done
+    too): a store whose maintenance ran that one first keeps the dates it gave."""
+    versions = ctx.programs.all()
+    first = in_force(versions, at, default_first=True)
+    started = [v for v in versions if v is first or (v.effective_from is not None and v.effective_from <= at)]
+    redating = sorted(
+        (v for v in started if v.expiry.redate_earlier),
+        key=lambda v: (v.effective_from is not None, v.effective_from or at),
+    )
+    if not redating:
+        return []
+    keys = [redated_key(v.version) for v in redating]
+    done = ctx.runner.read(lambda uow: uow.tallies(keys))
+    todo: list[Program] = []
+    passed: list[str] = []
+    for version, key in zip(redating, keys, strict=True):
+        if done[key].count:
+            # Done after the ones before it: those stay as that run left them.
+            passed += [redated_key(v.version) for v in todo]
+            todo = []
+        else:
+            todo.append(version)
+    if passed:
+        # Marked, so that the next runs skip them with one read.
+        ctx.runner.run(functools.partial(_mark, keys=passed), "run_due (re-dating)")
+    return todo
+
+
+def _mark(uow: UnitOfWork, *, keys: list[str]) -> None:
+    uow.add_tallies({key: Tally(1, Decimal(0)) for key in keys})
+    uow.commit()
+
+
+def _redate_earlier(ctx: Context, program: Program, at: datetime, batch: int) -> int:
     """Once per program version that says ``redate_earlier``: give every open lot earned
     before it the dates its policy gives (a pass over the open lots, by id, ``batch`` at a
-    time, each member's lots moved by one ``redate`` entry under the member's lock).
+    time, each member's lots moved by one ``redate`` entry under the member's lock), written
+    as of ``at``.
 
     A tally marks the version done, so later runs cost one read. Returns the lots moved.
     """
-    program = in_force(ctx.programs.all(), at, default_first=True)
-    if not program.expiry.redate_earlier:
-        return 0
     done = redated_key(program.version)
-    if ctx.runner.read(lambda uow: uow.tallies([done])[done].count):
-        return 0
     start, zone, expiry = program.effective_from, program.zone, program.expiry
 
     def new_date(lot: Lot) -> datetime | None:
