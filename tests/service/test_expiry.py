@@ -626,6 +626,52 @@ def test_points_back_from_a_hold_roll_on_with_the_others(store: Store) -> None:
     assert engine.lots("M1") == lots_of(engine.history("M1"))
 
 
+def test_points_back_from_a_hold_keep_their_date_without_activity_while_held(any_store: Store) -> None:
+    """A correction's lot, dated later on its own, is no activity: points held and released
+    after it keep their date, as points never held do (found by review: they took the
+    correction's, so placing and cancelling a hold kept points from expiring)."""
+    policy = program(expiry=Expiry(ExpiryPolicy.INACTIVITY, days=30))
+    engine, clock = engine_at(any_store, local(2024, 1, 1, 10, 0), policy)
+    engine.record_purchase(sale("P1", clock(), "100.00"))  # valid until 31 January
+    clock.now = local(2024, 1, 20, 10, 0)
+    engine.adjust("M1", 5, id="A1", at=clock(), reason="goodwill", actor="staff")  # until 19 February
+    clock.now = local(2024, 1, 25, 10, 0)
+    engine.hold("M1", 100, id="H1", at=clock(), ttl=timedelta(minutes=30))
+    engine.release("H1", at=clock())
+    assert [lot.expires_at for lot in engine.lots("M1")] == [
+        local(2024, 1, 31, 10, 0).astimezone(UTC),
+        local(2024, 2, 19, 10, 0).astimezone(UTC),
+    ]
+    clock.now = local(2024, 2, 5, 10, 0)
+    assert engine.run_due().expired_points == 100
+    assert engine.lots("M1") == lots_of(engine.history("M1"))
+
+
+@pytest.mark.parametrize(
+    "purchase_first", [True, False], ids=["purchase-then-release", "release-then-purchase"]
+)
+def test_points_held_past_their_date_stay_past_it_whatever_the_order(
+    any_store: Store, purchase_first: bool
+) -> None:
+    """Activity after a lot's date does not bring it back, held or not: a purchase before the
+    release used to move the released lot to the purchase's date (found by review)."""
+    policy = program(expiry=Expiry(ExpiryPolicy.INACTIVITY, days=30))
+    engine, clock = engine_at(any_store, local(2024, 1, 1, 10, 0), policy)
+    engine.record_purchase(sale("P1", clock(), "100.00"))  # valid until 31 January
+    clock.now = local(2024, 1, 30, 10, 0)
+    engine.hold("M1", 100, id="H1", at=clock(), ttl=timedelta(days=10))
+    clock.now = local(2024, 2, 5, 10, 0)
+    if purchase_first:
+        engine.record_purchase(sale("P2", clock(), "10.00"))
+        engine.release("H1", at=clock())
+    else:
+        engine.release("H1", at=clock())
+        engine.record_purchase(sale("P2", clock(), "10.00"))
+    engine.run_due()
+    assert engine.balance("M1").total == 10
+    assert engine.lots("M1") == lots_of(engine.history("M1"))
+
+
 def test_re_dating_reaches_held_points_and_points_from_an_inactivity_version(store: Store) -> None:
     idle = program(expiry=Expiry(ExpiryPolicy.INACTIVITY, days=30))
     fixed = program(

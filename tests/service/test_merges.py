@@ -34,6 +34,8 @@ from loyalty import (
     UnknownMember,
     balance_of,
 )
+from loyalty.checks import MAX_POINTS
+from loyalty.errors import PointsOverflow
 from loyalty.expiry import Expiry, ExpiryPolicy
 from loyalty.habits import micros
 from loyalty.identifiers import Identifiers
@@ -228,6 +230,21 @@ def test_refusals_name_the_field_and_write_nothing(any_store: Store) -> None:
     with pytest.raises(MemberNotActive) as again:
         engine.merge_members("B", "H", id="G4", at=clock(), reason="duplicate")
     assert (again.value.field, again.value.status) == ("absorbed", "closed")
+
+
+def test_a_merge_the_survivor_cannot_hold_is_refused_before_the_absorbed_member_pays(
+    any_store: Store,
+) -> None:
+    """The absorbed member's part used to commit, then the survivor's raised PointsOverflow: the
+    points were in neither balance, and every run_due raised on the merge (found by review)."""
+    engine, clock = club(any_store)
+    engine.adjust("A", MAX_POINTS - 10, id="A3", at=clock(), reason="test", actor="crm")
+    before = snapshot(any_store, MEMBERS, ["MG1"])
+    with pytest.raises(PointsOverflow) as info:
+        engine.merge_members("A", "B", id="MG1", at=clock(), reason="same person")
+    assert info.value.field == "points"
+    assert snapshot(any_store, MEMBERS, ["MG1"]) == before
+    assert engine.run_due().finished_merges == 0
 
 
 def test_an_unused_voucher_blocks_the_merge_until_it_is_used_voided_or_past_its_time(

@@ -30,6 +30,8 @@ from loyalty import (
     UnknownMember,
     balance_of,
 )
+from loyalty.checks import MAX_POINTS
+from loyalty.errors import PointsOverflow
 from loyalty.expiry import Expiry, ExpiryPolicy
 from loyalty.lots import lots_of
 from loyalty.redemption import Redemption, day_key
@@ -168,6 +170,19 @@ def test_refusals_name_the_field_and_write_nothing(any_store: Store) -> None:
     # The receiver's suspension refused it, not the sender's balance: once reinstated it receives.
     engine.change_status("S", "active", id="ST3", at=T0, reason="cleared", actor="crm")
     assert engine.transfer("A", "S", 5, id="X1", at=at).to_balance == 15
+
+
+def test_a_transfer_the_receiver_cannot_hold_is_refused_before_the_sender_pays(any_store: Store) -> None:
+    """The sender's part used to commit, then the receiver's raised PointsOverflow: the points
+    were in neither balance, and every run_due raised on the transfer (found by review)."""
+    engine, clock = club(any_store)
+    engine.adjust("B", MAX_POINTS, id="A3", at=clock(), reason="test", actor="crm")
+    before = snapshot(any_store, MEMBERS, ["X1"])
+    with pytest.raises(PointsOverflow) as info:
+        engine.transfer("A", "B", 5, id="X1", at=clock())
+    assert info.value.field == "points"
+    assert snapshot(any_store, MEMBERS, ["X1"]) == before
+    assert engine.run_due().finished_transfers == 0
 
 
 def test_opposite_transfers_both_land(any_store: Store) -> None:

@@ -110,6 +110,7 @@ def _absorb(
     # Reviews due measure the balance before this write (under a balance metric).
     tiering.follow_balance(ctx, uow, [absorbed], source=key, at=now)
     gone = postings.read_account(uow, absorbed, rolls=False, with_lots=True)
+    postings.check_room(uow, survivor, gone.balance, "the survivor's")
     check_mergeable(gone, uow.open_holds(absorbed), now, uow.vouchers(absorbed))
     mine, theirs = uow.member(survivor), uow.member(absorbed)
     assert mine is not None and theirs is not None  # found above

@@ -13,12 +13,13 @@ from decimal import Decimal
 
 import attrs
 
+from loyalty.checks import MAX_POINTS
 from loyalty.earning import Event
 from loyalty.earning_keys import epoch_micros, redeemed_key
-from loyalty.errors import StorageError
+from loyalty.errors import PointsOverflow, StorageError
 from loyalty.holds import Hold, HoldStatus
 from loyalty.ledger import Entry, EntryKind, Posting
-from loyalty.lots import Lot, rolls_to
+from loyalty.lots import Lot, roll_of, rolls_to
 from loyalty.outbox import EventKind, NewEvent
 from loyalty.plans import PLANNED, Account, Plan, Planner
 from loyalty.program import Program
@@ -29,6 +30,7 @@ from loyalty.tallies import Tally
 
 __all__ = [
     "apply",
+    "check_room",
     "credit",
     "expire_due",
     "give_back",
@@ -161,6 +163,16 @@ def give_back(uow: UnitOfWork, hold: Hold, points: int, now: datetime, why: str)
     return return_draws(uow, hold.member_id, hold.id, hold.give_back(points), now, reason, f"hold {hold.id}")
 
 
+def check_room(uow: UnitOfWork, member_id: str, points: int, whose: str) -> None:
+    """Refuse ``points`` that the member's balance could not hold, before a command written in
+    parts writes the part that takes them from another member: the member's part, written
+    after, would raise, leaving them in neither balance (and every later ``run_due`` raising on
+    the unfinished command)."""
+    balance = uow.balance(member_id)
+    if balance is not None and not -MAX_POINTS <= balance + points <= MAX_POINTS:
+        raise PointsOverflow("points", f"{whose} balance would leave the 64-bit range")
+
+
 def return_draws(
     uow: UnitOfWork,
     member_id: str,
@@ -173,23 +185,25 @@ def return_draws(
     """A ``release`` entry giving ``draws`` (positive) back to the lots they were taken from: a
     hold's points, or a voucher's (:mod:`loyalty.service.rewarding`), ``label`` saying which.
 
-    Points back in a rolling lot (inactivity expiry) move on with the
-    member's other rolling points: activity while they were spent counted
-    for them too.
+    Points back in a rolling lot (inactivity expiry) move on as the member's activity while they
+    were spent moved the others: each roll, or purchase or event earning a rolling lot, since
+    the lot was opened that found it still valid (:func:`_rolled`). Not to the latest date of any
+    rolling lot: a correction's lot, dated on its own, is no activity, and a lot whose date
+    passed before the activity stays past it.
     """
     points = sum(taken for _, taken in draws)
     posting = Posting(member_id, EntryKind.RELEASE, points, now, now, source, reason, draws=draws)
     entry = uow.append(posting)
     back = {lot for lot, _ in draws}
-    lots = uow.lots(member_id)
-    dates = [lot.expires_at for lot in lots if lot.rolling and lot.expires_at is not None]
-    if dates and any(lot.rolling for lot in lots if lot.id in back):
-        latest = max(dates)
-        moved = tuple(
-            (lot.id, latest)
-            for lot in lots
-            if lot.id in back and lot.rolling and lot.expires_at is not None and lot.expires_at < latest
-        )
+    lots = [lot for lot in uow.lots(member_id) if lot.id in back and lot.rolling and lot.expires_at]
+    if lots:
+        # A lot's number is the seq of the entry that opened it: no roll before it moves it.
+        rolls = [
+            (each.recorded_at, until)
+            for each in uow.history(member_id, after=min(lot.id for lot in lots))
+            if (until := _activity(each)) is not None
+        ]
+        moved = tuple((lot.id, date) for lot in lots if (date := _rolled(lot, rolls)) != lot.expires_at)
         if moved:
             why = f"points back from {label} roll on with the others"
             redate = Posting(
@@ -197,6 +211,26 @@ def return_draws(
             )
             uow.append(redate)
     return entry
+
+
+def _activity(entry: Entry) -> datetime | None:
+    """The date activity gave the member's rolling lots, if ``entry`` records some: a roll's, or
+    the rolling lot a purchase or event earned (activity that found no other lot to move)."""
+    until = roll_of(entry)
+    if until is None and entry.kind is EntryKind.EARN and entry.rolling and entry.points > 0:
+        return entry.expires_at
+    return until
+
+
+def _rolled(lot: Lot, rolls: list[tuple[datetime, datetime]]) -> datetime | None:
+    """``lot``'s date once ``rolls`` (each when it was recorded, and its date) have moved it as
+    they moved the lots they found open: a lot still valid when a roll was written (the ones past
+    their date were written off first), dated before the roll's date, takes it."""
+    date = lot.expires_at
+    for recorded, until in rolls:
+        if date is not None and recorded < date < until:
+            date = until
+    return date
 
 
 def _moves(lot: Lot, until: datetime | None) -> bool:

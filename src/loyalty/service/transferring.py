@@ -113,6 +113,7 @@ def transfer(
         # bad input, its day a limit (the limits on paying for a purchase concern no transfer).
         program = allowances.program_at(ctx, uow, at)
         check_request(program.redemption, points)
+        postings.check_room(uow, to_member, points, "the receiver's")
         now = ctx.now()
         # Points past their date cannot be sent: write them off first.
         postings.expire_due(uow, from_member, now, now)
