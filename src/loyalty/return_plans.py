@@ -255,23 +255,20 @@ def _plan_tier(
     zone, enrolled = current.zone, member.enrolled_at
     bucket = tiers.bucket(snapshot.purchase.at, zone, enrolled)
     less = sum((metric_value(tiers, delta) for delta in metric.values()), Decimal(0))
-    # (The till's time, or the engine's if that is earlier: a till a few minutes ahead.)
-    returned_at = min(snapshot.returned.at, now)
 
     def measure(at: datetime) -> Decimal:
         value = tier.measure(at)
-        # Only a measure taken after the goods came back counts them out: a review that fell due
-        # before (carried out late, with no maintenance run since) saw the window as it stood.
-        if less and returned_at <= at and bucket in tiers.buckets(at, zone, enrolled):
+        # Only a measure taken once the return is recorded counts the goods out: a review that
+        # fell due before, carried out late by the return (no maintenance run since), sees the
+        # window as maintenance run on time saw it, whatever the return's own date.
+        if less and now <= at and bucket in tiers.buckets(at, zone, enrolled):
             value = EXACT.add(value, less)
         return value
 
-    def progress(counted_in: str) -> Decimal:
-        value = tier.progress(counted_in)
-        return EXACT.add(value, less) if counted_in == bucket else value
-
     start = tier.stored if tier.stored is not None else TierState.initial(member.id, tiers, enrolled)
-    state, moves = review(start, tiers, now, zone, enrolled, measure, progress)
+    # The reviews carried out here fell due before the return was recorded: what one sets aside
+    # is the progress as it stood then, as on time (the return then takes its part of progress).
+    state, moves = review(start, tiers, now, zone, enrolled, measure, tier.progress)
     if tiers.downgrade is Downgrade.IMMEDIATE:
         state, more = upgrade(state, tiers, measure(now), now, zone, enrolled)
         moves += more
