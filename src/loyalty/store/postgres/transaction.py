@@ -1,7 +1,7 @@
 """What the parts of :class:`~loyalty.store.postgres.unit_of_work.PostgresUnitOfWork` kept in
 modules of their own (keys, vouchers, lots, holds, referrals, offline uses, erasure, the ledger
-feed) need of it: its statements, the call that runs one (after what is queued) and its guard,
-and the member read.
+feed, a period's figures) need of it: its statements, the call that runs one (after what is
+queued) and its guard, and the member read.
 
 Their methods take ``self: Transaction``, so mypy checks that the unit of work composing them
 has all of it, and a part declares nothing of the unit of work's itself.

@@ -8,7 +8,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from loyalty.errors import InvalidInput, StorageError, TransientStorageError
-from loyalty.figures import PeriodTotals
 from loyalty.ledger import Entry, EntryKind, Posting
 from loyalty.lots import Balance, check_draws, check_redates, redates_of
 from loyalty.members import Member, MemberStatus
@@ -24,10 +23,11 @@ from loyalty.store import (
 )
 from loyalty.store.member_tallies import Row, Rows, checked, own_keys, where
 from loyalty.store.owned_tallies import columns, split
-from loyalty.store.periods import count_from_start, purchase_time
+from loyalty.store.periods import purchase_time
 from loyalty.store.postgres.driver import entry_values, pg_json, pg_text, translate
 from loyalty.store.postgres.erasure import PostgresErasure
 from loyalty.store.postgres.feed import PostgresFeed
+from loyalty.store.postgres.figures import PostgresFigures
 from loyalty.store.postgres.holds import PostgresHolds
 from loyalty.store.postgres.identifiers import IdentifierRows
 from loyalty.store.postgres.lots import PostgresLots
@@ -65,6 +65,7 @@ class PostgresUnitOfWork(
     PostgresLots,
     PostgresHolds,
     PostgresFeed,
+    PostgresFigures,
     PostgresErasure,
     PostgresTransfers,
     PostgresReferrals,
@@ -310,38 +311,6 @@ class PostgresUnitOfWork(
             moved, dates = zip(*moves, strict=True)
             self._queue(self._q.redate, (posting.rolling, list(moved), list(dates), member_id))
         return posting.recorded(seq, balance)
-
-    def period_totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
-        rows = self._execute(self._q.period_kinds, (start, end)).fetchall()
-        by_kind = {str(kind): int(points) for kind, points, _ in rows}
-        credited = {str(kind): int(gained) for kind, _, gained in rows}
-        shares = self._execute(self._q.period_rules, {"lo": start, "hi": end}).fetchall()
-        row = self._execute(self._q.period_purchases, {"lo": start, "hi": end, "first": before}).fetchone()
-        assert row is not None
-        members, purchases, active, active_before, retained, spend = row
-        return PeriodTotals(
-            by_kind,
-            self._points_before(end),
-            int(members),
-            int(active),
-            int(active_before),
-            int(retained),
-            int(purchases),
-            Decimal(spend),
-            credited.get("transfer", 0),
-            {str(rule): int(points) for rule, points in shares},
-        )
-
-    def _points_before(self, end: datetime) -> int:
-        """The points of every entry before ``end``, added up from the nearer end of the ledger."""
-        span = self._execute(self._q.ledger_span).fetchone()
-        if span is None or span[0] is None:
-            return 0
-        ahead = count_from_start(span[0], span[1], end)
-        query = self._q.points_before if ahead else self._q.points_before_from_total
-        row = self._execute(query, (end,)).fetchone()
-        assert row is not None
-        return int(row[0])
 
     def add_event(self, event: NewEvent) -> None:
         self._writable()
