@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -230,6 +231,17 @@ def test_racing_members_for_one_key_gives_it_to_exactly_one(
     assert [e.member_id for e in engine.events() if e.source_id.startswith("give-")] == [winners[0].member_id]
 
 
+def _a_b_and_c_referred_by_b(store: PostgresStore) -> tuple[Program, Engine]:
+    """A and B with 100 points each, and C, whom B referred (20 points to B, 10 to C)."""
+    program = Program("PG", "EUR", referrals=Referrals(referrer_points=20, referee_points=10))
+    engine = Engine(program, store, clock=lambda: T0)
+    for member in ("A", "B"):
+        engine.enroll(member, at=T0)
+        engine.adjust(member, 100, id=f"start-{member}", at=T0, reason="start", actor="test")
+    engine.enroll("C", at=T0, referred_by=engine.referral_code("B"))
+    return program, engine
+
+
 @pytest.mark.parametrize("attempt", range(4))
 def test_a_merge_racing_a_referees_first_purchase_rewards_the_survivor_once(
     store: PostgresStore, store_url: str, attempt: int
@@ -237,12 +249,7 @@ def test_a_merge_racing_a_referees_first_purchase_rewards_the_survivor_once(
     """C, whom B referred, buys for the first time while B is merged into A. Whichever goes first,
     the referrer's bonus is paid once and ends with A: the purchase reads its referral again under
     the locks, and runs again if the merge gave it to A meanwhile."""
-    program = Program("PG", "EUR", referrals=Referrals(referrer_points=20, referee_points=10))
-    engine = Engine(program, store, clock=lambda: T0)
-    for member in ("A", "B"):
-        engine.enroll(member, at=T0)
-        engine.adjust(member, 100, id=f"start-{member}", at=T0, reason="start", actor="test")
-    engine.enroll("C", at=T0, referred_by=engine.referral_code("B"))
+    program, engine = _a_b_and_c_referred_by_b(store)
     purchase = Purchase("P1", "C", T0, [Line("x", 1, Decimal("30.00"))], "EUR")
     merged, bought = _race(
         store_url,
@@ -258,6 +265,52 @@ def test_a_merge_racing_a_referees_first_purchase_rewards_the_survivor_once(
         assert engine.balance(member).total == balance_of(engine.history(member))
     referral = engine.referrals("C").referred_by
     assert referral is not None and referral.referrer == "A"
+
+
+def test_a_merge_closing_the_referrer_just_before_the_purchase_holds_it_rewards_the_survivor(
+    store: PostgresStore, store_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The window the race above hits now and then, made certain: C's first purchase reads B
+    open, then B's merge into A commits its absorbed part before the purchase holds B. The
+    status read under the hold says closed; the bonus goes to the survivor, not nowhere."""
+    from loyalty.store.postgres.unit_of_work import PostgresUnitOfWork
+
+    program, engine = _a_b_and_c_referred_by_b(store)
+    other = open_postgres(store_url)
+    merger = Engine(program, other, clock=lambda: T0)
+    hold = PostgresUnitOfWork.keep_named
+    buyer = threading.get_ident()
+    merging: list[object] = []
+    closed = threading.Event()
+
+    def merge() -> object:
+        try:
+            return merger.merge_members("A", "B", id="G1", at=T0, reason="duplicate")
+        finally:
+            closed.set()
+
+    def closing_first(uow: PostgresUnitOfWork, member_id: str) -> bool:
+        if member_id == "B" and threading.get_ident() == buyer and not merging:
+            pool = ThreadPoolExecutor(1)
+            merging.append(pool.submit(merge))
+            # The absorbed part commits (B closed) before this hold; moving C's referral waits
+            # for C's lock, which the purchase holds until it commits.
+            while engine.member("B").status.value != "closed" and not closed.is_set():
+                time.sleep(0.01)
+            merging.append(pool)
+        return hold(uow, member_id)
+
+    monkeypatch.setattr(PostgresUnitOfWork, "keep_named", closing_first)
+    try:
+        bought = engine.record_purchase(Purchase("P1", "C", T0, [Line("x", 1, Decimal("30.00"))], "EUR"))
+        merged = merging[0].result(timeout=60)  # type: ignore[attr-defined]
+        merging[1].shutdown()  # type: ignore[attr-defined]
+    finally:
+        other.close()
+    assert isinstance(merged, Merge) and isinstance(bought, Receipt)
+    assert (engine.balance("A").total, engine.balance("B").total, engine.balance("C").total) == (220, 0, 40)
+    for member in ("A", "B", "C"):
+        assert engine.balance(member).total == balance_of(engine.history(member))
 
 
 def test_a_feed_page_waits_for_an_entry_drawn_earlier_that_commits_later(store: PostgresStore) -> None:

@@ -149,12 +149,7 @@ def _referral(
     visits = read.get(visits_key(purchase.member_id))
     if terms is None or (visits is not None and visits.count):
         return None
-    referral = _pending(ctx, uow, purchase.member_id)
-    # The bonuses name the referrer (the referee's entry, the record owing it its part): held
-    # against its erasure and a change of its status until this commits, or, erased since the
-    # read, read again renamed (that erasure's part for this referee written first).
-    if referral is not None and not uow.keep_named(referral.referrer):
-        referral = _pending(ctx, uow, purchase.member_id, erased=True)
+    referral = _held(ctx, uow, purchase.member_id)
     if referral is None:
         return None
     rewarded = 0
@@ -167,6 +162,29 @@ def _referral(
     # Under the hold: the status a change that held the referrer first left (see above).
     status = uow.member_status(referral.referrer)
     return ReferralSnapshot(referral, referee, referrer, rewarded, status)
+
+
+def _held(ctx: Context, uow: UnitOfWork, referee: str) -> Referral | None:
+    """The referee's pending referral, its referrer held (see :func:`_referral`)."""
+    referral = _pending(ctx, uow, referee)
+    for _ in range(referral_parts.MERGES):
+        if referral is None:
+            return None
+        # The bonuses name the referrer (the referee's entry, the record owing it its part): held
+        # against its erasure and a change of its status until this commits, or, erased since the
+        # read, read again renamed (that erasure's part for this referee written first).
+        if not uow.keep_named(referral.referrer):
+            return _pending(ctx, uow, referee, erased=True)
+        # A merge that closed the referrer after its status was read, before the hold (on
+        # PostgreSQL the status is read first without a lock): its survivor is the referrer now,
+        # held in turn. Without this the bonus went to nobody (a closed referrer earns none).
+        if uow.member_status(referral.referrer) is not MemberStatus.CLOSED:
+            return referral
+        survivor = referral_parts.merged_into(uow, referral.referrer)
+        if survivor is None:
+            return referral  # closed by a change of status: no bonus, as decided from it
+        referral = attrs.evolve(referral, referrer=survivor)
+    return referral
 
 
 def _pending(ctx: Context, uow: UnitOfWork, referee: str, *, erased: bool = False) -> Referral | None:

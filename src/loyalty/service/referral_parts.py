@@ -57,6 +57,7 @@ from loyalty.transfers import RECEIVED
 
 __all__ = [
     "FORWARDED",
+    "MERGES",
     "OWED",
     "OWED_BACK",
     "PAID",
@@ -342,7 +343,7 @@ def bonus_lot(
         return None, ()
     member, lot = paid
     merges: list[str] = []
-    while member != referrer and len(merges) < _MERGES:
+    while member != referrer and len(merges) < MERGES:
         record = merge_of(uow, member)
         if record is None or "lots" not in record.result:
             break  # not merged, or merged whole by an earlier version (the referral names its lot)
@@ -362,9 +363,10 @@ def bonus_lot(
     return (lot, tuple(merges)) if member == referrer else (None, ())
 
 
-#: At most this many merges are followed from the member a bonus was paid to (each closes a
-#: member, so a longer chain is one nobody merges by hand).
-_MERGES = 100
+#: At most this many merges are followed from the member a bonus was paid to, or from a referee's
+#: referrer to the one its bonus goes to (each closes a member, so a longer chain is one nobody
+#: merges by hand).
+MERGES = 100
 
 
 def finish_due(ctx: Context, batch: int) -> int:
