@@ -294,9 +294,28 @@ def _without_free_forms(value: Any) -> Any:
 
 def _own(record: Record) -> tuple[dict[str, Any], dict[str, Any]]:
     """A record of the member's own with its personal fields out (:data:`RECORD_FIELDS`, and any
-    free-form map nested in it), every entry in its result read as the entry once erased."""
+    free-form map nested in it), every entry in its result read as the entry once erased, and
+    every row of a receipt in it without its detail (:func:`_without_details`)."""
     request = _without_free_forms(_scrub(record.request, RECORD_FIELDS))
-    return request, _without_free_forms(_entries_in(_scrub(record.result, RECORD_FIELDS)))
+    return request, _without_details(_without_free_forms(_entries_in(_scrub(record.result, RECORD_FIELDS))))
+
+
+# The fields of a receipt's breakdown row (:func:`loyalty.codec.receipt_result`).
+_ROW = frozenset({"rule", "name", "points", "detail", "line"})
+
+
+def _without_details(value: Any) -> Any:
+    """``value`` (a record's result) with the ``detail`` of every receipt row in it ``None``: a
+    rule's detail may be made of the member's data (a birthday bonus's names the birthday, as
+    ``birthday 2024-07-09``), and nothing reads an erased member's receipt again (a retry of it
+    is refused; the figures by rule read the entries). The row's rule and points stay."""
+    if isinstance(value, Mapping):
+        if value.keys() == _ROW:
+            return {**value, "detail": None}
+        return {name: _without_details(item) for name, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_without_details(item) for item in value]
+    return value
 
 
 def _erased_text(kind: EntryKind, reason: str, actor: str | None) -> tuple[str, str | None]:

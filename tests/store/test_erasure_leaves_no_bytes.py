@@ -6,10 +6,13 @@ number) replaced by its pseudonym everywhere; and every figure and the chains ar
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Mapping
 from contextlib import closing
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 
 from loyalty import Engine, open_store
@@ -84,6 +87,48 @@ def test_the_sqlite_file_holds_the_personal_values_before_the_erasure(tmp_path: 
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     dump = path.read_bytes()
     assert [value for value in LIVE if not any(form in dump for form in forms(value))] == []
+
+
+def _held_bytes(data: object) -> bytes:
+    """Every string (as UTF-8) and byte string held by ``data``, its containers and objects walked."""
+    out, seen, todo = bytearray(), set(), [data]
+    while todo:
+        value = todo.pop()
+        if isinstance(value, str):
+            out += value.encode("utf-8", "surrogatepass") + b"\0"
+        elif isinstance(value, bytes | bytearray):
+            out += value + b"\0"
+        elif isinstance(value, int | float | Decimal | datetime | date | timedelta | None):
+            out += str(value).encode() + b"\0"
+        elif id(value) not in seen:
+            seen.add(id(value))
+            if isinstance(value, Mapping):
+                todo += [*value.keys(), *value.values()]
+            elif isinstance(value, Iterable):
+                todo += list(value)
+            elif attrs.has(type(value)):
+                todo += [getattr(value, field.name) for field in attrs.fields(type(value))]  # type: ignore[arg-type]
+            elif hasattr(value, "__dict__"):
+                todo.append(vars(value))
+    return bytes(out)
+
+
+@pytest.mark.parametrize("erase", [True, False], ids=["erased", "not-erased"])
+def test_the_memory_stores_data_keeps_no_personal_value_once_erased(erase: bool) -> None:
+    # Everything the in-memory store holds: its strings as UTF-8, its packed records as the
+    # bytes they are.
+    store = open_store("memory://")
+    with Engine(PERSONAL_PROGRAM, store, clock=lambda: T0) as engine:
+        if erase:
+            _erase_and_compare(engine)
+        else:
+            write_personal_history(engine, PHONE)
+            _write_shared(engine)
+        dump = _held_bytes(store._data)  # type: ignore[attr-defined]
+    if erase:
+        _assert_absent(dump)
+    else:  # the scan finds what is there
+        assert [value for value in LIVE if not any(form in dump for form in forms(value))] == []
 
 
 def _erase_referrals(engine: Engine, now: list[datetime]) -> None:

@@ -28,6 +28,7 @@ from loyalty.pseudonyms import pseudonym
 from loyalty.purchases import Line, Purchase
 from loyalty.returns import Return, Returned, paid_key, refunded_key, returned_key, taken_key
 from loyalty.rewards import Reward
+from loyalty.rules import BirthdayBonus
 from loyalty.store import Store
 from loyalty.testing.contract._base import T0, ContractBase
 from loyalty.tiers import Tier, Tiers
@@ -36,10 +37,13 @@ from loyalty.transfers import RECEIVED
 __all__ = ["PERSONAL", "PERSONAL_PROGRAM", "ErasureContract", "write_personal_history"]
 
 #: The program :func:`write_personal_history` runs under: the contract's, with tiers, since an
-#: assigned tier's reason and actor are text the caller typed (no purchase reaches Silver).
+#: assigned tier's reason and actor are text the caller typed (no purchase reaches Silver), and a
+#: birthday bonus, whose receipt row's detail names the birthday (its purchase is 130 days
+#: before it).
 PERSONAL_PROGRAM = Program(
     "Contract",
     "EUR",
+    rules=[BirthdayBonus(id="birthday", points=7, days_before=150)],
     tiers=Tiers(
         levels=[Tier(id="member", name="Member"), Tier(id="silver", name="Silver", threshold=10_000)]
     ),
@@ -55,6 +59,7 @@ PERSONAL = (
     "7777000200",
     "1977-07-08",
     "1977-07-09",
+    "birthday 2024-07-09",
     "Quuxville 12",
     "zelda's answer",
     "gave Zelda 5",
