@@ -269,6 +269,9 @@ def line_details(line: Line) -> dict[str, Any]:
 _BY_VALUE: dict[str, Any] = {
     "at": canonical_instant,
     "until": canonical_instant,
+    "opened_at": canonical_instant,
+    "expires_at": canonical_instant,
+    "vests_at": canonical_instant,
     "quantity": canonical_decimal,
     "unit_price": canonical_decimal,
     "discount": canonical_decimal,

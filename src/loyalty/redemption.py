@@ -232,9 +232,12 @@ def payment_quote(
     day_used: int = 0,
     paid: int | None = None,
     basket: Decimal | None = None,
+    own: int = 0,
 ) -> PaymentQuote:
     """What paying ``amount`` with points takes, for a member with ``available`` points who spent
-    ``day_used`` today (and, paying for a recorded purchase, ``paid`` for it of its ``basket``).
+    ``day_used`` today (and, paying for a recorded purchase, ``paid`` for it of its ``basket``,
+    and ``own`` of the ``available`` points the purchase earned itself, which may not pay for it
+    unless ``same_purchase``).
 
     >>> terms = Redemption(minimum=100, multiple=10, point_value=Decimal("0.01"))
     >>> quote = payment_quote(terms, Money(Decimal("3.25"), "EUR"), available=280)
@@ -250,6 +253,8 @@ def payment_quote(
             caps["per_purchase"] = terms.per_purchase - paid
         if basket is not None:
             caps["basket"] = _most_for(terms, basket) - paid
+        if not terms.same_purchase and own:
+            caps["same_purchase"] = available - own
     usable, limited_by = points, None
     for name, cap in caps.items():
         if cap < usable:

@@ -84,3 +84,34 @@ def test_a_retry_returns_the_original_receipt_after_the_program_changed(store: S
     richer = Engine(richer_program, store, clock=lambda: T0)
     assert richer.record_purchase(sale("P1", "50.00")) == receipt
     assert richer.balance("M1").available == 50
+
+
+def test_retries_with_their_instants_in_another_offset_replay(engine: Engine) -> None:
+    # An allowance's opening and an opening balance's dates are instants too, as `at` is: the
+    # same instant written in another offset is a retry, not a conflict.
+    later = T0.astimezone(timezone(timedelta(hours=2)))
+    until, expires = T0 + timedelta(hours=8), T0 + timedelta(days=365)
+    granted = engine.grant_offline_allowance(
+        "till-1", id="L1", at=T0, per_member=5, total=10, until=until, actor="ops"
+    )
+    again = engine.grant_offline_allowance(
+        "till-1", id="L1", at=later, per_member=5, total=10, until=until.astimezone(later.tzinfo), actor="ops"
+    )
+    assert again == granted
+    opened = engine.add_opening_balance("M1", 50, id="O1", at=T0, expires_at=expires, vests_at=until)
+    assert (
+        engine.add_opening_balance(
+            "M1",
+            50,
+            id="O1",
+            at=later,
+            expires_at=expires.astimezone(later.tzinfo),
+            vests_at=until.astimezone(later.tzinfo),
+        )
+        == opened
+    )
+    with pytest.raises(IdempotencyConflict):
+        engine.add_opening_balance(
+            "M1", 50, id="O1", at=T0, expires_at=expires + timedelta(seconds=1), vests_at=until
+        )
+    assert engine.balance("M1").total == 50

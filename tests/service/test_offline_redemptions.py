@@ -15,10 +15,12 @@ from loyalty import (
     InvalidPoints,
     MemberNotActive,
     MemberStatus,
+    PointsOverflow,
     Program,
     RedemptionLimit,
     Return,
 )
+from loyalty.checks import MAX_POINTS
 from loyalty.ledger import balance_of
 from loyalty.program import EarnRate
 from loyalty.redemption import Redemption
@@ -47,6 +49,32 @@ def start(store: Store, *, clawback: str = "clamp", **terms: object) -> Engine:
         "till-7", id="A1", at=T0, per_member=500, total=1000, until=T0 + 8 * HOUR, actor="ops"
     )
     return engine
+
+
+def test_an_offline_redemption_taking_the_balance_past_the_64_bit_edge_is_refused_unwritten(
+    any_store: Store,
+) -> None:
+    # Under clawback "negative" an offline redemption may leave a debt; one past -(2**63 - 1) is
+    # refused as any other write past the range, naming the points, and nothing is written.
+    engine = start(any_store, clawback="negative")
+    for till in ("till-8", "till-9"):
+        engine.grant_offline_allowance(
+            till,
+            id=f"A-{till}",
+            at=T0,
+            per_member=MAX_POINTS,
+            total=MAX_POINTS,
+            until=T0 + 8 * HOUR,
+            actor="ops",
+        )
+    engine.redeem("M1", MAX_POINTS, id="R1", at=T0, offline=True, terminal="till-8")
+    assert engine.balance("M1").total == 100 - MAX_POINTS
+    before = snapshot(any_store, ["M1"], ["R2"])
+    with pytest.raises(PointsOverflow) as refused:
+        engine.redeem("M1", 200, id="R2", at=T0, offline=True, terminal="till-9")
+    assert refused.value.field == "points"
+    assert snapshot(any_store, ["M1"], ["R2"]) == before
+    assert [report.used for report in engine.offline_report("till-9")] == [0]
 
 
 def test_the_programs_limits_apply_within_an_allowance_and_a_decline_is_counted(any_store: Store) -> None:

@@ -140,6 +140,20 @@ def test_a_purchases_own_points_may_be_kept_off_it(any_store: Store) -> None:
     assert not isinstance(plain.value, RedemptionLimit)  # short of points whatever their source
 
 
+def test_a_payment_quote_keeps_a_purchases_own_points_off_it(any_store: Store) -> None:
+    # What the quote says is usable, a redemption paying for the purchase takes.
+    engine = Engine(club(same_purchase=False, point_value=Decimal("0.01")), any_store, clock=lambda: NEXT_DAY)
+    engine.enroll("M1", at=T0)
+    engine.adjust("M1", 30, id="A1", at=T0, reason="welcome", actor="ops")
+    engine.record_purchase(sale("P1", "1.00"))  # 100 points of its own
+    paying = engine.quote_payment("M1", Money(Decimal("5.00"), "EUR"), purchase_id="P1")
+    assert (paying.usable, paying.limited_by) == (30, "same_purchase")
+    assert engine.redeem("M1", paying.usable, id="R1", at=T0, purchase_id="P1").points == -30
+    assert engine.quote_payment("M1", Money(Decimal("5.00"), "EUR"), purchase_id="P1").usable == 0
+    # Not paying for P1, the purchase's points may pay.
+    assert engine.quote_payment("M1", Money(Decimal("5.00"), "EUR")).usable == 100
+
+
 def test_a_payment_quote_says_how_many_points_cover_an_amount_and_how_many_can(any_store: Store) -> None:
     terms = club(minimum=100, multiple=10, per_day=400, point_value=Decimal("0.01"))
     engine = start(any_store, terms, points="3.00")

@@ -81,6 +81,9 @@ def _engine(store: Store, **guards: Any) -> Engine:
     engine.record_purchase(sale("P1", ENROLLED))
     engine.redeem_reward("M1", "coffee", id="V1", at=ENROLLED)
     engine.hold("M1", 5, id="H1", at=T0, ttl=timedelta(hours=1))
+    engine.grant_offline_allowance(
+        "till-1", id="L1", at=ENROLLED, per_member=50, total=100, until=T0 + timedelta(days=2), actor="ops"
+    )
     return engine
 
 
@@ -112,9 +115,13 @@ COMMANDS: dict[str, Case] = {
     "merge_members": lambda e, at: e.merge_members("M1", "M2", id="J-new", at=at, reason="duplicate"),
     "add_opening_balance": lambda e, at: e.add_opening_balance("M1", 50, id="O-new", at=at, expires_at=None),
     "erase": lambda e, at: e.erase("M2", id="Z-new", at=at, reason="GDPR request", actor="dpo"),
+    "offline_redeem": lambda e, at: e.redeem("M1", 5, id="F-new", at=at, offline=True, terminal="till-1"),
+    "grant_offline_allowance": lambda e, at: e.grant_offline_allowance(
+        "till-2", id="L-new", at=at, per_member=5, total=10, until=at + timedelta(hours=8), actor="ops"
+    ),
 }
 KEYS = [
-    *(f"{k}-new" for k in "PERATHCVUWXMSIGJOZ"),
+    *(f"{k}-new" for k in "PERATHCVUWXMSIGJOZFL"),
     "A1",
     "P1",
     "V1",
@@ -261,6 +268,8 @@ RETRIED = [
     "add_identifier",
     "assign_tier",
     "add_opening_balance",
+    "offline_redeem",
+    "grant_offline_allowance",
 ]
 
 

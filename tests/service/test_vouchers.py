@@ -151,6 +151,26 @@ def test_a_full_return_of_the_purchase_revokes_its_unused_vouchers(engine: Engin
     check_ledger(engine)
 
 
+@pytest.mark.parametrize("maintained", [False, True], ids=["before-run_due", "after-run_due"])
+def test_a_full_return_after_the_voucher_is_past_its_time_gives_nothing_back(
+    engine: Engine, clock: ManualClock, maintained: bool
+) -> None:
+    # Past its time the voucher has expired whether or not maintenance has said so: the return
+    # does not revoke it, and ends with the same balance either way.
+    against = engine.redeem_reward("M1", "coffee", id="R1", at=T0, purchase_id="P1")
+    clock.advance(timedelta(days=10))
+    if maintained:
+        engine.run_due()
+    engine.record_return(Return("B1", "P1", clock.now))
+    engine.run_due()
+    assert engine.voucher(against.code).status is VoucherStatus.EXPIRED
+    # The return takes back what is left of the 100 the purchase earned (70: the program clamps);
+    # a revoked coffee would have given 30 back first, and left them.
+    assert engine.balance("M1").total == 0
+    assert not [e for e in engine.events() if e.kind is EventKind.VOUCHER_REVOKED]
+    check_ledger(engine)
+
+
 def test_a_partial_return_leaves_the_voucher_and_a_used_one_stays_used(engine: Engine, store: Store) -> None:
     engine.record_purchase(sale("P3", "10.00", at=T0))
     two = engine.record_purchase(Purchase("P4", "M1", T0, [Line("sku", 2, Decimal("5.00"))], "EUR"))

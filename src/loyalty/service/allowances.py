@@ -172,6 +172,12 @@ def quote_payment(ctx: Context, member_id: str, amount: Money, purchase_id: str 
             if purchase_id is None
             else Payment(uow, purchase_id, paid_purchase(uow, member_id, purchase_id))
         )
+        own = 0
+        if paying is not None and paying.lot is not None and not program.redemption.same_purchase:
+            # The purchase's own points, if still there to spend: a redemption may not draw them.
+            lot = uow.lot(member_id, paying.lot)
+            if lot is not None and lot.remaining > 0 and not lot.pending_at(now) and not lot.expired_at(now):
+                own = lot.remaining
         return payment_quote(
             program.redemption,
             amount,
@@ -179,6 +185,7 @@ def quote_payment(ctx: Context, member_id: str, amount: Money, purchase_id: str 
             day_used=_used(uow, program, member_id, now),
             paid=None if paying is None else paying.paid,
             basket=None if paying is None else paying.total,
+            own=own,
         )
 
     return ctx.runner.read(query)

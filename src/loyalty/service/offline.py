@@ -65,7 +65,7 @@ def grant(
         check_aware("until", until)
         if per_member is not None and total is not None:
             check_grant(OfflineAllowance(key, terminal_id, per_member, total, at, until, actor))
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, key)
     # The request is what the caller sent, a figure left out kept as null: a retry leaving it
     # out again replays the original whatever the program says since, and one stating it conflicts.
     request = {
@@ -141,7 +141,7 @@ def redeem(
     check_id("terminal", terminal)
     if purchase_id is not None:
         check_id("purchase_id", purchase_id)
-    ctx.till_time("at", at)
+    ctx.till_time("at", at, key)
     request = {
         "member_id": member_id,
         "points": -points,
@@ -204,8 +204,10 @@ def redeem(
                 else ()
             )
             short = points - drawable
-        allowances.count_spent(uow, program, member_id, at, points)
         clawed = settle(program.clawback, points=points, available=points - short)
+        # Written by hand below, not planned: the range a plan checks, checked here.
+        postings.check_room(uow, member_id, -clawed.taken, "the member's")
+        allowances.count_spent(uow, program, member_id, at, points)
         if purchase_id is not None:
             # What the member bears pays for the purchase: not what the merchant gave up (clamp).
             uow.add_tallies(

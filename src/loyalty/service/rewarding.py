@@ -276,8 +276,9 @@ def revoke_if_returned(
     ctx: Context, uow: UnitOfWork, purchase: Purchase, returned: Return, now: datetime
 ) -> int:
     """Revoke the unused vouchers bought against ``purchase`` when ``returned`` brings the rest of it
-    back: their points return before the return takes back what the purchase earned. Called by the
-    return, with the member's lock held; returns the vouchers revoked."""
+    back: their points return before the return takes back what the purchase earned (a voucher
+    past its time has expired, and stays for maintenance to end). Called by the return, with the
+    member's lock held; returns the vouchers revoked."""
     pid = purchase.id
     revoked = uow.vouchers_bought_against(pid)
     if not revoked:
@@ -288,8 +289,14 @@ def revoke_if_returned(
         return 0  # returned in full already: the return refuses itself (AlreadyReturned)
     if remaining(purchase, returned_after(purchase, before, returned.lines)) is not None:
         return 0
+    count = 0
     for found in revoked:
         check_open(found)
+        if now >= found.expires_at:
+            # Past its time it has expired, whether or not maintenance has said so yet (as a void
+            # finds): no points come back; maintenance ends it.
+            continue
+        count += 1
         _give_back(ctx, uow, found, returned.id, now, f"revoked: purchase {pid} returned")
         ended = uow.end_voucher(found.code, VoucherStatus.REVOKED, now.astimezone(UTC))
         _event(
@@ -302,7 +309,7 @@ def revoke_if_returned(
             points=ended.points,
             return_id=returned.id,
         )
-    return len(revoked)
+    return count
 
 
 def expire_due(ctx: Context, at: datetime, batch: int) -> int:

@@ -17,6 +17,7 @@ from itertools import islice
 import attrs
 
 from loyalty.chains import GENESIS, Head, Link, link_of
+from loyalty.checks import MAX_POINTS
 from loyalty.errors import StorageError
 from loyalty.figures import PeriodTotals
 from loyalty.holds import Hold, HoldStatus
@@ -150,6 +151,8 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
             check_shares(posting.rules, posting.points, posting.shares)
         mid = posting.member_id
         before = data.balances[mid]
+        if not -MAX_POINTS <= before + posting.points <= MAX_POINTS:  # as a 64-bit column, before any change
+            raise StorageError("points", "the balance would leave the 64-bit range")
         entry = posting.recorded(data.next_seq, before + posting.points)
         if posting.draws or posting.points < 0:
             check_draws(posting, {lot: found for lot, _ in posting.draws if (found := data.lot(mid, lot))})

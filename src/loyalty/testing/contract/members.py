@@ -233,3 +233,16 @@ class MembersContract(ContractBase):
         with store.unit_of_work(readonly=True) as uow:
             assert uow.balance("M1") == MAX_POINTS - 1
             assert [e.points for e in uow.history("M1")] == [MAX_POINTS, -MAX_POINTS, MAX_POINTS - 1]
+
+    def test_an_entry_taking_the_balance_past_the_64_bit_edge_is_refused(self, store: Store) -> None:
+        # The engine checks first (PointsOverflow); the store refuses too, and changes nothing.
+        self._enroll(store)
+        with store.unit_of_work() as uow:
+            uow.append(adjust_posting("M1", MAX_POINTS, "max"))
+            uow.commit()
+        with pytest.raises(StorageError), store.unit_of_work() as uow:
+            uow.append(adjust_posting("M1", 1, "over"))
+            uow.commit()
+        with store.unit_of_work(readonly=True) as uow:
+            assert (uow.balance("M1"), [e.points for e in uow.history("M1")]) == (MAX_POINTS, [MAX_POINTS])
+            assert [lot.remaining for lot in uow.lots("M1")] == [MAX_POINTS]
