@@ -361,10 +361,9 @@ def capped(
                 allowed = left
                 notes.append(f"campaign budget of {rule.budget}: only {plain(left)} left")
     if allowed < total:
-        per_line = context.program.round_per is RoundPer.LINE
-        if per_line:
+        if context.program.round_per is RoundPer.LINE:
             context.trimmed.add(rule.id)
-        rows = rows + _trim(rule, rows, allowed, total, "; ".join(notes), per_line)
+        rows = rows + _trim(rule, rows, allowed, total, "; ".join(notes))
     deltas = dict(deltas)
     if allowed > 0:
         if cap_key is not None:
@@ -380,19 +379,20 @@ def _trim(
     allowed: Decimal,
     total: Decimal,
     note: str,
-    per_line: bool,
 ) -> list[Row]:
     """The negative rows that bring a rule down to ``allowed``.
 
     Spread over the lines that gained from the rule, pro rata, so later
-    multipliers read capped lines; one purchase-level row when the program
-    rounds per line (a cut spread as fractions would be rounded away) or the
-    rule gave nothing per line.
+    multipliers read capped lines, however the program rounds: when it rounds
+    per line, a trimmed rule's rows are rounded together as one purchase-level
+    group (``Context.trimmed``, :func:`loyalty.earning._finish`), so no share of
+    the cut is rounded away line by line. One purchase-level row when the rule
+    gave nothing per line.
     """
     cut = EXACT.subtract(total, allowed)
     gains = [row for row in rows if row[4] is not None and row[2] > 0]
     # A rule's rows are all per line or all for the purchase (no kind gives both).
-    if per_line or not gains:
+    if not gains:
         return [(rule.id, rule.title, EXACT.minus(cut), note, None)]
     base = rows_points(gains)
     out: list[Row] = []

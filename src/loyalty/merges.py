@@ -262,7 +262,7 @@ def plan_absorbed(
     planner.post(
         Posting(frm, EntryKind.MERGE, -points, at, now, key, f"merged into {to}: {reason}", draws=draws)
     )
-    planner.add_tallies({tally.source: Tally(-tally.taken.count, -tally.taken.points) for tally in carried})
+    planner.add_tallies({tally.source: -tally.taken for tally in carried})
     event = {
         "survivor": to,
         "absorbed": frm,

@@ -165,7 +165,7 @@ def plan_return(snapshot: ReturnSnapshot) -> ReturnPlan:
     # What the returned units counted for (visits, caps, budgets, stamps) is given back.
     corrections = merged(
         new_eval.tallies if new_eval is not None else {},
-        {k: Tally(-t.count, -t.points) for k, t in was_eval.tallies.items()},
+        {k: -t for k, t in was_eval.tallies.items()},
     )
     planner = Planner([snapshot.account], rolling=program.expiry.rolls)
     refund = refund_due(

@@ -107,6 +107,17 @@ class Tally:
         _SET_POINTS(made, points)
         return made
 
+    def __neg__(self) -> Tally:
+        """The tally that takes this one back, exactly: a Decimal's own ``-`` rounds to the
+        caller's context (28 digits by default), and what a return or a merge gives back must
+        cancel what was added to the last digit.
+
+        >>> third = Tally(1, Decimal(2) / Decimal(3)) + Tally(0, Decimal("1E-60"))
+        >>> (third + -third).points == 0
+        True
+        """
+        return Tally.of(-self.count, _EXACT.minus(self.points))
+
 
 # The slots' own setters, for the tallies made without the validators: ``object.__setattr__``
 # looks the name up on the class and builds two argument tuples on each call, and a purchase

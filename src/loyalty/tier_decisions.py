@@ -63,7 +63,7 @@ def contribution(tiers: Tiers, subject: Purchase | Event, earned: int) -> Tally:
 
 def _less(tiers: Tiers, value: Decimal) -> Tally:
     """The tally change that takes ``value`` off a metric tally (a count for visits)."""
-    return Tally(-int(value)) if tiers.metric is Metric.VISITS else Tally(0, -value)
+    return Tally(-int(value)) if tiers.metric is Metric.VISITS else -Tally(0, value)
 
 
 def metric_value(tiers: Tiers, tally: Tally) -> Decimal:

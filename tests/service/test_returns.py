@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -141,6 +142,27 @@ def test_caps_stay_right_after_a_return(store: Store, clock: ManualClock) -> Non
     returned = engine.record_return(Return("R1", "P1", T0, (Returned("cable", 1),)))
     assert (returned.now_earns, returned.taken_back) == (100, 0)
     assert engine.record_return(Return("R2", "P1", T0)).taken_back == 100
+
+
+def test_a_void_gives_a_cap_and_a_budget_back_to_the_last_digit(store: Store, clock: ManualClock) -> None:
+    # 20.00 at 1 point per 3.00 counts 6.666... towards the cap and the budget; the void takes back
+    # exactly that, whatever the caller's decimal context rounds to or traps (it rounded to 28
+    # digits, leaving -3.3E-28 that a full cap then read as room).
+    fuel = SpendRule(id="fuel", points=1, per=Decimal("3.00"), cap=10, cap_period="month", budget=1000)
+    engine = engine_for(store, clock, Program("Fuel", "EUR", rate=None, rules=[fuel]))
+    engine.record_purchase(sale("A", ("fuel", 1, "20.00")))
+    with decimal.localcontext() as caller:
+        caller.traps[decimal.Inexact] = True
+        engine.record_return(Return("VA", "A", T0))
+    keys = ["cap|fuel|2024-06|M1", "budget|fuel"]
+    with store.unit_of_work(readonly=True) as uow:
+        assert [tally.points for tally in uow.tallies(keys).values()] == [0, 0]
+    engine.record_purchase(sale("B", ("fuel", 1, "30.00")))
+    explained = engine.explain(sale("C", ("fuel", 1, "30.00")))
+    assert (explained.points, [(s.rule, s.reason) for s in explained.skipped]) == (
+        0,
+        [("fuel", "cap of 10/month reached")],
+    )
 
 
 def test_a_return_in_the_window_takes_from_pending_points_first(store: Store, clock: ManualClock) -> None:

@@ -9,7 +9,7 @@ from loyalty import Line, Program, Purchase
 from loyalty.earning import evaluate
 from loyalty.money import EXACT
 from loyalty.receipts import Receipt
-from loyalty.rules import PurchaseBonus, Rule, SpendRule, StampCard
+from loyalty.rules import Multiplier, PurchaseBonus, Rule, SpendRule, StampCard
 from loyalty.tallies import Tally
 
 T0 = datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
@@ -101,11 +101,26 @@ class TestSpreadingTheCut:
         shares = [points for _, points, _ in cuts(receipt)]
         assert EXACT.add(EXACT.add(shares[0], shares[1]), shares[2]) == -10
 
-    def test_rounding_per_line_cuts_once_for_the_purchase(self) -> None:
+    def test_rounding_per_line_spreads_the_cut_and_rounds_the_rule_once(self) -> None:
+        # The shares are fractions (2.25 and 2.75 left): rounded line by line they would give 4;
+        # a trimmed rule's rows are rounded together, so the cap is given whole.
         program = club(SpendRule(id="r", points=1, cap_per_purchase=5), round_per="line")
-        receipt = evaluate(program, sale("4.00", "6.00")).receipt
-        assert cuts(receipt) == [(None, D(-5), "capped at 5 per purchase")]
+        receipt = evaluate(program, sale("4.50", "5.50")).receipt
+        assert cuts(receipt) == [
+            (0, D("-2.25"), "capped at 5 per purchase"),
+            (1, D("-2.75"), "capped at 5 per purchase"),
+        ]
         assert receipt.points == 5
+
+    def test_a_later_multiplier_doubles_what_the_cap_left_however_the_program_rounds(self) -> None:
+        rules = (SpendRule(id="r", points=1, cap_per_purchase=30), Multiplier(id="double", factor=D(2)))
+        for per in ("purchase", "line"):
+            receipt = evaluate(club(*rules, round_per=per), sale("20.00", "40.00")).receipt
+            assert receipt.points == 60, per
+            assert [(c.line, c.points) for c in receipt.breakdown if c.rule == "double"] == [
+                (0, D("10.00")),
+                (1, D("20.00")),
+            ]
 
 
 class TestCappedRulesCompete:

@@ -57,10 +57,7 @@ def _context(
     own, shared = tally_keys(program, purchase, member)
     today = uow.tallies([*own, *shared])
     added = evaluate(program, purchase, member=member, tallies=today).tallies
-    return {
-        name: tally + Tally(-added[name].count, -added[name].points) if name in added else tally
-        for name, tally in today.items()
-    }
+    return {name: tally + -added[name] if name in added else tally for name, tally in today.items()}
 
 
 def record_return(ctx: Context, returned: Return) -> ReturnReceipt:
