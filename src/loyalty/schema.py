@@ -60,6 +60,7 @@ __all__ = [
     "Problem",
     "converter",
     "describe",
+    "key_path",
     "problems",
     "register",
     "strict",
@@ -94,8 +95,12 @@ def _join(path: str, relative: str) -> str:
 _SIMPLE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
-def _key_path(key: object) -> str:
+def key_path(key: object) -> str:
+    """How a key of a table continues a path: ``.name``, or ``['odd key']``."""
     return f".{key}" if isinstance(key, str) and _SIMPLE_KEY.fullmatch(key) else f"[{key!r}]"
+
+
+_key_path = key_path
 
 
 def describe(value: object) -> str:

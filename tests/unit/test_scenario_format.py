@@ -130,3 +130,48 @@ def test_a_failure_shows_expected_against_actual_and_the_receipt_explained() -> 
     report = outcome.failure.report()
     assert report.startswith("steps[1] (purchase P1):\n  points: expected 13, got 12\n  explanation:\n")
     assert "base (1 point per 1 EUR on cake 12.45)" in report
+
+
+def test_advance_moves_the_clock_on_and_not_beyond_a_century() -> None:
+    assert problems(document({"advance": {"days": -3}}, {"advance": {"days": 4_000_000}})) == [
+        ("scenarios[0].steps[0].advance.days", "must not be negative: the clock moves on, never back"),
+        ("scenarios[0].steps[1].advance", "moves the clock more than 36,525 days at once"),
+    ]
+    assert problems(document({"advance": {"minutes": 36_525 * 1440 + 1}})) == [
+        ("scenarios[0].steps[0].advance", "moves the clock more than 36,525 days at once")
+    ]
+
+
+def test_a_rule_an_expectation_names_must_be_the_programs() -> None:
+    program = {**CLUB, "rules": [{"kind": "purchase_bonus", "id": "beer-tuesday", "points": 5}]}
+    step = {"check": "M1", "expect": {"rules": {"beer-tuesdy": "0"}, "reasons": {"base": "x", "nope": "y"}}}
+    assert problems(document(step, program=program)) == [
+        (
+            "scenarios[0].steps[0].expect.rules.beer-tuesdy",
+            "the program has no rule 'beer-tuesdy' (did you mean 'beer-tuesday'?)",
+        ),
+        ("scenarios[0].steps[0].expect.reasons.nope", "the program has no rule 'nope'"),
+    ]
+
+
+def test_a_value_where_a_table_belongs_is_named_by_what_it_is() -> None:
+    assert problems(document({"check": "M1", "expect": 5})) == [
+        ("scenarios[0].steps[0].expect", "must be a table, not int 5")
+    ]
+    assert problems({**document(), "scenarios": [{"name": "s", "steps": ["enroll"]}]}) == [
+        ("scenarios[0].steps[0]", "must be a table, not str 'enroll'")
+    ]
+
+
+def test_an_expectation_the_program_cannot_answer_fails_the_step() -> None:
+    outcome = scenario_outcome({"enroll": {"member": "M1"}, "expect": {"tier": "gold"}})
+    assert outcome.failure is not None and outcome.failure.step == 0
+    assert str(outcome.failure.mismatches[0]) == (
+        "expect: expected 'something the scenario can check', "
+        "got \"UnknownTier: tiers: program 'Club' (version 1) has no tiers\""
+    )
+    unknown = scenario_outcome(
+        {"enroll": {"member": "M1"}, "expect": {"member": "M9", "balance": {"available": 0}}}
+    )
+    assert unknown.failure is not None
+    assert "UnknownMember: member_id: no member 'M9'" in str(unknown.failure.mismatches[0])

@@ -24,15 +24,17 @@ scenarios[0].steps[1].redeem.points: must be an int, not float 1.5
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import attrs
 import cattrs
+import cattrs.gen
 
 from loyalty import schema
 from loyalty.config import load_programs
@@ -476,6 +478,22 @@ def _structure_program(value: object, _: object) -> Program:
 
 
 _converter.register_structure_hook(Program, _structure_program)
+
+
+def _table_hook(cls: type) -> Any:
+    """Structure ``cls`` from a table, and refuse anything else by what it is ("must be a table,
+    not int 5"), where cattrs would fail inside with a TypeError about iterating it."""
+    build: Any = cattrs.gen.make_dict_structure_fn(cls, _converter)
+
+    def structure(value: object, kind: Any) -> Any:
+        if not isinstance(value, Mapping):
+            raise schema.Problem(f"must be a table, not {schema.describe(value)}")
+        return build(value, kind)
+
+    return structure
+
+
+_converter.register_structure_hook_factory(lambda cls: attrs.has(cls) and cls is not Program, _table_hook)
 _ACTION_NAMES = ", ".join(ACTIONS)
 
 
@@ -501,6 +519,43 @@ def _step_problems(document: ScenarioFile) -> list[tuple[str, str]]:
                 problems.append((where, f"{' and '.join(done)}: a step does one thing"))
             if step.expect is not None and step.expect.field is not None and step.expect.error is None:
                 problems.append((f"{where}.expect.field", "the field of an error: say which error too"))
+            if step.advance is not None:
+                problems += _advance_problems(f"{where}.advance", step.advance)
+    return problems
+
+
+#: How far one ``advance`` may move the clock: a century, far more than any program's period.
+_LONGEST = timedelta(days=36_525)
+
+
+def _advance_problems(where: str, advance: Advance) -> list[tuple[str, str]]:
+    problems = [
+        (f"{where}.{field.name}", "must not be negative: the clock moves on, never back")
+        for field in attrs.fields(Advance)
+        if getattr(advance, field.name) < 0
+    ]
+    # In whole minutes, as Python ints: a timedelta of a huge count would overflow first.
+    minutes = (advance.days * 24 + advance.hours) * 60 + advance.minutes
+    if not problems and minutes > _LONGEST // timedelta(minutes=1):
+        problems.append((where, f"moves the clock more than {_LONGEST.days:,} days at once"))
+    return problems
+
+
+def _rule_problems(document: ScenarioFile, versions: tuple[Program, ...]) -> list[tuple[str, str]]:
+    """Rules an expectation names that no version of the program has: a misspelt id would give
+    0 points and no reason, so an expectation of 0 would pass whatever the rule does."""
+    known = sorted({rule.id for v in versions for rule in (*v.index.ordered, *v.index.ordered_events)})
+    problems: list[tuple[str, str]] = []
+    for i, scenario in enumerate(document.scenarios):
+        for j, step in enumerate(scenario.steps):
+            for field in ("rules", "reasons"):
+                named = None if step.expect is None else getattr(step.expect, field)
+                for rule in named or ():
+                    if rule not in known:
+                        close = difflib.get_close_matches(rule, known, n=1, cutoff=0.6)
+                        hint = f" (did you mean {close[0]!r}?)" if close else ""
+                        where = f"scenarios[{i}].steps[{j}].expect.{field}{schema.key_path(rule)}"
+                        problems.append((where, f"the program has no rule {rule!r}{hint}"))
     return problems
 
 
@@ -523,6 +578,8 @@ def scenario_file_from_dict(data: Mapping[str, Any], path: Path | None = None) -
             problems += [(f"program_file: {where}" + (f": {p}" if p else ""), m) for p, m in exc.problems]
         except LoyaltyError as exc:  # no such file, not a file
             problems.append(("program_file", str(exc)))
+    if versions:
+        problems += _rule_problems(document, versions)
     if problems:
         raise ConfigError(problems)
     object.__setattr__(document, "path", path)

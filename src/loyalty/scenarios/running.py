@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from loyalty.engine import Engine
-from loyalty.errors import LoyaltyError
+from loyalty.errors import InvalidInput, LoyaltyError
 from loyalty.holds import Hold
 from loyalty.identifiers import Identifier
 from loyalty.ledger import Entry
@@ -186,7 +186,12 @@ class _Run:
         return self.engine.release(a.hold, at=self.clock.now)
 
     def _advance(self, a: fmt.Advance) -> None:
-        self.clock.now += timedelta(days=a.days, hours=a.hours, minutes=a.minutes)
+        try:
+            self.clock.now += timedelta(days=a.days, hours=a.hours, minutes=a.minutes)
+        except OverflowError:  # a century from a start near the year 9999
+            raise InvalidInput(
+                "advance", f"moves the clock past the year 9999 from {self.clock.now}"
+            ) from None
 
     def _maintenance(self, _: bool) -> Any:
         return self.engine.run_due()
@@ -402,7 +407,14 @@ def run_scenario(document: fmt.ScenarioFile, scenario: fmt.Scenario, store: Stor
                 result = run.do(key, value)
             except LoyaltyError as exc:
                 error = exc
-            mismatches = _check_step(run, step, result, error)
+            try:
+                mismatches = _check_step(run, step, result, error)
+            except LoyaltyError as exc:
+                # An expectation the program or the store cannot answer (a tier under a program
+                # without tiers, a member never enrolled): the step fails, saying why.
+                mismatches = [
+                    Mismatch("expect", "something the scenario can check", f"{type(exc).__name__}: {exc}")
+                ]
             if step.expect is not None and step.expect.events is not None:
                 kinds = run.new_events()
                 if list(step.expect.events) != kinds:

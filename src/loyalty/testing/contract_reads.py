@@ -327,9 +327,16 @@ class ReadsContract:
             uow.commit()
         seen: list[str] = []
         with store.unit_of_work(readonly=True) as uow:
-            while page := uow.member_ids(after=seen[-1] if seen else "", limit=9):
+            # Bounded: a cursor that does not move past ``after`` fails here rather than loop.
+            for _ in range(len(names) // 9 + 2):
+                page = uow.member_ids(after=seen[-1] if seen else "", limit=9)
+                if not page:
+                    break
                 assert len(page) <= 9
+                assert not seen or page[0] > seen[-1], f"a page after {seen[-1]!r} began with {page[0]!r}"
                 seen += page
+            else:
+                pytest.fail("member_ids gave more pages than there are members")
             assert uow.member_ids(after="\U0010ffff", limit=5) == []
         assert seen == sorted(names)
 

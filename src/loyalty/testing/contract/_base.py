@@ -123,6 +123,10 @@ class ContractBase:
                 finished = done.is_set()
                 with stores[workers].unit_of_work(readonly=True) as uow:
                     page = read(uow, seen[-1] if seen else 0)
+                # A page that does not begin after its cursor would be read again and again.
+                assert not (seen and page) or page[0] > seen[-1], (
+                    f"a page after {seen[-1]} began with {page[0]}"
+                )
                 seen += page
                 if finished and not page:
                     return seen

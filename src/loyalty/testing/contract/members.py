@@ -186,14 +186,20 @@ class MembersContract(ContractBase):
     def test_entries_keep_their_till_offset_and_both_times(self, store: Store) -> None:
         self._enroll(store)
         local = datetime(2024, 10, 27, 2, 30, 15, 123456, tzinfo=timezone(timedelta(hours=2)))
+        # The engine's clock in an offset of its own: kept too (an equal instant is not enough).
+        clock = T0.astimezone(timezone(timedelta(hours=1)))
         with store.unit_of_work() as uow:
-            uow.append(adjust_posting("M1", 5, "late", at=local))
+            uow.append(attrs.evolve(adjust_posting("M1", 5, "late", at=local), recorded_at=clock))
             uow.commit()
         with store.unit_of_work(readonly=True) as uow:
             (entry,) = uow.history("M1")
-        assert entry.occurred_at == local
-        assert entry.occurred_at.utcoffset() == timedelta(hours=2)
-        assert entry.recorded_at == T0
+        with store.unit_of_work(readonly=True) as uow:
+            (fed,) = uow.entries()
+        for kept in (entry, fed):
+            assert kept.occurred_at == local
+            assert kept.occurred_at.utcoffset() == timedelta(hours=2)
+            assert kept.recorded_at == T0
+            assert kept.recorded_at.utcoffset() == timedelta(hours=1)
 
     def test_entries_keep_their_rules_and_program_version(self, store: Store) -> None:
         self._enroll(store)

@@ -69,6 +69,41 @@ class VouchersContract(ContractBase):
             assert uow.vouchers_bought_against("other") == []
             assert uow.lots("M1")[0].remaining == 50
 
+    def test_a_members_vouchers_come_by_issue_time_then_code_and_a_purchases_by_code(
+        self, store: Store
+    ) -> None:
+        # Issued out of the order of their codes, two at one instant: the order is the port's,
+        # not the order of writing or of codes alone (a member's "oldest first" rests on it).
+        self._enroll(store)
+        keys = [f"order-{n}" for n in range(5)]
+        times = [T0 + DAY, T0, T0 + 2 * DAY, T0, T0 + DAY]
+        with store.unit_of_work() as uow:
+            lot = self._credit(uow, 100, "a").seq
+            made = []
+            for key, at in zip(keys, times, strict=True):
+                voucher = issue(
+                    code_for(key),
+                    "M1",
+                    "coffee",
+                    5,
+                    ((lot, -5),),
+                    at=at.astimezone(CET),
+                    valid_for_days=30,
+                    purchase_id="P-order" if at != T0 + 2 * DAY else None,
+                )
+                uow.append(
+                    attrs.evolve(adjust_posting("M1", -5, key), kind=EntryKind.REDEEM, draws=voucher.draws)
+                )
+                uow.add_voucher(voucher)
+                made.append(voucher)
+            uow.commit()
+        by_time = sorted(made, key=lambda v: (v.issued_at, v.code))
+        by_code = sorted((v for v in made if v.purchase_id == "P-order"), key=lambda v: v.code)
+        assert [v.code for v in by_time] != [v.code for v in made]  # the test means something
+        with store.unit_of_work(readonly=True) as uow:
+            assert [v.code for v in uow.vouchers("M1")] == [v.code for v in by_time]
+            assert [v.code for v in uow.vouchers_bought_against("P-order")] == [v.code for v in by_code]
+
     def test_a_voucher_ends_exactly_once(self, store: Store) -> None:
         self._enroll(store)
         with store.unit_of_work() as uow:
