@@ -62,6 +62,6 @@ def test_entries_refuses_a_bad_cursor_or_a_missing_store(
     assert run_cli(capsys, "entries", "--store", f"sqlite:///{missing}") == (
         2,
         "",
-        f"error: store: no SQLite file at {missing}\n",
+        f"error: store: no SQLite file at {missing}: `loyalty migrate` creates one\n",
     )
     assert not missing.exists()

@@ -124,7 +124,7 @@ def test_lookups_refuse_what_they_cannot_answer_and_write_nothing(
     assert run_cli(capsys, "events", "--store", f"sqlite:///{missing}") == (
         2,
         "",
-        f"error: store: no SQLite file at {missing}\n",
+        f"error: store: no SQLite file at {missing}: `loyalty migrate` creates one\n",
     )
     assert tree_of(tmp_path) == before
 

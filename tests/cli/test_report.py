@@ -115,6 +115,11 @@ def test_report_takes_the_store_as_the_other_commands_do_and_prints_json(
     assert figures["start"] == "2024-01-01T00:00:00+00:00"
     assert f"points issued             {figures['issued']}\n" in text
     assert figures["liability"]["currency"] == "EUR"
+    # Without --point-value the program's own (FreshWay's 0.01) prices the liability, as the HTML
+    # report and simulate price it.
+    assert main(["report", *period, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["liability"] == figures["liability"]
+    assert f"liability                 {figures['liability']['amount']}" in text
     assert main(["report", url, "--store", f"{url}-other", *period]) == 2
     assert capsys.readouterr().err == "error: store: give the store once: STORE_URL or --store\n"
 

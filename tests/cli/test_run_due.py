@@ -114,7 +114,10 @@ def test_run_due_refuses_what_it_cannot_do_and_writes_nothing(
     assert capsys.readouterr().err == "error: store: give --store URL or set LOYALTY_STORE_URL\n"
     missing = tmp_path / "missing.db"
     assert main(["run-due", "--store", f"sqlite:///{missing}"]) == 2
-    assert capsys.readouterr().err == f"error: store: no SQLite file at {missing}\n"
+    assert (
+        capsys.readouterr().err
+        == f"error: store: no SQLite file at {missing}: `loyalty migrate` creates one\n"
+    )
     assert not missing.exists()
     assert main(["run-due", "--store", url, "--at", "2999-01-01T00:00:00Z"]) == 2
     assert "ahead of the engine clock" in capsys.readouterr().err
@@ -136,7 +139,10 @@ def test_a_missing_file_is_refused_whatever_the_schemes_case(
 ) -> None:
     missing = tmp_path / "typo.db"
     assert main(["run-due", "--store", f"SQLite:///{missing}"]) == 2
-    assert capsys.readouterr().err == f"error: store: no SQLite file at {missing}\n"
+    assert (
+        capsys.readouterr().err
+        == f"error: store: no SQLite file at {missing}: `loyalty migrate` creates one\n"
+    )
     assert not missing.exists()
 
 

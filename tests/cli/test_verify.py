@@ -59,7 +59,7 @@ def test_verify_refuses_a_missing_store(tmp_path: Path, capsys: pytest.CaptureFi
     assert run_cli(capsys, "verify", "--store", f"sqlite:///{missing}") == (
         2,
         "",
-        f"error: store: no SQLite file at {missing}\n",
+        f"error: store: no SQLite file at {missing}: `loyalty migrate` creates one\n",
     )
     assert run_cli(capsys, "verify", "--batch", "0")[0] == 2
 

@@ -274,7 +274,12 @@ def parser() -> argparse.ArgumentParser:
         metavar="DATE|ISO",
         help="the period's end: a date (the day included) or an instant (excluded)",
     )
-    report.add_argument("--point-value", type=point_value_argument, metavar="AMOUNT")
+    report.add_argument(
+        "--point-value",
+        type=point_value_argument,
+        metavar="AMOUNT",
+        help="money per point for the liability (default: the program's redemption.point_value)",
+    )
     report.add_argument(
         "--program",
         type=Path,

@@ -28,11 +28,13 @@ def report(args: argparse.Namespace) -> int:
         engine, program = engine_on(store, args.program)
         start = _bound(args.start, program.zone, field="start")
         end = _bound(args.end, program.zone, field="end", day_included=True)
+        # Priced as the HTML report and a what-if are: by default at the program's point value.
+        value = program.redemption.point_value if args.point_value is None else args.point_value
         with progress("report: adding up the figures in the store"):
-            found = engine.figures(start, end, point_value=args.point_value)
+            found = engine.figures(start, end, point_value=value)
         if args.html is not None:
             with progress("report: gathering the figures over time for the HTML report"):
-                page = of_store(engine, store, start, end, point_value=args.point_value)
+                page = of_store(engine, store, start, end, point_value=value)
             write_html(page, args.html)
     if args.json:
         print(json.dumps({"program": program.name, **codec.unstructure(found)}, ensure_ascii=False))

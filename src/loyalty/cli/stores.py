@@ -35,7 +35,7 @@ def existing_store(url: str) -> Iterator[Store]:
     if scheme.lower() == "sqlite" and rest.startswith("/"):
         path = Path(rest[1:].partition("?")[0].partition("#")[0])
         if not path.is_file():
-            raise InvalidInput("store", f"no SQLite file at {path}")
+            raise InvalidInput("store", f"no SQLite file at {path}: `loyalty migrate` creates one")
     store = open_store(url, migrate=False)
     try:
         yield store
