@@ -296,7 +296,11 @@ class RuleIndex:
                             places[field].setdefault(value, set()).add(i)
                 if rule.starts is not None or rule.ends is not None:
                     conditions += 1
-                    spans.setdefault(rule._zone or zone, []).append((i, rule.starts, rule.ends))
+                    ends = rule.ends
+                    if ends is not None and ends < date.max and _overnight(rule):
+                        # The early hours of the day after its end are still its last night.
+                        ends += timedelta(days=1)
+                    spans.setdefault(rule._zone or zone, []).append((i, rule.starts, ends))
             if conditions:
                 need[i] = conditions
             else:
@@ -348,3 +352,8 @@ class RuleIndex:
 
 def _frozen(table: Mapping[_Key, set[int]]) -> Mapping[_Key, frozenset[int]]:
     return MappingProxyType({key: frozenset(value) for key, value in table.items()})
+
+
+def _overnight(rule: Rule) -> bool:
+    """Whether one of the rule's hour windows runs past midnight (22:00-02:00)."""
+    return any(start is not None and end is not None and end < start for start, end in rule._windows)

@@ -121,28 +121,44 @@ def _contains(values: tuple[AttributeValue, ...], value: AttributeValue) -> bool
 
 
 def when_reason(rule: Rule, local: datetime) -> str | None:
-    """Date, weekday, hour and recurrence conditions, on ``local`` (already in the rule's timezone)."""
+    """Date, weekday, hour and recurrence conditions, on ``local`` (already in the rule's timezone).
+
+    The early hours of a window past midnight (22:00-02:00) belong to the day it started:
+    Saturday 01:00 is Friday night, for ``days``, ``starts`` and ``ends`` and ``recurrence``
+    alike."""
     today = local.date()
-    if rule.starts is not None and today < rule.starts:
+    if not rule.hours:
+        return _day_reason(rule, today)
+    now = local.time()
+    reason = None
+    for start, end in rule._windows:
+        if not _within(now, start, end):
+            continue
+        overnight = start is not None and end is not None and end < start and now < end
+        why = _day_reason(rule, today - timedelta(days=1) if overnight else today)
+        if why is None:
+            return None
+        reason = reason or why
+    # In no window: a rule not yet started, or ended, says so first, as one without hours does.
+    return reason or _dates_reason(rule, today) or f"outside {_window_text(rule)}"
+
+
+def _dates_reason(rule: Rule, day: date) -> str | None:
+    if rule.starts is not None and day < rule.starts:
         return f"not started: runs from {rule.starts}"
-    if rule.ends is not None and today > rule.ends:
+    if rule.ends is not None and day > rule.ends:
         return f"ended on {rule.ends}"
-    if rule.hours:
-        now = local.time()
-        for start, end in rule._windows:
-            if not _within(now, start, end):
-                continue
-            # The early hours of a window past midnight (22:00-02:00) belong
-            # to the day it started: Saturday 01:00 is Friday night.
-            overnight = start is not None and end is not None and end < start and now < end
-            day = today - timedelta(days=1) if overnight else today
-            if not rule.days or DAYS[day.weekday()] in rule.days:
-                break
-        else:
-            return f"outside {_window_text(rule)}"
-    elif rule.days and DAYS[today.weekday()] not in rule.days:
+    return None
+
+
+def _day_reason(rule: Rule, day: date) -> str | None:
+    """Why ``day`` (the day a purchase's window began) is not one of the rule's, or ``None``."""
+    why = _dates_reason(rule, day)
+    if why is not None:
+        return why
+    if rule.days and DAYS[day.weekday()] not in rule.days:
         return f"outside {_window_text(rule)}"
-    if rule._rrule is not None and not _occurs(rule._rrule, rule.starts, today):
+    if rule._rrule is not None and not _occurs(rule._rrule, rule.starts, day):
         return f"not a day of {rule.recurrence}"
     return None
 

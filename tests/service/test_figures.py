@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -151,3 +152,41 @@ def test_a_campaign_of_whole_points_issues_what_its_budget_spent_beside_a_rate_r
         RuleFigures("summer", "Summer weekends", 40, 100, Decimal(40)),
         RuleFigures("base", "base", 16 + 9),
     )
+
+
+def test_the_same_instants_in_any_offset_give_the_same_figures(any_store: Store) -> None:
+    # April in Amsterdam, given in its zone and in UTC: the period before it is the same elapsed
+    # length either way (a clock change falls in it), and so are the members counted in it.
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    engine = Engine(
+        Program("Club", "EUR", timezone="Europe/Amsterdam"),
+        any_store,
+        clock=lambda: datetime(2024, 6, 1, tzinfo=UTC),
+    )
+    engine.enroll("M1", at=datetime(2024, 1, 1, tzinfo=UTC))
+    for key, at in (
+        ("P0", datetime(2024, 3, 1, 22, 30, tzinfo=UTC)),
+        ("P1", datetime(2024, 4, 10, tzinfo=UTC)),
+    ):
+        engine.record_purchase(Purchase(key, "M1", at, [Line("x", 1, Decimal("10"))], "EUR"))
+    start, end = datetime(2024, 4, 1, tzinfo=amsterdam), datetime(2024, 5, 1, tzinfo=amsterdam)
+    zoned, plain = engine.figures(start, end), engine.figures(start.astimezone(UTC), end.astimezone(UTC))
+    assert (zoned.active_before, zoned.retained, zoned.retention_rate) == (1, 1, Decimal(1))
+    assert (plain.active_before, plain.retained, plain.retention_rate) == (1, 1, Decimal(1))
+
+
+def test_the_hour_a_clock_goes_back_is_counted_in_order(any_store: Store) -> None:
+    # Two purchases in the repeated hour, given in the zone: the later wall clock is the earlier
+    # instant (fold 0), and a period cut between them counts each on its side.
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    engine = Engine(Program("Club", "EUR"), any_store, clock=lambda: datetime(2024, 11, 1, tzinfo=UTC))
+    engine.enroll("M1", at=datetime(2024, 10, 1, tzinfo=UTC))
+    second = datetime(2024, 10, 27, 2, 10, tzinfo=amsterdam, fold=1)  # 01:10 UTC
+    first = datetime(2024, 10, 27, 2, 50, tzinfo=amsterdam, fold=0)  # 00:50 UTC
+    engine.record_purchase(Purchase("PA", "M1", second, [Line("x", 1, Decimal("10"))], "EUR"))
+    engine.record_purchase(Purchase("PB", "M1", first, [Line("x", 1, Decimal("20"))], "EUR"))
+    cut = datetime(2024, 10, 27, 1, 0, tzinfo=UTC)
+    after = engine.figures(cut, datetime(2024, 10, 28, tzinfo=UTC))
+    before = engine.figures(datetime(2024, 10, 26, tzinfo=UTC), cut)
+    assert (after.issued, after.purchases) == (10, 1)
+    assert (before.issued, before.purchases, before.outstanding) == (20, 1, 20)

@@ -7,9 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty import Engine, Line, Purchase, open_store
+from loyalty import Engine, Line, Purchase, Return, Returned, open_store
 from loyalty.errors import ConfigError, InvalidInput, PointsOverflow
 from loyalty.program import EarnRate, Program
+from loyalty.service import programs
 from loyalty.store import Store
 from loyalty.testing.snapshots import snapshot
 from tests.service.helpers import T0, clocked_engine_for, engine_for, sale
@@ -50,6 +51,26 @@ class TestVersions:
         later = Engine(self.summer, store, clock=lambda: T0)
         assert [v.version for v in later.versions] == ["spring", "summer"]
         assert later.program_at(T0) == self.spring
+
+    def test_an_engine_running_learns_a_version_another_stored_since(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A till's engine knows spring alone and has read the store; the back office's stores
+        # summer. A return of a purchase earned under summer is recomputed under summer at once
+        # (it was recomputed under spring: 30 taken back of 40 where 20 is due), and once what
+        # the till read is REFRESH_SECONDS old, its own purchases dated in summer earn under it.
+        june = datetime(2024, 6, 5, tzinfo=UTC)
+        till = Engine(self.spring, store, clock=lambda: june)
+        till.enroll("M1", at=T0)
+        till.record_purchase(sale("P0", at=T0))
+        office = Engine([self.spring, self.summer], store, clock=lambda: june)
+        two = [Line("x", 2, D("10.00"))]
+        assert office.record_purchase(Purchase("B1", "M1", june, two, "EUR")).points == 40
+        back = till.record_return(Return("R1", "B1", june, [Returned("x", 1)]))
+        assert (back.now_earns, back.taken_back) == (20, 20)
+        monkeypatch.setattr(programs, "REFRESH_SECONDS", 0.0)
+        bought = till.record_purchase(Purchase("A1", "M1", june, two, "EUR"))
+        assert (bought.points, bought.program_version) == (40, "summer")
 
     def test_a_changed_program_needs_a_new_version(self, store: Store) -> None:
         engine_for(store, self.spring).record_purchase(sale("P1"))

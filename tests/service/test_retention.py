@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -141,3 +142,19 @@ def test_an_announced_spell_is_kept_under_the_members_at_risk_key(store: Store) 
     with store.unit_of_work(readonly=True) as uow:
         last_visit = uow.tallies([at_risk_key("weekly")])[at_risk_key("weekly")].points
     assert last_visit == micros(T0 + timedelta(weeks=9))
+
+
+def test_at_risk_gives_the_same_answer_for_an_instant_in_any_offset(any_store: Store) -> None:
+    # 100.00 every month; judged at the last second of October, which has a clock change: the
+    # share of the month gone is elapsed time whichever offset "now" is written in.
+    amsterdam = ZoneInfo("Europe/Amsterdam")
+    program = Program("Club", "EUR", timezone="Europe/Amsterdam")
+    engine = Engine(program, any_store, clock=lambda: datetime(2024, 11, 2, tzinfo=UTC))
+    engine.enroll("M1", at=datetime(2024, 1, 1, tzinfo=UTC))
+    for i, month in enumerate((8, 9, 10)):
+        at = datetime(2024, month, 5, tzinfo=amsterdam)
+        engine.record_purchase(Purchase(f"P{i}", "M1", at, [Line("x", 1, Decimal("100.00"))], "EUR"))
+    now = datetime(2024, 10, 31, 23, 59, 59, tzinfo=amsterdam)
+    for written in (now, now.astimezone(UTC)):
+        found = engine.at_risk(written, recent_months=1, baseline_months=2, drop=Decimal("0.001"))
+        assert found.at_risk == [], written

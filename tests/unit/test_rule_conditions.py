@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
 
+from loyalty import Line, Program, Purchase
 from loyalty.conditions import lines_reason, member_reason, when_reason
+from loyalty.earning import evaluate
 from loyalty.members import Member
 from loyalty.rules import PurchaseBonus
 
@@ -48,6 +52,24 @@ def test_a_recurrence_still_applies_within_an_open_window() -> None:
     assert when_reason(rule, at(12, 15)) == "not a day of FREQ=MONTHLY;BYDAY=+1TU"
 
 
+def night(**when: Any) -> PurchaseBonus:
+    return PurchaseBonus(id="night", points=5, hours=("22:00-02:00",), **when)
+
+
+def test_the_early_hours_of_an_overnight_window_belong_to_the_day_it_began() -> None:
+    # Saturday 01:00 is Friday night, for its days, its recurrence and its dates alike.
+    saturday_1am = at(2, 1)
+    for rule in (
+        night(days=("fri",)),
+        night(recurrence="FREQ=WEEKLY;BYDAY=FR"),
+        night(starts=date(2024, 3, 1), ends=date(2024, 3, 1)),
+    ):
+        assert when_reason(rule, saturday_1am) is None, rule
+    assert when_reason(night(starts=date(2024, 3, 2)), saturday_1am) == "not started: runs from 2024-03-02"
+    # Out of every window, a rule not yet started still says so first.
+    assert when_reason(night(starts=date(2024, 3, 9)), at(2, 12)) == "not started: runs from 2024-03-09"
+
+
 def test_a_recurrence_counts_from_the_day_the_rule_starts() -> None:
     rule = PurchaseBonus(
         id="fortnight", points=5, starts=date(2024, 3, 5), recurrence="FREQ=WEEKLY;INTERVAL=2"
@@ -67,3 +89,12 @@ def test_a_rule_that_only_excludes_a_segment_refuses_its_members_alone() -> None
     guest = Member("M2", TUESDAY, attributes={"segment": "guest"})
     assert member_reason(rule, staff) == "member segment=staff is excluded"
     assert (member_reason(rule, guest), member_reason(rule, None)) == (None, None)
+
+
+def test_an_overnight_rule_on_its_last_day_earns_into_the_next_morning() -> None:
+    # Recorded, not explained: the rules a purchase's date selects keep it past its end's midnight.
+    program = Program("Club", "EUR", rules=[night(ends=date(2024, 3, 1))])
+    purchase = Purchase("P1", "M1", at(2, 1), [Line("x", 1, Decimal("1.00"))], "EUR")
+    assert evaluate(program, purchase).receipt.points == 6
+    late = Purchase("P2", "M1", at(2, 3), [Line("x", 1, Decimal("1.00"))], "EUR")
+    assert evaluate(program, late).receipt.points == 1

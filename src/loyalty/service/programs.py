@@ -5,10 +5,17 @@ engine ran, so a purchase earned under an older one can still be explained,
 replayed and returned. Queries only read the stored versions (a replica can
 serve them); a command stores this engine's versions inside its own unit of
 work, so a refused command stores nothing.
+
+A long-running engine reads the store's versions again when what it read is
+:data:`REFRESH_SECONDS` old (the next purchase, or command that asks for the
+versions in force, reads them), and at once when a return names a version it
+does not know: a version another engine stores later is in force here within
+that time.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +26,10 @@ from loyalty.store import StoredProgram, UnitOfWork
 from loyalty.tiers import Metric
 from loyalty.versions import by_label, in_force, lot_dates, same_body
 
-__all__ = ["Programs"]
+__all__ = ["REFRESH_SECONDS", "Programs"]
+
+#: How long the versions read from the store are taken as all there are (seconds, monotonic).
+REFRESH_SECONDS = 60.0
 
 
 class Programs:
@@ -34,8 +44,9 @@ class Programs:
         # Whether any version has tiers (a purchase under none need not ask which is in force now).
         self._tiered = any(version.tiers is not None for version in versions)
         self._by_balance = any(_by_balance(version) for version in versions)
-        #: Whether the store has been read and holds this engine's versions.
+        #: Whether the store has been read and holds this engine's versions, and when (monotonic).
         self._synced = False
+        self._synced_at = 0.0
         #: Whether the running command stored this engine's versions (synced once it commits).
         self._storing = False
         self._body_cache: tuple[tuple[Program, ...], tuple[dict[str, Any], ...]] | None = None
@@ -52,7 +63,10 @@ class Programs:
     def all(self, *, write: bool = False) -> tuple[Program, ...]:
         """Every version: this engine's and the ones other engines stored. ``write`` stores them at once."""
         if self._synced:
-            return self._versions
+            # Checked here alone, where every purchase begins: one clock reading a command.
+            if time.monotonic() - self._synced_at < REFRESH_SECONDS:
+                return self._versions
+            self._synced = False  # read the store again (the command's own write re-syncs)
         if not write:
             return self._runner.read(lambda uow: self._merge(uow, write=False))
 
@@ -62,7 +76,7 @@ class Programs:
             return versions
 
         self._learn(self._runner.run(command, "storing the program versions"))
-        self._synced = True
+        self._synced, self._synced_at = True, time.monotonic()
         return self._versions
 
     def at(self, at: datetime) -> Program:
@@ -96,8 +110,17 @@ class Programs:
         return check_versions([*others, *self._versions]) if others else self._versions
 
     def labelled(self, uow: UnitOfWork, label: str, at: datetime) -> Program:
-        """The version a purchase was earned with: by its label, else the one in force at ``at``."""
-        return by_label(self.in_uow(uow), label, at)
+        """The version a purchase was earned with: by its label, else the one in force at ``at``.
+        A label this engine does not know is looked for in the store first: another engine
+        stored that version since this one read them (the one in force instead would recompute
+        the purchase under other terms)."""
+        versions = self.in_uow(uow)
+        if not any(version.version == label for version in versions):
+            stored = self.read_in(uow)
+            if any(version.version == label for version in stored):
+                self._learn(stored)
+                versions = stored
+        return by_label(versions, label, at)
 
     def dates(
         self, program: Program, at: datetime, *, pending: bool, now: datetime
@@ -119,7 +142,7 @@ class Programs:
     def committed(self) -> None:
         """The command that stored the versions committed: the store has them from now on."""
         if self._storing:
-            self._synced = True
+            self._synced, self._synced_at = True, time.monotonic()
 
     def _bodies(self) -> tuple[dict[str, Any], ...]:
         """The dict form of this engine's versions, worked out once (it costs more than the read)."""

@@ -83,7 +83,12 @@ def at_risk(
     ]
     start = datetime(local.year, local.month, 1, tzinfo=program.zone)
     end = start + relativedelta(months=1)
-    month_done = Decimal((at - start) / (end - start)).quantize(Decimal("0.0001"))
+    # Elapsed time, in UTC: a difference of two times of one zone is of wall clocks, and ``at``
+    # may be written in any offset (the same instant must give the same answer).
+    utc_start = start.astimezone(UTC)
+    month_done = Decimal((at.astimezone(UTC) - utc_start) / (end.astimezone(UTC) - utc_start)).quantize(
+        Decimal("0.0001")
+    )
     risky: list[AtRisk] = []
     unknown: list[str] = []
     checked = 0
@@ -186,7 +191,9 @@ def period_figures(ctx: Context, start: datetime, end: datetime, point_value: De
             f"must be None or a Decimal from 0 to 1000000 (money per point), got {point_value!r}",
         )
     try:
-        before = start - (end - start)
+        # The same elapsed length before, worked out in UTC: between two times of one zone Python
+        # subtracts wall clocks, and a clock change between them moved the period by an hour.
+        before = start.astimezone(UTC) - (end.astimezone(UTC) - start.astimezone(UTC))
     except OverflowError:
         before = datetime.min.replace(tzinfo=UTC)
 

@@ -175,7 +175,7 @@ class PeriodIndex:
             self._new_purchases = []
 
     def add_member(self, member: Member) -> None:
-        self._enrolled.add((member.enrolled_at, member.id))
+        self._enrolled.add((member.enrolled_at.astimezone(UTC), member.id))
 
     def rename_member(self, old: str, new: str) -> None:
         """Index member ``old``'s purchases and enrolment under ``new`` (an erasure's pseudonym)."""
@@ -186,12 +186,13 @@ class PeriodIndex:
         self._enrolled = SortedList((at, new if m == old else m) for at, m in self._enrolled)
 
     def remove_member(self, member: Member) -> None:
-        self._enrolled.remove((member.enrolled_at, member.id))
+        self._enrolled.remove((member.enrolled_at.astimezone(UTC), member.id))
 
     def totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
         """:meth:`~loyalty.store.UnitOfWork.period_totals`."""
         self._settle()
         entries = self._entries
+        start, end, before = start.astimezone(UTC), end.astimezone(UTC), before.astimezone(UTC)
         # Seq 0 and "" sort before every entry and key of the same instant: these are the
         # positions of the first ones at or after the instant.
         first, cut = entries.bisect_left((start, 0, "", 0, ())), entries.bisect_left((end, 0, "", 0, ()))
@@ -251,4 +252,6 @@ def _day_of(at: datetime) -> int:
 
 def _entry_key(entry: Entry, shares: tuple[int, ...]) -> _Key:
     found = tuple(rule_shares(entry.rules, entry.points, shares)) if entry.rules else ()
-    return (entry.occurred_at, entry.seq, entry.kind.value, entry.points, found)
+    # In UTC: two times of one zone compare by their wall clocks, fold ignored, so the repeated
+    # hour of a clock going back would sort out of order.
+    return (entry.occurred_at.astimezone(UTC), entry.seq, entry.kind.value, entry.points, found)
