@@ -30,18 +30,25 @@ class Context:
     #: An import of old history: its records are dated as the engine that stored them accepted
     #: them, on tills whose clocks that engine let differ (:meth:`started`).
     old_history: bool = False
+    #: The guards as ``before_enrollment`` overrides them, made once (an import asks twice a record).
+    _overridden: TimeGuards | None = None
 
     @property
     def guards(self) -> TimeGuards:
         """The time guards commands run under: the engine's, as this context overrides them."""
-        guards = self.programs.guards
-        if self.before_enrollment is None or self.before_enrollment is guards.before_enrollment:
-            return guards
-        return attrs.evolve(guards, before_enrollment=self.before_enrollment)
+        overridden = self._overridden
+        return self.programs.guards if overridden is None else overridden
 
     def accepting_old_history(self) -> Context:
         """This context, accepting activity dated before a member's enrollment (for imports)."""
-        return attrs.evolve(self, before_enrollment=PreEnrollment.ACCEPT, old_history=True)
+        guards = self.programs.guards
+        accepting = PreEnrollment.ACCEPT
+        overridden = (
+            None
+            if guards.before_enrollment is accepting
+            else attrs.evolve(guards, before_enrollment=accepting)
+        )
+        return attrs.evolve(self, before_enrollment=accepting, old_history=True, overridden=overridden)
 
     def now(self) -> datetime:
         """The engine's time."""
