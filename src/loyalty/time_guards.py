@@ -46,7 +46,7 @@ True
 from __future__ import annotations
 
 import enum
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -129,6 +129,10 @@ _DAY = timedelta(days=1)
 def check_lead(guards: TimeGuards, at: datetime, now: datetime, field: str = "at") -> None:
     """Refuse ``at`` further ahead of the engine's clock ``now`` than ``guards`` allow."""
     minutes = guards.max_lead_minutes
+    if at.tzinfo is now.tzinfo and not isinstance(at.tzinfo, timezone):
+        # Two times of one zone subtract as wall clocks, fold ignored (the hour a clock goes
+        # back): measured between instants. (Of different zones, or a fixed offset, they already are.)
+        at, now = at.astimezone(UTC), now.astimezone(UTC)
     if minutes is not None and at - now > (_LEADS.get(minutes) or _lead(minutes)):
         ahead = (at - now) / timedelta(minutes=1)
         shown = f"{ahead:.0f}" if ahead == int(ahead) else f"{ahead:.1f}"

@@ -155,8 +155,9 @@ def test_a_campaign_of_whole_points_issues_what_its_budget_spent_beside_a_rate_r
 
 
 def test_the_same_instants_in_any_offset_give_the_same_figures(any_store: Store) -> None:
-    # April in Amsterdam, given in its zone and in UTC: the period before it is the same elapsed
-    # length either way (a clock change falls in it), and so are the members counted in it.
+    # The period before is the same length on the program's calendar, whichever zone the bounds
+    # are written in: the day before a day of 23 hours (clocks go forward on 31 March) is the
+    # whole of 30 March, and April's 30 days follow 2 to 31 March.
     amsterdam = ZoneInfo("Europe/Amsterdam")
     engine = Engine(
         Program("Club", "EUR", timezone="Europe/Amsterdam"),
@@ -164,15 +165,24 @@ def test_the_same_instants_in_any_offset_give_the_same_figures(any_store: Store)
         clock=lambda: datetime(2024, 6, 1, tzinfo=UTC),
     )
     engine.enroll("M1", at=datetime(2024, 1, 1, tzinfo=UTC))
-    for key, at in (
-        ("P0", datetime(2024, 3, 1, 22, 30, tzinfo=UTC)),
-        ("P1", datetime(2024, 4, 10, tzinfo=UTC)),
-    ):
+    bought = (
+        ("P0", datetime(2024, 3, 30, 0, 30, tzinfo=amsterdam)),  # the first hour of 30 March
+        ("P1", datetime(2024, 3, 31, 12, tzinfo=amsterdam)),
+        ("P2", datetime(2024, 4, 10, tzinfo=amsterdam)),
+    )
+    for key, at in bought:
         engine.record_purchase(Purchase(key, "M1", at, [Line("x", 1, Decimal("10"))], "EUR"))
-    start, end = datetime(2024, 4, 1, tzinfo=amsterdam), datetime(2024, 5, 1, tzinfo=amsterdam)
-    zoned, plain = engine.figures(start, end), engine.figures(start.astimezone(UTC), end.astimezone(UTC))
-    assert (zoned.active_before, zoned.retained, zoned.retention_rate) == (1, 1, Decimal(1))
-    assert (plain.active_before, plain.retained, plain.retention_rate) == (1, 1, Decimal(1))
+    for start, end, before in (
+        (datetime(2024, 3, 31, tzinfo=amsterdam), datetime(2024, 4, 1, tzinfo=amsterdam), 1),
+        (datetime(2024, 4, 1, tzinfo=amsterdam), datetime(2024, 5, 1, tzinfo=amsterdam), 1),
+    ):
+        zoned, plain = engine.figures(start, end), engine.figures(start.astimezone(UTC), end.astimezone(UTC))
+        assert (zoned.active_before, zoned.retained) == (before, 1), start
+        assert (plain.active_before, plain.retained, plain.purchases) == (
+            zoned.active_before,
+            zoned.retained,
+            zoned.purchases,
+        )
 
 
 def test_the_hour_a_clock_goes_back_is_counted_in_order(any_store: Store) -> None:

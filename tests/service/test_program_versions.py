@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
@@ -71,6 +73,35 @@ class TestVersions:
         monkeypatch.setattr(programs, "REFRESH_SECONDS", 0.0)
         bought = till.record_purchase(Purchase("A1", "M1", june, two, "EUR"))
         assert (bought.points, bought.program_version) == (40, "summer")
+
+    def test_an_engine_reads_the_stores_versions_again_once_a_minute(
+        self, store: Store, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        clock = [1000.0]
+        # This module's clock alone (time.monotonic itself is everyone's).
+        monkeypatch.setattr("loyalty.service.programs.time", SimpleNamespace(monotonic=lambda: clock[0]))
+        engine = engine_for(store, self.spring)
+        engine.record_purchase(sale("P1", "100.00"))
+        reads = [0]
+        unit: Any = type(store.unit_of_work(readonly=True))
+        kept = unit.program_versions
+
+        def counted(uow: object) -> object:
+            reads[0] += 1
+            return kept(uow)
+
+        monkeypatch.setattr(unit, "program_versions", counted)
+
+        def commands(n: int) -> int:
+            reads[0] = 0
+            for i in range(n):
+                engine.quote(sale(f"Q{i}"))
+                engine.redeem("M1", 1, id=f"R{clock[0]}-{i}", at=T0)
+            return reads[0]
+
+        assert commands(5) == 0
+        clock[0] += 61
+        assert (commands(5), commands(20)) == (1, 0)
 
     def test_a_changed_program_needs_a_new_version(self, store: Store) -> None:
         engine_for(store, self.spring).record_purchase(sale("P1"))

@@ -7,10 +7,10 @@ serve them); a command stores this engine's versions inside its own unit of
 work, so a refused command stores nothing.
 
 A long-running engine reads the store's versions again when what it read is
-:data:`REFRESH_SECONDS` old (the next purchase, or command that asks for the
-versions in force, reads them), and at once when a return names a version it
-does not know: a version another engine stores later is in force here within
-that time.
+:data:`REFRESH_SECONDS` old (the next purchase, or other command that asks for
+the versions in force, reads them, once), and at once when a return names a
+version it does not know: a version another engine stores later is in force
+here within that time.
 """
 
 from __future__ import annotations
@@ -66,7 +66,10 @@ class Programs:
             # Checked here alone, where every purchase begins: one clock reading a command.
             if time.monotonic() - self._synced_at < REFRESH_SECONDS:
                 return self._versions
-            self._synced = False  # read the store again (the command's own write re-syncs)
+            # This engine's versions are stored (it synced): the store's are read again, once.
+            self._learn(self._runner.read(lambda uow: self._merge(uow, write=False)))
+            self._synced_at = time.monotonic()
+            return self._versions
         if not write:
             return self._runner.read(lambda uow: self._merge(uow, write=False))
 

@@ -191,9 +191,13 @@ def period_figures(ctx: Context, start: datetime, end: datetime, point_value: De
             f"must be None or a Decimal from 0 to 1000000 (money per point), got {point_value!r}",
         )
     try:
-        # The same elapsed length before, worked out in UTC: between two times of one zone Python
-        # subtracts wall clocks, and a clock change between them moved the period by an hour.
-        before = start.astimezone(UTC) - (end.astimezone(UTC) - start.astimezone(UTC))
+        # The same length before, on the program's calendar whatever zone the bounds are written
+        # in: the day before a day, 30 days before 30 days, a clock change in either or not (the
+        # bounds' own zones made it an hour off for the same instants written in another).
+        zone = in_force(ctx.programs.all(), start, default_first=True).zone
+        local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+        wall = local_end.replace(tzinfo=None) - local_start.replace(tzinfo=None)
+        before = (local_start.replace(tzinfo=None) - wall).replace(tzinfo=zone).astimezone(UTC)
     except OverflowError:
         before = datetime.min.replace(tzinfo=UTC)
 

@@ -36,7 +36,7 @@ from loyalty.store import (
     check_tally_key,
     program_order,
 )
-from loyalty.store.memory.data import EMPTY, NO_IDS, ZERO, Data, through
+from loyalty.store.memory.data import EMPTY, NO_IDS, ZERO, Data, through, utc
 from loyalty.store.memory.erasure import MemoryErasure
 from loyalty.store.memory.no_entry import MemoryNoEntry
 from loyalty.store.memory.offline import MemoryOffline
@@ -240,9 +240,9 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
             if lot.remaining > 0
             and not lot.expired_at(now)
             and lot.pending_at(now) == segment.pending
-            and (lot.earned_at, lot.id) > key
+            and (utc(lot.earned_at), lot.id) > key
         ]
-        return sorted(kept, key=lambda lot: (lot.earned_at, lot.id))
+        return sorted(kept, key=lambda lot: (utc(lot.earned_at), lot.id))
 
     def _segment(self, member_id: str, segment: Segment) -> Iterator[Lot]:
         """The member's open lots of ``segment``'s kind after its key, pending or not, debts too."""
@@ -305,11 +305,11 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
             raise StorageError("status", "a hold is recorded open")
         data.holds[hold.id] = hold
         data.open_holds.setdefault(hold.member_id, {})[hold.id] = hold
-        data.due_holds.add((hold.expires_at, hold.id))
+        data.due_holds.add((utc(hold.expires_at), hold.id))
 
         def undo() -> None:
             del data.holds[hold.id], data.open_holds[hold.member_id][hold.id]
-            data.due_holds.remove((hold.expires_at, hold.id))
+            data.due_holds.remove((utc(hold.expires_at), hold.id))
 
         self._undo.append(undo)
 
@@ -334,12 +334,12 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
         new = old.ended(status, captured, at)
         data.holds[hold_id] = new
         del data.open_holds[old.member_id][hold_id]
-        data.due_holds.remove((old.expires_at, hold_id))
+        data.due_holds.remove((utc(old.expires_at), hold_id))
 
         def undo() -> None:
             data.holds[hold_id] = old
             data.open_holds[old.member_id][hold_id] = old
-            data.due_holds.add((old.expires_at, hold_id))
+            data.due_holds.add((utc(old.expires_at), hold_id))
 
         self._undo.append(undo)
         return new

@@ -8,7 +8,7 @@ from __future__ import annotations
 import marshal
 import pickle
 from collections.abc import MutableMapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 from sortedcontainers import SortedList
@@ -70,6 +70,12 @@ class Kept(NamedTuple):
         return Operation(key, self.kind, request, result, self.recorded_at)
 
 
+def utc(at: datetime) -> datetime:
+    """``at`` in UTC, as the indexes keep times: two times of one zone compare by their wall
+    clocks, fold ignored, so the hour a clock goes back would sort out of order."""
+    return at if at.tzinfo is UTC else at.astimezone(UTC)
+
+
 def _index(indexes: dict[str, SortedList[_T]], member: str) -> SortedList[_T]:
     """The member's index in ``indexes``, made the first time: ``setdefault`` would build (and
     throw away) an empty ``SortedList``, two Python calls, on every lot opened."""
@@ -115,12 +121,12 @@ class VoucherData:
         self.against: dict[str, set[str]] = {}
 
     def index(self, voucher: Voucher) -> None:
-        self.due.add((voucher.expires_at, voucher.code))
+        self.due.add((utc(voucher.expires_at), voucher.code))
         if voucher.purchase_id is not None:
             self.against.setdefault(voucher.purchase_id, set()).add(voucher.code)
 
     def unindex(self, voucher: Voucher) -> None:
-        self.due.remove((voucher.expires_at, voucher.code))
+        self.due.remove((utc(voucher.expires_at), voucher.code))
         if voucher.purchase_id is not None:
             self.against[voucher.purchase_id].discard(voucher.code)
 
@@ -202,10 +208,11 @@ class Data:
         member = lot.member_id
         self.lots.setdefault(member, {})[lot.id] = lot
         if lot.vests_at is not None:
-            _index(self.vesting, member).add((lot.vests_at, lot.id))
+            _index(self.vesting, member).add((utc(lot.vests_at), lot.id))
         if lot.expires_at is not None:
-            _index(self.expiring, member).add((lot.expires_at, lot.id))
-            self.due.add((lot.expires_at, lot.id, member))
+            expires = utc(lot.expires_at)
+            _index(self.expiring, member).add((expires, lot.id))
+            self.due.add((expires, lot.id, member))
         elif lot.points > 0:
             _index(self.undated, member).add(lot.id)
 
@@ -213,10 +220,11 @@ class Data:
         member = lot.member_id
         del self.lots[member][lot.id]
         if lot.vests_at is not None:
-            self.vesting[member].remove((lot.vests_at, lot.id))
+            self.vesting[member].remove((utc(lot.vests_at), lot.id))
         if lot.expires_at is not None:
-            self.expiring[member].remove((lot.expires_at, lot.id))
-            self.due.remove((lot.expires_at, lot.id, member))
+            expires = utc(lot.expires_at)
+            self.expiring[member].remove((expires, lot.id))
+            self.due.remove((expires, lot.id, member))
         elif lot.points > 0:
             self.undated[member].remove(lot.id)
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from loyalty.errors import StorageError
-from loyalty.store.memory.data import Data, through
+from loyalty.store.memory.data import Data, through, utc
 from loyalty.vouchers import Voucher, VoucherStatus
 
 __all__ = ["MemoryVouchers"]
@@ -55,7 +55,7 @@ class MemoryVouchers:
     def vouchers(self: Transaction, member_id: str) -> list[Voucher]:
         kept = self._data.vouchers
         found = [kept.by_code[code] for code in kept.by_member.get(member_id, ())]
-        return sorted(found, key=lambda voucher: (voucher.issued_at, voucher.code))
+        return sorted(found, key=lambda voucher: (utc(voucher.issued_at), voucher.code))
 
     def end_voucher(
         self: Transaction, code: str, status: VoucherStatus, at: datetime, *, used_for: str | None = None

@@ -1,0 +1,56 @@
+"""The hour a clock goes back (Amsterdam, 27 October 2024, 02:00-03:00 twice): times written in
+the zone are ordered and measured as the instants they are, on every adapter."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from loyalty import Engine, Line, Program, Purchase
+from loyalty.expiry import Expiry
+from loyalty.rewards import Reward
+from loyalty.store import Store
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+#: Later on the wall clock, earlier in time (the first 02:10 is 00:10 UTC, this one 01:10).
+SECOND_0210 = datetime(2024, 10, 27, 2, 10, tzinfo=AMSTERDAM, fold=1)  # 01:10 UTC
+FIRST_0250 = datetime(2024, 10, 27, 2, 50, tzinfo=AMSTERDAM, fold=0)  # 00:50 UTC
+
+
+def _club(store: Store, now: datetime) -> Engine:
+    program = Program(
+        "Club",
+        "EUR",
+        timezone="Europe/Amsterdam",
+        rewards=[Reward(id="coffee", name="Coffee", cost=10, gives="product", sku="c")],
+        expiry=Expiry("lifetime", days=100, draw="oldest_earned"),
+    )
+    engine = Engine(program, store, clock=lambda: now)
+    for member in ("M1", "M2"):
+        engine.enroll(member, at=datetime(2024, 10, 1, tzinfo=UTC))
+    return engine
+
+
+def test_vouchers_come_oldest_first_and_the_oldest_points_are_spent_first(any_store: Store) -> None:
+    engine = _club(any_store, datetime(2024, 10, 27, 3, 0, tzinfo=UTC))
+    engine.adjust("M1", 100, id="A1", at=datetime(2024, 10, 2, tzinfo=UTC), reason="welcome", actor="ops")
+    later = engine.redeem_reward("M1", "coffee", id="V-later", at=SECOND_0210)
+    earlier = engine.redeem_reward("M1", "coffee", id="V-earlier", at=FIRST_0250)
+    assert [v.code for v in engine.vouchers("M1")] == [earlier.code, later.code]
+    engine.record_purchase(Purchase("PL", "M2", SECOND_0210, [Line("x", 1, Decimal("10"))], "EUR"))
+    engine.record_purchase(Purchase("PE", "M2", FIRST_0250, [Line("x", 1, Decimal("20"))], "EUR"))
+    engine.redeem("M2", 10, id="R1", at=datetime(2024, 10, 27, 2, 0, tzinfo=UTC))
+    # The 20 earned at 00:50 UTC are the oldest: 10 of them spent, the 10 earned later kept.
+    assert sorted((lot.points, lot.remaining) for lot in engine.lots("M2")) == [(10, 10), (20, 10)]
+
+
+def test_a_till_time_behind_the_clock_in_that_hour_is_not_ahead_of_it(any_store: Store) -> None:
+    # The engine's clock and the till both in the zone: 02:40 the first time is 30 minutes before
+    # the second 02:10, not 30 minutes after it.
+    engine = _club(any_store, SECOND_0210)
+    behind = datetime(2024, 10, 27, 2, 40, tzinfo=AMSTERDAM, fold=0)
+    assert (
+        engine.record_purchase(Purchase("P1", "M1", behind, [Line("x", 1, Decimal("10"))], "EUR")).points
+        == 10
+    )
