@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loyalty import Engine, InvalidInput, Line, Program, Purchase, PurchaseBonus, open_store
+from loyalty import Engine, InvalidInput, Line, Program, Purchase, PurchaseBonus, SpendRule, open_store
 from loyalty.cli import main
 from loyalty.store import Store
 from tests.cli.helpers import outside_references, run_cli
@@ -264,3 +264,18 @@ def test_report_prints_the_points_of_each_rule_and_what_a_budget_has_spent(
         "  base                  25 issued\n"
         "  Spring week (spring)  5 issued, 5 of a budget of 8 spent\n"
     )
+
+
+def test_a_budget_spent_in_fractions_is_shown_to_the_hundredth(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # 20.00 at 1 point per 3.00 spends 6.666... of the budget: kept exact, shown as 6.67.
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    fuel = SpendRule(id="fuel", points=1, per=Decimal("3.00"), budget=1000)
+    with Engine(
+        Program("Club", "EUR", rate=None, rules=[fuel]), open_store(url), clock=lambda: START
+    ) as engine:
+        engine.enroll("a", at=START)
+        engine.record_purchase(Purchase("P1", "a", START, [Line("fuel", 1, Decimal("20.00"))], "EUR"))
+    assert main(["report", url, "--from", "2024-03-01", "--to", "2024-03-31"]) == 0
+    assert capsys.readouterr().out.endswith("  fuel  6 issued, 6.67 of a budget of 1000 spent\n")

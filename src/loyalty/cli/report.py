@@ -75,12 +75,19 @@ def report(args: argparse.Namespace) -> int:
         label = row.name if row.name == row.rule else f"{row.name} ({row.rule})"
         value = f"{points(row.issued)} issued"
         if row.budget is not None and row.budget_spent is not None:
-            spent = program.format_points(row.budget_spent)
+            # Exact in the store (a rate of 1 per 3.00 spends thirds): to the hundredth here.
+            exact = row.budget_spent
+            spent = program.format_points(
+                exact if exact == exact.to_integral_value() else exact.quantize(_HUNDREDTH)
+            )
             value += f", {spent} of a budget of {points(row.budget)} spent"
         by_rule.append((label, value))
     if by_rule:
         print_rows(f"{program.name}: points by rule", by_rule)
     return 0
+
+
+_HUNDREDTH = Decimal("0.01")
 
 
 def check_html(path: Path | None) -> None:
