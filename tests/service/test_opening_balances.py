@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from loyalty import Engine, InvalidInput, MemberNotActive
+from loyalty import Engine, EntryKind, InvalidInput, MemberNotActive, Program
+from loyalty.store import Store
+from loyalty.testing.clock import ManualClock
 from tests.service.helpers import T0
 
 
@@ -29,3 +32,31 @@ def test_an_opening_balance_expiring_before_it_was_earned_is_refused(engine: Eng
     with pytest.raises(MemberNotActive):
         engine.add_opening_balance("M1", 5, id="OB-3", at=T0, expires_at=None)
     assert engine.history("M1") == []
+
+
+def test_an_opening_balances_dates_are_kept_in_utc_whatever_zone_they_come_in(any_store: Store) -> None:
+    # As every adapter keeps lot dates: the expiry entry that ends the points is dated in UTC too,
+    # and the chain digests the same bytes on every adapter (the memory store kept +05:30).
+    clock = ManualClock(T0)
+    engine = Engine(Program("Club", "EUR"), any_store, clock=clock)
+    engine.enroll("M1", at=T0)
+    kolkata = ZoneInfo("Asia/Kolkata")
+    expires, vests = (
+        (T0 + timedelta(days=30)).astimezone(kolkata),
+        (T0 + timedelta(days=1)).astimezone(kolkata),
+    )
+    engine.add_opening_balance("M1", 300, id="OB-1", at=T0, expires_at=expires, vests_at=vests)
+    [lot] = engine.lots("M1")
+    assert (lot.expires_at, lot.vests_at) == (expires, vests)
+    assert lot.expires_at is not None and lot.vests_at is not None
+    assert lot.expires_at.utcoffset() == lot.vests_at.utcoffset() == timedelta(0)
+    clock.advance(timedelta(days=40))
+    engine.run_due()
+    gone = engine.history("M1")[-1]
+    assert (gone.kind, gone.points, gone.occurred_at, gone.occurred_at.utcoffset()) == (
+        EntryKind.EXPIRE,
+        -300,
+        expires,
+        timedelta(0),
+    )
+    assert engine.verify().ok

@@ -82,7 +82,13 @@ def add_opening_balance(
         tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
         program = in_force(ctx.programs.in_uow(uow), at, default_first=True)
         posting = Posting(member_id, EntryKind.ADJUST, points, at, now, key, REASON)
-        posting = attrs.evolve(posting, vests_at=vests_at, expires_at=expires_at)
+        # The lot's dates in UTC, as every adapter keeps them and the other credits carry them:
+        # the memory store kept the caller's zone, and the expiry entry dated by it differed.
+        posting = attrs.evolve(
+            posting,
+            vests_at=None if vests_at is None else vests_at.astimezone(UTC),
+            expires_at=None if expires_at is None else expires_at.astimezone(UTC),
+        )
         entry = postings.credit(uow, posting, program)
         tiering.follow_balance(ctx, uow, [member_id], source=key, at=now)
         opening.remember(uow, codec.unstructure(entry), now)
