@@ -129,12 +129,13 @@ _DAY = timedelta(days=1)
 def check_lead(guards: TimeGuards, at: datetime, now: datetime, field: str = "at") -> None:
     """Refuse ``at`` further ahead of the engine's clock ``now`` than ``guards`` allow."""
     minutes = guards.max_lead_minutes
+    lead = at - now
     if at.tzinfo is now.tzinfo and not isinstance(at.tzinfo, timezone):
         # Two times of one zone subtract as wall clocks, fold ignored (the hour a clock goes
         # back): measured between instants. (Of different zones, or a fixed offset, they already are.)
-        at, now = at.astimezone(UTC), now.astimezone(UTC)
-    if minutes is not None and at - now > (_LEADS.get(minutes) or _lead(minutes)):
-        ahead = (at - now) / timedelta(minutes=1)
+        lead = at.astimezone(UTC) - now.astimezone(UTC)
+    if minutes is not None and lead > (_LEADS.get(minutes) or _lead(minutes)):
+        ahead = lead / timedelta(minutes=1)
         shown = f"{ahead:.0f}" if ahead == int(ahead) else f"{ahead:.1f}"
         raise TillTimeAhead(
             field,

@@ -3,14 +3,17 @@ the zone are ordered and measured as the instants they are, on every adapter."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from loyalty import Engine, Line, Program, Purchase
+import pytest
+
+from loyalty import Engine, Line, Program, Purchase, TillTimeAhead
 from loyalty.expiry import Expiry
 from loyalty.rewards import Reward
 from loyalty.store import Store
+from loyalty.time_guards import TimeGuards, check_lead
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 #: Later on the wall clock, earlier in time (the first 02:10 is 00:10 UTC, this one 01:10).
@@ -53,4 +56,15 @@ def test_a_till_time_behind_the_clock_in_that_hour_is_not_ahead_of_it(any_store:
     assert (
         engine.record_purchase(Purchase("P1", "M1", behind, [Line("x", 1, Decimal("10"))], "EUR")).points
         == 10
+    )
+
+
+def test_a_lead_refused_in_one_zone_is_told_in_that_zone() -> None:
+    # Measured between instants, told as the till and the clock wrote them.
+    paris = ZoneInfo("Europe/Paris")
+    now = datetime(2024, 7, 1, 12, tzinfo=paris)
+    with pytest.raises(TillTimeAhead) as refused:
+        check_lead(TimeGuards(), now + timedelta(minutes=20), now)
+    assert str(refused.value).startswith(
+        "at: 2024-07-01T12:20:00+02:00 is 20 minutes ahead of the engine's clock (2024-07-01T12:00:00+02:00)"
     )

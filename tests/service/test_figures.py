@@ -200,3 +200,29 @@ def test_the_hour_a_clock_goes_back_is_counted_in_order(any_store: Store) -> Non
     before = engine.figures(datetime(2024, 10, 26, tzinfo=UTC), cut)
     assert (after.issued, after.purchases) == (10, 1)
     assert (before.issued, before.purchases, before.outstanding) == (20, 1, 20)
+
+
+def test_a_period_of_hours_across_a_clock_change_compares_the_same_elapsed_time_before(
+    any_store: Store,
+) -> None:
+    # London goes back an hour on 27 October 2024 (02:00 BST is 01:00 GMT) and forward on 31 March:
+    # periods that are not whole days are compared with the same elapsed time before, never an
+    # empty or backwards one (their local clocks may say 0 or -20 minutes long).
+    engine = Engine(
+        Program("Club", "EUR", timezone="Europe/London"),
+        any_store,
+        clock=lambda: datetime(2024, 12, 1, tzinfo=UTC),
+    )
+    engine.enroll("M1", at=datetime(2024, 1, 1, tzinfo=UTC))
+    cases = [
+        (datetime(2024, 10, 27, 0, tzinfo=UTC), datetime(2024, 10, 27, 1, tzinfo=UTC)),
+        (datetime(2024, 3, 31, 1, 30, tzinfo=UTC), datetime(2024, 3, 31, 2, 30, tzinfo=UTC)),
+        (datetime(2024, 10, 27, 0, 30, tzinfo=UTC), datetime(2024, 10, 27, 1, 10, tzinfo=UTC)),
+    ]
+    for n, (start, end) in enumerate(cases):
+        length = end - start
+        for key, at in ((f"B{n}", start - length / 2), (f"D{n}", start + length / 2)):
+            engine.record_purchase(Purchase(key, "M1", at, [Line("x", 1, Decimal("10"))], "EUR"))
+    for start, end in cases:
+        found = engine.figures(start, end)
+        assert (found.active, found.active_before, found.retained) == (1, 1, 1), start

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 
@@ -191,13 +192,7 @@ def period_figures(ctx: Context, start: datetime, end: datetime, point_value: De
             f"must be None or a Decimal from 0 to 1000000 (money per point), got {point_value!r}",
         )
     try:
-        # The same length before, on the program's calendar whatever zone the bounds are written
-        # in: the day before a day, 30 days before 30 days, a clock change in either or not (the
-        # bounds' own zones made it an hour off for the same instants written in another).
-        zone = in_force(ctx.programs.all(), start, default_first=True).zone
-        local_start, local_end = start.astimezone(zone), end.astimezone(zone)
-        wall = local_end.replace(tzinfo=None) - local_start.replace(tzinfo=None)
-        before = (local_start.replace(tzinfo=None) - wall).replace(tzinfo=zone).astimezone(UTC)
+        before = _before(in_force(ctx.programs.all(), start, default_first=True).zone, start, end)
     except OverflowError:
         before = datetime.min.replace(tzinfo=UTC)
 
@@ -213,3 +208,19 @@ def period_figures(ctx: Context, start: datetime, end: datetime, point_value: De
         return figures(totals, start, end, currency, point_value=point_value, names=names, budgets=budgets)
 
     return ctx.runner.read(query)
+
+
+_MIDNIGHT = datetime.min.time()
+
+
+def _before(zone: ZoneInfo, start: datetime, end: datetime) -> datetime:
+    """Where the period compared with ``[start, end)`` begins: as many whole days before, on the
+    program's calendar, for a period of whole days there (the day before a day of 23 hours is
+    the whole day before); the same elapsed time before, for any other. The same instants give
+    the same answer in whatever zone they are written (the bounds' own zones made it an hour off)."""
+    local_start, local_end = start.astimezone(zone), end.astimezone(zone)
+    if local_start.time() == local_end.time() == _MIDNIGHT:
+        days = (local_end.date() - local_start.date()).days
+        return datetime.combine(local_start.date() - timedelta(days=days), _MIDNIGHT, zone).astimezone(UTC)
+    begins = start.astimezone(UTC)
+    return begins - (end.astimezone(UTC) - begins)
