@@ -13,6 +13,7 @@ from loyalty import Engine, Line, Program, Purchase, TillTimeAhead
 from loyalty.expiry import Expiry
 from loyalty.rewards import Reward
 from loyalty.store import Store
+from loyalty.testing.clock import ManualClock
 from loyalty.time_guards import TimeGuards, check_lead
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
@@ -21,7 +22,7 @@ SECOND_0210 = datetime(2024, 10, 27, 2, 10, tzinfo=AMSTERDAM, fold=1)  # 01:10 U
 FIRST_0250 = datetime(2024, 10, 27, 2, 50, tzinfo=AMSTERDAM, fold=0)  # 00:50 UTC
 
 
-def _club(store: Store, now: datetime) -> Engine:
+def _club(store: Store, now: datetime | ManualClock) -> Engine:
     program = Program(
         "Club",
         "EUR",
@@ -29,7 +30,7 @@ def _club(store: Store, now: datetime) -> Engine:
         rewards=[Reward(id="coffee", name="Coffee", cost=10, gives="product", sku="c")],
         expiry=Expiry("lifetime", days=100, draw="oldest_earned"),
     )
-    engine = Engine(program, store, clock=lambda: now)
+    engine = Engine(program, store, clock=now if isinstance(now, ManualClock) else lambda: now)
     for member in ("M1", "M2"):
         engine.enroll(member, at=datetime(2024, 10, 1, tzinfo=UTC))
     return engine
@@ -68,3 +69,16 @@ def test_a_lead_refused_in_one_zone_is_told_in_that_zone() -> None:
     assert str(refused.value).startswith(
         "at: 2024-07-01T12:20:00+02:00 is 20 minutes ahead of the engine's clock (2024-07-01T12:00:00+02:00)"
     )
+
+
+def test_maintenance_run_at_a_time_of_that_hour_ends_what_fell_due_before_it(any_store: Store) -> None:
+    # A hold due at 00:50 UTC; maintenance told it is the second 02:10 (01:10 UTC) ends it (the
+    # memory store's cut lost the fold and looked an hour earlier).
+    clock = ManualClock(datetime(2024, 10, 27, 0, 30, tzinfo=UTC))
+    engine = _club(any_store, clock)
+    engine.adjust("M1", 100, id="A1", at=datetime(2024, 10, 2, tzinfo=UTC), reason="welcome", actor="ops")
+    engine.hold("M1", 40, id="H1", at=clock.now, ttl=timedelta(minutes=20))
+    assert engine.balance("M1").held == 40
+    clock.now = SECOND_0210
+    assert engine.run_due(SECOND_0210).expired_holds == 1
+    assert engine.balance("M1").held == 0

@@ -464,20 +464,20 @@ class MemoryUnitOfWork(MemoryVouchers, MemoryOffline, MemoryErasure, MemoryTrans
             raise StorageError("member_id", f"no member {state.member_id!r}")
         old = data.tier_states.get(state.member_id)
         if old is not None and old.due_at is not None:
-            data.due_tiers.remove((old.due_at, old.member_id))
+            data.due_tiers.remove((utc(old.due_at), old.member_id))
         data.tier_states[state.member_id] = state
         if state.due_at is not None:
-            data.due_tiers.add((state.due_at, state.member_id))
+            data.due_tiers.add((utc(state.due_at), state.member_id))
 
         def undo() -> None:
             if state.due_at is not None:
-                data.due_tiers.remove((state.due_at, state.member_id))
+                data.due_tiers.remove((utc(state.due_at), state.member_id))
             if old is None:
                 del data.tier_states[state.member_id]
             else:
                 data.tier_states[state.member_id] = old
                 if old.due_at is not None:
-                    data.due_tiers.add((old.due_at, old.member_id))
+                    data.due_tiers.add((utc(old.due_at), old.member_id))
 
         self._undo.append(undo)
 

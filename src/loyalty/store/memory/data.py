@@ -266,6 +266,8 @@ def through(index: SortedList[tuple[datetime, str]], until: datetime) -> int:
     """How many items of ``index`` are dated ``until`` or before: those before the first of the
     next microsecond ("" sorts before every id), the finest step a datetime takes."""
     try:
-        return index.bisect_left((until + TICK, ""))
+        # In UTC, as the keys are: a zone's time of the hour a clock goes back, plus a tick,
+        # would lose its fold and stand an hour earlier.
+        return index.bisect_left((utc(until) + TICK, ""))
     except OverflowError:
         return len(index)
