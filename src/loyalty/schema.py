@@ -100,9 +100,6 @@ def key_path(key: object) -> str:
     return f".{key}" if isinstance(key, str) and _SIMPLE_KEY.fullmatch(key) else f"[{key!r}]"
 
 
-_key_path = key_path
-
-
 def describe(value: object) -> str:
     text = repr(value)
     if len(text) > 60:
@@ -134,7 +131,7 @@ def problems(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
         for sub in without:
             if isinstance(sub, ForbiddenExtraKeysError):
                 for key in sorted(sub.extra_fields, key=str):
-                    out.append((path + _key_path(key) if path else str(key), _unknown_key(sub.cl, key)))
+                    out.append((path + key_path(key) if path else str(key), _unknown_key(sub.cl, key)))
             else:
                 out += problems(sub, path)
         return out
@@ -143,7 +140,7 @@ def problems(exc: BaseException, path: str = "") -> list[tuple[str, str]]:
         with_index, rest = exc.group_exceptions()
         for sub, index_note in with_index:
             index = index_note.index
-            out += problems(sub, f"{path}[{index}]" if isinstance(index, int) else path + _key_path(index))
+            out += problems(sub, f"{path}[{index}]" if isinstance(index, int) else path + key_path(index))
         for sub in rest:
             out += problems(sub, path)
         return out

@@ -175,3 +175,14 @@ def test_an_expectation_the_program_cannot_answer_fails_the_step() -> None:
     )
     assert unknown.failure is not None
     assert "UnknownMember: member_id: no member 'M9'" in str(unknown.failure.mismatches[0])
+
+
+def test_an_advance_past_the_year_9999_fails_its_step_with_an_error_naming_it() -> None:
+    loaded = scenario_file_from_dict(
+        {**document({"advance": {"days": 36_000}}), "start": "9990-01-01T00:00:00+00:00"}
+    )
+    outcome = run_scenario(loaded, loaded.scenarios[0])
+    assert outcome.failure is not None and outcome.failure.step == 0
+    assert str(outcome.failure.mismatches[0]).startswith(
+        "error: expected None, got 'InvalidInput: advance: moves the clock past the year 9999"
+    )

@@ -24,31 +24,24 @@ class Context:
 
     runner: Runner
     programs: Programs
-    #: Overrides the program's ``time_guards.before_enrollment``: an import of old history accepts
-    #: activity its members had before they were enrolled (:func:`accepting_old_history`).
-    before_enrollment: PreEnrollment | None = None
     #: An import of old history: its records are dated as the engine that stored them accepted
     #: them, on tills whose clocks that engine let differ (:meth:`started`).
     old_history: bool = False
-    #: The guards as ``before_enrollment`` overrides them, made once (an import asks twice a record).
-    _overridden: TimeGuards | None = None
+    #: The time guards in place of the engine's: an import of old history accepts activity its
+    #: members had before they were enrolled (:meth:`accepting_old_history`). Made once: an
+    #: import asks for the guards twice a record.
+    guards_override: TimeGuards | None = None
 
     @property
     def guards(self) -> TimeGuards:
-        """The time guards commands run under: the engine's, as this context overrides them."""
-        overridden = self._overridden
-        return self.programs.guards if overridden is None else overridden
+        """The time guards commands run under: the engine's, unless this context overrides them."""
+        override = self.guards_override
+        return self.programs.guards if override is None else override
 
     def accepting_old_history(self) -> Context:
         """This context, accepting activity dated before a member's enrollment (for imports)."""
-        guards = self.programs.guards
-        accepting = PreEnrollment.ACCEPT
-        overridden = (
-            None
-            if guards.before_enrollment is accepting
-            else attrs.evolve(guards, before_enrollment=accepting)
-        )
-        return attrs.evolve(self, before_enrollment=accepting, old_history=True, overridden=overridden)
+        accepting = attrs.evolve(self.programs.guards, before_enrollment=PreEnrollment.ACCEPT)
+        return attrs.evolve(self, old_history=True, guards_override=accepting)
 
     def now(self) -> datetime:
         """The engine's time."""

@@ -33,6 +33,7 @@ __all__ = [
     "kept_shares",
     "purchase_facts",
     "purchase_time",
+    "utc",
 ]
 
 #: What the period figures read of a recorded purchase: its till time (the request's ``at`` as
@@ -44,6 +45,12 @@ PurchaseFacts = tuple[Any, str, Any, Any]
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _Key = tuple[datetime, int, str, int, tuple[tuple[str, int], ...]]
 _DAY = timedelta(days=1)
+
+
+def utc(at: datetime) -> datetime:
+    """``at`` in UTC, as the in-memory indexes keep times: two times of one zone compare by their wall
+    clocks, fold ignored, so the hour a clock goes back would sort out of order."""
+    return at if at.tzinfo is UTC else at.astimezone(UTC)
 
 
 def instant_of(value: object) -> datetime | None:
@@ -175,7 +182,7 @@ class PeriodIndex:
             self._new_purchases = []
 
     def add_member(self, member: Member) -> None:
-        self._enrolled.add((member.enrolled_at.astimezone(UTC), member.id))
+        self._enrolled.add((utc(member.enrolled_at), member.id))
 
     def rename_member(self, old: str, new: str) -> None:
         """Index member ``old``'s purchases and enrolment under ``new`` (an erasure's pseudonym)."""
@@ -186,13 +193,13 @@ class PeriodIndex:
         self._enrolled = SortedList((at, new if m == old else m) for at, m in self._enrolled)
 
     def remove_member(self, member: Member) -> None:
-        self._enrolled.remove((member.enrolled_at.astimezone(UTC), member.id))
+        self._enrolled.remove((utc(member.enrolled_at), member.id))
 
     def totals(self, start: datetime, end: datetime, before: datetime) -> PeriodTotals:
         """:meth:`~loyalty.store.UnitOfWork.period_totals`."""
         self._settle()
         entries = self._entries
-        start, end, before = start.astimezone(UTC), end.astimezone(UTC), before.astimezone(UTC)
+        start, end, before = utc(start), utc(end), utc(before)
         # Seq 0 and "" sort before every entry and key of the same instant: these are the
         # positions of the first ones at or after the instant.
         first, cut = entries.bisect_left((start, 0, "", 0, ())), entries.bisect_left((end, 0, "", 0, ()))
@@ -252,6 +259,4 @@ def _day_of(at: datetime) -> int:
 
 def _entry_key(entry: Entry, shares: tuple[int, ...]) -> _Key:
     found = tuple(rule_shares(entry.rules, entry.points, shares)) if entry.rules else ()
-    # In UTC: two times of one zone compare by their wall clocks, fold ignored, so the repeated
-    # hour of a clock going back would sort out of order.
-    return (entry.occurred_at.astimezone(UTC), entry.seq, entry.kind.value, entry.points, found)
+    return (utc(entry.occurred_at), entry.seq, entry.kind.value, entry.points, found)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import marshal
 import pickle
 from collections.abc import MutableMapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple, TypeVar
 
 from sortedcontainers import SortedList
@@ -22,7 +22,7 @@ from loyalty.offline import OfflineAllowance, OfflineUse
 from loyalty.outbox import DomainEvent
 from loyalty.referrals import Referral
 from loyalty.store import Operation, StoredProgram, check_rules
-from loyalty.store.periods import PeriodIndex, PurchaseFacts, purchase_facts
+from loyalty.store.periods import PeriodIndex, PurchaseFacts, purchase_facts, utc
 from loyalty.tallies import Tally
 from loyalty.tiers import TierState
 from loyalty.transfers import PARTED_KINDS
@@ -39,6 +39,7 @@ __all__ = [
     "pack",
     "through",
     "unpack",
+    "utc",
 ]
 
 _T = TypeVar("_T")
@@ -68,12 +69,6 @@ class Kept(NamedTuple):
     def operation(self, key: str) -> Operation:
         request, result = unpack(self.body)
         return Operation(key, self.kind, request, result, self.recorded_at)
-
-
-def utc(at: datetime) -> datetime:
-    """``at`` in UTC, as the indexes keep times: two times of one zone compare by their wall
-    clocks, fold ignored, so the hour a clock goes back would sort out of order."""
-    return at if at.tzinfo is UTC else at.astimezone(UTC)
 
 
 def _index(indexes: dict[str, SortedList[_T]], member: str) -> SortedList[_T]:
