@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from loyalty.rewards import Gives, Reward
 from loyalty.store import Store
 from loyalty.testing.clock import ManualClock
 from loyalty.testing.snapshots import snapshot
+from tests.adapters import ADAPTERS, fresh_store
 from tests.tiered_club import AMS, club
 
 T0 = datetime(2024, 1, 10, 12, 0, tzinfo=AMS)
@@ -203,3 +205,61 @@ def test_a_review_carried_out_by_a_later_redemption_measures_the_balance_before_
     )
     hold = engine.hold("M1", 300, id="H1", at=clock(), ttl=timedelta(hours=1))
     assert (hold.points, engine.tier("M1").tier.id) == (300, "gold")
+
+
+def _reviewed(store: Store, *, maintenance_first: bool, hold: bool) -> tuple[str, int, str | None, int]:
+    """A gold member whose review of 10 January 2025 is carried out on the 11th, first by
+    maintenance or by a purchase, with its points past their date by then or (``hold``) 1,000 of
+    them under a hold that ran out on the 9th: the tier the query shows before, the purchase's
+    points and tier, and the balance once maintenance has run."""
+    expiry = Expiry(ExpiryPolicy.LIFETIME, days=300) if not hold else Expiry(ExpiryPolicy.NONE)
+    engine, clock = start(club(metric="balance", downgrade="review", program={"expiry": expiry}), store)
+    buy(engine, "P1", "1600.00")  # gold: 1850 with the bonuses
+    if hold:
+        clock.now = datetime(2025, 1, 9, 12, 0, tzinfo=AMS)
+        engine.hold("M1", 1000, id="H1", at=clock(), ttl=timedelta(hours=1))
+    clock.now = datetime(2025, 1, 11, 12, 0, tzinfo=AMS)
+    shown = engine.tier("M1").tier.id
+    if maintenance_first:
+        engine.run_due()
+    receipt = buy(engine, "P2", "100.00", at=clock())
+    engine.run_due()
+    return shown, receipt.points, receipt.tier, engine.balance("M1").total
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("hold", [False, True], ids=["points past their date", "a hold that ran out"])
+def test_a_review_comes_out_the_same_whether_maintenance_or_a_purchase_carries_it_out(
+    adapter: str, hold: bool, tmp_path: Path
+) -> None:
+    results = []
+    for maintenance_first in (True, False):
+        folder = tmp_path / str(maintenance_first)
+        folder.mkdir()
+        with fresh_store(adapter, folder) as store:
+            results.append(_reviewed(store, maintenance_first=maintenance_first, hold=hold))
+    first, later = results
+    if hold:  # the hold gave its 1,000 back before the review: gold kept, the purchase at gold's rate
+        assert first == later == ("gold", 150, "gold", 2000)
+    else:  # the review finds nothing left: member, and the purchase at member's rate
+        assert first == later == ("member", 100, "member", 100)
+
+
+@pytest.mark.parametrize("batch", [1, 2, 500])  # a unit of work writes off at most ``batch`` lots
+def test_a_review_by_maintenance_measures_the_balance_with_every_point_past_its_date_gone(
+    any_store: Store, batch: int
+) -> None:
+    program = club(
+        metric="balance", downgrade="review", program={"expiry": Expiry(ExpiryPolicy.LIFETIME, days=5)}
+    )
+    engine, clock = start(program, any_store)
+    for i in range(3):  # three lots of 600, past their date on the 15th
+        engine.adjust("M1", 600, id=f"A{i}", at=T0, reason="welcome", actor="staff")
+    assert engine.tier("M1").tier.id == "gold"
+    clock.now = datetime(2025, 1, 11, 12, 0, tzinfo=AMS)  # the anniversary review, long after
+    engine.run_due(batch=batch)
+    # Whatever the batch: the review finds no points, not those its unit of work had yet to write off.
+    assert (engine.tier("M1").tier.id, engine.balance("M1").total) == ("member", 0)
+    assert [e.reason for e in engine.history("M1") if e.kind is EntryKind.TIER][-1] == (
+        "tier Gold -> Member: review of 2025-01-10: a balance of 0, below Gold's 1500"
+    )

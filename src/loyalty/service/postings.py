@@ -30,6 +30,7 @@ from loyalty.tallies import Tally
 
 __all__ = [
     "apply",
+    "balance_settled",
     "check_room",
     "credit",
     "expire_due",
@@ -140,6 +141,31 @@ def expire_due(
         )
         written.append(uow.append(posting))
     return written
+
+
+def balance_settled(uow: UnitOfWork, member_id: str, at: datetime) -> int:
+    """The member's balance once the holds whose time ran out by ``at`` are ended and the lots due
+    by then written off, as :func:`expire_due` would leave it; nothing is written.
+
+    What a balance tier measures (:mod:`loyalty.service.tiering`): a review carried out by a
+    purchase or a query then comes out as one carried out by maintenance at the same instant,
+    which writes them first. A hold's points that go back to a lot past its date by ``at`` are
+    written off with it (an inactivity lot they would roll on with counts as written off too).
+    """
+    balance = uow.balance(member_id) or 0
+    ended = [hold for hold in uow.open_holds(member_id) if hold.expires_at <= at]
+    due = uow.due_lots(at, member_id=member_id)
+    if not ended and not due:
+        return balance
+    past = {lot.id for lot in due}
+    for hold in ended:
+        for lot_id, points in hold.give_back(hold.points):
+            if lot_id not in past:
+                # A lot the hold emptied is not among the open lots due: read on its own.
+                lot = uow.lot(member_id, lot_id)
+                if lot is None or lot.expires_at is None or lot.expires_at > at:
+                    balance += points
+    return balance - sum(lot.remaining for lot in due)
 
 
 def mark_redeemed(uow: UnitOfWork, member_id: str, at: datetime) -> None:

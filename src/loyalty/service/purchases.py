@@ -233,7 +233,7 @@ def _snapshot(
         tier = TierSnapshot(
             current,
             settled,
-            tiering.measure_settled(uow, current, current.tiers, member, settled),
+            tiering.measure_settled(uow, current, current.tiers, member, settled, now),
             tiering.progress_settled(uow, current.tiers, member.id, settled),
         )
         seen = as_tier(member, settled.state.tier)
@@ -429,7 +429,7 @@ def _evaluate_in(
         settled = tiering.settled(uow, current, current.tiers, member, now)
         state = settled.state
         read, _ = _read(uow, program, purchase, as_tier(member, state.tier))
-        measure = tiering.measure_settled(uow, current, current.tiers, member, settled)
+        measure = tiering.measure_settled(uow, current, current.tiers, member, settled, now)
         decided = decide(
             program,
             current,

@@ -188,7 +188,7 @@ def _snapshot(
     current = tiering.tiered_now(ctx, uow)
     enrolled = uow.member(member_id) if current is not None else None
     if current is not None and current.tiers is not None and enrolled is not None:
-        measure = tiering.measure(uow, current, current.tiers, enrolled)
+        measure = tiering.measure(uow, current, current.tiers, enrolled, now)
         progress = tiering.progress(uow, current.tiers, member_id)
         tier = ReturnTier(current, enrolled, uow.tier_state(member_id), measure, progress)
     own = kept.get("lot")

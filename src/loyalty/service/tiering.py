@@ -64,13 +64,23 @@ def progress(uow: UnitOfWork, tiers: Tiers, member_id: str) -> Callable[[str], D
     return of
 
 
-def measure(uow: UnitOfWork, program: Program, tiers: Tiers, member: Member) -> Callable[[datetime], Decimal]:
+def measure(
+    uow: UnitOfWork, program: Program, tiers: Tiers, member: Member, now: datetime
+) -> Callable[[datetime], Decimal]:
     """The member's tier metric over the window at a given instant, read from its tallies (a
-    balance metric: the balance now, as this unit of work has written it, in points)."""
+    balance metric: the balance now, as this unit of work has written it, in points, with the
+    holds and points due by ``now`` settled as maintenance would settle them:
+    :func:`~loyalty.service.postings.balance_settled`)."""
     if tiers.metric is Metric.BALANCE:
+        # What settling would change, read once: a decision reads the balance several times,
+        # and its own writes neither end a hold nor make a lot due.
+        change: list[int] = []
 
         def balance(_: datetime) -> Decimal:
-            return Decimal(uow.balance(member.id) or 0)
+            ledger = uow.balance(member.id) or 0
+            if not change:
+                change.append(postings.balance_settled(uow, member.id, now) - ledger)
+            return Decimal(ledger + change[0])
 
         return balance
 
@@ -94,18 +104,18 @@ def settled(uow: UnitOfWork, program: Program, tiers: Tiers, member: Member, now
         now,
         program.zone,
         member.enrolled_at,
-        measure(uow, program, tiers, member),
+        measure(uow, program, tiers, member, now),
         progress(uow, tiers, member.id),
     )
     return Settled(state, stored, moves)
 
 
 def measure_settled(
-    uow: UnitOfWork, program: Program, tiers: Tiers, member: Member, tier: Settled
+    uow: UnitOfWork, program: Program, tiers: Tiers, member: Member, tier: Settled, now: datetime
 ) -> Callable[[datetime], Decimal]:
     """:func:`measure` once ``tier``'s moves are written (less the progress they reset)."""
     return without_resets(
-        measure(uow, program, tiers, member), tier.moves, tiers, program.zone, member.enrolled_at
+        measure(uow, program, tiers, member, now), tier.moves, tiers, program.zone, member.enrolled_at
     )
 
 
@@ -178,7 +188,7 @@ def follow_balance(
         # An entry bonus raises the balance again: at most one round per tier.
         for _ in range(len(tiers.levels)):
             tier = settled(uow, current, tiers, member, at)
-            value = measure(uow, current, tiers, member)(at)
+            value = measure(uow, current, tiers, member, at)(at)
             state, moves = upgrade(tier.state, tiers, value, at, current.zone, member.enrolled_at)
             tier = Settled(state, tier.stored, tier.moves + moves)
             if not tier.moves and (tier.stored is None or tier.state == tier.stored):
@@ -204,7 +214,7 @@ def rise(ctx: Context, uow: UnitOfWork, program: Program, member_id: str, *, sou
     assert member is not None  # it has a balance
     now = ctx.now()
     tier = settled(uow, program, tiers, member, now)
-    value = measure_settled(uow, program, tiers, member, tier)(now)
+    value = measure_settled(uow, program, tiers, member, tier, now)(now)
     state, moves = upgrade(tier.state, tiers, value, now, program.zone, member.enrolled_at)
     tier = Settled(state, tier.stored, tier.moves + moves)
     if tier.moves or (tier.stored is not None and tier.state != tier.stored):
@@ -238,7 +248,7 @@ def review_due(
         at,
         program.zone,
         member.enrolled_at,
-        measure(uow, program, tiers, member),
+        measure(uow, program, tiers, member, at),
         progress(uow, tiers, member_id),
     )
     source = f"tier-review:{member_id}:{stored.due_at.isoformat()}"
@@ -261,7 +271,7 @@ def status(ctx: Context, member_id: str) -> TierStatus:
             raise UnknownTier("tiers", f"program {program.name!r} (version {program.version}) has no tiers")
         current = settled(uow, program, tiers, member, now)
         state = current.state
-        metric = measure_settled(uow, program, tiers, member, current)
+        metric = measure_settled(uow, program, tiers, member, current, now)
         value = metric(now)
         earned = tiers.tier(state.earned)
         review_at = state.review_at if tiers.position(state.earned) > 0 else None
