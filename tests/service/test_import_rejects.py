@@ -124,3 +124,29 @@ def test_an_id_a_store_cannot_hold_is_rejected_before_it_is_looked_up(
     assert summary.applied == {"enrollment": 1, "purchase": 1}
     assert engine.balance("M1").available == 30
     assert [e.source_id for e in engine.history("M1")] == ["T1"]
+
+
+@pytest.mark.parametrize("on_error", ["stop", "skip"])
+def test_a_return_of_another_members_purchase_is_rejected_and_takes_nothing_back(
+    any_store: Store, on_error: str
+) -> None:
+    engine = Engine(Program("Club", "EUR"), any_store)
+    back = (
+        '{"type": "return", "id": "RT1", "member_id": "M2", "at": "2024-03-03T09:00:00+01:00",'
+        ' "purchase_id": "T1"}'
+    )
+    lines = [
+        ENROLL.format(m="M1", more=""),
+        ENROLL.format(m="M2", more=""),
+        SALE.format(id="T1", m="M1", q=2),
+        back,
+    ]
+    rejects: list[Rejected] = []
+    summary = engine.import_events(lines, on_error=on_error, on_reject=rejects.append)  # type: ignore[arg-type]
+    assert [(r.line, r.field, r.reason) for r in rejects] == [(4, "member_id", "purchase 'T1' is 'M1''s")]
+    assert summary.rejected == {"return": 1}
+    # Refused before it was recorded: nothing taken back, and the record, put right, is a new one.
+    assert engine.balance("M1").total == 20
+    assert [e.source_id for e in engine.history("M1")] == ["T1"]
+    fixed = engine.import_events([back.replace('"M2"', '"M1"')])
+    assert fixed.applied == {"return": 1} and engine.balance("M1").total == 0

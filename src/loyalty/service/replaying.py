@@ -62,9 +62,7 @@ def apply(ctx: Context, event: history.Event) -> None:
         if event.referral_code is not None:
             referring.code(ctx, event.member_id, event.referral_code)
     elif isinstance(event, history.SaleReturn):
-        receipt = returning.record_return(ctx, event.returned)
-        if receipt.member_id != event.member_id:
-            raise InvalidInput("member_id", f"purchase {event.purchase_id!r} is {receipt.member_id!r}'s")
+        _return(ctx, event)
     elif isinstance(event, history.Redemption):
         member, points, key, at = event.member_id, event.points, event.id, event.at
         reason, paid = event.reason, event.purchase_id
@@ -133,6 +131,17 @@ def erased_repeat(uow: UnitOfWork, event: history.Enrollment | history.Referred)
         and referred == wanted
         and (code is None or uow.referral_code(event.member_id) == normalize_code(code, "referral_code"))
     )
+
+
+def _return(ctx: Context, event: history.SaleReturn) -> None:
+    """Record the return as the history did; a return of another member's purchase than the
+    record's is refused (``member_id``) before anything is written."""
+    sold = ctx.runner.read(lambda uow: uow.operation(event.purchase_id))
+    owner = None if sold is None or sold.kind != "purchase" else sold.request.get("member_id")
+    if owner is not None and owner != event.member_id:
+        raise InvalidInput("member_id", f"purchase {event.purchase_id!r} is {owner!r}'s")
+    # (An unknown purchase is the return's own refusal.)
+    returning.record_return(ctx, event.returned)
 
 
 def _capture(ctx: Context, event: history.HoldCaptured) -> None:
