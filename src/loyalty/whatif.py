@@ -282,7 +282,7 @@ def _replay(runs: tuple[Run, Run], history_lines: Iterable[str | history.Event],
         day = day_of(at)
         for run in runs:
             try:
-                run.at(at, day)
+                run.at(at, day, enrollment=isinstance(event, history.Enrollment))
                 run.apply(event)
             except LoyaltyError as exc:
                 raise _wrapped(number, exc, "" if run is runs[0] else _PROPOSED) from exc
@@ -401,7 +401,7 @@ class _Beside:
             if self.end is None or at > self.end:
                 self.end = at
             try:
-                run.at(at, day_of(at))
+                run.at(at, day_of(at), enrollment=isinstance(event, history.Enrollment))
                 run.apply(event)
             except LoyaltyError as exc:
                 wrapped = _wrapped(number, exc, "")

@@ -397,7 +397,7 @@ def _replayed(run: Run, records: list[tuple[int, str]]) -> tuple[Any, ...] | Non
             event = history.parse(number, text, utc=True)
             if event is None:
                 continue
-            run.at(event.at, day_of(event.at))
+            run.at(event.at, day_of(event.at), enrollment=isinstance(event, history.Enrollment))
             run.apply(event)
         except LoyaltyError as exc:
             return ("error", number, exc.field, exc.message)

@@ -86,7 +86,6 @@ class Run:
 
     def __init__(self, program: Program | Sequence[Program], store: Store) -> None:
         self.now = EPOCH
-        self.started = False
         self.engine = Engine(_replaying(program), store, clock=lambda: self.now)
         self.versions = self.engine.versions
         self.signup = any(
@@ -102,14 +101,19 @@ class Run:
         #: Each member's net points, in the program's units.
         self.earned: dict[str, int] = {}
 
-    def at(self, when: datetime, day: int) -> None:
-        """Move the clock to ``when`` (never back), running maintenance as a new day begins
-        (``day``, ``when``'s day since the epoch, is worked out once for both programs)."""
-        if self.started and when <= self.now:
-            return
-        self.started = True
+    def at(self, when: datetime, day: int, *, enrollment: bool = False) -> None:
+        """Set the clock to ``when``, a record's time, running maintenance as a later day begins
+        than any before (``day``, ``when``'s day since the epoch, is worked out once for both
+        programs).
+
+        Back too: a record out of order (an offline till's, or one after the enrollments a
+        history export places first) is judged at its own time, as an import judges it, not at
+        the latest time seen (which took a redemption's points as past their date). An
+        ``enrollment`` runs no maintenance: the first of a history export's records, it would
+        run the day of the last one enrolled before any points were earned.
+        """
         self.now = when
-        if day != self.day:
+        if day > self.day and not enrollment:
             self.day = day
             self.engine.run_due(when)
 

@@ -10,11 +10,24 @@ from decimal import Decimal
 
 import pytest
 
-from loyalty import EarnRate, Expiry, ExpiryPolicy, InvalidInput, Line, Program, whatif_process
+from loyalty import (
+    EarnRate,
+    Engine,
+    Expiry,
+    ExpiryPolicy,
+    InvalidInput,
+    Line,
+    Program,
+    Purchase,
+    open_store,
+    whatif_process,
+)
 from loyalty.history import Enrollment, Event, Redemption, SaleReturn, write
 from loyalty.returns import Return, Returned
+from loyalty.rewards import Gives, Reward
 from loyalty.rules import EventRule, ProductBonus
 from loyalty.simulation import generate, to_jsonl
+from loyalty.testing.clock import ManualClock
 from loyalty.tiers import Tier, Tiers
 from loyalty.time_guards import PreEnrollment
 from loyalty.whatif import Comparison, MemberChange, RulePoints, simulate
@@ -24,6 +37,7 @@ MONTH = Expiry(ExpiryPolicy.LIFETIME, days=30)
 CURRENT = Program("Club", "EUR", expiry=MONTH)
 BAKERY = ProductBonus(id="bakery", name="Bakery bonus", points=5, categories=["bakery"])
 PROPOSED = Program("Club", "EUR", version="2", expiry=MONTH, rules=[BAKERY])
+COFFEE = Reward(id="coffee", name="Coffee", cost=10, gives=Gives.PRODUCT, sku="espresso", valid_for_days=30)
 
 
 def test_a_known_history_gives_the_figures_worked_out_by_hand() -> None:
@@ -188,3 +202,33 @@ def test_a_line_with_an_array_for_a_text_names_its_line_and_field() -> None:
     bad = good.replace('"milk"', '["milk"]')
     with pytest.raises(InvalidInput, match=r"^line 2: lines\[0\]\.sku: must be a string"):
         simulate([*write([Enrollment("E1", "M1", AT)]), bad], CURRENT, PROPOSED)
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["one process", "two processes"])
+def test_a_history_export_with_a_late_enrollment_replays_each_record_at_its_own_time(parallel: bool) -> None:
+    # A history export places every enrollment first: the last one, in June, must not date the
+    # redemption of February (nor the use of a voucher bought in January) as in June.
+    expiry = Expiry(ExpiryPolicy.LIFETIME, months=2)
+    program = Program("Cafe", "EUR", expiry=expiry, rewards=[COFFEE])
+    clock = ManualClock(AT)
+    store = Engine(program, open_store("memory://"), clock=clock)
+    store.enroll("A", at=AT)
+    clock.now = AT + timedelta(days=1)
+    store.record_purchase(Purchase("P1", "A", clock(), [Line("cake", 1, Decimal("100.00"))], "EUR"))
+    clock.now = AT + timedelta(days=2)
+    voucher = store.redeem_reward("A", "coffee", id="RW1", at=clock())
+    clock.now = AT + timedelta(days=3)
+    store.use_voucher(voucher.code, id="U1", at=clock(), purchase_id="P1")
+    clock.now = AT + timedelta(days=31)
+    store.redeem("A", 60, id="R1", at=clock())
+    clock.now = AT + timedelta(days=150)
+    store.enroll("B", at=clock())
+    store.run_due()
+    lines = list(write(store.export_history()))
+    assert json.loads(lines[1])["member_id"] == "B"  # the enrollments first
+    found = simulate(lines, program, program, parallel=parallel)
+    kept = store.figures(AT, clock() + timedelta(microseconds=1))
+    for side in (found.current, found.proposed):
+        assert (side.figures.issued, side.figures.redeemed, side.figures.expired) == (100, 70, 30)
+        assert (kept.issued, kept.redeemed, kept.expired) == (100, 70, 30)
+        assert side.declined == 0
