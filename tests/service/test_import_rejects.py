@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 
 import pytest
 
 from loyalty import Engine, InsufficientPoints, LoyaltyError, Program, open_store
+from loyalty.history import Redemption
 from loyalty.service.importing import Rejected
 from loyalty.store import Store
 
@@ -150,3 +152,15 @@ def test_a_return_of_another_members_purchase_is_rejected_and_takes_nothing_back
     assert [e.source_id for e in engine.history("M1")] == ["T1"]
     fixed = engine.import_events([back.replace('"M2"', '"M1"')])
     assert fixed.applied == {"return": 1} and engine.balance("M1").total == 0
+
+
+def test_a_record_holding_a_value_the_format_cannot_write_is_rejected_with_its_field() -> None:
+    engine = _engine()
+    at = datetime.fromisoformat("2024-03-03T09:00:00+01:00")
+    engine.enroll("M1", at=at)
+    rejects: list[Rejected] = []
+    odd = Redemption("R1", "M1", Decimal(5), at)  # type: ignore[arg-type]
+    summary = engine.import_events([odd], on_error="skip", on_reject=rejects.append)
+    assert [(r.line, r.field, r.error) for r in rejects] == [(1, "points", "InvalidPoints")]
+    assert rejects[0].text == repr(odd)  # what the format cannot write, as the record was given
+    assert summary.rejected == {"redemption": 1} and engine.history("M1") == []

@@ -246,11 +246,21 @@ def _items(source: Iterable[str | history.Event]) -> Iterator[_Item]:
             if event is not None:
                 yield number, event, item.rstrip("\n")
         elif isinstance(item, tuple(history.TYPE_OF)):
-            yield number, item, "".join(history.write([item])).rstrip("\n")
+            yield number, item, _text_of(item)
         else:
             raise InvalidInput(
                 f"line {number}", f"must be a line of text or a history record, not {type(item).__name__}"
             )
+
+
+def _text_of(item: history.Event) -> str:
+    """A record as its line of the format, for a reject; one the format cannot write (a
+    ``Decimal`` where points are an int) as its ``repr``: the engine refuses it, naming the field,
+    as it refuses the same value in a call."""
+    try:
+        return "".join(history.write([item])).rstrip("\n")
+    except (TypeError, ValueError):
+        return repr(item)
 
 
 # -- applying ----------------------------------------------------------------------------------
