@@ -90,10 +90,16 @@ def _svg(figure: Figure, chart: str) -> str:
     """The figure as an ``<svg>`` element for the page: no XML prolog, no metadata, and its ids
     prefixed with the chart's, so the charts of one page never share one."""
     from matplotlib import rc_context
+    from matplotlib.text import Text
 
     out = io.StringIO()
+    # Names are the merchant's, drawn as written: "$5 off when you spend $50" is no formula
+    # (matplotlib reads text between two "$" as one, and raises on "$$"). The texts made so far
+    # are told so, and those made as the figure is drawn are made so.
+    for label in figure.findobj(Text):
+        label.set_parse_math(False)
     # The salt makes the ids matplotlib derives from it the same from run to run.
-    with rc_context({"svg.hashsalt": chart, "svg.fonttype": "path"}):
+    with rc_context({"svg.hashsalt": chart, "svg.fonttype": "path", "text.parse_math": False}):
         figure.savefig(out, format="svg", metadata=_METADATA)
     text = _PROLOG.sub("", out.getvalue(), count=1)
     text = re.sub(r"<metadata>.*?</metadata>", "", text, flags=re.DOTALL)

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import attrs
 import pytest
 
 from loyalty import report_html
@@ -65,3 +66,14 @@ def test_without_matplotlib_the_error_says_what_to_install(monkeypatch: pytest.M
     assert isinstance(missing.value, LoyaltyError) and isinstance(missing.value, ImportError)
     assert missing.value.field == "report"
     assert "pip install 'loyalty-engine[report]'" in str(missing.value)
+
+
+@pytest.mark.parametrize("name", ["$5 off when you spend $50", "Happy hour $$"])
+def test_a_name_with_dollar_signs_is_drawn_as_written_not_as_a_formula(name: str) -> None:
+    need_matplotlib()
+    side = _side("current", 10)
+    page = report_html.render(_report(attrs.evolve(side, rules=(Share("five", name, Decimal(120)),))))
+    # Drawn as a formula, the text between two "$" came out in italics (the oblique face's
+    # glyphs), and "$$" raised ValueError.
+    assert "Oblique" not in page
+    assert re.findall(r'<figure class="chart" id="chart-(\w+)">', page)[-1] == "rules"
