@@ -258,3 +258,26 @@ def test_an_open_hold_imports_under_its_id_and_the_till_captures_or_releases_it_
     assert _lots(target) == _lots(source)
     assert target.balance("M1") == source.balance("M1")
     assert held[0].expires_at == NOW + ttl
+
+
+def test_a_member_a_return_left_below_zero_visits_after_a_merge_imports_as_it_was(
+    two_stores: tuple[Store, Store],
+) -> None:
+    from_store, other_store = two_stores
+    source = Engine(PROGRAM, from_store, clock=lambda: NOW)
+    source.enroll("A", at=T0)
+    source.enroll("B", at=T0)
+    source.record_purchase(Purchase("P1", "B", T0, [Line("cake", 1, Decimal("10.00"))], "EUR"))
+    source.merge_members("A", "B", id="MG1", at=NOW, reason="one person")
+    # The void gives back B's visit, which went to A with the merge: B's count is -1.
+    source.record_return(Return("RT1", "P1", NOW, None))
+    lines = list(history.write(source.export_members()))
+    assert [json.loads(line).get("tallies", {}).get("visits") for line in lines if '"ENR-B"' in line] == [
+        {"count": -1, "points": "0"}
+    ]
+    target = Engine(PROGRAM, other_store, clock=lambda: NOW)
+    summary = target.import_events(lines)
+    assert summary.rejected == {} and summary.applied["enrollment"] == 2
+    assert [history.record_of(r) for r in target.export_members() if r.member_id == "B"] == [
+        history.record_of(r) for r in source.export_members() if r.member_id == "B"
+    ]

@@ -199,7 +199,7 @@ def test_an_enrollment_with_tallies_not_the_members_own_is_rejected(any_store: S
     rejects: list[Rejected] = []
     lines = [
         ENROLL.format(m="M1", more=', "tallies": {"budget|launch": {"count": 1, "points": "500"}}'),
-        ENROLL.format(m="M2", more=', "tallies": {"visits": {"count": -1}}'),
+        ENROLL.format(m="M2", more=', "tallies": {"visits": {"count": "1"}}'),
         ENROLL.format(m="M3", more=', "tallies": {"visits": 3}'),
         ENROLL.format(m="M4", more=', "tallies": {"visits": {"count": 3}}'),
     ]

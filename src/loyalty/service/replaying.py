@@ -237,8 +237,10 @@ def _tallies(event: history.Enrollment) -> dict[str, Tally] | None:
         if member_kind(key) not in MEMBER_KINDS or not isinstance(value, dict):
             raise InvalidInput(field, "must be one of the member's own tallies, as {count, points}")
         count, points = value.get("count", 0), value.get("points", "0")
-        if type(count) is not int or count < 0 or not isinstance(points, str):
-            raise InvalidInput(field, "needs a count of 0 or more and points as a decimal string")
+        # A count below zero is one a store keeps: a return after a merge gives back the visit
+        # of an absorbed member, whose tallies went to the survivor (an export writes it as it is).
+        if type(count) is not int or not isinstance(points, str):
+            raise InvalidInput(field, "needs a count (a whole number) and points as a decimal string")
         try:
             tallies[check_tally_key(key)] = Tally(count, Decimal(points))
         except (LoyaltyError, ArithmeticError, TypeError) as exc:
