@@ -16,6 +16,8 @@ __all__ = ["json_of"]
 _scan: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 #: What JSON counts as whitespace (``\s`` counts more, which json.loads refuses after a value).
 _BLANK = re.compile(r"[ \t\n\r]*")
+#: A byte that is not UTF-8, as a file opened with ``errors="surrogateescape"`` reads it.
+_UNDECODED = re.compile("[\udc80-\udcff]")
 
 
 def json_of(number: int, text: str) -> Any:
@@ -28,7 +30,17 @@ def json_of(number: int, text: str) -> Any:
     Traceback (most recent call last):
     ...
     loyalty.errors.InvalidInput: line 4: not JSON: Expecting value
+    >>> json_of(5, b'{"sku": "ca\\xffke"}'.decode("utf-8", "surrogateescape"))
+    Traceback (most recent call last):
+    ...
+    loyalty.errors.InvalidInput: line 5: not UTF-8 text: byte 0xff at character 12
     """
+    # (A line of ASCII, as most are, is known to be so without a look at its characters.)
+    if not text.isascii():
+        undecoded = _UNDECODED.search(text)
+        if undecoded is not None:
+            byte, at = ord(undecoded.group()) - 0xDC00, undecoded.start() + 1
+            raise InvalidInput(f"line {number}", f"not UTF-8 text: byte 0x{byte:02x} at character {at}")
     try:
         data, end = _scan(text, 0)
     except (StopIteration, ValueError, RecursionError):

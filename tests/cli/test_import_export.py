@@ -215,3 +215,27 @@ def test_a_rejects_or_output_file_that_cannot_be_written_is_refused_before_anyth
         assert main(exported) == 2
         assert capsys.readouterr().err.startswith(f"error: --output: {said}")
     assert not (tmp_path / "no").exists()
+
+
+def test_a_line_with_a_byte_that_is_not_utf8_is_rejected_alone_and_written_back_as_it_was(
+    club: tuple[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url, program = club
+    rejects = tmp_path / "rejects.jsonl"
+    latin = (SALE % (1, "M1", 2)).replace("cake", "caf\xe9").encode("latin-1")
+    path = tmp_path / "h.jsonl"
+    # A byte order mark first, as some editors save UTF-8: no record's.
+    path.write_bytes(
+        b"\xef\xbb\xbf" + ENROLL.encode() + b"\n" + latin + b"\n" + (SALE % (2, "M1", 1)).encode() + b"\n"
+    )
+    assert _import(url, program, path, "--on-error", "skip", "--rejects", str(rejects), "--json") == 4
+    assert json.loads(capsys.readouterr().out)["applied"] == {"enrollment": 1, "purchase": 1}
+    back = rejects.read_bytes()
+    assert b'"sku": "caf\xe9"' in back  # the line as it was, for whoever mends it
+    assert json.loads(back.decode("latin-1"))["rejected"] == {
+        "line": 2,
+        "field": None,
+        "reason": "not UTF-8 text: byte 0xe9 at character 129",
+    }
+    assert _import(url, program, path, "--json") == 2
+    assert capsys.readouterr().err == "error: line 2: not UTF-8 text: byte 0xe9 at character 129\n"

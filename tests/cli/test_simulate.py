@@ -115,7 +115,7 @@ def test_a_bad_line_exits_2_naming_the_line_and_field(
     [
         ({"history": "missing.jsonl"}, "missing.jsonl: no such file"),
         ({"proposed": "missing.toml"}, "missing.toml: no such file"),
-        ({"history": "latin1.jsonl"}, "latin1.jsonl: is not UTF-8 text"),
+        ({"history": "latin1.jsonl"}, "line 1: not UTF-8 text: byte 0xe9 at character 31"),
     ],
 )
 def test_missing_or_unreadable_files_exit_2(

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from loyalty.cli.options import writable
 from loyalty.cli.programs import check_file
@@ -52,13 +51,6 @@ def _lines(path: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: raw.read(1 << 20), b""))
 
 
-def _read(lines: TextIO, path: Path) -> Iterator[str]:
-    try:
-        yield from lines
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(str(path), f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
-
-
 def import_file(args: argparse.Namespace) -> int:
     check_file(args.file)
     if args.rejects is not None and args.on_error != "skip":
@@ -67,10 +59,13 @@ def import_file(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         store = stack.enter_context(existing_store(store_url(args.store)))
         engine, program = engine_on(store, args.program)
-        lines = stack.enter_context(args.file.open(encoding="utf-8"))
+        # A line with a byte that is not UTF-8 is that line's reject (loyalty.history_json), not
+        # the end of the run; a byte order mark, which some editors save UTF-8 with, is no record's.
+        lines = stack.enter_context(args.file.open(encoding="utf-8-sig", errors="surrogateescape"))
         rejects = None
         if args.rejects is not None:
-            rejects = stack.enter_context(args.rejects.open("w", encoding="utf-8"))
+            # (A line rejected for a byte that is not UTF-8 is written back with that byte.)
+            rejects = stack.enter_context(args.rejects.open("w", encoding="utf-8", errors="surrogateescape"))
         advance = stack.enter_context(progress("import", _lines(args.file) if sys.stderr.isatty() else None))
         read = [0]
 
@@ -85,7 +80,7 @@ def import_file(args: argparse.Namespace) -> int:
                 print(f"skipped {bad}", file=sys.stderr)
 
         summary = engine.import_events(
-            _read(lines, args.file),
+            lines,
             batch_size=args.batch_size,
             on_error=args.on_error,
             on_reject=reject,

@@ -20,7 +20,8 @@ def simulate(args: argparse.Namespace) -> int:
     check_html(args.html)
     try:
         with (
-            args.history.open(encoding="utf-8") as lines,
+            # A byte that is not UTF-8 stops the run at its line (loyalty.history_json).
+            args.history.open(encoding="utf-8-sig", errors="surrogateescape") as lines,
             progress("simulate: replaying the history") as advance,
         ):
             found = compare(
@@ -35,8 +36,6 @@ def simulate(args: argparse.Namespace) -> int:
                 on_disk=args.on_disk,
                 parallel=False if args.sequential else None,
             )
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(str(args.history), f"is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except OSError as exc:
         raise InvalidInput(str(args.history), f"cannot be read: {exc.strerror or exc}") from None
     if args.html is not None:
