@@ -214,7 +214,8 @@ def give(context: Context, rule: Rule, matching: list[int], local: datetime) -> 
             # so a visit that earns no bonus yet is returned as a zero contribution.
             out.append((rule.id, name, _ZERO, f"stamp {visit % rule.every} of {rule.every}", None))
         else:
-            out.append((rule.id, name, Decimal(rule.points), f"visit {visit}: every {rule.every}th", None))
+            every = _ordinal(rule.every)
+            out.append((rule.id, name, Decimal(rule.points), f"visit {visit}: every {every}", None))
         return out, {key: Tally.of(1, _ZERO)}
     elif isinstance(rule, BirthdayBonus):
         return _birthday(context, rule, local)
@@ -416,3 +417,9 @@ def _not_multiplied(rule: Multiplier, listed: int, earned: int) -> str:
     if not earned:
         return "no points on the matching lines to multiply"
     return "a factor of 1 adds nothing"
+
+
+def _ordinal(number: int) -> str:
+    """``number`` as an English ordinal, as a receipt line says it: 1st, 2nd, 3rd, 4th, 11th, 22nd."""
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"

@@ -150,7 +150,17 @@ class TestRows:
         rule = StampCard(id="s", points=9, every=3)
         line = Line("a", 1, D("1.00"))
         assert self.details(rule, line, tallies={"stamps|s|M1": Tally(4)}) == [(D(0), "stamp 2 of 3")]
-        assert self.details(rule, line, tallies={"stamps|s|M1": Tally(5)}) == [(D(9), "visit 6: every 3th")]
+        assert self.details(rule, line, tallies={"stamps|s|M1": Tally(5)}) == [(D(9), "visit 6: every 3rd")]
+
+    @pytest.mark.parametrize(
+        ("every", "said"), [(2, "2nd"), (4, "4th"), (11, "11th"), (12, "12th"), (21, "21st"), (22, "22nd")]
+    )
+    def test_a_stamp_cards_visit_is_an_english_ordinal(self, every: int, said: str) -> None:
+        rule = StampCard(id="s", points=9, every=every)
+        stamps = {"stamps|s|M1": Tally(every - 1)}
+        assert self.details(rule, Line("a", 1, D("1.00")), tallies=stamps) == [
+            (D(9), f"visit {every}: every {said}")
+        ]
 
     def test_no_whole_unit(self) -> None:
         half = Purchase("P1", "M1", T0, [Line("a", D("0.5"), D("1.00"))], "EUR")
