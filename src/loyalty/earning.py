@@ -107,6 +107,9 @@ def _absence_reason(days: int, context: Context, at: datetime) -> str | None:
     if not last:
         return f"only for members back after {days} days away; no earlier visit"
     away = at - (_EPOCH + timedelta(microseconds=int(last)))
+    if away < timedelta(0):
+        # Only the latest visit is kept: one after this (late) purchase says nothing of before.
+        return f"only for members back after {days} days away; the last visit was after this purchase"
     if away < timedelta(days=days):
         return f"only for members back after {days} days away; last visit {away.days} days before"
     return None

@@ -132,6 +132,10 @@ class TestBackAfterAbsence:
     def test_no_earlier_visit(self) -> None:
         assert self.points(None) == (10, ("only for members back after 60 days away; no earlier visit",))
 
+    def test_a_visit_after_the_purchase_says_nothing_of_before(self) -> None:
+        reason = "only for members back after 60 days away; the last visit was after this purchase"
+        assert self.points(T0 + timedelta(days=19)) == (10, (reason,))  # not "-19 days before"
+
 
 class TestExclusiveGroups:
     def test_on_a_tie_the_first_listed_is_kept_and_the_other_says_so(self) -> None:
