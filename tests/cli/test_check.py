@@ -28,7 +28,8 @@ def test_a_bad_or_missing_file_fails_and_the_others_still_run(
     bad = tmp_path / "bad.loyalty.toml"
     bad.write_text('format = 2\nstart = 2024-03-01T09:00:00Z\nprogram_file = "p.toml"\nscenarios = []\n')
     hotel = EXAMPLES / "scenarios" / "hotel.loyalty.toml"
-    assert main(["check", str(bad), str(tmp_path / "none.loyalty.toml"), str(hotel)]) == 1
+    # A file that could not be read is a refused input, status 2 as for any command.
+    assert main(["check", str(bad), str(tmp_path / "none.loyalty.toml"), str(hotel)]) == 2
     out, err = capsys.readouterr()
     assert err.splitlines() == [
         f"{bad}: format: this release reads format 1, not 2",
@@ -36,3 +37,7 @@ def test_a_bad_or_missing_file_fails_and_the_others_still_run(
         f"error: {tmp_path / 'none.loyalty.toml'}: no such file",
     ]
     assert out.splitlines()[-1] == "2 passed, 2 failed"
+    # Every file read, one with problems: the stories failed, status 1.
+    assert main(["check", str(bad), str(hotel)]) == 1
+    assert capsys.readouterr().out.splitlines()[-1] == "2 passed, 1 failed"
+    assert main(["check", str(tmp_path)]) == 2  # a folder is no scenario file

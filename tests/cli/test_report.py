@@ -183,7 +183,10 @@ def test_a_last_day_past_the_calendar_is_refused_by_field_not_with_a_traceback(
         engine.record_purchase(Purchase("P1", "M1", START, [Line("tea", 1, Decimal("2.50"))], "EUR"))
     # The day after 9999-12-31, where the period would end, is no date.
     assert main(["report", url, "--from", "2024-01-01", "--to", "9999-12-31"]) == 2
-    assert capsys.readouterr().err == "error: end: must lie in the years 1900 to 9998, got 9999-12-31\n"
+    assert capsys.readouterr().err == "error: --to: must lie in the years 1900 to 9998, got 9999-12-31\n"
+    # A period backwards is told as typed, by its options.
+    assert main(["report", url, "--from", "2024-02-01", "--to", "2024-01-01"]) == 2
+    assert capsys.readouterr().err == "error: --to: must be after --from (2024-02-01), got 2024-01-01\n"
 
 
 def _small_store(tmp_path: Path) -> str:

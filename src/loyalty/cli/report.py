@@ -26,8 +26,13 @@ def report(args: argparse.Namespace) -> int:
     check_html(args.html)
     with existing_store(store_url(args.store or args.store_option)) as store:
         engine, program = engine_on(store, args.program)
-        start = _bound(args.start, program.zone, field="start")
-        end = _bound(args.end, program.zone, field="end", day_included=True)
+        start = _bound(args.start, program.zone, field="--from")
+        end = _bound(args.end, program.zone, field="--to", day_included=True)
+        if end <= start:
+            # Said as typed: --to 2024-01-01 is the end of that day, which the engine would name.
+            raise InvalidInput(
+                "--to", f"must be after --from ({args.start.isoformat()}), got {args.end.isoformat()}"
+            )
         # Priced as the HTML report and a what-if are: by default at the program's point value.
         value = program.redemption.point_value if args.point_value is None else args.point_value
         with progress("report: adding up the figures in the store"):
