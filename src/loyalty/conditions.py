@@ -183,9 +183,10 @@ def _within(now: time, start: time | None, end: time | None) -> bool:
 @functools.lru_cache(maxsize=4096)
 def _occurs(rule: rrule, starts: date | None, day: date) -> bool:
     # Cached per rule and day: dateutil walks from the rule's start each
-    # time, and every purchase of a day asks the same question.
-    anchor = datetime.combine(starts or date(2000, 1, 1), time())
-    bound = rule.replace(dtstart=anchor)
+    # time, and every purchase of a day asks the same question. The start is the rule's
+    # ``starts``, else the recurrence's own DTSTART, else 1 January 2000 (as parsed:
+    # loyalty.rule_fields.recurrence).
+    bound = rule if starts is None else rule.replace(dtstart=datetime.combine(starts, time()))
     midnight = datetime.combine(day, time())
     hit = bound.after(midnight - timedelta(microseconds=1), inc=True)
     return hit is not None and hit.date() == day

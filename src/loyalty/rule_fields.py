@@ -232,13 +232,26 @@ def _check_recurrence(_: Any, attribute: attrs.Attribute[Any], value: object) ->
         recurrence(attribute.name, value)
 
 
+#: Where a recurrence with no start of its own counts from (its COUNT, its INTERVAL, the weekday
+#: of a FREQ=WEEKLY with no BYDAY): a Saturday.
+RECURRENCE_START = datetime(2000, 1, 1)
+_DTSTART = re.compile(r"(?:^|\n)\s*DTSTART[:;]", re.IGNORECASE)
+
+
+def recurrence_has_start(text: str) -> bool:
+    """Whether an RRULE text gives its own start (a ``DTSTART`` line)."""
+    return _DTSTART.search(text) is not None
+
+
 def recurrence(field: str, text: object) -> rrule:
-    """The dateutil rrule of an RFC 5545 ``RRULE`` text such as ``FREQ=MONTHLY;BYDAY=+1TU``."""
+    """The dateutil rrule of an RFC 5545 ``RRULE`` text such as ``FREQ=MONTHLY;BYDAY=+1TU``,
+    counted from its ``DTSTART`` (a date and time without a zone: the rule's timezone applies)
+    or else from :data:`RECURRENCE_START`."""
     if not isinstance(text, str) or not text.strip() or len(text) > 512:
         raise InvalidInput(field, f"must be an RRULE text such as 'FREQ=MONTHLY;BYDAY=+1TU', got {text!r}")
     try:
-        parsed = rrulestr(text, dtstart=datetime(2000, 1, 1), cache=False)
-    except (ValueError, TypeError) as exc:
+        parsed = rrulestr(text, dtstart=RECURRENCE_START, cache=False, ignoretz=True)
+    except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput(field, f"not a valid RRULE ({exc}): {text!r}") from None
     if not isinstance(parsed, rrule):
         raise InvalidInput(field, f"must be a single RRULE, got {text!r}")

@@ -78,6 +78,26 @@ def test_a_recurrence_counts_from_the_day_the_rule_starts() -> None:
     assert when_reason(rule, at(12, 12)) == "not a day of FREQ=WEEKLY;INTERVAL=2"
 
 
+def test_a_recurrence_counts_from_its_own_dtstart() -> None:
+    # 2024-01-01 is a Monday: weekly from it is Mondays (from 1 January 2000, Saturdays).
+    weekly = PurchaseBonus(id="monday", points=5, recurrence="DTSTART:20240101T000000\nRRULE:FREQ=WEEKLY")
+    assert (when_reason(weekly, at(4, 12)), when_reason(weekly, at(9, 12)) is not None) == (None, True)
+    # Its COUNT counts from it too: the four Tuesdays from 1 March, 5 to 26 March (a zone is ignored).
+    four = PurchaseBonus(
+        id="four", points=5, recurrence="DTSTART:20240301T000000Z\nRRULE:FREQ=WEEKLY;BYDAY=TU;COUNT=4"
+    )
+    assert [when_reason(four, at(day, 12)) for day in (5, 26)] == [None, None]
+    assert when_reason(four, datetime(2024, 4, 2, 12, tzinfo=UTC)) is not None
+
+
+def test_a_recurrence_without_a_start_counts_from_the_first_of_january_2000() -> None:
+    rule = PurchaseBonus(id="first", points=5, recurrence="FREQ=MONTHLY;BYDAY=+1TU")
+    assert when_reason(rule, datetime(2000, 1, 4, 12, tzinfo=UTC)) is None
+    assert when_reason(rule, datetime(1999, 3, 2, 12, tzinfo=UTC)) == "not a day of FREQ=MONTHLY;BYDAY=+1TU"
+    early = PurchaseBonus(id="early", points=5, starts=date(1990, 1, 1), recurrence="FREQ=MONTHLY;BYDAY=+1TU")
+    assert when_reason(early, datetime(1999, 3, 2, 12, tzinfo=UTC)) is None  # given an earlier start
+
+
 def test_a_rule_for_some_lines_says_every_kind_of_line_it_wanted() -> None:
     rule = PurchaseBonus(id="kit", points=5, skus=("A1", "B2"), categories=("shoes",))
     assert lines_reason(rule) == "no line with SKU A1/B2 and category shoes"
