@@ -92,6 +92,14 @@ class Run:
             isinstance(rule, EventRule) and rule.event == ENROLLED for v in self.versions for rule in v.rules
         )
         self.day = -1
+        #: The rule ids of the tiers' entry bonuses (``tier-gold:bonus``), if any tier pays one.
+        self.bonus_rules = {
+            f"{level.rule_id}:bonus"
+            for version in self.versions
+            if version.tiers is not None
+            for level in version.tiers.levels
+            if level.bonus
+        }
         self.rules: dict[str, Decimal] = {}
         self.names: dict[str, str] = {}
         self.rounding = Decimal(0)
@@ -137,6 +145,21 @@ class Run:
         earned[member] = earned.get(member, 0) + receipt.points + bonus
 
     def apply(self, event: history.Event) -> None:
+        """Replay ``event`` under this program, adding up what it earned."""
+        if not self.bonus_rules or not isinstance(event, _MAY_LIFT):
+            self._apply(event)
+            return
+        # Points that lift a tier outside a purchase (a correction, points received, a merge, an
+        # opening balance) pay its entry bonus with no receipt to say so: read from the ledger.
+        before = self.engine.last_seq()
+        self._apply(event)
+        member = event.to_member if isinstance(event, history.PointsSent) else event.member_id
+        for entry in self.engine.history(member, after=before):
+            if entry.kind is EntryKind.EARN and len(entry.rules) == 1 and entry.rules[0] in self.bonus_rules:
+                self.tier_bonus += entry.points
+                self.earned[member] = self.earned.get(member, 0) + entry.points
+
+    def _apply(self, event: history.Event) -> None:
         engine = self.engine
         if isinstance(event, history.Sale):
             self.receipt(engine.record_purchase(event.purchase))
@@ -300,6 +323,9 @@ class Run:
             drifting,
         )
 
+
+#: The records whose points may lift a tier, and pay its entry bonus, with no receipt.
+_MAY_LIFT = (history.Adjustment, history.PointsSent, history.MembersMerged, history.OpeningBalance)
 
 #: The classes of the history's records.
 RECORDS = tuple(history.TYPE_OF)

@@ -232,3 +232,20 @@ def test_a_history_export_with_a_late_enrollment_replays_each_record_at_its_own_
         assert (side.figures.issued, side.figures.redeemed, side.figures.expired) == (100, 70, 30)
         assert (kept.issued, kept.redeemed, kept.expired) == (100, 70, 30)
         assert side.declined == 0
+
+
+def test_a_tier_bonus_paid_outside_a_purchase_is_counted_with_the_rules() -> None:
+    silver = Tier(id="silver", name="Silver", threshold=60, bonus=5)
+    program = Program("Club", "EUR", tiers=Tiers(levels=[Tier(id="member", name="Member"), silver]))
+    records: list[Event] = [Enrollment("E1", "M1", AT), Enrollment("E2", "M2", AT)]
+    goods = Line("goods", 1, Decimal("40.00"))
+    records += [
+        sale("P1", "M1", AT + timedelta(days=1), goods),
+        sale("P2", "M2", AT + timedelta(days=2), goods),
+    ]
+    merge = {"type": "merge", "id": "MG", "member_id": "M1", "at": (AT + timedelta(days=3)).isoformat()}
+    lines = [*write(records), json.dumps({**merge, "absorbed": "M2", "reason": "one person"})]
+    side = simulate(lines, program, program, parallel=False).current
+    # The merge's 80 points lift M1 to silver: its bonus is in the figures, and in the what-if's sums.
+    assert side.figures.issued == 85 and side.tier_bonus == 5
+    assert sum(rule.points for rule in side.rules) + side.rounding + side.tier_bonus == side.figures.issued
