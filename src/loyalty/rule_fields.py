@@ -18,7 +18,6 @@ from dateutil.rrule import rrule, rrulestr
 
 from loyalty.checks import MAX_NAME_LENGTH, MAX_POINTS, accepts, check_text
 from loyalty.errors import InvalidAmount, InvalidInput
-from loyalty.money import MAX_AMOUNT
 
 _RULE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 # The end may be 24:00 (midnight at the end of the day), and no other time in hour 24.
@@ -161,20 +160,12 @@ def _to_decimal(value: Any) -> Any:
 
 
 def _positive_decimal(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
-    _amount(attribute.name, value)
+    _decimal(attribute.name, value, positive=True)
 
 
 def _optional_positive_decimal(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None:
-        _amount(attribute.name, value)
-
-
-def _amount(attribute: str, value: object) -> None:
-    """An amount or quantity a rule is given (its ``per``, ``min_amount``, ``min_quantity``):
-    positive and below :data:`~loyalty.money.MAX_AMOUNT`, as the base rate's ``per`` and every
-    amount a till sends are."""
-    if _decimal(attribute, value, positive=True) >= MAX_AMOUNT:
-        raise InvalidAmount(attribute, f"must be below {MAX_AMOUNT:,.0f}, got {value}")
+        _decimal(attribute.name, value, positive=True)
 
 
 def _check_factor(_: Any, attribute: attrs.Attribute[Any], value: object) -> None:
