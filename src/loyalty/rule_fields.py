@@ -226,18 +226,13 @@ def _check_recurrence(_: Any, attribute: attrs.Attribute[Any], value: object) ->
 #: Where a recurrence with no start of its own counts from (its COUNT, its INTERVAL, the weekday
 #: of a FREQ=WEEKLY with no BYDAY): a Saturday.
 RECURRENCE_START = datetime(2000, 1, 1)
-_DTSTART = re.compile(r"(?:^|\n)\s*DTSTART[:;]", re.IGNORECASE)
-
-
-def recurrence_has_start(text: str) -> bool:
-    """Whether an RRULE text gives its own start (a ``DTSTART`` line)."""
-    return _DTSTART.search(text) is not None
 
 
 def recurrence(field: str, text: object) -> rrule:
     """The dateutil rrule of an RFC 5545 ``RRULE`` text such as ``FREQ=MONTHLY;BYDAY=+1TU``,
-    counted from its ``DTSTART`` (a date and time without a zone: the rule's timezone applies)
-    or else from :data:`RECURRENCE_START`."""
+    counted from its ``DTSTART`` (its wall clock: the rule's timezone applies) or else from
+    :data:`RECURRENCE_START` (a rule's ``starts``, if it has one, comes first:
+    :func:`loyalty.conditions.when_reason`)."""
     if not isinstance(text, str) or not text.strip() or len(text) > 512:
         raise InvalidInput(field, f"must be an RRULE text such as 'FREQ=MONTHLY;BYDAY=+1TU', got {text!r}")
     try:
@@ -246,6 +241,11 @@ def recurrence(field: str, text: object) -> rrule:
         raise InvalidInput(field, f"not a valid RRULE ({exc}): {text!r}") from None
     if not isinstance(parsed, rrule):
         raise InvalidInput(field, f"must be a single RRULE, got {text!r}")
+    # A DTSTART with a TZID keeps its zone whatever ignoretz says: its wall clock is kept, in the
+    # rule's timezone, as for any other (a zoned start would not compare with the days asked).
+    start = getattr(parsed, "_dtstart", None)
+    if isinstance(start, datetime) and start.tzinfo is not None:
+        parsed = parsed.replace(dtstart=start.replace(tzinfo=None))
     return parsed
 
 

@@ -97,7 +97,6 @@ from loyalty.rule_fields import (
     _tuple_of_ids,
     check_rule_id,
     recurrence,
-    recurrence_has_start,
     zone,
 )
 
@@ -198,9 +197,6 @@ class Rule:
         object.__setattr__(
             self, "_rrule", None if self.recurrence is None else recurrence("recurrence", self.recurrence)
         )
-        if self.recurrence is not None and self.starts is not None and recurrence_has_start(self.recurrence):
-            # Either would be the day its COUNT and INTERVAL count from: one is enough.
-            raise InvalidInput("recurrence", "has a DTSTART and the rule has starts: give the start once")
         # Which groups of conditions the rule uses, worked out once: evaluation
         # skips the groups a rule does not use, and most rules use few.
         timed = bool(self.starts or self.ends or self.days or self.hours or self.recurrence)

@@ -204,14 +204,6 @@ def test_invalid_recurrence() -> None:
     )
 
 
-def test_a_recurrence_with_a_dtstart_takes_no_starts_beside_it() -> None:
-    rule = {"kind": "purchase_bonus", "id": "a", "points": 1, "starts": "2024-03-01"}
-    rule["recurrence"] = "DTSTART:20240301T000000\nRRULE:FREQ=WEEKLY"
-    assert problems({**BASE, "rules": [rule]}) == (
-        ("rules[0].recurrence", "has a DTSTART and the rule has starts: give the start once"),
-    )
-
-
 def test_duplicate_rule_ids() -> None:
     rules = [
         {"kind": "spend", "id": "a", "points": 1},

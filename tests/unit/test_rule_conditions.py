@@ -90,6 +90,21 @@ def test_a_recurrence_counts_from_its_own_dtstart() -> None:
     assert when_reason(four, datetime(2024, 4, 2, 12, tzinfo=UTC)) is not None
 
 
+def test_a_recurrence_with_a_zoned_dtstart_counts_from_its_wall_clock() -> None:
+    text = "DTSTART;TZID=Europe/Amsterdam:20240301T000000\nRRULE:FREQ=WEEKLY;BYDAY=TU;COUNT=4"
+    rule = PurchaseBonus(id="four", points=5, recurrence=text)
+    assert [when_reason(rule, at(day, 12)) for day in (5, 26)] == [None, None]  # (it raised TypeError)
+    assert when_reason(rule, datetime(2024, 4, 2, 12, tzinfo=UTC)) == f"not a day of {text}"
+
+
+def test_a_rules_starts_comes_before_the_dtstart_of_its_recurrence() -> None:
+    # As stored by releases that read no DTSTART: such a version still loads, and means what it did.
+    text = "DTSTART:20240101T000000\nRRULE:FREQ=WEEKLY;INTERVAL=2"
+    rule = PurchaseBonus(id="fortnight", points=5, starts=date(2024, 3, 5), recurrence=text)
+    assert [when_reason(rule, at(5, 12)), when_reason(rule, at(19, 12))] == [None, None]
+    assert when_reason(rule, at(12, 12)) == f"not a day of {text}"
+
+
 def test_a_recurrence_without_a_start_counts_from_the_first_of_january_2000() -> None:
     rule = PurchaseBonus(id="first", points=5, recurrence="FREQ=MONTHLY;BYDAY=+1TU")
     assert when_reason(rule, datetime(2000, 1, 4, 12, tzinfo=UTC)) is None
