@@ -263,3 +263,24 @@ def test_a_review_by_maintenance_measures_the_balance_with_every_point_past_its_
     assert [e.reason for e in engine.history("M1") if e.kind is EntryKind.TIER][-1] == (
         "tier Gold -> Member: review of 2025-01-10: a balance of 0, below Gold's 1500"
     )
+
+
+@pytest.mark.parametrize("batch", [1, 500])
+def test_points_a_hold_gives_back_to_lots_that_roll_on_count_as_kept(any_store: Store, batch: int) -> None:
+    # Under inactivity expiry points given back roll on with the member's activity: the review
+    # counts them, as maintenance keeps them, whether or not its unit of work has got to them.
+    program = club(
+        metric="balance", downgrade="review", program={"expiry": Expiry(ExpiryPolicy.INACTIVITY, days=340)}
+    )
+    engine, clock = start(program, any_store)
+    buy(engine, "P1", "1000.00")
+    buy(engine, "P2", "600.00", at=clock.catch_up(T0 + timedelta(days=1)))  # gold: 2000 with the bonuses
+    clock.now = datetime(2024, 12, 1, 12, 0, tzinfo=AMS)  # two holds take every point, for 39 days
+    engine.hold("M1", 1050, id="H1", at=clock(), ttl=timedelta(days=39))
+    engine.hold("M1", 950, id="H2", at=clock(), ttl=timedelta(days=39))
+    clock.now = datetime(2024, 12, 10, 12, 0, tzinfo=AMS)
+    buy(engine, "P3", "10.00", at=clock())  # activity: the points roll on past the review
+    clock.now = datetime(2025, 1, 11, 12, 0, tzinfo=AMS)  # the review of 10 January is due
+    assert (engine.tier("M1").tier.id, engine.tier("M1").value) == ("gold", Decimal(2015))
+    report = engine.run_due(batch=batch)
+    assert (report.tier_changes, engine.tier("M1").tier.id, engine.balance("M1").total) == (0, "gold", 2015)

@@ -150,22 +150,28 @@ def balance_settled(uow: UnitOfWork, member_id: str, at: datetime) -> int:
     What a balance tier measures (:mod:`loyalty.service.tiering`): a review carried out by a
     purchase or a query then comes out as one carried out by maintenance at the same instant,
     which writes them first. A hold's points that go back to a lot past its date by ``at`` are
-    written off with it (an inactivity lot they would roll on with counts as written off too).
+    written off with it, unless the lot rolls on past ``at`` as they go back (inactivity expiry:
+    :func:`return_draws`), which keeps all of its points.
     """
     balance = uow.balance(member_id) or 0
     ended = [hold for hold in uow.open_holds(member_id) if hold.expires_at <= at]
     due = uow.due_lots(at, member_id=member_id)
     if not ended and not due:
         return balance
-    past = {lot.id for lot in due}
+    back: dict[int, int] = {}
     for hold in ended:
         for lot_id, points in hold.give_back(hold.points):
-            if lot_id not in past:
-                # A lot the hold emptied is not among the open lots due: read on its own.
-                lot = uow.lot(member_id, lot_id)
-                if lot is None or lot.expires_at is None or lot.expires_at > at:
-                    balance += points
-    return balance - sum(lot.remaining for lot in due)
+            back[lot_id] = back.get(lot_id, 0) + points
+    # Each lot given points back, with the date it has once they are back: a rolling lot's
+    # rolls on as the member's activity moved the others (return_draws), all of its points.
+    found = [lot for lot_id in back if (lot := uow.lot(member_id, lot_id)) is not None]
+    dates = {lot.id: lot.expires_at for lot in found}
+    rolling = [lot for lot in found if lot.rolling and lot.expires_at is not None]
+    if rolling:
+        dates.update(_rolled_on(uow, member_id, rolling))
+    kept = {lot_id for lot_id, date in dates.items() if date is None or date > at}
+    balance += sum(points for lot_id, points in back.items() if lot_id in kept or lot_id not in dates)
+    return balance - sum(lot.remaining for lot in due if lot.id not in kept)
 
 
 def mark_redeemed(uow: UnitOfWork, member_id: str, at: datetime) -> None:
@@ -223,13 +229,8 @@ def return_draws(
     back = {lot for lot, _ in draws}
     lots = [lot for lot in uow.lots(member_id) if lot.id in back and lot.rolling and lot.expires_at]
     if lots:
-        # A lot's number is the seq of the entry that opened it: no roll before it moves it.
-        rolls = [
-            (each.recorded_at, until)
-            for each in uow.history(member_id, after=min(lot.id for lot in lots))
-            if (until := _activity(each)) is not None
-        ]
-        moved = tuple((lot.id, date) for lot in lots if (date := _rolled(lot, rolls)) != lot.expires_at)
+        rolled = _rolled_on(uow, member_id, lots)
+        moved = tuple((lot.id, date) for lot in lots if (date := rolled[lot.id]) != lot.expires_at)
         if moved:
             why = f"points back from {label} roll on with the others"
             redate = Posting(
@@ -237,6 +238,18 @@ def return_draws(
             )
             uow.append(redate)
     return entry
+
+
+def _rolled_on(uow: UnitOfWork, member_id: str, lots: list[Lot]) -> dict[int, datetime | None]:
+    """The dates the member's rolling ``lots`` roll on to, as points given back to them do: as the
+    member's activity moved the others since each was opened (:func:`_rolled`)."""
+    # A lot's number is the seq of the entry that opened it: no roll before it moves it.
+    rolls = [
+        (each.recorded_at, until)
+        for each in uow.history(member_id, after=min(lot.id for lot in lots))
+        if (until := _activity(each)) is not None
+    ]
+    return {lot.id: _rolled(lot, rolls) for lot in lots}
 
 
 def _activity(entry: Entry) -> datetime | None:
