@@ -17,7 +17,7 @@ from loyalty import Merge, Receipt, Referrals, Return, Transfer, balance_of
 from loyalty.earning_keys import visits_key
 from loyalty.engine import Engine
 from loyalty.erasure import Erased
-from loyalty.errors import IdempotencyConflict, IdentifierTaken, MemberErased
+from loyalty.errors import IdempotencyConflict, IdentifierTaken, MemberErased, MemberNotActive
 from loyalty.identifiers import Identifier
 from loyalty.members import Member
 from loyalty.program import Program
@@ -401,3 +401,61 @@ def test_the_same_erasure_sent_twice_at_once_returns_the_first_ones_result_to_bo
     outcomes = _race(store_url, [erase] * 2)
     assert all(isinstance(o, Erased) for o in outcomes), outcomes
     assert outcomes[0] == outcomes[1]
+
+
+def _refused(command: Callable[[Engine], object]) -> Callable[[Engine], object]:
+    """``command``, returning the refusal of a member that is not active rather than raising it."""
+
+    def run(engine: Engine) -> object:
+        try:
+            return command(engine)
+        except MemberNotActive as refused:
+            return refused
+
+    return run
+
+
+def _members_with_points(engine: Engine, *members: str) -> None:
+    for member in members:
+        engine.enroll(member, at=T0)
+        engine.adjust(member, 100, id=f"start-{member}", at=T0, reason="start", actor="test")
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_merges_of_two_members_each_way_round_at_once_let_one_through(
+    store: PostgresStore, store_url: str, attempt: int
+) -> None:
+    engine = Engine(PG, store, clock=lambda: T0)
+    _members_with_points(engine, "A", "B")
+    done = _race(
+        store_url,
+        [
+            _refused(lambda e: e.merge_members("A", "B", id="G1", at=T0, reason="one person")),
+            _refused(lambda e: e.merge_members("B", "A", id="G2", at=T0, reason="one person")),
+        ],
+    )
+    # Each took the other's lock as well as its own: one went first, and the other found its
+    # survivor closed (both went through, and each closed member kept the other's points).
+    merged = [each for each in done if isinstance(each, Merge)]
+    refused = [each for each in done if isinstance(each, MemberNotActive)]
+    assert (len(merged), len(refused), refused[0].field) == (1, 1, "survivor")
+    assert engine.balance(merged[0].survivor).total == 200
+    assert engine.balance(merged[0].absorbed).total == 0
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_a_transfer_racing_its_receivers_merge_leaves_no_points_on_the_closed_member(
+    store: PostgresStore, store_url: str, attempt: int
+) -> None:
+    engine = Engine(PG, store, clock=lambda: T0)
+    _members_with_points(engine, "A", "B", "X")
+    _race(
+        store_url,
+        [
+            _refused(lambda e: e.merge_members("A", "B", id="G1", at=T0, reason="one person")),
+            _refused(lambda e: e.transfer("X", "B", 40, id="T1", at=T0)),
+        ],
+    )
+    # The transfer went first and the merge carried its points, or it found B closed.
+    assert engine.balance("B").total == 0
+    assert engine.balance("A").total + engine.balance("X").total == 300

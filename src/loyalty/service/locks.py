@@ -59,16 +59,17 @@ def lock_status(uow: UnitOfWork, member_id: str) -> int:
 
 def lock_giver(uow: UnitOfWork, giver: tuple[str, str], taker: tuple[str, str]) -> None:
     """For a command written in parts (a transfer, a merge), each member ``(id, field)``: lock the
-    ``giver``, whose part comes first, and check that the ``taker`` exists, in member-id order, as
-    both were locked when one unit of work wrote both (the taker is locked by its own part). The
-    giver's part names the taker (its record, a merge's keys and events): the taker is held
-    against its erasure until the part commits (:meth:`~loyalty.store.ErasureRole.keep_named`,
-    which waits for nothing but an erasure), so an erasure of it finds what the part wrote."""
+    ``giver``, whose part comes first, and the ``taker``, in member-id order, as both were locked
+    when one unit of work wrote both (the taker is locked again by its own part).
+
+    The taker is locked, not only held against its erasure, because the giver's part decides on
+    its status: a merge absorbing the taker at the same time (which locks it as its giver) must
+    wait, and then finds this part's points owed to it (:func:`loyalty.service.merging.merge`
+    finishes them first), or this part must wait and find the taker closed. Held more weakly, two
+    merges of the same two members, each way round, both went through, and each closed member
+    kept the other's points."""
     for member_id, field in sorted((giver, taker)):
-        if member_id == giver[0]:
-            lock(uow, member_id, field)
-        elif not uow.keep_named(member_id):
-            raise unknown(uow, member_id, field)
+        lock(uow, member_id, field)
 
 
 def unknown(uow: UnitOfWork, member_id: str, field: str = "member_id") -> LoyaltyError:

@@ -2,7 +2,9 @@
 member's unit of work each (so that, distributed by member, each is a write on one member's
 shard: docs/scaling.md).
 
-The absorbed member's part locks the absorbed member alone. Its referral bonuses a crash left
+The absorbed member's part locks the absorbed member and the survivor, whose status it decides
+on (:func:`loyalty.service.locks.lock_giver`), and first has what is on its way to the absorbed
+member written (a transfer's or another merge's later part: :func:`merge`). Its referral bonuses a crash left
 unpaid are written first (they move with its points), then its past-due points are written off,
 as before any debit; its lots, holds, tallies, referrals and keys are read, :mod:`loyalty.merges`
 decides its debit of every lot and the tallies taken off it, and these are written with its keys
@@ -34,6 +36,7 @@ import attrs
 
 from loyalty import codec
 from loyalty.checks import check_id, check_text
+from loyalty.errors import MergeBlocked
 from loyalty.habits import seen_key
 from loyalty.members import MemberStatus
 from loyalty.merges import (
@@ -51,7 +54,7 @@ from loyalty.merges import (
     progress_keys,
 )
 from loyalty.outbox import EventKind, NewEvent
-from loyalty.service import erasure_parts, locks, postings, referral_parts, surviving, tiering
+from loyalty.service import erasure_parts, locks, postings, referral_parts, surviving, tiering, transferring
 from loyalty.service.context import Context
 from loyalty.service.idempotency import Command
 from loyalty.service.surviving import REFEREES, moved_form
@@ -87,8 +90,55 @@ def merge(ctx: Context, survivor: str, absorbed: str, *, key: str, at: datetime,
         _absorb(ctx, uow, merging, survivor, absorbed, at)
         return None
 
-    made = merging.run(ctx.runner, command)
+    for _ in range(_SETTLING):
+        try:
+            made = merging.run(ctx.runner, command)
+            break
+        except _Owed as owed:
+            # Points on their way to the absorbed member (a transfer's or another merge's part
+            # yet to be written, which would then credit a closed member): written first.
+            for sent in owed.transfers:
+                transferring.finish(ctx, transferring.sent_part(sent), "a transfer to a member being merged")
+            for other in owed.merges:
+                finish(ctx, other)
+    else:
+        raise MergeBlocked(
+            "absorbed", f"points keep arriving for {absorbed!r}: try the merge again", blocking="owed"
+        )
     return finish(ctx, key) if made is None else made
+
+
+#: How many times a merge finishes what is on its way to the absorbed member before it gives up.
+_SETTLING = 5
+#: How many half-written transfers and merges a merge looks through for one to its member.
+_OWED_LOOKED_AT = 1000
+
+
+class _Owed(Exception):
+    """The absorbed member is owed points a part yet to be written would credit: not a refusal
+    (the merge writes those parts, then runs again)."""
+
+    def __init__(self, transfers: list[Operation], merges: list[str]) -> None:
+        super().__init__("points owed to the absorbed member")
+        self.transfers = transfers
+        self.merges = merges
+
+
+def _check_owed(uow: UnitOfWork, absorbed: str) -> None:
+    """Raise :class:`_Owed` if a transfer to ``absorbed`` or a merge into it is half written (read
+    under its lock: a part that is not written yet can no longer start)."""
+    transfers = [
+        sent
+        for sent in uow.unreceived_transfers(limit=_OWED_LOOKED_AT)
+        if sent.request.get("to_member") == absorbed
+    ]
+    merges = [
+        owed.key.removesuffix(SURVIVOR_PART)
+        for owed in uow.unfinished_parts(OWED, limit=_OWED_LOOKED_AT)
+        if owed.request.get("survivor") == absorbed
+    ]
+    if transfers or merges:
+        raise _Owed(transfers, merges)
 
 
 def _absorb(
@@ -99,6 +149,7 @@ def _absorb(
     locks.lock_giver(uow, (absorbed, "absorbed"), (survivor, "survivor"))
     locks.allowed(uow, survivor, locks.EARN, "survivor")
     locks.allowed(uow, absorbed, locks.SPEND, "absorbed")
+    _check_owed(uow, absorbed)
     # Points move as a transfer's do: refused before either member enrolled, as a transfer is.
     for member_id in sorted((survivor, absorbed)):
         ctx.enrolled_by(uow, member_id, at)

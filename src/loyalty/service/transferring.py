@@ -2,7 +2,8 @@
 unit of work (so that, distributed by member, each is a write on one member's shard:
 docs/scaling.md).
 
-The sender's part locks the sender alone. Its past-due points are written off first, as before
+The sender's part locks the sender, and the receiver, whose status it decides on
+(:func:`loyalty.service.locks.lock_giver`). Its past-due points are written off first, as before
 any debit; then its lots are read in draw order, as far as the points need (a redemption's
 draw: :mod:`loyalty.store.spending`), and :func:`loyalty.transfers.plan_sending` decides its
 debit, written with the transfer's event, its day's tally and the command's record under the
