@@ -164,3 +164,19 @@ def test_a_record_holding_a_value_the_format_cannot_write_is_rejected_with_its_f
     assert [(r.line, r.field, r.error) for r in rejects] == [(1, "points", "InvalidPoints")]
     assert rejects[0].text == repr(odd)  # what the format cannot write, as the record was given
     assert summary.rejected == {"redemption": 1} and engine.history("M1") == []
+
+
+def test_a_return_of_an_erased_members_purchase_is_rejected_as_erased(any_store: Store) -> None:
+    engine = Engine(Program("Club", "EUR"), any_store)
+    engine.import_events([ENROLL.format(m="M1", more=""), SALE.format(id="T1", m="M1", q=2)])
+    engine.erase(
+        "M1", id="E1", at=datetime.fromisoformat("2024-03-02T10:00:00+01:00"), reason="asked", actor="desk"
+    )
+    back = (
+        '{"type": "return", "id": "RT1", "member_id": "M1", "at": "2024-03-03T09:00:00+01:00",'
+        ' "purchase_id": "T1"}'
+    )
+    rejects: list[Rejected] = []
+    engine.import_events([back], on_error="skip", on_reject=rejects.append)
+    # Its purchase names the pseudonym now: the refusal says the member was erased, not another's.
+    assert [r.error for r in rejects] == ["MemberErased"]

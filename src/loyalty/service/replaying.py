@@ -136,10 +136,15 @@ def erased_repeat(uow: UnitOfWork, event: history.Enrollment | history.Referred)
 def _return(ctx: Context, event: history.SaleReturn) -> None:
     """Record the return as the history did; a return of another member's purchase than the
     record's is refused (``member_id``) before anything is written."""
-    sold = ctx.runner.read(lambda uow: uow.operation(event.purchase_id))
-    owner = None if sold is None or sold.kind != "purchase" else sold.request.get("member_id")
-    if owner is not None and owner != event.member_id:
-        raise InvalidInput("member_id", f"purchase {event.purchase_id!r} is {owner!r}'s")
+    def owner(uow: UnitOfWork) -> tuple[object, MemberStatus | None]:
+        sold = uow.operation(event.purchase_id)
+        member = None if sold is None or sold.kind != "purchase" else sold.request.get("member_id")
+        return member, None if not isinstance(member, str) else uow.member_status(member)
+
+    member, status = ctx.runner.read(owner)
+    # (An erased member's purchase names its pseudonym: the return's own refusal says it was erased.)
+    if member is not None and member != event.member_id and status is not MemberStatus.ERASED:
+        raise InvalidInput("member_id", f"purchase {event.purchase_id!r} is {member!r}'s")
     # (An unknown purchase is the return's own refusal.)
     returning.record_return(ctx, event.returned)
 
@@ -228,7 +233,7 @@ def _tier(event: history.Enrollment) -> TierState | None:
 
 def _tallies(event: history.Enrollment) -> dict[str, Tally] | None:
     """The member's own tallies of an enrollment, each of a kind a member has (never a campaign's
-    budget, which all members share)."""
+    budget, which all members share); a count below zero only for a closed member."""
     if event.tallies is None:
         return None
     tallies = {}
@@ -237,10 +242,13 @@ def _tallies(event: history.Enrollment) -> dict[str, Tally] | None:
         if member_kind(key) not in MEMBER_KINDS or not isinstance(value, dict):
             raise InvalidInput(field, "must be one of the member's own tallies, as {count, points}")
         count, points = value.get("count", 0), value.get("points", "0")
-        # A count below zero is one a store keeps: a return after a merge gives back the visit
-        # of an absorbed member, whose tallies went to the survivor (an export writes it as it is).
         if type(count) is not int or not isinstance(points, str):
             raise InvalidInput(field, "needs a count (a whole number) and points as a decimal string")
+        # A count below zero is one a store keeps for a member closed by a merge: a return since
+        # gave back a visit that went to the survivor (an export writes it as it is). An active
+        # member's would change what its rules pay (visits -5: a first purchase on the sixth).
+        if count < 0 and event.status != MemberStatus.CLOSED.value:
+            raise InvalidInput(field, f"a count below zero ({count}) is only a closed member's")
         try:
             tallies[check_tally_key(key)] = Tally(count, Decimal(points))
         except (LoyaltyError, ArithmeticError, TypeError) as exc:
