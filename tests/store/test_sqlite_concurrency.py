@@ -73,6 +73,22 @@ def test_waiting_to_switch_a_new_file_to_wal_is_logged_once_at_info(
     ]
 
 
+def test_opening_a_file_that_needs_no_migration_does_not_wait_for_its_writers(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    with closing(SQLiteStore(path)) as store:
+        engine = Engine(Program("Club", "EUR"), store, clock=lambda: T0)
+        engine.enroll("M1", at=T0)
+    with closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("BEGIN IMMEDIATE")  # a till's unit of work, holding the write lock
+        started = time.monotonic()
+        with closing(SQLiteStore(path, busy_timeout_ms=50)) as other:
+            # Opened, and read, under the other's write: it took the write lock to migrate
+            # nothing, and gave up past busy_timeout.
+            assert Engine(Program("Club", "EUR"), other, clock=lambda: T0).balance("M1").total == 0
+        assert time.monotonic() - started < 5
+        writer.execute("ROLLBACK")
+
+
 def test_short_lived_threads_do_not_leak_connections(tmp_path: Path) -> None:
     store = SQLiteStore(tmp_path / "threads.db", max_idle=4)
     engine = Engine(Program("P", "EUR"), store)

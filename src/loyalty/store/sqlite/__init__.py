@@ -207,6 +207,10 @@ class SQLiteStore(Closing):
             self._give_back(conn)
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
+        if self._current(conn):
+            # Nothing to migrate: no write lock, which would wait for every writer of the file
+            # (and, past busy_timeout, refuse to open a store that needs nothing done).
+            return
         started = time.perf_counter()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -246,6 +250,15 @@ class SQLiteStore(Closing):
                 SCHEMA_VERSION,
                 time.perf_counter() - started,
             )
+
+    def _current(self, conn: sqlite3.Connection) -> bool:
+        """Whether the file's schema is this release's, read without a lock (a new file has no
+        version yet; one that is newer is refused under the lock, where it is read again)."""
+        try:
+            row = conn.execute("SELECT version FROM schema_version").fetchone()
+        except sqlite3.Error:
+            return False  # no such table: a new file
+        return row is not None and int(row[0]) == SCHEMA_VERSION
 
     def schema_version(self) -> int:
         with self._connection() as conn:
