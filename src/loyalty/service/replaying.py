@@ -136,6 +136,7 @@ def erased_repeat(uow: UnitOfWork, event: history.Enrollment | history.Referred)
 def _return(ctx: Context, event: history.SaleReturn) -> None:
     """Record the return as the history did; a return of another member's purchase than the
     record's is refused (``member_id``) before anything is written."""
+
     def owner(uow: UnitOfWork) -> tuple[object, MemberStatus | None]:
         sold = uow.operation(event.purchase_id)
         member = None if sold is None or sold.kind != "purchase" else sold.request.get("member_id")
