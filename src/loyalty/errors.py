@@ -208,7 +208,8 @@ class MemberErased(LoyaltyError):
 class MergeBlocked(LoyaltyError):
     """A merge the absorbed member's points do not allow yet (:mod:`loyalty.merges`): open holds,
     unused vouchers, points still pending (a return could take them back), or points owed from a
-    return. ``blocking`` says which: ``holds``, ``vouchers``, ``pending`` or ``owed``."""
+    return, or points still arriving for it. ``blocking`` says which: ``holds``, ``vouchers``,
+    ``pending``, ``owed`` or ``arriving``."""
 
     def __init__(self, field: str | None, message: str, *, blocking: str) -> None:
         super().__init__(field, message)

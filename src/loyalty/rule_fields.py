@@ -226,6 +226,7 @@ def _check_recurrence(_: Any, attribute: attrs.Attribute[Any], value: object) ->
 #: Where a recurrence with no start of its own counts from (its COUNT, its INTERVAL, the weekday
 #: of a FREQ=WEEKLY with no BYDAY): a Saturday.
 RECURRENCE_START = datetime(2000, 1, 1)
+_DTSTART_PARAMETERS = re.compile(r"(DTSTART);[^:\s]*:", re.IGNORECASE)
 
 
 def recurrence(field: str, text: object) -> rrule:
@@ -236,7 +237,10 @@ def recurrence(field: str, text: object) -> rrule:
     if not isinstance(text, str) or not text.strip() or len(text) > 512:
         raise InvalidInput(field, f"must be an RRULE text such as 'FREQ=MONTHLY;BYDAY=+1TU', got {text!r}")
     try:
-        parsed = rrulestr(text, dtstart=RECURRENCE_START, cache=False, ignoretz=True)
+        # A DTSTART's parameters (TZID, VALUE) are not read: its wall clock is the rule's timezone's.
+        # Kept, a TZID made the start zoned, which an UNTIL read without its zone then refused.
+        plain = _DTSTART_PARAMETERS.sub(r"\1:", text)
+        parsed = rrulestr(plain, dtstart=RECURRENCE_START, cache=False, ignoretz=True)
     except (ValueError, TypeError, OverflowError) as exc:
         raise InvalidInput(field, f"not a valid RRULE ({exc}): {text!r}") from None
     if not isinstance(parsed, rrule):

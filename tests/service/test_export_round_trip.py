@@ -269,8 +269,9 @@ def test_a_member_a_return_left_below_zero_visits_after_a_merge_imports_as_it_wa
     source.enroll("B", at=T0)
     source.record_purchase(Purchase("P1", "B", T0, [Line("cake", 1, Decimal("10.00"))], "EUR"))
     source.merge_members("A", "B", id="MG1", at=NOW, reason="one person")
-    # The void gives back B's visit, which went to A with the merge: B's count is -1.
+    # The void gives back B's visit, which went to A with the merge: B's count is -1, reopened or not.
     source.record_return(Return("RT1", "P1", NOW, None))
+    source.change_status("B", "active", id="C1", at=NOW, reason="asked to", actor="staff-1")
     lines = list(history.write(source.export_members()))
     assert [json.loads(line).get("tallies", {}).get("visits") for line in lines if '"ENR-B"' in line] == [
         {"count": -1, "points": "0"}

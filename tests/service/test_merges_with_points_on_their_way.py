@@ -5,7 +5,10 @@ adapter, and no closed member is left holding points."""
 
 from __future__ import annotations
 
+import pytest
+
 from loyalty import MemberStatus
+from loyalty.service import merging
 from loyalty.store import Store
 from tests.service import test_merge_parts, test_transfer_parts
 
@@ -38,3 +41,25 @@ def test_a_merge_half_written_into_the_absorbed_member_reaches_the_next_survivor
     assert [engine.balance(m).total for m in "AB"] == [0, 0]
     assert engine.run_due().finished_merges == 0
     assert engine.verify().ok
+
+
+def test_a_backlog_of_half_written_parts_past_one_look_is_finished_before_the_merge(
+    any_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A look covers 3 here (1,000 in earnest): the transfer to B comes after 4 others in key order.
+    monkeypatch.setattr(merging, "_OWED_LOOKED_AT", 3)
+    engine, clock, wrapped = test_transfer_parts.crashing_club(any_store)
+    engine.enroll("R", at=clock())
+    engine.enroll("S", at=clock())
+    wrapped.crashing = True
+    for n in range(4):
+        with pytest.raises(test_transfer_parts.Crash):
+            engine.transfer("A", "R", 1, id=f"a{n}", at=clock(), reason="half written")
+    with pytest.raises(test_transfer_parts.Crash):
+        engine.transfer("A", "B", 60, id="z-to-B", at=clock(), reason="half written")
+    wrapped.crashing = False
+    made = engine.merge_members("S", "B", id="G1", at=clock(), reason="one person")
+    assert (made.points, engine.balance("S").total, engine.balance("B").total) == (60, 60, 0)
+    # The first look's three finished on the way, as maintenance would have; the fourth is left to it.
+    assert engine.balance("R").total == 3
+    assert engine.run_due().finished_transfers == 1 and engine.balance("R").total == 4

@@ -97,6 +97,13 @@ def test_a_recurrence_with_a_zoned_dtstart_counts_from_its_wall_clock() -> None:
     assert when_reason(rule, datetime(2024, 4, 2, 12, tzinfo=UTC)) == f"not a day of {text}"
 
 
+def test_a_zoned_dtstart_goes_with_an_until_in_utc() -> None:
+    # RFC 5545 wants UNTIL in UTC beside a zoned start: both are read as wall clocks.
+    text = "DTSTART;TZID=Europe/Amsterdam:20240301T000000\nRRULE:FREQ=WEEKLY;BYDAY=TU;UNTIL=20240320T000000Z"
+    rule = PurchaseBonus(id="until", points=5, recurrence=text)
+    assert [when_reason(rule, at(day, 12)) is None for day in (5, 12, 19, 26)] == [True, True, True, False]
+
+
 def test_a_rules_starts_comes_before_the_dtstart_of_its_recurrence() -> None:
     # As stored by releases that read no DTSTART: such a version still loads, and means what it did.
     text = "DTSTART:20240101T000000\nRRULE:FREQ=WEEKLY;INTERVAL=2"

@@ -90,21 +90,27 @@ def merge(ctx: Context, survivor: str, absorbed: str, *, key: str, at: datetime,
         _absorb(ctx, uow, merging, survivor, absorbed, at)
         return None
 
-    for _ in range(_SETTLING):
+    tries = 0
+    while True:
         try:
             made = merging.run(ctx.runner, command)
             break
         except _Owed as owed:
             # Points on their way to the absorbed member (a transfer's or another merge's part
-            # yet to be written, which would then credit a closed member): written first.
+            # yet to be written, which would then credit a closed member): written first. Or a
+            # backlog of such parts past what one look covers: finished, as maintenance would,
+            # and looked at again (it shrinks each time; it does not count as a try).
             for sent in owed.transfers:
                 transferring.finish(ctx, transferring.sent_part(sent), "a transfer to a member being merged")
             for other in owed.merges:
                 finish(ctx, other)
-    else:
-        raise MergeBlocked(
-            "absorbed", f"points keep arriving for {absorbed!r}: try the merge again", blocking="owed"
-        )
+            tries += not owed.backlog
+            if tries >= _SETTLING:
+                raise MergeBlocked(
+                    "absorbed",
+                    f"points keep arriving for {absorbed!r}: try the merge again",
+                    blocking="arriving",
+                ) from None
     return finish(ctx, key) if made is None else made
 
 
@@ -115,30 +121,31 @@ _OWED_LOOKED_AT = 1000
 
 
 class _Owed(Exception):
-    """The absorbed member is owed points a part yet to be written would credit: not a refusal
-    (the merge writes those parts, then runs again)."""
+    """The absorbed member is owed points a part yet to be written would credit, or may be, among
+    a ``backlog`` of half-written parts past what one look covers: not a refusal (the merge writes
+    those parts, then runs again)."""
 
-    def __init__(self, transfers: list[Operation], merges: list[str]) -> None:
+    def __init__(self, transfers: list[Operation], merges: list[str], *, backlog: bool = False) -> None:
         super().__init__("points owed to the absorbed member")
         self.transfers = transfers
         self.merges = merges
+        self.backlog = backlog
 
 
 def _check_owed(uow: UnitOfWork, absorbed: str) -> None:
     """Raise :class:`_Owed` if a transfer to ``absorbed`` or a merge into it is half written (read
-    under its lock: a part that is not written yet can no longer start)."""
-    transfers = [
-        sent
-        for sent in uow.unreceived_transfers(limit=_OWED_LOOKED_AT)
-        if sent.request.get("to_member") == absorbed
-    ]
+    under its lock: a part that is not written yet can no longer start), or if more are half
+    written than one look covers (the store finds them in key order, whatever their member)."""
+    sent = uow.unreceived_transfers(limit=_OWED_LOOKED_AT)
+    owed = uow.unfinished_parts(OWED, limit=_OWED_LOOKED_AT)
+    transfers = [each for each in sent if each.request.get("to_member") == absorbed]
     merges = [
-        owed.key.removesuffix(SURVIVOR_PART)
-        for owed in uow.unfinished_parts(OWED, limit=_OWED_LOOKED_AT)
-        if owed.request.get("survivor") == absorbed
+        each.key.removesuffix(SURVIVOR_PART) for each in owed if each.request.get("survivor") == absorbed
     ]
     if transfers or merges:
         raise _Owed(transfers, merges)
+    if len(sent) == _OWED_LOOKED_AT or len(owed) == _OWED_LOOKED_AT:
+        raise _Owed(sent, [each.key.removesuffix(SURVIVOR_PART) for each in owed], backlog=True)
 
 
 def _absorb(

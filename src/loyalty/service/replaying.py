@@ -234,7 +234,7 @@ def _tier(event: history.Enrollment) -> TierState | None:
 
 def _tallies(event: history.Enrollment) -> dict[str, Tally] | None:
     """The member's own tallies of an enrollment, each of a kind a member has (never a campaign's
-    budget, which all members share); a count below zero only for a closed member."""
+    budget, which all members share)."""
     if event.tallies is None:
         return None
     tallies = {}
@@ -245,11 +245,9 @@ def _tallies(event: history.Enrollment) -> dict[str, Tally] | None:
         count, points = value.get("count", 0), value.get("points", "0")
         if type(count) is not int or not isinstance(points, str):
             raise InvalidInput(field, "needs a count (a whole number) and points as a decimal string")
-        # A count below zero is one a store keeps for a member closed by a merge: a return since
-        # gave back a visit that went to the survivor (an export writes it as it is). An active
-        # member's would change what its rules pay (visits -5: a first purchase on the sixth).
-        if count < 0 and event.status != MemberStatus.CLOSED.value:
-            raise InvalidInput(field, f"a count below zero ({count}) is only a closed member's")
+        # A count below zero is one a store keeps: a return after a merge gives back a visit that
+        # went to the survivor, and the member absorbed may be reopened since (an export writes
+        # it as it is, and the import takes what the store kept).
         try:
             tallies[check_tally_key(key)] = Tally(count, Decimal(points))
         except (LoyaltyError, ArithmeticError, TypeError) as exc:
