@@ -41,7 +41,7 @@ import attrs
 
 from loyalty.checks import check_id
 from loyalty.errors import InvalidInput
-from loyalty.ledger import Entry, Posting
+from loyalty.ledger import CALLER_TEXT, ERASED_TEXT, Entry, Posting
 from loyalty.pseudonyms import PREFIX, pseudonym
 
 __all__ = [
@@ -151,6 +151,15 @@ def link_of(before: bytes, entry: Entry, *, text: bytes | None = None) -> bytes:
     return link(before, entry.seq, entry.balance_after, content_digest(entry, text=text))
 
 
+def _erased_form(entry: Entry) -> bool:
+    """Whether the entry's text reads as an erasure leaves it: any actor :data:`ERASED_TEXT`, and
+    a reason the caller wrote too (:data:`CALLER_TEXT`); a reason the engine wrote it keeps, or
+    names the erased member by its pseudonym (which this cannot tell from the original)."""
+    if entry.actor is not None and entry.actor != ERASED_TEXT:
+        return False
+    return entry.kind not in CALLER_TEXT or entry.reason == ERASED_TEXT
+
+
 @attrs.frozen
 class Link:
     """An entry as a store keeps it for verification: with its stored link (``None`` if missing)
@@ -234,7 +243,11 @@ class Verifier:
             entry = found.entry
             member = entry.member_id
             before = last.get(member, _START)[1]
-            expected = link_of(before, entry, text=found.text)
+            # A kept digest stands for the text an erasure rewrote, so only for a text in the form
+            # an erasure leaves: any other is hashed as it reads (a row added to kept_texts made an
+            # entry's reason and actor editable unnoticed).
+            kept = found.text if found.text is not None and _erased_form(entry) else None
+            expected = link_of(before, entry, text=kept)
             if found.link != expected:
                 breaks.append(Break(member, entry.seq, "link"))
             # Each link checked against the one stored before it: one altered entry is one break.

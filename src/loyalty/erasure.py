@@ -37,7 +37,7 @@ tally key that holds a member id. A command's id the caller chose (``source_id``
 erased: it is the key its rows are found by, so it must not be personal (see docs/erasure.md).
 
 >>> from datetime import datetime, timezone, date
->>> from loyalty.ledger import Entry, EntryKind
+>>> from loyalty.ledger import CALLER_TEXT, ERASED_TEXT, Entry, EntryKind
 >>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
 >>> member = Member("M1", t, date(1980, 5, 17), {"email": "ann@example.com"})
 >>> entry = Entry(1, "M1", EntryKind.ADJUST, 5, 5, t, t, "A1", "goodwill for Ann", "bob")
@@ -61,7 +61,7 @@ from typing import Any
 import attrs
 
 from loyalty.chains import text_digest
-from loyalty.ledger import Entry, EntryKind
+from loyalty.ledger import CALLER_TEXT, ERASED_TEXT, Entry, EntryKind
 from loyalty.members import Member, MemberStatus
 from loyalty.outbox import DomainEvent, EventKind
 from loyalty.pseudonyms import FREE_FORM_FIELDS, mentions, renamed, renamed_reason, renamed_source
@@ -86,7 +86,7 @@ __all__ = [
 ]
 
 #: What an erased entry's reason and actor read.
-ERASED = "erased"
+ERASED = ERASED_TEXT
 
 #: The fields of a command's request or result (at their top level) that may hold personal data:
 #: a member's details (``member`` is the member a purchase was evaluated with), keys and cards
@@ -128,9 +128,7 @@ EVENT_FIELDS: Mapping[EventKind, frozenset[str]] = {
 }
 
 # The entries whose reason the caller wrote (the others say what the engine did).
-_CALLER_TEXT = frozenset(
-    {EntryKind.REDEEM, EntryKind.ADJUST, EntryKind.TIER, EntryKind.TRANSFER, EntryKind.MERGE}
-)
+_CALLER_TEXT = CALLER_TEXT
 # The commands whose entries and event the other member shares, by the kind of their record (the
 # sender's, whose key is the entries' source id; the receiver's part is under that key too).
 _SHARED = frozenset({"transfer", "member_merge"})

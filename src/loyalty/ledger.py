@@ -24,7 +24,16 @@ import attrs
 
 from loyalty.json_form import JsonForm
 
-__all__ = ["Entry", "EntryKind", "Posting", "balance_of", "rule_shares", "shares_of"]
+__all__ = [
+    "CALLER_TEXT",
+    "ERASED_TEXT",
+    "Entry",
+    "EntryKind",
+    "Posting",
+    "balance_of",
+    "rule_shares",
+    "shares_of",
+]
 
 
 class EntryKind(enum.Enum):
@@ -55,6 +64,15 @@ class EntryKind(enum.Enum):
     #: on every open lot) and reaching the survivor (positive, a lot per lot, keeping its expiry
     #: date); the reason names the other member. Zero points when the absorbed member had none.
     MERGE = "merge"
+
+
+#: What an erased entry's reason (one its caller wrote) and actor read (:mod:`loyalty.erasure`).
+ERASED_TEXT = "erased"
+#: The kinds of entry whose reason the caller wrote, which an erasure makes :data:`ERASED_TEXT`
+#: (the others say what the engine did, and keep it, or name the erased member by its pseudonym).
+CALLER_TEXT = frozenset(
+    {EntryKind.REDEEM, EntryKind.ADJUST, EntryKind.TIER, EntryKind.TRANSFER, EntryKind.MERGE}
+)
 
 
 @attrs.frozen
