@@ -153,11 +153,15 @@ def link_of(before: bytes, entry: Entry, *, text: bytes | None = None) -> bytes:
 
 def _erased_form(entry: Entry) -> bool:
     """Whether the entry's text reads as an erasure leaves it: any actor :data:`ERASED_TEXT`, and
-    a reason the caller wrote too (:data:`CALLER_TEXT`); a reason the engine wrote it keeps, or
-    names the erased member by its pseudonym (which this cannot tell from the original)."""
+    a reason the caller wrote too (:data:`CALLER_TEXT`). A reason the engine wrote an erasure
+    keeps (then only an actor it rewrote needs the kept digest: the text hashes as it reads
+    otherwise), or, a referral bonus's, makes name the erased member by its pseudonym."""
     if entry.actor is not None and entry.actor != ERASED_TEXT:
         return False
-    return entry.kind not in CALLER_TEXT or entry.reason == ERASED_TEXT
+    if entry.kind in CALLER_TEXT:
+        return entry.reason == ERASED_TEXT
+    referral = any(rule.startswith("referral:") for rule in entry.rules)
+    return entry.actor == ERASED_TEXT or (referral and PREFIX in entry.reason)
 
 
 @attrs.frozen

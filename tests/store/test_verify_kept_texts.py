@@ -10,12 +10,13 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from psycopg import sql
 
-from loyalty import Engine, Program, open_store
+from loyalty import Engine, Line, Program, Purchase, open_store
 from loyalty.chains import Break, read_heads, text_digest, write_heads
 from loyalty.store import Store
 from tests.pg import admin, postgres_dsn, schema_of
@@ -41,6 +42,23 @@ def _forged(forge: Callable[[int, bytes], None], store: Store) -> tuple[str, lis
     forge(seq, digest)
     report = engine.verify(heads=read_heads(io.StringIO(heads)))
     return engine.history("M1")[0].reason, list(report.breaks), [Break("M1", seq, "link")]
+
+
+def test_a_forged_kept_text_does_not_hide_an_edit_of_a_purchases_reason(tmp_path: Path) -> None:
+    path = tmp_path / "purchase.db"
+    with closing(open_store(f"sqlite:///{path}")) as store:
+        engine = Engine(CLUB, store, clock=lambda: T0)
+        engine.enroll("M1", at=T0)
+        engine.record_purchase(Purchase("P1", "M1", T0, [Line("cake", 1, Decimal("40.00"))], "EUR"))
+        earned = engine.history("M1")[0]
+        with closing(sqlite3.connect(path)) as conn:
+            conn.execute(
+                "INSERT INTO kept_texts (seq, digest) VALUES (?, ?)", (earned.seq, text_digest(earned))
+            )
+            conn.execute("UPDATE entries SET reason = 'refund approved' WHERE seq = ?", (earned.seq,))
+            conn.commit()
+        # An erasure keeps a purchase's reason: its text is hashed as it reads.
+        assert list(engine.verify().breaks) == [Break("M1", earned.seq, "link")]
 
 
 def test_a_forged_kept_text_does_not_hide_an_edit_on_sqlite(tmp_path: Path) -> None:
