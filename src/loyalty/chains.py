@@ -152,10 +152,11 @@ def link_of(before: bytes, entry: Entry, *, text: bytes | None = None) -> bytes:
 
 
 def _erased_form(entry: Entry) -> bool:
-    """Whether the entry's text reads as an erasure leaves it: any actor :data:`ERASED_TEXT`, and
-    a reason the caller wrote too (:data:`CALLER_TEXT`). A reason the engine wrote an erasure
-    keeps (then only an actor it rewrote needs the kept digest: the text hashes as it reads
-    otherwise), or, a referral bonus's, makes name the erased member by its pseudonym."""
+    """Whether the entry's text reads as an erasure leaves it, so its kept digest stands for it:
+    any actor :data:`ERASED_TEXT`, and a reason the caller wrote (:data:`CALLER_TEXT`) too. A
+    reason the engine wrote is kept by an erasure, so the digest is needed only where the
+    erasure rewrote the actor, or made a referral bonus's reason name the erased member by its
+    pseudonym; any other such text is hashed as it reads."""
     if entry.actor is not None and entry.actor != ERASED_TEXT:
         return False
     if entry.kind in CALLER_TEXT:

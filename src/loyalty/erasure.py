@@ -37,7 +37,7 @@ tally key that holds a member id. A command's id the caller chose (``source_id``
 erased: it is the key its rows are found by, so it must not be personal (see docs/erasure.md).
 
 >>> from datetime import datetime, timezone, date
->>> from loyalty.ledger import CALLER_TEXT, ERASED_TEXT, Entry, EntryKind
+>>> from loyalty.ledger import Entry, EntryKind
 >>> t = datetime(2024, 3, 1, tzinfo=timezone.utc)
 >>> member = Member("M1", t, date(1980, 5, 17), {"email": "ann@example.com"})
 >>> entry = Entry(1, "M1", EntryKind.ADJUST, 5, 5, t, t, "A1", "goodwill for Ann", "bob")
