@@ -283,7 +283,7 @@ def plan_moves(
                 now,
                 source,
                 f"entry bonus for reaching {level.label}",
-                rules=(f"{level.rule_id}:bonus",),
+                rules=(level.bonus_rule_id,),
                 program_version=program.version,
                 expires_at=expires,
             )

@@ -196,6 +196,11 @@ class Tier:
         """The id of the multiplier rule the tier adds to the program."""
         return f"tier-{self.id}"
 
+    @property
+    def bonus_rule_id(self) -> str:
+        """The rule id of the tier's entry bonus, as its ledger entry names it (``tier-gold:bonus``)."""
+        return f"{self.rule_id}:bonus"
+
 
 def _levels(value: Iterable[Tier] | None) -> tuple[Tier, ...]:
     if value is None:

@@ -94,7 +94,7 @@ class Run:
         self.day = -1
         #: The rule ids of the tiers' entry bonuses (``tier-gold:bonus``), if any tier pays one.
         self.bonus_rules = {
-            f"{level.rule_id}:bonus"
+            level.bonus_rule_id
             for version in self.versions
             if version.tiers is not None
             for level in version.tiers.levels
